@@ -1,0 +1,200 @@
+//! The IR graph: an SSA list of nodes, each defining one value.
+//!
+//! Nodes are stored in definition order; a node's operands are always earlier
+//! nodes (this is what "SSA" means here, and the verifier checks it). A
+//! [`ValueId`] is the index of the node that defines the value.
+
+use std::fmt;
+
+use super::infer::infer;
+use super::op::Op;
+use super::types::Type;
+
+/// Handle of an IR value: the index of its defining node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// Where in the `.nn` source a value came from: 1-based line and column of
+/// the start and end of the expression. `Loc::NONE` (all zero) marks values
+/// with no source location (e.g. built by tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Loc {
+    pub line: u32,
+    pub col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+}
+
+impl Loc {
+    pub const NONE: Loc = Loc { line: 0, col: 0, end_line: 0, end_col: 0 };
+
+    pub fn is_none(&self) -> bool {
+        *self == Loc::NONE
+    }
+
+    /// The location of byte range `lo..hi` of `source`.
+    pub fn from_span(source: &str, lo: usize, hi: usize) -> Loc {
+        let (line, col) = line_col(source, lo);
+        let (end_line, end_col) = line_col(source, hi);
+        Loc { line, col, end_line, end_col }
+    }
+
+    /// The byte range of this location in `source` (inverse of `from_span`).
+    pub fn to_span(&self, source: &str) -> Option<(usize, usize)> {
+        Some((offset(source, self.line, self.col)?, offset(source, self.end_line, self.end_col)?))
+    }
+}
+
+fn line_col(source: &str, pos: usize) -> (u32, u32) {
+    let pos = pos.min(source.len());
+    let before = &source.as_bytes()[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let col = source[line_start..pos].chars().count() + 1;
+    (line as u32, col as u32)
+}
+
+fn offset(source: &str, line: u32, col: u32) -> Option<usize> {
+    let mut start = 0usize;
+    for _ in 1..line {
+        start += source[start..].find('\n')? + 1;
+    }
+    let rest = &source[start..];
+    let mut chars = rest.char_indices();
+    let mut off = 0;
+    for _ in 1..col {
+        match chars.next() {
+            Some((_, c)) => off += c.len_utf8(),
+            None => return None,
+        }
+    }
+    Some(start + off)
+}
+
+/// One SSA node: an op applied to earlier values, with its result type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub args: Vec<ValueId>,
+    pub ty: Type,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputKind {
+    /// The scalar training loss.
+    Loss,
+    /// What `nnc predict` returns.
+    Prediction,
+    /// The new value of a state input (named like that input).
+    State,
+    /// Any other named result (gradients, metrics, ...).
+    Other,
+}
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Loss => "loss",
+            OutputKind::Prediction => "prediction",
+            OutputKind::State => "state",
+            OutputKind::Other => "value",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub kind: OutputKind,
+    pub name: String,
+    pub value: ValueId,
+}
+
+/// Whether a graph computes a training step's forward pass (dropout active,
+/// batchnorm on batch statistics) or inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Train,
+    Infer,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Train => "train",
+            Mode::Infer => "infer",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    pub name: String,
+    pub mode: Mode,
+    pub nodes: Vec<Node>,
+    pub outputs: Vec<Output>,
+}
+
+impl Graph {
+    pub fn new(name: impl Into<String>, mode: Mode) -> Graph {
+        Graph { name: name.into(), mode, nodes: vec![], outputs: vec![] }
+    }
+
+    pub fn node(&self, v: ValueId) -> &Node {
+        &self.nodes[v.index()]
+    }
+
+    pub fn ty(&self, v: ValueId) -> &Type {
+        &self.nodes[v.index()].ty
+    }
+
+    /// Appends a node after checking its operands and inferring its type.
+    /// This is the only way the compiler builds graphs, so every graph it
+    /// builds is well-typed by construction (the verifier re-checks).
+    pub fn add(&mut self, op: Op, args: &[ValueId], loc: Loc) -> Result<ValueId, String> {
+        for a in args {
+            if a.index() >= self.nodes.len() {
+                return Err(format!("operand {a} is not defined"));
+            }
+        }
+        let arg_types: Vec<&Type> = args.iter().map(|a| self.ty(*a)).collect();
+        let ty = infer(&op, &arg_types)?;
+        Ok(self.push(Node { op, args: args.to_vec(), ty, loc }))
+    }
+
+    /// Appends a node as given, without checks (the IR text parser uses this;
+    /// the verifier then checks the result).
+    pub fn push(&mut self, node: Node) -> ValueId {
+        self.nodes.push(node);
+        ValueId((self.nodes.len() - 1) as u32)
+    }
+
+    pub fn output(&mut self, kind: OutputKind, name: impl Into<String>, value: ValueId) {
+        self.outputs.push(Output { kind, name: name.into(), value });
+    }
+
+    /// Value ids of all `Input` nodes, in order.
+    pub fn inputs(&self) -> impl Iterator<Item = (ValueId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Input { .. }))
+            .map(|(i, n)| (ValueId(i as u32), n))
+    }
+
+    pub fn find_output(&self, name: &str) -> Option<&Output> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+}

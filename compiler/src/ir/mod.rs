@@ -1,0 +1,33 @@
+//! The intermediate representation: a typed SSA graph of primitive ops.
+//!
+//! - [`types`]: dtypes, (symbolic) dimensions, shapes.
+//! - [`op`]: the primitive ops and their attributes.
+//! - [`infer`]: the type rule of every op (the single source of truth).
+//! - [`graph`]: the graph, nodes, values, source locations.
+
+pub mod graph;
+pub mod infer;
+pub mod op;
+pub mod types;
+
+pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
+pub use op::{BinaryOp, CmpOp, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp};
+pub use types::{DType, Dim, Shape, Type};
+
+impl Graph {
+    /// Appends a graph input.
+    pub fn input(&mut self, name: impl Into<String>, kind: InputKind, ty: Type, loc: Loc) -> ValueId {
+        self.push(Node { op: Op::Input { name: name.into(), kind }, args: vec![], ty, loc })
+    }
+
+    /// Appends a scalar constant.
+    pub fn constant(&mut self, value: f64, dtype: DType, loc: Loc) -> ValueId {
+        self.push(Node { op: Op::Const { value }, args: vec![], ty: Type::scalar(dtype), loc })
+    }
+}
+
+pub mod interp;
+pub mod parse;
+pub mod print;
+pub mod rng;
+pub mod verify;

@@ -1,0 +1,1 @@
+//! The counter-based random number generator behind `rng_uniform`.

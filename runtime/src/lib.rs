@@ -1,0 +1,1 @@
+//! nnc-runtime: executes compiled models and runs training.
