@@ -94,7 +94,7 @@ fn window_out(
     if stride == 0 {
         return Err(format!("`{}`: stride must be positive", op.mnemonic()));
     }
-    let padded = size + lo + hi;
+    let padded = size.checked_add(lo).and_then(|n| n.checked_add(hi)).ok_or_else(|| overflow(op))?;
     if padded < extent {
         return Err(format!(
             "`{}`: window of extent {extent} does not fit input size {size} (padded to {padded})",
@@ -102,6 +102,10 @@ fn window_out(
         ));
     }
     Ok((padded - extent) / stride + 1)
+}
+
+fn overflow(op: &Op) -> String {
+    format!("`{}`: sizes overflow", op.mnemonic())
 }
 
 fn spatial_params(op: &Op, rank: usize, lens: &[usize]) -> Result<usize, String> {
@@ -220,7 +224,8 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             let n = known(op, &sh.dims()[*axis], "size on the padded axis")?;
             let mut dims = sh.0.clone();
-            dims[*axis] = Dim::Known(n + lo + hi);
+            let padded = n.checked_add(*lo).and_then(|n| n.checked_add(*hi)).ok_or_else(|| overflow(op))?;
+            dims[*axis] = Dim::Known(padded);
             Ok(Type::new(args[0].dtype, Shape(dims)))
         }
         Op::Concat { axis } => {
@@ -244,7 +249,8 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                         ));
                     }
                 }
-                total += known(op, &t.shape.dims()[*axis], "size on the concatenation axis")?;
+                let n = known(op, &t.shape.dims()[*axis], "size on the concatenation axis")?;
+                total = total.checked_add(n).ok_or_else(|| overflow(op))?;
             }
             let mut dims = first.shape.0.clone();
             dims[*axis] = Dim::Known(total);
@@ -320,7 +326,8 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                 if dilation[i] == 0 || k == 0 {
                     return Err("`conv`: kernel size and dilation must be positive".into());
                 }
-                let extent = dilation[i] * (k - 1) + 1;
+                let extent =
+                    dilation[i].checked_mul(k - 1).and_then(|n| n.checked_add(1)).ok_or_else(|| overflow(op))?;
                 dims.push(Dim::Known(window_out(op, size, padding[i].0, padding[i].1, extent, stride[i])?));
             }
             Ok(Type::f32(Shape(dims)))
@@ -358,8 +365,12 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                         "`conv_transpose`: output padding must be smaller than stride or dilation".into()
                     );
                 }
-                let full = (size - 1) * stride[i] + dilation[i] * (k - 1) + 1 + output_padding[i];
-                let cut = padding[i].0 + padding[i].1;
+                let full = (size - 1)
+                    .checked_mul(stride[i])
+                    .and_then(|n| n.checked_add(dilation[i].checked_mul(k - 1)?))
+                    .and_then(|n| n.checked_add(1 + output_padding[i]))
+                    .ok_or_else(|| overflow(op))?;
+                let cut = padding[i].0.checked_add(padding[i].1).ok_or_else(|| overflow(op))?;
                 if full <= cut {
                     return Err("`conv_transpose`: padding removes the whole output".into());
                 }

@@ -1,0 +1,101 @@
+//! Reductions and contractions: reduce_sum, reduce_max, argmax, size, matmul.
+
+use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
+
+use super::elementwise::max_nan;
+use super::Real;
+
+/// Checks that `axes` are sorted, distinct and within `rank`.
+fn check_axes(axes: &[usize], rank: usize) -> Result<(), String> {
+    let sorted = axes.windows(2).all(|w| w[0] < w[1]);
+    if !sorted || axes.iter().any(|&a| a >= rank) {
+        return Err(format!("axes {axes:?} must be sorted, distinct and below the rank {rank}"));
+    }
+    Ok(())
+}
+
+/// Sums over `axes`, removing them (the last axis first, so that the numbers
+/// of the remaining ones do not change). An empty axis sums to 0.
+pub(super) fn reduce_sum<T: Real>(a: &ArrayD<T>, axes: &[usize]) -> Result<ArrayD<T>, String> {
+    check_axes(axes, a.ndim())?;
+    let mut r = a.clone();
+    for &ax in axes.iter().rev() {
+        r = r.sum_axis(Axis(ax));
+    }
+    Ok(r)
+}
+
+/// Maximum over `axes`, removing them; NaN if any element is NaN; an empty
+/// axis gives -inf.
+pub(super) fn reduce_max<T: Real>(a: &ArrayD<T>, axes: &[usize]) -> Result<ArrayD<T>, String> {
+    check_axes(axes, a.ndim())?;
+    let mut r = a.clone();
+    for &ax in axes.iter().rev() {
+        r = r.fold_axis(Axis(ax), T::neg_infinity(), |&m, &x| max_nan(m, x));
+    }
+    Ok(r)
+}
+
+/// The index of the first maximum of a lane. NaN counts as larger than every
+/// number (the first NaN wins), as in NumPy and PyTorch.
+fn first_max<T: Real>(lane: ArrayView1<T>) -> usize {
+    let mut best = 0;
+    for (i, &x) in lane.iter().enumerate() {
+        let b = lane[best];
+        if !b.is_nan() && (x > b || x.is_nan()) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Index (i32) of the first maximum along `axis`, removing it.
+pub(super) fn argmax<T: Real>(a: &ArrayD<T>, axis: usize) -> Result<ArrayD<i32>, String> {
+    check_axes(&[axis], a.ndim())?;
+    let n = a.len_of(Axis(axis));
+    let lanes: usize = a.shape().iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &d)| d).product();
+    if n == 0 && lanes > 0 {
+        return Err(format!("argmax along axis {axis} of {:?}: the axis is empty", a.shape()));
+    }
+    if i32::try_from(n).is_err() {
+        return Err(format!("argmax along an axis of {n} elements: indices exceed i32"));
+    }
+    Ok(a.map_axis(Axis(axis), |lane| first_max(lane) as i32))
+}
+
+/// The product of the sizes along `axes`, as a float.
+pub(super) fn size<T: Real>(shape: &[usize], axes: &[usize]) -> Result<T, String> {
+    check_axes(axes, shape.len())?;
+    let n: usize = axes.iter().map(|&a| shape[a]).product();
+    Ok(T::from_f64(n as f64))
+}
+
+/// `[..., M, K] x [..., K, N] -> [..., M, N]`, each output element a
+/// sequential sum over k.
+pub(super) fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let r = sa.len();
+    if r < 2 || sb.len() != r || sa[..r - 2] != sb[..r - 2] || sa[r - 1] != sb[r - 2] {
+        return Err(format!("cannot multiply {sa:?} by {sb:?}"));
+    }
+    let (m, k, n) = (sa[r - 2], sa[r - 1], sb[r - 1]);
+    let batch: usize = sa[..r - 2].iter().product();
+    // Row-major element lists, indexed as [batch][row][column].
+    let av: Vec<T> = a.iter().copied().collect();
+    let bv: Vec<T> = b.iter().copied().collect();
+    let mut out = Vec::with_capacity(batch * m * n);
+    for p in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for q in 0..k {
+                    acc = acc + av[(p * m + i) * k + q] * bv[(p * k + q) * n + j];
+                }
+                out.push(acc);
+            }
+        }
+    }
+    let mut shape = sa.to_vec();
+    shape[r - 1] = n;
+    ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| e.to_string())
+}

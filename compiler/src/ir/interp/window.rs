@@ -1,0 +1,284 @@
+//! Sliding-window and resampling ops on `[N, C, *spatial]` tensors: conv,
+//! conv_transpose, pooling and resize.
+//!
+//! Each is written once for any number of spatial dimensions: positions are
+//! index vectors, and the loops run over every output element (or, for
+//! conv_transpose, every input element) and every kernel tap, skipping taps
+//! that fall into the zero padding.
+
+use ndarray::{indices, ArrayD, IxDyn};
+
+use super::elementwise::max_nan;
+use super::Real;
+use crate::ir::op::PoolKind;
+
+/// Per-spatial-dimension stride, (lo, hi) padding and dilation of a convolution.
+pub(super) struct Geometry<'a> {
+    pub stride: &'a [usize],
+    pub padding: &'a [(usize, usize)],
+    pub dilation: &'a [usize],
+}
+
+/// Along one axis: the (unpadded) input position that output position `out`
+/// reads through kernel tap `k`, i.e. `out * stride + k * dilation - lo`, if
+/// it lies in `0..size` (otherwise the tap reads padding). For conv_transpose,
+/// the adjoint, the same formula gives the output position that input
+/// position `out` writes to.
+fn tap_pos(out: usize, k: usize, stride: usize, dilation: usize, lo: usize, size: usize) -> Option<usize> {
+    let p = (out * stride + k * dilation).checked_sub(lo)?;
+    (p < size).then_some(p)
+}
+
+/// The number of window positions along one axis.
+fn window_out(size: usize, (lo, hi): (usize, usize), extent: usize, stride: usize) -> Result<usize, String> {
+    let padded = size + lo + hi;
+    if stride == 0 || extent == 0 || padded < extent {
+        return Err(format!(
+            "a window of extent {extent} and stride {stride} does not fit size {size} padded by ({lo}, {hi})"
+        ));
+    }
+    Ok((padded - extent) / stride + 1)
+}
+
+/// The number of spatial dimensions of an `[N, C, *S]` operand, checking that
+/// every per-dimension attribute has one entry for each.
+fn spatial_rank(shape: &[usize], attribute_lens: &[usize]) -> Result<usize, String> {
+    let s = shape.len().saturating_sub(2);
+    if s == 0 || attribute_lens.iter().any(|&l| l != s) {
+        return Err(format!(
+            "operand {shape:?} does not match attributes with {attribute_lens:?} spatial entries"
+        ));
+    }
+    Ok(s)
+}
+
+/// Cross-correlation `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
+/// `y[n, o, p] = Σ_{c in o's group, k} x[n, c, p*stride + k*dilation - lo] * w[o, c mod (C/groups), k]`.
+pub(super) fn conv<T: Real>(
+    x: &ArrayD<T>,
+    w: &ArrayD<T>,
+    g: &Geometry,
+    groups: usize,
+) -> Result<ArrayD<T>, String> {
+    let (xs, ws) = (x.shape(), w.shape());
+    let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), g.dilation.len()])?;
+    if ws.len() != s + 2 {
+        return Err(format!("weight {ws:?} must have rank {}", s + 2));
+    }
+    let (n, c, o, cg) = (xs[0], xs[1], ws[0], ws[1]);
+    if groups == 0 || cg * groups != c || o % groups != 0 {
+        return Err(format!("input {xs:?} and weight {ws:?} do not fit {groups} group(s)"));
+    }
+    let og = o / groups;
+    let kernel = &ws[2..];
+    let mut out_shape = vec![n, o];
+    for d in 0..s {
+        if g.dilation[d] == 0 || kernel[d] == 0 {
+            return Err("kernel sizes and dilations must be positive".into());
+        }
+        let extent = g.dilation[d] * (kernel[d] - 1) + 1;
+        out_shape.push(window_out(xs[2 + d], g.padding[d], extent, g.stride[d])?);
+    }
+    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    let mut xi = vec![0; s + 2];
+    let mut wi = vec![0; s + 2];
+    for (yi, yv) in y.indexed_iter_mut() {
+        let (b, oc) = (yi[0], yi[1]);
+        let group = oc / og;
+        let mut acc = T::zero();
+        for ci in 0..cg {
+            (xi[0], xi[1]) = (b, group * cg + ci);
+            (wi[0], wi[1]) = (oc, ci);
+            'taps: for k in indices(kernel) {
+                for d in 0..s {
+                    let Some(p) =
+                        tap_pos(yi[2 + d], k[d], g.stride[d], g.dilation[d], g.padding[d].0, xs[2 + d])
+                    else {
+                        continue 'taps;
+                    };
+                    xi[2 + d] = p;
+                    wi[2 + d] = k[d];
+                }
+                acc = acc + x[xi.as_slice()] * w[wi.as_slice()];
+            }
+        }
+        *yv = acc;
+    }
+    Ok(y)
+}
+
+/// The adjoint of [`conv`] with respect to its input:
+/// `[N, C, *S] x [C, O/groups, *K] -> [N, O, *S']`. Every input element
+/// scatters into the output positions that a convolution with the same
+/// geometry would have read it from:
+/// `y[n, o, i*stride + k*dilation - lo] += x[n, c, i] * w[c, o mod (O/groups), k]` for `o` in `c`'s group,
+/// with `S' = (S-1)*stride - lo - hi + dilation*(K-1) + 1 + output_padding`.
+pub(super) fn conv_transpose<T: Real>(
+    x: &ArrayD<T>,
+    w: &ArrayD<T>,
+    g: &Geometry,
+    output_padding: &[usize],
+    groups: usize,
+) -> Result<ArrayD<T>, String> {
+    let (xs, ws) = (x.shape(), w.shape());
+    let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), output_padding.len(), g.dilation.len()])?;
+    if ws.len() != s + 2 {
+        return Err(format!("weight {ws:?} must have rank {}", s + 2));
+    }
+    let (n, c, wc, og) = (xs[0], xs[1], ws[0], ws[1]);
+    if groups == 0 || c != wc || c % groups != 0 {
+        return Err(format!("input {xs:?} and weight {ws:?} do not fit {groups} group(s)"));
+    }
+    let cg = c / groups;
+    let kernel = &ws[2..];
+    let mut out_shape = vec![n, og * groups];
+    for d in 0..s {
+        let (size, k, stride, dilation) = (xs[2 + d], kernel[d], g.stride[d], g.dilation[d]);
+        if size == 0 || k == 0 || stride == 0 || dilation == 0 {
+            return Err("sizes, kernel sizes, strides and dilations must be positive".into());
+        }
+        let full = (size - 1) * stride + dilation * (k - 1) + 1 + output_padding[d];
+        let cut = g.padding[d].0 + g.padding[d].1;
+        if full <= cut {
+            return Err(format!("padding {:?} removes the whole output of size {full}", g.padding[d]));
+        }
+        out_shape.push(full - cut);
+    }
+    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    let mut yi = vec![0; s + 2];
+    let mut wi = vec![0; s + 2];
+    for (xi, &xv) in x.indexed_iter() {
+        let (b, ic) = (xi[0], xi[1]);
+        let group = ic / cg;
+        for oi in 0..og {
+            (yi[0], yi[1]) = (b, group * og + oi);
+            (wi[0], wi[1]) = (ic, oi);
+            'taps: for k in indices(kernel) {
+                for d in 0..s {
+                    let Some(p) = tap_pos(
+                        xi[2 + d],
+                        k[d],
+                        g.stride[d],
+                        g.dilation[d],
+                        g.padding[d].0,
+                        out_shape[2 + d],
+                    ) else {
+                        continue 'taps;
+                    };
+                    yi[2 + d] = p;
+                    wi[2 + d] = k[d];
+                }
+                let contribution = xv * w[wi.as_slice()];
+                let target = &mut y[yi.as_slice()];
+                *target = *target + contribution;
+            }
+        }
+    }
+    Ok(y)
+}
+
+/// Max or average pooling over the spatial dimensions of `[N, C, *S]`.
+/// Max ignores padded positions (a window entirely in the padding gives
+/// -inf); average counts them as zeros and divides by the full window size.
+pub(super) fn pool<T: Real>(
+    x: &ArrayD<T>,
+    kind: PoolKind,
+    window: &[usize],
+    stride: &[usize],
+    padding: &[(usize, usize)],
+) -> Result<ArrayD<T>, String> {
+    let xs = x.shape();
+    let s = spatial_rank(xs, &[window.len(), stride.len(), padding.len()])?;
+    let mut out_shape = xs[..2].to_vec();
+    for d in 0..s {
+        out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
+    }
+    let window_size = T::from_f64(window.iter().product::<usize>() as f64);
+    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    let mut xi = vec![0; s + 2];
+    for (yi, yv) in y.indexed_iter_mut() {
+        (xi[0], xi[1]) = (yi[0], yi[1]);
+        let mut acc = match kind {
+            PoolKind::Max => T::neg_infinity(),
+            PoolKind::Avg => T::zero(),
+        };
+        'taps: for k in indices(window) {
+            for d in 0..s {
+                let Some(p) = tap_pos(yi[2 + d], k[d], stride[d], 1, padding[d].0, xs[2 + d]) else {
+                    continue 'taps;
+                };
+                xi[2 + d] = p;
+            }
+            let v = x[xi.as_slice()];
+            acc = match kind {
+                PoolKind::Max => max_nan(acc, v),
+                PoolKind::Avg => acc + v,
+            };
+        }
+        *yv = match kind {
+            PoolKind::Max => acc,
+            PoolKind::Avg => acc / window_size,
+        };
+    }
+    Ok(y)
+}
+
+/// Multilinear resampling of `[N, C, *S]` to `[N, C, *size]` with half-pixel
+/// centres (PyTorch's `align_corners=False`, no antialiasing). Along each axis,
+/// output position `j` samples input coordinate
+/// `src = max(0, (j + 0.5) * S / size - 0.5)` between neighbours
+/// `i0 = floor(src)` and `i1 = min(i0 + 1, S - 1)` with weights `1 - λ` and
+/// `λ = src - i0`; the result sums the 2^d corner products.
+pub(super) fn resize<T: Real>(x: &ArrayD<T>, size: &[usize]) -> Result<ArrayD<T>, String> {
+    let xs = x.shape();
+    let s = spatial_rank(xs, &[size.len()])?;
+    if s >= usize::BITS as usize {
+        return Err(format!("cannot interpolate over {s} spatial dimensions"));
+    }
+    let mut out_shape = xs[..2].to_vec();
+    out_shape.extend_from_slice(size);
+    let out_len: usize = out_shape.iter().product();
+    let half = T::from_f64(0.5);
+    // taps[d][j] = (i0, i1, λ) for output position j along spatial axis d.
+    let mut taps: Vec<Vec<(usize, usize, T)>> = Vec::with_capacity(s);
+    for d in 0..s {
+        let (n_in, n_out) = (xs[2 + d], size[d]);
+        if n_in == 0 {
+            if out_len > 0 {
+                return Err(format!("cannot resample the empty axis {} of {xs:?}", 2 + d));
+            }
+            taps.push(vec![]);
+            continue;
+        }
+        let scale = T::from_f64(n_in as f64) / T::from_f64(n_out as f64);
+        let axis_taps = (0..n_out).map(|j| {
+            let src = (scale * (T::from_f64(j as f64) + half) - half).max(T::zero());
+            let i0 = (src.as_f64() as usize).min(n_in - 1);
+            let i1 = (i0 + 1).min(n_in - 1);
+            (i0, i1, src - T::from_f64(i0 as f64))
+        });
+        taps.push(axis_taps.collect());
+    }
+    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    let mut xi = vec![0; s + 2];
+    for (yi, yv) in y.indexed_iter_mut() {
+        (xi[0], xi[1]) = (yi[0], yi[1]);
+        let mut acc = T::zero();
+        for corner in 0..(1usize << s) {
+            let mut weight = T::one();
+            for d in 0..s {
+                let (i0, i1, lambda) = taps[d][yi[2 + d]];
+                if (corner >> d) & 1 == 1 {
+                    xi[2 + d] = i1;
+                    weight = weight * lambda;
+                } else {
+                    xi[2 + d] = i0;
+                    weight = weight * (T::one() - lambda);
+                }
+            }
+            acc = acc + weight * x[xi.as_slice()];
+        }
+        *yv = acc;
+    }
+    Ok(y)
+}

@@ -1,0 +1,594 @@
+//! Tests of the syntax stage, written as tables of source text in and AST or
+//! diagnostics out. `check_ok` and `errors` are the only places that call the
+//! parser.
+
+use super::ast::*;
+use super::{parse, print_ast};
+
+const SINE: &str = r#"# sine.nn — a small MLP approximates sin(x): the universal approximation theorem
+model sine {
+  input  x: f32[B, 1]
+  target y: f32[B, 1]
+
+  h = x |> dense(64) |> tanh
+  h = h |> dense(64) |> tanh
+  out = h |> dense(1)
+
+  loss = mse(out, y)
+}
+
+train {
+  data = synthetic.sine(n: 2048, noise: 0.0)
+  batch = 64
+  epochs = 200
+  optimizer = adam(lr: 3e-3)
+  seed = 1
+}
+"#;
+
+const DIGITS: &str = r#"# digits.nn — real handwritten digits (8x8), dropout and L2 regularisation
+model digits {
+  input  x: f32[B, 64]
+  target y: i32[B]
+
+  h = x |> dense(128) |> relu |> dropout(0.1)
+  z = h |> dense(10)
+
+  loss = cross_entropy(z, y) + 1e-4 * l2(weights)
+}
+
+train {
+  data = dataset("digits")
+  normalize = per_variable
+  batch = 32
+  epochs = 40
+  optimizer = sgd(lr: 0.05, momentum: 0.9)
+  metrics = [accuracy]
+}
+"#;
+
+const RESUNET: &str = r#"# resunet.nn — residual blocks and U-Net skip connections, segmentation with Dice loss
+block residual(x, c: int) {
+  h = x |> conv2d(c, kernel: 3, pad: same) |> batchnorm |> relu
+  h = h |> conv2d(c, kernel: 3, pad: same) |> batchnorm
+  return relu(h + x)
+}
+
+block down(x, c: int) {
+  return x |> conv2d(c, kernel: 3, pad: same) |> relu |> residual(c)
+}
+
+model eddies {
+  input  ssh:  f32[B, 1, 32, 32]
+  target mask: f32[B, 3, 32, 32]
+
+  e1 = ssh |> down(16)
+  e2 = e1 |> maxpool2d(2) |> down(32)
+  d1 = e2 |> upsample(2) |> concat(e1, axis: 1) |> down(16)
+  p  = d1 |> conv2d(3, kernel: 1) |> softmax(axis: 1)
+
+  loss = dice(p, mask)
+}
+
+train {
+  data = synthetic.eddies(n: 512, size: 32)
+  batch = 16
+  epochs = 5
+  optimizer = adam(lr: 1e-3)
+  metrics = [dice, accuracy]
+}
+"#;
+
+fn check_ok(src: &str) -> File {
+    let (file, diags) = parse(src);
+    assert!(diags.is_empty(), "unexpected errors: {diags:#?}");
+    file
+}
+
+/// One expression, parsed as the value of `x = ...` in a model.
+fn expr(src: &str) -> Expr {
+    let file = check_ok(&format!("model m {{ x = {src} }}"));
+    match &file.items[..] {
+        [Item::Model(m)] => match &m.body[..] {
+            [Stmt::Let { value, .. }] => value.clone(),
+            other => panic!("expected one let, got {other:?}"),
+        },
+        other => panic!("expected one model, got {other:?}"),
+    }
+}
+
+/// An expression as compact prefix text: `(+ a (* b c))`.
+fn sexpr(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Int(n) => n.to_string(),
+        ExprKind::Float(x) => format!("{x:?}"),
+        ExprKind::Str(s) => format!("{s:?}"),
+        ExprKind::Bool(b) => b.to_string(),
+        ExprKind::Path(p) => p.text(),
+        ExprKind::List(items) => format!("[{}]", items.iter().map(sexpr).collect::<Vec<_>>().join(" ")),
+        ExprKind::Call { callee, args } => {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| match &a.name {
+                    Some(n) => format!("{}:{}", n.name, sexpr(&a.value)),
+                    None => sexpr(&a.value),
+                })
+                .collect();
+            format!("{}({})", callee.text(), args.join(" "))
+        }
+        ExprKind::Pipe { lhs, rhs } => format!("(|> {} {})", sexpr(lhs), sexpr(rhs)),
+        ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), sexpr(lhs), sexpr(rhs)),
+        ExprKind::Neg(inner) => format!("(neg {})", sexpr(inner)),
+    }
+}
+
+fn model(file: &File) -> &ModelDef {
+    file.items
+        .iter()
+        .find_map(|i| match i {
+            Item::Model(m) => Some(m),
+            _ => None,
+        })
+        .expect("a model")
+}
+
+fn train(file: &File) -> &TrainDef {
+    file.items
+        .iter()
+        .find_map(|i| match i {
+            Item::Train(t) => Some(t),
+            _ => None,
+        })
+        .expect("a train section")
+}
+
+fn lets(body: &[Stmt]) -> Vec<(String, String)> {
+    body.iter()
+        .filter_map(|s| match s {
+            Stmt::Let { name, value, .. } => Some((name.name.clone(), sexpr(value))),
+            Stmt::Return { value, .. } => Some(("return".to_string(), sexpr(value))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn entries(t: &TrainDef) -> Vec<(String, String)> {
+    t.entries.iter().map(|e| (e.key.name.clone(), sexpr(&e.value))).collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+// ---- the example programs -------------------------------------------------
+
+#[test]
+fn sine_example() {
+    let file = check_ok(SINE);
+    let m = model(&file);
+    assert_eq!(m.name.name, "sine");
+    let Stmt::Decl { kind, name, ty, .. } = &m.body[0] else { panic!("expected a decl") };
+    assert_eq!((*kind, name.name.as_str(), ty.dtype.name.as_str()), (DeclKind::Input, "x", "f32"));
+    assert!(matches!(&ty.dims[..], [DimExpr::Symbol(b), DimExpr::Known(1, _)] if b.name == "B"));
+    assert!(matches!(&m.body[1], Stmt::Decl { kind: DeclKind::Target, .. }));
+    assert_eq!(
+        lets(&m.body),
+        pairs(&[
+            ("h", "(|> (|> x dense(64)) tanh)"),
+            ("h", "(|> (|> h dense(64)) tanh)"),
+            ("out", "(|> h dense(1))"),
+            ("loss", "mse(out y)"),
+        ])
+    );
+    assert_eq!(
+        entries(train(&file)),
+        pairs(&[
+            ("data", "synthetic.sine(n:2048 noise:0.0)"),
+            ("batch", "64"),
+            ("epochs", "200"),
+            ("optimizer", "adam(lr:0.003)"),
+            ("seed", "1"),
+        ])
+    );
+}
+
+#[test]
+fn digits_example() {
+    let file = check_ok(DIGITS);
+    let m = model(&file);
+    assert_eq!(
+        lets(&m.body),
+        pairs(&[
+            ("h", "(|> (|> (|> x dense(128)) relu) dropout(0.1))"),
+            ("z", "(|> h dense(10))"),
+            ("loss", "(+ cross_entropy(z y) (* 0.0001 l2(weights)))"),
+        ])
+    );
+    assert_eq!(
+        entries(train(&file)),
+        pairs(&[
+            ("data", "dataset(\"digits\")"),
+            ("normalize", "per_variable"),
+            ("batch", "32"),
+            ("epochs", "40"),
+            ("optimizer", "sgd(lr:0.05 momentum:0.9)"),
+            ("metrics", "[accuracy]"),
+        ])
+    );
+}
+
+#[test]
+fn resunet_example() {
+    let file = check_ok(RESUNET);
+    assert_eq!(file.items.len(), 4);
+    let Item::Block(residual) = &file.items[0] else { panic!("expected a block") };
+    assert_eq!(residual.name.name, "residual");
+    let params: Vec<_> = residual
+        .params
+        .iter()
+        .map(|p| (p.name.name.as_str(), p.ty.as_ref().map(|t| t.name.as_str())))
+        .collect();
+    assert_eq!(params, [("x", None), ("c", Some("int"))]);
+    assert_eq!(
+        lets(&residual.body),
+        pairs(&[
+            ("h", "(|> (|> (|> x conv2d(c kernel:3 pad:same)) batchnorm) relu)"),
+            ("h", "(|> (|> h conv2d(c kernel:3 pad:same)) batchnorm)"),
+            ("return", "relu((+ h x))"),
+        ])
+    );
+    let m = model(&file);
+    assert_eq!(
+        lets(&m.body)[2],
+        ("d1".to_string(), "(|> (|> (|> e2 upsample(2)) concat(e1 axis:1)) down(16))".to_string())
+    );
+    assert_eq!(entries(train(&file))[4], ("metrics".to_string(), "[dice accuracy]".to_string()));
+}
+
+// ---- expressions ------------------------------------------------------------
+
+#[test]
+fn precedence_and_associativity() {
+    let cases = [
+        ("a + b * c", "(+ a (* b c))"),
+        ("a * b + c", "(+ (* a b) c)"),
+        ("a - b - c", "(- (- a b) c)"),
+        ("a / b / c", "(/ (/ a b) c)"),
+        ("-a * b", "(* (neg a) b)"),
+        ("-2", "(neg 2)"),
+        ("- -a", "(neg (neg a))"),
+        ("a |> f |> g(1)", "(|> (|> a f) g(1))"),
+        ("2 * x |> f", "(|> (* 2 x) f)"),
+        ("a + b |> f(k: 1)", "(|> (+ a b) f(k:1))"),
+        ("(a + b) * c", "(* (+ a b) c)"),
+        ("x |> synthetic.sine", "(|> x synthetic.sine)"),
+        ("[a, b,]", "[a b]"),
+        ("[]", "[]"),
+        ("f(a, b,)", "f(a b)"),
+        ("f()", "f()"),
+        ("f(1, k: [2, 3], s: \"a\\\"b\\\\\")", "f(1 k:[2 3] s:\"a\\\"b\\\\\")"),
+        ("true", "true"),
+        ("false_alarm", "false_alarm"),
+        ("1e-3 + 2.5e+4 + 0.5 + 3E2", "(+ (+ (+ 0.001 25000.0) 0.5) 300.0)"),
+        ("9223372036854775807", "9223372036854775807"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(sexpr(&expr(src)), want, "for {src}");
+    }
+}
+
+#[test]
+fn newlines_and_semicolons_separate_statements() {
+    let file = check_ok("model m { a = 1; b = 2\n c = x\n   |> dense(3)\n   |> relu\n d = a +\n b; ; }");
+    assert_eq!(
+        lets(&model(&file).body),
+        pairs(&[("a", "1"), ("b", "2"), ("c", "(|> (|> x dense(3)) relu)"), ("d", "(+ a b)")])
+    );
+    let file = check_ok("model m { a = 1 b = f(\n  x,\n  k: 2\n) output a }");
+    assert_eq!(lets(&model(&file).body), pairs(&[("a", "1"), ("b", "f(x k:2)")]));
+    assert!(matches!(&model(&file).body[2], Stmt::Output { name, .. } if name.name == "a"));
+}
+
+#[test]
+fn block_params_and_return() {
+    let file = check_ok("block b(x, c: int, p: float = 0.1, q = -1,) { return x }");
+    let Item::Block(b) = &file.items[0] else { panic!("expected a block") };
+    let params: Vec<_> = b
+        .params
+        .iter()
+        .map(|p| (p.name.name.clone(), p.ty.as_ref().map(|t| t.name.clone()), p.default.as_ref().map(sexpr)))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("x".into(), None, None),
+            ("c".into(), Some("int".into()), None),
+            ("p".into(), Some("float".into()), Some("0.1".into())),
+            ("q".into(), None, Some("(neg 1)".into())),
+        ]
+    );
+}
+
+#[test]
+fn spans() {
+    let src = "model m {\n  h = x |> dense(64, bias: false)\n}\n";
+    let file = check_ok(src);
+    let at = |s: crate::diag::Span| &src[s.range()];
+    let m = model(&file);
+    assert_eq!(at(m.span), "model m {\n  h = x |> dense(64, bias: false)\n}");
+    assert_eq!(at(m.name.span), "m");
+    let Stmt::Let { name, value, span } = &m.body[0] else { panic!("expected a let") };
+    assert_eq!(at(*span), "h = x |> dense(64, bias: false)");
+    assert_eq!(at(name.span), "h");
+    assert_eq!(at(value.span), "x |> dense(64, bias: false)");
+    let ExprKind::Pipe { rhs, .. } = &value.kind else { panic!("expected a pipe") };
+    let ExprKind::Call { callee, args } = &rhs.kind else { panic!("expected a call") };
+    assert_eq!(at(callee.span), "dense");
+    assert_eq!(at(args[1].span), "bias: false");
+    assert_eq!(at(args[1].value.span), "false");
+
+    let e = expr("-(a + b) * [1, 2]");
+    let ExprKind::Binary { lhs, rhs, .. } = &e.kind else { panic!("expected a binary") };
+    let src = "model m { x = -(a + b) * [1, 2] }";
+    assert_eq!(&src[lhs.span.range()], "-(a + b)");
+    assert_eq!(&src[rhs.span.range()], "[1, 2]");
+    assert_eq!(&src[e.span.range()], "-(a + b) * [1, 2]");
+
+    let src = "model m {\n  input x: f32[B, 1] # the input\n}";
+    let file = check_ok(src);
+    let Stmt::Decl { ty, span, .. } = &model(&file).body[0] else { panic!("expected a decl") };
+    assert_eq!(&src[span.range()], "input x: f32[B, 1]");
+    assert_eq!(&src[ty.span.range()], "f32[B, 1]");
+    assert_eq!(&src[ty.dims[1].span().range()], "1");
+}
+
+#[test]
+fn print_ast_of_a_small_program() {
+    let src = "block b(x, c: int = 2) { return -x }\nmodel m {\n  input x: f32[B, 1]\n  y = x * 2.5 |> b(c: 3)\n  output y\n}\ntrain { metrics = [rmse, \"a\"]; seed = true }\n";
+    let want = "\
+file
+  block b @0..36
+    param x @8..9
+    param c: int @11..21
+      int 2 @20..21
+    return @25..34
+      neg @32..34
+        path x @33..34
+  model m @37..105
+    input x: f32[B, 1] @49..67
+    let y @70..92
+      pipe @74..92
+        binary * @74..81
+          path x @74..75
+          float 2.5 @78..81
+        call b @85..92
+          kwarg c @87..91
+            int 3 @90..91
+    output y @95..103
+  train @106..150
+    entry metrics @114..135
+      list @124..135
+        path rmse @125..129
+        str \"a\" @131..134
+    entry seed @137..148
+      bool true @144..148
+";
+    assert_eq!(print_ast(&check_ok(src)), want);
+}
+
+// ---- errors -----------------------------------------------------------------
+
+/// Every diagnostic as (message, text under the primary label, its offset).
+fn errors(src: &str) -> Vec<(String, String, usize)> {
+    let (_, diags) = parse(src);
+    diags
+        .iter()
+        .map(|d| {
+            let label = d.labels.iter().find(|l| l.primary).expect("a primary label");
+            (d.message.clone(), src.get(label.span.range()).unwrap_or("").to_string(), label.span.lo as usize)
+        })
+        .collect()
+}
+
+/// The single error of `src`: its message and the text under its label, and
+/// that the label sits where `at` first occurs.
+fn check_error(src: &str, message: &str, under: &str, at: &str) {
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1, "for {src:?}: {errs:#?}");
+    let (msg, text, lo) = &errs[0];
+    assert_eq!((msg.as_str(), text.as_str()), (message, under), "for {src:?}");
+    assert_eq!(Some(*lo), src.find(at), "label position for {src:?}");
+}
+
+#[test]
+fn syntax_errors() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (source, message, text under the primary label, where it starts)
+        ("model m {\n  h = dense(x, 3\n}", "unclosed `(`", "(", "(x"),
+        ("model m { x = f(a] }", "mismatched closing delimiter `]`", "]", "]"),
+        ("model m { x = f(a)) }", "unexpected closing delimiter `)`", ")", ") }"),
+        (
+            "train {\n  data synthetic.sine(n: 3)\n}",
+            "expected `=` after the key, found `synthetic`",
+            "synthetic",
+            "synthetic",
+        ),
+        (
+            "model m {\n  h = x y\n}",
+            "expected an operator or the end of the statement, found `y`",
+            "y",
+            "y\n",
+        ),
+        ("model m { s = \"abc\n}", "unterminated string", "\"", "\""),
+        ("model m { input model: f32[B] }", "expected a name, found keyword `model`", "model", "model:"),
+        ("model m { return = 4 }", "expected a name, found keyword `return`", "return", "return"),
+        ("block train(x) { return x }", "expected a name, found keyword `train`", "train", "train"),
+        ("model m { z = f(a: 1, b) }", "positional argument after a keyword argument", "b", "b)"),
+        ("model m { input q: [B, 1] }", "expected a type such as `f32[B, 1]`, found `[`", "[", "["),
+        ("model m { input q: f32 }", "expected a type such as `f32[B, 1]`, found `}`", "", " }"),
+        ("model m { input q: f32[B, -1] }", "expected a dimension, found `-`", "-", "-"),
+        ("model m { y = h |> 3 }", "expected a function name or call after `|>`", "3", "3"),
+        ("model m { y = h |> f + 1 }", "expected a function name or call after `|>`", "f + 1", "f + 1"),
+        ("model m { y = h |> (f) }", "expected a function name or call after `|>`", "(f)", "(f)"),
+        ("model m {\n  x = 1\n", "unclosed `{`", "{", "{"),
+        ("model m { x = 99999999999999999999 }", "integer literal is too large", "99999999999999999999", "9"),
+        ("model m { x = 1e999 }", "float literal is out of range", "1e999", "1e"),
+        ("model m { x = 1. }", "invalid number `1.`", "1.", "1."),
+        ("model m { x = a | b }", "unexpected character `|`", "|", "|"),
+        ("model m { x = \"a\\q\" }", "unknown escape `\\q` in string", "\\q", "\\q"),
+        ("model m { x = f(,) }", "expected `)` or an argument, found `,`", ",", ","),
+        ("model m { x = }", "expected an expression, found `}`", "", " }"),
+        ("model m { output 3 }", "expected a name, found `3`", "3", "3"),
+        ("model { x = 1 }", "expected a name, found `{`", "{", "{"),
+        ("model m x = 1", "expected `{`, found `x`", "x", "x"),
+        ("block b(x c) { return x }", "expected one of `)`, `,`, `:`, or `=`, found `c`", "c", "c)"),
+        ("model m { x = 1 }\n} ", "expected `block`, `model` or `train`, found `}`", "}", "} "),
+        ("layer m { }", "expected `block`, `model` or `train`, found `layer`", "layer", "layer"),
+        ("model m { x = é }", "unexpected character `é`", "é", "é"),
+        ("model m { x = \0 }", "unexpected character `\\0`", "\0", "\0"),
+    ];
+    for (src, message, under, at) in cases {
+        check_error(src, message, under, at);
+    }
+}
+
+#[test]
+fn all_errors_of_a_file_are_reported_and_valid_pieces_kept() {
+    let src = "\
+block ok(x) { return x }
+model m {
+  input x: f32[B, 1]
+  a = f(1
+  b = x |> dense(3)
+  c = x y
+  d = 1 +
+  output b
+}
+train {
+  seed 1
+  batch = 32
+}
+junk
+";
+    let errs = errors(src);
+    let messages: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "unclosed `(`",
+            "expected an operator or the end of the statement, found `y`",
+            "expected an expression, found end of line",
+            "expected `=` after the key, found `1`",
+            "expected `block`, `model` or `train`, found `junk`",
+        ]
+    );
+    let (file, _) = parse(src);
+    assert_eq!(file.items.len(), 3);
+    let m = model(&file);
+    assert_eq!(lets(&m.body), pairs(&[("b", "(|> x dense(3))")]));
+    assert_eq!(m.body.len(), 3, "input, b and output survive");
+    assert_eq!(entries(train(&file)), pairs(&[("batch", "32")]));
+}
+
+#[test]
+fn unclosed_item_does_not_swallow_the_next() {
+    let src = "model m {\n  x = 1\ntrain {\n  seed = 1\n}\n";
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].0, "unclosed `{`");
+    let (file, _) = parse(src);
+    assert_eq!(entries(train(&file)), pairs(&[("seed", "1")]));
+}
+
+#[test]
+fn rendered_error() {
+    let src = "model m {\n  h = x |> dense(64\n  loss = h\n}\n";
+    let (_, diags) = parse(src);
+    let text = crate::diag::render_plain("m.nn", src, &diags);
+    assert!(text.contains("error: unclosed `(`"), "{text}");
+    assert!(text.contains("this `(` is never closed"), "{text}");
+    assert!(text.contains("m.nn:2:17"), "{text}");
+}
+
+// ---- hostile input ----------------------------------------------------------
+
+/// Runs `f` on a thread with a small stack, as the test harness does, and
+/// fails if it panics.
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    let handle = std::thread::Builder::new().stack_size(2 << 20).spawn(f).expect("a thread");
+    assert!(handle.join().is_ok(), "parser panicked");
+}
+
+#[test]
+fn deep_nesting_is_rejected() {
+    on_small_stack(|| {
+        for open in ["(", "[", "f("] {
+            let src = format!("model m {{ x = {}1 }}", open.repeat(100_000));
+            let errs = errors(&src);
+            assert_eq!(errs[0].0, "brackets are nested too deeply");
+        }
+        let ok = format!(
+            "model m {{ x = {}1{} }}",
+            "(".repeat(super::MAX_NESTING - 1),
+            ")".repeat(super::MAX_NESTING - 1)
+        );
+        check_ok(&ok);
+    });
+}
+
+#[test]
+fn long_chains_are_bounded() {
+    on_small_stack(|| {
+        for sep in [" + ", " |> ", " * "] {
+            let src = format!("model m {{ x = a{} }}", format!("{sep}f").repeat(100_000));
+            let errs = errors(&src);
+            assert_eq!(errs[0].0, "expression is too deeply nested", "for {sep}");
+        }
+        let src = format!("model m {{ x = {}a }}", "-".repeat(100_000));
+        assert_eq!(errors(&src)[0].0, "expression is too deeply nested");
+        let fine = format!("model m {{ x = a{} }}", " + a".repeat(200));
+        check_ok(&fine);
+    });
+}
+
+#[test]
+fn no_panic_on_hostile_input() {
+    on_small_stack(|| {
+        let all = [SINE, DIGITS, RESUNET].concat();
+        for end in (0..=all.len()).filter(|&i| all.is_char_boundary(i)) {
+            let _ = parse(&all[..end]);
+        }
+        for start in (0..all.len()).filter(|&i| all.is_char_boundary(i)).step_by(7) {
+            let _ = parse(&all[start..]);
+        }
+        const ALPHABET: &[u8] = b"model{}()[]|>=:,.;+-*/\"\\# \n\tabx019e\0\xff";
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    ALPHABET[(seed % ALPHABET.len() as u64) as usize]
+                })
+                .collect();
+            let src = String::from_utf8_lossy(&bytes);
+            let (_, diags) = parse(&src);
+            let _ = crate::diag::render_plain("x.nn", &src, &diags);
+        }
+        for src in ["", "}", "{", ")", "\"", "model", "train", "block", "block b(", "model m {", "x ="] {
+            let _ = parse(src);
+        }
+        let many = "x\n".repeat(10_000);
+        let (_, diags) = parse(&many);
+        assert!(diags.len() <= super::MAX_ERRORS + 1);
+    });
+}
+
+#[test]
+fn valid_programs_round_trip_through_print() {
+    for src in [SINE, DIGITS, RESUNET] {
+        let file = check_ok(src);
+        assert!(!print_ast(&file).is_empty());
+    }
+}
