@@ -313,10 +313,10 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             let c = known(op, &x.dims()[1], "channel count")?;
             let o = known(op, &w.dims()[0], "output channel count")?;
             let wc = known(op, &w.dims()[1], "weight input channel count")?;
-            if *groups == 0 || c % groups != 0 || o % groups != 0 || wc * groups != c {
+            let expects = wc.checked_mul(*groups).ok_or_else(|| overflow(op))?;
+            if *groups == 0 || c % groups != 0 || o % groups != 0 || expects != c {
                 return Err(format!(
-                    "`conv` with {groups} group(s): input {x} has {c} channels but weight {w} expects {}",
-                    wc * groups
+                    "`conv` with {groups} group(s): input {x} has {c} channels but weight {w} expects {expects}"
                 ));
             }
             let mut dims = vec![x.dims()[0].clone(), Dim::Known(o)];
@@ -353,7 +353,8 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                     "`conv_transpose`: input {x} has {c} channels but weight {w} expects {wc}"
                 ));
             }
-            let mut dims = vec![x.dims()[0].clone(), Dim::Known(og * groups)];
+            let out_c = og.checked_mul(*groups).ok_or_else(|| overflow(op))?;
+            let mut dims = vec![x.dims()[0].clone(), Dim::Known(out_c)];
             for i in 0..s {
                 let size = known(op, &x.dims()[2 + i], "spatial size")?;
                 let k = known(op, &w.dims()[2 + i], "kernel size")?;

@@ -1,7 +1,29 @@
 //! Semantic analysis: names, blocks, arguments, shapes; lowering to IR.
+//!
+//! [`analyze`] is the stage's one entry point. It sorts the file's items
+//! ([`items`]), checks the `train` section ([`train`]), then expands the model
+//! twice ([`expand`], [`call`]): once in training mode, collecting every
+//! diagnostic and the `nnc summary` rows, and once in inference mode. Built-ins
+//! are described by one table ([`catalogue`]) and lowered to IR primitives by
+//! the lowering library ([`lower`]). Both graphs are verified before they are
+//! returned.
 
-use crate::diag::Diagnostic;
-use crate::ir::{Graph, Loc, Type};
+mod args;
+mod call;
+pub mod catalogue;
+mod expand;
+mod flops;
+mod items;
+pub mod lower;
+mod suggest;
+pub mod train;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Graph, Loc, Mode, Type};
 use crate::syntax::ast;
 
 /// The result of analysing a `.nn` file.
@@ -15,6 +37,8 @@ pub struct Module {
     pub infer_graph: Graph,
     /// One entry per built-in call site, in program order, for `nnc summary`.
     pub layers: Vec<LayerInfo>,
+    /// The checked `train` section, if the file has one.
+    pub train: Option<train::TrainConfig>,
 }
 
 /// One row of `nnc summary`.
@@ -27,13 +51,85 @@ pub struct LayerInfo {
     pub output: Type,
     /// Number of trainable scalars this call site owns.
     pub params: u64,
-    /// Forward floating-point operations for one sample (symbolic batch = 1).
+    /// Forward floating-point operations for one sample (symbolic batch = 1);
+    /// see [`flops`] for the convention.
     pub flops: u64,
     pub loc: Loc,
 }
 
 /// Analyses a parsed file. Returns every error found, not just the first.
 pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>> {
-    let _ = (file, source);
-    Err(vec![Diagnostic::error("semantic analysis not built yet")])
+    let mut diags = vec![];
+    let items = items::check_items(file, &mut diags);
+    let mut config = None;
+    if let Some(t) = items.train {
+        let (c, d) = train::check_train(t, source);
+        config = c;
+        diags.extend(d);
+    }
+    let Some(model) = items.model else { return Err(diags) };
+    if items.train.is_some() {
+        check_has_loss(model, &mut diags);
+    }
+    let name = model.name.name.clone();
+    let train = expand::Run::new(&name, source, &items.blocks, Mode::Train).model(model);
+    diags.extend(dedup(train.diags));
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    let infer = expand::Run::new(&name, source, &items.blocks, Mode::Infer).model(model);
+    diags.extend(dedup(infer.diags));
+    for graph in [&train.graph, &infer.graph] {
+        if let Err(errors) = crate::ir::verify::verify(graph) {
+            diags.push(internal_error(graph, &errors));
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(Module {
+        name,
+        train_graph: train.graph,
+        infer_graph: infer.graph,
+        layers: train.layers,
+        train: config,
+    })
+}
+
+fn check_has_loss(model: &ast::ModelDef, diags: &mut Vec<Diagnostic>) {
+    let has_loss = model.body.iter().any(|s| matches!(s, ast::Stmt::Let { name, .. } if name.name == "loss"));
+    if !has_loss {
+        diags.push(
+            Diagnostic::error(format!("model `{}` has no `loss`", model.name.name))
+                .primary(model.name.span, "this model is trained but defines no loss")
+                .note("help: add `loss = mse(pred, target)` (or another loss) to the model"),
+        );
+    }
+}
+
+/// Drops repeats of the same message at the same place (a block called
+/// twice reports a problem in its body once).
+fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen: Vec<(String, Option<Span>)> = vec![];
+    let mut out = vec![];
+    for d in diags {
+        let key = (d.message.clone(), d.labels.iter().find(|l| l.primary).map(|l| l.span));
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn internal_error(graph: &Graph, errors: &[String]) -> Diagnostic {
+    let mut d = Diagnostic::error(format!(
+        "internal compiler error: the {} graph of `{}` does not verify",
+        graph.mode.name(),
+        graph.name
+    ));
+    for e in errors.iter().take(10) {
+        d = d.note(e.clone());
+    }
+    d
 }

@@ -1,0 +1,475 @@
+//! Calls: matching arguments to parameters, built-in calls, block expansion.
+//!
+//! Arguments are matched like Python's: positional first (a piped value is
+//! the first positional argument), then keywords; every problem is reported
+//! (unknown or duplicate keyword, too many positional arguments, missing
+//! argument, wrong type or range), not just the first. Built-ins and blocks
+//! share the matcher; a built-in call is then lowered through its catalogue
+//! row, a block call expands the block's body with its own constants.
+
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{InputKind, Op, ValueId};
+use crate::syntax::ast::{self, Expr, ExprKind, Stmt};
+
+use super::args;
+use super::catalogue::{self, Arg, Args, Builtin, Default, Range, Ty};
+use super::expand::{Env, Frame, Run, MAX_BLOCK_DEPTH};
+use super::flops;
+use super::items::BlockInfo;
+use super::suggest;
+use super::values::{TensorVal, Value};
+use super::LayerInfo;
+
+/// A parameter as the matcher sees it.
+struct SigParam<'p> {
+    name: &'p str,
+    ty: Ty,
+    range: Range,
+    required: bool,
+}
+
+/// The callee, for messages.
+struct Callee<'p> {
+    name: &'p str,
+    signature: String,
+    params: Vec<SigParam<'p>>,
+}
+
+/// A value passed through `|>` and the span of the pipeline's left side.
+pub type Piped = Option<(Value, Span)>;
+
+impl Run<'_> {
+    /// Calls the function `callee` (a block or a built-in).
+    pub fn call(
+        &mut self,
+        env: &Env,
+        callee: &ast::Path,
+        args: &[ast::Arg],
+        piped: Piped,
+        span: Span,
+    ) -> Value {
+        let name = callee.text();
+        let blocks = self.blocks;
+        if let Some(block) = blocks.get(&name) {
+            return self.call_block(env, block, args, piped, span);
+        }
+        if let Some(b) = catalogue::find(&name) {
+            return self.call_builtin(env, b, args, piped, span);
+        }
+        self.unknown_function(env, &name, callee.span);
+        Value::Error
+    }
+
+    fn unknown_function(&mut self, env: &Env, name: &str, span: Span) {
+        if env.vars.contains_key(name) {
+            self.error(
+                Diagnostic::error(format!("`{name}` is not a function"))
+                    .primary(span, "a value, not a function")
+                    .note("only built-ins and blocks can be called"),
+            );
+            return;
+        }
+        let mut d =
+            Diagnostic::error(format!("unknown function `{name}`")).primary(span, "not a built-in or block");
+        let mut candidates: Vec<&str> = catalogue::builtins().iter().map(|b| b.name).collect();
+        candidates.extend(self.blocks.keys().map(String::as_str));
+        if let Some(s) = suggest::closest(name, candidates) {
+            d = d.note(format!("help: did you mean `{s}`?"));
+        }
+        self.error(d);
+    }
+
+    fn call_builtin(
+        &mut self,
+        env: &Env,
+        b: &'static Builtin,
+        args: &[ast::Arg],
+        piped: Piped,
+        span: Span,
+    ) -> Value {
+        let callee = Callee {
+            name: b.name,
+            signature: b.signature(),
+            params: b
+                .params
+                .iter()
+                .map(|p| SigParam {
+                    name: p.name,
+                    ty: p.ty,
+                    range: p.range,
+                    required: p.default == Default::Required,
+                })
+                .collect(),
+        };
+        let slots = self.match_args(env, &callee, args, piped, span);
+        let name = self.next_name(b.name);
+        let Some(slots) = slots else { return Value::Error };
+        let values = fill_defaults(b, slots);
+        let args = Args { params: b.params, values };
+        let start = self.graph.nodes.len();
+        self.layer = name.clone();
+        let label = format!("this call of `{}`", b.name);
+        let value = self.lower_with(span, &label, &args.operands(), |cx| (b.lower)(cx, &args));
+        if let Value::Tensor(t) = &value {
+            self.record_layer(name, b.name, t.id, start, span);
+        }
+        value
+    }
+
+    /// The next `scope.kind_k` name.
+    fn next_name(&mut self, kind: &'static str) -> String {
+        let k = self.counters.entry((self.scope.clone(), kind)).or_insert(0);
+        *k += 1;
+        format!("{}.{kind}_{k}", self.scope)
+    }
+
+    fn record_layer(&mut self, name: String, kind: &str, out: ValueId, start: usize, span: Span) {
+        let params = self.graph.nodes[start.min(self.graph.nodes.len())..]
+            .iter()
+            .filter(|n| matches!(n.op, Op::Input { kind: InputKind::Param { .. }, .. }))
+            .fold(0u64, |acc, n| acc.saturating_add(flops::elements(&n.ty.shape)));
+        let info = LayerInfo {
+            name,
+            kind: kind.to_string(),
+            output: self.graph.ty(out).clone(),
+            params,
+            flops: flops::flops_since(&self.graph, start),
+            loc: self.loc_of(span),
+        };
+        self.layers.push(info);
+    }
+
+    /// Matches and checks the arguments of a call. Returns one slot per
+    /// parameter (`None` where not given), or `None` if anything was wrong.
+    fn match_args(
+        &mut self,
+        env: &Env,
+        callee: &Callee,
+        args: &[ast::Arg],
+        piped: Piped,
+        span: Span,
+    ) -> Option<Vec<Option<Arg>>> {
+        let n = callee.params.len();
+        let mut slots: Vec<Option<Arg>> = vec![None; n];
+        let mut given: Vec<Option<Span>> = vec![None; n];
+        let mut variadic: Vec<TensorVal> = vec![];
+        let mut ok = true;
+        let mut next_positional = 0;
+        let mut extra: Vec<Span> = vec![];
+        let mut keyword_seen: Option<Span> = None;
+        let piped_count = usize::from(piped.is_some());
+        let items = piped
+            .map(|(v, s)| (None, Err(v), s))
+            .into_iter()
+            .chain(args.iter().map(|a| (a.name.as_ref(), Ok(&a.value), a.value.span)));
+        for (name, source, arg_span) in items {
+            let index = match name {
+                None => {
+                    if let Some(kw) = keyword_seen {
+                        self.error(
+                            Diagnostic::error("positional argument after a keyword argument")
+                                .primary(arg_span, "positional argument")
+                                .secondary(kw, "keyword argument given before it"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    if next_positional >= n {
+                        extra.push(arg_span);
+                        continue;
+                    }
+                    let i = next_positional;
+                    if callee.params[i].ty != Ty::Tensors {
+                        next_positional += 1;
+                    }
+                    i
+                }
+                Some(ident) => {
+                    keyword_seen = Some(ident.span.to(arg_span));
+                    match self.keyword_index(callee, ident, &given) {
+                        Some(i) => i,
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let param = &callee.params[index];
+            given[index] = Some(arg_span);
+            let value = match source {
+                Err(v) => v,
+                Ok(expr) => self.eval_arg(env, expr, param.ty),
+            };
+            if value.has_error() {
+                ok = false;
+                continue;
+            }
+            match args::check(param.name, param.ty, param.range, &value) {
+                Ok(Arg::Tensor(t)) if param.ty == Ty::Tensors => variadic.push(t),
+                Ok(arg) => slots[index] = Some(arg),
+                Err(r) => {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "{} (argument `{}` of `{}`)",
+                            r.message, param.name, callee.name
+                        ))
+                        .primary(arg_span, r.label)
+                        .note(format!("signature: {}", callee.signature)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !extra.is_empty() {
+            ok = false;
+            self.too_many(callee, &extra, n + extra.len(), piped_count);
+        }
+        if let Some(i) = callee.params.iter().position(|p| p.ty == Ty::Tensors) {
+            if !variadic.is_empty() {
+                slots[i] = Some(Arg::Tensors(variadic));
+            }
+        }
+        for (i, p) in callee.params.iter().enumerate() {
+            if p.required && given[i].is_none() {
+                self.error(
+                    Diagnostic::error(format!("missing argument `{}` in call to `{}`", p.name, callee.name))
+                        .primary(span, format!("`{}` not given", p.name))
+                        .note(format!("signature: {}", callee.signature)),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(slots)
+    }
+
+    /// The parameter a keyword argument names; reports unknown and repeated ones.
+    fn keyword_index(
+        &mut self,
+        callee: &Callee,
+        ident: &ast::Ident,
+        given: &[Option<Span>],
+    ) -> Option<usize> {
+        let Some(i) = callee.params.iter().position(|p| p.name == ident.name) else {
+            let names: Vec<&str> = callee.params.iter().map(|p| p.name).collect();
+            let mut d = Diagnostic::error(format!("`{}` has no argument `{}`", callee.name, ident.name))
+                .primary(ident.span, "unknown argument")
+                .note(format!("valid arguments: {}", catalogue::names_list(&names)));
+            if let Some(s) = suggest::closest(&ident.name, names.iter().copied()) {
+                d = d.note(format!("help: did you mean `{s}`?"));
+            }
+            self.error(d);
+            return None;
+        };
+        if callee.params[i].ty == Ty::Tensors {
+            self.error(
+                Diagnostic::error(format!("`{}` cannot be given by name", ident.name))
+                    .primary(ident.span, "pass these tensors as positional arguments"),
+            );
+            return None;
+        }
+        if let Some(first) = given[i] {
+            self.error(
+                Diagnostic::error(format!("argument `{}` is given more than once", ident.name))
+                    .primary(ident.span, "given again here")
+                    .secondary(first, "first given here"),
+            );
+            return None;
+        }
+        Some(i)
+    }
+
+    fn too_many(&mut self, callee: &Callee, extra: &[Span], given: usize, piped: usize) {
+        let most = callee.params.len();
+        let piped_note = if piped > 0 { " (counting the value piped in with `|>`)" } else { "" };
+        let mut d = Diagnostic::error(format!(
+            "`{}` takes at most {most} positional argument{} but {given} were given{piped_note}",
+            callee.name,
+            if most == 1 { "" } else { "s" }
+        ))
+        .primary(extra[0], "unexpected argument");
+        for s in &extra[1..] {
+            d = d.secondary(*s, "unexpected argument");
+        }
+        self.error(d.note(format!("signature: {}", callee.signature)));
+    }
+
+    /// Evaluates an argument knowing the parameter's type: enum-like names
+    /// win over bindings of the same name, and unbound names become symbols
+    /// where the type accepts them.
+    fn eval_arg(&mut self, env: &Env, expr: &Expr, ty: Ty) -> Value {
+        if let ExprKind::Path(p) = &expr.kind {
+            if let [ident] = p.segments.as_slice() {
+                let enum_name = match ty {
+                    Ty::Enum(names) | Ty::IntOrEnum(names) => names.contains(&ident.name.as_str()),
+                    Ty::OptTensor => ident.name == "none",
+                    _ => false,
+                };
+                if enum_name {
+                    return Value::Symbol(ident.name.clone());
+                }
+            }
+        }
+        let symbols = matches!(ty, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Str | Ty::Shape);
+        self.eval(env, expr, symbols)
+    }
+
+    fn call_block(
+        &mut self,
+        env: &Env,
+        block: &BlockInfo,
+        args: &[ast::Arg],
+        piped: Piped,
+        span: Span,
+    ) -> Value {
+        let def = block.def;
+        if !block.ok {
+            return Value::Error;
+        }
+        if let Some(frame) = self.frames.iter().find(|f| f.block == def.name.name) {
+            let first = frame.call;
+            self.error(
+                Diagnostic::error(format!("recursive block `{}`", def.name.name))
+                    .primary(span, format!("`{}` is called again while it is being expanded", def.name.name))
+                    .secondary(first, "the expansion started here")
+                    .secondary(def.name.span, "block defined here")
+                    .note("blocks are expanded at compile time, so they cannot call themselves, directly or indirectly"),
+            );
+            return Value::Error;
+        }
+        if self.frames.len() >= MAX_BLOCK_DEPTH {
+            self.error(
+                Diagnostic::error(format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"))
+                    .primary(span, "too deep"),
+            );
+            return Value::Error;
+        }
+        if !self.count_expansion(span) {
+            return Value::Error;
+        }
+        let callee = Callee {
+            name: &def.name.name,
+            signature: block_signature(def),
+            params: def
+                .params
+                .iter()
+                .map(|p| SigParam {
+                    name: &p.name.name,
+                    ty: block_param_type(p),
+                    range: Range::Any,
+                    required: p.default.is_none(),
+                })
+                .collect(),
+        };
+        let Some(slots) = self.match_args(env, &callee, args, piped, span) else { return Value::Error };
+        self.frames.push(Frame { block: def.name.name.clone(), call: span });
+        let result = self.expand_body(def, &callee, slots);
+        self.frames.pop();
+        match result {
+            Value::Tensor(t) => Value::Tensor(TensorVal { id: t.id, span, def: None }),
+            other => other,
+        }
+    }
+
+    fn expand_body(&mut self, def: &ast::BlockDef, callee: &Callee, slots: Vec<Option<Arg>>) -> Value {
+        let mut env = Env::default();
+        for ((p, sig), slot) in def.params.iter().zip(&callee.params).zip(slots) {
+            let value = match slot {
+                Some(arg) => arg_value(arg),
+                None => self.block_default(p, sig),
+            };
+            if value.has_error() {
+                return Value::Error;
+            }
+            env.bind(&p.name.name, value, p.span);
+        }
+        for stmt in &def.body {
+            match stmt {
+                Stmt::Let { name, value, span } => {
+                    let v = self.eval(&env, value, false);
+                    env.bind(&name.name, v, *span);
+                }
+                Stmt::Return { value, .. } => return self.eval(&env, value, false),
+                Stmt::Decl { .. } | Stmt::Output { .. } => {}
+            }
+        }
+        Value::Error
+    }
+
+    /// The default of a block constant, evaluated without any names in scope.
+    fn block_default(&mut self, p: &ast::ParamDef, sig: &SigParam) -> Value {
+        let Some(expr) = &p.default else { return Value::Error };
+        let value = self.eval(&Env::default(), expr, sig.ty == Ty::Str);
+        if value.has_error() {
+            return Value::Error;
+        }
+        match args::check(sig.name, sig.ty, sig.range, &value) {
+            Ok(arg) => arg_value(arg),
+            Err(r) => {
+                self.error(
+                    Diagnostic::error(format!("invalid default for `{}`: {}", sig.name, r.message))
+                        .primary(expr.span, r.label),
+                );
+                Value::Error
+            }
+        }
+    }
+}
+
+fn block_param_type(p: &ast::ParamDef) -> Ty {
+    match p.ty.as_ref().map(|t| t.name.as_str()) {
+        None => Ty::Tensor,
+        Some("int") => Ty::Int,
+        Some("float") => Ty::Float,
+        Some("bool") => Ty::Bool,
+        Some(_) => Ty::Str,
+    }
+}
+
+fn block_signature(def: &ast::BlockDef) -> String {
+    let params: Vec<String> = def
+        .params
+        .iter()
+        .map(|p| match &p.ty {
+            Some(t) => format!("{}: {}", p.name.name, t.name),
+            None => p.name.name.clone(),
+        })
+        .collect();
+    format!("{}({})", def.name.name, params.join(", "))
+}
+
+/// A checked block argument as a value in the block's scope.
+fn arg_value(arg: Arg) -> Value {
+    match arg {
+        Arg::Tensor(t) => Value::Tensor(t),
+        Arg::Int(n) => Value::Int(n),
+        Arg::Float(x) => Value::Float(x),
+        Arg::Bool(b) => Value::Bool(b),
+        Arg::Str(s) | Arg::Enum(s) => Value::Str(s),
+        _ => Value::Error,
+    }
+}
+
+/// Completes the checked arguments of a built-in with its defaults.
+fn fill_defaults(b: &Builtin, slots: Vec<Option<Arg>>) -> Vec<Arg> {
+    let mut values: Vec<Arg> = vec![];
+    for (p, slot) in b.params.iter().zip(slots.iter()) {
+        let v = match (slot, p.default) {
+            (Some(arg), _) => arg.clone(),
+            (None, Default::Int(n)) if matches!(p.ty, Ty::Ints) => Arg::Ints(vec![n]),
+            (None, Default::Int(n)) => Arg::Int(n),
+            (None, Default::Float(x)) => Arg::Float(x),
+            (None, Default::Bool(v)) => Arg::Bool(v),
+            (None, Default::Enum(e)) => Arg::Enum(e.to_string()),
+            (None, Default::Same(other)) => b
+                .params
+                .iter()
+                .position(|q| q.name == other)
+                .and_then(|i| slots.get(i).cloned().flatten())
+                .unwrap_or(Arg::None),
+            (None, Default::None | Default::Required) => Arg::None,
+        };
+        values.push(v);
+    }
+    values
+}

@@ -1,0 +1,684 @@
+//! Expansion of the model into one forward graph: names, expressions, blocks.
+//!
+//! A [`Run`] walks the model's statements in order, evaluating each
+//! expression to a [`Value`]: constants are folded at compile time, tensor
+//! operations are lowered to IR through the lowering library, and block calls
+//! are expanded in place with their own parameters. The same walk runs once
+//! per [`Mode`]; only the first run's diagnostics are reported.
+//!
+//! Parameter naming: each model-level binding `name = expr` opens the scope
+//! `name`; every built-in call inside its expression (including inside the
+//! blocks it calls) is named `name.kind_k`, with `k` counting calls of that
+//! built-in in that scope from 1 (a rebinding continues the count). A layer's
+//! parameters are `name.kind_k.tensor`, e.g. `e1.conv2d_1.weight`.
+
+use std::collections::HashMap;
+
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{DType, Dim, Graph, InputKind, Loc, Mode, OutputKind, ParamRole, Shape, Type, ValueId};
+use crate::syntax::ast::{self, DeclKind, Expr, ExprKind, ModelDef, Stmt};
+
+use super::catalogue::{self, MAX_SIZE};
+use super::items::BlockInfo;
+use super::lower::{self, Cx, LowerError, Lowered};
+use super::suggest;
+use super::values::{TensorVal, Value};
+use super::LayerInfo;
+
+/// Deepest expression nesting evaluated (pipelines do not count).
+const MAX_EXPR_DEPTH: usize = 200;
+/// Deepest nesting of block calls.
+pub const MAX_BLOCK_DEPTH: usize = 32;
+/// Most block expansions in one run (guards against exponential blow-up).
+const MAX_EXPANSIONS: usize = 10_000;
+
+/// A name in scope and where it was defined.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub value: Value,
+    pub def: Span,
+}
+
+/// The names visible in a model or in one block expansion.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub vars: HashMap<String, Binding>,
+}
+
+impl Env {
+    pub fn bind(&mut self, name: &str, value: Value, def: Span) {
+        self.vars.insert(name.to_string(), Binding { value, def });
+    }
+}
+
+/// A block call being expanded, for "in this call of `b`" labels.
+pub struct Frame {
+    pub block: String,
+    pub call: Span,
+}
+
+/// One expansion of the model in one mode.
+pub struct Run<'a> {
+    pub source: &'a str,
+    pub blocks: &'a HashMap<String, BlockInfo<'a>>,
+    pub mode: Mode,
+    pub graph: Graph,
+    pub diags: Vec<Diagnostic>,
+    pub layers: Vec<LayerInfo>,
+    /// The current model-level binding (naming scope).
+    pub scope: String,
+    pub counters: HashMap<(String, &'static str), usize>,
+    /// The name of the built-in call being lowered, e.g. `e1.conv2d_1`.
+    pub layer: String,
+    pub loc: Loc,
+    pub params: Vec<(ValueId, ParamRole)>,
+    pub states: Vec<(ValueId, String)>,
+    pub updates: Vec<(ValueId, ValueId)>,
+    pub key: Option<ValueId>,
+    pub key_name: String,
+    pub stream: u64,
+    pub frames: Vec<Frame>,
+    pub expansions: usize,
+    pub depth: usize,
+}
+
+/// What a run produced besides the graph.
+pub struct RunOutput {
+    pub graph: Graph,
+    pub diags: Vec<Diagnostic>,
+    pub layers: Vec<LayerInfo>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        name: &str,
+        source: &'a str,
+        blocks: &'a HashMap<String, BlockInfo<'a>>,
+        mode: Mode,
+    ) -> Run<'a> {
+        Run {
+            source,
+            blocks,
+            mode,
+            graph: Graph::new(name, mode),
+            diags: vec![],
+            layers: vec![],
+            scope: String::new(),
+            counters: HashMap::new(),
+            layer: String::new(),
+            loc: Loc::NONE,
+            params: vec![],
+            states: vec![],
+            updates: vec![],
+            key: None,
+            key_name: "rng".into(),
+            stream: 0,
+            frames: vec![],
+            expansions: 0,
+            depth: 0,
+        }
+    }
+
+    pub fn loc_of(&self, span: Span) -> Loc {
+        Loc::from_span(self.source, span.lo as usize, span.hi as usize)
+    }
+
+    /// Records an error, labelled with the block calls it happened in.
+    pub fn error(&mut self, mut d: Diagnostic) {
+        for f in self.frames.iter().rev() {
+            d = d.secondary(f.call, format!("in this call of `{}`", f.block));
+        }
+        self.diags.push(d);
+    }
+
+    /// Expands the whole model.
+    pub fn model(mut self, model: &ModelDef) -> RunOutput {
+        let mut env = Env::default();
+        let inputs = self.declare_inputs(model);
+        let first_loss = model.body.iter().position(is_loss);
+        let mut prediction: Option<(String, Value)> = None;
+        let mut outputs: Vec<&ast::Ident> = vec![];
+        let mut output_spans: Vec<Span> = vec![];
+        for (i, stmt) in model.body.iter().enumerate() {
+            match stmt {
+                Stmt::Decl { name, span, .. } => {
+                    if let Some(id) = inputs.get(&span.lo) {
+                        env.bind(&name.name, tensor(*id, *span), *span);
+                    }
+                }
+                Stmt::Let { name, .. } if name.name == "loss" => {}
+                Stmt::Let { name, value, span } => {
+                    let v = self.binding(&env, &name.name, value);
+                    if first_loss.is_none_or(|l| i < l) && matches!(v, Value::Tensor(_)) {
+                        prediction = Some((name.name.clone(), v.clone()));
+                    }
+                    env.bind(&name.name, v, *span);
+                }
+                Stmt::Output { name, span } => {
+                    outputs.push(name);
+                    output_spans.push(*span);
+                }
+                Stmt::Return { span, .. } => self.error(
+                    Diagnostic::error("`return` outside a block")
+                        .primary(*span, "only blocks return values")
+                        .note("a model names its result with `output NAME`"),
+                ),
+            }
+        }
+        let loss = self.loss(model, &mut env);
+        if output_spans.len() > 1 {
+            self.error(
+                Diagnostic::error("more than one `output`")
+                    .primary(output_spans[output_spans.len() - 1], "second `output`")
+                    .secondary(output_spans[0], "first `output` here"),
+            );
+        }
+        if let Some(name) = outputs.last() {
+            prediction = self.named_output(&env, name);
+        }
+        self.finish(loss, prediction)
+    }
+
+    /// Creates the graph inputs for every `input`/`target` declaration, in
+    /// declaration order; returns them keyed by the declaration's start.
+    fn declare_inputs(&mut self, model: &ModelDef) -> HashMap<u32, ValueId> {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut out = HashMap::new();
+        for stmt in &model.body {
+            let Stmt::Decl { kind, name, ty, span } = stmt else { continue };
+            if let Some(first) = seen.get(name.name.as_str()) {
+                self.error(
+                    Diagnostic::error(format!("`{}` is declared twice", name.name))
+                        .primary(name.span, "second declaration")
+                        .secondary(*first, "first declared here"),
+                );
+                continue;
+            }
+            seen.insert(&name.name, name.span);
+            let Some(ty) = self.declared_type(ty) else { continue };
+            let kind = match kind {
+                DeclKind::Input => InputKind::Data,
+                DeclKind::Target => InputKind::Target,
+            };
+            let loc = self.loc_of(*span);
+            out.insert(span.lo, self.graph.input(name.name.clone(), kind, ty, loc));
+        }
+        if seen.contains_key("rng") {
+            self.key_name = "rng_key".into();
+        }
+        out
+    }
+
+    fn declared_type(&mut self, ty: &ast::TensorType) -> Option<Type> {
+        let dtype = match DType::parse(&ty.dtype.name) {
+            Some(d @ (DType::F32 | DType::I32)) => d,
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("unknown element type `{}`", ty.dtype.name))
+                        .primary(ty.dtype.span, "expected `f32` or `i32`"),
+                );
+                return None;
+            }
+        };
+        let mut dims = vec![];
+        let mut ok = true;
+        for d in &ty.dims {
+            match d {
+                ast::DimExpr::Known(n, span) if *n == 0 || *n > MAX_SIZE as u64 => {
+                    self.error(
+                        Diagnostic::error(format!("invalid dimension {n}"))
+                            .primary(*span, format!("must be between 1 and {MAX_SIZE}")),
+                    );
+                    ok = false;
+                }
+                ast::DimExpr::Known(n, _) => dims.push(Dim::Known(*n as usize)),
+                ast::DimExpr::Symbol(s) => dims.push(Dim::Sym(s.name.clone())),
+            }
+        }
+        ok.then(|| Type::new(dtype, Shape(dims)))
+    }
+
+    /// Evaluates `name = expr` in the naming scope `name`.
+    fn binding(&mut self, env: &Env, name: &str, value: &Expr) -> Value {
+        self.scope = name.to_string();
+        self.eval(env, value, false)
+    }
+
+    /// Evaluates the `loss` bindings last (so that `params` and `weights`
+    /// list every parameter) and checks the result is an f32 scalar.
+    fn loss(&mut self, model: &ModelDef, env: &mut Env) -> Option<ValueId> {
+        let mut loss = None;
+        for stmt in &model.body {
+            let Stmt::Let { name, value, span } = stmt else { continue };
+            if name.name != "loss" {
+                continue;
+            }
+            let v = self.binding(env, "loss", value);
+            loss = self.check_loss(&v, value.span);
+            env.bind("loss", v, *span);
+        }
+        loss
+    }
+
+    fn check_loss(&mut self, v: &Value, span: Span) -> Option<ValueId> {
+        let scalar = Type::scalar(DType::F32);
+        match v {
+            Value::Tensor(t) if *self.graph.ty(t.id) == scalar => Some(t.id),
+            Value::Tensor(t) => {
+                let ty = self.graph.ty(t.id).clone();
+                self.error(
+                    Diagnostic::error(format!("the loss must be an f32 scalar, but it is {ty}"))
+                        .primary(span, format!("this is {ty}"))
+                        .note("reduce it to a scalar, e.g. `mean(...)`, or use a loss such as `mse(pred, target)`"),
+                );
+                None
+            }
+            Value::Error => None,
+            other => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "the loss must be an f32 scalar tensor, found {}",
+                        other.describe()
+                    ))
+                    .primary(span, "not a tensor"),
+                );
+                None
+            }
+        }
+    }
+
+    fn named_output(&mut self, env: &Env, name: &ast::Ident) -> Option<(String, Value)> {
+        let Some(binding) = env.vars.get(&name.name) else {
+            let mut d = Diagnostic::error(format!("`output` names `{}`, which is not defined", name.name))
+                .primary(name.span, "not a binding of this model");
+            if let Some(s) = suggest::closest(&name.name, env.vars.keys().map(String::as_str)) {
+                d = d.note(format!("help: did you mean `{s}`?"));
+            }
+            self.error(d);
+            return None;
+        };
+        match &binding.value {
+            _ if name.name == "loss" => {
+                self.error(
+                    Diagnostic::error("`output` cannot name the loss")
+                        .primary(name.span, "the loss is already an output")
+                        .note("`output` names what `nnc predict` returns, e.g. the prediction"),
+                );
+                None
+            }
+            Value::Tensor(_) => Some((name.name.clone(), binding.value.clone())),
+            Value::Error => None,
+            other => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`output` must name a tensor, but `{}` is {}",
+                        name.name,
+                        other.describe()
+                    ))
+                    .primary(name.span, "not a tensor"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Adds the graph outputs: loss, prediction, and (training) new state.
+    fn finish(mut self, loss: Option<ValueId>, prediction: Option<(String, Value)>) -> RunOutput {
+        if let Some(l) = loss {
+            self.graph.output(OutputKind::Loss, "loss", l);
+        }
+        if let Some((name, Value::Tensor(t))) = prediction {
+            self.graph.output(OutputKind::Prediction, name, t.id);
+        }
+        if self.mode == Mode::Train {
+            for (state, name) in self.states.clone() {
+                if let Some((_, new)) = self.updates.iter().rev().find(|(s, _)| *s == state) {
+                    self.graph.output(OutputKind::State, name, *new);
+                }
+            }
+        }
+        RunOutput { graph: self.graph, diags: self.diags, layers: self.layers }
+    }
+
+    /// Evaluates an expression. With `symbols`, a bare name that is not in
+    /// scope is a [`Value::Symbol`] (an enum-like value) instead of an error.
+    pub fn eval(&mut self, env: &Env, e: &Expr, symbols: bool) -> Value {
+        if self.depth >= MAX_EXPR_DEPTH {
+            self.error(Diagnostic::error("expression nested too deeply").primary(e.span, "too deep"));
+            return Value::Error;
+        }
+        self.depth += 1;
+        let v = self.eval_inner(env, e, symbols);
+        self.depth -= 1;
+        v
+    }
+
+    fn eval_inner(&mut self, env: &Env, e: &Expr, symbols: bool) -> Value {
+        match &e.kind {
+            ExprKind::Int(n) => Value::Int(*n),
+            ExprKind::Float(x) => Value::Float(*x),
+            ExprKind::Str(s) => Value::Str(s.clone()),
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Path(p) => self.name(env, p, e.span, symbols),
+            ExprKind::List(items) => Value::List(items.iter().map(|i| self.eval(env, i, symbols)).collect()),
+            ExprKind::Call { callee, args } => self.call(env, callee, args, None, e.span),
+            ExprKind::Pipe { .. } => self.pipeline(env, e),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.eval(env, lhs, false), self.eval(env, rhs, false));
+                self.binary(*op, (a, lhs.span), (b, rhs.span), e.span)
+            }
+            ExprKind::Neg(x) => {
+                let v = self.eval(env, x, false);
+                self.negate(v, e.span)
+            }
+        }
+    }
+
+    /// Resolves a name used as a value.
+    fn name(&mut self, env: &Env, path: &ast::Path, span: Span, symbols: bool) -> Value {
+        let [ident] = path.segments.as_slice() else {
+            self.error(
+                Diagnostic::error(format!("unknown name `{}`", path.text())).primary(span, "not defined"),
+            );
+            return Value::Error;
+        };
+        let name = ident.name.as_str();
+        if let Some(b) = env.vars.get(name) {
+            return match &b.value {
+                Value::Tensor(t) => {
+                    Value::Tensor(TensorVal { id: t.id, span, def: Some((name.to_string(), b.def)) })
+                }
+                other => other.clone(),
+            };
+        }
+        if symbols {
+            return Value::Symbol(name.to_string());
+        }
+        match name {
+            "params" => return self.param_list(span, |_| true),
+            "weights" => return self.param_list(span, |r| r == ParamRole::Weight),
+            _ => {}
+        }
+        if catalogue::find(name).is_some() || self.blocks.contains_key(name) {
+            self.error(
+                Diagnostic::error(format!("`{name}` is a function, not a value"))
+                    .primary(span, "used as a value")
+                    .note(format!("help: call it, e.g. `x |> {name}` or `{name}(x)`")),
+            );
+            return Value::Error;
+        }
+        self.undefined(env, name, span);
+        Value::Error
+    }
+
+    fn undefined(&mut self, env: &Env, name: &str, span: Span) {
+        let mut candidates: Vec<&str> = env.vars.keys().map(String::as_str).collect();
+        candidates.extend(catalogue::builtins().iter().map(|b| b.name));
+        candidates.extend(self.blocks.keys().map(String::as_str));
+        candidates.extend(["params", "weights"]);
+        let mut d =
+            Diagnostic::error(format!("cannot find `{name}` in this scope")).primary(span, "not defined");
+        if let Some(s) = suggest::closest(name, candidates) {
+            d = d.note(format!("help: did you mean `{s}`?"));
+        }
+        self.error(d);
+    }
+
+    fn param_list(&mut self, span: Span, keep: impl Fn(ParamRole) -> bool) -> Value {
+        let items = self
+            .params
+            .iter()
+            .filter(|(_, role)| keep(*role))
+            .map(|(id, _)| Value::Tensor(TensorVal { id: *id, span, def: None }))
+            .collect();
+        Value::List(items)
+    }
+
+    /// `a |> f(b) |> g`: evaluated left to right without recursion.
+    fn pipeline(&mut self, env: &Env, e: &Expr) -> Value {
+        let mut stages: Vec<(&Expr, Span)> = vec![];
+        let mut head = e;
+        while let ExprKind::Pipe { lhs, rhs } = &head.kind {
+            stages.push((rhs, head.span));
+            head = lhs;
+        }
+        let mut value = self.eval(env, head, false);
+        let mut lhs_span = head.span;
+        for (rhs, pipe_span) in stages.into_iter().rev() {
+            value = match &rhs.kind {
+                ExprKind::Call { callee, args } => {
+                    self.call(env, callee, args, Some((value, lhs_span)), rhs.span)
+                }
+                ExprKind::Path(p) => self.call(env, p, &[], Some((value, lhs_span)), rhs.span),
+                _ => {
+                    self.error(
+                        Diagnostic::error("the right side of `|>` must be a function")
+                            .primary(rhs.span, "not a function name or call")
+                            .note("write `x |> f` or `x |> f(args)`, meaning `f(x, args)`"),
+                    );
+                    Value::Error
+                }
+            };
+            lhs_span = pipe_span;
+        }
+        value
+    }
+
+    fn binary(
+        &mut self,
+        op: ast::BinOp,
+        (a, a_span): (Value, Span),
+        (b, b_span): (Value, Span),
+        span: Span,
+    ) -> Value {
+        match (&a, &b) {
+            (Value::Error, _) | (_, Value::Error) => Value::Error,
+            (Value::Int(x), Value::Int(y)) => self.fold_int(op, *x, *y, span),
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                Value::Float(match op {
+                    ast::BinOp::Add => x + y,
+                    ast::BinOp::Sub => x - y,
+                    ast::BinOp::Mul => x * y,
+                    ast::BinOp::Div => x / y,
+                })
+            }
+            _ if is_arithmetic(&a) && is_arithmetic(&b) => {
+                let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
+                let label = format!("this `{}`", op.symbol());
+                let ops = [x.clone(), y.clone()];
+                self.lower_with(span, &label, &ops, |cx| lower::binary(cx, op, x.id, y.id))
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "cannot apply `{}` to {} and {}",
+                        op.symbol(),
+                        a.describe(),
+                        b.describe()
+                    ))
+                    .primary(span, "unsupported operands")
+                    .note("arithmetic works on tensors and numbers"),
+                );
+                Value::Error
+            }
+        }
+    }
+
+    fn fold_int(&mut self, op: ast::BinOp, x: i64, y: i64, span: Span) -> Value {
+        let r = match op {
+            ast::BinOp::Add => x.checked_add(y),
+            ast::BinOp::Sub => x.checked_sub(y),
+            ast::BinOp::Mul => x.checked_mul(y),
+            ast::BinOp::Div if y == 0 => {
+                self.error(Diagnostic::error("division by zero").primary(span, "divides by zero"));
+                return Value::Error;
+            }
+            ast::BinOp::Div if x % y != 0 => return Value::Float(x as f64 / y as f64),
+            ast::BinOp::Div => x.checked_div(y),
+        };
+        match r {
+            Some(n) => Value::Int(n),
+            None => {
+                self.error(Diagnostic::error("integer overflow").primary(span, "overflows a 64-bit integer"));
+                Value::Error
+            }
+        }
+    }
+
+    /// A tensor operand, or a number made into an f32 scalar constant.
+    fn operand(&mut self, v: Value, span: Span) -> TensorVal {
+        match v {
+            Value::Tensor(t) => t,
+            other => {
+                self.loc = self.loc_of(span);
+                let id = lower::scalar(self, other.as_f64().unwrap_or(0.0));
+                TensorVal { id, span, def: None }
+            }
+        }
+    }
+
+    fn negate(&mut self, v: Value, span: Span) -> Value {
+        match v {
+            Value::Int(n) => n.checked_neg().map_or(Value::Float(-(n as f64)), Value::Int),
+            Value::Float(x) => Value::Float(-x),
+            Value::Tensor(t) => {
+                let ops = [t.clone()];
+                self.lower_with(span, "this negation", &ops, |cx| lower::neg(cx, t.id))
+            }
+            Value::Error => Value::Error,
+            other => {
+                self.error(
+                    Diagnostic::error(format!("cannot negate {}", other.describe()))
+                        .primary(span, "unsupported operand"),
+                );
+                Value::Error
+            }
+        }
+    }
+
+    /// Runs a lowering at `span`; turns a [`LowerError`] into a diagnostic
+    /// that labels every tensor operand with its type.
+    pub fn lower_with(
+        &mut self,
+        span: Span,
+        label: &str,
+        operands: &[TensorVal],
+        f: impl FnOnce(&mut dyn Cx) -> Lowered,
+    ) -> Value {
+        self.loc = self.loc_of(span);
+        match f(self) {
+            Ok(id) => Value::Tensor(TensorVal { id, span, def: None }),
+            Err(e) => {
+                let d = self.lower_error(e, span, label, operands);
+                self.error(d);
+                Value::Error
+            }
+        }
+    }
+
+    fn lower_error(&self, e: LowerError, span: Span, label: &str, operands: &[TensorVal]) -> Diagnostic {
+        let mut d = Diagnostic::error(e.message).primary(span, label);
+        let mut labelled = vec![span];
+        let mut defs = vec![];
+        for (i, t) in operands.iter().enumerate() {
+            if labelled.contains(&t.span) {
+                continue;
+            }
+            labelled.push(t.span);
+            let ty = self.graph.nodes.get(t.id.index()).map(|n| n.ty.to_string()).unwrap_or_default();
+            let text = if e.operand == Some(i) && operands.len() > 1 {
+                format!("this is {ty} (the operand at fault)")
+            } else {
+                format!("this is {ty}")
+            };
+            d = d.secondary(t.span, text);
+            if let Some((name, def)) = &t.def {
+                defs.push((name.clone(), *def));
+            }
+        }
+        for (name, def) in defs {
+            if !labelled.contains(&def) {
+                labelled.push(def);
+                d = d.secondary(def, format!("`{name}` defined here"));
+            }
+        }
+        for n in e.notes {
+            d = d.note(n);
+        }
+        d
+    }
+}
+
+fn is_arithmetic(v: &Value) -> bool {
+    matches!(v, Value::Tensor(_) | Value::Int(_) | Value::Float(_))
+}
+
+fn is_loss(stmt: &Stmt) -> bool {
+    matches!(stmt, Stmt::Let { name, .. } if name.name == "loss")
+}
+
+fn tensor(id: ValueId, span: Span) -> Value {
+    Value::Tensor(TensorVal { id, span, def: None })
+}
+
+impl Cx for Run<'_> {
+    fn graph(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn loc(&self) -> Loc {
+        self.loc
+    }
+
+    fn param(&mut self, tensor: &str, role: ParamRole, shape: Shape, init: crate::ir::Init) -> ValueId {
+        let name = format!("{}.{tensor}", self.layer);
+        let id = self.graph.input(name, InputKind::Param { role, init }, Type::f32(shape), self.loc);
+        self.params.push((id, role));
+        id
+    }
+
+    fn state(&mut self, tensor: &str, shape: Shape, init: crate::ir::Init) -> ValueId {
+        let name = format!("{}.{tensor}", self.layer);
+        let id = self.graph.input(name.clone(), InputKind::State { init }, Type::f32(shape), self.loc);
+        self.states.push((id, name));
+        id
+    }
+
+    fn update_state(&mut self, state: ValueId, new: ValueId) {
+        self.updates.push((state, new));
+    }
+
+    fn key(&mut self) -> ValueId {
+        if let Some(k) = self.key {
+            return k;
+        }
+        let ty = Type::new(DType::I32, Shape::known(&[2]));
+        let k = self.graph.input(self.key_name.clone(), InputKind::Key, ty, self.loc);
+        self.key = Some(k);
+        k
+    }
+
+    fn next_stream(&mut self) -> u64 {
+        self.stream += 1;
+        self.stream - 1
+    }
+}
+
+impl Run<'_> {
+    /// Counts one more block expansion; false (after reporting) past the limit.
+    pub fn count_expansion(&mut self, span: Span) -> bool {
+        self.expansions += 1;
+        if self.expansions == MAX_EXPANSIONS + 1 {
+            self.error(
+                Diagnostic::error(format!("the model expands to more than {MAX_EXPANSIONS} block calls"))
+                    .primary(span, "expansion stopped here"),
+            );
+        }
+        self.expansions <= MAX_EXPANSIONS
+    }
+}

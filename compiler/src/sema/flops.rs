@@ -1,0 +1,66 @@
+//! Forward FLOPs of the nodes a call emitted, for `nnc summary`.
+//!
+//! Convention (one sample: every symbolic dimension, e.g. the batch `B`,
+//! counts as 1; a multiply-add counts as 2):
+//! - `MatMul` `[..., M, K] x [..., K, N]`: 2·K per output element;
+//! - `Conv`: 2·(C/groups)·prod(kernel) per output element;
+//! - `ConvTranspose`: 2·(O/groups)·prod(kernel) per input element;
+//! - inputs, constants and pure data movement (`Broadcast`, `Reshape`,
+//!   `Permute`, `Size`): 0;
+//! - every other op: 1 per output element.
+//!
+//! Counts saturate instead of overflowing.
+
+use crate::ir::{Dim, Graph, Op, Shape};
+
+/// Elements of a shape with symbolic dimensions set to 1.
+pub fn elements(shape: &Shape) -> u64 {
+    shape.dims().iter().fold(1u64, |acc, d| match d {
+        Dim::Known(n) => acc.saturating_mul(*n as u64),
+        Dim::Sym(_) => acc,
+    })
+}
+
+fn elements_from(shape: &Shape, from: usize) -> u64 {
+    shape.dims().iter().skip(from).fold(1u64, |acc, d| acc.saturating_mul(d.known().unwrap_or(1) as u64))
+}
+
+/// FLOPs of nodes `from..` of the graph.
+pub fn flops_since(graph: &Graph, from: usize) -> u64 {
+    (from..graph.nodes.len()).fold(0u64, |acc, i| acc.saturating_add(node_flops(graph, i)))
+}
+
+fn operand_shape(graph: &Graph, index: usize, operand: usize) -> Option<&Shape> {
+    let id = graph.nodes.get(index)?.args.get(operand)?;
+    graph.nodes.get(id.index()).map(|n| &n.ty.shape)
+}
+
+fn node_flops(graph: &Graph, index: usize) -> u64 {
+    let Some(node) = graph.nodes.get(index) else { return 0 };
+    let out = elements(&node.ty.shape);
+    match &node.op {
+        Op::Input { .. }
+        | Op::Const { .. }
+        | Op::Broadcast { .. }
+        | Op::Reshape { .. }
+        | Op::Permute { .. }
+        | Op::Size { .. } => 0,
+        Op::MatMul => {
+            let k = operand_shape(graph, index, 0)
+                .and_then(|s| s.dims().last())
+                .and_then(Dim::known)
+                .unwrap_or(1);
+            out.saturating_mul(2).saturating_mul(k as u64)
+        }
+        Op::Conv { .. } => {
+            let per = operand_shape(graph, index, 1).map_or(1, |w| elements_from(w, 1));
+            out.saturating_mul(2).saturating_mul(per)
+        }
+        Op::ConvTranspose { .. } => {
+            let input = operand_shape(graph, index, 0).map_or(0, elements);
+            let per = operand_shape(graph, index, 1).map_or(1, |w| elements_from(w, 1));
+            input.saturating_mul(2).saturating_mul(per)
+        }
+        _ => out,
+    }
+}

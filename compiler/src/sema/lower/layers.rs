@@ -1,0 +1,253 @@
+//! Layers with weights: `dense`, `conv1d/2d/3d` and `conv_transpose`.
+//!
+//! Parameters use PyTorch's layouts (`[out, in]`, `[out_c, in_c, *kernel]`,
+//! `[in_c, out_c, *kernel]`) and default initialisation: weight and bias
+//! uniform on `±1/sqrt(fan_in)`, where `fan_in` is what PyTorch computes from
+//! the weight's dimension 1 and kernel (for a transposed convolution that is
+//! `out_c · prod(kernel)`, as in `torch.nn.ConvTranspose2d`). Each call
+//! creates its weight, then its bias.
+
+use super::emit::{
+    broadcast, channel_view, check_size, checked_dim, emit, known_dim, product, reshape_to, shape, want_f32,
+};
+use super::{Cx, LowerError, Lowered, Padding};
+use crate::ir::{BinaryOp, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
+
+/// `y = x · Wᵀ + b` over the last axis (PyTorch `nn.Linear`); leading axes
+/// are batch axes.
+pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Lowered {
+    let t = want_f32(cx, x, "dense", 0)?;
+    let r = t.shape.rank();
+    if r == 0 {
+        return Err(LowerError::new(format!(
+            "`dense` needs an input with at least 1 axis (features last), got {t}"
+        ))
+        .at(0));
+    }
+    let n_in = known_dim(&t, r - 1, "dense", 0)?;
+    check_size(n_in, "the input feature count of `dense`").map_err(|e| e.at(0))?;
+    check_size(units, "`dense` units")?;
+    let init = Init::Uniform { bound: 1.0 / (n_in as f64).sqrt() };
+    let w = cx.param("weight", ParamRole::Weight, Shape::known(&[units, n_in]), init);
+    let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[units]), init));
+    let wt = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w])?;
+    let y = if r == 1 {
+        let row = reshape_to(cx, x, Shape::known(&[1, n_in]))?;
+        let y = emit(cx, Op::MatMul, &[row, wt])?;
+        reshape_to(cx, y, Shape::known(&[units]))?
+    } else {
+        let mut dims = t.shape.dims()[..r - 2].to_vec();
+        dims.extend([Dim::Known(n_in), Dim::Known(units)]);
+        let wt = broadcast(cx, wt, &Shape(dims))?;
+        emit(cx, Op::MatMul, &[x, wt])?
+    };
+    match b {
+        Some(b) => add_bias_last(cx, y, b),
+        None => Ok(y),
+    }
+}
+
+fn add_bias_last(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Lowered {
+    let s = shape(cx, y);
+    let b = broadcast(cx, b, &s)?;
+    emit(cx, Op::Binary(BinaryOp::Add), &[y, b])
+}
+
+fn add_bias_channel(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Lowered {
+    let s = shape(cx, y);
+    let b = channel_view(cx, b, &s)?;
+    emit(cx, Op::Binary(BinaryOp::Add), &[y, b])
+}
+
+/// Checks the per-spatial-dimension attribute lists and the input of a
+/// convolution; returns the input channel count and spatial sizes.
+fn conv_input(
+    cx: &mut dyn Cx,
+    name: &str,
+    x: ValueId,
+    spatial: usize,
+    lists: &[(&str, &[usize])],
+) -> Result<(usize, Vec<usize>), LowerError> {
+    if !(1..=3).contains(&spatial) {
+        return Err(LowerError::new(format!(
+            "convolutions have 1, 2 or 3 spatial dimensions, got {spatial}"
+        )));
+    }
+    for (what, list) in lists {
+        if list.len() != spatial {
+            return Err(LowerError::new(format!(
+                "`{name}` {what} needs {spatial} value(s), one per spatial dimension, got {}",
+                list.len()
+            )));
+        }
+        if *what != "padding" {
+            for &n in *list {
+                check_size(n, &format!("`{name}` {what}"))?;
+            }
+        }
+    }
+    let t = want_f32(cx, x, name, 0)?;
+    if t.shape.rank() != spatial + 2 {
+        return Err(LowerError::new(format!(
+            "`{name}` needs a rank-{} input {}, got {t}",
+            spatial + 2,
+            layout(spatial)
+        ))
+        .at(0));
+    }
+    let c = known_dim(&t, 1, name, 0)?;
+    let sizes = (0..spatial).map(|i| known_dim(&t, 2 + i, name, 0)).collect::<Result<Vec<_>, _>>()?;
+    Ok((c, sizes))
+}
+
+fn layout(spatial: usize) -> &'static str {
+    match spatial {
+        1 => "[B, C, L]",
+        2 => "[B, C, H, W]",
+        _ => "[B, C, D, H, W]",
+    }
+}
+
+/// The (lo, hi) zero padding of each spatial dimension.
+///
+/// `same` follows TF/Keras: output size `ceil(in / stride)`, total padding
+/// `max((out - 1)·stride + extent - in, 0)` split `lo = total / 2`,
+/// `hi = total - lo` (the extra zero goes after, as in TF).
+fn conv_padding(
+    pad: &Padding,
+    sizes: &[usize],
+    extents: &[usize],
+    stride: &[usize],
+) -> Result<Vec<(usize, usize)>, LowerError> {
+    match pad {
+        Padding::Valid => Ok(vec![(0, 0); sizes.len()]),
+        Padding::Explicit(p) => {
+            if p.len() != sizes.len() {
+                return Err(LowerError::new(format!(
+                    "padding needs {} value(s), one per spatial dimension, got {}",
+                    sizes.len(),
+                    p.len()
+                )));
+            }
+            for &n in p {
+                checked_dim(Some(n), "padding")?;
+            }
+            Ok(p.iter().map(|&n| (n, n)).collect())
+        }
+        Padding::Same => sizes
+            .iter()
+            .zip(extents)
+            .zip(stride)
+            .map(|((&n, &e), &s)| {
+                let out = n.div_ceil(s);
+                let needed = out.saturating_sub(1).checked_mul(s).and_then(|v| v.checked_add(e));
+                let total = checked_dim(needed, "padding")?.saturating_sub(n);
+                Ok((total / 2, total - total / 2))
+            })
+            .collect(),
+    }
+}
+
+/// Convolution (cross-correlation, PyTorch `nn.Conv{1,2,3}d`) of `[B, C, *S]`
+/// with `channels` filters of size `kernel`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv(
+    cx: &mut dyn Cx,
+    x: ValueId,
+    spatial: usize,
+    channels: usize,
+    kernel: &[usize],
+    stride: &[usize],
+    pad: &Padding,
+    dilation: &[usize],
+    bias: bool,
+) -> Lowered {
+    let name = format!("conv{spatial}d");
+    let lists = [("kernel", kernel), ("stride", stride), ("dilation", dilation)];
+    let (c_in, sizes) = conv_input(cx, &name, x, spatial, &lists)?;
+    check_size(channels, &format!("`{name}` channels"))?;
+    let extents = kernel
+        .iter()
+        .zip(dilation)
+        .map(|(&k, &d)| checked_dim((k - 1).checked_mul(d).and_then(|v| v.checked_add(1)), "kernel extent"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let padding = conv_padding(pad, &sizes, &extents, stride)?;
+    for i in 0..spatial {
+        let padded = checked_dim(sizes[i].checked_add(padding[i].0 + padding[i].1), "padded input")?;
+        if padded < extents[i] {
+            let t = cx.graph().ty(x).clone();
+            return Err(LowerError::new(format!(
+                "`{name}` kernel of extent {} does not fit axis {} of {t} (size {} after padding)",
+                extents[i],
+                i + 2,
+                padded
+            ))
+            .at(0)
+            .note("use `pad: same` or a smaller kernel"));
+        }
+    }
+    let fan_in = product(&[&[c_in][..], kernel].concat(), "the kernel")?;
+    let init = Init::Uniform { bound: 1.0 / (fan_in as f64).sqrt() };
+    let mut wshape = vec![channels, c_in];
+    wshape.extend_from_slice(kernel);
+    let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
+    let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
+    let op = Op::Conv { stride: stride.to_vec(), padding, dilation: dilation.to_vec(), groups: 1 };
+    let y = emit(cx, op, &[x, w])?;
+    match b {
+        Some(b) => add_bias_channel(cx, y, b),
+        None => Ok(y),
+    }
+}
+
+/// Transposed convolution (PyTorch `nn.ConvTranspose{1,2,3}d`, dilation 1,
+/// no output padding): output size `(S - 1)·stride - 2·pad + kernel`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose(
+    cx: &mut dyn Cx,
+    x: ValueId,
+    spatial: usize,
+    channels: usize,
+    kernel: &[usize],
+    stride: &[usize],
+    pad: &[usize],
+    bias: bool,
+) -> Lowered {
+    let name = format!("conv_transpose{spatial}d");
+    let lists = [("kernel", kernel), ("stride", stride), ("padding", pad)];
+    let (c_in, sizes) = conv_input(cx, &name, x, spatial, &lists)?;
+    check_size(channels, &format!("`{name}` channels"))?;
+    for i in 0..spatial {
+        check_size(sizes[i], &format!("axis {} of the `{name}` input", i + 2)).map_err(|e| e.at(0))?;
+        let full = (sizes[i] - 1).checked_mul(stride[i]).and_then(|v| v.checked_add(kernel[i]));
+        let full = checked_dim(full, &format!("the `{name}` output"))?;
+        let cut = pad[i].saturating_mul(2);
+        if full <= cut {
+            let t = Type::f32(shape(cx, x));
+            return Err(LowerError::new(format!(
+                "`{name}` padding {} removes the whole output along axis {} of {t}",
+                pad[i],
+                i + 2
+            ))
+            .at(0));
+        }
+    }
+    let fan_in = product(&[&[channels][..], kernel].concat(), "the kernel")?;
+    let init = Init::Uniform { bound: 1.0 / (fan_in as f64).sqrt() };
+    let mut wshape = vec![c_in, channels];
+    wshape.extend_from_slice(kernel);
+    let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
+    let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
+    let op = Op::ConvTranspose {
+        stride: stride.to_vec(),
+        padding: pad.iter().map(|&p| (p, p)).collect(),
+        output_padding: vec![0; spatial],
+        dilation: vec![1; spatial],
+        groups: 1,
+    };
+    let y = emit(cx, op, &[x, w])?;
+    match b {
+        Some(b) => add_bias_channel(cx, y, b),
+        None => Ok(y),
+    }
+}

@@ -1,0 +1,682 @@
+//! Tests of semantic analysis, from source text: the acceptance programs and
+//! the model zoo analyse and verify; parameter names, summary rows and the
+//! forward pass are as documented; and bad programs give the documented
+//! diagnostics, with their labels on the right source text.
+
+use std::collections::HashMap;
+
+use crate::diag::{render_plain, Diagnostic};
+use crate::ir::interp::{example_inputs, run, Tensor};
+use crate::ir::{Graph, InputKind, Op, OutputKind};
+
+use super::{analyze, Module};
+
+const SINE: &str = "\
+model sine {
+  input  x: f32[B, 1]
+  target y: f32[B, 1]
+
+  h = x |> dense(64) |> tanh
+  h = h |> dense(64) |> tanh
+  out = h |> dense(1)
+
+  loss = mse(out, y)
+}
+
+train {
+  data = synthetic.sine(n: 2048, noise: 0.0)
+  batch = 64
+  epochs = 200
+  optimizer = adam(lr: 3e-3)
+  seed = 1
+}
+";
+
+const DIGITS: &str = "\
+model digits {
+  input  x: f32[B, 64]
+  target y: i32[B]
+
+  h = x |> dense(128) |> relu |> dropout(0.1)
+  z = h |> dense(10)
+
+  loss = cross_entropy(z, y) + 1e-4 * l2(weights)
+}
+
+train {
+  data = dataset(\"digits\")
+  normalize = per_variable
+  batch = 32
+  epochs = 40
+  optimizer = sgd(lr: 0.05, momentum: 0.9)
+  metrics = [accuracy]
+}
+";
+
+const RESUNET: &str = "\
+block residual(x, c: int) {
+  h = x |> conv2d(c, kernel: 3, pad: same) |> batchnorm |> relu
+  h = h |> conv2d(c, kernel: 3, pad: same) |> batchnorm
+  return relu(h + x)
+}
+
+block down(x, c: int) {
+  return x |> conv2d(c, kernel: 3, pad: same) |> relu |> residual(c)
+}
+
+model eddies {
+  input  ssh:  f32[B, 1, 32, 32]
+  target mask: f32[B, 3, 32, 32]
+
+  e1 = ssh |> down(16)
+  e2 = e1 |> maxpool2d(2) |> down(32)
+  d1 = e2 |> upsample(2) |> concat(e1, axis: 1) |> down(16)
+  p  = d1 |> conv2d(3, kernel: 1) |> softmax(axis: 1)
+
+  loss = dice(p, mask)
+}
+
+train {
+  data = synthetic.eddies(n: 512, size: 32)
+  batch = 16
+  epochs = 5
+  optimizer = adam(lr: 1e-3)
+  metrics = [dice, accuracy]
+}
+";
+
+// ---------------------------------------------------------------- helpers
+
+fn analyse(src: &str) -> Result<Module, Vec<Diagnostic>> {
+    let (file, syntax) = crate::syntax::parse(src);
+    assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
+    analyze(&file, src)
+}
+
+fn ok(src: &str) -> Module {
+    match analyse(src) {
+        Ok(m) => m,
+        Err(d) => panic!("unexpected errors:\n{}", render_plain("t.nn", src, &d)),
+    }
+}
+
+fn errors(src: &str) -> Vec<Diagnostic> {
+    match analyse(src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(d) => d,
+    }
+}
+
+fn text(src: &str, span: crate::diag::Span) -> &str {
+    src.get(span.range()).unwrap_or("<bad span>")
+}
+
+/// The one diagnostic whose message contains `message`; its primary label
+/// must cover `primary` exactly (when given).
+fn expect<'d>(src: &str, diags: &'d [Diagnostic], message: &str, primary: Option<&str>) -> &'d Diagnostic {
+    let rendered = || render_plain("t.nn", src, diags);
+    let d = diags
+        .iter()
+        .find(|d| d.message.contains(message))
+        .unwrap_or_else(|| panic!("no diagnostic containing {message:?}:\n{}", rendered()));
+    if let Some(p) = primary {
+        let label = d.labels.iter().find(|l| l.primary).expect("a primary label");
+        assert_eq!(text(src, label.span), p, "primary label of {message:?}:\n{}", rendered());
+    }
+    d
+}
+
+/// `d` has a secondary label on `on` whose message contains `message`.
+fn secondary(src: &str, d: &Diagnostic, on: &str, message: &str) {
+    assert!(
+        d.labels.iter().any(|l| !l.primary && text(src, l.span) == on && l.message.contains(message)),
+        "no secondary label {message:?} on {on:?}: {d:#?}"
+    );
+}
+
+fn noted(d: &Diagnostic, note: &str) {
+    assert!(d.notes.iter().any(|n| n.contains(note)), "no note {note:?}: {d:#?}");
+}
+
+/// A model with input `x: f32[B, 4]` (and an image `img: f32[B, 1, 8, 8]`,
+/// target `y: f32[B, 1]`) around `body`.
+fn model(body: &str) -> String {
+    format!(
+        "model m {{\n  input x: f32[B, 4]\n  input img: f32[B, 1, 8, 8]\n  target y: f32[B, 1]\n{body}\n}}\n"
+    )
+}
+
+fn params(g: &Graph) -> Vec<(String, String)> {
+    g.nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Input { name, kind: InputKind::Param { .. } } => Some((name.clone(), n.ty.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn param_type(g: &Graph, name: &str) -> Option<String> {
+    params(g).into_iter().find(|(n, _)| n == name).map(|(_, t)| t)
+}
+
+// ---------------------------------------------------------- valid programs
+
+#[test]
+fn acceptance_examples_analyse_and_verify() {
+    for src in [SINE, DIGITS, RESUNET] {
+        let m = ok(src);
+        for g in [&m.train_graph, &m.infer_graph] {
+            crate::ir::verify::verify(g).unwrap_or_else(|e| panic!("{e:?}"));
+            assert!(g.find_output("loss").is_some());
+        }
+    }
+}
+
+#[test]
+fn model_zoo_analyses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("models/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "nn") {
+            let src = std::fs::read_to_string(&path).expect("readable");
+            let m = ok(&src);
+            crate::ir::verify::verify(&m.train_graph).expect("train graph verifies");
+            crate::ir::verify::verify(&m.infer_graph).expect("infer graph verifies");
+            count += 1;
+        }
+    }
+    assert!(count >= 5);
+}
+
+#[test]
+fn sine_parameter_names() {
+    let m = ok(SINE);
+    let names: Vec<String> = params(&m.train_graph).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "h.dense_1.weight",
+            "h.dense_1.bias",
+            "h.dense_2.weight",
+            "h.dense_2.bias",
+            "out.dense_1.weight",
+            "out.dense_1.bias"
+        ]
+    );
+    assert_eq!(param_type(&m.train_graph, "h.dense_2.weight").as_deref(), Some("f32[64, 64]"));
+    assert_eq!(params(&m.train_graph), params(&m.infer_graph));
+    let prediction =
+        m.train_graph.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("prediction");
+    assert_eq!(prediction.name, "out");
+}
+
+#[test]
+fn resunet_parameter_names_and_block_instances() {
+    let m = ok(RESUNET);
+    let g = &m.train_graph;
+    assert_eq!(param_type(g, "e1.conv2d_1.weight").as_deref(), Some("f32[16, 1, 3, 3]"));
+    // `down` then `residual` (two convolutions) flatten into the scope `e1`.
+    assert_eq!(param_type(g, "e1.conv2d_2.weight").as_deref(), Some("f32[16, 16, 3, 3]"));
+    assert_eq!(param_type(g, "e1.conv2d_3.weight").as_deref(), Some("f32[16, 16, 3, 3]"));
+    assert_eq!(param_type(g, "e1.batchnorm_2.weight").as_deref(), Some("f32[16]"));
+    // Each call of `down` owns its parameters.
+    assert_eq!(param_type(g, "e2.conv2d_1.weight").as_deref(), Some("f32[32, 16, 3, 3]"));
+    assert_eq!(param_type(g, "d1.conv2d_1.weight").as_deref(), Some("f32[16, 48, 3, 3]"));
+    assert_eq!(param_type(g, "p.conv2d_1.weight").as_deref(), Some("f32[3, 16, 1, 1]"));
+    assert_eq!(param_type(g, "e1.conv2d_4.weight"), None);
+    // Batchnorm running statistics are state, updated in training only.
+    let states = g.outputs.iter().filter(|o| o.kind == OutputKind::State).count();
+    assert_eq!(states, 12, "6 batchnorms × (mean, var)");
+    assert!(g.find_output("e1.batchnorm_1.running_mean").is_some());
+    assert!(m.infer_graph.outputs.iter().all(|o| o.kind != OutputKind::State));
+}
+
+#[test]
+fn rebinding_shadows_and_continues_counters() {
+    let m = ok(&model("  h = x |> dense(3)\n  h = h |> dense(2)\n  z = h |> relu"));
+    let names: Vec<String> = params(&m.train_graph).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["h.dense_1.weight", "h.dense_1.bias", "h.dense_2.weight", "h.dense_2.bias"]);
+    assert_eq!(param_type(&m.train_graph, "h.dense_2.weight").as_deref(), Some("f32[2, 3]"));
+    let p = m.train_graph.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("prediction");
+    assert_eq!((p.name.as_str(), m.train_graph.ty(p.value).to_string()), ("z", "f32[B, 2]".to_string()));
+}
+
+#[test]
+fn block_constants_and_defaults() {
+    let src = "block wide(x, c: int = 3, scale: float = 0.5) { h = x |> dense(c * 2) |> dense(c / 3 + 1)\n return h * scale }\n"
+        .to_string()
+        + &model("  a = x |> wide\n  b = x |> wide(c: 6)");
+    let m = ok(&src);
+    let g = &m.train_graph;
+    assert_eq!(param_type(g, "a.dense_1.weight").as_deref(), Some("f32[6, 4]"));
+    assert_eq!(param_type(g, "a.dense_2.weight").as_deref(), Some("f32[2, 6]"));
+    assert_eq!(param_type(g, "b.dense_1.weight").as_deref(), Some("f32[12, 4]"));
+    assert_eq!(param_type(g, "b.dense_2.weight").as_deref(), Some("f32[3, 12]"));
+}
+
+#[test]
+fn sine_summary_rows() {
+    let m = ok(SINE);
+    let rows: Vec<(&str, &str, u64)> =
+        m.layers.iter().map(|l| (l.name.as_str(), l.kind.as_str(), l.params)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("h.dense_1", "dense", 128),
+            ("h.tanh_1", "tanh", 0),
+            ("h.dense_2", "dense", 4160),
+            ("h.tanh_2", "tanh", 0),
+            ("out.dense_1", "dense", 65),
+            ("loss.mse_1", "mse", 0),
+        ]
+    );
+    // One sample: the matrix product is 2·in·out; bias and activation are one
+    // operation per element.
+    let flops: Vec<u64> = m.layers.iter().map(|l| l.flops).collect();
+    assert!((128..=128 + 2 * 64).contains(&flops[0]), "{flops:?}");
+    assert_eq!(flops[1], 64);
+    assert!((2 * 64 * 64..=2 * 64 * 64 + 2 * 64).contains(&flops[2]), "{flops:?}");
+    assert_eq!(m.layers[4].output.to_string(), "f32[B, 1]");
+    assert_eq!(m.layers[5].output.to_string(), "f32[]");
+    assert_eq!(m.layers[0].loc.line, 5);
+}
+
+#[test]
+fn sine_train_graph_runs_in_the_interpreter() {
+    let m = ok(SINE);
+    let dims = HashMap::from([("B".to_string(), 4)]);
+    let inputs = example_inputs::<f64>(&m.train_graph, &dims, 7).expect("inputs");
+    let outputs = run(&m.train_graph, &inputs).expect("runs");
+    let (_, loss) = outputs.iter().find(|(n, _)| n == "loss").expect("loss output");
+    let Tensor::Float(a) = loss else { panic!("float loss") };
+    assert_eq!(a.shape(), &[] as &[usize]);
+    assert!(a.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn digits_dropout_uses_the_rng_key_in_training_only() {
+    let m = ok(DIGITS);
+    let has_key = |g: &Graph| {
+        g.inputs().any(|(_, n)| matches!(&n.op, Op::Input { name, kind: InputKind::Key } if name == "rng"))
+    };
+    assert!(has_key(&m.train_graph));
+    assert!(!has_key(&m.infer_graph));
+}
+
+#[test]
+fn node_locations_point_at_the_call() {
+    let m = ok(SINE);
+    let g = &m.train_graph;
+    let (_, x) = g.inputs().next().expect("an input");
+    assert_eq!(x.loc.line, 2);
+    assert!(g.nodes.iter().filter(|n| !matches!(n.op, Op::Input { .. })).all(|n| !n.loc.is_none()));
+}
+
+// -------------------------------------------------------------- diagnostics
+
+#[test]
+fn unknown_function_suggests() {
+    let src = model("  h = x |> dens(4)");
+    let d = errors(&src);
+    noted(expect(&src, &d, "unknown function `dens`", Some("dens")), "did you mean `dense`?");
+}
+
+#[test]
+fn unknown_keyword_lists_valid_ones() {
+    let src = model("  h = x |> dense(4, bais: false)");
+    let d = errors(&src);
+    let e = expect(&src, &d, "`dense` has no argument `bais`", Some("bais"));
+    noted(e, "valid arguments: `x`, `units`, `bias`");
+    noted(e, "did you mean `bias`?");
+}
+
+#[test]
+fn missing_argument() {
+    let src = model("  h = x |> dense");
+    let d = errors(&src);
+    noted(
+        expect(&src, &d, "missing argument `units` in call to `dense`", Some("dense")),
+        "dense(x, units, bias: true)",
+    );
+}
+
+#[test]
+fn too_many_positional_arguments() {
+    let src = model("  h = x |> dense(4, true, 5)");
+    let d = errors(&src);
+    expect(&src, &d, "`dense` takes at most 3 positional arguments but 4 were given", Some("5"));
+}
+
+#[test]
+fn duplicate_argument() {
+    let src = model("  h = x |> dense(4, units: 5)");
+    let d = errors(&src);
+    let e = expect(&src, &d, "argument `units` is given more than once", Some("units"));
+    secondary(&src, e, "4", "first given here");
+}
+
+#[test]
+fn wrong_argument_type() {
+    let src = model("  h = x |> dense(\"four\")");
+    let d = errors(&src);
+    expect(&src, &d, "expected an integer, found a string", Some("\"four\""));
+}
+
+#[test]
+fn bad_enum_value() {
+    let src = model("  h = img |> conv2d(4, kernel: 3, pad: sme)");
+    let d = errors(&src);
+    let e = expect(&src, &d, "invalid value `sme` for `pad`", Some("sme"));
+    assert!(e.message.contains("`valid`, `same` or an integer"), "{}", e.message);
+}
+
+#[test]
+fn out_of_range_values() {
+    let src = model("  a = x |> dense(0)\n  b = x |> dropout(1.5)\n  c = img |> batchnorm(eps: 0)\n  d = x |> dense(99999999)");
+    let d = errors(&src);
+    expect(&src, &d, "`units` must be at least 1, found 0", Some("0"));
+    expect(&src, &d, "`p` must be in [0, 1), found 1.5", Some("1.5"));
+    expect(&src, &d, "`eps` must be positive", Some("0"));
+    expect(&src, &d, "`units` is too large", Some("99999999"));
+}
+
+#[test]
+fn undefined_name_suggests_a_binding() {
+    let src = model("  hidden = x |> dense(4)\n  out = hiden |> dense(1)");
+    let d = errors(&src);
+    noted(expect(&src, &d, "cannot find `hiden` in this scope", Some("hiden")), "did you mean `hidden`?");
+}
+
+#[test]
+fn duplicate_declaration_points_at_both() {
+    let src = "model m {\n  input x: f32[B, 1]\n  target x: f32[B, 1]\n}\n";
+    let d = errors(src);
+    let e = expect(src, &d, "`x` is declared twice", Some("x"));
+    assert_eq!(e.labels.iter().find(|l| l.primary).map(|l| l.span.lo as usize), src.rfind("x:"));
+    secondary(src, e, "x", "first declared here");
+}
+
+#[test]
+fn return_outside_block() {
+    let src = model("  return x");
+    let d = errors(&src);
+    expect(&src, &d, "`return` outside a block", Some("return x"));
+}
+
+#[test]
+fn block_without_return() {
+    let src = "block b(x) { h = x |> relu }\n".to_string() + &model("  h = x |> b");
+    let d = errors(&src);
+    expect(&src, &d, "block `b` has no `return`", Some("b"));
+    assert_eq!(d.len(), 1, "calls of a broken block report nothing more: {d:#?}");
+}
+
+#[test]
+fn statement_after_return() {
+    let src = "block b(x) { return x\n h = x }\n".to_string() + &model("  h = x |> b");
+    let d = errors(&src);
+    expect(&src, &d, "statement after `return`", Some("h = x"));
+}
+
+#[test]
+fn recursive_blocks_are_rejected() {
+    let src = "block a(x) { return x |> b }\nblock b(x) { return x |> a }\nblock c(x) { return c(x) }\n"
+        .to_string()
+        + &model("  h = x |> a\n  k = x |> c");
+    let d = errors(&src);
+    let e = expect(&src, &d, "recursive block `a`", Some("a"));
+    secondary(&src, e, "b", "in this call of `b`");
+    secondary(&src, e, "a", "in this call of `a`");
+    expect(&src, &d, "recursive block `c`", Some("c(x)"));
+}
+
+#[test]
+fn missing_loss_with_train_section() {
+    let src = "model m {\n  input x: f32[B, 1]\n  h = x |> dense(1)\n}\ntrain { epochs = 1 }\n";
+    let d = errors(src);
+    noted(expect(src, &d, "model `m` has no `loss`", Some("m")), "add `loss = mse(pred, target)`");
+}
+
+#[test]
+fn non_scalar_loss() {
+    let src = model("  out = x |> dense(1)\n  loss = out - y");
+    let d = errors(&src);
+    expect(&src, &d, "the loss must be an f32 scalar, but it is f32[B, 1]", Some("out - y"));
+}
+
+#[test]
+fn two_models_and_no_model() {
+    let src = "model a { input x: f32[B, 1] }\nmodel b { input x: f32[B, 1] }\n";
+    let d = errors(src);
+    let e = expect(src, &d, "only one `model`", Some("b"));
+    secondary(src, e, "a", "first model");
+    let src = "block b(x) { return x }\n";
+    let d = errors(src);
+    expect(src, &d, "this file has no `model`", None);
+}
+
+#[test]
+fn skip_connection_shape_mismatch_names_both_shapes() {
+    let src = model("  h = x |> dense(3)\n  s = h + x");
+    let d = errors(&src);
+    let e = d
+        .iter()
+        .find(|d| d.message.contains("[B, 3]") && d.message.contains("[B, 4]"))
+        .unwrap_or_else(|| panic!("no mismatch naming both shapes:\n{}", render_plain("t.nn", &src, &d)));
+    let primary = e.labels.iter().find(|l| l.primary).expect("primary");
+    assert_eq!(text(&src, primary.span), "h + x");
+    secondary(&src, e, "h", "this is f32[B, 3]");
+    secondary(&src, e, "x", "this is f32[B, 4]");
+    secondary(&src, e, "h = x |> dense(3)", "`h` defined here");
+}
+
+#[test]
+fn concat_mismatch() {
+    let src = model("  a = img |> conv2d(2, kernel: 3)\n  c = concat(img, a, axis: 1)");
+    let d = errors(&src);
+    let e = d.iter().find(|d| d.labels.iter().any(|l| l.primary && text(&src, l.span).starts_with("concat")));
+    let e = e.unwrap_or_else(|| panic!("no concat error:\n{}", render_plain("t.nn", &src, &d)));
+    secondary(&src, e, "a", "this is f32[B, 2, 6, 6]");
+}
+
+#[test]
+fn dense_on_a_scalar() {
+    let src = model("  s = mean(x)\n  h = s |> dense(3)");
+    let d = errors(&src);
+    let e = d.iter().find(|d| d.labels.iter().any(|l| l.primary && text(&src, l.span) == "dense(3)"));
+    let e = e.unwrap_or_else(|| panic!("no dense error:\n{}", render_plain("t.nn", &src, &d)));
+    secondary(&src, e, "s", "this is f32[]");
+}
+
+#[test]
+fn conv2d_on_a_matrix() {
+    let src = model("  h = x |> conv2d(4, kernel: 3)");
+    let d = errors(&src);
+    let e =
+        d.iter().find(|d| d.labels.iter().any(|l| l.primary && text(&src, l.span) == "conv2d(4, kernel: 3)"));
+    let e = e.unwrap_or_else(|| panic!("no conv2d error:\n{}", render_plain("t.nn", &src, &d)));
+    secondary(&src, e, "x", "this is f32[B, 4]");
+}
+
+#[test]
+fn matmul_mismatch() {
+    let src = model("  h = matmul(x, x)");
+    let d = errors(&src);
+    let e = d.iter().find(|d| d.labels.iter().any(|l| l.primary && text(&src, l.span) == "matmul(x, x)"));
+    assert!(e.is_some(), "no matmul error:\n{}", render_plain("t.nn", &src, &d));
+}
+
+#[test]
+fn cross_entropy_with_float_vector_labels() {
+    let src = "model m {\n  input x: f32[B, 4]\n  target y: f32[B]\n  z = x |> dense(3)\n  loss = cross_entropy(z, y)\n}\n";
+    let d = errors(src);
+    let e =
+        d.iter().find(|d| d.labels.iter().any(|l| l.primary && text(src, l.span) == "cross_entropy(z, y)"));
+    let e = e.unwrap_or_else(|| panic!("no cross_entropy error:\n{}", render_plain("t.nn", src, &d)));
+    secondary(src, e, "y", "this is f32[B]");
+}
+
+#[test]
+fn output_must_name_a_binding() {
+    let src = model("  pred = x |> dense(1)\n  output prd");
+    let d = errors(&src);
+    noted(
+        expect(&src, &d, "`output` names `prd`, which is not defined", Some("prd")),
+        "did you mean `pred`?",
+    );
+}
+
+#[test]
+fn error_inside_a_block_labels_the_call_site() {
+    let src = "block b(x, c: int) { return x |> dense(c) |> sigmoidd }\n".to_string()
+        + &model("  h = x |> b(3)\n  k = x |> b(4)");
+    let d = errors(&src);
+    let e = expect(&src, &d, "unknown function `sigmoidd`", Some("sigmoidd"));
+    secondary(&src, e, "b(3)", "in this call of `b`");
+    assert_eq!(d.len(), 1, "reported once although the block is called twice: {d:#?}");
+}
+
+#[test]
+fn independent_errors_are_all_reported() {
+    let src = model("  a = x |> dens(4)\n  b = x |> dense(4, bias: 3)\n  c = x |> relu(alpha: 1)\n  d = zz");
+    let d = errors(&src);
+    expect(&src, &d, "unknown function `dens`", Some("dens"));
+    expect(&src, &d, "expected `true` or `false`, found an integer", Some("3"));
+    expect(&src, &d, "`relu` has no argument `alpha`", Some("alpha"));
+    expect(&src, &d, "cannot find `zz`", Some("zz"));
+    assert_eq!(d.len(), 4, "{d:#?}");
+}
+
+#[test]
+fn no_cascade_after_an_undefined_name() {
+    let src = model("  h = zz |> dense(4) |> relu\n  out = dense(h, 1) + h\n  loss = mse(out, y)");
+    let d = errors(&src);
+    assert_eq!(d.len(), 1, "{}", render_plain("t.nn", &src, &d));
+    expect(&src, &d, "cannot find `zz`", Some("zz"));
+}
+
+#[test]
+fn block_definition_errors() {
+    let src = "block relu(x) { return x }\nblock b(x) { return x }\nblock b(x) { return x }\nblock k(c: int) { return c }\nblock t(x, c: tensor) { return x }\n"
+        .to_string()
+        + &model("");
+    let d = errors(&src);
+    expect(&src, &d, "block `relu` has the name of a built-in function", Some("relu"));
+    secondary(&src, expect(&src, &d, "block `b` is defined twice", Some("b")), "b", "first definition");
+    expect(&src, &d, "the first parameter of block `k` must be a tensor", Some("c: int"));
+    expect(&src, &d, "unknown parameter type `tensor`", Some("tensor"));
+}
+
+#[test]
+fn bad_declarations() {
+    let src = "model m {\n  input x: f64[B, 0]\n}\n";
+    let d = errors(src);
+    expect(src, &d, "unknown element type `f64`", Some("f64"));
+}
+
+#[test]
+fn functions_are_not_values_and_values_are_not_functions() {
+    let src = model("  a = relu\n  b = x |> a");
+    let d = errors(&src);
+    expect(&src, &d, "`relu` is a function, not a value", Some("relu"));
+    let src = model("  a = x\n  b = x |> a");
+    let d = errors(&src);
+    expect(&src, &d, "`a` is not a function", Some("a"));
+}
+
+#[test]
+fn rendered_undefined_name() {
+    let src = model("  hidden = x |> dense(4)\n  out = hiden |> dense(1)");
+    let d = errors(&src);
+    let text = render_plain("m.nn", &src, &d);
+    assert!(text.contains("error: cannot find `hiden` in this scope"), "{text}");
+    assert!(text.contains("m.nn:6:9"), "{text}");
+    assert!(text.contains("^^^^^ not defined"), "{text}");
+    assert!(text.contains("did you mean `hidden`?"), "{text}");
+}
+
+#[test]
+fn rendered_skip_connection_mismatch() {
+    let src = model("  h = x |> dense(3)\n  s = h + x");
+    let d = errors(&src);
+    let text = render_plain("m.nn", &src, &d);
+    assert!(text.contains("this is f32[B, 3]"), "{text}");
+    assert!(text.contains("this is f32[B, 4]"), "{text}");
+    assert!(text.contains("`h` defined here"), "{text}");
+    assert!(text.contains("m.nn:6:7"), "{text}");
+}
+
+#[test]
+fn never_panics_on_mutations() {
+    // Every prefix of every acceptance program (a crude mutation fuzzer).
+    for src in [SINE, DIGITS, RESUNET] {
+        for cut in (0..src.len()).step_by(7) {
+            if !src.is_char_boundary(cut) {
+                continue;
+            }
+            let part = &src[..cut];
+            let (file, _) = crate::syntax::parse(part);
+            let _ = analyze(&file, part);
+        }
+    }
+}
+
+#[test]
+fn never_panics_on_token_mutations() {
+    // Deterministic mutations: delete, duplicate or swap whitespace-separated
+    // words of the acceptance programs and the zoo, and splice in numbers.
+    let words =
+        ["0", "-1", "99999999", "x", "h", "[B]", "same", "loss", "(", ")", "|>", "+", "dense", "block"];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    for src in [SINE, DIGITS, RESUNET] {
+        let tokens: Vec<&str> = src.split(' ').collect();
+        for _ in 0..300 {
+            let mut t = tokens.clone();
+            for _ in 0..3 {
+                let i = next(t.len());
+                match next(4) {
+                    0 => {
+                        t.remove(i);
+                    }
+                    1 => {
+                        let w = t[i];
+                        t.insert(i, w);
+                    }
+                    2 => {
+                        let j = next(t.len());
+                        t.swap(i, j);
+                    }
+                    _ => t.insert(i, words[next(words.len())]),
+                }
+            }
+            let mutated = t.join(" ");
+            let (file, _) = crate::syntax::parse(&mutated);
+            let _ = analyze(&file, &mutated);
+        }
+    }
+}
+
+#[test]
+fn deep_and_wide_expansions_are_bounded() {
+    let mut src = String::from("block b0(x) { return x |> relu }\n");
+    for i in 1..40 {
+        src += &format!("block b{i}(x) {{ h = x |> b{} \n return h |> b{} }}\n", i - 1, i - 1);
+    }
+    src += &model("  h = x |> b39");
+    let d = errors(&src);
+    assert!(d
+        .iter()
+        .any(|d| d.message.contains("nested more than") || d.message.contains("expands to more")));
+    let chain = vec!["x"; 500].join(" + ");
+    let src = model(&format!("  h = {chain}"));
+    let (file, _) = crate::syntax::parse(&src);
+    let _ = analyze(&file, &src);
+}

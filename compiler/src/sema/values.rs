@@ -1,0 +1,71 @@
+//! The values an expression can evaluate to during block expansion.
+//!
+//! Tensors are IR values; everything else (numbers, booleans, strings, bare
+//! names such as `same`, lists) is a compile-time constant. A tensor remembers
+//! where it appeared in the source, so that a shape error can label each
+//! operand with its type and point at the definition of a named operand.
+//! [`Value::Error`] stands for the result of an expression that already
+//! produced a diagnostic: every use of it is silently an error too, so one
+//! mistake is reported once.
+
+use crate::diag::Span;
+use crate::ir::ValueId;
+
+/// A tensor operand as seen at one use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorVal {
+    pub id: ValueId,
+    /// The expression that produced it at this use.
+    pub span: Span,
+    /// For a named operand (`x`): its name and where it was defined.
+    pub def: Option<(String, Span)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Tensor(TensorVal),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    /// A bare identifier that names nothing in scope, e.g. `same`; only
+    /// meaningful where an enum-like value or a `str` constant is expected.
+    Symbol(String),
+    List(Vec<Value>),
+    /// An expression that already failed; using it reports nothing more.
+    Error,
+}
+
+impl Value {
+    /// A short description for "expected X, found Y" messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Tensor(_) => "a tensor".into(),
+            Value::Int(n) => format!("an integer (`{n}`)"),
+            Value::Float(x) => format!("a float (`{x}`)"),
+            Value::Bool(b) => format!("a boolean (`{b}`)"),
+            Value::Str(s) => format!("a string ({s:?})"),
+            Value::Symbol(s) => format!("the name `{s}`"),
+            Value::List(_) => "a list".into(),
+            Value::Error => "an invalid value".into(),
+        }
+    }
+
+    /// The value as a float, if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(n) => Some(*n as f64),
+            Value::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// True if the value or any list element is [`Value::Error`].
+    pub fn has_error(&self) -> bool {
+        match self {
+            Value::Error => true,
+            Value::List(items) => items.iter().any(Value::has_error),
+            _ => false,
+        }
+    }
+}

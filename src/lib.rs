@@ -1,0 +1,14 @@
+//! The `nnc` command-line tool, as a library.
+//!
+//! The binary (`src/main.rs`) only parses arguments and sets the exit code;
+//! everything it does lives here so that integration tests can call exactly
+//! the code users run: [`cli`] declares the commands, [`commands`] runs them,
+//! [`source`] is the one place that reads `.nn` files (the compiler crate does
+//! no I/O), and [`summary`] renders the `nnc summary` table.
+
+pub mod cli;
+pub mod commands;
+pub mod source;
+pub mod summary;
+
+pub use commands::{check_source, run, Status};

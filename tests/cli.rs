@@ -1,0 +1,135 @@
+//! End-to-end runs of the `nnc` binary: output, exit codes and help texts.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn nnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .current_dir(common::root())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "nnc panicked:\n{stderr}");
+}
+
+#[test]
+fn check_sine_is_ok() {
+    let out = nnc(&["check", "models/sine.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok: models/sine.nn (model sine: 4,353 parameters)\n");
+}
+
+#[test]
+fn check_several_files_prints_a_summary_line() {
+    let out = nnc(&["check", "models/sine.nn", "models/digits.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("checked 2 files: all ok\n"), "stdout:\n{}", text(&out.stdout));
+}
+
+#[test]
+fn check_goes_on_after_a_bad_file() {
+    let out = nnc(&["check", "--color", "never", "models/does_not_exist.nn", "models/sine.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("ok: models/sine.nn"), "stdout:\n{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("checked 2 files: 1 ok, 1 file with errors"));
+}
+
+#[test]
+fn missing_file_is_an_io_error() {
+    let out = nnc(&["check", "models/x.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), "error: cannot read models/x.nn: No such file or directory\n");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn non_utf8_file_is_an_io_error() {
+    let dir = std::env::temp_dir().join(format!("nnc-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("latin1.nn");
+    std::fs::write(&file, b"# caf\xe9\nmodel m {}\n").expect("write temp file");
+    let out = nnc(&["check", &file.display().to_string()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not UTF-8") && stderr.contains("line 1, column 6"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn summary_of_sine_has_the_parameter_total() {
+    let out = nnc(&["summary", "models/sine.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // 64*1+64 + 64*64+64 + 64+1
+    assert!(stdout.contains("4,353"), "stdout:\n{stdout}");
+    assert!(stdout.contains("17,412 bytes"), "stdout:\n{stdout}");
+}
+
+#[test]
+fn ir_prints_ast_and_forward_stages() {
+    for args in [
+        &["ir", "models/sine.nn", "--stage", "ast"][..],
+        &["ir", "models/sine.nn", "--stage", "forward"],
+        &["ir", "models/sine.nn", "--stage", "forward", "--mode", "infer"],
+    ] {
+        let out = nnc(args);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: stderr:\n{}", text(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{args:?}: no output");
+    }
+}
+
+#[test]
+fn unknown_stage_lists_the_valid_ones() {
+    let out = nnc(&["ir", "models/sine.nn", "--stage", "bogus"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ast") && stderr.contains("forward"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn compile_errors_exit_with_1() {
+    let out = nnc(&["summary", "--color", "never", "tests/ui/unknown_layer.nn"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("error"), "stderr:\n{}", text(&out.stderr));
+}
+
+#[test]
+fn help_of_every_command() {
+    for args in [&["--help"][..], &["check", "--help"], &["ir", "--help"], &["summary", "--help"], &["help"]]
+    {
+        let out = nnc(args);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}: stdout:\n{}", text(&out.stdout));
+    }
+    for command in ["check", "ir", "summary"] {
+        let out = nnc(&[command, "--help"]);
+        assert!(text(&out.stdout).contains("Examples:"), "`nnc {command} --help` has no examples");
+    }
+}
+
+#[test]
+fn no_arguments_prints_usage_and_exits_with_2() {
+    let out = nnc(&[]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage:"));
+}

@@ -1,0 +1,141 @@
+//! The model zoo (`models/*.nn`): every model compiles, its forward IR and
+//! summary are snapshot-tested, its IR round-trips through the text format and
+//! verifies, and the reference interpreter runs it to finite values of the
+//! inferred shapes. Models are listed at test time, so a new file is covered
+//! by adding it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{compile_ok, display_path, for_each_file, nn_files, stem};
+use nnc_compiler::ir::interp::{self, Real, Tensor};
+use nnc_compiler::ir::{self, Dim, Graph, OutputKind};
+
+const B: usize = 2;
+
+fn models() -> Vec<std::path::PathBuf> {
+    nn_files("models")
+}
+
+/// Snapshot settings for one model: snapshots in `tests/snapshots/`, the
+/// model file recorded as the input.
+fn settings(path: &Path) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("snapshots");
+    s.set_input_file(path);
+    s.set_description(display_path(path));
+    s
+}
+
+#[test]
+fn forward_ir_snapshots() {
+    for_each_file(&models(), |path, source| {
+        let module = compile_ok(path, source);
+        let text = ir::print::print(&module.train_graph);
+        settings(path).bind(|| insta::assert_snapshot!(format!("{}_forward_train", stem(path)), text));
+    });
+}
+
+#[test]
+fn summary_snapshots() {
+    for_each_file(&models(), |path, source| {
+        let module = compile_ok(path, source);
+        let text = nnc::summary::render_summary(&module);
+        settings(path).bind(|| insta::assert_snapshot!(format!("{}_summary", stem(path)), text));
+    });
+}
+
+/// print → parse → print is the identity, and parsing the printed text gives
+/// back the same graph.
+fn assert_round_trip(name: &str, graph: &Graph) {
+    let text = ir::print::print(graph);
+    let parsed = ir::parse::parse(&text)
+        .unwrap_or_else(|e| panic!("{name}: printed IR does not parse: {e}\n--- IR ---\n{text}"));
+    let again = ir::print::print(&parsed);
+    assert_eq!(again, text, "{name}: print(parse(print(g))) differs from print(g)");
+    assert!(parsed == *graph, "{name}: parse(print(g)) differs from g (the printed text is equal)");
+}
+
+#[test]
+fn ir_round_trips() {
+    for_each_file(&models(), |path, source| {
+        let module = compile_ok(path, source);
+        let name = display_path(path);
+        assert_round_trip(&format!("{name} (train)"), &module.train_graph);
+        assert_round_trip(&format!("{name} (infer)"), &module.infer_graph);
+    });
+}
+
+#[test]
+fn ir_verifies() {
+    for_each_file(&models(), |path, source| {
+        let module = compile_ok(path, source);
+        let name = display_path(path);
+        for graph in [&module.train_graph, &module.infer_graph] {
+            if let Err(errors) = ir::verify::verify(graph) {
+                panic!("{name} ({}): verifier errors:\n  {}", graph.mode.name(), errors.join("\n  "));
+            }
+        }
+    });
+}
+
+/// Binds every symbolic dimension of the graph's inputs (`B`, ...) to [`B`].
+fn dims(graph: &Graph) -> HashMap<String, usize> {
+    graph
+        .inputs()
+        .flat_map(|(_, node)| node.ty.shape.dims().to_vec())
+        .filter_map(|d| match d {
+            Dim::Sym(s) => Some((s, B)),
+            Dim::Known(_) => None,
+        })
+        .collect()
+}
+
+/// Runs `graph` on example inputs in precision `T` and checks every output:
+/// type and shape as inferred (symbolic dims bound), float values finite, the
+/// loss a scalar.
+fn check_run<T: Real>(name: &str, graph: &Graph) {
+    let precision = std::any::type_name::<T>();
+    let name = format!("{name} ({}, {precision})", graph.mode.name());
+    let dims = dims(graph);
+    let inputs = interp::example_inputs::<T>(graph, &dims, 7)
+        .unwrap_or_else(|e| panic!("{name}: example inputs: {e}"));
+    let outputs = interp::run::<T>(graph, &inputs).unwrap_or_else(|e| panic!("{name}: run: {e}"));
+    assert_eq!(outputs.len(), graph.outputs.len(), "{name}: number of outputs");
+    assert!(!outputs.is_empty(), "{name}: the graph has no outputs");
+    for ((out_name, tensor), output) in outputs.iter().zip(&graph.outputs) {
+        assert_eq!(out_name, &output.name, "{name}: outputs out of order");
+        let ty = graph.ty(output.value);
+        let expected = ty
+            .shape
+            .resolve(&|s| dims.get(s).copied())
+            .unwrap_or_else(|| panic!("{name}: output `{out_name}` has an unbound dimension: {ty}"));
+        assert_eq!(tensor.shape(), expected.as_slice(), "{name}: shape of output `{out_name}` ({ty})");
+        assert_eq!(tensor.dtype(), ty.dtype, "{name}: element type of output `{out_name}`");
+        if let Tensor::Float(a) = tensor {
+            assert!(a.iter().all(|x| x.is_finite()), "{name}: output `{out_name}` has non-finite values");
+        }
+        if output.kind == OutputKind::Loss {
+            assert!(tensor.shape().is_empty(), "{name}: loss `{out_name}` is not a scalar");
+            assert!(matches!(tensor, Tensor::Float(_)), "{name}: loss `{out_name}` is not a float");
+        }
+    }
+    assert!(
+        graph.outputs.iter().any(|o| o.kind == OutputKind::Loss) || graph.mode == ir::Mode::Infer,
+        "{name}: the training graph has no loss output"
+    );
+}
+
+#[test]
+fn interpreter_runs_models() {
+    for_each_file(&models(), |path, source| {
+        let module = compile_ok(path, source);
+        let name = display_path(path);
+        for graph in [&module.train_graph, &module.infer_graph] {
+            check_run::<f32>(&name, graph);
+            check_run::<f64>(&name, graph);
+        }
+    });
+}
