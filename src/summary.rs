@@ -133,7 +133,20 @@ pub fn format_flops(n: u64) -> String {
 pub fn format_bytes(bytes: u64) -> String {
     let kib = bytes as f64 / 1024.0;
     let mib = kib / 1024.0;
-    format!("{} bytes ({kib:.1} KiB, {mib:.2} MiB)", format_count(bytes))
+    format!("{} bytes ({} KiB, {} MiB)", format_count(bytes), format_decimal(kib, 1), format_decimal(mib, 2))
+}
+
+/// A non-negative number with `places` decimals and thousands separators in
+/// its integer part: `1647.03` → `1,647.0`.
+fn format_decimal(x: f64, places: usize) -> String {
+    let text = format!("{x:.places$}");
+    match text.split_once('.') {
+        Some((int, frac)) => match int.parse::<u64>() {
+            Ok(n) => format!("{}.{frac}", format_count(n)),
+            Err(_) => text,
+        },
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +177,8 @@ mod tests {
     #[test]
     fn bytes() {
         assert_eq!(format_bytes(17_412), "17,412 bytes (17.0 KiB, 0.02 MiB)");
+        assert_eq!(format_bytes(1_686_568), "1,686,568 bytes (1,647.0 KiB, 1.61 MiB)");
+        assert_eq!(format_bytes(0), "0 bytes (0.0 KiB, 0.00 MiB)");
     }
 }
 

@@ -310,20 +310,20 @@ fn apply(text: &str, m: &Mutation) -> String {
 
 #[test]
 fn compile_never_panics_on_arbitrary_bytes() {
-    run(512, prop::collection::vec(any::<u8>(), 0..400), |bytes| {
+    run(8192, prop::collection::vec(any::<u8>(), 0..400), |bytes| {
         compile_must_not_panic(&String::from_utf8_lossy(&bytes))
     });
 }
 
 #[test]
 fn compile_never_panics_on_token_soup() {
-    run(512, prop::collection::vec(any_token(), 0..80), |tokens| compile_must_not_panic(&tokens.join(" ")));
+    run(12288, prop::collection::vec(any_token(), 0..80), |tokens| compile_must_not_panic(&tokens.join(" ")));
 }
 
 #[test]
 fn compile_never_panics_on_mutated_programs() {
     let n = seeds().len();
-    run(768, (0..n, prop::collection::vec(mutation(), 1..5)), |(seed, mutations)| {
+    run(16384, (0..n, prop::collection::vec(mutation(), 1..5)), |(seed, mutations)| {
         let text = mutations.iter().fold(seeds()[seed].clone(), |text, m| apply(&text, m));
         compile_must_not_panic(&text)
     });
@@ -352,7 +352,7 @@ fn ir_parse_never_panics_on_mutated_ir() {
         // No zoo model compiles yet; the zoo tests report why.
         return;
     }
-    run(384, (0..n, prop::collection::vec(mutation(), 1..5)), |(seed, mutations)| {
+    run(4096, (0..n, prop::collection::vec(mutation(), 1..5)), |(seed, mutations)| {
         let text = mutations.iter().fold(printed_ir()[seed].clone(), |text, m| apply(&text, m));
         ir_parse_must_not_panic(&text)
     });
@@ -360,7 +360,7 @@ fn ir_parse_never_panics_on_mutated_ir() {
 
 #[test]
 fn ir_parse_never_panics_on_arbitrary_bytes() {
-    run(256, prop::collection::vec(any::<u8>(), 0..300), |bytes| {
+    run(4096, prop::collection::vec(any::<u8>(), 0..300), |bytes| {
         ir_parse_must_not_panic(&String::from_utf8_lossy(&bytes))
     });
 }

@@ -128,14 +128,24 @@ fn check_run<T: Real>(name: &str, graph: &Graph) {
     );
 }
 
-#[test]
-fn interpreter_runs_models() {
+/// Runs train and infer graphs of every model in precision `T` (one test per
+/// precision, so that they run in parallel).
+fn check_models_run<T: Real>() {
     for_each_file(&models(), |path, source| {
         let module = compile_ok(path, source);
         let name = display_path(path);
         for graph in [&module.train_graph, &module.infer_graph] {
-            check_run::<f32>(&name, graph);
-            check_run::<f64>(&name, graph);
+            check_run::<T>(&name, graph);
         }
     });
+}
+
+#[test]
+fn interpreter_runs_models_f32() {
+    check_models_run::<f32>();
+}
+
+#[test]
+fn interpreter_runs_models_f64() {
+    check_models_run::<f64>();
 }

@@ -65,7 +65,7 @@ impl Run<'_> {
             self.error(
                 Diagnostic::error(format!("`{name}` is not a function"))
                     .primary(span, "a value, not a function")
-                    .note("only built-ins and blocks can be called"),
+                    .note("note: only built-ins and blocks can be called"),
             );
             return;
         }
@@ -215,7 +215,7 @@ impl Run<'_> {
                             r.message, param.name, callee.name
                         ))
                         .primary(arg_span, r.label)
-                        .note(format!("signature: {}", callee.signature)),
+                        .note(format!("note: signature: {}", callee.signature)),
                     );
                     ok = false;
                 }
@@ -235,7 +235,7 @@ impl Run<'_> {
                 self.error(
                     Diagnostic::error(format!("missing argument `{}` in call to `{}`", p.name, callee.name))
                         .primary(span, format!("`{}` not given", p.name))
-                        .note(format!("signature: {}", callee.signature)),
+                        .note(format!("note: signature: {}", callee.signature)),
                 );
                 ok = false;
             }
@@ -254,9 +254,14 @@ impl Run<'_> {
             let names: Vec<&str> = callee.params.iter().map(|p| p.name).collect();
             let mut d = Diagnostic::error(format!("`{}` has no argument `{}`", callee.name, ident.name))
                 .primary(ident.span, "unknown argument")
-                .note(format!("valid arguments: {}", catalogue::names_list(&names)));
+                .note(format!("note: valid arguments: {}", catalogue::names_list(&names)));
             if let Some(s) = suggest::closest(&ident.name, names.iter().copied()) {
                 d = d.note(format!("help: did you mean `{s}`?"));
+            } else if ident.name == "activation" {
+                d = d.note(format!(
+                    "help: apply the activation in the pipeline instead, e.g. `x |> {}(...) |> relu`",
+                    callee.name
+                ));
             }
             self.error(d);
             return None;
@@ -291,7 +296,7 @@ impl Run<'_> {
         for s in &extra[1..] {
             d = d.secondary(*s, "unexpected argument");
         }
-        self.error(d.note(format!("signature: {}", callee.signature)));
+        self.error(d.note(format!("note: signature: {}", callee.signature)));
     }
 
     /// Evaluates an argument knowing the parameter's type: enum-like names
@@ -310,7 +315,10 @@ impl Run<'_> {
                 }
             }
         }
-        let symbols = matches!(ty, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Str | Ty::Shape);
+        // A bare name that is not in scope is a value of its own where the
+        // parameter takes names; for a boolean it is reported as the wrong
+        // type (`bias: yes`) rather than as an undefined name.
+        let symbols = matches!(ty, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Str | Ty::Shape | Ty::Bool);
         self.eval(env, expr, symbols)
     }
 
@@ -326,14 +334,12 @@ impl Run<'_> {
         if !block.ok {
             return Value::Error;
         }
-        if let Some(frame) = self.frames.iter().find(|f| f.block == def.name.name) {
-            let first = frame.call;
+        if self.frames.iter().any(|f| f.block == def.name.name) {
             self.error(
                 Diagnostic::error(format!("recursive block `{}`", def.name.name))
                     .primary(span, format!("`{}` is called again while it is being expanded", def.name.name))
-                    .secondary(first, "the expansion started here")
                     .secondary(def.name.span, "block defined here")
-                    .note("blocks are expanded at compile time, so they cannot call themselves, directly or indirectly"),
+                    .note("note: blocks are expanded at compile time, so they cannot call themselves, directly or indirectly"),
             );
             return Value::Error;
         }
@@ -385,9 +391,9 @@ impl Run<'_> {
         }
         for stmt in &def.body {
             match stmt {
-                Stmt::Let { name, value, span } => {
+                Stmt::Let { name, value, .. } => {
                     let v = self.eval(&env, value, false);
-                    env.bind(&name.name, v, *span);
+                    env.bind(&name.name, v, name.span);
                 }
                 Stmt::Return { value, .. } => return self.eval(&env, value, false),
                 Stmt::Decl { .. } | Stmt::Output { .. } => {}

@@ -2,13 +2,86 @@
 //!
 //! A row says everything sema needs to know about a built-in: its name, its
 //! kind (for `nnc summary` and parameter naming), its parameters with their
-//! types, value ranges and defaults, a one-line description, and how it
+//! types, value ranges and defaults, the tensors each call creates (name,
+//! role, shape rule, initialisation), a one-line description, and how it
 //! lowers to IR (a small function calling the lowering library with the
 //! already-checked arguments). Argument checking, error messages, the
-//! reference documentation and "did you mean" suggestions all read this
-//! table, so adding a built-in is adding a row.
+//! reference documentation ([`reference`]) and "did you mean" suggestions all
+//! read this table, so adding a built-in is adding a row.
+//!
+//! # Semantics (for the language reference)
+//!
+//! - **Arguments.** Positional arguments first, then keywords `name: value`;
+//!   `a |> f(args)` is `f(a, args)` and `a |> f` is `f(a)`. Enum-like values
+//!   (`same`, `nearest`, `none`) are bare names. Every argument problem of a
+//!   call is reported (unknown or repeated keyword, missing argument, too many
+//!   positional arguments, wrong type, value out of range). Sizes, counts and
+//!   indices are at most [`MAX_SIZE`] (2^24); a parameter tensor has at most
+//!   2^31 elements.
+//! - **Parameter names.** Each model-level binding `name = expr` is a naming
+//!   scope `name`; every built-in call in its expression, including the calls
+//!   inside the blocks it calls (flattened into the same scope), is named
+//!   `name.kind_k`, `k` counting calls of that built-in in that scope from 1;
+//!   a rebinding of `name` continues the count. A layer's tensors are
+//!   `name.kind_k.tensor` with PyTorch's tensor names (`weight`, `bias`,
+//!   `running_mean`, `running_var`): `e1 = ssh |> down(16)` creates
+//!   `e1.conv2d_1.weight`, …; `loss = ...` is the scope `loss`.
+//! - **Layouts and initialisation** follow PyTorch: dense weight
+//!   `[out, in]`, convolution weight `[out_c, in_c, *kernel]`, transposed
+//!   convolution weight `[in_c, out_c, *kernel]`; weights and biases uniform
+//!   on `±1/sqrt(fan_in)`, normalisation scales ones and shifts zeros,
+//!   running means zeros and running variances ones (see [`TensorSpec`]).
+//!   `params` lists every trainable tensor in creation order; `weights` only
+//!   those with role weight (no biases, no normalisation scales/shifts).
+//! - **`dense`** acts on the last axis; leading axes are batch axes.
+//! - **Convolutions** are cross-correlations on `[B, C, *spatial]`.
+//!   `kernel`, `stride`, `dilation` and an integer `pad` take one value for
+//!   every spatial axis or a list with one per axis. `pad: same` follows
+//!   TF/Keras: output size `ceil(in / stride)`, total padding
+//!   `max((out - 1)·stride + dilation·(kernel - 1) + 1 - in, 0)`, split
+//!   `lo = total / 2`, `hi = total - lo` (the odd zero goes after). An
+//!   integer pad is symmetric zero padding. `conv_transpose2d` has output
+//!   size `(in - 1)·stride - 2·pad + kernel` (PyTorch).
+//! - **`batchnorm`** normalises over every axis but the channel axis 1. In
+//!   training it uses the batch mean and biased variance and updates
+//!   `running = (1 - momentum)·running + momentum·batch` with the unbiased
+//!   batch variance (PyTorch); in inference it uses the running statistics.
+//!   `layernorm` normalises over the last axis, `groupnorm` over groups of
+//!   consecutive channels (and all spatial positions) of each sample.
+//! - **Activations** use PyTorch's definitions: `gelu` is the exact erf
+//!   form, `selu` PyTorch's constants, `softplus` the stable
+//!   `max(x, 0) + log(1 + exp(-|x|))`; `softmax`/`log_softmax` subtract the
+//!   maximum first.
+//! - **`dropout(p)`** is inverted dropout in training (keep where a uniform
+//!   `u >= p`, scale by `1/(1-p)`; each call site its own random stream of
+//!   the graph's one key input `rng`) and the identity in inference.
+//! - **Pooling** pads symmetrically (at most half the window); the average
+//!   counts padded zeros. `upsample` takes an integer scale; `nearest`
+//!   repeats values, `bilinear` uses half-pixel centres.
+//! - **Axes** may be negative, counting from the end. `sum`/`mean` reduce
+//!   every axis by default. Means over a symbolic size (the batch) divide by
+//!   the run-time element count.
+//! - **Losses** return f32 scalars. `mse`, `mae`, `huber(delta)` average
+//!   over every element; with `weight: w` (broadcastable to the prediction)
+//!   they return `Σ w·e / Σ w`. Prediction and target must have equal shapes
+//!   (no silent broadcasting). `cross_entropy(logits, labels)` takes logits
+//!   `[B, C]` or `[B, C, *S]` and i32 class indices `[B]` / `[B, *S]` (an
+//!   out-of-range index contributes zero) or f32 probabilities of the logits'
+//!   shape, averaging over samples and positions. `bce` is the stable
+//!   with-logits form. `dice(probs, targets)` is
+//!   `1 − mean over (sample, channel) of (2·Σ p·t + ε) / (Σ p + Σ t + ε)`,
+//!   sums over the spatial axes 2.., with smoothing `ε = 1e-6` (an empty
+//!   channel predicted empty scores 1). `l1(list)` is `Σ |w|` and
+//!   `l2(list)` is `Σ w²` over every element of every tensor in the list, with
+//!   no ½ factor; in `loss = ...` the lists `params`/`weights` hold every
+//!   parameter of the model.
+//! - **FLOPs** (`nnc summary`) are forward operations for one sample (every
+//!   symbolic dimension counts 1): a multiply-add counts 2 (a matrix product
+//!   `[M, K] x [K, N]` is `2·M·K·N`, a convolution `2·(C_in/groups)·prod(kernel)`
+//!   per output element), every other elementwise or reduction op 1 per
+//!   output element, pure data movement (broadcast, reshape, permute) 0.
 
-use crate::ir::{PoolKind, ValueId};
+use crate::ir::{Init, ParamRole, PoolKind, ValueId};
 
 use super::lower::{
     self, Activation, Cx, LowerError, Lowered, Padding, Penalty, Reduction, ReshapeDim, UpsampleMode,
@@ -123,11 +196,70 @@ pub struct Param {
 /// The lowering of one built-in, given its checked arguments.
 pub type LowerFn = fn(&mut dyn Cx, &Args) -> Lowered;
 
+/// Whether a tensor a layer creates is trained or carried state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A trainable parameter (listed in `params`; in `weights` if its role is
+    /// [`ParamRole::Weight`]).
+    Param(ParamRole),
+    /// Non-trained state updated by the training step (running statistics).
+    State,
+}
+
+/// How a created tensor is initialised; PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitRule {
+    /// Uniform on `±1/sqrt(fan_in)` ([`Init::Uniform`]). For weights this is
+    /// exactly PyTorch's `kaiming_uniform_(a=√5)`; for biases it is PyTorch's
+    /// bias rule with the weight's fan-in.
+    FanInUniform,
+    Ones,
+    Zeros,
+}
+
+impl InitRule {
+    /// Whether `init` is an instance of this rule.
+    pub fn matches(self, init: Init) -> bool {
+        matches!(
+            (self, init),
+            (InitRule::FanInUniform, Init::Uniform { .. })
+                | (InitRule::Ones, Init::Ones)
+                | (InitRule::Zeros, Init::Zeros)
+        )
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            InitRule::FanInUniform => "uniform ±1/√fan_in",
+            InitRule::Ones => "ones",
+            InitRule::Zeros => "zeros",
+        }
+    }
+}
+
+/// A tensor that each call of a layer creates, named
+/// `scope.kind_k.NAME` (e.g. `e1.conv2d_1.weight`).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorSpec {
+    /// The last name segment, as in PyTorch (`weight`, `bias`, `running_mean`).
+    pub name: &'static str,
+    pub role: Role,
+    /// The shape in terms of the call's arguments and its input.
+    pub shape: &'static str,
+    pub init: InitRule,
+    /// The fan-in used by [`InitRule::FanInUniform`], if it applies.
+    pub fan_in: &'static str,
+    /// The argument value under which the tensor exists, if it is optional.
+    pub only_if: Option<&'static str>,
+}
+
 /// One row of the catalogue.
 pub struct Builtin {
     pub name: &'static str,
     pub kind: Kind,
     pub params: &'static [Param],
+    /// The tensors each call creates, in creation order (layers only).
+    pub tensors: &'static [TensorSpec],
     pub doc: &'static str,
     pub lower: LowerFn,
 }
@@ -352,6 +484,63 @@ const REDUCE: &[Param] = &[
 const REGRESSION: &[Param] = &[tensor("pred"), tensor("target"), WEIGHT];
 const PENALTY: &[Param] = &[p("params", Ty::TensorList, Range::Any, Default::Required)];
 
+const fn tensor_spec(
+    name: &'static str,
+    role: Role,
+    shape: &'static str,
+    init: InitRule,
+    fan_in: &'static str,
+    only_if: Option<&'static str>,
+) -> TensorSpec {
+    TensorSpec { name, role, shape, init, fan_in, only_if }
+}
+
+const WEIGHT_ROLE: Role = Role::Param(ParamRole::Weight);
+const BIAS_ROLE: Role = Role::Param(ParamRole::Bias);
+const IF_BIAS: Option<&str> = Some("bias: true");
+
+const DENSE_TENSORS: &[TensorSpec] = &[
+    tensor_spec("weight", WEIGHT_ROLE, "[units, in]", InitRule::FanInUniform, "in", None),
+    tensor_spec("bias", BIAS_ROLE, "[units]", InitRule::FanInUniform, "in", IF_BIAS),
+];
+const CONV_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight",
+        WEIGHT_ROLE,
+        "[channels, in_channels, *kernel]",
+        InitRule::FanInUniform,
+        "in_channels·prod(kernel)",
+        None,
+    ),
+    tensor_spec("bias", BIAS_ROLE, "[channels]", InitRule::FanInUniform, "in_channels·prod(kernel)", IF_BIAS),
+];
+const CONV_TRANSPOSE_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight",
+        WEIGHT_ROLE,
+        "[in_channels, channels, *kernel]",
+        InitRule::FanInUniform,
+        "channels·prod(kernel) (PyTorch's rule: weight dimension 1 times the kernel)",
+        None,
+    ),
+    tensor_spec("bias", BIAS_ROLE, "[channels]", InitRule::FanInUniform, "channels·prod(kernel)", IF_BIAS),
+];
+const NORM_SCALE: TensorSpec =
+    tensor_spec("weight", Role::Param(ParamRole::Scale), "[C] (C = axis 1)", InitRule::Ones, "", None);
+const NORM_SHIFT: TensorSpec =
+    tensor_spec("bias", Role::Param(ParamRole::Shift), "[C] (C = axis 1)", InitRule::Zeros, "", None);
+const BATCHNORM_TENSORS: &[TensorSpec] = &[
+    NORM_SCALE,
+    NORM_SHIFT,
+    tensor_spec("running_mean", Role::State, "[C] (C = axis 1)", InitRule::Zeros, "", None),
+    tensor_spec("running_var", Role::State, "[C] (C = axis 1)", InitRule::Ones, "", None),
+];
+const LAYERNORM_TENSORS: &[TensorSpec] = &[
+    tensor_spec("weight", Role::Param(ParamRole::Scale), "[D] (D = last axis)", InitRule::Ones, "", None),
+    tensor_spec("bias", Role::Param(ParamRole::Shift), "[D] (D = last axis)", InitRule::Zeros, "", None),
+];
+const GROUPNORM_TENSORS: &[TensorSpec] = &[NORM_SCALE, NORM_SHIFT];
+
 /// The catalogue of built-ins.
 pub fn builtins() -> &'static [Builtin] {
     CATALOGUE
@@ -368,6 +557,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "dense",
         kind: Kind::Layer,
         params: &[X, p("units", Ty::Int, Range::Positive, Default::Required), BIAS],
+        tensors: DENSE_TENSORS,
         doc: "fully connected layer on the last axis: x · Wᵀ + b",
         lower: |cx, a| lower::dense(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?),
     },
@@ -375,6 +565,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "conv1d",
         kind: Kind::Layer,
         params: CONV,
+        tensors: CONV_TENSORS,
         doc: "1-D convolution of [B, C, L]",
         lower: conv1d,
     },
@@ -382,6 +573,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "conv2d",
         kind: Kind::Layer,
         params: CONV,
+        tensors: CONV_TENSORS,
         doc: "2-D convolution of [B, C, H, W]",
         lower: conv2d,
     },
@@ -389,6 +581,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "conv3d",
         kind: Kind::Layer,
         params: CONV,
+        tensors: CONV_TENSORS,
         doc: "3-D convolution of [B, C, D, H, W]",
         lower: conv3d,
     },
@@ -396,7 +589,8 @@ static CATALOGUE: &[Builtin] = &[
         name: "conv_transpose2d",
         kind: Kind::Layer,
         params: CONV_TRANSPOSE,
-        doc: "2-D transposed convolution (learned upsampling)",
+        tensors: CONV_TRANSPOSE_TENSORS,
+        doc: "2-D transposed convolution (learned upsampling): output (in − 1)·stride − 2·pad + kernel",
         lower: |cx, a| {
             let x = a.tensor("x")?;
             let (kernel, stride, pad) =
@@ -408,13 +602,15 @@ static CATALOGUE: &[Builtin] = &[
         name: "batchnorm",
         kind: Kind::Layer,
         params: &[X, p("momentum", Ty::Float, Range::UnitInterval, Default::Float(0.1)), EPS],
-        doc: "batch normalisation over the channel axis 1",
+        tensors: BATCHNORM_TENSORS,
+        doc: "batch normalisation per channel (axis 1): batch statistics in training, running statistics in inference",
         lower: |cx, a| lower::batchnorm(cx, a.tensor("x")?, a.float("momentum")?, a.float("eps")?),
     },
     Builtin {
         name: "layernorm",
         kind: Kind::Layer,
         params: &[X, EPS],
+        tensors: LAYERNORM_TENSORS,
         doc: "layer normalisation over the last axis",
         lower: |cx, a| lower::layernorm(cx, a.tensor("x")?, a.float("eps")?),
     },
@@ -422,7 +618,8 @@ static CATALOGUE: &[Builtin] = &[
         name: "groupnorm",
         kind: Kind::Layer,
         params: &[X, p("groups", Ty::Int, Range::Positive, Default::Required), EPS],
-        doc: "group normalisation: channels split into groups",
+        tensors: GROUPNORM_TENSORS,
+        doc: "group normalisation: channels (axis 1) split into `groups` groups, each normalised per sample",
         lower: |cx, a| lower::groupnorm(cx, a.tensor("x")?, a.size("groups")?, a.float("eps")?),
     },
     // Activations.
@@ -430,6 +627,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "relu",
         kind: Kind::Activation,
         params: UNARY,
+        tensors: &[],
         doc: "max(x, 0)",
         lower: |cx, a| act(cx, a, Activation::Relu),
     },
@@ -437,6 +635,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "leaky_relu",
         kind: Kind::Activation,
         params: ALPHA_SMALL,
+        tensors: &[],
         doc: "x if x > 0 else alpha·x",
         lower: |cx, a| act(cx, a, Activation::LeakyRelu { alpha: a.float("alpha")? }),
     },
@@ -444,6 +643,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "elu",
         kind: Kind::Activation,
         params: ALPHA_ONE,
+        tensors: &[],
         doc: "x if x > 0 else alpha·(exp(x) − 1)",
         lower: |cx, a| act(cx, a, Activation::Elu { alpha: a.float("alpha")? }),
     },
@@ -451,20 +651,23 @@ static CATALOGUE: &[Builtin] = &[
         name: "selu",
         kind: Kind::Activation,
         params: UNARY,
-        doc: "scaled ELU",
+        tensors: &[],
+        doc: "scale·elu(x, alpha) with PyTorch's constants scale ≈ 1.0507, alpha ≈ 1.6733",
         lower: |cx, a| act(cx, a, Activation::Selu),
     },
     Builtin {
         name: "gelu",
         kind: Kind::Activation,
         params: UNARY,
-        doc: "x·Φ(x)",
+        tensors: &[],
+        doc: "x·Φ(x), the exact erf form 0.5·x·(1 + erf(x/√2))",
         lower: |cx, a| act(cx, a, Activation::Gelu),
     },
     Builtin {
         name: "sigmoid",
         kind: Kind::Activation,
         params: UNARY,
+        tensors: &[],
         doc: "1 / (1 + exp(−x))",
         lower: |cx, a| act(cx, a, Activation::Sigmoid),
     },
@@ -472,6 +675,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "tanh",
         kind: Kind::Activation,
         params: UNARY,
+        tensors: &[],
         doc: "hyperbolic tangent",
         lower: |cx, a| act(cx, a, Activation::Tanh),
     },
@@ -479,20 +683,23 @@ static CATALOGUE: &[Builtin] = &[
         name: "softplus",
         kind: Kind::Activation,
         params: UNARY,
-        doc: "log(1 + exp(x))",
+        tensors: &[],
+        doc: "log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(−|x|))",
         lower: |cx, a| act(cx, a, Activation::Softplus),
     },
     Builtin {
         name: "softmax",
         kind: Kind::Activation,
         params: SOFTMAX,
-        doc: "exp(x) normalised to sum 1 along `axis`",
+        tensors: &[],
+        doc: "exp(x − max) normalised to sum 1 along `axis`",
         lower: |cx, a| lower::softmax(cx, a.tensor("x")?, a.int("axis")?),
     },
     Builtin {
         name: "log_softmax",
         kind: Kind::Activation,
         params: SOFTMAX,
+        tensors: &[],
         doc: "log of softmax along `axis`",
         lower: |cx, a| lower::log_softmax(cx, a.tensor("x")?, a.int("axis")?),
     },
@@ -501,6 +708,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "exp",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "eˣ",
         lower: |cx, a| act(cx, a, Activation::Exp),
     },
@@ -508,6 +716,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "log",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "natural logarithm",
         lower: |cx, a| act(cx, a, Activation::Log),
     },
@@ -515,6 +724,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "sqrt",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "square root",
         lower: |cx, a| act(cx, a, Activation::Sqrt),
     },
@@ -522,6 +732,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "abs",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "absolute value",
         lower: |cx, a| act(cx, a, Activation::Abs),
     },
@@ -529,6 +740,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "square",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "x²",
         lower: |cx, a| act(cx, a, Activation::Square),
     },
@@ -540,6 +752,7 @@ static CATALOGUE: &[Builtin] = &[
             p("min", Ty::Float, Range::Any, Default::Required),
             p("max", Ty::Float, Range::Any, Default::Required),
         ],
+        tensors: &[],
         doc: "limits values to [min, max]",
         lower: |cx, a| lower::clip(cx, a.tensor("x")?, a.float("min")?, a.float("max")?),
     },
@@ -547,13 +760,15 @@ static CATALOGUE: &[Builtin] = &[
         name: "dropout",
         kind: Kind::TensorOp,
         params: &[X, p("p", Ty::Float, Range::Probability, Default::Required)],
-        doc: "zeroes elements with probability p while training",
+        tensors: &[],
+        doc: "inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p) in training; identity in inference",
         lower: |cx, a| lower::dropout(cx, a.tensor("x")?, a.float("p")?),
     },
     Builtin {
         name: "maxpool2d",
         kind: Kind::TensorOp,
         params: POOL,
+        tensors: &[],
         doc: "maximum over size×size windows",
         lower: |cx, a| pool(cx, a, PoolKind::Max),
     },
@@ -561,6 +776,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "avgpool2d",
         kind: Kind::TensorOp,
         params: POOL,
+        tensors: &[],
         doc: "average over size×size windows",
         lower: |cx, a| pool(cx, a, PoolKind::Avg),
     },
@@ -568,6 +784,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "global_avgpool",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "average over all spatial positions: [B, C, ...] → [B, C]",
         lower: |cx, a| lower::global_avgpool(cx, a.tensor("x")?),
     },
@@ -579,7 +796,8 @@ static CATALOGUE: &[Builtin] = &[
             p("scale", Ty::Ints, Range::Positive, Default::Required),
             p("mode", Ty::Enum(UPSAMPLE_MODES), Range::Any, Default::Enum("nearest")),
         ],
-        doc: "enlarges the spatial dimensions by `scale`",
+        tensors: &[],
+        doc: "enlarges the spatial axes of [B, C, *S] by the integer `scale` (nearest: repeat; bilinear: half-pixel centres)",
         lower: |cx, a| {
             let x = a.tensor("x")?;
             let mode = if a.enum_value("mode")? == "bilinear" {
@@ -598,6 +816,7 @@ static CATALOGUE: &[Builtin] = &[
             p("xs", Ty::Tensors, Range::Any, Default::Required),
             p("axis", Ty::Int, Range::Any, Default::Int(1)),
         ],
+        tensors: &[],
         doc: "joins tensors along `axis`",
         lower: |cx, a| lower::concat(cx, &a.tensors("xs")?, a.int("axis")?),
     },
@@ -605,6 +824,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "flatten",
         kind: Kind::TensorOp,
         params: UNARY,
+        tensors: &[],
         doc: "[B, ...] → [B, product of the rest]",
         lower: |cx, a| lower::flatten(cx, a.tensor("x")?),
     },
@@ -612,6 +832,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "reshape",
         kind: Kind::TensorOp,
         params: &[X, p("shape", Ty::Shape, Range::Any, Default::Required)],
+        tensors: &[],
         doc: "same elements, new shape (`-1` is inferred)",
         lower: |cx, a| lower::reshape(cx, a.tensor("x")?, &a.shape("shape")?),
     },
@@ -619,6 +840,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "permute",
         kind: Kind::TensorOp,
         params: &[X, p("axes", Ty::IntList, Range::Any, Default::Required)],
+        tensors: &[],
         doc: "reorders the axes",
         lower: |cx, a| lower::permute(cx, a.tensor("x")?, &a.ints("axes")?.unwrap_or_default()),
     },
@@ -626,6 +848,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "sum",
         kind: Kind::TensorOp,
         params: REDUCE,
+        tensors: &[],
         doc: "sum over `axis` (all axes by default)",
         lower: |cx, a| reduce(cx, a, Reduction::Sum),
     },
@@ -633,6 +856,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "mean",
         kind: Kind::TensorOp,
         params: REDUCE,
+        tensors: &[],
         doc: "mean over `axis` (all axes by default)",
         lower: |cx, a| reduce(cx, a, Reduction::Mean),
     },
@@ -640,6 +864,7 @@ static CATALOGUE: &[Builtin] = &[
         name: "matmul",
         kind: Kind::TensorOp,
         params: &[tensor("a"), tensor("b")],
+        tensors: &[],
         doc: "matrix product of the last two axes",
         lower: |cx, a| lower::matmul(cx, a.tensor("a")?, a.tensor("b")?),
     },
@@ -648,14 +873,16 @@ static CATALOGUE: &[Builtin] = &[
         name: "mse",
         kind: Kind::Loss,
         params: REGRESSION,
-        doc: "mean squared error",
+        tensors: &[],
+        doc: "mean squared error; with `weight`, Σ w·e² / Σ w",
         lower: |cx, a| lower::mse(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
     },
     Builtin {
         name: "mae",
         kind: Kind::Loss,
         params: REGRESSION,
-        doc: "mean absolute error",
+        tensors: &[],
+        doc: "mean absolute error; with `weight`, Σ w·|e| / Σ w",
         lower: |cx, a| lower::mae(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
     },
     Builtin {
@@ -667,7 +894,8 @@ static CATALOGUE: &[Builtin] = &[
             p("delta", Ty::Float, Range::PositiveFloat, Default::Float(1.0)),
             WEIGHT,
         ],
-        doc: "Huber loss: quadratic below `delta`, linear above",
+        tensors: &[],
+        doc: "mean Huber loss (PyTorch): 0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta)",
         lower: |cx, a| {
             let (pred, target) = (a.tensor("pred")?, a.tensor("target")?);
             lower::huber(cx, pred, target, a.float("delta")?, a.opt_tensor("weight")?)
@@ -677,38 +905,79 @@ static CATALOGUE: &[Builtin] = &[
         name: "cross_entropy",
         kind: Kind::Loss,
         params: &[tensor("logits"), tensor("labels")],
-        doc: "softmax cross-entropy; labels are i32 classes or f32 probabilities",
+        tensors: &[],
+        doc: "mean softmax cross-entropy, classes on axis 1; labels are i32 class indices or f32 probabilities",
         lower: |cx, a| lower::cross_entropy(cx, a.tensor("logits")?, a.tensor("labels")?),
     },
     Builtin {
         name: "bce",
         kind: Kind::Loss,
         params: &[tensor("logits"), tensor("targets")],
-        doc: "binary cross-entropy on logits",
+        tensors: &[],
+        doc: "mean binary cross-entropy on logits (stable with-logits form)",
         lower: |cx, a| lower::bce(cx, a.tensor("logits")?, a.tensor("targets")?),
     },
     Builtin {
         name: "dice",
         kind: Kind::Loss,
         params: &[tensor("probs"), tensor("targets")],
-        doc: "1 − mean soft Dice coefficient",
+        tensors: &[],
+        doc: "1 − mean over (sample, channel) of the soft Dice coefficient, smoothing 1e-6",
         lower: |cx, a| lower::dice(cx, a.tensor("probs")?, a.tensor("targets")?),
     },
     Builtin {
         name: "l1",
         kind: Kind::Loss,
         params: PENALTY,
-        doc: "sum of absolute values of a list of tensors",
+        tensors: &[],
+        doc: "sum of absolute values of a list of tensors, e.g. `l1(weights)`",
         lower: |cx, a| lower::penalty(cx, &a.tensors("params")?, Penalty::L1),
     },
     Builtin {
         name: "l2",
         kind: Kind::Loss,
         params: PENALTY,
-        doc: "sum of squares of a list of tensors",
+        tensors: &[],
+        doc: "sum of squares of a list of tensors (no ½ factor), e.g. `l2(weights)`",
         lower: |cx, a| lower::penalty(cx, &a.tensors("params")?, Penalty::L2),
     },
 ];
+
+/// The catalogue as Markdown, for the language reference: one section per
+/// kind, one entry per built-in with its signature, description and the
+/// tensors it creates.
+pub fn reference() -> String {
+    let mut out = String::new();
+    let sections = [
+        (Kind::Layer, "Layers"),
+        (Kind::Activation, "Activations"),
+        (Kind::TensorOp, "Tensor operations"),
+        (Kind::Loss, "Losses"),
+    ];
+    for (kind, title) in sections {
+        out.push_str(&format!("## {title}\n\n"));
+        for b in CATALOGUE.iter().filter(|b| b.kind == kind) {
+            out.push_str(&format!("- `{}` — {}\n", b.signature(), b.doc));
+            for t in b.tensors {
+                out.push_str(&format!("  - `{}`: {}", t.name, t.shape));
+                let role = match t.role {
+                    Role::Param(r) => format!("{r:?}").to_lowercase(),
+                    Role::State => "state".to_string(),
+                };
+                out.push_str(&format!(", {role}, init {}", t.init.text()));
+                if !t.fan_in.is_empty() {
+                    out.push_str(&format!(" with fan_in = {}", t.fan_in));
+                }
+                if let Some(cond) = t.only_if {
+                    out.push_str(&format!(" (only with `{cond}`)"));
+                }
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
 
 fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Lowered {
     lower::activation(cx, a.tensor("x")?, activation)

@@ -135,6 +135,7 @@ impl<'a> Run<'a> {
     pub fn model(mut self, model: &ModelDef) -> RunOutput {
         let mut env = Env::default();
         let inputs = self.declare_inputs(model);
+        let declared = declarations(model);
         let first_loss = model.body.iter().position(is_loss);
         let mut prediction: Option<(String, Value)> = None;
         let mut outputs: Vec<&ast::Ident> = vec![];
@@ -147,12 +148,17 @@ impl<'a> Run<'a> {
                     }
                 }
                 Stmt::Let { name, .. } if name.name == "loss" => {}
-                Stmt::Let { name, value, span } => {
+                Stmt::Let { name, value, .. } => {
                     let v = self.binding(&env, &name.name, value);
+                    if let Some(decl) = declared.get(name.name.as_str()) {
+                        self.assigned_declaration(name, *decl);
+                        env.bind(&name.name, Value::Error, name.span);
+                        continue;
+                    }
                     if first_loss.is_none_or(|l| i < l) && matches!(v, Value::Tensor(_)) {
                         prediction = Some((name.name.clone(), v.clone()));
                     }
-                    env.bind(&name.name, v, *span);
+                    env.bind(&name.name, v, name.span);
                 }
                 Stmt::Output { name, span } => {
                     outputs.push(name);
@@ -161,7 +167,7 @@ impl<'a> Run<'a> {
                 Stmt::Return { span, .. } => self.error(
                     Diagnostic::error("`return` outside a block")
                         .primary(*span, "only blocks return values")
-                        .note("a model names its result with `output NAME`"),
+                        .note("help: a model names its result with `output NAME`"),
                 ),
             }
         }
@@ -177,6 +183,22 @@ impl<'a> Run<'a> {
             prediction = self.named_output(&env, name);
         }
         self.finish(loss, prediction)
+    }
+
+    /// Reports `x = ...` where `x` is an `input` or `target`: inputs and
+    /// targets are bound to data by name, so they are never rebound (a
+    /// rebound target would silently change what the loss compares with).
+    fn assigned_declaration(&mut self, name: &ast::Ident, (kind, decl): (DeclKind, Span)) {
+        let what = match kind {
+            DeclKind::Input => "an input",
+            DeclKind::Target => "a target",
+        };
+        self.error(
+            Diagnostic::error(format!("cannot assign to `{}`, which is {what} of the model", name.name))
+                .primary(name.span, format!("`{}` is {what}", name.name))
+                .secondary(decl, "declared here")
+                .note("help: bind the result to a new name, e.g. `h = ...`"),
+        );
     }
 
     /// Creates the graph inputs for every `input`/`target` declaration, in
@@ -249,13 +271,13 @@ impl<'a> Run<'a> {
     fn loss(&mut self, model: &ModelDef, env: &mut Env) -> Option<ValueId> {
         let mut loss = None;
         for stmt in &model.body {
-            let Stmt::Let { name, value, span } = stmt else { continue };
+            let Stmt::Let { name, value, .. } = stmt else { continue };
             if name.name != "loss" {
                 continue;
             }
             let v = self.binding(env, "loss", value);
             loss = self.check_loss(&v, value.span);
-            env.bind("loss", v, *span);
+            env.bind("loss", v, name.span);
         }
         loss
     }
@@ -269,7 +291,7 @@ impl<'a> Run<'a> {
                 self.error(
                     Diagnostic::error(format!("the loss must be an f32 scalar, but it is {ty}"))
                         .primary(span, format!("this is {ty}"))
-                        .note("reduce it to a scalar, e.g. `mean(...)`, or use a loss such as `mse(pred, target)`"),
+                        .note("help: reduce it to a scalar, e.g. `mean(...)`, or use a loss such as `mse(pred, target)`"),
                 );
                 None
             }
@@ -302,7 +324,7 @@ impl<'a> Run<'a> {
                 self.error(
                     Diagnostic::error("`output` cannot name the loss")
                         .primary(name.span, "the loss is already an output")
-                        .note("`output` names what `nnc predict` returns, e.g. the prediction"),
+                        .note("note: `output` names what `nnc predict` returns, e.g. the prediction"),
                 );
                 None
             }
@@ -412,9 +434,8 @@ impl<'a> Run<'a> {
     }
 
     fn undefined(&mut self, env: &Env, name: &str, span: Span) {
+        // Only values are candidates: functions are never valid here.
         let mut candidates: Vec<&str> = env.vars.keys().map(String::as_str).collect();
-        candidates.extend(catalogue::builtins().iter().map(|b| b.name));
-        candidates.extend(self.blocks.keys().map(String::as_str));
         candidates.extend(["params", "weights"]);
         let mut d =
             Diagnostic::error(format!("cannot find `{name}` in this scope")).primary(span, "not defined");
@@ -454,7 +475,7 @@ impl<'a> Run<'a> {
                     self.error(
                         Diagnostic::error("the right side of `|>` must be a function")
                             .primary(rhs.span, "not a function name or call")
-                            .note("write `x |> f` or `x |> f(args)`, meaning `f(x, args)`"),
+                            .note("help: write `x |> f` or `x |> f(args)`, meaning `f(x, args)`"),
                     );
                     Value::Error
                 }
@@ -498,7 +519,7 @@ impl<'a> Run<'a> {
                         b.describe()
                     ))
                     .primary(span, "unsupported operands")
-                    .note("arithmetic works on tensors and numbers"),
+                    .note("note: arithmetic works on tensors and numbers"),
                 );
                 Value::Error
             }
@@ -578,7 +599,8 @@ impl<'a> Run<'a> {
     }
 
     fn lower_error(&self, e: LowerError, span: Span, label: &str, operands: &[TensorVal]) -> Diagnostic {
-        let mut d = Diagnostic::error(e.message).primary(span, label);
+        let primary = e.label.clone().unwrap_or_else(|| label.to_string());
+        let mut d = Diagnostic::error(e.message).primary(span, primary);
         let mut labelled = vec![span];
         let mut defs = vec![];
         for (i, t) in operands.iter().enumerate() {
@@ -587,10 +609,9 @@ impl<'a> Run<'a> {
             }
             labelled.push(t.span);
             let ty = self.graph.nodes.get(t.id.index()).map(|n| n.ty.to_string()).unwrap_or_default();
-            let text = if e.operand == Some(i) && operands.len() > 1 {
-                format!("this is {ty} (the operand at fault)")
-            } else {
-                format!("this is {ty}")
+            let text = match (&e.expected, e.operand == Some(i)) {
+                (Some(want), true) => format!("this is {ty}, expected {want}"),
+                _ => format!("this is {ty}"),
             };
             d = d.secondary(t.span, text);
             if let Some((name, def)) = &t.def {
@@ -612,6 +633,17 @@ impl<'a> Run<'a> {
 
 fn is_arithmetic(v: &Value) -> bool {
     matches!(v, Value::Tensor(_) | Value::Int(_) | Value::Float(_))
+}
+
+/// The `input` and `target` names of a model with their first declarations.
+fn declarations(model: &ModelDef) -> HashMap<&str, (DeclKind, Span)> {
+    let mut out = HashMap::new();
+    for stmt in &model.body {
+        if let Stmt::Decl { kind, name, span, .. } = stmt {
+            out.entry(name.name.as_str()).or_insert((*kind, *span));
+        }
+    }
+    out
 }
 
 fn is_loss(stmt: &Stmt) -> bool {

@@ -39,10 +39,10 @@ pub fn check_items<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a>
         }
     }
     if items.model.is_none() {
-        diags.push(
-            Diagnostic::error("this file has no `model`")
-                .note("a `.nn` file needs exactly one `model NAME { ... }` with its inputs and layers"),
-        );
+        diags
+            .push(Diagnostic::error("this file has no `model`").note(
+                "help: a `.nn` file needs exactly one `model NAME { ... }` with its inputs and layers",
+            ));
     }
     items
 }
@@ -53,7 +53,7 @@ fn add_model<'a>(items: &mut Items<'a>, m: &'a ModelDef, diags: &mut Vec<Diagnos
             Diagnostic::error("a file can define only one `model`")
                 .primary(m.name.span, "second model")
                 .secondary(first.name.span, "first model defined here")
-                .note("put each model in its own file; shared layers can be `block`s"),
+                .note("help: put each model in its own file; shared layers can be `block`s"),
         ),
         None => items.model = Some(m),
     }
@@ -76,7 +76,7 @@ fn add_block<'a>(items: &mut Items<'a>, b: &'a BlockDef, diags: &mut Vec<Diagnos
         diags.push(
             Diagnostic::error(format!("block `{name}` has the name of a built-in function"))
                 .primary(b.name.span, "this name is taken by a built-in")
-                .note("rename the block"),
+                .note(format!("help: rename the block, e.g. `my_{name}`")),
         );
         return;
     }
@@ -101,7 +101,9 @@ fn check_signature(b: &BlockDef, diags: &mut Vec<Diagnostic>) -> bool {
             diags.push(
                 Diagnostic::error(format!("block `{name}` has no input"))
                     .primary(b.name.span, "needs a tensor input")
-                    .note(format!("the first parameter is the tensor input: `block {name}(x) {{ ... }}`")),
+                    .note(format!(
+                        "help: the first parameter is the tensor input: `block {name}(x) {{ ... }}`"
+                    )),
             );
             ok = false;
         }
@@ -109,7 +111,7 @@ fn check_signature(b: &BlockDef, diags: &mut Vec<Diagnostic>) -> bool {
             diags.push(
                 Diagnostic::error(format!("the first parameter of block `{name}` must be a tensor"))
                     .primary(first.span, "this is a constant")
-                    .note("tensor parameters have no type: `block b(x, c: int)`"),
+                    .note("help: tensor parameters have no type: `block b(x, c: int)`"),
             );
             ok = false;
         }
@@ -137,7 +139,7 @@ fn check_param(p: &crate::syntax::ast::ParamDef, diags: &mut Vec<Diagnostic>) ->
             diags.push(
                 Diagnostic::error(format!("unknown parameter type `{}`", ty.name))
                     .primary(ty.span, "not a constant type")
-                    .note("block constants are `int`, `float`, `bool` or `str`; tensors have no type"),
+                    .note("note: block constants are `int`, `float`, `bool` or `str`; tensors have no type"),
             );
             false
         }
@@ -145,7 +147,7 @@ fn check_param(p: &crate::syntax::ast::ParamDef, diags: &mut Vec<Diagnostic>) ->
             diags.push(
                 Diagnostic::error(format!("tensor parameter `{}` cannot have a default", p.name.name))
                     .primary(p.span, "tensor parameter with a default")
-                    .note("only typed constants (`c: int = 16`) have defaults"),
+                    .note("note: only typed constants (`c: int = 16`) have defaults"),
             );
             false
         }
@@ -169,7 +171,7 @@ fn check_body(b: &BlockDef, diags: &mut Vec<Diagnostic>) -> bool {
             Stmt::Decl { span, .. } => diags.push(
                 Diagnostic::error("inputs and targets are declared in the model, not in a block")
                     .primary(*span, "not allowed in a block")
-                    .note("pass the tensor to the block as a parameter"),
+                    .note("help: pass the tensor to the block as a parameter"),
             ),
             Stmt::Output { span, .. } => diags.push(
                 Diagnostic::error("`output` belongs in the model, not in a block")
@@ -182,7 +184,7 @@ fn check_body(b: &BlockDef, diags: &mut Vec<Diagnostic>) -> bool {
         diags.push(
             Diagnostic::error(format!("block `{}` has no `return`", b.name.name))
                 .primary(b.name.span, "this block returns nothing")
-                .note("end the block with `return EXPR`"),
+                .note("help: end the block with `return EXPR`"),
         );
         return false;
     }

@@ -20,10 +20,14 @@ pub mod train;
 mod values;
 
 #[cfg(test)]
+mod builtin_tests;
+#[cfg(test)]
+mod fuzz_tmp;
+#[cfg(test)]
 mod tests;
 
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Graph, Loc, Mode, Type};
+use crate::ir::{Graph, InputKind, Loc, Mode, Op, Type, ValueId};
 use crate::syntax::ast;
 
 /// The result of analysing a `.nn` file.
@@ -79,7 +83,8 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
     }
     let infer = expand::Run::new(&name, source, &items.blocks, Mode::Infer).model(model);
     diags.extend(dedup(infer.diags));
-    for graph in [&train.graph, &infer.graph] {
+    let (train_graph, infer_graph) = (inputs_first(train.graph), inputs_first(infer.graph));
+    for graph in [&train_graph, &infer_graph] {
         if let Err(errors) = crate::ir::verify::verify(graph) {
             diags.push(internal_error(graph, &errors));
         }
@@ -87,13 +92,42 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    Ok(Module {
-        name,
-        train_graph: train.graph,
-        infer_graph: infer.graph,
-        layers: train.layers,
-        train: config,
-    })
+    Ok(Module { name, train_graph, infer_graph, layers: train.layers, train: config })
+}
+
+/// Moves every `Input` node to the front of the graph, in the order data,
+/// target, parameters, state, RNG key (each group in creation order), and
+/// renumbers operands and outputs. Expansion creates a layer's parameters
+/// when it reaches the layer; consumers expect all inputs first. Inputs have
+/// no operands, so moving them earlier keeps the graph in SSA order.
+pub(crate) fn inputs_first(graph: Graph) -> Graph {
+    let group = |node: &crate::ir::Node| match &node.op {
+        Op::Input { kind, .. } => match kind {
+            InputKind::Data => 0,
+            InputKind::Target => 1,
+            InputKind::Param { .. } => 2,
+            InputKind::State { .. } => 3,
+            InputKind::Key => 4,
+        },
+        _ => 5,
+    };
+    let mut order: Vec<usize> = (0..graph.nodes.len()).collect();
+    order.sort_by_key(|&i| group(&graph.nodes[i]));
+    let mut new_index = vec![0u32; graph.nodes.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new as u32;
+    }
+    let remap = |v: ValueId| ValueId(new_index.get(v.index()).copied().unwrap_or(v.0));
+    let mut out = Graph::new(graph.name.clone(), graph.mode);
+    for &old in &order {
+        let mut node = graph.nodes[old].clone();
+        node.args = node.args.iter().map(|&a| remap(a)).collect();
+        out.push(node);
+    }
+    for o in &graph.outputs {
+        out.output(o.kind, o.name.clone(), remap(o.value));
+    }
+    out
 }
 
 fn check_has_loss(model: &ast::ModelDef, diags: &mut Vec<Diagnostic>) {
@@ -129,7 +163,7 @@ fn internal_error(graph: &Graph, errors: &[String]) -> Diagnostic {
         graph.name
     ));
     for e in errors.iter().take(10) {
-        d = d.note(e.clone());
+        d = d.note(format!("note: {e}"));
     }
     d
 }

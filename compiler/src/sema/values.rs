@@ -42,7 +42,7 @@ impl Value {
         match self {
             Value::Tensor(_) => "a tensor".into(),
             Value::Int(n) => format!("an integer (`{n}`)"),
-            Value::Float(x) => format!("a float (`{x}`)"),
+            Value::Float(x) => format!("a float (`{x:?}`)"),
             Value::Bool(b) => format!("a boolean (`{b}`)"),
             Value::Str(s) => format!("a string ({s:?})"),
             Value::Symbol(s) => format!("the name `{s}`"),

@@ -62,23 +62,24 @@ fn phrase(op: BinOp, a: &Type, b: &Type) -> String {
     }
 }
 
-/// The error for shapes that do not broadcast: names the first dimension
-/// (counted in the higher-rank operand) whose sizes differ and are not 1.
+/// The error for shapes that do not broadcast. The message names the
+/// operator and the first dimension (counted in the higher-rank operand)
+/// whose sizes differ and are not 1; the primary label names both types.
 fn mismatch(op: BinOp, a: &Type, b: &Type) -> LowerError {
     let (ra, rb) = (a.shape.rank(), b.shape.rank());
     let r = ra.max(rb);
     let dim = |t: &Type, rt: usize, i: usize| -> Option<Dim> {
-        (i + rt >= r).then(|| t.shape.dims()[i + rt - r].clone())
+        (i + rt >= r).then(|| t.shape.dims().get(i + rt - r).cloned()).flatten()
     };
     let clash = (0..r).find_map(|i| match (dim(a, ra, i), dim(b, rb, i)) {
         (Some(x), Some(y)) if x != y && x != Dim::Known(1) && y != Dim::Known(1) => Some((i, x, y)),
         _ => None,
     });
-    let mut message = phrase(op, a, b);
+    let mut message = format!("mismatched shapes for `{}`", op.symbol());
     if let Some((i, x, y)) = clash {
         message.push_str(&format!(": dimension {i} is {x} vs {y}"));
     }
     LowerError::new(message)
-        .at(1)
+        .label(phrase(op, a, b))
         .note("shapes broadcast when each dimension, aligned from the right, is equal or 1")
 }

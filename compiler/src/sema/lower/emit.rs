@@ -176,6 +176,25 @@ pub(crate) fn check_size(n: usize, what: &str) -> Result<(), LowerError> {
     Ok(())
 }
 
+/// Most elements of one parameter tensor (2^31).
+pub(crate) const MAX_PARAM_ELEMENTS: usize = 1 << 31;
+
+/// Checks that a parameter tensor of `shape` is not absurdly large (a clear
+/// error rather than an allocation that fails at run time).
+pub(crate) fn check_param_size(shape: &[usize], what: &str) -> Result<(), LowerError> {
+    match shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)) {
+        Some(n) if n <= MAX_PARAM_ELEMENTS => Ok(()),
+        n => {
+            let count = n.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+            Err(LowerError::new(format!(
+                "{what} {shape:?} would have {count} elements, more than the limit of 2^31"
+            ))
+            .label("this layer is too large")
+            .help("use fewer units or channels, or reduce the input first (pooling, a smaller dense layer)"))
+        }
+    }
+}
+
 /// Product of sizes, or an error if it is absurdly large.
 pub(crate) fn product(sizes: &[usize], what: &str) -> Result<usize, LowerError> {
     sizes

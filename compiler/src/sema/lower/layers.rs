@@ -8,7 +8,8 @@
 //! creates its weight, then its bias.
 
 use super::emit::{
-    broadcast, channel_view, check_size, checked_dim, emit, known_dim, product, reshape_to, shape, want_f32,
+    broadcast, channel_view, check_param_size, check_size, checked_dim, emit, known_dim, product, reshape_to,
+    shape, want_f32,
 };
 use super::{Cx, LowerError, Lowered, Padding};
 use crate::ir::{BinaryOp, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
@@ -27,6 +28,7 @@ pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Lowered {
     let n_in = known_dim(&t, r - 1, "dense", 0)?;
     check_size(n_in, "the input feature count of `dense`").map_err(|e| e.at(0))?;
     check_size(units, "`dense` units")?;
+    check_param_size(&[units, n_in], "the `dense` weight")?;
     let init = Init::Uniform { bound: 1.0 / (n_in as f64).sqrt() };
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&[units, n_in]), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[units]), init));
@@ -183,13 +185,15 @@ pub fn conv(
                 padded
             ))
             .at(0)
-            .note("use `pad: same` or a smaller kernel"));
+            .label("the input is too small for this kernel")
+            .help("use `pad: same` or a smaller kernel"));
         }
     }
     let fan_in = product(&[&[c_in][..], kernel].concat(), "the kernel")?;
     let init = Init::Uniform { bound: 1.0 / (fan_in as f64).sqrt() };
     let mut wshape = vec![channels, c_in];
     wshape.extend_from_slice(kernel);
+    check_param_size(&wshape, &format!("the `{name}` weight"))?;
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
     let op = Op::Conv { stride: stride.to_vec(), padding, dilation: dilation.to_vec(), groups: 1 };
@@ -236,6 +240,7 @@ pub fn conv_transpose(
     let init = Init::Uniform { bound: 1.0 / (fan_in as f64).sqrt() };
     let mut wshape = vec![c_in, channels];
     wshape.extend_from_slice(kernel);
+    check_param_size(&wshape, &format!("the `{name}` weight"))?;
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
     let op = Op::ConvTranspose {

@@ -20,7 +20,9 @@ fn same_shape(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Re
         return Err(LowerError::new(format!(
             "`{what}` needs a prediction and target of equal shape, got {tp} and {tt}"
         ))
-        .at(1));
+        .at(1)
+        .expected(format!("{tp}"))
+        .label(format!("shapes {} and {} differ", tp.shape, tt.shape)));
     }
     Ok(tp.shape)
 }
@@ -111,11 +113,14 @@ pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lower
         DType::F32 if tl.shape == tz.shape => labels,
         _ => {
             return Err(LowerError::new(format!(
-                "`cross_entropy` labels for logits {tz} must be i32 class indices {} or f32 probabilities {}, got {tl}",
-                crate::ir::Type::new(DType::I32, index_shape),
+                "`cross_entropy` labels for logits {tz} must be class indices {} or probabilities {}, found {tl}",
+                crate::ir::Type::new(DType::I32, index_shape.clone()),
                 tz
             ))
-            .at(1))
+            .at(1)
+            .expected(format!("{} or {tz}", crate::ir::Type::new(DType::I32, index_shape.clone())))
+            .label("labels do not match the logits")
+            .help("declare class indices as i32 (`target y: i32[B]`); f32 labels are per-class probabilities with the logits' shape"))
         }
     };
     let lsm = log_softmax(cx, logits, 1)?;

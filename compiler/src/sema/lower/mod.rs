@@ -75,25 +75,51 @@ pub trait Cx {
 pub struct LowerError {
     /// Lower-case, specific, naming the shapes involved.
     pub message: String,
+    /// Text of the primary label on the call or operator (default: "this
+    /// call of `f`").
+    pub label: Option<String>,
     /// Index (among the call's tensor operands, 0-based) of the operand at
     /// fault, if one is; sema labels that operand's source.
     pub operand: Option<usize>,
-    /// Extra `= note:` lines.
+    /// What the operand at fault should have been, e.g. `i32[B]`; shown in
+    /// its label ("this is f32[B], expected i32[B]").
+    pub expected: Option<String>,
+    /// Extra `= note:` / `= help:` lines, each starting with `note: ` or `help: `.
     pub notes: Vec<String>,
 }
 
 impl LowerError {
     pub fn new(message: impl Into<String>) -> LowerError {
-        LowerError { message: message.into(), operand: None, notes: vec![] }
+        LowerError { message: message.into(), label: None, operand: None, expected: None, notes: vec![] }
     }
 
+    /// Marks operand `operand` as the one at fault.
     pub fn at(mut self, operand: usize) -> LowerError {
         self.operand = Some(operand);
         self
     }
 
+    /// Says what the operand at fault should have been.
+    pub fn expected(mut self, what: impl Into<String>) -> LowerError {
+        self.expected = Some(what.into());
+        self
+    }
+
+    /// Sets the primary label's text.
+    pub fn label(mut self, label: impl Into<String>) -> LowerError {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Adds a `note: ...` line.
     pub fn note(mut self, note: impl Into<String>) -> LowerError {
-        self.notes.push(note.into());
+        self.notes.push(format!("note: {}", note.into()));
+        self
+    }
+
+    /// Adds a `help: ...` line.
+    pub fn help(mut self, help: impl Into<String>) -> LowerError {
+        self.notes.push(format!("help: {}", help.into()));
         self
     }
 }

@@ -152,7 +152,8 @@ pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Lowered {
                 t.shape.dims()[d]
             ))
             .at(i)
-            .note(format!("all dimensions except axis {a} must be equal")));
+            .label(format!("dimension {d} differs: {} vs {}", t0.shape.dims()[d], t.shape.dims()[d]))
+            .note(format!("all dimensions except the concatenation axis {a} must be equal")));
         }
         known_dim(&t, a, "concat", i)?;
     }
@@ -332,6 +333,7 @@ pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
             "cannot multiply {ta} by {tb}: inner dimensions differ ({k1} vs {k2})"
         ))
         .at(1)
+        .label(format!("inner dimensions {k1} and {k2} differ"))
         .note("`matmul(a, b)` needs the last axis of `a` to match the second-to-last axis of `b`"));
     }
     emit(cx, Op::MatMul, &[a, b])

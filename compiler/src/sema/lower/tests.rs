@@ -175,8 +175,9 @@ fn binary_mismatch_names_both_shapes_and_the_dimension() {
     let a = c.input("a", "B, 16, 32, 32");
     let b = c.input("b", "B, 8, 32, 32");
     let e = err_of(binary(&mut c, BinOp::Add, a, b));
-    assert_eq!(e.message, "cannot add f32[B, 16, 32, 32] and f32[B, 8, 32, 32]: dimension 1 is 16 vs 8");
-    assert_eq!(e.operand, Some(1));
+    assert_eq!(e.message, "mismatched shapes for `+`: dimension 1 is 16 vs 8");
+    assert_eq!(e.label.as_deref(), Some("cannot add f32[B, 16, 32, 32] and f32[B, 8, 32, 32]"));
+    assert_eq!(e.operand, None, "neither operand of `+` is singled out");
     assert_eq!(e.notes.len(), 1);
     let l = c.typed_input("l", DType::I32, "B");
     let e = err_of(binary(&mut c, BinOp::Mul, a, l));
@@ -461,7 +462,7 @@ fn softmax_rows_sum_to_one_and_log_softmax_is_its_log() {
     assert_close(&logs[3..5], &[0.0, -1000.0], 1e-9);
     let e = err_of(softmax(&mut c, x, 2));
     assert_eq!(e.message, "`softmax`: axis 2 is out of range for a tensor of rank 2");
-    assert_eq!(e.notes, vec!["valid axes are -2 to 1".to_string()]);
+    assert_eq!(e.notes, vec!["note: valid axes are -2 to 1".to_string()]);
 }
 
 #[test]
@@ -685,8 +686,9 @@ fn cross_entropy_with_indices_and_probabilities() {
     assert_eq!(e.operand, Some(1));
     assert_eq!(
         e.message,
-        "`cross_entropy` labels for logits f32[B, 3] must be i32 class indices i32[B] or f32 probabilities f32[B, 3], got i32[B, 3]"
+        "`cross_entropy` labels for logits f32[B, 3] must be class indices i32[B] or probabilities f32[B, 3], found i32[B, 3]"
     );
+    assert_eq!(e.expected.as_deref(), Some("i32[B] or f32[B, 3]"));
 }
 
 #[test]

@@ -1,0 +1,407 @@
+//! Tests of every built-in through the whole of sema, from source text: the
+//! result type of a representative call, the tensors each layer creates
+//! against its catalogue row, the catalogue's coverage of the language
+//! contract, the order of graph inputs, and full graphs run by the reference
+//! interpreter.
+
+use std::collections::HashMap;
+
+use crate::diag::render_plain;
+use crate::ir::interp::{example_inputs, run, Tensor};
+use crate::ir::{Graph, Init, InputKind, Op, OutputKind, ParamRole};
+
+use super::catalogue::{self, InitRule, Kind, Role};
+use super::{analyze, Module};
+
+/// A model with inputs of several ranks and `r = EXPR`.
+fn model_with(expr: &str) -> String {
+    format!(
+        "model m {{
+  input x: f32[B, 4]
+  input seq: f32[B, 3, 10]
+  input img: f32[B, 1, 8, 8]
+  input vol: f32[B, 2, 4, 4, 4]
+  target labels: i32[B]
+  r = {expr}
+}}
+"
+    )
+}
+
+fn analyse_ok(src: &str) -> Module {
+    let (file, syntax) = crate::syntax::parse(src);
+    assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
+    match analyze(&file, src) {
+        Ok(m) => m,
+        Err(d) => panic!("unexpected errors:\n{}", render_plain("t.nn", src, &d)),
+    }
+}
+
+/// The type of `r` in [`model_with`].
+fn type_of(expr: &str) -> String {
+    let m = analyse_ok(&model_with(expr));
+    let g = &m.train_graph;
+    let out = g.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("prediction");
+    assert_eq!(out.name, "r");
+    for graph in [&m.train_graph, &m.infer_graph] {
+        crate::ir::verify::verify(graph).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+    }
+    g.ty(out.value).to_string()
+}
+
+#[test]
+fn every_builtin_has_the_documented_result_type() {
+    let cases: &[(&str, &str)] = &[
+        // Layers.
+        ("dense(x, 8)", "f32[B, 8]"),
+        ("dense(seq, 5, bias: false)", "f32[B, 3, 5]"),
+        ("conv1d(seq, 4, kernel: 3)", "f32[B, 4, 8]"),
+        ("conv2d(img, 4, kernel: 3, pad: same, stride: 2)", "f32[B, 4, 4, 4]"),
+        ("conv2d(img, 4, kernel: [3, 1], pad: 1)", "f32[B, 4, 8, 10]"),
+        ("conv2d(img, 2, kernel: 3, dilation: 2)", "f32[B, 2, 4, 4]"),
+        ("conv2d(img, 2, kernel: 3, dilation: 2, pad: same)", "f32[B, 2, 8, 8]"),
+        ("conv3d(vol, 3, kernel: 3, pad: same)", "f32[B, 3, 4, 4, 4]"),
+        ("conv_transpose2d(img, 2, kernel: 2, stride: 2)", "f32[B, 2, 16, 16]"),
+        ("conv_transpose2d(img, 2, kernel: 3, stride: 2, pad: 1)", "f32[B, 2, 15, 15]"),
+        ("batchnorm(img)", "f32[B, 1, 8, 8]"),
+        ("batchnorm(x, momentum: 0.01, eps: 1e-3)", "f32[B, 4]"),
+        ("layernorm(seq)", "f32[B, 3, 10]"),
+        ("groupnorm(conv2d(img, 4, kernel: 1), 2)", "f32[B, 4, 8, 8]"),
+        // Activations.
+        ("relu(x)", "f32[B, 4]"),
+        ("leaky_relu(x, alpha: 0.2)", "f32[B, 4]"),
+        ("elu(x)", "f32[B, 4]"),
+        ("selu(x)", "f32[B, 4]"),
+        ("gelu(x)", "f32[B, 4]"),
+        ("sigmoid(x)", "f32[B, 4]"),
+        ("tanh(x)", "f32[B, 4]"),
+        ("softplus(x)", "f32[B, 4]"),
+        ("softmax(x)", "f32[B, 4]"),
+        ("log_softmax(seq, axis: 1)", "f32[B, 3, 10]"),
+        // Tensor operations.
+        ("exp(x)", "f32[B, 4]"),
+        ("log(x)", "f32[B, 4]"),
+        ("sqrt(x)", "f32[B, 4]"),
+        ("abs(x)", "f32[B, 4]"),
+        ("square(x)", "f32[B, 4]"),
+        ("clip(x, -1, 1)", "f32[B, 4]"),
+        ("dropout(x, 0.5)", "f32[B, 4]"),
+        ("maxpool2d(img, 2)", "f32[B, 1, 4, 4]"),
+        ("maxpool2d(img, 3, stride: 1, pad: 1)", "f32[B, 1, 8, 8]"),
+        ("avgpool2d(img, 2, stride: 1)", "f32[B, 1, 7, 7]"),
+        ("global_avgpool(vol)", "f32[B, 2]"),
+        ("upsample(img, 2)", "f32[B, 1, 16, 16]"),
+        ("upsample(img, [2, 3], mode: bilinear)", "f32[B, 1, 16, 24]"),
+        ("concat(img, img, img, axis: 1)", "f32[B, 3, 8, 8]"),
+        ("concat(x, x, axis: -1)", "f32[B, 8]"),
+        ("flatten(vol)", "f32[B, 128]"),
+        ("reshape(img, shape: [B, -1])", "f32[B, 64]"),
+        ("reshape(img, shape: [B, 8, 8])", "f32[B, 8, 8]"),
+        ("permute(img, axes: [0, 2, 3, 1])", "f32[B, 8, 8, 1]"),
+        ("sum(x)", "f32[]"),
+        ("mean(x, axis: 1)", "f32[B]"),
+        ("sum(img, axis: [2, -1], keepdims: true)", "f32[B, 1, 1, 1]"),
+        ("matmul(seq, permute(seq, axes: [0, 2, 1]))", "f32[B, 3, 3]"),
+        // Losses.
+        ("mse(x, x)", "f32[]"),
+        ("mse(x, x, weight: mean(x, axis: 1, keepdims: true))", "f32[]"),
+        ("mae(x, x)", "f32[]"),
+        ("huber(x, x, delta: 0.5)", "f32[]"),
+        ("cross_entropy(x, labels)", "f32[]"),
+        ("cross_entropy(x, softmax(x))", "f32[]"),
+        ("bce(x, sigmoid(x))", "f32[]"),
+        ("dice(img, img)", "f32[]"),
+        ("l1([x, img])", "f32[]"),
+        ("l2([x])", "f32[]"),
+        // Arithmetic with NumPy broadcasting and number literals.
+        ("x + 1", "f32[B, 4]"),
+        ("2 * x - x / 3", "f32[B, 4]"),
+        ("-x", "f32[B, 4]"),
+        ("x - mean(x, axis: 1, keepdims: true)", "f32[B, 4]"),
+        ("img * mean(img, axis: [0, 2, 3])", "f32[B, 1, 8, 8]"),
+        ("x |> dense(3) |> relu |> dense(2)", "f32[B, 2]"),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(type_of(expr), *want, "{expr}");
+    }
+}
+
+/// Every built-in that LANGUAGE.md lists is in the catalogue.
+#[test]
+fn the_catalogue_covers_the_language_contract() {
+    let contract = [
+        "dense",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose2d",
+        "batchnorm",
+        "layernorm",
+        "groupnorm",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "sigmoid",
+        "tanh",
+        "softplus",
+        "softmax",
+        "log_softmax",
+        "exp",
+        "log",
+        "sqrt",
+        "abs",
+        "square",
+        "clip",
+        "dropout",
+        "maxpool2d",
+        "avgpool2d",
+        "global_avgpool",
+        "upsample",
+        "concat",
+        "flatten",
+        "reshape",
+        "permute",
+        "sum",
+        "mean",
+        "matmul",
+        "mse",
+        "mae",
+        "huber",
+        "cross_entropy",
+        "bce",
+        "dice",
+        "l1",
+        "l2",
+    ];
+    for name in contract {
+        assert!(catalogue::find(name).is_some(), "`{name}` is missing from the catalogue");
+    }
+    let mut names: Vec<&str> = catalogue::builtins().iter().map(|b| b.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), catalogue::builtins().len(), "duplicate catalogue rows");
+    for b in catalogue::builtins() {
+        assert_eq!(
+            b.kind == Kind::Layer,
+            !b.tensors.is_empty(),
+            "`{}`: layers and only layers own tensors",
+            b.name
+        );
+        assert!(!b.doc.is_empty());
+    }
+}
+
+#[test]
+fn the_reference_lists_every_builtin_and_its_tensors() {
+    let text = catalogue::reference();
+    for b in catalogue::builtins() {
+        assert!(text.contains(&format!("- `{}", b.signature())), "{} missing:\n{text}", b.name);
+    }
+    assert!(text.contains("`running_var`: [C] (C = axis 1), state, init ones"), "{text}");
+    assert!(text.contains(
+        "`bias`: [units], bias, init uniform ±1/√fan_in with fan_in = in (only with `bias: true`)"
+    ));
+}
+
+/// One call of each layer creates exactly the tensors of its catalogue row,
+/// in order, named `r.kind_1.tensor`, with the row's role and initialisation.
+#[test]
+fn layers_create_the_tensors_their_catalogue_row_lists() {
+    let calls = [
+        ("dense", "dense(x, 8)"),
+        ("conv1d", "conv1d(seq, 4, kernel: 3)"),
+        ("conv2d", "conv2d(img, 4, kernel: 3)"),
+        ("conv3d", "conv3d(vol, 3, kernel: 3)"),
+        ("conv_transpose2d", "conv_transpose2d(img, 2, kernel: 2)"),
+        ("batchnorm", "batchnorm(img)"),
+        ("layernorm", "layernorm(x)"),
+        ("groupnorm", "groupnorm(vol, 2)"),
+    ];
+    for (kind, call) in calls {
+        let b = catalogue::find(kind).expect("in the catalogue");
+        assert_eq!(b.kind, Kind::Layer);
+        let m = analyse_ok(&model_with(call));
+        let created: Vec<(String, Role, Init)> = m
+            .train_graph
+            .inputs()
+            .filter_map(|(_, n)| match &n.op {
+                Op::Input { name, kind: InputKind::Param { role, init } } => {
+                    Some((name.clone(), Role::Param(*role), *init))
+                }
+                Op::Input { name, kind: InputKind::State { init } } => {
+                    Some((name.clone(), Role::State, *init))
+                }
+                _ => None,
+            })
+            .collect();
+        // Params come before state in the graph; the catalogue lists them in
+        // creation order, which also puts params first.
+        assert_eq!(created.len(), b.tensors.len(), "{kind}: {created:?}");
+        for ((name, role, init), spec) in created.iter().zip(b.tensors) {
+            assert_eq!(name, &format!("r.{kind}_1.{}", spec.name), "{kind}");
+            assert_eq!(*role, spec.role, "{kind}.{}", spec.name);
+            assert!(spec.init.matches(*init), "{kind}.{}: {init:?} is not {:?}", spec.name, spec.init);
+        }
+        if kind == "dense" {
+            let bound = 1.0 / 2.0; // 1/sqrt(fan_in) with fan_in = 4
+            assert!(matches!(created[0].2, Init::Uniform { bound: b } if (b - bound).abs() < 1e-12));
+        }
+        if kind == "conv_transpose2d" {
+            // PyTorch computes fan_in from weight dimension 1 (out channels) × kernel.
+            let bound = 1.0 / (2.0f64 * 4.0).sqrt();
+            assert!(matches!(created[0].2, Init::Uniform { bound: b } if (b - bound).abs() < 1e-12));
+        }
+    }
+    // Optional tensors are absent when switched off.
+    let m = analyse_ok(&model_with("dense(x, 8, bias: false)"));
+    let names: Vec<String> = m.train_graph.inputs().map(|(_, n)| n.op.mnemonic().to_string()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "param").count(), 1);
+    assert!(InitRule::FanInUniform.matches(Init::Uniform { bound: 0.5 }));
+}
+
+#[test]
+fn graph_inputs_come_first_in_the_documented_order() {
+    let src = "model m {
+  input x: f32[B, 1, 8, 8]
+  target y: f32[B, 2, 8, 8]
+  h = x |> conv2d(2, kernel: 3, pad: same) |> batchnorm |> dropout(0.2)
+  k = h |> conv2d(2, kernel: 1) |> batchnorm
+  loss = mse(k, y)
+}
+";
+    let m = analyse_ok(src);
+    let group = |op: &Op| match op {
+        Op::Input { kind: InputKind::Data, .. } => 0,
+        Op::Input { kind: InputKind::Target, .. } => 1,
+        Op::Input { kind: InputKind::Param { .. }, .. } => 2,
+        Op::Input { kind: InputKind::State { .. }, .. } => 3,
+        Op::Input { kind: InputKind::Key, .. } => 4,
+        _ => 5,
+    };
+    for g in [&m.train_graph, &m.infer_graph] {
+        let groups: Vec<i32> = g.nodes.iter().map(|n| group(&n.op)).collect();
+        assert!(groups.windows(2).all(|w| w[0] <= w[1]), "{groups:?}");
+        crate::ir::verify::verify(g).expect("verifies");
+    }
+    let names: Vec<String> = m
+        .train_graph
+        .inputs()
+        .map(|(_, n)| match &n.op {
+            Op::Input { name, .. } => name.clone(),
+            _ => unreachable!("inputs() yields inputs"),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "x",
+            "y",
+            "h.conv2d_1.weight",
+            "h.conv2d_1.bias",
+            "h.batchnorm_1.weight",
+            "h.batchnorm_1.bias",
+            "k.conv2d_1.weight",
+            "k.conv2d_1.bias",
+            "k.batchnorm_1.weight",
+            "k.batchnorm_1.bias",
+            "h.batchnorm_1.running_mean",
+            "h.batchnorm_1.running_var",
+            "k.batchnorm_1.running_mean",
+            "k.batchnorm_1.running_var",
+            "rng",
+        ]
+    );
+    // The state outputs are named like the state inputs; inference has none.
+    let states: Vec<&str> = m
+        .train_graph
+        .outputs
+        .iter()
+        .filter(|o| o.kind == OutputKind::State)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "h.batchnorm_1.running_mean",
+            "h.batchnorm_1.running_var",
+            "k.batchnorm_1.running_mean",
+            "k.batchnorm_1.running_var"
+        ]
+    );
+    assert_eq!(m.infer_graph.inputs().count(), 14, "no rng key in inference");
+}
+
+/// Runs `g` with example inputs for `B = b`, targets made non-negative.
+fn run_graph(g: &Graph, b: usize) -> HashMap<String, Tensor<f64>> {
+    let dims = HashMap::from([("B".to_string(), b)]);
+    let mut inputs = example_inputs::<f64>(g, &dims, 3).expect("example inputs");
+    for (_, n) in g.inputs() {
+        if let Op::Input { name, kind: InputKind::Target } = &n.op {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.mapv_inplace(f64::abs);
+            }
+        }
+    }
+    run(g, &inputs).expect("runs").into_iter().collect()
+}
+
+fn floats(t: &Tensor<f64>) -> Vec<f64> {
+    t.as_float().expect("f32 values").iter().copied().collect()
+}
+
+/// The resunet acceptance program, run end to end by the interpreter: the
+/// softmax prediction sums to 1 over the channels, the Dice loss is in
+/// [0, 1], and the batchnorm running statistics move towards the batch's.
+#[test]
+fn resunet_runs_in_the_interpreter() {
+    let src = super::tests::RESUNET;
+    let m = analyse_ok(src);
+    let out = run_graph(&m.train_graph, 1);
+    let loss = floats(&out["loss"])[0];
+    assert!((0.0..=1.0).contains(&loss), "dice loss {loss}");
+    let p = out["p"].as_float().expect("prediction");
+    assert_eq!(p.shape(), &[1, 3, 32, 32]);
+    let sums = p.sum_axis(ndarray::Axis(1));
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-9));
+    // running_mean starts at 0: after one step it is 0.1 × the batch mean,
+    // running_var starts at 1: 0.9 + 0.1 × the unbiased batch variance > 0.
+    let rv = floats(&out["e1.batchnorm_1.running_var"]);
+    assert_eq!(rv.len(), 16);
+    assert!(rv.iter().all(|v| *v > 0.9 - 1e-12));
+    let infer = run_graph(&m.infer_graph, 1);
+    assert_eq!(infer["p"].shape(), &[1, 3, 32, 32]);
+}
+
+/// Digits: the dropout mask differs between call sites and the L2 term adds
+/// exactly `1e-4 · Σ w²` over the weights (no biases).
+#[test]
+fn digits_loss_adds_the_l2_of_the_weights() {
+    let src = super::tests::DIGITS;
+    let m = analyse_ok(src);
+    let dims = HashMap::from([("B".to_string(), 3)]);
+    let inputs = example_inputs::<f64>(&m.infer_graph, &dims, 5).expect("inputs");
+    let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &inputs).expect("runs").into_iter().collect();
+    let l2: f64 = m
+        .infer_graph
+        .inputs()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { name, kind: InputKind::Param { role: ParamRole::Weight, .. } } => Some(name),
+            _ => None,
+        })
+        .map(|name| floats(&inputs[name]).iter().map(|w| w * w).sum::<f64>())
+        .sum();
+    // Cross-entropy of the logits, recomputed by hand.
+    let z = out["z"].as_float().expect("logits");
+    let labels = inputs["y"].as_int().expect("labels");
+    let mut ce = 0.0;
+    for (row, &label) in z.outer_iter().zip(labels.iter()) {
+        let max = row.iter().copied().fold(f64::MIN, f64::max);
+        let lse = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        ce += lse - row[label as usize];
+    }
+    ce /= 3.0;
+    let loss = floats(&out["loss"])[0];
+    assert!((loss - (ce + 1e-4 * l2)).abs() < 1e-9, "{loss} vs {}", ce + 1e-4 * l2);
+}
