@@ -326,8 +326,10 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                 if dilation[i] == 0 || k == 0 {
                     return Err("`conv`: kernel size and dilation must be positive".into());
                 }
-                let extent =
-                    dilation[i].checked_mul(k - 1).and_then(|n| n.checked_add(1)).ok_or_else(|| overflow(op))?;
+                let extent = dilation[i]
+                    .checked_mul(k - 1)
+                    .and_then(|n| n.checked_add(1))
+                    .ok_or_else(|| overflow(op))?;
                 dims.push(Dim::Known(window_out(op, size, padding[i].0, padding[i].1, extent, stride[i])?));
             }
             Ok(Type::f32(Shape(dims)))

@@ -31,8 +31,13 @@ fn wrong_type(ty: Ty, found: &Value) -> Rejection {
 /// reaches here (callers skip failed expressions).
 pub fn check(name: &str, ty: Ty, range: Range, value: &Value) -> Result<Arg, Rejection> {
     match ty {
-        Ty::Tensor | Ty::Tensors => match value {
+        Ty::Tensor => match value {
             Value::Tensor(t) => Ok(Arg::Tensor(t.clone())),
+            _ => Err(wrong_type(ty, value)),
+        },
+        Ty::Tensors => match value {
+            Value::Tensor(t) => Ok(Arg::Tensor(t.clone())),
+            Value::List(_) => tensor_list(ty, value),
             _ => Err(wrong_type(ty, value)),
         },
         Ty::OptTensor => match value {

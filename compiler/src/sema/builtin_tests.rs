@@ -94,11 +94,14 @@ fn every_builtin_has_the_documented_result_type() {
         ("upsample(img, [2, 3], mode: bilinear)", "f32[B, 1, 16, 24]"),
         ("concat(img, img, img, axis: 1)", "f32[B, 3, 8, 8]"),
         ("concat(x, x, axis: -1)", "f32[B, 8]"),
+        ("concat([img, img], axis: 1)", "f32[B, 2, 8, 8]"),
         ("flatten(vol)", "f32[B, 128]"),
         ("reshape(img, shape: [B, -1])", "f32[B, 64]"),
         ("reshape(img, shape: [B, 8, 8])", "f32[B, 8, 8]"),
         ("permute(img, axes: [0, 2, 3, 1])", "f32[B, 8, 8, 1]"),
         ("sum(x)", "f32[]"),
+        ("sum(x, axis: none)", "f32[]"),
+        ("mse(x, x, weight: none)", "f32[]"),
         ("mean(x, axis: 1)", "f32[B]"),
         ("sum(img, axis: [2, -1], keepdims: true)", "f32[B, 1, 1, 1]"),
         ("matmul(seq, permute(seq, axes: [0, 2, 1]))", "f32[B, 3, 3]"),
@@ -404,4 +407,124 @@ fn digits_loss_adds_the_l2_of_the_weights() {
     ce /= 3.0;
     let loss = floats(&out["loss"])[0];
     assert!((loss - (ce + 1e-4 * l2)).abs() < 1e-9, "{loss} vs {}", ce + 1e-4 * l2);
+}
+
+/// FLOPs per sample follow the documented convention exactly.
+#[test]
+fn summary_rows_count_flops_by_the_convention() {
+    let cases: &[(&str, u64, u64)] = &[
+        // 2·in·out for the product, 1 per element for the bias.
+        ("dense(x, 8)", 2 * 4 * 8 + 8, 40),
+        // 2·C_in·prod(kernel) per output element, plus the bias add.
+        ("conv2d(img, 2, kernel: 3)", 2 * 9 * 72 + 72, 2 * 9 + 2),
+        // The window per output element.
+        ("maxpool2d(img, 2)", 4 * 16, 0),
+        // Reductions count their input.
+        ("sum(x)", 4, 0),
+        // max, subtract, exp, sum, divide.
+        ("softmax(x)", 5 * 4, 0),
+        // Data movement is free.
+        ("concat(x, x, axis: 1)", 0, 0),
+        ("flatten(img)", 0, 0),
+    ];
+    for (expr, flops, params) in cases {
+        let m = analyse_ok(&model_with(expr));
+        assert_eq!(m.layers.len(), 1, "{expr}");
+        let row = &m.layers[0];
+        assert_eq!((row.flops, row.params), (*flops, *params), "{expr}");
+        assert_eq!(row.name, format!("r.{}_1", row.kind));
+        assert_eq!(row.loc.line, 7, "{expr}");
+    }
+}
+
+/// Batchnorm in a whole training graph: each channel of the output has zero
+/// mean and unit (biased) variance over batch and positions.
+#[test]
+fn batchnorm_output_is_standardised_per_channel() {
+    let m = analyse_ok(&model_with("img |> conv2d(3, kernel: 3) |> batchnorm"));
+    let out = run_graph(&m.train_graph, 2);
+    let r = out["r"].as_float().expect("float");
+    assert_eq!(r.shape(), &[2, 3, 6, 6]);
+    for c in 0..3 {
+        let v: Vec<f64> = r.index_axis(ndarray::Axis(1), c).iter().copied().collect();
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        assert!(mean.abs() < 1e-9, "channel {c} mean {mean}");
+        assert!((var - 1.0).abs() < 1e-3, "channel {c} var {var}");
+    }
+}
+
+/// Every dropout call site, including each expansion of a block, draws from
+/// its own random stream of the one key input `rng`.
+#[test]
+fn dropout_call_sites_have_distinct_streams() {
+    let src = "block drop(x) { return x |> dropout(0.5) }
+model m {
+  input x: f32[B, 4]
+  a = x |> dropout(0.1) |> dropout(0.2)
+  b = x |> drop
+  c = x |> drop
+}
+";
+    let m = analyse_ok(src);
+    let streams: Vec<u64> = m
+        .train_graph
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::RngUniform { stream, .. } => Some(stream),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streams.len(), 4);
+    let mut unique = streams.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{streams:?}");
+    let keys = m.train_graph.inputs().filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Key, .. }));
+    assert_eq!(keys.count(), 1);
+    assert!(!m.infer_graph.nodes.iter().any(|n| matches!(n.op, Op::RngUniform { .. })));
+}
+
+/// `|>` whose right side is not a function (the parser rejects this, but
+/// sema must not rely on it).
+#[test]
+fn pipe_into_a_number_is_an_error_not_a_panic() {
+    let src = "model m {\n  input x: f32[B, 4]\n  h = x |> relu\n}\n";
+    let (mut file, _) = crate::syntax::parse(src);
+    let crate::syntax::ast::Item::Model(model) = &mut file.items[0] else { panic!("a model") };
+    let crate::syntax::ast::Stmt::Let { value, .. } = &mut model.body[1] else { panic!("a binding") };
+    let crate::syntax::ast::ExprKind::Pipe { rhs, .. } = &mut value.kind else { panic!("a pipeline") };
+    rhs.kind = crate::syntax::ast::ExprKind::Int(3);
+    let d = analyze(&file, src).expect_err("an error");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].message, "the right side of `|>` must be a function");
+}
+
+/// The RNG key input never takes the name of a declared input.
+#[test]
+fn the_rng_key_avoids_input_names() {
+    let src = "model m {\n  input rng: f32[B, 4]\n  input rng_key: f32[B, 4]\n  r = rng + rng_key |> dropout(0.5)\n}\n";
+    let m = analyse_ok(src);
+    let key = m.train_graph.inputs().find_map(|(_, n)| match &n.op {
+        Op::Input { name, kind: InputKind::Key } => Some(name.clone()),
+        _ => None,
+    });
+    assert_eq!(key.as_deref(), Some("rng_key_2"));
+}
+
+/// The graphs of the acceptance programs print, parse back to the same
+/// graph, and print identically (the IR text format round-trips them).
+#[test]
+fn graphs_round_trip_through_the_ir_text_format() {
+    for src in [super::tests::SINE, super::tests::DIGITS, super::tests::RESUNET] {
+        let m = analyse_ok(src);
+        for g in [&m.train_graph, &m.infer_graph] {
+            let text = crate::ir::print::print(g);
+            let back = crate::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(crate::ir::print::print(&back), text);
+            assert_eq!(&back, g);
+        }
+    }
 }

@@ -26,6 +26,8 @@ struct SigParam<'p> {
     ty: Ty,
     range: Range,
     required: bool,
+    /// Absent unless given (`axis` of `sum`): `none` spells "not given".
+    absent_by_default: bool,
 }
 
 /// The callee, for messages.
@@ -98,6 +100,7 @@ impl Run<'_> {
                     ty: p.ty,
                     range: p.range,
                     required: p.default == Default::Required,
+                    absent_by_default: p.default == Default::None,
                 })
                 .collect(),
         };
@@ -199,14 +202,18 @@ impl Run<'_> {
             given[index] = Some(arg_span);
             let value = match source {
                 Err(v) => v,
-                Ok(expr) => self.eval_arg(env, expr, param.ty),
+                Ok(expr) => self.eval_arg(env, expr, param),
             };
             if value.has_error() {
                 ok = false;
                 continue;
             }
+            if param.absent_by_default && param.ty != Ty::OptTensor && value == Value::Symbol("none".into()) {
+                continue;
+            }
             match args::check(param.name, param.ty, param.range, &value) {
                 Ok(Arg::Tensor(t)) if param.ty == Ty::Tensors => variadic.push(t),
+                Ok(Arg::Tensors(ts)) if param.ty == Ty::Tensors => variadic.extend(ts),
                 Ok(arg) => slots[index] = Some(arg),
                 Err(r) => {
                     self.error(
@@ -230,17 +237,29 @@ impl Run<'_> {
                 slots[i] = Some(Arg::Tensors(variadic));
             }
         }
-        for (i, p) in callee.params.iter().enumerate() {
-            if p.required && given[i].is_none() {
-                self.error(
-                    Diagnostic::error(format!("missing argument `{}` in call to `{}`", p.name, callee.name))
-                        .primary(span, format!("`{}` not given", p.name))
-                        .note(format!("note: signature: {}", callee.signature)),
-                );
-                ok = false;
-            }
+        let missing: Vec<&str> = callee
+            .params
+            .iter()
+            .zip(&given)
+            .filter(|(p, g)| p.required && g.is_none())
+            .map(|(p, _)| p.name)
+            .collect();
+        if !missing.is_empty() {
+            self.missing(callee, &missing, span);
+            ok = false;
         }
         ok.then_some(slots)
+    }
+
+    /// One diagnostic for every required argument a call lacks.
+    fn missing(&mut self, callee: &Callee, missing: &[&str], span: Span) {
+        let list = catalogue::names_list(missing);
+        let (what, verb) = if missing.len() == 1 { ("argument", "is") } else { ("arguments", "are") };
+        self.error(
+            Diagnostic::error(format!("missing {what} {list} in call to `{}`", callee.name))
+                .primary(span, format!("{list} {verb} not given"))
+                .note(format!("note: signature: {}", callee.signature)),
+        );
     }
 
     /// The parameter a keyword argument names; reports unknown and repeated ones.
@@ -302,13 +321,13 @@ impl Run<'_> {
     /// Evaluates an argument knowing the parameter's type: enum-like names
     /// win over bindings of the same name, and unbound names become symbols
     /// where the type accepts them.
-    fn eval_arg(&mut self, env: &Env, expr: &Expr, ty: Ty) -> Value {
+    fn eval_arg(&mut self, env: &Env, expr: &Expr, param: &SigParam) -> Value {
+        let ty = param.ty;
         if let ExprKind::Path(p) = &expr.kind {
             if let [ident] = p.segments.as_slice() {
                 let enum_name = match ty {
                     Ty::Enum(names) | Ty::IntOrEnum(names) => names.contains(&ident.name.as_str()),
-                    Ty::OptTensor => ident.name == "none",
-                    _ => false,
+                    _ => param.absent_by_default && ident.name == "none",
                 };
                 if enum_name {
                     return Value::Symbol(ident.name.clone());
@@ -364,10 +383,14 @@ impl Run<'_> {
                     ty: block_param_type(p),
                     range: Range::Any,
                     required: p.default.is_none(),
+                    absent_by_default: false,
                 })
                 .collect(),
         };
         let Some(slots) = self.match_args(env, &callee, args, piped, span) else { return Value::Error };
+        if !self.called.contains(&def.name.name) {
+            self.called.push(def.name.name.clone());
+        }
         self.frames.push(Frame { block: def.name.name.clone(), call: span });
         let result = self.expand_body(def, &callee, slots);
         self.frames.pop();
@@ -387,15 +410,20 @@ impl Run<'_> {
             if value.has_error() {
                 return Value::Error;
             }
-            env.bind(&p.name.name, value, p.span);
+            env.bind_as(&p.name.name, value, p.name.span, Some("parameter"));
         }
         for stmt in &def.body {
             match stmt {
                 Stmt::Let { name, value, .. } => {
                     let v = self.eval(&env, value, false);
-                    env.bind(&name.name, v, name.span);
+                    let shadowed = env.bind_as(&name.name, v, name.span, Some("binding"));
+                    self.overwritten(&name.name, shadowed, name.span);
                 }
-                Stmt::Return { value, .. } => return self.eval(&env, value, false),
+                Stmt::Return { value, .. } => {
+                    let result = self.eval(&env, value, false);
+                    self.warn_unused(&env);
+                    return result;
+                }
                 Stmt::Decl { .. } | Stmt::Output { .. } => {}
             }
         }

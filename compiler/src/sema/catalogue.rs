@@ -6,7 +6,7 @@
 //! role, shape rule, initialisation), a one-line description, and how it
 //! lowers to IR (a small function calling the lowering library with the
 //! already-checked arguments). Argument checking, error messages, the
-//! reference documentation ([`reference`]) and "did you mean" suggestions all
+//! reference documentation ([`reference()`]) and "did you mean" suggestions all
 //! read this table, so adding a built-in is adding a row.
 //!
 //! # Semantics (for the language reference)
@@ -53,11 +53,15 @@
 //!   `max(x, 0) + log(1 + exp(-|x|))`; `softmax`/`log_softmax` subtract the
 //!   maximum first.
 //! - **`dropout(p)`** is inverted dropout in training (keep where a uniform
-//!   `u >= p`, scale by `1/(1-p)`; each call site its own random stream of
-//!   the graph's one key input `rng`) and the identity in inference.
+//!   `u >= p`, scale by `1/(1-p)`; each call site, and each expansion of a
+//!   block, its own random stream of the graph's one key input `rng`, called
+//!   `rng_key` if the model has an input named `rng`) and the identity in
+//!   inference.
 //! - **Pooling** pads symmetrically (at most half the window); the average
 //!   counts padded zeros. `upsample` takes an integer scale; `nearest`
 //!   repeats values, `bilinear` uses half-pixel centres.
+//! - **`matmul(a, b)`** multiplies `[..., M, K]` by `[..., K, N]`; the
+//!   leading axes broadcast as in NumPy (`[B, T, K] x [K, N]` is allowed).
 //! - **Axes** may be negative, counting from the end. `sum`/`mean` reduce
 //!   every axis by default. Means over a symbolic size (the batch) divide by
 //!   the run-time element count.
@@ -78,8 +82,10 @@
 //! - **FLOPs** (`nnc summary`) are forward operations for one sample (every
 //!   symbolic dimension counts 1): a multiply-add counts 2 (a matrix product
 //!   `[M, K] x [K, N]` is `2·M·K·N`, a convolution `2·(C_in/groups)·prod(kernel)`
-//!   per output element), every other elementwise or reduction op 1 per
-//!   output element, pure data movement (broadcast, reshape, permute) 0.
+//!   per output element), a reduction 1 per input element, pooling
+//!   `prod(window)` per output element, every other elementwise op 1 per
+//!   output element, pure data movement (broadcast, reshape, permute, concat)
+//!   0. Arithmetic operators between calls belong to no summary row.
 
 use crate::ir::{Init, ParamRole, PoolKind, ValueId};
 
@@ -106,7 +112,8 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
     Tensor,
-    /// Every remaining positional argument, each a tensor (`concat`).
+    /// Every remaining positional argument, each a tensor or a list of
+    /// tensors (`concat(a, b)`, `concat([a, b])`).
     Tensors,
     /// A list of tensors, such as `params` or `weights` (`l1`, `l2`).
     TensorList,
@@ -134,7 +141,7 @@ impl Ty {
     pub fn expected(self) -> String {
         match self {
             Ty::Tensor => "a tensor".into(),
-            Ty::Tensors => "tensors".into(),
+            Ty::Tensors => "tensors or a list of tensors".into(),
             Ty::TensorList => "a list of tensors (e.g. `weights`)".into(),
             Ty::OptTensor => "a tensor or `none`".into(),
             Ty::Int => "an integer".into(),
@@ -150,7 +157,7 @@ impl Ty {
     }
 }
 
-/// `a`, `b` and `c` → "`a`, `b`, `c`".
+/// `a`, `b`, `c` → "`a`, `b`, `c`".
 pub fn names_list(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
@@ -865,7 +872,7 @@ static CATALOGUE: &[Builtin] = &[
         kind: Kind::TensorOp,
         params: &[tensor("a"), tensor("b")],
         tensors: &[],
-        doc: "matrix product of the last two axes",
+        doc: "matrix product of the last two axes; the leading (batch) axes broadcast as in NumPy",
         lower: |cx, a| lower::matmul(cx, a.tensor("a")?, a.tensor("b")?),
     },
     // Losses.

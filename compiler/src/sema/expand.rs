@@ -4,7 +4,8 @@
 //! expression to a [`Value`]: constants are folded at compile time, tensor
 //! operations are lowered to IR through the lowering library, and block calls
 //! are expanded in place with their own parameters. The same walk runs once
-//! per [`Mode`]; only the first run's diagnostics are reported.
+//! per [`Mode`]; the training run reports every diagnostic (the inference
+//! run can only repeat them).
 //!
 //! Parameter naming: each model-level binding `name = expr` opens the scope
 //! `name`; every built-in call inside its expression (including inside the
@@ -12,6 +13,7 @@
 //! built-in in that scope from 1 (a rebinding continues the count). A layer's
 //! parameters are `name.kind_k.tensor`, e.g. `e1.conv2d_1.weight`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use crate::diag::{Diagnostic, Span};
@@ -37,6 +39,12 @@ const MAX_EXPANSIONS: usize = 10_000;
 pub struct Binding {
     pub value: Value,
     pub def: Span,
+    /// Set when the name is read; unread bindings are warned about.
+    pub used: Cell<bool>,
+    /// What to call the binding in an "is never used" warning (`None`: no
+    /// warning, e.g. inputs, the loss, values that already failed, and
+    /// names starting with `_`).
+    pub what: Option<&'static str>,
 }
 
 /// The names visible in a model or in one block expansion.
@@ -46,8 +54,41 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn bind(&mut self, name: &str, value: Value, def: Span) {
-        self.vars.insert(name.to_string(), Binding { value, def });
+    /// Binds a name that is never warned about; returns the binding it shadows.
+    pub fn bind(&mut self, name: &str, value: Value, def: Span) -> Option<Binding> {
+        self.bind_as(name, value, def, None)
+    }
+
+    /// Binds a name that is warned about if never read ("binding",
+    /// "parameter"); returns the binding it shadows.
+    pub fn bind_as(
+        &mut self,
+        name: &str,
+        value: Value,
+        def: Span,
+        what: Option<&'static str>,
+    ) -> Option<Binding> {
+        let what = what.filter(|_| !name.starts_with('_') && !value.has_error());
+        self.vars.insert(name.to_string(), Binding { value, def, used: Cell::new(false), what })
+    }
+
+    /// Marks `name` as read.
+    pub fn mark_used(&self, name: &str) {
+        if let Some(b) = self.vars.get(name) {
+            b.used.set(true);
+        }
+    }
+
+    /// The bindings never read, in source order.
+    pub fn unused(&self) -> Vec<(&str, &Binding)> {
+        let mut out: Vec<(&str, &Binding)> = self
+            .vars
+            .iter()
+            .filter(|(_, b)| b.what.is_some() && !b.used.get())
+            .map(|(n, b)| (n.as_str(), b))
+            .collect();
+        out.sort_by_key(|(_, b)| b.def);
+        out
     }
 }
 
@@ -80,6 +121,10 @@ pub struct Run<'a> {
     pub frames: Vec<Frame>,
     pub expansions: usize,
     pub depth: usize,
+    /// Names bound at model level so far (for "blocks cannot see ..." notes).
+    pub model_names: Vec<String>,
+    /// Blocks expanded at least once.
+    pub called: Vec<String>,
 }
 
 /// What a run produced besides the graph.
@@ -116,6 +161,8 @@ impl<'a> Run<'a> {
             frames: vec![],
             expansions: 0,
             depth: 0,
+            model_names: vec![],
+            called: vec![],
         }
     }
 
@@ -143,22 +190,21 @@ impl<'a> Run<'a> {
         for (i, stmt) in model.body.iter().enumerate() {
             match stmt {
                 Stmt::Decl { name, span, .. } => {
+                    self.model_names.push(name.name.clone());
                     if let Some(id) = inputs.get(&span.lo) {
                         env.bind(&name.name, tensor(*id, *span), *span);
+                    } else if !env.vars.contains_key(&name.name) {
+                        // The declaration itself was wrong (already reported):
+                        // uses of the name must not add "cannot find" errors.
+                        env.bind(&name.name, Value::Error, *span);
                     }
                 }
                 Stmt::Let { name, .. } if name.name == "loss" => {}
                 Stmt::Let { name, value, .. } => {
-                    let v = self.binding(&env, &name.name, value);
-                    if let Some(decl) = declared.get(name.name.as_str()) {
-                        self.assigned_declaration(name, *decl);
-                        env.bind(&name.name, Value::Error, name.span);
-                        continue;
-                    }
+                    let v = self.model_binding(&mut env, &declared, name, value);
                     if first_loss.is_none_or(|l| i < l) && matches!(v, Value::Tensor(_)) {
-                        prediction = Some((name.name.clone(), v.clone()));
+                        prediction = Some((name.name.clone(), v));
                     }
-                    env.bind(&name.name, v, name.span);
                 }
                 Stmt::Output { name, span } => {
                     outputs.push(name);
@@ -172,17 +218,94 @@ impl<'a> Run<'a> {
             }
         }
         let loss = self.loss(model, &mut env);
-        if output_spans.len() > 1 {
-            self.error(
-                Diagnostic::error("more than one `output`")
-                    .primary(output_spans[output_spans.len() - 1], "second `output`")
-                    .secondary(output_spans[0], "first `output` here"),
-            );
+        if let [first, second, rest @ ..] = output_spans.as_slice() {
+            let mut d = Diagnostic::error("more than one `output`")
+                .primary(*second, "second `output`")
+                .secondary(*first, "first `output` here");
+            for extra in rest {
+                d = d.secondary(*extra, "another `output`");
+            }
+            self.error(d.note("note: a model has one prediction; `nnc predict` returns it"));
         }
         if let Some(name) = outputs.last() {
             prediction = self.named_output(&env, name);
         }
+        if let Some((name, _)) = &prediction {
+            env.mark_used(name);
+        }
+        self.warn_unused(&env);
         self.finish(loss, prediction)
+    }
+
+    /// Evaluates and binds a model-level `name = expr` (not the loss);
+    /// returns the value bound.
+    fn model_binding(
+        &mut self,
+        env: &mut Env,
+        declared: &HashMap<&str, (DeclKind, Span)>,
+        name: &ast::Ident,
+        value: &Expr,
+    ) -> Value {
+        let v = self.binding(env, &name.name, value);
+        if let Some(decl) = declared.get(name.name.as_str()) {
+            self.assigned_declaration(name, *decl);
+            env.bind(&name.name, Value::Error, name.span);
+            return Value::Error;
+        }
+        self.model_names.push(name.name.clone());
+        let shadowed = env.bind_as(&name.name, v.clone(), name.span, Some("binding"));
+        self.overwritten(&name.name, shadowed, name.span);
+        v
+    }
+
+    /// Records a warning (without the "in this call" labels of errors: a
+    /// warning about a block's body is about every call).
+    pub fn warn(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Warns when a binding is shadowed before it was ever read.
+    pub fn overwritten(&mut self, name: &str, shadowed: Option<Binding>, again: Span) {
+        let Some(old) = shadowed else { return };
+        if old.what.is_none() || old.used.get() {
+            return;
+        }
+        self.warn(
+            Diagnostic::warning(format!("the value bound to `{name}` is never used"))
+                .primary(old.def, "this value is never read")
+                .secondary(again, format!("`{name}` is bound again here")),
+        );
+    }
+
+    /// Warns about every block that no call expanded, in source order.
+    fn warn_unused_blocks(&mut self) {
+        let mut unused: Vec<_> = self
+            .blocks
+            .values()
+            .filter(|b| b.ok && !b.def.name.name.starts_with('_'))
+            .filter(|b| !self.called.contains(&b.def.name.name))
+            .map(|b| (b.def.name.span, b.def.name.name.clone()))
+            .collect();
+        unused.sort();
+        for (span, name) in unused {
+            self.warn(
+                Diagnostic::warning(format!("block `{name}` is never used"))
+                    .primary(span, "defined here but never called"),
+            );
+        }
+    }
+
+    /// Warns about every binding of `env` that was never read.
+    pub fn warn_unused(&mut self, env: &Env) {
+        for (name, b) in env.unused() {
+            let what = b.what.unwrap_or("binding");
+            let d = Diagnostic::warning(format!("{what} `{name}` is never used"))
+                .primary(b.def, "never read")
+                .note(format!(
+                    "help: if this is intentional, name it `_{name}`; layers it computes still create parameters"
+                ));
+            self.warn(d);
+        }
     }
 
     /// Reports `x = ...` where `x` is an `input` or `target`: inputs and
@@ -225,8 +348,11 @@ impl<'a> Run<'a> {
             let loc = self.loc_of(*span);
             out.insert(span.lo, self.graph.input(name.name.clone(), kind, ty, loc));
         }
-        if seen.contains_key("rng") {
-            self.key_name = "rng_key".into();
+        // The RNG key is `rng` unless an input has that name.
+        let mut n = 1;
+        while seen.contains_key(self.key_name.as_str()) {
+            self.key_name = if n == 1 { "rng_key".into() } else { format!("rng_key_{n}") };
+            n += 1;
         }
         out
     }
@@ -310,6 +436,7 @@ impl<'a> Run<'a> {
     }
 
     fn named_output(&mut self, env: &Env, name: &ast::Ident) -> Option<(String, Value)> {
+        env.mark_used(&name.name);
         let Some(binding) = env.vars.get(&name.name) else {
             let mut d = Diagnostic::error(format!("`output` names `{}`, which is not defined", name.name))
                 .primary(name.span, "not a binding of this model");
@@ -359,6 +486,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        self.warn_unused_blocks();
         RunOutput { graph: self.graph, diags: self.diags, layers: self.layers }
     }
 
@@ -406,6 +534,7 @@ impl<'a> Run<'a> {
         };
         let name = ident.name.as_str();
         if let Some(b) = env.vars.get(name) {
+            b.used.set(true);
             return match &b.value {
                 Value::Tensor(t) => {
                     Value::Tensor(TensorVal { id: t.id, span, def: Some((name.to_string(), b.def)) })
@@ -442,7 +571,26 @@ impl<'a> Run<'a> {
         if let Some(s) = suggest::closest(name, candidates) {
             d = d.note(format!("help: did you mean `{s}`?"));
         }
+        if self.is_dimension(name) {
+            d = d.note(format!(
+                "note: `{name}` is a symbolic dimension of the declared inputs, not a value; \
+                 it can be used in `reshape(shape: [...])`"
+            ));
+        } else if !self.frames.is_empty() && self.model_names.iter().any(|n| n == name) {
+            d = d.note(format!(
+                "note: a block sees only its parameters and its own bindings; \
+                 `{name}` is a binding of the model"
+            ));
+            d = d.note(format!("help: pass `{name}` to the block as a parameter"));
+        }
         self.error(d);
+    }
+
+    /// Whether `name` is a symbolic dimension of an `input` or `target`.
+    fn is_dimension(&self, name: &str) -> bool {
+        self.graph
+            .inputs()
+            .any(|(_, n)| n.ty.shape.dims().iter().any(|d| matches!(d, Dim::Sym(s) if s == name)))
     }
 
     fn param_list(&mut self, span: Span, keep: impl Fn(ParamRole) -> bool) -> Value {

@@ -5,11 +5,16 @@
 //! - `MatMul` `[..., M, K] x [..., K, N]`: 2·K per output element;
 //! - `Conv`: 2·(C/groups)·prod(kernel) per output element;
 //! - `ConvTranspose`: 2·(O/groups)·prod(kernel) per input element;
+//! - reductions (`ReduceSum`, `ReduceMax`, `ArgMax`): 1 per input element;
+//! - pooling: prod(window) per output element;
 //! - inputs, constants and pure data movement (`Broadcast`, `Reshape`,
-//!   `Permute`, `Size`): 0;
-//! - every other op: 1 per output element.
+//!   `Permute`, `Slice`, `Pad`, `Concat`, `Size`): 0;
+//! - every other op (elementwise, `Select`, `Resize`, `OneHot`, RNG): 1 per
+//!   output element.
 //!
-//! Counts saturate instead of overflowing.
+//! Only built-in calls have rows in the summary; the arithmetic operators
+//! between them (`h + x`) are not attributed to any row. Counts saturate
+//! instead of overflowing.
 
 use crate::ir::{Dim, Graph, Op, Shape};
 
@@ -44,7 +49,17 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
         | Op::Broadcast { .. }
         | Op::Reshape { .. }
         | Op::Permute { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
         | Op::Size { .. } => 0,
+        Op::ReduceSum { .. } | Op::ReduceMax { .. } | Op::ArgMax { .. } => {
+            operand_shape(graph, index, 0).map_or(out, elements)
+        }
+        Op::Pool { window, .. } => {
+            let per = window.iter().fold(1u64, |acc, &w| acc.saturating_mul(w as u64));
+            out.saturating_mul(per)
+        }
         Op::MatMul => {
             let k = operand_shape(graph, index, 0)
                 .and_then(|s| s.dims().last())

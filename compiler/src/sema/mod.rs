@@ -1,12 +1,43 @@
 //! Semantic analysis: names, blocks, arguments, shapes; lowering to IR.
 //!
 //! [`analyze`] is the stage's one entry point. It sorts the file's items
-//! ([`items`]), checks the `train` section ([`train`]), then expands the model
-//! twice ([`expand`], [`call`]): once in training mode, collecting every
+//! (`items`), checks the `train` section ([`train`]), then expands the model
+//! twice (`expand`, `call`): once in training mode, collecting every
 //! diagnostic and the `nnc summary` rows, and once in inference mode. Built-ins
-//! are described by one table ([`catalogue`]) and lowered to IR primitives by
-//! the lowering library ([`lower`]). Both graphs are verified before they are
-//! returned.
+//! are described by one table ([`catalogue`], which also documents their
+//! semantics) and lowered to IR primitives by the lowering library
+//! ([`lower`]). Both graphs have their inputs first and are verified before
+//! they are returned.
+//!
+//! # Names (for the language reference)
+//!
+//! - A file has exactly one `model`, at most one `train` section and any
+//!   number of `block`s, in any order. A block may not have the name of a
+//!   built-in or of another block.
+//! - Model statements run in order. `name = expr` binds `name`; binding it
+//!   again shadows it (later uses see the new value). `input` and `target`
+//!   names are bound to data by name and cannot be assigned (a rebound target
+//!   would silently change what the loss compares with).
+//! - Values and functions are separate: `f(...)` and `x |> f` call a block or
+//!   built-in even if a binding is also called `f`; a bare name is a value
+//!   (binding, input, block parameter, `params`, `weights`) and a function
+//!   used as a value is an error. Enum-like arguments (`pad: same`) are bare
+//!   names that win over bindings of the same name.
+//! - A block sees only its parameters and its own bindings. Its first
+//!   parameter is a tensor; untyped parameters are tensors, typed ones
+//!   (`int`, `float`, `bool`, `str`) compile-time constants with optional
+//!   defaults. Constants fold at compile time (`c * 2`; `c / 2` stays an
+//!   integer when exact). Every call expands the body anew with its own
+//!   parameters; a block that calls itself, directly or not, is an error.
+//! - `loss = ...` is evaluated after every other statement, so `params` and
+//!   `weights` in it list all parameters of the model. `output NAME` names
+//!   the prediction; without it the prediction is the last tensor binding
+//!   before `loss`.
+//! - Parameter names are described in [`catalogue`].
+//! - Warnings ([`analyze_all`]): a binding or block parameter that is never
+//!   read, a value overwritten before it is read, and a block that is never
+//!   called. A name starting with `_` is exempt. Warnings are reported only
+//!   when there is no error (next to errors they are mostly echoes of them).
 
 mod args;
 mod call;
@@ -21,8 +52,6 @@ mod values;
 
 #[cfg(test)]
 mod builtin_tests;
-#[cfg(test)]
-mod fuzz_tmp;
 #[cfg(test)]
 mod tests;
 
@@ -56,13 +85,24 @@ pub struct LayerInfo {
     /// Number of trainable scalars this call site owns.
     pub params: u64,
     /// Forward floating-point operations for one sample (symbolic batch = 1);
-    /// see [`flops`] for the convention.
+    /// see the `flops` module (and [`catalogue`]) for the convention.
     pub flops: u64,
     pub loc: Loc,
 }
 
-/// Analyses a parsed file. Returns every error found, not just the first.
+/// Analyses a parsed file. Returns every error found, not just the first
+/// (warnings are dropped; [`analyze_all`] returns them too).
 pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>> {
+    match analyze_all(file, source) {
+        (Some(module), _) => Ok(module),
+        (None, diags) => Err(diags),
+    }
+}
+
+/// Analyses a parsed file, returning the module (if there is no error) and
+/// every diagnostic: all errors, and warnings (unused bindings) when there
+/// is no error.
+pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagnostic>) {
     let mut diags = vec![];
     let items = items::check_items(file, &mut diags);
     let mut config = None;
@@ -71,7 +111,7 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
         config = c;
         diags.extend(d);
     }
-    let Some(model) = items.model else { return Err(diags) };
+    let Some(model) = items.model else { return (None, diags) };
     if items.train.is_some() {
         check_has_loss(model, &mut diags);
     }
@@ -79,10 +119,14 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
     let train = expand::Run::new(&name, source, &items.blocks, Mode::Train).model(model);
     diags.extend(dedup(train.diags));
     if diags.iter().any(Diagnostic::is_error) {
-        return Err(diags);
+        // Warnings next to errors are mostly their echoes (`h` is unused
+        // because its use was misspelt); report the errors alone.
+        diags.retain(Diagnostic::is_error);
+        return (None, diags);
     }
     let infer = expand::Run::new(&name, source, &items.blocks, Mode::Infer).model(model);
-    diags.extend(dedup(infer.diags));
+    // The inference run repeats the training run's warnings.
+    diags.extend(dedup(infer.diags).into_iter().filter(Diagnostic::is_error));
     let (train_graph, infer_graph) = (inputs_first(train.graph), inputs_first(infer.graph));
     for graph in [&train_graph, &infer_graph] {
         if let Err(errors) = crate::ir::verify::verify(graph) {
@@ -90,9 +134,9 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
         }
     }
     if diags.iter().any(Diagnostic::is_error) {
-        return Err(diags);
+        return (None, diags);
     }
-    Ok(Module { name, train_graph, infer_graph, layers: train.layers, train: config })
+    (Some(Module { name, train_graph, infer_graph, layers: train.layers, train: config }), diags)
 }
 
 /// Moves every `Input` node to the front of the graph, in the order data,

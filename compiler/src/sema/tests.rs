@@ -905,3 +905,75 @@ fn recursion_through_two_blocks_renders_each_call() {
     assert!(text.contains("in this call of `b`"), "{text}");
     assert!(text.contains("= note: blocks are expanded at compile time"), "{text}");
 }
+
+#[test]
+fn all_missing_arguments_in_one_diagnostic() {
+    let src = model("  h = img |> conv2d");
+    let d = errors(&src);
+    assert_eq!(d.len(), 1, "{}", render_plain("t.nn", &src, &d));
+    let e = expect(&src, &d, "missing arguments `channels`, `kernel` in call to `conv2d`", Some("conv2d"));
+    assert_eq!(e.labels[0].message, "`channels`, `kernel` are not given");
+}
+
+#[test]
+fn undefined_names_explain_dimensions_and_block_scope() {
+    let src = "block b(x) { return x + img }\n".to_string() + &model("  h = B + 1\n  k = x |> b");
+    let d = errors(&src);
+    noted(expect(&src, &d, "cannot find `B` in this scope", Some("B")), "`B` is a symbolic dimension");
+    let e = expect(&src, &d, "cannot find `img` in this scope", Some("img"));
+    noted(e, "help: pass `img` to the block as a parameter");
+    secondary(&src, e, "b", "in this call of `b`");
+}
+
+// --------------------------------------------------------------- warnings
+
+fn warnings(src: &str) -> Vec<Diagnostic> {
+    let (file, syntax) = crate::syntax::parse(src);
+    assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
+    let (module, diags) = super::analyze_all(&file, src);
+    assert!(module.is_some(), "unexpected errors:\n{}", render_plain("t.nn", src, &diags));
+    diags.into_iter().filter(|d| !d.is_error()).collect()
+}
+
+#[test]
+fn acceptance_examples_and_zoo_have_no_warnings() {
+    for src in [SINE, DIGITS, RESUNET] {
+        let w = warnings(src);
+        assert!(w.is_empty(), "{}", render_plain("t.nn", src, &w));
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    for entry in std::fs::read_dir(dir).expect("models/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "nn") {
+            let src = std::fs::read_to_string(&path).expect("readable");
+            let w = warnings(&src);
+            assert!(w.is_empty(), "{}", render_plain(&path.display().to_string(), &src, &w));
+        }
+    }
+}
+
+#[test]
+fn unused_bindings_and_parameters_are_warned_about() {
+    let src = "block b(x, c: int, _d: int = 1) { t = x |> relu\n return x }\n".to_string()
+        + &model("  h = x |> dense(8)\n  h = x |> dense(4)\n  out = h |> dense(1) |> b(3)\n  spare = img |> relu\n  _kept = img |> tanh\n  loss = mse(out, y)");
+    let w = warnings(&src);
+    let rendered = render_plain("t.nn", &src, &w);
+    let e = expect(&src, &w, "the value bound to `h` is never used", Some("h"));
+    assert_eq!(e.labels[0].span.lo as usize, src.find("h = x |> dense(8)").expect("first h"), "{rendered}");
+    secondary(&src, e, "h", "`h` is bound again here");
+    expect(&src, &w, "binding `spare` is never used", Some("spare"));
+    expect(&src, &w, "parameter `c` is never used", Some("c"));
+    noted(
+        expect(&src, &w, "binding `t` is never used", Some("t")),
+        "help: if this is intentional, name it `_t`",
+    );
+    assert_eq!(w.len(), 4, "{rendered}");
+    let src =
+        "block spare(x) { return x }\nblock _draft(x) { return x }\n".to_string() + &model("  h = x |> relu");
+    let w = warnings(&src);
+    expect(&src, &w, "block `spare` is never used", Some("spare"));
+    assert_eq!(w.len(), 1, "{}", render_plain("t.nn", &src, &w));
+    // Errors come alone: no warning echoes them.
+    let src = model("  h = x |> dense(8)\n  out = hh |> dense(1)");
+    assert_eq!(errors(&src).len(), 1);
+}

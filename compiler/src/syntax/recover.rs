@@ -75,11 +75,13 @@ impl<'a> Recovery<'a> {
     }
 
     /// `block NAME`, `model NAME` or `train {`: an item keyword that cannot
-    /// be a misplaced name inside a body (`model = 1`).
+    /// be a misplaced name inside a body (`model = 1`). A `train {` right after
+    /// `model` or `block` is a keyword misused as the item's name, not a new item.
     fn starts_item(&self, i: usize) -> bool {
         let next_ok = |want: TokKind| self.kind(i + 1) == Some(want);
+        let after_header = i > 0 && (self.is(i - 1, "block") || self.is(i - 1, "model"));
         (self.is(i, "block") || self.is(i, "model")) && next_ok(TokKind::Ident)
-            || self.is(i, "train") && self.is(i + 1, "{")
+            || self.is(i, "train") && self.is(i + 1, "{") && !after_header
     }
 
     // ---- items -----------------------------------------------------------
@@ -202,6 +204,10 @@ impl<'a> Recovery<'a> {
     }
 
     fn head(&mut self, run: Run, lo: usize, hi: usize) -> Option<Head> {
+        if let Some(d) = self.keyword_item_name(run) {
+            self.diags.push(d);
+            return None;
+        }
         let rule = if self.is(run.start, "block") {
             Rule::block_head
         } else if self.is(run.start, "model") {
@@ -335,6 +341,23 @@ impl<'a> Recovery<'a> {
         };
         self.diags.extend(b.diags);
         parsed
+    }
+
+    /// `model train { ... }`, `block input(x)`: a keyword used as an item's name.
+    fn keyword_item_name(&self, run: Run) -> Option<Diagnostic> {
+        if !(self.is(run.start, "block") || self.is(run.start, "model")) {
+            return None;
+        }
+        let t = self.tok(run.start + 1)?;
+        if t.kind != TokKind::Keyword {
+            return None;
+        }
+        let text = t.text(self.source);
+        Some(
+            Diagnostic::error(format!("expected a name, found keyword `{text}`"))
+                .primary(t.span, "expected a name")
+                .note(format!("`{text}` is a keyword and cannot be used as a name")),
+        )
     }
 
     /// `return = ...`, `input = ...`: a keyword used as the name bound.

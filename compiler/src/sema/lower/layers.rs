@@ -95,11 +95,27 @@ fn conv_input(
             spatial + 2,
             layout(spatial)
         ))
-        .at(0));
+        .at(0)
+        .expected(format!("rank {} {}", spatial + 2, layout(spatial)))
+        .label(format!("`{name}` needs a rank-{} input", spatial + 2))
+        .help(rank_help(spatial, &t)));
     }
     let c = known_dim(&t, 1, name, 0)?;
     let sizes = (0..spatial).map(|i| known_dim(&t, 2 + i, name, 0)).collect::<Result<Vec<_>, _>>()?;
     Ok((c, sizes))
+}
+
+/// How to get a convolution input of the right rank from `t`.
+fn rank_help(spatial: usize, t: &Type) -> String {
+    let want = spatial + 2;
+    match t.shape.rank() {
+        r if r < want => format!(
+            "give the tensor channel and spatial axes with `reshape`, e.g. `reshape(shape: {})`",
+            layout(spatial)
+        ),
+        r if r <= 5 => format!("a rank-{r} input [B, C, ...] takes `conv{}d`", r - 2),
+        _ => "merge axes with `reshape` first".to_string(),
+    }
 }
 
 fn layout(spatial: usize) -> &'static str {

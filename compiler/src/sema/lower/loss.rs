@@ -113,14 +113,14 @@ pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lower
         DType::F32 if tl.shape == tz.shape => labels,
         _ => {
             return Err(LowerError::new(format!(
-                "`cross_entropy` labels for logits {tz} must be class indices {} or probabilities {}, found {tl}",
-                crate::ir::Type::new(DType::I32, index_shape.clone()),
-                tz
-            ))
+            "`cross_entropy` labels for logits {tz} must be class indices {} or probabilities {}, found {tl}",
+            crate::ir::Type::new(DType::I32, index_shape.clone()),
+            tz
+        ))
             .at(1)
             .expected(format!("{} or {tz}", crate::ir::Type::new(DType::I32, index_shape.clone())))
             .label("labels do not match the logits")
-            .help("declare class indices as i32 (`target y: i32[B]`); f32 labels are per-class probabilities with the logits' shape"))
+            .help(labels_help(&tz, &tl)))
         }
     };
     let lsm = log_softmax(cx, logits, 1)?;
@@ -130,6 +130,19 @@ pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lower
     let n = emit(cx, Op::Size { axes: positions }, &[logits])?;
     let mean = bin(cx, BinaryOp::Div, total, n)?;
     unary(cx, UnaryOp::Neg, mean)
+}
+
+/// The likeliest fix for labels that do not match the logits.
+fn labels_help(logits: &crate::ir::Type, labels: &crate::ir::Type) -> String {
+    if labels.dtype == DType::I32 && labels.shape.rank() + 1 < logits.shape.rank() {
+        return format!(
+            "the logits {logits} have axes after the classes (axis 1); to classify whole samples, \
+             `flatten` (or `global_avgpool`) before the last `dense`"
+        );
+    }
+    "declare class indices as i32 (`target y: i32[B]`); f32 labels are per-class probabilities \
+     with the logits' shape"
+        .to_string()
 }
 
 /// `i32[B, *S] → f32[B, C, *S]`.

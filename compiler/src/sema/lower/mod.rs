@@ -6,8 +6,12 @@
 //! [`LowerError`] that sema turns into a labelled diagnostic. Keeping them
 //! apart from name resolution makes each lowering short and testable alone.
 //!
-//! # API (the exact signatures the rest of sema calls; SPEC_PLACEHOLDER and LOWER_API_BELOW in task texts refer to this list)
-//! Types `Cx`, `LowerError`, `Lowered = Result<ValueId, LowerError>`, `Padding`, `Activation`, `UpsampleMode`, `Reduction`, `Penalty`, `ReshapeDim` are defined in `compiler/src/sema/lower/mod.rs` (read it). Functions (public, re-exported from `sema::lower`; negative `axis` values count from the end; all tensor args are `ValueId`s of f32 tensors unless stated):
+//! # API
+//!
+//! Types [`Cx`], [`LowerError`], [`Lowered`], [`Padding`], [`Activation`],
+//! [`UpsampleMode`], [`Reduction`], [`Penalty`] and [`ReshapeDim`] are defined
+//! here. Functions (negative `axis` values count from the end; tensor
+//! arguments are `ValueId`s of f32 tensors unless stated):
 //!
 //! Arithmetic (NumPy broadcasting via explicit `Broadcast` nodes):
 //! - `pub fn binary(cx: &mut dyn Cx, op: crate::syntax::ast::BinOp, a: ValueId, b: ValueId) -> Lowered`  (operands 0 and 1; mismatch error names both shapes)
@@ -37,13 +41,13 @@
 //! - `pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Lowered`
 //! - `pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Lowered`
 //! - `pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>, keepdims: bool) -> Lowered`  (None = all axes; mean divides by `Size`)
-//! - `pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered`  (rank >= 2, equal leading dims; error names both shapes and the inner dims)
+//! - `pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered`  (rank >= 2, leading dims broadcast as in NumPy; error names both shapes and the inner dims)
 //!
 //! Losses (f32 scalars; operand 0 = prediction, 1 = target, 2 = weight):
 //! - `pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Lowered`  (mean; with weight (broadcastable to pred): Σw·e/Σw)
 //! - `pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Lowered`
 //! - `pub fn huber(cx: &mut dyn Cx, pred: ValueId, target: ValueId, delta: f64, weight: Option<ValueId>) -> Lowered`  (PyTorch HuberLoss)
-//! - `pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lowered`  (logits [B, C] or [B, C, *S]; labels i32 [B] / [B, *S] → one_hot, or f32 probabilities of the logits' shape; wrong dtype/shape → error `.at(1)` saying what is expected; mean over samples and positions)
+//! - `pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lowered`  (logits `[B, C]` or `[B, C, *S]`; labels i32 `[B]` / `[B, *S]` → one_hot, or f32 probabilities of the logits' shape; wrong dtype/shape → error `.at(1)` saying what is expected; mean over samples and positions)
 //! - `pub fn bce(cx: &mut dyn Cx, logits: ValueId, targets: ValueId) -> Lowered`  (stable with-logits form, mean)
 //! - `pub fn dice(cx: &mut dyn Cx, probs: ValueId, targets: ValueId) -> Lowered`  (1 − mean over (sample, channel) of (2Σpt + 1e-6)/(Σp + Σt + 1e-6) over axes 2..)
 //! - `pub fn penalty(cx: &mut dyn Cx, xs: &[ValueId], kind: Penalty) -> Lowered`  (L1 = Σ|w|, L2 = Σw² summed over all tensors; empty list → scalar 0)
@@ -82,7 +86,7 @@ pub struct LowerError {
     /// fault, if one is; sema labels that operand's source.
     pub operand: Option<usize>,
     /// What the operand at fault should have been, e.g. `i32[B]`; shown in
-    /// its label ("this is f32[B], expected i32[B]").
+    /// its label (`this is f32[B], expected i32[B]`).
     pub expected: Option<String>,
     /// Extra `= note:` / `= help:` lines, each starting with `note: ` or `help: `.
     pub notes: Vec<String>,

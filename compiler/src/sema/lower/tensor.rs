@@ -7,6 +7,7 @@ use super::emit::{
     want_f32,
 };
 use super::{Cx, LowerError, Lowered, Reduction, ReshapeDim, UpsampleMode};
+use crate::ir::infer::broadcast_shapes;
 use crate::ir::{Dim, Op, PoolKind, Shape, Type, ValueId};
 
 /// `maxpool2d` / `avgpool2d` over the 2 spatial axes of `[B, C, H, W]` with
@@ -54,7 +55,8 @@ pub fn pool(
                 size[i],
                 i + 2
             ))
-            .at(0));
+            .at(0)
+            .label(format!("window {} is larger than the input size {n}", size[i])));
         }
     }
     let op = Op::Pool {
@@ -240,6 +242,7 @@ pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Lowered {
             show_count(&want)
         ))
         .at(0)
+        .label(format!("{} elements cannot become {}", show_count(&have), show_count(&want)))
     };
     if have.1 != want.1 {
         return Err(mismatch().note("symbolic dimensions must appear on both sides"));
@@ -304,29 +307,20 @@ pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>
     }
 }
 
-/// `[..., M, K] x [..., K, N] → [..., M, N]` with equal leading dimensions.
+/// `[..., M, K] x [..., K, N] → [..., M, N]`. The leading (batch) axes
+/// broadcast as in NumPy's `matmul`, so `[B, T, K] x [K, N]` multiplies every
+/// `[T, K]` slice by the same matrix (explicit `Broadcast` nodes).
 pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
     let ta = want_f32(cx, a, "matmul", 0)?;
     let tb = want_f32(cx, b, "matmul", 1)?;
     for (i, t) in [(0, &ta), (1, &tb)] {
         if t.shape.rank() < 2 {
-            return Err(
-                LowerError::new(format!("`matmul` needs operands with at least 2 axes, got {t}")).at(i)
-            );
+            return Err(LowerError::new(format!("`matmul` needs operands with at least 2 axes, got {t}"))
+                .at(i)
+                .help("make a vector a matrix with `reshape`, e.g. `reshape(v, shape: [1, -1])`"));
         }
     }
     let (ra, rb) = (ta.shape.rank(), tb.shape.rank());
-    if ra != rb {
-        return Err(
-            LowerError::new(format!("`matmul` needs operands of equal rank, got {ta} and {tb}")).at(1)
-        );
-    }
-    if ta.shape.dims()[..ra - 2] != tb.shape.dims()[..rb - 2] {
-        return Err(LowerError::new(format!(
-            "`matmul` needs equal leading (batch) dimensions, got {ta} and {tb}"
-        ))
-        .at(1));
-    }
     let (k1, k2) = (&ta.shape.dims()[ra - 1], &tb.shape.dims()[rb - 2]);
     if k1 != k2 {
         return Err(LowerError::new(format!(
@@ -336,5 +330,21 @@ pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
         .label(format!("inner dimensions {k1} and {k2} differ"))
         .note("`matmul(a, b)` needs the last axis of `a` to match the second-to-last axis of `b`"));
     }
+    let batch_a = Shape(ta.shape.dims()[..ra - 2].to_vec());
+    let batch_b = Shape(tb.shape.dims()[..rb - 2].to_vec());
+    let Some(batch) = broadcast_shapes(&batch_a, &batch_b) else {
+        return Err(LowerError::new(format!(
+            "`matmul` batch dimensions {batch_a} and {batch_b} of {ta} and {tb} do not broadcast"
+        ))
+        .at(1)
+        .label(format!("cannot multiply {ta} by {tb}"))
+        .note("the axes before the last two broadcast as in NumPy: aligned from the right, equal or 1"));
+    };
+    let with = |mut dims: Vec<Dim>, t: &Type, r: usize| {
+        dims.extend_from_slice(&t.shape.dims()[r - 2..]);
+        Shape(dims)
+    };
+    let a = broadcast(cx, a, &with(batch.0.clone(), &ta, ra))?;
+    let b = broadcast(cx, b, &with(batch.0, &tb, rb))?;
     emit(cx, Op::MatMul, &[a, b])
 }

@@ -607,6 +607,30 @@ fn matmul_values_and_inner_dimension_error() {
     assert_eq!(e.message, "cannot multiply f32[2, 3] by f32[2, 3]: inner dimensions differ (3 vs 2)");
     let v = c.input("v", "3");
     assert_eq!(err_of(matmul(&mut c, a, v)).operand, Some(1));
+    // Batch axes broadcast as in NumPy.
+    let s = c.input("s", "B, 4, 2, 3");
+    let w = c.input("w", "3, 5");
+    let sw = matmul(&mut c, s, w).unwrap();
+    assert_eq!(c.ty_of(sw), "f32[B, 4, 2, 5]");
+    let t = c.input("t", "4, 3, 1");
+    let st = matmul(&mut c, s, t).unwrap();
+    assert_eq!(c.ty_of(st), "f32[B, 4, 2, 1]");
+    let u = c.input("u", "5, 3, 1");
+    let e = err_of(matmul(&mut c, s, u));
+    assert!(e.message.contains("batch dimensions [B, 4] and [5] of"), "{}", e.message);
+    // Values: a [2, 2, 3] batch times one [3, 1] matrix.
+    let mut c = cx();
+    let a = c.input("a", "2, 2, 3");
+    let b = c.input("b", "3, 1");
+    let y = matmul(&mut c, a, b).unwrap();
+    let got = c.eval1(
+        y,
+        &[
+            ("a", ft(&[2, 2, 3], &[1., 2., 3., 4., 5., 6., 0., 0., 1., 1., 0., 0.])),
+            ("b", ft(&[3, 1], &[1., 0., -1.])),
+        ],
+    );
+    assert_close(&got, &[-2., -2., -1., 1.], 0.0);
 }
 
 // ---------------------------------------------------------------- losses
