@@ -349,29 +349,20 @@ impl<'a> Recovery<'a> {
             return None;
         }
         let t = self.tok(run.start + 1)?;
-        if t.kind != TokKind::Keyword {
-            return None;
-        }
+        (t.kind == TokKind::Keyword).then(|| self.keyword_as_name(t))
+    }
+
+    fn keyword_as_name(&self, t: &Token) -> Diagnostic {
         let text = t.text(self.source);
-        Some(
-            Diagnostic::error(format!("expected a name, found keyword `{text}`"))
-                .primary(t.span, "expected a name")
-                .note(format!("`{text}` is a keyword and cannot be used as a name")),
-        )
+        Diagnostic::error(format!("expected a name, found keyword `{text}`"))
+            .primary(t.span, "expected a name")
+            .note(format!("`{text}` is a keyword and cannot be used as a name"))
     }
 
     /// `return = ...`, `input = ...`: a keyword used as the name bound.
     fn keyword_binding(&self, run: Run) -> Option<Diagnostic> {
         let t = self.tok(run.start)?;
-        if t.kind != TokKind::Keyword || !self.is(run.start + 1, "=") {
-            return None;
-        }
-        let text = t.text(self.source);
-        Some(
-            Diagnostic::error(format!("expected a name, found keyword `{text}`"))
-                .primary(t.span, "expected a name")
-                .note(format!("`{text}` is a keyword and cannot be used as a name")),
-        )
+        (t.kind == TokKind::Keyword && self.is(run.start + 1, "=")).then(|| self.keyword_as_name(t))
     }
 
     /// Reports the first unbalanced bracket of a piece.
