@@ -49,9 +49,9 @@ pub struct TrainConfig {
 /// A source of training examples.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DataSource {
-    /// `synthetic.NAME(...)`: generated in memory; `name` is the generator's
-    /// name (`sine`), `args` its checked arguments.
-    Synthetic { name: String, args: SyntheticArgs },
+    /// `synthetic.NAME(...)`: generated in memory by `generator`, whose
+    /// variant carries its checked arguments.
+    Synthetic { generator: Generator },
     /// `dataset("NAME")`: one of the shipped real data sets ([`DATASETS`]).
     Dataset { name: String },
     /// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`.
@@ -62,13 +62,35 @@ pub enum DataSource {
     Npz { path: String, x: String, y: String },
 }
 
-/// The checked arguments of a synthetic generator (see [`GENERATORS`]).
-#[derive(Clone, Debug, PartialEq)]
-pub enum SyntheticArgs {
+/// A synthetic generator with its checked arguments (see [`GENERATORS`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Generator {
     Sine { n: usize, noise: f64 },
     Lorenz96 { n: usize, k: usize, forcing: f64, dt: f64 },
     Advection { n: usize, size: usize, steps: usize },
     Eddies { n: usize, size: usize },
+}
+
+impl Generator {
+    /// The name as written in a `.nn` file (after `synthetic.`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Generator::Sine { .. } => "sine",
+            Generator::Lorenz96 { .. } => "lorenz96",
+            Generator::Advection { .. } => "advection",
+            Generator::Eddies { .. } => "eddies",
+        }
+    }
+
+    /// The number of examples generated.
+    pub fn n(&self) -> usize {
+        match *self {
+            Generator::Sine { n, .. }
+            | Generator::Lorenz96 { n, .. }
+            | Generator::Advection { n, .. }
+            | Generator::Eddies { n, .. } => n,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -629,8 +651,8 @@ pub const SOURCES: Table<DataSource> = Table {
     ],
 };
 
-fn synthetic(name: &str, args: SyntheticArgs) -> Result<DataSource, Invalid> {
-    Ok(DataSource::Synthetic { name: name.into(), args })
+fn synthetic(generator: Generator) -> Result<DataSource, Invalid> {
+    Ok(DataSource::Synthetic { generator })
 }
 
 /// The synthetic generators, `synthetic.NAME(...)`.
@@ -643,7 +665,7 @@ pub const GENERATORS: Table<DataSource> = Table {
             name: "sine",
             params: &[kw("n", SIZE, Dflt::Int(1024)), kw("noise", NON_NEGATIVE, Dflt::Float(0.0))],
             doc: "x ~ U(−π, π) as f32[n, 1]; y = sin(x) + noise·N(0, 1) as f32[n, 1]",
-            build: |a| synthetic("sine", SyntheticArgs::Sine { n: a.usize("n"), noise: a.float("noise") }),
+            build: |a| synthetic(Generator::Sine { n: a.usize("n"), noise: a.float("noise") }),
         },
         Callable {
             name: "lorenz96",
@@ -655,13 +677,13 @@ pub const GENERATORS: Table<DataSource> = Table {
             ],
             doc: "Lorenz-96 states: x = state at t as f32[n, k]; y = state at t + dt as f32[n, k]",
             build: |a| {
-                let args = SyntheticArgs::Lorenz96 {
+                let args = Generator::Lorenz96 {
                     n: a.usize("n"),
                     k: a.usize("k"),
                     forcing: a.float("forcing"),
                     dt: a.float("dt"),
                 };
-                synthetic("lorenz96", args)
+                synthetic(args)
             },
         },
         Callable {
@@ -673,12 +695,9 @@ pub const GENERATORS: Table<DataSource> = Table {
             ],
             doc: "periodic 2-D advection: x = field f32[n, 1, size, size]; y = field `steps` steps later",
             build: |a| {
-                let args = SyntheticArgs::Advection {
-                    n: a.usize("n"),
-                    size: a.usize("size"),
-                    steps: a.usize("steps"),
-                };
-                synthetic("advection", args)
+                let args =
+                    Generator::Advection { n: a.usize("n"), size: a.usize("size"), steps: a.usize("steps") };
+                synthetic(args)
             },
         },
         Callable {
@@ -688,7 +707,7 @@ pub const GENERATORS: Table<DataSource> = Table {
                 kw("size", Ty::Int { min: 4, max: MAX_SIZE }, Dflt::Int(32)),
             ],
             doc: "x = sea-surface height f32[n, 1, size, size]; y = one-hot eddy mask f32[n, 3, size, size]",
-            build: |a| synthetic("eddies", SyntheticArgs::Eddies { n: a.usize("n"), size: a.usize("size") }),
+            build: |a| synthetic(Generator::Eddies { n: a.usize("n"), size: a.usize("size") }),
         },
     ],
 };
@@ -1538,10 +1557,7 @@ mod tests {
         let (config, diags) = run(src);
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
-            data: DataSource::Synthetic {
-                name: "sine".into(),
-                args: SyntheticArgs::Sine { n: 2048, noise: 0.0 },
-            },
+            data: DataSource::Synthetic { generator: Generator::Sine { n: 2048, noise: 0.0 } },
             split: 0.8,
             normalize: Normalize::None,
             batch: 64,
@@ -1587,10 +1603,7 @@ mod tests {
         let (config, diags) = run(src);
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
-            data: DataSource::Synthetic {
-                name: "eddies".into(),
-                args: SyntheticArgs::Eddies { n: 512, size: 32 },
-            },
+            data: DataSource::Synthetic { generator: Generator::Eddies { n: 512, size: 32 } },
             split: 0.8,
             normalize: Normalize::None,
             batch: 16,
@@ -1611,10 +1624,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config("");
-        assert_eq!(
-            c.data,
-            DataSource::Synthetic { name: "sine".into(), args: SyntheticArgs::Sine { n: 1024, noise: 0.0 } }
-        );
+        assert_eq!(c.data, DataSource::Synthetic { generator: Generator::Sine { n: 1024, noise: 0.0 } });
         assert_eq!((c.split, c.batch, c.epochs, c.seed), (0.8, 32, 10, 0));
         assert_eq!(c.optimizer, adam(1e-3));
         assert_eq!((c.schedule, c.normalize), (Schedule::Constant, Normalize::None));
@@ -1695,16 +1705,12 @@ mod tests {
         assert_eq!(
             data("data = synthetic.lorenz96(k: 8)"),
             DataSource::Synthetic {
-                name: "lorenz96".into(),
-                args: SyntheticArgs::Lorenz96 { n: 2048, k: 8, forcing: 8.0, dt: 0.05 }
+                generator: Generator::Lorenz96 { n: 2048, k: 8, forcing: 8.0, dt: 0.05 }
             }
         );
         assert_eq!(
             data("data = synthetic.advection()"),
-            DataSource::Synthetic {
-                name: "advection".into(),
-                args: SyntheticArgs::Advection { n: 256, size: 32, steps: 4 }
-            }
+            DataSource::Synthetic { generator: Generator::Advection { n: 256, size: 32, steps: 4 } }
         );
         for d in DATASETS {
             assert_eq!(
@@ -2005,10 +2011,7 @@ mod tests {
         assert!(diags.is_empty(), "{diags:#?}");
         let config = config.expect("a config");
         assert_eq!(config.optimizer, adam(0.01));
-        assert_eq!(
-            config.data,
-            DataSource::Synthetic { name: "eddies".into(), args: SyntheticArgs::Eddies { n: 512, size: 32 } }
-        );
+        assert_eq!(config.data, DataSource::Synthetic { generator: Generator::Eddies { n: 512, size: 32 } });
     }
 
     #[test]
@@ -2067,6 +2070,13 @@ mod tests {
         rows(&EARLY_STOPS);
         rows(&SOURCES);
         rows(&GENERATORS);
+        for row in GENERATORS.rows {
+            let values = row.params.iter().map(sample).collect();
+            match (row.build)(&Args { params: row.params, values }) {
+                Ok(DataSource::Synthetic { generator }) => assert_eq!(generator.name(), row.name),
+                _ => panic!("{} builds no generator", row.name),
+            }
+        }
         assert_eq!(
             OPTIMIZERS.rows[1].signature(""),
             "adam(lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0)"
