@@ -5,79 +5,11 @@
 use super::ast::*;
 use super::{parse, print_ast};
 
-const SINE: &str = r#"# sine.nn — a small MLP approximates sin(x): the universal approximation theorem
-model sine {
-  input  x: f32[B, 1]
-  target y: f32[B, 1]
+const SINE: &str = include_str!("../../../models/sine.nn");
 
-  h = x |> dense(64) |> tanh
-  h = h |> dense(64) |> tanh
-  out = h |> dense(1)
+const DIGITS: &str = include_str!("../../../models/digits.nn");
 
-  loss = mse(out, y)
-}
-
-train {
-  data = synthetic.sine(n: 2048, noise: 0.0)
-  batch = 64
-  epochs = 200
-  optimizer = adam(lr: 3e-3)
-  seed = 1
-}
-"#;
-
-const DIGITS: &str = r#"# digits.nn — real handwritten digits (8x8), dropout and L2 regularisation
-model digits {
-  input  x: f32[B, 64]
-  target y: i32[B]
-
-  h = x |> dense(128) |> relu |> dropout(0.1)
-  z = h |> dense(10)
-
-  loss = cross_entropy(z, y) + 1e-4 * l2(weights)
-}
-
-train {
-  data = dataset("digits")
-  normalize = per_variable
-  batch = 32
-  epochs = 40
-  optimizer = sgd(lr: 0.05, momentum: 0.9)
-  metrics = [accuracy]
-}
-"#;
-
-const RESUNET: &str = r#"# resunet.nn — residual blocks and U-Net skip connections, segmentation with Dice loss
-block residual(x, c: int) {
-  h = x |> conv2d(c, kernel: 3, pad: same) |> batchnorm |> relu
-  h = h |> conv2d(c, kernel: 3, pad: same) |> batchnorm
-  return relu(h + x)
-}
-
-block down(x, c: int) {
-  return x |> conv2d(c, kernel: 3, pad: same) |> relu |> residual(c)
-}
-
-model eddies {
-  input  ssh:  f32[B, 1, 32, 32]
-  target mask: f32[B, 3, 32, 32]
-
-  e1 = ssh |> down(16)
-  e2 = e1 |> maxpool2d(2) |> down(32)
-  d1 = e2 |> upsample(2) |> concat(e1, axis: 1) |> down(16)
-  p  = d1 |> conv2d(3, kernel: 1) |> softmax(axis: 1)
-
-  loss = dice(p, mask)
-}
-
-train {
-  data = synthetic.eddies(n: 512, size: 32)
-  batch = 16
-  epochs = 5
-  optimizer = adam(lr: 1e-3)
-  metrics = [dice, accuracy]
-}
-"#;
+const RESUNET: &str = include_str!("../../../models/resunet.nn");
 
 fn check_ok(src: &str) -> File {
     let (file, diags) = parse(src);
