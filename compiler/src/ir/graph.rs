@@ -90,6 +90,9 @@ pub struct Node {
     pub args: Vec<ValueId>,
     pub ty: Type,
     pub loc: Loc,
+    /// For nodes of a backward pass: the forward node whose gradient rule
+    /// produced this node (its `loc` is that node's source location too).
+    pub grad_of: Option<ValueId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,6 +103,8 @@ pub enum OutputKind {
     Prediction,
     /// The new value of a state input (named like that input).
     State,
+    /// The new value of a parameter after an optimiser step (named like it).
+    Param,
     /// Any other named result (gradients, metrics, ...).
     Other,
 }
@@ -110,6 +115,7 @@ impl OutputKind {
             OutputKind::Loss => "loss",
             OutputKind::Prediction => "prediction",
             OutputKind::State => "state",
+            OutputKind::Param => "param",
             OutputKind::Other => "value",
         }
     }
@@ -171,7 +177,7 @@ impl Graph {
         }
         let arg_types: Vec<&Type> = args.iter().map(|a| self.ty(*a)).collect();
         let ty = infer(&op, &arg_types)?;
-        Ok(self.push(Node { op, args: args.to_vec(), ty, loc }))
+        Ok(self.push(Node { op, args: args.to_vec(), ty, loc, grad_of: None }))
     }
 
     /// Appends a node as given, without checks (the IR text parser uses this;

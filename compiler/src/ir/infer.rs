@@ -441,6 +441,9 @@ pub fn check_leaf(op: &Op, ty: &Type) -> Result<(), String> {
         Op::Input { kind: InputKind::Key, .. } if *ty != Type::new(DType::I32, Shape::known(&[2])) => {
             Err(format!("a `key` input must be i32[2], got {ty}"))
         }
+        Op::Input { kind: InputKind::Hyper, .. } if *ty != Type::scalar(DType::F32) => {
+            Err(format!("a `hyper` input must be f32[], got {ty}"))
+        }
         Op::Const { .. } if ty.shape.rank() != 0 => Err(format!("a constant must be a scalar, got {ty}")),
         _ => Ok(()),
     }

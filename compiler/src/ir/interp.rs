@@ -462,7 +462,8 @@ fn name_stream(name: &str) -> u64 {
 /// - data and target: f32 uniform in [-1, 1); i32 and bool values in {0, 1};
 /// - params and state: drawn from their [`Init`] (`Uniform { bound }` on
 ///   [-bound, bound), `Normal { std }` by Box–Muller, `Zeros`, `Ones`);
-/// - keys: `[seed as i32, 0]`.
+/// - keys: `[seed as i32, 0]`;
+/// - hyperparameters (the learning rate): 0.001.
 ///
 /// Values come from [`rng::uniform`] with key (low, high 32 bits of `seed`)
 /// and a stream hashed from the input's name. `dims` binds symbolic
@@ -507,6 +508,7 @@ pub fn example_inputs<T: Real>(
                 DType::I32 | DType::Bool => (0..count).map(|i| if u(i) < 0.5 { 0.0 } else { 1.0 }).collect(),
             },
             InputKind::Param { init, .. } | InputKind::State { init } => init_values(init),
+            InputKind::Hyper => vec![1e-3],
         };
         let tensor = match node.ty.dtype {
             DType::F32 => Tensor::from_f64(&shape, &values),

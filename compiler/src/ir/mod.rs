@@ -17,12 +17,12 @@ pub use types::{DType, Dim, Shape, Type};
 impl Graph {
     /// Appends a graph input.
     pub fn input(&mut self, name: impl Into<String>, kind: InputKind, ty: Type, loc: Loc) -> ValueId {
-        self.push(Node { op: Op::Input { name: name.into(), kind }, args: vec![], ty, loc })
+        self.push(Node { op: Op::Input { name: name.into(), kind }, args: vec![], ty, loc, grad_of: None })
     }
 
     /// Appends a scalar constant.
     pub fn constant(&mut self, value: f64, dtype: DType, loc: Loc) -> ValueId {
-        self.push(Node { op: Op::Const { value }, args: vec![], ty: Type::scalar(dtype), loc })
+        self.push(Node { op: Op::Const { value }, args: vec![], ty: Type::scalar(dtype), loc, grad_of: None })
     }
 }
 

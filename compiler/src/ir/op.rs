@@ -95,6 +95,9 @@ pub enum InputKind {
     State { init: Init },
     /// The random-number key `i32[2]` = (seed, step) used by `rng_uniform`.
     Key,
+    /// A scalar `f32[]` hyperparameter fed at every step (the learning rate),
+    /// so schedules change it without recompiling.
+    Hyper,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -237,6 +240,7 @@ impl Op {
                 InputKind::Param { .. } => "param",
                 InputKind::State { .. } => "state",
                 InputKind::Key => "key",
+                InputKind::Hyper => "hyper",
             },
             Op::Const { .. } => "const",
             Op::Unary(u) => u.name(),

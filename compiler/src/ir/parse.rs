@@ -250,7 +250,7 @@ const OP_MNEMONICS: &[&str] = &[
     "rng_uniform",
 ];
 
-const INPUT_MNEMONICS: &[&str] = &["input", "target", "param", "state", "key"];
+const INPUT_MNEMONICS: &[&str] = &["input", "target", "param", "state", "key", "hyper"];
 
 struct Parser {
     tokens: Vec<Token>,
@@ -380,7 +380,7 @@ impl Parser {
             match &self.peek().tok {
                 Tok::Punct('}') => break,
                 Tok::Value(_) => {
-                    let node = self.node(graph.nodes.len())?;
+                    let node = self.node(&graph)?;
                     graph.push(node);
                 }
                 Tok::Ident(_) => {
@@ -404,12 +404,13 @@ impl Parser {
             (k, _) if k == "loss" => OutputKind::Loss,
             (k, _) if k == "prediction" => OutputKind::Prediction,
             (k, _) if k == "state" => OutputKind::State,
+            (k, _) if k == "param" => OutputKind::Param,
             (k, _) if k == "value" => OutputKind::Other,
             (k, pos) => {
                 return Err(error_at(
                     pos,
                     format!(
-                        "expected a node `%N: ...`, an output (`loss`, `prediction`, `state`, `value`) \
+                        "expected a node `%N: ...`, an output (`loss`, `prediction`, `state`, `param`, `value`) \
                          or `}}`, found `{k}`"
                     ),
                 ))
@@ -436,7 +437,8 @@ impl Parser {
 
     // ------------------------------------------------------------ nodes
 
-    fn node(&mut self, index: usize) -> P<Node> {
+    fn node(&mut self, graph: &Graph) -> P<Node> {
+        let index = graph.nodes.len();
         let pos = self.peek().pos;
         let id = self.value()?;
         if id.index() != index {
@@ -464,7 +466,27 @@ impl Parser {
         let op = build_op(&mnemonic, op_pos, leaf, &mut attrs)?;
         attrs.reject_rest(&mnemonic)?;
         let loc = if self.at_punct('@') { self.loc()? } else { Loc::NONE };
-        Ok(Node { op, args, ty, loc })
+        let grad_of = if matches!(&self.peek().tok, Tok::Ident(w) if w == "from") {
+            self.next();
+            Some(self.origin(graph)?)
+        } else {
+            None
+        };
+        Ok(Node { op, args, ty, loc, grad_of })
+    }
+
+    /// `%N mnemonic` after `from`: an earlier node and its op's mnemonic.
+    fn origin(&mut self, graph: &Graph) -> P<ValueId> {
+        let pos = self.peek().pos;
+        let of = self.value()?;
+        let Some(node) = graph.nodes.get(of.index()) else {
+            return Err(error_at(pos, format!("`from {of}` names a node that is not defined before this one")));
+        };
+        let (mnemonic, at) = self.ident("the mnemonic of the node after `from`")?;
+        if mnemonic != node.op.mnemonic() {
+            return Err(error_at(at, format!("{of} is `{}`, not `{mnemonic}`", node.op.mnemonic())));
+        }
+        Ok(of)
     }
 
     fn operands(&mut self) -> P<Vec<ValueId>> {
@@ -765,6 +787,7 @@ fn build_op(mnemonic: &str, pos: Pos, leaf: Leaf, a: &mut Attrs) -> P<Op> {
         "input" => input(InputKind::Data)?,
         "target" => input(InputKind::Target)?,
         "key" => input(InputKind::Key)?,
+        "hyper" => input(InputKind::Hyper)?,
         "param" => {
             let role = a.role(s, "role")?;
             input(InputKind::Param { role, init: a.init(s, "init")? })?

@@ -14,14 +14,16 @@
 //! ```text
 //! graph    := "graph" name "mode=" ("train" | "infer") "{" NL
 //!             (node NL | output NL)* "}"
-//! node     := "%" N ":" type "=" op loc?             # N = the node's index
+//! node     := "%" N ":" type "=" op loc? origin?     # N = the node's index
 //! op       := mnemonic leaf? operands? attr*
-//! leaf     := string                                 # input target param state key
+//! leaf     := string                                 # input target param state key hyper
 //!           | number                                 # const
 //! operands := "%" N ("," "%" N)*                     # none for leaves
 //! attr     := attr-name "=" value                    # any order, each once
-//! output   := ("loss" | "prediction" | "state" | "value") string "=" "%" N
+//! output   := ("loss" | "prediction" | "state" | "param" | "value") string "=" "%" N
 //! loc      := "@" line ":" col "-" end_line ":" end_col
+//! origin   := "from" "%" N mnemonic                  # backward ops: the forward
+//!                                                    # node whose rule made them
 //!
 //! type     := dtype "[" (dim ("," dim)*)? "]"        # f32[B, 64], i32[], bool[3]
 //! dim      := integer | ident | string               # ident/string: symbolic
@@ -69,10 +71,18 @@ pub fn print(graph: &Graph) -> String {
     for (index, node) in graph.nodes.iter().enumerate() {
         let line = format!("  {}", node_text(index, node));
         out.push_str(&line);
+        let mut tail = vec![];
         if !node.loc.is_none() {
+            tail.push(loc_text(node.loc));
+        }
+        if let Some(of) = node.grad_of {
+            let mnemonic = graph.nodes.get(of.index()).map_or("?", |n| n.op.mnemonic());
+            tail.push(format!("from {of} {mnemonic}"));
+        }
+        if !tail.is_empty() {
             let pad = (LOC_COLUMN - 1).saturating_sub(line.chars().count()).max(1);
             out.extend(std::iter::repeat_n(' ', pad));
-            out.push_str(&loc_text(node.loc));
+            out.push_str(&tail.join(" "));
         }
         out.push('\n');
     }
@@ -417,8 +427,15 @@ pub(crate) mod tests {
         let total = add(&mut g, Op::ReduceSum { axes: vec![0, 1] }, &[prod], Loc::NONE);
         let loss = add(&mut g, Op::Binary(BinaryOp::Div), &[total, count], loc(31, 1, 31, 9));
         let _ = (gamma, beta, mean, rmax);
+        let lr = g.input("lr", InputKind::Hyper, Type::scalar(DType::F32), Loc::NONE);
+        let lr_b = add(&mut g, Op::Broadcast { shape: Shape::known(&[4]) }, &[lr], Loc::NONE);
+        let new_b = add(&mut g, Op::Binary(BinaryOp::Sub), &[b, lr_b], loc(7, 12, 7, 21));
+        g.nodes[new_b.index()].grad_of = Some(loss);
+        let step = add(&mut g, Op::Binary(BinaryOp::Mul), &[lr, lr], Loc::NONE);
+        g.nodes[step.index()].grad_of = Some(lr);
 
         g.output(OutputKind::Loss, "loss", loss);
+        g.output(OutputKind::Param, "c.conv_1.bias", new_b);
         g.output(OutputKind::Prediction, "out", logits);
         g.output(OutputKind::State, "n.running_mean", stats);
         g.output(OutputKind::Other, "class", class);

@@ -37,6 +37,11 @@ fn is_leaf(op: &Op) -> bool {
 fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Vec<String>) {
     let id = ValueId(index as u32);
     let mnemonic = node.op.mnemonic();
+    if let Some(of) = node.grad_of {
+        if of.index() >= index {
+            errors.push(format!("{id}: `from {of}` must name an earlier (forward) node"));
+        }
+    }
     if is_leaf(&node.op) {
         if !node.args.is_empty() {
             errors.push(format!("{id}: `{mnemonic}` is a leaf but has {} operand(s)", node.args.len()));
@@ -122,8 +127,24 @@ fn check_outputs(graph: &Graph, errors: &mut Vec<String>) {
                 errors.push(format!("{id}: loss output {name:?} must be f32[], got {}", node.ty));
             }
             OutputKind::State => check_state_output(graph, id, name, &node.ty, errors),
+            OutputKind::Param => check_param_output(graph, id, name, &node.ty, errors),
             _ => {}
         }
+    }
+}
+
+/// A param output is the updated value of the parameter of the same name.
+fn check_param_output(graph: &Graph, id: ValueId, name: &str, ty: &Type, errors: &mut Vec<String>) {
+    let input = graph.inputs().find(
+        |(_, n)| matches!(&n.op, Op::Input { name: input, kind: InputKind::Param { .. } } if input == name),
+    );
+    match input {
+        None => errors.push(format!("{id}: param output {name:?} has no parameter of that name")),
+        Some((input_id, n)) if n.ty != *ty => errors.push(format!(
+            "{id}: param output {name:?} has type {ty} but parameter {input_id} has type {}",
+            n.ty
+        )),
+        Some(_) => {}
     }
 }
 
@@ -154,7 +175,7 @@ mod tests {
     }
 
     fn node(op: Op, args: &[u32], ty: Type) -> Node {
-        Node { op, args: args.iter().map(|&a| ValueId(a)).collect(), ty, loc: Loc::NONE }
+        Node { op, args: args.iter().map(|&a| ValueId(a)).collect(), ty, loc: Loc::NONE, grad_of: None }
     }
 
     /// A graph with one data input `x: f32[2]`.
@@ -314,7 +335,7 @@ mod groups_overflow_tests {
             g.input("x", InputKind::Data, Type::f32(Shape::known(&[1, 0, 4])), Loc::NONE);
             g.input("w", InputKind::Data, Type::f32(Shape::known(&[0, 3, 1])), Loc::NONE);
             let ty = Type::f32(Shape::known(&[1, 0, 4]));
-            g.push(Node { op, args: vec![ValueId(0), ValueId(1)], ty, loc: Loc::NONE });
+            g.push(Node { op, args: vec![ValueId(0), ValueId(1)], ty, loc: Loc::NONE, grad_of: None });
             let errors = verify(&g).expect_err("overflowing groups");
             assert!(
                 errors.len() == 1 && errors[0].starts_with("%2: ") && errors[0].contains("overflows"),

@@ -152,8 +152,9 @@ pub(crate) fn inputs_first(graph: Graph) -> Graph {
             InputKind::Param { .. } => 2,
             InputKind::State { .. } => 3,
             InputKind::Key => 4,
+            InputKind::Hyper => 5,
         },
-        _ => 5,
+        _ => 6,
     };
     let mut order: Vec<usize> = (0..graph.nodes.len()).collect();
     order.sort_by_key(|&i| group(&graph.nodes[i]));
@@ -166,6 +167,7 @@ pub(crate) fn inputs_first(graph: Graph) -> Graph {
     for &old in &order {
         let mut node = graph.nodes[old].clone();
         node.args = node.args.iter().map(|&a| remap(a)).collect();
+        node.grad_of = node.grad_of.map(remap);
         out.push(node);
     }
     for o in &graph.outputs {
