@@ -406,15 +406,13 @@ impl Parser {
             (k, _) if k == "state" => OutputKind::State,
             (k, _) if k == "param" => OutputKind::Param,
             (k, _) if k == "value" => OutputKind::Other,
-            (k, pos) => {
-                return Err(error_at(
-                    pos,
-                    format!(
-                        "expected a node `%N: ...`, an output (`loss`, `prediction`, `state`, `param`, `value`) \
+            (k, pos) => return Err(error_at(
+                pos,
+                format!(
+                    "expected a node `%N: ...`, an output (`loss`, `prediction`, `state`, `param`, `value`) \
                          or `}}`, found `{k}`"
-                    ),
-                ))
-            }
+                ),
+            )),
         };
         let name = self.string("the output's name (a string)")?;
         self.expect_punct('=')?;
@@ -480,7 +478,10 @@ impl Parser {
         let pos = self.peek().pos;
         let of = self.value()?;
         let Some(node) = graph.nodes.get(of.index()) else {
-            return Err(error_at(pos, format!("`from {of}` names a node that is not defined before this one")));
+            return Err(error_at(
+                pos,
+                format!("`from {of}` names a node that is not defined before this one"),
+            ));
         };
         let (mnemonic, at) = self.ident("the mnemonic of the node after `from`")?;
         if mnemonic != node.op.mnemonic() {

@@ -140,11 +140,12 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
 }
 
 /// Moves every `Input` node to the front of the graph, in the order data,
-/// target, parameters, state, RNG key (each group in creation order), and
+/// target, parameters, state, RNG key, hyperparameters (each group in
+/// creation order), and
 /// renumbers operands and outputs. Expansion creates a layer's parameters
 /// when it reaches the layer; consumers expect all inputs first. Inputs have
 /// no operands, so moving them earlier keeps the graph in SSA order.
-pub(crate) fn inputs_first(graph: Graph) -> Graph {
+pub fn inputs_first(graph: Graph) -> Graph {
     let group = |node: &crate::ir::Node| match &node.op {
         Op::Input { kind, .. } => match kind {
             InputKind::Data => 0,

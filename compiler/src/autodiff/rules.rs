@@ -1,0 +1,1 @@
+//! The vector-Jacobian rule of every IR primitive.
