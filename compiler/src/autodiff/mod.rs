@@ -8,8 +8,13 @@
 //! matmul`.
 
 pub mod rules;
+#[cfg(test)]
+mod tests;
 
-use crate::ir::{Graph, ValueId};
+use crate::ir::verify::verify;
+use crate::ir::{DType, Graph, InputKind, Op, OutputKind, Shape, Type, ValueId};
+
+use rules::Emitter;
 
 /// The gradient of the loss with respect to one parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +39,81 @@ pub struct Backward {
 
 /// Appends the backward pass of `forward`'s `loss` output with respect to
 /// every parameter input.
+///
+/// Only nodes on a path from a parameter to the loss through differentiable
+/// ops are differentiated; a parameter the loss does not depend on gets a
+/// zero gradient. Where a value feeds several consumers, their
+/// contributions are added in reverse definition order.
 pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
-    let _ = forward;
-    todo!("autodiff")
+    let loss = forward
+        .outputs
+        .iter()
+        .find(|o| o.kind == OutputKind::Loss)
+        .ok_or("the graph has no `loss` output to differentiate")?
+        .value;
+    if loss.index() >= forward.nodes.len() || forward.ty(loss) != &Type::scalar(DType::F32) {
+        return Err(format!("the loss {loss} must be an f32[] value"));
+    }
+    let active = active_nodes(forward, loss);
+    let mut graph = forward.clone();
+    let mut cotangent: Vec<Option<ValueId>> = vec![None; forward.nodes.len()];
+    if active[loss.index()] {
+        let mut e = Emitter { graph: &mut graph, of: loss, loc: forward.node(loss).loc };
+        cotangent[loss.index()] = Some(e.filled(1.0, &Shape::scalar())?);
+    }
+    for index in (0..forward.nodes.len()).rev() {
+        let (Some(gy), true) = (cotangent[index], active[index]) else { continue };
+        let node = &forward.nodes[index];
+        let y = ValueId(index as u32);
+        let mut e = Emitter { graph: &mut graph, of: y, loc: node.loc };
+        let contributions = rules::vjp(&mut e, node, y, gy)?;
+        for (&arg, contribution) in node.args.iter().zip(contributions) {
+            let Some(g) = contribution else { continue };
+            if !active[arg.index()] || forward.ty(arg).dtype != DType::F32 {
+                continue;
+            }
+            cotangent[arg.index()] = Some(match cotangent[arg.index()] {
+                None => g,
+                Some(previous) => e.add(previous, g)?,
+            });
+        }
+    }
+    let mut grads = vec![];
+    for (param, node) in forward.inputs() {
+        let Op::Input { name, kind: InputKind::Param { .. } } = &node.op else { continue };
+        let grad = match cotangent[param.index()] {
+            Some(g) => g,
+            None => {
+                let mut e = Emitter { graph: &mut graph, of: param, loc: node.loc };
+                rules::zero_like(&mut e, &node.ty)?
+            }
+        };
+        graph.output(OutputKind::Other, format!("grad.{name}"), grad);
+        grads.push(ParamGrad { name: name.clone(), param, grad });
+    }
+    verify(&graph).map_err(|e| format!("the gradient graph does not verify: {}", e.join("; ")))?;
+    Ok(Backward { graph, grads })
+}
+
+/// Nodes whose value depends on a parameter through differentiable ops and
+/// on which the loss depends: exactly the nodes that need a cotangent.
+fn active_nodes(graph: &Graph, loss: ValueId) -> Vec<bool> {
+    let n = graph.nodes.len();
+    let mut from_param = vec![false; n];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        from_param[i] = match &node.op {
+            Op::Input { kind, .. } => matches!(kind, InputKind::Param { .. }),
+            op => op.is_differentiable() && node.args.iter().any(|a| from_param[a.index()]),
+        };
+    }
+    let mut to_loss = vec![false; n];
+    to_loss[loss.index()] = true;
+    for i in (0..n).rev() {
+        if to_loss[i] && graph.nodes[i].op.is_differentiable() {
+            for a in &graph.nodes[i].args {
+                to_loss[a.index()] = true;
+            }
+        }
+    }
+    (0..n).map(|i| from_param[i] && to_loss[i]).collect()
 }

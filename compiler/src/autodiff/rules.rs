@@ -1,1 +1,346 @@
-//! The vector-Jacobian rule of every IR primitive.
+//! The vector-Jacobian rule of every IR primitive, in one table.
+//!
+//! [`vjp`] maps a forward node `y = op(args)` and the cotangent `gy` (the
+//! gradient of the loss with respect to `y`) to one contribution per
+//! operand: the gradient with respect to that operand, or `None` where the
+//! operand is not differentiable (bool conditions, integer labels, keys) or
+//! the op has no derivative (comparisons, casts, argmax, one-hot, size, RNG,
+//! and sign, whose derivative is zero almost everywhere).
+//!
+//! Conventions that matter for matching PyTorch:
+//! - `max(a, b)` sends the gradient to `a` where `a > b` and to `b`
+//!   otherwise (ties go to `b`), so `relu = max(x, 0)` has derivative 0 at
+//!   0, as in PyTorch; `min` likewise with `a < b`.
+//! - `reduce_max` shares the gradient evenly among tied maxima (PyTorch's
+//!   `amax`); max pooling sends it to the first maximum of each window.
+//! - Broadcasting is explicit, so the gradient of `broadcast` is the sum
+//!   over the expanded axes — the only place that reduces.
+
+use std::f64::consts::PI;
+
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId};
+
+/// Appends backward nodes for one forward node; every node it adds carries
+/// the forward node's location and `grad_of` = that node.
+pub(super) struct Emitter<'a> {
+    pub graph: &'a mut Graph,
+    /// The forward node being differentiated.
+    pub of: ValueId,
+    pub loc: Loc,
+}
+
+impl Emitter<'_> {
+    pub fn op(&mut self, op: Op, args: &[ValueId]) -> Result<ValueId, String> {
+        let mnemonic = op.mnemonic();
+        let v = self
+            .graph
+            .add(op, args, self.loc)
+            .map_err(|e| format!("the gradient of {} needs `{mnemonic}`, which fails: {e}", self.of))?;
+        self.graph.nodes[v.index()].grad_of = Some(self.of);
+        Ok(v)
+    }
+
+    fn shape(&self, v: ValueId) -> Shape {
+        self.graph.ty(v).shape.clone()
+    }
+
+    fn constant(&mut self, value: f64) -> ValueId {
+        let v = self.graph.constant(value, DType::F32, self.loc);
+        self.graph.nodes[v.index()].grad_of = Some(self.of);
+        v
+    }
+
+    /// A tensor of `value` with the shape of `like`.
+    pub fn filled(&mut self, value: f64, like: &Shape) -> Result<ValueId, String> {
+        let c = self.constant(value);
+        if like.rank() == 0 {
+            Ok(c)
+        } else {
+            self.op(Op::Broadcast { shape: like.clone() }, &[c])
+        }
+    }
+
+    fn unary(&mut self, u: UnaryOp, x: ValueId) -> Result<ValueId, String> {
+        self.op(Op::Unary(u), &[x])
+    }
+
+    fn binary(&mut self, b: BinaryOp, x: ValueId, y: ValueId) -> Result<ValueId, String> {
+        self.op(Op::Binary(b), &[x, y])
+    }
+
+    pub fn add(&mut self, x: ValueId, y: ValueId) -> Result<ValueId, String> {
+        self.binary(BinaryOp::Add, x, y)
+    }
+
+    fn mul(&mut self, x: ValueId, y: ValueId) -> Result<ValueId, String> {
+        self.binary(BinaryOp::Mul, x, y)
+    }
+
+    /// `gy` where `mask`, zero elsewhere (or the reverse with `on_true` false).
+    fn masked(&mut self, mask: ValueId, gy: ValueId, on_true: bool) -> Result<ValueId, String> {
+        let zero = self.filled(0.0, &self.shape(gy))?;
+        let (a, b) = if on_true { (gy, zero) } else { (zero, gy) };
+        self.op(Op::Select, &[mask, a, b])
+    }
+
+    /// `x` reshaped to `shape` unless it already has it.
+    fn reshape(&mut self, x: ValueId, shape: &Shape) -> Result<ValueId, String> {
+        if self.shape(x) == *shape {
+            Ok(x)
+        } else {
+            self.op(Op::Reshape { shape: shape.clone() }, &[x])
+        }
+    }
+
+    /// `x` summed over `axes` (none: `x` itself).
+    fn sum(&mut self, x: ValueId, axes: Vec<usize>) -> Result<ValueId, String> {
+        if axes.is_empty() {
+            Ok(x)
+        } else {
+            self.op(Op::ReduceSum { axes }, &[x])
+        }
+    }
+}
+
+type Grads = Vec<Option<ValueId>>;
+
+/// The vector-Jacobian product of forward node `y` (= `node`) with cotangent
+/// `gy`: one contribution per operand of `node`.
+pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Result<Grads, String> {
+    let a = &node.args;
+    let x = |i: usize| a[i];
+    Ok(match &node.op {
+        Op::Input { .. } | Op::Const { .. } => vec![],
+
+        // ---------------------------------------------------------- unary
+        Op::Unary(UnaryOp::Neg) => vec![Some(e.unary(UnaryOp::Neg, gy)?)],
+        Op::Unary(UnaryOp::Exp) => vec![Some(e.mul(gy, y)?)],
+        Op::Unary(UnaryOp::Log) => vec![Some(e.binary(BinaryOp::Div, gy, x(0))?)],
+        Op::Unary(UnaryOp::Sqrt) => {
+            // d sqrt(x) = 1 / (2 sqrt(x))
+            let two = e.filled(2.0, &node.ty.shape)?;
+            let twice = e.mul(two, y)?;
+            vec![Some(e.binary(BinaryOp::Div, gy, twice)?)]
+        }
+        Op::Unary(UnaryOp::Abs) => {
+            let sign = e.unary(UnaryOp::Sign, x(0))?;
+            vec![Some(e.mul(gy, sign)?)]
+        }
+        Op::Unary(UnaryOp::Sign) => vec![None],
+        Op::Unary(UnaryOp::Tanh) => {
+            // 1 - tanh²
+            let one = e.filled(1.0, &node.ty.shape)?;
+            let sq = e.mul(y, y)?;
+            let d = e.binary(BinaryOp::Sub, one, sq)?;
+            vec![Some(e.mul(gy, d)?)]
+        }
+        Op::Unary(UnaryOp::Sigmoid) => {
+            // σ (1 - σ)
+            let one = e.filled(1.0, &node.ty.shape)?;
+            let rest = e.binary(BinaryOp::Sub, one, y)?;
+            let d = e.mul(y, rest)?;
+            vec![Some(e.mul(gy, d)?)]
+        }
+        Op::Unary(UnaryOp::Erf) => {
+            // 2/√π · exp(-x²)
+            let sq = e.mul(x(0), x(0))?;
+            let neg = e.unary(UnaryOp::Neg, sq)?;
+            let ex = e.unary(UnaryOp::Exp, neg)?;
+            let k = e.filled(2.0 / PI.sqrt(), &node.ty.shape)?;
+            let d = e.mul(k, ex)?;
+            vec![Some(e.mul(gy, d)?)]
+        }
+
+        // --------------------------------------------------------- binary
+        Op::Binary(BinaryOp::Add) => vec![Some(gy), Some(gy)],
+        Op::Binary(BinaryOp::Sub) => vec![Some(gy), Some(e.unary(UnaryOp::Neg, gy)?)],
+        Op::Binary(BinaryOp::Mul) => vec![Some(e.mul(gy, x(1))?), Some(e.mul(gy, x(0))?)],
+        Op::Binary(BinaryOp::Div) => {
+            // d(a/b)/da = 1/b; d(a/b)/db = -a/b² = -(a/b)/b
+            let ga = e.binary(BinaryOp::Div, gy, x(1))?;
+            let gy_y = e.mul(gy, y)?;
+            let q = e.binary(BinaryOp::Div, gy_y, x(1))?;
+            vec![Some(ga), Some(e.unary(UnaryOp::Neg, q)?)]
+        }
+        Op::Binary(b @ (BinaryOp::Max | BinaryOp::Min)) => {
+            let cmp = if *b == BinaryOp::Max { CmpOp::Gt } else { CmpOp::Lt };
+            let first = e.op(Op::Compare(cmp), &[x(0), x(1)])?;
+            vec![Some(e.masked(first, gy, true)?), Some(e.masked(first, gy, false)?)]
+        }
+        Op::Select => vec![None, Some(e.masked(x(0), gy, true)?), Some(e.masked(x(0), gy, false)?)],
+        Op::Compare(_) | Op::Cast { .. } => vec![None; a.len()],
+
+        // ----------------------------------------------------- structural
+        Op::Broadcast { .. } => vec![Some(unbroadcast(e, gy, &e.shape(x(0)))?)],
+        Op::Reshape { .. } => vec![Some(e.reshape(gy, &e.shape(x(0)))?)],
+        Op::Permute { axes } => {
+            let mut inverse = vec![0; axes.len()];
+            for (i, &ax) in axes.iter().enumerate() {
+                inverse[ax] = i;
+            }
+            vec![Some(e.op(Op::Permute { axes: inverse }, &[gy])?)]
+        }
+        Op::Slice { axis, start, end } => {
+            let n = known_dim(&e.shape(x(0)), *axis, "slice")?;
+            vec![Some(e.op(Op::Pad { axis: *axis, lo: *start, hi: n - end }, &[gy])?)]
+        }
+        Op::Pad { axis, lo, .. } => {
+            let n = known_dim(&e.shape(x(0)), *axis, "pad")?;
+            vec![Some(e.op(Op::Slice { axis: *axis, start: *lo, end: lo + n }, &[gy])?)]
+        }
+        Op::Concat { axis } => {
+            let mut offset = 0;
+            let mut grads = vec![];
+            for &part in a {
+                let n = known_dim(&e.shape(part), *axis, "concat")?;
+                grads.push(Some(e.op(Op::Slice { axis: *axis, start: offset, end: offset + n }, &[gy])?));
+                offset += n;
+            }
+            grads
+        }
+
+        // ----------------------------------------------------- reductions
+        Op::ReduceSum { axes } => vec![Some(expand(e, gy, &e.shape(x(0)), axes)?)],
+        Op::ReduceMax { axes } => {
+            // Shared evenly among the positions equal to the maximum.
+            let shape = e.shape(x(0));
+            let max = expand(e, y, &shape, axes)?;
+            let hit = e.op(Op::Compare(CmpOp::Eq), &[x(0), max])?;
+            let hit = e.op(Op::Cast { to: DType::F32 }, &[hit])?;
+            let count = e.sum(hit, axes.clone())?;
+            let share = e.binary(BinaryOp::Div, gy, count)?;
+            let share = expand(e, share, &shape, axes)?;
+            vec![Some(e.mul(hit, share)?)]
+        }
+        Op::ArgMax { .. } | Op::Size { .. } | Op::OneHot { .. } | Op::RngUniform { .. } => {
+            vec![None; a.len()]
+        }
+
+        // --------------------------------------------------- contractions
+        Op::MatMul => {
+            let r = node.ty.shape.rank();
+            let mut swap: Vec<usize> = (0..r).collect();
+            swap.swap(r - 2, r - 1);
+            let bt = e.op(Op::Permute { axes: swap.clone() }, &[x(1)])?;
+            let at = e.op(Op::Permute { axes: swap }, &[x(0)])?;
+            vec![Some(e.op(Op::MatMul, &[gy, bt])?), Some(e.op(Op::MatMul, &[at, gy])?)]
+        }
+        Op::Conv { stride, padding, dilation, groups } => {
+            let (xs, ws) = (e.shape(x(0)), e.shape(x(1)));
+            let kernel = known_dims(&ws, 2, "conv")?;
+            let mut output_padding = vec![];
+            for d in 0..kernel.len() {
+                let size = known_dim(&xs, 2 + d, "conv")?;
+                let out = known_dim(&node.ty.shape, 2 + d, "conv")?;
+                // The transposed convolution must restore exactly `size`.
+                let reach = (out - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1;
+                output_padding.push(size + padding[d].0 + padding[d].1 - reach);
+            }
+            let dx = Op::ConvTranspose {
+                stride: stride.clone(),
+                padding: padding.clone(),
+                output_padding,
+                dilation: dilation.clone(),
+                groups: *groups,
+            };
+            let dw = Op::ConvWeightGrad {
+                stride: stride.clone(),
+                padding: padding.clone(),
+                dilation: dilation.clone(),
+                groups: *groups,
+                kernel,
+            };
+            vec![Some(e.op(dx, &[gy, x(1)])?), Some(e.op(dw, &[x(0), gy])?)]
+        }
+        Op::ConvTranspose { stride, padding, dilation, groups, .. } => {
+            let kernel = known_dims(&e.shape(x(1)), 2, "conv_transpose")?;
+            let dx = Op::Conv {
+                stride: stride.clone(),
+                padding: padding.clone(),
+                dilation: dilation.clone(),
+                groups: *groups,
+            };
+            // The weight gradient of a convolution with the roles of input
+            // and output exchanged (conv_transpose is conv's adjoint).
+            let dw = Op::ConvWeightGrad {
+                stride: stride.clone(),
+                padding: padding.clone(),
+                dilation: dilation.clone(),
+                groups: *groups,
+                kernel,
+            };
+            vec![Some(e.op(dx, &[gy, x(1)])?), Some(e.op(dw, &[gy, x(0)])?)]
+        }
+        Op::Pool { kind, window, stride, padding } => {
+            let op = Op::PoolGrad {
+                kind: *kind,
+                window: window.clone(),
+                stride: stride.clone(),
+                padding: padding.clone(),
+            };
+            vec![Some(e.op(op, &[x(0), gy])?)]
+        }
+        Op::Resize { .. } => {
+            let size = known_dims(&e.shape(x(0)), 2, "resize")?;
+            vec![Some(e.op(Op::ResizeGrad { size }, &[gy])?)]
+        }
+        Op::ConvWeightGrad { .. } | Op::PoolGrad { .. } | Op::ResizeGrad { .. } => {
+            return Err(format!(
+                "{y}: `{}` is a gradient op; second derivatives are not supported",
+                node.op.mnemonic()
+            ))
+        }
+    })
+}
+
+/// The gradient of `broadcast` to `gy`'s shape from `shape`: the sum over
+/// the added leading axes and over the axes where `shape` has size 1 and the
+/// result does not, reshaped back to `shape`.
+fn unbroadcast(e: &mut Emitter, gy: ValueId, shape: &Shape) -> Result<ValueId, String> {
+    let out = e.shape(gy);
+    let lead = out.rank() - shape.rank();
+    let axes: Vec<usize> = (0..out.rank())
+        .filter(|&i| i < lead || (shape.dims()[i - lead] == Dim::Known(1) && out.dims()[i] != Dim::Known(1)))
+        .collect();
+    let summed = e.sum(gy, axes)?;
+    e.reshape(summed, shape)
+}
+
+/// `v` (the result of reducing a tensor of `shape` over `axes`) broadcast
+/// back to `shape`: reshaped with size-1 axes in place of the reduced ones,
+/// then broadcast.
+fn expand(e: &mut Emitter, v: ValueId, shape: &Shape, axes: &[usize]) -> Result<ValueId, String> {
+    if axes.is_empty() {
+        return Ok(v);
+    }
+    let keep = Shape(
+        shape
+            .dims()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| if axes.contains(&i) { Dim::Known(1) } else { d.clone() })
+            .collect(),
+    );
+    let kept = e.reshape(v, &keep)?;
+    if keep == *shape {
+        return Ok(kept);
+    }
+    e.op(Op::Broadcast { shape: shape.clone() }, &[kept])
+}
+
+fn known_dim(shape: &Shape, axis: usize, op: &str) -> Result<usize, String> {
+    shape
+        .dims()
+        .get(axis)
+        .and_then(Dim::known)
+        .ok_or_else(|| format!("the gradient of `{op}` needs a known size on axis {axis} of {shape}"))
+}
+
+fn known_dims(shape: &Shape, from: usize, op: &str) -> Result<Vec<usize>, String> {
+    (from..shape.rank()).map(|i| known_dim(shape, i, op)).collect()
+}
+
+/// The type of a parameter's gradient: the parameter's own.
+pub(super) fn zero_like(e: &mut Emitter, ty: &Type) -> Result<ValueId, String> {
+    e.filled(0.0, &ty.shape)
+}

@@ -417,6 +417,59 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             dims.extend(size.iter().map(|&n| Dim::Known(n)));
             Ok(Type::f32(Shape(dims)))
         }
+        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => {
+            arity(op, args, 2)?;
+            want_dtype(op, args[0], DType::F32)?;
+            want_dtype(op, args[1], DType::F32)?;
+            let (x, dy) = (&args[0].shape, &args[1].shape);
+            if x.rank() < 3 || dy.rank() != x.rank() || kernel.len() != x.rank() - 2 {
+                return Err(format!(
+                    "`conv_weight_grad` needs [N, C, *S] and [N, O, *S'] with {} kernel sizes, got {x} and {dy}",
+                    kernel.len()
+                ));
+            }
+            let c = known(op, &x.dims()[1], "channel count")?;
+            let o = known(op, &dy.dims()[1], "output channel count")?;
+            if *groups == 0 || c % groups != 0 || o % groups != 0 {
+                return Err(format!("`conv_weight_grad`: {c} and {o} channels do not fit {groups} group(s)"));
+            }
+            let mut w = vec![Dim::Known(o), Dim::Known(c / groups)];
+            w.extend(kernel.iter().map(|&k| Dim::Known(k)));
+            let w = Type::f32(Shape(w));
+            let conv = Op::Conv {
+                stride: stride.clone(),
+                padding: padding.clone(),
+                dilation: dilation.clone(),
+                groups: *groups,
+            };
+            let y = infer(&conv, &[args[0], &w])?;
+            if y != *args[1] {
+                return Err(format!(
+                    "`conv_weight_grad`: the output gradient must have the convolution's output type {y}, got {}",
+                    args[1]
+                ));
+            }
+            Ok(w)
+        }
+        Op::PoolGrad { kind, window, stride, padding } => {
+            arity(op, args, 2)?;
+            let pool = Op::Pool {
+                kind: *kind,
+                window: window.clone(),
+                stride: stride.clone(),
+                padding: padding.clone(),
+            };
+            let y = infer(&pool, &[args[0]])?;
+            if y != *args[1] {
+                return Err(format!(
+                    "`{}`: the output gradient must have the pooling's output type {y}, got {}",
+                    op.mnemonic(),
+                    args[1]
+                ));
+            }
+            Ok(args[0].clone())
+        }
+        Op::ResizeGrad { size } => infer(&Op::Resize { size: size.clone() }, args),
         Op::OneHot { classes } => {
             arity(op, args, 1)?;
             want_dtype(op, args[0], DType::I32)?;

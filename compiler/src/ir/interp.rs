@@ -403,6 +403,24 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
             Tensor::Float(window::pool(float_arg(args, 0)?, *kind, window, stride, padding)?)
         }
         Op::Resize { size } => Tensor::Float(window::resize(float_arg(args, 0)?, size)?),
+        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => {
+            Tensor::Float(window::conv_weight_grad(
+                float_arg(args, 0)?,
+                float_arg(args, 1)?,
+                &window::Geometry { stride, padding, dilation },
+                *groups,
+                kernel,
+            )?)
+        }
+        Op::PoolGrad { kind, window, stride, padding } => Tensor::Float(window::pool_grad(
+            float_arg(args, 0)?,
+            float_arg(args, 1)?,
+            *kind,
+            window,
+            stride,
+            padding,
+        )?),
+        Op::ResizeGrad { size } => Tensor::Float(window::resize_grad(float_arg(args, 0)?, size)?),
         Op::OneHot { classes } => {
             let t = arg(args, 0)?;
             let labels = t.as_int().ok_or_else(|| format!("labels must be i32, got {}", t.ty()))?;

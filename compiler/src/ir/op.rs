@@ -163,6 +163,30 @@ pub enum Op {
     /// Bilinear (linear per spatial axis) resampling of `[N, C, *S]` to
     /// `[N, C, *size]`, half-pixel centres (PyTorch `align_corners=False`).
     Resize { size: Vec<usize> },
+    /// The gradient of a convolution with respect to its weight:
+    /// `(x: [N, C, *S], dy: [N, O, *S']) -> [O, C/groups, *kernel]` with
+    /// `dw[o, c, k] = Σ_{n, p} dy[n, o, p] * x[n, g*C/groups + c, p*stride + k*dilation - lo]`
+    /// (`g` = `o`'s group; taps in the padding read zero). With the roles of
+    /// `x` and `dy` exchanged it is also the weight gradient of `ConvTranspose`.
+    ConvWeightGrad {
+        stride: Vec<usize>,
+        padding: Vec<(usize, usize)>,
+        dilation: Vec<usize>,
+        groups: usize,
+        kernel: Vec<usize>,
+    },
+    /// The gradient of `Pool` with respect to its input:
+    /// `(x: [N, C, *S], dy: [N, C, *S']) -> [N, C, *S]`. Max sends each
+    /// `dy` element to the first position of its window that holds the
+    /// window's maximum (PyTorch's choice of index); average spreads it
+    /// evenly over the window's positions (padded positions included in the
+    /// divisor, as in the forward op).
+    PoolGrad { kind: PoolKind, window: Vec<usize>, stride: Vec<usize>, padding: Vec<(usize, usize)> },
+    /// The adjoint of `Resize` (the gradient with respect to its input):
+    /// `[N, C, *S'] -> [N, C, *size]`, where `size` is the spatial size of
+    /// the resized input; each element is sent to the input positions it
+    /// was interpolated from, with the same weights.
+    ResizeGrad { size: Vec<usize> },
     /// `i32[S] -> f32[S, classes]`; out-of-range indices give all zeros.
     OneHot { classes: usize },
     /// Uniform numbers in `[0, 1)` of the given shape from the key operand
@@ -264,13 +288,18 @@ impl Op {
             Op::Pool { kind: PoolKind::Max, .. } => "maxpool",
             Op::Pool { kind: PoolKind::Avg, .. } => "avgpool",
             Op::Resize { .. } => "resize",
+            Op::ConvWeightGrad { .. } => "conv_weight_grad",
+            Op::PoolGrad { kind: PoolKind::Max, .. } => "maxpool_grad",
+            Op::PoolGrad { kind: PoolKind::Avg, .. } => "avgpool_grad",
+            Op::ResizeGrad { .. } => "resize_grad",
             Op::OneHot { .. } => "one_hot",
             Op::RngUniform { .. } => "rng_uniform",
         }
     }
 
     /// True for ops whose result is differentiable in their f32 operands.
-    /// Comparisons, argmax, one-hot, size, casts and RNG are not.
+    /// Comparisons, argmax, one-hot, size, casts and RNG are not, nor are
+    /// the gradient ops of the backward pass (no second derivatives).
     pub fn is_differentiable(&self) -> bool {
         !matches!(
             self,
@@ -280,6 +309,9 @@ impl Op {
                 | Op::Size { .. }
                 | Op::Cast { .. }
                 | Op::RngUniform { .. }
+                | Op::ConvWeightGrad { .. }
+                | Op::PoolGrad { .. }
+                | Op::ResizeGrad { .. }
                 | Op::Input { .. }
                 | Op::Const { .. }
         )

@@ -207,6 +207,10 @@ fn describe(tok: &Tok) -> String {
 
 /// The mnemonics of all ops but the leaves (`input`, ..., `const`).
 const OP_MNEMONICS: &[&str] = &[
+    "conv_weight_grad",
+    "maxpool_grad",
+    "avgpool_grad",
+    "resize_grad",
     "neg",
     "exp",
     "log",
@@ -406,13 +410,15 @@ impl Parser {
             (k, _) if k == "state" => OutputKind::State,
             (k, _) if k == "param" => OutputKind::Param,
             (k, _) if k == "value" => OutputKind::Other,
-            (k, pos) => return Err(error_at(
-                pos,
-                format!(
+            (k, pos) => {
+                return Err(error_at(
+                    pos,
+                    format!(
                     "expected a node `%N: ...`, an output (`loss`, `prediction`, `state`, `param`, `value`) \
                          or `}}`, found `{k}`"
                 ),
-            )),
+                ))
+            }
         };
         let name = self.string("the output's name (a string)")?;
         self.expect_punct('=')?;
@@ -833,6 +839,20 @@ fn build_op(mnemonic: &str, pos: Pos, leaf: Leaf, a: &mut Attrs) -> P<Op> {
             padding: a.pairs(s, "padding")?,
         },
         "resize" => Op::Resize { size: a.list(s, "size")? },
+        "resize_grad" => Op::ResizeGrad { size: a.list(s, "size")? },
+        "maxpool_grad" | "avgpool_grad" => Op::PoolGrad {
+            kind: if mnemonic == "maxpool_grad" { PoolKind::Max } else { PoolKind::Avg },
+            window: a.list(s, "window")?,
+            stride: a.list(s, "stride")?,
+            padding: a.pairs(s, "padding")?,
+        },
+        "conv_weight_grad" => Op::ConvWeightGrad {
+            stride: a.list(s, "stride")?,
+            padding: a.pairs(s, "padding")?,
+            dilation: a.list(s, "dilation")?,
+            groups: a.usize(s, "groups")?,
+            kernel: a.list(s, "kernel")?,
+        },
         "one_hot" => Op::OneHot { classes: a.usize(s, "classes")? },
         "rng_uniform" => Op::RngUniform { shape: a.shape(s, "shape")?, stream: a.u64(s, "stream")? },
         _ => return Err(error_at(pos, format!("unknown op `{mnemonic}`"))),

@@ -47,6 +47,9 @@
 //! conv stride=[..] padding=[(lo, hi), ..] dilation=[..] groups=1
 //! conv_transpose stride=[..] padding=[..] output_padding=[..] dilation=[..] groups=1
 //! maxpool / avgpool window=[..] stride=[..] padding=[(lo, hi), ..]
+//! maxpool_grad / avgpool_grad      (as maxpool / avgpool)
+//! conv_weight_grad stride=[..] padding=[..] dilation=[..] groups=1 kernel=[..]
+//! resize_grad size=[..]
 //! ```
 //!
 //! Floats print in Rust's shortest round-trip form (`0.5`, `1e-7`, `-0.0`),
@@ -163,12 +166,19 @@ fn attrs(op: &Op) -> Vec<(&'static str, String)> {
             ("dilation", list_text(dilation)),
             ("groups", groups.to_string()),
         ],
-        Op::Pool { window, stride, padding, .. } => vec![
+        Op::Pool { window, stride, padding, .. } | Op::PoolGrad { window, stride, padding, .. } => vec![
             ("window", list_text(window)),
             ("stride", list_text(stride)),
             ("padding", pairs_text(padding)),
         ],
-        Op::Resize { size } => vec![("size", list_text(size))],
+        Op::Resize { size } | Op::ResizeGrad { size } => vec![("size", list_text(size))],
+        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => vec![
+            ("stride", list_text(stride)),
+            ("padding", pairs_text(padding)),
+            ("dilation", list_text(dilation)),
+            ("groups", groups.to_string()),
+            ("kernel", list_text(kernel)),
+        ],
         Op::OneHot { classes } => vec![("classes", classes.to_string())],
         Op::RngUniform { shape, stream } => {
             vec![("shape", shape_text(shape)), ("stream", stream.to_string())]

@@ -6,7 +6,7 @@
 //! conv_transpose, every input element) and every kernel tap, skipping taps
 //! that fall into the zero padding.
 
-use ndarray::{indices, ArrayD, IxDyn};
+use ndarray::{indices, ArrayD, Dimension, IxDyn};
 
 use super::elementwise::max_nan;
 use super::Real;
@@ -232,20 +232,60 @@ pub(super) fn pool<T: Real>(
 pub(super) fn resize<T: Real>(x: &ArrayD<T>, size: &[usize]) -> Result<ArrayD<T>, String> {
     let xs = x.shape();
     let s = spatial_rank(xs, &[size.len()])?;
+    let taps = resize_taps::<T>(&xs[2..], size)?;
+    let mut out_shape = xs[..2].to_vec();
+    out_shape.extend_from_slice(size);
+    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    let mut xi = vec![0; s + 2];
+    for (yi, yv) in y.indexed_iter_mut() {
+        (xi[0], xi[1]) = (yi[0], yi[1]);
+        let mut acc = T::zero();
+        for corner in 0..(1usize << s) {
+            let weight = corner_weight(&taps, yi.slice(), corner, &mut xi);
+            acc = acc + weight * x[xi.as_slice()];
+        }
+        *yv = acc;
+    }
+    Ok(y)
+}
+
+/// The adjoint of [`resize`]: `dy` of shape `[N, C, *S']` back to the
+/// input's shape `[N, C, *size]`, sending each element to the corners it was
+/// interpolated from, with the same weights.
+pub(super) fn resize_grad<T: Real>(dy: &ArrayD<T>, size: &[usize]) -> Result<ArrayD<T>, String> {
+    let ys = dy.shape();
+    let s = spatial_rank(ys, &[size.len()])?;
+    let taps = resize_taps::<T>(size, &ys[2..])?;
+    let mut in_shape = ys[..2].to_vec();
+    in_shape.extend_from_slice(size);
+    let mut dx = ArrayD::zeros(IxDyn(&in_shape));
+    let mut xi = vec![0; s + 2];
+    for (yi, &g) in dy.indexed_iter() {
+        (xi[0], xi[1]) = (yi[0], yi[1]);
+        for corner in 0..(1usize << s) {
+            let weight = corner_weight(&taps, yi.slice(), corner, &mut xi);
+            let target = &mut dx[xi.as_slice()];
+            *target = *target + weight * g;
+        }
+    }
+    Ok(dx)
+}
+
+/// Interpolation taps of a resize from spatial size `from` to `to`:
+/// `taps[d][j] = (i0, i1, λ)` for output position `j` along spatial axis `d`.
+fn resize_taps<T: Real>(from: &[usize], to: &[usize]) -> Result<Vec<Vec<(usize, usize, T)>>, String> {
+    let s = from.len();
     if s >= usize::BITS as usize {
         return Err(format!("cannot interpolate over {s} spatial dimensions"));
     }
-    let mut out_shape = xs[..2].to_vec();
-    out_shape.extend_from_slice(size);
-    let out_len: usize = out_shape.iter().product();
+    let out_len: usize = to.iter().product();
     let half = T::from_f64(0.5);
-    // taps[d][j] = (i0, i1, λ) for output position j along spatial axis d.
     let mut taps: Vec<Vec<(usize, usize, T)>> = Vec::with_capacity(s);
     for d in 0..s {
-        let (n_in, n_out) = (xs[2 + d], size[d]);
+        let (n_in, n_out) = (from[d], to[d]);
         if n_in == 0 {
             if out_len > 0 {
-                return Err(format!("cannot resample the empty axis {} of {xs:?}", 2 + d));
+                return Err(format!("cannot resample the empty spatial axis {d} of size {from:?}"));
             }
             taps.push(vec![]);
             continue;
@@ -259,26 +299,147 @@ pub(super) fn resize<T: Real>(x: &ArrayD<T>, size: &[usize]) -> Result<ArrayD<T>
         });
         taps.push(axis_taps.collect());
     }
-    let mut y = ArrayD::zeros(IxDyn(&out_shape));
+    Ok(taps)
+}
+
+/// The weight of one of the 2^d corners (bit `d` of `corner` picks `i1` along
+/// spatial axis `d`) for output index `yi`; writes the corner's input index
+/// into the spatial part of `xi`.
+fn corner_weight<T: Real>(
+    taps: &[Vec<(usize, usize, T)>],
+    yi: &[usize],
+    corner: usize,
+    xi: &mut [usize],
+) -> T {
+    let mut weight = T::one();
+    for (d, axis_taps) in taps.iter().enumerate() {
+        let (i0, i1, lambda) = axis_taps[yi[2 + d]];
+        if (corner >> d) & 1 == 1 {
+            xi[2 + d] = i1;
+            weight = weight * lambda;
+        } else {
+            xi[2 + d] = i0;
+            weight = weight * (T::one() - lambda);
+        }
+    }
+    weight
+}
+
+/// The weight gradient of [`conv`]: `(x: [N, C, *S], dy: [N, O, *S']) ->
+/// [O, C/groups, *kernel]`, `dw[o, c, k] = Σ_{n, p} dy[n, o, p] *
+/// x[n, g*C/groups + c, p*stride + k*dilation - lo]` (taps in the padding
+/// contribute nothing).
+pub(super) fn conv_weight_grad<T: Real>(
+    x: &ArrayD<T>,
+    dy: &ArrayD<T>,
+    g: &Geometry,
+    groups: usize,
+    kernel: &[usize],
+) -> Result<ArrayD<T>, String> {
+    let (xs, ys) = (x.shape(), dy.shape());
+    let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), g.dilation.len(), kernel.len()])?;
+    if ys.len() != s + 2 || ys[0] != xs[0] {
+        return Err(format!("output gradient {ys:?} does not fit input {xs:?}"));
+    }
+    let (c, o) = (xs[1], ys[1]);
+    if groups == 0 || c % groups != 0 || o % groups != 0 {
+        return Err(format!("{c} input and {o} output channels do not fit {groups} group(s)"));
+    }
+    for d in 0..s {
+        if g.dilation[d] == 0 || kernel[d] == 0 {
+            return Err("kernel sizes and dilations must be positive".into());
+        }
+        let extent = g.dilation[d] * (kernel[d] - 1) + 1;
+        let expected = window_out(xs[2 + d], g.padding[d], extent, g.stride[d])?;
+        if ys[2 + d] != expected {
+            return Err(format!("output gradient {ys:?} does not match the convolution of {xs:?}"));
+        }
+    }
+    let (cg, og) = (c / groups, o / groups);
+    let mut w_shape = vec![o, cg];
+    w_shape.extend_from_slice(kernel);
+    let mut dw = ArrayD::zeros(IxDyn(&w_shape));
     let mut xi = vec![0; s + 2];
-    for (yi, yv) in y.indexed_iter_mut() {
+    for (yi, &gv) in dy.indexed_iter() {
+        let (b, oc) = (yi[0], yi[1]);
+        let group = oc / og;
+        for ci in 0..cg {
+            (xi[0], xi[1]) = (b, group * cg + ci);
+            'taps: for k in indices(kernel) {
+                for d in 0..s {
+                    let Some(p) =
+                        tap_pos(yi[2 + d], k[d], g.stride[d], g.dilation[d], g.padding[d].0, xs[2 + d])
+                    else {
+                        continue 'taps;
+                    };
+                    xi[2 + d] = p;
+                }
+                let mut wi = vec![oc, ci];
+                wi.extend(k.slice());
+                let target = &mut dw[wi.as_slice()];
+                *target = *target + gv * x[xi.as_slice()];
+            }
+        }
+    }
+    Ok(dw)
+}
+
+/// The input gradient of [`pool`]: `(x, dy) -> dx` of `x`'s shape. Max sends
+/// each `dy` element to the first position of its window (in row-major tap
+/// order) holding the window's maximum — a NaN, if the window has one;
+/// average adds `dy / window size` to every in-bounds position.
+pub(super) fn pool_grad<T: Real>(
+    x: &ArrayD<T>,
+    dy: &ArrayD<T>,
+    kind: PoolKind,
+    window: &[usize],
+    stride: &[usize],
+    padding: &[(usize, usize)],
+) -> Result<ArrayD<T>, String> {
+    let xs = x.shape();
+    let s = spatial_rank(xs, &[window.len(), stride.len(), padding.len()])?;
+    let mut out_shape = xs[..2].to_vec();
+    for d in 0..s {
+        out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
+    }
+    if dy.shape() != out_shape.as_slice() {
+        return Err(format!("output gradient {:?} does not match the pooling of {xs:?}", dy.shape()));
+    }
+    let window_size = T::from_f64(window.iter().product::<usize>() as f64);
+    let mut dx = ArrayD::zeros(IxDyn(xs));
+    let mut xi = vec![0; s + 2];
+    for (yi, &gv) in dy.indexed_iter() {
         (xi[0], xi[1]) = (yi[0], yi[1]);
-        let mut acc = T::zero();
-        for corner in 0..(1usize << s) {
-            let mut weight = T::one();
+        // Max: the first position holding the window's maximum so far.
+        let mut best: Option<(Vec<usize>, T)> = None;
+        'taps: for k in indices(window) {
             for d in 0..s {
-                let (i0, i1, lambda) = taps[d][yi[2 + d]];
-                if (corner >> d) & 1 == 1 {
-                    xi[2 + d] = i1;
-                    weight = weight * lambda;
-                } else {
-                    xi[2 + d] = i0;
-                    weight = weight * (T::one() - lambda);
+                let Some(p) = tap_pos(yi[2 + d], k[d], stride[d], 1, padding[d].0, xs[2 + d]) else {
+                    continue 'taps;
+                };
+                xi[2 + d] = p;
+            }
+            match kind {
+                PoolKind::Avg => {
+                    let target = &mut dx[xi.as_slice()];
+                    *target = *target + gv / window_size;
+                }
+                PoolKind::Max => {
+                    let v = x[xi.as_slice()];
+                    let better = match &best {
+                        None => true,
+                        Some((_, b)) => !b.is_nan() && (v.is_nan() || v > *b),
+                    };
+                    if better {
+                        best = Some((xi.clone(), v));
+                    }
                 }
             }
-            acc = acc + weight * x[xi.as_slice()];
         }
-        *yv = acc;
+        if let Some((at, _)) = best {
+            let target = &mut dx[at.as_slice()];
+            *target = *target + gv;
+        }
     }
-    Ok(y)
+    Ok(dx)
 }
