@@ -52,6 +52,61 @@ fn spatial_rank(shape: &[usize], attribute_lens: &[usize]) -> Result<usize, Stri
     Ok(s)
 }
 
+/// For a sliding window over spatial dimensions: which input position (a
+/// flat index into one `[*S]` plane) each output position reads through each
+/// kernel tap, or none where the tap falls into the padding. Built once per
+/// op, so the loops over batch and channels are plain slice arithmetic.
+struct Taps {
+    /// `table[p * kernel + k]` = input position + 1, or 0 for padding.
+    table: Vec<usize>,
+    /// Positions in one input plane, one output plane, one kernel.
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+}
+
+impl Taps {
+    fn new(
+        input: &[usize],
+        output: &[usize],
+        kernel: &[usize],
+        stride: &[usize],
+        dilation: &[usize],
+        padding: &[(usize, usize)],
+    ) -> Taps {
+        let (inputs, outputs) = (input.iter().product(), output.iter().product::<usize>());
+        let kernel_len = kernel.iter().product::<usize>();
+        let mut table = Vec::with_capacity(outputs * kernel_len);
+        for p in indices(output) {
+            'taps: for k in indices(kernel) {
+                let mut flat = 0;
+                for d in 0..input.len() {
+                    let Some(i) = tap_pos(p[d], k[d], stride[d], dilation[d], padding[d].0, input[d]) else {
+                        table.push(0);
+                        continue 'taps;
+                    };
+                    flat = flat * input[d] + i;
+                }
+                table.push(flat + 1);
+            }
+        }
+        Taps { table, inputs, outputs, kernel: kernel_len }
+    }
+
+    fn at(&self, output: usize, tap: usize) -> Option<usize> {
+        self.table[output * self.kernel + tap].checked_sub(1)
+    }
+}
+
+/// The elements of a standard-layout array as a slice.
+fn flat<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T], String> {
+    a.as_slice().ok_or_else(|| "internal: array is not contiguous".to_string())
+}
+
+fn to_array<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>, String> {
+    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| e.to_string())
+}
+
 /// Cross-correlation `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
 /// `y[n, o, p] = Σ_{c in o's group, k} x[n, c, p*stride + k*dilation - lo] * w[o, c mod (C/groups), k]`.
 pub(super) fn conv<T: Real>(
@@ -79,32 +134,26 @@ pub(super) fn conv<T: Real>(
         let extent = g.dilation[d] * (kernel[d] - 1) + 1;
         out_shape.push(window_out(xs[2 + d], g.padding[d], extent, g.stride[d])?);
     }
-    let mut y = ArrayD::zeros(IxDyn(&out_shape));
-    let mut xi = vec![0; s + 2];
-    let mut wi = vec![0; s + 2];
-    for (yi, yv) in y.indexed_iter_mut() {
-        let (b, oc) = (yi[0], yi[1]);
+    let taps = Taps::new(&xs[2..], &out_shape[2..], kernel, g.stride, g.dilation, g.padding);
+    let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
+    let (x, w) = (flat(&x)?, flat(&w)?);
+    let mut y = vec![T::zero(); out_shape.iter().product()];
+    for (block, y_block) in y.chunks_mut(taps.outputs.max(1)).enumerate() {
+        let (b, oc) = (block / o, block % o);
         let group = oc / og;
-        let mut acc = T::zero();
         for ci in 0..cg {
-            (xi[0], xi[1]) = (b, group * cg + ci);
-            (wi[0], wi[1]) = (oc, ci);
-            'taps: for k in indices(kernel) {
-                for d in 0..s {
-                    let Some(p) =
-                        tap_pos(yi[2 + d], k[d], g.stride[d], g.dilation[d], g.padding[d].0, xs[2 + d])
-                    else {
-                        continue 'taps;
-                    };
-                    xi[2 + d] = p;
-                    wi[2 + d] = k[d];
+            let x_plane = &x[(b * c + group * cg + ci) * taps.inputs..][..taps.inputs];
+            let w_taps = &w[(oc * cg + ci) * taps.kernel..][..taps.kernel];
+            for (p, acc) in y_block.iter_mut().enumerate() {
+                for (k, &wv) in w_taps.iter().enumerate() {
+                    if let Some(i) = taps.at(p, k) {
+                        *acc = *acc + x_plane[i] * wv;
+                    }
                 }
-                acc = acc + x[xi.as_slice()] * w[wi.as_slice()];
             }
         }
-        *yv = acc;
     }
-    Ok(y)
+    to_array(&out_shape, y)
 }
 
 /// The adjoint of [`conv`] with respect to its input:
@@ -144,37 +193,30 @@ pub(super) fn conv_transpose<T: Real>(
         }
         out_shape.push(full - cut);
     }
-    let mut y = ArrayD::zeros(IxDyn(&out_shape));
-    let mut yi = vec![0; s + 2];
-    let mut wi = vec![0; s + 2];
-    for (xi, &xv) in x.indexed_iter() {
-        let (b, ic) = (xi[0], xi[1]);
-        let group = ic / cg;
-        for oi in 0..og {
-            (yi[0], yi[1]) = (b, group * og + oi);
-            (wi[0], wi[1]) = (ic, oi);
-            'taps: for k in indices(kernel) {
-                for d in 0..s {
-                    let Some(p) = tap_pos(
-                        xi[2 + d],
-                        k[d],
-                        g.stride[d],
-                        g.dilation[d],
-                        g.padding[d].0,
-                        out_shape[2 + d],
-                    ) else {
-                        continue 'taps;
-                    };
-                    yi[2 + d] = p;
-                    wi[2 + d] = k[d];
+    // Input position i writes where a convolution's output position i reads.
+    let taps = Taps::new(&out_shape[2..], &xs[2..], kernel, g.stride, g.dilation, g.padding);
+    let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
+    let (x, w) = (flat(&x)?, flat(&w)?);
+    let o = og * groups;
+    let mut y = vec![T::zero(); out_shape.iter().product()];
+    for b in 0..n {
+        for ic in 0..c {
+            let group = ic / cg;
+            let x_plane = &x[(b * c + ic) * taps.outputs..][..taps.outputs];
+            for oi in 0..og {
+                let y_plane = &mut y[(b * o + group * og + oi) * taps.inputs..][..taps.inputs];
+                let w_taps = &w[(ic * og + oi) * taps.kernel..][..taps.kernel];
+                for (i, &xv) in x_plane.iter().enumerate() {
+                    for (k, &wv) in w_taps.iter().enumerate() {
+                        if let Some(p) = taps.at(i, k) {
+                            y_plane[p] = y_plane[p] + xv * wv;
+                        }
+                    }
                 }
-                let contribution = xv * w[wi.as_slice()];
-                let target = &mut y[yi.as_slice()];
-                *target = *target + contribution;
             }
         }
     }
-    Ok(y)
+    to_array(&out_shape, y)
 }
 
 /// Max or average pooling over the spatial dimensions of `[N, C, *S]`.
@@ -194,33 +236,31 @@ pub(super) fn pool<T: Real>(
         out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
     }
     let window_size = T::from_f64(window.iter().product::<usize>() as f64);
-    let mut y = ArrayD::zeros(IxDyn(&out_shape));
-    let mut xi = vec![0; s + 2];
-    for (yi, yv) in y.indexed_iter_mut() {
-        (xi[0], xi[1]) = (yi[0], yi[1]);
-        let mut acc = match kind {
-            PoolKind::Max => T::neg_infinity(),
-            PoolKind::Avg => T::zero(),
-        };
-        'taps: for k in indices(window) {
-            for d in 0..s {
-                let Some(p) = tap_pos(yi[2 + d], k[d], stride[d], 1, padding[d].0, xs[2 + d]) else {
-                    continue 'taps;
+    let taps = Taps::new(&xs[2..], &out_shape[2..], window, stride, &vec![1; s], padding);
+    let x = x.as_standard_layout();
+    let x = flat(&x)?;
+    let mut y = vec![T::zero(); out_shape.iter().product()];
+    for (plane, y_plane) in y.chunks_mut(taps.outputs.max(1)).enumerate() {
+        let x_plane = &x[plane * taps.inputs..][..taps.inputs];
+        for (p, yv) in y_plane.iter_mut().enumerate() {
+            let mut acc = match kind {
+                PoolKind::Max => T::neg_infinity(),
+                PoolKind::Avg => T::zero(),
+            };
+            for k in 0..taps.kernel {
+                let Some(i) = taps.at(p, k) else { continue };
+                acc = match kind {
+                    PoolKind::Max => max_nan(acc, x_plane[i]),
+                    PoolKind::Avg => acc + x_plane[i],
                 };
-                xi[2 + d] = p;
             }
-            let v = x[xi.as_slice()];
-            acc = match kind {
-                PoolKind::Max => max_nan(acc, v),
-                PoolKind::Avg => acc + v,
+            *yv = match kind {
+                PoolKind::Max => acc,
+                PoolKind::Avg => acc / window_size,
             };
         }
-        *yv = match kind {
-            PoolKind::Max => acc,
-            PoolKind::Avg => acc / window_size,
-        };
     }
-    Ok(y)
+    to_array(&out_shape, y)
 }
 
 /// Multilinear resampling of `[N, C, *S]` to `[N, C, *size]` with half-pixel
@@ -341,7 +381,7 @@ pub(super) fn conv_weight_grad<T: Real>(
     if ys.len() != s + 2 || ys[0] != xs[0] {
         return Err(format!("output gradient {ys:?} does not fit input {xs:?}"));
     }
-    let (c, o) = (xs[1], ys[1]);
+    let (n, c, o) = (xs[0], xs[1], ys[1]);
     if groups == 0 || c % groups != 0 || o % groups != 0 {
         return Err(format!("{c} input and {o} output channels do not fit {groups} group(s)"));
     }
@@ -358,30 +398,28 @@ pub(super) fn conv_weight_grad<T: Real>(
     let (cg, og) = (c / groups, o / groups);
     let mut w_shape = vec![o, cg];
     w_shape.extend_from_slice(kernel);
-    let mut dw = ArrayD::zeros(IxDyn(&w_shape));
-    let mut xi = vec![0; s + 2];
-    for (yi, &gv) in dy.indexed_iter() {
-        let (b, oc) = (yi[0], yi[1]);
-        let group = oc / og;
-        for ci in 0..cg {
-            (xi[0], xi[1]) = (b, group * cg + ci);
-            'taps: for k in indices(kernel) {
-                for d in 0..s {
-                    let Some(p) =
-                        tap_pos(yi[2 + d], k[d], g.stride[d], g.dilation[d], g.padding[d].0, xs[2 + d])
-                    else {
-                        continue 'taps;
-                    };
-                    xi[2 + d] = p;
+    let taps = Taps::new(&xs[2..], &ys[2..], kernel, g.stride, g.dilation, g.padding);
+    let (x, dy) = (x.as_standard_layout(), dy.as_standard_layout());
+    let (x, dy) = (flat(&x)?, flat(&dy)?);
+    let mut dw = vec![T::zero(); w_shape.iter().product()];
+    for b in 0..n {
+        for oc in 0..o {
+            let group = oc / og;
+            let dy_plane = &dy[(b * o + oc) * taps.outputs..][..taps.outputs];
+            for ci in 0..cg {
+                let x_plane = &x[(b * c + group * cg + ci) * taps.inputs..][..taps.inputs];
+                let dw_taps = &mut dw[(oc * cg + ci) * taps.kernel..][..taps.kernel];
+                for (p, &gv) in dy_plane.iter().enumerate() {
+                    for (k, dwv) in dw_taps.iter_mut().enumerate() {
+                        if let Some(i) = taps.at(p, k) {
+                            *dwv = *dwv + gv * x_plane[i];
+                        }
+                    }
                 }
-                let mut wi = vec![oc, ci];
-                wi.extend(k.slice());
-                let target = &mut dw[wi.as_slice()];
-                *target = *target + gv * x[xi.as_slice()];
             }
         }
     }
-    Ok(dw)
+    to_array(&w_shape, dw)
 }
 
 /// The input gradient of [`pool`]: `(x, dy) -> dx` of `x`'s shape. Max sends
@@ -406,40 +444,42 @@ pub(super) fn pool_grad<T: Real>(
         return Err(format!("output gradient {:?} does not match the pooling of {xs:?}", dy.shape()));
     }
     let window_size = T::from_f64(window.iter().product::<usize>() as f64);
-    let mut dx = ArrayD::zeros(IxDyn(xs));
-    let mut xi = vec![0; s + 2];
-    for (yi, &gv) in dy.indexed_iter() {
-        (xi[0], xi[1]) = (yi[0], yi[1]);
-        // Max: the first position holding the window's maximum so far.
-        let mut best: Option<(Vec<usize>, T)> = None;
-        'taps: for k in indices(window) {
-            for d in 0..s {
-                let Some(p) = tap_pos(yi[2 + d], k[d], stride[d], 1, padding[d].0, xs[2 + d]) else {
-                    continue 'taps;
-                };
-                xi[2 + d] = p;
-            }
+    let taps = Taps::new(&xs[2..], &out_shape[2..], window, stride, &vec![1; s], padding);
+    let (x, dy) = (x.as_standard_layout(), dy.as_standard_layout());
+    let (x, dy) = (flat(&x)?, flat(&dy)?);
+    let mut dx = vec![T::zero(); x.len()];
+    for (plane, dy_plane) in dy.chunks(taps.outputs.max(1)).enumerate() {
+        let x_plane = &x[plane * taps.inputs..][..taps.inputs];
+        let dx_plane = &mut dx[plane * taps.inputs..][..taps.inputs];
+        for (p, &gv) in dy_plane.iter().enumerate() {
             match kind {
                 PoolKind::Avg => {
-                    let target = &mut dx[xi.as_slice()];
-                    *target = *target + gv / window_size;
+                    for k in 0..taps.kernel {
+                        if let Some(i) = taps.at(p, k) {
+                            dx_plane[i] = dx_plane[i] + gv / window_size;
+                        }
+                    }
                 }
                 PoolKind::Max => {
-                    let v = x[xi.as_slice()];
-                    let better = match &best {
-                        None => true,
-                        Some((_, b)) => !b.is_nan() && (v.is_nan() || v > *b),
-                    };
-                    if better {
-                        best = Some((xi.clone(), v));
+                    // The first position holding the window's maximum (a NaN if any).
+                    let mut best: Option<(usize, T)> = None;
+                    for k in 0..taps.kernel {
+                        let Some(i) = taps.at(p, k) else { continue };
+                        let v = x_plane[i];
+                        let better = match best {
+                            None => true,
+                            Some((_, b)) => !b.is_nan() && (v.is_nan() || v > b),
+                        };
+                        if better {
+                            best = Some((i, v));
+                        }
+                    }
+                    if let Some((i, _)) = best {
+                        dx_plane[i] = dx_plane[i] + gv;
                     }
                 }
             }
         }
-        if let Some((at, _)) = best {
-            let target = &mut dx[at.as_slice()];
-            *target = *target + gv;
-        }
     }
-    Ok(dx)
+    to_array(xs, dx)
 }
