@@ -91,8 +91,41 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
         graph.output(OutputKind::Other, format!("grad.{name}"), grad);
         grads.push(ParamGrad { name: name.clone(), param, grad });
     }
+    let (graph, grads) = prune(graph, forward.nodes.len(), grads);
     verify(&graph).map_err(|e| format!("the gradient graph does not verify: {}", e.join("; ")))?;
     Ok(Backward { graph, grads })
+}
+
+/// Removes the backward nodes (those from index `first` on) that no output
+/// uses — the rules give a contribution for every float operand, including
+/// operands that need none (data, sizes) — and renumbers the rest.
+fn prune(graph: Graph, first: usize, grads: Vec<ParamGrad>) -> (Graph, Vec<ParamGrad>) {
+    let n = graph.nodes.len();
+    let mut used = vec![false; n];
+    used[..first].fill(true);
+    for o in &graph.outputs {
+        used[o.value.index()] = true;
+    }
+    for i in (first..n).rev() {
+        if used[i] {
+            for a in &graph.nodes[i].args {
+                used[a.index()] = true;
+            }
+        }
+    }
+    let mut new_id = vec![ValueId(0); n];
+    let mut out = Graph::new(graph.name.clone(), graph.mode);
+    for (i, mut node) in graph.nodes.into_iter().enumerate() {
+        if used[i] {
+            node.args = node.args.iter().map(|a| new_id[a.index()]).collect();
+            new_id[i] = out.push(node);
+        }
+    }
+    for o in graph.outputs {
+        out.output(o.kind, o.name, new_id[o.value.index()]);
+    }
+    let grads = grads.into_iter().map(|g| ParamGrad { grad: new_id[g.grad.index()], ..g }).collect();
+    (out, grads)
 }
 
 /// Nodes whose value depends on a parameter through differentiable ops and
