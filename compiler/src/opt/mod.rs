@@ -1,8 +1,107 @@
 //! Optimisation passes over IR graphs.
+//!
+//! Each pass is a pure function from a verified graph to a verified graph
+//! that computes the same outputs (bit for bit in the reference interpreter;
+//! see [`fold`] for its one precision caveat), never removes an input, and
+//! keeps the source location and `from` origin of every node it keeps. They
+//! run in the visible order of [`PASSES`]; since one pass exposes work for
+//! another (a simplified `x * 1` leaves a dead constant, a folded constant
+//! duplicates another), the whole list is repeated until a round changes
+//! nothing, at most [`MAX_ROUNDS`] times. The verifier runs after every
+//! pass, in every build, and a failure names the pass.
+//!
+//! - [`simplify`]: algebraic identities (`x * 1`, `neg(neg x)`, permute of
+//!   permute, broadcast to the own shape, ...), each exact in IEEE arithmetic;
+//! - [`fold`]: scalar constant expressions and `size` of known dimensions;
+//! - [`cse`]: merges nodes computing the same value;
+//! - [`dce`]: removes what no output depends on.
+//!
+//! All four rebuild the graph with [`rewrite::Rewriter`], which renumbers
+//! values (a value is a node index) and remaps operands, outputs and origins.
 
+pub mod cse;
+pub mod dce;
+pub mod fold;
+pub mod rewrite;
+pub mod simplify;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use crate::ir::verify::verify;
 use crate::ir::Graph;
 
-/// Runs every pass of the pipeline in order, verifying after each.
+/// One optimisation pass: a name for traces and errors, and the transform.
+pub struct Pass {
+    /// Short name, e.g. `"cse"`.
+    pub name: &'static str,
+    /// Maps a verified graph to an equivalent verified graph.
+    pub run: fn(&Graph) -> Graph,
+}
+
+/// The pipeline, in order. Simplification comes first because it exposes
+/// constants to fold and duplicates to merge; dead-code elimination last
+/// because every other pass leaves dead nodes behind.
+pub const PASSES: &[Pass] = &[
+    Pass { name: "simplify", run: simplify::run },
+    Pass { name: "fold", run: fold::run },
+    Pass { name: "cse", run: cse::run },
+    Pass { name: "dce", run: dce::run },
+];
+
+/// The most times [`PASSES`] is run over a graph; a fixed point is normally
+/// reached in two or three rounds.
+pub const MAX_ROUNDS: usize = 8;
+
+/// One pass run of [`optimize_traced`]: the pass, the round (from 1) and
+/// the graph it produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub pass: &'static str,
+    pub round: usize,
+    pub graph: Graph,
+}
+
+/// Runs the passes of [`PASSES`] in order, repeatedly until a round changes
+/// nothing (at most [`MAX_ROUNDS`] rounds), verifying the input and the
+/// result of every pass. The error names the pass whose result does not
+/// verify, with the verifier's messages.
 pub fn optimize(graph: &Graph) -> Result<Graph, String> {
-    Ok(graph.clone())
+    run_pipeline(graph, PASSES, &mut |_, _, _| {})
+}
+
+/// Like [`optimize`], but also returns the graph after every pass run, in
+/// order (the last step's graph is the result), so that each pass's effect
+/// can be inspected.
+pub fn optimize_traced(graph: &Graph) -> Result<Vec<Step>, String> {
+    let mut steps = vec![];
+    run_pipeline(graph, PASSES, &mut |pass, round, g| steps.push(Step { pass, round, graph: g.clone() }))?;
+    Ok(steps)
+}
+
+/// The fixed-point driver over any list of passes; `on_step` sees the
+/// result of every pass run.
+fn run_pipeline(
+    graph: &Graph,
+    passes: &[Pass],
+    on_step: &mut dyn FnMut(&'static str, usize, &Graph),
+) -> Result<Graph, String> {
+    verify(graph).map_err(|e| format!("the graph to optimise does not verify: {}", e.join("; ")))?;
+    let mut current = graph.clone();
+    for round in 1..=MAX_ROUNDS {
+        let start = current.clone();
+        for pass in passes {
+            current = (pass.run)(&current);
+            verify(&current).map_err(|e| {
+                format!("after optimisation pass `{}` (round {round}): {}", pass.name, e.join("; "))
+            })?;
+            on_step(pass.name, round, &current);
+        }
+        if rewrite::same_graph(&start, &current) {
+            break;
+        }
+    }
+    Ok(current)
 }

@@ -311,16 +311,20 @@ pub(super) fn resize_grad<T: Real>(dy: &ArrayD<T>, size: &[usize]) -> Result<Arr
     Ok(dx)
 }
 
+/// Along one spatial axis, for each output position: the two input
+/// neighbours and the weight `λ` of the second.
+type AxisTaps<T> = Vec<(usize, usize, T)>;
+
 /// Interpolation taps of a resize from spatial size `from` to `to`:
 /// `taps[d][j] = (i0, i1, λ)` for output position `j` along spatial axis `d`.
-fn resize_taps<T: Real>(from: &[usize], to: &[usize]) -> Result<Vec<Vec<(usize, usize, T)>>, String> {
+fn resize_taps<T: Real>(from: &[usize], to: &[usize]) -> Result<Vec<AxisTaps<T>>, String> {
     let s = from.len();
     if s >= usize::BITS as usize {
         return Err(format!("cannot interpolate over {s} spatial dimensions"));
     }
     let out_len: usize = to.iter().product();
     let half = T::from_f64(0.5);
-    let mut taps: Vec<Vec<(usize, usize, T)>> = Vec::with_capacity(s);
+    let mut taps: Vec<AxisTaps<T>> = Vec::with_capacity(s);
     for d in 0..s {
         let (n_in, n_out) = (from[d], to[d]);
         if n_in == 0 {
