@@ -350,7 +350,7 @@ fn resize_taps<T: Real>(from: &[usize], to: &[usize]) -> Result<Vec<AxisTaps<T>>
 /// spatial axis `d`) for output index `yi`; writes the corner's input index
 /// into the spatial part of `xi`.
 fn corner_weight<T: Real>(
-    taps: &[Vec<(usize, usize, T)>],
+    taps: &[AxisTaps<T>],
     yi: &[usize],
     corner: usize,
     xi: &mut [usize],
