@@ -13,6 +13,10 @@ Examples:
   nnc summary models/resunet.nn       layers, shapes, parameters, FLOPs
   nnc ir models/sine.nn --stage forward --mode infer
                                       print the inference graph
+  nnc init models/sine.nn -o params.safetensors
+                                      initial parameters (PyTorch defaults)
+  nnc grad models/sine.nn --params params.safetensors --data batch.npz -o grads.safetensors
+                                      loss and gradients of one batch
 
 Exit status: 0 success, 1 the program has errors, 2 usage or I/O error.";
 
@@ -30,11 +34,49 @@ Examples:
   nnc ir models/sine.nn --stage ast
   nnc ir models/sine.nn --stage forward
   nnc ir models/digits.nn --stage forward --mode infer
+  nnc ir models/sine.nn --stage grad
+  nnc ir models/sine.nn --stage opt
 
 Stages:
   ast       the syntax tree as parsed, before any checking
   forward   the forward graph in the IR text format (training mode by
-            default: dropout active, batchnorm on batch statistics)";
+            default: dropout active, batchnorm on batch statistics)
+  grad      the training forward graph with its backward pass: outputs
+            are the forward outputs and `grad.NAME` for every parameter
+  train     the whole training step: forward, backward, gradient
+            clipping and the optimiser update of the `train` section
+  opt       the training step after the optimisation passes
+
+`--mode` selects the forward graph and applies to `--stage forward` only.";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  nnc init models/sine.nn -o params.safetensors
+  nnc init models/resunet.nn --seed 7 -o resunet-init.safetensors
+
+Writes the initial value of every parameter and state tensor (batchnorm
+running statistics) to a safetensors file, named and laid out as in PyTorch
+(`h.dense_1.weight` is [out, in]) and initialised with PyTorch's defaults.
+The values depend only on the seed and each tensor's name. The seed defaults
+to the `seed` of the model's `train` section, else 0.
+
+In Python: `safetensors.torch.load_file(\"params.safetensors\")`.";
+
+const GRAD_EXAMPLES: &str = "\
+Examples:
+  nnc grad models/sine.nn --params params.safetensors --data batch.npz -o grads.safetensors
+
+Runs the training forward pass and the backward pass on one batch with the
+reference interpreter, prints `loss = VALUE` and writes d loss / d param for
+every parameter, stored under the parameter's own name (like PyTorch's
+`param.grad`).
+
+The batch is an .npz archive (`np.savez(\"batch.npz\", x=x, y=y)`) with one
+array per model input and target, named like them, of the declared shapes;
+symbolic sizes such as `B` must agree across arrays. Float arrays are read as
+f32, integer and boolean arrays as i32. State tensors missing from the
+parameter file start from their initial values. The random-number key
+(dropout) is [seed, 0]; the seed defaults to the `train` section's, else 0.";
 
 const SUMMARY_EXAMPLES: &str = "\
 Examples:
@@ -68,6 +110,12 @@ pub enum Command {
     /// Print a table of the model's layers, shapes, parameters and FLOPs.
     #[command(after_help = SUMMARY_EXAMPLES)]
     Summary(SummaryArgs),
+    /// Write initial parameters (PyTorch's defaults) to a safetensors file.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(InitArgs),
+    /// Compute the loss and the gradients of one batch.
+    #[command(after_help = GRAD_EXAMPLES)]
+    Grad(GradArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,10 +135,51 @@ pub struct IrArgs {
     #[arg(long, value_enum, default_value_t = Stage::Forward)]
     pub stage: Stage,
 
-    /// Which forward graph to print: training (dropout active, batchnorm on
-    /// batch statistics) or inference.
-    #[arg(long, value_enum, default_value_t = Mode::Train)]
-    pub mode: Mode,
+    /// Which forward graph to print (`--stage forward` only): training
+    /// (dropout active, batchnorm on batch statistics; the default) or
+    /// inference.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The `.nn` file to compile.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The random seed (default: the `train` section's seed, else 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Where to write the parameters (safetensors).
+    #[arg(short, long, value_name = "PARAMS.safetensors")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GradArgs {
+    /// The `.nn` file to compile.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The parameters (safetensors, e.g. from `nnc init`).
+    #[arg(long, value_name = "PARAMS.safetensors")]
+    pub params: PathBuf,
+
+    /// The batch: an .npz archive with one array per input and target.
+    #[arg(long, value_name = "BATCH.npz")]
+    pub data: PathBuf,
+
+    /// Where to write the gradients (safetensors).
+    #[arg(short, long, value_name = "GRADS.safetensors")]
+    pub output: PathBuf,
+
+    /// The random seed: the dropout key is [seed, 0] and missing state
+    /// tensors start from their initial values under it (default: the
+    /// `train` section's seed, else 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +196,12 @@ pub enum Stage {
     Ast,
     /// The forward IR graph.
     Forward,
+    /// The training forward graph with its backward pass.
+    Grad,
+    /// The complete training step (forward, backward, optimiser update).
+    Train,
+    /// The training step after the optimisation passes.
+    Opt,
 }
 
 /// Training or inference forward graph.

@@ -5,13 +5,19 @@
 //! code. Write errors (e.g. a closed pipe in `nnc ir x.nn | head`) are ignored
 //! rather than turned into panics.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+use nnc_compiler::ir::interp::{self, Tensor};
+use nnc_compiler::ir::{InputKind, Op, OutputKind};
 use nnc_compiler::sema::Module;
 use nnc_compiler::{compile, diag, ir, syntax};
+use nnc_runtime::{feed, init, npz, tensor_file};
 
-use crate::cli::{CheckArgs, Cli, ColorChoice, Command, IrArgs, Mode, Stage, SummaryArgs};
+use crate::cli::{
+    CheckArgs, Cli, ColorChoice, Command, GradArgs, InitArgs, IrArgs, Mode, Stage, SummaryArgs,
+};
 use crate::source::read_source;
 use crate::summary::{format_count, render_summary, total_params};
 
@@ -49,6 +55,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Check(args) => run_check(args, color, out, err),
         Command::Ir(args) => run_ir(args, color, out, err),
         Command::Summary(args) => run_summary(args, color, out, err),
+        Command::Init(args) => run_init(args, color, out, err),
+        Command::Grad(args) => run_grad(args, color, out, err),
     };
     let _ = out.flush();
     let _ = err.flush();
@@ -114,6 +122,10 @@ fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status>
 }
 
 fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    if args.mode.is_some() && args.stage != Stage::Forward {
+        let _ = writeln!(err, "error: `--mode` applies to `--stage forward` only");
+        return Status::Usage;
+    }
     match args.stage {
         Stage::Ast => {
             let source = match read_source(&args.file) {
@@ -136,7 +148,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
         }
         Stage::Forward => match load(&args.file, color, err) {
             Ok(module) => {
-                let graph = match args.mode {
+                let graph = match args.mode.unwrap_or(Mode::Train) {
                     Mode::Train => &module.train_graph,
                     Mode::Infer => &module.infer_graph,
                 };
@@ -145,7 +157,144 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
             }
             Err(status) => status,
         },
+        Stage::Grad | Stage::Train | Stage::Opt => {
+            let module = match load(&args.file, color, err) {
+                Ok(module) => module,
+                Err(status) => return status,
+            };
+            let graph = match args.stage {
+                Stage::Grad => nnc_compiler::grad_graph(&module).map(|b| b.graph),
+                Stage::Train => nnc_compiler::train_step(&module),
+                _ => nnc_compiler::optimized_train_step(&module),
+            };
+            match graph {
+                Ok(graph) => {
+                    let _ = write!(out, "{}", ir::print::print(&graph));
+                    Status::Ok
+                }
+                Err(message) => {
+                    let _ = writeln!(err, "error: {message}");
+                    Status::CompileErrors
+                }
+            }
+        }
     }
+}
+
+/// The seed of `nnc init` and `nnc grad`: the option, else the `train`
+/// section's, else 0.
+fn seed_of(module: &Module, option: Option<u64>) -> u64 {
+    option.or(module.train.as_ref().map(|t| t.seed)).unwrap_or(0)
+}
+
+/// Metadata stored in every file nnc writes.
+fn file_metadata(module: &Module, content: &str, seed: u64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("nnc.model".to_string(), module.name.clone()),
+        ("nnc.content".to_string(), content.to_string()),
+        ("nnc.seed".to_string(), seed.to_string()),
+    ])
+}
+
+fn run_init(args: &InitArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    let module = match load(&args.file, color, err) {
+        Ok(module) => module,
+        Err(status) => return status,
+    };
+    let seed = seed_of(&module, args.seed);
+    let tensors = match init::initial_values(&module.train_graph, seed) {
+        Ok(tensors) => tensors,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return Status::CompileErrors;
+        }
+    };
+    if let Err(e) = tensor_file::save(&args.output, &tensors, &file_metadata(&module, "parameters", seed)) {
+        let _ = writeln!(err, "error: {e}");
+        return Status::Usage;
+    }
+    let mut params = 0u64;
+    let mut state = 0u64;
+    for (_, node) in module.train_graph.inputs() {
+        let count: u64 = node.ty.shape.as_known().map_or(0, |s| s.iter().map(|&d| d as u64).product());
+        match &node.op {
+            Op::Input { kind: InputKind::Param { .. }, .. } => params += count,
+            Op::Input { kind: InputKind::State { .. }, .. } => state += count,
+            _ => {}
+        }
+    }
+    let noun = if params == 1 { "parameter" } else { "parameters" };
+    let state_text =
+        if state > 0 { format!(", {} state values", format_count(state)) } else { String::new() };
+    let _ = writeln!(
+        out,
+        "wrote {} tensors ({} {noun}{state_text}, seed {seed}) to {}",
+        tensors.len(),
+        format_count(params),
+        args.output.display()
+    );
+    Status::Ok
+}
+
+fn run_grad(args: &GradArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    match grad(args, color, out, err) {
+        Ok(()) => Status::Ok,
+        Err(status) => status,
+    }
+}
+
+/// Prints `message` as an error and returns `status`, for `?` chains.
+fn fail(err: &mut dyn Write, status: Status, message: impl std::fmt::Display) -> Status {
+    let _ = writeln!(err, "error: {message}");
+    status
+}
+
+fn grad(args: &GradArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Status> {
+    let module = load(&args.file, color, err)?;
+    let seed = seed_of(&module, args.seed);
+    let backward = nnc_compiler::grad_graph(&module).map_err(|m| fail(err, Status::CompileErrors, m))?;
+    let graph = &backward.graph;
+
+    let params = tensor_file::load(&args.params).map_err(|e| fail(err, Status::Usage, e))?;
+    let arrays = npz::load_npz(&args.data).map_err(|e| fail(err, Status::Usage, e))?;
+    let mut inputs: HashMap<String, Tensor<f32>> =
+        feed::param_inputs(graph, &params, &args.params, seed).map_err(|e| fail(err, Status::Usage, e))?;
+    inputs.extend(npz::batch_inputs(graph, &args.data, &arrays).map_err(|e| fail(err, Status::Usage, e))?);
+    inputs.extend(feed::key_inputs(graph, seed).map_err(|m| fail(err, Status::CompileErrors, m))?);
+    for (_, node) in graph.inputs() {
+        if let Op::Input { name, .. } = &node.op {
+            if !inputs.contains_key(name) {
+                let message = format!("the gradient graph has an input `{name}: {}` with no value", node.ty);
+                return Err(fail(err, Status::CompileErrors, message));
+            }
+        }
+    }
+
+    let results = interp::run::<f32>(graph, &inputs)
+        .map_err(|e| fail(err, Status::CompileErrors, format!("evaluating the gradient graph: {e}")))?;
+    let results: HashMap<&str, &Tensor<f32>> = results.iter().map(|(n, t)| (n.as_str(), t)).collect();
+
+    let loss_name = graph.outputs.iter().find(|o| o.kind == OutputKind::Loss).map(|o| o.name.as_str());
+    let loss = loss_name
+        .and_then(|n| results.get(n))
+        .and_then(|t| t.as_float())
+        .and_then(|a| a.iter().next().copied())
+        .ok_or_else(|| fail(err, Status::CompileErrors, "the gradient graph has no scalar loss output"))?;
+
+    let mut grads = Vec::with_capacity(backward.grads.len());
+    for g in &backward.grads {
+        let output = format!("grad.{}", g.name);
+        let value = results.get(output.as_str()).and_then(|t| t.as_float()).ok_or_else(|| {
+            fail(err, Status::CompileErrors, format!("the gradient graph has no float output `{output}`"))
+        })?;
+        grads.push((g.name.clone(), value.clone()));
+    }
+    let mut metadata = file_metadata(&module, "gradients", seed);
+    metadata.insert("nnc.loss".to_string(), loss.to_string());
+    tensor_file::save(&args.output, &grads, &metadata).map_err(|e| fail(err, Status::Usage, e))?;
+    let _ = writeln!(out, "loss = {loss}");
+    Ok(())
 }
 
 fn run_summary(args: &SummaryArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
