@@ -149,3 +149,62 @@ fn interpreter_runs_models_f32() {
 fn interpreter_runs_models_f64() {
     check_models_run::<f64>();
 }
+
+/// The gradient graph, the training step and the optimised training step of
+/// a model, as (stage name, graph).
+fn training_stages(path: &Path, source: &str) -> Vec<(&'static str, Graph)> {
+    let module = compile_ok(path, source);
+    let name = display_path(path);
+    let grad = nnc_compiler::grad_graph(&module).unwrap_or_else(|e| panic!("{name}: grad: {e}"));
+    let train = nnc_compiler::train_step(&module).unwrap_or_else(|e| panic!("{name}: train: {e}"));
+    let opt = nnc_compiler::opt::optimize(&train).unwrap_or_else(|e| panic!("{name}: opt: {e}"));
+    vec![("grad", grad.graph), ("train", train), ("opt", opt)]
+}
+
+#[test]
+fn training_ir_snapshots() {
+    for_each_file(&models(), |path, source| {
+        for (stage, graph) in training_stages(path, source) {
+            let text = ir::print::print(&graph);
+            settings(path).bind(|| insta::assert_snapshot!(format!("{}_{stage}", stem(path)), text));
+        }
+    });
+}
+
+/// Every training-stage graph round-trips, verifies, and runs one step in the
+/// interpreter to finite values; the optimised step computes what the
+/// unoptimised one does.
+#[test]
+fn training_stages_verify_and_run() {
+    for_each_file(&models(), |path, source| {
+        let name = display_path(path);
+        let stages = training_stages(path, source);
+        for (stage, graph) in &stages {
+            let label = format!("{name} --stage {stage}");
+            assert_round_trip(&label, graph);
+            if let Err(errors) = ir::verify::verify(graph) {
+                panic!("{label}: verifier errors:\n  {}", errors.join("\n  "));
+            }
+        }
+        let (train, opt) = (&stages[1].1, &stages[2].1);
+        check_run::<f32>(&format!("{name} --stage train"), train);
+        let inputs = interp::example_inputs::<f64>(train, &dims(train), 7).expect("example inputs");
+        let before = interp::run::<f64>(train, &inputs).expect("train step runs");
+        let after = interp::run::<f64>(opt, &inputs).expect("optimised train step runs");
+        assert!(opt.nodes.len() <= train.nodes.len(), "{name}: the optimised step has more nodes");
+        for ((n1, t1), (n2, t2)) in before.iter().zip(&after) {
+            assert_eq!(n1, n2, "{name}: outputs differ in order");
+            let (a, b) = (t1.as_float(), t2.as_float());
+            if let (Some(a), Some(b)) = (a, b) {
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        "{name}: output `{n1}` differs after optimisation: {x} vs {y}"
+                    );
+                }
+            } else {
+                assert_eq!(t1, t2, "{name}: output `{n1}` differs after optimisation");
+            }
+        }
+    });
+}

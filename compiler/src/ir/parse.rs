@@ -527,7 +527,7 @@ impl Parser {
         Ok(match name {
             "to" => Attr::DType(self.dtype()?),
             "shape" => Attr::Shape(self.shape()?),
-            "axes" | "stride" | "dilation" | "output_padding" | "window" | "size" => {
+            "axes" | "stride" | "dilation" | "output_padding" | "window" | "size" | "kernel" => {
                 Attr::List(self.list(|p| p.usize())?)
             }
             "padding" => Attr::Pairs(self.list(|p| p.pair())?),
