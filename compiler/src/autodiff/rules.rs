@@ -254,6 +254,17 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
         }
         Op::ConvTranspose { stride, padding, dilation, groups, .. } => {
             let kernel = known_dims(&e.shape(x(1)), 2, "conv_transpose")?;
+            let xs = e.shape(x(0));
+            // The adjoint convolution of `gy` has `extra` more positions than
+            // `x` where the output padding reached past a stride (possible
+            // when the dilation is larger than the stride).
+            let mut extra = vec![];
+            for d in 0..kernel.len() {
+                let size = known_dim(&xs, 2 + d, "conv_transpose")?;
+                let out = known_dim(&node.ty.shape, 2 + d, "conv_transpose")?;
+                let reach = out + padding[d].0 + padding[d].1 - dilation[d] * (kernel[d] - 1) - 1;
+                extra.push(reach / stride[d] + 1 - size);
+            }
             let dx = Op::Conv {
                 stride: stride.clone(),
                 padding: padding.clone(),
@@ -269,7 +280,16 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
                 groups: *groups,
                 kernel,
             };
-            vec![Some(e.op(dx, &[gy, x(1)])?), Some(e.op(dw, &[gy, x(0)])?)]
+            let mut gx = e.op(dx, &[gy, x(1)])?;
+            let mut x_padded = x(0);
+            for (d, &n) in extra.iter().enumerate() {
+                if n > 0 {
+                    let size = known_dim(&xs, 2 + d, "conv_transpose")?;
+                    gx = e.op(Op::Slice { axis: 2 + d, start: 0, end: size }, &[gx])?;
+                    x_padded = e.op(Op::Pad { axis: 2 + d, lo: 0, hi: n }, &[x_padded])?;
+                }
+            }
+            vec![Some(gx), Some(e.op(dw, &[gy, x_padded])?)]
         }
         Op::Pool { kind, window, stride, padding } => {
             let op = Op::PoolGrad {
