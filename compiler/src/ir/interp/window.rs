@@ -349,12 +349,7 @@ fn resize_taps<T: Real>(from: &[usize], to: &[usize]) -> Result<Vec<AxisTaps<T>>
 /// The weight of one of the 2^d corners (bit `d` of `corner` picks `i1` along
 /// spatial axis `d`) for output index `yi`; writes the corner's input index
 /// into the spatial part of `xi`.
-fn corner_weight<T: Real>(
-    taps: &[AxisTaps<T>],
-    yi: &[usize],
-    corner: usize,
-    xi: &mut [usize],
-) -> T {
+fn corner_weight<T: Real>(taps: &[AxisTaps<T>], yi: &[usize], corner: usize, xi: &mut [usize]) -> T {
     let mut weight = T::one();
     for (d, axis_taps) in taps.iter().enumerate() {
         let (i0, i1, lambda) = axis_taps[yi[2 + d]];
