@@ -8,10 +8,13 @@
 //! returns values and [`diag::Diagnostic`]s.
 
 pub mod autodiff;
+pub mod codegen;
 pub mod diag;
+pub mod fusion;
 pub mod ir;
 pub mod opt;
 pub mod optim;
+pub mod plan;
 pub mod sema;
 pub mod syntax;
 

@@ -16,8 +16,10 @@
 //! Every error that comes from a file is an [`Error`] naming the file.
 
 pub mod feed;
+pub mod gemm;
 pub mod init;
 pub mod npz;
+pub mod pool;
 pub mod tensor_file;
 
 mod error;

@@ -1,0 +1,1 @@
+//! Code generation: Cranelift functions for kernels.

@@ -1,0 +1,1 @@
+//! Fusion: partitions a graph into kernels.

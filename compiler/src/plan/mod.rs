@@ -1,0 +1,1 @@
+//! Schedule and memory plan: kernel order and arena offsets.

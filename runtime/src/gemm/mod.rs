@@ -1,0 +1,1 @@
+//! Matrix products behind a provider trait.
