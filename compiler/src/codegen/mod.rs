@@ -1,1 +1,41 @@
 //! Code generation: Cranelift functions for kernels.
+//!
+//! - [`loops`]: elementwise loop kernels (fused expressions over strided
+//!   buffers) and their generator.
+//! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
+//!   sigmoid, erf and softplus, with documented error bounds.
+//! - [`jit`]: the JIT module that owns the machine code of a model's
+//!   kernels and hands out typed function pointers.
+
+pub mod approx;
+pub mod jit;
+pub mod loops;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use jit::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFn, LoopFnPtr};
+pub use loops::{Expr, LoopKernel};
+
+/// A kernel that could not be compiled (an inconsistent kernel description
+/// or a Cranelift error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodegenError {
+    /// The kernel's name (empty for module-wide errors).
+    pub kernel: String,
+    pub message: String,
+}
+
+impl fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kernel.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "kernel `{}`: {}", self.kernel, self.message)
+        }
+    }
+}
+
+impl std::error::Error for CodegenError {}

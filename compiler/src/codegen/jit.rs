@@ -1,0 +1,431 @@
+//! The JIT: one Cranelift `JITModule` holding every kernel of a model.
+//!
+//! Kernels are defined first ([`Jit::add_loop_kernel`]), then made executable
+//! together by one [`Jit::finalize`]; only then are function pointers handed
+//! out, as [`LoopFn`] values that borrow the `Jit` (the machine code lives as
+//! long as the module). The Cranelift IR text of every kernel is kept for
+//! `nnc ir --stage clif`.
+//!
+//! Checked kernels report an out-of-bounds access by calling
+//! [`nnc_kernel_trap`], which records it in a thread-local slot read by
+//! [`take_trap`]; the kernel then returns without touching memory.
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+
+use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+
+use super::loops::{self, LoopKernel};
+use super::CodegenError;
+
+/// Whether a kernel checks its memory accesses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checking {
+    /// Plain loads and stores; callers guarantee the buffers are large enough.
+    Unchecked,
+    /// Every load and store address is compared with its buffer's length
+    /// first; an access out of bounds calls [`nnc_kernel_trap`] and stops
+    /// the kernel.
+    Checked,
+}
+
+/// The machine signature of a loop kernel:
+/// `(inputs, outputs, start, end, lens)`; see [`super::loops`].
+pub type LoopFnPtr = unsafe extern "C" fn(*const *const f32, *const *mut f32, usize, usize, *const usize);
+
+/// The handle of a kernel defined in a [`Jit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KernelId(usize);
+
+/// An out-of-bounds access detected by a checked kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelTrap {
+    /// The kernel's index in its `Jit` (the `KernelId`).
+    pub kernel: usize,
+    /// The buffer: inputs are numbered first, then outputs.
+    pub buffer: usize,
+    /// The first element index of the access (may be negative).
+    pub index: isize,
+    /// The buffer's length in elements.
+    pub len: usize,
+}
+
+thread_local! {
+    static TRAP: Cell<Option<KernelTrap>> = const { Cell::new(None) };
+}
+
+/// Called by checked kernels on an out-of-bounds access: records the first
+/// trap of the current thread (later ones are dropped until [`take_trap`]).
+pub extern "C" fn nnc_kernel_trap(kernel: u64, buffer: u64, index: i64, len: u64) {
+    let trap = KernelTrap {
+        kernel: kernel as usize,
+        buffer: buffer as usize,
+        index: index as isize,
+        len: len as usize,
+    };
+    TRAP.with(|t| {
+        if t.get().is_none() {
+            t.set(Some(trap));
+        }
+    });
+}
+
+/// Takes (and clears) the trap recorded on this thread, if any.
+pub fn take_trap() -> Option<KernelTrap> {
+    TRAP.with(|t| t.take())
+}
+
+/// The symbol checked kernels call on an out-of-bounds access.
+const TRAP_SYMBOL: &str = "nnc_kernel_trap";
+
+struct Defined {
+    kernel: LoopKernel,
+    checking: Checking,
+    func: FuncId,
+    clif: String,
+}
+
+/// A JIT module and the kernels defined in it.
+pub struct Jit {
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    trap: FuncId,
+    kernels: Vec<Defined>,
+    finalized: bool,
+}
+
+impl Jit {
+    /// A JIT for the host CPU (all its features, e.g. AVX and FMA), with
+    /// `opt_level=speed`; the Cranelift verifier runs in debug builds only.
+    pub fn new() -> Result<Jit, CodegenError> {
+        let err = |m: String| CodegenError { kernel: String::new(), message: m };
+        let mut flags = settings::builder();
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("is_pic", "false"),
+            ("use_colocated_libcalls", "false"),
+            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
+        ] {
+            flags.set(k, v).map_err(|e| err(format!("setting {k}={v}: {e}")))?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| err(format!("host machine is not supported: {e}")))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| err(format!("building the target ISA: {e}")))?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        builder.symbol(TRAP_SYMBOL, nnc_kernel_trap as *const u8);
+        let mut module = JITModule::new(builder);
+        let mut sig = module.make_signature();
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let trap = module
+            .declare_function(TRAP_SYMBOL, Linkage::Import, &sig)
+            .map_err(|e| err(format!("declaring the trap function: {e}")))?;
+        Ok(Jit {
+            ctx: module.make_context(),
+            module,
+            fctx: FunctionBuilderContext::new(),
+            trap,
+            kernels: vec![],
+            finalized: false,
+        })
+    }
+
+    /// Compiles a loop kernel into the module. Fails on an inconsistent
+    /// kernel, a duplicate name, or after [`Jit::finalize`].
+    pub fn add_loop_kernel(
+        &mut self,
+        kernel: &LoopKernel,
+        checking: Checking,
+    ) -> Result<KernelId, CodegenError> {
+        let err = |m: String| CodegenError { kernel: kernel.name.clone(), message: m };
+        if self.finalized {
+            return Err(err("the JIT is already finalized".into()));
+        }
+        let ptr = self.module.target_config().pointer_type();
+        if ptr != types::I64 {
+            return Err(err(format!("unsupported pointer type {ptr}")));
+        }
+        let mut sig = self.module.make_signature();
+        for _ in 0..5 {
+            sig.params.push(AbiParam::new(ptr));
+        }
+        let func = self
+            .module
+            .declare_function(&kernel.name, Linkage::Local, &sig)
+            .map_err(|e| err(e.to_string()))?;
+        let index = self.kernels.len();
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sig;
+        self.ctx.func.name = UserFuncName::user(0, func.as_u32());
+        {
+            let trap = match checking {
+                Checking::Checked => {
+                    Some((self.module.declare_func_in_func(self.trap, &mut self.ctx.func), index as u32))
+                }
+                Checking::Unchecked => None,
+            };
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            loops::emit(kernel, &mut b, ptr, trap).map_err(err)?;
+            b.finalize(self.module.target_config());
+        }
+        let clif = self.ctx.func.display().to_string();
+        self.module.define_function(func, &mut self.ctx).map_err(|e| err(format!("{e:?}")))?;
+        self.kernels.push(Defined { kernel: kernel.clone(), checking, func, clif });
+        Ok(KernelId(index))
+    }
+
+    /// Links every defined kernel and makes it executable. Call once, after
+    /// the last kernel is added.
+    pub fn finalize(&mut self) -> Result<(), CodegenError> {
+        if !self.finalized {
+            self.module
+                .finalize_definitions()
+                .map_err(|e| CodegenError { kernel: String::new(), message: e.to_string() })?;
+            self.finalized = true;
+        }
+        Ok(())
+    }
+
+    /// The callable kernel; fails before [`Jit::finalize`] or for an id of
+    /// another `Jit`.
+    pub fn loop_fn(&self, id: KernelId) -> Result<LoopFn<'_>, CodegenError> {
+        let d = self.kernels.get(id.0).ok_or_else(|| CodegenError {
+            kernel: String::new(),
+            message: format!("no kernel number {}", id.0),
+        })?;
+        if !self.finalized {
+            return Err(CodegenError {
+                kernel: d.kernel.name.clone(),
+                message: "the JIT is not finalized".into(),
+            });
+        }
+        let code = self.module.get_finalized_function(d.func);
+        // SAFETY: `code` is the entry of a finalized function that was
+        // declared with exactly five pointer-sized parameters and no results
+        // in the host's default (System V / C) calling convention, which is
+        // `LoopFnPtr`'s ABI.
+        let ptr = unsafe { std::mem::transmute::<*const u8, LoopFnPtr>(code) };
+        Ok(LoopFn { kernel: &d.kernel, checking: d.checking, index: id.0, ptr, _jit: PhantomData })
+    }
+
+    /// The Cranelift IR text of every kernel, as (name, text), in definition
+    /// order (the IR before Cranelift's own optimisations).
+    pub fn clif_text(&self) -> Vec<(String, String)> {
+        self.kernels.iter().map(|d| (d.kernel.name.clone(), d.clif.clone())).collect()
+    }
+
+    /// A readable message for a trap recorded by one of this JIT's kernels.
+    pub fn describe_trap(&self, trap: &KernelTrap) -> String {
+        let Some(d) = self.kernels.get(trap.kernel) else {
+            return format!("unknown kernel {}: out-of-bounds access", trap.kernel);
+        };
+        let n_in = d.kernel.inputs.len();
+        let buffer = if trap.buffer < n_in {
+            format!("input {}", trap.buffer)
+        } else {
+            format!("output {}", trap.buffer - n_in)
+        };
+        format!(
+            "kernel `{}`: out-of-bounds access to {buffer} at element {} (buffer length {})",
+            d.kernel.name, trap.index, trap.len
+        )
+    }
+}
+
+/// A compiled loop kernel, valid while its [`Jit`] lives. The raw pointer is
+/// `Send + Sync`: the kernel may run on many threads at once on disjoint
+/// index ranges.
+#[derive(Clone, Copy)]
+pub struct LoopFn<'jit> {
+    kernel: &'jit LoopKernel,
+    checking: Checking,
+    index: usize,
+    ptr: LoopFnPtr,
+    _jit: PhantomData<&'jit ()>,
+}
+
+impl fmt::Debug for LoopFn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopFn").field("kernel", &self.kernel.name).field("checking", &self.checking).finish()
+    }
+}
+
+impl LoopFn<'_> {
+    /// The kernel this function computes.
+    pub fn kernel(&self) -> &LoopKernel {
+        self.kernel
+    }
+
+    /// The raw machine-code entry point, for runtimes that manage buffers
+    /// themselves. Calling it is sound when the argument arrays hold one
+    /// valid pointer per input and output, every input pointer is valid for
+    /// reads over [`LoopKernel::input_extent`], every output for writes of
+    /// `start..end`, `start ≤ end ≤ elements()`, and (checked kernels) `lens`
+    /// points to one length per input and output.
+    pub fn raw(&self) -> LoopFnPtr {
+        self.ptr
+    }
+
+    /// Runs iterations `start..end` on the given buffers after checking that
+    /// they are large enough (unchecked kernels) or with the kernel checking
+    /// every access itself (checked kernels).
+    pub fn run(
+        &self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        start: usize,
+        end: usize,
+    ) -> Result<(), String> {
+        let k = self.kernel;
+        let name = &k.name;
+        if inputs.len() != k.inputs.len() || outputs.len() != k.outputs.len() {
+            return Err(format!(
+                "kernel `{name}` takes {} inputs and {} outputs, got {} and {}",
+                k.inputs.len(),
+                k.outputs.len(),
+                inputs.len(),
+                outputs.len()
+            ));
+        }
+        if start > end || end > k.elements() {
+            return Err(format!("kernel `{name}`: range {start}..{end} is not within 0..{}", k.elements()));
+        }
+        if self.checking == Checking::Unchecked {
+            for (b, buf) in inputs.iter().enumerate() {
+                if let Some((lo, hi)) = k.input_extent(b) {
+                    if lo < 0 || hi as usize >= buf.len() {
+                        return Err(format!(
+                            "kernel `{name}`: input {b} is read at elements {lo}..={hi} but has {}",
+                            buf.len()
+                        ));
+                    }
+                }
+            }
+            for (o, buf) in outputs.iter().enumerate() {
+                if buf.len() < end {
+                    return Err(format!(
+                        "kernel `{name}`: output {o} has {} elements, needs {end}",
+                        buf.len()
+                    ));
+                }
+            }
+        }
+        let in_ptrs: Vec<*const f32> = inputs.iter().map(|b| b.as_ptr()).collect();
+        let out_ptrs: Vec<*mut f32> = outputs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+        let lens: Vec<usize> =
+            inputs.iter().map(|b| b.len()).chain(outputs.iter().map(|b| b.len())).collect();
+        take_trap();
+        // SAFETY: the pointer arrays hold one pointer per input and output
+        // (checked above) and outlive the call. Unchecked kernels: every
+        // input is readable over its whole extent and every output writable
+        // over `0..end` (checked above), and the generated code only
+        // accesses those elements for indices in `start..end ⊆ 0..elements`.
+        // Checked kernels: `lens` holds the true length of every buffer and
+        // the code tests each access against it before performing it.
+        // Outputs are `&mut` and so do not alias the inputs.
+        unsafe { (self.ptr)(in_ptrs.as_ptr(), out_ptrs.as_ptr(), start, end, lens.as_ptr()) };
+        match take_trap() {
+            Some(t) if t.kernel == self.index => Err(format!(
+                "kernel `{name}`: out-of-bounds access to {} at element {} (buffer length {})",
+                if t.buffer < k.inputs.len() {
+                    format!("input {}", t.buffer)
+                } else {
+                    format!("output {}", t.buffer - k.inputs.len())
+                },
+                t.index,
+                t.len
+            )),
+            Some(t) => Err(format!("kernel `{name}`: unexpected trap record {t:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `fn(x: *const f32, y: *mut f32, n: usize)`: `y[i] = f(x[i])`.
+#[cfg(test)]
+pub(crate) type MapFnPtr = unsafe extern "C" fn(*const f32, *mut f32, usize);
+
+#[cfg(test)]
+impl Jit {
+    /// Compiles `y[i] = f(x[i])` for `i < n`: f32x4 while four or more
+    /// elements remain, then scalar; for testing [`super::approx`] directly.
+    pub(crate) fn add_map(
+        &mut self,
+        name: &str,
+        f: fn(&mut super::approx::Emit, cranelift_codegen::ir::Value) -> cranelift_codegen::ir::Value,
+    ) -> Result<FuncId, CodegenError> {
+        use cranelift_codegen::ir::condcodes::IntCC;
+        use cranelift_codegen::ir::{InstBuilder, MemFlagsData};
+
+        use super::approx::{Emit, Lanes};
+        let err = |m: String| CodegenError { kernel: name.to_string(), message: m };
+        let mut sig = self.module.make_signature();
+        for _ in 0..3 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let func =
+            self.module.declare_function(name, Linkage::Local, &sig).map_err(|e| err(e.to_string()))?;
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sig;
+        self.ctx.func.name = UserFuncName::user(0, func.as_u32());
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let p = b.block_params(entry).to_vec();
+            let (x, y, n) = (b.declare_var(types::I64), b.declare_var(types::I64), b.declare_var(types::I64));
+            b.def_var(x, p[0]);
+            b.def_var(y, p[1]);
+            b.def_var(n, p[2]);
+            let flags = MemFlagsData::new().with_notrap();
+            for lanes in [Lanes::X4, Lanes::SCALAR] {
+                let width: i64 = if lanes.is_vector() { 4 } else { 1 };
+                let (head, body, after) = (b.create_block(), b.create_block(), b.create_block());
+                b.ins().jump(head, &[]);
+                b.switch_to_block(head);
+                let nv = b.use_var(n);
+                let more = b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, nv, width);
+                b.ins().brif(more, body, &[], after, &[]);
+                b.switch_to_block(body);
+                let (xv, yv, nv) = (b.use_var(x), b.use_var(y), b.use_var(n));
+                let v = b.ins().load(lanes.float, flags, xv, 0);
+                let r = f(&mut Emit { b: &mut b, lanes }, v);
+                b.ins().store(flags, r, yv, 0);
+                let xn = b.ins().iadd_imm_s(xv, 4 * width);
+                let yn = b.ins().iadd_imm_s(yv, 4 * width);
+                let nn = b.ins().iadd_imm_s(nv, -width);
+                b.def_var(x, xn);
+                b.def_var(y, yn);
+                b.def_var(n, nn);
+                b.ins().jump(head, &[]);
+                b.switch_to_block(after);
+            }
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        self.module.define_function(func, &mut self.ctx).map_err(|e| err(format!("{e:?}")))?;
+        Ok(func)
+    }
+
+    /// The entry point of a function made by [`Jit::add_map`] (after
+    /// [`Jit::finalize`]).
+    pub(crate) fn map_fn(&self, func: FuncId) -> MapFnPtr {
+        assert!(self.finalized, "map_fn before finalize");
+        let code = self.module.get_finalized_function(func);
+        // SAFETY: `func` was declared by `add_map` with three pointer-sized
+        // parameters and no results in the host C calling convention, and
+        // the module is finalized, so `code` is executable with that ABI.
+        unsafe { std::mem::transmute::<*const u8, MapFnPtr>(code) }
+    }
+}
