@@ -36,6 +36,8 @@ Examples:
   nnc ir models/digits.nn --stage forward --mode infer
   nnc ir models/sine.nn --stage grad
   nnc ir models/sine.nn --stage opt
+  nnc ir models/mnist_cnn.nn --stage fused
+  nnc ir models/mnist_cnn.nn --stage plan --batch 32 --threads 2
 
 Stages:
   ast       the syntax tree as parsed, before any checking
@@ -46,8 +48,18 @@ Stages:
   train     the whole training step: forward, backward, gradient
             clipping and the optimiser update of the `train` section
   opt       the training step after the optimisation passes
+  fused     the optimised graph partitioned into kernels: each kernel's
+            kind, ops, inputs and outputs, and why fusion stopped at each
+            kernel boundary
+  plan      the kernels in execution order with their parallel split, the
+            arena buffer of every stored value (offset, bytes, live range)
+            and the peak arena bytes
 
-`--mode` selects the forward graph and applies to `--stage forward` only.";
+`--mode` selects the graph of `--stage forward`, `fused` and `plan`:
+the training step (default) or the inference graph (both optimised for
+`fused` and `plan`). `--batch` binds every symbolic dimension for `plan`
+(default: the `train` section's batch, else 1); `--threads` is the thread
+count the plan splits kernels for (default 1).";
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -135,11 +147,21 @@ pub struct IrArgs {
     #[arg(long, value_enum, default_value_t = Stage::Forward)]
     pub stage: Stage,
 
-    /// Which forward graph to print (`--stage forward` only): training
-    /// (dropout active, batchnorm on batch statistics; the default) or
-    /// inference.
+    /// Which graph to print (`--stage forward`, `fused` and `plan`):
+    /// training (dropout active, batchnorm on batch statistics; the
+    /// default) or inference.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+
+    /// The batch size bound to symbolic dimensions (`--stage plan` only;
+    /// default: the `train` section's batch, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: Option<u64>,
+
+    /// The number of threads kernels are split for (`--stage plan` only;
+    /// default 1).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +224,10 @@ pub enum Stage {
     Train,
     /// The training step after the optimisation passes.
     Opt,
+    /// The optimised graph partitioned into kernels, with the fusion report.
+    Fused,
+    /// The schedule and memory plan of the kernels.
+    Plan,
 }
 
 /// Training or inference forward graph.

@@ -12,7 +12,7 @@ use std::path::Path;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{InputKind, Op, OutputKind};
 use nnc_compiler::sema::Module;
-use nnc_compiler::{compile, diag, ir, syntax};
+use nnc_compiler::{compile, diag, fusion, ir, plan, syntax};
 use nnc_runtime::{feed, init, npz, tensor_file};
 
 use crate::cli::{
@@ -122,8 +122,12 @@ fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status>
 }
 
 fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    if args.mode.is_some() && args.stage != Stage::Forward {
-        let _ = writeln!(err, "error: `--mode` applies to `--stage forward` only");
+    if args.mode.is_some() && !matches!(args.stage, Stage::Forward | Stage::Fused | Stage::Plan) {
+        let _ = writeln!(err, "error: `--mode` applies to `--stage forward`, `fused` and `plan` only");
+        return Status::Usage;
+    }
+    if (args.batch.is_some() || args.threads.is_some()) && args.stage != Stage::Plan {
+        let _ = writeln!(err, "error: `--batch` and `--threads` apply to `--stage plan` only");
         return Status::Usage;
     }
     match args.stage {
@@ -178,7 +182,48 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
                 }
             }
         }
+        Stage::Fused | Stage::Plan => match load(&args.file, color, err) {
+            Ok(module) => match fused_or_plan(args, &module) {
+                Ok(text) => {
+                    let _ = write!(out, "{text}");
+                    Status::Ok
+                }
+                Err(message) => {
+                    let _ = writeln!(err, "error: {message}");
+                    Status::CompileErrors
+                }
+            },
+            Err(status) => status,
+        },
     }
+}
+
+/// The fusion report (`--stage fused`) or the plan (`--stage plan`) of the
+/// optimised training step or, with `--mode infer`, inference graph.
+fn fused_or_plan(args: &IrArgs, module: &Module) -> Result<String, String> {
+    let graph = match args.mode.unwrap_or(Mode::Train) {
+        Mode::Train => nnc_compiler::optimized_train_step(module)?,
+        Mode::Infer => nnc_compiler::opt::optimize(&module.infer_graph)?,
+    };
+    let partition = fusion::partition(&graph);
+    if args.stage == Stage::Fused {
+        return Ok(fusion::report(&graph, &partition));
+    }
+    let batch = match args.batch {
+        Some(b) => usize::try_from(b).map_err(|_| format!("batch size {b} is too large"))?,
+        None => module.train.as_ref().map_or(1, |t| t.batch),
+    };
+    let threads = args.threads.map_or(Ok(1), usize::try_from).map_err(|_| "too many threads".to_string())?;
+    let mut dims = HashMap::new();
+    for node in &graph.nodes {
+        for d in node.ty.shape.dims() {
+            if let ir::Dim::Sym(s) = d {
+                dims.insert(s.clone(), batch);
+            }
+        }
+    }
+    let planned = plan::plan(&graph, &partition, &dims, threads)?;
+    Ok(plan::print(&graph, &partition, &planned))
 }
 
 /// The seed of `nnc init` and `nnc grad`: the option, else the `train`

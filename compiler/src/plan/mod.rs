@@ -1,1 +1,376 @@
-//! Schedule and memory plan: kernel order and arena offsets.
+//! Schedule and memory plan: the order in which kernels run, where every
+//! intermediate value lives in one arena, and how each kernel is split
+//! across threads — all fixed before running, so the peak memory is known.
+//!
+//! - **Order**: the partition's kernel order, which is topological (among
+//!   ready kernels, the one whose first node comes first); checked here.
+//! - **Buffers**: every value a kernel stores (its outputs) gets a buffer;
+//!   so does a contraction result that only its epilogue reads (GEMM
+//!   scratch, live during its kernel only). Views of a stored value use its
+//!   buffer. Graph inputs are external (not in the arena); a graph output
+//!   that is a graph input needs no buffer. Elements take 4 bytes (f32, i32;
+//!   bool is stored as a 4-byte 0/1 so comparison masks fill SIMD lanes);
+//!   buffers are rounded up to 64 bytes and 64-byte aligned.
+//! - **Liveness**: a buffer is live from the step of the kernel that writes
+//!   it to the last step that reads it (inclusive); graph outputs stay live
+//!   to the last step. A kernel's inputs and outputs are live at the same
+//!   step, so a kernel never writes over what it reads.
+//! - **Offsets**: greedy best fit — buffers by decreasing size (ties by
+//!   first step), each placed in the smallest gap between buffers already
+//!   placed whose live ranges overlap its own, or above them all.
+//! - **Split**: each kernel runs as `chunks` index ranges of one axis of its
+//!   domain: the outermost axis no reduction of the kernel reduces (so
+//!   every chunk reduces whole rows, in a fixed order), with at most
+//!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
+//!   (elements, or multiply-adds for contractions).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write;
+
+use crate::fusion::{KernelKind, Partition, Placement};
+use crate::ir::{Graph, Op, Shape, ValueId};
+
+/// Alignment of every buffer offset and size, in bytes.
+pub const ALIGN: usize = 64;
+
+/// The smallest amount of work (elements, or multiply-adds for
+/// contractions) worth giving a thread.
+pub const MIN_CHUNK_WORK: usize = 16 * 1024;
+
+/// How one kernel is divided among threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Axis of the kernel's domain (`Kernel::domain`) divided into ranges;
+    /// `None` when the domain has rank 0 or every axis is reduced.
+    pub axis: Option<usize>,
+    /// The size of that axis (1 without an axis).
+    pub extent: usize,
+    /// Number of contiguous index ranges (≥ 1, ≤ extent, ≤ threads); chunk
+    /// `i` covers `[i * extent / chunks, (i + 1) * extent / chunks)`.
+    pub chunks: usize,
+}
+
+/// One kernel run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Index into `Partition::kernels`.
+    pub kernel: usize,
+    pub split: Split,
+}
+
+/// One stored value in the arena.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buffer {
+    pub value: ValueId,
+    /// Size in bytes (a multiple of [`ALIGN`], at least [`ALIGN`]).
+    pub bytes: usize,
+    /// Byte offset in the arena (a multiple of [`ALIGN`]).
+    pub offset: usize,
+    /// First and last step (inclusive) at which the buffer holds live data.
+    pub live: (usize, usize),
+    /// Views of the value that read this buffer.
+    pub views: Vec<ValueId>,
+}
+
+/// The schedule and memory plan of a partitioned graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The sizes bound to symbolic dimensions.
+    pub dims: BTreeMap<String, usize>,
+    pub threads: usize,
+    /// Kernels in execution order.
+    pub steps: Vec<Step>,
+    /// Sorted by value.
+    pub buffers: Vec<Buffer>,
+    /// Bytes of arena needed: the highest end of any buffer.
+    pub peak_bytes: usize,
+}
+
+impl Plan {
+    /// The buffer holding `v` (directly or as a view).
+    pub fn buffer_of(&self, v: ValueId) -> Option<&Buffer> {
+        self.buffers.iter().find(|b| b.value == v || b.views.contains(&v))
+    }
+}
+
+/// Resolves a shape with the bound dimensions.
+pub fn resolve(shape: &Shape, dims: &HashMap<String, usize>) -> Result<Vec<usize>, String> {
+    shape.resolve(&|s| dims.get(s).copied()).ok_or_else(|| {
+        let missing: Vec<String> = shape
+            .dims()
+            .iter()
+            .filter_map(|d| match d {
+                crate::ir::Dim::Sym(s) if !dims.contains_key(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        format!("symbolic dimension `{}` is not bound", missing.join("`, `"))
+    })
+}
+
+fn round_up(n: usize) -> usize {
+    n.div_ceil(ALIGN).max(1) * ALIGN
+}
+
+/// Plans `partition` of `graph` with symbolic dimensions bound by `dims`
+/// for `threads` threads.
+pub fn plan(
+    graph: &Graph,
+    partition: &Partition,
+    dims: &HashMap<String, usize>,
+    threads: usize,
+) -> Result<Plan, String> {
+    if threads == 0 {
+        return Err("the number of threads must be at least 1".to_string());
+    }
+    if partition.placement.len() != graph.nodes.len() {
+        return Err("the partition does not belong to this graph".to_string());
+    }
+    let steps_n = partition.kernels.len();
+    // Step of each kernel = its index; check that the order is topological.
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        for &i in &kernel.inputs {
+            if let Some(p) = partition.kernel_of(i) {
+                if p >= k {
+                    return Err(format!(
+                        "{} reads {i} before {} writes it",
+                        kernel.name, partition.kernels[p].name
+                    ));
+                }
+            }
+        }
+    }
+    let mut live: BTreeMap<ValueId, (usize, usize)> = BTreeMap::new();
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        for &o in &kernel.outputs {
+            live.insert(o, (k, k));
+        }
+        for &n in &kernel.nodes {
+            let is_main = !kernel.epilogue.contains(&n);
+            if is_main && kernel.kind.is_contraction() && !kernel.outputs.contains(&n) {
+                live.insert(n, (k, k));
+            }
+        }
+    }
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        for i in &kernel.inputs {
+            if let Some(r) = live.get_mut(i) {
+                r.1 = r.1.max(k);
+            }
+        }
+    }
+    let last = steps_n.saturating_sub(1);
+    for o in &graph.outputs {
+        if let Some(r) = live.get_mut(&o.value) {
+            r.1 = last;
+        }
+    }
+    let mut views: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (i, p) in partition.placement.iter().enumerate() {
+        if let Placement::View { base } = p {
+            views.entry(*base).or_default().push(ValueId(i as u32));
+        }
+    }
+    let mut buffers = vec![];
+    for (&value, &range) in &live {
+        let dims_of = resolve(&graph.ty(value).shape, dims)?;
+        let elems = dims_of.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let bytes = elems
+            .and_then(|e| e.checked_mul(4))
+            .filter(|&b| b <= isize::MAX as usize / 2)
+            .ok_or_else(|| format!("{value} is too large for the arena"))?;
+        buffers.push(Buffer {
+            value,
+            bytes: round_up(bytes),
+            offset: 0,
+            live: range,
+            views: views.remove(&value).unwrap_or_default(),
+        });
+    }
+    let peak_bytes = assign_offsets(&mut buffers);
+
+    let mut steps = vec![];
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        steps.push(Step { kernel: k, split: split(graph, kernel, dims, threads)? });
+    }
+    let plan = Plan {
+        dims: dims.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        threads,
+        steps,
+        buffers,
+        peak_bytes,
+    };
+    check(&plan)?;
+    Ok(plan)
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// Greedy best fit by decreasing size; returns the peak.
+fn assign_offsets(buffers: &mut [Buffer]) -> usize {
+    let mut order: Vec<usize> = (0..buffers.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(buffers[i].bytes), buffers[i].live.0, buffers[i].value));
+    let mut placed: Vec<usize> = vec![];
+    let mut peak = 0;
+    for i in order {
+        let mut busy: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&j| overlaps(buffers[j].live, buffers[i].live))
+            .map(|&j| (buffers[j].offset, buffers[j].offset + buffers[j].bytes))
+            .collect();
+        busy.sort();
+        let size = buffers[i].bytes;
+        let mut best: Option<(usize, usize)> = None; // (gap size, offset)
+        let mut cursor = 0;
+        for &(lo, hi) in &busy {
+            if lo > cursor && lo - cursor >= size && best.is_none_or(|(g, _)| lo - cursor < g) {
+                best = Some((lo - cursor, cursor));
+            }
+            cursor = cursor.max(hi);
+        }
+        let offset = best.map_or(cursor, |(_, off)| off);
+        buffers[i].offset = offset;
+        peak = peak.max(offset + size);
+        placed.push(i);
+    }
+    peak
+}
+
+/// The axes reduced by the kernel's reductions (in domain coordinates).
+fn reduced_axes(graph: &Graph, nodes: &[ValueId]) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    for &n in nodes {
+        if let Op::ReduceSum { axes } | Op::ReduceMax { axes } = &graph.node(n).op {
+            out.extend(axes.iter().copied());
+        }
+    }
+    out
+}
+
+fn split(
+    graph: &Graph,
+    kernel: &crate::fusion::Kernel,
+    dims: &HashMap<String, usize>,
+    threads: usize,
+) -> Result<Split, String> {
+    let domain = resolve(&kernel.domain, dims)?;
+    let elems: usize = domain.iter().product();
+    let reduced =
+        if kernel.kind == KernelKind::Loop { reduced_axes(graph, &kernel.nodes) } else { HashSet::new() };
+    let main = kernel.nodes.iter().copied().find(|v| !kernel.epilogue.contains(v));
+    let inner = match main.map(|v| graph.node(v)) {
+        Some(node) => {
+            let arg_dims = |i: usize| {
+                node.args
+                    .get(i)
+                    .map(|a| resolve(&graph.ty(*a).shape, dims))
+                    .transpose()
+                    .map(|d| d.unwrap_or_default())
+            };
+            match &node.op {
+                Op::MatMul => arg_dims(0)?.last().copied().unwrap_or(1),
+                Op::Conv { .. } | Op::ConvTranspose { .. } => arg_dims(1)?.iter().skip(1).product(),
+                Op::ConvWeightGrad { .. } => {
+                    let dy = arg_dims(1)?;
+                    dy.first().copied().unwrap_or(1) * dy.iter().skip(2).product::<usize>()
+                }
+                _ => 1,
+            }
+        }
+        None => 1,
+    };
+    let work = elems.saturating_mul(inner.max(1));
+    let axis = (0..domain.len()).find(|a| !reduced.contains(a));
+    let extent = axis.map_or(1, |a| domain[a]);
+    let chunks = threads.min(extent).min(work / MIN_CHUNK_WORK).max(1);
+    Ok(Split { axis, extent, chunks })
+}
+
+/// Checks that no two buffers with overlapping live ranges share bytes,
+/// that offsets are aligned and that every buffer lies below the peak.
+pub fn check(plan: &Plan) -> Result<(), String> {
+    for (i, a) in plan.buffers.iter().enumerate() {
+        if a.offset % ALIGN != 0 {
+            return Err(format!("buffer of {} is not {ALIGN}-byte aligned", a.value));
+        }
+        if a.offset + a.bytes > plan.peak_bytes {
+            return Err(format!("buffer of {} ends above the peak", a.value));
+        }
+        if a.live.0 > a.live.1 {
+            return Err(format!("buffer of {} has an empty live range", a.value));
+        }
+        for b in &plan.buffers[i + 1..] {
+            let bytes_overlap = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+            if overlaps(a.live, b.live) && bytes_overlap {
+                return Err(format!(
+                    "buffers of {} and {} are live together (steps {}-{} and {}-{}) and share bytes",
+                    a.value, b.value, a.live.0, a.live.1, b.live.0, b.live.1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A readable listing of the plan: the steps with their split, the buffers
+/// with offsets and live ranges, and the peak arena bytes.
+pub fn print(graph: &Graph, partition: &Partition, plan: &Plan) -> String {
+    let mut s = String::new();
+    let dims: Vec<String> = plan.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(
+        s,
+        "plan {} mode={} dims=[{}] threads={}: {} kernels, {} buffers",
+        graph.name,
+        graph.mode.name(),
+        dims.join(", "),
+        plan.threads,
+        plan.steps.len(),
+        plan.buffers.len()
+    );
+    let _ = writeln!(s, "steps:");
+    for (i, step) in plan.steps.iter().enumerate() {
+        let Some(kernel) = partition.kernels.get(step.kernel) else { continue };
+        let split = match step.split.axis {
+            Some(a) => {
+                let noun = if step.split.chunks == 1 { "chunk" } else { "chunks" };
+                format!("axis {a} of {} in {} {noun}", step.split.extent, step.split.chunks)
+            }
+            None => "1 chunk".to_string(),
+        };
+        let outs: Vec<String> = kernel.outputs.iter().map(|v| v.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "  {i:>3} {} {} {}: {split} -> {}",
+            kernel.name,
+            kernel.kind.name(),
+            kernel.domain,
+            if outs.is_empty() { "-".to_string() } else { outs.join(", ") }
+        );
+    }
+    let _ = writeln!(s, "buffers:");
+    for b in &plan.buffers {
+        let views = if b.views.is_empty() {
+            String::new()
+        } else {
+            format!(" views {}", b.views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "  {:<6} {} offset {} bytes {} live {}-{}{views}",
+            b.value.to_string(),
+            graph.ty(b.value),
+            b.offset,
+            b.bytes,
+            b.live.0,
+            b.live.1
+        );
+    }
+    let total: usize = plan.buffers.iter().map(|b| b.bytes).sum();
+    let _ = writeln!(s, "peak arena bytes: {} (without reuse: {total})", plan.peak_bytes);
+    s
+}
+
+#[cfg(test)]
+mod tests;

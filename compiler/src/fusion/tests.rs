@@ -1,0 +1,149 @@
+//! Fusion decisions on small graphs: IR text in, report text out.
+
+use super::{partition, report, Placement};
+use crate::ir::parse::parse;
+use crate::ir::ValueId;
+
+fn fused(text: &str) -> String {
+    let graph = parse(text).unwrap_or_else(|e| panic!("bad test IR: {e}"));
+    report(&graph, &partition(&graph))
+}
+
+/// The body of the report without its first line, trimmed per line.
+fn body(report: &str) -> String {
+    report.lines().skip(1).map(str::trim).collect::<Vec<_>>().join("\n")
+}
+
+fn expect(text: &str, expected: &str) {
+    let got = body(&fused(text));
+    let want: String =
+        expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    assert_eq!(got, want, "\n--- got ---\n{got}\n--- want ---\n{want}");
+}
+
+#[test]
+fn fusion_decisions() {
+    let cases = [
+        (
+            "dense layer: bias and relu are the matmul's epilogue; the transposed weight is a view",
+            r#"graph t mode=train {
+              %0: f32[B, 4] = input "x"
+              %1: f32[3, 4] = param "w" role=weight init=zeros
+              %2: f32[3] = param "b" role=bias init=zeros
+              %3: f32[4, 3] = permute %1 axes=[1, 0]
+              %4: f32[B, 3] = matmul %0, %3
+              %5: f32[B, 3] = broadcast %2 shape=[B, 3]
+              %6: f32[B, 3] = add %4, %5
+              %7: f32[] = const 0.0
+              %8: f32[B, 3] = broadcast %7 shape=[B, 3]
+              %9: f32[B, 3] = max %6, %8
+              prediction "y" = %9
+            }"#,
+            "k0 matmul [B, 3]
+             %4 matmul: f32[B, 3]
+             %6 add: f32[B, 3] (epilogue)
+             %9 max: f32[B, 3] (epilogue)
+             inputs: %0, %1, %2
+             outputs: %9
+             views:
+             %3 permute of %1
+             %5 broadcast of %2
+             %8 broadcast of %7
+             inline: %7 const
+             boundaries:",
+        ),
+        (
+            "softmax: the max reduction ends a kernel; exp and the sum fuse; the division reads a broadcast",
+            r#"graph t mode=infer {
+              %0: f32[B, 10] = input "x"
+              %1: f32[B] = reduce_max %0 axes=[1]
+              %2: f32[B, 1] = reshape %1 shape=[B, 1]
+              %3: f32[B, 10] = broadcast %2 shape=[B, 10]
+              %4: f32[B, 10] = sub %0, %3
+              %5: f32[B, 10] = exp %4
+              %6: f32[B] = reduce_sum %5 axes=[1]
+              %7: f32[B, 1] = reshape %6 shape=[B, 1]
+              %8: f32[B, 10] = broadcast %7 shape=[B, 10]
+              %9: f32[B, 10] = div %5, %8
+              prediction "p" = %9
+            }"#,
+            "k0 loop [B, 10]
+             %1 reduce_max: f32[B]
+             inputs: %0
+             outputs: %1
+             k1 loop [B, 10]
+             %4 sub: f32[B, 10]
+             %5 exp: f32[B, 10]
+             %6 reduce_sum: f32[B]
+             inputs: %0, %1
+             outputs: %5, %6
+             k2 loop [B, 10]
+             %9 div: f32[B, 10]
+             inputs: %5, %6
+             outputs: %9
+             views:
+             %2 reshape of %1
+             %3 broadcast of %1
+             %7 reshape of %6
+             %8 broadcast of %6
+             inline: -
+             boundaries:
+             %1 reduce_max (k0) -> %4 sub (k1): reduction output read by a later loop
+             %5 exp (k1) -> %9 div (k2): fusing would create a cycle through another kernel
+             %6 reduce_sum (k1) -> %9 div (k2): reduction output read by a later loop",
+        ),
+        (
+            "two independent chains merge into one loop; a permuted output is materialised by a copy",
+            r#"graph t mode=train {
+              %0: f32[2, 3] = input "a"
+              %1: f32[2, 3] = input "b"
+              %2: f32[2, 3] = exp %0
+              %3: f32[2, 3] = neg %1
+              %4: f32[2, 3] = mul %2, %3
+              %5: f32[3, 2] = permute %4 axes=[1, 0]
+              %6: f32[3] = reduce_sum %5 axes=[1]
+              value "t" = %5
+              value "s" = %6
+            }"#,
+            "k0 loop [2, 3]
+             %2 exp: f32[2, 3]
+             %3 neg: f32[2, 3]
+             %4 mul: f32[2, 3]
+             inputs: %0, %1
+             outputs: %4
+             k1 copy [3, 2]
+             %5 permute: f32[3, 2]
+             inputs: %4
+             outputs: %5
+             k2 loop [3, 2]
+             %6 reduce_sum: f32[3]
+             inputs: %5
+             outputs: %6
+             views:
+             inline: -
+             boundaries:
+             %4 mul (k0) -> %5 permute (k1): permute is materialised (graph output, or read by a kernel that needs contiguous memory)
+             %5 permute (k1) -> %6 reduce_sum (k2): permute is its own kernel",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        eprintln!("case: {name}");
+        expect(text, expected);
+    }
+}
+
+#[test]
+fn a_conv_reading_a_transposed_view_gets_a_copy() {
+    let text = r#"graph t mode=train {
+      %0: f32[1, 2, 4, 4] = input "x"
+      %1: f32[1, 2, 4, 4] = permute %0 axes=[0, 1, 3, 2]
+      %2: f32[3, 2, 1, 1] = param "w" role=weight init=zeros
+      %3: f32[1, 3, 4, 4] = conv %1, %2 stride=[1, 1] padding=[(0, 0), (0, 0)] dilation=[1, 1] groups=1
+      prediction "y" = %3
+    }"#;
+    let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    assert!(matches!(p.placement[1], Placement::Kernel(0)), "{:?}", p.placement);
+    assert_eq!(p.kernels[0].kind, super::KernelKind::Copy);
+    assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
+}

@@ -1,0 +1,101 @@
+//! Plans of small graphs: offsets, reuse, splits and the checker.
+
+use std::collections::HashMap;
+
+use super::{check, plan, Buffer, Plan, ALIGN};
+use crate::fusion::partition;
+use crate::ir::parse::parse;
+use crate::ir::ValueId;
+
+const CHAIN: &str = r#"graph t mode=infer {
+  %0: f32[B, 1024] = input "x"
+  %1: f32[1024, 1024] = param "w" role=weight init=zeros
+  %2: f32[B, 1024] = matmul %0, %1
+  %3: f32[B, 1024] = matmul %2, %1
+  %4: f32[B, 1024] = matmul %3, %1
+  %5: f32[B, 1024] = matmul %4, %1
+  prediction "y" = %5
+}"#;
+
+fn plan_of(text: &str, batch: usize, threads: usize) -> Plan {
+    let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    let dims = HashMap::from([("B".to_string(), batch)]);
+    plan(&graph, &p, &dims, threads).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn buffers_are_reused_by_liveness() {
+    // Four [8, 1024] f32 values of 32 KiB; at most two are live at once.
+    let p = plan_of(CHAIN, 8, 1);
+    assert_eq!(p.buffers.len(), 4);
+    assert!(p.buffers.iter().all(|b| b.bytes == 8 * 1024 * 4 && b.offset % ALIGN == 0));
+    assert_eq!(p.peak_bytes, 2 * 8 * 1024 * 4);
+    let live: Vec<(usize, usize)> = p.buffers.iter().map(|b| b.live).collect();
+    assert_eq!(live, vec![(0, 1), (1, 2), (2, 3), (3, 3)]);
+    assert!(check(&p).is_ok());
+}
+
+#[test]
+fn splits_follow_threads_and_minimum_chunks() {
+    let cases = [
+        // (batch, threads, expected chunks of each matmul)
+        (8, 1, 1),
+        (8, 4, 4),
+        (2, 4, 2),
+        (1, 4, 1),
+    ];
+    for (batch, threads, chunks) in cases {
+        let p = plan_of(CHAIN, batch, threads);
+        for s in &p.steps {
+            assert_eq!(s.split.axis, Some(0));
+            assert_eq!(s.split.chunks, chunks, "batch {batch} threads {threads}");
+        }
+    }
+    let tiny = r#"graph t mode=infer {
+      %0: f32[B, 4] = input "x"
+      %1: f32[B, 4] = exp %0
+      %2: f32[4] = reduce_sum %1 axes=[0]
+      value "s" = %2
+    }"#;
+    let p = plan_of(tiny, 64, 4);
+    assert_eq!((p.steps[0].split.axis, p.steps[0].split.chunks), (Some(1), 1));
+}
+
+#[test]
+fn unbound_dimensions_and_zero_threads_are_errors() {
+    let graph = parse(CHAIN).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    let err = plan(&graph, &p, &HashMap::new(), 1).err().unwrap_or_default();
+    assert!(err.contains("`B` is not bound"), "{err}");
+    let dims = HashMap::from([("B".to_string(), 2)]);
+    assert!(plan(&graph, &p, &dims, 0).is_err());
+}
+
+#[test]
+fn checker_rejects_overlapping_live_buffers() {
+    let buffer = |v: u32, offset: usize, live: (usize, usize)| Buffer {
+        value: ValueId(v),
+        bytes: 128,
+        offset,
+        live,
+        views: vec![],
+    };
+    let plan = |buffers: Vec<Buffer>| Plan {
+        dims: Default::default(),
+        threads: 1,
+        steps: vec![],
+        buffers,
+        peak_bytes: 256,
+    };
+    let cases = [
+        ("disjoint bytes", vec![buffer(1, 0, (0, 3)), buffer(2, 128, (1, 2))], true),
+        ("disjoint lives", vec![buffer(1, 0, (0, 1)), buffer(2, 0, (2, 3))], true),
+        ("shared step", vec![buffer(1, 0, (0, 1)), buffer(2, 64, (1, 3))], false),
+        ("misaligned", vec![buffer(1, 32, (0, 1))], false),
+        ("above the peak", vec![buffer(1, 192, (0, 1))], false),
+    ];
+    for (name, buffers, ok) in cases {
+        assert_eq!(check(&plan(buffers)).is_ok(), ok, "{name}");
+    }
+}

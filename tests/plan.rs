@@ -1,0 +1,171 @@
+//! Fusion and the memory plan over the model zoo: every node of the
+//! optimised training step and inference graph is placed exactly once,
+//! kernels run in a topological order, the fused report and the plan are
+//! snapshot-tested, and no two live buffers ever share bytes.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use common::{compile_ok, display_path, for_each_file, nn_files, read, stem};
+use nnc_compiler::fusion::{self, Partition, Placement};
+use nnc_compiler::ir::{Dim, Graph, Op, ValueId};
+use nnc_compiler::plan;
+use proptest::prelude::*;
+
+fn settings(path: &Path) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("snapshots");
+    s.set_input_file(path);
+    s.set_description(display_path(path));
+    s
+}
+
+/// The optimised training step and inference graph of a model.
+fn graphs(path: &Path, source: &str) -> [Graph; 2] {
+    let module = compile_ok(path, source);
+    let train = nnc_compiler::optimized_train_step(&module).expect("training step");
+    let infer = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
+    [train, infer]
+}
+
+/// Binds every symbolic dimension of `graph` to `batch`.
+fn dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for node in &graph.nodes {
+        for d in node.ty.shape.dims() {
+            if let Dim::Sym(s) = d {
+                out.insert(s.clone(), batch);
+            }
+        }
+    }
+    out
+}
+
+/// Every node is a leaf, inline, a view, or in exactly one kernel (the one
+/// its placement names); kernels read only leaves and earlier kernels.
+fn assert_partition_invariants(graph: &Graph, p: &Partition) {
+    let name = &graph.name;
+    let mut count = vec![0usize; graph.nodes.len()];
+    for k in &p.kernels {
+        for &v in &k.nodes {
+            count[v.index()] += 1;
+        }
+        assert!(k.nodes.windows(2).all(|w| w[0] < w[1]), "{name}: {} nodes not in definition order", k.name);
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let v = ValueId(i as u32);
+        match p.placement[i] {
+            Placement::Kernel(k) => {
+                assert_eq!(count[i], 1, "{name}: {v} is in {} kernels", count[i]);
+                assert!(p.kernels[k].nodes.contains(&v), "{name}: {v} not in its kernel");
+            }
+            Placement::Leaf => {
+                assert!(matches!(node.op, Op::Input { .. }), "{name}: {v} is a leaf but not an input");
+                assert_eq!(count[i], 0);
+            }
+            Placement::Inline => {
+                assert!(matches!(node.op, Op::Const { .. } | Op::Size { .. }), "{name}: {v} inline");
+                assert_eq!(count[i], 0);
+            }
+            Placement::View { base } => {
+                assert!(
+                    matches!(node.op, Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. }),
+                    "{name}: {v} is a view but {}",
+                    node.op.mnemonic()
+                );
+                assert!(!matches!(p.placement[base.index()], Placement::View { .. }), "{name}: base of {v}");
+                assert_eq!(count[i], 0);
+            }
+        }
+    }
+    for (k, kernel) in p.kernels.iter().enumerate() {
+        for &m in &kernel.nodes {
+            let node = graph.node(m);
+            if matches!(node.op, Op::Size { .. }) {
+                continue;
+            }
+            for &a in &node.args {
+                if let Some(j) = p.kernel_of(p.base(a)) {
+                    assert!(
+                        j <= k,
+                        "{name}: {} reads {a} from later kernel {}",
+                        kernel.name,
+                        p.kernels[j].name
+                    );
+                }
+            }
+        }
+        for &i in &kernel.inputs {
+            assert!(p.kernel_of(i).is_none_or(|j| j < k), "{name}: {} input {i} not earlier", kernel.name);
+        }
+    }
+    for o in &graph.outputs {
+        assert!(
+            matches!(p.placement[o.value.index()], Placement::Kernel(_) | Placement::Leaf),
+            "{name}: output {} is not stored",
+            o.name
+        );
+    }
+}
+
+#[test]
+fn partitions_cover_every_node_in_topological_order() {
+    for_each_file(&nn_files("models"), |path, source| {
+        for graph in graphs(path, source) {
+            let p = fusion::partition(&graph);
+            assert_partition_invariants(&graph, &p);
+        }
+    });
+}
+
+#[test]
+fn fused_and_plan_snapshots() {
+    for_each_file(&nn_files("models"), |path, source| {
+        let [train, _] = graphs(path, source);
+        let p = fusion::partition(&train);
+        let fused = fusion::report(&train, &p);
+        let planned = plan::plan(&train, &p, &dims(&train, 4), 2).expect("plan");
+        plan::check(&planned).expect("check");
+        let printed = plan::print(&train, &p, &planned);
+        settings(path).bind(|| {
+            insta::assert_snapshot!(format!("{}_fused", stem(path)), fused);
+            insta::assert_snapshot!(format!("{}_plan", stem(path)), printed);
+        });
+    });
+}
+
+/// Every zoo graph (training step and inference) with its partition.
+fn zoo() -> &'static Vec<(Graph, Partition)> {
+    static ZOO: OnceLock<Vec<(Graph, Partition)>> = OnceLock::new();
+    ZOO.get_or_init(|| {
+        let mut out = vec![];
+        for path in nn_files("models") {
+            for graph in graphs(&path, &read(&path)) {
+                let p = fusion::partition(&graph);
+                out.push((graph, p));
+            }
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn live_buffers_never_share_bytes(which in 0usize..64, batch in 1usize..64, threads in 1usize..=4) {
+        let zoo = zoo();
+        let (graph, p) = &zoo[which % zoo.len()];
+        let planned = plan::plan(graph, p, &dims(graph, batch), threads).expect("plan");
+        prop_assert!(plan::check(&planned).is_ok(), "{:?}", plan::check(&planned));
+        let total: usize = planned.buffers.iter().map(|b| b.bytes).sum();
+        prop_assert!(planned.peak_bytes <= total);
+        for step in &planned.steps {
+            prop_assert!(step.split.chunks >= 1 && step.split.chunks <= threads);
+            prop_assert!(step.split.chunks <= step.split.extent.max(1));
+        }
+    }
+}
