@@ -10,11 +10,21 @@
 //!   atomically;
 //! - [`npz`]: batches of data and targets from NumPy `.npz` archives, checked
 //!   against the graph's declared inputs;
+//! - [`arena`]: the one aligned buffer that holds a plan's intermediate
+//!   tensors, with bounds-checked `f32` regions and a base pointer for
+//!   generated kernels;
+//! - [`pool`]: the persistent thread pool that runs kernels split by index
+//!   range, with a deterministic split and an ordered reduction;
 //! - [`feed`]: the remaining graph inputs (parameters, state, RNG key) from a
-//!   parameter file and a seed.
+//!   parameter file and a seed;
+//! - [`gemm`]: matrix products behind the [`gemm::GemmProvider`] trait (a tuned
+//!   library and a reference loop);
+//! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM.
 //!
 //! Every error that comes from a file is an [`Error`] naming the file.
 
+pub mod arena;
+pub mod conv;
 pub mod feed;
 pub mod gemm;
 pub mod init;

@@ -1,0 +1,623 @@
+//! N-d convolutions on `[N, C, *S]` f32 tensors as matrix products.
+//!
+//! A convolution is a GEMM once each output position's receptive field is
+//! laid out as a column (im2col), so all three convolution ops of the IR run
+//! through a [`GemmProvider`]:
+//!
+//! - [`conv`] (forward): `y_g = W_g · im2col(x_g)` per batch element and group;
+//! - [`conv_input_grad`] (`conv_transpose`): `col = W_gᵀ · dy_g`, then col2im
+//!   scatters the columns back onto the input positions they were read from;
+//! - [`conv_weight_grad`]: `dW_g += dy_g · im2col(x_g)ᵀ` over the batch.
+//!
+//! Semantics (layouts, padding, dilation, groups, output sizes) are those of
+//! the reference interpreter's `conv`, `conv_transpose` and
+//! `conv_weight_grad`. A [`ConvGeometry`] is validated once from shapes and
+//! attributes; the kernels then only check slice lengths. Pointwise
+//! convolutions (1×…×1 kernel, stride 1, no padding) skip im2col: the input
+//! planes already are the column matrix.
+
+use crate::gemm::{GemmProvider, MatMut, MatRef};
+
+/// Per-spatial-dimension attributes of a convolution, as on the IR's `Conv`,
+/// `ConvTranspose` and `ConvWeightGrad` ops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvAttrs {
+    /// Step between output positions, per spatial dimension.
+    pub stride: Vec<usize>,
+    /// Zeros before and after the input, per spatial dimension.
+    pub padding: Vec<(usize, usize)>,
+    /// Step between kernel taps, per spatial dimension.
+    pub dilation: Vec<usize>,
+    /// Channel groups: output channel group `g` sees only input group `g`.
+    pub groups: usize,
+}
+
+/// A validated convolution `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
+/// output position `p` reads input position `p*stride + k*dilation - lo`
+/// through kernel tap `k` (taps in the padding read zero).
+///
+/// A transposed convolution is described by the convolution whose input
+/// gradient it is: its input is this geometry's output and its output this
+/// geometry's input ([`ConvGeometry::conv_transpose`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    input: Vec<usize>,
+    output: Vec<usize>,
+    kernel: Vec<usize>,
+    stride: Vec<usize>,
+    padding: Vec<(usize, usize)>,
+    dilation: Vec<usize>,
+}
+
+/// A run of output positions along the last spatial axis that one kernel tap
+/// maps to consecutive input positions `in_start + j*stride` (`j < len`).
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    out_start: usize,
+    in_start: usize,
+    len: usize,
+}
+
+/// For every kernel tap (row-major over the kernel), the segments of one
+/// output plane that read inside the input; positions not covered read the
+/// padding. Shared by all batch elements and channels.
+struct Segments {
+    segments: Vec<Segment>,
+    /// Tap `k`'s segments are `segments[tap_starts[k]..tap_starts[k + 1]]`.
+    tap_starts: Vec<usize>,
+    /// Step between the input positions of a segment.
+    step: usize,
+}
+
+fn checked_product(dims: &[usize]) -> Result<usize, String> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("the element count of {dims:?} overflows"))
+}
+
+/// The split of an `[N, C, *S]` shape, checking the attribute lengths.
+fn split_image<'a>(what: &str, shape: &'a [usize], attribute_lens: &[usize]) -> Result<&'a [usize], String> {
+    let spatial = shape.len().saturating_sub(2);
+    if spatial == 0 || attribute_lens.iter().any(|&l| l != spatial) {
+        return Err(format!(
+            "{what} {shape:?} does not match attributes with {attribute_lens:?} spatial entries"
+        ));
+    }
+    Ok(&shape[2..])
+}
+
+impl ConvGeometry {
+    /// The forward convolution of `x: [N, C, *S]` with `w: [O, C/groups, *K]`.
+    pub fn conv(x_shape: &[usize], w_shape: &[usize], attrs: &ConvAttrs) -> Result<ConvGeometry, String> {
+        let input = split_image("input", x_shape, &attr_lens(attrs, &[]))?;
+        if w_shape.len() != x_shape.len() {
+            return Err(format!("weight {w_shape:?} must have rank {}", x_shape.len()));
+        }
+        let (c, o, cg, groups) = (x_shape[1], w_shape[0], w_shape[1], attrs.groups);
+        if groups == 0 || cg.checked_mul(groups) != Some(c) || o % groups != 0 {
+            return Err(format!("input {x_shape:?} and weight {w_shape:?} do not fit {groups} group(s)"));
+        }
+        let kernel = &w_shape[2..];
+        let mut output = Vec::with_capacity(input.len());
+        for d in 0..input.len() {
+            output.push(window_out(
+                input[d],
+                kernel[d],
+                attrs.stride[d],
+                attrs.padding[d],
+                attrs.dilation[d],
+            )?);
+        }
+        ConvGeometry::build(x_shape[0], c, o, input, &output, kernel, attrs)
+    }
+
+    /// The transposed convolution of `x: [N, C, *S]` with `w: [C, O/groups, *K]`
+    /// into `[N, O, *S']`, `S' = (S-1)*stride - lo - hi + dilation*(K-1) + 1 + output_padding`,
+    /// described as the convolution `[N, O, *S'] -> [N, C, *S]` whose input
+    /// gradient it is (run it with [`conv_input_grad`]).
+    pub fn conv_transpose(
+        x_shape: &[usize],
+        w_shape: &[usize],
+        attrs: &ConvAttrs,
+        output_padding: &[usize],
+    ) -> Result<ConvGeometry, String> {
+        let spatial = split_image("input", x_shape, &attr_lens(attrs, &[output_padding.len()]))?;
+        if w_shape.len() != x_shape.len() {
+            return Err(format!("weight {w_shape:?} must have rank {}", x_shape.len()));
+        }
+        let (c, og, groups) = (x_shape[1], w_shape[1], attrs.groups);
+        if groups == 0 || w_shape[0] != c || c % groups != 0 {
+            return Err(format!("input {x_shape:?} and weight {w_shape:?} do not fit {groups} group(s)"));
+        }
+        let o = og.checked_mul(groups).ok_or("channel count overflows")?;
+        let kernel = &w_shape[2..];
+        let mut full_output = Vec::with_capacity(spatial.len());
+        for d in 0..spatial.len() {
+            let (size, k, stride, dilation) = (spatial[d], kernel[d], attrs.stride[d], attrs.dilation[d]);
+            if size == 0 || k == 0 || stride == 0 || dilation == 0 {
+                return Err("sizes, kernel sizes, strides and dilations must be positive".into());
+            }
+            let full = (size - 1)
+                .checked_mul(stride)
+                .and_then(|v| v.checked_add(dilation.checked_mul(k - 1)?))
+                .and_then(|v| v.checked_add(1)?.checked_add(output_padding[d]))
+                .ok_or("output size overflows")?;
+            let (lo, hi) = attrs.padding[d];
+            match lo.checked_add(hi) {
+                Some(cut) if cut < full => full_output.push(full - cut),
+                _ => {
+                    return Err(format!(
+                        "padding {:?} removes the whole output of size {full}",
+                        attrs.padding[d]
+                    ))
+                }
+            }
+        }
+        ConvGeometry::build(x_shape[0], o, c, &full_output, spatial, kernel, attrs)
+    }
+
+    /// The weight gradient `(x: [N, C, *S], dy: [N, O, *S']) -> [O, C/groups, *kernel]`
+    /// of the convolution of `x` with the given attributes; `dy` must have
+    /// that convolution's output shape.
+    pub fn weight_grad(
+        x_shape: &[usize],
+        dy_shape: &[usize],
+        attrs: &ConvAttrs,
+        kernel: &[usize],
+    ) -> Result<ConvGeometry, String> {
+        let input = split_image("input", x_shape, &attr_lens(attrs, &[kernel.len()]))?;
+        if dy_shape.len() != x_shape.len() || dy_shape[0] != x_shape[0] {
+            return Err(format!("output gradient {dy_shape:?} does not fit input {x_shape:?}"));
+        }
+        let (c, o, groups) = (x_shape[1], dy_shape[1], attrs.groups);
+        if groups == 0 || c % groups != 0 || o % groups != 0 {
+            return Err(format!("{c} input and {o} output channels do not fit {groups} group(s)"));
+        }
+        for d in 0..input.len() {
+            let expected =
+                window_out(input[d], kernel[d], attrs.stride[d], attrs.padding[d], attrs.dilation[d])?;
+            if dy_shape[2 + d] != expected {
+                return Err(format!(
+                    "output gradient {dy_shape:?} does not match the convolution of {x_shape:?}"
+                ));
+            }
+        }
+        ConvGeometry::build(x_shape[0], c, o, input, &dy_shape[2..], kernel, attrs)
+    }
+
+    fn build(
+        batch: usize,
+        in_channels: usize,
+        out_channels: usize,
+        input: &[usize],
+        output: &[usize],
+        kernel: &[usize],
+        attrs: &ConvAttrs,
+    ) -> Result<ConvGeometry, String> {
+        let geometry = ConvGeometry {
+            batch,
+            in_channels,
+            out_channels,
+            groups: attrs.groups,
+            input: input.to_vec(),
+            output: output.to_vec(),
+            kernel: kernel.to_vec(),
+            stride: attrs.stride.clone(),
+            padding: attrs.padding.clone(),
+            dilation: attrs.dilation.clone(),
+        };
+        // Every buffer size must be representable, so the kernels' index
+        // arithmetic cannot overflow.
+        for shape in [geometry.input_shape(), geometry.output_shape(), geometry.weight_shape()] {
+            checked_product(&shape)?;
+        }
+        checked_product(&[in_channels / attrs.groups, checked_product(kernel)?, checked_product(output)?])?;
+        Ok(geometry)
+    }
+
+    /// `[N, C, *S]`: the convolution's input (a transposed convolution's output).
+    pub fn input_shape(&self) -> Vec<usize> {
+        [&[self.batch, self.in_channels][..], &self.input].concat()
+    }
+
+    /// `[N, O, *S']`: the convolution's output (a transposed convolution's input).
+    pub fn output_shape(&self) -> Vec<usize> {
+        [&[self.batch, self.out_channels][..], &self.output].concat()
+    }
+
+    /// `[O, C/groups, *K]`: the weight (a transposed convolution's weight too).
+    pub fn weight_shape(&self) -> Vec<usize> {
+        [&[self.out_channels, self.in_channels / self.groups][..], &self.kernel].concat()
+    }
+
+    /// True when the column matrix is the input itself (1×…×1 kernel,
+    /// stride 1, no padding), so no scratch space is needed.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel.iter().all(|&k| k == 1)
+            && self.stride.iter().all(|&s| s == 1)
+            && self.padding.iter().all(|&p| p == (0, 0))
+            && self.input == self.output
+    }
+
+    /// The number of scratch elements the kernels use: one group's column
+    /// matrix, `C/groups · |K| × |S'|` (0 for pointwise convolutions).
+    pub fn scratch_len(&self) -> usize {
+        if self.is_pointwise() {
+            return 0;
+        }
+        // Cannot overflow: `build` checked this product.
+        (self.in_channels / self.groups)
+            * self.kernel.iter().product::<usize>()
+            * self.output.iter().product::<usize>()
+    }
+
+    /// The row and column counts of the per-group products:
+    /// (C/groups, O/groups, |K|, |S|, |S'|).
+    fn dims(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.in_channels / self.groups,
+            self.out_channels / self.groups,
+            self.kernel.iter().product(),
+            self.input.iter().product(),
+            self.output.iter().product(),
+        )
+    }
+
+    fn check_len(&self, what: &str, shape: &[usize], len: usize) -> Result<(), String> {
+        let expected = checked_product(shape)?;
+        if len != expected {
+            return Err(format!("{what} holds {len} elements, its shape {shape:?} needs {expected}"));
+        }
+        Ok(())
+    }
+
+    /// Where each kernel tap reads, per output plane.
+    fn segments(&self) -> Segments {
+        let s = self.input.len();
+        let last = s - 1;
+        let (in_last, out_last) = (self.input[last], self.output[last]);
+        let (stride, dilation, lo) = (self.stride[last], self.dilation[last], self.padding[last].0);
+        let outer_outputs: usize = self.output[..last].iter().product();
+        let mut segments = Vec::new();
+        let mut tap_starts = vec![0];
+        for k in MultiIndex::new(&self.kernel) {
+            for (q_flat, q) in MultiIndex::new(&self.output[..last]).enumerate().take(outer_outputs) {
+                // Input row of this output row through tap k, if inside.
+                let mut in_row = Some(0usize);
+                for d in 0..last {
+                    let pos = tap_pos(q[d], k[d], self.stride[d], self.dilation[d], self.padding[d].0);
+                    in_row = match (in_row, pos) {
+                        (Some(row), Some(p)) if p < self.input[d] => Some(row * self.input[d] + p),
+                        _ => None,
+                    };
+                }
+                let Some(in_row) = in_row else { continue };
+                // Along the last axis, i(p) = p*stride + off must lie in 0..in_last.
+                let off = (k[last] * dilation) as i128 - lo as i128;
+                let (st, in_len) = (stride as i128, in_last as i128);
+                let p_min = if off >= 0 { 0 } else { (-off + st - 1) / st };
+                let p_end =
+                    if in_len <= off { 0 } else { ((in_len - off + st - 1) / st).min(out_last as i128) };
+                if p_min < p_end {
+                    let first_in = (p_min * st + off) as usize;
+                    segments.push(Segment {
+                        out_start: q_flat * out_last + p_min as usize,
+                        in_start: in_row * in_last + first_in,
+                        len: (p_end - p_min) as usize,
+                    });
+                }
+            }
+            tap_starts.push(segments.len());
+        }
+        Segments { segments, tap_starts, step: stride }
+    }
+}
+
+fn attr_lens(attrs: &ConvAttrs, extra: &[usize]) -> Vec<usize> {
+    [&[attrs.stride.len(), attrs.padding.len(), attrs.dilation.len()][..], extra].concat()
+}
+
+/// The number of window positions along one axis.
+fn window_out(
+    size: usize,
+    k: usize,
+    stride: usize,
+    (lo, hi): (usize, usize),
+    dilation: usize,
+) -> Result<usize, String> {
+    if dilation == 0 || k == 0 {
+        return Err("kernel sizes and dilations must be positive".into());
+    }
+    let extent = dilation.checked_mul(k - 1).and_then(|e| e.checked_add(1));
+    let padded = size.checked_add(lo).and_then(|p| p.checked_add(hi));
+    match (extent, padded) {
+        (Some(extent), Some(padded)) if stride > 0 && padded >= extent => Ok((padded - extent) / stride + 1),
+        _ => Err(format!(
+            "a kernel of size {k} with dilation {dilation} and stride {stride} does not fit size {size} padded by ({lo}, {hi})"
+        )),
+    }
+}
+
+/// `out*stride + k*dilation - lo`, if not negative.
+fn tap_pos(out: usize, k: usize, stride: usize, dilation: usize, lo: usize) -> Option<usize> {
+    (out * stride + k * dilation).checked_sub(lo)
+}
+
+/// Row-major iteration over all index vectors below `dims` (one empty index
+/// for no dimensions).
+struct MultiIndex {
+    dims: Vec<usize>,
+    next: Option<Vec<usize>>,
+}
+
+impl MultiIndex {
+    fn new(dims: &[usize]) -> MultiIndex {
+        let next = (!dims.contains(&0)).then(|| vec![0; dims.len()]);
+        MultiIndex { dims: dims.to_vec(), next }
+    }
+}
+
+impl Iterator for MultiIndex {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        let current = self.next.take()?;
+        let mut following = current.clone();
+        for d in (0..self.dims.len()).rev() {
+            following[d] += 1;
+            if following[d] < self.dims[d] {
+                self.next = Some(following);
+                break;
+            }
+            following[d] = 0;
+        }
+        Some(current)
+    }
+}
+
+/// Copies the receptive fields of `planes` (`C/groups` input planes of
+/// `inputs` elements) into the column matrix `col` (`C/groups · |K|` rows of
+/// `outputs`). Only positions inside the input are written: the padding
+/// positions are the same for every call and stay zero from the first.
+fn im2col(seg: &Segments, planes: &[f32], inputs: usize, outputs: usize, col: &mut [f32]) {
+    let taps = seg.tap_starts.len() - 1;
+    for (ci, plane) in planes.chunks_exact(inputs).enumerate() {
+        for k in 0..taps {
+            let row = &mut col[(ci * taps + k) * outputs..][..outputs];
+            for s in &seg.segments[seg.tap_starts[k]..seg.tap_starts[k + 1]] {
+                let dst = &mut row[s.out_start..][..s.len];
+                if seg.step == 1 {
+                    dst.copy_from_slice(&plane[s.in_start..][..s.len]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(plane[s.in_start..].iter().step_by(seg.step)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every column entry onto the input
+/// position it was read from.
+fn col2im(seg: &Segments, col: &[f32], inputs: usize, outputs: usize, planes: &mut [f32]) {
+    let taps = seg.tap_starts.len() - 1;
+    for (ci, plane) in planes.chunks_exact_mut(inputs).enumerate() {
+        for k in 0..taps {
+            let row = &col[(ci * taps + k) * outputs..][..outputs];
+            for s in &seg.segments[seg.tap_starts[k]..seg.tap_starts[k + 1]] {
+                let src = &row[s.out_start..][..s.len];
+                for (d, &v) in plane[s.in_start..].iter_mut().step_by(seg.step).zip(src) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+/// Makes `scratch` hold `len` zeros.
+fn zeroed(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    scratch.clear();
+    scratch.resize(len, 0.0);
+    &mut scratch[..]
+}
+
+/// The forward convolution `y = conv(x, w)` of `geometry` (shapes
+/// [`ConvGeometry::input_shape`], [`ConvGeometry::weight_shape`] →
+/// [`ConvGeometry::output_shape`]); `y` is overwritten. `scratch` is
+/// resized to [`ConvGeometry::scratch_len`] and may be reused across calls.
+pub fn conv(
+    provider: &dyn GemmProvider,
+    geometry: &ConvGeometry,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) -> Result<(), String> {
+    geometry.check_len("input", &geometry.input_shape(), x.len())?;
+    geometry.check_len("weight", &geometry.weight_shape(), w.len())?;
+    geometry.check_len("output", &geometry.output_shape(), y.len())?;
+    let (cg, og, taps, inputs, outputs) = geometry.dims();
+    let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
+    let pointwise = geometry.is_pointwise();
+    let seg = geometry.segments();
+    let col = zeroed(scratch, geometry.scratch_len());
+    for b in 0..geometry.batch {
+        for g in 0..groups {
+            let x_at = (b * c + g * cg) * inputs;
+            let w_g = MatRef::row_major(w, cg * taps).at(g * og * cg * taps);
+            let y_g = MatMut::row_major(&mut y[..], outputs).at((b * o + g * og) * outputs);
+            if pointwise {
+                let x_g = MatRef::row_major(x, inputs).at(x_at);
+                provider.gemm(og, outputs, cg, 1.0, w_g, x_g, 0.0, y_g, threads)?;
+            } else {
+                im2col(&seg, &x[x_at..][..cg * inputs], inputs, outputs, col);
+                let col_g = MatRef::row_major(col, outputs);
+                provider.gemm(og, outputs, cg * taps, 1.0, w_g, col_g, 0.0, y_g, threads)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The input gradient of the convolution `geometry`: `dx = conv_transpose(dy, w)`
+/// with `dy` of [`ConvGeometry::output_shape`] and `dx` of
+/// [`ConvGeometry::input_shape`] (overwritten). With a geometry from
+/// [`ConvGeometry::conv_transpose`] this is the transposed convolution
+/// (`dy` its input, `dx` its output). `scratch` as in [`conv`].
+pub fn conv_input_grad(
+    provider: &dyn GemmProvider,
+    geometry: &ConvGeometry,
+    dy: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) -> Result<(), String> {
+    geometry.check_len("output gradient", &geometry.output_shape(), dy.len())?;
+    geometry.check_len("weight", &geometry.weight_shape(), w.len())?;
+    geometry.check_len("input gradient", &geometry.input_shape(), dx.len())?;
+    let (cg, og, taps, inputs, outputs) = geometry.dims();
+    let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
+    let pointwise = geometry.is_pointwise();
+    let seg = geometry.segments();
+    let col = zeroed(scratch, geometry.scratch_len());
+    if !pointwise {
+        dx.fill(0.0);
+    }
+    for b in 0..geometry.batch {
+        for g in 0..groups {
+            let dx_at = (b * c + g * cg) * inputs;
+            // W_gᵀ: [C/groups·|K|, O/groups], read through exchanged strides.
+            let w_t = MatRef::row_major(w, cg * taps).at(g * og * cg * taps).t();
+            let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
+            if pointwise {
+                let dx_g = MatMut::row_major(&mut dx[..], inputs).at(dx_at);
+                provider.gemm(cg, outputs, og, 1.0, w_t, dy_g, 0.0, dx_g, threads)?;
+            } else {
+                let col_g = MatMut::row_major(&mut col[..], outputs);
+                provider.gemm(cg * taps, outputs, og, 1.0, w_t, dy_g, 0.0, col_g, threads)?;
+                col2im(&seg, col, inputs, outputs, &mut dx[dx_at..][..cg * inputs]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The weight gradient of the convolution `geometry`:
+/// `dw[o, c, k] = Σ_{n, p} dy[n, o, p] · x[n, g·C/groups + c, p*stride + k*dilation - lo]`
+/// with `x` of [`ConvGeometry::input_shape`], `dy` of
+/// [`ConvGeometry::output_shape`] and `dw` of [`ConvGeometry::weight_shape`]
+/// (overwritten). With `x` and `dy` exchanged (and a geometry from
+/// [`ConvGeometry::conv_transpose`]) it is a transposed convolution's weight
+/// gradient. `scratch` as in [`conv`].
+pub fn conv_weight_grad(
+    provider: &dyn GemmProvider,
+    geometry: &ConvGeometry,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) -> Result<(), String> {
+    geometry.check_len("input", &geometry.input_shape(), x.len())?;
+    geometry.check_len("output gradient", &geometry.output_shape(), dy.len())?;
+    geometry.check_len("weight gradient", &geometry.weight_shape(), dw.len())?;
+    let (cg, og, taps, inputs, outputs) = geometry.dims();
+    let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
+    let pointwise = geometry.is_pointwise();
+    let seg = geometry.segments();
+    let col = zeroed(scratch, geometry.scratch_len());
+    if geometry.batch == 0 {
+        dw.fill(0.0);
+    }
+    for b in 0..geometry.batch {
+        let beta = if b == 0 { 0.0 } else { 1.0 };
+        for g in 0..groups {
+            let x_at = (b * c + g * cg) * inputs;
+            let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
+            let dw_g = MatMut::row_major(&mut dw[..], cg * taps).at(g * og * cg * taps);
+            if pointwise {
+                let x_t = MatRef::row_major(x, inputs).at(x_at).t();
+                provider.gemm(og, cg, outputs, 1.0, dy_g, x_t, beta, dw_g, threads)?;
+            } else {
+                im2col(&seg, &x[x_at..][..cg * inputs], inputs, outputs, col);
+                let col_t = MatRef::row_major(col, outputs).t();
+                provider.gemm(og, cg * taps, outputs, 1.0, dy_g, col_t, beta, dw_g, threads)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> ConvAttrs {
+        ConvAttrs { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
+    }
+
+    #[test]
+    fn geometry_shapes() {
+        // (x, w, attrs, output shape)
+        let cases = [
+            (vec![2, 4, 9], vec![6, 2, 3], attrs(&[2], &[(1, 0)], &[1], 2), vec![2, 6, 4]),
+            (
+                vec![1, 3, 8, 8],
+                vec![5, 3, 3, 3],
+                attrs(&[1, 1], &[(1, 1), (1, 1)], &[1, 1], 1),
+                vec![1, 5, 8, 8],
+            ),
+            (
+                vec![1, 1, 7, 7],
+                vec![1, 1, 3, 2],
+                attrs(&[2, 3], &[(0, 2), (1, 0)], &[2, 1], 1),
+                vec![1, 1, 3, 3],
+            ),
+        ];
+        for (x, w, a, want) in cases {
+            let geometry = ConvGeometry::conv(&x, &w, &a).unwrap();
+            assert_eq!(geometry.output_shape(), want, "{x:?} * {w:?}");
+            assert_eq!(geometry.weight_shape(), w);
+        }
+    }
+
+    #[test]
+    fn bad_geometries_are_errors() {
+        // (x, w, attrs)
+        let cases = [
+            (vec![2, 4, 9], vec![6, 2, 3], attrs(&[2], &[(1, 0)], &[1], 3)),
+            (vec![2, 4, 9], vec![6, 4, 3], attrs(&[0], &[(0, 0)], &[1], 1)),
+            (vec![2, 4, 2], vec![6, 4, 3], attrs(&[1], &[(0, 0)], &[1], 1)),
+            (vec![2, 4, 9], vec![6, 4, 3], attrs(&[1, 1], &[(0, 0)], &[1], 1)),
+            (vec![2, 4], vec![6, 4], attrs(&[], &[], &[], 1)),
+            (vec![2, 4, 9], vec![6, 4, 3, 3], attrs(&[1], &[(0, 0)], &[1], 1)),
+            (vec![2, 4, 9], vec![6, 4, 0], attrs(&[1], &[(0, 0)], &[1], 1)),
+            (vec![usize::MAX, 4, 9], vec![6, 4, 3], attrs(&[1], &[(0, 0)], &[1], 1)),
+        ];
+        for (x, w, a) in cases {
+            assert!(ConvGeometry::conv(&x, &w, &a).is_err(), "{x:?} * {w:?} with {a:?}");
+        }
+        let a = attrs(&[1], &[(2, 2)], &[1], 1);
+        assert!(ConvGeometry::conv_transpose(&[1, 2, 1], &[2, 2, 1], &a, &[0]).is_err());
+        assert!(ConvGeometry::weight_grad(&[1, 2, 5], &[1, 2, 4], &a, &[3]).is_err());
+    }
+
+    #[test]
+    fn wrong_buffer_lengths_are_errors() {
+        let geometry = ConvGeometry::conv(&[1, 2, 5], &[2, 2, 3], &attrs(&[1], &[(1, 1)], &[1], 1)).unwrap();
+        let provider = crate::gemm::Reference;
+        let mut scratch = Vec::new();
+        let (x, w, mut y) = (vec![0.0; 10], vec![0.0; 12], vec![0.0; 10]);
+        assert!(conv(&provider, &geometry, &x[..9], &w, &mut y, &mut scratch, 1).is_err());
+        assert!(conv(&provider, &geometry, &x, &w[..11], &mut y, &mut scratch, 1).is_err());
+        assert!(conv(&provider, &geometry, &x, &w, &mut y[..9], &mut scratch, 1).is_err());
+        assert!(conv(&provider, &geometry, &x, &w, &mut y, &mut scratch, 1).is_ok());
+    }
+}
