@@ -819,7 +819,7 @@ fn ir_prints_the_gradient_and_training_stages() {
     }
     let out = nnc(&["ir", "models/sine.nn", "--stage", "grad", "--mode", "infer"]);
     expect_status(&out, 2, "--mode with --stage grad");
-    assert_eq!(text(&out.stderr), "error: `--mode` applies to `--stage forward` only\n");
+    assert_eq!(text(&out.stderr), "error: `--mode` applies to `--stage forward`, `fused` and `plan` only\n");
 }
 
 #[test]
