@@ -15,47 +15,17 @@
 use ndarray::{ArrayD, Dimension, IxDyn};
 use nnc_compiler::ir::{rng, DType, Graph, Init, InputKind, Op};
 
-/// The generator key for `seed`: its low and high 32-bit halves.
-pub fn seed_key(seed: u64) -> [i32; 2] {
-    [seed as u32 as i32, (seed >> 32) as u32 as i32]
-}
+pub use nnc_compiler::ir::rng::{name_stream, seed_key};
 
-/// The random stream of the tensor called `name`: the 64-bit FNV-1a hash of
-/// its bytes (stable across platforms and releases).
-pub fn name_stream(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// The initial value of tensor `name` of the given shape under `init`:
-///
-/// - `Zeros`, `Ones`: constant;
-/// - `Uniform { bound }`: `(2u - 1)·bound`, on `[-bound, bound)`;
-/// - `Normal { std }`: Box–Muller, `std·sqrt(-2 ln(1 - u₁))·cos(2π u₂)` with
-///   `u₁`, `u₂` the generator's elements `2i` and `2i + 1`.
-///
-/// Values are computed in f64 and rounded to f32 once.
+/// The initial value of tensor `name` of the given shape under `init`
+/// (element by element as [`rng::init_element`] defines). Values are
+/// computed in f64 and rounded to f32 once.
 pub fn initial_value(name: &str, init: Init, shape: &[usize], seed: u64) -> ArrayD<f32> {
     let key = seed_key(seed);
     let stream = name_stream(name);
-    let u = |i: usize| f64::from(rng::uniform(key, stream, i as u64));
     ArrayD::from_shape_fn(IxDyn(shape), |index| {
-        let i = flat_index(index.slice(), shape);
-        let v = match init {
-            Init::Zeros => 0.0,
-            Init::Ones => 1.0,
-            Init::Uniform { bound } => (2.0 * u(i) - 1.0) * bound,
-            Init::Normal { std } => {
-                // 1 - u is in (0, 1], so the logarithm is finite.
-                let (u1, u2) = (1.0 - u(2 * i), u(2 * i + 1));
-                std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-            }
-        };
-        v as f32
+        let i = flat_index(index.slice(), shape) as u64;
+        rng::init_element(init, key, stream, i) as f32
     })
 }
 

@@ -463,18 +463,6 @@ fn concat<T: Real>(args: &[&Tensor<T>], axis: usize) -> Result<Tensor<T>, String
     })
 }
 
-/// 64-bit FNV-1a hash: the RNG stream of an example input, derived from its
-/// name so that graphs sharing input names (a forward graph and its training
-/// step) get the same example values.
-fn name_stream(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// Deterministic example inputs for every Input node.
 ///
 /// - data and target: f32 uniform in [-1, 1); i32 and bool values in {0, 1};
@@ -491,28 +479,17 @@ pub fn example_inputs<T: Real>(
     dims: &HashMap<String, usize>,
     seed: u64,
 ) -> Result<HashMap<String, Tensor<T>>, InterpError> {
-    let key = [seed as u32 as i32, (seed >> 32) as u32 as i32];
+    let key = rng::seed_key(seed);
     let mut out = HashMap::new();
     for (id, node) in graph.inputs() {
         let Op::Input { name, kind } = &node.op else { continue };
         let shape = resolve_shape(&node.ty.shape, dims)
             .map_err(|m| InterpError::at(id, format!("input `{name}` ({}): {m}", node.ty)))?;
         let count: usize = shape.iter().product();
-        let stream = name_stream(name);
+        let stream = rng::name_stream(name);
         let u = |i: usize| f64::from(rng::uniform(key, stream, i as u64));
         let init_values = |init: &Init| -> Vec<f64> {
-            (0..count)
-                .map(|i| match *init {
-                    Init::Zeros => 0.0,
-                    Init::Ones => 1.0,
-                    Init::Uniform { bound } => (2.0 * u(i) - 1.0) * bound,
-                    Init::Normal { std } => {
-                        // Box–Muller: 1 - u is in (0, 1], so the logarithm is finite.
-                        let (u1, u2) = (1.0 - u(2 * i), u(2 * i + 1));
-                        std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-                    }
-                })
-                .collect()
+            (0..count as u64).map(|i| rng::init_element(*init, key, stream, i)).collect()
         };
         let values: Vec<f64> = match kind {
             InputKind::Key => {

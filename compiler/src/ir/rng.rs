@@ -22,6 +22,8 @@
 //! exactly representable in f32, so the conversion is exact and identical in
 //! every implementation.
 
+use super::op::Init;
+
 /// Philox-4x32 round multipliers (Random123's `PHILOX_M4x32_0`, `PHILOX_M4x32_1`).
 pub const PHILOX_M0: u32 = 0xD251_1F53;
 pub const PHILOX_M1: u32 = 0xCD9E_8D57;
@@ -68,6 +70,46 @@ pub fn random_u32(key: [i32; 2], stream: u64, index: u64) -> u32 {
 pub fn uniform(key: [i32; 2], stream: u64, index: u64) -> f32 {
     const SCALE: f32 = 1.0 / 16_777_216.0; // 2^-24
     (random_u32(key, stream, index) >> 8) as f32 * SCALE
+}
+
+/// The generator key for `seed`: its low and high 32-bit halves.
+pub fn seed_key(seed: u64) -> [i32; 2] {
+    [seed as u32 as i32, (seed >> 32) as u32 as i32]
+}
+
+/// The random stream of the tensor called `name`: the 64-bit FNV-1a hash of
+/// its bytes (stable across platforms and releases), so a tensor's values do
+/// not depend on which other tensors exist or on their order.
+pub fn name_stream(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Element `i` (row-major) of a tensor initialised by `init` from `stream`:
+///
+/// - `Zeros`, `Ones`: constant;
+/// - `Uniform { bound }`: `(2u - 1)·bound`, on `[-bound, bound)`;
+/// - `Normal { std }`: Box–Muller, `std·sqrt(-2 ln(1 - u₁))·cos(2π u₂)` with
+///   `u₁`, `u₂` the generator's elements `2i` and `2i + 1`.
+///
+/// Shared by `nnc init` and the interpreter's example inputs, so both give
+/// the same parameters for the same seed.
+pub fn init_element(init: Init, key: [i32; 2], stream: u64, i: u64) -> f64 {
+    let u = |i: u64| f64::from(uniform(key, stream, i));
+    match init {
+        Init::Zeros => 0.0,
+        Init::Ones => 1.0,
+        Init::Uniform { bound } => (2.0 * u(i) - 1.0) * bound,
+        Init::Normal { std } => {
+            // 1 - u is in (0, 1], so the logarithm is finite.
+            let (u1, u2) = (1.0 - u(2 * i), u(2 * i + 1));
+            std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        }
+    }
 }
 
 #[cfg(test)]
