@@ -219,6 +219,22 @@ pub(super) fn conv_transpose<T: Real>(
     to_array(&out_shape, y)
 }
 
+/// The number of spatial dimensions and the output shape of pooling an
+/// `[N, C, *S]` operand of shape `xs`.
+fn pool_shape(
+    xs: &[usize],
+    window: &[usize],
+    stride: &[usize],
+    padding: &[(usize, usize)],
+) -> Result<(usize, Vec<usize>), String> {
+    let s = spatial_rank(xs, &[window.len(), stride.len(), padding.len()])?;
+    let mut out_shape = xs[..2].to_vec();
+    for d in 0..s {
+        out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
+    }
+    Ok((s, out_shape))
+}
+
 /// Max or average pooling over the spatial dimensions of `[N, C, *S]`.
 /// Max ignores padded positions (a window entirely in the padding gives
 /// -inf); average counts them as zeros and divides by the full window size.
@@ -230,11 +246,7 @@ pub(super) fn pool<T: Real>(
     padding: &[(usize, usize)],
 ) -> Result<ArrayD<T>, String> {
     let xs = x.shape();
-    let s = spatial_rank(xs, &[window.len(), stride.len(), padding.len()])?;
-    let mut out_shape = xs[..2].to_vec();
-    for d in 0..s {
-        out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
-    }
+    let (s, out_shape) = pool_shape(xs, window, stride, padding)?;
     let window_size = T::from_f64(window.iter().product::<usize>() as f64);
     let taps = Taps::new(&xs[2..], &out_shape[2..], window, stride, &vec![1; s], padding);
     let x = x.as_standard_layout();
@@ -434,11 +446,7 @@ pub(super) fn pool_grad<T: Real>(
     padding: &[(usize, usize)],
 ) -> Result<ArrayD<T>, String> {
     let xs = x.shape();
-    let s = spatial_rank(xs, &[window.len(), stride.len(), padding.len()])?;
-    let mut out_shape = xs[..2].to_vec();
-    for d in 0..s {
-        out_shape.push(window_out(xs[2 + d], padding[d], window[d], stride[d])?);
-    }
+    let (s, out_shape) = pool_shape(xs, window, stride, padding)?;
     if dy.shape() != out_shape.as_slice() {
         return Err(format!("output gradient {:?} does not match the pooling of {xs:?}", dy.shape()));
     }
