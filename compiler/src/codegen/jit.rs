@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, FuncRef, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -22,6 +22,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use super::loops::{self, LoopKernel};
+use super::window::{self, WindowKernel};
 use super::CodegenError;
 
 /// Whether a kernel checks its memory accesses.
@@ -84,8 +85,30 @@ pub fn take_trap() -> Option<KernelTrap> {
 /// The symbol checked kernels call on an out-of-bounds access.
 const TRAP_SYMBOL: &str = "nnc_kernel_trap";
 
+/// What a defined kernel computes.
+enum Desc {
+    Loop(LoopKernel),
+    Window(WindowKernel),
+}
+
+impl Desc {
+    fn name(&self) -> &str {
+        match self {
+            Desc::Loop(k) => &k.name,
+            Desc::Window(k) => &k.name,
+        }
+    }
+
+    fn inputs(&self) -> usize {
+        match self {
+            Desc::Loop(k) => k.inputs.len(),
+            Desc::Window(k) => k.inputs.len(),
+        }
+    }
+}
+
 struct Defined {
-    kernel: LoopKernel,
+    desc: Desc,
     checking: Checking,
     func: FuncId,
     clif: String,
@@ -146,7 +169,35 @@ impl Jit {
         kernel: &LoopKernel,
         checking: Checking,
     ) -> Result<KernelId, CodegenError> {
-        let err = |m: String| CodegenError { kernel: kernel.name.clone(), message: m };
+        self.define(Desc::Loop(kernel.clone()), checking, |k, b, ptr, trap| match k {
+            Desc::Loop(k) => loops::emit(k, b, ptr, trap),
+            Desc::Window(_) => Err("not a loop kernel".into()),
+        })
+    }
+
+    /// Compiles a window kernel (pooling, resizing, their gradients,
+    /// argmax) into the module. Fails on an inconsistent kernel, a
+    /// duplicate name, or after [`Jit::finalize`].
+    pub fn add_window_kernel(
+        &mut self,
+        kernel: &WindowKernel,
+        checking: Checking,
+    ) -> Result<KernelId, CodegenError> {
+        self.define(Desc::Window(kernel.clone()), checking, |k, b, ptr, trap| match k {
+            Desc::Window(k) => window::emit(k, b, ptr, trap),
+            Desc::Loop(_) => Err("not a window kernel".into()),
+        })
+    }
+
+    /// Declares and defines one kernel function with the five-pointer
+    /// signature, its body produced by `emit`.
+    fn define(
+        &mut self,
+        desc: Desc,
+        checking: Checking,
+        emit: impl FnOnce(&Desc, &mut FunctionBuilder, types::Type, Option<(FuncRef, u32)>) -> Result<(), String>,
+    ) -> Result<KernelId, CodegenError> {
+        let err = |m: String| CodegenError { kernel: desc.name().to_string(), message: m };
         if self.finalized {
             return Err(err("the JIT is already finalized".into()));
         }
@@ -160,7 +211,7 @@ impl Jit {
         }
         let func = self
             .module
-            .declare_function(&kernel.name, Linkage::Local, &sig)
+            .declare_function(desc.name(), Linkage::Local, &sig)
             .map_err(|e| err(e.to_string()))?;
         let index = self.kernels.len();
         self.module.clear_context(&mut self.ctx);
@@ -174,12 +225,12 @@ impl Jit {
                 Checking::Unchecked => None,
             };
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            loops::emit(kernel, &mut b, ptr, trap).map_err(err)?;
+            emit(&desc, &mut b, ptr, trap).map_err(err)?;
             b.finalize(self.module.target_config());
         }
         let clif = self.ctx.func.display().to_string();
         self.module.define_function(func, &mut self.ctx).map_err(|e| err(format!("{e:?}")))?;
-        self.kernels.push(Defined { kernel: kernel.clone(), checking, func, clif });
+        self.kernels.push(Defined { desc, checking, func, clif });
         Ok(KernelId(index))
     }
 
@@ -195,32 +246,59 @@ impl Jit {
         Ok(())
     }
 
-    /// The callable kernel; fails before [`Jit::finalize`] or for an id of
-    /// another `Jit`.
-    pub fn loop_fn(&self, id: KernelId) -> Result<LoopFn<'_>, CodegenError> {
+    /// The finalized entry point of kernel `id`, checked to be defined.
+    fn entry(&self, id: KernelId) -> Result<(&Defined, *const u8), CodegenError> {
         let d = self.kernels.get(id.0).ok_or_else(|| CodegenError {
             kernel: String::new(),
             message: format!("no kernel number {}", id.0),
         })?;
         if !self.finalized {
             return Err(CodegenError {
-                kernel: d.kernel.name.clone(),
+                kernel: d.desc.name().to_string(),
                 message: "the JIT is not finalized".into(),
             });
         }
-        let code = self.module.get_finalized_function(d.func);
+        Ok((d, self.module.get_finalized_function(d.func)))
+    }
+
+    /// The callable loop kernel; fails before [`Jit::finalize`], for an id
+    /// of another `Jit` or for a window kernel.
+    pub fn loop_fn(&self, id: KernelId) -> Result<LoopFn<'_>, CodegenError> {
+        let (d, code) = self.entry(id)?;
+        let Desc::Loop(kernel) = &d.desc else {
+            return Err(CodegenError {
+                kernel: d.desc.name().to_string(),
+                message: "not a loop kernel".into(),
+            });
+        };
         // SAFETY: `code` is the entry of a finalized function that was
         // declared with exactly five pointer-sized parameters and no results
         // in the host's default (System V / C) calling convention, which is
         // `LoopFnPtr`'s ABI.
         let ptr = unsafe { std::mem::transmute::<*const u8, LoopFnPtr>(code) };
-        Ok(LoopFn { kernel: &d.kernel, checking: d.checking, index: id.0, ptr, _jit: PhantomData })
+        Ok(LoopFn { kernel, checking: d.checking, index: id.0, ptr, _jit: PhantomData })
+    }
+
+    /// The callable window kernel; fails before [`Jit::finalize`], for an id
+    /// of another `Jit` or for a loop kernel.
+    pub fn window_fn(&self, id: KernelId) -> Result<WindowFn<'_>, CodegenError> {
+        let (d, code) = self.entry(id)?;
+        let Desc::Window(kernel) = &d.desc else {
+            return Err(CodegenError {
+                kernel: d.desc.name().to_string(),
+                message: "not a window kernel".into(),
+            });
+        };
+        // SAFETY: as in `loop_fn`: the function was declared with five
+        // pointer-sized parameters and no results in the host C convention.
+        let ptr = unsafe { std::mem::transmute::<*const u8, LoopFnPtr>(code) };
+        Ok(WindowFn { kernel, checking: d.checking, index: id.0, ptr, _jit: PhantomData })
     }
 
     /// The Cranelift IR text of every kernel, as (name, text), in definition
     /// order (the IR before Cranelift's own optimisations).
     pub fn clif_text(&self) -> Vec<(String, String)> {
-        self.kernels.iter().map(|d| (d.kernel.name.clone(), d.clif.clone())).collect()
+        self.kernels.iter().map(|d| (d.desc.name().to_string(), d.clif.clone())).collect()
     }
 
     /// A readable message for a trap recorded by one of this JIT's kernels.
@@ -228,7 +306,7 @@ impl Jit {
         let Some(d) = self.kernels.get(trap.kernel) else {
             return format!("unknown kernel {}: out-of-bounds access", trap.kernel);
         };
-        let n_in = d.kernel.inputs.len();
+        let n_in = d.desc.inputs();
         let buffer = if trap.buffer < n_in {
             format!("input {}", trap.buffer)
         } else {
@@ -236,7 +314,9 @@ impl Jit {
         };
         format!(
             "kernel `{}`: out-of-bounds access to {buffer} at element {} (buffer length {})",
-            d.kernel.name, trap.index, trap.len
+            d.desc.name(),
+            trap.index,
+            trap.len
         )
     }
 }
@@ -341,6 +421,95 @@ impl LoopFn<'_> {
                 } else {
                     format!("output {}", t.buffer - k.inputs.len())
                 },
+                t.index,
+                t.len
+            )),
+            Some(t) => Err(format!("kernel `{name}`: unexpected trap record {t:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A compiled window kernel, valid while its [`Jit`] lives; like
+/// [`LoopFn`] it may run on many threads at once on disjoint ranges.
+#[derive(Clone, Copy)]
+pub struct WindowFn<'jit> {
+    kernel: &'jit WindowKernel,
+    checking: Checking,
+    index: usize,
+    ptr: LoopFnPtr,
+    _jit: PhantomData<&'jit ()>,
+}
+
+impl fmt::Debug for WindowFn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowFn")
+            .field("kernel", &self.kernel.name)
+            .field("checking", &self.checking)
+            .finish()
+    }
+}
+
+impl WindowFn<'_> {
+    /// The kernel this function computes.
+    pub fn kernel(&self) -> &WindowKernel {
+        self.kernel
+    }
+
+    /// The raw entry point. Calling it is sound when the argument arrays
+    /// hold one valid pointer per input and output, input `i` is readable
+    /// for [`WindowKernel::input_len`]`(i)` elements, the output writable for
+    /// [`WindowKernel::output_len`] elements, `start ≤ end ≤`
+    /// [`WindowKernel::rows`], and (checked kernels) `lens` points to one
+    /// length per input and output.
+    pub fn raw(&self) -> LoopFnPtr {
+        self.ptr
+    }
+
+    /// Computes rows `start..end` (along the output's first axis) after
+    /// checking every buffer's length.
+    pub fn run(&self, inputs: &[&[f32]], output: &mut [f32], start: usize, end: usize) -> Result<(), String> {
+        let k = self.kernel;
+        let name = &k.name;
+        if inputs.len() != k.inputs.len() {
+            return Err(format!("kernel `{name}` takes {} inputs, got {}", k.inputs.len(), inputs.len()));
+        }
+        if start > end || end > k.rows() {
+            return Err(format!("kernel `{name}`: range {start}..{end} is not within 0..{}", k.rows()));
+        }
+        if self.checking == Checking::Unchecked {
+            for (i, buf) in inputs.iter().enumerate() {
+                if buf.len() < k.input_len(i) {
+                    return Err(format!(
+                        "kernel `{name}`: input {i} has {} elements, needs {}",
+                        buf.len(),
+                        k.input_len(i)
+                    ));
+                }
+            }
+            if output.len() < k.output_len() {
+                return Err(format!(
+                    "kernel `{name}`: the output has {} elements, needs {}",
+                    output.len(),
+                    k.output_len()
+                ));
+            }
+        }
+        let in_ptrs: Vec<*const f32> = inputs.iter().map(|b| b.as_ptr()).collect();
+        let out_ptrs: [*mut f32; 1] = [output.as_mut_ptr()];
+        let lens: Vec<usize> = inputs.iter().map(|b| b.len()).chain([output.len()]).collect();
+        take_trap();
+        // SAFETY: one pointer per input and the output (checked above), all
+        // outliving the call. Unchecked kernels: every buffer holds at least
+        // the elements the kernel's shapes imply (checked above) and the
+        // generated code accesses only those, for rows in `start..end ⊆
+        // 0..rows`. Checked kernels test every access against `lens`. The
+        // output is `&mut` and so does not alias the inputs.
+        unsafe { (self.ptr)(in_ptrs.as_ptr(), out_ptrs.as_ptr(), start, end, lens.as_ptr()) };
+        match take_trap() {
+            Some(t) if t.kernel == self.index => Err(format!(
+                "kernel `{name}`: out-of-bounds access to {} at element {} (buffer length {})",
+                if t.buffer < k.inputs.len() { format!("input {}", t.buffer) } else { "the output".into() },
                 t.index,
                 t.len
             )),

@@ -4,20 +4,23 @@
 //!   buffers) and their generator.
 //! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
 //!   sigmoid, erf and softplus, with documented error bounds.
+//! - [`window`]: pooling, resizing, their gradients and argmax.
 //! - [`jit`]: the JIT module that owns the machine code of a model's
 //!   kernels and hands out typed function pointers.
 
 pub mod approx;
 pub mod jit;
 pub mod loops;
+pub mod window;
 
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 
-pub use jit::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFn, LoopFnPtr};
+pub use jit::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFn, LoopFnPtr, WindowFn};
 pub use loops::{Expr, LoopKernel};
+pub use window::{WindowKernel, WindowOp};
 
 /// A kernel that could not be compiled (an inconsistent kernel description
 /// or a Cranelift error).
