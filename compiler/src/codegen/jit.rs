@@ -348,16 +348,22 @@ impl LoopFn<'_> {
     /// The raw machine-code entry point, for runtimes that manage buffers
     /// themselves. Calling it is sound when the argument arrays hold one
     /// valid pointer per input and output, every input pointer is valid for
-    /// reads over [`LoopKernel::input_extent`], every output for writes of
-    /// `start..end`, `start ≤ end ≤ elements()`, and (checked kernels) `lens`
-    /// points to one length per input and output.
+    /// reads over [`LoopKernel::input_extent`], every output pointer for
+    /// reads and writes over [`LoopKernel::output_extent`] (offsets relative
+    /// to the pointer), no output overlaps another output or an input other
+    /// than an in-place update (see [`LoopKernel::outputs`]), calls that
+    /// reduce into the same elements do not run concurrently,
+    /// `start ≤ end ≤ elements()`, and (checked kernels) `lens` points to one
+    /// length per input and output.
     pub fn raw(&self) -> LoopFnPtr {
         self.ptr
     }
 
     /// Runs iterations `start..end` on the given buffers after checking that
-    /// they are large enough (unchecked kernels) or with the kernel checking
-    /// every access itself (checked kernels).
+    /// they are large enough for the whole iteration space (unchecked
+    /// kernels) or with the kernel checking every access itself (checked
+    /// kernels). Buffers of [`super::loops::Elem::I32`] hold the bits of
+    /// their i32 elements (`f32::from_bits(x as u32)`).
     pub fn run(
         &self,
         inputs: &[&[f32]],
@@ -380,20 +386,24 @@ impl LoopFn<'_> {
             return Err(format!("kernel `{name}`: range {start}..{end} is not within 0..{}", k.elements()));
         }
         if self.checking == Checking::Unchecked {
+            let fits = |extent: Option<(isize, isize)>, len: usize| match extent {
+                Some((lo, hi)) => lo >= 0 && (hi as usize) < len,
+                None => true,
+            };
             for (b, buf) in inputs.iter().enumerate() {
-                if let Some((lo, hi)) = k.input_extent(b) {
-                    if lo < 0 || hi as usize >= buf.len() {
-                        return Err(format!(
-                            "kernel `{name}`: input {b} is read at elements {lo}..={hi} but has {}",
-                            buf.len()
-                        ));
-                    }
+                if !fits(k.input_extent(b), buf.len()) {
+                    let (lo, hi) = k.input_extent(b).unwrap_or_default();
+                    return Err(format!(
+                        "kernel `{name}`: input {b} is read at elements {lo}..={hi} but has {}",
+                        buf.len()
+                    ));
                 }
             }
             for (o, buf) in outputs.iter().enumerate() {
-                if buf.len() < end {
+                if !fits(k.output_extent(o), buf.len()) {
+                    let (lo, hi) = k.output_extent(o).unwrap_or_default();
                     return Err(format!(
-                        "kernel `{name}`: output {o} has {} elements, needs {end}",
+                        "kernel `{name}`: output {o} is written at elements {lo}..={hi} but has {}",
                         buf.len()
                     ));
                 }
@@ -406,12 +416,14 @@ impl LoopFn<'_> {
         take_trap();
         // SAFETY: the pointer arrays hold one pointer per input and output
         // (checked above) and outlive the call. Unchecked kernels: every
-        // input is readable over its whole extent and every output writable
-        // over `0..end` (checked above), and the generated code only
-        // accesses those elements for indices in `start..end ⊆ 0..elements`.
+        // input is readable over its extent and every output readable and
+        // writable over its extent, both over the whole iteration space
+        // (checked above), and the generated code only accesses elements
+        // inside those extents, for indices in `start..end ⊆ 0..elements`.
         // Checked kernels: `lens` holds the true length of every buffer and
         // the code tests each access against it before performing it.
-        // Outputs are `&mut` and so do not alias the inputs.
+        // Outputs are distinct `&mut` slices and so alias neither each other
+        // nor the inputs.
         unsafe { (self.ptr)(in_ptrs.as_ptr(), out_ptrs.as_ptr(), start, end, lens.as_ptr()) };
         match take_trap() {
             Some(t) if t.kernel == self.index => Err(format!(

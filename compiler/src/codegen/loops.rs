@@ -1,6 +1,8 @@
-//! Elementwise loop kernels: a fused expression over strided input buffers,
-//! evaluated over a rectangular iteration space and stored to contiguous
-//! outputs, compiled to one Cranelift function.
+//! Loop kernels: a fused expression evaluated over a rectangular iteration
+//! space, reading strided input buffers and writing (or reducing into)
+//! strided output buffers, compiled to one Cranelift function. Every fused
+//! elementwise/reduction kernel of the fusion stage and every materialising
+//! copy (slice, pad, concat, permute) is one [`LoopKernel`].
 //!
 //! The function has the C signature
 //! `fn(inputs: *const *const f32, outputs: *const *mut f32, start: usize, end: usize, lens: *const usize)`
@@ -10,45 +12,126 @@
 //! is read only by checked kernels ([`super::Checking::Checked`]) and may be
 //! null otherwise.
 //!
-//! Code shape: adjacent axes that are contiguous for every buffer are merged
-//! first (a `[N, M]` elementwise op becomes one loop of `N·M`). The loop nest
-//! is then "rows" of the innermost axis. When every input's innermost stride
-//! is 0 or 1 the row is processed with f32x4 vectors, unrolled (×4 for cheap
-//! bodies), then single vectors, then a scalar tail; inputs broadcast along
-//! the row (stride 0) are loaded once per row. Other strides use a scalar
-//! loop. Pointers advance by constant byte offsets (Cranelift does not
-//! strength-reduce), and input loads are `notrap readonly can_move` so they
-//! sink next to their use.
+//! Model:
+//! - Element (i₀, …, iₖ) of the space reads input `b` at
+//!   `offset + Σ iₐ·strides[a]` of its buffer ([`Operand`]); stride 0
+//!   broadcasts. Buffers are arrays of 4-byte elements: [`Elem::F32`] holds
+//!   f32, [`Elem::I32`] holds i32, converted to f32 on load and back (with
+//!   truncation and saturation) on store. Inside the body every value is an f32;
+//!   bools are 0.0/1.0 and i32 values are their f32 rounding.
+//! - Each [`Store`] writes one body value to `offset + Σ iₐ·strides[a]` of
+//!   its output buffer, or, with a [`Reduce`], combines it into the element
+//!   there (the caller initialises reduction outputs). Reduced axes have
+//!   stride 0 in the store.
+//! - [`Expr::AxisIndex`] and [`Expr::Random`] read the position of the
+//!   current element (`one_hot`, dropout masks).
 //!
-//! Semantics follow the reference interpreter
-//! (`ir::interp`, `elementwise.rs`) exactly for every op except the
-//! transcendental functions, which use the approximations of
-//! [`super::approx`] with the error bounds documented there.
+//! Code shape: size-1 axes are dropped and adjacent axes that are contiguous
+//! for every input and every output are merged (a `[N, M]` elementwise op
+//! becomes one loop of `N·M`); when the kernel reduces, the first axis is
+//! never merged into the following ones, so a split of `start..end` on its
+//! boundaries is a split on row boundaries. The loop nest is then "rows" of
+//! the innermost merged axis. When every input's innermost stride is 0 or 1,
+//! every plain store's is 1 and every reducing store's is 0 or 1, the row is
+//! processed with f32x4 vectors, unrolled (×4 for cheap bodies), then single
+//! vectors, then a scalar tail; inputs broadcast along the row (stride 0) are
+//! loaded once per row. Reductions along the row accumulate in vector
+//! registers (one per unrolled step), which are combined in a fixed order at
+//! the end of the vector loops and then into a scalar accumulator that started
+//! from the output element's value; the scalar tail continues that
+//! accumulator and the row ends with one store. Reductions across rows
+//! (innermost stride 1) load, combine and store each vector. Other strides,
+//! `AxisIndex`, `Random`, and row reductions whose row contains the first
+//! axis use the scalar loop, which accumulates sequentially. So results do
+//! not depend on how `start..end` is split on boundaries of the first axis,
+//! and one split always gives the same bits. Calls that reduce into the same
+//! output elements must not run concurrently.
+//!
+//! Pointers advance by constant byte offsets (Cranelift does not
+//! strength-reduce), and input loads are `notrap readonly can_move` so they
+//! sink next to their use. Checked kernels first walk the range once testing
+//! every address they will access (inputs, random keys, outputs and the
+//! read-modify-write of reductions) without touching memory, then compute
+//! with every access checked again; an out-of-bounds access calls the trap
+//! function and returns, so a failing call writes nothing.
+//!
+//! Semantics follow the reference interpreter (`ir::interp`,
+//! `elementwise.rs`, `reduce.rs`, and `ir::rng`) exactly for every op except
+//! the transcendental functions, which use the approximations of
+//! [`super::approx`] with the error bounds documented there, and the order of
+//! floating-point additions in sums.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{types, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::approx::{self, Emit, Lanes, Mask};
 use crate::ir::op::{BinaryOp, CmpOp, UnaryOp};
+use crate::ir::rng;
+use crate::ir::types::DType;
 
-/// An elementwise kernel over a rectangular iteration space.
+/// Element type of a buffer. F32 buffers hold f32; I32 buffers hold i32
+/// (converted to f32 on load, converted back with truncation toward zero and
+/// saturation on store). Inside the body every value is an f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    I32,
+}
+
+/// How an input buffer is read: element (i₀, …, iₖ) of the iteration space
+/// reads `base[offset + Σ iₐ·strides[a]]` (a stride may be 0, broadcasting
+/// along that axis, or negative).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operand {
+    pub offset: isize,
+    pub strides: Vec<isize>,
+    pub elem: Elem,
+}
+
+/// How a store combines into an output element instead of overwriting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// `out + value`.
+    Sum,
+    /// The maximum, with the interpreter's `reduce_max` rule: NaN if either
+    /// is NaN, else the output element when it is ≥ the value.
+    Max,
+}
+
+/// One store: body value `value` is written to
+/// `base[offset + Σ iₐ·strides[a]]`.
+///
+/// Without `reduce`, the strides must address each element at most once (no
+/// 0 strides on axes of size > 1). With `reduce`, the output element is
+/// combined with the value (`+`, or max with the interpreter's `reduce_max`
+/// NaN semantics); strides are 0 along the reduced axes. The caller
+/// initialises reduction outputs (0 for `Sum`, -inf for `Max`) before the
+/// first call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    pub value: usize,
+    pub offset: isize,
+    pub strides: Vec<isize>,
+    pub elem: Elem,
+    pub reduce: Option<Reduce>,
+}
+
+/// A fused kernel over a rectangular iteration space; see the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopKernel {
     /// The function's symbol name (unique within one [`super::Jit`]).
     pub name: String,
     /// Iteration space, row-major, concrete sizes.
     pub shape: Vec<usize>,
-    /// Per input buffer: its element stride along each iteration axis
-    /// (0 = broadcast along that axis). Element (i₀, …, iₖ) of input `b` is
-    /// at `inputs[b] + Σ iₐ·inputs[b][a]`.
-    pub inputs: Vec<Vec<isize>>,
+    /// How each input buffer is read.
+    pub inputs: Vec<Operand>,
     /// SSA expression list: `Expr` number `i` may only use numbers `< i`.
     pub body: Vec<Expr>,
-    /// Body indices stored, each to a contiguous output buffer of `shape`.
-    /// An output buffer may be the same memory as an input buffer only when
-    /// that input is contiguous with the same layout (in-place update).
-    pub outputs: Vec<usize>,
+    /// The stores, one per output buffer. An output buffer may be the same
+    /// memory as an input buffer only when that input is read with the same
+    /// offset and strides by a plain (non-reducing) store (in-place update).
+    pub outputs: Vec<Store>,
 }
 
 /// One step of a kernel body. Every value is an f32.
@@ -68,6 +151,22 @@ pub enum Expr {
     /// `Select(c, a, b)`: `a` where `c` is non-zero (NaN counts as non-zero,
     /// like the IR's f32→bool cast), else `b`.
     Select(usize, usize, usize),
+    /// The IR's `cast` from `from` to `to`, applied to the f32
+    /// representation of a value of type `from` (bool = 0.0/1.0, i32 = its
+    /// value as f32), giving the f32 representation of the result: f32→i32
+    /// truncates toward zero, saturating at the i32 range, NaN → 0; anything
+    /// → bool is "non-zero" (NaN is non-zero); every other pair keeps the
+    /// value.
+    Cast { from: DType, to: DType, arg: usize },
+    /// The coordinate of the current iteration point along axis `axis`, as
+    /// f32.
+    AxisIndex(usize),
+    /// `ir::rng::uniform(key, stream, i)` where `i` is the flat row-major
+    /// index of the current iteration point in the kernel's shape, and `key`
+    /// the two i32 words at elements `offset` and `offset + 1` of input
+    /// buffer `key` (an [`Elem::I32`] operand; its strides are not used for
+    /// this).
+    Random { key: usize, stream: u64 },
 }
 
 impl LoopKernel {
@@ -77,30 +176,48 @@ impl LoopKernel {
     }
 
     /// Checks the kernel's internal consistency: stride lists match the
-    /// rank, the body is in SSA order, every reference is in range and at
-    /// least one output exists.
+    /// rank, the body is in SSA order, every reference is in range, random
+    /// keys are I32 inputs, at least one output exists, stored values exist,
+    /// and plain stores address each element at most once.
     pub fn validate(&self) -> Result<(), String> {
         let rank = self.shape.len();
-        for (b, strides) in self.inputs.iter().enumerate() {
-            if strides.len() != rank {
+        for (b, op) in self.inputs.iter().enumerate() {
+            if op.strides.len() != rank {
                 return Err(format!(
                     "input {b} has {} strides for a rank-{rank} iteration space",
-                    strides.len()
+                    op.strides.len()
                 ));
             }
         }
         for (i, e) in self.body.iter().enumerate() {
+            let input = |b: usize| -> Result<(), String> {
+                if b >= self.inputs.len() {
+                    return Err(format!("expr {i} reads input {b} of {}", self.inputs.len()));
+                }
+                Ok(())
+            };
             let refs: &[usize] = match e {
                 Expr::Input(b) => {
-                    if *b >= self.inputs.len() {
-                        return Err(format!("expr {i} reads input {b} of {}", self.inputs.len()));
-                    }
+                    input(*b)?;
                     &[]
                 }
                 Expr::Const(_) => &[],
-                Expr::Unary(_, a) => &[*a],
+                Expr::Unary(_, a) | Expr::Cast { arg: a, .. } => std::slice::from_ref(a),
                 Expr::Binary(_, a, b) | Expr::Compare(_, a, b) => &[*a, *b],
                 Expr::Select(c, a, b) => &[*c, *a, *b],
+                Expr::AxisIndex(a) => {
+                    if *a >= rank {
+                        return Err(format!("expr {i} reads axis {a} of a rank-{rank} iteration space"));
+                    }
+                    &[]
+                }
+                Expr::Random { key, .. } => {
+                    input(*key)?;
+                    if self.inputs[*key].elem != Elem::I32 {
+                        return Err(format!("expr {i} uses input {key} as a random key, but it is not I32"));
+                    }
+                    &[]
+                }
             };
             if let Some(r) = refs.iter().find(|&&r| r >= i) {
                 return Err(format!("expr {i} uses expr {r}, which is not defined before it"));
@@ -109,32 +226,55 @@ impl LoopKernel {
         if self.outputs.is_empty() {
             return Err("kernel has no outputs".into());
         }
-        if let Some(o) = self.outputs.iter().find(|&&o| o >= self.body.len()) {
-            return Err(format!("output refers to expr {o} of {}", self.body.len()));
+        for (o, s) in self.outputs.iter().enumerate() {
+            if s.value >= self.body.len() {
+                return Err(format!("output {o} refers to expr {} of {}", s.value, self.body.len()));
+            }
+            if s.strides.len() != rank {
+                return Err(format!(
+                    "output {o} has {} strides for a rank-{rank} iteration space",
+                    s.strides.len()
+                ));
+            }
+            // An empty space writes nothing, so any strides are injective there.
+            if s.reduce.is_none() && self.elements() > 0 {
+                if let Some(a) = (0..rank).find(|&a| self.shape[a] > 1 && s.strides[a] == 0) {
+                    return Err(format!(
+                        "output {o} has stride 0 along axis {a} of size {} without a reduction",
+                        self.shape[a]
+                    ));
+                }
+            }
         }
         Ok(())
     }
 
     /// The (lowest, highest) element offset input `b` is read at over the
-    /// whole iteration space, or `None` when the space is empty.
+    /// whole iteration space: through `Expr::Input` at its offset and
+    /// strides, and as a random key at its offset and the next element.
+    /// `None` when the space is empty or the body does not use the input.
     pub fn input_extent(&self, b: usize) -> Option<(isize, isize)> {
-        if self.elements() == 0 {
-            return None;
+        let op = self.inputs.get(b)?;
+        let read = self.body.contains(&Expr::Input(b));
+        let is_key = self.body.iter().any(|e| matches!(e, Expr::Random { key, .. } if *key == b));
+        let strided = if read { extent(&self.shape, op.offset, &op.strides) } else { None };
+        let key =
+            if is_key && self.elements() > 0 { Some((op.offset, op.offset.saturating_add(1))) } else { None };
+        match (strided, key) {
+            (Some((lo, hi)), Some((klo, khi))) => Some((lo.min(klo), hi.max(khi))),
+            (a, b) => a.or(b),
         }
-        let strides = self.inputs.get(b)?;
-        let (mut lo, mut hi) = (0isize, 0isize);
-        for (&n, &s) in self.shape.iter().zip(strides) {
-            let far = s.saturating_mul(n as isize - 1);
-            if far < 0 {
-                lo = lo.saturating_add(far);
-            } else {
-                hi = hi.saturating_add(far);
-            }
-        }
-        Some((lo, hi))
     }
 
-    /// Whether the body evaluates any approximated transcendental function.
+    /// The (lowest, highest) element offset output `o` is written (or
+    /// reduced into) at over the whole iteration space, or `None` when the
+    /// space is empty.
+    pub fn output_extent(&self, o: usize) -> Option<(isize, isize)> {
+        let s = self.outputs.get(o)?;
+        extent(&self.shape, s.offset, &s.strides)
+    }
+
+    /// How many approximated transcendental functions the body evaluates.
     fn transcendentals(&self) -> usize {
         self.body
             .iter()
@@ -149,27 +289,59 @@ impl LoopKernel {
             })
             .count()
     }
+
+    /// Whether the body reads the position of the current element.
+    fn uses_position(&self) -> bool {
+        self.body.iter().any(|e| matches!(e, Expr::AxisIndex(_) | Expr::Random { .. }))
+    }
 }
 
-/// An iteration axis after merging: its size and each input's stride.
+/// The (lowest, highest) of `offset + Σ iₐ·strides[a]` over `shape`
+/// (saturating), or `None` for an empty space.
+fn extent(shape: &[usize], offset: isize, strides: &[isize]) -> Option<(isize, isize)> {
+    if shape.contains(&0) {
+        return None;
+    }
+    let (mut lo, mut hi) = (offset, offset);
+    for (&n, &s) in shape.iter().zip(strides) {
+        let far = s.saturating_mul(isize::try_from(n - 1).unwrap_or(isize::MAX));
+        if far < 0 {
+            lo = lo.saturating_add(far);
+        } else {
+            hi = hi.saturating_add(far);
+        }
+    }
+    Some((lo, hi))
+}
+
+/// An iteration axis after merging: its size, each buffer's stride (inputs,
+/// then outputs), and whether it contains the kernel's first axis.
 struct Axis {
     size: usize,
     strides: Vec<isize>,
+    first: bool,
 }
 
 /// Drops size-1 axes and merges neighbours that are contiguous for every
-/// input (outputs are always contiguous). Always returns at least one axis.
+/// input and every output. A kernel that reduces never merges its first
+/// axis into the next (see the module docs). Always returns at least one
+/// axis.
 fn merge_axes(k: &LoopKernel) -> Vec<Axis> {
+    let reduces = k.outputs.iter().any(|s| s.reduce.is_some());
     let mut axes: Vec<Axis> = Vec::new();
     for (a, &size) in k.shape.iter().enumerate() {
         if size == 1 {
             continue;
         }
-        let strides: Vec<isize> = k.inputs.iter().map(|s| s[a]).collect();
+        let strides: Vec<isize> =
+            k.inputs.iter().map(|o| o.strides[a]).chain(k.outputs.iter().map(|s| s.strides[a])).collect();
         if let Some(last) = axes.last_mut() {
-            let contiguous =
-                last.strides.iter().zip(&strides).all(|(&outer, &inner)| {
-                    inner.checked_mul(size as isize).is_some_and(|step| step == outer)
+            let contiguous = !(reduces && last.first)
+                && last.strides.iter().zip(&strides).all(|(&outer, &inner)| {
+                    isize::try_from(size)
+                        .ok()
+                        .and_then(|n| inner.checked_mul(n))
+                        .is_some_and(|step| step == outer)
                 });
             if contiguous {
                 last.size *= size;
@@ -177,10 +349,10 @@ fn merge_axes(k: &LoopKernel) -> Vec<Axis> {
                 continue;
             }
         }
-        axes.push(Axis { size, strides });
+        axes.push(Axis { size, strides, first: a == 0 });
     }
     if axes.is_empty() {
-        axes.push(Axis { size: 1, strides: vec![0; k.inputs.len()] });
+        axes.push(Axis { size: 1, strides: vec![0; k.inputs.len() + k.outputs.len()], first: false });
     }
     axes
 }
@@ -193,15 +365,30 @@ struct Checks {
     lens: Vec<Value>,
 }
 
+/// How a store treats its output element within a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Overwrite.
+    Plain,
+    /// Load, combine, store: the output moves along the row.
+    Rmw(Reduce),
+    /// Accumulate in registers: the row is reduced into one element.
+    Row(Reduce),
+}
+
 /// Everything the loop emitters share.
 struct Gen<'k> {
     kernel: &'k LoopKernel,
     ptr: Type,
-    in_bases: Vec<Value>,
-    out_bases: Vec<Value>,
+    /// Base pointers: inputs, then outputs.
+    bases: Vec<Value>,
+    /// Per input: whether the body reads it through `Expr::Input`.
+    read: Vec<bool>,
+    /// Per input: whether the body uses it as a random key.
+    key: Vec<bool>,
     checks: Option<Checks>,
     /// The block a failed bounds check jumps to (returns at once).
-    exit: cranelift_codegen::ir::Block,
+    exit: Block,
 }
 
 impl Gen<'_> {
@@ -215,16 +402,12 @@ impl Gen<'_> {
         }
     }
 
-    /// In checked mode, verifies that `width` elements at `ptr + offset` lie
-    /// inside buffer `buf` (inputs first, then outputs); on failure calls the
-    /// trap function and returns from the kernel.
+    /// In checked mode, verifies that `width` elements at `ptr + offset`
+    /// bytes lie inside buffer `buf` (inputs first, then outputs); on failure
+    /// calls the trap function and returns from the kernel.
     fn check(&self, b: &mut FunctionBuilder, buf: usize, ptr: Value, offset: i64, width: i64) {
         let Some(checks) = &self.checks else { return };
-        let base = if buf < self.in_bases.len() {
-            self.in_bases[buf]
-        } else {
-            self.out_bases[buf - self.in_bases.len()]
-        };
+        let base = self.bases[buf];
         let len = checks.lens[buf];
         let at = b.ins().iadd_imm_s(ptr, offset);
         let byte_off = b.ins().isub(at, base);
@@ -245,12 +428,22 @@ impl Gen<'_> {
         b.switch_to_block(cont);
     }
 
-    /// Evaluates the body for one group of lanes. `input` yields the value of
-    /// input `n` (emitting its load). Returns the value of every expr.
-    fn eval(&self, e: &mut Emit, mut input: impl FnMut(&mut Emit, usize) -> Value) -> Vec<Value> {
-        let mut vals: Vec<Value> = Vec::with_capacity(self.kernel.body.len());
-        let mut masks: Vec<Option<Mask>> = Vec::with_capacity(self.kernel.body.len());
-        for expr in &self.kernel.body {
+    /// Evaluates the body for one group of lanes. `input` yields the value
+    /// of input `n` (emitting its load); `flat` is the flat index of the
+    /// element (scalar lanes only, needed by `AxisIndex` and `Random`) and
+    /// `keys` the key words of every input used as a random key. Returns the
+    /// value of every expr.
+    fn eval(
+        &self,
+        e: &mut Emit,
+        flat: Option<Value>,
+        keys: &[Option<(Value, Value)>],
+        mut input: impl FnMut(&mut Emit, usize) -> Value,
+    ) -> Vec<Value> {
+        let k = self.kernel;
+        let mut vals: Vec<Value> = Vec::with_capacity(k.body.len());
+        let mut masks: Vec<Option<Mask>> = Vec::with_capacity(k.body.len());
+        for expr in &k.body {
             let (v, m) = match *expr {
                 Expr::Input(n) => (input(e, n), None),
                 Expr::Const(c) => (e.f(c), None),
@@ -270,12 +463,119 @@ impl Gen<'_> {
                     };
                     (e.select(m, vals[a], vals[b]), None)
                 }
+                Expr::Cast { from, to, arg } => match (from, to) {
+                    (DType::F32 | DType::I32, DType::Bool) => {
+                        // Non-zero, with NaN counting as non-zero (unordered or not equal).
+                        let zero = e.f(0.0);
+                        let m = e.cmp(FloatCC::NotEqual, vals[arg], zero);
+                        (e.mask_to_float(m), Some(m))
+                    }
+                    (DType::F32, DType::I32) => {
+                        let i = e.b.ins().fcvt_to_sint_sat(e.lanes.int, vals[arg]);
+                        (e.b.ins().fcvt_from_sint(e.lanes.float, i), None)
+                    }
+                    _ => (vals[arg], masks[arg]),
+                },
+                Expr::AxisIndex(axis) => {
+                    let flat = flat.expect("kernels reading positions use the scalar loop");
+                    let inner: usize = k.shape[axis + 1..].iter().product();
+                    let mut c = flat;
+                    if inner != 1 {
+                        let d = e.b.ins().iconst(self.ptr, inner as i64);
+                        c = e.b.ins().udiv(c, d);
+                    }
+                    let c = if k.shape[axis] == 1 {
+                        e.b.ins().iconst(self.ptr, 0)
+                    } else if k.shape[..axis].iter().all(|&n| n == 1) {
+                        c
+                    } else {
+                        let n = e.b.ins().iconst(self.ptr, k.shape[axis] as i64);
+                        e.b.ins().urem(c, n)
+                    };
+                    (e.b.ins().fcvt_from_uint(types::F32, c), None)
+                }
+                Expr::Random { key, stream } => {
+                    let flat = flat.expect("kernels reading positions use the scalar loop");
+                    let (k0, k1) = keys[key].expect("every random key is loaded");
+                    (philox_uniform(e.b, flat, k0, k1, stream), None)
+                }
             };
             vals.push(v);
             masks.push(m);
         }
         vals
     }
+
+    /// Loads one element group of buffer `buf` with element type `elem`,
+    /// converted to floats.
+    fn load(
+        &self,
+        b: &mut FunctionBuilder,
+        lanes: Lanes,
+        elem: Elem,
+        flags: MemFlagsData,
+        p: Value,
+        off: i32,
+    ) -> Value {
+        match elem {
+            Elem::F32 => b.ins().load(lanes.float, flags, p, off),
+            Elem::I32 => {
+                let i = b.ins().load(lanes.int, flags, p, off);
+                b.ins().fcvt_from_sint(lanes.float, i)
+            }
+        }
+    }
+
+    /// Stores floats `v` as element type `elem`.
+    fn store(&self, b: &mut FunctionBuilder, lanes: Lanes, elem: Elem, v: Value, p: Value, off: i32) {
+        let v = match elem {
+            Elem::F32 => v,
+            Elem::I32 => b.ins().fcvt_to_sint_sat(lanes.int, v),
+        };
+        b.ins().store(MemFlagsData::new().with_notrap(), v, p, off);
+    }
+}
+
+/// `ir::rng::uniform(key, stream, flat)`: Philox-4x32-10 on the counter
+/// `[lo(flat/4), hi(flat/4), lo(stream), hi(stream)]`, word `flat % 4`,
+/// scaled as `(w >> 8)·2^-24`.
+fn philox_uniform(b: &mut FunctionBuilder, flat: Value, k0: Value, k1: Value, stream: u64) -> Value {
+    let c32 = |b: &mut FunctionBuilder, v: u32| b.ins().iconst(types::I32, i64::from(v));
+    let block = b.ins().ushr_imm_u(flat, 2);
+    let lo = b.ins().ireduce(types::I32, block);
+    let hi = b.ins().ushr_imm_u(block, 32);
+    let hi = b.ins().ireduce(types::I32, hi);
+    let mut c = [lo, hi, c32(b, stream as u32), c32(b, (stream >> 32) as u32)];
+    let m0 = c32(b, rng::PHILOX_M0);
+    let m1 = c32(b, rng::PHILOX_M1);
+    for round in 0..rng::PHILOX_ROUNDS as u32 {
+        let (rk0, rk1) = if round == 0 {
+            (k0, k1)
+        } else {
+            let w0 = c32(b, rng::PHILOX_W0.wrapping_mul(round));
+            let w1 = c32(b, rng::PHILOX_W1.wrapping_mul(round));
+            (b.ins().iadd(k0, w0), b.ins().iadd(k1, w1))
+        };
+        let hi0 = b.ins().umulhi(m0, c[0]);
+        let lo0 = b.ins().imul(m0, c[0]);
+        let hi1 = b.ins().umulhi(m1, c[2]);
+        let lo1 = b.ins().imul(m1, c[2]);
+        let x0 = b.ins().bxor(hi1, c[1]);
+        let x0 = b.ins().bxor(x0, rk0);
+        let x2 = b.ins().bxor(hi0, c[3]);
+        let x2 = b.ins().bxor(x2, rk1);
+        c = [x0, lo1, x2, lo0];
+    }
+    let lane = b.ins().band_imm_u(flat, 3);
+    let mut w = c[0];
+    for (l, &word) in c.iter().enumerate().skip(1) {
+        let is = b.ins().icmp_imm_u(IntCC::Equal, lane, l as i64);
+        w = b.ins().select(is, word, w);
+    }
+    let top = b.ins().ushr_imm_u(w, 8);
+    let f = b.ins().fcvt_from_uint(types::F32, top);
+    let scale = b.ins().f32const(1.0 / 16_777_216.0);
+    b.ins().fmul(f, scale)
 }
 
 fn float_cc(op: CmpOp) -> FloatCC {
@@ -289,7 +589,6 @@ fn float_cc(op: CmpOp) -> FloatCC {
         CmpOp::Ne => FloatCC::NotEqual,
     }
 }
-
 fn unary(e: &mut Emit, op: UnaryOp, x: Value) -> Value {
     match op {
         UnaryOp::Neg => e.b.ins().fneg(x),
@@ -333,14 +632,44 @@ fn binary(e: &mut Emit, op: BinaryOp, a: Value, b: Value) -> Value {
     }
 }
 
+/// `acc ⊕ v` for a reduction (`max` with the interpreter's NaN rule, the
+/// accumulated value winning ties).
+fn combine(e: &mut Emit, r: Reduce, acc: Value, v: Value) -> Value {
+    match r {
+        Reduce::Sum => e.b.ins().fadd(acc, v),
+        Reduce::Max => binary(e, BinaryOp::Max, acc, v),
+    }
+}
+
+/// The identity of a reduction.
+fn identity(r: Reduce) -> f32 {
+    match r {
+        Reduce::Sum => 0.0,
+        Reduce::Max => f32::NEG_INFINITY,
+    }
+}
+
 /// The per-row state of the inner loops.
 struct Row {
-    /// Per input: the running pointer variable (None for stride 0).
+    /// Per input: the running pointer variable (None for stride 0 or
+    /// unread inputs).
     in_ptrs: Vec<Option<Variable>>,
-    /// Per input with inner stride 0: its scalar value, and splat vector.
+    /// Per read input with inner stride 0: its scalar value, and the value
+    /// at the vector width of the row.
     hoisted: Vec<Option<(Value, Value)>>,
+    /// Per input used as a random key: its two words.
+    keys: Vec<Option<(Value, Value)>>,
+    /// Per store: the running (or, for row reductions, fixed) pointer.
     out_ptrs: Vec<Variable>,
+    kinds: Vec<Kind>,
+    /// Per row-reducing store: one vector accumulator per unrolled step.
+    vaccs: Vec<Vec<Variable>>,
+    /// Per row-reducing store: the scalar accumulator, starting from the
+    /// output element's value.
+    saccs: Vec<Option<Variable>>,
     remaining: Variable,
+    /// The flat index of the next element (kernels reading positions).
+    flat: Option<Variable>,
 }
 
 /// Emits the body of the kernel function into `b`, whose entry block is not
@@ -361,21 +690,33 @@ pub(crate) fn emit(
 
     let table = MemFlagsData::new().with_notrap().with_readonly();
     let word = ptr.bytes() as i32;
-    let in_bases: Vec<Value> =
-        (0..kernel.inputs.len()).map(|i| b.ins().load(ptr, table, ins_pp, word * i as i32)).collect();
-    let out_bases: Vec<Value> =
-        (0..kernel.outputs.len()).map(|i| b.ins().load(ptr, table, outs_pp, word * i as i32)).collect();
+    let n_in = kernel.inputs.len();
+    let mut bases: Vec<Value> =
+        (0..n_in).map(|i| b.ins().load(ptr, table, ins_pp, word * i as i32)).collect();
+    for o in 0..kernel.outputs.len() {
+        bases.push(b.ins().load(ptr, table, outs_pp, word * o as i32));
+    }
     let checks = trap.map(|(trap, kernel_index)| Checks {
         trap,
         kernel_index,
-        lens: (0..kernel.inputs.len() + kernel.outputs.len())
+        lens: (0..n_in + kernel.outputs.len())
             .map(|i| b.ins().load(ptr, table, lens_p, word * i as i32))
             .collect(),
     });
-    let g = Gen { kernel, ptr, in_bases, out_bases, checks, exit };
+    let read = (0..n_in).map(|n| kernel.body.contains(&Expr::Input(n))).collect();
+    let key = (0..n_in)
+        .map(|n| kernel.body.iter().any(|e| matches!(e, Expr::Random { key, .. } if *key == n)))
+        .collect();
+    let g = Gen { kernel, ptr, bases, read, key, checks, exit };
 
     if kernel.elements() > 0 {
-        emit_rows(&g, b, start, end);
+        if g.checks.is_some() {
+            // A first pass only tests addresses, so a failing call writes nothing.
+            let real = b.create_block();
+            emit_rows(&g, b, start, end, true, real);
+            b.switch_to_block(real);
+        }
+        emit_rows(&g, b, start, end, false, exit);
     } else {
         b.ins().jump(exit, &[]);
     }
@@ -385,21 +726,65 @@ pub(crate) fn emit(
     Ok(())
 }
 
-/// The loop over rows of the innermost (merged) axis.
-fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value) {
+/// The loop over rows of the innermost (merged) axis, jumping to `done` at
+/// the end. A `dry` pass only performs the bounds checks (scalar loop, no
+/// loads or stores).
+fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bool, done: Block) {
     let k = g.kernel;
+    let n_in = k.inputs.len();
     let axes = merge_axes(k);
     let (inner, outer) = axes.split_last().expect("merge_axes returns at least one axis");
-    let vectorize = inner.strides.iter().all(|&s| s == 0 || s == 1);
+    let kinds: Vec<Kind> = k
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(o, s)| match s.reduce {
+            None => Kind::Plain,
+            Some(r) if inner.strides[n_in + o] == 0 => Kind::Row(r),
+            Some(r) => Kind::Rmw(r),
+        })
+        .collect();
+    let vectorize = !dry
+        && inner.size >= 4
+        && !k.uses_position()
+        && inner.strides[..n_in].iter().all(|&s| s == 0 || s == 1)
+        && kinds.iter().zip(&inner.strides[n_in..]).all(|(kind, &s)| match kind {
+            Kind::Plain | Kind::Rmw(_) => s == 1,
+            // A row containing the first axis may be split anywhere by a
+            // caller: only sequential accumulation is independent of that.
+            Kind::Row(_) => !inner.first,
+        });
+    let unroll = match (vectorize, k.transcendentals()) {
+        (false, _) => 1,
+        (true, 0) if k.body.len() <= 16 => 4,
+        (true, 0 | 1) => 2,
+        (true, _) => 1,
+    };
     let ptr = g.ptr;
 
     let i_var = b.declare_var(ptr);
     b.def_var(i_var, start);
-    let row = Row {
-        in_ptrs: inner.strides.iter().map(|&s| (s != 0).then(|| b.declare_var(ptr))).collect(),
-        hoisted: vec![None; k.inputs.len()],
+    let mut row = Row {
+        in_ptrs: (0..n_in)
+            .map(|n| (g.read[n] && inner.strides[n] != 0).then(|| b.declare_var(ptr)))
+            .collect(),
+        hoisted: vec![None; n_in],
+        keys: vec![None; n_in],
         out_ptrs: k.outputs.iter().map(|_| b.declare_var(ptr)).collect(),
+        vaccs: kinds
+            .iter()
+            .map(|kind| match kind {
+                Kind::Row(_) if vectorize => (0..unroll).map(|_| b.declare_var(types::F32X4)).collect(),
+                _ => vec![],
+            })
+            .collect(),
+        saccs: kinds
+            .iter()
+            .map(|kind| (matches!(kind, Kind::Row(_)) && !dry).then(|| b.declare_var(types::F32)))
+            .collect(),
+        kinds,
         remaining: b.declare_var(ptr),
+        flat: (k.uses_position() && !dry).then(|| b.declare_var(ptr)),
     };
     let head = b.create_block();
     let body = b.create_block();
@@ -410,7 +795,7 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value) {
     b.switch_to_block(head);
     let i = b.use_var(i_var);
     let more = b.ins().icmp(IntCC::UnsignedLessThan, i, end);
-    b.ins().brif(more, body, &[], g.exit, &[]);
+    b.ins().brif(more, body, &[], done, &[]);
 
     b.switch_to_block(body);
     let i = b.use_var(i_var);
@@ -423,6 +808,9 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value) {
     b.def_var(row_end_var, row_end);
     let count = b.ins().isub(row_end, i);
     b.def_var(row.remaining, count);
+    if let Some(flat) = row.flat {
+        b.def_var(flat, i);
+    }
 
     // Decompose the row index into outer-axis indices (innermost first).
     let mut outer_idx = vec![None; outer.len()];
@@ -432,47 +820,100 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value) {
         outer_idx[a] = Some(b.ins().urem(rest, size));
         rest = b.ins().udiv(rest, size);
     }
-    let mut row = row;
-    for (inp, base) in g.in_bases.iter().enumerate() {
-        let mut off = b.ins().imul_imm_s(col, inner.strides[inp] as i64);
+    // The address of the row's first element in buffer `buf`.
+    let row_ptr = |b: &mut FunctionBuilder, buf: usize, offset: isize| -> Value {
+        let mut off = b.ins().imul_imm_s(col, inner.strides[buf] as i64);
         for (a, axis) in outer.iter().enumerate() {
-            let s = axis.strides[inp];
+            let s = axis.strides[buf];
             if s != 0 {
                 let idx = outer_idx[a].expect("every outer index is computed");
                 let term = b.ins().imul_imm_s(idx, s as i64);
                 off = b.ins().iadd(off, term);
             }
         }
+        let off = b.ins().iadd_imm_s(off, offset as i64);
         let bytes = b.ins().ishl_imm_u(off, 2);
-        let p = b.ins().iadd(*base, bytes);
+        b.ins().iadd(g.bases[buf], bytes)
+    };
+    for (inp, op) in k.inputs.iter().enumerate() {
+        if g.key[inp] {
+            let bytes = b.ins().iconst(ptr, (op.offset as i64).wrapping_mul(4));
+            let p = b.ins().iadd(g.bases[inp], bytes);
+            g.check(b, inp, p, 0, 2);
+            if !dry {
+                let k0 = b.ins().load(types::I32, g.load_flags(), p, 0);
+                let k1 = b.ins().load(types::I32, g.load_flags(), p, 4);
+                row.keys[inp] = Some((k0, k1));
+            }
+        }
+        if !g.read[inp] {
+            continue;
+        }
+        let p = row_ptr(b, inp, op.offset);
         match row.in_ptrs[inp] {
             Some(var) => b.def_var(var, p),
             None => {
                 g.check(b, inp, p, 0, 1);
-                let s = b.ins().load(types::F32, g.load_flags(), p, 0);
-                let v = if vectorize { b.ins().splat(types::F32X4, s) } else { s };
-                row.hoisted[inp] = Some((s, v));
+                if !dry {
+                    let s = g.load(b, Lanes::SCALAR, op.elem, g.load_flags(), p, 0);
+                    let v = if vectorize { b.ins().splat(types::F32X4, s) } else { s };
+                    row.hoisted[inp] = Some((s, v));
+                }
             }
         }
     }
-    let out_off = b.ins().ishl_imm_u(i, 2);
-    for (o, base) in g.out_bases.iter().enumerate() {
-        let p = b.ins().iadd(*base, out_off);
+    for (o, st) in k.outputs.iter().enumerate() {
+        let p = row_ptr(b, n_in + o, st.offset);
         b.def_var(row.out_ptrs[o], p);
+        if let Kind::Row(r) = row.kinds[o] {
+            g.check(b, n_in + o, p, 0, 1);
+            if let Some(acc) = row.saccs[o] {
+                let v = g.load(b, Lanes::SCALAR, st.elem, MemFlagsData::new().with_notrap(), p, 0);
+                b.def_var(acc, v);
+            }
+            if !row.vaccs[o].is_empty() {
+                let id = Emit { b: &mut *b, lanes: Lanes::X4 }.f(identity(r));
+                for &v in &row.vaccs[o] {
+                    b.def_var(v, id);
+                }
+            }
+        }
     }
+    let strides = &inner.strides;
 
     if vectorize {
-        let unroll = match k.transcendentals() {
-            0 if k.body.len() <= 16 => 4,
-            0 | 1 => 2,
-            _ => 1,
-        };
         if unroll > 1 {
-            emit_inner(g, b, &row, &inner.strides, Lanes::X4, unroll);
+            emit_inner(g, b, &row, strides, Lanes::X4, unroll, dry);
         }
-        emit_inner(g, b, &row, &inner.strides, Lanes::X4, 1);
+        emit_inner(g, b, &row, strides, Lanes::X4, 1, dry);
+        // Vector accumulators → the scalar accumulator, in a fixed order.
+        for o in 0..k.outputs.len() {
+            let (Kind::Row(r), Some(acc)) = (row.kinds[o], row.saccs[o]) else { continue };
+            let mut e = Emit { b: &mut *b, lanes: Lanes::X4 };
+            let mut v = e.b.use_var(row.vaccs[o][0]);
+            for &u in &row.vaccs[o][1..] {
+                let x = e.b.use_var(u);
+                v = combine(&mut e, r, v, x);
+            }
+            let mut e = Emit { b: &mut *b, lanes: Lanes::SCALAR };
+            let mut s = e.b.ins().extractlane(v, 0);
+            for l in 1..4u8 {
+                let x = e.b.ins().extractlane(v, l);
+                s = combine(&mut e, r, s, x);
+            }
+            let a = e.b.use_var(acc);
+            let a = combine(&mut e, r, a, s);
+            b.def_var(acc, a);
+        }
     }
-    emit_inner(g, b, &row, &inner.strides, Lanes::SCALAR, 1);
+    emit_inner(g, b, &row, strides, Lanes::SCALAR, 1, dry);
+    for (o, st) in k.outputs.iter().enumerate() {
+        if let Some(acc) = row.saccs[o] {
+            let p = b.use_var(row.out_ptrs[o]);
+            let a = b.use_var(acc);
+            g.store(b, Lanes::SCALAR, st.elem, a, p, 0);
+        }
+    }
     b.ins().jump(next, &[]);
 
     b.switch_to_block(next);
@@ -483,8 +924,18 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value) {
 
 /// One inner loop: while at least `lanes·unroll` elements remain, processes
 /// that many and advances the pointers. Leaves the builder in the block
-/// after the loop.
-fn emit_inner(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], lanes: Lanes, unroll: usize) {
+/// after the loop. `strides` are the innermost strides of every buffer.
+fn emit_inner(
+    g: &Gen,
+    b: &mut FunctionBuilder,
+    row: &Row,
+    strides: &[isize],
+    lanes: Lanes,
+    unroll: usize,
+    dry: bool,
+) {
+    let k = g.kernel;
+    let n_in = k.inputs.len();
     let width = if lanes.is_vector() { 4 } else { 1 };
     let step = (width * unroll) as i64;
     let head = b.create_block();
@@ -500,11 +951,28 @@ fn emit_inner(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], la
     b.switch_to_block(body);
     let in_ptrs: Vec<Option<Value>> = row.in_ptrs.iter().map(|v| v.map(|v| b.use_var(v))).collect();
     let out_ptrs: Vec<Value> = row.out_ptrs.iter().map(|&v| b.use_var(v)).collect();
+    let flat = row.flat.map(|v| b.use_var(v));
     for u in 0..unroll {
+        // Byte offset of this step: buffers moving along the row have stride 1 here.
         let lane_off = (u * width * 4) as i32;
+        if dry {
+            for (n, p) in in_ptrs.iter().enumerate() {
+                if let Some(p) = p {
+                    g.check(b, n, *p, 0, 1);
+                }
+            }
+            for (o, p) in out_ptrs.iter().enumerate() {
+                // Row reductions are checked once per row.
+                if matches!(row.kinds[o], Kind::Row(_)) {
+                    continue;
+                }
+                g.check(b, n_in + o, *p, 0, 1);
+            }
+            continue;
+        }
         let vals = {
             let mut e = Emit { b: &mut *b, lanes };
-            g.eval(&mut e, |e, n| match (in_ptrs[n], row.hoisted[n]) {
+            g.eval(&mut e, flat, &row.keys, |e, n| match (in_ptrs[n], row.hoisted[n]) {
                 (_, Some((s, v))) => {
                     if e.lanes.is_vector() {
                         v
@@ -513,30 +981,54 @@ fn emit_inner(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], la
                     }
                 }
                 (Some(p), None) => {
-                    // Stride 1 (vector or scalar) or any stride (scalar, one element).
-                    let off = if lanes.is_vector() { lane_off } else { 0 };
-                    g.check(e.b, n, p, i64::from(off), width as i64);
-                    e.b.ins().load(lanes.float, g.load_flags(), p, off)
+                    g.check(e.b, n, p, i64::from(lane_off), width as i64);
+                    g.load(e.b, lanes, k.inputs[n].elem, g.load_flags(), p, lane_off)
                 }
-                (None, None) => unreachable!("an input without a pointer is hoisted"),
+                (None, None) => unreachable!("a read input without a pointer is hoisted"),
             })
         };
-        for (o, &expr) in g.kernel.outputs.iter().enumerate() {
-            let buf = g.in_bases.len() + o;
-            g.check(b, buf, out_ptrs[o], i64::from(lane_off), width as i64);
-            b.ins().store(MemFlagsData::new().with_notrap(), vals[expr], out_ptrs[o], lane_off);
+        for (o, st) in k.outputs.iter().enumerate() {
+            let v = vals[st.value];
+            let p = out_ptrs[o];
+            match row.kinds[o] {
+                Kind::Plain => {
+                    g.check(b, n_in + o, p, i64::from(lane_off), width as i64);
+                    g.store(b, lanes, st.elem, v, p, lane_off);
+                }
+                Kind::Rmw(r) => {
+                    g.check(b, n_in + o, p, i64::from(lane_off), width as i64);
+                    let m = g.load(b, lanes, st.elem, MemFlagsData::new().with_notrap(), p, lane_off);
+                    let c = combine(&mut Emit { b: &mut *b, lanes }, r, m, v);
+                    g.store(b, lanes, st.elem, c, p, lane_off);
+                }
+                Kind::Row(r) => {
+                    let acc = if lanes.is_vector() {
+                        row.vaccs[o][u]
+                    } else {
+                        row.saccs[o].expect("a row reduction has a scalar accumulator")
+                    };
+                    let a = b.use_var(acc);
+                    let c = combine(&mut Emit { b: &mut *b, lanes }, r, a, v);
+                    b.def_var(acc, c);
+                }
+            }
         }
     }
     for (n, p) in in_ptrs.iter().enumerate() {
         if let (Some(p), Some(var)) = (p, row.in_ptrs[n]) {
-            let advance = strides[n] as i64 * step * 4;
-            let np = b.ins().iadd_imm_s(*p, advance);
+            let np = b.ins().iadd_imm_s(*p, strides[n] as i64 * step * 4);
             b.def_var(var, np);
         }
     }
     for (o, p) in out_ptrs.iter().enumerate() {
-        let np = b.ins().iadd_imm_s(*p, step * 4);
-        b.def_var(row.out_ptrs[o], np);
+        if !matches!(row.kinds[o], Kind::Row(_)) {
+            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * step * 4);
+            b.def_var(row.out_ptrs[o], np);
+        }
+    }
+    if let (Some(var), Some(f)) = (row.flat, flat) {
+        let nf = b.ins().iadd_imm_s(f, step);
+        b.def_var(var, nf);
     }
     let rem = b.use_var(row.remaining);
     let rem = b.ins().iadd_imm_s(rem, -step);

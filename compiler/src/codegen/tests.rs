@@ -3,14 +3,18 @@
 
 use std::collections::HashMap;
 
+use ndarray::{ArrayD, IxDyn};
+
 use cranelift_codegen::ir::Value;
 
 use super::approx::{self, Emit};
 use super::jit::MapFnPtr;
+use super::loops::{Elem, Operand, Reduce, Store};
 use super::{Checking, Expr, Jit, LoopKernel};
 use crate::ir::graph::{Graph, Loc, Mode, OutputKind, ValueId};
 use crate::ir::interp::{self, Tensor};
 use crate::ir::op::{BinaryOp, CmpOp, InputKind, Op, UnaryOp};
+use crate::ir::rng;
 use crate::ir::types::{DType, Shape, Type};
 
 // ---------------------------------------------------------------- approx
@@ -237,11 +241,25 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// A buffer for input strides `strides` over `shape`: long enough for the
-/// largest offset (strides are non-negative in these tests).
-fn buffer_for(shape: &[usize], strides: &[isize], seed: u64) -> Vec<f32> {
-    let hi: isize = shape.iter().zip(strides).map(|(&n, &s)| s * (n as isize - 1).max(0)).sum();
+/// A buffer for operand `op` over `shape`: long enough for the largest
+/// offset (strides are non-negative in these tests).
+fn buffer_for(shape: &[usize], op: &Operand, seed: u64) -> Vec<f32> {
+    let hi: isize =
+        op.offset + shape.iter().zip(&op.strides).map(|(&n, &s)| s * (n as isize - 1).max(0)).sum::<isize>();
     data(hi as usize + 1, seed)
+}
+
+/// A contiguous-or-strided f32 operand at offset 0.
+fn f32_in(strides: Vec<isize>) -> Operand {
+    Operand { offset: 0, strides, elem: Elem::F32 }
+}
+
+/// Plain f32 stores of the given body values to contiguous outputs of `shape`.
+fn plain(shape: &[usize], values: &[usize]) -> Vec<Store> {
+    values
+        .iter()
+        .map(|&value| Store { value, offset: 0, strides: contiguous(shape), elem: Elem::F32, reduce: None })
+        .collect()
 }
 
 /// The interpreter's result for `k`: each input is gathered from its buffer
@@ -253,14 +271,15 @@ fn reference(k: &LoopKernel, buffers: &[Vec<f32>]) -> Vec<Vec<f32>> {
     let full = Shape::known(&k.shape);
     let mut feeds = HashMap::new();
     let mut ins: Vec<ValueId> = vec![];
-    for (b, strides) in k.inputs.iter().enumerate() {
+    for (b, op) in k.inputs.iter().enumerate() {
+        let strides = &op.strides;
         let own: Vec<usize> =
             k.shape.iter().zip(strides).map(|(&n, &s)| if s == 0 { 1 } else { n }).collect();
         let count: usize = own.iter().product();
         let mut vals = Vec::with_capacity(count);
         for flat in 0..count {
             let mut rest = flat;
-            let mut off = 0isize;
+            let mut off = op.offset;
             for a in (0..own.len()).rev() {
                 off += (rest % own[a]) as isize * strides[a];
                 rest /= own[a];
@@ -295,11 +314,14 @@ fn reference(k: &LoopKernel, buffers: &[Vec<f32>]) -> Vec<Vec<f32>> {
                 let m = g.add(Op::Cast { to: DType::Bool }, &[vals[c]], loc).expect("cast");
                 g.add(Op::Select, &[m, vals[a], vals[b]], loc).expect("select")
             }
+            Expr::Cast { .. } | Expr::AxisIndex(_) | Expr::Random { .. } => {
+                unreachable!("interpreter-compared kernels use arithmetic only")
+            }
         };
         vals.push(v);
     }
-    for (o, &e) in k.outputs.iter().enumerate() {
-        g.output(OutputKind::Prediction, format!("out{o}"), vals[e]);
+    for (o, s) in k.outputs.iter().enumerate() {
+        g.output(OutputKind::Prediction, format!("out{o}"), vals[s.value]);
     }
     let outs = interp::run::<f32>(&g, &feeds).expect("interpreter runs");
     outs.into_iter().map(|(_, t)| t.into_float().expect("float output").iter().copied().collect()).collect()
@@ -364,9 +386,9 @@ fn unary_kernel(op: UnaryOp, shape: &[usize]) -> LoopKernel {
     LoopKernel {
         name: format!("{}_{}", op.name(), shape.len()),
         shape: shape.to_vec(),
-        inputs: vec![contiguous(shape)],
+        inputs: vec![f32_in(contiguous(shape))],
         body: vec![Expr::Input(0), Expr::Unary(op, 0)],
-        outputs: vec![1],
+        outputs: plain(shape, &[1]),
     }
 }
 
@@ -374,9 +396,9 @@ fn binary_kernel(name: &str, shape: &[usize], a: Vec<isize>, b: Vec<isize>, op: 
     LoopKernel {
         name: name.to_string(),
         shape: shape.to_vec(),
-        inputs: vec![a, b],
+        inputs: vec![f32_in(a), f32_in(b)],
         body: vec![Expr::Input(0), Expr::Input(1), op],
-        outputs: vec![2],
+        outputs: plain(shape, &[2]),
     }
 }
 
@@ -409,7 +431,7 @@ fn select_on_masks_and_on_values() {
         LoopKernel {
             name: "select_mask".into(),
             shape: shape.to_vec(),
-            inputs: vec![c.clone(), c.clone()],
+            inputs: vec![f32_in(c.clone()), f32_in(c.clone())],
             body: vec![
                 Expr::Input(0),
                 Expr::Input(1),
@@ -418,15 +440,15 @@ fn select_on_masks_and_on_values() {
                 Expr::Binary(BinaryOp::Mul, 0, 3),
                 Expr::Select(2, 4, 1),
             ],
-            outputs: vec![5, 2],
+            outputs: plain(&shape, &[5, 2]),
         },
         // A raw value as condition: non-zero (and NaN) is true, ±0 false.
         LoopKernel {
             name: "select_value".into(),
             shape: shape.to_vec(),
-            inputs: vec![c.clone(), c.clone(), c.clone()],
+            inputs: vec![f32_in(c.clone()), f32_in(c.clone()), f32_in(c.clone())],
             body: vec![Expr::Input(0), Expr::Input(1), Expr::Input(2), Expr::Select(0, 1, 2)],
-            outputs: vec![3],
+            outputs: plain(&shape, &[3]),
         },
     ];
     check_kernel(&kernels);
@@ -461,7 +483,7 @@ fn broadcasting_patterns() {
                 Expr::Unary(UnaryOp::Exp, 1),
                 Expr::Binary(BinaryOp::Add, 5, 6),
             ]);
-            k.outputs = vec![7];
+            k.outputs = plain(&shape, &[7]);
             k
         })
         .collect();
@@ -487,7 +509,7 @@ fn fused_kernel(name: &str, shape: &[usize]) -> LoopKernel {
     LoopKernel {
         name: name.to_string(),
         shape: shape.to_vec(),
-        inputs: vec![contiguous(shape), row_param.clone(), row_param],
+        inputs: vec![f32_in(contiguous(shape)), f32_in(row_param.clone()), f32_in(row_param)],
         body: vec![
             Expr::Input(0),
             Expr::Input(1),
@@ -506,7 +528,7 @@ fn fused_kernel(name: &str, shape: &[usize]) -> LoopKernel {
             Expr::Binary(BinaryOp::Mul, 0, 13),
             Expr::Binary(BinaryOp::Mul, 14, 12),
         ],
-        outputs: vec![6, 7, 15],
+        outputs: plain(shape, &[6, 7, 15]),
     }
 }
 
@@ -590,9 +612,9 @@ fn checked_kernels_stop_at_out_of_bounds_accesses() {
             let k = LoopKernel {
                 name: name.to_string(),
                 shape: shape.to_vec(),
-                inputs: vec![s.clone()],
+                inputs: vec![f32_in(s.clone())],
                 body: vec![Expr::Input(0), Expr::Unary(UnaryOp::Neg, 0)],
-                outputs: vec![1],
+                outputs: plain(&shape, &[1]),
             };
             (
                 jit.add_loop_kernel(&k, Checking::Checked).expect("compiles"),
@@ -626,15 +648,64 @@ fn checked_kernels_stop_at_out_of_bounds_accesses() {
 #[test]
 fn invalid_kernels_and_calls_are_errors() {
     let good = unary_kernel(UnaryOp::Neg, &[4]);
+    let store = |value: usize, strides: Vec<isize>, reduce: Option<Reduce>| Store {
+        value,
+        offset: 0,
+        strides,
+        elem: Elem::F32,
+        reduce,
+    };
+    let i32_key = Operand { offset: 0, strides: vec![0], elem: Elem::I32 };
     let table: Vec<(LoopKernel, &str)> = vec![
-        (LoopKernel { inputs: vec![vec![1, 1]], ..good.clone() }, "strides"),
-        (LoopKernel { body: vec![Expr::Input(3)], outputs: vec![0], ..good.clone() }, "reads input 3"),
+        (LoopKernel { inputs: vec![f32_in(vec![1, 1])], ..good.clone() }, "input 0 has 2 strides"),
         (
-            LoopKernel { body: vec![Expr::Unary(UnaryOp::Neg, 0)], outputs: vec![0], ..good.clone() },
+            LoopKernel { body: vec![Expr::Input(3)], outputs: vec![store(0, vec![1], None)], ..good.clone() },
+            "reads input 3",
+        ),
+        (
+            LoopKernel {
+                body: vec![Expr::Unary(UnaryOp::Neg, 0)],
+                outputs: vec![store(0, vec![1], None)],
+                ..good.clone()
+            },
             "not defined",
         ),
         (LoopKernel { outputs: vec![], ..good.clone() }, "no outputs"),
-        (LoopKernel { outputs: vec![9], ..good.clone() }, "output refers"),
+        (LoopKernel { outputs: vec![store(9, vec![1], None)], ..good.clone() }, "output 0 refers to expr 9"),
+        (LoopKernel { outputs: vec![store(1, vec![1, 0], None)], ..good.clone() }, "output 0 has 2 strides"),
+        (LoopKernel { outputs: vec![store(1, vec![0], None)], ..good.clone() }, "stride 0 along axis 0"),
+        (
+            LoopKernel {
+                body: vec![Expr::AxisIndex(1)],
+                outputs: vec![store(0, vec![1], None)],
+                ..good.clone()
+            },
+            "reads axis 1",
+        ),
+        (
+            LoopKernel {
+                body: vec![Expr::Random { key: 0, stream: 1 }],
+                outputs: vec![store(0, vec![1], None)],
+                ..good.clone()
+            },
+            "not I32",
+        ),
+        (
+            LoopKernel {
+                inputs: vec![i32_key],
+                body: vec![Expr::Random { key: 1, stream: 1 }],
+                outputs: vec![store(0, vec![1], None)],
+                ..good.clone()
+            },
+            "reads input 1",
+        ),
+        (
+            LoopKernel {
+                body: vec![Expr::Input(0), Expr::Cast { from: DType::F32, to: DType::I32, arg: 1 }],
+                ..good.clone()
+            },
+            "uses expr 1",
+        ),
     ];
     let mut jit = Jit::new().expect("host JIT");
     for (k, fragment) in table {
@@ -699,9 +770,9 @@ fn throughput_of_fused_kernels() {
         .map(|(name, body, out)| LoopKernel {
             name: name.to_string(),
             shape: vec![n],
-            inputs: vec![vec![1], vec![1], vec![1]],
+            inputs: vec![f32_in(vec![1]); 3],
             body: body.clone(),
-            outputs: vec![*out],
+            outputs: plain(&[n], &[*out]),
         })
         .collect();
     let ids: Vec<_> =
@@ -719,5 +790,915 @@ fn throughput_of_fused_kernels() {
         }
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{}: {:.2} Gelem/s", k.name, (n * reps) as f64 / secs / 1e9);
+    }
+}
+
+// ------------------------------------------------- strided stores, reductions
+
+/// The f32 of an i32 stored in a buffer of 4-byte elements.
+fn i32_bits(x: i32) -> f32 {
+    f32::from_bits(x as u32)
+}
+
+/// The i32 held by a buffer element.
+fn bits_i32(x: f32) -> i32 {
+    x.to_bits() as i32
+}
+
+/// The interpreter's max: NaN if either is NaN, else `a` when `a ≥ b`.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Evaluates `k` element by element in row-major order with exact f32
+/// semantics (no transcendental functions), updating `outs` in place: the
+/// specification the generated code is held to.
+fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) {
+    let n = k.elements();
+    let rank = k.shape.len();
+    for flat in 0..n {
+        let mut idx = vec![0usize; rank];
+        let mut rest = flat;
+        for a in (0..rank).rev() {
+            idx[a] = rest % k.shape[a];
+            rest /= k.shape[a];
+        }
+        let at = |offset: isize, strides: &[isize]| -> usize {
+            (offset + idx.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>()) as usize
+        };
+        let mut v: Vec<f32> = Vec::with_capacity(k.body.len());
+        for e in &k.body {
+            let x = match *e {
+                Expr::Input(b) => {
+                    let op = &k.inputs[b];
+                    let raw = inputs[b][at(op.offset, &op.strides)];
+                    match op.elem {
+                        Elem::F32 => raw,
+                        Elem::I32 => bits_i32(raw) as f32,
+                    }
+                }
+                Expr::Const(c) => c,
+                Expr::Unary(op, a) => match op {
+                    UnaryOp::Neg => -v[a],
+                    UnaryOp::Abs => v[a].abs(),
+                    UnaryOp::Sqrt => v[a].sqrt(),
+                    _ => unreachable!("the reference evaluates exact ops only"),
+                },
+                Expr::Binary(op, a, b) => match op {
+                    BinaryOp::Add => v[a] + v[b],
+                    BinaryOp::Sub => v[a] - v[b],
+                    BinaryOp::Mul => v[a] * v[b],
+                    BinaryOp::Div => v[a] / v[b],
+                    BinaryOp::Max => max_nan(v[a], v[b]),
+                    BinaryOp::Min => -max_nan(-v[a], -v[b]),
+                },
+                Expr::Compare(op, a, b) => {
+                    let t = match op {
+                        CmpOp::Lt => v[a] < v[b],
+                        CmpOp::Le => v[a] <= v[b],
+                        CmpOp::Gt => v[a] > v[b],
+                        CmpOp::Ge => v[a] >= v[b],
+                        CmpOp::Eq => v[a] == v[b],
+                        CmpOp::Ne => v[a] != v[b],
+                    };
+                    f32::from(u8::from(t))
+                }
+                Expr::Select(c, a, b) => {
+                    if v[c] != 0.0 {
+                        v[a]
+                    } else {
+                        v[b]
+                    }
+                }
+                Expr::Cast { from, to, arg } => match (from, to) {
+                    (DType::F32 | DType::I32, DType::Bool) => f32::from(u8::from(v[arg] != 0.0)),
+                    (DType::F32, DType::I32) => v[arg] as i32 as f32,
+                    _ => v[arg],
+                },
+                Expr::AxisIndex(a) => idx[a] as f32,
+                Expr::Random { key, stream } => {
+                    let o = k.inputs[key].offset as usize;
+                    let words = [bits_i32(inputs[key][o]), bits_i32(inputs[key][o + 1])];
+                    rng::uniform(words, stream, flat as u64)
+                }
+            };
+            v.push(x);
+        }
+        for (o, s) in k.outputs.iter().enumerate() {
+            let p = at(s.offset, &s.strides);
+            let old = match s.elem {
+                Elem::F32 => outs[o][p],
+                Elem::I32 => bits_i32(outs[o][p]) as f32,
+            };
+            let new = match s.reduce {
+                None => v[s.value],
+                Some(Reduce::Sum) => old + v[s.value],
+                Some(Reduce::Max) => max_nan(old, v[s.value]),
+            };
+            outs[o][p] = match s.elem {
+                Elem::F32 => new,
+                Elem::I32 => i32_bits(new as i32),
+            };
+        }
+    }
+}
+
+/// One kernel of a table: its inputs and the initial output buffers.
+struct Case {
+    kernel: LoopKernel,
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<Vec<f32>>,
+}
+
+/// Cuts of `0..n` on boundaries of the first axis (every `row`
+/// elements): whole, halves, one row at a time, and uneven pieces.
+fn outer_cuts(n: usize, row: usize) -> Vec<Vec<usize>> {
+    let rows = n.checked_div(row).unwrap_or(0);
+    let mut cuts = vec![vec![0, n]];
+    if rows >= 2 {
+        cuts.push(vec![0, rows / 2 * row, n]);
+        cuts.push((0..=rows).map(|r| r * row).collect());
+        cuts.push(vec![0, 0, row, row, (rows - 1) * row, n]);
+    }
+    cuts
+}
+
+/// Sums may differ from the sequential reference by rounding: allowed
+/// error relative to the sum of magnitudes.
+const SUM_TOLERANCE: f32 = 1e-5;
+
+/// Compiles every case unchecked and checked, runs each with every outer
+/// cut, and asserts: plain and max outputs equal the scalar reference bit
+/// for bit (±0 and NaNs aside), sums are within rounding of it, every cut
+/// gives the same bits, and a repeated run gives the same bits.
+fn check_cases(cases: &[Case]) {
+    let mut jit = Jit::new().expect("host JIT");
+    let ids: Vec<_> = cases
+        .iter()
+        .flat_map(|c| {
+            let mut checked = c.kernel.clone();
+            checked.name = format!("{}_checked", c.kernel.name);
+            [
+                jit.add_loop_kernel(&c.kernel, Checking::Unchecked),
+                jit.add_loop_kernel(&checked, Checking::Checked),
+            ]
+        })
+        .map(|r| r.expect("kernel compiles"))
+        .collect();
+    jit.finalize().expect("finalizes");
+    for (n, c) in cases.iter().enumerate() {
+        let k = &c.kernel;
+        let mut want = c.outputs.clone();
+        scalar_reference(k, &c.inputs, &mut want);
+        // Magnitude sums for the tolerance of reductions.
+        let mut abs_kernel = k.clone();
+        for s in &mut abs_kernel.outputs {
+            if s.reduce == Some(Reduce::Sum) {
+                abs_kernel.body.push(Expr::Unary(UnaryOp::Abs, s.value));
+                s.value = abs_kernel.body.len() - 1;
+            }
+        }
+        let mut magnitude: Vec<Vec<f32>> = c.outputs.iter().map(|o| vec![0.0; o.len()]).collect();
+        scalar_reference(&abs_kernel, &c.inputs, &mut magnitude);
+        let row: usize = k.shape.iter().skip(1).product();
+        let ins: Vec<&[f32]> = c.inputs.iter().map(|b| b.as_slice()).collect();
+        for id in [ids[2 * n], ids[2 * n + 1]] {
+            let f = jit.loop_fn(id).expect("finalized");
+            let run = |cuts: &[usize]| -> Vec<Vec<f32>> {
+                let mut outs = c.outputs.clone();
+                let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+                for w in cuts.windows(2) {
+                    f.run(&ins, &mut refs, w[0], w[1]).expect("runs");
+                }
+                outs
+            };
+            let name = &f.kernel().name;
+            let whole = run(&[0, k.elements()]);
+            for (o, s) in k.outputs.iter().enumerate() {
+                for (i, (&g, &w)) in whole[o].iter().zip(&want[o]).enumerate() {
+                    let ok = match (s.reduce, s.elem) {
+                        (_, Elem::I32) => g.to_bits() == w.to_bits(),
+                        (Some(Reduce::Sum), _) => {
+                            (g.is_nan() && w.is_nan()) || (g - w).abs() <= SUM_TOLERANCE * magnitude[o][i]
+                        }
+                        _ => (g.is_nan() && w.is_nan()) || g == w,
+                    };
+                    assert!(ok, "{name}: output {o} element {i}: got {g:e}, reference {w:e}");
+                }
+            }
+            assert!(same_bits(&whole, &run(&[0, k.elements()])), "{name}: two runs differ");
+            for cuts in outer_cuts(k.elements(), row) {
+                assert!(same_bits(&whole, &run(&cuts)), "{name}: cuts {cuts:?} differ from one call");
+            }
+        }
+    }
+}
+
+fn same_bits(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()))
+}
+
+/// Finite test data in [-3, 3] (no NaN), for sums.
+fn finite_data(n: usize, seed: u64) -> Vec<f32> {
+    data(n, seed).into_iter().map(|x| if x.is_nan() { 0.5 } else { x }).collect()
+}
+
+/// A copy kernel `out[offset + Σ i·out_strides] = in[in_offset + Σ i·in_strides]`.
+fn copy_kernel(name: &str, shape: &[usize], src: Operand, offset: isize, strides: Vec<isize>) -> LoopKernel {
+    LoopKernel {
+        name: name.into(),
+        shape: shape.to_vec(),
+        inputs: vec![src],
+        body: vec![Expr::Input(0)],
+        outputs: vec![Store { value: 0, offset, strides, elem: Elem::F32, reduce: None }],
+    }
+}
+
+#[test]
+fn copies_with_offsets_and_permutations_are_exact() {
+    let sentinel = |n: usize| vec![-7.0f32; n];
+    let cases = vec![
+        // Read from an offset (a slice of a flat buffer).
+        Case {
+            kernel: copy_kernel(
+                "offset_read",
+                &[13],
+                Operand { offset: 5, strides: vec![1], elem: Elem::F32 },
+                0,
+                vec![1],
+            ),
+            inputs: vec![data(18, 1)],
+            outputs: vec![sentinel(13)],
+        },
+        // Transpose materialisation of a [3, 5, 7] buffer into [7, 3, 5].
+        Case {
+            kernel: copy_kernel("transpose", &[7, 3, 5], f32_in(vec![1, 35, 7]), 0, contiguous(&[7, 3, 5])),
+            inputs: vec![data(105, 2)],
+            outputs: vec![sentinel(105)],
+        },
+        // The same transpose written with output strides instead.
+        Case {
+            kernel: copy_kernel(
+                "transpose_store",
+                &[3, 5, 7],
+                f32_in(contiguous(&[3, 5, 7])),
+                0,
+                vec![5, 1, 15],
+            ),
+            inputs: vec![data(105, 3)],
+            outputs: vec![sentinel(105)],
+        },
+        // slice [2..5, 1..8 step 2] of a [6, 9] buffer.
+        Case {
+            kernel: copy_kernel(
+                "slice",
+                &[3, 4],
+                Operand { offset: 19, strides: vec![9, 2], elem: Elem::F32 },
+                0,
+                vec![4, 1],
+            ),
+            inputs: vec![data(54, 4)],
+            outputs: vec![sentinel(12)],
+        },
+        // The second part of concat([5, 3], [5, 4]) along axis 1: output offset 3, row stride 7.
+        Case {
+            kernel: copy_kernel("concat_part", &[5, 4], f32_in(contiguous(&[5, 4])), 3, vec![7, 1]),
+            inputs: vec![data(20, 5)],
+            outputs: vec![sentinel(35)],
+        },
+        // Interior of pad([4, 5] by 1 on each side of both axes) into [6, 7].
+        Case {
+            kernel: copy_kernel("pad_interior", &[4, 5], f32_in(contiguous(&[4, 5])), 8, vec![7, 1]),
+            inputs: vec![data(20, 6)],
+            outputs: vec![sentinel(42)],
+        },
+        // The pad's fill: a constant, no inputs.
+        Case {
+            kernel: LoopKernel {
+                name: "pad_fill".into(),
+                shape: vec![6, 7],
+                inputs: vec![],
+                body: vec![Expr::Const(0.25)],
+                outputs: plain(&[6, 7], &[0]),
+            },
+            inputs: vec![],
+            outputs: vec![sentinel(42)],
+        },
+        // A broadcast copy with an offset scalar source.
+        Case {
+            kernel: copy_kernel(
+                "scalar_bcast",
+                &[3, 33],
+                Operand { offset: 2, strides: vec![0, 0], elem: Elem::F32 },
+                0,
+                contiguous(&[3, 33]),
+            ),
+            inputs: vec![data(3, 7)],
+            outputs: vec![sentinel(99)],
+        },
+    ];
+    check_cases(&cases);
+
+    // Pad as fill then interior copy, and concat as two copies, against
+    // hand-computed layouts.
+    let mut jit = Jit::new().expect("host JIT");
+    let fill = jit.add_loop_kernel(&cases[6].kernel, Checking::Checked).expect("compiles");
+    let interior = jit.add_loop_kernel(&cases[5].kernel, Checking::Checked).expect("compiles");
+    let first = copy_kernel("concat_first", &[5, 3], f32_in(contiguous(&[5, 3])), 0, vec![7, 1]);
+    let first = jit.add_loop_kernel(&first, Checking::Unchecked).expect("compiles");
+    let second = jit.add_loop_kernel(&cases[4].kernel, Checking::Unchecked).expect("compiles");
+    jit.finalize().expect("finalizes");
+    let x = data(20, 6);
+    let mut padded = vec![f32::NAN; 42];
+    jit.loop_fn(fill).expect("fn").run(&[], &mut [&mut padded], 0, 42).expect("runs");
+    jit.loop_fn(interior).expect("fn").run(&[&x], &mut [&mut padded], 0, 20).expect("runs");
+    for r in 0..6 {
+        for c in 0..7 {
+            let want = if (1..5).contains(&r) && (1..6).contains(&c) { x[(r - 1) * 5 + c - 1] } else { 0.25 };
+            assert_eq!(padded[r * 7 + c].to_bits(), want.to_bits(), "pad at ({r}, {c})");
+        }
+    }
+    let (a, b) = (data(15, 8), data(20, 5));
+    let mut cat = vec![f32::NAN; 35];
+    jit.loop_fn(first).expect("fn").run(&[&a], &mut [&mut cat], 0, 15).expect("runs");
+    jit.loop_fn(second).expect("fn").run(&[&b], &mut [&mut cat], 0, 20).expect("runs");
+    for r in 0..5 {
+        for c in 0..7 {
+            let want = if c < 3 { a[r * 3 + c] } else { b[r * 4 + c - 3] };
+            assert_eq!(cat[r * 7 + c].to_bits(), want.to_bits(), "concat at ({r}, {c})");
+        }
+    }
+}
+
+/// Strides of a reduction output over `shape`: contiguous over the kept
+/// axes, 0 along `axes`.
+fn reduced_strides(shape: &[usize], axes: &[usize]) -> (Vec<isize>, usize) {
+    let mut strides = vec![0isize; shape.len()];
+    let mut acc = 1usize;
+    for a in (0..shape.len()).rev() {
+        if !axes.contains(&a) {
+            strides[a] = acc as isize;
+            acc *= shape[a];
+        }
+    }
+    (strides, acc)
+}
+
+/// `x * w` (w broadcast along the first axis) reduced over `axes` by `op`,
+/// and stored plainly as well.
+fn reduce_case(shape: &[usize], axes: &[usize], op: Reduce, seed: u64) -> Case {
+    let n: usize = shape.iter().product();
+    let (strides, len) = reduced_strides(shape, axes);
+    let mut w_strides = contiguous(shape);
+    if let Some(s) = w_strides.first_mut() {
+        *s = 0;
+    }
+    let w_len: usize = shape.iter().skip(1).product();
+    let init = match op {
+        Reduce::Sum => 0.0,
+        Reduce::Max => f32::NEG_INFINITY,
+    };
+    let x = if op == Reduce::Sum { finite_data(n, seed) } else { data(n, seed) };
+    Case {
+        kernel: LoopKernel {
+            name: format!("{op:?}_{shape:?}_{axes:?}").replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            shape: shape.to_vec(),
+            inputs: vec![f32_in(contiguous(shape)), f32_in(w_strides)],
+            body: vec![Expr::Input(0), Expr::Input(1), Expr::Binary(BinaryOp::Mul, 0, 1)],
+            outputs: vec![
+                Store { value: 2, offset: 0, strides, elem: Elem::F32, reduce: Some(op) },
+                Store { value: 2, offset: 0, strides: contiguous(shape), elem: Elem::F32, reduce: None },
+            ],
+        },
+        inputs: vec![x, finite_data(w_len.max(1), seed + 100)],
+        outputs: vec![vec![init; len], vec![0.0; n]],
+    }
+}
+
+#[test]
+fn reductions_over_every_axis_pattern() {
+    let table: &[(&[usize], &[usize])] = &[
+        (&[13, 17], &[1]),
+        (&[13, 17], &[0]),
+        (&[13, 17], &[0, 1]),
+        (&[5, 7, 3], &[1]),
+        (&[3, 5, 33], &[1]),
+        (&[7, 3, 5, 31], &[1, 2]),
+        (&[3, 5, 7], &[0, 1, 2]),
+        (&[33, 3, 5], &[0, 2]),
+        (&[1], &[0]),
+        (&[3], &[0]),
+        (&[5], &[0]),
+        (&[7], &[0]),
+        (&[31], &[0]),
+        (&[33], &[0]),
+        (&[1, 33], &[1]),
+        (&[33, 1], &[0]),
+        (&[17, 1, 5], &[2]),
+        (&[2, 1000], &[1]),
+        (&[1000, 3], &[0]),
+        (&[4, 0, 3], &[1]),
+        (&[], &[]),
+    ];
+    let mut cases = vec![];
+    for (i, (shape, axes)) in table.iter().enumerate() {
+        for op in [Reduce::Sum, Reduce::Max] {
+            cases.push(reduce_case(shape, axes, op, i as u64));
+        }
+    }
+    check_cases(&cases);
+}
+
+#[test]
+fn max_reduction_propagates_nan_and_handles_infinities() {
+    let rows: &[&[f32]] = &[
+        &[1.0, f32::NAN, 3.0, 2.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+        &[1.0, 2.0, 3.0, 2.0, 0.0, 1.0, 1.0, 1.0, f32::NAN],
+        &[f32::NEG_INFINITY; 9],
+        &[-5.0, -4.0, -3.0, -2.0, -1.0, -6.0, -7.0, f32::INFINITY, -9.0],
+        &[-0.0, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0],
+    ];
+    let x: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    let mut case = reduce_case(&[5, 9], &[1], Reduce::Max, 0);
+    case.inputs = vec![x, vec![1.0; 9]];
+    check_cases(&[case]);
+    let mut case = reduce_case(&[5, 9], &[0], Reduce::Max, 0);
+    case.kernel.name = "max_columns_nan".into();
+    case.inputs = vec![rows.iter().flat_map(|r| r.iter().copied()).collect(), vec![1.0; 9]];
+    check_cases(&[case]);
+}
+
+#[test]
+fn two_reductions_with_different_axes_in_one_kernel() {
+    // Softmax cross-entropy's shape: per-row sums of exp-free terms, a
+    // scalar total, a row maximum and the elementwise value, over odd sizes.
+    let mut cases = vec![];
+    for (i, &(rows, classes)) in
+        [(1, 1), (3, 5), (7, 13), (17, 31), (33, 17), (5, 33), (13, 3)].iter().enumerate()
+    {
+        let shape = [rows, classes];
+        let n = rows * classes;
+        cases.push(Case {
+            kernel: LoopKernel {
+                name: format!("xent_{rows}_{classes}"),
+                shape: shape.to_vec(),
+                inputs: vec![f32_in(vec![classes as isize, 1]), f32_in(vec![1, 0])],
+                body: vec![
+                    Expr::Input(0),
+                    Expr::Input(1),
+                    Expr::Binary(BinaryOp::Sub, 0, 1),
+                    Expr::Binary(BinaryOp::Mul, 2, 2),
+                ],
+                outputs: vec![
+                    Store {
+                        value: 3,
+                        offset: 0,
+                        strides: vec![1, 0],
+                        elem: Elem::F32,
+                        reduce: Some(Reduce::Sum),
+                    },
+                    Store {
+                        value: 3,
+                        offset: 0,
+                        strides: vec![0, 0],
+                        elem: Elem::F32,
+                        reduce: Some(Reduce::Sum),
+                    },
+                    Store {
+                        value: 2,
+                        offset: 0,
+                        strides: vec![1, 0],
+                        elem: Elem::F32,
+                        reduce: Some(Reduce::Max),
+                    },
+                    Store {
+                        value: 2,
+                        offset: 0,
+                        strides: vec![0, 1],
+                        elem: Elem::F32,
+                        reduce: Some(Reduce::Max),
+                    },
+                    Store {
+                        value: 3,
+                        offset: 0,
+                        strides: vec![classes as isize, 1],
+                        elem: Elem::F32,
+                        reduce: None,
+                    },
+                ],
+            },
+            inputs: vec![finite_data(n, i as u64), finite_data(rows, 50 + i as u64)],
+            outputs: vec![
+                vec![0.0; rows],
+                vec![0.0; 1],
+                vec![f32::NEG_INFINITY; rows],
+                vec![f32::NEG_INFINITY; classes],
+                vec![0.0; n],
+            ],
+        });
+    }
+    check_cases(&cases);
+}
+
+/// A graph computing `f` of one input of type `ty`, run by the interpreter.
+fn interp_unary(ty: Type, input: Tensor<f32>, f: impl FnOnce(&mut Graph, ValueId) -> ValueId) -> Tensor<f32> {
+    let loc = Loc::default();
+    let mut g = Graph::new("ref", Mode::Infer);
+    let x = g.input("x", InputKind::Data, ty, loc);
+    let y = f(&mut g, x);
+    g.output(OutputKind::Prediction, "y".to_string(), y);
+    let feeds = HashMap::from([("x".to_string(), input)]);
+    let mut outs = interp::run::<f32>(&g, &feeds).expect("interpreter runs");
+    outs.remove(0).1
+}
+
+/// A buffer element's value as a tensor element would hold it.
+fn as_f32_list(t: &Tensor<f32>) -> Vec<f32> {
+    match t {
+        Tensor::Float(a) => a.iter().copied().collect(),
+        Tensor::Int(a) => a.iter().map(|&x| i32_bits(x)).collect(),
+        Tensor::Bool(a) => a.iter().map(|&b| f32::from(u8::from(b))).collect(),
+    }
+}
+
+#[test]
+fn every_cast_matches_the_interpreter() {
+    let floats: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        0.5,
+        -0.7,
+        1.0,
+        2.5,
+        -2.5,
+        1e10,
+        -1e10,
+        2147483648.0,
+        -2147483648.0,
+        3e9,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        16777217.0,
+        f32::MIN_POSITIVE,
+    ];
+    let ints: Vec<i32> =
+        vec![0, 1, -1, 7, -100, 16_777_216, -16_777_216, 123_456, i32::MAX, i32::MIN, 2, 3, 4, 5, 6, 8, 9];
+    let bools: Vec<bool> = (0..17).map(|i| i % 3 == 1).collect();
+    let n = floats.len();
+    let dtypes = [DType::F32, DType::I32, DType::Bool];
+    let mut jit = Jit::new().expect("host JIT");
+    let mut kernels = vec![];
+    for from in dtypes {
+        for to in dtypes {
+            for checking in [Checking::Unchecked, Checking::Checked] {
+                let elem = |d: DType| if d == DType::I32 { Elem::I32 } else { Elem::F32 };
+                let k = LoopKernel {
+                    name: format!("cast_{}_{}_{checking:?}", from.name(), to.name()),
+                    shape: vec![n],
+                    inputs: vec![Operand { offset: 0, strides: vec![1], elem: elem(from) }],
+                    body: vec![Expr::Input(0), Expr::Cast { from, to, arg: 0 }],
+                    outputs: vec![Store {
+                        value: 1,
+                        offset: 0,
+                        strides: vec![1],
+                        elem: elem(to),
+                        reduce: None,
+                    }],
+                };
+                let id = jit.add_loop_kernel(&k, checking).expect("compiles");
+                kernels.push((from, to, id));
+            }
+        }
+    }
+    jit.finalize().expect("finalizes");
+    for (from, to, id) in kernels {
+        let (tensor, buffer) = match from {
+            DType::F32 => (
+                Tensor::Float(ArrayD::from_shape_vec(IxDyn(&[n]), floats.clone()).expect("shape")),
+                floats.clone(),
+            ),
+            DType::I32 => (
+                Tensor::Int(ArrayD::from_shape_vec(IxDyn(&[n]), ints.clone()).expect("shape")),
+                ints.iter().map(|&x| i32_bits(x)).collect(),
+            ),
+            DType::Bool => (
+                Tensor::Bool(ArrayD::from_shape_vec(IxDyn(&[n]), bools.clone()).expect("shape")),
+                bools.iter().map(|&b| f32::from(u8::from(b))).collect(),
+            ),
+        };
+        let want = interp_unary(Type::new(from, Shape::known(&[n])), tensor, |g, x| {
+            g.add(Op::Cast { to }, &[x], Loc::default()).expect("cast")
+        });
+        let want = as_f32_list(&want);
+        let mut got = vec![f32::NAN; n];
+        jit.loop_fn(id).expect("fn").run(&[&buffer], &mut [&mut got], 0, n).expect("runs");
+        for i in 0..n {
+            let ok = got[i].to_bits() == want[i].to_bits() || (got[i].is_nan() && want[i].is_nan());
+            assert!(
+                ok,
+                "cast {from:?} -> {to:?} of element {i}: got {:?}, interpreter {:?}",
+                got[i], want[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn one_hot_from_i32_labels_matches_the_interpreter() {
+    let labels: Vec<i32> = vec![0, 2, 6, -1, 7, 1000, 3, i32::MIN, 5, 1, 4, 4, 0];
+    let mut jit = Jit::new().expect("host JIT");
+    let mut ids = vec![];
+    for classes in [1usize, 3, 7, 33] {
+        let s = labels.len();
+        let k = LoopKernel {
+            name: format!("one_hot_{classes}"),
+            shape: vec![s, classes],
+            inputs: vec![Operand { offset: 0, strides: vec![1, 0], elem: Elem::I32 }],
+            body: vec![Expr::Input(0), Expr::AxisIndex(1), Expr::Compare(CmpOp::Eq, 0, 1)],
+            outputs: plain(&[s, classes], &[2]),
+        };
+        ids.push((classes, jit.add_loop_kernel(&k, Checking::Checked).expect("compiles")));
+    }
+    jit.finalize().expect("finalizes");
+    let buffer: Vec<f32> = labels.iter().map(|&x| i32_bits(x)).collect();
+    for (classes, id) in ids {
+        let s = labels.len();
+        let want = interp_unary(
+            Type::new(DType::I32, Shape::known(&[s])),
+            Tensor::Int(ArrayD::from_shape_vec(IxDyn(&[s]), labels.clone()).expect("shape")),
+            |g, x| g.add(Op::OneHot { classes }, &[x], Loc::default()).expect("one_hot"),
+        );
+        let want = as_f32_list(&want);
+        let mut got = vec![f32::NAN; s * classes];
+        let f = jit.loop_fn(id).expect("fn");
+        // In two pieces on a row boundary, as a runtime would split it.
+        f.run(&[&buffer], &mut [&mut got], 0, 5 * classes).expect("runs");
+        f.run(&[&buffer], &mut [&mut got], 5 * classes, s * classes).expect("runs");
+        assert!(same_bits(&[got], &[want]), "one_hot with {classes} classes");
+    }
+}
+
+#[test]
+fn positions_i32_buffers_and_reductions_combine() {
+    // AxisIndex along outer and inner axes, an I32 output of a cast, and an
+    // I32 input feeding a reduction.
+    let shape = [5, 3, 7];
+    let n = 105;
+    let ints: Vec<f32> = (0..n).map(|i| i32_bits(i as i32 * 37 % 101 - 50)).collect();
+    let cases = vec![Case {
+        kernel: LoopKernel {
+            name: "positions".into(),
+            shape: shape.to_vec(),
+            inputs: vec![
+                Operand { offset: 0, strides: contiguous(&shape), elem: Elem::I32 },
+                f32_in(contiguous(&shape)),
+            ],
+            body: vec![
+                Expr::AxisIndex(0),
+                Expr::AxisIndex(1),
+                Expr::AxisIndex(2),
+                Expr::Const(10.0),
+                Expr::Binary(BinaryOp::Mul, 0, 3),
+                Expr::Binary(BinaryOp::Add, 4, 1),
+                Expr::Binary(BinaryOp::Mul, 5, 3),
+                Expr::Binary(BinaryOp::Add, 6, 2),
+                Expr::Input(0),
+                Expr::Input(1),
+                Expr::Binary(BinaryOp::Mul, 9, 3),
+                Expr::Cast { from: DType::F32, to: DType::I32, arg: 10 },
+            ],
+            outputs: vec![
+                Store { value: 7, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
+                Store {
+                    value: 8,
+                    offset: 0,
+                    strides: vec![1, 0, 0],
+                    elem: Elem::I32,
+                    reduce: Some(Reduce::Sum),
+                },
+                Store { value: 11, offset: 2, strides: vec![1, 5, 15], elem: Elem::I32, reduce: None },
+                Store {
+                    value: 8,
+                    offset: 0,
+                    strides: vec![0, 1, 0],
+                    elem: Elem::F32,
+                    reduce: Some(Reduce::Max),
+                },
+            ],
+        },
+        inputs: vec![ints, data(n, 3)],
+        outputs: vec![
+            vec![0.0; n],
+            vec![i32_bits(0); 5],
+            vec![i32_bits(-1); n + 2],
+            vec![f32::NEG_INFINITY; 3],
+        ],
+    }];
+    check_cases(&cases);
+}
+
+#[test]
+fn random_matches_the_generator_bit_for_bit() {
+    // (key words, stream); keys with high bits set, large streams.
+    let table: &[([i32; 2], u64)] = &[
+        ([0, 0], 0),
+        ([12345, 6], 2),
+        ([-1, i32::MIN], u64::MAX),
+        ([0x7654_3210, -0x1234_5678], 0x1234_5678_9abc_def0),
+        ([1, 0], 1 << 40),
+    ];
+    let shapes: &[&[usize]] = &[&[1000], &[7, 9], &[3, 1, 13]];
+    let mut jit = Jit::new().expect("host JIT");
+    let mut ids = vec![];
+    for (t, &(key, stream)) in table.iter().enumerate() {
+        for (s, shape) in shapes.iter().enumerate() {
+            for checking in [Checking::Unchecked, Checking::Checked] {
+                let k = LoopKernel {
+                    name: format!("random_{t}_{s}_{checking:?}"),
+                    shape: shape.to_vec(),
+                    // The key sits at elements 2 and 3 of its buffer.
+                    inputs: vec![Operand { offset: 2, strides: vec![0; shape.len()], elem: Elem::I32 }],
+                    body: vec![
+                        Expr::Random { key: 0, stream },
+                        Expr::Const(0.5),
+                        Expr::Compare(CmpOp::Lt, 0, 1),
+                    ],
+                    outputs: plain(shape, &[0, 2]),
+                };
+                ids.push((key, stream, shape.to_vec(), jit.add_loop_kernel(&k, checking).expect("compiles")));
+            }
+        }
+    }
+    jit.finalize().expect("finalizes");
+    for (key, stream, shape, id) in ids {
+        let n: usize = shape.iter().product();
+        let buffer = vec![i32_bits(99), i32_bits(-99), i32_bits(key[0]), i32_bits(key[1])];
+        let f = jit.loop_fn(id).expect("fn");
+        let want: Vec<f32> = (0..n as u64).map(|i| rng::uniform(key, stream, i)).collect();
+        // Pieces starting at indices that are not multiples of 4.
+        for cuts in [vec![0, n], vec![0, 1, 2, 3, 5, 6, 10, 13, n], vec![0, n / 3, n / 3 + 7, n]] {
+            let mut u = vec![f32::NAN; n];
+            let mut m = vec![f32::NAN; n];
+            for w in cuts.windows(2) {
+                f.run(&[&buffer], &mut [&mut u, &mut m], w[0], w[1]).expect("runs");
+            }
+            for i in 0..n {
+                assert_eq!(u[i].to_bits(), want[i].to_bits(), "key {key:?} stream {stream} element {i}");
+                assert_eq!(m[i], f32::from(u8::from(want[i] < 0.5)), "mask element {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn checked_kernels_trap_before_writing_anything() {
+    let i32_key = Operand { offset: 3, strides: vec![0, 0], elem: Elem::I32 };
+    let shape = [6, 9];
+    let sum_rows = |strides: Vec<isize>| Store {
+        value: 0,
+        offset: 0,
+        strides,
+        elem: Elem::F32,
+        reduce: Some(Reduce::Sum),
+    };
+    // (name, kernel inputs, body, stores, input lengths, output lengths, message fragment)
+    type TrapCase = (&'static str, Vec<Operand>, Vec<Expr>, Vec<Store>, Vec<usize>, Vec<usize>, &'static str);
+    let table: Vec<TrapCase> = vec![
+        (
+            "input_offset",
+            vec![Operand { offset: 2, strides: contiguous(&shape), elem: Elem::F32 }],
+            vec![Expr::Input(0)],
+            plain(&shape, &[0]),
+            vec![55],
+            vec![54],
+            "input 0 at element 55",
+        ),
+        (
+            "output_offset",
+            vec![f32_in(contiguous(&shape))],
+            vec![Expr::Input(0)],
+            vec![Store { value: 0, offset: 1, strides: contiguous(&shape), elem: Elem::F32, reduce: None }],
+            vec![54],
+            vec![54],
+            "output 0 at element 54",
+        ),
+        (
+            "reduction_too_small",
+            vec![f32_in(contiguous(&shape))],
+            vec![Expr::Input(0)],
+            vec![sum_rows(vec![1, 0]), sum_rows(vec![0, 0])],
+            vec![54],
+            vec![5, 1],
+            "output 0 at element 5 (buffer length 5)",
+        ),
+        (
+            "column_reduction_too_small",
+            vec![f32_in(contiguous(&shape))],
+            vec![Expr::Input(0)],
+            vec![sum_rows(vec![0, 1])],
+            vec![54],
+            vec![8],
+            "output 0 at element 8 (buffer length 8)",
+        ),
+        (
+            "short_key",
+            vec![i32_key],
+            vec![Expr::Random { key: 0, stream: 3 }],
+            plain(&shape, &[0]),
+            vec![4],
+            vec![54],
+            "input 0 at element 3 (buffer length 4)",
+        ),
+    ];
+    let mut jit = Jit::new().expect("host JIT");
+    let ids: Vec<_> = table
+        .iter()
+        .map(|(name, inputs, body, outputs, _, _, _)| {
+            let k = LoopKernel {
+                name: name.to_string(),
+                shape: shape.to_vec(),
+                inputs: inputs.clone(),
+                body: body.clone(),
+                outputs: outputs.clone(),
+            };
+            (
+                jit.add_loop_kernel(&k, Checking::Checked).expect("compiles"),
+                jit.add_loop_kernel(&LoopKernel { name: format!("{name}_u"), ..k }, Checking::Unchecked)
+                    .expect("compiles"),
+            )
+        })
+        .collect();
+    jit.finalize().expect("finalizes");
+    for ((name, _, _, _, in_lens, out_lens, fragment), (checked, unchecked)) in table.iter().zip(ids) {
+        let inputs: Vec<Vec<f32>> = in_lens.iter().map(|&n| vec![1.0f32; n]).collect();
+        let ins: Vec<&[f32]> = inputs.iter().map(|b| b.as_slice()).collect();
+        let mut outs: Vec<Vec<f32>> = out_lens.iter().map(|&n| vec![-3.0f32; n]).collect();
+        let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        let err = jit.loop_fn(checked).expect("fn").run(&ins, &mut refs, 0, 54).unwrap_err();
+        assert!(err.contains(name) && err.contains(fragment), "{name}: message {err}");
+        assert!(
+            outs.iter().all(|o| o.iter().all(|&x| x == -3.0)),
+            "{name}: the kernel wrote before trapping"
+        );
+        let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        let err = jit.loop_fn(unchecked).expect("fn").run(&ins, &mut refs, 0, 54).unwrap_err();
+        assert!(
+            err.contains("is read at elements") || err.contains("is written at elements"),
+            "{name}: {err}"
+        );
+        assert!(outs.iter().all(|o| o.iter().all(|&x| x == -3.0)), "{name}: the unchecked call wrote");
+    }
+}
+
+#[test]
+fn row_reductions_use_vector_code() {
+    let mut jit = Jit::new().expect("host JIT");
+    let case = reduce_case(&[8, 64], &[1], Reduce::Sum, 1);
+    jit.add_loop_kernel(&case.kernel, Checking::Unchecked).expect("compiles");
+    let text = jit.clif_text();
+    for needle in ["f32x4", "extractlane", "fadd"] {
+        assert!(text[0].1.contains(needle), "missing {needle}:\n{}", text[0].1);
+    }
+}
+
+/// Throughput of reductions on one thread (run with `--ignored
+/// --nocapture`; not a correctness test): rows, columns, everything, and a
+/// one-axis total (sequential scalar loop).
+#[test]
+#[ignore]
+fn throughput_of_reductions() {
+    let table: &[(&[usize], &[usize])] =
+        &[(&[256, 256], &[1]), (&[256, 256], &[0]), (&[256, 256], &[0, 1]), (&[65536], &[0])];
+    let mut jit = Jit::new().expect("host JIT");
+    let cases: Vec<Case> =
+        table.iter().map(|(shape, axes)| reduce_case(shape, axes, Reduce::Sum, 1)).collect();
+    let ids: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            let mut k = c.kernel.clone();
+            k.outputs.truncate(1);
+            jit.add_loop_kernel(&k, Checking::Unchecked).expect("compiles")
+        })
+        .collect();
+    jit.finalize().expect("finalizes");
+    for (c, id) in cases.iter().zip(ids) {
+        let f = jit.loop_fn(id).expect("finalized");
+        let ins: Vec<&[f32]> = c.inputs.iter().map(|b| b.as_slice()).collect();
+        let mut out = c.outputs[0].clone();
+        let n = c.kernel.elements();
+        let reps = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            f.run(&ins, &mut [&mut out], 0, n).expect("runs");
+        }
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("{}: {:.2} Gelem/s", c.kernel.name, (n * reps) as f64 / secs / 1e9);
     }
 }
