@@ -67,6 +67,9 @@ fn every_builtin_has_the_documented_result_type() {
         ("batchnorm(x, momentum: 0.01, eps: 1e-3)", "f32[B, 4]"),
         ("layernorm(seq)", "f32[B, 3, 10]"),
         ("groupnorm(conv2d(img, 4, kernel: 1), 2)", "f32[B, 4, 8, 8]"),
+        ("convlstm(vol, 3, kernel: 3)", "f32[B, 2, 3, 4, 4]"),
+        ("convlstm(vol, 3, kernel: 1, forecast: 5, bias: false)", "f32[B, 5, 3, 4, 4]"),
+        ("vol |> convlstm(1, kernel: 5, forecast: 1)", "f32[B, 1, 1, 4, 4]"),
         // Activations.
         ("relu(x)", "f32[B, 4]"),
         ("leaky_relu(x, alpha: 0.2)", "f32[B, 4]"),
@@ -141,6 +144,7 @@ fn the_catalogue_covers_the_language_contract() {
         "batchnorm",
         "layernorm",
         "groupnorm",
+        "convlstm",
         "relu",
         "leaky_relu",
         "elu",
@@ -221,6 +225,7 @@ fn layers_create_the_tensors_their_catalogue_row_lists() {
         ("batchnorm", "batchnorm(img)"),
         ("layernorm", "layernorm(x)"),
         ("groupnorm", "groupnorm(vol, 2)"),
+        ("convlstm", "convlstm(vol, 3, kernel: 3, forecast: 2)"),
     ];
     for (kind, call) in calls {
         let b = catalogue::find(kind).expect("in the catalogue");
@@ -249,6 +254,11 @@ fn layers_create_the_tensors_their_catalogue_row_lists() {
         }
         if kind == "dense" {
             let bound = 1.0 / 2.0; // 1/sqrt(fan_in) with fan_in = 4
+            assert!(matches!(created[0].2, Init::Uniform { bound: b } if (b - bound).abs() < 1e-12));
+        }
+        if kind == "convlstm" {
+            // One gate convolution of concat[x_t, h]: fan_in = (C + hidden)·k².
+            let bound = 1.0 / ((4.0f64 + 3.0) * 9.0).sqrt();
             assert!(matches!(created[0].2, Init::Uniform { bound: b } if (b - bound).abs() < 1e-12));
         }
         if kind == "conv_transpose2d" {
@@ -423,6 +433,11 @@ fn summary_rows_count_flops_by_the_convention() {
         ("sum(x)", 4, 0),
         // max, subtract, exp, sum, divide.
         ("softmax(x)", 5 * 4, 0),
+        // Per step (T = 2): the gate convolution 2·(C + hidden)·k² per gate
+        // element (4·hidden·H·W = 192 of them), the bias add and the four
+        // gate activations (192 each), f·c, i·g, their sum, tanh(c) and
+        // o·tanh(c) (48 each). Parameters: 12·7·9 + 12.
+        ("convlstm(vol, 3, kernel: 3)", 2 * (192 * (2 * 7 * 9) + 2 * 192 + 5 * 48), 12 * 7 * 9 + 12),
         // Data movement is free.
         ("concat(x, x, axis: 1)", 0, 0),
         ("flatten(img)", 0, 0),
@@ -525,6 +540,106 @@ fn graphs_round_trip_through_the_ir_text_format() {
             let back = crate::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(crate::ir::print::print(&back), text);
             assert_eq!(&back, g);
+        }
+    }
+}
+
+/// Wrong `convlstm` calls are reported at the call, with what was expected.
+#[test]
+fn convlstm_errors_name_the_problem() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "convlstm(img, 4, kernel: 3)",
+            &[
+                "`convlstm` needs a rank-5 input [B, T, C, H, W] (a sequence of frames), got f32[B, 1, 8, 8]",
+                "this is f32[B, 1, 8, 8], expected rank 5 [B, T, C, H, W]",
+                "reshape(shape: [B, 1, C, H, W])",
+            ],
+        ),
+        (
+            "convlstm(vol, 4, kernel: 2)",
+            &["`convlstm` needs an odd kernel, got 2", "use `kernel: 1` or `kernel: 3`"],
+        ),
+        ("convlstm(vol, 0, kernel: 3)", &["hidden", "at least 1"]),
+        ("convlstm(vol, 4, kernel: 3, forecast: -1)", &["forecast", "at least 0"]),
+        ("convlstm(vol, 4)", &["kernel", "missing"]),
+        ("convlstm(vol, 4, kernel: [3, 3])", &["kernel", "expected an integer"]),
+        (
+            "convlstm(vol, 4, kernel: 3, forecast: 2000)",
+            &["would unroll 2 input steps and 2000 forecast steps"],
+        ),
+    ];
+    for (expr, wants) in cases {
+        let src = model_with(expr);
+        let (file, syntax) = crate::syntax::parse(&src);
+        assert!(syntax.is_empty(), "{expr}");
+        let d = analyze(&file, &src).expect_err(expr);
+        let text = render_plain("t.nn", &src, &d);
+        assert_eq!(d.len(), 1, "{expr}: {text}");
+        for want in *wants {
+            assert!(text.contains(want), "{expr}: `{want}` not in\n{text}");
+        }
+    }
+}
+
+/// A model with a `convlstm` layer: the backward pass agrees with central
+/// finite differences of the loss (interpreter, f64) in every element of
+/// the shared weight and bias, so the gradient summed over the unrolled
+/// steps (encoder and forecast) is right.
+#[test]
+fn convlstm_gradients_match_finite_differences() {
+    let src = "model m {
+  input x: f32[B, 2, 1, 4, 3]
+  target y: f32[B, 2, 2, 4, 3]
+  p = x |> convlstm(2, kernel: 3, forecast: 2)
+  loss = mse(p, y)
+}
+";
+    let m = analyse_ok(src);
+    let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
+    let dims = HashMap::from([("B".to_string(), 2)]);
+    let mut inputs = example_inputs::<f64>(&back.graph, &dims, 11).expect("example inputs");
+    // Larger weights than the initialisation, so the gates leave their
+    // linear range and every term of the cell matters.
+    for name in ["p.convlstm_1.weight", "p.convlstm_1.bias"] {
+        if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+            a.mapv_inplace(|v| 4.0 * v);
+        }
+    }
+    let out: HashMap<String, Tensor<f64>> = run(&back.graph, &inputs).expect("runs").into_iter().collect();
+    let loss_at = |inputs: &HashMap<String, Tensor<f64>>| -> f64 {
+        let out: HashMap<String, Tensor<f64>> =
+            run(&m.train_graph, inputs).expect("runs").into_iter().collect();
+        floats(&out["loss"])[0]
+    };
+    let names: Vec<&str> = back.grads.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["p.convlstm_1.weight", "p.convlstm_1.bias"]);
+    for g in &back.grads {
+        let analytic = floats(&out[&format!("grad.{}", g.name)]);
+        let scale = analytic.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 1e-3, "{}: gradient {analytic:?}", g.name);
+        for (i, ad) in analytic.iter().enumerate() {
+            let step = 1e-5;
+            let mut moved = inputs.clone();
+            let at = |t: &mut Tensor<f64>, delta: f64| {
+                if let Tensor::Float(a) = t {
+                    if let Some(v) = a.iter_mut().nth(i) {
+                        *v += delta;
+                    }
+                }
+            };
+            let t = moved.get_mut(&g.name).expect("parameter value");
+            at(t, step);
+            let plus = loss_at(&moved);
+            let t = moved.get_mut(&g.name).expect("parameter value");
+            at(t, -2.0 * step);
+            let minus = loss_at(&moved);
+            let fd = (plus - minus) / (2.0 * step);
+            assert!(
+                (ad - fd).abs() <= 1e-6 * scale,
+                "{}[{i}]: autodiff {ad}, finite difference {fd}",
+                g.name
+            );
         }
     }
 }

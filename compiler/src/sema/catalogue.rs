@@ -42,6 +42,16 @@
 //!   `lo = total / 2`, `hi = total - lo` (the odd zero goes after). An
 //!   integer pad is symmetric zero padding. `conv_transpose2d` has output
 //!   size `(in - 1)·stride - 2·pad + kernel` (PyTorch).
+//! - **`convlstm(hidden, kernel, forecast: 0)`** is a ConvLSTM cell without
+//!   peepholes over frames `[B, T, C, H, W]`, unrolled: at each step
+//!   `gates = conv(concat[x_t, h_{t-1}]) + bias` (a `kernel`×`kernel`
+//!   convolution, odd kernel, stride 1, "same" zero padding `(kernel − 1)/2`,
+//!   to `4·hidden` channels split in the order i, f, g, o),
+//!   `c_t = σ(f)·c_{t-1} + σ(i)·tanh(g)`, `h_t = σ(o)·tanh(c_t)`, with
+//!   `h_0 = c_0 = 0`. `T` steps read the input frames, then `forecast` steps
+//!   read a zero frame. The result stacks the hidden states on axis 1: the
+//!   `T` encoder states, or with `forecast: F > 0` only the `F` forecast
+//!   states. One weight and one bias serve every step.
 //! - **`batchnorm`** normalises over every axis but the channel axis 1. In
 //!   training it uses the batch mean and biased variance and updates
 //!   `running = (1 - momentum)·running + momentum·batch` with the unbiased
@@ -532,6 +542,17 @@ const CONV_TRANSPOSE_TENSORS: &[TensorSpec] = &[
     ),
     tensor_spec("bias", BIAS_ROLE, "[channels]", InitRule::FanInUniform, "channels·prod(kernel)", IF_BIAS),
 ];
+const CONVLSTM_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight",
+        WEIGHT_ROLE,
+        "[4·hidden, C + hidden, kernel, kernel] (gates i, f, g, o; input channels, then hidden)",
+        InitRule::FanInUniform,
+        "(C + hidden)·kernel²",
+        None,
+    ),
+    tensor_spec("bias", BIAS_ROLE, "[4·hidden]", InitRule::FanInUniform, "(C + hidden)·kernel²", IF_BIAS),
+];
 const NORM_SCALE: TensorSpec =
     tensor_spec("weight", Role::Param(ParamRole::Scale), "[C] (C = axis 1)", InitRule::Ones, "", None);
 const NORM_SHIFT: TensorSpec =
@@ -603,6 +624,26 @@ static CATALOGUE: &[Builtin] = &[
             let (kernel, stride, pad) =
                 (a.spatial("kernel", 2)?, a.spatial("stride", 2)?, a.spatial("pad", 2)?);
             lower::conv_transpose(cx, x, 2, a.size("channels")?, &kernel, &stride, &pad, a.bool("bias")?)
+        },
+    },
+    Builtin {
+        name: "convlstm",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            p("hidden", Ty::Int, Range::Positive, Default::Required),
+            p("kernel", Ty::Int, Range::Positive, Default::Required),
+            p("forecast", Ty::Int, Range::NonNegative, Default::Int(0)),
+            BIAS,
+        ],
+        tensors: CONVLSTM_TENSORS,
+        doc: "ConvLSTM over frames [B, T, C, H, W]: gates = conv_same(concat[x_t, h]) split (i, f, g, o), \
+              c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) from zero state; returns the T hidden states \
+              [B, T, hidden, H, W], or with `forecast: F` the F states of further steps with zero input \
+              [B, F, hidden, H, W]",
+        lower: |cx, a| {
+            let (hidden, kernel) = (a.size("hidden")?, a.size("kernel")?);
+            lower::convlstm(cx, a.tensor("x")?, hidden, kernel, a.size("forecast")?, a.bool("bias")?)
         },
     },
     Builtin {

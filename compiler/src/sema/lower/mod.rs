@@ -26,6 +26,9 @@
 //! - `pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Lowered`  (last axis; weight/bias of that size)
 //! - `pub fn groupnorm(cx: &mut dyn Cx, x: ValueId, groups: usize, eps: f64) -> Lowered`  (channel axis 1 divisible by groups; per-channel weight/bias)
 //!
+//! Recurrent layers (unrolled over time; one set of parameters shared by every step):
+//! - `pub fn convlstm(cx: &mut dyn Cx, x: ValueId, hidden: usize, kernel: usize, forecast: usize, bias: bool) -> Lowered`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]` when `forecast > 0`; odd `kernel`, "same" padding; weight [4·hidden, C + hidden, k, k], bias [4·hidden]; gates (i, f, g, o); at most [`MAX_STEPS`] steps)
+//!
 //! Elementwise / functions:
 //! - `pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Lowered`
 //! - `pub fn clip(cx: &mut dyn Cx, x: ValueId, min: f64, max: f64) -> Lowered`
@@ -192,6 +195,7 @@ mod emit;
 mod layers;
 mod loss;
 mod norm;
+mod recurrent;
 mod tensor;
 #[cfg(test)]
 mod tests;
@@ -201,4 +205,5 @@ pub use arith::{binary, neg, scalar};
 pub use layers::{conv, conv_transpose, dense};
 pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
 pub use norm::{batchnorm, groupnorm, layernorm};
+pub use recurrent::{convlstm, MAX_STEPS};
 pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};

@@ -299,6 +299,168 @@ fn conv_transpose_doubles_size() {
         .contains("removes the whole output"));
 }
 
+// ---------------------------------------------------------------- recurrent
+
+/// Deterministic test values in about [-1, 1].
+fn wave(n: usize, phase: f64) -> Vec<f64> {
+    (0..n).map(|i| (i as f64 * 0.731 + phase).sin()).collect()
+}
+
+/// The ConvLSTM recurrence written out with plain loops (PyTorch's
+/// `Conv2d(padding=k // 2)` on `cat([x_t, h])`, `split` into i, f, g, o):
+/// every hidden state `h_1 .. h_{T+forecast}`, each `[B, hidden, H, W]`
+/// flattened. `x` is `[B, T, C, H, W]`, `w` `[4·hidden, C + hidden, k, k]`.
+#[allow(clippy::too_many_arguments)]
+fn convlstm_reference(
+    x: &[f64],
+    [b, t, c, hh, ww]: [usize; 5],
+    w: &[f64],
+    bias: &[f64],
+    hidden: usize,
+    k: usize,
+    forecast: usize,
+) -> Vec<Vec<f64>> {
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let zc = c + hidden;
+    let pad = (k / 2) as isize;
+    let mut h = vec![0.0; b * hidden * hh * ww];
+    let mut cell = h.clone();
+    let mut states = vec![];
+    for step in 0..t + forecast {
+        // z = concat[x_t, h] along channels: [B, C + hidden, H, W].
+        let mut z = vec![0.0; b * zc * hh * ww];
+        for n in 0..b {
+            for ch in 0..zc {
+                for p in 0..hh * ww {
+                    z[(n * zc + ch) * hh * ww + p] = if ch < c {
+                        if step < t {
+                            x[(((n * t + step) * c) + ch) * hh * ww + p]
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        h[(n * hidden + ch - c) * hh * ww + p]
+                    };
+                }
+            }
+        }
+        let gate = |n: usize, o: usize, y: usize, xx: usize| {
+            let mut acc = bias[o];
+            for ch in 0..zc {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (iy, ix) = (y as isize + ky as isize - pad, xx as isize + kx as isize - pad);
+                        if iy >= 0 && ix >= 0 && (iy as usize) < hh && (ix as usize) < ww {
+                            let zi = (n * zc + ch) * hh * ww + iy as usize * ww + ix as usize;
+                            acc += w[((o * zc + ch) * k + ky) * k + kx] * z[zi];
+                        }
+                    }
+                }
+            }
+            acc
+        };
+        for n in 0..b {
+            for j in 0..hidden {
+                for y in 0..hh {
+                    for xx in 0..ww {
+                        let i = sig(gate(n, j, y, xx));
+                        let f = sig(gate(n, hidden + j, y, xx));
+                        let g = gate(n, 2 * hidden + j, y, xx).tanh();
+                        let o = sig(gate(n, 3 * hidden + j, y, xx));
+                        let at = (n * hidden + j) * hh * ww + y * ww + xx;
+                        cell[at] = f * cell[at] + i * g;
+                        h[at] = o * cell[at].tanh();
+                    }
+                }
+            }
+        }
+        states.push(h.clone());
+    }
+    states
+}
+
+/// Stacks the chosen states `[B, hidden, H, W]` on axis 1, flattened.
+fn stack_states(states: &[Vec<f64>], b: usize) -> Vec<f64> {
+    let per = states[0].len() / b;
+    let mut out = vec![];
+    for n in 0..b {
+        for s in states {
+            out.extend_from_slice(&s[n * per..(n + 1) * per]);
+        }
+    }
+    out
+}
+
+#[test]
+fn convlstm_matches_an_unrolled_reference() {
+    // (frames T, channels C, hidden, kernel, forecast)
+    let cases = [(3, 2, 2, 3, 0), (2, 1, 2, 3, 2), (1, 2, 3, 1, 3), (2, 1, 1, 5, 1)];
+    for (t, c_in, hidden, k, forecast) in cases {
+        let (b, hh, ww) = (2, 3, 4);
+        let mut c = cx();
+        let x = c.input("x", &format!("B, {t}, {c_in}, {hh}, {ww}"));
+        let y = convlstm(&mut c, x, hidden, k, forecast, true).unwrap();
+        let out_steps = if forecast > 0 { forecast } else { t };
+        assert_eq!(c.ty_of(y), format!("f32[B, {out_steps}, {hidden}, {hh}, {ww}]"));
+        let wshape = [4 * hidden, c_in + hidden, k, k];
+        let fan_in = ((c_in + hidden) * k * k) as f64;
+        let names: Vec<&str> = c.params.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(names, ["weight", "bias"]);
+        assert_eq!(c.params[0].2, Shape::known(&wshape));
+        assert_eq!(c.params[1].2, Shape::known(&[4 * hidden]));
+        assert_eq!(c.params[0].3, Init::Uniform { bound: 1.0 / fan_in.sqrt() });
+        assert_eq!(c.params[1].3, c.params[0].3);
+
+        let dims = [b, t, c_in, hh, ww];
+        let xs = wave(dims.iter().product(), 0.3);
+        // Scaled so that the gates are not saturated.
+        let ws: Vec<f64> = wave(wshape.iter().product(), 1.1).iter().map(|v| v * 0.7).collect();
+        let bs = wave(4 * hidden, 2.0);
+        let given = [("x", ft(&dims, &xs)), ("weight", ft(&wshape, &ws)), ("bias", ft(&[4 * hidden], &bs))];
+        let got: Vec<f64> = c.eval(&[y], b, &given).remove(0).iter().copied().collect();
+        let states = convlstm_reference(&xs, dims, &ws, &bs, hidden, k, forecast);
+        let want = stack_states(&states[states.len() - out_steps..], b);
+        assert_close(&got, &want, 1e-12);
+    }
+}
+
+#[test]
+fn convlstm_without_bias_and_its_errors() {
+    let mut c = cx();
+    let x = c.input("x", "B, 4, 3, 5, 5");
+    let y = convlstm(&mut c, x, 2, 3, 0, false).unwrap();
+    assert_eq!(c.ty_of(y), "f32[B, 4, 2, 5, 5]");
+    assert_eq!(c.params.len(), 1);
+    // One conv per step, all reading the one weight.
+    let convs = c.graph.nodes.iter().filter(|n| matches!(n.op, crate::ir::Op::Conv { .. })).count();
+    assert_eq!(convs, 4);
+
+    let img = c.input("img", "B, 3, 5, 5");
+    let frames_t = c.input("frames_t", "B, T, 3, 5, 5");
+    let labels = c.typed_input("labels", DType::I32, "B, 4, 3, 5, 5");
+    let cases: [(ValueId, usize, usize, &str); 5] = [
+        (
+            img,
+            3,
+            0,
+            "`convlstm` needs a rank-5 input [B, T, C, H, W] (a sequence of frames), got f32[B, 3, 5, 5]",
+        ),
+        (x, 4, 0, "`convlstm` needs an odd kernel, got 4"),
+        (frames_t, 3, 0, "`convlstm` needs a known size on axis 1, got symbolic `T` in f32[B, T, 3, 5, 5]"),
+        (labels, 3, 0, "`convlstm` needs an f32 tensor, got i32[B, 4, 3, 5, 5]"),
+        (x, 3, MAX_STEPS, "`convlstm` would unroll 4 input steps and 1024 forecast steps"),
+    ];
+    for (input, kernel, forecast, want) in cases {
+        let e = err_of(convlstm(&mut c, input, 2, kernel, forecast, true));
+        assert!(e.message.starts_with(want), "{}", e.message);
+    }
+    let e = err_of(convlstm(&mut c, img, 2, 3, 0, true));
+    assert_eq!(e.operand, Some(0));
+    assert!(e.notes[0].contains("reshape(shape: [B, 1, C, H, W])"), "{:?}", e.notes);
+    let e = err_of(convlstm(&mut c, x, 2, 2, 0, true));
+    assert_eq!(e.notes.last().map(String::as_str), Some("help: use `kernel: 1` or `kernel: 3`"));
+}
+
 // ---------------------------------------------------------------- normalisation
 
 fn batch_values() -> Vec<f64> {
