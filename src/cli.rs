@@ -17,6 +17,8 @@ Examples:
                                       initial parameters (PyTorch defaults)
   nnc grad models/sine.nn --params params.safetensors --data batch.npz -o grads.safetensors
                                       loss and gradients of one batch
+  nnc bench models/bench/mlp.nn --threads 2
+                                      compile time and training-step speed
 
 Exit status: 0 success, 1 the program has errors, 2 usage or I/O error.";
 
@@ -38,6 +40,7 @@ Examples:
   nnc ir models/sine.nn --stage opt
   nnc ir models/mnist_cnn.nn --stage fused
   nnc ir models/mnist_cnn.nn --stage plan --batch 32 --threads 2
+  nnc ir models/sine.nn --stage clif
 
 Stages:
   ast       the syntax tree as parsed, before any checking
@@ -54,12 +57,31 @@ Stages:
   plan      the kernels in execution order with their parallel split, the
             arena buffer of every stored value (offset, bytes, live range)
             and the peak arena bytes
+  clif      the Cranelift IR of every generated kernel (loops, copies,
+            window kernels, contraction epilogues), as handed to Cranelift
 
-`--mode` selects the graph of `--stage forward`, `fused` and `plan`:
+`--mode` selects the graph of `--stage forward`, `fused`, `plan` and `clif`:
 the training step (default) or the inference graph (both optimised for
-`fused` and `plan`). `--batch` binds every symbolic dimension for `plan`
-(default: the `train` section's batch, else 1); `--threads` is the thread
-count the plan splits kernels for (default 1).";
+`fused`, `plan` and `clif`). `--batch` binds every symbolic dimension for
+`plan` and `clif` (default: the `train` section's batch, else 1);
+`--threads` is the thread count the plan splits kernels for (default 1).";
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  nnc bench models/bench/mlp.nn
+  nnc bench models/bench/cnn.nn --threads 1 --steps 50 --json
+  nnc bench models/bench/unet.nn --profile
+
+Compiles the training step (forward, backward, optimiser update) and runs it
+on synthetic data drawn from a fixed seed: data and float targets standard
+normal, class labels uniform. Reports the compile time (parse to runnable),
+the median step time over `--steps` timed steps after `--warmup` untimed
+ones, samples per second (batch / median step time) and the memory plan's
+peak arena bytes. `--profile` adds the time spent in each kernel.
+
+With `--json` prints one JSON object with the keys compile_ms, step_ms,
+step_ms_min, step_ms_p90, samples_per_s, peak_bytes, threads, batch, steps,
+warmup, kernels, final_loss, model and file (and profile with `--profile`).";
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -128,6 +150,44 @@ pub enum Command {
     /// Compute the loss and the gradients of one batch.
     #[command(after_help = GRAD_EXAMPLES)]
     Grad(GradArgs),
+    /// Time the compiled training step on synthetic data.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The `.nn` file to compile.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The batch size (default: the `train` section's batch, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: Option<u64>,
+
+    /// Threads, the calling one included (default: all cores).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+
+    /// Timed steps.
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+
+    /// Untimed steps before the timed ones.
+    #[arg(long, value_name = "W", default_value_t = 3)]
+    pub warmup: u64,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also report the time spent in each kernel.
+    #[arg(long)]
+    pub profile: bool,
+
+    /// Generated code bounds-checks every memory access (slower).
+    #[arg(long)]
+    pub checked: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,13 +213,13 @@ pub struct IrArgs {
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
 
-    /// The batch size bound to symbolic dimensions (`--stage plan` only;
-    /// default: the `train` section's batch, else 1).
+    /// The batch size bound to symbolic dimensions (`--stage plan` and
+    /// `clif`; default: the `train` section's batch, else 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: Option<u64>,
 
-    /// The number of threads kernels are split for (`--stage plan` only;
-    /// default 1).
+    /// The number of threads kernels are split for (`--stage plan` and
+    /// `clif`; default 1).
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 }
@@ -228,6 +288,8 @@ pub enum Stage {
     Fused,
     /// The schedule and memory plan of the kernels.
     Plan,
+    /// The Cranelift IR of every generated kernel.
+    Clif,
 }
 
 /// Training or inference forward graph.

@@ -57,6 +57,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Summary(args) => run_summary(args, color, out, err),
         Command::Init(args) => run_init(args, color, out, err),
         Command::Grad(args) => run_grad(args, color, out, err),
+        Command::Bench(args) => crate::bench::run_bench(args, color, out, err),
     };
     let _ = out.flush();
     let _ = err.flush();
@@ -110,7 +111,7 @@ fn check_file(path: &Path, color: bool, out: &mut dyn Write, err: &mut dyn Write
 }
 
 /// Reads and compiles one file, printing I/O errors and diagnostics.
-fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status> {
+pub(crate) fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status> {
     let source = read_source(path).map_err(|message| {
         let _ = writeln!(err, "error: {message}");
         Status::Usage
@@ -122,12 +123,14 @@ fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status>
 }
 
 fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    if args.mode.is_some() && !matches!(args.stage, Stage::Forward | Stage::Fused | Stage::Plan) {
-        let _ = writeln!(err, "error: `--mode` applies to `--stage forward`, `fused` and `plan` only");
+    if args.mode.is_some() && !matches!(args.stage, Stage::Forward | Stage::Fused | Stage::Plan | Stage::Clif)
+    {
+        let _ =
+            writeln!(err, "error: `--mode` applies to `--stage forward`, `fused`, `plan` and `clif` only");
         return Status::Usage;
     }
-    if (args.batch.is_some() || args.threads.is_some()) && args.stage != Stage::Plan {
-        let _ = writeln!(err, "error: `--batch` and `--threads` apply to `--stage plan` only");
+    if (args.batch.is_some() || args.threads.is_some()) && !matches!(args.stage, Stage::Plan | Stage::Clif) {
+        let _ = writeln!(err, "error: `--batch` and `--threads` apply to `--stage plan` and `clif` only");
         return Status::Usage;
     }
     match args.stage {
@@ -182,7 +185,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
                 }
             }
         }
-        Stage::Fused | Stage::Plan => match load(&args.file, color, err) {
+        Stage::Fused | Stage::Plan | Stage::Clif => match load(&args.file, color, err) {
             Ok(module) => match fused_or_plan(args, &module) {
                 Ok(text) => {
                     let _ = write!(out, "{text}");
@@ -223,6 +226,16 @@ fn fused_or_plan(args: &IrArgs, module: &Module) -> Result<String, String> {
         }
     }
     let planned = plan::plan(&graph, &partition, &dims, threads)?;
+    if args.stage == Stage::Clif {
+        let program = nnc_compiler::codegen::lower::lower(
+            &graph,
+            &partition,
+            &planned,
+            nnc_compiler::codegen::Checking::Unchecked,
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(nnc_compiler::codegen::lower::clif_listing(&program));
+    }
     Ok(plan::print(&graph, &partition, &planned))
 }
 

@@ -6,6 +6,7 @@
 //! [`source`] is the one place that reads `.nn` files (the compiler crate does
 //! no I/O), and [`summary`] renders the `nnc summary` table.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod source;

@@ -19,12 +19,15 @@
 //!   parameter file and a seed;
 //! - [`gemm`]: matrix products behind the [`gemm::GemmProvider`] trait (a tuned
 //!   library and a reference loop);
-//! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM.
+//! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM;
+//! - [`exec`]: the [`exec::Executable`] that runs a compiled graph's kernels
+//!   on the thread pool.
 //!
 //! Every error that comes from a file is an [`Error`] naming the file.
 
 pub mod arena;
 pub mod conv;
+pub mod exec;
 pub mod feed;
 pub mod gemm;
 pub mod init;

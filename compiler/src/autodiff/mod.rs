@@ -7,6 +7,7 @@
 //! node's source location, so the printed graph reads `... @6:12-6:21 from %9
 //! matmul`.
 
+pub mod cases;
 pub mod rules;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,13 @@
 //! Gradient checks of [`differentiate`] for every IR primitive.
 //!
-//! Each case is a small graph whose float operands are `param` inputs; the
-//! op's result `out` is reduced to the loss `reduce_sum(out * w)`, where `w`
-//! is a fixed `input` of distinct pseudo-random values, so that every output
-//! element reaches the loss with its own weight. The autodiff gradient (the
-//! `grad.NAME` outputs of the backward graph, run by the reference
-//! interpreter in f64) is compared with finite differences of the loss, in
-//! f64, at **every** element of every parameter.
+//! The cases are the table of [`super::cases`]: small graphs whose float
+//! operands are `param` inputs; the op's result `out` is reduced to the loss
+//! `reduce_sum(out * w)`, where `w` is a fixed `input` of distinct
+//! pseudo-random values, so that every output element reaches the loss with
+//! its own weight. The autodiff gradient (the `grad.NAME` outputs of the
+//! backward graph, run by the reference interpreter in f64) is compared with
+//! finite differences of the loss, in f64, at **every** element of every
+//! parameter.
 //!
 //! # Finite differences
 //!
@@ -31,14 +32,8 @@
 //!
 //! # Test points
 //!
-//! Parameter values are drawn from the counter-based generator and shaped
-//! per case so that no finite-difference interval (radius `h ≤ 1.5e-4`)
-//! reaches a kink: `abs`, `sign` and the `x > 0` of a ReLU see values with
-//! `|x| ≥ 0.2`; `log` and `sqrt` values in `[0.5, 1.5]`; operands of `max`,
-//! `min`, `reduce_max`, `maxpool` and `argmax` are a shuffled grid shared by
-//! all such operands of a case, so every two values differ by at least
-//! `2/n` (`n` ≤ 200 elements); `cast` to i32 sees values inside `(1, 2)`
-//! and `(−3, −2)`.
+//! The case table chooses parameter values so that no finite-difference
+//! interval (radius `h ≤ 1.5e-4`) reaches a kink (see [`super::cases`]).
 //!
 //! Besides the numbers, every case checks the structure of the result: the
 //! backward graph verifies, starts with the forward graph unchanged, every
@@ -48,582 +43,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use ndarray::{ArrayD, IxDyn};
-
+use super::cases::{self, Builder, Case, Values};
 use super::differentiate;
 use crate::ir::interp::{self, Tensor};
-use crate::ir::{
-    parse, print, rng, verify, BinaryOp, CmpOp, DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind,
-    ParamRole, PoolKind, Shape, Type, UnaryOp, ValueId,
-};
+use crate::ir::{parse, print, verify, BinaryOp, Graph, InputKind, Op, OutputKind, UnaryOp, ValueId};
 
 /// Relative tolerance of the gradient check.
 const TOLERANCE: f64 = 1e-6;
 /// Finite-difference step, relative to `max(1, |p_i|)`.
 const STEP: f64 = 1e-4;
 
-// ---------------------------------------------------------------- test points
-
-/// How a parameter's values are chosen (see the module documentation).
-#[derive(Clone, Copy, Debug)]
-enum Values {
-    /// Uniform on [-1, 1).
-    Uniform,
-    /// `±[0.2, 0.8]`: away from the kinks of abs, sign and ReLU at 0.
-    AwayFromZero,
-    /// Uniform on `[lo, hi]`.
-    Between(f64, f64),
-    /// A shuffled grid shared by all `Distinct` operands of a case: no ties
-    /// and no value within `0.1` of 0.
-    Distinct,
-}
-
-/// 64-bit FNV-1a, the generator stream of a named input.
-fn stream_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
-/// Uniform on [-1, 1) for element `i` of the named input.
-fn uniform(name: &str, i: usize) -> f64 {
-    2.0 * f64::from(rng::uniform([17, 4], stream_of(name), i as u64)) - 1.0
-}
-
-/// Values of the parameters of a case, in input order.
-fn param_values(params: &[(String, Vec<usize>, Values)]) -> Vec<Vec<f64>> {
-    let distinct_total: usize = params
-        .iter()
-        .filter(|p| matches!(p.2, Values::Distinct))
-        .map(|p| p.1.iter().product::<usize>())
-        .sum();
-    // A shuffle of 0..distinct_total: sort the ranks by a random key.
-    let mut order: Vec<usize> = (0..distinct_total).collect();
-    order.sort_by(|&a, &b| uniform("grid", a).total_cmp(&uniform("grid", b)));
-    let grid = |k: usize| {
-        let v = -1.0 + 2.0 * (k as f64 + 0.5) / distinct_total as f64;
-        v + 0.1 * v.signum()
-    };
-    let mut next_distinct = 0;
-    params
-        .iter()
-        .map(|(name, shape, values)| {
-            let n: usize = shape.iter().product();
-            (0..n)
-                .map(|i| {
-                    let u = uniform(name, i);
-                    match *values {
-                        Values::Uniform => u,
-                        Values::AwayFromZero => u.signum() * (0.2 + 0.6 * u.abs()),
-                        Values::Between(lo, hi) => lo + (hi - lo) * (u + 1.0) / 2.0,
-                        Values::Distinct => {
-                            next_distinct += 1;
-                            grid(order[next_distinct - 1])
-                        }
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------- case builder
-
-/// Builds the forward graph of a case and records how its parameters are valued.
-struct Builder {
-    graph: Graph,
-    params: Vec<(String, Vec<usize>, Values)>,
-}
-
-impl Builder {
-    fn new(name: &str) -> Builder {
-        Builder { graph: Graph::new(name, Mode::Train), params: vec![] }
-    }
-
-    fn param(&mut self, name: &str, shape: &[usize], values: Values) -> ValueId {
-        self.params.push((name.to_string(), shape.to_vec(), values));
-        let kind = InputKind::Param { role: ParamRole::Weight, init: Init::Uniform { bound: 1.0 } };
-        self.graph.input(name, kind, Type::f32(Shape::known(shape)), Loc::NONE)
-    }
-
-    /// A data input (uniform values on [-1, 1)).
-    fn data(&mut self, name: &str, shape: &[usize]) -> ValueId {
-        self.graph.input(name, InputKind::Data, Type::f32(Shape::known(shape)), Loc::NONE)
-    }
-
-    fn key(&mut self) -> ValueId {
-        self.graph.input("rng", InputKind::Key, Type::new(DType::I32, Shape::known(&[2])), Loc::NONE)
-    }
-
-    fn op(&mut self, op: Op, args: &[ValueId]) -> ValueId {
-        let text = format!("{op:?}");
-        self.graph.add(op, args, Loc::NONE).unwrap_or_else(|e| panic!("{}: {text}: {e}", self.graph.name))
-    }
-
-    fn unary(&mut self, u: UnaryOp, x: ValueId) -> ValueId {
-        self.op(Op::Unary(u), &[x])
-    }
-
-    fn binary(&mut self, b: BinaryOp, x: ValueId, y: ValueId) -> ValueId {
-        self.op(Op::Binary(b), &[x, y])
-    }
-
-    /// A tensor of `shape` filled with `value`.
-    fn splat(&mut self, value: f64, shape: &[usize]) -> ValueId {
-        let c = self.graph.constant(value, DType::F32, Loc::NONE);
-        self.op(Op::Broadcast { shape: Shape::known(shape) }, &[c])
-    }
-
-    fn broadcast(&mut self, x: ValueId, shape: &[usize]) -> ValueId {
-        self.op(Op::Broadcast { shape: Shape::known(shape) }, &[x])
-    }
-
-    /// Appends `loss = reduce_sum(out * w)` and gives every node its own
-    /// source location (line = index + 1), so that the locations of the
-    /// backward nodes can be checked.
-    fn finish(mut self, out: ValueId) -> (Graph, Vec<(String, Vec<usize>, Values)>) {
-        let shape = self.graph.ty(out).shape.as_known().expect("case shapes are known");
-        let w = self.data("w", &shape);
-        let weighted = self.binary(BinaryOp::Mul, out, w);
-        let axes: Vec<usize> = (0..shape.len()).collect();
-        let loss = if axes.is_empty() { weighted } else { self.op(Op::ReduceSum { axes }, &[weighted]) };
-        self.graph.output(OutputKind::Loss, "loss", loss);
-        for (i, node) in self.graph.nodes.iter_mut().enumerate() {
-            let line = i as u32 + 1;
-            node.loc = Loc { line, col: 1, end_line: line, end_col: 9 };
-        }
-        (self.graph, self.params)
-    }
-}
-
-fn conv(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> Op {
-    Op::Conv { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
-}
-
-fn conv_t(
-    stride: &[usize],
-    padding: &[(usize, usize)],
-    output_padding: &[usize],
-    dilation: &[usize],
-    groups: usize,
-) -> Op {
-    Op::ConvTranspose {
-        stride: stride.to_vec(),
-        padding: padding.to_vec(),
-        output_padding: output_padding.to_vec(),
-        dilation: dilation.to_vec(),
-        groups,
-    }
-}
-
-fn pool(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, usize)]) -> Op {
-    Op::Pool { kind, window: window.to_vec(), stride: stride.to_vec(), padding: padding.to_vec() }
-}
-
-// ---------------------------------------------------------------- the cases
-
-type Build = fn(&mut Builder) -> ValueId;
-
-/// One unary op on a `[3, 4]` parameter with the given values.
-fn unary_case(b: &mut Builder, u: UnaryOp, values: Values) -> ValueId {
-    let x = b.param("x", &[3, 4], values);
-    b.unary(u, x)
-}
-
-/// One binary op on two `[3, 4]` parameters.
-fn binary_case(b: &mut Builder, op: BinaryOp, vx: Values, vy: Values) -> ValueId {
-    let x = b.param("x", &[3, 4], vx);
-    let y = b.param("y", &[3, 4], vy);
-    b.binary(op, x, y)
-}
-
-/// `(name, build)`: every differentiable primitive, and the non-differentiable
-/// ones inside differentiable graphs.
-fn cases() -> Vec<(&'static str, Build)> {
-    use BinaryOp as B;
-    use UnaryOp as U;
-    use Values::{AwayFromZero, Between, Distinct, Uniform};
-    vec![
-        // Elementwise unary.
-        ("neg", |b| unary_case(b, U::Neg, Uniform)),
-        ("exp", |b| unary_case(b, U::Exp, Uniform)),
-        ("log", |b| unary_case(b, U::Log, Between(0.5, 1.5))),
-        ("sqrt", |b| unary_case(b, U::Sqrt, Between(0.5, 1.5))),
-        ("abs", |b| unary_case(b, U::Abs, AwayFromZero)),
-        ("sign", |b| unary_case(b, U::Sign, AwayFromZero)),
-        ("tanh", |b| unary_case(b, U::Tanh, Uniform)),
-        ("sigmoid", |b| unary_case(b, U::Sigmoid, Uniform)),
-        ("erf", |b| unary_case(b, U::Erf, Uniform)),
-        // Elementwise binary.
-        ("add", |b| binary_case(b, B::Add, Uniform, Uniform)),
-        ("sub", |b| binary_case(b, B::Sub, Uniform, Uniform)),
-        ("mul", |b| binary_case(b, B::Mul, Uniform, Uniform)),
-        ("div", |b| binary_case(b, B::Div, Uniform, AwayFromZero)),
-        ("max", |b| binary_case(b, B::Max, Distinct, Distinct)),
-        ("min", |b| binary_case(b, B::Min, Distinct, Distinct)),
-        ("mul_same_operand", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            b.binary(B::Mul, x, x)
-        }),
-        // Select: the gradient flows to the chosen branch only.
-        ("select_on_data", |b| {
-            let c = b.data("c", &[3, 4]);
-            let zero = b.splat(0.0, &[3, 4]);
-            let cond = b.op(Op::Compare(CmpOp::Gt), &[c, zero]);
-            let x = b.param("x", &[3, 4], Uniform);
-            let y = b.param("y", &[3, 4], Uniform);
-            b.op(Op::Select, &[cond, x, y])
-        }),
-        ("select_on_params", |b| {
-            let x = b.param("x", &[3, 4], Distinct);
-            let y = b.param("y", &[3, 4], Distinct);
-            let cond = b.op(Op::Compare(CmpOp::Lt), &[x, y]);
-            let ex = b.unary(U::Exp, x);
-            let ty = b.unary(U::Tanh, y);
-            b.op(Op::Select, &[cond, ex, ty])
-        }),
-        // Broadcast patterns.
-        ("broadcast_scalar", |b| {
-            let x = b.param("x", &[], Uniform);
-            b.broadcast(x, &[3, 4])
-        }),
-        ("broadcast_row", |b| {
-            let x = b.param("x", &[4], Uniform);
-            b.broadcast(x, &[2, 4])
-        }),
-        ("broadcast_column", |b| {
-            let x = b.param("x", &[3, 1], Uniform);
-            b.broadcast(x, &[3, 5])
-        }),
-        ("broadcast_rank_adding", |b| {
-            let x = b.param("x", &[3, 1], Uniform);
-            b.broadcast(x, &[2, 3, 4])
-        }),
-        ("broadcast_identity", |b| {
-            let x = b.param("x", &[2, 3], Uniform);
-            b.broadcast(x, &[2, 3])
-        }),
-        // Structural.
-        ("reshape", |b| {
-            let x = b.param("x", &[2, 3, 4], Uniform);
-            b.op(Op::Reshape { shape: Shape::known(&[6, 4]) }, &[x])
-        }),
-        ("reshape_to_scalar", |b| {
-            let x = b.param("x", &[1, 1], Uniform);
-            b.op(Op::Reshape { shape: Shape::scalar() }, &[x])
-        }),
-        ("permute", |b| {
-            let x = b.param("x", &[2, 3, 4], Uniform);
-            b.op(Op::Permute { axes: vec![2, 0, 1] }, &[x])
-        }),
-        ("slice", |b| {
-            let x = b.param("x", &[4, 5], Uniform);
-            b.op(Op::Slice { axis: 1, start: 1, end: 4 }, &[x])
-        }),
-        ("pad", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            b.op(Op::Pad { axis: 0, lo: 1, hi: 2 }, &[x])
-        }),
-        ("concat_2", |b| {
-            let x = b.param("x", &[2, 3], Uniform);
-            let y = b.param("y", &[4, 3], Uniform);
-            b.op(Op::Concat { axis: 0 }, &[x, y])
-        }),
-        ("concat_3", |b| {
-            let x = b.param("x", &[2, 1], Uniform);
-            let y = b.param("y", &[2, 3], Uniform);
-            let z = b.param("z", &[2, 2], Uniform);
-            b.op(Op::Concat { axis: 1 }, &[x, y, z])
-        }),
-        ("concat_same_operand", |b| {
-            let x = b.param("x", &[2, 3], Uniform);
-            b.op(Op::Concat { axis: 1 }, &[x, x])
-        }),
-        // Reductions.
-        ("reduce_sum_middle", |b| {
-            let x = b.param("x", &[3, 4, 5], Uniform);
-            b.op(Op::ReduceSum { axes: vec![1] }, &[x])
-        }),
-        ("reduce_sum_outer", |b| {
-            let x = b.param("x", &[3, 4, 5], Uniform);
-            b.op(Op::ReduceSum { axes: vec![0, 2] }, &[x])
-        }),
-        ("reduce_sum_all", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            b.op(Op::ReduceSum { axes: vec![0, 1] }, &[x])
-        }),
-        ("reduce_max_last", |b| {
-            let x = b.param("x", &[3, 4], Distinct);
-            b.op(Op::ReduceMax { axes: vec![1] }, &[x])
-        }),
-        ("reduce_max_outer", |b| {
-            let x = b.param("x", &[2, 3, 4], Distinct);
-            b.op(Op::ReduceMax { axes: vec![0, 2] }, &[x])
-        }),
-        // Matrix products.
-        ("matmul_2d", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            let y = b.param("y", &[4, 5], Uniform);
-            b.op(Op::MatMul, &[x, y])
-        }),
-        ("matmul_batched", |b| {
-            let x = b.param("x", &[2, 3, 4], Uniform);
-            let y = b.param("y", &[2, 4, 2], Uniform);
-            b.op(Op::MatMul, &[x, y])
-        }),
-        // Convolutions.
-        ("conv_1d", |b| {
-            let x = b.param("x", &[2, 3, 7], Uniform);
-            let w = b.param("w_conv", &[4, 3, 3], Uniform);
-            b.op(conv(&[1], &[(1, 1)], &[1], 1), &[x, w])
-        }),
-        ("conv_2d_stride_asymmetric_padding", |b| {
-            let x = b.param("x", &[1, 2, 5, 6], Uniform);
-            let w = b.param("w_conv", &[3, 2, 3, 2], Uniform);
-            b.op(conv(&[2, 2], &[(1, 0), (0, 2)], &[1, 1], 1), &[x, w])
-        }),
-        ("conv_2d_dilation", |b| {
-            let x = b.param("x", &[1, 2, 7, 6], Uniform);
-            let w = b.param("w_conv", &[2, 2, 3, 2], Uniform);
-            b.op(conv(&[1, 1], &[(2, 2), (1, 0)], &[2, 3], 1), &[x, w])
-        }),
-        ("conv_2d_groups", |b| {
-            let x = b.param("x", &[2, 4, 5, 5], Uniform);
-            let w = b.param("w_conv", &[6, 2, 3, 3], Uniform);
-            b.op(conv(&[1, 2], &[(1, 1), (1, 1)], &[1, 1], 2), &[x, w])
-        }),
-        ("conv_3d", |b| {
-            let x = b.param("x", &[1, 1, 3, 4, 4], Uniform);
-            let w = b.param("w_conv", &[2, 1, 2, 2, 2], Uniform);
-            b.op(conv(&[1, 2, 1], &[(0, 1), (1, 0), (0, 0)], &[1, 1, 2], 1), &[x, w])
-        }),
-        ("conv_transpose_1d", |b| {
-            let x = b.param("x", &[1, 2, 4], Uniform);
-            let w = b.param("w_conv", &[2, 3, 3], Uniform);
-            b.op(conv_t(&[2], &[(1, 1)], &[1], &[1], 1), &[x, w])
-        }),
-        ("conv_transpose_2d", |b| {
-            let x = b.param("x", &[2, 2, 3, 3], Uniform);
-            let w = b.param("w_conv", &[2, 3, 2, 2], Uniform);
-            b.op(conv_t(&[2, 2], &[(0, 0), (0, 0)], &[0, 0], &[1, 1], 1), &[x, w])
-        }),
-        ("conv_transpose_2d_groups_padding", |b| {
-            let x = b.param("x", &[1, 4, 3, 3], Uniform);
-            let w = b.param("w_conv", &[4, 1, 3, 2], Uniform);
-            b.op(conv_t(&[2, 3], &[(1, 0), (0, 1)], &[1, 2], &[1, 1], 2), &[x, w])
-        }),
-        ("conv_transpose_2d_dilation", |b| {
-            let x = b.param("x", &[1, 2, 3, 4], Uniform);
-            let w = b.param("w_conv", &[2, 2, 2, 3], Uniform);
-            b.op(conv_t(&[1, 2], &[(0, 1), (1, 1)], &[0, 0], &[2, 2], 1), &[x, w])
-        }),
-        // Output padding of at least the stride (allowed when the dilation is larger).
-        ("conv_transpose_2d_output_padding_beyond_stride", |b| {
-            let x = b.param("x", &[1, 2, 3, 3], Uniform);
-            let w = b.param("w_conv", &[2, 1, 2, 2], Uniform);
-            b.op(conv_t(&[1, 1], &[(0, 0), (0, 0)], &[1, 0], &[2, 1], 1), &[x, w])
-        }),
-        // Pooling.
-        ("maxpool_2d_padding", |b| {
-            let x = b.param("x", &[1, 2, 5, 5], Distinct);
-            b.op(pool(PoolKind::Max, &[3, 3], &[2, 2], &[(1, 1), (1, 1)]), &[x])
-        }),
-        ("maxpool_1d", |b| {
-            let x = b.param("x", &[2, 3, 8], Distinct);
-            b.op(pool(PoolKind::Max, &[2], &[2], &[(0, 0)]), &[x])
-        }),
-        ("maxpool_2d_overlapping_asymmetric", |b| {
-            let x = b.param("x", &[2, 1, 4, 5], Distinct);
-            b.op(pool(PoolKind::Max, &[2, 3], &[1, 2], &[(1, 0), (0, 1)]), &[x])
-        }),
-        ("avgpool_2d_padding", |b| {
-            let x = b.param("x", &[1, 2, 5, 5], Uniform);
-            b.op(pool(PoolKind::Avg, &[3, 3], &[2, 2], &[(1, 1), (1, 1)]), &[x])
-        }),
-        ("avgpool_2d_overlapping_asymmetric", |b| {
-            let x = b.param("x", &[2, 1, 4, 5], Uniform);
-            b.op(pool(PoolKind::Avg, &[2, 3], &[1, 2], &[(1, 0), (0, 1)]), &[x])
-        }),
-        // Resampling.
-        ("resize_up_2d", |b| {
-            let x = b.param("x", &[1, 2, 3, 4], Uniform);
-            b.op(Op::Resize { size: vec![6, 7] }, &[x])
-        }),
-        ("resize_down_2d", |b| {
-            let x = b.param("x", &[1, 1, 6, 5], Uniform);
-            b.op(Op::Resize { size: vec![3, 2] }, &[x])
-        }),
-        ("resize_1d", |b| {
-            let x = b.param("x", &[2, 2, 5], Uniform);
-            b.op(Op::Resize { size: vec![8] }, &[x])
-        }),
-        // Non-differentiable ops inside differentiable graphs.
-        ("relu_by_compare_and_cast", |b| {
-            let x = b.param("x", &[3, 4], AwayFromZero);
-            let zero = b.splat(0.0, &[3, 4]);
-            let positive = b.op(Op::Compare(CmpOp::Gt), &[x, zero]);
-            let mask = b.op(Op::Cast { to: DType::F32 }, &[positive]);
-            b.binary(B::Mul, x, mask)
-        }),
-        ("relu_by_select", |b| {
-            let x = b.param("x", &[3, 4], AwayFromZero);
-            let zero = b.splat(0.0, &[3, 4]);
-            let positive = b.op(Op::Compare(CmpOp::Ge), &[x, zero]);
-            b.op(Op::Select, &[positive, x, zero])
-        }),
-        ("argmax_one_hot", |b| {
-            let x = b.param("x", &[3, 5], Distinct);
-            let index = b.op(Op::ArgMax { axis: 1 }, &[x]);
-            let one_hot = b.op(Op::OneHot { classes: 5 }, &[index]);
-            b.binary(B::Mul, x, one_hot)
-        }),
-        ("argmax_cast", |b| {
-            let x = b.param("x", &[3, 5], Distinct);
-            let index = b.op(Op::ArgMax { axis: 1 }, &[x]);
-            let index = b.op(Op::Cast { to: DType::F32 }, &[index]);
-            let index = b.broadcast(index, &[5, 3]);
-            let index = b.op(Op::Permute { axes: vec![1, 0] }, &[index]);
-            b.binary(B::Mul, x, index)
-        }),
-        ("size", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            let n = b.op(Op::Size { axes: vec![0, 1] }, &[x]);
-            let n = b.broadcast(n, &[3, 4]);
-            b.binary(B::Div, x, n)
-        }),
-        ("cast_round_trip", |b| {
-            let x = b.param("x", &[2, 3], Between(1.2, 1.8));
-            let y = b.param("y", &[2, 3], Between(-2.8, -2.2));
-            let t = b.op(Op::Cast { to: DType::I32 }, &[y]);
-            let t = b.op(Op::Cast { to: DType::F32 }, &[t]);
-            let s = b.op(Op::Cast { to: DType::I32 }, &[x]);
-            let s = b.op(Op::Cast { to: DType::F32 }, &[s]);
-            let xt = b.binary(B::Mul, x, t);
-            let ys = b.binary(B::Mul, y, s);
-            b.binary(B::Add, xt, ys)
-        }),
-        ("rng_uniform", |b| {
-            let key = b.key();
-            let x = b.param("x", &[3, 4], Uniform);
-            let u = b.op(Op::RngUniform { shape: Shape::known(&[3, 4]), stream: 3 }, &[key]);
-            b.binary(B::Mul, x, u)
-        }),
-        ("param_only_in_comparison", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            let t = b.param("t", &[3, 4], AwayFromZero);
-            let zero = b.splat(0.0, &[3, 4]);
-            let on = b.op(Op::Compare(CmpOp::Le), &[t, zero]);
-            let on = b.op(Op::Cast { to: DType::F32 }, &[on]);
-            b.binary(B::Mul, x, on)
-        }),
-        ("unused_param", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            b.param("unused", &[2], Uniform);
-            b.unary(U::Tanh, x)
-        }),
-        // Compositions: fan-out, chains, constants.
-        ("dense_tanh_chain", |b| {
-            let x = b.data("in", &[2, 3]);
-            let w = b.param("weight", &[4, 3], Uniform);
-            let bias = b.param("bias", &[4], Uniform);
-            let wt = b.op(Op::Permute { axes: vec![1, 0] }, &[w]);
-            let y = b.op(Op::MatMul, &[x, wt]);
-            let bb = b.broadcast(bias, &[2, 4]);
-            let y = b.binary(B::Add, y, bb);
-            let y = b.unary(U::Tanh, y);
-            let ys = b.unary(U::Sigmoid, y);
-            b.binary(B::Mul, y, ys)
-        }),
-        ("softmax", |b| {
-            let x = b.param("x", &[2, 5], Uniform);
-            let m = b.op(Op::ReduceMax { axes: vec![1] }, &[x]);
-            let m = b.broadcast(m, &[5, 2]);
-            let m = b.op(Op::Permute { axes: vec![1, 0] }, &[m]);
-            let e = b.binary(B::Sub, x, m);
-            let e = b.unary(U::Exp, e);
-            let s = b.op(Op::ReduceSum { axes: vec![1] }, &[e]);
-            let s = b.broadcast(s, &[5, 2]);
-            let s = b.op(Op::Permute { axes: vec![1, 0] }, &[s]);
-            b.binary(B::Div, e, s)
-        }),
-        ("constant_scale", |b| {
-            let x = b.param("x", &[3, 4], Uniform);
-            let c = b.splat(2.5, &[3, 4]);
-            let y = b.binary(B::Mul, c, x);
-            let y = b.binary(B::Sub, c, y);
-            b.binary(B::Div, y, c)
-        }),
-    ]
-}
-
-/// Cases written in the IR text format (parsed, so they also cover the
-/// parser's output): `(name, text, values per parameter name)`.
-/// A case in the text format: name, IR text, values of the named parameters.
-type TextCase = (&'static str, &'static str, Vec<(&'static str, Values)>);
-
-fn text_cases() -> Vec<TextCase> {
-    vec![
-        (
-            "text_tanh",
-            r#"
-graph t mode=train {
-  %0: f32[3, 4] = param "a" role=weight init=uniform(bound=1.0)     @1:1-1:9
-  %1: f32[3, 4] = input "w"                                         @2:1-2:9
-  %2: f32[3, 4] = tanh %0                                           @3:1-3:9
-  %3: f32[3, 4] = mul %2, %1                                        @4:1-4:9
-  %4: f32[] = reduce_sum %3 axes=[0, 1]                             @5:1-5:9
-  loss "loss" = %4
-}
-"#,
-            vec![("a", Values::Uniform)],
-        ),
-        (
-            "text_conv_sigmoid_maxpool",
-            r#"
-graph t mode=train {
-  %0: f32[1, 2, 6, 6] = param "x" role=weight init=uniform(bound=1.0)    @1:1-1:9
-  %1: f32[3, 2, 3, 3] = param "k" role=weight init=uniform(bound=1.0)    @2:1-2:9
-  %2: f32[3] = param "bias" role=bias init=uniform(bound=1.0)            @3:1-3:9
-  %3: f32[1, 3, 3, 3] = input "w"                                        @4:1-4:9
-  %4: f32[1, 3, 6, 6] = conv %0, %1 stride=[1, 1] padding=[(1, 1), (1, 1)] dilation=[1, 1] groups=1 @5:1-5:9
-  %5: f32[3, 1, 1] = reshape %2 shape=[3, 1, 1]                           @6:1-6:9
-  %6: f32[1, 3, 6, 6] = broadcast %5 shape=[1, 3, 6, 6]                   @7:1-7:9
-  %7: f32[1, 3, 6, 6] = add %4, %6                                        @8:1-8:9
-  %8: f32[1, 3, 6, 6] = sigmoid %7                                       @9:1-9:9
-  %9: f32[1, 3, 3, 3] = maxpool %8 window=[2, 2] stride=[2, 2] padding=[(0, 0), (0, 0)] @10:1-10:9
-  %10: f32[1, 3, 3, 3] = mul %9, %3                                       @11:1-11:9
-  %11: f32[] = reduce_sum %10 axes=[0, 1, 2, 3]                           @12:1-12:9
-  loss "loss" = %11
-}
-"#,
-            vec![("x", Values::Uniform), ("k", Values::Uniform), ("bias", Values::Uniform)],
-        ),
-    ]
-}
-
 // ---------------------------------------------------------------- the check
-
-/// Inputs of a case: parameters from their [`Values`], data uniform, the key fixed.
-fn inputs(graph: &Graph, params: &[(String, Vec<usize>, Values)]) -> HashMap<String, Tensor<f64>> {
-    let values = param_values(params);
-    let mut out = HashMap::new();
-    for (_, node) in graph.inputs() {
-        let Op::Input { name, kind } = &node.op else { continue };
-        let shape = node.ty.shape.as_known().expect("case shapes are known");
-        let n: usize = shape.iter().product();
-        let tensor = match kind {
-            InputKind::Param { .. } => {
-                let i = params.iter().position(|p| &p.0 == name).expect("every parameter has values");
-                Tensor::from_f64(&shape, &values[i])
-            }
-            InputKind::Key => {
-                Ok(Tensor::Int(ArrayD::from_shape_vec(IxDyn(&[2]), vec![5, 1]).expect("two key words")))
-            }
-            _ => Tensor::from_f64(&shape, &(0..n).map(|i| uniform(name, i)).collect::<Vec<_>>()),
-        }
-        .expect("values fill the shape");
-        out.insert(name.clone(), tensor);
-    }
-    out
-}
 
 fn loss(graph: &Graph, inputs: &HashMap<String, Tensor<f64>>) -> f64 {
     let out = interp::run::<f64>(graph, inputs).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
@@ -716,7 +146,8 @@ fn check_structure(name: &str, forward: &Graph) -> Result<(super::Backward, Vec<
 }
 
 /// Runs all checks of one case; returns the failures (empty when it passes).
-fn check_case(name: &str, forward: &Graph, params: &[(String, Vec<usize>, Values)]) -> Vec<String> {
+fn check_case(case: &Case) -> Vec<String> {
+    let (name, forward, inputs) = (case.name.as_str(), &case.graph, &case.inputs);
     if let Err(e) = verify::verify(forward) {
         return vec![format!("{name}: the case's forward graph does not verify: {}", e.join("; "))];
     }
@@ -724,15 +155,14 @@ fn check_case(name: &str, forward: &Graph, params: &[(String, Vec<usize>, Values
         Ok(b) => b,
         Err(e) => return vec![e],
     };
-    let inputs = inputs(forward, params);
-    let outputs = match interp::run::<f64>(&backward.graph, &inputs) {
+    let outputs = match interp::run::<f64>(&backward.graph, inputs) {
         Ok(o) => o,
         Err(e) => {
             failures.push(format!("{name}: running the backward graph: {e}"));
             return failures;
         }
     };
-    let l = loss(forward, &inputs);
+    let l = loss(forward, inputs);
     let bl =
         outputs.iter().find(|(n, _)| n == "loss").and_then(|(_, t)| t.as_float()?.iter().next().copied());
     if bl != Some(l) {
@@ -747,7 +177,7 @@ fn check_case(name: &str, forward: &Graph, params: &[(String, Vec<usize>, Values
             return failures;
         };
         let ad: Vec<f64> = ad.iter().copied().collect();
-        let fd: Vec<f64> = (0..ad.len()).map(|i| finite_difference(forward, &inputs, &pg.name, i)).collect();
+        let fd: Vec<f64> = (0..ad.len()).map(|i| finite_difference(forward, inputs, &pg.name, i)).collect();
         results.push((pg, ad, fd));
     }
     let largest = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
@@ -790,35 +220,15 @@ fn assert_no_failures(failures: Vec<String>, cases: usize) {
 
 #[test]
 fn every_primitive_matches_finite_differences() {
-    let cases = cases();
-    let mut failures = vec![];
-    for (name, build) in &cases {
-        let mut b = Builder::new(name);
-        let out = build(&mut b);
-        let (graph, params) = b.finish(out);
-        failures.extend(check_case(name, &graph, &params));
-    }
+    let cases = cases::built();
+    let failures: Vec<String> = cases.iter().flat_map(check_case).collect();
     assert_no_failures(failures, cases.len());
 }
 
 #[test]
 fn text_cases_match_finite_differences() {
-    let cases = text_cases();
-    let mut failures = vec![];
-    for (name, text, values) in &cases {
-        let graph = parse::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let params: Vec<(String, Vec<usize>, Values)> = graph
-            .inputs()
-            .filter_map(|(_, node)| match &node.op {
-                Op::Input { name: p, kind: InputKind::Param { .. } } => {
-                    let v = values.iter().find(|(n, _)| n == p).map_or(Values::Uniform, |(_, v)| *v);
-                    Some((p.clone(), node.ty.shape.as_known().expect("known shapes"), v))
-                }
-                _ => None,
-            })
-            .collect();
-        failures.extend(check_case(name, &graph, &params));
-    }
+    let cases = cases::parsed();
+    let failures: Vec<String> = cases.iter().flat_map(check_case).collect();
     assert_no_failures(failures, cases.len());
 }
 
@@ -827,11 +237,8 @@ fn text_cases_match_finite_differences() {
 #[test]
 fn cases_cover_every_primitive() {
     let mut seen = BTreeSet::new();
-    for (name, build) in cases() {
-        let mut b = Builder::new(name);
-        let out = build(&mut b);
-        let (graph, _) = b.finish(out);
-        seen.extend(graph.nodes.iter().map(|n| n.op.mnemonic()));
+    for case in cases::built() {
+        seen.extend(case.graph.nodes.iter().map(|n| n.op.mnemonic()));
     }
     let mut want: Vec<&str> = UnaryOp::ALL.iter().map(|u| u.name()).collect();
     want.extend(BinaryOp::ALL.iter().map(|b| b.name()));

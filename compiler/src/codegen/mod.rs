@@ -5,12 +5,14 @@
 //! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
 //!   sigmoid, erf and softplus, with documented error bounds.
 //! - [`window`]: pooling, resizing, their gradients and argmax.
+//! - [`lower`]: a planned partition turned into the calls a runtime makes.
 //! - [`jit`]: the JIT module that owns the machine code of a model's
 //!   kernels and hands out typed function pointers.
 
 pub mod approx;
 pub mod jit;
 pub mod loops;
+pub mod lower;
 pub mod window;
 
 #[cfg(test)]
@@ -19,7 +21,7 @@ mod tests;
 use std::fmt;
 
 pub use jit::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFn, LoopFnPtr, WindowFn};
-pub use loops::{Expr, LoopKernel};
+pub use loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
 pub use window::{WindowKernel, WindowOp};
 
 /// A kernel that could not be compiled (an inconsistent kernel description

@@ -1,0 +1,692 @@
+//! The executable: a lowered program (generated kernels, GEMM and
+//! convolution calls), its arena, the graph inputs' storage and a thread
+//! pool, run step after step.
+//!
+//! Safety model. Generated kernels receive raw pointers, so everything they
+//! may touch is established once, when the executable is built, and never
+//! changes afterwards:
+//! - the arena holds `Program::arena_len` elements, and every arena buffer a
+//!   call names lies inside it;
+//! - every input buffer has exactly the element count of its declared shape
+//!   ([`Executable::set_input`] rejects any other shape);
+//! - for every loop and window call, each buffer is at least as long as the
+//!   kernel's extent over it ([`LoopKernel::input_extent`],
+//!   [`LoopKernel::output_extent`], [`WindowKernel::input_len`]), and its
+//!   ranges lie within the kernel's iteration space;
+//! - the plan never lets a kernel's output buffer share bytes with a buffer
+//!   live at the same step (checked by `plan::check` during lowering), and
+//!   the ranges of one call write disjoint elements, so tasks running in
+//!   parallel never write the same memory and never write what another
+//!   reads.
+//!
+//! In the checked mode kernels additionally test each access against the
+//! true buffer lengths and report a violation as an error.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayD, IxDyn};
+use nnc_compiler::codegen::lower::{self, Buf, Call, ConvKind, Program, Source};
+use nnc_compiler::codegen::{take_trap, Checking, KernelId, LoopFnPtr};
+use nnc_compiler::fusion::{self, KernelKind};
+use nnc_compiler::ir::interp::Tensor;
+use nnc_compiler::ir::{DType, Graph, OutputKind};
+use nnc_compiler::plan;
+
+use crate::conv::{self, ConvAttrs, ConvGeometry};
+use crate::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
+use crate::pool::ThreadPool;
+
+/// Which GEMM implementation contractions use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gemm {
+    /// The tuned library.
+    Tuned,
+    /// The reference loop (slow; for tests).
+    Reference,
+}
+
+/// How to build an [`Executable`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Threads (≥ 1), the caller included.
+    pub threads: usize,
+    pub checking: Checking,
+    pub gemm: Gemm,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: crate::pool::available_threads(),
+            checking: Checking::Unchecked,
+            gemm: Gemm::Tuned,
+        }
+    }
+}
+
+/// Time spent per step, for `nnc bench --profile`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    pub name: String,
+    pub kind: KernelKind,
+    pub time: Duration,
+}
+
+/// An aligned f32 storage (64-byte aligned, zero-initialised).
+struct Storage {
+    data: Vec<Block>,
+    len: usize,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([f32; 16]);
+
+impl Storage {
+    fn new(len: usize) -> Storage {
+        Storage { data: vec![Block([0.0; 16]); len.div_ceil(16).max(1)], len }
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        // SAFETY: `Block` is `repr(C)` of 16 f32 with no padding, so the
+        // vector's memory is `16 * data.len() ≥ len` initialised f32.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast::<f32>(), self.len) }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        // SAFETY: as in `as_slice`, with exclusive access through `&mut self`.
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+
+    fn ptr(&self) -> *mut f32 {
+        self.data.as_ptr().cast::<f32>().cast_mut()
+    }
+}
+
+/// Raw pointers shared with pool tasks.
+struct Shared<T>(T);
+// SAFETY: the pointers are only dereferenced by generated kernels on
+// disjoint output ranges (see the module's safety model); sharing the
+// addresses between threads is what the split requires.
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// The shared value (a method, so closures capture the whole wrapper).
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A compiled, runnable graph.
+pub struct Executable {
+    program: Program,
+    arena: Storage,
+    inputs: Vec<Storage>,
+    input_names: HashMap<String, usize>,
+    pool: ThreadPool,
+    provider: Box<dyn GemmProvider>,
+    checking: Checking,
+    threads: usize,
+    /// Per pool task: scratch for im2col and partial weight gradients.
+    scratch: Vec<Mutex<(Vec<f32>, Vec<f32>)>>,
+    profile: Option<Vec<Duration>>,
+    peak_bytes: usize,
+    kernels: usize,
+}
+
+impl std::fmt::Debug for Executable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executable").field("program", &self.program).field("threads", &self.threads).finish()
+    }
+}
+
+impl Executable {
+    /// Partitions, plans, lowers and compiles `graph` with its symbolic
+    /// dimensions bound by `dims`.
+    pub fn new(
+        graph: &Graph,
+        dims: &HashMap<String, usize>,
+        options: &Options,
+    ) -> Result<Executable, String> {
+        let threads = options.threads.max(1);
+        let partition = fusion::partition(graph);
+        let plan = plan::plan(graph, &partition, dims, threads)?;
+        let program = lower::lower(graph, &partition, &plan, options.checking).map_err(|e| e.to_string())?;
+        let pool = ThreadPool::new(threads).map_err(|e| format!("starting {threads} threads: {e}"))?;
+        let provider: Box<dyn GemmProvider> = match options.gemm {
+            Gemm::Tuned => Box::new(Tuned),
+            Gemm::Reference => Box::new(Reference),
+        };
+        let inputs = program.inputs.iter().map(|i| Storage::new(i.shape.iter().product())).collect();
+        let input_names = program.inputs.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let exe = Executable {
+            arena: Storage::new(program.arena_len),
+            inputs,
+            input_names,
+            pool,
+            provider,
+            checking: options.checking,
+            threads,
+            scratch: (0..threads).map(|_| Mutex::new((vec![], vec![]))).collect(),
+            profile: None,
+            peak_bytes: plan.peak_bytes,
+            kernels: partition.kernels.len(),
+            program,
+        };
+        exe.validate()?;
+        Ok(exe)
+    }
+
+    /// The lowered program (steps, inputs, outputs, JIT).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The plan's peak arena bytes.
+    pub fn peak_bytes(&self) -> usize {
+        self.peak_bytes
+    }
+
+    /// The number of kernels of the partition.
+    pub fn kernels(&self) -> usize {
+        self.kernels
+    }
+
+    /// The number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Starts (or stops) accumulating the time spent in each step.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(|| vec![Duration::ZERO; self.program.steps.len()]);
+    }
+
+    /// Time accumulated per step since profiling was switched on.
+    pub fn profile(&self) -> Vec<StepTime> {
+        let Some(times) = &self.profile else { return vec![] };
+        self.program
+            .steps
+            .iter()
+            .zip(times)
+            .map(|(s, t)| StepTime { name: s.name.clone(), kind: s.kind, time: *t })
+            .collect()
+    }
+
+    fn buf_len_ok(&self, buf: &Buf) -> bool {
+        match *buf {
+            Buf::Arena { offset, len } => offset.checked_add(len).is_some_and(|end| end <= self.arena.len),
+            Buf::Input { index, len } => self.inputs.get(index).is_some_and(|s| s.len == len),
+        }
+    }
+
+    /// Establishes the safety model's per-call facts (see the module doc).
+    fn validate(&self) -> Result<(), String> {
+        let jit = &self.program.jit;
+        for step in &self.program.steps {
+            let err = |m: String| format!("kernel {}: {m}", step.name);
+            for call in &step.calls {
+                let bufs: Vec<&Buf> = match call {
+                    Call::Fill { buf, .. } => vec![buf],
+                    Call::Loop { inputs, outputs, .. } => inputs.iter().chain(outputs).collect(),
+                    Call::Window { inputs, output, .. } => inputs.iter().chain([output]).collect(),
+                    Call::MatMul { a, b, c, .. } => vec![&a.buf, &b.buf, &c.buf],
+                    Call::Conv { x, w, y, .. } => vec![x, w, y],
+                };
+                if let Some(b) = bufs.iter().find(|b| !self.buf_len_ok(b)) {
+                    return Err(err(format!("buffer {b:?} lies outside its storage")));
+                }
+                match call {
+                    Call::Loop { kernel, inputs, outputs, ranges } => {
+                        let f = jit.loop_fn(*kernel).map_err(|e| e.to_string())?;
+                        let k = f.kernel();
+                        if inputs.len() != k.inputs.len() || outputs.len() != k.outputs.len() {
+                            return Err(err("buffer count differs from the kernel's".into()));
+                        }
+                        for (i, b) in inputs.iter().enumerate() {
+                            if let Some((lo, hi)) = k.input_extent(i) {
+                                if lo < 0 || hi as usize >= b.len() {
+                                    return Err(err(format!("input {i} read at {lo}..={hi} of {}", b.len())));
+                                }
+                            }
+                        }
+                        for (o, b) in outputs.iter().enumerate() {
+                            if let Some((lo, hi)) = k.output_extent(o) {
+                                if lo < 0 || hi as usize >= b.len() {
+                                    return Err(err(format!(
+                                        "output {o} written at {lo}..={hi} of {}",
+                                        b.len()
+                                    )));
+                                }
+                            }
+                        }
+                        if ranges.iter().any(|&(s, e)| s > e || e > k.elements()) {
+                            return Err(err("a range lies outside the iteration space".into()));
+                        }
+                    }
+                    Call::Window { kernel, inputs, output, ranges } => {
+                        let f = jit.window_fn(*kernel).map_err(|e| e.to_string())?;
+                        let k = f.kernel();
+                        if inputs.len() != k.inputs.len()
+                            || inputs.iter().enumerate().any(|(i, b)| b.len() < k.input_len(i))
+                            || output.len() < k.output_len()
+                        {
+                            return Err(err("a buffer is shorter than the kernel's shapes".into()));
+                        }
+                        if ranges.iter().any(|&(s, e)| s > e || e > k.rows()) {
+                            return Err(err("a range lies outside the kernel's rows".into()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of input `name`.
+    fn input_index(&self, name: &str) -> Result<usize, String> {
+        self.input_names.get(name).copied().ok_or_else(|| format!("the graph has no input `{name}`"))
+    }
+
+    /// Sets input `name` from a tensor of exactly its declared type.
+    pub fn set_input(&mut self, name: &str, value: &Tensor<f32>) -> Result<(), String> {
+        let i = self.input_index(name)?;
+        let want = &self.program.inputs[i];
+        if value.shape() != want.shape.as_slice() {
+            return Err(format!("input `{name}` must have shape {:?}, got {:?}", want.shape, value.shape()));
+        }
+        let dst = self.inputs[i].as_mut_slice();
+        match (value, want.dtype) {
+            (Tensor::Float(a), DType::F32) => {
+                for (d, s) in dst.iter_mut().zip(a.iter()) {
+                    *d = *s;
+                }
+            }
+            (Tensor::Int(a), DType::I32) => {
+                for (d, s) in dst.iter_mut().zip(a.iter()) {
+                    *d = f32::from_bits(*s as u32);
+                }
+            }
+            (Tensor::Bool(a), DType::Bool) => {
+                for (d, s) in dst.iter_mut().zip(a.iter()) {
+                    *d = if *s { 1.0 } else { 0.0 };
+                }
+            }
+            (v, want) => return Err(format!("input `{name}` must be {}, got {}", want.name(), v.ty())),
+        }
+        Ok(())
+    }
+
+    /// The storage of f32 input `name`, to fill in place (row-major).
+    pub fn input_mut(&mut self, name: &str) -> Result<&mut [f32], String> {
+        let i = self.input_index(name)?;
+        if self.program.inputs[i].dtype != DType::F32 {
+            return Err(format!("input `{name}` is not f32"));
+        }
+        Ok(self.inputs[i].as_mut_slice())
+    }
+
+    /// Names and shapes of the inputs.
+    pub fn inputs(&self) -> impl Iterator<Item = (&str, DType, &[usize])> {
+        self.program.inputs.iter().map(|i| (i.name.as_str(), i.dtype, i.shape.as_slice()))
+    }
+
+    fn slice(&self, buf: Buf) -> &[f32] {
+        match buf {
+            Buf::Arena { offset, len } => &self.arena.as_slice()[offset..offset + len],
+            Buf::Input { index, .. } => self.inputs[index].as_slice(),
+        }
+    }
+
+    fn ptr(&self, buf: Buf) -> *mut f32 {
+        match buf {
+            // `validate` established offset + len ≤ arena length.
+            Buf::Arena { offset, .. } => self.arena.ptr().wrapping_add(offset),
+            Buf::Input { index, .. } => self.inputs[index].ptr(),
+        }
+    }
+
+    /// Runs every step once.
+    pub fn run(&mut self) -> Result<(), String> {
+        for s in 0..self.program.steps.len() {
+            let start = self.profile.is_some().then(Instant::now);
+            for c in 0..self.program.steps[s].calls.len() {
+                self.call(s, c).map_err(|m| format!("kernel {}: {m}", self.program.steps[s].name))?;
+            }
+            if let (Some(start), Some(times)) = (start, self.profile.as_mut()) {
+                times[s] += start.elapsed();
+            }
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, s: usize, c: usize) -> Result<(), String> {
+        let call = &self.program.steps[s].calls[c];
+        match call {
+            Call::Fill { buf, value } => {
+                let (p, len) = (self.ptr(*buf), buf.len());
+                // SAFETY: `validate` established that the buffer lies inside
+                // its storage; no other reference to it is live here.
+                unsafe { std::slice::from_raw_parts_mut(p, len) }.fill(*value);
+                Ok(())
+            }
+            Call::Loop { kernel, inputs, outputs, ranges } => {
+                let f = self.program.jit.loop_fn(*kernel).map_err(|e| e.to_string())?.raw();
+                self.launch(f, kernel, inputs, outputs, ranges)
+            }
+            Call::Window { kernel, inputs, output, ranges } => {
+                let f = self.program.jit.window_fn(*kernel).map_err(|e| e.to_string())?.raw();
+                self.launch(f, kernel, inputs, std::slice::from_ref(output), ranges)
+            }
+            Call::MatMul { m, n, k, a, b, c, offsets, threads } => {
+                let a_data = self.slice(a.buf);
+                let b_data = self.slice(b.buf);
+                let (cp, clen) = (self.ptr(c.buf), c.buf.len());
+                // SAFETY: the result buffer lies inside the arena
+                // (`validate`) and shares no bytes with the operands (the
+                // plan never places a kernel's output over a buffer live at
+                // its step), so this exclusive slice aliases nothing read.
+                let c_data = unsafe { std::slice::from_raw_parts_mut(cp, clen) };
+                for &(ao, bo, co) in offsets {
+                    let am = MatRef {
+                        data: a_data,
+                        offset: ao,
+                        row_stride: a.row_stride,
+                        col_stride: a.col_stride,
+                    };
+                    let bm = MatRef {
+                        data: b_data,
+                        offset: bo,
+                        row_stride: b.row_stride,
+                        col_stride: b.col_stride,
+                    };
+                    let cm = MatMut {
+                        data: &mut c_data[..],
+                        offset: co,
+                        row_stride: c.row_stride,
+                        col_stride: c.col_stride,
+                    };
+                    self.provider.gemm(*m, *n, *k, 1.0, am, bm, 0.0, cm, *threads)?;
+                }
+                Ok(())
+            }
+            Call::Conv { .. } => self.conv(s, c),
+        }
+    }
+
+    /// Runs a generated kernel over its ranges on the pool.
+    fn launch(
+        &self,
+        f: LoopFnPtr,
+        kernel: &KernelId,
+        inputs: &[Buf],
+        outputs: &[Buf],
+        ranges: &[(usize, usize)],
+    ) -> Result<(), String> {
+        let ins: Vec<*const f32> = inputs.iter().map(|b| self.ptr(*b).cast_const()).collect();
+        let outs: Vec<*mut f32> = outputs.iter().map(|b| self.ptr(*b)).collect();
+        let lens: Vec<usize> = inputs.iter().chain(outputs).map(|b| b.len()).collect();
+        let shared = Shared((ins, outs, lens));
+        let trap = Mutex::new(None);
+        let task = |i: usize| {
+            let (s, e) = ranges[i];
+            let (ins, outs, lens) = shared.get();
+            // SAFETY: the kernel's buffers and ranges were checked against
+            // its extents when the executable was built (`validate`); the
+            // pointer arrays hold one pointer per input and output and
+            // outlive the call; ranges of one call write disjoint elements.
+            unsafe { f(ins.as_ptr(), outs.as_ptr(), s, e, lens.as_ptr()) };
+            if let Some(t) = take_trap() {
+                if let Ok(mut slot) = trap.lock() {
+                    slot.get_or_insert(t);
+                }
+            }
+        };
+        if ranges.len() == 1 {
+            task(0);
+        } else {
+            self.pool.run(ranges.len(), &task)?;
+        }
+        let recorded = trap.into_inner().map_err(|_| "a kernel task panicked".to_string())?;
+        match recorded {
+            Some(t) => Err(self.program.jit.describe_trap(&t)),
+            None => {
+                let _ = kernel;
+                Ok(())
+            }
+        }
+    }
+
+    fn conv(&self, s: usize, c: usize) -> Result<(), String> {
+        let Call::Conv { kind, attrs, x, x_shape, w, w_shape, y, y_shape, chunks } =
+            &self.program.steps[s].calls[c]
+        else {
+            return Err("not a convolution".into());
+        };
+        let attrs = ConvAttrs {
+            stride: attrs.stride.clone(),
+            padding: attrs.padding.clone(),
+            dilation: attrs.dilation.clone(),
+            groups: attrs.groups,
+        };
+        let geometry = |batch: usize| -> Result<ConvGeometry, String> {
+            let mut xs = x_shape.clone();
+            xs[0] = batch;
+            match kind {
+                ConvKind::Forward => ConvGeometry::conv(&xs, w_shape, &attrs),
+                ConvKind::Transpose { output_padding } => {
+                    ConvGeometry::conv_transpose(&xs, w_shape, &attrs, output_padding)
+                }
+                ConvKind::WeightGrad { kernel } => {
+                    let mut dys = w_shape.clone();
+                    dys[0] = batch;
+                    ConvGeometry::weight_grad(&xs, &dys, &attrs, kernel)
+                }
+            }
+        };
+        let batch = x_shape[0];
+        let parts = (*chunks).clamp(1, batch.max(1));
+        let x_data = self.slice(*x);
+        let w_data = self.slice(*w);
+        let (yp, ylen) = (self.ptr(*y), y.len());
+        let provider = self.provider.as_ref();
+        let scratch_all = &self.scratch;
+        if parts == 1 {
+            let g = geometry(batch)?;
+            // SAFETY: as for a matmul result: inside the arena, disjoint from
+            // every buffer read at this step.
+            let y_data = unsafe { std::slice::from_raw_parts_mut(yp, ylen) };
+            let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
+            let scratch = &mut guard.0;
+            return match kind {
+                ConvKind::Forward => conv::conv(provider, &g, x_data, w_data, y_data, scratch, self.threads),
+                ConvKind::Transpose { .. } => {
+                    // A transposed convolution is the input gradient of the
+                    // convolution whose input is its output.
+                    conv::conv_input_grad(provider, &g, x_data, w_data, y_data, scratch, self.threads)
+                }
+                ConvKind::WeightGrad { .. } => {
+                    conv::conv_weight_grad(provider, &g, x_data, w_data, y_data, scratch, self.threads)
+                }
+            };
+        }
+        let x_per: usize = x_shape[1..].iter().product();
+        let w_per: usize = w_shape[1..].iter().product();
+        let y_per: usize = y_shape[1..].iter().product();
+        let out = Shared(yp);
+        let results: Vec<Result<(), String>> = self.pool.map(parts, &|i| {
+            let (n0, n1) = (i * batch / parts, (i + 1) * batch / parts);
+            let g = geometry(n1 - n0)?;
+            let yp = *out.get();
+            let mut guard = scratch_all[i % scratch_all.len()].lock().map_err(|_| "scratch poisoned")?;
+            let (scratch, partial) = &mut *guard;
+            let xs = &x_data[n0 * x_per..n1 * x_per];
+            match kind {
+                ConvKind::Forward | ConvKind::Transpose { .. } => {
+                    // SAFETY: batch rows n0..n1 of the result: inside the
+                    // arena, disjoint from the other tasks' rows and from
+                    // every buffer read at this step.
+                    let ys = unsafe {
+                        std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
+                    };
+                    if matches!(kind, ConvKind::Forward) {
+                        conv::conv(provider, &g, xs, w_data, ys, scratch, 1)
+                    } else {
+                        conv::conv_input_grad(provider, &g, xs, w_data, ys, scratch, 1)
+                    }
+                }
+                ConvKind::WeightGrad { .. } => {
+                    let dys = &w_data[n0 * w_per..n1 * w_per];
+                    partial.resize(ylen, 0.0);
+                    conv::conv_weight_grad(provider, &g, xs, dys, partial, scratch, 1)
+                }
+            }
+        })?;
+        results.into_iter().collect::<Result<Vec<()>, String>>()?;
+        if let ConvKind::WeightGrad { .. } = kind {
+            // SAFETY: the result buffer, as above; the tasks have finished.
+            let y_data = unsafe { std::slice::from_raw_parts_mut(yp, ylen) };
+            for i in 0..parts {
+                let guard = self.scratch[i % self.scratch.len()].lock().map_err(|_| "scratch poisoned")?;
+                let partial = &guard.1;
+                if i == 0 {
+                    y_data.copy_from_slice(&partial[..ylen]);
+                } else {
+                    for (d, p) in y_data.iter_mut().zip(partial) {
+                        *d += *p;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every graph output as a tensor (bools from 0/1, i32 from their bits).
+    pub fn outputs(&self) -> Vec<(String, OutputKind, Tensor<f32>)> {
+        self.program.outputs.iter().map(|o| (o.name.clone(), o.kind, self.read(o))).collect()
+    }
+
+    /// Graph output `name`.
+    pub fn output(&self, name: &str) -> Result<Tensor<f32>, String> {
+        let o = self
+            .program
+            .outputs
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| format!("the graph has no output `{name}`"))?;
+        Ok(self.read(o))
+    }
+
+    fn gather(&self, o: &lower::ProgramOutput) -> Vec<f32> {
+        let count: usize = o.shape.iter().product();
+        match &o.source {
+            Source::Constant(c) => vec![*c; count],
+            Source::Strided { buf, offset, strides } => {
+                let data = self.slice(*buf);
+                if let Some(run) = contiguous_run(&o.shape, *offset, strides, data.len()) {
+                    return data[run].to_vec();
+                }
+                let mut out = Vec::with_capacity(count);
+                let mut idx = vec![0usize; o.shape.len()];
+                for _ in 0..count {
+                    let at = *offset + idx.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>();
+                    out.push(data.get(at as usize).copied().unwrap_or(f32::NAN));
+                    for a in (0..idx.len()).rev() {
+                        idx[a] += 1;
+                        if idx[a] < o.shape[a] {
+                            break;
+                        }
+                        idx[a] = 0;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    fn read(&self, o: &lower::ProgramOutput) -> Tensor<f32> {
+        let values = self.gather(o);
+        let shape = IxDyn(&o.shape);
+        let arr =
+            |v| ArrayD::from_shape_vec(shape.clone(), v).unwrap_or_else(|_| ArrayD::zeros(shape.clone()));
+        match o.dtype {
+            DType::F32 => Tensor::Float(arr(values)),
+            DType::I32 => {
+                let v: Vec<i32> = values.iter().map(|x| x.to_bits() as i32).collect();
+                Tensor::Int(
+                    ArrayD::from_shape_vec(shape.clone(), v).unwrap_or_else(|_| ArrayD::zeros(shape.clone())),
+                )
+            }
+            DType::Bool => {
+                let v: Vec<bool> = values.iter().map(|&x| x != 0.0).collect();
+                Tensor::Bool(
+                    ArrayD::from_shape_vec(shape.clone(), v)
+                        .unwrap_or_else(|_| ArrayD::from_elem(shape.clone(), false)),
+                )
+            }
+        }
+    }
+
+    /// Copies every `param` and `state` output into the input of the same
+    /// name, so the next [`run`](Executable::run) continues from them (one
+    /// training step after another).
+    pub fn carry_state(&mut self) -> Result<(), String> {
+        for o in 0..self.program.outputs.len() {
+            let out = &self.program.outputs[o];
+            if !matches!(out.kind, OutputKind::Param | OutputKind::State) {
+                continue;
+            }
+            let i = self.input_index(&out.name)?;
+            let count: usize = out.shape.iter().product();
+            if self.inputs[i].len != count {
+                return Err(format!("output `{}` does not fit the input of the same name", out.name));
+            }
+            let direct = match &out.source {
+                Source::Strided { buf: buf @ Buf::Arena { .. }, offset, strides } => {
+                    contiguous_run(&out.shape, *offset, strides, buf.len()).map(|r| (*buf, r))
+                }
+                _ => None,
+            };
+            match direct {
+                Some((Buf::Arena { offset, .. }, run)) => {
+                    let src = &self.arena.as_slice()[offset + run.start..offset + run.end];
+                    self.inputs[i].as_mut_slice().copy_from_slice(src);
+                }
+                _ => {
+                    let values = self.gather(out);
+                    self.inputs[i].as_mut_slice().copy_from_slice(&values);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether kernels check their accesses.
+    pub fn checking(&self) -> Checking {
+        self.checking
+    }
+}
+
+/// The element range of a row-major layout of `shape` at `offset` with
+/// `strides`, when it is one contiguous run inside `0..len`.
+fn contiguous_run(
+    shape: &[usize],
+    offset: isize,
+    strides: &[isize],
+    len: usize,
+) -> Option<std::ops::Range<usize>> {
+    let count: usize = shape.iter().product();
+    let mut expect = 1isize;
+    for (&n, &s) in shape.iter().zip(strides).rev() {
+        if n != 1 && s != expect {
+            return None;
+        }
+        expect = expect.checked_mul(n as isize)?;
+    }
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(count)?;
+    (end <= len).then_some(start..end)
+}
