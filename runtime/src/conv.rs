@@ -411,8 +411,15 @@ fn col2im(seg: &Segments, col: &[f32], inputs: usize, outputs: usize, planes: &m
             let row = &col[(ci * taps + k) * outputs..][..outputs];
             for s in &seg.segments[seg.tap_starts[k]..seg.tap_starts[k + 1]] {
                 let src = &row[s.out_start..][..s.len];
-                for (d, &v) in plane[s.in_start..].iter_mut().step_by(seg.step).zip(src) {
-                    *d += v;
+                if seg.step == 1 {
+                    // Contiguous: a plain slice loop the compiler vectorises.
+                    for (d, &v) in plane[s.in_start..][..s.len].iter_mut().zip(src) {
+                        *d += v;
+                    }
+                } else {
+                    for (d, &v) in plane[s.in_start..].iter_mut().step_by(seg.step).zip(src) {
+                        *d += v;
+                    }
                 }
             }
         }

@@ -644,6 +644,12 @@ impl Executable {
             if self.inputs[i].len != count {
                 return Err(format!("output `{}` does not fit the input of the same name", out.name));
             }
+            if let Source::Strided { buf: Buf::Input { index, .. }, .. } = &out.source {
+                if *index == i {
+                    // Updated in place by its kernel.
+                    continue;
+                }
+            }
             let direct = match &out.source {
                 Source::Strided { buf: buf @ Buf::Arena { .. }, offset, strides } => {
                     contiguous_run(&out.shape, *offset, strides, buf.len()).map(|r| (*buf, r))

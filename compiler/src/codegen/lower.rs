@@ -227,6 +227,113 @@ struct Lowering<'a> {
     input_index: HashMap<ValueId, usize>,
     arena: HashMap<ValueId, Buf>,
     arena_len: usize,
+    /// Matmul results stored transposed (see [`transposed_results`]).
+    transposed: std::collections::HashSet<ValueId>,
+    /// New values of parameters and state written over their inputs (see
+    /// [`in_place_updates`]): value → input number.
+    in_place: HashMap<ValueId, usize>,
+}
+
+/// `param` and `state` outputs whose new value can be written over the
+/// input of the same name, saving a copy per step: the value is stored by
+/// a loop kernel whose domain is the input's shape, nothing else reads the
+/// value, the kernel reads the input only directly (same element, same
+/// layout, so each element is read before it is overwritten), and no later
+/// kernel reads the input. After a run such inputs hold the new values.
+fn in_place_updates(
+    graph: &Graph,
+    partition: &Partition,
+    input_index: &HashMap<ValueId, usize>,
+) -> HashMap<ValueId, usize> {
+    let mut readers: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &a in &node.args {
+            readers.entry(a).or_default().push(ValueId(i as u32));
+        }
+    }
+    let inputs_by_name: HashMap<&str, ValueId> = graph
+        .inputs()
+        .filter_map(|(v, n)| match &n.op {
+            Op::Input { name, .. } => Some((name.as_str(), v)),
+            _ => None,
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for o in &graph.outputs {
+        if !matches!(o.kind, OutputKind::Param | OutputKind::State) {
+            continue;
+        }
+        let v = o.value;
+        let (Some(&p), Some(k)) = (inputs_by_name.get(o.name.as_str()), partition.kernel_of(v)) else {
+            continue;
+        };
+        let kernel = &partition.kernels[k];
+        let Some(&index) = input_index.get(&p) else { continue };
+        let same_type = graph.ty(p) == graph.ty(v) && kernel.domain == graph.ty(v).shape;
+        let value_unread = readers.get(&v).is_none_or(|r| r.is_empty());
+        let once = graph.outputs.iter().filter(|x| x.value == v).count() == 1;
+        // Every kernel reading `p` (through views too) runs before `k`;
+        // `k` itself reads it only directly.
+        let mut read_directly = true;
+        let mut stack: Vec<(ValueId, bool)> = vec![(p, true)];
+        while let Some((x, direct)) = stack.pop() {
+            for r in readers.get(&x).into_iter().flatten() {
+                match partition.placement.get(r.index()) {
+                    Some(Placement::Kernel(j)) => {
+                        read_directly &= *j < k || (*j == k && direct && !kernel.epilogue.contains(r));
+                    }
+                    Some(Placement::View { .. }) => stack.push((*r, false)),
+                    _ => read_directly = false,
+                }
+            }
+        }
+        if kernel.kind == KernelKind::Loop && same_type && value_unread && once && read_directly {
+            out.insert(v, index);
+        }
+    }
+    out
+}
+
+/// Matmul results that every reader reads through a permute swapping the
+/// last two axes (a weight gradient `xᵀ·dy` read as `[out, in]`): their
+/// GEMM writes the transposed layout directly, so the readers see
+/// row-major memory instead of a strided transpose.
+fn transposed_results(graph: &Graph, partition: &Partition) -> std::collections::HashSet<ValueId> {
+    let mut readers: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &a in &node.args {
+            readers.entry(a).or_default().push(ValueId(i as u32));
+        }
+    }
+    let outputs: std::collections::HashSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
+    let mut out = std::collections::HashSet::new();
+    for k in &partition.kernels {
+        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() {
+            continue;
+        }
+        let Some(&v) = k.nodes.first() else { continue };
+        let rank = graph.ty(v).shape.rank();
+        let swap: Vec<usize> = (0..rank)
+            .map(|a| {
+                if a + 2 == rank {
+                    rank - 1
+                } else if a + 1 == rank {
+                    rank - 2
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let Some(rs) = readers.get(&v) else { continue };
+        let all_transpose = rs.iter().all(|r| {
+            matches!(&graph.node(*r).op, Op::Permute { axes } if *axes == swap)
+                && matches!(partition.placement.get(r.index()), Some(Placement::View { .. }))
+        });
+        if rank >= 2 && all_transpose && !outputs.contains(&v) {
+            out.insert(v);
+        }
+    }
+    out
 }
 
 /// Lowers `partition` of `graph` as planned by `plan`, compiling every
@@ -251,6 +358,8 @@ pub fn lower(
         input_index: HashMap::new(),
         arena: HashMap::new(),
         arena_len: plan.peak_bytes / 4,
+        transposed: transposed_results(graph, partition),
+        in_place: HashMap::new(),
     };
     for (v, node) in graph.inputs() {
         let shape = lw.shape(v).map_err(err)?;
@@ -262,6 +371,7 @@ pub fn lower(
         let len = lw.len_of(b.value).map_err(err)?;
         lw.arena.insert(b.value, Buf::Arena { offset: b.offset / 4, len });
     }
+    lw.in_place = in_place_updates(graph, partition, &lw.input_index);
     let mut steps = vec![];
     for (s, step) in plan.steps.iter().enumerate() {
         let kernel = partition.kernels.get(step.kernel).ok_or_else(|| err(format!("no kernel {s}")))?;
@@ -302,7 +412,8 @@ impl Lowering<'_> {
 
     /// The buffer holding base value `v` (a graph input or a stored value).
     fn buf(&self, v: ValueId) -> Result<Buf, String> {
-        if let Some(&index) = self.input_index.get(&v) {
+        let index = self.in_place.get(&v).or_else(|| self.input_index.get(&v));
+        if let Some(&index) = index {
             return Ok(Buf::Input { index, len: self.inputs[index].shape.iter().product() });
         }
         self.arena.get(&v).copied().ok_or_else(|| format!("{v} has no buffer in the plan"))
@@ -320,7 +431,13 @@ impl Lowering<'_> {
         match self.partition.placement.get(v.index()) {
             Some(Placement::Leaf) | Some(Placement::Kernel(_)) => {
                 let shape = self.shape(v)?;
-                Ok(Access::Mem { base: v, offset: 0, strides: row_major(&shape) })
+                let mut strides = row_major(&shape);
+                if self.transposed.contains(&v) {
+                    let r = shape.len();
+                    strides[r - 2] = 1;
+                    strides[r - 1] = shape[r - 2] as isize;
+                }
+                Ok(Access::Mem { base: v, offset: 0, strides })
             }
             Some(Placement::Inline) | Some(Placement::View { .. }) => self.derive(v),
             None => Err(format!("{v} has no placement")),
@@ -774,7 +891,9 @@ impl Lowering<'_> {
                     };
                 let (abuf, aoff, ast) = mat(self, a, &mut calls, "a")?;
                 let (bbuf, boff, bst) = mat(self, b, &mut calls, "b")?;
-                let cst = row_major(&y_shape);
+                let Access::Mem { strides: cst, .. } = self.access(main)? else {
+                    return Err(format!("{main}: a matmul result is a constant"));
+                };
                 let batch_shape = &y_shape[..r - 2];
                 let batches: usize = batch_shape.iter().product();
                 let mut offsets = Vec::with_capacity(batches);
@@ -798,7 +917,7 @@ impl Lowering<'_> {
                     k,
                     a: MatOperand { buf: abuf, row_stride: ast[r - 2], col_stride: ast[r - 1] },
                     b: MatOperand { buf: bbuf, row_stride: bst[r - 2], col_stride: bst[r - 1] },
-                    c: MatOperand { buf: y, row_stride: cst[r - 2], col_stride: 1 },
+                    c: MatOperand { buf: y, row_stride: cst[r - 2], col_stride: cst[r - 1] },
                     offsets,
                     threads: self.plan.threads,
                 });
