@@ -819,7 +819,35 @@ fn ir_prints_the_gradient_and_training_stages() {
     }
     let out = nnc(&["ir", "models/sine.nn", "--stage", "grad", "--mode", "infer"]);
     expect_status(&out, 2, "--mode with --stage grad");
-    assert_eq!(text(&out.stderr), "error: `--mode` applies to `--stage forward`, `fused` and `plan` only\n");
+    assert_eq!(
+        text(&out.stderr),
+        "error: `--mode` applies to `--stage forward`, `fused`, `plan` and `clif` only\n"
+    );
+}
+
+#[test]
+fn bench_prints_the_documented_json_keys() {
+    let out = nnc(&["bench", "models/digits.nn", "--threads", "2", "--steps", "2", "--warmup", "1", "--json"]);
+    let stdout = expect_status(&out, 0, "bench --json");
+    let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for key in ["compile_ms", "step_ms", "samples_per_s", "peak_bytes", "threads", "batch"] {
+        assert!(value.get(key).is_some_and(|v| v.is_number()), "key {key} missing in {stdout}");
+    }
+    assert_eq!(value["threads"], 2);
+    assert!(value["final_loss"].as_f64().is_some_and(f64::is_finite), "{stdout}");
+    let out = nnc(&["bench", "models/digits.nn", "--steps", "1", "--warmup", "0", "--profile"]);
+    let stdout = expect_status(&out, 0, "bench --profile");
+    assert!(stdout.contains("per kernel") && stdout.contains("matmul"), "{stdout}");
+    let out = nnc(&["bench", "models/missing.nn"]);
+    assert_eq!(out.status.code(), Some(2), "a missing file is a usage error");
+}
+
+#[test]
+fn ir_clif_prints_every_generated_kernel() {
+    let out = nnc(&["ir", "models/sine.nn", "--stage", "clif", "--batch", "3"]);
+    let stdout = expect_status(&out, 0, "--stage clif");
+    assert!(stdout.contains("; kernel k0") && stdout.contains("function"), "{stdout}");
+    assert!(stdout.contains("f32x4"), "vector code expected:\n{stdout}");
 }
 
 #[test]

@@ -66,6 +66,10 @@ impl Default for Options {
     }
 }
 
+/// The smallest number of result rows (or columns) worth a thread of its
+/// own in a matrix product.
+const MIN_GEMM_BLOCK: usize = 16;
+
 /// Time spent per step, for `nnc bench --profile`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepTime {
@@ -385,33 +389,70 @@ impl Executable {
                 let a_data = self.slice(a.buf);
                 let b_data = self.slice(b.buf);
                 let (cp, clen) = (self.ptr(c.buf), c.buf.len());
-                // SAFETY: the result buffer lies inside the arena
-                // (`validate`) and shares no bytes with the operands (the
-                // plan never places a kernel's output over a buffer live at
-                // its step), so this exclusive slice aliases nothing read.
-                let c_data = unsafe { std::slice::from_raw_parts_mut(cp, clen) };
-                for &(ao, bo, co) in offsets {
-                    let am = MatRef {
-                        data: a_data,
-                        offset: ao,
-                        row_stride: a.row_stride,
-                        col_stride: a.col_stride,
+                // The result is cut along its outer memory axis (rows for a
+                // row-major result, columns for a transposed one) into one
+                // block per thread; each block is a contiguous run of the
+                // buffer, so every task gets its own exclusive slice.
+                let rows_outer = c.row_stride.unsigned_abs() >= c.col_stride.unsigned_abs();
+                let (outer, outer_stride) = if rows_outer { (*m, c.row_stride) } else { (*n, c.col_stride) };
+                let parts =
+                    if *threads > 1 && outer >= 2 * MIN_GEMM_BLOCK && c.row_stride > 0 && c.col_stride > 0 {
+                        (*threads).min(outer / MIN_GEMM_BLOCK)
+                    } else {
+                        1
                     };
-                    let bm = MatRef {
-                        data: b_data,
-                        offset: bo,
-                        row_stride: b.row_stride,
-                        col_stride: b.col_stride,
-                    };
-                    let cm = MatMut {
-                        data: &mut c_data[..],
-                        offset: co,
-                        row_stride: c.row_stride,
-                        col_stride: c.col_stride,
-                    };
-                    self.provider.gemm(*m, *n, *k, 1.0, am, bm, 0.0, cm, *threads)?;
+                let out = Shared(cp);
+                let provider = self.provider.as_ref();
+                let task = |part: usize| -> Result<(), String> {
+                    let (i0, i1) = (part * outer / parts, (part + 1) * outer / parts);
+                    for &(ao, bo, co) in offsets {
+                        let (rows, cols) = if rows_outer { (i1 - i0, *n) } else { (*m, i1 - i0) };
+                        if rows == 0 || cols == 0 {
+                            continue;
+                        }
+                        let start = co + i0 * outer_stride as usize;
+                        let last =
+                            start + (rows - 1) * c.row_stride as usize + (cols - 1) * c.col_stride as usize;
+                        if last >= clen {
+                            return Err(format!("result block {part} ends at {last}, beyond {clen}"));
+                        }
+                        // SAFETY: `start..=last` lies inside the result
+                        // buffer (checked above; the buffer lies inside the
+                        // arena by `validate`). Blocks of different parts
+                        // cover disjoint ranges of the outer axis, whose
+                        // stride exceeds the inner extent of a dense result,
+                        // so their runs do not overlap, and the result shares
+                        // no bytes with the operands (the plan never places a
+                        // kernel's output over a buffer live at its step).
+                        let block =
+                            unsafe { std::slice::from_raw_parts_mut(out.get().add(start), last - start + 1) };
+                        let (ar, br) = if rows_outer { (i0, 0) } else { (0, i0) };
+                        let am = MatRef {
+                            data: a_data,
+                            offset: (ao as isize + ar as isize * a.row_stride) as usize,
+                            row_stride: a.row_stride,
+                            col_stride: a.col_stride,
+                        };
+                        let bm = MatRef {
+                            data: b_data,
+                            offset: (bo as isize + br as isize * b.col_stride) as usize,
+                            row_stride: b.row_stride,
+                            col_stride: b.col_stride,
+                        };
+                        let cm = MatMut {
+                            data: block,
+                            offset: 0,
+                            row_stride: c.row_stride,
+                            col_stride: c.col_stride,
+                        };
+                        provider.gemm(rows, cols, *k, 1.0, am, bm, 0.0, cm, 1)?;
+                    }
+                    Ok(())
+                };
+                if parts == 1 {
+                    return task(0);
                 }
-                Ok(())
+                self.pool.map(parts, &task)?.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
             }
             Call::Conv { .. } => self.conv(s, c),
         }
@@ -502,14 +543,14 @@ impl Executable {
             let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
             let scratch = &mut guard.0;
             return match kind {
-                ConvKind::Forward => conv::conv(provider, &g, x_data, w_data, y_data, scratch, self.threads),
+                ConvKind::Forward => conv::conv(provider, &g, x_data, w_data, y_data, scratch, 1),
                 ConvKind::Transpose { .. } => {
                     // A transposed convolution is the input gradient of the
                     // convolution whose input is its output.
-                    conv::conv_input_grad(provider, &g, x_data, w_data, y_data, scratch, self.threads)
+                    conv::conv_input_grad(provider, &g, x_data, w_data, y_data, scratch, 1)
                 }
                 ConvKind::WeightGrad { .. } => {
-                    conv::conv_weight_grad(provider, &g, x_data, w_data, y_data, scratch, self.threads)
+                    conv::conv_weight_grad(provider, &g, x_data, w_data, y_data, scratch, 1)
                 }
             };
         }

@@ -41,6 +41,11 @@ use crate::fusion::{Kernel, KernelKind, Partition, Placement};
 use crate::ir::{DType, Graph, Op, OutputKind, ValueId};
 use crate::plan::{self, Plan};
 
+/// The multiply-adds below which a GEMM runs on one thread: handing a
+/// smaller product to several threads costs more in synchronisation than
+/// it saves.
+pub const PARALLEL_GEMM_WORK: usize = 1 << 22;
+
 /// Where a buffer lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {
@@ -918,8 +923,12 @@ impl Lowering<'_> {
                     a: MatOperand { buf: abuf, row_stride: ast[r - 2], col_stride: ast[r - 1] },
                     b: MatOperand { buf: bbuf, row_stride: bst[r - 2], col_stride: bst[r - 1] },
                     c: MatOperand { buf: y, row_stride: cst[r - 2], col_stride: cst[r - 1] },
+                    threads: if m * n * k * offsets.len() >= PARALLEL_GEMM_WORK {
+                        self.plan.threads
+                    } else {
+                        1
+                    },
                     offsets,
-                    threads: self.plan.threads,
                 });
             }
             Op::Conv { stride, padding, dilation, groups }

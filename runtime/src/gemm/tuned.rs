@@ -4,6 +4,10 @@
 
 use super::{check_operands, scale_only, GemmProvider, MatMut, MatRef};
 
+/// Products with fewer rows than this (and more columns) are computed
+/// transposed.
+const NARROW: usize = 64;
+
 /// `C = alpha·A·B + beta·C` with the `gemm` crate. `threads > 1` splits the
 /// product over up to that many rayon tasks (small products stay on one
 /// thread: the library has its own threshold).
@@ -33,6 +37,15 @@ impl GemmProvider for Tuned {
         }
         if alpha == 0.0 || k == 0 {
             return scale_only(m, n, beta, c);
+        }
+        if m < NARROW && n > m {
+            // The library's microkernels are tall (several SIMD vectors of
+            // rows): a product with few rows (a convolution with 16 output
+            // channels, a weight gradient) fills a fraction of each tile.
+            // `Cᵀ = Bᵀ·Aᵀ` is the same product with the long side as rows.
+            let ct =
+                MatMut { data: c.data, offset: c.offset, row_stride: c.col_stride, col_stride: c.row_stride };
+            return self.gemm(n, m, k, alpha, b.t(), a.t(), beta, ct, threads);
         }
         let parallelism =
             if threads > 1 { ::gemm::Parallelism::Rayon(threads) } else { ::gemm::Parallelism::None };
