@@ -827,7 +827,8 @@ fn ir_prints_the_gradient_and_training_stages() {
 
 #[test]
 fn bench_prints_the_documented_json_keys() {
-    let out = nnc(&["bench", "models/digits.nn", "--threads", "2", "--steps", "2", "--warmup", "1", "--json"]);
+    let out =
+        nnc(&["bench", "models/digits.nn", "--threads", "2", "--steps", "2", "--warmup", "1", "--json"]);
     let stdout = expect_status(&out, 0, "bench --json");
     let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     for key in ["compile_ms", "step_ms", "samples_per_s", "peak_bytes", "threads", "batch"] {

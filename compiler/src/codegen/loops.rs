@@ -61,6 +61,7 @@
 //! [`super::approx`] with the error bounds documented there, and the order of
 //! floating-point additions in sums.
 
+use super::checks::{Checks, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -357,14 +358,6 @@ fn merge_axes(k: &LoopKernel) -> Vec<Axis> {
     axes
 }
 
-/// Bounds-checking state of a checked kernel.
-struct Checks {
-    trap: FuncRef,
-    kernel_index: u32,
-    /// Per buffer (inputs, then outputs): element count.
-    lens: Vec<Value>,
-}
-
 /// How a store treats its output element within a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -407,25 +400,9 @@ impl Gen<'_> {
     /// calls the trap function and returns from the kernel.
     fn check(&self, b: &mut FunctionBuilder, buf: usize, ptr: Value, offset: i64, width: i64) {
         let Some(checks) = &self.checks else { return };
-        let base = self.bases[buf];
-        let len = checks.lens[buf];
         let at = b.ins().iadd_imm_s(ptr, offset);
-        let byte_off = b.ins().isub(at, base);
-        let elem = b.ins().sshr_imm_u(byte_off, 2);
-        let limit = b.ins().iadd_imm_s(len, -width);
-        let not_neg = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, byte_off, 0);
-        let in_range = b.ins().icmp(IntCC::SignedLessThanOrEqual, elem, limit);
-        let ok = b.ins().band(not_neg, in_range);
-        let fail = b.create_block();
-        let cont = b.create_block();
-        b.ins().brif(ok, cont, &[], fail, &[]);
-        b.switch_to_block(fail);
-        b.set_cold_block(fail);
-        let kidx = b.ins().iconst(self.ptr, i64::from(checks.kernel_index));
-        let bidx = b.ins().iconst(self.ptr, buf as i64);
-        b.ins().call(checks.trap, &[kidx, bidx, elem, len]);
-        b.ins().jump(self.exit, &[]);
-        b.switch_to_block(cont);
+        let site = Site { buf, base: self.bases[buf], at, width };
+        checks.emit(b, self.ptr, self.exit, site);
     }
 
     /// Evaluates the body for one group of lanes. `input` yields the value

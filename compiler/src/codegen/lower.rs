@@ -932,35 +932,19 @@ impl Lowering<'_> {
                 });
             }
             Op::Conv { stride, padding, dilation, groups }
-            | Op::ConvWeightGrad { stride, padding, dilation, groups, .. } => {
-                let x = self.contiguous(node.args[0], format!("{}_x", kernel.name), &mut calls)?;
-                let w = self.contiguous(node.args[1], format!("{}_w", kernel.name), &mut calls)?;
+            | Op::ConvWeightGrad { stride, padding, dilation, groups, .. }
+            | Op::ConvTranspose { stride, padding, dilation, groups, .. } => {
                 let kind = match &node.op {
                     Op::ConvWeightGrad { kernel, .. } => ConvKind::WeightGrad { kernel: kernel.clone() },
+                    Op::ConvTranspose { output_padding, .. } => {
+                        ConvKind::Transpose { output_padding: output_padding.clone() }
+                    }
                     _ => ConvKind::Forward,
                 };
-                calls.push(Call::Conv {
-                    kind,
-                    attrs: ConvCall {
-                        stride: stride.clone(),
-                        padding: padding.clone(),
-                        dilation: dilation.clone(),
-                        groups: *groups,
-                    },
-                    x,
-                    x_shape: self.shape(node.args[0])?,
-                    w,
-                    w_shape: self.shape(node.args[1])?,
-                    y,
-                    y_shape: y_shape.clone(),
-                    chunks: step.split.chunks,
-                });
-            }
-            Op::ConvTranspose { stride, padding, output_padding, dilation, groups } => {
                 let x = self.contiguous(node.args[0], format!("{}_x", kernel.name), &mut calls)?;
                 let w = self.contiguous(node.args[1], format!("{}_w", kernel.name), &mut calls)?;
                 calls.push(Call::Conv {
-                    kind: ConvKind::Transpose { output_padding: output_padding.clone() },
+                    kind,
                     attrs: ConvCall {
                         stride: stride.clone(),
                         padding: padding.clone(),

@@ -10,6 +10,7 @@
 //!   kernels and hands out typed function pointers.
 
 pub mod approx;
+mod checks;
 pub mod jit;
 pub mod loops;
 pub mod lower;

@@ -33,6 +33,7 @@
 //! test every load and store against the buffer lengths in `lens` and call
 //! the trap function on the first violation, then return.
 
+use super::checks::{Checks, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     types, Block, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
@@ -235,14 +236,6 @@ struct Stream {
     add: Vec<i64>,
 }
 
-/// Bounds-checking state of a checked kernel.
-struct Checks {
-    trap: FuncRef,
-    kernel_index: u32,
-    /// Per buffer (inputs, then the output): element count.
-    lens: Vec<Value>,
-}
-
 /// Everything the emitters share.
 struct Gen {
     ptr: Type,
@@ -265,25 +258,9 @@ impl Gen {
     /// returns from the kernel.
     fn check(&self, b: &mut FunctionBuilder, buf: usize, addr: Value, offset: i32, width: i64) {
         let Some(checks) = &self.checks else { return };
-        let base = self.bases[buf];
-        let len = checks.lens[buf];
         let at = b.ins().iadd_imm_s(addr, i64::from(offset));
-        let byte_off = b.ins().isub(at, base);
-        let elem = b.ins().sshr_imm_u(byte_off, 2);
-        let limit = b.ins().iadd_imm_s(len, -width);
-        let not_neg = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, byte_off, 0);
-        let in_range = b.ins().icmp(IntCC::SignedLessThanOrEqual, elem, limit);
-        let ok = b.ins().band(not_neg, in_range);
-        let fail = b.create_block();
-        let cont = b.create_block();
-        b.ins().brif(ok, cont, &[], fail, &[]);
-        b.switch_to_block(fail);
-        b.set_cold_block(fail);
-        let kidx = b.ins().iconst(self.ptr, i64::from(checks.kernel_index));
-        let bidx = b.ins().iconst(self.ptr, buf as i64);
-        b.ins().call(checks.trap, &[kidx, bidx, elem, len]);
-        b.ins().jump(self.exit, &[]);
-        b.switch_to_block(cont);
+        let site = Site { buf, base: self.bases[buf], at, width };
+        checks.emit(b, self.ptr, self.exit, site);
     }
 
     /// Loads a value of type `ty` (f32, i32 or their x4 vectors) from
