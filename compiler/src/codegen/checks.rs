@@ -1,4 +1,5 @@
-//! Bounds checks of checked kernels, shared by loop and window kernels.
+//! What loop and window kernels share: the function prologue and the
+//! bounds checks of checked kernels.
 //!
 //! Before an access, a checked kernel compares the accessed elements with
 //! its buffer's length (from the `lens` argument); out of bounds it calls
@@ -6,7 +7,7 @@
 //! kernel through its exit block, so the access never happens.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{Block, FuncRef, InstBuilder, Type, Value};
+use cranelift_codegen::ir::{Block, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 /// Bounds-checking state of a checked kernel.
@@ -48,4 +49,47 @@ impl Checks {
         b.ins().jump(exit, &[]);
         b.switch_to_block(cont);
     }
+}
+
+/// The common start of every kernel function
+/// `fn(inputs, outputs, start, end, lens)`: the entry block, the buffer base
+/// pointers (inputs, then outputs), the index range, the exit block and, for
+/// checked kernels, the buffer lengths.
+pub(crate) struct Frame {
+    pub start: Value,
+    pub end: Value,
+    pub exit: Block,
+    pub bases: Vec<Value>,
+    pub checks: Option<Checks>,
+}
+
+/// Creates the entry block of a kernel with `inputs` and `outputs` buffers
+/// and loads its arguments; `trap` is the trap function and kernel index of
+/// a checked kernel.
+pub(crate) fn enter(
+    b: &mut FunctionBuilder,
+    ptr: Type,
+    inputs: usize,
+    outputs: usize,
+    trap: Option<(FuncRef, u32)>,
+) -> Frame {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ins_pp, outs_pp, start, end, lens_p) = (params[0], params[1], params[2], params[3], params[4]);
+    let exit = b.create_block();
+    let table = MemFlagsData::new().with_notrap().with_readonly();
+    let word = ptr.bytes() as i32;
+    let mut bases: Vec<Value> =
+        (0..inputs).map(|i| b.ins().load(ptr, table, ins_pp, word * i as i32)).collect();
+    for o in 0..outputs {
+        bases.push(b.ins().load(ptr, table, outs_pp, word * o as i32));
+    }
+    let checks = trap.map(|(trap, kernel_index)| Checks {
+        trap,
+        kernel_index,
+        lens: (0..inputs + outputs).map(|i| b.ins().load(ptr, table, lens_p, word * i as i32)).collect(),
+    });
+    Frame { start, end, exit, bases, checks }
 }

@@ -61,7 +61,7 @@
 //! [`super::approx`] with the error bounds documented there, and the order of
 //! floating-point additions in sums.
 
-use super::checks::{Checks, Site};
+use super::checks::{enter, Checks, Frame, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -658,28 +658,8 @@ pub(crate) fn emit(
     trap: Option<(FuncRef, u32)>,
 ) -> Result<(), String> {
     kernel.validate()?;
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let (ins_pp, outs_pp, start, end, lens_p) = (params[0], params[1], params[2], params[3], params[4]);
-    let exit = b.create_block();
-
-    let table = MemFlagsData::new().with_notrap().with_readonly();
-    let word = ptr.bytes() as i32;
     let n_in = kernel.inputs.len();
-    let mut bases: Vec<Value> =
-        (0..n_in).map(|i| b.ins().load(ptr, table, ins_pp, word * i as i32)).collect();
-    for o in 0..kernel.outputs.len() {
-        bases.push(b.ins().load(ptr, table, outs_pp, word * o as i32));
-    }
-    let checks = trap.map(|(trap, kernel_index)| Checks {
-        trap,
-        kernel_index,
-        lens: (0..n_in + kernel.outputs.len())
-            .map(|i| b.ins().load(ptr, table, lens_p, word * i as i32))
-            .collect(),
-    });
+    let Frame { start, end, exit, bases, checks } = enter(b, ptr, n_in, kernel.outputs.len(), trap);
     let read = (0..n_in).map(|n| kernel.body.contains(&Expr::Input(n))).collect();
     let key = (0..n_in)
         .map(|n| kernel.body.iter().any(|e| matches!(e, Expr::Random { key, .. } if *key == n)))

@@ -33,7 +33,7 @@
 //! test every load and store against the buffer lengths in `lens` and call
 //! the trap function on the first violation, then return.
 
-use super::checks::{Checks, Site};
+use super::checks::{enter, Checks, Frame, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     types, Block, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
@@ -1173,24 +1173,8 @@ pub(crate) fn emit(
     trap: Option<(FuncRef, u32)>,
 ) -> Result<(), String> {
     let plan = plan(kernel)?;
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let (ins_pp, outs_pp, start, end, lens_p) = (params[0], params[1], params[2], params[3], params[4]);
-    let exit = b.create_block();
-
-    let table = MemFlagsData::new().with_notrap().with_readonly();
-    let word = ptr.bytes() as i32;
     let n_inputs = kernel.inputs.len();
-    let mut bases: Vec<Value> =
-        (0..n_inputs).map(|i| b.ins().load(ptr, table, ins_pp, word * i as i32)).collect();
-    bases.push(b.ins().load(ptr, table, outs_pp, 0));
-    let checks = trap.map(|(trap, kernel_index)| Checks {
-        trap,
-        kernel_index,
-        lens: (0..=n_inputs).map(|i| b.ins().load(ptr, table, lens_p, word * i as i32)).collect(),
-    });
+    let Frame { start, end, exit, bases, checks } = enter(b, ptr, n_inputs, 1, trap);
     let g = Gen { ptr, n_inputs, bases, checks, exit };
     let se = (start, end);
     match &plan {
