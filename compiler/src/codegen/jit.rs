@@ -116,7 +116,8 @@ struct Defined {
 
 /// A JIT module and the kernels defined in it.
 pub struct Jit {
-    module: JITModule,
+    /// Freed (with the machine code) when the `Jit` is dropped.
+    module: std::mem::ManuallyDrop<JITModule>,
     ctx: Context,
     fctx: FunctionBuilderContext,
     trap: FuncId,
@@ -154,7 +155,7 @@ impl Jit {
             .map_err(|e| err(format!("declaring the trap function: {e}")))?;
         Ok(Jit {
             ctx: module.make_context(),
-            module,
+            module: std::mem::ManuallyDrop::new(module),
             fctx: FunctionBuilderContext::new(),
             trap,
             kernels: vec![],
@@ -318,6 +319,19 @@ impl Jit {
             trap.index,
             trap.len
         )
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // SAFETY: `module` is taken exactly once, here, and not used again.
+        // Freeing its memory invalidates the kernels' code: every typed
+        // handle (`LoopFn`, `WindowFn`) borrows the `Jit` and so cannot
+        // outlive it, and raw entry points are documented as valid only
+        // while the `Jit` lives (runtimes keep the `Jit` beside the calls
+        // that use it and fetch entry points from it per call), so no
+        // kernel is running or can be called afterwards.
+        unsafe { std::mem::ManuallyDrop::take(&mut self.module).free_memory() };
     }
 }
 

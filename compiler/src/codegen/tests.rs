@@ -1702,3 +1702,43 @@ fn throughput_of_reductions() {
         eprintln!("{}: {:.2} Gelem/s", c.kernel.name, (n * reps) as f64 / secs / 1e9);
     }
 }
+
+/// Dropping a `Jit` frees its machine code; kernels of `Jit`s created
+/// afterwards (which may reuse that memory) still compute correctly, and
+/// many create-run-drop cycles neither crash nor disturb a `Jit` that
+/// stays alive throughout.
+#[test]
+fn dropped_jits_free_their_code_and_leave_others_intact() {
+    let kernel = |name: &str, c: f32| LoopKernel {
+        name: name.into(),
+        shape: vec![37],
+        inputs: vec![Operand { offset: 0, strides: contiguous(&[37]), elem: Elem::F32 }],
+        body: vec![Expr::Input(0), Expr::Const(c), Expr::Binary(BinaryOp::Add, 0, 1)],
+        outputs: vec![Store {
+            value: 2,
+            offset: 0,
+            strides: contiguous(&[37]),
+            elem: Elem::F32,
+            reduce: None,
+        }],
+    };
+    let xs: Vec<f32> = (0..37).map(|i| i as f32).collect();
+    let run = |jit: &Jit, id| {
+        let mut out = vec![0.0f32; 37];
+        jit.loop_fn(id).expect("kernel").run(&[&xs], &mut [&mut out], 0, 37).expect("run");
+        out
+    };
+    let mut keeper = Jit::new().expect("jit");
+    let kept = keeper.add_loop_kernel(&kernel("kept", 0.5), Checking::Unchecked).expect("add");
+    keeper.finalize().expect("finalize");
+    for round in 0..64 {
+        let mut jit = Jit::new().expect("jit");
+        let id = jit.add_loop_kernel(&kernel("k", round as f32), Checking::Checked).expect("add");
+        jit.finalize().expect("finalize");
+        let want: Vec<f32> = xs.iter().map(|x| x + round as f32).collect();
+        assert_eq!(run(&jit, id), want, "round {round}");
+        drop(jit);
+        let want: Vec<f32> = xs.iter().map(|x| x + 0.5).collect();
+        assert_eq!(run(&keeper, kept), want, "the long-lived kernel after round {round}");
+    }
+}
