@@ -17,6 +17,13 @@ Examples:
                                       initial parameters (PyTorch defaults)
   nnc grad models/sine.nn --params params.safetensors --data batch.npz -o grads.safetensors
                                       loss and gradients of one batch
+  nnc train models/sine.nn            train on the model's data, checkpoint each epoch
+  nnc eval models/sine.nn --checkpoint models/sine.safetensors
+                                      validation loss and metrics of a checkpoint
+  nnc predict models/sine.nn --checkpoint models/sine.safetensors --input x.npy -o y.npy
+                                      run the trained model on new inputs
+  nnc plot models/sine.run           loss and metric curves of a run (SVG)
+  nnc datasets                        the real data sets shipped with nnc
   nnc bench models/bench/mlp.nn --threads 2
                                       compile time and training-step speed
 
@@ -82,6 +89,60 @@ peak arena bytes. `--profile` adds the time spent in each kernel.
 With `--json` prints one JSON object with the keys compile_ms, step_ms,
 step_ms_min, step_ms_p90, samples_per_s, peak_bytes, threads, batch, steps,
 warmup, kernels, final_loss, model and file (and profile with `--profile`).";
+
+const TRAIN_EXAMPLES: &str = "\
+Examples:
+  nnc train models/sine.nn
+  nnc train models/digits.nn --threads 2 --epochs 5
+  nnc train models/digits.nn --resume models/digits.safetensors
+  nnc train models/resunet.nn --quiet --checkpoint eddies.safetensors --run-dir runs/eddies
+
+Trains the model as its `train` section says: loads the data (checked
+against the model's input and target declarations), splits it into training
+and validation examples, normalises with training statistics only, and runs
+`epochs` passes of shuffled mini-batches (the last partial batch included).
+A progress bar (on a terminal) shows epoch, step, loss, samples/s and ETA;
+one line per epoch gives the training and validation loss and the metrics in
+physical units.
+
+After every epoch the checkpoint (default: next to the model, FILE with the
+extension .safetensors) is replaced atomically: parameters in PyTorch's
+names and layouts, optimiser state, normalisation statistics, epoch, step and
+a hash of the model source. `--resume CKPT` continues a run so that it ends
+bit-identical to one that was never interrupted (same thread count). The
+run directory (default: FILE with the extension .run) receives `log.jsonl`,
+one JSON object per epoch, which `nnc plot` draws.
+
+A loss that becomes NaN or infinite stops the run with an error naming the
+step; the last checkpoint is kept as it was.";
+
+const EVAL_EXAMPLES: &str = "\
+Examples:
+  nnc eval models/digits.nn --checkpoint models/digits.safetensors
+  nnc eval models/sine.nn --checkpoint models/sine.safetensors --subset all
+
+Loads the model's data as `nnc train` does, normalises it with the
+checkpoint's statistics, and prints the loss and the `metrics` of the
+`train` section (in physical units) on the validation examples, the training
+examples or all of them.";
+
+const PREDICT_EXAMPLES: &str = "\
+Examples:
+  nnc predict models/sine.nn --checkpoint models/sine.safetensors --input x.npy -o y.npy
+
+Reads an .npy array whose first axis counts examples and whose other axes
+hold the model's input (any float or integer dtype; the values must hold
+the input's per-example size), applies the checkpoint's normalisation, runs
+the inference graph (dropout off, batchnorm on running statistics) and
+writes the prediction, mapped back to physical units, as f32 .npy.";
+
+const PLOT_EXAMPLES: &str = "\
+Examples:
+  nnc plot models/sine.run
+  nnc plot runs/eddies -o eddies.svg
+
+Draws the training and validation loss and every validation metric of a run
+directory's log.jsonl against the epoch.";
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -153,6 +214,122 @@ pub enum Command {
     /// Time the compiled training step on synthetic data.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
+    /// Train a model as its `train` section says.
+    #[command(after_help = TRAIN_EXAMPLES)]
+    Train(TrainArgs),
+    /// Loss and metrics of a checkpoint on the model's data.
+    #[command(after_help = EVAL_EXAMPLES)]
+    Eval(EvalArgs),
+    /// Run a trained model on the inputs of an .npy file.
+    #[command(after_help = PREDICT_EXAMPLES)]
+    Predict(PredictArgs),
+    /// Draw the loss and metric curves of a training run.
+    #[command(after_help = PLOT_EXAMPLES)]
+    Plot(PlotArgs),
+    /// List the real data sets shipped with nnc: shapes, units, tasks and
+    /// provenance.
+    Datasets,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The `.nn` file to train.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Threads, the calling one included (default: all cores). Results are
+    /// bit-identical for a given count.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+
+    /// Train for this many epochs instead of the `train` section's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+
+    /// Where to write the checkpoint (default: the `train` section's
+    /// `checkpoint`, else FILE with the extension .safetensors).
+    #[arg(long, value_name = "CKPT.safetensors")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// The run directory for log.jsonl (default: FILE with the extension .run).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Continue the run saved in this checkpoint.
+    #[arg(long, value_name = "CKPT.safetensors")]
+    pub resume: Option<PathBuf>,
+
+    /// Print only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Generated code bounds-checks every memory access (slower).
+    #[arg(long)]
+    pub checked: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The `.nn` file the checkpoint was trained from.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The checkpoint written by `nnc train`.
+    #[arg(long, value_name = "CKPT.safetensors")]
+    pub checkpoint: PathBuf,
+
+    /// Which examples to score.
+    #[arg(long, value_enum, default_value_t = SubsetArg::Validation)]
+    pub subset: SubsetArg,
+
+    /// Threads (default: all cores).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+}
+
+/// The examples `nnc eval` scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SubsetArg {
+    /// The validation examples of the `split`.
+    Validation,
+    /// The training examples.
+    Training,
+    /// Every example.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The `.nn` file the checkpoint was trained from.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The checkpoint written by `nnc train`.
+    #[arg(long, value_name = "CKPT.safetensors")]
+    pub checkpoint: PathBuf,
+
+    /// The inputs: an .npy array, first axis = examples.
+    #[arg(long, value_name = "X.npy")]
+    pub input: PathBuf,
+
+    /// Where to write the predictions (.npy, f32).
+    #[arg(short, long, value_name = "Y.npy")]
+    pub output: PathBuf,
+
+    /// Threads (default: all cores).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The run directory (holding log.jsonl).
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+
+    /// Where to write the figure (default: RUN_DIR/curves.svg).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

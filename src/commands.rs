@@ -58,6 +58,16 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Init(args) => run_init(args, color, out, err),
         Command::Grad(args) => run_grad(args, color, out, err),
         Command::Bench(args) => crate::bench::run_bench(args, color, out, err),
+        Command::Train(args) => crate::train::run_train(args, color, out, err),
+        Command::Eval(args) => crate::train::run_eval(args, color, out, err),
+        Command::Predict(args) => crate::train::run_predict(args, color, out, err),
+        Command::Plot(args) => crate::train::run_plot(args, out, err),
+        Command::Datasets => {
+            // Write errors (a closed pipe) are ignored, as everywhere.
+            let mut sink = &mut *out;
+            let _ = crate::datasets::print_datasets(&mut sink);
+            Status::Ok
+        }
     };
     let _ = out.flush();
     let _ = err.flush();

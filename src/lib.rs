@@ -9,7 +9,10 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod datasets;
+pub mod plot;
 pub mod source;
 pub mod summary;
+pub mod train;
 
 pub use commands::{check_source, run, Status};

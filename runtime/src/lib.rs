@@ -21,19 +21,28 @@
 //!   library and a reference loop);
 //! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM;
 //! - [`exec`]: the [`exec::Executable`] that runs a compiled graph's kernels
-//!   on the thread pool.
+//!   on the thread pool;
+//! - [`metrics`]: validation metrics (rmse, accuracy, CSI, Dice, …) accumulated batch by batch;
+//! - [`train`]: the training loop (split, shuffle, normalisation, schedules,
+//!   early stopping, atomic checkpoints and exact resumption), `eval` and
+//!   `predict`;
+//! - [`data`]: training examples from a `train` section's `data` source
+//!   (synthetic generators, shipped data sets, CSV, npy and npz files).
 //!
 //! Every error that comes from a file is an [`Error`] naming the file.
 
 pub mod arena;
 pub mod conv;
+pub mod data;
 pub mod exec;
 pub mod feed;
 pub mod gemm;
 pub mod init;
+pub mod metrics;
 pub mod npz;
 pub mod pool;
 pub mod tensor_file;
+pub mod train;
 
 mod error;
 

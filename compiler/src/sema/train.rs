@@ -3,7 +3,7 @@
 //! Everything the section accepts is described by tables: [`KEYS`] (one row
 //! per key), and one table of callable values per kind — [`OPTIMIZERS`],
 //! [`SCHEDULES`], [`METRICS`], [`NORMALIZATIONS`], [`EARLY_STOPS`],
-//! [`SOURCES`] and [`GENERATORS`] — each row with typed, ranged and defaulted
+//! [`SOURCES`], [`GENERATORS`] and [`MISSINGS`] — each row with typed, ranged and defaulted
 //! parameters. One argument binder and one value checker serve every table,
 //! so every call reports the same errors in the same words. Bare names such
 //! as `constant` or `accuracy` are calls without arguments.
@@ -44,6 +44,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Path of the checkpoint to write; `None` means next to the model file.
     pub checkpoint: Option<String>,
+    /// What loading does with examples holding NaN or infinite values.
+    pub missing: Missing,
 }
 
 /// A source of training examples.
@@ -98,6 +100,16 @@ pub enum Normalize {
     None,
     /// Zero mean, unit variance per feature/channel, from training statistics.
     PerVariable,
+}
+
+/// What loading does with an example whose input or target holds a NaN or
+/// infinite value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Loading fails, naming the array and the first bad value.
+    Error,
+    /// Every such example is left out (and the number left out reported).
+    Drop,
 }
 
 /// An optimiser with PyTorch's defaults.
@@ -559,7 +571,7 @@ pub const METRICS: Table<Metric> = Table {
         Callable {
             name: "dice",
             params: &[],
-            doc: "mean soft Dice coefficient (as the `dice` loss, without the `1 −`)",
+            doc: "Dice coefficient of hard masks (argmax over channels, or ≥ 0.5 for one channel), mean over the classes present",
             build: |_| Ok(Metric::Dice),
         },
     ],
@@ -577,6 +589,27 @@ pub const NORMALIZATIONS: Table<Normalize> = Table {
             params: &[],
             doc: "zero mean, unit variance per feature/channel, from the training split only",
             build: |_| Ok(Normalize::PerVariable),
+        },
+    ],
+};
+
+/// The values of `missing`.
+pub const MISSINGS: Table<Missing> = Table {
+    what: "missing-value rule",
+    expected: "`error` or `drop`",
+    prefix: "",
+    rows: &[
+        Callable {
+            name: "error",
+            params: &[],
+            doc: "a NaN or infinite value in an input or target stops loading, naming where it is",
+            build: |_| Ok(Missing::Error),
+        },
+        Callable {
+            name: "drop",
+            params: &[],
+            doc: "examples holding a NaN or infinite value are left out; their number is reported",
+            build: |_| Ok(Missing::Drop),
         },
     ],
 };
@@ -845,6 +878,12 @@ pub const KEYS: &[Key] = &[
             }
         },
     },
+    Key {
+        name: "missing",
+        value: "`error` or `drop`: what loading does with examples holding NaN or infinite values",
+        default: "error",
+        apply: |cx, e, d| cx.named("missing", &MISSINGS, e, &mut d.missing),
+    },
 ];
 
 // ---- checking -------------------------------------------------------------
@@ -863,6 +902,7 @@ struct Draft {
     metrics: Vec<Metric>,
     seed: u64,
     checkpoint: Option<String>,
+    missing: Missing,
 }
 
 impl Draft {
@@ -880,6 +920,7 @@ impl Draft {
             metrics: vec![],
             seed: 0,
             checkpoint: None,
+            missing: Missing::Error,
         }
     }
 
@@ -897,6 +938,7 @@ impl Draft {
             metrics: self.metrics,
             seed: self.seed,
             checkpoint: self.checkpoint,
+            missing: self.missing,
         })
     }
 }
@@ -1569,6 +1611,7 @@ mod tests {
             metrics: vec![],
             seed: 1,
             checkpoint: None,
+            missing: Missing::Error,
         };
         assert_eq!(config, Some(expected));
     }
@@ -1592,6 +1635,7 @@ mod tests {
             metrics: vec![Metric::Accuracy],
             seed: 0,
             checkpoint: None,
+            missing: Missing::Error,
         };
         assert_eq!(config, Some(expected));
     }
@@ -1615,6 +1659,7 @@ mod tests {
             metrics: vec![Metric::Dice, Metric::Accuracy],
             seed: 0,
             checkpoint: None,
+            missing: Missing::Error,
         };
         assert_eq!(config, Some(expected));
     }
@@ -1629,6 +1674,21 @@ mod tests {
         assert_eq!(c.optimizer, adam(1e-3));
         assert_eq!((c.schedule, c.normalize), (Schedule::Constant, Normalize::None));
         assert_eq!((c.clip_grad_norm, c.early_stop, c.checkpoint), (None, None, None));
+        assert_eq!(c.missing, Missing::Error);
+    }
+
+    #[test]
+    fn missing_values_rule() {
+        for (text, expected) in [("missing = error", Missing::Error), ("missing = drop", Missing::Drop)] {
+            assert_eq!(config(text).missing, expected, "{text}");
+        }
+        let d = single("missing = skip", "unknown missing-value rule `skip`", "skip");
+        noted(&d, "valid missing-value rules: `error`, `drop`");
+        single(
+            "missing = \"drop\"",
+            "`missing` must be `error` or `drop`, found a string (\"drop\")",
+            "\"drop\"",
+        );
     }
 
     #[test]
@@ -2069,6 +2129,7 @@ mod tests {
         rows(&NORMALIZATIONS);
         rows(&EARLY_STOPS);
         rows(&SOURCES);
+        rows(&MISSINGS);
         rows(&GENERATORS);
         for row in GENERATORS.rows {
             let values = row.params.iter().map(sample).collect();
@@ -2082,7 +2143,7 @@ mod tests {
             "adam(lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0)"
         );
         assert_eq!(GENERATORS.rows[0].signature("synthetic."), "synthetic.sine(n: 1024, noise: 0.0)");
-        assert_eq!(KEYS.len(), 12);
+        assert_eq!(KEYS.len(), 13);
     }
 
     proptest::proptest! {

@@ -1,0 +1,288 @@
+//! Binding a source's `x` and `y` to the model's input and target: shape,
+//! element type and missing values, each checked once here for every source.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, Dimension, IxDyn};
+use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Op, Type};
+
+use super::{ArrayValue, Examples, Field, Missing, Part, Raw, Role};
+use crate::error::{index_text, names_text};
+use crate::Error;
+
+/// A model input or target that a source array binds to.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub name: String,
+    pub role: Role,
+    pub ty: Type,
+    /// The declared shape after the example axis.
+    pub per_example: Vec<usize>,
+}
+
+/// The model's one data input and one target, or an error naming what the
+/// model has instead.
+pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<[Slot; 2], Error> {
+    let here = PathBuf::from(origin);
+    let mut inputs = vec![];
+    let mut targets = vec![];
+    for (_, node) in graph.inputs() {
+        let Op::Input { name, kind } = &node.op else { continue };
+        match kind {
+            InputKind::Data => inputs.push((name.clone(), node.ty.clone())),
+            InputKind::Target => targets.push((name.clone(), node.ty.clone())),
+            _ => {}
+        }
+    }
+    let one = |list: Vec<(String, Type)>, role: Role| -> Result<Slot, Error> {
+        let what = match role {
+            Role::Input => "input",
+            Role::Target => "target",
+        };
+        let array = match role {
+            Role::Input => "x",
+            Role::Target => "y",
+        };
+        if list.len() != 1 {
+            let has = if list.is_empty() {
+                format!("the model has no {what}")
+            } else {
+                format!(
+                    "the model has {} {what}s ({})",
+                    list.len(),
+                    names_text(list.iter().map(|(n, _)| n.as_str()), 10)
+                )
+            };
+            return Err(Error::new(
+                &here,
+                format!("{has}; a data source provides one {what} array (`{array}`) for exactly one {what}"),
+            ));
+        }
+        let (name, ty) = list.into_iter().next().ok_or_else(|| Error::new(&here, "no input"))?;
+        let dims = ty.shape.dims();
+        if dims.is_empty() {
+            return Err(Error::new(
+                &here,
+                format!("{what} `{name}: {ty}` has no example axis; declare it as e.g. f32[B, ...]"),
+            ));
+        }
+        let mut per_example = vec![];
+        for d in &dims[1..] {
+            match d {
+                Dim::Known(k) => per_example.push(*k),
+                Dim::Sym(s) => {
+                    return Err(Error::new(
+                        &here,
+                        format!(
+                            "{what} `{name}: {ty}` has the symbolic size `{s}` after its first axis; \
+                             only the example axis may be symbolic"
+                        ),
+                    ))
+                }
+            }
+        }
+        if !matches!(ty.dtype, DType::F32 | DType::I32) {
+            return Err(Error::new(&here, format!("{what} `{name}: {ty}` must be f32 or i32")));
+        }
+        Ok(Slot { name, role, ty, per_example })
+    };
+    Ok([one(inputs, Role::Input)?, one(targets, Role::Target)?])
+}
+
+/// Binds the arrays of `raw` to `slots` (input, target).
+pub(crate) fn bind(raw: Raw, slots: &[Slot; 2], missing: Missing) -> Result<Examples, Error> {
+    let Raw { x, y, order, origin } = raw;
+    let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
+    if nx != ny {
+        return Err(Error::new(
+            &x.source,
+            format!(
+                "array `{}` has {nx} examples but array `{}`{} has {ny}",
+                x.array,
+                y.array,
+                if y.source == x.source { String::new() } else { format!(" of {}", y.source.display()) }
+            ),
+        ));
+    }
+    // Shapes first: a wrong shape is reported whatever the values.
+    for (part, slot) in [(&x, &slots[0]), (&y, &slots[1])] {
+        check_count(part, slot)?;
+    }
+    let keep = match missing {
+        Missing::Error => {
+            for (part, slot) in [(&x, &slots[0]), (&y, &slots[1])] {
+                if let Some((example, position, v)) = first_non_finite(&part.value) {
+                    return Err(Error::new(
+                        &part.source,
+                        format!(
+                            "array `{}` (for {} `{}`) holds {} at example {example}, position {}; \
+                             add `missing = drop` to the train section to leave such examples out",
+                            part.array,
+                            role_name(slot.role),
+                            slot.name,
+                            value_name(v),
+                            index_text(&position)
+                        ),
+                    ));
+                }
+            }
+            None
+        }
+        Missing::Drop => {
+            let mut keep = vec![true; nx];
+            for part in [&x, &y] {
+                mark_non_finite(&part.value, &mut keep);
+            }
+            Some(keep)
+        }
+    };
+    let dropped = keep.as_ref().map_or(0, |k| k.iter().filter(|&&b| !b).count());
+    let n = nx - dropped;
+    if n == 0 {
+        return Err(Error::new(
+            &x.source,
+            format!(
+                "every one of the {nx} examples holds a NaN or infinite value; nothing is left to train on"
+            ),
+        ));
+    }
+    let mut fields = vec![];
+    for (part, slot) in [(x, &slots[0]), (y, &slots[1])] {
+        let value = select(part.value, keep.as_deref());
+        let value = convert(value, slot, &part.array, &part.source)?;
+        let mut shape = vec![n];
+        shape.extend(&slot.per_example);
+        let value = reshape(value, &shape).map_err(|e| Error::new(&part.source, e))?;
+        fields.push(Field { name: slot.name.clone(), role: slot.role, value, unit: part.unit });
+    }
+    Ok(Examples { fields, n, order, origin, dropped })
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Input => "input",
+        Role::Target => "target",
+    }
+}
+
+fn value_name(v: f32) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else {
+        "an infinite value"
+    }
+}
+
+/// The number of examples of a part (its leading axis).
+fn examples_in(part: &Part) -> Result<usize, Error> {
+    part.value.shape().first().copied().ok_or_else(|| {
+        Error::new(
+            &part.source,
+            format!("array `{}` is a scalar; its first axis must be the example", part.array),
+        )
+    })
+}
+
+/// Checks that an example of `part` holds as many values as `slot` declares.
+fn check_count(part: &Part, slot: &Slot) -> Result<(), Error> {
+    let shape = part.value.shape();
+    let have: usize = shape[1..].iter().product();
+    let want: usize = slot.per_example.iter().product();
+    if have == want {
+        return Ok(());
+    }
+    Err(Error::new(
+        &part.source,
+        format!(
+            "array `{}` has shape {} ({have} values per example), but {} `{}` is {} ({want} values per \
+             example, shape {})",
+            part.array,
+            index_text(shape),
+            role_name(slot.role),
+            slot.name,
+            slot.ty,
+            index_text(&slot.per_example)
+        ),
+    ))
+}
+
+/// The first NaN or infinite value: (example, position within it, value).
+fn first_non_finite(value: &ArrayValue) -> Option<(usize, Vec<usize>, f32)> {
+    let ArrayValue::F32(a) = value else { return None };
+    let (index, v) = a.indexed_iter().find(|(_, v)| !v.is_finite())?;
+    let index = index.slice();
+    Some((index[0], index[1..].to_vec(), *v))
+}
+
+/// Clears `keep[i]` for every example `i` holding a non-finite value.
+fn mark_non_finite(value: &ArrayValue, keep: &mut [bool]) {
+    let ArrayValue::F32(a) = value else { return };
+    let per: usize = a.shape()[1..].iter().product();
+    if per == 0 {
+        return;
+    }
+    let flat: Vec<f32> = a.iter().copied().collect();
+    for (i, chunk) in flat.chunks(per).enumerate() {
+        if chunk.iter().any(|v| !v.is_finite()) {
+            keep[i] = false;
+        }
+    }
+}
+
+/// The examples of `value` whose `keep` flag is set (all when `keep` is `None`).
+fn select(value: ArrayValue, keep: Option<&[bool]>) -> ArrayValue {
+    let Some(keep) = keep else { return value };
+    if keep.iter().all(|&k| k) {
+        return value;
+    }
+    let indices: Vec<usize> = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i).collect();
+    match value {
+        ArrayValue::F32(a) => ArrayValue::F32(a.select(ndarray::Axis(0), &indices)),
+        ArrayValue::I32(a) => ArrayValue::I32(a.select(ndarray::Axis(0), &indices)),
+    }
+}
+
+/// Converts to the slot's element type: integers to floats, and whole-number
+/// floats to integers.
+fn convert(value: ArrayValue, slot: &Slot, array: &str, source: &Path) -> Result<ArrayValue, Error> {
+    match (value, slot.ty.dtype) {
+        (ArrayValue::I32(a), DType::F32) => Ok(ArrayValue::F32(a.mapv(|v| v as f32))),
+        (ArrayValue::F32(a), DType::I32) => {
+            for (index, &v) in a.indexed_iter() {
+                let ok = v.is_finite() && v.fract() == 0.0 && v.abs() <= i32::MAX as f32;
+                if !ok {
+                    let index = index.slice();
+                    return Err(Error::new(
+                        source,
+                        format!(
+                            "array `{array}` holds {v} at example {}, position {}, but {} `{}` is {} \
+                             (whole numbers only)",
+                            index[0],
+                            index_text(&index[1..]),
+                            role_name(slot.role),
+                            slot.name,
+                            slot.ty
+                        ),
+                    ));
+                }
+            }
+            Ok(ArrayValue::I32(a.mapv(|v| v as i32)))
+        }
+        (value, _) => Ok(value),
+    }
+}
+
+/// Reshapes row-major to `shape` (same number of values, checked before).
+fn reshape(value: ArrayValue, shape: &[usize]) -> Result<ArrayValue, String> {
+    fn go<T: Clone>(a: ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, String> {
+        if a.shape() == shape {
+            return Ok(a);
+        }
+        let values: Vec<T> = a.iter().cloned().collect();
+        ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| e.to_string())
+    }
+    Ok(match value {
+        ArrayValue::F32(a) => ArrayValue::F32(go(a, shape)?),
+        ArrayValue::I32(a) => ArrayValue::I32(go(a, shape)?),
+    })
+}

@@ -1,0 +1,295 @@
+//! User files as data sources: `csv(...)`, `npy(...)` and `npz(...)`.
+//!
+//! Arrays are read whatever their NumPy dtype (floats, signed and unsigned
+//! integers, booleans) and converted to f32 or i32, as [`crate::npz`] does
+//! for batches; unlike batches, float arrays may hold NaN here, because the
+//! train section's `missing` rule decides what happens to such examples.
+//! CSV files have a header row; every selected cell must be a number (an
+//! empty cell or `NaN` is a missing value).
+
+use std::collections::BTreeSet;
+use std::io::{Cursor, Read, Seek};
+use std::path::Path;
+
+use ndarray::{ArrayD, Dimension, IxDyn, OwnedRepr};
+use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError, ReadableElement};
+
+use super::{ArrayValue, Order, Part, Raw};
+use crate::error::{index_text, io_message, names_text};
+use crate::Error;
+
+/// Reads a whole file, naming it on failure.
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::new(path, format!("cannot read: {}", io_message(&e))))
+}
+
+/// Why one attempt to read an array as a given element type failed.
+enum Attempt {
+    /// The array has another dtype: try the next one.
+    OtherDtype(String),
+    /// The array is unreadable.
+    Failed(String),
+}
+
+fn npy_attempt(e: ReadNpyError) -> Attempt {
+    match e {
+        ReadNpyError::WrongDescriptor(descr) => Attempt::OtherDtype(descr.to_string()),
+        ReadNpyError::MissingData => Attempt::Failed("the array's data is truncated".into()),
+        ReadNpyError::Io(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Attempt::Failed("the file is truncated".into())
+        }
+        err => Attempt::Failed(format!("not a valid .npy array: {err}")),
+    }
+}
+
+/// A source of arrays by element type: a `.npy` byte string or an `.npz` entry.
+trait ArraySource {
+    fn read<T: ReadableElement>(&mut self) -> Result<ArrayD<T>, Attempt>;
+}
+
+/// A `.npy` file held in memory.
+struct NpyBytes<'a>(&'a [u8]);
+
+impl ArraySource for NpyBytes<'_> {
+    fn read<T: ReadableElement>(&mut self) -> Result<ArrayD<T>, Attempt> {
+        ArrayD::<T>::read_npy(self.0).map_err(npy_attempt)
+    }
+}
+
+/// One array of an `.npz` archive.
+struct NpzEntry<'a, R: Read + Seek> {
+    reader: &'a mut NpzReader<R>,
+    name: &'a str,
+}
+
+impl<R: Read + Seek> ArraySource for NpzEntry<'_, R> {
+    fn read<T: ReadableElement>(&mut self) -> Result<ArrayD<T>, Attempt> {
+        self.reader.by_name::<OwnedRepr<T>, IxDyn>(self.name).map_err(|e| match e {
+            ReadNpzError::Npy(err) => npy_attempt(err),
+            ReadNpzError::Zip(err) => Attempt::Failed(format!("corrupt archive entry: {err}")),
+        })
+    }
+}
+
+/// Reads an array of any supported dtype: floats become f32 (NaN and
+/// infinities kept; finite values beyond the f32 range are errors),
+/// integers and booleans i32 (values beyond its range are errors).
+fn read_array(src: &mut impl ArraySource) -> Result<ArrayValue, String> {
+    macro_rules! try_float {
+        ($t:ty) => {
+            match src.read::<$t>() {
+                Ok(a) => return float_array(a.mapv(f64::from)),
+                Err(Attempt::Failed(m)) => return Err(m),
+                Err(Attempt::OtherDtype(_)) => {}
+            }
+        };
+    }
+    macro_rules! try_int {
+        ($t:ty) => {
+            match src.read::<$t>() {
+                Ok(a) => return int_array(&a, stringify!($t)),
+                Err(Attempt::Failed(m)) => return Err(m),
+                Err(Attempt::OtherDtype(_)) => {}
+            }
+        };
+    }
+    try_float!(f32);
+    try_float!(f64);
+    try_int!(i32);
+    try_int!(i64);
+    try_int!(u8);
+    try_int!(i8);
+    try_int!(i16);
+    try_int!(u16);
+    try_int!(u32);
+    try_int!(u64);
+    match src.read::<bool>() {
+        Ok(a) => Ok(ArrayValue::I32(a.mapv(i32::from))),
+        Err(Attempt::Failed(m)) => Err(m),
+        Err(Attempt::OtherDtype(descr)) => {
+            Err(format!("unsupported dtype {descr} (expected a float, integer or boolean array)"))
+        }
+    }
+}
+
+fn float_array(values: ArrayD<f64>) -> Result<ArrayValue, String> {
+    for (index, &v) in values.indexed_iter() {
+        if v.is_finite() && (v as f32).is_infinite() {
+            return Err(format!(
+                "value {v:e} at index {} is outside the f32 range",
+                index_text(index.slice())
+            ));
+        }
+    }
+    Ok(ArrayValue::F32(values.mapv(|v| v as f32)))
+}
+
+fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
+    values: &ArrayD<T>,
+    dtype: &str,
+) -> Result<ArrayValue, String> {
+    let mut out = Vec::with_capacity(values.len());
+    for (index, &v) in values.indexed_iter() {
+        match v.try_into() {
+            Ok(x) => out.push(x),
+            Err(_) => {
+                return Err(format!(
+                    "{dtype} value {v} at index {} is outside the i32 range",
+                    index_text(index.slice())
+                ))
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(values.shape()), out).map(ArrayValue::I32).map_err(|e| e.to_string())
+}
+
+/// Parses a `.npy` file's bytes.
+pub(crate) fn parse_npy(bytes: &[u8]) -> Result<ArrayValue, String> {
+    read_array(&mut NpyBytes(bytes))
+}
+
+/// The arrays `keys` of an `.npz` archive held in `reader`; an unknown key
+/// is an error listing the archive's arrays.
+pub(crate) fn npz_arrays<R: Read + Seek>(reader: R, keys: &[&str]) -> Result<Vec<ArrayValue>, String> {
+    let cause = |e: ReadNpzError| match e {
+        ReadNpzError::Zip(err) => format!("not a valid .npz archive: {err}"),
+        ReadNpzError::Npy(err) => format!("not a valid .npz archive: {err}"),
+    };
+    let mut reader = NpzReader::new(reader).map_err(cause)?;
+    let names = reader.names().map_err(cause)?;
+    let mut out = vec![];
+    for key in keys {
+        if !names.iter().any(|n| n == key) {
+            let have: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+            let list = if have.is_empty() {
+                "the archive holds no arrays".to_string()
+            } else {
+                format!("the archive holds {}", names_text(have, 30))
+            };
+            return Err(format!("no array `{key}`; {list}"));
+        }
+        let value = read_array(&mut NpzEntry { reader: &mut reader, name: key })
+            .map_err(|m| format!("array `{key}`: {m}"))?;
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// `npy(x: PATH, y: PATH)`: two `.npy` files, first axis = example.
+pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
+    let part = |path: &Path, array: &str| -> Result<Part, Error> {
+        let bytes = read_file(path)?;
+        let value = parse_npy(&bytes).map_err(|m| Error::new(path, m))?;
+        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None })
+    };
+    Ok(Raw {
+        x: part(x, "x")?,
+        y: part(y, "y")?,
+        order: Order::Iid,
+        origin: format!("{} and {}", x.display(), y.display()),
+    })
+}
+
+/// `npz(PATH, x: KEY, y: KEY)`: two arrays of one archive.
+pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
+    let bytes = read_file(path)?;
+    let mut arrays = npz_arrays(Cursor::new(bytes), &[x, y]).map_err(|m| Error::new(path, m))?.into_iter();
+    let mut part = |array: &str| -> Result<Part, Error> {
+        let value = arrays.next().ok_or_else(|| Error::new(path, format!("no array `{array}`")))?;
+        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None })
+    };
+    Ok(Raw { x: part(x)?, y: part(y)?, order: Order::Iid, origin: path.display().to_string() })
+}
+
+/// The columns of a CSV file (header row first), every selected cell a number.
+pub(crate) struct Table {
+    pub header: Vec<String>,
+    /// Row-major cells of every column.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Parses CSV text with a header row.
+    pub fn parse(bytes: &[u8]) -> Result<Table, String> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| format!("not a valid CSV file: {e}"))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        if header.iter().all(String::is_empty) {
+            return Err("the file is empty (a header row naming the columns is needed)".into());
+        }
+        let mut rows = vec![];
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| format!("line {}: {}", i + 2, csv_cause(&e)))?;
+            rows.push(record.iter().map(|c| c.trim().to_string()).collect());
+        }
+        Ok(Table { header, rows })
+    }
+
+    /// The index of column `name`, or an error listing the columns.
+    pub fn column(&self, name: &str) -> Result<usize, String> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| {
+            format!(
+                "no column `{name}`; the columns are {}",
+                names_text(self.header.iter().map(String::as_str), 40)
+            )
+        })
+    }
+
+    /// The cell as a number: `NaN` or an empty cell is NaN.
+    pub fn number(&self, row: usize, col: usize) -> Result<f64, String> {
+        let cell = self.rows.get(row).and_then(|r| r.get(col)).map_or("", String::as_str);
+        if cell.is_empty() {
+            return Ok(f64::NAN);
+        }
+        cell.parse::<f64>()
+            .map_err(|_| format!("line {}, column `{}`: `{cell}` is not a number", row + 2, self.header[col]))
+    }
+
+    /// The columns `names` as an `f32[rows, names.len()]` array.
+    pub fn columns(&self, names: &[String]) -> Result<ArrayValue, String> {
+        let cols = names.iter().map(|n| self.column(n)).collect::<Result<Vec<_>, _>>()?;
+        let mut values = Vec::with_capacity(self.rows.len() * cols.len());
+        for row in 0..self.rows.len() {
+            for &col in &cols {
+                let v = self.number(row, col)?;
+                if v.is_finite() && (v as f32).is_infinite() {
+                    return Err(format!(
+                        "line {}, column `{}`: {v:e} is outside the f32 range",
+                        row + 2,
+                        self.header[col]
+                    ));
+                }
+                values.push(v as f32);
+            }
+        }
+        ArrayD::from_shape_vec(IxDyn(&[self.rows.len(), cols.len()]), values)
+            .map(ArrayValue::F32)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn csv_cause(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields where the header has {expected_len} (a truncated or malformed row)")
+        }
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`.
+pub(crate) fn load_csv(path: &Path, x: &[String], y: &[String]) -> Result<Raw, Error> {
+    let bytes = read_file(path)?;
+    let table = Table::parse(&bytes).map_err(|m| Error::new(path, m))?;
+    let columns = |names: &[String]| -> Result<Part, Error> {
+        let value = table.columns(names).map_err(|m| Error::new(path, m))?;
+        let array = if names.len() == 1 { names[0].clone() } else { format!("[{}]", names.join(", ")) };
+        Ok(Part { array, source: path.to_path_buf(), value, unit: None })
+    };
+    Ok(Raw { x: columns(x)?, y: columns(y)?, order: Order::Iid, origin: path.display().to_string() })
+}

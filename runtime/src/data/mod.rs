@@ -1,0 +1,230 @@
+//! Where training examples come from: the `data` key of a `train` section.
+//!
+//! [`load`] turns a checked [`DataSource`] into [`Examples`]: one input array
+//! (`x`) and one target array (`y`), each bound to the model's only data
+//! input and only target, reshaped to their declared per-example shapes and
+//! converted to their declared element types. Everything the trainer needs
+//! to know about a source beyond the arrays travels with them: how a
+//! validation split must be taken ([`Order`]), physical units, and a name
+//! for messages.
+//!
+//! Sources:
+//! - `synthetic.NAME(...)` ([`synthetic`]): generated in memory from the
+//!   train section's `seed` by a counter-based generator (Philox-4x32-10 of
+//!   `(seed, stream, index)`), so the values depend only on the seed and the
+//!   arguments;
+//! - `dataset("NAME")` ([`datasets`]): real data sets compiled into the
+//!   binary, each with a default task mirroring the reference baseline its
+//!   provenance documents; [`catalogue`] lists them for `nnc datasets`;
+//! - `csv(...)`, `npy(...)`, `npz(...)` ([`files`]): user files, paths
+//!   relative to the model file's directory.
+//!
+//! Binding rule: an example's array may be reshaped to the declared
+//! per-example shape (all axes after the first) when it holds the same
+//! number of values, read in row-major order (8×8 digit images feed
+//! `f32[B, 64]`; 28×28 images feed `f32[B, 1, 28, 28]`). Integers feed f32
+//! inputs as floats; floats feed i32 targets only when every value is a
+//! whole number. NaN or infinite values are an error naming the source, the
+//! array and the first bad example and position, unless the train section
+//! says `missing = drop`, which leaves such examples out.
+//!
+//! Errors are [`Error`]s naming the file, or the source (`dataset("digits")`)
+//! when there is no file; loading never panics on bad input.
+
+mod bind;
+pub mod datasets;
+pub mod files;
+mod rng;
+pub mod synthetic;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use nnc_compiler::ir::Graph;
+use nnc_compiler::sema::train::DataSource;
+
+pub use crate::error::Error;
+pub use crate::npz::ArrayValue;
+pub use datasets::{catalogue, ArrayInfo, DatasetEntry};
+pub use nnc_compiler::sema::train::Missing;
+
+/// How a validation split must be taken from a source's examples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Examples are exchangeable: the validation examples are spread evenly
+    /// over the whole set ([`Examples::split`]: with `split = 0.8`, every
+    /// example whose index is 4 mod 5, the IID rule of the shipped data
+    /// sets' reference numbers).
+    Iid,
+    /// Examples are ordered (in time, or in space for the spatially split
+    /// data sets): the first part trains and the rest validates, so no
+    /// future (or neighbouring) information leaks into training.
+    Chronological,
+}
+
+impl Order {
+    /// The name used in listings: `iid`, `chronological`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Iid => "iid",
+            Order::Chronological => "chronological",
+        }
+    }
+}
+
+/// Whether a field feeds a model input or a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A model `input` (an `InputKind::Data` input of the graph).
+    Input,
+    /// A model `target` (an `InputKind::Target` input of the graph).
+    Target,
+}
+
+/// One array of every example, bound to a model input or target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    /// The model input or target it binds to.
+    pub name: String,
+    pub role: Role,
+    /// F32 or I32 as declared; the leading axis is the example, the others
+    /// are the model's declared per-example shape.
+    pub value: ArrayValue,
+    /// The physical unit of the values (`mm`, `K`), if known.
+    pub unit: Option<String>,
+}
+
+/// The examples of a source, ready to be batched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Examples {
+    /// One field per bound input and target (input first).
+    pub fields: Vec<Field>,
+    /// The number of examples (the leading axis of every field).
+    pub n: usize,
+    pub order: Order,
+    /// The source, for messages: `dataset("digits")`, a file path,
+    /// `synthetic.sine(n: 1024, noise: 0)`.
+    pub origin: String,
+    /// Examples left out by `missing = drop` (0 otherwise).
+    pub dropped: usize,
+}
+
+impl Examples {
+    /// The indices of the training and the validation examples when a
+    /// fraction `split` (in (0, 1)) trains.
+    ///
+    /// - [`Order::Chronological`]: the first `floor(split · n)` examples
+    ///   train, the rest validate.
+    /// - [`Order::Iid`]: example `i` validates when
+    ///   `floor((i + 1)(1 − split)) > floor(i (1 − split))`, which spreads the
+    ///   validation examples evenly; for `split = 0.8` these are exactly the
+    ///   examples with `i % 5 == 4` (the shipped data sets' IID rule, under
+    ///   which their reference numbers were measured).
+    pub fn split(&self, split: f64) -> (Vec<usize>, Vec<usize>) {
+        split_indices(self.n, split, self.order)
+    }
+}
+
+/// [`Examples::split`] for `n` examples.
+pub fn split_indices(n: usize, split: f64, order: Order) -> (Vec<usize>, Vec<usize>) {
+    // A tolerance keeps decimal fractions such as 0.8 exact: 5 · 0.2 is 1.
+    const EPS: f64 = 1e-9;
+    let split = split.clamp(0.0, 1.0);
+    match order {
+        Order::Chronological => {
+            let k = ((split * n as f64 + EPS).floor() as usize).min(n);
+            ((0..k).collect(), (k..n).collect())
+        }
+        Order::Iid => {
+            let v = 1.0 - split;
+            let (mut train, mut valid) = (vec![], vec![]);
+            for i in 0..n {
+                let before = (i as f64 * v + EPS).floor();
+                let after = ((i + 1) as f64 * v + EPS).floor();
+                if after > before {
+                    valid.push(i);
+                } else {
+                    train.push(i);
+                }
+            }
+            (train, valid)
+        }
+    }
+}
+
+/// How to load a source.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions<'a> {
+    /// The train section's `seed` (synthetic sources).
+    pub seed: u64,
+    /// The train section's `missing` rule.
+    pub missing: Missing,
+    /// The directory relative paths resolve against: the model file's.
+    pub base_dir: &'a Path,
+}
+
+/// An array of a source before binding: what it is called, where it came
+/// from, and its values in the source's own shape (floats may hold NaN).
+#[derive(Clone, Debug)]
+pub(crate) struct Part {
+    /// The array's name in the source, for messages (`images`, a key,
+    /// `columns [a, b]`).
+    pub array: String,
+    /// The file or source it came from, for messages.
+    pub source: PathBuf,
+    pub value: ArrayValue,
+    pub unit: Option<String>,
+}
+
+/// A source's two arrays before binding.
+#[derive(Clone, Debug)]
+pub(crate) struct Raw {
+    pub x: Part,
+    pub y: Part,
+    pub order: Order,
+    pub origin: String,
+}
+
+/// Loads the examples of `source` for the training forward graph `graph`,
+/// binding `x` to its only [`InputKind::Data`](nnc_compiler::ir::InputKind)
+/// input and `y` to its only target (see the module documentation for the
+/// reshape, conversion and missing-value rules).
+pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Examples, Error> {
+    let origin = origin_text(source, opts.base_dir);
+    // Check the model first: no file is read for a model that cannot bind.
+    let slots = bind::slots(graph, &origin)?;
+    let raw = match source {
+        DataSource::Synthetic { generator } => synthetic::generate(generator, opts.seed)?,
+        DataSource::Dataset { name } => datasets::load_dataset(name)?,
+        DataSource::Csv { path, x, y } => files::load_csv(&resolve(opts.base_dir, path), x, y)?,
+        DataSource::Npy { x, y } => files::load_npy(&resolve(opts.base_dir, x), &resolve(opts.base_dir, y))?,
+        DataSource::Npz { path, x, y } => files::load_npz(&resolve(opts.base_dir, path), x, y)?,
+    };
+    bind::bind(raw, &slots, opts.missing)
+}
+
+/// `path` resolved against `base` unless it is absolute.
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The source as shown in messages.
+fn origin_text(source: &DataSource, base: &Path) -> String {
+    match source {
+        DataSource::Synthetic { generator } => synthetic::describe(generator),
+        DataSource::Dataset { name } => format!("dataset(\"{name}\")"),
+        DataSource::Csv { path, .. } | DataSource::Npz { path, .. } => {
+            resolve(base, path).display().to_string()
+        }
+        DataSource::Npy { x, y } => {
+            format!("{} and {}", resolve(base, x).display(), resolve(base, y).display())
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Training checkpoints: one safetensors file that holds everything a run
+//! needs to continue exactly where it stopped.
+//!
+//! Tensors (all f32):
+//! - every parameter and model state tensor under its own name, in
+//!   PyTorch's layouts (`h.dense_1.weight` is `[out, in]`), so
+//!   `safetensors.torch.load_file` gives a state dict;
+//! - optimiser state under `optim.PARAM.SLOT` and `optim.step`;
+//! - normalisation statistics as `normalize.NAME.mean` / `normalize.NAME.std`
+//!   for every normalised input or target `NAME`;
+//! - with early stopping, the best parameters so far as `best.NAME`.
+//!
+//! Metadata (strings): `format = pt`, `nnc.checkpoint` (the format version),
+//! `model`, `model_sha256` (of the whole `.nn` source), `epoch` (completed
+//! epochs), `step` (optimiser steps taken), `seed`, `rng` (how every random
+//! draw derives from seed, epoch and step — the generator is counter-based,
+//! so these numbers are its whole state), `threads`, `lr`, the early-stopping
+//! record (`best_val_loss`, `best_epoch`, `bad_epochs`), `finished` and
+//! `stopped_early`.
+//!
+//! Files are written atomically ([`tensor_file::save`]: temporary file,
+//! fsync, rename), so a crash never leaves a half-written checkpoint and an
+//! existing one is only ever replaced by a complete one.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ndarray::ArrayD;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::tensor_file::{self, TensorFile};
+use crate::train::normalize::Stats;
+
+/// The checkpoint format version written to `nnc.checkpoint`.
+pub const VERSION: &str = "1";
+
+/// How the random draws of a run derive from the seed, recorded in `rng`.
+pub const RNG: &str = "philox4x32-10; shuffle stream `train.shuffle` + epoch; dropout key (seed, step + 1)";
+
+/// The state of a run at the end of an epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub model: String,
+    pub model_sha256: String,
+    /// Parameters, model state and optimiser state, by input name.
+    pub tensors: Vec<(String, ArrayD<f32>)>,
+    /// Normalisation statistics by input or target name.
+    pub normalize: Vec<(String, Stats)>,
+    /// The best parameters and model state (early stopping only).
+    pub best: Vec<(String, ArrayD<f32>)>,
+    pub epoch: usize,
+    pub step: u64,
+    pub seed: u64,
+    pub threads: usize,
+    pub lr: f64,
+    pub best_val_loss: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub bad_epochs: usize,
+    /// The run reached its last epoch or stopped early.
+    pub finished: bool,
+    /// Early stopping ended the run (resuming it has nothing left to do).
+    pub stopped_early: bool,
+}
+
+/// The hex SHA-256 of a model's source text.
+pub fn source_hash(source: &str) -> String {
+    Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn stats_names(name: &str) -> (String, String) {
+    (format!("normalize.{name}.mean"), format!("normalize.{name}.std"))
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let mut tensors = self.tensors.clone();
+        for (name, stats) in &self.normalize {
+            let (m, s) = stats_names(name);
+            tensors.push((
+                m,
+                ArrayD::from_shape_vec(vec![stats.mean.len()], stats.mean.clone()).unwrap_or_default(),
+            ));
+            tensors.push((
+                s,
+                ArrayD::from_shape_vec(vec![stats.std.len()], stats.std.clone()).unwrap_or_default(),
+            ));
+        }
+        for (name, value) in &self.best {
+            tensors.push((format!("best.{name}"), value.clone()));
+        }
+        let mut meta = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            meta.insert(k.to_string(), v);
+        };
+        put("format", "pt".into());
+        put("nnc.checkpoint", VERSION.into());
+        put("model", self.model.clone());
+        put("model_sha256", self.model_sha256.clone());
+        put("epoch", self.epoch.to_string());
+        put("step", self.step.to_string());
+        put("seed", self.seed.to_string());
+        put("rng", RNG.into());
+        put("threads", self.threads.to_string());
+        put("lr", format!("{:e}", self.lr));
+        put("bad_epochs", self.bad_epochs.to_string());
+        put("finished", self.finished.to_string());
+        put("stopped_early", self.stopped_early.to_string());
+        put("normalized", self.normalize.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(","));
+        if let Some(v) = self.best_val_loss {
+            put("best_val_loss", format!("{v:e}"));
+        }
+        if let Some(e) = self.best_epoch {
+            put("best_epoch", e.to_string());
+        }
+        tensor_file::save(path, &tensors, &meta)
+    }
+
+    /// Reads a checkpoint written by [`Checkpoint::save`], checking that it
+    /// is complete: the version, every metadata field and the statistics of
+    /// every normalised array.
+    pub fn load(path: &Path) -> Result<Checkpoint, Error> {
+        let file = tensor_file::load(path)?;
+        Checkpoint::from_file(path, file)
+    }
+
+    fn from_file(path: &Path, file: TensorFile) -> Result<Checkpoint, Error> {
+        let bad = |m: String| Error::new(path, m);
+        let meta = &file.metadata;
+        let get = |k: &str| -> Result<&str, Error> {
+            meta.get(k)
+                .map(String::as_str)
+                .ok_or_else(|| bad(format!("not an nnc training checkpoint: metadata `{k}` is missing")))
+        };
+        let version = get("nnc.checkpoint")?;
+        if version != VERSION {
+            return Err(bad(format!(
+                "checkpoint format {version} is not supported (this nnc reads {VERSION})"
+            )));
+        }
+        fn num<T: std::str::FromStr>(path: &Path, k: &str, v: &str) -> Result<T, Error> {
+            v.parse().map_err(|_| Error::new(path, format!("metadata `{k}` = `{v}` is not a valid number")))
+        }
+        let normalized: Vec<String> =
+            get("normalized")?.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let mut normalize = vec![];
+        for name in &normalized {
+            let (m, s) = stats_names(name);
+            let (Some(mean), Some(std)) = (file.get(&m), file.get(&s)) else {
+                return Err(bad(format!("the normalisation statistics of `{name}` are missing")));
+            };
+            if mean.len() != std.len() {
+                return Err(bad(format!("`{m}` and `{s}` have different lengths")));
+            }
+            normalize.push((
+                name.clone(),
+                Stats { mean: mean.iter().copied().collect(), std: std.iter().copied().collect() },
+            ));
+        }
+        let mut tensors = vec![];
+        let mut best = vec![];
+        for (name, value) in &file.tensors {
+            if name.starts_with("normalize.") {
+                continue;
+            }
+            match name.strip_prefix("best.") {
+                Some(rest) => best.push((rest.to_string(), value.clone())),
+                None => tensors.push((name.clone(), value.clone())),
+            }
+        }
+        let opt_num = |k: &str| -> Result<Option<f64>, Error> {
+            meta.get(k).map(|v| num::<f64>(path, k, v)).transpose()
+        };
+        Ok(Checkpoint {
+            model: get("model")?.to_string(),
+            model_sha256: get("model_sha256")?.to_string(),
+            tensors,
+            normalize,
+            best,
+            epoch: num(path, "epoch", get("epoch")?)?,
+            step: num(path, "step", get("step")?)?,
+            seed: num(path, "seed", get("seed")?)?,
+            threads: num(path, "threads", get("threads")?)?,
+            lr: num(path, "lr", get("lr")?)?,
+            best_val_loss: opt_num("best_val_loss")?,
+            best_epoch: opt_num("best_epoch")?.map(|e| e as usize),
+            bad_epochs: num(path, "bad_epochs", get("bad_epochs")?)?,
+            finished: num(path, "finished", get("finished")?)?,
+            stopped_early: num(path, "stopped_early", get("stopped_early")?)?,
+        })
+    }
+
+    /// Tensor `name` (parameter, model or optimiser state).
+    pub fn tensor(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// The statistics of normalised array `name`.
+    pub fn stats(&self, name: &str) -> Option<&Stats> {
+        self.normalize.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    fn example() -> Checkpoint {
+        Checkpoint {
+            model: "m".into(),
+            model_sha256: source_hash("model m {}"),
+            tensors: vec![
+                (
+                    "w".into(),
+                    ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, -2.0, 3.5, f32::MIN_POSITIVE]).unwrap(),
+                ),
+                ("optim.step".into(), ArrayD::from_elem(IxDyn(&[]), 7.0)),
+            ],
+            normalize: vec![("x".into(), Stats { mean: vec![0.5, 1.5], std: vec![2.0, 1.0] })],
+            best: vec![("w".into(), ArrayD::from_elem(IxDyn(&[2, 2]), 0.25))],
+            epoch: 3,
+            step: 96,
+            seed: 11,
+            threads: 2,
+            lr: 1e-3,
+            best_val_loss: Some(0.125),
+            best_epoch: Some(2),
+            bad_epochs: 1,
+            finished: false,
+            stopped_early: false,
+        }
+    }
+
+    #[test]
+    fn round_trips_exactly() {
+        let dir = std::env::temp_dir().join(format!("nnc-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.safetensors");
+        let c = example();
+        c.save(&path).unwrap();
+        let mut back = Checkpoint::load(&path).unwrap();
+        back.tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want = c.clone();
+        want.tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back, want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn incomplete_files_are_rejected_by_name() {
+        let dir = std::env::temp_dir().join(format!("nnc-ckpt-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.safetensors");
+        tensor_file::save(&path, &[("w".into(), ArrayD::zeros(IxDyn(&[1])))], &BTreeMap::new()).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not an nnc training checkpoint"), "{err}");
+        let bytes = std::fs::read(dir.join("p.safetensors")).unwrap();
+        let c = example();
+        c.save(&path).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(!bytes.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

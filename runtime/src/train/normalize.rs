@@ -1,0 +1,138 @@
+//! `normalize = per_variable`: zero mean and unit variance per variable,
+//! from the training examples only.
+//!
+//! A variable is an index of an array's axis 1 (after the example axis): a
+//! feature of `f32[B, F]`, a channel of `f32[B, C, H, W]`; an array with one
+//! value per example is one variable. The mean and the population standard
+//! deviation are accumulated in f64 over every training example and every
+//! other position; a variable that never varies keeps scale 1 (as
+//! scikit-learn's `StandardScaler` does), so constant pixels stay finite.
+//! The statistics are stored in the checkpoint and applied unchanged by
+//! `eval` and `predict`; predictions are mapped back with [`Stats::invert`]
+//! so that metrics are in the data's physical units.
+
+use ndarray::ArrayD;
+
+/// The statistics of one array: `mean` and `std` per variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// The number of variables of an array of `shape` (leading axis = examples)
+/// and how many consecutive values each variable's run has.
+fn layout(shape: &[usize]) -> (usize, usize) {
+    let vars = shape.get(1).copied().unwrap_or(1);
+    let inner: usize = shape.iter().skip(2).product();
+    (vars, inner)
+}
+
+impl Stats {
+    /// The statistics of the examples `rows` of `data`.
+    pub fn from_examples(data: &ArrayD<f32>, rows: &[usize]) -> Stats {
+        let shape = data.shape();
+        let (vars, inner) = layout(shape);
+        let per = vars * inner;
+        let flat = data.as_slice_memory_order().filter(|_| data.is_standard_layout());
+        let owned;
+        let flat = match flat {
+            Some(f) => f,
+            None => {
+                owned = data.iter().copied().collect::<Vec<f32>>();
+                &owned
+            }
+        };
+        let mut sum = vec![0f64; vars];
+        for &r in rows {
+            let row = &flat[r * per..(r + 1) * per];
+            for (v, s) in sum.iter_mut().enumerate() {
+                *s += row[v * inner..(v + 1) * inner].iter().map(|&x| f64::from(x)).sum::<f64>();
+            }
+        }
+        let count = (rows.len() * inner).max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+        let mut sq = vec![0f64; vars];
+        for &r in rows {
+            let row = &flat[r * per..(r + 1) * per];
+            for (v, s) in sq.iter_mut().enumerate() {
+                *s += row[v * inner..(v + 1) * inner]
+                    .iter()
+                    .map(|&x| (f64::from(x) - mean[v]).powi(2))
+                    .sum::<f64>();
+            }
+        }
+        let std = sq
+            .iter()
+            .map(|s| {
+                let sd = (s / count).sqrt();
+                if sd > 1e-12 * (1.0 + sd) && sd.is_finite() {
+                    sd as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Stats { mean: mean.iter().map(|&m| m as f32).collect(), std }
+    }
+
+    /// `(x − mean) / std` in place, for an array of examples of `shape`.
+    pub fn apply(&self, values: &mut [f32], shape: &[usize]) {
+        self.map(values, shape, |x, m, s| (x - m) / s);
+    }
+
+    /// `x · std + mean` in place: back to physical units.
+    pub fn invert(&self, values: &mut [f32], shape: &[usize]) {
+        self.map(values, shape, |x, m, s| x * s + m);
+    }
+
+    fn map(&self, values: &mut [f32], shape: &[usize], f: impl Fn(f32, f32, f32) -> f32) {
+        let (vars, inner) = layout(shape);
+        if vars != self.mean.len() || inner == 0 {
+            return;
+        }
+        for row in values.chunks_mut(vars * inner) {
+            for (v, run) in row.chunks_mut(inner).enumerate() {
+                let (m, s) = (self.mean[v], self.std[v]);
+                for x in run {
+                    *x = f(*x, m, s);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    #[test]
+    fn statistics_per_channel_from_training_rows_only() {
+        // [3 examples, 2 channels, 2 positions]; example 2 is validation.
+        let data = ArrayD::from_shape_vec(
+            IxDyn(&[3, 2, 2]),
+            vec![1.0, 3.0, 5.0, 5.0, 3.0, 5.0, 5.0, 5.0, 100.0, 100.0, -7.0, 9.0],
+        )
+        .unwrap();
+        let stats = Stats::from_examples(&data, &[0, 1]);
+        assert_eq!(stats.mean, vec![3.0, 5.0]);
+        assert!((stats.std[0] - 2f32.sqrt()).abs() < 1e-6);
+        assert_eq!(stats.std[1], 1.0, "a constant channel keeps scale 1");
+        let mut v = data.iter().copied().collect::<Vec<_>>();
+        stats.apply(&mut v, data.shape());
+        assert!((v[0] + 2f32.sqrt()).abs() < 1e-6);
+        stats.invert(&mut v, data.shape());
+        for (a, b) in v.iter().zip(data.iter()) {
+            assert!((a - b).abs() < 1e-4, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn one_value_per_example_is_one_variable() {
+        let data = ArrayD::from_shape_vec(IxDyn(&[4]), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let stats = Stats::from_examples(&data, &[0, 1, 2, 3]);
+        assert_eq!(stats.mean, vec![2.5]);
+        assert!((stats.std[0] - 1.25f32.sqrt()).abs() < 1e-6);
+    }
+}

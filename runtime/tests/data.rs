@@ -1,0 +1,348 @@
+//! `nnc_runtime::data::load` against compiled models: every shipped data
+//! set, the synthetic generators, and CSV / npy / npz files (happy paths and
+//! the errors a user meets), with fixtures written to a temporary directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array, ArrayD, IxDyn};
+use ndarray_npy::{NpzWriter, WriteNpyExt};
+use nnc_compiler::ir::Graph;
+use nnc_compiler::sema::train::{DataSource, Generator};
+use nnc_runtime::data::{catalogue, load, ArrayValue, Examples, LoadOptions, Missing, Order, Role};
+
+/// The training graph of a model with input `x: X` and target `y: Y`.
+fn graph(x: &str, y: &str) -> Graph {
+    let body = if y.starts_with("i32") {
+        "z = x |> flatten |> dense(5)\n  loss = cross_entropy(z, y)"
+    } else {
+        "z = x |> flatten |> dense(1)\n  loss = mean(z) + mean(y)"
+    };
+    let src = format!("model m {{\n  input x: {x}\n  target y: {y}\n  {body}\n}}\n");
+    match nnc_compiler::compile(&src) {
+        Ok(m) => m.train_graph,
+        Err(d) => panic!("{src}\n{d:#?}"),
+    }
+}
+
+fn opts(missing: Missing, base: &Path) -> LoadOptions<'_> {
+    LoadOptions { seed: 0, missing, base_dir: base }
+}
+
+fn try_load(
+    source: &DataSource,
+    x: &str,
+    y: &str,
+    missing: Missing,
+    base: &Path,
+) -> Result<Examples, String> {
+    load(source, &graph(x, y), &opts(missing, base)).map_err(|e| e.to_string())
+}
+
+fn ok(source: &DataSource, x: &str, y: &str, missing: Missing, base: &Path) -> Examples {
+    try_load(source, x, y, missing, base).unwrap_or_else(|e| panic!("{source:?}: {e}"))
+}
+
+fn err(source: &DataSource, x: &str, y: &str, missing: Missing, base: &Path) -> String {
+    match try_load(source, x, y, missing, base) {
+        Ok(_) => panic!("{source:?} loaded"),
+        Err(e) => e,
+    }
+}
+
+fn contains_all(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "{p:?} not in: {text}");
+    }
+}
+
+/// A fresh temporary directory for one test.
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nnc-data-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn dataset(name: &str) -> DataSource {
+    DataSource::Dataset { name: name.into() }
+}
+
+#[test]
+fn every_dataset_loads_with_its_declared_shapes_and_units() {
+    let base = Path::new(".");
+    for e in catalogue() {
+        let per = |s: &[usize]| s[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        let decl = |info: &nnc_runtime::data::ArrayInfo| {
+            if info.shape.len() == 1 {
+                format!("{}[B]", info.dtype)
+            } else {
+                format!("{}[B, {}]", info.dtype, per(info.shape))
+            }
+        };
+        let missing = if e.name == "storm_jan1996" { Missing::Drop } else { Missing::Error };
+        let ex = ok(&dataset(e.name), &decl(&e.x), &decl(&e.y), missing, base);
+        assert_eq!(ex.origin, format!("dataset(\"{}\")", e.name));
+        assert_eq!(ex.order, e.order, "{}", e.name);
+        assert_eq!(ex.n + ex.dropped, e.examples, "{}", e.name);
+        let [x, y] = [&ex.fields[0], &ex.fields[1]];
+        assert_eq!((x.name.as_str(), x.role, y.name.as_str(), y.role), ("x", Role::Input, "y", Role::Target));
+        assert_eq!(&x.value.shape()[1..], &e.x.shape[1..], "{}", e.name);
+        assert_eq!(&y.value.shape()[1..], &e.y.shape[1..], "{}", e.name);
+        assert_eq!((x.unit.as_deref(), y.unit.as_deref()), (e.x.unit, e.y.unit), "{}", e.name);
+    }
+}
+
+#[test]
+fn datasets_reshape_and_convert_to_the_declared_types() {
+    let base = Path::new(".");
+    // (dataset, x, y, expected x shape, expected y shape)
+    type Case = (&'static str, &'static str, &'static str, &'static [usize], &'static [usize]);
+    let cases: &[Case] = &[
+        ("digits", "f32[B, 64]", "i32[B]", &[1797, 64], &[1797]),
+        ("digits", "f32[B, 1, 8, 8]", "i32[B]", &[1797, 1, 8, 8], &[1797]),
+        ("mnist_5k", "f32[B, 1, 28, 28]", "i32[B]", &[5000, 1, 28, 28], &[5000]),
+        ("mnist_5k", "f32[B, 784]", "i32[B]", &[5000, 784], &[5000]),
+        ("iris", "f32[B, 4]", "f32[B, 1]", &[150, 4], &[150, 1]),
+        ("stageiv_precip", "f32[B, 118, 87]", "f32[B, 1, 118, 87]", &[22, 118, 87], &[22, 1, 118, 87]),
+        ("pacific_sst_ndjfm", "f32[B, 450]", "f32[B, 450]", &[50, 450], &[50, 450]),
+    ];
+    for &(name, x, y, xs, ys) in cases {
+        let ex = ok(&dataset(name), x, y, Missing::Error, base);
+        assert_eq!((ex.fields[0].value.shape(), ex.fields[1].value.shape()), (xs, ys), "{name} {x} {y}");
+        assert_eq!(ex.fields[0].value.dtype().name(), &x[..3]);
+        assert_eq!(ex.fields[1].value.dtype().name(), &y[..3]);
+    }
+    let digits = ok(&dataset("digits"), "f32[B, 64]", "i32[B]", Missing::Error, base);
+    let ArrayValue::F32(px) = &digits.fields[0].value else { panic!("floats") };
+    assert_eq!(px.iter().cloned().fold(0.0, f32::max), 16.0);
+    let (train, valid) = digits.split(0.8);
+    assert_eq!((train.len(), valid.len()), (1438, 359), "the README's IID rule");
+    let stage =
+        ok(&dataset("stageiv_precip"), "f32[B, 1, 118, 87]", "f32[B, 1, 118, 87]", Missing::Error, base);
+    assert_eq!(stage.split(0.8).1, [17, 18, 19, 20, 21], "reference test targets are frames 18-22");
+    let era5 = ok(&dataset("era5_members"), "f32[B, 2]", "f32[B, 1]", Missing::Error, base);
+    assert_eq!(era5.split(0.8).0.len(), 96 * 10 * 4 * 61, "longitude columns 0-95 train");
+}
+
+#[test]
+fn storm_needs_missing_drop() {
+    let base = Path::new(".");
+    let (x, y) = ("f32[B, 6, 33, 22]", "f32[B, 6, 33, 22]");
+    let e = err(&dataset("storm_jan1996"), x, y, Missing::Error, base);
+    contains_all(
+        &e,
+        &[
+            "dataset(\"storm_jan1996\")",
+            "`fields`",
+            "NaN at example 17, position [1, 0, 0]",
+            "missing = drop",
+        ],
+    );
+    let ex = ok(&dataset("storm_jan1996"), x, y, Missing::Drop, base);
+    assert_eq!((ex.n, ex.dropped), (58, 5));
+    assert_eq!(ex.split(0.8).1.len(), 12, "the reference's last 12 pairs validate");
+}
+
+#[test]
+fn wrong_shapes_and_bindings_are_named() {
+    let base = Path::new(".");
+    let e = err(&dataset("digits"), "f32[B, 65]", "i32[B]", Missing::Error, base);
+    contains_all(
+        &e,
+        &["dataset(\"digits\")", "`images`", "[1797, 8, 8]", "f32[B, 65]", "64 values", "65 values"],
+    );
+    let e = err(&dataset("co2_mauna_loa"), "f32[B, 6]", "i32[B]", Missing::Error, base);
+    contains_all(&e, &["`co2_ppmv`", "316.1", "example 0", "whole numbers"]);
+    let src = "model m {\n  input a: f32[B, 4]\n  input b: f32[B, 4]\n  target y: i32[B]\n  \
+               z = concat(a, b, axis: 1) |> dense(3)\n  loss = cross_entropy(z, y)\n}\n";
+    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let e = load(&dataset("iris"), &g, &opts(Missing::Error, base)).expect_err("two inputs").to_string();
+    contains_all(&e, &["2 inputs", "`a`", "`b`"]);
+}
+
+#[test]
+fn synthetic_sources_bind_to_the_zoo_models() {
+    let src =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resunet.nn")).expect("zoo");
+    let module = nnc_compiler::compile(&src).expect("resunet compiles");
+    let data = DataSource::Synthetic { generator: Generator::Eddies { n: 8, size: 32 } };
+    let ex = load(&data, &module.train_graph, &opts(Missing::Error, Path::new("."))).expect("eddies bind");
+    assert_eq!((ex.fields[0].name.as_str(), ex.fields[1].name.as_str()), ("ssh", "mask"));
+    assert_eq!(ex.fields[1].value.shape(), &[8, 3, 32, 32]);
+    assert_eq!((ex.order, ex.origin.as_str()), (Order::Iid, "synthetic.eddies(n: 8, size: 32)"));
+    assert_eq!(ex.fields[0].unit.as_deref(), Some("m"));
+    let sine = DataSource::Synthetic { generator: Generator::Sine { n: 10, noise: 0.0 } };
+    let e = err(&sine, "f32[B, 2]", "f32[B, 1]", Missing::Error, Path::new("."));
+    contains_all(&e, &["synthetic.sine(n: 10, noise: 0)", "[10, 1]", "f32[B, 2]"]);
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).expect("write fixture");
+}
+
+fn csv(path: &str, x: &[&str], y: &[&str]) -> DataSource {
+    DataSource::Csv {
+        path: path.into(),
+        x: x.iter().map(|s| s.to_string()).collect(),
+        y: y.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn csv_files() {
+    let dir = temp("csv");
+    write(&dir, "ok.csv", "a,b,label,t\n1,2,0,0.5\n3,4,1,1.5\n5,6,2,2.5\n");
+    write(&dir, "nan.csv", "a,b,t\n1,2,0.5\n3,NaN,1.5\n5,6,\n7,8,1\n");
+    write(&dir, "short.csv", "a,b,t\n1,2,0.5\n3,4\n");
+    write(&dir, "text.csv", "a,b,t\n1,x,0.5\n");
+    let ex = ok(&csv("ok.csv", &["a", "b"], &["label"]), "f32[B, 2]", "i32[B]", Missing::Error, &dir);
+    assert_eq!(ex.n, 3);
+    assert_eq!(ex.fields[1].value, ArrayValue::I32(Array::from_vec(vec![0, 1, 2]).into_dyn()));
+    assert_eq!(ex.origin, dir.join("ok.csv").display().to_string());
+    let ex = ok(&csv("ok.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    let ArrayValue::F32(t) = &ex.fields[1].value else { panic!("floats") };
+    assert_eq!(t.iter().copied().collect::<Vec<_>>(), [0.5, 1.5, 2.5]);
+    let abs = dir.join("ok.csv").display().to_string();
+    ok(&csv(&abs, &["a", "b"], &["t"]), "f32[B, 2]", "f32[B]", Missing::Error, Path::new("/"));
+
+    // (source, x, y, missing, expected parts of the message)
+    let cases: Vec<(DataSource, &str, &str, Missing, Vec<&str>)> = vec![
+        (
+            csv("none.csv", &["a"], &["t"]),
+            "f32[B, 1]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["none.csv", "cannot read"],
+        ),
+        (
+            csv("ok.csv", &["a", "c"], &["t"]),
+            "f32[B, 2]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["ok.csv", "no column `c`", "`a`, `b`, `label`, `t`"],
+        ),
+        (
+            csv("ok.csv", &["a", "b"], &["t"]),
+            "f32[B, 3]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["[a, b]", "[3, 2]", "f32[B, 3]"],
+        ),
+        (
+            csv("ok.csv", &["a", "b"], &["t"]),
+            "f32[B, 2]",
+            "i32[B]",
+            Missing::Error,
+            vec!["`t`", "0.5", "example 0"],
+        ),
+        (
+            csv("nan.csv", &["a", "b"], &["t"]),
+            "f32[B, 2]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["nan.csv", "NaN at example 1, position [1]", "missing = drop"],
+        ),
+        (
+            csv("short.csv", &["a"], &["t"]),
+            "f32[B, 1]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["short.csv", "line 3"],
+        ),
+        (
+            csv("text.csv", &["a", "b"], &["t"]),
+            "f32[B, 2]",
+            "f32[B, 1]",
+            Missing::Error,
+            vec!["`x` is not a number"],
+        ),
+    ];
+    for (source, x, y, missing, parts) in cases {
+        contains_all(&err(&source, x, y, missing, &dir), &parts);
+    }
+    let ex = ok(&csv("nan.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Drop, &dir);
+    assert_eq!((ex.n, ex.dropped), (2, 2));
+    let ArrayValue::F32(a) = &ex.fields[0].value else { panic!("floats") };
+    assert_eq!(a.iter().copied().collect::<Vec<_>>(), [1.0, 2.0, 7.0, 8.0]);
+}
+
+fn npy_file(dir: &Path, name: &str, a: &ArrayD<f64>) {
+    let f = fs::File::create(dir.join(name)).expect("create");
+    a.write_npy(f).expect("write npy");
+}
+
+#[test]
+fn npy_files() {
+    let dir = temp("npy");
+    let images = ArrayD::from_shape_fn(IxDyn(&[5, 4, 4]), |i| (i[0] * 16 + i[1] * 4 + i[2]) as f64);
+    npy_file(&dir, "x.npy", &images);
+    let labels: ArrayD<u8> = Array::from_vec(vec![0u8, 1, 2, 1, 0]).into_dyn();
+    labels.write_npy(fs::File::create(dir.join("y.npy")).expect("create")).expect("write");
+    let mut bad = images.clone();
+    bad[[3, 2, 1]] = f64::NAN;
+    npy_file(&dir, "bad.npy", &bad);
+    npy_file(&dir, "frac.npy", &Array::from_vec(vec![1.0, 0.5, 2.0, 3.0, 4.0]).into_dyn());
+    let bytes = fs::read(dir.join("x.npy")).expect("read");
+    fs::write(dir.join("trunc.npy"), &bytes[..bytes.len() - 10]).expect("write");
+    fs::write(dir.join("junk.npy"), b"not an array").expect("write");
+    let npy = |x: &str, y: &str| DataSource::Npy { x: x.into(), y: y.into() };
+
+    let ex = ok(&npy("x.npy", "y.npy"), "f32[B, 1, 4, 4]", "i32[B]", Missing::Error, &dir);
+    assert_eq!(ex.fields[0].value.shape(), &[5, 1, 4, 4]);
+    assert_eq!(ex.fields[1].value, ArrayValue::I32(Array::from_vec(vec![0, 1, 2, 1, 0]).into_dyn()));
+    let ex = ok(&npy("bad.npy", "y.npy"), "f32[B, 16]", "f32[B]", Missing::Drop, &dir);
+    assert_eq!((ex.n, ex.dropped), (4, 1));
+
+    let cases: Vec<(DataSource, &str, Vec<&str>)> = vec![
+        (npy("missing.npy", "y.npy"), "f32[B, 16]", vec!["missing.npy", "cannot read"]),
+        (npy("trunc.npy", "y.npy"), "f32[B, 16]", vec!["trunc.npy", "truncated"]),
+        (npy("junk.npy", "y.npy"), "f32[B, 16]", vec!["junk.npy", "not a valid .npy"]),
+        (npy("x.npy", "y.npy"), "f32[B, 15]", vec!["x.npy", "[5, 4, 4]", "f32[B, 15]"]),
+        (npy("bad.npy", "y.npy"), "f32[B, 16]", vec!["bad.npy", "NaN at example 3, position [2, 1]"]),
+        (npy("x.npy", "frac.npy"), "f32[B, 16]", vec!["frac.npy", "0.5 at example 1", "whole numbers"]),
+    ];
+    for (source, x, parts) in cases {
+        contains_all(&err(&source, x, "i32[B]", Missing::Error, &dir), &parts);
+    }
+    let e = err(&npy("x.npy", "y6.npy"), "f32[B, 16]", "i32[B]", Missing::Error, &dir);
+    contains_all(&e, &["y6.npy", "cannot read"]);
+}
+
+#[test]
+fn npz_files() {
+    let dir = temp("npz");
+    let path = dir.join("d.npz");
+    let mut w = NpzWriter::new_compressed(fs::File::create(&path).expect("create"));
+    let x = ArrayD::from_shape_fn(IxDyn(&[6, 3]), |i| (i[0] + i[1]) as f32);
+    let mut y = ArrayD::from_shape_fn(IxDyn(&[6]), |i| i[0] as f32 * 0.5);
+    w.add_array("inputs", &x).expect("add");
+    w.add_array("targets", &y).expect("add");
+    y[[2]] = f32::INFINITY;
+    w.add_array("bad_targets", &y).expect("add");
+    w.finish().expect("finish");
+    let bytes = fs::read(&path).expect("read");
+    fs::write(dir.join("trunc.npz"), &bytes[..bytes.len() / 2]).expect("write");
+    let npz = |p: &str, x: &str, y: &str| DataSource::Npz { path: p.into(), x: x.into(), y: y.into() };
+
+    let ex = ok(&npz("d.npz", "inputs", "targets"), "f32[B, 3]", "f32[B, 1]", Missing::Error, &dir);
+    assert_eq!((ex.n, ex.fields[0].value.shape()), (6, &[6usize, 3][..]));
+    let ex = ok(&npz("d.npz", "inputs", "bad_targets"), "f32[B, 3]", "f32[B]", Missing::Drop, &dir);
+    assert_eq!((ex.n, ex.dropped), (5, 1));
+
+    let cases: Vec<(DataSource, Vec<&str>)> = vec![
+        (npz("none.npz", "inputs", "targets"), vec!["none.npz", "cannot read"]),
+        (npz("trunc.npz", "inputs", "targets"), vec!["trunc.npz", "not a valid .npz"]),
+        (
+            npz("d.npz", "input", "targets"),
+            vec!["d.npz", "no array `input`", "`bad_targets`", "`inputs`", "`targets`"],
+        ),
+        (
+            npz("d.npz", "inputs", "bad_targets"),
+            vec!["d.npz", "`bad_targets`", "an infinite value at example 2, position []"],
+        ),
+    ];
+    for (source, parts) in cases {
+        contains_all(&err(&source, "f32[B, 3]", "f32[B]", Missing::Error, &dir), &parts);
+    }
+}

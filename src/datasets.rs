@@ -1,0 +1,99 @@
+//! `nnc datasets`: the real data sets shipped inside the binary, as a table.
+//!
+//! The catalogue itself lives in the runtime (`nnc_runtime::data::catalogue`),
+//! next to the data; this module only renders it for a terminal.
+
+use std::io::{self, Write};
+
+use nnc_runtime::data::{catalogue, ArrayInfo};
+
+/// A shape as `[a, b, c]`.
+fn shape_text(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// An array of a task as `f32[n, 8, 8] mm`.
+fn array_text(a: &ArrayInfo) -> String {
+    match a.unit {
+        Some(unit) => format!("{}{} {unit}", a.dtype, shape_text(a.shape)),
+        None => format!("{}{}", a.dtype, shape_text(a.shape)),
+    }
+}
+
+/// Prints every shipped data set: name, examples, `x` and `y` (shape and
+/// unit), split order and one line of provenance, as aligned columns, and
+/// then each set's task.
+pub fn print_datasets(out: &mut impl Write) -> io::Result<()> {
+    let entries = catalogue();
+    let header = ["name", "examples", "x", "y", "order", "provenance"];
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.name.to_string(),
+                e.examples.to_string(),
+                array_text(&e.x),
+                array_text(&e.y),
+                e.order.name().to_string(),
+                e.provenance.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = w - cell.chars().count();
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, &header)?;
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &cells)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Use a data set with `data = dataset(\"NAME\")` in a train section. Tasks:")?;
+    for e in &entries {
+        writeln!(out)?;
+        writeln!(out, "{}: {}", e.name, e.description)?;
+        writeln!(out, "  task: {}", e.task)?;
+        writeln!(out, "  licence: {}", e.licence)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_data_set_with_its_shapes() {
+        let mut out = vec![];
+        print_datasets(&mut out).expect("writes");
+        let text = String::from_utf8(out).expect("utf-8");
+        let first = text.lines().next().unwrap_or_default();
+        assert!(first.starts_with("name") && first.contains("provenance"), "{text}");
+        for (name, part) in [
+            ("digits", "f32[1797, 8, 8]"),
+            ("mnist_5k", "i32[5000]"),
+            ("stageiv_precip", "f32[22, 1, 118, 87] mm"),
+            ("storm_jan1996", "missing = drop"),
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing:\n{text}");
+            assert!(text.contains(part), "{part} missing:\n{text}");
+        }
+    }
+}

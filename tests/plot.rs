@@ -1,0 +1,133 @@
+//! `nnc plot`: learning curves from a run directory's `log.jsonl`.
+
+use std::path::PathBuf;
+
+use nnc::plot::{plot, Format, PlotOptions};
+
+/// A fresh, empty directory for one test case.
+fn run_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("plot-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+fn write_log(dir: &std::path::Path, lines: &[&str]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(dir.join("log.jsonl"), text).unwrap_or_else(|e| panic!("cannot write the log: {e}"));
+}
+
+/// The contents of the SVG document's `<text>` elements, in document order.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+const LOG: &[&str] = &[
+    r#"{"epoch":1,"step":10,"lr":0.001,"seconds":0.5,"samples_per_s":640,"train_loss":2.0,"val_loss":2.2,"val_rmse":1.4,"val_csi@0.5":0.1}"#,
+    r#"{"epoch":2,"step":20,"lr":0.001,"seconds":0.5,"samples_per_s":640,"train_loss":1.0,"val_loss":1.3,"val_rmse":1.1,"val_csi@0.5":null}"#,
+    "",
+    r#"{"epoch":3,"step":30,"lr":0.001,"seconds":0.5,"samples_per_s":640,"train_loss":0.5,"val_loss":0.9,"val_rmse":0.9,"val_csi@0.5":0.3,"train_rmse":0.7}"#,
+    // a resumed run repeats epoch 3; this line wins
+    r#"{"epoch":3,"step":30,"lr":0.001,"seconds":0.5,"samples_per_s":640,"train_loss":0.4,"val_loss":0.8,"val_rmse":0.8,"val_csi@0.5":0.35,"train_rmse":0.6}"#,
+];
+
+#[test]
+fn a_small_log_gives_an_svg_with_every_panel_and_series() {
+    // (case, log, expected texts)
+    let no_validation: &[&str] = &[r#"{"epoch":1,"train_loss":1e-3}"#, r#"{"epoch":2,"train_loss":1e-5}"#];
+    let cases: [(&str, &[&str], &[&str]); 2] = [
+        (
+            "metrics",
+            LOG,
+            &[
+                "loss",
+                "rmse",
+                "csi@0.5",
+                "train_loss",
+                "val_loss",
+                "val_rmse",
+                "train_rmse",
+                "val_csi@0.5",
+                "epoch",
+            ],
+        ),
+        ("no-validation", no_validation, &["loss", "train_loss", "epoch"]),
+    ];
+    for (case, log, want) in cases {
+        let dir = run_dir(case);
+        write_log(&dir, log);
+        let written = plot(&dir, &PlotOptions::default()).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(written, dir.join("curves.svg"), "{case}");
+        let svg = std::fs::read_to_string(&written).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert!(svg.starts_with("<svg"), "{case}: not an SVG document");
+        let drawn = texts(&svg);
+        for text in want {
+            assert!(drawn.iter().any(|t| t == text), "{case}: the SVG lacks the text {text:?} in {drawn:?}");
+        }
+        // Nothing but the plot is left in the run directory.
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        assert_eq!(names, ["curves.svg", "log.jsonl"], "{case}");
+    }
+}
+
+#[test]
+fn metric_panels_follow_the_logs_order() {
+    let dir = run_dir("order");
+    write_log(&dir, LOG);
+    let svg = std::fs::read_to_string(plot(&dir, &PlotOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_default();
+    let drawn = texts(&svg);
+    let at = |title: &str| drawn.iter().position(|t| t == title).unwrap_or_else(|| panic!("no {title}"));
+    assert!(at("loss") < at("rmse") && at("rmse") < at("csi@0.5"), "panels out of order");
+}
+
+#[test]
+fn explicit_output_path() {
+    let dir = run_dir("output");
+    write_log(&dir, LOG);
+    let out = dir.join("figure.svg");
+    let opts = PlotOptions { output: Some(out.clone()), format: Format::Svg };
+    assert_eq!(plot(&dir, &opts), Ok(out.clone()));
+    assert!(out.is_file());
+}
+
+/// A bad run directory: its name, its log lines (`None`: no log) and words the
+/// error must contain.
+type BadRun<'a> = (&'a str, Option<&'a [&'a str]>, &'a [&'a str]);
+
+#[test]
+fn bad_run_directories_are_errors() {
+    // (case, log lines or None for no log, words the error must contain)
+    let cases: [BadRun; 6] = [
+        ("no-log", None, &["log.jsonl"]),
+        ("not-json", Some(&[LOG[0], "{\"epoch\": 2, \"train_loss\": "]), &["log.jsonl:2:", "not JSON"]),
+        ("not-an-object", Some(&[LOG[0], LOG[1], "[1, 2]"]), &["log.jsonl:3:", "object"]),
+        ("no-epoch", Some(&[r#"{"train_loss": 1.0}"#]), &["log.jsonl:1:", "epoch"]),
+        ("text-value", Some(&[LOG[0], r#"{"epoch": 2, "val_rmse": "high"}"#]), &["log.jsonl:2:", "val_rmse"]),
+        ("empty", Some(&[""]), &["log.jsonl", "no epochs"]),
+    ];
+    for (case, log, words) in cases {
+        let dir = run_dir(case);
+        if let Some(lines) = log {
+            write_log(&dir, lines);
+        }
+        let err = plot(&dir, &PlotOptions::default()).expect_err(case);
+        for w in words {
+            assert!(err.contains(w), "{case}: {err:?} lacks {w:?}");
+        }
+        assert!(!dir.join("curves.svg").exists(), "{case}: a plot was written");
+    }
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plot-no-such-run");
+    let err = plot(&missing, &PlotOptions::default()).expect_err("missing directory");
+    assert!(err.contains("plot-no-such-run") && err.contains("no such directory"), "{err}");
+}

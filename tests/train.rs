@@ -1,0 +1,358 @@
+//! Training end to end: models reach their quality thresholds on real and
+//! synthetic data, interrupted runs resume bit for bit, and bad input gives a
+//! clear error without a panic and without touching an existing checkpoint.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nnc_compiler::codegen::Checking;
+use nnc_runtime::data::{self, LoadOptions};
+use nnc_runtime::tensor_file;
+use nnc_runtime::train::{self, EpochRecord, Options, Silent};
+
+/// A fresh temporary directory for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nnc-train-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn options(dir: &Path, epochs: Option<usize>, threads: usize) -> Options {
+    Options {
+        threads,
+        epochs,
+        checkpoint: dir.join("model.safetensors"),
+        run_dir: dir.join("run"),
+        resume: None,
+        checking: Checking::Unchecked,
+    }
+}
+
+/// Trains `models/FILE` with the library, as `nnc train` does.
+fn train_model(file: &str, opts: &Options) -> Vec<EpochRecord> {
+    let path = common::root().join("models").join(file);
+    let source = fs::read_to_string(&path).expect("read model");
+    let module = nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}"));
+    train::train(&module, &source, &path, opts, &mut Silent)
+        .unwrap_or_else(|e| panic!("training {file}: {e}"))
+        .records
+}
+
+fn metric(record: &EpochRecord, label: &str) -> f64 {
+    record.metrics.iter().find(|(l, _)| l == label).map(|(_, v)| *v).unwrap_or(f64::NAN)
+}
+
+#[test]
+fn sine_reaches_validation_rmse_0_02() {
+    let dir = temp_dir("sine");
+    let records = train_model("sine.nn", &options(&dir, None, 2));
+    let last = records.last().expect("epochs ran");
+    // `mse` on unnormalised data: the validation RMSE is its square root.
+    let rmse = last.val_loss.expect("validation loss").sqrt();
+    assert!(rmse <= 0.02, "validation RMSE {rmse} > 0.02");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn digits_reach_test_accuracy_0_97() {
+    // split = 0.8 validates on exactly the rows with index % 5 == 4.
+    let dir = temp_dir("digits");
+    let records = train_model("digits.nn", &options(&dir, None, 2));
+    let accuracy = metric(records.last().expect("epochs ran"), "accuracy");
+    assert!(accuracy >= 0.97, "held-out accuracy {accuracy} < 0.97");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lorenz96_increment_model_halves_the_persistence_error() {
+    let dir = temp_dir("lorenz");
+    let path = common::root().join("models/lorenz96.nn");
+    let source = fs::read_to_string(&path).expect("read model");
+    let module = nnc_compiler::compile(&source).expect("compiles");
+    let config = module.train.clone().expect("train section");
+    let opts = LoadOptions { seed: config.seed, missing: config.missing, base_dir: &dir };
+    let examples = data::load(&config.data, &module.train_graph, &opts).expect("data");
+    let (_, val) = examples.split(config.split);
+    let (data::ArrayValue::F32(x), data::ArrayValue::F32(y)) =
+        (&examples.fields[0].value, &examples.fields[1].value)
+    else {
+        panic!("lorenz96 arrays are f32")
+    };
+    let k = x.shape()[1];
+    let x = x.as_slice().expect("contiguous");
+    let y = y.as_slice().expect("contiguous");
+    let sq: f64 = val
+        .iter()
+        .flat_map(|&i| (0..k).map(move |j| (f64::from(x[i * k + j]) - f64::from(y[i * k + j])).powi(2)))
+        .sum();
+    let persistence = (sq / (val.len() * k) as f64).sqrt();
+    let records = train_model("lorenz96.nn", &options(&dir, None, 2));
+    let rmse = metric(records.last().expect("epochs ran"), "rmse");
+    assert!(rmse <= 0.5 * persistence, "model RMSE {rmse} vs persistence {persistence}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn resunet_improves_dice_on_eddies() {
+    let dir = temp_dir("eddies");
+    let records = train_model("resunet.nn", &options(&dir, Some(3), 2));
+    let first = metric(&records[0], "dice");
+    let last = metric(records.last().expect("epochs ran"), "dice");
+    assert!(last > first + 0.05, "Dice went from {first} to {last}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// Every tensor and the step of a checkpoint file.
+fn checkpoint_contents(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let file = tensor_file::load(path).expect("checkpoint loads");
+    let mut out: Vec<(String, Vec<u32>)> =
+        file.tensors.iter().map(|(n, t)| (n.clone(), t.iter().map(|v| v.to_bits()).collect())).collect();
+    for key in ["epoch", "step", "finished"] {
+        out.push((format!("meta.{key}"), file.metadata[key].bytes().map(u32::from).collect()));
+    }
+    out
+}
+
+/// Asserts that two checkpoints hold the same bits, naming the first
+/// difference.
+fn assert_same_checkpoint(a: &Path, b: &Path) {
+    let (a, b) = (checkpoint_contents(a), checkpoint_contents(b));
+    assert_eq!(a.len(), b.len(), "different tensors");
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        let first = va.iter().zip(vb).position(|(x, y)| x != y);
+        assert!(first.is_none() && va.len() == vb.len(), "`{na}` differs first at element {first:?}");
+    }
+}
+
+#[test]
+fn resuming_after_an_epoch_is_bit_identical_to_an_uninterrupted_run() {
+    // digits: dropout (random keys per step), a partial last batch and SGD
+    // momentum state all have to survive the interruption.
+    let dir = temp_dir("resume");
+    let whole = dir.join("whole");
+    let part = dir.join("part");
+    train_model("digits.nn", &options(&whole, Some(4), 2));
+    train_model("digits.nn", &options(&part, Some(2), 2));
+    let mut resumed = options(&part, Some(4), 2);
+    resumed.resume = Some(part.join("model.safetensors"));
+    train_model("digits.nn", &resumed);
+    assert_same_checkpoint(&whole.join("model.safetensors"), &part.join("model.safetensors"));
+    // A run that reached its last epoch continues when asked for more.
+    let log = fs::read_to_string(part.join("run/log.jsonl")).expect("log");
+    assert_eq!(log.lines().count(), 4, "{log}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+fn nnc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_clean_failure(out: &Output, wanted: &[&str]) {
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "nnc panicked:\n{err}");
+    assert_ne!(out.status.code(), Some(0), "nnc succeeded:\n{err}");
+    for w in wanted {
+        assert!(err.contains(w), "stderr lacks `{w}`:\n{err}");
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_parameters() {
+    // mnist_cnn: convolutions, pooling, dropout and Adam; an epoch takes
+    // long enough that the kill lands inside the run.
+    let dir = temp_dir("kill");
+    let model = common::root().join("models/mnist_cnn.nn");
+    let model = model.to_str().expect("utf-8 path");
+    let run = |ckpt: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> =
+            ["train", model, "--quiet", "--epochs", "2", "--threads", "2", "--checkpoint", ckpt]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--run-dir".to_string(), format!("{ckpt}.run")]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let full = nnc(&dir, &run("full.safetensors", &[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(full.status.code(), Some(0), "{}", stderr(&full));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .current_dir(&dir)
+        .args(run("cut.safetensors", &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nnc");
+    // Kill the run as soon as its first epoch's checkpoint is on disk.
+    let start = Instant::now();
+    while !dir.join("cut.safetensors").exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 300 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill nnc");
+    child.wait().expect("reap nnc");
+    let cut = tensor_file::load(&dir.join("cut.safetensors")).expect("the checkpoint is complete");
+    assert_eq!(cut.metadata["finished"], "false", "the run ended before it was killed");
+    let resumed = nnc(
+        &dir,
+        &run("cut.safetensors", &["--resume", "cut.safetensors"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_same_checkpoint(&dir.join("full.safetensors"), &dir.join("cut.safetensors"));
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// Writes `model.nn` with `data` as its data source into `dir`; `keys`
+/// replace or add `train` keys (defaults: batch 4, epochs 2).
+fn write_model(dir: &Path, data: &str, keys: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("model.nn");
+    let mut train = vec![("data", data), ("batch", "4"), ("epochs", "2")];
+    for (k, v) in keys {
+        match train.iter_mut().find(|(key, _)| key == k) {
+            Some(entry) => entry.1 = v,
+            None => train.push((k, v)),
+        }
+    }
+    let body: String = train.iter().map(|(k, v)| format!("  {k} = {v}\n")).collect();
+    let text = format!(
+        "model m {{\n  input x: f32[B, 1]\n  target y: f32[B, 1]\n  out = x |> dense(8) |> tanh |> dense(1)\n  loss = mse(out, y)\n}}\n\
+         train {{\n{body}}}\n"
+    );
+    fs::write(&path, text).expect("write model");
+    path
+}
+
+fn write_npy(path: &Path, a: &ndarray::ArrayD<f32>) {
+    use ndarray_npy::WriteNpyExt;
+    let file = fs::File::create(path).expect("create npy");
+    a.write_npy(file).expect("write npy");
+}
+
+#[test]
+fn bad_input_fails_clearly_and_leaves_the_checkpoint_alone() {
+    let dir = temp_dir("bad");
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[16, 1]), |i| i[0] as f32 / 16.0);
+    write_npy(&dir.join("x.npy"), &x);
+    write_npy(&dir.join("y.npy"), &x.mapv(f32::sin));
+    write_npy(&dir.join("x3.npy"), &ndarray::ArrayD::zeros(ndarray::IxDyn(&[16, 3])));
+    let mut nan = x.clone();
+    nan[[5, 0]] = f32::NAN;
+    write_npy(&dir.join("xnan.npy"), &nan);
+    // A good run first: its checkpoint must survive every failure below.
+    let good = write_model(&dir, "npy(x: \"x.npy\", y: \"y.npy\")", &[]);
+    let good = good.to_str().expect("utf-8");
+    let out = nnc(&dir, &["train", good, "--quiet", "--checkpoint", "keep.safetensors"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let kept = fs::read(dir.join("keep.safetensors")).expect("checkpoint written");
+
+    let cases: &[(&str, &[&str])] = &[
+        ("npy(x: \"missing.npy\", y: \"y.npy\")", &["missing.npy"]),
+        ("npy(x: \"x3.npy\", y: \"y.npy\")", &["x3.npy", "[16, 3]", "f32[B, 1]"]),
+        ("npy(x: \"xnan.npy\", y: \"y.npy\")", &["xnan.npy", "NaN"]),
+    ];
+    for (data, wanted) in cases {
+        let model = write_model(&dir, data, &[]);
+        let out = nnc(
+            &dir,
+            &["train", model.to_str().expect("utf-8"), "--quiet", "--checkpoint", "keep.safetensors"],
+        );
+        assert_clean_failure(&out, wanted);
+        assert_eq!(
+            fs::read(dir.join("keep.safetensors")).expect("kept"),
+            kept,
+            "checkpoint touched by {data}"
+        );
+    }
+
+    // Damaged checkpoints: garbage, and a real one cut in half.
+    write_model(&dir, "npy(x: \"x.npy\", y: \"y.npy\")", &[]);
+    fs::write(dir.join("garbage.safetensors"), b"not a checkpoint at all").expect("write");
+    fs::write(dir.join("half.safetensors"), &kept[..kept.len() / 2]).expect("write");
+    for name in ["garbage.safetensors", "half.safetensors"] {
+        let before = fs::read(dir.join(name)).expect("read");
+        let out = nnc(&dir, &["train", good, "--quiet", "--resume", name, "--checkpoint", name]);
+        assert_clean_failure(&out, &[name]);
+        let out = nnc(&dir, &["eval", good, "--checkpoint", name]);
+        assert_clean_failure(&out, &[name]);
+        assert_eq!(fs::read(dir.join(name)).expect("read"), before, "{name} was modified");
+    }
+    assert_eq!(fs::read(dir.join("keep.safetensors")).expect("kept"), kept);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = temp_dir("diverge");
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[16, 1]), |i| i[0] as f32);
+    write_npy(&dir.join("x.npy"), &x);
+    write_npy(&dir.join("y.npy"), &x.mapv(|v| 100.0 * v));
+    // The rate grows a million-fold per epoch: epoch 1 is fine, then the
+    // loss overflows.
+    let model = write_model(
+        &dir,
+        "npy(x: \"x.npy\", y: \"y.npy\")",
+        &[("optimizer", "sgd(lr: 1e-6)"), ("schedule", "exponential(1e6)"), ("epochs", "6")],
+    );
+    let out =
+        nnc(&dir, &["train", model.to_str().expect("utf-8"), "--quiet", "--checkpoint", "c.safetensors"]);
+    assert_clean_failure(&out, &["diverged", "at step", "c.safetensors"]);
+    let ckpt = tensor_file::load(&dir.join("c.safetensors")).expect("the last good checkpoint loads");
+    assert!(ckpt.tensors.iter().all(|(_, t)| t.iter().all(|v| v.is_finite())));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_and_predict_use_the_checkpoint_and_its_normalisation() {
+    let dir = temp_dir("predict");
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[64, 1]), |i| 10.0 + i[0] as f32 / 8.0);
+    write_npy(&dir.join("x.npy"), &x);
+    write_npy(&dir.join("y.npy"), &x.mapv(|v| 3.0 * v - 5.0));
+    let model = write_model(
+        &dir,
+        "npy(x: \"x.npy\", y: \"y.npy\")",
+        &[
+            ("normalize", "per_variable"),
+            ("epochs", "150"),
+            ("optimizer", "adam(lr: 0.01)"),
+            ("metrics", "[rmse]"),
+        ],
+    );
+    let model = model.to_str().expect("utf-8");
+    let out = nnc(&dir, &["train", model, "--quiet", "--checkpoint", "c.safetensors"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = nnc(&dir, &["eval", model, "--checkpoint", "c.safetensors", "--subset", "all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rmse: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rmse = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rmse in:\n{text}"));
+    assert!(rmse < 0.5, "rmse {rmse} in physical units:\n{text}");
+    let out =
+        nnc(&dir, &["predict", model, "--checkpoint", "c.safetensors", "--input", "x.npy", "-o", "p.npy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    use ndarray_npy::ReadNpyExt;
+    let p = ndarray::ArrayD::<f32>::read_npy(fs::File::open(dir.join("p.npy")).expect("p.npy")).expect("npy");
+    assert_eq!(p.shape(), &[64, 1]);
+    for (pv, xv) in p.iter().zip(x.iter()) {
+        assert!((pv - (3.0 * xv - 5.0)).abs() < 1.0, "predicted {pv} for x = {xv}");
+    }
+    fs::remove_dir_all(&dir).ok();
+}
