@@ -1,13 +1,13 @@
 //! Contraction throughput: the tuned GEMM provider at 1024³ next to the same
 //! library called directly (the cost of the provider's checks), on 1 and 2
-//! threads, and one im2col convolution. Throughput is reported in elements
+//! threads. (Convolutions, whose packing kernels are generated per model,
+//! are timed end to end by `nnc bench --profile`.) Throughput is reported in elements
 //! per second where one element is one floating-point operation, so
 //! `Gelem/s` reads as GFLOP/s.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nnc_runtime::conv::{self, ConvAttrs, ConvGeometry};
 use nnc_runtime::gemm::{GemmProvider, MatMut, MatRef, Tuned};
 
 fn values(len: usize) -> Vec<f32> {
@@ -67,31 +67,5 @@ fn gemm_1024(c: &mut Criterion) {
     group.finish();
 }
 
-fn conv_forward(c: &mut Criterion) {
-    let (batch, channels, size) = (16, 32, 32);
-    let attrs = ConvAttrs { stride: vec![1, 1], padding: vec![(1, 1); 2], dilation: vec![1, 1], groups: 1 };
-    let (x_shape, w_shape) = ([batch, channels, size, size], [channels, channels, 3, 3]);
-    let geometry = match ConvGeometry::conv(&x_shape, &w_shape, &attrs) {
-        Ok(g) => g,
-        Err(e) => panic!("benchmark geometry: {e}"),
-    };
-    let (x, w) = (values(x_shape.iter().product()), values(w_shape.iter().product()));
-    let mut y = vec![0.0f32; geometry.output_shape().iter().product()];
-    let mut scratch = Vec::new();
-    let flops = 2 * batch * channels * size * size * channels * 9;
-    let mut group = c.benchmark_group("conv2d_16x32x32x32_3x3");
-    group.throughput(Throughput::Elements(flops as u64));
-    group.sample_size(10);
-    for threads in [1, 2] {
-        group.bench_function(format!("im2col/{threads}t"), |bench| {
-            bench.iter(|| {
-                conv::conv(&Tuned, &geometry, &x, &w, &mut y, &mut scratch, threads).unwrap();
-                black_box(&y);
-            })
-        });
-    }
-    group.finish();
-}
-
-criterion_group!(benches, gemm_1024, conv_forward);
+criterion_group!(benches, gemm_1024);
 criterion_main!(benches);

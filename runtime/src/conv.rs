@@ -2,17 +2,23 @@
 //!
 //! A convolution is a GEMM once each output position's receptive field is
 //! laid out as a column (im2col), so all three convolution ops of the IR run
-//! through a [`GemmProvider`]:
+//! through a [`GemmProvider`], one image at a time:
 //!
-//! - [`conv`] (forward): `y_g = W_g · im2col(x_g)` per batch element and group;
+//! - [`conv`] (forward): `y_g = W_g · im2col(x_g)` per image and group;
 //! - [`conv_input_grad`] (`conv_transpose`): `col = W_gᵀ · dy_g`, then col2im
-//!   scatters the columns back onto the input positions they were read from;
-//! - [`conv_weight_grad`]: `dW_g += dy_g · im2col(x_g)ᵀ` over the batch.
+//!   adds the columns back onto the input positions they were read from;
+//! - [`conv_weight_grad`]: `dW_g += dy_g · im2col(x_g)ᵀ` over the batch, the
+//!   product accumulating image after image in batch order.
+//!
+//! The packing itself (im2col, col2im, and the copies into and out of a
+//! zero-padded image) is not done here: it is a [`Packing`], which the
+//! executable implements with kernels generated for the call's shapes. This
+//! module fixes the geometry, the scratch layout and the order of products.
 //!
 //! Semantics (layouts, padding, dilation, groups, output sizes) are those of
 //! the reference interpreter's `conv`, `conv_transpose` and
 //! `conv_weight_grad`. A [`ConvGeometry`] is validated once from shapes and
-//! attributes; the kernels then only check slice lengths. Pointwise
+//! attributes; the functions then only check slice lengths. Pointwise
 //! convolutions (1×…×1 kernel, stride 1, no padding) skip im2col: the input
 //! planes already are the column matrix.
 
@@ -51,26 +57,6 @@ pub struct ConvGeometry {
     stride: Vec<usize>,
     padding: Vec<(usize, usize)>,
     dilation: Vec<usize>,
-}
-
-/// A run of output positions along the last spatial axis that one kernel tap
-/// maps to consecutive input positions `in_start + j*stride` (`j < len`).
-#[derive(Clone, Copy, Debug)]
-struct Segment {
-    out_start: usize,
-    in_start: usize,
-    len: usize,
-}
-
-/// For every kernel tap (row-major over the kernel), the segments of one
-/// output plane that read inside the input; positions not covered read the
-/// padding. Shared by all batch elements and channels.
-struct Segments {
-    segments: Vec<Segment>,
-    /// Tap `k`'s segments are `segments[tap_starts[k]..tap_starts[k + 1]]`.
-    tap_starts: Vec<usize>,
-    /// Step between the input positions of a segment.
-    step: usize,
 }
 
 fn checked_product(dims: &[usize]) -> Result<usize, String> {
@@ -215,7 +201,14 @@ impl ConvGeometry {
         for shape in [geometry.input_shape(), geometry.output_shape(), geometry.weight_shape()] {
             checked_product(&shape)?;
         }
-        checked_product(&[in_channels / attrs.groups, checked_product(kernel)?, checked_product(output)?])?;
+        checked_product(&[in_channels, checked_product(kernel)?, checked_product(output)?])?;
+        let padded: Vec<usize> = input
+            .iter()
+            .zip(&attrs.padding)
+            .map(|(&s, &(lo, hi))| s.checked_add(lo).and_then(|v| v.checked_add(hi)))
+            .collect::<Option<_>>()
+            .ok_or("the padded input size overflows")?;
+        checked_product(&[in_channels, checked_product(&padded)?])?;
         Ok(geometry)
     }
 
@@ -243,16 +236,32 @@ impl ConvGeometry {
             && self.input == self.output
     }
 
-    /// The number of scratch elements the kernels use: one group's column
-    /// matrix, `C/groups · |K| × |S'|` (0 for pointwise convolutions).
-    pub fn scratch_len(&self) -> usize {
+    /// True when some padding is not zero: packing then goes through a
+    /// zero-padded copy of the image.
+    pub fn is_padded(&self) -> bool {
+        self.padding.iter().any(|&p| p != (0, 0))
+    }
+
+    /// Elements of the padded image scratch, `C · Π(S + lo + hi)` (0
+    /// without padding).
+    pub fn padded_len(&self) -> usize {
+        if !self.is_padded() {
+            return 0;
+        }
+        // Cannot overflow: `build` checked this product.
+        self.in_channels
+            * self.input.iter().zip(&self.padding).map(|(&s, &(lo, hi))| s + lo + hi).product::<usize>()
+    }
+
+    /// Elements of one image's column matrix, `C · |K| × |S'|` (row
+    /// `c·|K| + tap`; group `g` owns rows `g·C/groups·|K|..`), or 0 for a
+    /// pointwise convolution.
+    pub fn col_len(&self) -> usize {
         if self.is_pointwise() {
             return 0;
         }
         // Cannot overflow: `build` checked this product.
-        (self.in_channels / self.groups)
-            * self.kernel.iter().product::<usize>()
-            * self.output.iter().product::<usize>()
+        self.in_channels * self.kernel.iter().product::<usize>() * self.output.iter().product::<usize>()
     }
 
     /// The row and column counts of the per-group products:
@@ -273,47 +282,6 @@ impl ConvGeometry {
             return Err(format!("{what} holds {len} elements, its shape {shape:?} needs {expected}"));
         }
         Ok(())
-    }
-
-    /// Where each kernel tap reads, per output plane.
-    fn segments(&self) -> Segments {
-        let s = self.input.len();
-        let last = s - 1;
-        let (in_last, out_last) = (self.input[last], self.output[last]);
-        let (stride, dilation, lo) = (self.stride[last], self.dilation[last], self.padding[last].0);
-        let outer_outputs: usize = self.output[..last].iter().product();
-        let mut segments = Vec::new();
-        let mut tap_starts = vec![0];
-        for k in MultiIndex::new(&self.kernel) {
-            for (q_flat, q) in MultiIndex::new(&self.output[..last]).enumerate().take(outer_outputs) {
-                // Input row of this output row through tap k, if inside.
-                let mut in_row = Some(0usize);
-                for d in 0..last {
-                    let pos = tap_pos(q[d], k[d], self.stride[d], self.dilation[d], self.padding[d].0);
-                    in_row = match (in_row, pos) {
-                        (Some(row), Some(p)) if p < self.input[d] => Some(row * self.input[d] + p),
-                        _ => None,
-                    };
-                }
-                let Some(in_row) = in_row else { continue };
-                // Along the last axis, i(p) = p*stride + off must lie in 0..in_last.
-                let off = (k[last] * dilation) as i128 - lo as i128;
-                let (st, in_len) = (stride as i128, in_last as i128);
-                let p_min = if off >= 0 { 0 } else { (-off + st - 1) / st };
-                let p_end =
-                    if in_len <= off { 0 } else { ((in_len - off + st - 1) / st).min(out_last as i128) };
-                if p_min < p_end {
-                    let first_in = (p_min * st + off) as usize;
-                    segments.push(Segment {
-                        out_start: q_flat * out_last + p_min as usize,
-                        in_start: in_row * in_last + first_in,
-                        len: (p_end - p_min) as usize,
-                    });
-                }
-            }
-            tap_starts.push(segments.len());
-        }
-        Segments { segments, tap_starts, step: stride }
     }
 }
 
@@ -342,108 +310,53 @@ fn window_out(
     }
 }
 
-/// `out*stride + k*dilation - lo`, if not negative.
-fn tap_pos(out: usize, k: usize, stride: usize, dilation: usize, lo: usize) -> Option<usize> {
-    (out * stride + k * dilation).checked_sub(lo)
+/// Packs one image of a convolution's input into its column matrix and
+/// back; implemented by the executable with generated kernels.
+pub trait Packing {
+    /// Writes the column matrix of image `x` (`[C, *S]`, one batch element
+    /// of [`ConvGeometry::input_shape`]) into `col`
+    /// ([`ConvGeometry::col_len`] elements). `padded`
+    /// ([`ConvGeometry::padded_len`] elements) is scratch for the padded
+    /// image whose border the caller keeps zero.
+    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String>;
+
+    /// The adjoint of [`Packing::im2col`]: adds every entry of `col` onto
+    /// the image position it was read from. With padding the sums go into
+    /// `padded` (zeroed by the caller) and its interior is then copied into
+    /// `dx`; without, they go into `dx` itself (zeroed by the caller).
+    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String>;
 }
 
-/// Row-major iteration over all index vectors below `dims` (one empty index
-/// for no dimensions).
-struct MultiIndex {
-    dims: Vec<usize>,
-    next: Option<Vec<usize>>,
+/// Scratch space of the convolution functions, reusable across calls.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    padded: Vec<f32>,
+    col: Vec<f32>,
 }
 
-impl MultiIndex {
-    fn new(dims: &[usize]) -> MultiIndex {
-        let next = (!dims.contains(&0)).then(|| vec![0; dims.len()]);
-        MultiIndex { dims: dims.to_vec(), next }
+impl Scratch {
+    /// The (padded image, column matrix) buffers of `geometry`, the padded
+    /// image all zeros.
+    fn prepare(&mut self, geometry: &ConvGeometry) -> (&mut [f32], &mut [f32]) {
+        self.padded.clear();
+        self.padded.resize(geometry.padded_len(), 0.0);
+        self.col.resize(geometry.col_len(), 0.0);
+        (&mut self.padded[..], &mut self.col[..geometry.col_len()])
     }
-}
-
-impl Iterator for MultiIndex {
-    type Item = Vec<usize>;
-
-    fn next(&mut self) -> Option<Vec<usize>> {
-        let current = self.next.take()?;
-        let mut following = current.clone();
-        for d in (0..self.dims.len()).rev() {
-            following[d] += 1;
-            if following[d] < self.dims[d] {
-                self.next = Some(following);
-                break;
-            }
-            following[d] = 0;
-        }
-        Some(current)
-    }
-}
-
-/// Copies the receptive fields of `planes` (`C/groups` input planes of
-/// `inputs` elements) into the column matrix `col` (`C/groups · |K|` rows of
-/// `outputs`). Only positions inside the input are written: the padding
-/// positions are the same for every call and stay zero from the first.
-fn im2col(seg: &Segments, planes: &[f32], inputs: usize, outputs: usize, col: &mut [f32]) {
-    let taps = seg.tap_starts.len() - 1;
-    for (ci, plane) in planes.chunks_exact(inputs).enumerate() {
-        for k in 0..taps {
-            let row = &mut col[(ci * taps + k) * outputs..][..outputs];
-            for s in &seg.segments[seg.tap_starts[k]..seg.tap_starts[k + 1]] {
-                let dst = &mut row[s.out_start..][..s.len];
-                if seg.step == 1 {
-                    dst.copy_from_slice(&plane[s.in_start..][..s.len]);
-                } else {
-                    for (d, &v) in dst.iter_mut().zip(plane[s.in_start..].iter().step_by(seg.step)) {
-                        *d = v;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of [`im2col`]: adds every column entry onto the input
-/// position it was read from.
-fn col2im(seg: &Segments, col: &[f32], inputs: usize, outputs: usize, planes: &mut [f32]) {
-    let taps = seg.tap_starts.len() - 1;
-    for (ci, plane) in planes.chunks_exact_mut(inputs).enumerate() {
-        for k in 0..taps {
-            let row = &col[(ci * taps + k) * outputs..][..outputs];
-            for s in &seg.segments[seg.tap_starts[k]..seg.tap_starts[k + 1]] {
-                let src = &row[s.out_start..][..s.len];
-                if seg.step == 1 {
-                    // Contiguous: a plain slice loop the compiler vectorises.
-                    for (d, &v) in plane[s.in_start..][..s.len].iter_mut().zip(src) {
-                        *d += v;
-                    }
-                } else {
-                    for (d, &v) in plane[s.in_start..].iter_mut().step_by(seg.step).zip(src) {
-                        *d += v;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Makes `scratch` hold `len` zeros.
-fn zeroed(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    scratch.clear();
-    scratch.resize(len, 0.0);
-    &mut scratch[..]
 }
 
 /// The forward convolution `y = conv(x, w)` of `geometry` (shapes
 /// [`ConvGeometry::input_shape`], [`ConvGeometry::weight_shape`] →
-/// [`ConvGeometry::output_shape`]); `y` is overwritten. `scratch` is
-/// resized to [`ConvGeometry::scratch_len`] and may be reused across calls.
+/// [`ConvGeometry::output_shape`]); `y` is overwritten.
+#[allow(clippy::too_many_arguments)]
 pub fn conv(
     provider: &dyn GemmProvider,
+    packing: &dyn Packing,
     geometry: &ConvGeometry,
     x: &[f32],
     w: &[f32],
     y: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
     threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("input", &geometry.input_shape(), x.len())?;
@@ -452,21 +365,20 @@ pub fn conv(
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
     let pointwise = geometry.is_pointwise();
-    let seg = geometry.segments();
-    let col = zeroed(scratch, geometry.scratch_len());
+    let (padded, col) = scratch.prepare(geometry);
     for b in 0..geometry.batch {
+        let x_b = &x[b * c * inputs..][..c * inputs];
+        let cols: &[f32] = if pointwise {
+            x_b
+        } else {
+            packing.im2col(x_b, padded, col)?;
+            col
+        };
         for g in 0..groups {
-            let x_at = (b * c + g * cg) * inputs;
             let w_g = MatRef::row_major(w, cg * taps).at(g * og * cg * taps);
+            let col_g = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs);
             let y_g = MatMut::row_major(&mut y[..], outputs).at((b * o + g * og) * outputs);
-            if pointwise {
-                let x_g = MatRef::row_major(x, inputs).at(x_at);
-                provider.gemm(og, outputs, cg, 1.0, w_g, x_g, 0.0, y_g, threads)?;
-            } else {
-                im2col(&seg, &x[x_at..][..cg * inputs], inputs, outputs, col);
-                let col_g = MatRef::row_major(col, outputs);
-                provider.gemm(og, outputs, cg * taps, 1.0, w_g, col_g, 0.0, y_g, threads)?;
-            }
+            provider.gemm(og, outputs, cg * taps, 1.0, w_g, col_g, 0.0, y_g, threads)?;
         }
     }
     Ok(())
@@ -476,14 +388,16 @@ pub fn conv(
 /// with `dy` of [`ConvGeometry::output_shape`] and `dx` of
 /// [`ConvGeometry::input_shape`] (overwritten). With a geometry from
 /// [`ConvGeometry::conv_transpose`] this is the transposed convolution
-/// (`dy` its input, `dx` its output). `scratch` as in [`conv`].
+/// (`dy` its input, `dx` its output).
+#[allow(clippy::too_many_arguments)]
 pub fn conv_input_grad(
     provider: &dyn GemmProvider,
+    packing: &dyn Packing,
     geometry: &ConvGeometry,
     dy: &[f32],
     w: &[f32],
     dx: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
     threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("output gradient", &geometry.output_shape(), dy.len())?;
@@ -492,25 +406,24 @@ pub fn conv_input_grad(
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
     let pointwise = geometry.is_pointwise();
-    let seg = geometry.segments();
-    let col = zeroed(scratch, geometry.scratch_len());
-    if !pointwise {
-        dx.fill(0.0);
-    }
+    let (padded, col) = scratch.prepare(geometry);
     for b in 0..geometry.batch {
+        let dx_b = &mut dx[b * c * inputs..][..c * inputs];
         for g in 0..groups {
-            let dx_at = (b * c + g * cg) * inputs;
             // W_gᵀ: [C/groups·|K|, O/groups], read through exchanged strides.
             let w_t = MatRef::row_major(w, cg * taps).at(g * og * cg * taps).t();
             let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
-            if pointwise {
-                let dx_g = MatMut::row_major(&mut dx[..], inputs).at(dx_at);
-                provider.gemm(cg, outputs, og, 1.0, w_t, dy_g, 0.0, dx_g, threads)?;
+            let target = if pointwise { &mut dx_b[..] } else { &mut col[..] };
+            let col_g = MatMut::row_major(target, outputs).at(g * cg * taps * outputs);
+            provider.gemm(cg * taps, outputs, og, 1.0, w_t, dy_g, 0.0, col_g, threads)?;
+        }
+        if !pointwise {
+            if geometry.is_padded() {
+                padded.fill(0.0);
             } else {
-                let col_g = MatMut::row_major(&mut col[..], outputs);
-                provider.gemm(cg * taps, outputs, og, 1.0, w_t, dy_g, 0.0, col_g, threads)?;
-                col2im(&seg, col, inputs, outputs, &mut dx[dx_at..][..cg * inputs]);
+                dx_b.fill(0.0);
             }
+            packing.col2im(col, padded, dx_b)?;
         }
     }
     Ok(())
@@ -520,16 +433,16 @@ pub fn conv_input_grad(
 /// `dw[o, c, k] = Σ_{n, p} dy[n, o, p] · x[n, g·C/groups + c, p*stride + k*dilation - lo]`
 /// with `x` of [`ConvGeometry::input_shape`], `dy` of
 /// [`ConvGeometry::output_shape`] and `dw` of [`ConvGeometry::weight_shape`]
-/// (overwritten). With `x` and `dy` exchanged (and a geometry from
-/// [`ConvGeometry::conv_transpose`]) it is a transposed convolution's weight
-/// gradient. `scratch` as in [`conv`].
+/// (overwritten; the images are added in batch order).
+#[allow(clippy::too_many_arguments)]
 pub fn conv_weight_grad(
     provider: &dyn GemmProvider,
+    packing: &dyn Packing,
     geometry: &ConvGeometry,
     x: &[f32],
     dy: &[f32],
     dw: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
     threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("input", &geometry.input_shape(), x.len())?;
@@ -538,25 +451,24 @@ pub fn conv_weight_grad(
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
     let pointwise = geometry.is_pointwise();
-    let seg = geometry.segments();
-    let col = zeroed(scratch, geometry.scratch_len());
+    let (padded, col) = scratch.prepare(geometry);
     if geometry.batch == 0 {
         dw.fill(0.0);
     }
     for b in 0..geometry.batch {
         let beta = if b == 0 { 0.0 } else { 1.0 };
+        let x_b = &x[b * c * inputs..][..c * inputs];
+        let cols: &[f32] = if pointwise {
+            x_b
+        } else {
+            packing.im2col(x_b, padded, col)?;
+            col
+        };
         for g in 0..groups {
-            let x_at = (b * c + g * cg) * inputs;
             let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
+            let col_t = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs).t();
             let dw_g = MatMut::row_major(&mut dw[..], cg * taps).at(g * og * cg * taps);
-            if pointwise {
-                let x_t = MatRef::row_major(x, inputs).at(x_at).t();
-                provider.gemm(og, cg, outputs, 1.0, dy_g, x_t, beta, dw_g, threads)?;
-            } else {
-                im2col(&seg, &x[x_at..][..cg * inputs], inputs, outputs, col);
-                let col_t = MatRef::row_major(col, outputs).t();
-                provider.gemm(og, cg * taps, outputs, 1.0, dy_g, col_t, beta, dw_g, threads)?;
-            }
+            provider.gemm(og, cg * taps, outputs, 1.0, dy_g, col_t, beta, dw_g, threads)?;
         }
     }
     Ok(())
@@ -616,15 +528,44 @@ mod tests {
         assert!(ConvGeometry::weight_grad(&[1, 2, 5], &[1, 2, 4], &a, &[3]).is_err());
     }
 
+    /// A packing for pointwise geometries, which never pack.
+    struct NoPacking;
+
+    impl Packing for NoPacking {
+        fn im2col(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> Result<(), String> {
+            Err("a pointwise convolution packs nothing".into())
+        }
+
+        fn col2im(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> Result<(), String> {
+            Err("a pointwise convolution packs nothing".into())
+        }
+    }
+
+    #[test]
+    fn scratch_lengths() {
+        // (x, w, attrs, padded_len, col_len)
+        let cases = [
+            (vec![1, 2, 5], vec![2, 2, 3], attrs(&[1], &[(1, 1)], &[1], 1), 14, 30),
+            (vec![1, 4, 9], vec![6, 2, 3], attrs(&[2], &[(0, 0)], &[1], 2), 0, 48),
+            (vec![2, 3, 4, 4], vec![5, 3, 1, 1], attrs(&[1, 1], &[(0, 0); 2], &[1, 1], 1), 0, 0),
+        ];
+        for (x, w, a, padded, col) in cases {
+            let geometry = ConvGeometry::conv(&x, &w, &a).unwrap();
+            assert_eq!((geometry.padded_len(), geometry.col_len()), (padded, col), "{x:?} * {w:?}");
+        }
+    }
+
     #[test]
     fn wrong_buffer_lengths_are_errors() {
-        let geometry = ConvGeometry::conv(&[1, 2, 5], &[2, 2, 3], &attrs(&[1], &[(1, 1)], &[1], 1)).unwrap();
+        let a = attrs(&[1], &[(0, 0)], &[1], 1);
+        let geometry = ConvGeometry::conv(&[1, 2, 5], &[2, 2, 1], &a).unwrap();
         let provider = crate::gemm::Reference;
-        let mut scratch = Vec::new();
-        let (x, w, mut y) = (vec![0.0; 10], vec![0.0; 12], vec![0.0; 10]);
-        assert!(conv(&provider, &geometry, &x[..9], &w, &mut y, &mut scratch, 1).is_err());
-        assert!(conv(&provider, &geometry, &x, &w[..11], &mut y, &mut scratch, 1).is_err());
-        assert!(conv(&provider, &geometry, &x, &w, &mut y[..9], &mut scratch, 1).is_err());
-        assert!(conv(&provider, &geometry, &x, &w, &mut y, &mut scratch, 1).is_ok());
+        let mut scratch = Scratch::default();
+        let (x, w, mut y) = (vec![0.0; 10], vec![0.0; 4], vec![0.0; 10]);
+        let p = &NoPacking;
+        assert!(conv(&provider, p, &geometry, &x[..9], &w, &mut y, &mut scratch, 1).is_err());
+        assert!(conv(&provider, p, &geometry, &x, &w[..3], &mut y, &mut scratch, 1).is_err());
+        assert!(conv(&provider, p, &geometry, &x, &w, &mut y[..9], &mut scratch, 1).is_err());
+        assert!(conv(&provider, p, &geometry, &x, &w, &mut y, &mut scratch, 1).is_ok());
     }
 }

@@ -19,6 +19,10 @@
 //!   parallel never write the same memory and never write what another
 //!   reads.
 //!
+//! - a convolution's packing kernels run on one image and its scratch: each
+//!   call compares the kernel's extents with the lengths of the slices it is
+//!   given ([`GeneratedPacking`]).
+//!
 //! In the checked mode kernels additionally test each access against the
 //! true buffer lengths and report a violation as an error.
 
@@ -27,8 +31,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, IxDyn};
-use nnc_compiler::codegen::lower::{self, Buf, Call, ConvKind, Program, Source};
-use nnc_compiler::codegen::{take_trap, Checking, KernelId, LoopFnPtr};
+use nnc_compiler::codegen::lower::{self, Buf, Call, ConvKind, ConvPacking, Program, Source};
+use nnc_compiler::codegen::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFnPtr};
 use nnc_compiler::fusion::{self, KernelKind};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Graph, OutputKind};
@@ -133,8 +137,8 @@ pub struct Executable {
     provider: Box<dyn GemmProvider>,
     checking: Checking,
     threads: usize,
-    /// Per pool task: scratch for im2col and partial weight gradients.
-    scratch: Vec<Mutex<(Vec<f32>, Vec<f32>)>>,
+    /// Per pool task: convolution scratch and partial weight gradients.
+    scratch: Vec<Mutex<(conv::Scratch, Vec<f32>)>>,
     profile: Option<Vec<Duration>>,
     peak_bytes: usize,
     kernels: usize,
@@ -173,7 +177,7 @@ impl Executable {
             provider,
             checking: options.checking,
             threads,
-            scratch: (0..threads).map(|_| Mutex::new((vec![], vec![]))).collect(),
+            scratch: (0..threads).map(|_| Mutex::new((conv::Scratch::default(), vec![]))).collect(),
             profile: None,
             peak_bytes: plan.peak_bytes,
             kernels: partition.kernels.len(),
@@ -502,7 +506,7 @@ impl Executable {
     }
 
     fn conv(&self, s: usize, c: usize) -> Result<(), String> {
-        let Call::Conv { kind, attrs, x, x_shape, w, w_shape, y, y_shape, chunks } =
+        let Call::Conv { kind, attrs, x, x_shape, w, w_shape, y, y_shape, chunks, packing } =
             &self.program.steps[s].calls[c]
         else {
             return Err("not a convolution".into());
@@ -528,8 +532,32 @@ impl Executable {
                 }
             }
         };
+        let generated = GeneratedPacking::new(&self.program.jit, packing)?;
+        let result = self.conv_with(&generated, kind, &geometry, x, x_shape, w, w_shape, y, y_shape, *chunks);
+        let trap = generated.trap.into_inner().map_err(|_| "a convolution task panicked".to_string())?;
+        match trap {
+            Some(t) => Err(self.program.jit.describe_trap(&t)),
+            None => result,
+        }
+    }
+
+    /// Runs a convolution with its packing kernels resolved.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_with(
+        &self,
+        packing: &GeneratedPacking,
+        kind: &ConvKind,
+        geometry: &(dyn Fn(usize) -> Result<ConvGeometry, String> + Sync),
+        x: &Buf,
+        x_shape: &[usize],
+        w: &Buf,
+        w_shape: &[usize],
+        y: &Buf,
+        y_shape: &[usize],
+        chunks: usize,
+    ) -> Result<(), String> {
         let batch = x_shape[0];
-        let parts = (*chunks).clamp(1, batch.max(1));
+        let parts = chunks.clamp(1, batch.max(1));
         let x_data = self.slice(*x);
         let w_data = self.slice(*w);
         let (yp, ylen) = (self.ptr(*y), y.len());
@@ -543,14 +571,14 @@ impl Executable {
             let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
             let scratch = &mut guard.0;
             return match kind {
-                ConvKind::Forward => conv::conv(provider, &g, x_data, w_data, y_data, scratch, 1),
+                ConvKind::Forward => conv::conv(provider, packing, &g, x_data, w_data, y_data, scratch, 1),
                 ConvKind::Transpose { .. } => {
                     // A transposed convolution is the input gradient of the
                     // convolution whose input is its output.
-                    conv::conv_input_grad(provider, &g, x_data, w_data, y_data, scratch, 1)
+                    conv::conv_input_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
                 }
                 ConvKind::WeightGrad { .. } => {
-                    conv::conv_weight_grad(provider, &g, x_data, w_data, y_data, scratch, 1)
+                    conv::conv_weight_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
                 }
             };
         }
@@ -574,15 +602,15 @@ impl Executable {
                         std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
                     };
                     if matches!(kind, ConvKind::Forward) {
-                        conv::conv(provider, &g, xs, w_data, ys, scratch, 1)
+                        conv::conv(provider, packing, &g, xs, w_data, ys, scratch, 1)
                     } else {
-                        conv::conv_input_grad(provider, &g, xs, w_data, ys, scratch, 1)
+                        conv::conv_input_grad(provider, packing, &g, xs, w_data, ys, scratch, 1)
                     }
                 }
                 ConvKind::WeightGrad { .. } => {
                     let dys = &w_data[n0 * w_per..n1 * w_per];
                     partial.resize(ylen, 0.0);
-                    conv::conv_weight_grad(provider, &g, xs, dys, partial, scratch, 1)
+                    conv::conv_weight_grad(provider, packing, &g, xs, dys, partial, scratch, 1)
                 }
             }
         })?;
@@ -714,6 +742,105 @@ impl Executable {
     /// Whether kernels check their accesses.
     pub fn checking(&self) -> Checking {
         self.checking
+    }
+}
+
+/// One generated packing kernel, resolved from the [`Jit`] (which cannot be
+/// shared between threads) before a convolution's tasks start.
+struct PackKernel {
+    f: LoopFnPtr,
+    name: String,
+    elements: usize,
+    input_extent: Option<(isize, isize)>,
+    output_extent: Option<(isize, isize)>,
+}
+
+/// A convolution's packing as its generated kernels ([`ConvPacking`]),
+/// each run over its whole iteration space on the calling thread.
+struct GeneratedPacking {
+    pad: Option<PackKernel>,
+    im2col: Option<PackKernel>,
+    col2im: Option<PackKernel>,
+    unpad: Option<PackKernel>,
+    /// The first out-of-bounds access a checked kernel reported.
+    trap: Mutex<Option<KernelTrap>>,
+}
+
+impl GeneratedPacking {
+    fn new(jit: &Jit, packing: &ConvPacking) -> Result<GeneratedPacking, String> {
+        let resolve = |id: Option<KernelId>| -> Result<Option<PackKernel>, String> {
+            let Some(id) = id else { return Ok(None) };
+            let f = jit.loop_fn(id).map_err(|e| e.to_string())?;
+            let k = f.kernel();
+            if k.inputs.len() != 1 || k.outputs.len() != 1 {
+                return Err(format!("packing kernel {} must have one input and one output", k.name));
+            }
+            Ok(Some(PackKernel {
+                f: f.raw(),
+                name: k.name.clone(),
+                elements: k.elements(),
+                input_extent: k.input_extent(0),
+                output_extent: k.output_extent(0),
+            }))
+        };
+        Ok(GeneratedPacking {
+            pad: resolve(packing.pad)?,
+            im2col: resolve(packing.im2col)?,
+            col2im: resolve(packing.col2im)?,
+            unpad: resolve(packing.unpad)?,
+            trap: Mutex::new(None),
+        })
+    }
+
+    /// Runs packing kernel `k` from `input` into `output`.
+    fn run(&self, k: &Option<PackKernel>, input: &[f32], output: &mut [f32]) -> Result<(), String> {
+        let k = k.as_ref().ok_or("the convolution lacks a packing kernel")?;
+        let within = |extent: Option<(isize, isize)>, len: usize| {
+            extent.is_none_or(|(lo, hi)| lo >= 0 && (hi as usize) < len)
+        };
+        if !within(k.input_extent, input.len()) || !within(k.output_extent, output.len()) {
+            return Err(format!("packing kernel {} does not fit its buffers", k.name));
+        }
+        let ins = [input.as_ptr()];
+        let outs = [output.as_mut_ptr()];
+        let lens = [input.len(), output.len()];
+        // SAFETY: the kernel has one input and one output (checked in `new`),
+        // reads only elements of its input extent and writes only elements of
+        // its output extent, both checked above to lie inside the slices;
+        // `0..elements` is its whole iteration space; `output` is borrowed
+        // mutably, so nothing else touches it during the call, and it cannot
+        // overlap the shared `input`.
+        unsafe { (k.f)(ins.as_ptr(), outs.as_ptr(), 0, k.elements, lens.as_ptr()) };
+        match take_trap() {
+            Some(t) => {
+                let message = format!("packing kernel {} accessed memory out of bounds", k.name);
+                if let Ok(mut slot) = self.trap.lock() {
+                    slot.get_or_insert(t);
+                }
+                Err(message)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl conv::Packing for GeneratedPacking {
+    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String> {
+        if self.pad.is_some() {
+            self.run(&self.pad, x, padded)?;
+            self.run(&self.im2col, padded, col)
+        } else {
+            self.run(&self.im2col, x, col)
+        }
+    }
+
+    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String> {
+        if self.unpad.is_some() {
+            self.run(&self.col2im, col, padded)?;
+            self.run(&self.unpad, padded, dx)
+        } else {
+            self.run(&self.col2im, col, dx)
+        }
     }
 }
 

@@ -1,13 +1,16 @@
 //! The contraction library against its oracles: the tuned GEMM provider
-//! against the f64 reference loop, and the im2col convolutions against the
-//! reference interpreter's `conv`, `conv_transpose` and `conv_weight_grad`.
+//! against the f64 reference loop, and the compiled convolutions (generated
+//! packing kernels around GEMM calls) against the reference interpreter's
+//! `conv`, `conv_transpose` and `conv_weight_grad`.
 
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
+use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{Graph, InputKind, Loc, Mode, Op, OutputKind, Shape, Type};
-use nnc_runtime::conv::{self, ConvAttrs, ConvGeometry};
+use nnc_runtime::conv::{ConvAttrs, ConvGeometry};
+use nnc_runtime::exec::{Executable, Gemm, Options};
 use nnc_runtime::gemm::{self, GemmProvider, MatMut, MatRef, Reference, Tuned};
 
 /// Deterministic values in [-1, 1).
@@ -362,8 +365,19 @@ const CONV_CASES: &[ConvCase] = &[
     },
 ];
 
-/// Runs a one-op graph through the reference interpreter.
-fn interpret(op: Op, x_shape: &[usize], x: &[f32], w_shape: &[usize], w: &[f32]) -> (Vec<usize>, Vec<f32>) {
+/// One configuration's name and result values.
+type Run = (String, Vec<f32>);
+
+/// Runs a one-op graph through the reference interpreter and through the
+/// compiled executable in every configuration of [`CONFIGS`]: the result's
+/// shape, the interpreter's values and each configuration's values.
+fn run_op(
+    op: Op,
+    x_shape: &[usize],
+    x: &[f32],
+    w_shape: &[usize],
+    w: &[f32],
+) -> (Vec<usize>, Vec<f32>, Vec<Run>) {
     let mut g = Graph::new("contraction", Mode::Infer);
     let xv = g.input("x", InputKind::Data, Type::f32(Shape::known(x_shape)), Loc::NONE);
     let wv = g.input("w", InputKind::Data, Type::f32(Shape::known(w_shape)), Loc::NONE);
@@ -375,11 +389,30 @@ fn interpret(op: Op, x_shape: &[usize], x: &[f32], w_shape: &[usize], w: &[f32])
     let inputs =
         HashMap::from([("x".to_string(), tensor(x_shape, x)), ("w".to_string(), tensor(w_shape, w))]);
     let outputs = interp::run::<f32>(&g, &inputs).unwrap();
-    match &outputs[0].1 {
+    let (shape, want) = match &outputs[0].1 {
         Tensor::Float(a) => (a.shape().to_vec(), a.iter().copied().collect()),
         _ => panic!("the interpreter returned a non-float tensor"),
+    };
+    let mut got = vec![];
+    for &(gemm, threads, checking) in CONFIGS {
+        let options = Options { threads, checking, gemm };
+        let mut exe = Executable::new(&g, &HashMap::new(), &options).unwrap();
+        exe.set_input("x", &inputs["x"]).unwrap();
+        exe.set_input("w", &inputs["w"]).unwrap();
+        exe.run().unwrap();
+        let Tensor::Float(y) = exe.output("y").unwrap() else { panic!("non-float result") };
+        got.push((format!("{gemm:?} GEMM, {threads} threads, {checking:?}"), y.iter().copied().collect()));
     }
+    (shape, want, got)
 }
+
+/// Executable configurations the convolutions run in.
+const CONFIGS: &[(Gemm, usize, Checking)] = &[
+    (Gemm::Tuned, 1, Checking::Unchecked),
+    (Gemm::Tuned, 2, Checking::Unchecked),
+    (Gemm::Tuned, 2, Checking::Checked),
+    (Gemm::Reference, 1, Checking::Checked),
+];
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
@@ -397,8 +430,9 @@ fn image(batch: usize, channels: usize, spatial: &[usize]) -> Vec<usize> {
 
 #[test]
 fn convolutions_match_the_interpreter() {
-    let providers: [(&dyn GemmProvider, usize); 3] = [(&Tuned, 1), (&Tuned, 2), (&Reference, 1)];
-    let mut scratch = Vec::new();
+    // Each convolution kind compiles to generated packing kernels (pad,
+    // im2col, col2im) around GEMM calls; every configuration must match the
+    // interpreter.
     for (case_index, case) in CONV_CASES.iter().enumerate() {
         let attrs = ConvAttrs {
             stride: case.stride.to_vec(),
@@ -418,13 +452,11 @@ fn convolutions_match_the_interpreter() {
             dilation: attrs.dilation.clone(),
             groups: case.groups,
         };
-        let (y_shape, want) = interpret(op, &x_shape, &x, &w_shape, &w);
+        let (y_shape, want, got) = run_op(op, &x_shape, &x, &w_shape, &w);
         let geometry = ConvGeometry::conv(&x_shape, &w_shape, &attrs).unwrap();
         assert_eq!(geometry.output_shape(), y_shape, "case {case_index}");
-        for (provider, threads) in providers {
-            let mut y = vec![f32::NAN; want.len()];
-            conv::conv(provider, &geometry, &x, &w, &mut y, &mut scratch, threads).unwrap();
-            assert_close(&format!("conv case {case_index} ({}, {threads})", provider.name()), &y, &want);
+        for (config, y) in &got {
+            assert_close(&format!("conv case {case_index} ({config})"), y, &want);
         }
 
         // Weight gradient, with dy of the forward output's shape.
@@ -437,17 +469,11 @@ fn convolutions_match_the_interpreter() {
             groups: case.groups,
             kernel: kernel.clone(),
         };
-        let (dw_shape, want) = interpret(op, &x_shape, &x, &y_shape, &dy);
+        let (dw_shape, want, got) = run_op(op, &x_shape, &x, &y_shape, &dy);
         let geometry = ConvGeometry::weight_grad(&x_shape, &y_shape, &attrs, &kernel).unwrap();
         assert_eq!(geometry.weight_shape(), dw_shape, "case {case_index}");
-        for (provider, threads) in providers {
-            let mut dw = vec![f32::NAN; want.len()];
-            conv::conv_weight_grad(provider, &geometry, &x, &dy, &mut dw, &mut scratch, threads).unwrap();
-            assert_close(
-                &format!("conv_weight_grad case {case_index} ({}, {threads})", provider.name()),
-                &dw,
-                &want,
-            );
+        for (config, dw) in &got {
+            assert_close(&format!("conv_weight_grad case {case_index} ({config})"), dw, &want);
         }
 
         // Transposed convolution: x [N, C, S], weight [C, O/groups, K].
@@ -460,19 +486,13 @@ fn convolutions_match_the_interpreter() {
             dilation: attrs.dilation.clone(),
             groups: case.groups,
         };
-        let (t_shape, want) = interpret(op, &x_shape, &x, &wt_shape, &wt);
+        let (t_shape, want, got) = run_op(op, &x_shape, &x, &wt_shape, &wt);
         let geometry =
             ConvGeometry::conv_transpose(&x_shape, &wt_shape, &attrs, case.output_padding).unwrap();
         assert_eq!(geometry.input_shape(), t_shape, "case {case_index}");
         assert_eq!(geometry.output_shape(), x_shape, "case {case_index}");
-        for (provider, threads) in providers {
-            let mut t = vec![f32::NAN; want.len()];
-            conv::conv_input_grad(provider, &geometry, &x, &wt, &mut t, &mut scratch, threads).unwrap();
-            assert_close(
-                &format!("conv_transpose case {case_index} ({}, {threads})", provider.name()),
-                &t,
-                &want,
-            );
+        for (config, t) in &got {
+            assert_close(&format!("conv_transpose case {case_index} ({config})"), t, &want);
         }
     }
 }

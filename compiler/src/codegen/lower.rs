@@ -135,7 +135,41 @@ pub enum Call {
         /// Parts the batch is split into (partial weight gradients are
         /// summed in part order).
         chunks: usize,
+        /// The generated kernels that pack one image into the column matrix
+        /// and back.
+        packing: ConvPacking,
     },
+}
+
+/// The generated packing kernels of a convolution call, each over one image
+/// of the underlying convolution's input `[C, *S]` (a forward convolution's
+/// and weight gradient's `x`, a transposed convolution's output), `|S'|`
+/// output positions and `|K|` taps.
+///
+/// Buffers: the image (`C·|S|` elements, row-major), the padded image
+/// scratch (`C·Π(S + lo + hi)` elements, present only when some padding is
+/// not zero; its border holds zeros) and the column scratch
+/// (`C·|K| × |S'|`, row `c·|K| + tap`, absent for pointwise convolutions,
+/// whose column matrix is the image itself). The runtime calls each kernel
+/// over its whole iteration space, one image at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvPacking {
+    /// Elements of the padded image scratch (0 without padding).
+    pub padded_len: usize,
+    /// Elements of the column scratch (0 for a pointwise convolution).
+    pub col_len: usize,
+    /// Copies the image into the interior of the padded scratch (inputs:
+    /// image; outputs: padded).
+    pub pad: Option<KernelId>,
+    /// im2col: copies every tap's receptive field from the padded scratch
+    /// (or the image when unpadded) into the column scratch.
+    pub im2col: Option<KernelId>,
+    /// col2im (transposed convolutions): adds every column entry onto the
+    /// position of the padded scratch (or the image when unpadded) it was
+    /// read from, tap by tap in a fixed order; the target starts zeroed.
+    pub col2im: Option<KernelId>,
+    /// Copies the interior of the padded scratch into the image.
+    pub unpad: Option<KernelId>,
 }
 
 /// One step of the program: the calls of one kernel of the partition.
@@ -943,21 +977,32 @@ impl Lowering<'_> {
                 };
                 let x = self.contiguous(node.args[0], format!("{}_x", kernel.name), &mut calls)?;
                 let w = self.contiguous(node.args[1], format!("{}_w", kernel.name), &mut calls)?;
+                let attrs = ConvCall {
+                    stride: stride.clone(),
+                    padding: padding.clone(),
+                    dilation: dilation.clone(),
+                    groups: *groups,
+                };
+                let (x_shape, w_shape) = (self.shape(node.args[0])?, self.shape(node.args[1])?);
+                // The underlying convolution's input image, output positions
+                // and kernel.
+                let (image, out, taps) = match &kind {
+                    ConvKind::Forward => (&x_shape[1..], &y_shape[2..], &w_shape[2..]),
+                    ConvKind::Transpose { .. } => (&y_shape[1..], &x_shape[2..], &w_shape[2..]),
+                    ConvKind::WeightGrad { kernel } => (&x_shape[1..], &w_shape[2..], &kernel[..]),
+                };
+                let packing = self.conv_packing(&kernel.name, &kind, &attrs, image, out, taps)?;
                 calls.push(Call::Conv {
                     kind,
-                    attrs: ConvCall {
-                        stride: stride.clone(),
-                        padding: padding.clone(),
-                        dilation: dilation.clone(),
-                        groups: *groups,
-                    },
+                    attrs,
                     x,
-                    x_shape: self.shape(node.args[0])?,
+                    x_shape,
                     w,
-                    w_shape: self.shape(node.args[1])?,
+                    w_shape,
                     y,
                     y_shape: y_shape.clone(),
                     chunks: step.split.chunks,
+                    packing,
                 });
             }
             other => return Err(format!("{main} ({}) is not a contraction", other.mnemonic())),
@@ -975,6 +1020,100 @@ impl Lowering<'_> {
             )?);
         }
         Ok(calls)
+    }
+}
+
+impl Lowering<'_> {
+    /// Compiles the packing kernels of a convolution (see [`ConvPacking`])
+    /// whose input image is `image` (`[C, *S]`), with `out` output positions
+    /// per spatial axis and kernel `taps`.
+    fn conv_packing(
+        &mut self,
+        name: &str,
+        kind: &ConvKind,
+        attrs: &ConvCall,
+        image: &[usize],
+        out: &[usize],
+        taps: &[usize],
+    ) -> Result<ConvPacking, String> {
+        let spatial = image.len().saturating_sub(1);
+        if spatial == 0
+            || out.len() != spatial
+            || taps.len() != spatial
+            || [attrs.stride.len(), attrs.padding.len(), attrs.dilation.len()].iter().any(|&l| l != spatial)
+        {
+            return Err(format!("{name}: convolution attributes do not fit image {image:?}"));
+        }
+        let size = |dims: &[usize]| -> Result<usize, String> {
+            dims.iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .filter(|&n| isize::try_from(n).is_ok())
+                .ok_or_else(|| format!("{name}: the size of {dims:?} overflows"))
+        };
+        let padded_dims: Vec<usize> = (0..=spatial)
+            .map(|d| match d {
+                0 => Some(image[0]),
+                _ => image[d].checked_add(attrs.padding[d - 1].0)?.checked_add(attrs.padding[d - 1].1),
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{name}: the padded image size overflows"))?;
+        let padded = attrs.padding.iter().any(|&p| p != (0, 0));
+        let pointwise = !padded
+            && taps.iter().all(|&k| k == 1)
+            && attrs.stride.iter().all(|&s| s == 1)
+            && out == &image[1..];
+        let col_shape: Vec<usize> = [&image[..1], taps, out].concat();
+        let col_len = if pointwise { 0 } else { size(&col_shape)? };
+        let padded_len = if padded { size(&padded_dims)? } else { 0 };
+        let mut packing =
+            ConvPacking { padded_len, col_len, pad: None, im2col: None, col2im: None, unpad: None };
+        if pointwise {
+            return Ok(packing);
+        }
+        // Where a column entry (c, tap, p) reads in the padded image:
+        // c·|Sp| + Σ (tap_d·dilation_d + p_d·stride_d)·row_d.
+        let rows = row_major(&padded_dims);
+        let at = |v: usize| isize::try_from(v).map_err(|_| format!("{name}: a stride overflows"));
+        let mut window = vec![rows[0]];
+        for d in 0..spatial {
+            window.push(at(attrs.dilation[d])?.checked_mul(rows[d + 1]).ok_or("stride overflow")?);
+        }
+        for d in 0..spatial {
+            window.push(at(attrs.stride[d])?.checked_mul(rows[d + 1]).ok_or("stride overflow")?);
+        }
+        let interior: isize = (0..spatial).map(|d| attrs.padding[d].0 as isize * rows[d + 1]).sum();
+        let copy =
+            |from: (isize, Vec<isize>), to: (isize, Vec<isize>), shape: &[usize], suffix: &str| LoopKernel {
+                name: format!("{name}_{suffix}"),
+                shape: shape.to_vec(),
+                inputs: vec![Operand { offset: from.0, strides: from.1, elem: Elem::F32 }],
+                body: vec![Expr::Input(0)],
+                outputs: vec![Store { value: 0, offset: to.0, strides: to.1, elem: Elem::F32, reduce: None }],
+            };
+        let dense = row_major(image);
+        let checking = self.checking;
+        let add =
+            |this: &mut Self, k: LoopKernel| this.jit.add_loop_kernel(&k, checking).map_err(|e| e.message);
+        match kind {
+            ConvKind::Forward | ConvKind::WeightGrad { .. } => {
+                if padded {
+                    let k = copy((0, dense), (interior, rows.clone()), image, "pad");
+                    packing.pad = Some(add(self, k)?);
+                }
+                let k = copy((0, window), (0, row_major(&col_shape)), &col_shape, "im2col");
+                packing.im2col = Some(add(self, k)?);
+            }
+            ConvKind::Transpose { .. } => {
+                let mut k = copy((0, row_major(&col_shape)), (0, window), &col_shape, "col2im");
+                k.outputs[0].reduce = Some(Reduce::Sum);
+                packing.col2im = Some(add(self, k)?);
+                if padded {
+                    let k = copy((interior, rows), (0, dense), image, "unpad");
+                    packing.unpad = Some(add(self, k)?);
+                }
+            }
+        }
+        Ok(packing)
     }
 }
 
