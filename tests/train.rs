@@ -356,3 +356,41 @@ fn eval_and_predict_use_the_checkpoint_and_its_normalisation() {
     }
     fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn early_stopping_ends_on_the_best_parameters() {
+    // With min_delta 1e6 no epoch after the first counts as an improvement,
+    // so patience 2 stops the run after epoch 3 and restores epoch 1.
+    let dir = temp_dir("early");
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[40, 1]), |i| i[0] as f32 / 40.0);
+    write_npy(&dir.join("x.npy"), &x);
+    write_npy(&dir.join("y.npy"), &x.mapv(f32::sin));
+    let model = write_model(
+        &dir,
+        "npy(x: \"x.npy\", y: \"y.npy\")",
+        &[("epochs", "10"), ("early_stop", "patience(2, min_delta: 1e6)")],
+    );
+    let source = fs::read_to_string(&model).expect("model");
+    let module = nnc_compiler::compile(&source).expect("compiles");
+    let opts = options(&dir, None, 1);
+    let outcome = train::train(&module, &source, &model, &opts, &mut Silent).expect("trains");
+    assert!(outcome.stopped_early);
+    assert_eq!(outcome.records.len(), 3);
+    assert_eq!(outcome.best_epoch, Some(1));
+    let file = tensor_file::load(&opts.checkpoint).expect("checkpoint");
+    assert_eq!(file.metadata["stopped_early"], "true");
+    let params = ["out.dense_1.weight", "out.dense_1.bias"];
+    for name in params {
+        let current = file.get(name).expect("parameter");
+        let best = file.get(&format!("best.{name}")).expect("best parameter");
+        assert_eq!(current, best, "{name} is not the best epoch's");
+    }
+    // Resuming a run that early stopping ended has nothing left to do.
+    let mut again = options(&dir, None, 1);
+    again.resume = Some(opts.checkpoint.clone());
+    let before = fs::read(&opts.checkpoint).expect("read");
+    let outcome = train::train(&module, &source, &model, &again, &mut Silent).expect("resumes");
+    assert!(outcome.records.is_empty());
+    assert_eq!(fs::read(&opts.checkpoint).expect("read"), before);
+    fs::remove_dir_all(&dir).ok();
+}
