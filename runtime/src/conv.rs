@@ -310,6 +310,22 @@ fn window_out(
     }
 }
 
+/// The column matrix of image `x_b`: the image itself for a pointwise
+/// convolution, else its im2col packing, written into `col`.
+fn columns<'a>(
+    pointwise: bool,
+    packing: &dyn Packing,
+    x_b: &'a [f32],
+    padded: &mut [f32],
+    col: &'a mut [f32],
+) -> Result<&'a [f32], String> {
+    if pointwise {
+        return Ok(x_b);
+    }
+    packing.im2col(x_b, padded, col)?;
+    Ok(col)
+}
+
 /// Packs one image of a convolution's input into its column matrix and
 /// back; implemented by the executable with generated kernels.
 pub trait Packing {
@@ -368,12 +384,7 @@ pub fn conv(
     let (padded, col) = scratch.prepare(geometry);
     for b in 0..geometry.batch {
         let x_b = &x[b * c * inputs..][..c * inputs];
-        let cols: &[f32] = if pointwise {
-            x_b
-        } else {
-            packing.im2col(x_b, padded, col)?;
-            col
-        };
+        let cols = columns(pointwise, packing, x_b, padded, col)?;
         for g in 0..groups {
             let w_g = MatRef::row_major(w, cg * taps).at(g * og * cg * taps);
             let col_g = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs);
@@ -458,12 +469,7 @@ pub fn conv_weight_grad(
     for b in 0..geometry.batch {
         let beta = if b == 0 { 0.0 } else { 1.0 };
         let x_b = &x[b * c * inputs..][..c * inputs];
-        let cols: &[f32] = if pointwise {
-            x_b
-        } else {
-            packing.im2col(x_b, padded, col)?;
-            col
-        };
+        let cols = columns(pointwise, packing, x_b, padded, col)?;
         for g in 0..groups {
             let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
             let col_t = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs).t();

@@ -155,7 +155,7 @@ fn float_array(values: ArrayD<f64>) -> Result<ArrayValue, String> {
 }
 
 /// Converts integer values to i32, rejecting values beyond its range.
-fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
+pub(crate) fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
     values: &ArrayD<T>,
     dtype: &str,
 ) -> Result<ArrayValue, String> {

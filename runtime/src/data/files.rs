@@ -16,6 +16,7 @@ use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError, ReadableEle
 
 use super::{ArrayValue, Order, Part, Raw};
 use crate::error::{index_text, io_message, names_text};
+use crate::npz::int_array;
 use crate::Error;
 
 /// Reads a whole file, naming it on failure.
@@ -122,25 +123,6 @@ fn float_array(values: ArrayD<f64>) -> Result<ArrayValue, String> {
         }
     }
     Ok(ArrayValue::F32(values.mapv(|v| v as f32)))
-}
-
-fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
-    values: &ArrayD<T>,
-    dtype: &str,
-) -> Result<ArrayValue, String> {
-    let mut out = Vec::with_capacity(values.len());
-    for (index, &v) in values.indexed_iter() {
-        match v.try_into() {
-            Ok(x) => out.push(x),
-            Err(_) => {
-                return Err(format!(
-                    "{dtype} value {v} at index {} is outside the i32 range",
-                    index_text(index.slice())
-                ))
-            }
-        }
-    }
-    ArrayD::from_shape_vec(IxDyn(values.shape()), out).map(ArrayValue::I32).map_err(|e| e.to_string())
 }
 
 /// Parses a `.npy` file's bytes.
