@@ -13,8 +13,8 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use ndarray::{ArrayD, Dimension, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ReadableElement};
+use ndarray::{ArrayD, Dimension};
+use ndarray_npy::{NpzReader, ReadNpzError};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Node, Op};
 
@@ -48,28 +48,6 @@ impl ArrayValue {
     }
 }
 
-/// Why one attempt to read an array as a given element type failed.
-enum Attempt {
-    /// The array has another dtype: try the next one.
-    OtherDtype(String),
-    /// The array (or archive) is unreadable.
-    Failed(String),
-}
-
-fn read_as<T: ReadableElement>(
-    reader: &mut NpzReader<BufReader<File>>,
-    name: &str,
-) -> Result<ArrayD<T>, Attempt> {
-    reader.by_name::<OwnedRepr<T>, IxDyn>(name).map_err(|e| match e {
-        ReadNpzError::Npy(ReadNpyError::WrongDescriptor(descr)) => Attempt::OtherDtype(descr.to_string()),
-        ReadNpzError::Npy(ReadNpyError::MissingData) => {
-            Attempt::Failed("the array's data is truncated".into())
-        }
-        ReadNpzError::Npy(err) => Attempt::Failed(err.to_string()),
-        ReadNpzError::Zip(err) => Attempt::Failed(format!("corrupt archive entry: {err}")),
-    })
-}
-
 /// Reads every array of an `.npz` file. Float arrays become f32, integer and
 /// boolean arrays i32. NaN or infinite floats, floats beyond the f32 range
 /// and integers beyond the i32 range are errors naming the array and the
@@ -83,7 +61,8 @@ pub fn load_npz(path: &Path) -> Result<BTreeMap<String, ArrayValue>, Error> {
         .map_err(|e| Error::new(path, format!("not a valid .npz archive: {}", npz_cause(&e))))?;
     let mut out = BTreeMap::new();
     for name in names {
-        let value = read_array(&mut reader, &name)
+        let value = crate::data::files::read_npz_array(&mut reader, &name)
+            .and_then(finite)
             .map_err(|cause| Error::new(path, format!("array `{name}`: {cause}")))?;
         out.insert(name, value);
     }
@@ -97,81 +76,19 @@ fn npz_cause(e: &ReadNpzError) -> String {
     }
 }
 
-/// Reads one array, trying the supported element types in turn.
-fn read_array(reader: &mut NpzReader<BufReader<File>>, name: &str) -> Result<ArrayValue, String> {
-    macro_rules! try_float {
-        ($t:ty) => {
-            match read_as::<$t>(reader, name) {
-                Ok(a) => return float_array(a.mapv(f64::from)),
-                Err(Attempt::Failed(m)) => return Err(m),
-                Err(Attempt::OtherDtype(_)) => {}
-            }
-        };
-    }
-    macro_rules! try_int {
-        ($t:ty) => {
-            match read_as::<$t>(reader, name) {
-                Ok(a) => return int_array(&a, stringify!($t)),
-                Err(Attempt::Failed(m)) => return Err(m),
-                Err(Attempt::OtherDtype(_)) => {}
-            }
-        };
-    }
-    try_float!(f32);
-    try_float!(f64);
-    try_int!(i32);
-    try_int!(i64);
-    try_int!(u8);
-    try_int!(i8);
-    try_int!(i16);
-    try_int!(u16);
-    try_int!(u32);
-    try_int!(u64);
-    match read_as::<bool>(reader, name) {
-        Ok(a) => Ok(ArrayValue::I32(a.mapv(i32::from))),
-        Err(Attempt::Failed(m)) => Err(m),
-        Err(Attempt::OtherDtype(descr)) => {
-            Err(format!("unsupported dtype {descr} (expected a float, integer or boolean array)"))
+/// Rejects NaN and infinite values, naming the first one's index.
+fn finite(value: ArrayValue) -> Result<ArrayValue, String> {
+    if let ArrayValue::F32(a) = &value {
+        if let Some((index, v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            let at = index_text(index.slice());
+            return Err(if v.is_nan() {
+                format!("NaN at index {at}")
+            } else {
+                format!("infinite value at index {at}")
+            });
         }
     }
-}
-
-/// Converts float values to f32, rejecting NaN, infinities and values
-/// beyond the f32 range.
-fn float_array(values: ArrayD<f64>) -> Result<ArrayValue, String> {
-    for (index, &v) in values.indexed_iter() {
-        let at = index_text(index.slice());
-        if v.is_nan() {
-            return Err(format!("NaN at index {at}"));
-        }
-        if v.is_infinite() {
-            return Err(format!("infinite value at index {at}"));
-        }
-        if (v as f32).is_infinite() {
-            return Err(format!("value {v:e} at index {at} is outside the f32 range"));
-        }
-    }
-    Ok(ArrayValue::F32(values.mapv(|v| v as f32)))
-}
-
-/// Converts integer values to i32, rejecting values beyond its range.
-pub(crate) fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
-    values: &ArrayD<T>,
-    dtype: &str,
-) -> Result<ArrayValue, String> {
-    let mut out = Vec::with_capacity(values.len());
-    for (index, &v) in values.indexed_iter() {
-        match v.try_into() {
-            Ok(x) => out.push(x),
-            Err(_) => {
-                return Err(format!(
-                    "{dtype} value {v} at index {} is outside the i32 range",
-                    index_text(index.slice())
-                ))
-            }
-        }
-    }
-    ArrayD::from_shape_vec(IxDyn(values.shape()), out).map(ArrayValue::I32).map_err(|e| e.to_string())
+    Ok(value)
 }
 
 /// What an input is, for messages: `input`, `target`.

@@ -16,7 +16,6 @@ use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError, ReadableEle
 
 use super::{ArrayValue, Order, Part, Raw};
 use crate::error::{index_text, io_message, names_text};
-use crate::npz::int_array;
 use crate::Error;
 
 /// Reads a whole file, naming it on failure.
@@ -123,6 +122,36 @@ fn float_array(values: ArrayD<f64>) -> Result<ArrayValue, String> {
         }
     }
     Ok(ArrayValue::F32(values.mapv(|v| v as f32)))
+}
+
+/// Converts integer values to i32, rejecting values beyond its range.
+fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
+    values: &ArrayD<T>,
+    dtype: &str,
+) -> Result<ArrayValue, String> {
+    let mut out = Vec::with_capacity(values.len());
+    for (index, &v) in values.indexed_iter() {
+        match v.try_into() {
+            Ok(x) => out.push(x),
+            Err(_) => {
+                return Err(format!(
+                    "{dtype} value {v} at index {} is outside the i32 range",
+                    index_text(index.slice())
+                ))
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(values.shape()), out).map(ArrayValue::I32).map_err(|e| e.to_string())
+}
+
+/// Reads array `name` of an open `.npz` archive, whatever its dtype:
+/// floats as f32 (NaN and infinities kept; finite values beyond the f32
+/// range are errors), integers and booleans as i32.
+pub(crate) fn read_npz_array<R: Read + Seek>(
+    reader: &mut NpzReader<R>,
+    name: &str,
+) -> Result<ArrayValue, String> {
+    read_array(&mut NpzEntry { reader, name })
 }
 
 /// Parses a `.npy` file's bytes.
