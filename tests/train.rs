@@ -394,3 +394,17 @@ fn early_stopping_ends_on_the_best_parameters() {
     assert_eq!(fs::read(&opts.checkpoint).expect("read"), before);
     fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_model_without_target_trains_against_its_input() {
+    // conv_autoencoder: `loss = mse(recon, x)`; the source's `y` is unused
+    // and the rmse metric compares the reconstruction with the input, in
+    // the input's physical units.
+    let dir = temp_dir("autoencoder");
+    let records = train_model("conv_autoencoder.nn", &options(&dir, Some(2), 2));
+    let (first, last) = (&records[0], &records[1]);
+    assert!(last.val_loss < first.val_loss, "{first:?} → {last:?}");
+    let rmse = metric(last, "rmse");
+    assert!(rmse.is_finite() && rmse > 0.0, "rmse {rmse}");
+    fs::remove_dir_all(&dir).ok();
+}

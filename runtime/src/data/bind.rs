@@ -20,9 +20,11 @@ pub(crate) struct Slot {
     pub per_example: Vec<usize>,
 }
 
-/// The model's one data input and one target, or an error naming what the
+/// The model's one data input and its target (none for a model without
+/// one, such as an autoencoder whose loss compares the output with the
+/// input: the source's `y` is then unused), or an error naming what the
 /// model has instead.
-pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<[Slot; 2], Error> {
+pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<Vec<Slot>, Error> {
     let here = PathBuf::from(origin);
     let mut inputs = vec![];
     let mut targets = vec![];
@@ -86,14 +88,18 @@ pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<[Slot; 2], Error> {
         }
         Ok(Slot { name, role, ty, per_example })
     };
-    Ok([one(inputs, Role::Input)?, one(targets, Role::Target)?])
+    let mut slots = vec![one(inputs, Role::Input)?];
+    if !targets.is_empty() {
+        slots.push(one(targets, Role::Target)?);
+    }
+    Ok(slots)
 }
 
-/// Binds the arrays of `raw` to `slots` (input, target).
-pub(crate) fn bind(raw: Raw, slots: &[Slot; 2], missing: Missing) -> Result<Examples, Error> {
+/// Binds the arrays of `raw` to `slots` (input, and target if any).
+pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, Error> {
     let Raw { x, y, order, origin } = raw;
     let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
-    if nx != ny {
+    if nx != ny && slots.len() > 1 {
         return Err(Error::new(
             &x.source,
             format!(
@@ -104,13 +110,16 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot; 2], missing: Missing) -> Result<Exam
             ),
         ));
     }
+    let x_source = x.source.clone();
+    // Without a target slot `y` is not used.
+    let parts: Vec<(Part, &Slot)> = [x, y].into_iter().zip(slots).collect();
     // Shapes first: a wrong shape is reported whatever the values.
-    for (part, slot) in [(&x, &slots[0]), (&y, &slots[1])] {
+    for (part, slot) in &parts {
         check_count(part, slot)?;
     }
     let keep = match missing {
         Missing::Error => {
-            for (part, slot) in [(&x, &slots[0]), (&y, &slots[1])] {
+            for (part, slot) in &parts {
                 if let Some((example, position, v)) = first_non_finite(&part.value) {
                     return Err(Error::new(
                         &part.source,
@@ -130,7 +139,7 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot; 2], missing: Missing) -> Result<Exam
         }
         Missing::Drop => {
             let mut keep = vec![true; nx];
-            for part in [&x, &y] {
+            for (part, _) in &parts {
                 mark_non_finite(&part.value, &mut keep);
             }
             Some(keep)
@@ -140,14 +149,14 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot; 2], missing: Missing) -> Result<Exam
     let n = nx - dropped;
     if n == 0 {
         return Err(Error::new(
-            &x.source,
+            &x_source,
             format!(
                 "every one of the {nx} examples holds a NaN or infinite value; nothing is left to train on"
             ),
         ));
     }
     let mut fields = vec![];
-    for (part, slot) in [(x, &slots[0]), (y, &slots[1])] {
+    for (part, slot) in parts {
         let value = select(part.value, keep.as_deref());
         let value = convert(value, slot, &part.array, &part.source)?;
         let mut shape = vec![n];

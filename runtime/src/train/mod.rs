@@ -171,7 +171,9 @@ impl Slot {
 struct Prepared {
     origin: String,
     input: Slot,
-    target: Slot,
+    /// None for a model without a target (an autoencoder's loss compares
+    /// its output with the input; metrics then do the same).
+    target: Option<Slot>,
     train: Vec<usize>,
     val: Vec<usize>,
     dropped: usize,
@@ -202,6 +204,7 @@ fn slot_of(
     normalize: bool,
     rows: &[usize],
     saved: Option<&Stats>,
+    keep_physical: bool,
 ) -> Result<Slot, String> {
     let field = examples.fields.iter().find(|f| f.role == role).ok_or_else(|| {
         format!("{}: no {} array", examples.origin, if role == Role::Input { "input" } else { "target" })
@@ -232,7 +235,7 @@ fn slot_of(
             };
             let mut fed = values.clone();
             stats.apply(&mut fed, a.shape());
-            let physical = (role == Role::Target).then_some(values);
+            let physical = keep_physical.then_some(values);
             Slot { name: field.name.clone(), shape, fed: Values::F32(fed), physical, stats: Some(stats) }
         }
     })
@@ -256,11 +259,15 @@ fn prepare(
         let name = examples.fields.iter().find(|f| f.role == role).map(|f| f.name.as_str()).unwrap_or("");
         Ok(ckpt.stats(name))
     };
-    let input = slot_of(&examples, Role::Input, per_variable, &train, stats_of(Role::Input)?)?;
+    let has_target = examples.fields.iter().any(|f| f.role == Role::Target);
+    let input = slot_of(&examples, Role::Input, per_variable, &train, stats_of(Role::Input)?, !has_target)?;
     let target_norm = per_variable && regression_targets(module);
-    let target = slot_of(&examples, Role::Target, target_norm, &train, stats_of(Role::Target)?)?;
+    let target = match has_target {
+        true => Some(slot_of(&examples, Role::Target, target_norm, &train, stats_of(Role::Target)?, true)?),
+        false => None,
+    };
     if let Some(ckpt) = saved {
-        for slot in [&input, &target] {
+        for slot in std::iter::once(&input).chain(&target) {
             if slot.stats.is_some() && ckpt.stats(&slot.name).is_none() {
                 return Err(format!(
                     "the checkpoint holds no normalisation statistics for `{}`, which this model normalises",
@@ -492,7 +499,9 @@ fn evaluate(
         engine.sync_infer()?;
         let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
         feed(exe, &data.input, chunk)?;
-        feed(exe, &data.target, chunk)?;
+        if let Some(target) = &data.target {
+            feed(exe, target, chunk)?;
+        }
         exe.run()?;
         let loss = scalar(&exe.output(&engine.loss)?);
         sum += loss * chunk.len() as f64;
@@ -504,18 +513,21 @@ fn evaluate(
         let Tensor::Float(mut pred) = exe.output(pred_name)? else {
             return Err(format!("prediction `{pred_name}` is not f32"));
         };
-        if let Some(stats) = &data.target.stats {
-            if pred.shape()[1..] == data.target.shape[..] {
+        // Metrics compare the prediction with the target, or with the
+        // input for a model without one.
+        let reference = data.target.as_ref().unwrap_or(&data.input);
+        if let Some(stats) = &reference.stats {
+            if pred.shape()[1..] == reference.shape[..] {
                 let shape = pred.shape().to_vec();
                 if let Some(s) = pred.as_slice_mut() {
                     stats.invert(s, &shape);
                 }
             }
         }
-        let per = data.target.per();
+        let per = reference.per();
         let mut tshape = vec![chunk.len()];
-        tshape.extend(&data.target.shape);
-        match (&data.target.fed, &data.target.physical) {
+        tshape.extend(&reference.shape);
+        match (&reference.fed, &reference.physical) {
             (_, Some(phys)) | (Values::F32(phys), None) => {
                 let v: Vec<f32> =
                     chunk.iter().flat_map(|&r| phys[r * per..(r + 1) * per].iter().copied()).collect();
@@ -635,8 +647,8 @@ pub fn train(
         batch,
         threads: opts.threads,
         compile_ms,
-        normalized: [&data.input, &data.target]
-            .iter()
+        normalized: std::iter::once(&data.input)
+            .chain(&data.target)
             .filter(|s| s.stats.is_some())
             .map(|s| s.name.clone())
             .collect(),
@@ -669,7 +681,9 @@ pub fn train(
             engine.take_state(chunk.len())?;
             let exe = engine.train.get_mut(&chunk.len()).ok_or("no training executable")?;
             feed(exe, &data.input, chunk)?;
-            feed(exe, &data.target, chunk)?;
+            if let Some(target) = &data.target {
+                feed(exe, target, chunk)?;
+            }
             exe.set_input(nnc_compiler::optim::LR, &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)))?;
             let key = rng::seed_key(config.seed)[0];
             for name in &key_names {
@@ -749,8 +763,8 @@ pub fn train(
             model: module.name.clone(),
             model_sha256: hash.clone(),
             tensors: engine.state(&state_names)?,
-            normalize: [&data.input, &data.target]
-                .iter()
+            normalize: std::iter::once(&data.input)
+                .chain(&data.target)
                 .filter_map(|s| s.stats.clone().map(|st| (s.name.clone(), st)))
                 .collect(),
             best: if best.rule.is_some() { best.params.clone() } else { vec![] },
@@ -958,7 +972,13 @@ pub fn predict(
     let mut full = vec![n];
     full.extend(&out_shape);
     let target_name = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).into_iter().next();
-    if let Some(stats) = target_name.as_deref().and_then(|t| ckpt.stats(t)) {
+    // Back to physical units: the target's statistics, or the input's for a
+    // model without a target whose prediction has the input's shape.
+    let stats = match target_name.as_deref() {
+        Some(t) => ckpt.stats(t),
+        None => ckpt.stats(in_name).filter(|_| out_shape == per_shape),
+    };
+    if let Some(stats) = stats {
         stats.invert(&mut out, &full);
     }
     ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())
