@@ -120,11 +120,14 @@ const EVAL_EXAMPLES: &str = "\
 Examples:
   nnc eval models/digits.nn --checkpoint models/digits.safetensors
   nnc eval models/sine.nn --checkpoint models/sine.safetensors --subset all
+  nnc eval models/sine.nn --checkpoint models/sine.safetensors --data test.npz
 
 Loads the model's data as `nnc train` does, normalises it with the
 checkpoint's statistics, and prints the loss and the `metrics` of the
 `train` section (in physical units) on the validation examples, the training
-examples or all of them.";
+examples or all of them. With `--data`, scores every example of an .npz
+archive whose arrays are named like the model's input and target
+(`np.savez(\"test.npz\", x=x, y=y)`), checked like any data source.";
 
 const PREDICT_EXAMPLES: &str = "\
 Examples:
@@ -281,6 +284,11 @@ pub struct EvalArgs {
     /// Which examples to score.
     #[arg(long, value_enum, default_value_t = SubsetArg::Validation)]
     pub subset: SubsetArg,
+
+    /// Score every example of this .npz archive instead (arrays named like
+    /// the model's input and target).
+    #[arg(long, value_name = "DATA.npz", conflicts_with = "subset")]
+    pub data: Option<PathBuf>,
 
     /// Threads (default: all cores).
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]

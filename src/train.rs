@@ -214,9 +214,14 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
         SubsetArg::Training => Subset::Training,
         SubsetArg::All => Subset::All,
     };
-    match train::eval(&module, &args.file, &args.checkpoint, subset, threads_of(args.threads)) {
+    let data = args.data.as_deref();
+    match train::eval(&module, &args.file, &args.checkpoint, subset, data, threads_of(args.threads)) {
         Ok(e) => {
-            let _ = writeln!(out, "{} examples ({:?} subset of {})", e.examples, args.subset, e.origin);
+            let what = match data {
+                Some(_) => e.origin.clone(),
+                None => format!("{} subset of {}", format!("{:?}", args.subset).to_lowercase(), e.origin),
+            };
+            let _ = writeln!(out, "{} examples ({what})", e.examples);
             let _ = writeln!(out, "loss = {}", e.loss);
             for (label, v) in &e.metrics {
                 let _ = writeln!(out, "{label} = {v}");

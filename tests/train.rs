@@ -345,6 +345,20 @@ fn eval_and_predict_use_the_checkpoint_and_its_normalisation() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no rmse in:\n{text}"));
     assert!(rmse < 0.5, "rmse {rmse} in physical units:\n{text}");
+    // Another data set, from an .npz archive named like the model's arrays.
+    {
+        use ndarray_npy::NpzWriter;
+        let xt = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[10, 1]), |i| 11.0 + i[0] as f32 / 10.0);
+        let mut npz = NpzWriter::new(fs::File::create(dir.join("test.npz")).expect("create npz"));
+        npz.add_array("x", &xt).expect("x");
+        npz.add_array("y", &xt.mapv(|v| 3.0 * v - 5.0)).expect("y");
+        npz.finish().expect("write npz");
+    }
+    let out = nnc(&dir, &["eval", model, "--checkpoint", "c.safetensors", "--data", "test.npz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.starts_with("10 examples"), "{text}");
+    assert!(text.contains("rmse = "), "{text}");
     let out =
         nnc(&dir, &["predict", model, "--checkpoint", "c.safetensors", "--input", "x.npy", "-o", "p.npy"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -33,7 +33,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{rng, DType, Dim, Graph, InputKind, Op, OutputKind};
-use nnc_compiler::sema::train::{EarlyStop, Metric, Normalize, TrainConfig};
+use nnc_compiler::sema::train::{DataSource, EarlyStop, Metric, Normalize, TrainConfig};
 use nnc_compiler::sema::Module;
 
 use crate::data::{self, Examples, LoadOptions, Role};
@@ -850,28 +850,43 @@ fn load_model(
 }
 
 /// `nnc eval`: the loss and metrics of a checkpoint on a subset of the
-/// model's data (normalised with the checkpoint's statistics).
+/// model's data, or on every example of `data_file` (an `.npz` archive with
+/// arrays named like the model's input and target), normalised with the
+/// checkpoint's statistics.
 pub fn eval(
     module: &Module,
     model_path: &Path,
     checkpoint_path: &Path,
     subset: Subset,
+    data_file: Option<&Path>,
     threads: usize,
 ) -> Result<Evaluation, String> {
-    let config = module
+    let mut config = module
         .train
         .clone()
         .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
-    let base_dir = model_path.parent().unwrap_or(Path::new("."));
-    let data = prepare(module, &config, base_dir, Some(&ckpt))?;
+    let mut base_dir = model_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut subset = subset;
+    if let Some(file) = data_file {
+        // Another data set: an .npz archive with arrays named like the
+        // model's input and target, every example scored.
+        let first = |kind: fn(&InputKind) -> bool| names_of(&module.train_graph, kind).into_iter().next();
+        let x = first(|k| matches!(k, InputKind::Data)).ok_or("the model has no input")?;
+        let y = first(|k| matches!(k, InputKind::Target)).unwrap_or_else(|| x.clone());
+        config.data = DataSource::Npz { path: file.display().to_string(), x, y };
+        base_dir = PathBuf::from(".");
+        subset = Subset::All;
+    }
+    let data = prepare(module, &config, &base_dir, Some(&ckpt))?;
     let rows: Vec<usize> = match subset {
         Subset::Validation => data.val.clone(),
         Subset::Training => data.train.clone(),
         Subset::All => (0..data.train.len() + data.val.len()).collect(),
     };
     if rows.is_empty() {
-        return Err(format!("{}: the {subset:?} subset is empty", data.origin).to_lowercase());
+        let name = format!("{subset:?}").to_lowercase();
+        return Err(format!("{}: the {name} subset is empty", data.origin));
     }
     let batch = config.batch.min(rows.len()).max(1);
     let (mut engine, _) = load_model(module, checkpoint_path, threads, batch)?;
