@@ -15,13 +15,13 @@
 //! of the `one_hot` that reads them; parameters start from their
 //! initialisers, as in `nnc init`.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::Tensor;
-use nnc_compiler::ir::{rng, DType, Dim, Graph, InputKind, Op};
+use nnc_compiler::ir::{rng, DType, Graph, InputKind, Op};
+pub use nnc_runtime::exec::batch_dims;
 use nnc_runtime::exec::{Executable, Gemm, Options};
 use nnc_runtime::{feed, init};
 
@@ -58,19 +58,6 @@ impl Measurement {
             0.0
         }
     }
-}
-
-/// Binds every symbolic dimension of `graph` to `batch`.
-pub fn batch_dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
-    let mut dims = HashMap::new();
-    for node in &graph.nodes {
-        for d in node.ty.shape.dims() {
-            if let Dim::Sym(s) = d {
-                dims.insert(s.clone(), batch);
-            }
-        }
-    }
-    dims
 }
 
 /// A standard normal number from the counter-based generator.

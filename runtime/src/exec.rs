@@ -864,3 +864,17 @@ fn contiguous_run(
     let end = start.checked_add(count)?;
     (end <= len).then_some(start..end)
 }
+
+/// Binds every symbolic dimension of `graph` (the batch size `B`) to
+/// `batch`, as [`Executable::new`] takes it.
+pub fn batch_dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
+    let mut dims = HashMap::new();
+    for node in &graph.nodes {
+        for d in node.ty.shape.dims() {
+            if let nnc_compiler::ir::Dim::Sym(s) = d {
+                dims.insert(s.clone(), batch);
+            }
+        }
+    }
+    dims
+}

@@ -37,7 +37,7 @@ use nnc_compiler::sema::train::{DataSource, EarlyStop, Metric, Normalize, TrainC
 use nnc_compiler::sema::Module;
 
 use crate::data::{self, Examples, LoadOptions, Role};
-use crate::exec::{Executable, Gemm, Options as ExecOptions};
+use crate::exec::{batch_dims, Executable, Gemm, Options as ExecOptions};
 use crate::metrics::{self, Metrics, TargetView};
 use crate::npz::ArrayValue;
 use checkpoint::{source_hash, Checkpoint};
@@ -300,16 +300,13 @@ struct Engine {
     seed: u64,
 }
 
-fn bind_batch(graph: &Graph, batch: usize) -> std::collections::HashMap<String, usize> {
-    let mut dims = std::collections::HashMap::new();
-    for node in &graph.nodes {
-        for d in node.ty.shape.dims() {
-            if let Dim::Sym(s) = d {
-                dims.insert(s.clone(), batch);
-            }
-        }
+/// `graph` compiled for `batch` examples, its random key set to (seed, 0).
+fn compiled(graph: &Graph, batch: usize, exec: &ExecOptions, seed: u64) -> Result<Executable, String> {
+    let mut exe = Executable::new(graph, &batch_dims(graph, batch), exec)?;
+    for (name, value) in crate::feed::key_inputs(graph, seed)? {
+        exe.set_input(&name, &value)?;
     }
-    dims
+    Ok(exe)
 }
 
 fn names_of(graph: &Graph, pred: impl Fn(&InputKind) -> bool) -> Vec<String> {
@@ -375,23 +372,16 @@ impl Engine {
     /// Compiles the training executable for `batch` if needed.
     fn train_exe(&mut self, batch: usize) -> Result<(), String> {
         if !self.train.contains_key(&batch) {
-            let mut exe =
-                Executable::new(&self.train_graph, &bind_batch(&self.train_graph, batch), &self.exec)?;
-            for (name, value) in crate::feed::key_inputs(&self.train_graph, self.seed)? {
-                exe.set_input(&name, &value)?;
-            }
+            let exe = compiled(&self.train_graph, batch, &self.exec, self.seed)?;
             self.train.insert(batch, exe);
         }
         Ok(())
     }
 
+    /// Compiles the inference executable for `batch` if needed.
     fn infer_exe(&mut self, batch: usize) -> Result<(), String> {
         if !self.infer.contains_key(&batch) {
-            let mut exe =
-                Executable::new(&self.infer_graph, &bind_batch(&self.infer_graph, batch), &self.exec)?;
-            for (name, value) in crate::feed::key_inputs(&self.infer_graph, self.seed)? {
-                exe.set_input(&name, &value)?;
-            }
+            let exe = compiled(&self.infer_graph, batch, &self.exec, self.seed)?;
             self.infer.insert(batch, exe);
             self.infer_stale = true;
         }
@@ -961,7 +951,7 @@ pub fn predict(
     for start in (0..n).step_by(batch) {
         let b = batch.min(n - start);
         if let std::collections::btree_map::Entry::Vacant(slot) = exes.entry(b) {
-            let mut exe = Executable::new(&graph, &bind_batch(&graph, b), &exec)?;
+            let mut exe = compiled(&graph, b, &exec, seed)?;
             for name in &model_names {
                 let saved = ckpt.tensor(name).ok_or_else(|| {
                     format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display())
@@ -969,9 +959,6 @@ pub fn predict(
                 let saved = saved.as_standard_layout();
                 write(&mut exe, name, saved.as_slice().ok_or("non-contiguous tensor")?)
                     .map_err(|e| format!("{}: {e}", checkpoint_path.display()))?;
-            }
-            for (name, value) in crate::feed::key_inputs(&graph, seed)? {
-                exe.set_input(&name, &value)?;
             }
             slot.insert(exe);
         }
