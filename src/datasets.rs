@@ -21,23 +21,25 @@ fn array_text(a: &ArrayInfo) -> String {
     }
 }
 
-/// Prints every shipped data set: name, examples, `x` and `y` (shape and
-/// unit), split order and one line of provenance, as aligned columns, and
-/// then each set's task.
+/// Prints every task of every shipped data set: name, task, examples, `x`
+/// and `y` (shape and unit) and split order as aligned columns, and then
+/// each set's description, tasks, provenance and licence.
 pub fn print_datasets(out: &mut impl Write) -> io::Result<()> {
     let entries = catalogue();
-    let header = ["name", "examples", "x", "y", "order", "provenance"];
+    let header = ["name", "task", "examples", "x", "y", "order"];
     let rows: Vec<[String; 6]> = entries
         .iter()
-        .map(|e| {
-            [
-                e.name.to_string(),
-                e.examples.to_string(),
-                array_text(&e.x),
-                array_text(&e.y),
-                e.order.name().to_string(),
-                e.provenance.to_string(),
-            ]
+        .flat_map(|e| {
+            e.tasks.iter().map(|t| {
+                [
+                    e.name.to_string(),
+                    t.name.to_string(),
+                    t.examples.to_string(),
+                    array_text(&t.x),
+                    array_text(&t.y),
+                    t.order.name().to_string(),
+                ]
+            })
         })
         .collect();
     let mut widths = header.map(|h| h.chars().count());
@@ -65,11 +67,18 @@ pub fn print_datasets(out: &mut impl Write) -> io::Result<()> {
         line(out, &cells)?;
     }
     writeln!(out)?;
-    writeln!(out, "Use a data set with `data = dataset(\"NAME\")` in a train section. Tasks:")?;
+    writeln!(
+        out,
+        "Use a data set with `data = dataset(\"NAME\")` (its default task) or \
+         `data = dataset(\"NAME\", task: \"TASK\")` in a train section."
+    )?;
     for e in &entries {
         writeln!(out)?;
         writeln!(out, "{}: {}", e.name, e.description)?;
-        writeln!(out, "  task: {}", e.task)?;
+        for t in e.tasks {
+            writeln!(out, "  task {}: {}", t.name, t.about)?;
+        }
+        writeln!(out, "  provenance: {}", e.provenance)?;
         writeln!(out, "  licence: {}", e.licence)?;
     }
     Ok(())
@@ -85,12 +94,14 @@ mod tests {
         print_datasets(&mut out).expect("writes");
         let text = String::from_utf8(out).expect("utf-8");
         let first = text.lines().next().unwrap_or_default();
-        assert!(first.starts_with("name") && first.contains("provenance"), "{text}");
+        assert!(first.starts_with("name") && first.contains("order"), "{text}");
         for (name, part) in [
             ("digits", "f32[1797, 8, 8]"),
             ("mnist_5k", "i32[5000]"),
             ("stageiv_precip", "f32[22, 1, 118, 87] mm"),
             ("storm_jan1996", "missing = drop"),
+            ("storm_jan1996", "f32[60, 6, 4, 33, 22]"),
+            ("landsea_etopo60", "f32[50, 5, 36, 36]"),
         ] {
             assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing:\n{text}");
             assert!(text.contains(part), "{part} missing:\n{text}");

@@ -11,8 +11,13 @@
 //!
 //! - **rmse**, **mae**: root-mean-square and mean absolute error over every
 //!   element; prediction and target have the same shape and the target is
-//!   `f32`. Sums are compensated (Neumaier) `f64` sums, so a different
-//!   batching changes the result by at most a few ulps.
+//!   `f32`. A target element that is NaN is missing (`missing = mask`) and
+//!   left out. Sums are compensated (Neumaier) `f64` sums, so a different
+//!   batching changes the result by at most a few ulps. With
+//!   `per_variable: true` the metric also reports one value per variable
+//!   (index of axis 1), labelled `rmse.NAME` with the variable's name when
+//!   the data set names them ([`Metrics::name_variables`]), else `rmse.0`,
+//!   `rmse.1`, ….
 //! - **accuracy**: the fraction of positions (example × any trailing
 //!   positions) whose predicted class equals the target class. Classes:
 //!   - `i32` labels `[N, ...]` against scores `[N, C, ...]` with `C > 1`: the
@@ -33,7 +38,8 @@
 //!   CSI = a/(a+b+c), POD = a/(a+c), FAR = b/(a+b),
 //!   HSS = 2(ad−bc)/((a+c)(c+d)+(a+b)(b+d)). Counts are `u64` and the final
 //!   arithmetic is exact up to one rounding, so any batching gives the same
-//!   bits. NaN compares false, so a NaN is never an event.
+//!   bits. A NaN prediction is never an event; a NaN target is missing and
+//!   left out.
 //! - **dice**: Dice of hard masks. Classes are found as for accuracy; per
 //!   class k, Dice = 2|P∩T|/(|P|+|T|) with P, T the positions predicted and
 //!   labelled k, counted over all examples; the result is the mean over the
@@ -90,13 +96,21 @@ pub fn label(m: &Metric) -> String {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     entries: Vec<(Metric, Acc)>,
+    /// Names of the target's variables for per-variable labels.
+    variables: Vec<String>,
 }
 
 impl Metrics {
     /// Empty accumulators for `metrics`, reported in this order.
     pub fn new(metrics: &[Metric]) -> Metrics {
         let entries = metrics.iter().map(|m| (*m, Acc::empty(m))).collect();
-        Metrics { entries }
+        Metrics { entries, variables: vec![] }
+    }
+
+    /// Names the variables (axis 1) in per-variable labels (`rmse.p`); a
+    /// list that does not match the number of variables is not used.
+    pub fn name_variables(&mut self, names: &[String]) {
+        self.variables = names.to_vec();
     }
 
     /// Adds one batch. `pred` and `target` have the example axis first. An
@@ -125,7 +139,21 @@ impl Metrics {
     /// `(label, value)` of every metric, in the order given to [`Metrics::new`];
     /// NaN where the metric is undefined.
     pub fn finish(&self) -> Vec<(String, f64)> {
-        self.entries.iter().map(|(m, acc)| (label(m), acc.value(m))).collect()
+        let mut out = vec![];
+        for (m, acc) in &self.entries {
+            out.push((label(m), acc.value(m)));
+            let (Metric::Rmse { per_variable: true } | Metric::Mae { per_variable: true }) = m else {
+                continue;
+            };
+            let Acc::Error { vars, .. } = acc else { continue };
+            let named = self.variables.len() == vars.len();
+            for (i, (sum, n)) in vars.iter().enumerate() {
+                let name = if named { self.variables[i].clone() } else { i.to_string() };
+                let one = Acc::Error { sum: *sum, n: *n, vars: vec![] };
+                out.push((format!("{}.{name}", label(m)), one.value(m)));
+            }
+        }
+        out
     }
 }
 
@@ -159,6 +187,8 @@ enum Acc {
     Error {
         sum: Sum,
         n: u64,
+        /// Per variable (axis 1) when the metric asks for it.
+        vars: Vec<(Sum, u64)>,
     },
     Correct {
         correct: u64,
@@ -180,7 +210,9 @@ enum Acc {
 impl Acc {
     fn empty(m: &Metric) -> Acc {
         match m {
-            Metric::Rmse | Metric::Mae => Acc::Error { sum: Sum::default(), n: 0 },
+            Metric::Rmse { .. } | Metric::Mae { .. } => {
+                Acc::Error { sum: Sum::default(), n: 0, vars: vec![] }
+            }
             Metric::Accuracy => Acc::Correct { correct: 0, total: 0 },
             Metric::Csi(_) | Metric::Pod(_) | Metric::Far(_) | Metric::Hss(_) => {
                 Acc::Table { a: 0, b: 0, c: 0, d: 0 }
@@ -191,10 +223,19 @@ impl Acc {
 
     fn merge(&mut self, delta: Acc) {
         match (self, delta) {
-            (Acc::Error { sum, n }, Acc::Error { sum: s, n: k }) => {
+            (Acc::Error { sum, n, vars }, Acc::Error { sum: s, n: k, vars: v }) => {
                 sum.add(s.sum);
                 sum.add(s.comp);
                 *n += k;
+                if vars.is_empty() {
+                    *vars = v;
+                } else {
+                    for ((sum, n), (s, k)) in vars.iter_mut().zip(v) {
+                        sum.add(s.sum);
+                        sum.add(s.comp);
+                        *n += k;
+                    }
+                }
             }
             (Acc::Correct { correct, total }, Acc::Correct { correct: c, total: t }) => {
                 *correct += c;
@@ -225,10 +266,10 @@ impl Acc {
     fn value(&self, m: &Metric) -> f64 {
         match self {
             Acc::Error { n: 0, .. } => f64::NAN,
-            Acc::Error { sum, n } => {
+            Acc::Error { sum, n, .. } => {
                 let mean = sum.total() / *n as f64;
                 match m {
-                    Metric::Rmse => mean.sqrt(),
+                    Metric::Rmse { .. } => mean.sqrt(),
                     _ => mean,
                 }
             }
@@ -289,18 +330,38 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
         return Err("prediction and target differ in the number of examples".into());
     }
     match m {
-        Metric::Rmse | Metric::Mae => {
+        Metric::Rmse { per_variable } | Metric::Mae { per_variable } => {
             let TargetView::F32(t) = target else {
                 return Err("needs an f32 target, not class labels".into());
             };
             same_shape(pred.shape(), t.shape())?;
-            let mut sum = Sum::default();
-            let square = matches!(m, Metric::Rmse);
-            for (p, t) in pred.iter().zip(t.iter()) {
-                let e = *p as f64 - *t as f64;
-                sum.add(if square { e * e } else { e.abs() });
+            let square = matches!(m, Metric::Rmse { .. });
+            // Variable of the k-th element in row-major order: (k / inner) % vars.
+            let (nvars, inner) = match (per_variable, t.shape()) {
+                (true, [_, v, rest @ ..]) => (*v, rest.iter().product::<usize>()),
+                _ => (1, t.len().max(1)),
+            };
+            if let Acc::Error { vars, .. } = acc {
+                if *per_variable && !vars.is_empty() && vars.len() != nvars {
+                    return Err(format!("{nvars} variables in this batch, {} in earlier ones", vars.len()));
+                }
             }
-            Ok(Acc::Error { sum, n: pred.len() as u64 })
+            let (mut sum, mut n) = (Sum::default(), 0u64);
+            let mut vars = vec![(Sum::default(), 0u64); if *per_variable { nvars } else { 0 }];
+            for (k, (p, t)) in pred.iter().zip(t.iter()).enumerate() {
+                if t.is_nan() {
+                    continue;
+                }
+                let e = *p as f64 - *t as f64;
+                let e = if square { e * e } else { e.abs() };
+                sum.add(e);
+                n += 1;
+                if let Some((s, c)) = vars.get_mut((k / inner.max(1)) % nvars.max(1)) {
+                    s.add(e);
+                    *c += 1;
+                }
+            }
+            Ok(Acc::Error { sum, n, vars })
         }
         Metric::Csi(th) | Metric::Pod(th) | Metric::Far(th) | Metric::Hss(th) => {
             same_shape(pred.shape(), target.shape())?;
@@ -312,7 +373,11 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
                 (false, false) => d += 1,
             };
             match target {
-                TargetView::F32(t) => pred.iter().zip(t.iter()).for_each(|(p, t)| count(*p, *t as f64)),
+                TargetView::F32(t) => pred
+                    .iter()
+                    .zip(t.iter())
+                    .filter(|(_, t)| !t.is_nan())
+                    .for_each(|(p, t)| count(*p, *t as f64)),
                 TargetView::I32(t) => pred.iter().zip(t.iter()).for_each(|(p, t)| count(*p, *t as f64)),
             }
             Ok(Acc::Table { a, b, c, d })

@@ -65,13 +65,17 @@ fn temp(name: &str) -> PathBuf {
 }
 
 fn dataset(name: &str) -> DataSource {
-    DataSource::Dataset { name: name.into() }
+    DataSource::Dataset { name: name.into(), task: None }
+}
+
+fn task(name: &str, task: &str) -> DataSource {
+    DataSource::Dataset { name: name.into(), task: Some(task.into()) }
 }
 
 #[test]
-fn every_dataset_loads_with_its_declared_shapes_and_units() {
+fn every_dataset_task_loads_with_its_declared_shapes_and_units() {
     let base = Path::new(".");
-    for e in catalogue() {
+    for (e, t) in catalogue().iter().flat_map(|e| e.tasks.iter().map(move |t| (e, t))) {
         let per = |s: &[usize]| s[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
         let decl = |info: &nnc_runtime::data::ArrayInfo| {
             if info.shape.len() == 1 {
@@ -80,16 +84,28 @@ fn every_dataset_loads_with_its_declared_shapes_and_units() {
                 format!("{}[B, {}]", info.dtype, per(info.shape))
             }
         };
-        let missing = if e.name == "storm_jan1996" { Missing::Drop } else { Missing::Error };
-        let ex = ok(&dataset(e.name), &decl(&e.x), &decl(&e.y), missing, base);
-        assert_eq!(ex.origin, format!("dataset(\"{}\")", e.name));
-        assert_eq!(ex.order, e.order, "{}", e.name);
-        assert_eq!(ex.n + ex.dropped, e.examples, "{}", e.name);
+        // Sets with missing values: the storm's whole frames and (full grid)
+        // corners, the Pacific's land points.
+        let missing = match (e.name, t.name) {
+            ("storm_jan1996", "default") => Missing::Drop,
+            ("storm_jan1996", _) | ("pacific_sst_ndjfm", "maps") => Missing::Mask,
+            _ => Missing::Error,
+        };
+        let (source, origin) = match t.name {
+            "default" => (dataset(e.name), format!("dataset(\"{}\")", e.name)),
+            other => (task(e.name, other), format!("dataset(\"{}\", task: \"{other}\")", e.name)),
+        };
+        let ex = ok(&source, &decl(&t.x), &decl(&t.y), missing, base);
+        assert_eq!(ex.origin, origin);
+        assert_eq!(ex.order, t.order, "{origin}");
+        assert_eq!(ex.n + ex.dropped, t.examples, "{origin}");
         let [x, y] = [&ex.fields[0], &ex.fields[1]];
         assert_eq!((x.name.as_str(), x.role, y.name.as_str(), y.role), ("x", Role::Input, "y", Role::Target));
-        assert_eq!(&x.value.shape()[1..], &e.x.shape[1..], "{}", e.name);
-        assert_eq!(&y.value.shape()[1..], &e.y.shape[1..], "{}", e.name);
-        assert_eq!((x.unit.as_deref(), y.unit.as_deref()), (e.x.unit, e.y.unit), "{}", e.name);
+        assert_eq!(&x.value.shape()[1..], &t.x.shape[1..], "{origin}");
+        assert_eq!(&y.value.shape()[1..], &t.y.shape[1..], "{origin}");
+        assert_eq!((x.unit.as_deref(), y.unit.as_deref()), (t.x.unit, t.y.unit), "{origin}");
+        let names: Vec<&str> = y.variables.iter().map(String::as_str).collect();
+        assert_eq!(names, t.variables, "{origin}");
     }
 }
 

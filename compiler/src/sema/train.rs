@@ -54,8 +54,9 @@ pub enum DataSource {
     /// `synthetic.NAME(...)`: generated in memory by `generator`, whose
     /// variant carries its checked arguments.
     Synthetic { generator: Generator },
-    /// `dataset("NAME")`: one of the shipped real data sets ([`DATASETS`]).
-    Dataset { name: String },
+    /// `dataset("NAME", task: "TASK")`: one of the shipped real data sets
+    /// ([`DATASETS`]) and one of its tasks (`None`: the first, its default).
+    Dataset { name: String, task: Option<String> },
     /// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`.
     Csv { path: String, x: Vec<String>, y: Vec<String> },
     /// `npy(x: PATH, y: PATH)`.
@@ -110,6 +111,12 @@ pub enum Missing {
     Error,
     /// Every such example is left out (and the number left out reported).
     Drop,
+    /// Examples are kept: the source gains a field `valid` (1 where the
+    /// target — or, without a target, the input — is finite, 0 elsewhere)
+    /// that a model binds by declaring `target valid` and uses as a loss
+    /// weight; missing input values are fed as 0 (after normalisation, the
+    /// training mean) and missing targets are left out of every metric.
+    Mask,
 }
 
 /// An optimiser with PyTorch's defaults.
@@ -174,8 +181,13 @@ pub struct EarlyStop {
 /// target's physical units.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Metric {
-    Rmse,
-    Mae,
+    /// Over every element, or also per variable (axis 1) when `per_variable`.
+    Rmse {
+        per_variable: bool,
+    },
+    Mae {
+        per_variable: bool,
+    },
     Accuracy,
     Csi(f64),
     Pod(f64),
@@ -188,8 +200,8 @@ impl Metric {
     /// The name as written in a `.nn` file.
     pub fn name(&self) -> &'static str {
         match self {
-            Metric::Rmse => "rmse",
-            Metric::Mae => "mae",
+            Metric::Rmse { .. } => "rmse",
+            Metric::Mae { .. } => "mae",
             Metric::Accuracy => "accuracy",
             Metric::Csi(_) => "csi",
             Metric::Pod(_) => "pod",
@@ -266,6 +278,7 @@ pub enum Dflt {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Str(&'static str),
 }
 
 /// A parameter of a callable value (optimiser, schedule, data source, ...).
@@ -378,6 +391,7 @@ impl<T> Callable<T> {
                 Dflt::Int(n) => format!("{}: {n}", p.name),
                 Dflt::Float(x) => format!("{}: {}", p.name, float_text(x)),
                 Dflt::Bool(b) => format!("{}: {b}", p.name),
+                Dflt::Str(t) => format!("{}: \"{t}\"", p.name),
             })
             .collect();
         if params.is_empty() {
@@ -531,13 +545,25 @@ pub const SCHEDULES: Table<Schedule> = Table {
 const THRESHOLD: &[Param] = &[pos("threshold", NUMBER, Dflt::Required)];
 
 /// The validation metrics.
+const PER_VARIABLE: &[Param] = &[kw("per_variable", Ty::Bool, Dflt::Bool(false))];
+
 pub const METRICS: Table<Metric> = Table {
     what: "metric",
     expected: "a metric such as `rmse` or `csi(1.0)`",
     prefix: "",
     rows: &[
-        Callable { name: "rmse", params: &[], doc: "root-mean-square error", build: |_| Ok(Metric::Rmse) },
-        Callable { name: "mae", params: &[], doc: "mean absolute error", build: |_| Ok(Metric::Mae) },
+        Callable {
+            name: "rmse",
+            params: PER_VARIABLE,
+            doc: "root-mean-square error; with `per_variable: true` also one value per variable (axis 1)",
+            build: |a| Ok(Metric::Rmse { per_variable: a.bool("per_variable") }),
+        },
+        Callable {
+            name: "mae",
+            params: PER_VARIABLE,
+            doc: "mean absolute error; with `per_variable: true` also one value per variable (axis 1)",
+            build: |a| Ok(Metric::Mae { per_variable: a.bool("per_variable") }),
+        },
         Callable {
             name: "accuracy",
             params: &[],
@@ -611,6 +637,13 @@ pub const MISSINGS: Table<Missing> = Table {
             doc: "examples holding a NaN or infinite value are left out; their number is reported",
             build: |_| Ok(Missing::Drop),
         },
+        Callable {
+            name: "mask",
+            params: &[],
+            doc: "examples are kept; a field `valid` (1 = finite target) binds to `target valid` for a \
+                  loss weight; missing inputs are fed as 0 after normalisation; metrics skip missing targets",
+            build: |_| Ok(Missing::Mask),
+        },
     ],
 };
 
@@ -635,12 +668,28 @@ pub const SOURCES: Table<DataSource> = Table {
     rows: &[
         Callable {
             name: "dataset",
-            params: &[pos("name", Ty::Str, Dflt::Required)],
-            doc: "a real data set shipped with nnc",
+            params: &[pos("name", Ty::Str, Dflt::Required), kw("task", Ty::Str, Dflt::Str(""))],
+            doc: "a real data set shipped with nnc; `task` picks one of its tasks (default: the first)",
             build: |a| {
                 let name = a.str("name");
-                if DATASETS.iter().any(|d| d.name == name) {
-                    return Ok(DataSource::Dataset { name });
+                let task = a.str("task");
+                if let Some(d) = DATASETS.iter().find(|d| d.name == name) {
+                    if task.is_empty() {
+                        return Ok(DataSource::Dataset { name, task: None });
+                    }
+                    if d.tasks.contains(&task.as_str()) {
+                        return Ok(DataSource::Dataset { name, task: Some(task) });
+                    }
+                    let mut notes = vec![format!("the tasks of `{name}`: {}", names_list(d.tasks))];
+                    if let Some(s) = closest(&task, d.tasks.iter().copied()) {
+                        notes.push(format!("help: did you mean `{s}`?"));
+                    }
+                    return Err(Invalid {
+                        param: "task",
+                        message: format!("dataset `{name}` has no task `{task}`"),
+                        label: "unknown task".into(),
+                        notes,
+                    });
                 }
                 let names: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
                 let mut notes = vec![format!("valid datasets: {}", names_list(&names))];
@@ -749,27 +798,54 @@ pub const GENERATORS: Table<DataSource> = Table {
 pub struct DatasetInfo {
     pub name: &'static str,
     pub doc: &'static str,
+    /// The names of its tasks (`dataset("NAME", task: "TASK")`); the first
+    /// is the default.
+    pub tasks: &'static [&'static str],
+}
+
+const fn set(name: &'static str, doc: &'static str) -> DatasetInfo {
+    DatasetInfo { name, doc, tasks: &["default"] }
 }
 
 /// The real data sets shipped with nnc (`dataset("NAME")`).
 pub const DATASETS: &[DatasetInfo] = &[
-    DatasetInfo { name: "digits", doc: "1797 handwritten digits, 8×8 pixels 0–16, labels 0–9" },
-    DatasetInfo { name: "mnist_5k", doc: "5000 MNIST digits, 28×28 pixels 0–255, labels 0–9" },
-    DatasetInfo { name: "iris", doc: "150 flowers, 4 measurements, 3 species" },
-    DatasetInfo { name: "wine", doc: "178 wines, 13 chemical measurements, 3 cultivars" },
-    DatasetInfo { name: "breast_cancer", doc: "569 cell samples, 30 features, malignant/benign" },
-    DatasetInfo { name: "diabetes", doc: "442 patients, 10 raw features, disease progression" },
-    DatasetInfo { name: "linnerud", doc: "20 athletes, 3 exercises, 3 physiological measures" },
-    DatasetInfo { name: "co2_mauna_loa", doc: "weekly CO2 at Mauna Loa 1958–2001 (ppmv)" },
-    DatasetInfo { name: "elnino_nino12", doc: "monthly Niño 1+2 SST 1950–2010 (°C)" },
-    DatasetInfo { name: "sunspots", doc: "yearly sunspot activity 1700–2008" },
-    DatasetInfo { name: "nile", doc: "annual Nile flow at Aswan 1871–1970" },
-    DatasetInfo { name: "seattle_weather", doc: "daily Seattle weather 2012–2015, 5 weather classes" },
-    DatasetInfo { name: "storm_jan1996", doc: "64 six-hourly fields (p, t, u, v, u500, v500) on 33×36" },
-    DatasetInfo { name: "stageiv_precip", doc: "23 hourly Stage IV precipitation fields on 118×87 (mm)" },
-    DatasetInfo { name: "era5_members", doc: "ERA5 z and t at 850/500 hPa, 10 members, 61×120" },
-    DatasetInfo { name: "pacific_sst_ndjfm", doc: "50 winter-mean Pacific SST anomaly maps, 18×30" },
-    DatasetInfo { name: "landsea_etopo60", doc: "1° elevation and 5-class land/sea mask, 180×360" },
+    set("digits", "1797 handwritten digits, 8×8 pixels 0–16, labels 0–9"),
+    set("mnist_5k", "5000 MNIST digits, 28×28 pixels 0–255, labels 0–9"),
+    set("iris", "150 flowers, 4 measurements, 3 species"),
+    set("wine", "178 wines, 13 chemical measurements, 3 cultivars"),
+    set("breast_cancer", "569 cell samples, 30 features, malignant/benign"),
+    set("diabetes", "442 patients, 10 raw features, disease progression"),
+    set("linnerud", "20 athletes, 3 exercises, 3 physiological measures"),
+    set("co2_mauna_loa", "weekly CO2 at Mauna Loa 1958–2001 (ppmv)"),
+    DatasetInfo {
+        name: "elnino_nino12",
+        doc: "monthly Niño 1+2 SST 1950–2010 (°C)",
+        tasks: &["default", "seasonal"],
+    },
+    set("sunspots", "yearly sunspot activity 1700–2008"),
+    set("nile", "annual Nile flow at Aswan 1871–1970"),
+    set("seattle_weather", "daily Seattle weather 2012–2015, 5 weather classes"),
+    DatasetInfo {
+        name: "storm_jan1996",
+        doc: "64 six-hourly fields (p, t, u, v, u500, v500) on 33×36",
+        tasks: &["default", "increment", "sequence"],
+    },
+    set("stageiv_precip", "23 hourly Stage IV precipitation fields on 118×87 (mm)"),
+    DatasetInfo {
+        name: "era5_members",
+        doc: "ERA5 z and t at 850/500 hPa, 10 members, 61×120",
+        tasks: &["default", "latitude"],
+    },
+    DatasetInfo {
+        name: "pacific_sst_ndjfm",
+        doc: "50 winter-mean Pacific SST anomaly maps, 18×30",
+        tasks: &["default", "maps"],
+    },
+    DatasetInfo {
+        name: "landsea_etopo60",
+        doc: "1° elevation and 5-class land/sea mask, 180×360",
+        tasks: &["default", "tiles"],
+    },
 ];
 
 type Apply = fn(&mut Checker, &Expr, &mut Draft);
@@ -1360,6 +1436,7 @@ impl Checker {
                 (None, Dflt::Int(n)) => Some(Val::Int(n)),
                 (None, Dflt::Float(x)) => Some(Val::Float(x)),
                 (None, Dflt::Bool(b)) => Some(Val::Bool(b)),
+                (None, Dflt::Str(t)) => Some(Val::Str(t.to_string())),
             };
             ok &= value.is_some();
             values.extend(value);
@@ -1623,7 +1700,7 @@ mod tests {
         let (config, diags) = run(src);
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
-            data: DataSource::Dataset { name: "digits".into() },
+            data: DataSource::Dataset { name: "digits".into(), task: None },
             split: 0.8,
             normalize: Normalize::PerVariable,
             batch: 32,
@@ -1727,8 +1804,8 @@ mod tests {
         assert_eq!(
             config("metrics = [rmse, mae, csi(1.0), pod(threshold: 0.5), far(2), hss(0.1), dice]").metrics,
             vec![
-                Metric::Rmse,
-                Metric::Mae,
+                Metric::Rmse { per_variable: false },
+                Metric::Mae { per_variable: false },
                 Metric::Csi(1.0),
                 Metric::Pod(0.5),
                 Metric::Far(2.0),
@@ -1775,7 +1852,7 @@ mod tests {
         for d in DATASETS {
             assert_eq!(
                 data(&format!("data = dataset(\"{}\")", d.name)),
-                DataSource::Dataset { name: d.name.into() }
+                DataSource::Dataset { name: d.name.into(), task: None }
             );
         }
     }
@@ -2109,6 +2186,7 @@ mod tests {
                 (Dflt::Int(n), _) => Val::Int(n),
                 (Dflt::Float(x), _) => Val::Float(x),
                 (Dflt::Bool(b), _) => Val::Bool(b),
+                (Dflt::Str(t), _) => Val::Str(t.to_string()),
                 (Dflt::Required, Ty::Int { min, .. }) => Val::Int(min.max(1)),
                 (Dflt::Required, Ty::Float(_)) => Val::Float(0.5),
                 (Dflt::Required, Ty::Bool) => Val::Bool(false),

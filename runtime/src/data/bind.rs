@@ -10,6 +10,19 @@ use super::{ArrayValue, Examples, Field, Missing, Part, Raw, Role};
 use crate::error::{index_text, names_text};
 use crate::Error;
 
+/// Which array of a source a slot takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Array {
+    X,
+    Y,
+    /// The mask of finite targets that `missing = mask` adds.
+    Valid,
+}
+
+/// The name a model input or target must have to bind to the mask that
+/// `missing = mask` adds.
+pub(crate) const VALID: &str = "valid";
+
 /// A model input or target that a source array binds to.
 #[derive(Clone, Debug)]
 pub(crate) struct Slot {
@@ -18,32 +31,51 @@ pub(crate) struct Slot {
     pub ty: Type,
     /// The declared shape after the example axis.
     pub per_example: Vec<usize>,
+    pub array: Array,
 }
 
-/// The model's one data input and its target (none for a model without
-/// one, such as an autoencoder whose loss compares the output with the
-/// input: the source's `y` is then unused), or an error naming what the
-/// model has instead.
-pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<Vec<Slot>, Error> {
+/// The model's inputs and targets and the source arrays they bind to: a
+/// slot called `valid` (with `missing = mask`) to the mask, then the one
+/// remaining data input to `x` and the remaining target, if any, to `y`
+/// (none for a model such as an autoencoder whose loss compares the
+/// output with the input: the source's `y` is then unused). An error names
+/// what the model has instead.
+pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec<Slot>, Error> {
     let here = PathBuf::from(origin);
     let mut inputs = vec![];
     let mut targets = vec![];
+    let mut masks = vec![];
     for (_, node) in graph.inputs() {
         let Op::Input { name, kind } = &node.op else { continue };
-        match kind {
-            InputKind::Data => inputs.push((name.clone(), node.ty.clone())),
-            InputKind::Target => targets.push((name.clone(), node.ty.clone())),
-            _ => {}
+        let role = match kind {
+            InputKind::Data => Role::Input,
+            InputKind::Target => Role::Target,
+            _ => continue,
+        };
+        if name == VALID {
+            if missing != Missing::Mask {
+                return Err(Error::new(
+                    &here,
+                    format!(
+                        "{} `{VALID}` binds to the mask of missing values, which a source provides only \
+                         with `missing = mask`; add `missing = mask` to the train section",
+                        role_name(role)
+                    ),
+                ));
+            }
+            masks.push(slot(&here, name.clone(), role, node.ty.clone(), Array::Valid)?);
+            continue;
+        }
+        match role {
+            Role::Input => inputs.push((name.clone(), node.ty.clone())),
+            Role::Target => targets.push((name.clone(), node.ty.clone())),
         }
     }
     let one = |list: Vec<(String, Type)>, role: Role| -> Result<Slot, Error> {
-        let what = match role {
-            Role::Input => "input",
-            Role::Target => "target",
-        };
-        let array = match role {
-            Role::Input => "x",
-            Role::Target => "y",
+        let what = role_name(role);
+        let (array, which) = match role {
+            Role::Input => ("x", Array::X),
+            Role::Target => ("y", Array::Y),
         };
         if list.len() != 1 {
             let has = if list.is_empty() {
@@ -61,45 +93,57 @@ pub(crate) fn slots(graph: &Graph, origin: &str) -> Result<Vec<Slot>, Error> {
             ));
         }
         let (name, ty) = list.into_iter().next().ok_or_else(|| Error::new(&here, "no input"))?;
-        let dims = ty.shape.dims();
-        if dims.is_empty() {
-            return Err(Error::new(
-                &here,
-                format!("{what} `{name}: {ty}` has no example axis; declare it as e.g. f32[B, ...]"),
-            ));
-        }
-        let mut per_example = vec![];
-        for d in &dims[1..] {
-            match d {
-                Dim::Known(k) => per_example.push(*k),
-                Dim::Sym(s) => {
-                    return Err(Error::new(
-                        &here,
-                        format!(
-                            "{what} `{name}: {ty}` has the symbolic size `{s}` after its first axis; \
-                             only the example axis may be symbolic"
-                        ),
-                    ))
-                }
-            }
-        }
-        if !matches!(ty.dtype, DType::F32 | DType::I32) {
-            return Err(Error::new(&here, format!("{what} `{name}: {ty}` must be f32 or i32")));
-        }
-        Ok(Slot { name, role, ty, per_example })
+        slot(&here, name, role, ty, which)
     };
     let mut slots = vec![one(inputs, Role::Input)?];
     if !targets.is_empty() {
         slots.push(one(targets, Role::Target)?);
     }
+    slots.extend(masks);
     Ok(slots)
 }
 
-/// Binds the arrays of `raw` to `slots` (input, and target if any).
+/// The slot of a model input or target, checked: f32 or i32, and only the
+/// example axis symbolic.
+fn slot(here: &Path, name: String, role: Role, ty: Type, array: Array) -> Result<Slot, Error> {
+    let what = role_name(role);
+    let dims = ty.shape.dims();
+    if dims.is_empty() {
+        return Err(Error::new(
+            here,
+            format!("{what} `{name}: {ty}` has no example axis; declare it as e.g. f32[B, ...]"),
+        ));
+    }
+    let mut per_example = vec![];
+    for d in &dims[1..] {
+        match d {
+            Dim::Known(k) => per_example.push(*k),
+            Dim::Sym(s) => {
+                return Err(Error::new(
+                    here,
+                    format!(
+                        "{what} `{name}: {ty}` has the symbolic size `{s}` after its first axis; \
+                         only the example axis may be symbolic"
+                    ),
+                ))
+            }
+        }
+    }
+    if !matches!(ty.dtype, DType::F32 | DType::I32) {
+        return Err(Error::new(here, format!("{what} `{name}: {ty}` must be f32 or i32")));
+    }
+    if array == Array::Valid && ty.dtype != DType::F32 {
+        return Err(Error::new(here, format!("{what} `{name}: {ty}` is a 0/1 mask and must be f32")));
+    }
+    Ok(Slot { name, role, ty, per_example, array })
+}
+
+/// Binds the arrays of `raw` to `slots` (see [`slots`]).
 pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, Error> {
     let Raw { x, y, order, origin } = raw;
     let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
-    if nx != ny && slots.len() > 1 {
+    let has_y = slots.iter().any(|s| s.array == Array::Y);
+    if nx != ny && has_y {
         return Err(Error::new(
             &x.source,
             format!(
@@ -111,8 +155,21 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
         ));
     }
     let x_source = x.source.clone();
-    // Without a target slot `y` is not used.
-    let parts: Vec<(Part, &Slot)> = [x, y].into_iter().zip(slots).collect();
+    // The mask marks the finite values of the target (of the input for a
+    // model without one).
+    let valid = (missing == Missing::Mask).then(|| mask_of(if has_y { &y } else { &x }));
+    let mut parts: Vec<(Part, &Slot)> = vec![];
+    for slot in slots {
+        let part = match slot.array {
+            Array::X => x.clone(),
+            Array::Y => y.clone(),
+            Array::Valid => match &valid {
+                Some(v) => v.clone(),
+                None => return Err(Error::new(&x_source, "the `valid` mask needs `missing = mask`")),
+            },
+        };
+        parts.push((part, slot));
+    }
     // Shapes first: a wrong shape is reported whatever the values.
     for (part, slot) in &parts {
         check_count(part, slot)?;
@@ -125,7 +182,8 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
                         &part.source,
                         format!(
                             "array `{}` (for {} `{}`) holds {} at example {example}, position {}; \
-                             add `missing = drop` to the train section to leave such examples out",
+                             add `missing = drop` to the train section to leave such examples out, or \
+                             `missing = mask` to mask the missing values",
                             part.array,
                             role_name(slot.role),
                             slot.name,
@@ -144,6 +202,7 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
             }
             Some(keep)
         }
+        Missing::Mask => None,
     };
     let dropped = keep.as_ref().map_or(0, |k| k.iter().filter(|&&b| !b).count());
     let n = nx - dropped;
@@ -162,9 +221,31 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
         let mut shape = vec![n];
         shape.extend(&slot.per_example);
         let value = reshape(value, &shape).map_err(|e| Error::new(&part.source, e))?;
-        fields.push(Field { name: slot.name.clone(), role: slot.role, value, unit: part.unit });
+        fields.push(Field {
+            name: slot.name.clone(),
+            role: slot.role,
+            value,
+            unit: part.unit,
+            variables: part.variables,
+            mask: slot.array == Array::Valid,
+        });
     }
     Ok(Examples { fields, n, order, origin, dropped })
+}
+
+/// The `valid` part: 1.0 where `part` is finite, 0.0 elsewhere.
+fn mask_of(part: &Part) -> Part {
+    let value = match &part.value {
+        ArrayValue::F32(a) => a.mapv(|v| if v.is_finite() { 1.0 } else { 0.0 }),
+        ArrayValue::I32(a) => a.mapv(|_| 1.0),
+    };
+    Part {
+        array: format!("{VALID} (finite values of `{}`)", part.array),
+        source: part.source.clone(),
+        value: ArrayValue::F32(value),
+        unit: None,
+        variables: vec![],
+    }
 }
 
 fn role_name(role: Role) -> &'static str {

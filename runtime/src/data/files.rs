@@ -191,7 +191,7 @@ pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
     let part = |path: &Path, array: &str| -> Result<Part, Error> {
         let bytes = read_file(path)?;
         let value = parse_npy(&bytes).map_err(|m| Error::new(path, m))?;
-        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None })
+        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None, variables: vec![] })
     };
     Ok(Raw {
         x: part(x, "x")?,
@@ -207,7 +207,7 @@ pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
     let mut arrays = npz_arrays(Cursor::new(bytes), &[x, y]).map_err(|m| Error::new(path, m))?.into_iter();
     let mut part = |array: &str| -> Result<Part, Error> {
         let value = arrays.next().ok_or_else(|| Error::new(path, format!("no array `{array}`")))?;
-        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None })
+        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None, variables: vec![] })
     };
     Ok(Raw { x: part(x)?, y: part(y)?, order: Order::Iid, origin: path.display().to_string() })
 }
@@ -300,7 +300,7 @@ pub(crate) fn load_csv(path: &Path, x: &[String], y: &[String]) -> Result<Raw, E
     let columns = |names: &[String]| -> Result<Part, Error> {
         let value = table.columns(names).map_err(|m| Error::new(path, m))?;
         let array = if names.len() == 1 { names[0].clone() } else { format!("[{}]", names.join(", ")) };
-        Ok(Part { array, source: path.to_path_buf(), value, unit: None })
+        Ok(Part { array, source: path.to_path_buf(), value, unit: None, variables: vec![] })
     };
     Ok(Raw { x: columns(x)?, y: columns(y)?, order: Order::Iid, origin: path.display().to_string() })
 }

@@ -26,7 +26,16 @@
 //! inputs as floats; floats feed i32 targets only when every value is a
 //! whole number. NaN or infinite values are an error naming the source, the
 //! array and the first bad example and position, unless the train section
-//! says `missing = drop`, which leaves such examples out.
+//! says `missing = drop`, which leaves such examples out, or `missing =
+//! mask`, which keeps them and adds a third field, `valid`: 1.0 where the
+//! target (for a model without a target, the input) is finite and 0.0
+//! where it is missing, bound by name to a model input or target called
+//! `valid` (typically `target valid`, used as `mse(pred, y, weight:
+//! valid)`). The trainer then feeds missing values as 0 after
+//! normalisation and leaves missing targets out of its metrics.
+//!
+//! Fields bind by name first (`valid`); the remaining single input binds
+//! to `x` and the remaining target, if any, to `y`.
 //!
 //! Errors are [`Error`]s naming the file, or the source (`dataset("digits")`)
 //! when there is no file; loading never panics on bad input.
@@ -94,6 +103,10 @@ pub struct Field {
     pub value: ArrayValue,
     /// The physical unit of the values (`mm`, `K`), if known.
     pub unit: Option<String>,
+    /// The names of the variables (axis 1), if the source names them.
+    pub variables: Vec<String>,
+    /// The field is the `valid` mask of `missing = mask` (never normalised).
+    pub mask: bool,
 }
 
 /// The examples of a source, ready to be batched.
@@ -176,6 +189,8 @@ pub(crate) struct Part {
     pub source: PathBuf,
     pub value: ArrayValue,
     pub unit: Option<String>,
+    /// The names of the variables (axis 1), if known.
+    pub variables: Vec<String>,
 }
 
 /// A source's two arrays before binding.
@@ -194,10 +209,10 @@ pub(crate) struct Raw {
 pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Examples, Error> {
     let origin = origin_text(source, opts.base_dir);
     // Check the model first: no file is read for a model that cannot bind.
-    let slots = bind::slots(graph, &origin)?;
+    let slots = bind::slots(graph, &origin, opts.missing)?;
     let raw = match source {
         DataSource::Synthetic { generator } => synthetic::generate(generator, opts.seed)?,
-        DataSource::Dataset { name } => datasets::load_dataset(name)?,
+        DataSource::Dataset { name, task } => datasets::load_dataset(name, task.as_deref())?,
         DataSource::Csv { path, x, y } => files::load_csv(&resolve(opts.base_dir, path), x, y)?,
         DataSource::Npy { x, y } => files::load_npy(&resolve(opts.base_dir, x), &resolve(opts.base_dir, y))?,
         DataSource::Npz { path, x, y } => files::load_npz(&resolve(opts.base_dir, path), x, y)?,
@@ -219,7 +234,8 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 fn origin_text(source: &DataSource, base: &Path) -> String {
     match source {
         DataSource::Synthetic { generator } => synthetic::describe(generator),
-        DataSource::Dataset { name } => format!("dataset(\"{name}\")"),
+        DataSource::Dataset { name, task: None } => format!("dataset(\"{name}\")"),
+        DataSource::Dataset { name, task: Some(t) } => format!("dataset(\"{name}\", task: \"{t}\")"),
         DataSource::Csv { path, .. } | DataSource::Npz { path, .. } => {
             resolve(base, path).display().to_string()
         }

@@ -185,28 +185,34 @@ fn catalogue_matches_sema_and_the_loaded_data() {
     let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
     let sema: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
     assert_eq!(names, sema);
-    for e in catalogue() {
-        let raw = datasets::load_dataset(e.name).unwrap_or_else(|err| panic!("{err}"));
-        for (info, part) in [(&e.x, &raw.x), (&e.y, &raw.y)] {
-            assert_eq!(part.value.shape(), info.shape, "{} {}", e.name, info.name);
-            assert_eq!(part.value.dtype().name(), info.dtype, "{}", e.name);
-            assert_eq!(part.unit.as_deref(), info.unit, "{}", e.name);
+    for (e, d) in catalogue().iter().zip(DATASETS) {
+        let tasks: Vec<&str> = e.tasks.iter().map(|t| t.name).collect();
+        assert_eq!(tasks, d.tasks, "{}: the tasks sema accepts", e.name);
+        assert_eq!(tasks[0], "default", "{}", e.name);
+        assert!(!e.provenance.is_empty() && !e.licence.is_empty());
+        for t in e.tasks {
+            let raw = datasets::load_dataset(e.name, Some(t.name)).unwrap_or_else(|err| panic!("{err}"));
+            for (info, part) in [(&t.x, &raw.x), (&t.y, &raw.y)] {
+                assert_eq!(part.value.shape(), info.shape, "{} {} {}", e.name, t.name, info.name);
+                assert_eq!(part.value.dtype().name(), info.dtype, "{} {}", e.name, t.name);
+                assert_eq!(part.unit.as_deref(), info.unit, "{} {}", e.name, t.name);
+            }
+            assert_eq!(t.x.shape[0], t.examples, "{} {}", e.name, t.name);
+            assert_eq!(raw.order, t.order, "{} {}", e.name, t.name);
+            assert!(!t.about.is_empty(), "{} {}", e.name, t.name);
         }
-        assert_eq!(e.x.shape[0], e.examples, "{}", e.name);
-        assert_eq!(raw.order, e.order, "{}", e.name);
-        assert!(!e.provenance.is_empty() && !e.licence.is_empty() && !e.task.is_empty());
     }
 }
 
 #[test]
 fn unknown_dataset_lists_the_known_ones() {
-    let err = datasets::load_dataset("digit").expect_err("unknown");
+    let err = datasets::load_dataset("digit", None).expect_err("unknown");
     assert!(err.to_string().contains("dataset(\"digit\")") && err.cause.contains("mnist_5k"), "{err}");
 }
 
 #[test]
 fn dataset_values_are_the_documented_ones() {
-    let get = |name: &str| datasets::load_dataset(name).expect("loads");
+    let get = |name: &str| datasets::load_dataset(name, None).expect("loads");
     let digits = get("digits");
     assert_eq!(&f32s(&digits.x.value).as_slice().expect("contiguous")[..4], &[0.0, 0.0, 5.0, 13.0]);
     let labels = labels_of("digits");
@@ -223,7 +229,7 @@ fn dataset_values_are_the_documented_ones() {
 
 /// The labels of a classification data set.
 fn labels_of(name: &str) -> Vec<i32> {
-    match datasets::load_dataset(name).expect("loads").y.value {
+    match datasets::load_dataset(name, None).expect("loads").y.value {
         ArrayValue::I32(a) => a.iter().copied().collect(),
         ArrayValue::F32(_) => vec![],
     }

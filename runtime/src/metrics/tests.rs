@@ -5,6 +5,9 @@ use super::*;
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 use nnc_compiler::sema::train::Metric::{self, *};
 
+const RMSE: Metric = Metric::Rmse { per_variable: false };
+const MAE: Metric = Metric::Mae { per_variable: false };
+
 fn f(shape: &[usize], data: &[f32]) -> ArrayD<f32> {
     ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("test array shape")
 }
@@ -44,8 +47,8 @@ fn same(a: f64, b: f64) -> bool {
 #[test]
 fn labels() {
     let cases = [
-        (Rmse, "rmse"),
-        (Mae, "mae"),
+        (RMSE, "rmse"),
+        (MAE, "mae"),
         (Accuracy, "accuracy"),
         (Dice, "dice"),
         (Csi(0.5), "csi@0.5"),
@@ -65,14 +68,14 @@ fn hand_computed_values() {
     let cases: Vec<Case<Vec<Metric>, f64>> = vec![
         (
             "errors 0,1,2,3",
-            vec![Rmse, Mae],
+            vec![RMSE, MAE],
             f(&[2, 2], &[1., 2., 3., 4.]),
             Target::F(f(&[2, 2], &[1., 1., 1., 1.])),
             vec![3.5f64.sqrt(), 1.5],
         ),
         (
             "negative errors",
-            vec![Rmse, Mae],
+            vec![RMSE, MAE],
             f(&[2], &[-1., 0.]),
             Target::F(f(&[2], &[1., 0.])),
             vec![2.0f64.sqrt(), 1.0],
@@ -191,7 +194,7 @@ fn hand_computed_values() {
         ),
         (
             "an empty batch",
-            vec![Rmse, Accuracy, Csi(1.0), Dice],
+            vec![RMSE, Accuracy, Csi(1.0), Dice],
             f(&[0], &[]),
             Target::F(f(&[0], &[])),
             vec![nan, nan, nan, nan],
@@ -209,7 +212,7 @@ fn hand_computed_values() {
 
 #[test]
 fn nothing_seen_is_nan() {
-    let all = [Rmse, Mae, Accuracy, Csi(1.0), Pod(1.0), Far(1.0), Hss(1.0), Dice];
+    let all = [RMSE, MAE, Accuracy, Csi(1.0), Pod(1.0), Far(1.0), Hss(1.0), Dice];
     for (name, v) in Metrics::new(&all).finish() {
         assert!(v.is_nan(), "{name} = {v}");
     }
@@ -228,7 +231,7 @@ fn sequence(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn batching_does_not_change_results() {
-    let all = [Rmse, Mae, Accuracy, Csi(0.3), Pod(0.5), Far(0.7), Hss(0.4), Dice];
+    let all = [RMSE, MAE, Accuracy, Csi(0.3), Pod(0.5), Far(0.7), Hss(0.4), Dice];
     let n = 37;
     let pred = f(&[n, 3, 2], &sequence(n * 6, 1));
     let target = f(&[n, 3, 2], &sequence(n * 6, 2));
@@ -271,12 +274,12 @@ fn rejected_batches() {
     let cases: Vec<Case<Metric, &str>> = vec![
         (
             "shape mismatch",
-            Rmse,
+            RMSE,
             f(&[2, 2], &[0.; 4]),
             Target::F(f(&[2, 3], &[0.; 6])),
             vec!["rmse", "[2, 2]", "[2, 3]"],
         ),
-        ("i32 target", Mae, f(&[2], &[0.; 2]), Target::I(i(&[2], &[0; 2])), vec!["mae", "f32", "i32[2]"]),
+        ("i32 target", MAE, f(&[2], &[0.; 2]), Target::I(i(&[2], &[0; 2])), vec!["mae", "f32", "i32[2]"]),
         (
             "example counts differ",
             Csi(0.5),
@@ -331,7 +334,7 @@ fn rejected_batches() {
 
 #[test]
 fn a_rejected_batch_changes_nothing() {
-    let mut m = Metrics::new(&[Rmse, Dice, Accuracy]);
+    let mut m = Metrics::new(&[RMSE, Dice, Accuracy]);
     let pred = f(&[2, 2], &[1., 0., 0., 1.]);
     let good = f(&[2, 2], &[1., 0., 1., 0.]);
     m.update(pred.view(), TargetView::F32(good.view())).expect("batch accepted");
@@ -356,4 +359,31 @@ fn one_hot_targets_are_read_by_their_argmax() {
     assert!(same(got[0].1, 0.75), "accuracy {}", got[0].1);
     // Dice per class: 0 → 2·1/(1+1) = 1; 1 → 2·1/(1+2) = 2/3; 2 → 2·1/(2+1) = 2/3.
     assert!(same(got[1].1, (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0), "dice {}", got[1].1);
+}
+
+/// NaN targets are missing: left out of the errors and the contingency
+/// table. Per-variable errors use axis 1 and the variables' names.
+#[test]
+fn missing_targets_and_per_variable_errors() {
+    // [2 examples, 2 variables, 2 positions]
+    let pred = f(&[2, 2, 2], &[1.0, 2.0, 10.0, 10.0, 3.0, 4.0, 10.0, 10.0]);
+    let target = f(&[2, 2, 2], &[0.0, f32::NAN, 12.0, 10.0, 3.0, 6.0, f32::NAN, 13.0]);
+    let mut m =
+        Metrics::new(&[Metric::Rmse { per_variable: true }, Metric::Mae { per_variable: true }, Csi(5.0)]);
+    m.name_variables(&["a".to_string(), "b".to_string()]);
+    m.update(pred.view(), TargetView::F32(target.view())).expect("valid batch");
+    let got: Vec<(String, f64)> = m.finish();
+    let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["rmse", "rmse.a", "rmse.b", "mae", "mae.a", "mae.b", "csi@5"]);
+    // Errors: a: 1, 0, 2 (one missing); b: -2, 0, -3 (one missing).
+    let close = |v: f64, want: f64| assert!((v - want).abs() < 1e-12, "{v} vs {want}");
+    close(got[0].1, ((1.0 + 0.0 + 4.0 + 4.0 + 0.0 + 9.0) / 6.0f64).sqrt());
+    close(got[1].1, (5.0f64 / 3.0).sqrt());
+    close(got[2].1, (13.0f64 / 3.0).sqrt());
+    close(got[3].1, 8.0 / 6.0);
+    close(got[4].1, 1.0);
+    close(got[5].1, 5.0 / 3.0);
+    // Events ≥ 5 among the 6 present targets: hits 3 (targets 12, 10, 13 predicted 10), one miss
+    // (target 6 predicted 4); the prediction 10 at the missing target is not a false alarm.
+    close(got[6].1, 0.75);
 }

@@ -36,7 +36,7 @@ use nnc_compiler::ir::{rng, DType, Dim, Graph, InputKind, Op, OutputKind};
 use nnc_compiler::sema::train::{DataSource, EarlyStop, Metric, Normalize, TrainConfig};
 use nnc_compiler::sema::Module;
 
-use crate::data::{self, Examples, LoadOptions, Role};
+use crate::data::{self, LoadOptions, Role};
 use crate::exec::{batch_dims, Executable, Gemm, Options as ExecOptions};
 use crate::metrics::{self, Metrics, TargetView};
 use crate::npz::ArrayValue;
@@ -150,10 +150,12 @@ struct Slot {
     shape: Vec<usize>,
     /// Values fed to the graph (normalised if `stats` is set).
     fed: Values,
-    /// Physical values, for metrics (targets only; equal to `fed` when not
-    /// normalised).
+    /// Physical values, for metrics, with missing values as NaN (kept when
+    /// they differ from `fed`: normalised, or with missing values).
     physical: Option<Vec<f32>>,
     stats: Option<Stats>,
+    /// Names of the variables (axis 1), for per-variable metrics.
+    variables: Vec<String>,
 }
 
 enum Values {
@@ -174,9 +176,18 @@ struct Prepared {
     /// None for a model without a target (an autoencoder's loss compares
     /// its output with the input; metrics then do the same).
     target: Option<Slot>,
+    /// The `valid` masks of `missing = mask`, fed unchanged.
+    masks: Vec<Slot>,
     train: Vec<usize>,
     val: Vec<usize>,
     dropped: usize,
+}
+
+impl Prepared {
+    /// Every slot fed to the graph: input, target, masks.
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        std::iter::once(&self.input).chain(&self.target).chain(&self.masks)
+    }
 }
 
 /// Whether float targets are normalised: only when every loss of the model
@@ -198,47 +209,47 @@ fn regression_targets(module: &Module) -> bool {
     !losses.is_empty() && losses.iter().all(|k| matches!(*k, "mse" | "mae" | "huber"))
 }
 
+/// The slot of `field`: its values normalised with `saved` statistics or
+/// statistics of the examples `rows` (if `normalize`), missing values fed
+/// as 0, and the physical values kept for metrics if `keep_physical`.
 fn slot_of(
-    examples: &Examples,
-    role: Role,
+    field: &data::Field,
     normalize: bool,
     rows: &[usize],
     saved: Option<&Stats>,
     keep_physical: bool,
-) -> Result<Slot, String> {
-    let field = examples.fields.iter().find(|f| f.role == role).ok_or_else(|| {
-        format!("{}: no {} array", examples.origin, if role == Role::Input { "input" } else { "target" })
-    })?;
+) -> Slot {
     let shape = field.value.shape()[1..].to_vec();
-    Ok(match &field.value {
+    let (name, variables) = (field.name.clone(), field.variables.clone());
+    match &field.value {
         ArrayValue::I32(a) => Slot {
-            name: field.name.clone(),
+            name,
             shape,
             fed: Values::I32(a.iter().copied().collect()),
             physical: None,
             stats: None,
+            variables,
         },
         ArrayValue::F32(a) => {
             let values: Vec<f32> = a.iter().copied().collect();
-            if !normalize {
-                return Ok(Slot {
-                    name: field.name.clone(),
-                    shape,
-                    fed: Values::F32(values),
-                    physical: None,
-                    stats: None,
-                });
-            }
-            let stats = match saved {
-                Some(s) => s.clone(),
-                None => Stats::from_examples(a, rows),
-            };
+            let stats = normalize.then(|| saved.cloned().unwrap_or_else(|| Stats::from_examples(a, rows)));
             let mut fed = values.clone();
-            stats.apply(&mut fed, a.shape());
-            let physical = keep_physical.then_some(values);
-            Slot { name: field.name.clone(), shape, fed: Values::F32(fed), physical, stats: Some(stats) }
+            if let Some(stats) = &stats {
+                stats.apply(&mut fed, a.shape());
+            }
+            // Missing values (`missing = mask`): 0 after normalisation, the
+            // training mean of the variable.
+            let mut missing = false;
+            for v in &mut fed {
+                if !v.is_finite() {
+                    *v = 0.0;
+                    missing = true;
+                }
+            }
+            let physical = (keep_physical && (stats.is_some() || missing)).then_some(values);
+            Slot { name, shape, fed: Values::F32(fed), physical, stats, variables }
         }
-    })
+    }
 }
 
 fn prepare(
@@ -254,18 +265,15 @@ fn prepare(
         return Err(format!("{}: no training examples ({} in all)", examples.origin, examples.n));
     }
     let per_variable = config.normalize == Normalize::PerVariable;
-    let stats_of = |role: Role| -> Result<Option<&Stats>, String> {
-        let Some(ckpt) = saved else { return Ok(None) };
-        let name = examples.fields.iter().find(|f| f.role == role).map(|f| f.name.as_str()).unwrap_or("");
-        Ok(ckpt.stats(name))
-    };
-    let has_target = examples.fields.iter().any(|f| f.role == Role::Target);
-    let input = slot_of(&examples, Role::Input, per_variable, &train, stats_of(Role::Input)?, !has_target)?;
+    let stats_of = |f: &data::Field| saved.and_then(|ckpt| ckpt.stats(&f.name));
+    let data_field = |role: Role| examples.fields.iter().find(|f| f.role == role && !f.mask);
+    let has_target = data_field(Role::Target).is_some();
+    let x = data_field(Role::Input).ok_or_else(|| format!("{}: no input array", examples.origin))?;
+    let input = slot_of(x, per_variable, &train, stats_of(x), !has_target);
     let target_norm = per_variable && regression_targets(module);
-    let target = match has_target {
-        true => Some(slot_of(&examples, Role::Target, target_norm, &train, stats_of(Role::Target)?, true)?),
-        false => None,
-    };
+    let target = data_field(Role::Target).map(|y| slot_of(y, target_norm, &train, stats_of(y), true));
+    let masks =
+        examples.fields.iter().filter(|f| f.mask).map(|f| slot_of(f, false, &train, None, false)).collect();
     if let Some(ckpt) = saved {
         for slot in std::iter::once(&input).chain(&target) {
             if slot.stats.is_some() && ckpt.stats(&slot.name).is_none() {
@@ -276,7 +284,15 @@ fn prepare(
             }
         }
     }
-    Ok(Prepared { origin: examples.origin.clone(), input, target, train, val, dropped: examples.dropped })
+    Ok(Prepared {
+        origin: examples.origin.clone(),
+        input,
+        target,
+        masks,
+        train,
+        val,
+        dropped: examples.dropped,
+    })
 }
 
 /// The compiled graphs of a run, one executable per batch size, with the
@@ -483,14 +499,14 @@ fn evaluate(
         return Err("metrics need exactly one prediction output (mark it with `output NAME`)".into());
     }
     let mut metrics = Metrics::new(wanted);
+    metrics.name_variables(&data.target.as_ref().unwrap_or(&data.input).variables);
     let (mut sum, mut count) = (0f64, 0usize);
     for chunk in rows.chunks(batch) {
         engine.infer_exe(chunk.len())?;
         engine.sync_infer()?;
         let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
-        feed(exe, &data.input, chunk)?;
-        if let Some(target) = &data.target {
-            feed(exe, target, chunk)?;
+        for slot in data.slots() {
+            feed(exe, slot, chunk)?;
         }
         exe.run()?;
         let loss = scalar(&exe.output(&engine.loss)?);
@@ -670,9 +686,8 @@ pub fn train(
             engine.train_exe(chunk.len())?;
             engine.take_state(chunk.len())?;
             let exe = engine.train.get_mut(&chunk.len()).ok_or("no training executable")?;
-            feed(exe, &data.input, chunk)?;
-            if let Some(target) = &data.target {
-                feed(exe, target, chunk)?;
+            for slot in data.slots() {
+                feed(exe, slot, chunk)?;
             }
             exe.set_input(nnc_compiler::optim::LR, &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)))?;
             let key = rng::seed_key(config.seed)[0];

@@ -5,7 +5,8 @@
 //! feature of `f32[B, F]`, a channel of `f32[B, C, H, W]`; an array with one
 //! value per example is one variable. The mean and the population standard
 //! deviation are accumulated in f64 over every training example and every
-//! other position; a variable that never varies keeps scale 1 (as
+//! other position, leaving out missing (non-finite) values, which only
+//! `missing = mask` lets through; a variable that never varies keeps scale 1 (as
 //! scikit-learn's `StandardScaler` does), so constant pixels stay finite.
 //! The statistics are stored in the checkpoint and applied unchanged by
 //! `eval` and `predict`; predictions are mapped back with [`Stats::invert`]
@@ -44,28 +45,32 @@ impl Stats {
             }
         };
         let mut sum = vec![0f64; vars];
+        let mut count = vec![0usize; vars];
         for &r in rows {
             let row = &flat[r * per..(r + 1) * per];
             for (v, s) in sum.iter_mut().enumerate() {
-                *s += row[v * inner..(v + 1) * inner].iter().map(|&x| f64::from(x)).sum::<f64>();
+                let run = row[v * inner..(v + 1) * inner].iter().filter(|x| x.is_finite());
+                *s += run.clone().map(|&x| f64::from(x)).sum::<f64>();
+                count[v] += run.count();
             }
         }
-        let count = (rows.len() * inner).max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+        let mean: Vec<f64> = sum.iter().zip(&count).map(|(s, &c)| s / c.max(1) as f64).collect();
         let mut sq = vec![0f64; vars];
         for &r in rows {
             let row = &flat[r * per..(r + 1) * per];
             for (v, s) in sq.iter_mut().enumerate() {
                 *s += row[v * inner..(v + 1) * inner]
                     .iter()
+                    .filter(|x| x.is_finite())
                     .map(|&x| (f64::from(x) - mean[v]).powi(2))
                     .sum::<f64>();
             }
         }
         let std = sq
             .iter()
-            .map(|s| {
-                let sd = (s / count).sqrt();
+            .zip(&count)
+            .map(|(s, &c)| {
+                let sd = (s / c.max(1) as f64).sqrt();
                 if sd > 1e-12 * (1.0 + sd) && sd.is_finite() {
                     sd as f32
                 } else {
