@@ -4,9 +4,13 @@
 //! the optimised training step, the gradient graph and the optimised
 //! inference graph — at odd batch sizes, and run by the executable with
 //! 1 and 2 threads and in the checked mode, where every generated access is
-//! bounds-checked. Each output must equal the interpreter's (both in f32)
-//! within `1e-5 · scale`: summation orders differ (vector lanes, GEMM
-//! blocking), so equality is relative to the tensor, not per element. The
+//! bounds-checked. Each output must equal the interpreter's, run in f64 on
+//! the same f32 inputs, within `1e-5 · scale`: summation orders differ
+//! (vector lanes, GEMM blocking), so equality is relative to the tensor, not
+//! per element. Where f32 arithmetic itself cannot reach that (a gradient
+//! that is a small difference of large sums, deep in a residual network),
+//! the output may differ by up to four times the error of the interpreter
+//! run in f32, the error any f32 evaluation of the graph has. The
 //! scale is the largest magnitude of the interpreter's tensor, floored at
 //! `1e-2 · G` (G: the largest magnitude of any output of the run) and 1e-6,
 //! so a tensor whose true value is zero — the bias gradient of a convolution
@@ -39,6 +43,8 @@ use nnc_compiler::ir::{Graph, OutputKind};
 use nnc_runtime::exec::{Executable, Gemm, Options};
 
 const TOLERANCE: f64 = 1e-5;
+/// How many times the f32 interpreter's own error an output may have.
+const F32_FACTOR: f64 = 4.0;
 
 fn models() -> Vec<std::path::PathBuf> {
     let mut files = nn_files("models");
@@ -81,9 +87,16 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
         Ok(i) => i,
         Err(e) => return vec![format!("{what}: example inputs: {e}")],
     };
-    let want = match interp::run::<f32>(graph, &inputs) {
-        Ok(w) => w,
+    // The reference runs in f64 on the same (f32) inputs; the interpreter in
+    // f32 shows how far any f32 evaluation of this graph strays from it.
+    let wide: HashMap<String, Tensor<f64>> = inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
+    let want: Vec<(String, Tensor<f32>)> = match interp::run::<f64>(graph, &wide) {
+        Ok(w) => w.into_iter().map(|(n, t)| (n, t.convert())).collect(),
         Err(e) => return vec![format!("{what}: interpreter: {e}")],
+    };
+    let narrow: HashMap<String, Tensor<f32>> = match interp::run::<f32>(graph, &inputs) {
+        Ok(w) => w.into_iter().collect(),
+        Err(e) => return vec![format!("{what}: interpreter (f32): {e}")],
     };
     let options = Options { threads, checking, gemm: Gemm::Tuned };
     let mut exe = match Executable::new(graph, &dims, &options) {
@@ -111,14 +124,21 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
         .fold(0.0f64, |m, &x| if x.is_finite() { m.max(f64::from(x).abs()) } else { m });
     let mut failures = vec![];
     for (name, w) in &want {
-        let check = |(kind, g): &(OutputKind, Tensor<f32>)| {
-            let slack = if *kind == OutputKind::Param { 2.0 * lr } else { 0.0 };
-            error(w, g, slack, 1e-2 * largest)
-        };
+        let slack = |kind: OutputKind| if kind == OutputKind::Param { 2.0 * lr } else { 0.0 };
+        let check = |(kind, g): &(OutputKind, Tensor<f32>)| error(w, g, slack(*kind), 1e-2 * largest);
+        // An output that f32 arithmetic cannot get within TOLERANCE (a
+        // gradient that is a small difference of large sums) may stray up to
+        // F32_FACTOR times as far as the f32 interpreter does.
+        let kind = got.get(name).map_or(OutputKind::Other, |(k, _)| *k);
+        let inherent =
+            narrow.get(name).and_then(|n| error(w, n, slack(kind), 1e-2 * largest).ok()).unwrap_or(0.0);
+        let allowed = TOLERANCE.max(F32_FACTOR * inherent);
         match got.get(name).map(check) {
             None => failures.push(format!("{what}: output `{name}` missing")),
             Some(Err(e)) => failures.push(format!("{what}: output `{name}`: {e}")),
-            Some(Ok(e)) if e > TOLERANCE => failures.push(format!("{what}: output `{name}`: error {e:.2e}")),
+            Some(Ok(e)) if e > allowed => failures.push(format!(
+                "{what}: output `{name}`: error {e:.2e} > {allowed:.2e} (the f32 interpreter's is {inherent:.2e})"
+            )),
             Some(Ok(_)) => {}
         }
     }

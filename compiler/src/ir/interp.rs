@@ -498,7 +498,11 @@ pub fn example_inputs<T: Real>(
                 }
                 vec![f64::from(seed as i32), 0.0]
             }
+            // Data in [-1, 1); f32 targets in [0, 1), the range of one-hot
+            // labels, probabilities and loss weights (a weight summing to
+            // nearly zero would make a weighted mean ill-conditioned).
             InputKind::Data | InputKind::Target => match node.ty.dtype {
+                DType::F32 if *kind == InputKind::Target => (0..count).map(u).collect(),
                 DType::F32 => (0..count).map(|i| 2.0 * u(i) - 1.0).collect(),
                 DType::I32 | DType::Bool => (0..count).map(|i| if u(i) < 0.5 { 0.0 } else { 1.0 }).collect(),
             },

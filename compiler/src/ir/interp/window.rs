@@ -4,9 +4,12 @@
 //! Each is written once for any number of spatial dimensions: positions are
 //! index vectors, and the loops run over every output element (or, for
 //! conv_transpose, every input element) and every kernel tap, skipping taps
-//! that fall into the zero padding.
+//! that fall into the zero padding. The convolutions gather each example's
+//! taps into a column matrix (`[C/groups · K, positions]`, zeros for
+//! padding) and multiply it by the weights with ndarray's matrix product, so
+//! the interpreter stays fast enough to check models on real grid sizes.
 
-use ndarray::{indices, ArrayD, Dimension, IxDyn};
+use ndarray::{indices, Array2, ArrayD, ArrayView2, Dimension, IxDyn};
 
 use super::elementwise::max_nan;
 use super::Real;
@@ -96,6 +99,31 @@ impl Taps {
     fn at(&self, output: usize, tap: usize) -> Option<usize> {
         self.table[output * self.kernel + tap].checked_sub(1)
     }
+
+    /// The column matrix of `planes` consecutive input planes starting at
+    /// `x[0]`: row `plane · kernel + k`, column `p` holds the value that
+    /// output position `p` reads through tap `k` (zero in the padding).
+    fn columns<T: Real>(&self, x: &[T], planes: usize) -> Result<Array2<T>, String> {
+        let mut cols = vec![T::zero(); planes * self.kernel * self.outputs];
+        for ci in 0..planes {
+            let plane = &x[ci * self.inputs..][..self.inputs];
+            for k in 0..self.kernel {
+                let row = &mut cols[(ci * self.kernel + k) * self.outputs..][..self.outputs];
+                for (p, v) in row.iter_mut().enumerate() {
+                    if let Some(i) = self.at(p, k) {
+                        *v = plane[i];
+                    }
+                }
+            }
+        }
+        Array2::from_shape_vec((planes * self.kernel, self.outputs), cols).map_err(|e| e.to_string())
+    }
+}
+
+/// `rows × cols` elements of `data` starting at `start`, as a matrix view.
+fn matrix<T>(data: &[T], start: usize, rows: usize, cols: usize) -> Result<ArrayView2<'_, T>, String> {
+    let slice = data.get(start..start + rows * cols).ok_or("internal: matrix out of range")?;
+    ArrayView2::from_shape((rows, cols), slice).map_err(|e| e.to_string())
 }
 
 /// The elements of a standard-layout array as a slice.
@@ -138,18 +166,16 @@ pub(super) fn conv<T: Real>(
     let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
     let (x, w) = (flat(&x)?, flat(&w)?);
     let mut y = vec![T::zero(); out_shape.iter().product()];
-    for (block, y_block) in y.chunks_mut(taps.outputs.max(1)).enumerate() {
-        let (b, oc) = (block / o, block % o);
-        let group = oc / og;
-        for ci in 0..cg {
-            let x_plane = &x[(b * c + group * cg + ci) * taps.inputs..][..taps.inputs];
-            let w_taps = &w[(oc * cg + ci) * taps.kernel..][..taps.kernel];
-            for (p, acc) in y_block.iter_mut().enumerate() {
-                for (k, &wv) in w_taps.iter().enumerate() {
-                    if let Some(i) = taps.at(p, k) {
-                        *acc = *acc + x_plane[i] * wv;
-                    }
-                }
+    let rows = cg * taps.kernel;
+    for b in 0..n {
+        for group in 0..groups {
+            // y[b, group's outputs] = w[group's outputs] · columns
+            let cols = taps.columns(&x[(b * c + group * cg) * taps.inputs..], cg)?;
+            let wg = matrix(w, group * og * rows, og, rows)?;
+            let out = wg.dot(&cols);
+            let dst = &mut y[(b * o + group * og) * taps.outputs..][..og * taps.outputs];
+            for (d, v) in dst.iter_mut().zip(out.iter()) {
+                *d = *v;
             }
         }
     }
@@ -199,17 +225,21 @@ pub(super) fn conv_transpose<T: Real>(
     let (x, w) = (flat(&x)?, flat(&w)?);
     let o = og * groups;
     let mut y = vec![T::zero(); out_shape.iter().product()];
+    let rows = og * taps.kernel;
     for b in 0..n {
-        for ic in 0..c {
-            let group = ic / cg;
-            let x_plane = &x[(b * c + ic) * taps.outputs..][..taps.outputs];
+        for group in 0..groups {
+            // columns[oi · K + k, i] = Σ_c w[c, oi, k] · x[b, c, i], then each
+            // column entry is added where input position i writes through tap k.
+            let wg = matrix(w, group * cg * rows, cg, rows)?;
+            let xg = matrix(x, (b * c + group * cg) * taps.outputs, cg, taps.outputs)?;
+            let cols = wg.t().dot(&xg);
             for oi in 0..og {
                 let y_plane = &mut y[(b * o + group * og + oi) * taps.inputs..][..taps.inputs];
-                let w_taps = &w[(ic * og + oi) * taps.kernel..][..taps.kernel];
-                for (i, &xv) in x_plane.iter().enumerate() {
-                    for (k, &wv) in w_taps.iter().enumerate() {
+                for k in 0..taps.kernel {
+                    let row = cols.row(oi * taps.kernel + k);
+                    for (i, &v) in row.iter().enumerate() {
                         if let Some(p) = taps.at(i, k) {
-                            y_plane[p] = y_plane[p] + xv * wv;
+                            y_plane[p] = y_plane[p] + v;
                         }
                     }
                 }
@@ -413,21 +443,18 @@ pub(super) fn conv_weight_grad<T: Real>(
     let (x, dy) = (x.as_standard_layout(), dy.as_standard_layout());
     let (x, dy) = (flat(&x)?, flat(&dy)?);
     let mut dw = vec![T::zero(); w_shape.iter().product()];
-    for b in 0..n {
-        for oc in 0..o {
-            let group = oc / og;
-            let dy_plane = &dy[(b * o + oc) * taps.outputs..][..taps.outputs];
-            for ci in 0..cg {
-                let x_plane = &x[(b * c + group * cg + ci) * taps.inputs..][..taps.inputs];
-                let dw_taps = &mut dw[(oc * cg + ci) * taps.kernel..][..taps.kernel];
-                for (p, &gv) in dy_plane.iter().enumerate() {
-                    for (k, dwv) in dw_taps.iter_mut().enumerate() {
-                        if let Some(i) = taps.at(p, k) {
-                            *dwv = *dwv + gv * x_plane[i];
-                        }
-                    }
-                }
-            }
+    let rows = cg * taps.kernel;
+    for group in 0..groups {
+        // dw[group's outputs] = Σ_b dy[b, group's outputs] · columnsᵀ
+        let mut acc = Array2::<T>::zeros((og, rows));
+        for b in 0..n {
+            let cols = taps.columns(&x[(b * c + group * cg) * taps.inputs..], cg)?;
+            let dyg = matrix(dy, (b * o + group * og) * taps.outputs, og, taps.outputs)?;
+            acc = acc + dyg.dot(&cols.t());
+        }
+        let dst = &mut dw[group * og * rows..][..og * rows];
+        for (d, v) in dst.iter_mut().zip(acc.iter()) {
+            *d = *v;
         }
     }
     to_array(&w_shape, dw)
