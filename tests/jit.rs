@@ -2,8 +2,9 @@
 //!
 //! Every model of `models/` (and `models/bench/`) is compiled three ways —
 //! the optimised training step, the gradient graph and the optimised
-//! inference graph — at odd batch sizes, and run by the executable with
-//! 1 and 2 threads and in the checked mode, where every generated access is
+//! inference graph — at odd batch sizes (large models, the benchmarks and
+//! the gridded earth-science models, at batch 1 and 2), and run by the
+//! executable with 1 and 2 threads and in the checked mode, where every generated access is
 //! bounds-checked. Each output must equal the interpreter's, run in f64 on
 //! the same f32 inputs, within `1e-5 · scale`: summation orders differ
 //! (vector lanes, GEMM blocking), so equality is relative to the tensor, not
@@ -27,7 +28,7 @@
 //! the update formulas are checked exactly in the optimiser's own tests.
 //!
 //! Determinism: two executables with the same seed and thread count run 20
-//! training steps each (parameters and optimiser state carried from step to
+//! training steps each (batch 6; 2 for large models) (parameters and optimiser state carried from step to
 //! step) and must end with bit-identical parameters.
 
 mod common;
@@ -39,7 +40,7 @@ use common::{compile_ok, display_path, nn_files, read};
 use nnc::bench::{batch_dims, feed_synthetic};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
-use nnc_compiler::ir::{Graph, OutputKind};
+use nnc_compiler::ir::{Dim, Graph, InputKind, Op, OutputKind};
 use nnc_runtime::exec::{Executable, Gemm, Options};
 
 const TOLERANCE: f64 = 1e-5;
@@ -155,14 +156,32 @@ fn graphs(path: &Path) -> Vec<(String, Graph)> {
     vec![(format!("{name} train"), train), (format!("{name} grad"), grad), (format!("{name} infer"), infer)]
 }
 
+/// Whether a model is large: a benchmark model, or one whose examples hold
+/// more than 4096 input values (the gridded earth-science models). One small
+/// batch suffices for those; the small models cover odd batch sizes.
+fn big(path: &Path, graph: &Graph) -> bool {
+    let per_example: usize = graph
+        .inputs()
+        .filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Data, .. }))
+        .map(|(_, n)| {
+            n.ty.shape
+                .dims()
+                .iter()
+                .skip(1)
+                .map(|d| if let Dim::Known(k) = d { *k } else { 1 })
+                .product::<usize>()
+        })
+        .sum();
+    path.to_string_lossy().contains("bench") || per_example > 4096
+}
+
 fn check_all(configs: &[(usize, usize, Checking)]) {
     let mut failures = vec![];
     let mut runs = 0;
     for path in models() {
-        let big = path.to_string_lossy().contains("bench");
         for (what, graph) in graphs(&path) {
+            let big = big(&path, &graph);
             for &(batch, threads, checking) in configs {
-                // The benchmark models are large: one small batch suffices.
                 let batch = if big { batch.min(2) } else { batch };
                 let label = format!("{what} batch {batch} threads {threads} {checking:?}");
                 failures.extend(compare(&label, &graph, batch, threads, checking));
@@ -222,9 +241,10 @@ fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
     for path in nn_files("models") {
         let module = compile_ok(&path, &read(&path));
         let graph = nnc_compiler::optimized_train_step(&module).expect("train step");
+        let batch = if big(&path, &graph) { 2 } else { 6 };
         for threads in [1, 2] {
-            let a = bits(&train(&graph, 6, threads, 20));
-            let b = bits(&train(&graph, 6, threads, 20));
+            let a = bits(&train(&graph, batch, threads, 20));
+            let b = bits(&train(&graph, batch, threads, 20));
             assert!(!a.is_empty(), "{}: no parameters", display_path(&path));
             assert_eq!(a, b, "{} with {threads} threads: parameters differ", display_path(&path));
         }

@@ -160,6 +160,53 @@ fn storm_needs_missing_drop() {
     assert_eq!(ex.split(0.8).1.len(), 12, "the reference's last 12 pairs validate");
 }
 
+/// `missing = mask`: every example is kept, `valid` marks the finite
+/// target values and binds by name, and NaN stays in `x` and `y` for the
+/// trainer (which leaves it out of the statistics and feeds 0).
+#[test]
+fn missing_mask_binds_valid_by_name() {
+    let base = Path::new(".");
+    let src = "model m {\n  input x: f32[B, 6, 33, 36]\n  target dx: f32[B, 6, 33, 36]\n  \
+               target valid: f32[B, 6, 33, 36]\n  z = x |> conv2d(6, kernel: 1)\n  \
+               loss = mse(z, dx, weight: valid)\n}\n";
+    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let source = task("storm_jan1996", "increment");
+    let ex = load(&source, &g, &opts(Missing::Mask, base)).expect("loads");
+    assert_eq!((ex.n, ex.dropped), (63, 0));
+    let names: Vec<(&str, Role, bool)> =
+        ex.fields.iter().map(|f| (f.name.as_str(), f.role, f.mask)).collect();
+    assert_eq!(
+        names,
+        [("x", Role::Input, false), ("dx", Role::Target, false), ("valid", Role::Target, true)]
+    );
+    let (ArrayValue::F32(dx), ArrayValue::F32(valid)) = (&ex.fields[1].value, &ex.fields[2].value) else {
+        panic!("f32 fields")
+    };
+    for (d, v) in dx.iter().zip(valid.iter()) {
+        assert_eq!(*v, if d.is_finite() { 1.0 } else { 0.0 });
+    }
+    // The corners (224 cells per variable and frame) and the missing frames:
+    // t at 17, v at 17 and 37, v500 at 36, each missing from two changes.
+    let missing = valid.iter().filter(|&&v| v == 0.0).count();
+    let cells = 33 * 36;
+    let frames = 2 * 4;
+    assert_eq!(missing, 63 * 6 * 224 + frames * (cells - 224));
+    assert_eq!(valid.iter().filter(|&&v| v == 1.0).count() + missing, valid.len());
+    // The variables are named for per-variable metrics.
+    assert_eq!(ex.fields[1].variables, ["p", "t", "u", "v", "u500", "v500"]);
+
+    // Without `missing = mask` the model's `valid` cannot bind.
+    let e = load(&source, &g, &opts(Missing::Error, base)).expect_err("no mask").to_string();
+    contains_all(&e, &["target `valid`", "missing = mask"]);
+    // A model without a target masks its input (an autoencoder on land/sea maps).
+    let src = "model m {\n  input x: f32[B, 1, 18, 30]\n  target valid: f32[B, 1, 18, 30]\n  \
+               z = x |> conv2d(1, kernel: 1)\n  loss = mse(z, x, weight: valid)\n}\n";
+    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let ex = load(&task("pacific_sst_ndjfm", "maps"), &g, &opts(Missing::Mask, base)).expect("loads");
+    let ArrayValue::F32(valid) = &ex.fields[1].value else { panic!("f32 mask") };
+    assert_eq!(valid.iter().filter(|&&v| v == 0.0).count(), 50 * 90, "the land points of every winter");
+}
+
 #[test]
 fn wrong_shapes_and_bindings_are_named() {
     let base = Path::new(".");

@@ -439,7 +439,7 @@ const LANDSEA_TILE: usize = 36;
 /// `LANDSEA_TILE`² tiles, longitude-major: `x` = (elevation, latitude)
 /// `[n, 2, 36, 36]`, `y` = one-hot classes `[n, 5, 36, 36]`.
 fn landsea_tiles() -> Result<(ArrayValue, ArrayValue), String> {
-    let (elevation, mask, lat) = landsea_arrays()?;
+    let Landsea { elevation, mask, lat } = landsea_arrays()?;
     let (rows, cols) = (elevation.shape()[0], elevation.shape()[1]);
     let side = LANDSEA_TILE;
     if rows % side != 0 || cols % side != 0 {
@@ -467,8 +467,15 @@ fn landsea_tiles() -> Result<(ArrayValue, ArrayValue), String> {
     Ok((ArrayValue::F32(x), ArrayValue::F32(y)))
 }
 
-/// Elevation `[180, 360]`, the class mask and the latitudes.
-fn landsea_arrays() -> Result<(ArrayD<f32>, ArrayD<i32>, ArrayD<f32>), String> {
+/// Elevation `[180, 360]` in metres, the class of each pixel and the
+/// latitudes of the rows.
+struct Landsea {
+    elevation: ArrayD<f32>,
+    mask: ArrayD<i32>,
+    lat: ArrayD<f32>,
+}
+
+fn landsea_arrays() -> Result<Landsea, String> {
     let mut a = npz(LANDSEA, &["elevation_m", "landsea", "lat"])?.into_iter();
     let elevation = floats(a.next().ok_or("no elevation_m")?);
     let ArrayValue::I32(mask) = a.next().ok_or("no landsea")? else {
@@ -479,11 +486,11 @@ fn landsea_arrays() -> Result<(ArrayD<f32>, ArrayD<i32>, ArrayD<f32>), String> {
     if s.len() != 2 || mask.shape() != s.as_slice() || lat.len() != s[0] {
         return Err(format!("elevation_m has shape {s:?}; expected [180, 360] like landsea, lat [180]"));
     }
-    Ok((elevation, mask, lat))
+    Ok(Landsea { elevation, mask, lat })
 }
 
 fn landsea() -> Result<(ArrayValue, ArrayValue), String> {
-    let (elevation, mask, lat) = landsea_arrays()?;
+    let Landsea { elevation, mask, lat } = landsea_arrays()?;
     let (rows, cols) = (elevation.shape()[0], elevation.shape()[1]);
     let (mut xs, mut ys) = (Vec::with_capacity(2 * rows * cols), Vec::with_capacity(rows * cols));
     // Longitude-major, so the first 80 % of examples are columns 0–287.

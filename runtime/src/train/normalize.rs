@@ -140,4 +140,14 @@ mod tests {
         assert_eq!(stats.mean, vec![2.5]);
         assert!((stats.std[0] - 1.25f32.sqrt()).abs() < 1e-6);
     }
+
+    #[test]
+    fn missing_values_are_left_out_of_the_statistics() {
+        // [2 examples, 1 variable, 3 positions]; NaN (missing = mask) is skipped.
+        let data =
+            ArrayD::from_shape_vec(IxDyn(&[2, 1, 3]), vec![1.0, f32::NAN, 3.0, 5.0, 7.0, f32::NAN]).unwrap();
+        let stats = Stats::from_examples(&data, &[0, 1]);
+        assert_eq!(stats.mean, vec![4.0]);
+        assert!((stats.std[0] - 5f32.sqrt()).abs() < 1e-6, "{:?}", stats.std);
+    }
 }
