@@ -154,10 +154,11 @@ fn stageiv_unet_beats_persistence() {
 
 #[test]
 fn landsea_unet_segments_the_held_out_longitudes() {
-    let (records, checkpoint) = train_model("landsea_unet.nn", None);
+    // 30 of the 60 epochs (the cosine schedule spans the 30): 5-class
+    // accuracy 0.973; the full run reaches 0.978 (per-pixel MLP reference
+    // 0.981, majority 0.689).
+    let (records, checkpoint) = train_model("landsea_unet.nn", Some(30));
     let accuracy = metric(last(&records), "accuracy");
-    // The full run, as documented: 5-class accuracy 0.978 (per-pixel MLP
-    // reference 0.981, majority 0.689).
     assert!(accuracy >= 0.97, "5-class accuracy {accuracy} < 0.97");
     // Ocean against everything else, the question the elevation threshold
     // (0.983) answers.
