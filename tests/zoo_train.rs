@@ -35,9 +35,23 @@ fn compile(file: &str) -> (PathBuf, String, Module) {
     (path, source, module)
 }
 
+/// A finished run: its epochs and checkpoint, in a temporary directory that
+/// is removed with it.
+struct Run {
+    records: Vec<EpochRecord>,
+    checkpoint: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Trains `models/FILE` as `nnc train` does, for `epochs` epochs (`None`:
-/// the train section's), and returns the epochs' records and the checkpoint.
-fn train_model(file: &str, epochs: Option<usize>) -> (Vec<EpochRecord>, PathBuf) {
+/// the train section's).
+fn train_model(file: &str, epochs: Option<usize>) -> Run {
     let (path, source, module) = compile(file);
     let dir = temp_dir(file.trim_end_matches(".nn"));
     let opts = Options {
@@ -50,7 +64,7 @@ fn train_model(file: &str, epochs: Option<usize>) -> (Vec<EpochRecord>, PathBuf)
     };
     let outcome = train::train(&module, &source, &path, &opts, &mut Silent)
         .unwrap_or_else(|e| panic!("training {file}: {e}"));
-    (outcome.records, opts.checkpoint)
+    Run { records: outcome.records, checkpoint: opts.checkpoint, dir }
 }
 
 fn metric(record: &EpochRecord, label: &str) -> f64 {
@@ -102,11 +116,17 @@ fn zero_change_rmse(file: &str) -> Vec<f64> {
 
 const STORM_VARIABLES: [&str; 6] = ["p", "t", "u", "v", "u500", "v500"];
 
-/// Every variable's validation RMSE is below persistence.
-fn assert_beats_persistence(file: &str, record: &EpochRecord) {
+/// The persistence RMSE of `file`'s validation data is `expected` (per
+/// variable, within 0.1 %), and after `epochs` epochs every variable's
+/// validation RMSE is below it.
+fn assert_beats_persistence(file: &str, expected: [f64; 6], epochs: usize) {
     let persistence = zero_change_rmse(file);
+    for (p, e) in persistence.iter().zip(expected) {
+        assert!((p - e).abs() < 1e-3 * e, "{file}: persistence {persistence:?}, expected {expected:?}");
+    }
+    let run = train_model(file, Some(epochs));
     for (name, zero) in STORM_VARIABLES.iter().zip(&persistence) {
-        let rmse = metric(record, &format!("rmse.{name}"));
+        let rmse = metric(last(&run.records), &format!("rmse.{name}"));
         assert!(rmse < *zero, "{file}: {name} RMSE {rmse} is not below persistence {zero}");
     }
 }
@@ -114,41 +134,29 @@ fn assert_beats_persistence(file: &str, record: &EpochRecord) {
 #[test]
 fn mnist_cnn_beats_the_mlp_reference_in_three_epochs() {
     // Full run (10 epochs): ≥ 0.97, see models/README.md.
-    let (records, _) = train_model("mnist_cnn.nn", Some(3));
-    let accuracy = metric(last(&records), "accuracy");
+    let run = train_model("mnist_cnn.nn", Some(3));
+    let accuracy = metric(last(&run.records), "accuracy");
     assert!(accuracy >= 0.95, "held-out accuracy {accuracy} < 0.95 (sklearn MLP reference 0.941)");
 }
 
 #[test]
 fn storm_resnet_beats_persistence_for_every_variable() {
-    // The persistence RMSE on the whole grid's known points, as computed
-    // here: p 490 Pa, t 3.61 K, u 4.00, v 4.75, u500 5.20, v500 7.55 m/s.
-    let persistence = zero_change_rmse("storm_resnet.nn");
-    let expected = [489.6, 3.612, 3.999, 4.748, 5.195, 7.552];
-    for (p, e) in persistence.iter().zip(expected) {
-        assert!((p - e).abs() < 1e-3 * e, "persistence {persistence:?}");
-    }
-    let (records, _) = train_model("storm_resnet.nn", Some(3));
-    assert_beats_persistence("storm_resnet.nn", last(&records));
+    // Persistence on the whole grid's known points, as computed here: p 490
+    // Pa, t 3.61 K, u 4.00, v 4.75, u500 5.20, v500 7.55 m/s.
+    assert_beats_persistence("storm_resnet.nn", [489.6, 3.612, 3.999, 4.748, 5.195, 7.552], 3);
 }
 
 #[test]
 fn storm_conv3d_beats_persistence_for_every_variable() {
-    // On the reference crop the persistence RMSE is the reference's: p 458 Pa,
-    // t 3.63 K, u 3.89, v 4.57, u500 5.14, v500 7.43 m/s.
-    let persistence = zero_change_rmse("storm_conv3d.nn");
-    let reference = [458.2, 3.633, 3.885, 4.572, 5.143, 7.432];
-    for (p, r) in persistence.iter().zip(reference) {
-        assert!((p - r).abs() < 1e-3 * r, "persistence {persistence:?}");
-    }
-    let (records, _) = train_model("storm_conv3d.nn", Some(3));
-    assert_beats_persistence("storm_conv3d.nn", last(&records));
+    // On the reference crop, persistence is the reference's: p 458 Pa, t 3.63
+    // K, u 3.89, v 4.57, u500 5.14, v500 7.43 m/s.
+    assert_beats_persistence("storm_conv3d.nn", [458.2, 3.633, 3.885, 4.572, 5.143, 7.432], 3);
 }
 
 #[test]
 fn stageiv_unet_beats_persistence() {
-    let (records, _) = train_model("stageiv_unet.nn", Some(4));
-    let rmse = metric(last(&records), "rmse");
+    let run = train_model("stageiv_unet.nn", Some(4));
+    let rmse = metric(last(&run.records), "rmse");
     assert!(rmse < 7.39, "next-hour RMSE {rmse} mm is not below persistence (7.39 mm)");
 }
 
@@ -157,8 +165,8 @@ fn landsea_unet_segments_the_held_out_longitudes() {
     // 30 of the 60 epochs (the cosine schedule spans the 30): 5-class
     // accuracy 0.973; the full run reaches 0.978 (per-pixel MLP reference
     // 0.981, majority 0.689).
-    let (records, checkpoint) = train_model("landsea_unet.nn", Some(30));
-    let accuracy = metric(last(&records), "accuracy");
+    let run = train_model("landsea_unet.nn", Some(30));
+    let accuracy = metric(last(&run.records), "accuracy");
     assert!(accuracy >= 0.97, "5-class accuracy {accuracy} < 0.97");
     // Ocean against everything else, the question the elevation threshold
     // (0.983) answers.
@@ -169,7 +177,7 @@ fn landsea_unet_segments_the_held_out_longitudes() {
     let y = floats(&ex.fields.iter().find(|f| f.name == "mask").expect("target").value);
     let ArrayValue::F32(x) = x else { panic!("f32 input") };
     let inputs = x.select(ndarray::Axis(0), &val);
-    let probs = train::predict(&module, &checkpoint, &inputs, THREADS).expect("predict");
+    let probs = train::predict(&module, &run.checkpoint, &inputs, THREADS).expect("predict");
     let (classes, plane) = (5, 36 * 36);
     let (mut agree, mut total) = (0usize, 0usize);
     for (j, &i) in val.iter().enumerate() {
@@ -188,21 +196,21 @@ fn landsea_unet_segments_the_held_out_longitudes() {
 
 #[test]
 fn sst_autoencoder_matches_three_eofs() {
-    let (records, _) = train_model("sst_autoencoder.nn", None);
-    let rmse = metric(last(&records), "rmse");
+    let run = train_model("sst_autoencoder.nn", None);
+    let rmse = metric(last(&run.records), "rmse");
     assert!(rmse <= 0.290, "reconstruction RMSE {rmse} K > 0.290 (3 leading EOFs)");
 }
 
 #[test]
 fn nino12_beats_climatology_plus_persisted_anomaly() {
-    let (records, _) = train_model("nino12.nn", None);
-    let rmse = metric(last(&records), "rmse");
+    let run = train_model("nino12.nn", None);
+    let rmse = metric(last(&run.records), "rmse");
     assert!(rmse < 0.48, "next-month RMSE {rmse} °C is not below 0.48 °C");
 }
 
 #[test]
 fn era5_t850_beats_linear_regression() {
-    let (records, _) = train_model("era5_t850.nn", None);
-    let rmse = metric(last(&records), "rmse");
+    let run = train_model("era5_t850.nn", None);
+    let rmse = metric(last(&run.records), "rmse");
     assert!(rmse < 2.69, "t850 RMSE {rmse} K is not below linear regression's 2.69 K");
 }
