@@ -1756,7 +1756,11 @@ mod tests {
 
     #[test]
     fn missing_values_rule() {
-        for (text, expected) in [("missing = error", Missing::Error), ("missing = drop", Missing::Drop)] {
+        for (text, expected) in [
+            ("missing = error", Missing::Error),
+            ("missing = drop", Missing::Drop),
+            ("missing = mask", Missing::Mask),
+        ] {
             assert_eq!(config(text).missing, expected, "{text}");
         }
         let d = single("missing = skip", "unknown missing-value rule `skip`", "skip");
@@ -1814,6 +1818,10 @@ mod tests {
             ]
         );
         assert_eq!(config("metrics = []").metrics, vec![]);
+        assert_eq!(
+            config("metrics = [rmse(per_variable: true), mae(per_variable: false)]").metrics,
+            vec![Metric::Rmse { per_variable: true }, Metric::Mae { per_variable: false }]
+        );
     }
 
     #[test]
@@ -2041,6 +2049,20 @@ mod tests {
         let d = expect(&src, &diags, "unknown dataset `digit`", "\"digit\"");
         noted(d, "did you mean `digits`?");
         noted(d, "`mnist_5k`");
+
+        let src = section("data = dataset(\"storm_jan1996\", task: \"increments\")");
+        let (_, diags) = run(&src);
+        let d =
+            expect(&src, &diags, "dataset `storm_jan1996` has no task `increments`", "task: \"increments\"");
+        noted(d, "the tasks of `storm_jan1996`: `default`, `increment`, `sequence`");
+        noted(d, "did you mean `increment`?");
+        let (config, diags) = run(&section("data = dataset(\"storm_jan1996\", task: \"sequence\")"));
+        assert!(diags.is_empty(), "{diags:?}");
+        let data = config.map(|c| c.data);
+        assert_eq!(
+            data,
+            Some(DataSource::Dataset { name: "storm_jan1996".into(), task: Some("sequence".into()) })
+        );
 
         let src = section("data = datset(\"digits\")");
         let (_, diags) = run(&src);
