@@ -158,16 +158,18 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
     // The mask marks the finite values of the target (of the input for a
     // model without one).
     let valid = (missing == Missing::Mask).then(|| mask_of(if has_y { &y } else { &x }));
+    // Each array binds to at most one slot ([`slots`]), so it moves there.
+    let (mut x, mut y, mut valid) = (Some(x), Some(y), valid);
     let mut parts: Vec<(Part, &Slot)> = vec![];
     for slot in slots {
         let part = match slot.array {
-            Array::X => x.clone(),
-            Array::Y => y.clone(),
-            Array::Valid => match &valid {
-                Some(v) => v.clone(),
-                None => return Err(Error::new(&x_source, "the `valid` mask needs `missing = mask`")),
-            },
+            Array::X => x.take(),
+            Array::Y => y.take(),
+            Array::Valid => valid.take(),
         };
+        let part = part.ok_or_else(|| {
+            Error::new(&x_source, format!("no array for `{}` (it needs `missing = mask`)", slot.name))
+        })?;
         parts.push((part, slot));
     }
     // Shapes first: a wrong shape is reported whatever the values.
