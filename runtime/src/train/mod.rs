@@ -231,22 +231,19 @@ fn slot_of(
             variables,
         },
         ArrayValue::F32(a) => {
-            let values: Vec<f32> = a.iter().copied().collect();
+            let mut fed: Vec<f32> = a.iter().copied().collect();
             let stats = normalize.then(|| saved.cloned().unwrap_or_else(|| Stats::from_examples(a, rows)));
-            let mut fed = values.clone();
+            let missing = fed.iter().any(|v| !v.is_finite());
+            // A copy in physical units only where `fed` will differ from it.
+            let physical = (keep_physical && (stats.is_some() || missing)).then(|| fed.clone());
             if let Some(stats) = &stats {
                 stats.apply(&mut fed, a.shape());
             }
             // Missing values (`missing = mask`): 0 after normalisation, the
             // training mean of the variable.
-            let mut missing = false;
-            for v in &mut fed {
-                if !v.is_finite() {
-                    *v = 0.0;
-                    missing = true;
-                }
+            if missing {
+                fed.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
             }
-            let physical = (keep_physical && (stats.is_some() || missing)).then_some(values);
             Slot { name, shape, fed: Values::F32(fed), physical, stats, variables }
         }
     }
