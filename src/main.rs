@@ -8,6 +8,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = nnc::cli::Cli::parse();
-    let status = nnc::run(&cli, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    // Unlocked handles: each write takes the lock for that write only. A lock
+    // held for the whole command would deadlock the progress bar of `nnc
+    // train`, whose drawing thread writes to stderr.
+    let status = nnc::run(&cli, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(status.code())
 }

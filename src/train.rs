@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use nnc_compiler::codegen::Checking;
@@ -42,15 +42,76 @@ fn short(v: f64) -> String {
     }
 }
 
-/// Prints the run's progress: a bar on a terminal, one line per epoch.
+/// Prints the run's progress: one line per epoch on `out`, and on a terminal
+/// one progress bar on stderr for the whole run.
+///
+/// The bar counts every step of the run that is left (so its ETA is the
+/// run's, not the epoch's) and is drawn by indicatif's ticker thread. That
+/// thread takes the stderr lock to draw, so no writer of this process may
+/// hold stderr locked while the run trains (`src/main.rs` passes unlocked
+/// handles); the epoch lines are printed with the bar suspended, so the two
+/// never interleave.
 struct Reporter<'a> {
     out: &'a mut dyn Write,
     quiet: bool,
-    bar: Option<ProgressBar>,
+    /// Draw a bar (stderr is a terminal and not `--quiet`).
+    show_bar: bool,
+    batch: usize,
+    bar: Option<RunBar>,
+}
+
+/// The bar of a run and where the run stood when it was created.
+struct RunBar {
+    bar: ProgressBar,
+    /// The first epoch the bar counts (1-based).
+    first_epoch: usize,
+    /// The epoch in progress and its number of steps.
+    epoch: usize,
+    steps: usize,
+}
+
+impl Reporter<'_> {
+    fn print(&mut self, line: &str) {
+        let out = &mut *self.out;
+        match &self.bar {
+            Some(b) => b.bar.suspend(|| {
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }),
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.bar.finish_and_clear();
+        }
+    }
+}
+
+/// The bar's style: epoch, bar over the run, step of the epoch and running
+/// loss (the message), samples per second as in the epoch lines, ETA of the
+/// run.
+fn bar_style(batch: usize) -> ProgressStyle {
+    let rate = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let per_s = state.per_sec() * batch as f64;
+        let _ = if per_s.is_finite() && per_s > 0.0 {
+            write!(w, "{} samples/s", format_count(per_s.round() as u64))
+        } else {
+            write!(w, "- samples/s")
+        };
+    };
+    ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {msg}  {rate}  ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", rate)
+        .progress_chars("=> ")
 }
 
 impl Observer for Reporter<'_> {
     fn start(&mut self, info: &RunInfo) {
+        self.batch = info.batch;
         if self.quiet {
             return;
         }
@@ -79,35 +140,37 @@ impl Observer for Reporter<'_> {
             "{} epochs of {} steps (batch {}), {} threads, compiled in {:.0} ms{norm}{resumed}",
             info.epochs, info.steps_per_epoch, info.batch, info.threads, info.compile_ms
         );
+        let _ = self.out.flush();
     }
 
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
-        if self.quiet || !std::io::stderr().is_terminal() {
+        if !self.show_bar {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr_with_hz(10));
-        let style = ProgressStyle::with_template(
-            "{prefix} [{bar:30.cyan/blue}] {pos}/{len} loss {msg}  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-        bar.enable_steady_tick(Duration::from_millis(200));
-        self.bar = Some(bar);
+        let run = self.bar.get_or_insert_with(|| {
+            let total = (epochs + 1).saturating_sub(epoch) * steps;
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(bar_style(self.batch));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            RunBar { bar, first_epoch: epoch, epoch, steps }
+        });
+        run.epoch = epoch;
+        run.steps = steps;
+        run.bar.set_prefix(format!("epoch {epoch:>w$}/{epochs}", w = digits(epochs)));
+        run.bar.set_position(((epoch - run.first_epoch) * steps) as u64);
+        run.bar.set_message(format!("{:>w$}/{steps}", 0, w = digits(steps)));
     }
 
     fn step(&mut self, done: usize, loss: f64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done as u64);
-            bar.set_message(short(loss));
+        if let Some(run) = &self.bar {
+            let steps = run.steps;
+            run.bar.set_position(((run.epoch - run.first_epoch) * steps + done) as u64);
+            run.bar.set_message(format!("{done:>w$}/{steps}  loss {}", short(loss), w = digits(steps)));
         }
     }
 
     fn epoch_end(&mut self, r: &EpochRecord) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
         if self.quiet {
             return;
         }
@@ -137,7 +200,7 @@ impl Observer for Reporter<'_> {
         if r.best {
             line += "  *";
         }
-        let _ = writeln!(self.out, "{line}");
+        self.print(&line);
     }
 }
 
@@ -173,11 +236,10 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
         resume: args.resume.clone(),
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
     };
-    let mut reporter = Reporter { out, quiet: args.quiet, bar: None };
+    let show_bar = !args.quiet && std::io::stderr().is_terminal();
+    let mut reporter = Reporter { out, quiet: args.quiet, show_bar, batch: 1, bar: None };
     let result = train::train(&module, &source, &args.file, &options, &mut reporter);
-    if let Some(bar) = reporter.bar.take() {
-        bar.abandon();
-    }
+    reporter.finish();
     match result {
         Ok(outcome) => {
             if !args.quiet {
