@@ -160,7 +160,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
             if diags.iter().any(diag::Diagnostic::is_error) {
                 return Status::CompileErrors;
             }
-            let _ = write!(out, "{}", syntax::print_ast(&file));
+            let _ = write!(out, "{}", syntax::print_ast(&file, &source));
             Status::Ok
         }
         Stage::Forward => match load(&args.file, color, err) {
