@@ -66,7 +66,7 @@ use common::{compile_ok, display_path, for_each_file, nn_files};
 use nnc_compiler::autodiff::differentiate;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{
-    self, BinaryOp, DType, Graph, InputKind, Loc, Node, Op, PoolKind, Type, UnaryOp, ValueId,
+    self, BinaryOp, DType, Graph, InputKind, Loc, Node, Op, PoolKind, Type, UnaryOp, ValueId, WindowAttrs,
 };
 
 const BATCH: usize = 1;
@@ -135,7 +135,7 @@ fn signature(graph: &Graph, values: &[Tensor<f64>]) -> Result<Vec<Vec<i64>>, Str
                     })
                     .collect()
             }
-            Op::Pool { kind: PoolKind::Max, window, stride, padding } => {
+            Op::Pool(WindowAttrs { kind: PoolKind::Max, window, stride, padding }) => {
                 pool_argmax(float(arg(0))?, float(&values[i])?.shape(), window, stride, padding)
             }
             _ => continue,
@@ -207,7 +207,7 @@ fn node_cost(graph: &Graph, node: &Node, dims: &HashMap<String, usize>) -> f64 {
             count(graph.ty(node.args[1])) / node.ty.shape.dims()[1].known().unwrap_or(1) as f64
         }
         Op::MatMul => graph.ty(node.args[0]).shape.dims().last().and_then(|d| d.known()).unwrap_or(1) as f64,
-        Op::Pool { window, .. } => window.iter().product::<usize>() as f64,
+        Op::Pool(w) => w.window.iter().product::<usize>() as f64,
         _ => 1.0,
     };
     out * per

@@ -29,8 +29,8 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::ir::interp::Tensor;
 use crate::ir::{
-    parse, rng, BinaryOp, CmpOp, DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind, ParamRole,
-    PoolKind, Shape, Type, UnaryOp, ValueId,
+    parse, rng, BinaryOp, CmpOp, ConvAttrs, DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind,
+    ParamRole, PoolKind, Shape, Type, UnaryOp, ValueId, WindowAttrs,
 };
 
 /// One case of the table: a forward graph with a `loss` output and values
@@ -251,7 +251,11 @@ impl Builder {
 }
 
 fn conv(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> Op {
-    Op::Conv { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
+    Op::Conv(conv_attrs(stride, padding, dilation, groups))
+}
+
+fn conv_attrs(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> ConvAttrs {
+    ConvAttrs { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
 }
 
 fn conv_t(
@@ -262,16 +266,18 @@ fn conv_t(
     groups: usize,
 ) -> Op {
     Op::ConvTranspose {
-        stride: stride.to_vec(),
-        padding: padding.to_vec(),
+        conv: conv_attrs(stride, padding, dilation, groups),
         output_padding: output_padding.to_vec(),
-        dilation: dilation.to_vec(),
-        groups,
     }
 }
 
 fn pool(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, usize)]) -> Op {
-    Op::Pool { kind, window: window.to_vec(), stride: stride.to_vec(), padding: padding.to_vec() }
+    Op::Pool(WindowAttrs {
+        kind,
+        window: window.to_vec(),
+        stride: stride.to_vec(),
+        padding: padding.to_vec(),
+    })
 }
 
 // ---------------------------------------------------------------- the cases

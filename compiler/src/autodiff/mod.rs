@@ -12,6 +12,7 @@ pub mod rules;
 #[cfg(test)]
 mod tests;
 
+use crate::ir::graph::DANGLING;
 use crate::ir::verify::verify;
 use crate::ir::{DType, Graph, InputKind, Op, OutputKind, Shape, Type, ValueId};
 
@@ -92,7 +93,7 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
         graph.output(OutputKind::Other, format!("grad.{name}"), grad);
         grads.push(ParamGrad { name: name.clone(), param, grad });
     }
-    let (graph, grads) = prune(graph, forward.nodes.len(), grads);
+    let (graph, grads) = prune(&graph, forward.nodes.len(), grads);
     verify(&graph).map_err(|e| format!("the gradient graph does not verify: {}", e.join("; ")))?;
     Ok(Backward { graph, grads })
 }
@@ -100,7 +101,7 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
 /// Removes the backward nodes (those from index `first` on) that no output
 /// uses — the rules give a contribution for every float operand, including
 /// operands that need none (data, sizes) — and renumbers the rest.
-fn prune(graph: Graph, first: usize, grads: Vec<ParamGrad>) -> (Graph, Vec<ParamGrad>) {
+fn prune(graph: &Graph, first: usize, grads: Vec<ParamGrad>) -> (Graph, Vec<ParamGrad>) {
     let n = graph.nodes.len();
     let mut used = vec![false; n];
     used[..first].fill(true);
@@ -114,19 +115,12 @@ fn prune(graph: Graph, first: usize, grads: Vec<ParamGrad>) -> (Graph, Vec<Param
             }
         }
     }
-    let mut new_id = vec![ValueId(0); n];
-    let mut out = Graph::new(graph.name.clone(), graph.mode);
-    for (i, mut node) in graph.nodes.into_iter().enumerate() {
-        if used[i] {
-            node.args = node.args.iter().map(|a| new_id[a.index()]).collect();
-            new_id[i] = out.push(node);
-        }
-    }
-    for o in graph.outputs {
-        out.output(o.kind, o.name, new_id[o.value.index()]);
-    }
-    let grads = grads.into_iter().map(|g| ParamGrad { grad: new_id[g.grad.index()], ..g }).collect();
-    (out, grads)
+    let kept: Vec<ValueId> = (0..n as u32).map(ValueId).filter(|v| used[v.index()]).collect();
+    let (out, new_id) = graph.rebuild(&kept).finish();
+    // Every gradient is an output, so it is kept.
+    let grads =
+        grads.into_iter().map(|g| ParamGrad { grad: new_id[g.grad.index()].unwrap_or(DANGLING), ..g });
+    (out, grads.collect())
 }
 
 /// Nodes whose value depends on a parameter through differentiable ops and

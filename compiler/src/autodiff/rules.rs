@@ -18,7 +18,9 @@
 
 use std::f64::consts::PI;
 
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId};
+use crate::ir::{
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId,
+};
 
 /// Appends backward nodes for one forward node; every node it adds carries
 /// the forward node's location and `grad_of` = that node.
@@ -225,7 +227,8 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let at = e.op(Op::Permute { axes: swap }, &[x(0)])?;
             vec![Some(e.op(Op::MatMul, &[gy, bt])?), Some(e.op(Op::MatMul, &[at, gy])?)]
         }
-        Op::Conv { stride, padding, dilation, groups } => {
+        Op::Conv(conv) => {
+            let ConvAttrs { stride, padding, dilation, .. } = conv;
             let (xs, ws) = (e.shape(x(0)), e.shape(x(1)));
             let kernel = known_dims(&ws, 2, "conv")?;
             let mut output_padding = vec![];
@@ -236,23 +239,12 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
                 let reach = (out - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1;
                 output_padding.push(size + padding[d].0 + padding[d].1 - reach);
             }
-            let dx = Op::ConvTranspose {
-                stride: stride.clone(),
-                padding: padding.clone(),
-                output_padding,
-                dilation: dilation.clone(),
-                groups: *groups,
-            };
-            let dw = Op::ConvWeightGrad {
-                stride: stride.clone(),
-                padding: padding.clone(),
-                dilation: dilation.clone(),
-                groups: *groups,
-                kernel,
-            };
+            let dx = Op::ConvTranspose { conv: conv.clone(), output_padding };
+            let dw = Op::ConvWeightGrad { conv: conv.clone(), kernel };
             vec![Some(e.op(dx, &[gy, x(1)])?), Some(e.op(dw, &[x(0), gy])?)]
         }
-        Op::ConvTranspose { stride, padding, dilation, groups, .. } => {
+        Op::ConvTranspose { conv, .. } => {
+            let ConvAttrs { stride, padding, dilation, .. } = conv;
             let kernel = known_dims(&e.shape(x(1)), 2, "conv_transpose")?;
             let xs = e.shape(x(0));
             // The adjoint convolution of `gy` has `extra` more positions than
@@ -265,21 +257,10 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
                 let reach = out + padding[d].0 + padding[d].1 - dilation[d] * (kernel[d] - 1) - 1;
                 extra.push(reach / stride[d] + 1 - size);
             }
-            let dx = Op::Conv {
-                stride: stride.clone(),
-                padding: padding.clone(),
-                dilation: dilation.clone(),
-                groups: *groups,
-            };
+            let dx = Op::Conv(conv.clone());
             // The weight gradient of a convolution with the roles of input
             // and output exchanged (conv_transpose is conv's adjoint).
-            let dw = Op::ConvWeightGrad {
-                stride: stride.clone(),
-                padding: padding.clone(),
-                dilation: dilation.clone(),
-                groups: *groups,
-                kernel,
-            };
+            let dw = Op::ConvWeightGrad { conv: conv.clone(), kernel };
             let mut gx = e.op(dx, &[gy, x(1)])?;
             let mut x_padded = x(0);
             for (d, &n) in extra.iter().enumerate() {
@@ -291,15 +272,7 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             }
             vec![Some(gx), Some(e.op(dw, &[gy, x_padded])?)]
         }
-        Op::Pool { kind, window, stride, padding } => {
-            let op = Op::PoolGrad {
-                kind: *kind,
-                window: window.clone(),
-                stride: stride.clone(),
-                padding: padding.clone(),
-            };
-            vec![Some(e.op(op, &[x(0), gy])?)]
-        }
+        Op::Pool(window) => vec![Some(e.op(Op::PoolGrad(window.clone()), &[x(0), gy])?)],
         Op::Resize { .. } => {
             let size = known_dims(&e.shape(x(0)), 2, "resize")?;
             vec![Some(e.op(Op::ResizeGrad { size }, &[gy])?)]

@@ -38,7 +38,7 @@ use super::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
 use super::window::{WindowKernel, WindowOp};
 use super::CodegenError;
 use crate::fusion::{Kernel, KernelKind, Partition, Placement};
-use crate::ir::{DType, Graph, Op, OutputKind, ValueId};
+use crate::ir::{ConvAttrs, DType, Graph, Op, OutputKind, ValueId};
 use crate::plan::{self, Plan};
 
 /// The multiply-adds below which a GEMM runs on one thread: handing a
@@ -869,17 +869,17 @@ impl Lowering<'_> {
         let v = kernel.nodes[0];
         let node = self.graph.node(v);
         let op = match &node.op {
-            Op::Pool { kind, window, stride, padding } => WindowOp::Pool {
-                kind: *kind,
-                window: window.clone(),
-                stride: stride.clone(),
-                padding: padding.clone(),
+            Op::Pool(w) => WindowOp::Pool {
+                kind: w.kind,
+                window: w.window.clone(),
+                stride: w.stride.clone(),
+                padding: w.padding.clone(),
             },
-            Op::PoolGrad { kind, window, stride, padding } => WindowOp::PoolGrad {
-                kind: *kind,
-                window: window.clone(),
-                stride: stride.clone(),
-                padding: padding.clone(),
+            Op::PoolGrad(w) => WindowOp::PoolGrad {
+                kind: w.kind,
+                window: w.window.clone(),
+                stride: w.stride.clone(),
+                padding: w.padding.clone(),
             },
             Op::Resize { size } => WindowOp::Resize { size: size.clone() },
             Op::ResizeGrad { size } => WindowOp::ResizeGrad { size: size.clone() },
@@ -965,9 +965,9 @@ impl Lowering<'_> {
                     offsets,
                 });
             }
-            Op::Conv { stride, padding, dilation, groups }
-            | Op::ConvWeightGrad { stride, padding, dilation, groups, .. }
-            | Op::ConvTranspose { stride, padding, dilation, groups, .. } => {
+            Op::Conv(ConvAttrs { stride, padding, dilation, groups })
+            | Op::ConvWeightGrad { conv: ConvAttrs { stride, padding, dilation, groups }, .. }
+            | Op::ConvTranspose { conv: ConvAttrs { stride, padding, dilation, groups }, .. } => {
                 let kind = match &node.op {
                     Op::ConvWeightGrad { kernel, .. } => ConvKind::WeightGrad { kernel: kernel.clone() },
                     Op::ConvTranspose { output_padding, .. } => {

@@ -10,7 +10,7 @@ use super::{PoolKind, WindowKernel, WindowOp};
 use crate::codegen::{Checking, Jit};
 use crate::ir::graph::{Graph, Loc, Mode, OutputKind};
 use crate::ir::interp::{self, Tensor};
-use crate::ir::op::{InputKind, Op};
+use crate::ir::op::{InputKind, Op, WindowAttrs};
 use crate::ir::types::{Shape, Type};
 
 /// How test data is drawn.
@@ -74,9 +74,11 @@ fn reference(op: &Op, operands: &[(Vec<usize>, Vec<f32>)]) -> (Vec<usize>, Vec<u
 /// The IR op a window op computes.
 fn ir_op(op: &WindowOp) -> Op {
     match op.clone() {
-        WindowOp::Pool { kind, window, stride, padding } => Op::Pool { kind, window, stride, padding },
+        WindowOp::Pool { kind, window, stride, padding } => {
+            Op::Pool(WindowAttrs { kind, window, stride, padding })
+        }
         WindowOp::PoolGrad { kind, window, stride, padding } => {
-            Op::PoolGrad { kind, window, stride, padding }
+            Op::PoolGrad(WindowAttrs { kind, window, stride, padding })
         }
         WindowOp::Resize { size } => Op::Resize { size },
         WindowOp::ResizeGrad { size } => Op::ResizeGrad { size },

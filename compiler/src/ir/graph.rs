@@ -2,7 +2,9 @@
 //!
 //! Nodes are stored in definition order; a node's operands are always earlier
 //! nodes (this is what "SSA" means here, and the verifier checks it). A
-//! [`ValueId`] is the index of the node that defines the value.
+//! [`ValueId`] is the index of the node that defines the value, so a graph
+//! whose nodes are reordered, removed or replaced is renumbered:
+//! [`Graph::rebuild`] is the one place that does it.
 
 use std::fmt;
 
@@ -202,5 +204,160 @@ impl Graph {
 
     pub fn find_output(&self, name: &str) -> Option<&Output> {
         self.outputs.iter().find(|o| o.name == name)
+    }
+}
+
+/// The stand-in for a use of a value that a rebuild dropped without a
+/// replacement: out of range in any graph, so the verifier rejects it.
+pub const DANGLING: ValueId = ValueId(u32::MAX);
+
+impl Graph {
+    /// Starts rebuilding this graph into a new one (same name and mode)
+    /// holding copies of the nodes `order` (each at most once), in that
+    /// order. A [`ValueId`] is a node index, so a graph whose nodes are
+    /// reordered, removed or replaced is renumbered; this is the one place
+    /// that does it. Operands and `from` origins of the copies are renumbered
+    /// (an operand may name any node of `order`, earlier or later); more
+    /// nodes can be appended with [`Rebuild::copy`], [`Rebuild::push`] and
+    /// [`Rebuild::alias`], and [`Rebuild::finish`] renumbers the outputs.
+    ///
+    /// A use of a node that is not rebuilt becomes [`DANGLING`] and an origin
+    /// pointing at one is cleared, so a faulty rebuild is reported by the
+    /// verifier rather than a panic.
+    pub fn rebuild(&self, order: &[ValueId]) -> Rebuild<'_> {
+        let mut rebuild = Rebuild { old: self, new: Graph::new(self.name.clone(), self.mode), map: vec![] };
+        rebuild.map.resize(self.nodes.len(), None);
+        for (new, old) in order.iter().enumerate() {
+            if let Some(slot) = rebuild.map.get_mut(old.index()) {
+                *slot = Some(ValueId(new as u32));
+            }
+        }
+        for &old in order {
+            rebuild.copy(old);
+        }
+        rebuild
+    }
+}
+
+/// A graph being rebuilt from an old one ([`Graph::rebuild`]): every new
+/// node stands for an old node, and the map from old to new values
+/// renumbers operands, origins and outputs.
+pub struct Rebuild<'a> {
+    old: &'a Graph,
+    new: Graph,
+    /// The new value standing for each old value; `None` while it has none.
+    map: Vec<Option<ValueId>>,
+}
+
+impl<'a> Rebuild<'a> {
+    /// The graph being rebuilt.
+    pub fn old(&self) -> &'a Graph {
+        self.old
+    }
+
+    /// The new graph built so far.
+    pub fn graph(&self) -> &Graph {
+        &self.new
+    }
+
+    /// The new value standing for old value `v`, if it has one yet.
+    pub fn value(&self, v: ValueId) -> Option<ValueId> {
+        self.map.get(v.index()).copied().flatten()
+    }
+
+    /// The operands of old node `id`, as new values ([`DANGLING`] for those
+    /// without one).
+    pub fn args(&self, id: ValueId) -> Vec<ValueId> {
+        self.old.node(id).args.iter().map(|&a| self.value(a).unwrap_or(DANGLING)).collect()
+    }
+
+    /// Appends a copy of old node `id`, its operands and origin renumbered.
+    pub fn copy(&mut self, id: ValueId) -> ValueId {
+        let args = self.args(id);
+        self.push(id, self.old.node(id).op.clone(), args)
+    }
+
+    /// Appends `op` of the new values `args` in place of old node `id`, with
+    /// that node's type, location and (renumbered) origin. The caller
+    /// guarantees that `op` of `args` has that type.
+    pub fn push(&mut self, id: ValueId, op: Op, args: Vec<ValueId>) -> ValueId {
+        let node = self.old.node(id);
+        let grad_of = node.grad_of.and_then(|f| self.value(f));
+        let new = self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, grad_of });
+        self.map[id.index()] = Some(new);
+        new
+    }
+
+    /// Makes the new value `v` stand for old node `id` (whose uses it takes).
+    pub fn alias(&mut self, id: ValueId, v: ValueId) {
+        self.map[id.index()] = Some(v);
+    }
+
+    /// The new graph, its outputs renumbered, and the new value standing for
+    /// each old value.
+    pub fn finish(mut self) -> (Graph, Vec<Option<ValueId>>) {
+        for output in &self.old.outputs {
+            let value = self.map.get(output.value.index()).copied().flatten().unwrap_or(DANGLING);
+            self.new.output(output.kind, output.name.clone(), value);
+        }
+        (self.new, self.map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ValueId;
+    use crate::ir::parse::parse;
+    use crate::ir::print::print;
+
+    const GRAPH: &str = r#"graph t mode=train {
+      %0: f32[2] = input "x"
+      %1: f32[2] = exp %0                                  @1:1-1:2
+      %2: f32[2] = param "w" role=weight init=zeros
+      %3: f32[2] = add %1, %2                              @2:1-2:2 from %1 exp
+      %4: f32[2] = neg %0
+      value "y" = %3
+      value "z" = %4
+    }"#;
+
+    /// `GRAPH` rebuilt from the nodes `order` equals `expected`.
+    fn check(order: &[u32], expected: &str) {
+        let graph = parse(GRAPH).unwrap_or_else(|e| panic!("{e}"));
+        let order: Vec<ValueId> = order.iter().map(|&i| ValueId(i)).collect();
+        let (rebuilt, _) = graph.rebuild(&order).finish();
+        let expected = parse(expected).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(print(&rebuilt), print(&expected));
+    }
+
+    #[test]
+    fn rebuild_reorders_operands_origins_and_outputs() {
+        check(
+            &[0, 2, 1, 3, 4],
+            r#"graph t mode=train {
+              %0: f32[2] = input "x"
+              %1: f32[2] = param "w" role=weight init=zeros
+              %2: f32[2] = exp %0                              @1:1-1:2
+              %3: f32[2] = add %2, %1                          @2:1-2:2 from %2 exp
+              %4: f32[2] = neg %0
+              value "y" = %3
+              value "z" = %4
+            }"#,
+        );
+    }
+
+    /// Uses of a node left out dangle and origins pointing at it are
+    /// cleared, so the verifier reports them.
+    #[test]
+    fn rebuild_without_a_used_node_leaves_dangling_uses() {
+        check(
+            &[0, 2, 3],
+            r#"graph t mode=train {
+              %0: f32[2] = input "x"
+              %1: f32[2] = param "w" role=weight init=zeros
+              %2: f32[2] = add %4294967295, %1                 @2:1-2:2
+              value "y" = %2
+              value "z" = %4294967295
+            }"#,
+        );
     }
 }

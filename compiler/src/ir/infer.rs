@@ -4,7 +4,7 @@
 //! ([`super::Graph::add`]) and the verifier both call [`infer`], so a graph
 //! that verifies is one the builder could have built.
 
-use super::op::{InputKind, Op};
+use super::op::{ConvAttrs, InputKind, Op, WindowAttrs};
 use super::types::{DType, Dim, Shape, Type};
 
 type R = Result<Type, String>;
@@ -301,7 +301,7 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             dims[r - 1] = b.dims()[r - 1].clone();
             Ok(Type::f32(Shape(dims)))
         }
-        Op::Conv { stride, padding, dilation, groups } => {
+        Op::Conv(ConvAttrs { stride, padding, dilation, groups }) => {
             arity(op, args, 2)?;
             want_dtype(op, args[0], DType::F32)?;
             want_dtype(op, args[1], DType::F32)?;
@@ -334,7 +334,7 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             Ok(Type::f32(Shape(dims)))
         }
-        Op::ConvTranspose { stride, padding, output_padding, dilation, groups } => {
+        Op::ConvTranspose { conv: ConvAttrs { stride, padding, dilation, groups }, output_padding } => {
             arity(op, args, 2)?;
             want_dtype(op, args[0], DType::F32)?;
             want_dtype(op, args[1], DType::F32)?;
@@ -381,7 +381,7 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             Ok(Type::f32(Shape(dims)))
         }
-        Op::Pool { window, stride, padding, .. } => {
+        Op::Pool(WindowAttrs { window, stride, padding, .. }) => {
             arity(op, args, 1)?;
             want_dtype(op, args[0], DType::F32)?;
             let x = &args[0].shape;
@@ -417,7 +417,8 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             dims.extend(size.iter().map(|&n| Dim::Known(n)));
             Ok(Type::f32(Shape(dims)))
         }
-        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => {
+        Op::ConvWeightGrad { conv, kernel } => {
+            let groups = conv.groups;
             arity(op, args, 2)?;
             want_dtype(op, args[0], DType::F32)?;
             want_dtype(op, args[1], DType::F32)?;
@@ -430,19 +431,13 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             let c = known(op, &x.dims()[1], "channel count")?;
             let o = known(op, &dy.dims()[1], "output channel count")?;
-            if *groups == 0 || c % groups != 0 || o % groups != 0 {
+            if groups == 0 || c % groups != 0 || o % groups != 0 {
                 return Err(format!("`conv_weight_grad`: {c} and {o} channels do not fit {groups} group(s)"));
             }
             let mut w = vec![Dim::Known(o), Dim::Known(c / groups)];
             w.extend(kernel.iter().map(|&k| Dim::Known(k)));
             let w = Type::f32(Shape(w));
-            let conv = Op::Conv {
-                stride: stride.clone(),
-                padding: padding.clone(),
-                dilation: dilation.clone(),
-                groups: *groups,
-            };
-            let y = infer(&conv, &[args[0], &w])?;
+            let y = infer(&Op::Conv(conv.clone()), &[args[0], &w])?;
             if y != *args[1] {
                 return Err(format!(
                     "`conv_weight_grad`: the output gradient must have the convolution's output type {y}, got {}",
@@ -451,15 +446,9 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             Ok(w)
         }
-        Op::PoolGrad { kind, window, stride, padding } => {
+        Op::PoolGrad(window) => {
             arity(op, args, 2)?;
-            let pool = Op::Pool {
-                kind: *kind,
-                window: window.clone(),
-                stride: stride.clone(),
-                padding: padding.clone(),
-            };
-            let y = infer(&pool, &[args[0]])?;
+            let y = infer(&Op::Pool(window.clone()), &[args[0]])?;
             if y != *args[1] {
                 return Err(format!(
                     "`{}`: the output gradient must have the pooling's output type {y}, got {}",

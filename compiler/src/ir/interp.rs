@@ -384,41 +384,27 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
         Op::ArgMax { axis } => Tensor::Int(reduce::argmax(float_arg(args, 0)?, *axis)?),
         Op::Size { axes } => Tensor::scalar(reduce::size(arg(args, 0)?.shape(), axes)?),
         Op::MatMul => Tensor::Float(reduce::matmul(float_arg(args, 0)?, float_arg(args, 1)?)?),
-        Op::Conv { stride, padding, dilation, groups } => Tensor::Float(window::conv(
+        Op::Conv(conv) => Tensor::Float(window::conv(float_arg(args, 0)?, float_arg(args, 1)?, conv)?),
+        Op::ConvTranspose { conv, output_padding } => Tensor::Float(window::conv_transpose(
             float_arg(args, 0)?,
             float_arg(args, 1)?,
-            &window::Geometry { stride, padding, dilation },
-            *groups,
+            conv,
+            output_padding,
         )?),
-        Op::ConvTranspose { stride, padding, output_padding, dilation, groups } => {
-            Tensor::Float(window::conv_transpose(
-                float_arg(args, 0)?,
-                float_arg(args, 1)?,
-                &window::Geometry { stride, padding, dilation },
-                output_padding,
-                *groups,
-            )?)
-        }
-        Op::Pool { kind, window, stride, padding } => {
-            Tensor::Float(window::pool(float_arg(args, 0)?, *kind, window, stride, padding)?)
+        Op::Pool(w) => {
+            Tensor::Float(window::pool(float_arg(args, 0)?, w.kind, &w.window, &w.stride, &w.padding)?)
         }
         Op::Resize { size } => Tensor::Float(window::resize(float_arg(args, 0)?, size)?),
-        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => {
-            Tensor::Float(window::conv_weight_grad(
-                float_arg(args, 0)?,
-                float_arg(args, 1)?,
-                &window::Geometry { stride, padding, dilation },
-                *groups,
-                kernel,
-            )?)
+        Op::ConvWeightGrad { conv, kernel } => {
+            Tensor::Float(window::conv_weight_grad(float_arg(args, 0)?, float_arg(args, 1)?, conv, kernel)?)
         }
-        Op::PoolGrad { kind, window, stride, padding } => Tensor::Float(window::pool_grad(
+        Op::PoolGrad(w) => Tensor::Float(window::pool_grad(
             float_arg(args, 0)?,
             float_arg(args, 1)?,
-            *kind,
-            window,
-            stride,
-            padding,
+            w.kind,
+            &w.window,
+            &w.stride,
+            &w.padding,
         )?),
         Op::ResizeGrad { size } => Tensor::Float(window::resize_grad(float_arg(args, 0)?, size)?),
         Op::OneHot { classes } => {

@@ -1,7 +1,8 @@
 //! The intermediate representation: a typed SSA graph of primitive ops.
 //!
 //! - [`types`]: dtypes, (symbolic) dimensions, shapes.
-//! - [`op`]: the primitive ops and their attributes.
+//! - [`op`]: the primitive ops, their attributes, and the op table that
+//!   names them for the text format.
 //! - [`infer`]: the type rule of every op (the single source of truth).
 //! - [`graph`]: the graph, nodes, values, source locations.
 
@@ -11,7 +12,7 @@ pub mod op;
 pub mod types;
 
 pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
-pub use op::{BinaryOp, CmpOp, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp};
+pub use op::{BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs};
 pub use types::{DType, Dim, Shape, Type};
 
 impl Graph {

@@ -8,7 +8,9 @@
 //! The parser never panics; every error reads `line:col: message`.
 
 use super::graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
-use super::op::{BinaryOp, CmpOp, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp};
+use super::op::{
+    AttrKind, AttrType, AttrValue, Init, Leaf, LeafKind, LeafType, Op, OpInfo, OpParts, ParamRole,
+};
 use super::print::{role_name, CANONICAL_NAN_BITS};
 use super::types::{DType, Dim, Shape, Type};
 
@@ -204,57 +206,6 @@ fn describe(tok: &Tok) -> String {
 }
 
 // ---------------------------------------------------------------- parser
-
-/// The mnemonics of all ops but the leaves (`input`, ..., `const`).
-const OP_MNEMONICS: &[&str] = &[
-    "conv_weight_grad",
-    "maxpool_grad",
-    "avgpool_grad",
-    "resize_grad",
-    "neg",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "sign",
-    "tanh",
-    "sigmoid",
-    "erf",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "max",
-    "min",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "eq",
-    "ne",
-    "select",
-    "cast",
-    "broadcast",
-    "reshape",
-    "permute",
-    "slice",
-    "pad",
-    "concat",
-    "reduce_sum",
-    "reduce_max",
-    "argmax",
-    "size",
-    "matmul",
-    "conv",
-    "conv_transpose",
-    "maxpool",
-    "avgpool",
-    "resize",
-    "one_hot",
-    "rng_uniform",
-];
-
-const INPUT_MNEMONICS: &[&str] = &["input", "target", "param", "state", "key", "hyper"];
 
 struct Parser {
     tokens: Vec<Token>,
@@ -455,20 +406,18 @@ impl Parser {
         let ty = self.ty()?;
         self.expect_punct('=')?;
         let (mnemonic, op_pos) = self.ident("an op")?;
-        let is_input = INPUT_MNEMONICS.contains(&mnemonic.as_str());
-        let leaf = if is_input {
-            Leaf::Name(self.string("the input's name (a string)")?)
-        } else if mnemonic == "const" {
-            Leaf::Value(self.float()?)
-        } else if OP_MNEMONICS.contains(&mnemonic.as_str()) {
-            Leaf::None
-        } else {
-            return Err(error_at(op_pos, format!("unknown op `{mnemonic}`")));
+        let unknown = || error_at(op_pos, format!("unknown op `{mnemonic}`"));
+        let info = OpInfo::find(&mnemonic).ok_or_else(unknown)?;
+        let leaf = match info.leaf {
+            LeafKind::Name => Leaf::Name(self.string("the input's name (a string)")?),
+            LeafKind::Value => Leaf::Value(self.float()?),
+            LeafKind::None => Leaf::None,
         };
         let args = self.operands()?;
-        let mut attrs = self.attrs()?;
-        let op = build_op(&mnemonic, op_pos, leaf, &mut attrs)?;
-        attrs.reject_rest(&mnemonic)?;
+        let attrs = self.attrs()?;
+        let mut parts = Parts { mnemonic: info.mnemonic, pos: op_pos, leaf, attrs };
+        let op = Op::from_parts(info.mnemonic, &mut parts)?.ok_or_else(unknown)?;
+        parts.reject_rest()?;
         let loc = if self.at_punct('@') { self.loc()? } else { Loc::NONE };
         let grad_of = if matches!(&self.peek().tok, Tok::Ident(w) if w == "from") {
             self.next();
@@ -509,33 +458,34 @@ impl Parser {
     }
 
     fn attrs(&mut self) -> P<Attrs> {
-        let mut attrs = Attrs(vec![]);
+        let mut attrs: Attrs = vec![];
         while matches!(self.peek().tok, Tok::Ident(_)) && *self.peek2() == Tok::Punct('=') {
             let (name, pos) = self.ident("an attribute")?;
             self.next();
-            if attrs.0.iter().any(|(n, _, _)| *n == name) {
+            if attrs.iter().any(|(n, _, _)| *n == name) {
                 return Err(error_at(pos, format!("attribute `{name}` given twice")));
             }
             let value = self.attr_value(&name, pos)?;
-            attrs.0.push((name, value, pos));
+            attrs.push((name, value, pos));
         }
         Ok(attrs)
     }
 
-    /// Each attribute name has one value type, whatever the op.
-    fn attr_value(&mut self, name: &str, pos: Pos) -> P<Attr> {
-        Ok(match name {
-            "to" => Attr::DType(self.dtype()?),
-            "shape" => Attr::Shape(self.shape()?),
-            "axes" | "stride" | "dilation" | "output_padding" | "window" | "size" | "kernel" => {
-                Attr::List(self.list(|p| p.usize())?)
-            }
-            "padding" => Attr::Pairs(self.list(|p| p.pair())?),
-            "axis" | "start" | "end" | "lo" | "hi" | "groups" | "classes" => Attr::Usize(self.usize()?),
-            "stream" => Attr::U64(self.integer("an integer")?),
-            "role" => Attr::Role(self.role()?),
-            "init" => Attr::Init(self.init()?),
-            _ => return Err(error_at(pos, format!("unknown attribute `{name}`"))),
+    /// Each attribute name has one kind of value, whatever the op (the op
+    /// table's), so values are read before the op takes them.
+    fn attr_value(&mut self, name: &str, pos: Pos) -> P<AttrValue> {
+        let Some(kind) = OpInfo::attr_kind(name) else {
+            return Err(error_at(pos, format!("unknown attribute `{name}`")));
+        };
+        Ok(match kind {
+            AttrKind::Usize => AttrValue::Usize(self.usize()?),
+            AttrKind::U64 => AttrValue::U64(self.integer("an integer")?),
+            AttrKind::List => AttrValue::List(self.list(|p| p.usize())?),
+            AttrKind::Pairs => AttrValue::Pairs(self.list(|p| p.pair())?),
+            AttrKind::Shape => AttrValue::Shape(self.shape()?),
+            AttrKind::DType => AttrValue::DType(self.dtype()?),
+            AttrKind::Role => AttrValue::Role(self.role()?),
+            AttrKind::Init => AttrValue::Init(self.init()?),
         })
     }
 
@@ -711,152 +661,46 @@ impl Parser {
 
 // ---------------------------------------------------------------- ops
 
-/// What follows a leaf's mnemonic.
-enum Leaf {
-    Name(String),
-    Value(f64),
-    None,
-}
+/// A node's attributes as read: name, value and where the name is.
+type Attrs = Vec<(String, AttrValue, Pos)>;
 
-enum Attr {
-    Usize(usize),
-    U64(u64),
-    List(Vec<usize>),
-    Pairs(Vec<(usize, usize)>),
-    Shape(Shape),
-    DType(DType),
-    Role(ParamRole),
-    Init(Init),
-}
-
-/// The attributes of one node, removed as the op takes them.
-struct Attrs(Vec<(String, Attr, Pos)>);
-
-/// Typed accessors: each removes the attribute or reports it missing.
-macro_rules! attr_getter {
-    ($name:ident, $variant:ident, $ty:ty) => {
-        fn $name(&mut self, op: &Spot, name: &str) -> P<$ty> {
-            match self.take(op, name)? {
-                Attr::$variant(v) => Ok(v),
-                _ => Err(error_at(op.pos, format!("attribute `{name}` has the wrong kind of value"))),
-            }
-        }
-    };
-}
-
-/// The mnemonic being built and where it is, for error messages.
-struct Spot<'a> {
-    mnemonic: &'a str,
+/// A node's leaf and attributes as read, which [`Op::from_parts`] takes in
+/// the order of the op table.
+struct Parts {
+    mnemonic: &'static str,
+    /// Where the mnemonic is, for errors about the op as a whole.
     pos: Pos,
+    leaf: Leaf,
+    attrs: Attrs,
 }
 
-impl Attrs {
-    fn take(&mut self, op: &Spot, name: &str) -> P<Attr> {
-        match self.0.iter().position(|(n, _, _)| n == name) {
-            Some(i) => Ok(self.0.remove(i).1),
-            None => Err(error_at(op.pos, format!("`{}` needs the attribute `{name}=`", op.mnemonic))),
-        }
+impl OpParts for Parts {
+    type Error = String;
+
+    fn leaf<T: LeafType>(&mut self) -> P<T> {
+        T::from_leaf(std::mem::replace(&mut self.leaf, Leaf::None))
+            .ok_or_else(|| error_at(self.pos, format!("`{}` needs a {:?} leaf", self.mnemonic, T::KIND)))
     }
 
-    attr_getter!(usize, Usize, usize);
-    attr_getter!(u64, U64, u64);
-    attr_getter!(list, List, Vec<usize>);
-    attr_getter!(pairs, Pairs, Vec<(usize, usize)>);
-    attr_getter!(shape, Shape, Shape);
-    attr_getter!(dtype, DType, DType);
-    attr_getter!(role, Role, ParamRole);
-    attr_getter!(init, Init, Init);
+    fn attr<T: AttrType>(&mut self, name: &'static str) -> P<T> {
+        let Some(i) = self.attrs.iter().position(|(n, _, _)| n == name) else {
+            return Err(error_at(self.pos, format!("`{}` needs the attribute `{name}=`", self.mnemonic)));
+        };
+        T::from_value(self.attrs.remove(i).1)
+            .ok_or_else(|| error_at(self.pos, format!("attribute `{name}` has the wrong kind of value")))
+    }
+}
 
-    fn reject_rest(&self, mnemonic: &str) -> P<()> {
-        match self.0.first() {
-            Some((name, _, pos)) => Err(error_at(*pos, format!("`{mnemonic}` has no attribute `{name}`"))),
+impl Parts {
+    /// Fails on the first attribute the op did not take.
+    fn reject_rest(&self) -> P<()> {
+        match self.attrs.first() {
+            Some((name, _, pos)) => {
+                Err(error_at(*pos, format!("`{}` has no attribute `{name}`", self.mnemonic)))
+            }
             None => Ok(()),
         }
     }
-}
-
-fn build_op(mnemonic: &str, pos: Pos, leaf: Leaf, a: &mut Attrs) -> P<Op> {
-    let s = &Spot { mnemonic, pos };
-    let input = |kind: InputKind| match &leaf {
-        Leaf::Name(name) => Ok(Op::Input { name: name.clone(), kind }),
-        _ => Err(error_at(pos, format!("`{mnemonic}` needs a name"))),
-    };
-    if let Some(u) = UnaryOp::ALL.into_iter().find(|u| u.name() == mnemonic) {
-        return Ok(Op::Unary(u));
-    }
-    if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == mnemonic) {
-        return Ok(Op::Binary(b));
-    }
-    if let Some(c) = CmpOp::ALL.into_iter().find(|c| c.name() == mnemonic) {
-        return Ok(Op::Compare(c));
-    }
-    Ok(match mnemonic {
-        "input" => input(InputKind::Data)?,
-        "target" => input(InputKind::Target)?,
-        "key" => input(InputKind::Key)?,
-        "hyper" => input(InputKind::Hyper)?,
-        "param" => {
-            let role = a.role(s, "role")?;
-            input(InputKind::Param { role, init: a.init(s, "init")? })?
-        }
-        "state" => input(InputKind::State { init: a.init(s, "init")? })?,
-        "const" => match leaf {
-            Leaf::Value(value) => Op::Const { value },
-            _ => return Err(error_at(pos, "`const` needs a value")),
-        },
-        "select" => Op::Select,
-        "matmul" => Op::MatMul,
-        "cast" => Op::Cast { to: a.dtype(s, "to")? },
-        "broadcast" => Op::Broadcast { shape: a.shape(s, "shape")? },
-        "reshape" => Op::Reshape { shape: a.shape(s, "shape")? },
-        "permute" => Op::Permute { axes: a.list(s, "axes")? },
-        "slice" => {
-            Op::Slice { axis: a.usize(s, "axis")?, start: a.usize(s, "start")?, end: a.usize(s, "end")? }
-        }
-        "pad" => Op::Pad { axis: a.usize(s, "axis")?, lo: a.usize(s, "lo")?, hi: a.usize(s, "hi")? },
-        "concat" => Op::Concat { axis: a.usize(s, "axis")? },
-        "reduce_sum" => Op::ReduceSum { axes: a.list(s, "axes")? },
-        "reduce_max" => Op::ReduceMax { axes: a.list(s, "axes")? },
-        "argmax" => Op::ArgMax { axis: a.usize(s, "axis")? },
-        "size" => Op::Size { axes: a.list(s, "axes")? },
-        "conv" => Op::Conv {
-            stride: a.list(s, "stride")?,
-            padding: a.pairs(s, "padding")?,
-            dilation: a.list(s, "dilation")?,
-            groups: a.usize(s, "groups")?,
-        },
-        "conv_transpose" => Op::ConvTranspose {
-            stride: a.list(s, "stride")?,
-            padding: a.pairs(s, "padding")?,
-            output_padding: a.list(s, "output_padding")?,
-            dilation: a.list(s, "dilation")?,
-            groups: a.usize(s, "groups")?,
-        },
-        "maxpool" | "avgpool" => Op::Pool {
-            kind: if mnemonic == "maxpool" { PoolKind::Max } else { PoolKind::Avg },
-            window: a.list(s, "window")?,
-            stride: a.list(s, "stride")?,
-            padding: a.pairs(s, "padding")?,
-        },
-        "resize" => Op::Resize { size: a.list(s, "size")? },
-        "resize_grad" => Op::ResizeGrad { size: a.list(s, "size")? },
-        "maxpool_grad" | "avgpool_grad" => Op::PoolGrad {
-            kind: if mnemonic == "maxpool_grad" { PoolKind::Max } else { PoolKind::Avg },
-            window: a.list(s, "window")?,
-            stride: a.list(s, "stride")?,
-            padding: a.pairs(s, "padding")?,
-        },
-        "conv_weight_grad" => Op::ConvWeightGrad {
-            stride: a.list(s, "stride")?,
-            padding: a.pairs(s, "padding")?,
-            dilation: a.list(s, "dilation")?,
-            groups: a.usize(s, "groups")?,
-            kernel: a.list(s, "kernel")?,
-        },
-        "one_hot" => Op::OneHot { classes: a.usize(s, "classes")? },
-        "rng_uniform" => Op::RngUniform { shape: a.shape(s, "shape")?, stream: a.u64(s, "stream")? },
-        _ => return Err(error_at(pos, format!("unknown op `{mnemonic}`"))),
-    })
 }
 
 #[cfg(test)]
@@ -892,7 +736,7 @@ mod tests {
         assert_eq!(g.mode, Mode::Infer);
         assert_eq!(g.nodes.len(), 2);
         assert_eq!(g.nodes[0].loc, Loc { line: 1, col: 2, end_line: 3, end_col: 4 });
-        assert_eq!(g.nodes[1].op, Op::Unary(super::UnaryOp::Neg));
+        assert_eq!(g.nodes[1].op, Op::Unary(crate::ir::UnaryOp::Neg));
         assert_eq!(verify(&g), Ok(()));
     }
 

@@ -16,8 +16,7 @@
 //!             (node NL | output NL)* "}"
 //! node     := "%" N ":" type "=" op loc? origin?     # N = the node's index
 //! op       := mnemonic leaf? operands? attr*
-//! leaf     := string                                 # input target param state key hyper
-//!           | number                                 # const
+//! leaf     := string | number                        # an input's name, a constant's value
 //! operands := "%" N ("," "%" N)*                     # none for leaves
 //! attr     := attr-name "=" value                    # any order, each once
 //! output   := ("loss" | "prediction" | "state" | "param" | "value") string "=" "%" N
@@ -35,21 +34,12 @@
 //! string   := '"' (char | '\"' | '\\' | '\n' | '\t' | '\r' | '\u{' hex '}')* '"'
 //! ```
 //!
-//! Attributes, by op (names are the fields of [`Op`]):
+//! Each op's mnemonic, leaf and attributes (names, kinds and printing
+//! order) are its row of the op table, [`super::op::OPS`]; for example
 //!
 //! ```text
-//! param role=weight init=uniform(bound=0.5)    state init=zeros
-//! cast to=i32                      broadcast shape=[B, 64]      reshape shape=[..]
-//! permute axes=[1, 0]              slice axis=1 start=0 end=2   pad axis=1 lo=1 hi=0
-//! concat axis=1                    reduce_sum axes=[0]          reduce_max axes=[0]
-//! argmax axis=1                    size axes=[0, 1]             one_hot classes=10
-//! resize size=[8, 8]               rng_uniform shape=[B, 4] stream=0
-//! conv stride=[..] padding=[(lo, hi), ..] dilation=[..] groups=1
-//! conv_transpose stride=[..] padding=[..] output_padding=[..] dilation=[..] groups=1
-//! maxpool / avgpool window=[..] stride=[..] padding=[(lo, hi), ..]
-//! maxpool_grad / avgpool_grad      (as maxpool / avgpool)
-//! conv_weight_grad stride=[..] padding=[..] dilation=[..] groups=1 kernel=[..]
-//! resize_grad size=[..]
+//! %3: f32[B, 4, 8, 8] = conv %0, %1 stride=[1, 1] padding=[(1, 1), (1, 1)] dilation=[1, 1] groups=1
+//! %7: f32[B, 4, 4, 4] = maxpool %6 window=[2, 2] stride=[2, 2] padding=[(0, 0), (0, 0)]
 //! ```
 //!
 //! Floats print in Rust's shortest round-trip form (`0.5`, `1e-7`, `-0.0`),
@@ -60,7 +50,7 @@
 use std::fmt::{self, Write};
 
 use super::graph::{Graph, Loc, Node, Output};
-use super::op::{Init, InputKind, Op, ParamRole};
+use super::op::{AttrValue, Init, Leaf, ParamRole};
 use super::types::{Dim, Shape, Type};
 
 /// The column (1-based) where `@loc` starts; longer lines put it after one
@@ -105,14 +95,14 @@ impl fmt::Display for Graph {
 /// A node without its location: `%N: type = op operands attrs`.
 fn node_text(index: usize, node: &Node) -> String {
     let mut s = format!("%{index}: {} = {}", type_text(&node.ty), node.op.mnemonic());
-    match &node.op {
-        Op::Input { name, .. } => {
-            let _ = write!(s, " {}", string_text(name));
+    match node.op.leaf() {
+        Leaf::Name(name) => {
+            let _ = write!(s, " {}", string_text(&name));
         }
-        Op::Const { value } => {
-            let _ = write!(s, " {}", float_text(*value));
+        Leaf::Value(value) => {
+            let _ = write!(s, " {}", float_text(value));
         }
-        _ => {}
+        Leaf::None => {}
     }
     // Leaves have no operands in a well-formed graph; printing them anyway
     // keeps the dump of a broken graph faithful.
@@ -120,69 +110,22 @@ fn node_text(index: usize, node: &Node) -> String {
         s.push_str(if i == 0 { " " } else { ", " });
         let _ = write!(s, "{a}");
     }
-    for (name, value) in attrs(&node.op) {
-        let _ = write!(s, " {name}={value}");
+    for (name, value) in node.op.attrs() {
+        let _ = write!(s, " {name}={}", attr_text(&value));
     }
     s
 }
 
-/// The named attributes of an op, in printing order.
-fn attrs(op: &Op) -> Vec<(&'static str, String)> {
-    match op {
-        Op::Input { kind: InputKind::Param { role, init }, .. } => {
-            vec![("role", role_name(*role).to_string()), ("init", init_text(*init))]
-        }
-        Op::Input { kind: InputKind::State { init }, .. } => vec![("init", init_text(*init))],
-        Op::Input { .. }
-        | Op::Const { .. }
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul => vec![],
-        Op::Cast { to } => vec![("to", to.name().to_string())],
-        Op::Broadcast { shape } | Op::Reshape { shape } => vec![("shape", shape_text(shape))],
-        Op::Permute { axes } => vec![("axes", list_text(axes))],
-        Op::Slice { axis, start, end } => {
-            vec![("axis", axis.to_string()), ("start", start.to_string()), ("end", end.to_string())]
-        }
-        Op::Pad { axis, lo, hi } => {
-            vec![("axis", axis.to_string()), ("lo", lo.to_string()), ("hi", hi.to_string())]
-        }
-        Op::Concat { axis } | Op::ArgMax { axis } => vec![("axis", axis.to_string())],
-        Op::ReduceSum { axes } | Op::ReduceMax { axes } | Op::Size { axes } => {
-            vec![("axes", list_text(axes))]
-        }
-        Op::Conv { stride, padding, dilation, groups } => vec![
-            ("stride", list_text(stride)),
-            ("padding", pairs_text(padding)),
-            ("dilation", list_text(dilation)),
-            ("groups", groups.to_string()),
-        ],
-        Op::ConvTranspose { stride, padding, output_padding, dilation, groups } => vec![
-            ("stride", list_text(stride)),
-            ("padding", pairs_text(padding)),
-            ("output_padding", list_text(output_padding)),
-            ("dilation", list_text(dilation)),
-            ("groups", groups.to_string()),
-        ],
-        Op::Pool { window, stride, padding, .. } | Op::PoolGrad { window, stride, padding, .. } => vec![
-            ("window", list_text(window)),
-            ("stride", list_text(stride)),
-            ("padding", pairs_text(padding)),
-        ],
-        Op::Resize { size } | Op::ResizeGrad { size } => vec![("size", list_text(size))],
-        Op::ConvWeightGrad { stride, padding, dilation, groups, kernel } => vec![
-            ("stride", list_text(stride)),
-            ("padding", pairs_text(padding)),
-            ("dilation", list_text(dilation)),
-            ("groups", groups.to_string()),
-            ("kernel", list_text(kernel)),
-        ],
-        Op::OneHot { classes } => vec![("classes", classes.to_string())],
-        Op::RngUniform { shape, stream } => {
-            vec![("shape", shape_text(shape)), ("stream", stream.to_string())]
-        }
+fn attr_text(value: &AttrValue) -> String {
+    match value {
+        AttrValue::Usize(n) => n.to_string(),
+        AttrValue::U64(n) => n.to_string(),
+        AttrValue::List(values) => list_text(values),
+        AttrValue::Pairs(pairs) => pairs_text(pairs),
+        AttrValue::Shape(shape) => shape_text(shape),
+        AttrValue::DType(dtype) => dtype.name().to_string(),
+        AttrValue::Role(role) => role_name(*role).to_string(),
+        AttrValue::Init(init) => init_text(*init),
     }
 }
 
@@ -301,7 +244,9 @@ pub(super) fn string_text(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::graph::{Graph, Loc, Mode, OutputKind, ValueId};
-    use super::super::op::{BinaryOp, CmpOp, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp};
+    use super::super::op::{
+        BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs,
+    };
     use super::super::parse::parse;
     use super::super::types::{DType, Dim, Shape, Type};
     use super::print;
@@ -381,8 +326,12 @@ pub(crate) mod tests {
         let _ = g.constant(1.0, DType::Bool, Loc::NONE);
 
         let cl = loc(9, 5, 9, 40);
-        let conv =
-            Op::Conv { stride: vec![1, 1], padding: vec![(1, 1), (1, 1)], dilation: vec![1, 1], groups: 1 };
+        let conv = Op::Conv(ConvAttrs {
+            stride: vec![1, 1],
+            padding: vec![(1, 1), (1, 1)],
+            dilation: vec![1, 1],
+            groups: 1,
+        });
         let h = add(&mut g, conv, &[x, w], cl);
         let b4 = add(&mut g, Op::Reshape { shape: Shape::known(&[1, 4, 1, 1]) }, &[b], cl);
         let bb = add(&mut g, Op::Broadcast { shape: batch(&[4, 8, 8]) }, &[b4], cl);
@@ -406,20 +355,24 @@ pub(crate) mod tests {
         let s = add(&mut g, Op::Slice { axis: 1, start: 0, end: 2 }, &[h], Loc::NONE);
         let p = add(&mut g, Op::Pad { axis: 1, lo: 1, hi: 1 }, &[s], Loc::NONE);
         let cat = add(&mut g, Op::Concat { axis: 1 }, &[h, p], Loc::NONE);
-        let window = |kind, w: usize, st: usize, pd: usize| Op::Pool {
-            kind,
-            window: vec![w, w],
-            stride: vec![st, st],
-            padding: vec![(pd, pd), (pd, pd)],
+        let window = |kind, w: usize, st: usize, pd: usize| {
+            Op::Pool(WindowAttrs {
+                kind,
+                window: vec![w, w],
+                stride: vec![st, st],
+                padding: vec![(pd, pd), (pd, pd)],
+            })
         };
         let m = add(&mut g, window(PoolKind::Max, 2, 2, 0), &[cat], Loc::NONE);
         let a = add(&mut g, window(PoolKind::Avg, 3, 1, 1), &[m], Loc::NONE);
         let up = Op::ConvTranspose {
-            stride: vec![2, 2],
-            padding: vec![(1, 0), (0, 1)],
+            conv: ConvAttrs {
+                stride: vec![2, 2],
+                padding: vec![(1, 0), (0, 1)],
+                dilation: vec![1, 1],
+                groups: 2,
+            },
             output_padding: vec![1, 0],
-            dilation: vec![1, 1],
-            groups: 2,
         };
         let up = add(&mut g, up, &[a, up_w], loc(20, 1, 20, 2));
         let r = add(&mut g, Op::Resize { size: vec![4, 4] }, &[up], Loc::NONE);

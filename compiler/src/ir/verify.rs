@@ -86,7 +86,7 @@ fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Vec<String>
 /// rather than handed to it.
 fn groups_overflow(op: &Op, args: &[&Type]) -> bool {
     let groups = match op {
-        Op::Conv { groups, .. } | Op::ConvTranspose { groups, .. } => *groups,
+        Op::Conv(conv) | Op::ConvTranspose { conv, .. } => conv.groups,
         _ => return false,
     };
     let channels = args.get(1).and_then(|w| w.shape.dims().get(1)).and_then(Dim::known);
@@ -314,7 +314,7 @@ mod tests {
 
 #[cfg(test)]
 mod groups_overflow_tests {
-    use super::super::{Graph, InputKind, Loc, Mode, Node, Op, Shape, Type, ValueId};
+    use super::super::{ConvAttrs, Graph, InputKind, Loc, Mode, Node, Op, Shape, Type, ValueId};
     use super::verify;
 
     /// Zero channels pass `infer`'s divisibility checks for any `groups`,
@@ -322,14 +322,9 @@ mod groups_overflow_tests {
     #[test]
     fn huge_groups_are_an_error_not_a_panic() {
         let groups = usize::MAX / 2;
-        let up = Op::ConvTranspose {
-            stride: vec![1],
-            padding: vec![(0, 0)],
-            output_padding: vec![0],
-            dilation: vec![1],
-            groups,
-        };
-        let conv = Op::Conv { stride: vec![1], padding: vec![(0, 0)], dilation: vec![1], groups };
+        let attrs = ConvAttrs { stride: vec![1], padding: vec![(0, 0)], dilation: vec![1], groups };
+        let up = Op::ConvTranspose { conv: attrs.clone(), output_padding: vec![0] };
+        let conv = Op::Conv(attrs);
         for op in [conv, up] {
             let mut g = Graph::new("g", Mode::Train);
             g.input("x", InputKind::Data, Type::f32(Shape::known(&[1, 0, 4])), Loc::NONE);

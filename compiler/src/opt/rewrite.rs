@@ -7,110 +7,90 @@
 //! (new op and operands, same type, location and origin), replaces it by a
 //! value already in the new graph, or drops it. Node order is preserved, so
 //! the result is in SSA order whenever the pass only substitutes earlier
-//! values; outputs are remapped at the end.
+//! values; outputs are remapped at the end. The renumbering itself is
+//! [`Graph::rebuild`]'s.
 //!
 //! A use of a dropped value that was given no replacement becomes a dangling
 //! operand (`%4294967295`) rather than a panic, so the verifier run after
 //! every pass reports the faulty pass by name.
 
-use crate::ir::{Graph, Node, Op, Type, ValueId};
-
-/// The stand-in for a use of a value that was dropped without replacement:
-/// out of range in any graph, so the verifier rejects it.
-const DANGLING: ValueId = ValueId(u32::MAX);
+use crate::ir::graph::{Rebuild, DANGLING};
+use crate::ir::{Graph, Op, Type, ValueId};
 
 /// Builds a new graph from an old one, one old node at a time, in order.
 pub struct Rewriter<'a> {
-    old: &'a Graph,
-    new: Graph,
-    /// The new value of each old node visited so far; `None` if dropped
-    /// without replacement.
-    map: Vec<Option<ValueId>>,
+    rebuild: Rebuild<'a>,
+    /// The next old node to visit.
+    next: usize,
 }
 
 impl<'a> Rewriter<'a> {
     /// An empty rewrite of `old` (same name and mode, no nodes yet).
     pub fn new(old: &'a Graph) -> Rewriter<'a> {
-        Rewriter {
-            old,
-            new: Graph::new(old.name.clone(), old.mode),
-            map: Vec::with_capacity(old.nodes.len()),
-        }
+        Rewriter { rebuild: old.rebuild(&[]), next: 0 }
     }
 
     /// The graph being rewritten.
     pub fn old(&self) -> &'a Graph {
-        self.old
+        self.rebuild.old()
     }
 
     /// The new graph built so far (the images of the visited nodes).
     pub fn graph(&self) -> &Graph {
-        &self.new
+        self.rebuild.graph()
     }
 
     /// The new value standing for old value `v`, if `v` was visited and not
     /// dropped without replacement.
     pub fn value(&self, v: ValueId) -> Option<ValueId> {
-        self.map.get(v.index()).copied().flatten()
+        self.rebuild.value(v)
     }
 
     /// The operands of old node `id`, as new values.
     pub fn args(&self, id: ValueId) -> Vec<ValueId> {
-        self.old.node(id).args.iter().map(|&a| self.value(a).unwrap_or(DANGLING)).collect()
+        self.rebuild.args(id)
     }
 
-    /// The next old node to visit.
-    fn next(&self) -> ValueId {
-        ValueId(self.map.len() as u32)
+    /// Moves past the next old node, which must be `id`.
+    fn visit(&mut self, id: ValueId) {
+        debug_assert_eq!(id.index(), self.next, "nodes are visited in order");
+        self.next += 1;
     }
 
     /// Copies the next old node `id`, remapping its operands and origin.
     pub fn keep(&mut self, id: ValueId) -> ValueId {
-        let node = self.old.node(id);
-        let args = self.args(id);
-        self.keep_as(id, node.op.clone(), args)
+        self.visit(id);
+        self.rebuild.copy(id)
     }
 
     /// Replaces the next old node `id` by `op` applied to the new values
     /// `args`, keeping its type, location and (remapped) origin. The caller
     /// guarantees that `op` of `args` has that type.
     pub fn keep_as(&mut self, id: ValueId, op: Op, args: Vec<ValueId>) -> ValueId {
-        debug_assert_eq!(id, self.next(), "nodes are visited in order");
-        let node = self.old.node(id);
-        let grad_of = node.grad_of.and_then(|f| self.value(f));
-        let new = self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, grad_of });
-        self.map.push(Some(new));
-        new
+        self.visit(id);
+        self.rebuild.push(id, op, args)
     }
 
     /// Substitutes the new value `v` for every use of the next old node `id`.
     pub fn replace(&mut self, id: ValueId, v: ValueId) {
-        debug_assert_eq!(id, self.next(), "nodes are visited in order");
-        self.map.push(Some(v));
+        self.visit(id);
+        self.rebuild.alias(id, v);
     }
 
     /// Removes the next old node `id`; it must have no remaining uses.
     pub fn drop(&mut self, id: ValueId) {
-        debug_assert_eq!(id, self.next(), "nodes are visited in order");
-        self.map.push(None);
+        self.visit(id);
     }
 
     /// The type of new value `v` (`None` for a dangling value).
     pub fn ty(&self, v: ValueId) -> Option<&Type> {
-        self.new.nodes.get(v.index()).map(|n| &n.ty)
+        self.graph().nodes.get(v.index()).map(|n| &n.ty)
     }
 
-    /// The finished graph: every old node must have been visited. Outputs
-    /// are remapped; nodes not visited count as dropped.
-    pub fn finish(mut self) -> Graph {
-        while self.map.len() < self.old.nodes.len() {
-            self.map.push(None);
-        }
-        for output in &self.old.outputs {
-            let value = self.value(output.value).unwrap_or(DANGLING);
-            self.new.output(output.kind, output.name.clone(), value);
-        }
-        self.new
+    /// The finished graph: outputs are remapped; nodes not visited count as
+    /// dropped.
+    pub fn finish(self) -> Graph {
+        self.rebuild.finish().0
     }
 }
 

@@ -56,8 +56,8 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
         Op::ReduceSum { .. } | Op::ReduceMax { .. } | Op::ArgMax { .. } => {
             operand_shape(graph, index, 0).map_or(out, elements)
         }
-        Op::Pool { window, .. } => {
-            let per = window.iter().fold(1u64, |acc, &w| acc.saturating_mul(w as u64));
+        Op::Pool(pool) => {
+            let per = pool.window.iter().fold(1u64, |acc, &w| acc.saturating_mul(w as u64));
             out.saturating_mul(per)
         }
         Op::MatMul => {

@@ -157,24 +157,9 @@ pub fn inputs_first(graph: Graph) -> Graph {
         },
         _ => 6,
     };
-    let mut order: Vec<usize> = (0..graph.nodes.len()).collect();
-    order.sort_by_key(|&i| group(&graph.nodes[i]));
-    let mut new_index = vec![0u32; graph.nodes.len()];
-    for (new, &old) in order.iter().enumerate() {
-        new_index[old] = new as u32;
-    }
-    let remap = |v: ValueId| ValueId(new_index.get(v.index()).copied().unwrap_or(v.0));
-    let mut out = Graph::new(graph.name.clone(), graph.mode);
-    for &old in &order {
-        let mut node = graph.nodes[old].clone();
-        node.args = node.args.iter().map(|&a| remap(a)).collect();
-        node.grad_of = node.grad_of.map(remap);
-        out.push(node);
-    }
-    for o in &graph.outputs {
-        out.output(o.kind, o.name.clone(), remap(o.value));
-    }
-    out
+    let mut order: Vec<ValueId> = (0..graph.nodes.len() as u32).map(ValueId).collect();
+    order.sort_by_key(|&v| group(graph.node(v)));
+    graph.rebuild(&order).finish().0
 }
 
 fn check_has_loss(model: &ast::ModelDef, diags: &mut Vec<Diagnostic>) {

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use ndarray::{ArrayD, IxDyn};
 
 use super::*;
-use crate::ir::op::{BinaryOp, CmpOp, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp};
+use crate::ir::op::{
+    BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs,
+};
 use crate::ir::{Graph, Loc, Mode, Node, OutputKind};
 
 // ---------------------------------------------------------------- helpers
@@ -529,7 +531,11 @@ fn matmul_batched<T: Real>() {
 // ---------------------------------------------------------------- windows
 
 fn conv_op(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> Op {
-    Op::Conv { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
+    Op::Conv(conv_attrs(stride, padding, dilation, groups))
+}
+
+fn conv_attrs(stride: &[usize], padding: &[(usize, usize)], dilation: &[usize], groups: usize) -> ConvAttrs {
+    ConvAttrs { stride: stride.to_vec(), padding: padding.to_vec(), dilation: dilation.to_vec(), groups }
 }
 
 fn conv_1d<T: Real>() {
@@ -621,11 +627,8 @@ fn conv_transpose_op(
     groups: usize,
 ) -> Op {
     Op::ConvTranspose {
-        stride: stride.to_vec(),
-        padding: padding.to_vec(),
+        conv: conv_attrs(stride, padding, dilation, groups),
         output_padding: output_padding.to_vec(),
-        dilation: dilation.to_vec(),
-        groups,
     }
 }
 
@@ -727,7 +730,12 @@ fn conv_transpose_adjoint<T: Real>() {
 }
 
 fn pool_op(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, usize)]) -> Op {
-    Op::Pool { kind, window: window.to_vec(), stride: stride.to_vec(), padding: padding.to_vec() }
+    Op::Pool(WindowAttrs {
+        kind,
+        window: window.to_vec(),
+        stride: stride.to_vec(),
+        padding: padding.to_vec(),
+    })
 }
 
 fn maxpool<T: Real>() {
@@ -932,11 +940,7 @@ fn malformed_graphs_are_errors_not_panics() {
         node(Op::ReduceSum { axes: vec![3] }, vec![ValueId(0)], f32s(&[2, 3])),
         node(Op::Permute { axes: vec![0, 0] }, vec![ValueId(0)], f32s(&[2, 2])),
         // Conv whose weight does not fit.
-        node(
-            Op::Conv { stride: vec![1], padding: vec![(0, 0)], dilation: vec![1], groups: 1 },
-            vec![ValueId(0), ValueId(0)],
-            f32s(&[2, 2, 1]),
-        ),
+        node(conv_op(&[1], &[(0, 0)], &[1], 1), vec![ValueId(0), ValueId(0)], f32s(&[2, 2, 1])),
         // Symbolic dimension bound by no input.
         node(
             Op::RngUniform { shape: Shape(vec![Dim::Sym("N".into())]), stream: 0 },

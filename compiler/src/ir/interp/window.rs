@@ -13,14 +13,7 @@ use ndarray::{indices, Array2, ArrayD, ArrayView2, Dimension, IxDyn};
 
 use super::elementwise::max_nan;
 use super::Real;
-use crate::ir::op::PoolKind;
-
-/// Per-spatial-dimension stride, (lo, hi) padding and dilation of a convolution.
-pub(super) struct Geometry<'a> {
-    pub stride: &'a [usize],
-    pub padding: &'a [(usize, usize)],
-    pub dilation: &'a [usize],
-}
+use crate::ir::op::{ConvAttrs, PoolKind};
 
 /// Along one axis: the (unpadded) input position that output position `out`
 /// reads through kernel tap `k`, i.e. `out * stride + k * dilation - lo`, if
@@ -137,12 +130,8 @@ fn to_array<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>, String> {
 
 /// Cross-correlation `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
 /// `y[n, o, p] = Σ_{c in o's group, k} x[n, c, p*stride + k*dilation - lo] * w[o, c mod (C/groups), k]`.
-pub(super) fn conv<T: Real>(
-    x: &ArrayD<T>,
-    w: &ArrayD<T>,
-    g: &Geometry,
-    groups: usize,
-) -> Result<ArrayD<T>, String> {
+pub(super) fn conv<T: Real>(x: &ArrayD<T>, w: &ArrayD<T>, g: &ConvAttrs) -> Result<ArrayD<T>, String> {
+    let groups = g.groups;
     let (xs, ws) = (x.shape(), w.shape());
     let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), g.dilation.len()])?;
     if ws.len() != s + 2 {
@@ -162,7 +151,7 @@ pub(super) fn conv<T: Real>(
         let extent = g.dilation[d] * (kernel[d] - 1) + 1;
         out_shape.push(window_out(xs[2 + d], g.padding[d], extent, g.stride[d])?);
     }
-    let taps = Taps::new(&xs[2..], &out_shape[2..], kernel, g.stride, g.dilation, g.padding);
+    let taps = Taps::new(&xs[2..], &out_shape[2..], kernel, &g.stride, &g.dilation, &g.padding);
     let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
     let (x, w) = (flat(&x)?, flat(&w)?);
     let mut y = vec![T::zero(); out_shape.iter().product()];
@@ -191,10 +180,10 @@ pub(super) fn conv<T: Real>(
 pub(super) fn conv_transpose<T: Real>(
     x: &ArrayD<T>,
     w: &ArrayD<T>,
-    g: &Geometry,
+    g: &ConvAttrs,
     output_padding: &[usize],
-    groups: usize,
 ) -> Result<ArrayD<T>, String> {
+    let groups = g.groups;
     let (xs, ws) = (x.shape(), w.shape());
     let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), output_padding.len(), g.dilation.len()])?;
     if ws.len() != s + 2 {
@@ -220,7 +209,7 @@ pub(super) fn conv_transpose<T: Real>(
         out_shape.push(full - cut);
     }
     // Input position i writes where a convolution's output position i reads.
-    let taps = Taps::new(&out_shape[2..], &xs[2..], kernel, g.stride, g.dilation, g.padding);
+    let taps = Taps::new(&out_shape[2..], &xs[2..], kernel, &g.stride, &g.dilation, &g.padding);
     let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
     let (x, w) = (flat(&x)?, flat(&w)?);
     let o = og * groups;
@@ -413,10 +402,10 @@ fn corner_weight<T: Real>(taps: &[AxisTaps<T>], yi: &[usize], corner: usize, xi:
 pub(super) fn conv_weight_grad<T: Real>(
     x: &ArrayD<T>,
     dy: &ArrayD<T>,
-    g: &Geometry,
-    groups: usize,
+    g: &ConvAttrs,
     kernel: &[usize],
 ) -> Result<ArrayD<T>, String> {
+    let groups = g.groups;
     let (xs, ys) = (x.shape(), dy.shape());
     let s = spatial_rank(xs, &[g.stride.len(), g.padding.len(), g.dilation.len(), kernel.len()])?;
     if ys.len() != s + 2 || ys[0] != xs[0] {
@@ -439,7 +428,7 @@ pub(super) fn conv_weight_grad<T: Real>(
     let (cg, og) = (c / groups, o / groups);
     let mut w_shape = vec![o, cg];
     w_shape.extend_from_slice(kernel);
-    let taps = Taps::new(&xs[2..], &ys[2..], kernel, g.stride, g.dilation, g.padding);
+    let taps = Taps::new(&xs[2..], &ys[2..], kernel, &g.stride, &g.dilation, &g.padding);
     let (x, dy) = (x.as_standard_layout(), dy.as_standard_layout());
     let (x, dy) = (flat(&x)?, flat(&dy)?);
     let mut dw = vec![T::zero(); w_shape.iter().product()];

@@ -12,7 +12,7 @@ use super::emit::{
     shape, want_f32,
 };
 use super::{Cx, LowerError, Lowered, Padding};
-use crate::ir::{BinaryOp, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
+use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
 
 /// `y = x · Wᵀ + b` over the last axis (PyTorch `nn.Linear`); leading axes
 /// are batch axes.
@@ -212,7 +212,7 @@ pub fn conv(
     check_param_size(&wshape, &format!("the `{name}` weight"))?;
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
-    let op = Op::Conv { stride: stride.to_vec(), padding, dilation: dilation.to_vec(), groups: 1 };
+    let op = Op::Conv(ConvAttrs { stride: stride.to_vec(), padding, dilation: dilation.to_vec(), groups: 1 });
     let y = emit(cx, op, &[x, w])?;
     match b {
         Some(b) => add_bias_channel(cx, y, b),
@@ -260,11 +260,13 @@ pub fn conv_transpose(
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&wshape), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[channels]), init));
     let op = Op::ConvTranspose {
-        stride: stride.to_vec(),
-        padding: pad.iter().map(|&p| (p, p)).collect(),
+        conv: ConvAttrs {
+            stride: stride.to_vec(),
+            padding: pad.iter().map(|&p| (p, p)).collect(),
+            dilation: vec![1; spatial],
+            groups: 1,
+        },
         output_padding: vec![0; spatial],
-        dilation: vec![1; spatial],
-        groups: 1,
     };
     let y = emit(cx, op, &[x, w])?;
     match b {

@@ -11,7 +11,7 @@ use super::emit::{
     want_f32,
 };
 use super::{Cx, LowerError, Lowered};
-use crate::ir::{BinaryOp, Dim, Init, Op, ParamRole, Shape, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, UnaryOp, ValueId};
 
 /// Most time steps (input frames plus forecast steps) one recurrent call
 /// unrolls; each step is a copy of the cell in the graph.
@@ -94,7 +94,12 @@ pub fn convlstm(
         None => None,
     };
     let pad = (kernel - 1) / 2;
-    let conv = Op::Conv { stride: vec![1, 1], padding: vec![(pad, pad); 2], dilation: vec![1, 1], groups: 1 };
+    let conv = Op::Conv(ConvAttrs {
+        stride: vec![1, 1],
+        padding: vec![(pad, pad); 2],
+        dilation: vec![1, 1],
+        groups: 1,
+    });
     let mut h = splat(cx, 0.0, &frame(hidden))?;
     let mut c = h;
     let zero_frame = if forecast > 0 { Some(splat(cx, 0.0, &frame(c_in))?) } else { None };

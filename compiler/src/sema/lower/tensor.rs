@@ -8,7 +8,7 @@ use super::emit::{
 };
 use super::{Cx, LowerError, Lowered, Reduction, ReshapeDim, UpsampleMode};
 use crate::ir::infer::broadcast_shapes;
-use crate::ir::{Dim, Op, PoolKind, Shape, Type, ValueId};
+use crate::ir::{Dim, Op, PoolKind, Shape, Type, ValueId, WindowAttrs};
 
 /// `maxpool2d` / `avgpool2d` over the 2 spatial axes of `[B, C, H, W]` with
 /// symmetric zero padding (at most half the window, as PyTorch requires);
@@ -59,12 +59,12 @@ pub fn pool(
             .label(format!("window {} is larger than the input size {n}", size[i])));
         }
     }
-    let op = Op::Pool {
+    let op = Op::Pool(WindowAttrs {
         kind,
         window: size.to_vec(),
         stride: stride.to_vec(),
         padding: pad.iter().map(|&p| (p, p)).collect(),
-    };
+    });
     emit(cx, op, &[x])
 }
 
