@@ -129,6 +129,8 @@ impl Default for Options {
 /// and the `train` configuration). Every later stage derives from it.
 #[derive(Clone, Debug)]
 pub struct Compiled {
+    /// The source text (positions in the tree and the graphs index it).
+    pub source: String,
     pub ast: syntax::ast::File,
     pub module: sema::Module,
 }
@@ -152,7 +154,7 @@ pub fn parse(source: &str) -> Result<(syntax::ast::File, Vec<Diagnostic>), Vec<D
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let (ast, _) = parse(source)?;
     let module = sema::analyze(&ast, source)?;
-    Ok(Compiled { ast, module })
+    Ok(Compiled { source: source.to_string(), ast, module })
 }
 
 /// The training forward graph with its backward pass: outputs are the
@@ -223,7 +225,7 @@ impl Compiled {
         let module = &self.module;
         let batch = options.batch.unwrap_or_else(|| module.train.as_ref().map_or(1, |t| t.batch));
         Ok(match stage {
-            Stage::Ast => syntax::print_ast(&self.ast),
+            Stage::Ast => syntax::print_ast(&self.ast, &self.source),
             Stage::Forward => ir::print::print(match options.mode {
                 Mode::Train => &module.train_graph,
                 Mode::Infer => &module.infer_graph,
