@@ -243,11 +243,11 @@ pub struct TrainArgs {
 
     /// Threads, the calling one included (default: all cores). Results are
     /// bit-identical for a given count.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
 
     /// Train for this many epochs instead of the `train` section's.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub epochs: Option<u64>,
 
     /// Where to write the checkpoint (default: the `train` section's
@@ -262,6 +262,12 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint.
     #[arg(long, value_name = "CKPT.safetensors")]
     pub resume: Option<PathBuf>,
+
+    /// With --resume: go on although the model or a `train` key that the
+    /// optimiser step depends on (data, split, normalize, batch, seed,
+    /// optimizer, schedule, clip_grad_norm) changed since the checkpoint.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
 
     /// Print only errors.
     #[arg(short, long)]
@@ -292,7 +298,7 @@ pub struct EvalArgs {
     pub data: Option<PathBuf>,
 
     /// Threads (default: all cores).
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
 }
 
@@ -317,16 +323,18 @@ pub struct PredictArgs {
     #[arg(long, value_name = "CKPT.safetensors")]
     pub checkpoint: PathBuf,
 
-    /// The inputs: an .npy array, first axis = examples.
-    #[arg(long, value_name = "X.npy")]
+    /// The inputs in physical units, first axis = examples: an .npy array,
+    /// or an .npz archive with an array named like the model's input.
+    #[arg(long, value_name = "X.npy|X.npz")]
     pub input: PathBuf,
 
-    /// Where to write the predictions (.npy, f32).
-    #[arg(short, long, value_name = "Y.npy")]
+    /// Where to write the predictions: .npy (f32, any shape) or .csv (a
+    /// header row, then one row per example).
+    #[arg(short, long, value_name = "Y.npy|Y.csv")]
     pub output: PathBuf,
 
     /// Threads (default: all cores).
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
 }
 
@@ -348,15 +356,15 @@ pub struct BenchArgs {
     pub file: PathBuf,
 
     /// The batch size (default: the `train` section's batch, else 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub batch: Option<u64>,
 
     /// Threads, the calling one included (default: all cores).
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
 
     /// Timed steps.
-    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = at_least_one)]
     pub steps: u64,
 
     /// Untimed steps before the timed ones.
@@ -401,12 +409,12 @@ pub struct IrArgs {
 
     /// The batch size bound to symbolic dimensions (`--stage plan` and
     /// `clif`; default: the `train` section's batch, else 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub batch: Option<u64>,
 
     /// The number of threads kernels are split for (`--stage plan` and
     /// `clif`; default 1).
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
 }
 
@@ -482,6 +490,24 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+/// A count of at least 1 (`--epochs`, `--batch`, `--steps`).
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number (at least 1 is needed)")),
+    }
+}
+
+/// A thread count, 1 to 1024.
+fn thread_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        Ok(n) => Err(format!("{n} threads: give 1 to 1024")),
+        Err(_) => Err(format!("`{text}` is not a whole number of threads (1 to 1024)")),
+    }
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
                 if !warnings.is_empty() {
                     let _ = write!(err, "{}", diag::render(&name, &source, &warnings, color));
                 }
-                let _ = write!(out, "{}", syntax::print_ast(&file));
+                let _ = write!(out, "{}", syntax::print_ast(&file, &source));
                 Status::Ok
             }
             Err(diags) => {

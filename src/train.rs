@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use nnc_compiler::codegen::Checking;
-use nnc_runtime::train::{self, EpochRecord, Observer, RunInfo, Subset};
+use nnc_runtime::train::{self, plural, EpochRecord, Observer, RunInfo, Subset};
 
 use crate::cli::{EvalArgs, PlotArgs, PredictArgs, SubsetArg, TrainArgs};
 use crate::commands::{load, Status};
@@ -26,6 +26,64 @@ fn threads_of(t: Option<u64>) -> usize {
 fn fail(err: &mut dyn Write, message: &str) -> Status {
     let _ = writeln!(err, "error: {message}");
     Status::Usage
+}
+
+/// The error of a failed `train` or `eval`. An error of the data is rendered
+/// like a compiler diagnostic on the model file `file`: it points at the
+/// declaration of the input or target it concerns and at the `data = ...`
+/// entry (when the data came from there, `from_data_entry`), with the fix
+/// the error suggests. Any other error is one line.
+fn fail_run(
+    err: &mut dyn Write,
+    error: &train::RunError,
+    module: &nnc_compiler::sema::Module,
+    file: &Path,
+    from_data_entry: bool,
+    color: bool,
+) -> Status {
+    let (Some(data), Ok(source)) = (&error.data, crate::source::read_source(file)) else {
+        return fail(err, &error.message);
+    };
+    let d = data_diagnostic(data, module, &source, from_data_entry);
+    let rendered = nnc_compiler::diag::render(&file.display().to_string(), &source, &[d], color);
+    let _ = write!(err, "{rendered}");
+    Status::Usage
+}
+
+/// The diagnostic of a data error for the model `module` compiled from `source`.
+fn data_diagnostic(
+    error: &nnc_runtime::data::LoadError,
+    module: &nnc_compiler::sema::Module,
+    source: &str,
+    from_data_entry: bool,
+) -> nnc_compiler::diag::Diagnostic {
+    use nnc_compiler::diag::{Diagnostic, Span};
+    use nnc_compiler::ir::{InputKind, Op};
+    let mut d = Diagnostic::error(error.to_string());
+    // The declaration `input NAME: TYPE` or `target NAME: TYPE`.
+    let declaration = error.binding.as_deref().and_then(|name| {
+        module.train_graph.inputs().find_map(|(_, node)| match &node.op {
+            Op::Input { name: n, kind: kind @ (InputKind::Data | InputKind::Target) } if n == name => {
+                let (lo, hi) = node.loc.to_span(source)?;
+                let what = if *kind == InputKind::Data { "input" } else { "target" };
+                Some((Span::new(lo, hi), format!("{what} `{name}` is declared here")))
+            }
+            _ => None,
+        })
+    });
+    let entry = module.train.as_ref().map(|t| t.data_span).filter(|s| from_data_entry && s.hi > s.lo);
+    match (declaration, entry) {
+        (Some((span, label)), Some(entry)) => {
+            d = d.primary(span, label).secondary(entry, "the data come from here");
+        }
+        (Some((span, label)), None) => d = d.primary(span, label),
+        (None, Some(entry)) => d = d.primary(entry, "while loading this data source"),
+        (None, None) => {}
+    }
+    if let Some(help) = &error.help {
+        d = d.note(format!("help: {help}"));
+    }
+    d
 }
 
 /// A number with four significant digits, in plain or scientific notation.
@@ -53,6 +111,8 @@ fn short(v: f64) -> String {
 /// never interleave.
 struct Reporter<'a> {
     out: &'a mut dyn Write,
+    /// Where warnings go.
+    err: &'a mut dyn Write,
     quiet: bool,
     /// Draw a bar (stderr is a terminal and not `--quiet`).
     show_bar: bool,
@@ -137,10 +197,17 @@ impl Observer for Reporter<'_> {
         };
         let _ = writeln!(
             self.out,
-            "{} epochs of {} steps (batch {}), {} threads, compiled in {:.0} ms{norm}{resumed}",
-            info.epochs, info.steps_per_epoch, info.batch, info.threads, info.compile_ms
+            "{} of {} (batch {}), {}, compiled in {:.0} ms{norm}{resumed}",
+            plural(info.epochs, "epoch"),
+            plural(info.steps_per_epoch, "step"),
+            info.batch,
+            plural(info.threads, "thread"),
+            info.compile_ms
         );
         let _ = self.out.flush();
+        for warning in &info.warnings {
+            let _ = writeln!(self.err, "warning: {warning}");
+        }
     }
 
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
@@ -234,14 +301,20 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
         checkpoint,
         run_dir: args.run_dir.clone().unwrap_or_else(|| train::default_run_dir(&args.file)),
         resume: args.resume.clone(),
+        allow_changes: args.allow_changes,
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
     };
     let show_bar = !args.quiet && std::io::stderr().is_terminal();
-    let mut reporter = Reporter { out, quiet: args.quiet, show_bar, batch: 1, bar: None };
+    let mut reporter = Reporter { out, err, quiet: args.quiet, show_bar, batch: 1, bar: None };
     let result = train::train(&module, &source, &args.file, &options, &mut reporter);
     reporter.finish();
     match result {
         Ok(outcome) => {
+            if let Some(reason) = &outcome.nothing_to_do {
+                // Said even with --quiet: no checkpoint was written.
+                let _ = writeln!(out, "nothing to do: {reason}; no checkpoint written");
+                return Status::Ok;
+            }
             if !args.quiet {
                 if outcome.stopped_early {
                     let _ = writeln!(
@@ -261,7 +334,7 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
             }
             Status::Ok
         }
-        Err(message) => fail(err, &message),
+        Err(e) => fail_run(err, &e, &module, &args.file, true, color),
     }
 }
 
@@ -277,6 +350,16 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
         SubsetArg::All => Subset::All,
     };
     let data = args.data.as_deref();
+    if let Some(path) = data.filter(|p| extension(p) != "npz") {
+        return fail(
+            err,
+            &format!(
+                "{}: --data takes an .npz archive with arrays named like the model's input and target, not {}",
+                path.display(),
+                kind_of(path)
+            ),
+        );
+    }
     match train::eval(&module, &args.file, &args.checkpoint, subset, data, threads_of(args.threads)) {
         Ok(e) => {
             let what = match data {
@@ -284,13 +367,17 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
                 None => format!("{} subset of {}", format!("{:?}", args.subset).to_lowercase(), e.origin),
             };
             let _ = writeln!(out, "{} examples ({what})", e.examples);
-            let _ = writeln!(out, "loss = {}", e.loss);
+            if e.loss_normalized {
+                let _ = writeln!(out, "loss (normalised units) = {}", e.loss);
+            } else {
+                let _ = writeln!(out, "loss = {}", e.loss);
+            }
             for (label, v) in &e.metrics {
                 let _ = writeln!(out, "{label} = {v}");
             }
             Status::Ok
         }
-        Err(message) => fail(err, &message),
+        Err(e) => fail_run(err, &e, &module, &args.file, data.is_none(), color),
     }
 }
 
@@ -317,24 +404,153 @@ fn read_npy(path: &Path) -> Result<ArrayD<f32>, String> {
     Err(format!("{}: not a readable .npy array of floats or integers: {first}", path.display()))
 }
 
+/// The extension of `path`, lower case (empty when it has none).
+fn extension(path: &Path) -> String {
+    path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
+}
+
+/// "a .EXT file", or "a file without an extension".
+fn kind_of(path: &Path) -> String {
+    match extension(path).as_str() {
+        "" => "a file without an extension".to_string(),
+        ext => format!("a .{ext} file"),
+    }
+}
+
+/// The name of the model's (first) data input, as arrays are named for it.
+fn input_name(module: &nnc_compiler::sema::Module) -> String {
+    module
+        .infer_graph
+        .inputs()
+        .find_map(|(_, n)| match &n.op {
+            nnc_compiler::ir::Op::Input { name, kind: nnc_compiler::ir::InputKind::Data } => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| "x".to_string())
+}
+
+/// The inputs of `nnc predict`: an .npy array, or the array of an .npz
+/// archive named like the model's input (or its only array).
+fn read_input(path: &Path, name: &str) -> Result<ArrayD<f32>, String> {
+    match extension(path).as_str() {
+        "npy" => read_npy(path),
+        "npz" => {
+            let mut arrays = nnc_runtime::npz::load_npz(path).map_err(|e| e.to_string())?;
+            let key = if arrays.contains_key(name) {
+                name.to_string()
+            } else if arrays.len() == 1 {
+                arrays.keys().next().cloned().unwrap_or_default()
+            } else {
+                let names: Vec<String> = arrays.keys().map(|k| format!("`{k}`")).collect();
+                return Err(format!(
+                    "{}: no array `{name}` (the model's input) among {}",
+                    path.display(),
+                    names.join(", ")
+                ));
+            };
+            match arrays.remove(&key) {
+                Some(nnc_runtime::npz::ArrayValue::F32(a)) => Ok(a),
+                Some(nnc_runtime::npz::ArrayValue::I32(a)) => Ok(a.mapv(|v| v as f32)),
+                None => Err(format!("{}: no array `{key}`", path.display())),
+            }
+        }
+        _ => Err(format!(
+            "{}: --input takes an .npy array or an .npz archive (with an array named `{name}`), not {}",
+            path.display(),
+            kind_of(path)
+        )),
+    }
+}
+
+/// Predictions as CSV: a header row, then one row per example. Only for
+/// predictions of one value or one vector per example.
+fn predictions_csv(y: &ArrayD<f32>, columns: &[String], path: &Path) -> Result<Vec<u8>, String> {
+    let (n, k) = match y.shape() {
+        [n] => (*n, 1),
+        [n, k] => (*n, *k),
+        shape => {
+            return Err(format!(
+                "{}: CSV holds one row of values per example, and these predictions have shape {shape:?}; \
+                 write them as .npy",
+                path.display()
+            ))
+        }
+    };
+    let mut text = columns.join(",") + "\n";
+    let values: Vec<f32> = y.iter().copied().collect();
+    for row in values.chunks(k.max(1)).take(n) {
+        let cells: Vec<String> = row.iter().map(f32::to_string).collect();
+        text += &(cells.join(",") + "\n");
+    }
+    Ok(text.into_bytes())
+}
+
+/// The CSV header of predictions with `k` values per example: the target
+/// columns of a model trained on CSV, else `NAME` or `NAME.0`, `NAME.1`, ….
+fn prediction_columns(module: &nnc_compiler::sema::Module, k: usize) -> Vec<String> {
+    if let Some(nnc_compiler::sema::train::DataSource::Csv { y, .. }) = module.train.as_ref().map(|t| &t.data)
+    {
+        if y.len() == k {
+            return y.clone();
+        }
+    }
+    let name = module
+        .infer_graph
+        .outputs
+        .iter()
+        .find(|o| o.kind == nnc_compiler::ir::OutputKind::Prediction)
+        .map_or("prediction".to_string(), |o| o.name.clone());
+    if k == 1 {
+        vec![name]
+    } else {
+        (0..k).map(|i| format!("{name}.{i}")).collect()
+    }
+}
+
 /// `nnc predict FILE --checkpoint C --input X.npy -o Y.npy`.
 pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    let csv = match extension(&args.output).as_str() {
+        "npy" => false,
+        "csv" => true,
+        _ => {
+            return fail(
+                err,
+                &format!(
+                    "{}: -o writes an .npy array or a .csv table, not {}",
+                    args.output.display(),
+                    kind_of(&args.output)
+                ),
+            )
+        }
+    };
     let module = match load(&args.file, color, err) {
         Ok(m) => m,
         Err(status) => return status,
     };
-    let x = match read_npy(&args.input) {
+    let x = match read_input(&args.input, &input_name(&module)) {
         Ok(x) => x,
         Err(m) => return fail(err, &m),
     };
-    let y = match train::predict(&module, &args.checkpoint, &x, threads_of(args.threads)) {
+    let label = args.input.display().to_string();
+    let y = match train::predict(&module, &args.checkpoint, &x, &label, threads_of(args.threads)) {
         Ok(y) => y,
-        Err(m) => return fail(err, &format!("{}: {m}", args.input.display())),
+        Err(m) => return fail(err, &m),
     };
-    let mut bytes = vec![];
-    if let Err(e) = y.write_npy(&mut bytes) {
-        return fail(err, &format!("{}: cannot encode: {e}", args.output.display()));
-    }
+    let bytes = if csv {
+        let k = y.shape().get(1).copied().unwrap_or(1);
+        match predictions_csv(&y, &prediction_columns(&module, k), &args.output) {
+            Ok(b) => b,
+            Err(m) => return fail(err, &m),
+        }
+    } else {
+        let mut bytes = vec![];
+        if let Err(e) = y.write_npy(&mut bytes) {
+            return fail(err, &format!("{}: cannot encode: {e}", args.output.display()));
+        }
+        bytes
+    };
     if let Err(m) = train::write_file(&args.output, &bytes) {
         return fail(err, &m);
     }

@@ -133,3 +133,28 @@ fn no_arguments_prints_usage_and_exits_with_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("Usage:"));
 }
+
+#[test]
+fn ast_stage_shows_line_col_ranges_like_the_ir() {
+    let out = nnc(&["ir", "models/sine.nn", "--stage", "ast"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let ast = text(&out.stdout);
+    // every node but the file itself ends in `@LINE:COL-LINE:COL`
+    for line in ast.lines().skip(1) {
+        let (_, range) = line.rsplit_once(" @").unwrap_or_else(|| panic!("no range in {line:?}:\n{ast}"));
+        let numbers: Vec<&str> = range.split(['-', ':']).collect();
+        assert!(
+            numbers.len() == 4 && numbers.iter().all(|n| n.parse::<u32>().is_ok_and(|n| n > 0)),
+            "{line:?} has no line:col range:\n{ast}"
+        );
+    }
+    assert!(ast.contains("\n  model sine @2:1-11:2\n"), "stdout:\n{ast}");
+    assert!(ast.contains("\n    let h @6:3-6:29\n"), "stdout:\n{ast}");
+    // the forward stage shows the declaration of `x` at the same range
+    let input = "    input x: f32[B, 1] @3:3-3:22\n";
+    assert!(ast.contains(input), "stdout:\n{ast}");
+    let forward = text(&nnc(&["ir", "models/sine.nn", "--stage", "forward"]).stdout);
+    let x = forward.lines().find(|l| l.contains("input \"x\"")).unwrap_or_else(|| panic!("{forward}"));
+    assert!(x.ends_with("@3:3-3:22"), "forward stage: {x:?}");
+}

@@ -29,6 +29,7 @@ fn options(dir: &Path, epochs: Option<usize>, threads: usize) -> Options {
         checkpoint: dir.join("model.safetensors"),
         run_dir: dir.join("run"),
         resume: None,
+        allow_changes: false,
         checking: Checking::Unchecked,
     }
 }
@@ -421,5 +422,434 @@ fn a_model_without_target_trains_against_its_input() {
     assert!(last.val_loss < first.val_loss, "{first:?} → {last:?}");
     let rmse = metric(last, "rmse");
     assert!(rmse.is_finite() && rmse > 0.0, "rmse {rmse}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+// ---------------------------------------------------------------------------
+// Resume, eval and predict as a user meets them: runs that have nothing to
+// do, edited model files, checkpoints of other models, output folders that do
+// not exist yet and files of the wrong kind.
+
+/// A small model on a built-in sine in `dir/model.nn`; `keys` as in
+/// [`write_model`].
+fn write_sine_model(dir: &Path, keys: &[(&str, &str)]) -> PathBuf {
+    write_model(dir, "synthetic.sine(n: 64, noise: 0.0)", keys)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `nnc` in `dir` and asserts that it succeeded.
+fn nnc_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = nnc(dir, args);
+    assert_eq!(out.status.code(), Some(0), "nnc {}:\n{}", args.join(" "), stderr(&out));
+    out
+}
+
+#[test]
+fn resuming_a_finished_run_says_there_is_nothing_to_do() {
+    let dir = temp_dir("nothing");
+    write_sine_model(&dir, &[("epochs", "3")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--threads", "1", "--checkpoint", "t.safetensors"]);
+    let out = nnc_ok(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "t.safetensors",
+            "--epochs",
+            "2",
+            "--checkpoint",
+            "other/t2.safetensors",
+        ],
+    );
+    insta::assert_snapshot!("resume_past_the_last_epoch", stdout(&out));
+    assert!(!dir.join("other/t2.safetensors").exists(), "a no-op run wrote a checkpoint");
+
+    // An early-stopped run: nothing to do however many epochs are asked for,
+    // and the epoch named is the checkpoint's.
+    let dir = temp_dir("nothing-early");
+    write_sine_model(&dir, &[("epochs", "10"), ("early_stop", "patience(2, min_delta: 1e6)")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--threads", "1", "--checkpoint", "e.safetensors"]);
+    for extra in [&[][..], &["--epochs", "12"]] {
+        let mut args =
+            vec!["train", "model.nn", "--resume", "e.safetensors", "--checkpoint", "e2.safetensors"];
+        args.extend_from_slice(extra);
+        let out = nnc_ok(&dir, &args);
+        insta::assert_snapshot!("resume_an_early_stopped_run", stdout(&out));
+    }
+    assert!(!dir.join("e2.safetensors").exists());
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn resuming_names_the_epoch_of_the_checkpoint_and_warns_of_another_thread_count() {
+    let dir = temp_dir("resume-msg");
+    write_sine_model(&dir, &[("epochs", "2")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--threads", "1", "--checkpoint", "a.safetensors"]);
+    let out = nnc_ok(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "a.safetensors",
+            "--epochs",
+            "4",
+            "--threads",
+            "2",
+            "--checkpoint",
+            "b.safetensors",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("4 epochs of 13 steps (batch 4), 2 threads") && text.contains("resuming after epoch 2"),
+        "{text}"
+    );
+    assert_eq!(
+        stderr(&out),
+        "warning: the checkpoint was written by a run on 1 thread, this one uses 2 threads: the result will not be \
+         bit-identical to an uninterrupted run\n"
+    );
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn edits_that_do_not_change_the_step_do_not_block_resume() {
+    let dir = temp_dir("edit");
+    let model = write_sine_model(&dir, &[("epochs", "2")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--threads", "1", "--checkpoint", "a.safetensors"]);
+    // A comment, blank lines, more epochs, a metric, early stopping and a
+    // checkpoint path: the model and the step are the same.
+    let text = fs::read_to_string(&model).expect("model");
+    let edited = format!("# temperatures at the station\n\n{text}").replace(
+        "epochs = 2",
+        "epochs = 4\n  metrics = [rmse]\n  early_stop = patience(5)\n  checkpoint = \"x.safetensors\"",
+    );
+    fs::write(&model, edited).expect("edit model");
+    let out = nnc_ok(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "a.safetensors",
+            "--threads",
+            "1",
+            "--checkpoint",
+            "b.safetensors",
+        ],
+    );
+    assert!(stdout(&out).contains("resuming after epoch 2"), "{}", stdout(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+
+    // The optimiser changed: refused, naming the change; --allow-changes goes on.
+    let text = fs::read_to_string(&model).expect("model");
+    fs::write(&model, text.replace("epochs = 4", "epochs = 4\n  optimizer = sgd(lr: 0.05)")).expect("edit");
+    let out = nnc(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "a.safetensors",
+            "--threads",
+            "1",
+            "--checkpoint",
+            "c.safetensors",
+        ],
+    );
+    assert_clean_failure(&out, &["`optimizer`: was"]);
+    insta::assert_snapshot!("resume_with_another_optimizer", stderr(&out));
+    let out = nnc_ok(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "a.safetensors",
+            "--allow-changes",
+            "--threads",
+            "1",
+            "--checkpoint",
+            "c.safetensors",
+        ],
+    );
+    assert!(
+        stderr(&out).starts_with("warning: resuming although model.nn changed (--allow-changes):"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.join("c.safetensors").exists());
+
+    // A layer changed: refused, naming the model.
+    let text = fs::read_to_string(&model).expect("model");
+    fs::write(&model, text.replace("dense(8)", "dense(9)")).expect("edit");
+    let out = nnc(
+        &dir,
+        &[
+            "train",
+            "model.nn",
+            "--resume",
+            "a.safetensors",
+            "--threads",
+            "1",
+            "--checkpoint",
+            "d.safetensors",
+        ],
+    );
+    assert_clean_failure(&out, &["the model: its layers, shapes or initialisation differ"]);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_checkpoint_of_another_model_is_refused_by_name() {
+    let dir = temp_dir("other-model");
+    let model = write_sine_model(&dir, &[("epochs", "1")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--checkpoint", "m.safetensors"]);
+    let text = fs::read_to_string(&model).expect("model");
+    fs::write(dir.join("temps.nn"), text.replace("model m {", "model temps {")).expect("write");
+    write_npy(&dir.join("x.npy"), &ndarray::ArrayD::zeros(ndarray::IxDyn(&[3, 1])));
+    let runs: [&[&str]; 3] = [
+        &["train", "temps.nn", "--resume", "m.safetensors"],
+        &["eval", "temps.nn", "--checkpoint", "m.safetensors"],
+        &["predict", "temps.nn", "--checkpoint", "m.safetensors", "--input", "x.npy", "-o", "y.npy"],
+    ];
+    for args in runs {
+        let out = nnc(&dir, args);
+        assert_clean_failure(&out, &[]);
+        assert_eq!(
+            stderr(&out),
+            "error: m.safetensors: the checkpoint was written for model `m`, this is model `temps`\n",
+            "nnc {}",
+            args.join(" ")
+        );
+    }
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_checkpoint_folder_is_created_or_refused_before_training() {
+    let dir = temp_dir("ckpt-dir");
+    write_sine_model(&dir, &[("epochs", "1"), ("checkpoint", "\"ckpts/c.safetensors\"")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet"]);
+    assert!(dir.join("ckpts/c.safetensors").exists(), "the checkpoint's folder was not created");
+
+    fs::write(dir.join("blocker"), "a file, not a folder").expect("write");
+    let out = nnc(&dir, &["train", "model.nn", "--checkpoint", "blocker/c.safetensors"]);
+    assert_clean_failure(&out, &["blocker/c.safetensors: cannot create the checkpoint's folder blocker"]);
+    assert!(!stdout(&out).contains("epoch 1/1"), "trained before failing:\n{}", stdout(&out));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn predict_and_eval_name_the_file_at_fault_and_the_kinds_they_take() {
+    let dir = temp_dir("kinds");
+    write_sine_model(&dir, &[("epochs", "1")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--checkpoint", "c.safetensors"]);
+    write_npy(
+        &dir.join("x.npy"),
+        &ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 1]), vec![0.5, 1.0]).expect("x"),
+    );
+    fs::write(dir.join("x.csv"), "x\n0.5\n").expect("write");
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "missing checkpoint",
+            &[
+                "predict",
+                "model.nn",
+                "--checkpoint",
+                "nothere.safetensors",
+                "--input",
+                "x.npy",
+                "-o",
+                "y.npy",
+            ],
+        ),
+        (
+            "csv input",
+            &["predict", "model.nn", "--checkpoint", "c.safetensors", "--input", "x.csv", "-o", "y.npy"],
+        ),
+        (
+            "txt output",
+            &["predict", "model.nn", "--checkpoint", "c.safetensors", "--input", "x.npy", "-o", "y.txt"],
+        ),
+        ("npy data for eval", &["eval", "model.nn", "--checkpoint", "c.safetensors", "--data", "x.npy"]),
+        ("zero epochs", &["train", "model.nn", "--epochs", "0"]),
+    ];
+    let mut report = String::new();
+    for (what, args) in cases {
+        let out = nnc(&dir, args);
+        assert_clean_failure(&out, &[]);
+        report += &format!("== {what}: nnc {}\n{}\n", args.join(" "), stderr(&out));
+    }
+    insta::assert_snapshot!("wrong_file_kinds", report);
+
+    // CSV predictions: a header, one row per example.
+    let out = nnc_ok(
+        &dir,
+        &["predict", "model.nn", "--checkpoint", "c.safetensors", "--input", "x.npy", "-o", "y.csv"],
+    );
+    assert!(stdout(&out).contains("wrote predictions [2, 1] to y.csv"), "{}", stdout(&out));
+    let csv = fs::read_to_string(dir.join("y.csv")).expect("y.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert_eq!(lines[0], "out");
+    assert!(lines[1..].iter().all(|l| l.parse::<f32>().is_ok_and(f32::is_finite)), "{csv}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_labels_a_loss_on_normalised_targets() {
+    let dir = temp_dir("eval-label");
+    write_sine_model(&dir, &[("epochs", "1"), ("normalize", "per_variable"), ("metrics", "[rmse]")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--checkpoint", "c.safetensors"]);
+    let out = nnc_ok(&dir, &["eval", "model.nn", "--checkpoint", "c.safetensors"]);
+    let text = stdout(&out);
+    assert!(text.contains("\nloss (normalised units) = ") && text.contains("\nrmse = "), "{text}");
+    write_sine_model(&dir, &[("epochs", "1"), ("metrics", "[rmse]")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--checkpoint", "d.safetensors"]);
+    let text = stdout(&nnc_ok(&dir, &["eval", "model.nn", "--checkpoint", "d.safetensors"]));
+    assert!(text.contains("\nloss = "), "{text}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn one_thread_one_step_and_no_validation_are_said_plainly() {
+    let dir = temp_dir("plural");
+    write_sine_model(&dir, &[("epochs", "1"), ("batch", "64"), ("split", "0.99")]);
+    let out = nnc_ok(&dir, &["train", "model.nn", "--threads", "1", "--checkpoint", "c.safetensors"]);
+    let text = stdout(&out);
+    assert!(text.contains("1 epoch of 1 step (batch 64), 1 thread,"), "{text}");
+    assert_eq!(
+        stderr(&out),
+        "warning: no validation examples: all 64 examples train, so there is no validation loss, no metrics\n"
+    );
+    fs::remove_dir_all(&dir).ok();
+}
+
+// ---------------------------------------------------------------------------
+// A model of one's own on a CSV file: errors of the data point at the model
+// file, the split can follow the file's order, and per-variable metrics carry
+// the column names.
+
+/// A CSV file `dir/obs.csv` with the columns `day`, `t2m`, `u10` and `y`,
+/// one row per day (`y` is 0 for the first 8 days and 1000 for the last 2
+/// of 10).
+fn write_obs_csv(dir: &Path) {
+    let mut text = String::from("day,t2m,u10,y\n");
+    for day in 0..10 {
+        let y = if day < 8 { 0 } else { 1000 };
+        text += &format!("{day},{},{},{y}\n", 270 + day, day % 3);
+    }
+    fs::write(dir.join("obs.csv"), text).expect("write obs.csv");
+}
+
+/// Runs `nnc train model.nn` in `dir` (relative paths, as a user would type
+/// them) and returns its stderr, asserting a clean failure.
+fn train_failure(dir: &Path) -> String {
+    let out = nnc(dir, &["train", "model.nn", "--quiet", "--threads", "1"]);
+    assert_clean_failure(&out, &[]);
+    stderr(&out)
+}
+
+/// The last `val_LABEL` of a run's log.
+fn last_logged(dir: &Path, label: &str) -> f64 {
+    let log = fs::read_to_string(dir.join("model.run/log.jsonl")).expect("log.jsonl");
+    let line = log.lines().last().expect("an epoch");
+    let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    record[format!("val_{label}")].as_f64().unwrap_or_else(|| panic!("no val_{label} in {line}"))
+}
+
+#[test]
+fn a_csv_with_a_header_and_no_rows_has_no_data_rows() {
+    let dir = temp_dir("csv-empty");
+    fs::write(dir.join("obs.csv"), "day,t2m,u10,y\n").expect("write");
+    write_model(&dir, "csv(\"obs.csv\", x: \"t2m\", y: \"y\")", &[]);
+    let err = train_failure(&dir);
+    assert!(!err.contains("NaN"), "{err}");
+    insta::assert_snapshot!("csv_without_rows", err);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_chronological_split_validates_on_the_last_rows_of_the_file() {
+    // The last two days differ from the rest: validating on them (and only
+    // on them) gives an RMSE near 1000; the iid rule of `split = 0.8`
+    // validates days 4 and 9, an RMSE near 1000 / sqrt(2).
+    let dir = temp_dir("csv-chrono");
+    write_obs_csv(&dir);
+    let data = "csv(\"obs.csv\", x: \"t2m\", y: \"y\")";
+    let keys = [("epochs", "1"), ("optimizer", "sgd(lr: 1e-9)"), ("metrics", "[rmse]")];
+    for (split, expected) in [(None, 1000.0 / 2f64.sqrt()), (Some("chronological(0.8)"), 1000.0)] {
+        let mut keys = keys.to_vec();
+        keys.extend(split.map(|s| ("split", s)));
+        write_model(&dir, data, &keys);
+        let out = nnc(&dir, &["train", "model.nn", "--threads", "1"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("8 training / 2 validation examples from obs.csv"), "{text}");
+        let rmse = last_logged(&dir, "rmse");
+        assert!(
+            (rmse - expected).abs() < 5.0,
+            "split {split:?}: validation RMSE {rmse}, expected {expected}"
+        );
+    }
+    // A bad rule is a compile error pointing at it.
+    write_model(&dir, data, &[("split", "random(0.8)")]);
+    let out = nnc(&dir, &["train", "model.nn"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    insta::assert_snapshot!("split_unknown_rule", stderr(&out));
+    write_model(&dir, data, &[("split", "chronological(1.5)")]);
+    let out = nnc(&dir, &["check", "model.nn"]);
+    assert_clean_failure(&out, &["`fraction` must be a number in (0, 1), found 1.5"]);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn per_variable_metrics_of_a_csv_target_carry_the_column_names() {
+    let dir = temp_dir("csv-names");
+    write_obs_csv(&dir);
+    let text = "model m {\n  input x: f32[B, 1]\n  target y: f32[B, 2]\n  out = x |> dense(8) |> tanh |> dense(2)\n  \
+                loss = mse(out, y)\n}\ntrain {\n  data = csv(\"obs.csv\", x: \"day\", y: [\"t2m\", \"u10\"])\n  \
+                batch = 4\n  epochs = 1\n  metrics = [rmse(per_variable: true), mae(per_variable: true)]\n}\n";
+    fs::write(dir.join("model.nn"), text).expect("write model");
+    let out = nnc(&dir, &["train", "model.nn", "--threads", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for label in ["rmse.t2m", "rmse.u10", "mae.t2m", "mae.u10"] {
+        assert!(stdout.contains(&format!("  {label} ")), "no {label} in:\n{stdout}");
+        assert!(last_logged(&dir, label).is_finite(), "{label} is not logged");
+    }
+    assert!(!stdout.contains("rmse.0"), "{stdout}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn errors_of_csv_data_point_at_the_model_and_suggest_a_fix() {
+    let dir = temp_dir("csv-errors");
+    write_obs_csv(&dir);
+    // (a) Two columns for an input declared with one value per example:
+    // the input's declaration, the data entry and a declaration that fits.
+    write_model(&dir, "csv(\"obs.csv\", x: [\"t2m\", \"u10\"], y: \"y\")", &[]);
+    insta::assert_snapshot!("csv_shape_mismatch", train_failure(&dir));
+    // The same from `nnc eval` (the model's data, a checkpoint that loads).
+    write_model(&dir, "csv(\"obs.csv\", x: \"t2m\", y: \"y\")", &[("epochs", "1")]);
+    let out = nnc(&dir, &["train", "model.nn", "--quiet", "--checkpoint", "c.safetensors"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(dir.join("obs.csv"), "day,t2m,u10,y\n1,,2,3\n2,3,4,5\n").expect("write");
+    let out = nnc(&dir, &["eval", "model.nn", "--checkpoint", "c.safetensors"]);
+    assert_clean_failure(&out, &["obs.csv: line 2, column `t2m`: empty cell", "  data = csv("]);
+    // (b) A misspelt column: the closest column is suggested.
+    write_obs_csv(&dir);
+    write_model(&dir, "csv(\"obs.csv\", x: \"t2n\", y: \"y\")", &[]);
+    insta::assert_snapshot!("csv_misspelt_column", train_failure(&dir));
+    // (c) An empty cell: its line and column.
+    fs::write(dir.join("obs.csv"), "day,t2m,u10,y\n1,271,0,0\n2,,1,0\n3,273,2,0\n").expect("write");
+    write_model(&dir, "csv(\"obs.csv\", x: \"t2m\", y: \"y\")", &[]);
+    insta::assert_snapshot!("csv_empty_cell", train_failure(&dir));
     fs::remove_dir_all(&dir).ok();
 }

@@ -61,6 +61,7 @@ fn train_model(file: &str, epochs: Option<usize>) -> Run {
         checkpoint: dir.join("model.safetensors"),
         run_dir: dir.join("run"),
         resume: None,
+        allow_changes: false,
         checking: Checking::Unchecked,
     };
     let outcome = train::train(&module, &source, &path, &opts, &mut Silent)
@@ -178,7 +179,8 @@ fn landsea_unet_segments_the_held_out_longitudes() {
     let y = floats(&ex.fields.iter().find(|f| f.name == "mask").expect("target").value);
     let ArrayValue::F32(x) = x else { panic!("f32 input") };
     let inputs = x.select(ndarray::Axis(0), &val);
-    let probs = train::predict(&module, &run.checkpoint, &inputs, THREADS).expect("predict");
+    let probs =
+        train::predict(&module, &run.checkpoint, &inputs, "validation tiles", THREADS).expect("predict");
     let (classes, plane) = (5, 36 * 36);
     let (mut agree, mut total) = (0usize, 0usize);
     for (j, &i) in val.iter().enumerate() {

@@ -16,7 +16,8 @@
 //!   batching changes the result by at most a few ulps. With
 //!   `per_variable: true` the metric also reports one value per variable
 //!   (index of axis 1), labelled `rmse.NAME` with the variable's name when
-//!   the data set names them ([`Metrics::name_variables`]), else `rmse.0`,
+//!   the source names them (a shipped data set's variables, the selected
+//!   columns of a CSV file; [`Metrics::name_variables`]), else `rmse.0`,
 //!   `rmse.1`, ….
 //! - **accuracy**: the fraction of positions (example × any trailing
 //!   positions) whose predicted class equals the target class. Classes:

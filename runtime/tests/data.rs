@@ -409,3 +409,153 @@ fn npz_files() {
         contains_all(&err(&source, "f32[B, 3]", "f32[B]", Missing::Error, &dir), &parts);
     }
 }
+
+/// Loads `source` for the model with input `x: X` and target `y: Y`,
+/// expecting an error.
+fn load_error(source: &DataSource, x: &str, y: &str, base: &Path) -> nnc_runtime::data::LoadError {
+    match load(source, &graph(x, y), &opts(Missing::Error, base)) {
+        Ok(_) => panic!("{source:?} loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn empty_files_have_no_data_rows() {
+    let dir = temp("empty");
+    write(&dir, "header.csv", "a,b,t\n");
+    let e = err(&csv("header.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    assert_eq!(e, format!("{}: no data rows", dir.join("header.csv").display()));
+    npy_file(&dir, "x0.npy", &ArrayD::zeros(IxDyn(&[0, 3])));
+    npy_file(&dir, "y0.npy", &ArrayD::zeros(IxDyn(&[0])));
+    npy_file(&dir, "y5.npy", &ArrayD::zeros(IxDyn(&[5])));
+    let npy = |x: &str, y: &str| DataSource::Npy { x: x.into(), y: y.into() };
+    let e = err(&npy("x0.npy", "y0.npy"), "f32[B, 3]", "f32[B]", Missing::Error, &dir);
+    contains_all(&e, &["x0.npy: array `x` has no examples (shape [0, 3])"]);
+    assert!(!e.contains("NaN"), "{e}");
+    let e = err(&npy("x0.npy", "y5.npy"), "f32[B, 3]", "f32[B]", Missing::Drop, &dir);
+    contains_all(&e, &["x0.npy: array `x` has no examples"]);
+    let path = dir.join("empty.npz");
+    let mut w = NpzWriter::new(fs::File::create(&path).expect("create"));
+    w.add_array("inputs", &ArrayD::<f32>::zeros(IxDyn(&[0, 3]))).expect("add");
+    w.add_array("targets", &ArrayD::<f32>::zeros(IxDyn(&[0]))).expect("add");
+    w.finish().expect("finish");
+    let npz = DataSource::Npz { path: "empty.npz".into(), x: "inputs".into(), y: "targets".into() };
+    let e = err(&npz, "f32[B, 3]", "f32[B]", Missing::Error, &dir);
+    contains_all(&e, &["empty.npz: array `inputs` has no examples (shape [0, 3])"]);
+}
+
+#[test]
+fn csv_missing_cells_are_named_by_line_and_column() {
+    let dir = temp("cells");
+    // A blank line (3) is skipped; line numbers stay those of the file.
+    write(&dir, "gap.csv", "a,b,t\n1,2,0.5\n\n3,,1.5\n5,NaN,2\n7,8,\n");
+    let source = csv("gap.csv", &["a", "b"], &["t"]);
+    let e = err(&source, "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    contains_all(
+        &e,
+        &[
+            "gap.csv: line 4, column `b`: empty cell (a missing value of input `x`)",
+            "missing = drop",
+            "missing = mask",
+        ],
+    );
+    write(&dir, "nan.csv", "a,b,t\n1,2,0.5\n3,NaN,1.5\n");
+    let e = err(&csv("nan.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    contains_all(&e, &["NaN at example 1, position [1] (line 3, column `b`)"]);
+    write(&dir, "ty.csv", "a,b,t\n1,2,0.5\n3,4,\n");
+    let e = err(&csv("ty.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    contains_all(&e, &["line 3, column `t`: empty cell (a missing value of target `y`)"]);
+    // With `missing = drop` empty cells are missing values like NaN.
+    let ex = ok(&source, "f32[B, 2]", "f32[B, 1]", Missing::Drop, &dir);
+    assert_eq!((ex.n, ex.dropped), (1, 3));
+    // Other errors name the line of the file too.
+    write(&dir, "text.csv", "a,b,t\n\n1,x,0.5\n");
+    let e = err(&csv("text.csv", &["a", "b"], &["t"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    contains_all(&e, &["line 3, column `b`: `x` is not a number"]);
+}
+
+#[test]
+fn misspelt_columns_get_a_suggestion() {
+    let dir = temp("columns");
+    write(&dir, "obs.csv", "day,t2m,u10,precipitation\n1,2,3,4\n");
+    let e = err(
+        &csv("obs.csv", &["t2n", "u10"], &["precipitation"]),
+        "f32[B, 2]",
+        "f32[B, 1]",
+        Missing::Error,
+        &dir,
+    );
+    contains_all(
+        &e,
+        &["no column `t2n` (did you mean `t2m`?); the columns are `day`, `t2m`, `u10`, `precipitation`"],
+    );
+    let e =
+        err(&csv("obs.csv", &["t2m", "u10"], &["precip"]), "f32[B, 2]", "f32[B, 1]", Missing::Error, &dir);
+    contains_all(&e, &["no column `precip`; the columns are"]);
+    let e = load_error(&csv("obs.csv", &["t2m", "u10"], &["Precipitaton"]), "f32[B, 2]", "f32[B, 1]", &dir);
+    assert!(e.to_string().contains("did you mean `precipitation`?"), "{e}");
+    assert_eq!(e.binding, None, "a column is not a model input");
+}
+
+#[test]
+fn csv_columns_name_the_variables() {
+    let dir = temp("variables");
+    write(&dir, "obs.csv", "t2m,u10,v10,p\n1,2,3,4\n5,6,7,8\n");
+    let ex =
+        ok(&csv("obs.csv", &["t2m", "u10"], &["v10", "p"]), "f32[B, 2]", "f32[B, 2]", Missing::Error, &dir);
+    assert_eq!(ex.fields[0].variables, ["t2m", "u10"]);
+    assert_eq!(ex.fields[1].variables, ["v10", "p"]);
+    let ex = ok(&csv("obs.csv", &["t2m"], &["p"]), "f32[B, 1]", "f32[B, 1]", Missing::Error, &dir);
+    assert_eq!(ex.fields[1].variables, ["p"]);
+}
+
+#[test]
+fn shape_errors_name_the_binding_and_a_declaration_that_fits() {
+    let dir = temp("binding");
+    write(&dir, "obs.csv", "a,b,c,t\n1,2,3,4\n5,6,7,8\n");
+    let e = load_error(&csv("obs.csv", &["a", "b", "c"], &["t"]), "f32[B, 4]", "f32[B, 1]", &dir);
+    assert_eq!(e.binding.as_deref(), Some("x"));
+    contains_all(&e.to_string(), &["obs.csv", "[a, b, c]", "[2, 3]", "f32[B, 4]"]);
+    assert_eq!(
+        e.help.as_deref(),
+        Some("declare `input x: f32[B, 3]` to take the 3 selected columns as they are, or select 4 columns for `x`")
+    );
+    let e = load_error(&csv("obs.csv", &["a"], &["t", "c"]), "f32[B, 1]", "f32[B, 1]", &dir);
+    assert_eq!(e.binding.as_deref(), Some("y"));
+    assert_eq!(
+        e.help.as_deref(),
+        Some("declare `target y: f32[B, 2]` to take the 2 selected columns as they are, or select 1 column for `y`")
+    );
+    let e = load_error(&dataset("digits"), "f32[B, 65]", "i32[B]", Path::new("."));
+    assert_eq!(e.binding.as_deref(), Some("x"));
+    assert_eq!(
+        e.help.as_deref(),
+        Some("declare `input x: f32[B, 8, 8]` to take the data as they are (64 values per example)")
+    );
+    // Element types and declarations name their binding too; missing values
+    // and unreadable files do not.
+    let e = load_error(&dataset("co2_mauna_loa"), "f32[B, 6]", "i32[B]", Path::new("."));
+    assert_eq!((e.binding.as_deref(), e.help.as_deref()), (Some("y"), None));
+    let e = load_error(&csv("none.csv", &["a"], &["t"]), "f32[B, 1]", "f32[B, 1]", &dir);
+    assert_eq!(e.binding, None);
+}
+
+#[test]
+fn chronological_split_takes_the_file_order() {
+    use nnc_compiler::sema::train::{Split, SplitRule};
+    let dir = temp("split");
+    let rows: String = (0..10).map(|i| format!("{i},{}\n", i * 2)).collect();
+    write(&dir, "series.csv", &format!("day,v\n{rows}"));
+    let ex = ok(&csv("series.csv", &["day"], &["v"]), "f32[B, 1]", "f32[B, 1]", Missing::Error, &dir);
+    assert_eq!(ex.order, Order::Iid, "files are split as independent rows by default");
+    assert_eq!(ex.split(0.8).1, [4, 9]);
+    assert_eq!(ex.split(Split::by_source(0.8)), ex.split(0.8));
+    let chrono = Split { fraction: 0.8, rule: SplitRule::Chronological };
+    assert_eq!(ex.split(chrono), ((0..8).collect(), vec![8, 9]));
+    let chrono = Split { fraction: 0.75, rule: SplitRule::Chronological };
+    assert_eq!(ex.split(chrono).1, [7, 8, 9]);
+    // A time-ordered source is chronological either way.
+    let nile = ok(&dataset("nile"), "f32[B, 5]", "f32[B, 1]", Missing::Error, Path::new("."));
+    let chrono = Split { fraction: 0.8, rule: SplitRule::Chronological };
+    assert_eq!(nile.split(0.8), nile.split(chrono));
+}

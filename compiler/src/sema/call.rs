@@ -75,8 +75,8 @@ impl Run<'_> {
             Diagnostic::error(format!("unknown function `{name}`")).primary(span, "not a built-in or block");
         let mut candidates: Vec<&str> = catalogue::builtins().iter().map(|b| b.name).collect();
         candidates.extend(self.blocks.keys().map(String::as_str));
-        if let Some(s) = suggest::closest(name, candidates) {
-            d = d.note(format!("help: did you mean `{s}`?"));
+        if let Some(help) = suggest::did_you_mean(name, candidates) {
+            d = d.note(help);
         }
         self.error(d);
     }
@@ -274,8 +274,8 @@ impl Run<'_> {
             let mut d = Diagnostic::error(format!("`{}` has no argument `{}`", callee.name, ident.name))
                 .primary(ident.span, "unknown argument")
                 .note(format!("note: valid arguments: {}", catalogue::names_list(&names)));
-            if let Some(s) = suggest::closest(&ident.name, names.iter().copied()) {
-                d = d.note(format!("help: did you mean `{s}`?"));
+            if let Some(help) = suggest::did_you_mean(&ident.name, names.iter().copied()) {
+                d = d.note(help);
             } else if ident.name == "activation" {
                 d = d.note(format!(
                     "help: apply the activation in the pipeline instead, e.g. `x |> {}(...) |> relu`",

@@ -440,8 +440,8 @@ impl<'a> Run<'a> {
         let Some(binding) = env.vars.get(&name.name) else {
             let mut d = Diagnostic::error(format!("`output` names `{}`, which is not defined", name.name))
                 .primary(name.span, "not a binding of this model");
-            if let Some(s) = suggest::closest(&name.name, env.vars.keys().map(String::as_str)) {
-                d = d.note(format!("help: did you mean `{s}`?"));
+            if let Some(help) = suggest::did_you_mean(&name.name, env.vars.keys().map(String::as_str)) {
+                d = d.note(help);
             }
             self.error(d);
             return None;
@@ -568,8 +568,8 @@ impl<'a> Run<'a> {
         candidates.extend(["params", "weights"]);
         let mut d =
             Diagnostic::error(format!("cannot find `{name}` in this scope")).primary(span, "not defined");
-        if let Some(s) = suggest::closest(name, candidates) {
-            d = d.note(format!("help: did you mean `{s}`?"));
+        if let Some(help) = suggest::did_you_mean(name, candidates) {
+            d = d.note(help);
         }
         if self.is_dimension(name) {
             d = d.note(format!(

@@ -3,10 +3,11 @@
 //! Everything the section accepts is described by tables: [`KEYS`] (one row
 //! per key), and one table of callable values per kind — [`OPTIMIZERS`],
 //! [`SCHEDULES`], [`METRICS`], [`NORMALIZATIONS`], [`EARLY_STOPS`],
-//! [`SOURCES`], [`GENERATORS`] and [`MISSINGS`] — each row with typed, ranged and defaulted
-//! parameters. One argument binder and one value checker serve every table,
-//! so every call reports the same errors in the same words. Bare names such
-//! as `constant` or `accuracy` are calls without arguments.
+//! [`SPLITS`], [`SOURCES`], [`GENERATORS`] and [`MISSINGS`] — each row with
+//! typed, ranged and defaulted parameters. One argument binder and one value
+//! checker serve every table, so every call reports the same errors in the
+//! same words. Bare names such as `constant` or `accuracy` are calls without
+//! arguments.
 //!
 //! [`check_train`] reports every problem of a section in one pass and returns
 //! a config only when there are none. Constant arithmetic (`1e-3 * 2`, `-1`)
@@ -16,7 +17,7 @@
 use std::collections::HashMap;
 
 use super::catalogue::{names_list, MAX_SIZE};
-use super::suggest::closest;
+use super::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{self, BinOp, Expr, ExprKind};
 
@@ -27,8 +28,11 @@ use crate::syntax::ast::{self, BinOp, Expr, ExprKind};
 pub struct TrainConfig {
     /// Where the examples come from (required).
     pub data: DataSource,
-    /// Fraction of the examples used for training; the rest validates. In (0, 1).
-    pub split: f64,
+    /// The span of the `data = ...` entry, so that errors found while
+    /// loading the data can point at it.
+    pub data_span: Span,
+    /// Which examples train and which validate.
+    pub split: Split,
     pub normalize: Normalize,
     /// Examples per optimiser step (≥ 1).
     pub batch: usize,
@@ -63,6 +67,60 @@ pub enum DataSource {
     Npy { x: String, y: String },
     /// `npz(PATH, x: KEY, y: KEY)`.
     Npz { path: String, x: String, y: String },
+}
+
+/// The `split` key: the fraction of the examples that trains, and how the
+/// training examples are taken.
+#[derive(Clone, Copy, PartialEq)]
+pub struct Split {
+    /// In (0, 1).
+    pub fraction: f64,
+    pub rule: SplitRule,
+}
+
+/// How a [`Split`] takes the training examples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitRule {
+    /// `split = F`: by the source's own order: independent examples
+    /// validate evenly spread over the set, time-ordered ones on the last
+    /// part.
+    Source,
+    /// `split = chronological(F)`: the first fraction of the examples, in
+    /// the source's order (a file's row order), trains and the rest
+    /// validates, whatever the source.
+    Chronological,
+}
+
+impl Split {
+    /// `split = fraction`, the default rule.
+    pub const fn by_source(fraction: f64) -> Split {
+        Split { fraction, rule: SplitRule::Source }
+    }
+}
+
+impl From<f64> for Split {
+    fn from(fraction: f64) -> Split {
+        Split::by_source(fraction)
+    }
+}
+
+/// As written in a `.nn` file: `0.8`, `chronological(0.8)`.
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rule {
+            SplitRule::Source => write!(f, "{:?}", self.fraction),
+            SplitRule::Chronological => write!(f, "chronological({:?})", self.fraction),
+        }
+    }
+}
+
+/// The same as [`Display`](std::fmt::Display), so that a configuration
+/// printed with `{:?}` shows the key as written (`0.8` for the default
+/// rule).
+impl std::fmt::Debug for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// A synthetic generator with its checked arguments (see [`GENERATORS`]).
@@ -573,7 +631,7 @@ pub const METRICS: Table<Metric> = Table {
         Callable {
             name: "csi",
             params: THRESHOLD,
-            doc: "critical success index hits/(hits+misses+false alarms) of events `> threshold`",
+            doc: "critical success index hits/(hits+misses+false alarms) of events `≥ threshold`",
             build: |a| Ok(Metric::Csi(a.float("threshold"))),
         },
         Callable {
@@ -647,6 +705,21 @@ pub const MISSINGS: Table<Missing> = Table {
     ],
 };
 
+/// The split rules written as calls (`split = chronological(0.8)`); a plain
+/// number is the source's own rule ([`SplitRule::Source`]).
+pub const SPLITS: Table<Split> = Table {
+    what: "split rule",
+    expected: "a number in (0, 1) or `chronological(F)`",
+    prefix: "",
+    rows: &[Callable {
+        name: "chronological",
+        params: &[pos("fraction", Ty::Float(FloatRange::Open01), Dflt::Required)],
+        doc: "the first `fraction` of the examples in the source's order (a file's row order) trains, \
+              the rest validates",
+        build: |a| Ok(Split { fraction: a.float("fraction"), rule: SplitRule::Chronological }),
+    }],
+};
+
 /// The value of `early_stop`.
 pub const EARLY_STOPS: Table<EarlyStop> = Table {
     what: "early-stopping rule",
@@ -681,8 +754,8 @@ pub const SOURCES: Table<DataSource> = Table {
                         return Ok(DataSource::Dataset { name, task: Some(task) });
                     }
                     let mut notes = vec![format!("the tasks of `{name}`: {}", names_list(d.tasks))];
-                    if let Some(s) = closest(&task, d.tasks.iter().copied()) {
-                        notes.push(format!("help: did you mean `{s}`?"));
+                    if let Some(help) = did_you_mean(&task, d.tasks.iter().copied()) {
+                        notes.push(help);
                     }
                     return Err(Invalid {
                         param: "task",
@@ -693,8 +766,8 @@ pub const SOURCES: Table<DataSource> = Table {
                 }
                 let names: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
                 let mut notes = vec![format!("valid datasets: {}", names_list(&names))];
-                if let Some(s) = closest(&name, names.iter().copied()) {
-                    notes.push(format!("help: did you mean `{s}`?"));
+                if let Some(help) = did_you_mean(&name, names.iter().copied()) {
+                    notes.push(help);
                 }
                 Err(Invalid {
                     param: "name",
@@ -870,10 +943,13 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "split",
-        value: "fraction of the examples used for training, in (0, 1)",
+        value: "fraction of the examples used for training, in (0, 1), taken by the source's order; or \
+                `chronological(F)`: the first F of the examples train",
         default: "0.8",
         apply: |cx, e, d| {
-            cx.number("split", Ty::Float(FloatRange::Open01), e, &mut d.split);
+            if let Some(split) = cx.split(e) {
+                d.split = split;
+            }
         },
     },
     Key {
@@ -967,7 +1043,8 @@ pub const KEYS: &[Key] = &[
 /// The configuration under construction: [`TrainConfig`] with `data` not yet known.
 struct Draft {
     data: Option<DataSource>,
-    split: f64,
+    data_span: Span,
+    split: Split,
     normalize: Normalize,
     batch: usize,
     epochs: usize,
@@ -985,7 +1062,8 @@ impl Draft {
     fn new() -> Draft {
         Draft {
             data: None,
-            split: 0.8,
+            data_span: Span::default(),
+            split: Split::by_source(0.8),
             normalize: Normalize::None,
             batch: 32,
             epochs: 10,
@@ -1003,6 +1081,7 @@ impl Draft {
     fn finish(self) -> Option<TrainConfig> {
         Some(TrainConfig {
             data: self.data?,
+            data_span: self.data_span,
             split: self.split,
             normalize: self.normalize,
             batch: self.batch,
@@ -1039,6 +1118,9 @@ pub fn check_train(def: &ast::TrainDef, source: &str) -> (Option<TrainConfig>, V
             );
         } else {
             seen.insert(name, entry.key.span);
+        }
+        if name == "data" {
+            draft.data_span = entry.span;
         }
         (key.apply)(&mut cx, &entry.value, &mut draft);
     }
@@ -1169,8 +1251,8 @@ impl Checker {
         let mut d = Diagnostic::error(format!("unknown key `{}` in the `train` section", key.name))
             .primary(key.span, "unknown key")
             .note(format!("valid keys: {}", names_list(&names)));
-        if let Some(s) = closest(&key.name, names.iter().copied()) {
-            d = d.note(format!("help: did you mean `{s}`?"));
+        if let Some(help) = did_you_mean(&key.name, names.iter().copied()) {
+            d = d.note(help);
         }
         self.diags.push(d);
     }
@@ -1338,8 +1420,8 @@ impl Checker {
         let mut d = Diagnostic::error(format!("unknown {} `{name}`", table.what))
             .primary(span, format!("unknown {}", table.what))
             .note(format!("valid {}s: {}", table.what, names_list(&names)));
-        if let Some(s) = closest(name, names.iter().copied()) {
-            d = d.note(format!("help: did you mean `{s}`?"));
+        if let Some(help) = did_you_mean(name, names.iter().copied()) {
+            d = d.note(help);
         }
         self.diags.push(d);
     }
@@ -1484,8 +1566,8 @@ impl Checker {
         let mut d = Diagnostic::error(format!("unknown argument `{}` for `{name}`", id.name))
             .primary(id.span, "unknown argument")
             .note(format!("valid arguments: {valid}"));
-        if let Some(s) = closest(&id.name, names.iter().copied()) {
-            d = d.note(format!("help: did you mean `{s}`?"));
+        if let Some(help) = did_you_mean(&id.name, names.iter().copied()) {
+            d = d.note(help);
         }
         self.diags.push(d);
     }
@@ -1518,13 +1600,42 @@ impl Checker {
                         names_list(&SOURCES.names())
                     ));
                 let first = callee.segments.first().map_or("", |s| s.name.as_str());
-                if let Some(s) = closest(first, names.iter().copied()) {
-                    d = d.note(format!("help: did you mean `{s}`?"));
+                if let Some(help) = did_you_mean(first, names.iter().copied()) {
+                    d = d.note(help);
                 }
                 self.diags.push(d);
                 None
             }
         }
+    }
+
+    /// Checks the `split` key: a fraction (the source's own rule) or a row
+    /// of [`SPLITS`] such as `chronological(0.8)`.
+    fn split(&mut self, expr: &Expr) -> Option<Split> {
+        let callee = match &expr.kind {
+            ExprKind::Path(p) | ExprKind::Call { callee: p, .. } => p,
+            _ => {
+                let mut fraction = 0.0;
+                let ok = self.number("split", Ty::Float(FloatRange::Open01), expr, &mut fraction);
+                return ok.then(|| Split::by_source(fraction));
+            }
+        };
+        let name = callee.text();
+        if SPLITS.rows.iter().any(|r| r.name == name) {
+            return self.call("split", &SPLITS, expr);
+        }
+        let names = SPLITS.names();
+        let mut d = Diagnostic::error(format!("unknown split rule `{name}`"))
+            .primary(callee.span, "unknown split rule")
+            .note(format!("valid split rules: {}", names_list(&names)));
+        if let Some(help) = did_you_mean(&name, names.iter().copied()) {
+            d = d.note(help);
+        }
+        self.diags.push(d.note(
+            "help: `split = 0.8` takes the source's own order; `split = chronological(0.8)` trains on the \
+             first 80 % of the examples and validates on the last 20 %",
+        ));
+        None
     }
 
     /// Checks the `metrics` key: a list of rows of [`METRICS`], each at most once.
@@ -1631,6 +1742,12 @@ mod tests {
         &src[span.range()]
     }
 
+    /// The span of the first occurrence of `text` in `src`.
+    fn span_of(src: &str, text: &str) -> Span {
+        let lo = src.find(text).unwrap_or_else(|| panic!("{text:?} not in {src:?}"));
+        Span::new(lo, lo + text.len())
+    }
+
     /// The diagnostic whose message contains `message`, with its primary
     /// label on the text `primary`.
     fn expect<'d>(src: &str, diags: &'d [Diagnostic], message: &str, primary: &str) -> &'d Diagnostic {
@@ -1677,7 +1794,8 @@ mod tests {
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
             data: DataSource::Synthetic { generator: Generator::Sine { n: 2048, noise: 0.0 } },
-            split: 0.8,
+            data_span: span_of(src, "data = synthetic.sine(n: 2048, noise: 0.0)"),
+            split: Split::by_source(0.8),
             normalize: Normalize::None,
             batch: 64,
             epochs: 200,
@@ -1701,7 +1819,8 @@ mod tests {
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
             data: DataSource::Dataset { name: "digits".into(), task: None },
-            split: 0.8,
+            data_span: span_of(src, "data = dataset(\"digits\")"),
+            split: Split::by_source(0.8),
             normalize: Normalize::PerVariable,
             batch: 32,
             epochs: 40,
@@ -1725,7 +1844,8 @@ mod tests {
         assert!(diags.is_empty(), "{diags:#?}");
         let expected = TrainConfig {
             data: DataSource::Synthetic { generator: Generator::Eddies { n: 512, size: 32 } },
-            split: 0.8,
+            data_span: span_of(src, "data = synthetic.eddies(n: 512, size: 32)"),
+            split: Split::by_source(0.8),
             normalize: Normalize::None,
             batch: 16,
             epochs: 5,
@@ -1747,7 +1867,7 @@ mod tests {
     fn defaults() {
         let c = config("");
         assert_eq!(c.data, DataSource::Synthetic { generator: Generator::Sine { n: 1024, noise: 0.0 } });
-        assert_eq!((c.split, c.batch, c.epochs, c.seed), (0.8, 32, 10, 0));
+        assert_eq!((c.split, c.batch, c.epochs, c.seed), (Split::by_source(0.8), 32, 10, 0));
         assert_eq!(c.optimizer, adam(1e-3));
         assert_eq!((c.schedule, c.normalize), (Schedule::Constant, Normalize::None));
         assert_eq!((c.clip_grad_norm, c.early_stop, c.checkpoint), (None, None, None));
@@ -1773,6 +1893,64 @@ mod tests {
     }
 
     #[test]
+    fn split_rules() {
+        assert_eq!(config("split = 0.7").split, Split { fraction: 0.7, rule: SplitRule::Source });
+        assert_eq!(
+            config("split = chronological(0.8)").split,
+            Split { fraction: 0.8, rule: SplitRule::Chronological }
+        );
+        assert_eq!(
+            config("split = chronological(fraction: 3 / 4)").split,
+            Split { fraction: 0.75, rule: SplitRule::Chronological }
+        );
+        // Printed as written: configurations printed with `{:?}` show `0.8`.
+        assert_eq!(format!("{:?}", Split::by_source(0.8)), "0.8");
+        assert_eq!(Split::from(0.8), Split::by_source(0.8));
+        assert_eq!(config("split = chronological(0.9)").split.to_string(), "chronological(0.9)");
+    }
+
+    #[test]
+    fn bad_split_rules() {
+        single("split = chronological(1.5)", "`fraction` must be a number in (0, 1), found 1.5", "1.5");
+        single("split = chronological(0)", "`fraction` must be a number in (0, 1), found 0", "0");
+        let d = single(
+            "split = chronological()",
+            "`chronological` is missing its argument `fraction`",
+            "chronological",
+        );
+        noted(&d, "help: write `chronological(FRACTION)` or `chronological(fraction: ...)`");
+        single(
+            "split = chronological",
+            "`chronological` is missing its argument `fraction`",
+            "chronological",
+        );
+        let d = single("split = random(0.8)", "unknown split rule `random`", "random");
+        noted(&d, "valid split rules: `chronological`");
+        noted(&d, "`split = 0.8` takes the source's own order");
+        let d = single("split = chronologcal(0.8)", "unknown split rule `chronologcal`", "chronologcal");
+        noted(&d, "help: did you mean `chronological`?");
+        single("split = chronological(0.8, 0.1)", "too many positional arguments for `chronological`", "0.1");
+        let (src, diags) = errors("split = chronological(size: 0.8)");
+        expect(&src, &diags, "unknown argument `size` for `chronological`", "size");
+        single(
+            "split = chronological(\"0.8\")",
+            "`fraction` must be a number in (0, 1), found a string (\"0.8\")",
+            "\"0.8\"",
+        );
+        single("split = \"0.8\"", "`split` must be a number in (0, 1), found a string (\"0.8\")", "\"0.8\"");
+    }
+
+    #[test]
+    fn the_data_entry_keeps_its_span() {
+        let src =
+            section("batch = 4\n  data = csv(\"obs.csv\", x: [\"a\"], y: \"t\")  # the file\nepochs = 2");
+        let (config, diags) = run(&src);
+        assert!(diags.is_empty(), "{}", render_plain("t.nn", &src, &diags));
+        let config = config.expect("a config");
+        assert_eq!(text(&src, config.data_span), "data = csv(\"obs.csv\", x: [\"a\"], y: \"t\")");
+    }
+
+    #[test]
     fn optimizers_with_defaults() {
         assert_eq!(config("optimizer = adam(3e-3)").optimizer, adam(3e-3));
         assert_eq!(
@@ -1793,7 +1971,7 @@ mod tests {
     fn constant_arithmetic_and_ints_as_floats() {
         let c = config("optimizer = adam(lr: 1e-3 * 2)\nseed = 2 + 3\nsplit = 1 - 0.25\nclip_grad_norm = 1");
         assert_eq!(c.optimizer.lr(), 2e-3);
-        assert_eq!((c.seed, c.split, c.clip_grad_norm), (5, 0.75, Some(1.0)));
+        assert_eq!((c.seed, c.split, c.clip_grad_norm), (5, Split::by_source(0.75), Some(1.0)));
         assert_eq!(config("metrics = [csi(-(1 + 1) / 4)]").metrics, vec![Metric::Csi(-0.5)]);
         assert_eq!(config("batch = 128 / 2").batch, 64);
     }
@@ -2228,6 +2406,7 @@ mod tests {
         rows(&METRICS);
         rows(&NORMALIZATIONS);
         rows(&EARLY_STOPS);
+        rows(&SPLITS);
         rows(&SOURCES);
         rows(&MISSINGS);
         rows(&GENERATORS);

@@ -52,7 +52,32 @@ pub fn translate(err: &Error<Rule>, site: &Site) -> Diagnostic {
         ErrorVariant::CustomError { .. } => vec![],
     };
     let found = found_at(site, site.lo + rel);
-    message(site, &rules, &literals(&tokens), &found)
+    let d = message(site, &rules, &literals(&tokens), &found);
+    match leading_dot_number(site, &found) {
+        Some(number) => d.note(format!("help: write `0{number}`")),
+        None => d,
+    }
+}
+
+/// The number written with a leading `.` (`.5`, `.5e-3`) if the parser
+/// stopped at its dot: the dot and the number glued to it, unless the dot
+/// follows a name or a number (`a.5`), where it is not a decimal point.
+fn leading_dot_number(site: &Site, found: &Found) -> Option<String> {
+    if found.is_end || found.text != "." {
+        return None;
+    }
+    let tokens = &site.lexed.tokens;
+    let at = tokens.iter().position(|t| t.span == found.span)?;
+    let number = tokens.get(at + 1).filter(|t| t.kind == TokKind::Number && t.span.lo == found.span.hi)?;
+    let glued_to_operand = at
+        .checked_sub(1)
+        .map(|i| &tokens[i])
+        .is_some_and(|t| t.span.hi == found.span.lo && !matches!(t.kind, TokKind::Punct | TokKind::Open));
+    if glued_to_operand {
+        return None;
+    }
+    let written = format!(".{}", number.text(site.source));
+    format!("0{written}").parse::<f64>().is_ok().then_some(written)
 }
 
 fn location(err: &Error<Rule>) -> usize {

@@ -92,8 +92,8 @@ fn nesting_error(source: &str, lexed: &Lexed) -> Option<Diagnostic> {
     None
 }
 
-/// Prints the AST as indented, stable, human-readable text (`nnc ir FILE
-/// --stage ast`; snapshot-tested).
-pub fn print_ast(file: &ast::File) -> String {
-    print::print_file(file)
+/// Prints the AST of `source` as indented, stable, human-readable text, each
+/// node with its `line:col` range (`nnc ir FILE --stage ast`).
+pub fn print_ast(file: &ast::File, source: &str) -> String {
+    print::print_file(file, source)
 }

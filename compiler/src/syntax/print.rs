@@ -1,34 +1,69 @@
-//! The AST as indented text: one node per line with its byte span, children
+//! The AST as indented text: one node per line with its source range, children
 //! indented below it. This is what `nnc ir FILE --stage ast` prints and what
-//! snapshot tests compare, so the format is kept stable.
+//! tests compare, so the format is kept stable. Ranges are written as in the
+//! IR text (`@6:12-6:21`: 1-based line and column, in characters, of the
+//! start and of the end of the node's text), so a node of any stage is found
+//! in the source the same way.
 
 use std::fmt::Write;
 
 use super::ast::*;
 use crate::diag::Span;
 
-pub fn print_file(file: &File) -> String {
-    let mut p = Printer { out: String::new(), indent: 0 };
+/// `file` as text; `source` is the text it was parsed from.
+pub fn print_file(file: &File, source: &str) -> String {
+    let lines = Lines::new(source);
+    let mut p = Printer { out: String::new(), indent: 0, lines };
     p.line("file", None);
     p.nested(|p| file.items.iter().for_each(|i| p.item(i)));
     p.out
 }
 
-struct Printer {
-    out: String,
-    indent: usize,
+/// Where each line of a source text starts, to turn byte offsets into lines
+/// and columns without rescanning the text for every node.
+struct Lines<'s> {
+    source: &'s str,
+    /// The byte offset of the start of every line, ascending; the first is 0.
+    starts: Vec<usize>,
 }
 
-impl Printer {
+impl<'s> Lines<'s> {
+    fn new(source: &'s str) -> Lines<'s> {
+        let breaks = source.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1);
+        Lines { source, starts: std::iter::once(0).chain(breaks).collect() }
+    }
+
+    /// The 1-based line and column (counted in characters) of byte `pos`, as
+    /// [`crate::ir::Loc::from_span`] computes them.
+    fn line_col(&self, pos: usize) -> (usize, usize) {
+        let pos = pos.min(self.source.len());
+        let line = self.starts.partition_point(|&s| s <= pos);
+        let start = self.starts[line - 1];
+        let col = self.source.get(start..pos).map_or(pos - start, |t| t.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+struct Printer<'s> {
+    out: String,
+    indent: usize,
+    lines: Lines<'s>,
+}
+
+impl Printer<'_> {
     fn line(&mut self, text: &str, span: Option<Span>) {
         let pad = "  ".repeat(self.indent);
         let _ = match span {
-            Some(s) => writeln!(self.out, "{pad}{text} @{}..{}", s.lo, s.hi),
+            Some(s) => {
+                let (line, col) = self.lines.line_col(s.lo as usize);
+                let (end_line, end_col) = self.lines.line_col(s.hi as usize);
+                writeln!(self.out, "{pad}{text} @{line}:{col}-{end_line}:{end_col}")
+            }
             None => writeln!(self.out, "{pad}{text}"),
         };
     }
 
-    fn nested(&mut self, f: impl FnOnce(&mut Printer)) {
+    fn nested(&mut self, f: impl FnOnce(&mut Self)) {
         self.indent += 1;
         f(self);
         self.indent -= 1;
@@ -138,4 +173,21 @@ fn type_text(ty: &TensorType) -> String {
         })
         .collect();
     format!("{}[{}]", ty.dtype.name, dims.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+    use crate::ir::Loc;
+
+    #[test]
+    fn line_col_agrees_with_ir_locations() {
+        let source = "# é ü\r\nmodel m {\n\n  x = 1 # ∑\n}";
+        let lines = Lines::new(source);
+        for pos in (0..=source.len()).filter(|&p| source.is_char_boundary(p)) {
+            let loc = Loc::from_span(source, pos, pos);
+            assert_eq!(lines.line_col(pos), (loc.line as usize, loc.col as usize), "byte {pos}");
+        }
+        assert_eq!(lines.line_col(source.len() + 5), lines.line_col(source.len()));
+    }
 }

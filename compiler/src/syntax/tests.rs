@@ -279,33 +279,33 @@ fn print_ast_of_a_small_program() {
     let src = "block b(x, c: int = 2) { return -x }\nmodel m {\n  input x: f32[B, 1]\n  y = x * 2.5 |> b(c: 3)\n  output y\n}\ntrain { metrics = [rmse, \"a\"]; seed = true }\n";
     let want = "\
 file
-  block b @0..36
-    param x @8..9
-    param c: int @11..21
-      int 2 @20..21
-    return @25..34
-      neg @32..34
-        path x @33..34
-  model m @37..105
-    input x: f32[B, 1] @49..67
-    let y @70..92
-      pipe @74..92
-        binary * @74..81
-          path x @74..75
-          float 2.5 @78..81
-        call b @85..92
-          kwarg c @87..91
-            int 3 @90..91
-    output y @95..103
-  train @106..150
-    entry metrics @114..135
-      list @124..135
-        path rmse @125..129
-        str \"a\" @131..134
-    entry seed @137..148
-      bool true @144..148
+  block b @1:1-1:37
+    param x @1:9-1:10
+    param c: int @1:12-1:22
+      int 2 @1:21-1:22
+    return @1:26-1:35
+      neg @1:33-1:35
+        path x @1:34-1:35
+  model m @2:1-6:2
+    input x: f32[B, 1] @3:3-3:21
+    let y @4:3-4:25
+      pipe @4:7-4:25
+        binary * @4:7-4:14
+          path x @4:7-4:8
+          float 2.5 @4:11-4:14
+        call b @4:18-4:25
+          kwarg c @4:20-4:24
+            int 3 @4:23-4:24
+    output y @5:3-5:11
+  train @7:1-7:45
+    entry metrics @7:9-7:30
+      list @7:19-7:30
+        path rmse @7:20-7:24
+        str \"a\" @7:26-7:29
+    entry seed @7:32-7:43
+      bool true @7:39-7:43
 ";
-    assert_eq!(print_ast(&check_ok(src)), want);
+    assert_eq!(print_ast(&check_ok(src), src), want);
 }
 
 // ---- errors -----------------------------------------------------------------
@@ -381,6 +381,30 @@ fn syntax_errors() {
     ];
     for (src, message, under, at) in cases {
         check_error(src, message, under, at);
+    }
+}
+
+#[test]
+fn numbers_with_a_leading_dot_get_a_hint() {
+    let hints = |src: &str| -> Vec<String> {
+        let (_, diags) = parse(src);
+        assert!(!diags.is_empty(), "no error for {src:?}");
+        diags.iter().flat_map(|d| d.notes.iter().filter(|n| n.starts_with("help: write"))).cloned().collect()
+    };
+    for (src, hint) in [
+        ("model m { y = x |> dropout(.5) }", "help: write `0.5`"),
+        ("model m { y = x |> dropout(p: .25) }", "help: write `0.25`"),
+        ("model m { y = x * -.5 }", "help: write `0.5`"),
+        ("model m { y = [1, .5e-3] }", "help: write `0.5e-3`"),
+        ("train { optimizer = sgd(lr: .01) }", "help: write `0.01`"),
+        ("train {\n  split = .8\n}", "help: write `0.8`"),
+    ] {
+        assert_eq!(hints(src), [hint], "for {src:?}");
+    }
+    check_error("model m { y = x |> dropout(.5) }", "expected `)` or an argument, found `.`", ".", ".5");
+    // not a decimal point: after a name or a number, or not followed by digits
+    for src in ["model m { y = f(a.5) }", "model m { y = f(.x) }", "model m { y = f(. 5) }"] {
+        assert_eq!(hints(src), Vec::<String>::new(), "for {src:?}");
     }
 }
 
@@ -521,6 +545,6 @@ fn no_panic_on_hostile_input() {
 fn valid_programs_round_trip_through_print() {
     for src in [SINE, DIGITS, RESUNET] {
         let file = check_ok(src);
-        assert!(!print_ast(&file).is_empty());
+        assert!(!print_ast(&file, src).is_empty());
     }
 }

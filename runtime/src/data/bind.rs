@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Op, Type};
 
-use super::{ArrayValue, Examples, Field, Missing, Part, Raw, Role};
+use super::{ArrayValue, Examples, Field, LoadError, Missing, Part, Raw, Role};
 use crate::error::{index_text, names_text};
 use crate::Error;
 
@@ -40,7 +40,7 @@ pub(crate) struct Slot {
 /// (none for a model such as an autoencoder whose loss compares the
 /// output with the input: the source's `y` is then unused). An error names
 /// what the model has instead.
-pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec<Slot>, Error> {
+pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec<Slot>, LoadError> {
     let here = PathBuf::from(origin);
     let mut inputs = vec![];
     let mut targets = vec![];
@@ -54,14 +54,12 @@ pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec
         };
         if name == VALID {
             if missing != Missing::Mask {
-                return Err(Error::new(
-                    &here,
-                    format!(
-                        "{} `{VALID}` binds to the mask of missing values, which a source provides only \
-                         with `missing = mask`; add `missing = mask` to the train section",
-                        role_name(role)
-                    ),
-                ));
+                let cause = format!(
+                    "{} `{VALID}` binds to the mask of missing values, which a source provides only \
+                     with `missing = mask`; add `missing = mask` to the train section",
+                    role_name(role)
+                );
+                return Err(LoadError::about(name, Error::new(&here, cause)));
             }
             masks.push(slot(&here, name.clone(), role, node.ty.clone(), Array::Valid)?);
             continue;
@@ -71,7 +69,7 @@ pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec
             Role::Target => targets.push((name.clone(), node.ty.clone())),
         }
     }
-    let one = |list: Vec<(String, Type)>, role: Role| -> Result<Slot, Error> {
+    let one = |list: Vec<(String, Type)>, role: Role| -> Result<Slot, LoadError> {
         let what = role_name(role);
         let (array, which) = match role {
             Role::Input => ("x", Array::X),
@@ -90,7 +88,8 @@ pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec
             return Err(Error::new(
                 &here,
                 format!("{has}; a data source provides one {what} array (`{array}`) for exactly one {what}"),
-            ));
+            )
+            .into());
         }
         let (name, ty) = list.into_iter().next().ok_or_else(|| Error::new(&here, "no input"))?;
         slot(&here, name, role, ty, which)
@@ -105,44 +104,52 @@ pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec
 
 /// The slot of a model input or target, checked: f32 or i32, and only the
 /// example axis symbolic.
-fn slot(here: &Path, name: String, role: Role, ty: Type, array: Array) -> Result<Slot, Error> {
+fn slot(here: &Path, name: String, role: Role, ty: Type, array: Array) -> Result<Slot, LoadError> {
     let what = role_name(role);
+    let fail = |cause: String| Err(LoadError::about(&name, Error::new(here, cause)));
     let dims = ty.shape.dims();
     if dims.is_empty() {
-        return Err(Error::new(
-            here,
-            format!("{what} `{name}: {ty}` has no example axis; declare it as e.g. f32[B, ...]"),
-        ));
+        return fail(format!("{what} `{name}: {ty}` has no example axis; declare it as e.g. f32[B, ...]"));
     }
     let mut per_example = vec![];
     for d in &dims[1..] {
         match d {
             Dim::Known(k) => per_example.push(*k),
             Dim::Sym(s) => {
-                return Err(Error::new(
-                    here,
-                    format!(
-                        "{what} `{name}: {ty}` has the symbolic size `{s}` after its first axis; \
-                         only the example axis may be symbolic"
-                    ),
+                return fail(format!(
+                    "{what} `{name}: {ty}` has the symbolic size `{s}` after its first axis; \
+                     only the example axis may be symbolic"
                 ))
             }
         }
     }
     if !matches!(ty.dtype, DType::F32 | DType::I32) {
-        return Err(Error::new(here, format!("{what} `{name}: {ty}` must be f32 or i32")));
+        return fail(format!("{what} `{name}: {ty}` must be f32 or i32"));
     }
     if array == Array::Valid && ty.dtype != DType::F32 {
-        return Err(Error::new(here, format!("{what} `{name}: {ty}` is a 0/1 mask and must be f32")));
+        return fail(format!("{what} `{name}: {ty}` is a 0/1 mask and must be f32"));
     }
     Ok(Slot { name, role, ty, per_example, array })
 }
 
 /// Binds the arrays of `raw` to `slots` (see [`slots`]).
-pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, Error> {
+pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, LoadError> {
     let Raw { x, y, order, origin } = raw;
     let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
     let has_y = slots.iter().any(|s| s.array == Array::Y);
+    for (part, n) in [(&x, nx), (&y, ny)].into_iter().take(if has_y { 2 } else { 1 }) {
+        if n == 0 {
+            return Err(Error::new(
+                &part.source,
+                format!(
+                    "array `{}` has no examples (shape {}): its first axis, the example axis, is empty",
+                    part.array,
+                    index_text(part.value.shape())
+                ),
+            )
+            .into());
+        }
+    }
     if nx != ny && has_y {
         return Err(Error::new(
             &x.source,
@@ -152,7 +159,8 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
                 y.array,
                 if y.source == x.source { String::new() } else { format!(" of {}", y.source.display()) }
             ),
-        ));
+        )
+        .into());
     }
     let x_source = x.source.clone();
     // The mask marks the finite values of the target (of the input for a
@@ -168,7 +176,8 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
             Array::Valid => valid.take(),
         };
         let part = part.ok_or_else(|| {
-            Error::new(&x_source, format!("no array for `{}` (it needs `missing = mask`)", slot.name))
+            let cause = format!("no array for `{}` (it needs `missing = mask`)", slot.name);
+            LoadError::about(&slot.name, Error::new(&x_source, cause))
         })?;
         parts.push((part, slot));
     }
@@ -180,19 +189,8 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
         Missing::Error => {
             for (part, slot) in &parts {
                 if let Some((example, position, v)) = first_non_finite(&part.value) {
-                    return Err(Error::new(
-                        &part.source,
-                        format!(
-                            "array `{}` (for {} `{}`) holds {} at example {example}, position {}; \
-                             add `missing = drop` to the train section to leave such examples out, or \
-                             `missing = mask` to mask the missing values",
-                            part.array,
-                            role_name(slot.role),
-                            slot.name,
-                            value_name(v),
-                            index_text(&position)
-                        ),
-                    ));
+                    let cause = missing_value(part, slot, example, &position, v);
+                    return Err(Error::new(&part.source, cause).into());
                 }
             }
             None
@@ -214,15 +212,18 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
             format!(
                 "every one of the {nx} examples holds a NaN or infinite value; nothing is left to train on"
             ),
-        ));
+        )
+        .into());
     }
     let mut fields = vec![];
     for (part, slot) in parts {
         let value = select(part.value, keep.as_deref());
-        let value = convert(value, slot, &part.array, &part.source)?;
+        let value =
+            convert(value, slot, &part.array, &part.source).map_err(|e| LoadError::about(&slot.name, e))?;
         let mut shape = vec![n];
         shape.extend(&slot.per_example);
-        let value = reshape(value, &shape).map_err(|e| Error::new(&part.source, e))?;
+        let value =
+            reshape(value, &shape).map_err(|e| LoadError::about(&slot.name, Error::new(&part.source, e)))?;
         fields.push(Field {
             name: slot.name.clone(),
             role: slot.role,
@@ -247,6 +248,29 @@ fn mask_of(part: &Part) -> Part {
         value: ArrayValue::F32(value),
         unit: None,
         variables: vec![],
+        cells: None,
+    }
+}
+
+/// The message of the first missing value of `part` (with `missing =
+/// error`): where it is (the line and column of a CSV file, or the example
+/// and position within it) and how to go on.
+fn missing_value(part: &Part, slot: &Slot, example: usize, position: &[usize], v: f32) -> String {
+    const FIX: &str = "add `missing = drop` to the train section to leave such examples out, or \
+                       `missing = mask` to mask the missing values";
+    let at = format!("example {example}, position {}", index_text(position));
+    let what = format!("{} `{}`", role_name(slot.role), slot.name);
+    match (&part.cells, position) {
+        (Some(cells), &[column]) if cells.is_empty(example, column) => {
+            format!("{}: empty cell (a missing value of {what}); {FIX}", cells.place(example, column))
+        }
+        (Some(cells), &[column]) => format!(
+            "array `{}` (for {what}) holds {} at {at} ({}); {FIX}",
+            part.array,
+            value_name(v),
+            cells.place(example, column)
+        ),
+        _ => format!("array `{}` (for {what}) holds {} at {at}; {FIX}", part.array, value_name(v)),
     }
 }
 
@@ -276,26 +300,48 @@ fn examples_in(part: &Part) -> Result<usize, Error> {
 }
 
 /// Checks that an example of `part` holds as many values as `slot` declares.
-fn check_count(part: &Part, slot: &Slot) -> Result<(), Error> {
+/// The error suggests the declaration that takes the data as they are.
+fn check_count(part: &Part, slot: &Slot) -> Result<(), LoadError> {
     let shape = part.value.shape();
     let have: usize = shape[1..].iter().product();
     let want: usize = slot.per_example.iter().product();
     if have == want {
         return Ok(());
     }
-    Err(Error::new(
-        &part.source,
-        format!(
-            "array `{}` has shape {} ({have} values per example), but {} `{}` is {} ({want} values per \
-             example, shape {})",
-            part.array,
-            index_text(shape),
-            role_name(slot.role),
-            slot.name,
-            slot.ty,
-            index_text(&slot.per_example)
+    let values = |n: usize| if n == 1 { "1 value".to_string() } else { format!("{n} values") };
+    let cause = format!(
+        "array `{}` has shape {} ({} per example), but {} `{}` is {} ({} per example, shape {})",
+        part.array,
+        index_text(shape),
+        values(have),
+        role_name(slot.role),
+        slot.name,
+        slot.ty,
+        values(want),
+        index_text(&slot.per_example)
+    );
+    let batch = slot.ty.shape.dims().first().map_or("B".to_string(), ToString::to_string);
+    let dims: Vec<String> = std::iter::once(batch).chain(shape[1..].iter().map(usize::to_string)).collect();
+    let declaration =
+        format!("{} {}: {}[{}]", role_name(slot.role), slot.name, slot.ty.dtype.name(), dims.join(", "));
+    let help = match &part.cells {
+        Some(cells) => format!(
+            "declare `{declaration}` to take the {} selected column{} as they are, or select {want} \
+             column{} for `{}`",
+            cells.columns.len(),
+            if cells.columns.len() == 1 { "" } else { "s" },
+            if want == 1 { "" } else { "s" },
+            match slot.array {
+                Array::X => "x",
+                Array::Y => "y",
+                Array::Valid => VALID,
+            }
         ),
-    ))
+        None => {
+            format!("declare `{declaration}` to take the data as they are ({} per example)", values(have))
+        }
+    };
+    Err(LoadError::about(&slot.name, Error::new(&part.source, cause)).with_help(help))
 }
 
 /// The first NaN or infinite value: (example, position within it, value).

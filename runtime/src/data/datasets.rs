@@ -109,6 +109,7 @@ pub(crate) fn load_dataset(name: &str, task: Option<&str>) -> Result<Raw, Error>
         value,
         unit: info.unit.map(str::to_string),
         variables: variables.iter().map(|v| v.to_string()).collect(),
+        cells: None,
     };
     Ok(Raw { x: part(&task.x, x, &[]), y: part(&task.y, y, task.variables), order: task.order, origin })
 }

@@ -4,8 +4,12 @@
 //! integers, booleans) and converted to f32 or i32, as [`crate::npz`] does
 //! for batches; unlike batches, float arrays may hold NaN here, because the
 //! train section's `missing` rule decides what happens to such examples.
-//! CSV files have a header row; every selected cell must be a number (an
-//! empty cell or `NaN` is a missing value).
+//! CSV files have a header row and at least one data row; every selected
+//! cell must be a number (an empty cell or `NaN` is a missing value). The
+//! selected columns name the variables of `x` and `y`, and each part keeps
+//! the line of every row and its empty cells ([`Cells`]), so that a missing
+//! value is reported where it is in the file. A misspelt column name gets
+//! the closest column as a suggestion.
 
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read, Seek};
@@ -191,7 +195,14 @@ pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
     let part = |path: &Path, array: &str| -> Result<Part, Error> {
         let bytes = read_file(path)?;
         let value = parse_npy(&bytes).map_err(|m| Error::new(path, m))?;
-        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None, variables: vec![] })
+        Ok(Part {
+            array: array.into(),
+            source: path.to_path_buf(),
+            value,
+            unit: None,
+            variables: vec![],
+            cells: None,
+        })
     };
     Ok(Raw {
         x: part(x, "x")?,
@@ -207,7 +218,14 @@ pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
     let mut arrays = npz_arrays(Cursor::new(bytes), &[x, y]).map_err(|m| Error::new(path, m))?.into_iter();
     let mut part = |array: &str| -> Result<Part, Error> {
         let value = arrays.next().ok_or_else(|| Error::new(path, format!("no array `{array}`")))?;
-        Ok(Part { array: array.into(), source: path.to_path_buf(), value, unit: None, variables: vec![] })
+        Ok(Part {
+            array: array.into(),
+            source: path.to_path_buf(),
+            value,
+            unit: None,
+            variables: vec![],
+            cells: None,
+        })
     };
     Ok(Raw { x: part(x)?, y: part(y)?, order: Order::Iid, origin: path.display().to_string() })
 }
@@ -217,6 +235,8 @@ pub(crate) struct Table {
     pub header: Vec<String>,
     /// Row-major cells of every column.
     pub rows: Vec<Vec<String>>,
+    /// The line of the file each row starts on (1-based; the header is line 1).
+    pub lines: Vec<u64>,
 }
 
 impl Table {
@@ -232,19 +252,31 @@ impl Table {
         if header.iter().all(String::is_empty) {
             return Err("the file is empty (a header row naming the columns is needed)".into());
         }
-        let mut rows = vec![];
+        let (mut rows, mut lines) = (vec![], vec![]);
         for (i, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| format!("line {}: {}", i + 2, csv_cause(&e)))?;
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(i as u64 + 2, |p| line_of_record(bytes, p));
+                format!("line {line}: {}", csv_cause(&e))
+            })?;
+            lines.push(record.position().map_or(i as u64 + 2, |p| line_of_record(bytes, p)));
             rows.push(record.iter().map(|c| c.trim().to_string()).collect());
         }
-        Ok(Table { header, rows })
+        Ok(Table { header, rows, lines })
     }
 
-    /// The index of column `name`, or an error listing the columns.
+    /// The line of row `row`.
+    fn line(&self, row: usize) -> u64 {
+        self.lines.get(row).copied().unwrap_or(row as u64 + 2)
+    }
+
+    /// The index of column `name`, or an error listing the columns (and
+    /// the closest one, for a misspelt name).
     pub fn column(&self, name: &str) -> Result<usize, String> {
         self.header.iter().position(|h| h == name).ok_or_else(|| {
+            let suggestion = closest(name, self.header.iter().map(String::as_str))
+                .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
             format!(
-                "no column `{name}`; the columns are {}",
+                "no column `{name}`{suggestion}; the columns are {}",
                 names_text(self.header.iter().map(String::as_str), 40)
             )
         })
@@ -252,12 +284,18 @@ impl Table {
 
     /// The cell as a number: `NaN` or an empty cell is NaN.
     pub fn number(&self, row: usize, col: usize) -> Result<f64, String> {
-        let cell = self.rows.get(row).and_then(|r| r.get(col)).map_or("", String::as_str);
+        let cell = self.cell(row, col);
         if cell.is_empty() {
             return Ok(f64::NAN);
         }
-        cell.parse::<f64>()
-            .map_err(|_| format!("line {}, column `{}`: `{cell}` is not a number", row + 2, self.header[col]))
+        cell.parse::<f64>().map_err(|_| {
+            format!("line {}, column `{}`: `{cell}` is not a number", self.line(row), self.header[col])
+        })
+    }
+
+    /// The text of a cell (empty past the end of a short row).
+    fn cell(&self, row: usize, col: usize) -> &str {
+        self.rows.get(row).and_then(|r| r.get(col)).map_or("", String::as_str)
     }
 
     /// The columns `names` as an `f32[rows, names.len()]` array.
@@ -270,7 +308,7 @@ impl Table {
                 if v.is_finite() && (v as f32).is_infinite() {
                     return Err(format!(
                         "line {}, column `{}`: {v:e} is outside the f32 range",
-                        row + 2,
+                        self.line(row),
                         self.header[col]
                     ));
                 }
@@ -281,6 +319,96 @@ impl Table {
             .map(ArrayValue::F32)
             .map_err(|e| e.to_string())
     }
+
+    /// Where the values of [`Table::columns`]`(names)` are in the file.
+    fn cells(&self, names: &[String]) -> Cells {
+        let cols: Vec<usize> = names.iter().filter_map(|n| self.header.iter().position(|h| h == n)).collect();
+        let mut empty = vec![];
+        for row in 0..self.rows.len() {
+            for (position, &col) in cols.iter().enumerate() {
+                if self.cell(row, col).is_empty() {
+                    empty.push((row, position));
+                }
+            }
+        }
+        Cells { lines: self.lines.clone(), columns: names.to_vec(), empty }
+    }
+}
+
+/// The line a record starts on, from the position where the reader began
+/// to read it: blank lines before it are skipped by the reader but counted
+/// in its position.
+fn line_of_record(bytes: &[u8], p: &csv::Position) -> u64 {
+    let rest = usize::try_from(p.byte()).ok().and_then(|b| bytes.get(b..)).unwrap_or_default();
+    let blank = rest.iter().take_while(|&&b| b == b'\n' || b == b'\r').filter(|&&b| b == b'\n').count();
+    p.line() + blank as u64
+}
+
+/// Where the values of an array read from a CSV file are in the file: the
+/// line of each example (row) and the column of each position (axis 1).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Cells {
+    pub lines: Vec<u64>,
+    pub columns: Vec<String>,
+    /// `(example, position)` of every empty cell, in order.
+    pub empty: Vec<(usize, usize)>,
+}
+
+impl Cells {
+    /// `line N, column `NAME`` of the value at `example`, `position`.
+    pub fn place(&self, example: usize, position: usize) -> String {
+        let line = self.lines.get(example).copied().unwrap_or(example as u64 + 2);
+        let column = self.columns.get(position).map_or("?", String::as_str);
+        format!("line {line}, column `{column}`")
+    }
+
+    /// Whether the cell of the value at `example`, `position` is empty.
+    pub fn is_empty(&self, example: usize, position: usize) -> bool {
+        self.empty.binary_search(&(example, position)).is_ok()
+    }
+}
+
+/// The name among `candidates` closest to a misspelt `name`, if one is
+/// close: ignoring case, at most one edit (insert, delete or replace a
+/// character, or swap two adjacent ones) per three characters of `name`,
+/// and fewer edits than it has characters. Ties go to the first candidate.
+fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let n = name.chars().count();
+    let limit = (n.max(3) / 3).min(n.saturating_sub(1));
+    let folded = name.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(&folded, &c.to_lowercase());
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// The optimal string alignment distance between `a` and `b`, by
+/// characters: insertions, deletions, replacements and swaps of two
+/// adjacent characters, no character edited twice.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j] = distance(a[..i], b[..j]), kept as the rows i - 2, i - 1 and i.
+    let mut before = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let mut d =
+                (prev[j - 1] + usize::from(a[i - 1] != b[j - 1])).min(prev[j] + 1).min(row[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            row[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
+    }
+    prev[b.len()]
 }
 
 fn csv_cause(e: &csv::Error) -> String {
@@ -293,14 +421,62 @@ fn csv_cause(e: &csv::Error) -> String {
     }
 }
 
-/// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`.
+/// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`: the columns name the
+/// variables.
 pub(crate) fn load_csv(path: &Path, x: &[String], y: &[String]) -> Result<Raw, Error> {
     let bytes = read_file(path)?;
     let table = Table::parse(&bytes).map_err(|m| Error::new(path, m))?;
+    if table.rows.is_empty() {
+        return Err(Error::new(path, "no data rows"));
+    }
     let columns = |names: &[String]| -> Result<Part, Error> {
         let value = table.columns(names).map_err(|m| Error::new(path, m))?;
         let array = if names.len() == 1 { names[0].clone() } else { format!("[{}]", names.join(", ")) };
-        Ok(Part { array, source: path.to_path_buf(), value, unit: None, variables: vec![] })
+        Ok(Part {
+            array,
+            source: path.to_path_buf(),
+            value,
+            unit: None,
+            variables: names.to_vec(),
+            cells: Some(table.cells(names)),
+        })
     };
     Ok(Raw { x: columns(x)?, y: columns(y)?, order: Order::Iid, origin: path.display().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_column_names_are_suggested() {
+        let columns = ["t2m", "u10", "v10", "precipitation", "Pressure"];
+        let suggest = |name: &str| closest(name, columns.iter().copied());
+        assert_eq!(suggest("t2n"), Some("t2m"));
+        assert_eq!(suggest("T2M"), Some("t2m"), "case is ignored");
+        assert_eq!(suggest("precipitaiton"), Some("precipitation"), "a swap is one edit");
+        assert_eq!(suggest("precip"), None, "too far");
+        assert_eq!(suggest("pressure"), Some("Pressure"));
+        assert_eq!(suggest("w"), None, "a one-letter name is never replaced");
+        assert_eq!(suggest("u1"), Some("u10"));
+        assert_eq!(edit_distance("abc", "acb"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn rows_keep_their_lines_and_empty_cells() {
+        let table = Table::parse(b"a,b,c\n1,2,3\n\n4,,6\n7,8,\n").expect("parses");
+        assert_eq!(table.lines, [2, 4, 5], "the blank line 3 is skipped");
+        let names = ["c".to_string(), "b".to_string()];
+        let cells = table.cells(&names);
+        assert_eq!(cells.empty, [(1, 1), (2, 0)]);
+        assert!(cells.is_empty(1, 1) && !cells.is_empty(1, 0));
+        assert_eq!(cells.place(2, 0), "line 5, column `c`");
+        assert!(table.number(1, 1).expect("an empty cell is a number").is_nan());
+        let e = Table::parse(b"a\n1\n\nx\n").expect("parses").number(1, 0).expect_err("not a number");
+        assert_eq!(e, "line 4, column `a`: `x` is not a number");
+        let e = Table::parse(b"a,b\r\n1,2\r\n\r\n3\r\n").err().expect("a short row");
+        assert!(e.starts_with("line 4: 1 fields where the header has 2"), "{e}");
+    }
 }

@@ -37,8 +37,12 @@
 //! Fields bind by name first (`valid`); the remaining single input binds
 //! to `x` and the remaining target, if any, to `y`.
 //!
-//! Errors are [`Error`]s naming the file, or the source (`dataset("digits")`)
-//! when there is no file; loading never panics on bad input.
+//! Errors are [`LoadError`]s: an [`Error`] naming the file, or the source
+//! (`dataset("digits")`) when there is no file, and, when the error concerns
+//! one of the model's inputs or targets (a shape or element type that does
+//! not fit its declaration), its name and, for a shape, the declaration
+//! that fits the data, so that a front end can point at the declaration.
+//! Loading never panics on bad input.
 
 mod bind;
 pub mod datasets;
@@ -49,10 +53,11 @@ pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nnc_compiler::ir::Graph;
-use nnc_compiler::sema::train::DataSource;
+use nnc_compiler::sema::train::{DataSource, Split, SplitRule};
 
 pub use crate::error::Error;
 pub use crate::npz::ArrayValue;
@@ -125,8 +130,10 @@ pub struct Examples {
 }
 
 impl Examples {
-    /// The indices of the training and the validation examples when a
-    /// fraction `split` (in (0, 1)) trains.
+    /// The indices of the training and the validation examples under the
+    /// train section's `split`: a fraction (in (0, 1)) taken by the source's
+    /// own order ([`SplitRule::Source`], also what a plain `f64` means), or
+    /// by file order whatever the source (`chronological(F)`).
     ///
     /// - [`Order::Chronological`]: the first `floor(split · n)` examples
     ///   train, the rest validate.
@@ -135,8 +142,13 @@ impl Examples {
     ///   validation examples evenly; for `split = 0.8` these are exactly the
     ///   examples with `i % 5 == 4` (the shipped data sets' IID rule, under
     ///   which their reference numbers were measured).
-    pub fn split(&self, split: f64) -> (Vec<usize>, Vec<usize>) {
-        split_indices(self.n, split, self.order)
+    pub fn split(&self, split: impl Into<Split>) -> (Vec<usize>, Vec<usize>) {
+        let split = split.into();
+        let order = match split.rule {
+            SplitRule::Source => self.order,
+            SplitRule::Chronological => Order::Chronological,
+        };
+        split_indices(self.n, split.fraction, order)
     }
 }
 
@@ -191,6 +203,8 @@ pub(crate) struct Part {
     pub unit: Option<String>,
     /// The names of the variables (axis 1), if known.
     pub variables: Vec<String>,
+    /// Where the values came from in a CSV file, for messages.
+    pub cells: Option<files::Cells>,
 }
 
 /// A source's two arrays before binding.
@@ -202,11 +216,52 @@ pub(crate) struct Raw {
     pub origin: String,
 }
 
+/// Why a source could not be loaded for a model: the file (or source) and
+/// the cause, and what a front end needs to point at the model's source.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The file or source and what is wrong, as every file error says it.
+    pub error: Error,
+    /// The model input or target the error concerns (the name it is
+    /// declared with), if it concerns one.
+    pub binding: Option<String>,
+    /// How to make the data and the model fit, when the error knows a way
+    /// (a sentence without the leading `help:`).
+    pub help: Option<String>,
+}
+
+impl LoadError {
+    /// An error about the data of the model input or target `binding`.
+    pub(crate) fn about(binding: &str, error: Error) -> LoadError {
+        LoadError { error, binding: Some(binding.to_string()), help: None }
+    }
+
+    pub(crate) fn with_help(mut self, help: String) -> LoadError {
+        self.help = Some(help);
+        self
+    }
+}
+
+impl From<Error> for LoadError {
+    fn from(error: Error) -> LoadError {
+        LoadError { error, binding: None, help: None }
+    }
+}
+
+/// `PATH: CAUSE`, as the [`Error`] (the help is for front ends to show).
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
 /// Loads the examples of `source` for the training forward graph `graph`,
 /// binding `x` to its only [`InputKind::Data`](nnc_compiler::ir::InputKind)
 /// input and `y` to its only target (see the module documentation for the
 /// reshape, conversion and missing-value rules).
-pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Examples, Error> {
+pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Examples, LoadError> {
     let origin = origin_text(source, opts.base_dir);
     // Check the model first: no file is read for a model that cannot bind.
     let slots = bind::slots(graph, &origin, opts.missing)?;

@@ -106,6 +106,7 @@ pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
         value: ArrayValue::F32(value),
         unit: unit.map(str::to_string),
         variables: vec![],
+        cells: None,
     };
     Ok(Raw { x: part("x", x, units.0), y: part("y", y, units.1), order, origin })
 }

@@ -45,6 +45,22 @@ fn split_rules() {
 }
 
 #[test]
+fn split_rules_of_the_train_section() {
+    use nnc_compiler::sema::train::{Split, SplitRule};
+    let examples = |order| Examples { fields: vec![], n: 10, order, origin: "t".into(), dropped: 0 };
+    let chronological = |fraction| Split { fraction, rule: SplitRule::Chronological };
+    let iid = examples(Order::Iid);
+    // `split = 0.8`: the source's own order.
+    assert_eq!(iid.split(0.8).1, [4, 9]);
+    assert_eq!(iid.split(Split::by_source(0.8)).1, [4, 9]);
+    // `split = chronological(0.8)`: the first 80 % train whatever the source.
+    assert_eq!(iid.split(chronological(0.8)), ((0..8).collect(), vec![8, 9]));
+    assert_eq!(iid.split(chronological(0.05)).0, Vec::<usize>::new());
+    let time = examples(Order::Chronological);
+    assert_eq!(time.split(0.8), time.split(chronological(0.8)));
+}
+
+#[test]
 fn generator_shapes_and_order() {
     let cases = [
         (Generator::Sine { n: 100, noise: 0.1 }, vec![100, 1], vec![100, 1], Order::Iid),

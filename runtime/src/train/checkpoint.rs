@@ -11,7 +11,9 @@
 //! - with early stopping, the best parameters so far as `best.NAME`.
 //!
 //! Metadata (strings): `format = pt`, `nnc.checkpoint` (the format version),
-//! `model`, `model_sha256` (of the whole `.nn` source), `epoch` (completed
+//! `model`, `model_sha256` (of the whole `.nn` source), the run's
+//! [`Fingerprint`] (`graph_sha256` and one `train.KEY` per `train` key the
+//! step depends on), `epoch` (completed
 //! epochs), `step` (optimiser steps taken), `seed`, `rng` (how every random
 //! draw derives from seed, epoch and step — the generator is counter-based,
 //! so these numbers are its whole state), `threads`, `lr`, the early-stopping
@@ -28,6 +30,8 @@ use std::path::Path;
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
 
+use nnc_compiler::sema::Module;
+
 use crate::error::Error;
 use crate::tensor_file::{self, TensorFile};
 use crate::train::normalize::Stats;
@@ -43,6 +47,9 @@ pub const RNG: &str = "philox4x32-10; shuffle stream `train.shuffle` + epoch; dr
 pub struct Checkpoint {
     pub model: String,
     pub model_sha256: String,
+    /// `None` in checkpoints of format 1 written before fingerprints were
+    /// recorded; such a run resumes only from an identical source file.
+    pub fingerprint: Option<Fingerprint>,
     /// Parameters, model state and optimiser state, by input name.
     pub tensors: Vec<(String, ArrayD<f32>)>,
     /// Normalisation statistics by input or target name.
@@ -66,6 +73,75 @@ pub struct Checkpoint {
 /// The hex SHA-256 of a model's source text.
 pub fn source_hash(source: &str) -> String {
     Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a run's parameters and optimiser steps depend on, recorded in its
+/// checkpoints and compared when a run resumes: the model's graph (layers,
+/// shapes, parameter names and initialisation; not comments, layout or
+/// source positions) and the `train` keys that change the step or the
+/// batches it sees. Keys that may change between the runs of one training
+/// (`epochs`, `metrics`, `early_stop`, `checkpoint`) are left out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fingerprint {
+    /// Hex SHA-256 of the training graph's text without source positions.
+    pub graph: String,
+    /// `(key, value)` of the `train` keys the step depends on, as checked.
+    pub keys: Vec<(String, String)>,
+}
+
+/// The `train` keys of a [`Fingerprint`], as stored (`train.KEY`).
+const FINGERPRINT_KEYS: [&str; 9] =
+    ["data", "split", "normalize", "missing", "batch", "seed", "optimizer", "schedule", "clip_grad_norm"];
+
+impl Fingerprint {
+    /// The fingerprint of a checked module.
+    pub fn of(module: &Module) -> Fingerprint {
+        let text = nnc_compiler::ir::print::print(&module.train_graph);
+        let graph: String = text.lines().map(|l| without_position(l).to_string() + "\n").collect();
+        let keys = match &module.train {
+            Some(c) => vec![
+                format!("{:?}", c.data),
+                format!("{:?}", c.split),
+                format!("{:?}", c.normalize),
+                format!("{:?}", c.missing),
+                c.batch.to_string(),
+                c.seed.to_string(),
+                format!("{:?}", c.optimizer),
+                format!("{:?}", c.schedule),
+                format!("{:?}", c.clip_grad_norm),
+            ],
+            None => vec![],
+        };
+        Fingerprint {
+            graph: source_hash(&graph),
+            keys: FINGERPRINT_KEYS.iter().map(|k| k.to_string()).zip(keys).collect(),
+        }
+    }
+
+    /// What differs between `saved` (a checkpoint's) and `self` (the file's
+    /// now), one phrase per difference; empty when nothing does.
+    pub fn changes_since(&self, saved: &Fingerprint) -> Vec<String> {
+        let mut changes = vec![];
+        if self.graph != saved.graph {
+            changes.push("the model: its layers, shapes or initialisation differ".to_string());
+        }
+        for (key, now) in &self.keys {
+            match saved.keys.iter().find(|(k, _)| k == key) {
+                Some((_, was)) if was != now => changes.push(format!("`{key}`: was {was}, is now {now}")),
+                None => changes.push(format!("`{key}`: not recorded in the checkpoint")),
+                Some(_) => {}
+            }
+        }
+        changes
+    }
+}
+
+/// A line of printed IR without its trailing source range (`@3:3-3:22`).
+fn without_position(line: &str) -> &str {
+    match line.rfind(" @") {
+        Some(i) if line[i + 2..].starts_with(|c: char| c.is_ascii_digit()) => line[..i].trim_end(),
+        _ => line,
+    }
 }
 
 fn stats_names(name: &str) -> (String, String) {
@@ -98,6 +174,12 @@ impl Checkpoint {
         put("nnc.checkpoint", VERSION.into());
         put("model", self.model.clone());
         put("model_sha256", self.model_sha256.clone());
+        if let Some(f) = &self.fingerprint {
+            put("graph_sha256", f.graph.clone());
+            for (k, v) in &f.keys {
+                put(&format!("train.{k}"), v.clone());
+            }
+        }
         put("epoch", self.epoch.to_string());
         put("step", self.step.to_string());
         put("seed", self.seed.to_string());
@@ -172,9 +254,17 @@ impl Checkpoint {
         let opt_num = |k: &str| -> Result<Option<f64>, Error> {
             meta.get(k).map(|v| num::<f64>(path, k, v)).transpose()
         };
+        let fingerprint = meta.get("graph_sha256").map(|graph| Fingerprint {
+            graph: graph.clone(),
+            keys: FINGERPRINT_KEYS
+                .iter()
+                .filter_map(|k| meta.get(&format!("train.{k}")).map(|v| (k.to_string(), v.clone())))
+                .collect(),
+        });
         Ok(Checkpoint {
             model: get("model")?.to_string(),
             model_sha256: get("model_sha256")?.to_string(),
+            fingerprint,
             tensors,
             normalize,
             best,
@@ -211,6 +301,10 @@ mod tests {
         Checkpoint {
             model: "m".into(),
             model_sha256: source_hash("model m {}"),
+            fingerprint: Some(Fingerprint {
+                graph: source_hash("graph m"),
+                keys: vec![("batch".into(), "32".into()), ("optimizer".into(), "Adam { lr: 0.001 }".into())],
+            }),
             tensors: vec![
                 (
                     "w".into(),

@@ -40,7 +40,7 @@ use crate::data::{self, LoadOptions, Role};
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
 use crate::metrics::{self, Metrics, TargetView};
 use crate::npz::ArrayValue;
-use checkpoint::{source_hash, Checkpoint};
+use checkpoint::{source_hash, Checkpoint, Fingerprint};
 use normalize::Stats;
 
 /// How to run `nnc train`.
@@ -56,6 +56,9 @@ pub struct Options {
     pub run_dir: PathBuf,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
+    /// Resume even when the model or a `train` key the step depends on
+    /// changed since the checkpoint was written (see [`Fingerprint`]).
+    pub allow_changes: bool,
     /// Bounds-checked kernels.
     pub checking: Checking,
 }
@@ -75,6 +78,9 @@ pub struct RunInfo {
     pub threads: usize,
     pub compile_ms: f64,
     pub normalized: Vec<String>,
+    /// Things the user should know before the run starts (a resumed run
+    /// that will not be bit-identical, no validation examples).
+    pub warnings: Vec<String>,
 }
 
 /// The summary of one epoch (also one line of `log.jsonl`).
@@ -141,6 +147,52 @@ pub struct Outcome {
     pub best_epoch: Option<usize>,
     pub checkpoint: PathBuf,
     pub log: PathBuf,
+    /// Why the run trained nothing (a resumed run that was already
+    /// complete); no checkpoint or log was written then.
+    pub nothing_to_do: Option<String>,
+}
+
+/// Why `train` or `eval` failed: the message, and when the data could not
+/// be loaded or do not fit the model, the loading error itself, so that a
+/// front end can point at the model's source (the `data` entry, the input
+/// or target concerned).
+#[derive(Debug)]
+pub struct RunError {
+    /// The whole message (for a data error, its `PATH: CAUSE`).
+    pub message: String,
+    pub data: Option<data::LoadError>,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<String> for RunError {
+    fn from(message: String) -> RunError {
+        RunError { message, data: None }
+    }
+}
+
+impl From<&str> for RunError {
+    fn from(message: &str) -> RunError {
+        RunError::from(message.to_string())
+    }
+}
+
+impl From<data::LoadError> for RunError {
+    fn from(error: data::LoadError) -> RunError {
+        RunError { message: error.to_string(), data: Some(error) }
+    }
+}
+
+impl From<data::Error> for RunError {
+    fn from(error: data::Error) -> RunError {
+        RunError::from(data::LoadError::from(error))
+    }
 }
 
 /// One side of the examples bound to a graph input.
@@ -254,12 +306,13 @@ fn prepare(
     config: &TrainConfig,
     base_dir: &Path,
     saved: Option<&Checkpoint>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, RunError> {
     let opts = LoadOptions { seed: config.seed, missing: config.missing, base_dir };
-    let examples = data::load(&config.data, &module.train_graph, &opts).map_err(|e| e.to_string())?;
+    let examples = data::load(&config.data, &module.train_graph, &opts)?;
     let (train, val) = examples.split(config.split);
     if train.is_empty() {
-        return Err(format!("{}: no training examples ({} in all)", examples.origin, examples.n));
+        let cause = format!("no training examples ({} in all, `split = {}`)", examples.n, config.split);
+        return Err(data::Error::new(Path::new(&examples.origin), cause).into());
     }
     let per_variable = config.normalize == Normalize::PerVariable;
     let stats_of = |f: &data::Field| saved.and_then(|ckpt| ckpt.stats(&f.name));
@@ -277,7 +330,8 @@ fn prepare(
                 return Err(format!(
                     "the checkpoint holds no normalisation statistics for `{}`, which this model normalises",
                     slot.name
-                ));
+                )
+                .into());
             }
         }
     }
@@ -574,25 +628,78 @@ pub fn train(
     model_path: &Path,
     opts: &Options,
     observer: &mut dyn Observer,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, RunError> {
     let file = model_path.display();
     let config = module.train.clone().ok_or_else(|| format!("{file}: the model has no `train` section"))?;
     let epochs = opts.epochs.unwrap_or(config.epochs);
     let hash = source_hash(source);
+    let fingerprint = Fingerprint::of(module);
+    let mut warnings = vec![];
     let resumed = match &opts.resume {
         Some(path) => {
             let ckpt = Checkpoint::load(path).map_err(|e| e.to_string())?;
-            if ckpt.model_sha256 != hash {
-                return Err(format!(
-                    "{}: the checkpoint was written for another version of {file} (model source hash differs); \
-                     resume with the model file it was trained from",
-                    path.display()
+            check_model_name(&ckpt, module, path)?;
+            let changes = match &ckpt.fingerprint {
+                Some(saved) => fingerprint.changes_since(saved),
+                None if ckpt.model_sha256 != hash => {
+                    vec!["the model source (this checkpoint records only the hash of the whole file)"
+                        .to_string()]
+                }
+                None => vec![],
+            };
+            if !changes.is_empty() {
+                let list: String = changes.iter().map(|c| format!("\n  - {c}")).collect();
+                if !opts.allow_changes {
+                    return Err(format!(
+                        "{}: the checkpoint was trained with another version of {file}; what changed:{list}\n\
+                         resume with the file it was trained from, or pass --allow-changes to go on with the file \
+                         as it is now (the run then differs from an uninterrupted one)",
+                        path.display()
+                    ).into());
+                }
+                warnings.push(format!("resuming although {file} changed (--allow-changes):{list}"));
+            }
+            if ckpt.stopped_early {
+                return Ok(Outcome::nothing(format!(
+                    "early stopping ended the run of {} at epoch {}{}",
+                    path.display(),
+                    ckpt.epoch,
+                    ckpt.best_epoch
+                        .map_or(String::new(), |b| format!(" (its parameters are those of epoch {b})"))
+                )));
+            }
+            if ckpt.epoch >= epochs {
+                return Ok(Outcome::nothing(format!(
+                    "{} is already at epoch {} of {epochs}; give --epochs above {} to train on",
+                    path.display(),
+                    ckpt.epoch,
+                    ckpt.epoch
+                )));
+            }
+            if ckpt.threads != opts.threads {
+                warnings.push(format!(
+                    "the checkpoint was written by a run on {}, this one uses {}: the result will not be \
+                     bit-identical to an uninterrupted run",
+                    plural(ckpt.threads, "thread"),
+                    plural(opts.threads, "thread")
                 ));
             }
             Some(ckpt)
         }
         None => None,
     };
+    // Every output path is checked before the work starts.
+    if let Some(dir) = opts.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "{}: cannot create the checkpoint's folder {}: {e}",
+                opts.checkpoint.display(),
+                dir.display()
+            )
+        })?;
+    }
+    fs::create_dir_all(&opts.run_dir)
+        .map_err(|e| format!("{}: cannot create: {e}", opts.run_dir.display()))?;
     let base_dir = model_path.parent().unwrap_or(Path::new("."));
     let compile_start = Instant::now();
     let data = prepare(module, &config, base_dir, resumed.as_ref())?;
@@ -618,7 +725,8 @@ pub fn train(
                     "checkpoint tensor `{name}` has shape {:?}, the model needs {:?}",
                     saved.shape(),
                     value.shape()
-                ));
+                )
+                .into());
             }
             values.push((name.clone(), saved.as_standard_layout().into_owned()));
         }
@@ -629,12 +737,13 @@ pub fn train(
         best.epoch = ckpt.best_epoch;
         best.bad = ckpt.bad_epochs;
         best.params = ckpt.best.clone();
-        if ckpt.stopped_early {
-            // Early stopping ended that run: there is nothing left to do. A
-            // run that ended at its last epoch continues when more epochs
-            // are asked for (from its final parameters).
-            first_epoch = first_epoch.max(epochs);
-        }
+    }
+    if data.val.is_empty() {
+        warnings.push(format!(
+            "no validation examples: all {} examples train, so there is no validation loss, no metrics{}",
+            data.train.len(),
+            if config.early_stop.is_some() { " and no early stopping" } else { "" }
+        ));
     }
     let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
     let steps_per_epoch = data.train.len().div_ceil(batch);
@@ -655,9 +764,8 @@ pub fn train(
             .filter(|s| s.stats.is_some())
             .map(|s| s.name.clone())
             .collect(),
+        warnings,
     });
-    fs::create_dir_all(&opts.run_dir)
-        .map_err(|e| format!("{}: cannot create: {e}", opts.run_dir.display()))?;
     let log_path = opts.run_dir.join("log.jsonl");
     let mut log = OpenOptions::new()
         .create(true)
@@ -706,7 +814,7 @@ pub fn train(
                     step + 1,
                     epoch + 1,
                     i + 1
-                ));
+                ).into());
             }
             exe.carry_state()?;
             engine.infer_stale = true;
@@ -764,6 +872,7 @@ pub fn train(
         let ckpt = Checkpoint {
             model: module.name.clone(),
             model_sha256: hash.clone(),
+            fingerprint: Some(fingerprint.clone()),
             tensors: engine.state(&state_names)?,
             normalize: std::iter::once(&data.input)
                 .chain(&data.target)
@@ -796,7 +905,44 @@ pub fn train(
         best_epoch: best.rule.and(best.epoch),
         checkpoint: opts.checkpoint.clone(),
         log: log_path,
+        nothing_to_do: None,
     })
+}
+
+impl Outcome {
+    /// A run that had nothing to train, for `reason`.
+    fn nothing(reason: String) -> Outcome {
+        Outcome {
+            records: vec![],
+            stopped_early: false,
+            best_epoch: None,
+            checkpoint: PathBuf::new(),
+            log: PathBuf::new(),
+            nothing_to_do: Some(reason),
+        }
+    }
+}
+
+/// `n` and `noun`, in the plural unless `n` is 1: `1 thread`, `2 threads`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Refuses a checkpoint written for a model of another name.
+fn check_model_name(ckpt: &Checkpoint, module: &Module, path: &Path) -> Result<(), String> {
+    if ckpt.model == module.name {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: the checkpoint was written for model `{}`, this is model `{}`",
+        path.display(),
+        ckpt.model,
+        module.name
+    ))
 }
 
 /// Which examples `nnc eval` scores.
@@ -813,6 +959,8 @@ pub struct Evaluation {
     pub origin: String,
     pub examples: usize,
     pub loss: f64,
+    /// The loss compares normalised targets (not physical units).
+    pub loss_normalized: bool,
     pub metrics: Vec<(String, f64)>,
 }
 
@@ -824,6 +972,7 @@ fn load_model(
     batch: usize,
 ) -> Result<(Engine, Checkpoint), String> {
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
     let mut engine = Engine::new(module, threads, Checking::Unchecked, seed)?;
     engine.train_exe(batch)?;
@@ -862,12 +1011,13 @@ pub fn eval(
     subset: Subset,
     data_file: Option<&Path>,
     threads: usize,
-) -> Result<Evaluation, String> {
+) -> Result<Evaluation, RunError> {
     let mut config = module
         .train
         .clone()
         .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
     let mut base_dir = model_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut subset = subset;
     if let Some(file) = data_file {
@@ -888,21 +1038,24 @@ pub fn eval(
     };
     if rows.is_empty() {
         let name = format!("{subset:?}").to_lowercase();
-        return Err(format!("{}: the {name} subset is empty", data.origin));
+        return Err(format!("{}: the {name} subset is empty", data.origin).into());
     }
     let batch = config.batch.min(rows.len()).max(1);
     let (mut engine, _) = load_model(module, checkpoint_path, threads, batch)?;
     let (loss, metrics) = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
-    Ok(Evaluation { origin: data.origin, examples: rows.len(), loss, metrics })
+    let loss_normalized = data.target.as_ref().unwrap_or(&data.input).stats.is_some();
+    Ok(Evaluation { origin: data.origin, examples: rows.len(), loss, loss_normalized, metrics })
 }
 
 /// `nnc predict`: the model's prediction for every example of `input`
 /// (leading axis = examples, in physical units), with the checkpoint's
 /// normalisation applied to the input and inverted on the prediction.
+/// Errors about the input name it `input_label` (its file).
 pub fn predict(
     module: &Module,
     checkpoint_path: &Path,
     input: &ArrayD<f32>,
+    input_label: &str,
     threads: usize,
 ) -> Result<ArrayD<f32>, String> {
     let mut graph = module.infer_graph.clone();
@@ -915,6 +1068,7 @@ pub fn predict(
     }
     let graph = nnc_compiler::opt::optimize(&graph)?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
     let data_inputs: Vec<(String, Vec<Dim>, DType)> = graph
         .inputs()
         .filter_map(|(_, n)| match &n.op {
@@ -936,14 +1090,14 @@ pub fn predict(
     let per: usize = per_shape.iter().product();
     if n == 0 || input.len() != n * per {
         return Err(format!(
-            "the input array has shape {:?}; the model's input `{in_name}` needs [N, {}]",
+            "{input_label}: the array has shape {:?}; the model's input `{in_name}` needs [N, {}]",
             input.shape(),
             per_shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
     if let Some(i) = input.iter().position(|v| !v.is_finite()) {
         return Err(format!(
-            "the input array holds a non-finite value at flat index {i} (example {})",
+            "{input_label}: the array holds a non-finite value at flat index {i} (example {})",
             i / per
         ));
     }
