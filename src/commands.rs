@@ -143,14 +143,14 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
     let stage = args.stage;
     if args.mode.is_some() && !stage.takes_mode() {
         let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_mode()));
-        let _ = writeln!(err, "error: `--mode` applies to `--stage {}` only", stages.trim_start_matches('`'));
+        let _ = writeln!(err, "error: `--mode` applies to `--stage {} only", stages.trim_start_matches('`'));
         return Status::Usage;
     }
     if (args.batch.is_some() || args.threads.is_some()) && !stage.takes_batch() {
         let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_batch()));
         let _ = writeln!(
             err,
-            "error: `--batch` and `--threads` apply to `--stage {}` only",
+            "error: `--batch` and `--threads` apply to `--stage {} only",
             stages.trim_start_matches('`')
         );
         return Status::Usage;
