@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{rng, DType, Graph, InputKind, Op};
-pub use nnc_runtime::exec::batch_dims;
 use nnc_runtime::exec::{Executable, Gemm, Options};
 use nnc_runtime::{feed, init};
 
@@ -132,7 +131,8 @@ fn measure(
     };
     let start = Instant::now();
     let module = load(&args.file, color, err)?;
-    let graph = nnc_compiler::optimized_train_step(&module).map_err(|m| fail(err, m))?;
+    let graph = nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train)
+        .map_err(|m| fail(err, m))?;
     let batch = match args.batch {
         Some(b) => b as usize,
         None => module.train.as_ref().map_or(1, |t| t.batch),
@@ -143,10 +143,11 @@ fn measure(
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
         gemm: Gemm::Tuned,
     };
-    let mut exe = Executable::new(&graph, &batch_dims(&graph, batch), &options).map_err(|m| fail(err, m))?;
+    let mut exe = Executable::compile(&graph, batch, &options).map_err(|m| fail(err, m))?;
     let compile = start.elapsed();
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
-    let lr = module.train.as_ref().map_or(nnc_compiler::DEFAULT_OPTIMIZER.lr(), |t| t.optimizer.lr());
+    let lr =
+        module.train.as_ref().map_or(nnc_compiler::pipeline::DEFAULT_OPTIMIZER.lr(), |t| t.optimizer.lr());
     feed_synthetic(&mut exe, &graph, seed, lr).map_err(|m| fail(err, m))?;
     let loss_name = graph
         .outputs

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nnc_compiler::Stage;
 
 const TOP_EXAMPLES: &str = "\
 Examples:
@@ -397,7 +398,7 @@ pub struct IrArgs {
     pub file: PathBuf,
 
     /// Which stage to print.
-    #[arg(long, value_enum, default_value_t = Stage::Forward)]
+    #[arg(long, value_parser = stage_parser(), default_value = "forward")]
     pub stage: Stage,
 
     /// Which graph to print (`--stage forward`, `fused` and `plan`):
@@ -464,25 +465,11 @@ pub struct SummaryArgs {
     pub file: PathBuf,
 }
 
-/// A printable stage of the compiler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
-    /// The syntax tree, as parsed.
-    Ast,
-    /// The forward IR graph.
-    Forward,
-    /// The training forward graph with its backward pass.
-    Grad,
-    /// The complete training step (forward, backward, optimiser update).
-    Train,
-    /// The training step after the optimisation passes.
-    Opt,
-    /// The optimised graph partitioned into kernels, with the fusion report.
-    Fused,
-    /// The schedule and memory plan of the kernels.
-    Plan,
-    /// The Cranelift IR of every generated kernel.
-    Clif,
+/// `--stage`: the names of the compiler's stages, with their help.
+fn stage_parser() -> impl clap::builder::TypedValueParser<Value = Stage> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Stage::ALL.map(|s| PossibleValue::new(s.name()).help(s.about())))
+        .map(|name| Stage::from_name(&name).unwrap_or(Stage::Forward))
 }
 
 /// Training or inference forward graph.

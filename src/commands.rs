@@ -12,12 +12,10 @@ use std::path::Path;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{InputKind, Op, OutputKind};
 use nnc_compiler::sema::Module;
-use nnc_compiler::{compile, diag, fusion, ir, plan, syntax};
+use nnc_compiler::{compile, diag, ir, pipeline, syntax, Stage};
 use nnc_runtime::{feed, init, npz, tensor_file};
 
-use crate::cli::{
-    CheckArgs, Cli, ColorChoice, Command, GradArgs, InitArgs, IrArgs, Mode, Stage, SummaryArgs,
-};
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command, GradArgs, InitArgs, IrArgs, Mode, SummaryArgs};
 use crate::source::read_source;
 use crate::summary::{format_count, render_summary, total_params};
 
@@ -41,7 +39,7 @@ impl Status {
 /// Compiles `source` (read from `file_name`, which is used only in messages).
 /// On errors, returns the diagnostics rendered as they are printed.
 pub fn check_source(file_name: &str, source: &str, color: bool) -> Result<Module, String> {
-    compile(source).map_err(|diags| diag::render(file_name, source, &diags, color))
+    compile(source).map(|c| c.module).map_err(|diags| diag::render(file_name, source, &diags, color))
 }
 
 /// Runs a parsed command line.
@@ -132,121 +130,82 @@ pub(crate) fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Modu
     })
 }
 
-fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    if args.mode.is_some() && !matches!(args.stage, Stage::Forward | Stage::Fused | Stage::Plan | Stage::Clif)
-    {
-        let _ =
-            writeln!(err, "error: `--mode` applies to `--stage forward`, `fused`, `plan` and `clif` only");
-        return Status::Usage;
-    }
-    if (args.batch.is_some() || args.threads.is_some()) && !matches!(args.stage, Stage::Plan | Stage::Clif) {
-        let _ = writeln!(err, "error: `--batch` and `--threads` apply to `--stage plan` and `clif` only");
-        return Status::Usage;
-    }
-    match args.stage {
-        Stage::Ast => {
-            let source = match read_source(&args.file) {
-                Ok(s) => s,
-                Err(message) => {
-                    let _ = writeln!(err, "error: {message}");
-                    return Status::Usage;
-                }
-            };
-            let (file, diags) = syntax::parse(&source);
-            if !diags.is_empty() {
-                let name = args.file.display().to_string();
-                let _ = write!(err, "{}", diag::render(&name, &source, &diags, color));
-            }
-            if diags.iter().any(diag::Diagnostic::is_error) {
-                return Status::CompileErrors;
-            }
-            let _ = write!(out, "{}", syntax::print_ast(&file, &source));
-            Status::Ok
-        }
-        Stage::Forward => match load(&args.file, color, err) {
-            Ok(module) => {
-                let graph = match args.mode.unwrap_or(Mode::Train) {
-                    Mode::Train => &module.train_graph,
-                    Mode::Infer => &module.infer_graph,
-                };
-                let _ = write!(out, "{}", ir::print::print(graph));
-                Status::Ok
-            }
-            Err(status) => status,
-        },
-        Stage::Grad | Stage::Train | Stage::Opt => {
-            let module = match load(&args.file, color, err) {
-                Ok(module) => module,
-                Err(status) => return status,
-            };
-            let graph = match args.stage {
-                Stage::Grad => nnc_compiler::grad_graph(&module).map(|b| b.graph),
-                Stage::Train => nnc_compiler::train_step(&module),
-                _ => nnc_compiler::optimized_train_step(&module),
-            };
-            match graph {
-                Ok(graph) => {
-                    let _ = write!(out, "{}", ir::print::print(&graph));
-                    Status::Ok
-                }
-                Err(message) => {
-                    let _ = writeln!(err, "error: {message}");
-                    Status::CompileErrors
-                }
-            }
-        }
-        Stage::Fused | Stage::Plan | Stage::Clif => match load(&args.file, color, err) {
-            Ok(module) => match fused_or_plan(args, &module) {
-                Ok(text) => {
-                    let _ = write!(out, "{text}");
-                    Status::Ok
-                }
-                Err(message) => {
-                    let _ = writeln!(err, "error: {message}");
-                    Status::CompileErrors
-                }
-            },
-            Err(status) => status,
-        },
+/// `a`, `b` and `c` for a list of stage names, each in backquotes.
+fn stage_list(stages: impl Iterator<Item = Stage>) -> String {
+    let names: Vec<String> = stages.map(|s| format!("`{}`", s.name())).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
     }
 }
 
-/// The fusion report (`--stage fused`) or the plan (`--stage plan`) of the
-/// optimised training step or, with `--mode infer`, inference graph.
-fn fused_or_plan(args: &IrArgs, module: &Module) -> Result<String, String> {
-    let graph = match args.mode.unwrap_or(Mode::Train) {
-        Mode::Train => nnc_compiler::optimized_train_step(module)?,
-        Mode::Infer => nnc_compiler::opt::optimize(&module.infer_graph)?,
-    };
-    let partition = fusion::partition(&graph);
-    if args.stage == Stage::Fused {
-        return Ok(fusion::report(&graph, &partition));
+fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
+    let stage = args.stage;
+    if args.mode.is_some() && !stage.takes_mode() {
+        let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_mode()));
+        let _ = writeln!(err, "error: `--mode` applies to `--stage {} only", stages.trim_start_matches('`'));
+        return Status::Usage;
     }
-    let batch = match args.batch {
-        Some(b) => usize::try_from(b).map_err(|_| format!("batch size {b} is too large"))?,
-        None => module.train.as_ref().map_or(1, |t| t.batch),
+    if (args.batch.is_some() || args.threads.is_some()) && !stage.takes_batch() {
+        let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_batch()));
+        let _ = writeln!(
+            err,
+            "error: `--batch` and `--threads` apply to `--stage {} only",
+            stages.trim_start_matches('`')
+        );
+        return Status::Usage;
+    }
+    let source = match read_source(&args.file) {
+        Ok(s) => s,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return Status::Usage;
+        }
     };
-    let threads = args.threads.map_or(Ok(1), usize::try_from).map_err(|_| "too many threads".to_string())?;
-    let mut dims = HashMap::new();
-    for node in &graph.nodes {
-        for d in node.ty.shape.dims() {
-            if let ir::Dim::Sym(s) = d {
-                dims.insert(s.clone(), batch);
+    let name = args.file.display().to_string();
+    if stage == Stage::Ast {
+        // The syntax tree is printed for any program that parses, whatever
+        // semantic analysis would say of it.
+        return match pipeline::parse(&source) {
+            Ok((file, warnings)) => {
+                if !warnings.is_empty() {
+                    let _ = write!(err, "{}", diag::render(&name, &source, &warnings, color));
+                }
+                let _ = write!(out, "{}", syntax::print_ast(&file, &source));
+                Status::Ok
             }
+            Err(diags) => {
+                let _ = write!(err, "{}", diag::render(&name, &source, &diags, color));
+                Status::CompileErrors
+            }
+        };
+    }
+    let compiled = match compile(&source) {
+        Ok(c) => c,
+        Err(diags) => {
+            let _ = write!(err, "{}", diag::render(&name, &source, &diags, color));
+            return Status::CompileErrors;
+        }
+    };
+    let options = pipeline::Options {
+        mode: match args.mode.unwrap_or(Mode::Train) {
+            Mode::Train => ir::Mode::Train,
+            Mode::Infer => ir::Mode::Infer,
+        },
+        batch: args.batch.map(|b| b as usize),
+        threads: args.threads.map_or(1, |t| t as usize),
+        checking: nnc_compiler::codegen::Checking::Unchecked,
+    };
+    match compiled.dump(stage, &options) {
+        Ok(text) => {
+            let _ = write!(out, "{text}");
+            Status::Ok
+        }
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            Status::CompileErrors
         }
     }
-    let planned = plan::plan(&graph, &partition, &dims, threads)?;
-    if args.stage == Stage::Clif {
-        let program = nnc_compiler::codegen::lower::lower(
-            &graph,
-            &partition,
-            &planned,
-            nnc_compiler::codegen::Checking::Unchecked,
-        )
-        .map_err(|e| e.to_string())?;
-        return Ok(nnc_compiler::codegen::lower::clif_listing(&program));
-    }
-    Ok(plan::print(&graph, &partition, &planned))
 }
 
 /// The seed of `nnc init` and `nnc grad`: the option, else the `train`
@@ -321,7 +280,7 @@ fn fail(err: &mut dyn Write, status: Status, message: impl std::fmt::Display) ->
 fn grad(args: &GradArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Status> {
     let module = load(&args.file, color, err)?;
     let seed = seed_of(&module, args.seed);
-    let backward = nnc_compiler::grad_graph(&module).map_err(|m| fail(err, Status::CompileErrors, m))?;
+    let backward = pipeline::grad(&module).map_err(|m| fail(err, Status::CompileErrors, m))?;
     let graph = &backward.graph;
 
     let params = tensor_file::load(&args.params).map_err(|e| fail(err, Status::Usage, e))?;

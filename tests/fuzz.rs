@@ -36,8 +36,8 @@ fn run<S: Strategy>(cases: u32, strategy: S, check: impl Fn(S::Value) -> Result<
 /// showing the input.
 fn compile_must_not_panic(source: &str) -> Result<(), TestCaseError> {
     let result = catch_unwind(AssertUnwindSafe(|| match nnc_compiler::compile(source) {
-        Ok(module) => {
-            let _ = nnc::summary::render_summary(&module);
+        Ok(compiled) => {
+            let _ = nnc::summary::render_summary(&compiled.module);
         }
         Err(diags) => {
             let _ = diag::render_plain("fuzz.nn", source, &diags);
@@ -80,7 +80,7 @@ fn printed_ir() -> &'static [String] {
     IR.get_or_init(|| {
         common::nn_files("models")
             .iter()
-            .filter_map(|p| nnc_compiler::compile(&common::read(p)).ok())
+            .filter_map(|p| nnc_compiler::compile(&common::read(p)).ok().map(|c| c.module))
             .flat_map(|m| [ir::print::print(&m.train_graph), ir::print::print(&m.infer_graph)])
             .collect()
     })

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{compile_ok, display_path, nn_files, read};
-use nnc::bench::{batch_dims, feed_synthetic};
+use nnc::bench::feed_synthetic;
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{Dim, Graph, InputKind, Op, OutputKind};
@@ -83,7 +83,7 @@ fn error(want: &Tensor<f32>, got: &Tensor<f32>, slack: f64, floor: f64) -> Resul
 /// Runs `graph` in the interpreter and the executable and returns every
 /// mismatch.
 fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Vec<String> {
-    let dims = batch_dims(graph, batch);
+    let dims = nnc_compiler::pipeline::batch_dims(graph, batch);
     let inputs: HashMap<String, Tensor<f32>> = match interp::example_inputs::<f32>(graph, &dims, 11) {
         Ok(i) => i,
         Err(e) => return vec![format!("{what}: example inputs: {e}")],
@@ -100,7 +100,7 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
         Err(e) => return vec![format!("{what}: interpreter (f32): {e}")],
     };
     let options = Options { threads, checking, gemm: Gemm::Tuned };
-    let mut exe = match Executable::new(graph, &dims, &options) {
+    let mut exe = match Executable::compile(graph, batch, &options) {
         Ok(e) => e,
         Err(e) => return vec![format!("{what}: compile: {e}")],
     };
@@ -150,8 +150,9 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
 fn graphs(path: &Path) -> Vec<(String, Graph)> {
     let module = compile_ok(path, &read(path));
     let name = display_path(path);
-    let train = nnc_compiler::optimized_train_step(&module).expect("train step");
-    let grad = nnc_compiler::grad_graph(&module).expect("gradient graph").graph;
+    let train =
+        nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train).expect("train step");
+    let grad = nnc_compiler::pipeline::grad(&module).expect("gradient graph").graph;
     let infer = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
     vec![(format!("{name} train"), train), (format!("{name} grad"), grad), (format!("{name} infer"), infer)]
 }
@@ -209,9 +210,8 @@ fn models_match_the_interpreter_in_the_checked_mode() {
 
 /// Parameters after `steps` training steps from the model's seed.
 fn train(graph: &Graph, batch: usize, threads: usize, steps: usize) -> Vec<(String, Tensor<f32>)> {
-    let dims = batch_dims(graph, batch);
     let options = Options { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };
-    let mut exe = Executable::new(graph, &dims, &options).expect("compile");
+    let mut exe = Executable::compile(graph, batch, &options).expect("compile");
     feed_synthetic(&mut exe, graph, 5, 1e-3).expect("inputs");
     for _ in 0..steps {
         exe.run().expect("step");
@@ -240,7 +240,8 @@ fn bits(params: &[(String, Tensor<f32>)]) -> Vec<(String, Vec<u32>)> {
 fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
     for path in nn_files("models") {
         let module = compile_ok(&path, &read(&path));
-        let graph = nnc_compiler::optimized_train_step(&module).expect("train step");
+        let graph =
+            nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train).expect("train step");
         let batch = if big(&path, &graph) { 2 } else { 6 };
         for threads in [1, 2] {
             let a = bits(&train(&graph, batch, threads, 20));

@@ -521,7 +521,7 @@ fn library_gradients(
     seed: u64,
 ) -> (f32, Vec<(String, ArrayD<f32>)>) {
     let module = compile("models/sine.nn");
-    let backward = nnc_compiler::grad_graph(&module).expect("grad graph");
+    let backward = nnc_compiler::pipeline::grad(&module).expect("grad graph");
     let file = tensor_file::load(params).expect("params");
     let mut inputs: HashMap<String, Tensor<f32>> = HashMap::new();
     for (_, node) in backward.graph.inputs() {
@@ -704,7 +704,7 @@ fn state_comes_from_the_params_file_or_its_initial_value() {
     assert_eq!(grads_full.tensors, grads_partial.tensors);
 
     // The library's feed gives the same state values.
-    let graph = nnc_compiler::compile(BATCHNORM_MODEL).expect("compile").train_graph;
+    let graph = nnc_compiler::compile(BATCHNORM_MODEL).expect("compile").module.train_graph;
     let fed =
         feed::param_inputs(&graph, &tensor_file::load(&partial).expect("load"), &partial, 0).expect("feed");
     assert_eq!(fed["h.batchnorm_1.running_mean"], Tensor::Float(ArrayD::zeros(IxDyn(&[4]))));

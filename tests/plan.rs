@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use common::{compile_ok, display_path, for_each_file, nn_files, read, stem};
 use nnc_compiler::fusion::{self, Partition, Placement};
-use nnc_compiler::ir::{Dim, Graph, Op, ValueId};
-use nnc_compiler::plan;
+use nnc_compiler::ir::{Graph, Mode, Op, ValueId};
+use nnc_compiler::{pipeline, plan};
 use proptest::prelude::*;
 
 fn settings(path: &Path) -> insta::Settings {
@@ -26,22 +25,9 @@ fn settings(path: &Path) -> insta::Settings {
 /// The optimised training step and inference graph of a model.
 fn graphs(path: &Path, source: &str) -> [Graph; 2] {
     let module = compile_ok(path, source);
-    let train = nnc_compiler::optimized_train_step(&module).expect("training step");
-    let infer = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
+    let train = pipeline::optimized(&module, Mode::Train).expect("training step");
+    let infer = pipeline::optimized(&module, Mode::Infer).expect("inference graph");
     [train, infer]
-}
-
-/// Binds every symbolic dimension of `graph` to `batch`.
-fn dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for node in &graph.nodes {
-        for d in node.ty.shape.dims() {
-            if let Dim::Sym(s) = d {
-                out.insert(s.clone(), batch);
-            }
-        }
-    }
-    out
 }
 
 /// Every node is a leaf, inline, a view, or in exactly one kernel (the one
@@ -125,11 +111,10 @@ fn partitions_cover_every_node_in_topological_order() {
 fn fused_and_plan_snapshots() {
     for_each_file(&nn_files("models"), |path, source| {
         let [train, _] = graphs(path, source);
-        let p = fusion::partition(&train);
-        let fused = fusion::report(&train, &p);
-        let planned = plan::plan(&train, &p, &dims(&train, 4), 2).expect("plan");
+        let planned = pipeline::plan(&train, 4, 2).expect("plan");
         plan::check(&planned).expect("check");
-        let printed = plan::print(&train, &p, &planned);
+        let fused = fusion::report(&train, &planned.partition);
+        let printed = plan::print(&planned);
         settings(path).bind(|| {
             insta::assert_snapshot!(format!("{}_fused", stem(path)), fused);
             insta::assert_snapshot!(format!("{}_plan", stem(path)), printed);
@@ -137,19 +122,10 @@ fn fused_and_plan_snapshots() {
     });
 }
 
-/// Every zoo graph (training step and inference) with its partition.
-fn zoo() -> &'static Vec<(Graph, Partition)> {
-    static ZOO: OnceLock<Vec<(Graph, Partition)>> = OnceLock::new();
-    ZOO.get_or_init(|| {
-        let mut out = vec![];
-        for path in nn_files("models") {
-            for graph in graphs(&path, &read(&path)) {
-                let p = fusion::partition(&graph);
-                out.push((graph, p));
-            }
-        }
-        out
-    })
+/// Every zoo graph (training step and inference).
+fn zoo() -> &'static Vec<Graph> {
+    static ZOO: OnceLock<Vec<Graph>> = OnceLock::new();
+    ZOO.get_or_init(|| nn_files("models").iter().flat_map(|path| graphs(path, &read(path))).collect())
 }
 
 proptest! {
@@ -158,8 +134,8 @@ proptest! {
     #[test]
     fn live_buffers_never_share_bytes(which in 0usize..64, batch in 1usize..64, threads in 1usize..=4) {
         let zoo = zoo();
-        let (graph, p) = &zoo[which % zoo.len()];
-        let planned = plan::plan(graph, p, &dims(graph, batch), threads).expect("plan");
+        let graph = &zoo[which % zoo.len()];
+        let planned = pipeline::plan(graph, batch, threads).expect("plan");
         prop_assert!(plan::check(&planned).is_ok(), "{:?}", plan::check(&planned));
         let total: usize = planned.buffers.iter().map(|b| b.bytes).sum();
         prop_assert!(planned.peak_bytes <= total);

@@ -38,7 +38,8 @@ fn options(dir: &Path, epochs: Option<usize>, threads: usize) -> Options {
 fn train_model(file: &str, opts: &Options) -> Vec<EpochRecord> {
     let path = common::root().join("models").join(file);
     let source = fs::read_to_string(&path).expect("read model");
-    let module = nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}"));
+    let module =
+        nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}")).module;
     train::train(&module, &source, &path, opts, &mut Silent)
         .unwrap_or_else(|e| panic!("training {file}: {e}"))
         .records
@@ -74,7 +75,7 @@ fn lorenz96_increment_model_halves_the_persistence_error() {
     let dir = temp_dir("lorenz");
     let path = common::root().join("models/lorenz96.nn");
     let source = fs::read_to_string(&path).expect("read model");
-    let module = nnc_compiler::compile(&source).expect("compiles");
+    let module = nnc_compiler::compile(&source).expect("compiles").module;
     let config = module.train.clone().expect("train section");
     let opts = LoadOptions { seed: config.seed, missing: config.missing, base_dir: &dir };
     let examples = data::load(&config.data, &module.train_graph, &opts).expect("data");
@@ -386,7 +387,7 @@ fn early_stopping_ends_on_the_best_parameters() {
         &[("epochs", "10"), ("early_stop", "patience(2, min_delta: 1e6)")],
     );
     let source = fs::read_to_string(&model).expect("model");
-    let module = nnc_compiler::compile(&source).expect("compiles");
+    let module = nnc_compiler::compile(&source).expect("compiles").module;
     let opts = options(&dir, None, 1);
     let outcome = train::train(&module, &source, &model, &opts, &mut Silent).expect("trains");
     assert!(outcome.stopped_early);

@@ -155,8 +155,8 @@ fn interpreter_runs_models_f64() {
 fn training_stages(path: &Path, source: &str) -> Vec<(&'static str, Graph)> {
     let module = compile_ok(path, source);
     let name = display_path(path);
-    let grad = nnc_compiler::grad_graph(&module).unwrap_or_else(|e| panic!("{name}: grad: {e}"));
-    let train = nnc_compiler::train_step(&module).unwrap_or_else(|e| panic!("{name}: train: {e}"));
+    let grad = nnc_compiler::pipeline::grad(&module).unwrap_or_else(|e| panic!("{name}: grad: {e}"));
+    let train = nnc_compiler::pipeline::train_step(&module).unwrap_or_else(|e| panic!("{name}: train: {e}"));
     let opt = nnc_compiler::opt::optimize(&train).unwrap_or_else(|e| panic!("{name}: opt: {e}"));
     vec![("grad", grad.graph), ("train", train), ("opt", opt)]
 }

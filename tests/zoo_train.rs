@@ -31,7 +31,8 @@ fn temp_dir(name: &str) -> PathBuf {
 fn compile(file: &str) -> (PathBuf, String, Module) {
     let path = common::root().join("models").join(file);
     let source = fs::read_to_string(&path).expect("read model");
-    let module = nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}"));
+    let module =
+        nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}")).module;
     (path, source, module)
 }
 

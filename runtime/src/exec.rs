@@ -33,10 +33,10 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayD, IxDyn};
 use nnc_compiler::codegen::lower::{self, Buf, Call, ConvKind, ConvPacking, Program, Source};
 use nnc_compiler::codegen::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFnPtr};
-use nnc_compiler::fusion::{self, KernelKind};
+use nnc_compiler::fusion::KernelKind;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Graph, OutputKind};
-use nnc_compiler::plan;
+use nnc_compiler::pipeline;
 
 use crate::conv::{self, ConvAttrs, ConvGeometry};
 use crate::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
@@ -151,19 +151,19 @@ impl std::fmt::Debug for Executable {
 }
 
 impl Executable {
-    /// Partitions, plans, lowers and compiles `graph` with its symbolic
-    /// dimensions bound by `dims`.
-    pub fn new(
-        graph: &Graph,
-        dims: &HashMap<String, usize>,
-        options: &Options,
-    ) -> Result<Executable, String> {
-        let threads = options.threads.max(1);
-        let partition = fusion::partition(graph);
-        let plan = plan::plan(graph, &partition, dims, threads)?;
-        let program = lower::lower(graph, &partition, &plan, options.checking).map_err(|e| e.to_string())?;
+    /// Compiles `graph` for `batch` examples (the back half of the
+    /// compiler's [`pipeline`]) and loads the program.
+    pub fn compile(graph: &Graph, batch: usize, options: &Options) -> Result<Executable, String> {
+        let program = pipeline::program(graph, batch, options.threads.max(1), options.checking)?;
+        Executable::new(program, options.gemm)
+    }
+
+    /// Loads a lowered program: an arena of its size, storage for its
+    /// inputs and a pool of the threads it was planned for.
+    pub fn new(program: Program, gemm: Gemm) -> Result<Executable, String> {
+        let threads = program.threads.max(1);
         let pool = ThreadPool::new(threads).map_err(|e| format!("starting {threads} threads: {e}"))?;
-        let provider: Box<dyn GemmProvider> = match options.gemm {
+        let provider: Box<dyn GemmProvider> = match gemm {
             Gemm::Tuned => Box::new(Tuned),
             Gemm::Reference => Box::new(Reference),
         };
@@ -175,12 +175,12 @@ impl Executable {
             input_names,
             pool,
             provider,
-            checking: options.checking,
+            checking: program.checking,
             threads,
             scratch: (0..threads).map(|_| Mutex::new((conv::Scratch::default(), vec![]))).collect(),
             profile: None,
-            peak_bytes: plan.peak_bytes,
-            kernels: partition.kernels.len(),
+            peak_bytes: program.peak_bytes,
+            kernels: program.kernels,
             program,
         };
         exe.validate()?;
@@ -863,18 +863,4 @@ fn contiguous_run(
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(count)?;
     (end <= len).then_some(start..end)
-}
-
-/// Binds every symbolic dimension of `graph` (the batch size `B`) to
-/// `batch`, as [`Executable::new`] takes it.
-pub fn batch_dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
-    let mut dims = HashMap::new();
-    for node in &graph.nodes {
-        for d in node.ty.shape.dims() {
-            if let nnc_compiler::ir::Dim::Sym(s) = d {
-                dims.insert(s.clone(), batch);
-            }
-        }
-    }
-    dims
 }

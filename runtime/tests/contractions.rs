@@ -396,7 +396,7 @@ fn run_op(
     let mut got = vec![];
     for &(gemm, threads, checking) in CONFIGS {
         let options = Options { threads, checking, gemm };
-        let mut exe = Executable::new(&g, &HashMap::new(), &options).unwrap();
+        let mut exe = Executable::compile(&g, 1, &options).unwrap();
         exe.set_input("x", &inputs["x"]).unwrap();
         exe.set_input("w", &inputs["w"]).unwrap();
         exe.run().unwrap();

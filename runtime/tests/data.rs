@@ -20,7 +20,7 @@ fn graph(x: &str, y: &str) -> Graph {
     };
     let src = format!("model m {{\n  input x: {x}\n  target y: {y}\n  {body}\n}}\n");
     match nnc_compiler::compile(&src) {
-        Ok(m) => m.train_graph,
+        Ok(c) => c.module.train_graph,
         Err(d) => panic!("{src}\n{d:#?}"),
     }
 }
@@ -169,7 +169,7 @@ fn missing_mask_binds_valid_by_name() {
     let src = "model m {\n  input x: f32[B, 6, 33, 36]\n  target dx: f32[B, 6, 33, 36]\n  \
                target valid: f32[B, 6, 33, 36]\n  z = x |> conv2d(6, kernel: 1)\n  \
                loss = mse(z, dx, weight: valid)\n}\n";
-    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let g = nnc_compiler::compile(src).expect("compiles").module.train_graph;
     let source = task("storm_jan1996", "increment");
     let ex = load(&source, &g, &opts(Missing::Mask, base)).expect("loads");
     assert_eq!((ex.n, ex.dropped), (63, 0));
@@ -201,7 +201,7 @@ fn missing_mask_binds_valid_by_name() {
     // A model without a target masks its input (an autoencoder on land/sea maps).
     let src = "model m {\n  input x: f32[B, 1, 18, 30]\n  target valid: f32[B, 1, 18, 30]\n  \
                z = x |> conv2d(1, kernel: 1)\n  loss = mse(z, x, weight: valid)\n}\n";
-    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let g = nnc_compiler::compile(src).expect("compiles").module.train_graph;
     let ex = load(&task("pacific_sst_ndjfm", "maps"), &g, &opts(Missing::Mask, base)).expect("loads");
     let ArrayValue::F32(valid) = &ex.fields[1].value else { panic!("f32 mask") };
     assert_eq!(valid.iter().filter(|&&v| v == 0.0).count(), 50 * 90, "the land points of every winter");
@@ -219,7 +219,7 @@ fn wrong_shapes_and_bindings_are_named() {
     contains_all(&e, &["`co2_ppmv`", "316.1", "example 0", "whole numbers"]);
     let src = "model m {\n  input a: f32[B, 4]\n  input b: f32[B, 4]\n  target y: i32[B]\n  \
                z = concat(a, b, axis: 1) |> dense(3)\n  loss = cross_entropy(z, y)\n}\n";
-    let g = nnc_compiler::compile(src).expect("compiles").train_graph;
+    let g = nnc_compiler::compile(src).expect("compiles").module.train_graph;
     let e = load(&dataset("iris"), &g, &opts(Missing::Error, base)).expect_err("two inputs").to_string();
     contains_all(&e, &["2 inputs", "`a`", "`b`"]);
 }
@@ -228,7 +228,7 @@ fn wrong_shapes_and_bindings_are_named() {
 fn synthetic_sources_bind_to_the_zoo_models() {
     let src =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resunet.nn")).expect("zoo");
-    let module = nnc_compiler::compile(&src).expect("resunet compiles");
+    let module = nnc_compiler::compile(&src).expect("resunet compiles").module;
     let data = DataSource::Synthetic { generator: Generator::Eddies { n: 8, size: 32 } };
     let ex = load(&data, &module.train_graph, &opts(Missing::Error, Path::new("."))).expect("eddies bind");
     assert_eq!((ex.fields[0].name.as_str(), ex.fields[1].name.as_str()), ("ssh", "mask"));

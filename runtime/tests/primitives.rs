@@ -47,7 +47,7 @@ fn check_graph(
         Ok(r) => r,
         Err(e) => return vec![format!("{label}: the reference interpreter failed: {e}")],
     };
-    let mut exe = match Executable::new(graph, &HashMap::new(), options) {
+    let mut exe = match Executable::compile(graph, 1, options) {
         Ok(x) => x,
         Err(e) => return vec![format!("{label}: building the executable failed: {e}")],
     };

@@ -66,7 +66,9 @@ pub fn for_each_file(files: &[PathBuf], check: impl Fn(&Path, &str)) {
 /// Compiles a file that must compile, failing with its rendered diagnostics.
 pub fn compile_ok(path: &Path, source: &str) -> Module {
     let name = display_path(path);
-    nnc_compiler::compile(source).unwrap_or_else(|diags| {
-        panic!("{name} does not compile:\n{}", nnc_compiler::diag::render_plain(&name, source, &diags))
-    })
+    nnc_compiler::compile(source)
+        .unwrap_or_else(|diags| {
+            panic!("{name} does not compile:\n{}", nnc_compiler::diag::render_plain(&name, source, &diags))
+        })
+        .module
 }

@@ -218,6 +218,14 @@ pub struct Program {
     pub arena_len: usize,
     /// The compiled loop and window kernels.
     pub jit: Jit,
+    /// The threads the plan split the kernels for.
+    pub threads: usize,
+    /// Whether the kernels bounds-check every access.
+    pub checking: Checking,
+    /// The plan's peak arena bytes.
+    pub peak_bytes: usize,
+    /// The number of kernels of the partition.
+    pub kernels: usize,
 }
 
 impl std::fmt::Debug for Program {
@@ -227,6 +235,8 @@ impl std::fmt::Debug for Program {
             .field("steps", &self.steps)
             .field("outputs", &self.outputs)
             .field("arena_len", &self.arena_len)
+            .field("threads", &self.threads)
+            .field("checking", &self.checking)
             .finish()
     }
 }
@@ -266,125 +276,17 @@ struct Lowering<'a> {
     input_index: HashMap<ValueId, usize>,
     arena: HashMap<ValueId, Buf>,
     arena_len: usize,
-    /// Matmul results stored transposed (see [`transposed_results`]).
-    transposed: std::collections::HashSet<ValueId>,
-    /// New values of parameters and state written over their inputs (see
-    /// [`in_place_updates`]): value → input number.
+    /// New values of parameters and state written over their inputs (the
+    /// plan's `in_place`): value → input number.
     in_place: HashMap<ValueId, usize>,
 }
 
-/// `param` and `state` outputs whose new value can be written over the
-/// input of the same name, saving a copy per step: the value is stored by
-/// a loop kernel whose domain is the input's shape, nothing else reads the
-/// value, the kernel reads the input only directly (same element, same
-/// layout, so each element is read before it is overwritten), and no later
-/// kernel reads the input. After a run such inputs hold the new values.
-fn in_place_updates(
-    graph: &Graph,
-    partition: &Partition,
-    input_index: &HashMap<ValueId, usize>,
-) -> HashMap<ValueId, usize> {
-    let mut readers: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for &a in &node.args {
-            readers.entry(a).or_default().push(ValueId(i as u32));
-        }
-    }
-    let inputs_by_name: HashMap<&str, ValueId> = graph
-        .inputs()
-        .filter_map(|(v, n)| match &n.op {
-            Op::Input { name, .. } => Some((name.as_str(), v)),
-            _ => None,
-        })
-        .collect();
-    let mut out = HashMap::new();
-    for o in &graph.outputs {
-        if !matches!(o.kind, OutputKind::Param | OutputKind::State) {
-            continue;
-        }
-        let v = o.value;
-        let (Some(&p), Some(k)) = (inputs_by_name.get(o.name.as_str()), partition.kernel_of(v)) else {
-            continue;
-        };
-        let kernel = &partition.kernels[k];
-        let Some(&index) = input_index.get(&p) else { continue };
-        let same_type = graph.ty(p) == graph.ty(v) && kernel.domain == graph.ty(v).shape;
-        let value_unread = readers.get(&v).is_none_or(|r| r.is_empty());
-        let once = graph.outputs.iter().filter(|x| x.value == v).count() == 1;
-        // Every kernel reading `p` (through views too) runs before `k`;
-        // `k` itself reads it only directly.
-        let mut read_directly = true;
-        let mut stack: Vec<(ValueId, bool)> = vec![(p, true)];
-        while let Some((x, direct)) = stack.pop() {
-            for r in readers.get(&x).into_iter().flatten() {
-                match partition.placement.get(r.index()) {
-                    Some(Placement::Kernel(j)) => {
-                        read_directly &= *j < k || (*j == k && direct && !kernel.epilogue.contains(r));
-                    }
-                    Some(Placement::View { .. }) => stack.push((*r, false)),
-                    _ => read_directly = false,
-                }
-            }
-        }
-        if kernel.kind == KernelKind::Loop && same_type && value_unread && once && read_directly {
-            out.insert(v, index);
-        }
-    }
-    out
-}
-
-/// Matmul results that every reader reads through a permute swapping the
-/// last two axes (a weight gradient `xᵀ·dy` read as `[out, in]`): their
-/// GEMM writes the transposed layout directly, so the readers see
-/// row-major memory instead of a strided transpose.
-fn transposed_results(graph: &Graph, partition: &Partition) -> std::collections::HashSet<ValueId> {
-    let mut readers: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for &a in &node.args {
-            readers.entry(a).or_default().push(ValueId(i as u32));
-        }
-    }
-    let outputs: std::collections::HashSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
-    let mut out = std::collections::HashSet::new();
-    for k in &partition.kernels {
-        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() {
-            continue;
-        }
-        let Some(&v) = k.nodes.first() else { continue };
-        let rank = graph.ty(v).shape.rank();
-        let swap: Vec<usize> = (0..rank)
-            .map(|a| {
-                if a + 2 == rank {
-                    rank - 1
-                } else if a + 1 == rank {
-                    rank - 2
-                } else {
-                    a
-                }
-            })
-            .collect();
-        let Some(rs) = readers.get(&v) else { continue };
-        let all_transpose = rs.iter().all(|r| {
-            matches!(&graph.node(*r).op, Op::Permute { axes } if *axes == swap)
-                && matches!(partition.placement.get(r.index()), Some(Placement::View { .. }))
-        });
-        if rank >= 2 && all_transpose && !outputs.contains(&v) {
-            out.insert(v);
-        }
-    }
-    out
-}
-
-/// Lowers `partition` of `graph` as planned by `plan`, compiling every
-/// generated kernel with `checking`.
-pub fn lower(
-    graph: &Graph,
-    partition: &Partition,
-    plan: &Plan,
-    checking: Checking,
-) -> Result<Program, CodegenError> {
+/// Lowers a plan — its graph, partition, schedule, buffers and layouts —
+/// compiling every generated kernel with `checking`.
+pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
     let err = |m: String| CodegenError { kernel: String::new(), message: m };
     plan::check(plan).map_err(err)?;
+    let (graph, partition) = (&plan.graph, &plan.partition);
     let dims: HashMap<String, usize> = plan.dims.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let mut lw = Lowering {
         graph,
@@ -397,7 +299,6 @@ pub fn lower(
         input_index: HashMap::new(),
         arena: HashMap::new(),
         arena_len: plan.peak_bytes / 4,
-        transposed: transposed_results(graph, partition),
         in_place: HashMap::new(),
     };
     for (v, node) in graph.inputs() {
@@ -410,7 +311,8 @@ pub fn lower(
         let len = lw.len_of(b.value).map_err(err)?;
         lw.arena.insert(b.value, Buf::Arena { offset: b.offset / 4, len });
     }
-    lw.in_place = in_place_updates(graph, partition, &lw.input_index);
+    // New values written over their inputs: value → the input's number.
+    lw.in_place = plan.in_place.iter().filter_map(|(v, p)| Some((*v, *lw.input_index.get(p)?))).collect();
     let mut steps = vec![];
     for (s, step) in plan.steps.iter().enumerate() {
         let kernel = partition.kernels.get(step.kernel).ok_or_else(|| err(format!("no kernel {s}")))?;
@@ -437,7 +339,17 @@ pub fn lower(
         });
     }
     lw.jit.finalize()?;
-    Ok(Program { inputs: lw.inputs, steps, outputs, arena_len: lw.arena_len, jit: lw.jit })
+    Ok(Program {
+        inputs: lw.inputs,
+        steps,
+        outputs,
+        arena_len: lw.arena_len,
+        jit: lw.jit,
+        threads: plan.threads,
+        checking,
+        peak_bytes: plan.peak_bytes,
+        kernels: partition.kernels.len(),
+    })
 }
 
 impl Lowering<'_> {
@@ -471,7 +383,7 @@ impl Lowering<'_> {
             Some(Placement::Leaf) | Some(Placement::Kernel(_)) => {
                 let shape = self.shape(v)?;
                 let mut strides = row_major(&shape);
-                if self.transposed.contains(&v) {
+                if self.plan.transposed.contains(&v) {
                     let r = shape.len();
                     strides[r - 2] = 1;
                     strides[r - 1] = shape[r - 2] as isize;

@@ -185,10 +185,10 @@ fn zoo_models_optimise_to_equivalent_graphs() {
     for path in paths {
         let source = std::fs::read_to_string(&path).expect("readable model");
         let name = path.display().to_string();
-        let module = crate::compile(&source).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let module = crate::compile(&source).unwrap_or_else(|e| panic!("{name}: {e:?}")).module;
         check_equivalent(&format!("{name} (train)"), &module.train_graph);
         check_equivalent(&format!("{name} (infer)"), &module.infer_graph);
-        if let Ok(step) = crate::train_step(&module) {
+        if let Ok(step) = crate::pipeline::train_step(&module) {
             check_equivalent(&format!("{name} (training step)"), &step);
         }
     }

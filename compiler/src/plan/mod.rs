@@ -18,16 +18,20 @@
 //! - **Offsets**: greedy best fit — buffers by decreasing size (ties by
 //!   first step), each placed in the smallest gap between buffers already
 //!   placed whose live ranges overlap its own, or above them all.
+//! - **Layouts** ([`layout`]): parameter and state updates written over
+//!   their inputs, matrix products written transposed for their readers.
 //! - **Split**: each kernel runs as `chunks` index ranges of one axis of its
 //!   domain: the outermost axis no reduction of the kernel reduces (so
 //!   every chunk reduces whole rows, in a fixed order), with at most
 //!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
 //!   (elements, or multiply-adds for contractions).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod layout;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
-use crate::fusion::{KernelKind, Partition, Placement};
+use crate::fusion::{self, KernelKind, Partition, Placement};
 use crate::ir::{Graph, Op, Shape, ValueId};
 
 /// Alignment of every buffer offset and size, in bytes.
@@ -72,9 +76,14 @@ pub struct Buffer {
     pub views: Vec<ValueId>,
 }
 
-/// The schedule and memory plan of a partitioned graph.
+/// The schedule and memory plan of a graph: everything code generation
+/// needs, decided once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The planned graph.
+    pub graph: Graph,
+    /// Its kernels ([`fusion::partition`]).
+    pub partition: Partition,
     /// The sizes bound to symbolic dimensions.
     pub dims: BTreeMap<String, usize>,
     pub threads: usize,
@@ -84,6 +93,12 @@ pub struct Plan {
     pub buffers: Vec<Buffer>,
     /// Bytes of arena needed: the highest end of any buffer.
     pub peak_bytes: usize,
+    /// New values of parameters and state written over the input of the
+    /// same name (new value → input), so that no copy follows the step.
+    pub in_place: BTreeMap<ValueId, ValueId>,
+    /// Matrix products whose GEMM writes the transposed layout, because
+    /// every reader reads them through a transpose.
+    pub transposed: BTreeSet<ValueId>,
 }
 
 impl Plan {
@@ -112,20 +127,14 @@ fn round_up(n: usize) -> usize {
     n.div_ceil(ALIGN).max(1) * ALIGN
 }
 
-/// Plans `partition` of `graph` with symbolic dimensions bound by `dims`
-/// for `threads` threads.
-pub fn plan(
-    graph: &Graph,
-    partition: &Partition,
-    dims: &HashMap<String, usize>,
-    threads: usize,
-) -> Result<Plan, String> {
+/// Partitions `graph` into kernels and plans them with symbolic dimensions
+/// bound by `dims` for `threads` threads.
+pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Result<Plan, String> {
     if threads == 0 {
         return Err("the number of threads must be at least 1".to_string());
     }
-    if partition.placement.len() != graph.nodes.len() {
-        return Err("the partition does not belong to this graph".to_string());
-    }
+    let partition = fusion::partition(graph);
+    let partition = &partition;
     let steps_n = partition.kernels.len();
     // Step of each kernel = its index; check that the order is topological.
     for (k, kernel) in partition.kernels.iter().enumerate() {
@@ -193,12 +202,17 @@ pub fn plan(
     for (k, kernel) in partition.kernels.iter().enumerate() {
         steps.push(Step { kernel: k, split: split(graph, kernel, dims, threads)? });
     }
+    let readers = layout::readers(graph);
     let plan = Plan {
+        graph: graph.clone(),
+        partition: partition.clone(),
         dims: dims.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         threads,
         steps,
         buffers,
         peak_bytes,
+        in_place: layout::in_place_updates(graph, partition, &readers),
+        transposed: layout::transposed_results(graph, partition, &readers),
     };
     check(&plan)?;
     Ok(plan)
@@ -316,7 +330,8 @@ pub fn check(plan: &Plan) -> Result<(), String> {
 
 /// A readable listing of the plan: the steps with their split, the buffers
 /// with offsets and live ranges, and the peak arena bytes.
-pub fn print(graph: &Graph, partition: &Partition, plan: &Plan) -> String {
+pub fn print(plan: &Plan) -> String {
+    let (graph, partition) = (&plan.graph, &plan.partition);
     let mut s = String::new();
     let dims: Vec<String> = plan.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{check, plan, Buffer, Plan, ALIGN};
 use crate::fusion::partition;
 use crate::ir::parse::parse;
-use crate::ir::ValueId;
+use crate::ir::{Graph, Mode, ValueId};
 
 const CHAIN: &str = r#"graph t mode=infer {
   %0: f32[B, 1024] = input "x"
@@ -19,9 +19,8 @@ const CHAIN: &str = r#"graph t mode=infer {
 
 fn plan_of(text: &str, batch: usize, threads: usize) -> Plan {
     let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
-    let p = partition(&graph);
     let dims = HashMap::from([("B".to_string(), batch)]);
-    plan(&graph, &p, &dims, threads).unwrap_or_else(|e| panic!("{e}"))
+    plan(&graph, &dims, threads).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -65,11 +64,10 @@ fn splits_follow_threads_and_minimum_chunks() {
 #[test]
 fn unbound_dimensions_and_zero_threads_are_errors() {
     let graph = parse(CHAIN).unwrap_or_else(|e| panic!("{e}"));
-    let p = partition(&graph);
-    let err = plan(&graph, &p, &HashMap::new(), 1).err().unwrap_or_default();
+    let err = plan(&graph, &HashMap::new(), 1).err().unwrap_or_default();
     assert!(err.contains("`B` is not bound"), "{err}");
     let dims = HashMap::from([("B".to_string(), 2)]);
-    assert!(plan(&graph, &p, &dims, 0).is_err());
+    assert!(plan(&graph, &dims, 0).is_err());
 }
 
 #[test]
@@ -81,7 +79,12 @@ fn checker_rejects_overlapping_live_buffers() {
         live,
         views: vec![],
     };
+    let empty = Graph::new("t", Mode::Infer);
     let plan = |buffers: Vec<Buffer>| Plan {
+        partition: partition(&empty),
+        graph: empty.clone(),
+        in_place: Default::default(),
+        transposed: Default::default(),
         dims: Default::default(),
         threads: 1,
         steps: vec![],

@@ -37,7 +37,7 @@ use nnc_compiler::sema::train::{DataSource, EarlyStop, Metric, Normalize, TrainC
 use nnc_compiler::sema::Module;
 
 use crate::data::{self, LoadOptions, Role};
-use crate::exec::{batch_dims, Executable, Gemm, Options as ExecOptions};
+use crate::exec::{Executable, Gemm, Options as ExecOptions};
 use crate::metrics::{self, Metrics, TargetView};
 use crate::npz::ArrayValue;
 use checkpoint::{source_hash, Checkpoint, Fingerprint};
@@ -369,7 +369,7 @@ struct Engine {
 
 /// `graph` compiled for `batch` examples, its random key set to (seed, 0).
 fn compiled(graph: &Graph, batch: usize, exec: &ExecOptions, seed: u64) -> Result<Executable, String> {
-    let mut exe = Executable::new(graph, &batch_dims(graph, batch), exec)?;
+    let mut exe = Executable::compile(graph, batch, exec)?;
     for (name, value) in crate::feed::key_inputs(graph, seed)? {
         exe.set_input(&name, &value)?;
     }
@@ -401,8 +401,8 @@ fn write(exe: &mut Executable, name: &str, values: &[f32]) -> Result<(), String>
 
 impl Engine {
     fn new(module: &Module, threads: usize, checking: Checking, seed: u64) -> Result<Engine, String> {
-        let train_graph = nnc_compiler::optimized_train_step(module)?;
-        let infer_graph = nnc_compiler::opt::optimize(&module.infer_graph)?;
+        let train_graph = nnc_compiler::pipeline::optimized(module, nnc_compiler::ir::Mode::Train)?;
+        let infer_graph = nnc_compiler::pipeline::optimized(module, nnc_compiler::ir::Mode::Infer)?;
         let state_names =
             names_of(&train_graph, |k| matches!(k, InputKind::Param { .. } | InputKind::State { .. }));
         let model_names =

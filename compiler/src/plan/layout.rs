@@ -1,0 +1,118 @@
+//! Layout decisions of the plan: where a value's memory is not a fresh
+//! row-major buffer of its own.
+//!
+//! - **In-place updates**: a parameter's or state's new value written over
+//!   the input of the same name, saving a copy per step.
+//! - **Transposed results**: a matrix product every reader reads through a
+//!   transpose is written transposed by its GEMM.
+//!
+//! Both read one map of each value's readers, built once per plan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::fusion::{KernelKind, Partition, Placement};
+use crate::ir::{Graph, Op, OutputKind, ValueId};
+
+/// The nodes reading each value.
+pub(super) fn readers(graph: &Graph) -> HashMap<ValueId, Vec<ValueId>> {
+    let mut readers: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &a in &node.args {
+            readers.entry(a).or_default().push(ValueId(i as u32));
+        }
+    }
+    readers
+}
+
+/// `param` and `state` outputs whose new value can be written over the
+/// input of the same name, as new value → input: the value is stored by a
+/// loop kernel whose domain is the input's shape, nothing else reads the
+/// value, the kernel reads the input only directly (same element, same
+/// layout, so each element is read before it is overwritten), and no later
+/// kernel reads the input. After a run such inputs hold the new values.
+pub(super) fn in_place_updates(
+    graph: &Graph,
+    partition: &Partition,
+    readers: &HashMap<ValueId, Vec<ValueId>>,
+) -> BTreeMap<ValueId, ValueId> {
+    let inputs_by_name: HashMap<&str, ValueId> = graph
+        .inputs()
+        .filter_map(|(v, n)| match &n.op {
+            Op::Input { name, .. } => Some((name.as_str(), v)),
+            _ => None,
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for o in &graph.outputs {
+        if !matches!(o.kind, OutputKind::Param | OutputKind::State) {
+            continue;
+        }
+        let v = o.value;
+        let (Some(&p), Some(k)) = (inputs_by_name.get(o.name.as_str()), partition.kernel_of(v)) else {
+            continue;
+        };
+        let kernel = &partition.kernels[k];
+        let same_type = graph.ty(p) == graph.ty(v) && kernel.domain == graph.ty(v).shape;
+        let value_unread = readers.get(&v).is_none_or(|r| r.is_empty());
+        let once = graph.outputs.iter().filter(|x| x.value == v).count() == 1;
+        // Every kernel reading `p` (through views too) runs before `k`;
+        // `k` itself reads it only directly.
+        let mut read_directly = true;
+        let mut stack: Vec<(ValueId, bool)> = vec![(p, true)];
+        while let Some((x, direct)) = stack.pop() {
+            for r in readers.get(&x).into_iter().flatten() {
+                match partition.placement.get(r.index()) {
+                    Some(Placement::Kernel(j)) => {
+                        read_directly &= *j < k || (*j == k && direct && !kernel.epilogue.contains(r));
+                    }
+                    Some(Placement::View { .. }) => stack.push((*r, false)),
+                    _ => read_directly = false,
+                }
+            }
+        }
+        if kernel.kind == KernelKind::Loop && same_type && value_unread && once && read_directly {
+            out.insert(v, p);
+        }
+    }
+    out
+}
+
+/// Matmul results that every reader reads through a permute swapping the
+/// last two axes (a weight gradient `xᵀ·dy` read as `[out, in]`): their
+/// GEMM writes the transposed layout directly, so the readers see
+/// row-major memory instead of a strided transpose.
+pub(super) fn transposed_results(
+    graph: &Graph,
+    partition: &Partition,
+    readers: &HashMap<ValueId, Vec<ValueId>>,
+) -> BTreeSet<ValueId> {
+    let outputs: BTreeSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
+    let mut out = BTreeSet::new();
+    for k in &partition.kernels {
+        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() {
+            continue;
+        }
+        let Some(&v) = k.nodes.first() else { continue };
+        let rank = graph.ty(v).shape.rank();
+        let swap: Vec<usize> = (0..rank)
+            .map(|a| {
+                if a + 2 == rank {
+                    rank - 1
+                } else if a + 1 == rank {
+                    rank - 2
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let Some(rs) = readers.get(&v) else { continue };
+        let all_transpose = rs.iter().all(|r| {
+            matches!(&graph.node(*r).op, Op::Permute { axes } if *axes == swap)
+                && matches!(partition.placement.get(r.index()), Some(Placement::View { .. }))
+        });
+        if rank >= 2 && all_transpose && !outputs.contains(&v) {
+            out.insert(v);
+        }
+    }
+    out
+}
