@@ -29,29 +29,34 @@ fn gemm_1024(c: &mut Criterion) {
                 black_box(&out);
             })
         });
-        let parallelism =
-            if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let parallelism = if threads > 1 {
+            gemm_common::Parallelism::Rayon(threads)
+        } else {
+            gemm_common::Parallelism::None
+        };
         group.bench_function(format!("direct/{threads}t"), |bench| {
             bench.iter(|| {
                 // SAFETY: all three buffers hold N·N elements and are read
-                // and written as dense row-major N×N matrices (column stride
-                // 1, row stride N), so every addressed element is in bounds;
-                // `out` is borrowed mutably and does not overlap `a` or `b`.
+                // and written as dense N×N matrices (unit and N strides), so
+                // every addressed element is in bounds; `out` is borrowed
+                // mutably and does not overlap `a` or `b`. The row-major
+                // product `out = a·b` is computed as its column-major
+                // transpose `outᵀ = bᵀ·aᵀ`, the layout the kernel prefers.
                 unsafe {
-                    gemm::gemm(
+                    gemm_f32::gemm::f32::get_gemm_fn()(
                         N,
                         N,
                         N,
                         out.as_mut_ptr(),
-                        1,
                         N as isize,
+                        1,
                         false,
-                        a.as_ptr(),
-                        1,
-                        N as isize,
                         b.as_ptr(),
-                        1,
                         N as isize,
+                        1,
+                        a.as_ptr(),
+                        N as isize,
+                        1,
                         0.0,
                         1.0,
                         false,

@@ -1,6 +1,13 @@
-//! The tuned GEMM: the `gemm` crate, whose packed SIMD microkernels are
-//! chosen at run time for the CPU (AVX-512 with the `x86-v4` feature) and
-//! whose threads come from rayon's global pool.
+//! The tuned GEMM: the f32 kernels of the `gemm` crates (`gemm-f32`), whose
+//! packed SIMD microkernels are chosen at run time for the CPU (AVX-512 with
+//! the `x86-v4` feature) and whose threads come from rayon's global pool.
+//!
+//! Only the f32 crate is built (not the `gemm` façade, which also compiles
+//! the f64, f16 and complex kernels nnc never calls); [`gemm_f32`] applies
+//! the façade's normalisation of layouts before calling the f32 kernel, so
+//! every product is computed exactly as through the façade.
+
+use gemm_common::Parallelism;
 
 use super::{check_operands, scale_only, GemmProvider, MatMut, MatRef};
 
@@ -47,8 +54,7 @@ impl GemmProvider for Tuned {
                 MatMut { data: c.data, offset: c.offset, row_stride: c.col_stride, col_stride: c.row_stride };
             return self.gemm(n, m, k, alpha, b.t(), a.t(), beta, ct, threads);
         }
-        let parallelism =
-            if threads > 1 { ::gemm::Parallelism::Rayon(threads) } else { ::gemm::Parallelism::None };
+        let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
         // The library computes `dst := alpha·dst + beta·lhs·rhs` (its alpha
         // and beta are BLAS's beta and alpha); with `read_dst == false` it
         // never reads `dst`, which gives BLAS's `beta == 0` semantics.
@@ -63,7 +69,7 @@ impl GemmProvider for Tuned {
         // and `b` are shared borrows that cannot overlap `c.data`. Element
         // offsets fit `isize` because they index existing slices.
         unsafe {
-            ::gemm::gemm(
+            gemm_f32(
                 m,
                 n,
                 k,
@@ -79,12 +85,92 @@ impl GemmProvider for Tuned {
                 b.row_stride,
                 beta,
                 alpha,
-                false,
-                false,
-                false,
                 parallelism,
             );
         }
         Ok(())
+    }
+}
+
+/// `dst := alpha·dst + beta·lhs·rhs` (the library's argument names: its
+/// `alpha` scales the destination) with the f32 kernel of `gemm-f32`, after
+/// the layout normalisation of the `gemm` façade: a destination with rows
+/// closer in memory than columns is computed as its transpose (the kernels
+/// prefer column-major destinations), and negative strides are turned
+/// positive from the other end.
+///
+/// # Safety
+/// Every element `offset + i·rs + j·cs` the product addresses (`i < m`,
+/// `j < n` for `dst`, `i < m`, `j < k` for `lhs`, `i < k`, `j < n` for `rhs`)
+/// lies inside one live allocation; the elements of `dst` are pairwise
+/// distinct and nothing else accesses them during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    mut dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    alpha: f32,
+    beta: f32,
+    parallelism: Parallelism,
+) {
+    let transpose = dst_cs.abs() < dst_rs.abs();
+    let (m, n, mut dst_cs, mut dst_rs, mut lhs, mut lhs_cs, mut lhs_rs, mut rhs, mut rhs_cs, mut rhs_rs) =
+        if transpose {
+            (n, m, dst_rs, dst_cs, rhs, rhs_rs, rhs_cs, lhs, lhs_rs, lhs_cs)
+        } else {
+            (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs)
+        };
+    if dst_rs < 0 && m > 0 {
+        dst = dst.wrapping_offset((m - 1) as isize * dst_rs);
+        dst_rs = -dst_rs;
+        lhs = lhs.wrapping_offset((m - 1) as isize * lhs_rs);
+        lhs_rs = -lhs_rs;
+    }
+    if dst_cs < 0 && n > 0 {
+        dst = dst.wrapping_offset((n - 1) as isize * dst_cs);
+        dst_cs = -dst_cs;
+        rhs = rhs.wrapping_offset((n - 1) as isize * rhs_cs);
+        rhs_cs = -rhs_cs;
+    }
+    if lhs_cs < 0 && k > 0 {
+        lhs = lhs.wrapping_offset((k - 1) as isize * lhs_cs);
+        lhs_cs = -lhs_cs;
+        rhs = rhs.wrapping_offset((k - 1) as isize * rhs_rs);
+        rhs_rs = -rhs_rs;
+    }
+    // SAFETY: the caller's contract; the normalisation above only swaps the
+    // roles of the operands or walks the same elements from the other end.
+    unsafe {
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs,
+            dst_rs,
+            read_dst,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            parallelism,
+        )
     }
 }
