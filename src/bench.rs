@@ -63,7 +63,7 @@ impl Measurement {
 fn normal(key: [i32; 2], stream: u64, index: u64) -> f32 {
     let u1 = f64::from(rng::uniform(key, stream, 2 * index)).max(1e-12);
     let u2 = f64::from(rng::uniform(key, stream, 2 * index + 1));
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    rng::box_muller(1.0, u1, u2) as f32
 }
 
 /// Gives every input of the executable its starting value: parameters and

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{InputKind, Op, OutputKind};
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 use nnc_compiler::{compile, diag, ir, pipeline, syntax, Stage};
 use nnc_runtime::{feed, init, npz, tensor_file};
 

@@ -1,11 +1,12 @@
 //! `nnc datasets`: the real data sets shipped inside the binary, as a table.
 //!
-//! The catalogue itself lives in the runtime (`nnc_runtime::data::catalogue`),
-//! next to the data; this module only renders it for a terminal.
+//! The catalogue itself lives with the training configuration
+//! (`nnc_compiler::config::datasets`); this module only renders it for a
+//! terminal.
 
 use std::io::{self, Write};
 
-use nnc_runtime::data::{catalogue, ArrayInfo};
+use nnc_compiler::config::datasets::{ArrayInfo, DATASETS};
 
 /// A shape as `[a, b, c]`.
 fn shape_text(shape: &[usize]) -> String {
@@ -25,7 +26,7 @@ fn array_text(a: &ArrayInfo) -> String {
 /// and `y` (shape and unit) and split order as aligned columns, and then
 /// each set's description, tasks, provenance and licence.
 pub fn print_datasets(out: &mut impl Write) -> io::Result<()> {
-    let entries = catalogue();
+    let entries = DATASETS;
     let header = ["name", "task", "examples", "x", "y", "order"];
     let rows: Vec<[String; 6]> = entries
         .iter()
@@ -72,7 +73,7 @@ pub fn print_datasets(out: &mut impl Write) -> io::Result<()> {
         "Use a data set with `data = dataset(\"NAME\")` (its default task) or \
          `data = dataset(\"NAME\", task: \"TASK\")` in a train section."
     )?;
-    for e in &entries {
+    for e in entries {
         writeln!(out)?;
         writeln!(out, "{}: {}", e.name, e.description)?;
         for t in e.tasks {

@@ -5,7 +5,7 @@
 //! thousands separators, FLOPs with k/M/G/T suffixes, right-aligned.
 
 use nnc_compiler::ir::Type;
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 
 /// Bytes per parameter: parameters are stored as f32.
 const BYTES_PER_PARAM: u64 = 4;
@@ -185,7 +185,7 @@ mod tests {
 #[cfg(test)]
 mod table_tests {
     use nnc_compiler::ir::{DType, Dim, Graph, Loc, Mode, Shape, Type};
-    use nnc_compiler::sema::{LayerInfo, Module};
+    use nnc_compiler::{LayerInfo, Module};
 
     use super::render_summary;
 

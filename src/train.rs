@@ -36,7 +36,7 @@ fn fail(err: &mut dyn Write, message: &str) -> Status {
 fn fail_run(
     err: &mut dyn Write,
     error: &train::RunError,
-    module: &nnc_compiler::sema::Module,
+    module: &nnc_compiler::Module,
     file: &Path,
     from_data_entry: bool,
     color: bool,
@@ -53,7 +53,7 @@ fn fail_run(
 /// The diagnostic of a data error for the model `module` compiled from `source`.
 fn data_diagnostic(
     error: &nnc_runtime::data::LoadError,
-    module: &nnc_compiler::sema::Module,
+    module: &nnc_compiler::Module,
     source: &str,
     from_data_entry: bool,
 ) -> nnc_compiler::diag::Diagnostic {
@@ -418,7 +418,7 @@ fn kind_of(path: &Path) -> String {
 }
 
 /// The name of the model's (first) data input, as arrays are named for it.
-fn input_name(module: &nnc_compiler::sema::Module) -> String {
+fn input_name(module: &nnc_compiler::Module) -> String {
     module
         .infer_graph
         .inputs()
@@ -489,9 +489,8 @@ fn predictions_csv(y: &ArrayD<f32>, columns: &[String], path: &Path) -> Result<V
 
 /// The CSV header of predictions with `k` values per example: the target
 /// columns of a model trained on CSV, else `NAME` or `NAME.0`, `NAME.1`, ….
-fn prediction_columns(module: &nnc_compiler::sema::Module, k: usize) -> Vec<String> {
-    if let Some(nnc_compiler::sema::train::DataSource::Csv { y, .. }) = module.train.as_ref().map(|t| &t.data)
-    {
+fn prediction_columns(module: &nnc_compiler::Module, k: usize) -> Vec<String> {
+    if let Some(nnc_compiler::config::DataSource::Csv { y, .. }) = module.train.as_ref().map(|t| &t.data) {
         if y.len() == k {
             return y.clone();
         }

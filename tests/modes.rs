@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use common::{compile_ok, display_path, for_each_file, nn_files};
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{rng, Graph, InputKind, Op, OutputKind};
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 
 type Inputs = HashMap<String, Tensor<f64>>;
 

@@ -74,7 +74,7 @@ fn expect_status(out: &Output, code: i32, what: &str) -> String {
     text(&out.stdout)
 }
 
-fn compile(path: &str) -> nnc_compiler::sema::Module {
+fn compile(path: &str) -> nnc_compiler::Module {
     let path = common::root().join(path);
     common::compile_ok(&path, &common::read(&path))
 }

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nnc_compiler::codegen::Checking;
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 use nnc_runtime::data::{self, ArrayValue, Examples, LoadOptions};
 use nnc_runtime::train::{self, EpochRecord, Options, Silent};
 

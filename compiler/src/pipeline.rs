@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! source ─ syntax::parse ─► ast ─ sema::analyze ─► forward graphs (Module)
-//!        ─ autodiff ─► grad ─ optim (clipping, update) ─► train ─ opt ─► opt
+//!        ─ autodiff ─► grad ─ update (clipping, optimiser) ─► train ─ opt ─► opt
 //!        ─ plan (fusion, schedule, memory, layouts) ─► fused, plan
 //!        ─ codegen::lower ─► Program (clif)
 //! ```
@@ -19,11 +19,11 @@ use std::collections::HashMap;
 
 use crate::codegen::lower::{self, Program};
 use crate::codegen::Checking;
+use crate::config::Optimizer;
 use crate::diag::Diagnostic;
 use crate::ir::{self, Dim, Graph, Mode, OutputKind};
 use crate::plan::{self, Plan};
-use crate::sema::train::Optimizer;
-use crate::{autodiff, fusion, opt, optim, sema, syntax};
+use crate::{autodiff, fusion, opt, sema, syntax, update};
 
 /// A printable stage of the compiler, in pipeline order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,7 +177,7 @@ pub fn train_step(module: &sema::Module) -> Result<Graph, String> {
         Some(t) => (t.optimizer, t.clip_grad_norm),
         None => (DEFAULT_OPTIMIZER, None),
     };
-    optim::append_update(&mut graph, &backward.grads, &optimizer, clip)?;
+    update::append_update(&mut graph, &backward.grads, &optimizer, clip)?;
     let graph = sema::inputs_first(graph);
     ir::verify::verify(&graph).map_err(|e| format!("the training step does not verify: {}", e.join("; ")))?;
     Ok(graph)

@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nnc_compiler::codegen::{
     Checking, Elem, Expr, Jit, LoopKernel, Operand, Reduce, Store, WindowKernel, WindowOp,
 };
-use nnc_compiler::ir::op::{BinaryOp, PoolKind, UnaryOp};
+use nnc_compiler::ir::op::{BinaryOp, PoolKind, UnaryOp, WindowAttrs};
 
 fn values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 + 0.25).collect()
@@ -107,12 +107,12 @@ fn loop_kernels(c: &mut Criterion) {
 fn maxpool(c: &mut Criterion) {
     let kernel = WindowKernel {
         name: "maxpool_2x2".into(),
-        op: WindowOp::Pool {
+        op: WindowOp::Pool(WindowAttrs {
             kind: PoolKind::Max,
             window: vec![2, 2],
             stride: vec![2, 2],
             padding: vec![(0, 0); 2],
-        },
+        }),
         inputs: vec![vec![32, 64, 32, 32]],
         output: vec![32, 64, 16, 16],
     };

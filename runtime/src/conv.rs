@@ -22,21 +22,9 @@
 //! convolutions (1×…×1 kernel, stride 1, no padding) skip im2col: the input
 //! planes already are the column matrix.
 
-use crate::gemm::{GemmProvider, MatMut, MatRef};
+use nnc_compiler::ir::ConvAttrs;
 
-/// Per-spatial-dimension attributes of a convolution, as on the IR's `Conv`,
-/// `ConvTranspose` and `ConvWeightGrad` ops.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvAttrs {
-    /// Step between output positions, per spatial dimension.
-    pub stride: Vec<usize>,
-    /// Zeros before and after the input, per spatial dimension.
-    pub padding: Vec<(usize, usize)>,
-    /// Step between kernel taps, per spatial dimension.
-    pub dilation: Vec<usize>,
-    /// Channel groups: output channel group `g` sees only input group `g`.
-    pub groups: usize,
-}
+use crate::gemm::{GemmProvider, MatMut, MatRef};
 
 /// A validated convolution `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
 /// output position `p` reads input position `p*stride + k*dilation - lo`

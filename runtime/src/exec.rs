@@ -17,11 +17,11 @@
 //!   live at the same step (checked by `plan::check` during lowering), and
 //!   the ranges of one call write disjoint elements, so tasks running in
 //!   parallel never write the same memory and never write what another
-//!   reads.
-//!
-//! - a convolution's packing kernels run on one image and its scratch: each
-//!   call compares the kernel's extents with the lengths of the slices it is
-//!   given ([`GeneratedPacking`]).
+//!   reads;
+//! - a convolution call gets its operands as slices and its result as an
+//!   exclusively borrowed slice; its packing kernels run on one image and
+//!   its scratch, and each call compares the kernel's extents with the
+//!   lengths of the slices it is given (`conv_call::GeneratedPacking`).
 //!
 //! In the checked mode kernels additionally test each access against the
 //! true buffer lengths and report a violation as an error.
@@ -31,14 +31,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, IxDyn};
-use nnc_compiler::codegen::lower::{self, Buf, Call, ConvKind, ConvPacking, Program, Source};
-use nnc_compiler::codegen::{take_trap, Checking, Jit, KernelId, KernelTrap, LoopFnPtr};
+use nnc_compiler::codegen::lower::{self, Buf, Call, Program, Source};
+use nnc_compiler::codegen::{take_trap, Checking, KernelId, LoopFnPtr};
 use nnc_compiler::fusion::KernelKind;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Graph, OutputKind};
 use nnc_compiler::pipeline;
 
-use crate::conv::{self, ConvAttrs, ConvGeometry};
+use crate::conv;
+use crate::conv_call::{ConvContext, TaskScratch};
 use crate::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
 use crate::pool::ThreadPool;
 
@@ -114,15 +115,15 @@ impl Storage {
 }
 
 /// Raw pointers shared with pool tasks.
-struct Shared<T>(T);
-// SAFETY: the pointers are only dereferenced by generated kernels on
-// disjoint output ranges (see the module's safety model); sharing the
-// addresses between threads is what the split requires.
+pub(crate) struct Shared<T>(pub(crate) T);
+// SAFETY: the pointers are only dereferenced by generated kernels and
+// contraction tasks on disjoint output ranges (see the module's safety
+// model); sharing the addresses between threads is what the split requires.
 unsafe impl<T> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     /// The shared value (a method, so closures capture the whole wrapper).
-    fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &T {
         &self.0
     }
 }
@@ -138,7 +139,7 @@ pub struct Executable {
     checking: Checking,
     threads: usize,
     /// Per pool task: convolution scratch and partial weight gradients.
-    scratch: Vec<Mutex<(conv::Scratch, Vec<f32>)>>,
+    scratch: Vec<TaskScratch>,
     profile: Option<Vec<Duration>>,
     peak_bytes: usize,
     kernels: usize,
@@ -458,7 +459,21 @@ impl Executable {
                 }
                 self.pool.map(parts, &task)?.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
             }
-            Call::Conv { .. } => self.conv(s, c),
+            Call::Conv { x, w, y, .. } => {
+                let (yp, ylen) = (self.ptr(*y), y.len());
+                // SAFETY: `validate` established that the result buffer lies
+                // inside its storage; the plan never places a kernel's output
+                // over a buffer live at its step, so it shares no bytes with
+                // the operands, and no other reference to it is live here.
+                let y_data = unsafe { std::slice::from_raw_parts_mut(yp, ylen) };
+                let cx = ConvContext {
+                    jit: &self.program.jit,
+                    provider: self.provider.as_ref(),
+                    pool: &self.pool,
+                    scratch: &self.scratch,
+                };
+                cx.run(call, self.slice(*x), self.slice(*w), y_data)
+            }
         }
     }
 
@@ -503,134 +518,6 @@ impl Executable {
                 Ok(())
             }
         }
-    }
-
-    fn conv(&self, s: usize, c: usize) -> Result<(), String> {
-        let Call::Conv { kind, attrs, x, x_shape, w, w_shape, y, y_shape, chunks, packing } =
-            &self.program.steps[s].calls[c]
-        else {
-            return Err("not a convolution".into());
-        };
-        let attrs = ConvAttrs {
-            stride: attrs.stride.clone(),
-            padding: attrs.padding.clone(),
-            dilation: attrs.dilation.clone(),
-            groups: attrs.groups,
-        };
-        let geometry = |batch: usize| -> Result<ConvGeometry, String> {
-            let mut xs = x_shape.clone();
-            xs[0] = batch;
-            match kind {
-                ConvKind::Forward => ConvGeometry::conv(&xs, w_shape, &attrs),
-                ConvKind::Transpose { output_padding } => {
-                    ConvGeometry::conv_transpose(&xs, w_shape, &attrs, output_padding)
-                }
-                ConvKind::WeightGrad { kernel } => {
-                    let mut dys = w_shape.clone();
-                    dys[0] = batch;
-                    ConvGeometry::weight_grad(&xs, &dys, &attrs, kernel)
-                }
-            }
-        };
-        let generated = GeneratedPacking::new(&self.program.jit, packing)?;
-        let result = self.conv_with(&generated, kind, &geometry, x, x_shape, w, w_shape, y, y_shape, *chunks);
-        let trap = generated.trap.into_inner().map_err(|_| "a convolution task panicked".to_string())?;
-        match trap {
-            Some(t) => Err(self.program.jit.describe_trap(&t)),
-            None => result,
-        }
-    }
-
-    /// Runs a convolution with its packing kernels resolved.
-    #[allow(clippy::too_many_arguments)]
-    fn conv_with(
-        &self,
-        packing: &GeneratedPacking,
-        kind: &ConvKind,
-        geometry: &(dyn Fn(usize) -> Result<ConvGeometry, String> + Sync),
-        x: &Buf,
-        x_shape: &[usize],
-        w: &Buf,
-        w_shape: &[usize],
-        y: &Buf,
-        y_shape: &[usize],
-        chunks: usize,
-    ) -> Result<(), String> {
-        let batch = x_shape[0];
-        let parts = chunks.clamp(1, batch.max(1));
-        let x_data = self.slice(*x);
-        let w_data = self.slice(*w);
-        let (yp, ylen) = (self.ptr(*y), y.len());
-        let provider = self.provider.as_ref();
-        let scratch_all = &self.scratch;
-        if parts == 1 {
-            let g = geometry(batch)?;
-            // SAFETY: as for a matmul result: inside the arena, disjoint from
-            // every buffer read at this step.
-            let y_data = unsafe { std::slice::from_raw_parts_mut(yp, ylen) };
-            let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
-            let scratch = &mut guard.0;
-            return match kind {
-                ConvKind::Forward => conv::conv(provider, packing, &g, x_data, w_data, y_data, scratch, 1),
-                ConvKind::Transpose { .. } => {
-                    // A transposed convolution is the input gradient of the
-                    // convolution whose input is its output.
-                    conv::conv_input_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
-                }
-                ConvKind::WeightGrad { .. } => {
-                    conv::conv_weight_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
-                }
-            };
-        }
-        let x_per: usize = x_shape[1..].iter().product();
-        let w_per: usize = w_shape[1..].iter().product();
-        let y_per: usize = y_shape[1..].iter().product();
-        let out = Shared(yp);
-        let results: Vec<Result<(), String>> = self.pool.map(parts, &|i| {
-            let (n0, n1) = (i * batch / parts, (i + 1) * batch / parts);
-            let g = geometry(n1 - n0)?;
-            let yp = *out.get();
-            let mut guard = scratch_all[i % scratch_all.len()].lock().map_err(|_| "scratch poisoned")?;
-            let (scratch, partial) = &mut *guard;
-            let xs = &x_data[n0 * x_per..n1 * x_per];
-            match kind {
-                ConvKind::Forward | ConvKind::Transpose { .. } => {
-                    // SAFETY: batch rows n0..n1 of the result: inside the
-                    // arena, disjoint from the other tasks' rows and from
-                    // every buffer read at this step.
-                    let ys = unsafe {
-                        std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
-                    };
-                    if matches!(kind, ConvKind::Forward) {
-                        conv::conv(provider, packing, &g, xs, w_data, ys, scratch, 1)
-                    } else {
-                        conv::conv_input_grad(provider, packing, &g, xs, w_data, ys, scratch, 1)
-                    }
-                }
-                ConvKind::WeightGrad { .. } => {
-                    let dys = &w_data[n0 * w_per..n1 * w_per];
-                    partial.resize(ylen, 0.0);
-                    conv::conv_weight_grad(provider, packing, &g, xs, dys, partial, scratch, 1)
-                }
-            }
-        })?;
-        results.into_iter().collect::<Result<Vec<()>, String>>()?;
-        if let ConvKind::WeightGrad { .. } = kind {
-            // SAFETY: the result buffer, as above; the tasks have finished.
-            let y_data = unsafe { std::slice::from_raw_parts_mut(yp, ylen) };
-            for i in 0..parts {
-                let guard = self.scratch[i % self.scratch.len()].lock().map_err(|_| "scratch poisoned")?;
-                let partial = &guard.1;
-                if i == 0 {
-                    y_data.copy_from_slice(&partial[..ylen]);
-                } else {
-                    for (d, p) in y_data.iter_mut().zip(partial) {
-                        *d += *p;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Every graph output as a tensor (bools from 0/1, i32 from their bits).
@@ -742,105 +629,6 @@ impl Executable {
     /// Whether kernels check their accesses.
     pub fn checking(&self) -> Checking {
         self.checking
-    }
-}
-
-/// One generated packing kernel, resolved from the [`Jit`] (which cannot be
-/// shared between threads) before a convolution's tasks start.
-struct PackKernel {
-    f: LoopFnPtr,
-    name: String,
-    elements: usize,
-    input_extent: Option<(isize, isize)>,
-    output_extent: Option<(isize, isize)>,
-}
-
-/// A convolution's packing as its generated kernels ([`ConvPacking`]),
-/// each run over its whole iteration space on the calling thread.
-struct GeneratedPacking {
-    pad: Option<PackKernel>,
-    im2col: Option<PackKernel>,
-    col2im: Option<PackKernel>,
-    unpad: Option<PackKernel>,
-    /// The first out-of-bounds access a checked kernel reported.
-    trap: Mutex<Option<KernelTrap>>,
-}
-
-impl GeneratedPacking {
-    fn new(jit: &Jit, packing: &ConvPacking) -> Result<GeneratedPacking, String> {
-        let resolve = |id: Option<KernelId>| -> Result<Option<PackKernel>, String> {
-            let Some(id) = id else { return Ok(None) };
-            let f = jit.loop_fn(id).map_err(|e| e.to_string())?;
-            let k = f.kernel();
-            if k.inputs.len() != 1 || k.outputs.len() != 1 {
-                return Err(format!("packing kernel {} must have one input and one output", k.name));
-            }
-            Ok(Some(PackKernel {
-                f: f.raw(),
-                name: k.name.clone(),
-                elements: k.elements(),
-                input_extent: k.input_extent(0),
-                output_extent: k.output_extent(0),
-            }))
-        };
-        Ok(GeneratedPacking {
-            pad: resolve(packing.pad)?,
-            im2col: resolve(packing.im2col)?,
-            col2im: resolve(packing.col2im)?,
-            unpad: resolve(packing.unpad)?,
-            trap: Mutex::new(None),
-        })
-    }
-
-    /// Runs packing kernel `k` from `input` into `output`.
-    fn run(&self, k: &Option<PackKernel>, input: &[f32], output: &mut [f32]) -> Result<(), String> {
-        let k = k.as_ref().ok_or("the convolution lacks a packing kernel")?;
-        let within = |extent: Option<(isize, isize)>, len: usize| {
-            extent.is_none_or(|(lo, hi)| lo >= 0 && (hi as usize) < len)
-        };
-        if !within(k.input_extent, input.len()) || !within(k.output_extent, output.len()) {
-            return Err(format!("packing kernel {} does not fit its buffers", k.name));
-        }
-        let ins = [input.as_ptr()];
-        let outs = [output.as_mut_ptr()];
-        let lens = [input.len(), output.len()];
-        // SAFETY: the kernel has one input and one output (checked in `new`),
-        // reads only elements of its input extent and writes only elements of
-        // its output extent, both checked above to lie inside the slices;
-        // `0..elements` is its whole iteration space; `output` is borrowed
-        // mutably, so nothing else touches it during the call, and it cannot
-        // overlap the shared `input`.
-        unsafe { (k.f)(ins.as_ptr(), outs.as_ptr(), 0, k.elements, lens.as_ptr()) };
-        match take_trap() {
-            Some(t) => {
-                let message = format!("packing kernel {} accessed memory out of bounds", k.name);
-                if let Ok(mut slot) = self.trap.lock() {
-                    slot.get_or_insert(t);
-                }
-                Err(message)
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl conv::Packing for GeneratedPacking {
-    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String> {
-        if self.pad.is_some() {
-            self.run(&self.pad, x, padded)?;
-            self.run(&self.im2col, padded, col)
-        } else {
-            self.run(&self.im2col, x, col)
-        }
-    }
-
-    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String> {
-        if self.unpad.is_some() {
-            self.run(&self.col2im, col, padded)?;
-            self.run(&self.unpad, padded, dx)
-        } else {
-            self.run(&self.col2im, col, dx)
-        }
     }
 }
 

@@ -33,6 +33,7 @@
 
 pub mod arena;
 pub mod conv;
+mod conv_call;
 pub mod data;
 pub mod exec;
 pub mod feed;

@@ -57,7 +57,7 @@
 //! so a batch that is rejected leaves the state as it was.
 
 use ndarray::ArrayViewD;
-use nnc_compiler::sema::train::Metric;
+use nnc_compiler::config::Metric;
 
 /// The target of a batch: real values (regression, one-hot, probabilities) or
 /// integer class labels.

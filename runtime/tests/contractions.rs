@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use ndarray::{ArrayD, IxDyn};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
-use nnc_compiler::ir::{self, Graph, InputKind, Loc, Mode, Op, OutputKind, Shape, Type};
-use nnc_runtime::conv::{ConvAttrs, ConvGeometry};
+use nnc_compiler::ir::{ConvAttrs, Graph, InputKind, Loc, Mode, Op, OutputKind, Shape, Type};
+use nnc_runtime::conv::ConvGeometry;
 use nnc_runtime::exec::{Executable, Gemm, Options};
 use nnc_runtime::gemm::{self, GemmProvider, MatMut, MatRef, Reference, Tuned};
 
@@ -440,19 +440,13 @@ fn convolutions_match_the_interpreter() {
             dilation: case.dilation.to_vec(),
             groups: case.groups,
         };
-        let conv = ir::ConvAttrs {
-            stride: attrs.stride.clone(),
-            padding: attrs.padding.clone(),
-            dilation: attrs.dilation.clone(),
-            groups: case.groups,
-        };
         let x_shape = image(case.batch, case.channels, case.spatial);
         let w_shape = [&[case.out_channels, case.channels / case.groups][..], case.kernel].concat();
         let x = values(x_shape.iter().product(), 10 + case_index as u64);
         let w = values(w_shape.iter().product(), 20 + case_index as u64);
 
         // Forward.
-        let op = Op::Conv(conv.clone());
+        let op = Op::Conv(attrs.clone());
         let (y_shape, want, got) = run_op(op, &x_shape, &x, &w_shape, &w);
         let geometry = ConvGeometry::conv(&x_shape, &w_shape, &attrs).unwrap();
         assert_eq!(geometry.output_shape(), y_shape, "case {case_index}");
@@ -463,7 +457,7 @@ fn convolutions_match_the_interpreter() {
         // Weight gradient, with dy of the forward output's shape.
         let kernel = case.kernel.to_vec();
         let dy = values(y_shape.iter().product(), 30 + case_index as u64);
-        let op = Op::ConvWeightGrad { conv: conv.clone(), kernel: kernel.clone() };
+        let op = Op::ConvWeightGrad { conv: attrs.clone(), kernel: kernel.clone() };
         let (dw_shape, want, got) = run_op(op, &x_shape, &x, &y_shape, &dy);
         let geometry = ConvGeometry::weight_grad(&x_shape, &y_shape, &attrs, &kernel).unwrap();
         assert_eq!(geometry.weight_shape(), dw_shape, "case {case_index}");
@@ -474,7 +468,7 @@ fn convolutions_match_the_interpreter() {
         // Transposed convolution: x [N, C, S], weight [C, O/groups, K].
         let wt_shape = [&[case.channels, case.out_channels / case.groups][..], case.kernel].concat();
         let wt = values(wt_shape.iter().product(), 40 + case_index as u64);
-        let op = Op::ConvTranspose { conv, output_padding: case.output_padding.to_vec() };
+        let op = Op::ConvTranspose { conv: attrs.clone(), output_padding: case.output_padding.to_vec() };
         let (t_shape, want, got) = run_op(op, &x_shape, &x, &wt_shape, &wt);
         let geometry =
             ConvGeometry::conv_transpose(&x_shape, &wt_shape, &attrs, case.output_padding).unwrap();

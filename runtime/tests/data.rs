@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array, ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, WriteNpyExt};
+use nnc_compiler::config::datasets::{ArrayInfo, DATASETS};
+use nnc_compiler::config::{DataSource, Generator};
 use nnc_compiler::ir::Graph;
-use nnc_compiler::sema::train::{DataSource, Generator};
-use nnc_runtime::data::{catalogue, load, ArrayValue, Examples, LoadOptions, Missing, Order, Role};
+use nnc_runtime::data::{load, ArrayValue, Examples, LoadOptions, Missing, Order, Role};
 
 /// The training graph of a model with input `x: X` and target `y: Y`.
 fn graph(x: &str, y: &str) -> Graph {
@@ -75,9 +76,9 @@ fn task(name: &str, task: &str) -> DataSource {
 #[test]
 fn every_dataset_task_loads_with_its_declared_shapes_and_units() {
     let base = Path::new(".");
-    for (e, t) in catalogue().iter().flat_map(|e| e.tasks.iter().map(move |t| (e, t))) {
+    for (e, t) in DATASETS.iter().flat_map(|e| e.tasks.iter().map(move |t| (e, t))) {
         let per = |s: &[usize]| s[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
-        let decl = |info: &nnc_runtime::data::ArrayInfo| {
+        let decl = |info: &ArrayInfo| {
             if info.shape.len() == 1 {
                 format!("{}[B]", info.dtype)
             } else {
@@ -542,7 +543,7 @@ fn shape_errors_name_the_binding_and_a_declaration_that_fits() {
 
 #[test]
 fn chronological_split_takes_the_file_order() {
-    use nnc_compiler::sema::train::{Split, SplitRule};
+    use nnc_compiler::config::{Split, SplitRule};
     let dir = temp("split");
     let rows: String = (0..10).map(|i| format!("{i},{}\n", i * 2)).collect();
     write(&dir, "series.csv", &format!("day,v\n{rows}"));

@@ -1,7 +1,7 @@
 //! Every primitive compiled by the JIT against the reference interpreter.
 //!
 //! The cases are the compiler's primitive table
-//! ([`nnc_compiler::autodiff::cases`]): one small graph per IR primitive,
+//! ([`cases`], from `compiler/tests/cases`): one small graph per IR primitive,
 //! with values for all its inputs. Each case is run twice — its forward
 //! graph alone, and its backward graph from
 //! [`nnc_compiler::autodiff::differentiate`] (the forward outputs, then one
@@ -22,9 +22,12 @@
 //! has a number (or the reverse) always fails. Integer and boolean outputs
 //! (argmax, comparisons, casts) must be equal element by element.
 
+#[path = "../../compiler/tests/cases/mod.rs"]
+mod cases;
+
 use std::collections::HashMap;
 
-use nnc_compiler::autodiff::{cases, differentiate};
+use nnc_compiler::autodiff::differentiate;
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::Graph;

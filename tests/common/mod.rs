@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 
 /// The root of the `nnc` package (the workspace root).
 pub fn root() -> PathBuf {

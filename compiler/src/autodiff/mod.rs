@@ -6,11 +6,11 @@
 //! backward node records the forward node it came from (`grad_of`) and that
 //! node's source location, so the printed graph reads `... @6:12-6:21 from %9
 //! matmul`.
+//!
+//! `compiler/tests/primitive_gradients.rs` checks every rule against finite
+//! differences on the primitive case table (`compiler/tests/cases`).
 
-pub mod cases;
 pub mod rules;
-#[cfg(test)]
-mod tests;
 
 use crate::ir::graph::DANGLING;
 use crate::ir::verify::verify;

@@ -46,12 +46,33 @@
 //! Kernels are numbered in a topological order of the kernel graph (among
 //! ready kernels, the one whose first node comes first), so running them in
 //! index order is valid.
+//!
+//! The partition is built in three parts:
+//! - `views`: which views and inline values must be stored, and the
+//!   layout of every value relative to its base;
+//! - `grouping`: nodes gathered into kernels by the rules above, without
+//!   cycles in the kernel graph;
+//! - [`report`]: why fusion stopped at each boundary, and the listing of
+//!   `nnc ir --stage fused`.
+//!
+//! This module holds the result types, the classification of ops and
+//! [`partition`], which runs the parts and orders the kernels.
+
+mod grouping;
+mod report;
+mod views;
+
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
-use std::fmt::Write;
 
-use crate::ir::{Dim, Graph, Op, Shape, ValueId};
+use crate::ir::{Graph, Op, Shape, ValueId};
+use grouping::Builder;
+use report::boundary_reason;
+pub use report::report;
+use views::materialise;
 
 /// What a kernel computes; code generation has one strategy per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -187,16 +208,6 @@ impl Partition {
     }
 }
 
-/// How a value is laid out relative to its base.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    base: ValueId,
-    /// Row-major over the base's memory, offset 0.
-    contiguous: bool,
-    /// Every element reads the base's single element.
-    uniform: bool,
-}
-
 fn is_elementwise(op: &Op) -> bool {
     matches!(
         op,
@@ -248,326 +259,12 @@ fn data_args(graph: &Graph, v: ValueId) -> &[ValueId] {
     }
 }
 
-fn is_size_one(d: &Dim) -> bool {
-    *d == Dim::Known(1)
-}
-
-/// True when the dimensions other than size 1 keep their order.
-fn permute_keeps_order(shape: &Shape, axes: &[usize]) -> bool {
-    let kept: Vec<usize> =
-        axes.iter().copied().filter(|&a| !shape.dims().get(a).is_some_and(is_size_one)).collect();
-    kept.windows(2).all(|w| w[0] < w[1])
-}
-
-/// True when broadcasting `from` to `to` only adds size-1 or leading axes
-/// of size 1 (no element is repeated).
-fn broadcast_is_trivial(from: &Shape, to: &Shape) -> bool {
-    let lead = to.rank().saturating_sub(from.rank());
-    to.dims()[..lead].iter().all(is_size_one)
-        && from
-            .dims()
-            .iter()
-            .zip(&to.dims()[lead..])
-            .all(|(f, t)| f == t || (is_size_one(f) && is_size_one(t)))
-}
-
-/// Layouts of all nodes given the set of materialised views and inline
-/// values; `None` for a reshape that cannot be a view of its operand.
-fn layouts(graph: &Graph, materialised: &[bool]) -> Vec<Option<Layout>> {
-    let mut out: Vec<Option<Layout>> = Vec::with_capacity(graph.nodes.len());
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let v = ValueId(i as u32);
-        let own = Layout { base: v, contiguous: true, uniform: node.ty.shape.dims().iter().all(is_size_one) };
-        let layout = if materialised[i] || !is_view(&node.op) {
-            Some(own)
-        } else {
-            let arg = node.args.first().and_then(|a| out.get(a.index()).copied().flatten());
-            let arg_shape = node.args.first().map(|a| &graph.ty(*a).shape);
-            match (arg, arg_shape) {
-                (Some(a), Some(arg_shape)) => match &node.op {
-                    Op::Broadcast { shape } => Some(Layout {
-                        base: a.base,
-                        contiguous: a.contiguous && broadcast_is_trivial(arg_shape, shape),
-                        uniform: a.uniform,
-                    }),
-                    Op::Permute { axes } => Some(Layout {
-                        base: a.base,
-                        contiguous: a.contiguous && permute_keeps_order(arg_shape, axes),
-                        uniform: a.uniform,
-                    }),
-                    _ if a.contiguous || a.uniform => Some(a),
-                    _ => None,
-                },
-                _ => None,
-            }
-        };
-        out.push(layout);
-    }
-    out
-}
-
-/// Decides which views and inline values are stored, by iterating the
-/// operand requirements to a fixed point (materialising a view changes the
-/// layouts built on it).
-fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
-    let n = graph.nodes.len();
-    let mut mat = vec![false; n];
-    for o in &graph.outputs {
-        if let Some(node) = graph.nodes.get(o.value.index()) {
-            if is_view(&node.op) || is_inline(&node.op) {
-                mat[o.value.index()] = true;
-            }
-        }
-    }
-    loop {
-        let lay = layouts(graph, &mat);
-        let mut changed = false;
-        for i in 0..n {
-            if lay[i].is_none() && !mat[i] {
-                mat[i] = true;
-                changed = true;
-            }
-        }
-        if changed {
-            continue;
-        }
-        for (i, node) in graph.nodes.iter().enumerate() {
-            if is_view(&node.op) && !mat[i] {
-                continue;
-            }
-            for a in data_args(graph, ValueId(i as u32)) {
-                let Some(l) = lay[a.index()] else { continue };
-                let base_in_memory = !is_inline(&graph.node(l.base).op);
-                let ok = match &node.op {
-                    Op::MatMul => base_in_memory,
-                    Op::Conv { .. }
-                    | Op::ConvTranspose { .. }
-                    | Op::ConvWeightGrad { .. }
-                    | Op::Pool { .. }
-                    | Op::PoolGrad { .. }
-                    | Op::Resize { .. }
-                    | Op::ResizeGrad { .. } => base_in_memory && l.contiguous,
-                    _ => true,
-                };
-                if !ok && !mat[a.index()] {
-                    mat[a.index()] = true;
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            let lay = lay
-                .into_iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    l.unwrap_or(Layout { base: ValueId(i as u32), contiguous: true, uniform: false })
-                })
-                .collect();
-            return (mat, lay);
-        }
-    }
-}
-
-/// A kernel under construction.
-struct Group {
-    kind: KernelKind,
-    domain: Shape,
-    members: Vec<ValueId>,
-    epilogue: Vec<ValueId>,
-    /// For epilogue-capable kernels: the last value of the chain.
-    tail: Option<ValueId>,
-}
-
-struct Builder<'g> {
-    graph: &'g Graph,
-    layout: Vec<Layout>,
-    /// Group of each computed node (before union-find resolution).
-    group_of: Vec<Option<usize>>,
-    parent: Vec<usize>,
-    groups: Vec<Group>,
-}
-
-impl Builder<'_> {
-    fn find(&mut self, mut g: usize) -> usize {
-        while self.parent[g] != g {
-            self.parent[g] = self.parent[self.parent[g]];
-            g = self.parent[g];
-        }
-        g
-    }
-
-    fn group(&mut self, v: ValueId) -> Option<usize> {
-        self.group_of[v.index()].map(|g| self.find(g))
-    }
-
-    fn new_group(&mut self, kind: KernelKind, domain: Shape, v: ValueId) -> usize {
-        let id = self.groups.len();
-        let tail = kind.takes_epilogue().then_some(v);
-        self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail });
-        self.parent.push(id);
-        self.group_of[v.index()] = Some(id);
-        id
-    }
-
-    fn add(&mut self, g: usize, v: ValueId) {
-        self.groups[g].members.push(v);
-        self.group_of[v.index()] = Some(g);
-    }
-
-    /// The groups a group reads from directly.
-    fn preds(&mut self, g: usize) -> Vec<usize> {
-        let members = self.groups[g].members.clone();
-        let mut out = vec![];
-        for m in members {
-            for a in data_args(self.graph, m).to_vec() {
-                let base = self.layout[a.index()].base;
-                if let Some(h) = self.group(base) {
-                    if h != g && !out.contains(&h) {
-                        out.push(h);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Whether group `from` depends (transitively) on group `to`.
-    fn reaches(&mut self, from: usize, to: usize) -> bool {
-        let mut seen = HashSet::new();
-        let mut stack = vec![from];
-        while let Some(g) = stack.pop() {
-            if g == to {
-                return true;
-            }
-            if seen.insert(g) {
-                stack.extend(self.preds(g));
-            }
-        }
-        false
-    }
-
-    fn merge(&mut self, into: usize, from: usize) {
-        let moved = std::mem::take(&mut self.groups[from].members);
-        self.groups[into].members.extend(moved);
-        self.groups[into].members.sort();
-        self.parent[from] = into;
-    }
-
-    /// Operand groups of `v`: (direct reads of elementwise values, all).
-    fn operand_groups(&mut self, v: ValueId) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
-        let node = self.graph.node(v);
-        let generated = matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. });
-        let mut direct = vec![];
-        let mut blocked = vec![];
-        let mut all = vec![];
-        for a in data_args(self.graph, v).to_vec() {
-            let base = self.layout[a.index()].base;
-            let Some(g) = self.group(base) else { continue };
-            if !all.contains(&g) {
-                all.push(g);
-            }
-            let is_direct = base == a && !generated && !is_reduction(&self.graph.node(a).op);
-            if is_direct {
-                if !direct.contains(&g) {
-                    direct.push(g);
-                }
-            } else if !blocked.contains(&g) {
-                blocked.push(g);
-            }
-        }
-        (direct, blocked, all)
-    }
-
-    /// True when every operand group other than `except` is free of a path
-    /// to `target` (so `target` may take the node without a cycle).
-    fn no_cycle(&mut self, all: &[usize], except: &[usize], target: usize) -> bool {
-        all.iter()
-            .filter(|h| !except.contains(h))
-            .copied()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .all(|h| !self.reaches(h, target))
-    }
-
-    fn elementwise(&mut self, v: ValueId) {
-        let shape = self.graph.ty(v).shape.clone();
-        let (direct, blocked, all) = self.operand_groups(v);
-        // Epilogue of a contraction whose chain ends at one of the operands.
-        let node = self.graph.node(v);
-        if !matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. }) {
-            for &g in &direct {
-                let grp = &self.groups[g];
-                let on_chain = grp.tail.is_some_and(|t| node.args.contains(&t));
-                if on_chain && grp.domain == shape && !blocked.contains(&g) && self.no_cycle(&all, &[g], g) {
-                    self.add(g, v);
-                    self.groups[g].epilogue.push(v);
-                    self.groups[g].tail = Some(v);
-                    return;
-                }
-            }
-        }
-        let mut target: Option<usize> = None;
-        for &e in &direct {
-            let e = self.find(e);
-            let grp = &self.groups[e];
-            if grp.kind != KernelKind::Loop || grp.domain != shape || blocked.contains(&e) {
-                continue;
-            }
-            match target {
-                None => {
-                    if self.no_cycle(&all, &[e], e) {
-                        target = Some(e);
-                    }
-                }
-                Some(t) if t != e => {
-                    if !self.reaches(t, e) && !self.reaches(e, t) && self.no_cycle(&all, &[t, e], e) {
-                        self.merge(t, e);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        match target {
-            Some(t) => self.add(t, v),
-            None => {
-                self.new_group(KernelKind::Loop, shape, v);
-            }
-        }
-    }
-
-    fn reduction(&mut self, v: ValueId) {
-        let Some(&a) = self.graph.node(v).args.first() else {
-            self.new_group(KernelKind::Loop, Shape::scalar(), v);
-            return;
-        };
-        let shape = self.graph.ty(a).shape.clone();
-        let base = self.layout[a.index()].base;
-        let target = match self.group(base) {
-            Some(g)
-                if base == a
-                    && !is_reduction(&self.graph.node(a).op)
-                    && self.groups[g].kind == KernelKind::Loop
-                    && self.groups[g].domain == shape =>
-            {
-                Some(g)
-            }
-            _ => None,
-        };
-        match target {
-            Some(g) => self.add(g, v),
-            None => {
-                self.new_group(KernelKind::Loop, shape, v);
-            }
-        }
-    }
-}
-
 /// Partitions `graph` into kernels (see the module documentation for the
 /// rules).
 pub fn partition(graph: &Graph) -> Partition {
     let n = graph.nodes.len();
     let (mat, layout) = materialise(graph);
-    let mut b = Builder { graph, layout, group_of: vec![None; n], parent: vec![], groups: vec![] };
+    let mut b = Builder::new(graph, layout);
     for (i, node) in graph.nodes.iter().enumerate() {
         let v = ValueId(i as u32);
         let shape = node.ty.shape.clone();
@@ -689,149 +386,3 @@ pub fn partition(graph: &Graph) -> Partition {
     boundaries.sort_by_key(|bd| (bd.consumer, bd.producer));
     Partition { kernels, boundaries, placement }
 }
-
-fn boundary_reason(
-    graph: &Graph,
-    kernels: &[Kernel],
-    placement: &[Placement],
-    producer: ValueId,
-    operand: ValueId,
-    consumer: ValueId,
-) -> String {
-    let kernel_at = |v: ValueId| match placement[v.index()] {
-        Placement::Kernel(k) => Some(&kernels[k]),
-        _ => None,
-    };
-    let (Some(pk), Some(ck)) = (kernel_at(producer), kernel_at(consumer)) else {
-        return "not computed by a kernel".to_string();
-    };
-    let pop = &graph.node(producer).op;
-    let cop = &graph.node(consumer).op;
-    let cm = cop.mnemonic();
-    let pm = pop.mnemonic();
-    let main_of = |k: &Kernel| k.nodes.iter().copied().find(|v| !k.epilogue.contains(v));
-    if ck.kind != KernelKind::Loop && main_of(ck) == Some(consumer) {
-        return match ck.kind {
-            KernelKind::Copy if is_view(cop) || is_inline(cop) => {
-                format!(
-                    "{cm} is materialised (graph output, or read by a kernel that needs contiguous memory)"
-                )
-            }
-            KernelKind::Copy => format!("{cm} is data movement (copy kernel)"),
-            k if k.is_contraction() => format!("{cm} is a contraction (GEMM)"),
-            _ => format!("{cm} is its own kernel"),
-        };
-    }
-    if pk.kind != KernelKind::Loop && !pk.kind.takes_epilogue() {
-        return format!("{pm} is its own kernel");
-    }
-    if pk.kind.takes_epilogue() && ck.kind == KernelKind::Loop {
-        let main = main_of(pk).map_or("contraction", |v| graph.node(v).op.mnemonic());
-        return format!("{main} is a contraction (GEMM); the reader is not on its epilogue chain");
-    }
-    if is_reduction(pop) {
-        return "reduction output read by a later loop".to_string();
-    }
-    let pshape = &graph.ty(producer).shape;
-    if operand != producer {
-        let om = graph.node(operand).op.mnemonic();
-        if graph.ty(operand).shape != *pshape {
-            return format!("shape changes {pshape}→{} ({om})", graph.ty(operand).shape);
-        }
-        return format!("read through a {om} view");
-    }
-    if ck.domain != *pshape {
-        return format!("shape changes {pshape}→{}", ck.domain);
-    }
-    if matches!(cop, Op::OneHot { .. } | Op::RngUniform { .. }) {
-        return format!("{cm} reads its operand at other indices");
-    }
-    if ck.epilogue.contains(&consumer) {
-        return format!("the reader is in the epilogue of {}", ck.name);
-    }
-    let readers: BTreeSet<&str> = kernels
-        .iter()
-        .filter(|k| k.name != pk.name)
-        .filter(|k| {
-            k.nodes
-                .iter()
-                .any(|&m| data_args(graph, m).iter().any(|a| placement_base(placement, *a) == producer))
-        })
-        .map(|k| k.name.as_str())
-        .collect();
-    if readers.len() > 1 {
-        format!(
-            "fusing would create a cycle through another kernel; value has {} consumers in different kernels",
-            readers.len()
-        )
-    } else {
-        "fusing would create a cycle through another kernel".to_string()
-    }
-}
-
-fn placement_base(placement: &[Placement], v: ValueId) -> ValueId {
-    match placement[v.index()] {
-        Placement::View { base } => base,
-        _ => v,
-    }
-}
-
-/// A readable, stable listing of the partition: every kernel with its ops,
-/// inputs and outputs, the views and inline values, and for each boundary
-/// why fusion stopped there.
-pub fn report(graph: &Graph, partition: &Partition) -> String {
-    let mut s = String::new();
-    let mode = graph.mode.name();
-    let _ = writeln!(s, "fusion {} mode={mode}: {} kernels", graph.name, partition.kernels.len());
-    let list = |vs: &[ValueId]| {
-        if vs.is_empty() {
-            "-".to_string()
-        } else {
-            vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
-        }
-    };
-    for k in &partition.kernels {
-        let _ = writeln!(s, "{} {} {}", k.name, k.kind.name(), k.domain);
-        for &v in &k.nodes {
-            let node = graph.node(v);
-            let tag = if k.epilogue.contains(&v) { " (epilogue)" } else { "" };
-            let _ = writeln!(s, "  {v} {}: {}{tag}", node.op.mnemonic(), node.ty);
-        }
-        let _ = writeln!(s, "  inputs: {}", list(&k.inputs));
-        let _ = writeln!(s, "  outputs: {}", list(&k.outputs));
-    }
-    let mut views = vec![];
-    let mut inline = vec![];
-    for (i, p) in partition.placement.iter().enumerate() {
-        let v = ValueId(i as u32);
-        match p {
-            Placement::View { base } => views.push(format!("{v} {} of {base}", graph.node(v).op.mnemonic())),
-            Placement::Inline => inline.push(format!("{v} {}", graph.node(v).op.mnemonic())),
-            _ => {}
-        }
-    }
-    let _ = writeln!(s, "views:");
-    for v in views {
-        let _ = writeln!(s, "  {v}");
-    }
-    let _ = writeln!(s, "inline: {}", if inline.is_empty() { "-".to_string() } else { inline.join(", ") });
-    let _ = writeln!(s, "boundaries:");
-    for bd in &partition.boundaries {
-        let name = |v: ValueId| partition.kernel_of(v).map_or("-", |k| partition.kernels[k].name.as_str());
-        let _ = writeln!(
-            s,
-            "  {} {} ({}) -> {} {} ({}): {}",
-            bd.producer,
-            graph.node(bd.producer).op.mnemonic(),
-            name(bd.producer),
-            bd.consumer,
-            graph.node(bd.consumer).op.mnemonic(),
-            name(bd.consumer),
-            bd.reason
-        );
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests;

@@ -93,8 +93,8 @@ pub fn name_stream(name: &str) -> u64 {
 ///
 /// - `Zeros`, `Ones`: constant;
 /// - `Uniform { bound }`: `(2u - 1)·bound`, on `[-bound, bound)`;
-/// - `Normal { std }`: Box–Muller, `std·sqrt(-2 ln(1 - u₁))·cos(2π u₂)` with
-///   `u₁`, `u₂` the generator's elements `2i` and `2i + 1`.
+/// - `Normal { std }`: [`box_muller`]`(std, 1 - u₁, u₂)` with `u₁`, `u₂` the
+///   generator's elements `2i` and `2i + 1`.
 ///
 /// Shared by `nnc init` and the interpreter's example inputs, so both give
 /// the same parameters for the same seed.
@@ -106,10 +106,18 @@ pub fn init_element(init: Init, key: [i32; 2], stream: u64, i: u64) -> f64 {
         Init::Uniform { bound } => (2.0 * u(i) - 1.0) * bound,
         Init::Normal { std } => {
             // 1 - u is in (0, 1], so the logarithm is finite.
-            let (u1, u2) = (1.0 - u(2 * i), u(2 * i + 1));
-            std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+            box_muller(std, 1.0 - u(2 * i), u(2 * i + 1))
         }
     }
+}
+
+/// A normal number of standard deviation `scale` from two uniform numbers by
+/// the Box–Muller transform: `scale·sqrt(-2 ln u₁)·cos(2π u₂)`, multiplied
+/// left to right in f64. `u₁` must lie in (0, 1], so the logarithm is
+/// finite. Parameter initialisation ([`init_element`]), the synthetic data
+/// sets and `nnc bench` draw their normal numbers with it.
+pub fn box_muller(scale: f64, u1: f64, u2: f64) -> f64 {
+    scale * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]

@@ -4,37 +4,36 @@
 //! the first positional argument), then keywords; every problem is reported
 //! (unknown or duplicate keyword, too many positional arguments, missing
 //! argument, wrong type or range), not just the first. Built-ins and blocks
-//! share the matcher; a built-in call is then lowered through its catalogue
-//! row, a block call expands the block's body with its own constants.
+//! share the binder of [`args`] with the `train` section; this module words
+//! its findings for calls in a model. A built-in call is then lowered
+//! through its catalogue row, a block call expands the block's body with
+//! its own constants.
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{InputKind, Op, ValueId};
 use crate::syntax::ast::{self, Expr, ExprKind, Stmt};
 
-use super::args;
-use super::catalogue::{self, Arg, Args, Builtin, Default, Range, Ty};
+use super::args::{self, Arg, Args, Binder, Default, Given, Mismatch, Param, Range, Ty};
+use super::catalogue::{self, Builtin};
 use super::expand::{Env, Frame, Run, MAX_BLOCK_DEPTH};
 use super::flops;
 use super::items::BlockInfo;
-use super::suggest;
+use super::suggest::{self, names_list};
 use super::values::{TensorVal, Value};
 use super::LayerInfo;
 
-/// A parameter as the matcher sees it.
-struct SigParam<'p> {
-    name: &'p str,
-    ty: Ty,
-    range: Range,
-    required: bool,
-    /// Absent unless given (`axis` of `sum`): `none` spells "not given".
-    absent_by_default: bool,
-}
-
-/// The callee, for messages.
+/// The callee: its parameters, and its name and signature for messages.
 struct Callee<'p> {
     name: &'p str,
     signature: String,
-    params: Vec<SigParam<'p>>,
+    params: Vec<Param<'p>>,
+}
+
+/// Where an argument's value comes from.
+enum Source<'e> {
+    Expr(&'e Expr),
+    /// The value piped in with `|>`.
+    Piped(Value),
 }
 
 /// A value passed through `|>` and the span of the pipeline's left side.
@@ -89,25 +88,11 @@ impl Run<'_> {
         piped: Piped,
         span: Span,
     ) -> Value {
-        let callee = Callee {
-            name: b.name,
-            signature: b.signature(),
-            params: b
-                .params
-                .iter()
-                .map(|p| SigParam {
-                    name: p.name,
-                    ty: p.ty,
-                    range: p.range,
-                    required: p.default == Default::Required,
-                    absent_by_default: p.default == Default::None,
-                })
-                .collect(),
-        };
+        let callee = Callee { name: b.name, signature: b.signature(), params: b.params.to_vec() };
         let slots = self.match_args(env, &callee, args, piped, span);
         let name = self.next_name(b.name);
         let Some(slots) = slots else { return Value::Error };
-        let values = fill_defaults(b, slots);
+        let values = args::fill_defaults(b.params, slots);
         let args = Args { params: b.params, values };
         let start = self.graph.nodes.len();
         self.layer = name.clone();
@@ -142,8 +127,9 @@ impl Run<'_> {
         self.layers.push(info);
     }
 
-    /// Matches and checks the arguments of a call. Returns one slot per
-    /// parameter (`None` where not given), or `None` if anything was wrong.
+    /// Matches and checks the arguments of a call (see [`args::bind`]).
+    /// Returns one slot per parameter (`None` where not given), or `None` if
+    /// anything was wrong.
     fn match_args(
         &mut self,
         env: &Env,
@@ -152,182 +138,32 @@ impl Run<'_> {
         piped: Piped,
         span: Span,
     ) -> Option<Vec<Option<Arg>>> {
-        let n = callee.params.len();
-        let mut slots: Vec<Option<Arg>> = vec![None; n];
-        let mut given: Vec<Option<Span>> = vec![None; n];
-        let mut variadic: Vec<TensorVal> = vec![];
-        let mut ok = true;
-        let mut next_positional = 0;
-        let mut extra: Vec<Span> = vec![];
-        let mut keyword_seen: Option<Span> = None;
         let piped_count = usize::from(piped.is_some());
-        let items = piped
-            .map(|(v, s)| (None, Err(v), s))
+        let given = piped
+            .map(|(v, s)| Given { name: None, span: s, value_span: s, source: Source::Piped(v) })
             .into_iter()
-            .chain(args.iter().map(|a| (a.name.as_ref(), Ok(&a.value), a.value.span)));
-        for (name, source, arg_span) in items {
-            let index = match name {
-                None => {
-                    if let Some(kw) = keyword_seen {
-                        self.error(
-                            Diagnostic::error("positional argument after a keyword argument")
-                                .primary(arg_span, "positional argument")
-                                .secondary(kw, "keyword argument given before it"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    if next_positional >= n {
-                        extra.push(arg_span);
-                        continue;
-                    }
-                    let i = next_positional;
-                    if callee.params[i].ty != Ty::Tensors {
-                        next_positional += 1;
-                    }
-                    i
-                }
-                Some(ident) => {
-                    keyword_seen = Some(ident.span.to(arg_span));
-                    match self.keyword_index(callee, ident, &given) {
-                        Some(i) => i,
-                        None => {
-                            ok = false;
-                            continue;
-                        }
-                    }
-                }
-            };
-            let param = &callee.params[index];
-            given[index] = Some(arg_span);
-            let value = match source {
-                Err(v) => v,
-                Ok(expr) => self.eval_arg(env, expr, param),
-            };
-            if value.has_error() {
-                ok = false;
-                continue;
-            }
-            if param.absent_by_default && param.ty != Ty::OptTensor && value == Value::Symbol("none".into()) {
-                continue;
-            }
-            match args::check(param.name, param.ty, param.range, &value) {
-                Ok(Arg::Tensor(t)) if param.ty == Ty::Tensors => variadic.push(t),
-                Ok(Arg::Tensors(ts)) if param.ty == Ty::Tensors => variadic.extend(ts),
-                Ok(arg) => slots[index] = Some(arg),
-                Err(r) => {
-                    self.error(
-                        Diagnostic::error(format!(
-                            "{} (argument `{}` of `{}`)",
-                            r.message, param.name, callee.name
-                        ))
-                        .primary(arg_span, r.label)
-                        .note(format!("note: signature: {}", callee.signature)),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if !extra.is_empty() {
-            ok = false;
-            self.too_many(callee, &extra, n + extra.len(), piped_count);
-        }
-        if let Some(i) = callee.params.iter().position(|p| p.ty == Ty::Tensors) {
-            if !variadic.is_empty() {
-                slots[i] = Some(Arg::Tensors(variadic));
-            }
-        }
-        let missing: Vec<&str> = callee
-            .params
-            .iter()
-            .zip(&given)
-            .filter(|(p, g)| p.required && g.is_none())
-            .map(|(p, _)| p.name)
-            .collect();
-        if !missing.is_empty() {
-            self.missing(callee, &missing, span);
-            ok = false;
-        }
-        ok.then_some(slots)
-    }
-
-    /// One diagnostic for every required argument a call lacks.
-    fn missing(&mut self, callee: &Callee, missing: &[&str], span: Span) {
-        let list = catalogue::names_list(missing);
-        let (what, verb) = if missing.len() == 1 { ("argument", "is") } else { ("arguments", "are") };
-        self.error(
-            Diagnostic::error(format!("missing {what} {list} in call to `{}`", callee.name))
-                .primary(span, format!("{list} {verb} not given"))
-                .note(format!("note: signature: {}", callee.signature)),
-        );
-    }
-
-    /// The parameter a keyword argument names; reports unknown and repeated ones.
-    fn keyword_index(
-        &mut self,
-        callee: &Callee,
-        ident: &ast::Ident,
-        given: &[Option<Span>],
-    ) -> Option<usize> {
-        let Some(i) = callee.params.iter().position(|p| p.name == ident.name) else {
-            let names: Vec<&str> = callee.params.iter().map(|p| p.name).collect();
-            let mut d = Diagnostic::error(format!("`{}` has no argument `{}`", callee.name, ident.name))
-                .primary(ident.span, "unknown argument")
-                .note(format!("note: valid arguments: {}", catalogue::names_list(&names)));
-            if let Some(help) = suggest::did_you_mean(&ident.name, names.iter().copied()) {
-                d = d.note(help);
-            } else if ident.name == "activation" {
-                d = d.note(format!(
-                    "help: apply the activation in the pipeline instead, e.g. `x |> {}(...) |> relu`",
-                    callee.name
-                ));
-            }
-            self.error(d);
-            return None;
-        };
-        if callee.params[i].ty == Ty::Tensors {
-            self.error(
-                Diagnostic::error(format!("`{}` cannot be given by name", ident.name))
-                    .primary(ident.span, "pass these tensors as positional arguments"),
-            );
-            return None;
-        }
-        if let Some(first) = given[i] {
-            self.error(
-                Diagnostic::error(format!("argument `{}` is given more than once", ident.name))
-                    .primary(ident.span, "given again here")
-                    .secondary(first, "first given here"),
-            );
-            return None;
-        }
-        Some(i)
-    }
-
-    fn too_many(&mut self, callee: &Callee, extra: &[Span], given: usize, piped: usize) {
-        let most = callee.params.len();
-        let piped_note = if piped > 0 { " (counting the value piped in with `|>`)" } else { "" };
-        let mut d = Diagnostic::error(format!(
-            "`{}` takes at most {most} positional argument{} but {given} were given{piped_note}",
-            callee.name,
-            if most == 1 { "" } else { "s" }
-        ))
-        .primary(extra[0], "unexpected argument");
-        for s in &extra[1..] {
-            d = d.secondary(*s, "unexpected argument");
-        }
-        self.error(d.note(format!("note: signature: {}", callee.signature)));
+            .chain(args.iter().map(|a| Given {
+                name: a.name.as_ref(),
+                span: a.name.as_ref().map_or(a.value.span, |n| n.span.to(a.value.span)),
+                value_span: a.value.span,
+                source: Source::Expr(&a.value),
+            }));
+        let mut binder = CallBinder { run: self, env, callee, call: span, extra: vec![], piped: piped_count };
+        let bound = args::bind(&callee.params, given, &mut binder);
+        binder.report_extra();
+        bound.map(|b| b.slots)
     }
 
     /// Evaluates an argument knowing the parameter's type: enum-like names
     /// win over bindings of the same name, and unbound names become symbols
     /// where the type accepts them.
-    fn eval_arg(&mut self, env: &Env, expr: &Expr, param: &SigParam) -> Value {
+    fn eval_arg(&mut self, env: &Env, expr: &Expr, param: &Param) -> Value {
         let ty = param.ty;
         if let ExprKind::Path(p) = &expr.kind {
             if let [ident] = p.segments.as_slice() {
                 let enum_name = match ty {
                     Ty::Enum(names) | Ty::IntOrEnum(names) => names.contains(&ident.name.as_str()),
-                    _ => param.absent_by_default && ident.name == "none",
+                    _ => param.default == Default::None && ident.name == "none",
                 };
                 if enum_name {
                     return Value::Symbol(ident.name.clone());
@@ -378,12 +214,9 @@ impl Run<'_> {
             params: def
                 .params
                 .iter()
-                .map(|p| SigParam {
-                    name: &p.name.name,
-                    ty: block_param_type(p),
-                    range: Range::Any,
-                    required: p.default.is_none(),
-                    absent_by_default: false,
+                .map(|p| {
+                    let default = if p.default.is_none() { Default::Required } else { Default::Written };
+                    Param::positional(&p.name.name, block_param_type(p), Range::Any, default)
                 })
                 .collect(),
         };
@@ -431,7 +264,7 @@ impl Run<'_> {
     }
 
     /// The default of a block constant, evaluated without any names in scope.
-    fn block_default(&mut self, p: &ast::ParamDef, sig: &SigParam) -> Value {
+    fn block_default(&mut self, p: &ast::ParamDef, sig: &Param) -> Value {
         let Some(expr) = &p.default else { return Value::Error };
         let value = self.eval(&Env::default(), expr, sig.ty == Ty::Str);
         if value.has_error() {
@@ -484,26 +317,120 @@ fn arg_value(arg: Arg) -> Value {
     }
 }
 
-/// Completes the checked arguments of a built-in with its defaults.
-fn fill_defaults(b: &Builtin, slots: Vec<Option<Arg>>) -> Vec<Arg> {
-    let mut values: Vec<Arg> = vec![];
-    for (p, slot) in b.params.iter().zip(slots.iter()) {
-        let v = match (slot, p.default) {
-            (Some(arg), _) => arg.clone(),
-            (None, Default::Int(n)) if matches!(p.ty, Ty::Ints) => Arg::Ints(vec![n]),
-            (None, Default::Int(n)) => Arg::Int(n),
-            (None, Default::Float(x)) => Arg::Float(x),
-            (None, Default::Bool(v)) => Arg::Bool(v),
-            (None, Default::Enum(e)) => Arg::Enum(e.to_string()),
-            (None, Default::Same(other)) => b
-                .params
-                .iter()
-                .position(|q| q.name == other)
-                .and_then(|i| slots.get(i).cloned().flatten())
-                .unwrap_or(Arg::None),
-            (None, Default::None | Default::Required) => Arg::None,
+/// The binder of one call in a model: evaluates each argument in the
+/// caller's scope and words every problem for a model's call.
+struct CallBinder<'r, 'a, 'c> {
+    run: &'r mut Run<'a>,
+    env: &'r Env,
+    callee: &'c Callee<'c>,
+    /// The whole call, where missing arguments are reported.
+    call: Span,
+    /// Positional arguments beyond the parameters, reported together.
+    extra: Vec<Span>,
+    /// 1 if a value was piped in (it counts as a positional argument).
+    piped: usize,
+}
+
+impl<'e> Binder<'e, Source<'e>> for CallBinder<'_, '_, '_> {
+    fn value(&mut self, param: &Param, source: Source<'e>, span: Span) -> Option<Arg> {
+        let value = match source {
+            Source::Piped(v) => v,
+            Source::Expr(expr) => self.run.eval_arg(self.env, expr, param),
         };
-        values.push(v);
+        if value.has_error() {
+            return None;
+        }
+        // `none` spells "not given" for a parameter absent by default.
+        if param.default == Default::None
+            && param.ty != Ty::OptTensor
+            && value == Value::Symbol("none".into())
+        {
+            return Some(Arg::None);
+        }
+        match args::check(param.name, param.ty, param.range, &value) {
+            Ok(arg) => Some(arg),
+            Err(r) => {
+                self.run.error(
+                    Diagnostic::error(format!(
+                        "{} (argument `{}` of `{}`)",
+                        r.message, param.name, self.callee.name
+                    ))
+                    .primary(span, r.label)
+                    .note(format!("note: signature: {}", self.callee.signature)),
+                );
+                None
+            }
+        }
     }
-    values
+
+    fn mismatch(&mut self, mismatch: Mismatch<'e>) {
+        let callee = self.callee;
+        let d = match mismatch {
+            Mismatch::PositionalAfterKeyword { arg, keyword } => {
+                Diagnostic::error("positional argument after a keyword argument")
+                    .primary(arg, "positional argument")
+                    .secondary(keyword, "keyword argument given before it")
+            }
+            Mismatch::UnknownKeyword(ident) => {
+                let names: Vec<&str> = callee.params.iter().map(|p| p.name).collect();
+                let mut d = Diagnostic::error(format!("`{}` has no argument `{}`", callee.name, ident.name))
+                    .primary(ident.span, "unknown argument")
+                    .note(format!("note: valid arguments: {}", names_list(&names)));
+                if let Some(help) = suggest::did_you_mean(&ident.name, names.iter().copied()) {
+                    d = d.note(help);
+                } else if ident.name == "activation" {
+                    d = d.note(format!(
+                        "help: apply the activation in the pipeline instead, e.g. `x |> {}(...) |> relu`",
+                        callee.name
+                    ));
+                }
+                d
+            }
+            Mismatch::VariadicByName(ident) => {
+                Diagnostic::error(format!("`{}` cannot be given by name", ident.name))
+                    .primary(ident.span, "pass these tensors as positional arguments")
+            }
+            Mismatch::GivenTwice { param, name, again, first_value, .. } => {
+                Diagnostic::error(format!("argument `{}` is given more than once", callee.params[param].name))
+                    .primary(name.map_or(again, |n| n.span), "given again here")
+                    .secondary(first_value, "first given here")
+            }
+            Mismatch::ExtraPositional(span) => {
+                self.extra.push(span);
+                return;
+            }
+            Mismatch::Missing(missing) => {
+                self.report_extra();
+                let missing: Vec<&str> = missing.iter().map(|&i| callee.params[i].name).collect();
+                let list = names_list(&missing);
+                let (what, verb) = if missing.len() == 1 { ("argument", "is") } else { ("arguments", "are") };
+                Diagnostic::error(format!("missing {what} {list} in call to `{}`", callee.name))
+                    .primary(self.call, format!("{list} {verb} not given"))
+                    .note(format!("note: signature: {}", callee.signature))
+            }
+        };
+        self.run.error(d);
+    }
+}
+
+impl CallBinder<'_, '_, '_> {
+    /// One diagnostic for all positional arguments beyond the parameters.
+    fn report_extra(&mut self) {
+        let Some((&first, rest)) = self.extra.split_first() else { return };
+        let callee = self.callee;
+        let most = callee.params.len();
+        let given = most + self.extra.len();
+        let piped_note = if self.piped > 0 { " (counting the value piped in with `|>`)" } else { "" };
+        let mut d = Diagnostic::error(format!(
+            "`{}` takes at most {most} positional argument{} but {given} were given{piped_note}",
+            callee.name,
+            if most == 1 { "" } else { "s" }
+        ))
+        .primary(first, "unexpected argument");
+        for s in rest {
+            d = d.secondary(*s, "unexpected argument");
+        }
+        self.run.error(d.note(format!("note: signature: {}", callee.signature)));
+        self.extra.clear();
+    }
 }

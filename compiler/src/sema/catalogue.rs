@@ -16,7 +16,7 @@
 //!   (`same`, `nearest`, `none`) are bare names. Every argument problem of a
 //!   call is reported (unknown or repeated keyword, missing argument, too many
 //!   positional arguments, wrong type, value out of range). Sizes, counts and
-//!   indices are at most [`MAX_SIZE`] (2^24); a parameter tensor has at most
+//!   indices are at most [`MAX_SIZE`](super::args::MAX_SIZE) (2^24); a parameter tensor has at most
 //!   2^31 elements.
 //! - **Parameter names.** Each model-level binding `name = expr` is a naming
 //!   scope `name`; every built-in call in its expression, including the calls
@@ -99,13 +99,8 @@
 
 use crate::ir::{Init, ParamRole, PoolKind, ValueId};
 
-use super::lower::{
-    self, Activation, Cx, LowerError, Lowered, Padding, Penalty, Reduction, ReshapeDim, UpsampleMode,
-};
-use super::values::TensorVal;
-
-/// The largest size, count or index accepted in a call (2^24).
-pub const MAX_SIZE: i64 = 1 << 24;
+use super::args::{Arg, Args, Default, MissingArgument, Param, Range, Ty};
+use super::lower::{self, Activation, Cx, LowerError, Lowered, Padding, Penalty, Reduction, UpsampleMode};
 
 /// What a built-in is, for `nnc summary` and parameter naming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,98 +111,6 @@ pub enum Kind {
     TensorOp,
     /// Returns an f32 scalar.
     Loss,
-}
-
-/// The type of a parameter, i.e. what an argument may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ty {
-    Tensor,
-    /// Every remaining positional argument, each a tensor or a list of
-    /// tensors (`concat(a, b)`, `concat([a, b])`).
-    Tensors,
-    /// A list of tensors, such as `params` or `weights` (`l1`, `l2`).
-    TensorList,
-    /// A tensor or `none`.
-    OptTensor,
-    Int,
-    /// An integer or a list of integers (`kernel: 3`, `kernel: [3, 5]`).
-    Ints,
-    /// A list of integers (`permute(axes: [0, 2, 1])`).
-    IntList,
-    Float,
-    Bool,
-    /// A string constant (block parameters typed `str`); bare names are accepted.
-    Str,
-    /// One of the given bare names.
-    Enum(&'static [&'static str]),
-    /// One of the given bare names, an integer or a list of integers (`pad`).
-    IntOrEnum(&'static [&'static str]),
-    /// A reshape target: integers, `-1` and symbolic dimension names.
-    Shape,
-}
-
-impl Ty {
-    /// What the type expects, for "expected X, found Y" messages.
-    pub fn expected(self) -> String {
-        match self {
-            Ty::Tensor => "a tensor".into(),
-            Ty::Tensors => "tensors or a list of tensors".into(),
-            Ty::TensorList => "a list of tensors (e.g. `weights`)".into(),
-            Ty::OptTensor => "a tensor or `none`".into(),
-            Ty::Int => "an integer".into(),
-            Ty::Ints => "an integer or a list of integers".into(),
-            Ty::IntList => "a list of integers".into(),
-            Ty::Float => "a number".into(),
-            Ty::Bool => "`true` or `false`".into(),
-            Ty::Str => "a string".into(),
-            Ty::Enum(names) => format!("one of {}", names_list(names)),
-            Ty::IntOrEnum(names) => format!("one of {} or an integer", names_list(names)),
-            Ty::Shape => "a list of sizes (integers, `-1` or dimension names)".into(),
-        }
-    }
-}
-
-/// `a`, `b`, `c` → "`a`, `b`, `c`".
-pub fn names_list(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
-/// Which values of a number are allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Range {
-    Any,
-    /// An integer ≥ 1 (sizes, counts).
-    Positive,
-    /// An integer ≥ 0 (padding).
-    NonNegative,
-    /// A float in `[0, 1)` (dropout).
-    Probability,
-    /// A float in `[0, 1]` (momentum).
-    UnitInterval,
-    /// A float > 0 (eps, delta).
-    PositiveFloat,
-}
-
-/// A parameter's default value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Default {
-    Required,
-    /// Absent unless given (`weight: none`, `axis` of `sum`).
-    None,
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Enum(&'static str),
-    /// The value of another parameter (`stride: size`).
-    Same(&'static str),
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Param {
-    pub name: &'static str,
-    pub ty: Ty,
-    pub range: Range,
-    pub default: Default,
 }
 
 /// The lowering of one built-in, given its checked arguments.
@@ -274,7 +177,7 @@ pub struct TensorSpec {
 pub struct Builtin {
     pub name: &'static str,
     pub kind: Kind,
-    pub params: &'static [Param],
+    pub params: &'static [Param<'static>],
     /// The tensors each call creates, in creation order (layers only).
     pub tensors: &'static [TensorSpec],
     pub doc: &'static str,
@@ -292,124 +195,23 @@ impl Builtin {
 fn param_text(p: &Param) -> String {
     match p.default {
         Default::Required if p.ty == Ty::Tensors => format!("{}...", p.name),
-        Default::Required => p.name.to_string(),
+        Default::Required | Default::Written => p.name.to_string(),
         Default::None => format!("{}: none", p.name),
         Default::Int(n) => format!("{}: {n}", p.name),
         Default::Float(x) => format!("{}: {x}", p.name),
         Default::Bool(b) => format!("{}: {b}", p.name),
         Default::Enum(e) | Default::Same(e) => format!("{}: {e}", p.name),
+        Default::Str(t) => format!("{}: \"{t}\"", p.name),
     }
 }
 
-/// A checked argument value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Arg {
-    Tensor(TensorVal),
-    Tensors(Vec<TensorVal>),
-    Int(i64),
-    Ints(Vec<i64>),
-    Float(f64),
-    Bool(bool),
-    Str(String),
-    Enum(String),
-    Shape(Vec<ReshapeDim>),
-    None,
-}
-
-/// The checked arguments of one call, one per parameter of the built-in.
-#[derive(Clone, Debug)]
-pub struct Args {
-    pub params: &'static [Param],
-    pub values: Vec<Arg>,
-}
-
-fn missing(name: &str) -> LowerError {
-    LowerError::new(format!("argument `{name}` is missing or has the wrong type"))
-}
-
+/// The layer arguments that need the input's rank: one value per spatial
+/// dimension.
 impl Args {
-    fn get(&self, name: &str) -> Option<&Arg> {
-        let i = self.params.iter().position(|p| p.name == name)?;
-        self.values.get(i)
-    }
-
-    /// Every tensor operand in parameter order: the numbering that
-    /// [`LowerError::operand`] refers to.
-    pub fn operands(&self) -> Vec<TensorVal> {
-        let mut out = vec![];
-        for v in &self.values {
-            match v {
-                Arg::Tensor(t) => out.push(t.clone()),
-                Arg::Tensors(ts) => out.extend(ts.iter().cloned()),
-                _ => {}
-            }
-        }
-        out
-    }
-
-    pub fn tensor(&self, name: &str) -> Result<ValueId, LowerError> {
-        match self.get(name) {
-            Some(Arg::Tensor(t)) => Ok(t.id),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn opt_tensor(&self, name: &str) -> Result<Option<ValueId>, LowerError> {
-        match self.get(name) {
-            Some(Arg::Tensor(t)) => Ok(Some(t.id)),
-            Some(Arg::None) => Ok(None),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn tensors(&self, name: &str) -> Result<Vec<ValueId>, LowerError> {
-        match self.get(name) {
-            Some(Arg::Tensors(ts)) => Ok(ts.iter().map(|t| t.id).collect()),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn int(&self, name: &str) -> Result<i64, LowerError> {
-        match self.get(name) {
-            Some(Arg::Int(n)) => Ok(*n),
-            _ => Err(missing(name)),
-        }
-    }
-
-    /// A positive integer (checked by its [`Range`]) as a size.
-    pub fn size(&self, name: &str) -> Result<usize, LowerError> {
-        usize::try_from(self.int(name)?).map_err(|_| missing(name))
-    }
-
-    /// An integer-or-list argument; `None` if absent.
-    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, LowerError> {
-        match self.get(name) {
-            Some(Arg::Ints(v)) => Ok(Some(v.clone())),
-            Some(Arg::Int(n)) => Ok(Some(vec![*n])),
-            Some(Arg::None) => Ok(None),
-            _ => Err(missing(name)),
-        }
-    }
-
     /// One size per spatial dimension: a single value applies to all.
     pub fn spatial(&self, name: &str, n: usize) -> Result<Vec<usize>, LowerError> {
-        let values = self.ints(name)?.ok_or_else(|| missing(name))?;
+        let values = self.ints(name)?.ok_or_else(|| MissingArgument { name: name.to_string() })?;
         spread(name, &values, n)
-    }
-
-    pub fn float(&self, name: &str) -> Result<f64, LowerError> {
-        match self.get(name) {
-            Some(Arg::Float(x)) => Ok(*x),
-            Some(Arg::Int(n)) => Ok(*n as f64),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> Result<bool, LowerError> {
-        match self.get(name) {
-            Some(Arg::Bool(b)) => Ok(*b),
-            _ => Err(missing(name)),
-        }
     }
 
     pub fn padding(&self, name: &str, n: usize) -> Result<Padding, LowerError> {
@@ -417,21 +219,7 @@ impl Args {
             Some(Arg::Enum(e)) if e == "same" => Ok(Padding::Same),
             Some(Arg::Enum(_)) => Ok(Padding::Valid),
             Some(Arg::Ints(v)) => Ok(Padding::Explicit(spread(name, v, n)?)),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn enum_value(&self, name: &str) -> Result<&str, LowerError> {
-        match self.get(name) {
-            Some(Arg::Enum(e)) => Ok(e),
-            _ => Err(missing(name)),
-        }
-    }
-
-    pub fn shape(&self, name: &str) -> Result<Vec<ReshapeDim>, LowerError> {
-        match self.get(name) {
-            Some(Arg::Shape(dims)) => Ok(dims.clone()),
-            _ => Err(missing(name)),
+            _ => Err(MissingArgument { name: name.to_string() }.into()),
         }
     }
 }
@@ -450,11 +238,11 @@ fn spread(name: &str, values: &[i64], n: usize) -> Result<Vec<usize>, LowerError
     }
 }
 
-const fn p(name: &'static str, ty: Ty, range: Range, default: Default) -> Param {
-    Param { name, ty, range, default }
+const fn p(name: &'static str, ty: Ty, range: Range, default: Default) -> Param<'static> {
+    Param::positional(name, ty, range, default)
 }
 
-const fn tensor(name: &'static str) -> Param {
+const fn tensor(name: &'static str) -> Param<'static> {
     p(name, Ty::Tensor, Range::Any, Default::Required)
 }
 

@@ -1,7 +1,8 @@
 //! Expansion of the model into one forward graph: names, expressions, blocks.
 //!
 //! A [`Run`] walks the model's statements in order, evaluating each
-//! expression to a [`Value`]: constants are folded at compile time, tensor
+//! expression to a [`Value`]: constants are folded at compile time (by the
+//! rule of `fold`, which the `train` section shares), tensor
 //! operations are lowered to IR through the lowering library, and block calls
 //! are expanded in place with their own parameters. The same walk runs once
 //! per [`Mode`]; the training run reports every diagnostic (the inference
@@ -20,7 +21,9 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{DType, Dim, Graph, InputKind, Loc, Mode, OutputKind, ParamRole, Shape, Type, ValueId};
 use crate::syntax::ast::{self, DeclKind, Expr, ExprKind, ModelDef, Stmt};
 
-use super::catalogue::{self, MAX_SIZE};
+use super::args::MAX_SIZE;
+use super::catalogue;
+use super::fold::{self, FoldError, Num};
 use super::items::BlockInfo;
 use super::lower::{self, Cx, LowerError, Lowered};
 use super::suggest;
@@ -642,15 +645,20 @@ impl<'a> Run<'a> {
     ) -> Value {
         match (&a, &b) {
             (Value::Error, _) | (_, Value::Error) => Value::Error,
-            (Value::Int(x), Value::Int(y)) => self.fold_int(op, *x, *y, span),
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                Value::Float(match op {
-                    ast::BinOp::Add => x + y,
-                    ast::BinOp::Sub => x - y,
-                    ast::BinOp::Mul => x * y,
-                    ast::BinOp::Div => x / y,
-                })
+                match fold::binary(op, number(&a), number(&b)) {
+                    Ok(n) => constant(n),
+                    Err(FoldError::DivisionByZero) => {
+                        self.error(Diagnostic::error("division by zero").primary(span, "divides by zero"));
+                        Value::Error
+                    }
+                    Err(FoldError::Overflow) => {
+                        self.error(
+                            Diagnostic::error("integer overflow").primary(span, "overflows a 64-bit integer"),
+                        );
+                        Value::Error
+                    }
+                }
             }
             _ if is_arithmetic(&a) && is_arithmetic(&b) => {
                 let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
@@ -674,27 +682,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn fold_int(&mut self, op: ast::BinOp, x: i64, y: i64, span: Span) -> Value {
-        let r = match op {
-            ast::BinOp::Add => x.checked_add(y),
-            ast::BinOp::Sub => x.checked_sub(y),
-            ast::BinOp::Mul => x.checked_mul(y),
-            ast::BinOp::Div if y == 0 => {
-                self.error(Diagnostic::error("division by zero").primary(span, "divides by zero"));
-                return Value::Error;
-            }
-            ast::BinOp::Div if x % y != 0 => return Value::Float(x as f64 / y as f64),
-            ast::BinOp::Div => x.checked_div(y),
-        };
-        match r {
-            Some(n) => Value::Int(n),
-            None => {
-                self.error(Diagnostic::error("integer overflow").primary(span, "overflows a 64-bit integer"));
-                Value::Error
-            }
-        }
-    }
-
     /// A tensor operand, or a number made into an f32 scalar constant.
     fn operand(&mut self, v: Value, span: Span) -> TensorVal {
         match v {
@@ -709,7 +696,8 @@ impl<'a> Run<'a> {
 
     fn negate(&mut self, v: Value, span: Span) -> Value {
         match v {
-            Value::Int(n) => n.checked_neg().map_or(Value::Float(-(n as f64)), Value::Int),
+            // The negation of the smallest integer is the float it would be.
+            Value::Int(n) => fold::negate(Num::Int(n)).map_or(Value::Float(-(n as f64)), constant),
             Value::Float(x) => Value::Float(-x),
             Value::Tensor(t) => {
                 let ops = [t.clone()];
@@ -776,6 +764,21 @@ impl<'a> Run<'a> {
             d = d.note(n);
         }
         d
+    }
+}
+
+/// A number value as a [`Num`] (other values are never passed).
+fn number(v: &Value) -> Num {
+    match v {
+        Value::Int(n) => Num::Int(*n),
+        other => Num::Float(other.as_f64().unwrap_or(0.0)),
+    }
+}
+
+fn constant(n: Num) -> Value {
+    match n {
+        Num::Int(n) => Value::Int(n),
+        Num::Float(x) => Value::Float(x),
     }
 }
 

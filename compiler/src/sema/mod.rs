@@ -1,13 +1,15 @@
 //! Semantic analysis: names, blocks, arguments, shapes; lowering to IR.
 //!
 //! [`analyze`] is the stage's one entry point. It sorts the file's items
-//! (`items`), checks the `train` section ([`train`]), then expands the model
-//! twice (`expand`, `call`): once in training mode, collecting every
-//! diagnostic and the `nnc summary` rows, and once in inference mode. Built-ins
-//! are described by one table ([`catalogue`], which also documents their
-//! semantics) and lowered to IR primitives by the lowering library
-//! ([`lower`]). Both graphs have their inputs first and are verified before
-//! they are returned.
+//! (`items`), checks the `train` section ([`train_section`], producing a
+//! [`TrainConfig`]), then expands the model twice (`expand`, `call`): once
+//! in training mode, collecting every diagnostic and the `nnc summary`
+//! rows, and once in inference mode. Built-ins are described by one table
+//! ([`catalogue`], which also documents their semantics) and lowered to IR
+//! primitives by the lowering library ([`lower`]). Built-ins, blocks and the
+//! callable values of the `train` section share one argument schema and
+//! binder ([`args`]) and one constant folder (`fold`). Both graphs have
+//! their inputs first and are verified before they are returned.
 //!
 //! # Names (for the language reference)
 //!
@@ -39,15 +41,16 @@
 //!   called. A name starting with `_` is exempt. Warnings are reported only
 //!   when there is no error (next to errors they are mostly echoes of them).
 
-mod args;
+pub mod args;
 mod call;
 pub mod catalogue;
 mod expand;
 mod flops;
+mod fold;
 mod items;
 pub mod lower;
 mod suggest;
-pub mod train;
+pub mod train_section;
 mod values;
 
 #[cfg(test)]
@@ -55,6 +58,7 @@ mod builtin_tests;
 #[cfg(test)]
 mod tests;
 
+use crate::config::TrainConfig;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, InputKind, Loc, Mode, Op, Type, ValueId};
 use crate::syntax::ast;
@@ -71,7 +75,7 @@ pub struct Module {
     /// One entry per built-in call site, in program order, for `nnc summary`.
     pub layers: Vec<LayerInfo>,
     /// The checked `train` section, if the file has one.
-    pub train: Option<train::TrainConfig>,
+    pub train: Option<TrainConfig>,
 }
 
 /// One row of `nnc summary`.
@@ -107,7 +111,7 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
     let items = items::check_items(file, &mut diags);
     let mut config = None;
     if let Some(t) = items.train {
-        let (c, d) = train::check_train(t, source);
+        let (c, d) = train_section::check_train(t, source);
         config = c;
         diags.extend(d);
     }

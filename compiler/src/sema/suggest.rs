@@ -1,6 +1,12 @@
 //! "Did you mean ...?" suggestions for misspelt names. Every diagnostic that
 //! suggests a name asks [`did_you_mean`], so all of them rank candidates the
-//! same way and stay silent the same way when nothing is close.
+//! same way and stay silent the same way when nothing is close; every list
+//! of valid names is written by [`names_list`].
+
+/// `a`, `b`, `c` → "`a`, `b`, `c`".
+pub fn names_list(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
 
 /// The note `help: did you mean `NAME`?` for a misspelt `name`, if one of the
 /// candidates is close to it (see [`closest`]).

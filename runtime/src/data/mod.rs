@@ -15,7 +15,8 @@
 //!   arguments;
 //! - `dataset("NAME")` ([`datasets`]): real data sets compiled into the
 //!   binary, each with a default task mirroring the reference baseline its
-//!   provenance documents; [`catalogue`] lists them for `nnc datasets`;
+//!   provenance documents; the catalogue of them
+//!   ([`nnc_compiler::config::datasets`]) lives with the configuration;
 //! - `csv(...)`, `npy(...)`, `npz(...)` ([`files`]): user files, paths
 //!   relative to the model file's directory.
 //!
@@ -56,37 +57,13 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use nnc_compiler::config::{DataSource, Split, SplitRule};
 use nnc_compiler::ir::Graph;
-use nnc_compiler::sema::train::{DataSource, Split, SplitRule};
 
 pub use crate::error::Error;
 pub use crate::npz::ArrayValue;
-pub use datasets::{catalogue, ArrayInfo, DatasetEntry};
-pub use nnc_compiler::sema::train::Missing;
-
-/// How a validation split must be taken from a source's examples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    /// Examples are exchangeable: the validation examples are spread evenly
-    /// over the whole set ([`Examples::split`]: with `split = 0.8`, every
-    /// example whose index is 4 mod 5, the IID rule of the shipped data
-    /// sets' reference numbers).
-    Iid,
-    /// Examples are ordered (in time, or in space for the spatially split
-    /// data sets): the first part trains and the rest validates, so no
-    /// future (or neighbouring) information leaks into training.
-    Chronological,
-}
-
-impl Order {
-    /// The name used in listings: `iid`, `chronological`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Order::Iid => "iid",
-            Order::Chronological => "chronological",
-        }
-    }
-}
+pub use nnc_compiler::config::datasets::Order;
+pub use nnc_compiler::config::Missing;
 
 /// Whether a field feeds a model input or a target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! the IR's `rng_uniform`), so generated data depend on nothing but the seed
 //! and the generator's arguments.
 
-use nnc_compiler::ir::rng::philox4x32_10;
+use nnc_compiler::ir::rng::{box_muller, philox4x32_10};
 
 /// A sequence of draws: draw `i` of stream `stream` under `seed`.
 pub(crate) struct Draws {
@@ -42,7 +42,7 @@ impl Draws {
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // in (0, 1]
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        box_muller(1.0, u1, u2)
     }
 
     /// An integer in `lo..=hi`.

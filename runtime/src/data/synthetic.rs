@@ -46,7 +46,7 @@ use std::f64::consts::{PI, TAU};
 use std::path::PathBuf;
 
 use ndarray::{ArrayD, IxDyn};
-use nnc_compiler::sema::train::Generator;
+use nnc_compiler::config::Generator;
 
 use super::rng::{stream, Draws};
 use super::{ArrayValue, Order, Part, Raw};

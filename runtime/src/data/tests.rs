@@ -3,7 +3,7 @@
 //! `runtime/tests/data.rs`).
 
 use ndarray::{ArrayD, Axis};
-use nnc_compiler::sema::train::{Generator, DATASETS};
+use nnc_compiler::config::Generator;
 
 use super::synthetic::{generate, l96_advance, l96_substeps};
 use super::*;
@@ -46,7 +46,7 @@ fn split_rules() {
 
 #[test]
 fn split_rules_of_the_train_section() {
-    use nnc_compiler::sema::train::{Split, SplitRule};
+    use nnc_compiler::config::{Split, SplitRule};
     let examples = |order| Examples { fields: vec![], n: 10, order, origin: "t".into(), dropped: 0 };
     let chronological = |fraction| Split { fraction, rule: SplitRule::Chronological };
     let iid = examples(Order::Iid);
@@ -194,30 +194,6 @@ fn eddy_classes_are_non_trivial_and_match_the_sign_of_the_height() {
     assert!(frac[1] > 0.02 && frac[2] > 0.02, "both eddy classes present: {frac:?}");
     assert!(cyclonic_negative as f64 > 0.97 * counts[1] as f64, "cyclonic cores are negative");
     assert!(anticyclonic_positive as f64 > 0.97 * counts[2] as f64, "anticyclonic cores are positive");
-}
-
-#[test]
-fn catalogue_matches_sema_and_the_loaded_data() {
-    let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-    let sema: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
-    assert_eq!(names, sema);
-    for (e, d) in catalogue().iter().zip(DATASETS) {
-        let tasks: Vec<&str> = e.tasks.iter().map(|t| t.name).collect();
-        assert_eq!(tasks, d.tasks, "{}: the tasks sema accepts", e.name);
-        assert_eq!(tasks[0], "default", "{}", e.name);
-        assert!(!e.provenance.is_empty() && !e.licence.is_empty());
-        for t in e.tasks {
-            let raw = datasets::load_dataset(e.name, Some(t.name)).unwrap_or_else(|err| panic!("{err}"));
-            for (info, part) in [(&t.x, &raw.x), (&t.y, &raw.y)] {
-                assert_eq!(part.value.shape(), info.shape, "{} {} {}", e.name, t.name, info.name);
-                assert_eq!(part.value.dtype().name(), info.dtype, "{} {}", e.name, t.name);
-                assert_eq!(part.unit.as_deref(), info.unit, "{} {}", e.name, t.name);
-            }
-            assert_eq!(t.x.shape[0], t.examples, "{} {}", e.name, t.name);
-            assert_eq!(raw.order, t.order, "{} {}", e.name, t.name);
-            assert!(!t.about.is_empty(), "{} {}", e.name, t.name);
-        }
-    }
 }
 
 #[test]

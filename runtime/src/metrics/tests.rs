@@ -3,7 +3,7 @@
 
 use super::*;
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
-use nnc_compiler::sema::train::Metric::{self, *};
+use nnc_compiler::config::Metric::{self, *};
 
 const RMSE: Metric = Metric::Rmse { per_variable: false };
 const MAE: Metric = Metric::Mae { per_variable: false };

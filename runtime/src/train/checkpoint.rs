@@ -30,7 +30,7 @@ use std::path::Path;
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
 
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 
 use crate::error::Error;
 use crate::tensor_file::{self, TensorFile};

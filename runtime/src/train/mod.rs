@@ -31,10 +31,10 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
+use nnc_compiler::config::{DataSource, EarlyStop, Metric, Normalize, TrainConfig};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{rng, DType, Dim, Graph, InputKind, Op, OutputKind};
-use nnc_compiler::sema::train::{DataSource, EarlyStop, Metric, Normalize, TrainConfig};
-use nnc_compiler::sema::Module;
+use nnc_compiler::Module;
 
 use crate::data::{self, LoadOptions, Role};
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
@@ -794,7 +794,10 @@ pub fn train(
             for slot in data.slots() {
                 feed(exe, slot, chunk)?;
             }
-            exe.set_input(nnc_compiler::optim::LR, &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)))?;
+            exe.set_input(
+                nnc_compiler::update::LR,
+                &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
+            )?;
             let key = rng::seed_key(config.seed)[0];
             for name in &key_names {
                 let k = ndarray::arr1(&[key, (step + 1) as u32 as i32]).into_dyn();

@@ -4,7 +4,7 @@
 //! is only arithmetic here: the trainer feeds [`lr_at`] before every step and
 //! nothing is recompiled.
 
-use nnc_compiler::sema::train::Schedule;
+use nnc_compiler::config::Schedule;
 
 /// The learning rate during epoch `epoch` (0-based) of `epochs`, starting
 /// from `base`:

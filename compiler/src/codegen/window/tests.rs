@@ -74,12 +74,8 @@ fn reference(op: &Op, operands: &[(Vec<usize>, Vec<f32>)]) -> (Vec<usize>, Vec<u
 /// The IR op a window op computes.
 fn ir_op(op: &WindowOp) -> Op {
     match op.clone() {
-        WindowOp::Pool { kind, window, stride, padding } => {
-            Op::Pool(WindowAttrs { kind, window, stride, padding })
-        }
-        WindowOp::PoolGrad { kind, window, stride, padding } => {
-            Op::PoolGrad(WindowAttrs { kind, window, stride, padding })
-        }
+        WindowOp::Pool(attrs) => Op::Pool(attrs),
+        WindowOp::PoolGrad(attrs) => Op::PoolGrad(attrs),
         WindowOp::Resize { size } => Op::Resize { size },
         WindowOp::ResizeGrad { size } => Op::ResizeGrad { size },
         WindowOp::ArgMax { axis } => Op::ArgMax { axis },
@@ -176,11 +172,12 @@ fn pool_op(
     padding: &[(usize, usize)],
     grad: bool,
 ) -> WindowOp {
-    let (window, stride, padding) = (window.to_vec(), stride.to_vec(), padding.to_vec());
+    let attrs =
+        WindowAttrs { kind, window: window.to_vec(), stride: stride.to_vec(), padding: padding.to_vec() };
     if grad {
-        WindowOp::PoolGrad { kind, window, stride, padding }
+        WindowOp::PoolGrad(attrs)
     } else {
-        WindowOp::Pool { kind, window, stride, padding }
+        WindowOp::Pool(attrs)
     }
 }
 
@@ -583,12 +580,12 @@ fn inconsistent_kernels_are_errors() {
         (
             WindowKernel {
                 name: "bad".into(),
-                op: WindowOp::PoolGrad {
+                op: WindowOp::PoolGrad(WindowAttrs {
                     kind: PoolKind::Avg,
                     window: vec![2],
                     stride: vec![2],
                     padding: vec![(0, 0)],
-                },
+                }),
                 inputs: vec![vec![1, 1, 4], vec![1, 1, 3]],
                 output: vec![1, 1, 4],
             },
@@ -605,8 +602,8 @@ fn inconsistent_kernels_are_errors() {
 impl WindowKernel {
     /// The same pooling kernel with padding `(p, p)` on every axis.
     fn with_padding(mut self, p: usize) -> WindowKernel {
-        if let WindowOp::Pool { padding, .. } | WindowOp::PoolGrad { padding, .. } = &mut self.op {
-            padding.iter_mut().for_each(|q| *q = (p, p));
+        if let WindowOp::Pool(attrs) | WindowOp::PoolGrad(attrs) = &mut self.op {
+            attrs.padding.iter_mut().for_each(|q| *q = (p, p));
         }
         self
     }

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{append_update, LR, STEP};
 use crate::autodiff::ParamGrad;
+use crate::config::Optimizer;
 use crate::ir::interp::{run, Tensor};
 use crate::ir::{parse::parse, print::print, verify::verify};
 use crate::ir::{DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind, ParamRole, Shape, Type, ValueId};
-use crate::sema::train::Optimizer;
 
 /// The parameters of the test graphs: name, shape, role.
 const PARAMS: [(&str, &[usize], ParamRole); 3] = [

@@ -11,6 +11,9 @@
 //! finite differences; the runtime tests compare the compiled graphs (forward
 //! and backward) with the reference interpreter.
 //!
+//! It is a module of both test crates: `compiler/tests/primitive_gradients.rs`
+//! and `runtime/tests/primitives.rs`.
+//!
 //! # Test points
 //!
 //! Every case comes with values for all its inputs. Parameter values are
@@ -23,12 +26,14 @@
 //! elements); `cast` to i32 sees values inside `(1, 2)` and `(−3, −2)`. Data
 //! inputs are uniform on `[-1, 1)`, and the RNG key is fixed.
 
+#![allow(dead_code)] // each test crate uses a different subset
+
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::ir::interp::Tensor;
-use crate::ir::{
+use nnc_compiler::ir::interp::Tensor;
+use nnc_compiler::ir::{
     parse, rng, BinaryOp, CmpOp, ConvAttrs, DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind,
     ParamRole, PoolKind, Shape, Type, UnaryOp, ValueId, WindowAttrs,
 };

@@ -1,6 +1,6 @@
 //! Gradient checks of [`differentiate`] for every IR primitive.
 //!
-//! The cases are the table of [`super::cases`]: small graphs whose float
+//! The cases are the table of [`cases`]: small graphs whose float
 //! operands are `param` inputs; the op's result `out` is reduced to the loss
 //! `reduce_sum(out * w)`, where `w` is a fixed `input` of distinct
 //! pseudo-random values, so that every output element reaches the loss with
@@ -33,7 +33,7 @@
 //! # Test points
 //!
 //! The case table chooses parameter values so that no finite-difference
-//! interval (radius `h ≤ 1.5e-4`) reaches a kink (see [`super::cases`]).
+//! interval (radius `h ≤ 1.5e-4`) reaches a kink (see [`cases`]).
 //!
 //! Besides the numbers, every case checks the structure of the result: the
 //! backward graph verifies, starts with the forward graph unchanged, every
@@ -43,10 +43,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::cases::{self, Builder, Case, Values};
-use super::differentiate;
-use crate::ir::interp::{self, Tensor};
-use crate::ir::{parse, print, verify, BinaryOp, Graph, InputKind, Op, OutputKind, UnaryOp, ValueId};
+mod cases;
+
+use cases::{Builder, Case, Values};
+use nnc_compiler::autodiff::{differentiate, Backward};
+use nnc_compiler::ir::interp::{self, Tensor};
+use nnc_compiler::ir::{parse, print, verify, BinaryOp, Graph, InputKind, Op, OutputKind, UnaryOp, ValueId};
 
 /// Relative tolerance of the gradient check.
 const TOLERANCE: f64 = 1e-6;
@@ -82,7 +84,7 @@ fn finite_difference(graph: &Graph, inputs: &HashMap<String, Tensor<f64>>, name:
 /// The structural checks on the backward graph (see the module
 /// documentation). An error means the gradients cannot be checked; the
 /// returned list holds the other structural failures.
-fn check_structure(name: &str, forward: &Graph) -> Result<(super::Backward, Vec<String>), String> {
+fn check_structure(name: &str, forward: &Graph) -> Result<(Backward, Vec<String>), String> {
     let backward = differentiate(forward).map_err(|e| format!("{name}: differentiate failed: {e}"))?;
     let g = &backward.graph;
     verify::verify(g).map_err(|e| format!("{name}: backward graph does not verify: {}", e.join("; ")))?;

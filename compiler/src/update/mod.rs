@@ -1,4 +1,4 @@
-//! Optimisers lowered to IR.
+//! The optimiser update as IR: gradient clipping and one optimiser step.
 //!
 //! [`append_update`] extends a graph that already computes the gradients
 //! with the update of one optimiser step, so the whole training step is one
@@ -37,10 +37,10 @@ mod tests;
 use std::collections::HashMap;
 
 use crate::autodiff::ParamGrad;
+use crate::config::Optimizer;
 use crate::ir::{
     BinaryOp, DType, Graph, Init, InputKind, Loc, Op, OutputKind, Shape, Type, UnaryOp, ValueId,
 };
-use crate::sema::train::Optimizer;
 
 /// Name of the learning-rate input (`hyper`, `f32[]`).
 pub const LR: &str = "lr";

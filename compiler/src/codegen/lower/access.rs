@@ -1,0 +1,151 @@
+//! How lowering reads a value: from a buffer at an offset with strides
+//! (views walked down to their base: stride 0 along broadcast axes,
+//! permuted strides, the row-major strides of a contiguous reshape) or as
+//! a constant (`const`, `size`); and where a base value lives (a graph
+//! input, the plan's arena buffer, or a scratch region above the plan's
+//! peak).
+
+use super::{Buf, Call, Lowering};
+use crate::codegen::loops::Elem;
+use crate::fusion::Placement;
+use crate::ir::{DType, Op, ValueId};
+use crate::plan;
+
+/// How a value is read: from a buffer with an offset and strides (per axis
+/// of the value), or as a constant.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Access {
+    Mem { base: ValueId, offset: isize, strides: Vec<isize> },
+    Const(f32),
+}
+
+pub(super) fn row_major(shape: &[usize]) -> Vec<isize> {
+    let mut strides = vec![0isize; shape.len()];
+    let mut s = 1isize;
+    for a in (0..shape.len()).rev() {
+        strides[a] = s;
+        s = s.saturating_mul(shape[a] as isize);
+    }
+    strides
+}
+
+/// True when `strides` lay `shape` out row-major (size-1 axes ignored).
+fn is_row_major(shape: &[usize], strides: &[isize]) -> bool {
+    let want = row_major(shape);
+    shape.iter().zip(strides.iter().zip(&want)).all(|(&n, (&s, &w))| n == 1 || s == w)
+}
+
+impl Lowering<'_> {
+    pub(super) fn shape(&self, v: ValueId) -> Result<Vec<usize>, String> {
+        plan::resolve(&self.graph.ty(v).shape, &self.dims)
+    }
+
+    pub(super) fn len_of(&self, v: ValueId) -> Result<usize, String> {
+        Ok(self.shape(v)?.iter().product())
+    }
+
+    /// The buffer holding base value `v` (a graph input or a stored value).
+    pub(super) fn buf(&self, v: ValueId) -> Result<Buf, String> {
+        let index = self.in_place.get(&v).or_else(|| self.input_index.get(&v));
+        if let Some(&index) = index {
+            return Ok(Buf::Input { index, len: self.inputs[index].shape.iter().product() });
+        }
+        self.arena.get(&v).copied().ok_or_else(|| format!("{v} has no buffer in the plan"))
+    }
+
+    /// A fresh scratch region of `len` elements above the plan's buffers.
+    fn scratch(&mut self, len: usize) -> Buf {
+        let offset = self.arena_len.div_ceil(16) * 16;
+        self.arena_len = offset + len.max(1).div_ceil(16) * 16;
+        Buf::Arena { offset, len }
+    }
+
+    /// How `v` is read, walking views down to their base.
+    pub(super) fn access(&self, v: ValueId) -> Result<Access, String> {
+        match self.partition.placement.get(v.index()) {
+            Some(Placement::Leaf) | Some(Placement::Kernel(_)) => {
+                let shape = self.shape(v)?;
+                let mut strides = row_major(&shape);
+                if self.plan.transposed.contains(&v) {
+                    let r = shape.len();
+                    strides[r - 2] = 1;
+                    strides[r - 1] = shape[r - 2] as isize;
+                }
+                Ok(Access::Mem { base: v, offset: 0, strides })
+            }
+            Some(Placement::Inline) | Some(Placement::View { .. }) => self.derive(v),
+            None => Err(format!("{v} has no placement")),
+        }
+    }
+
+    /// How the value of a view, constant or size node `v` is read, from
+    /// its operand's access (whatever `v`'s own placement).
+    pub(super) fn derive(&self, v: ValueId) -> Result<Access, String> {
+        let node = self.graph.node(v);
+        match &node.op {
+            Op::Const { value } => Ok(Access::Const(*value as f32)),
+            Op::Size { axes } => {
+                let arg = node.args.first().ok_or("`size` without operand")?;
+                let shape = self.shape(*arg)?;
+                let n: usize = axes.iter().map(|&a| shape.get(a).copied().unwrap_or(1)).product();
+                Ok(Access::Const(n as f32))
+            }
+            Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } => {
+                let arg = *node.args.first().ok_or_else(|| format!("view {v} has no operand"))?;
+                let inner = self.access(arg)?;
+                let Access::Mem { base, offset, strides } = inner else { return Ok(inner) };
+                let from = self.shape(arg)?;
+                let to = self.shape(v)?;
+                let strides = match &node.op {
+                    Op::Broadcast { .. } => {
+                        let off = to.len() - from.len();
+                        (0..to.len())
+                            .map(|a| {
+                                if a < off || (from[a - off] == 1 && to[a] != 1) {
+                                    0
+                                } else {
+                                    strides[a - off]
+                                }
+                            })
+                            .collect()
+                    }
+                    Op::Permute { axes } => axes.iter().map(|&a| strides[a]).collect(),
+                    Op::Reshape { .. } => {
+                        if !is_row_major(&from, &strides) {
+                            return Err(format!("{v} reshapes a value that is not contiguous"));
+                        }
+                        row_major(&to)
+                    }
+                    other => return Err(format!("{v} ({}) is placed as a view", other.mnemonic())),
+                };
+                Ok(Access::Mem { base, offset, strides })
+            }
+            other => Err(format!("{v} ({}) is neither a view nor an immediate", other.mnemonic())),
+        }
+    }
+
+    /// The buffer of `v` as contiguous row-major memory: its own buffer
+    /// when it is, else a scratch copy made by a call appended to `calls`.
+    pub(super) fn contiguous(
+        &mut self,
+        v: ValueId,
+        name: String,
+        calls: &mut Vec<Call>,
+    ) -> Result<Buf, String> {
+        let shape = self.shape(v)?;
+        let access = self.access(v)?;
+        if let Access::Mem { base, offset: 0, strides } = &access {
+            if is_row_major(&shape, strides) {
+                let buf = self.buf(*base)?;
+                if buf.len() == shape.iter().product::<usize>() {
+                    return Ok(buf);
+                }
+            }
+        }
+        let len = shape.iter().product();
+        let dst = self.scratch(len);
+        let elem = if self.graph.ty(v).dtype == DType::I32 { Elem::I32 } else { Elem::F32 };
+        calls.push(self.copy_into(name, access, &shape, dst, (0, row_major(&shape), elem))?);
+        Ok(dst)
+    }
+}

@@ -1,0 +1,230 @@
+//! Contractions: a `matmul` becomes a [`Call::MatMul`] over strided
+//! operands, a convolution a [`Call::Conv`] with its packing kernels
+//! ([`ConvPacking`]); either is followed by its epilogue as a loop kernel
+//! that reads the contraction's result.
+
+use super::access::{row_major, Access};
+use super::{Call, ConvKind, ConvPacking, Lowering, MatOperand};
+use crate::codegen::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
+use crate::fusion::Kernel;
+use crate::ir::{ConvAttrs, Op, ValueId};
+use crate::plan;
+
+/// The multiply-adds below which a GEMM runs on one thread: handing a
+/// smaller product to several threads costs more in synchronisation than
+/// it saves.
+pub const PARALLEL_GEMM_WORK: usize = 1 << 22;
+
+impl Lowering<'_> {
+    /// The calls of a contraction kernel: its GEMM or convolution, then its
+    /// epilogue.
+    pub(super) fn contraction_calls(
+        &mut self,
+        kernel: &Kernel,
+        step: &plan::Step,
+    ) -> Result<Vec<Call>, String> {
+        let main = kernel
+            .nodes
+            .iter()
+            .copied()
+            .find(|n| !kernel.epilogue.contains(n))
+            .ok_or_else(|| format!("{} has no contraction", kernel.name))?;
+        let node = self.graph.node(main);
+        let y_shape = self.shape(main)?;
+        let y = self.buf(main)?;
+        let mut calls = vec![];
+        match &node.op {
+            Op::MatMul => {
+                let (a, b) = (node.args[0], node.args[1]);
+                let a_shape = self.shape(a)?;
+                let r = a_shape.len();
+                let (m, k, n) = (a_shape[r - 2], a_shape[r - 1], y_shape[r - 1]);
+                let mat =
+                    |this: &mut Self, v: ValueId, calls: &mut Vec<Call>, tag: &str| -> Result<_, String> {
+                        match this.access(v)? {
+                            Access::Mem { base, offset, strides } => Ok((this.buf(base)?, offset, strides)),
+                            Access::Const(_) => {
+                                let buf = this.contiguous(v, format!("{}_{tag}", kernel.name), calls)?;
+                                Ok((buf, 0, row_major(&this.shape(v)?)))
+                            }
+                        }
+                    };
+                let (abuf, aoff, ast) = mat(self, a, &mut calls, "a")?;
+                let (bbuf, boff, bst) = mat(self, b, &mut calls, "b")?;
+                let Access::Mem { strides: cst, .. } = self.access(main)? else {
+                    return Err(format!("{main}: a matmul result is a constant"));
+                };
+                let batch_shape = &y_shape[..r - 2];
+                let batches: usize = batch_shape.iter().product();
+                let mut offsets = Vec::with_capacity(batches);
+                for bi in 0..batches {
+                    let mut rem = bi;
+                    let (mut ao, mut bo, mut co) = (aoff, boff, 0isize);
+                    for d in (0..r - 2).rev() {
+                        let i = (rem % batch_shape[d]) as isize;
+                        rem /= batch_shape[d];
+                        ao += i * ast[d];
+                        bo += i * bst[d];
+                        co += i * cst[d];
+                    }
+                    let conv =
+                        |x: isize| usize::try_from(x).map_err(|_| format!("{main}: negative operand offset"));
+                    offsets.push((conv(ao)?, conv(bo)?, conv(co)?));
+                }
+                calls.push(Call::MatMul {
+                    m,
+                    n,
+                    k,
+                    a: MatOperand { buf: abuf, row_stride: ast[r - 2], col_stride: ast[r - 1] },
+                    b: MatOperand { buf: bbuf, row_stride: bst[r - 2], col_stride: bst[r - 1] },
+                    c: MatOperand { buf: y, row_stride: cst[r - 2], col_stride: cst[r - 1] },
+                    threads: if m * n * k * offsets.len() >= PARALLEL_GEMM_WORK {
+                        self.plan.threads
+                    } else {
+                        1
+                    },
+                    offsets,
+                });
+            }
+            Op::Conv(conv) | Op::ConvWeightGrad { conv, .. } | Op::ConvTranspose { conv, .. } => {
+                let kind = match &node.op {
+                    Op::ConvWeightGrad { kernel, .. } => ConvKind::WeightGrad { kernel: kernel.clone() },
+                    Op::ConvTranspose { output_padding, .. } => {
+                        ConvKind::Transpose { output_padding: output_padding.clone() }
+                    }
+                    _ => ConvKind::Forward,
+                };
+                let x = self.contiguous(node.args[0], format!("{}_x", kernel.name), &mut calls)?;
+                let w = self.contiguous(node.args[1], format!("{}_w", kernel.name), &mut calls)?;
+                let attrs = conv.clone();
+                let (x_shape, w_shape) = (self.shape(node.args[0])?, self.shape(node.args[1])?);
+                // The underlying convolution's input image, output positions
+                // and kernel.
+                let (image, out, taps) = match &kind {
+                    ConvKind::Forward => (&x_shape[1..], &y_shape[2..], &w_shape[2..]),
+                    ConvKind::Transpose { .. } => (&y_shape[1..], &x_shape[2..], &w_shape[2..]),
+                    ConvKind::WeightGrad { kernel } => (&x_shape[1..], &w_shape[2..], &kernel[..]),
+                };
+                let packing = self.conv_packing(&kernel.name, &kind, &attrs, image, out, taps)?;
+                calls.push(Call::Conv {
+                    kind,
+                    attrs,
+                    x,
+                    x_shape,
+                    w,
+                    w_shape,
+                    y,
+                    y_shape: y_shape.clone(),
+                    chunks: step.split.chunks,
+                    packing,
+                });
+            }
+            other => return Err(format!("{main} ({}) is not a contraction", other.mnemonic())),
+        }
+        if !kernel.epilogue.is_empty() {
+            let outputs: Vec<ValueId> =
+                kernel.outputs.iter().copied().filter(|o| kernel.epilogue.contains(o)).collect();
+            let ranges = self.flat_ranges(&y_shape, &step.split);
+            calls.extend(self.loop_calls(
+                &format!("{}_epilogue", kernel.name),
+                &kernel.epilogue,
+                &outputs,
+                &y_shape,
+                ranges,
+            )?);
+        }
+        Ok(calls)
+    }
+
+    /// Compiles the packing kernels of a convolution (see [`ConvPacking`])
+    /// whose input image is `image` (`[C, *S]`), with `out` output positions
+    /// per spatial axis and kernel `taps`.
+    fn conv_packing(
+        &mut self,
+        name: &str,
+        kind: &ConvKind,
+        attrs: &ConvAttrs,
+        image: &[usize],
+        out: &[usize],
+        taps: &[usize],
+    ) -> Result<ConvPacking, String> {
+        let spatial = image.len().saturating_sub(1);
+        if spatial == 0
+            || out.len() != spatial
+            || taps.len() != spatial
+            || [attrs.stride.len(), attrs.padding.len(), attrs.dilation.len()].iter().any(|&l| l != spatial)
+        {
+            return Err(format!("{name}: convolution attributes do not fit image {image:?}"));
+        }
+        let size = |dims: &[usize]| -> Result<usize, String> {
+            dims.iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .filter(|&n| isize::try_from(n).is_ok())
+                .ok_or_else(|| format!("{name}: the size of {dims:?} overflows"))
+        };
+        let padded_dims: Vec<usize> = (0..=spatial)
+            .map(|d| match d {
+                0 => Some(image[0]),
+                _ => image[d].checked_add(attrs.padding[d - 1].0)?.checked_add(attrs.padding[d - 1].1),
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{name}: the padded image size overflows"))?;
+        let padded = attrs.padding.iter().any(|&p| p != (0, 0));
+        let pointwise = !padded
+            && taps.iter().all(|&k| k == 1)
+            && attrs.stride.iter().all(|&s| s == 1)
+            && out == &image[1..];
+        let col_shape: Vec<usize> = [&image[..1], taps, out].concat();
+        let col_len = if pointwise { 0 } else { size(&col_shape)? };
+        let padded_len = if padded { size(&padded_dims)? } else { 0 };
+        let mut packing =
+            ConvPacking { padded_len, col_len, pad: None, im2col: None, col2im: None, unpad: None };
+        if pointwise {
+            return Ok(packing);
+        }
+        // Where a column entry (c, tap, p) reads in the padded image:
+        // c·|Sp| + Σ (tap_d·dilation_d + p_d·stride_d)·row_d.
+        let rows = row_major(&padded_dims);
+        let at = |v: usize| isize::try_from(v).map_err(|_| format!("{name}: a stride overflows"));
+        let mut window = vec![rows[0]];
+        for d in 0..spatial {
+            window.push(at(attrs.dilation[d])?.checked_mul(rows[d + 1]).ok_or("stride overflow")?);
+        }
+        for d in 0..spatial {
+            window.push(at(attrs.stride[d])?.checked_mul(rows[d + 1]).ok_or("stride overflow")?);
+        }
+        let interior: isize = (0..spatial).map(|d| attrs.padding[d].0 as isize * rows[d + 1]).sum();
+        let copy =
+            |from: (isize, Vec<isize>), to: (isize, Vec<isize>), shape: &[usize], suffix: &str| LoopKernel {
+                name: format!("{name}_{suffix}"),
+                shape: shape.to_vec(),
+                inputs: vec![Operand { offset: from.0, strides: from.1, elem: Elem::F32 }],
+                body: vec![Expr::Input(0)],
+                outputs: vec![Store { value: 0, offset: to.0, strides: to.1, elem: Elem::F32, reduce: None }],
+            };
+        let dense = row_major(image);
+        let checking = self.checking;
+        let add =
+            |this: &mut Self, k: LoopKernel| this.jit.add_loop_kernel(&k, checking).map_err(|e| e.message);
+        match kind {
+            ConvKind::Forward | ConvKind::WeightGrad { .. } => {
+                if padded {
+                    let k = copy((0, dense), (interior, rows.clone()), image, "pad");
+                    packing.pad = Some(add(self, k)?);
+                }
+                let k = copy((0, window), (0, row_major(&col_shape)), &col_shape, "im2col");
+                packing.im2col = Some(add(self, k)?);
+            }
+            ConvKind::Transpose { .. } => {
+                let mut k = copy((0, row_major(&col_shape)), (0, window), &col_shape, "col2im");
+                k.outputs[0].reduce = Some(Reduce::Sum);
+                packing.col2im = Some(add(self, k)?);
+                if padded {
+                    let k = copy((interior, rows), (0, dense), image, "unpad");
+                    packing.unpad = Some(add(self, k)?);
+                }
+            }
+        }
+        Ok(packing)
+    }
+}

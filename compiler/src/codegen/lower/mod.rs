@@ -1,0 +1,237 @@
+//! Lowering: turns a planned partition into a [`Program`] — the calls a
+//! runtime makes, step by step, with every buffer resolved to an arena
+//! offset or a graph input and every loop, copy and window kernel compiled
+//! into one [`Jit`].
+//!
+//! - `loop` kernels become one [`LoopKernel`](crate::codegen::LoopKernel)
+//!   each: elementwise nodes are body expressions, operands read from
+//!   outside are strided inputs (views resolved into offsets and strides,
+//!   inline values into constants), reductions are reduce stores (their
+//!   outputs filled with the identity first), `one_hot` is a comparison with
+//!   the class coordinate and `rng_uniform` the counter-based generator.
+//! - `copy` kernels become loop kernels that read through a view (a
+//!   materialised permute or broadcast, a slice at an offset) and write a
+//!   region of their output (one per `concat` operand, the interior of a
+//!   `pad` after a zero fill).
+//! - Window kernels (`pool`, `pool_grad`, `resize`, `resize_grad`,
+//!   `argmax`) become one [`WindowKernel`] each.
+//! - Contractions become [`Call::MatMul`] / [`Call::Conv`] descriptions for
+//!   the runtime's GEMM provider, followed by their epilogue as a loop
+//!   kernel that reads the contraction's result.
+//!
+//! Buffers: the plan places every stored value in the arena; values the
+//! runtime needs that the plan does not hold (operands of window and
+//! convolution kernels that are not plain memory) get a scratch region
+//! above the plan's peak. Booleans live as f32 0.0/1.0 and i32 values as
+//! i32 bit patterns in 4-byte slots.
+//!
+//! Every call's ranges follow the plan's split: a kernel split along its
+//! outermost axis (every axis before it of size 1) runs as index ranges of
+//! whole rows; any other kernel runs as one range, so results never depend
+//! on the thread count beyond what the plan fixes.
+//!
+//! One `Lowering` walks the plan's steps; its parts:
+//! - `program`: what lowering produces — [`Program`], its [`Call`]s and
+//!   [`Buf`]fers;
+//! - `access`: how a value is read (views walked down to their base as
+//!   an offset and strides, inline values as constants) and where it lives;
+//! - `loops`: loop kernels and copy kernels;
+//! - `contraction`: GEMM and convolution calls, with the convolution's
+//!   packing kernels;
+//! - here: the entry point, the dispatch by kernel kind, the ranges of the
+//!   plan's split, window kernels and the Cranelift listing.
+
+mod access;
+mod contraction;
+mod loops;
+mod program;
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+pub use contraction::PARALLEL_GEMM_WORK;
+pub use program::{
+    Buf, Call, ConvKind, ConvPacking, MatOperand, Program, ProgramInput, ProgramOutput, Source, StepCode,
+};
+
+use super::jit::{Checking, Jit};
+use super::window::{WindowKernel, WindowOp};
+use super::CodegenError;
+use crate::fusion::{Kernel, KernelKind, Partition};
+use crate::ir::{Graph, Op, ValueId};
+use crate::plan::{self, Plan};
+use access::Access;
+
+/// One lowering in progress: the plan being lowered, the program's inputs
+/// and buffers so far, and the JIT its kernels are compiled into.
+struct Lowering<'a> {
+    graph: &'a Graph,
+    partition: &'a Partition,
+    plan: &'a Plan,
+    dims: HashMap<String, usize>,
+    checking: Checking,
+    jit: Jit,
+    inputs: Vec<ProgramInput>,
+    input_index: HashMap<ValueId, usize>,
+    arena: HashMap<ValueId, Buf>,
+    arena_len: usize,
+    /// New values of parameters and state written over their inputs (the
+    /// plan's `in_place`): value → input number.
+    in_place: HashMap<ValueId, usize>,
+}
+
+/// Lowers a plan — its graph, partition, schedule, buffers and layouts —
+/// compiling every generated kernel with `checking`.
+pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
+    let err = |m: String| CodegenError { kernel: String::new(), message: m };
+    plan::check(plan).map_err(err)?;
+    let (graph, partition) = (&plan.graph, &plan.partition);
+    let dims: HashMap<String, usize> = plan.dims.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let mut lw = Lowering {
+        graph,
+        partition,
+        plan,
+        dims,
+        checking,
+        jit: Jit::new()?,
+        inputs: vec![],
+        input_index: HashMap::new(),
+        arena: HashMap::new(),
+        arena_len: plan.peak_bytes / 4,
+        in_place: HashMap::new(),
+    };
+    for (v, node) in graph.inputs() {
+        let shape = lw.shape(v).map_err(err)?;
+        lw.input_index.insert(v, lw.inputs.len());
+        let Op::Input { name, .. } = &node.op else { continue };
+        lw.inputs.push(ProgramInput { value: v, name: name.clone(), dtype: node.ty.dtype, shape });
+    }
+    for b in &plan.buffers {
+        let len = lw.len_of(b.value).map_err(err)?;
+        lw.arena.insert(b.value, Buf::Arena { offset: b.offset / 4, len });
+    }
+    // New values written over their inputs: value → the input's number.
+    lw.in_place = plan.in_place.iter().filter_map(|(v, p)| Some((*v, *lw.input_index.get(p)?))).collect();
+    let mut steps = vec![];
+    for (s, step) in plan.steps.iter().enumerate() {
+        let kernel = partition.kernels.get(step.kernel).ok_or_else(|| err(format!("no kernel {s}")))?;
+        let calls = lw
+            .kernel_calls(kernel, step)
+            .map_err(|m| CodegenError { kernel: kernel.name.clone(), message: m })?;
+        steps.push(StepCode { name: kernel.name.clone(), kind: kernel.kind, calls });
+    }
+    let mut outputs = vec![];
+    for o in &graph.outputs {
+        let shape = lw.shape(o.value).map_err(err)?;
+        let source = match lw.access(o.value).map_err(err)? {
+            Access::Const(c) => Source::Constant(c),
+            Access::Mem { base, offset, strides } => {
+                Source::Strided { buf: lw.buf(base).map_err(err)?, offset, strides }
+            }
+        };
+        outputs.push(ProgramOutput {
+            kind: o.kind,
+            name: o.name.clone(),
+            dtype: graph.ty(o.value).dtype,
+            shape,
+            source,
+        });
+    }
+    lw.jit.finalize()?;
+    Ok(Program {
+        inputs: lw.inputs,
+        steps,
+        outputs,
+        arena_len: lw.arena_len,
+        jit: lw.jit,
+        threads: plan.threads,
+        checking,
+        peak_bytes: plan.peak_bytes,
+        kernels: partition.kernels.len(),
+    })
+}
+
+impl Lowering<'_> {
+    fn kernel_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
+        match kernel.kind {
+            KernelKind::Loop => {
+                let domain = plan::resolve(&kernel.domain, &self.dims)?;
+                let ranges = self.flat_ranges(&domain, &step.split);
+                self.loop_calls(&kernel.name, &kernel.nodes, &kernel.outputs, &domain, ranges)
+            }
+            KernelKind::Copy => self.copy_calls(kernel),
+            KernelKind::MatMul
+            | KernelKind::Conv
+            | KernelKind::ConvTranspose
+            | KernelKind::ConvWeightGrad => self.contraction_calls(kernel, step),
+            KernelKind::Pool
+            | KernelKind::PoolGrad
+            | KernelKind::Resize
+            | KernelKind::ResizeGrad
+            | KernelKind::ArgMax => self.window_calls(kernel, step),
+        }
+    }
+
+    /// Ranges of flat indices over `domain` for the plan's split of a step.
+    fn flat_ranges(&self, domain: &[usize], split: &plan::Split) -> Vec<(usize, usize)> {
+        let total: usize = domain.iter().product();
+        match split.axis {
+            Some(a) if split.chunks > 1 && domain[..a].iter().all(|&n| n == 1) => {
+                let inner: usize = domain[a + 1..].iter().product();
+                (0..split.chunks)
+                    .map(|i| {
+                        (
+                            i * split.extent / split.chunks * inner,
+                            (i + 1) * split.extent / split.chunks * inner,
+                        )
+                    })
+                    .collect()
+            }
+            _ => vec![(0, total)],
+        }
+    }
+
+    fn row_ranges(&self, rows: usize, split: &plan::Split) -> Vec<(usize, usize)> {
+        match split.axis {
+            Some(0) if split.chunks > 1 && split.extent == rows => {
+                (0..split.chunks).map(|i| (i * rows / split.chunks, (i + 1) * rows / split.chunks)).collect()
+            }
+            _ => vec![(0, rows)],
+        }
+    }
+
+    fn window_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
+        let v = kernel.nodes[0];
+        let node = self.graph.node(v);
+        let op = match &node.op {
+            Op::Pool(w) => WindowOp::Pool(w.clone()),
+            Op::PoolGrad(w) => WindowOp::PoolGrad(w.clone()),
+            Op::Resize { size } => WindowOp::Resize { size: size.clone() },
+            Op::ResizeGrad { size } => WindowOp::ResizeGrad { size: size.clone() },
+            Op::ArgMax { axis } => WindowOp::ArgMax { axis: *axis },
+            other => return Err(format!("{v} ({}) is not a window op", other.mnemonic())),
+        };
+        let mut calls = vec![];
+        let mut bufs = vec![];
+        let mut shapes = vec![];
+        for (i, &a) in node.args.iter().enumerate() {
+            bufs.push(self.contiguous(a, format!("{}_in{i}", kernel.name), &mut calls)?);
+            shapes.push(self.shape(a)?);
+        }
+        let output = self.shape(v)?;
+        let wk = WindowKernel { name: kernel.name.clone(), op, inputs: shapes, output };
+        let ranges = self.row_ranges(wk.rows(), &step.split);
+        let id = self.jit.add_window_kernel(&wk, self.checking).map_err(|e| e.message)?;
+        calls.push(Call::Window { kernel: id, inputs: bufs, output: self.buf(v)?, ranges });
+        Ok(calls)
+    }
+}
+
+/// The Cranelift IR of every kernel of `program`, one block per kernel.
+pub fn clif_listing(program: &Program) -> String {
+    let mut out = String::new();
+    for (name, text) in program.jit.clif_text() {
+        let _ = writeln!(out, "; kernel {name}\n{text}");
+    }
+    out
+}

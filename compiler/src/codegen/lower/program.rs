@@ -1,0 +1,194 @@
+//! What lowering produces: a [`Program`] — its inputs, its steps of
+//! [`Call`]s over [`Buf`]fers, its outputs and the JIT that holds the
+//! generated kernels — which the runtime loads and runs.
+
+use crate::codegen::jit::{Checking, Jit, KernelId};
+use crate::fusion::KernelKind;
+use crate::ir::{ConvAttrs, DType, OutputKind, ValueId};
+
+/// Where a buffer lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buf {
+    /// Elements `offset..offset + len` of the arena (f32-sized slots).
+    Arena { offset: usize, len: usize },
+    /// Graph input number `index` of [`Program::inputs`] (`len` elements).
+    Input { index: usize, len: usize },
+}
+
+impl Buf {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match *self {
+            Buf::Arena { len, .. } | Buf::Input { len, .. } => len,
+        }
+    }
+
+    /// True when the buffer holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A strided matrix operand of a GEMM: element `(i, j)` of batch `b` is at
+/// `buf[offsets[b] + i*row_stride + j*col_stride]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatOperand {
+    pub buf: Buf,
+    pub row_stride: isize,
+    pub col_stride: isize,
+}
+
+/// What a convolution call computes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConvKind {
+    /// `y = conv(x, w)`.
+    Forward,
+    /// `y = conv_transpose(x, w)` with this output padding.
+    Transpose { output_padding: Vec<usize> },
+    /// `dw = conv_weight_grad(x, dy)` for a kernel of these spatial sizes
+    /// (`w` names `dy`, `y` names `dw`).
+    WeightGrad { kernel: Vec<usize> },
+}
+
+/// One thing a runtime does, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    /// Sets every element of `buf` to `value`.
+    Fill { buf: Buf, value: f32 },
+    /// Runs a loop kernel over each range (flat iteration indices); ranges
+    /// are disjoint and may run in parallel.
+    Loop { kernel: KernelId, inputs: Vec<Buf>, outputs: Vec<Buf>, ranges: Vec<(usize, usize)> },
+    /// Runs a window kernel over each range of output rows.
+    Window { kernel: KernelId, inputs: Vec<Buf>, output: Buf, ranges: Vec<(usize, usize)> },
+    /// `c[b] = a[b] · b[b]` for every batch `b`: `a` is `m×k`, `b` `k×n`,
+    /// `c` `m×n`; `offsets[b]` = (a, b, c) element offsets.
+    MatMul {
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatOperand,
+        b: MatOperand,
+        c: MatOperand,
+        offsets: Vec<(usize, usize, usize)>,
+        /// Threads the GEMM may use.
+        threads: usize,
+    },
+    /// A convolution over contiguous row-major buffers.
+    Conv {
+        kind: ConvKind,
+        /// The IR op's attributes.
+        attrs: ConvAttrs,
+        x: Buf,
+        x_shape: Vec<usize>,
+        w: Buf,
+        w_shape: Vec<usize>,
+        y: Buf,
+        y_shape: Vec<usize>,
+        /// Parts the batch is split into (partial weight gradients are
+        /// summed in part order).
+        chunks: usize,
+        /// The generated kernels that pack one image into the column matrix
+        /// and back.
+        packing: ConvPacking,
+    },
+}
+
+/// The generated packing kernels of a convolution call, each over one image
+/// of the underlying convolution's input `[C, *S]` (a forward convolution's
+/// and weight gradient's `x`, a transposed convolution's output), `|S'|`
+/// output positions and `|K|` taps.
+///
+/// Buffers: the image (`C·|S|` elements, row-major), the padded image
+/// scratch (`C·Π(S + lo + hi)` elements, present only when some padding is
+/// not zero; its border holds zeros) and the column scratch
+/// (`C·|K| × |S'|`, row `c·|K| + tap`, absent for pointwise convolutions,
+/// whose column matrix is the image itself). The runtime calls each kernel
+/// over its whole iteration space, one image at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvPacking {
+    /// Elements of the padded image scratch (0 without padding).
+    pub padded_len: usize,
+    /// Elements of the column scratch (0 for a pointwise convolution).
+    pub col_len: usize,
+    /// Copies the image into the interior of the padded scratch (inputs:
+    /// image; outputs: padded).
+    pub pad: Option<KernelId>,
+    /// im2col: copies every tap's receptive field from the padded scratch
+    /// (or the image when unpadded) into the column scratch.
+    pub im2col: Option<KernelId>,
+    /// col2im (transposed convolutions): adds every column entry onto the
+    /// position of the padded scratch (or the image when unpadded) it was
+    /// read from, tap by tap in a fixed order; the target starts zeroed.
+    pub col2im: Option<KernelId>,
+    /// Copies the interior of the padded scratch into the image.
+    pub unpad: Option<KernelId>,
+}
+
+/// One step of the program: the calls of one kernel of the partition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepCode {
+    /// The partition's kernel name (`k3`).
+    pub name: String,
+    pub kind: KernelKind,
+    pub calls: Vec<Call>,
+}
+
+/// A graph input the caller provides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgramInput {
+    pub value: ValueId,
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// Where a graph output is read from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// Element `i` (row-major over `shape`) at `buf[offset + Σ i_a·strides[a]]`.
+    Strided { buf: Buf, offset: isize, strides: Vec<isize> },
+    /// Every element equals this constant.
+    Constant(f32),
+}
+
+/// A graph output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgramOutput {
+    pub kind: OutputKind,
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub source: Source,
+}
+
+/// A lowered graph: its inputs, steps, outputs, arena size and JIT.
+pub struct Program {
+    pub inputs: Vec<ProgramInput>,
+    pub steps: Vec<StepCode>,
+    pub outputs: Vec<ProgramOutput>,
+    /// Arena elements needed (the plan's peak plus scratch regions).
+    pub arena_len: usize,
+    /// The compiled loop and window kernels.
+    pub jit: Jit,
+    /// The threads the plan split the kernels for.
+    pub threads: usize,
+    /// Whether the kernels bounds-check every access.
+    pub checking: Checking,
+    /// The plan's peak arena bytes.
+    pub peak_bytes: usize,
+    /// The number of kernels of the partition.
+    pub kernels: usize,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("inputs", &self.inputs)
+            .field("steps", &self.steps)
+            .field("outputs", &self.outputs)
+            .field("arena_len", &self.arena_len)
+            .field("threads", &self.threads)
+            .field("checking", &self.checking)
+            .finish()
+    }
+}

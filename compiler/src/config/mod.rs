@@ -1,0 +1,62 @@
+//! The training configuration: what a `train { ... }` section asks for, as
+//! typed values.
+//!
+//! Semantic analysis checks a section (`sema::train_section`) and produces a
+//! [`TrainConfig`], every key with its default applied; the optimiser
+//! update ([`crate::update`]) and the runtime (data loading, the training
+//! loop, metrics, checkpoints) read it. The module also holds the one
+//! catalogue of the real data sets shipped with nnc ([`datasets`]): the
+//! names and tasks the checker accepts and what `nnc datasets` lists; the
+//! runtime adds only the code that loads them.
+//!
+//! The types carry no checking and do no I/O. The `Debug` output of the
+//! data source, split, normalisation, missing-value rule, optimiser and
+//! schedule is recorded in checkpoints, so it is part of the file format.
+
+pub mod datasets;
+mod metric;
+mod optimizer;
+mod source;
+
+pub use metric::Metric;
+pub use optimizer::{Optimizer, Schedule};
+pub use source::{DataSource, Generator, Missing, Normalize, Split, SplitRule};
+
+use crate::diag::Span;
+
+/// The checked `train { ... }` section, every key with its default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Where the examples come from (required).
+    pub data: DataSource,
+    /// The span of the `data = ...` entry, so that errors found while
+    /// loading the data can point at it.
+    pub data_span: Span,
+    /// Which examples train and which validate.
+    pub split: Split,
+    pub normalize: Normalize,
+    /// Examples per optimiser step (≥ 1).
+    pub batch: usize,
+    /// Passes over the training data (≥ 1).
+    pub epochs: usize,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    /// Maximum global gradient norm; `None` means no clipping.
+    pub clip_grad_norm: Option<f64>,
+    pub early_stop: Option<EarlyStop>,
+    /// Metrics reported besides the loss, in the order written.
+    pub metrics: Vec<Metric>,
+    pub seed: u64,
+    /// Path of the checkpoint to write; `None` means next to the model file.
+    pub checkpoint: Option<String>,
+    /// What loading does with examples holding NaN or infinite values.
+    pub missing: Missing,
+}
+
+/// Stop when the validation loss has not improved by more than `min_delta`
+/// for `patience` epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStop {
+    pub patience: usize,
+    pub min_delta: f64,
+}

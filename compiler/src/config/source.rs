@@ -1,0 +1,128 @@
+//! Where the examples come from and how they are prepared: the `data`,
+//! `split`, `normalize` and `missing` keys.
+
+/// A source of training examples.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// `synthetic.NAME(...)`: generated in memory by `generator`, whose
+    /// variant carries its checked arguments.
+    Synthetic { generator: Generator },
+    /// `dataset("NAME", task: "TASK")`: one of the shipped real data sets
+    /// ([`DATASETS`](super::datasets::DATASETS)) and one of its tasks
+    /// (`None`: the first, its default).
+    Dataset { name: String, task: Option<String> },
+    /// `csv(PATH, x: [COLUMNS], y: COLUMN or [COLUMNS])`.
+    Csv { path: String, x: Vec<String>, y: Vec<String> },
+    /// `npy(x: PATH, y: PATH)`.
+    Npy { x: String, y: String },
+    /// `npz(PATH, x: KEY, y: KEY)`.
+    Npz { path: String, x: String, y: String },
+}
+
+/// The `split` key: the fraction of the examples that trains, and how the
+/// training examples are taken.
+#[derive(Clone, Copy, PartialEq)]
+pub struct Split {
+    /// In (0, 1).
+    pub fraction: f64,
+    pub rule: SplitRule,
+}
+
+/// How a [`Split`] takes the training examples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitRule {
+    /// `split = F`: by the source's own order: independent examples
+    /// validate evenly spread over the set, time-ordered ones on the last
+    /// part.
+    Source,
+    /// `split = chronological(F)`: the first fraction of the examples, in
+    /// the source's order (a file's row order), trains and the rest
+    /// validates, whatever the source.
+    Chronological,
+}
+
+impl Split {
+    /// `split = fraction`, the default rule.
+    pub const fn by_source(fraction: f64) -> Split {
+        Split { fraction, rule: SplitRule::Source }
+    }
+}
+
+impl From<f64> for Split {
+    fn from(fraction: f64) -> Split {
+        Split::by_source(fraction)
+    }
+}
+
+/// As written in a `.nn` file: `0.8`, `chronological(0.8)`.
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rule {
+            SplitRule::Source => write!(f, "{:?}", self.fraction),
+            SplitRule::Chronological => write!(f, "chronological({:?})", self.fraction),
+        }
+    }
+}
+
+/// The same as [`Display`](std::fmt::Display), so that a configuration
+/// printed with `{:?}` shows the key as written (`0.8` for the default
+/// rule).
+impl std::fmt::Debug for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// A synthetic generator with its checked arguments (`synthetic.NAME(...)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Generator {
+    Sine { n: usize, noise: f64 },
+    Lorenz96 { n: usize, k: usize, forcing: f64, dt: f64 },
+    Advection { n: usize, size: usize, steps: usize },
+    Eddies { n: usize, size: usize },
+}
+
+impl Generator {
+    /// The name as written in a `.nn` file (after `synthetic.`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Generator::Sine { .. } => "sine",
+            Generator::Lorenz96 { .. } => "lorenz96",
+            Generator::Advection { .. } => "advection",
+            Generator::Eddies { .. } => "eddies",
+        }
+    }
+
+    /// The number of examples generated.
+    pub fn n(&self) -> usize {
+        match *self {
+            Generator::Sine { n, .. }
+            | Generator::Lorenz96 { n, .. }
+            | Generator::Advection { n, .. }
+            | Generator::Eddies { n, .. } => n,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalize {
+    None,
+    /// Zero mean, unit variance per feature/channel, from training statistics.
+    PerVariable,
+}
+
+/// What loading does with an example whose input or target holds a NaN or
+/// infinite value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Loading fails, naming the array and the first bad value.
+    Error,
+    /// Every such example is left out (and the number left out reported).
+    Drop,
+    /// Examples are kept: the source gains a field `valid` (1 where the
+    /// target — or, without a target, the input — is finite, 0 elsewhere)
+    /// that a model binds by declaring `target valid` and uses as a loss
+    /// weight; missing input values are fed as 0 (after normalisation, the
+    /// training mean) and missing targets are left out of every metric.
+    Mask,
+}

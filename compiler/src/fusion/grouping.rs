@@ -1,0 +1,213 @@
+//! Grouping: nodes gathered into kernels. Each computed node starts a group
+//! or joins one ([`Builder::elementwise`], [`Builder::reduction`]); groups
+//! are merged with union-find, and a node joins or merges groups only when
+//! the kernel graph stays acyclic.
+
+use std::collections::HashSet;
+
+use super::views::Layout;
+use super::{data_args, is_reduction, KernelKind};
+use crate::ir::{Graph, Op, Shape, ValueId};
+
+/// A kernel under construction.
+pub(super) struct Group {
+    pub kind: KernelKind,
+    pub domain: Shape,
+    pub members: Vec<ValueId>,
+    pub epilogue: Vec<ValueId>,
+    /// For epilogue-capable kernels: the last value of the chain.
+    tail: Option<ValueId>,
+}
+
+/// The groups of a graph's nodes under construction, merged with
+/// union-find.
+pub(super) struct Builder<'g> {
+    graph: &'g Graph,
+    /// Every node's layout relative to its base ([`super::views`]).
+    pub layout: Vec<Layout>,
+    /// Group of each computed node (before union-find resolution).
+    group_of: Vec<Option<usize>>,
+    /// Union-find parent of each group; a group is a root when it is its
+    /// own parent.
+    pub parent: Vec<usize>,
+    pub groups: Vec<Group>,
+}
+
+impl<'g> Builder<'g> {
+    /// No groups yet over `graph`, whose nodes have the given layouts.
+    pub fn new(graph: &'g Graph, layout: Vec<Layout>) -> Builder<'g> {
+        Builder { graph, layout, group_of: vec![None; graph.nodes.len()], parent: vec![], groups: vec![] }
+    }
+    fn find(&mut self, mut g: usize) -> usize {
+        while self.parent[g] != g {
+            self.parent[g] = self.parent[self.parent[g]];
+            g = self.parent[g];
+        }
+        g
+    }
+
+    pub fn group(&mut self, v: ValueId) -> Option<usize> {
+        self.group_of[v.index()].map(|g| self.find(g))
+    }
+
+    pub fn new_group(&mut self, kind: KernelKind, domain: Shape, v: ValueId) -> usize {
+        let id = self.groups.len();
+        let tail = kind.takes_epilogue().then_some(v);
+        self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail });
+        self.parent.push(id);
+        self.group_of[v.index()] = Some(id);
+        id
+    }
+
+    fn add(&mut self, g: usize, v: ValueId) {
+        self.groups[g].members.push(v);
+        self.group_of[v.index()] = Some(g);
+    }
+
+    /// The groups a group reads from directly.
+    pub fn preds(&mut self, g: usize) -> Vec<usize> {
+        let members = self.groups[g].members.clone();
+        let mut out = vec![];
+        for m in members {
+            for a in data_args(self.graph, m).to_vec() {
+                let base = self.layout[a.index()].base;
+                if let Some(h) = self.group(base) {
+                    if h != g && !out.contains(&h) {
+                        out.push(h);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether group `from` depends (transitively) on group `to`.
+    fn reaches(&mut self, from: usize, to: usize) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(g) = stack.pop() {
+            if g == to {
+                return true;
+            }
+            if seen.insert(g) {
+                stack.extend(self.preds(g));
+            }
+        }
+        false
+    }
+
+    fn merge(&mut self, into: usize, from: usize) {
+        let moved = std::mem::take(&mut self.groups[from].members);
+        self.groups[into].members.extend(moved);
+        self.groups[into].members.sort();
+        self.parent[from] = into;
+    }
+
+    /// Operand groups of `v`: (direct reads of elementwise values, all).
+    fn operand_groups(&mut self, v: ValueId) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+        let node = self.graph.node(v);
+        let generated = matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. });
+        let mut direct = vec![];
+        let mut blocked = vec![];
+        let mut all = vec![];
+        for a in data_args(self.graph, v).to_vec() {
+            let base = self.layout[a.index()].base;
+            let Some(g) = self.group(base) else { continue };
+            if !all.contains(&g) {
+                all.push(g);
+            }
+            let is_direct = base == a && !generated && !is_reduction(&self.graph.node(a).op);
+            if is_direct {
+                if !direct.contains(&g) {
+                    direct.push(g);
+                }
+            } else if !blocked.contains(&g) {
+                blocked.push(g);
+            }
+        }
+        (direct, blocked, all)
+    }
+
+    /// True when every operand group other than `except` is free of a path
+    /// to `target` (so `target` may take the node without a cycle).
+    fn no_cycle(&mut self, all: &[usize], except: &[usize], target: usize) -> bool {
+        all.iter()
+            .filter(|h| !except.contains(h))
+            .copied()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .all(|h| !self.reaches(h, target))
+    }
+
+    pub fn elementwise(&mut self, v: ValueId) {
+        let shape = self.graph.ty(v).shape.clone();
+        let (direct, blocked, all) = self.operand_groups(v);
+        // Epilogue of a contraction whose chain ends at one of the operands.
+        let node = self.graph.node(v);
+        if !matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. }) {
+            for &g in &direct {
+                let grp = &self.groups[g];
+                let on_chain = grp.tail.is_some_and(|t| node.args.contains(&t));
+                if on_chain && grp.domain == shape && !blocked.contains(&g) && self.no_cycle(&all, &[g], g) {
+                    self.add(g, v);
+                    self.groups[g].epilogue.push(v);
+                    self.groups[g].tail = Some(v);
+                    return;
+                }
+            }
+        }
+        let mut target: Option<usize> = None;
+        for &e in &direct {
+            let e = self.find(e);
+            let grp = &self.groups[e];
+            if grp.kind != KernelKind::Loop || grp.domain != shape || blocked.contains(&e) {
+                continue;
+            }
+            match target {
+                None => {
+                    if self.no_cycle(&all, &[e], e) {
+                        target = Some(e);
+                    }
+                }
+                Some(t) if t != e => {
+                    if !self.reaches(t, e) && !self.reaches(e, t) && self.no_cycle(&all, &[t, e], e) {
+                        self.merge(t, e);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        match target {
+            Some(t) => self.add(t, v),
+            None => {
+                self.new_group(KernelKind::Loop, shape, v);
+            }
+        }
+    }
+
+    pub fn reduction(&mut self, v: ValueId) {
+        let Some(&a) = self.graph.node(v).args.first() else {
+            self.new_group(KernelKind::Loop, Shape::scalar(), v);
+            return;
+        };
+        let shape = self.graph.ty(a).shape.clone();
+        let base = self.layout[a.index()].base;
+        let target = match self.group(base) {
+            Some(g)
+                if base == a
+                    && !is_reduction(&self.graph.node(a).op)
+                    && self.groups[g].kind == KernelKind::Loop
+                    && self.groups[g].domain == shape =>
+            {
+                Some(g)
+            }
+            _ => None,
+        };
+        match target {
+            Some(g) => self.add(g, v),
+            None => {
+                self.new_group(KernelKind::Loop, shape, v);
+            }
+        }
+    }
+}

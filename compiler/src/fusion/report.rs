@@ -1,0 +1,153 @@
+//! The fusion report: the reason recorded at every kernel boundary
+//! ([`boundary_reason`]) and the listing of a partition ([`report`]).
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use super::{data_args, is_inline, is_reduction, is_view, Kernel, KernelKind, Partition, Placement};
+use crate::ir::{Graph, Op, ValueId};
+
+/// Why `producer`, read by `consumer` through `operand` (the producer
+/// itself or a view of it), crosses from one kernel into another.
+pub(super) fn boundary_reason(
+    graph: &Graph,
+    kernels: &[Kernel],
+    placement: &[Placement],
+    producer: ValueId,
+    operand: ValueId,
+    consumer: ValueId,
+) -> String {
+    let kernel_at = |v: ValueId| match placement[v.index()] {
+        Placement::Kernel(k) => Some(&kernels[k]),
+        _ => None,
+    };
+    let (Some(pk), Some(ck)) = (kernel_at(producer), kernel_at(consumer)) else {
+        return "not computed by a kernel".to_string();
+    };
+    let pop = &graph.node(producer).op;
+    let cop = &graph.node(consumer).op;
+    let cm = cop.mnemonic();
+    let pm = pop.mnemonic();
+    let main_of = |k: &Kernel| k.nodes.iter().copied().find(|v| !k.epilogue.contains(v));
+    if ck.kind != KernelKind::Loop && main_of(ck) == Some(consumer) {
+        return match ck.kind {
+            KernelKind::Copy if is_view(cop) || is_inline(cop) => {
+                format!(
+                    "{cm} is materialised (graph output, or read by a kernel that needs contiguous memory)"
+                )
+            }
+            KernelKind::Copy => format!("{cm} is data movement (copy kernel)"),
+            k if k.is_contraction() => format!("{cm} is a contraction (GEMM)"),
+            _ => format!("{cm} is its own kernel"),
+        };
+    }
+    if pk.kind != KernelKind::Loop && !pk.kind.takes_epilogue() {
+        return format!("{pm} is its own kernel");
+    }
+    if pk.kind.takes_epilogue() && ck.kind == KernelKind::Loop {
+        let main = main_of(pk).map_or("contraction", |v| graph.node(v).op.mnemonic());
+        return format!("{main} is a contraction (GEMM); the reader is not on its epilogue chain");
+    }
+    if is_reduction(pop) {
+        return "reduction output read by a later loop".to_string();
+    }
+    let pshape = &graph.ty(producer).shape;
+    if operand != producer {
+        let om = graph.node(operand).op.mnemonic();
+        if graph.ty(operand).shape != *pshape {
+            return format!("shape changes {pshape}→{} ({om})", graph.ty(operand).shape);
+        }
+        return format!("read through a {om} view");
+    }
+    if ck.domain != *pshape {
+        return format!("shape changes {pshape}→{}", ck.domain);
+    }
+    if matches!(cop, Op::OneHot { .. } | Op::RngUniform { .. }) {
+        return format!("{cm} reads its operand at other indices");
+    }
+    if ck.epilogue.contains(&consumer) {
+        return format!("the reader is in the epilogue of {}", ck.name);
+    }
+    let readers: BTreeSet<&str> = kernels
+        .iter()
+        .filter(|k| k.name != pk.name)
+        .filter(|k| {
+            k.nodes
+                .iter()
+                .any(|&m| data_args(graph, m).iter().any(|a| placement_base(placement, *a) == producer))
+        })
+        .map(|k| k.name.as_str())
+        .collect();
+    if readers.len() > 1 {
+        format!(
+            "fusing would create a cycle through another kernel; value has {} consumers in different kernels",
+            readers.len()
+        )
+    } else {
+        "fusing would create a cycle through another kernel".to_string()
+    }
+}
+
+fn placement_base(placement: &[Placement], v: ValueId) -> ValueId {
+    match placement[v.index()] {
+        Placement::View { base } => base,
+        _ => v,
+    }
+}
+
+/// A readable, stable listing of the partition: every kernel with its ops,
+/// inputs and outputs, the views and inline values, and for each boundary
+/// why fusion stopped there.
+pub fn report(graph: &Graph, partition: &Partition) -> String {
+    let mut s = String::new();
+    let mode = graph.mode.name();
+    let _ = writeln!(s, "fusion {} mode={mode}: {} kernels", graph.name, partition.kernels.len());
+    let list = |vs: &[ValueId]| {
+        if vs.is_empty() {
+            "-".to_string()
+        } else {
+            vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        }
+    };
+    for k in &partition.kernels {
+        let _ = writeln!(s, "{} {} {}", k.name, k.kind.name(), k.domain);
+        for &v in &k.nodes {
+            let node = graph.node(v);
+            let tag = if k.epilogue.contains(&v) { " (epilogue)" } else { "" };
+            let _ = writeln!(s, "  {v} {}: {}{tag}", node.op.mnemonic(), node.ty);
+        }
+        let _ = writeln!(s, "  inputs: {}", list(&k.inputs));
+        let _ = writeln!(s, "  outputs: {}", list(&k.outputs));
+    }
+    let mut views = vec![];
+    let mut inline = vec![];
+    for (i, p) in partition.placement.iter().enumerate() {
+        let v = ValueId(i as u32);
+        match p {
+            Placement::View { base } => views.push(format!("{v} {} of {base}", graph.node(v).op.mnemonic())),
+            Placement::Inline => inline.push(format!("{v} {}", graph.node(v).op.mnemonic())),
+            _ => {}
+        }
+    }
+    let _ = writeln!(s, "views:");
+    for v in views {
+        let _ = writeln!(s, "  {v}");
+    }
+    let _ = writeln!(s, "inline: {}", if inline.is_empty() { "-".to_string() } else { inline.join(", ") });
+    let _ = writeln!(s, "boundaries:");
+    for bd in &partition.boundaries {
+        let name = |v: ValueId| partition.kernel_of(v).map_or("-", |k| partition.kernels[k].name.as_str());
+        let _ = writeln!(
+            s,
+            "  {} {} ({}) -> {} {} ({}): {}",
+            bd.producer,
+            graph.node(bd.producer).op.mnemonic(),
+            name(bd.producer),
+            bd.consumer,
+            graph.node(bd.consumer).op.mnemonic(),
+            name(bd.consumer),
+            bd.reason
+        );
+    }
+    s
+}

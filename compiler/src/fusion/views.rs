@@ -1,0 +1,137 @@
+//! Views and their layouts: a `broadcast`, `permute` or `reshape` is read
+//! through its base with strides unless some reader needs it in memory.
+//! [`materialise`] decides which views and inline values are stored, by
+//! iterating the operand requirements of the readers to a fixed point.
+
+use super::{data_args, is_inline, is_view};
+use crate::ir::{Dim, Graph, Op, Shape, ValueId};
+
+/// How a value is laid out relative to its base.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layout {
+    pub base: ValueId,
+    /// Row-major over the base's memory, offset 0.
+    contiguous: bool,
+    /// Every element reads the base's single element.
+    uniform: bool,
+}
+
+fn is_size_one(d: &Dim) -> bool {
+    *d == Dim::Known(1)
+}
+
+/// True when the dimensions other than size 1 keep their order.
+fn permute_keeps_order(shape: &Shape, axes: &[usize]) -> bool {
+    let kept: Vec<usize> =
+        axes.iter().copied().filter(|&a| !shape.dims().get(a).is_some_and(is_size_one)).collect();
+    kept.windows(2).all(|w| w[0] < w[1])
+}
+
+/// True when broadcasting `from` to `to` only adds size-1 or leading axes
+/// of size 1 (no element is repeated).
+fn broadcast_is_trivial(from: &Shape, to: &Shape) -> bool {
+    let lead = to.rank().saturating_sub(from.rank());
+    to.dims()[..lead].iter().all(is_size_one)
+        && from
+            .dims()
+            .iter()
+            .zip(&to.dims()[lead..])
+            .all(|(f, t)| f == t || (is_size_one(f) && is_size_one(t)))
+}
+
+/// Layouts of all nodes given the set of materialised views and inline
+/// values; `None` for a reshape that cannot be a view of its operand.
+fn layouts(graph: &Graph, materialised: &[bool]) -> Vec<Option<Layout>> {
+    let mut out: Vec<Option<Layout>> = Vec::with_capacity(graph.nodes.len());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let v = ValueId(i as u32);
+        let own = Layout { base: v, contiguous: true, uniform: node.ty.shape.dims().iter().all(is_size_one) };
+        let layout = if materialised[i] || !is_view(&node.op) {
+            Some(own)
+        } else {
+            let arg = node.args.first().and_then(|a| out.get(a.index()).copied().flatten());
+            let arg_shape = node.args.first().map(|a| &graph.ty(*a).shape);
+            match (arg, arg_shape) {
+                (Some(a), Some(arg_shape)) => match &node.op {
+                    Op::Broadcast { shape } => Some(Layout {
+                        base: a.base,
+                        contiguous: a.contiguous && broadcast_is_trivial(arg_shape, shape),
+                        uniform: a.uniform,
+                    }),
+                    Op::Permute { axes } => Some(Layout {
+                        base: a.base,
+                        contiguous: a.contiguous && permute_keeps_order(arg_shape, axes),
+                        uniform: a.uniform,
+                    }),
+                    _ if a.contiguous || a.uniform => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        out.push(layout);
+    }
+    out
+}
+
+/// Decides which views and inline values are stored, by iterating the
+/// operand requirements to a fixed point (materialising a view changes the
+/// layouts built on it).
+pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
+    let n = graph.nodes.len();
+    let mut mat = vec![false; n];
+    for o in &graph.outputs {
+        if let Some(node) = graph.nodes.get(o.value.index()) {
+            if is_view(&node.op) || is_inline(&node.op) {
+                mat[o.value.index()] = true;
+            }
+        }
+    }
+    loop {
+        let lay = layouts(graph, &mat);
+        let mut changed = false;
+        for i in 0..n {
+            if lay[i].is_none() && !mat[i] {
+                mat[i] = true;
+                changed = true;
+            }
+        }
+        if changed {
+            continue;
+        }
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if is_view(&node.op) && !mat[i] {
+                continue;
+            }
+            for a in data_args(graph, ValueId(i as u32)) {
+                let Some(l) = lay[a.index()] else { continue };
+                let base_in_memory = !is_inline(&graph.node(l.base).op);
+                let ok = match &node.op {
+                    Op::MatMul => base_in_memory,
+                    Op::Conv { .. }
+                    | Op::ConvTranspose { .. }
+                    | Op::ConvWeightGrad { .. }
+                    | Op::Pool { .. }
+                    | Op::PoolGrad { .. }
+                    | Op::Resize { .. }
+                    | Op::ResizeGrad { .. } => base_in_memory && l.contiguous,
+                    _ => true,
+                };
+                if !ok && !mat[a.index()] {
+                    mat[a.index()] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            let lay = lay
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    l.unwrap_or(Layout { base: ValueId(i as u32), contiguous: true, uniform: false })
+                })
+                .collect();
+            return (mat, lay);
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! The `train { ... }` section: from AST entries to a typed
+//! [`TrainConfig`].
+//!
+//! What the section accepts is described by tables: [`KEYS`] (one row per
+//! key) and one table of callable values per kind ([`tables`]). Their
+//! parameters use the argument schema of every call ([`Param`]), and their
+//! arguments are matched by the same binder as a model's calls
+//! ([`args::bind`]); values are constants, folded by the one constant
+//! folder (`fold`) and checked against the same ranges. This module words
+//! what it finds for the section: every call reports the same errors in the
+//! same words.
+//!
+//! [`check_train`] reports every problem of a section in one pass and returns
+//! a config only when there are none. The section never refers to the
+//! model; the runtime reads the config; this module does no I/O.
+
+pub mod tables;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use crate::config::{
+    DataSource, EarlyStop, Metric, Missing, Normalize, Optimizer, Schedule, Split, TrainConfig,
+};
+use crate::diag::{Diagnostic, Span};
+use crate::syntax::ast::{self, Expr, ExprKind};
+
+use super::args::{self, Arg, Args, Binder, FloatOutside, Given, IntOutside, Mismatch, Param, Range, Ty};
+use super::fold::{self, Num, Unfolded};
+use super::suggest::{did_you_mean, names_list};
+pub use tables::{
+    Callable, Table, EARLY_STOPS, GENERATORS, METRICS, MISSINGS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES,
+    SOURCES, SPLITS,
+};
+use tables::{FRACTION, POSITIVE, SIZE};
+
+// ---- the keys -----------------------------------------------------------------
+
+type Apply = fn(&mut Checker, &Expr, &mut Draft);
+
+/// One key of the `train` section.
+pub struct Key {
+    pub name: &'static str,
+    /// What the value may be, for the reference.
+    pub value: &'static str,
+    /// The default, for the reference.
+    pub default: &'static str,
+    apply: Apply,
+}
+
+/// The keys of the `train` section.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "data",
+        value: "`synthetic.NAME(...)`, `dataset(\"NAME\")`, `csv(...)`, `npy(...)` or `npz(...)`",
+        default: "required",
+        apply: |cx, e, d| d.data = cx.data(e).or(d.data.take()),
+    },
+    Key {
+        name: "split",
+        value: "fraction of the examples used for training, in (0, 1), taken by the source's order; or \
+                `chronological(F)`: the first F of the examples train",
+        default: "0.8",
+        apply: |cx, e, d| {
+            if let Some(split) = cx.split(e) {
+                d.split = split;
+            }
+        },
+    },
+    Key {
+        name: "normalize",
+        value: "`none` or `per_variable`",
+        default: "none",
+        apply: |cx, e, d| cx.named("normalize", &NORMALIZATIONS, e, &mut d.normalize),
+    },
+    Key {
+        name: "batch",
+        value: "batch size, a positive integer",
+        default: "32",
+        apply: |cx, e, d| cx.size("batch", e, &mut d.batch),
+    },
+    Key {
+        name: "epochs",
+        value: "passes over the training data, a positive integer",
+        default: "10",
+        apply: |cx, e, d| cx.size("epochs", e, &mut d.epochs),
+    },
+    Key {
+        name: "optimizer",
+        value: "`sgd(...)`, `adam(...)`, `adamw(...)` or `rmsprop(...)`",
+        default: "adam(lr: 1e-3)",
+        apply: |cx, e, d| cx.named("optimizer", &OPTIMIZERS, e, &mut d.optimizer),
+    },
+    Key {
+        name: "schedule",
+        value: "`constant`, `step(...)`, `cosine(...)` or `exponential(...)`",
+        default: "constant",
+        apply: |cx, e, d| cx.named("schedule", &SCHEDULES, e, &mut d.schedule),
+    },
+    Key {
+        name: "clip_grad_norm",
+        value: "maximum global gradient norm, a positive number",
+        default: "off",
+        apply: |cx, e, d| {
+            let mut x = 0.0;
+            if cx.number("clip_grad_norm", POSITIVE, e, &mut x) {
+                d.clip_grad_norm = Some(x);
+            }
+        },
+    },
+    Key {
+        name: "early_stop",
+        value: "`patience(N, min_delta: 0)`",
+        default: "off",
+        apply: |cx, e, d| {
+            if let Some(s) = cx.call("early_stop", &EARLY_STOPS, e) {
+                d.early_stop = Some(s);
+            }
+        },
+    },
+    Key {
+        name: "metrics",
+        value: "a list of metrics",
+        default: "[] (loss only)",
+        apply: |cx, e, d| d.metrics = cx.metrics(e),
+    },
+    Key {
+        name: "seed",
+        value: "random seed, a non-negative integer",
+        default: "0",
+        apply: |cx, e, d| {
+            let mut n = 0i64;
+            if cx.number("seed", (Ty::Int, Range::Seed), e, &mut n) {
+                d.seed = n.unsigned_abs();
+            }
+        },
+    },
+    Key {
+        name: "checkpoint",
+        value: "path of the checkpoint file (safetensors), a string",
+        default: "next to the model",
+        apply: |cx, e, d| {
+            if let Some(Arg::Str(s)) = cx.value("checkpoint", (Ty::Str, Range::Any), e) {
+                d.checkpoint = Some(s);
+            }
+        },
+    },
+    Key {
+        name: "missing",
+        value: "`error` or `drop`: what loading does with examples holding NaN or infinite values",
+        default: "error",
+        apply: |cx, e, d| cx.named("missing", &MISSINGS, e, &mut d.missing),
+    },
+];
+
+// ---- checking -------------------------------------------------------------
+
+/// The configuration under construction: [`TrainConfig`] with `data` not yet known.
+struct Draft {
+    data: Option<DataSource>,
+    data_span: Span,
+    split: Split,
+    normalize: Normalize,
+    batch: usize,
+    epochs: usize,
+    optimizer: Optimizer,
+    schedule: Schedule,
+    clip_grad_norm: Option<f64>,
+    early_stop: Option<EarlyStop>,
+    metrics: Vec<Metric>,
+    seed: u64,
+    checkpoint: Option<String>,
+    missing: Missing,
+}
+
+impl Draft {
+    fn new() -> Draft {
+        Draft {
+            data: None,
+            data_span: Span::default(),
+            split: Split::by_source(0.8),
+            normalize: Normalize::None,
+            batch: 32,
+            epochs: 10,
+            optimizer: Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+            schedule: Schedule::Constant,
+            clip_grad_norm: None,
+            early_stop: None,
+            metrics: vec![],
+            seed: 0,
+            checkpoint: None,
+            missing: Missing::Error,
+        }
+    }
+
+    fn finish(self) -> Option<TrainConfig> {
+        Some(TrainConfig {
+            data: self.data?,
+            data_span: self.data_span,
+            split: self.split,
+            normalize: self.normalize,
+            batch: self.batch,
+            epochs: self.epochs,
+            optimizer: self.optimizer,
+            schedule: self.schedule,
+            clip_grad_norm: self.clip_grad_norm,
+            early_stop: self.early_stop,
+            metrics: self.metrics,
+            seed: self.seed,
+            checkpoint: self.checkpoint,
+            missing: self.missing,
+        })
+    }
+}
+
+/// Checks a `train` section. Returns the config if the section has no
+/// errors, and every diagnostic found. Never panics.
+pub fn check_train(def: &ast::TrainDef, source: &str) -> (Option<TrainConfig>, Vec<Diagnostic>) {
+    let mut cx = Checker { diags: vec![] };
+    let mut draft = Draft::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for entry in &def.entries {
+        let name = entry.key.name.as_str();
+        let Some(key) = KEYS.iter().find(|k| k.name == name) else {
+            cx.unknown_key(&entry.key);
+            continue;
+        };
+        if let Some(first) = seen.get(name) {
+            cx.diags.push(
+                Diagnostic::error(format!("`{name}` is set twice"))
+                    .primary(entry.key.span, "set again here")
+                    .secondary(*first, "first set here"),
+            );
+        } else {
+            seen.insert(name, entry.key.span);
+        }
+        if name == "data" {
+            draft.data_span = entry.span;
+        }
+        (key.apply)(&mut cx, &entry.value, &mut draft);
+    }
+    if !seen.contains_key("data") {
+        cx.diags.push(
+            Diagnostic::error("the `train` section has no `data`")
+                .primary(keyword_span(def.span, source), "missing `data = ...`")
+                .note("help: add e.g. `data = dataset(\"digits\")` or `data = synthetic.sine(n: 1024)`"),
+        );
+    }
+    let config = if cx.diags.iter().any(Diagnostic::is_error) { None } else { draft.finish() };
+    (config, cx.diags)
+}
+
+/// The span of the `train` keyword that starts `span` (or all of `span`).
+fn keyword_span(span: Span, source: &str) -> Span {
+    let lo = span.lo as usize;
+    match source.get(lo..lo + 5) {
+        Some("train") => Span::new(lo, lo + 5),
+        _ => span,
+    }
+}
+
+/// What an expression is, for "found X" messages.
+fn describe(expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Str(s) => format!("a string ({s:?})"),
+        ExprKind::Bool(b) => format!("a boolean (`{b}`)"),
+        ExprKind::Path(p) => format!("the name `{}`", p.text()),
+        ExprKind::List(_) => "a list".into(),
+        ExprKind::Call { callee, .. } => format!("a call to `{}`", callee.text()),
+        ExprKind::Pipe { .. } => "a pipeline".into(),
+        _ => match fold::expression(expr) {
+            Ok(Num::Int(n)) => format!("an integer (`{n}`)"),
+            Ok(Num::Float(x)) => format!("a float (`{x}`)"),
+            Err(_) => "an expression".into(),
+        },
+    }
+}
+
+/// Collects the diagnostics of one section.
+struct Checker {
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn unknown_key(&mut self, key: &ast::Ident) {
+        let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let mut d = Diagnostic::error(format!("unknown key `{}` in the `train` section", key.name))
+            .primary(key.span, "unknown key")
+            .note(format!("valid keys: {}", names_list(&names)));
+        if let Some(help) = did_you_mean(&key.name, names.iter().copied()) {
+            d = d.note(help);
+        }
+        self.diags.push(d);
+    }
+
+    fn wrong_type(&mut self, name: &str, expected: &str, expr: &Expr) {
+        let mut d = Diagnostic::error(format!("`{name}` must be {expected}, found {}", describe(expr)))
+            .primary(expr.span, format!("expected {expected}"));
+        if let (true, ExprKind::Path(p)) = (expected.contains("string"), &expr.kind) {
+            d = d.note(format!("help: strings are written in double quotes: \"{}\"", p.text()));
+        }
+        self.diags.push(d);
+    }
+
+    fn out_of_range(&mut self, name: &str, expected: &str, found: String, span: Span) {
+        self.diags.push(
+            Diagnostic::error(format!("`{name}` must be {expected}, found {found}"))
+                .primary(span, format!("must be {expected}")),
+        );
+    }
+
+    /// Checks the constant `expr` as a value of type `ty` within `range` for
+    /// the key or parameter `name`. Strings must not be empty.
+    fn value(&mut self, name: &str, (ty, range): (Ty, Range), expr: &Expr) -> Option<Arg> {
+        let expected = ty.expected_in(range);
+        match ty {
+            Ty::Int => match self.fold(name, &expected, expr)? {
+                Num::Int(n) => match range.int(n) {
+                    Ok(n) => Some(Arg::Int(n)),
+                    Err(IntOutside::Below(_)) => {
+                        self.out_of_range(name, &expected, n.to_string(), expr.span);
+                        None
+                    }
+                    Err(IntOutside::TooLarge(max)) => {
+                        self.diags.push(
+                            Diagnostic::error(format!("`{name}` is too large: {n} (at most {max})"))
+                                .primary(expr.span, format!("at most {max}")),
+                        );
+                        None
+                    }
+                },
+                Num::Float(_) => {
+                    self.wrong_type(name, &expected, expr);
+                    None
+                }
+            },
+            Ty::Float => {
+                let x = self.fold(name, &expected, expr)?.as_f64();
+                match range.float(x) {
+                    Ok(x) => Some(Arg::Float(x)),
+                    Err(outside) => {
+                        let expected = match outside {
+                            FloatOutside::NotFinite => format!("finite ({expected})"),
+                            FloatOutside::Outside => expected,
+                        };
+                        self.out_of_range(name, &expected, format!("{x}"), expr.span);
+                        None
+                    }
+                }
+            }
+            Ty::Bool => match expr.kind {
+                ExprKind::Bool(b) => Some(Arg::Bool(b)),
+                _ => {
+                    self.wrong_type(name, &expected, expr);
+                    None
+                }
+            },
+            Ty::Str => self.string(name, expr).map(Arg::Str),
+            Ty::Strs => match &expr.kind {
+                ExprKind::List(items) if items.is_empty() => {
+                    self.diags.push(
+                        Diagnostic::error(format!("`{name}` must not be an empty list"))
+                            .primary(expr.span, "empty list"),
+                    );
+                    None
+                }
+                ExprKind::List(items) => {
+                    let strings: Vec<Option<String>> = items.iter().map(|e| self.string(name, e)).collect();
+                    strings.into_iter().collect::<Option<Vec<_>>>().map(Arg::Strs)
+                }
+                ExprKind::Str(_) => self.string(name, expr).map(|s| Arg::Strs(vec![s])),
+                _ => {
+                    self.wrong_type(name, &expected, expr);
+                    None
+                }
+            },
+            // The section takes no tensors or names.
+            _ => {
+                self.wrong_type(name, &expected, expr);
+                None
+            }
+        }
+    }
+
+    /// Folds a numeric expression, reporting why it is not one.
+    fn fold(&mut self, name: &str, expected: &str, expr: &Expr) -> Option<Num> {
+        match fold::expression(expr) {
+            Ok(n) => Some(n),
+            Err(Unfolded::NotNumber) => {
+                self.wrong_type(name, expected, expr);
+                None
+            }
+            Err(Unfolded::Invalid(d)) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, name: &str, expr: &Expr) -> Option<String> {
+        match &expr.kind {
+            ExprKind::Str(s) if s.is_empty() => {
+                self.diags.push(
+                    Diagnostic::error(format!("`{name}` must not be empty"))
+                        .primary(expr.span, "empty string"),
+                );
+                None
+            }
+            ExprKind::Str(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(name, "a string", expr);
+                None
+            }
+        }
+    }
+
+    /// Checks a numeric key; stores it in `out` and returns true if valid.
+    fn number<T: FromArg>(&mut self, name: &str, ty: (Ty, Range), expr: &Expr, out: &mut T) -> bool {
+        match self.value(name, ty, expr).and_then(T::from_arg) {
+            Some(v) => {
+                *out = v;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn size(&mut self, name: &str, expr: &Expr, out: &mut usize) {
+        self.number(name, SIZE, expr, out);
+    }
+
+    /// Checks a key whose value is a row of `table`; stores it in `out`.
+    fn named<T>(&mut self, key: &str, table: &Table<T>, expr: &Expr, out: &mut T) {
+        if let Some(v) = self.call(key, table, expr) {
+            *out = v;
+        }
+    }
+
+    /// Resolves `expr` (a name or a call) in `table` and binds its arguments.
+    fn call<T>(&mut self, key: &str, table: &Table<T>, expr: &Expr) -> Option<T> {
+        let (callee, args) = match &expr.kind {
+            ExprKind::Path(p) => (p, &[][..]),
+            ExprKind::Call { callee, args } => (callee, &args[..]),
+            _ => {
+                self.wrong_type(key, table.expected, expr);
+                return None;
+            }
+        };
+        let name = callee.text();
+        match table.rows.iter().find(|r| format!("{}{}", table.prefix, r.name) == name) {
+            Some(row) => self.bind(row, &name, callee, args, expr.span),
+            None => {
+                self.unknown(table, &name, callee.span);
+                None
+            }
+        }
+    }
+
+    fn unknown<T>(&mut self, table: &Table<T>, name: &str, span: Span) {
+        let names = table.names();
+        let mut d = Diagnostic::error(format!("unknown {} `{name}`", table.what))
+            .primary(span, format!("unknown {}", table.what))
+            .note(format!("valid {}s: {}", table.what, names_list(&names)));
+        if let Some(help) = did_you_mean(name, names.iter().copied()) {
+            d = d.note(help);
+        }
+        self.diags.push(d);
+    }
+
+    /// Binds `args` to the parameters of `row` ([`args::bind`]), applies
+    /// defaults, and builds the value; a rule the build finds broken is
+    /// reported on the argument it names.
+    fn bind<T>(
+        &mut self,
+        row: &Callable<T>,
+        name: &str,
+        callee: &ast::Path,
+        args: &[ast::Arg],
+        call_span: Span,
+    ) -> Option<T> {
+        let given = args.iter().map(|a| Given {
+            name: a.name.as_ref(),
+            span: a.span,
+            value_span: a.value.span,
+            source: &a.value,
+        });
+        let mut binder = SectionBinder { cx: self, name, params: row.params, callee: callee.span };
+        let bound = args::bind(row.params, given, &mut binder)?;
+        let values = args::fill_defaults(row.params, bound.slots);
+        match (row.build)(&Args { params: row.params, values }) {
+            Ok(v) => Some(v),
+            Err(inv) => {
+                let span = row
+                    .params
+                    .iter()
+                    .position(|p| p.name == inv.param)
+                    .and_then(|i| bound.spans[i])
+                    .unwrap_or(call_span);
+                let mut d = Diagnostic::error(inv.message).primary(span, inv.label);
+                for note in inv.notes {
+                    d = d.note(note);
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Checks the `data` key: `synthetic.NAME(...)` or a row of [`SOURCES`].
+    fn data(&mut self, expr: &Expr) -> Option<DataSource> {
+        let callee = match &expr.kind {
+            ExprKind::Path(p) | ExprKind::Call { callee: p, .. } => p,
+            _ => {
+                self.wrong_type("data", SOURCES.expected, expr);
+                return None;
+            }
+        };
+        match &callee.segments[..] {
+            [first, generator] if first.name == "synthetic" => {
+                if !GENERATORS.rows.iter().any(|r| r.name == generator.name) {
+                    self.unknown(&GENERATORS, &generator.name, generator.span);
+                    return None;
+                }
+                self.call("data", &GENERATORS, expr)
+            }
+            [_] if SOURCES.rows.iter().any(|r| r.name == callee.text()) => self.call("data", &SOURCES, expr),
+            _ => {
+                let mut names = SOURCES.names();
+                names.push("synthetic");
+                let mut d = Diagnostic::error(format!("unknown data source `{}`", callee.text()))
+                    .primary(callee.span, "unknown data source")
+                    .note(format!(
+                        "valid data sources: {}, `synthetic.NAME(...)`",
+                        names_list(&SOURCES.names())
+                    ));
+                let first = callee.segments.first().map_or("", |s| s.name.as_str());
+                if let Some(help) = did_you_mean(first, names.iter().copied()) {
+                    d = d.note(help);
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Checks the `split` key: a fraction (the source's own rule) or a row
+    /// of [`SPLITS`] such as `chronological(0.8)`.
+    fn split(&mut self, expr: &Expr) -> Option<Split> {
+        let callee = match &expr.kind {
+            ExprKind::Path(p) | ExprKind::Call { callee: p, .. } => p,
+            _ => {
+                let mut fraction = 0.0;
+                let ok = self.number("split", FRACTION, expr, &mut fraction);
+                return ok.then(|| Split::by_source(fraction));
+            }
+        };
+        let name = callee.text();
+        if SPLITS.rows.iter().any(|r| r.name == name) {
+            return self.call("split", &SPLITS, expr);
+        }
+        let names = SPLITS.names();
+        let mut d = Diagnostic::error(format!("unknown split rule `{name}`"))
+            .primary(callee.span, "unknown split rule")
+            .note(format!("valid split rules: {}", names_list(&names)));
+        if let Some(help) = did_you_mean(&name, names.iter().copied()) {
+            d = d.note(help);
+        }
+        self.diags.push(d.note(
+            "help: `split = 0.8` takes the source's own order; `split = chronological(0.8)` trains on the \
+             first 80 % of the examples and validates on the last 20 %",
+        ));
+        None
+    }
+
+    /// Checks the `metrics` key: a list of rows of [`METRICS`], each at most once.
+    fn metrics(&mut self, expr: &Expr) -> Vec<Metric> {
+        let ExprKind::List(items) = &expr.kind else {
+            self.wrong_type("metrics", "a list of metrics such as `[rmse, mae]`", expr);
+            return vec![];
+        };
+        let mut out = vec![];
+        let mut seen: Vec<(Metric, Span)> = vec![];
+        for item in items {
+            let Some(m) = self.call("metrics", &METRICS, item) else { continue };
+            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == m) {
+                self.diags.push(
+                    Diagnostic::error(format!("metric `{}` is listed twice", m.name()))
+                        .primary(item.span, "listed again here")
+                        .secondary(*first, "first listed here"),
+                );
+                continue;
+            }
+            seen.push((m, item.span));
+            out.push(m);
+        }
+        out
+    }
+}
+
+/// The binder of one callable value of the section: checks each argument
+/// as a constant and words every problem for the section.
+struct SectionBinder<'c> {
+    cx: &'c mut Checker,
+    /// The callee as written (`synthetic.sine`).
+    name: &'c str,
+    params: &'static [Param<'static>],
+    /// The callee's name, where missing arguments are reported.
+    callee: Span,
+}
+
+impl<'e> Binder<'e, &'e Expr> for SectionBinder<'_> {
+    fn value(&mut self, param: &Param, expr: &'e Expr, _span: Span) -> Option<Arg> {
+        self.cx.value(param.name, (param.ty, param.range), expr)
+    }
+
+    fn mismatch(&mut self, mismatch: Mismatch<'e>) {
+        let (name, params) = (self.name, self.params);
+        match mismatch {
+            Mismatch::PositionalAfterKeyword { arg, keyword } => self.cx.diags.push(
+                Diagnostic::error(format!("positional argument after a keyword argument in `{name}`"))
+                    .primary(arg, "positional argument")
+                    .secondary(keyword, "keyword argument before it")
+                    .note("positional arguments come first, then `name: value` arguments"),
+            ),
+            Mismatch::ExtraPositional(span) => self.too_many_positional(span),
+            Mismatch::UnknownKeyword(id) | Mismatch::VariadicByName(id) => {
+                let names: Vec<&str> = params.iter().map(|p| p.name).collect();
+                let valid = if names.is_empty() { "none".to_string() } else { names_list(&names) };
+                let mut d = Diagnostic::error(format!("unknown argument `{}` for `{name}`", id.name))
+                    .primary(id.span, "unknown argument")
+                    .note(format!("valid arguments: {valid}"));
+                if let Some(help) = did_you_mean(&id.name, names.iter().copied()) {
+                    d = d.note(help);
+                }
+                self.cx.diags.push(d);
+            }
+            Mismatch::GivenTwice { param, again, first, .. } => self.cx.diags.push(
+                Diagnostic::error(format!("argument `{}` of `{name}` is given twice", params[param].name))
+                    .primary(again, "given again here")
+                    .secondary(first, "first given here"),
+            ),
+            Mismatch::Missing(missing) => {
+                for p in missing.iter().map(|&i| &params[i]) {
+                    let how = if p.positional {
+                        format!("`{name}({})` or `{name}({}: ...)`", p.name.to_uppercase(), p.name)
+                    } else {
+                        format!("`{name}({}: ...)`", p.name)
+                    };
+                    self.cx.diags.push(
+                        Diagnostic::error(format!("`{name}` is missing its argument `{}`", p.name))
+                            .primary(self.callee, format!("missing `{}`", p.name))
+                            .note(format!("help: write {how}")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl SectionBinder<'_> {
+    fn too_many_positional(&mut self, span: Span) {
+        let (name, params) = (self.name, self.params);
+        let listed: Vec<&str> = params.iter().filter(|p| p.positional).map(|p| p.name).collect();
+        let takes = match listed.len() {
+            0 => "no positional arguments".to_string(),
+            1 => format!("1 positional argument ({})", names_list(&listed)),
+            n => format!("{n} positional arguments ({})", names_list(&listed)),
+        };
+        let mut d = Diagnostic::error(format!("too many positional arguments for `{name}`"))
+            .primary(span, "unexpected positional argument")
+            .note(format!("`{name}` takes {takes}"));
+        let keyword: Vec<&str> = params.iter().filter(|p| !p.positional).map(|p| p.name).collect();
+        if !keyword.is_empty() {
+            d = d.note(format!("give the others by name: {}", names_list(&keyword)));
+        }
+        self.cx.diags.push(d);
+    }
+}
+
+/// Conversion of a checked value to a config field's type.
+trait FromArg: Sized {
+    fn from_arg(v: Arg) -> Option<Self>;
+}
+
+impl FromArg for f64 {
+    fn from_arg(v: Arg) -> Option<f64> {
+        match v {
+            Arg::Float(x) => Some(x),
+            Arg::Int(n) => Some(n as f64),
+            _ => None,
+        }
+    }
+}
+
+impl FromArg for usize {
+    fn from_arg(v: Arg) -> Option<usize> {
+        match v {
+            Arg::Int(n) => usize::try_from(n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl FromArg for i64 {
+    fn from_arg(v: Arg) -> Option<i64> {
+        match v {
+            Arg::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The executable's convolution calls ([`Call::Conv`]): the geometry of a
+//! call from its shapes and attributes, its generated packing kernels as a
+//! [`conv::Packing`] ([`GeneratedPacking`]), and the split of the batch
+//! across the pool — each task with its own scratch, partial weight
+//! gradients summed in chunk order, so the same thread count gives the
+//! same bits.
+//!
+//! Safety. The result is an exclusively borrowed slice; the only raw
+//! pointers are the packing kernels' (whose extents [`GeneratedPacking`]
+//! checks against the image and scratch slices before each call) and the
+//! result rows handed to the pool's tasks, disjoint per task.
+
+use std::sync::Mutex;
+
+use nnc_compiler::codegen::lower::{Call, ConvKind, ConvPacking};
+use nnc_compiler::codegen::{take_trap, Jit, KernelId, KernelTrap, LoopFnPtr};
+
+use crate::conv::{self, ConvGeometry};
+use crate::exec::Shared;
+use crate::gemm::GemmProvider;
+use crate::pool::ThreadPool;
+
+/// The scratch of one pool task: convolution scratch and the task's partial
+/// weight gradient.
+pub(crate) type TaskScratch = Mutex<(conv::Scratch, Vec<f32>)>;
+
+/// What a convolution call runs on.
+pub(crate) struct ConvContext<'a> {
+    /// The program's kernels (the call's packing kernels among them).
+    pub jit: &'a Jit,
+    pub provider: &'a dyn GemmProvider,
+    pub pool: &'a ThreadPool,
+    /// One scratch per pool task.
+    pub scratch: &'a [TaskScratch],
+}
+
+impl ConvContext<'_> {
+    /// Runs the convolution `call` on its operands `x` and `w` (the call's
+    /// `x` and `w` buffers), writing its result `y`.
+    pub(crate) fn run(&self, call: &Call, x: &[f32], w: &[f32], y: &mut [f32]) -> Result<(), String> {
+        let Call::Conv { kind, attrs, x_shape, w_shape, y_shape, chunks, packing, .. } = call else {
+            return Err("not a convolution".into());
+        };
+        let geometry = |batch: usize| -> Result<ConvGeometry, String> {
+            let mut xs = x_shape.clone();
+            xs[0] = batch;
+            match kind {
+                ConvKind::Forward => ConvGeometry::conv(&xs, w_shape, attrs),
+                ConvKind::Transpose { output_padding } => {
+                    ConvGeometry::conv_transpose(&xs, w_shape, attrs, output_padding)
+                }
+                ConvKind::WeightGrad { kernel } => {
+                    let mut dys = w_shape.clone();
+                    dys[0] = batch;
+                    ConvGeometry::weight_grad(&xs, &dys, attrs, kernel)
+                }
+            }
+        };
+        let generated = GeneratedPacking::new(self.jit, packing)?;
+        let result =
+            self.run_with(&generated, kind, &geometry, (x, x_shape), (w, w_shape), (y, y_shape), *chunks);
+        let trap = generated.trap.into_inner().map_err(|_| "a convolution task panicked".to_string())?;
+        match trap {
+            Some(t) => Err(self.jit.describe_trap(&t)),
+            None => result,
+        }
+    }
+
+    /// Runs a convolution with its packing kernels resolved: on the calling
+    /// thread, or with the batch split into `chunks` parts on the pool.
+    #[allow(clippy::too_many_arguments)]
+    fn run_with(
+        &self,
+        packing: &GeneratedPacking,
+        kind: &ConvKind,
+        geometry: &(dyn Fn(usize) -> Result<ConvGeometry, String> + Sync),
+        (x_data, x_shape): (&[f32], &[usize]),
+        (w_data, w_shape): (&[f32], &[usize]),
+        (y_data, y_shape): (&mut [f32], &[usize]),
+        chunks: usize,
+    ) -> Result<(), String> {
+        let batch = x_shape[0];
+        let parts = chunks.clamp(1, batch.max(1));
+        let provider = self.provider;
+        let scratch_all = self.scratch;
+        if parts == 1 {
+            let g = geometry(batch)?;
+            let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
+            let scratch = &mut guard.0;
+            return match kind {
+                ConvKind::Forward => conv::conv(provider, packing, &g, x_data, w_data, y_data, scratch, 1),
+                ConvKind::Transpose { .. } => {
+                    // A transposed convolution is the input gradient of the
+                    // convolution whose input is its output.
+                    conv::conv_input_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
+                }
+                ConvKind::WeightGrad { .. } => {
+                    conv::conv_weight_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
+                }
+            };
+        }
+        let x_per: usize = x_shape[1..].iter().product();
+        let w_per: usize = w_shape[1..].iter().product();
+        let y_per: usize = y_shape[1..].iter().product();
+        let ylen = y_data.len();
+        let out = Shared(y_data.as_mut_ptr());
+        let results: Vec<Result<(), String>> = self.pool.map(parts, &|i| {
+            let (n0, n1) = (i * batch / parts, (i + 1) * batch / parts);
+            let g = geometry(n1 - n0)?;
+            let yp = *out.get();
+            let mut guard = scratch_all[i % scratch_all.len()].lock().map_err(|_| "scratch poisoned")?;
+            let (scratch, partial) = &mut *guard;
+            let xs = &x_data[n0 * x_per..n1 * x_per];
+            match kind {
+                ConvKind::Forward | ConvKind::Transpose { .. } => {
+                    // SAFETY: batch rows n0..n1 of the result `y_data`, which
+                    // this call borrows exclusively (its length is the
+                    // result shape's, checked when the executable was
+                    // built); the tasks' rows are disjoint.
+                    let ys = unsafe {
+                        std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
+                    };
+                    if matches!(kind, ConvKind::Forward) {
+                        conv::conv(provider, packing, &g, xs, w_data, ys, scratch, 1)
+                    } else {
+                        conv::conv_input_grad(provider, packing, &g, xs, w_data, ys, scratch, 1)
+                    }
+                }
+                ConvKind::WeightGrad { .. } => {
+                    let dys = &w_data[n0 * w_per..n1 * w_per];
+                    partial.resize(ylen, 0.0);
+                    conv::conv_weight_grad(provider, packing, &g, xs, dys, partial, scratch, 1)
+                }
+            }
+        })?;
+        results.into_iter().collect::<Result<Vec<()>, String>>()?;
+        if let ConvKind::WeightGrad { .. } = kind {
+            for i in 0..parts {
+                let guard = self.scratch[i % self.scratch.len()].lock().map_err(|_| "scratch poisoned")?;
+                let partial = &guard.1;
+                if i == 0 {
+                    y_data.copy_from_slice(&partial[..ylen]);
+                } else {
+                    for (d, p) in y_data.iter_mut().zip(partial) {
+                        *d += *p;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One generated packing kernel, resolved from the [`Jit`] (which cannot be
+/// shared between threads) before a convolution's tasks start.
+struct PackKernel {
+    f: LoopFnPtr,
+    name: String,
+    elements: usize,
+    input_extent: Option<(isize, isize)>,
+    output_extent: Option<(isize, isize)>,
+}
+
+/// A convolution's packing as its generated kernels ([`ConvPacking`]),
+/// each run over its whole iteration space on the calling thread.
+struct GeneratedPacking {
+    pad: Option<PackKernel>,
+    im2col: Option<PackKernel>,
+    col2im: Option<PackKernel>,
+    unpad: Option<PackKernel>,
+    /// The first out-of-bounds access a checked kernel reported.
+    trap: Mutex<Option<KernelTrap>>,
+}
+
+impl GeneratedPacking {
+    fn new(jit: &Jit, packing: &ConvPacking) -> Result<GeneratedPacking, String> {
+        let resolve = |id: Option<KernelId>| -> Result<Option<PackKernel>, String> {
+            let Some(id) = id else { return Ok(None) };
+            let f = jit.loop_fn(id).map_err(|e| e.to_string())?;
+            let k = f.kernel();
+            if k.inputs.len() != 1 || k.outputs.len() != 1 {
+                return Err(format!("packing kernel {} must have one input and one output", k.name));
+            }
+            Ok(Some(PackKernel {
+                f: f.raw(),
+                name: k.name.clone(),
+                elements: k.elements(),
+                input_extent: k.input_extent(0),
+                output_extent: k.output_extent(0),
+            }))
+        };
+        Ok(GeneratedPacking {
+            pad: resolve(packing.pad)?,
+            im2col: resolve(packing.im2col)?,
+            col2im: resolve(packing.col2im)?,
+            unpad: resolve(packing.unpad)?,
+            trap: Mutex::new(None),
+        })
+    }
+
+    /// Runs packing kernel `k` from `input` into `output`.
+    fn run(&self, k: &Option<PackKernel>, input: &[f32], output: &mut [f32]) -> Result<(), String> {
+        let k = k.as_ref().ok_or("the convolution lacks a packing kernel")?;
+        let within = |extent: Option<(isize, isize)>, len: usize| {
+            extent.is_none_or(|(lo, hi)| lo >= 0 && (hi as usize) < len)
+        };
+        if !within(k.input_extent, input.len()) || !within(k.output_extent, output.len()) {
+            return Err(format!("packing kernel {} does not fit its buffers", k.name));
+        }
+        let ins = [input.as_ptr()];
+        let outs = [output.as_mut_ptr()];
+        let lens = [input.len(), output.len()];
+        // SAFETY: the kernel has one input and one output (checked in `new`),
+        // reads only elements of its input extent and writes only elements of
+        // its output extent, both checked above to lie inside the slices;
+        // `0..elements` is its whole iteration space; `output` is borrowed
+        // mutably, so nothing else touches it during the call, and it cannot
+        // overlap the shared `input`.
+        unsafe { (k.f)(ins.as_ptr(), outs.as_ptr(), 0, k.elements, lens.as_ptr()) };
+        match take_trap() {
+            Some(t) => {
+                let message = format!("packing kernel {} accessed memory out of bounds", k.name);
+                if let Ok(mut slot) = self.trap.lock() {
+                    slot.get_or_insert(t);
+                }
+                Err(message)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl conv::Packing for GeneratedPacking {
+    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String> {
+        if self.pad.is_some() {
+            self.run(&self.pad, x, padded)?;
+            self.run(&self.im2col, padded, col)
+        } else {
+            self.run(&self.im2col, x, col)
+        }
+    }
+
+    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String> {
+        if self.unpad.is_some() {
+            self.run(&self.col2im, col, padded)?;
+            self.run(&self.unpad, padded, dx)
+        } else {
+            self.run(&self.col2im, col, dx)
+        }
+    }
+}
