@@ -23,7 +23,7 @@ Examples:
                                       validation loss and metrics of a checkpoint
   nnc predict models/sine.nn --checkpoint models/sine.safetensors --input x.npy -o y.npy
                                       run the trained model on new inputs
-  nnc plot models/sine.run           loss and metric curves of a run (SVG)
+  nnc plot models/sine.run           loss and metric curves of runs (SVG or PNG)
   nnc datasets                        the real data sets shipped with nnc
   nnc bench models/bench/mlp.nn --threads 2
                                       compile time and training-step speed
@@ -143,10 +143,12 @@ writes the prediction, mapped back to physical units, as f32 .npy.";
 const PLOT_EXAMPLES: &str = "\
 Examples:
   nnc plot models/sine.run
-  nnc plot runs/eddies -o eddies.svg
+  nnc plot runs/eddies -o eddies.png
+  nnc plot runs/lr1e-3.run runs/lr3e-3.run -o compare.svg
 
 Draws the training and validation loss and every validation metric of a run
-directory's log.jsonl against the epoch.";
+directory's log.jsonl against the epoch; several runs are overlaid, one
+colour per run. SVG, or PNG drawn with a built-in font.";
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -340,11 +342,12 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// The run directory (holding log.jsonl).
-    #[arg(value_name = "RUN_DIR")]
-    pub run_dir: PathBuf,
+    /// The run directories (each holding log.jsonl); several are overlaid.
+    #[arg(value_name = "RUN_DIR", required = true, num_args = 1..)]
+    pub run_dirs: Vec<PathBuf>,
 
-    /// Where to write the figure (default: RUN_DIR/curves.svg).
+    /// Where to write the figure, .svg or .png (default: RUN_DIR/curves.svg
+    /// for one run, compare.svg for several).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! `nnc plot RUN_DIR`: learning curves of a training run, as an SVG file.
+//! `nnc plot RUN_DIR...`: learning curves of one or several training runs,
+//! as an SVG or PNG file.
 //!
 //! A run directory holds `log.jsonl`, one JSON object per epoch with
 //! `epoch` (1-based), `train_loss`, `val_loss` and, per metric label `L`,
@@ -8,19 +9,35 @@
 //!
 //! The figure has one panel for the losses (logarithmic y axis when every
 //! value is positive and they span more than a decade), then one panel per
-//! metric label in the order the log first names them; x is the epoch.
-//! Missing and NaN values break a line rather than being drawn as zero.
+//! metric label in the order the logs first name them; per-variable metrics
+//! (`rmse.p`, `rmse.t`, …) are drawn as small multiples, three to a row. x is
+//! the epoch. Missing and NaN values break a line rather than being drawn
+//! as zero. Several runs are overlaid, one colour per run, with the run
+//! names (the directories' names) in the legend.
 //!
-//! The output is SVG only: raster output would need a font to draw text,
-//! while an SVG file leaves text to its viewer. The file is written to a
-//! temporary name and renamed, so a reader never sees half a plot.
+//! Axes: logarithmic axes have ticks at 1, 2 and 5 times each power of ten
+//! (only the powers when that gives more than a dozen), linear axes at 1, 2
+//! or 5 times a power of ten; labels carry the digits the tick spacing needs
+//! (`0.3`, `0.05`, `2e-3`), and the label area is as wide as its longest
+//! label.
+//!
+//! SVG leaves text to its viewer; PNG (`-o FILE.png`) is the same SVG drawn
+//! by resvg with the DejaVu Sans font compiled into the binary, so it looks
+//! the same on every machine. The file is written to a temporary name and
+//! renamed, so a reader never sees half a plot.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
+
+/// The font PNG output draws text with (DejaVu Sans; licence in
+/// `src/fonts/DejaVuSans.LICENSE`).
+const FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
 /// The file format of the plot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,24 +45,130 @@ pub enum Format {
     /// Scalable vector graphics.
     #[default]
     Svg,
+    /// A PNG image (the SVG rendered with the built-in font).
+    Png,
+}
+
+impl Format {
+    /// The format a file name asks for by its extension.
+    pub fn of(path: &Path) -> Result<Format, String> {
+        match path.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref() {
+            Some("svg") => Ok(Format::Svg),
+            Some("png") => Ok(Format::Png),
+            _ => Err(format!("{}: plots are written as .svg or .png", path.display())),
+        }
+    }
 }
 
 /// Where and how `nnc plot` writes its figure.
 #[derive(Clone, Debug, Default)]
 pub struct PlotOptions {
-    /// The file to write; `RUN_DIR/curves.svg` when absent.
+    /// The file to write (its extension chooses the format); when absent,
+    /// `RUN_DIR/curves.svg` for one run and `compare.svg` for several.
     pub output: Option<PathBuf>,
+    /// The format when `output` is absent.
     pub format: Format,
 }
 
-/// Width of the figure and height of one panel, in pixels.
+/// Width of the figure, height of one full panel and of one small multiple,
+/// in pixels.
 const WIDTH: u32 = 900;
 const PANEL_HEIGHT: u32 = 320;
+const SMALL_HEIGHT: u32 = 260;
+/// Small multiples per row.
+const COLUMNS: usize = 3;
+/// Tick label size in pixels, and the width of one character of it.
+const LABEL_SIZE: u32 = 14;
+const CHAR_WIDTH: u32 = 9;
+
+/// Colours of the runs, in order (the first two are the single-run colours
+/// of validation and training curves).
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
 
 /// Reads `run_dir/log.jsonl` and writes the learning curves; returns the
 /// path of the written file. A malformed log is an error naming the file and
 /// the line.
 pub fn plot(run_dir: &Path, opts: &PlotOptions) -> Result<PathBuf, String> {
+    plot_runs(&[run_dir.to_path_buf()], opts)
+}
+
+/// Draws the learning curves of several runs into one figure.
+pub fn plot_runs(run_dirs: &[PathBuf], opts: &PlotOptions) -> Result<PathBuf, String> {
+    let Some(first) = run_dirs.first() else {
+        return Err("no run directory given".to_string());
+    };
+    let mut runs = vec![];
+    for dir in run_dirs {
+        runs.push(Run { name: run_name(dir), log: read_log(dir)? });
+    }
+    // Two runs of the same name (`a/x.run`, `b/x.run`) are told apart by
+    // their paths.
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    for (run, dir) in runs.iter_mut().zip(run_dirs) {
+        if names.iter().filter(|n| **n == run.name).count() > 1 {
+            run.name = dir.display().to_string();
+        }
+    }
+    let (output, format) = match &opts.output {
+        Some(path) => (path.clone(), Format::of(path)?),
+        None => {
+            let ext = if opts.format == Format::Png { "png" } else { "svg" };
+            let path = if run_dirs.len() == 1 {
+                first.join(format!("curves.{ext}"))
+            } else {
+                PathBuf::from(format!("compare.{ext}"))
+            };
+            (path, opts.format)
+        }
+    };
+    let svg = render(&runs)?;
+    let bytes = match format {
+        Format::Svg => svg.into_bytes(),
+        Format::Png => svg_to_png(&svg)?,
+    };
+    write_atomically(&output, &bytes)?;
+    Ok(output)
+}
+
+/// The SVG document drawn into a PNG image with the built-in font.
+pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
+    let pixmap = rasterize(svg)?;
+    pixmap.encode_png().map_err(|e| format!("cannot encode the PNG image: {e}"))
+}
+
+/// The SVG document drawn into pixels with the built-in font.
+pub fn rasterize(svg: &str) -> Result<resvg::tiny_skia::Pixmap, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options { font_family: "DejaVu Sans".to_string(), ..Default::default() };
+    let fonts = options.fontdb_mut();
+    fonts.load_font_data(FONT.to_vec());
+    fonts.set_sans_serif_family("DejaVu Sans");
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| format!("cannot read the drawing: {e}"))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| format!("cannot draw an image of {}×{} pixels", size.width(), size.height()))?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    Ok(pixmap)
+}
+
+/// The name a run directory goes by in legends: its last component without
+/// a `.run` extension (`models/digits.run` → `digits`).
+fn run_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string());
+    name.strip_suffix(".run").filter(|n| !n.is_empty()).map(str::to_string).unwrap_or(name)
+}
+
+fn read_log(run_dir: &Path) -> Result<Log, String> {
     if !run_dir.is_dir() {
         return Err(format!("{}: not a run directory (no such directory)", run_dir.display()));
     }
@@ -55,10 +178,13 @@ pub fn plot(run_dir: &Path, opts: &PlotOptions) -> Result<PathBuf, String> {
     if log.epochs.is_empty() {
         return Err(format!("{}: no epochs logged yet", log_path.display()));
     }
-    let output = opts.output.clone().unwrap_or_else(|| run_dir.join("curves.svg"));
-    let svg = render(&log)?;
-    write_atomically(&output, svg.as_bytes())?;
-    Ok(output)
+    Ok(log)
+}
+
+/// One run: its name and its log.
+struct Run {
+    name: String,
+    log: Log,
 }
 
 /// The epochs of a log, each a map from key to value (NaN for `null`).
@@ -121,37 +247,122 @@ fn plotted_label(key: &str) -> Option<&str> {
     key.strip_prefix("train_").or_else(|| key.strip_prefix("val_")).filter(|l| !l.is_empty())
 }
 
-/// One panel: a title, a y-axis description and named series.
+/// One curve: its legend name, points, colour and whether it is the
+/// validation curve (drawn thicker).
+struct Series {
+    name: String,
+    points: Vec<(i64, f64)>,
+    color: RGBColor,
+    validation: bool,
+}
+
+/// One panel: a title, a y-axis description and its curves.
 struct Panel {
     title: String,
     y_desc: String,
-    series: Vec<(String, Vec<(i64, f64)>)>,
+    series: Vec<Series>,
     log_y: bool,
 }
 
-fn panels(log: &Log) -> Vec<Panel> {
-    let named = |keys: [String; 2]| -> Vec<(String, Vec<(i64, f64)>)> {
-        keys.into_iter()
-            .map(|k| {
-                let s = log.series(&k);
-                (k, s)
-            })
-            .filter(|(_, s)| !s.is_empty())
-            .collect()
-    };
-    let losses = named(["train_loss".into(), "val_loss".into()]);
-    let finite: Vec<f64> =
-        losses.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = bounds(&finite);
-    let log_y = !finite.is_empty() && lo > 0.0 && hi / lo > 10.0;
-    let mut out = vec![Panel { title: "loss".into(), y_desc: "loss".into(), series: losses, log_y }];
-    for label in &log.labels {
-        out.push(Panel {
-            title: label.clone(),
-            y_desc: label.clone(),
-            series: named([format!("val_{label}"), format!("train_{label}")]),
-            log_y: false,
-        });
+/// A row of the figure: one full-width panel, or small multiples.
+enum Row {
+    Full(Panel),
+    Small(Vec<Panel>),
+}
+
+impl Row {
+    fn height(&self) -> u32 {
+        match self {
+            Row::Full(_) => PANEL_HEIGHT,
+            Row::Small(_) => SMALL_HEIGHT,
+        }
+    }
+}
+
+/// The curves of `label` (`loss` or a metric) in every run.
+fn curves(runs: &[Run], label: &str) -> Vec<Series> {
+    let mut out = vec![];
+    for (i, run) in runs.iter().enumerate() {
+        for split in ["val", "train"] {
+            let key = format!("{split}_{label}");
+            let points = run.log.series(&key);
+            if points.is_empty() {
+                continue;
+            }
+            let validation = split == "val";
+            let (name, color) = if runs.len() == 1 {
+                (key, if validation { PALETTE[0] } else { PALETTE[1] })
+            } else {
+                (format!("{} {key}", run.name), PALETTE[i % PALETTE.len()])
+            };
+            out.push(Series { name, points, color, validation });
+        }
+    }
+    // The training curve first, as the single-run legend has always listed it.
+    out.sort_by_key(|s| (s.validation, s.name.clone()));
+    if runs.len() > 1 {
+        out.sort_by_key(|s| runs.iter().position(|r| s.name.starts_with(&format!("{} ", r.name))));
+    }
+    out
+}
+
+fn finite_values(series: &[Series]) -> Vec<f64> {
+    series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect()
+}
+
+fn rows(runs: &[Run]) -> Vec<Row> {
+    let losses = curves(runs, "loss");
+    let (lo, hi) = bounds(&finite_values(&losses));
+    let log_y = lo.is_finite() && lo > 0.0 && hi / lo > 10.0;
+    let mut out =
+        vec![Row::Full(Panel { title: "loss".into(), y_desc: "loss".into(), series: losses, log_y })];
+    let mut labels: Vec<String> = vec![];
+    for run in runs {
+        for label in &run.log.labels {
+            if !labels.contains(label) {
+                labels.push(label.clone());
+            }
+        }
+    }
+    // Per-variable metrics (`rmse.p`) are grouped by their metric (`rmse`).
+    let mut done: Vec<String> = vec![];
+    for label in &labels {
+        if done.contains(label) {
+            continue;
+        }
+        match label.split_once('.') {
+            Some((metric, _)) if !metric.is_empty() && !metric.contains('@') => {
+                let group: Vec<String> = labels
+                    .iter()
+                    .filter(|l| l.split_once('.').is_some_and(|(m, _)| m == metric))
+                    .cloned()
+                    .collect();
+                let mut panels = group
+                    .iter()
+                    .map(|l| Panel {
+                        title: l.clone(),
+                        y_desc: l.clone(),
+                        series: curves(runs, l),
+                        log_y: false,
+                    })
+                    .collect::<Vec<_>>();
+                while !panels.is_empty() {
+                    let rest = panels.split_off(panels.len().min(COLUMNS));
+                    out.push(Row::Small(panels));
+                    panels = rest;
+                }
+                done.extend(group);
+            }
+            _ => {
+                out.push(Row::Full(Panel {
+                    title: label.clone(),
+                    y_desc: label.clone(),
+                    series: curves(runs, label),
+                    log_y: false,
+                }));
+                done.push(label.clone());
+            }
+        }
     }
     out
 }
@@ -161,35 +372,188 @@ fn bounds(values: &[f64]) -> (f64, f64) {
     values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)))
 }
 
-/// Draws every panel into an SVG document.
-fn render(log: &Log) -> Result<String, String> {
-    let panels = panels(log);
+/// Draws every row into an SVG document.
+fn render(runs: &[Run]) -> Result<String, String> {
+    let rows = rows(runs);
     let mut svg = String::new();
     {
-        let height = PANEL_HEIGHT * panels.len() as u32;
+        let height: u32 = rows.iter().map(Row::height).sum();
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let areas = root.split_evenly((panels.len(), 1));
-        let first = *log.epochs.keys().next().unwrap_or(&1) as i64;
-        let last = *log.epochs.keys().next_back().unwrap_or(&1) as i64;
+        let first = runs.iter().filter_map(|r| r.log.epochs.keys().next()).min().copied().unwrap_or(1) as i64;
+        let last =
+            runs.iter().filter_map(|r| r.log.epochs.keys().next_back()).max().copied().unwrap_or(1) as i64;
         let x = if first < last { first..last } else { first - 1..last + 1 };
-        for (panel, area) in panels.iter().zip(&areas) {
-            let finite: Vec<f64> = panel
-                .series
-                .iter()
-                .flat_map(|(_, s)| s.iter().map(|p| p.1))
-                .filter(|v| v.is_finite())
-                .collect();
-            let (lo, hi) = bounds(&finite);
-            if panel.log_y {
-                draw_panel(area, panel, x.clone(), (lo / 1.2..hi * 1.2).log_scale())?;
-            } else {
-                draw_panel(area, panel, x.clone(), linear_range(lo, hi))?;
+        let mut rest = root;
+        for row in &rows {
+            let (area, below) = rest.split_vertically(row.height());
+            rest = below;
+            match row {
+                Row::Full(panel) => draw_panel(&area, panel, x.clone(), 22)?,
+                Row::Small(panels) => {
+                    let cells = area.split_evenly((1, COLUMNS));
+                    for (panel, cell) in panels.iter().zip(&cells) {
+                        draw_panel(cell, panel, x.clone(), 18)?;
+                    }
+                }
             }
         }
-        root.present().map_err(drawing)?;
+        rest.present().map_err(drawing)?;
     }
     Ok(svg)
+}
+
+/// Ticks of an axis and the decimal exponent of their spacing (which says
+/// how many digits a label needs).
+struct Ticks {
+    values: Vec<f64>,
+    /// Per tick, the exponent of the smallest digit its label needs.
+    digits: Vec<i32>,
+}
+
+/// 1, 2 and 5 times each power of ten in `lo..=hi`; only the powers when
+/// that gives more than twelve ticks, and the bounds themselves when no
+/// tick falls inside.
+fn log_ticks(lo: f64, hi: f64) -> Ticks {
+    let (from, to) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let mut values = vec![];
+    let mut digits = vec![];
+    for e in from..=to {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powi(e);
+            if v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12) {
+                values.push(v);
+                digits.push(e);
+            }
+        }
+    }
+    if values.len() > 12 {
+        let keep: Vec<bool> =
+            values.iter().zip(&digits).map(|(v, e)| (v / 10f64.powi(*e) - 1.0).abs() < 1e-9).collect();
+        let mut k = keep.iter();
+        values.retain(|_| *k.next().unwrap_or(&false));
+        let mut k = keep.iter();
+        digits.retain(|_| *k.next().unwrap_or(&false));
+    }
+    if values.len() < 2 {
+        return linear_ticks(lo, hi);
+    }
+    Ticks { values, digits }
+}
+
+/// Multiples of a step of 1, 2 or 5 times a power of ten, about six over
+/// `lo..=hi`.
+fn linear_ticks(lo: f64, hi: f64) -> Ticks {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        let e = if lo == 0.0 || !lo.is_finite() { 0 } else { lo.abs().log10().floor() as i32 - 2 };
+        return Ticks { values: vec![lo], digits: vec![e] };
+    }
+    let raw = span / 6.0;
+    let mut e = raw.log10().floor() as i32;
+    let m = raw / 10f64.powi(e);
+    let step_m = if m < 1.5 {
+        1.0
+    } else if m < 3.5 {
+        2.0
+    } else if m < 7.5 {
+        5.0
+    } else {
+        e += 1;
+        1.0
+    };
+    let step = step_m * 10f64.powi(e);
+    // A bound that is a multiple of the step up to rounding is a tick.
+    let first = (lo / step - 1e-9).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
+    let values: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
+    let digits = vec![e; values.len()];
+    Ticks { values, digits }
+}
+
+/// The label of a tick with the digits down to `10^digit`: `0.3`, `0.05`,
+/// `120`; scientific below 0.01 and from 10⁵ on: `2e-3`, `1.5e6`.
+pub fn tick_label(v: f64, digit: i32) -> String {
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    let a = v.abs();
+    if (1e-2..1e5).contains(&a) {
+        let decimals = (-digit).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        return if s.starts_with("-0") && s.trim_start_matches(['-', '0', '.']).is_empty() {
+            s[1..].to_string()
+        } else {
+            s
+        };
+    }
+    let e = a.log10().floor() as i32;
+    let mantissa = v / 10f64.powi(e);
+    let decimals = (e - digit).max(0) as usize;
+    let m = format!("{mantissa:.decimals$}");
+    // Rounding can carry the mantissa to 10 (9.96 → 10.0).
+    if m.trim_start_matches('-').starts_with("10") {
+        let m = format!("{:.decimals$}", mantissa / 10.0);
+        return format!("{m}e{}", e + 1);
+    }
+    format!("{m}e{e}")
+}
+
+/// A y axis, linear or logarithmic, with this module's ticks and labels.
+struct YAxis {
+    scale: Scale,
+    ticks: Ticks,
+}
+
+enum Scale {
+    Linear(RangedCoordf64),
+    Log(LogCoord<f64>),
+}
+
+impl Ranged for YAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        match &self.scale {
+            Scale::Linear(c) => c.map(value, limit),
+            Scale::Log(c) => c.map(value, limit),
+        }
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.values.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        match &self.scale {
+            Scale::Linear(c) => c.range(),
+            Scale::Log(c) => c.range(),
+        }
+    }
+}
+
+impl ValueFormatter<f64> for YAxis {
+    fn format_ext(&self, value: &f64) -> String {
+        label_of(&self.ticks, *value)
+    }
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel,
+    x: std::ops::Range<i64>,
+    title_size: u32,
+) -> Result<(), String> {
+    let (lo, hi) = bounds(&finite_values(&panel.series));
+    let y = if panel.log_y {
+        let (lo, hi) = (lo / 1.15, hi * 1.15);
+        YAxis { scale: Scale::Log((lo..hi).log_scale().into()), ticks: log_ticks(lo, hi) }
+    } else {
+        let range = linear_range(lo, hi);
+        YAxis { ticks: linear_ticks(range.start, range.end), scale: Scale::Linear(range.into()) }
+    };
+    draw_chart(area, panel, x, y, title_size)
 }
 
 /// A y range around `lo..hi` with a margin; `0..1` when there is no value.
@@ -205,35 +569,59 @@ fn linear_range(lo: f64, hi: f64) -> std::ops::Range<f64> {
     }
 }
 
-fn draw_panel<DB, Y>(
+/// The label of the tick nearest `v` (key points come back as the values
+/// given, but compare with a tolerance all the same).
+fn label_of(ticks: &Ticks, v: f64) -> String {
+    let i = ticks
+        .values
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1 - v).abs().total_cmp(&(b.1 - v).abs()))
+        .map_or(0, |(i, _)| i);
+    match (ticks.values.get(i), ticks.digits.get(i)) {
+        (Some(t), Some(d)) if (t - v).abs() <= 1e-9 * t.abs().max(1e-300) => tick_label(*t, *d),
+        _ => tick_label(v, v.abs().log10().floor() as i32 - 2),
+    }
+}
+
+fn draw_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
     x: std::ops::Range<i64>,
-    y: Y,
-) -> Result<(), String>
-where
-    DB: DrawingBackend,
-    Y: AsRangedCoord<Value = f64>,
-    Y::CoordDescType: ValueFormatter<f64>,
-{
+    y: YAxis,
+    title_size: u32,
+) -> Result<(), String> {
+    let ticks = &y.ticks;
+    let widest = ticks.values.iter().map(|v| label_of(ticks, *v).chars().count()).max().unwrap_or(1) as u32;
     let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 22))
+        .caption(&panel.title, ("sans-serif", title_size))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d::<std::ops::Range<i64>, Y>(x, y)
+        .y_label_area_size(widest * CHAR_WIDTH + 34)
+        .build_cartesian_2d(x, y)
         .map_err(drawing)?;
-    chart.configure_mesh().x_desc("epoch").y_desc(panel.y_desc.as_str()).draw().map_err(drawing)?;
-    for (name, points) in &panel.series {
-        let color = if name.starts_with("train_") { BLUE } else { RED };
-        let style = ShapeStyle::from(&color).stroke_width(2);
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(panel.y_desc.as_str())
+        .label_style(("sans-serif", LABEL_SIZE))
+        .x_labels(8)
+        .draw()
+        .map_err(drawing)?;
+    for series in &panel.series {
+        let color = series.color;
+        let style = if series.validation {
+            ShapeStyle::from(&color).stroke_width(2)
+        } else {
+            ShapeStyle::from(&color.mix(0.75)).stroke_width(1)
+        };
         // The legend entry, drawn even when every value is NaN.
         chart
             .draw_series(LineSeries::new(std::iter::empty::<(i64, f64)>(), style))
             .map_err(drawing)?
-            .label(name.as_str())
+            .label(series.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        for segment in segments(points) {
+        for segment in segments(&series.points) {
             chart.draw_series(LineSeries::new(segment.iter().copied(), style)).map_err(drawing)?;
             chart.draw_series(segment.iter().map(|p| Circle::new(*p, 2, color.filled()))).map_err(drawing)?;
         }
@@ -241,6 +629,7 @@ where
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 13))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -269,4 +658,51 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         let _ = std::fs::remove_file(&temp);
         format!("{}: {e}", path.display())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_carry_the_digits_their_spacing_needs() {
+        let cases = [
+            (0.30000000000000004, -1, "0.3"),
+            (0.6000000000000001, -1, "0.6"),
+            (0.05, -2, "0.05"),
+            (2e-3, -3, "2e-3"),
+            (0.002, -4, "2.0e-3"),
+            (1.5e6, 5, "1.5e6"),
+            (120.0, 1, "120"),
+            (1.0, 0, "1"),
+            (0.0, -1, "0"),
+            (-0.25, -2, "-0.25"),
+            (9.96e-4, -4, "1e-3"),
+            (5e-3, -3, "5e-3"),
+        ];
+        for (v, digit, want) in cases {
+            assert_eq!(tick_label(v, digit), want, "tick_label({v}, {digit})");
+        }
+    }
+
+    #[test]
+    fn log_ticks_are_one_two_five_per_decade() {
+        let t = log_ticks(0.015, 0.9);
+        let labels: Vec<String> = t.values.iter().zip(&t.digits).map(|(v, d)| tick_label(*v, *d)).collect();
+        assert_eq!(labels, ["0.02", "0.05", "0.1", "0.2", "0.5"]);
+        let wide = log_ticks(1e-6, 10.0);
+        let labels: Vec<String> =
+            wide.values.iter().zip(&wide.digits).map(|(v, d)| tick_label(*v, *d)).collect();
+        assert_eq!(labels, ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10"]);
+    }
+
+    #[test]
+    fn linear_ticks_are_multiples_of_one_two_five() {
+        let t = linear_ticks(0.93, 0.985);
+        let labels: Vec<String> = t.values.iter().zip(&t.digits).map(|(v, d)| tick_label(*v, *d)).collect();
+        assert_eq!(labels, ["0.93", "0.94", "0.95", "0.96", "0.97", "0.98"]);
+        let t = linear_ticks(-3.0, 12.0);
+        let labels: Vec<String> = t.values.iter().zip(&t.digits).map(|(v, d)| tick_label(*v, *d)).collect();
+        assert_eq!(labels, ["-2", "0", "2", "4", "6", "8", "10", "12"]);
+    }
 }

@@ -557,10 +557,10 @@ pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &m
     Status::Ok
 }
 
-/// `nnc plot RUN_DIR [-o FILE]`.
+/// `nnc plot RUN_DIR... [-o FILE]`.
 pub fn run_plot(args: &PlotArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
     let opts = crate::plot::PlotOptions { output: args.output.clone(), ..Default::default() };
-    match crate::plot::plot(&args.run_dir, &opts) {
+    match crate::plot::plot_runs(&args.run_dirs, &opts) {
         Ok(path) => {
             let _ = writeln!(out, "wrote {}", path.display());
             Status::Ok

@@ -131,3 +131,118 @@ fn bad_run_directories_are_errors() {
     let err = plot(&missing, &PlotOptions::default()).expect_err("missing directory");
     assert!(err.contains("plot-no-such-run") && err.contains("no such directory"), "{err}");
 }
+
+/// A log whose loss falls over two decades and whose accuracy rises, with
+/// per-variable metrics (`rmse.NAME`).
+fn long_log(scale: f64) -> Vec<String> {
+    (1..=30)
+        .map(|e| {
+            let e = e as f64;
+            format!(
+                r#"{{"epoch":{e},"train_loss":{},"val_loss":{},"val_accuracy":{},"val_rmse.p":{},"val_rmse.t":{},"val_rmse.u":{},"val_rmse.v":{}}}"#,
+                scale * 0.8 / e.powf(1.3),
+                scale * 0.9 / e.powf(1.1) + 0.02,
+                0.95 + 0.03 * (1.0 - 1.0 / e),
+                400.0 + 100.0 / e,
+                3.0 + 1.0 / e,
+                3.2 + 1.0 / e,
+                3.4 + 1.0 / e,
+            )
+        })
+        .collect()
+}
+
+/// The tick labels of the SVG: texts that parse as numbers.
+fn number_texts(svg: &str) -> Vec<String> {
+    texts(svg).into_iter().filter(|t| t.parse::<f64>().is_ok()).collect()
+}
+
+#[test]
+fn log_axes_have_one_two_five_ticks_with_short_labels() {
+    let dir = run_dir("ticks");
+    let lines = long_log(1.0);
+    write_log(&dir, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let svg = std::fs::read_to_string(plot(&dir, &PlotOptions::default()).expect("plot")).expect("svg");
+    let numbers = number_texts(&svg);
+    // The loss falls from about 0.9 to 0.02: every 1-2-5 tick in between is
+    // labelled with the digits it needs.
+    for want in ["0.02", "0.05", "0.1", "0.2", "0.5"] {
+        assert!(numbers.iter().any(|t| t == want), "no tick {want} in {numbers:?}");
+    }
+    for label in &numbers {
+        let digits = label.trim_start_matches('-').replace(['.', 'e', '-'], "");
+        assert!(digits.len() <= 5, "tick label {label:?} has more digits than its spacing needs");
+    }
+    // Per-variable metrics are small multiples, each with its own title.
+    let drawn = texts(&svg);
+    for title in ["rmse.p", "rmse.t", "rmse.u", "rmse.v", "accuracy"] {
+        assert!(drawn.iter().any(|t| t == title), "no panel {title}");
+    }
+}
+
+#[test]
+fn several_runs_are_overlaid_with_their_names() {
+    let (a, b) = (run_dir("cmp-lr1e-3.run"), run_dir("cmp-lr3e-3.run"));
+    let (la, lb) = (long_log(1.0), long_log(0.5));
+    write_log(&a, &la.iter().map(String::as_str).collect::<Vec<_>>());
+    write_log(&b, &lb.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = a.parent().expect("parent").join("plot-compare.svg");
+    let opts = PlotOptions { output: Some(out.clone()), format: Format::Svg };
+    assert_eq!(nnc::plot::plot_runs(&[a, b], &opts), Ok(out.clone()));
+    let drawn = texts(&std::fs::read_to_string(&out).expect("svg"));
+    for legend in ["plot-cmp-lr1e-3 val_loss", "plot-cmp-lr3e-3 train_loss", "plot-cmp-lr3e-3 val_rmse.v"] {
+        assert!(drawn.iter().any(|t| t == legend), "no legend entry {legend:?} in {drawn:?}");
+    }
+}
+
+#[test]
+fn every_plot_renders_to_png_with_its_labels_inside_the_image() {
+    use resvg::tiny_skia::Pixmap;
+    let single = run_dir("png-single");
+    let lines = long_log(1.0);
+    write_log(&single, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let other = run_dir("png-other");
+    let lines = long_log(0.3);
+    write_log(&other, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let small = run_dir("png-small");
+    write_log(&small, LOG);
+    let cases: [(&str, Vec<PathBuf>); 3] = [
+        ("curves", vec![single.clone()]),
+        ("comparison", vec![single.clone(), other]),
+        ("short", vec![small]),
+    ];
+    for (case, dirs) in cases {
+        let out = single.parent().expect("parent").join(format!("plot-{case}.png"));
+        let opts = PlotOptions { output: Some(out.clone()), format: Format::Svg };
+        nnc::plot::plot_runs(&dirs, &opts).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let image = Pixmap::load_png(&out).unwrap_or_else(|e| panic!("{case}: not a PNG image: {e}"));
+        assert_eq!(image.width(), 900, "{case}");
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let pixel = |x: usize, y: usize| image.pixels()[y * w + x].demultiply();
+        let white = |x: usize, y: usize| {
+            let p = pixel(x, y);
+            p.red() > 245 && p.green() > 245 && p.blue() > 245
+        };
+        // Nothing is cut at the left edge: the labels fit their margin.
+        assert!((0..h).all(|y| (0..4).all(|x| white(x, y))), "{case}: something is drawn at the left edge");
+        // Text was drawn with the built-in font: dark pixels in the label
+        // margin of the first panel.
+        let dark = (0..320.min(h)).flat_map(|y| (4..90).map(move |x| (x, y))).filter(|&(x, y)| {
+            let p = pixel(x, y);
+            p.red() < 100 && p.green() < 100 && p.blue() < 100
+        });
+        assert!(dark.count() > 50, "{case}: no tick labels drawn");
+        // The curves: the validation colour (red) in the plot area.
+        let red = (0..h)
+            .flat_map(|y| (100..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = pixel(x, y);
+                p.red() > 180 && p.green() < 80 && p.blue() < 80
+            })
+            .count();
+        assert!(red > 100, "{case}: no validation curve drawn");
+    }
+    let err = plot(&single, &PlotOptions { output: Some(single.join("x.gif")), format: Format::Svg })
+        .expect_err("a .gif output");
+    assert!(err.contains(".svg or .png"), "{err}");
+}
