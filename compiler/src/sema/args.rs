@@ -21,7 +21,7 @@ use crate::diag::Span;
 use crate::ir::ValueId;
 use crate::syntax::ast;
 
-use super::lower::{LowerError, ReshapeDim};
+use super::forward::{BuildError, ReshapeDim};
 use super::suggest::names_list;
 use super::values::{TensorVal, Value};
 
@@ -445,9 +445,9 @@ impl std::fmt::Display for MissingArgument {
     }
 }
 
-impl From<MissingArgument> for LowerError {
-    fn from(m: MissingArgument) -> LowerError {
-        LowerError::new(m.to_string())
+impl From<MissingArgument> for BuildError {
+    fn from(m: MissingArgument) -> BuildError {
+        BuildError::new(m.to_string())
     }
 }
 
@@ -462,7 +462,7 @@ impl Args {
     }
 
     /// Every tensor operand in parameter order: the numbering that
-    /// [`LowerError::operand`] refers to.
+    /// [`BuildError::operand`] refers to.
     pub fn operands(&self) -> Vec<TensorVal> {
         let mut out = vec![];
         for v in &self.values {

@@ -5,7 +5,7 @@
 //! (unknown or duplicate keyword, too many positional arguments, missing
 //! argument, wrong type or range), not just the first. Built-ins and blocks
 //! share the binder of [`args`] with the `train` section; this module words
-//! its findings for calls in a model. A built-in call is then lowered
+//! its findings for calls in a model. A built-in call is then built
 //! through its catalogue row, a block call expands the block's body with
 //! its own constants.
 
@@ -97,7 +97,7 @@ impl Run<'_> {
         let start = self.graph.nodes.len();
         self.layer = name.clone();
         let label = format!("this call of `{}`", b.name);
-        let value = self.lower_with(span, &label, &args.operands(), |cx| (b.lower)(cx, &args));
+        let value = self.lower_with(span, &label, &args.operands(), |cx| (b.build)(cx, &args));
         if let Value::Tensor(t) = &value {
             self.record_layer(name, b.name, t.id, start, span);
         }

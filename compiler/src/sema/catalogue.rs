@@ -4,7 +4,7 @@
 //! kind (for `nnc summary` and parameter naming), its parameters with their
 //! types, value ranges and defaults, the tensors each call creates (name,
 //! role, shape rule, initialisation), a one-line description, and how it
-//! lowers to IR (a small function calling the lowering library with the
+//! builds its IR (a small function calling the forward-graph library with the
 //! already-checked arguments). Argument checking, error messages, the
 //! reference documentation ([`reference()`]) and "did you mean" suggestions all
 //! read this table, so adding a built-in is adding a row.
@@ -100,7 +100,7 @@
 use crate::ir::{Init, ParamRole, PoolKind, ValueId};
 
 use super::args::{Arg, Args, Default, MissingArgument, Param, Range, Ty};
-use super::lower::{self, Activation, Cx, LowerError, Lowered, Padding, Penalty, Reduction, UpsampleMode};
+use super::forward::{self, Activation, BuildError, Built, Cx, Padding, Penalty, Reduction, UpsampleMode};
 
 /// What a built-in is, for `nnc summary` and parameter naming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,8 +113,8 @@ pub enum Kind {
     Loss,
 }
 
-/// The lowering of one built-in, given its checked arguments.
-pub type LowerFn = fn(&mut dyn Cx, &Args) -> Lowered;
+/// How one built-in builds its IR, given its checked arguments.
+pub type BuildFn = fn(&mut dyn Cx, &Args) -> Built;
 
 /// Whether a tensor a layer creates is trained or carried state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +181,7 @@ pub struct Builtin {
     /// The tensors each call creates, in creation order (layers only).
     pub tensors: &'static [TensorSpec],
     pub doc: &'static str,
-    pub lower: LowerFn,
+    pub build: BuildFn,
 }
 
 impl Builtin {
@@ -209,12 +209,12 @@ fn param_text(p: &Param) -> String {
 /// dimension.
 impl Args {
     /// One size per spatial dimension: a single value applies to all.
-    pub fn spatial(&self, name: &str, n: usize) -> Result<Vec<usize>, LowerError> {
+    pub fn spatial(&self, name: &str, n: usize) -> Result<Vec<usize>, BuildError> {
         let values = self.ints(name)?.ok_or_else(|| MissingArgument { name: name.to_string() })?;
         spread(name, &values, n)
     }
 
-    pub fn padding(&self, name: &str, n: usize) -> Result<Padding, LowerError> {
+    pub fn padding(&self, name: &str, n: usize) -> Result<Padding, BuildError> {
         match self.get(name) {
             Some(Arg::Enum(e)) if e == "same" => Ok(Padding::Same),
             Some(Arg::Enum(_)) => Ok(Padding::Valid),
@@ -225,12 +225,12 @@ impl Args {
 }
 
 /// `[3]` → `[3; n]`; `[a, b]` stays when `n == 2`; other lengths are errors.
-fn spread(name: &str, values: &[i64], n: usize) -> Result<Vec<usize>, LowerError> {
+fn spread(name: &str, values: &[i64], n: usize) -> Result<Vec<usize>, BuildError> {
     let sizes: Vec<usize> = values.iter().map(|&v| usize::try_from(v).unwrap_or(0)).collect();
     match sizes.len() {
         1 => Ok(vec![sizes[0]; n]),
         len if len == n => Ok(sizes),
-        len => Err(LowerError::new(format!(
+        len => Err(BuildError::new(format!(
             "`{name}` has {len} values but this call has {n} spatial dimension{}",
             if n == 1 { "" } else { "s" }
         ))
@@ -375,7 +375,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("units", Ty::Int, Range::Positive, Default::Required), BIAS],
         tensors: DENSE_TENSORS,
         doc: "fully connected layer on the last axis: x · Wᵀ + b",
-        lower: |cx, a| lower::dense(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?),
+        build: |cx, a| forward::dense(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?),
     },
     Builtin {
         name: "conv1d",
@@ -383,7 +383,7 @@ static CATALOGUE: &[Builtin] = &[
         params: CONV,
         tensors: CONV_TENSORS,
         doc: "1-D convolution of [B, C, L]",
-        lower: conv1d,
+        build: conv1d,
     },
     Builtin {
         name: "conv2d",
@@ -391,7 +391,7 @@ static CATALOGUE: &[Builtin] = &[
         params: CONV,
         tensors: CONV_TENSORS,
         doc: "2-D convolution of [B, C, H, W]",
-        lower: conv2d,
+        build: conv2d,
     },
     Builtin {
         name: "conv3d",
@@ -399,7 +399,7 @@ static CATALOGUE: &[Builtin] = &[
         params: CONV,
         tensors: CONV_TENSORS,
         doc: "3-D convolution of [B, C, D, H, W]",
-        lower: conv3d,
+        build: conv3d,
     },
     Builtin {
         name: "conv_transpose2d",
@@ -407,11 +407,11 @@ static CATALOGUE: &[Builtin] = &[
         params: CONV_TRANSPOSE,
         tensors: CONV_TRANSPOSE_TENSORS,
         doc: "2-D transposed convolution (learned upsampling): output (in − 1)·stride − 2·pad + kernel",
-        lower: |cx, a| {
+        build: |cx, a| {
             let x = a.tensor("x")?;
             let (kernel, stride, pad) =
                 (a.spatial("kernel", 2)?, a.spatial("stride", 2)?, a.spatial("pad", 2)?);
-            lower::conv_transpose(cx, x, 2, a.size("channels")?, &kernel, &stride, &pad, a.bool("bias")?)
+            forward::conv_transpose(cx, x, 2, a.size("channels")?, &kernel, &stride, &pad, a.bool("bias")?)
         },
     },
     Builtin {
@@ -429,9 +429,9 @@ static CATALOGUE: &[Builtin] = &[
               c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) from zero state; returns the T hidden states \
               [B, T, hidden, H, W], or with `forecast: F` the F states of further steps with zero input \
               [B, F, hidden, H, W]",
-        lower: |cx, a| {
+        build: |cx, a| {
             let (hidden, kernel) = (a.size("hidden")?, a.size("kernel")?);
-            lower::convlstm(cx, a.tensor("x")?, hidden, kernel, a.size("forecast")?, a.bool("bias")?)
+            forward::convlstm(cx, a.tensor("x")?, hidden, kernel, a.size("forecast")?, a.bool("bias")?)
         },
     },
     Builtin {
@@ -440,7 +440,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("momentum", Ty::Float, Range::UnitInterval, Default::Float(0.1)), EPS],
         tensors: BATCHNORM_TENSORS,
         doc: "batch normalisation per channel (axis 1): batch statistics in training, running statistics in inference",
-        lower: |cx, a| lower::batchnorm(cx, a.tensor("x")?, a.float("momentum")?, a.float("eps")?),
+        build: |cx, a| forward::batchnorm(cx, a.tensor("x")?, a.float("momentum")?, a.float("eps")?),
     },
     Builtin {
         name: "layernorm",
@@ -448,7 +448,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, EPS],
         tensors: LAYERNORM_TENSORS,
         doc: "layer normalisation over the last axis",
-        lower: |cx, a| lower::layernorm(cx, a.tensor("x")?, a.float("eps")?),
+        build: |cx, a| forward::layernorm(cx, a.tensor("x")?, a.float("eps")?),
     },
     Builtin {
         name: "groupnorm",
@@ -456,7 +456,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("groups", Ty::Int, Range::Positive, Default::Required), EPS],
         tensors: GROUPNORM_TENSORS,
         doc: "group normalisation: channels (axis 1) split into `groups` groups, each normalised per sample",
-        lower: |cx, a| lower::groupnorm(cx, a.tensor("x")?, a.size("groups")?, a.float("eps")?),
+        build: |cx, a| forward::groupnorm(cx, a.tensor("x")?, a.size("groups")?, a.float("eps")?),
     },
     // Activations.
     Builtin {
@@ -465,7 +465,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "max(x, 0)",
-        lower: |cx, a| act(cx, a, Activation::Relu),
+        build: |cx, a| act(cx, a, Activation::Relu),
     },
     Builtin {
         name: "leaky_relu",
@@ -473,7 +473,7 @@ static CATALOGUE: &[Builtin] = &[
         params: ALPHA_SMALL,
         tensors: &[],
         doc: "x if x > 0 else alpha·x",
-        lower: |cx, a| act(cx, a, Activation::LeakyRelu { alpha: a.float("alpha")? }),
+        build: |cx, a| act(cx, a, Activation::LeakyRelu { alpha: a.float("alpha")? }),
     },
     Builtin {
         name: "elu",
@@ -481,7 +481,7 @@ static CATALOGUE: &[Builtin] = &[
         params: ALPHA_ONE,
         tensors: &[],
         doc: "x if x > 0 else alpha·(exp(x) − 1)",
-        lower: |cx, a| act(cx, a, Activation::Elu { alpha: a.float("alpha")? }),
+        build: |cx, a| act(cx, a, Activation::Elu { alpha: a.float("alpha")? }),
     },
     Builtin {
         name: "selu",
@@ -489,7 +489,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "scale·elu(x, alpha) with PyTorch's constants scale ≈ 1.0507, alpha ≈ 1.6733",
-        lower: |cx, a| act(cx, a, Activation::Selu),
+        build: |cx, a| act(cx, a, Activation::Selu),
     },
     Builtin {
         name: "gelu",
@@ -497,7 +497,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "x·Φ(x), the exact erf form 0.5·x·(1 + erf(x/√2))",
-        lower: |cx, a| act(cx, a, Activation::Gelu),
+        build: |cx, a| act(cx, a, Activation::Gelu),
     },
     Builtin {
         name: "sigmoid",
@@ -505,7 +505,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "1 / (1 + exp(−x))",
-        lower: |cx, a| act(cx, a, Activation::Sigmoid),
+        build: |cx, a| act(cx, a, Activation::Sigmoid),
     },
     Builtin {
         name: "tanh",
@@ -513,7 +513,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "hyperbolic tangent",
-        lower: |cx, a| act(cx, a, Activation::Tanh),
+        build: |cx, a| act(cx, a, Activation::Tanh),
     },
     Builtin {
         name: "softplus",
@@ -521,7 +521,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(−|x|))",
-        lower: |cx, a| act(cx, a, Activation::Softplus),
+        build: |cx, a| act(cx, a, Activation::Softplus),
     },
     Builtin {
         name: "softmax",
@@ -529,7 +529,7 @@ static CATALOGUE: &[Builtin] = &[
         params: SOFTMAX,
         tensors: &[],
         doc: "exp(x − max) normalised to sum 1 along `axis`",
-        lower: |cx, a| lower::softmax(cx, a.tensor("x")?, a.int("axis")?),
+        build: |cx, a| forward::softmax(cx, a.tensor("x")?, a.int("axis")?),
     },
     Builtin {
         name: "log_softmax",
@@ -537,7 +537,7 @@ static CATALOGUE: &[Builtin] = &[
         params: SOFTMAX,
         tensors: &[],
         doc: "log of softmax along `axis`",
-        lower: |cx, a| lower::log_softmax(cx, a.tensor("x")?, a.int("axis")?),
+        build: |cx, a| forward::log_softmax(cx, a.tensor("x")?, a.int("axis")?),
     },
     // Tensor operations.
     Builtin {
@@ -546,7 +546,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "eˣ",
-        lower: |cx, a| act(cx, a, Activation::Exp),
+        build: |cx, a| act(cx, a, Activation::Exp),
     },
     Builtin {
         name: "log",
@@ -554,7 +554,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "natural logarithm",
-        lower: |cx, a| act(cx, a, Activation::Log),
+        build: |cx, a| act(cx, a, Activation::Log),
     },
     Builtin {
         name: "sqrt",
@@ -562,7 +562,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "square root",
-        lower: |cx, a| act(cx, a, Activation::Sqrt),
+        build: |cx, a| act(cx, a, Activation::Sqrt),
     },
     Builtin {
         name: "abs",
@@ -570,7 +570,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "absolute value",
-        lower: |cx, a| act(cx, a, Activation::Abs),
+        build: |cx, a| act(cx, a, Activation::Abs),
     },
     Builtin {
         name: "square",
@@ -578,7 +578,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "x²",
-        lower: |cx, a| act(cx, a, Activation::Square),
+        build: |cx, a| act(cx, a, Activation::Square),
     },
     Builtin {
         name: "clip",
@@ -590,7 +590,7 @@ static CATALOGUE: &[Builtin] = &[
         ],
         tensors: &[],
         doc: "limits values to [min, max]",
-        lower: |cx, a| lower::clip(cx, a.tensor("x")?, a.float("min")?, a.float("max")?),
+        build: |cx, a| forward::clip(cx, a.tensor("x")?, a.float("min")?, a.float("max")?),
     },
     Builtin {
         name: "dropout",
@@ -598,7 +598,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("p", Ty::Float, Range::Probability, Default::Required)],
         tensors: &[],
         doc: "inverted dropout: zeroes elements with probability p and scales the rest by 1/(1−p) in training; identity in inference",
-        lower: |cx, a| lower::dropout(cx, a.tensor("x")?, a.float("p")?),
+        build: |cx, a| forward::dropout(cx, a.tensor("x")?, a.float("p")?),
     },
     Builtin {
         name: "maxpool2d",
@@ -606,7 +606,7 @@ static CATALOGUE: &[Builtin] = &[
         params: POOL,
         tensors: &[],
         doc: "maximum over size×size windows",
-        lower: |cx, a| pool(cx, a, PoolKind::Max),
+        build: |cx, a| pool(cx, a, PoolKind::Max),
     },
     Builtin {
         name: "avgpool2d",
@@ -614,7 +614,7 @@ static CATALOGUE: &[Builtin] = &[
         params: POOL,
         tensors: &[],
         doc: "average over size×size windows",
-        lower: |cx, a| pool(cx, a, PoolKind::Avg),
+        build: |cx, a| pool(cx, a, PoolKind::Avg),
     },
     Builtin {
         name: "global_avgpool",
@@ -622,7 +622,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "average over all spatial positions: [B, C, ...] → [B, C]",
-        lower: |cx, a| lower::global_avgpool(cx, a.tensor("x")?),
+        build: |cx, a| forward::global_avgpool(cx, a.tensor("x")?),
     },
     Builtin {
         name: "upsample",
@@ -634,7 +634,7 @@ static CATALOGUE: &[Builtin] = &[
         ],
         tensors: &[],
         doc: "enlarges the spatial axes of [B, C, *S] by the integer `scale` (nearest: repeat; bilinear: half-pixel centres)",
-        lower: |cx, a| {
+        build: |cx, a| {
             let x = a.tensor("x")?;
             let mode = if a.enum_value("mode")? == "bilinear" {
                 UpsampleMode::Bilinear
@@ -642,7 +642,7 @@ static CATALOGUE: &[Builtin] = &[
                 UpsampleMode::Nearest
             };
             let scale = a.spatial("scale", spatial_rank(cx, x))?;
-            lower::upsample(cx, x, &scale, mode)
+            forward::upsample(cx, x, &scale, mode)
         },
     },
     Builtin {
@@ -654,7 +654,7 @@ static CATALOGUE: &[Builtin] = &[
         ],
         tensors: &[],
         doc: "joins tensors along `axis`",
-        lower: |cx, a| lower::concat(cx, &a.tensors("xs")?, a.int("axis")?),
+        build: |cx, a| forward::concat(cx, &a.tensors("xs")?, a.int("axis")?),
     },
     Builtin {
         name: "flatten",
@@ -662,7 +662,7 @@ static CATALOGUE: &[Builtin] = &[
         params: UNARY,
         tensors: &[],
         doc: "[B, ...] → [B, product of the rest]",
-        lower: |cx, a| lower::flatten(cx, a.tensor("x")?),
+        build: |cx, a| forward::flatten(cx, a.tensor("x")?),
     },
     Builtin {
         name: "reshape",
@@ -670,7 +670,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("shape", Ty::Shape, Range::Any, Default::Required)],
         tensors: &[],
         doc: "same elements, new shape (`-1` is inferred)",
-        lower: |cx, a| lower::reshape(cx, a.tensor("x")?, &a.shape("shape")?),
+        build: |cx, a| forward::reshape(cx, a.tensor("x")?, &a.shape("shape")?),
     },
     Builtin {
         name: "permute",
@@ -678,7 +678,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[X, p("axes", Ty::IntList, Range::Any, Default::Required)],
         tensors: &[],
         doc: "reorders the axes",
-        lower: |cx, a| lower::permute(cx, a.tensor("x")?, &a.ints("axes")?.unwrap_or_default()),
+        build: |cx, a| forward::permute(cx, a.tensor("x")?, &a.ints("axes")?.unwrap_or_default()),
     },
     Builtin {
         name: "sum",
@@ -686,7 +686,7 @@ static CATALOGUE: &[Builtin] = &[
         params: REDUCE,
         tensors: &[],
         doc: "sum over `axis` (all axes by default)",
-        lower: |cx, a| reduce(cx, a, Reduction::Sum),
+        build: |cx, a| reduce(cx, a, Reduction::Sum),
     },
     Builtin {
         name: "mean",
@@ -694,7 +694,7 @@ static CATALOGUE: &[Builtin] = &[
         params: REDUCE,
         tensors: &[],
         doc: "mean over `axis` (all axes by default)",
-        lower: |cx, a| reduce(cx, a, Reduction::Mean),
+        build: |cx, a| reduce(cx, a, Reduction::Mean),
     },
     Builtin {
         name: "matmul",
@@ -702,7 +702,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[tensor("a"), tensor("b")],
         tensors: &[],
         doc: "matrix product of the last two axes; the leading (batch) axes broadcast as in NumPy",
-        lower: |cx, a| lower::matmul(cx, a.tensor("a")?, a.tensor("b")?),
+        build: |cx, a| forward::matmul(cx, a.tensor("a")?, a.tensor("b")?),
     },
     // Losses.
     Builtin {
@@ -711,7 +711,7 @@ static CATALOGUE: &[Builtin] = &[
         params: REGRESSION,
         tensors: &[],
         doc: "mean squared error; with `weight`, Σ w·e² / Σ w",
-        lower: |cx, a| lower::mse(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
+        build: |cx, a| forward::mse(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
     },
     Builtin {
         name: "mae",
@@ -719,7 +719,7 @@ static CATALOGUE: &[Builtin] = &[
         params: REGRESSION,
         tensors: &[],
         doc: "mean absolute error; with `weight`, Σ w·|e| / Σ w",
-        lower: |cx, a| lower::mae(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
+        build: |cx, a| forward::mae(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
     },
     Builtin {
         name: "huber",
@@ -732,9 +732,9 @@ static CATALOGUE: &[Builtin] = &[
         ],
         tensors: &[],
         doc: "mean Huber loss (PyTorch): 0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta)",
-        lower: |cx, a| {
+        build: |cx, a| {
             let (pred, target) = (a.tensor("pred")?, a.tensor("target")?);
-            lower::huber(cx, pred, target, a.float("delta")?, a.opt_tensor("weight")?)
+            forward::huber(cx, pred, target, a.float("delta")?, a.opt_tensor("weight")?)
         },
     },
     Builtin {
@@ -743,7 +743,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[tensor("logits"), tensor("labels")],
         tensors: &[],
         doc: "mean softmax cross-entropy, classes on axis 1; labels are i32 class indices or f32 probabilities",
-        lower: |cx, a| lower::cross_entropy(cx, a.tensor("logits")?, a.tensor("labels")?),
+        build: |cx, a| forward::cross_entropy(cx, a.tensor("logits")?, a.tensor("labels")?),
     },
     Builtin {
         name: "bce",
@@ -751,7 +751,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[tensor("logits"), tensor("targets")],
         tensors: &[],
         doc: "mean binary cross-entropy on logits (stable with-logits form)",
-        lower: |cx, a| lower::bce(cx, a.tensor("logits")?, a.tensor("targets")?),
+        build: |cx, a| forward::bce(cx, a.tensor("logits")?, a.tensor("targets")?),
     },
     Builtin {
         name: "dice",
@@ -759,7 +759,7 @@ static CATALOGUE: &[Builtin] = &[
         params: &[tensor("probs"), tensor("targets")],
         tensors: &[],
         doc: "1 − mean over (sample, channel) of the soft Dice coefficient, smoothing 1e-6",
-        lower: |cx, a| lower::dice(cx, a.tensor("probs")?, a.tensor("targets")?),
+        build: |cx, a| forward::dice(cx, a.tensor("probs")?, a.tensor("targets")?),
     },
     Builtin {
         name: "l1",
@@ -767,7 +767,7 @@ static CATALOGUE: &[Builtin] = &[
         params: PENALTY,
         tensors: &[],
         doc: "sum of absolute values of a list of tensors, e.g. `l1(weights)`",
-        lower: |cx, a| lower::penalty(cx, &a.tensors("params")?, Penalty::L1),
+        build: |cx, a| forward::penalty(cx, &a.tensors("params")?, Penalty::L1),
     },
     Builtin {
         name: "l2",
@@ -775,7 +775,7 @@ static CATALOGUE: &[Builtin] = &[
         params: PENALTY,
         tensors: &[],
         doc: "sum of squares of a list of tensors (no ½ factor), e.g. `l2(weights)`",
-        lower: |cx, a| lower::penalty(cx, &a.tensors("params")?, Penalty::L2),
+        build: |cx, a| forward::penalty(cx, &a.tensors("params")?, Penalty::L2),
     },
 ];
 
@@ -815,39 +815,39 @@ pub fn reference() -> String {
     out
 }
 
-fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Lowered {
-    lower::activation(cx, a.tensor("x")?, activation)
+fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Built {
+    forward::activation(cx, a.tensor("x")?, activation)
 }
 
-fn conv_n(cx: &mut dyn Cx, a: &Args, n: usize) -> Lowered {
+fn conv_n(cx: &mut dyn Cx, a: &Args, n: usize) -> Built {
     let x = a.tensor("x")?;
     let (kernel, stride, dilation) =
         (a.spatial("kernel", n)?, a.spatial("stride", n)?, a.spatial("dilation", n)?);
     let pad = a.padding("pad", n)?;
-    lower::conv(cx, x, n, a.size("channels")?, &kernel, &stride, &pad, &dilation, a.bool("bias")?)
+    forward::conv(cx, x, n, a.size("channels")?, &kernel, &stride, &pad, &dilation, a.bool("bias")?)
 }
 
-fn conv1d(cx: &mut dyn Cx, a: &Args) -> Lowered {
+fn conv1d(cx: &mut dyn Cx, a: &Args) -> Built {
     conv_n(cx, a, 1)
 }
 
-fn conv2d(cx: &mut dyn Cx, a: &Args) -> Lowered {
+fn conv2d(cx: &mut dyn Cx, a: &Args) -> Built {
     conv_n(cx, a, 2)
 }
 
-fn conv3d(cx: &mut dyn Cx, a: &Args) -> Lowered {
+fn conv3d(cx: &mut dyn Cx, a: &Args) -> Built {
     conv_n(cx, a, 3)
 }
 
-fn pool(cx: &mut dyn Cx, a: &Args, kind: PoolKind) -> Lowered {
+fn pool(cx: &mut dyn Cx, a: &Args, kind: PoolKind) -> Built {
     let x = a.tensor("x")?;
     let (size, stride, pad) = (a.spatial("size", 2)?, a.spatial("stride", 2)?, a.spatial("pad", 2)?);
-    lower::pool(cx, x, kind, &size, &stride, &pad)
+    forward::pool(cx, x, kind, &size, &stride, &pad)
 }
 
-fn reduce(cx: &mut dyn Cx, a: &Args, kind: Reduction) -> Lowered {
+fn reduce(cx: &mut dyn Cx, a: &Args, kind: Reduction) -> Built {
     let axes = a.ints("axis")?;
-    lower::reduce(cx, a.tensor("x")?, kind, axes.as_deref(), a.bool("keepdims")?)
+    forward::reduce(cx, a.tensor("x")?, kind, axes.as_deref(), a.bool("keepdims")?)
 }
 
 /// The number of spatial dimensions of an `[N, C, *S]` tensor (at least 1).

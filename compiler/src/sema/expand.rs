@@ -3,7 +3,7 @@
 //! A [`Run`] walks the model's statements in order, evaluating each
 //! expression to a [`Value`]: constants are folded at compile time (by the
 //! rule of `fold`, which the `train` section shares), tensor
-//! operations are lowered to IR through the lowering library, and block calls
+//! operations are built as IR through the forward-graph library, and block calls
 //! are expanded in place with their own parameters. The same walk runs once
 //! per [`Mode`]; the training run reports every diagnostic (the inference
 //! run can only repeat them).
@@ -24,8 +24,8 @@ use crate::syntax::ast::{self, DeclKind, Expr, ExprKind, ModelDef, Stmt};
 use super::args::MAX_SIZE;
 use super::catalogue;
 use super::fold::{self, FoldError, Num};
+use super::forward::{self, BuildError, Built, Cx};
 use super::items::BlockInfo;
-use super::lower::{self, Cx, LowerError, Lowered};
 use super::suggest;
 use super::values::{TensorVal, Value};
 use super::LayerInfo;
@@ -112,7 +112,7 @@ pub struct Run<'a> {
     /// The current model-level binding (naming scope).
     pub scope: String,
     pub counters: HashMap<(String, &'static str), usize>,
-    /// The name of the built-in call being lowered, e.g. `e1.conv2d_1`.
+    /// The name of the built-in call being built, e.g. `e1.conv2d_1`.
     pub layer: String,
     pub loc: Loc,
     pub params: Vec<(ValueId, ParamRole)>,
@@ -664,7 +664,7 @@ impl<'a> Run<'a> {
                 let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
                 let label = format!("this `{}`", op.symbol());
                 let ops = [x.clone(), y.clone()];
-                self.lower_with(span, &label, &ops, |cx| lower::binary(cx, op, x.id, y.id))
+                self.lower_with(span, &label, &ops, |cx| forward::binary(cx, op, x.id, y.id))
             }
             _ => {
                 self.error(
@@ -688,7 +688,7 @@ impl<'a> Run<'a> {
             Value::Tensor(t) => t,
             other => {
                 self.loc = self.loc_of(span);
-                let id = lower::scalar(self, other.as_f64().unwrap_or(0.0));
+                let id = forward::scalar(self, other.as_f64().unwrap_or(0.0));
                 TensorVal { id, span, def: None }
             }
         }
@@ -701,7 +701,7 @@ impl<'a> Run<'a> {
             Value::Float(x) => Value::Float(-x),
             Value::Tensor(t) => {
                 let ops = [t.clone()];
-                self.lower_with(span, "this negation", &ops, |cx| lower::neg(cx, t.id))
+                self.lower_with(span, "this negation", &ops, |cx| forward::neg(cx, t.id))
             }
             Value::Error => Value::Error,
             other => {
@@ -714,14 +714,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Runs a lowering at `span`; turns a [`LowerError`] into a diagnostic
+    /// Runs a builder at `span`; turns a [`BuildError`] into a diagnostic
     /// that labels every tensor operand with its type.
     pub fn lower_with(
         &mut self,
         span: Span,
         label: &str,
         operands: &[TensorVal],
-        f: impl FnOnce(&mut dyn Cx) -> Lowered,
+        f: impl FnOnce(&mut dyn Cx) -> Built,
     ) -> Value {
         self.loc = self.loc_of(span);
         match f(self) {
@@ -734,7 +734,7 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn lower_error(&self, e: LowerError, span: Span, label: &str, operands: &[TensorVal]) -> Diagnostic {
+    fn lower_error(&self, e: BuildError, span: Span, label: &str, operands: &[TensorVal]) -> Diagnostic {
         let primary = e.label.clone().unwrap_or_else(|| label.to_string());
         let mut d = Diagnostic::error(e.message).primary(span, primary);
         let mut labelled = vec![span];

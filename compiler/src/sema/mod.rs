@@ -1,12 +1,12 @@
-//! Semantic analysis: names, blocks, arguments, shapes; lowering to IR.
+//! Semantic analysis: names, blocks, arguments, shapes; building the forward IR.
 //!
 //! [`analyze`] is the stage's one entry point. It sorts the file's items
 //! (`items`), checks the `train` section ([`train_section`], producing a
 //! [`TrainConfig`]), then expands the model twice (`expand`, `call`): once
 //! in training mode, collecting every diagnostic and the `nnc summary`
 //! rows, and once in inference mode. Built-ins are described by one table
-//! ([`catalogue`], which also documents their semantics) and lowered to IR
-//! primitives by the lowering library ([`lower`]). Built-ins, blocks and the
+//! ([`catalogue`], which also documents their semantics) and built as IR
+//! primitives by the forward-graph library ([`forward`]). Built-ins, blocks and the
 //! callable values of the `train` section share one argument schema and
 //! binder ([`args`]) and one constant folder (`fold`). Both graphs have
 //! their inputs first and are verified before they are returned.
@@ -47,8 +47,8 @@ pub mod catalogue;
 mod expand;
 mod flops;
 mod fold;
+pub mod forward;
 mod items;
-pub mod lower;
 mod suggest;
 pub mod train_section;
 mod values;

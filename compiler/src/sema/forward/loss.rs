@@ -8,16 +8,16 @@ use super::emit::{
     all_axes, bin, bin_const, broadcast, const_bin, emit, known_dim, konst, mean_all, reduce_sum, shape,
     unary, want_f32,
 };
-use super::{Cx, LowerError, Lowered, Penalty};
+use super::{BuildError, Built, Cx, Penalty};
 use crate::ir::infer::broadcasts_to;
 use crate::ir::{BinaryOp, DType, Op, Shape, UnaryOp, ValueId};
 
 /// Checks that prediction and target are f32 tensors of one shape.
-fn same_shape(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Result<Shape, LowerError> {
+fn same_shape(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Result<Shape, BuildError> {
     let tp = want_f32(cx, pred, what, 0)?;
     let tt = want_f32(cx, target, what, 1)?;
     if tp.shape != tt.shape {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`{what}` needs a prediction and target of equal shape, got {tp} and {tt}"
         ))
         .at(1)
@@ -29,12 +29,12 @@ fn same_shape(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Re
 
 /// The mean of `e`, or with a weight `w` (broadcast to `e`'s shape) the
 /// weighted mean `Σ w·e / Σ w`.
-fn weighted_mean(cx: &mut dyn Cx, what: &str, e: ValueId, weight: Option<ValueId>) -> Lowered {
+fn weighted_mean(cx: &mut dyn Cx, what: &str, e: ValueId, weight: Option<ValueId>) -> Built {
     let Some(w) = weight else { return mean_all(cx, e) };
     let s = shape(cx, e);
     let tw = want_f32(cx, w, what, 2)?;
     if !broadcasts_to(&tw.shape, &s) {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`{what}` weight {tw} does not broadcast to the prediction's shape {s}"
         ))
         .at(2));
@@ -47,20 +47,20 @@ fn weighted_mean(cx: &mut dyn Cx, what: &str, e: ValueId, weight: Option<ValueId
     bin(cx, BinaryOp::Div, num, den)
 }
 
-fn difference(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Lowered {
+fn difference(cx: &mut dyn Cx, what: &str, pred: ValueId, target: ValueId) -> Built {
     same_shape(cx, what, pred, target)?;
     bin(cx, BinaryOp::Sub, pred, target)
 }
 
 /// Mean squared error `mean((pred - target)²)`.
-pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Lowered {
+pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built {
     let d = difference(cx, "mse", pred, target)?;
     let e = bin(cx, BinaryOp::Mul, d, d)?;
     weighted_mean(cx, "mse", e, weight)
 }
 
 /// Mean absolute error `mean(|pred - target|)`.
-pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Lowered {
+pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built {
     let d = difference(cx, "mae", pred, target)?;
     let e = unary(cx, UnaryOp::Abs, d)?;
     weighted_mean(cx, "mae", e, weight)
@@ -69,15 +69,9 @@ pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<Value
 /// PyTorch `HuberLoss(delta)`: `0.5·d²` where `|d| < delta`, else
 /// `delta·(|d| - 0.5·delta)`, written without a branch as
 /// `0.5·q² + delta·(|d| - q)` with `q = min(|d|, delta)`.
-pub fn huber(
-    cx: &mut dyn Cx,
-    pred: ValueId,
-    target: ValueId,
-    delta: f64,
-    weight: Option<ValueId>,
-) -> Lowered {
+pub fn huber(cx: &mut dyn Cx, pred: ValueId, target: ValueId, delta: f64, weight: Option<ValueId>) -> Built {
     if !(delta.is_finite() && delta > 0.0) {
-        return Err(LowerError::new(format!("`huber` delta must be positive, got {delta}")));
+        return Err(BuildError::new(format!("`huber` delta must be positive, got {delta}")));
     }
     let d = difference(cx, "huber", pred, target)?;
     let a = unary(cx, UnaryOp::Abs, d)?;
@@ -94,11 +88,11 @@ pub fn huber(
 /// PyTorch `CrossEntropyLoss`) against i32 class indices `[B]` / `[B, *S]`
 /// (one-hot encoded; an out-of-range index contributes zero) or f32
 /// probabilities of the logits' shape; the mean over samples and positions.
-pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lowered {
+pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Built {
     let tz = want_f32(cx, logits, "cross_entropy", 0)?;
     let r = tz.shape.rank();
     if r < 2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`cross_entropy` needs logits with classes on axis 1, [B, C] or [B, C, ...], got {tz}"
         ))
         .at(0));
@@ -112,7 +106,7 @@ pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Lower
         DType::I32 if tl.shape == index_shape => one_hot_channels(cx, labels, classes, r)?,
         DType::F32 if tl.shape == tz.shape => labels,
         _ => {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
             "`cross_entropy` labels for logits {tz} must be class indices {} or probabilities {}, found {tl}",
             crate::ir::Type::new(DType::I32, index_shape.clone()),
             tz
@@ -146,7 +140,7 @@ fn labels_help(logits: &crate::ir::Type, labels: &crate::ir::Type) -> String {
 }
 
 /// `i32[B, *S] → f32[B, C, *S]`.
-fn one_hot_channels(cx: &mut dyn Cx, labels: ValueId, classes: usize, rank: usize) -> Lowered {
+fn one_hot_channels(cx: &mut dyn Cx, labels: ValueId, classes: usize, rank: usize) -> Built {
     let oh = emit(cx, Op::OneHot { classes }, &[labels])?;
     if rank == 2 {
         return Ok(oh);
@@ -158,7 +152,7 @@ fn one_hot_channels(cx: &mut dyn Cx, labels: ValueId, classes: usize, rank: usiz
 
 /// Binary cross-entropy with logits (PyTorch `BCEWithLogitsLoss`), in the
 /// stable form `max(z, 0) - z·t + log(1 + exp(-|z|))`, averaged.
-pub fn bce(cx: &mut dyn Cx, logits: ValueId, targets: ValueId) -> Lowered {
+pub fn bce(cx: &mut dyn Cx, logits: ValueId, targets: ValueId) -> Built {
     same_shape(cx, "bce", logits, targets)?;
     let sp = softplus(cx, logits)?;
     let zt = bin(cx, BinaryOp::Mul, logits, targets)?;
@@ -171,10 +165,10 @@ pub const DICE_EPS: f64 = 1e-6;
 
 /// `1 - mean over (sample, channel) of (2·Σ p·t + eps) / (Σ p + Σ t + eps)`,
 /// sums over the spatial axes 2.. of `[B, C, *S]` tensors.
-pub fn dice(cx: &mut dyn Cx, probs: ValueId, targets: ValueId) -> Lowered {
+pub fn dice(cx: &mut dyn Cx, probs: ValueId, targets: ValueId) -> Built {
     let s = same_shape(cx, "dice", probs, targets)?;
     if s.rank() < 2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`dice` needs tensors [B, C, ...spatial] with at least 2 axes, got f32{s}"
         ))
         .at(0));
@@ -195,7 +189,7 @@ pub fn dice(cx: &mut dyn Cx, probs: ValueId, targets: ValueId) -> Lowered {
 
 /// `l1` = `Σ |w|`, `l2` = `Σ w²`, summed over every element of every tensor
 /// (no ½ factor); an empty list gives 0.
-pub fn penalty(cx: &mut dyn Cx, xs: &[ValueId], kind: Penalty) -> Lowered {
+pub fn penalty(cx: &mut dyn Cx, xs: &[ValueId], kind: Penalty) -> Built {
     let what = match kind {
         Penalty::L1 => "l1",
         Penalty::L2 => "l2",

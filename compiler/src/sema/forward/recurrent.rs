@@ -10,7 +10,7 @@ use super::emit::{
     bin, channel_view, check_param_size, check_size, emit, known_dim, product, reshape_to, splat, unary,
     want_f32,
 };
-use super::{Cx, LowerError, Lowered};
+use super::{BuildError, Built, Cx};
 use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, UnaryOp, ValueId};
 
 /// Most time steps (input frames plus forecast steps) one recurrent call
@@ -37,14 +37,14 @@ pub fn convlstm(
     kernel: usize,
     forecast: usize,
     bias: bool,
-) -> Lowered {
+) -> Built {
     let t = want_f32(cx, x, "convlstm", 0)?;
     if t.shape.rank() != 5 {
         let help = match t.shape.rank() {
             4 => "a single frame [B, C, H, W] is a sequence of length 1: `reshape(shape: [B, 1, C, H, W])`",
             _ => "give the tensor time, channel and spatial axes with `reshape`",
         };
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`convlstm` needs a rank-5 input [B, T, C, H, W] (a sequence of frames), got {t}"
         ))
         .at(0)
@@ -55,7 +55,7 @@ pub fn convlstm(
     check_size(hidden, "`convlstm` hidden channels")?;
     check_size(kernel, "`convlstm` kernel")?;
     if kernel.is_multiple_of(2) {
-        return Err(LowerError::new(format!("`convlstm` needs an odd kernel, got {kernel}"))
+        return Err(BuildError::new(format!("`convlstm` needs an odd kernel, got {kernel}"))
             .label("even kernel")
             .note(
                 "the gate convolution pads (kernel − 1)/2 zeros on each side, so states keep the frame size",
@@ -69,7 +69,7 @@ pub fn convlstm(
     }
     let [steps_in, c_in, height, width] = sizes;
     let steps = steps_in.checked_add(forecast).filter(|&n| n <= MAX_STEPS).ok_or_else(|| {
-        LowerError::new(format!(
+        BuildError::new(format!(
             "`convlstm` would unroll {steps_in} input steps and {forecast} forecast steps, \
              more than the limit of {MAX_STEPS} steps"
         ))
@@ -119,7 +119,7 @@ pub fn convlstm(
         if let Some(b) = b {
             g = bin(cx, BinaryOp::Add, g, b)?;
         }
-        let gate = |cx: &mut dyn Cx, k: usize, f: UnaryOp| -> Lowered {
+        let gate = |cx: &mut dyn Cx, k: usize, f: UnaryOp| -> Built {
             let s = emit(cx, Op::Slice { axis: 1, start: k * hidden, end: (k + 1) * hidden }, &[g])?;
             unary(cx, f, s)
         };
@@ -142,6 +142,6 @@ pub fn convlstm(
     }
 }
 
-fn too_large(hidden: usize) -> LowerError {
-    LowerError::new(format!("`convlstm` hidden size {hidden} is too large"))
+fn too_large(hidden: usize) -> BuildError {
+    BuildError::new(format!("`convlstm` hidden size {hidden} is too large"))
 }

@@ -11,16 +11,16 @@ use super::emit::{
     broadcast, channel_view, check_param_size, check_size, checked_dim, emit, known_dim, product, reshape_to,
     shape, want_f32,
 };
-use super::{Cx, LowerError, Lowered, Padding};
+use super::{BuildError, Built, Cx, Padding};
 use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
 
 /// `y = x · Wᵀ + b` over the last axis (PyTorch `nn.Linear`); leading axes
 /// are batch axes.
-pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Lowered {
+pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Built {
     let t = want_f32(cx, x, "dense", 0)?;
     let r = t.shape.rank();
     if r == 0 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`dense` needs an input with at least 1 axis (features last), got {t}"
         ))
         .at(0));
@@ -49,13 +49,13 @@ pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Lowered {
     }
 }
 
-fn add_bias_last(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Lowered {
+fn add_bias_last(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Built {
     let s = shape(cx, y);
     let b = broadcast(cx, b, &s)?;
     emit(cx, Op::Binary(BinaryOp::Add), &[y, b])
 }
 
-fn add_bias_channel(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Lowered {
+fn add_bias_channel(cx: &mut dyn Cx, y: ValueId, b: ValueId) -> Built {
     let s = shape(cx, y);
     let b = channel_view(cx, b, &s)?;
     emit(cx, Op::Binary(BinaryOp::Add), &[y, b])
@@ -69,15 +69,15 @@ fn conv_input(
     x: ValueId,
     spatial: usize,
     lists: &[(&str, &[usize])],
-) -> Result<(usize, Vec<usize>), LowerError> {
+) -> Result<(usize, Vec<usize>), BuildError> {
     if !(1..=3).contains(&spatial) {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "convolutions have 1, 2 or 3 spatial dimensions, got {spatial}"
         )));
     }
     for (what, list) in lists {
         if list.len() != spatial {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{name}` {what} needs {spatial} value(s), one per spatial dimension, got {}",
                 list.len()
             )));
@@ -90,7 +90,7 @@ fn conv_input(
     }
     let t = want_f32(cx, x, name, 0)?;
     if t.shape.rank() != spatial + 2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`{name}` needs a rank-{} input {}, got {t}",
             spatial + 2,
             layout(spatial)
@@ -136,12 +136,12 @@ fn conv_padding(
     sizes: &[usize],
     extents: &[usize],
     stride: &[usize],
-) -> Result<Vec<(usize, usize)>, LowerError> {
+) -> Result<Vec<(usize, usize)>, BuildError> {
     match pad {
         Padding::Valid => Ok(vec![(0, 0); sizes.len()]),
         Padding::Explicit(p) => {
             if p.len() != sizes.len() {
-                return Err(LowerError::new(format!(
+                return Err(BuildError::new(format!(
                     "padding needs {} value(s), one per spatial dimension, got {}",
                     sizes.len(),
                     p.len()
@@ -179,7 +179,7 @@ pub fn conv(
     pad: &Padding,
     dilation: &[usize],
     bias: bool,
-) -> Lowered {
+) -> Built {
     let name = format!("conv{spatial}d");
     let lists = [("kernel", kernel), ("stride", stride), ("dilation", dilation)];
     let (c_in, sizes) = conv_input(cx, &name, x, spatial, &lists)?;
@@ -194,7 +194,7 @@ pub fn conv(
         let padded = checked_dim(sizes[i].checked_add(padding[i].0 + padding[i].1), "padded input")?;
         if padded < extents[i] {
             let t = cx.graph().ty(x).clone();
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{name}` kernel of extent {} does not fit axis {} of {t} (size {} after padding)",
                 extents[i],
                 i + 2,
@@ -232,7 +232,7 @@ pub fn conv_transpose(
     stride: &[usize],
     pad: &[usize],
     bias: bool,
-) -> Lowered {
+) -> Built {
     let name = format!("conv_transpose{spatial}d");
     let lists = [("kernel", kernel), ("stride", stride), ("padding", pad)];
     let (c_in, sizes) = conv_input(cx, &name, x, spatial, &lists)?;
@@ -244,7 +244,7 @@ pub fn conv_transpose(
         let cut = pad[i].saturating_mul(2);
         if full <= cut {
             let t = Type::f32(shape(cx, x));
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{name}` padding {} removes the whole output along axis {} of {t}",
                 pad[i],
                 i + 2

@@ -5,19 +5,19 @@
 //! shapes is reported naming both shapes and the first dimension that differs.
 
 use super::emit::{bin, broadcast, konst, unary, want_f32};
-use super::{Cx, LowerError, Lowered};
+use super::{BuildError, Built, Cx};
 use crate::ir::infer::broadcast_shapes;
 use crate::ir::{BinaryOp, DType, Dim, Type, UnaryOp, ValueId};
 use crate::syntax::ast::BinOp;
 
 /// `a op b` with NumPy broadcasting (dimensions aligned from the right; a
 /// dimension of size 1 stretches to match the other).
-pub fn binary(cx: &mut dyn Cx, op: BinOp, a: ValueId, b: ValueId) -> Lowered {
+pub fn binary(cx: &mut dyn Cx, op: BinOp, a: ValueId, b: ValueId) -> Built {
     let ta = cx.graph().ty(a).clone();
     let tb = cx.graph().ty(b).clone();
     for (i, t) in [(0, &ta), (1, &tb)] {
         if t.dtype != DType::F32 {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "{}: arithmetic needs f32 tensors, but operand {} is {}",
                 phrase(op, &ta, &tb),
                 i + 1,
@@ -38,7 +38,7 @@ pub fn scalar(cx: &mut dyn Cx, value: f64) -> ValueId {
 }
 
 /// Unary minus.
-pub fn neg(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+pub fn neg(cx: &mut dyn Cx, x: ValueId) -> Built {
     want_f32(cx, x, "-", 0)?;
     unary(cx, UnaryOp::Neg, x)
 }
@@ -65,7 +65,7 @@ fn phrase(op: BinOp, a: &Type, b: &Type) -> String {
 /// The error for shapes that do not broadcast. The message names the
 /// operator and the first dimension (counted in the higher-rank operand)
 /// whose sizes differ and are not 1; the primary label names both types.
-fn mismatch(op: BinOp, a: &Type, b: &Type) -> LowerError {
+fn mismatch(op: BinOp, a: &Type, b: &Type) -> BuildError {
     let (ra, rb) = (a.shape.rank(), b.shape.rank());
     let r = ra.max(rb);
     let dim = |t: &Type, rt: usize, i: usize| -> Option<Dim> {
@@ -79,7 +79,7 @@ fn mismatch(op: BinOp, a: &Type, b: &Type) -> LowerError {
     if let Some((i, x, y)) = clash {
         message.push_str(&format!(": dimension {i} is {x} vs {y}"));
     }
-    LowerError::new(message)
+    BuildError::new(message)
         .label(phrase(op, a, b))
         .note("shapes broadcast when each dimension, aligned from the right, is equal or 1")
 }

@@ -1,8 +1,8 @@
 //! Shared building blocks of the lowerings: emitting primitive nodes,
 //! checking operand types and sizes, and normalising axes. They keep each
-//! built-in's lowering close to its formula.
+//! built-in's builder close to its formula.
 
-use super::{Cx, LowerError, Lowered};
+use super::{BuildError, Built, Cx};
 use crate::ir::{BinaryOp, DType, Dim, Op, Shape, Type, UnaryOp, ValueId};
 
 /// Largest size accepted for one dimension (2^31 elements).
@@ -17,9 +17,9 @@ pub(crate) fn shape(cx: &mut dyn Cx, v: ValueId) -> Shape {
 }
 
 /// Appends a primitive node at the call's location.
-pub(crate) fn emit(cx: &mut dyn Cx, op: Op, args: &[ValueId]) -> Lowered {
+pub(crate) fn emit(cx: &mut dyn Cx, op: Op, args: &[ValueId]) -> Built {
     let loc = cx.loc();
-    cx.graph().add(op, args, loc).map_err(LowerError::new)
+    cx.graph().add(op, args, loc).map_err(BuildError::new)
 }
 
 /// An f32 scalar constant.
@@ -29,7 +29,7 @@ pub(crate) fn konst(cx: &mut dyn Cx, value: f64) -> ValueId {
 }
 
 /// NumPy broadcast of `x` to `to`; no node when the shape already matches.
-pub(crate) fn broadcast(cx: &mut dyn Cx, x: ValueId, to: &Shape) -> Lowered {
+pub(crate) fn broadcast(cx: &mut dyn Cx, x: ValueId, to: &Shape) -> Built {
     if shape(cx, x) == *to {
         return Ok(x);
     }
@@ -37,43 +37,43 @@ pub(crate) fn broadcast(cx: &mut dyn Cx, x: ValueId, to: &Shape) -> Lowered {
 }
 
 /// A tensor of shape `to` filled with `value`.
-pub(crate) fn splat(cx: &mut dyn Cx, value: f64, to: &Shape) -> Lowered {
+pub(crate) fn splat(cx: &mut dyn Cx, value: f64, to: &Shape) -> Built {
     let c = konst(cx, value);
     broadcast(cx, c, to)
 }
 
-pub(crate) fn reshape_to(cx: &mut dyn Cx, x: ValueId, to: Shape) -> Lowered {
+pub(crate) fn reshape_to(cx: &mut dyn Cx, x: ValueId, to: Shape) -> Built {
     if shape(cx, x) == to {
         return Ok(x);
     }
     emit(cx, Op::Reshape { shape: to }, &[x])
 }
 
-pub(crate) fn unary(cx: &mut dyn Cx, op: UnaryOp, x: ValueId) -> Lowered {
+pub(crate) fn unary(cx: &mut dyn Cx, op: UnaryOp, x: ValueId) -> Built {
     emit(cx, Op::Unary(op), &[x])
 }
 
 /// Elementwise binary op on operands of equal shape.
-pub(crate) fn bin(cx: &mut dyn Cx, op: BinaryOp, a: ValueId, b: ValueId) -> Lowered {
+pub(crate) fn bin(cx: &mut dyn Cx, op: BinaryOp, a: ValueId, b: ValueId) -> Built {
     emit(cx, Op::Binary(op), &[a, b])
 }
 
 /// `x op c` for a constant `c`.
-pub(crate) fn bin_const(cx: &mut dyn Cx, op: BinaryOp, x: ValueId, c: f64) -> Lowered {
+pub(crate) fn bin_const(cx: &mut dyn Cx, op: BinaryOp, x: ValueId, c: f64) -> Built {
     let s = shape(cx, x);
     let c = splat(cx, c, &s)?;
     bin(cx, op, x, c)
 }
 
 /// `c op x` for a constant `c`.
-pub(crate) fn const_bin(cx: &mut dyn Cx, op: BinaryOp, c: f64, x: ValueId) -> Lowered {
+pub(crate) fn const_bin(cx: &mut dyn Cx, op: BinaryOp, c: f64, x: ValueId) -> Built {
     let s = shape(cx, x);
     let c = splat(cx, c, &s)?;
     bin(cx, op, c, x)
 }
 
 /// Sum over `axes` (sorted, distinct); no node for an empty list.
-pub(crate) fn reduce_sum(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Lowered {
+pub(crate) fn reduce_sum(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Built {
     if axes.is_empty() {
         return Ok(x);
     }
@@ -82,7 +82,7 @@ pub(crate) fn reduce_sum(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Lowered
 
 /// Mean over `axes`: the sum divided by the run-time element count, so
 /// symbolic dimensions such as the batch size are handled.
-pub(crate) fn reduce_mean(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Lowered {
+pub(crate) fn reduce_mean(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Built {
     if axes.is_empty() {
         return Ok(x);
     }
@@ -99,7 +99,7 @@ pub(crate) fn all_axes(rank: usize) -> Vec<usize> {
 }
 
 /// Mean of every element: an f32 scalar.
-pub(crate) fn mean_all(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+pub(crate) fn mean_all(cx: &mut dyn Cx, x: ValueId) -> Built {
     let r = shape(cx, x).rank();
     reduce_mean(cx, x, &all_axes(r))
 }
@@ -116,19 +116,19 @@ pub(crate) fn kept_shape(full: &Shape, axes: &[usize]) -> Shape {
 }
 
 /// Brings a value reduced over `axes` back to `full` (reshape, then broadcast).
-pub(crate) fn expand_back(cx: &mut dyn Cx, reduced: ValueId, full: &Shape, axes: &[usize]) -> Lowered {
+pub(crate) fn expand_back(cx: &mut dyn Cx, reduced: ValueId, full: &Shape, axes: &[usize]) -> Built {
     let kept = reshape_to(cx, reduced, kept_shape(full, axes))?;
     broadcast(cx, kept, full)
 }
 
 /// A per-channel vector `[C]` laid along axis 1 of `full` (`[N, C, ...]`).
-pub(crate) fn channel_view(cx: &mut dyn Cx, v: ValueId, full: &Shape) -> Lowered {
+pub(crate) fn channel_view(cx: &mut dyn Cx, v: ValueId, full: &Shape) -> Built {
     let axes: Vec<usize> = (0..full.rank()).filter(|&i| i != 1).collect();
     expand_back(cx, v, full, &axes)
 }
 
 /// Normalises a possibly negative axis for a tensor of rank `rank`.
-pub(crate) fn norm_axis(what: &str, axis: i64, rank: usize) -> Result<usize, LowerError> {
+pub(crate) fn norm_axis(what: &str, axis: i64, rank: usize) -> Result<usize, BuildError> {
     let r = rank as i64;
     if rank == 0 || axis < -r || axis >= r {
         let valid = if rank == 0 {
@@ -136,7 +136,7 @@ pub(crate) fn norm_axis(what: &str, axis: i64, rank: usize) -> Result<usize, Low
         } else {
             format!("valid axes are -{r} to {}", r - 1)
         };
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`{what}`: axis {axis} is out of range for a tensor of rank {rank}"
         ))
         .note(valid));
@@ -145,33 +145,33 @@ pub(crate) fn norm_axis(what: &str, axis: i64, rank: usize) -> Result<usize, Low
 }
 
 /// The operand's type, or an error if it is not an f32 tensor.
-pub(crate) fn want_f32(cx: &mut dyn Cx, x: ValueId, what: &str, operand: usize) -> Result<Type, LowerError> {
+pub(crate) fn want_f32(cx: &mut dyn Cx, x: ValueId, what: &str, operand: usize) -> Result<Type, BuildError> {
     let t = ty(cx, x);
     if t.dtype != DType::F32 {
-        return Err(LowerError::new(format!("`{what}` needs an f32 tensor, got {t}")).at(operand));
+        return Err(BuildError::new(format!("`{what}` needs an f32 tensor, got {t}")).at(operand));
     }
     Ok(t)
 }
 
 /// A dimension that must be known at compile time.
-pub(crate) fn known_dim(t: &Type, axis: usize, what: &str, operand: usize) -> Result<usize, LowerError> {
+pub(crate) fn known_dim(t: &Type, axis: usize, what: &str, operand: usize) -> Result<usize, BuildError> {
     match t.shape.dims().get(axis) {
         Some(Dim::Known(n)) => Ok(*n),
-        Some(Dim::Sym(s)) => Err(LowerError::new(format!(
+        Some(Dim::Sym(s)) => Err(BuildError::new(format!(
             "`{what}` needs a known size on axis {axis}, got symbolic `{s}` in {t}"
         ))
         .at(operand)),
-        None => Err(LowerError::new(format!("`{what}`: {t} has no axis {axis}")).at(operand)),
+        None => Err(BuildError::new(format!("`{what}`: {t} has no axis {axis}")).at(operand)),
     }
 }
 
 /// Checks a size argument: positive and at most [`MAX_DIM`].
-pub(crate) fn check_size(n: usize, what: &str) -> Result<(), LowerError> {
+pub(crate) fn check_size(n: usize, what: &str) -> Result<(), BuildError> {
     if n == 0 {
-        return Err(LowerError::new(format!("{what} must be positive, got 0")));
+        return Err(BuildError::new(format!("{what} must be positive, got 0")));
     }
     if n > MAX_DIM {
-        return Err(LowerError::new(format!("{what} is too large: {n} exceeds 2^31")));
+        return Err(BuildError::new(format!("{what} is too large: {n} exceeds 2^31")));
     }
     Ok(())
 }
@@ -181,12 +181,12 @@ pub(crate) const MAX_PARAM_ELEMENTS: usize = 1 << 31;
 
 /// Checks that a parameter tensor of `shape` is not absurdly large (a clear
 /// error rather than an allocation that fails at run time).
-pub(crate) fn check_param_size(shape: &[usize], what: &str) -> Result<(), LowerError> {
+pub(crate) fn check_param_size(shape: &[usize], what: &str) -> Result<(), BuildError> {
     match shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)) {
         Some(n) if n <= MAX_PARAM_ELEMENTS => Ok(()),
         n => {
             let count = n.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
-            Err(LowerError::new(format!(
+            Err(BuildError::new(format!(
                 "{what} {shape:?} would have {count} elements, more than the limit of 2^31"
             ))
             .label("this layer is too large")
@@ -196,18 +196,18 @@ pub(crate) fn check_param_size(shape: &[usize], what: &str) -> Result<(), LowerE
 }
 
 /// Product of sizes, or an error if it is absurdly large.
-pub(crate) fn product(sizes: &[usize], what: &str) -> Result<usize, LowerError> {
+pub(crate) fn product(sizes: &[usize], what: &str) -> Result<usize, BuildError> {
     sizes
         .iter()
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
         .filter(|&n| n <= MAX_DIM.saturating_mul(MAX_DIM))
-        .ok_or_else(|| LowerError::new(format!("{what} is too large: the sizes {sizes:?} overflow")))
+        .ok_or_else(|| BuildError::new(format!("{what} is too large: the sizes {sizes:?} overflow")))
 }
 
 /// The result of a size computation, checked against [`MAX_DIM`].
-pub(crate) fn checked_dim(n: Option<usize>, what: &str) -> Result<usize, LowerError> {
+pub(crate) fn checked_dim(n: Option<usize>, what: &str) -> Result<usize, BuildError> {
     match n {
         Some(n) if n <= MAX_DIM => Ok(n),
-        _ => Err(LowerError::new(format!("{what} is too large (more than 2^31 elements along one axis)"))),
+        _ => Err(BuildError::new(format!("{what} is too large (more than 2^31 elements along one axis)"))),
     }
 }

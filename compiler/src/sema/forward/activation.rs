@@ -4,7 +4,7 @@
 use super::emit::{
     bin, bin_const, const_bin, emit, expand_back, norm_axis, reduce_sum, shape, splat, unary, want_f32,
 };
-use super::{Activation, Cx, LowerError, Lowered};
+use super::{Activation, BuildError, Built, Cx};
 use crate::ir::{BinaryOp, CmpOp, Mode, Op, UnaryOp, ValueId};
 
 /// SELU's `alpha` (PyTorch `nn.SELU`, Klambauer et al. 2017).
@@ -22,7 +22,7 @@ pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 /// - `softplus` = the stable `max(x, 0) + log(1 + exp(-|x|))`, equal to
 ///   PyTorch's `log(1 + exp(x))` (beta 1) without its linear cut-off;
 /// - `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs` are primitives; `square` = `x·x`.
-pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Lowered {
+pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Built {
     want_f32(cx, x, name(act), 0)?;
     match act {
         Activation::Relu => bin_const(cx, BinaryOp::Max, x, 0.0),
@@ -66,14 +66,14 @@ fn name(act: Activation) -> &'static str {
 }
 
 /// `pos` where `x > 0`, else `neg`.
-fn where_positive(cx: &mut dyn Cx, x: ValueId, pos: ValueId, neg: ValueId) -> Lowered {
+fn where_positive(cx: &mut dyn Cx, x: ValueId, pos: ValueId, neg: ValueId) -> Built {
     let s = shape(cx, x);
     let zero = splat(cx, 0.0, &s)?;
     let cond = emit(cx, Op::Compare(CmpOp::Gt), &[x, zero])?;
     emit(cx, Op::Select, &[cond, pos, neg])
 }
 
-fn elu(cx: &mut dyn Cx, x: ValueId, alpha: f64) -> Lowered {
+fn elu(cx: &mut dyn Cx, x: ValueId, alpha: f64) -> Built {
     let xn = bin_const(cx, BinaryOp::Min, x, 0.0)?;
     let e = unary(cx, UnaryOp::Exp, xn)?;
     let em1 = bin_const(cx, BinaryOp::Sub, e, 1.0)?;
@@ -81,7 +81,7 @@ fn elu(cx: &mut dyn Cx, x: ValueId, alpha: f64) -> Lowered {
     where_positive(cx, x, x, neg)
 }
 
-fn gelu(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+fn gelu(cx: &mut dyn Cx, x: ValueId) -> Built {
     let scaled = bin_const(cx, BinaryOp::Mul, x, std::f64::consts::FRAC_1_SQRT_2)?;
     let e = unary(cx, UnaryOp::Erf, scaled)?;
     let one_plus = bin_const(cx, BinaryOp::Add, e, 1.0)?;
@@ -90,7 +90,7 @@ fn gelu(cx: &mut dyn Cx, x: ValueId) -> Lowered {
 }
 
 /// `max(x, 0) + log(1 + exp(-|x|))`; also the stable core of `bce`.
-pub(crate) fn softplus(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+pub(crate) fn softplus(cx: &mut dyn Cx, x: ValueId) -> Built {
     let relu = bin_const(cx, BinaryOp::Max, x, 0.0)?;
     let a = unary(cx, UnaryOp::Abs, x)?;
     let na = unary(cx, UnaryOp::Neg, a)?;
@@ -101,17 +101,17 @@ pub(crate) fn softplus(cx: &mut dyn Cx, x: ValueId) -> Lowered {
 }
 
 /// `min(max(x, min), max)` (PyTorch `clamp`).
-pub fn clip(cx: &mut dyn Cx, x: ValueId, min: f64, max: f64) -> Lowered {
+pub fn clip(cx: &mut dyn Cx, x: ValueId, min: f64, max: f64) -> Built {
     want_f32(cx, x, "clip", 0)?;
     if min.is_nan() || max.is_nan() || min > max {
-        return Err(LowerError::new(format!("`clip` needs min <= max, got min {min} and max {max}")));
+        return Err(BuildError::new(format!("`clip` needs min <= max, got min {min} and max {max}")));
     }
     let lo = bin_const(cx, BinaryOp::Max, x, min)?;
     bin_const(cx, BinaryOp::Min, lo, max)
 }
 
 /// `x - max(x)` along `axis` (broadcast back), the stable softmax argument.
-fn shifted(cx: &mut dyn Cx, x: ValueId, axis: i64, what: &str) -> Result<(ValueId, usize), LowerError> {
+fn shifted(cx: &mut dyn Cx, x: ValueId, axis: i64, what: &str) -> Result<(ValueId, usize), BuildError> {
     let t = want_f32(cx, x, what, 0)?;
     let a = norm_axis(what, axis, t.shape.rank()).map_err(|e| e.at(0))?;
     let m = emit(cx, Op::ReduceMax { axes: vec![a] }, &[x])?;
@@ -121,7 +121,7 @@ fn shifted(cx: &mut dyn Cx, x: ValueId, axis: i64, what: &str) -> Result<(ValueI
 
 /// `exp(x - max) / Σ exp(x - max)` along `axis` (max-subtracted, so it never
 /// overflows).
-pub fn softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Lowered {
+pub fn softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built {
     let (z, a) = shifted(cx, x, axis, "softmax")?;
     let full = shape(cx, z);
     let e = unary(cx, UnaryOp::Exp, z)?;
@@ -131,7 +131,7 @@ pub fn softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Lowered {
 }
 
 /// `(x - max) - log Σ exp(x - max)` along `axis`.
-pub fn log_softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Lowered {
+pub fn log_softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built {
     let (z, a) = shifted(cx, x, axis, "log_softmax")?;
     let full = shape(cx, z);
     let e = unary(cx, UnaryOp::Exp, z)?;
@@ -144,10 +144,10 @@ pub fn log_softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Lowered {
 /// Inverted dropout (PyTorch `nn.Dropout`): in train mode each element is
 /// kept where a fresh uniform `u >= p` and scaled by `1/(1-p)`, else zeroed;
 /// in infer mode (and for `p = 0`) it is the identity.
-pub fn dropout(cx: &mut dyn Cx, x: ValueId, p: f64) -> Lowered {
+pub fn dropout(cx: &mut dyn Cx, x: ValueId, p: f64) -> Built {
     want_f32(cx, x, "dropout", 0)?;
     if !(0.0..1.0).contains(&p) {
-        return Err(LowerError::new(format!("`dropout` probability must be in [0, 1), got {p}")));
+        return Err(BuildError::new(format!("`dropout` probability must be in [0, 1), got {p}")));
     }
     if cx.mode() == Mode::Infer || p == 0.0 {
         return Ok(x);

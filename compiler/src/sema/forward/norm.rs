@@ -10,18 +10,18 @@ use super::emit::{
     bin, bin_const, broadcast, channel_view, check_size, const_bin, emit, expand_back, known_dim,
     reduce_mean, reshape_to, shape, unary, want_f32,
 };
-use super::{Cx, LowerError, Lowered};
+use super::{BuildError, Built, Cx};
 use crate::ir::{BinaryOp, Dim, Init, Mode, Op, ParamRole, Shape, UnaryOp, ValueId};
 
-fn check_eps(what: &str, eps: f64) -> Result<(), LowerError> {
+fn check_eps(what: &str, eps: f64) -> Result<(), BuildError> {
     if !(eps.is_finite() && eps >= 0.0) {
-        return Err(LowerError::new(format!("`{what}` eps must be a non-negative number, got {eps}")));
+        return Err(BuildError::new(format!("`{what}` eps must be a non-negative number, got {eps}")));
     }
     Ok(())
 }
 
 /// `x - mean` and the biased variance over `axes` (the variance reduced).
-fn moments(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Result<(ValueId, ValueId, ValueId), LowerError> {
+fn moments(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Result<(ValueId, ValueId, ValueId), BuildError> {
     let full = shape(cx, x);
     let mean = reduce_mean(cx, x, axes)?;
     let mean_b = expand_back(cx, mean, &full, axes)?;
@@ -32,13 +32,13 @@ fn moments(cx: &mut dyn Cx, x: ValueId, axes: &[usize]) -> Result<(ValueId, Valu
 }
 
 /// `sqrt(var + eps)`.
-fn std_dev(cx: &mut dyn Cx, var: ValueId, eps: f64) -> Lowered {
+fn std_dev(cx: &mut dyn Cx, var: ValueId, eps: f64) -> Built {
     let v = bin_const(cx, BinaryOp::Add, var, eps)?;
     unary(cx, UnaryOp::Sqrt, v)
 }
 
 /// Normalises `x` over `axes`: `(x - mean) / sqrt(var + eps)`.
-fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Lowered {
+fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Built {
     let full = shape(cx, x);
     let (centered, _, var) = moments(cx, x, axes)?;
     let sd = std_dev(cx, var, eps)?;
@@ -47,7 +47,7 @@ fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Lowered
 }
 
 /// `xhat · weight + bias` with `[C]` parameters laid along axis 1.
-fn affine_channel(cx: &mut dyn Cx, xhat: ValueId, w: ValueId, b: ValueId) -> Lowered {
+fn affine_channel(cx: &mut dyn Cx, xhat: ValueId, w: ValueId, b: ValueId) -> Built {
     let full = shape(cx, xhat);
     let w = channel_view(cx, w, &full)?;
     let b = channel_view(cx, b, &full)?;
@@ -62,10 +62,10 @@ fn scale_shift(cx: &mut dyn Cx, n: usize) -> (ValueId, ValueId) {
 }
 
 /// The channel count (axis 1) of an input of rank >= 2.
-fn channels(cx: &mut dyn Cx, x: ValueId, what: &str) -> Result<usize, LowerError> {
+fn channels(cx: &mut dyn Cx, x: ValueId, what: &str) -> Result<usize, BuildError> {
     let t = want_f32(cx, x, what, 0)?;
     if t.shape.rank() < 2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`{what}` needs an input with at least 2 axes [B, C, ...], got {t}"
         ))
         .at(0));
@@ -83,9 +83,9 @@ fn channels(cx: &mut dyn Cx, x: ValueId, what: &str) -> Result<usize, LowerError
 /// fed to the running estimate is the unbiased one (`var · n / (n - 1)`, `n`
 /// the number of values per channel). Infer mode normalises with the running
 /// statistics.
-pub fn batchnorm(cx: &mut dyn Cx, x: ValueId, momentum: f64, eps: f64) -> Lowered {
+pub fn batchnorm(cx: &mut dyn Cx, x: ValueId, momentum: f64, eps: f64) -> Built {
     if !(0.0..=1.0).contains(&momentum) {
-        return Err(LowerError::new(format!("`batchnorm` momentum must be in [0, 1], got {momentum}")));
+        return Err(BuildError::new(format!("`batchnorm` momentum must be in [0, 1], got {momentum}")));
     }
     check_eps("batchnorm", eps)?;
     let c = channels(cx, x, "batchnorm")?;
@@ -122,7 +122,7 @@ fn update_running(
     (rm, rv): (ValueId, ValueId),
     (mean, var): (ValueId, ValueId),
     momentum: f64,
-) -> Result<(), LowerError> {
+) -> Result<(), BuildError> {
     let n = emit(cx, Op::Size { axes: axes.to_vec() }, &[x])?;
     let n_minus_1 = bin_const(cx, BinaryOp::Sub, n, 1.0)?;
     let factor = bin(cx, BinaryOp::Div, n, n_minus_1)?;
@@ -137,7 +137,7 @@ fn update_running(
 }
 
 /// `(1 - m)·old + m·new`.
-fn blend(cx: &mut dyn Cx, old: ValueId, new: ValueId, m: f64) -> Lowered {
+fn blend(cx: &mut dyn Cx, old: ValueId, new: ValueId, m: f64) -> Built {
     let a = bin_const(cx, BinaryOp::Mul, old, 1.0 - m)?;
     let b = const_bin(cx, BinaryOp::Mul, m, new)?;
     bin(cx, BinaryOp::Add, a, b)
@@ -145,13 +145,13 @@ fn blend(cx: &mut dyn Cx, old: ValueId, new: ValueId, m: f64) -> Lowered {
 
 /// Layer normalisation over the last axis (PyTorch `nn.LayerNorm(D)`), with
 /// weight and bias of that size.
-pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Lowered {
+pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Built {
     check_eps("layernorm", eps)?;
     let t = want_f32(cx, x, "layernorm", 0)?;
     let r = t.shape.rank();
     if r == 0 {
         return Err(
-            LowerError::new(format!("`layernorm` needs an input with at least 1 axis, got {t}")).at(0)
+            BuildError::new(format!("`layernorm` needs an input with at least 1 axis, got {t}")).at(0)
         );
     }
     let d = known_dim(&t, r - 1, "layernorm", 0)?;
@@ -167,13 +167,13 @@ pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Lowered {
 /// Group normalisation (PyTorch `nn.GroupNorm(groups, C)`): channels split
 /// into `groups` consecutive groups, each normalised over its channels and
 /// all spatial positions of one sample; per-channel weight and bias.
-pub fn groupnorm(cx: &mut dyn Cx, x: ValueId, groups: usize, eps: f64) -> Lowered {
+pub fn groupnorm(cx: &mut dyn Cx, x: ValueId, groups: usize, eps: f64) -> Built {
     check_eps("groupnorm", eps)?;
     check_size(groups, "`groupnorm` groups")?;
     let c = channels(cx, x, "groupnorm")?;
     if c % groups != 0 {
         let t = cx.graph().ty(x).clone();
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`groupnorm` with {groups} groups needs a channel count divisible by {groups}, but {t} has {c} channels"
         ))
         .at(0));

@@ -6,7 +6,7 @@ use super::emit::{
     broadcast, check_size, checked_dim, emit, known_dim, norm_axis, reduce_mean, reduce_sum, reshape_to,
     want_f32,
 };
-use super::{Cx, LowerError, Lowered, Reduction, ReshapeDim, UpsampleMode};
+use super::{BuildError, Built, Cx, Reduction, ReshapeDim, UpsampleMode};
 use crate::ir::infer::broadcast_shapes;
 use crate::ir::{Dim, Op, PoolKind, Shape, Type, ValueId, WindowAttrs};
 
@@ -20,14 +20,14 @@ pub fn pool(
     size: &[usize],
     stride: &[usize],
     pad: &[usize],
-) -> Lowered {
+) -> Built {
     let what = match kind {
         PoolKind::Max => "maxpool2d",
         PoolKind::Avg => "avgpool2d",
     };
     for (list, label) in [(size, "size"), (stride, "stride"), (pad, "padding")] {
         if list.len() != 2 {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{what}` {label} needs 2 values, one per spatial dimension, got {}",
                 list.len()
             )));
@@ -37,7 +37,7 @@ pub fn pool(
         check_size(size[i], &format!("`{what}` size"))?;
         check_size(stride[i], &format!("`{what}` stride"))?;
         if pad[i] > size[i] / 2 {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{what}` padding {} must be at most half the window size {}",
                 pad[i], size[i]
             )));
@@ -45,12 +45,12 @@ pub fn pool(
     }
     let t = want_f32(cx, x, what, 0)?;
     if t.shape.rank() != 4 {
-        return Err(LowerError::new(format!("`{what}` needs a rank-4 input [B, C, H, W], got {t}")).at(0));
+        return Err(BuildError::new(format!("`{what}` needs a rank-4 input [B, C, H, W], got {t}")).at(0));
     }
     for i in 0..2 {
         let n = known_dim(&t, 2 + i, what, 0)?;
         if n.saturating_add(2 * pad[i]) < size[i] {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "`{what}` window {} does not fit axis {} of {t} (size {n})",
                 size[i],
                 i + 2
@@ -69,11 +69,11 @@ pub fn pool(
 }
 
 /// Mean over every spatial axis: `[B, C, *S] → [B, C]`.
-pub fn global_avgpool(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+pub fn global_avgpool(cx: &mut dyn Cx, x: ValueId) -> Built {
     let t = want_f32(cx, x, "global_avgpool", 0)?;
     let r = t.shape.rank();
     if r < 3 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`global_avgpool` needs an input [B, C, ...spatial] with at least 3 axes, got {t}"
         ))
         .at(0));
@@ -85,11 +85,11 @@ pub fn global_avgpool(cx: &mut dyn Cx, x: ValueId) -> Lowered {
 /// factor applies to every spatial axis). `nearest` repeats each value
 /// (reshape to `[.., S, 1, ..]`, broadcast, reshape); `bilinear` is `Resize`
 /// (half-pixel centres, PyTorch `align_corners=False`).
-pub fn upsample(cx: &mut dyn Cx, x: ValueId, scale: &[usize], mode: UpsampleMode) -> Lowered {
+pub fn upsample(cx: &mut dyn Cx, x: ValueId, scale: &[usize], mode: UpsampleMode) -> Built {
     let t = want_f32(cx, x, "upsample", 0)?;
     let r = t.shape.rank();
     if r < 3 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`upsample` needs an input [B, C, ...spatial] with at least 3 axes, got {t}"
         ))
         .at(0));
@@ -98,7 +98,7 @@ pub fn upsample(cx: &mut dyn Cx, x: ValueId, scale: &[usize], mode: UpsampleMode
     let scale: Vec<usize> = match scale.len() {
         1 => vec![scale[0]; n],
         k if k == n => scale.to_vec(),
-        k => return Err(LowerError::new(format!("`upsample` scale needs 1 or {n} values for {t}, got {k}"))),
+        k => return Err(BuildError::new(format!("`upsample` scale needs 1 or {n} values for {t}, got {k}"))),
     };
     let mut sizes = vec![];
     for (i, &s) in scale.iter().enumerate() {
@@ -112,7 +112,7 @@ pub fn upsample(cx: &mut dyn Cx, x: ValueId, scale: &[usize], mode: UpsampleMode
     }
 }
 
-fn nearest(cx: &mut dyn Cx, x: ValueId, t: &Type, scale: &[usize], sizes: &[(usize, usize)]) -> Lowered {
+fn nearest(cx: &mut dyn Cx, x: ValueId, t: &Type, scale: &[usize], sizes: &[(usize, usize)]) -> Built {
     let lead = t.shape.dims()[..2].to_vec();
     let mut split = lead.clone();
     let mut spread = lead.clone();
@@ -128,9 +128,9 @@ fn nearest(cx: &mut dyn Cx, x: ValueId, t: &Type, scale: &[usize], sizes: &[(usi
 }
 
 /// Joins tensors along `axis`; all other dimensions must agree.
-pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Lowered {
+pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Built {
     let Some(&first) = xs.first() else {
-        return Err(LowerError::new("`concat` needs at least one tensor"));
+        return Err(BuildError::new("`concat` needs at least one tensor"));
     };
     let t0 = cx.graph().ty(first).clone();
     let a = norm_axis("concat", axis, t0.shape.rank()).map_err(|e| e.at(0))?;
@@ -140,7 +140,7 @@ pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Lowered {
     for (i, &x) in xs.iter().enumerate() {
         let t = cx.graph().ty(x).clone();
         if t.dtype != t0.dtype || t.shape.rank() != t0.shape.rank() {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "cannot concatenate {t0} and {t} along axis {a}: they differ in {}",
                 if t.dtype != t0.dtype { "element type" } else { "rank" }
             ))
@@ -148,7 +148,7 @@ pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Lowered {
         }
         let clash = (0..t.shape.rank()).find(|&d| d != a && t.shape.dims()[d] != t0.shape.dims()[d]);
         if let Some(d) = clash {
-            return Err(LowerError::new(format!(
+            return Err(BuildError::new(format!(
                 "cannot concatenate {t0} and {t} along axis {a}: dimension {d} is {} vs {}",
                 t0.shape.dims()[d],
                 t.shape.dims()[d]
@@ -163,10 +163,10 @@ pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Lowered {
 }
 
 /// `[B, d1, d2, ...] → [B, d1·d2·...]` (PyTorch `nn.Flatten`).
-pub fn flatten(cx: &mut dyn Cx, x: ValueId) -> Lowered {
+pub fn flatten(cx: &mut dyn Cx, x: ValueId) -> Built {
     let t = cx.graph().ty(x).clone();
     if t.shape.rank() < 2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`flatten` needs an input with at least 2 axes [B, ...], got {t}"
         ))
         .at(0));
@@ -213,11 +213,11 @@ fn show_count((n, syms): &(usize, Vec<String>)) -> String {
 }
 
 /// Same elements, new shape; one `-1` entry is inferred from the count.
-pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Lowered {
+pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Built {
     let t = cx.graph().ty(x).clone();
     let target = show_target(shape);
     if shape.iter().filter(|d| **d == ReshapeDim::Infer).count() > 1 {
-        return Err(LowerError::new(format!("`reshape` can infer at most one dimension, got {target}")));
+        return Err(BuildError::new(format!("`reshape` can infer at most one dimension, got {target}")));
     }
     let mut dims: Vec<Dim> = vec![];
     for d in shape {
@@ -230,13 +230,13 @@ pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Lowered {
             ReshapeDim::Infer => dims.push(Dim::Known(0)),
         }
     }
-    let too_big = || LowerError::new(format!("`reshape` of {t} to {target}: element count overflows"));
+    let too_big = || BuildError::new(format!("`reshape` of {t} to {target}: element count overflows"));
     let have = count(t.shape.dims().iter()).ok_or_else(too_big)?;
     let infer_at = shape.iter().position(|d| *d == ReshapeDim::Infer);
     let want = count(dims.iter().enumerate().filter(|(i, _)| Some(*i) != infer_at).map(|p| p.1))
         .ok_or_else(too_big)?;
     let mismatch = || {
-        LowerError::new(format!(
+        BuildError::new(format!(
             "cannot reshape {t} to {target}: {} elements vs {}",
             show_count(&have),
             show_count(&want)
@@ -259,17 +259,17 @@ pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Lowered {
 }
 
 /// Reorders axes: result axis `i` is input axis `axes[i]`.
-pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Lowered {
+pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Built {
     let t = cx.graph().ty(x).clone();
     let r = t.shape.rank();
     if axes.len() != r {
-        return Err(LowerError::new(format!("`permute` needs {r} axes for {t}, got {}", axes.len())));
+        return Err(BuildError::new(format!("`permute` needs {r} axes for {t}, got {}", axes.len())));
     }
     let mut out = Vec::with_capacity(r);
     for &a in axes {
         let a = norm_axis("permute", a, r)?;
         if out.contains(&a) {
-            return Err(LowerError::new(format!("`permute` lists axis {a} twice, in {axes:?}")));
+            return Err(BuildError::new(format!("`permute` lists axis {a} twice, in {axes:?}")));
         }
         out.push(a);
     }
@@ -281,7 +281,7 @@ pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Lowered {
 
 /// `sum` / `mean` over `axes` (all when `None`), optionally keeping the
 /// reduced axes with size 1. The mean divides by the run-time count.
-pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>, keepdims: bool) -> Lowered {
+pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>, keepdims: bool) -> Built {
     let what = match kind {
         Reduction::Sum => "sum",
         Reduction::Mean => "mean",
@@ -294,7 +294,7 @@ pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>
     };
     list.sort_unstable();
     if list.windows(2).any(|w| w[0] == w[1]) {
-        return Err(LowerError::new(format!("`{what}` lists an axis twice: {:?}", axes.unwrap_or(&[]))));
+        return Err(BuildError::new(format!("`{what}` lists an axis twice: {:?}", axes.unwrap_or(&[]))));
     }
     let y = match kind {
         Reduction::Sum => reduce_sum(cx, x, &list)?,
@@ -310,12 +310,12 @@ pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>
 /// `[..., M, K] x [..., K, N] → [..., M, N]`. The leading (batch) axes
 /// broadcast as in NumPy's `matmul`, so `[B, T, K] x [K, N]` multiplies every
 /// `[T, K]` slice by the same matrix (explicit `Broadcast` nodes).
-pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
+pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Built {
     let ta = want_f32(cx, a, "matmul", 0)?;
     let tb = want_f32(cx, b, "matmul", 1)?;
     for (i, t) in [(0, &ta), (1, &tb)] {
         if t.shape.rank() < 2 {
-            return Err(LowerError::new(format!("`matmul` needs operands with at least 2 axes, got {t}"))
+            return Err(BuildError::new(format!("`matmul` needs operands with at least 2 axes, got {t}"))
                 .at(i)
                 .help("make a vector a matrix with `reshape`, e.g. `reshape(v, shape: [1, -1])`"));
         }
@@ -323,7 +323,7 @@ pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
     let (ra, rb) = (ta.shape.rank(), tb.shape.rank());
     let (k1, k2) = (&ta.shape.dims()[ra - 1], &tb.shape.dims()[rb - 2]);
     if k1 != k2 {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "cannot multiply {ta} by {tb}: inner dimensions differ ({k1} vs {k2})"
         ))
         .at(1)
@@ -333,7 +333,7 @@ pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Lowered {
     let batch_a = Shape(ta.shape.dims()[..ra - 2].to_vec());
     let batch_b = Shape(tb.shape.dims()[..rb - 2].to_vec());
     let Some(batch) = broadcast_shapes(&batch_a, &batch_b) else {
-        return Err(LowerError::new(format!(
+        return Err(BuildError::new(format!(
             "`matmul` batch dimensions {batch_a} and {batch_b} of {ta} and {tb} do not broadcast"
         ))
         .at(1)

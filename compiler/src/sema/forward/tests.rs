@@ -1,4 +1,4 @@
-//! Tests of the lowering library: result types (with a symbolic batch `B`),
+//! Tests of the forward-graph library: result types (with a symbolic batch `B`),
 //! the parameters each layer creates, error messages for bad shapes, and
 //! values computed by the reference interpreter in f64 against hand values.
 
@@ -15,7 +15,7 @@ use crate::syntax::ast::BinOp;
 
 // ---------------------------------------------------------------- harness
 
-/// A [`Cx`] that records what the lowering asked for.
+/// A [`Cx`] that records what the builder asked for.
 struct TestCx {
     graph: Graph,
     params: Vec<(String, ParamRole, Shape, Init)>,
@@ -133,8 +133,8 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64) {
     }
 }
 
-fn err_of(r: Lowered) -> LowerError {
-    r.expect_err("expected a lowering error")
+fn err_of(r: Built) -> BuildError {
+    r.expect_err("expected a build error")
 }
 
 const POINTS: [f64; 5] = [-2.0, -0.5, 0.0, 0.5, 2.0];
@@ -797,7 +797,7 @@ fn matmul_values_and_inner_dimension_error() {
 
 // ---------------------------------------------------------------- losses
 
-fn loss_of(f: impl Fn(&mut TestCx, ValueId, ValueId) -> Lowered, p: &[f64], t: &[f64]) -> f64 {
+fn loss_of(f: impl Fn(&mut TestCx, ValueId, ValueId) -> Built, p: &[f64], t: &[f64]) -> f64 {
     let mut c = cx();
     let pv = c.input("p", &format!("B, {}", p.len() / 2));
     let tv = c.input("t", &format!("B, {}", p.len() / 2));

@@ -1,0 +1,209 @@
+//! The forward-graph library: each built-in of the language as IR primitives.
+//!
+//! These functions know nothing of the AST, names or diagnostics rendering:
+//! they take already-checked values (tensor `ValueId`s and typed constants),
+//! emit primitive nodes through a [`Cx`], and report shape problems as a
+//! [`BuildError`] that sema turns into a labelled diagnostic. Keeping them
+//! apart from name resolution makes each builder short and testable alone.
+//!
+//! # API
+//!
+//! Types [`Cx`], [`BuildError`], [`Built`], [`Padding`], [`Activation`],
+//! [`UpsampleMode`], [`Reduction`], [`Penalty`] and [`ReshapeDim`] are defined
+//! here. Functions (negative `axis` values count from the end; tensor
+//! arguments are `ValueId`s of f32 tensors unless stated):
+//!
+//! Arithmetic (NumPy broadcasting via explicit `Broadcast` nodes):
+//! - `pub fn binary(cx: &mut dyn Cx, op: crate::syntax::ast::BinOp, a: ValueId, b: ValueId) -> Built`  (operands 0 and 1; mismatch error names both shapes)
+//! - `pub fn scalar(cx: &mut dyn Cx, value: f64) -> ValueId`  (an f32 `Const` scalar)
+//! - `pub fn neg(cx: &mut dyn Cx, x: ValueId) -> Built`
+//!
+//! Layers (create params through `cx.param`, PyTorch layouts and default inits: weight and bias `Init::Uniform{bound: 1/sqrt(fan_in)}`, norm weight Ones / bias Zeros (roles Scale/Shift), running_mean Zeros / running_var Ones):
+//! - `pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Built`  (last axis; weight [units, in]; tensors "weight", "bias")
+//! - `pub fn conv(cx: &mut dyn Cx, x: ValueId, spatial: usize, channels: usize, kernel: &[usize], stride: &[usize], pad: &Padding, dilation: &[usize], bias: bool) -> Built`  (conv1d/2d/3d: `spatial` = 1/2/3; kernel/stride/dilation slices have length `spatial`; input must be rank spatial+2 [B, C, *S]; weight [channels, C, *kernel])
+//! - `pub fn conv_transpose(cx: &mut dyn Cx, x: ValueId, spatial: usize, channels: usize, kernel: &[usize], stride: &[usize], pad: &[usize], bias: bool) -> Built`  (weight [C, channels, *kernel]; PyTorch output size (S-1)*stride - 2*pad + kernel)
+//! - `pub fn batchnorm(cx: &mut dyn Cx, x: ValueId, momentum: f64, eps: f64) -> Built`  (channel axis 1; rank >= 2; tensors weight/bias/running_mean/running_var; Train: batch stats, biased var for normalising, running stats updated with UNBIASED var via cx.update_state; Infer: running stats)
+//! - `pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Built`  (last axis; weight/bias of that size)
+//! - `pub fn groupnorm(cx: &mut dyn Cx, x: ValueId, groups: usize, eps: f64) -> Built`  (channel axis 1 divisible by groups; per-channel weight/bias)
+//!
+//! Recurrent layers (unrolled over time; one set of parameters shared by every step):
+//! - `pub fn convlstm(cx: &mut dyn Cx, x: ValueId, hidden: usize, kernel: usize, forecast: usize, bias: bool) -> Built`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]` when `forecast > 0`; odd `kernel`, "same" padding; weight [4·hidden, C + hidden, k, k], bias [4·hidden]; gates (i, f, g, o); at most [`MAX_STEPS`] steps)
+//!
+//! Elementwise / functions:
+//! - `pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Built`
+//! - `pub fn clip(cx: &mut dyn Cx, x: ValueId, min: f64, max: f64) -> Built`
+//! - `pub fn softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built`, `pub fn log_softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built`
+//! - `pub fn dropout(cx: &mut dyn Cx, x: ValueId, p: f64) -> Built`  (Train: `RngUniform` with `cx.next_stream()` and `cx.key()`, keep where u >= p, scale 1/(1-p); Infer: identity, returns x)
+//!
+//! Tensor ops:
+//! - `pub fn pool(cx: &mut dyn Cx, x: ValueId, kind: crate::ir::PoolKind, size: &[usize], stride: &[usize], pad: &[usize]) -> Built`  (maxpool2d/avgpool2d: 2 spatial dims; symmetric pad)
+//! - `pub fn global_avgpool(cx: &mut dyn Cx, x: ValueId) -> Built`  ([B, C, *S] → [B, C])
+//! - `pub fn upsample(cx: &mut dyn Cx, x: ValueId, scale: &[usize], mode: UpsampleMode) -> Built`  (scale per spatial dim; nearest = reshape+broadcast+reshape; bilinear = `Resize`)
+//! - `pub fn concat(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Built`  (error `.at(i)` on the first operand that disagrees with operand 0, naming both shapes and the axis)
+//! - `pub fn flatten(cx: &mut dyn Cx, x: ValueId) -> Built`  ([B, ...] → [B, prod(...)])
+//! - `pub fn reshape(cx: &mut dyn Cx, x: ValueId, shape: &[ReshapeDim]) -> Built`
+//! - `pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Built`
+//! - `pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>, keepdims: bool) -> Built`  (None = all axes; mean divides by `Size`)
+//! - `pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Built`  (rank >= 2, leading dims broadcast as in NumPy; error names both shapes and the inner dims)
+//!
+//! Losses (f32 scalars; operand 0 = prediction, 1 = target, 2 = weight):
+//! - `pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built`  (mean; with weight (broadcastable to pred): Σw·e/Σw)
+//! - `pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built`
+//! - `pub fn huber(cx: &mut dyn Cx, pred: ValueId, target: ValueId, delta: f64, weight: Option<ValueId>) -> Built`  (PyTorch HuberLoss)
+//! - `pub fn cross_entropy(cx: &mut dyn Cx, logits: ValueId, labels: ValueId) -> Built`  (logits `[B, C]` or `[B, C, *S]`; labels i32 `[B]` / `[B, *S]` → one_hot, or f32 probabilities of the logits' shape; wrong dtype/shape → error `.at(1)` saying what is expected; mean over samples and positions)
+//! - `pub fn bce(cx: &mut dyn Cx, logits: ValueId, targets: ValueId) -> Built`  (stable with-logits form, mean)
+//! - `pub fn dice(cx: &mut dyn Cx, probs: ValueId, targets: ValueId) -> Built`  (1 − mean over (sample, channel) of (2Σpt + 1e-6)/(Σp + Σt + 1e-6) over axes 2..)
+//! - `pub fn penalty(cx: &mut dyn Cx, xs: &[ValueId], kind: Penalty) -> Built`  (L1 = Σ|w|, L2 = Σw² summed over all tensors; empty list → scalar 0)
+
+use crate::ir::{Graph, Init, Loc, Mode, ParamRole, Shape, ValueId};
+
+/// What a builder needs from its caller: the graph, the mode, the source
+/// location of the call, and a way to create the call site's parameters.
+pub trait Cx {
+    fn graph(&mut self) -> &mut Graph;
+    fn mode(&self) -> Mode;
+    /// Location of the call being built; every emitted node gets it.
+    fn loc(&self) -> Loc;
+    /// Creates the trainable parameter `<layer>.<tensor>` of the current layer
+    /// call (e.g. tensor `"weight"` → `e1.conv2d_1.weight`).
+    fn param(&mut self, tensor: &str, role: ParamRole, shape: Shape, init: Init) -> ValueId;
+    /// Creates the state input `<layer>.<tensor>` (e.g. `running_mean`).
+    fn state(&mut self, tensor: &str, shape: Shape, init: Init) -> ValueId;
+    /// Records `new` as the next value of state input `state` (train mode).
+    fn update_state(&mut self, state: ValueId, new: ValueId);
+    /// The graph's RNG key input (`key "rng"`), created on first use.
+    fn key(&mut self) -> ValueId;
+    /// A fresh RNG stream number for this call site.
+    fn next_stream(&mut self) -> u64;
+}
+
+/// A problem found while building the graph, e.g. a rank or size mismatch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildError {
+    /// Lower-case, specific, naming the shapes involved.
+    pub message: String,
+    /// Text of the primary label on the call or operator (default: "this
+    /// call of `f`").
+    pub label: Option<String>,
+    /// Index (among the call's tensor operands, 0-based) of the operand at
+    /// fault, if one is; sema labels that operand's source.
+    pub operand: Option<usize>,
+    /// What the operand at fault should have been, e.g. `i32[B]`; shown in
+    /// its label (`this is f32[B], expected i32[B]`).
+    pub expected: Option<String>,
+    /// Extra `= note:` / `= help:` lines, each starting with `note: ` or `help: `.
+    pub notes: Vec<String>,
+}
+
+impl BuildError {
+    pub fn new(message: impl Into<String>) -> BuildError {
+        BuildError { message: message.into(), label: None, operand: None, expected: None, notes: vec![] }
+    }
+
+    /// Marks operand `operand` as the one at fault.
+    pub fn at(mut self, operand: usize) -> BuildError {
+        self.operand = Some(operand);
+        self
+    }
+
+    /// Says what the operand at fault should have been.
+    pub fn expected(mut self, what: impl Into<String>) -> BuildError {
+        self.expected = Some(what.into());
+        self
+    }
+
+    /// Sets the primary label's text.
+    pub fn label(mut self, label: impl Into<String>) -> BuildError {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Adds a `note: ...` line.
+    pub fn note(mut self, note: impl Into<String>) -> BuildError {
+        self.notes.push(format!("note: {}", note.into()));
+        self
+    }
+
+    /// Adds a `help: ...` line.
+    pub fn help(mut self, help: impl Into<String>) -> BuildError {
+        self.notes.push(format!("help: {}", help.into()));
+        self
+    }
+}
+
+pub type Built = Result<ValueId, BuildError>;
+
+/// Convolution padding as written: `valid`, `same`, or explicit per spatial dim.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Padding {
+    Valid,
+    /// TF/Keras semantics: output size `ceil(in / stride)`; total padding
+    /// split `lo = total / 2`, `hi = total - lo`.
+    Same,
+    /// Symmetric zero padding per spatial dimension.
+    Explicit(Vec<usize>),
+}
+
+/// Elementwise activations and tensor functions with no parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    LeakyRelu { alpha: f64 },
+    Elu { alpha: f64 },
+    Selu,
+    Gelu,
+    Sigmoid,
+    Tanh,
+    Softplus,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Square,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsampleMode {
+    Nearest,
+    Bilinear,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Sum,
+    Mean,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Penalty {
+    L1,
+    L2,
+}
+
+/// One entry of `reshape(shape: [...])`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReshapeDim {
+    Known(usize),
+    Sym(String),
+    /// `-1`: inferred from the element count.
+    Infer,
+}
+
+mod activation;
+mod arith;
+mod emit;
+mod layers;
+mod loss;
+mod norm;
+mod recurrent;
+mod tensor;
+#[cfg(test)]
+mod tests;
+
+pub use activation::{activation, clip, dropout, log_softmax, softmax, SELU_ALPHA, SELU_SCALE};
+pub use arith::{binary, neg, scalar};
+pub use layers::{conv, conv_transpose, dense};
+pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
+pub use norm::{batchnorm, groupnorm, layernorm};
+pub use recurrent::{convlstm, MAX_STEPS};
+pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};
