@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{rng, DType, Graph, InputKind, Op};
-use nnc_runtime::exec::{Executable, Gemm, Options};
-use nnc_runtime::{feed, init};
+use nnc_runtime::exec::{feed, Executable, Gemm, Options};
+use nnc_runtime::train::init;
 
 use crate::cli::BenchArgs;
-use crate::commands::{load, Status};
+use crate::commands::{load_source, report, Status};
 
 /// What one benchmark measured.
 #[derive(Clone, Debug)]
@@ -130,20 +130,23 @@ fn measure(
         Status::CompileErrors
     };
     let start = Instant::now();
-    let module = load(&args.file, color, err)?;
+    let (module, source) = load_source(&args.file, color, err)?;
+    let name = args.file.display().to_string();
     let graph = nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train)
-        .map_err(|m| fail(err, m))?;
+        .map_err(|e| report(err, &name, &source, &e, color))?;
     let batch = match args.batch {
         Some(b) => b as usize,
         None => module.train.as_ref().map_or(1, |t| t.batch),
     };
-    let threads = args.threads.map_or_else(nnc_runtime::pool::available_threads, |t| t as usize);
+    let threads = args.threads.map_or_else(nnc_runtime::exec::pool::available_threads, |t| t as usize);
     let options = Options {
         threads,
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
         gemm: Gemm::Tuned,
     };
-    let mut exe = Executable::compile(&graph, batch, &options).map_err(|m| fail(err, m))?;
+    let program = nnc_compiler::pipeline::program(&graph, batch, threads.max(1), options.checking)
+        .map_err(|e| report(err, &name, &source, &e, color))?;
+    let mut exe = Executable::new(program, options.gemm).map_err(|m| fail(err, m))?;
     let compile = start.elapsed();
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
     let lr =

@@ -13,7 +13,9 @@ use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{InputKind, Op, OutputKind};
 use nnc_compiler::Module;
 use nnc_compiler::{compile, diag, ir, pipeline, syntax, Stage};
-use nnc_runtime::{feed, init, npz, tensor_file};
+use nnc_runtime::exec::feed;
+use nnc_runtime::io::{npz, tensor_file};
+use nnc_runtime::train::init;
 
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, GradArgs, InitArgs, IrArgs, Mode, SummaryArgs};
 use crate::source::read_source;
@@ -120,14 +122,35 @@ fn check_file(path: &Path, color: bool, out: &mut dyn Write, err: &mut dyn Write
 
 /// Reads and compiles one file, printing I/O errors and diagnostics.
 pub(crate) fn load(path: &Path, color: bool, err: &mut dyn Write) -> Result<Module, Status> {
+    load_source(path, color, err).map(|(module, _)| module)
+}
+
+/// [`load`], also returning the source text (which the spans of the
+/// module's graphs index).
+pub(crate) fn load_source(path: &Path, color: bool, err: &mut dyn Write) -> Result<(Module, String), Status> {
     let source = read_source(path).map_err(|message| {
         let _ = writeln!(err, "error: {message}");
         Status::Usage
     })?;
-    check_source(&path.display().to_string(), &source, color).map_err(|rendered| {
+    let module = check_source(&path.display().to_string(), &source, color).map_err(|rendered| {
         let _ = write!(err, "{rendered}");
         Status::CompileErrors
-    })
+    })?;
+    Ok((module, source))
+}
+
+/// Prints the diagnostics of a failure after semantic analysis, rendered
+/// against the source like semantic errors, and returns
+/// [`Status::CompileErrors`].
+pub(crate) fn report(
+    err: &mut dyn Write,
+    file_name: &str,
+    source: &str,
+    error: &pipeline::Error,
+    color: bool,
+) -> Status {
+    let _ = write!(err, "{}", diag::render(file_name, source, &error.diagnostics, color));
+    Status::CompileErrors
 }
 
 /// `a`, `b` and `c` for a list of stage names, each in backquotes.
@@ -201,10 +224,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
             let _ = write!(out, "{text}");
             Status::Ok
         }
-        Err(message) => {
-            let _ = writeln!(err, "error: {message}");
-            Status::CompileErrors
-        }
+        Err(error) => report(err, &name, &source, &error, color),
     }
 }
 
@@ -278,9 +298,10 @@ fn fail(err: &mut dyn Write, status: Status, message: impl std::fmt::Display) ->
 }
 
 fn grad(args: &GradArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Status> {
-    let module = load(&args.file, color, err)?;
+    let (module, source) = load_source(&args.file, color, err)?;
     let seed = seed_of(&module, args.seed);
-    let backward = pipeline::grad(&module).map_err(|m| fail(err, Status::CompileErrors, m))?;
+    let name = args.file.display().to_string();
+    let backward = pipeline::grad(&module).map_err(|e| report(err, &name, &source, &e, color))?;
     let graph = &backward.graph;
 
     let params = tensor_file::load(&args.params).map_err(|e| fail(err, Status::Usage, e))?;

@@ -20,7 +20,7 @@ use crate::commands::{load, Status};
 use crate::summary::format_count;
 
 fn threads_of(t: Option<u64>) -> usize {
-    t.map_or_else(nnc_runtime::pool::available_threads, |t| t as usize)
+    t.map_or_else(nnc_runtime::exec::pool::available_threads, |t| t as usize)
 }
 
 fn fail(err: &mut dyn Write, message: &str) -> Status {
@@ -437,7 +437,7 @@ fn read_input(path: &Path, name: &str) -> Result<ArrayD<f32>, String> {
     match extension(path).as_str() {
         "npy" => read_npy(path),
         "npz" => {
-            let mut arrays = nnc_runtime::npz::load_npz(path).map_err(|e| e.to_string())?;
+            let mut arrays = nnc_runtime::io::npz::load_npz(path).map_err(|e| e.to_string())?;
             let key = if arrays.contains_key(name) {
                 name.to_string()
             } else if arrays.len() == 1 {
@@ -451,8 +451,8 @@ fn read_input(path: &Path, name: &str) -> Result<ArrayD<f32>, String> {
                 ));
             };
             match arrays.remove(&key) {
-                Some(nnc_runtime::npz::ArrayValue::F32(a)) => Ok(a),
-                Some(nnc_runtime::npz::ArrayValue::I32(a)) => Ok(a.mapv(|v| v as f32)),
+                Some(nnc_runtime::io::npz::ArrayValue::F32(a)) => Ok(a),
+                Some(nnc_runtime::io::npz::ArrayValue::I32(a)) => Ok(a.mapv(|v| v as f32)),
                 None => Err(format!("{}: no array `{key}`", path.display())),
             }
         }

@@ -158,3 +158,22 @@ fn ast_stage_shows_line_col_ranges_like_the_ir() {
     let x = forward.lines().find(|l| l.contains("input \"x\"")).unwrap_or_else(|| panic!("{forward}"));
     assert!(x.ends_with("@3:3-3:22"), "forward stage: {x:?}");
 }
+
+#[test]
+fn check_suggests_close_names_and_the_leading_zero() {
+    // (file, what stderr must contain, what it must not)
+    let cases: [(&str, &str, &str); 4] = [
+        ("tests/ui/swapped_letters.nn", "help: did you mean `relu`?", "`elu`"),
+        ("tests/ui/capitalised_builtin.nn", "help: did you mean `relu`?", "`elu`"),
+        ("tests/ui/no_close_builtin.nn", "unknown function `lstm`", "did you mean"),
+        ("tests/ui/leading_dot_number.nn", "help: write `0.5`", "panicked"),
+    ];
+    for (file, want, never) in cases {
+        let out = nnc(&["check", "--color", "never", file]);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(want), "{file}: stderr lacks {want:?}:\n{stderr}");
+        assert!(!stderr.contains(never), "{file}: stderr has {never:?}:\n{stderr}");
+    }
+}

@@ -16,8 +16,10 @@ use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{Init, InputKind, Op, OutputKind};
-use nnc_runtime::npz::{self, ArrayValue};
-use nnc_runtime::{feed, init, tensor_file};
+use nnc_runtime::exec::feed;
+use nnc_runtime::io::npz::{self, ArrayValue};
+use nnc_runtime::io::tensor_file;
+use nnc_runtime::train::init;
 
 // ---------------------------------------------------------------------------
 // Helpers

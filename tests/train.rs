@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nnc_compiler::codegen::Checking;
 use nnc_runtime::data::{self, LoadOptions};
-use nnc_runtime::tensor_file;
+use nnc_runtime::io::tensor_file;
 use nnc_runtime::train::{self, EpochRecord, Options, Silent};
 
 /// A fresh temporary directory for one test.
@@ -522,6 +522,13 @@ fn edits_that_do_not_change_the_step_do_not_block_resume() {
     let dir = temp_dir("edit");
     let model = write_sine_model(&dir, &[("epochs", "2")]);
     nnc_ok(&dir, &["train", "model.nn", "--quiet", "--threads", "1", "--checkpoint", "a.safetensors"]);
+    // `nnc train model.nn --resume a.safetensors` on one thread into `ckpt`.
+    let resume = |ckpt: &str, extra: &[&str]| {
+        let mut args = vec!["train", "model.nn", "--resume", "a.safetensors", "--threads", "1"];
+        args.extend_from_slice(&["--checkpoint", ckpt]);
+        args.extend_from_slice(extra);
+        nnc(&dir, &args)
+    };
     // A comment, blank lines, more epochs, a metric, early stopping and a
     // checkpoint path: the model and the step are the same.
     let text = fs::read_to_string(&model).expect("model");
@@ -530,77 +537,27 @@ fn edits_that_do_not_change_the_step_do_not_block_resume() {
         "epochs = 4\n  metrics = [rmse]\n  early_stop = patience(5)\n  checkpoint = \"x.safetensors\"",
     );
     fs::write(&model, edited).expect("edit model");
-    let out = nnc_ok(
-        &dir,
-        &[
-            "train",
-            "model.nn",
-            "--resume",
-            "a.safetensors",
-            "--threads",
-            "1",
-            "--checkpoint",
-            "b.safetensors",
-        ],
-    );
+    let out = resume("b.safetensors", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("resuming after epoch 2"), "{}", stdout(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 
     // The optimiser changed: refused, naming the change; --allow-changes goes on.
     let text = fs::read_to_string(&model).expect("model");
     fs::write(&model, text.replace("epochs = 4", "epochs = 4\n  optimizer = sgd(lr: 0.05)")).expect("edit");
-    let out = nnc(
-        &dir,
-        &[
-            "train",
-            "model.nn",
-            "--resume",
-            "a.safetensors",
-            "--threads",
-            "1",
-            "--checkpoint",
-            "c.safetensors",
-        ],
-    );
+    let out = resume("c.safetensors", &[]);
     assert_clean_failure(&out, &["`optimizer`: was"]);
     insta::assert_snapshot!("resume_with_another_optimizer", stderr(&out));
-    let out = nnc_ok(
-        &dir,
-        &[
-            "train",
-            "model.nn",
-            "--resume",
-            "a.safetensors",
-            "--allow-changes",
-            "--threads",
-            "1",
-            "--checkpoint",
-            "c.safetensors",
-        ],
-    );
-    assert!(
-        stderr(&out).starts_with("warning: resuming although model.nn changed (--allow-changes):"),
-        "{}",
-        stderr(&out)
-    );
+    let out = resume("c.safetensors", &["--allow-changes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let warning = "warning: resuming although model.nn changed (--allow-changes):";
+    assert!(stderr(&out).starts_with(warning), "{}", stderr(&out));
     assert!(dir.join("c.safetensors").exists());
 
     // A layer changed: refused, naming the model.
     let text = fs::read_to_string(&model).expect("model");
     fs::write(&model, text.replace("dense(8)", "dense(9)")).expect("edit");
-    let out = nnc(
-        &dir,
-        &[
-            "train",
-            "model.nn",
-            "--resume",
-            "a.safetensors",
-            "--threads",
-            "1",
-            "--checkpoint",
-            "d.safetensors",
-        ],
-    );
+    let out = resume("d.safetensors", &[]);
     assert_clean_failure(&out, &["the model: its layers, shapes or initialisation differ"]);
     fs::remove_dir_all(&dir).ok();
 }

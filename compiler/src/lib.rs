@@ -22,6 +22,7 @@ pub mod opt;
 pub mod pipeline;
 pub mod plan;
 pub mod sema;
+pub mod suggest;
 pub mod syntax;
 pub mod update;
 

@@ -13,15 +13,18 @@
 //! [`compile`] runs the front half once and returns a [`Compiled`]; the
 //! later stages are computed on demand from it ([`Compiled::dump`] prints
 //! any of them), and [`program`] runs the back half for one graph at one
-//! batch size and thread count.
+//! batch size and thread count. A stage after semantic analysis fails with
+//! an [`Error`]: diagnostics pointing at the source of the node concerned
+//! when it has one, rendered like semantic errors.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use crate::codegen::lower::{self, Program};
 use crate::codegen::Checking;
 use crate::config::Optimizer;
 use crate::diag::Diagnostic;
-use crate::ir::{self, Dim, Graph, Mode, OutputKind};
+use crate::ir::{self, Dim, Graph, Mode, OutputKind, StageError};
 use crate::plan::{self, Plan};
 use crate::{autodiff, fusion, opt, sema, syntax, update};
 
@@ -139,6 +142,65 @@ pub struct Compiled {
 pub const DEFAULT_OPTIMIZER: Optimizer =
     Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
 
+/// A failure of a stage after semantic analysis, as diagnostics. A failure
+/// about a node that came from the source points at its span there, so it
+/// renders with [`crate::diag::render`] like any semantic error; the others
+/// are plain messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Error {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Error {
+    /// A failure with no place in the source.
+    pub fn plain(message: impl Into<String>) -> Error {
+        Error { diagnostics: vec![Diagnostic::error(message)] }
+    }
+
+    /// The failure `errors` of a stage working on `graph`, as one diagnostic:
+    /// the errors' text (after `context: ` when given), with a label at the
+    /// source span of every node they name that has one (the first
+    /// primary).
+    pub fn from_stage(graph: &Graph, context: Option<&str>, errors: &[StageError]) -> Error {
+        let text: Vec<String> = errors.iter().map(StageError::to_string).collect();
+        let text = text.join("; ");
+        let mut d = Diagnostic::error(match context {
+            Some(context) => format!("{context}: {text}"),
+            None => text,
+        });
+        for error in errors {
+            let Some(v) = error.value else { continue };
+            let Some(node) = graph.nodes.get(v.index()) else { continue };
+            let Some(span) = node.span else { continue };
+            let label = format!("{v} `{}` comes from here", node.op.mnemonic());
+            d = if d.labels.is_empty() { d.primary(span, label) } else { d.secondary(span, label) };
+        }
+        Error { diagnostics: vec![d] }
+    }
+}
+
+/// The messages of the diagnostics, one after the other.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let messages: Vec<&str> = self.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        f.write_str(&messages.join("; "))
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<String> for Error {
+    fn from(message: String) -> Error {
+        Error::plain(message)
+    }
+}
+
+impl From<Error> for String {
+    fn from(error: Error) -> String {
+        error.to_string()
+    }
+}
+
 /// Parses `source`: the syntax tree and every syntax diagnostic, or the
 /// diagnostics when one of them is an error.
 pub fn parse(source: &str) -> Result<(syntax::ast::File, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -159,8 +221,8 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
 
 /// The training forward graph with its backward pass: outputs are the
 /// forward outputs and `grad.NAME` for every parameter.
-pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, String> {
-    autodiff::differentiate(&module.train_graph)
+pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, Error> {
+    Ok(autodiff::differentiate(&module.train_graph)?)
 }
 
 /// The complete training step as one graph: forward (training mode),
@@ -169,7 +231,7 @@ pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, String> {
 /// statistics and optimiser state), the RNG key and the learning rate `lr`.
 /// Outputs: the loss, the predictions, and the new value of every parameter
 /// and state input.
-pub fn train_step(module: &sema::Module) -> Result<Graph, String> {
+pub fn train_step(module: &sema::Module) -> Result<Graph, Error> {
     let backward = grad(module)?;
     let mut graph = backward.graph;
     graph.outputs.retain(|o| o.kind != OutputKind::Other || !o.name.starts_with("grad."));
@@ -179,17 +241,18 @@ pub fn train_step(module: &sema::Module) -> Result<Graph, String> {
     };
     update::append_update(&mut graph, &backward.grads, &optimizer, clip)?;
     let graph = sema::inputs_first(graph);
-    ir::verify::verify(&graph).map_err(|e| format!("the training step does not verify: {}", e.join("; ")))?;
+    ir::verify::violations(&graph)
+        .map_err(|e| Error::from_stage(&graph, Some("the training step does not verify"), &e))?;
     Ok(graph)
 }
 
 /// The graph that runs in `mode`, optimised: the training step after
 /// [`opt::optimize`], or the optimised inference graph.
-pub fn optimized(module: &sema::Module, mode: Mode) -> Result<Graph, String> {
-    match mode {
-        Mode::Train => opt::optimize(&train_step(module)?),
-        Mode::Infer => opt::optimize(&module.infer_graph),
-    }
+pub fn optimized(module: &sema::Module, mode: Mode) -> Result<Graph, Error> {
+    Ok(match mode {
+        Mode::Train => opt::optimize(&train_step(module)?)?,
+        Mode::Infer => opt::optimize(&module.infer_graph)?,
+    })
 }
 
 /// Every symbolic dimension of `graph` bound to `batch` (the language has
@@ -206,22 +269,40 @@ pub fn batch_dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
     dims
 }
 
-/// Partitions and plans `graph` for `batch` examples and `threads` threads.
-pub fn plan(graph: &Graph, batch: usize, threads: usize) -> Result<Plan, String> {
-    plan::plan(graph, &batch_dims(graph, batch), threads)
+/// Verifies, partitions and plans `graph` for `batch` examples and
+/// `threads` threads.
+pub fn plan(graph: &Graph, batch: usize, threads: usize) -> Result<Plan, Error> {
+    ir::verify::violations(graph)
+        .map_err(|e| Error::from_stage(graph, Some("the graph to plan does not verify"), &e))?;
+    plan::plan(graph, &batch_dims(graph, batch), threads).map_err(|e| Error::from_stage(graph, None, &[e]))
 }
 
 /// The back half for one graph: partition, plan and lowering to a
 /// [`Program`] of generated kernels and library calls, for `batch`
 /// examples and `threads` threads.
-pub fn program(graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Result<Program, String> {
-    lower::lower(&plan(graph, batch, threads)?, checking).map_err(|e| e.to_string())
+pub fn program(graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Result<Program, Error> {
+    let plan = plan(graph, batch, threads)?;
+    lower::lower(&plan, checking).map_err(|e| {
+        let mut d = Diagnostic::error(e.to_string());
+        // A kernel's failure points at the source of the value it computes.
+        let kernel = plan.partition.kernels.iter().find(|k| !e.kernel.is_empty() && k.name == e.kernel);
+        if let Some(&v) = kernel.and_then(|k| k.outputs.first()) {
+            let node = plan.graph.node(v);
+            if let Some(span) = node.span {
+                d = d.primary(
+                    span,
+                    format!("kernel `{}` computes {v} `{}` from here", e.kernel, node.op.mnemonic()),
+                );
+            }
+        }
+        Error { diagnostics: vec![d] }
+    })
 }
 
 impl Compiled {
     /// The text of `stage`: the syntax tree, a graph in the IR text format,
     /// the fusion report, the plan or the Cranelift IR of the kernels.
-    pub fn dump(&self, stage: Stage, options: &Options) -> Result<String, String> {
+    pub fn dump(&self, stage: Stage, options: &Options) -> Result<String, Error> {
         let module = &self.module;
         let batch = options.batch.unwrap_or_else(|| module.train.as_ref().map_or(1, |t| t.batch));
         Ok(match stage {
@@ -243,5 +324,70 @@ impl Compiled {
                 lower::clif_listing(&program(&graph, batch, options.threads, options.checking)?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{compile, optimized, plan};
+    use crate::diag::render_plain;
+    use crate::ir::Mode;
+
+    const SOURCE: &str = "\
+model m {
+  input  x: f32[B, 4]
+  target y: f32[B, 1]
+
+  h = x |> dense(8) |> tanh
+  out = h |> dense(1)
+
+  loss = mse(out, y)
+}
+";
+
+    /// A node that does not verify is reported at the source of the node:
+    /// the rendered diagnostic has a caret under its `.nn` expression.
+    #[test]
+    fn a_node_that_does_not_verify_points_at_its_source() {
+        let compiled = compile(SOURCE).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", SOURCE, &d)));
+        let mut graph = compiled.module.infer_graph.clone();
+        let tanh = graph.nodes.iter().position(|n| n.op.mnemonic() == "tanh").expect("a tanh node");
+        assert!(graph.nodes[tanh].span.is_some(), "sema gives the node a span");
+        // The `tanh` of the input `x: f32[B, 4]` instead of the dense layer's
+        // `f32[B, 8]`.
+        let (x, _) = graph.inputs().next().expect("the input x");
+        graph.nodes[tanh].args = vec![x];
+        let error = plan(&graph, 4, 1).expect_err("the corrupted graph does not verify");
+        insta::assert_snapshot!(render_plain("m.nn", SOURCE, &error.diagnostics));
+    }
+
+    /// The nodes of the backward pass and of the update have the spans of
+    /// the nodes they come from, through the optimisation passes.
+    #[test]
+    fn derived_nodes_keep_the_source_span() {
+        let compiled = compile(SOURCE).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", SOURCE, &d)));
+        let graph = optimized(&compiled.module, Mode::Train).expect("the training step");
+        let mut backward = 0;
+        for node in &graph.nodes {
+            if let Some(of) = node.grad_of {
+                assert_eq!(node.span, graph.node(of).span, "{:?}", node.op);
+                backward += 1;
+            }
+            assert_eq!(node.span.is_some(), !node.loc.is_none(), "{:?}", node.op);
+        }
+        assert!(backward > 0);
+    }
+
+    /// A failure about no node is a plain diagnostic.
+    #[test]
+    fn a_failure_without_a_node_is_plain() {
+        let compiled = compile(SOURCE).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", SOURCE, &d)));
+        let error = plan(&compiled.module.infer_graph, 4, 0).expect_err("zero threads");
+        assert_eq!(error.to_string(), "the number of threads must be at least 1");
+        assert!(error.diagnostics.iter().all(|d| d.labels.is_empty()));
+        assert_eq!(
+            render_plain("m.nn", SOURCE, &error.diagnostics),
+            "error: the number of threads must be at least 1\n\n"
+        );
     }
 }

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nnc_runtime::gemm::{GemmProvider, MatMut, MatRef, Tuned};
+use nnc_runtime::exec::gemm::{GemmProvider, MatMut, MatRef, Tuned};
 
 fn values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect()

@@ -9,9 +9,9 @@ use ndarray::{ArrayD, IxDyn};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{ConvAttrs, Graph, InputKind, Loc, Mode, Op, OutputKind, Shape, Type};
-use nnc_runtime::conv::ConvGeometry;
+use nnc_runtime::exec::conv::ConvGeometry;
+use nnc_runtime::exec::gemm::{self, GemmProvider, MatMut, MatRef, Reference, Tuned};
 use nnc_runtime::exec::{Executable, Gemm, Options};
-use nnc_runtime::gemm::{self, GemmProvider, MatMut, MatRef, Reference, Tuned};
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, seed: u64) -> Vec<f32> {

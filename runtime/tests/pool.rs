@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Barrier};
 use std::time::Duration;
 
-use nnc_runtime::arena::Arena;
-use nnc_runtime::pool::{reduce_ordered, split, ThreadPool};
+use nnc_runtime::exec::arena::Arena;
+use nnc_runtime::exec::pool::{reduce_ordered, split, ThreadPool};
 
 const THREADS: [usize; 3] = [1, 2, 4];
 
@@ -258,5 +258,5 @@ fn arena_errors() {
     }
     assert!(arena.region(252, 2).is_err());
     assert!(arena.region_mut(2, 0).is_err());
-    assert_eq!(arena.base_ptr() as usize % nnc_runtime::arena::ALIGN, 0);
+    assert_eq!(arena.base_ptr() as usize % nnc_runtime::exec::arena::ALIGN, 0);
 }

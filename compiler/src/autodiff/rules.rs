@@ -23,7 +23,7 @@ use crate::ir::{
 };
 
 /// Appends backward nodes for one forward node; every node it adds carries
-/// the forward node's location and `grad_of` = that node.
+/// the forward node's location and span, and `grad_of` = that node.
 pub(super) struct Emitter<'a> {
     pub graph: &'a mut Graph,
     /// The forward node being differentiated.
@@ -38,7 +38,7 @@ impl Emitter<'_> {
             .graph
             .add(op, args, self.loc)
             .map_err(|e| format!("the gradient of {} needs `{mnemonic}`, which fails: {e}", self.of))?;
-        self.graph.nodes[v.index()].grad_of = Some(self.of);
+        self.mark(v);
         Ok(v)
     }
 
@@ -48,8 +48,16 @@ impl Emitter<'_> {
 
     fn constant(&mut self, value: f64) -> ValueId {
         let v = self.graph.constant(value, DType::F32, self.loc);
-        self.graph.nodes[v.index()].grad_of = Some(self.of);
+        self.mark(v);
         v
+    }
+
+    /// Marks `v` as made by the gradient rule of the forward node.
+    fn mark(&mut self, v: ValueId) {
+        let span = self.graph.node(self.of).span;
+        let node = &mut self.graph.nodes[v.index()];
+        node.grad_of = Some(self.of);
+        node.span = span;
     }
 
     /// A tensor of `value` with the shape of `like`.

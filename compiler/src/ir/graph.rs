@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::diag::Span;
+
 use super::infer::infer;
 use super::op::Op;
 use super::types::Type;
@@ -86,15 +88,34 @@ fn offset(source: &str, line: u32, col: u32) -> Option<usize> {
 }
 
 /// One SSA node: an op applied to earlier values, with its result type.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Equality is structural and ignores `span`: the text format records the
+/// line:col location only, so a printed and re-parsed graph equals the
+/// original.
+#[derive(Clone, Debug)]
 pub struct Node {
     pub op: Op,
     pub args: Vec<ValueId>,
     pub ty: Type,
     pub loc: Loc,
+    /// The byte span of `loc` in the `.nn` source, for graphs built from
+    /// source (sema sets it; a graph parsed from IR text has none), so
+    /// errors about the node render as source diagnostics.
+    pub span: Option<Span>,
     /// For nodes of a backward pass: the forward node whose gradient rule
-    /// produced this node (its `loc` is that node's source location too).
+    /// produced this node (its `loc` and `span` are that node's too).
     pub grad_of: Option<ValueId>,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Node) -> bool {
+        let Node { op, args, ty, loc, span: _, grad_of } = self;
+        *op == other.op
+            && *args == other.args
+            && *ty == other.ty
+            && *loc == other.loc
+            && *grad_of == other.grad_of
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,7 +200,7 @@ impl Graph {
         }
         let arg_types: Vec<&Type> = args.iter().map(|a| self.ty(*a)).collect();
         let ty = infer(&op, &arg_types)?;
-        Ok(self.push(Node { op, args: args.to_vec(), ty, loc, grad_of: None }))
+        Ok(self.push(Node { op, args: args.to_vec(), ty, loc, span: None, grad_of: None }))
     }
 
     /// Appends a node as given, without checks (the IR text parser uses this;
@@ -278,12 +299,13 @@ impl<'a> Rebuild<'a> {
     }
 
     /// Appends `op` of the new values `args` in place of old node `id`, with
-    /// that node's type, location and (renumbered) origin. The caller
+    /// that node's type, location, span and (renumbered) origin. The caller
     /// guarantees that `op` of `args` has that type.
     pub fn push(&mut self, id: ValueId, op: Op, args: Vec<ValueId>) -> ValueId {
         let node = self.old.node(id);
         let grad_of = node.grad_of.and_then(|f| self.value(f));
-        let new = self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, grad_of });
+        let new =
+            self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, span: node.span, grad_of });
         self.map[id.index()] = Some(new);
         new
     }

@@ -4,13 +4,16 @@
 //! - [`op`]: the primitive ops, their attributes, and the op table that
 //!   names them for the text format.
 //! - [`infer`]: the type rule of every op (the single source of truth).
-//! - [`graph`]: the graph, nodes, values, source locations.
+//! - [`graph`]: the graph, nodes, values, source locations and spans.
+//! - [`error`]: the error of a stage working on a graph, naming its node.
 
+pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod op;
 pub mod types;
 
+pub use error::StageError;
 pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
 pub use op::{BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs};
 pub use types::{DType, Dim, Shape, Type};
@@ -18,12 +21,26 @@ pub use types::{DType, Dim, Shape, Type};
 impl Graph {
     /// Appends a graph input.
     pub fn input(&mut self, name: impl Into<String>, kind: InputKind, ty: Type, loc: Loc) -> ValueId {
-        self.push(Node { op: Op::Input { name: name.into(), kind }, args: vec![], ty, loc, grad_of: None })
+        self.push(Node {
+            op: Op::Input { name: name.into(), kind },
+            args: vec![],
+            ty,
+            loc,
+            span: None,
+            grad_of: None,
+        })
     }
 
     /// Appends a scalar constant.
     pub fn constant(&mut self, value: f64, dtype: DType, loc: Loc) -> ValueId {
-        self.push(Node { op: Op::Const { value }, args: vec![], ty: Type::scalar(dtype), loc, grad_of: None })
+        self.push(Node {
+            op: Op::Const { value },
+            args: vec![],
+            ty: Type::scalar(dtype),
+            loc,
+            span: None,
+            grad_of: None,
+        })
     }
 }
 

@@ -425,7 +425,7 @@ impl Parser {
         } else {
             None
         };
-        Ok(Node { op, args, ty, loc, grad_of })
+        Ok(Node { op, args, ty, loc, span: None, grad_of })
     }
 
     /// `%N mnemonic` after `from`: an earlier node and its op's mnemonic.

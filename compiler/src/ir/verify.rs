@@ -10,23 +10,40 @@
 
 use std::collections::HashMap;
 
+use super::error::StageError;
 use super::graph::{Graph, Node, OutputKind, ValueId};
 use super::infer::{check_leaf, infer};
 use super::op::{InputKind, Op};
 use super::types::{DType, Dim, Type};
 
-/// Checks every invariant of a graph; returns every violation found.
+/// Checks every invariant of a graph; returns every violation found, each
+/// as text starting with the value it concerns (`%7: ...`).
 pub fn verify(graph: &Graph) -> Result<(), Vec<String>> {
-    let mut errors = vec![];
+    violations(graph).map_err(|errors| errors.iter().map(StageError::to_string).collect())
+}
+
+/// Checks every invariant of a graph; returns every violation found, each
+/// naming the value it concerns.
+pub fn violations(graph: &Graph) -> Result<(), Vec<StageError>> {
+    let mut errors = Violations(vec![]);
     for (index, node) in graph.nodes.iter().enumerate() {
         check_node(graph, index, node, &mut errors);
     }
     check_input_names(graph, &mut errors);
     check_outputs(graph, &mut errors);
-    if errors.is_empty() {
+    if errors.0.is_empty() {
         Ok(())
     } else {
-        Err(errors)
+        Err(errors.0)
+    }
+}
+
+/// The violations found so far.
+struct Violations(Vec<StageError>);
+
+impl Violations {
+    fn at(&mut self, id: ValueId, message: String) {
+        self.0.push(StageError::at("verify", id, format!("{id}: {message}")));
     }
 }
 
@@ -34,20 +51,20 @@ fn is_leaf(op: &Op) -> bool {
     matches!(op, Op::Input { .. } | Op::Const { .. })
 }
 
-fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Vec<String>) {
+fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Violations) {
     let id = ValueId(index as u32);
     let mnemonic = node.op.mnemonic();
     if let Some(of) = node.grad_of {
         if of.index() >= index {
-            errors.push(format!("{id}: `from {of}` must name an earlier (forward) node"));
+            errors.at(id, format!("`from {of}` must name an earlier (forward) node"));
         }
     }
     if is_leaf(&node.op) {
         if !node.args.is_empty() {
-            errors.push(format!("{id}: `{mnemonic}` is a leaf but has {} operand(s)", node.args.len()));
+            errors.at(id, format!("`{mnemonic}` is a leaf but has {} operand(s)", node.args.len()));
         }
         if let Err(e) = check_leaf(&node.op, &node.ty) {
-            errors.push(format!("{id}: {e}"));
+            errors.at(id, e.to_string());
         }
         return;
     }
@@ -55,10 +72,10 @@ fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Vec<String>
     let mut operands_ok = true;
     for a in &node.args {
         if a.index() >= graph.nodes.len() {
-            errors.push(format!("{id}: operand {a} of `{mnemonic}` does not exist"));
+            errors.at(id, format!("operand {a} of `{mnemonic}` does not exist"));
             operands_ok = false;
         } else if a.index() >= index {
-            errors.push(format!("{id}: operand {a} of `{mnemonic}` is used before its definition"));
+            errors.at(id, format!("operand {a} of `{mnemonic}` is used before its definition"));
             operands_ok = false;
         }
     }
@@ -67,17 +84,15 @@ fn check_node(graph: &Graph, index: usize, node: &Node, errors: &mut Vec<String>
     }
     let arg_types: Vec<&Type> = node.args.iter().map(|a| &graph.nodes[a.index()].ty).collect();
     if groups_overflow(&node.op, &arg_types) {
-        errors.push(format!("{id}: `{mnemonic}`: the weight's channel count times `groups` overflows"));
+        errors.at(id, format!("`{mnemonic}`: the weight's channel count times `groups` overflows"));
         return;
     }
     match infer(&node.op, &arg_types) {
         Ok(ty) if ty == node.ty => {}
-        Ok(ty) => errors.push(format!("{id}: declared type {} but `{mnemonic}` gives {ty}", node.ty)),
-        Err(e) => errors.push(format!(
-            "{id}: `{mnemonic}` of {} (declared {}): {e}",
-            types_text(&arg_types),
-            node.ty
-        )),
+        Ok(ty) => errors.at(id, format!("declared type {} but `{mnemonic}` gives {ty}", node.ty)),
+        Err(e) => {
+            errors.at(id, format!("`{mnemonic}` of {} (declared {}): {e}", types_text(&arg_types), node.ty))
+        }
     }
 }
 
@@ -98,33 +113,33 @@ fn types_text(types: &[&Type]) -> String {
     format!("({})", items.join(", "))
 }
 
-fn check_input_names(graph: &Graph, errors: &mut Vec<String>) {
+fn check_input_names(graph: &Graph, errors: &mut Violations) {
     let mut seen: HashMap<&str, ValueId> = HashMap::new();
     for (id, node) in graph.inputs() {
         if let Op::Input { name, .. } = &node.op {
             if let Some(first) = seen.insert(name, id) {
                 seen.insert(name, first);
-                errors.push(format!("{id}: input name {name:?} is already used by {first}"));
+                errors.at(id, format!("input name {name:?} is already used by {first}"));
             }
         }
     }
 }
 
-fn check_outputs(graph: &Graph, errors: &mut Vec<String>) {
+fn check_outputs(graph: &Graph, errors: &mut Violations) {
     let mut seen: HashMap<&str, ValueId> = HashMap::new();
     for output in &graph.outputs {
         let (id, name, kind) = (output.value, &output.name, output.kind.name());
         if let Some(first) = seen.insert(name, id) {
             seen.insert(name, first);
-            errors.push(format!("{id}: output name {name:?} is already used (by {first})"));
+            errors.at(id, format!("output name {name:?} is already used (by {first})"));
         }
         let Some(node) = graph.nodes.get(id.index()) else {
-            errors.push(format!("{id}: {kind} output {name:?} names a value that does not exist"));
+            errors.at(id, format!("{kind} output {name:?} names a value that does not exist"));
             continue;
         };
         match output.kind {
             OutputKind::Loss if node.ty != Type::scalar(DType::F32) => {
-                errors.push(format!("{id}: loss output {name:?} must be f32[], got {}", node.ty));
+                errors.at(id, format!("loss output {name:?} must be f32[], got {}", node.ty));
             }
             OutputKind::State => check_state_output(graph, id, name, &node.ty, errors),
             OutputKind::Param => check_param_output(graph, id, name, &node.ty, errors),
@@ -134,31 +149,31 @@ fn check_outputs(graph: &Graph, errors: &mut Vec<String>) {
 }
 
 /// A param output is the updated value of the parameter of the same name.
-fn check_param_output(graph: &Graph, id: ValueId, name: &str, ty: &Type, errors: &mut Vec<String>) {
+fn check_param_output(graph: &Graph, id: ValueId, name: &str, ty: &Type, errors: &mut Violations) {
     let input = graph.inputs().find(
         |(_, n)| matches!(&n.op, Op::Input { name: input, kind: InputKind::Param { .. } } if input == name),
     );
     match input {
-        None => errors.push(format!("{id}: param output {name:?} has no parameter of that name")),
-        Some((input_id, n)) if n.ty != *ty => errors.push(format!(
-            "{id}: param output {name:?} has type {ty} but parameter {input_id} has type {}",
-            n.ty
-        )),
+        None => errors.at(id, format!("param output {name:?} has no parameter of that name")),
+        Some((input_id, n)) if n.ty != *ty => errors.at(
+            id,
+            format!("param output {name:?} has type {ty} but parameter {input_id} has type {}", n.ty),
+        ),
         Some(_) => {}
     }
 }
 
 /// A state output is the new value of the state input of the same name.
-fn check_state_output(graph: &Graph, id: ValueId, name: &str, ty: &Type, errors: &mut Vec<String>) {
+fn check_state_output(graph: &Graph, id: ValueId, name: &str, ty: &Type, errors: &mut Violations) {
     let input = graph.inputs().find(
         |(_, n)| matches!(&n.op, Op::Input { name: input, kind: InputKind::State { .. } } if input == name),
     );
     match input {
-        None => errors.push(format!("{id}: state output {name:?} has no state input of that name")),
-        Some((input_id, n)) if n.ty != *ty => errors.push(format!(
-            "{id}: state output {name:?} has type {ty} but state input {input_id} has type {}",
-            n.ty
-        )),
+        None => errors.at(id, format!("state output {name:?} has no state input of that name")),
+        Some((input_id, n)) if n.ty != *ty => errors.at(
+            id,
+            format!("state output {name:?} has type {ty} but state input {input_id} has type {}", n.ty),
+        ),
         Some(_) => {}
     }
 }
@@ -175,7 +190,14 @@ mod tests {
     }
 
     fn node(op: Op, args: &[u32], ty: Type) -> Node {
-        Node { op, args: args.iter().map(|&a| ValueId(a)).collect(), ty, loc: Loc::NONE, grad_of: None }
+        Node {
+            op,
+            args: args.iter().map(|&a| ValueId(a)).collect(),
+            ty,
+            loc: Loc::NONE,
+            span: None,
+            grad_of: None,
+        }
     }
 
     /// A graph with one data input `x: f32[2]`.
@@ -330,7 +352,14 @@ mod groups_overflow_tests {
             g.input("x", InputKind::Data, Type::f32(Shape::known(&[1, 0, 4])), Loc::NONE);
             g.input("w", InputKind::Data, Type::f32(Shape::known(&[0, 3, 1])), Loc::NONE);
             let ty = Type::f32(Shape::known(&[1, 0, 4]));
-            g.push(Node { op, args: vec![ValueId(0), ValueId(1)], ty, loc: Loc::NONE, grad_of: None });
+            g.push(Node {
+                op,
+                args: vec![ValueId(0), ValueId(1)],
+                ty,
+                loc: Loc::NONE,
+                span: None,
+                grad_of: None,
+            });
             let errors = verify(&g).expect_err("overflowing groups");
             assert!(
                 errors.len() == 1 && errors[0].starts_with("%2: ") && errors[0].contains("overflows"),

@@ -93,7 +93,7 @@ fn evaluate(op: &Op, consts: &[(f64, DType)], dtype: DType) -> Option<f64> {
     if ty.shape.rank() != 0 || ty.dtype != dtype {
         return None;
     }
-    let v = g.push(Node { op: op.clone(), args, ty, loc: Default::default(), grad_of: None });
+    let v = g.push(Node { op: op.clone(), args, ty, loc: Default::default(), span: None, grad_of: None });
     g.output(OutputKind::Other, "v", v);
     let wide = scalar_of(&interpret::<f64>(&g, &HashMap::new()).ok()?)?;
     let narrow = scalar_of(&interpret::<f32>(&g, &HashMap::new()).ok()?)?;

@@ -32,7 +32,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::fusion::{self, KernelKind, Partition, Placement};
-use crate::ir::{Graph, Op, Shape, ValueId};
+use crate::ir::{Graph, Op, Shape, StageError, ValueId};
+
+/// The stage named in this module's errors.
+const STAGE: &str = "plan";
 
 /// Alignment of every buffer offset and size, in bytes.
 pub const ALIGN: usize = 64;
@@ -128,10 +131,11 @@ fn round_up(n: usize) -> usize {
 }
 
 /// Partitions `graph` into kernels and plans them with symbolic dimensions
-/// bound by `dims` for `threads` threads.
-pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Result<Plan, String> {
+/// bound by `dims` for `threads` threads. A failure names the value it is
+/// about when there is one.
+pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Result<Plan, StageError> {
     if threads == 0 {
-        return Err("the number of threads must be at least 1".to_string());
+        return Err(StageError::new(STAGE, "the number of threads must be at least 1"));
     }
     let partition = fusion::partition(graph);
     let partition = &partition;
@@ -141,10 +145,9 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
         for &i in &kernel.inputs {
             if let Some(p) = partition.kernel_of(i) {
                 if p >= k {
-                    return Err(format!(
-                        "{} reads {i} before {} writes it",
-                        kernel.name, partition.kernels[p].name
-                    ));
+                    let message =
+                        format!("{} reads {i} before {} writes it", kernel.name, partition.kernels[p].name);
+                    return Err(StageError::at(STAGE, i, message));
                 }
             }
         }
@@ -182,12 +185,12 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
     }
     let mut buffers = vec![];
     for (&value, &range) in &live {
-        let dims_of = resolve(&graph.ty(value).shape, dims)?;
+        let dims_of = resolve(&graph.ty(value).shape, dims).map_err(|m| StageError::at(STAGE, value, m))?;
         let elems = dims_of.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         let bytes = elems
             .and_then(|e| e.checked_mul(4))
             .filter(|&b| b <= isize::MAX as usize / 2)
-            .ok_or_else(|| format!("{value} is too large for the arena"))?;
+            .ok_or_else(|| StageError::at(STAGE, value, format!("{value} is too large for the arena")))?;
         buffers.push(Buffer {
             value,
             bytes: round_up(bytes),
@@ -200,7 +203,12 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
 
     let mut steps = vec![];
     for (k, kernel) in partition.kernels.iter().enumerate() {
-        steps.push(Step { kernel: k, split: split(graph, kernel, dims, threads)? });
+        let split = split(graph, kernel, dims, threads).map_err(|m| StageError {
+            stage: STAGE,
+            message: m,
+            value: kernel.outputs.first().copied(),
+        })?;
+        steps.push(Step { kernel: k, split });
     }
     let readers = layout::readers(graph);
     let plan = Plan {
@@ -214,7 +222,7 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
         in_place: layout::in_place_updates(graph, partition, &readers),
         transposed: layout::transposed_results(graph, partition, &readers),
     };
-    check(&plan)?;
+    check(&plan).map_err(|m| StageError::new(STAGE, m))?;
     Ok(plan)
 }
 

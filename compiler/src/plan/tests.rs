@@ -64,7 +64,7 @@ fn splits_follow_threads_and_minimum_chunks() {
 #[test]
 fn unbound_dimensions_and_zero_threads_are_errors() {
     let graph = parse(CHAIN).unwrap_or_else(|e| panic!("{e}"));
-    let err = plan(&graph, &HashMap::new(), 1).err().unwrap_or_default();
+    let err = plan(&graph, &HashMap::new(), 1).err().map(|e| e.message).unwrap_or_default();
     assert!(err.contains("`B` is not bound"), "{err}");
     let dims = HashMap::from([("B".to_string(), 2)]);
     assert!(plan(&graph, &dims, 0).is_err());

@@ -22,8 +22,8 @@ use crate::ir::ValueId;
 use crate::syntax::ast;
 
 use super::forward::{BuildError, ReshapeDim};
-use super::suggest::names_list;
 use super::values::{TensorVal, Value};
+use crate::suggest::names_list;
 
 /// The largest size, count or index accepted in a call (2^24).
 pub const MAX_SIZE: i64 = 1 << 24;

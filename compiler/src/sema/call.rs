@@ -18,9 +18,9 @@ use super::catalogue::{self, Builtin};
 use super::expand::{Env, Frame, Run, MAX_BLOCK_DEPTH};
 use super::flops;
 use super::items::BlockInfo;
-use super::suggest::{self, names_list};
 use super::values::{TensorVal, Value};
 use super::LayerInfo;
+use crate::suggest::{self, names_list};
 
 /// The callee: its parameters, and its name and signature for messages.
 struct Callee<'p> {

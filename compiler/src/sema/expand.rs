@@ -26,9 +26,9 @@ use super::catalogue;
 use super::fold::{self, FoldError, Num};
 use super::forward::{self, BuildError, Built, Cx};
 use super::items::BlockInfo;
-use super::suggest;
 use super::values::{TensorVal, Value};
 use super::LayerInfo;
+use crate::suggest;
 
 /// Deepest expression nesting evaluated (pipelines do not count).
 const MAX_EXPR_DEPTH: usize = 200;
@@ -490,6 +490,7 @@ impl<'a> Run<'a> {
             }
         }
         self.warn_unused_blocks();
+        set_spans(&mut self.graph, self.source);
         RunOutput { graph: self.graph, diags: self.diags, layers: self.layers }
     }
 
@@ -863,5 +864,28 @@ impl Run<'_> {
             );
         }
         self.expansions <= MAX_EXPANSIONS
+    }
+}
+
+/// Sets the byte span of every node that has a location: sema makes every
+/// location from a span of `source` ([`Run::loc_of`]), and this is its
+/// inverse.
+fn set_spans(graph: &mut Graph, source: &str) {
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let offset = |line: u32, col: u32| -> Option<usize> {
+        let start = *line_starts.get((line as usize).checked_sub(1)?)?;
+        let rest = &source[start..];
+        let before = (col as usize).checked_sub(1)?;
+        rest.char_indices().map(|(i, _)| i).chain(std::iter::once(rest.len())).nth(before).map(|i| start + i)
+    };
+    for node in &mut graph.nodes {
+        if node.loc.is_none() {
+            continue;
+        }
+        let Loc { line, col, end_line, end_col } = node.loc;
+        if let (Some(lo), Some(hi)) = (offset(line, col), offset(end_line, end_col)) {
+            node.span = Some(Span::new(lo, hi));
+        }
     }
 }

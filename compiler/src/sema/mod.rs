@@ -49,7 +49,6 @@ mod flops;
 mod fold;
 pub mod forward;
 mod items;
-mod suggest;
 pub mod train_section;
 mod values;
 
@@ -133,7 +132,7 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
     diags.extend(dedup(infer.diags).into_iter().filter(Diagnostic::is_error));
     let (train_graph, infer_graph) = (inputs_first(train.graph), inputs_first(infer.graph));
     for graph in [&train_graph, &infer_graph] {
-        if let Err(errors) = crate::ir::verify::verify(graph) {
+        if let Err(errors) = crate::ir::verify::violations(graph) {
             diags.push(internal_error(graph, &errors));
         }
     }
@@ -192,12 +191,17 @@ fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     out
 }
 
-fn internal_error(graph: &Graph, errors: &[String]) -> Diagnostic {
+fn internal_error(graph: &Graph, errors: &[crate::ir::StageError]) -> Diagnostic {
     let mut d = Diagnostic::error(format!(
         "internal compiler error: the {} graph of `{}` does not verify",
         graph.mode.name(),
         graph.name
     ));
+    let first =
+        errors.iter().filter_map(|e| e.value).find_map(|v| Some((v, graph.nodes.get(v.index())?.span?)));
+    if let Some((v, span)) = first {
+        d = d.primary(span, format!("{v} comes from here"));
+    }
     for e in errors.iter().take(10) {
         d = d.note(format!("note: {e}"));
     }

@@ -312,6 +312,11 @@ fn node_locations_point_at_the_call() {
     let (_, x) = g.inputs().next().expect("an input");
     assert_eq!(x.loc.line, 2);
     assert!(g.nodes.iter().filter(|n| !matches!(n.op, Op::Input { .. })).all(|n| !n.loc.is_none()));
+    // Every located node has the byte span its location was made from.
+    for n in g.nodes.iter().filter(|n| !n.loc.is_none()) {
+        let span = n.span.unwrap_or_else(|| panic!("{:?} has no span", n.op));
+        assert_eq!(crate::ir::Loc::from_span(SINE, span.lo as usize, span.hi as usize), n.loc);
+    }
 }
 
 // -------------------------------------------------------------- diagnostics

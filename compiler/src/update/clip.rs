@@ -26,7 +26,7 @@ pub(super) fn clip_grad_norm(
         let sum = if p.ty.shape.rank() == 0 {
             g2
         } else {
-            e.graph.add(Op::ReduceSum { axes: (0..p.ty.shape.rank()).collect() }, &[g2], p.loc)?
+            e.add(p, Op::ReduceSum { axes: (0..p.ty.shape.rank()).collect() }, &[g2])?
         };
         total = Some(match total {
             Some(t) => e.shared(BinaryOp::Add, t, sum)?,

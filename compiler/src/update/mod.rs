@@ -38,6 +38,7 @@ use std::collections::HashMap;
 
 use crate::autodiff::ParamGrad;
 use crate::config::Optimizer;
+use crate::diag::Span;
 use crate::ir::{
     BinaryOp, DType, Graph, Init, InputKind, Loc, Op, OutputKind, Shape, Type, UnaryOp, ValueId,
 };
@@ -158,6 +159,7 @@ struct Param {
     grad: ValueId,
     ty: Type,
     loc: Loc,
+    span: Option<Span>,
 }
 
 impl Param {
@@ -203,6 +205,7 @@ impl Param {
             grad: pg.grad,
             ty: node.ty.clone(),
             loc: node.loc,
+            span: node.span,
         })
     }
 }
@@ -240,7 +243,14 @@ impl Emitter {
 
     /// The state input `optim.PARAM.SLOT` of `p` (zeros at the first step).
     fn state(&mut self, p: &Param, slot: &str) -> Result<ValueId, String> {
-        self.input(&state_name(&p.name, slot), InputKind::State { init: Init::Zeros }, p.ty.clone(), p.loc)
+        let v = self.input(
+            &state_name(&p.name, slot),
+            InputKind::State { init: Init::Zeros },
+            p.ty.clone(),
+            p.loc,
+        )?;
+        self.graph.nodes[v.index()].span = p.span;
+        Ok(v)
     }
 
     /// Declares `value` the new value of state `optim.PARAM.SLOT` of `p`.
@@ -284,12 +294,19 @@ impl Emitter {
 
     /// A binary op in the update of `p`.
     fn binary(&mut self, p: &Param, op: BinaryOp, a: ValueId, b: ValueId) -> Result<ValueId, String> {
-        self.graph.add(Op::Binary(op), &[a, b], p.loc)
+        self.add(p, Op::Binary(op), &[a, b])
     }
 
     /// A unary op in the update of `p`.
     fn unary(&mut self, p: &Param, op: UnaryOp, a: ValueId) -> Result<ValueId, String> {
-        self.graph.add(Op::Unary(op), &[a], p.loc)
+        self.add(p, Op::Unary(op), &[a])
+    }
+
+    /// An op in the update of `p`, at `p`'s location and span.
+    fn add(&mut self, p: &Param, op: Op, args: &[ValueId]) -> Result<ValueId, String> {
+        let v = self.graph.add(op, args, p.loc)?;
+        self.graph.nodes[v.index()].span = p.span;
+        Ok(v)
     }
 
     /// `c · x` for a constant `c` and a tensor `x` of `p`'s shape.

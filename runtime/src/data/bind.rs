@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Dimension, IxDyn};
 use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Op, Type};
 
 use super::{ArrayValue, Examples, Field, LoadError, Missing, Part, Raw, Role};
-use crate::error::{index_text, names_text};
+use crate::io::error::{index_text, names_text};
 use crate::Error;
 
 /// Which array of a source a slot takes.

@@ -1,7 +1,7 @@
 //! User files as data sources: `csv(...)`, `npy(...)` and `npz(...)`.
 //!
 //! Arrays are read whatever their NumPy dtype (floats, signed and unsigned
-//! integers, booleans) and converted to f32 or i32, as [`crate::npz`] does
+//! integers, booleans) and converted to f32 or i32, as [`crate::io::npz`] does
 //! for batches; unlike batches, float arrays may hold NaN here, because the
 //! train section's `missing` rule decides what happens to such examples.
 //! CSV files have a header row and at least one data row; every selected
@@ -17,9 +17,10 @@ use std::path::Path;
 
 use ndarray::{ArrayD, Dimension, IxDyn, OwnedRepr};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError, ReadableElement};
+use nnc_compiler::suggest::closest;
 
 use super::{ArrayValue, Order, Part, Raw};
-use crate::error::{index_text, io_message, names_text};
+use crate::io::error::{index_text, io_message, names_text};
 use crate::Error;
 
 /// Reads a whole file, naming it on failure.
@@ -368,49 +369,6 @@ impl Cells {
     }
 }
 
-/// The name among `candidates` closest to a misspelt `name`, if one is
-/// close: ignoring case, at most one edit (insert, delete or replace a
-/// character, or swap two adjacent ones) per three characters of `name`,
-/// and fewer edits than it has characters. Ties go to the first candidate.
-fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let n = name.chars().count();
-    let limit = (n.max(3) / 3).min(n.saturating_sub(1));
-    let folded = name.to_lowercase();
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(&folded, &c.to_lowercase());
-        if d <= limit && best.is_none_or(|(b, _)| d < b) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
-}
-
-/// The optimal string alignment distance between `a` and `b`, by
-/// characters: insertions, deletions, replacements and swaps of two
-/// adjacent characters, no character edited twice.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    // d[i][j] = distance(a[..i], b[..j]), kept as the rows i - 2, i - 1 and i.
-    let mut before = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut row = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        row[0] = i;
-        for j in 1..=b.len() {
-            let mut d =
-                (prev[j - 1] + usize::from(a[i - 1] != b[j - 1])).min(prev[j] + 1).min(row[j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(before[j - 2] + 1);
-            }
-            row[j] = d;
-        }
-        std::mem::swap(&mut before, &mut prev);
-        std::mem::swap(&mut prev, &mut row);
-    }
-    prev[b.len()]
-}
-
 fn csv_cause(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -459,9 +417,6 @@ mod tests {
         assert_eq!(suggest("pressure"), Some("Pressure"));
         assert_eq!(suggest("w"), None, "a one-letter name is never replaced");
         assert_eq!(suggest("u1"), Some("u10"));
-        assert_eq!(edit_distance("abc", "acb"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

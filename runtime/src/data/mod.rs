@@ -60,8 +60,8 @@ use std::path::{Path, PathBuf};
 use nnc_compiler::config::{DataSource, Split, SplitRule};
 use nnc_compiler::ir::Graph;
 
-pub use crate::error::Error;
-pub use crate::npz::ArrayValue;
+pub use crate::io::error::Error;
+pub use crate::io::npz::ArrayValue;
 pub use nnc_compiler::config::datasets::Order;
 pub use nnc_compiler::config::Missing;
 

@@ -32,9 +32,9 @@ use sha2::{Digest, Sha256};
 
 use nnc_compiler::Module;
 
-use crate::error::Error;
-use crate::tensor_file::{self, TensorFile};
-use crate::train::normalize::Stats;
+use super::normalize::Stats;
+use crate::io::error::Error;
+use crate::io::tensor_file::{self, TensorFile};
 
 /// The checkpoint format version written to `nnc.checkpoint`.
 pub const VERSION: &str = "1";
@@ -290,6 +290,19 @@ impl Checkpoint {
     pub fn stats(&self, name: &str) -> Option<&Stats> {
         self.normalize.iter().find(|(n, _)| n == name).map(|(_, s)| s)
     }
+}
+
+/// Refuses a checkpoint written for a model of another name.
+pub(super) fn check_model_name(ckpt: &Checkpoint, module: &Module, path: &Path) -> Result<(), String> {
+    if ckpt.model == module.name {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: the checkpoint was written for model `{}`, this is model `{}`",
+        path.display(),
+        ckpt.model,
+        module.name
+    ))
 }
 
 #[cfg(test)]

@@ -921,7 +921,14 @@ fn missing_input_is_an_error() {
 #[test]
 fn malformed_graphs_are_errors_not_panics() {
     let f32s = |dims: &[usize]| Type::f32(Shape::known(dims));
-    let node = |op: Op, args: Vec<ValueId>, ty: Type| Node { op, args, ty, loc: Loc::NONE, grad_of: None };
+    let node = |op: Op, args: Vec<ValueId>, ty: Type| Node {
+        op,
+        args,
+        ty,
+        loc: Loc::NONE,
+        span: None,
+        grad_of: None,
+    };
     let inputs = HashMap::from([("x".to_string(), arange::<f64>(&[2, 3]))]);
     let base = || {
         let mut g = Graph::new("bad", Mode::Infer);

@@ -29,7 +29,7 @@ use crate::syntax::ast::{self, Expr, ExprKind};
 
 use super::args::{self, Arg, Args, Binder, FloatOutside, Given, IntOutside, Mismatch, Param, Range, Ty};
 use super::fold::{self, Num, Unfolded};
-use super::suggest::{did_you_mean, names_list};
+use crate::suggest::{did_you_mean, names_list};
 pub use tables::{
     Callable, Table, EARLY_STOPS, GENERATORS, METRICS, MISSINGS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES,
     SOURCES, SPLITS,

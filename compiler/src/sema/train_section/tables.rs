@@ -12,7 +12,7 @@ use crate::config::{
 };
 
 use crate::sema::args::{Args, Default, MissingArgument, Param, Range, Ty};
-use crate::sema::suggest::{did_you_mean, names_list};
+use crate::suggest::{did_you_mean, names_list};
 
 // ---- rows and tables --------------------------------------------------------
 

@@ -1,7 +1,7 @@
 //! The model-state inputs of a graph: parameters and state from a parameter
 //! file, the random-number key from a seed.
 //!
-//! Together with [`crate::npz::batch_inputs`] (data and targets) this gives
+//! Together with [`crate::io::npz::batch_inputs`] (data and targets) this gives
 //! every input a forward or gradient graph needs, checked against the
 //! graph's declared types so that a file written for another model, or a
 //! damaged one, is reported by name instead of failing inside the
@@ -14,9 +14,9 @@ use ndarray::{arr1, ArrayD, Dimension};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Graph, InputKind, Op, Shape, Type};
 
-use crate::error::{index_text, names_text, Error};
-use crate::init::initial_value;
-use crate::tensor_file::TensorFile;
+use crate::io::error::{index_text, names_text, Error};
+use crate::io::tensor_file::TensorFile;
+use crate::train::init::initial_value;
 
 /// The parameter and state inputs of `graph` from `file` (read from `path`,
 /// which is used in messages).

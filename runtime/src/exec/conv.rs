@@ -24,7 +24,7 @@
 
 use nnc_compiler::ir::ConvAttrs;
 
-use crate::gemm::{GemmProvider, MatMut, MatRef};
+use super::gemm::{GemmProvider, MatMut, MatRef};
 
 /// A validated convolution `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
 /// output position `p` reads input position `p*stride + k*dilation - lo`
@@ -553,7 +553,7 @@ mod tests {
     fn wrong_buffer_lengths_are_errors() {
         let a = attrs(&[1], &[(0, 0)], &[1], 1);
         let geometry = ConvGeometry::conv(&[1, 2, 5], &[2, 2, 1], &a).unwrap();
-        let provider = crate::gemm::Reference;
+        let provider = crate::exec::gemm::Reference;
         let mut scratch = Scratch::default();
         let (x, w, mut y) = (vec![0.0; 10], vec![0.0; 4], vec![0.0; 10]);
         let p = &NoPacking;

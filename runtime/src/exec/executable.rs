@@ -38,10 +38,10 @@ use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Graph, OutputKind};
 use nnc_compiler::pipeline;
 
-use crate::conv;
-use crate::conv_call::{ConvContext, TaskScratch};
-use crate::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
-use crate::pool::ThreadPool;
+use super::conv;
+use super::conv_call::{ConvContext, TaskScratch};
+use super::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
+use super::pool::ThreadPool;
 
 /// Which GEMM implementation contractions use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            threads: crate::pool::available_threads(),
+            threads: super::pool::available_threads(),
             checking: Checking::Unchecked,
             gemm: Gemm::Tuned,
         }

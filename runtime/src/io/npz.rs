@@ -18,8 +18,8 @@ use ndarray_npy::{NpzReader, ReadNpzError};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Node, Op};
 
-pub use crate::error::Error;
-use crate::error::{index_text, names_text};
+pub use super::error::Error;
+use super::error::{index_text, names_text};
 
 /// An array of a batch, converted to an element type the IR feeds.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayD, IxDyn};
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-pub use crate::error::Error;
+pub use super::error::Error;
 
 /// The tensors and metadata of a safetensors file.
 #[derive(Clone, Debug, PartialEq)]

@@ -15,10 +15,10 @@ use std::sync::Mutex;
 use nnc_compiler::codegen::lower::{Call, ConvKind, ConvPacking};
 use nnc_compiler::codegen::{take_trap, Jit, KernelId, KernelTrap, LoopFnPtr};
 
-use crate::conv::{self, ConvGeometry};
-use crate::exec::Shared;
-use crate::gemm::GemmProvider;
-use crate::pool::ThreadPool;
+use super::conv::{self, ConvGeometry};
+use super::executable::Shared;
+use super::gemm::GemmProvider;
+use super::pool::ThreadPool;
 
 /// The scratch of one pool task: convolution scratch and the task's partial
 /// weight gradient.

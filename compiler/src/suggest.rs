@@ -1,7 +1,8 @@
 //! "Did you mean ...?" suggestions for misspelt names. Every diagnostic that
-//! suggests a name asks [`did_you_mean`], so all of them rank candidates the
-//! same way and stay silent the same way when nothing is close; every list
-//! of valid names is written by [`names_list`].
+//! suggests a name — of a built-in, a variable or a train key in sema, of a
+//! CSV column in the runtime — asks [`did_you_mean`] or [`closest`], so all
+//! of them rank candidates the same way and stay silent the same way when
+//! nothing is close; every list of valid names is written by [`names_list`].
 
 /// `a`, `b`, `c` → "`a`, `b`, `c`".
 pub fn names_list(names: &[&str]) -> String {

@@ -1,0 +1,23 @@
+//! Running a compiled program: the [`Executable`] and what it runs on.
+//!
+//! - `executable`: the [`Executable`] (a lowered program, its storage and
+//!   its safety model), run step after step;
+//! - [`arena`]: the one aligned buffer of a plan's intermediate tensors;
+//! - [`pool`]: the persistent thread pool that runs kernels split by index
+//!   range, with a deterministic split and an ordered reduction;
+//! - [`gemm`]: matrix products behind the [`gemm::GemmProvider`] trait (a
+//!   tuned library and a reference loop);
+//! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM, and
+//!   `conv_call`, which runs a program's convolution call on the pool;
+//! - [`feed`]: the model-state inputs (parameters, state, RNG key) from a
+//!   parameter file and a seed.
+
+pub mod arena;
+pub mod conv;
+mod conv_call;
+mod executable;
+pub mod feed;
+pub mod gemm;
+pub mod pool;
+
+pub use executable::{Executable, Gemm, Options, StepTime};

@@ -1,0 +1,225 @@
+//! `nnc eval` and `nnc predict`: a checkpoint's model scored on data, and
+//! its predictions for new inputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, IxDyn};
+use nnc_compiler::codegen::Checking;
+use nnc_compiler::config::DataSource;
+use nnc_compiler::ir::interp::Tensor;
+use nnc_compiler::ir::{DType, Dim, InputKind, Op, OutputKind};
+use nnc_compiler::Module;
+
+use super::checkpoint::{check_model_name, Checkpoint};
+use super::engine::{compiled, evaluate, names_of, write, Engine};
+use super::examples::prepare;
+use super::RunError;
+use crate::exec::{Executable, Gemm, Options as ExecOptions};
+
+/// Which examples `nnc eval` scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subset {
+    Validation,
+    Training,
+    All,
+}
+
+/// The result of `nnc eval`.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub origin: String,
+    pub examples: usize,
+    pub loss: f64,
+    /// The loss compares normalised targets (not physical units).
+    pub loss_normalized: bool,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Puts a checkpoint's parameters and model state into a fresh engine.
+fn load_model(
+    module: &Module,
+    checkpoint_path: &Path,
+    threads: usize,
+    batch: usize,
+) -> Result<(Engine, Checkpoint), String> {
+    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
+    let seed = module.train.as_ref().map_or(0, |t| t.seed);
+    let mut engine = Engine::new(module, threads, Checking::Unchecked, seed)?;
+    engine.train_exe(batch)?;
+    engine.owner = batch;
+    let mut values = vec![];
+    for name in engine.model_names.clone() {
+        let saved = ckpt
+            .tensor(&name)
+            .ok_or_else(|| format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display()))?;
+        values.push((name, saved.as_standard_layout().into_owned()));
+    }
+    let shapes: BTreeMap<String, Vec<usize>> =
+        engine.train[&batch].inputs().map(|(n, _, s)| (n.to_string(), s.to_vec())).collect();
+    for (name, value) in &values {
+        if shapes.get(name).is_some_and(|s| s.as_slice() != value.shape()) {
+            return Err(format!(
+                "{}: tensor `{name}` has shape {:?}, the model needs {:?}",
+                checkpoint_path.display(),
+                value.shape(),
+                shapes[name]
+            ));
+        }
+    }
+    engine.set_state(&values)?;
+    Ok((engine, ckpt))
+}
+
+/// `nnc eval`: the loss and metrics of a checkpoint on a subset of the
+/// model's data, or on every example of `data_file` (an `.npz` archive with
+/// arrays named like the model's input and target), normalised with the
+/// checkpoint's statistics.
+pub fn eval(
+    module: &Module,
+    model_path: &Path,
+    checkpoint_path: &Path,
+    subset: Subset,
+    data_file: Option<&Path>,
+    threads: usize,
+) -> Result<Evaluation, RunError> {
+    let mut config = module
+        .train
+        .clone()
+        .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
+    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
+    let mut base_dir = model_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut subset = subset;
+    if let Some(file) = data_file {
+        // Another data set: an .npz archive with arrays named like the
+        // model's input and target, every example scored.
+        let first = |kind: fn(&InputKind) -> bool| names_of(&module.train_graph, kind).into_iter().next();
+        let x = first(|k| matches!(k, InputKind::Data)).ok_or("the model has no input")?;
+        let y = first(|k| matches!(k, InputKind::Target)).unwrap_or_else(|| x.clone());
+        config.data = DataSource::Npz { path: file.display().to_string(), x, y };
+        base_dir = PathBuf::from(".");
+        subset = Subset::All;
+    }
+    let data = prepare(module, &config, &base_dir, Some(&ckpt))?;
+    let rows: Vec<usize> = match subset {
+        Subset::Validation => data.val.clone(),
+        Subset::Training => data.train.clone(),
+        Subset::All => (0..data.train.len() + data.val.len()).collect(),
+    };
+    if rows.is_empty() {
+        let name = format!("{subset:?}").to_lowercase();
+        return Err(format!("{}: the {name} subset is empty", data.origin).into());
+    }
+    let batch = config.batch.min(rows.len()).max(1);
+    let (mut engine, _) = load_model(module, checkpoint_path, threads, batch)?;
+    let (loss, metrics) = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
+    let loss_normalized = data.target.as_ref().unwrap_or(&data.input).stats.is_some();
+    Ok(Evaluation { origin: data.origin, examples: rows.len(), loss, loss_normalized, metrics })
+}
+
+/// `nnc predict`: the model's prediction for every example of `input`
+/// (leading axis = examples, in physical units), with the checkpoint's
+/// normalisation applied to the input and inverted on the prediction.
+/// Errors about the input name it `input_label` (its file).
+pub fn predict(
+    module: &Module,
+    checkpoint_path: &Path,
+    input: &ArrayD<f32>,
+    input_label: &str,
+    threads: usize,
+) -> Result<ArrayD<f32>, String> {
+    let mut graph = module.infer_graph.clone();
+    graph.outputs.retain(|o| o.kind == OutputKind::Prediction);
+    let Some(pred) = graph.outputs.first().map(|o| o.name.clone()) else {
+        return Err("the model has no prediction output".into());
+    };
+    if graph.outputs.len() > 1 {
+        graph.outputs.truncate(1);
+    }
+    let graph = nnc_compiler::opt::optimize(&graph)?;
+    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
+    let data_inputs: Vec<(String, Vec<Dim>, DType)> = graph
+        .inputs()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { name, kind: InputKind::Data } => {
+                Some((name.clone(), n.ty.shape.dims().to_vec(), n.ty.dtype))
+            }
+            _ => None,
+        })
+        .collect();
+    let [(in_name, dims, dtype)] = data_inputs.as_slice() else {
+        return Err(format!("predict needs a model with one input; this one has {}", data_inputs.len()));
+    };
+    if *dtype != DType::F32 {
+        return Err(format!("input `{in_name}` is {}, predict reads f32 arrays", dtype.name()));
+    }
+    let per_shape: Vec<usize> =
+        dims.iter().skip(1).map(|d| if let Dim::Known(k) = d { *k } else { 0 }).collect();
+    let n = input.shape().first().copied().unwrap_or(0);
+    let per: usize = per_shape.iter().product();
+    if n == 0 || input.len() != n * per {
+        return Err(format!(
+            "{input_label}: the array has shape {:?}; the model's input `{in_name}` needs [N, {}]",
+            input.shape(),
+            per_shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some(i) = input.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "{input_label}: the array holds a non-finite value at flat index {i} (example {})",
+            i / per
+        ));
+    }
+    let mut x: Vec<f32> = input.iter().copied().collect();
+    let mut shape = vec![n];
+    shape.extend(&per_shape);
+    if let Some(stats) = ckpt.stats(in_name) {
+        stats.apply(&mut x, &shape);
+    }
+    let batch = module.train.as_ref().map_or(32, |t| t.batch).clamp(1, n);
+    let seed = module.train.as_ref().map_or(0, |t| t.seed);
+    let exec = ExecOptions { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };
+    let mut exes: BTreeMap<usize, Executable> = BTreeMap::new();
+    let mut out: Vec<f32> = vec![];
+    let mut out_shape = vec![];
+    let model_names = names_of(&graph, |k| matches!(k, InputKind::Param { .. } | InputKind::State { .. }));
+    for start in (0..n).step_by(batch) {
+        let b = batch.min(n - start);
+        if let std::collections::btree_map::Entry::Vacant(slot) = exes.entry(b) {
+            let mut exe = compiled(&graph, b, &exec, seed)?;
+            for name in &model_names {
+                let saved = ckpt.tensor(name).ok_or_else(|| {
+                    format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display())
+                })?;
+                let saved = saved.as_standard_layout();
+                write(&mut exe, name, saved.as_slice().ok_or("non-contiguous tensor")?)
+                    .map_err(|e| format!("{}: {e}", checkpoint_path.display()))?;
+            }
+            slot.insert(exe);
+        }
+        let exe = exes.get_mut(&b).ok_or("no executable")?;
+        write(exe, in_name, &x[start * per..(start + b) * per])?;
+        exe.run()?;
+        let Tensor::Float(y) = exe.output(&pred)? else {
+            return Err(format!("prediction `{pred}` is not f32"));
+        };
+        out_shape = y.shape()[1..].to_vec();
+        out.extend(y.iter());
+    }
+    let mut full = vec![n];
+    full.extend(&out_shape);
+    let target_name = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).into_iter().next();
+    // Back to physical units: the target's statistics, or the input's for a
+    // model without a target whose prediction has the input's shape.
+    let stats = match target_name.as_deref() {
+        Some(t) => ckpt.stats(t),
+        None => ckpt.stats(in_name).filter(|_| out_shape == per_shape),
+    };
+    if let Some(stats) = stats {
+        stats.invert(&mut out, &full);
+    }
+    ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())
+}

@@ -1,0 +1,461 @@
+//! The training loop of `nnc train`: its options, the run information and
+//! per-epoch records reported to an [`Observer`], and the outcome.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{ArrayD, IxDyn};
+use nnc_compiler::codegen::Checking;
+use nnc_compiler::config::EarlyStop;
+use nnc_compiler::ir::interp::Tensor;
+use nnc_compiler::ir::{rng, InputKind};
+use nnc_compiler::Module;
+
+use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint};
+use super::engine::{evaluate, feed, names_of, scalar, Engine};
+use super::examples::prepare;
+use super::{schedule, split, RunError};
+
+/// How to run `nnc train`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (results are bit-identical for a given count).
+    pub threads: usize,
+    /// Overrides the `train` section's `epochs`.
+    pub epochs: Option<usize>,
+    /// Where the checkpoint is written.
+    pub checkpoint: PathBuf,
+    /// Where `log.jsonl` is written.
+    pub run_dir: PathBuf,
+    /// Continue from this checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Resume even when the model or a `train` key the step depends on
+    /// changed since the checkpoint was written (see [`Fingerprint`]).
+    pub allow_changes: bool,
+    /// Bounds-checked kernels.
+    pub checking: Checking,
+}
+
+/// What a run is about to do, reported once before the first epoch.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub model: String,
+    pub origin: String,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub dropped: usize,
+    pub epochs: usize,
+    pub first_epoch: usize,
+    pub steps_per_epoch: usize,
+    pub batch: usize,
+    pub threads: usize,
+    pub compile_ms: f64,
+    pub normalized: Vec<String>,
+    /// Things the user should know before the run starts (a resumed run
+    /// that will not be bit-identical, no validation examples).
+    pub warnings: Vec<String>,
+}
+
+/// The summary of one epoch (also one line of `log.jsonl`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Optimiser steps taken so far.
+    pub step: u64,
+    pub lr: f64,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    /// Validation metrics in physical units, `(label, value)`.
+    pub metrics: Vec<(String, f64)>,
+    /// The validation loss improved on every earlier epoch.
+    pub best: bool,
+}
+
+impl EpochRecord {
+    /// The JSON object of this record as written to `log.jsonl`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let num = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
+        let mut m = serde_json::Map::new();
+        m.insert("epoch".into(), self.epoch.into());
+        m.insert("step".into(), self.step.into());
+        m.insert("lr".into(), num(self.lr));
+        m.insert("seconds".into(), num(self.seconds));
+        m.insert("samples_per_s".into(), num(self.samples_per_s));
+        m.insert("train_loss".into(), num(self.train_loss));
+        if let Some(v) = self.val_loss {
+            m.insert("val_loss".into(), num(v));
+        }
+        for (label, v) in &self.metrics {
+            m.insert(format!("val_{label}"), num(*v));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// Receives progress while a run trains.
+pub trait Observer {
+    fn start(&mut self, _info: &RunInfo) {}
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    /// After `done` steps of the epoch; `loss` is the running mean.
+    fn step(&mut self, _done: usize, _loss: f64) {}
+    fn epoch_end(&mut self, _record: &EpochRecord) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The epochs run by this invocation.
+    pub records: Vec<EpochRecord>,
+    pub stopped_early: bool,
+    /// The epoch whose parameters the final checkpoint holds (1-based), when
+    /// early stopping restored the best ones.
+    pub best_epoch: Option<usize>,
+    pub checkpoint: PathBuf,
+    pub log: PathBuf,
+    /// Why the run trained nothing (a resumed run that was already
+    /// complete); no checkpoint or log was written then.
+    pub nothing_to_do: Option<String>,
+}
+
+/// The default checkpoint path of a model file: `DIR/STEM.safetensors`.
+pub fn default_checkpoint(model_path: &Path) -> PathBuf {
+    model_path.with_extension("safetensors")
+}
+
+/// The default run directory of a model file: `DIR/STEM.run`.
+pub fn default_run_dir(model_path: &Path) -> PathBuf {
+    model_path.with_extension("run")
+}
+
+/// Early-stopping bookkeeping.
+struct Best {
+    rule: Option<EarlyStop>,
+    loss: Option<f64>,
+    epoch: Option<usize>,
+    bad: usize,
+    params: Vec<(String, ArrayD<f32>)>,
+}
+
+/// Trains `module` (compiled from `source`, read from `model_path`).
+pub fn train(
+    module: &Module,
+    source: &str,
+    model_path: &Path,
+    opts: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, RunError> {
+    let file = model_path.display();
+    let config = module.train.clone().ok_or_else(|| format!("{file}: the model has no `train` section"))?;
+    let epochs = opts.epochs.unwrap_or(config.epochs);
+    let hash = source_hash(source);
+    let fingerprint = Fingerprint::of(module);
+    let mut warnings = vec![];
+    let resumed = match &opts.resume {
+        Some(path) => {
+            let ckpt = Checkpoint::load(path).map_err(|e| e.to_string())?;
+            check_model_name(&ckpt, module, path)?;
+            let changes = match &ckpt.fingerprint {
+                Some(saved) => fingerprint.changes_since(saved),
+                None if ckpt.model_sha256 != hash => {
+                    vec!["the model source (this checkpoint records only the hash of the whole file)"
+                        .to_string()]
+                }
+                None => vec![],
+            };
+            if !changes.is_empty() {
+                let list: String = changes.iter().map(|c| format!("\n  - {c}")).collect();
+                if !opts.allow_changes {
+                    return Err(format!(
+                        "{}: the checkpoint was trained with another version of {file}; what changed:{list}\n\
+                         resume with the file it was trained from, or pass --allow-changes to go on with the file \
+                         as it is now (the run then differs from an uninterrupted one)",
+                        path.display()
+                    ).into());
+                }
+                warnings.push(format!("resuming although {file} changed (--allow-changes):{list}"));
+            }
+            if ckpt.stopped_early {
+                return Ok(Outcome::nothing(format!(
+                    "early stopping ended the run of {} at epoch {}{}",
+                    path.display(),
+                    ckpt.epoch,
+                    ckpt.best_epoch
+                        .map_or(String::new(), |b| format!(" (its parameters are those of epoch {b})"))
+                )));
+            }
+            if ckpt.epoch >= epochs {
+                return Ok(Outcome::nothing(format!(
+                    "{} is already at epoch {} of {epochs}; give --epochs above {} to train on",
+                    path.display(),
+                    ckpt.epoch,
+                    ckpt.epoch
+                )));
+            }
+            if ckpt.threads != opts.threads {
+                warnings.push(format!(
+                    "the checkpoint was written by a run on {}, this one uses {}: the result will not be \
+                     bit-identical to an uninterrupted run",
+                    plural(ckpt.threads, "thread"),
+                    plural(opts.threads, "thread")
+                ));
+            }
+            Some(ckpt)
+        }
+        None => None,
+    };
+    // Every output path is checked before the work starts.
+    if let Some(dir) = opts.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "{}: cannot create the checkpoint's folder {}: {e}",
+                opts.checkpoint.display(),
+                dir.display()
+            )
+        })?;
+    }
+    fs::create_dir_all(&opts.run_dir)
+        .map_err(|e| format!("{}: cannot create: {e}", opts.run_dir.display()))?;
+    let base_dir = model_path.parent().unwrap_or(Path::new("."));
+    let compile_start = Instant::now();
+    let data = prepare(module, &config, base_dir, resumed.as_ref())?;
+    let mut engine = Engine::new(module, opts.threads, opts.checking, config.seed)?;
+    let batch = config.batch.min(data.train.len()).max(1);
+    engine.train_exe(batch)?;
+    engine.owner = batch;
+    let initial = super::init::initial_values(&engine.train_graph, config.seed)?;
+    engine.set_state(&initial)?;
+    let mut best = Best { rule: config.early_stop, loss: None, epoch: None, bad: 0, params: vec![] };
+    let (mut first_epoch, mut step) = (0usize, 0u64);
+    if let Some(ckpt) = &resumed {
+        let mut values = vec![];
+        for (name, value) in &initial {
+            let saved = ckpt.tensor(name).ok_or_else(|| {
+                format!(
+                    "{}: the checkpoint has no tensor `{name}`",
+                    opts.resume.as_ref().map_or(String::new(), |p| p.display().to_string())
+                )
+            })?;
+            if saved.shape() != value.shape() {
+                return Err(format!(
+                    "checkpoint tensor `{name}` has shape {:?}, the model needs {:?}",
+                    saved.shape(),
+                    value.shape()
+                )
+                .into());
+            }
+            values.push((name.clone(), saved.as_standard_layout().into_owned()));
+        }
+        engine.set_state(&values)?;
+        first_epoch = ckpt.epoch;
+        step = ckpt.step;
+        best.loss = ckpt.best_val_loss;
+        best.epoch = ckpt.best_epoch;
+        best.bad = ckpt.bad_epochs;
+        best.params = ckpt.best.clone();
+    }
+    if data.val.is_empty() {
+        warnings.push(format!(
+            "no validation examples: all {} examples train, so there is no validation loss, no metrics{}",
+            data.train.len(),
+            if config.early_stop.is_some() { " and no early stopping" } else { "" }
+        ));
+    }
+    let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
+    let steps_per_epoch = data.train.len().div_ceil(batch);
+    observer.start(&RunInfo {
+        model: module.name.clone(),
+        origin: data.origin.clone(),
+        n_train: data.train.len(),
+        n_val: data.val.len(),
+        dropped: data.dropped,
+        epochs,
+        first_epoch,
+        steps_per_epoch,
+        batch,
+        threads: opts.threads,
+        compile_ms,
+        normalized: std::iter::once(&data.input)
+            .chain(&data.target)
+            .filter(|s| s.stats.is_some())
+            .map(|s| s.name.clone())
+            .collect(),
+        warnings,
+    });
+    let log_path = opts.run_dir.join("log.jsonl");
+    let mut log = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed.is_some())
+        .truncate(resumed.is_none())
+        .open(&log_path)
+        .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
+    let model_names = engine.model_names.clone();
+    let state_names = engine.state_names.clone();
+    let base_lr = config.optimizer.lr();
+    let key_names = names_of(&engine.train_graph, |k| matches!(k, InputKind::Key));
+    let mut records = vec![];
+    let mut stopped_early = false;
+    let mut epoch = first_epoch;
+    while epoch < epochs {
+        let start = Instant::now();
+        let lr = schedule::lr_at(&config.schedule, base_lr, epoch, epochs);
+        let order = split::epoch_order(&data.train, config.seed, epoch);
+        observer.epoch_start(epoch + 1, epochs, steps_per_epoch);
+        let (mut sum, mut seen) = (0f64, 0usize);
+        for (i, chunk) in order.chunks(batch).enumerate() {
+            engine.train_exe(chunk.len())?;
+            engine.take_state(chunk.len())?;
+            let exe = engine.train.get_mut(&chunk.len()).ok_or("no training executable")?;
+            for slot in data.slots() {
+                feed(exe, slot, chunk)?;
+            }
+            exe.set_input(
+                nnc_compiler::update::LR,
+                &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
+            )?;
+            let key = rng::seed_key(config.seed)[0];
+            for name in &key_names {
+                let k = ndarray::arr1(&[key, (step + 1) as u32 as i32]).into_dyn();
+                exe.set_input(name, &Tensor::Int(k))?;
+            }
+            exe.run()?;
+            let loss = scalar(&exe.output(&engine.loss)?);
+            if !loss.is_finite() {
+                let kept = if first_epoch < epoch || resumed.is_some() {
+                    format!("; the last good checkpoint ({}) is kept", opts.checkpoint.display())
+                } else {
+                    String::new()
+                };
+                return Err(format!(
+                    "training diverged: the loss is {loss} at step {} (epoch {}, batch {} of {steps_per_epoch}){kept}; \
+                     try a smaller learning rate or `clip_grad_norm`",
+                    step + 1,
+                    epoch + 1,
+                    i + 1
+                ).into());
+            }
+            exe.carry_state()?;
+            engine.infer_stale = true;
+            step += 1;
+            sum += loss * chunk.len() as f64;
+            seen += chunk.len();
+            observer.step(i + 1, sum / seen as f64);
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let (val_loss, metrics) = if data.val.is_empty() {
+            (None, vec![])
+        } else {
+            let (l, m) = evaluate(&mut engine, &data, &data.val, batch, &config.metrics)?;
+            (Some(l), m)
+        };
+        let mut improved = false;
+        if let Some(v) = val_loss {
+            let min_delta = best.rule.map_or(0.0, |r| r.min_delta);
+            if best.loss.is_none_or(|b| v < b - min_delta) {
+                best.loss = Some(v);
+                best.epoch = Some(epoch + 1);
+                best.bad = 0;
+                improved = true;
+                if best.rule.is_some() {
+                    best.params = engine.state(&model_names)?;
+                }
+            } else {
+                best.bad += 1;
+            }
+        }
+        if let Some(rule) = best.rule {
+            if val_loss.is_some() && best.bad >= rule.patience {
+                stopped_early = true;
+            }
+        }
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            epochs,
+            step,
+            lr,
+            seconds: start.elapsed().as_secs_f64(),
+            samples_per_s: seen as f64 / train_seconds.max(1e-9),
+            train_loss: sum / seen.max(1) as f64,
+            val_loss,
+            metrics,
+            best: improved,
+        };
+        epoch += 1;
+        let finished = stopped_early || epoch >= epochs;
+        if finished && best.rule.is_some() && !best.params.is_empty() {
+            // Early stopping ends on the best parameters seen.
+            let params = best.params.clone();
+            engine.set_state(&params)?;
+        }
+        let ckpt = Checkpoint {
+            model: module.name.clone(),
+            model_sha256: hash.clone(),
+            fingerprint: Some(fingerprint.clone()),
+            tensors: engine.state(&state_names)?,
+            normalize: std::iter::once(&data.input)
+                .chain(&data.target)
+                .filter_map(|s| s.stats.clone().map(|st| (s.name.clone(), st)))
+                .collect(),
+            best: if best.rule.is_some() { best.params.clone() } else { vec![] },
+            epoch,
+            step,
+            seed: config.seed,
+            threads: opts.threads,
+            lr,
+            best_val_loss: best.loss,
+            best_epoch: best.epoch,
+            bad_epochs: best.bad,
+            finished,
+            stopped_early,
+        };
+        ckpt.save(&opts.checkpoint).map_err(|e| e.to_string())?;
+        writeln!(log, "{}", record.to_json())
+            .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
+        observer.epoch_end(&record);
+        records.push(record);
+        if stopped_early {
+            break;
+        }
+    }
+    Ok(Outcome {
+        records,
+        stopped_early,
+        best_epoch: best.rule.and(best.epoch),
+        checkpoint: opts.checkpoint.clone(),
+        log: log_path,
+        nothing_to_do: None,
+    })
+}
+
+impl Outcome {
+    /// A run that had nothing to train, for `reason`.
+    fn nothing(reason: String) -> Outcome {
+        Outcome {
+            records: vec![],
+            stopped_early: false,
+            best_epoch: None,
+            checkpoint: PathBuf::new(),
+            log: PathBuf::new(),
+            nothing_to_do: Some(reason),
+        }
+    }
+}
+
+/// `n` and `noun`, in the plural unless `n` is 1: `1 thread`, `2 threads`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
