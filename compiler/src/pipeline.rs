@@ -24,7 +24,7 @@ use crate::codegen::lower::{self, Program};
 use crate::codegen::Checking;
 use crate::config::Optimizer;
 use crate::diag::Diagnostic;
-use crate::ir::{self, Dim, Graph, Mode, OutputKind, StageError};
+use crate::ir::{self, Dim, Graph, GraphError, Mode, OutputKind, StageError};
 use crate::plan::{self, Plan};
 use crate::{autodiff, fusion, opt, sema, syntax, update};
 
@@ -169,10 +169,19 @@ impl Error {
             None => text,
         });
         for error in errors {
-            let Some(v) = error.value else { continue };
-            let Some(node) = graph.nodes.get(v.index()) else { continue };
-            let Some(span) = node.span else { continue };
-            let label = format!("{v} `{}` comes from here", node.op.mnemonic());
+            let Some((span, label)) = error.clone().located(graph).source else { continue };
+            d = if d.labels.is_empty() { d.primary(span, label) } else { d.secondary(span, label) };
+        }
+        Error { diagnostics: vec![d] }
+    }
+}
+
+/// A failure of autodiff or of the optimisation passes: one diagnostic with
+/// a label at the source of every node it names that has one.
+impl From<GraphError> for Error {
+    fn from(error: GraphError) -> Error {
+        let mut d = Diagnostic::error(error.to_string());
+        for (span, label) in error.errors.iter().filter_map(|e| e.source.clone()) {
             d = if d.labels.is_empty() { d.primary(span, label) } else { d.secondary(span, label) };
         }
         Error { diagnostics: vec![d] }
@@ -359,6 +368,25 @@ model m {
         graph.nodes[tanh].args = vec![x];
         let error = plan(&graph, 4, 1).expect_err("the corrupted graph does not verify");
         insta::assert_snapshot!(render_plain("m.nn", SOURCE, &error.diagnostics));
+    }
+
+    /// The optimisation passes report a node that does not verify at its
+    /// source too, through the same diagnostics.
+    #[test]
+    fn the_passes_locate_a_node_that_does_not_verify() {
+        let compiled = compile(SOURCE).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", SOURCE, &d)));
+        let mut graph = compiled.module.infer_graph.clone();
+        let tanh = graph.nodes.iter().position(|n| n.op.mnemonic() == "tanh").expect("a tanh node");
+        let (x, _) = graph.inputs().next().expect("the input x");
+        graph.nodes[tanh].args = vec![x];
+        let error: super::Error =
+            crate::opt::optimize(&graph).expect_err("the corrupted graph does not verify").into();
+        let rendered = render_plain("m.nn", SOURCE, &error.diagnostics);
+        assert!(rendered.starts_with("error: the graph to optimise does not verify: %"), "{rendered}");
+        assert!(
+            rendered.contains("5 │   h = x |> dense(8) |> tanh\n  │                        ^^^^ "),
+            "{rendered}"
+        );
     }
 
     /// The nodes of the backward pass and of the update have the spans of

@@ -13,8 +13,8 @@
 pub mod rules;
 
 use crate::ir::graph::DANGLING;
-use crate::ir::verify::verify;
-use crate::ir::{DType, Graph, InputKind, Op, OutputKind, Shape, Type, ValueId};
+use crate::ir::verify::violations;
+use crate::ir::{DType, Graph, GraphError, InputKind, Op, OutputKind, Shape, Type, ValueId};
 
 use rules::Emitter;
 
@@ -46,7 +46,7 @@ pub struct Backward {
 /// ops are differentiated; a parameter the loss does not depend on gets a
 /// zero gradient. Where a value feeds several consumers, their
 /// contributions are added in reverse definition order.
-pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
+pub fn differentiate(forward: &Graph) -> Result<Backward, GraphError> {
     let loss = forward
         .outputs
         .iter()
@@ -54,7 +54,7 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
         .ok_or("the graph has no `loss` output to differentiate")?
         .value;
     if loss.index() >= forward.nodes.len() || forward.ty(loss) != &Type::scalar(DType::F32) {
-        return Err(format!("the loss {loss} must be an f32[] value"));
+        return Err(format!("the loss {loss} must be an f32[] value").into());
     }
     let active = active_nodes(forward, loss);
     let mut graph = forward.clone();
@@ -94,7 +94,7 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, String> {
         grads.push(ParamGrad { name: name.clone(), param, grad });
     }
     let (graph, grads) = prune(&graph, forward.nodes.len(), grads);
-    verify(&graph).map_err(|e| format!("the gradient graph does not verify: {}", e.join("; ")))?;
+    violations(&graph).map_err(|e| GraphError::located("the gradient graph does not verify", &graph, e))?;
     Ok(Backward { graph, grads })
 }
 

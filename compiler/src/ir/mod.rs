@@ -13,7 +13,7 @@ pub mod infer;
 pub mod op;
 pub mod types;
 
-pub use error::StageError;
+pub use error::{GraphError, StageError};
 pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
 pub use op::{BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs};
 pub use types::{DType, Dim, Shape, Type};

@@ -30,8 +30,9 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
-use crate::ir::verify::verify;
+use crate::ir::verify::violations;
 use crate::ir::Graph;
+use crate::ir::GraphError;
 
 /// One optimisation pass: a name for traces and errors, and the transform.
 pub struct Pass {
@@ -68,14 +69,14 @@ pub struct Step {
 /// nothing (at most [`MAX_ROUNDS`] rounds), verifying the input and the
 /// result of every pass. The error names the pass whose result does not
 /// verify, with the verifier's messages.
-pub fn optimize(graph: &Graph) -> Result<Graph, String> {
+pub fn optimize(graph: &Graph) -> Result<Graph, GraphError> {
     run_pipeline(graph, PASSES, &mut |_, _, _| {})
 }
 
 /// Like [`optimize`], but also returns the graph after every pass run, in
 /// order (the last step's graph is the result), so that each pass's effect
 /// can be inspected.
-pub fn optimize_traced(graph: &Graph) -> Result<Vec<Step>, String> {
+pub fn optimize_traced(graph: &Graph) -> Result<Vec<Step>, GraphError> {
     let mut steps = vec![];
     run_pipeline(graph, PASSES, &mut |pass, round, g| steps.push(Step { pass, round, graph: g.clone() }))?;
     Ok(steps)
@@ -87,15 +88,19 @@ fn run_pipeline(
     graph: &Graph,
     passes: &[Pass],
     on_step: &mut dyn FnMut(&'static str, usize, &Graph),
-) -> Result<Graph, String> {
-    verify(graph).map_err(|e| format!("the graph to optimise does not verify: {}", e.join("; ")))?;
+) -> Result<Graph, GraphError> {
+    violations(graph).map_err(|e| GraphError::located("the graph to optimise does not verify", graph, e))?;
     let mut current = graph.clone();
     for round in 1..=MAX_ROUNDS {
         let start = current.clone();
         for pass in passes {
             current = (pass.run)(&current);
-            verify(&current).map_err(|e| {
-                format!("after optimisation pass `{}` (round {round}): {}", pass.name, e.join("; "))
+            violations(&current).map_err(|e| {
+                GraphError::located(
+                    format!("after optimisation pass `{}` (round {round})", pass.name),
+                    &current,
+                    e,
+                )
             })?;
             on_step(pass.name, round, &current);
         }

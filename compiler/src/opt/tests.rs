@@ -123,11 +123,12 @@ fn errors_name_the_pass_and_bad_inputs_are_rejected() {
         "graph t mode=infer {\n %0: f32[3] = input \"x\"\n %1: f32[3] = exp %0\n value \"e\" = %1\n}",
     );
     let passes = [Pass { name: "dce", run: super::dce::run }, Pass { name: "broken", run: dangling_operand }];
-    let err = run_pipeline(&g, &passes, &mut |_, _, _| {}).expect_err("the broken pass is caught");
+    let err =
+        run_pipeline(&g, &passes, &mut |_, _, _| {}).expect_err("the broken pass is caught").to_string();
     assert!(err.contains("pass `broken`") && err.contains("%5"), "{err}");
 
     let bad = crate::ir::parse::parse("graph t mode=infer {\n %0: f32[3] = exp %1\n}").expect("parses");
-    let err = optimize(&bad).expect_err("unverified input");
+    let err = optimize(&bad).expect_err("unverified input").to_string();
     assert!(err.contains("does not verify"), "{err}");
 }
 

@@ -203,10 +203,9 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
 
     let mut steps = vec![];
     for (k, kernel) in partition.kernels.iter().enumerate() {
-        let split = split(graph, kernel, dims, threads).map_err(|m| StageError {
-            stage: STAGE,
-            message: m,
-            value: kernel.outputs.first().copied(),
+        let split = split(graph, kernel, dims, threads).map_err(|m| match kernel.outputs.first() {
+            Some(&v) => StageError::at(STAGE, v, m),
+            None => StageError::new(STAGE, m),
         })?;
         steps.push(Step { kernel: k, split });
     }

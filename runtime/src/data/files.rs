@@ -196,14 +196,7 @@ pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
     let part = |path: &Path, array: &str| -> Result<Part, Error> {
         let bytes = read_file(path)?;
         let value = parse_npy(&bytes).map_err(|m| Error::new(path, m))?;
-        Ok(Part {
-            array: array.into(),
-            source: path.to_path_buf(),
-            value,
-            unit: None,
-            variables: vec![],
-            cells: None,
-        })
+        Ok(Part::of_file(array, path, value))
     };
     Ok(Raw {
         x: part(x, "x")?,
@@ -219,14 +212,7 @@ pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
     let mut arrays = npz_arrays(Cursor::new(bytes), &[x, y]).map_err(|m| Error::new(path, m))?.into_iter();
     let mut part = |array: &str| -> Result<Part, Error> {
         let value = arrays.next().ok_or_else(|| Error::new(path, format!("no array `{array}`")))?;
-        Ok(Part {
-            array: array.into(),
-            source: path.to_path_buf(),
-            value,
-            unit: None,
-            variables: vec![],
-            cells: None,
-        })
+        Ok(Part::of_file(array, path, value))
     };
     Ok(Raw { x: part(x)?, y: part(y)?, order: Order::Iid, origin: path.display().to_string() })
 }

@@ -184,6 +184,20 @@ pub(crate) struct Part {
     pub cells: Option<files::Cells>,
 }
 
+impl Part {
+    /// An array of a file with nothing known of its units and variables.
+    pub fn of_file(array: &str, source: &std::path::Path, value: ArrayValue) -> Part {
+        Part {
+            array: array.into(),
+            source: source.to_path_buf(),
+            value,
+            unit: None,
+            variables: vec![],
+            cells: None,
+        }
+    }
+}
+
 /// A source's two arrays before binding.
 #[derive(Clone, Debug)]
 pub(crate) struct Raw {
