@@ -153,9 +153,12 @@ pub(crate) fn report(
     Status::CompileErrors
 }
 
-/// `a`, `b` and `c` for a list of stage names, each in backquotes.
+/// "`--stage a`, `b` and `c`" for the stages that take an option.
 fn stage_list(stages: impl Iterator<Item = Stage>) -> String {
-    let names: Vec<String> = stages.map(|s| format!("`{}`", s.name())).collect();
+    let names: Vec<String> = stages
+        .enumerate()
+        .map(|(i, s)| format!("`{}{}`", if i == 0 { "--stage " } else { "" }, s.name()))
+        .collect();
     match names.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => names.join(""),
@@ -166,16 +169,12 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
     let stage = args.stage;
     if args.mode.is_some() && !stage.takes_mode() {
         let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_mode()));
-        let _ = writeln!(err, "error: `--mode` applies to `--stage {} only", stages.trim_start_matches('`'));
+        let _ = writeln!(err, "error: `--mode` applies to {stages} only");
         return Status::Usage;
     }
     if (args.batch.is_some() || args.threads.is_some()) && !stage.takes_batch() {
         let stages = stage_list(Stage::ALL.into_iter().filter(|s| s.takes_batch()));
-        let _ = writeln!(
-            err,
-            "error: `--batch` and `--threads` apply to `--stage {} only",
-            stages.trim_start_matches('`')
-        );
+        let _ = writeln!(err, "error: `--batch` and `--threads` apply to {stages} only");
         return Status::Usage;
     }
     let source = match read_source(&args.file) {

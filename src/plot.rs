@@ -279,11 +279,12 @@ impl Row {
     }
 }
 
-/// The curves of `label` (`loss` or a metric) in every run.
+/// The curves of `label` (`loss` or a metric) in every run: per run the
+/// training curve, then the validation curve.
 fn curves(runs: &[Run], label: &str) -> Vec<Series> {
     let mut out = vec![];
     for (i, run) in runs.iter().enumerate() {
-        for split in ["val", "train"] {
+        for split in ["train", "val"] {
             let key = format!("{split}_{label}");
             let points = run.log.series(&key);
             if points.is_empty() {
@@ -297,11 +298,6 @@ fn curves(runs: &[Run], label: &str) -> Vec<Series> {
             };
             out.push(Series { name, points, color, validation });
         }
-    }
-    // The training curve first, as the single-run legend has always listed it.
-    out.sort_by_key(|s| (s.validation, s.name.clone()));
-    if runs.len() > 1 {
-        out.sort_by_key(|s| runs.iter().position(|r| s.name.starts_with(&format!("{} ", r.name))));
     }
     out
 }
@@ -416,28 +412,21 @@ struct Ticks {
 /// tick falls inside.
 fn log_ticks(lo: f64, hi: f64) -> Ticks {
     let (from, to) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    let mut values = vec![];
-    let mut digits = vec![];
-    for e in from..=to {
-        for m in [1.0, 2.0, 5.0] {
-            let v = m * 10f64.powi(e);
-            if v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12) {
-                values.push(v);
-                digits.push(e);
-            }
-        }
+    let inside = |v: f64| v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12);
+    let ticks = |mantissas: &[f64]| -> Vec<(f64, i32)> {
+        (from..=to)
+            .flat_map(|e| mantissas.iter().map(move |m| (m * 10f64.powi(e), e)))
+            .filter(|(v, _)| inside(*v))
+            .collect()
+    };
+    let mut chosen = ticks(&[1.0, 2.0, 5.0]);
+    if chosen.len() > 12 {
+        chosen = ticks(&[1.0]);
     }
-    if values.len() > 12 {
-        let keep: Vec<bool> =
-            values.iter().zip(&digits).map(|(v, e)| (v / 10f64.powi(*e) - 1.0).abs() < 1e-9).collect();
-        let mut k = keep.iter();
-        values.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        digits.retain(|_| *k.next().unwrap_or(&false));
-    }
-    if values.len() < 2 {
+    if chosen.len() < 2 {
         return linear_ticks(lo, hi);
     }
+    let (values, digits) = chosen.into_iter().unzip();
     Ticks { values, digits }
 }
 

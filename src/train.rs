@@ -16,7 +16,7 @@ use nnc_compiler::codegen::Checking;
 use nnc_runtime::train::{self, plural, EpochRecord, Observer, RunInfo, Subset};
 
 use crate::cli::{EvalArgs, PlotArgs, PredictArgs, SubsetArg, TrainArgs};
-use crate::commands::{load, Status};
+use crate::commands::{load, load_source, Status};
 use crate::summary::format_count;
 
 fn threads_of(t: Option<u64>) -> usize {
@@ -36,16 +36,16 @@ fn fail(err: &mut dyn Write, message: &str) -> Status {
 fn fail_run(
     err: &mut dyn Write,
     error: &train::RunError,
-    module: &nnc_compiler::Module,
+    (module, source): (&nnc_compiler::Module, &str),
     file: &Path,
     from_data_entry: bool,
     color: bool,
 ) -> Status {
-    let (Some(data), Ok(source)) = (&error.data, crate::source::read_source(file)) else {
+    let Some(data) = &error.data else {
         return fail(err, &error.message);
     };
-    let d = data_diagnostic(data, module, &source, from_data_entry);
-    let rendered = nnc_compiler::diag::render(&file.display().to_string(), &source, &[d], color);
+    let d = data_diagnostic(data, module, from_data_entry);
+    let rendered = nnc_compiler::diag::render(&file.display().to_string(), source, &[d], color);
     let _ = write!(err, "{rendered}");
     Status::Usage
 }
@@ -54,19 +54,17 @@ fn fail_run(
 fn data_diagnostic(
     error: &nnc_runtime::data::LoadError,
     module: &nnc_compiler::Module,
-    source: &str,
     from_data_entry: bool,
 ) -> nnc_compiler::diag::Diagnostic {
-    use nnc_compiler::diag::{Diagnostic, Span};
+    use nnc_compiler::diag::Diagnostic;
     use nnc_compiler::ir::{InputKind, Op};
     let mut d = Diagnostic::error(error.to_string());
     // The declaration `input NAME: TYPE` or `target NAME: TYPE`.
     let declaration = error.binding.as_deref().and_then(|name| {
         module.train_graph.inputs().find_map(|(_, node)| match &node.op {
             Op::Input { name: n, kind: kind @ (InputKind::Data | InputKind::Target) } if n == name => {
-                let (lo, hi) = node.loc.to_span(source)?;
                 let what = if *kind == InputKind::Data { "input" } else { "target" };
-                Some((Span::new(lo, hi), format!("{what} `{name}` is declared here")))
+                Some((node.span?, format!("{what} `{name}` is declared here")))
             }
             _ => None,
         })
@@ -277,13 +275,9 @@ fn digits(n: usize) -> usize {
 
 /// `nnc train FILE`.
 pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    let module = match load(&args.file, color, err) {
+    let (module, source) = match load_source(&args.file, color, err) {
         Ok(m) => m,
         Err(status) => return status,
-    };
-    let source = match std::fs::read_to_string(&args.file) {
-        Ok(s) => s,
-        Err(e) => return fail(err, &format!("{}: {e}", args.file.display())),
     };
     let Some(config) = &module.train else {
         return fail(
@@ -334,13 +328,13 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
             }
             Status::Ok
         }
-        Err(e) => fail_run(err, &e, &module, &args.file, true, color),
+        Err(e) => fail_run(err, &e, (&module, &source), &args.file, true, color),
     }
 }
 
 /// `nnc eval FILE --checkpoint C`.
 pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    let module = match load(&args.file, color, err) {
+    let (module, source) = match load_source(&args.file, color, err) {
         Ok(m) => m,
         Err(status) => return status,
     };
@@ -377,7 +371,7 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
             }
             Status::Ok
         }
-        Err(e) => fail_run(err, &e, &module, &args.file, data.is_none(), color),
+        Err(e) => fail_run(err, &e, (&module, &source), &args.file, data.is_none(), color),
     }
 }
 
