@@ -600,21 +600,7 @@ impl Run<'_> {
 /// location from a span of `source` ([`Run::loc_of`]), and this is its
 /// inverse.
 fn set_spans(graph: &mut Graph, source: &str) {
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let offset = |line: u32, col: u32| -> Option<usize> {
-        let start = *line_starts.get((line as usize).checked_sub(1)?)?;
-        let rest = &source[start..];
-        let before = (col as usize).checked_sub(1)?;
-        rest.char_indices().map(|(i, _)| i).chain(std::iter::once(rest.len())).nth(before).map(|i| start + i)
-    };
-    for node in &mut graph.nodes {
-        if node.loc.is_none() {
-            continue;
-        }
-        let Loc { line, col, end_line, end_col } = node.loc;
-        if let (Some(lo), Some(hi)) = (offset(line, col), offset(end_line, end_col)) {
-            node.span = Some(Span::new(lo, hi));
-        }
+    for node in graph.nodes.iter_mut().filter(|n| !n.loc.is_none()) {
+        node.span = node.loc.to_span(source).map(|(lo, hi)| Span::new(lo, hi));
     }
 }
