@@ -149,8 +149,9 @@ fn measure(
     let mut exe = Executable::new(program, options.gemm).map_err(|m| fail(err, m))?;
     let compile = start.elapsed();
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
-    let lr =
-        module.train.as_ref().map_or(nnc_compiler::pipeline::DEFAULT_OPTIMIZER.lr(), |t| t.optimizer.lr());
+    let lr = nnc_compiler::pipeline::optimizers(&module)
+        .first()
+        .map_or(nnc_compiler::pipeline::DEFAULT_OPTIMIZER.lr(), |o| o.optimizer.lr());
     feed_synthetic(&mut exe, &graph, seed, lr).map_err(|m| fail(err, m))?;
     let loss_name = graph
         .outputs

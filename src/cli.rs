@@ -265,9 +265,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "CKPT.safetensors")]
     pub resume: Option<PathBuf>,
 
-    /// With --resume: go on although the model or a `train` key that the
+    /// With --resume: go on although the model, a `train` key that the
     /// optimiser step depends on (data, split, normalize, batch, seed,
-    /// optimizer, schedule, clip_grad_norm) changed since the checkpoint.
+    /// optimizer, schedule, clip_grad_norm) or a constant changed since the
+    /// checkpoint.
     #[arg(long, requires = "resume")]
     pub allow_changes: bool,
 
@@ -302,6 +303,11 @@ pub struct EvalArgs {
     /// Threads (default: all cores).
     #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
+
+    /// Go on although a constant of the model changed since the checkpoint
+    /// was trained.
+    #[arg(long)]
+    pub allow_changes: bool,
 }
 
 /// The examples `nnc eval` scores.
@@ -338,6 +344,17 @@ pub struct PredictArgs {
     /// Threads (default: all cores).
     #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
+
+    /// The seed of the model's random draws (`normal(...)`): batch k of the
+    /// input draws from the key [seed, k] (default: the `train` section's
+    /// seed, else 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Go on although a constant of the model changed since the checkpoint
+    /// was trained.
+    #[arg(long)]
+    pub allow_changes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,10 +12,11 @@ use std::path::Path;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{InputKind, Op, OutputKind};
 use nnc_compiler::Module;
-use nnc_compiler::{compile, diag, ir, pipeline, syntax, Stage};
+use nnc_compiler::{compile_with, diag, ir, pipeline, syntax, Stage};
 use nnc_runtime::exec::feed;
 use nnc_runtime::io::{npz, tensor_file};
 use nnc_runtime::train::init;
+use nnc_runtime::FileLoader;
 
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, GradArgs, InitArgs, IrArgs, Mode, SummaryArgs};
 use crate::source::read_source;
@@ -38,10 +39,18 @@ impl Status {
     }
 }
 
-/// Compiles `source` (read from `file_name`, which is used only in messages).
-/// On errors, returns the diagnostics rendered as they are printed.
+/// Compiles `source`, read from the file `file_name` (shown in messages;
+/// `const` declarations read their files relative to its directory). On
+/// errors, returns the diagnostics rendered as they are printed.
 pub fn check_source(file_name: &str, source: &str, color: bool) -> Result<Module, String> {
-    compile(source).map(|c| c.module).map_err(|diags| diag::render(file_name, source, &diags, color))
+    check_file_source(Path::new(file_name), source, color)
+}
+
+/// [`check_source`] for the model file `path`.
+fn check_file_source(path: &Path, source: &str, color: bool) -> Result<Module, String> {
+    compile_with(source, &FileLoader::for_model(path))
+        .map(|c| c.module)
+        .map_err(|diags| diag::render(&path.display().to_string(), source, &diags, color))
 }
 
 /// Runs a parsed command line.
@@ -106,7 +115,7 @@ fn check_file(path: &Path, color: bool, out: &mut dyn Write, err: &mut dyn Write
             return Status::Usage;
         }
     };
-    match check_source(&name, &source, color) {
+    match check_file_source(path, &source, color) {
         Ok(module) => {
             let params = total_params(&module);
             let noun = if params == 1 { "parameter" } else { "parameters" };
@@ -132,7 +141,7 @@ pub(crate) fn load_source(path: &Path, color: bool, err: &mut dyn Write) -> Resu
         let _ = writeln!(err, "error: {message}");
         Status::Usage
     })?;
-    let module = check_source(&path.display().to_string(), &source, color).map_err(|rendered| {
+    let module = check_file_source(path, &source, color).map_err(|rendered| {
         let _ = write!(err, "{rendered}");
         Status::CompileErrors
     })?;
@@ -202,7 +211,7 @@ fn run_ir(args: &IrArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) 
             }
         };
     }
-    let compiled = match compile(&source) {
+    let compiled = match compile_with(&source, &FileLoader::for_model(&args.file)) {
         Ok(c) => c,
         Err(diags) => {
             let _ = write!(err, "{}", diag::render(&name, &source, &diags, color));

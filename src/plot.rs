@@ -8,8 +8,11 @@
 //! occurrence wins. Other keys (`step`, `lr`, `seconds`, …) are not plotted.
 //!
 //! The figure has one panel for the losses (logarithmic y axis when every
-//! value is positive and they span more than a decade), then one panel per
-//! metric label in the order the logs first name them; per-variable metrics
+//! value is positive and they span more than a decade) — for a model with
+//! several losses, whose log has `train_loss.NAME` and `val_loss.NAME` for
+//! every loss `NAME`, one such panel per loss instead of the panel of their
+//! sum — then one panel per metric label in the order the logs first name
+//! them; per-variable metrics
 //! (`rmse.p`, `rmse.t`, …) are drawn as small multiples, three to a row. x is
 //! the epoch. Missing and NaN values break a line rather than being drawn
 //! as zero. Several runs are overlaid, one colour per run, with the run
@@ -192,6 +195,9 @@ struct Log {
     epochs: BTreeMap<u64, BTreeMap<String, f64>>,
     /// Metric labels in the order the log first names them.
     labels: Vec<String>,
+    /// The names of the losses of a model with several, in the order the
+    /// log first names them (empty for one loss).
+    losses: Vec<String>,
 }
 
 impl Log {
@@ -233,7 +239,10 @@ impl Log {
         }
         let mut labels: Vec<(String, (usize, usize))> = first_seen.into_iter().collect();
         labels.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(Log { epochs, labels: labels.into_iter().map(|(l, _)| l).collect() })
+        let (losses, labels): (Vec<String>, Vec<String>) =
+            labels.into_iter().map(|(l, _)| l).partition(|l| loss_name(l).is_some());
+        let losses = losses.iter().filter_map(|l| loss_name(l)).map(str::to_string).collect();
+        Ok(Log { epochs, labels, losses })
     }
 
     /// `(epoch, value)` of every epoch that logs `key`.
@@ -245,6 +254,11 @@ impl Log {
 /// The label a plotted key belongs to: `train_L` and `val_L` give `L`.
 fn plotted_label(key: &str) -> Option<&str> {
     key.strip_prefix("train_").or_else(|| key.strip_prefix("val_")).filter(|l| !l.is_empty())
+}
+
+/// The loss `NAME` of the label `loss.NAME` (one of several losses).
+fn loss_name(label: &str) -> Option<&str> {
+    label.strip_prefix("loss.").filter(|n| !n.is_empty())
 }
 
 /// One curve: its legend name, points, colour and whether it is the
@@ -306,12 +320,33 @@ fn finite_values(series: &[Series]) -> Vec<f64> {
     series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect()
 }
 
-fn rows(runs: &[Run]) -> Vec<Row> {
-    let losses = curves(runs, "loss");
-    let (lo, hi) = bounds(&finite_values(&losses));
+/// The panel of the loss `label`: `loss`, or `loss.NAME` of several.
+fn loss_panel(runs: &[Run], label: &str) -> Panel {
+    let series = curves(runs, label);
+    let (lo, hi) = bounds(&finite_values(&series));
     let log_y = lo.is_finite() && lo > 0.0 && hi / lo > 10.0;
-    let mut out =
-        vec![Row::Full(Panel { title: "loss".into(), y_desc: "loss".into(), series: losses, log_y })];
+    let title = match loss_name(label) {
+        Some(name) => format!("loss {name}"),
+        None => label.to_string(),
+    };
+    Panel { title: title.clone(), y_desc: title, series, log_y }
+}
+
+fn rows(runs: &[Run]) -> Vec<Row> {
+    // Several losses: a panel for each rather than one of their sum.
+    let mut losses: Vec<String> = vec![];
+    for run in runs {
+        for loss in &run.log.losses {
+            if !losses.contains(loss) {
+                losses.push(loss.clone());
+            }
+        }
+    }
+    let mut out = if losses.is_empty() {
+        vec![Row::Full(loss_panel(runs, "loss"))]
+    } else {
+        losses.iter().map(|l| Row::Full(loss_panel(runs, &format!("loss.{l}")))).collect()
+    };
     let mut labels: Vec<String> = vec![];
     for run in runs {
         for label in &run.log.labels {

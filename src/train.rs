@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use nnc_compiler::codegen::Checking;
-use nnc_runtime::train::{self, plural, EpochRecord, Observer, RunInfo, Subset};
+use nnc_runtime::train::{self, plural, EpochRecord, LossRecord, Observer, PredictOptions, RunInfo, Subset};
 
 use crate::cli::{EvalArgs, PlotArgs, PredictArgs, SubsetArg, TrainArgs};
 use crate::commands::{load, load_source, Status};
@@ -115,6 +115,8 @@ struct Reporter<'a> {
     /// Draw a bar (stderr is a terminal and not `--quiet`).
     show_bar: bool,
     batch: usize,
+    /// The names of the losses (several when the model has several).
+    losses: Vec<String>,
     bar: Option<RunBar>,
 }
 
@@ -170,6 +172,7 @@ fn bar_style(batch: usize) -> ProgressStyle {
 impl Observer for Reporter<'_> {
     fn start(&mut self, info: &RunInfo) {
         self.batch = info.batch;
+        self.losses = info.losses.clone();
         if self.quiet {
             return;
         }
@@ -227,11 +230,21 @@ impl Observer for Reporter<'_> {
         run.bar.set_message(format!("{:>w$}/{steps}", 0, w = digits(steps)));
     }
 
-    fn step(&mut self, done: usize, loss: f64) {
+    fn step(&mut self, done: usize, losses: &[f64]) {
         if let Some(run) = &self.bar {
             let steps = run.steps;
             run.bar.set_position(((run.epoch - run.first_epoch) * steps + done) as u64);
-            run.bar.set_message(format!("{done:>w$}/{steps}  loss {}", short(loss), w = digits(steps)));
+            let values: Vec<(&str, f64)> =
+                self.losses.iter().map(String::as_str).zip(losses.iter().copied()).collect();
+            let text = match values.as_slice() {
+                [(_, loss)] => format!("loss {}", short(*loss)),
+                _ => values
+                    .iter()
+                    .map(|(name, v)| format!("{name} {}", short(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            run.bar.set_message(format!("{done:>w$}/{steps}  {text}", w = digits(steps)));
         }
     }
 
@@ -239,15 +252,23 @@ impl Observer for Reporter<'_> {
         if self.quiet {
             return;
         }
-        let mut line = format!(
-            "epoch {:>w$}/{}  train_loss {}",
-            r.epoch,
-            r.epochs,
-            short(r.train_loss),
-            w = digits(r.epochs)
-        );
+        let mut line = format!("epoch {:>w$}/{}", r.epoch, r.epochs, w = digits(r.epochs));
+        // A model with several losses prints each: `train_loss disc 0.69 gen 0.71`.
+        let several = r.losses.len() > 1;
+        let each = |value: fn(&LossRecord) -> Option<f64>| -> String {
+            r.losses.iter().filter_map(|l| value(l).map(|v| format!(" {} {}", l.name, short(v)))).collect()
+        };
+        if several {
+            line += &format!("  train_loss{}", each(|l| Some(l.train)));
+        } else {
+            line += &format!("  train_loss {}", short(r.train_loss));
+        }
         if let Some(v) = r.val_loss {
-            line += &format!("  val_loss {}", short(v));
+            if several {
+                line += &format!("  val_loss{}", each(|l| l.val));
+            } else {
+                line += &format!("  val_loss {}", short(v));
+            }
         }
         for (label, v) in &r.metrics {
             line += &format!("  {label} {}", short(*v));
@@ -257,11 +278,12 @@ impl Observer for Reporter<'_> {
         } else {
             format!("{:.1} s", r.seconds)
         };
-        line += &format!(
-            "  lr {}  {time}  {} samples/s",
-            short(r.lr),
-            format_count(r.samples_per_s.round() as u64)
-        );
+        let lr = if r.losses.iter().all(|l| l.lr == r.lr) {
+            short(r.lr)
+        } else {
+            each(|l| Some(l.lr)).trim_start().to_string()
+        };
+        line += &format!("  lr {lr}  {time}  {} samples/s", format_count(r.samples_per_s.round() as u64));
         if r.best {
             line += "  *";
         }
@@ -299,7 +321,8 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
     };
     let show_bar = !args.quiet && std::io::stderr().is_terminal();
-    let mut reporter = Reporter { out, err, quiet: args.quiet, show_bar, batch: 1, bar: None };
+    let mut reporter =
+        Reporter { out, err, quiet: args.quiet, show_bar, batch: 1, losses: vec![], bar: None };
     let result = train::train(&module, &source, &args.file, &options, &mut reporter);
     reporter.finish();
     match result {
@@ -354,17 +377,27 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
             ),
         );
     }
-    match train::eval(&module, &args.file, &args.checkpoint, subset, data, threads_of(args.threads)) {
+    let threads = threads_of(args.threads);
+    match train::eval(&module, &args.file, &args.checkpoint, subset, data, threads, args.allow_changes) {
         Ok(e) => {
+            for warning in &e.warnings {
+                let _ = writeln!(err, "warning: {warning}");
+            }
             let what = match data {
                 Some(_) => e.origin.clone(),
                 None => format!("{} subset of {}", format!("{:?}", args.subset).to_lowercase(), e.origin),
             };
             let _ = writeln!(out, "{} examples ({what})", e.examples);
-            if e.loss_normalized {
-                let _ = writeln!(out, "loss (normalised units) = {}", e.loss);
-            } else {
-                let _ = writeln!(out, "loss = {}", e.loss);
+            let units = if e.loss_normalized { " (normalised units)" } else { "" };
+            match e.losses.as_slice() {
+                [_] | [] => {
+                    let _ = writeln!(out, "loss{units} = {}", e.loss);
+                }
+                several => {
+                    for (name, v) in several {
+                        let _ = writeln!(out, "loss {name}{units} = {v}");
+                    }
+                }
             }
             for (label, v) in &e.metrics {
                 let _ = writeln!(out, "{label} = {v}");
@@ -527,8 +560,18 @@ pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &m
         Err(m) => return fail(err, &m),
     };
     let label = args.input.display().to_string();
-    let y = match train::predict(&module, &args.checkpoint, &x, &label, threads_of(args.threads)) {
-        Ok(y) => y,
+    let options = PredictOptions {
+        threads: threads_of(args.threads),
+        seed: args.seed,
+        allow_changes: args.allow_changes,
+    };
+    let y = match train::predict_with(&module, &args.checkpoint, &x, &label, &options) {
+        Ok((y, warnings)) => {
+            for warning in warnings {
+                let _ = writeln!(err, "warning: {warning}");
+            }
+            y
+        }
         Err(m) => return fail(err, &m),
     };
     let bytes = if csv {

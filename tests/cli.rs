@@ -177,3 +177,40 @@ fn check_suggests_close_names_and_the_leading_zero() {
         assert!(!stderr.contains(never), "{file}: stderr has {never:?}:\n{stderr}");
     }
 }
+
+/// A model reading `const mask: f32[4] = npy("mask.npy")` from its own
+/// directory: `nnc check` compiles it from any working directory, and
+/// without the file exits with 1 and the loader's message.
+#[test]
+fn check_reads_a_const_file_next_to_the_model() {
+    use ndarray_npy::WriteNpyExt;
+    let dir = std::env::temp_dir().join(format!("nnc-cli-const-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = dir.join("masked.nn");
+    std::fs::write(
+        &model,
+        "model masked {\n  const mask: f32[4] = npy(\"mask.npy\")\n  input x: f32[B, 4]\n  \
+         y = x * mask\n  output y\n}\n",
+    )
+    .expect("write model");
+    let model = model.display().to_string();
+
+    let missing = nnc(&["check", "--color", "never", &model]);
+    assert_no_panic(&missing);
+    let stderr = text(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "stderr:\n{stderr}");
+    let message =
+        format!("cannot read `mask.npy` ({}): No such file or directory", dir.join("mask.npy").display());
+    assert!(stderr.contains(&message), "stderr:\n{stderr}");
+    assert!(missing.stdout.is_empty(), "stdout:\n{}", text(&missing.stdout));
+
+    let mask = ndarray::arr1(&[1.0f32, 0.0, 1.0, 1.0]);
+    let file = std::fs::File::create(dir.join("mask.npy")).expect("create mask.npy");
+    mask.write_npy(file).expect("write mask.npy");
+    let out = nnc(&["check", "--color", "never", &model]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("ok: {model} (model masked: 0 parameters)\n"));
+}

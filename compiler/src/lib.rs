@@ -26,5 +26,5 @@ pub mod suggest;
 pub mod syntax;
 pub mod update;
 
-pub use pipeline::{compile, Compiled, Stage};
+pub use pipeline::{compile, compile_with, Compiled, Stage};
 pub use sema::{LayerInfo, Module};

@@ -22,7 +22,7 @@ use std::fmt;
 
 use crate::codegen::lower::{self, Program};
 use crate::codegen::Checking;
-use crate::config::Optimizer;
+use crate::config::{LossOptimizer, Optimizer, ParamSet, DEFAULT_LOSS};
 use crate::diag::Diagnostic;
 use crate::ir::{self, Dim, Graph, GraphError, Mode, OutputKind, StageError};
 use crate::plan::{self, Plan};
@@ -139,8 +139,7 @@ pub struct Compiled {
 }
 
 /// The optimiser used when a model has no `train` section: `adam(lr: 1e-3)`.
-pub const DEFAULT_OPTIMIZER: Optimizer =
-    Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+pub const DEFAULT_OPTIMIZER: Optimizer = Optimizer::DEFAULT;
 
 /// A failure of a stage after semantic analysis, as diagnostics. A failure
 /// about a node that came from the source points at its span there, so it
@@ -220,47 +219,179 @@ pub fn parse(source: &str) -> Result<(syntax::ast::File, Vec<Diagnostic>), Vec<D
     Ok((file, diagnostics))
 }
 
-/// Parses and analyses `source`. Syntax errors stop before semantic analysis
+/// Parses and analyses `source`, a program that reads no constant from a
+/// file (see [`compile_with`]). Syntax errors stop before semantic analysis
 /// (so that one typo does not cascade into unrelated errors).
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(source, &sema::NoFiles)
+}
+
+/// Parses and analyses `source`, reading the values of its `const`
+/// declarations through `loader`.
+pub fn compile_with(source: &str, loader: &dyn sema::Loader) -> Result<Compiled, Vec<Diagnostic>> {
     let (ast, _) = parse(source)?;
-    let module = sema::analyze(&ast, source)?;
+    let module = sema::analyze_with(&ast, source, loader)?;
     Ok(Compiled { source: source.to_string(), ast, module })
 }
 
-/// The training forward graph with its backward pass: outputs are the
-/// forward outputs and `grad.NAME` for every parameter.
-pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, Error> {
-    Ok(autodiff::differentiate(&module.train_graph)?)
+/// One optimiser's step of a training iteration. A model with one loss has
+/// one step; a model with several (`loss NAME = ...`) has one per
+/// optimiser of its `train` section, run on every batch in the order
+/// written, each seeing the parameters and state the one before it wrote.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The loss the step minimises, which names it (`loss` for a model with
+    /// one loss).
+    pub loss: String,
+    /// What the optimiser updates, as written after `params:`.
+    pub params: ParamSet,
+    /// The step's graph (see [`train_steps`]), or its gradient graph (see
+    /// [`gradients`]).
+    pub graph: Graph,
 }
 
-/// The complete training step as one graph: forward (training mode),
-/// backward, gradient clipping and the optimiser update of the module's
-/// `train` section. Inputs: data, targets, parameters, state (batchnorm
-/// statistics and optimiser state), the RNG key and the learning rate `lr`.
-/// Outputs: the loss, the predictions, and the new value of every parameter
-/// and state input.
+impl Step {
+    /// The line that introduces the step in a listing of several:
+    /// `# step 1 of 2: optimizer `disc` (loss `disc`, params: D)`.
+    pub fn header(&self, index: usize, count: usize) -> String {
+        format!(
+            "# step {} of {count}: optimizer `{}` (loss `{}`, params: {})",
+            index + 1,
+            self.loss,
+            self.loss,
+            self.params
+        )
+    }
+}
+
+/// The optimisers of `module`'s training iteration, in the order their
+/// steps run: the `train` section's, or without one [`DEFAULT_OPTIMIZER`]
+/// for every loss.
+pub fn optimizers(module: &sema::Module) -> Vec<LossOptimizer> {
+    match &module.train {
+        Some(t) => t.optimizers.clone(),
+        None => module
+            .train_graph
+            .outputs
+            .iter()
+            .filter(|o| o.kind == OutputKind::Loss)
+            .map(|o| LossOptimizer {
+                loss: o.name.clone(),
+                named: o.name != DEFAULT_LOSS,
+                ..LossOptimizer::default_for_loss()
+            })
+            .collect(),
+    }
+}
+
+/// The gradient graph of every step: the training forward graph with the
+/// backward pass of the step's loss with respect to the parameters its
+/// optimiser updates; outputs are the forward outputs and `grad.NAME` for
+/// each of those parameters.
+pub fn gradients(module: &sema::Module) -> Result<Vec<Step>, Error> {
+    let optimizers = optimizers(module);
+    let mut steps = vec![];
+    for o in &optimizers {
+        let backward = step_gradient(module, o)?;
+        steps.push(Step { loss: o.loss.clone(), params: o.params.clone(), graph: backward.graph });
+    }
+    Ok(steps)
+}
+
+/// The backward pass of the step of optimiser `o`.
+fn step_gradient(module: &sema::Module, o: &LossOptimizer) -> Result<autodiff::Backward, Error> {
+    Ok(autodiff::differentiate_loss(&module.train_graph, &o.loss, &|name| o.updates(name))?)
+}
+
+/// The training forward graph with its backward pass, for a model with one
+/// loss: outputs are the forward outputs and `grad.NAME` for every
+/// parameter. A model with several losses has one per step
+/// ([`gradients`]).
+pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, Error> {
+    let [o] = only_step(module)?;
+    step_gradient(module, &o)
+}
+
+/// The training steps of `module`, in the order they run on each batch.
+/// Each step is one graph: forward (training mode), the backward pass of
+/// its loss with respect to the parameters its optimiser updates, gradient
+/// clipping and that optimiser's update. Inputs: data, targets, constants,
+/// every parameter, state (batchnorm statistics and the optimiser's
+/// state), the RNG key and the learning rate `lr`. Outputs: the step's loss,
+/// the predictions, and the new value of every parameter it updates and of
+/// every state input.
+///
+/// The optimiser state of a model with one loss is named as in PyTorch
+/// (`optim.PARAM.SLOT`, `optim.step`); with several, each optimiser's state
+/// is prefixed by its loss (`optim.NAME.PARAM.SLOT`), so that optimisers of
+/// overlapping parameters keep their own state.
+pub fn train_steps(module: &sema::Module) -> Result<Vec<Step>, Error> {
+    let optimizers = optimizers(module);
+    let several = optimizers.len() > 1;
+    let clip = module.train.as_ref().and_then(|t| t.clip_grad_norm);
+    let mut steps = vec![];
+    for o in &optimizers {
+        let backward = step_gradient(module, o)?;
+        let mut graph = backward.graph;
+        // The step reports its own loss only: the others' nodes are dead
+        // code, which the optimisation passes remove.
+        graph.outputs.retain(|out| match out.kind {
+            OutputKind::Other => !out.name.starts_with("grad."),
+            OutputKind::Loss => out.name == o.loss,
+            _ => true,
+        });
+        let prefix = if several { update::Prefix::of_loss(&o.loss) } else { update::Prefix::ONLY };
+        update::append_update(&mut graph, &backward.grads, &o.optimizer, clip, &prefix).map_err(|e| {
+            Error::plain(if several { format!("the optimizer of the loss `{}`: {e}", o.loss) } else { e })
+        })?;
+        let graph = sema::inputs_first(graph);
+        ir::verify::violations(&graph)
+            .map_err(|e| Error::from_stage(&graph, Some("the training step does not verify"), &e))?;
+        steps.push(Step { loss: o.loss.clone(), params: o.params.clone(), graph });
+    }
+    Ok(steps)
+}
+
+/// The complete training step as one graph, for a model with one loss (see
+/// [`train_steps`]).
 pub fn train_step(module: &sema::Module) -> Result<Graph, Error> {
-    let backward = grad(module)?;
-    let mut graph = backward.graph;
-    graph.outputs.retain(|o| o.kind != OutputKind::Other || !o.name.starts_with("grad."));
-    let (optimizer, clip) = match &module.train {
-        Some(t) => (t.optimizer, t.clip_grad_norm),
-        None => (DEFAULT_OPTIMIZER, None),
-    };
-    update::append_update(&mut graph, &backward.grads, &optimizer, clip)?;
-    let graph = sema::inputs_first(graph);
-    ir::verify::violations(&graph)
-        .map_err(|e| Error::from_stage(&graph, Some("the training step does not verify"), &e))?;
-    Ok(graph)
+    only_step(module)?;
+    let mut steps = train_steps(module)?;
+    Ok(steps.remove(0).graph)
+}
+
+/// The training steps after [`opt::optimize`].
+pub fn optimized_steps(module: &sema::Module) -> Result<Vec<Step>, Error> {
+    let mut steps = train_steps(module)?;
+    for step in &mut steps {
+        step.graph = opt::optimize(&step.graph)?;
+    }
+    Ok(steps)
 }
 
 /// The graph that runs in `mode`, optimised: the training step after
-/// [`opt::optimize`], or the optimised inference graph.
+/// [`opt::optimize`] (of a model with one loss; see [`optimized_steps`]),
+/// or the optimised inference graph.
 pub fn optimized(module: &sema::Module, mode: Mode) -> Result<Graph, Error> {
     Ok(match mode {
         Mode::Train => opt::optimize(&train_step(module)?)?,
         Mode::Infer => opt::optimize(&module.infer_graph)?,
+    })
+}
+
+/// The optimiser of a model with one step; an error naming the steps of a
+/// model with several.
+fn only_step(module: &sema::Module) -> Result<[LossOptimizer; 1], Error> {
+    let optimizers = optimizers(module);
+    let count = optimizers.len();
+    <[LossOptimizer; 1]>::try_from(optimizers).map_err(|all| {
+        let names: Vec<String> = all.iter().map(|o| format!("`{}`", o.loss)).collect();
+        Error::plain(format!(
+            "model `{}` trains with {count} optimizers ({}), one training step each; this needs a model with one \
+             loss",
+            module.name,
+            names.join(", ")
+        ))
     })
 }
 
@@ -320,20 +451,42 @@ impl Compiled {
                 Mode::Train => &module.train_graph,
                 Mode::Infer => &module.infer_graph,
             }),
-            Stage::Grad => ir::print::print(&grad(module)?.graph),
-            Stage::Train => ir::print::print(&train_step(module)?),
-            Stage::Opt => ir::print::print(&optimized(module, Mode::Train)?),
-            Stage::Fused => {
-                let graph = optimized(module, options.mode)?;
-                fusion::report(&graph, &fusion::partition(&graph))
-            }
-            Stage::Plan => plan::print(&plan(&optimized(module, options.mode)?, batch, options.threads)?),
-            Stage::Clif => {
-                let graph = optimized(module, options.mode)?;
-                lower::clif_listing(&program(&graph, batch, options.threads, options.checking)?)
+            Stage::Grad => listing(&gradients(module)?, |g| Ok(ir::print::print(g)))?,
+            Stage::Train => listing(&train_steps(module)?, |g| Ok(ir::print::print(g)))?,
+            Stage::Opt => listing(&optimized_steps(module)?, |g| Ok(ir::print::print(g)))?,
+            Stage::Fused | Stage::Plan | Stage::Clif => {
+                let back_half = |graph: &Graph| -> Result<String, Error> {
+                    Ok(match stage {
+                        Stage::Fused => fusion::report(graph, &fusion::partition(graph)),
+                        Stage::Plan => plan::print(&plan(graph, batch, options.threads)?),
+                        _ => lower::clif_listing(&program(graph, batch, options.threads, options.checking)?),
+                    })
+                };
+                match options.mode {
+                    Mode::Train => listing(&optimized_steps(module)?, back_half)?,
+                    Mode::Infer => back_half(&opt::optimize(&module.infer_graph)?)?,
+                }
             }
         })
     }
+}
+
+/// The text of every step's graph made by `text`: the text alone for one
+/// step, each after its [header](Step::header) for several.
+fn listing(steps: &[Step], text: impl Fn(&Graph) -> Result<String, Error>) -> Result<String, Error> {
+    if let [step] = steps {
+        return text(&step.graph);
+    }
+    let mut out = String::new();
+    for (i, step) in steps.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&step.header(i, steps.len()));
+        out.push('\n');
+        out.push_str(&text(&step.graph)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -404,6 +557,153 @@ model m {
             assert_eq!(node.span.is_some(), !node.loc.is_none(), "{:?}", node.op);
         }
         assert!(backward > 0);
+    }
+
+    /// Two heads on one input, each loss with its own optimiser and layer.
+    const HEADS: &str = "\
+model heads {
+  input  x: f32[B, 4]
+  target y: f32[B, 1]
+  A = dense(1)
+  C = dense(1)
+  loss first = mse(x |> A, y)
+  loss second = mse(x |> C, y) + mse(x |> A, y)
+}
+train {
+  data = synthetic.sine
+  optimizer second = adam(1e-3, params: [C, A])
+  optimizer first = sgd(0.1, momentum: 0.9, params: A)
+}
+";
+
+    /// Names of the inputs and outputs of `graph` of the given kinds.
+    fn names(graph: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
+        use crate::ir::{InputKind, Op};
+        let inputs = graph
+            .inputs()
+            .filter_map(|(_, n)| match &n.op {
+                Op::Input { name, kind: InputKind::Param { .. } | InputKind::State { .. } } => {
+                    Some(name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let outputs = graph.outputs.iter().map(|o| format!("{} {}", o.kind.name(), o.name)).collect();
+        (inputs, outputs)
+    }
+
+    /// One step per optimiser, in the order written: each differentiates its
+    /// own loss, updates only its parameters and keeps its state under its
+    /// loss's name, so that overlapping parameters do not share state.
+    #[test]
+    fn a_step_per_optimizer_updates_its_parameters_only() {
+        let compiled = compile(HEADS).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", HEADS, &d)));
+        let steps = super::train_steps(&compiled.module).expect("the steps");
+        let losses: Vec<&str> = steps.iter().map(|s| s.loss.as_str()).collect();
+        assert_eq!(losses, ["second", "first"]);
+        let (inputs, outputs) = names(&steps[0].graph);
+        assert_eq!(
+            inputs,
+            [
+                "A.weight",
+                "A.bias",
+                "C.weight",
+                "C.bias",
+                "optim.second.step",
+                "optim.second.A.weight.exp_avg",
+                "optim.second.A.weight.exp_avg_sq",
+                "optim.second.A.bias.exp_avg",
+                "optim.second.A.bias.exp_avg_sq",
+                "optim.second.C.weight.exp_avg",
+                "optim.second.C.weight.exp_avg_sq",
+                "optim.second.C.bias.exp_avg",
+                "optim.second.C.bias.exp_avg_sq",
+            ]
+            .map(String::from)
+        );
+        assert!(outputs.contains(&"loss second".to_string()) && !outputs.contains(&"loss first".to_string()));
+        assert!(
+            outputs.contains(&"param C.weight".to_string())
+                && outputs.contains(&"param A.weight".to_string())
+        );
+        let (inputs, outputs) = names(&steps[1].graph);
+        assert_eq!(
+            inputs,
+            [
+                "A.weight",
+                "A.bias",
+                "C.weight",
+                "C.bias",
+                "optim.first.A.weight.momentum_buffer",
+                "optim.first.A.bias.momentum_buffer"
+            ]
+            .map(String::from)
+        );
+        let params: Vec<&String> = outputs.iter().filter(|o| o.starts_with("param ")).collect();
+        assert_eq!(params, ["param A.weight", "param A.bias"]);
+        // The gradient graphs: the parameters each optimiser updates.
+        let grads = super::gradients(&compiled.module).expect("the gradients");
+        let grad_outputs: Vec<Vec<&str>> = grads
+            .iter()
+            .map(|s| {
+                s.graph
+                    .outputs
+                    .iter()
+                    .filter(|o| o.name.starts_with("grad."))
+                    .map(|o| o.name.as_str())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            grad_outputs,
+            [
+                vec!["grad.A.weight", "grad.A.bias", "grad.C.weight", "grad.C.bias"],
+                vec!["grad.A.weight", "grad.A.bias"]
+            ]
+        );
+        // Every step compiles through the back half.
+        for step in super::optimized_steps(&compiled.module).expect("optimised") {
+            super::program(&step.graph, 3, 1, crate::codegen::Checking::Checked).expect("lowers");
+        }
+    }
+
+    /// The one-step entry points name the steps of a model with several;
+    /// the listings print each step after a header.
+    #[test]
+    fn several_steps_are_listed_with_headers() {
+        let compiled = compile(HEADS).unwrap_or_else(|d| panic!("{}", render_plain("m.nn", HEADS, &d)));
+        let error = super::train_step(&compiled.module).expect_err("two steps");
+        assert_eq!(
+            error.to_string(),
+            "model `heads` trains with 2 optimizers (`second`, `first`), one training step each; this needs a \
+             model with one loss"
+        );
+        assert!(super::grad(&compiled.module).is_err());
+        let options = super::Options::default();
+        for stage in [
+            super::Stage::Grad,
+            super::Stage::Train,
+            super::Stage::Opt,
+            super::Stage::Fused,
+            super::Stage::Plan,
+        ] {
+            let text = compiled.dump(stage, &options).unwrap_or_else(|e| panic!("{}: {e}", stage.name()));
+            let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("# step")).collect();
+            assert_eq!(
+                headers,
+                [
+                    "# step 1 of 2: optimizer `second` (loss `second`, params: [C, A])",
+                    "# step 2 of 2: optimizer `first` (loss `first`, params: A)"
+                ],
+                "{}",
+                stage.name()
+            );
+        }
+        // A model with one loss: one graph, no header, as before.
+        let one = compile(SOURCE).expect("compiles");
+        let text = one.dump(super::Stage::Train, &options).expect("train");
+        assert!(text.starts_with("graph m mode=train {"), "{text}");
+        assert_eq!(crate::ir::print::print(&super::train_step(&one.module).expect("one step")), text);
     }
 
     /// A failure about no node is a plain diagnostic.

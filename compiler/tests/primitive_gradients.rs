@@ -260,6 +260,7 @@ fn cases_cover_every_primitive() {
         "maxpool",
         "avgpool",
         "resize",
+        "warp",
         // Not differentiable, used inside differentiable graphs.
         "gt",
         "ge",

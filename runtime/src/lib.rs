@@ -10,8 +10,9 @@
 //!   seed ([`exec::feed`]);
 //! - [`io`]: tensor files — parameters, gradients and checkpoints in the
 //!   safetensors format ([`io::tensor_file`], written atomically), batches
-//!   from NumPy `.npz` archives ([`io::npz`]), and the [`Error`] that names
-//!   the file;
+//!   from NumPy `.npz` archives ([`io::npz`]), the values of `const`
+//!   declarations read when a model is compiled ([`FileLoader`]), and the
+//!   [`Error`] that names the file;
 //! - [`data`]: training examples from a `train` section's `data` source
 //!   (synthetic generators, shipped data sets, CSV, npy and npz files);
 //! - [`train`]: training and what it needs — the loop, `eval` and `predict`,
@@ -26,4 +27,4 @@ pub mod exec;
 pub mod io;
 pub mod train;
 
-pub use io::Error;
+pub use io::{Error, FileLoader};

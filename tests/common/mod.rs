@@ -64,11 +64,20 @@ pub fn for_each_file(files: &[PathBuf], check: impl Fn(&Path, &str)) {
 }
 
 /// Compiles a file that must compile, failing with its rendered diagnostics.
+/// `const` declarations read their files relative to the file's directory.
 pub fn compile_ok(path: &Path, source: &str) -> Module {
     let name = display_path(path);
-    nnc_compiler::compile(source)
+    nnc_compiler::compile_with(source, &nnc_runtime::FileLoader::for_model(path))
         .unwrap_or_else(|diags| {
             panic!("{name} does not compile:\n{}", nnc_compiler::diag::render_plain(&name, source, &diags))
         })
         .module
+}
+
+/// Reads and compiles the file `path` (relative to the package root, e.g.
+/// `models/sine.nn`), which must compile; its `const` declarations read
+/// their files relative to its directory.
+pub fn compile_file(path: &str) -> Module {
+    let path = root().join(path);
+    compile_ok(&path, &read(&path))
 }

@@ -1,7 +1,9 @@
 //! Reverse-mode automatic differentiation as a graph-to-graph transform.
 //!
 //! [`differentiate`] takes a forward graph with a `loss` output and returns a
-//! copy with the backward pass appended: one vector-Jacobian rule per
+//! copy with the backward pass appended (with respect to every parameter;
+//! [`differentiate_loss`] picks one of several losses and the parameters an
+//! optimiser updates): one vector-Jacobian rule per
 //! primitive (all in [`rules`]), applied in reverse definition order. Every
 //! backward node records the forward node it came from (`grad_of`) and that
 //! node's source location, so the printed graph reads `... @6:12-6:21 from %9
@@ -33,14 +35,15 @@ pub struct ParamGrad {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Backward {
     /// The forward nodes, then the backward nodes. Outputs: the forward
-    /// outputs, then one `value "grad.NAME"` output per parameter.
+    /// outputs, then one `value "grad.NAME"` output per differentiated
+    /// parameter.
     pub graph: Graph,
-    /// One entry per parameter input, in input order.
+    /// One entry per differentiated parameter input, in input order.
     pub grads: Vec<ParamGrad>,
 }
 
-/// Appends the backward pass of `forward`'s `loss` output with respect to
-/// every parameter input.
+/// Appends the backward pass of `forward`'s loss output (its first output
+/// of kind `loss`) with respect to every parameter input.
 ///
 /// Only nodes on a path from a parameter to the loss through differentiable
 /// ops are differentiated; a parameter the loss does not depend on gets a
@@ -53,10 +56,34 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, GraphError> {
         .find(|o| o.kind == OutputKind::Loss)
         .ok_or("the graph has no `loss` output to differentiate")?
         .value;
+    backward(forward, loss, &|_| true)
+}
+
+/// Appends the backward pass of the loss output called `loss` with respect
+/// to the parameter inputs whose names `wrt` accepts (in input order); the
+/// other parameters are constants of the backward pass and get no
+/// gradient. This is one optimiser's step of a model with several losses;
+/// [`differentiate`] is the case of one loss and every parameter.
+pub fn differentiate_loss(
+    forward: &Graph,
+    loss: &str,
+    wrt: &dyn Fn(&str) -> bool,
+) -> Result<Backward, GraphError> {
+    let output = forward
+        .outputs
+        .iter()
+        .find(|o| o.kind == OutputKind::Loss && o.name == loss)
+        .ok_or_else(|| format!("the graph has no loss output `{loss}` to differentiate"))?;
+    backward(forward, output.value, wrt)
+}
+
+/// The backward pass of the value `loss` with respect to the parameters
+/// `wrt` accepts.
+fn backward(forward: &Graph, loss: ValueId, wrt: &dyn Fn(&str) -> bool) -> Result<Backward, GraphError> {
     if loss.index() >= forward.nodes.len() || forward.ty(loss) != &Type::scalar(DType::F32) {
         return Err(format!("the loss {loss} must be an f32[] value").into());
     }
-    let active = active_nodes(forward, loss);
+    let active = active_nodes(forward, loss, wrt);
     let mut graph = forward.clone();
     let mut cotangent: Vec<Option<ValueId>> = vec![None; forward.nodes.len()];
     if active[loss.index()] {
@@ -83,6 +110,9 @@ pub fn differentiate(forward: &Graph) -> Result<Backward, GraphError> {
     let mut grads = vec![];
     for (param, node) in forward.inputs() {
         let Op::Input { name, kind: InputKind::Param { .. } } = &node.op else { continue };
+        if !wrt(name) {
+            continue;
+        }
         let grad = match cotangent[param.index()] {
             Some(g) => g,
             None => {
@@ -123,14 +153,15 @@ fn prune(graph: &Graph, first: usize, grads: Vec<ParamGrad>) -> (Graph, Vec<Para
     (out, grads.collect())
 }
 
-/// Nodes whose value depends on a parameter through differentiable ops and
-/// on which the loss depends: exactly the nodes that need a cotangent.
-fn active_nodes(graph: &Graph, loss: ValueId) -> Vec<bool> {
+/// Nodes whose value depends on a parameter `wrt` accepts through
+/// differentiable ops and on which the loss depends: exactly the nodes that
+/// need a cotangent.
+fn active_nodes(graph: &Graph, loss: ValueId, wrt: &dyn Fn(&str) -> bool) -> Vec<bool> {
     let n = graph.nodes.len();
     let mut from_param = vec![false; n];
     for (i, node) in graph.nodes.iter().enumerate() {
         from_param[i] = match &node.op {
-            Op::Input { kind, .. } => matches!(kind, InputKind::Param { .. }),
+            Op::Input { name, kind } => matches!(kind, InputKind::Param { .. }) && wrt(name),
             op => op.is_differentiable() && node.args.iter().any(|a| from_param[a.index()]),
         };
     }

@@ -12,14 +12,20 @@
 //!   otherwise (ties go to `b`), so `relu = max(x, 0)` has derivative 0 at
 //!   0, as in PyTorch; `min` likewise with `a < b`.
 //! - `reduce_max` shares the gradient evenly among tied maxima (PyTorch's
-//!   `amax`); max pooling sends it to the first maximum of each window.
+//!   `amax`); max pooling sends it to the first maximum of each window, and
+//!   `scatter_max` to the first maximum of each group of equal indices.
+//! - `stop_gradient` passes no gradient: its operand counts as a constant.
 //! - Broadcasting is explicit, so the gradient of `broadcast` is the sum
 //!   over the expanded axes — the only place that reduces.
+//! - `warp` in nearest mode has no gradient in its flow (the sample is
+//!   piecewise constant in it); bilinear warp's flow gradient is the
+//!   derivative of the interpolation weights, taken from above on grid
+//!   lines (where the weights have a kink).
 
 use std::f64::consts::PI;
 
 use crate::ir::{
-    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId,
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId, WarpMode,
 };
 
 /// Appends backward nodes for one forward node; every node it adds carries
@@ -160,6 +166,16 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let d = e.mul(k, ex)?;
             vec![Some(e.mul(gy, d)?)]
         }
+        Op::Unary(UnaryOp::Sin) => {
+            let d = e.unary(UnaryOp::Cos, x(0))?;
+            vec![Some(e.mul(gy, d)?)]
+        }
+        Op::Unary(UnaryOp::Cos) => {
+            // -sin x
+            let s = e.unary(UnaryOp::Sin, x(0))?;
+            let d = e.unary(UnaryOp::Neg, s)?;
+            vec![Some(e.mul(gy, d)?)]
+        }
 
         // --------------------------------------------------------- binary
         Op::Binary(BinaryOp::Add) => vec![Some(gy), Some(gy)],
@@ -285,7 +301,31 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let size = known_dims(&e.shape(x(0)), 2, "resize")?;
             vec![Some(e.op(Op::ResizeGrad { size }, &[gy])?)]
         }
-        Op::ConvWeightGrad { .. } | Op::PoolGrad { .. } | Op::ResizeGrad { .. } => {
+        Op::Warp(attrs) => {
+            // Nearest sampling is piecewise constant in the flow: no contribution.
+            let flow = match attrs.mode {
+                WarpMode::Bilinear => Some(e.op(Op::WarpGradFlow(*attrs), &[x(0), x(1), gy])?),
+                WarpMode::Nearest => None,
+            };
+            vec![Some(e.op(Op::WarpGradInput(*attrs), &[x(1), gy])?), flow]
+        }
+        // ------------------------------------------------ gather, scatter
+        Op::Gather { axis } => {
+            let size = known_dim(&e.shape(x(0)), *axis, "gather")?;
+            vec![Some(e.op(Op::ScatterSum { axis: *axis, size }, &[gy, x(1)])?), None]
+        }
+        Op::ScatterSum { axis, .. } => vec![Some(e.op(Op::Gather { axis: *axis }, &[gy, x(1)])?), None],
+        Op::ScatterMax { axis, .. } => {
+            vec![Some(e.op(Op::ScatterMaxGrad { axis: *axis }, &[x(0), x(1), gy])?), None]
+        }
+        Op::StopGradient => vec![None],
+
+        Op::ConvWeightGrad { .. }
+        | Op::ScatterMaxGrad { .. }
+        | Op::PoolGrad { .. }
+        | Op::ResizeGrad { .. }
+        | Op::WarpGradInput(_)
+        | Op::WarpGradFlow(_) => {
             return Err(format!(
                 "{y}: `{}` is a gradient op; second derivatives are not supported",
                 node.op.mnemonic()

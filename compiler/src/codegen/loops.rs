@@ -283,7 +283,13 @@ impl LoopKernel {
                 matches!(
                     e,
                     Expr::Unary(
-                        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Erf,
+                        UnaryOp::Exp
+                            | UnaryOp::Log
+                            | UnaryOp::Tanh
+                            | UnaryOp::Sigmoid
+                            | UnaryOp::Erf
+                            | UnaryOp::Sin
+                            | UnaryOp::Cos,
                         _
                     )
                 )
@@ -587,6 +593,8 @@ fn unary(e: &mut Emit, op: UnaryOp, x: Value) -> Value {
         UnaryOp::Tanh => approx::tanh(e, x),
         UnaryOp::Sigmoid => approx::sigmoid(e, x),
         UnaryOp::Erf => approx::erf(e, x),
+        UnaryOp::Sin => approx::sin(e, x),
+        UnaryOp::Cos => approx::cos(e, x),
     }
 }
 

@@ -3,8 +3,9 @@
 //! - [`loops`]: elementwise loop kernels (fused expressions over strided
 //!   buffers) and their generator.
 //! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
-//!   sigmoid, erf and softplus, with documented error bounds.
-//! - [`window`]: pooling, resizing, their gradients and argmax.
+//!   sigmoid, erf, softplus, sin and cos, with documented error bounds.
+//! - [`window`]: pooling, resizing, their gradients, argmax, and gather and
+//!   scatter by an index list.
 //! - [`lower`]: a planned partition turned into the calls a runtime makes.
 //! - [`jit`]: the JIT module that owns the machine code of a model's
 //!   kernels and hands out typed function pointers.

@@ -119,11 +119,13 @@ fn approximations_meet_their_documented_bounds() {
         ("sigmoid", approx::sigmoid, sigmoid64, (-110.0, 30.0, 1.0 / 1024.0), 4e-7, SUBNORMAL_ABS),
         ("erf", approx::erf, interp::erf, (-5.0, 5.0, 1.0 / 8192.0), 4e-7, SUBNORMAL_ABS),
         ("softplus", approx::softplus, softplus64, (-110.0, 30.0, 1.0 / 1024.0), 5e-7, SUBNORMAL_ABS),
+        ("sin", approx::sin, f64::sin, (-70_000.0, 70_000.0, 1.0 / 32.0), 2.5e-7, SUBNORMAL_ABS),
+        ("cos", approx::cos, f64::cos, (-70_000.0, 70_000.0, 1.0 / 32.0), 2.5e-7, SUBNORMAL_ABS),
     ];
     let mut jit = Jit::new().expect("host JIT");
     let ids: Vec<_> = table.iter().map(|t| jit.add_map(t.0, t.1).expect("compiles")).collect();
     jit.finalize().expect("finalizes");
-    let extremes: Vec<f32> = vec![
+    let mut extremes: Vec<f32> = vec![
         88.72283,
         88.72284,
         88.7229,
@@ -147,7 +149,24 @@ fn approximations_meet_their_documented_bounds() {
         4.0,
         9.0,
         9.1,
+        // The largest errors of sin and cos over all f32 (both reductions).
+        f32::from_bits(0x4753_3918),
+        f32::from_bits(0x4753_ea98),
+        f32::from_bits(0x6823_ee64),
+        f32::from_bits(0x7d23_75c1),
+        // Both sides of the switch between the two reductions of sin and cos.
+        65_535.996,
+        65_536.0,
+        65_536.01,
     ];
+    // The f32 values around multiples of π/2, where the reduction of sin and
+    // cos cancels most of the argument: near small and large multiples.
+    for k in [1.0, 2.0, 3.0, 4.0, 7.0, 100.0, 1e3, 41_721.0, 1e6, 1e12, 1e18, 1e30] {
+        let x = (k * std::f64::consts::FRAC_PI_2) as f32;
+        for bits in x.to_bits() - 2..=x.to_bits() + 2 {
+            extremes.push(f32::from_bits(bits));
+        }
+    }
     for ((name, _, reference, (lo, hi, step), rel_bound, abs_bound), id) in table.iter().zip(ids) {
         let f = jit.map_fn(id);
         let mut xs = grid(*lo, *hi, *step);
@@ -203,6 +222,19 @@ fn approximations_special_values() {
         ("softplus", approx::softplus, -inf, 0.0),
         ("softplus", approx::softplus, 100.0, 100.0),
         ("softplus", approx::softplus, f32::NAN, f32::NAN),
+        ("sin", approx::sin, 0.0, 0.0),
+        ("sin", approx::sin, -0.0, -0.0),
+        ("sin", approx::sin, 1e-30, 1e-30),
+        ("sin", approx::sin, -1e-45, -1e-45),
+        ("sin", approx::sin, inf, f32::NAN),
+        ("sin", approx::sin, -inf, f32::NAN),
+        ("sin", approx::sin, f32::NAN, f32::NAN),
+        ("cos", approx::cos, 0.0, 1.0),
+        ("cos", approx::cos, -0.0, 1.0),
+        ("cos", approx::cos, 1e-30, 1.0),
+        ("cos", approx::cos, inf, f32::NAN),
+        ("cos", approx::cos, -inf, f32::NAN),
+        ("cos", approx::cos, f32::NAN, f32::NAN),
     ];
     let mut jit = Jit::new().expect("host JIT");
     let ids: Vec<_> = table

@@ -12,6 +12,11 @@
 //! The types carry no checking and do no I/O. The `Debug` output of the
 //! data source, split, normalisation, missing-value rule, optimiser and
 //! schedule is recorded in checkpoints, so it is part of the file format.
+//!
+//! A model may have several losses (`loss NAME = ...`), each minimised by
+//! its own optimiser ([`LossOptimizer`]): a training iteration runs one step
+//! of every optimiser, in the order written. A section without `optimizer`
+//! has one, [`LossOptimizer::default_for_loss`].
 
 pub mod datasets;
 mod metric;
@@ -19,7 +24,7 @@ mod optimizer;
 mod source;
 
 pub use metric::Metric;
-pub use optimizer::{Optimizer, Schedule};
+pub use optimizer::{LayerRef, LossOptimizer, Optimizer, ParamSet, Schedule, DEFAULT_LOSS};
 pub use source::{DataSource, Generator, Missing, Normalize, Split, SplitRule};
 
 use crate::diag::Span;
@@ -39,9 +44,13 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Passes over the training data (≥ 1).
     pub epochs: usize,
-    pub optimizer: Optimizer,
+    /// The optimiser of every loss, in the order their steps run (the
+    /// order written); never empty. The `schedule` and `clip_grad_norm`
+    /// apply to each.
+    pub optimizers: Vec<LossOptimizer>,
     pub schedule: Schedule,
-    /// Maximum global gradient norm; `None` means no clipping.
+    /// Maximum global gradient norm of each optimiser's gradients; `None`
+    /// means no clipping.
     pub clip_grad_norm: Option<f64>,
     pub early_stop: Option<EarlyStop>,
     /// Metrics reported besides the loss, in the order written.
@@ -51,6 +60,13 @@ pub struct TrainConfig {
     pub checkpoint: Option<String>,
     /// What loading does with examples holding NaN or infinite values.
     pub missing: Missing,
+}
+
+impl TrainConfig {
+    /// The optimiser of the loss called `loss`.
+    pub fn optimizer_of(&self, loss: &str) -> Option<&LossOptimizer> {
+        self.optimizers.iter().find(|o| o.loss == loss)
+    }
 }
 
 /// Stop when the validation loss has not improved by more than `min_delta`

@@ -7,12 +7,13 @@
 //! - **inline**: `const` and `size` are scalars known when the kernel is
 //!   generated (sizes of symbolic dimensions are bound at plan time), read as
 //!   immediates, never stored;
-//! - **view**: `broadcast`, `permute` and `reshape` are not computed: a
-//!   reader reads the view's *base* (the leaf, inline value or kernel result
-//!   underneath the chain of views) with strides — stride 0 along broadcast
-//!   axes, permuted strides for a permute, and a reshape of a contiguous
-//!   layout is the same memory. Codegen resolves a view by walking the
-//!   node's operands down to its base;
+//! - **view**: `broadcast`, `permute`, `reshape` and `stop_gradient` are
+//!   not computed: a reader reads the view's *base* (the leaf, inline value
+//!   or kernel result underneath the chain of views) with strides — stride 0
+//!   along broadcast axes, permuted strides for a permute, a reshape of a
+//!   contiguous layout is the same memory, and `stop_gradient` is its
+//!   operand. Codegen resolves a view by walking the node's operands down to
+//!   its base;
 //! - **kernel**: computed by one kernel.
 //!
 //! Kernel kinds ([`KernelKind`]) and the rules that form them:
@@ -32,16 +33,18 @@
 //!   link (the contraction's result first) with the same shape is attached as
 //!   the kernel's [`Kernel::epilogue`] (bias add, activation, masks): the
 //!   GEMM writes its result to a buffer, then the epilogue runs over it.
-//! - `ConvWeightGrad`, `Pool`, `PoolGrad`, `Resize`, `ResizeGrad`, `ArgMax`:
-//!   one node each, no epilogue.
+//! - `ConvWeightGrad`, `Pool`, `PoolGrad`, `Resize`, `ResizeGrad`, `ArgMax`,
+//!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
+//! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
+//!   no epilogue; their operands (the index included) are contiguous memory.
 //! - `Copy`: one data-movement node (`slice`, `pad`, `concat`), or a view or
 //!   inline value that must exist in memory: a graph output, an operand of a
 //!   window op or convolution that is not contiguous memory, a matmul
 //!   operand over an inline value, or a reshape of a non-contiguous view.
 //!
 //! Operand requirements: loops, copies and argmax read any view or inline
-//! value; matmul reads any strided view of memory; convolutions, pooling and
-//! resizing (and their gradients) read contiguous memory only.
+//! value; matmul reads any strided view of memory; convolutions, pooling,
+//! resizing and warping (and their gradients) read contiguous memory only.
 //!
 //! Kernels are numbered in a topological order of the kernel graph (among
 //! ready kernels, the one whose first node comes first), so running them in
@@ -97,6 +100,20 @@ pub enum KernelKind {
     ResizeGrad,
     /// `argmax`.
     ArgMax,
+    /// `warp`.
+    Warp,
+    /// `warp_grad_input`.
+    WarpGradInput,
+    /// `warp_grad_flow`.
+    WarpGradFlow,
+    /// `gather`.
+    Gather,
+    /// `scatter_sum`.
+    ScatterSum,
+    /// `scatter_max`.
+    ScatterMax,
+    /// `scatter_max_grad`.
+    ScatterMaxGrad,
     /// Data movement: `slice`, `pad`, `concat`, or materialising a view or
     /// inline value.
     Copy,
@@ -116,6 +133,13 @@ impl KernelKind {
             KernelKind::Resize => "resize",
             KernelKind::ResizeGrad => "resize_grad",
             KernelKind::ArgMax => "argmax",
+            KernelKind::Warp => "warp",
+            KernelKind::WarpGradInput => "warp_grad_input",
+            KernelKind::WarpGradFlow => "warp_grad_flow",
+            KernelKind::Gather => "gather",
+            KernelKind::ScatterSum => "scatter_sum",
+            KernelKind::ScatterMax => "scatter_max",
+            KernelKind::ScatterMaxGrad => "scatter_max_grad",
             KernelKind::Copy => "copy",
         }
     }
@@ -226,7 +250,7 @@ fn is_reduction(op: &Op) -> bool {
 }
 
 fn is_view(op: &Op) -> bool {
-    matches!(op, Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. })
+    matches!(op, Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } | Op::StopGradient)
 }
 
 fn is_inline(op: &Op) -> bool {
@@ -245,6 +269,13 @@ fn own_kind(op: &Op) -> Option<KernelKind> {
         Op::Resize { .. } => KernelKind::Resize,
         Op::ResizeGrad { .. } => KernelKind::ResizeGrad,
         Op::ArgMax { .. } => KernelKind::ArgMax,
+        Op::Warp(_) => KernelKind::Warp,
+        Op::WarpGradInput(_) => KernelKind::WarpGradInput,
+        Op::WarpGradFlow(_) => KernelKind::WarpGradFlow,
+        Op::Gather { .. } => KernelKind::Gather,
+        Op::ScatterSum { .. } => KernelKind::ScatterSum,
+        Op::ScatterMax { .. } => KernelKind::ScatterMax,
+        Op::ScatterMaxGrad { .. } => KernelKind::ScatterMaxGrad,
         Op::Slice { .. } | Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,
         _ => return None,
     })

@@ -1,5 +1,6 @@
-//! Views and their layouts: a `broadcast`, `permute` or `reshape` is read
-//! through its base with strides unless some reader needs it in memory.
+//! Views and their layouts: a `broadcast`, `permute`, `reshape` or
+//! `stop_gradient` is read through its base with strides unless some reader
+//! needs it in memory.
 //! [`materialise`] decides which views and inline values are stored, by
 //! iterating the operand requirements of the readers to a fixed point.
 
@@ -63,6 +64,7 @@ fn layouts(graph: &Graph, materialised: &[bool]) -> Vec<Option<Layout>> {
                         contiguous: a.contiguous && permute_keeps_order(arg_shape, axes),
                         uniform: a.uniform,
                     }),
+                    Op::StopGradient => Some(a),
                     _ if a.contiguous || a.uniform => Some(a),
                     _ => None,
                 },
@@ -114,7 +116,14 @@ pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
                     | Op::Pool { .. }
                     | Op::PoolGrad { .. }
                     | Op::Resize { .. }
-                    | Op::ResizeGrad { .. } => base_in_memory && l.contiguous,
+                    | Op::ResizeGrad { .. }
+                    | Op::Warp(_)
+                    | Op::WarpGradInput(_)
+                    | Op::WarpGradFlow(_) => base_in_memory && l.contiguous,
+                    Op::Gather { .. }
+                    | Op::ScatterSum { .. }
+                    | Op::ScatterMax { .. }
+                    | Op::ScatterMaxGrad { .. } => base_in_memory && l.contiguous,
                     _ => true,
                 };
                 if !ok && !mat[a.index()] {

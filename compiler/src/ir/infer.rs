@@ -126,6 +126,21 @@ fn spatial_params(op: &Op, rank: usize, lens: &[usize]) -> Result<usize, String>
     Ok(s)
 }
 
+/// Checks the image `x: f32[N, C, H, W]` and the displacement field
+/// `flow: f32[N, 2, H, W]` of a warp op (or its gradients).
+fn warp_operands(op: &Op, x: &Type, flow: &Type) -> Result<(), String> {
+    want_dtype(op, x, DType::F32)?;
+    want_dtype(op, flow, DType::F32)?;
+    let (xs, fs) = (x.shape.dims(), flow.shape.dims());
+    if xs.len() != 4 || fs.len() != 4 || fs[1] != Dim::Known(2) || fs[0] != xs[0] || fs[2..] != xs[2..] {
+        return Err(format!(
+            "`{}` needs an image [N, C, H, W] and a flow [N, 2, H, W], got {x} and {flow}",
+            op.mnemonic()
+        ));
+    }
+    Ok(())
+}
+
 /// The result type of `op` applied to operands of types `args`.
 pub fn infer(op: &Op, args: &[&Type]) -> R {
     match op {
@@ -459,6 +474,29 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             Ok(args[0].clone())
         }
         Op::ResizeGrad { size } => infer(&Op::Resize { size: size.clone() }, args),
+        Op::Warp(_) => {
+            arity(op, args, 2)?;
+            warp_operands(op, args[0], args[1])?;
+            Ok(args[0].clone())
+        }
+        Op::WarpGradInput(_) => {
+            arity(op, args, 2)?;
+            warp_operands(op, args[1], args[0])?;
+            Ok(args[1].clone())
+        }
+        Op::WarpGradFlow(_) => {
+            arity(op, args, 3)?;
+            warp_operands(op, args[0], args[1])?;
+            if args[2] != args[0] {
+                return Err(format!(
+                    "`{}`: the output gradient must have the warped input's type {}, got {}",
+                    op.mnemonic(),
+                    args[0],
+                    args[2]
+                ));
+            }
+            Ok(args[1].clone())
+        }
         Op::OneHot { classes } => {
             arity(op, args, 1)?;
             want_dtype(op, args[0], DType::I32)?;
@@ -473,7 +511,67 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             Ok(Type::f32(shape.clone()))
         }
+        Op::Gather { axis } => {
+            arity(op, args, 2)?;
+            want_dtype(op, args[0], DType::F32)?;
+            check_axes(op, &[*axis], args[0].shape.rank())?;
+            let e = index_length(op, args[1])?;
+            let mut dims = args[0].shape.0.clone();
+            dims[*axis] = e.clone();
+            Ok(Type::f32(Shape(dims)))
+        }
+        Op::ScatterSum { axis, size } | Op::ScatterMax { axis, size } => {
+            arity(op, args, 2)?;
+            want_dtype(op, args[0], DType::F32)?;
+            scattered(op, args[0], args[1], *axis)?;
+            let mut dims = args[0].shape.0.clone();
+            dims[*axis] = Dim::Known(*size);
+            Ok(Type::f32(Shape(dims)))
+        }
+        Op::ScatterMaxGrad { axis } => {
+            arity(op, args, 3)?;
+            want_dtype(op, args[0], DType::F32)?;
+            want_dtype(op, args[2], DType::F32)?;
+            scattered(op, args[0], args[1], *axis)?;
+            let (x, dy) = (&args[0].shape, &args[2].shape);
+            let off_axis_equal = dy.rank() == x.rank()
+                && x.dims().iter().zip(dy.dims()).enumerate().all(|(i, (a, b))| i == *axis || a == b);
+            if !off_axis_equal {
+                return Err(format!(
+                    "`scatter_max_grad`: the output gradient {dy} must have the shape of {x} \
+                     except on axis {axis}"
+                ));
+            }
+            Ok(args[0].clone())
+        }
+        Op::StopGradient => {
+            arity(op, args, 1)?;
+            Ok(args[0].clone())
+        }
     }
+}
+
+/// The length `E` of an index operand, which must be `i32[E]`.
+fn index_length<'a>(op: &Op, index: &'a Type) -> Result<&'a Dim, String> {
+    if index.dtype != DType::I32 || index.shape.rank() != 1 {
+        return Err(format!("`{}` needs an i32[E] index, got {index}", op.mnemonic()));
+    }
+    Ok(&index.shape.dims()[0])
+}
+
+/// Checks the operands of a scatter: `x` has an axis `axis` whose size is
+/// the length of the index `i32[E]`.
+fn scattered(op: &Op, x: &Type, index: &Type, axis: usize) -> Result<(), String> {
+    check_axes(op, &[axis], x.shape.rank())?;
+    let e = index_length(op, index)?;
+    if x.shape.dims()[axis] != *e {
+        return Err(format!(
+            "`{}`: axis {axis} of {} must have the index's length {e}",
+            op.mnemonic(),
+            x.shape
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a leaf node's declared type (inputs: any; keys: `i32[2]`;

@@ -14,8 +14,10 @@
 //! wrongly shaped input is therefore an [`InterpError`], never a panic.
 
 mod elementwise;
+mod index;
 mod reduce;
 mod structural;
+mod warp;
 mod window;
 
 #[cfg(test)]
@@ -407,6 +409,16 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
             &w.padding,
         )?),
         Op::ResizeGrad { size } => Tensor::Float(window::resize_grad(float_arg(args, 0)?, size)?),
+        Op::Warp(attrs) => Tensor::Float(warp::warp(float_arg(args, 0)?, float_arg(args, 1)?, *attrs)?),
+        Op::WarpGradInput(attrs) => {
+            Tensor::Float(warp::warp_grad_input(float_arg(args, 0)?, float_arg(args, 1)?, *attrs)?)
+        }
+        Op::WarpGradFlow(attrs) => Tensor::Float(warp::warp_grad_flow(
+            float_arg(args, 0)?,
+            float_arg(args, 1)?,
+            float_arg(args, 2)?,
+            *attrs,
+        )?),
         Op::OneHot { classes } => {
             let t = arg(args, 0)?;
             let labels = t.as_int().ok_or_else(|| format!("labels must be i32, got {}", t.ty()))?;
@@ -424,7 +436,26 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
             let data = (0..count as u64).map(|i| T::from_f64(f64::from(rng::uniform([k0, k1], *stream, i))));
             Tensor::Float(ArrayD::from_shape_vec(IxDyn(&shape), data.collect()).map_err(|e| e.to_string())?)
         }
+        Op::Gather { axis } => Tensor::Float(index::gather(float_arg(args, 0)?, int_arg(args, 1)?, *axis)?),
+        Op::ScatterSum { axis, size } => {
+            Tensor::Float(index::scatter_sum(float_arg(args, 0)?, int_arg(args, 1)?, *axis, *size)?)
+        }
+        Op::ScatterMax { axis, size } => {
+            Tensor::Float(index::scatter_max(float_arg(args, 0)?, int_arg(args, 1)?, *axis, *size)?)
+        }
+        Op::ScatterMaxGrad { axis } => Tensor::Float(index::scatter_max_grad(
+            float_arg(args, 0)?,
+            int_arg(args, 1)?,
+            float_arg(args, 2)?,
+            *axis,
+        )?),
+        Op::StopGradient => arg(args, 0)?.clone(),
     })
+}
+
+fn int_arg<'a, T: Real>(args: &[&'a Tensor<T>], i: usize) -> Result<&'a ArrayD<i32>, String> {
+    let t = arg(args, i)?;
+    t.as_int().ok_or_else(|| format!("operand {i} must be i32, got {}", t.ty()))
 }
 
 /// `concat` of operands that all have one dtype.
@@ -451,7 +482,8 @@ fn concat<T: Real>(args: &[&Tensor<T>], axis: usize) -> Result<Tensor<T>, String
 
 /// Deterministic example inputs for every Input node.
 ///
-/// - data and target: f32 uniform in [-1, 1); i32 and bool values in {0, 1};
+/// - data and constants: f32 uniform in [-1, 1); targets: f32 uniform in
+///   [0, 1); i32 and bool values of all three in {0, 1};
 /// - params and state: drawn from their [`Init`] (`Uniform { bound }` on
 ///   [-bound, bound), `Normal { std }` by Box–Muller, `Zeros`, `Ones`);
 /// - keys: `[seed as i32, 0]`;
@@ -487,7 +519,7 @@ pub fn example_inputs<T: Real>(
             // Data in [-1, 1); f32 targets in [0, 1), the range of one-hot
             // labels, probabilities and loss weights (a weight summing to
             // nearly zero would make a weighted mean ill-conditioned).
-            InputKind::Data | InputKind::Target => match node.ty.dtype {
+            InputKind::Data | InputKind::Target | InputKind::Const => match node.ty.dtype {
                 DType::F32 if *kind == InputKind::Target => (0..count).map(u).collect(),
                 DType::F32 => (0..count).map(|i| 2.0 * u(i) - 1.0).collect(),
                 DType::I32 | DType::Bool => (0..count).map(|i| if u(i) < 0.5 { 0.0 } else { 1.0 }).collect(),

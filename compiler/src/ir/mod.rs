@@ -15,7 +15,10 @@ pub mod types;
 
 pub use error::{GraphError, StageError};
 pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
-pub use op::{BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs};
+pub use op::{
+    BinaryOp, Boundary, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WarpAttrs,
+    WarpMode, WindowAttrs,
+};
 pub use types::{DType, Dim, Shape, Type};
 
 impl Graph {

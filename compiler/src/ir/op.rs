@@ -32,6 +32,10 @@ pub enum UnaryOp {
     Tanh,
     Sigmoid,
     Erf,
+    /// The sine of an angle in radians.
+    Sin,
+    /// The cosine of an angle in radians.
+    Cos,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,6 +99,10 @@ pub enum InputKind {
     Data,
     /// A model `target`.
     Target,
+    /// A tensor constant of any dtype (a model `const`): fed by name like a
+    /// data input and fixed for the whole run; never trained, never
+    /// differentiated, not part of any optimiser state.
+    Const,
     /// A trainable parameter.
     Param { role: ParamRole, init: Init },
     /// Non-trained state carried between steps (batchnorm running statistics).
@@ -128,9 +136,42 @@ pub struct WindowAttrs {
     pub padding: Vec<(usize, usize)>,
 }
 
+/// How [`Op::Warp`] samples between grid points, along each spatial axis
+/// at the real position `p`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarpMode {
+    /// The two neighbours `⌊p⌋` and `⌊p⌋ + 1` with weights `1 − f` and `f`,
+    /// `f = p − ⌊p⌋` (so four taps in two dimensions).
+    Bilinear,
+    /// The one grid point `round(p)`, halves rounded away from zero (Rust's
+    /// `f32::round`), with weight 1. Its derivative in the flow is zero.
+    Nearest,
+}
+
+/// What a tap of [`Op::Warp`] outside the grid reads, decided per axis on
+/// the tap's index `t` along an axis of size `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Boundary {
+    /// Zero (a tap outside along either axis).
+    Zeros,
+    /// The nearest edge value: `t` clamped to `0..n`.
+    Edge,
+    /// The grid repeats: `t` modulo `n` (Euclidean), for periodic axes such
+    /// as longitude. Both axes wrap.
+    Circular,
+}
+
+/// The attributes of `Warp`, `WarpGradInput` and `WarpGradFlow`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WarpAttrs {
+    pub mode: WarpMode,
+    pub boundary: Boundary,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// A graph input (data, target, parameter, state or RNG key). No operands.
+    /// A graph input (data, target, constant, parameter, state, RNG key or
+    /// hyperparameter). No operands.
     Input { name: String, kind: InputKind },
     /// A scalar constant of the node's dtype. No operands.
     Const { value: f64 },
@@ -202,16 +243,74 @@ pub enum Op {
     /// the resized input; each element is sent to the input positions it
     /// was interpolated from, with the same weights.
     ResizeGrad { size: Vec<usize> },
+    /// Resampling of `x: [N, C, H, W]` along a displacement field
+    /// `flow: [N, 2, H, W]` (in grid cells; channel 0 the row displacement
+    /// `dy`, channel 1 the column displacement `dx`) → `[N, C, H, W]`:
+    /// `out[n, c, i, j]` is `x[n, c]` sampled at the real position
+    /// `(i + flow[n, 0, i, j], j + flow[n, 1, i, j])` (spatial transformer,
+    /// learned advection). Per axis, the mode ([`WarpMode`]) gives the taps
+    /// and their weights, the boundary ([`Boundary`]) what a tap outside the
+    /// grid reads; bilinear computes
+    /// `wy0·(wx0·v00 + wx1·v01) + wy1·(wx0·v10 + wx1·v11)`, nearest `wy·(wx·v)`.
+    /// A tap's index is the integer part (`⌊p⌋`, or `round(p)`) converted
+    /// with saturation (NaN → 0) and clamped to `±2^30`, then resolved by
+    /// the boundary rule, so no flow addresses memory outside the grid. A
+    /// non-finite position has NaN weights, so a NaN result.
+    Warp(WarpAttrs),
+    /// The gradient of `Warp` with respect to `x`:
+    /// `(flow: [N, 2, H, W], dy: [N, C, H, W]) -> [N, C, H, W]`. Each `dy`
+    /// element is added to the taps it was sampled from, with the same
+    /// weights (`wx · (wy · dy)`), outputs in row-major order and taps in
+    /// row-major order; taps outside the grid under `zeros` are dropped.
+    WarpGradInput(WarpAttrs),
+    /// The gradient of `Warp` with respect to `flow`:
+    /// `(x: [N, C, H, W], flow: [N, 2, H, W], dy: [N, C, H, W]) -> [N, 2, H, W]`,
+    /// the derivative of the bilinear weights summed over channels (in
+    /// channel order): `Σ_c dy·(r1 − r0)` for the rows, with
+    /// `r_a = wx0·v_a0 + wx1·v_a1`, and `Σ_c dy·(wy0·(v01 − v00) + wy1·(v11 − v10))`
+    /// for the columns. Zero everywhere in nearest mode.
+    WarpGradFlow(WarpAttrs),
     /// `i32[S] -> f32[S, classes]`; out-of-range indices give all zeros.
     OneHot { classes: usize },
     /// Uniform numbers in `[0, 1)` of the given shape from the key operand
     /// (`i32[2]`): a counter-based generator of (key, stream, element index),
     /// so values do not depend on evaluation order or thread count.
     RngUniform { shape: Shape, stream: u64 },
+
+    /// Selection along an axis by a list of indices:
+    /// `(x: f32[..., N, ...], index: i32[E]) -> f32[..., E, ...]` (dimension
+    /// `axis` replaced by `E`) with `out[..., e, ...] = x[..., index[e], ...]`.
+    /// An index outside `0..N` (negative or too large) reads 0; nothing
+    /// outside `x` is ever read.
+    Gather { axis: usize },
+    /// The adjoint of `Gather`: `(x: f32[..., E, ...], index: i32[E]) ->
+    /// f32[..., size, ...]` with `out[..., n, ...] = Σ_{e: index[e] = n}
+    /// x[..., e, ...]`, summed from 0 in increasing `e` (so the result does
+    /// not depend on how the work is split); 0 where no index names `n`.
+    /// Contributions whose index lies outside `0..size` are dropped.
+    ScatterSum { axis: usize, size: usize },
+    /// Like `ScatterSum` with the maximum instead of the sum:
+    /// `out[..., n, ...]` is the largest of the contributions `x[..., e, ...]`
+    /// with `index[e] = n` — NaN if one of them is NaN, the first (lowest
+    /// `e`) of equal ones — and 0 where there is none. Out-of-range
+    /// contributions are dropped.
+    ScatterMax { axis: usize, size: usize },
+    /// The gradient of `ScatterMax` with respect to `x`:
+    /// `(x: f32[..., E, ...], index: i32[E], dy: f32[..., size, ...]) ->
+    /// f32[..., E, ...]`. Each `dy[..., n, ...]` goes to the first `e` (the
+    /// lowest) with `index[e] = n` whose `x[..., e, ...]` is the maximum of
+    /// that group (NaN counting as larger than every number, so the first
+    /// NaN), like max pooling's first maximum; every other element is 0,
+    /// as is every element whose index lies outside `0..size`.
+    ScatterMaxGrad { axis: usize },
+    /// The identity on values of any type, through which autodiff sends no
+    /// gradient (the operand is treated as a constant). The optimisation
+    /// passes replace it by its operand.
+    StopGradient,
 }
 
 impl UnaryOp {
-    pub const ALL: [UnaryOp; 9] = [
+    pub const ALL: [UnaryOp; 11] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Log,
@@ -221,6 +320,8 @@ impl UnaryOp {
         UnaryOp::Tanh,
         UnaryOp::Sigmoid,
         UnaryOp::Erf,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
     ];
 
     /// The op's mnemonic (its row in [`OPS`]).
@@ -251,7 +352,8 @@ impl CmpOp {
 impl Op {
     /// True for ops whose result is differentiable in their f32 operands.
     /// Comparisons, argmax, one-hot, size, casts and RNG are not, nor are
-    /// the gradient ops of the backward pass (no second derivatives).
+    /// the gradient ops of the backward pass (no second derivatives), nor
+    /// `stop_gradient`, whose whole purpose is to pass no gradient.
     pub fn is_differentiable(&self) -> bool {
         !matches!(
             self,
@@ -261,9 +363,13 @@ impl Op {
                 | Op::Size { .. }
                 | Op::Cast { .. }
                 | Op::RngUniform { .. }
+                | Op::ScatterMaxGrad { .. }
+                | Op::StopGradient
                 | Op::ConvWeightGrad { .. }
                 | Op::PoolGrad { .. }
                 | Op::ResizeGrad { .. }
+                | Op::WarpGradInput(_)
+                | Op::WarpGradFlow(_)
                 | Op::Input { .. }
                 | Op::Const { .. }
         )
@@ -304,6 +410,10 @@ pub enum AttrKind {
     DType,
     Role,
     Init,
+    /// A [`WarpMode`] by name: `bilinear`.
+    WarpMode,
+    /// A [`Boundary`] by name: `zeros`.
+    Boundary,
 }
 
 /// An attribute's value.
@@ -317,6 +427,8 @@ pub enum AttrValue {
     DType(DType),
     Role(ParamRole),
     Init(Init),
+    WarpMode(WarpMode),
+    Boundary(Boundary),
 }
 
 /// The Rust type of an op's leaf.
@@ -388,7 +500,47 @@ macro_rules! attr_type {
 }
 
 attr_type!(usize => Usize, u64 => U64, List => List, Pairs => Pairs, Shape => Shape, DType => DType,
-    ParamRole => Role, Init => Init);
+    ParamRole => Role, Init => Init, WarpMode => WarpMode, Boundary => Boundary);
+
+/// An attribute whose values are words, printed and parsed by name.
+pub trait Word: Copy + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// What the values are, for messages: "a warp mode".
+    const WHAT: &'static str;
+    /// The value's name in the text format.
+    fn name(self) -> &'static str;
+
+    /// The value named `name`.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
+}
+
+impl Word for WarpMode {
+    const ALL: &'static [WarpMode] = &[WarpMode::Bilinear, WarpMode::Nearest];
+    const WHAT: &'static str = "a warp mode";
+
+    fn name(self) -> &'static str {
+        match self {
+            WarpMode::Bilinear => "bilinear",
+            WarpMode::Nearest => "nearest",
+        }
+    }
+}
+
+impl Word for Boundary {
+    const ALL: &'static [Boundary] = &[Boundary::Zeros, Boundary::Edge, Boundary::Circular];
+    const WHAT: &'static str = "a boundary";
+
+    fn name(self) -> &'static str {
+        match self {
+            Boundary::Zeros => "zeros",
+            Boundary::Edge => "edge",
+            Boundary::Circular => "circular",
+        }
+    }
+}
 
 /// Where [`Op::from_parts`] reads an op's leaf and attributes from (the IR
 /// text parser).
@@ -502,6 +654,7 @@ op_table! {
     // leaves
     "input" (name: String) => (Input { name, kind: InputKind::Data }) [];
     "target" (name: String) => (Input { name, kind: InputKind::Target }) [];
+    "constant" (name: String) => (Input { name, kind: InputKind::Const }) [];
     "param" (name: String) => (Input { name, kind: InputKind::Param { role, init } }) [role: ParamRole, init: Init];
     "state" (name: String) => (Input { name, kind: InputKind::State { init } }) [init: Init];
     "key" (name: String) => (Input { name, kind: InputKind::Key }) [];
@@ -517,6 +670,8 @@ op_table! {
     "tanh" => (Unary(UnaryOp::Tanh)) [];
     "sigmoid" => (Unary(UnaryOp::Sigmoid)) [];
     "erf" => (Unary(UnaryOp::Erf)) [];
+    "sin" => (Unary(UnaryOp::Sin)) [];
+    "cos" => (Unary(UnaryOp::Cos)) [];
     "add" => (Binary(BinaryOp::Add)) [];
     "sub" => (Binary(BinaryOp::Sub)) [];
     "mul" => (Binary(BinaryOp::Mul)) [];
@@ -562,14 +717,29 @@ op_table! {
     "avgpool_grad" => (PoolGrad(WindowAttrs { kind: PoolKind::Avg, window, stride, padding }))
         [window: List, stride: List, padding: Pairs];
     "resize_grad" => (ResizeGrad { size }) [size: List];
+    // warping
+    "warp" => (Warp(WarpAttrs { mode, boundary })) [mode: WarpMode, boundary: Boundary];
+    "warp_grad_input" => (WarpGradInput(WarpAttrs { mode, boundary })) [mode: WarpMode, boundary: Boundary];
+    "warp_grad_flow" => (WarpGradFlow(WarpAttrs { mode, boundary })) [mode: WarpMode, boundary: Boundary];
     // labels and randomness
     "one_hot" => (OneHot { classes }) [classes: usize];
     "rng_uniform" => (RngUniform { shape, stream }) [shape: Shape, stream: u64];
+    // gather and scatter (`size` is a list attribute of `resize`, so the
+    // scatters name theirs `segments`)
+    "gather" => (Gather { axis }) [axis: usize];
+    "scatter_sum" => (ScatterSum { axis, size: segments }) [axis: usize, segments: usize];
+    "scatter_max" => (ScatterMax { axis, size: segments }) [axis: usize, segments: usize];
+    "scatter_max_grad" => (ScatterMaxGrad { axis }) [axis: usize];
+    // autodiff
+    "stop_gradient" => (StopGradient) [];
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{AttrKind, AttrType, AttrValue, Leaf, LeafKind, LeafType, Op, OpInfo, OpParts, OPS};
+    use super::{
+        AttrKind, AttrType, AttrValue, Boundary, Leaf, LeafKind, LeafType, Op, OpInfo, OpParts, WarpMode,
+        Word, OPS,
+    };
     use crate::ir::{DType, Init, ParamRole, Shape};
 
     /// A value of every kind, for building each op of the table.
@@ -597,6 +767,8 @@ mod tests {
                 AttrKind::DType => AttrValue::DType(DType::I32),
                 AttrKind::Role => AttrValue::Role(ParamRole::Bias),
                 AttrKind::Init => AttrValue::Init(Init::Ones),
+                AttrKind::WarpMode => AttrValue::WarpMode(WarpMode::Nearest),
+                AttrKind::Boundary => AttrValue::Boundary(Boundary::Circular),
             };
             T::from_value(value).ok_or_else(|| format!("`{name}` has no {:?} value", T::KIND))
         }
@@ -634,6 +806,20 @@ mod tests {
                 info.mnemonic
             );
         }
+    }
+
+    /// Word attributes read back by name, and no two values of one share it.
+    #[test]
+    fn words_round_trip_by_name() {
+        fn check<W: Word + PartialEq + std::fmt::Debug>() {
+            for (i, &w) in W::ALL.iter().enumerate() {
+                assert_eq!(W::from_name(w.name()), Some(w));
+                assert!(W::ALL[..i].iter().all(|o| o.name() != w.name()), "`{}` twice", w.name());
+            }
+            assert_eq!(W::from_name("frobnicate"), None);
+        }
+        check::<WarpMode>();
+        check::<Boundary>();
     }
 
     /// The parser reads an attribute's value by its name alone.

@@ -9,7 +9,7 @@
 
 use super::graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
 use super::op::{
-    AttrKind, AttrType, AttrValue, Init, Leaf, LeafKind, LeafType, Op, OpInfo, OpParts, ParamRole,
+    AttrKind, AttrType, AttrValue, Init, Leaf, LeafKind, LeafType, Op, OpInfo, OpParts, ParamRole, Word,
 };
 use super::print::{role_name, CANONICAL_NAN_BITS};
 use super::types::{DType, Dim, Shape, Type};
@@ -486,6 +486,8 @@ impl Parser {
             AttrKind::DType => AttrValue::DType(self.dtype()?),
             AttrKind::Role => AttrValue::Role(self.role()?),
             AttrKind::Init => AttrValue::Init(self.init()?),
+            AttrKind::WarpMode => AttrValue::WarpMode(self.word()?),
+            AttrKind::Boundary => AttrValue::Boundary(self.word()?),
         })
     }
 
@@ -636,6 +638,14 @@ impl Parser {
             .ok_or_else(|| error_at(pos, format!("expected {expected}, found `{word}`")))
     }
 
+    /// A [`Word`] attribute's value: one of its names.
+    fn word<W: Word>(&mut self) -> P<W> {
+        let names: Vec<String> = W::ALL.iter().map(|w| format!("`{}`", w.name())).collect();
+        let expected = format!("{} ({})", W::WHAT, names.join(", "));
+        let (word, pos) = self.ident(&expected)?;
+        W::from_name(&word).ok_or_else(|| error_at(pos, format!("expected {expected}, found `{word}`")))
+    }
+
     fn init(&mut self) -> P<Init> {
         let expected = "an init (`zeros`, `ones`, `uniform(bound=..)` or `normal(std=..)`)";
         let (word, pos) = self.ident(expected)?;
@@ -708,7 +718,7 @@ mod tests {
     use super::super::print::print;
     use super::super::print::tests::{sample_infer, sample_train};
     use super::super::verify::verify;
-    use super::super::{Graph, Loc, Mode, Op, Type};
+    use super::super::{Boundary, Graph, Loc, Mode, Op, Type, WarpAttrs, WarpMode};
     use super::parse;
 
     /// The error for `text`, which must start with `line:col:`.
@@ -812,6 +822,23 @@ mod tests {
         assert!(e.contains("expected `bound`"), "{e}");
         error(&graph("  %0: f32[2] = param \"w\" role=king init=zeros"), "2:31");
         error(&graph("  %0: f32[] = const nan(0x1)"), "2:25");
+    }
+
+    /// Warp attributes are words; an unknown one names the choices.
+    #[test]
+    fn warp_attributes_are_words() {
+        let nodes = "  %0: f32[2, 3, 5, 7] = input \"x\"\n  %1: f32[2, 2, 5, 7] = input \"flow\"\n";
+        let warp = |attrs: &str| graph(&format!("{nodes}  %2: f32[2, 3, 5, 7] = warp %0, %1 {attrs}"));
+        let g = parse(&warp("boundary=circular mode=nearest")).unwrap_or_else(|e| panic!("{e}"));
+        let attrs = WarpAttrs { mode: WarpMode::Nearest, boundary: Boundary::Circular };
+        assert_eq!(g.nodes[2].op, Op::Warp(attrs));
+        assert_eq!(verify(&g), Ok(()));
+        let e = error(&warp("mode=cubic boundary=zeros"), "4:42");
+        assert!(e.contains("expected a warp mode (`bilinear`, `nearest`), found `cubic`"), "{e}");
+        let e = error(&warp("mode=bilinear boundary=reflect"), "4:60");
+        assert!(e.contains("expected a boundary (`zeros`, `edge`, `circular`), found `reflect`"), "{e}");
+        let e = error(&warp("mode=bilinear boundary=1"), "4:60");
+        assert!(e.contains("expected a boundary"), "{e}");
     }
 
     #[test]

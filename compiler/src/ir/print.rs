@@ -30,6 +30,8 @@
 //! role     := "weight" | "bias" | "scale" | "shift"
 //! init     := "zeros" | "ones" | "uniform(bound=" number ")"
 //!           | "normal(std=" number ")"
+//! word     := ident                                  # mode=bilinear | nearest,
+//!                                                    # boundary=zeros | edge | circular
 //! number   := "-"? (decimal | "inf" | "nan" | "nan(" hex-bits ")")
 //! string   := '"' (char | '\"' | '\\' | '\n' | '\t' | '\r' | '\u{' hex '}')* '"'
 //! ```
@@ -50,7 +52,7 @@
 use std::fmt::{self, Write};
 
 use super::graph::{Graph, Loc, Node, Output};
-use super::op::{AttrValue, Init, Leaf, ParamRole};
+use super::op::{AttrValue, Init, Leaf, ParamRole, Word};
 use super::types::{Dim, Shape, Type};
 
 /// The column (1-based) where `@loc` starts; longer lines put it after one
@@ -126,6 +128,8 @@ fn attr_text(value: &AttrValue) -> String {
         AttrValue::DType(dtype) => dtype.name().to_string(),
         AttrValue::Role(role) => role_name(*role).to_string(),
         AttrValue::Init(init) => init_text(*init),
+        AttrValue::WarpMode(mode) => mode.name().to_string(),
+        AttrValue::Boundary(boundary) => boundary.name().to_string(),
     }
 }
 
@@ -244,8 +248,10 @@ pub(super) fn string_text(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::graph::{Graph, Loc, Mode, OutputKind, ValueId};
+    use super::super::op::OPS;
     use super::super::op::{
-        BinaryOp, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WindowAttrs,
+        BinaryOp, Boundary, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WarpAttrs,
+        WarpMode, WindowAttrs,
     };
     use super::super::parse::parse;
     use super::super::types::{DType, Dim, Shape, Type};
@@ -376,6 +382,14 @@ pub(crate) mod tests {
         };
         let up = add(&mut g, up, &[a, up_w], loc(20, 1, 20, 2));
         let r = add(&mut g, Op::Resize { size: vec![4, 4] }, &[up], Loc::NONE);
+        let flow = add(&mut g, Op::Slice { axis: 1, start: 0, end: 2 }, &[r], Loc::NONE);
+        let warp = |mode, boundary| WarpAttrs { mode, boundary };
+        let sample = Op::Warp(warp(WarpMode::Bilinear, Boundary::Zeros));
+        let _ = add(&mut g, sample, &[r, flow], Loc::NONE);
+        let grad_input = Op::WarpGradInput(warp(WarpMode::Nearest, Boundary::Edge));
+        let _ = add(&mut g, grad_input, &[flow, r], Loc::NONE);
+        let grad_flow = Op::WarpGradFlow(warp(WarpMode::Bilinear, Boundary::Circular));
+        let _ = add(&mut g, grad_flow, &[r, flow, r], Loc::NONE);
         let stats = add(&mut g, Op::ReduceSum { axes: vec![0, 2, 3] }, &[r], Loc::NONE);
         let _ = add(&mut g, Op::ReduceSum { axes: vec![2, 3] }, &[r], Loc::NONE);
         let rmax = add(&mut g, Op::ReduceMax { axes: vec![2] }, &[r], Loc::NONE);
@@ -384,6 +398,27 @@ pub(crate) mod tests {
         let wt = add(&mut g, Op::Permute { axes: vec![1, 0] }, &[dense_w], Loc::NONE);
         let logits = add(&mut g, Op::MatMul, &[flat, wt], loc(30, 7, 30, 19));
         let class = add(&mut g, Op::ArgMax { axis: 1 }, &[logits], Loc::NONE);
+        let edges = g.input("edges", InputKind::Const, Type::new(DType::I32, Shape::known(&[5])), Loc::NONE);
+        let picked = add(&mut g, Op::Gather { axis: 1 }, &[logits, edges], Loc::NONE);
+        let _ = add(&mut g, Op::ScatterSum { axis: 1, size: 3 }, &[picked, edges], Loc::NONE);
+        let most = add(&mut g, Op::ScatterMax { axis: 1, size: 3 }, &[picked, edges], Loc::NONE);
+        let _ = add(&mut g, Op::ScatterMaxGrad { axis: 1 }, &[picked, edges, most], Loc::NONE);
+        let _ = add(&mut g, Op::StopGradient, &[picked], Loc::NONE);
+        let _ = add(&mut g, Op::StopGradient, &[y], Loc::NONE);
+        let same =
+            ConvAttrs { stride: vec![1, 1], padding: vec![(1, 1), (1, 1)], dilation: vec![1, 1], groups: 1 };
+        let _ = add(&mut g, Op::ConvWeightGrad { conv: same, kernel: vec![3, 3] }, &[x, h], Loc::NONE);
+        let max_grad = match window(PoolKind::Max, 2, 2, 0) {
+            Op::Pool(attrs) => Op::PoolGrad(attrs),
+            other => other,
+        };
+        let _ = add(&mut g, max_grad, &[cat, m], Loc::NONE);
+        let avg_grad = match window(PoolKind::Avg, 3, 1, 1) {
+            Op::Pool(attrs) => Op::PoolGrad(attrs),
+            other => other,
+        };
+        let _ = add(&mut g, avg_grad, &[m, a], Loc::NONE);
+        let _ = add(&mut g, Op::ResizeGrad { size: vec![8, 7] }, &[r], Loc::NONE);
         let onehot = add(&mut g, Op::OneHot { classes: 10 }, &[y], Loc::NONE);
         let noise = add(&mut g, Op::RngUniform { shape: batch(&[10]), stream: 7 }, &[key], Loc::NONE);
         let prod = add(&mut g, Op::Binary(BinaryOp::Mul), &[onehot, noise], Loc::NONE);
@@ -428,6 +463,17 @@ pub(crate) mod tests {
         assert_round_trip(&sample_train());
         assert_round_trip(&sample_infer());
         assert_round_trip(&Graph::new("empty", Mode::Infer));
+    }
+
+    /// The sample holds every row of the op table, so that the round trip
+    /// covers every op's text.
+    #[test]
+    fn sample_uses_every_row_of_the_op_table() {
+        let g = sample_train();
+        for info in OPS {
+            let used = g.nodes.iter().any(|n| n.op.mnemonic() == info.mnemonic);
+            assert!(used, "`{}` is not in the sample graph", info.mnemonic);
+        }
     }
 
     #[test]

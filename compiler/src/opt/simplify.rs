@@ -27,6 +27,7 @@
 //! | `broadcast(broadcast(x, s), t) → broadcast(x, t)` | if x broadcasts to s and s to t, x broadcasts to t with the same elements |
 //! | `broadcast(x) → x` to x's own shape | |
 //! | `slice` of a whole axis, `pad` with `lo = hi = 0`, `concat` of one operand, `reduce_sum`/`reduce_max` over no axes, `cast` to the operand's dtype `→ x` | each copies its operand |
+//! | `stop_gradient(x) → x` | the identity on values; it only matters to autodiff, which runs before |
 //!
 //! `x + 0 → x` (with `+0`) is **not** applied: for `x = -0` it gives `+0`.
 //! Neither is `x * 0 → 0` (wrong for NaN, infinities and negative x).
@@ -183,6 +184,9 @@ fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
         Op::Pad { lo: 0, hi: 0, .. } => same(x),
         Op::Concat { .. } if args.len() == 1 => same(x),
         Op::ReduceSum { axes } | Op::ReduceMax { axes } if axes.is_empty() => same(x),
+        // The identity on values: only autodiff, which comes before the
+        // passes in the pipeline, tells it apart from its operand.
+        Op::StopGradient => same(x),
         _ => None,
     }
 }
@@ -352,5 +356,21 @@ mod tests {
             ),
         ];
         check_all(run, &cases);
+    }
+
+    #[test]
+    fn stop_gradient_is_its_operand() {
+        check_all(
+            run,
+            &[(
+                "stop_gradient of any dtype goes, also as an output",
+                "graph t mode=infer {\n %0: f32[B, 4] = input \"x\"\n %1: i32[B] = constant \"l\"\n \
+                 %2: f32[B, 4] = stop_gradient %0\n %3: f32[B, 4] = exp %2\n \
+                 %4: i32[B] = stop_gradient %1\n %5: f32[B, 4] = stop_gradient %3\n \
+                 value \"a\" = %5\n value \"b\" = %4\n}",
+                "graph t mode=infer {\n %0: f32[B, 4] = input \"x\"\n %1: i32[B] = constant \"l\"\n \
+                 %2: f32[B, 4] = exp %0\n value \"a\" = %2\n value \"b\" = %1\n}",
+            )],
+        );
     }
 }

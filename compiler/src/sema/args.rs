@@ -58,6 +58,16 @@ pub enum Ty {
     IntOrEnum(&'static [&'static str]),
     /// A reshape target: integers, `-1` and symbolic dimension names.
     Shape,
+    /// A tensor or a number; a number stands for a tensor of that value
+    /// wherever the callee needs one (`bce(p, 1.0)`, `where(c, x, 0)`).
+    TensorOrNumber,
+    /// One of the given bare names, or a list of them (one per axis:
+    /// `pad_mode: [zeros, circular]`).
+    Enums(&'static [&'static str]),
+    /// `true`, `false`, or a list of them (one per axis).
+    Bools,
+    /// A list of `[before, after]` pairs of integers (`pad` widths).
+    Pairs,
 }
 
 impl Ty {
@@ -78,6 +88,26 @@ impl Ty {
             Ty::Enum(names) => format!("one of {}", names_list(names)),
             Ty::IntOrEnum(names) => format!("one of {} or an integer", names_list(names)),
             Ty::Shape => "a list of sizes (integers, `-1` or dimension names)".into(),
+            Ty::TensorOrNumber => "a tensor or a number".into(),
+            Ty::Enums(names) => format!("one of {} or a list of them", names_list(names)),
+            Ty::Bools => "`true`, `false` or a list of them".into(),
+            Ty::Pairs => "a list of [before, after] pairs of integers, e.g. `[[1, 1], [2, 2]]`".into(),
+        }
+    }
+
+    /// Whether a bare name written for a parameter of this type is a value
+    /// of its own (`same`, `circular`, a dimension `B`) when it names
+    /// nothing in scope.
+    pub fn takes_names(self) -> bool {
+        matches!(self, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Enums(_) | Ty::Str | Ty::Shape | Ty::Bool)
+    }
+
+    /// The bare names the type accepts as values, which win over bindings
+    /// of the same name.
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Ty::Enum(names) | Ty::IntOrEnum(names) | Ty::Enums(names) => names,
+            _ => &[],
         }
     }
 
@@ -250,6 +280,12 @@ pub enum Arg {
     Str(String),
     Strs(Vec<String>),
     Enum(String),
+    /// A [`Ty::Enums`] value: one name or several.
+    Enums(Vec<String>),
+    /// A [`Ty::Bools`] value: one or several.
+    Bools(Vec<bool>),
+    /// A [`Ty::Pairs`] value: `(before, after)` per axis.
+    Pairs(Vec<(i64, i64)>),
     Shape(Vec<ReshapeDim>),
     None,
 }
@@ -408,7 +444,9 @@ pub fn fill_defaults(params: &[Param], slots: Vec<Option<Arg>>) -> Vec<Arg> {
             (None, Default::Int(n)) if matches!(p.ty, Ty::Ints) => Arg::Ints(vec![n]),
             (None, Default::Int(n)) => Arg::Int(n),
             (None, Default::Float(x)) => Arg::Float(x),
+            (None, Default::Bool(v)) if matches!(p.ty, Ty::Bools) => Arg::Bools(vec![v]),
             (None, Default::Bool(v)) => Arg::Bool(v),
+            (None, Default::Enum(e)) if matches!(p.ty, Ty::Enums(_)) => Arg::Enums(vec![e.to_string()]),
             (None, Default::Enum(e)) => Arg::Enum(e.to_string()),
             (None, Default::Str(s)) => Arg::Str(s.to_string()),
             (None, Default::Same(other)) => params
@@ -430,6 +468,13 @@ pub fn fill_defaults(params: &[Param], slots: Vec<Option<Arg>>) -> Vec<Arg> {
 pub struct Args {
     pub params: &'static [Param<'static>],
     pub values: Vec<Arg>,
+}
+
+/// A [`Ty::TensorOrNumber`] argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Operand {
+    Tensor(ValueId),
+    Number(f64),
 }
 
 /// An argument asked for by a name the callee lacks, or of another type
@@ -519,11 +564,55 @@ impl Args {
         }
     }
 
+    /// A [`Ty::TensorOrNumber`] argument.
+    pub fn operand(&self, name: &str) -> Result<Operand, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::Tensor(t)) => Ok(Operand::Tensor(t.id)),
+            Some(Arg::Float(x)) => Ok(Operand::Number(*x)),
+            Some(Arg::Int(n)) => Ok(Operand::Number(*n as f64)),
+            _ => Err(missing(name)),
+        }
+    }
+
+    /// Builders number their operands by parameter position, counting a
+    /// number given for a [`Ty::TensorOrNumber`] parameter like a tensor
+    /// (`mse(p, 0.0, weight: w)`: the weight is operand 2), while
+    /// [`Args::operands`] lists the tensors alone. This renumbers a build
+    /// error's operand to the latter; a number at fault is no operand.
+    pub fn renumber(&self, mut e: BuildError) -> BuildError {
+        let mut slots: Vec<Option<usize>> = vec![];
+        let mut tensors = 0;
+        for (p, v) in self.params.iter().zip(&self.values) {
+            match v {
+                Arg::Tensor(_) => {
+                    slots.push(Some(tensors));
+                    tensors += 1;
+                }
+                Arg::Tensors(ts) => {
+                    slots.extend((tensors..tensors + ts.len()).map(Some));
+                    tensors += ts.len();
+                }
+                Arg::Float(_) | Arg::Int(_) if p.ty == Ty::TensorOrNumber => slots.push(None),
+                _ => {}
+            }
+        }
+        e.operand = e.operand.and_then(|i| slots.get(i).copied().flatten());
+        e
+    }
+
     pub fn float(&self, name: &str) -> Result<f64, MissingArgument> {
         match self.get(name) {
             Some(Arg::Float(x)) => Ok(*x),
             Some(Arg::Int(n)) => Ok(*n as f64),
             _ => Err(missing(name)),
+        }
+    }
+
+    /// A number that may be `none`.
+    pub fn opt_float(&self, name: &str) -> Result<Option<f64>, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::None) => Ok(None),
+            _ => self.float(name).map(Some),
         }
     }
 
@@ -553,6 +642,34 @@ impl Args {
     pub fn enum_value(&self, name: &str) -> Result<&str, MissingArgument> {
         match self.get(name) {
             Some(Arg::Enum(e)) => Ok(e),
+            _ => Err(missing(name)),
+        }
+    }
+
+    /// A [`Ty::Enums`] argument: one name or several.
+    pub fn enums(&self, name: &str) -> Result<Vec<String>, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::Enums(v)) => Ok(v.clone()),
+            Some(Arg::Enum(e)) => Ok(vec![e.clone()]),
+            _ => Err(missing(name)),
+        }
+    }
+
+    /// A [`Ty::Bools`] argument: one or several.
+    pub fn bools(&self, name: &str) -> Result<Vec<bool>, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::Bools(v)) => Ok(v.clone()),
+            Some(Arg::Bool(b)) => Ok(vec![*b]),
+            _ => Err(missing(name)),
+        }
+    }
+
+    /// A [`Ty::Pairs`] argument of non-negative integers (checked by its
+    /// [`Range`]) as sizes.
+    pub fn pairs(&self, name: &str) -> Result<Vec<(usize, usize)>, MissingArgument> {
+        let size = |n: i64| usize::try_from(n).map_err(|_| missing(name));
+        match self.get(name) {
+            Some(Arg::Pairs(v)) => v.iter().map(|&(a, b)| Ok((size(a)?, size(b)?))).collect(),
             _ => Err(missing(name)),
         }
     }
@@ -627,6 +744,81 @@ pub fn check(name: &str, ty: Ty, range: Range, value: &Value) -> Result<Arg, Rej
             _ => enum_value(name, ty, names, value),
         },
         Ty::Shape => shape(ty, value),
+        Ty::TensorOrNumber => match value {
+            Value::Tensor(t) => Ok(Arg::Tensor(t.clone())),
+            Value::Int(_) | Value::Float(_) => float(name, range, value).map(Arg::Float),
+            _ => Err(wrong_type(ty, value)),
+        },
+        Ty::Enums(names) => match value {
+            Value::List(items) if !items.is_empty() => {
+                let mut out = vec![];
+                for item in items {
+                    match enum_value(name, ty, names, item)? {
+                        Arg::Enum(e) => out.push(e),
+                        _ => return Err(wrong_type(ty, item)),
+                    }
+                }
+                Ok(Arg::Enums(out))
+            }
+            Value::List(_) => Err(empty_list(name)),
+            _ => match enum_value(name, ty, names, value)? {
+                Arg::Enum(e) => Ok(Arg::Enums(vec![e])),
+                _ => Err(wrong_type(ty, value)),
+            },
+        },
+        Ty::Bools => match value {
+            Value::Bool(b) => Ok(Arg::Bools(vec![*b])),
+            Value::List(items) if !items.is_empty() => items
+                .iter()
+                .map(|item| match item {
+                    Value::Bool(b) => Ok(*b),
+                    other => Err(wrong_type(ty, other)),
+                })
+                .collect::<Result<Vec<bool>, Rejection>>()
+                .map(Arg::Bools),
+            Value::List(_) => Err(empty_list(name)),
+            _ => Err(wrong_type(ty, value)),
+        },
+        Ty::Pairs => pairs(name, range, value),
+    }
+}
+
+/// `[[1, 1], [0, 2]]`: one `[before, after]` pair per entry.
+fn pairs(name: &str, range: Range, value: &Value) -> Result<Arg, Rejection> {
+    let Value::List(items) = value else { return Err(wrong_type(Ty::Pairs, value)) };
+    if items.is_empty() {
+        return Err(empty_list(name));
+    }
+    if items.iter().all(|item| matches!(item, Value::Int(_))) {
+        return Err(reject(
+            format!("`{name}` needs one [before, after] pair per axis, found a list of integers"),
+            format!("write `[{}]` for the last axis", value_text(value)),
+        ));
+    }
+    let mut out = vec![];
+    for item in items {
+        match item {
+            Value::List(pair) if pair.len() == 2 => {
+                out.push((int(name, range, &pair[0])?, int(name, range, &pair[1])?))
+            }
+            Value::List(pair) => {
+                return Err(reject(
+                    format!("each entry of `{name}` is a [before, after] pair, found {} values", pair.len()),
+                    "expected [before, after]",
+                ))
+            }
+            other => return Err(wrong_type(Ty::Pairs, other)),
+        }
+    }
+    Ok(Arg::Pairs(out))
+}
+
+/// A list of integers as written: `[1, 2]`.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Int(n) => n.to_string(),
+        Value::List(items) => format!("[{}]", items.iter().map(value_text).collect::<Vec<_>>().join(", ")),
+        other => other.describe(),
     }
 }
 

@@ -126,10 +126,98 @@ fn every_builtin_has_the_documented_result_type() {
         ("x - mean(x, axis: 1, keepdims: true)", "f32[B, 4]"),
         ("img * mean(img, axis: [0, 2, 3])", "f32[B, 1, 8, 8]"),
         ("x |> dense(3) |> relu |> dense(2)", "f32[B, 2]"),
+        // Stacking, padding, rolling.
+        ("stack(x, x, x)", "f32[3, B, 4]"),
+        ("stack([x, x], axis: 1)", "f32[B, 2, 4]"),
+        ("stack(seq, seq, axis: -1)", "f32[B, 3, 10, 2]"),
+        ("pad(img, [[1, 1], [2, 0]])", "f32[B, 1, 10, 10]"),
+        ("pad(img, [[0, 3]], mode: reflect)", "f32[B, 1, 8, 11]"),
+        ("pad(seq, [[1, 0], [4, 4]], mode: circular)", "f32[B, 4, 18]"),
+        ("pad(x, [[2, 2]], mode: edge)", "f32[B, 8]"),
+        ("pad(x, [[0, 1]], value: -1)", "f32[B, 5]"),
+        ("roll(seq, -3, axis: 2)", "f32[B, 3, 10]"),
+        ("roll(img, [1, 2], axis: [2, 3])", "f32[B, 1, 8, 8]"),
+        // Comparisons and choices.
+        ("x > 0", "bool[B, 4]"),
+        ("(x > 0) * x", "f32[B, 4]"),
+        ("where(x > 0, x, 0)", "f32[B, 4]"),
+        ("where(labels == 1, 1.0, -1)", "f32[B]"),
+        ("minimum(x, 1)", "f32[B, 4]"),
+        ("maximum(0, img)", "f32[B, 1, 8, 8]"),
+        ("maximum(x, mean(x, axis: 0))", "f32[B, 4]"),
+        ("stop_gradient(x)", "f32[B, 4]"),
+        // Constants and random tensors.
+        ("zeros([B, 3])", "f32[B, 3]"),
+        ("ones([2, 2])", "f32[2, 2]"),
+        ("full([B, 4], 0.5) * x", "f32[B, 4]"),
+        ("zeros_like(labels)", "i32[B]"),
+        ("arange(5)", "f32[5]"),
+        ("arange(1, 2, 0.25)", "f32[4]"),
+        ("arange(10, 0, step: -3)", "f32[4]"),
+        ("linspace(0, 1, 11)", "f32[11]"),
+        ("normal([B, 8])", "f32[B, 8]"),
+        ("uniform([B, 2], low: -1)", "f32[B, 2]"),
+        ("x + normal([B, 4], std: 0.1)", "f32[B, 4]"),
+        // Warping.
+        ("warp(img, zeros([B, 2, 8, 8]))", "f32[B, 1, 8, 8]"),
+        ("warp(img, zeros([B, 2, 8, 8]), mode: nearest, boundary: circular)", "f32[B, 1, 8, 8]"),
+        ("affine_flow(reshape(dense(x, 6), shape: [B, 2, 3]), [8, 8])", "f32[B, 2, 8, 8]"),
+        // Graphs.
+        ("grid_graph(2, 3)", "i32[14, 2]"),
+        ("grid_graph(2, 3, neighbours: 8, periodic: [false, true])", "i32[30, 2]"),
+        ("grid_graph(3, 3, periodic: true)", "i32[36, 2]"),
+        ("knn_graph(linspace(0, 1, 5), 2)", "i32[10, 2]"),
+        ("gather(seq, grid_graph(2, 3)[:, 0], axis: 2)", "f32[B, 3, 14]"),
+        ("scatter(seq, labels, 4, axis: 0, reduce: mean)", "f32[4, 3, 10]"),
+        // A number as the target of a loss.
+        ("bce(x, 1.0)", "f32[]"),
+        ("mse(x, 0)", "f32[]"),
+        ("huber(x, -1, delta: 0.5)", "f32[]"),
+        ("mae(x, 2, weight: x)", "f32[]"),
     ];
     for (expr, want) in cases {
         assert_eq!(type_of(expr), *want, "{expr}");
     }
+}
+
+/// `pad_mode` takes a bare name or a list of them, one per spatial axis.
+#[test]
+fn convolutions_take_padding_modes() {
+    let cases: &[(&str, &str)] = &[
+        ("conv2d(img, 2, kernel: 3, pad: same, pad_mode: circular)", "f32[B, 2, 8, 8]"),
+        ("conv2d(img, 2, kernel: 3, pad: 1, pad_mode: [zeros, circular])", "f32[B, 2, 8, 8]"),
+        ("conv1d(seq, 2, kernel: 5, pad: 2, pad_mode: reflect)", "f32[B, 2, 10]"),
+        ("conv3d(vol, 1, kernel: 3, pad: same, pad_mode: edge)", "f32[B, 1, 4, 4, 4]"),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(type_of(expr), *want, "{expr}");
+    }
+    // Only the columns wrap: the convolution pads the rows with zeros itself.
+    let m = analyse_ok(&model_with("conv2d(img, 2, kernel: 3, pad: 1, pad_mode: [zeros, circular])"));
+    let paddings: Vec<_> = m
+        .train_graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv(attrs) => Some(attrs.padding.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paddings, [vec![(1, 1), (0, 0)]]);
+    assert_errors(&[
+        (
+            "conv2d(img, 2, kernel: 3, pad_mode: [zeros, zeros, circular])",
+            &["`pad_mode` has 3 values but this call has 2 spatial dimensions"],
+        ),
+        (
+            "conv2d(img, 2, kernel: 3, pad_mode: wrap)",
+            &["invalid value `wrap` for `pad_mode`: expected one of `zeros`, `circular`, `reflect`, `edge`"],
+        ),
+        (
+            "conv2d(img, 2, kernel: 19, pad: same, pad_mode: reflect)",
+            &["`conv2d`: reflect padding of 9 is wider than axis 2 of f32[B, 1, 8, 8] allows (size 8)"],
+        ),
+    ]);
 }
 
 /// Every built-in that LANGUAGE.md lists is in the catalogue.
@@ -182,7 +270,32 @@ fn the_catalogue_covers_the_language_contract() {
         "l1",
         "l2",
     ];
-    for name in contract {
+    // LANGUAGE-2: the built-ins that are calls (indexing, `split`,
+    // `repeat`, `map` and `scan` are syntax and sema's own).
+    let contract_2 = [
+        "stack",
+        "pad",
+        "roll",
+        "zeros",
+        "ones",
+        "full",
+        "arange",
+        "linspace",
+        "zeros_like",
+        "normal",
+        "uniform",
+        "where",
+        "minimum",
+        "maximum",
+        "stop_gradient",
+        "warp",
+        "affine_flow",
+        "gather",
+        "scatter",
+        "grid_graph",
+        "knn_graph",
+    ];
+    for name in contract.iter().chain(&contract_2) {
         assert!(catalogue::find(name).is_some(), "`{name}` is missing from the catalogue");
     }
     let mut names: Vec<&str> = catalogue::builtins().iter().map(|b| b.name).collect();
@@ -595,15 +708,24 @@ fn convlstm_gradients_match_finite_differences() {
   loss = mse(p, y)
 }
 ";
+    // Larger weights than the initialisation, so the gates leave their
+    // linear range and every term of the cell matters.
+    let grads = gradients_match_finite_differences(src, 4.0);
+    assert_eq!(grads, ["p.convlstm_1.weight", "p.convlstm_1.bias"]);
+}
+
+/// Analyses `src`, differentiates its loss, and checks every element of
+/// every parameter's gradient against central finite differences of the
+/// loss (interpreter, f64), with the parameters' example values scaled by
+/// `scale`. Returns the names of the parameters.
+fn gradients_match_finite_differences(src: &str, scale: f64) -> Vec<String> {
     let m = analyse_ok(src);
     let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
     let dims = HashMap::from([("B".to_string(), 2)]);
     let mut inputs = example_inputs::<f64>(&back.graph, &dims, 11).expect("example inputs");
-    // Larger weights than the initialisation, so the gates leave their
-    // linear range and every term of the cell matters.
-    for name in ["p.convlstm_1.weight", "p.convlstm_1.bias"] {
-        if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
-            a.mapv_inplace(|v| 4.0 * v);
+    for g in &back.grads {
+        if let Some(Tensor::Float(a)) = inputs.get_mut(&g.name) {
+            a.mapv_inplace(|v| scale * v);
         }
     }
     let out: HashMap<String, Tensor<f64>> = run(&back.graph, &inputs).expect("runs").into_iter().collect();
@@ -612,12 +734,10 @@ fn convlstm_gradients_match_finite_differences() {
             run(&m.train_graph, inputs).expect("runs").into_iter().collect();
         floats(&out["loss"])[0]
     };
-    let names: Vec<&str> = back.grads.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(names, ["p.convlstm_1.weight", "p.convlstm_1.bias"]);
     for g in &back.grads {
         let analytic = floats(&out[&format!("grad.{}", g.name)]);
-        let scale = analytic.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        assert!(scale > 1e-3, "{}: gradient {analytic:?}", g.name);
+        let largest = analytic.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(largest > 1e-3, "{}: gradient {analytic:?}", g.name);
         for (i, ad) in analytic.iter().enumerate() {
             let step = 1e-5;
             let mut moved = inputs.clone();
@@ -636,10 +756,190 @@ fn convlstm_gradients_match_finite_differences() {
             let minus = loss_at(&moved);
             let fd = (plus - minus) / (2.0 * step);
             assert!(
-                (ad - fd).abs() <= 1e-6 * scale,
+                (ad - fd).abs() <= 1e-6 * largest,
                 "{}[{i}]: autodiff {ad}, finite difference {fd}",
                 g.name
             );
         }
     }
+    back.grads.iter().map(|g| g.name.clone()).collect()
+}
+
+/// The built-ins of part 2 made of existing primitives differentiate
+/// through them: padding in every mode (in `pad` and as a convolution's
+/// `pad_mode`), `roll`, `stack`, `where`, `maximum`, bool masks,
+/// `affine_flow` and `warp`, and a number target.
+#[test]
+fn part_2_gradients_match_finite_differences() {
+    let src = "model m {
+  input x: f32[B, 1, 4, 5]
+  target y: f32[B, 2, 4, 5]
+  h = pad(x, [[1, 1], [1, 1]], mode: reflect) |> conv2d(2, kernel: 3)
+  p = pad(h, [[1, 1], [2, 2]], mode: edge) |> conv2d(2, kernel: [3, 5])
+  q = roll(p, [1, -2], axis: [2, 3]) + stack(p, p, axis: 1) |> mean(axis: 1)
+  r = where(q > 0, q, 0.1 * q) + maximum(q, 0.2) + (q < 0.5) * q
+  theta = h |> global_avgpool |> dense(6) |> reshape(shape: [B, 2, 3])
+  w = warp(r, affine_flow(theta, [4, 5]))
+  loss = mse(w, y) + bce(mean(w, axis: [2, 3]), 1.0)
+}
+";
+    let grads = gradients_match_finite_differences(src, 1.0);
+    assert_eq!(grads.len(), 6, "{grads:?}");
+}
+
+/// `stop_gradient` keeps its operand out of the gradient: a second loss term
+/// on the stopped prediction changes the loss but not the gradient.
+#[test]
+fn stop_gradient_blocks_the_gradient() {
+    let grads_of = |loss: &str| -> Vec<Vec<f64>> {
+        let src = format!(
+            "model m {{
+  input x: f32[B, 3]
+  target y: f32[B, 2]
+  p = x |> dense(2)
+  loss = {loss}
+}}
+"
+        );
+        let m = analyse_ok(&src);
+        let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
+        let out = run_graph(&back.graph, 2);
+        back.grads.iter().map(|g| floats(&out[&format!("grad.{}", g.name)])).collect()
+    };
+    let plain = grads_of("mse(p, y)");
+    let stopped = grads_of("mse(p, y) + 3 * mse(stop_gradient(p), 0)");
+    assert_eq!(plain.len(), 2);
+    assert_eq!(plain, stopped);
+}
+
+/// Checks that `r = EXPR` in [`model_with`] fails with exactly one
+/// diagnostic whose rendering contains every wanted text.
+fn assert_errors(cases: &[(&str, &[&str])]) {
+    for (expr, wants) in cases {
+        let src = model_with(expr);
+        let (file, syntax) = crate::syntax::parse(&src);
+        assert!(syntax.is_empty(), "{expr}: {}", render_plain("t.nn", &src, &syntax));
+        let d = analyze(&file, &src).expect_err(expr);
+        let text = render_plain("t.nn", &src, &d);
+        assert_eq!(d.len(), 1, "{expr}: {text}");
+        for want in *wants {
+            assert!(text.contains(want), "{expr}: `{want}` not in\n{text}");
+        }
+    }
+}
+
+/// Misused built-ins of part 2 are reported at the call, the operand at
+/// fault labelled with what it should have been.
+#[test]
+fn part_2_builtins_report_misuse() {
+    assert_errors(&[
+        (
+            "where(x, x, 0)",
+            &[
+                "`where` needs a bool condition, got f32[B, 4]",
+                "this is f32[B, 4], expected bool[B, 4]",
+                "help: make a condition with a comparison, e.g. `where(x > 0, x, 0)`",
+            ],
+        ),
+        (
+            "where(x > 0, x, labels)",
+            &["`where` needs two branches of one element type, got f32[B, 4] and i32[B]"],
+        ),
+        ("where(x > 0, x, \"a\")", &["expected a tensor or a number, found a string"]),
+        (
+            "minimum(x, seq)",
+            &["mismatched shapes for `minimum`", "cannot take the minimum of f32[B, 4] and f32[B, 3, 10]"],
+        ),
+        (
+            "pad(img, [1, 2])",
+            &[
+                "`widths` needs one [before, after] pair per axis, found a list of integers",
+                "write `[[1, 2]]` for the last axis",
+            ],
+        ),
+        ("pad(img, [[1, -2]])", &["`widths` must be at least 0, found -2"]),
+        ("pad(img, [[1, 2, 3]])", &["each entry of `widths` is a [before, after] pair, found 3 values"]),
+        ("pad(img, [[1, 1]], mode: wrap)", &["invalid value `wrap` for `mode`"]),
+        (
+            "pad(img, [[9, 0]], mode: reflect)",
+            &["reflect padding of 9 is wider than axis 3 of f32[B, 1, 8, 8] allows (size 8)"],
+        ),
+        (
+            "pad(img, [[1, 1]], mode: edge, value: 1)",
+            &["`value` applies only to `mode: zeros`, not `mode: edge`"],
+        ),
+        ("pad(x, [[1, 1], [1, 1]])", &["`pad` needs a known size on axis 0, got symbolic `B` in f32[B, 4]"]),
+        ("roll(x, 1, axis: 0)", &["`roll` needs a known size on axis 0"]),
+        ("roll(x, 1, axis: 2)", &["`roll`: axis 2 is out of range for a tensor of rank 2"]),
+        ("stack(x, seq)", &["cannot stack f32[B, 4] and f32[B, 3, 10]", "expected f32[B, 4]"]),
+        ("zeros([N, 4])", &["the `zeros` shape uses the dimension `N`, which no input of the model has"]),
+        ("ones([B, -1])", &["the `ones` shape cannot contain -1"]),
+        ("arange(3, 1)", &["arange(3, 1, 1) is empty"]),
+        ("linspace(0, 1, 0)", &["`n` must be at least 1, found 0"]),
+        ("normal([B, 2], std: -1)", &["`std` must be non-negative, found -1"]),
+        ("uniform([B, 2], low: 1, high: 0)", &["`uniform` needs finite low <= high, got low 1 and high 0"]),
+        (
+            "warp(img, zeros([B, 2, 4, 4]))",
+            &["`warp` of f32[B, 1, 8, 8] needs a flow f32[B, 2, 8, 8]", "expected f32[B, 2, 8, 8]"],
+        ),
+        (
+            "warp(img, img, mode: cubic)",
+            &["invalid value `cubic` for `mode`: expected one of `bilinear`, `nearest`"],
+        ),
+        (
+            "affine_flow(x, [4, 4])",
+            &["`affine_flow` needs 2×3 matrices [B, 2, 3], got f32[B, 4]", "expected f32[B, 2, 3]"],
+        ),
+        ("affine_flow(reshape(x, shape: [B, 2, 2]), [4, 4, 4])", &["2×3 matrices"]),
+        ("gather(seq, x)", &["`gather` needs an index vector i32[E], got f32[B, 4]", "expected i32[E]"]),
+        (
+            "scatter(seq, labels, 4)",
+            &["`scatter` needs one index per position of axis 1: f32[B, 3, 10] has 3 there, the index has B"],
+        ),
+        ("scatter(seq, labels, 0, axis: 0)", &["`n` must be at least 1, found 0"]),
+        ("grid_graph(2, 2, neighbours: 6)", &["`grid_graph` neighbours must be 4 or 8, got 6"]),
+        (
+            "grid_graph(2, 2, periodic: [true, false, true])",
+            &["`periodic` has 3 values but this call has 2 spatial dimensions"],
+        ),
+        (
+            "knn_graph(reshape(x, shape: [B, 4]), 1)",
+            &[
+                "`knn_graph` needs points known when the program is compiled",
+                "help: declare them as a constant",
+            ],
+        ),
+        (
+            "knn_graph(linspace(0, 1, 3), 3)",
+            &["`knn_graph` with k = 3 needs more than 3 points, but f32[3] has 3"],
+        ),
+        ("bce(x, \"one\")", &["expected a tensor or a number"]),
+        (
+            "mse(x, 0, weight: seq)",
+            &["`mse` weight f32[B, 3, 10] does not broadcast to the prediction's shape [B, 4]"],
+        ),
+    ]);
+}
+
+/// A number target stands for a tensor of the prediction's shape filled
+/// with it.
+#[test]
+fn a_number_target_is_broadcast() {
+    let src = "model m {
+  input x: f32[B, 3]
+  loss a = bce(x, 1.0)
+  loss b = bce(x, ones([B, 3]))
+  loss c = mse(x, 0)
+  loss d = mean(square(x))
+  loss e = huber(x, 0.5, delta: 2)
+  loss f = huber(x, full([B, 3], 0.5), delta: 2)
+}
+";
+    let m = analyse_ok(src);
+    let out = run_graph(&m.train_graph, 2);
+    let value = |n: &str| floats(&out[n])[0];
+    assert!(value("a") > 0.0);
+    assert!((value("a") - value("b")).abs() < 1e-12);
+    assert!((value("c") - value("d")).abs() < 1e-12);
+    assert!((value("e") - value("f")).abs() < 1e-12);
 }

@@ -9,6 +9,7 @@
 //! through its catalogue row, a block call expands the block's body with
 //! its own constants.
 
+use super::layers::is_constant_expr;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{InputKind, Op, ValueId};
 use crate::syntax::ast::{self, Expr, ExprKind, Stmt};
@@ -18,7 +19,7 @@ use super::catalogue::{self, Builtin};
 use super::expand::{Env, Frame, Run, MAX_BLOCK_DEPTH};
 use super::flops;
 use super::items::BlockInfo;
-use super::values::{TensorVal, Value};
+use super::values::{LayerKind, LayerVal, TensorVal, Value};
 use super::LayerInfo;
 use crate::suggest::{self, names_list};
 
@@ -40,7 +41,8 @@ enum Source<'e> {
 pub type Piped = Option<(Value, Span)>;
 
 impl Run<'_> {
-    /// Calls the function `callee` (a block or a built-in).
+    /// Calls the function `callee`: a binding of a layer value, one of the
+    /// layer forms (`repeat`, `map`, `split`), a block or a built-in.
     pub fn call(
         &mut self,
         env: &Env,
@@ -50,9 +52,19 @@ impl Run<'_> {
         span: Span,
     ) -> Value {
         let name = callee.text();
+        if let Some(b) = env.vars.get(&name) {
+            if let Value::Layer(layer) = &b.value {
+                b.used.set(true);
+                let layer = layer.clone();
+                return self.call_layer(env, &layer, args, piped, span);
+            }
+        }
         let blocks = self.blocks;
         if let Some(block) = blocks.get(&name) {
             return self.call_block(env, block, args, piped, span);
+        }
+        if let Some(form) = super::layers::LayerForm::find(&name) {
+            return self.layer_form(env, form, args, piped, span);
         }
         if let Some(b) = catalogue::find(&name) {
             return self.call_builtin(env, b, args, piped, span);
@@ -74,6 +86,7 @@ impl Run<'_> {
             Diagnostic::error(format!("unknown function `{name}`")).primary(span, "not a built-in or block");
         let mut candidates: Vec<&str> = catalogue::builtins().iter().map(|b| b.name).collect();
         candidates.extend(self.blocks.keys().map(String::as_str));
+        candidates.extend(super::layers::LayerForm::ALL.iter().map(|f| f.name()));
         if let Some(help) = suggest::did_you_mean(name, candidates) {
             d = d.note(help);
         }
@@ -89,9 +102,28 @@ impl Run<'_> {
         span: Span,
     ) -> Value {
         let callee = Callee { name: b.name, signature: b.signature(), params: b.params.to_vec() };
-        let slots = self.match_args(env, &callee, args, piped, span);
+        let inputs = b.params.iter().take_while(|p| p.ty == Ty::Tensor).count();
+        if piped.is_none() && self.makes_layer(env, inputs, args) {
+            let slots = self.match_args(env, &callee, args, self.placeholders(inputs, span), span);
+            let name = self.next_name(b.name);
+            let Some(slots) = slots else { return Value::Error };
+            let kind = LayerKind::Builtin { name: b.name, slots };
+            return Value::Layer(LayerVal { kind, prefix: name, inputs, span });
+        }
+        let slots = self.match_args(env, &callee, args, piped.into_iter().collect(), span);
         let name = self.next_name(b.name);
         let Some(slots) = slots else { return Value::Error };
+        self.build_builtin(b, slots, name, span)
+    }
+
+    /// Builds a built-in call whose arguments are bound, as the layer `name`.
+    pub fn build_builtin(
+        &mut self,
+        b: &'static Builtin,
+        slots: Vec<Option<Arg>>,
+        name: String,
+        span: Span,
+    ) -> Value {
         let values = args::fill_defaults(b.params, slots);
         let args = Args { params: b.params, values };
         let start = self.graph.nodes.len();
@@ -104,24 +136,59 @@ impl Run<'_> {
         value
     }
 
+    /// Whether a call without a piped value makes a layer value: the callee
+    /// takes leading tensors and the call's first positional argument (if
+    /// any) is a compile-time constant (`dense(64)`, `encoder(32)`,
+    /// `cell(hidden: 32)`).
+    fn makes_layer(&self, env: &Env, inputs: usize, args: &[ast::Arg]) -> bool {
+        if inputs == 0 {
+            return false;
+        }
+        match args.iter().find(|a| a.name.is_none()) {
+            None => true,
+            Some(first) => is_constant_expr(env, &first.value),
+        }
+    }
+
+    /// Stand-ins for the tensors a layer value is applied to, so that its
+    /// other arguments bind as they will at each application.
+    fn placeholders(&self, inputs: usize, span: Span) -> Vec<(Value, Span)> {
+        let t = TensorVal { id: ValueId(u32::MAX), span, def: None };
+        (0..inputs).map(|_| (Value::Tensor(t.clone()), span)).collect()
+    }
+
     /// The next `scope.kind_k` name.
-    fn next_name(&mut self, kind: &'static str) -> String {
+    pub fn next_name(&mut self, kind: &'static str) -> String {
         let k = self.counters.entry((self.scope.clone(), kind)).or_insert(0);
         *k += 1;
         format!("{}.{kind}_{k}", self.scope)
     }
 
-    fn record_layer(&mut self, name: String, kind: &str, out: ValueId, start: usize, span: Span) {
+    /// The next `scope.block_k` name, for an instance of a block.
+    fn next_name_of(&mut self, block: &str) -> String {
+        let k = self.block_counters.entry((self.scope.clone(), block.to_string())).or_insert(0);
+        *k += 1;
+        format!("{}.{block}_{k}", self.scope)
+    }
+
+    pub fn record_layer(&mut self, name: String, kind: &str, out: ValueId, start: usize, span: Span) {
         let params = self.graph.nodes[start.min(self.graph.nodes.len())..]
             .iter()
             .filter(|n| matches!(n.op, Op::Input { kind: InputKind::Param { .. }, .. }))
             .fold(0u64, |acc, n| acc.saturating_add(flops::elements(&n.ty.shape)));
+        let flops = flops::flops_since(&self.graph, start);
+        // A shared layer applied again: one row, with the work of every use.
+        if let Some(row) = self.layers.iter_mut().find(|row| row.name == name) {
+            row.flops = row.flops.saturating_add(flops);
+            row.params = row.params.saturating_add(params);
+            return;
+        }
         let info = LayerInfo {
             name,
             kind: kind.to_string(),
             output: self.graph.ty(out).clone(),
             params,
-            flops: flops::flops_since(&self.graph, start),
+            flops,
             loc: self.loc_of(span),
         };
         self.layers.push(info);
@@ -135,11 +202,12 @@ impl Run<'_> {
         env: &Env,
         callee: &Callee,
         args: &[ast::Arg],
-        piped: Piped,
+        lead: Vec<(Value, Span)>,
         span: Span,
     ) -> Option<Vec<Option<Arg>>> {
-        let piped_count = usize::from(piped.is_some());
-        let given = piped
+        let piped_count = lead.len();
+        let given = lead
+            .into_iter()
             .map(|(v, s)| Given { name: None, span: s, value_span: s, source: Source::Piped(v) })
             .into_iter()
             .chain(args.iter().map(|a| Given {
@@ -189,6 +257,27 @@ impl Run<'_> {
         if !block.ok {
             return Value::Error;
         }
+        let callee = block_callee(def);
+        let inputs = def.params.iter().take_while(|p| p.ty.is_none()).count();
+        if piped.is_none() && self.makes_layer(env, inputs, args) {
+            let slots = self.match_args(env, &callee, args, self.placeholders(inputs, span), span);
+            let name = self.next_name_of(&def.name.name);
+            let Some(slots) = slots else { return Value::Error };
+            if !self.called.contains(&def.name.name) {
+                self.called.push(def.name.name.clone());
+            }
+            let kind = LayerKind::Block { name: def.name.name.clone(), slots };
+            return Value::Layer(LayerVal { kind, prefix: name, inputs, span });
+        }
+        let Some(slots) = self.match_args(env, &callee, args, piped.into_iter().collect(), span) else {
+            return Value::Error;
+        };
+        self.expand_block(def, slots, span)
+    }
+
+    /// Expands the body of `def` with its arguments bound (`slots`, one per
+    /// parameter) at the call `span`.
+    pub fn expand_block(&mut self, def: &ast::BlockDef, slots: Vec<Option<Arg>>, span: Span) -> Value {
         if self.frames.iter().any(|f| f.block == def.name.name) {
             self.error(
                 Diagnostic::error(format!("recursive block `{}`", def.name.name))
@@ -208,22 +297,10 @@ impl Run<'_> {
         if !self.count_expansion(span) {
             return Value::Error;
         }
-        let callee = Callee {
-            name: &def.name.name,
-            signature: block_signature(def),
-            params: def
-                .params
-                .iter()
-                .map(|p| {
-                    let default = if p.default.is_none() { Default::Required } else { Default::Written };
-                    Param::positional(&p.name.name, block_param_type(p), Range::Any, default)
-                })
-                .collect(),
-        };
-        let Some(slots) = self.match_args(env, &callee, args, piped, span) else { return Value::Error };
         if !self.called.contains(&def.name.name) {
             self.called.push(def.name.name.clone());
         }
+        let callee = block_callee(def);
         self.frames.push(Frame { block: def.name.name.clone(), call: span });
         let result = self.expand_body(def, &callee, slots);
         self.frames.pop();
@@ -257,7 +334,7 @@ impl Run<'_> {
                     self.warn_unused(&env);
                     return result;
                 }
-                Stmt::Decl { .. } | Stmt::Output { .. } => {}
+                Stmt::Decl { .. } | Stmt::Output { .. } | Stmt::Loss { .. } | Stmt::Const { .. } => {}
             }
         }
         Value::Error
@@ -280,6 +357,22 @@ impl Run<'_> {
                 Value::Error
             }
         }
+    }
+}
+
+/// A block's parameters as a callee's.
+fn block_callee(def: &ast::BlockDef) -> Callee<'_> {
+    Callee {
+        name: &def.name.name,
+        signature: block_signature(def),
+        params: def
+            .params
+            .iter()
+            .map(|p| {
+                let default = if p.default.is_none() { Default::Required } else { Default::Written };
+                Param::positional(&p.name.name, block_param_type(p), Range::Any, default)
+            })
+            .collect(),
     }
 }
 

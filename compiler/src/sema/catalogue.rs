@@ -40,8 +40,14 @@
 //!   TF/Keras: output size `ceil(in / stride)`, total padding
 //!   `max((out - 1)·stride + dilation·(kernel - 1) + 1 - in, 0)`, split
 //!   `lo = total / 2`, `hi = total - lo` (the odd zero goes after). An
-//!   integer pad is symmetric zero padding. `conv_transpose2d` has output
-//!   size `(in - 1)·stride - 2·pad + kernel` (PyTorch).
+//!   integer pad is symmetric zero padding. `pad_mode: zeros|circular|reflect|edge`
+//!   (one for every spatial axis, or a list with one per axis) says how the
+//!   padding is filled: `zeros` is the convolution's own zero padding; any
+//!   other mode pads the input explicitly by the rule of `pad` and then
+//!   convolves without padding along that axis (PyTorch's `padding_mode`).
+//!   `pad_mode: [zeros, circular]` on `[B, C, lat, lon]` wraps the longitude
+//!   only, as a global grid needs. `conv_transpose2d` has output size
+//!   `(in - 1)·stride - 2·pad + kernel` (PyTorch).
 //! - **`convlstm(hidden, kernel, forecast: 0)`** is a ConvLSTM cell without
 //!   peepholes over frames `[B, T, C, H, W]`, unrolled: at each step
 //!   `gates = conv(concat[x_t, h_{t-1}]) + bias` (a `kernel`×`kernel`
@@ -72,13 +78,93 @@
 //!   repeats values, `bilinear` uses half-pixel centres.
 //! - **`matmul(a, b)`** multiplies `[..., M, K]` by `[..., K, N]`; the
 //!   leading axes broadcast as in NumPy (`[B, T, K] x [K, N]` is allowed).
+//! - **Stacking, padding, rolling.** `stack(xs, axis: 0)` joins tensors of
+//!   one type along a new axis (`axis` counts in the result, so `-1`
+//!   appends it). `pad(x, widths, mode: zeros, value: 0)` takes one
+//!   `[before, after]` pair per axis for the *last* `len(widths)` axes
+//!   (`pad(img, [[1, 1], [2, 2]])` pads H by 1 and W by 2 of `[B, C, H, W]`).
+//!   The modes are NumPy's: `zeros` fills with `value` (the only mode that
+//!   takes one); `circular` wraps around (NumPy `wrap`; at most the axis
+//!   size); `reflect` mirrors about the edge element without repeating it
+//!   (`[a, b, c]` padded by 2 before is `[c, b, a, b, c]`; at most size − 1);
+//!   `edge` repeats the edge element. Axes are padded in order, each from
+//!   the previous result, which gives NumPy's corners. `roll(x, shift,
+//!   axis)` moves element `i` to `(i + shift) mod n` (NumPy: a shift may be
+//!   negative or exceed the axis; lists of shifts and axes roll several
+//!   axes). Padded and rolled axes need a known size (not `B`). Gradients
+//!   flow through all of them.
+//! - **Comparisons and choices.** `<`, `<=`, `>`, `>=`, `==`, `!=` compare
+//!   elementwise with NumPy broadcasting (as f32: i32 operands are
+//!   converted) and give `bool` tensors. In arithmetic a bool is 0 or 1, so
+//!   `(x > 0) * x` is a mask. `where(cond, a, b)` is `a` where the bool
+//!   `cond` holds and `b` elsewhere; `minimum(a, b)` and `maximum(a, b)` are
+//!   the elementwise smaller and larger. All three broadcast as in NumPy,
+//!   take numbers for `a` and `b` (`where(x > 0, x, 0)`), and pass the
+//!   gradient to the operand chosen. `stop_gradient(x)` is `x` in the
+//!   forward pass and a constant to the gradient (a GAN's discriminator loss
+//!   on `stop_gradient(fake)` does not train the generator).
+//! - **Constants and random tensors.** `zeros(shape)`, `ones(shape)` and
+//!   `full(shape, value)` are f32 tensors of a written shape: sizes and
+//!   symbolic dimensions that an input has (`zeros([B, 64])`); `zeros_like(x)`
+//!   has the type of `x`. `arange(n)` / `arange(start, stop, step: 1)`
+//!   (NumPy: the `ceil((stop − start) / step)` values `start + i·step`) and
+//!   `linspace(start, stop, n)` (`n` values, both ends included) are f32
+//!   vectors computed when the program is compiled: constant inputs named
+//!   `scope.kind_k.values` whose values the module carries, never trained.
+//!   `uniform(shape, low: 0, high: 1)` draws on `[low, high)` and
+//!   `normal(shape, mean: 0, std: 1)` by the Box–Muller transform
+//!   `mean + std·sqrt(−2·ln(1 − u1))·cos(2π·u2)` of two uniform draws; both
+//!   draw afresh at every step, in training and in inference, each call
+//!   site from its own streams of the key input (as `dropout` does).
+//! - **Warping.** `warp(x, flow, mode: bilinear, boundary: zeros)` samples
+//!   `x: [B, C, H, W]` along `flow: [B, 2, H, W]`, the row and column
+//!   displacements `(dy, dx)` in grid cells: output `(i, j)` is `x` at
+//!   `(i + dy, j + dx)`. `bilinear` interpolates the four surrounding grid
+//!   points, `nearest` takes the closest (halves rounded away from zero); a
+//!   grid point outside the image reads 0 (`zeros`), the nearest edge value
+//!   (`edge`), or wraps around (`circular`, both axes). Differentiable in
+//!   `x` and in the flow. `affine_flow(theta, [H, W])` turns affine matrices
+//!   `theta: [B, 2, 3]` into such a flow: pixel `(i, j)` has the normalised
+//!   coordinates `x = (2j + 1)/W − 1`, `y = (2i + 1)/H − 1` (PyTorch's
+//!   `affine_grid` with `align_corners=False`), its source point is
+//!   `(x', y') = theta·(x, y, 1)`, and the flow is `dy = (y' − y)·H/2`,
+//!   `dx = (x' − x)·W/2`. So `warp(x, affine_flow(theta, [H, W]))` is
+//!   `grid_sample(x, affine_grid(theta, size, align_corners=False),
+//!   align_corners=False)` with bilinear sampling and zeros padding, and the
+//!   identity `[[1, 0, 0], [0, 1, 0]]` gives a zero flow.
+//! - **Graphs.** An edge list is `i32[E, 2]`, one `(source, destination)`
+//!   row per edge. `gather(x, index, axis: 1)` reads `x` at the positions
+//!   `index: i32[E]` along `axis` (`[B, N, F]` → `[B, E, F]`; an index
+//!   outside `0..N` reads 0). `scatter(x, index, n, axis: 1, reduce: sum)`
+//!   sends position `e` of `axis` to position `index[e]` of an axis of size
+//!   `n` (`[B, E, F]` → `[B, n, F]`), combining what arrives by `sum`,
+//!   `mean` (the sum over the number of arrivals) or `max`; a position
+//!   nothing arrives at is 0 and an index outside `0..n` is dropped.
+//!   Indices must be `i32`. `grid_graph(rows, cols, neighbours: 4,
+//!   periodic: false)` is the edge list of a grid whose nodes are numbered
+//!   row-major (`r·cols + c`): every node receives an edge from each of its
+//!   4 (up, left, right, down) or 8 neighbours; edges are grouped by
+//!   destination in node order and, within a node, by neighbour offset in
+//!   row-major order (`(−1, −1)`, `(−1, 0)`, …, `(1, 1)`). `periodic: [false,
+//!   true]` wraps the columns (one value applies to both axes); a wrap over
+//!   an axis of 1 or 2 nodes adds no self-loop and no edge twice.
+//!   `knn_graph(points, k)` takes constant points `f32[N, D]` (`f32[N]` on a
+//!   line; a `const` or a compile-time built-in) and gives, for each point
+//!   `i` in order, the
+//!   edges `(j, i)` from its `k` nearest other points `j`, nearest first
+//!   (Euclidean distance, ties to the lower index): `i32[N·k, 2]`, each point
+//!   receiving from exactly `k` (PyTorch Geometric's `knn_graph`). Both are
+//!   computed when the program is compiled (constant inputs
+//!   `scope.kind_k.edges`).
 //! - **Axes** may be negative, counting from the end. `sum`/`mean` reduce
 //!   every axis by default. Means over a symbolic size (the batch) divide by
 //!   the run-time element count.
 //! - **Losses** return f32 scalars. `mse`, `mae`, `huber(delta)` average
 //!   over every element; with `weight: w` (broadcastable to the prediction)
 //!   they return `Σ w·e / Σ w`. Prediction and target must have equal shapes
-//!   (no silent broadcasting). `cross_entropy(logits, labels)` takes logits
+//!   (no silent broadcasting), but a target may be a number, which stands
+//!   for a tensor of the prediction's shape filled with it (`bce(p, 1.0)`,
+//!   `mse(p, 0)`). `cross_entropy(logits, labels)` takes logits
 //!   `[B, C]` or `[B, C, *S]` and i32 class indices `[B]` / `[B, *S]` (an
 //!   out-of-range index contributes zero) or f32 probabilities of the logits'
 //!   shape, averaging over samples and positions. `bce` is the stable
@@ -93,14 +179,19 @@
 //!   symbolic dimension counts 1): a multiply-add counts 2 (a matrix product
 //!   `[M, K] x [K, N]` is `2·M·K·N`, a convolution `2·(C_in/groups)·prod(kernel)`
 //!   per output element), a reduction 1 per input element, pooling
-//!   `prod(window)` per output element, every other elementwise op 1 per
-//!   output element, pure data movement (broadcast, reshape, permute, concat)
-//!   0. Arithmetic operators between calls belong to no summary row.
+//!   `prod(window)` per output element, `warp` 8 per output element
+//!   (bilinear: 4 taps, a multiply-add each) or 1 (nearest), `scatter` 1 per
+//!   input element, every other elementwise op 1 per output element, pure
+//!   data movement (broadcast, reshape, permute, slice, pad, concat, gather)
+//!   and constants 0. Arithmetic operators between calls belong to no
+//!   summary row.
 
-use crate::ir::{Init, ParamRole, PoolKind, ValueId};
+use crate::ir::{BinaryOp, Boundary, Init, ParamRole, PoolKind, ValueId, WarpMode};
 
-use super::args::{Arg, Args, Default, MissingArgument, Param, Range, Ty};
-use super::forward::{self, Activation, BuildError, Built, Cx, Padding, Penalty, Reduction, UpsampleMode};
+use super::args::{Arg, Args, Default, MissingArgument, Operand, Param, Range, Ty};
+use super::forward::{
+    self, Activation, BuildError, Built, Combine, Cx, PadMode, Padding, Penalty, Reduction, UpsampleMode,
+};
 
 /// What a built-in is, for `nnc summary` and parameter naming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +202,9 @@ pub enum Kind {
     TensorOp,
     /// Returns an f32 scalar.
     Loss,
+    /// Makes a tensor from its arguments alone: constants, compile-time
+    /// sequences and graphs, random tensors.
+    Constant,
 }
 
 /// How one built-in builds its IR, given its checked arguments.
@@ -211,25 +305,39 @@ impl Args {
     /// One size per spatial dimension: a single value applies to all.
     pub fn spatial(&self, name: &str, n: usize) -> Result<Vec<usize>, BuildError> {
         let values = self.ints(name)?.ok_or_else(|| MissingArgument { name: name.to_string() })?;
-        spread(name, &values, n)
+        spread(name, &sizes(&values), n)
+    }
+
+    /// One padding mode per spatial dimension: a single mode applies to all.
+    pub fn pad_modes(&self, name: &str, n: usize) -> Result<Vec<PadMode>, BuildError> {
+        let names = self.enums(name)?;
+        let modes: Vec<PadMode> = names
+            .iter()
+            .map(|m| PadMode::from_name(m).ok_or_else(|| MissingArgument { name: name.to_string() }))
+            .collect::<Result<_, _>>()?;
+        spread(name, &modes, n)
     }
 
     pub fn padding(&self, name: &str, n: usize) -> Result<Padding, BuildError> {
         match self.get(name) {
             Some(Arg::Enum(e)) if e == "same" => Ok(Padding::Same),
             Some(Arg::Enum(_)) => Ok(Padding::Valid),
-            Some(Arg::Ints(v)) => Ok(Padding::Explicit(spread(name, v, n)?)),
+            Some(Arg::Ints(v)) => Ok(Padding::Explicit(spread(name, &sizes(v), n)?)),
             _ => Err(MissingArgument { name: name.to_string() }.into()),
         }
     }
 }
 
+/// Integers checked non-negative by their range, as sizes.
+fn sizes(values: &[i64]) -> Vec<usize> {
+    values.iter().map(|&v| usize::try_from(v).unwrap_or(0)).collect()
+}
+
 /// `[3]` → `[3; n]`; `[a, b]` stays when `n == 2`; other lengths are errors.
-fn spread(name: &str, values: &[i64], n: usize) -> Result<Vec<usize>, BuildError> {
-    let sizes: Vec<usize> = values.iter().map(|&v| usize::try_from(v).unwrap_or(0)).collect();
-    match sizes.len() {
-        1 => Ok(vec![sizes[0]; n]),
-        len if len == n => Ok(sizes),
+fn spread<T: Clone>(name: &str, values: &[T], n: usize) -> Result<Vec<T>, BuildError> {
+    match values.len() {
+        1 => Ok(vec![values[0].clone(); n]),
+        len if len == n => Ok(values.to_vec()),
         len => Err(BuildError::new(format!(
             "`{name}` has {len} values but this call has {n} spatial dimension{}",
             if n == 1 { "" } else { "s" }
@@ -246,12 +354,21 @@ const fn tensor(name: &'static str) -> Param<'static> {
     p(name, Ty::Tensor, Range::Any, Default::Required)
 }
 
+const fn tensor_or_number(name: &'static str) -> Param<'static> {
+    p(name, Ty::TensorOrNumber, Range::Any, Default::Required)
+}
+
 const X: Param = tensor("x");
 const BIAS: Param = p("bias", Ty::Bool, Range::Any, Default::Bool(true));
 const EPS: Param = p("eps", Ty::Float, Range::PositiveFloat, Default::Float(1e-5));
 const AXIS_LAST: Param = p("axis", Ty::Int, Range::Any, Default::Int(-1));
 const WEIGHT: Param = p("weight", Ty::OptTensor, Range::Any, Default::None);
 const PAD_NAMES: &[&str] = &["valid", "same"];
+const PAD_MODE: Param = p("pad_mode", Ty::Enums(PadMode::NAMES), Range::Any, Default::Enum("zeros"));
+const WARP_MODES: &[&str] = &["bilinear", "nearest"];
+const BOUNDARIES: &[&str] = &["zeros", "edge", "circular"];
+const COMBINE: &[&str] = &["sum", "mean", "max"];
+const SHAPE: Param = p("shape", Ty::Shape, Range::Any, Default::Required);
 const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
 
 const UNARY: &[Param] = &[X];
@@ -263,6 +380,7 @@ const CONV: &[Param] = &[
     p("pad", Ty::IntOrEnum(PAD_NAMES), Range::NonNegative, Default::Enum("valid")),
     p("dilation", Ty::Ints, Range::Positive, Default::Int(1)),
     BIAS,
+    PAD_MODE,
 ];
 const CONV_TRANSPOSE: &[Param] = &[
     X,
@@ -286,7 +404,8 @@ const REDUCE: &[Param] = &[
     p("axis", Ty::Ints, Range::Any, Default::None),
     p("keepdims", Ty::Bool, Range::Any, Default::Bool(false)),
 ];
-const REGRESSION: &[Param] = &[tensor("pred"), tensor("target"), WEIGHT];
+const REGRESSION: &[Param] = &[tensor("pred"), tensor_or_number("target"), WEIGHT];
+const EXTREMUM: &[Param] = &[tensor_or_number("a"), tensor_or_number("b")];
 const PENALTY: &[Param] = &[p("params", Ty::TensorList, Range::Any, Default::Required)];
 
 const fn tensor_spec(
@@ -382,7 +501,7 @@ static CATALOGUE: &[Builtin] = &[
         kind: Kind::Layer,
         params: CONV,
         tensors: CONV_TENSORS,
-        doc: "1-D convolution of [B, C, L]",
+        doc: "1-D convolution of [B, C, L]; `pad_mode` fills the padding with zeros or by circular, reflect or edge",
         build: conv1d,
     },
     Builtin {
@@ -390,7 +509,8 @@ static CATALOGUE: &[Builtin] = &[
         kind: Kind::Layer,
         params: CONV,
         tensors: CONV_TENSORS,
-        doc: "2-D convolution of [B, C, H, W]",
+        doc: "2-D convolution of [B, C, H, W]; `pad_mode` (one, or one per axis) fills the padding with zeros \
+              or by circular, reflect or edge",
         build: conv2d,
     },
     Builtin {
@@ -398,7 +518,8 @@ static CATALOGUE: &[Builtin] = &[
         kind: Kind::Layer,
         params: CONV,
         tensors: CONV_TENSORS,
-        doc: "3-D convolution of [B, C, D, H, W]",
+        doc: "3-D convolution of [B, C, D, H, W]; `pad_mode` fills the padding with zeros or by circular, \
+              reflect or edge",
         build: conv3d,
     },
     Builtin {
@@ -704,37 +825,300 @@ static CATALOGUE: &[Builtin] = &[
         doc: "matrix product of the last two axes; the leading (batch) axes broadcast as in NumPy",
         build: |cx, a| forward::matmul(cx, a.tensor("a")?, a.tensor("b")?),
     },
+    Builtin {
+        name: "stack",
+        kind: Kind::TensorOp,
+        params: &[
+            p("xs", Ty::Tensors, Range::Any, Default::Required),
+            p("axis", Ty::Int, Range::Any, Default::Int(0)),
+        ],
+        tensors: &[],
+        doc: "joins tensors of one type along a new axis `axis` (of the result)",
+        build: |cx, a| forward::stack(cx, &a.tensors("xs")?, a.int("axis")?),
+    },
+    Builtin {
+        name: "pad",
+        kind: Kind::TensorOp,
+        params: &[
+            X,
+            p("widths", Ty::Pairs, Range::NonNegative, Default::Required),
+            p("mode", Ty::Enum(PadMode::NAMES), Range::Any, Default::Enum("zeros")),
+            p("value", Ty::Float, Range::Any, Default::Float(0.0)),
+        ],
+        tensors: &[],
+        doc: "pads the last len(widths) axes by [before, after] each (NumPy modes: zeros with `value`, \
+              circular = wrap, reflect, edge)",
+        build: |cx, a| {
+            let mode = PadMode::from_name(a.enum_value("mode")?).ok_or_else(|| MissingArgument { name: "mode".into() })?;
+            forward::pad(cx, a.tensor("x")?, &a.pairs("widths")?, mode, a.float("value")?)
+        },
+    },
+    Builtin {
+        name: "roll",
+        kind: Kind::TensorOp,
+        params: &[
+            X,
+            p("shift", Ty::Ints, Range::Any, Default::Required),
+            p("axis", Ty::Ints, Range::Any, Default::Required),
+        ],
+        tensors: &[],
+        doc: "moves element i of `axis` to (i + shift) mod n (NumPy); lists roll several axes",
+        build: |cx, a| {
+            let (shift, axis) = (a.ints("shift")?.unwrap_or_default(), a.ints("axis")?.unwrap_or_default());
+            forward::roll(cx, a.tensor("x")?, &shift, &axis)
+        },
+    },
+    Builtin {
+        name: "where",
+        kind: Kind::TensorOp,
+        params: &[tensor("cond"), tensor_or_number("a"), tensor_or_number("b")],
+        tensors: &[],
+        doc: "`a` where the bool `cond` holds, else `b` (NumPy broadcasting; `a` and `b` may be numbers)",
+        build: |cx, a| {
+            let cond = a.tensor("cond")?;
+            let (x, y) = (operand(cx, a, "a")?, operand(cx, a, "b")?);
+            renumbered(a, forward::select(cx, cond, x, y))
+        },
+    },
+    Builtin {
+        name: "minimum",
+        kind: Kind::TensorOp,
+        params: EXTREMUM,
+        tensors: &[],
+        doc: "the elementwise smaller of `a` and `b` (NumPy broadcasting; numbers allowed)",
+        build: |cx, a| extremum(cx, a, BinaryOp::Min),
+    },
+    Builtin {
+        name: "maximum",
+        kind: Kind::TensorOp,
+        params: EXTREMUM,
+        tensors: &[],
+        doc: "the elementwise larger of `a` and `b` (NumPy broadcasting; numbers allowed)",
+        build: |cx, a| extremum(cx, a, BinaryOp::Max),
+    },
+    Builtin {
+        name: "stop_gradient",
+        kind: Kind::TensorOp,
+        params: UNARY,
+        tensors: &[],
+        doc: "`x`, through which no gradient flows (a constant to training)",
+        build: |cx, a| forward::stop_gradient(cx, a.tensor("x")?),
+    },
+    Builtin {
+        name: "warp",
+        kind: Kind::TensorOp,
+        params: &[
+            X,
+            tensor("flow"),
+            p("mode", Ty::Enum(WARP_MODES), Range::Any, Default::Enum("bilinear")),
+            p("boundary", Ty::Enum(BOUNDARIES), Range::Any, Default::Enum("zeros")),
+        ],
+        tensors: &[],
+        doc: "samples x [B, C, H, W] at (i + dy, j + dx), flow [B, 2, H, W] = (dy, dx) in grid cells",
+        build: |cx, a| {
+            let mode = if a.enum_value("mode")? == "nearest" { WarpMode::Nearest } else { WarpMode::Bilinear };
+            let boundary = match a.enum_value("boundary")? {
+                "edge" => Boundary::Edge,
+                "circular" => Boundary::Circular,
+                _ => Boundary::Zeros,
+            };
+            forward::warp(cx, a.tensor("x")?, a.tensor("flow")?, mode, boundary)
+        },
+    },
+    Builtin {
+        name: "affine_flow",
+        kind: Kind::TensorOp,
+        params: &[tensor("theta"), p("size", Ty::IntList, Range::Positive, Default::Required)],
+        tensors: &[],
+        doc: "the flow [B, 2, H, W] of affine matrices theta [B, 2, 3] on normalised coordinates \
+              (PyTorch affine_grid, align_corners=False), for `warp`",
+        build: |cx, a| {
+            let size: Vec<usize> = sizes(&a.ints("size")?.unwrap_or_default());
+            forward::affine_flow(cx, a.tensor("theta")?, &size)
+        },
+    },
+    Builtin {
+        name: "gather",
+        kind: Kind::TensorOp,
+        params: &[X, tensor("index"), p("axis", Ty::Int, Range::Any, Default::Int(1))],
+        tensors: &[],
+        doc: "x at the i32 positions `index` along `axis`: [B, N, F], i32[E] → [B, E, F]",
+        build: |cx, a| forward::gather(cx, a.tensor("x")?, a.tensor("index")?, a.int("axis")?),
+    },
+    Builtin {
+        name: "scatter",
+        kind: Kind::TensorOp,
+        params: &[
+            X,
+            tensor("index"),
+            p("n", Ty::Int, Range::Positive, Default::Required),
+            p("axis", Ty::Int, Range::Any, Default::Int(1)),
+            p("reduce", Ty::Enum(COMBINE), Range::Any, Default::Enum("sum")),
+        ],
+        tensors: &[],
+        doc: "sends position e of `axis` to position index[e] of n, combined by sum, mean or max: \
+              [B, E, F], i32[E] → [B, n, F]",
+        build: |cx, a| {
+            let combine = match a.enum_value("reduce")? {
+                "mean" => Combine::Mean,
+                "max" => Combine::Max,
+                _ => Combine::Sum,
+            };
+            let (x, index) = (a.tensor("x")?, a.tensor("index")?);
+            forward::scatter(cx, x, index, a.size("n")?, a.int("axis")?, combine)
+        },
+    },
+    // Constants, sequences, random tensors and graphs.
+    Builtin {
+        name: "zeros",
+        kind: Kind::Constant,
+        params: &[SHAPE],
+        tensors: &[],
+        doc: "an f32 tensor of zeros, e.g. `zeros([B, 64])`",
+        build: |cx, a| forward::full(cx, "zeros", &a.shape("shape")?, 0.0),
+    },
+    Builtin {
+        name: "ones",
+        kind: Kind::Constant,
+        params: &[SHAPE],
+        tensors: &[],
+        doc: "an f32 tensor of ones",
+        build: |cx, a| forward::full(cx, "ones", &a.shape("shape")?, 1.0),
+    },
+    Builtin {
+        name: "full",
+        kind: Kind::Constant,
+        params: &[SHAPE, p("value", Ty::Float, Range::Any, Default::Required)],
+        tensors: &[],
+        doc: "an f32 tensor with every element `value`",
+        build: |cx, a| forward::full(cx, "full", &a.shape("shape")?, a.float("value")?),
+    },
+    Builtin {
+        name: "zeros_like",
+        kind: Kind::Constant,
+        params: UNARY,
+        tensors: &[],
+        doc: "zeros of the type (element type and shape) of `x`",
+        build: |cx, a| forward::zeros_like(cx, a.tensor("x")?),
+    },
+    Builtin {
+        name: "arange",
+        kind: Kind::Constant,
+        params: &[
+            p("start", Ty::Float, Range::Any, Default::Required),
+            p("stop", Ty::Float, Range::Any, Default::None),
+            p("step", Ty::Float, Range::Any, Default::Float(1.0)),
+        ],
+        tensors: &[],
+        doc: "f32 [start, start + step, ...] before `stop` (NumPy); `arange(n)` is 0, 1, ..., n − 1",
+        build: |cx, a| {
+            let (first, step) = (a.float("start")?, a.float("step")?);
+            match a.opt_float("stop")? {
+                Some(stop) => forward::arange(cx, first, stop, step),
+                None => forward::arange(cx, 0.0, first, step),
+            }
+        },
+    },
+    Builtin {
+        name: "linspace",
+        kind: Kind::Constant,
+        params: &[
+            p("start", Ty::Float, Range::Any, Default::Required),
+            p("stop", Ty::Float, Range::Any, Default::Required),
+            p("n", Ty::Int, Range::Positive, Default::Required),
+        ],
+        tensors: &[],
+        doc: "`n` evenly spaced f32 values from `start` to `stop`, both included",
+        build: |cx, a| forward::linspace(cx, a.float("start")?, a.float("stop")?, a.size("n")?),
+    },
+    Builtin {
+        name: "uniform",
+        kind: Kind::Constant,
+        params: &[
+            SHAPE,
+            p("low", Ty::Float, Range::Any, Default::Float(0.0)),
+            p("high", Ty::Float, Range::Any, Default::Float(1.0)),
+        ],
+        tensors: &[],
+        doc: "random numbers uniform on [low, high), drawn afresh at every step",
+        build: |cx, a| forward::uniform(cx, &a.shape("shape")?, a.float("low")?, a.float("high")?),
+    },
+    Builtin {
+        name: "normal",
+        kind: Kind::Constant,
+        params: &[
+            SHAPE,
+            p("mean", Ty::Float, Range::Any, Default::Float(0.0)),
+            p("std", Ty::Float, Range::NonNegativeFloat, Default::Float(1.0)),
+        ],
+        tensors: &[],
+        doc: "random numbers from a normal distribution (Box–Muller), drawn afresh at every step",
+        build: |cx, a| forward::normal(cx, &a.shape("shape")?, a.float("mean")?, a.float("std")?),
+    },
+    Builtin {
+        name: "grid_graph",
+        kind: Kind::Constant,
+        params: &[
+            p("rows", Ty::Int, Range::Positive, Default::Required),
+            p("cols", Ty::Int, Range::Positive, Default::Required),
+            p("neighbours", Ty::Int, Range::Positive, Default::Int(4)),
+            p("periodic", Ty::Bools, Range::Any, Default::Bool(false)),
+        ],
+        tensors: &[],
+        doc: "the edges i32[E, 2] (source, destination) of a rows×cols grid, nodes row-major, from each node's \
+              4 or 8 neighbours; `periodic` wraps rows and columns",
+        build: |cx, a| {
+            let periodic = spread("periodic", &a.bools("periodic")?, 2)?;
+            let (rows, cols) = (a.size("rows")?, a.size("cols")?);
+            forward::grid_graph(cx, rows, cols, a.size("neighbours")?, [periodic[0], periodic[1]])
+        },
+    },
+    Builtin {
+        name: "knn_graph",
+        kind: Kind::Constant,
+        params: &[tensor("points"), p("k", Ty::Int, Range::Positive, Default::Required)],
+        tensors: &[],
+        doc: "the edges i32[N·k, 2] (j, i) from the k nearest other points j of each of the constant points \
+              f32[N, D]",
+        build: |cx, a| forward::knn_graph(cx, a.tensor("points")?, a.size("k")?),
+    },
     // Losses.
     Builtin {
         name: "mse",
         kind: Kind::Loss,
         params: REGRESSION,
         tensors: &[],
-        doc: "mean squared error; with `weight`, Σ w·e² / Σ w",
-        build: |cx, a| forward::mse(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
+        doc: "mean squared error; with `weight`, Σ w·e² / Σ w; `target` may be a number",
+        build: |cx, a| {
+            let (pred, target) = prediction_and_target(cx, a, "target")?;
+            renumbered(a, forward::mse(cx, pred, target, a.opt_tensor("weight")?))
+        },
     },
     Builtin {
         name: "mae",
         kind: Kind::Loss,
         params: REGRESSION,
         tensors: &[],
-        doc: "mean absolute error; with `weight`, Σ w·|e| / Σ w",
-        build: |cx, a| forward::mae(cx, a.tensor("pred")?, a.tensor("target")?, a.opt_tensor("weight")?),
+        doc: "mean absolute error; with `weight`, Σ w·|e| / Σ w; `target` may be a number",
+        build: |cx, a| {
+            let (pred, target) = prediction_and_target(cx, a, "target")?;
+            renumbered(a, forward::mae(cx, pred, target, a.opt_tensor("weight")?))
+        },
     },
     Builtin {
         name: "huber",
         kind: Kind::Loss,
         params: &[
             tensor("pred"),
-            tensor("target"),
+            tensor_or_number("target"),
             p("delta", Ty::Float, Range::PositiveFloat, Default::Float(1.0)),
             WEIGHT,
         ],
         tensors: &[],
         doc: "mean Huber loss (PyTorch): 0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta)",
         build: |cx, a| {
-            let (pred, target) = (a.tensor("pred")?, a.tensor("target")?);
-            forward::huber(cx, pred, target, a.float("delta")?, a.opt_tensor("weight")?)
+            let (pred, target) = prediction_and_target(cx, a, "target")?;
+            renumbered(a, forward::huber(cx, pred, target, a.float("delta")?, a.opt_tensor("weight")?))
         },
     },
     Builtin {
@@ -748,10 +1132,14 @@ static CATALOGUE: &[Builtin] = &[
     Builtin {
         name: "bce",
         kind: Kind::Loss,
-        params: &[tensor("logits"), tensor("targets")],
+        params: &[tensor("logits"), tensor_or_number("targets")],
         tensors: &[],
-        doc: "mean binary cross-entropy on logits (stable with-logits form)",
-        build: |cx, a| forward::bce(cx, a.tensor("logits")?, a.tensor("targets")?),
+        doc: "mean binary cross-entropy on logits (stable with-logits form); `targets` may be a number",
+        build: |cx, a| {
+            let logits = a.tensor("logits")?;
+            let targets = target_like(cx, a, "targets", logits)?;
+            renumbered(a, forward::bce(cx, logits, targets))
+        },
     },
     Builtin {
         name: "dice",
@@ -788,6 +1176,7 @@ pub fn reference() -> String {
         (Kind::Layer, "Layers"),
         (Kind::Activation, "Activations"),
         (Kind::TensorOp, "Tensor operations"),
+        (Kind::Constant, "Constants, random tensors and graphs"),
         (Kind::Loss, "Losses"),
     ];
     for (kind, title) in sections {
@@ -819,12 +1208,46 @@ fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Built {
     forward::activation(cx, a.tensor("x")?, activation)
 }
 
+/// A [`Ty::TensorOrNumber`] argument as a tensor: a number becomes an f32
+/// scalar constant.
+fn operand(cx: &mut dyn Cx, a: &Args, name: &str) -> Built {
+    match a.operand(name)? {
+        Operand::Tensor(t) => Ok(t),
+        Operand::Number(x) => Ok(forward::scalar(cx, x)),
+    }
+}
+
+/// The target of a loss: a tensor, or a number filling the shape of `pred`.
+fn target_like(cx: &mut dyn Cx, a: &Args, name: &str, pred: ValueId) -> Built {
+    match a.operand(name)? {
+        Operand::Tensor(t) => Ok(t),
+        Operand::Number(x) => forward::full_like(cx, pred, x),
+    }
+}
+
+/// `pred` and the target `name` of a regression loss.
+fn prediction_and_target(cx: &mut dyn Cx, a: &Args, name: &str) -> Result<(ValueId, ValueId), BuildError> {
+    let pred = a.tensor("pred")?;
+    Ok((pred, target_like(cx, a, name, pred)?))
+}
+
+/// A builder's result with its error's operand renumbered for a call that
+/// may have numbers in tensor positions ([`Args::renumber`]).
+fn renumbered(a: &Args, built: Built) -> Built {
+    built.map_err(|e| a.renumber(e))
+}
+
+fn extremum(cx: &mut dyn Cx, a: &Args, op: BinaryOp) -> Built {
+    let (x, y) = (operand(cx, a, "a")?, operand(cx, a, "b")?);
+    renumbered(a, forward::extremum(cx, op, x, y))
+}
+
 fn conv_n(cx: &mut dyn Cx, a: &Args, n: usize) -> Built {
     let x = a.tensor("x")?;
     let (kernel, stride, dilation) =
         (a.spatial("kernel", n)?, a.spatial("stride", n)?, a.spatial("dilation", n)?);
-    let pad = a.padding("pad", n)?;
-    forward::conv(cx, x, n, a.size("channels")?, &kernel, &stride, &pad, &dilation, a.bool("bias")?)
+    let (pad, modes) = (a.padding("pad", n)?, a.pad_modes("pad_mode", n)?);
+    forward::conv(cx, x, n, a.size("channels")?, &kernel, &stride, &pad, &modes, &dilation, a.bool("bias")?)
 }
 
 fn conv1d(cx: &mut dyn Cx, a: &Args) -> Built {

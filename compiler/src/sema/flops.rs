@@ -7,8 +7,11 @@
 //! - `ConvTranspose`: 2·(O/groups)·prod(kernel) per input element;
 //! - reductions (`ReduceSum`, `ReduceMax`, `ArgMax`): 1 per input element;
 //! - pooling: prod(window) per output element;
-//! - inputs, constants and pure data movement (`Broadcast`, `Reshape`,
-//!   `Permute`, `Slice`, `Pad`, `Concat`, `Size`): 0;
+//! - `Warp`: 8 per output element bilinear (4 taps, a multiply-add each),
+//!   1 nearest;
+//! - scatters (`ScatterSum`, `ScatterMax`): 1 per input element;
+//! - inputs, constants, `StopGradient` and pure data movement (`Broadcast`,
+//!   `Reshape`, `Permute`, `Slice`, `Pad`, `Concat`, `Gather`, `Size`): 0;
 //! - every other op (elementwise, `Select`, `Resize`, `OneHot`, RNG): 1 per
 //!   output element.
 //!
@@ -16,7 +19,7 @@
 //! between them (`h + x`) are not attributed to any row. Counts saturate
 //! instead of overflowing.
 
-use crate::ir::{Dim, Graph, Op, Shape};
+use crate::ir::{Dim, Graph, Op, Shape, WarpAttrs, WarpMode};
 
 /// Elements of a shape with symbolic dimensions set to 1.
 pub fn elements(shape: &Shape) -> u64 {
@@ -52,10 +55,15 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
         | Op::Slice { .. }
         | Op::Pad { .. }
         | Op::Concat { .. }
+        | Op::Gather { .. }
+        | Op::StopGradient
         | Op::Size { .. } => 0,
-        Op::ReduceSum { .. } | Op::ReduceMax { .. } | Op::ArgMax { .. } => {
-            operand_shape(graph, index, 0).map_or(out, elements)
-        }
+        Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::ArgMax { .. }
+        | Op::ScatterSum { .. }
+        | Op::ScatterMax { .. } => operand_shape(graph, index, 0).map_or(out, elements),
+        Op::Warp(WarpAttrs { mode: WarpMode::Bilinear, .. }) => out.saturating_mul(8),
         Op::Pool(pool) => {
             let per = pool.window.iter().fold(1u64, |acc, &w| acc.saturating_mul(w as u64));
             out.saturating_mul(per)

@@ -177,6 +177,16 @@ fn check_body(b: &BlockDef, diags: &mut Vec<Diagnostic>) -> bool {
                 Diagnostic::error("`output` belongs in the model, not in a block")
                     .primary(*span, "not allowed in a block"),
             ),
+            Stmt::Loss { span, .. } => diags.push(
+                Diagnostic::error("a named loss belongs in the model, not in a block")
+                    .primary(*span, "not allowed in a block")
+                    .note("help: return the value from the block and write `loss NAME = ...` in the model"),
+            ),
+            Stmt::Const { span, .. } => diags.push(
+                Diagnostic::error("constants are declared in the model, not in a block")
+                    .primary(*span, "not allowed in a block")
+                    .note("help: declare it in the model and pass it to the block as a parameter"),
+            ),
             Stmt::Let { .. } => {}
         }
     }

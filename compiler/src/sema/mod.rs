@@ -44,16 +44,21 @@
 pub mod args;
 mod call;
 pub mod catalogue;
+pub mod constants;
 mod expand;
 mod flops;
 mod fold;
 pub mod forward;
 mod items;
+mod layers;
+mod losses;
 pub mod train_section;
 mod values;
 
 #[cfg(test)]
 mod builtin_tests;
+#[cfg(test)]
+mod language_tests;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +66,7 @@ use crate::config::TrainConfig;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Graph, InputKind, Loc, Mode, Op, Type, ValueId};
 use crate::syntax::ast;
+pub use constants::{ConstData, ConstSource, Constant, Loaded, Loader, NoFiles};
 
 /// The result of analysing a `.nn` file.
 #[derive(Clone, Debug)]
@@ -75,6 +81,23 @@ pub struct Module {
     pub layers: Vec<LayerInfo>,
     /// The checked `train` section, if the file has one.
     pub train: Option<TrainConfig>,
+    /// The values of the graphs' `constant` inputs, by input name.
+    pub constants: Vec<constants::Constant>,
+    /// The model's losses in the order written: the graph outputs of kind
+    /// `Loss` of the training graph, by name (`loss` for `loss = ...`).
+    pub losses: Vec<String>,
+    /// The model-level bindings of layer values (`D = discriminator(32)`):
+    /// every parameter of such a layer is named `NAME.*`. `params: D` in
+    /// the `train` section selects them.
+    pub layer_values: Vec<LayerValue>,
+}
+
+/// A model-level binding of a layer value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerValue {
+    /// The binding's name, the prefix of its parameters' names.
+    pub name: String,
+    pub span: Span,
 }
 
 /// One row of `nnc summary`.
@@ -96,7 +119,12 @@ pub struct LayerInfo {
 /// Analyses a parsed file. Returns every error found, not just the first
 /// (warnings are dropped; [`analyze_all`] returns them too).
 pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>> {
-    match analyze_all(file, source) {
+    analyze_with(file, source, &NoFiles)
+}
+
+/// [`analyze`], reading `const` declarations through `loader`.
+pub fn analyze_with(file: &ast::File, source: &str, loader: &dyn Loader) -> Result<Module, Vec<Diagnostic>> {
+    match analyze_all_with(file, source, loader) {
         (Some(module), _) => Ok(module),
         (None, diags) => Err(diags),
     }
@@ -106,6 +134,15 @@ pub fn analyze(file: &ast::File, source: &str) -> Result<Module, Vec<Diagnostic>
 /// every diagnostic: all errors, and warnings (unused bindings) when there
 /// is no error.
 pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagnostic>) {
+    analyze_all_with(file, source, &NoFiles)
+}
+
+/// [`analyze_all`], reading `const` declarations through `loader`.
+pub fn analyze_all_with(
+    file: &ast::File,
+    source: &str,
+    loader: &dyn Loader,
+) -> (Option<Module>, Vec<Diagnostic>) {
     let mut diags = vec![];
     let items = items::check_items(file, &mut diags);
     let mut config = None;
@@ -119,7 +156,8 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
         check_has_loss(model, &mut diags);
     }
     let name = model.name.name.clone();
-    let train = expand::Run::new(&name, source, &items.blocks, Mode::Train).model(model);
+    let loaded = expand::load_constants(model, loader, &mut diags);
+    let train = expand::Run::new(&name, source, &items.blocks, &loaded, Mode::Train).model(model);
     diags.extend(dedup(train.diags));
     if diags.iter().any(Diagnostic::is_error) {
         // Warnings next to errors are mostly their echoes (`h` is unused
@@ -127,7 +165,7 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
         diags.retain(Diagnostic::is_error);
         return (None, diags);
     }
-    let infer = expand::Run::new(&name, source, &items.blocks, Mode::Infer).model(model);
+    let infer = expand::Run::new(&name, source, &items.blocks, &loaded, Mode::Infer).model(model);
     // The inference run repeats the training run's warnings.
     diags.extend(dedup(infer.diags).into_iter().filter(Diagnostic::is_error));
     let (train_graph, infer_graph) = (inputs_first(train.graph), inputs_first(infer.graph));
@@ -139,11 +177,26 @@ pub fn analyze_all(file: &ast::File, source: &str) -> (Option<Module>, Vec<Diagn
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
-    (Some(Module { name, train_graph, infer_graph, layers: train.layers, train: config }), diags)
+    let module = Module {
+        name,
+        train_graph,
+        infer_graph,
+        layers: train.layers,
+        train: config,
+        constants: train.constants,
+        losses: train.losses,
+        layer_values: train.layer_values,
+    };
+    // What needs both the model and the `train` section: an optimiser per loss.
+    diags.extend(losses::check(&module, file));
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    (Some(module), diags)
 }
 
 /// Moves every `Input` node to the front of the graph, in the order data,
-/// target, parameters, state, RNG key, hyperparameters (each group in
+/// target, constants, parameters, state, RNG key, hyperparameters (each group in
 /// creation order), and
 /// renumbers operands and outputs. Expansion creates a layer's parameters
 /// when it reaches the layer; consumers expect all inputs first. Inputs have
@@ -153,12 +206,13 @@ pub fn inputs_first(graph: Graph) -> Graph {
         Op::Input { kind, .. } => match kind {
             InputKind::Data => 0,
             InputKind::Target => 1,
-            InputKind::Param { .. } => 2,
-            InputKind::State { .. } => 3,
-            InputKind::Key => 4,
-            InputKind::Hyper => 5,
+            InputKind::Const => 2,
+            InputKind::Param { .. } => 3,
+            InputKind::State { .. } => 4,
+            InputKind::Key => 5,
+            InputKind::Hyper => 6,
         },
-        _ => 6,
+        _ => 7,
     };
     let mut order: Vec<ValueId> = (0..graph.nodes.len() as u32).map(ValueId).collect();
     order.sort_by_key(|&v| group(graph.node(v)));
@@ -166,7 +220,9 @@ pub fn inputs_first(graph: Graph) -> Graph {
 }
 
 fn check_has_loss(model: &ast::ModelDef, diags: &mut Vec<Diagnostic>) {
-    let has_loss = model.body.iter().any(|s| matches!(s, ast::Stmt::Let { name, .. } if name.name == "loss"));
+    let has_loss = model.body.iter().any(|s| {
+        matches!(s, ast::Stmt::Let { name, .. } if name.name == "loss") || matches!(s, ast::Stmt::Loss { .. })
+    });
     if !has_loss {
         diags.push(
             Diagnostic::error(format!("model `{}` has no `loss`", model.name.name))

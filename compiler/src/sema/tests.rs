@@ -87,33 +87,90 @@ train {
 
 // ---------------------------------------------------------------- helpers
 
-fn analyse(src: &str) -> Result<Module, Vec<Diagnostic>> {
+pub(super) fn analyse(src: &str) -> Result<Module, Vec<Diagnostic>> {
     let (file, syntax) = crate::syntax::parse(src);
     assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
     analyze(&file, src)
 }
 
-fn ok(src: &str) -> Module {
+/// The `.npy` files (little-endian f4 or i4) of a directory, for the model
+/// zoo's constants: the compiler reads no files, its tests read these.
+pub(super) struct NpyFiles(pub std::path::PathBuf);
+
+impl super::Loader for NpyFiles {
+    fn load(&self, source: &super::ConstSource) -> Result<super::Loaded, String> {
+        let super::ConstSource::Npy { path } = source else {
+            return Err(format!("{source}: not an npy file"));
+        };
+        let bytes = std::fs::read(self.0.join(path)).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+        let (len, start) = match bytes.get(6) {
+            Some(1) => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+            _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        };
+        let header = std::str::from_utf8(&bytes[start..start + len]).map_err(|e| e.to_string())?;
+        let shape_text =
+            header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape")?;
+        let shape: Vec<usize> = shape_text.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+        let words = bytes[start + len..].chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
+        let data = if header.contains("'<f4'") {
+            super::ConstData::F32(words.map(f32::from_le_bytes).collect())
+        } else if header.contains("'<i4'") {
+            super::ConstData::I32(words.map(i32::from_le_bytes).collect())
+        } else {
+            return Err(format!("`{path}`: not f4 or i4"));
+        };
+        Ok(super::Loaded { shape, data })
+    }
+}
+
+/// The zoo's models: their paths and sources.
+pub(super) fn zoo() -> Vec<(std::path::PathBuf, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).expect("models/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "nn") {
+            let src = std::fs::read_to_string(&path).expect("readable");
+            out.push((path, src));
+        }
+    }
+    out
+}
+
+/// Analyses a file of the zoo, reading its constants next to it.
+pub(super) fn analyse_file(path: &std::path::Path, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
+    let (file, syntax) = crate::syntax::parse(src);
+    assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
+    let dir = path.parent().expect("a directory").to_path_buf();
+    super::analyze_all_with(&file, src, &NpyFiles(dir))
+}
+
+pub(super) fn ok(src: &str) -> Module {
     match analyse(src) {
         Ok(m) => m,
         Err(d) => panic!("unexpected errors:\n{}", render_plain("t.nn", src, &d)),
     }
 }
 
-fn errors(src: &str) -> Vec<Diagnostic> {
+pub(super) fn errors(src: &str) -> Vec<Diagnostic> {
     match analyse(src) {
         Ok(_) => panic!("expected errors for:\n{src}"),
         Err(d) => d,
     }
 }
 
-fn text(src: &str, span: crate::diag::Span) -> &str {
+pub(super) fn text(src: &str, span: crate::diag::Span) -> &str {
     src.get(span.range()).unwrap_or("<bad span>")
 }
 
 /// The one diagnostic whose message contains `message`; its primary label
 /// must cover `primary` exactly (when given).
-fn expect<'d>(src: &str, diags: &'d [Diagnostic], message: &str, primary: Option<&str>) -> &'d Diagnostic {
+pub(super) fn expect<'d>(
+    src: &str,
+    diags: &'d [Diagnostic],
+    message: &str,
+    primary: Option<&str>,
+) -> &'d Diagnostic {
     let rendered = || render_plain("t.nn", src, diags);
     let d = diags
         .iter()
@@ -127,26 +184,26 @@ fn expect<'d>(src: &str, diags: &'d [Diagnostic], message: &str, primary: Option
 }
 
 /// `d` has a secondary label on `on` whose message contains `message`.
-fn secondary(src: &str, d: &Diagnostic, on: &str, message: &str) {
+pub(super) fn secondary(src: &str, d: &Diagnostic, on: &str, message: &str) {
     assert!(
         d.labels.iter().any(|l| !l.primary && text(src, l.span) == on && l.message.contains(message)),
         "no secondary label {message:?} on {on:?}: {d:#?}"
     );
 }
 
-fn noted(d: &Diagnostic, note: &str) {
+pub(super) fn noted(d: &Diagnostic, note: &str) {
     assert!(d.notes.iter().any(|n| n.contains(note)), "no note {note:?}: {d:#?}");
 }
 
 /// A model with input `x: f32[B, 4]` (and an image `img: f32[B, 1, 8, 8]`,
 /// target `y: f32[B, 1]`) around `body`.
-fn model(body: &str) -> String {
+pub(super) fn model(body: &str) -> String {
     format!(
         "model m {{\n  input x: f32[B, 4]\n  input img: f32[B, 1, 8, 8]\n  target y: f32[B, 1]\n{body}\n}}\n"
     )
 }
 
-fn params(g: &Graph) -> Vec<(String, String)> {
+pub(super) fn params(g: &Graph) -> Vec<(String, String)> {
     g.nodes
         .iter()
         .filter_map(|n| match &n.op {
@@ -156,7 +213,7 @@ fn params(g: &Graph) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param_type(g: &Graph, name: &str) -> Option<String> {
+pub(super) fn param_type(g: &Graph, name: &str) -> Option<String> {
     params(g).into_iter().find(|(n, _)| n == name).map(|(_, t)| t)
 }
 
@@ -175,17 +232,13 @@ fn acceptance_examples_analyse_and_verify() {
 
 #[test]
 fn model_zoo_analyses() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let mut count = 0;
-    for entry in std::fs::read_dir(dir).expect("models/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "nn") {
-            let src = std::fs::read_to_string(&path).expect("readable");
-            let m = ok(&src);
-            crate::ir::verify::verify(&m.train_graph).expect("train graph verifies");
-            crate::ir::verify::verify(&m.infer_graph).expect("infer graph verifies");
-            count += 1;
-        }
+    for (path, src) in zoo() {
+        let (m, diags) = analyse_file(&path, &src);
+        let m = m.unwrap_or_else(|| panic!("{}", render_plain(&path.display().to_string(), &src, &diags)));
+        crate::ir::verify::verify(&m.train_graph).expect("train graph verifies");
+        crate::ir::verify::verify(&m.infer_graph).expect("infer graph verifies");
+        count += 1;
     }
     assert!(count >= 5);
 }
@@ -946,14 +999,12 @@ fn acceptance_examples_and_zoo_have_no_warnings() {
         let w = warnings(src);
         assert!(w.is_empty(), "{}", render_plain("t.nn", src, &w));
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    for entry in std::fs::read_dir(dir).expect("models/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "nn") {
-            let src = std::fs::read_to_string(&path).expect("readable");
-            let w = warnings(&src);
-            assert!(w.is_empty(), "{}", render_plain(&path.display().to_string(), &src, &w));
-        }
+    for (path, src) in zoo() {
+        let (m, diags) = analyse_file(&path, &src);
+        let shown = path.display().to_string();
+        assert!(m.is_some(), "unexpected errors:\n{}", render_plain(&shown, &src, &diags));
+        let w: Vec<Diagnostic> = diags.into_iter().filter(|d| !d.is_error()).collect();
+        assert!(w.is_empty(), "{}", render_plain(&shown, &src, &w));
     }
 }
 

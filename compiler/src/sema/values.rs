@@ -11,6 +11,8 @@
 use crate::diag::Span;
 use crate::ir::ValueId;
 
+use super::args::Arg;
+
 /// A tensor operand as seen at one use.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorVal {
@@ -32,6 +34,9 @@ pub enum Value {
     /// meaningful where an enum-like value or a `str` constant is expected.
     Symbol(String),
     List(Vec<Value>),
+    /// A layer without its tensor arguments (`dense(64)`, `encoder(32)`):
+    /// one instance, whose parameters every application shares.
+    Layer(LayerVal),
     /// An expression that already failed; using it reports nothing more.
     Error,
 }
@@ -47,6 +52,7 @@ impl Value {
             Value::Str(s) => format!("a string ({s:?})"),
             Value::Symbol(s) => format!("the name `{s}`"),
             Value::List(_) => "a list".into(),
+            Value::Layer(l) => format!("a layer (`{}`)", l.prefix),
             Value::Error => "an invalid value".into(),
         }
     }
@@ -68,4 +74,30 @@ impl Value {
             _ => false,
         }
     }
+}
+
+/// One instance of a layer: what it applies and the prefix of its
+/// parameters' names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerVal {
+    pub kind: LayerKind,
+    /// Its parameters are `PREFIX.…`: the binding's name for `enc =
+    /// encoder(32)`, else a name made like a built-in call's (`h.dense_1`).
+    pub prefix: String,
+    /// How many tensors an application takes (the callee's leading tensor
+    /// parameters).
+    pub inputs: usize,
+    /// Where it was made.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    /// A built-in with its arguments bound except the leading tensors.
+    Builtin { name: &'static str, slots: Vec<Option<Arg>> },
+    /// A block with its arguments bound except the leading tensors.
+    Block { name: String, slots: Vec<Option<Arg>> },
+    /// `repeat(layer, n)`: `n` instances applied in sequence, the `i`-th
+    /// named `PREFIX.i`.
+    Repeat { inner: Box<LayerVal>, n: usize },
 }

@@ -63,6 +63,9 @@ pub struct TrainDef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainEntry {
     pub key: Ident,
+    /// The name after the key: `optimizer gen = adam(...)` is the optimiser
+    /// of the loss `gen`.
+    pub name: Option<Ident>,
     pub value: Expr,
     pub span: Span,
 }
@@ -77,8 +80,14 @@ pub enum DeclKind {
 pub enum Stmt {
     /// `input x: f32[B, 1]` or `target y: i32[B]`
     Decl { kind: DeclKind, name: Ident, ty: TensorType, span: Span },
-    /// `name = expr` (including `loss = expr`)
+    /// `name = expr` (including `loss = expr`, the loss named `loss`)
     Let { name: Ident, value: Expr, span: Span },
+    /// `loss NAME = expr`: a named loss (a model may have several, each with
+    /// its own optimiser).
+    Loss { name: Ident, value: Expr, span: Span },
+    /// `const NAME: TYPE = SOURCE`: a tensor loaded when the program is
+    /// compiled (`npy(PATH)`, `npz(PATH, KEY)`, `csv(PATH)`, ...).
+    Const { name: Ident, ty: TensorType, value: Expr, span: Span },
     /// `output name`
     Output { name: Ident, span: Span },
     /// `return expr` (valid only as the last statement of a block; sema checks)
@@ -90,6 +99,8 @@ impl Stmt {
         match self {
             Stmt::Decl { span, .. }
             | Stmt::Let { span, .. }
+            | Stmt::Loss { span, .. }
+            | Stmt::Const { span, .. }
             | Stmt::Output { span, .. }
             | Stmt::Return { span, .. } => *span,
         }
@@ -144,6 +155,56 @@ impl BinOp {
     }
 }
 
+/// An elementwise comparison; its result is a `bool` tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    pub fn from_symbol(symbol: &str) -> Option<CmpOp> {
+        [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge, CmpOp::Eq, CmpOp::Ne]
+            .into_iter()
+            .find(|op| op.symbol() == symbol)
+    }
+}
+
+/// One subscript of `x[...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subscript {
+    /// `x[i]`: selects one position and drops the axis.
+    Index(Expr),
+    /// `x[start:stop:step]`, each part optional; keeps the axis.
+    Slice { start: Option<Expr>, stop: Option<Expr>, step: Option<Expr>, span: Span },
+    /// `x[..., i]`: as many full slices as the other subscripts leave.
+    Ellipsis(Span),
+}
+
+impl Subscript {
+    pub fn span(&self) -> Span {
+        match self {
+            Subscript::Index(e) => e.span,
+            Subscript::Slice { span, .. } | Subscript::Ellipsis(span) => *span,
+        }
+    }
+}
+
 /// A possibly dotted name: `relu`, `synthetic.sine`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Path {
@@ -193,4 +254,15 @@ pub enum ExprKind {
         rhs: Box<Expr>,
     },
     Neg(Box<Expr>),
+    /// `lhs < rhs` and the other comparisons.
+    Compare {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `base[subscripts]`.
+    Index {
+        base: Box<Expr>,
+        subscripts: Vec<Subscript>,
+    },
 }

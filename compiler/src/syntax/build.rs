@@ -59,6 +59,8 @@ impl<'a> Builder<'a> {
                     | Rule::kw_train
                     | Rule::kw_output
                     | Rule::kw_return
+                    | Rule::kw_const
+                    | Rule::kw_loss
                     | Rule::EOI
             )
         })
@@ -153,8 +155,14 @@ impl<'a> Builder<'a> {
         let span = self.span(&pair);
         let mut it = Self::children(pair);
         let key = self.ident(it.next()?);
-        let value = self.expr(it.next()?).0;
-        (self.diags.len() == before).then_some(TrainEntry { key, value, span })
+        let mut next = it.next()?;
+        let mut name = None;
+        if next.as_rule() == Rule::entry_name {
+            name = Some(self.ident(next.into_inner().next()?));
+            next = it.next()?;
+        }
+        let value = self.expr(next).0;
+        (self.diags.len() == before).then_some(TrainEntry { key, name, value, span })
     }
 
     /// A statement, or `None` if it had an error (reported).
@@ -178,6 +186,15 @@ impl<'a> Builder<'a> {
             Rule::let_stmt => {
                 let name = self.ident(it.next()?);
                 Stmt::Let { name, value: self.expr(it.next()?).0, span }
+            }
+            Rule::loss_stmt => {
+                let name = self.ident(it.next()?);
+                Stmt::Loss { name, value: self.expr(it.next()?).0, span }
+            }
+            Rule::const_stmt => {
+                let name = self.ident(it.next()?);
+                let ty = self.tensor_type(it.next()?);
+                Stmt::Const { name, ty, value: self.expr(it.next()?).0, span }
             }
             _ => return None,
         };
@@ -235,8 +252,10 @@ impl<'a> Builder<'a> {
     pub fn expr(&mut self, pair: Pair<Rule>) -> Built {
         match pair.as_rule() {
             Rule::expr => self.pipeline(pair),
+            Rule::compare => self.compare(pair),
             Rule::arith | Rule::term => self.binary_chain(pair),
             Rule::unary => self.unary(pair),
+            Rule::postfix => self.postfix(pair),
             _ => self.atom(pair),
         }
     }
@@ -268,7 +287,7 @@ impl<'a> Builder<'a> {
     /// The right side of `|>` must be a name or a call, written as such.
     fn check_pipe_rhs(&mut self, arith: &Pair<Rule>) -> bool {
         let mut p = arith.clone();
-        while matches!(p.as_rule(), Rule::arith | Rule::term | Rule::unary) {
+        while matches!(p.as_rule(), Rule::compare | Rule::arith | Rule::term | Rule::unary | Rule::postfix) {
             let mut inner = p.clone().into_inner();
             match (inner.next(), inner.next()) {
                 (Some(only), None) => p = only,
@@ -314,6 +333,78 @@ impl<'a> Builder<'a> {
             acc = Expr { kind: ExprKind::Binary { op, lhs: Box::new(acc), rhs: Box::new(rhs) }, span };
         }
         (acc, depth)
+    }
+
+    /// `a < b` (comparisons do not chain: `a < b < c` is a syntax error).
+    fn compare(&mut self, pair: Pair<Rule>) -> Built {
+        let span = self.span(&pair);
+        let mut it = pair.into_inner();
+        let Some(lhs) = it.next() else { return Self::poisoned(span) };
+        let lhs = self.expr(lhs);
+        let (Some(op), Some(rhs)) = (it.next(), it.next()) else { return lhs };
+        let op = CmpOp::from_symbol(op.as_str()).unwrap_or(CmpOp::Eq);
+        let rhs = self.expr(rhs);
+        let deepest = lhs.1.max(rhs.1);
+        if !self.depth_ok(span, deepest, 1) {
+            return Self::poisoned(span);
+        }
+        let kind = ExprKind::Compare { op, lhs: Box::new(lhs.0), rhs: Box::new(rhs.0) };
+        (Expr { kind, span }, deepest + 1)
+    }
+
+    /// `atom[...][...]`.
+    fn postfix(&mut self, pair: Pair<Rule>) -> Built {
+        let span = self.span(&pair);
+        let mut it = pair.into_inner();
+        let Some(atom) = it.next() else { return Self::poisoned(span) };
+        let (mut acc, mut depth) = self.expr(atom);
+        for index in it {
+            let index_span = self.span(&index);
+            let mut subscripts = vec![];
+            for sub in index.into_inner() {
+                let (sub, d) = self.subscript(sub);
+                depth = depth.max(d);
+                subscripts.push(sub);
+            }
+            if !self.depth_ok(span, depth, 1) {
+                return Self::poisoned(span);
+            }
+            depth += 1;
+            let span = acc.span.to(index_span);
+            acc = Expr { kind: ExprKind::Index { base: Box::new(acc), subscripts }, span };
+        }
+        (acc, depth)
+    }
+
+    fn subscript(&mut self, pair: Pair<Rule>) -> (Subscript, usize) {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::ellipsis => (Subscript::Ellipsis(span), 1),
+            Rule::slice => {
+                // The bounds before and after the first `:`, then the step.
+                let text = pair.as_str();
+                let base = pair.as_span().start();
+                let colon = text.find(':').map_or(usize::MAX, |c| base + c);
+                let (mut start, mut stop, mut step, mut depth) = (None, None, None, 1);
+                for p in pair.into_inner() {
+                    let before_colon = p.as_span().start() < colon;
+                    let rule = p.as_rule();
+                    let Some(inner) = p.into_inner().next() else { continue };
+                    let (e, d) = self.expr(inner);
+                    depth = depth.max(d + 1);
+                    match rule {
+                        Rule::slice_step => step = Some(e),
+                        _ if before_colon => start = Some(e),
+                        _ => stop = Some(e),
+                    }
+                }
+                (Subscript::Slice { start, stop, step, span }, depth)
+            }
+            _ => {
+                let (e, d) = self.expr(pair);
+                (Subscript::Index(e), d)
+            }
+        }
     }
 
     fn unary(&mut self, pair: Pair<Rule>) -> Built {

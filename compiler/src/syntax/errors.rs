@@ -132,6 +132,8 @@ fn describe_found(found: &Found, site: &Site) -> String {
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::expr
+        | Rule::compare
+        | Rule::postfix
         | Rule::arith
         | Rule::term
         | Rule::unary
@@ -146,10 +148,17 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::ident | Rule::arg_name | Rule::param_type => "a name",
         Rule::tensor_type => "a type such as `f32[B, 1]`",
         Rule::dim_int => "a dimension (an integer or a name)",
-        Rule::pipe_op | Rule::add_op | Rule::mul_op => "an operator",
+        // A subscript `x[...]` continues an expression like an operator.
+        Rule::pipe_op | Rule::add_op | Rule::mul_op | Rule::cmp_op | Rule::index => "an operator",
         Rule::param => "a parameter",
         Rule::arg => "an argument",
-        Rule::decl | Rule::output_stmt | Rule::return_stmt | Rule::let_stmt => "a statement",
+        Rule::decl
+        | Rule::output_stmt
+        | Rule::return_stmt
+        | Rule::let_stmt
+        | Rule::loss_stmt
+        | Rule::const_stmt
+        | Rule::kw_const => "a statement",
         Rule::train_entry => "an entry `key = value`",
         Rule::block_def | Rule::model_def | Rule::train_def => "`block`, `model` or `train`",
         Rule::decl_kind | Rule::kw_input | Rule::kw_target => "a statement",
@@ -160,10 +169,12 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
 
 fn describe_literal(tok: &str) -> String {
     match tok {
-        "+" | "-" | "*" | "/" | "|>" => "an operator".to_string(),
+        "+" | "-" | "*" | "/" | "|>" | "<" | "<=" | ">" | ">=" | "==" | "!=" | "[" => {
+            "an operator".to_string()
+        }
         "true" | "false" => "an expression".to_string(),
         "block" | "model" | "train" => "`block`, `model` or `train`".to_string(),
-        "input" | "target" | "output" | "return" => "a statement".to_string(),
+        "input" | "target" | "output" | "return" | "const" => "a statement".to_string(),
         _ => format!("`{tok}`"),
     }
 }

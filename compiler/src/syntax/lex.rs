@@ -10,7 +10,7 @@ use crate::diag::{Diagnostic, Span};
 
 /// The reserved words of the language; none of them is an identifier.
 pub const KEYWORDS: &[&str] =
-    &["block", "model", "train", "input", "target", "output", "return", "true", "false"];
+    &["block", "model", "train", "input", "target", "output", "return", "const", "true", "false"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokKind {
@@ -18,7 +18,7 @@ pub enum TokKind {
     Keyword,
     Number,
     Str,
-    /// Operators and separators: `|> = : , . ; + - * /`.
+    /// Operators and separators: `|> = : , . ... ; + - * / < > <= >= == !=`.
     Punct,
     /// `(`, `[` or `{`.
     Open,
@@ -149,13 +149,18 @@ impl Lexer<'_> {
         if c == '"' {
             return self.string(lo);
         }
-        if c == '|' && self.peek_at(1) == Some('>') {
+        let pair = |second: char| self.peek_at(1) == Some(second);
+        if c == '|' && pair('>') || matches!(c, '<' | '>' | '=' | '!') && pair('=') {
             self.pos += 2;
+            return self.push(TokKind::Punct, lo);
+        }
+        if c == '.' && pair('.') && self.peek_at(2) == Some('.') {
+            self.pos += 3;
             return self.push(TokKind::Punct, lo);
         }
         self.pos += c.len_utf8();
         let kind = match c {
-            '=' | ':' | ',' | '.' | ';' | '+' | '-' | '*' | '/' => TokKind::Punct,
+            '=' | ':' | ',' | '.' | ';' | '+' | '-' | '*' | '/' | '<' | '>' => TokKind::Punct,
             '(' | '[' | '{' => TokKind::Open,
             ')' | ']' | '}' => TokKind::Close,
             _ => TokKind::Unknown,

@@ -86,7 +86,8 @@ impl Printer<'_> {
                 self.line("train", Some(t.span));
                 self.nested(|p| {
                     for e in &t.entries {
-                        p.line(&format!("entry {}", e.key.name), Some(e.span));
+                        let name = e.name.as_ref().map(|n| format!(" {}", n.name)).unwrap_or_default();
+                        p.line(&format!("entry {}{name}", e.key.name), Some(e.span));
                         p.nested(|p| p.expr(&e.value));
                     }
                 });
@@ -113,6 +114,14 @@ impl Printer<'_> {
             }
             Stmt::Let { name, value, span } => {
                 self.line(&format!("let {}", name.name), Some(*span));
+                self.nested(|p| p.expr(value));
+            }
+            Stmt::Loss { name, value, span } => {
+                self.line(&format!("loss {}", name.name), Some(*span));
+                self.nested(|p| p.expr(value));
+            }
+            Stmt::Const { name, ty, value, span } => {
+                self.line(&format!("const {}: {}", name.name, type_text(ty)), Some(*span));
                 self.nested(|p| p.expr(value));
             }
             Stmt::Output { name, span } => self.line(&format!("output {}", name.name), Some(*span)),
@@ -144,12 +153,42 @@ impl Printer<'_> {
                 self.children(&format!("binary {}", op.symbol()), span, &[lhs, rhs])
             }
             ExprKind::Neg(inner) => self.children("neg", span, &[inner]),
+            ExprKind::Compare { op, lhs, rhs } => {
+                self.children(&format!("compare {}", op.symbol()), span, &[lhs, rhs])
+            }
+            ExprKind::Index { base, subscripts } => {
+                self.line("index", span);
+                self.nested(|p| {
+                    p.expr(base);
+                    for s in subscripts {
+                        p.subscript(s);
+                    }
+                });
+            }
         }
     }
 
     fn children(&mut self, text: &str, span: Option<Span>, kids: &[&Expr]) {
         self.line(text, span);
         self.nested(|p| kids.iter().for_each(|k| p.expr(k)));
+    }
+
+    fn subscript(&mut self, s: &Subscript) {
+        match s {
+            Subscript::Index(e) => self.expr(e),
+            Subscript::Ellipsis(span) => self.line("ellipsis", Some(*span)),
+            Subscript::Slice { start, stop, step, span } => {
+                self.line("slice", Some(*span));
+                self.nested(|p| {
+                    for (part, e) in [("start", start), ("stop", stop), ("step", step)] {
+                        if let Some(e) = e {
+                            p.line(part, None);
+                            p.nested(|p| p.expr(e));
+                        }
+                    }
+                });
+            }
+        }
     }
 
     fn arg(&mut self, a: &Arg) {

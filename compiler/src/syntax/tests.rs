@@ -51,6 +51,24 @@ fn sexpr(e: &Expr) -> String {
         ExprKind::Pipe { lhs, rhs } => format!("(|> {} {})", sexpr(lhs), sexpr(rhs)),
         ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", op.symbol(), sexpr(lhs), sexpr(rhs)),
         ExprKind::Neg(inner) => format!("(neg {})", sexpr(inner)),
+        ExprKind::Compare { op, lhs, rhs } => format!("({} {} {})", op.symbol(), sexpr(lhs), sexpr(rhs)),
+        ExprKind::Index { base, subscripts } => {
+            let part = |e: &Option<Expr>| e.as_ref().map(sexpr).unwrap_or_default();
+            let subs: Vec<String> = subscripts
+                .iter()
+                .map(|s| match s {
+                    Subscript::Index(e) => sexpr(e),
+                    Subscript::Ellipsis(_) => "...".into(),
+                    Subscript::Slice { start, stop, step: None, .. } => {
+                        format!("{}:{}", part(start), part(stop))
+                    }
+                    Subscript::Slice { start, stop, step, .. } => {
+                        format!("{}:{}:{}", part(start), part(stop), part(step))
+                    }
+                })
+                .collect();
+            format!("(index {} [{}])", sexpr(base), subs.join(" "))
+        }
     }
 }
 
@@ -546,5 +564,59 @@ fn valid_programs_round_trip_through_print() {
     for src in [SINE, DIGITS, RESUNET] {
         let file = check_ok(src);
         assert!(!print_ast(&file, src).is_empty());
+    }
+}
+
+// ---- part 2: comparisons, subscripts, named losses, constants --------------
+
+#[test]
+fn comparisons_bind_looser_than_arithmetic() {
+    assert_eq!(sexpr(&expr("x + 1 > y * 2")), "(> (+ x 1) (* y 2))");
+    assert_eq!(sexpr(&expr("a <= b")), "(<= a b)");
+    assert_eq!(sexpr(&expr("a == -1")), "(== a (neg 1))");
+    assert_eq!(sexpr(&expr("(x > 0) |> f")), "(|> (> x 0) f)");
+}
+
+#[test]
+fn subscripts_follow_numpy_syntax() {
+    assert_eq!(sexpr(&expr("x[:, -1]")), "(index x [: (neg 1)])");
+    assert_eq!(sexpr(&expr("x[:, 0:12]")), "(index x [: 0:12])");
+    assert_eq!(sexpr(&expr("x[..., 1:]")), "(index x [... 1:])");
+    assert_eq!(sexpr(&expr("x[:, ::2]")), "(index x [: ::2])");
+    assert_eq!(sexpr(&expr("g[:, h:2 * h]")), "(index g [: h:(* 2 h)])");
+    assert_eq!(sexpr(&expr("split(x, 2)[0][:, 1]")), "(index (index split(x 2) [0]) [: 1])");
+    assert_eq!(sexpr(&expr("-x[0]")), "(neg (index x [0]))");
+}
+
+#[test]
+fn named_losses_constants_and_optimisers() {
+    let file = check_ok(
+        "model m {\n  input x: f32[B, 4]\n  const mask: f32[4] = npy(\"mask.npy\")\n  loss = mean(x)\n  loss gen = mean(x * mask)\n}\ntrain {\n  optimizer gen = adam(lr: 1e-3)\n  optimizer = sgd(lr: 0.1)\n}\n",
+    );
+    let m = model(&file);
+    assert!(matches!(&m.body[1], Stmt::Const { name, ty, .. } if name.name == "mask" && ty.dims.len() == 1));
+    assert!(matches!(&m.body[2], Stmt::Let { name, .. } if name.name == "loss"));
+    assert!(
+        matches!(&m.body[3], Stmt::Loss { name, value, .. } if name.name == "gen" && sexpr(value) == "mean((* x mask))")
+    );
+    let t = train(&file);
+    assert_eq!(t.entries[0].name.as_ref().map(|n| n.name.as_str()), Some("gen"));
+    assert_eq!(t.entries[1].name, None);
+    // `loss_total = ...` and `losses = ...` are ordinary bindings.
+    let file = check_ok(
+        "model m {\n  input x: f32[B, 4]\n  loss_total = mean(x)\n  losses = x\n  loss = loss_total\n}\n",
+    );
+    assert_eq!(lets(&model(&file).body).len(), 3);
+}
+
+#[test]
+fn chained_comparisons_and_const_as_a_name_are_syntax_errors() {
+    for src in [
+        "model m {\n  input x: f32[B, 4]\n  h = 1 < x < 2\n}\n",
+        "model m {\n  input x: f32[B, 4]\n  const = x\n}\n",
+        "model m {\n  input x: f32[B, 4]\n  h = x[1:2:3:4]\n}\n",
+    ] {
+        let (_, diags) = parse(src);
+        assert!(diags.iter().any(|d| d.is_error()), "{src}");
     }
 }

@@ -10,11 +10,11 @@
 //! p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
 //! ```
 //! There is no power op: `β^t` is `exp(t · ln β)` with `ln β` a constant
-//! (and a bias correction of 1 when `β = 0`). State: `optim.step` (the step
-//! count `t`) and per parameter `optim.PARAM.exp_avg` (m) and
-//! `optim.PARAM.exp_avg_sq` (v).
+//! (and a bias correction of 1 when `β = 0`). State, under the optimiser's
+//! prefix: `optim.step` (the step count `t`) and per parameter
+//! `optim.PARAM.exp_avg` (m) and `optim.PARAM.exp_avg_sq` (v).
 
-use super::{Emitter, Param, STEP};
+use super::{Emitter, Param};
 use crate::ir::{BinaryOp, DType, Init, InputKind, Loc, OutputKind, Type, UnaryOp, ValueId};
 
 /// The Adam hyperparameters; `decoupled` selects AdamW's weight decay.
@@ -37,10 +37,11 @@ impl Adam {
         lr: ValueId,
     ) -> Result<(), String> {
         let scalar = Type::scalar(DType::F32);
-        let t = e.input(STEP, InputKind::State { init: Init::Zeros }, scalar, Loc::NONE)?;
+        let step = e.prefix.step();
+        let t = e.input(&step, InputKind::State { init: Init::Zeros }, scalar, Loc::NONE)?;
         let one = e.constant(1.0);
         let t = e.shared(BinaryOp::Add, t, one)?;
-        e.output(OutputKind::State, STEP, t)?;
+        e.output(OutputKind::State, &step, t)?;
         // lr / (1 − β1^t) and sqrt(1 − β2^t); `None` when the correction is 1.
         let step_size = match bias_correction(e, self.beta1, t)? {
             Some(bias1) => e.shared(BinaryOp::Div, lr, bias1)?,

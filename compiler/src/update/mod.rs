@@ -11,10 +11,13 @@
 //!   step, so schedules need no recompilation.
 //! - Optimiser state is explicit `state` inputs (initialised to zeros), each
 //!   with a `state` output of the same name and type holding its new value.
-//!   Names follow PyTorch's `state_dict` keys: `optim.PARAM.SLOT` per
-//!   parameter ([`state_name`]) and the scalar step count [`STEP`]. Only the
-//!   state that the configuration uses exists (no momentum buffer without
-//!   momentum).
+//!   Names follow PyTorch's `state_dict` keys under a prefix ([`Prefix`]):
+//!   `optim.PARAM.SLOT` per parameter ([`state_name`]) and the scalar step
+//!   count [`STEP`] for the optimiser of a model with one loss, and
+//!   `optim.NAME.PARAM.SLOT`, `optim.NAME.step` for the optimiser of the
+//!   loss `NAME` of several, so that optimisers updating the same parameter
+//!   keep separate state. Only the state that the configuration uses exists
+//!   (no momentum buffer without momentum).
 //! - The new value of every parameter is a `param` output named like it.
 //! - Nodes that belong to one parameter's update carry that parameter's
 //!   source location; nodes shared by all parameters (the learning rate, the
@@ -47,17 +50,45 @@ use crate::ir::{
 pub const LR: &str = "lr";
 
 /// Name of the step-count state of Adam and AdamW (`f32[]`, the number of
-/// steps taken before this one).
+/// steps taken before this one) of the only optimiser.
 pub const STEP: &str = "optim.step";
 
-/// The name of optimiser state `slot` (e.g. `exp_avg`) of parameter `param`:
-/// `optim.PARAM.SLOT`.
+/// The name of optimiser state `slot` (e.g. `exp_avg`) of parameter `param`
+/// of the only optimiser: `optim.PARAM.SLOT`.
 pub fn state_name(param: &str, slot: &str) -> String {
-    format!("optim.{param}.{slot}")
+    Prefix::ONLY.state(param, slot)
+}
+
+/// The prefix of one optimiser's state names: `optim` for the optimiser of
+/// a model with one loss, `optim.NAME` for the optimiser of the loss `NAME`
+/// when there are several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix(String);
+
+impl Prefix {
+    /// The prefix of the only optimiser: `optim`.
+    pub const ONLY: Prefix = Prefix(String::new());
+
+    /// The prefix of the optimiser of the loss `loss`, one of several:
+    /// `optim.LOSS`.
+    pub fn of_loss(loss: &str) -> Prefix {
+        Prefix(format!(".{loss}"))
+    }
+
+    /// `optim[.LOSS].PARAM.SLOT`.
+    pub fn state(&self, param: &str, slot: &str) -> String {
+        format!("optim{}.{param}.{slot}", self.0)
+    }
+
+    /// The step count: `optim[.LOSS].step`.
+    pub fn step(&self) -> String {
+        format!("optim{}.step", self.0)
+    }
 }
 
 /// Appends gradient clipping (if `clip_grad_norm` is set) and the update of
-/// `optimizer` for every parameter in `grads`.
+/// `optimizer` for every parameter in `grads`, its state named under
+/// `prefix`.
 ///
 /// Each [`ParamGrad`] must name a `param` input of `graph` (by value and by
 /// name) and a gradient of the same type. The optimiser's `lr` field is only
@@ -68,10 +99,11 @@ pub fn append_update(
     grads: &[ParamGrad],
     optimizer: &Optimizer,
     clip_grad_norm: Option<f64>,
+    prefix: &Prefix,
 ) -> Result<(), String> {
     check_hyperparameters(optimizer, clip_grad_norm)?;
     let params = grads.iter().map(|pg| Param::new(graph, pg)).collect::<Result<Vec<_>, _>>()?;
-    let mut e = Emitter::new(graph.clone());
+    let mut e = Emitter::new(graph.clone(), prefix.clone());
     let lr = e.input(LR, InputKind::Hyper, Type::scalar(DType::F32), Loc::NONE)?;
     let grads = match clip_grad_norm {
         Some(max_norm) => clip::clip_grad_norm(&mut e, &params, max_norm)?,
@@ -214,13 +246,15 @@ impl Param {
 /// every broadcast of a scalar to a shape once.
 struct Emitter {
     graph: Graph,
+    /// Where the optimiser's state names start.
+    prefix: Prefix,
     constants: HashMap<u64, ValueId>,
     broadcasts: HashMap<(ValueId, Shape), ValueId>,
 }
 
 impl Emitter {
-    fn new(graph: Graph) -> Emitter {
-        Emitter { graph, constants: HashMap::new(), broadcasts: HashMap::new() }
+    fn new(graph: Graph, prefix: Prefix) -> Emitter {
+        Emitter { graph, prefix, constants: HashMap::new(), broadcasts: HashMap::new() }
     }
 
     /// Adds an input, refusing a name some input already has.
@@ -244,7 +278,7 @@ impl Emitter {
     /// The state input `optim.PARAM.SLOT` of `p` (zeros at the first step).
     fn state(&mut self, p: &Param, slot: &str) -> Result<ValueId, String> {
         let v = self.input(
-            &state_name(&p.name, slot),
+            &self.prefix.state(&p.name, slot),
             InputKind::State { init: Init::Zeros },
             p.ty.clone(),
             p.loc,
@@ -255,7 +289,8 @@ impl Emitter {
 
     /// Declares `value` the new value of state `optim.PARAM.SLOT` of `p`.
     fn set_state(&mut self, p: &Param, slot: &str, value: ValueId) -> Result<(), String> {
-        self.output(OutputKind::State, &state_name(&p.name, slot), value)
+        let name = self.prefix.state(&p.name, slot);
+        self.output(OutputKind::State, &name, value)
     }
 
     /// Declares `value` the new value of `p`.

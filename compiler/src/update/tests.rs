@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{append_update, LR, STEP};
+use super::{append_update, Prefix, LR, STEP};
 use crate::autodiff::ParamGrad;
 use crate::config::Optimizer;
 use crate::ir::interp::{run, Tensor};
@@ -229,7 +229,8 @@ fn input_shapes(graph: &Graph) -> HashMap<String, Vec<usize>> {
 /// and the state after every step with [`Reference`].
 fn check_against_reference(what: &str, optimizer: &Optimizer, clip: Option<f64>) {
     let (mut graph, grads) = setup(&PARAMS);
-    append_update(&mut graph, &grads, optimizer, clip).unwrap_or_else(|e| panic!("{what}: {e}"));
+    append_update(&mut graph, &grads, optimizer, clip, &Prefix::ONLY)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(verify(&graph), Ok(()), "{what}");
     assert_eq!(parse(&print(&graph)).as_ref(), Ok(&graph), "{what}: the printed IR round-trips");
     let shapes = input_shapes(&graph);
@@ -304,9 +305,9 @@ fn clipping_leaves_small_gradients_alone() {
     // input is made-up and positive (second moments must be).
     for (name, optimizer) in configurations() {
         let (mut clipped, grads) = setup(&PARAMS);
-        append_update(&mut clipped, &grads, &optimizer, Some(1e6)).expect("valid");
+        append_update(&mut clipped, &grads, &optimizer, Some(1e6), &Prefix::ONLY).expect("valid");
         let (mut plain, grads) = setup(&PARAMS);
-        append_update(&mut plain, &grads, &optimizer, None).expect("valid");
+        append_update(&mut plain, &grads, &optimizer, None, &Prefix::ONLY).expect("valid");
         let mut inputs: HashMap<String, Tensor<f64>> = HashMap::new();
         for (input, shape) in input_shapes(&clipped) {
             let n = shape.iter().product();
@@ -365,7 +366,7 @@ fn inputs_and_outputs_follow_pytorch_state_names() {
     for (optimizer, clip, inputs, outputs) in cases {
         let (mut g, grads) = setup(&[("w", &[2, 2], ParamRole::Weight)]);
         let before = g.nodes.len();
-        append_update(&mut g, &grads, &optimizer, clip).expect("valid");
+        append_update(&mut g, &grads, &optimizer, clip, &Prefix::ONLY).expect("valid");
         let added: Vec<&str> = g.nodes[before..]
             .iter()
             .filter_map(|n| match &n.op {
@@ -395,12 +396,38 @@ fn inputs_and_outputs_follow_pytorch_state_names() {
     }
 }
 
+/// The optimiser of one of several losses keeps its state under its own
+/// prefix, and computes exactly what the only optimiser computes.
+#[test]
+fn state_of_one_of_several_optimizers_is_prefixed_by_its_loss() {
+    let prefix = Prefix::of_loss("gen");
+    assert_eq!(
+        (prefix.step(), prefix.state("G.weight", "exp_avg")),
+        ("optim.gen.step".into(), "optim.gen.G.weight.exp_avg".into())
+    );
+    assert_eq!(
+        (Prefix::ONLY.step(), Prefix::ONLY.state("w", "exp_avg")),
+        (STEP.to_string(), "optim.w.exp_avg".into())
+    );
+    for optimizer in [adam(0.9, 0.0), sgd(0.9, true, 0.0), rmsprop(0.9, 0.0)] {
+        let (mut only, grads) = setup(&[("w", &[2, 2], ParamRole::Weight)]);
+        let mut named = only.clone();
+        append_update(&mut only, &grads, &optimizer, Some(CLIP), &Prefix::ONLY).expect("valid");
+        append_update(&mut named, &grads, &optimizer, Some(CLIP), &prefix).expect("valid");
+        assert_eq!(verify(&named), Ok(()));
+        // The same text but the names (alignment aside).
+        let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let renamed = print(&only).replace("\"optim.", "\"optim.gen.");
+        assert_eq!(words(print(&named)), words(renamed), "{optimizer:?}");
+    }
+}
+
 #[test]
 fn the_initial_learning_rate_does_not_enter_the_graph() {
     let graph = |lr: f64| {
         let (mut g, grads) = setup(&PARAMS);
         let optimizer = Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
-        append_update(&mut g, &grads, &optimizer, None).expect("valid");
+        append_update(&mut g, &grads, &optimizer, None, &Prefix::ONLY).expect("valid");
         print(&g)
     };
     assert_eq!(graph(0.1), graph(0.5));
@@ -411,7 +438,8 @@ fn no_parameters() {
     for (name, optimizer) in configurations() {
         for clip in [None, Some(CLIP)] {
             let mut g = Graph::new("empty", Mode::Train);
-            append_update(&mut g, &[], &optimizer, clip).unwrap_or_else(|e| panic!("{name}: {e}"));
+            append_update(&mut g, &[], &optimizer, clip, &Prefix::ONLY)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(verify(&g), Ok(()), "{name}");
             assert!(g.inputs().any(|(_, n)| matches!(&n.op, Op::Input { name, .. } if name == LR)));
         }
@@ -421,7 +449,7 @@ fn no_parameters() {
 #[test]
 fn adam_with_clipping_snapshot() {
     let (mut g, grads) = setup(&PARAMS[..2]);
-    append_update(&mut g, &grads, &adam(0.9, 0.0), Some(0.5)).expect("valid");
+    append_update(&mut g, &grads, &adam(0.9, 0.0), Some(0.5), &Prefix::ONLY).expect("valid");
     insta::assert_snapshot!(print(&crate::sema::inputs_first(g)));
 }
 
@@ -546,7 +574,7 @@ fn errors() {
         let mut clip = None;
         break_it(&mut g, &mut grads, &mut optimizer, &mut clip);
         let before = g.clone();
-        let error = append_update(&mut g, &grads, &optimizer, clip).expect_err(what);
+        let error = append_update(&mut g, &grads, &optimizer, clip, &Prefix::ONLY).expect_err(what);
         for f in fragments {
             assert!(error.contains(f), "{what}: `{error}` lacks `{f}`");
         }

@@ -23,8 +23,12 @@
 //! `sqrt` values in `[0.5, 1.5]`; operands of `max`, `min`, `reduce_max`,
 //! `maxpool` and `argmax` are a shuffled grid shared by all such operands of
 //! a case, so every two values differ by at least `2/n` (`n` ≤ 200
-//! elements); `cast` to i32 sees values inside `(1, 2)` and `(−3, −2)`. Data
-//! inputs are uniform on `[-1, 1)`, and the RNG key is fixed.
+//! elements); `cast` to i32 sees values inside `(1, 2)` and `(−3, −2)`; the
+//! flows of `warp` are whole cells plus a fraction in `[0.2, 0.8]`
+//! (bilinear: away from the kinks at whole cells) or in `[−0.35, 0.35]`
+//! (nearest: away from the jumps at half cells), reaching a few cells past
+//! the grid's edges. Data inputs are uniform on `[-1, 1)`, and the RNG key
+//! is fixed.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -34,8 +38,8 @@ use ndarray::{ArrayD, IxDyn};
 
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{
-    parse, rng, BinaryOp, CmpOp, ConvAttrs, DType, Graph, Init, InputKind, Loc, Mode, Op, OutputKind,
-    ParamRole, PoolKind, Shape, Type, UnaryOp, ValueId, WindowAttrs,
+    parse, rng, BinaryOp, Boundary, CmpOp, ConvAttrs, DType, Graph, Init, InputKind, Loc, Mode, Op,
+    OutputKind, ParamRole, PoolKind, Shape, Type, UnaryOp, ValueId, WarpAttrs, WarpMode, WindowAttrs,
 };
 
 /// One case of the table: a forward graph with a `loss` output and values
@@ -92,7 +96,7 @@ pub fn parsed() -> Vec<Case> {
                     _ => None,
                 })
                 .collect();
-            let inputs = inputs(&graph, &params);
+            let inputs = inputs(&graph, &params, &[]);
             Case { name: name.to_string(), graph, inputs }
         })
         .collect()
@@ -112,6 +116,9 @@ pub enum Values {
     /// A shuffled grid shared by all `Distinct` operands of a case: no ties
     /// and no value within `0.1` of 0.
     Distinct,
+    /// Displacements in grid cells: `k + f` with the integer `k` uniform in
+    /// `-reach..=reach` and the fraction `f` uniform on `[lo, hi]`.
+    Cells { reach: u32, lo: f64, hi: f64 },
 }
 
 /// 64-bit FNV-1a, the generator stream of a named input.
@@ -157,6 +164,12 @@ fn param_values(params: &[Param]) -> Vec<Vec<f64>> {
                             next_distinct += 1;
                             grid(order[next_distinct - 1])
                         }
+                        Values::Cells { reach, lo, hi } => {
+                            // An independent draw (past the tensor's own counters) for `k`.
+                            let choices = f64::from(2 * reach + 1);
+                            let k = ((uniform(name, n + i) + 1.0) / 2.0 * choices).floor() - f64::from(reach);
+                            k + lo + (hi - lo) * (u + 1.0) / 2.0
+                        }
                     }
                 })
                 .collect()
@@ -176,12 +189,14 @@ pub struct Builder {
     /// The graph built so far (train mode, named after the case).
     pub graph: Graph,
     params: Vec<Param>,
+    /// The values of the `constant` index lists.
+    indices: Indices,
 }
 
 impl Builder {
     /// An empty case named `name`.
     pub fn new(name: &str) -> Builder {
-        Builder { graph: Graph::new(name, Mode::Train), params: vec![] }
+        Builder { graph: Graph::new(name, Mode::Train), params: vec![], indices: vec![] }
     }
 
     /// A weight parameter of `shape` whose values are chosen by `values`.
@@ -194,6 +209,13 @@ impl Builder {
     /// A data input (uniform values on [-1, 1)).
     pub fn data(&mut self, name: &str, shape: &[usize]) -> ValueId {
         self.graph.input(name, InputKind::Data, Type::f32(Shape::known(shape)), Loc::NONE)
+    }
+
+    /// An index list: a `constant` input `i32[values.len()]` holding `values`.
+    pub fn index(&mut self, name: &str, values: &[i32]) -> ValueId {
+        self.indices.push((name.to_string(), values.to_vec()));
+        let ty = Type::new(DType::I32, Shape::known(&[values.len()]));
+        self.graph.input(name, InputKind::Const, ty, Loc::NONE)
     }
 
     /// The RNG key input `rng` (fixed to `[5, 1]`).
@@ -250,7 +272,7 @@ impl Builder {
             let line = i as u32 + 1;
             node.loc = Loc { line, col: 1, end_line: line, end_col: 9 };
         }
-        let inputs = inputs(&self.graph, &self.params);
+        let inputs = inputs(&self.graph, &self.params, &self.indices);
         Case { name: self.graph.name.clone(), graph: self.graph, inputs }
     }
 }
@@ -288,6 +310,18 @@ fn pool(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, u
 // ---------------------------------------------------------------- the cases
 
 type Build = fn(&mut Builder) -> ValueId;
+
+/// `warp` of an image `x: [2, 3, 5, 7]` along a flow `[2, 2, 5, 7]` of up to
+/// `reach` whole cells plus a fraction away from the mode's kinks.
+fn warp_case(b: &mut Builder, mode: WarpMode, boundary: Boundary, reach: u32) -> ValueId {
+    let (lo, hi) = match mode {
+        WarpMode::Bilinear => (0.2, 0.8),
+        WarpMode::Nearest => (-0.35, 0.35),
+    };
+    let x = b.param("x", &[2, 3, 5, 7], Values::Uniform);
+    let flow = b.param("flow", &[2, 2, 5, 7], Values::Cells { reach, lo, hi });
+    b.op(Op::Warp(WarpAttrs { mode, boundary }), &[x, flow])
+}
 
 /// One unary op on a `[3, 4]` parameter with the given values.
 fn unary_case(b: &mut Builder, u: UnaryOp, values: Values) -> ValueId {
@@ -522,6 +556,23 @@ fn table() -> Vec<(&'static str, Build)> {
             let x = b.param("x", &[2, 2, 5], Uniform);
             b.op(Op::Resize { size: vec![8] }, &[x])
         }),
+        // Warping: every mode and boundary, odd sizes, flows past the edges.
+        ("warp_bilinear_zeros", |b| warp_case(b, WarpMode::Bilinear, Boundary::Zeros, 3)),
+        ("warp_bilinear_edge", |b| warp_case(b, WarpMode::Bilinear, Boundary::Edge, 3)),
+        ("warp_bilinear_circular", |b| warp_case(b, WarpMode::Bilinear, Boundary::Circular, 9)),
+        ("warp_nearest_zeros", |b| warp_case(b, WarpMode::Nearest, Boundary::Zeros, 3)),
+        ("warp_nearest_edge", |b| warp_case(b, WarpMode::Nearest, Boundary::Edge, 3)),
+        ("warp_nearest_circular", |b| warp_case(b, WarpMode::Nearest, Boundary::Circular, 9)),
+        // The same image advected twice, the second flow computed from the first.
+        ("warp_twice", |b| {
+            let x = b.param("x", &[1, 2, 4, 6], Uniform);
+            let flow = b.param("flow", &[1, 2, 4, 6], Values::Cells { reach: 1, lo: 0.2, hi: 0.45 });
+            let bilinear = WarpAttrs { mode: WarpMode::Bilinear, boundary: Boundary::Edge };
+            let once = b.op(Op::Warp(bilinear), &[x, flow]);
+            let half = b.splat(0.5, &[1, 2, 4, 6]);
+            let half_flow = b.binary(B::Mul, flow, half);
+            b.op(Op::Warp(bilinear), &[once, half_flow])
+        }),
         // Non-differentiable ops inside differentiable graphs.
         ("relu_by_compare_and_cast", |b| {
             let x = b.param("x", &[3, 4], AwayFromZero);
@@ -668,8 +719,12 @@ graph t mode=train {
 
 // ---------------------------------------------------------------- input values
 
-/// Inputs of a case: parameters from their [`Values`], data uniform, the key fixed.
-fn inputs(graph: &Graph, params: &[Param]) -> HashMap<String, Tensor<f64>> {
+/// The values of a case's `constant` index lists, by name.
+type Indices = Vec<(String, Vec<i32>)>;
+
+/// Inputs of a case: parameters from their [`Values`], index lists as
+/// given, data uniform, the key fixed.
+fn inputs(graph: &Graph, params: &[Param], indices: &[(String, Vec<i32>)]) -> HashMap<String, Tensor<f64>> {
     let values = param_values(params);
     let mut out = HashMap::new();
     for (_, node) in graph.inputs() {
@@ -683,6 +738,13 @@ fn inputs(graph: &Graph, params: &[Param]) -> HashMap<String, Tensor<f64>> {
             }
             InputKind::Key => {
                 Ok(Tensor::Int(ArrayD::from_shape_vec(IxDyn(&[2]), vec![5, 1]).expect("two key words")))
+            }
+            InputKind::Const => {
+                let (_, values) =
+                    indices.iter().find(|(n, _)| n == name).expect("every index list has values");
+                Ok(Tensor::Int(
+                    ArrayD::from_shape_vec(IxDyn(&shape), values.clone()).expect("the list's length"),
+                ))
             }
             _ => Tensor::from_f64(&shape, &(0..n).map(|i| uniform(name, i)).collect::<Vec<_>>()),
         }

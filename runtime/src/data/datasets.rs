@@ -19,7 +19,7 @@ use std::f64::consts::TAU;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{s, ArrayD, Axis, IxDyn};
 use nnc_compiler::config::datasets::{self, ArrayInfo, Dataset, Task};
 
 use super::files::{npz_arrays, Table};
@@ -89,6 +89,7 @@ fn builder(set: &Dataset, task: &Task) -> Option<Build> {
         ("stageiv_precip", "default") => stageiv,
         ("era5_members", "default") => era5,
         ("era5_members", "latitude") => || era5_points(true),
+        ("era5_members", "maps") => era5_maps,
         ("pacific_sst_ndjfm", "default") => pacific,
         ("pacific_sst_ndjfm", "maps") => pacific_maps,
         ("landsea_etopo60", "default") => landsea,
@@ -117,6 +118,32 @@ const STAGEIV: &[u8] = include_bytes!("../../data/stageiv_precip/precip.npz");
 const ERA5: &[u8] = include_bytes!("../../data/era5_members/era5.npz");
 const PACIFIC: &[u8] = include_bytes!("../../data/pacific_sst_ndjfm/sst_anom.npz");
 const LANDSEA: &[u8] = include_bytes!("../../data/landsea_etopo60/landsea.npz");
+
+/// The one embedded file of data set `name`: an `.npz` archive holding the
+/// arrays its catalogue entry lists, or a CSV table (the entry's one array
+/// has the dtype `csv`). For `const` declarations that read a stored array.
+pub(crate) fn embedded_file(name: &str) -> Option<&'static [u8]> {
+    Some(match name {
+        "digits" => DIGITS,
+        "mnist_5k" => MNIST,
+        "iris" => IRIS,
+        "wine" => WINE,
+        "breast_cancer" => BREAST_CANCER,
+        "diabetes" => DIABETES,
+        "linnerud" => LINNERUD,
+        "co2_mauna_loa" => CO2,
+        "elnino_nino12" => ELNINO,
+        "sunspots" => SUNSPOTS,
+        "nile" => NILE,
+        "seattle_weather" => SEATTLE,
+        "storm_jan1996" => STORM,
+        "stageiv_precip" => STAGEIV,
+        "era5_members" => ERA5,
+        "pacific_sst_ndjfm" => PACIFIC,
+        "landsea_etopo60" => LANDSEA,
+        _ => return None,
+    })
+}
 
 // ---- helpers ------------------------------------------------------------------------
 
@@ -385,6 +412,35 @@ fn era5_points(latitude: bool) -> Result<(ArrayValue, ArrayValue), String> {
         }
     }
     Ok((ArrayValue::F32(shaped(&[n, features], xs)?), ArrayValue::F32(shaped(&[n, 1], ys)?)))
+}
+
+/// Whole global maps, member-major: `x` = `[40, 3, 61, 120]` (z500, z850,
+/// latitude in degrees north), `y` = t850 `[40, 1, 61, 120]`.
+fn era5_maps() -> Result<(ArrayValue, ArrayValue), String> {
+    let mut a = npz(ERA5, &["z", "t850"])?.into_iter();
+    let z = floats(a.next().ok_or("no z")?);
+    let t = floats(a.next().ok_or("no t850")?);
+    let (zs, ts) = (z.shape().to_vec(), t.shape().to_vec());
+    if zs.len() != 5 || zs[2] != 2 || zs[3] < 2 || ts != [zs[0], zs[1], zs[3], zs[4]] {
+        return Err(format!(
+            "z has shape {zs:?} and t850 {ts:?}; expected [10, 4, 2, 61, 120] and [10, 4, 61, 120]"
+        ));
+    }
+    let (members, times, lats, lons) = (zs[0], zs[1], zs[3], zs[4]);
+    let lat = |row: usize| (90.0 - 180.0 * row as f64 / (lats - 1) as f64) as f32;
+    let n = members * times;
+    let (mut xs, mut ys) = (Vec::with_capacity(3 * n * lats * lons), Vec::with_capacity(n * lats * lons));
+    for m in 0..members {
+        for time in 0..times {
+            // Levels are stored [850, 500]: channels (z500, z850, latitude).
+            for level in [1, 0] {
+                xs.extend(z.slice(s![m, time, level, .., ..]).iter().copied());
+            }
+            xs.extend((0..lats).flat_map(|row| std::iter::repeat_n(lat(row), lons)));
+            ys.extend(t.slice(s![m, time, .., ..]).iter().copied());
+        }
+    }
+    Ok((ArrayValue::F32(shaped(&[n, 3, lats, lons], xs)?), ArrayValue::F32(shaped(&[n, 1, lats, lons], ys)?)))
 }
 
 fn pacific() -> Result<(ArrayValue, ArrayValue), String> {

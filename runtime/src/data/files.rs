@@ -76,15 +76,37 @@ impl<R: Read + Seek> ArraySource for NpzEntry<'_, R> {
     }
 }
 
+/// Why an array could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ArrayError {
+    /// Its dtype is not a float, integer or boolean one; the NumPy
+    /// descriptor as written in the file (`'<c16'`).
+    Dtype(String),
+    /// The array is unreadable (truncated, not an array) or holds a value
+    /// beyond the range of the type it is converted to.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ArrayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArrayError::Dtype(descr) => {
+                write!(f, "unsupported dtype {descr} (expected a float, integer or boolean array)")
+            }
+            ArrayError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Reads an array of any supported dtype: floats become f32 (NaN and
 /// infinities kept; finite values beyond the f32 range are errors),
 /// integers and booleans i32 (values beyond its range are errors).
-fn read_array(src: &mut impl ArraySource) -> Result<ArrayValue, String> {
+fn read_array(src: &mut impl ArraySource) -> Result<ArrayValue, ArrayError> {
     macro_rules! try_float {
         ($t:ty) => {
             match src.read::<$t>() {
-                Ok(a) => return float_array(a.mapv(f64::from)),
-                Err(Attempt::Failed(m)) => return Err(m),
+                Ok(a) => return float_array(a.mapv(f64::from)).map_err(ArrayError::Invalid),
+                Err(Attempt::Failed(m)) => return Err(ArrayError::Invalid(m)),
                 Err(Attempt::OtherDtype(_)) => {}
             }
         };
@@ -92,8 +114,8 @@ fn read_array(src: &mut impl ArraySource) -> Result<ArrayValue, String> {
     macro_rules! try_int {
         ($t:ty) => {
             match src.read::<$t>() {
-                Ok(a) => return int_array(&a, stringify!($t)),
-                Err(Attempt::Failed(m)) => return Err(m),
+                Ok(a) => return int_array(&a, stringify!($t)).map_err(ArrayError::Invalid),
+                Err(Attempt::Failed(m)) => return Err(ArrayError::Invalid(m)),
                 Err(Attempt::OtherDtype(_)) => {}
             }
         };
@@ -110,10 +132,8 @@ fn read_array(src: &mut impl ArraySource) -> Result<ArrayValue, String> {
     try_int!(u64);
     match src.read::<bool>() {
         Ok(a) => Ok(ArrayValue::I32(a.mapv(i32::from))),
-        Err(Attempt::Failed(m)) => Err(m),
-        Err(Attempt::OtherDtype(descr)) => {
-            Err(format!("unsupported dtype {descr} (expected a float, integer or boolean array)"))
-        }
+        Err(Attempt::Failed(m)) => Err(ArrayError::Invalid(m)),
+        Err(Attempt::OtherDtype(descr)) => Err(ArrayError::Dtype(descr)),
     }
 }
 
@@ -156,11 +176,24 @@ pub(crate) fn read_npz_array<R: Read + Seek>(
     reader: &mut NpzReader<R>,
     name: &str,
 ) -> Result<ArrayValue, String> {
+    read_npz_entry(reader, name).map_err(|e| e.to_string())
+}
+
+/// [`read_npz_array`], telling an unsupported dtype from other failures.
+pub(crate) fn read_npz_entry<R: Read + Seek>(
+    reader: &mut NpzReader<R>,
+    name: &str,
+) -> Result<ArrayValue, ArrayError> {
     read_array(&mut NpzEntry { reader, name })
 }
 
 /// Parses a `.npy` file's bytes.
 pub(crate) fn parse_npy(bytes: &[u8]) -> Result<ArrayValue, String> {
+    read_npy(bytes).map_err(|e| e.to_string())
+}
+
+/// [`parse_npy`], telling an unsupported dtype from other failures.
+pub(crate) fn read_npy(bytes: &[u8]) -> Result<ArrayValue, ArrayError> {
     read_array(&mut NpyBytes(bytes))
 }
 
@@ -185,7 +218,7 @@ pub(crate) fn npz_arrays<R: Read + Seek>(reader: R, keys: &[&str]) -> Result<Vec
             return Err(format!("no array `{key}`; {list}"));
         }
         let value = read_array(&mut NpzEntry { reader: &mut reader, name: key })
-            .map_err(|m| format!("array `{key}`: {m}"))?;
+            .map_err(|e| format!("array `{key}`: {e}"))?;
         out.push(value);
     }
     Ok(out)

@@ -5,20 +5,23 @@
 //! - every parameter and model state tensor under its own name, in
 //!   PyTorch's layouts (`h.dense_1.weight` is `[out, in]`), so
 //!   `safetensors.torch.load_file` gives a state dict;
-//! - optimiser state under `optim.PARAM.SLOT` and `optim.step`;
+//! - optimiser state under `optim.PARAM.SLOT` and `optim.step`; a model
+//!   with several losses has every optimiser's, under `optim.LOSS.PARAM.SLOT`
+//!   and `optim.LOSS.step`;
 //! - normalisation statistics as `normalize.NAME.mean` / `normalize.NAME.std`
 //!   for every normalised input or target `NAME`;
 //! - with early stopping, the best parameters so far as `best.NAME`.
 //!
 //! Metadata (strings): `format = pt`, `nnc.checkpoint` (the format version),
 //! `model`, `model_sha256` (of the whole `.nn` source), the run's
-//! [`Fingerprint`] (`graph_sha256` and one `train.KEY` per `train` key the
-//! step depends on), `epoch` (completed
-//! epochs), `step` (optimiser steps taken), `seed`, `rng` (how every random
-//! draw derives from seed, epoch and step — the generator is counter-based,
-//! so these numbers are its whole state), `threads`, `lr`, the early-stopping
-//! record (`best_val_loss`, `best_epoch`, `bad_epochs`), `finished` and
-//! `stopped_early`.
+//! [`Fingerprint`] (`graph_sha256`, one `train.KEY` per `train` key the
+//! step depends on and one `const.NAME` per constant of the model: its
+//! SHA-256 and origin), `epoch` (completed epochs), `step` (training
+//! iterations taken: every optimiser steps once per batch), `seed`, `rng`
+//! (how every random draw derives from seed, epoch and step — the generator
+//! is counter-based, so these numbers are its whole state), `threads`, `lr`
+//! (of the first optimiser), the early-stopping record (`best_val_loss`,
+//! `best_epoch`, `bad_epochs`), `finished` and `stopped_early`.
 //!
 //! Files are written atomically ([`tensor_file::save`]: temporary file,
 //! fsync, rename), so a crash never leaves a half-written checkpoint and an
@@ -30,6 +33,7 @@ use std::path::Path;
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
 
+use nnc_compiler::config::{LossOptimizer, ParamSet, DEFAULT_LOSS};
 use nnc_compiler::Module;
 
 use super::normalize::Stats;
@@ -78,16 +82,45 @@ pub fn source_hash(source: &str) -> String {
 /// What a run's parameters and optimiser steps depend on, recorded in its
 /// checkpoints and compared when a run resumes: the model's graph (layers,
 /// shapes, parameter names and initialisation; not comments, layout or
-/// source positions) and the `train` keys that change the step or the
-/// batches it sees. Keys that may change between the runs of one training
-/// (`epochs`, `metrics`, `early_stop`, `checkpoint`) are left out.
+/// source positions), the `train` keys that change the step or the
+/// batches it sees, and the values of the model's constants. Keys that may
+/// change between the runs of one training (`epochs`, `metrics`,
+/// `early_stop`, `checkpoint`) are left out. `nnc eval` and `nnc predict`
+/// compare the constants.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fingerprint {
     /// Hex SHA-256 of the training graph's text without source positions.
     pub graph: String,
     /// `(key, value)` of the `train` keys the step depends on, as checked.
     pub keys: Vec<(String, String)>,
+    /// Every constant of the model (stored as `const.NAME = SHA256 ORIGIN`).
+    pub constants: Vec<ConstantPrint>,
 }
+
+/// A constant as a [`Fingerprint`] records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstantPrint {
+    pub name: String,
+    /// Hex SHA-256 of its type and values ([`nnc_compiler::sema::Constant`]).
+    pub sha256: String,
+    /// Where its values came from, as written (`npy("mask.npy")`).
+    pub origin: String,
+}
+
+impl ConstantPrint {
+    /// The metadata value: `SHA256 ORIGIN`.
+    fn text(&self) -> String {
+        format!("{} {}", self.sha256, self.origin)
+    }
+
+    fn parse(name: &str, text: &str) -> ConstantPrint {
+        let (sha256, origin) = text.split_once(' ').unwrap_or((text, ""));
+        ConstantPrint { name: name.to_string(), sha256: sha256.to_string(), origin: origin.to_string() }
+    }
+}
+
+/// The metadata key prefix of a constant's fingerprint.
+const CONST_PREFIX: &str = "const.";
 
 /// The `train` keys of a [`Fingerprint`], as stored (`train.KEY`).
 const FINGERPRINT_KEYS: [&str; 9] =
@@ -106,7 +139,7 @@ impl Fingerprint {
                 format!("{:?}", c.missing),
                 c.batch.to_string(),
                 c.seed.to_string(),
-                format!("{:?}", c.optimizer),
+                optimizers_text(&c.optimizers),
                 format!("{:?}", c.schedule),
                 format!("{:?}", c.clip_grad_norm),
             ],
@@ -115,7 +148,42 @@ impl Fingerprint {
         Fingerprint {
             graph: source_hash(&graph),
             keys: FINGERPRINT_KEYS.iter().map(|k| k.to_string()).zip(keys).collect(),
+            constants: module
+                .constants
+                .iter()
+                .map(|c| ConstantPrint {
+                    name: c.name.clone(),
+                    sha256: c.sha256.clone(),
+                    origin: c.origin.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// What differs between the constants of `saved` and `self`, one phrase
+    /// per constant that changed, appeared or disappeared.
+    pub fn constant_changes_since(&self, saved: &Fingerprint) -> Vec<String> {
+        let mut changes = vec![];
+        for now in &self.constants {
+            match saved.constants.iter().find(|c| c.name == now.name) {
+                Some(was) if was.sha256 != now.sha256 => changes.push(format!(
+                    "the constant `{}` ({}): its values differ (SHA-256 {} then, {} now)",
+                    now.name,
+                    now.origin,
+                    short_hash(&was.sha256),
+                    short_hash(&now.sha256)
+                )),
+                Some(_) => {}
+                None => changes
+                    .push(format!("the constant `{}` ({}): not in the checkpoint", now.name, now.origin)),
+            }
+        }
+        for was in &saved.constants {
+            if !self.constants.iter().any(|c| c.name == was.name) {
+                changes.push(format!("the constant `{}` ({}): no longer in the model", was.name, was.origin));
+            }
+        }
+        changes
     }
 
     /// What differs between `saved` (a checkpoint's) and `self` (the file's
@@ -132,7 +200,28 @@ impl Fingerprint {
                 Some(_) => {}
             }
         }
+        changes.extend(self.constant_changes_since(saved));
         changes
+    }
+}
+
+/// The first 12 hex digits of a hash, enough to tell two apart.
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// The fingerprint of the optimisers: the optimiser's `Debug` text for the
+/// one optimiser of the loss `loss` over every parameter (as checkpoints
+/// have always recorded it), else `LOSS: OPTIMIZER, params: P` per
+/// optimiser in order, joined by `; `.
+fn optimizers_text(optimizers: &[LossOptimizer]) -> String {
+    match optimizers {
+        [o] if o.loss == DEFAULT_LOSS && o.params == ParamSet::All => format!("{:?}", o.optimizer),
+        _ => optimizers
+            .iter()
+            .map(|o| format!("{}: {:?}, params: {}", o.loss, o.optimizer, o.params))
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -178,6 +267,9 @@ impl Checkpoint {
             put("graph_sha256", f.graph.clone());
             for (k, v) in &f.keys {
                 put(&format!("train.{k}"), v.clone());
+            }
+            for c in &f.constants {
+                put(&format!("{CONST_PREFIX}{}", c.name), c.text());
             }
         }
         put("epoch", self.epoch.to_string());
@@ -260,6 +352,10 @@ impl Checkpoint {
                 .iter()
                 .filter_map(|k| meta.get(&format!("train.{k}")).map(|v| (k.to_string(), v.clone())))
                 .collect(),
+            constants: meta
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix(CONST_PREFIX).map(|name| ConstantPrint::parse(name, v)))
+                .collect(),
         });
         Ok(Checkpoint {
             model: get("model")?.to_string(),
@@ -292,6 +388,34 @@ impl Checkpoint {
     }
 }
 
+/// Refuses a checkpoint trained with other constants than `module`'s (for
+/// `nnc eval` and `nnc predict`), naming each and where it came from;
+/// with `allow_changes`, returns the differences as warnings instead.
+pub(super) fn check_constants(
+    ckpt: &Checkpoint,
+    module: &Module,
+    path: &Path,
+    allow_changes: bool,
+) -> Result<Vec<String>, String> {
+    let Some(saved) = &ckpt.fingerprint else { return Ok(vec![]) };
+    let changes = Fingerprint::of(module).constant_changes_since(saved);
+    if changes.is_empty() {
+        return Ok(vec![]);
+    }
+    let list: String = changes.iter().map(|c| format!("\n  - {c}")).collect();
+    if allow_changes {
+        return Ok(vec![format!(
+            "using {} although its constants changed (--allow-changes):{list}",
+            path.display()
+        )]);
+    }
+    Err(format!(
+        "{}: the checkpoint was trained with other constants than the model has now:{list}\n\
+         use the constants it was trained with, or pass --allow-changes to go on with the model as it is now",
+        path.display()
+    ))
+}
+
 /// Refuses a checkpoint written for a model of another name.
 pub(super) fn check_model_name(ckpt: &Checkpoint, module: &Module, path: &Path) -> Result<(), String> {
     if ckpt.model == module.name {
@@ -317,6 +441,11 @@ mod tests {
             fingerprint: Some(Fingerprint {
                 graph: source_hash("graph m"),
                 keys: vec![("batch".into(), "32".into()), ("optimizer".into(), "Adam { lr: 0.001 }".into())],
+                constants: vec![ConstantPrint {
+                    name: "edges".into(),
+                    sha256: source_hash("edges"),
+                    origin: "npy(\"edges.npy\")".into(),
+                }],
             }),
             tensors: vec![
                 (

@@ -1,54 +1,116 @@
-//! The compiled graphs of a run: the training step and the inference graph,
-//! one executable per batch size, and the copies of the model's state
-//! between them; feeding batches of examples and scoring rows with the
-//! inference graph.
+//! The compiled graphs of a run: the training steps (one per optimiser) and
+//! the inference graph, one executable per batch size, and the copies of
+//! the model's state between them; feeding batches of examples, running one
+//! training iteration and scoring rows with the inference graph.
+//!
+//! A model with one loss has one step. A model with several losses has one
+//! step per optimiser, run in the order written on every batch: after a
+//! step runs, the parameters and state it updated are copied into the
+//! other steps' executables, so the next step sees them (the step counts
+//! and moments of an optimiser live only in its own step's executable).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::config::Metric;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{Graph, InputKind, Op, OutputKind};
+use nnc_compiler::sema::{ConstData, Constant};
 use nnc_compiler::Module;
 
 use super::examples::{Prepared, Slot, Values};
 use super::metrics::{Metrics, TargetView};
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
 
-/// The compiled graphs of a run, one executable per batch size, with the
-/// model's current state in the executable `owner`.
+/// One training step of a run: the optimiser of one loss.
+pub(super) struct Step {
+    /// The loss it minimises (its name in logs).
+    pub(super) loss: String,
+    /// The optimised step graph.
+    pub(super) graph: Graph,
+    /// Its optimiser's initial learning rate (the schedule scales it).
+    pub(super) base_lr: f64,
+    /// The names of its inputs.
+    inputs: HashSet<String>,
+    /// The names of its random-key inputs.
+    keys: Vec<String>,
+    /// The parameters and state it updates that another step reads: copied
+    /// into the others after it runs.
+    shared: Vec<String>,
+}
+
+/// The compiled graphs of a run, one executable per step and batch size,
+/// with the model's current state in the executables of batch size `owner`.
 pub(super) struct Engine {
-    pub(super) train_graph: Graph,
+    /// The training steps, in the order they run on every batch.
+    pub(super) steps: Vec<Step>,
     pub(super) infer_graph: Graph,
     pub(super) exec: ExecOptions,
-    pub(super) train: BTreeMap<usize, Executable>,
+    /// Per batch size, one executable per step, in step order.
+    pub(super) train: BTreeMap<usize, Vec<Executable>>,
     pub(super) infer: BTreeMap<usize, Executable>,
-    /// The batch size of the training executable holding the current state.
+    /// The batch size of the training executables holding the current state.
     pub(super) owner: usize,
-    /// Names of every parameter and state input of the training step.
+    /// Every parameter and state input of the steps, once each, in step
+    /// order: the state of a run.
     pub(super) state_names: Vec<String>,
     /// Names of the parameter and model-state inputs of the inference graph.
     pub(super) model_names: Vec<String>,
-    pub(super) loss: String,
     pub(super) prediction: Option<String>,
     /// How many training steps the inference executables' state is behind.
     pub(super) infer_stale: bool,
     pub(super) seed: u64,
+    /// The values of the module's constants, fed to every executable.
+    constants: Vec<(String, Tensor<f32>)>,
 }
 
-/// `graph` compiled for `batch` examples, its random key set to (seed, 0).
+/// The value of every constant of `module`, as graph inputs.
+pub(super) fn constant_inputs(module: &Module) -> Result<Vec<(String, Tensor<f32>)>, String> {
+    module.constants.iter().map(|c| Ok((c.name.clone(), constant_tensor(c)?))).collect()
+}
+
+fn constant_tensor(c: &Constant) -> Result<Tensor<f32>, String> {
+    let shape = c.ty.shape.as_known().ok_or_else(|| format!("constant `{}` has type {}", c.name, c.ty))?;
+    let wrong = |e: ndarray::ShapeError| format!("constant `{}` ({}): {e}", c.name, c.origin);
+    Ok(match &c.data {
+        ConstData::F32(v) => Tensor::Float(ArrayD::from_shape_vec(IxDyn(&shape), v.clone()).map_err(wrong)?),
+        ConstData::I32(v) => Tensor::Int(ArrayD::from_shape_vec(IxDyn(&shape), v.clone()).map_err(wrong)?),
+    })
+}
+
+/// `graph` compiled for `batch` examples, its random key set to (seed, 0)
+/// and every constant it reads set.
 pub(super) fn compiled(
     graph: &Graph,
     batch: usize,
     exec: &ExecOptions,
     seed: u64,
+    constants: &[(String, Tensor<f32>)],
 ) -> Result<Executable, String> {
     let mut exe = Executable::compile(graph, batch, exec)?;
     for (name, value) in crate::exec::feed::key_inputs(graph, seed)? {
         exe.set_input(&name, &value)?;
     }
+    let reads: HashSet<&str> = exe.inputs().map(|(name, _, _)| name).collect();
+    let read: Vec<&(String, Tensor<f32>)> =
+        constants.iter().filter(|(n, _)| reads.contains(n.as_str())).collect();
+    for (name, value) in read {
+        exe.set_input(name, value)?;
+    }
     Ok(exe)
+}
+
+/// Sets every key input of `exe` (named `names`) to `(seed, counter)`: the
+/// low word of the seed and a counter (the training step, or the batch of
+/// an evaluation).
+pub(super) fn set_key(exe: &mut Executable, names: &[String], seed: u64, counter: u64) -> Result<(), String> {
+    let key = nnc_compiler::ir::rng::seed_key(seed)[0];
+    for name in names {
+        let k = ndarray::arr1(&[key, counter as u32 as i32]).into_dyn();
+        exe.set_input(name, &Tensor::Int(k))?;
+    }
+    Ok(())
 }
 
 pub(super) fn names_of(graph: &Graph, pred: impl Fn(&InputKind) -> bool) -> Vec<String> {
@@ -81,18 +143,52 @@ impl Engine {
         checking: Checking,
         seed: u64,
     ) -> Result<Engine, String> {
-        let train_graph = nnc_compiler::pipeline::optimized(module, nnc_compiler::ir::Mode::Train)?;
+        let optimizers = nnc_compiler::pipeline::optimizers(module);
+        let graphs = nnc_compiler::pipeline::optimized_steps(module)?;
         let infer_graph = nnc_compiler::pipeline::optimized(module, nnc_compiler::ir::Mode::Infer)?;
-        let state_names =
-            names_of(&train_graph, |k| matches!(k, InputKind::Param { .. } | InputKind::State { .. }));
-        let model_names =
-            names_of(&infer_graph, |k| matches!(k, InputKind::Param { .. } | InputKind::State { .. }));
-        let loss = train_graph
-            .outputs
-            .iter()
-            .find(|o| o.kind == OutputKind::Loss)
-            .map(|o| o.name.clone())
-            .ok_or("the model has no loss")?;
+        let is_state = |k: &InputKind| matches!(k, InputKind::Param { .. } | InputKind::State { .. });
+        let mut steps: Vec<Step> = vec![];
+        for (step, o) in graphs.into_iter().zip(&optimizers) {
+            let inputs: HashSet<String> = names_of(&step.graph, |_| true).into_iter().collect();
+            let has_loss =
+                step.graph.outputs.iter().any(|out| out.kind == OutputKind::Loss && out.name == o.loss);
+            if !has_loss {
+                return Err(format!("the training step of `{}` has no loss output", o.loss));
+            }
+            let keys = names_of(&step.graph, |k| matches!(k, InputKind::Key));
+            steps.push(Step {
+                loss: o.loss.clone(),
+                graph: step.graph,
+                base_lr: o.optimizer.lr(),
+                inputs,
+                keys,
+                shared: vec![],
+            });
+        }
+        if steps.is_empty() {
+            return Err("the model has no loss".into());
+        }
+        // What a step updates and another reads is copied after it runs.
+        for k in 0..steps.len() {
+            let updated: Vec<String> = steps[k]
+                .graph
+                .outputs
+                .iter()
+                .filter(|o| matches!(o.kind, OutputKind::Param | OutputKind::State))
+                .map(|o| o.name.clone())
+                .filter(|name| steps.iter().enumerate().any(|(j, s)| j != k && s.inputs.contains(name)))
+                .collect();
+            steps[k].shared = updated;
+        }
+        let mut state_names: Vec<String> = vec![];
+        for step in &steps {
+            for name in names_of(&step.graph, is_state) {
+                if !state_names.contains(&name) {
+                    state_names.push(name);
+                }
+            }
+        }
+        let model_names = names_of(&infer_graph, is_state);
         let predictions: Vec<&str> = infer_graph
             .outputs
             .iter()
@@ -101,7 +197,7 @@ impl Engine {
             .collect();
         let prediction = (predictions.len() == 1).then(|| predictions[0].to_string());
         Ok(Engine {
-            train_graph,
+            steps,
             infer_graph,
             exec: ExecOptions { threads, checking, gemm: Gemm::Tuned },
             train: BTreeMap::new(),
@@ -109,18 +205,27 @@ impl Engine {
             owner: 0,
             state_names,
             model_names,
-            loss,
             prediction,
             infer_stale: true,
             seed,
+            constants: constant_inputs(module)?,
         })
     }
 
-    /// Compiles the training executable for `batch` if needed.
+    /// The names of the losses, in step order.
+    pub(super) fn losses(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.loss.clone()).collect()
+    }
+
+    /// Compiles the training executables for `batch` if needed.
     pub(super) fn train_exe(&mut self, batch: usize) -> Result<(), String> {
         if !self.train.contains_key(&batch) {
-            let exe = compiled(&self.train_graph, batch, &self.exec, self.seed)?;
-            self.train.insert(batch, exe);
+            let exes = self
+                .steps
+                .iter()
+                .map(|s| compiled(&s.graph, batch, &self.exec, self.seed, &self.constants))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.train.insert(batch, exes);
         }
         Ok(())
     }
@@ -128,40 +233,59 @@ impl Engine {
     /// Compiles the inference executable for `batch` if needed.
     fn infer_exe(&mut self, batch: usize) -> Result<(), String> {
         if !self.infer.contains_key(&batch) {
-            let exe = compiled(&self.infer_graph, batch, &self.exec, self.seed)?;
+            let exe = compiled(&self.infer_graph, batch, &self.exec, self.seed, &self.constants)?;
             self.infer.insert(batch, exe);
             self.infer_stale = true;
         }
         Ok(())
     }
 
-    /// Sets the current state (parameters, model and optimiser state).
+    /// Sets the current state (parameters, model and optimiser state) in
+    /// every step that reads it.
     pub(super) fn set_state(&mut self, values: &[(String, ArrayD<f32>)]) -> Result<(), String> {
-        let exe = self.train.get_mut(&self.owner).ok_or("no training executable")?;
+        let exes = self.train.get_mut(&self.owner).ok_or("no training executable")?;
         for (name, value) in values {
-            write(exe, name, value.as_slice().ok_or("non-contiguous tensor")?)?;
+            let value = value.as_slice().ok_or("non-contiguous tensor")?;
+            let mut found = false;
+            for (step, exe) in self.steps.iter().zip(exes.iter_mut()) {
+                if step.inputs.contains(name) {
+                    write(exe, name, value)?;
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(format!("the training steps have no input `{name}`"));
+            }
         }
         self.infer_stale = true;
         Ok(())
     }
 
-    /// The current value of every state input, with its shape.
+    /// The current value of every state input `names`, with its shape.
     pub(super) fn state(&mut self, names: &[String]) -> Result<Vec<(String, ArrayD<f32>)>, String> {
-        let shapes: BTreeMap<String, Vec<usize>> =
-            self.train[&self.owner].inputs().map(|(n, _, s)| (n.to_string(), s.to_vec())).collect();
-        let exe = self.train.get_mut(&self.owner).ok_or("no training executable")?;
+        let exes = self.train.get_mut(&self.owner).ok_or("no training executable")?;
         names
             .iter()
             .map(|name| {
-                let shape = shapes.get(name).ok_or_else(|| format!("no state `{name}`"))?;
-                let v = read(exe, name)?;
-                let a = ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| e.to_string())?;
+                // Every step that reads a value holds the same copy of it.
+                let k = self
+                    .steps
+                    .iter()
+                    .position(|s| s.inputs.contains(name))
+                    .ok_or_else(|| format!("no state `{name}`"))?;
+                let shape = exes[k]
+                    .inputs()
+                    .find(|(n, _, _)| n == name)
+                    .map(|(_, _, s)| s.to_vec())
+                    .ok_or_else(|| format!("no state `{name}`"))?;
+                let v = read(&mut exes[k], name)?;
+                let a = ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(|e| e.to_string())?;
                 Ok((name.clone(), a))
             })
             .collect()
     }
 
-    /// Moves the current state into the training executable for `batch`.
+    /// Moves the current state into the training executables for `batch`.
     pub(super) fn take_state(&mut self, batch: usize) -> Result<(), String> {
         if batch == self.owner {
             return Ok(());
@@ -170,6 +294,54 @@ impl Engine {
         let values = self.state(&names)?;
         self.owner = batch;
         self.set_state(&values)
+    }
+
+    /// One training iteration on the examples `rows`: every step in order,
+    /// step k with learning rate `lrs[k]`, all with the random key (seed,
+    /// `counter`). Returns each step's loss; the state moves on only past
+    /// the steps whose loss is finite (the caller stops at the first that
+    /// is not).
+    pub(super) fn iterate(
+        &mut self,
+        data: &Prepared,
+        rows: &[usize],
+        lrs: &[f64],
+        counter: u64,
+    ) -> Result<Vec<f64>, String> {
+        self.train_exe(rows.len())?;
+        self.take_state(rows.len())?;
+        let exes = self.train.get_mut(&rows.len()).ok_or("no training executable")?;
+        let mut losses = vec![];
+        for k in 0..self.steps.len() {
+            let step = &self.steps[k];
+            let exe = &mut exes[k];
+            for slot in data.slots() {
+                feed(exe, slot, rows)?;
+            }
+            let lr = lrs.get(k).copied().ok_or("no learning rate for a step")?;
+            exe.set_input(
+                nnc_compiler::update::LR,
+                &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
+            )?;
+            set_key(exe, &step.keys, self.seed, counter)?;
+            exe.run()?;
+            let loss = scalar(&exe.output(&step.loss)?);
+            losses.push(loss);
+            if !loss.is_finite() {
+                break;
+            }
+            exe.carry_state()?;
+            for name in &step.shared {
+                let value = read(&mut exes[k], name)?;
+                for (j, (other, exe)) in self.steps.iter().zip(exes.iter_mut()).enumerate() {
+                    if j != k && other.inputs.contains(name) {
+                        write(exe, name, &value)?;
+                    }
+                }
+            }
+        }
+        self.infer_stale = true;
+        Ok(losses)
     }
 
     /// Copies parameters and model state into every inference executable.
@@ -218,30 +390,43 @@ pub(super) fn scalar(t: &Tensor<f32>) -> f64 {
     }
 }
 
-/// Loss and metrics of `rows` with the inference graph.
+/// The mean of every loss (in step order) and the metrics of `rows` with
+/// the inference graph. Batch k of the rows draws from the random key
+/// (seed, k).
 pub(super) fn evaluate(
     engine: &mut Engine,
     data: &Prepared,
     rows: &[usize],
     batch: usize,
     wanted: &[Metric],
-) -> Result<(f64, Vec<(String, f64)>), String> {
+) -> Result<(Vec<f64>, Vec<(String, f64)>), String> {
     if !wanted.is_empty() && engine.prediction.is_none() {
         return Err("metrics need exactly one prediction output (mark it with `output NAME`)".into());
     }
     let mut metrics = Metrics::new(wanted);
     metrics.name_variables(&data.target.as_ref().unwrap_or(&data.input).variables);
-    let (mut sum, mut count) = (0f64, 0usize);
-    for chunk in rows.chunks(batch) {
+    let losses = engine.losses();
+    for loss in &losses {
+        let has = engine.infer_graph.outputs.iter().any(|o| o.kind == OutputKind::Loss && &o.name == loss);
+        if !has {
+            return Err(format!("the inference graph has no loss `{loss}`"));
+        }
+    }
+    let keys = names_of(&engine.infer_graph, |k| matches!(k, InputKind::Key));
+    let (mut sums, mut count) = (vec![0f64; losses.len()], 0usize);
+    for (k, chunk) in rows.chunks(batch).enumerate() {
         engine.infer_exe(chunk.len())?;
         engine.sync_infer()?;
+        let seed = engine.seed;
         let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
         for slot in data.slots() {
             feed(exe, slot, chunk)?;
         }
+        set_key(exe, &keys, seed, k as u64)?;
         exe.run()?;
-        let loss = scalar(&exe.output(&engine.loss)?);
-        sum += loss * chunk.len() as f64;
+        for (sum, loss) in sums.iter_mut().zip(&losses) {
+            *sum += scalar(&exe.output(loss)?) * chunk.len() as f64;
+        }
         count += chunk.len();
         if wanted.is_empty() {
             continue;
@@ -279,5 +464,6 @@ pub(super) fn evaluate(
             }
         }
     }
-    Ok((sum / count.max(1) as f64, metrics.finish()))
+    let means = sums.iter().map(|s| s / count.max(1) as f64).collect();
+    Ok((means, metrics.finish()))
 }

@@ -11,8 +11,8 @@ use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Dim, InputKind, Op, OutputKind};
 use nnc_compiler::Module;
 
-use super::checkpoint::{check_model_name, Checkpoint};
-use super::engine::{compiled, evaluate, names_of, write, Engine};
+use super::checkpoint::{check_constants, check_model_name, Checkpoint};
+use super::engine::{compiled, constant_inputs, evaluate, names_of, set_key, write, Engine};
 use super::examples::prepare;
 use super::RunError;
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
@@ -30,21 +30,39 @@ pub enum Subset {
 pub struct Evaluation {
     pub origin: String,
     pub examples: usize,
+    /// The loss; with several losses, their sum.
     pub loss: f64,
+    /// Every loss `(name, value)`, in the order their optimisers run
+    /// (`loss` alone for a model with one loss).
+    pub losses: Vec<(String, f64)>,
     /// The loss compares normalised targets (not physical units).
     pub loss_normalized: bool,
     pub metrics: Vec<(String, f64)>,
+    /// What the user should know: constants that changed since the
+    /// checkpoint (with `allow_changes`).
+    pub warnings: Vec<String>,
+}
+
+/// How `nnc predict` runs.
+#[derive(Clone, Debug)]
+pub struct PredictOptions {
+    pub threads: usize,
+    /// The seed of the random key (`normal(...)`, and any other draw of the
+    /// inference graph): batch k of the input draws from the key (seed, k).
+    /// `None`: the `train` section's `seed` (0 without a section).
+    pub seed: Option<u64>,
+    /// Go on when the model's constants differ from the checkpoint's.
+    pub allow_changes: bool,
 }
 
 /// Puts a checkpoint's parameters and model state into a fresh engine.
 fn load_model(
     module: &Module,
+    ckpt: &Checkpoint,
     checkpoint_path: &Path,
     threads: usize,
     batch: usize,
-) -> Result<(Engine, Checkpoint), String> {
-    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
-    check_model_name(&ckpt, module, checkpoint_path)?;
+) -> Result<Engine, String> {
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
     let mut engine = Engine::new(module, threads, Checking::Unchecked, seed)?;
     engine.train_exe(batch)?;
@@ -56,8 +74,10 @@ fn load_model(
             .ok_or_else(|| format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display()))?;
         values.push((name, saved.as_standard_layout().into_owned()));
     }
-    let shapes: BTreeMap<String, Vec<usize>> =
-        engine.train[&batch].inputs().map(|(n, _, s)| (n.to_string(), s.to_vec())).collect();
+    let shapes: BTreeMap<String, Vec<usize>> = engine.train[&batch]
+        .iter()
+        .flat_map(|exe| exe.inputs().map(|(n, _, s)| (n.to_string(), s.to_vec())))
+        .collect();
     for (name, value) in &values {
         if shapes.get(name).is_some_and(|s| s.as_slice() != value.shape()) {
             return Err(format!(
@@ -69,13 +89,14 @@ fn load_model(
         }
     }
     engine.set_state(&values)?;
-    Ok((engine, ckpt))
+    Ok(engine)
 }
 
-/// `nnc eval`: the loss and metrics of a checkpoint on a subset of the
-/// model's data, or on every example of `data_file` (an `.npz` archive with
-/// arrays named like the model's input and target), normalised with the
-/// checkpoint's statistics.
+/// `nnc eval`: every loss and the metrics of a checkpoint on a subset of
+/// the model's data, or on every example of `data_file` (an `.npz` archive
+/// with arrays named like the model's input and target), normalised with
+/// the checkpoint's statistics. A checkpoint trained with other constants
+/// is refused unless `allow_changes`.
 pub fn eval(
     module: &Module,
     model_path: &Path,
@@ -83,6 +104,7 @@ pub fn eval(
     subset: Subset,
     data_file: Option<&Path>,
     threads: usize,
+    allow_changes: bool,
 ) -> Result<Evaluation, RunError> {
     let mut config = module
         .train
@@ -90,6 +112,7 @@ pub fn eval(
         .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
     check_model_name(&ckpt, module, checkpoint_path)?;
+    let warnings = check_constants(&ckpt, module, checkpoint_path, allow_changes)?;
     let mut base_dir = model_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut subset = subset;
     if let Some(file) = data_file {
@@ -113,16 +136,26 @@ pub fn eval(
         return Err(format!("{}: the {name} subset is empty", data.origin).into());
     }
     let batch = config.batch.min(rows.len()).max(1);
-    let (mut engine, _) = load_model(module, checkpoint_path, threads, batch)?;
-    let (loss, metrics) = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
+    let mut engine = load_model(module, &ckpt, checkpoint_path, threads, batch)?;
+    let (losses, metrics) = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
     let loss_normalized = data.target.as_ref().unwrap_or(&data.input).stats.is_some();
-    Ok(Evaluation { origin: data.origin, examples: rows.len(), loss, loss_normalized, metrics })
+    Ok(Evaluation {
+        origin: data.origin,
+        examples: rows.len(),
+        loss: losses.iter().sum(),
+        losses: engine.losses().into_iter().zip(losses).collect(),
+        loss_normalized,
+        metrics,
+        warnings,
+    })
 }
 
 /// `nnc predict`: the model's prediction for every example of `input`
 /// (leading axis = examples, in physical units), with the checkpoint's
 /// normalisation applied to the input and inverted on the prediction.
-/// Errors about the input name it `input_label` (its file).
+/// Errors about the input name it `input_label` (its file). The random key
+/// is the `train` section's seed; a checkpoint trained with other constants
+/// is refused ([`predict_with`] chooses).
 pub fn predict(
     module: &Module,
     checkpoint_path: &Path,
@@ -130,6 +163,20 @@ pub fn predict(
     input_label: &str,
     threads: usize,
 ) -> Result<ArrayD<f32>, String> {
+    let options = PredictOptions { threads, seed: None, allow_changes: false };
+    Ok(predict_with(module, checkpoint_path, input, input_label, &options)?.0)
+}
+
+/// [`predict`] with `options`; returns the prediction and warnings (the
+/// constants that changed since the checkpoint, with `allow_changes`).
+pub fn predict_with(
+    module: &Module,
+    checkpoint_path: &Path,
+    input: &ArrayD<f32>,
+    input_label: &str,
+    options: &PredictOptions,
+) -> Result<(ArrayD<f32>, Vec<String>), String> {
+    let threads = options.threads;
     let mut graph = module.infer_graph.clone();
     graph.outputs.retain(|o| o.kind == OutputKind::Prediction);
     let Some(pred) = graph.outputs.first().map(|o| o.name.clone()) else {
@@ -141,6 +188,8 @@ pub fn predict(
     let graph = nnc_compiler::opt::optimize(&graph)?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
     check_model_name(&ckpt, module, checkpoint_path)?;
+    let warnings = check_constants(&ckpt, module, checkpoint_path, options.allow_changes)?;
+    let constants = constant_inputs(module)?;
     let data_inputs: Vec<(String, Vec<Dim>, DType)> = graph
         .inputs()
         .filter_map(|(_, n)| match &n.op {
@@ -180,7 +229,8 @@ pub fn predict(
         stats.apply(&mut x, &shape);
     }
     let batch = module.train.as_ref().map_or(32, |t| t.batch).clamp(1, n);
-    let seed = module.train.as_ref().map_or(0, |t| t.seed);
+    let seed = options.seed.unwrap_or_else(|| module.train.as_ref().map_or(0, |t| t.seed));
+    let keys = names_of(&graph, |k| matches!(k, InputKind::Key));
     let exec = ExecOptions { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };
     let mut exes: BTreeMap<usize, Executable> = BTreeMap::new();
     let mut out: Vec<f32> = vec![];
@@ -189,7 +239,7 @@ pub fn predict(
     for start in (0..n).step_by(batch) {
         let b = batch.min(n - start);
         if let std::collections::btree_map::Entry::Vacant(slot) = exes.entry(b) {
-            let mut exe = compiled(&graph, b, &exec, seed)?;
+            let mut exe = compiled(&graph, b, &exec, seed, &constants)?;
             for name in &model_names {
                 let saved = ckpt.tensor(name).ok_or_else(|| {
                     format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display())
@@ -202,6 +252,7 @@ pub fn predict(
         }
         let exe = exes.get_mut(&b).ok_or("no executable")?;
         write(exe, in_name, &x[start * per..(start + b) * per])?;
+        set_key(exe, &keys, seed, (start / batch) as u64)?;
         exe.run()?;
         let Tensor::Float(y) = exe.output(&pred)? else {
             return Err(format!("prediction `{pred}` is not f32"));
@@ -221,5 +272,5 @@ pub fn predict(
     if let Some(stats) = stats {
         stats.invert(&mut out, &full);
     }
-    ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())
+    Ok((ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())?, warnings))
 }

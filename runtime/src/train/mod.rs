@@ -1,8 +1,8 @@
 //! The training loop of `nnc train`, and the evaluation and prediction of
 //! `nnc eval` / `nnc predict`.
 //!
-//! A run compiles the optimised training step (forward, backward, optimiser
-//! update) and the optimised inference graph into
+//! A run compiles the optimised training steps (forward, backward, optimiser
+//! update; one per optimiser) and the optimised inference graph into
 //! [`Executable`](crate::exec::Executable)s, one per
 //! batch size it needs (the full batch and, when the examples do not divide
 //! evenly, the last partial batch — never silently dropped). The current
@@ -15,7 +15,12 @@
 //! finite (a diverging run stops with an error naming the step and leaves
 //! the last checkpoint as it was), then the validation loss and metrics in
 //! physical units, early stopping, a line in the run's `log.jsonl` and an
-//! atomic checkpoint ([`checkpoint`]). Every random draw derives from the
+//! atomic checkpoint ([`checkpoint`]).
+//!
+//! A model with several losses has one training step per optimiser: each
+//! batch runs them in the order written, with the same random key, each
+//! seeing the parameters and state the one before it wrote; every loss is
+//! logged and validated, and early stopping watches their sum. Every random draw derives from the
 //! seed, the epoch and the step, so a run resumed from a checkpoint with the
 //! same thread count is bit-identical to one that was never interrupted.
 //!
@@ -49,10 +54,10 @@ use nnc_compiler::config::TrainConfig;
 
 use crate::data;
 
-pub use evaluate::{eval, predict, Evaluation, Subset};
+pub use evaluate::{eval, predict, predict_with, Evaluation, PredictOptions, Subset};
 pub use run::{
-    default_checkpoint, default_run_dir, plural, train, EpochRecord, Observer, Options, Outcome, RunInfo,
-    Silent,
+    default_checkpoint, default_run_dir, plural, train, EpochRecord, LossRecord, Observer, Options, Outcome,
+    RunInfo, Silent,
 };
 
 /// Why `train` or `eval` failed: the message, and when the data could not

@@ -6,15 +6,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::config::EarlyStop;
-use nnc_compiler::ir::interp::Tensor;
-use nnc_compiler::ir::{rng, InputKind};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint};
-use super::engine::{evaluate, feed, names_of, scalar, Engine};
+use super::engine::{evaluate, Engine};
 use super::examples::prepare;
 use super::{schedule, split, RunError};
 
@@ -53,6 +51,9 @@ pub struct RunInfo {
     pub threads: usize,
     pub compile_ms: f64,
     pub normalized: Vec<String>,
+    /// The losses, in the order their optimisers run (`loss` alone for a
+    /// model with one loss).
+    pub losses: Vec<String>,
     /// Things the user should know before the run starts (a resumed run
     /// that will not be bit-identical, no validation examples).
     pub warnings: Vec<String>,
@@ -64,21 +65,45 @@ pub struct EpochRecord {
     /// 1-based.
     pub epoch: usize,
     pub epochs: usize,
-    /// Optimiser steps taken so far.
+    /// Training iterations (batches) so far; every optimiser takes one step
+    /// per batch.
     pub step: u64,
+    /// The learning rate of the first optimiser in this epoch (`losses`
+    /// holds every optimiser's).
     pub lr: f64,
     pub seconds: f64,
     pub samples_per_s: f64,
+    /// The mean training loss over the epoch's batches; with several
+    /// losses, the sum of their means.
     pub train_loss: f64,
+    /// The validation loss; with several losses, the sum (what early
+    /// stopping and `best` watch).
     pub val_loss: Option<f64>,
+    /// Every loss, in the order its optimiser runs.
+    pub losses: Vec<LossRecord>,
     /// Validation metrics in physical units, `(label, value)`.
     pub metrics: Vec<(String, f64)>,
     /// The validation loss improved on every earlier epoch.
     pub best: bool,
 }
 
+/// One loss in an epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossRecord {
+    pub name: String,
+    /// The learning rate of its optimiser.
+    pub lr: f64,
+    /// Its mean over the epoch's training batches.
+    pub train: f64,
+    /// Its mean over the validation examples.
+    pub val: Option<f64>,
+}
+
 impl EpochRecord {
-    /// The JSON object of this record as written to `log.jsonl`.
+    /// The JSON object of this record as written to `log.jsonl`. A model
+    /// with several losses also has `lr.NAME`, `train_loss.NAME` and
+    /// `val_loss.NAME` for every loss (`lr` is then the first optimiser's,
+    /// `train_loss` and `val_loss` the sums).
     pub fn to_json(&self) -> serde_json::Value {
         let num = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
         let mut m = serde_json::Map::new();
@@ -91,6 +116,15 @@ impl EpochRecord {
         if let Some(v) = self.val_loss {
             m.insert("val_loss".into(), num(v));
         }
+        if self.losses.len() > 1 {
+            for loss in &self.losses {
+                m.insert(format!("lr.{}", loss.name), num(loss.lr));
+                m.insert(format!("train_loss.{}", loss.name), num(loss.train));
+                if let Some(v) = loss.val {
+                    m.insert(format!("val_loss.{}", loss.name), num(v));
+                }
+            }
+        }
         for (label, v) in &self.metrics {
             m.insert(format!("val_{label}"), num(*v));
         }
@@ -102,8 +136,9 @@ impl EpochRecord {
 pub trait Observer {
     fn start(&mut self, _info: &RunInfo) {}
     fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
-    /// After `done` steps of the epoch; `loss` is the running mean.
-    fn step(&mut self, _done: usize, _loss: f64) {}
+    /// After `done` batches of the epoch; `losses` holds the running mean of
+    /// every loss, in the order of [`RunInfo::losses`].
+    fn step(&mut self, _done: usize, _losses: &[f64]) {}
     fn epoch_end(&mut self, _record: &EpochRecord) {}
 }
 
@@ -232,7 +267,14 @@ pub fn train(
     let batch = config.batch.min(data.train.len()).max(1);
     engine.train_exe(batch)?;
     engine.owner = batch;
-    let initial = super::init::initial_values(&engine.train_graph, config.seed)?;
+    let mut initial = vec![];
+    for step in &engine.steps {
+        for (name, value) in super::init::initial_values(&step.graph, config.seed)? {
+            if !initial.iter().any(|(n, _): &(String, _)| *n == name) {
+                initial.push((name, value));
+            }
+        }
+    }
     engine.set_state(&initial)?;
     let mut best = Best { rule: config.early_stop, loss: None, epoch: None, bad: 0, params: vec![] };
     let (mut first_epoch, mut step) = (0usize, 0u64);
@@ -289,6 +331,7 @@ pub fn train(
             .filter(|s| s.stats.is_some())
             .map(|s| s.name.clone())
             .collect(),
+        losses: engine.losses(),
         warnings,
     });
     let log_path = opts.run_dir.join("log.jsonl");
@@ -301,63 +344,53 @@ pub fn train(
         .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
     let model_names = engine.model_names.clone();
     let state_names = engine.state_names.clone();
-    let base_lr = config.optimizer.lr();
-    let key_names = names_of(&engine.train_graph, |k| matches!(k, InputKind::Key));
+    let losses = engine.losses();
+    let base_lrs: Vec<f64> = engine.steps.iter().map(|s| s.base_lr).collect();
     let mut records = vec![];
     let mut stopped_early = false;
     let mut epoch = first_epoch;
     while epoch < epochs {
         let start = Instant::now();
-        let lr = schedule::lr_at(&config.schedule, base_lr, epoch, epochs);
+        let lrs: Vec<f64> =
+            base_lrs.iter().map(|&lr| schedule::lr_at(&config.schedule, lr, epoch, epochs)).collect();
         let order = split::epoch_order(&data.train, config.seed, epoch);
         observer.epoch_start(epoch + 1, epochs, steps_per_epoch);
-        let (mut sum, mut seen) = (0f64, 0usize);
+        let (mut sums, mut seen) = (vec![0f64; losses.len()], 0usize);
         for (i, chunk) in order.chunks(batch).enumerate() {
-            engine.train_exe(chunk.len())?;
-            engine.take_state(chunk.len())?;
-            let exe = engine.train.get_mut(&chunk.len()).ok_or("no training executable")?;
-            for slot in data.slots() {
-                feed(exe, slot, chunk)?;
-            }
-            exe.set_input(
-                nnc_compiler::update::LR,
-                &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
-            )?;
-            let key = rng::seed_key(config.seed)[0];
-            for name in &key_names {
-                let k = ndarray::arr1(&[key, (step + 1) as u32 as i32]).into_dyn();
-                exe.set_input(name, &Tensor::Int(k))?;
-            }
-            exe.run()?;
-            let loss = scalar(&exe.output(&engine.loss)?);
-            if !loss.is_finite() {
+            let values = engine.iterate(&data, chunk, &lrs, step + 1)?;
+            if let Some((k, loss)) = values.iter().enumerate().find(|(_, l)| !l.is_finite()) {
                 let kept = if first_epoch < epoch || resumed.is_some() {
                     format!("; the last good checkpoint ({}) is kept", opts.checkpoint.display())
                 } else {
                     String::new()
                 };
+                let which =
+                    if losses.len() > 1 { format!("the loss `{}`", losses[k]) } else { "the loss".into() };
                 return Err(format!(
-                    "training diverged: the loss is {loss} at step {} (epoch {}, batch {} of {steps_per_epoch}){kept}; \
+                    "training diverged: {which} is {loss} at step {} (epoch {}, batch {} of {steps_per_epoch}){kept}; \
                      try a smaller learning rate or `clip_grad_norm`",
                     step + 1,
                     epoch + 1,
                     i + 1
                 ).into());
             }
-            exe.carry_state()?;
-            engine.infer_stale = true;
             step += 1;
-            sum += loss * chunk.len() as f64;
+            for (sum, loss) in sums.iter_mut().zip(&values) {
+                *sum += loss * chunk.len() as f64;
+            }
             seen += chunk.len();
-            observer.step(i + 1, sum / seen as f64);
+            let means: Vec<f64> = sums.iter().map(|s| s / seen as f64).collect();
+            observer.step(i + 1, &means);
         }
         let train_seconds = start.elapsed().as_secs_f64();
-        let (val_loss, metrics) = if data.val.is_empty() {
+        let (val_losses, metrics) = if data.val.is_empty() {
             (None, vec![])
         } else {
             let (l, m) = evaluate(&mut engine, &data, &data.val, batch, &config.metrics)?;
             (Some(l), m)
         };
+        // Early stopping watches the sum of the losses.
+        let val_loss = val_losses.as_ref().map(|v| v.iter().sum::<f64>());
         let mut improved = false;
         if let Some(v) = val_loss {
             let min_delta = best.rule.map_or(0.0, |r| r.min_delta);
@@ -378,15 +411,26 @@ pub fn train(
                 stopped_early = true;
             }
         }
+        let train_means: Vec<f64> = sums.iter().map(|s| s / seen.max(1) as f64).collect();
         let record = EpochRecord {
             epoch: epoch + 1,
             epochs,
             step,
-            lr,
+            lr: lrs[0],
             seconds: start.elapsed().as_secs_f64(),
             samples_per_s: seen as f64 / train_seconds.max(1e-9),
-            train_loss: sum / seen.max(1) as f64,
+            train_loss: train_means.iter().sum(),
             val_loss,
+            losses: losses
+                .iter()
+                .enumerate()
+                .map(|(k, name)| LossRecord {
+                    name: name.clone(),
+                    lr: lrs[k],
+                    train: train_means[k],
+                    val: val_losses.as_ref().map(|v| v[k]),
+                })
+                .collect(),
             metrics,
             best: improved,
         };
@@ -411,7 +455,7 @@ pub fn train(
             step,
             seed: config.seed,
             threads: opts.threads,
-            lr,
+            lr: lrs[0],
             best_val_loss: best.loss,
             best_epoch: best.epoch,
             bad_epochs: best.bad,

@@ -1,6 +1,7 @@
 //! How lowering reads a value: from a buffer at an offset with strides
 //! (views walked down to their base: stride 0 along broadcast axes,
-//! permuted strides, the row-major strides of a contiguous reshape) or as
+//! permuted strides, the row-major strides of a contiguous reshape, a
+//! `stop_gradient` as its operand) or as
 //! a constant (`const`, `size`); and where a base value lives (a graph
 //! input, the plan's arena buffer, or a scratch region above the plan's
 //! peak).
@@ -54,7 +55,7 @@ impl Lowering<'_> {
     }
 
     /// A fresh scratch region of `len` elements above the plan's buffers.
-    fn scratch(&mut self, len: usize) -> Buf {
+    pub(super) fn scratch(&mut self, len: usize) -> Buf {
         let offset = self.arena_len.div_ceil(16) * 16;
         self.arena_len = offset + len.max(1).div_ceil(16) * 16;
         Buf::Arena { offset, len }
@@ -89,6 +90,10 @@ impl Lowering<'_> {
                 let shape = self.shape(*arg)?;
                 let n: usize = axes.iter().map(|&a| shape.get(a).copied().unwrap_or(1)).product();
                 Ok(Access::Const(n as f32))
+            }
+            // The identity: read as its operand is.
+            Op::StopGradient => {
+                self.access(*node.args.first().ok_or_else(|| format!("view {v} has no operand"))?)
             }
             Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } => {
                 let arg = *node.args.first().ok_or_else(|| format!("view {v} has no operand"))?;

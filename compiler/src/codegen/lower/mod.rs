@@ -14,7 +14,9 @@
 //!   region of their output (one per `concat` operand, the interior of a
 //!   `pad` after a zero fill).
 //! - Window kernels (`pool`, `pool_grad`, `resize`, `resize_grad`,
-//!   `argmax`) become one [`WindowKernel`] each.
+//!   `argmax`, `warp`, `warp_grad_input`, `warp_grad_flow`) become one
+//!   [`WindowKernel`] each; so do `gather`, `scatter_sum` and
+//!   `scatter_max`, while `scatter_max_grad` becomes three (`index`).
 //! - Contractions become [`Call::MatMul`] / [`Call::Conv`] descriptions for
 //!   the runtime's GEMM provider, followed by their epilogue as a loop
 //!   kernel that reads the contraction's result.
@@ -38,11 +40,14 @@
 //! - `loops`: loop kernels and copy kernels;
 //! - `contraction`: GEMM and convolution calls, with the convolution's
 //!   packing kernels;
+//! - `index`: gather and scatter kernels (`scatter_max_grad` as three
+//!   window kernels through scratch buffers);
 //! - here: the entry point, the dispatch by kernel kind, the ranges of the
 //!   plan's split, window kernels and the Cranelift listing.
 
 mod access;
 mod contraction;
+mod index;
 mod loops;
 mod program;
 
@@ -168,7 +173,14 @@ impl Lowering<'_> {
             | KernelKind::PoolGrad
             | KernelKind::Resize
             | KernelKind::ResizeGrad
-            | KernelKind::ArgMax => self.window_calls(kernel, step),
+            | KernelKind::ArgMax
+            | KernelKind::Warp
+            | KernelKind::WarpGradInput
+            | KernelKind::WarpGradFlow => self.window_calls(kernel, step),
+            KernelKind::Gather
+            | KernelKind::ScatterSum
+            | KernelKind::ScatterMax
+            | KernelKind::ScatterMaxGrad => self.index_calls(kernel, step),
         }
     }
 
@@ -209,6 +221,9 @@ impl Lowering<'_> {
             Op::Resize { size } => WindowOp::Resize { size: size.clone() },
             Op::ResizeGrad { size } => WindowOp::ResizeGrad { size: size.clone() },
             Op::ArgMax { axis } => WindowOp::ArgMax { axis: *axis },
+            Op::Warp(attrs) => WindowOp::Warp(*attrs),
+            Op::WarpGradInput(attrs) => WindowOp::WarpGradInput(*attrs),
+            Op::WarpGradFlow(attrs) => WindowOp::WarpGradFlow(*attrs),
             other => return Err(format!("{v} ({}) is not a window op", other.mnemonic())),
         };
         let mut calls = vec![];

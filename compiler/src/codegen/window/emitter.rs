@@ -1,7 +1,8 @@
 //! The emitter the window kernels share: the function's base pointers with
 //! checked loads and stores ([`Gen`]), counted loops that advance pointer
 //! variables ([`Counted`]), loops over the channel planes of a row range
-//! ([`for_planes`]) and the zeroing of output rows ([`zero_rows`]).
+//! ([`for_planes`]) and the filling of output rows ([`zero_rows`],
+//! [`fill_rows`]).
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Block, Endianness, InstBuilder, MemFlagsData, Type, Value};
@@ -48,6 +49,24 @@ impl Gen {
             if self.checks.is_none() {
                 flags = flags.with_can_move();
             }
+        }
+        b.ins().load(ty, flags, addr, offset)
+    }
+
+    /// Like [`Gen::load`] for an address computed from loaded data (an
+    /// index) and tested before: the load never moves above that test.
+    pub fn load_guarded(
+        &self,
+        b: &mut FunctionBuilder,
+        ty: Type,
+        buf: usize,
+        addr: Value,
+        offset: i32,
+    ) -> Value {
+        self.check(b, buf, addr, offset, i64::from(ty.bytes() / 4));
+        let mut flags = MemFlagsData::new().with_notrap();
+        if buf < self.n_inputs {
+            flags = flags.with_readonly();
         }
         b.ins().load(ty, flags, addr, offset)
     }
@@ -163,6 +182,18 @@ pub(super) fn for_planes(
 
 /// Sets output elements of rows `start..end` (`row_len` elements each) to 0.
 pub(super) fn zero_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, row_len: usize) {
+    fill_rows(g, b, (start, end), row_len, 0);
+}
+
+/// Sets output elements of rows `start..end` (`row_len` elements each) to
+/// the 32-bit pattern `bits` (an f32, or an i32 for integer outputs).
+pub(super) fn fill_rows(
+    g: &Gen,
+    b: &mut FunctionBuilder,
+    (start, end): (Value, Value),
+    row_len: usize,
+    bits: u32,
+) {
     let rows = b.ins().isub(end, start);
     let count = b.ins().imul_imm_s(rows, row_len as i64);
     let first = b.ins().imul_imm_s(start, row_len as i64 * 4);
@@ -171,10 +202,10 @@ pub(super) fn zero_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Val
     let rem = g.var(b, count);
     for (unit, lanes) in [(16, Lanes::X4), (4, Lanes::X4), (1, Lanes::SCALAR)] {
         let lp = Counted::begin(b, rem, unit);
-        let zero = Emit { b: &mut *b, lanes }.f(0.0);
+        let value = Emit { b: &mut *b, lanes }.f(f32::from_bits(bits));
         let at = b.use_var(p);
         for u in 0..unit / i64::from(lanes.float.lane_count()) {
-            g.store(b, zero, at, (u * 16) as i32);
+            g.store(b, value, at, (u * 16) as i32);
         }
         lp.end(b, &[(p, unit * 4)]);
     }

@@ -1,6 +1,6 @@
-//! Window kernels: pooling, resizing, their gradients and argmax, compiled
-//! to one Cranelift function each with every shape, stride and window
-//! parameter baked in.
+//! Window kernels: pooling, resizing, warping, their gradients and argmax,
+//! compiled to one Cranelift function each with every shape, stride and
+//! window parameter baked in.
 //!
 //! The function has the loop kernels' C signature
 //! `fn(inputs: *const *const f32, outputs: *const *mut f32, start: usize, end: usize, lens: *const usize)`
@@ -11,11 +11,13 @@
 //! patterns in their 4-byte slots. `lens` holds the element count of every
 //! input and then the output; only checked kernels read it.
 //!
-//! Semantics follow the reference interpreter (`ir::interp::window` and
-//! `reduce::argmax`): max pooling, resize, resize_grad and argmax give the
-//! same bits as the interpreter run in f32; average pooling too (taps are
-//! summed in the same order); the pooling gradients may add overlapping
-//! contributions in another order.
+//! Semantics follow the reference interpreter (`ir::interp::window`,
+//! `ir::interp::warp` and `reduce::argmax`): max pooling, resize,
+//! resize_grad, the warp ops and argmax give the same bits as the
+//! interpreter run in f32; average pooling too (taps are summed in the same
+//! order); the pooling gradients may add overlapping contributions in
+//! another order. Gather and the scatters (`ir::interp::index`) give the
+//! interpreter's bits too: sums run in increasing index position.
 //!
 //! Code shape. The loops run over the channel planes of the rows, then over
 //! the output positions of each spatial axis. For pooling, the output
@@ -28,7 +30,9 @@
 //! `maxss`/`maxps` pattern with NaNs tracked in a separate mask; the
 //! gradients zero their rows and then scatter-add. Resize computes each
 //! axis's two neighbours and weights once per position of that axis with the
-//! interpreter's f32 arithmetic. Argmax runs along the axis for four
+//! interpreter's f32 arithmetic. Warp loops over positions, then channels:
+//! each position's taps (data-dependent, resolved into the grid by the
+//! boundary rule) serve all its channels. Argmax runs along the axis for four
 //! neighbouring lanes at once where the lanes are contiguous. Checked kernels
 //! test every load and store against the buffer lengths in `lens` and call
 //! the trap function on the first violation, then return.
@@ -37,6 +41,11 @@
 //! - `pool`: pooling and its gradients;
 //! - `resize`: bilinear resizing and its adjoint;
 //! - `argmax`: the index of the first maximum along an axis;
+//! - `warp`: sampling along a flow field and its two adjoints (taps that
+//!   depend on the data, computed once per position for all channels);
+//! - `index`: gather and scatter along an axis by an index list, and the
+//!   two passes that make `scatter_max_grad` (rows of positions or of
+//!   outer blocks; every call scans the whole index list in order);
 //! - `emitter`: what they share — base pointers, checked loads and
 //!   stores, counted loops, loops over channel planes, zeroing of rows.
 //!
@@ -45,8 +54,10 @@
 
 mod argmax;
 mod emitter;
+mod index;
 mod pool;
 mod resize;
+mod warp;
 
 #[cfg(test)]
 mod tests;
@@ -55,11 +66,13 @@ use cranelift_codegen::ir::{FuncRef, InstBuilder, Type};
 use cranelift_frontend::FunctionBuilder;
 
 use super::checks::{enter, Frame};
-use crate::ir::op::{PoolKind, WindowAttrs};
+use crate::ir::op::{PoolKind, WarpAttrs, WindowAttrs};
 use argmax::{emit_argmax, ArgMaxGeo};
 use emitter::Gen;
+use index::{emit_index, IndexGeo, IndexKind};
 use pool::{emit_pool, emit_pool_grad, PoolGeo};
 use resize::{emit_resize, ResizeGeo};
+use warp::{emit_warp, WarpGeo, WarpKind};
 
 /// What a window kernel computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +87,25 @@ pub enum WindowOp {
     ResizeGrad { size: Vec<usize> },
     /// `Op::ArgMax`: the index of the first maximum along `axis` (i32).
     ArgMax { axis: usize },
+    /// `Op::Warp`: inputs `x: [N, C, H, W]`, `flow: [N, 2, H, W]`.
+    Warp(WarpAttrs),
+    /// `Op::WarpGradInput`: inputs `flow: [N, 2, H, W]`, `dy: [N, C, H, W]`.
+    WarpGradInput(WarpAttrs),
+    /// `Op::WarpGradFlow`: inputs `x`, `flow`, `dy`; output of `flow`'s shape.
+    WarpGradFlow(WarpAttrs),
+    /// `Op::Gather`: inputs `x`, `index: i32[E]`.
+    Gather { axis: usize },
+    /// `Op::ScatterSum`: inputs `x`, `index: i32[E]`.
+    ScatterSum { axis: usize, size: usize },
+    /// `Op::ScatterMax`: inputs `x`, `index: i32[E]`.
+    ScatterMax { axis: usize, size: usize },
+    /// The first pass of `Op::ScatterMaxGrad`: inputs `x`, `index` and
+    /// `y = scatter_max(x, index)`; the i32 result holds, per element of
+    /// `y`, the first `e` whose `x` equals it (NaN matching NaN), or -1.
+    ScatterMaxFirst { axis: usize },
+    /// The second pass of `Op::ScatterMaxGrad`: inputs `index`, the first
+    /// pass's result and `dy`; `dy` sent to those first positions.
+    ScatterMaxRoute { axis: usize },
 }
 
 /// A window kernel over contiguous buffers of known shapes.
@@ -144,13 +176,21 @@ enum Geometry {
     },
     Resize(ResizeGeo),
     ArgMax(ArgMaxGeo),
+    Warp(WarpGeo),
+    Index(IndexGeo),
     /// The output has no elements: nothing to compute.
     Empty,
 }
 
 /// Checks the kernel's operand and result shapes against its op.
 fn geometry(k: &WindowKernel) -> Result<Geometry, String> {
-    let want_inputs = if matches!(k.op, WindowOp::PoolGrad { .. }) { 2 } else { 1 };
+    let want_inputs = match k.op {
+        WindowOp::PoolGrad { .. } | WindowOp::Warp(_) | WindowOp::WarpGradInput(_) => 2,
+        WindowOp::WarpGradFlow(_) => 3,
+        WindowOp::Gather { .. } | WindowOp::ScatterSum { .. } | WindowOp::ScatterMax { .. } => 2,
+        WindowOp::ScatterMaxFirst { .. } | WindowOp::ScatterMaxRoute { .. } => 3,
+        _ => 1,
+    };
     if k.inputs.len() != want_inputs {
         return Err(format!("takes {want_inputs} input(s), the kernel lists {}", k.inputs.len()));
     }
@@ -221,6 +261,27 @@ fn geometry(k: &WindowKernel) -> Result<Geometry, String> {
             let outer_per_row = if *axis > 0 { outer.checked_div(x[0]).unwrap_or(0) } else { 0 };
             Geometry::ArgMax(ArgMaxGeo { n, inner, outer_per_row, per_row })
         }
+        WindowOp::Warp(attrs) => Geometry::Warp(WarpGeo::new(k, WarpKind::Sample, *attrs)?),
+        WindowOp::WarpGradInput(attrs) => Geometry::Warp(WarpGeo::new(k, WarpKind::GradInput, *attrs)?),
+        WindowOp::WarpGradFlow(attrs) => Geometry::Warp(WarpGeo::new(k, WarpKind::GradFlow, *attrs)?),
+        WindowOp::Gather { axis } => Geometry::Index(IndexGeo::new(k, IndexKind::Gather, *axis)?),
+        WindowOp::ScatterSum { axis, size } | WindowOp::ScatterMax { axis, size } => {
+            let kind = if matches!(k.op, WindowOp::ScatterSum { .. }) {
+                IndexKind::ScatterSum
+            } else {
+                IndexKind::ScatterMax
+            };
+            let geo = IndexGeo::new(k, kind, *axis)?;
+            if k.output.get(*axis) != Some(size) {
+                return Err(format!(
+                    "output shape {:?} should have {size} positions on axis {axis}",
+                    k.output
+                ));
+            }
+            Geometry::Index(geo)
+        }
+        WindowOp::ScatterMaxFirst { axis } => Geometry::Index(IndexGeo::new(k, IndexKind::MaxFirst, *axis)?),
+        WindowOp::ScatterMaxRoute { axis } => Geometry::Index(IndexGeo::new(k, IndexKind::MaxRoute, *axis)?),
     };
     if k.output_len() == 0 {
         return Ok(Geometry::Empty);
@@ -247,6 +308,8 @@ pub(crate) fn emit(
         Geometry::Pool { geo, kind, padding, grad: true } => emit_pool_grad(&g, b, geo, *kind, padding, se),
         Geometry::Resize(geo) => emit_resize(&g, b, geo, se),
         Geometry::ArgMax(geo) => emit_argmax(&g, b, geo, se),
+        Geometry::Warp(geo) => emit_warp(&g, b, geo, se),
+        Geometry::Index(geo) => emit_index(&g, b, geo, se),
         Geometry::Empty => {}
     }
     b.ins().jump(exit, &[]);

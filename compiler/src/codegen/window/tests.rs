@@ -79,6 +79,15 @@ fn ir_op(op: &WindowOp) -> Op {
         WindowOp::Resize { size } => Op::Resize { size },
         WindowOp::ResizeGrad { size } => Op::ResizeGrad { size },
         WindowOp::ArgMax { axis } => Op::ArgMax { axis },
+        WindowOp::Warp(attrs) => Op::Warp(attrs),
+        WindowOp::WarpGradInput(attrs) => Op::WarpGradInput(attrs),
+        WindowOp::WarpGradFlow(attrs) => Op::WarpGradFlow(attrs),
+        WindowOp::Gather { axis } => Op::Gather { axis },
+        WindowOp::ScatterSum { axis, size } => Op::ScatterSum { axis, size },
+        WindowOp::ScatterMax { axis, size } => Op::ScatterMax { axis, size },
+        WindowOp::ScatterMaxFirst { .. } | WindowOp::ScatterMaxRoute { .. } => {
+            unreachable!("the passes of scatter_max_grad have no op of their own (see index/tests.rs)")
+        }
     }
 }
 

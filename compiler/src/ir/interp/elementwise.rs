@@ -24,6 +24,8 @@ fn unary_scalar<T: Real>(op: UnaryOp, x: T) -> T {
         UnaryOp::Sigmoid => sigmoid(x),
         // Evaluated in f64 and rounded once, which is at least as accurate as T.
         UnaryOp::Erf => T::from_f64(erf(x.as_f64())),
+        UnaryOp::Sin => x.sin(),
+        UnaryOp::Cos => x.cos(),
     }
 }
 

@@ -1050,3 +1050,187 @@ fn example_inputs_need_every_symbol_bound() {
     let e = example_inputs::<f64>(&example_graph(), &HashMap::new(), 0).expect_err("B is unbound");
     assert!(e.message.contains("`B`"), "{e}");
 }
+
+// ---------------------------------------------------------------- sin, cos, gather, scatter, stop_gradient
+
+/// One `#[test]` per generic case, run in f32 and then in f64 (like
+/// `both!`, for the cases below).
+macro_rules! both_index {
+    ($($name:ident),* $(,)?) => {
+        mod index_cases {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name::<f32>();
+                    super::$name::<f64>();
+                }
+            )*
+        }
+    };
+}
+
+both_index!(
+    sin_cos_ops,
+    gather_op,
+    scatter_sum_op,
+    scatter_max_op,
+    scatter_max_grad_op,
+    stop_gradient_op,
+    constant_inputs_are_fed_by_name,
+);
+
+fn sin_cos_ops<T: Real>() {
+    let x = ft::<T>(&[6], &[-2.0, -0.5, 0.0, 0.5, 2.0, 100.0]);
+    assert_floats(
+        &eval(Op::Unary(UnaryOp::Sin), one(&x)),
+        &[6],
+        &[
+            -0.9092974268256817,
+            -0.479425538604203,
+            0.0,
+            0.479425538604203,
+            0.9092974268256817,
+            -0.5063656411097588,
+        ],
+    );
+    assert_floats(
+        &eval(Op::Unary(UnaryOp::Cos), one(&x)),
+        &[6],
+        &[
+            -0.4161468365471424,
+            0.8775825618903728,
+            1.0,
+            0.8775825618903728,
+            -0.4161468365471424,
+            0.8623188722876839,
+        ],
+    );
+    // sin is odd down to the sign of zero; neither is defined at infinity.
+    let z = ft::<T>(&[3], &[-0.0, f64::INFINITY, f64::NAN]);
+    let s = eval(Op::Unary(UnaryOp::Sin), one(&z));
+    let s = s.as_float().expect("float");
+    assert!(s[[0]] == T::zero() && s[[0]].is_sign_negative());
+    assert!(s[[1]].is_nan() && s[[2]].is_nan());
+    assert_floats(&eval(Op::Unary(UnaryOp::Cos), &[z]), &[3], &[1.0, f64::NAN, f64::NAN]);
+}
+
+fn gather_op<T: Real>() {
+    // x = [[0, 1, 2], [3, 4, 5]].
+    let x = arange::<T>(&[2, 3]);
+    // Along the last axis, repeated and out-of-range indices (which read 0).
+    let index = it::<T>(&[5], &[2, 0, -1, 3, 2]);
+    assert_floats(
+        &eval(Op::Gather { axis: 1 }, &[x.clone(), index]),
+        &[2, 5],
+        &[2.0, 0.0, 0.0, 0.0, 2.0, 5.0, 3.0, 0.0, 0.0, 5.0],
+    );
+    // Along the first axis, whole rows.
+    let index = it::<T>(&[3], &[1, 1, 5]);
+    assert_floats(
+        &eval(Op::Gather { axis: 0 }, &[x, index]),
+        &[3, 3],
+        &[3.0, 4.0, 5.0, 3.0, 4.0, 5.0, 0.0, 0.0, 0.0],
+    );
+    // A middle axis of a rank-3 operand, and an empty index list.
+    let y = arange::<T>(&[2, 2, 2]);
+    let index = it::<T>(&[1], &[1]);
+    assert_floats(&eval(Op::Gather { axis: 1 }, &[y.clone(), index]), &[2, 1, 2], &[2.0, 3.0, 6.0, 7.0]);
+    assert_floats(&eval(Op::Gather { axis: 2 }, &[y, it::<T>(&[0], &[])]), &[2, 2, 0], &[]);
+}
+
+fn scatter_sum_op<T: Real>() {
+    let x = ft::<T>(&[2, 4], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    let index = it::<T>(&[4], &[2, 0, 2, 7]);
+    // Position 1 receives nothing; index 7 is dropped.
+    assert_floats(
+        &eval(Op::ScatterSum { axis: 1, size: 3 }, &[x, index]),
+        &[2, 3],
+        &[2.0, 0.0, 4.0, 6.0, 0.0, 12.0],
+    );
+    let x = ft::<T>(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let index = it::<T>(&[3], &[1, -1, 1]);
+    assert_floats(&eval(Op::ScatterSum { axis: 0, size: 2 }, &[x, index]), &[2, 2], &[0.0, 0.0, 6.0, 8.0]);
+    // Sums start from +0: a single -0 gives +0.
+    let s = eval(Op::ScatterSum { axis: 0, size: 1 }, &[ft::<T>(&[1], &[-0.0]), it::<T>(&[1], &[0])]);
+    assert!(s.as_float().expect("float")[[0]].is_sign_positive());
+    // In increasing e: 1e16 + 1 - 1e16 is 0 in both precisions, 1e16 - 1e16 + 1 is 1.
+    let x = ft::<T>(&[3], &[1e16, 1.0, -1e16]);
+    let first = it::<T>(&[3], &[0, 0, 0]);
+    assert_floats(&eval(Op::ScatterSum { axis: 0, size: 1 }, &[x, first]), &[1], &[0.0]);
+}
+
+fn scatter_max_op<T: Real>() {
+    let nan = f64::NAN;
+    let x = ft::<T>(&[2, 4], &[1.0, 5.0, 3.0, 5.0, nan, 2.0, -1.0, -3.0]);
+    let index = it::<T>(&[4], &[0, 1, 0, 1]);
+    // Position 2 receives nothing (0); a NaN contribution makes NaN.
+    assert_floats(
+        &eval(Op::ScatterMax { axis: 1, size: 3 }, &[x, index]),
+        &[2, 3],
+        &[3.0, 5.0, 0.0, nan, 2.0, 0.0],
+    );
+    // Only -inf contributions give -inf, not the 0 of no contribution;
+    // out-of-range indices are dropped; of -0 and +0 the first stays.
+    let x = ft::<T>(&[4], &[f64::NEG_INFINITY, 9.0, -0.0, 0.0]);
+    let index = it::<T>(&[4], &[0, 2, 1, 1]);
+    let m = eval(Op::ScatterMax { axis: 0, size: 2 }, &[x, index]);
+    assert_floats(&m, &[2], &[f64::NEG_INFINITY, 0.0]);
+    assert!(m.as_float().expect("float")[[1]].is_sign_negative());
+}
+
+fn scatter_max_grad_op<T: Real>() {
+    let nan = f64::NAN;
+    let x = ft::<T>(&[2, 5], &[1.0, 5.0, 3.0, 5.0, 8.0, nan, 2.0, -1.0, nan, 8.0]);
+    let index = it::<T>(&[5], &[0, 1, 0, 1, 4]);
+    let dy = ft::<T>(&[2, 3], &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+    // Row 0: 3 (e = 2) is position 0's maximum, the tie of 5s goes to the
+    // first (e = 1), e = 4 is out of range. Row 1: a NaN is larger than
+    // every number, at e = 0 for position 0 and at e = 3 (after 2) for 1.
+    assert_floats(
+        &eval(Op::ScatterMaxGrad { axis: 1 }, &[x, index, dy]),
+        &[2, 5],
+        &[0.0, 20.0, 10.0, 0.0, 0.0, 40.0, 0.0, 0.0, 50.0, 0.0],
+    );
+    // Along the first axis, with an inner axis.
+    let x = ft::<T>(&[3, 2], &[1.0, 4.0, 2.0, 4.0, 2.0, 3.0]);
+    let index = it::<T>(&[3], &[0, 0, 0]);
+    let dy = ft::<T>(&[1, 2], &[7.0, 8.0]);
+    assert_floats(
+        &eval(Op::ScatterMaxGrad { axis: 0 }, &[x, index, dy]),
+        &[3, 2],
+        &[0.0, 8.0, 7.0, 0.0, 0.0, 0.0],
+    );
+}
+
+fn stop_gradient_op<T: Real>() {
+    let x = ft::<T>(&[3], &[-1.5, f64::NAN, 2.0]);
+    assert_floats(&eval(Op::StopGradient, one(&x)), &[3], &[-1.5, f64::NAN, 2.0]);
+    let i = it::<T>(&[2], &[7, -3]);
+    assert_ints(&eval(Op::StopGradient, one(&i)), &[2], &[7, -3]);
+    let b = bt::<T>(&[2], &[true, false]);
+    assert_bools(&eval(Op::StopGradient, &[b]), &[2], &[true, false]);
+}
+
+/// A `constant` input is fed by name like data; example inputs give it
+/// data-like values.
+fn constant_inputs_are_fed_by_name<T: Real>() {
+    let mut g = Graph::new("c", Mode::Infer);
+    let x = g.input("x", InputKind::Data, Type::f32(Shape::known(&[3])), Loc::NONE);
+    let index = g.input("index", InputKind::Const, Type::new(DType::I32, Shape::known(&[2])), Loc::NONE);
+    let table = g.input("table", InputKind::Const, Type::f32(Shape::known(&[4])), Loc::NONE);
+    let y = g.add(Op::Gather { axis: 0 }, &[x, index], Loc::NONE).expect("types");
+    g.output(OutputKind::Other, "y", y);
+    g.output(OutputKind::Other, "table", table);
+    let inputs = HashMap::from([
+        ("x".to_string(), ft::<T>(&[3], &[1.0, 2.0, 3.0])),
+        ("index".to_string(), it::<T>(&[2], &[2, 0])),
+        ("table".to_string(), ft::<T>(&[4], &[0.5; 4])),
+    ]);
+    let out = run(&g, &inputs).expect("runs");
+    assert_floats(&out[0].1, &[2], &[3.0, 1.0]);
+    let missing = HashMap::from([("x".to_string(), ft::<T>(&[3], &[1.0, 2.0, 3.0]))]);
+    assert!(run(&g, &missing).expect_err("a constant is an input").message.contains("`index`"));
+    let ex = example_inputs::<T>(&g, &HashMap::new(), 3).expect("no symbols");
+    assert!(ex["index"].as_int().expect("i32").iter().all(|v| *v == 0 || *v == 1));
+    assert!(floats_of(&ex, "table").iter().all(|v| (-1.0..1.0).contains(v)));
+}

@@ -35,6 +35,11 @@ impl Run<'_> {
                 let v = self.eval(env, x, false);
                 self.negate(v, e.span)
             }
+            ExprKind::Compare { op, lhs, rhs } => {
+                let (a, b) = (self.eval(env, lhs, false), self.eval(env, rhs, false));
+                self.compare(*op, (a, lhs.span), (b, rhs.span), e.span)
+            }
+            ExprKind::Index { base, subscripts } => self.index(env, base, subscripts, e.span),
         }
     }
 
@@ -53,6 +58,15 @@ impl Run<'_> {
                 Value::Tensor(t) => {
                     Value::Tensor(TensorVal { id: t.id, span, def: Some((name.to_string(), b.def)) })
                 }
+                Value::List(items) => Value::List(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            Value::Tensor(t) => Value::Tensor(TensorVal { id: t.id, span, def: None }),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                ),
                 other => other.clone(),
             };
         }
@@ -193,6 +207,54 @@ impl Run<'_> {
         }
     }
 
+    /// `a < b` and the other comparisons: folded for two numbers, else an
+    /// elementwise comparison with a `bool` result.
+    fn compare(
+        &mut self,
+        op: ast::CmpOp,
+        (a, a_span): (Value, Span),
+        (b, b_span): (Value, Span),
+        span: Span,
+    ) -> Value {
+        use crate::ir::CmpOp as Ir;
+        match (&a, &b) {
+            (Value::Error, _) | (_, Value::Error) => Value::Error,
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                Value::Bool(match op {
+                    ast::CmpOp::Lt => x < y,
+                    ast::CmpOp::Le => x <= y,
+                    ast::CmpOp::Gt => x > y,
+                    ast::CmpOp::Ge => x >= y,
+                    ast::CmpOp::Eq => x == y,
+                    ast::CmpOp::Ne => x != y,
+                })
+            }
+            _ if is_arithmetic(&a) && is_arithmetic(&b) => {
+                let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
+                let ir = match op {
+                    ast::CmpOp::Lt => Ir::Lt,
+                    ast::CmpOp::Le => Ir::Le,
+                    ast::CmpOp::Gt => Ir::Gt,
+                    ast::CmpOp::Ge => Ir::Ge,
+                    ast::CmpOp::Eq => Ir::Eq,
+                    ast::CmpOp::Ne => Ir::Ne,
+                };
+                let label = format!("this `{}`", op.symbol());
+                let ops = [x.clone(), y.clone()];
+                self.lower_with(span, &label, &ops, |cx| forward::compare(cx, ir, x.id, y.id))
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("cannot compare {} with {}", a.describe(), b.describe()))
+                        .primary(span, "unsupported operands")
+                        .note("note: comparisons work on tensors and numbers"),
+                );
+                Value::Error
+            }
+        }
+    }
+
     /// A tensor operand, or a number made into an f32 scalar constant.
     fn operand(&mut self, v: Value, span: Span) -> TensorVal {
         match v {
@@ -235,7 +297,14 @@ impl Run<'_> {
         f: impl FnOnce(&mut dyn Cx) -> Built,
     ) -> Value {
         self.loc = self.loc_of(span);
-        match f(self) {
+        let built = f(self);
+        if !self.pending.is_empty() {
+            for message in std::mem::take(&mut self.pending) {
+                self.error(Diagnostic::error(message).primary(span, label.to_string()));
+            }
+            return Value::Error;
+        }
+        match built {
             Ok(id) => Value::Tensor(TensorVal { id, span, def: None }),
             Err(e) => {
                 let d = self.lower_error(e, span, label, operands);

@@ -23,14 +23,19 @@ use crate::syntax::ast::{self, DeclKind, Expr, ExprKind, ModelDef, Stmt};
 
 use super::args::MAX_SIZE;
 use super::catalogue;
+use super::constants::{ConstData, Constant};
 use super::fold::{self, FoldError, Num};
 use super::forward::{self, BuildError, Built, Cx};
 use super::items::BlockInfo;
 use super::values::{TensorVal, Value};
-use super::LayerInfo;
+use super::{LayerInfo, LayerValue};
 use crate::suggest;
 
+mod consts;
 mod expr;
+mod index;
+
+pub use consts::{load_constants, LoadedConsts};
 
 /// Deepest expression nesting evaluated (pipelines do not count).
 const MAX_EXPR_DEPTH: usize = 200;
@@ -130,6 +135,33 @@ pub struct Run<'a> {
     pub model_names: Vec<String>,
     /// Blocks expanded at least once.
     pub called: Vec<String>,
+    /// `(scope, block)` counters naming instances of blocks (`h.encoder_1`).
+    pub block_counters: HashMap<(String, String), usize>,
+    /// The layer instances being applied, innermost last: parameters made
+    /// under one are found again by its next application.
+    pub instances: Vec<String>,
+    /// Every parameter and state input made so far, by name.
+    pub inputs_by_name: HashMap<String, Made>,
+    /// Problems found while a builder ran, reported at its call.
+    pub pending: Vec<String>,
+    /// The constants of the run: declared ones and built-ins' tensors.
+    pub constants: Vec<Constant>,
+    /// The graph input of each constant, by constant index.
+    pub constant_ids: Vec<ValueId>,
+    /// The `const` declarations' values, loaded before the runs.
+    pub loaded: &'a LoadedConsts,
+    /// Model-level bindings of layer values, by name.
+    pub layer_values: Vec<LayerValue>,
+    /// The named losses, in order.
+    pub losses: Vec<String>,
+}
+
+/// A parameter or state input made by a layer, and the instance (if any)
+/// whose applications share it.
+#[derive(Clone, Debug)]
+pub struct Made {
+    pub id: ValueId,
+    pub owner: Option<String>,
 }
 
 /// What a run produced besides the graph.
@@ -137,6 +169,9 @@ pub struct RunOutput {
     pub graph: Graph,
     pub diags: Vec<Diagnostic>,
     pub layers: Vec<LayerInfo>,
+    pub constants: Vec<Constant>,
+    pub losses: Vec<String>,
+    pub layer_values: Vec<LayerValue>,
 }
 
 impl<'a> Run<'a> {
@@ -144,6 +179,7 @@ impl<'a> Run<'a> {
         name: &str,
         source: &'a str,
         blocks: &'a HashMap<String, BlockInfo<'a>>,
+        loaded: &'a LoadedConsts,
         mode: Mode,
     ) -> Run<'a> {
         Run {
@@ -168,6 +204,15 @@ impl<'a> Run<'a> {
             depth: 0,
             model_names: vec![],
             called: vec![],
+            block_counters: HashMap::new(),
+            instances: vec![],
+            inputs_by_name: HashMap::new(),
+            pending: vec![],
+            constants: vec![],
+            constant_ids: vec![],
+            loaded,
+            layer_values: vec![],
+            losses: vec![],
         }
     }
 
@@ -189,6 +234,7 @@ impl<'a> Run<'a> {
         let inputs = self.declare_inputs(model);
         let declared = declarations(model);
         let first_loss = model.body.iter().position(is_loss);
+        self.declare_constants(model, &mut env);
         let mut prediction: Option<(String, Value)> = None;
         let mut outputs: Vec<&ast::Ident> = vec![];
         let mut output_spans: Vec<Span> = vec![];
@@ -205,6 +251,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 Stmt::Let { name, .. } if name.name == "loss" => {}
+                Stmt::Loss { .. } | Stmt::Const { .. } => {}
                 Stmt::Let { name, value, .. } => {
                     let v = self.model_binding(&mut env, &declared, name, value);
                     if first_loss.is_none_or(|l| i < l) && matches!(v, Value::Tensor(_)) {
@@ -222,7 +269,7 @@ impl<'a> Run<'a> {
                 ),
             }
         }
-        let loss = self.loss(model, &mut env);
+        let losses = self.losses(model, &mut env);
         if let [first, second, rest @ ..] = output_spans.as_slice() {
             let mut d = Diagnostic::error("more than one `output`")
                 .primary(*second, "second `output`")
@@ -239,7 +286,7 @@ impl<'a> Run<'a> {
             env.mark_used(name);
         }
         self.warn_unused(&env);
-        self.finish(loss, prediction)
+        self.finish(losses, prediction)
     }
 
     /// Evaluates and binds a model-level `name = expr` (not the loss);
@@ -251,7 +298,10 @@ impl<'a> Run<'a> {
         name: &ast::Ident,
         value: &Expr,
     ) -> Value {
-        let v = self.binding(env, &name.name, value);
+        let mut v = self.binding(env, &name.name, value);
+        if let (Value::Layer(layer), ExprKind::Call { .. }) = (&mut v, &value.kind) {
+            self.name_layer(layer, name);
+        }
         if let Some(decl) = declared.get(name.name.as_str()) {
             self.assigned_declaration(name, *decl);
             env.bind(&name.name, Value::Error, name.span);
@@ -385,7 +435,11 @@ impl<'a> Run<'a> {
                     ok = false;
                 }
                 ast::DimExpr::Known(n, _) => dims.push(Dim::Known(*n as usize)),
-                ast::DimExpr::Symbol(s) => dims.push(Dim::Sym(s.name.clone())),
+                ast::DimExpr::Symbol(s) => match self.loaded.dims.get(&s.name) {
+                    // A size bound by a constant's file.
+                    Some(&(n, _)) => dims.push(Dim::Known(n)),
+                    None => dims.push(Dim::Sym(s.name.clone())),
+                },
             }
         }
         ok.then(|| Type::new(dtype, Shape(dims)))
@@ -397,20 +451,72 @@ impl<'a> Run<'a> {
         self.eval(env, value, false)
     }
 
-    /// Evaluates the `loss` bindings last (so that `params` and `weights`
-    /// list every parameter) and checks the result is an f32 scalar.
-    fn loss(&mut self, model: &ModelDef, env: &mut Env) -> Option<ValueId> {
-        let mut loss = None;
+    /// Evaluates the losses last (so that `params` and `weights` list every
+    /// parameter), in the order written, each in its own naming scope, and
+    /// checks that each is an f32 scalar. `loss = ...` is the loss `loss`;
+    /// binding it again replaces it.
+    fn losses(&mut self, model: &ModelDef, env: &mut Env) -> Vec<(String, ValueId)> {
+        let mut out: Vec<(String, ValueId)> = vec![];
+        let mut seen: HashMap<String, Span> = HashMap::new();
         for stmt in &model.body {
-            let Stmt::Let { name, value, .. } = stmt else { continue };
-            if name.name != "loss" {
-                continue;
+            let (name, value, named) = match stmt {
+                Stmt::Let { name, value, .. } if name.name == "loss" => (name, value, false),
+                Stmt::Loss { name, value, .. } => (name, value, true),
+                _ => continue,
+            };
+            match seen.get(&name.name) {
+                Some(first) if named || self.named_before(model, &name.name, stmt) => {
+                    self.error(
+                        Diagnostic::error(format!("the loss `{}` is defined twice", name.name))
+                            .primary(name.span, "second definition")
+                            .secondary(*first, "first defined here"),
+                    );
+                    continue;
+                }
+                _ => {
+                    seen.insert(name.name.clone(), name.span);
+                }
             }
-            let v = self.binding(env, "loss", value);
-            loss = self.check_loss(&v, value.span);
-            env.bind("loss", v, name.span);
+            let v = self.binding(env, &name.name, value);
+            let id = self.check_loss(&v, value.span);
+            if !named {
+                env.bind("loss", v, name.span);
+            }
+            out.retain(|(n, _)| *n != name.name);
+            if let Some(id) = id {
+                out.push((name.name.clone(), id));
+            }
+            if !self.losses.contains(&name.name) {
+                self.losses.push(name.name.clone());
+            }
         }
-        loss
+        out
+    }
+
+    /// Whether a `loss NAME = ...` statement named `name` comes before `stmt`.
+    fn named_before(&self, model: &ModelDef, name: &str, stmt: &Stmt) -> bool {
+        model
+            .body
+            .iter()
+            .take_while(|s| !std::ptr::eq(*s, stmt))
+            .any(|s| matches!(s, Stmt::Loss { name: n, .. } if n.name == name))
+    }
+
+    /// Names a layer value made by a model-level binding after the binding.
+    fn name_layer(&mut self, layer: &mut super::values::LayerVal, name: &ast::Ident) {
+        if let Some(first) = self.layer_values.iter().find(|l| l.name == name.name) {
+            let first = first.span;
+            self.error(
+                Diagnostic::error(format!("`{}` already names a layer", name.name))
+                    .primary(name.span, "a second layer bound to the same name")
+                    .secondary(first, "the first layer is bound here")
+                    .note("note: a layer's parameters are named after its binding, so the two would be confused")
+                    .note("help: bind the second layer to another name"),
+            );
+            return;
+        }
+        layer.prefix = name.name.clone();
+        self.layer_values.push(LayerValue { name: name.name.clone(), span: name.span });
     }
 
     fn check_loss(&mut self, v: &Value, span: Span) -> Option<ValueId> {
@@ -477,9 +583,9 @@ impl<'a> Run<'a> {
     }
 
     /// Adds the graph outputs: loss, prediction, and (training) new state.
-    fn finish(mut self, loss: Option<ValueId>, prediction: Option<(String, Value)>) -> RunOutput {
-        if let Some(l) = loss {
-            self.graph.output(OutputKind::Loss, "loss", l);
+    fn finish(mut self, losses: Vec<(String, ValueId)>, prediction: Option<(String, Value)>) -> RunOutput {
+        for (name, l) in losses {
+            self.graph.output(OutputKind::Loss, name, l);
         }
         if let Some((name, Value::Tensor(t))) = prediction {
             self.graph.output(OutputKind::Prediction, name, t.id);
@@ -493,7 +599,14 @@ impl<'a> Run<'a> {
         }
         self.warn_unused_blocks();
         set_spans(&mut self.graph, self.source);
-        RunOutput { graph: self.graph, diags: self.diags, layers: self.layers }
+        RunOutput {
+            graph: self.graph,
+            diags: self.diags,
+            layers: self.layers,
+            constants: self.constants,
+            losses: self.losses,
+            layer_values: self.layer_values,
+        }
     }
 }
 
@@ -528,7 +641,7 @@ fn declarations(model: &ModelDef) -> HashMap<&str, (DeclKind, Span)> {
 }
 
 fn is_loss(stmt: &Stmt) -> bool {
-    matches!(stmt, Stmt::Let { name, .. } if name.name == "loss")
+    matches!(stmt, Stmt::Let { name, .. } if name.name == "loss") || matches!(stmt, Stmt::Loss { .. })
 }
 
 fn tensor(id: ValueId, span: Span) -> Value {
@@ -550,14 +663,22 @@ impl Cx for Run<'_> {
 
     fn param(&mut self, tensor: &str, role: ParamRole, shape: Shape, init: crate::ir::Init) -> ValueId {
         let name = format!("{}.{tensor}", self.layer);
-        let id = self.graph.input(name, InputKind::Param { role, init }, Type::f32(shape), self.loc);
+        if let Some(id) = self.shared(&name, &shape) {
+            return id;
+        }
+        let id = self.graph.input(name.clone(), InputKind::Param { role, init }, Type::f32(shape), self.loc);
+        self.made(name, id);
         self.params.push((id, role));
         id
     }
 
     fn state(&mut self, tensor: &str, shape: Shape, init: crate::ir::Init) -> ValueId {
         let name = format!("{}.{tensor}", self.layer);
+        if let Some(id) = self.shared(&name, &shape) {
+            return id;
+        }
         let id = self.graph.input(name.clone(), InputKind::State { init }, Type::f32(shape), self.loc);
+        self.made(name.clone(), id);
         self.states.push((id, name));
         id
     }
@@ -579,6 +700,59 @@ impl Cx for Run<'_> {
     fn next_stream(&mut self) -> u64 {
         self.stream += 1;
         self.stream - 1
+    }
+
+    fn constant(&mut self, tensor: &str, ty: Type, data: ConstData, origin: String) -> ValueId {
+        let name = format!("{}.{tensor}", self.layer);
+        // A shared layer's constant is the same tensor at every use.
+        if let Some(i) = self.constants.iter().position(|c| c.name == name && c.ty == ty && c.data == data) {
+            return self.constant_ids[i];
+        }
+        let mut unique = name.clone();
+        let mut k = 2;
+        while self.constants.iter().any(|c| c.name == unique) {
+            unique = format!("{name}_{k}");
+            k += 1;
+        }
+        let id = self.graph.input(unique.clone(), InputKind::Const, ty.clone(), self.loc);
+        self.constants.push(Constant::new(unique, ty, data, origin));
+        self.constant_ids.push(id);
+        id
+    }
+
+    fn constant_value(&self, id: ValueId) -> Option<&ConstData> {
+        let i = self.constant_ids.iter().position(|&c| c == id)?;
+        Some(&self.constants[i].data)
+    }
+}
+
+impl Run<'_> {
+    /// The input `name` made earlier by the instance being applied (its
+    /// parameters are shared by every application). A name made
+    /// otherwise, or of another shape, is a problem reported at the call.
+    fn shared(&mut self, name: &str, shape: &Shape) -> Option<ValueId> {
+        let made = self.inputs_by_name.get(name)?.clone();
+        let owner = self.instances.last();
+        let old = self.graph.ty(made.id).shape.clone();
+        if made.owner.is_none() || made.owner.as_ref() != owner {
+            self.pending.push(format!(
+                "two layers would both create the parameter `{name}`; give one of them another name"
+            ));
+        } else if old != *shape {
+            let layer = owner.map_or(name, String::as_str);
+            self.pending.push(format!(
+                "the shared layer `{layer}` is applied to an input of another shape: its `{name}` is {old} from its first use, \
+                 this use needs {shape}"
+            ));
+        } else {
+            return Some(made.id);
+        }
+        None
+    }
+
+    fn made(&mut self, name: String, id: ValueId) {
+        let owner = self.instances.last().cloned();
+        self.inputs_by_name.entry(name).or_insert(Made { id, owner });
     }
 }
 

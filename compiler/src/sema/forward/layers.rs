@@ -11,6 +11,7 @@ use super::emit::{
     broadcast, channel_view, check_param_size, check_size, checked_dim, emit, known_dim, product, reshape_to,
     shape, want_f32,
 };
+use super::slicing::{check_width, pad_axis, PadMode};
 use super::{BuildError, Built, Cx, Padding};
 use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
 
@@ -167,7 +168,11 @@ fn conv_padding(
 }
 
 /// Convolution (cross-correlation, PyTorch `nn.Conv{1,2,3}d`) of `[B, C, *S]`
-/// with `channels` filters of size `kernel`.
+/// with `channels` filters of size `kernel`. `pad` gives the amount of
+/// padding, `modes` (one per spatial axis) how it is filled: zeros are the
+/// convolution's own padding; any other mode pads the input explicitly
+/// ([`super::pad`]'s rule per axis, PyTorch's `padding_mode`) and the
+/// convolution then pads nothing along that axis.
 #[allow(clippy::too_many_arguments)]
 pub fn conv(
     cx: &mut dyn Cx,
@@ -177,19 +182,26 @@ pub fn conv(
     kernel: &[usize],
     stride: &[usize],
     pad: &Padding,
+    modes: &[PadMode],
     dilation: &[usize],
     bias: bool,
 ) -> Built {
     let name = format!("conv{spatial}d");
     let lists = [("kernel", kernel), ("stride", stride), ("dilation", dilation)];
     let (c_in, sizes) = conv_input(cx, &name, x, spatial, &lists)?;
+    if modes.len() != spatial {
+        return Err(BuildError::new(format!(
+            "`{name}` pad_mode needs {spatial} value(s), one per spatial dimension, got {}",
+            modes.len()
+        )));
+    }
     check_size(channels, &format!("`{name}` channels"))?;
     let extents = kernel
         .iter()
         .zip(dilation)
         .map(|(&k, &d)| checked_dim((k - 1).checked_mul(d).and_then(|v| v.checked_add(1)), "kernel extent"))
         .collect::<Result<Vec<_>, _>>()?;
-    let padding = conv_padding(pad, &sizes, &extents, stride)?;
+    let mut padding = conv_padding(pad, &sizes, &extents, stride)?;
     for i in 0..spatial {
         let padded = checked_dim(sizes[i].checked_add(padding[i].0 + padding[i].1), "padded input")?;
         if padded < extents[i] {
@@ -203,6 +215,19 @@ pub fn conv(
             .at(0)
             .label("the input is too small for this kernel")
             .help("use `pad: same` or a smaller kernel"));
+        }
+    }
+    let tx = cx.graph().ty(x).clone();
+    for (i, (&mode, &width)) in modes.iter().zip(&padding).enumerate() {
+        if mode != PadMode::Zeros && width != (0, 0) {
+            check_width(&tx, 2 + i, width, mode, &name)?;
+        }
+    }
+    let mut x = x;
+    for (i, (&mode, (lo, hi))) in modes.iter().zip(padding.iter_mut()).enumerate() {
+        if mode != PadMode::Zeros {
+            x = pad_axis(cx, x, 2 + i, *lo, *hi, mode, 0.0, &name)?;
+            (*lo, *hi) = (0, 0);
         }
     }
     let fan_in = product(&[&[c_in][..], kernel].concat(), "the kernel")?;

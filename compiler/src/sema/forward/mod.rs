@@ -75,6 +75,20 @@ pub trait Cx {
     fn key(&mut self) -> ValueId;
     /// A fresh RNG stream number for this call site.
     fn next_stream(&mut self) -> u64;
+    /// A tensor constant computed at compile time (`arange`, a graph's
+    /// edge list): a `constant` input named after the current call
+    /// (`<layer>.<tensor>`) whose value the module carries. `data` has
+    /// `ty`'s element count and dtype; `origin` says how it was made.
+    fn constant(
+        &mut self,
+        tensor: &str,
+        ty: crate::ir::Type,
+        data: super::ConstData,
+        origin: String,
+    ) -> ValueId;
+    /// The value of `id` if it is a constant input (for built-ins that need
+    /// their operand at compile time, such as `knn_graph`).
+    fn constant_value(&self, id: ValueId) -> Option<&super::ConstData>;
 }
 
 /// A problem found while building the graph, e.g. a rank or size mismatch.
@@ -191,19 +205,29 @@ pub enum ReshapeDim {
 
 mod activation;
 mod arith;
+mod create;
 mod emit;
+mod graph;
+pub mod index;
 mod layers;
 mod loss;
 mod norm;
 mod recurrent;
+mod slicing;
 mod tensor;
 #[cfg(test)]
 mod tests;
+mod warp;
 
+pub use super::constants::ConstData;
 pub use activation::{activation, clip, dropout, log_softmax, softmax, SELU_ALPHA, SELU_SCALE};
-pub use arith::{binary, neg, scalar};
+pub use arith::{binary, compare, extremum, neg, scalar, select, stop_gradient};
+pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
+pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
 pub use layers::{conv, conv_transpose, dense};
 pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
 pub use norm::{batchnorm, groupnorm, layernorm};
 pub use recurrent::{convlstm, MAX_STEPS};
+pub use slicing::{pad, roll, split, stack, PadMode, Sections};
 pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};
+pub use warp::{affine_flow, warp};

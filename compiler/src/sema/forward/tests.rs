@@ -13,6 +13,13 @@ use crate::ir::{
 };
 use crate::syntax::ast::BinOp;
 
+// The built-ins of part 2 of the language, one file per source file.
+mod choice;
+mod create;
+mod graph;
+mod slicing;
+mod warp;
+
 // ---------------------------------------------------------------- harness
 
 /// A [`Cx`] that records what the builder asked for.
@@ -23,6 +30,8 @@ struct TestCx {
     updates: Vec<(ValueId, ValueId)>,
     key: Option<ValueId>,
     streams: u64,
+    /// Each constant: its input, name, type, values and origin.
+    constants: Vec<(ValueId, String, Type, ConstData, String)>,
 }
 
 impl Cx for TestCx {
@@ -58,6 +67,21 @@ impl Cx for TestCx {
         self.streams += 1;
         self.streams
     }
+    fn constant(&mut self, tensor: &str, ty: Type, data: ConstData, origin: String) -> ValueId {
+        // Named like sema names them: a second `values` is `values_2`.
+        let mut name = tensor.to_string();
+        let mut k = 1;
+        while self.constants.iter().any(|c| c.1 == name) {
+            k += 1;
+            name = format!("{tensor}_{k}");
+        }
+        let id = self.graph.input(name.clone(), InputKind::Const, ty.clone(), Loc::NONE);
+        self.constants.push((id, name, ty, data, origin));
+        id
+    }
+    fn constant_value(&self, id: ValueId) -> Option<&ConstData> {
+        self.constants.iter().find(|c| c.0 == id).map(|c| &c.3)
+    }
 }
 
 fn new_cx(mode: Mode) -> TestCx {
@@ -68,6 +92,7 @@ fn new_cx(mode: Mode) -> TestCx {
         updates: vec![],
         key: None,
         streams: 0,
+        constants: vec![],
     }
 }
 
@@ -107,15 +132,41 @@ impl TestCx {
         }
         let dims = HashMap::from([("B".to_string(), b)]);
         let mut inputs = example_inputs::<f64>(&g, &dims, 7).expect("example inputs");
+        for (_, name, ty, data, _) in &self.constants {
+            let shape = ty.shape.as_known().expect("constants have known shapes");
+            let t = match data {
+                ConstData::F32(_) => ft(&shape, &data.to_f64()),
+                ConstData::I32(v) => it(&shape, v),
+            };
+            inputs.insert(name.clone(), t);
+        }
         for (name, t) in given {
             inputs.insert(name.to_string(), t.clone());
         }
         run(&g, &inputs).expect("graph runs").into_iter().map(|(_, t)| t.into_float().expect("f32")).collect()
     }
+    /// Runs the graph like [`TestCx::eval`] and returns one bool value.
+    fn eval_bool(&self, out: ValueId, given: &[(&str, Tensor<f64>)]) -> Vec<bool> {
+        let mut g = self.graph.clone();
+        g.output(OutputKind::Other, "y", out);
+        let b = given.first().map_or(1, |(_, t)| t.shape().first().copied().unwrap_or(1));
+        let dims = HashMap::from([("B".to_string(), b)]);
+        let mut inputs = example_inputs::<f64>(&g, &dims, 7).expect("example inputs");
+        for (name, t) in given {
+            inputs.insert(name.to_string(), t.clone());
+        }
+        let out = run(&g, &inputs).expect("graph runs").remove(0).1;
+        out.as_bool().expect("bool").iter().copied().collect()
+    }
     fn eval1(&self, out: ValueId, given: &[(&str, Tensor<f64>)]) -> Vec<f64> {
         let b = given.first().map_or(1, |(_, t)| t.shape().first().copied().unwrap_or(1));
         self.eval(&[out], b, given).remove(0).iter().copied().collect()
     }
+}
+
+/// The elements in row-major order.
+fn flat(a: &ArrayD<f64>) -> Vec<f64> {
+    a.iter().copied().collect()
 }
 
 fn ft(shape: &[usize], values: &[f64]) -> Tensor<f64> {
@@ -247,8 +298,19 @@ fn conv_same_gives_ceil_of_size_over_stride() {
             for n in [7usize, 8] {
                 let mut c = cx();
                 let x = c.input("x", &format!("B, 2, {n}, {n}"));
-                let y =
-                    conv(&mut c, x, 2, 5, &[k, k], &[stride, stride], &Padding::Same, &[1, 1], true).unwrap();
+                let y = conv(
+                    &mut c,
+                    x,
+                    2,
+                    5,
+                    &[k, k],
+                    &[stride, stride],
+                    &Padding::Same,
+                    &[PadMode::Zeros, PadMode::Zeros],
+                    &[1, 1],
+                    true,
+                )
+                .unwrap();
                 let m = n.div_ceil(stride);
                 assert_eq!(c.ty_of(y), format!("f32[B, 5, {m}, {m}]"), "k={k} s={stride} n={n}");
                 // The graph runs in the interpreter with these sizes too.
@@ -263,7 +325,19 @@ fn conv_same_gives_ceil_of_size_over_stride() {
 fn conv_params_values_and_errors() {
     let mut c = cx();
     let x = c.input("x", "B, 1, 3, 3");
-    let y = conv(&mut c, x, 2, 1, &[3, 3], &[1, 1], &Padding::Same, &[1, 1], true).unwrap();
+    let y = conv(
+        &mut c,
+        x,
+        2,
+        1,
+        &[3, 3],
+        &[1, 1],
+        &Padding::Same,
+        &[PadMode::Zeros, PadMode::Zeros],
+        &[1, 1],
+        true,
+    )
+    .unwrap();
     assert_eq!(c.params[0].2, Shape::known(&[1, 1, 3, 3]));
     assert_eq!(c.params[0].3, Init::Uniform { bound: 1.0 / 3.0 });
     assert_eq!(c.params[1].2, Shape::known(&[1]));
@@ -274,13 +348,25 @@ fn conv_params_values_and_errors() {
 
     let mut c = cx();
     let x = c.input("x", "B, 4, 3");
-    let e = err_of(conv(&mut c, x, 1, 2, &[5], &[1], &Padding::Valid, &[1], true));
+    let e = err_of(conv(&mut c, x, 1, 2, &[5], &[1], &Padding::Valid, &[PadMode::Zeros], &[1], true));
     assert!(e.message.contains("kernel of extent 5 does not fit axis 2 of f32[B, 4, 3]"), "{}", e.message);
-    let e = err_of(conv(&mut c, x, 2, 2, &[3, 3], &[1, 1], &Padding::Valid, &[1, 1], true));
+    let e = err_of(conv(
+        &mut c,
+        x,
+        2,
+        2,
+        &[3, 3],
+        &[1, 1],
+        &Padding::Valid,
+        &[PadMode::Zeros, PadMode::Zeros],
+        &[1, 1],
+        true,
+    ));
     assert_eq!(e.message, "`conv2d` needs a rank-4 input [B, C, H, W], got f32[B, 4, 3]");
-    let e = err_of(conv(&mut c, x, 1, 2, &[3, 3], &[1], &Padding::Valid, &[1], true));
+    let e = err_of(conv(&mut c, x, 1, 2, &[3, 3], &[1], &Padding::Valid, &[PadMode::Zeros], &[1], true));
     assert!(e.message.contains("kernel needs 1 value(s)"), "{}", e.message);
-    let y = conv(&mut c, x, 1, 2, &[3], &[1], &Padding::Explicit(vec![1]), &[1], false).unwrap();
+    let y = conv(&mut c, x, 1, 2, &[3], &[1], &Padding::Explicit(vec![1]), &[PadMode::Zeros], &[1], false)
+        .unwrap();
     assert_eq!(c.ty_of(y), "f32[B, 2, 3]");
 }
 

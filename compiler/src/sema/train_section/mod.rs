@@ -22,7 +22,8 @@ mod tests;
 use std::collections::HashMap;
 
 use crate::config::{
-    DataSource, EarlyStop, Metric, Missing, Normalize, Optimizer, Schedule, Split, TrainConfig,
+    DataSource, EarlyStop, LayerRef, LossOptimizer, Metric, Missing, Normalize, ParamSet, Schedule, Split,
+    TrainConfig, DEFAULT_LOSS,
 };
 use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{self, Expr, ExprKind};
@@ -38,7 +39,7 @@ use tables::{FRACTION, POSITIVE, SIZE};
 
 // ---- the keys -----------------------------------------------------------------
 
-type Apply = fn(&mut Checker, &Expr, &mut Draft);
+type Apply = fn(&mut Checker, &ast::TrainEntry, &mut Draft);
 
 /// One key of the `train` section.
 pub struct Key {
@@ -50,21 +51,25 @@ pub struct Key {
     apply: Apply,
 }
 
+/// The one key that takes a name: `optimizer NAME = ...` is the optimiser
+/// of the loss `NAME`, and the key is then given once per loss.
+pub const NAMED_KEY: &str = "optimizer";
+
 /// The keys of the `train` section.
 pub const KEYS: &[Key] = &[
     Key {
         name: "data",
         value: "`synthetic.NAME(...)`, `dataset(\"NAME\")`, `csv(...)`, `npy(...)` or `npz(...)`",
         default: "required",
-        apply: |cx, e, d| d.data = cx.data(e).or(d.data.take()),
+        apply: |cx, entry, d| d.data = cx.data(&entry.value).or(d.data.take()),
     },
     Key {
         name: "split",
         value: "fraction of the examples used for training, in (0, 1), taken by the source's order; or \
                 `chronological(F)`: the first F of the examples train",
         default: "0.8",
-        apply: |cx, e, d| {
-            if let Some(split) = cx.split(e) {
+        apply: |cx, entry, d| {
+            if let Some(split) = cx.split(&entry.value) {
                 d.split = split;
             }
         },
@@ -73,39 +78,45 @@ pub const KEYS: &[Key] = &[
         name: "normalize",
         value: "`none` or `per_variable`",
         default: "none",
-        apply: |cx, e, d| cx.named("normalize", &NORMALIZATIONS, e, &mut d.normalize),
+        apply: |cx, entry, d| cx.named("normalize", &NORMALIZATIONS, &entry.value, &mut d.normalize),
     },
     Key {
         name: "batch",
         value: "batch size, a positive integer",
         default: "32",
-        apply: |cx, e, d| cx.size("batch", e, &mut d.batch),
+        apply: |cx, entry, d| cx.size("batch", &entry.value, &mut d.batch),
     },
     Key {
         name: "epochs",
         value: "passes over the training data, a positive integer",
         default: "10",
-        apply: |cx, e, d| cx.size("epochs", e, &mut d.epochs),
+        apply: |cx, entry, d| cx.size("epochs", &entry.value, &mut d.epochs),
     },
     Key {
         name: "optimizer",
-        value: "`sgd(...)`, `adam(...)`, `adamw(...)` or `rmsprop(...)`",
+        value: "`sgd(...)`, `adam(...)`, `adamw(...)` or `rmsprop(...)`, each with `params: LAYER | [LAYERS] | \
+                params` (default: every parameter); `optimizer NAME = ...` is the optimizer of the loss `NAME`, \
+                one per loss",
         default: "adam(lr: 1e-3)",
-        apply: |cx, e, d| cx.named("optimizer", &OPTIMIZERS, e, &mut d.optimizer),
+        apply: |cx, entry, d| {
+            if let Some(o) = cx.optimizer(entry) {
+                d.optimizers.push(o);
+            }
+        },
     },
     Key {
         name: "schedule",
         value: "`constant`, `step(...)`, `cosine(...)` or `exponential(...)`",
         default: "constant",
-        apply: |cx, e, d| cx.named("schedule", &SCHEDULES, e, &mut d.schedule),
+        apply: |cx, entry, d| cx.named("schedule", &SCHEDULES, &entry.value, &mut d.schedule),
     },
     Key {
         name: "clip_grad_norm",
         value: "maximum global gradient norm, a positive number",
         default: "off",
-        apply: |cx, e, d| {
+        apply: |cx, entry, d| {
             let mut x = 0.0;
-            if cx.number("clip_grad_norm", POSITIVE, e, &mut x) {
+            if cx.number("clip_grad_norm", POSITIVE, &entry.value, &mut x) {
                 d.clip_grad_norm = Some(x);
             }
         },
@@ -114,8 +125,8 @@ pub const KEYS: &[Key] = &[
         name: "early_stop",
         value: "`patience(N, min_delta: 0)`",
         default: "off",
-        apply: |cx, e, d| {
-            if let Some(s) = cx.call("early_stop", &EARLY_STOPS, e) {
+        apply: |cx, entry, d| {
+            if let Some(s) = cx.call("early_stop", &EARLY_STOPS, &entry.value) {
                 d.early_stop = Some(s);
             }
         },
@@ -124,15 +135,15 @@ pub const KEYS: &[Key] = &[
         name: "metrics",
         value: "a list of metrics",
         default: "[] (loss only)",
-        apply: |cx, e, d| d.metrics = cx.metrics(e),
+        apply: |cx, entry, d| d.metrics = cx.metrics(&entry.value),
     },
     Key {
         name: "seed",
         value: "random seed, a non-negative integer",
         default: "0",
-        apply: |cx, e, d| {
+        apply: |cx, entry, d| {
             let mut n = 0i64;
-            if cx.number("seed", (Ty::Int, Range::Seed), e, &mut n) {
+            if cx.number("seed", (Ty::Int, Range::Seed), &entry.value, &mut n) {
                 d.seed = n.unsigned_abs();
             }
         },
@@ -141,8 +152,8 @@ pub const KEYS: &[Key] = &[
         name: "checkpoint",
         value: "path of the checkpoint file (safetensors), a string",
         default: "next to the model",
-        apply: |cx, e, d| {
-            if let Some(Arg::Str(s)) = cx.value("checkpoint", (Ty::Str, Range::Any), e) {
+        apply: |cx, entry, d| {
+            if let Some(Arg::Str(s)) = cx.value("checkpoint", (Ty::Str, Range::Any), &entry.value) {
                 d.checkpoint = Some(s);
             }
         },
@@ -151,7 +162,7 @@ pub const KEYS: &[Key] = &[
         name: "missing",
         value: "`error` or `drop`: what loading does with examples holding NaN or infinite values",
         default: "error",
-        apply: |cx, e, d| cx.named("missing", &MISSINGS, e, &mut d.missing),
+        apply: |cx, entry, d| cx.named("missing", &MISSINGS, &entry.value, &mut d.missing),
     },
 ];
 
@@ -165,7 +176,7 @@ struct Draft {
     normalize: Normalize,
     batch: usize,
     epochs: usize,
-    optimizer: Optimizer,
+    optimizers: Vec<LossOptimizer>,
     schedule: Schedule,
     clip_grad_norm: Option<f64>,
     early_stop: Option<EarlyStop>,
@@ -184,7 +195,7 @@ impl Draft {
             normalize: Normalize::None,
             batch: 32,
             epochs: 10,
-            optimizer: Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+            optimizers: vec![],
             schedule: Schedule::Constant,
             clip_grad_norm: None,
             early_stop: None,
@@ -196,6 +207,11 @@ impl Draft {
     }
 
     fn finish(self) -> Option<TrainConfig> {
+        let optimizers = if self.optimizers.is_empty() {
+            vec![LossOptimizer::default_for_loss()]
+        } else {
+            self.optimizers
+        };
         Some(TrainConfig {
             data: self.data?,
             data_span: self.data_span,
@@ -203,7 +219,7 @@ impl Draft {
             normalize: self.normalize,
             batch: self.batch,
             epochs: self.epochs,
-            optimizer: self.optimizer,
+            optimizers,
             schedule: self.schedule,
             clip_grad_norm: self.clip_grad_norm,
             early_stop: self.early_stop,
@@ -220,28 +236,56 @@ impl Draft {
 pub fn check_train(def: &ast::TrainDef, source: &str) -> (Option<TrainConfig>, Vec<Diagnostic>) {
     let mut cx = Checker { diags: vec![] };
     let mut draft = Draft::new();
-    let mut seen: HashMap<&str, Span> = HashMap::new();
+    // Per key (and per loss for `optimizer`): where it was first set, and
+    // whether with a name.
+    let mut seen: HashMap<(&str, &str), (Span, bool)> = HashMap::new();
     for entry in &def.entries {
         let name = entry.key.name.as_str();
         let Some(key) = KEYS.iter().find(|k| k.name == name) else {
             cx.unknown_key(&entry.key);
             continue;
         };
-        if let Some(first) = seen.get(name) {
+        if let (Some(entry_name), false) = (&entry.name, name == NAMED_KEY) {
             cx.diags.push(
+                Diagnostic::error(format!("`{name}` takes no name"))
+                    .primary(entry_name.span, "unexpected name")
+                    .note(format!("help: write `{name} = ...`"))
+                    .note(format!(
+                        "only `{NAMED_KEY}` is named: `{NAMED_KEY} NAME = ...` is the optimizer of the loss `NAME`"
+                    )),
+            );
+        }
+        let loss = match (&entry.name, name == NAMED_KEY) {
+            (Some(n), true) => n.name.as_str(),
+            (None, true) => DEFAULT_LOSS,
+            (_, false) => "",
+        };
+        let span = entry.name.as_ref().filter(|_| name == NAMED_KEY).map_or(entry.key.span, |n| n.span);
+        match seen.get(&(name, loss)) {
+            // `optimizer gen` twice, or `optimizer` and `optimizer loss`.
+            Some(&(first, first_named)) if name == NAMED_KEY && (first_named || entry.name.is_some()) => {
+                cx.diags.push(
+                    Diagnostic::error(format!("the loss `{loss}` has two optimizers"))
+                        .primary(span, format!("a second optimizer of `{loss}`"))
+                        .secondary(first, "the first")
+                        .note("each loss has one optimizer; remove one of them"),
+                );
+            }
+            Some(&(first, _)) => cx.diags.push(
                 Diagnostic::error(format!("`{name}` is set twice"))
                     .primary(entry.key.span, "set again here")
-                    .secondary(*first, "first set here"),
-            );
-        } else {
-            seen.insert(name, entry.key.span);
+                    .secondary(first, "first set here"),
+            ),
+            None => {
+                seen.insert((name, loss), (span, entry.name.is_some()));
+            }
         }
         if name == "data" {
             draft.data_span = entry.span;
         }
-        (key.apply)(&mut cx, &entry.value, &mut draft);
+        (key.apply)(&mut cx, entry, &mut draft);
     }
-    if !seen.contains_key("data") {
+    if !seen.contains_key(&("data", "")) {
         cx.diags.push(
             Diagnostic::error("the `train` section has no `data`")
                 .primary(keyword_span(def.span, source), "missing `data = ...`")
@@ -258,6 +302,54 @@ fn keyword_span(span: Span, source: &str) -> Span {
     match source.get(lo..lo + 5) {
         Some("train") => Span::new(lo, lo + 5),
         _ => span,
+    }
+}
+
+/// What `params:` of an optimizer may be, for messages.
+const PARAMS_EXPECTED: &str =
+    "a layer (`params: D`), a list of layers (`params: [G, D]`) or `params` (every \
+                               parameter)";
+
+/// The `params:` argument of an optimizer: `params` (every parameter), the
+/// name of a layer value of the model, or a non-empty list of such names,
+/// each once. Whether the names are layer values of the model is checked
+/// with the model (`sema::losses`).
+fn param_set(expr: &Expr) -> Result<ParamSet, Diagnostic> {
+    let layer = |e: &Expr| -> Result<LayerRef, Diagnostic> {
+        match &e.kind {
+            ExprKind::Path(p) if p.segments.len() == 1 => Ok(LayerRef { name: p.text(), span: e.span }),
+            _ => Err(Diagnostic::error(format!("`params` must be {PARAMS_EXPECTED}, found {}", describe(e)))
+                .primary(e.span, "expected the name of a layer value")),
+        }
+    };
+    match &expr.kind {
+        ExprKind::List(items) if items.is_empty() => {
+            Err(Diagnostic::error("`params` must not be an empty list")
+                .primary(expr.span, "empty list")
+                .note("help: name the layers the optimizer updates, e.g. `params: [G, D]`"))
+        }
+        ExprKind::List(items) => {
+            let mut layers: Vec<LayerRef> = vec![];
+            for item in items {
+                let l = layer(item)?;
+                if l.name == "params" {
+                    return Err(Diagnostic::error("`params` (every parameter) cannot be listed with layers")
+                        .primary(item.span, "every parameter")
+                        .note("help: write `params: params` alone, or list only layers"));
+                }
+                if let Some(first) = layers.iter().find(|f| f.name == l.name) {
+                    return Err(Diagnostic::error(format!("layer `{}` is listed twice in `params`", l.name))
+                        .primary(l.span, "listed again here")
+                        .secondary(first.span, "first listed here"));
+                }
+                layers.push(l);
+            }
+            Ok(ParamSet::Layers(layers))
+        }
+        _ => {
+            let l = layer(expr)?;
+            Ok(if l.name == "params" { ParamSet::All } else { ParamSet::Layers(vec![l]) })
+        }
     }
 }
 
@@ -376,7 +468,16 @@ impl Checker {
                     None
                 }
             },
-            // The section takes no tensors or names.
+            // `params: D` of an optimizer: names of the model's layer
+            // values, resolved against the model by `sema::losses`.
+            Ty::TensorList => match param_set(expr) {
+                Ok(_) => Some(Arg::None),
+                Err(d) => {
+                    self.diags.push(d);
+                    None
+                }
+            },
+            // The section takes no tensors or other names.
             _ => {
                 self.wrong_type(name, &expected, expr);
                 None
@@ -506,6 +607,26 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// Checks an `optimizer` entry: a row of [`OPTIMIZERS`] and its
+    /// `params:`, for the loss the entry names (`loss` when it names none).
+    fn optimizer(&mut self, entry: &ast::TrainEntry) -> Option<LossOptimizer> {
+        let optimizer = self.call("optimizer", &OPTIMIZERS, &entry.value)?;
+        // The binder checked `params:` already.
+        let params = match &entry.value.kind {
+            ExprKind::Call { args, .. } => args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "params"))
+                .map_or(Ok(ParamSet::All), |a| param_set(&a.value))
+                .ok()?,
+            _ => ParamSet::All,
+        };
+        let (loss, span) = match &entry.name {
+            Some(name) => (name.name.clone(), name.span),
+            None => (DEFAULT_LOSS.to_string(), entry.key.span),
+        };
+        Some(LossOptimizer { loss, optimizer, params, span: Some(span), named: entry.name.is_some() })
     }
 
     /// Checks the `data` key: `synthetic.NAME(...)` or a row of [`SOURCES`].

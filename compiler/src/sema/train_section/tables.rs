@@ -123,8 +123,12 @@ const BETA2: Param = kw("beta2", PROB, Default::Float(0.999));
 const EPS: Param = kw("eps", POSITIVE, Default::Float(1e-8));
 const MOMENTUM: Param = kw("momentum", PROB, Default::Float(0.0));
 const NO_DECAY: Param = kw("weight_decay", NON_NEGATIVE, Default::Float(0.0));
+/// The parameters an optimizer updates: a layer value of the model, a list
+/// of them, or `params` (every parameter, the default). The section keeps
+/// the names; `sema::losses` resolves them against the model.
+const PARAMS: Param = kw("params", (Ty::TensorList, Range::Any), Default::None);
 
-/// The optimisers, with PyTorch's defaults.
+/// The optimisers, with PyTorch's defaults; each takes `params:` too.
 pub const OPTIMIZERS: Table<Optimizer> = Table {
     what: "optimizer",
     expected: "an optimizer such as `adam(lr: 1e-3)`",
@@ -132,7 +136,7 @@ pub const OPTIMIZERS: Table<Optimizer> = Table {
     rows: &[
         Callable {
             name: "sgd",
-            params: &[LR, MOMENTUM, kw("nesterov", BOOL, Default::Bool(false)), NO_DECAY],
+            params: &[LR, MOMENTUM, kw("nesterov", BOOL, Default::Bool(false)), NO_DECAY, PARAMS],
             doc: "stochastic gradient descent, optionally with (Nesterov) momentum",
             build: |a| {
                 let (momentum, nesterov) = (a.float("momentum")?, a.bool("nesterov")?);
@@ -154,7 +158,7 @@ pub const OPTIMIZERS: Table<Optimizer> = Table {
         },
         Callable {
             name: "adam",
-            params: &[LR, BETA1, BETA2, EPS, NO_DECAY],
+            params: &[LR, BETA1, BETA2, EPS, NO_DECAY, PARAMS],
             doc: "Adam; `weight_decay` is added to the gradient (L2), as in PyTorch",
             build: |a| {
                 Ok(Optimizer::Adam {
@@ -168,7 +172,7 @@ pub const OPTIMIZERS: Table<Optimizer> = Table {
         },
         Callable {
             name: "adamw",
-            params: &[LR, BETA1, BETA2, EPS, kw("weight_decay", NON_NEGATIVE, Default::Float(0.01))],
+            params: &[LR, BETA1, BETA2, EPS, kw("weight_decay", NON_NEGATIVE, Default::Float(0.01)), PARAMS],
             doc: "Adam with decoupled weight decay (Loshchilov & Hutter)",
             build: |a| {
                 Ok(Optimizer::AdamW {
@@ -182,7 +186,7 @@ pub const OPTIMIZERS: Table<Optimizer> = Table {
         },
         Callable {
             name: "rmsprop",
-            params: &[LR, kw("alpha", PROB, Default::Float(0.99)), EPS, MOMENTUM, NO_DECAY],
+            params: &[LR, kw("alpha", PROB, Default::Float(0.99)), EPS, MOMENTUM, NO_DECAY, PARAMS],
             doc: "RMSprop: `alpha` is the smoothing constant of the squared-gradient average",
             build: |a| {
                 Ok(Optimizer::RmsProp {

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::config::datasets::DATASETS;
-use crate::config::{Generator, SplitRule};
+use crate::config::{Generator, Optimizer, SplitRule};
 use crate::diag::render_plain;
 use crate::sema::args::Default;
 use crate::syntax::ast::BinOp;
@@ -92,6 +92,19 @@ fn adam(lr: f64) -> Optimizer {
     Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
 }
 
+/// The optimiser of `optimizer = ...` in `src`: of the loss `loss`, every
+/// parameter.
+fn unnamed(src: &str, optimizer: Optimizer) -> Vec<LossOptimizer> {
+    let span = span_of(src, "optimizer");
+    vec![LossOptimizer {
+        loss: "loss".into(),
+        optimizer,
+        params: ParamSet::All,
+        span: Some(span),
+        named: false,
+    }]
+}
+
 // ---- the example programs of LANGUAGE.md ------------------------------
 
 #[test]
@@ -107,7 +120,7 @@ fn example_sine() {
         normalize: Normalize::None,
         batch: 64,
         epochs: 200,
-        optimizer: adam(3e-3),
+        optimizers: unnamed(src, adam(3e-3)),
         schedule: Schedule::Constant,
         clip_grad_norm: None,
         early_stop: None,
@@ -132,7 +145,10 @@ fn example_digits() {
         normalize: Normalize::PerVariable,
         batch: 32,
         epochs: 40,
-        optimizer: Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 0.0 },
+        optimizers: unnamed(
+            src,
+            Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 0.0 },
+        ),
         schedule: Schedule::Constant,
         clip_grad_norm: None,
         early_stop: None,
@@ -157,7 +173,7 @@ fn example_eddies() {
         normalize: Normalize::None,
         batch: 16,
         epochs: 5,
-        optimizer: adam(1e-3),
+        optimizers: unnamed(src, adam(1e-3)),
         schedule: Schedule::Constant,
         clip_grad_norm: None,
         early_stop: None,
@@ -176,7 +192,8 @@ fn defaults() {
     let c = config("");
     assert_eq!(c.data, DataSource::Synthetic { generator: Generator::Sine { n: 1024, noise: 0.0 } });
     assert_eq!((c.split, c.batch, c.epochs, c.seed), (Split::by_source(0.8), 32, 10, 0));
-    assert_eq!(c.optimizer, adam(1e-3));
+    assert_eq!(c.optimizers, vec![LossOptimizer::default_for_loss()]);
+    assert_eq!(c.optimizers[0].optimizer, adam(1e-3));
     assert_eq!((c.schedule, c.normalize), (Schedule::Constant, Normalize::None));
     assert_eq!((c.clip_grad_norm, c.early_stop, c.checkpoint), (None, None, None));
     assert_eq!(c.missing, Missing::Error);
@@ -255,17 +272,18 @@ fn the_data_entry_keeps_its_span() {
 
 #[test]
 fn optimizers_with_defaults() {
-    assert_eq!(config("optimizer = adam(3e-3)").optimizer, adam(3e-3));
+    assert_eq!(config("optimizer = adam(3e-3)").optimizers[0].optimizer, adam(3e-3));
     assert_eq!(
-        config("optimizer = adamw(1e-3)").optimizer,
+        config("optimizer = adamw(1e-3)").optimizers[0].optimizer,
         Optimizer::AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }
     );
     assert_eq!(
-        config("optimizer = rmsprop(lr: 0.01, momentum: 0.5)").optimizer,
+        config("optimizer = rmsprop(lr: 0.01, momentum: 0.5)").optimizers[0].optimizer,
         Optimizer::RmsProp { lr: 0.01, alpha: 0.99, eps: 1e-8, momentum: 0.5, weight_decay: 0.0 }
     );
     assert_eq!(
-        config("optimizer = sgd(0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4)").optimizer,
+        config("optimizer = sgd(0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4)").optimizers[0]
+            .optimizer,
         Optimizer::Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4 }
     );
 }
@@ -273,7 +291,7 @@ fn optimizers_with_defaults() {
 #[test]
 fn constant_arithmetic_and_ints_as_floats() {
     let c = config("optimizer = adam(lr: 1e-3 * 2)\nseed = 2 + 3\nsplit = 1 - 0.25\nclip_grad_norm = 1");
-    assert_eq!(c.optimizer.lr(), 2e-3);
+    assert_eq!(c.optimizers[0].optimizer.lr(), 2e-3);
     assert_eq!((c.seed, c.split, c.clip_grad_norm), (5, Split::by_source(0.75), Some(1.0)));
     assert_eq!(config("metrics = [csi(-(1 + 1) / 4)]").metrics, vec![Metric::Csi(-0.5)]);
     assert_eq!(config("batch = 128 / 2").batch, 64);
@@ -620,7 +638,7 @@ fn hand_built_ast() {
     let ident = |name: &str| ast::Ident { name: name.into(), span };
     let expr = |kind| Expr { kind, span };
     let path = |names: &[&str]| ast::Path { segments: names.iter().map(|n| ident(n)).collect(), span };
-    let entry = |key: &str, value| ast::TrainEntry { key: ident(key), value, span };
+    let entry = |key: &str, value| ast::TrainEntry { key: ident(key), name: None, value, span };
     let def = ast::TrainDef {
         entries: vec![
             entry("data", expr(ExprKind::Path(path(&["synthetic", "eddies"])))),
@@ -643,7 +661,7 @@ fn hand_built_ast() {
     let (config, diags) = check_train(&def, "");
     assert!(diags.is_empty(), "{diags:#?}");
     let config = config.expect("a config");
-    assert_eq!(config.optimizer, adam(0.01));
+    assert_eq!(config.optimizers[0].optimizer, adam(0.01));
     assert_eq!(config.data, DataSource::Synthetic { generator: Generator::Eddies { n: 512, size: 32 } });
 }
 
@@ -663,6 +681,7 @@ fn deep_arithmetic_is_rejected_not_overflowed() {
     let def = ast::TrainDef {
         entries: vec![ast::TrainEntry {
             key: ast::Ident { name: "seed".into(), span: Span::new(0, 1) },
+            name: None,
             value: e,
             span: Span::new(0, 1),
         }],
@@ -683,6 +702,7 @@ fn tables_are_consistent() {
             (Default::Float(x), _) => Arg::Float(x),
             (Default::Bool(b), _) => Arg::Bool(b),
             (Default::Str(t), _) => Arg::Str(t.to_string()),
+            (Default::None, _) => Arg::None,
             (_, Ty::Int) => Arg::Int(p.range.min_int().max(1)),
             (_, Ty::Float) => Arg::Float(0.5),
             (_, Ty::Bool) => Arg::Bool(false),
@@ -716,7 +736,7 @@ fn tables_are_consistent() {
     }
     assert_eq!(
         OPTIMIZERS.rows[1].signature(""),
-        "adam(lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0)"
+        "adam(lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, params)"
     );
     assert_eq!(GENERATORS.rows[0].signature("synthetic."), "synthetic.sine(n: 1024, noise: 0.0)");
     assert_eq!(KEYS.len(), 13);
@@ -729,6 +749,7 @@ proptest::proptest! {
         "data", "=", "batch", "optimizer", "adam", "(", ")", "[", "]", ",", ":", "lr", "1e-3", "-", "*",
         "/", "0", "3", "2.5", "\"x\"", "true", "synthetic", ".", "sine", "n", "metrics", "csi", "split",
         "dataset", "\"digits\"", "sgd", "momentum", "seed", "+", "9223372036854775807", "1e999", "x",
+        "params", "gen",
     ]), 0..40)) {
         let src = format!("train {{\n{}\n}}\n", tokens.join(" "));
         let (file, _) = crate::syntax::parse(&src);
@@ -738,4 +759,105 @@ proptest::proptest! {
             }
         }
     }
+}
+
+// ---- several losses: named optimizers and `params` ----------------------
+
+#[test]
+fn named_optimizers_in_the_order_written() {
+    let src = section(
+        "data = synthetic.sine\n\
+         optimizer disc = adam(lr: 2e-4, beta1: 0.5, params: D)\n\
+         optimizer gen = sgd(0.1, params: [G, H])",
+    );
+    let (config, diags) = run(&src);
+    assert!(diags.is_empty(), "{}", render_plain("t.nn", &src, &diags));
+    let config = config.expect("a config");
+    // The layer `name`, `offset` bytes into the first `text`.
+    let layer = |name: &str, text: &str, offset: usize| {
+        let lo = src.find(text).expect("in the source") + offset;
+        LayerRef { name: name.into(), span: Span::new(lo, lo + name.len()) }
+    };
+    let expected = vec![
+        LossOptimizer {
+            loss: "disc".into(),
+            optimizer: Optimizer::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+            params: ParamSet::Layers(vec![layer("D", "params: D", 8)]),
+            span: Some(span_of(&src, "disc")),
+            named: true,
+        },
+        LossOptimizer {
+            loss: "gen".into(),
+            optimizer: Optimizer::Sgd { lr: 0.1, momentum: 0.0, nesterov: false, weight_decay: 0.0 },
+            params: ParamSet::Layers(vec![layer("G", "[G, H]", 1), layer("H", "[G, H]", 4)]),
+            span: Some(span_of(&src, "gen")),
+            named: true,
+        },
+    ];
+    assert_eq!(config.optimizers, expected);
+    assert_eq!(config.optimizer_of("gen").map(|o| o.optimizer.name()), Some("sgd"));
+    assert_eq!(config.optimizers[1].params.to_string(), "[G, H]");
+    assert!(config.optimizers[1].updates("G.dense_1.weight"));
+    assert!(!config.optimizers[1].updates("Gx.dense_1.weight"), "a layer owns `NAME.*` only");
+    assert!(!config.optimizers[1].updates("D.dense_1.weight"));
+}
+
+#[test]
+fn params_params_is_every_parameter() {
+    let c = config("optimizer = adam(1e-3, params: params)");
+    assert_eq!(c.optimizers[0].params, ParamSet::All);
+    assert_eq!(c.optimizers[0].params.to_string(), "params");
+    assert!(c.optimizers[0].updates("anything.weight"));
+}
+
+#[test]
+fn two_optimizers_of_one_loss() {
+    let (src, diags) = errors("optimizer gen = adam(1e-3)\noptimizer gen = sgd(0.1)");
+    assert_eq!(diags.len(), 1, "{}", render_plain("t.nn", &src, &diags));
+    let d = expect(&src, &diags, "the loss `gen` has two optimizers", "gen");
+    let second = Span::new(src.rfind("gen").unwrap(), src.rfind("gen").unwrap() + 3);
+    assert_eq!(d.labels.iter().find(|l| l.primary).map(|l| l.span), Some(second));
+    // `optimizer = ...` is the optimizer of `loss`.
+    let (src, diags) = errors("optimizer = adam(1e-3)\noptimizer loss = sgd(0.1)");
+    let d = expect(&src, &diags, "the loss `loss` has two optimizers", "loss");
+    secondary(&src, d, "optimizer", "the first");
+    // Twice without a name is a key set twice.
+    let (src, diags) = errors("optimizer = adam(1e-3)\noptimizer = sgd(0.1)");
+    expect(&src, &diags, "`optimizer` is set twice", "optimizer");
+}
+
+#[test]
+fn only_optimizer_takes_a_name() {
+    let d = single("batch b = 4", "`batch` takes no name", "b");
+    noted(&d, "help: write `batch = ...`");
+    noted(&d, "`optimizer NAME = ...` is the optimizer of the loss `NAME`");
+}
+
+#[test]
+fn params_must_name_layers() {
+    let d = single(
+        "optimizer = adam(1e-3, params: \"D\")",
+        "`params` must be a layer (`params: D`), a list of layers (`params: [G, D]`) or `params` (every \
+         parameter), found a string (\"D\")",
+        "\"D\"",
+    );
+    assert!(d.notes.is_empty());
+    single("optimizer = adam(1e-3, params: [])", "`params` must not be an empty list", "[]");
+    let (src, diags) = errors("optimizer = adam(1e-3, params: [D, G, D])");
+    let d = expect(&src, &diags, "layer `D` is listed twice in `params`", "D");
+    secondary(&src, d, "D", "first listed here");
+    single(
+        "optimizer = adam(1e-3, params: [params, D])",
+        "`params` (every parameter) cannot be listed with layers",
+        "params",
+    );
+    single(
+        "optimizer = adam(1e-3, params: D.conv)",
+        "`params` must be a layer (`params: D`), a list of layers (`params: [G, D]`) or `params` (every \
+         parameter), found the name `D.conv`",
+        "D.conv",
+    );
+    let (src, diags) = errors("optimizer = adam(1e-3, param: D)");
+    let d = expect(&src, &diags, "unknown argument `param` for `adam`", "param");
+    noted(d, "help: did you mean `params`?");
 }
