@@ -68,7 +68,7 @@ fn normal(key: [i32; 2], stream: u64, index: u64) -> f32 {
 
 /// Gives every input of the executable its starting value: parameters and
 /// state from their initialisers, the key `[seed, 0]`, the learning rate,
-/// and synthetic data.
+/// and synthetic data (for constants too).
 pub fn feed_synthetic(exe: &mut Executable, graph: &Graph, seed: u64, lr: f64) -> Result<(), String> {
     for (name, value) in init::initial_values(graph, seed)? {
         exe.set_input(&name, &Tensor::Float(value))?;
@@ -98,13 +98,14 @@ pub fn feed_synthetic(exe: &mut Executable, graph: &Graph, seed: u64, lr: f64) -
             (InputKind::Hyper, _) => {
                 Tensor::Float(ndarray::ArrayD::from_elem(ndarray::IxDyn(shape), lr as f32))
             }
-            (InputKind::Data | InputKind::Target, DType::F32) => {
+            // Constants get data-like values: timing does not depend on them.
+            (InputKind::Data | InputKind::Target | InputKind::Const, DType::F32) => {
                 let v = (0..count as u64).map(|i| normal(key, stream, i)).collect();
                 Tensor::Float(
                     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).map_err(|e| e.to_string())?,
                 )
             }
-            (InputKind::Data | InputKind::Target, DType::I32) => {
+            (InputKind::Data | InputKind::Target | InputKind::Const, DType::I32) => {
                 let v = (0..count as u64)
                     .map(|i| (rng::uniform(key, stream, i) * classes as f32) as i32 % classes as i32)
                     .collect();

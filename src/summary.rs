@@ -209,6 +209,9 @@ mod table_tests {
             train_graph: Graph::new("demo", Mode::Train),
             infer_graph: Graph::new("demo", Mode::Infer),
             train: None,
+            constants: vec![],
+            losses: vec!["loss".into()],
+            layer_values: vec![],
             layers: vec![
                 layer("e1.conv2d_1", "conv2d", DType::F32, &["B", "16", "32", "32"], 160, 294_912),
                 layer("e1.relu_1", "relu", DType::F32, &["B", "16", "32", "32"], 0, 16_384),

@@ -302,3 +302,56 @@ fn the_second_step_sees_what_the_first_wrote() {
     assert!(compared >= 20, "only {compared} tensors compared");
     fs::remove_dir_all(&dir).ok();
 }
+
+/// A run killed after its first epoch's checkpoint and resumed ends in the
+/// same bytes as a run that was never interrupted.
+#[test]
+fn a_killed_run_resumes_to_the_same_bytes() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("kill");
+    // Long enough epochs that the kill lands inside the second one.
+    let source = HEADS
+        .replace("t = x |> F |> tanh", "t = (x + normal([B, 1], std: 0.01)) |> F |> tanh")
+        .replace("synthetic.sine(n: 512)", "synthetic.sine(n: 200000)")
+        .replace("OPTIMIZERS", OVERLAPPING);
+    fs::write(dir.join("heads.nn"), source).expect("write");
+    let args = |ckpt: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> =
+            ["train", "heads.nn", "--quiet", "--epochs", "2", "--threads", "2", "--checkpoint", ckpt]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--run-dir".to_string(), format!("{ckpt}.run")]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let nnc = || Command::new(env!("CARGO_BIN_EXE_nnc"));
+    let full = nnc().current_dir(&dir).args(args("full.safetensors", &[])).output().expect("run nnc");
+    assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+    let mut child = nnc()
+        .current_dir(&dir)
+        .args(args("cut.safetensors", &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nnc");
+    let start = Instant::now();
+    while !dir.join("cut.safetensors").exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 300 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill nnc");
+    child.wait().expect("reap nnc");
+    let cut = tensor_file::load(&dir.join("cut.safetensors")).expect("the checkpoint is complete");
+    assert_eq!(cut.metadata["finished"], "false", "the run ended before it was killed");
+    let resumed = nnc()
+        .current_dir(&dir)
+        .args(args("cut.safetensors", &["--resume", "cut.safetensors"]))
+        .output()
+        .expect("run nnc");
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let (a, b) = (fs::read(dir.join("full.safetensors")).expect("read"), fs::read(dir.join("cut.safetensors")).expect("read"));
+    assert!(a == b, "the resumed run's checkpoint differs from the uninterrupted run's");
+    fs::remove_dir_all(&dir).ok();
+}

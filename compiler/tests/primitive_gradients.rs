@@ -261,6 +261,9 @@ fn cases_cover_every_primitive() {
         "avgpool",
         "resize",
         "warp",
+        "gather",
+        "scatter_sum",
+        "scatter_max",
         // Not differentiable, used inside differentiable graphs.
         "gt",
         "ge",
@@ -272,6 +275,7 @@ fn cases_cover_every_primitive() {
         "size",
         "rng_uniform",
         "const",
+        "stop_gradient",
     ]);
     let missing: Vec<&str> = want.into_iter().filter(|m| !seen.contains(m)).collect();
     assert!(missing.is_empty(), "no gradient case uses {missing:?}");

@@ -960,6 +960,62 @@ mod tests {
     }
 
     #[test]
+    fn lists_of_names_flags_and_pairs() {
+        let modes = Ty::Enums(&["zeros", "circular"]);
+        let sym = |s: &str| Value::Symbol(s.into());
+        assert_eq!(check("pad_mode", modes, Range::Any, &sym("circular")), Ok(Arg::Enums(vec!["circular".into()])));
+        assert_eq!(
+            check("pad_mode", modes, Range::Any, &Value::List(vec![sym("zeros"), sym("circular")])),
+            Ok(Arg::Enums(vec!["zeros".into(), "circular".into()]))
+        );
+        let e = check("pad_mode", modes, Range::Any, &Value::List(vec![sym("zeros"), sym("wrap")])).unwrap_err();
+        assert_eq!(e.message, "invalid value `wrap` for `pad_mode`: expected one of `zeros`, `circular`");
+        assert!(modes.takes_names() && !Ty::Tensor.takes_names());
+        assert_eq!(modes.names(), ["zeros", "circular"]);
+
+        let flags = Value::List(vec![Value::Bool(false), Value::Bool(true)]);
+        assert_eq!(check("periodic", Ty::Bools, Range::Any, &flags), Ok(Arg::Bools(vec![false, true])));
+        assert_eq!(check("periodic", Ty::Bools, Range::Any, &Value::Bool(true)), Ok(Arg::Bools(vec![true])));
+        assert!(check("periodic", Ty::Bools, Range::Any, &Value::Int(1)).is_err());
+
+        let pair = |a, b| Value::List(vec![Value::Int(a), Value::Int(b)]);
+        let widths = Value::List(vec![pair(1, 2), pair(0, 3)]);
+        assert_eq!(check("widths", Ty::Pairs, Range::NonNegative, &widths), Ok(Arg::Pairs(vec![(1, 2), (0, 3)])));
+        let e = check("widths", Ty::Pairs, Range::NonNegative, &pair(1, 2)).unwrap_err();
+        assert_eq!(e.message, "`widths` needs one [before, after] pair per axis, found a list of integers");
+        assert_eq!(e.label, "write `[[1, 2]]` for the last axis");
+        let e = check("widths", Ty::Pairs, Range::NonNegative, &Value::List(vec![pair(1, -1)])).unwrap_err();
+        assert_eq!(e.message, "`widths` must be at least 0, found -1");
+        let triple = Value::List(vec![Value::List(vec![Value::Int(1); 3])]);
+        let e = check("widths", Ty::Pairs, Range::NonNegative, &triple).unwrap_err();
+        assert_eq!(e.message, "each entry of `widths` is a [before, after] pair, found 3 values");
+    }
+
+    #[test]
+    fn numbers_stand_for_tensors_and_keep_operand_numbers() {
+        let ty = Ty::TensorOrNumber;
+        assert_eq!(check("target", ty, Range::Any, &Value::Int(1)), Ok(Arg::Float(1.0)));
+        let e = check("target", ty, Range::Any, &Value::Str("a".into())).unwrap_err();
+        assert_eq!(e.message, "expected a tensor or a number, found a string (\"a\")");
+        let tensor = |i: u32| TensorVal { id: ValueId(i), span: Span::new(0, 1), def: None };
+        static PARAMS: [Param<'static>; 3] = [
+            Param::positional("pred", Ty::Tensor, Range::Any, Default::Required),
+            Param::positional("target", Ty::TensorOrNumber, Range::Any, Default::Required),
+            Param::positional("weight", Ty::OptTensor, Range::Any, Default::None),
+        ];
+        let args = Args {
+            params: &PARAMS,
+            values: vec![Arg::Tensor(tensor(0)), Arg::Float(0.0), Arg::Tensor(tensor(1))],
+        };
+        assert_eq!(args.operand("target"), Ok(Operand::Number(0.0)));
+        assert_eq!(args.operands().len(), 2);
+        // The builder's operand 2 (the weight) is the call's second tensor.
+        assert_eq!(args.renumber(BuildError::new("w").at(2)).operand, Some(1));
+        assert_eq!(args.renumber(BuildError::new("t").at(1)).operand, None);
+        assert_eq!(args.renumber(BuildError::new("p").at(0)).operand, Some(0));
+    }
+
+    #[test]
     fn the_numeric_rule() {
         assert_eq!(Range::Any.int(-MAX_SIZE), Ok(-MAX_SIZE));
         assert_eq!(Range::Any.int(-MAX_SIZE - 1), Err(IntOutside::TooLarge(MAX_SIZE)));

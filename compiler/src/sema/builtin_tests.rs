@@ -11,7 +11,7 @@ use crate::ir::interp::{example_inputs, run, Tensor};
 use crate::ir::{Graph, Init, InputKind, Op, OutputKind, ParamRole};
 
 use super::catalogue::{self, InitRule, Kind, Role};
-use super::{analyze, Module};
+use super::{analyze, ConstData, Module};
 
 /// A model with inputs of several ranks and `r = EXPR`.
 fn model_with(expr: &str) -> String {
@@ -459,10 +459,28 @@ fn graph_inputs_come_first_in_the_documented_order() {
     assert_eq!(m.infer_graph.inputs().count(), 14, "no rng key in inference");
 }
 
-/// Runs `g` with example inputs for `B = b`, targets made non-negative.
-fn run_graph(g: &Graph, b: usize) -> HashMap<String, Tensor<f64>> {
+/// Example inputs of `g` (a graph of `m`) for `B = b` drawn with `seed`,
+/// with the constants' values that `m` carries.
+fn module_inputs(m: &Module, g: &Graph, b: usize, seed: u64) -> HashMap<String, Tensor<f64>> {
     let dims = HashMap::from([("B".to_string(), b)]);
-    let mut inputs = example_inputs::<f64>(g, &dims, 3).expect("example inputs");
+    let mut inputs = example_inputs::<f64>(g, &dims, seed).expect("example inputs");
+    for c in &m.constants {
+        let shape = c.ty.shape.as_known().expect("constants have known shapes");
+        let t = match &c.data {
+            ConstData::F32(_) => Tensor::from_f64(&shape, &c.data.to_f64()).expect("values fill the shape"),
+            ConstData::I32(v) => Tensor::Int(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v.clone()).expect("values fill the shape"),
+            ),
+        };
+        inputs.insert(c.name.clone(), t);
+    }
+    inputs
+}
+
+/// Runs `g` (a graph of `m`) with example inputs for `B = b`, targets made
+/// non-negative.
+fn run_graph(m: &Module, g: &Graph, b: usize) -> HashMap<String, Tensor<f64>> {
+    let mut inputs = module_inputs(m, g, b, 3);
     for (_, n) in g.inputs() {
         if let Op::Input { name, kind: InputKind::Target } = &n.op {
             if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
@@ -484,7 +502,7 @@ fn floats(t: &Tensor<f64>) -> Vec<f64> {
 fn resunet_runs_in_the_interpreter() {
     let src = super::tests::RESUNET;
     let m = analyse_ok(src);
-    let out = run_graph(&m.train_graph, 1);
+    let out = run_graph(&m, &m.train_graph, 1);
     let loss = floats(&out["loss"])[0];
     assert!((0.0..=1.0).contains(&loss), "dice loss {loss}");
     let p = out["p"].as_float().expect("prediction");
@@ -496,7 +514,7 @@ fn resunet_runs_in_the_interpreter() {
     let rv = floats(&out["e1.batchnorm_1.running_var"]);
     assert_eq!(rv.len(), 16);
     assert!(rv.iter().all(|v| *v > 0.9 - 1e-12));
-    let infer = run_graph(&m.infer_graph, 1);
+    let infer = run_graph(&m, &m.infer_graph, 1);
     assert_eq!(infer["p"].shape(), &[1, 3, 32, 32]);
 }
 
@@ -570,7 +588,7 @@ fn summary_rows_count_flops_by_the_convention() {
 #[test]
 fn batchnorm_output_is_standardised_per_channel() {
     let m = analyse_ok(&model_with("img |> conv2d(3, kernel: 3) |> batchnorm"));
-    let out = run_graph(&m.train_graph, 2);
+    let out = run_graph(&m, &m.train_graph, 2);
     let r = out["r"].as_float().expect("float");
     assert_eq!(r.shape(), &[2, 3, 6, 6]);
     for c in 0..3 {
@@ -721,8 +739,7 @@ fn convlstm_gradients_match_finite_differences() {
 fn gradients_match_finite_differences(src: &str, scale: f64) -> Vec<String> {
     let m = analyse_ok(src);
     let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
-    let dims = HashMap::from([("B".to_string(), 2)]);
-    let mut inputs = example_inputs::<f64>(&back.graph, &dims, 11).expect("example inputs");
+    let mut inputs = module_inputs(&m, &back.graph, 2, 11);
     for g in &back.grads {
         if let Some(Tensor::Float(a)) = inputs.get_mut(&g.name) {
             a.mapv_inplace(|v| scale * v);
@@ -774,9 +791,9 @@ fn part_2_gradients_match_finite_differences() {
     let src = "model m {
   input x: f32[B, 1, 4, 5]
   target y: f32[B, 2, 4, 5]
-  h = pad(x, [[1, 1], [1, 1]], mode: reflect) |> conv2d(2, kernel: 3)
+  h = x |> conv2d(2, kernel: 3, pad: same, pad_mode: [reflect, circular])
   p = pad(h, [[1, 1], [2, 2]], mode: edge) |> conv2d(2, kernel: [3, 5])
-  q = roll(p, [1, -2], axis: [2, 3]) + stack(p, p, axis: 1) |> mean(axis: 1)
+  q = roll(p, [1, -2], axis: [2, 3]) + mean(stack(p, p, axis: 1), axis: 1)
   r = where(q > 0, q, 0.1 * q) + maximum(q, 0.2) + (q < 0.5) * q
   theta = h |> global_avgpool |> dense(6) |> reshape(shape: [B, 2, 3])
   w = warp(r, affine_flow(theta, [4, 5]))
@@ -803,7 +820,7 @@ fn stop_gradient_blocks_the_gradient() {
         );
         let m = analyse_ok(&src);
         let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
-        let out = run_graph(&back.graph, 2);
+        let out = run_graph(&m, &back.graph, 2);
         back.grads.iter().map(|g| floats(&out[&format!("grad.{}", g.name)])).collect()
     };
     let plain = grads_of("mse(p, y)");
@@ -841,33 +858,18 @@ fn part_2_builtins_report_misuse() {
                 "help: make a condition with a comparison, e.g. `where(x > 0, x, 0)`",
             ],
         ),
-        (
-            "where(x > 0, x, labels)",
-            &["`where` needs two branches of one element type, got f32[B, 4] and i32[B]"],
-        ),
+        ("where(x > 0, x, labels)", &["`where` needs two branches of one element type, got f32[B, 4] and i32[B]"]),
         ("where(x > 0, x, \"a\")", &["expected a tensor or a number, found a string"]),
-        (
-            "minimum(x, seq)",
-            &["mismatched shapes for `minimum`", "cannot take the minimum of f32[B, 4] and f32[B, 3, 10]"],
-        ),
+        ("minimum(x, seq)", &["mismatched shapes for `minimum`", "cannot take the minimum of f32[B, 4] and f32[B, 3, 10]"]),
         (
             "pad(img, [1, 2])",
-            &[
-                "`widths` needs one [before, after] pair per axis, found a list of integers",
-                "write `[[1, 2]]` for the last axis",
-            ],
+            &["`widths` needs one [before, after] pair per axis, found a list of integers", "write `[[1, 2]]` for the last axis"],
         ),
         ("pad(img, [[1, -2]])", &["`widths` must be at least 0, found -2"]),
         ("pad(img, [[1, 2, 3]])", &["each entry of `widths` is a [before, after] pair, found 3 values"]),
         ("pad(img, [[1, 1]], mode: wrap)", &["invalid value `wrap` for `mode`"]),
-        (
-            "pad(img, [[9, 0]], mode: reflect)",
-            &["reflect padding of 9 is wider than axis 3 of f32[B, 1, 8, 8] allows (size 8)"],
-        ),
-        (
-            "pad(img, [[1, 1]], mode: edge, value: 1)",
-            &["`value` applies only to `mode: zeros`, not `mode: edge`"],
-        ),
+        ("pad(img, [[9, 0]], mode: reflect)", &["reflect padding of 9 is wider than axis 3 of f32[B, 1, 8, 8] allows (size 8)"]),
+        ("pad(img, [[1, 1]], mode: edge, value: 1)", &["`value` applies only to `mode: zeros`, not `mode: edge`"]),
         ("pad(x, [[1, 1], [1, 1]])", &["`pad` needs a known size on axis 0, got symbolic `B` in f32[B, 4]"]),
         ("roll(x, 1, axis: 0)", &["`roll` needs a known size on axis 0"]),
         ("roll(x, 1, axis: 2)", &["`roll`: axis 2 is out of range for a tensor of rank 2"]),
@@ -882,14 +884,8 @@ fn part_2_builtins_report_misuse() {
             "warp(img, zeros([B, 2, 4, 4]))",
             &["`warp` of f32[B, 1, 8, 8] needs a flow f32[B, 2, 8, 8]", "expected f32[B, 2, 8, 8]"],
         ),
-        (
-            "warp(img, img, mode: cubic)",
-            &["invalid value `cubic` for `mode`: expected one of `bilinear`, `nearest`"],
-        ),
-        (
-            "affine_flow(x, [4, 4])",
-            &["`affine_flow` needs 2×3 matrices [B, 2, 3], got f32[B, 4]", "expected f32[B, 2, 3]"],
-        ),
+        ("warp(img, img, mode: cubic)", &["invalid value `cubic` for `mode`: expected one of `bilinear`, `nearest`"]),
+        ("affine_flow(x, [4, 4])", &["`affine_flow` needs 2×3 matrices [B, 2, 3], got f32[B, 4]", "expected f32[B, 2, 3]"]),
         ("affine_flow(reshape(x, shape: [B, 2, 2]), [4, 4, 4])", &["2×3 matrices"]),
         ("gather(seq, x)", &["`gather` needs an index vector i32[E], got f32[B, 4]", "expected i32[E]"]),
         (
@@ -898,26 +894,14 @@ fn part_2_builtins_report_misuse() {
         ),
         ("scatter(seq, labels, 0, axis: 0)", &["`n` must be at least 1, found 0"]),
         ("grid_graph(2, 2, neighbours: 6)", &["`grid_graph` neighbours must be 4 or 8, got 6"]),
-        (
-            "grid_graph(2, 2, periodic: [true, false, true])",
-            &["`periodic` has 3 values but this call has 2 spatial dimensions"],
-        ),
+        ("grid_graph(2, 2, periodic: [true, false, true])", &["`periodic` has 3 values but this call has 2 spatial dimensions"]),
         (
             "knn_graph(reshape(x, shape: [B, 4]), 1)",
-            &[
-                "`knn_graph` needs points known when the program is compiled",
-                "help: declare them as a constant",
-            ],
+            &["`knn_graph` needs points known when the program is compiled", "help: declare them as a constant"],
         ),
-        (
-            "knn_graph(linspace(0, 1, 3), 3)",
-            &["`knn_graph` with k = 3 needs more than 3 points, but f32[3] has 3"],
-        ),
+        ("knn_graph(linspace(0, 1, 3), 3)", &["`knn_graph` with k = 3 needs more than 3 points, but f32[3] has 3"]),
         ("bce(x, \"one\")", &["expected a tensor or a number"]),
-        (
-            "mse(x, 0, weight: seq)",
-            &["`mse` weight f32[B, 3, 10] does not broadcast to the prediction's shape [B, 4]"],
-        ),
+        ("mse(x, 0, weight: seq)", &["`mse` weight f32[B, 3, 10] does not broadcast to the prediction's shape [B, 4]"]),
     ]);
 }
 
@@ -936,10 +920,110 @@ fn a_number_target_is_broadcast() {
 }
 ";
     let m = analyse_ok(src);
-    let out = run_graph(&m.train_graph, 2);
+    let out = run_graph(&m, &m.train_graph, 2);
     let value = |n: &str| floats(&out[n])[0];
     assert!(value("a") > 0.0);
     assert!((value("a") - value("b")).abs() < 1e-12);
     assert!((value("c") - value("d")).abs() < 1e-12);
     assert!((value("e") - value("f")).abs() < 1e-12);
+}
+
+
+/// A message-passing layer on a grid: edges from `grid_graph`, features
+/// read with `gather` at the sources and combined with `scatter` at the
+/// destinations. The in-degrees count the edges, and the gradients of the
+/// edge and node networks agree with finite differences.
+#[test]
+fn message_passing_on_a_grid_graph() {
+    let src = "model g {
+  input x: f32[B, 6, 3]
+  target y: f32[B, 6, 4]
+  edges = grid_graph(2, 3)
+  degree = scatter(ones([B, 14, 1]), edges[:, 1], 6)
+  messages = concat(gather(x, edges[:, 0]), gather(x, edges[:, 1]), axis: 2) |> dense(4) |> tanh
+  agg = scatter(messages, edges[:, 1], 6, reduce: mean) + scatter(messages, edges[:, 1], 6, reduce: max)
+  out = concat(x, agg, axis: 2) |> dense(4)
+  loss = mse(out, y) + 0 * sum(degree)
+}
+";
+    let m = analyse_ok(src);
+    let edges = m.constants.iter().find(|c| c.name == "edges.grid_graph_1.edges").expect("the edge list");
+    assert_eq!(edges.ty.to_string(), "i32[14, 2]");
+    assert_eq!(edges.origin, "grid_graph(2, 3, neighbours: 4, periodic: [false, false])");
+    let mut g = m.train_graph.clone();
+    let degree = g
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, Op::ScatterSum { .. }) && n.ty.to_string() == "f32[B, 6, 1]")
+        .expect("the degree scatter");
+    g.output(OutputKind::Other, "degree", crate::ir::ValueId(degree as u32));
+    let out = run_graph(&m, &g, 1);
+    assert_eq!(floats(&out["degree"]), [2., 3., 2., 2., 3., 2.]);
+    let grads = gradients_match_finite_differences(src, 2.0);
+    assert_eq!(grads.len(), 4, "{grads:?}");
+}
+
+/// Random tensors draw in inference too, each call site from its own
+/// streams of the key input.
+#[test]
+fn random_tensors_draw_in_both_modes() {
+    let src = "model m {
+  input x: f32[B, 4]
+  r = x + normal([B, 4], std: 0.1) + uniform([B, 4])
+}
+";
+    let m = analyse_ok(src);
+    for g in [&m.train_graph, &m.infer_graph] {
+        let streams: Vec<u64> = g
+            .nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::RngUniform { stream, .. } => Some(stream),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(streams.len(), 3, "two draws for normal, one for uniform");
+        let mut unique = streams.clone();
+        unique.dedup();
+        assert_eq!(unique, streams);
+        assert_eq!(g.inputs().filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Key, .. })).count(), 1);
+    }
+}
+
+/// Warping, scattering and gathering count by the documented convention;
+/// constants and data movement are free.
+#[test]
+fn part_2_flops_follow_the_convention() {
+    let src = "model m {
+  input img: f32[B, 1, 8, 8]
+  input flow: f32[B, 2, 8, 8]
+  input e: f32[B, 5, 3]
+  input idx: i32[5]
+  a = warp(img, flow)
+  b = warp(img, flow, mode: nearest)
+  c = scatter(e, idx, 4)
+  d = gather(e, idx)
+  f = zeros([B, 4])
+  g = arange(10)
+  h = pad(img, [[1, 1]], mode: reflect)
+  k = stop_gradient(img)
+  r = concat(a, b, axis: 1)
+}
+";
+    let m = analyse_ok(src);
+    let flops: Vec<(&str, u64)> = m.layers.iter().map(|l| (l.name.as_str(), l.flops)).collect();
+    assert_eq!(
+        flops,
+        [
+            ("a.warp_1", 8 * 64),
+            ("b.warp_1", 64),
+            ("c.scatter_1", 15),
+            ("d.gather_1", 0),
+            ("f.zeros_1", 0),
+            ("g.arange_1", 0),
+            ("h.pad_1", 0),
+            ("k.stop_gradient_1", 0),
+            ("r.concat_1", 0),
+        ]
+    );
 }

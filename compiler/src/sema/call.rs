@@ -229,9 +229,9 @@ impl Run<'_> {
         let ty = param.ty;
         if let ExprKind::Path(p) = &expr.kind {
             if let [ident] = p.segments.as_slice() {
-                let enum_name = match ty {
-                    Ty::Enum(names) | Ty::IntOrEnum(names) => names.contains(&ident.name.as_str()),
-                    _ => param.default == Default::None && ident.name == "none",
+                let enum_name = match ty.names() {
+                    [] => param.default == Default::None && ident.name == "none",
+                    names => names.contains(&ident.name.as_str()),
                 };
                 if enum_name {
                     return Value::Symbol(ident.name.clone());
@@ -241,8 +241,7 @@ impl Run<'_> {
         // A bare name that is not in scope is a value of its own where the
         // parameter takes names; for a boolean it is reported as the wrong
         // type (`bias: yes`) rather than as an undefined name.
-        let symbols = matches!(ty, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Str | Ty::Shape | Ty::Bool);
-        self.eval(env, expr, symbols)
+        self.eval(env, expr, ty.takes_names())
     }
 
     fn call_block(

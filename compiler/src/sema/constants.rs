@@ -102,7 +102,7 @@ pub enum ConstSource {
     /// `csv(PATH)`: every value of the file, rows in order; `csv(PATH,
     /// column: NAME)` one column.
     Csv { path: String, column: Option<String> },
-    /// `dataset(NAME).FIELD`: a field of a shipped or synthetic data set.
+    /// `dataset(NAME, field: FIELD)`: an array of a shipped data set.
     Dataset { name: String, field: String },
 }
 
@@ -113,7 +113,7 @@ impl fmt::Display for ConstSource {
             ConstSource::Npz { path, key } => write!(f, "npz({path:?}, {key:?})"),
             ConstSource::Csv { path, column: None } => write!(f, "csv({path:?})"),
             ConstSource::Csv { path, column: Some(c) } => write!(f, "csv({path:?}, column: {c:?})"),
-            ConstSource::Dataset { name, field } => write!(f, "dataset({name:?}).{field}"),
+            ConstSource::Dataset { name, field } => write!(f, "dataset({name:?}, field: {field:?})"),
         }
     }
 }

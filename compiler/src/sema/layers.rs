@@ -487,7 +487,8 @@ impl Run<'_> {
         let Some(x) = self.tensor_arg(LayerForm::Map, &given[1]) else { return Value::Error };
         let rank = self.graph.ty(x.id).shape.rank();
         let Some(axis) = self.axis_arg(LayerForm::Map, &given[2], rank, span) else { return Value::Error };
-        let Some(steps) = self.known_axis(LayerForm::Map, &x, axis, span) else { return Value::Error };
+        let axis_span = given[2].as_ref().map_or(span, |(_, s)| *s);
+        let Some(steps) = self.known_axis(LayerForm::Map, &x, axis, axis_span) else { return Value::Error };
         if layer.inputs != 1 {
             self.error(
                 Diagnostic::error(format!(
@@ -534,7 +535,8 @@ impl Run<'_> {
         let Some(x) = self.tensor_arg(LayerForm::Split, &given[0]) else { return Value::Error };
         let rank = self.graph.ty(x.id).shape.rank();
         let Some(axis) = self.axis_arg(LayerForm::Split, &given[2], rank, span) else { return Value::Error };
-        let Some(len) = self.known_axis(LayerForm::Split, &x, axis, span) else { return Value::Error };
+        let axis_span = given[2].as_ref().map_or(span, |(_, s)| *s);
+        let Some(len) = self.known_axis(LayerForm::Split, &x, axis, axis_span) else { return Value::Error };
         let n_span = given[1].as_ref().map_or(span, |(_, s)| *s);
         let sizes: Vec<usize> = match &given[1] {
             Some((Value::Int(n), _)) if *n >= 1 && len % (*n as usize) == 0 => {

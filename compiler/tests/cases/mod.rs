@@ -27,8 +27,11 @@
 //! flows of `warp` are whole cells plus a fraction in `[0.2, 0.8]`
 //! (bilinear: away from the kinks at whole cells) or in `[−0.35, 0.35]`
 //! (nearest: away from the jumps at half cells), reaching a few cells past
-//! the grid's edges. Data inputs are uniform on `[-1, 1)`, and the RNG key
-//! is fixed.
+//! the grid's edges. Operands of `scatter_max` are the shuffled grid too;
+//! the one case with ties makes them between a value and a later copy of
+//! it behind `stop_gradient`, which finite differences move together. Data
+//! inputs are uniform on `[-1, 1)`, index lists are fixed `constant`
+//! inputs, and the RNG key is fixed.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -353,6 +356,9 @@ fn table() -> Vec<(&'static str, Build)> {
         ("tanh", |b| unary_case(b, U::Tanh, Uniform)),
         ("sigmoid", |b| unary_case(b, U::Sigmoid, Uniform)),
         ("erf", |b| unary_case(b, U::Erf, Uniform)),
+        // Several periods, both signs.
+        ("sin", |b| unary_case(b, U::Sin, Between(-7.0, 7.0))),
+        ("cos", |b| unary_case(b, U::Cos, Between(-7.0, 7.0))),
         // Elementwise binary.
         ("add", |b| binary_case(b, B::Add, Uniform, Uniform)),
         ("sub", |b| binary_case(b, B::Sub, Uniform, Uniform)),
@@ -572,6 +578,73 @@ fn table() -> Vec<(&'static str, Build)> {
             let half = b.splat(0.5, &[1, 2, 4, 6]);
             let half_flow = b.binary(B::Mul, flow, half);
             b.op(Op::Warp(bilinear), &[once, half_flow])
+        }),
+        // Gather and scatter: axis 0, a middle axis and the last one, odd
+        // sizes, repeated indices, indices out of range (negative and too
+        // large), positions that receive nothing.
+        ("gather_first_axis", |b| {
+            let x = b.param("x", &[5, 3], Uniform);
+            let index = b.index("index", &[4, 0, 4, 2]);
+            b.op(Op::Gather { axis: 0 }, &[x, index])
+        }),
+        ("gather_middle_axis_out_of_range", |b| {
+            let x = b.param("x", &[2, 5, 3], Uniform);
+            let index = b.index("index", &[1, -1, 3, 1, 5, 0]);
+            b.op(Op::Gather { axis: 1 }, &[x, index])
+        }),
+        ("gather_last_axis", |b| {
+            let x = b.param("x", &[3, 7], Uniform);
+            let index = b.index("index", &[6, 6, 0, 3, 9]);
+            b.op(Op::Gather { axis: 1 }, &[x, index])
+        }),
+        ("scatter_sum_first_axis", |b| {
+            let x = b.param("x", &[5, 3], Uniform);
+            let index = b.index("index", &[2, 0, 2, -1, 3]);
+            b.op(Op::ScatterSum { axis: 0, size: 4 }, &[x, index])
+        }),
+        ("scatter_sum_middle_axis", |b| {
+            let x = b.param("x", &[2, 6, 3], Uniform);
+            let index = b.index("index", &[0, 2, 2, 7, 1, 0]);
+            b.op(Op::ScatterSum { axis: 1, size: 3 }, &[x, index])
+        }),
+        ("scatter_sum_last_axis", |b| {
+            let x = b.param("x", &[3, 5], Uniform);
+            let index = b.index("index", &[1, 1, 1, 0, 4]);
+            b.op(Op::ScatterSum { axis: 1, size: 3 }, &[x, index])
+        }),
+        ("scatter_max_first_axis", |b| {
+            let x = b.param("x", &[5, 3], Distinct);
+            let index = b.index("index", &[1, 0, 1, 1, 3]);
+            b.op(Op::ScatterMax { axis: 0, size: 3 }, &[x, index])
+        }),
+        // Ties: every value of `p` meets its own copy, which comes later
+        // and passes no gradient, so the first-position rule gives the whole
+        // gradient to `p` — what finite differences see, as both copies move
+        // together. `q` competes with them; one copy is dropped.
+        ("scatter_max_ties_last_axis", |b| {
+            let p = b.param("p", &[2, 3], Distinct);
+            let q = b.param("q", &[2, 2], Distinct);
+            let copy = b.op(Op::StopGradient, &[p]);
+            let x = b.op(Op::Concat { axis: 1 }, &[p, copy, q]);
+            let index = b.index("index", &[0, 1, 2, 0, 1, -2, 3, 0]);
+            b.op(Op::ScatterMax { axis: 1, size: 5 }, &[x, index])
+        }),
+        ("gather_of_scatter_sum", |b| {
+            let x = b.param("x", &[3, 4], Uniform);
+            let index = b.index("index", &[3, 1, 3, -4]);
+            let s = b.op(Op::ScatterSum { axis: 1, size: 5 }, &[x, index]);
+            let back = b.index("back", &[4, 3, 3, 0, 2, 1]);
+            let g = b.op(Op::Gather { axis: 1 }, &[s, back]);
+            b.unary(U::Tanh, g)
+        }),
+        // stop_gradient of a mask's argument: the mask is piecewise constant.
+        ("stop_gradient_mask", |b| {
+            let x = b.param("x", &[3, 4], AwayFromZero);
+            let frozen = b.op(Op::StopGradient, &[x]);
+            let zero = b.splat(0.0, &[3, 4]);
+            let positive = b.op(Op::Compare(CmpOp::Gt), &[frozen, zero]);
+            let mask = b.op(Op::Cast { to: DType::F32 }, &[positive]);
+            b.binary(B::Mul, x, mask)
         }),
         // Non-differentiable ops inside differentiable graphs.
         ("relu_by_compare_and_cast", |b| {

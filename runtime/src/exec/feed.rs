@@ -5,7 +5,9 @@
 //! every input a forward or gradient graph needs, checked against the
 //! graph's declared types so that a file written for another model, or a
 //! damaged one, is reported by name instead of failing inside the
-//! interpreter.
+//! interpreter. Tensor constants ([`InputKind::Const`]) are bound by name
+//! like data, with [`crate::exec::Executable::set_input`], whatever their
+//! dtype; they are not model state and never come from a parameter file.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -118,6 +120,7 @@ mod tests {
         );
         g.input("s", InputKind::State { init: Init::Ones }, Type::f32(Shape::known(&[3])), Loc::NONE);
         g.input("rng", InputKind::Key, Type::new(DType::I32, Shape::known(&[2])), Loc::NONE);
+        g.input("table", InputKind::Const, Type::new(DType::I32, Shape::known(&[4])), Loc::NONE);
         g
     }
 
@@ -136,6 +139,36 @@ mod tests {
         assert_eq!(inputs["w"], Tensor::Float(w));
         assert_eq!(inputs["s"], Tensor::Float(ArrayD::from_elem(ndarray::IxDyn(&[3]), 1.0)));
         assert!(!inputs.contains_key("rng"));
+        assert!(!inputs.contains_key("table"), "a constant is not model state");
+    }
+
+    /// An executable takes a constant's value by name, like data, in any
+    /// dtype, and computes with it.
+    #[test]
+    fn constants_are_set_by_name() {
+        use crate::exec::{Executable, Gemm, Options};
+        use nnc_compiler::codegen::Checking;
+        use nnc_compiler::ir::{BinaryOp, Op, OutputKind};
+
+        let mut g = Graph::new("g", nnc_compiler::ir::Mode::Infer);
+        let x = g.input("x", InputKind::Data, Type::f32(Shape::known(&[3])), Loc::NONE);
+        let index = g.input("index", InputKind::Const, Type::new(DType::I32, Shape::known(&[4])), Loc::NONE);
+        let shift = g.input("shift", InputKind::Const, Type::f32(Shape::known(&[4])), Loc::NONE);
+        let picked = g.add(Op::Gather { axis: 0 }, &[x, index], Loc::NONE).expect("types");
+        let y = g.add(Op::Binary(BinaryOp::Add), &[picked, shift], Loc::NONE).expect("types");
+        g.output(OutputKind::Prediction, "y", y);
+        for checking in [Checking::Unchecked, Checking::Checked] {
+            let options = Options { threads: 1, checking, gemm: Gemm::Reference };
+            let mut exe = Executable::compile(&g, 1, &options).expect("compiles");
+            exe.set_input("x", &Tensor::Float(arr1(&[1.0f32, 2.0, 3.0]).into_dyn())).expect("x");
+            exe.set_input("index", &Tensor::Int(arr1(&[2, 0, 7, 2]).into_dyn())).expect("index");
+            exe.set_input("shift", &Tensor::Float(arr1(&[0.5f32, 0.5, 0.5, -1.0]).into_dyn())).expect("shift");
+            let e = exe.set_input("index", &Tensor::Float(arr1(&[0.0f32; 4]).into_dyn())).expect_err("dtype");
+            assert!(e.contains("i32"), "{e}");
+            exe.run().expect("runs");
+            let want = Tensor::Float(arr1(&[3.5f32, 1.5, 0.5, 2.0]).into_dyn());
+            assert_eq!(exe.output("y").expect("y"), want);
+        }
     }
 
     #[test]

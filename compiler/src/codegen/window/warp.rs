@@ -95,19 +95,23 @@ impl WarpGeo {
         self.plane() as i64 * 4
     }
 
-    /// Taps per position: 2 × 2 for bilinear, 1 for nearest.
-    fn taps(&self) -> usize {
+    /// Taps per axis: 2 for bilinear, 1 for nearest.
+    fn taps_per_axis(&self) -> usize {
         match self.attrs.mode {
-            WarpMode::Bilinear => 4,
+            WarpMode::Bilinear => 2,
             WarpMode::Nearest => 1,
         }
+    }
+
+    /// Taps per position.
+    fn taps(&self) -> usize {
+        self.taps_per_axis() * self.taps_per_axis()
     }
 
     /// Bytes of one position's table entry: per tap an i32 byte offset and
     /// an i32 mask, then the row weights and the column weights (f32).
     fn entry_bytes(&self) -> i32 {
-        let axis = self.taps().isqrt();
-        (8 * self.taps() + 8 * axis) as i32
+        (8 * self.taps() + 8 * self.taps_per_axis()) as i32
     }
 }
 
@@ -140,19 +144,19 @@ pub(super) fn emit_warp(g: &Gen, b: &mut FunctionBuilder, geo: &WarpGeo, (start,
     };
     for_planes(g, b, start, end, 1, &bufs, &mut |b, p| {
         let (flow, rows) = match geo.kind {
-            WarpKind::Sample => (p[1], [p[0], p[2], p[2]]),
-            WarpKind::GradInput => (p[0], [p[1], p[2], p[2]]),
-            WarpKind::GradFlow => (p[1], [p[0], p[2], p[3]]),
+            WarpKind::Sample => (p[1], vec![p[0], p[2]]),
+            WarpKind::GradInput => (p[0], vec![p[1], p[2]]),
+            WarpKind::GradFlow => (p[1], vec![p[0], p[2], p[3]]),
         };
-        blocks(g, b, geo, table, flow, rows);
+        blocks(g, b, geo, table, flow, &rows);
     });
 }
 
 /// One row in blocks of positions: each block's taps into `table` (from
 /// the row of the flow at `flow`), then the channels. `rows` are the row
-/// pointers the kind reads and writes: `[x, out, _]`, `[dy, dx, _]` or
+/// pointers the kind reads and writes: `[x, out]`, `[dy, dx]` or
 /// `[x, dy, dflow]`.
-fn blocks(g: &Gen, b: &mut FunctionBuilder, geo: &WarpGeo, table: Value, flow: Value, rows: [Value; 3]) {
+fn blocks(g: &Gen, b: &mut FunctionBuilder, geo: &WarpGeo, table: Value, flow: Value, rows: &[Value]) {
     let plane = geo.plane();
     let block = plane.min(BLOCK);
     // The position (i, j) and its flow element carry over from block to block.
@@ -175,7 +179,7 @@ fn blocks(g: &Gen, b: &mut FunctionBuilder, geo: &WarpGeo, table: Value, flow: V
     match geo.kind {
         WarpKind::Sample => sample(g, b, geo, table, len, pos, [rows[0], rows[1]]),
         WarpKind::GradInput => scatter(g, b, geo, table, len, pos, [rows[0], rows[1]]),
-        WarpKind::GradFlow => slope(g, b, geo, table, len, pos, rows),
+        WarpKind::GradFlow => slope(g, b, geo, table, len, pos, [rows[0], rows[1], rows[2]]),
     }
     lp.end(b, &[(pos_var, block as i64 * 4), (left_var, -(block as i64))]);
 }
@@ -365,7 +369,7 @@ fn read_taps(b: &mut FunctionBuilder, geo: &WarpGeo, t: Value) -> Taps {
     // The table is written in this function: no `readonly`.
     let flags = MemFlagsData::new().with_notrap();
     let taps = geo.taps() as i32;
-    let axis = geo.taps().isqrt();
+    let axis = geo.taps_per_axis();
     let mut off = [[t; 2]; 2];
     let mut mask = [[None; 2]; 2];
     for a in 0..axis {

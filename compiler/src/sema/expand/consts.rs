@@ -145,7 +145,7 @@ fn check(
 ) -> Option<Constant> {
     let Loaded { shape, data } = loaded;
     let held = format!(
-        "the file holds {} [{}]",
+        "the file holds {}[{}]",
         data_dtype(&data),
         shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
     );

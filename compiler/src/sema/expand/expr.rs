@@ -299,8 +299,9 @@ impl Run<'_> {
         self.loc = self.loc_of(span);
         let built = f(self);
         if !self.pending.is_empty() {
+            // Problems of shared parameters: the application is at fault.
             for message in std::mem::take(&mut self.pending) {
-                self.error(Diagnostic::error(message).primary(span, label.to_string()));
+                self.error(Diagnostic::error(message).primary(span, "applied here"));
             }
             return Value::Error;
         }

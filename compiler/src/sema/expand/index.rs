@@ -83,7 +83,7 @@ impl Run<'_> {
         if !(0..n).contains(&at) {
             self.error(
                 Diagnostic::error(format!("index {i} is out of range for a list of {n}"))
-                    .primary(e.span, format!("must be in -{n}..{n}")),
+                    .primary(e.span, format!("valid indices are -{n} to {}", n - 1)),
             );
             return Value::Error;
         }

@@ -741,8 +741,8 @@ impl Run<'_> {
         } else if old != *shape {
             let layer = owner.map_or(name, String::as_str);
             self.pending.push(format!(
-                "the shared layer `{layer}` is applied to an input of another shape: its `{name}` is {old} from its first use, \
-                 this use needs {shape}"
+                "the shared layer `{layer}` is applied to an input of another shape: its `{name}` is f32{old} from its \
+                 first use, this use needs f32{shape}"
             ));
         } else {
             return Some(made.id);

@@ -10,17 +10,24 @@
 //!
 //! Types [`Cx`], [`BuildError`], [`Built`], [`Padding`], [`Activation`],
 //! [`UpsampleMode`], [`Reduction`], [`Penalty`] and [`ReshapeDim`] are defined
-//! here. Functions (negative `axis` values count from the end; tensor
+//! here, [`PadMode`], [`Sections`] and [`Combine`] beside their builders. Functions (negative `axis` values count from the end; tensor
 //! arguments are `ValueId`s of f32 tensors unless stated):
 //!
 //! Arithmetic (NumPy broadcasting via explicit `Broadcast` nodes):
 //! - `pub fn binary(cx: &mut dyn Cx, op: crate::syntax::ast::BinOp, a: ValueId, b: ValueId) -> Built`  (operands 0 and 1; mismatch error names both shapes)
 //! - `pub fn scalar(cx: &mut dyn Cx, value: f64) -> ValueId`  (an f32 `Const` scalar)
 //! - `pub fn neg(cx: &mut dyn Cx, x: ValueId) -> Built`
+//! - bool operands of `binary` and `neg` count as 0 and 1 (a `Cast` to f32); i32 is an error
+//!
+//! Comparisons and choices (NumPy broadcasting):
+//! - `pub fn compare(cx: &mut dyn Cx, op: crate::ir::CmpOp, a: ValueId, b: ValueId) -> Built`  (bool result; operands compared as f32, i32/bool cast)
+//! - `pub fn select(cx: &mut dyn Cx, cond: ValueId, a: ValueId, b: ValueId) -> Built`  (`where`; cond must be bool (error `.at(0)`); bool branches cast to f32; branches of one dtype)
+//! - `pub fn extremum(cx: &mut dyn Cx, op: crate::ir::BinaryOp, a: ValueId, b: ValueId) -> Built`  (`minimum`/`maximum`: op `Min` or `Max`)
+//! - `pub fn stop_gradient(cx: &mut dyn Cx, x: ValueId) -> Built`  (`StopGradient`, any dtype)
 //!
 //! Layers (create params through `cx.param`, PyTorch layouts and default inits: weight and bias `Init::Uniform{bound: 1/sqrt(fan_in)}`, norm weight Ones / bias Zeros (roles Scale/Shift), running_mean Zeros / running_var Ones):
 //! - `pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Built`  (last axis; weight [units, in]; tensors "weight", "bias")
-//! - `pub fn conv(cx: &mut dyn Cx, x: ValueId, spatial: usize, channels: usize, kernel: &[usize], stride: &[usize], pad: &Padding, dilation: &[usize], bias: bool) -> Built`  (conv1d/2d/3d: `spatial` = 1/2/3; kernel/stride/dilation slices have length `spatial`; input must be rank spatial+2 [B, C, *S]; weight [channels, C, *kernel])
+//! - `pub fn conv(cx: &mut dyn Cx, x: ValueId, spatial: usize, channels: usize, kernel: &[usize], stride: &[usize], pad: &Padding, modes: &[PadMode], dilation: &[usize], bias: bool) -> Built`  (conv1d/2d/3d: `spatial` = 1/2/3; kernel/stride/modes/dilation slices have length `spatial`; a non-zeros mode pads explicitly like `pad`, the convolution then pads nothing on that axis; input must be rank spatial+2 [B, C, *S]; weight [channels, C, *kernel])
 //! - `pub fn conv_transpose(cx: &mut dyn Cx, x: ValueId, spatial: usize, channels: usize, kernel: &[usize], stride: &[usize], pad: &[usize], bias: bool) -> Built`  (weight [C, channels, *kernel]; PyTorch output size (S-1)*stride - 2*pad + kernel)
 //! - `pub fn batchnorm(cx: &mut dyn Cx, x: ValueId, momentum: f64, eps: f64) -> Built`  (channel axis 1; rank >= 2; tensors weight/bias/running_mean/running_var; Train: batch stats, biased var for normalising, running stats updated with UNBIASED var via cx.update_state; Infer: running stats)
 //! - `pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Built`  (last axis; weight/bias of that size)
@@ -45,6 +52,21 @@
 //! - `pub fn permute(cx: &mut dyn Cx, x: ValueId, axes: &[i64]) -> Built`
 //! - `pub fn reduce(cx: &mut dyn Cx, x: ValueId, kind: Reduction, axes: Option<&[i64]>, keepdims: bool) -> Built`  (None = all axes; mean divides by `Size`)
 //! - `pub fn matmul(cx: &mut dyn Cx, a: ValueId, b: ValueId) -> Built`  (rank >= 2, leading dims broadcast as in NumPy; error names both shapes and the inner dims)
+//! - `pub fn stack(cx: &mut dyn Cx, xs: &[ValueId], axis: i64) -> Built`  (a new axis `axis` of the result; all of one type, error `.at(i)`)
+//! - `pub fn split(cx: &mut dyn Cx, x: ValueId, sections: &Sections, axis: i64) -> Result<Vec<ValueId>, BuildError>`  (`Equal(n)`: must divide the axis; `Sizes(v)`: must add up to it)
+//! - `pub fn pad(cx: &mut dyn Cx, x: ValueId, widths: &[(usize, usize)], mode: PadMode, value: f64) -> Built`  (pairs for the LAST `widths.len()` axes; NumPy modes; `value` only with zeros)
+//! - `pub fn roll(cx: &mut dyn Cx, x: ValueId, shifts: &[i64], axes: &[i64]) -> Built`  (NumPy `roll`; one shift per axis, or one for all)
+//! - `pub fn warp(cx: &mut dyn Cx, x: ValueId, flow: ValueId, mode: crate::ir::WarpMode, boundary: crate::ir::Boundary) -> Built`  (x [B, C, H, W], flow [B, 2, H, W] = (dy, dx))
+//! - `pub fn affine_flow(cx: &mut dyn Cx, theta: ValueId, size: &[usize]) -> Built`  (theta [B, 2, 3] → flow [B, 2, H, W], PyTorch `affine_grid` with `align_corners=False`)
+//! - `pub fn gather(cx: &mut dyn Cx, x: ValueId, index: ValueId, axis: i64) -> Built`  (index i32[E], error `.at(1)`)
+//! - `pub fn scatter(cx: &mut dyn Cx, x: ValueId, index: ValueId, n: usize, axis: i64, combine: Combine) -> Built`  (sum, mean = sum / max(count, 1), max)
+//!
+//! Tensors from arguments alone (`cx.constant` for compile-time values; random draws in both modes):
+//! - `pub fn full(cx: &mut dyn Cx, what: &str, shape: &[ReshapeDim], value: f64) -> Built`  (`zeros`, `ones`, `full`: a broadcast `Const`; symbolic dims must be an input's)
+//! - `pub fn full_like(cx: &mut dyn Cx, x: ValueId, value: f64) -> Built`, `pub fn zeros_like(cx: &mut dyn Cx, x: ValueId) -> Built`  (`zeros_like` keeps the dtype)
+//! - `pub fn arange(cx: &mut dyn Cx, start: f64, stop: f64, step: f64) -> Built`, `pub fn linspace(cx: &mut dyn Cx, start: f64, stop: f64, n: usize) -> Built`  (f32 vectors, constant `values`)
+//! - `pub fn uniform(cx: &mut dyn Cx, shape: &[ReshapeDim], low: f64, high: f64) -> Built`, `pub fn normal(cx: &mut dyn Cx, shape: &[ReshapeDim], mean: f64, std: f64) -> Built`  (Box–Muller)
+//! - `pub fn grid_graph(cx: &mut dyn Cx, rows: usize, cols: usize, neighbours: usize, periodic: [bool; 2]) -> Built`, `pub fn knn_graph(cx: &mut dyn Cx, points: ValueId, k: usize) -> Built`  (i32[E, 2] constant `edges`; knn reads its points with `cx.constant_value`)
 //!
 //! Losses (f32 scalars; operand 0 = prediction, 1 = target, 2 = weight):
 //! - `pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built`  (mean; with weight (broadcastable to pred): Σw·e/Σw)

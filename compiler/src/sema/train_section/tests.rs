@@ -826,11 +826,32 @@ fn two_optimizers_of_one_loss() {
     expect(&src, &diags, "`optimizer` is set twice", "optimizer");
 }
 
+/// The grammar gives only `optimizer` a name; a syntax tree built otherwise
+/// is checked all the same.
 #[test]
 fn only_optimizer_takes_a_name() {
-    let d = single("batch b = 4", "`batch` takes no name", "b");
-    noted(&d, "help: write `batch = ...`");
-    noted(&d, "`optimizer NAME = ...` is the optimizer of the loss `NAME`");
+    let src = "data = synthetic.sine batch b = 4";
+    let at = |text: &str| span_of(src, text);
+    let ident = |text: &str| ast::Ident { name: text.into(), span: at(text) };
+    let path = |text: &str| Expr { kind: ExprKind::Path(ast::Path { segments: text.split('.').map(ident).collect(), span: at(text) }), span: at(text) };
+    let def = ast::TrainDef {
+        entries: vec![
+            ast::TrainEntry { key: ident("data"), name: None, value: path("synthetic.sine"), span: at("data = synthetic.sine") },
+            ast::TrainEntry {
+                key: ident("batch"),
+                name: Some(ident("b")),
+                value: Expr { kind: ExprKind::Int(4), span: at("4") },
+                span: at("batch b = 4"),
+            },
+        ],
+        span: at(src),
+    };
+    let (config, diags) = check_train(&def, src);
+    assert!(config.is_none());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    let d = expect(src, &diags, "`batch` takes no name", "b");
+    noted(d, "help: write `batch = ...`");
+    noted(d, "`optimizer NAME = ...` is the optimizer of the loss `NAME`");
 }
 
 #[test]
