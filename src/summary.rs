@@ -67,6 +67,16 @@ pub fn render_summary(module: &Module) -> String {
     s += &format!("parameters              {}\n", format_count(params));
     s += &format!("FLOPs per sample        {} ({})\n", format_flops(flops), format_count(flops));
     s += &format!("parameter memory (f32)  {}\n", format_bytes(bytes));
+    if !module.constants.is_empty() {
+        s += "\nconstants (not trained)\n";
+        let name_width = module.constants.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        let types: Vec<String> = module.constants.iter().map(|c| c.ty.to_string()).collect();
+        let type_width = types.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+        for (c, ty) in module.constants.iter().zip(&types) {
+            let hash = c.sha256.get(..12).unwrap_or(&c.sha256);
+            s += &format!("  {:<name_width$}  {ty:<type_width$}  {}  sha256 {hash}\n", c.name, c.origin);
+        }
+    }
     s
 }
 

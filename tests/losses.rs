@@ -351,7 +351,10 @@ fn a_killed_run_resumes_to_the_same_bytes() {
         .output()
         .expect("run nnc");
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let (a, b) = (fs::read(dir.join("full.safetensors")).expect("read"), fs::read(dir.join("cut.safetensors")).expect("read"));
+    let (a, b) = (
+        fs::read(dir.join("full.safetensors")).expect("read"),
+        fs::read(dir.join("cut.safetensors")).expect("read"),
+    );
     assert!(a == b, "the resumed run's checkpoint differs from the uninterrupted run's");
     fs::remove_dir_all(&dir).ok();
 }

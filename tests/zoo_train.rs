@@ -31,8 +31,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn compile(file: &str) -> (PathBuf, String, Module) {
     let path = common::root().join("models").join(file);
     let source = fs::read_to_string(&path).expect("read model");
-    let module =
-        nnc_compiler::compile(&source).unwrap_or_else(|d| panic!("{file} does not compile: {d:?}")).module;
+    let module = common::compile_ok(&path, &source);
     (path, source, module)
 }
 
@@ -216,4 +215,89 @@ fn era5_t850_beats_linear_regression() {
     let run = train_model("era5_t850.nn", None);
     let rmse = metric(last(&run.records), "rmse");
     assert!(rmse < 2.69, "t850 RMSE {rmse} K is not below linear regression's 2.69 K");
+}
+
+#[test]
+fn storm_shared_beats_persistence_for_every_variable() {
+    // One encoder shared by the four frames (`map`), on the reference crop.
+    assert_beats_persistence("storm_shared.nn", [458.2, 3.633, 3.885, 4.572, 5.143, 7.432], 3);
+}
+
+#[test]
+fn sst_ocean_mask_matches_three_eofs() {
+    // The ocean mask is a constant read from models/pacific_ocean.npy.
+    let run = train_model("sst_ocean_mask.nn", None);
+    let rmse = metric(last(&run.records), "rmse");
+    assert!(rmse <= 0.290, "reconstruction RMSE {rmse} K > 0.290 (3 leading EOFs)");
+}
+
+/// The RMSE on the validation maps of one linear regression of t850 on
+/// (z500, z850) fitted by least squares on every point of the training
+/// maps: the data set's linear baseline on the `maps` split.
+fn era5_maps_linear_rmse() -> f64 {
+    let (_, _, module) = compile("era5_global.nn");
+    let ex = examples(&module);
+    let (train, val) = ex.split(module.train.as_ref().expect("train").split);
+    let field = |name: &str| floats(&ex.fields.iter().find(|f| f.name == name).expect("field").value);
+    let (x, y) = (field("x"), field("y"));
+    let points = 61 * 120;
+    let sample = |i: usize, p: usize| {
+        let at = |c: usize| f64::from(x[(i * 3 + c) * points + p]);
+        ([1.0, at(0), at(1)], f64::from(y[i * points + p]))
+    };
+    // Normal equations of the three coefficients.
+    let (mut a, mut b) = ([[0f64; 3]; 3], [0f64; 3]);
+    for &i in &train {
+        for p in 0..points {
+            let (f, t) = sample(i, p);
+            for r in 0..3 {
+                b[r] += f[r] * t;
+                for c in 0..3 {
+                    a[r][c] += f[r] * f[c];
+                }
+            }
+        }
+    }
+    let coef = solve3(a, b);
+    let (mut sum, mut n) = (0f64, 0usize);
+    for &i in &val {
+        for p in 0..points {
+            let (f, t) = sample(i, p);
+            let e = coef[0] + coef[1] * f[1] + coef[2] * f[2] - t;
+            sum += e * e;
+            n += 1;
+        }
+    }
+    (sum / n as f64).sqrt()
+}
+
+/// Solves a 3×3 linear system by Gaussian elimination with partial pivoting.
+fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> [f64; 3] {
+    for k in 0..3 {
+        let p = (k..3).max_by(|&i, &j| a[i][k].abs().total_cmp(&a[j][k].abs())).unwrap_or(k);
+        a.swap(k, p);
+        b.swap(k, p);
+        for i in k + 1..3 {
+            let f = a[i][k] / a[k][k];
+            for j in k..3 {
+                a[i][j] -= f * a[k][j];
+            }
+            b[i] -= f * b[k];
+        }
+    }
+    let mut x = [0f64; 3];
+    for k in (0..3).rev() {
+        x[k] = (b[k] - (k + 1..3).map(|j| a[k][j] * x[j]).sum::<f64>()) / a[k][k];
+    }
+    x
+}
+
+#[test]
+fn era5_global_beats_linear_regression() {
+    // Circular padding in longitude on the whole globe; members 8–9 validate.
+    let baseline = era5_maps_linear_rmse();
+    assert!((2.0..4.0).contains(&baseline), "linear baseline {baseline} K");
+    let run = train_model("era5_global.nn", Some(15));
+    let rmse = metric(last(&run.records), "rmse");
+    assert!(rmse < baseline, "t850 RMSE {rmse} K is not below linear regression's {baseline:.3} K");
 }

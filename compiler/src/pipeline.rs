@@ -13,7 +13,9 @@
 //! [`compile`] runs the front half once and returns a [`Compiled`]; the
 //! later stages are computed on demand from it ([`Compiled::dump`] prints
 //! any of them), and [`program`] runs the back half for one graph at one
-//! batch size and thread count. A stage after semantic analysis fails with
+//! batch size and thread count. A model with several losses trains with one
+//! step per optimiser ([`train_steps`]); the training stages then print
+//! every step after a header. A stage after semantic analysis fails with
 //! an [`Error`]: diagnostics pointing at the source of the node concerned
 //! when it has one, rendered like semantic errors.
 

@@ -963,12 +963,16 @@ mod tests {
     fn lists_of_names_flags_and_pairs() {
         let modes = Ty::Enums(&["zeros", "circular"]);
         let sym = |s: &str| Value::Symbol(s.into());
-        assert_eq!(check("pad_mode", modes, Range::Any, &sym("circular")), Ok(Arg::Enums(vec!["circular".into()])));
+        assert_eq!(
+            check("pad_mode", modes, Range::Any, &sym("circular")),
+            Ok(Arg::Enums(vec!["circular".into()]))
+        );
         assert_eq!(
             check("pad_mode", modes, Range::Any, &Value::List(vec![sym("zeros"), sym("circular")])),
             Ok(Arg::Enums(vec!["zeros".into(), "circular".into()]))
         );
-        let e = check("pad_mode", modes, Range::Any, &Value::List(vec![sym("zeros"), sym("wrap")])).unwrap_err();
+        let e =
+            check("pad_mode", modes, Range::Any, &Value::List(vec![sym("zeros"), sym("wrap")])).unwrap_err();
         assert_eq!(e.message, "invalid value `wrap` for `pad_mode`: expected one of `zeros`, `circular`");
         assert!(modes.takes_names() && !Ty::Tensor.takes_names());
         assert_eq!(modes.names(), ["zeros", "circular"]);
@@ -980,7 +984,10 @@ mod tests {
 
         let pair = |a, b| Value::List(vec![Value::Int(a), Value::Int(b)]);
         let widths = Value::List(vec![pair(1, 2), pair(0, 3)]);
-        assert_eq!(check("widths", Ty::Pairs, Range::NonNegative, &widths), Ok(Arg::Pairs(vec![(1, 2), (0, 3)])));
+        assert_eq!(
+            check("widths", Ty::Pairs, Range::NonNegative, &widths),
+            Ok(Arg::Pairs(vec![(1, 2), (0, 3)]))
+        );
         let e = check("widths", Ty::Pairs, Range::NonNegative, &pair(1, 2)).unwrap_err();
         assert_eq!(e.message, "`widths` needs one [before, after] pair per axis, found a list of integers");
         assert_eq!(e.label, "write `[[1, 2]]` for the last axis");

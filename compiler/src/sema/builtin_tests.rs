@@ -469,7 +469,8 @@ fn module_inputs(m: &Module, g: &Graph, b: usize, seed: u64) -> HashMap<String, 
         let t = match &c.data {
             ConstData::F32(_) => Tensor::from_f64(&shape, &c.data.to_f64()).expect("values fill the shape"),
             ConstData::I32(v) => Tensor::Int(
-                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v.clone()).expect("values fill the shape"),
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v.clone())
+                    .expect("values fill the shape"),
             ),
         };
         inputs.insert(c.name.clone(), t);
@@ -858,18 +859,33 @@ fn part_2_builtins_report_misuse() {
                 "help: make a condition with a comparison, e.g. `where(x > 0, x, 0)`",
             ],
         ),
-        ("where(x > 0, x, labels)", &["`where` needs two branches of one element type, got f32[B, 4] and i32[B]"]),
+        (
+            "where(x > 0, x, labels)",
+            &["`where` needs two branches of one element type, got f32[B, 4] and i32[B]"],
+        ),
         ("where(x > 0, x, \"a\")", &["expected a tensor or a number, found a string"]),
-        ("minimum(x, seq)", &["mismatched shapes for `minimum`", "cannot take the minimum of f32[B, 4] and f32[B, 3, 10]"]),
+        (
+            "minimum(x, seq)",
+            &["mismatched shapes for `minimum`", "cannot take the minimum of f32[B, 4] and f32[B, 3, 10]"],
+        ),
         (
             "pad(img, [1, 2])",
-            &["`widths` needs one [before, after] pair per axis, found a list of integers", "write `[[1, 2]]` for the last axis"],
+            &[
+                "`widths` needs one [before, after] pair per axis, found a list of integers",
+                "write `[[1, 2]]` for the last axis",
+            ],
         ),
         ("pad(img, [[1, -2]])", &["`widths` must be at least 0, found -2"]),
         ("pad(img, [[1, 2, 3]])", &["each entry of `widths` is a [before, after] pair, found 3 values"]),
         ("pad(img, [[1, 1]], mode: wrap)", &["invalid value `wrap` for `mode`"]),
-        ("pad(img, [[9, 0]], mode: reflect)", &["reflect padding of 9 is wider than axis 3 of f32[B, 1, 8, 8] allows (size 8)"]),
-        ("pad(img, [[1, 1]], mode: edge, value: 1)", &["`value` applies only to `mode: zeros`, not `mode: edge`"]),
+        (
+            "pad(img, [[9, 0]], mode: reflect)",
+            &["reflect padding of 9 is wider than axis 3 of f32[B, 1, 8, 8] allows (size 8)"],
+        ),
+        (
+            "pad(img, [[1, 1]], mode: edge, value: 1)",
+            &["`value` applies only to `mode: zeros`, not `mode: edge`"],
+        ),
         ("pad(x, [[1, 1], [1, 1]])", &["`pad` needs a known size on axis 0, got symbolic `B` in f32[B, 4]"]),
         ("roll(x, 1, axis: 0)", &["`roll` needs a known size on axis 0"]),
         ("roll(x, 1, axis: 2)", &["`roll`: axis 2 is out of range for a tensor of rank 2"]),
@@ -884,8 +900,14 @@ fn part_2_builtins_report_misuse() {
             "warp(img, zeros([B, 2, 4, 4]))",
             &["`warp` of f32[B, 1, 8, 8] needs a flow f32[B, 2, 8, 8]", "expected f32[B, 2, 8, 8]"],
         ),
-        ("warp(img, img, mode: cubic)", &["invalid value `cubic` for `mode`: expected one of `bilinear`, `nearest`"]),
-        ("affine_flow(x, [4, 4])", &["`affine_flow` needs 2×3 matrices [B, 2, 3], got f32[B, 4]", "expected f32[B, 2, 3]"]),
+        (
+            "warp(img, img, mode: cubic)",
+            &["invalid value `cubic` for `mode`: expected one of `bilinear`, `nearest`"],
+        ),
+        (
+            "affine_flow(x, [4, 4])",
+            &["`affine_flow` needs 2×3 matrices [B, 2, 3], got f32[B, 4]", "expected f32[B, 2, 3]"],
+        ),
         ("affine_flow(reshape(x, shape: [B, 2, 2]), [4, 4, 4])", &["2×3 matrices"]),
         ("gather(seq, x)", &["`gather` needs an index vector i32[E], got f32[B, 4]", "expected i32[E]"]),
         (
@@ -894,14 +916,26 @@ fn part_2_builtins_report_misuse() {
         ),
         ("scatter(seq, labels, 0, axis: 0)", &["`n` must be at least 1, found 0"]),
         ("grid_graph(2, 2, neighbours: 6)", &["`grid_graph` neighbours must be 4 or 8, got 6"]),
-        ("grid_graph(2, 2, periodic: [true, false, true])", &["`periodic` has 3 values but this call has 2 spatial dimensions"]),
+        (
+            "grid_graph(2, 2, periodic: [true, false, true])",
+            &["`periodic` has 3 values but this call has 2 spatial dimensions"],
+        ),
         (
             "knn_graph(reshape(x, shape: [B, 4]), 1)",
-            &["`knn_graph` needs points known when the program is compiled", "help: declare them as a constant"],
+            &[
+                "`knn_graph` needs points known when the program is compiled",
+                "help: declare them as a constant",
+            ],
         ),
-        ("knn_graph(linspace(0, 1, 3), 3)", &["`knn_graph` with k = 3 needs more than 3 points, but f32[3] has 3"]),
+        (
+            "knn_graph(linspace(0, 1, 3), 3)",
+            &["`knn_graph` with k = 3 needs more than 3 points, but f32[3] has 3"],
+        ),
         ("bce(x, \"one\")", &["expected a tensor or a number"]),
-        ("mse(x, 0, weight: seq)", &["`mse` weight f32[B, 3, 10] does not broadcast to the prediction's shape [B, 4]"]),
+        (
+            "mse(x, 0, weight: seq)",
+            &["`mse` weight f32[B, 3, 10] does not broadcast to the prediction's shape [B, 4]"],
+        ),
     ]);
 }
 
@@ -927,7 +961,6 @@ fn a_number_target_is_broadcast() {
     assert!((value("c") - value("d")).abs() < 1e-12);
     assert!((value("e") - value("f")).abs() < 1e-12);
 }
-
 
 /// A message-passing layer on a grid: edges from `grid_graph`, features
 /// read with `gather` at the sources and combined with `scatter` at the
@@ -986,7 +1019,10 @@ fn random_tensors_draw_in_both_modes() {
         let mut unique = streams.clone();
         unique.dedup();
         assert_eq!(unique, streams);
-        assert_eq!(g.inputs().filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Key, .. })).count(), 1);
+        assert_eq!(
+            g.inputs().filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Key, .. })).count(),
+            1
+        );
     }
 }
 
@@ -1026,4 +1062,37 @@ fn part_2_flops_follow_the_convention() {
             ("r.concat_1", 0),
         ]
     );
+}
+
+/// `knn_graph` reads a `const` declaration's points when the program is
+/// compiled, and its edges are a constant of the module.
+#[test]
+fn knn_graph_of_declared_points() {
+    struct Points;
+    impl super::Loader for Points {
+        fn load(&self, _: &super::ConstSource) -> Result<super::Loaded, String> {
+            // Four corners of a unit square and its centre.
+            let data = ConstData::F32(vec![0., 0., 1., 0., 0., 1., 1., 1., 0.5, 0.5]);
+            Ok(super::Loaded { shape: vec![5, 2], data })
+        }
+    }
+    let src = "model m {
+  input x: f32[B, 5, 3]
+  const mesh: f32[N, 2] = npy(\"mesh.npy\")
+  edges = knn_graph(mesh, 1)
+  r = scatter(gather(x, edges[:, 0]), edges[:, 1], 5)
+}
+";
+    let (file, syntax) = crate::syntax::parse(src);
+    assert!(syntax.is_empty(), "{}", render_plain("t.nn", src, &syntax));
+    let m = match super::analyze_with(&file, src, &Points) {
+        Ok(m) => m,
+        Err(d) => panic!("unexpected errors:\n{}", render_plain("t.nn", src, &d)),
+    };
+    let edges = m.constants.iter().find(|c| c.name == "edges.knn_graph_1.edges").expect("the edge list");
+    assert_eq!(edges.ty.to_string(), "i32[5, 2]");
+    // Every corner's nearest point is the centre; the centre's is the first corner.
+    assert_eq!(edges.data, ConstData::I32(vec![4, 0, 4, 1, 4, 2, 4, 3, 0, 4]));
+    let out = run_graph(&m, &m.train_graph, 1);
+    assert_eq!(out["r"].shape(), &[1, 5, 3]);
 }

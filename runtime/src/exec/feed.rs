@@ -162,7 +162,8 @@ mod tests {
             let mut exe = Executable::compile(&g, 1, &options).expect("compiles");
             exe.set_input("x", &Tensor::Float(arr1(&[1.0f32, 2.0, 3.0]).into_dyn())).expect("x");
             exe.set_input("index", &Tensor::Int(arr1(&[2, 0, 7, 2]).into_dyn())).expect("index");
-            exe.set_input("shift", &Tensor::Float(arr1(&[0.5f32, 0.5, 0.5, -1.0]).into_dyn())).expect("shift");
+            exe.set_input("shift", &Tensor::Float(arr1(&[0.5f32, 0.5, 0.5, -1.0]).into_dyn()))
+                .expect("shift");
             let e = exe.set_input("index", &Tensor::Float(arr1(&[0.0f32; 4]).into_dyn())).expect_err("dtype");
             assert!(e.contains("i32"), "{e}");
             exe.run().expect("runs");

@@ -5,9 +5,11 @@
 //! One sample is the product of two axes' taps ([`AxisTaps`]): per axis,
 //! the mode gives up to two grid indices and their weights, and the
 //! boundary rule maps each index into the grid (or marks it outside under
-//! `zeros`). Every function walks the output positions in row-major order
-//! and combines the taps in row-major order, the order the compiled kernels
-//! follow, so both give the same bits in f32.
+//! `zeros`). Each output element is computed with the same f32 operations
+//! in the same order as in the compiled kernels (the image gradient adds
+//! each plane's contributions by output position, then tap, in row-major
+//! order; the flow gradient sums the channels in order), so both give the
+//! same bits in f32.
 
 use ndarray::{ArrayD, IxDyn};
 

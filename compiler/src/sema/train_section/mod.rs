@@ -13,6 +13,24 @@
 //! [`check_train`] reports every problem of a section in one pass and returns
 //! a config only when there are none. The section never refers to the
 //! model; the runtime reads the config; this module does no I/O.
+//!
+//! # Optimizers (for the language reference)
+//!
+//! - `optimizer = OPT(...)` is the optimizer of the loss `loss`;
+//!   `optimizer NAME = OPT(...)` the optimizer of the loss `NAME` (`loss NAME
+//!   = ...` in the model). A model with several losses gives each its own,
+//!   once; they run on every batch in the order written. Only `optimizer`
+//!   takes a name. Without any `optimizer` the loss `loss` is optimised by
+//!   `adam(lr: 1e-3)`.
+//! - Every optimizer takes `params:`: a layer value of the model (`params:
+//!   D` for `D = discriminator(32)`), a non-empty list of them (`params: [G,
+//!   E]`, each once) or `params` (every parameter, the default). It updates
+//!   those parameters only, with the gradient of its own loss. Two
+//!   optimizers may update the same parameters; each keeps its own state.
+//! - What needs the model — that each loss has an optimizer, that each
+//!   optimizer's loss exists, that `params:` names layer values with
+//!   parameters — is checked with the model (`sema::losses`).
+//! - `schedule` and `clip_grad_norm` apply to every optimizer.
 
 pub mod tables;
 

@@ -833,13 +833,24 @@ fn only_optimizer_takes_a_name() {
     let src = "data = synthetic.sine batch b = 4";
     let at = |text: &str| span_of(src, text);
     let ident = |text: &str| ast::Ident { name: text.into(), span: at(text) };
-    let path = |text: &str| Expr { kind: ExprKind::Path(ast::Path { segments: text.split('.').map(ident).collect(), span: at(text) }), span: at(text) };
+    let path = |text: &str| Expr {
+        kind: ExprKind::Path(ast::Path { segments: text.split('.').map(ident).collect(), span: at(text) }),
+        span: at(text),
+    };
     let def = ast::TrainDef {
         entries: vec![
-            ast::TrainEntry { key: ident("data"), name: None, value: path("synthetic.sine"), span: at("data = synthetic.sine") },
+            ast::TrainEntry {
+                key: ident("data"),
+                name: None,
+                value: path("synthetic.sine"),
+                span: at("data = synthetic.sine"),
+            },
             ast::TrainEntry {
                 key: ident("batch"),
-                name: Some(ident("b")),
+                name: Some(ast::Ident {
+                    name: "b".into(),
+                    span: Span::new(src.find(" b ").unwrap() + 1, src.find(" b ").unwrap() + 2),
+                }),
                 value: Expr { kind: ExprKind::Int(4), span: at("4") },
                 span: at("batch b = 4"),
             },
@@ -850,6 +861,7 @@ fn only_optimizer_takes_a_name() {
     assert!(config.is_none());
     assert_eq!(diags.len(), 1, "{diags:#?}");
     let d = expect(src, &diags, "`batch` takes no name", "b");
+    assert_eq!(d.labels[0].span.lo as usize, src.find(" b ").unwrap() + 1);
     noted(d, "help: write `batch = ...`");
     noted(d, "`optimizer NAME = ...` is the optimizer of the loss `NAME`");
 }

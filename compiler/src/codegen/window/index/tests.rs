@@ -85,13 +85,16 @@ fn with_axis(shape: &[usize], axis: usize, n: usize) -> Vec<usize> {
     out
 }
 
+/// One kernel of a [`Chain`]: its op, the names of the buffers it reads,
+/// their shapes and the output's shape.
+type Step = (WindowOp, Vec<&'static str>, Vec<Vec<usize>>, Vec<usize>);
+
 /// Runs a chain of kernels (each reading `x`, `index`, `dy` or an earlier
 /// kernel's output) unchecked and checked, over all rows at once and row
 /// by row in reverse order; returns the last kernel's output bits of each
 /// run.
 struct Chain {
-    /// (op, input names, input shapes, output shape) per kernel.
-    steps: Vec<(WindowOp, Vec<&'static str>, Vec<Vec<usize>>, Vec<usize>)>,
+    steps: Vec<Step>,
 }
 
 impl Chain {
