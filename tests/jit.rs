@@ -146,15 +146,23 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
     failures
 }
 
-/// The three graphs of a model file.
+/// The graphs of a model file: per training step (one per optimiser) the
+/// optimised step and its gradient graph, and the inference graph.
 fn graphs(path: &Path) -> Vec<(String, Graph)> {
     let module = compile_ok(path, &read(path));
     let name = display_path(path);
-    let train =
-        nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train).expect("train step");
-    let grad = nnc_compiler::pipeline::grad(&module).expect("gradient graph").graph;
+    let steps = nnc_compiler::pipeline::optimized_steps(&module).expect("train steps");
+    let grads = nnc_compiler::pipeline::gradients(&module).expect("gradient graphs");
+    let several = steps.len() > 1;
+    let mut out = vec![];
+    for (step, grad) in steps.into_iter().zip(grads) {
+        let label = if several { format!("{name} {}", step.loss) } else { name.clone() };
+        out.push((format!("{label} train"), step.graph));
+        out.push((format!("{label} grad"), grad.graph));
+    }
     let infer = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
-    vec![(format!("{name} train"), train), (format!("{name} grad"), grad), (format!("{name} infer"), infer)]
+    out.push((format!("{name} infer"), infer));
+    out
 }
 
 /// Whether a model is large: a benchmark model, or one whose examples hold
@@ -240,14 +248,16 @@ fn bits(params: &[(String, Tensor<f32>)]) -> Vec<(String, Vec<u32>)> {
 fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
     for path in nn_files("models") {
         let module = compile_ok(&path, &read(&path));
-        let graph =
-            nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train).expect("train step");
-        let batch = if big(&path, &graph) { 2 } else { 6 };
-        for threads in [1, 2] {
-            let a = bits(&train(&graph, batch, threads, 20));
-            let b = bits(&train(&graph, batch, threads, 20));
-            assert!(!a.is_empty(), "{}: no parameters", display_path(&path));
-            assert_eq!(a, b, "{} with {threads} threads: parameters differ", display_path(&path));
+        // Each training step of a model with several losses on its own.
+        for step in nnc_compiler::pipeline::optimized_steps(&module).expect("train steps") {
+            let graph = step.graph;
+            let batch = if big(&path, &graph) { 2 } else { 6 };
+            for threads in [1, 2] {
+                let a = bits(&train(&graph, batch, threads, 20));
+                let b = bits(&train(&graph, batch, threads, 20));
+                assert!(!a.is_empty(), "{}: no parameters", display_path(&path));
+                assert_eq!(a, b, "{} with {threads} threads: parameters differ", display_path(&path));
+            }
         }
     }
 }

@@ -22,12 +22,21 @@ fn settings(path: &Path) -> insta::Settings {
     s
 }
 
-/// The optimised training step and inference graph of a model.
-fn graphs(path: &Path, source: &str) -> [Graph; 2] {
+/// The optimised training steps (one per optimiser; each named by its loss
+/// when there are several) and the inference graph of a model.
+fn graphs(path: &Path, source: &str) -> (Vec<(Option<String>, Graph)>, Graph) {
     let module = compile_ok(path, source);
-    let train = pipeline::optimized(&module, Mode::Train).expect("training step");
+    let steps = pipeline::optimized_steps(&module).expect("training steps");
+    let several = steps.len() > 1;
+    let train = steps.into_iter().map(|s| (several.then_some(s.loss), s.graph)).collect();
     let infer = pipeline::optimized(&module, Mode::Infer).expect("inference graph");
-    [train, infer]
+    (train, infer)
+}
+
+/// Every graph of a model: its training steps and its inference graph.
+fn all_graphs(path: &Path, source: &str) -> Vec<Graph> {
+    let (train, infer) = graphs(path, source);
+    train.into_iter().map(|(_, g)| g).chain([infer]).collect()
 }
 
 /// Every node is a leaf, inline, a view, or in exactly one kernel (the one
@@ -100,7 +109,7 @@ fn assert_partition_invariants(graph: &Graph, p: &Partition) {
 #[test]
 fn partitions_cover_every_node_in_topological_order() {
     for_each_file(&nn_files("models"), |path, source| {
-        for graph in graphs(path, source) {
+        for graph in all_graphs(path, source) {
             let p = fusion::partition(&graph);
             assert_partition_invariants(&graph, &p);
         }
@@ -110,22 +119,29 @@ fn partitions_cover_every_node_in_topological_order() {
 #[test]
 fn fused_and_plan_snapshots() {
     for_each_file(&nn_files("models"), |path, source| {
-        let [train, _] = graphs(path, source);
-        let planned = pipeline::plan(&train, 4, 2).expect("plan");
-        plan::check(&planned).expect("check");
-        let fused = fusion::report(&train, &planned.partition);
-        let printed = plan::print(&planned);
-        settings(path).bind(|| {
-            insta::assert_snapshot!(format!("{}_fused", stem(path)), fused);
-            insta::assert_snapshot!(format!("{}_plan", stem(path)), printed);
-        });
+        let (steps, _) = graphs(path, source);
+        for (loss, train) in steps {
+            let planned = pipeline::plan(&train, 4, 2).expect("plan");
+            plan::check(&planned).expect("check");
+            let fused = fusion::report(&train, &planned.partition);
+            let printed = plan::print(&planned);
+            // `gan_mnist_disc_fused` for a step of a model with several losses.
+            let name = match &loss {
+                Some(loss) => format!("{}_{loss}", stem(path)),
+                None => stem(path),
+            };
+            settings(path).bind(|| {
+                insta::assert_snapshot!(format!("{name}_fused"), fused);
+                insta::assert_snapshot!(format!("{name}_plan"), printed);
+            });
+        }
     });
 }
 
 /// Every zoo graph (training step and inference).
 fn zoo() -> &'static Vec<Graph> {
     static ZOO: OnceLock<Vec<Graph>> = OnceLock::new();
-    ZOO.get_or_init(|| nn_files("models").iter().flat_map(|path| graphs(path, &read(path))).collect())
+    ZOO.get_or_init(|| nn_files("models").iter().flat_map(|path| all_graphs(path, &read(path))).collect())
 }
 
 proptest! {

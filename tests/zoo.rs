@@ -151,14 +151,23 @@ fn interpreter_runs_models_f64() {
 }
 
 /// The gradient graph, the training step and the optimised training step of
-/// a model, as (stage name, graph).
-fn training_stages(path: &Path, source: &str) -> Vec<(&'static str, Graph)> {
+/// a model, as (stage name, graph): `grad`, `train`, `opt`, or for a model
+/// with several losses `grad_LOSS`, `train_LOSS`, `opt_LOSS` for every step.
+fn training_stages(path: &Path, source: &str) -> Vec<(String, Graph)> {
     let module = compile_ok(path, source);
     let name = display_path(path);
-    let grad = nnc_compiler::pipeline::grad(&module).unwrap_or_else(|e| panic!("{name}: grad: {e}"));
-    let train = nnc_compiler::pipeline::train_step(&module).unwrap_or_else(|e| panic!("{name}: train: {e}"));
-    let opt = nnc_compiler::opt::optimize(&train).unwrap_or_else(|e| panic!("{name}: opt: {e}"));
-    vec![("grad", grad.graph), ("train", train), ("opt", opt)]
+    let grads = nnc_compiler::pipeline::gradients(&module).unwrap_or_else(|e| panic!("{name}: grad: {e}"));
+    let steps = nnc_compiler::pipeline::train_steps(&module).unwrap_or_else(|e| panic!("{name}: train: {e}"));
+    let several = steps.len() > 1;
+    let mut stages = vec![];
+    for (grad, train) in grads.into_iter().zip(steps) {
+        let label = |stage: &str| if several { format!("{stage}_{}", train.loss) } else { stage.to_string() };
+        let opt = nnc_compiler::opt::optimize(&train.graph).unwrap_or_else(|e| panic!("{name}: opt: {e}"));
+        stages.push((label("grad"), grad.graph));
+        stages.push((label("train"), train.graph));
+        stages.push((label("opt"), opt));
+    }
+    stages
 }
 
 #[test]
@@ -186,25 +195,33 @@ fn training_stages_verify_and_run() {
                 panic!("{label}: verifier errors:\n  {}", errors.join("\n  "));
             }
         }
-        let (train, opt) = (&stages[1].1, &stages[2].1);
-        check_run::<f32>(&format!("{name} --stage train"), train);
-        let inputs = interp::example_inputs::<f64>(train, &dims(train), 7).expect("example inputs");
-        let before = interp::run::<f64>(train, &inputs).expect("train step runs");
-        let after = interp::run::<f64>(opt, &inputs).expect("optimised train step runs");
-        assert!(opt.nodes.len() <= train.nodes.len(), "{name}: the optimised step has more nodes");
-        for ((n1, t1), (n2, t2)) in before.iter().zip(&after) {
-            assert_eq!(n1, n2, "{name}: outputs differ in order");
-            let (a, b) = (t1.as_float(), t2.as_float());
-            if let (Some(a), Some(b)) = (a, b) {
-                for (x, y) in a.iter().zip(b) {
-                    assert!(
-                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
-                        "{name}: output `{n1}` differs after optimisation: {x} vs {y}"
-                    );
-                }
-            } else {
-                assert_eq!(t1, t2, "{name}: output `{n1}` differs after optimisation");
-            }
+        // Per step: its gradient graph, training step and optimised step.
+        for step in stages.chunks(3) {
+            let (train, opt) = (&step[1].1, &step[2].1);
+            check_run::<f32>(&format!("{name} --stage {}", step[1].0), train);
+            optimisation_keeps_the_results(&name, train, opt);
         }
     });
+}
+
+/// The optimised training step computes what the unoptimised one does.
+fn optimisation_keeps_the_results(name: &str, train: &Graph, opt: &Graph) {
+    let inputs = interp::example_inputs::<f64>(train, &dims(train), 7).expect("example inputs");
+    let before = interp::run::<f64>(train, &inputs).expect("train step runs");
+    let after = interp::run::<f64>(opt, &inputs).expect("optimised train step runs");
+    assert!(opt.nodes.len() <= train.nodes.len(), "{name}: the optimised step has more nodes");
+    for ((n1, t1), (n2, t2)) in before.iter().zip(&after) {
+        assert_eq!(n1, n2, "{name}: outputs differ in order");
+        let (a, b) = (t1.as_float(), t2.as_float());
+        if let (Some(a), Some(b)) = (a, b) {
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    "{name}: output `{n1}` differs after optimisation: {x} vs {y}"
+                );
+            }
+        } else {
+            assert_eq!(t1, t2, "{name}: output `{n1}` differs after optimisation");
+        }
+    }
 }

@@ -277,10 +277,11 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> [f64; 3] {
         let p = (k..3).max_by(|&i, &j| a[i][k].abs().total_cmp(&a[j][k].abs())).unwrap_or(k);
         a.swap(k, p);
         b.swap(k, p);
+        let pivot = a[k];
         for i in k + 1..3 {
-            let f = a[i][k] / a[k][k];
-            for j in k..3 {
-                a[i][j] -= f * a[k][j];
+            let f = a[i][k] / pivot[k];
+            for (x, p) in a[i][k..].iter_mut().zip(&pivot[k..]) {
+                *x -= f * p;
             }
             b[i] -= f * b[k];
         }

@@ -431,7 +431,7 @@ const COS_TAYLOR: [f32; 4] = [-2.755_732e-7, 2.480_158_8e-5, -1.388_888_9e-3, 4.
 /// ±cos r by q mod 4 (cos uses q + 1, as cos x = sin(|x| + π/2)), each a
 /// polynomial in r² evaluated with fma; sin takes the sign of x. sin is
 /// odd (sin(−0) = −0); ±Inf and NaN give NaN.
-pub fn sin_cos(e: &mut Emit, x: Value, cos: bool) -> Value {
+fn sin_cos(e: &mut Emit, x: Value, cos: bool) -> Value {
     let a = e.b.ins().fabs(x);
     let (r, q) = reduce_quadrant(e, a);
     let z = e.b.ins().fmul(r, r);

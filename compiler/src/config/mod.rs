@@ -11,7 +11,9 @@
 //!
 //! The types carry no checking and do no I/O. The `Debug` output of the
 //! data source, split, normalisation, missing-value rule, optimiser and
-//! schedule is recorded in checkpoints, so it is part of the file format.
+//! schedule (and, for several optimisers, the `Display` of their
+//! [`ParamSet`]s) is recorded in checkpoints, so it is part of the file
+//! format.
 //!
 //! A model may have several losses (`loss NAME = ...`), each minimised by
 //! its own optimiser ([`LossOptimizer`]): a training iteration runs one step
@@ -69,8 +71,8 @@ impl TrainConfig {
     }
 }
 
-/// Stop when the validation loss has not improved by more than `min_delta`
-/// for `patience` epochs.
+/// Stop when the validation loss (the sum of the losses of a model with
+/// several) has not improved by more than `min_delta` for `patience` epochs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EarlyStop {
     pub patience: usize,

@@ -44,7 +44,8 @@
 //!
 //! Operand requirements: loops, copies and argmax read any view or inline
 //! value; matmul reads any strided view of memory; convolutions, pooling,
-//! resizing and warping (and their gradients) read contiguous memory only.
+//! resizing and warping (and their gradients), gather and the scatters
+//! read contiguous memory only.
 //!
 //! Kernels are numbered in a topological order of the kernel graph (among
 //! ready kernels, the one whose first node comes first), so running them in

@@ -147,3 +147,30 @@ fn a_conv_reading_a_transposed_view_gets_a_copy() {
     assert_eq!(p.kernels[0].kind, super::KernelKind::Copy);
     assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
 }
+
+/// `stop_gradient` is a view of its operand, even of a view; a scatter
+/// reads its operands as contiguous memory, so a transposed one is copied.
+#[test]
+fn stop_gradient_is_a_view_and_scatters_read_contiguous_memory() {
+    let text = r#"graph t mode=infer {
+      %0: f32[4, 3] = input "x"
+      %1: i32[4] = constant "index"
+      %2: f32[3, 4] = permute %0 axes=[1, 0]
+      %3: f32[3, 4] = stop_gradient %2
+      %4: f32[3, 4] = exp %3
+      %5: f32[3, 5] = scatter_sum %3, %1 axis=1 segments=5
+      %6: f32[3, 4] = gather %5, %1 axis=1
+      value "a" = %4
+      value "b" = %6
+    }"#;
+    let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    assert_eq!(p.placement[2], Placement::View { base: ValueId(0) });
+    // Read by the scatter, the stop_gradient of the transpose is materialised.
+    let Placement::Kernel(copy) = p.placement[3] else { panic!("{:?}", p.placement) };
+    assert_eq!(p.kernels[copy].kind, super::KernelKind::Copy);
+    let kinds: Vec<_> = p.kernels.iter().map(|k| k.kind.name()).collect();
+    assert_eq!(kinds, ["copy", "loop", "scatter_sum", "gather"], "{p:?}");
+    let Placement::Kernel(scatter) = p.placement[5] else { panic!("{:?}", p.placement) };
+    assert_eq!(p.kernels[scatter].inputs, vec![ValueId(1), ValueId(3)]);
+}

@@ -186,7 +186,9 @@ fn zoo_models_optimise_to_equivalent_graphs() {
     for path in paths {
         let source = std::fs::read_to_string(&path).expect("readable model");
         let name = path.display().to_string();
-        let module = crate::compile(&source).unwrap_or_else(|e| panic!("{name}: {e:?}")).module;
+        let dir = path.parent().expect("a directory").to_path_buf();
+        let loader = crate::sema::test_files::NpyFiles(dir);
+        let module = crate::compile_with(&source, &loader).unwrap_or_else(|e| panic!("{name}: {e:?}")).module;
         check_equivalent(&format!("{name} (train)"), &module.train_graph);
         check_equivalent(&format!("{name} (infer)"), &module.infer_graph);
         if let Ok(step) = crate::pipeline::train_step(&module) {

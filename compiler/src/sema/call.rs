@@ -103,7 +103,7 @@ impl Run<'_> {
     ) -> Value {
         let callee = Callee { name: b.name, signature: b.signature(), params: b.params.to_vec() };
         let inputs = b.params.iter().take_while(|p| p.ty == Ty::Tensor).count();
-        if piped.is_none() && self.makes_layer(env, inputs, args) {
+        if piped.is_none() && self.makes_layer(env, inputs, b.params.len(), args) {
             let slots = self.match_args(env, &callee, args, self.placeholders(inputs, span), span);
             let name = self.next_name(b.name);
             let Some(slots) = slots else { return Value::Error };
@@ -140,13 +140,14 @@ impl Run<'_> {
     /// takes leading tensors and the call's first positional argument (if
     /// any) is a compile-time constant (`dense(64)`, `encoder(32)`,
     /// `cell(hidden: 32)`).
-    fn makes_layer(&self, env: &Env, inputs: usize, args: &[ast::Arg]) -> bool {
+    fn makes_layer(&self, env: &Env, inputs: usize, params: usize, args: &[ast::Arg]) -> bool {
         if inputs == 0 {
             return false;
         }
         match args.iter().find(|a| a.name.is_none()) {
             None => true,
-            Some(first) => is_constant_expr(env, &first.value),
+            // `relu("a")` is a call with a wrong argument, not a layer.
+            Some(first) => params > inputs && is_constant_expr(env, &first.value),
         }
     }
 
@@ -209,7 +210,6 @@ impl Run<'_> {
         let given = lead
             .into_iter()
             .map(|(v, s)| Given { name: None, span: s, value_span: s, source: Source::Piped(v) })
-            .into_iter()
             .chain(args.iter().map(|a| Given {
                 name: a.name.as_ref(),
                 span: a.name.as_ref().map_or(a.value.span, |n| n.span.to(a.value.span)),
@@ -258,7 +258,7 @@ impl Run<'_> {
         }
         let callee = block_callee(def);
         let inputs = def.params.iter().take_while(|p| p.ty.is_none()).count();
-        if piped.is_none() && self.makes_layer(env, inputs, args) {
+        if piped.is_none() && self.makes_layer(env, inputs, def.params.len(), args) {
             let slots = self.match_args(env, &callee, args, self.placeholders(inputs, span), span);
             let name = self.next_name_of(&def.name.name);
             let Some(slots) = slots else { return Value::Error };

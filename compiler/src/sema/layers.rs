@@ -503,7 +503,7 @@ impl Run<'_> {
         let mut outs: Vec<ValueId> = vec![];
         for t in 0..steps {
             let slice =
-                self.lower_with(span, "this `map`", &[x.clone()], |cx| index::take(cx, x.id, axis, t));
+                self.lower_with(span, "this `map`", std::slice::from_ref(&x), |cx| index::take(cx, x.id, axis, t));
             let Value::Tensor(slice) = slice else { return Value::Error };
             match self.apply_layer(&layer, vec![slice], span) {
                 Value::Tensor(y) => outs.push(y.id),
@@ -586,7 +586,7 @@ impl Run<'_> {
         let mut parts = vec![];
         let mut start = 0;
         for size in sizes {
-            let part = self.lower_with(span, "this `split`", &[x.clone()], |cx| {
+            let part = self.lower_with(span, "this `split`", std::slice::from_ref(&x), |cx| {
                 index::slice(cx, x.id, axis, start, start + size)
             });
             if part.has_error() {

@@ -60,6 +60,8 @@ mod builtin_tests;
 #[cfg(test)]
 mod language_tests;
 #[cfg(test)]
+pub(crate) mod test_files;
+#[cfg(test)]
 mod tests;
 
 use crate::config::TrainConfig;

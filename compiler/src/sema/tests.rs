@@ -93,36 +93,6 @@ pub(super) fn analyse(src: &str) -> Result<Module, Vec<Diagnostic>> {
     analyze(&file, src)
 }
 
-/// The `.npy` files (little-endian f4 or i4) of a directory, for the model
-/// zoo's constants: the compiler reads no files, its tests read these.
-pub(super) struct NpyFiles(pub std::path::PathBuf);
-
-impl super::Loader for NpyFiles {
-    fn load(&self, source: &super::ConstSource) -> Result<super::Loaded, String> {
-        let super::ConstSource::Npy { path } = source else {
-            return Err(format!("{source}: not an npy file"));
-        };
-        let bytes = std::fs::read(self.0.join(path)).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-        let (len, start) = match bytes.get(6) {
-            Some(1) => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-            _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
-        };
-        let header = std::str::from_utf8(&bytes[start..start + len]).map_err(|e| e.to_string())?;
-        let shape_text =
-            header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape")?;
-        let shape: Vec<usize> = shape_text.split(',').filter_map(|d| d.trim().parse().ok()).collect();
-        let words = bytes[start + len..].chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
-        let data = if header.contains("'<f4'") {
-            super::ConstData::F32(words.map(f32::from_le_bytes).collect())
-        } else if header.contains("'<i4'") {
-            super::ConstData::I32(words.map(i32::from_le_bytes).collect())
-        } else {
-            return Err(format!("`{path}`: not f4 or i4"));
-        };
-        Ok(super::Loaded { shape, data })
-    }
-}
-
 /// The zoo's models: their paths and sources.
 pub(super) fn zoo() -> Vec<(std::path::PathBuf, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
@@ -142,7 +112,7 @@ pub(super) fn analyse_file(path: &std::path::Path, src: &str) -> (Option<Module>
     let (file, syntax) = crate::syntax::parse(src);
     assert!(syntax.is_empty(), "syntax errors: {}", render_plain("t.nn", src, &syntax));
     let dir = path.parent().expect("a directory").to_path_buf();
-    super::analyze_all_with(&file, src, &NpyFiles(dir))
+    super::analyze_all_with(&file, src, &super::test_files::NpyFiles(dir))
 }
 
 pub(super) fn ok(src: &str) -> Module {
@@ -755,7 +725,10 @@ fn wrong_argument_types_and_enum_values() {
     let src = model("  a = conv2d(img, 3.5, kernel: 3)\n  b = img |> conv2d(2, kernel: 3, pad: sideways)\n  c = relu(\"a\")\n  d = x |> dense(4, bias: yes)");
     let d = errors(&src);
     let e = expect(&src, &d, "expected an integer, found a float (`3.5`)", Some("3.5"));
-    noted(e, "note: signature: conv2d(x, channels, kernel, stride: 1, pad: valid, dilation: 1, bias: true)");
+    noted(
+        e,
+        "note: signature: conv2d(x, channels, kernel, stride: 1, pad: valid, dilation: 1, bias: true, pad_mode: zeros)",
+    );
     let e = expect(&src, &d, "invalid value `sideways` for `pad`", Some("sideways"));
     assert!(e.message.contains("expected one of `valid`, `same` or an integer"), "{}", e.message);
     expect(&src, &d, "expected a tensor, found a string", Some("\"a\""));

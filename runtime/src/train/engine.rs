@@ -390,16 +390,23 @@ pub(super) fn scalar(t: &Tensor<f32>) -> f64 {
     }
 }
 
-/// The mean of every loss (in step order) and the metrics of `rows` with
-/// the inference graph. Batch k of the rows draws from the random key
-/// (seed, k).
+/// What [`evaluate`] finds.
+pub(super) struct Scores {
+    /// The mean of every loss, in step order.
+    pub(super) losses: Vec<f64>,
+    /// The metrics in physical units, `(label, value)`.
+    pub(super) metrics: Vec<(String, f64)>,
+}
+
+/// The mean of every loss and the metrics of `rows` with the inference
+/// graph. Batch k of the rows draws from the random key (seed, k).
 pub(super) fn evaluate(
     engine: &mut Engine,
     data: &Prepared,
     rows: &[usize],
     batch: usize,
     wanted: &[Metric],
-) -> Result<(Vec<f64>, Vec<(String, f64)>), String> {
+) -> Result<Scores, String> {
     if !wanted.is_empty() && engine.prediction.is_none() {
         return Err("metrics need exactly one prediction output (mark it with `output NAME`)".into());
     }
@@ -464,6 +471,6 @@ pub(super) fn evaluate(
             }
         }
     }
-    let means = sums.iter().map(|s| s / count.max(1) as f64).collect();
-    Ok((means, metrics.finish()))
+    let losses = sums.iter().map(|s| s / count.max(1) as f64).collect();
+    Ok(Scores { losses, metrics: metrics.finish() })
 }

@@ -137,7 +137,8 @@ pub fn eval(
     }
     let batch = config.batch.min(rows.len()).max(1);
     let mut engine = load_model(module, &ckpt, checkpoint_path, threads, batch)?;
-    let (losses, metrics) = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
+    let scores = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
+    let (losses, metrics) = (scores.losses, scores.metrics);
     let loss_normalized = data.target.as_ref().unwrap_or(&data.input).stats.is_some();
     Ok(Evaluation {
         origin: data.origin,

@@ -386,8 +386,8 @@ pub fn train(
         let (val_losses, metrics) = if data.val.is_empty() {
             (None, vec![])
         } else {
-            let (l, m) = evaluate(&mut engine, &data, &data.val, batch, &config.metrics)?;
-            (Some(l), m)
+            let scores = evaluate(&mut engine, &data, &data.val, batch, &config.metrics)?;
+            (Some(scores.losses), scores.metrics)
         };
         // Early stopping watches the sum of the losses.
         let val_loss = val_losses.as_ref().map(|v| v.iter().sum::<f64>());

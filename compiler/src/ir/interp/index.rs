@@ -71,6 +71,14 @@ fn contributions(
     })
 }
 
+/// The element count of `[outer, size, inner]`, if it fits a `usize`.
+fn scattered_len(outer: usize, size: usize, inner: usize) -> Result<usize, String> {
+    outer
+        .checked_mul(size)
+        .and_then(|n| n.checked_mul(inner))
+        .ok_or_else(|| format!("{size} segments are too many"))
+}
+
 /// Checks that the index has one entry per position of `x` along `axis`.
 fn check_index(x: &[usize], axis: usize, index: &ArrayD<i32>) -> Result<(usize, usize, usize), String> {
     let (outer, e, inner) = around(x, axis)?;
@@ -90,7 +98,7 @@ pub(super) fn scatter_sum<T: Real>(
 ) -> Result<ArrayD<T>, String> {
     let (outer, e, inner) = check_index(x.shape(), axis, index)?;
     let (xs, index) = (elements(x), elements(index));
-    let mut out = vec![T::zero(); outer * size * inner];
+    let mut out = vec![T::zero(); scattered_len(outer, size, inner)?];
     for (o, k, p) in contributions(outer, &index, size) {
         for i in 0..inner {
             let at = (o * size + p) * inner + i;
@@ -110,7 +118,7 @@ pub(super) fn scatter_max<T: Real>(
 ) -> Result<ArrayD<T>, String> {
     let (outer, e, inner) = check_index(x.shape(), axis, index)?;
     let (xs, index) = (elements(x), elements(index));
-    let mut best: Vec<Option<T>> = vec![None; outer * size * inner];
+    let mut best: Vec<Option<T>> = vec![None; scattered_len(outer, size, inner)?];
     for (o, k, p) in contributions(outer, &index, size) {
         for i in 0..inner {
             let at = (o * size + p) * inner + i;

@@ -217,7 +217,7 @@ fn check(
             },
         }
     }
-    if shape.iter().any(|&n| n == 0) {
+    if shape.contains(&0) {
         return mismatch(diags, "it has an empty dimension".into());
     }
     let ty = Type::new(dtype, Shape::known(&known));
