@@ -1096,3 +1096,83 @@ fn knn_graph_of_declared_points() {
     let out = run_graph(&m, &m.train_graph, 1);
     assert_eq!(out["r"].shape(), &[1, 5, 3]);
 }
+
+/// `scan` over a GRU-like cell of one state and an LSTM-like cell of two
+/// (run in reverse, its final states seeding a forecaster without input):
+/// the shared cells' gradients sum over the steps and match finite
+/// differences.
+#[test]
+fn scan_gradients_match_finite_differences() {
+    let src = "block gru_like(x, h, hidden: int) {
+  z = concat(x, h, axis: 1) |> dense(hidden) |> sigmoid
+  c = concat(x, h, axis: 1) |> dense(hidden) |> tanh
+  return z * h + (1 - z) * c
+}
+block lstm_like(x, h, c, hidden: int) {
+  g = concat(x, h, axis: 1) |> dense(4 * hidden)
+  i = sigmoid(g[:, 0:hidden])
+  f = sigmoid(g[:, hidden:2 * hidden])
+  u = tanh(g[:, 2 * hidden:3 * hidden])
+  o = sigmoid(g[:, 3 * hidden:])
+  c2 = f * c + i * u
+  return [o * tanh(c2), c2]
+}
+block decay(h, c) {
+  return [0.5 * h + 0.1 * c, c]
+}
+model m {
+  input x: f32[B, 5, 3]
+  target y: f32[B, 2]
+  step = gru_like(hidden: 2)
+  hs = scan(step, x, init: zeros([B, 2]))
+  enc = lstm_like(hidden: 2)
+  out = scan(enc, x, init: [zeros([B, 2]), zeros([B, 2])], reverse: true, return: all)
+  fc = scan(decay(), none, init: [out[1], out[2]], steps: 3)
+  loss = mse(hs[:, -1], y) + mean(square(out[0])) + mean(fc)
+}
+";
+    let grads = gradients_match_finite_differences(src, 1.0);
+    assert_eq!(grads, ["step.dense_1.weight", "step.dense_1.bias", "step.dense_2.weight", "step.dense_2.bias", "enc.dense_1.weight", "enc.dense_1.bias"]);
+}
+
+/// A 40-step scan analyses, differentiates and keeps one set of parameters.
+#[test]
+fn a_long_scan_stays_small() {
+    let src = "block cell(x, h) {
+  return tanh(concat(x, h, axis: 1) |> dense(8))
+}
+model m {
+  input x: f32[B, 40, 4]
+  target y: f32[B, 8]
+  step = cell()
+  hs = scan(step, x, init: zeros([B, 8]))
+  loss = mse(hs[:, -1], y)
+}
+";
+    let m = analyse_ok(src);
+    let params = m.train_graph.nodes.iter().filter(|n| matches!(n.op, crate::ir::Op::Input { kind: crate::ir::InputKind::Param { .. }, .. })).count();
+    assert_eq!(params, 2);
+    let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
+    assert!(back.graph.nodes.len() < 40 * 60, "{} nodes", back.graph.nodes.len());
+}
+
+/// Misuses of `scan` are reported at their cause.
+#[test]
+fn scan_misuse() {
+    let cases = [
+        ("hs = scan(step, x, init: zeros([B, 3]))", "the cell `step` must return its states as it receives them"),
+        ("hs = scan(step, x, init: zeros([B, 2]), axis: 0)", "`scan` needs an axis of known size"),
+        ("hs = scan(step, none, init: zeros([B, 2]))", "a `scan` without input needs `steps`"),
+        ("hs = scan(step, x, init: [zeros([B, 2]), zeros([B, 2])])", "the cell `step` takes 2 tensors, but `scan` passes 3"),
+        ("hs = scan(x, x, init: zeros([B, 2]))", "`scan` needs a layer value, found a tensor"),
+    ];
+    for (line, message) in cases {
+        let src = format!(
+            "block cell(x, h) {{\n  return tanh(concat(x, h, axis: 1) |> dense(2))\n}}\nmodel m {{\n  input x: f32[B, 5, 3]\n  step = cell()\n  {line}\n  loss = mean(hs)\n}}\n"
+        );
+        let (file, syntax) = crate::syntax::parse(&src);
+        assert!(syntax.is_empty(), "{syntax:?}");
+        let d = crate::sema::analyze(&file, &src).expect_err(line);
+        assert!(d.iter().any(|d| d.message.contains(message)), "{line}: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
+    }
+}

@@ -34,6 +34,18 @@
 //! - **`split(x, n, axis: 1)`** cuts `x` into `n` equal parts (or parts of
 //!   the sizes of a list: `split(x, [2, 6])`) along `axis`; the result is a
 //!   list, indexable: `parts[0]`, `parts[-1]`.
+//! - **`scan(cell, x, init, axis: 1, reverse: false, return: sequence)`**
+//!   applies one instance of `cell` along `axis` of `x`: at step `t` the
+//!   cell gets `x_t` (the slice, the axis dropped) and the states, and
+//!   returns the new states (a tensor, or a list in the order of `init`:
+//!   `init: [h0, c0]`, `return [h, c]`), each of the type it received.
+//!   The result is the sequence of the first state stacked along `axis`,
+//!   in the input's order (also with `reverse: true`, which runs from the
+//!   last step); `return: states` gives the list of final states (to seed
+//!   a forecaster), `return: all` the list `[sequence, final states...]`.
+//!   `scan(cell, none, init, steps: F)` runs `F` steps of a cell of the
+//!   states alone. The recurrence is unrolled (at most 1024 steps); the
+//!   gradient of the shared cell sums over the steps.
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Dim, ValueId};
@@ -52,16 +64,18 @@ pub enum LayerForm {
     Repeat,
     Map,
     Split,
+    Scan,
 }
 
 impl LayerForm {
-    pub const ALL: [LayerForm; 3] = [LayerForm::Repeat, LayerForm::Map, LayerForm::Split];
+    pub const ALL: [LayerForm; 4] = [LayerForm::Repeat, LayerForm::Map, LayerForm::Split, LayerForm::Scan];
 
     pub fn name(self) -> &'static str {
         match self {
             LayerForm::Repeat => "repeat",
             LayerForm::Map => "map",
             LayerForm::Split => "split",
+            LayerForm::Scan => "scan",
         }
     }
 
@@ -75,14 +89,29 @@ impl LayerForm {
             LayerForm::Repeat => &[("layer", true), ("n", true)],
             LayerForm::Map => &[("layer", true), ("x", true), ("axis", false)],
             LayerForm::Split => &[("x", true), ("n", true), ("axis", false)],
+            LayerForm::Scan => &[
+                ("cell", true),
+                ("x", true),
+                ("init", true),
+                ("axis", false),
+                ("reverse", false),
+                ("steps", false),
+                ("return", false),
+            ],
         }
+    }
+
+    /// Whether a bare name given for `param` is a value of its own
+    /// (`none`, `sequence`) when it names nothing in scope.
+    fn takes_names(self, param: &str) -> bool {
+        self == LayerForm::Scan && matches!(param, "x" | "return")
     }
 
     /// The parameter a value piped in with `|>` goes to.
     fn piped_param(self) -> Option<&'static str> {
         match self {
             LayerForm::Repeat => None,
-            LayerForm::Map | LayerForm::Split => Some("x"),
+            LayerForm::Map | LayerForm::Split | LayerForm::Scan => Some("x"),
         }
     }
 
@@ -91,6 +120,7 @@ impl LayerForm {
             LayerForm::Repeat => "repeat(layer, n)",
             LayerForm::Map => "map(layer, x, axis: 1)",
             LayerForm::Split => "split(x, n, axis: 1)",
+            LayerForm::Scan => "scan(cell, x, init, axis: 1, reverse: false, steps: none, return: sequence)",
         }
     }
 }
@@ -251,6 +281,7 @@ impl Run<'_> {
             LayerForm::Repeat => self.repeat(&given, span),
             LayerForm::Map => self.map(&given, span),
             LayerForm::Split => self.split(&given, span),
+            LayerForm::Scan => self.scan(&given, span),
         }
     }
 
@@ -310,7 +341,7 @@ impl Run<'_> {
                 ok = false;
                 continue;
             }
-            let v = self.eval(env, &a.value, false);
+            let v = self.eval(env, &a.value, form.takes_names(params[slot].0));
             ok &= !v.has_error();
             given[slot] = Some((v, a.value.span));
         }
@@ -596,6 +627,218 @@ impl Run<'_> {
             start += size;
         }
         Value::List(parts)
+    }
+    /// `scan(cell, x, init, ...)`: the recurrence, unrolled.
+    fn scan(&mut self, given: &FormArgs, span: Span) -> Value {
+        const FORM: LayerForm = LayerForm::Scan;
+        let arg_span = |i: usize| given[i].as_ref().map_or(span, |(_, s)| *s);
+        let Some(cell) = self.layer_arg(FORM, &given[0]) else { return Value::Error };
+        let Some(init) = self.scan_init(&given[2]) else { return Value::Error };
+        let reverse = match &given[4] {
+            None => false,
+            Some((Value::Bool(b), _)) => *b,
+            Some((other, s)) => {
+                self.error(
+                    Diagnostic::error(format!("`reverse` of `scan` is `true` or `false`, not {}", other.describe()))
+                        .primary(*s, "not a boolean"),
+                );
+                return Value::Error;
+            }
+        };
+        let result = match &given[6] {
+            None => "sequence".to_string(),
+            Some((Value::Symbol(r), _)) if matches!(r.as_str(), "sequence" | "states" | "all") => r.clone(),
+            Some((other, s)) => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`return` of `scan` is `sequence`, `states` or `all`, not {}",
+                        other.describe()
+                    ))
+                    .primary(*s, "unknown result"),
+                );
+                return Value::Error;
+            }
+        };
+        // The input sequence, or `none` with a number of steps.
+        let x = match &given[1] {
+            Some((Value::Symbol(n), _)) if n == "none" => None,
+            Some((Value::Tensor(t), _)) => Some(t.clone()),
+            Some((other, s)) => {
+                self.error(
+                    Diagnostic::error(format!("`scan` runs over a tensor or `none`, not {}", other.describe()))
+                        .primary(*s, "not a sequence"),
+                );
+                return Value::Error;
+            }
+            None => return Value::Error,
+        };
+        let Some((steps, axis)) = self.scan_steps(given, x.as_ref(), span) else { return Value::Error };
+        let want = init.len() + usize::from(x.is_some());
+        if cell.inputs != want {
+            let what = if x.is_some() { "the step's input and the states" } else { "the states" };
+            self.error(
+                Diagnostic::error(format!(
+                    "the cell `{}` takes {}, but `scan` passes {want} ({what})",
+                    cell.prefix,
+                    plural(cell.inputs, "tensor"),
+                ))
+                .primary(arg_span(0), "the cell")
+                .secondary(arg_span(2), plural(init.len(), "state")),
+            );
+            return Value::Error;
+        }
+        let types: Vec<crate::ir::Type> = init.iter().map(|t| self.graph.ty(t.id).clone()).collect();
+        let mut states = init;
+        let mut firsts: Vec<(usize, ValueId)> = Vec::with_capacity(steps);
+        for k in 0..steps {
+            let t = if reverse { steps - 1 - k } else { k };
+            let mut inputs = vec![];
+            if let Some(x) = &x {
+                let step = self.lower_with(span, "this `scan`", std::slice::from_ref(x), |cx| {
+                    index::take(cx, x.id, axis, t)
+                });
+                let Value::Tensor(step) = step else { return Value::Error };
+                inputs.push(step);
+            }
+            inputs.extend(states.iter().cloned());
+            let next: Vec<TensorVal> = match self.apply_layer(&cell, inputs, span) {
+                Value::Tensor(t) => vec![t],
+                Value::List(items) => items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::Tensor(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => return Value::Error,
+            };
+            let got: Vec<crate::ir::Type> = next.iter().map(|t| self.graph.ty(t.id).clone()).collect();
+            if got != types {
+                let show = |ts: &[crate::ir::Type]| ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+                self.error(
+                    Diagnostic::error(format!(
+                        "the cell `{}` must return its states as it receives them: it gets [{}] and returns [{}]",
+                        cell.prefix,
+                        show(&types),
+                        show(&got)
+                    ))
+                    .primary(span, "the state would change from step to step")
+                    .secondary(cell.span, "the cell is made here")
+                    .note("help: a cell of several states returns them as a list in the order of `init`"),
+                );
+                return Value::Error;
+            }
+            firsts.push((t, next[0].id));
+            states = next;
+        }
+        let finals: Vec<Value> =
+            states.iter().map(|t| Value::Tensor(TensorVal { id: t.id, span, def: None })).collect();
+        if result == "states" {
+            return Value::List(finals);
+        }
+        // The sequence of the first state, in the input's time order.
+        firsts.sort_by_key(|&(t, _)| t);
+        let ids: Vec<ValueId> = firsts.into_iter().map(|(_, id)| id).collect();
+        let out_rank = types[0].shape.rank();
+        if axis > out_rank {
+            self.error(
+                Diagnostic::error(format!("`scan` cannot stack states of rank {out_rank} along axis {axis}"))
+                    .primary(arg_span(3), "too few axes"),
+            );
+            return Value::Error;
+        }
+        let operands: Vec<TensorVal> = x.iter().cloned().collect();
+        let sequence = self.lower_with(span, "this `scan`", &operands, |cx| index::stack_at(cx, &ids, axis));
+        if result == "sequence" || sequence.has_error() {
+            return sequence;
+        }
+        let mut all = vec![sequence];
+        all.extend(finals);
+        Value::List(all)
+    }
+
+    /// The initial states of `scan`: one tensor or a list of them.
+    fn scan_init(&mut self, arg: &Option<(Value, Span)>) -> Option<Vec<TensorVal>> {
+        let (value, span) = arg.as_ref()?;
+        let items = match value {
+            Value::Tensor(t) => return Some(vec![t.clone()]),
+            Value::List(items) if !items.is_empty() => items,
+            other => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`init` of `scan` is a tensor or a list of tensors, not {}",
+                        other.describe()
+                    ))
+                    .primary(*span, "the initial states")
+                    .note("help: e.g. `init: zeros([B, 64])` or `init: [h0, c0]`"),
+                );
+                return None;
+            }
+        };
+        let mut states = vec![];
+        for item in items {
+            match item {
+                Value::Tensor(t) => states.push(t.clone()),
+                other => {
+                    self.error(
+                        Diagnostic::error(format!("a state of `scan` is a tensor, not {}", other.describe()))
+                            .primary(*span, "the initial states"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(states)
+    }
+
+    /// The number of steps of `scan` and the axis of its sequences.
+    fn scan_steps(&mut self, given: &FormArgs, x: Option<&TensorVal>, span: Span) -> Option<(usize, usize)> {
+        const FORM: LayerForm = LayerForm::Scan;
+        let arg_span = |i: usize| given[i].as_ref().map_or(span, |(_, s)| *s);
+        let (steps, axis) = match x {
+            Some(x) => {
+                if given[5].is_some() {
+                    self.error(
+                        Diagnostic::error("`steps` is the length of a `scan` without input; this one runs over `x`")
+                            .primary(arg_span(5), "remove `steps`")
+                            .secondary(arg_span(1), "the steps are this sequence's"),
+                    );
+                    return None;
+                }
+                let rank = self.graph.ty(x.id).shape.rank();
+                let axis = self.axis_arg(FORM, &given[3], rank, span)?;
+                (self.known_axis(FORM, x, axis, arg_span(3))?, axis)
+            }
+            None => {
+                if given[5].is_none() {
+                    self.error(
+                        Diagnostic::error("a `scan` without input needs `steps`")
+                            .primary(span, "how many steps?")
+                            .note("help: e.g. `scan(cell, none, init: h, steps: 12)`"),
+                    );
+                    return None;
+                }
+                let steps = self.int_arg(FORM, "steps", &given[5], 0)?;
+                let axis = self.int_arg(FORM, "axis", &given[3], 1)?;
+                if axis < 0 {
+                    self.error(
+                        Diagnostic::error("the `axis` of a `scan` without input counts from the front")
+                            .primary(arg_span(3), "must be 0 or more"),
+                    );
+                    return None;
+                }
+                (steps.max(0) as usize, axis as usize)
+            }
+        };
+        if steps == 0 || steps > super::forward::MAX_STEPS {
+            let at = if x.is_some() { arg_span(1) } else { arg_span(5) };
+            self.error(
+                Diagnostic::error(format!("`scan` runs between 1 and {} steps, not {steps}", super::forward::MAX_STEPS))
+                    .primary(at, "steps"),
+            );
+            return None;
+        }
+        Some((steps, axis))
     }
 }
 

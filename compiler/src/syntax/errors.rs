@@ -145,7 +145,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::list
         | Rule::paren
         | Rule::path => "an expression",
-        Rule::ident | Rule::arg_name | Rule::param_type => "a name",
+        Rule::ident | Rule::arg_name | Rule::arg_word | Rule::param_type => "a name",
         Rule::tensor_type => "a type such as `f32[B, 1]`",
         Rule::dim_int => "a dimension (an integer or a name)",
         // A subscript `x[...]` continues an expression like an operator.
@@ -233,7 +233,7 @@ fn expectations(rules: &[Rule], literals: &[String]) -> Vec<String> {
 }
 
 fn message(site: &Site, rules: &[Rule], literals: &[String], found: &Found) -> Diagnostic {
-    let wants_name = rules.iter().any(|r| matches!(r, Rule::ident | Rule::arg_name | Rule::param_type));
+    let wants_name = rules.iter().any(|r| matches!(r, Rule::ident | Rule::arg_name | Rule::arg_word | Rule::param_type));
     if wants_name {
         if let Some(kw) = keyword_before(site, found) {
             return keyword_as_name(&kw);
