@@ -1,7 +1,8 @@
 //! Gradient checks of every model in `models/`: the backward pass that
-//! `nnc_compiler::autodiff::differentiate` appends to the training graph
-//! agrees with finite differences of the loss computed by the reference
-//! interpreter in f64. Models are listed at test time, so a new file is
+//! `nnc_compiler::autodiff::differentiate_loss` appends to the training
+//! graph agrees with finite differences of the loss computed by the
+//! reference interpreter in f64 (for a model with several losses, each
+//! optimiser's loss with respect to the parameters it updates). Models are listed at test time, so a new file is
 //! covered by adding it.
 //!
 //! # Inputs
@@ -63,7 +64,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::{compile_ok, display_path, for_each_file, nn_files};
-use nnc_compiler::autodiff::differentiate;
+use nnc_compiler::autodiff::differentiate_loss;
+use nnc_compiler::config::LossOptimizer;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{
     self, BinaryOp, DType, Graph, InputKind, Loc, Node, Op, PoolKind, Type, UnaryOp, ValueId, WindowAttrs,
@@ -325,16 +327,29 @@ fn draw(stream: &str, i: u64) -> f64 {
 /// Checks one model; `budget` limits the coordinate checks (`None`: every
 /// tensor gets `1 + EXTRA_COORDINATES` coordinates).
 fn check_model(name: &str, source: &str, budget: Option<f64>) {
-    let start = std::time::Instant::now();
     let module = compile_ok(std::path::Path::new(name), source);
-    let forward = &module.train_graph;
-    let backward = differentiate(forward).unwrap_or_else(|e| panic!("{name}: differentiate failed: {e}"));
+    // Each optimiser's loss with respect to the parameters it updates: every
+    // parameter for a model with one loss.
+    let optimizers = nnc_compiler::pipeline::optimizers(&module);
+    for o in &optimizers {
+        let label =
+            if optimizers.len() > 1 { format!("{name} (loss `{}`)", o.loss) } else { name.to_string() };
+        check_loss(&label, &module.train_graph, o, budget);
+    }
+}
+
+/// Checks the gradient of the loss of optimiser `o` with respect to its
+/// parameters.
+fn check_loss(name: &str, forward: &Graph, o: &LossOptimizer, budget: Option<f64>) {
+    let start = std::time::Instant::now();
+    let backward = differentiate_loss(forward, &o.loss, &|p| o.updates(p))
+        .unwrap_or_else(|e| panic!("{name}: differentiate failed: {e}"));
     let dims = HashMap::from([("B".to_string(), BATCH)]);
     let inputs =
         interp::example_inputs::<f64>(forward, &dims, SEED).unwrap_or_else(|e| panic!("{name}: {e}"));
     let values = interp::run_all::<f64>(&backward.graph, &inputs)
         .unwrap_or_else(|e| panic!("{name}: running the backward graph: {e}"));
-    let loss = forward.find_output("loss").unwrap_or_else(|| panic!("{name}: no loss output")).value;
+    let loss = forward.find_output(&o.loss).unwrap_or_else(|| panic!("{name}: no loss output")).value;
     let grads: Vec<(String, ValueId, Vec<f64>)> = backward
         .grads
         .iter()

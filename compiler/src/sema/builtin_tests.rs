@@ -70,6 +70,10 @@ fn every_builtin_has_the_documented_result_type() {
         ("convlstm(vol, 3, kernel: 3)", "f32[B, 2, 3, 4, 4]"),
         ("convlstm(vol, 3, kernel: 1, forecast: 5, bias: false)", "f32[B, 5, 3, 4, 4]"),
         ("vol |> convlstm(1, kernel: 5, forecast: 1)", "f32[B, 1, 1, 4, 4]"),
+        ("convgru(vol, 3, kernel: 3)", "f32[B, 2, 3, 4, 4]"),
+        ("vol |> convgru(2, kernel: 1, forecast: 4, bias: false)", "f32[B, 4, 2, 4, 4]"),
+        ("trajgru(vol, 3, kernel: 3, links: 2)", "f32[B, 2, 3, 4, 4]"),
+        ("vol |> trajgru(2, kernel: 5, links: 1, forecast: 3, flow_channels: 4)", "f32[B, 3, 2, 4, 4]"),
         // Activations.
         ("relu(x)", "f32[B, 4]"),
         ("leaky_relu(x, alpha: 0.2)", "f32[B, 4]"),
@@ -339,6 +343,8 @@ fn layers_create_the_tensors_their_catalogue_row_lists() {
         ("layernorm", "layernorm(x)"),
         ("groupnorm", "groupnorm(vol, 2)"),
         ("convlstm", "convlstm(vol, 3, kernel: 3, forecast: 2)"),
+        ("convgru", "convgru(vol, 3, kernel: 3, forecast: 2)"),
+        ("trajgru", "trajgru(vol, 3, kernel: 3, links: 2, forecast: 1)"),
     ];
     for (kind, call) in calls {
         let b = catalogue::find(kind).expect("in the catalogue");
@@ -570,6 +576,36 @@ fn summary_rows_count_flops_by_the_convention() {
         // gate activations (192 each), f·c, i·g, their sum, tanh(c) and
         // o·tanh(c) (48 each). Parameters: 12·7·9 + 12.
         ("convlstm(vol, 3, kernel: 3)", 2 * (192 * (2 * 7 * 9) + 2 * 192 + 5 * 48), 12 * 7 * 9 + 12),
+        // Per step (T = 2): the input and state convolutions 2·C·k² and
+        // 2·hidden·k² per gate element (3·hidden·H·W = 144 of them), their
+        // bias adds, and ten elementwise ops on the state (48 each): two
+        // sums and two sigmoids for r and z, r·b_n, a_n + …, tanh, and
+        // h − n, z·(h − n), n + … for the new state.
+        (
+            "convgru(vol, 3, kernel: 3)",
+            2 * (144 * 2 * 4 * 9 + 144 * 2 * 3 * 9 + 2 * 144 + 10 * 48),
+            9 * 4 * 9 + 9 * 3 * 9 + 2 * 9,
+        ),
+        // Per step, beyond the input convolution and the gates: the flow
+        // network's hidden layer (64 outputs, 2·(C + hidden)·25 each, bias,
+        // leaky ReLU as a product, a comparison and a choice) and output
+        // layer (64 outputs, 2·4·25 each, bias), two bilinear warps of the
+        // state (8 per element), and the 1×1 mixing 2·(2·hidden) per gate
+        // element with its bias.
+        (
+            "trajgru(vol, 3, kernel: 3, links: 2, flow_channels: 4)",
+            2 * (144 * 2 * 4 * 9
+                + 144
+                + 64 * 2 * 7 * 25
+                + 4 * 64
+                + 64 * 2 * 4 * 25
+                + 64
+                + 2 * 8 * 48
+                + 144 * 2 * 6
+                + 144
+                + 10 * 48),
+            9 * 4 * 9 + 9 * 6 + 2 * 9 + 4 * 7 * 25 + 4 + 4 * 4 * 25 + 4,
+        ),
         // Data movement is free.
         ("concat(x, x, axis: 1)", 0, 0),
         ("flatten(img)", 0, 0),
@@ -738,6 +774,16 @@ fn convlstm_gradients_match_finite_differences() {
 /// loss (interpreter, f64), with the parameters' example values scaled by
 /// `scale`. Returns the names of the parameters.
 fn gradients_match_finite_differences(src: &str, scale: f64) -> Vec<String> {
+    gradients_match_finite_differences_after(src, scale, |_| {})
+}
+
+/// [`gradients_match_finite_differences`], with the example values changed
+/// by `adjust` after scaling (e.g. to move parameters that start at zero).
+fn gradients_match_finite_differences_after(
+    src: &str,
+    scale: f64,
+    adjust: impl Fn(&mut HashMap<String, Tensor<f64>>),
+) -> Vec<String> {
     let m = analyse_ok(src);
     let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
     let mut inputs = module_inputs(&m, &back.graph, 2, 11);
@@ -746,6 +792,7 @@ fn gradients_match_finite_differences(src: &str, scale: f64) -> Vec<String> {
             a.mapv_inplace(|v| scale * v);
         }
     }
+    adjust(&mut inputs);
     let out: HashMap<String, Tensor<f64>> = run(&back.graph, &inputs).expect("runs").into_iter().collect();
     let loss_at = |inputs: &HashMap<String, Tensor<f64>>| -> f64 {
         let out: HashMap<String, Tensor<f64>> =
@@ -1174,5 +1221,449 @@ fn scan_misuse() {
         assert!(syntax.is_empty(), "{syntax:?}");
         let d = crate::sema::analyze(&file, &src).expect_err(line);
         assert!(d.iter().any(|d| d.message.contains(message)), "{line}: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
+    }
+}
+
+/// `rnn`, `lstm` and `gru`: result types (also stacked by `repeat`), and the
+/// four PyTorch tensors of each call, uniform on ±1/√hidden.
+#[test]
+fn recurrent_layers_have_the_documented_result_type_and_tensors() {
+    let cases: &[(&str, &str)] = &[
+        ("lstm(seq, 6)", "f32[B, 3, 6]"),
+        ("seq |> lstm(6, return: last)", "f32[B, 6]"),
+        ("gru(seq, 5, reverse: true)", "f32[B, 3, 5]"),
+        ("gru(seq, 5, return: last, bias: false)", "f32[B, 5]"),
+        ("rnn(seq, 4, activation: relu)", "f32[B, 3, 4]"),
+        ("seq |> rnn(4, return: last, reverse: true)", "f32[B, 4]"),
+        ("seq |> repeat(lstm(6), 2)", "f32[B, 3, 6]"),
+        ("seq |> repeat(gru(5), 3) |> lstm(2, return: last)", "f32[B, 2]"),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(type_of(expr), *want, "{expr}");
+    }
+    for (kind, gates) in [("rnn", 1), ("lstm", 4), ("gru", 3)] {
+        let b = catalogue::find(kind).expect("in the catalogue");
+        assert_eq!(b.kind, Kind::Layer);
+        let m = analyse_ok(&model_with(&format!("{kind}(seq, 4)")));
+        let created: Vec<(String, Vec<usize>, Init)> = m
+            .train_graph
+            .inputs()
+            .filter_map(|(_, n)| match &n.op {
+                Op::Input { name, kind: InputKind::Param { init, .. } } => {
+                    Some((name.clone(), n.ty.shape.as_known().expect("known"), *init))
+                }
+                _ => None,
+            })
+            .collect();
+        let shapes = [vec![gates * 4, 10], vec![gates * 4, 4], vec![gates * 4], vec![gates * 4]];
+        assert_eq!(created.len(), b.tensors.len(), "{kind}: {created:?}");
+        for (((name, shape, init), spec), want) in created.iter().zip(b.tensors).zip(&shapes) {
+            assert_eq!(name, &format!("r.{kind}_1.{}", spec.name));
+            assert_eq!(shape, want, "{name}");
+            assert!(spec.init.matches(*init), "{name}");
+            assert!(matches!(init, Init::Uniform { bound } if (bound - 0.5).abs() < 1e-12), "{name}: {init:?}");
+        }
+        let m = analyse_ok(&model_with(&format!("{kind}(seq, 4, bias: false)")));
+        assert_eq!(m.train_graph.inputs().filter(|(_, n)| n.op.mnemonic() == "param").count(), 2, "{kind}");
+    }
+    let stacked = analyse_ok(&model_with("seq |> repeat(lstm(6), 2)"));
+    let names: Vec<String> = stacked
+        .train_graph
+        .inputs()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { name, kind: InputKind::Param { .. } } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names[1], "r.repeat_1.0.lstm_1.weight_hh", "{names:?}");
+    assert_eq!(names[7], "r.repeat_1.1.lstm_1.bias_hh", "{names:?}");
+}
+
+/// Misuses of the sequence layers name the problem.
+#[test]
+fn recurrent_layer_errors_name_the_problem() {
+    let cases: &[(&str, &str)] = &[
+        ("lstm(x, 4)", "`lstm` needs a rank-3 input [B, T, F]"),
+        ("gru(img, 4)", "`gru` needs a rank-3 input [B, T, F]"),
+        ("rnn(seq, 4, activation: sigmoid)", "sigmoid"),
+        ("lstm(seq, 4, return: first)", "first"),
+        ("lstm(seq, 0)", "hidden"),
+    ];
+    for (expr, want) in cases {
+        let src = model_with(expr);
+        let (file, syntax) = crate::syntax::parse(&src);
+        assert!(syntax.is_empty(), "{expr}");
+        let d = analyze(&file, &src).expect_err(expr);
+        let text = render_plain("t.nn", &src, &d);
+        assert!(text.contains(want), "{expr}: `{want}` not in\n{text}");
+    }
+    let src = "model m {\n  input x: f32[B, 1025, 2]\n  r = lstm(x, 2)\n}\n";
+    let (file, _) = crate::syntax::parse(src);
+    let d = analyze(&file, src).expect_err("too many steps");
+    let text = render_plain("t.nn", src, &d);
+    assert!(text.contains("`lstm` would unroll 1025 steps, more than the limit of 1024"), "{text}");
+    let src = "model m {\n  input x: f32[B, T, 2]\n  r = gru(x, 2)\n}\n";
+    let (file, _) = crate::syntax::parse(src);
+    let d = analyze(&file, src).expect_err("symbolic steps");
+    let text = render_plain("t.nn", src, &d);
+    assert!(text.contains("`gru` needs a known size on axis 1"), "{text}");
+}
+
+/// `rnn`, `lstm` and `gru`, forward and reverse, returning the sequence and
+/// the last state: the gradients of every shared tensor summed over the
+/// unrolled steps match central finite differences.
+#[test]
+fn recurrent_gradients_match_finite_differences() {
+    // A relu cell needs more units than 2 for none to be dead throughout.
+    let cases = [("lstm", 2, "", 2.0), ("gru", 2, "", 2.0), ("rnn", 2, "", 2.0), ("rnn", 4, ", activation: relu", 1.0)];
+    for (kind, hidden, extra, scale) in cases {
+        let src = format!(
+            "model m {{
+  input x: f32[B, 3, 2]
+  s = x |> {kind}({hidden}{extra})
+  sr = x |> {kind}({hidden}, reverse: true{extra})
+  l = x |> {kind}({hidden}, return: last{extra})
+  lr = x |> {kind}({hidden}, return: last, reverse: true{extra})
+  loss = mse(s, 0.8) + mse(sr, 0.7) + mean(square(l - 0.5)) + mean(square(lr - 0.6))
+}}
+"
+        );
+        let grads = gradients_match_finite_differences(&src, scale);
+        assert_eq!(grads.len(), 16, "{kind}: {grads:?}");
+        assert_eq!(grads[0], format!("s.{kind}_1.weight_ih"));
+        assert_eq!(grads[15], format!("lr.{kind}_1.bias_hh"));
+    }
+}
+
+/// Each sequence layer equals the same cell written in `.nn` and run by
+/// `scan`: the built-in's `weight_ih`/`bias_ih` are the weight and bias of
+/// a dense layer on `x_t` and `weight_hh`/`bias_hh` those of a dense layer
+/// on `h`, so copying them makes the two compute the same function, forward
+/// and reverse, sequence and last state (interpreter, f64).
+#[test]
+fn recurrent_layers_equal_their_cells_written_with_scan() {
+    let cells = "block rnn_cell(x, h, hidden: int) {
+  return tanh(dense(x, hidden) + dense(h, hidden))
+}
+block relu_cell(x, h, hidden: int) {
+  return relu(dense(x, hidden) + dense(h, hidden))
+}
+block lstm_cell(x, h, c, hidden: int) {
+  g = dense(x, 4 * hidden) + dense(h, 4 * hidden)
+  i = sigmoid(g[:, 0:hidden])
+  f = sigmoid(g[:, hidden:2 * hidden])
+  u = tanh(g[:, 2 * hidden:3 * hidden])
+  o = sigmoid(g[:, 3 * hidden:])
+  c2 = f * c + i * u
+  return [o * tanh(c2), c2]
+}
+block gru_cell(x, h, hidden: int) {
+  a = dense(x, 3 * hidden)
+  b = dense(h, 3 * hidden)
+  rz = sigmoid(a[:, 0:2 * hidden] + b[:, 0:2 * hidden])
+  r = rz[:, 0:hidden]
+  z = rz[:, hidden:]
+  n = tanh(a[:, 2 * hidden:] + r * b[:, 2 * hidden:])
+  return (1 - z) * n + z * h
+}
+";
+    let layers = [
+        ("rnn", "rnn", "rnn_cell", "zeros([B, 3])"),
+        ("rnn", "rnn(3, activation: relu", "relu_cell", "zeros([B, 3])"),
+        ("lstm", "lstm", "lstm_cell", "[zeros([B, 3]), zeros([B, 3])]"),
+        ("gru", "gru", "gru_cell", "zeros([B, 3])"),
+    ];
+    for (kind, call, cell, init) in layers {
+        let call = if call.contains('(') { call.to_string() } else { format!("{call}(3") };
+        for reverse in [false, true] {
+            for last in [false, true] {
+                let (ret, pick) = match (last, reverse) {
+                    (false, _) => ("sequence", ""),
+                    (true, false) => ("last", "[:, -1]"),
+                    (true, true) => ("last", "[:, 0]"),
+                };
+                let src = format!(
+                    "{cells}model m {{
+  input x: f32[B, 5, 4]
+  a = x |> {call}, return: {ret}, reverse: {reverse})
+  cell = {cell}(hidden: 3)
+  hs = scan(cell, x, init: {init}, reverse: {reverse})
+  b = hs{pick}
+  both = stack(a, b, axis: 0)
+  output both
+}}
+"
+                );
+                let m = analyse_ok(&src);
+                let g = &m.infer_graph;
+                let mut inputs = module_inputs(&m, g, 2, 7);
+                for (from, to) in [
+                    ("weight_ih", "dense_1.weight"),
+                    ("bias_ih", "dense_1.bias"),
+                    ("weight_hh", "dense_2.weight"),
+                    ("bias_hh", "dense_2.bias"),
+                ] {
+                    let Some(Tensor::Float(v)) = inputs.get_mut(&format!("a.{kind}_1.{from}")) else {
+                        panic!("{kind}: no tensor {from}");
+                    };
+                    v.mapv_inplace(|w| 3.0 * w);
+                    let v = v.clone();
+                    let target = inputs.get_mut(&format!("cell.{to}")).expect("the cell's tensor");
+                    assert_eq!(target.shape(), v.shape(), "{kind}.{from}");
+                    *target = Tensor::Float(v);
+                }
+                let out: HashMap<String, Tensor<f64>> = run(g, &inputs).expect("runs").into_iter().collect();
+                let both = out["both"].as_float().expect("f32 values");
+                let (a, b) = (both.index_axis(ndarray::Axis(0), 0), both.index_axis(ndarray::Axis(0), 1));
+                let want: &[usize] = if last { &[2, 3] } else { &[2, 5, 3] };
+                assert_eq!(a.shape(), want, "{call} reverse {reverse} last {last}");
+                let largest = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(largest > 0.1, "{call}: outputs {a:?}");
+                for (x, y) in a.iter().zip(b.iter()) {
+                    assert!((x - y).abs() <= 1e-6, "{call} reverse {reverse} last {last}: {x} vs {y}");
+                }
+            }
+        }
+    }
+}
+
+/// The benchmark's size: a 64-step `lstm(128)` on `[B, 64, 32]` analyses
+/// and differentiates with one set of four tensors; the time is printed.
+#[test]
+fn a_64_step_lstm_analyses_and_differentiates() {
+    let src = "model m {
+  input x: f32[B, 64, 32]
+  target y: f32[B, 1]
+  h = x |> lstm(128, return: last)
+  p = dense(h, 1)
+  loss = mse(p, y)
+}
+";
+    let start = std::time::Instant::now();
+    let m = analyse_ok(src);
+    let analysed = start.elapsed();
+    let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
+    let differentiated = start.elapsed();
+    println!(
+        "lstm(128) × 64 steps: analysed in {analysed:?} ({} nodes), differentiated in {differentiated:?} ({} nodes)",
+        m.train_graph.nodes.len(),
+        back.graph.nodes.len()
+    );
+    assert_eq!(back.grads.len(), 6);
+    let params: usize = back
+        .grads
+        .iter()
+        .map(|g| m.train_graph.ty(g.param).shape.as_known().expect("known").iter().product::<usize>())
+        .sum();
+    assert_eq!(params, 4 * 128 * (32 + 128) + 2 * 4 * 128 + 128 + 1);
+    assert!(m.train_graph.nodes.len() < 64 * 30, "{} nodes", m.train_graph.nodes.len());
+}
+
+/// `convgru` and `trajgru` (with and without forecast steps, with and
+/// without biases): the backward pass agrees with central finite
+/// differences in every element of every shared parameter, so the
+/// gradients summed over the unrolled steps, through the gates, the
+/// flow network and the warps, are right.
+#[test]
+fn conv_gru_gradients_match_finite_differences() {
+    let src = "model m {
+  input x: f32[B, 3, 1, 5, 6]
+  target y: f32[B, 3, 2, 5, 6]
+  p = x |> convgru(2, kernel: 3)
+  q = x |> convgru(2, kernel: 3, forecast: 2, bias: false)
+  loss = mse(p, y) + mean(square(q))
+}
+";
+    let grads = gradients_match_finite_differences(src, 3.0);
+    assert_eq!(
+        grads,
+        [
+            "p.convgru_1.weight_ih",
+            "p.convgru_1.weight_hh",
+            "p.convgru_1.bias_ih",
+            "p.convgru_1.bias_hh",
+            "q.convgru_1.weight_ih",
+            "q.convgru_1.weight_hh"
+        ]
+    );
+    let src = "model m {
+  input x: f32[B, 3, 1, 5, 6]
+  target y: f32[B, 3, 2, 5, 6]
+  p = x |> trajgru(2, kernel: 3, links: 2, flow_channels: 3)
+  q = x |> trajgru(2, kernel: 3, links: 2, forecast: 2, flow_channels: 2, bias: false)
+  loss = mse(p, y) + mean(square(q))
+}
+";
+    // The flow output layer starts at zero (flows 0, every warp the
+    // identity, no gradient to the layer before it): give it values that
+    // move the state by fractions of a cell.
+    let grads = gradients_match_finite_differences_after(src, 2.0, |inputs| {
+        for (name, t) in inputs.iter_mut() {
+            if let (true, Tensor::Float(a)) = (name.contains("flow_out"), t) {
+                for (i, v) in a.iter_mut().enumerate() {
+                    *v = 0.15 * (1.7 * i as f64 + 0.3).sin();
+                }
+            }
+        }
+    });
+    let names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_flow", "bias_flow", "weight_flow_out"];
+    let mut want: Vec<String> = names.iter().map(|n| format!("p.trajgru_1.{n}")).collect();
+    want.push("p.trajgru_1.bias_flow_out".into());
+    want.extend(["weight_ih", "weight_hh", "weight_flow", "weight_flow_out"].map(|n| format!("q.trajgru_1.{n}")));
+    assert_eq!(grads, want);
+}
+
+/// Runs `src`, whose prediction is `r = stack(a, b)`, in the interpreter
+/// with each parameter `to` given the example value of `from` (`copies`),
+/// and checks that `a` and `b` agree within 1e-6.
+fn halves_agree(src: &str, copies: &[(&str, &str)]) {
+    let m = analyse_ok(src);
+    let mut inputs = module_inputs(&m, &m.train_graph, 2, 7);
+    for (to, from) in copies {
+        let value = inputs.get(*from).unwrap_or_else(|| panic!("no parameter `{from}`")).clone();
+        let slot = inputs.get_mut(*to).unwrap_or_else(|| panic!("no parameter `{to}`"));
+        assert_eq!(slot.shape(), value.shape(), "{to} and {from}");
+        *slot = value;
+    }
+    let out: HashMap<String, Tensor<f64>> = run(&m.train_graph, &inputs).expect("runs").into_iter().collect();
+    let r = out["r"].as_float().expect("f32 values");
+    let (a, b) = (r.index_axis(ndarray::Axis(0), 0), r.index_axis(ndarray::Axis(0), 1));
+    let largest = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(largest > 0.1, "states {a:?}");
+    for (x, y) in a.iter().zip(b.iter()) {
+        assert!((x - y).abs() <= 1e-6, "{x} vs {y}");
+    }
+}
+
+/// `convgru` is the GRU recurrence written in `.nn` as a block and run by
+/// `scan` on the same parameters, for its encoder states and for forecast
+/// steps (the block reading zero frames appended to the input).
+#[test]
+fn convgru_equals_its_recurrence_written_with_scan() {
+    let cell = "block cell(x, h, hidden: int) {
+  a = x |> conv2d(3 * hidden, kernel: 3, pad: same)
+  b = h |> conv2d(3 * hidden, kernel: 3, pad: same)
+  r = sigmoid(a[:, 0:hidden] + b[:, 0:hidden])
+  z = sigmoid(a[:, hidden:2 * hidden] + b[:, hidden:2 * hidden])
+  n = tanh(a[:, 2 * hidden:] + r * b[:, 2 * hidden:])
+  return (1 - z) * n + z * h
+}
+";
+    let copies = [
+        ("b.convgru_1.weight_ih", "step.conv2d_1.weight"),
+        ("b.convgru_1.bias_ih", "step.conv2d_1.bias"),
+        ("b.convgru_1.weight_hh", "step.conv2d_2.weight"),
+        ("b.convgru_1.bias_hh", "step.conv2d_2.bias"),
+    ];
+    halves_agree(
+        &format!(
+            "{cell}model m {{
+  input x: f32[B, 3, 1, 5, 6]
+  step = cell(hidden: 2)
+  a = scan(step, x, init: zeros([B, 2, 5, 6]))
+  b = x |> convgru(2, kernel: 3)
+  r = stack(a, b)
+}}
+"
+        ),
+        &copies,
+    );
+    halves_agree(
+        &format!(
+            "{cell}model m {{
+  input x: f32[B, 3, 1, 5, 6]
+  step = cell(hidden: 2)
+  hs = scan(step, concat(x, zeros([B, 2, 1, 5, 6]), axis: 1), init: zeros([B, 2, 5, 6]))
+  a = hs[:, 3:]
+  b = x |> convgru(2, kernel: 3, forecast: 2)
+  r = stack(a, b)
+}}
+"
+        ),
+        &copies,
+    );
+}
+
+/// `trajgru` is its recurrence written in `.nn` (flow network, `warp` along
+/// each link, 1×1 mixing, GRU gates) and run by `scan` on the same
+/// parameters, with a flow output layer moved off zero so the warps move
+/// the state.
+#[test]
+fn trajgru_equals_its_recurrence_written_with_scan() {
+    let src = "block cell(x, h, hidden: int) {
+  f = concat(x, h, axis: 1) |> conv2d(3, kernel: 5, pad: same) |> leaky_relu(alpha: 0.2)
+  u = f |> conv2d(4, kernel: 5, pad: same)
+  w = concat(warp(h, u[:, 0:2]), warp(h, u[:, 2:4]), axis: 1)
+  a = x |> conv2d(3 * hidden, kernel: 3, pad: same)
+  b = w |> conv2d(3 * hidden, kernel: 1)
+  r = sigmoid(a[:, 0:hidden] + b[:, 0:hidden])
+  z = sigmoid(a[:, hidden:2 * hidden] + b[:, hidden:2 * hidden])
+  n = tanh(a[:, 2 * hidden:] + r * b[:, 2 * hidden:])
+  return (1 - z) * n + z * h
+}
+model m {
+  input x: f32[B, 3, 1, 5, 6]
+  step = cell(hidden: 2)
+  hs = scan(step, concat(x, zeros([B, 1, 1, 5, 6]), axis: 1), init: zeros([B, 2, 5, 6]))
+  a = hs[:, 3:]
+  b = x |> trajgru(2, kernel: 3, links: 2, forecast: 1, flow_channels: 3)
+  r = stack(a, b)
+}
+";
+    halves_agree(
+        src,
+        &[
+            ("b.trajgru_1.weight_flow", "step.conv2d_1.weight"),
+            ("b.trajgru_1.bias_flow", "step.conv2d_1.bias"),
+            ("b.trajgru_1.weight_flow_out", "step.conv2d_2.weight"),
+            ("b.trajgru_1.bias_flow_out", "step.conv2d_2.bias"),
+            ("b.trajgru_1.weight_ih", "step.conv2d_3.weight"),
+            ("b.trajgru_1.bias_ih", "step.conv2d_3.bias"),
+            ("b.trajgru_1.weight_hh", "step.conv2d_4.weight"),
+            ("b.trajgru_1.bias_hh", "step.conv2d_4.bias"),
+        ],
+    );
+}
+
+/// Wrong `convgru` and `trajgru` calls are reported at the call.
+#[test]
+fn conv_gru_errors_name_the_problem() {
+    assert_errors(&[
+        (
+            "convgru(img, 4, kernel: 3)",
+            &[
+                "`convgru` needs a rank-5 input [B, T, C, H, W] (a sequence of frames), got f32[B, 1, 8, 8]",
+                "this is f32[B, 1, 8, 8], expected rank 5 [B, T, C, H, W]",
+            ],
+        ),
+        ("trajgru(vol, 4, kernel: 2, links: 1)", &["`trajgru` needs an odd kernel, got 2", "use `kernel: 1` or `kernel: 3`"]),
+        ("trajgru(vol, 4, kernel: 3)", &["links", "missing"]),
+        ("trajgru(vol, 4, kernel: 3, links: 0)", &["links", "at least 1"]),
+        ("convgru(vol, 4, kernel: 3, forecast: 2000)", &["`convgru` would unroll 2 input steps and 2000 forecast steps"]),
+    ]);
+}
+
+/// `nnc summary` counts a sequence layer by the FLOPs convention: the
+/// input projection of all steps, the bias adds, per step after the first
+/// the hidden product, and the gate arithmetic.
+#[test]
+fn recurrent_flops_follow_the_convention() {
+    // lstm(4) on [B, 3, 10]: the projection 2·10 per element of [3, 16]
+    // (960); b_ih + b_hh (16) added to it (48); step 0 from zero states: four
+    // gate activations (16), i·g, tanh(c), o·tanh(c) (12); steps 1 and 2 each:
+    // h·W_hhᵀ 2·4 per element of [16] (128), its add (16), the activations
+    // (16), f·c, i·g, their sum, tanh(c), o·tanh(c) (20).
+    let cases: &[(&str, u64, u64)] = &[
+        ("lstm(seq, 4)", 960 + 16 + 48 + 28 + 2 * (128 + 16 + 16 + 20), 16 * 10 + 16 * 4 + 2 * 16),
+        // rnn(4): projection 2·10·12 (240), biases 4 + 12; tanh at step 0 (4);
+        // steps 1, 2: 2·4·4 + 4 + 4.
+        ("rnn(seq, 4, return: last)", 240 + 4 + 12 + 4 + 2 * (32 + 4 + 4), 4 * 10 + 4 * 4 + 2 * 4),
+    ];
+    for (expr, flops, params) in cases {
+        let m = analyse_ok(&model_with(expr));
+        assert_eq!(m.layers.len(), 1, "{expr}");
+        let row = &m.layers[0];
+        assert_eq!((row.flops, row.params), (*flops, *params), "{expr}");
     }
 }

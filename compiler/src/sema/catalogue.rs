@@ -58,6 +58,31 @@
 //!   read a zero frame. The result stacks the hidden states on axis 1: the
 //!   `T` encoder states, or with `forecast: F > 0` only the `F` forecast
 //!   states. One weight and one bias serve every step.
+//! - **`convgru(hidden, kernel, forecast: 0)`** is PyTorch's `nn.GRU` with
+//!   convolutions for products, over frames `[B, T, C, H, W]`, unrolled like
+//!   `convlstm`: `a = conv(x_t, weight_ih) + bias_ih`,
+//!   `b = conv(h_{t-1}, weight_hh) + bias_hh` ("same" `kernel`×`kernel`,
+//!   odd kernel, `3·hidden` channels in blocks r, z, n), `r = σ(a_r + b_r)`,
+//!   `z = σ(a_z + b_z)`, `n = tanh(a_n + r·b_n)`, `h_t = (1 − z)·n + z·h_{t-1}`,
+//!   `h_0 = 0`; forecast steps read a zero frame (`a` is `bias_ih`) and the
+//!   result is `convlstm`'s. **`trajgru(hidden, kernel, links, forecast: 0,
+//!   flow_channels: 32)`** (Shi et al. 2017) takes `b` from warped states
+//!   instead: a flow network `u = conv5(leaky_relu(conv5(concat[x_t, h_{t-1}])
+//!   , 0.2))` (5×5 "same", `flow_channels` hidden maps, `2·links` outputs,
+//!   the output layer zero-initialised) gives per link `l` the flow
+//!   `(dy, dx)` = channels `(2l, 2l + 1)`; `w_l = warp(h_{t-1}, u_l)`
+//!   (bilinear, zeros) and `b = conv1×1(concat[w_0, …]) + bias_hh`.
+//! - **`rnn(hidden, activation: tanh)`, `lstm(hidden)`, `gru(hidden)`** are
+//!   PyTorch's single-layer `nn.RNN`, `nn.LSTM` and `nn.GRU` with
+//!   `batch_first=True` over `[B, T, F]` (`T` known), unrolled from zero
+//!   states: per step `a = W_ih·x_t + b_ih`, `b = W_hh·h_{t-1} + b_hh`, split in
+//!   gate blocks of `hidden` rows (lstm i, f, g, o; gru r, z, n); rnn
+//!   `h = act(a + b)`; lstm `c = σ(f)·c + σ(i)·tanh(g)`, `h = σ(o)·tanh(c)`; gru
+//!   `r, z = σ(a + b)`, `n = tanh(a_n + r·b_n)`, `h = (1 − z)·n + z·h`. The
+//!   result is the states `[B, T, hidden]` in the input's order, or with
+//!   `return: last` the final state `[B, hidden]`; `reverse: true` runs from
+//!   the last step (its final state is the one after `x_0`). The four tensors
+//!   are uniform on `±1/sqrt(hidden)`, like PyTorch's.
 //! - **`batchnorm`** normalises over every axis but the channel axis 1. In
 //!   training it uses the batch mean and biased variance and updates
 //!   `running = (1 - momentum)·running + momentum·batch` with the unbiased
@@ -370,6 +395,10 @@ const BOUNDARIES: &[&str] = &["zeros", "edge", "circular"];
 const COMBINE: &[&str] = &["sum", "mean", "max"];
 const SHAPE: Param = p("shape", Ty::Shape, Range::Any, Default::Required);
 const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
+const HIDDEN: Param = p("hidden", Ty::Int, Range::Positive, Default::Required);
+const RNN_ACTIVATIONS: &[&str] = &["tanh", "relu"];
+const RETURN_STATES: Param = p("return", Ty::Enum(&["sequence", "last"]), Range::Any, Default::Enum("sequence"));
+const REVERSE: Param = p("reverse", Ty::Bool, Range::Any, Default::Bool(false));
 
 const UNARY: &[Param] = &[X];
 const CONV: &[Param] = &[
@@ -459,6 +488,77 @@ const CONVLSTM_TENSORS: &[TensorSpec] = &[
         None,
     ),
     tensor_spec("bias", BIAS_ROLE, "[4·hidden]", InitRule::FanInUniform, "(C + hidden)·kernel²", IF_BIAS),
+];
+const CONVGRU_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight_ih",
+        WEIGHT_ROLE,
+        "[3·hidden, C, kernel, kernel] (gates r, z, n)",
+        InitRule::FanInUniform,
+        "C·kernel²",
+        None,
+    ),
+    tensor_spec(
+        "weight_hh",
+        WEIGHT_ROLE,
+        "[3·hidden, hidden, kernel, kernel] (gates r, z, n)",
+        InitRule::FanInUniform,
+        "hidden·kernel²",
+        None,
+    ),
+    tensor_spec("bias_ih", BIAS_ROLE, "[3·hidden]", InitRule::FanInUniform, "C·kernel²", IF_BIAS),
+    tensor_spec("bias_hh", BIAS_ROLE, "[3·hidden]", InitRule::FanInUniform, "hidden·kernel²", IF_BIAS),
+];
+const TRAJGRU_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight_ih",
+        WEIGHT_ROLE,
+        "[3·hidden, C, kernel, kernel] (gates r, z, n)",
+        InitRule::FanInUniform,
+        "C·kernel²",
+        None,
+    ),
+    tensor_spec(
+        "weight_hh",
+        WEIGHT_ROLE,
+        "[3·hidden, links·hidden, 1, 1] (gates r, z, n; the warped states of link 0, then link 1, …)",
+        InitRule::FanInUniform,
+        "links·hidden",
+        None,
+    ),
+    tensor_spec("bias_ih", BIAS_ROLE, "[3·hidden]", InitRule::FanInUniform, "C·kernel²", IF_BIAS),
+    tensor_spec("bias_hh", BIAS_ROLE, "[3·hidden]", InitRule::FanInUniform, "links·hidden", IF_BIAS),
+    tensor_spec(
+        "weight_flow",
+        WEIGHT_ROLE,
+        "[flow_channels, C + hidden, 5, 5] (the flow network's hidden layer; input channels, then hidden)",
+        InitRule::FanInUniform,
+        "(C + hidden)·25",
+        None,
+    ),
+    tensor_spec("bias_flow", BIAS_ROLE, "[flow_channels]", InitRule::FanInUniform, "(C + hidden)·25", IF_BIAS),
+    tensor_spec(
+        "weight_flow_out",
+        WEIGHT_ROLE,
+        "[2·links, flow_channels, 5, 5] (the flows (dy, dx) of link 0, then link 1, …; zero, so flows start at 0)",
+        InitRule::Zeros,
+        "",
+        None,
+    ),
+    tensor_spec("bias_flow_out", BIAS_ROLE, "[2·links]", InitRule::Zeros, "", IF_BIAS),
+];
+const RECURRENT_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "weight_ih",
+        WEIGHT_ROLE,
+        "[G·hidden, F] (G = 1 rnn, 4 lstm (i, f, g, o), 3 gru (r, z, n))",
+        InitRule::FanInUniform,
+        "hidden",
+        None,
+    ),
+    tensor_spec("weight_hh", WEIGHT_ROLE, "[G·hidden, hidden]", InitRule::FanInUniform, "hidden", None),
+    tensor_spec("bias_ih", BIAS_ROLE, "[G·hidden]", InitRule::FanInUniform, "hidden", IF_BIAS),
+    tensor_spec("bias_hh", BIAS_ROLE, "[G·hidden]", InitRule::FanInUniform, "hidden", IF_BIAS),
 ];
 const NORM_SCALE: TensorSpec =
     tensor_spec("weight", Role::Param(ParamRole::Scale), "[C] (C = axis 1)", InitRule::Ones, "", None);
@@ -554,6 +654,85 @@ static CATALOGUE: &[Builtin] = &[
             let (hidden, kernel) = (a.size("hidden")?, a.size("kernel")?);
             forward::convlstm(cx, a.tensor("x")?, hidden, kernel, a.size("forecast")?, a.bool("bias")?)
         },
+    },
+    Builtin {
+        name: "convgru",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            p("hidden", Ty::Int, Range::Positive, Default::Required),
+            p("kernel", Ty::Int, Range::Positive, Default::Required),
+            p("forecast", Ty::Int, Range::NonNegative, Default::Int(0)),
+            BIAS,
+        ],
+        tensors: CONVGRU_TENSORS,
+        doc: "ConvGRU over frames [B, T, C, H, W]: a = conv_same(x_t) + b_ih, b = conv_same(h) + b_hh split \
+              (r, z, n), r, z = σ(a + b), n = tanh(a_n + r·b_n), h = (1 − z)·n + z·h from zero state; returns \
+              the T states [B, T, hidden, H, W], or with `forecast: F` the F states of further steps with zero \
+              input [B, F, hidden, H, W]",
+        build: |cx, a| forward::convgru(cx, a.tensor("x")?, conv_cell(a)?),
+    },
+    Builtin {
+        name: "trajgru",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            p("hidden", Ty::Int, Range::Positive, Default::Required),
+            p("kernel", Ty::Int, Range::Positive, Default::Required),
+            p("links", Ty::Int, Range::Positive, Default::Required),
+            p("forecast", Ty::Int, Range::NonNegative, Default::Int(0)),
+            p("flow_channels", Ty::Int, Range::Positive, Default::Int(32)),
+            BIAS,
+        ],
+        tensors: TRAJGRU_TENSORS,
+        doc: "TrajGRU (Shi et al. 2017) over frames [B, T, C, H, W]: a 5×5 conv net on concat[x_t, h] \
+              predicts `links` flows (dy, dx), the state is warped along each (bilinear, zeros) and a 1×1 \
+              conv of the warped states replaces convgru's state convolution; same gates, state and result",
+        build: |cx, a| {
+            let links = forward::Links { links: a.size("links")?, channels: a.size("flow_channels")? };
+            forward::trajgru(cx, a.tensor("x")?, conv_cell(a)?, links)
+        },
+    },
+    Builtin {
+        name: "rnn",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            HIDDEN,
+            p("activation", Ty::Enum(RNN_ACTIVATIONS), Range::Any, Default::Enum("tanh")),
+            RETURN_STATES,
+            REVERSE,
+            BIAS,
+        ],
+        tensors: RECURRENT_TENSORS,
+        doc: "Elman RNN over [B, T, F] (PyTorch `nn.RNN`, batch_first): h = act(W_ih·x_t + b_ih + W_hh·h + b_hh) \
+              from zero state, act tanh or relu; returns the states [B, T, hidden] or with `return: last` the \
+              final state [B, hidden]; `reverse` runs from the last step",
+        build: |cx, a| {
+            let relu = a.enum_value("activation")? == "relu";
+            sequence_layer(cx, a, forward::Cell::Rnn { relu })
+        },
+    },
+    Builtin {
+        name: "lstm",
+        kind: Kind::Layer,
+        params: &[X, HIDDEN, RETURN_STATES, REVERSE, BIAS],
+        tensors: RECURRENT_TENSORS,
+        doc: "LSTM over [B, T, F] (PyTorch `nn.LSTM`, batch_first): gates W_ih·x_t + b_ih + W_hh·h + b_hh split \
+              (i, f, g, o), c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) from zero state; returns the states \
+              [B, T, hidden] or with `return: last` the final state [B, hidden]; `reverse` runs from the last step",
+        build: |cx, a| sequence_layer(cx, a, forward::Cell::Lstm),
+    },
+    Builtin {
+        name: "gru",
+        kind: Kind::Layer,
+        params: &[X, HIDDEN, RETURN_STATES, REVERSE, BIAS],
+        tensors: RECURRENT_TENSORS,
+        doc: "GRU over [B, T, F] (PyTorch `nn.GRU`, batch_first): gates (r, z, n), r, z = σ(W_i·x_t + b_i + \
+              W_h·h + b_h), n = tanh(W_in·x_t + b_in + r·(W_hn·h + b_hn)), h = (1 − z)·n + z·h from zero state; \
+              returns the states [B, T, hidden] or with `return: last` the final state [B, hidden]; `reverse` \
+              runs from the last step",
+        build: |cx, a| sequence_layer(cx, a, forward::Cell::Gru),
     },
     Builtin {
         name: "batchnorm",
@@ -1206,6 +1385,27 @@ pub fn reference() -> String {
 
 fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Built {
     forward::activation(cx, a.tensor("x")?, activation)
+}
+
+/// `rnn`, `lstm` and `gru`: the arguments they share.
+fn sequence_layer(cx: &mut dyn Cx, a: &Args, cell: forward::Cell) -> Built {
+    let r = forward::Recurrence {
+        hidden: a.size("hidden")?,
+        last: a.enum_value("return")? == "last",
+        reverse: a.bool("reverse")?,
+        bias: a.bool("bias")?,
+    };
+    forward::recurrent(cx, a.tensor("x")?, cell, r)
+}
+
+/// `convgru` and `trajgru`: the arguments they share.
+fn conv_cell(a: &Args) -> Result<forward::ConvCell, BuildError> {
+    Ok(forward::ConvCell {
+        hidden: a.size("hidden")?,
+        kernel: a.size("kernel")?,
+        forecast: a.size("forecast")?,
+        bias: a.bool("bias")?,
+    })
 }
 
 /// A [`Ty::TensorOrNumber`] argument as a tensor: a number becomes an f32

@@ -10,7 +10,7 @@
 //!
 //! Types [`Cx`], [`BuildError`], [`Built`], [`Padding`], [`Activation`],
 //! [`UpsampleMode`], [`Reduction`], [`Penalty`] and [`ReshapeDim`] are defined
-//! here, [`PadMode`], [`Sections`] and [`Combine`] beside their builders. Functions (negative `axis` values count from the end; tensor
+//! here, [`PadMode`], [`Sections`], [`Combine`], [`Cell`] and [`Recurrence`] beside their builders. Functions (negative `axis` values count from the end; tensor
 //! arguments are `ValueId`s of f32 tensors unless stated):
 //!
 //! Arithmetic (NumPy broadcasting via explicit `Broadcast` nodes):
@@ -35,6 +35,8 @@
 //!
 //! Recurrent layers (unrolled over time; one set of parameters shared by every step):
 //! - `pub fn convlstm(cx: &mut dyn Cx, x: ValueId, hidden: usize, kernel: usize, forecast: usize, bias: bool) -> Built`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]` when `forecast > 0`; odd `kernel`, "same" padding; weight [4·hidden, C + hidden, k, k], bias [4·hidden]; gates (i, f, g, o); at most [`MAX_STEPS`] steps)
+//! - `pub fn convgru(cx: &mut dyn Cx, x: ValueId, cell: ConvCell) -> Built`, `pub fn trajgru(cx: &mut dyn Cx, x: ValueId, cell: ConvCell, links: Links) -> Built`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]`; gates (r, z, n), h = (1 − z)·n + z·h; weight_ih [3·hidden, C, k, k], weight_hh [3·hidden, hidden, k, k] (convgru) or [3·hidden, L·hidden, 1, 1] (trajgru, over the L warped states), bias_ih, bias_hh [3·hidden]; trajgru's flow net weight_flow [channels, C + hidden, 5, 5], weight_flow_out [2L, channels, 5, 5] (zeros), flows (dy, dx) per link)
+//! - `pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Built`  (`rnn`/`lstm`/`gru` ([`Cell`]) over `[B, T, F]` → `[B, T, hidden]`, or `[B, hidden]` with `r.last`; PyTorch layouts weight_ih [G·hidden, F], weight_hh [G·hidden, hidden], bias_ih, bias_hh [G·hidden], G = 1/4/3, gates (i, f, g, o) and (r, z, n), init uniform ±1/√hidden; one input-projection matmul for all steps; at most [`MAX_STEPS`] steps)
 //!
 //! Elementwise / functions:
 //! - `pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Built`
@@ -235,6 +237,8 @@ mod layers;
 mod loss;
 mod norm;
 mod recurrent;
+mod recurrent_conv;
+mod recurrent_seq;
 mod slicing;
 mod tensor;
 #[cfg(test)]
@@ -250,6 +254,8 @@ pub use layers::{conv, conv_transpose, dense};
 pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
 pub use norm::{batchnorm, groupnorm, layernorm};
 pub use recurrent::{convlstm, MAX_STEPS};
+pub use recurrent_conv::{convgru, trajgru, ConvCell, Links, FLOW_KERNEL, FLOW_SLOPE};
+pub use recurrent_seq::{recurrent, Cell, Recurrence};
 pub use slicing::{pad, roll, split, stack, PadMode, Sections};
 pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};
 pub use warp::{affine_flow, warp};
