@@ -145,7 +145,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::list
         | Rule::paren
         | Rule::path => "an expression",
-        Rule::ident | Rule::arg_name | Rule::arg_word | Rule::param_type => "a name",
+        Rule::ident | Rule::arg_name | Rule::param_type => "a name",
         Rule::tensor_type => "a type such as `f32[B, 1]`",
         Rule::dim_int => "a dimension (an integer or a name)",
         // A subscript `x[...]` continues an expression like an operator.
@@ -200,7 +200,7 @@ fn expectations(rules: &[Rule], literals: &[String]) -> Vec<String> {
     let literals: Vec<String> = literals
         .iter()
         .filter(|l| !(operator && matches!(l.as_str(), "(" | "." | "e" | "E")))
-        .filter(|l| !(wants_expr && matches!(l.as_str(), "\"" | "(" | "-" | "[" | "_" | "true" | "false")))
+        .filter(|l| !(wants_expr && matches!(l.as_str(), "\"" | "(" | "-" | "[" | "_" | "true" | "false" | "return")))
         .filter(|l| !(wants_name && l.as_str() == "_"))
         .cloned()
         .collect();
@@ -233,7 +233,7 @@ fn expectations(rules: &[Rule], literals: &[String]) -> Vec<String> {
 }
 
 fn message(site: &Site, rules: &[Rule], literals: &[String], found: &Found) -> Diagnostic {
-    let wants_name = rules.iter().any(|r| matches!(r, Rule::ident | Rule::arg_name | Rule::arg_word | Rule::param_type));
+    let wants_name = rules.iter().any(|r| matches!(r, Rule::ident | Rule::arg_name | Rule::param_type));
     if wants_name {
         if let Some(kw) = keyword_before(site, found) {
             return keyword_as_name(&kw);

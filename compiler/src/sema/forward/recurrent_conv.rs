@@ -174,7 +174,13 @@ impl Conv {
 /// The convolution weight `what.<name>` of `shape` `[out, in, k, k]` and the
 /// initialisation of it and its bias: PyTorch's `Conv2d` rule, uniform on
 /// `±1/sqrt(in·k²)`, or zeros.
-fn weight(cx: &mut dyn Cx, name: &str, shape: [usize; 4], zero: bool, what: &str) -> Result<(ValueId, Init), BuildError> {
+fn weight(
+    cx: &mut dyn Cx,
+    name: &str,
+    shape: [usize; 4],
+    zero: bool,
+    what: &str,
+) -> Result<(ValueId, Init), BuildError> {
     check_size(shape[0], &format!("`{what}` {name} output channels"))?;
     check_param_size(&shape, &format!("the `{what}` {name}"))?;
     let fan_in = product(&shape[1..], &format!("the `{what}` {name}"))?;
@@ -210,6 +216,7 @@ struct FlowNet {
     links: usize,
 }
 
+/// [`convgru`] (without `links`) or [`trajgru`], one copy of the cell per step.
 fn unroll(cx: &mut dyn Cx, x: ValueId, cell: ConvCell, links: Option<Links>) -> Built {
     let what = if links.is_some() { "trajgru" } else { "convgru" };
     let fs = frames(cx, x, what, cell)?;
@@ -230,9 +237,10 @@ fn unroll(cx: &mut dyn Cx, x: ValueId, cell: ConvCell, links: Option<Links>) -> 
     // `nn.GRU`), then the flow network's weight and bias, layer by layer.
     let (w_ih, init_ih) = weight(cx, "weight_ih", ih, false, what)?;
     let (w_hh, init_hh) = weight(cx, "weight_hh", hh, false, what)?;
-    let (b_ih, b_hh) = match cell.bias {
-        true => (Some(bias(cx, "bias_ih", gates, init_ih, &fs)?), Some(bias(cx, "bias_hh", gates, init_hh, &fs)?)),
-        false => (None, None),
+    let (b_ih, b_hh) = if cell.bias {
+        (Some(bias(cx, "bias_ih", gates, init_ih, &fs)?), Some(bias(cx, "bias_hh", gates, init_hh, &fs)?))
+    } else {
+        (None, None)
     };
     let input_conv = Conv { weight: w_ih, bias: b_ih, pad: (k - 1) / 2 };
     let state_conv = Conv { weight: w_hh, bias: b_hh, pad: (hh[2] - 1) / 2 };
@@ -261,12 +269,11 @@ fn unroll(cx: &mut dyn Cx, x: ValueId, cell: ConvCell, links: Option<Links>) -> 
     for step in 0..fs.steps + cell.forecast {
         // The frame x_t, or `None` for a forecast step's zero frame, whose
         // input convolution is its bias alone.
-        let x_t = match step < fs.steps {
-            true => {
-                let slice = emit(cx, Op::Slice { axis: 1, start: step, end: step + 1 }, &[x])?;
-                Some(reshape_to(cx, slice, fs.frame(fs.channels))?)
-            }
-            false => None,
+        let x_t = if step < fs.steps {
+            let slice = emit(cx, Op::Slice { axis: 1, start: step, end: step + 1 }, &[x])?;
+            Some(reshape_to(cx, slice, fs.frame(fs.channels))?)
+        } else {
+            None
         };
         let a = match x_t {
             Some(x_t) => Some(input_conv.apply(cx, x_t)?),

