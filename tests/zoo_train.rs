@@ -302,3 +302,37 @@ fn era5_global_beats_linear_regression() {
     let rmse = metric(last(&run.records), "rmse");
     assert!(rmse < baseline, "t850 RMSE {rmse} K is not below linear regression's {baseline:.3} K");
 }
+
+/// The GAN of LANGUAGE-2.md on `mnist_5k`: both losses are logged every
+/// epoch and change, and a run resumed after its first epoch ends in the
+/// same bytes as an uninterrupted one.
+#[test]
+fn gan_mnist_trains_both_losses_and_resumes_bit_identically() {
+    let (path, source, module) = compile("gan_mnist.nn");
+    let dir = temp_dir("gan");
+    let options = |name: &str, epochs: usize, resume: Option<PathBuf>| Options {
+        threads: THREADS,
+        epochs: Some(epochs),
+        checkpoint: dir.join(format!("{name}.safetensors")),
+        run_dir: dir.join(format!("{name}.run")),
+        resume,
+        allow_changes: false,
+        checking: Checking::Unchecked,
+    };
+    let whole = train::train(&module, &source, &path, &options("whole", 2, None), &mut Silent).expect("trains");
+    for record in &whole.records {
+        let names: Vec<&str> = record.losses.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["disc", "gen"]);
+        assert!(record.losses.iter().all(|l| l.train.is_finite() && l.val.is_some_and(f64::is_finite)));
+    }
+    let (first, second) = (&whole.records[0].losses, &whole.records[1].losses);
+    for (a, b) in first.iter().zip(second) {
+        assert!((a.train - b.train).abs() > 1e-3, "loss {} did not change: {} then {}", a.name, a.train, b.train);
+    }
+    train::train(&module, &source, &path, &options("part", 1, None), &mut Silent).expect("trains");
+    let resume = Some(dir.join("part.safetensors"));
+    train::train(&module, &source, &path, &options("part", 2, resume), &mut Silent).expect("resumes");
+    let read = |name: &str| fs::read(dir.join(format!("{name}.safetensors"))).expect("checkpoint");
+    assert!(read("whole") == read("part"), "the resumed GAN's checkpoint differs from the uninterrupted one");
+    let _ = fs::remove_dir_all(&dir);
+}
