@@ -298,6 +298,8 @@ fn the_catalogue_covers_the_language_contract() {
         "scatter",
         "grid_graph",
         "knn_graph",
+        "convgru",
+        "trajgru",
     ];
     for name in contract.iter().chain(&contract_2) {
         assert!(catalogue::find(name).is_some(), "`{name}` is missing from the catalogue");
@@ -1261,7 +1263,10 @@ fn recurrent_layers_have_the_documented_result_type_and_tensors() {
             assert_eq!(name, &format!("r.{kind}_1.{}", spec.name));
             assert_eq!(shape, want, "{name}");
             assert!(spec.init.matches(*init), "{name}");
-            assert!(matches!(init, Init::Uniform { bound } if (bound - 0.5).abs() < 1e-12), "{name}: {init:?}");
+            assert!(
+                matches!(init, Init::Uniform { bound } if (bound - 0.5).abs() < 1e-12),
+                "{name}: {init:?}"
+            );
         }
         let m = analyse_ok(&model_with(&format!("{kind}(seq, 4, bias: false)")));
         assert_eq!(m.train_graph.inputs().filter(|(_, n)| n.op.mnemonic() == "param").count(), 2, "{kind}");
@@ -1316,7 +1321,12 @@ fn recurrent_layer_errors_name_the_problem() {
 #[test]
 fn recurrent_gradients_match_finite_differences() {
     // A relu cell needs more units than 2 for none to be dead throughout.
-    let cases = [("lstm", 2, "", 2.0), ("gru", 2, "", 2.0), ("rnn", 2, "", 2.0), ("rnn", 4, ", activation: relu", 1.0)];
+    let cases = [
+        ("lstm", 2, "", 2.0),
+        ("gru", 2, "", 2.0),
+        ("rnn", 2, "", 2.0),
+        ("rnn", 4, ", activation: relu", 1.0),
+    ];
     for (kind, hidden, extra, scale) in cases {
         let src = format!(
             "model m {{
@@ -1658,14 +1668,15 @@ fn conv_gru_errors_name_the_problem() {
 /// the hidden product, and the gate arithmetic.
 #[test]
 fn recurrent_flops_follow_the_convention() {
-    // lstm(4) on [B, 3, 10]: the projection 2·10 per element of [3, 16]
-    // (960); b_ih + b_hh (16) added to it (48); step 0 from zero states: four
-    // gate activations (16), i·g, tanh(c), o·tanh(c) (12); steps 1 and 2 each:
-    // h·W_hhᵀ 2·4 per element of [16] (128), its add (16), the activations
-    // (16), f·c, i·g, their sum, tanh(c), o·tanh(c) (20).
+    // lstm(4) on [B, 3, 10]: per step x_t·W_ihᵀ, 2·10 per element of [16]
+    // (960 in all); b_ih + b_hh once (16), added at each step (48); step 0
+    // from zero states: the i, g, o activations (12; no forget gate), i·g,
+    // tanh(c), o·tanh(c) (12); steps 1 and 2 each: h·W_hhᵀ 2·4 per element
+    // of [16] (128), its add (16), the activations (16), f·c, i·g, their
+    // sum, tanh(c), o·tanh(c) (20).
     let cases: &[(&str, u64, u64)] = &[
-        ("lstm(seq, 4)", 960 + 16 + 48 + 28 + 2 * (128 + 16 + 16 + 20), 16 * 10 + 16 * 4 + 2 * 16),
-        // rnn(4): projection 2·10·12 (240), biases 4 + 12; tanh at step 0 (4);
+        ("lstm(seq, 4)", 960 + 16 + 48 + 24 + 2 * (128 + 16 + 16 + 20), 16 * 10 + 16 * 4 + 2 * 16),
+        // rnn(4): projections 3·2·10·4 (240), biases 4 + 3·4; tanh at step 0 (4);
         // steps 1, 2: 2·4·4 + 4 + 4.
         ("rnn(seq, 4, return: last)", 240 + 4 + 12 + 4 + 2 * (32 + 4 + 4), 4 * 10 + 4 * 4 + 2 * 4),
     ];

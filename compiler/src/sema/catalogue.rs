@@ -397,7 +397,8 @@ const SHAPE: Param = p("shape", Ty::Shape, Range::Any, Default::Required);
 const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
 const HIDDEN: Param = p("hidden", Ty::Int, Range::Positive, Default::Required);
 const RNN_ACTIVATIONS: &[&str] = &["tanh", "relu"];
-const RETURN_STATES: Param = p("return", Ty::Enum(&["sequence", "last"]), Range::Any, Default::Enum("sequence"));
+const RETURN_STATES: Param =
+    p("return", Ty::Enum(&["sequence", "last"]), Range::Any, Default::Enum("sequence"));
 const REVERSE: Param = p("reverse", Ty::Bool, Range::Any, Default::Bool(false));
 
 const UNARY: &[Param] = &[X];

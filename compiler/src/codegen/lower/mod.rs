@@ -120,6 +120,11 @@ pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
     let mut steps = vec![];
     for (s, step) in plan.steps.iter().enumerate() {
         let kernel = partition.kernels.get(step.kernel).ok_or_else(|| err(format!("no kernel {s}")))?;
+        // A kernel whose values nothing reads (dead code of a graph that did
+        // not go through the optimisation passes) has nothing to compute.
+        if kernel.outputs.is_empty() {
+            continue;
+        }
         let calls = lw
             .kernel_calls(kernel, step)
             .map_err(|m| CodegenError { kernel: kernel.name.clone(), message: m })?;

@@ -254,7 +254,7 @@ pub use layers::{conv, conv_transpose, dense};
 pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
 pub use norm::{batchnorm, groupnorm, layernorm};
 pub use recurrent::{convlstm, MAX_STEPS};
-pub use recurrent_conv::{convgru, trajgru, ConvCell, Links, FLOW_KERNEL, FLOW_SLOPE};
+pub use recurrent_conv::{convgru, trajgru, ConvCell, Links};
 pub use recurrent_seq::{recurrent, Cell, Recurrence};
 pub use slicing::{pad, roll, split, stack, PadMode, Sections};
 pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};

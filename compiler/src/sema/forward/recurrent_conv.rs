@@ -45,11 +45,11 @@ pub struct Links {
 }
 
 /// Kernel size of both convolutions of TrajGRU's flow network (the paper's 5×5).
-pub const FLOW_KERNEL: usize = 5;
+const FLOW_KERNEL: usize = 5;
 
 /// Negative slope of the leaky ReLU after the flow network's hidden layer
 /// (the paper's reference implementation).
-pub const FLOW_SLOPE: f64 = 0.2;
+const FLOW_SLOPE: f64 = 0.2;
 
 /// A ConvGRU layer over `x: [B, T, C, H, W]` (Ballas et al. 2016, in the
 /// form of PyTorch's `nn.GRU`), unrolled for `T` steps over the input frames

@@ -80,7 +80,9 @@ pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Buil
     let t = want_f32(cx, x, name, 0)?;
     if t.shape.rank() != 3 {
         let help = match t.shape.rank() {
-            2 => "one feature per step is `reshape(shape: [B, T, 1])`; one step is `reshape(shape: [B, 1, F])`",
+            2 => {
+                "one feature per step is `reshape(shape: [B, T, 1])`; one step is `reshape(shape: [B, 1, F])`"
+            }
             _ => "give the tensor a time axis and a feature axis with `reshape`",
         };
         return Err(BuildError::new(format!(
@@ -171,12 +173,14 @@ pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Buil
                     unary(cx, f, s)
                 };
                 let i = gate(cx, 0, UnaryOp::Sigmoid)?;
-                let f = gate(cx, 1, UnaryOp::Sigmoid)?;
                 let u = gate(cx, 2, UnaryOp::Tanh)?;
                 let o = gate(cx, 3, UnaryOp::Sigmoid)?;
                 let added = bin(cx, BinaryOp::Mul, i, u)?;
+                // The forget gate only acts on a previous cell state: the
+                // first step (c_0 = 0) emits no node it would not use.
                 let cell_state = match c {
                     Some(c) => {
+                        let f = gate(cx, 1, UnaryOp::Sigmoid)?;
                         let kept = bin(cx, BinaryOp::Mul, f, c)?;
                         bin(cx, BinaryOp::Add, kept, added)?
                     }
@@ -194,11 +198,11 @@ pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Buil
                 };
                 let rz = add(cx, a_rz, b_rz)?;
                 let rz = unary(cx, UnaryOp::Sigmoid, rz)?;
-                let reset = block(cx, rz, 0)?;
                 let update = block(cx, rz, 1)?;
                 let a_n = block(cx, a, 2)?;
                 let pre = match b {
                     Some(b) => {
+                        let reset = block(cx, rz, 0)?;
                         let b_n = block(cx, b, 2)?;
                         let scaled = bin(cx, BinaryOp::Mul, reset, b_n)?;
                         bin(cx, BinaryOp::Add, a_n, scaled)?
