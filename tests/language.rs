@@ -47,7 +47,10 @@ fn convlstm_with_a_shared_readout_matches_the_conv3d_readout() {
     let new_params = params(new_g);
     assert_eq!(
         new_params.iter().filter(|(n, _)| n.starts_with("read.")).cloned().collect::<Vec<_>>(),
-        [("read.weight".to_string(), "f32[1, 32, 1, 1]".to_string()), ("read.bias".to_string(), "f32[1]".to_string())]
+        [
+            ("read.weight".to_string(), "f32[1, 32, 1, 1]".to_string()),
+            ("read.bias".to_string(), "f32[1]".to_string())
+        ]
     );
     // Both have 38,177 parameters, the peer's count.
     let count = |g: &Graph| -> usize {

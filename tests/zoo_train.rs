@@ -319,7 +319,8 @@ fn gan_mnist_trains_both_losses_and_resumes_bit_identically() {
         allow_changes: false,
         checking: Checking::Unchecked,
     };
-    let whole = train::train(&module, &source, &path, &options("whole", 2, None), &mut Silent).expect("trains");
+    let whole =
+        train::train(&module, &source, &path, &options("whole", 2, None), &mut Silent).expect("trains");
     for record in &whole.records {
         let names: Vec<&str> = record.losses.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["disc", "gen"]);
@@ -327,7 +328,13 @@ fn gan_mnist_trains_both_losses_and_resumes_bit_identically() {
     }
     let (first, second) = (&whole.records[0].losses, &whole.records[1].losses);
     for (a, b) in first.iter().zip(second) {
-        assert!((a.train - b.train).abs() > 1e-3, "loss {} did not change: {} then {}", a.name, a.train, b.train);
+        assert!(
+            (a.train - b.train).abs() > 1e-3,
+            "loss {} did not change: {} then {}",
+            a.name,
+            a.train,
+            b.train
+        );
     }
     train::train(&module, &source, &path, &options("part", 1, None), &mut Silent).expect("trains");
     let resume = Some(dir.join("part.safetensors"));

@@ -1181,7 +1181,17 @@ model m {
 }
 ";
     let grads = gradients_match_finite_differences(src, 1.0);
-    assert_eq!(grads, ["step.dense_1.weight", "step.dense_1.bias", "step.dense_2.weight", "step.dense_2.bias", "enc.dense_1.weight", "enc.dense_1.bias"]);
+    assert_eq!(
+        grads,
+        [
+            "step.dense_1.weight",
+            "step.dense_1.bias",
+            "step.dense_2.weight",
+            "step.dense_2.bias",
+            "enc.dense_1.weight",
+            "enc.dense_1.bias"
+        ]
+    );
 }
 
 /// A 40-step scan analyses, differentiates and keeps one set of parameters.
@@ -1199,7 +1209,12 @@ model m {
 }
 ";
     let m = analyse_ok(src);
-    let params = m.train_graph.nodes.iter().filter(|n| matches!(n.op, crate::ir::Op::Input { kind: crate::ir::InputKind::Param { .. }, .. })).count();
+    let params = m
+        .train_graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, crate::ir::Op::Input { kind: crate::ir::InputKind::Param { .. }, .. }))
+        .count();
     assert_eq!(params, 2);
     let back = crate::autodiff::differentiate(&m.train_graph).expect("differentiable");
     assert!(back.graph.nodes.len() < 40 * 60, "{} nodes", back.graph.nodes.len());
@@ -1209,10 +1224,16 @@ model m {
 #[test]
 fn scan_misuse() {
     let cases = [
-        ("hs = scan(step, x, init: zeros([B, 3]))", "the cell `step` must return its states as it receives them"),
+        (
+            "hs = scan(step, x, init: zeros([B, 3]))",
+            "the cell `step` must return its states as it receives them",
+        ),
         ("hs = scan(step, x, init: zeros([B, 2]), axis: 0)", "`scan` needs an axis of known size"),
         ("hs = scan(step, none, init: zeros([B, 2]))", "a `scan` without input needs `steps`"),
-        ("hs = scan(step, x, init: [zeros([B, 2]), zeros([B, 2])])", "the cell `step` takes 2 tensors, but `scan` passes 3"),
+        (
+            "hs = scan(step, x, init: [zeros([B, 2]), zeros([B, 2])])",
+            "the cell `step` takes 2 tensors, but `scan` passes 3",
+        ),
         ("hs = scan(x, x, init: zeros([B, 2]))", "`scan` needs a layer value, found a tensor"),
     ];
     for (line, message) in cases {
@@ -1222,7 +1243,11 @@ fn scan_misuse() {
         let (file, syntax) = crate::syntax::parse(&src);
         assert!(syntax.is_empty(), "{syntax:?}");
         let d = crate::sema::analyze(&file, &src).expect_err(line);
-        assert!(d.iter().any(|d| d.message.contains(message)), "{line}: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
+        assert!(
+            d.iter().any(|d| d.message.contains(message)),
+            "{line}: {:?}",
+            d.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
     }
 }
 

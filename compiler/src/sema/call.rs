@@ -311,6 +311,14 @@ impl Run<'_> {
 
     fn expand_body(&mut self, def: &ast::BlockDef, callee: &Callee, slots: Vec<Option<Arg>>) -> Value {
         let mut env = Env::default();
+        // File-level constants are visible in every block.
+        for (name, id, span) in &self.file_consts {
+            env.bind(
+                name,
+                Value::Tensor(TensorVal { id: *id, span: *span, def: Some((name.clone(), *span)) }),
+                *span,
+            );
+        }
         for ((p, sig), slot) in def.params.iter().zip(&callee.params).zip(slots) {
             let value = match slot {
                 Some(arg) => arg_value(arg),

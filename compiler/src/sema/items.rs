@@ -26,16 +26,19 @@ pub struct Items<'a> {
     pub model: Option<&'a ModelDef>,
     pub train: Option<&'a TrainDef>,
     pub blocks: HashMap<String, BlockInfo<'a>>,
+    /// The file-level `const` declarations, in order.
+    pub consts: Vec<&'a crate::syntax::ast::ConstDef>,
 }
 
 /// Sorts the items of a file, reporting duplicates and malformed blocks.
 pub fn check_items<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
-    let mut items = Items { model: None, train: None, blocks: HashMap::new() };
+    let mut items = Items { model: None, train: None, blocks: HashMap::new(), consts: vec![] };
     for item in &file.items {
         match item {
             Item::Model(m) => add_model(&mut items, m, diags),
             Item::Train(t) => add_train(&mut items, t, diags),
             Item::Block(b) => add_block(&mut items, b, diags),
+            Item::Const(c) => items.consts.push(c),
         }
     }
     if items.model.is_none() {

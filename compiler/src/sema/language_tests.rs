@@ -282,7 +282,8 @@ fn constants_are_inputs_with_their_values() {
 /// signature appears in docs/language.md.
 #[test]
 fn the_reference_documents_every_builtin() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md")).expect("docs");
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md")).expect("docs");
     let mut missing = vec![];
     for b in super::catalogue::builtins() {
         if !doc.contains(&format!("`{}`", b.signature())) && !doc.contains(&format!("`{}(", b.name)) {
@@ -295,4 +296,24 @@ fn the_reference_documents_every_builtin() {
         }
     }
     assert!(missing.is_empty(), "docs/language.md does not document:\n{}", missing.join("\n"));
+}
+
+/// A file-level constant is seen by the model and by every block.
+#[test]
+fn file_level_constants_are_seen_by_blocks() {
+    let mask = Loaded { shape: vec![4], data: ConstData::F32(vec![1.0, 0.0, 1.0, 1.0]) };
+    let src = format!(
+        "const mask: f32[4] = npy(\"mask.npy\")\nblock masked(x) {{\n  return (x * mask) |> dense(1)\n}}\n{}",
+        model("  out = x |> masked\n  loss = mse(out, y) + mean(mask)")
+    );
+    let module = with_arrays(&src, vec![("mask.npy", mask)]).expect("analyses");
+    assert_eq!(module.constants.len(), 1);
+    assert_eq!(module.constants[0].name, "mask");
+    let src = format!(
+        "const mask: f32[4] = npy(\"mask.npy\")\n{}",
+        model("  const mask: f32[4] = npy(\"mask.npy\")\n  loss = mse(x |> dense(1), y)")
+    );
+    let arrays = vec![("mask.npy", Loaded { shape: vec![4], data: ConstData::F32(vec![0.0; 4]) })];
+    let d = with_arrays(&src, arrays).expect_err("declared twice");
+    expect(&src, &d, "the constant `mask` is declared twice", Some("mask"));
 }

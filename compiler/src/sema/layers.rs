@@ -533,8 +533,9 @@ impl Run<'_> {
         }
         let mut outs: Vec<ValueId> = vec![];
         for t in 0..steps {
-            let slice =
-                self.lower_with(span, "this `map`", std::slice::from_ref(&x), |cx| index::take(cx, x.id, axis, t));
+            let slice = self.lower_with(span, "this `map`", std::slice::from_ref(&x), |cx| {
+                index::take(cx, x.id, axis, t)
+            });
             let Value::Tensor(slice) = slice else { return Value::Error };
             match self.apply_layer(&layer, vec![slice], span) {
                 Value::Tensor(y) => outs.push(y.id),
@@ -639,8 +640,11 @@ impl Run<'_> {
             Some((Value::Bool(b), _)) => *b,
             Some((other, s)) => {
                 self.error(
-                    Diagnostic::error(format!("`reverse` of `scan` is `true` or `false`, not {}", other.describe()))
-                        .primary(*s, "not a boolean"),
+                    Diagnostic::error(format!(
+                        "`reverse` of `scan` is `true` or `false`, not {}",
+                        other.describe()
+                    ))
+                    .primary(*s, "not a boolean"),
                 );
                 return Value::Error;
             }
@@ -665,8 +669,11 @@ impl Run<'_> {
             Some((Value::Tensor(t), _)) => Some(t.clone()),
             Some((other, s)) => {
                 self.error(
-                    Diagnostic::error(format!("`scan` runs over a tensor or `none`, not {}", other.describe()))
-                        .primary(*s, "not a sequence"),
+                    Diagnostic::error(format!(
+                        "`scan` runs over a tensor or `none`, not {}",
+                        other.describe()
+                    ))
+                    .primary(*s, "not a sequence"),
                 );
                 return Value::Error;
             }
@@ -714,7 +721,8 @@ impl Run<'_> {
             };
             let got: Vec<crate::ir::Type> = next.iter().map(|t| self.graph.ty(t.id).clone()).collect();
             if got != types {
-                let show = |ts: &[crate::ir::Type]| ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+                let show =
+                    |ts: &[crate::ir::Type]| ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
                 self.error(
                     Diagnostic::error(format!(
                         "the cell `{}` must return its states as it receives them: it gets [{}] and returns [{}]",
@@ -799,9 +807,11 @@ impl Run<'_> {
             Some(x) => {
                 if given[5].is_some() {
                     self.error(
-                        Diagnostic::error("`steps` is the length of a `scan` without input; this one runs over `x`")
-                            .primary(arg_span(5), "remove `steps`")
-                            .secondary(arg_span(1), "the steps are this sequence's"),
+                        Diagnostic::error(
+                            "`steps` is the length of a `scan` without input; this one runs over `x`",
+                        )
+                        .primary(arg_span(5), "remove `steps`")
+                        .secondary(arg_span(1), "the steps are this sequence's"),
                     );
                     return None;
                 }
@@ -833,8 +843,11 @@ impl Run<'_> {
         if steps == 0 || steps > super::forward::MAX_STEPS {
             let at = if x.is_some() { arg_span(1) } else { arg_span(5) };
             self.error(
-                Diagnostic::error(format!("`scan` runs between 1 and {} steps, not {steps}", super::forward::MAX_STEPS))
-                    .primary(at, "steps"),
+                Diagnostic::error(format!(
+                    "`scan` runs between 1 and {} steps, not {steps}",
+                    super::forward::MAX_STEPS
+                ))
+                .primary(at, "steps"),
             );
             return None;
         }

@@ -158,7 +158,7 @@ pub fn analyze_all_with(
         check_has_loss(model, &mut diags);
     }
     let name = model.name.name.clone();
-    let loaded = expand::load_constants(model, loader, &mut diags);
+    let loaded = expand::load_constants(model, &items.consts, loader, &mut diags);
     let train = expand::Run::new(&name, source, &items.blocks, &loaded, Mode::Train).model(model);
     diags.extend(dedup(train.diags));
     if diags.iter().any(Diagnostic::is_error) {

@@ -32,4 +32,3 @@ impl Loader for NpyFiles {
         Ok(Loaded { shape, data })
     }
 }
-

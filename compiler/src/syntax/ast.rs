@@ -17,6 +17,18 @@ pub enum Item {
     Block(BlockDef),
     Model(ModelDef),
     Train(TrainDef),
+    /// `const NAME: TYPE = SOURCE` at file level: seen by the model and
+    /// every block.
+    Const(ConstDef),
+}
+
+/// A file-level `const NAME: TYPE = SOURCE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstDef {
+    pub name: Ident,
+    pub ty: TensorType,
+    pub value: Expr,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -86,6 +86,12 @@ impl<'a> Builder<'a> {
             Rule::block_def => Some(Item::Block(self.block_def(pair))),
             Rule::model_def => Some(Item::Model(self.model_def(pair))),
             Rule::train_def => Some(Item::Train(self.train_def(pair))),
+            Rule::const_stmt => match self.stmt(pair)? {
+                Stmt::Const { name, ty, value, span } => {
+                    Some(Item::Const(ConstDef { name, ty, value, span }))
+                }
+                _ => None,
+            },
             _ => None,
         }
     }

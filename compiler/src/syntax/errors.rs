@@ -200,7 +200,9 @@ fn expectations(rules: &[Rule], literals: &[String]) -> Vec<String> {
     let literals: Vec<String> = literals
         .iter()
         .filter(|l| !(operator && matches!(l.as_str(), "(" | "." | "e" | "E")))
-        .filter(|l| !(wants_expr && matches!(l.as_str(), "\"" | "(" | "-" | "[" | "_" | "true" | "false" | "return")))
+        .filter(|l| {
+            !(wants_expr && matches!(l.as_str(), "\"" | "(" | "-" | "[" | "_" | "true" | "false" | "return"))
+        })
         .filter(|l| !(wants_name && l.as_str() == "_"))
         .cloned()
         .collect();

@@ -82,6 +82,10 @@ impl Printer<'_> {
                 self.line(&format!("model {}", m.name.name), Some(m.span));
                 self.nested(|p| m.body.iter().for_each(|s| p.stmt(s)));
             }
+            Item::Const(c) => {
+                self.line(&format!("const {}: {}", c.name.name, type_text(&c.ty)), Some(c.span));
+                self.nested(|p| p.expr(&c.value));
+            }
             Item::Train(t) => {
                 self.line("train", Some(t.span));
                 self.nested(|p| {

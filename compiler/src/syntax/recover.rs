@@ -71,7 +71,7 @@ impl<'a> Recovery<'a> {
     }
 
     fn is_item_keyword(&self, i: usize) -> bool {
-        self.is(i, "block") || self.is(i, "model") || self.is(i, "train")
+        self.is(i, "block") || self.is(i, "model") || self.is(i, "train") || self.is(i, "const")
     }
 
     /// `block NAME`, `model NAME` or `train {`: an item keyword that cannot
@@ -80,7 +80,7 @@ impl<'a> Recovery<'a> {
     fn starts_item(&self, i: usize) -> bool {
         let next_ok = |want: TokKind| self.kind(i + 1) == Some(want);
         let after_header = i > 0 && (self.is(i - 1, "block") || self.is(i - 1, "model"));
-        (self.is(i, "block") || self.is(i, "model")) && next_ok(TokKind::Ident)
+        (self.is(i, "block") || self.is(i, "model") || self.is(i, "const")) && next_ok(TokKind::Ident)
             || self.is(i, "train") && self.is(i + 1, "{") && !after_header
     }
 
@@ -121,7 +121,12 @@ impl<'a> Recovery<'a> {
     fn item_end(&self, start: usize) -> (usize, bool) {
         let mut depth = 0usize;
         for j in start + 1..self.lexed.tokens.len() {
-            if self.starts_item(j) && (depth == 0 || self.tok(j).is_some_and(|t| t.line_start)) {
+            // A `const` on its own line inside a body is a statement.
+            let inner_const = depth > 0 && self.is(j, "const");
+            if self.starts_item(j)
+                && !inner_const
+                && (depth == 0 || self.tok(j).is_some_and(|t| t.line_start))
+            {
                 return (j, false);
             }
             if self.is(j, "{") {
@@ -153,6 +158,12 @@ impl<'a> Recovery<'a> {
             Err(e) => e,
         };
         let before = self.diags.len();
+        if self.is(run.start, "const") {
+            // A file-level constant is one statement: its error is the parser's.
+            let site = self.site(lo, hi, Piece::Item, self.end_description(run.end));
+            self.diags.push(translate(&err, &site));
+            return;
+        }
         self.item_pieces(run, closed);
         if self.diags.len() == before {
             let site = self.site(lo, hi, Piece::Item, self.end_description(run.end));

@@ -620,3 +620,15 @@ fn chained_comparisons_and_const_as_a_name_are_syntax_errors() {
         assert!(diags.iter().any(|d| d.is_error()), "{src}");
     }
 }
+
+#[test]
+fn file_level_constants_are_items() {
+    let file = check_ok("const edges: i32[E, 2] = npy(\"mesh.npy\")\nmodel m {\n  input x: f32[B, 4]\n  const w: f32[4] = npy(\"w.npy\")\n  loss = mean(x * w)\n}\n");
+    assert!(matches!(&file.items[0], Item::Const(c) if c.name.name == "edges"));
+    assert!(matches!(&model(&file).body[1], Stmt::Const { .. }));
+    // In a file with an error elsewhere, the constant is still an item of its own.
+    let (file, diags) = parse("const edges: i32[E, 2] = npy(\"mesh.npy\")\nmodel m {\n  input x: f32[B, 4]\n  const w: f32[4] = npy(\"w.npy\")\n  h = x +\n  loss = mean(x * w)\n}\n");
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(matches!(&file.items[0], Item::Const(_)));
+    assert!(matches!(&model(&file).body[1], Stmt::Const { .. }));
+}

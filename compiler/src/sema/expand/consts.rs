@@ -15,16 +15,21 @@
 //! and the model's input types may use it (`input x: f32[B, N]` with
 //! `const adj: f32[N, N]`). The batch dimension of the inputs cannot be
 //! bound by a constant. A constant's values are hashed into checkpoints: a
-//! run resumed or evaluated with a changed file is refused.
+//! run resumed or evaluated with a changed file is refused. A constant is
+//! declared in the model, or at file level, where the model and every block
+//! see it.
 
 use super::*;
 use crate::sema::constants::{ConstSource, Loaded, Loader};
 
-/// The values of a model's `const` declarations.
+/// The values of a program's `const` declarations.
 #[derive(Clone, Debug, Default)]
 pub struct LoadedConsts {
     /// Each declaration's constant, keyed by the statement's start.
     pub by_stmt: HashMap<u32, Constant>,
+    /// The file-level declarations' names and starts, in order: the model
+    /// and every block see them.
+    pub file_level: Vec<(String, u32, Span)>,
     /// The sizes bound by names in the declared types, and where.
     pub dims: HashMap<String, (usize, Span)>,
 }
@@ -33,7 +38,12 @@ pub struct LoadedConsts {
 /// each against its declared type. Problems become diagnostics; a
 /// declaration with a problem is left out (its uses are then errors that
 /// report nothing more).
-pub fn load_constants(model: &ModelDef, loader: &dyn Loader, diags: &mut Vec<Diagnostic>) -> LoadedConsts {
+pub fn load_constants(
+    model: &ModelDef,
+    file_level: &[&ast::ConstDef],
+    loader: &dyn Loader,
+    diags: &mut Vec<Diagnostic>,
+) -> LoadedConsts {
     let mut out = LoadedConsts::default();
     let batch: Vec<&str> = model
         .body
@@ -49,8 +59,15 @@ pub fn load_constants(model: &ModelDef, loader: &dyn Loader, diags: &mut Vec<Dia
         })
         .collect();
     let mut seen: HashMap<&str, Span> = HashMap::new();
-    for stmt in &model.body {
-        let Stmt::Const { name, ty, value, span } = stmt else { continue };
+    let in_file = file_level.iter().map(|c| (&c.name, &c.ty, &c.value, &c.span));
+    let in_model = model.body.iter().filter_map(|s| match s {
+        Stmt::Const { name, ty, value, span } => Some((name, ty, value, span)),
+        _ => None,
+    });
+    for c in file_level {
+        out.file_level.push((c.name.name.clone(), c.span.lo, c.name.span));
+    }
+    for (name, ty, value, span) in in_file.chain(in_model) {
         if let Some(first) = seen.get(name.name.as_str()) {
             diags.push(
                 Diagnostic::error(format!("the constant `{}` is declared twice", name.name))
@@ -232,8 +249,23 @@ fn data_dtype(data: &ConstData) -> &'static str {
 }
 
 impl Run<'_> {
-    /// Binds every loaded `const` of the model as a `constant` input.
+    /// Binds every loaded `const` of the file and the model as a `constant`
+    /// input.
     pub fn declare_constants(&mut self, model: &ModelDef, env: &mut Env) {
+        let loaded = self.loaded;
+        for (name, at, name_span) in &loaded.file_level {
+            self.model_names.push(name.clone());
+            let Some(c) = loaded.by_stmt.get(at).cloned() else {
+                env.bind(name, Value::Error, *name_span);
+                continue;
+            };
+            let id =
+                self.graph.input(c.name.clone(), InputKind::Const, c.ty.clone(), self.loc_of(*name_span));
+            self.constants.push(c);
+            self.constant_ids.push(id);
+            self.file_consts.push((name.clone(), id, *name_span));
+            env.bind(name, tensor(id, *name_span), *name_span);
+        }
         for stmt in &model.body {
             let Stmt::Const { name, span, .. } = stmt else { continue };
             self.model_names.push(name.name.clone());

@@ -144,7 +144,10 @@ impl Run<'_> {
                             Diagnostic::error(format!("index {i} is out of range for axis {axis} of {ty}"))
                                 .primary(
                                     e.span,
-                                    format!("axis {axis} has {n} elements: valid indices are -{n} to {}", n - 1),
+                                    format!(
+                                        "axis {axis} has {n} elements: valid indices are -{n} to {}",
+                                        n - 1
+                                    ),
                                 )
                                 .secondary(t.span, format!("this is {ty}")),
                         );

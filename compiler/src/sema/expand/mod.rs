@@ -154,6 +154,8 @@ pub struct Run<'a> {
     pub layer_values: Vec<LayerValue>,
     /// The named losses, in order.
     pub losses: Vec<String>,
+    /// The file-level constants' inputs, which every block sees.
+    pub file_consts: Vec<(String, ValueId, Span)>,
 }
 
 /// A parameter or state input made by a layer, and the instance (if any)
@@ -213,6 +215,7 @@ impl<'a> Run<'a> {
             loaded,
             layer_values: vec![],
             losses: vec![],
+            file_consts: vec![],
         }
     }
 
