@@ -347,6 +347,36 @@ impl CmpOp {
     pub fn name(self) -> &'static str {
         Op::Compare(self).mnemonic()
     }
+
+    /// The operator as written in `.nn` source: `<`, `<=`, `>`, `>=`, `==`, `!=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    /// The comparison written `symbol`.
+    pub fn from_symbol(symbol: &str) -> Option<CmpOp> {
+        CmpOp::ALL.into_iter().find(|op| op.symbol() == symbol)
+    }
+
+    /// Whether `x op y` holds: IEEE for floats (every comparison with NaN is
+    /// false, except `ne`); for bool, false < true.
+    pub fn holds<E: PartialOrd>(self, x: E, y: E) -> bool {
+        match self {
+            CmpOp::Lt => x < y,
+            CmpOp::Le => x <= y,
+            CmpOp::Gt => x > y,
+            CmpOp::Ge => x >= y,
+            CmpOp::Eq => x == y,
+            CmpOp::Ne => x != y,
+        }
+    }
 }
 
 impl Op {

@@ -167,35 +167,8 @@ impl BinOp {
     }
 }
 
-/// An elementwise comparison; its result is a `bool` tensor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpOp {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-}
-
-impl CmpOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-        }
-    }
-
-    pub fn from_symbol(symbol: &str) -> Option<CmpOp> {
-        [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge, CmpOp::Eq, CmpOp::Ne]
-            .into_iter()
-            .find(|op| op.symbol() == symbol)
-    }
-}
+/// An elementwise comparison (the IR's: its result is a `bool` tensor).
+pub use crate::ir::CmpOp;
 
 /// One subscript of `x[...]`.
 #[derive(Clone, Debug, PartialEq)]

@@ -373,13 +373,9 @@ fn stageiv() -> Result<(ArrayValue, ArrayValue), String> {
     Ok((ArrayValue::F32(x), ArrayValue::F32(y)))
 }
 
-fn era5() -> Result<(ArrayValue, ArrayValue), String> {
-    era5_points(false)
-}
-
-/// Per grid point, longitude-major: `x` = (z500, z850) and, if `latitude`,
-/// the latitude in degrees north; `y` = t850.
-fn era5_points(latitude: bool) -> Result<(ArrayValue, ArrayValue), String> {
+/// The stored fields `z` `[member, time, level, lat, lon]` (levels 850,
+/// 500 hPa) and `t850` `[member, time, lat, lon]`, shapes checked.
+fn era5_fields() -> Result<(ArrayD<f32>, ArrayD<f32>), String> {
     let mut a = npz(ERA5, &["z", "t850"])?.into_iter();
     let z = floats(a.next().ok_or("no z")?);
     let t = floats(a.next().ok_or("no t850")?);
@@ -389,7 +385,18 @@ fn era5_points(latitude: bool) -> Result<(ArrayValue, ArrayValue), String> {
             "z has shape {zs:?} and t850 {ts:?}; expected [10, 4, 2, 61, 120] and [10, 4, 61, 120]"
         ));
     }
-    let (members, times, lats, lons) = (zs[0], zs[1], zs[3], zs[4]);
+    Ok((z, t))
+}
+
+fn era5() -> Result<(ArrayValue, ArrayValue), String> {
+    era5_points(false)
+}
+
+/// Per grid point, longitude-major: `x` = (z500, z850) and, if `latitude`,
+/// the latitude in degrees north; `y` = t850.
+fn era5_points(latitude: bool) -> Result<(ArrayValue, ArrayValue), String> {
+    let (z, t) = era5_fields()?;
+    let (members, times, lats, lons) = (z.shape()[0], z.shape()[1], z.shape()[3], z.shape()[4]);
     // The grid runs from 90°N to 90°S in equal steps (3° for 61 rows).
     let lat = |row: usize| (90.0 - 180.0 * row as f64 / (lats - 1) as f64) as f32;
     let n = members * times * lats * lons;
@@ -417,16 +424,8 @@ fn era5_points(latitude: bool) -> Result<(ArrayValue, ArrayValue), String> {
 /// Whole global maps, member-major: `x` = `[40, 3, 61, 120]` (z500, z850,
 /// latitude in degrees north), `y` = t850 `[40, 1, 61, 120]`.
 fn era5_maps() -> Result<(ArrayValue, ArrayValue), String> {
-    let mut a = npz(ERA5, &["z", "t850"])?.into_iter();
-    let z = floats(a.next().ok_or("no z")?);
-    let t = floats(a.next().ok_or("no t850")?);
-    let (zs, ts) = (z.shape().to_vec(), t.shape().to_vec());
-    if zs.len() != 5 || zs[2] != 2 || zs[3] < 2 || ts != [zs[0], zs[1], zs[3], zs[4]] {
-        return Err(format!(
-            "z has shape {zs:?} and t850 {ts:?}; expected [10, 4, 2, 61, 120] and [10, 4, 61, 120]"
-        ));
-    }
-    let (members, times, lats, lons) = (zs[0], zs[1], zs[3], zs[4]);
+    let (z, t) = era5_fields()?;
+    let (members, times, lats, lons) = (z.shape()[0], z.shape()[1], z.shape()[3], z.shape()[4]);
     let lat = |row: usize| (90.0 - 180.0 * row as f64 / (lats - 1) as f64) as f32;
     let n = members * times;
     let (mut xs, mut ys) = (Vec::with_capacity(3 * n * lats * lons), Vec::with_capacity(n * lats * lons));

@@ -137,24 +137,11 @@ pub(super) fn binary<T: Real>(op: BinaryOp, a: &ArrayD<T>, b: &ArrayD<T>) -> Res
     })
 }
 
-/// IEEE comparison (every comparison with NaN is false, except `ne`);
-/// for bool, false < true.
-fn compare_scalar<E: PartialOrd>(op: CmpOp, x: E, y: E) -> bool {
-    match op {
-        CmpOp::Lt => x < y,
-        CmpOp::Le => x <= y,
-        CmpOp::Gt => x > y,
-        CmpOp::Ge => x >= y,
-        CmpOp::Eq => x == y,
-        CmpOp::Ne => x != y,
-    }
-}
-
 pub(super) fn compare<T: Real>(op: CmpOp, a: &Tensor<T>, b: &Tensor<T>) -> Result<ArrayD<bool>, String> {
     match (a, b) {
-        (Tensor::Float(a), Tensor::Float(b)) => zip_map(a, b, |x, y| compare_scalar(op, x, y)),
-        (Tensor::Int(a), Tensor::Int(b)) => zip_map(a, b, |x, y| compare_scalar(op, x, y)),
-        (Tensor::Bool(a), Tensor::Bool(b)) => zip_map(a, b, |x, y| compare_scalar(op, x, y)),
+        (Tensor::Float(a), Tensor::Float(b)) => zip_map(a, b, |x, y| op.holds(x, y)),
+        (Tensor::Int(a), Tensor::Int(b)) => zip_map(a, b, |x, y| op.holds(x, y)),
+        (Tensor::Bool(a), Tensor::Bool(b)) => zip_map(a, b, |x, y| op.holds(x, y)),
         _ => Err(format!("operand dtypes differ: {} and {}", a.ty(), b.ty())),
     }
 }

@@ -216,33 +216,16 @@ impl Run<'_> {
         (b, b_span): (Value, Span),
         span: Span,
     ) -> Value {
-        use crate::ir::CmpOp as Ir;
         match (&a, &b) {
             (Value::Error, _) | (_, Value::Error) => Value::Error,
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                Value::Bool(match op {
-                    ast::CmpOp::Lt => x < y,
-                    ast::CmpOp::Le => x <= y,
-                    ast::CmpOp::Gt => x > y,
-                    ast::CmpOp::Ge => x >= y,
-                    ast::CmpOp::Eq => x == y,
-                    ast::CmpOp::Ne => x != y,
-                })
+                Value::Bool(op.holds(a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0)))
             }
             _ if is_arithmetic(&a) && is_arithmetic(&b) => {
                 let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
-                let ir = match op {
-                    ast::CmpOp::Lt => Ir::Lt,
-                    ast::CmpOp::Le => Ir::Le,
-                    ast::CmpOp::Gt => Ir::Gt,
-                    ast::CmpOp::Ge => Ir::Ge,
-                    ast::CmpOp::Eq => Ir::Eq,
-                    ast::CmpOp::Ne => Ir::Ne,
-                };
                 let label = format!("this `{}`", op.symbol());
                 let ops = [x.clone(), y.clone()];
-                self.lower_with(span, &label, &ops, |cx| forward::compare(cx, ir, x.id, y.id))
+                self.lower_with(span, &label, &ops, |cx| forward::compare(cx, op, x.id, y.id))
             }
             _ => {
                 self.error(

@@ -39,7 +39,7 @@ pub fn neg(cx: &mut dyn Cx, x: ValueId) -> Built {
 /// (i32 and bool operands are converted, exactly for integers up to 2^24),
 /// so a label can be compared with a number: `labels == 3`.
 pub fn compare(cx: &mut dyn Cx, op: CmpOp, a: ValueId, b: ValueId) -> Built {
-    let what = Operator { symbol: cmp_symbol(op), verb: |a, b| format!("cannot compare {a} with {b}") };
+    let what = Operator { symbol: op.symbol(), verb: |a, b| format!("cannot compare {a} with {b}") };
     let (ta, tb) = (ty_of(cx, a), ty_of(cx, b));
     let out = broadcast_shapes(&ta.shape, &tb.shape).ok_or_else(|| mismatch(&what, &ta, &tb))?;
     let a = as_f32(cx, a)?;
@@ -187,17 +187,6 @@ fn phrase(op: BinOp) -> fn(&Type, &Type) -> String {
         BinOp::Sub => |a, b| format!("cannot subtract {b} from {a}"),
         BinOp::Mul => |a, b| format!("cannot multiply {a} by {b}"),
         BinOp::Div => |a, b| format!("cannot divide {a} by {b}"),
-    }
-}
-
-fn cmp_symbol(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-        CmpOp::Eq => "==",
-        CmpOp::Ne => "!=",
     }
 }
 
