@@ -66,6 +66,8 @@ pub enum Ty {
     Enums(&'static [&'static str]),
     /// `true`, `false`, or a list of them (one per axis).
     Bools,
+    /// A number or a non-empty list of numbers (`thresholds: [0.5, 2, 5]`).
+    Floats,
     /// A list of `[before, after]` pairs of integers (`pad` widths).
     Pairs,
 }
@@ -91,6 +93,7 @@ impl Ty {
             Ty::TensorOrNumber => "a tensor or a number".into(),
             Ty::Enums(names) => format!("one of {} or a list of them", names_list(names)),
             Ty::Bools => "`true`, `false` or a list of them".into(),
+            Ty::Floats => "a number or a list of numbers".into(),
             Ty::Pairs => "a list of [before, after] pairs of integers, e.g. `[[1, 1], [2, 2]]`".into(),
         }
     }
@@ -284,6 +287,8 @@ pub enum Arg {
     Enums(Vec<String>),
     /// A [`Ty::Bools`] value: one or several.
     Bools(Vec<bool>),
+    /// A [`Ty::Floats`] value: one or several.
+    Floats(Vec<f64>),
     /// A [`Ty::Pairs`] value: `(before, after)` per axis.
     Pairs(Vec<(i64, i64)>),
     Shape(Vec<ReshapeDim>),
@@ -655,6 +660,15 @@ impl Args {
         }
     }
 
+    /// A [`Ty::Floats`] argument; `None` if absent.
+    pub fn floats(&self, name: &str) -> Result<Option<Vec<f64>>, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::Floats(v)) => Ok(Some(v.clone())),
+            Some(Arg::None) => Ok(None),
+            _ => Err(missing(name)),
+        }
+    }
+
     /// A [`Ty::Bools`] argument: one or several.
     pub fn bools(&self, name: &str) -> Result<Vec<bool>, MissingArgument> {
         match self.get(name) {
@@ -776,6 +790,19 @@ pub fn check(name: &str, ty: Ty, range: Range, value: &Value) -> Result<Arg, Rej
                 })
                 .collect::<Result<Vec<bool>, Rejection>>()
                 .map(Arg::Bools),
+            Value::List(_) => Err(empty_list(name)),
+            _ => Err(wrong_type(ty, value)),
+        },
+        Ty::Floats => match value {
+            Value::Int(_) | Value::Float(_) => float(name, range, value).map(|x| Arg::Floats(vec![x])),
+            Value::List(items) if !items.is_empty() => items
+                .iter()
+                .map(|item| match item {
+                    Value::Int(_) | Value::Float(_) => float(name, range, item),
+                    other => Err(wrong_type(ty, other)),
+                })
+                .collect::<Result<Vec<f64>, Rejection>>()
+                .map(Arg::Floats),
             Value::List(_) => Err(empty_list(name)),
             _ => Err(wrong_type(ty, value)),
         },

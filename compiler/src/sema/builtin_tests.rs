@@ -1712,3 +1712,52 @@ fn recurrent_flops_follow_the_convention() {
         assert_eq!((row.flops, row.params), (*flops, *params), "{expr}");
     }
 }
+
+/// The balanced losses weight each element by its target's rain rate:
+/// 1 below 2 mm/h, then 2, 5, 10 and 30 (Shi et al. 2017), and their
+/// gradients match finite differences.
+#[test]
+fn balanced_losses_weight_by_rain_rate() {
+    let src = "model m {
+  input p: f32[B, 4]
+  target y: f32[B, 4]
+  loss = bmse(p, y) + bmae(p, y, thresholds: [1.0], weights: [3.0])
+}
+";
+    let m = analyse_ok(src);
+    let mut inputs = module_inputs(&m, &m.train_graph, 1, 3);
+    let t = |v: Vec<f64>| {
+        Tensor::Float(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 4]), v).expect("shape"))
+    };
+    inputs.insert("p".into(), t(vec![0.0; 4]));
+    inputs.insert("y".into(), t(vec![0.2, 1.0, 3.0, 40.0]));
+    let out: HashMap<String, Tensor<f64>> = run(&m.train_graph, &inputs).expect("runs").into_iter().collect();
+    // bmse: weights 1, 1, 2, 30 on squares 0.04, 1, 9, 1600; bmae: weights
+    // 1, 3, 3, 3 on 0.2, 1, 3, 40.
+    let want = (0.04 + 1.0 + 18.0 + 48_000.0) / 4.0 + (0.2 + 3.0 + 9.0 + 120.0) / 4.0;
+    let got = floats(&out["loss"])[0];
+    assert!((got - want).abs() < 1e-9 * want, "{got} != {want}");
+    let grads = gradients_match_finite_differences(
+        "model m {\n  input x: f32[B, 3]\n  target y: f32[B, 2]\n  p = x |> dense(2)\n  loss = bmse(p, y, thresholds: [-0.5, 0.5], weights: [2, 7]) + bmae(p, y)\n}\n",
+        1.0,
+    );
+    assert_eq!(grads.len(), 2);
+    for (args, message) in [
+        (
+            "thresholds: [1, 2], weights: [1]",
+            "`bmse` needs one weight per threshold: 2 thresholds, 1 weights",
+        ),
+        ("thresholds: [2, 1], weights: [1, 2]", "`bmse` thresholds must increase"),
+    ] {
+        let src = format!(
+            "model m {{\n  input p: f32[B, 4]\n  target y: f32[B, 4]\n  loss = bmse(p, y, {args})\n}}\n"
+        );
+        let (file, _) = crate::syntax::parse(&src);
+        let d = crate::sema::analyze(&file, &src).expect_err(args);
+        assert!(
+            d.iter().any(|d| d.message.contains(message)),
+            "{args}: {:?}",
+            d.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
+    }
+}

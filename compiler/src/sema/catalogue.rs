@@ -436,6 +436,12 @@ const REDUCE: &[Param] = &[
 ];
 const REGRESSION: &[Param] = &[tensor("pred"), tensor_or_number("target"), WEIGHT];
 const EXTREMUM: &[Param] = &[tensor_or_number("a"), tensor_or_number("b")];
+const BALANCED: &[Param] = &[
+    tensor("pred"),
+    tensor("target"),
+    p("thresholds", Ty::Floats, Range::Any, Default::None),
+    p("weights", Ty::Floats, Range::Any, Default::None),
+];
 const PENALTY: &[Param] = &[p("params", Ty::TensorList, Range::Any, Default::Required)];
 
 const fn tensor_spec(
@@ -1286,6 +1292,24 @@ static CATALOGUE: &[Builtin] = &[
         },
     },
     Builtin {
+        name: "bmse",
+        kind: Kind::Loss,
+        params: BALANCED,
+        tensors: &[],
+        doc: "balanced MSE (Shi et al. 2017): mean of w(target)·(pred − target)², w = `weights[k]` from \
+              `thresholds[k]` up (1 below the first); defaults: rain rates 0.5, 2, 5, 10, 30 mm/h, weights \
+              1, 2, 5, 10, 30",
+        build: |cx, a| balanced(cx, a, forward::Balanced::Squared),
+    },
+    Builtin {
+        name: "bmae",
+        kind: Kind::Loss,
+        params: BALANCED,
+        tensors: &[],
+        doc: "balanced MAE (Shi et al. 2017): mean of w(target)·|pred − target|, weights as `bmse`",
+        build: |cx, a| balanced(cx, a, forward::Balanced::Absolute),
+    },
+    Builtin {
         name: "huber",
         kind: Kind::Loss,
         params: &[
@@ -1434,6 +1458,14 @@ fn prediction_and_target(cx: &mut dyn Cx, a: &Args, name: &str) -> Result<(Value
 
 /// A builder's result with its error's operand renumbered for a call that
 /// may have numbers in tensor positions ([`Args::renumber`]).
+/// `bmse` and `bmae`: the thresholds and weights given, or the paper's.
+fn balanced(cx: &mut dyn Cx, a: &Args, kind: forward::Balanced) -> Built {
+    let (pred, target) = prediction_and_target(cx, a, "target")?;
+    let thresholds = a.floats("thresholds")?.unwrap_or_else(|| forward::BALANCED_THRESHOLDS.to_vec());
+    let weights = a.floats("weights")?.unwrap_or_else(|| forward::BALANCED_WEIGHTS.to_vec());
+    renumbered(a, forward::balanced(cx, pred, target, &thresholds, &weights, kind))
+}
+
 fn renumbered(a: &Args, built: Built) -> Built {
     built.map_err(|e| a.renumber(e))
 }

@@ -59,6 +59,72 @@ pub fn mse(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<Value
     weighted_mean(cx, "mse", e, weight)
 }
 
+/// The error term of a balanced loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balanced {
+    /// B-MSE: `w·(pred − target)²`.
+    Squared,
+    /// B-MAE: `w·|pred − target|`.
+    Absolute,
+}
+
+/// The rain-rate thresholds (mm/h) of the balanced losses of Shi et al.
+/// 2017, and the weight from each threshold up.
+pub const BALANCED_THRESHOLDS: [f64; 5] = [0.5, 2.0, 5.0, 10.0, 30.0];
+pub const BALANCED_WEIGHTS: [f64; 5] = [1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// The balanced losses B-MSE and B-MAE (Shi et al. 2017): the mean over
+/// every element of `w(target)·e`, where `w(t)` is `weights[k]` for the
+/// largest `k` with `t ≥ thresholds[k]` and 1 below the first threshold, so
+/// that heavy rain counts as much as it matters. `thresholds` increase
+/// strictly and have one weight each. The weights come from the target:
+/// no gradient flows through them.
+pub fn balanced(
+    cx: &mut dyn Cx,
+    pred: ValueId,
+    target: ValueId,
+    thresholds: &[f64],
+    weights: &[f64],
+    kind: Balanced,
+) -> Built {
+    let what = match kind {
+        Balanced::Squared => "bmse",
+        Balanced::Absolute => "bmae",
+    };
+    if thresholds.len() != weights.len() {
+        return Err(BuildError::new(format!(
+            "`{what}` needs one weight per threshold: {} thresholds, {} weights",
+            thresholds.len(),
+            weights.len()
+        )));
+    }
+    if thresholds.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(BuildError::new(format!("`{what}` thresholds must increase: {thresholds:?}")));
+    }
+    let d = difference(cx, what, pred, target)?;
+    let e = match kind {
+        Balanced::Squared => bin(cx, BinaryOp::Mul, d, d)?,
+        Balanced::Absolute => unary(cx, UnaryOp::Abs, d)?,
+    };
+    // w = 1 + Σ_k (weights[k] − weights[k−1])·[t ≥ thresholds[k]], with 1
+    // before the first weight.
+    let s = shape(cx, target);
+    let mut w = konst(cx, 1.0);
+    w = broadcast(cx, w, &s)?;
+    let mut below = 1.0;
+    for (&t, &wk) in thresholds.iter().zip(weights) {
+        let bound = konst(cx, t);
+        let bound = broadcast(cx, bound, &s)?;
+        let above = emit(cx, Op::Compare(crate::ir::CmpOp::Ge), &[target, bound])?;
+        let step = emit(cx, Op::Cast { to: DType::F32 }, &[above])?;
+        let step = bin_const(cx, BinaryOp::Mul, step, wk - below)?;
+        w = bin(cx, BinaryOp::Add, w, step)?;
+        below = wk;
+    }
+    let we = bin(cx, BinaryOp::Mul, w, e)?;
+    mean_all(cx, we)
+}
+
 /// Mean absolute error `mean(|pred - target|)`.
 pub fn mae(cx: &mut dyn Cx, pred: ValueId, target: ValueId, weight: Option<ValueId>) -> Built {
     let d = difference(cx, "mae", pred, target)?;

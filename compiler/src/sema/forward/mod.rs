@@ -251,7 +251,10 @@ pub use arith::{binary, compare, extremum, neg, scalar, select, stop_gradient};
 pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
 pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
 pub use layers::{conv, conv_transpose, dense};
-pub use loss::{bce, cross_entropy, dice, huber, mae, mse, penalty, DICE_EPS};
+pub use loss::{
+    balanced, bce, cross_entropy, dice, huber, mae, mse, penalty, Balanced, BALANCED_THRESHOLDS,
+    BALANCED_WEIGHTS, DICE_EPS,
+};
 pub use norm::{batchnorm, groupnorm, layernorm};
 pub use recurrent::{convlstm, MAX_STEPS};
 pub use recurrent_conv::{convgru, trajgru, ConvCell, Links};
