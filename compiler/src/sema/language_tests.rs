@@ -184,7 +184,7 @@ fn layer_misuse_is_located() {
     expect(&src, &errors(&src), "`map` needs an axis of known size", Some("0"));
 
     let src = model("  h = split(x, 3)\n  loss = mse(x |> dense(1), y)");
-    expect(&src, &errors(&src), "cannot split an axis of size 4 into 3 equal parts", Some("3"));
+    expect(&src, &errors(&src), "cannot split axis 1 of f32[B, 4] (size 4) into 3 equal parts", Some("3"));
 
     let src = model("  m = dense(2)\n  h = m(x, x)\n  loss = mse(x |> dense(1), y)");
     expect(&src, &errors(&src), "the layer `m` takes 1 tensor, but 2 were given", Some("m(x, x)"));

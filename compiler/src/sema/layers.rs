@@ -55,7 +55,7 @@ use super::args::Arg;
 use super::call::Piped;
 use super::catalogue;
 use super::expand::{Env, Run};
-use super::forward::index;
+use super::forward::{self, index, Sections};
 use super::values::{LayerKind, LayerVal, TensorVal, Value};
 
 /// The calls that take or make layer values and are not built-ins.
@@ -568,66 +568,37 @@ impl Run<'_> {
         let rank = self.graph.ty(x.id).shape.rank();
         let Some(axis) = self.axis_arg(LayerForm::Split, &given[2], rank, span) else { return Value::Error };
         let axis_span = given[2].as_ref().map_or(span, |(_, s)| *s);
-        let Some(len) = self.known_axis(LayerForm::Split, &x, axis, axis_span) else { return Value::Error };
+        if self.known_axis(LayerForm::Split, &x, axis, axis_span).is_none() {
+            return Value::Error;
+        }
         let n_span = given[1].as_ref().map_or(span, |(_, s)| *s);
-        let sizes: Vec<usize> = match &given[1] {
-            Some((Value::Int(n), _)) if *n >= 1 && len % (*n as usize) == 0 => {
-                vec![len / *n as usize; *n as usize]
-            }
-            Some((Value::Int(n), _)) => {
-                self.error(
-                    Diagnostic::error(format!("cannot split an axis of size {len} into {n} equal parts"))
-                        .primary(n_span, format!("{len} is not a multiple of {n}"))
-                        .note("help: give the sizes of the parts as a list, e.g. `split(x, [2, 3])`"),
-                );
-                return Value::Error;
-            }
-            Some((Value::List(items), _)) => {
-                let sizes: Option<Vec<usize>> = items
-                    .iter()
-                    .map(|v| match v {
-                        Value::Int(n) if *n >= 1 => Some(*n as usize),
-                        _ => None,
-                    })
-                    .collect();
-                match sizes {
-                    Some(s) if !s.is_empty() && s.iter().sum::<usize>() == len => s,
-                    _ => {
-                        self.error(
-                            Diagnostic::error(format!(
-                                "the sizes of the parts must be positive integers adding up to {len}"
-                            ))
-                            .primary(n_span, format!("axis {axis} has {len} elements")),
-                        );
-                        return Value::Error;
-                    }
-                }
+        let sections = match &given[1] {
+            Some((Value::Int(n), _)) if *n >= 1 => Sections::Equal(*n as usize),
+            Some((Value::List(items), _)) if items.iter().all(|v| matches!(v, Value::Int(n) if *n >= 1)) => {
+                Sections::Sizes(items.iter().map(|v| v.as_f64().unwrap_or(0.0) as usize).collect())
             }
             Some((other, _)) => {
                 self.error(
                     Diagnostic::error(format!(
-                        "`split` takes a number of parts or a list of sizes, not {}",
+                        "`split` takes a number of parts or a list of part sizes (positive integers), not {}",
                         other.describe()
                     ))
-                    .primary(n_span, "expected an integer or a list of integers"),
+                    .primary(n_span, "expected a positive integer or a list of them"),
                 );
                 return Value::Error;
             }
             None => return Value::Error,
         };
+        // The parts: the first is the built value, all of them the list.
         let mut parts = vec![];
-        let mut start = 0;
-        for size in sizes {
-            let part = self.lower_with(span, "this `split`", std::slice::from_ref(&x), |cx| {
-                index::slice(cx, x.id, axis, start, start + size)
-            });
-            if part.has_error() {
-                return Value::Error;
-            }
-            parts.push(part);
-            start += size;
+        let first = self.lower_with(n_span, "this `split`", std::slice::from_ref(&x), |cx| {
+            parts = forward::split(cx, x.id, &sections, axis as i64)?;
+            parts.first().copied().ok_or_else(|| forward::BuildError::new("`split` made no part"))
+        });
+        if first.has_error() {
+            return Value::Error;
         }
-        Value::List(parts)
+        Value::List(parts.into_iter().map(|id| Value::Tensor(TensorVal { id, span, def: None })).collect())
     }
     /// `scan(cell, x, init, ...)`: the recurrence, unrolled.
     fn scan(&mut self, given: &FormArgs, span: Span) -> Value {

@@ -186,10 +186,9 @@ impl Run<'_> {
                 }
             }
             _ if is_arithmetic(&a) && is_arithmetic(&b) => {
-                let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
-                let label = format!("this `{}`", op.symbol());
-                let ops = [x.clone(), y.clone()];
-                self.lower_with(span, &label, &ops, |cx| forward::binary(cx, op, x.id, y.id))
+                self.elementwise(op.symbol(), (a, a_span), (b, b_span), span, |cx, x, y| {
+                    forward::binary(cx, op, x, y)
+                })
             }
             _ => {
                 self.error(
@@ -222,10 +221,9 @@ impl Run<'_> {
                 Value::Bool(op.holds(a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0)))
             }
             _ if is_arithmetic(&a) && is_arithmetic(&b) => {
-                let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
-                let label = format!("this `{}`", op.symbol());
-                let ops = [x.clone(), y.clone()];
-                self.lower_with(span, &label, &ops, |cx| forward::compare(cx, op, x.id, y.id))
+                self.elementwise(op.symbol(), (a, a_span), (b, b_span), span, |cx, x, y| {
+                    forward::compare(cx, op, x, y)
+                })
             }
             _ => {
                 self.error(
@@ -236,6 +234,21 @@ impl Run<'_> {
                 Value::Error
             }
         }
+    }
+
+    /// `a OP b` on tensors and numbers (a number becomes an f32 scalar),
+    /// built by `build` at the operator's span.
+    fn elementwise(
+        &mut self,
+        symbol: &str,
+        (a, a_span): (Value, Span),
+        (b, b_span): (Value, Span),
+        span: Span,
+        build: impl FnOnce(&mut dyn Cx, ValueId, ValueId) -> Built,
+    ) -> Value {
+        let (x, y) = (self.operand(a, a_span), self.operand(b, b_span));
+        let ops = [x.clone(), y.clone()];
+        self.lower_with(span, &format!("this `{symbol}`"), &ops, |cx| build(cx, x.id, y.id))
     }
 
     /// A tensor operand, or a number made into an f32 scalar constant.
