@@ -288,6 +288,17 @@ pub const DATASETS: &[Dataset] = &[
                     reference's test targets 585–731 (examples 573–719)",
             order: Order::Chronological,
             variables: &[],
+        }, Task {
+            name: "series",
+            x: info("sst_and_season", &[731, 3], "f32", Some("°C; sin, cos")),
+            y: info("sst_next_month", &[731, 1], "f32", Some("°C")),
+            examples: 731,
+            about: "one example per month t = 0 … 730, for recurrent models and `window`: x = the month's \
+                    SST and sin, cos of 2π·(month − 1)/12; y = the SST of month t + 1. \
+                    `window(..., in: L)` ends its inputs at month s + L − 1 and targets month s + L; \
+                    the reference's test targets 585–731 are the last 147 windows",
+            order: Order::Chronological,
+            variables: &[],
         }],
     },
     Dataset {
@@ -304,6 +315,16 @@ pub const DATASETS: &[Dataset] = &[
             about: "x = activity of the 9 years before the target year (oldest first); y = the year's activity \
                    (years 9–308). Chronological; the reference tests targets 247–308 = examples 238–299. \
                    Reference RMSE: persistence 33.3, AR(9) linear regression 19.4",
+            order: Order::Chronological,
+            variables: &[],
+        }, Task {
+            name: "series",
+            x: info("activity", &[308, 1], "f32", None),
+            y: info("next_year", &[308, 1], "f32", None),
+            examples: 308,
+            about: "one example per year t = 0 … 307, for recurrent models and `window`: x = the year's \
+                    activity, y = the next year's. `window(..., in: L)` targets year s + L; the \
+                    reference's test targets 247–308 are the last 62 windows",
             order: Order::Chronological,
             variables: &[],
         }],
@@ -402,6 +423,32 @@ pub const DATASETS: &[Dataset] = &[
             about: "x = 1-hour accumulation at hour t; y = at hour t + 1. Chronological; split 0.8 validates \
                    pairs 17–21, the reference's test targets 18–22. Reference RMSE: zero 9.49, mean field \
                    7.85, persistence 7.39 mm. Only 22 pairs: a demonstration, not real skill",
+            order: Order::Chronological,
+            variables: &[],
+        }],
+    },
+    Dataset {
+        name: "fmi_radar",
+        description: "40 five-minute FMI radar rain-rate composites, Finland, 2016-09-28T14:45 … 18:00 UTC, \
+                      128×128 at 2 km (mm/h)",
+        arrays: &[
+            info("precip", &[40, 128, 128], "f32", Some("mm/h")),
+            info("lat", &[128, 128], "f32", Some("°N")),
+            info("lon", &[128, 128], "f32", Some("°E")),
+        ],
+        provenance: "github.com/pySTEPS/pysteps-data @ eaa59fb, radar/fmi/pgm/20160928 (FMI composite, \
+                     reflectivity → rain rate with Z = 223 R^1.53, 2×2 mean of a 256 km box)",
+        licence: "CC BY 4.0 (Finnish Meteorological Institute open data)",
+        tasks: &[Task {
+            name: "default",
+            x: info("precip", &[39, 1, 128, 128], "f32", Some("mm/h")),
+            y: info("precip_next", &[39, 1, 128, 128], "f32", Some("mm/h")),
+            examples: 39,
+            about: "x = rain rate at frame t; y = at frame t + 1 (5 minutes later). Chronological; \
+                    `window(dataset(\"fmi_radar\"), in: 4, out: 4)` gives 33 sequences, the last 5 of \
+                    which target frames 32–39, the reference's test frames. Reference persistence RMSE \
+                    next frame 0.684 mm/h; 4 leads 0.680, 0.863, 0.960, 1.029 mm/h; CSI@2 mm/h of \
+                    persistence 0.394, 0.296, 0.239, 0.197 (runtime/data/fmi_radar/README.md)",
             order: Order::Chronological,
             variables: &[],
         }],

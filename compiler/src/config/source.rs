@@ -17,6 +17,42 @@ pub enum DataSource {
     Npy { x: String, y: String },
     /// `npz(PATH, x: KEY, y: KEY)`.
     Npz { path: String, x: String, y: String },
+    /// `window(SOURCE, in: T_in, out: T_out, stride: S, tile: N)`:
+    /// sequences cut out of a time-ordered source whose examples are time
+    /// steps (see [`Window`]).
+    Window { source: Box<DataSource>, window: Window },
+}
+
+/// How [`DataSource::Window`] cuts sequences out of a time-ordered source
+/// whose example `t` is the input `x_t` and the target `y_t` of time step
+/// `t` (for a next-step source, `y_t = x_{t+1}`).
+///
+/// Window `k` starts at `s = k · stride`: its input is `x_s … x_{s+in−1}`
+/// (a new axis 1 of length `input`) and its target `y_{s+in−1} …
+/// y_{s+in+out−2}` (axis 1 of length `output`): the targets of the last
+/// input step and the `out − 1` steps after it, so for a next-step source
+/// the `out` states that follow the input. Windows stay in time order.
+/// With `tile: N` every window is further cut into the non-overlapping
+/// `N × N` tiles of its last two axes (row-major, a remainder at the bottom
+/// and right edges left out), the tiles of one window next to each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub input: usize,
+    pub output: usize,
+    pub stride: usize,
+    pub tile: Option<usize>,
+}
+
+impl Window {
+    /// The number of windows of a source of `n` time steps (before tiling).
+    pub fn count(&self, n: usize) -> usize {
+        let span = self.input + self.output - 1;
+        if n < span || self.stride == 0 {
+            0
+        } else {
+            (n - span) / self.stride + 1
+        }
+    }
 }
 
 /// The `split` key: the fraction of the examples that trains, and how the
@@ -76,10 +112,35 @@ impl std::fmt::Debug for Split {
 /// A synthetic generator with its checked arguments (`synthetic.NAME(...)`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Generator {
-    Sine { n: usize, noise: f64 },
-    Lorenz96 { n: usize, k: usize, forcing: f64, dt: f64 },
-    Advection { n: usize, size: usize, steps: usize },
-    Eddies { n: usize, size: usize },
+    Sine {
+        n: usize,
+        noise: f64,
+    },
+    Lorenz96 {
+        n: usize,
+        k: usize,
+        forcing: f64,
+        dt: f64,
+    },
+    Advection {
+        n: usize,
+        size: usize,
+        steps: usize,
+    },
+    /// `advection(n, size, steps, in: T_in, out: T_out)`: `n` independent
+    /// sequences of `T_in + T_out` frames `steps` steps apart, each with its
+    /// own flow.
+    AdvectionSequence {
+        n: usize,
+        size: usize,
+        steps: usize,
+        input: usize,
+        output: usize,
+    },
+    Eddies {
+        n: usize,
+        size: usize,
+    },
 }
 
 impl Generator {
@@ -88,7 +149,7 @@ impl Generator {
         match self {
             Generator::Sine { .. } => "sine",
             Generator::Lorenz96 { .. } => "lorenz96",
-            Generator::Advection { .. } => "advection",
+            Generator::Advection { .. } | Generator::AdvectionSequence { .. } => "advection",
             Generator::Eddies { .. } => "eddies",
         }
     }
@@ -99,6 +160,7 @@ impl Generator {
             Generator::Sine { n, .. }
             | Generator::Lorenz96 { n, .. }
             | Generator::Advection { n, .. }
+            | Generator::AdvectionSequence { n, .. }
             | Generator::Eddies { n, .. } => n,
         }
     }

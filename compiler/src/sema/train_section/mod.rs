@@ -51,7 +51,7 @@ use super::fold::{self, Num, Unfolded};
 use crate::suggest::{did_you_mean, names_list};
 pub use tables::{
     Callable, Table, EARLY_STOPS, GENERATORS, METRICS, MISSINGS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES,
-    SOURCES, SPLITS,
+    SOURCES, SPLITS, WINDOWS,
 };
 use tables::{FRACTION, POSITIVE, SIZE};
 
@@ -247,6 +247,36 @@ impl Draft {
             missing: self.missing,
         })
     }
+}
+
+/// A data source written on its own, as the value of a train section's
+/// `data` key (`nnc eval --source`): the source, or the diagnostics; their
+/// spans point into [`source_text`]`(text)`, which a front end shows them in.
+pub fn check_data_source(text: &str) -> Result<DataSource, Vec<Diagnostic>> {
+    let wrapped = source_text(text);
+    let (file, diags) = crate::syntax::parse(&wrapped);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let value = file.items.iter().find_map(|item| match item {
+        ast::Item::Train(def) => def.entries.iter().find(|e| e.key.name == "data").map(|e| &e.value),
+        _ => None,
+    });
+    let Some(value) = value else {
+        let span = Span::new(0, wrapped.len());
+        return Err(vec![Diagnostic::error("not a data source").primary(span, "expected a data source")]);
+    };
+    let mut cx = Checker { diags: vec![] };
+    match cx.data(value) {
+        Some(source) if cx.diags.is_empty() => Ok(source),
+        _ => Err(cx.diags),
+    }
+}
+
+/// The text [`check_data_source`] checks `text` in: a train section of one
+/// `data` key.
+pub fn source_text(text: &str) -> String {
+    format!("train {{\n  data = {text}\n}}\n")
 }
 
 /// Checks a `train` section. Returns the config if the section has no
@@ -468,6 +498,28 @@ impl Checker {
                 }
             },
             Ty::Str => self.string(name, expr).map(Arg::Str),
+            // A number or a non-empty list of numbers (`csi([0.5, 2])`),
+            // each checked as a `Ty::Float` of the same range.
+            Ty::Floats => {
+                let one = |cx: &mut Checker, e: &Expr| match cx.value(name, (Ty::Float, range), e)? {
+                    Arg::Float(x) => Some(x),
+                    _ => None,
+                };
+                match &expr.kind {
+                    ExprKind::List(items) if items.is_empty() => {
+                        self.diags.push(
+                            Diagnostic::error(format!("`{name}` must not be an empty list"))
+                                .primary(expr.span, "empty list"),
+                        );
+                        None
+                    }
+                    ExprKind::List(items) => {
+                        let xs: Vec<Option<f64>> = items.iter().map(|e| one(self, e)).collect();
+                        xs.into_iter().collect::<Option<Vec<f64>>>().map(Arg::Floats)
+                    }
+                    _ => one(self, expr).map(|x| Arg::Floats(vec![x])),
+                }
+            }
             Ty::Strs => match &expr.kind {
                 ExprKind::List(items) if items.is_empty() => {
                     self.diags.push(
@@ -664,15 +716,16 @@ impl Checker {
                 }
                 self.call("data", &GENERATORS, expr)
             }
+            [w] if w.name == "window" => self.window(expr),
             [_] if SOURCES.rows.iter().any(|r| r.name == callee.text()) => self.call("data", &SOURCES, expr),
             _ => {
                 let mut names = SOURCES.names();
-                names.push("synthetic");
+                names.extend(["window", "synthetic"]);
                 let mut d = Diagnostic::error(format!("unknown data source `{}`", callee.text()))
                     .primary(callee.span, "unknown data source")
                     .note(format!(
                         "valid data sources: {}, `synthetic.NAME(...)`",
-                        names_list(&SOURCES.names())
+                        names_list(&[SOURCES.names(), vec!["window"]].concat())
                     ));
                 let first = callee.segments.first().map_or("", |s| s.name.as_str());
                 if let Some(help) = did_you_mean(first, names.iter().copied()) {
@@ -682,6 +735,40 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// Checks `window(SOURCE, in: T_in, ...)`: its first argument as a data
+    /// source of its own, the others as the row of [`WINDOWS`].
+    fn window(&mut self, expr: &Expr) -> Option<DataSource> {
+        let ExprKind::Call { callee, args } = &expr.kind else {
+            self.diags.push(
+                Diagnostic::error("`window` needs a data source and `in:`")
+                    .primary(expr.span, "no arguments")
+                    .note("help: write `window(dataset(\"stageiv_precip\"), in: 4, out: 4)`"),
+            );
+            return None;
+        };
+        let Some(first) = args.first().filter(|a| a.name.is_none()) else {
+            self.diags.push(
+                Diagnostic::error("`window` needs the source to cut sequences from as its first argument")
+                    .primary(callee.span, "no source")
+                    .note("help: write `window(dataset(\"stageiv_precip\"), in: 4, out: 4)`"),
+            );
+            return None;
+        };
+        if let ExprKind::Call { callee: inner, .. } | ExprKind::Path(inner) = &first.value.kind {
+            if inner.text() == "window" {
+                self.diags.push(
+                    Diagnostic::error("a window of windows is not a data source")
+                        .primary(first.value.span, "already a window")
+                        .note("help: cut the sequences in one `window(...)`"),
+                );
+                return None;
+            }
+        }
+        let source = self.data(&first.value);
+        let window = self.bind(&WINDOWS.rows[0], "window", callee, &args[1..], expr.span);
+        Some(DataSource::Window { source: Box::new(source?), window: window? })
     }
 
     /// Checks the `split` key: a fraction (the source's own rule) or a row
@@ -713,26 +800,35 @@ impl Checker {
         None
     }
 
-    /// Checks the `metrics` key: a list of rows of [`METRICS`], each at most once.
+    /// Checks the `metrics` key: a list of rows of [`METRICS`], each
+    /// threshold of a score its own metric, no two with the same label
+    /// (`csi@0.5`, `rmse`).
     fn metrics(&mut self, expr: &Expr) -> Vec<Metric> {
         let ExprKind::List(items) = &expr.kind else {
             self.wrong_type("metrics", "a list of metrics such as `[rmse, mae]`", expr);
             return vec![];
         };
         let mut out = vec![];
-        let mut seen: Vec<(Metric, Span)> = vec![];
+        let mut seen: Vec<(String, Span)> = vec![];
         for item in items {
-            let Some(m) = self.call("metrics", &METRICS, item) else { continue };
-            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == m) {
-                self.diags.push(
-                    Diagnostic::error(format!("metric `{}` is listed twice", m.name()))
-                        .primary(item.span, "listed again here")
-                        .secondary(*first, "first listed here"),
-                );
-                continue;
+            let Some(ms) = self.call("metrics", &METRICS, item) else { continue };
+            for m in ms {
+                let label = m.label();
+                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == label) {
+                    self.diags.push(
+                        Diagnostic::error(format!("metric `{label}` is listed twice"))
+                            .primary(item.span, "listed again here")
+                            .secondary(*first, "first listed here")
+                            .note(
+                                "help: list each metric once; `per_variable: true` and `per_lead: true` \
+                                 add values to the same entry",
+                            ),
+                    );
+                    continue;
+                }
+                seen.push((label, item.span));
+                out.push(m);
             }
-            seen.push((m, item.span));
-            out.push(m);
         }
         out
     }

@@ -9,6 +9,7 @@
 use crate::config::datasets;
 use crate::config::{
     DataSource, EarlyStop, Generator, Metric, Missing, Normalize, Optimizer, Schedule, Split, SplitRule,
+    Window,
 };
 
 use crate::sema::args::{Args, Default, MissingArgument, Param, Range, Ty};
@@ -111,6 +112,7 @@ const NON_NEGATIVE: (Ty, Range) = (Ty::Float, Range::NonNegativeFloat);
 const PROB: (Ty, Range) = (Ty::Float, Range::Probability);
 pub const FRACTION: (Ty, Range) = (Ty::Float, Range::OpenUnitInterval);
 const NUMBER: (Ty, Range) = (Ty::Float, Range::Any);
+const NUMBERS: (Ty, Range) = (Ty::Floats, Range::Any);
 const BOOL: (Ty, Range) = (Ty::Bool, Range::Any);
 const STR: (Ty, Range) = (Ty::Str, Range::Any);
 const STRS: (Ty, Range) = (Ty::Strs, Range::Any);
@@ -234,63 +236,116 @@ pub const SCHEDULES: Table<Schedule> = Table {
     ],
 };
 
-const THRESHOLD: &[Param] = &[pos("threshold", NUMBER, Default::Required)];
+const PER_LEAD: Param = kw("per_lead", BOOL, Default::Bool(false));
 
-const PER_VARIABLE: &[Param] = &[kw("per_variable", BOOL, Default::Bool(false))];
+/// The contingency scores' thresholds: `threshold` (one number or a list,
+/// by position) or `thresholds:` (by name), exactly one of them.
+const THRESHOLDS: &[Param] =
+    &[pos("threshold", NUMBERS, Default::None), kw("thresholds", NUMBERS, Default::None), PER_LEAD];
 
-/// The validation metrics.
-pub const METRICS: Table<Metric> = Table {
+const ERROR_PARAMS: &[Param] = &[kw("per_variable", BOOL, Default::Bool(false)), PER_LEAD];
+
+/// One metric per threshold of a contingency score, built by `make` from
+/// the threshold and `per_lead`. The binder has checked that every threshold
+/// is finite and a list is not empty; this checks that exactly one of
+/// `threshold` and `thresholds` is given and that no threshold repeats.
+fn thresholds(a: &Args, make: fn(f64, bool) -> Metric) -> Result<Vec<Metric>, Invalid> {
+    let name = make(0.0, false).name();
+    let (param, list) = match (a.floats("threshold")?, a.floats("thresholds")?) {
+        (Some(list), None) => ("threshold", list),
+        (None, Some(list)) => ("thresholds", list),
+        (Some(_), Some(_)) => {
+            return Err(Invalid {
+                param: "thresholds",
+                message: format!("`{name}` is given both `threshold` and `thresholds`"),
+                label: "thresholds given a second time".into(),
+                notes: vec![format!("help: list them once: `{name}([0.5, 2, 5])`")],
+            })
+        }
+        (None, None) => {
+            return Err(Invalid {
+                param: "",
+                message: format!("`{name}` is missing its argument `threshold`"),
+                label: "missing `threshold`".into(),
+                notes: vec![format!("help: write `{name}(0.5)`, or several: `{name}([0.5, 2, 5])`")],
+            })
+        }
+    };
+    if let Some(t) = list.iter().enumerate().find_map(|(i, t)| list[..i].contains(t).then_some(*t)) {
+        return Err(Invalid {
+            param,
+            message: format!("threshold {t} is listed twice in `{name}`"),
+            label: format!("{t} repeated"),
+            notes: vec![],
+        });
+    }
+    let per_lead = a.bool("per_lead")?;
+    Ok(list.into_iter().map(|t| make(t, per_lead)).collect())
+}
+
+/// The validation metrics. A row builds one metric per threshold
+/// (`csi([0.5, 2])` is two), one for the others.
+pub const METRICS: Table<Vec<Metric>> = Table {
     what: "metric",
     expected: "a metric such as `rmse` or `csi(1.0)`",
     prefix: "",
     rows: &[
         Callable {
             name: "rmse",
-            params: PER_VARIABLE,
-            doc: "root-mean-square error; with `per_variable: true` also one value per variable (axis 1)",
-            build: |a| Ok(Metric::Rmse { per_variable: a.bool("per_variable")? }),
+            params: ERROR_PARAMS,
+            doc: "root-mean-square error; with `per_variable: true` also one value per variable (axis 1), \
+                  with `per_lead: true` one per lead time (axis 1)",
+            build: |a| {
+                let (per_variable, per_lead) = (a.bool("per_variable")?, a.bool("per_lead")?);
+                Ok(vec![Metric::Rmse { per_variable, per_lead }])
+            },
         },
         Callable {
             name: "mae",
-            params: PER_VARIABLE,
-            doc: "mean absolute error; with `per_variable: true` also one value per variable (axis 1)",
-            build: |a| Ok(Metric::Mae { per_variable: a.bool("per_variable")? }),
+            params: ERROR_PARAMS,
+            doc: "mean absolute error; with `per_variable: true` also one value per variable (axis 1), \
+                  with `per_lead: true` one per lead time (axis 1)",
+            build: |a| {
+                let (per_variable, per_lead) = (a.bool("per_variable")?, a.bool("per_lead")?);
+                Ok(vec![Metric::Mae { per_variable, per_lead }])
+            },
         },
         Callable {
             name: "accuracy",
             params: &[],
             doc: "fraction of correct arg-max classes (over samples and positions)",
-            build: |_| Ok(Metric::Accuracy),
+            build: |_| Ok(vec![Metric::Accuracy]),
         },
         Callable {
             name: "csi",
-            params: THRESHOLD,
-            doc: "critical success index hits/(hits+misses+false alarms) of events `≥ threshold`",
-            build: |a| Ok(Metric::Csi(a.float("threshold")?)),
+            params: THRESHOLDS,
+            doc: "critical success index hits/(hits+misses+false alarms) of events `≥ threshold`, \
+                  one value per threshold",
+            build: |a| thresholds(a, |threshold, per_lead| Metric::Csi { threshold, per_lead }),
         },
         Callable {
             name: "pod",
-            params: THRESHOLD,
+            params: THRESHOLDS,
             doc: "probability of detection hits/(hits+misses)",
-            build: |a| Ok(Metric::Pod(a.float("threshold")?)),
+            build: |a| thresholds(a, |threshold, per_lead| Metric::Pod { threshold, per_lead }),
         },
         Callable {
             name: "far",
-            params: THRESHOLD,
+            params: THRESHOLDS,
             doc: "false-alarm ratio false alarms/(hits+false alarms)",
-            build: |a| Ok(Metric::Far(a.float("threshold")?)),
+            build: |a| thresholds(a, |threshold, per_lead| Metric::Far { threshold, per_lead }),
         },
         Callable {
             name: "hss",
-            params: THRESHOLD,
+            params: THRESHOLDS,
             doc: "Heidke skill score of the 2×2 contingency table",
-            build: |a| Ok(Metric::Hss(a.float("threshold")?)),
+            build: |a| thresholds(a, |threshold, per_lead| Metric::Hss { threshold, per_lead }),
         },
         Callable {
             name: "dice",
             params: &[],
             doc: "Dice coefficient of hard masks (argmax over channels, or ≥ 0.5 for one channel), mean over the classes present",
-            build: |_| Ok(Metric::Dice),
+            build: |_| Ok(vec![Metric::Dice]),
         },
     ],
 };
@@ -441,6 +496,35 @@ pub const SOURCES: Table<DataSource> = Table {
     ],
 };
 
+/// The arguments of `window(SOURCE, ...)` after its source, which
+/// [`super::TrainChecker`] checks as a data source of its own.
+pub const WINDOWS: Table<Window> = Table {
+    what: "window",
+    expected: "`window(SOURCE, in: T_in, out: T_out)`",
+    prefix: "",
+    rows: &[Callable {
+        name: "window",
+        params: &[
+            kw("in", SIZE, Default::Required),
+            kw("out", SIZE, Default::Int(1)),
+            kw("stride", SIZE, Default::Int(1)),
+            kw("tile", COUNT, Default::Int(0)),
+        ],
+        doc: "sequences cut out of a time-ordered source: x = `in` consecutive inputs (a new axis 1), \
+              y = the targets of the last input step and the `out − 1` after it; windows start every \
+              `stride` steps; `tile: N` also cuts every window into N×N tiles of its last two axes",
+        build: |a| {
+            let tile = a.size("tile")?;
+            Ok(Window {
+                input: a.size("in")?,
+                output: a.size("out")?,
+                stride: a.size("stride")?,
+                tile: (tile > 0).then_some(tile),
+            })
+        },
+    }],
+};
+
 fn synthetic(generator: Generator) -> Result<DataSource, Invalid> {
     Ok(DataSource::Synthetic { generator })
 }
@@ -482,12 +566,29 @@ pub const GENERATORS: Table<DataSource> = Table {
                 kw("n", SIZE, Default::Int(256)),
                 kw("size", SIZE, Default::Int(32)),
                 kw("steps", SIZE, Default::Int(4)),
+                kw("in", COUNT, Default::Int(0)),
+                kw("out", COUNT, Default::Int(0)),
             ],
-            doc: "periodic 2-D advection: x = field f32[n, 1, size, size]; y = field `steps` steps later",
+            doc: "periodic 2-D advection of rain cells (mm/h): x = field f32[n, 1, size, size]; y = field \
+                  `steps` steps later; with `in: T_in, out: T_out`, independent sequences with a flow each: \
+                  x = f32[n, T_in, 1, size, size], y = the next T_out frames, frames `steps` steps apart",
             build: |a| {
-                let args =
-                    Generator::Advection { n: a.size("n")?, size: a.size("size")?, steps: a.size("steps")? };
-                synthetic(args)
+                let (n, size, steps) = (a.size("n")?, a.size("size")?, a.size("steps")?);
+                let (input, output) = (a.size("in")?, a.size("out")?);
+                if input == 0 && output == 0 {
+                    return synthetic(Generator::Advection { n, size, steps });
+                }
+                for (param, v) in [("in", input), ("out", output)] {
+                    if v == 0 {
+                        return Err(Invalid {
+                            param,
+                            message: "a sequence needs `in` and `out` of at least 1".into(),
+                            label: "must be at least 1".into(),
+                            notes: vec!["help: leave both out for pairs of fields `steps` apart".into()],
+                        });
+                    }
+                }
+                synthetic(Generator::AdvectionSequence { n, size, steps, input, output })
             },
         },
         Callable {

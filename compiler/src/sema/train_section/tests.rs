@@ -293,7 +293,10 @@ fn constant_arithmetic_and_ints_as_floats() {
     let c = config("optimizer = adam(lr: 1e-3 * 2)\nseed = 2 + 3\nsplit = 1 - 0.25\nclip_grad_norm = 1");
     assert_eq!(c.optimizers[0].optimizer.lr(), 2e-3);
     assert_eq!((c.seed, c.split, c.clip_grad_norm), (5, Split::by_source(0.75), Some(1.0)));
-    assert_eq!(config("metrics = [csi(-(1 + 1) / 4)]").metrics, vec![Metric::Csi(-0.5)]);
+    assert_eq!(
+        config("metrics = [csi(-(1 + 1) / 4)]").metrics,
+        vec![Metric::Csi { threshold: -0.5, per_lead: false }]
+    );
     assert_eq!(config("batch = 128 / 2").batch, 64);
 }
 
@@ -307,20 +310,113 @@ fn schedules_metrics_and_early_stop() {
     assert_eq!(
         config("metrics = [rmse, mae, csi(1.0), pod(threshold: 0.5), far(2), hss(0.1), dice]").metrics,
         vec![
-            Metric::Rmse { per_variable: false },
-            Metric::Mae { per_variable: false },
-            Metric::Csi(1.0),
-            Metric::Pod(0.5),
-            Metric::Far(2.0),
-            Metric::Hss(0.1),
+            Metric::Rmse { per_variable: false, per_lead: false },
+            Metric::Mae { per_variable: false, per_lead: false },
+            Metric::Csi { threshold: 1.0, per_lead: false },
+            Metric::Pod { threshold: 0.5, per_lead: false },
+            Metric::Far { threshold: 2.0, per_lead: false },
+            Metric::Hss { threshold: 0.1, per_lead: false },
             Metric::Dice
         ]
     );
     assert_eq!(config("metrics = []").metrics, vec![]);
     assert_eq!(
         config("metrics = [rmse(per_variable: true), mae(per_variable: false)]").metrics,
-        vec![Metric::Rmse { per_variable: true }, Metric::Mae { per_variable: false }]
+        vec![
+            Metric::Rmse { per_variable: true, per_lead: false },
+            Metric::Mae { per_variable: false, per_lead: false }
+        ]
     );
+}
+
+#[test]
+fn metrics_with_several_thresholds_and_per_lead() {
+    let csi = |threshold, per_lead| Metric::Csi { threshold, per_lead };
+    let labels = |body: &str| config(body).metrics.iter().map(Metric::label).collect::<Vec<_>>();
+    assert_eq!(
+        config("metrics = [csi([0.5, 2, 5, 10])]").metrics,
+        vec![csi(0.5, false), csi(2.0, false), csi(5.0, false), csi(10.0, false)]
+    );
+    assert_eq!(labels("metrics = [csi([0.5, 2, 5, 10])]"), ["csi@0.5", "csi@2", "csi@5", "csi@10"]);
+    assert_eq!(
+        config("metrics = [csi(thresholds: [1, 1 + 1])]").metrics,
+        vec![csi(1.0, false), csi(2.0, false)]
+    );
+    assert_eq!(config("metrics = [csi(threshold: [3])]").metrics, vec![csi(3.0, false)]);
+    assert_eq!(
+        config("metrics = [hss([0.5, 2], per_lead: true), pod(thresholds: [1], per_lead: true)]").metrics,
+        vec![
+            Metric::Hss { threshold: 0.5, per_lead: true },
+            Metric::Hss { threshold: 2.0, per_lead: true },
+            Metric::Pod { threshold: 1.0, per_lead: true }
+        ]
+    );
+    assert_eq!(
+        config("metrics = [rmse(per_lead: true), mae(per_variable: true, per_lead: true), far(0.5)]").metrics,
+        vec![
+            Metric::Rmse { per_variable: false, per_lead: true },
+            Metric::Mae { per_variable: true, per_lead: true },
+            Metric::Far { threshold: 0.5, per_lead: false }
+        ]
+    );
+    // Different scores and different thresholds of one score may be listed together.
+    assert_eq!(
+        labels("metrics = [csi(0.5), csi([2, 5]), pod([0.5, 2])]"),
+        ["csi@0.5", "csi@2", "csi@5", "pod@0.5", "pod@2"]
+    );
+}
+
+#[test]
+fn threshold_list_errors() {
+    single("metrics = [csi([])]", "`threshold` must not be an empty list", "[]");
+    single("metrics = [pod(thresholds: [])]", "`thresholds` must not be an empty list", "[]");
+    single(
+        "metrics = [csi([0.5, 1e300 * 1e300])]",
+        "`threshold` must be finite (a number), found inf",
+        "1e300 * 1e300",
+    );
+    single(
+        "metrics = [far(thresholds: [1, \"x\"])]",
+        "`thresholds` must be a number, found a string (\"x\")",
+        "\"x\"",
+    );
+    single("metrics = [csi([0.5, 2, 0.5])]", "threshold 0.5 is listed twice in `csi`", "[0.5, 2, 0.5]");
+    single(
+        "metrics = [hss(thresholds: [2, 2.0])]",
+        "threshold 2 is listed twice in `hss`",
+        "thresholds: [2, 2.0]",
+    );
+    let d = single(
+        "metrics = [csi(0.5, thresholds: [1, 2])]",
+        "`csi` is given both `threshold` and `thresholds`",
+        "thresholds: [1, 2]",
+    );
+    noted(&d, "help: list them once");
+    let d = single(
+        "metrics = [pod(per_lead: true)]",
+        "`pod` is missing its argument `threshold`",
+        "pod(per_lead: true)",
+    );
+    noted(&d, "pod([0.5, 2, 5])");
+    single(
+        "metrics = [csi(0.5, per_lead: 1)]",
+        "`per_lead` must be `true` or `false`, found an integer (`1`)",
+        "1",
+    );
+    let d = single(
+        "metrics = [accuracy(per_lead: true)]",
+        "unknown argument `per_lead` for `accuracy`",
+        "per_lead",
+    );
+    noted(&d, "valid arguments: none");
+    // The same threshold twice across entries, or with and without `per_lead`.
+    let (src, diags) = errors("metrics = [csi([0.5, 2]), pod(2), csi(2, per_lead: true)]");
+    assert_eq!(diags.len(), 1, "{}", render_plain("t.nn", &src, &diags));
+    let d = expect(&src, &diags, "metric `csi@2` is listed twice", "csi(2, per_lead: true)");
+    secondary(&src, d, "csi([0.5, 2])", "first listed here");
+    noted(d, "`per_lead: true` add");
+    let (src, diags) = errors("metrics = [rmse, rmse(per_lead: true)]");
+    expect(&src, &diags, "metric `rmse` is listed twice", "rmse(per_lead: true)");
 }
 
 #[test]
@@ -702,6 +798,8 @@ fn tables_are_consistent() {
             (Default::Float(x), _) => Arg::Float(x),
             (Default::Bool(b), _) => Arg::Bool(b),
             (Default::Str(t), _) => Arg::Str(t.to_string()),
+            // The first of `threshold` and `thresholds`.
+            (Default::None, Ty::Floats) if p.positional => Arg::Floats(vec![0.5]),
             (Default::None, _) => Arg::None,
             (_, Ty::Int) => Arg::Int(p.range.min_int().max(1)),
             (_, Ty::Float) => Arg::Float(0.5),

@@ -19,6 +19,13 @@
 //!   the source names them (a shipped data set's variables, the selected
 //!   columns of a CSV file; [`Metrics::name_variables`]), else `rmse.0`,
 //!   `rmse.1`, ….
+//! - **per lead time**: with `per_lead: true` rmse, mae, csi, pod, far and
+//!   hss also report one value per index of axis 1 of the target, the lead
+//!   time of a sequence target `[N, T, C, H, W]` (any target of at least two
+//!   axes), labelled `LABEL.leadK` with K from 1: `rmse.lead1`,
+//!   `csi@2.lead3`. Each is the metric over the elements of that lead alone
+//!   (its own sums or contingency counts), after the overall value and any
+//!   per-variable values. Every batch must have the same number of leads.
 //! - **accuracy**: the fraction of positions (example × any trailing
 //!   positions) whose predicted class equals the target class. Classes:
 //!   - `i32` labels `[N, ...]` against scores `[N, C, ...]` with `C > 1`: the
@@ -32,7 +39,9 @@
 //!
 //!   An argmax takes the lowest index among ties; a NaN counts as larger than
 //!   any number (the first NaN wins, as in NumPy and PyTorch).
-//! - **csi**, **pod**, **far**, **hss** at threshold `t`: an event is
+//! - **csi**, **pod**, **far**, **hss** at threshold `t` (a call with
+//!   several thresholds, `csi([0.5, 2])`, is one metric per threshold): an
+//!   event is
 //!   `value ≥ t`, for prediction and target alike, over all elements (same
 //!   shapes; an `i32` target is compared as a number). With the contingency
 //!   counts a = hits, b = false alarms, c = misses, d = correct negatives:
@@ -83,14 +92,12 @@ impl TargetView<'_> {
     }
 }
 
-/// The stable key of a metric in logs and plots: its name, and for the
-/// thresholded scores `@` and the threshold in Rust's shortest `f64` form
-/// (`csi@0.5`, `pod@2`).
+/// The stable key of a metric's overall value in logs and plots: its name,
+/// and for the thresholded scores `@` and the threshold in Rust's shortest
+/// `f64` form (`csi@0.5`, `pod@2`); [`Metric::label`]. Per-variable and
+/// per-lead values append `.NAME` and `.leadK` to it.
 pub fn label(m: &Metric) -> String {
-    match m {
-        Metric::Csi(t) | Metric::Pod(t) | Metric::Far(t) | Metric::Hss(t) => format!("{}@{}", m.name(), t),
-        _ => m.name().to_string(),
-    }
+    m.label()
 }
 
 /// Accumulators for a list of metrics, fed one validation batch at a time.
@@ -137,21 +144,31 @@ impl Metrics {
         Ok(())
     }
 
-    /// `(label, value)` of every metric, in the order given to [`Metrics::new`];
-    /// NaN where the metric is undefined.
+    /// `(label, value)` of every metric, in the order given to [`Metrics::new`]:
+    /// the overall value, then one per variable (`rmse.p`), then one per
+    /// lead (`csi@2.lead1`); NaN where the metric is undefined.
     pub fn finish(&self) -> Vec<(String, f64)> {
         let mut out = vec![];
         for (m, acc) in &self.entries {
-            out.push((label(m), acc.value(m)));
-            let (Metric::Rmse { per_variable: true } | Metric::Mae { per_variable: true }) = m else {
-                continue;
-            };
-            let Acc::Error { vars, .. } = acc else { continue };
-            let named = self.variables.len() == vars.len();
-            for (i, (sum, n)) in vars.iter().enumerate() {
-                let name = if named { self.variables[i].clone() } else { i.to_string() };
-                let one = Acc::Error { sum: *sum, n: *n, vars: vec![] };
-                out.push((format!("{}.{name}", label(m)), one.value(m)));
+            let label = label(m);
+            out.push((label.clone(), acc.value(m)));
+            match acc {
+                Acc::Error { vars, leads, .. } => {
+                    let named = self.variables.len() == vars.len();
+                    for (i, (sum, n)) in vars.iter().enumerate() {
+                        let name = if named { self.variables[i].clone() } else { i.to_string() };
+                        out.push((format!("{label}.{name}"), error_value(m, sum, *n)));
+                    }
+                    for (i, (sum, n)) in leads.iter().enumerate() {
+                        out.push((format!("{label}.lead{}", i + 1), error_value(m, sum, *n)));
+                    }
+                }
+                Acc::Table { leads, .. } => {
+                    for (i, counts) in leads.iter().enumerate() {
+                        out.push((format!("{label}.lead{}", i + 1), score(m, *counts)));
+                    }
+                }
+                Acc::Correct { .. } | Acc::Dice { .. } => {}
             }
         }
         out
@@ -190,17 +207,19 @@ enum Acc {
         n: u64,
         /// Per variable (axis 1) when the metric asks for it.
         vars: Vec<(Sum, u64)>,
+        /// Per lead (axis 1) when the metric asks for it.
+        leads: Vec<(Sum, u64)>,
     },
     Correct {
         correct: u64,
         total: u64,
     },
-    /// Contingency table: hits, false alarms, misses, correct negatives.
+    /// Contingency table `[a, b, c, d]`: hits, false alarms, misses,
+    /// correct negatives.
     Table {
-        a: u64,
-        b: u64,
-        c: u64,
-        d: u64,
+        counts: [u64; 4],
+        /// One table per lead (axis 1) when the metric asks for it.
+        leads: Vec<[u64; 4]>,
     },
     /// Per class: |P∩T|, |P|, |T|.
     Dice {
@@ -212,11 +231,11 @@ impl Acc {
     fn empty(m: &Metric) -> Acc {
         match m {
             Metric::Rmse { .. } | Metric::Mae { .. } => {
-                Acc::Error { sum: Sum::default(), n: 0, vars: vec![] }
+                Acc::Error { sum: Sum::default(), n: 0, vars: vec![], leads: vec![] }
             }
             Metric::Accuracy => Acc::Correct { correct: 0, total: 0 },
-            Metric::Csi(_) | Metric::Pod(_) | Metric::Far(_) | Metric::Hss(_) => {
-                Acc::Table { a: 0, b: 0, c: 0, d: 0 }
+            Metric::Csi { .. } | Metric::Pod { .. } | Metric::Far { .. } | Metric::Hss { .. } => {
+                Acc::Table { counts: [0; 4], leads: vec![] }
             }
             Metric::Dice => Acc::Dice { classes: vec![] },
         }
@@ -224,17 +243,19 @@ impl Acc {
 
     fn merge(&mut self, delta: Acc) {
         match (self, delta) {
-            (Acc::Error { sum, n, vars }, Acc::Error { sum: s, n: k, vars: v }) => {
+            (Acc::Error { sum, n, vars, leads }, Acc::Error { sum: s, n: k, vars: v, leads: l }) => {
                 sum.add(s.sum);
                 sum.add(s.comp);
                 *n += k;
-                if vars.is_empty() {
-                    *vars = v;
-                } else {
-                    for ((sum, n), (s, k)) in vars.iter_mut().zip(v) {
-                        sum.add(s.sum);
-                        sum.add(s.comp);
-                        *n += k;
+                for (acc, delta) in [(vars, v), (leads, l)] {
+                    if acc.is_empty() {
+                        *acc = delta;
+                    } else {
+                        for ((sum, n), (s, k)) in acc.iter_mut().zip(delta) {
+                            sum.add(s.sum);
+                            sum.add(s.comp);
+                            *n += k;
+                        }
                     }
                 }
             }
@@ -242,11 +263,15 @@ impl Acc {
                 *correct += c;
                 *total += t;
             }
-            (Acc::Table { a, b, c, d }, Acc::Table { a: a2, b: b2, c: c2, d: d2 }) => {
-                *a += a2;
-                *b += b2;
-                *c += c2;
-                *d += d2;
+            (Acc::Table { counts, leads }, Acc::Table { counts: delta, leads: l }) => {
+                add_counts(counts, delta);
+                if leads.is_empty() {
+                    *leads = l;
+                } else {
+                    for (acc, delta) in leads.iter_mut().zip(l) {
+                        add_counts(acc, delta);
+                    }
+                }
             }
             (Acc::Dice { classes }, Acc::Dice { classes: delta }) => {
                 if classes.is_empty() {
@@ -266,34 +291,9 @@ impl Acc {
 
     fn value(&self, m: &Metric) -> f64 {
         match self {
-            Acc::Error { n: 0, .. } => f64::NAN,
-            Acc::Error { sum, n, .. } => {
-                let mean = sum.total() / *n as f64;
-                match m {
-                    Metric::Rmse { .. } => mean.sqrt(),
-                    _ => mean,
-                }
-            }
+            Acc::Error { sum, n, .. } => error_value(m, sum, *n),
             Acc::Correct { correct, total } => ratio(*correct as u128, *total as u128),
-            Acc::Table { a, b, c, d } => {
-                let (a, b, c, d) = (*a as u128, *b as u128, *c as u128, *d as u128);
-                match m {
-                    Metric::Csi(_) => ratio(a, a + b + c),
-                    Metric::Pod(_) => ratio(a, a + c),
-                    Metric::Far(_) => ratio(b, a + b),
-                    _ => {
-                        let den = (a + c) * (c + d) + (a + b) * (b + d);
-                        let (ad, bc) = (a * d, b * c);
-                        let num = if ad >= bc { 2 * (ad - bc) } else { 2 * (bc - ad) };
-                        let v = ratio(num, den);
-                        if ad >= bc {
-                            v
-                        } else {
-                            -v
-                        }
-                    }
-                }
-            }
+            Acc::Table { counts, .. } => score(m, *counts),
             Acc::Dice { classes } => {
                 let mut sum = 0.0;
                 let mut present = 0usize;
@@ -311,6 +311,63 @@ impl Acc {
             }
         }
     }
+}
+
+fn add_counts(acc: &mut [u64; 4], delta: [u64; 4]) {
+    for (s, v) in acc.iter_mut().zip(delta) {
+        *s += v;
+    }
+}
+
+/// rmse or mae from the sum of squared or absolute errors over `n` elements.
+fn error_value(m: &Metric, sum: &Sum, n: u64) -> f64 {
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mean = sum.total() / n as f64;
+    match m {
+        Metric::Rmse { .. } => mean.sqrt(),
+        _ => mean,
+    }
+}
+
+/// A contingency score from the table `[a, b, c, d]`, exact up to one rounding.
+fn score(m: &Metric, [a, b, c, d]: [u64; 4]) -> f64 {
+    let (a, b, c, d) = (a as u128, b as u128, c as u128, d as u128);
+    match m {
+        Metric::Csi { .. } => ratio(a, a + b + c),
+        Metric::Pod { .. } => ratio(a, a + c),
+        Metric::Far { .. } => ratio(b, a + b),
+        _ => {
+            let den = (a + c) * (c + d) + (a + b) * (b + d);
+            let (ad, bc) = (a * d, b * c);
+            let num = if ad >= bc { 2 * (ad - bc) } else { 2 * (bc - ad) };
+            let v = ratio(num, den);
+            if ad >= bc {
+                v
+            } else {
+                -v
+            }
+        }
+    }
+}
+
+/// The lead-time axis (axis 1) of a `per_lead` metric: the number of leads
+/// and the elements of one lead of one example; `None` without `per_lead`.
+/// `seen` is the number of leads of earlier batches (0 before the first).
+fn lead_axis(m: &Metric, seen: usize, shape: &[usize]) -> Result<Option<(usize, usize)>, String> {
+    if !m.per_lead() {
+        return Ok(None);
+    }
+    let [_, leads, rest @ ..] = shape else {
+        return Err(
+            "`per_lead: true` needs a target with a lead-time axis: at least 2 axes [N, T, ...]".into()
+        );
+    };
+    if seen != 0 && seen != *leads {
+        return Err(format!("{leads} lead times in this batch, {seen} in earlier ones"));
+    }
+    Ok(Some((*leads, rest.iter().product::<usize>().max(1))))
 }
 
 /// `num / den` with one rounding, NaN for a zero denominator.
@@ -331,7 +388,7 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
         return Err("prediction and target differ in the number of examples".into());
     }
     match m {
-        Metric::Rmse { per_variable } | Metric::Mae { per_variable } => {
+        Metric::Rmse { per_variable, .. } | Metric::Mae { per_variable, .. } => {
             let TargetView::F32(t) = target else {
                 return Err("needs an f32 target, not class labels".into());
             };
@@ -342,13 +399,16 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
                 (true, [_, v, rest @ ..]) => (*v, rest.iter().product::<usize>()),
                 _ => (1, t.len().max(1)),
             };
-            if let Acc::Error { vars, .. } = acc {
-                if *per_variable && !vars.is_empty() && vars.len() != nvars {
-                    return Err(format!("{nvars} variables in this batch, {} in earlier ones", vars.len()));
-                }
+            let Acc::Error { vars: seen_vars, leads: seen_leads, .. } = acc else {
+                unreachable!("rmse and mae accumulate errors")
+            };
+            if *per_variable && !seen_vars.is_empty() && seen_vars.len() != nvars {
+                return Err(format!("{nvars} variables in this batch, {} in earlier ones", seen_vars.len()));
             }
+            let lead = lead_axis(m, seen_leads.len(), t.shape())?;
             let (mut sum, mut n) = (Sum::default(), 0u64);
             let mut vars = vec![(Sum::default(), 0u64); if *per_variable { nvars } else { 0 }];
+            let mut leads = vec![(Sum::default(), 0u64); lead.map_or(0, |(count, _)| count)];
             for (k, (p, t)) in pred.iter().zip(t.iter()).enumerate() {
                 if t.is_nan() {
                     continue;
@@ -361,27 +421,50 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
                     s.add(e);
                     *c += 1;
                 }
+                if let Some((count, inner)) = lead {
+                    let (s, c) = &mut leads[(k / inner) % count];
+                    s.add(e);
+                    *c += 1;
+                }
             }
-            Ok(Acc::Error { sum, n, vars })
+            Ok(Acc::Error { sum, n, vars, leads })
         }
-        Metric::Csi(th) | Metric::Pod(th) | Metric::Far(th) | Metric::Hss(th) => {
+        Metric::Csi { threshold, .. }
+        | Metric::Pod { threshold, .. }
+        | Metric::Far { threshold, .. }
+        | Metric::Hss { threshold, .. } => {
             same_shape(pred.shape(), target.shape())?;
-            let (mut a, mut b, mut c, mut d) = (0u64, 0u64, 0u64, 0u64);
-            let mut count = |p: f32, t: f64| match (p as f64 >= *th, t >= *th) {
-                (true, true) => a += 1,
-                (true, false) => b += 1,
-                (false, true) => c += 1,
-                (false, false) => d += 1,
+            let Acc::Table { leads: seen_leads, .. } = acc else {
+                unreachable!("contingency scores accumulate tables")
+            };
+            let lead = lead_axis(m, seen_leads.len(), target.shape())?;
+            let mut counts = [0u64; 4];
+            let mut leads = vec![[0u64; 4]; lead.map_or(0, |(count, _)| count)];
+            // Cell of the table: 0 hit, 1 false alarm, 2 miss, 3 correct negative.
+            let mut count = |k: usize, p: f32, t: f64| {
+                let cell = match (p as f64 >= *threshold, t >= *threshold) {
+                    (true, true) => 0,
+                    (true, false) => 1,
+                    (false, true) => 2,
+                    (false, false) => 3,
+                };
+                counts[cell] += 1;
+                if let Some((n, inner)) = lead {
+                    leads[(k / inner) % n][cell] += 1;
+                }
             };
             match target {
                 TargetView::F32(t) => pred
                     .iter()
                     .zip(t.iter())
-                    .filter(|(_, t)| !t.is_nan())
-                    .for_each(|(p, t)| count(*p, *t as f64)),
-                TargetView::I32(t) => pred.iter().zip(t.iter()).for_each(|(p, t)| count(*p, *t as f64)),
+                    .enumerate()
+                    .filter(|(_, (_, t))| !t.is_nan())
+                    .for_each(|(k, (p, t))| count(k, *p, *t as f64)),
+                TargetView::I32(t) => {
+                    pred.iter().zip(t.iter()).enumerate().for_each(|(k, (p, t))| count(k, *p, *t as f64))
+                }
             }
-            Ok(Acc::Table { a, b, c, d })
+            Ok(Acc::Table { counts, leads })
         }
         Metric::Accuracy => {
             let classes = Classes::of(pred, target)?;

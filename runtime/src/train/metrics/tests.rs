@@ -5,8 +5,24 @@ use super::*;
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 use nnc_compiler::config::Metric::{self, *};
 
-const RMSE: Metric = Metric::Rmse { per_variable: false };
-const MAE: Metric = Metric::Mae { per_variable: false };
+const RMSE: Metric = Metric::Rmse { per_variable: false, per_lead: false };
+const MAE: Metric = Metric::Mae { per_variable: false, per_lead: false };
+
+fn csi(threshold: f64) -> Metric {
+    Csi { threshold, per_lead: false }
+}
+
+fn pod(threshold: f64) -> Metric {
+    Pod { threshold, per_lead: false }
+}
+
+fn far(threshold: f64) -> Metric {
+    Far { threshold, per_lead: false }
+}
+
+fn hss(threshold: f64) -> Metric {
+    Hss { threshold, per_lead: false }
+}
 
 fn f(shape: &[usize], data: &[f32]) -> ArrayD<f32> {
     ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).expect("test array shape")
@@ -51,10 +67,12 @@ fn labels() {
         (MAE, "mae"),
         (Accuracy, "accuracy"),
         (Dice, "dice"),
-        (Csi(0.5), "csi@0.5"),
-        (Pod(2.0), "pod@2"),
-        (Far(1e-4), "far@0.0001"),
-        (Hss(-0.5), "hss@-0.5"),
+        (csi(0.5), "csi@0.5"),
+        (pod(2.0), "pod@2"),
+        (far(1e-4), "far@0.0001"),
+        (hss(-0.5), "hss@-0.5"),
+        (Csi { threshold: 2.0, per_lead: true }, "csi@2"),
+        (Rmse { per_variable: true, per_lead: true }, "rmse"),
     ];
     for (m, want) in cases {
         assert_eq!(label(&m), want);
@@ -124,35 +142,35 @@ fn hand_computed_values() {
         ),
         (
             "contingency a=2 b=1 c=2 d=3 at t=2",
-            vec![Csi(2.0), Pod(2.0), Far(2.0), Hss(2.0)],
+            vec![csi(2.0), pod(2.0), far(2.0), hss(2.0)],
             f(&[8], &[0., 1., 2., 3., 0.5, 2., 0., 0.]),
             Target::F(f(&[8], &[0., 2., 0., 3., 2., 2., 0., 0.])),
             vec![0.4, 0.5, 1.0 / 3.0, 0.25],
         ),
         (
             "hss below zero: a=0 b=1 c=1 d=0",
-            vec![Hss(1.0)],
+            vec![hss(1.0)],
             f(&[2], &[1., 0.]),
             Target::F(f(&[2], &[0., 1.])),
             vec![-1.0],
         ),
         (
             "no events at all",
-            vec![Csi(1.0), Pod(1.0), Far(1.0), Hss(1.0)],
+            vec![csi(1.0), pod(1.0), far(1.0), hss(1.0)],
             f(&[3], &[0., 0.5, 0.9]),
             Target::F(f(&[3], &[0., 0., 0.])),
             vec![nan, nan, nan, nan],
         ),
         (
             "thresholds on an i32 target",
-            vec![Csi(1.0), Far(1.0)],
+            vec![csi(1.0), far(1.0)],
             f(&[3], &[0.5, 1.5, 1.0]),
             Target::I(i(&[3], &[0, 1, 0])),
             vec![0.5, 0.5],
         ),
         (
             "a NaN prediction is never an event",
-            vec![Pod(1.0)],
+            vec![pod(1.0)],
             f(&[2], &[f32::NAN, 2.]),
             Target::F(f(&[2], &[1., 1.])),
             vec![0.5],
@@ -194,7 +212,7 @@ fn hand_computed_values() {
         ),
         (
             "an empty batch",
-            vec![RMSE, Accuracy, Csi(1.0), Dice],
+            vec![RMSE, Accuracy, csi(1.0), Dice],
             f(&[0], &[]),
             Target::F(f(&[0], &[])),
             vec![nan, nan, nan, nan],
@@ -212,7 +230,7 @@ fn hand_computed_values() {
 
 #[test]
 fn nothing_seen_is_nan() {
-    let all = [RMSE, MAE, Accuracy, Csi(1.0), Pod(1.0), Far(1.0), Hss(1.0), Dice];
+    let all = [RMSE, MAE, Accuracy, csi(1.0), pod(1.0), far(1.0), hss(1.0), Dice];
     for (name, v) in Metrics::new(&all).finish() {
         assert!(v.is_nan(), "{name} = {v}");
     }
@@ -231,7 +249,7 @@ fn sequence(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn batching_does_not_change_results() {
-    let all = [RMSE, MAE, Accuracy, Csi(0.3), Pod(0.5), Far(0.7), Hss(0.4), Dice];
+    let all = [RMSE, MAE, Accuracy, csi(0.3), pod(0.5), far(0.7), hss(0.4), Dice];
     let n = 37;
     let pred = f(&[n, 3, 2], &sequence(n * 6, 1));
     let target = f(&[n, 3, 2], &sequence(n * 6, 2));
@@ -282,14 +300,14 @@ fn rejected_batches() {
         ("i32 target", MAE, f(&[2], &[0.; 2]), Target::I(i(&[2], &[0; 2])), vec!["mae", "f32", "i32[2]"]),
         (
             "example counts differ",
-            Csi(0.5),
+            csi(0.5),
             f(&[2], &[0.; 2]),
             Target::F(f(&[3], &[0.; 3])),
             vec!["csi@0.5", "examples", "[2]", "[3]"],
         ),
         (
             "scalar prediction",
-            Pod(1.0),
+            pod(1.0),
             f(&[], &[0.]),
             Target::F(f(&[], &[0.])),
             vec!["pod@1", "example axis"],
@@ -368,8 +386,11 @@ fn missing_targets_and_per_variable_errors() {
     // [2 examples, 2 variables, 2 positions]
     let pred = f(&[2, 2, 2], &[1.0, 2.0, 10.0, 10.0, 3.0, 4.0, 10.0, 10.0]);
     let target = f(&[2, 2, 2], &[0.0, f32::NAN, 12.0, 10.0, 3.0, 6.0, f32::NAN, 13.0]);
-    let mut m =
-        Metrics::new(&[Metric::Rmse { per_variable: true }, Metric::Mae { per_variable: true }, Csi(5.0)]);
+    let mut m = Metrics::new(&[
+        Metric::Rmse { per_variable: true, per_lead: false },
+        Metric::Mae { per_variable: true, per_lead: false },
+        csi(5.0),
+    ]);
     m.name_variables(&["a".to_string(), "b".to_string()]);
     m.update(pred.view(), TargetView::F32(target.view())).expect("valid batch");
     let got: Vec<(String, f64)> = m.finish();
@@ -386,4 +407,133 @@ fn missing_targets_and_per_variable_errors() {
     // Events ≥ 5 among the 6 present targets: hits 3 (targets 12, 10, 13 predicted 10), one miss
     // (target 6 predicted 4); the prediction 10 at the missing target is not a false alarm.
     close(got[6].1, 0.75);
+}
+
+/// A sequence target `[N, T, C, H, W]` = `[2, 2, 1, 1, 2]`: per-lead
+/// contingency scores and errors from hand-counted tables.
+#[test]
+fn per_lead_values() {
+    let lead = |m: Metric| match m {
+        Csi { threshold, .. } => Csi { threshold, per_lead: true },
+        Pod { threshold, .. } => Pod { threshold, per_lead: true },
+        Far { threshold, .. } => Far { threshold, per_lead: true },
+        Hss { threshold, .. } => Hss { threshold, per_lead: true },
+        Rmse { per_variable, .. } => Rmse { per_variable, per_lead: true },
+        Mae { per_variable, .. } => Mae { per_variable, per_lead: true },
+        other => other,
+    };
+    let metrics =
+        [lead(csi(1.0)), lead(pod(1.0)), lead(far(1.0)), lead(hss(1.0)), csi(3.0), lead(RMSE), lead(MAE)];
+    // Row-major order: example, lead, then the two pixels.
+    let shape = [2, 2, 1, 1, 2];
+    let pred = f(&shape, &[2., 0., 2., 2., 0., 2., 0., 0.]);
+    let target = f(&shape, &[2., 2., 0., 2., 0., 2., 2., 2.]);
+    // Lead 1 (elements 0, 1, 4, 5): hit, miss, correct negative, hit → a=2 b=0 c=1 d=1.
+    // Lead 2 (elements 2, 3, 6, 7): false alarm, hit, miss, miss   → a=1 b=1 c=2 d=0.
+    // Overall a=3 b=1 c=3 d=1. Errors: lead 1 0, -2, 0, 0; lead 2 2, 0, -2, -2.
+    let got = run(&metrics, &pred, &Target::F(target.clone()));
+    let expected = [
+        ("csi@1", 3.0 / 7.0),
+        ("csi@1.lead1", 2.0 / 3.0),
+        ("csi@1.lead2", 1.0 / 4.0),
+        ("pod@1", 0.5),
+        ("pod@1.lead1", 2.0 / 3.0),
+        ("pod@1.lead2", 1.0 / 3.0),
+        ("far@1", 0.25),
+        ("far@1.lead1", 0.0),
+        ("far@1.lead2", 0.5),
+        ("hss@1", 0.0),
+        ("hss@1.lead1", 0.5),
+        ("hss@1.lead2", -0.5),
+        ("csi@3", f64::NAN),
+        ("rmse", 2.0f64.sqrt()),
+        ("rmse.lead1", 1.0),
+        ("rmse.lead2", 3.0f64.sqrt()),
+        ("mae", 1.0),
+        ("mae.lead1", 0.5),
+        ("mae.lead2", 1.5),
+    ];
+    let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, expected.iter().map(|(l, _)| *l).collect::<Vec<_>>());
+    for ((name, v), (_, w)) in got.iter().zip(expected) {
+        assert!(same(*v, w), "{name} = {v}, expected {w}");
+    }
+    // One example per batch: the same counts, the same bits.
+    let mut m = Metrics::new(&metrics);
+    for e in 0..2 {
+        let s = Slice::from(e..e + 1);
+        m.update(pred.slice_axis(Axis(0), s), TargetView::F32(target.slice_axis(Axis(0), s))).expect("batch");
+    }
+    for ((name, a), (_, b)) in m.finish().iter().zip(&got) {
+        if name.starts_with("csi")
+            || name.starts_with("pod")
+            || name.starts_with("far")
+            || name.starts_with("hss")
+        {
+            assert_eq!(a.to_bits(), b.to_bits(), "{name}: {a} vs {b}");
+        } else {
+            assert!(same(*a, *b), "{name}: {a} vs {b}");
+        }
+    }
+}
+
+/// Overall, per-variable and per-lead values come in that order; the
+/// labels of a list of thresholds are one per threshold.
+#[test]
+fn per_lead_labels() {
+    let both = Rmse { per_variable: true, per_lead: true };
+    let thresholds = [0.5, 2.0, 5.0, 10.0].map(|threshold| Csi { threshold, per_lead: true });
+    let mut metrics = vec![both];
+    metrics.extend(thresholds);
+    let pred = f(&[1, 2, 3], &[0., 1., 2., 3., 4., 5.]);
+    let got = run(&metrics, &pred, &Target::F(pred.clone()));
+    let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "rmse",
+            "rmse.0",
+            "rmse.1",
+            "rmse.lead1",
+            "rmse.lead2",
+            "csi@0.5",
+            "csi@0.5.lead1",
+            "csi@0.5.lead2",
+            "csi@2",
+            "csi@2.lead1",
+            "csi@2.lead2",
+            "csi@5",
+            "csi@5.lead1",
+            "csi@5.lead2",
+            "csi@10",
+            "csi@10.lead1",
+            "csi@10.lead2",
+        ]
+    );
+    // A perfect prediction: errors 0, CSI 1 where there are events, NaN
+    // where none (lead 1 holds 0, 1, 2 and lead 2 holds 3, 4, 5).
+    let values: Vec<f64> = got.iter().map(|(_, v)| *v).collect();
+    assert_eq!(values[..5], [0.0; 5]);
+    assert_eq!(values[5..12], [1.0; 7]);
+    assert!(values[12].is_nan() && values[13] == 1.0, "{got:?}");
+    assert!(values[14..].iter().all(|v| v.is_nan()), "{got:?}");
+}
+
+#[test]
+fn per_lead_rejections() {
+    let per_lead = Csi { threshold: 1.0, per_lead: true };
+    let mut m = Metrics::new(&[per_lead]);
+    let flat = f(&[2], &[0.; 2]);
+    let err = m.update(flat.view(), TargetView::F32(flat.view())).expect_err("no lead axis");
+    for w in ["csi@1", "per_lead", "at least 2 axes", "f32[2]"] {
+        assert!(err.contains(w), "{err:?} lacks {w:?}");
+    }
+    let two = f(&[1, 2, 1], &[0.; 2]);
+    m.update(two.view(), TargetView::F32(two.view())).expect("two leads");
+    let three = f(&[1, 3, 1], &[0.; 3]);
+    let err = m.update(three.view(), TargetView::F32(three.view())).expect_err("lead count changed");
+    assert!(err.contains("3 lead times in this batch, 2 in earlier ones"), "{err}");
+    let mut m = Metrics::new(&[Mae { per_variable: false, per_lead: true }]);
+    let err = m.update(flat.view(), TargetView::F32(flat.view())).expect_err("no lead axis");
+    assert!(err.contains("mae") && err.contains("lead-time axis"), "{err}");
 }
