@@ -297,8 +297,21 @@ pub struct EvalArgs {
 
     /// Score every example of this .npz archive instead (arrays named like
     /// the model's input and target).
-    #[arg(long, value_name = "DATA.npz", conflicts_with = "subset")]
+    #[arg(long, value_name = "DATA.npz", conflicts_with_all = ["subset", "source"])]
     pub data: Option<PathBuf>,
+
+    /// Score another data source, written as in a train section
+    /// (`'window(dataset("fmi_radar"), in: 4, out: 4, tile: 32)'`); with
+    /// `--subset` (default `validation`) of its own split. Paths are relative
+    /// to the working directory.
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+
+    /// Also score a baseline on the same examples: `persistence` (the input
+    /// for a next-step target, the last input frame at every lead of a
+    /// sequence).
+    #[arg(long, value_enum)]
+    pub baseline: Option<BaselineArg>,
 
     /// Threads (default: all cores).
     #[arg(long, value_name = "T", value_parser = thread_count)]
@@ -308,6 +321,13 @@ pub struct EvalArgs {
     /// was trained.
     #[arg(long)]
     pub allow_changes: bool,
+}
+
+/// What `nnc eval --baseline` scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BaselineArg {
+    /// The last known state.
+    Persistence,
 }
 
 /// The examples `nnc eval` scores.

@@ -355,17 +355,27 @@ fn rows(runs: &[Run]) -> Vec<Row> {
             }
         }
     }
-    // Per-variable metrics (`rmse.p`) are grouped by their metric (`rmse`).
+    // Per-variable metrics (`rmse.p`) are grouped by their metric (`rmse`),
+    // per-lead ones (`csi@2.lead1`) by their metric and threshold (`csi@2`).
+    let group_of = |label: &str| -> Option<String> {
+        if let Some(i) = label.find(".lead") {
+            return Some(label[..i].to_string());
+        }
+        match label.split_once('.') {
+            Some((metric, _)) if !metric.is_empty() && !metric.contains('@') => Some(metric.to_string()),
+            _ => None,
+        }
+    };
     let mut done: Vec<String> = vec![];
     for label in &labels {
         if done.contains(label) {
             continue;
         }
-        match label.split_once('.') {
-            Some((metric, _)) if !metric.is_empty() && !metric.contains('@') => {
+        match group_of(label) {
+            Some(metric) => {
                 let group: Vec<String> = labels
                     .iter()
-                    .filter(|l| l.split_once('.').is_some_and(|(m, _)| m == metric))
+                    .filter(|l| group_of(l).as_deref() == Some(metric.as_str()))
                     .cloned()
                     .collect();
                 let mut panels = group

@@ -13,9 +13,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use nnc_compiler::codegen::Checking;
-use nnc_runtime::train::{self, plural, EpochRecord, LossRecord, Observer, PredictOptions, RunInfo, Subset};
+use nnc_runtime::train::{
+    self, plural, Baseline, EpochRecord, EvalOptions, LossRecord, Observer, PredictOptions, RunInfo, Subset,
+};
 
-use crate::cli::{EvalArgs, PlotArgs, PredictArgs, SubsetArg, TrainArgs};
+use crate::cli::{BaselineArg, EvalArgs, PlotArgs, PredictArgs, SubsetArg, TrainArgs};
 use crate::commands::{load, load_source, Status};
 use crate::summary::format_count;
 
@@ -270,7 +272,9 @@ impl Observer for Reporter<'_> {
                 line += &format!("  val_loss {}", short(v));
             }
         }
-        for (label, v) in &r.metrics {
+        // Per-lead values stay in the log (`log.jsonl`, `nnc plot`, `nnc
+        // eval`): the line shows each metric over all leads.
+        for (label, v) in r.metrics.iter().filter(|(label, _)| !label.contains(".lead")) {
             line += &format!("  {label} {}", short(*v));
         }
         let time = if r.seconds < 1.0 {
@@ -377,8 +381,28 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
             ),
         );
     }
-    let threads = threads_of(args.threads);
-    match train::eval(&module, &args.file, &args.checkpoint, subset, data, threads, args.allow_changes) {
+    let other = match &args.source {
+        Some(text) => match nnc_compiler::sema::train_section::check_data_source(text) {
+            Ok(source) => Some(source),
+            Err(diags) => {
+                let shown = nnc_compiler::sema::train_section::source_text(text);
+                let _ = write!(err, "{}", nnc_compiler::diag::render("--source", &shown, &diags, color));
+                return Status::Usage;
+            }
+        },
+        None => None,
+    };
+    let options = EvalOptions {
+        subset,
+        data_file: data,
+        source: other,
+        threads: threads_of(args.threads),
+        allow_changes: args.allow_changes,
+        baseline: args.baseline.map(|b| match b {
+            BaselineArg::Persistence => Baseline::Persistence,
+        }),
+    };
+    match train::eval(&module, &args.file, &args.checkpoint, &options) {
         Ok(e) => {
             for warning in &e.warnings {
                 let _ = writeln!(err, "warning: {warning}");
@@ -402,9 +426,17 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
             for (label, v) in &e.metrics {
                 let _ = writeln!(out, "{label} = {v}");
             }
+            if !e.baseline.is_empty() {
+                let _ = writeln!(out, "persistence, on the same examples:");
+                for (label, v) in &e.baseline {
+                    let _ = writeln!(out, "  {label} = {v}");
+                }
+            }
             Status::Ok
         }
-        Err(e) => fail_run(err, &e, (&module, &source), &args.file, data.is_none(), color),
+        Err(e) => {
+            fail_run(err, &e, (&module, &source), &args.file, data.is_none() && args.source.is_none(), color)
+        }
     }
 }
 

@@ -134,7 +134,7 @@ fn slot(here: &Path, name: String, role: Role, ty: Type, array: Array) -> Result
 
 /// Binds the arrays of `raw` to `slots` (see [`slots`]).
 pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, LoadError> {
-    let Raw { x, y, order, origin } = raw;
+    let Raw { x, y, order, origin, variable_axis } = raw;
     let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
     let has_y = slots.iter().any(|s| s.array == Array::Y);
     for (part, n) in [(&x, nx), (&y, ny)].into_iter().take(if has_y { 2 } else { 1 }) {
@@ -230,6 +230,7 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
             value,
             unit: part.unit,
             variables: part.variables,
+            variable_axis,
             mask: slot.array == Array::Valid,
         });
     }

@@ -60,7 +60,13 @@ pub(crate) fn load_dataset(name: &str, task: Option<&str>) -> Result<Raw, Error>
         variables: variables.iter().map(|v| v.to_string()).collect(),
         cells: None,
     };
-    Ok(Raw { x: part(&task.x, x, &[]), y: part(&task.y, y, task.variables), order: task.order, origin })
+    Ok(Raw {
+        x: part(&task.x, x, &[]),
+        y: part(&task.y, y, task.variables),
+        order: task.order,
+        origin,
+        variable_axis: 1,
+    })
 }
 
 /// The loader of every task of the catalogue.
@@ -78,6 +84,8 @@ fn builder(set: &Dataset, task: &Task) -> Option<Build> {
         ("co2_mauna_loa", "default") => co2,
         ("elnino_nino12", "default") => || lagged(ELNINO, "sst_degC", 12),
         ("elnino_nino12", "seasonal") => nino_seasonal,
+        ("elnino_nino12", "series") => nino_series,
+        ("sunspots", "series") => || lagged(SUNSPOTS, "sunactivity", 1),
         ("sunspots", "default") => || lagged(SUNSPOTS, "sunactivity", 9),
         ("nile", "default") => || lagged(NILE, "volume_1e8_m3", 5),
         ("seattle_weather", "default") => {
@@ -87,6 +95,7 @@ fn builder(set: &Dataset, task: &Task) -> Option<Build> {
         ("storm_jan1996", "increment") => storm_increment,
         ("storm_jan1996", "sequence") => storm_sequence,
         ("stageiv_precip", "default") => stageiv,
+        ("fmi_radar", "default") => fmi_radar,
         ("era5_members", "default") => era5,
         ("era5_members", "latitude") => || era5_points(true),
         ("era5_members", "maps") => era5_maps,
@@ -115,6 +124,7 @@ const NILE: &[u8] = include_bytes!("../../data/nile/nile.csv");
 const SEATTLE: &[u8] = include_bytes!("../../data/seattle_weather/seattle_weather.csv");
 const STORM: &[u8] = include_bytes!("../../data/storm_jan1996/fields.npz");
 const STAGEIV: &[u8] = include_bytes!("../../data/stageiv_precip/precip.npz");
+const FMI_RADAR: &[u8] = include_bytes!("../../data/fmi_radar/precip.npz");
 const ERA5: &[u8] = include_bytes!("../../data/era5_members/era5.npz");
 const PACIFIC: &[u8] = include_bytes!("../../data/pacific_sst_ndjfm/sst_anom.npz");
 const LANDSEA: &[u8] = include_bytes!("../../data/landsea_etopo60/landsea.npz");
@@ -138,6 +148,7 @@ pub(crate) fn embedded_file(name: &str) -> Option<&'static [u8]> {
         "seattle_weather" => SEATTLE,
         "storm_jan1996" => STORM,
         "stageiv_precip" => STAGEIV,
+        "fmi_radar" => FMI_RADAR,
         "era5_members" => ERA5,
         "pacific_sst_ndjfm" => PACIFIC,
         "landsea_etopo60" => LANDSEA,
@@ -242,6 +253,21 @@ fn nino_seasonal() -> Result<(ArrayValue, ArrayValue), String> {
         xs.extend([angle.sin() as f32, angle.cos() as f32]);
     }
     Ok((ArrayValue::F32(shaped(&[n, 14], xs)?), y))
+}
+
+/// Niño 1+2 month by month: `x` = (SST, sin, cos of 2π·(month − 1)/12) of
+/// months 0 … n − 2, `y` = the next month's SST.
+fn nino_series() -> Result<(ArrayValue, ArrayValue), String> {
+    let t = table(ELNINO)?;
+    let (sst, month) = (t.column("sst_degC")?, t.column("month")?);
+    let n = t.rows.len().saturating_sub(1);
+    let (mut xs, mut ys) = (Vec::with_capacity(3 * n), Vec::with_capacity(n));
+    for r in 0..n {
+        let angle = TAU * (t.number(r, month)? - 1.0) / 12.0;
+        xs.extend([t.number(r, sst)? as f32, angle.sin() as f32, angle.cos() as f32]);
+        ys.push(t.number(r + 1, sst)? as f32);
+    }
+    Ok((ArrayValue::F32(shaped(&[n, 3], xs)?), ArrayValue::F32(shaped(&[n, 1], ys)?)))
 }
 
 /// Days from 1970-01-01 to the civil date (proleptic Gregorian).
@@ -362,9 +388,19 @@ fn storm_sequence() -> Result<(ArrayValue, ArrayValue), String> {
 }
 
 fn stageiv() -> Result<(ArrayValue, ArrayValue), String> {
-    let f = floats(npz(STAGEIV, &["precip"])?.remove(0));
+    next_frames(STAGEIV, "[23, 118, 87]")
+}
+
+fn fmi_radar() -> Result<(ArrayValue, ArrayValue), String> {
+    next_frames(FMI_RADAR, "[40, 128, 128]")
+}
+
+/// The `precip` fields `[T, H, W]` of an archive as next-frame pairs: `x`
+/// = frames 0 … T − 2, `y` = frames 1 … T − 1, both `[T − 1, 1, H, W]`.
+fn next_frames(archive: &'static [u8], expected: &str) -> Result<(ArrayValue, ArrayValue), String> {
+    let f = floats(npz(archive, &["precip"])?.remove(0));
     if f.ndim() != 3 || f.shape()[0] < 2 {
-        return Err(format!("precip has shape {:?}, not [23, 118, 87]", f.shape()));
+        return Err(format!("precip has shape {:?}, not {expected}", f.shape()));
     }
     let f = f.insert_axis(Axis(1));
     let t = f.shape()[0];

@@ -236,6 +236,7 @@ pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
         y: part(y, "y")?,
         order: Order::Iid,
         origin: format!("{} and {}", x.display(), y.display()),
+        variable_axis: 1,
     })
 }
 
@@ -247,7 +248,13 @@ pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
         let value = arrays.next().ok_or_else(|| Error::new(path, format!("no array `{array}`")))?;
         Ok(Part::of_file(array, path, value))
     };
-    Ok(Raw { x: part(x)?, y: part(y)?, order: Order::Iid, origin: path.display().to_string() })
+    Ok(Raw {
+        x: part(x)?,
+        y: part(y)?,
+        order: Order::Iid,
+        origin: path.display().to_string(),
+        variable_axis: 1,
+    })
 }
 
 /// The columns of a CSV file (header row first), every selected cell a number.
@@ -418,7 +425,13 @@ pub(crate) fn load_csv(path: &Path, x: &[String], y: &[String]) -> Result<Raw, E
             cells: Some(table.cells(names)),
         })
     };
-    Ok(Raw { x: columns(x)?, y: columns(y)?, order: Order::Iid, origin: path.display().to_string() })
+    Ok(Raw {
+        x: columns(x)?,
+        y: columns(y)?,
+        order: Order::Iid,
+        origin: path.display().to_string(),
+        variable_axis: 1,
+    })
 }
 
 #[cfg(test)]

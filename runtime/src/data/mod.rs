@@ -18,7 +18,9 @@
 //!   provenance documents; the catalogue of them
 //!   ([`nnc_compiler::config::datasets`]) lives with the configuration;
 //! - `csv(...)`, `npy(...)`, `npz(...)` ([`files`]): user files, paths
-//!   relative to the model file's directory.
+//!   relative to the model file's directory;
+//! - `window(SOURCE, in, out, stride, tile)` ([`window`]): sequences cut
+//!   out of a time-ordered source.
 //!
 //! Binding rule: an example's array may be reshaped to the declared
 //! per-example shape (all axes after the first) when it holds the same
@@ -50,6 +52,7 @@ pub mod datasets;
 pub mod files;
 mod rng;
 pub mod synthetic;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -87,6 +90,9 @@ pub struct Field {
     pub unit: Option<String>,
     /// The names of the variables (axis 1), if the source names them.
     pub variables: Vec<String>,
+    /// The axis of the variables, for normalisation: 1, or 2 for
+    /// sequences (`window(...)`, generated sequences: time on axis 1).
+    pub variable_axis: usize,
     /// The field is the `valid` mask of `missing = mask` (never normalised).
     pub mask: bool,
 }
@@ -205,6 +211,8 @@ pub(crate) struct Raw {
     pub y: Part,
     pub order: Order,
     pub origin: String,
+    /// The axis of the variables: 1, or 2 for sequences (time on axis 1).
+    pub variable_axis: usize,
 }
 
 /// Why a source could not be loaded for a model: the file (or source) and
@@ -256,14 +264,29 @@ pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Ex
     let origin = origin_text(source, opts.base_dir);
     // Check the model first: no file is read for a model that cannot bind.
     let slots = bind::slots(graph, &origin, opts.missing)?;
-    let raw = match source {
+    let raw = raw(source, opts, &origin)?;
+    bind::bind(raw, &slots, opts.missing)
+}
+
+/// The arrays of `source` before binding; `origin` is its text.
+fn raw(source: &DataSource, opts: &LoadOptions, origin: &str) -> Result<Raw, Error> {
+    Ok(match source {
+        DataSource::Window { source: inner, window: w } => {
+            let file =
+                matches!(**inner, DataSource::Csv { .. } | DataSource::Npy { .. } | DataSource::Npz { .. });
+            let mut inner = raw(inner, opts, &origin_text(inner, opts.base_dir))?;
+            if file {
+                // A file's rows are its time steps, in file order.
+                inner.order = Order::Chronological;
+            }
+            window::window(inner, w, origin)?
+        }
         DataSource::Synthetic { generator } => synthetic::generate(generator, opts.seed)?,
         DataSource::Dataset { name, task } => datasets::load_dataset(name, task.as_deref())?,
         DataSource::Csv { path, x, y } => files::load_csv(&resolve(opts.base_dir, path), x, y)?,
         DataSource::Npy { x, y } => files::load_npy(&resolve(opts.base_dir, x), &resolve(opts.base_dir, y))?,
         DataSource::Npz { path, x, y } => files::load_npz(&resolve(opts.base_dir, path), x, y)?,
-    };
-    bind::bind(raw, &slots, opts.missing)
+    })
 }
 
 /// `path` resolved against `base` unless it is absolute.
@@ -287,6 +310,16 @@ fn origin_text(source: &DataSource, base: &Path) -> String {
         }
         DataSource::Npy { x, y } => {
             format!("{} and {}", resolve(base, x).display(), resolve(base, y).display())
+        }
+        DataSource::Window { source, window: w } => {
+            let tile = w.tile.map_or(String::new(), |t| format!(", tile: {t}"));
+            format!(
+                "window({}, in: {}, out: {}, stride: {}{tile})",
+                origin_text(source, base),
+                w.input,
+                w.output,
+                w.stride
+            )
         }
     }
 }

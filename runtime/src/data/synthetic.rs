@@ -32,6 +32,10 @@
 //!   field so the step leaves its total unchanged. `x` is the field at `t`,
 //!   `y` the field `steps` steps later, both
 //!   `f32[n, 1, size, size]`. Order: iid (independent sequences).
+//!   With `in: T_in, out: T_out`, sequences for nowcasting: every example
+//!   has its own flow (drawn as above) so its motion must be read from its
+//!   frames; `x` holds `T_in` frames `steps` steps apart, `f32[n, T_in, 1,
+//!   size, size]`, and `y` the `T_out` frames after them. Order: iid.
 //! - `eddies(n, size)`: sea-surface-height anomaly maps in m, `f32[n, 1,
 //!   size, size]`. Each holds 3–6 Gaussian vortices `±A e^{−r²/(2R²)}`
 //!   (`A` 0.1–0.3 m, `R` from `max(1, size/16)` to `max(1.5, size/8)`
@@ -62,6 +66,9 @@ pub fn describe(g: &Generator) -> String {
         Generator::Advection { n, size, steps } => {
             format!("synthetic.advection(n: {n}, size: {size}, steps: {steps})")
         }
+        Generator::AdvectionSequence { n, size, steps, input, output } => {
+            format!("synthetic.advection(n: {n}, size: {size}, steps: {steps}, in: {input}, out: {output})")
+        }
         Generator::Eddies { n, size } => format!("synthetic.eddies(n: {n}, size: {size})"),
     }
 }
@@ -77,6 +84,9 @@ pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
         Generator::Sine { n, .. } => n.checked_mul(2),
         Generator::Lorenz96 { n, k, .. } => n.checked_mul(k).and_then(|v| v.checked_mul(2)),
         Generator::Advection { n, size, .. } => size.checked_mul(size).and_then(|s| s.checked_mul(n * 2)),
+        Generator::AdvectionSequence { n, size, input, output, .. } => {
+            size.checked_mul(size).and_then(|s| s.checked_mul(input + output)).and_then(|s| s.checked_mul(n))
+        }
         Generator::Eddies { n, size } => size.checked_mul(size).and_then(|s| s.checked_mul(n * 4)),
     };
     if values.is_none_or(|v| v > MAX_VALUES) {
@@ -95,6 +105,10 @@ pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
             let (x, y) = advection(n, size, steps, seed);
             (x, y, Order::Iid, (Some("mm/h"), Some("mm/h")))
         }
+        Generator::AdvectionSequence { n, size, steps, input, output } => {
+            let (x, y) = advection_sequences(n, size, steps, input, output, seed);
+            (x, y, Order::Iid, (Some("mm/h"), Some("mm/h")))
+        }
         Generator::Eddies { n, size } => {
             let (x, y) = eddies(n, size, seed);
             (x, y, Order::Iid, (Some("m"), None))
@@ -108,7 +122,8 @@ pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
         variables: vec![],
         cells: None,
     };
-    Ok(Raw { x: part("x", x, units.0), y: part("y", y, units.1), order, origin })
+    let variable_axis = if matches!(g, Generator::AdvectionSequence { .. }) { 2 } else { 1 };
+    Ok(Raw { x: part("x", x, units.0), y: part("y", y, units.1), order, origin, variable_axis })
 }
 
 fn array(shape: &[usize], values: Vec<f32>) -> ArrayD<f32> {
@@ -213,7 +228,8 @@ fn lorenz96(
 
 // ---- advection ----------------------------------------------------------------
 
-/// The steady flow of one advection data set, in cells per step.
+/// A steady flow, in cells per step: one per `advection` data set of
+/// pairs, one per sequence of a data set of sequences.
 struct Flow {
     drift: (f64, f64),
     swirl: f64,
@@ -222,8 +238,8 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(seed: u64, size: usize) -> Flow {
-        let mut d = Draws::new(seed, stream(10, 0));
+    /// A flow drawn from `d`.
+    fn new(d: &mut Draws, size: usize) -> Flow {
         let speed = d.range(0.3, 0.6);
         let angle = d.range(0.0, TAU);
         let phase = (d.range(0.0, TAU), d.range(0.0, TAU));
@@ -287,18 +303,43 @@ fn rain_cells(seed: u64, item: u64, size: usize) -> Vec<f64> {
     f
 }
 
-fn advection(n: usize, size: usize, steps: usize, seed: u64) -> (ArrayD<f32>, ArrayD<f32>) {
-    let flow = Flow::new(seed, size);
-    // The flow is steady: every step uses the same departure points.
-    let mut departure = Vec::with_capacity(size * size);
-    for i in 0..size {
-        for j in 0..size {
-            let (x, y) = (j as f64, i as f64);
-            let (u, v) = flow.velocity(x, y);
-            let (um, vm) = flow.velocity(x - 0.5 * u, y - 0.5 * v);
-            departure.push((x - um, y - vm));
+impl Flow {
+    /// The departure point of every cell for one semi-Lagrangian step
+    /// (midpoint rule), row-major.
+    fn departures(&self, size: usize) -> Vec<(f64, f64)> {
+        let mut departure = Vec::with_capacity(size * size);
+        for i in 0..size {
+            for j in 0..size {
+                let (x, y) = (j as f64, i as f64);
+                let (u, v) = self.velocity(x, y);
+                let (um, vm) = self.velocity(x - 0.5 * u, y - 0.5 * v);
+                departure.push((x - um, y - vm));
+            }
         }
+        departure
     }
+}
+
+/// Advances `f` by `steps` semi-Lagrangian steps along `departure`
+/// (bilinear, periodic), each followed by the global mass fixer; `next` is
+/// scratch space of the same size.
+fn advect(f: &mut Vec<f64>, next: &mut Vec<f64>, departure: &[(f64, f64)], size: usize, steps: usize) {
+    for _ in 0..steps {
+        for (out, &(x, y)) in next.iter_mut().zip(departure) {
+            *out = bilinear(f, size, x, y);
+        }
+        // Global mass fixer: interpolation loses or gains a little mass.
+        let (before, after) = (f.iter().sum::<f64>(), next.iter().sum::<f64>());
+        if after > 0.0 {
+            next.iter_mut().for_each(|v| *v *= before / after);
+        }
+        std::mem::swap(f, next);
+    }
+}
+
+fn advection(n: usize, size: usize, steps: usize, seed: u64) -> (ArrayD<f32>, ArrayD<f32>) {
+    // The flow is steady and shared: every step uses the same departure points.
+    let departure = Flow::new(&mut Draws::new(seed, stream(10, 0)), size).departures(size);
     let cells = size * size;
     let mut xs = Vec::with_capacity(n * cells);
     let mut ys = Vec::with_capacity(n * cells);
@@ -306,20 +347,40 @@ fn advection(n: usize, size: usize, steps: usize, seed: u64) -> (ArrayD<f32>, Ar
     for item in 0..n {
         let mut f = rain_cells(seed, item as u64, size);
         xs.extend(f.iter().map(|&v| v as f32));
-        for _ in 0..steps {
-            for (out, &(x, y)) in next.iter_mut().zip(&departure) {
-                *out = bilinear(&f, size, x, y);
-            }
-            // Global mass fixer: interpolation loses or gains a little mass.
-            let (before, after) = (f.iter().sum::<f64>(), next.iter().sum::<f64>());
-            if after > 0.0 {
-                next.iter_mut().for_each(|v| *v *= before / after);
-            }
-            std::mem::swap(&mut f, &mut next);
-        }
+        advect(&mut f, &mut next, &departure, size, steps);
         ys.extend(f.iter().map(|&v| v as f32));
     }
     (array(&[n, 1, size, size], xs), array(&[n, 1, size, size], ys))
+}
+
+/// `n` sequences of `input + output` frames `steps` steps apart; sequence
+/// `item` has its own flow (stream 12) and rain cells (stream 11, as the
+/// pairs): `x` = the first `input` frames `[n, input, 1, size, size]`, `y`
+/// the next `output`.
+fn advection_sequences(
+    n: usize,
+    size: usize,
+    steps: usize,
+    input: usize,
+    output: usize,
+    seed: u64,
+) -> (ArrayD<f32>, ArrayD<f32>) {
+    let cells = size * size;
+    let mut xs = Vec::with_capacity(n * input * cells);
+    let mut ys = Vec::with_capacity(n * output * cells);
+    let mut next = vec![0.0; cells];
+    for item in 0..n {
+        let departure = Flow::new(&mut Draws::new(seed, stream(12, item as u64)), size).departures(size);
+        let mut f = rain_cells(seed, item as u64, size);
+        for frame in 0..input + output {
+            if frame > 0 {
+                advect(&mut f, &mut next, &departure, size, steps);
+            }
+            let out = if frame < input { &mut xs } else { &mut ys };
+            out.extend(f.iter().map(|&v| v as f32));
+        }
+    }
+    (array(&[n, input, 1, size, size], xs), array(&[n, output, 1, size, size], ys))
 }
 
 // ---- eddies ---------------------------------------------------------------------

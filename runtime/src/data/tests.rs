@@ -226,3 +226,133 @@ fn labels_of(name: &str) -> Vec<i32> {
         ArrayValue::F32(_) => vec![],
     }
 }
+
+#[test]
+fn advection_sequences_continue_the_pairs_with_a_flow_each() {
+    let g = Generator::AdvectionSequence { n: 4, size: 16, steps: 2, input: 3, output: 2 };
+    let raw = generate(&g, 7).expect("generates");
+    assert_eq!(raw.variable_axis, 2, "time on axis 1, channels on axis 2");
+    let (x, y) = (f32s(&raw.x.value), f32s(&raw.y.value));
+    assert_eq!(x.shape(), [4, 3, 1, 16, 16]);
+    assert_eq!(y.shape(), [4, 2, 1, 16, 16]);
+    // The first frame is the pairs' initial field of the same example.
+    let (pairs, _, _) = run(Generator::Advection { n: 4, size: 16, steps: 2 }, 7);
+    assert_eq!(x.index_axis(Axis(1), 0), pairs.view());
+    for i in 0..4 {
+        let frames: Vec<f64> = (0..5)
+            .map(|t| {
+                let f = if t < 3 {
+                    x.index_axis(Axis(0), i).index_axis(Axis(0), t).to_owned()
+                } else {
+                    y.index_axis(Axis(0), i).index_axis(Axis(0), t - 3).to_owned()
+                };
+                assert!(f.iter().all(|&v| v >= 0.0));
+                f.iter().map(|&v| v as f64).sum()
+            })
+            .collect();
+        for m in &frames[1..] {
+            assert!(((m - frames[0]) / frames[0]).abs() < 1e-4, "mass is conserved: {frames:?}");
+        }
+    }
+    // Every sequence moves along its own flow: the displacement of the
+    // centre of mass over the sequence differs between examples.
+    let centre = |f: ndarray::ArrayViewD<f32>| {
+        let (mut s, mut w) = ((0.0, 0.0), 0.0);
+        for ((_, _, i, j), &v) in f.into_dimensionality::<ndarray::Ix4>().expect("4 axes").indexed_iter() {
+            s.0 += v as f64 * i as f64;
+            s.1 += v as f64 * j as f64;
+            w += v as f64;
+        }
+        (s.0 / w, s.1 / w)
+    };
+    let shifts: Vec<(f64, f64)> = (0..4)
+        .map(|i| {
+            let a = centre(x.index_axis(Axis(0), i).slice_axis(Axis(0), (0..1).into()));
+            let b = centre(x.index_axis(Axis(0), i).slice_axis(Axis(0), (1..2).into()));
+            (b.0 - a.0, b.1 - a.1)
+        })
+        .collect();
+    assert!(
+        shifts.windows(2).any(|w| (w[0].0 - w[1].0).abs() + (w[0].1 - w[1].1).abs() > 1e-3),
+        "{shifts:?}"
+    );
+}
+
+/// A time-ordered source of `n` steps: x_t = [t, 10 t] on a 1×4×6 field
+/// per variable is too big to read; x_t = [t, 100 + t], y_t = [t + 1].
+fn steps(n: usize) -> Raw {
+    let x = ArrayD::from_shape_fn(vec![n, 2], |i| (i[0] + 100 * i[1]) as f32);
+    let y = ArrayD::from_shape_fn(vec![n, 1], |i| (i[0] + 1) as f32);
+    let part = |array: &str, value| Part::of_file(array, std::path::Path::new("s"), ArrayValue::F32(value));
+    Raw {
+        x: part("x", x),
+        y: part("y", y),
+        order: Order::Chronological,
+        origin: "s".into(),
+        variable_axis: 1,
+    }
+}
+
+#[test]
+fn windows_cut_inputs_and_the_targets_after_them() {
+    use nnc_compiler::config::Window;
+    let w = Window { input: 3, output: 2, stride: 2, tile: None };
+    assert_eq!(w.count(10), 4); // starts 0, 2, 4, 6 (the last needs steps 6 … 10 − 1)
+    let raw = super::window::window(steps(10), &w, "w").expect("windows");
+    assert_eq!((raw.order, raw.variable_axis), (Order::Chronological, 2));
+    let (x, y) = (f32s(&raw.x.value), f32s(&raw.y.value));
+    assert_eq!(x.shape(), [4, 3, 2]);
+    assert_eq!(y.shape(), [4, 2, 1]);
+    for k in 0..4 {
+        let s = 2 * k;
+        for t in 0..3 {
+            assert_eq!(x[[k, t, 0]], (s + t) as f32);
+            assert_eq!(x[[k, t, 1]], (100 + s + t) as f32);
+        }
+        // Targets y_{s+2}, y_{s+3}: the steps s + 3 and s + 4 after the input.
+        assert_eq!(
+            y.iter().skip(2 * k).take(2).copied().collect::<Vec<_>>(),
+            [(s + 3) as f32, (s + 4) as f32]
+        );
+    }
+    let one = Window { input: 10, output: 1, stride: 1, tile: None };
+    assert_eq!(super::window::window(steps(10), &one, "w").expect("one window").x.value.shape(), [1, 10, 2]);
+    let too_long = Window { input: 10, output: 2, stride: 1, tile: None };
+    let e = super::window::window(steps(10), &too_long, "w").expect_err("too few steps");
+    assert!(e.to_string().contains("fewer than one window needs (in + out − 1 = 11)"), "{e}");
+    let mut iid = steps(10);
+    iid.order = Order::Iid;
+    let e = super::window::window(iid, &w, "w").expect_err("independent examples");
+    assert!(e.to_string().contains("not time steps"), "{e}");
+}
+
+#[test]
+fn windows_of_fields_cut_into_tiles() {
+    use nnc_compiler::config::Window;
+    // 5 steps of a 1-channel 5×7 field whose value encodes (t, row, column).
+    let field = ArrayD::from_shape_fn(vec![5, 1, 5, 7], |i| (100 * i[0] + 10 * i[2] + i[3]) as f32);
+    let next = ArrayD::from_shape_fn(vec![5, 1, 5, 7], |i| (100 * (i[0] + 1) + 10 * i[2] + i[3]) as f32);
+    let part = |array: &str, value| Part::of_file(array, std::path::Path::new("f"), ArrayValue::F32(value));
+    let raw = Raw {
+        x: part("x", field),
+        y: part("y", next),
+        order: Order::Chronological,
+        origin: "f".into(),
+        variable_axis: 1,
+    };
+    let w = Window { input: 2, output: 2, stride: 1, tile: Some(2) };
+    let out = super::window::window(raw.clone(), &w, "w").expect("tiles");
+    let (x, y) = (f32s(&out.x.value), f32s(&out.y.value));
+    // 3 windows × (2 × 3) tiles, the remainder row and column left out.
+    assert_eq!(x.shape(), [18, 2, 1, 2, 2]);
+    assert_eq!(y.shape(), [18, 2, 1, 2, 2]);
+    // Window 1, tile (1, 2): rows 2–3, columns 4–5; input steps 1, 2, targets 3, 4.
+    let k = 6 + 3 + 2;
+    assert_eq!(x[[k, 0, 0, 0, 0]], 100.0 + 24.0);
+    assert_eq!(x[[k, 1, 0, 1, 1]], 200.0 + 35.0);
+    assert_eq!(y[[k, 0, 0, 0, 1]], 300.0 + 25.0);
+    assert_eq!(y[[k, 1, 0, 1, 0]], 400.0 + 34.0);
+    let big = Window { input: 2, output: 1, stride: 1, tile: Some(6) };
+    let e = super::window::window(raw, &big, "w").expect_err("tile larger than the field");
+    assert!(e.to_string().contains("smaller than one 6×6 tile"), "{e}");
+}

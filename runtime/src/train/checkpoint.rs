@@ -9,7 +9,8 @@
 //!   with several losses has every optimiser's, under `optim.LOSS.PARAM.SLOT`
 //!   and `optim.LOSS.step`;
 //! - normalisation statistics as `normalize.NAME.mean` / `normalize.NAME.std`
-//!   for every normalised input or target `NAME`;
+//!   for every normalised input or target `NAME` (and, for sequences, the
+//!   variables' axis in the metadata `normalize.NAME.axis`);
 //! - with early stopping, the best parameters so far as `best.NAME`.
 //!
 //! Metadata (strings): `format = pt`, `nnc.checkpoint` (the format version),
@@ -282,6 +283,9 @@ impl Checkpoint {
         put("finished", self.finished.to_string());
         put("stopped_early", self.stopped_early.to_string());
         put("normalized", self.normalize.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(","));
+        for (name, stats) in self.normalize.iter().filter(|(_, s)| s.axis != 1) {
+            put(&format!("normalize.{name}.axis"), stats.axis.to_string());
+        }
         if let Some(v) = self.best_val_loss {
             put("best_val_loss", format!("{v:e}"));
         }
@@ -327,9 +331,15 @@ impl Checkpoint {
             if mean.len() != std.len() {
                 return Err(bad(format!("`{m}` and `{s}` have different lengths")));
             }
+            // Written only for sequences (variables on axis 2).
+            let key = format!("normalize.{name}.axis");
+            let axis = match meta.get(&key) {
+                Some(v) => num::<usize>(path, &key, v)?.max(1),
+                None => 1,
+            };
             normalize.push((
                 name.clone(),
-                Stats { mean: mean.iter().copied().collect(), std: std.iter().copied().collect() },
+                Stats { mean: mean.iter().copied().collect(), std: std.iter().copied().collect(), axis },
             ));
         }
         let mut tensors = vec![];
@@ -454,7 +464,7 @@ mod tests {
                 ),
                 ("optim.step".into(), ArrayD::from_elem(IxDyn(&[]), 7.0)),
             ],
-            normalize: vec![("x".into(), Stats { mean: vec![0.5, 1.5], std: vec![2.0, 1.0] })],
+            normalize: vec![("x".into(), Stats { mean: vec![0.5, 1.5], std: vec![2.0, 1.0], axis: 1 })],
             best: vec![("w".into(), ArrayD::from_elem(IxDyn(&[2, 2]), 0.25))],
             epoch: 3,
             step: 96,

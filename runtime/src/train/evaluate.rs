@@ -4,16 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
-use nnc_compiler::config::DataSource;
+use nnc_compiler::config::{DataSource, Metric};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Dim, InputKind, Op, OutputKind};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_constants, check_model_name, Checkpoint};
 use super::engine::{compiled, constant_inputs, evaluate, names_of, set_key, write, Engine};
-use super::examples::prepare;
+use super::examples::{prepare, Prepared, Slot, Values};
+use super::metrics::{Metrics, TargetView};
 use super::RunError;
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
 
@@ -38,6 +39,8 @@ pub struct Evaluation {
     /// The loss compares normalised targets (not physical units).
     pub loss_normalized: bool,
     pub metrics: Vec<(String, f64)>,
+    /// The metrics of the baseline asked for, on the same examples.
+    pub baseline: Vec<(String, f64)>,
     /// What the user should know: constants that changed since the
     /// checkpoint (with `allow_changes`).
     pub warnings: Vec<String>,
@@ -92,19 +95,42 @@ fn load_model(
     Ok(engine)
 }
 
+/// What `nnc eval` scores besides the model, on the same examples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// The last known state: the input itself for a next-step target of
+    /// the input's shape, the last input frame for every lead of a
+    /// sequence target (`window(...)`, generated sequences).
+    Persistence,
+}
+
+/// How `nnc eval` runs.
+#[derive(Clone, Debug)]
+pub struct EvalOptions<'a> {
+    pub subset: Subset,
+    /// Score every example of this `.npz` archive (arrays named like the
+    /// model's input and target) instead of the model's data.
+    pub data_file: Option<&'a Path>,
+    /// Score this source instead of the model's (paths relative to the
+    /// working directory); `subset` applies to its split.
+    pub source: Option<DataSource>,
+    pub threads: usize,
+    /// Go on when the model's constants differ from the checkpoint's.
+    pub allow_changes: bool,
+    pub baseline: Option<Baseline>,
+}
+
 /// `nnc eval`: every loss and the metrics of a checkpoint on a subset of
-/// the model's data, or on every example of `data_file` (an `.npz` archive
-/// with arrays named like the model's input and target), normalised with
-/// the checkpoint's statistics. A checkpoint trained with other constants
-/// is refused unless `allow_changes`.
+/// the model's data, of another source, or on every example of an `.npz`
+/// archive with arrays named like the model's input and target, normalised
+/// with the checkpoint's statistics; with a baseline, its metrics on the
+/// same examples. A checkpoint trained with other constants is refused
+/// unless `allow_changes`.
 pub fn eval(
     module: &Module,
     model_path: &Path,
     checkpoint_path: &Path,
-    subset: Subset,
-    data_file: Option<&Path>,
-    threads: usize,
-    allow_changes: bool,
+    options: &EvalOptions,
 ) -> Result<Evaluation, RunError> {
     let mut config = module
         .train
@@ -112,10 +138,14 @@ pub fn eval(
         .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
     check_model_name(&ckpt, module, checkpoint_path)?;
-    let warnings = check_constants(&ckpt, module, checkpoint_path, allow_changes)?;
+    let warnings = check_constants(&ckpt, module, checkpoint_path, options.allow_changes)?;
     let mut base_dir = model_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut subset = subset;
-    if let Some(file) = data_file {
+    let mut subset = options.subset;
+    if let Some(source) = &options.source {
+        config.data = source.clone();
+        base_dir = PathBuf::from(".");
+    }
+    if let Some(file) = options.data_file {
         // Another data set: an .npz archive with arrays named like the
         // model's input and target, every example scored.
         let first = |kind: fn(&InputKind) -> bool| names_of(&module.train_graph, kind).into_iter().next();
@@ -135,8 +165,12 @@ pub fn eval(
         let name = format!("{subset:?}").to_lowercase();
         return Err(format!("{}: the {name} subset is empty", data.origin).into());
     }
+    let baseline = match options.baseline {
+        Some(Baseline::Persistence) => persistence(&data, &rows, &config.metrics)?,
+        None => vec![],
+    };
     let batch = config.batch.min(rows.len()).max(1);
-    let mut engine = load_model(module, &ckpt, checkpoint_path, threads, batch)?;
+    let mut engine = load_model(module, &ckpt, checkpoint_path, options.threads, batch)?;
     let scores = evaluate(&mut engine, &data, &rows, batch, &config.metrics)?;
     let (losses, metrics) = (scores.losses, scores.metrics);
     let loss_normalized = data.target.as_ref().unwrap_or(&data.input).stats.is_some();
@@ -147,8 +181,64 @@ pub fn eval(
         losses: engine.losses().into_iter().zip(losses).collect(),
         loss_normalized,
         metrics,
+        baseline,
         warnings,
     })
+}
+
+/// The metrics `wanted` of persistence on the examples `rows` of `data`
+/// ([`Baseline::Persistence`]), in physical units.
+fn persistence(data: &Prepared, rows: &[usize], wanted: &[Metric]) -> Result<Vec<(String, f64)>, String> {
+    let input = &data.input;
+    let Some(target) = &data.target else {
+        return Err("persistence needs a model with a target".into());
+    };
+    let (xs, ys) = (&input.shape, &target.shape);
+    // Per example: which input value each target value persists.
+    let from: Vec<usize> = if input.sequence && xs.len() == ys.len() && xs.len() >= 2 && xs[1..] == ys[1..] {
+        let frame: usize = xs[1..].iter().product();
+        let last = (xs[0] - 1) * frame;
+        (0..ys[0]).flat_map(|_| last..last + frame).collect()
+    } else if xs == ys && !input.sequence {
+        (0..input.per()).collect()
+    } else {
+        return Err(format!(
+            "persistence needs a target of the input's shape (next step) or a sequence of the input's \
+             frames; the input is f32{xs:?} and the target f32{ys:?} per example"
+        ));
+    };
+    let physical = |slot: &Slot| -> Result<Vec<f32>, String> {
+        match (&slot.physical, &slot.fed) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Values::F32(fed)) => {
+                let mut v = fed.clone();
+                if let Some(stats) = &slot.stats {
+                    let mut shape = vec![v.len() / slot.per().max(1)];
+                    shape.extend(&slot.shape);
+                    stats.invert(&mut v, &shape);
+                }
+                Ok(v)
+            }
+            (None, Values::I32(_)) => {
+                Err(format!("persistence needs float values; `{}` holds labels", slot.name))
+            }
+        }
+    };
+    let (x, y) = (physical(input)?, physical(target)?);
+    let (px, py) = (input.per(), target.per());
+    let mut metrics = Metrics::new(wanted);
+    metrics.name_variables(&target.variables);
+    for chunk in rows.chunks(256) {
+        let mut shape = vec![chunk.len()];
+        shape.extend(ys);
+        let x = &x;
+        let pred: Vec<f32> = chunk.iter().flat_map(|&r| from.iter().map(move |&i| x[r * px + i])).collect();
+        let truth: Vec<f32> = chunk.iter().flat_map(|&r| y[r * py..(r + 1) * py].iter().copied()).collect();
+        let pred = ArrayViewD::from_shape(IxDyn(&shape), &pred).map_err(|e| e.to_string())?;
+        let truth = ArrayViewD::from_shape(IxDyn(&shape), &truth).map_err(|e| e.to_string())?;
+        metrics.update(pred, TargetView::F32(truth))?;
+    }
+    Ok(metrics.finish())
 }
 
 /// `nnc predict`: the model's prediction for every example of `input`

@@ -27,6 +27,8 @@ pub(super) struct Slot {
     pub(super) stats: Option<Stats>,
     /// Names of the variables (axis 1), for per-variable metrics.
     pub(super) variables: Vec<String>,
+    /// A sequence: time on axis 1 of the example, the variables on axis 2.
+    pub(super) sequence: bool,
 }
 
 pub(super) enum Values {
@@ -92,6 +94,7 @@ fn slot_of(
 ) -> Slot {
     let shape = field.value.shape()[1..].to_vec();
     let (name, variables) = (field.name.clone(), field.variables.clone());
+    let sequence = field.variable_axis == 2;
     match &field.value {
         ArrayValue::I32(a) => Slot {
             name,
@@ -100,10 +103,13 @@ fn slot_of(
             physical: None,
             stats: None,
             variables,
+            sequence,
         },
         ArrayValue::F32(a) => {
             let mut fed: Vec<f32> = a.iter().copied().collect();
-            let stats = normalize.then(|| saved.cloned().unwrap_or_else(|| Stats::from_examples(a, rows)));
+            let stats = normalize.then(|| {
+                saved.cloned().unwrap_or_else(|| Stats::from_examples(a, rows, field.variable_axis))
+            });
             let missing = fed.iter().any(|v| !v.is_finite());
             // A copy in physical units only where `fed` will differ from it.
             let physical = (keep_physical && (stats.is_some() || missing)).then(|| fed.clone());
@@ -115,7 +121,7 @@ fn slot_of(
             if missing {
                 fed.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
             }
-            Slot { name, shape, fed: Values::F32(fed), physical, stats, variables }
+            Slot { name, shape, fed: Values::F32(fed), physical, stats, variables, sequence }
         }
     }
 }

@@ -54,7 +54,7 @@ use nnc_compiler::config::TrainConfig;
 
 use crate::data;
 
-pub use evaluate::{eval, predict, predict_with, Evaluation, PredictOptions, Subset};
+pub use evaluate::{eval, predict, predict_with, Baseline, EvalOptions, Evaluation, PredictOptions, Subset};
 pub use run::{
     default_checkpoint, default_run_dir, plural, train, EpochRecord, LossRecord, Observer, Options, Outcome,
     RunInfo, Silent,
