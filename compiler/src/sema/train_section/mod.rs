@@ -878,7 +878,10 @@ impl<'e> Binder<'e, &'e Expr> for SectionBinder<'_> {
             ),
             Mismatch::Missing(missing) => {
                 for p in missing.iter().map(|&i| &params[i]) {
-                    let how = if p.positional {
+                    let how = if name == "window" {
+                        // The source is checked apart, as the first argument.
+                        format!("`window(SOURCE, {}: ...)`", p.name)
+                    } else if p.positional {
                         format!("`{name}({})` or `{name}({}: ...)`", p.name.to_uppercase(), p.name)
                     } else {
                         format!("`{name}({}: ...)`", p.name)

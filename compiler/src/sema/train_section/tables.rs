@@ -578,13 +578,16 @@ pub const GENERATORS: Table<DataSource> = Table {
                 if input == 0 && output == 0 {
                     return synthetic(Generator::Advection { n, size, steps });
                 }
-                for (param, v) in [("in", input), ("out", output)] {
+                for (param, v, other) in [("in", input, "out"), ("out", output, "in")] {
                     if v == 0 {
                         return Err(Invalid {
                             param,
-                            message: "a sequence needs `in` and `out` of at least 1".into(),
-                            label: "must be at least 1".into(),
-                            notes: vec!["help: leave both out for pairs of fields `steps` apart".into()],
+                            message: format!("sequences of `advection` need `{param}` as well as `{other}`"),
+                            label: format!("`{param}` missing or 0"),
+                            notes: vec![
+                                format!("help: add `{param}: N` (frames, at least 1)"),
+                                "or leave both out for pairs of fields `steps` apart".into(),
+                            ],
                         });
                     }
                 }
