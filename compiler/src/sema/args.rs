@@ -41,6 +41,9 @@ pub enum Ty {
     TensorList,
     /// A tensor or `none`.
     OptTensor,
+    /// Recurrent states: a tensor or a list of tensors (`init: h0`,
+    /// `init: [h0, c0]`); with `Default::None`, `none` too.
+    State,
     Int,
     /// An integer or a list of integers (`kernel: 3`, `kernel: [3, 5]`).
     Ints,
@@ -80,6 +83,7 @@ impl Ty {
             Ty::Tensors => "tensors or a list of tensors".into(),
             Ty::TensorList => "a list of tensors (e.g. `weights`)".into(),
             Ty::OptTensor => "a tensor or `none`".into(),
+            Ty::State => "a tensor or a list of tensors".into(),
             Ty::Int => "an integer".into(),
             Ty::Ints => "an integer or a list of integers".into(),
             Ty::IntList => "a list of integers".into(),
@@ -540,6 +544,15 @@ impl Args {
         }
     }
 
+    /// A [`Ty::State`] argument: its tensors, none when not given.
+    pub fn states(&self, name: &str) -> Result<Vec<ValueId>, MissingArgument> {
+        match self.get(name) {
+            Some(Arg::Tensors(ts)) => Ok(ts.iter().map(|t| t.id).collect()),
+            Some(Arg::None) => Ok(vec![]),
+            _ => Err(missing(name)),
+        }
+    }
+
     pub fn tensors(&self, name: &str) -> Result<Vec<ValueId>, MissingArgument> {
         match self.get(name) {
             Some(Arg::Tensors(ts)) => Ok(ts.iter().map(|t| t.id).collect()),
@@ -736,6 +749,11 @@ pub fn check(name: &str, ty: Ty, range: Range, value: &Value) -> Result<Arg, Rej
             _ => Err(wrong_type(ty, value)),
         },
         Ty::TensorList => tensor_list(ty, value),
+        Ty::State => match value {
+            Value::Tensor(t) => Ok(Arg::Tensors(vec![t.clone()])),
+            Value::List(items) if !items.is_empty() => tensor_list(ty, value),
+            _ => Err(wrong_type(ty, value)),
+        },
         Ty::Int => int(name, range, value).map(Arg::Int),
         Ty::Ints => ints(name, ty, range, value),
         Ty::IntList => match value {

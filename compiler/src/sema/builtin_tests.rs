@@ -1761,3 +1761,200 @@ fn balanced_losses_weight_by_rain_rate() {
         );
     }
 }
+
+/// The hand-written cells of [`recurrent_layers_equal_their_cells_written_with_scan`].
+const SCAN_CELLS: &str = "block rnn_cell(x, h, hidden: int) {
+  return tanh(dense(x, hidden) + dense(h, hidden))
+}
+block lstm_cell(x, h, c, hidden: int) {
+  g = dense(x, 4 * hidden) + dense(h, 4 * hidden)
+  i = sigmoid(g[:, 0:hidden])
+  f = sigmoid(g[:, hidden:2 * hidden])
+  u = tanh(g[:, 2 * hidden:3 * hidden])
+  o = sigmoid(g[:, 3 * hidden:])
+  c2 = f * c + i * u
+  return [o * tanh(c2), c2]
+}
+block gru_cell(x, h, hidden: int) {
+  a = dense(x, 3 * hidden)
+  b = dense(h, 3 * hidden)
+  rz = sigmoid(a[:, 0:2 * hidden] + b[:, 0:2 * hidden])
+  r = rz[:, 0:hidden]
+  z = rz[:, hidden:]
+  n = tanh(a[:, 2 * hidden:] + r * b[:, 2 * hidden:])
+  return (1 - z) * n + z * h
+}
+";
+
+/// `rnn`, `lstm` and `gru` from given states (`init:`), forward and
+/// reverse, equal `scan` of the hand-written cells from the same states:
+/// the sequence, `return: all`'s and `return: states`' final states (for
+/// lstm also `c_T`), and the final `h` is the sequence's last step (with
+/// `reverse`, its first) (interpreter, f64, 1e-6).
+#[test]
+fn recurrent_layers_with_init_and_states_equal_scan() {
+    for (kind, cell) in [("rnn", "rnn_cell"), ("lstm", "lstm_cell"), ("gru", "gru_cell")] {
+        let lstm = kind == "lstm";
+        let init = if lstm { "[h0, c0]" } else { "h0" };
+        for reverse in [false, true] {
+            let end = if reverse { "0" } else { "-1" };
+            // Built-in results left, scan's right, each flattened to [B, k].
+            let (left, right) = if lstm {
+                ("ra[0], ra[1], ra[2], rs[0], rs[1], se", "sb[0], sb[1], sb[2], sb[1], sb[2], sb[1]")
+            } else {
+                ("ra[0], ra[1], rs[0], se", "sb[0], sb[1], sb[1], sb[1]")
+            };
+            let flat = |list: &str| {
+                list.split(", ")
+                    .map(|v| format!("reshape({v}, shape: [B, -1])"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let src = format!(
+                "{SCAN_CELLS}model m {{
+  input x: f32[B, 5, 4]
+  input h0: f32[B, 3]
+  input c0: f32[B, 3]
+  ra = x |> {kind}(3, return: all, reverse: {reverse}, init: {init})
+  rs = x |> {kind}(3, return: states, reverse: {reverse}, init: {init})
+  sa = ra[0]
+  se = sa[:, {end}]
+  cell = {cell}(hidden: 3)
+  sb = scan(cell, x, init: {init}, reverse: {reverse}, return: all)
+  left = concat({}, axis: 1)
+  right = concat({}, axis: 1)
+  both = stack(left, right, axis: 0) + 0 * mean(c0)
+  output both
+}}
+",
+                flat(left),
+                flat(right)
+            );
+            let m = analyse_ok(&src);
+            let g = &m.infer_graph;
+            let mut inputs = module_inputs(&m, g, 2, 7);
+            for (from, to) in [
+                ("weight_ih", "dense_1.weight"),
+                ("bias_ih", "dense_1.bias"),
+                ("weight_hh", "dense_2.weight"),
+                ("bias_hh", "dense_2.bias"),
+            ] {
+                let Some(Tensor::Float(v)) = inputs.get_mut(&format!("ra.{kind}_1.{from}")) else {
+                    panic!("{kind}: no tensor {from}");
+                };
+                v.mapv_inplace(|w| 3.0 * w);
+                let v = Tensor::Float(v.clone());
+                for target in [format!("rs.{kind}_1.{from}"), format!("cell.{to}")] {
+                    let t = inputs.get_mut(&target).expect("the tensor");
+                    assert_eq!(t.shape(), v.shape(), "{kind}.{from}");
+                    *t = v.clone();
+                }
+            }
+            let out: HashMap<String, Tensor<f64>> = run(g, &inputs).expect("runs").into_iter().collect();
+            let both = out["both"].as_float().expect("f32 values");
+            let per = if lstm { 15 + 5 * 3 } else { 15 + 3 * 3 };
+            assert_eq!(both.shape(), &[2, 2, per], "{kind} reverse {reverse}");
+            let (a, b) = (both.index_axis(ndarray::Axis(0), 0), both.index_axis(ndarray::Axis(0), 1));
+            let largest = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(largest > 0.1, "{kind}: outputs {a:?}");
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert!((x - y).abs() <= 1e-6, "{kind} reverse {reverse}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+/// The results of `return: states` and `return: all` have the types of
+/// `scan`'s: a one-element list `[h_T]` for rnn and gru, `[h_T, c_T]` for
+/// lstm, and `all` puts the sequence first.
+#[test]
+fn recurrent_states_are_lists_like_scans() {
+    for (kind, n) in [("rnn", 1), ("gru", 1), ("lstm", 2)] {
+        for (ret, len) in [("states", n), ("all", n + 1)] {
+            let src = format!(
+                "model m {{
+  input x: f32[B, 5, 4]
+  r = x |> {kind}(3, return: {ret})
+  h = r[-1]
+  output h
+}}
+"
+            );
+            let m = analyse_ok(&src);
+            let out =
+                m.infer_graph.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("output");
+            assert_eq!(m.infer_graph.ty(out.value).to_string(), "f32[B, 3]", "{kind} {ret}");
+            let past = src.replace("r[-1]", &format!("r[{len}]"));
+            let (file, _) = crate::syntax::parse(&past);
+            let d = analyze(&file, &past).expect_err("past the end of the list");
+            assert!(!d.is_empty(), "{kind} {ret}: r[{len}] accepted");
+        }
+    }
+}
+
+/// Gradients through `init:` (states computed by dense layers from the
+/// input) and the built-in's tensors, with `return: all` forward and
+/// `return: states` reversed, match central finite differences.
+#[test]
+fn recurrent_init_gradients_match_finite_differences() {
+    for (kind, scale) in [("lstm", 2.0), ("gru", 2.0), ("rnn", 2.0)] {
+        let lstm = kind == "lstm";
+        let (init, c0, extra_a, extra_b) = if lstm {
+            (
+                "[h0, c0]",
+                "  c0 = mean(x, axis: 1) |> dense(2)\n",
+                " + mean(square(a[2] - 0.3))",
+                " + mean(square(b[1] - 0.2))",
+            )
+        } else {
+            ("h0", "", "", "")
+        };
+        let src = format!(
+            "model m {{
+  input x: f32[B, 3, 2]
+  h0 = mean(x, axis: 1) |> dense(2)
+{c0}  a = x |> {kind}(2, init: {init}, return: all)
+  b = x |> {kind}(2, init: {init}, return: states, reverse: true)
+  loss = mse(a[0], 0.8) + mean(square(a[1] - 0.5)){extra_a} + mean(square(b[0] - 0.6)){extra_b}
+}}
+"
+        );
+        let grads = gradients_match_finite_differences(&src, scale);
+        let want = if lstm { 12 } else { 10 };
+        assert_eq!(grads.len(), want, "{kind}: {grads:?}");
+        assert!(grads.contains(&"h0.dense_1.weight".to_string()), "{kind}: {grads:?}");
+    }
+}
+
+/// An encoder–forecaster: the final states of an encoder `lstm` (a layer
+/// value) seed `scan` of a cell without input for 3 steps; the program
+/// compiles, the forecast is [B, 3, hidden], and its gradients match
+/// finite differences.
+#[test]
+fn an_lstm_encoder_seeds_a_scan_forecaster() {
+    let src = "block step(h, c, hidden: int) {
+  g = dense(h, 4 * hidden)
+  i = sigmoid(g[:, 0:hidden])
+  f = sigmoid(g[:, hidden:2 * hidden])
+  u = tanh(g[:, 2 * hidden:3 * hidden])
+  o = sigmoid(g[:, 3 * hidden:])
+  c2 = f * c + i * u
+  return [o * tanh(c2), c2]
+}
+model m {
+  input x: f32[B, 4, 2]
+  target y: f32[B, 3, 3]
+  enc = lstm(3, return: states)
+  states = x |> enc
+  cell = step(hidden: 3)
+  forecast = scan(cell, none, init: states, steps: 3)
+  loss = mse(forecast, y)
+}
+";
+    let m = analyse_ok(src);
+    let out = m.infer_graph.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("output");
+    assert_eq!(m.infer_graph.ty(out.value).to_string(), "f32[B, 3, 3]");
+    let grads = gradients_match_finite_differences(src, 2.0);
+    assert_eq!(grads.len(), 6, "{grads:?}");
+    assert_eq!(grads[0], "enc.weight_ih");
+}

@@ -18,6 +18,7 @@ use super::args::{self, Arg, Args, Binder, Default, Given, Mismatch, Param, Rang
 use super::catalogue::{self, Builtin};
 use super::expand::{Env, Frame, Run, MAX_BLOCK_DEPTH};
 use super::flops;
+use super::forward::BuildError;
 use super::items::BlockInfo;
 use super::values::{LayerKind, LayerVal, TensorVal, Value};
 use super::LayerInfo;
@@ -129,9 +130,19 @@ impl Run<'_> {
         let start = self.graph.nodes.len();
         self.layer = name.clone();
         let label = format!("this call of `{}`", b.name);
-        let value = self.lower_with(span, &label, &args.operands(), |cx| (b.build)(cx, &args));
+        // A call may return a list (`lstm(..., return: states)`): the
+        // first result stands for it while it is built.
+        let mut results = vec![];
+        let value = self.lower_with(span, &label, &args.operands(), |cx| {
+            results = catalogue::build_results(cx, b, &args)?;
+            results.first().copied().ok_or_else(|| BuildError::new(format!("`{}` made no result", b.name)))
+        });
         if let Value::Tensor(t) = &value {
             self.record_layer(name, b.name, t.id, start, span);
+            if catalogue::returns_list(b, &args) {
+                let item = |id| Value::Tensor(TensorVal { id, span, def: None });
+                return Value::List(results.into_iter().map(item).collect());
+            }
         }
         value
     }

@@ -79,10 +79,14 @@
 //!   gate blocks of `hidden` rows (lstm i, f, g, o; gru r, z, n); rnn
 //!   `h = act(a + b)`; lstm `c = σ(f)·c + σ(i)·tanh(g)`, `h = σ(o)·tanh(c)`; gru
 //!   `r, z = σ(a + b)`, `n = tanh(a_n + r·b_n)`, `h = (1 − z)·n + z·h`. The
-//!   result is the states `[B, T, hidden]` in the input's order, or with
-//!   `return: last` the final state `[B, hidden]`; `reverse: true` runs from
-//!   the last step (its final state is the one after `x_0`). The four tensors
-//!   are uniform on `±1/sqrt(hidden)`, like PyTorch's.
+//!   result is the states `[B, T, hidden]` in the input's order, with
+//!   `return: last` the final state `[B, hidden]`, with `return: states` the
+//!   list of final states (`[h_T]`, for lstm `[h_T, c_T]`, as `scan`'s) and
+//!   with `return: all` the list `[states, finals...]`; `reverse: true` runs
+//!   from the last step (its final state is the one after `x_0`).
+//!   `init: h0` (for lstm `init: [h0, c0]`), each f32 `[B, hidden]`, starts
+//!   from given states instead of zeros. The four tensors are uniform on
+//!   `±1/sqrt(hidden)`, like PyTorch's.
 //! - **`batchnorm`** normalises over every axis but the channel axis 1. In
 //!   training it uses the batch mean and biased variance and updates
 //!   `running = (1 - momentum)·running + momentum·batch` with the unbiased
@@ -398,8 +402,10 @@ const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
 const HIDDEN: Param = p("hidden", Ty::Int, Range::Positive, Default::Required);
 const RNN_ACTIVATIONS: &[&str] = &["tanh", "relu"];
 const RETURN_STATES: Param =
-    p("return", Ty::Enum(&["sequence", "last"]), Range::Any, Default::Enum("sequence"));
+    p("return", Ty::Enum(&["sequence", "last", "states", "all"]), Range::Any, Default::Enum("sequence"));
 const REVERSE: Param = p("reverse", Ty::Bool, Range::Any, Default::Bool(false));
+/// The initial states of `rnn`, `lstm`, `gru`: `h0`, or `[h0, c0]` for lstm.
+const INIT_STATES: Param = p("init", Ty::State, Range::Any, Default::None);
 
 const UNARY: &[Param] = &[X];
 const CONV: &[Param] = &[
@@ -709,12 +715,14 @@ static CATALOGUE: &[Builtin] = &[
             p("activation", Ty::Enum(RNN_ACTIVATIONS), Range::Any, Default::Enum("tanh")),
             RETURN_STATES,
             REVERSE,
+            INIT_STATES,
             BIAS,
         ],
         tensors: RECURRENT_TENSORS,
         doc: "Elman RNN over [B, T, F] (PyTorch `nn.RNN`, batch_first): h = act(W_ih·x_t + b_ih + W_hh·h + b_hh) \
-              from zero state, act tanh or relu; returns the states [B, T, hidden] or with `return: last` the \
-              final state [B, hidden]; `reverse` runs from the last step",
+              from `init` (h0 [B, hidden], default zeros), act tanh or relu; returns the states [B, T, hidden], \
+              with `return: last` the final state [B, hidden], `states` the list [h_T], `all` [states, h_T]; \
+              `reverse` runs from the last step",
         build: |cx, a| {
             let relu = a.enum_value("activation")? == "relu";
             sequence_layer(cx, a, forward::Cell::Rnn { relu })
@@ -723,22 +731,23 @@ static CATALOGUE: &[Builtin] = &[
     Builtin {
         name: "lstm",
         kind: Kind::Layer,
-        params: &[X, HIDDEN, RETURN_STATES, REVERSE, BIAS],
+        params: &[X, HIDDEN, RETURN_STATES, REVERSE, INIT_STATES, BIAS],
         tensors: RECURRENT_TENSORS,
         doc: "LSTM over [B, T, F] (PyTorch `nn.LSTM`, batch_first): gates W_ih·x_t + b_ih + W_hh·h + b_hh split \
-              (i, f, g, o), c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) from zero state; returns the states \
-              [B, T, hidden] or with `return: last` the final state [B, hidden]; `reverse` runs from the last step",
+              (i, f, g, o), c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) from `init: [h0, c0]` ([B, hidden] each, \
+              default zeros); returns the states [B, T, hidden], with `return: last` the final state [B, hidden], \
+              `states` the list [h_T, c_T], `all` [states, h_T, c_T]; `reverse` runs from the last step",
         build: |cx, a| sequence_layer(cx, a, forward::Cell::Lstm),
     },
     Builtin {
         name: "gru",
         kind: Kind::Layer,
-        params: &[X, HIDDEN, RETURN_STATES, REVERSE, BIAS],
+        params: &[X, HIDDEN, RETURN_STATES, REVERSE, INIT_STATES, BIAS],
         tensors: RECURRENT_TENSORS,
         doc: "GRU over [B, T, F] (PyTorch `nn.GRU`, batch_first): gates (r, z, n), r, z = σ(W_i·x_t + b_i + \
-              W_h·h + b_h), n = tanh(W_in·x_t + b_in + r·(W_hn·h + b_hn)), h = (1 − z)·n + z·h from zero state; \
-              returns the states [B, T, hidden] or with `return: last` the final state [B, hidden]; `reverse` \
-              runs from the last step",
+              W_h·h + b_h), n = tanh(W_in·x_t + b_in + r·(W_hn·h + b_hn)), h = (1 − z)·n + z·h from `init` (h0 \
+              [B, hidden], default zeros); returns the states [B, T, hidden], with `return: last` the final state \
+              [B, hidden], `states` the list [h_T], `all` [states, h_T]; `reverse` runs from the last step",
         build: |cx, a| sequence_layer(cx, a, forward::Cell::Gru),
     },
     Builtin {
@@ -1412,15 +1421,52 @@ fn act(cx: &mut dyn Cx, a: &Args, activation: Activation) -> Built {
     forward::activation(cx, a.tensor("x")?, activation)
 }
 
-/// `rnn`, `lstm` and `gru`: the arguments they share.
+/// `rnn`, `lstm` and `gru`: the first of their results (see
+/// [`build_results`] for all of them).
 fn sequence_layer(cx: &mut dyn Cx, a: &Args, cell: forward::Cell) -> Built {
+    let results = sequence_results(cx, a, cell)?;
+    results.first().copied().ok_or_else(|| BuildError::new(format!("`{}` made no result", cell.name())))
+}
+
+/// `rnn`, `lstm` and `gru`: the arguments they share, and their results.
+fn sequence_results(cx: &mut dyn Cx, a: &Args, cell: forward::Cell) -> Result<Vec<ValueId>, BuildError> {
+    let returned = a.enum_value("return")?;
+    let result = forward::SeqResult::from_name(returned)
+        .ok_or_else(|| BuildError::new(format!("`{}` cannot return `{returned}`", cell.name())))?;
     let r = forward::Recurrence {
         hidden: a.size("hidden")?,
-        last: a.enum_value("return")? == "last",
+        result,
         reverse: a.bool("reverse")?,
         bias: a.bool("bias")?,
     };
-    forward::recurrent(cx, a.tensor("x")?, cell, r)
+    forward::recurrent_results(cx, a.tensor("x")?, &a.states("init")?, cell, r)
+}
+
+/// The cell of a sequence layer (`rnn`, `lstm`, `gru`), `None` for any
+/// other built-in.
+fn sequence_cell(b: &Builtin, a: &Args) -> Option<forward::Cell> {
+    match b.name {
+        "rnn" => Some(forward::Cell::Rnn { relu: a.enum_value("activation").ok()? == "relu" }),
+        "lstm" => Some(forward::Cell::Lstm),
+        "gru" => Some(forward::Cell::Gru),
+        _ => None,
+    }
+}
+
+/// Whether a call of `b` with arguments `a` returns a list of tensors
+/// (`rnn`, `lstm`, `gru` with `return: states` or `return: all`) rather
+/// than one tensor.
+pub fn returns_list(b: &Builtin, a: &Args) -> bool {
+    sequence_cell(b, a).is_some()
+        && a.enum_value("return").ok().and_then(forward::SeqResult::from_name).is_some_and(|r| r.is_list())
+}
+
+/// Builds a call of `b`: its results, one tensor unless [`returns_list`].
+pub fn build_results(cx: &mut dyn Cx, b: &Builtin, a: &Args) -> Result<Vec<ValueId>, BuildError> {
+    match sequence_cell(b, a) {
+        Some(cell) => sequence_results(cx, a, cell),
+        None => Ok(vec![(b.build)(cx, a)?]),
+    }
 }
 
 /// `convgru` and `trajgru`: the arguments they share.

@@ -36,7 +36,8 @@
 //! Recurrent layers (unrolled over time; one set of parameters shared by every step):
 //! - `pub fn convlstm(cx: &mut dyn Cx, x: ValueId, hidden: usize, kernel: usize, forecast: usize, bias: bool) -> Built`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]` when `forecast > 0`; odd `kernel`, "same" padding; weight [4·hidden, C + hidden, k, k], bias [4·hidden]; gates (i, f, g, o); at most [`MAX_STEPS`] steps)
 //! - `pub fn convgru(cx: &mut dyn Cx, x: ValueId, cell: ConvCell) -> Built`, `pub fn trajgru(cx: &mut dyn Cx, x: ValueId, cell: ConvCell, links: Links) -> Built`  (`[B, T, C, H, W]` → `[B, T, hidden, H, W]`, or `[B, forecast, hidden, H, W]`; gates (r, z, n), h = (1 − z)·n + z·h; weight_ih [3·hidden, C, k, k], weight_hh [3·hidden, hidden, k, k] (convgru) or [3·hidden, L·hidden, 1, 1] (trajgru, over the L warped states), bias_ih, bias_hh [3·hidden]; trajgru's flow net weight_flow [channels, C + hidden, 5, 5], weight_flow_out [2L, channels, 5, 5] (zeros), flows (dy, dx) per link)
-//! - `pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Built`  (`rnn`/`lstm`/`gru` ([`Cell`]) over `[B, T, F]` → `[B, T, hidden]`, or `[B, hidden]` with `r.last`; PyTorch layouts weight_ih [G·hidden, F], weight_hh [G·hidden, hidden], bias_ih, bias_hh [G·hidden], G = 1/4/3, gates (i, f, g, o) and (r, z, n), init uniform ±1/√hidden; per step one GEMM for x_t·W_ihᵀ and one for h·W_hhᵀ; at most [`MAX_STEPS`] steps)
+//! - `pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Built`  (`rnn`/`lstm`/`gru` ([`Cell`]) over `[B, T, F]` → `[B, T, hidden]`, or `[B, hidden]` with `SeqResult::Last`; PyTorch layouts weight_ih [G·hidden, F], weight_hh [G·hidden, hidden], bias_ih, bias_hh [G·hidden], G = 1/4/3, gates (i, f, g, o) and (r, z, n), init uniform ±1/√hidden; per step one GEMM for x_t·W_ihᵀ and one for h·W_hhᵀ; at most [`MAX_STEPS`] steps)
+//! - `pub fn recurrent_results(cx: &mut dyn Cx, x: ValueId, init: &[ValueId], cell: Cell, r: Recurrence) -> Result<Vec<ValueId>, BuildError>`  (`recurrent` from initial states `init` (none: zeros, skipping the first step's h·W_hhᵀ; else `[h0]` or, for lstm, `[h0, c0]`, each f32 `[B, hidden]`, operands 1, 2) returning `r.result` ([`SeqResult`]): `[sequence]`, `[h_T]`, the final states `[h_T]` / `[h_T, c_T]` (after the last step processed: position 0 with `reverse`), or `[sequence, finals...]`)
 //!
 //! Elementwise / functions:
 //! - `pub fn activation(cx: &mut dyn Cx, x: ValueId, act: Activation) -> Built`
@@ -258,7 +259,7 @@ pub use loss::{
 pub use norm::{batchnorm, groupnorm, layernorm};
 pub use recurrent::{convlstm, MAX_STEPS};
 pub use recurrent_conv::{convgru, trajgru, ConvCell, Links};
-pub use recurrent_seq::{recurrent, Cell, Recurrence};
+pub use recurrent_seq::{recurrent, recurrent_results, Cell, Recurrence, SeqResult};
 pub use slicing::{pad, roll, split, stack, PadMode, Sections};
 pub use tensor::{concat, flatten, global_avgpool, matmul, permute, pool, reduce, reshape, upsample};
 pub use warp::{affine_flow, warp};

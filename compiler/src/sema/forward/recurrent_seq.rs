@@ -4,7 +4,8 @@
 //! The recurrence is unrolled like `convlstm`'s (one copy of the cell per
 //! step, every copy reading the same parameters). Each step projects its
 //! input `x_t · W_ihᵀ` and its state `h_{t-1} · W_hhᵀ` with two small GEMMs;
-//! the first step starts from `h_0 = c_0 = 0` and skips the second.
+//! from the default `h_0 = c_0 = 0` the first step skips the second (an
+//! `init:` state given by the program is multiplied like any other).
 //!
 //! The input projection is per step, not one product `[B, T, F] × [F, G·H]`
 //! sliced afterwards: the gradient of a slice is the slice's cotangent
@@ -50,17 +51,56 @@ impl Cell {
     }
 }
 
-/// The arguments of a sequence layer besides its input.
+/// What a sequence layer returns (`return:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqResult {
+    /// The states `[B, T, hidden]` in the input's order.
+    Sequence,
+    /// The final hidden state `[B, hidden]`.
+    Last,
+    /// The final states: `[h_T]` for rnn and gru, `[h_T, c_T]` for lstm.
+    States,
+    /// `[sequence, final states...]`.
+    All,
+}
+
+impl SeqResult {
+    /// The value of `return:` (`sequence`, `last`, `states` or `all`).
+    pub fn from_name(name: &str) -> Option<SeqResult> {
+        match name {
+            "sequence" => Some(SeqResult::Sequence),
+            "last" => Some(SeqResult::Last),
+            "states" => Some(SeqResult::States),
+            "all" => Some(SeqResult::All),
+            _ => None,
+        }
+    }
+
+    /// Whether the result is a list (`states`, `all`) rather than a tensor.
+    pub fn is_list(self) -> bool {
+        matches!(self, SeqResult::States | SeqResult::All)
+    }
+}
+
+/// The arguments of a sequence layer besides its input and initial states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recurrence {
     pub hidden: usize,
-    /// Only the final hidden state `[B, hidden]` (`return: last`) instead of
-    /// the sequence of states `[B, T, hidden]`.
-    pub last: bool,
+    pub result: SeqResult,
     /// Runs from the last step to the first; the sequence keeps the input's
     /// order and the final state is the one after `x_0`.
     pub reverse: bool,
     pub bias: bool,
+}
+
+impl Cell {
+    /// The number of states: 2 for lstm (`h`, `c`), 1 otherwise.
+    pub fn states(self) -> usize {
+        match self {
+            Cell::Lstm => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// A single-layer `rnn`, `lstm` or `gru` over `x: [B, T, F]` (PyTorch's
@@ -75,7 +115,27 @@ pub struct Recurrence {
 ///   `h_t = σ(o)·tanh(c_t)`;
 /// - gru: `r = σ(a_r + b_r)`, `z = σ(a_z + b_z)`, `n = tanh(a_n + r·b_n)`,
 ///   `h_t = (1 − z)·n + z·h_{t-1}`.
+///
+/// The result is a tensor; see [`recurrent_results`] for initial states and
+/// the results `states` and `all`.
 pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Built {
+    let results = recurrent_results(cx, x, &[], cell, r)?;
+    results.first().copied().ok_or_else(|| BuildError::new(format!("`{}` made no result", cell.name())))
+}
+
+/// [`recurrent`] from the initial states `initial` (`init:`; none: zeros; else
+/// `[h0]`, or `[h0, c0]` for lstm, each `[B, hidden]` f32; they are the
+/// call's operands 1 and 2), returning `r.result`: `[sequence]`, `[h_T]`,
+/// the final states (`[h_T]` or `[h_T, c_T]`) or `[sequence, finals...]`.
+/// "Final" is after the last step processed: with `reverse`, the one at
+/// position 0 (PyTorch's `h_n`).
+pub fn recurrent_results(
+    cx: &mut dyn Cx,
+    x: ValueId,
+    initial: &[ValueId],
+    cell: Cell,
+    r: Recurrence,
+) -> Result<Vec<ValueId>, BuildError> {
     let name = cell.name();
     let t = want_f32(cx, x, name, 0)?;
     if t.shape.rank() != 3 {
@@ -140,13 +200,14 @@ pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Buil
         Some(b) => Some(broadcast(cx, b, &rows)?),
         None => None,
     };
+    let (h0, c0) = initial_states(cx, initial, cell, hidden, &t.shape.dims()[0])?;
     let w_iht = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w_ih])?;
     let w_hht = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w_hh])?;
 
     let order: Vec<usize> = if r.reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
     let mut states: Vec<Option<ValueId>> = vec![None; steps];
-    let mut h: Option<ValueId> = None;
-    let mut c: Option<ValueId> = None;
+    let mut h: Option<ValueId> = h0;
+    let mut c: Option<ValueId> = c0;
     for &step in &order {
         let x_t = take(cx, x, 1, step)?;
         let a = emit(cx, Op::MatMul, &[x_t, w_iht])?;
@@ -223,10 +284,69 @@ pub fn recurrent(cx: &mut dyn Cx, x: ValueId, cell: Cell, r: Recurrence) -> Buil
         states[step] = Some(next);
     }
     let states: Vec<ValueId> = states.into_iter().flatten().collect();
-    match (r.last, h) {
-        (true, Some(h)) => Ok(h),
-        _ => stack_at(cx, &states, 1),
+    let h = h.ok_or_else(|| BuildError::new(format!("`{name}` ran no step")))?;
+    let finals: Vec<ValueId> = std::iter::once(h).chain(c).collect();
+    Ok(match r.result {
+        SeqResult::Last => vec![h],
+        SeqResult::States => finals,
+        SeqResult::Sequence => vec![stack_at(cx, &states, 1)?],
+        SeqResult::All => {
+            let mut all = vec![stack_at(cx, &states, 1)?];
+            all.extend(finals);
+            all
+        }
+    })
+}
+
+/// Checks the initial states `init` (operands 1, 2 of the call) against
+/// `[batch, hidden]` f32: none, or one per state of `cell`.
+fn initial_states(
+    cx: &mut dyn Cx,
+    init: &[ValueId],
+    cell: Cell,
+    hidden: usize,
+    batch: &Dim,
+) -> Result<(Option<ValueId>, Option<ValueId>), BuildError> {
+    let name = cell.name();
+    if init.is_empty() {
+        return Ok((None, None));
     }
+    let want = cell.states();
+    let form = match cell {
+        Cell::Lstm => "a list `[h0, c0]`",
+        _ => "one tensor `h0`",
+    };
+    if init.len() != want {
+        let got = match init.len() {
+            1 => "1 state".to_string(),
+            n => format!("{n} states"),
+        };
+        return Err(BuildError::new(format!(
+            "`init` of `{name}` is {form} of [B, hidden] states, got {got}"
+        ))
+        .at(1)
+        .label(format!("`{name}` has {want} state{}", if want == 1 { "" } else { "s" }))
+        .help(match cell {
+            Cell::Lstm => "give the hidden and the cell state: `init: [h0, c0]`",
+            _ => "give one tensor: `init: h0`",
+        }));
+    }
+    let shape = Shape(vec![batch.clone(), Dim::Known(hidden)]);
+    let names = ["h0", "c0"];
+    for (k, &s) in init.iter().enumerate() {
+        let ty = cx.graph().ty(s).clone();
+        let ok = ty.dtype == crate::ir::DType::F32 && ty.shape == shape;
+        if !ok {
+            return Err(BuildError::new(format!(
+                "the initial state `{}` of `{name}` must be f32{shape} (batch, hidden), got {ty}",
+                names[k]
+            ))
+            .at(1 + k)
+            .expected(format!("f32{shape}"))
+            .label(format!("`{name}({hidden})` starts from states f32{shape}")));
+        }
+    }
+    Ok((init.first().copied(), init.get(1).copied()))
 }
 
 /// `a + b`, or `a` when `b` is absent (the zero initial state's product).
