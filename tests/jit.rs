@@ -166,7 +166,7 @@ fn graphs(path: &Path) -> Vec<(String, Graph)> {
 }
 
 /// Whether a model is large: a benchmark model, or one whose examples hold
-/// more than 4096 input values (the gridded earth-science models). One small
+/// at least 4096 input values (the gridded earth-science models). One small
 /// batch suffices for those; the small models cover odd batch sizes.
 fn big(path: &Path, graph: &Graph) -> bool {
     let per_example: usize = graph
@@ -181,7 +181,7 @@ fn big(path: &Path, graph: &Graph) -> bool {
                 .product::<usize>()
         })
         .sum();
-    path.to_string_lossy().contains("bench") || per_example > 4096
+    path.to_string_lossy().contains("bench") || per_example >= 4096
 }
 
 fn check_all(configs: &[(usize, usize, Checking)]) {

@@ -810,3 +810,75 @@ fn errors_of_csv_data_point_at_the_model_and_suggest_a_fix() {
     insta::assert_snapshot!("csv_empty_cell", train_failure(&dir));
     fs::remove_dir_all(&dir).ok();
 }
+
+/// A cell written in the language, scanned over 40 steps of windows cut
+/// from a shipped series, trains (no stack overflow, no blow-up of the
+/// compiled graph); `nnc eval --source` scores it on another cut of the
+/// data, next to persistence, and a malformed source is a diagnostic.
+#[test]
+fn a_40_step_scan_trains_on_windows_and_eval_scores_another_source() {
+    let dir = temp_dir("scan40");
+    let model = dir.join("scan40.nn");
+    fs::write(
+        &model,
+        "block cell(x, h) {
+  return tanh(concat(x, h, axis: 1) |> dense(8))
+}
+
+model scan40 {
+  input  x: f32[B, 40, 1]
+  target y: f32[B, 1, 1]
+
+  step = cell()
+  hs = scan(step, x, init: zeros([B, 8]))     # [B, 40, 8]
+  p = dense(hs[:, -1], 1) |> reshape([B, 1, 1])
+
+  output p
+  loss = mse(p, y)
+}
+
+train {
+  data = window(dataset(\"sunspots\", task: \"series\"), in: 40)
+  normalize = per_variable
+  batch = 16
+  epochs = 6
+  optimizer = adam(lr: 1e-2)
+  metrics = [rmse]
+  seed = 0
+}
+",
+    )
+    .expect("write model");
+    let source = fs::read_to_string(&model).expect("read model");
+    let module = common::compile_ok(&model, &source);
+    let opts = options(&dir, None, 2);
+    let records = train::train(&module, &source, &model, &opts, &mut Silent).expect("trains").records;
+    let (first, last) = (records.first().expect("epochs"), records.last().expect("epochs"));
+    assert!(records.iter().all(|r| r.train_loss.is_finite()));
+    assert!(last.train_loss < 0.5 * first.train_loss, "{} → {}", first.train_loss, last.train_loss);
+    let ckpt = opts.checkpoint.to_str().expect("utf-8").to_string();
+    let model = model.to_str().expect("utf-8");
+    let other = "window(dataset(\"sunspots\", task: \"series\"), in: 40, stride: 3)";
+    let out = nnc(
+        &dir,
+        &["eval", model, "--checkpoint", &ckpt, "--source", other, "--subset", "all", "--baseline", "persistence"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    // 308 − 40 + 1 = 269 windows, every third.
+    assert!(text.starts_with("90 examples (all subset of window(dataset(\"sunspots\""), "{text}");
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("rmse = "))
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    assert_eq!(values.len(), 2, "the model's RMSE and persistence's:\n{text}");
+    assert!(text.contains("persistence, on the same examples:"), "{text}");
+    assert!(values.iter().all(|v| v.is_finite() && *v > 0.0), "{values:?}");
+    let out = nnc(&dir, &["eval", model, "--checkpoint", &ckpt, "--source", "window(dataset(\"sunspots\"), out: 2)"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("`window` is missing its argument `in`") && err.contains("--source"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    fs::remove_dir_all(&dir).ok();
+}
