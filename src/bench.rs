@@ -10,6 +10,11 @@
 //! - **samples/s**: the batch size divided by the median step time;
 //! - **peak arena bytes**: the memory plan's peak.
 //!
+//! With `--profile`, the compile time is also broken down by stage (from the
+//! [`Timings`] the pipeline records: parse, sema, autodiff, update, opt,
+//! verify, fusion, plan, lower, cranelift, link, and `load` for the
+//! runtime's executable), and the step time by kernel.
+//!
 //! Inputs are drawn once from a seeded generator: data and float targets
 //! standard normal, integer targets (class labels) uniform over the classes
 //! of the `one_hot` that reads them; parameters start from their
@@ -21,11 +26,14 @@ use std::time::{Duration, Instant};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{rng, DType, Graph, InputKind, Op};
+use nnc_compiler::pipeline::{self, Timings};
 use nnc_runtime::exec::{feed, Executable, Gemm, Options};
 use nnc_runtime::train::init;
+use nnc_runtime::FileLoader;
 
 use crate::cli::BenchArgs;
-use crate::commands::{load_source, report, Status};
+use crate::commands::{report, Status};
+use crate::source::read_source;
 
 /// What one benchmark measured.
 #[derive(Clone, Debug)]
@@ -39,6 +47,8 @@ pub struct Measurement {
     pub peak_bytes: usize,
     pub kernels: usize,
     pub final_loss: f32,
+    /// The compile time of each stage.
+    pub timings: Timings,
 }
 
 impl Measurement {
@@ -131,9 +141,19 @@ fn measure(
         Status::CompileErrors
     };
     let start = Instant::now();
-    let (module, source) = load_source(&args.file, color, err)?;
+    let mut timings = Timings::default();
     let name = args.file.display().to_string();
-    let graph = nnc_compiler::pipeline::optimized(&module, nnc_compiler::ir::Mode::Train)
+    let source = read_source(&args.file).map_err(|m| {
+        let _ = writeln!(err, "error: {m}");
+        Status::Usage
+    })?;
+    let module = pipeline::compile_timed(&source, &FileLoader::for_model(&args.file), &mut timings)
+        .map_err(|d| {
+            let _ = write!(err, "{}", nnc_compiler::diag::render(&name, &source, &d, color));
+            Status::CompileErrors
+        })?
+        .module;
+    let graph = pipeline::optimized_timed(&module, nnc_compiler::ir::Mode::Train, &mut timings)
         .map_err(|e| report(err, &name, &source, &e, color))?;
     let batch = match args.batch {
         Some(b) => b as usize,
@@ -145,14 +165,14 @@ fn measure(
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
         gemm: Gemm::Tuned,
     };
-    let program = nnc_compiler::pipeline::program(&graph, batch, threads.max(1), options.checking)
+    let program = pipeline::program_timed(&graph, batch, threads.max(1), options.checking, &mut timings)
         .map_err(|e| report(err, &name, &source, &e, color))?;
-    let mut exe = Executable::new(program, options.gemm).map_err(|m| fail(err, m))?;
+    let mut exe =
+        timings.time("load", || Executable::new(program, options.gemm)).map_err(|m| fail(err, m))?;
     let compile = start.elapsed();
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
-    let lr = nnc_compiler::pipeline::optimizers(&module)
-        .first()
-        .map_or(nnc_compiler::pipeline::DEFAULT_OPTIMIZER.lr(), |o| o.optimizer.lr());
+    let lr =
+        pipeline::optimizers(&module).first().map_or(pipeline::DEFAULT_OPTIMIZER.lr(), |o| o.optimizer.lr());
     feed_synthetic(&mut exe, &graph, seed, lr).map_err(|m| fail(err, m))?;
     let loss_name = graph
         .outputs
@@ -188,6 +208,7 @@ fn measure(
         peak_bytes: exe.peak_bytes(),
         kernels: exe.kernels(),
         final_loss,
+        timings,
     };
     Ok((m, args.profile.then_some(exe)))
 }
@@ -231,6 +252,9 @@ pub fn run_bench(args: &BenchArgs, color: bool, out: &mut dyn Write, err: &mut d
                 .map(|s| serde_json::json!({"kernel": s.name, "kind": s.kind.name(), "ms": ms(s.time) / steps}))
                 .collect();
             obj["profile"] = serde_json::Value::Array(profile);
+            let stages: serde_json::Map<String, serde_json::Value> =
+                m.timings.stages.iter().map(|(s, t)| (s.to_string(), serde_json::json!(ms(*t)))).collect();
+            obj["compile_stages_ms"] = serde_json::Value::Object(stages);
         }
         let _ = writeln!(out, "{obj}");
         return Status::Ok;
@@ -258,6 +282,12 @@ pub fn run_bench(args: &BenchArgs, color: bool, out: &mut dyn Write, err: &mut d
     let _ = writeln!(out, "  peak arena   {:>10} bytes", m.peak_bytes);
     let _ = writeln!(out, "  final loss   {:>10.6}", m.final_loss);
     if let Some(exe) = exe {
+        let _ = writeln!(out, "\ncompile by stage (ms, share of compile time):");
+        let total = ms(m.compile).max(1e-9);
+        let rest = m.compile.saturating_sub(m.timings.total());
+        for (stage, t) in m.timings.stages.iter().chain([("other", rest)].iter()) {
+            let _ = writeln!(out, "  {:<10} {:>9.1} ms {:>6.1}%", stage, ms(*t), ms(*t) / total * 100.0);
+        }
         let mut profile = exe.profile();
         let total: f64 = profile.iter().map(|s| s.time.as_secs_f64()).sum::<f64>().max(1e-12);
         profile.sort_by_key(|s| std::cmp::Reverse(s.time));

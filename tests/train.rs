@@ -861,7 +861,18 @@ train {
     let other = "window(dataset(\"sunspots\", task: \"series\"), in: 40, stride: 3)";
     let out = nnc(
         &dir,
-        &["eval", model, "--checkpoint", &ckpt, "--source", other, "--subset", "all", "--baseline", "persistence"],
+        &[
+            "eval",
+            model,
+            "--checkpoint",
+            &ckpt,
+            "--source",
+            other,
+            "--subset",
+            "all",
+            "--baseline",
+            "persistence",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -875,7 +886,10 @@ train {
     assert_eq!(values.len(), 2, "the model's RMSE and persistence's:\n{text}");
     assert!(text.contains("persistence, on the same examples:"), "{text}");
     assert!(values.iter().all(|v| v.is_finite() && *v > 0.0), "{values:?}");
-    let out = nnc(&dir, &["eval", model, "--checkpoint", &ckpt, "--source", "window(dataset(\"sunspots\"), out: 2)"]);
+    let out = nnc(
+        &dir,
+        &["eval", model, "--checkpoint", &ckpt, "--source", "window(dataset(\"sunspots\"), out: 2)"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("`window` is missing its argument `in`") && err.contains("--source"), "{err}");

@@ -18,9 +18,14 @@
 //! every step after a header. A stage after semantic analysis fails with
 //! an [`Error`]: diagnostics pointing at the source of the node concerned
 //! when it has one, rendered like semantic errors.
+//!
+//! The `_timed` variants ([`compile_timed`], [`optimized_timed`],
+//! [`program_timed`]) also record the wall-clock time of every stage they
+//! run in a [`Timings`]; `nnc bench --profile` prints them.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use crate::codegen::lower::{self, Program};
 use crate::codegen::Checking;
@@ -211,6 +216,37 @@ impl From<Error> for String {
     }
 }
 
+/// The wall-clock time of each stage of a compilation, in the order the
+/// stages first ran; a stage that runs again (for another training step)
+/// adds to its time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timings {
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    /// Runs `f` as (part of) stage `stage`.
+    pub fn time<T>(&mut self, stage: &'static str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let result = f();
+        self.add(stage, start.elapsed());
+        result
+    }
+
+    /// Adds `time` to stage `stage`.
+    pub fn add(&mut self, stage: &'static str, time: Duration) {
+        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, t)) => *t += time,
+            None => self.stages.push((stage, time)),
+        }
+    }
+
+    /// The time of every stage together.
+    pub fn total(&self) -> Duration {
+        self.stages.iter().map(|(_, t)| *t).sum()
+    }
+}
+
 /// Parses `source`: the syntax tree and every syntax diagnostic, or the
 /// diagnostics when one of them is an error.
 pub fn parse(source: &str) -> Result<(syntax::ast::File, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -231,8 +267,17 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
 /// Parses and analyses `source`, reading the values of its `const`
 /// declarations through `loader`.
 pub fn compile_with(source: &str, loader: &dyn sema::Loader) -> Result<Compiled, Vec<Diagnostic>> {
-    let (ast, _) = parse(source)?;
-    let module = sema::analyze_with(&ast, source, loader)?;
+    compile_timed(source, loader, &mut Timings::default())
+}
+
+/// [`compile_with`], recording the time of `parse` and `sema`.
+pub fn compile_timed(
+    source: &str,
+    loader: &dyn sema::Loader,
+    timings: &mut Timings,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let (ast, _) = timings.time("parse", || parse(source))?;
+    let module = timings.time("sema", || sema::analyze_with(&ast, source, loader))?;
     Ok(Compiled { source: source.to_string(), ast, module })
 }
 
@@ -328,12 +373,19 @@ pub fn grad(module: &sema::Module) -> Result<autodiff::Backward, Error> {
 /// is prefixed by its loss (`optim.NAME.PARAM.SLOT`), so that optimisers of
 /// overlapping parameters keep their own state.
 pub fn train_steps(module: &sema::Module) -> Result<Vec<Step>, Error> {
+    train_steps_timed(module, &mut Timings::default())
+}
+
+/// [`train_steps`], recording the time of `autodiff` and `update` (the
+/// update, clipping and verification of the step).
+fn train_steps_timed(module: &sema::Module, timings: &mut Timings) -> Result<Vec<Step>, Error> {
     let optimizers = optimizers(module);
     let several = optimizers.len() > 1;
     let clip = module.train.as_ref().and_then(|t| t.clip_grad_norm);
     let mut steps = vec![];
     for o in &optimizers {
-        let backward = step_gradient(module, o)?;
+        let backward = timings.time("autodiff", || step_gradient(module, o))?;
+        let start = Instant::now();
         let mut graph = backward.graph;
         // The step reports its own loss only: the others' nodes are dead
         // code, which the optimisation passes remove.
@@ -349,6 +401,7 @@ pub fn train_steps(module: &sema::Module) -> Result<Vec<Step>, Error> {
         let graph = sema::inputs_first(graph);
         ir::verify::violations(&graph)
             .map_err(|e| Error::from_stage(&graph, Some("the training step does not verify"), &e))?;
+        timings.add("update", start.elapsed());
         steps.push(Step { loss: o.loss.clone(), params: o.params.clone(), graph });
     }
     Ok(steps)
@@ -375,10 +428,19 @@ pub fn optimized_steps(module: &sema::Module) -> Result<Vec<Step>, Error> {
 /// [`opt::optimize`] (of a model with one loss; see [`optimized_steps`]),
 /// or the optimised inference graph.
 pub fn optimized(module: &sema::Module, mode: Mode) -> Result<Graph, Error> {
-    Ok(match mode {
-        Mode::Train => opt::optimize(&train_step(module)?)?,
-        Mode::Infer => opt::optimize(&module.infer_graph)?,
-    })
+    optimized_timed(module, mode, &mut Timings::default())
+}
+
+/// [`optimized`], recording the time of `autodiff`, `update` and `opt`.
+pub fn optimized_timed(module: &sema::Module, mode: Mode, timings: &mut Timings) -> Result<Graph, Error> {
+    let graph = match mode {
+        Mode::Train => {
+            only_step(module)?;
+            train_steps_timed(module, timings)?.remove(0).graph
+        }
+        Mode::Infer => module.infer_graph.clone(),
+    };
+    Ok(timings.time("opt", || opt::optimize(&graph))?)
 }
 
 /// The optimiser of a model with one step; an error naming the steps of a
@@ -414,17 +476,48 @@ pub fn batch_dims(graph: &Graph, batch: usize) -> HashMap<String, usize> {
 /// Verifies, partitions and plans `graph` for `batch` examples and
 /// `threads` threads.
 pub fn plan(graph: &Graph, batch: usize, threads: usize) -> Result<Plan, Error> {
-    ir::verify::violations(graph)
+    plan_timed(graph, batch, threads, &mut Timings::default())
+}
+
+/// [`plan`], recording the time of `verify`, `fusion` and `plan`.
+fn plan_timed(graph: &Graph, batch: usize, threads: usize, timings: &mut Timings) -> Result<Plan, Error> {
+    timings
+        .time("verify", || ir::verify::violations(graph))
         .map_err(|e| Error::from_stage(graph, Some("the graph to plan does not verify"), &e))?;
-    plan::plan(graph, &batch_dims(graph, batch), threads).map_err(|e| Error::from_stage(graph, None, &[e]))
+    let partition = timings.time("fusion", || fusion::partition(graph));
+    timings
+        .time("plan", || plan::plan_partition(graph, partition, &batch_dims(graph, batch), threads))
+        .map_err(|e| Error::from_stage(graph, None, &[e]))
 }
 
 /// The back half for one graph: partition, plan and lowering to a
 /// [`Program`] of generated kernels and library calls, for `batch`
 /// examples and `threads` threads.
 pub fn program(graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Result<Program, Error> {
-    let plan = plan(graph, batch, threads)?;
-    lower::lower(&plan, checking).map_err(|e| {
+    program_timed(graph, batch, threads, checking, &mut Timings::default())
+}
+
+/// [`program`], recording the time of `verify`, `fusion`, `plan`, `lower`
+/// (building the kernels and calls), `cranelift` (compiling the kernels
+/// to machine code) and `link` (making the code executable).
+pub fn program_timed(
+    graph: &Graph,
+    batch: usize,
+    threads: usize,
+    checking: Checking,
+    timings: &mut Timings,
+) -> Result<Program, Error> {
+    let plan = plan_timed(graph, batch, threads, timings)?;
+    let start = Instant::now();
+    let program = lower::lower(&plan, checking);
+    let elapsed = start.elapsed();
+    if let Ok(p) = &program {
+        let (cranelift, link) = p.jit.compile_times();
+        timings.add("lower", elapsed.saturating_sub(cranelift + link));
+        timings.add("cranelift", cranelift);
+        timings.add("link", link);
+    }
+    program.map_err(|e| {
         let mut d = Diagnostic::error(e.to_string());
         // A kernel's failure points at the source of the value it computes.
         let kernel = plan.partition.kernels.iter().find(|k| !e.kernel.is_empty() && k.name == e.kernel);

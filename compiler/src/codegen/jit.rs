@@ -6,15 +6,22 @@
 //! long as the module). The Cranelift IR text of every kernel is kept for
 //! `nnc ir --stage clif`.
 //!
+//! Kernels with the same code under different names (the steps of an
+//! unrolled recurrence make many) are compiled once: an unchecked kernel
+//! equal to one defined before, but for its name, runs that kernel's
+//! machine code.
+//!
 //! Checked kernels report an out-of-bounds access by calling
 //! [`nnc_kernel_trap`], which records it in a thread-local slot read by
 //! [`take_trap`]; the kernel then returns without touching memory.
 
 use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::{Duration, Instant};
 
-use cranelift_codegen::ir::{types, AbiParam, FuncRef, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, FuncRef, Function, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -92,6 +99,29 @@ enum Desc {
 }
 
 impl Desc {
+    /// A text that equal kernels (but for their names) share; kernels with
+    /// the same key are compared with `same_code`.
+    fn key(&self) -> String {
+        match self {
+            Desc::Loop(k) => format!("loop {:?} {:?} {:?} {:?}", k.shape, k.inputs, k.body, k.outputs),
+            Desc::Window(k) => format!("window {:?} {:?} {:?}", k.op, k.inputs, k.output),
+        }
+    }
+
+    /// Whether the two kernels compute the same but for their names (and
+    /// so compile to the same code).
+    fn same_code(&self, other: &Desc) -> bool {
+        match (self, other) {
+            (Desc::Loop(a), Desc::Loop(b)) => {
+                a.shape == b.shape && a.inputs == b.inputs && a.body == b.body && a.outputs == b.outputs
+            }
+            (Desc::Window(a), Desc::Window(b)) => {
+                a.op == b.op && a.inputs == b.inputs && a.output == b.output
+            }
+            _ => false,
+        }
+    }
+
     fn name(&self) -> &str {
         match self {
             Desc::Loop(k) => &k.name,
@@ -110,8 +140,19 @@ impl Desc {
 struct Defined {
     desc: Desc,
     checking: Checking,
-    func: FuncId,
-    clif: String,
+    /// The function whose machine code the kernel runs: its own, or that
+    /// of the first kernel with the same code.
+    code: FuncId,
+    clif: Clif,
+}
+
+/// The Cranelift IR of a kernel, printed on demand ([`Jit::clif_text`]).
+enum Clif {
+    /// The function as built, before Cranelift's optimisations.
+    Own(Box<Function>),
+    /// That of an earlier kernel with the same code, printed under the
+    /// function name `u0:name`.
+    Same { kernel: usize, name: u32 },
 }
 
 /// A JIT module and the kernels defined in it.
@@ -122,7 +163,15 @@ pub struct Jit {
     fctx: FunctionBuilderContext,
     trap: FuncId,
     kernels: Vec<Defined>,
+    /// The functions of the kernels defined so far.
+    declared: HashSet<FuncId>,
+    /// The unchecked kernels compiled, by [`Desc::key`].
+    compiled: HashMap<String, Vec<usize>>,
     finalized: bool,
+    /// Time spent in Cranelift compiling kernels, and in
+    /// [`Jit::finalize`].
+    compile_time: Duration,
+    finalize_time: Duration,
 }
 
 impl Jit {
@@ -159,7 +208,11 @@ impl Jit {
             fctx: FunctionBuilderContext::new(),
             trap,
             kernels: vec![],
+            declared: HashSet::new(),
+            compiled: HashMap::new(),
             finalized: false,
+            compile_time: Duration::ZERO,
+            finalize_time: Duration::ZERO,
         })
     }
 
@@ -214,7 +267,25 @@ impl Jit {
             .module
             .declare_function(desc.name(), Linkage::Local, &sig)
             .map_err(|e| err(e.to_string()))?;
+        // A name declared before returns its function again.
+        if self.declared.contains(&func) {
+            let e = cranelift_module::ModuleError::DuplicateDefinition(desc.name().to_string());
+            return Err(err(format!("{e:?}")));
+        }
         let index = self.kernels.len();
+        // An unchecked kernel's code depends on its description only.
+        let key = (checking == Checking::Unchecked).then(|| desc.key());
+        let same = key.as_ref().and_then(|key| {
+            let defined = self.compiled.get(key)?;
+            defined.iter().copied().find(|&i| self.kernels[i].desc.same_code(&desc))
+        });
+        if let Some(same) = same {
+            let code = self.kernels[same].code;
+            let clif = Clif::Same { kernel: same, name: func.as_u32() };
+            self.declared.insert(func);
+            self.kernels.push(Defined { desc, checking, code, clif });
+            return Ok(KernelId(index));
+        }
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = sig;
         self.ctx.func.name = UserFuncName::user(0, func.as_u32());
@@ -229,9 +300,15 @@ impl Jit {
             emit(&desc, &mut b, ptr, trap).map_err(err)?;
             b.finalize(self.module.target_config());
         }
-        let clif = self.ctx.func.display().to_string();
+        let clif = Clif::Own(Box::new(self.ctx.func.clone()));
+        let start = Instant::now();
         self.module.define_function(func, &mut self.ctx).map_err(|e| err(format!("{e:?}")))?;
-        self.kernels.push(Defined { desc, checking, func, clif });
+        self.compile_time += start.elapsed();
+        self.declared.insert(func);
+        if let Some(key) = key {
+            self.compiled.entry(key).or_default().push(index);
+        }
+        self.kernels.push(Defined { desc, checking, code: func, clif });
         Ok(KernelId(index))
     }
 
@@ -239,12 +316,20 @@ impl Jit {
     /// the last kernel is added.
     pub fn finalize(&mut self) -> Result<(), CodegenError> {
         if !self.finalized {
+            let start = Instant::now();
             self.module
                 .finalize_definitions()
                 .map_err(|e| CodegenError { kernel: String::new(), message: e.to_string() })?;
+            self.finalize_time = start.elapsed();
             self.finalized = true;
         }
         Ok(())
+    }
+
+    /// The time spent compiling the kernels to machine code, and making
+    /// the code executable ([`Jit::finalize`]).
+    pub fn compile_times(&self) -> (Duration, Duration) {
+        (self.compile_time, self.finalize_time)
     }
 
     /// The finalized entry point of kernel `id`, checked to be defined.
@@ -259,7 +344,7 @@ impl Jit {
                 message: "the JIT is not finalized".into(),
             });
         }
-        Ok((d, self.module.get_finalized_function(d.func)))
+        Ok((d, self.module.get_finalized_function(d.code)))
     }
 
     /// The callable loop kernel; fails before [`Jit::finalize`], for an id
@@ -299,7 +384,17 @@ impl Jit {
     /// The Cranelift IR text of every kernel, as (name, text), in definition
     /// order (the IR before Cranelift's own optimisations).
     pub fn clif_text(&self) -> Vec<(String, String)> {
-        self.kernels.iter().map(|d| (d.desc.name().to_string(), d.clif.clone())).collect()
+        let text = |d: &Defined| match &d.clif {
+            Clif::Own(f) => f.display().to_string(),
+            Clif::Same { kernel, name } => {
+                let Clif::Own(f) = &self.kernels[*kernel].clif else { return String::new() };
+                // The same text under the kernel's own function name.
+                let mut f = f.clone();
+                f.name = UserFuncName::user(0, *name);
+                f.display().to_string()
+            }
+        };
+        self.kernels.iter().map(|d| (d.desc.name().to_string(), text(d))).collect()
     }
 
     /// A readable message for a trap recorded by one of this JIT's kernels.

@@ -3,8 +3,6 @@
 //! are merged with union-find, and a node joins or merges groups only when
 //! the kernel graph stays acyclic.
 
-use std::collections::HashSet;
-
 use super::views::Layout;
 use super::{data_args, is_reduction, KernelKind};
 use crate::ir::{Graph, Op, Shape, ValueId};
@@ -31,12 +29,30 @@ pub(super) struct Builder<'g> {
     /// own parent.
     pub parent: Vec<usize>,
     pub groups: Vec<Group>,
+    /// The groups each group's members read from, as recorded (some may
+    /// since have been merged: resolve with `find`); kept up to date as
+    /// nodes join and groups merge, so that `preds` need not rescan the
+    /// members.
+    reads: Vec<Vec<usize>>,
+    /// The search of `reaches`: the search during which each group was
+    /// last visited.
+    visited: Vec<u32>,
+    search: u32,
 }
 
 impl<'g> Builder<'g> {
     /// No groups yet over `graph`, whose nodes have the given layouts.
     pub fn new(graph: &'g Graph, layout: Vec<Layout>) -> Builder<'g> {
-        Builder { graph, layout, group_of: vec![None; graph.nodes.len()], parent: vec![], groups: vec![] }
+        Builder {
+            graph,
+            layout,
+            group_of: vec![None; graph.nodes.len()],
+            parent: vec![],
+            groups: vec![],
+            reads: vec![],
+            visited: vec![],
+            search: 0,
+        }
     }
     fn find(&mut self, mut g: usize) -> usize {
         while self.parent[g] != g {
@@ -53,44 +69,72 @@ impl<'g> Builder<'g> {
     pub fn new_group(&mut self, kind: KernelKind, domain: Shape, v: ValueId) -> usize {
         let id = self.groups.len();
         let tail = kind.takes_epilogue().then_some(v);
+        let reads = self.arg_groups(v);
         self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail });
         self.parent.push(id);
+        self.reads.push(reads);
+        self.visited.push(0);
         self.group_of[v.index()] = Some(id);
         id
     }
 
     fn add(&mut self, g: usize, v: ValueId) {
+        let reads = self.arg_groups(v);
+        self.reads[g].extend(reads);
         self.groups[g].members.push(v);
         self.group_of[v.index()] = Some(g);
     }
 
-    /// The groups a group reads from directly.
-    pub fn preds(&mut self, g: usize) -> Vec<usize> {
-        let members = self.groups[g].members.clone();
+    /// The groups `v` reads from. Operands come before `v` in the graph, so
+    /// they already have their groups when `v` joins one.
+    fn arg_groups(&mut self, v: ValueId) -> Vec<usize> {
         let mut out = vec![];
-        for m in members {
-            for a in data_args(self.graph, m).to_vec() {
-                let base = self.layout[a.index()].base;
-                if let Some(h) = self.group(base) {
-                    if h != g && !out.contains(&h) {
-                        out.push(h);
-                    }
-                }
+        for &a in data_args(self.graph, v) {
+            let base = self.layout[a.index()].base;
+            if let Some(h) = self.group_of[base.index()] {
+                out.push(h);
             }
         }
         out
     }
 
+    /// The groups a group reads from directly.
+    pub fn preds(&mut self, g: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = vec![];
+        for i in 0..self.reads[g].len() {
+            let h = self.find(self.reads[g][i]);
+            if h != g && !out.contains(&h) {
+                out.push(h);
+            }
+        }
+        self.reads[g].clone_from(&out);
+        out
+    }
+
     /// Whether group `from` depends (transitively) on group `to`.
     fn reaches(&mut self, from: usize, to: usize) -> bool {
-        let mut seen = HashSet::new();
+        self.search += 1;
+        let search = self.search;
         let mut stack = vec![from];
         while let Some(g) = stack.pop() {
             if g == to {
                 return true;
             }
-            if seen.insert(g) {
-                stack.extend(self.preds(g));
+            if self.visited[g] == search {
+                continue;
+            }
+            self.visited[g] = search;
+            // `preds(g)`, without the copy: repeats are skipped as visited.
+            for i in 0..self.reads[g].len() {
+                let h = self.find(self.reads[g][i]);
+                self.reads[g][i] = h;
+                if h != g && self.visited[h] != search {
+                    stack.push(h);
+                }
+            }
+            if self.reads[g].len() > 16 {
+                self.reads[g].sort_unstable();
+                self.reads[g].dedup();
             }
         }
         false
@@ -100,6 +144,8 @@ impl<'g> Builder<'g> {
         let moved = std::mem::take(&mut self.groups[from].members);
         self.groups[into].members.extend(moved);
         self.groups[into].members.sort();
+        let reads = std::mem::take(&mut self.reads[from]);
+        self.reads[into].extend(reads);
         self.parent[from] = into;
     }
 

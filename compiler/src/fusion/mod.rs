@@ -387,6 +387,7 @@ pub fn partition(graph: &Graph) -> Partition {
     let mut outputs: Vec<BTreeSet<ValueId>> = vec![BTreeSet::new(); kernels.len()];
     let mut boundaries = vec![];
     let mut seen = HashSet::new();
+    let readers = report::readers(graph, &kernels, &placement);
     for (k, kernel) in kernels.iter().enumerate() {
         for &m in &kernel.nodes {
             if output_values.contains(&m) {
@@ -402,7 +403,7 @@ pub fn partition(graph: &Graph) -> Partition {
                         inputs[k].insert(base);
                         outputs[p].insert(base);
                         if seen.insert((base, m)) {
-                            let reason = boundary_reason(graph, &kernels, &placement, base, a, m);
+                            let reason = boundary_reason(graph, &kernels, &placement, &readers, (base, a, m));
                             boundaries.push(Boundary { producer: base, consumer: m, reason });
                         }
                     }

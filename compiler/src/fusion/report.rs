@@ -1,29 +1,46 @@
 //! The fusion report: the reason recorded at every kernel boundary
 //! ([`boundary_reason`]) and the listing of a partition ([`report`]).
 
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::{data_args, is_inline, is_reduction, is_view, Kernel, KernelKind, Partition, Placement};
 use crate::ir::{Graph, Op, ValueId};
 
+/// The kernels that read each value (directly or through a view of it),
+/// in increasing order, by value index: what [`boundary_reason`] counts.
+pub(super) fn readers(graph: &Graph, kernels: &[Kernel], placement: &[Placement]) -> Vec<Vec<usize>> {
+    let mut readers: Vec<Vec<usize>> = vec![vec![]; placement.len()];
+    for (k, kernel) in kernels.iter().enumerate() {
+        for &m in &kernel.nodes {
+            for &a in data_args(graph, m) {
+                let of = &mut readers[placement_base(placement, a).index()];
+                if of.last() != Some(&k) {
+                    of.push(k);
+                }
+            }
+        }
+    }
+    readers
+}
+
 /// Why `producer`, read by `consumer` through `operand` (the producer
-/// itself or a view of it), crosses from one kernel into another.
+/// itself or a view of it), crosses from one kernel into another;
+/// `readers` as made by [`readers`].
 pub(super) fn boundary_reason(
     graph: &Graph,
     kernels: &[Kernel],
     placement: &[Placement],
-    producer: ValueId,
-    operand: ValueId,
-    consumer: ValueId,
+    readers: &[Vec<usize>],
+    (producer, operand, consumer): (ValueId, ValueId, ValueId),
 ) -> String {
     let kernel_at = |v: ValueId| match placement[v.index()] {
-        Placement::Kernel(k) => Some(&kernels[k]),
+        Placement::Kernel(k) => Some(k),
         _ => None,
     };
-    let (Some(pk), Some(ck)) = (kernel_at(producer), kernel_at(consumer)) else {
+    let (Some(pi), Some(ck)) = (kernel_at(producer), kernel_at(consumer)) else {
         return "not computed by a kernel".to_string();
     };
+    let (pk, ck) = (&kernels[pi], &kernels[ck]);
     let pop = &graph.node(producer).op;
     let cop = &graph.node(consumer).op;
     let cm = cop.mnemonic();
@@ -68,20 +85,11 @@ pub(super) fn boundary_reason(
     if ck.epilogue.contains(&consumer) {
         return format!("the reader is in the epilogue of {}", ck.name);
     }
-    let readers: BTreeSet<&str> = kernels
-        .iter()
-        .filter(|k| k.name != pk.name)
-        .filter(|k| {
-            k.nodes
-                .iter()
-                .any(|&m| data_args(graph, m).iter().any(|a| placement_base(placement, *a) == producer))
-        })
-        .map(|k| k.name.as_str())
-        .collect();
-    if readers.len() > 1 {
+    // The kernels other than the producer's that read the value.
+    let readers = readers[producer.index()].iter().filter(|&&k| k != pi).count();
+    if readers > 1 {
         format!(
-            "fusing would create a cycle through another kernel; value has {} consumers in different kernels",
-            readers.len()
+            "fusing would create a cycle through another kernel; value has {readers} consumers in different kernels"
         )
     } else {
         "fusing would create a cycle through another kernel".to_string()

@@ -137,8 +137,22 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
     if threads == 0 {
         return Err(StageError::new(STAGE, "the number of threads must be at least 1"));
     }
-    let partition = fusion::partition(graph);
-    let partition = &partition;
+    plan_partition(graph, fusion::partition(graph), dims, threads)
+}
+
+/// Plans `partition`, the kernels [`fusion::partition`] made of `graph`
+/// (see [`plan`]).
+pub fn plan_partition(
+    graph: &Graph,
+    partition: Partition,
+    dims: &HashMap<String, usize>,
+    threads: usize,
+) -> Result<Plan, StageError> {
+    if threads == 0 {
+        return Err(StageError::new(STAGE, "the number of threads must be at least 1"));
+    }
+    let partition_owned = partition;
+    let partition = &partition_owned;
     let steps_n = partition.kernels.len();
     // Step of each kernel = its index; check that the order is topological.
     for (k, kernel) in partition.kernels.iter().enumerate() {
@@ -210,16 +224,18 @@ pub fn plan(graph: &Graph, dims: &HashMap<String, usize>, threads: usize) -> Res
         steps.push(Step { kernel: k, split });
     }
     let readers = layout::readers(graph);
+    let in_place = layout::in_place_updates(graph, partition, &readers);
+    let transposed = layout::transposed_results(graph, partition, &readers);
     let plan = Plan {
         graph: graph.clone(),
-        partition: partition.clone(),
+        partition: partition_owned,
         dims: dims.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         threads,
         steps,
         buffers,
         peak_bytes,
-        in_place: layout::in_place_updates(graph, partition, &readers),
-        transposed: layout::transposed_results(graph, partition, &readers),
+        in_place,
+        transposed,
     };
     check(&plan).map_err(|m| StageError::new(STAGE, m))?;
     Ok(plan)
@@ -233,19 +249,15 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
 fn assign_offsets(buffers: &mut [Buffer]) -> usize {
     let mut order: Vec<usize> = (0..buffers.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(buffers[i].bytes), buffers[i].live.0, buffers[i].value));
-    let mut placed: Vec<usize> = vec![];
+    // The buffers placed so far as (start, end, live range), sorted by
+    // start and end, so that the busy regions of a buffer come in order.
+    let mut placed: Vec<(usize, usize, (usize, usize))> = vec![];
     let mut peak = 0;
     for i in order {
-        let mut busy: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|&&j| overlaps(buffers[j].live, buffers[i].live))
-            .map(|&j| (buffers[j].offset, buffers[j].offset + buffers[j].bytes))
-            .collect();
-        busy.sort();
-        let size = buffers[i].bytes;
+        let (size, live) = (buffers[i].bytes, buffers[i].live);
         let mut best: Option<(usize, usize)> = None; // (gap size, offset)
         let mut cursor = 0;
-        for &(lo, hi) in &busy {
+        for &(lo, hi, _) in placed.iter().filter(|(_, _, l)| overlaps(*l, live)) {
             if lo > cursor && lo - cursor >= size && best.is_none_or(|(g, _)| lo - cursor < g) {
                 best = Some((lo - cursor, cursor));
             }
@@ -254,7 +266,9 @@ fn assign_offsets(buffers: &mut [Buffer]) -> usize {
         let offset = best.map_or(cursor, |(_, off)| off);
         buffers[i].offset = offset;
         peak = peak.max(offset + size);
-        placed.push(i);
+        let region = (offset, offset + size);
+        let at = placed.partition_point(|&(lo, hi, _)| (lo, hi) <= region);
+        placed.insert(at, (offset, offset + size, live));
     }
     peak
 }
