@@ -28,13 +28,18 @@
 //! the update formulas are checked exactly in the optimiser's own tests.
 //!
 //! Determinism: two executables with the same seed and thread count run 20
-//! training steps each (batch 6; 2 for large models) (parameters and optimiser state carried from step to
-//! step) and must end with bit-identical parameters.
+//! training steps each at batch 6 (large models: 4 steps at batch 2),
+//! parameters and optimiser state carried from step to step, and must end
+//! with bit-identical parameters.
+//!
+//! The interpreter runs once per graph and batch size; the tests of the
+//! thread counts and of the checked mode share its results.
 
 mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{compile_ok, display_path, nn_files, read};
 use nnc::bench::feed_synthetic;
@@ -80,31 +85,65 @@ fn error(want: &Tensor<f32>, got: &Tensor<f32>, slack: f64, floor: f64) -> Resul
     }
 }
 
-/// Runs `graph` in the interpreter and the executable and returns every
-/// mismatch.
-fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Checking) -> Vec<String> {
-    let dims = nnc_compiler::pipeline::batch_dims(graph, batch);
-    let inputs: HashMap<String, Tensor<f32>> = match interp::example_inputs::<f32>(graph, &dims, 11) {
-        Ok(i) => i,
-        Err(e) => return vec![format!("{what}: example inputs: {e}")],
+/// The interpreter's side of a comparison: the example inputs, the outputs
+/// of the f64 reference run on them, and those of the f32 run.
+struct Reference {
+    inputs: HashMap<String, Tensor<f32>>,
+    want: Vec<(String, Tensor<f32>)>,
+    narrow: HashMap<String, Tensor<f32>>,
+}
+
+type Shared = Arc<OnceLock<Result<Reference, String>>>;
+
+/// The reference of graph `key` at `batch`, computed once per test run:
+/// the tests of the thread counts and of the checked mode compare their
+/// executables with the same interpreter runs (they run concurrently; the
+/// first to ask computes, the others wait for it).
+fn reference(key: &str, graph: &Graph, batch: usize) -> Shared {
+    static CACHE: OnceLock<Mutex<HashMap<(String, usize), Shared>>> = OnceLock::new();
+    let shared = {
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        cache.entry((key.to_string(), batch)).or_default().clone()
     };
+    shared.get_or_init(|| interpret(graph, batch));
+    shared
+}
+
+fn interpret(graph: &Graph, batch: usize) -> Result<Reference, String> {
+    let dims = nnc_compiler::pipeline::batch_dims(graph, batch);
+    let inputs =
+        interp::example_inputs::<f32>(graph, &dims, 11).map_err(|e| format!("example inputs: {e}"))?;
     // The reference runs in f64 on the same (f32) inputs; the interpreter in
     // f32 shows how far any f32 evaluation of this graph strays from it.
     let wide: HashMap<String, Tensor<f64>> = inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
-    let want: Vec<(String, Tensor<f32>)> = match interp::run::<f64>(graph, &wide) {
-        Ok(w) => w.into_iter().map(|(n, t)| (n, t.convert())).collect(),
-        Err(e) => return vec![format!("{what}: interpreter: {e}")],
-    };
-    let narrow: HashMap<String, Tensor<f32>> = match interp::run::<f32>(graph, &inputs) {
-        Ok(w) => w.into_iter().collect(),
-        Err(e) => return vec![format!("{what}: interpreter (f32): {e}")],
+    let want = interp::run::<f64>(graph, &wide).map_err(|e| format!("interpreter: {e}"))?;
+    let want = want.into_iter().map(|(n, t)| (n, t.convert())).collect();
+    let narrow = interp::run::<f32>(graph, &inputs).map_err(|e| format!("interpreter (f32): {e}"))?;
+    Ok(Reference { inputs, want, narrow: narrow.into_iter().collect() })
+}
+
+/// Runs graph `key` in the interpreter and the executable and returns every
+/// mismatch.
+fn compare(
+    key: &str,
+    what: &str,
+    graph: &Graph,
+    batch: usize,
+    threads: usize,
+    checking: Checking,
+) -> Vec<String> {
+    let shared = reference(key, graph, batch);
+    let Reference { inputs, want, narrow } = match shared.get() {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return vec![format!("{what}: {e}")],
+        None => return vec![format!("{what}: no reference")],
     };
     let options = Options { threads, checking, gemm: Gemm::Tuned };
     let mut exe = match Executable::compile(graph, batch, &options) {
         Ok(e) => e,
         Err(e) => return vec![format!("{what}: compile: {e}")],
     };
-    for (name, value) in &inputs {
+    for (name, value) in inputs {
         if let Err(e) = exe.set_input(name, value) {
             return vec![format!("{what}: input {name}: {e}")];
         }
@@ -124,7 +163,7 @@ fn compare(what: &str, graph: &Graph, batch: usize, threads: usize, checking: Ch
         .flat_map(|a| a.iter())
         .fold(0.0f64, |m, &x| if x.is_finite() { m.max(f64::from(x).abs()) } else { m });
     let mut failures = vec![];
-    for (name, w) in &want {
+    for (name, w) in want {
         let slack = |kind: OutputKind| if kind == OutputKind::Param { 2.0 * lr } else { 0.0 };
         let check = |(kind, g): &(OutputKind, Tensor<f32>)| error(w, g, slack(*kind), 1e-2 * largest);
         // An output that f32 arithmetic cannot get within TOLERANCE (a
@@ -193,7 +232,7 @@ fn check_all(configs: &[(usize, usize, Checking)]) {
             for &(batch, threads, checking) in configs {
                 let batch = if big { batch.min(2) } else { batch };
                 let label = format!("{what} batch {batch} threads {threads} {checking:?}");
-                failures.extend(compare(&label, &graph, batch, threads, checking));
+                failures.extend(compare(&what, &label, &graph, batch, threads, checking));
                 runs += 1;
             }
         }
@@ -251,10 +290,10 @@ fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
         // Each training step of a model with several losses on its own.
         for step in nnc_compiler::pipeline::optimized_steps(&module).expect("train steps") {
             let graph = step.graph;
-            let batch = if big(&path, &graph) { 2 } else { 6 };
+            let (batch, steps) = if big(&path, &graph) { (2, 4) } else { (6, 20) };
             for threads in [1, 2] {
-                let a = bits(&train(&graph, batch, threads, 20));
-                let b = bits(&train(&graph, batch, threads, 20));
+                let a = bits(&train(&graph, batch, threads, steps));
+                let b = bits(&train(&graph, batch, threads, steps));
                 assert!(!a.is_empty(), "{}: no parameters", display_path(&path));
                 assert_eq!(a, b, "{} with {threads} threads: parameters differ", display_path(&path));
             }
