@@ -506,13 +506,7 @@ impl Checker {
                     _ => None,
                 };
                 match &expr.kind {
-                    ExprKind::List(items) if items.is_empty() => {
-                        self.diags.push(
-                            Diagnostic::error(format!("`{name}` must not be an empty list"))
-                                .primary(expr.span, "empty list"),
-                        );
-                        None
-                    }
+                    ExprKind::List(items) if items.is_empty() => self.empty_list(name, expr),
                     ExprKind::List(items) => {
                         let xs: Vec<Option<f64>> = items.iter().map(|e| one(self, e)).collect();
                         xs.into_iter().collect::<Option<Vec<f64>>>().map(Arg::Floats)
@@ -521,13 +515,7 @@ impl Checker {
                 }
             }
             Ty::Strs => match &expr.kind {
-                ExprKind::List(items) if items.is_empty() => {
-                    self.diags.push(
-                        Diagnostic::error(format!("`{name}` must not be an empty list"))
-                            .primary(expr.span, "empty list"),
-                    );
-                    None
-                }
+                ExprKind::List(items) if items.is_empty() => self.empty_list(name, expr),
                 ExprKind::List(items) => {
                     let strings: Vec<Option<String>> = items.iter().map(|e| self.string(name, e)).collect();
                     strings.into_iter().collect::<Option<Vec<_>>>().map(Arg::Strs)
@@ -568,6 +556,14 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// Reports an empty list given to `name`, which needs at least one item.
+    fn empty_list<T>(&mut self, name: &str, expr: &Expr) -> Option<T> {
+        self.diags.push(
+            Diagnostic::error(format!("`{name}` must not be an empty list")).primary(expr.span, "empty list"),
+        );
+        None
     }
 
     fn string(&mut self, name: &str, expr: &Expr) -> Option<String> {
