@@ -287,17 +287,25 @@ fn compiled_attention_gives_masked_positions_exactly_zero_weight() {
         let graph = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
         let batch = 3;
         let dims = nnc_compiler::pipeline::batch_dims(&graph, batch);
-        let mut inputs: HashMap<String, Tensor<f32>> = interp::example_inputs::<f32>(&graph, &dims, 5).expect("inputs");
+        let mut inputs: HashMap<String, Tensor<f32>> =
+            interp::example_inputs::<f32>(&graph, &dims, 5).expect("inputs");
         let eye: Vec<f64> = (0..batch * 2 * 36).map(|i| f64::from(u8::from(i % 6 == (i / 6) % 6))).collect();
         inputs.insert("eye".into(), Tensor::from_f64(&[batch, 2, 6, 6], &eye).expect("eye"));
         inputs.insert("keep".into(), Tensor::from_f64(&[6, 6], &keep).expect("keep"));
+        // The causal mask is a constant the module carries, not example data.
+        for c in &module.constants {
+            let shape = c.ty.shape.as_known().expect("known shape");
+            inputs.insert(c.name.clone(), Tensor::from_f64(&shape, &c.data.to_f64()).expect("constant"));
+        }
         for name in ["q", "k"] {
             if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
                 a.mapv_inplace(|v| 20.0 * v);
             }
         }
-        let wide: HashMap<String, Tensor<f64>> = inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
-        let want: HashMap<String, Tensor<f64>> = interp::run::<f64>(&graph, &wide).expect("runs").into_iter().collect();
+        let wide: HashMap<String, Tensor<f64>> =
+            inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
+        let want: HashMap<String, Tensor<f64>> =
+            interp::run::<f64>(&graph, &wide).expect("runs").into_iter().collect();
         let want = want["r"].as_float().expect("weights").clone();
         for threads in [1, 2] {
             let options = Options { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };

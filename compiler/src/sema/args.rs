@@ -109,7 +109,10 @@ impl Ty {
     /// of its own (`same`, `circular`, a dimension `B`) when it names
     /// nothing in scope.
     pub fn takes_names(self) -> bool {
-        matches!(self, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Enums(_) | Ty::Str | Ty::Shape | Ty::Bool | Ty::Mask)
+        matches!(
+            self,
+            Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Enums(_) | Ty::Str | Ty::Shape | Ty::Bool | Ty::Mask
+        )
     }
 
     /// The bare names the type accepts as values, which win over bindings

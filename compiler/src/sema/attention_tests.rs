@@ -9,10 +9,10 @@ use crate::diag::render_plain;
 use crate::ir::interp::{run, Tensor};
 use crate::ir::{Init, InputKind, Op, OutputKind};
 
+use super::analyze;
 use super::builtin_tests::{analyse_ok, gradients_match_finite_differences, module_inputs};
 use super::catalogue::{self, Kind, Role};
 use super::forward::sinusoidal;
-use super::analyze;
 
 /// A model with sequences of several widths and `r = EXPR`.
 fn model_with(expr: &str) -> String {
@@ -54,8 +54,14 @@ fn attention_builtins_have_their_documented_result_types() {
         ("positional_encoding(x)", "f32[B, 5, 8]"),
         ("x |> positional_encoding(kind: learned)", "f32[B, 5, 8]"),
         ("transformer_layer(x, heads: 2, ff: 16)", "f32[B, 5, 8]"),
-        ("x |> transformer_layer(4, 3, norm: post, dropout: 0.1, activation: relu, mask: causal)", "f32[B, 5, 8]"),
-        ("tok |> embedding(7, 4) |> positional_encoding |> repeat(transformer_layer(2, 8), 2)", "f32[B, 5, 4]"),
+        (
+            "x |> transformer_layer(4, 3, norm: post, dropout: 0.1, activation: relu, mask: causal)",
+            "f32[B, 5, 8]",
+        ),
+        (
+            "tok |> embedding(7, 4) |> positional_encoding |> repeat(transformer_layer(2, 8), 2)",
+            "f32[B, 5, 4]",
+        ),
     ];
     for (expr, want) in cases {
         assert_eq!(type_of(expr), *want, "{expr}");
@@ -67,34 +73,33 @@ fn attention_builtins_have_their_documented_result_types() {
 #[test]
 fn attention_layers_create_the_tensors_their_catalogue_row_lists() {
     let calls = [
-        ("multihead_attention", "multihead_attention(x, heads: 2, context: ctx)", vec![
-            vec![8, 8],
-            vec![8],
-            vec![8, 6],
-            vec![8],
-            vec![8, 6],
-            vec![8],
-            vec![8, 8],
-            vec![8],
-        ]),
-        ("transformer_layer", "transformer_layer(x, heads: 2, ff: 16)", vec![
-            vec![8, 8],
-            vec![8],
-            vec![8, 8],
-            vec![8],
-            vec![8, 8],
-            vec![8],
-            vec![8, 8],
-            vec![8],
-            vec![16, 8],
-            vec![16],
-            vec![8, 16],
-            vec![8],
-            vec![8],
-            vec![8],
-            vec![8],
-            vec![8],
-        ]),
+        (
+            "multihead_attention",
+            "multihead_attention(x, heads: 2, context: ctx)",
+            vec![vec![8, 8], vec![8], vec![8, 6], vec![8], vec![8, 6], vec![8], vec![8, 8], vec![8]],
+        ),
+        (
+            "transformer_layer",
+            "transformer_layer(x, heads: 2, ff: 16)",
+            vec![
+                vec![8, 8],
+                vec![8],
+                vec![8, 8],
+                vec![8],
+                vec![8, 8],
+                vec![8],
+                vec![8, 8],
+                vec![8],
+                vec![16, 8],
+                vec![16],
+                vec![8, 16],
+                vec![8],
+                vec![8],
+                vec![8],
+                vec![8],
+                vec![8],
+            ],
+        ),
         ("embedding", "embedding(tok, 10, 3)", vec![vec![10, 3]]),
         ("positional_encoding", "positional_encoding(x, kind: learned)", vec![vec![5, 8]]),
     ];
@@ -124,7 +129,9 @@ fn attention_layers_create_the_tensors_their_catalogue_row_lists() {
     let m = analyse_ok(&model_with("multihead_attention(x, heads: 2, context: ctx)"));
     let bound = |name: &str| {
         m.train_graph.inputs().find_map(|(_, n)| match &n.op {
-            Op::Input { name: n2, kind: InputKind::Param { init: Init::Uniform { bound }, .. } } if n2 == name => {
+            Op::Input { name: n2, kind: InputKind::Param { init: Init::Uniform { bound }, .. } }
+                if n2 == name =>
+            {
                 Some(*bound)
             }
             _ => None,
@@ -136,7 +143,10 @@ fn attention_layers_create_the_tensors_their_catalogue_row_lists() {
     assert!((q - 1.0 / 8f64.sqrt()).abs() < 1e-12);
     // Sinusoidal encoding creates no parameter but a constant.
     let m = analyse_ok(&model_with("positional_encoding(x)"));
-    assert!(m.train_graph.inputs().all(|(_, n)| !matches!(&n.op, Op::Input { kind: InputKind::Param { .. }, .. })));
+    assert!(m
+        .train_graph
+        .inputs()
+        .all(|(_, n)| !matches!(&n.op, Op::Input { kind: InputKind::Param { .. }, .. })));
     let pe = m.constants.iter().find(|c| c.name == "r.positional_encoding_1.pe").expect("pe constant");
     assert_eq!(pe.ty.to_string(), "f32[5, 8]");
 }
@@ -225,14 +235,17 @@ fn masked_positions_get_exactly_zero_weight() {
         )
     };
     let identity = |inputs: &mut HashMap<String, Tensor<f64>>| {
-        let eye = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[2, 2, 5, 5]), |i| f64::from(u8::from(i[2] == i[3])));
+        let eye = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[2, 2, 5, 5]), |i| {
+            f64::from(u8::from(i[2] == i[3]))
+        });
         inputs.insert("eye".into(), Tensor::Float(eye));
         // Scores of up to a few hundred: exp would overflow f32 without the shift.
         scaled(inputs, "q", 8.0);
         scaled(inputs, "k", 8.0);
     };
     let w = run_r(&src("causal"), identity);
-    for ((b, h, t, s), &v) in w.clone().into_dimensionality::<ndarray::Ix4>().expect("rank 4").indexed_iter() {
+    for ((b, h, t, s), &v) in w.clone().into_dimensionality::<ndarray::Ix4>().expect("rank 4").indexed_iter()
+    {
         assert!(v.is_finite(), "{b} {h} {t} {s}: {v}");
         if s > t {
             assert_eq!(v.to_bits(), 0.0f64.to_bits(), "future position {s} of query {t}: {v}");
@@ -303,7 +316,8 @@ fn multihead_attention_equals_its_composition_in_nn() {
     scaled(&mut moved, "a.multihead_attention_1.v_proj.weight", 0.5);
     let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &moved).expect("runs").into_iter().collect();
     let r = out["r"].as_float().expect("values");
-    let diff = r.index_axis(ndarray::Axis(0), 0).iter().zip(o.iter()).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    let diff =
+        r.index_axis(ndarray::Axis(0), 0).iter().zip(o.iter()).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(diff > 1e-3);
 }
 
@@ -312,12 +326,36 @@ fn multihead_attention_equals_its_composition_in_nn() {
 #[test]
 fn attention_misuse_is_reported_at_the_operand() {
     let cases: &[(&str, &[&str])] = &[
-        ("multihead_attention(x, heads: 3)", &["3 heads do not divide the width 8", "`heads: 3` does not divide 8", "expected a width divisible by 3", "1, 2, 4, 8"]),
+        (
+            "multihead_attention(x, heads: 3)",
+            &[
+                "3 heads do not divide the width 8",
+                "`heads: 3` does not divide 8",
+                "expected a width divisible by 3",
+                "1, 2, 4, 8",
+            ],
+        ),
         ("transformer_layer(ctx, heads: 4, ff: 8)", &["4 heads do not divide the width 6"]),
-        ("attention(x, ctx, ctx)", &["queries and keys of one width", "query width 8, key width 6", "this is f32[B, 3, 6], expected width 8"]),
+        (
+            "attention(x, ctx, ctx)",
+            &[
+                "queries and keys of one width",
+                "query width 8, key width 6",
+                "this is f32[B, 3, 6], expected width 8",
+            ],
+        ),
         ("attention(x, x, ctx)", &["one value per key", "expected 5 positions on axis 1"]),
-        ("attention(x, x, x, mask: ctx)", &["the attention mask f32[B, 3, 6] does not broadcast to the scores [B, 5, 5]", "expected a shape broadcastable"]),
-        ("multihead_attention(x, heads: 2, mask: ctx)", &["does not broadcast to the scores [B, 2, 5, 5]", "this is f32[B, 3, 6], expected"]),
+        (
+            "attention(x, x, x, mask: ctx)",
+            &[
+                "the attention mask f32[B, 3, 6] does not broadcast to the scores [B, 5, 5]",
+                "expected a shape broadcastable",
+            ],
+        ),
+        (
+            "multihead_attention(x, heads: 2, mask: ctx)",
+            &["does not broadcast to the scores [B, 2, 5, 5]", "this is f32[B, 3, 6], expected"],
+        ),
         ("attention(heads4, x, x)", &["q, k and v of one rank", "expected rank 4"]),
         ("attention(x, x, x, mask: casual)", &["invalid value `casual` for `mask`"]),
         ("embedding(x, 10, 3)", &["`embedding` looks up i32 indices", "expected i32[B, 5, 8]"]),

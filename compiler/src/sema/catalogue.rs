@@ -596,15 +596,36 @@ const GROUPNORM_TENSORS: &[TensorSpec] = &[NORM_SCALE, NORM_SHIFT];
 const MHA_TENSORS: &[TensorSpec] = &[
     tensor_spec("q_proj.weight", WEIGHT_ROLE, "[E, E] (E = width of x)", InitRule::FanInUniform, "E", None),
     tensor_spec("q_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", IF_BIAS),
-    tensor_spec("k_proj.weight", WEIGHT_ROLE, "[E, Ec] (Ec = width of the context, E without one)", InitRule::FanInUniform, "Ec", None),
+    tensor_spec(
+        "k_proj.weight",
+        WEIGHT_ROLE,
+        "[E, Ec] (Ec = width of the context, E without one)",
+        InitRule::FanInUniform,
+        "Ec",
+        None,
+    ),
     tensor_spec("k_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "Ec", IF_BIAS),
     tensor_spec("v_proj.weight", WEIGHT_ROLE, "[E, Ec]", InitRule::FanInUniform, "Ec", None),
     tensor_spec("v_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "Ec", IF_BIAS),
-    tensor_spec("out_proj.weight", WEIGHT_ROLE, "[E, E] (input: the heads joined, head j = features j·E/heads ..)", InitRule::FanInUniform, "E", None),
+    tensor_spec(
+        "out_proj.weight",
+        WEIGHT_ROLE,
+        "[E, E] (input: the heads joined, head j = features j·E/heads ..)",
+        InitRule::FanInUniform,
+        "E",
+        None,
+    ),
     tensor_spec("out_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", IF_BIAS),
 ];
 const TRANSFORMER_TENSORS: &[TensorSpec] = &[
-    tensor_spec("self_attn.q_proj.weight", WEIGHT_ROLE, "[E, E] (E = width of x)", InitRule::FanInUniform, "E", None),
+    tensor_spec(
+        "self_attn.q_proj.weight",
+        WEIGHT_ROLE,
+        "[E, E] (E = width of x)",
+        InitRule::FanInUniform,
+        "E",
+        None,
+    ),
     tensor_spec("self_attn.q_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
     tensor_spec("self_attn.k_proj.weight", WEIGHT_ROLE, "[E, E]", InitRule::FanInUniform, "E", None),
     tensor_spec("self_attn.k_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
@@ -621,8 +642,14 @@ const TRANSFORMER_TENSORS: &[TensorSpec] = &[
     tensor_spec("norm2.weight", Role::Param(ParamRole::Scale), "[E]", InitRule::Ones, "", None),
     tensor_spec("norm2.bias", Role::Param(ParamRole::Shift), "[E]", InitRule::Zeros, "", None),
 ];
-const EMBEDDING_TENSORS: &[TensorSpec] =
-    &[tensor_spec("weight", WEIGHT_ROLE, "[vocab, dim]", InitRule::Normal("1 (PyTorch `nn.Embedding`)"), "", None)];
+const EMBEDDING_TENSORS: &[TensorSpec] = &[tensor_spec(
+    "weight",
+    WEIGHT_ROLE,
+    "[vocab, dim]",
+    InitRule::Normal("1 (PyTorch `nn.Embedding`)"),
+    "",
+    None,
+)];
 const POSITIONAL_TENSORS: &[TensorSpec] = &[tensor_spec(
     "weight",
     WEIGHT_ROLE,

@@ -25,8 +25,8 @@
 
 use super::activation::{activation, dropout};
 use super::emit::{
-    bin, broadcast, check_param_size, check_size, emit, expand_back, known_dim, reduce_sum, reshape_to, shape,
-    splat, ty, unary, want_f32,
+    bin, broadcast, check_param_size, check_size, emit, expand_back, known_dim, reduce_sum, reshape_to,
+    shape, splat, ty, unary, want_f32,
 };
 use super::norm::standardize;
 use super::{Activation, BuildError, Built, Cx};
@@ -172,33 +172,49 @@ fn allowed(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>,
     }
 }
 
-/// Softmax over the last axis of `scores` with disallowed positions at
+/// Softmax over the last axis of `scores`, with disallowed positions at
 /// exactly zero weight: `z = where(allowed, s, MASKED)`, the row maximum
 /// `m = max(max_j z, MASKED / 2)`, `e = exp(z - m)` — exactly 0 where
 /// masked, since `z - m <= MASKED / 2` there, even in a row with nothing
-/// allowed — and `e / Σ e`, dividing by 1 where the sum is 0. The forward
-/// pass stores `z` (the product's output), `e` and the weights, as the
-/// unmasked softmax stores `s`, `e` and the weights.
+/// allowed — and `e / Σ e`, dividing by 1 where the sum is 0 (without a
+/// mask, `z = s` and `m = max_j s`). The shift `m` is a constant to the
+/// gradient: the weights do not depend on it, so its exact derivative is
+/// zero, and the backward pass neither recomputes the arg-max nor keeps
+/// `z` for it. The forward pass stores `z` (the product's output), `e` and
+/// the weights.
 fn masked_softmax(cx: &mut dyn Cx, scores: ValueId, allowed: Option<ValueId>) -> Built {
     let full = shape(cx, scores);
     let last = full.rank() - 1;
-    let Some(keep) = allowed else {
-        return super::softmax(cx, scores, -1);
+    let z = match allowed {
+        Some(keep) => {
+            let floor = splat(cx, MASKED, &full)?;
+            emit(cx, Op::Select, &[keep, scores, floor])?
+        }
+        None => scores,
     };
-    let floor = splat(cx, MASKED, &full)?;
-    let z = emit(cx, Op::Select, &[keep, scores, floor])?;
     let m = emit(cx, Op::ReduceMax { axes: vec![last] }, &[z])?;
     let rows = shape(cx, m);
-    let half = splat(cx, MASKED / 2.0, &rows)?;
-    let m = bin(cx, BinaryOp::Max, m, half)?;
+    let m = match allowed {
+        Some(_) => {
+            let half = splat(cx, MASKED / 2.0, &rows)?;
+            bin(cx, BinaryOp::Max, m, half)?
+        }
+        None => m,
+    };
+    let m = emit(cx, Op::StopGradient, &[m])?;
     let m = expand_back(cx, m, &full, &[last])?;
     let shifted = bin(cx, BinaryOp::Sub, z, m)?;
     let e = unary(cx, UnaryOp::Exp, shifted)?;
     let sum = reduce_sum(cx, e, &[last])?;
-    let zero = splat(cx, 0.0, &rows)?;
-    let any = emit(cx, Op::Compare(CmpOp::Gt), &[sum, zero])?;
-    let one = splat(cx, 1.0, &rows)?;
-    let sum = emit(cx, Op::Select, &[any, sum, one])?;
+    let sum = match allowed {
+        Some(_) => {
+            let zero = splat(cx, 0.0, &rows)?;
+            let any = emit(cx, Op::Compare(CmpOp::Gt), &[sum, zero])?;
+            let one = splat(cx, 1.0, &rows)?;
+            emit(cx, Op::Select, &[any, sum, one])?
+        }
+        None => sum,
+    };
     let sum = expand_back(cx, sum, &full, &[last])?;
     bin(cx, BinaryOp::Div, e, sum)
 }
@@ -268,7 +284,12 @@ pub struct Heads {
 }
 
 /// A sequence `[B, T, E]`: its type, `T` and `E`.
-fn sequence(cx: &mut dyn Cx, x: ValueId, what: &str, operand: usize) -> Result<(Type, usize, usize), BuildError> {
+fn sequence(
+    cx: &mut dyn Cx,
+    x: ValueId,
+    what: &str,
+    operand: usize,
+) -> Result<(Type, usize, usize), BuildError> {
     let t = want_f32(cx, x, what, operand)?;
     if t.shape.rank() != 3 {
         return Err(BuildError::new(format!(
@@ -288,13 +309,19 @@ fn sequence(cx: &mut dyn Cx, x: ValueId, what: &str, operand: usize) -> Result<(
 fn check_heads(what: &str, heads: usize, width: usize) -> Result<usize, BuildError> {
     check_size(heads, &format!("the number of `{what}` heads"))?;
     if width % heads != 0 {
-        let fits: Vec<String> = (1..=width.min(64)).filter(|h| width % h == 0).map(|h| h.to_string()).collect();
-        return Err(BuildError::new(format!("{heads} heads do not divide the width {width} of the `{what}` input"))
-            .at(0)
-            .label(format!("`heads: {heads}` does not divide {width}"))
-            .expected(format!("a width divisible by {heads}"))
-            .note(format!("each head attends over width / heads features; {width} divides into {}", fits.join(", ")))
-            .help("choose `heads` among those, or project the input to a divisible width with `dense` first"));
+        let fits: Vec<String> =
+            (1..=width.min(64)).filter(|h| width % h == 0).map(|h| h.to_string()).collect();
+        return Err(BuildError::new(format!(
+            "{heads} heads do not divide the width {width} of the `{what}` input"
+        ))
+        .at(0)
+        .label(format!("`heads: {heads}` does not divide {width}"))
+        .expected(format!("a width divisible by {heads}"))
+        .note(format!(
+            "each head attends over width / heads features; {width} divides into {}",
+            fits.join(", ")
+        ))
+        .help("choose `heads` among those, or project the input to a divisible width with `dense` first"));
     }
     Ok(width / heads)
 }
@@ -335,7 +362,11 @@ fn self_or_cross(cx: &mut dyn Cx, x: ValueId, ctx: ValueId, p: Projections, h: H
     let q = linear(cx, x, p.q)?;
     let k = linear(cx, ctx, p.k)?;
     let v = linear(cx, ctx, p.v)?;
-    let (q, k, v) = (split_heads(cx, q, h.heads, head)?, split_heads(cx, k, h.heads, head)?, split_heads(cx, v, h.heads, head)?);
+    let (q, k, v) = (
+        split_heads(cx, q, h.heads, head)?,
+        split_heads(cx, k, h.heads, head)?,
+        split_heads(cx, v, h.heads, head)?,
+    );
     let a = attend(cx, q, k, v, h.mask, h.dropout).map_err(|e| mask_operand(e, h.mask))?;
     let a = emit(cx, Op::Permute { axes: vec![0, 2, 1, 3] }, &[a])?;
     let s = shape(cx, a);

@@ -256,11 +256,11 @@ mod warp;
 
 pub use super::constants::ConstData;
 pub use activation::{activation, clip, dropout, log_softmax, softmax, SELU_ALPHA, SELU_SCALE};
-pub use attention::{
-    attention, embedding, multihead_attention, positional_encoding, sinusoidal, transformer_layer, Encoder, Heads,
-    Mask, Norm, Positions,
-};
 pub use arith::{binary, compare, extremum, neg, scalar, select, stop_gradient};
+pub use attention::{
+    attention, embedding, multihead_attention, positional_encoding, sinusoidal, transformer_layer, Encoder,
+    Heads, Mask, Norm, Positions,
+};
 pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
 pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
 pub use layers::{conv, conv_transpose, dense};
