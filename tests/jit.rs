@@ -306,3 +306,70 @@ fn twenty_steps_are_bit_identical_for_the_same_seed_and_threads() {
         }
     }
 }
+
+/// Attention compiled: with the identity for `v` the output is the
+/// weights, and every masked position (causal, or a 0/1 tensor with a row
+/// that allows nothing) is exactly 0 on 1 and 2 threads, while the allowed
+/// ones equal the interpreter's.
+#[test]
+fn compiled_attention_gives_masked_positions_exactly_zero_weight() {
+    let keep: Vec<f64> = (0..36).map(|i| if i / 6 == 2 || (i * 5) % 4 == 0 { 0.0 } else { 1.0 }).collect();
+    for (mask, masked) in [
+        ("causal", Box::new(|t: usize, s: usize| s > t) as Box<dyn Fn(usize, usize) -> bool>),
+        ("keep", Box::new(|t: usize, s: usize| keep[t * 6 + s] == 0.0)),
+    ] {
+        let source = format!(
+            "model m {{
+  input q: f32[B, 2, 6, 4]
+  input k: f32[B, 2, 6, 4]
+  input eye: f32[B, 2, 6, 6]
+  input keep: f32[6, 6]
+  r = attention(q, k, eye, mask: {mask})
+}}
+"
+        );
+        let module = compile_ok(Path::new("attention.nn"), &source);
+        let graph = nnc_compiler::opt::optimize(&module.infer_graph).expect("inference graph");
+        let batch = 3;
+        let dims = nnc_compiler::pipeline::batch_dims(&graph, batch);
+        let mut inputs: HashMap<String, Tensor<f32>> =
+            interp::example_inputs::<f32>(&graph, &dims, 5).expect("inputs");
+        let eye: Vec<f64> = (0..batch * 2 * 36).map(|i| f64::from(u8::from(i % 6 == (i / 6) % 6))).collect();
+        inputs.insert("eye".into(), Tensor::from_f64(&[batch, 2, 6, 6], &eye).expect("eye"));
+        inputs.insert("keep".into(), Tensor::from_f64(&[6, 6], &keep).expect("keep"));
+        // The causal mask is a constant the module carries, not example data.
+        for c in &module.constants {
+            let shape = c.ty.shape.as_known().expect("known shape");
+            inputs.insert(c.name.clone(), Tensor::from_f64(&shape, &c.data.to_f64()).expect("constant"));
+        }
+        for name in ["q", "k"] {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.mapv_inplace(|v| 20.0 * v);
+            }
+        }
+        let wide: HashMap<String, Tensor<f64>> =
+            inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
+        let want: HashMap<String, Tensor<f64>> =
+            interp::run::<f64>(&graph, &wide).expect("runs").into_iter().collect();
+        let want = want["r"].as_float().expect("weights").clone();
+        for threads in [1, 2] {
+            let options = Options { threads, checking: Checking::Unchecked, gemm: Gemm::Tuned };
+            let mut exe = Executable::compile(&graph, batch, &options).expect("compiles");
+            for (name, value) in &inputs {
+                exe.set_input(name, value).expect("input");
+            }
+            exe.run().expect("runs");
+            let got = exe.outputs().into_iter().find(|(n, _, _)| n == "r").expect("output r").2;
+            let got = got.as_float().expect("weights");
+            assert_eq!(got.shape(), &[batch, 2, 6, 6]);
+            for (i, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
+                let (t, s) = ((i / 6) % 6, i % 6);
+                if masked(t, s) {
+                    assert_eq!(g.to_bits(), 0.0f32.to_bits(), "{mask}: masked ({t}, {s}) weighs {g}");
+                } else {
+                    assert!((f64::from(g) - w).abs() < 1e-5, "{mask} ({t}, {s}): {g}, interpreter {w}");
+                }
+            }
+        }
+    }
+}

@@ -41,6 +41,8 @@ pub enum Ty {
     TensorList,
     /// A tensor or `none`.
     OptTensor,
+    /// An attention mask: a tensor, `causal` or `none`.
+    Mask,
     /// Recurrent states: a tensor or a list of tensors (`init: h0`,
     /// `init: [h0, c0]`); with `Default::None`, `none` too.
     State,
@@ -83,6 +85,7 @@ impl Ty {
             Ty::Tensors => "tensors or a list of tensors".into(),
             Ty::TensorList => "a list of tensors (e.g. `weights`)".into(),
             Ty::OptTensor => "a tensor or `none`".into(),
+            Ty::Mask => "a mask tensor, `causal` or `none`".into(),
             Ty::State => "a tensor or a list of tensors".into(),
             Ty::Int => "an integer".into(),
             Ty::Ints => "an integer or a list of integers".into(),
@@ -106,7 +109,10 @@ impl Ty {
     /// of its own (`same`, `circular`, a dimension `B`) when it names
     /// nothing in scope.
     pub fn takes_names(self) -> bool {
-        matches!(self, Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Enums(_) | Ty::Str | Ty::Shape | Ty::Bool)
+        matches!(
+            self,
+            Ty::Enum(_) | Ty::IntOrEnum(_) | Ty::Enums(_) | Ty::Str | Ty::Shape | Ty::Bool | Ty::Mask
+        )
     }
 
     /// The bare names the type accepts as values, which win over bindings
@@ -114,6 +120,7 @@ impl Ty {
     pub fn names(self) -> &'static [&'static str] {
         match self {
             Ty::Enum(names) | Ty::IntOrEnum(names) | Ty::Enums(names) => names,
+            Ty::Mask => &["none", "causal"],
             _ => &[],
         }
     }
@@ -746,6 +753,12 @@ pub fn check(name: &str, ty: Ty, range: Range, value: &Value) -> Result<Arg, Rej
         Ty::OptTensor => match value {
             Value::Tensor(t) => Ok(Arg::Tensor(t.clone())),
             Value::Symbol(s) if s == "none" => Ok(Arg::None),
+            _ => Err(wrong_type(ty, value)),
+        },
+        Ty::Mask => match value {
+            Value::Tensor(t) => Ok(Arg::Tensor(t.clone())),
+            Value::Symbol(s) if s == "none" => Ok(Arg::None),
+            Value::Symbol(_) => enum_value(name, ty, &["causal", "none"], value),
             _ => Err(wrong_type(ty, value)),
         },
         Ty::TensorList => tensor_list(ty, value),

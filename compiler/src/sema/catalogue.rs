@@ -258,6 +258,9 @@ pub enum InitRule {
     FanInUniform,
     Ones,
     Zeros,
+    /// Normal with mean 0 and the standard deviation written
+    /// ([`Init::Normal`]).
+    Normal(&'static str),
 }
 
 impl InitRule {
@@ -268,14 +271,16 @@ impl InitRule {
             (InitRule::FanInUniform, Init::Uniform { .. })
                 | (InitRule::Ones, Init::Ones)
                 | (InitRule::Zeros, Init::Zeros)
+                | (InitRule::Normal(_), Init::Normal { .. })
         )
     }
 
-    fn text(self) -> &'static str {
+    fn text(self) -> String {
         match self {
-            InitRule::FanInUniform => "uniform ±1/√fan_in",
-            InitRule::Ones => "ones",
-            InitRule::Zeros => "zeros",
+            InitRule::FanInUniform => "uniform ±1/√fan_in".into(),
+            InitRule::Ones => "ones".into(),
+            InitRule::Zeros => "zeros".into(),
+            InitRule::Normal(std) => format!("normal with std {std}"),
         }
     }
 }
@@ -588,6 +593,74 @@ const LAYERNORM_TENSORS: &[TensorSpec] = &[
     tensor_spec("bias", Role::Param(ParamRole::Shift), "[D] (D = last axis)", InitRule::Zeros, "", None),
 ];
 const GROUPNORM_TENSORS: &[TensorSpec] = &[NORM_SCALE, NORM_SHIFT];
+const MHA_TENSORS: &[TensorSpec] = &[
+    tensor_spec("q_proj.weight", WEIGHT_ROLE, "[E, E] (E = width of x)", InitRule::FanInUniform, "E", None),
+    tensor_spec("q_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", IF_BIAS),
+    tensor_spec(
+        "k_proj.weight",
+        WEIGHT_ROLE,
+        "[E, Ec] (Ec = width of the context, E without one)",
+        InitRule::FanInUniform,
+        "Ec",
+        None,
+    ),
+    tensor_spec("k_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "Ec", IF_BIAS),
+    tensor_spec("v_proj.weight", WEIGHT_ROLE, "[E, Ec]", InitRule::FanInUniform, "Ec", None),
+    tensor_spec("v_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "Ec", IF_BIAS),
+    tensor_spec(
+        "out_proj.weight",
+        WEIGHT_ROLE,
+        "[E, E] (input: the heads joined, head j = features j·E/heads ..)",
+        InitRule::FanInUniform,
+        "E",
+        None,
+    ),
+    tensor_spec("out_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", IF_BIAS),
+];
+const TRANSFORMER_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "self_attn.q_proj.weight",
+        WEIGHT_ROLE,
+        "[E, E] (E = width of x)",
+        InitRule::FanInUniform,
+        "E",
+        None,
+    ),
+    tensor_spec("self_attn.q_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.k_proj.weight", WEIGHT_ROLE, "[E, E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.k_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.v_proj.weight", WEIGHT_ROLE, "[E, E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.v_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.out_proj.weight", WEIGHT_ROLE, "[E, E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("self_attn.out_proj.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("linear1.weight", WEIGHT_ROLE, "[ff, E]", InitRule::FanInUniform, "E", None),
+    tensor_spec("linear1.bias", BIAS_ROLE, "[ff]", InitRule::FanInUniform, "E", None),
+    tensor_spec("linear2.weight", WEIGHT_ROLE, "[E, ff]", InitRule::FanInUniform, "ff", None),
+    tensor_spec("linear2.bias", BIAS_ROLE, "[E]", InitRule::FanInUniform, "ff", None),
+    tensor_spec("norm1.weight", Role::Param(ParamRole::Scale), "[E]", InitRule::Ones, "", None),
+    tensor_spec("norm1.bias", Role::Param(ParamRole::Shift), "[E]", InitRule::Zeros, "", None),
+    tensor_spec("norm2.weight", Role::Param(ParamRole::Scale), "[E]", InitRule::Ones, "", None),
+    tensor_spec("norm2.bias", Role::Param(ParamRole::Shift), "[E]", InitRule::Zeros, "", None),
+];
+const EMBEDDING_TENSORS: &[TensorSpec] = &[tensor_spec(
+    "weight",
+    WEIGHT_ROLE,
+    "[vocab, dim]",
+    InitRule::Normal("1 (PyTorch `nn.Embedding`)"),
+    "",
+    None,
+)];
+const POSITIONAL_TENSORS: &[TensorSpec] = &[tensor_spec(
+    "weight",
+    WEIGHT_ROLE,
+    "[T, D] (the last two axes of x)",
+    InitRule::Normal("0.02"),
+    "",
+    Some("kind: learned"),
+)];
+const MASK: Param = p("mask", Ty::Mask, Range::Any, Default::None);
+const HEADS: Param = p("heads", Ty::Int, Range::Positive, Default::Required);
+const DROPOUT: Param = p("dropout", Ty::Float, Range::Probability, Default::Float(0.0));
 
 /// The catalogue of built-ins.
 pub fn builtins() -> &'static [Builtin] {
@@ -773,6 +846,85 @@ static CATALOGUE: &[Builtin] = &[
         tensors: GROUPNORM_TENSORS,
         doc: "group normalisation: channels (axis 1) split into `groups` groups, each normalised per sample",
         build: |cx, a| forward::groupnorm(cx, a.tensor("x")?, a.size("groups")?, a.float("eps")?),
+    },
+    Builtin {
+        name: "multihead_attention",
+        kind: Kind::Layer,
+        params: &[X, HEADS, p("context", Ty::OptTensor, Range::Any, Default::None), MASK, DROPOUT, BIAS],
+        tensors: MHA_TENSORS,
+        doc: "multi-head attention over x [B, T, E] (PyTorch `nn.MultiheadAttention`, batch_first, separate \
+              projections): q = x·Wqᵀ, k, v from `context` [B, S, Ec] (default x), `heads` heads of E/heads \
+              features, softmax(q·kᵀ/√(E/heads)) per head with `mask` (`causal` or 0/1 broadcastable to \
+              [B, heads, T, S]), heads joined and projected by out_proj → [B, T, E]; `dropout` on the weights",
+        build: |cx, a| {
+            let context = a.opt_tensor("context")?;
+            let mask = mask(a, 1 + usize::from(context.is_some()))?;
+            let heads = forward::Heads { heads: a.size("heads")?, mask, dropout: a.float("dropout")?, bias: a.bool("bias")? };
+            forward::multihead_attention(cx, a.tensor("x")?, context, heads)
+        },
+    },
+    Builtin {
+        name: "transformer_layer",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            HEADS,
+            p("ff", Ty::Int, Range::Positive, Default::Required),
+            p("norm", Ty::Enum(&["pre", "post"]), Range::Any, Default::Enum("pre")),
+            DROPOUT,
+            p("activation", Ty::Enum(&["gelu", "relu"]), Range::Any, Default::Enum("gelu")),
+            MASK,
+            EPS,
+        ],
+        tensors: TRANSFORMER_TENSORS,
+        doc: "a transformer encoder layer over [B, T, E] (PyTorch `nn.TransformerEncoderLayer`, batch_first): \
+              self-attention (`heads`, `mask`) and linear2(act(linear1(.))) with `ff` hidden units, each added \
+              to its input, with layer norms before (`norm: pre`: h = x + attn(norm1(x)), y = h + ff(norm2(h))) \
+              or after (`post`: h = norm1(x + attn(x)), y = norm2(h + ff(h))); `dropout` on the attention \
+              weights, the hidden units and both branches",
+        build: |cx, a| {
+            let norm = if a.enum_value("norm")? == "post" { forward::Norm::Post } else { forward::Norm::Pre };
+            let act = if a.enum_value("activation")? == "relu" { Activation::Relu } else { Activation::Gelu };
+            let e = forward::Encoder {
+                heads: a.size("heads")?,
+                ff: a.size("ff")?,
+                norm,
+                dropout: a.float("dropout")?,
+                activation: act,
+                mask: mask(a, 1)?,
+                eps: a.float("eps")?,
+            };
+            forward::transformer_layer(cx, a.tensor("x")?, e)
+        },
+    },
+    Builtin {
+        name: "embedding",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            p("vocab", Ty::Int, Range::Positive, Default::Required),
+            p("dim", Ty::Int, Range::Positive, Default::Required),
+        ],
+        tensors: EMBEDDING_TENSORS,
+        doc: "looks up row x of weight [vocab, dim] for every i32 index: [...] → [..., dim] (PyTorch \
+              `nn.Embedding`); an index outside 0..vocab gives zeros",
+        build: |cx, a| forward::embedding(cx, a.tensor("x")?, a.size("vocab")?, a.size("dim")?),
+    },
+    Builtin {
+        name: "positional_encoding",
+        kind: Kind::Layer,
+        params: &[X, p("kind", Ty::Enum(&["sinusoidal", "learned"]), Range::Any, Default::Enum("sinusoidal"))],
+        tensors: POSITIONAL_TENSORS,
+        doc: "x + pe over the last two axes [.., T, D]: fixed sinusoids pe[t, 2i] = sin(t/10000^(2i/D)), \
+              pe[t, 2i+1] = cos(t/10000^(2i/D)) (Vaswani et al. 2017), or with `kind: learned` a trained weight [T, D]",
+        build: |cx, a| {
+            let kind = if a.enum_value("kind")? == "learned" {
+                forward::Positions::Learned
+            } else {
+                forward::Positions::Sinusoidal
+            };
+            forward::positional_encoding(cx, a.tensor("x")?, kind)
+        },
     },
     // Activations.
     Builtin {
@@ -1019,6 +1171,19 @@ static CATALOGUE: &[Builtin] = &[
         tensors: &[],
         doc: "matrix product of the last two axes; the leading (batch) axes broadcast as in NumPy",
         build: |cx, a| forward::matmul(cx, a.tensor("a")?, a.tensor("b")?),
+    },
+    Builtin {
+        name: "attention",
+        kind: Kind::TensorOp,
+        params: &[tensor("q"), tensor("k"), tensor("v"), MASK],
+        tensors: &[],
+        doc: "scaled dot-product attention softmax(q·kᵀ/√D)·v over q [.., T, D], k [.., S, D], v [.., S, Dv] \
+              (rank 3 [B, T, D] or 4 [B, H, T, D]) → [.., T, Dv]; max-subtracted softmax; `mask: causal` (key ≤ \
+              query) or a 0/1 or bool tensor broadcastable to [.., T, S]; masked positions weigh exactly 0",
+        build: |cx, a| {
+            let mask = mask(a, 3)?;
+            forward::attention(cx, a.tensor("q")?, a.tensor("k")?, a.tensor("v")?, mask)
+        },
     },
     Builtin {
         name: "stack",
@@ -1467,6 +1632,17 @@ pub fn build_results(cx: &mut dyn Cx, b: &Builtin, a: &Args) -> Result<Vec<Value
         Some(cell) => sequence_results(cx, a, cell),
         None => Ok(vec![(b.build)(cx, a)?]),
     }
+}
+
+/// The `mask` argument: `none`, `causal`, or a tensor that is the call's
+/// tensor operand `operand`.
+fn mask(a: &Args, operand: usize) -> Result<forward::Mask, BuildError> {
+    Ok(match a.get("mask") {
+        Some(Arg::Tensor(t)) => forward::Mask::Tensor { mask: t.id, operand },
+        Some(Arg::Enum(e)) if e == "causal" => forward::Mask::Causal,
+        Some(Arg::None) => forward::Mask::None,
+        _ => return Err(MissingArgument { name: "mask".into() }.into()),
+    })
 }
 
 /// `convgru` and `trajgru`: the arguments they share.

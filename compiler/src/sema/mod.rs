@@ -56,6 +56,8 @@ pub mod train_section;
 mod values;
 
 #[cfg(test)]
+mod attention_tests;
+#[cfg(test)]
 mod builtin_tests;
 #[cfg(test)]
 mod language_tests;

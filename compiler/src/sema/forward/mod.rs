@@ -45,6 +45,13 @@
 //! - `pub fn softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built`, `pub fn log_softmax(cx: &mut dyn Cx, x: ValueId, axis: i64) -> Built`
 //! - `pub fn dropout(cx: &mut dyn Cx, x: ValueId, p: f64) -> Built`  (Train: `RngUniform` with `cx.next_stream()` and `cx.key()`, keep where u >= p, scale 1/(1-p); Infer: identity, returns x)
 //!
+//! Attention and transformers (`attention.rs`; [`Mask`], [`Heads`], [`Positions`], [`Norm`], [`Encoder`] beside them):
+//! - `pub fn attention(cx: &mut dyn Cx, q: ValueId, k: ValueId, v: ValueId, mask: Mask) -> Built`  (softmax(q·kᵀ/√D)·v over `[B, T, D]` or `[B, H, T, D]`; operands q 0, k 1, v 2; masked positions weigh exactly 0)
+//! - `pub fn multihead_attention(cx: &mut dyn Cx, x: ValueId, context: Option<ValueId>, h: Heads) -> Built`  (`[B, T, E]` → `[B, T, E]`; q_proj, k_proj, v_proj, out_proj; heads must divide E, error `.at(0)`)
+//! - `pub fn embedding(cx: &mut dyn Cx, x: ValueId, vocab: usize, dim: usize) -> Built`  (i32 `[..]` → `[.., dim]`, one_hot·weight)
+//! - `pub fn positional_encoding(cx: &mut dyn Cx, x: ValueId, kind: Positions) -> Built`  (`x + pe[T, D]`; constant `pe` or param `weight`)
+//! - `pub fn transformer_layer(cx: &mut dyn Cx, x: ValueId, e: Encoder) -> Built`  (PyTorch `nn.TransformerEncoderLayer`, pre or post norm)
+//!
 //! Tensor ops:
 //! - `pub fn pool(cx: &mut dyn Cx, x: ValueId, kind: crate::ir::PoolKind, size: &[usize], stride: &[usize], pad: &[usize]) -> Built`  (maxpool2d/avgpool2d: 2 spatial dims; symmetric pad)
 //! - `pub fn global_avgpool(cx: &mut dyn Cx, x: ValueId) -> Built`  ([B, C, *S] → [B, C])
@@ -230,6 +237,7 @@ pub enum ReshapeDim {
 
 mod activation;
 mod arith;
+mod attention;
 mod create;
 mod emit;
 mod graph;
@@ -249,6 +257,10 @@ mod warp;
 pub use super::constants::ConstData;
 pub use activation::{activation, clip, dropout, log_softmax, softmax, SELU_ALPHA, SELU_SCALE};
 pub use arith::{binary, compare, extremum, neg, scalar, select, stop_gradient};
+pub use attention::{
+    attention, embedding, multihead_attention, positional_encoding, sinusoidal, transformer_layer, Encoder,
+    Heads, Mask, Norm, Positions,
+};
 pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
 pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
 pub use layers::{conv, conv_transpose, dense};

@@ -38,7 +38,7 @@ fn std_dev(cx: &mut dyn Cx, var: ValueId, eps: f64) -> Built {
 }
 
 /// Normalises `x` over `axes`: `(x - mean) / sqrt(var + eps)`.
-fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Built {
+pub(crate) fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Built {
     let full = shape(cx, x);
     let (centered, _, var) = moments(cx, x, axes)?;
     let sd = std_dev(cx, var, eps)?;
