@@ -308,9 +308,9 @@ fn sequence(
 /// Checks that `heads` divides `width`: the message names both.
 fn check_heads(what: &str, heads: usize, width: usize) -> Result<usize, BuildError> {
     check_size(heads, &format!("the number of `{what}` heads"))?;
-    if width % heads != 0 {
+    if !width.is_multiple_of(heads) {
         let fits: Vec<String> =
-            (1..=width.min(64)).filter(|h| width % h == 0).map(|h| h.to_string()).collect();
+            (1..=width.min(64)).filter(|h| width.is_multiple_of(*h)).map(|h| h.to_string()).collect();
         return Err(BuildError::new(format!(
             "{heads} heads do not divide the width {width} of the `{what}` input"
         ))
