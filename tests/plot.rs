@@ -467,6 +467,10 @@ fn scatter_of_a_regression_model_has_the_one_to_one_line_and_scores() {
     }
 }
 
+/// A plot that cannot be drawn: the case, the directory, the arguments
+/// after `plot model.run`, the exit code and words of the error.
+type BadPlot<'a> = (&'a str, &'a Path, &'a [&'a str], i32, &'a [&'a str]);
+
 #[test]
 fn prediction_plots_explain_what_they_cannot_draw() {
     let sine = trained("errors-sine", SINE_MODEL, &[]);
@@ -475,8 +479,7 @@ fn prediction_plots_explain_what_they_cannot_draw() {
     let lonely = run_dir("errors-untrained");
     std::fs::write(lonely.join("model.nn"), GRID_MODEL).expect("model");
     std::fs::create_dir_all(lonely.join("model.run")).expect("run dir");
-    // (case, directory, arguments, exit code, words of the error)
-    let cases: [(&str, &Path, &[&str], i32, &[&str]); 6] = [
+    let cases: [BadPlot; 6] = [
         (
             "not gridded",
             &sine,

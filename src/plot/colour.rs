@@ -54,14 +54,30 @@ impl Scale {
     /// zero when `diverging`, or when the values take both signs and the
     /// smaller side reaches a tenth of the larger (an increment, an
     /// anomaly); else viridis from the smallest to the largest value.
-    pub(super) fn of(values: impl Iterator<Item = f32>, diverging: bool) -> Scale {
-        let (lo, hi) = values
-            .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v as f64), hi.max(v as f64)));
+    pub(super) fn of(values: impl Iterator<Item = f32> + Clone, diverging: bool) -> Scale {
+        Scale::spanning(values.clone(), values, diverging)
+    }
+
+    /// The scale whose kind the values `kind` decide (as in [`Scale::of`]:
+    /// observations, say) and whose range covers `all` (observations and
+    /// predictions), so that a prediction below zero does not make rain
+    /// rates diverging.
+    pub(super) fn spanning(
+        kind: impl Iterator<Item = f32>,
+        all: impl Iterator<Item = f32>,
+        diverging: bool,
+    ) -> Scale {
+        let bounds = |values: &mut dyn Iterator<Item = f32>| {
+            values
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v as f64), hi.max(v as f64)))
+        };
+        let (klo, khi) = bounds(&mut { kind });
+        let (lo, hi) = bounds(&mut { all });
         if !(lo.is_finite() && hi.is_finite()) {
             return Scale { lo: 0.0, hi: 1.0, diverging };
         }
-        let both_signs = lo < 0.0 && hi > 0.0 && (-lo).min(hi) >= 0.1 * (-lo).max(hi);
+        let both_signs = klo < 0.0 && khi > 0.0 && (-klo).min(khi) >= 0.1 * (-klo).max(khi);
         if diverging || both_signs {
             let m = lo.abs().max(hi.abs());
             let m = if m > 0.0 { m } else { 1.0 };
@@ -109,7 +125,10 @@ mod tests {
         assert_eq!((d.lo, d.hi, d.diverging), (-3.0, 3.0, true));
         assert_eq!(d.colour(0.0), RGBColor(0xf7, 0xf7, 0xf7));
         assert_eq!(d.colour(-3.0), RGBColor(0x05, 0x30, 0x61));
-        // A field of rain rates with a few small negative values is not an increment.
+        // A field of rain rates with a few small negative values is not an increment,
+        // nor are rain rates whose predictions go below zero.
         assert!(!Scale::of([-0.01f32, 30.0].into_iter(), false).diverging);
+        let rain = Scale::spanning([0.0f32, 20.0].into_iter(), [-8.0f32, 0.0, 20.0].into_iter(), false);
+        assert_eq!((rain.lo, rain.hi, rain.diverging), (-8.0, 20.0, false));
     }
 }

@@ -132,7 +132,13 @@ pub fn plot_maps(run_dir: &Path, opts: &MapOptions) -> Result<PathBuf, String> {
         let errors: Vec<Vec<f32>> =
             preds.iter().zip(&targets).map(|(p, t)| p.iter().zip(t).map(|(p, t)| p - t).collect()).collect();
         let input_field = input.as_ref().map(|i| i.frame(channels, c, &names[c]));
-        let outputs = Scale::of(targets.iter().chain(&preds).flatten().copied(), false);
+        // Observations decide whether the values diverge (increments,
+        // anomalies); the range covers the predictions too.
+        let outputs = Scale::spanning(
+            targets.iter().flatten().copied(),
+            targets.iter().chain(&preds).flatten().copied(),
+            false,
+        );
         // The input shares the colours of target and prediction when it is
         // the same variable in the same range (not for an increment).
         let same_variable = input_field.as_ref().is_some_and(|f| {
@@ -140,7 +146,7 @@ pub fn plot_maps(run_dir: &Path, opts: &MapOptions) -> Result<PathBuf, String> {
         });
         let scale = if same_variable {
             let shared = targets.iter().chain(&preds).chain(input_field.iter().map(|f| &f.values));
-            Scale::of(shared.flatten().copied(), false)
+            Scale::spanning(targets.iter().flatten().copied(), shared.flatten().copied(), false)
         } else {
             outputs
         };
@@ -330,6 +336,23 @@ fn longitude(v: f64, digit: i32) -> String {
     }
 }
 
+/// About `count` round values of degrees over `lo..=hi`: over ten degrees,
+/// multiples of 5, 10, 15, 30, 45, 60 or 90 (the graticule of an atlas);
+/// else multiples of 1, 2 or 5 times a power of ten.
+fn degree_ticks(lo: f64, hi: f64, count: f64) -> super::Ticks {
+    if hi - lo < 10.0 {
+        return linear_ticks_about(lo, hi, count);
+    }
+    let steps = [5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0];
+    let fits = |step: f64| ((hi / step).floor() - (lo / step).ceil() + 1.0) <= count.ceil() + 1.0;
+    let step = steps.iter().copied().find(|&s| fits(s)).unwrap_or(90.0);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    let values: Vec<f64> = (first..=last).map(|i| i as f64 * step).collect();
+    let digits = vec![0; values.len()];
+    super::Ticks { values, digits }
+}
+
 /// Ticks along an edge whose cells (at `positions`) have the coordinates
 /// `values`: about `count` round values, each placed where the edge
 /// crosses it (linearly between cell centres).
@@ -344,7 +367,7 @@ fn edge_ticks(
     if !(lo.is_finite() && hi > lo) {
         return vec![];
     }
-    let ticks = linear_ticks_about(lo, hi, count);
+    let ticks = degree_ticks(lo, hi, count);
     let mut out = vec![];
     for (&t, &digit) in ticks.values.iter().zip(&ticks.digits) {
         for i in 0..values.len().saturating_sub(1) {
@@ -531,4 +554,22 @@ fn draw_panel<DB: DrawingBackend>(
         bar_area.draw_text(unit, &style, local(left - 4, top - 4)).map_err(drawing)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_are_labelled_in_degrees_with_hemispheres() {
+        let labels = |t: super::super::Ticks, label: fn(f64, i32) -> String| -> Vec<String> {
+            t.values.iter().zip(&t.digits).map(|(&v, &d)| label(v, d)).collect()
+        };
+        assert_eq!(labels(degree_ticks(0.0, 357.0, 3.3), longitude), ["0°", "90°E", "180°", "90°W"]);
+        assert_eq!(labels(degree_ticks(-90.0, 90.0, 2.6), latitude), ["60°S", "0°", "60°N"]);
+        assert_eq!(labels(degree_ticks(61.0, 61.6, 3.0), latitude), ["61.0°N", "61.2°N", "61.4°N", "61.6°N"]);
+        // A tick where the edge crosses the value, between cell centres.
+        let ticks = edge_ticks(&[10.0, 20.0, 30.0], &[0.5, 1.5, 2.5], 2.0, longitude);
+        assert_eq!(ticks, [(0.5, "10°E".to_string()), (1.5, "20°E".to_string()), (2.5, "30°E".to_string())]);
+    }
 }

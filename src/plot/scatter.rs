@@ -145,7 +145,7 @@ fn scores(pairs: &[(f64, f64)]) -> (f64, f64) {
 fn reliability(pairs: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let (lo, hi) =
         pairs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    if !(hi > lo) {
+    if !(hi - lo).is_finite() || hi <= lo {
         return vec![];
     }
     let mut sums = [(0.0f64, 0.0f64, 0usize); BINS];
