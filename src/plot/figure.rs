@@ -39,14 +39,20 @@ impl Figure {
             under += &format!(
                 "<image x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" preserveAspectRatio=\"none\" \
                  image-rendering=\"pixelated\" style=\"image-rendering:pixelated\" \
-                 href=\"data:image/png;base64,{data}\"/>\n",
+                 xlink:href=\"data:image/png;base64,{data}\"/>\n",
                 layer.x, layer.y, layer.width, layer.height
             );
         }
-        // After the opening tag, so that everything else draws over it.
+        // After the opening tag, so that everything else draws over it;
+        // `xlink:href` (SVG 1.1) for the viewers that do not read SVG 2's `href`.
         let start = self.svg.find("<svg").ok_or("the drawing is not an SVG document")?;
-        let end = start + self.svg[start..].find('>').ok_or("the drawing is not an SVG document")? + 1;
-        Ok(format!("{}\n{under}{}", &self.svg[..end], &self.svg[end..]))
+        let end = start + self.svg[start..].find('>').ok_or("the drawing is not an SVG document")?;
+        let xlink = if self.svg[start..end].contains("xmlns:xlink") {
+            ""
+        } else {
+            " xmlns:xlink=\"http://www.w3.org/1999/xlink\""
+        };
+        Ok(format!("{}{xlink}>\n{under}{}", &self.svg[..end], &self.svg[end + 1..]))
     }
 
     /// The figure as a PNG image: white, the layers, then the drawing.

@@ -140,9 +140,11 @@ pub fn plot_maps(run_dir: &Path, opts: &MapOptions) -> Result<PathBuf, String> {
             false,
         );
         // The input shares the colours of target and prediction when it is
-        // the same variable in the same range (not for an increment).
+        // the same variable, of the same kind (not a field against its
+        // increment) and in overlapping ranges.
         let same_variable = input_field.as_ref().is_some_and(|f| {
-            f.same_variable && overlapping(&Scale::of(f.values.iter().copied(), false), &outputs)
+            let own = Scale::of(f.values.iter().copied(), false);
+            f.same_variable && own.diverging == outputs.diverging && overlapping(&own, &outputs)
         });
         let scale = if same_variable {
             let shared = targets.iter().chain(&preds).chain(input_field.iter().map(|f| &f.values));
@@ -273,11 +275,12 @@ impl<'a> InputFrames<'a> {
     }
 }
 
-/// Whether two ranges overlap over at least half of their union.
+/// Whether two ranges overlap over at least a tenth of their union (rain
+/// of 0–4 and 0–9 mm/h do; pressure and its change do not).
 fn overlapping(a: &Scale, b: &Scale) -> bool {
     let common = a.hi.min(b.hi) - a.lo.max(b.lo);
     let union = a.hi.max(b.hi) - a.lo.min(b.lo);
-    union > 0.0 && common >= 0.5 * union
+    union > 0.0 && common >= 0.1 * union
 }
 
 /// An axis of a map: positions in cells, ticks where the labels say.
