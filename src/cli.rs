@@ -23,7 +23,9 @@ Examples:
                                       validation loss and metrics of a checkpoint
   nnc predict models/sine.nn --checkpoint models/sine.safetensors --input x.npy -o y.npy
                                       run the trained model on new inputs
-  nnc plot models/sine.run           loss and metric curves of runs (SVG or PNG)
+  nnc plot models/sine.run            loss and metric curves of runs (SVG or PNG)
+  nnc plot models/fmi_convlstm.run --maps
+                                      prediction maps of a validation example
   nnc datasets                        the real data sets shipped with nnc
   nnc bench models/bench/mlp.nn --threads 2
                                       compile time and training-step speed
@@ -145,10 +147,32 @@ Examples:
   nnc plot models/sine.run
   nnc plot runs/eddies -o eddies.png
   nnc plot runs/lr1e-3.run runs/lr3e-3.run -o compare.svg
+  nnc plot models/fmi_convlstm.run --maps --example 3 -o maps.png
+  nnc plot models/storm_resnet.run --maps --variable t
+  nnc plot models/sine.run --scatter -o scatter.png
 
 Draws the training and validation loss and every validation metric of a run
 directory's log.jsonl against the epoch; several runs are overlaid, one
-colour per run. SVG, or PNG drawn with a built-in font.";
+colour per run. SVG, or PNG drawn with a built-in font.
+
+--maps and --scatter run the run's checkpoint on the validation examples
+(the model and checkpoint come from the run directory's run.json, which
+`nnc train` writes; else MODEL.nn and MODEL.safetensors beside MODEL.run),
+with the data loaded and normalised as `nnc eval` does and the predictions
+in physical units as `nnc predict` writes them.
+
+--maps: one validation example of a gridded model (prediction [C, H, W],
+or [T, C, H, W] for a sequence: one row per lead time): the input's last
+frame, the target, the prediction and the error, each with a colour bar;
+viridis for values, a diverging map centred on zero for errors and
+increments, missing values grey, latitude and longitude on the axes when
+the data carry them (dataset(\"fmi_radar\"), the maps of era5_members).
+Default output RUN_DIR/maps.svg.
+
+--scatter: predicted against observed for every validation value, one panel
+per output variable, with the 1:1 line, the reliability curve (mean
+observed in ten bins of predicted value) and the RMSE and bias. Default
+output RUN_DIR/scatter.svg.";
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -229,7 +253,8 @@ pub enum Command {
     /// Run a trained model on the inputs of an .npy file.
     #[command(after_help = PREDICT_EXAMPLES)]
     Predict(PredictArgs),
-    /// Draw the loss and metric curves of a training run.
+    /// Draw the loss and metric curves of training runs, or a run's
+    /// prediction maps or scatter plot.
     #[command(after_help = PLOT_EXAMPLES)]
     Plot(PlotArgs),
     /// List the real data sets shipped with nnc: shapes, units, tasks and
@@ -384,9 +409,28 @@ pub struct PlotArgs {
     pub run_dirs: Vec<PathBuf>,
 
     /// Where to write the figure, .svg or .png (default: RUN_DIR/curves.svg
-    /// for one run, compare.svg for several).
+    /// for one run, compare.svg for several; RUN_DIR/maps.svg with --maps,
+    /// RUN_DIR/scatter.svg with --scatter).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Maps of one validation example of a gridded model: input, target,
+    /// prediction and error in physical units.
+    #[arg(long, conflicts_with = "scatter")]
+    pub maps: bool,
+
+    /// Predicted against observed for every validation value, per output
+    /// variable, with the 1:1 line, the reliability curve, RMSE and bias.
+    #[arg(long)]
+    pub scatter: bool,
+
+    /// With --maps: which validation example, counted from 0.
+    #[arg(long, value_name = "N", requires = "maps")]
+    pub example: Option<usize>,
+
+    /// With --maps or --scatter: only this output variable (by name).
+    #[arg(long, value_name = "NAME")]
+    pub variable: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,8 @@
 //! `nnc plot RUN_DIR...`: learning curves of one or several training runs,
-//! as an SVG or PNG file.
+//! as an SVG or PNG file; with `--maps` or `--scatter`, what a run's
+//! checkpoint predicts for the validation examples ([`maps`], [`scatter`];
+//! [`run`] finds the model and checkpoint of a run directory, [`colour`]
+//! holds the colour maps and [`figure`] the heat maps drawn as images).
 //!
 //! A run directory holds `log.jsonl`, one JSON object per epoch with
 //! `epoch` (1-based), `train_loss`, `val_loss` and, per metric label `L`,
@@ -28,6 +31,12 @@
 //! by resvg with the DejaVu Sans font compiled into the binary, so it looks
 //! the same on every machine. The file is written to a temporary name and
 //! renamed, so a reader never sees half a plot.
+
+mod colour;
+mod figure;
+mod maps;
+mod run;
+mod scatter;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,6 +104,9 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
+pub use maps::{plot_maps, MapOptions};
+pub use scatter::{plot_scatter, ScatterOptions};
+
 /// Reads `run_dir/log.jsonl` and writes the learning curves; returns the
 /// path of the written file. A malformed log is an error naming the file and
 /// the line.
@@ -148,6 +160,15 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
 
 /// The SVG document drawn into pixels with the built-in font.
 pub fn rasterize(svg: &str) -> Result<resvg::tiny_skia::Pixmap, String> {
+    rasterize_over(svg, |_| {})
+}
+
+/// The SVG document drawn with the built-in font over what `under` draws
+/// into the empty image first.
+fn rasterize_over(
+    svg: &str,
+    under: impl FnOnce(&mut resvg::tiny_skia::Pixmap),
+) -> Result<resvg::tiny_skia::Pixmap, String> {
     use resvg::{tiny_skia, usvg};
     let mut options = usvg::Options { font_family: "DejaVu Sans".to_string(), ..Default::default() };
     let fonts = options.fontdb_mut();
@@ -157,6 +178,7 @@ pub fn rasterize(svg: &str) -> Result<resvg::tiny_skia::Pixmap, String> {
     let size = tree.size().to_int_size();
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
         .ok_or_else(|| format!("cannot draw an image of {}×{} pixels", size.width(), size.height()))?;
+    under(&mut pixmap);
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     Ok(pixmap)
 }
@@ -478,12 +500,18 @@ fn log_ticks(lo: f64, hi: f64) -> Ticks {
 /// Multiples of a step of 1, 2 or 5 times a power of ten, about six over
 /// `lo..=hi`.
 fn linear_ticks(lo: f64, hi: f64) -> Ticks {
+    linear_ticks_about(lo, hi, 6.0)
+}
+
+/// Multiples of a step of 1, 2 or 5 times a power of ten, about `count`
+/// over `lo..=hi`.
+fn linear_ticks_about(lo: f64, hi: f64, count: f64) -> Ticks {
     let span = hi - lo;
     if !(span.is_finite() && span > 0.0) {
         let e = if lo == 0.0 || !lo.is_finite() { 0 } else { lo.abs().log10().floor() as i32 - 2 };
         return Ticks { values: vec![lo], digits: vec![e] };
     }
-    let raw = span / 6.0;
+    let raw = span / count.max(1.0);
     let mut e = raw.log10().floor() as i32;
     let m = raw / 10f64.powi(e);
     let step_m = if m < 1.5 {

@@ -626,10 +626,46 @@ pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &m
     Status::Ok
 }
 
-/// `nnc plot RUN_DIR... [-o FILE]`.
+/// `nnc plot RUN_DIR... [-o FILE] [--maps [--example N] | --scatter] [--variable NAME]`.
 pub fn run_plot(args: &PlotArgs, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    let opts = crate::plot::PlotOptions { output: args.output.clone(), ..Default::default() };
-    match crate::plot::plot_runs(&args.run_dirs, &opts) {
+    let kind = if args.maps {
+        Some("--maps")
+    } else if args.scatter {
+        Some("--scatter")
+    } else {
+        None
+    };
+    let result = match (kind, args.run_dirs.as_slice()) {
+        (None, _) if args.variable.is_some() => {
+            return fail(err, "--variable chooses the variable of --maps or --scatter")
+        }
+        (None, dirs) => {
+            let opts = crate::plot::PlotOptions { output: args.output.clone(), ..Default::default() };
+            crate::plot::plot_runs(dirs, &opts)
+        }
+        (Some(kind), [_, _, ..]) => {
+            return fail(err, &format!("{kind} draws the predictions of one run; give one run directory"))
+        }
+        (Some(_), [dir]) if args.maps => {
+            let opts = crate::plot::MapOptions {
+                example: args.example.unwrap_or(0),
+                variable: args.variable.clone(),
+                output: args.output.clone(),
+                ..Default::default()
+            };
+            crate::plot::plot_maps(dir, &opts)
+        }
+        (Some(_), [dir]) => {
+            let opts = crate::plot::ScatterOptions {
+                variable: args.variable.clone(),
+                output: args.output.clone(),
+                ..Default::default()
+            };
+            crate::plot::plot_scatter(dir, &opts)
+        }
+        (Some(_), []) => return fail(err, "no run directory given"),
+    };
+    match result {
         Ok(path) => {
             let _ = writeln!(out, "wrote {}", path.display());
             Status::Ok

@@ -246,3 +246,276 @@ fn every_plot_renders_to_png_with_its_labels_inside_the_image() {
         .expect_err("a .gif output");
     assert!(err.contains(".svg or .png"), "{err}");
 }
+
+// ---- prediction maps and scatter plots of trained runs ---------------------------------
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `nnc` in `dir`.
+fn nnc_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `model.nn` into a fresh directory and trains it for its epochs
+/// on one thread; returns the directory.
+fn trained(name: &str, model: &str, files: &[(&str, &ndarray::ArrayD<f32>)]) -> PathBuf {
+    let dir = run_dir(name);
+    for (file, a) in files {
+        use ndarray_npy::WriteNpyExt;
+        let f = std::fs::File::create(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        a.write_npy(f).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    std::fs::write(dir.join("model.nn"), model).unwrap_or_else(|e| panic!("cannot write the model: {e}"));
+    let out = nnc_in(&dir, &["train", "model.nn", "--quiet", "--threads", "1"]);
+    assert!(out.status.success(), "{name}: training failed: {}", stderr_of(&out));
+    dir
+}
+
+/// Draws `args` of `nnc plot` in `dir` and reads the PNG written to `file`.
+fn plotted(dir: &Path, args: &[&str], file: &str) -> resvg::tiny_skia::Pixmap {
+    let mut all = vec!["plot", "model.run"];
+    all.extend(args);
+    all.extend(["-o", file]);
+    let out = nnc_in(dir, &all);
+    assert!(out.status.success(), "nnc {all:?}: {}", stderr_of(&out));
+    resvg::tiny_skia::Pixmap::load_png(dir.join(file)).unwrap_or_else(|e| panic!("{file}: not a PNG: {e}"))
+}
+
+/// Pixels of `image` for which `keep(red, green, blue)` holds.
+fn pixels(image: &resvg::tiny_skia::Pixmap, keep: impl Fn(u8, u8, u8) -> bool) -> usize {
+    image.pixels().iter().map(|p| p.demultiply()).filter(|p| keep(p.red(), p.green(), p.blue())).count()
+}
+
+/// The distinct colours of `image` that are neither grey nor white.
+fn distinct_colours(image: &resvg::tiny_skia::Pixmap) -> usize {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in image.pixels() {
+        let p = p.demultiply();
+        let (r, g, b) = (p.red(), p.green(), p.blue());
+        if r.max(g).max(b) - r.min(g).min(b) > 24 {
+            seen.insert((r, g, b));
+        }
+    }
+    seen.len()
+}
+
+/// 24 steps of a field moving one cell right per step; the target (the
+/// next step) is missing in its top-left 2×2 cells.
+fn moving_fields() -> (ndarray::ArrayD<f32>, ndarray::ArrayD<f32>) {
+    let field = |t: usize, r: usize, c: usize| ((c as f32 - t as f32) * 0.7).sin() + 0.3 * r as f32;
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[24, 1, 8, 10]), |i| field(i[0], i[2], i[3]));
+    let y = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[24, 1, 8, 10]), |i| {
+        if i[2] < 2 && i[3] < 2 {
+            f32::NAN
+        } else {
+            field(i[0] + 1, i[2], i[3])
+        }
+    });
+    (x, y)
+}
+
+const GRID_MODEL: &str = "model grid {
+  input  x: f32[B, 1, 8, 10]
+  target y: f32[B, 1, 8, 10]
+  target valid: f32[B, 1, 8, 10]
+  out = x |> conv2d(1, kernel: 3, pad: same)
+  output out
+  loss = mse(out, y, weight: valid)
+}
+train {
+  data = npy(x: \"x.npy\", y: \"y.npy\")
+  missing = mask
+  split = chronological(0.75)
+  batch = 6
+  epochs = 1
+  seed = 0
+}
+";
+
+#[test]
+fn maps_of_a_gridded_model_have_colour_bars_and_grey_missing_cells() {
+    let (x, y) = moving_fields();
+    let dir = trained("maps-grid", GRID_MODEL, &[("x.npy", &x), ("y.npy", &y)]);
+    let run = std::fs::read_to_string(dir.join("model.run/run.json")).expect("run.json");
+    assert!(run.contains("model.nn") && run.contains("model.safetensors"), "{run}");
+    let image = plotted(&dir, &["--maps", "--example", "2"], "maps.png");
+    // Four panels (input, target, prediction, error) of 304 pixels.
+    assert_eq!(image.width(), 4 * 304);
+    assert!(image.height() > 200 && image.height() < 400, "height {}", image.height());
+    // The missing target cells (and so their errors) are grey.
+    let grey = pixels(&image, |r, g, b| r == 150 && g == 150 && b == 150);
+    assert!(grey > 200, "{grey} grey pixels");
+    // viridis and the diverging map along the colour bars and maps.
+    assert!(distinct_colours(&image) > 100, "{} colours", distinct_colours(&image));
+    let dark_purple = pixels(&image, |r, g, b| r < 90 && g < 40 && b > 60 && b < 110);
+    let red = pixels(&image, |r, g, b| r > 150 && g < 60 && b < 70);
+    let blue = pixels(&image, |r, g, b| b > 120 && r < 60 && g < 120);
+    assert!(dark_purple > 20 && red > 20 && blue > 20, "purple {dark_purple}, red {red}, blue {blue}");
+    // The SVG embeds the maps as images and names the panels.
+    let out = nnc_in(&dir, &["plot", "model.run", "--maps"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let svg = std::fs::read_to_string(dir.join("model.run/maps.svg")).expect("maps.svg");
+    assert_eq!(svg.matches("<image").count(), 8, "four maps and four colour bars");
+    let drawn = texts(&svg);
+    for want in ["input x", "target y", "prediction y", "error", "grey: missing value (NaN)"] {
+        assert!(drawn.iter().any(|t| t == want), "no text {want:?} in {drawn:?}");
+    }
+}
+
+#[test]
+fn maps_of_a_sequence_model_have_one_row_per_lead() {
+    let model = "model seq {
+  input  x: f32[B, 2, 1, 8, 8]
+  target y: f32[B, 3, 1, 8, 8]
+  f = x |> reshape([B, 2, 8, 8])
+  change = f |> conv2d(3, kernel: 3, pad: same) |> reshape([B, 3, 1, 8, 8])
+  next = x[:, -1:] + change
+  output next
+  loss = mse(next, y)
+}
+train {
+  data = synthetic.advection(n: 16, size: 8, steps: 1, in: 2, out: 3)
+  split = 0.75
+  normalize = none
+  batch = 4
+  epochs = 1
+  seed = 0
+}
+";
+    let dir = trained("maps-sequence", model, &[]);
+    let image = plotted(&dir, &["--maps"], "leads.png");
+    assert_eq!(image.width(), 4 * 304);
+    assert!(image.height() > 3 * 200, "three rows: height {}", image.height());
+    assert!(distinct_colours(&image) > 100);
+    assert_eq!(pixels(&image, |r, g, b| r == 150 && g == 150 && b == 150), 0, "no missing values");
+    let out = nnc_in(&dir, &["plot", "model.run", "--maps", "-o", "leads.svg"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let drawn = texts(&std::fs::read_to_string(dir.join("leads.svg")).expect("svg"));
+    for want in ["input x, last frame", "target y, lead 1", "prediction y, lead 3", "error, lead 2"] {
+        assert!(drawn.iter().any(|t| t == want), "no text {want:?} in {drawn:?}");
+    }
+}
+
+#[test]
+fn maps_of_data_with_coordinates_have_latitude_and_longitude_axes() {
+    let model = "model globe {
+  input  x: f32[B, 3, 61, 120]
+  target y: f32[B, 1, 61, 120]
+  out = x |> conv2d(1, kernel: 1)
+  output out
+  loss = mse(out, y)
+}
+train {
+  data = dataset(\"era5_members\", task: \"maps\")
+  normalize = per_variable
+  batch = 8
+  epochs = 1
+  seed = 0
+}
+";
+    let dir = trained("maps-globe", model, &[]);
+    let out = nnc_in(&dir, &["plot", "model.run", "--maps"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let drawn = texts(&std::fs::read_to_string(dir.join("model.run/maps.svg")).expect("svg"));
+    let lat: Vec<&String> = drawn.iter().filter(|t| t.ends_with("°N") || t.ends_with("°S")).collect();
+    let lon: Vec<&String> = drawn.iter().filter(|t| t.ends_with("°E") || t.ends_with("°W")).collect();
+    assert!(lat.len() >= 4 && lon.len() >= 4, "latitudes {lat:?}, longitudes {lon:?}");
+    // The units of the data set are on the colour bars.
+    assert!(drawn.iter().any(|t| t == "K"), "no unit K in {drawn:?}");
+}
+
+const SINE_MODEL: &str = "model sine {
+  input  x: f32[B, 1]
+  target y: f32[B, 1]
+  out = x |> dense(16) |> tanh |> dense(1)
+  loss = mse(out, y)
+}
+train {
+  data = synthetic.sine(n: 256, noise: 0.1)
+  batch = 16
+  epochs = 1
+  seed = 0
+}
+";
+
+#[test]
+fn scatter_of_a_regression_model_has_the_one_to_one_line_and_scores() {
+    let dir = trained("scatter-sine", SINE_MODEL, &[]);
+    let image = plotted(&dir, &["--scatter"], "scatter.png");
+    assert_eq!(image.width(), 540);
+    // Light blue points (drawn translucent) and the orange curve.
+    let blue = pixels(&image, |r, g, b| b > 150 && b as i32 > r as i32 + 40 && g > r);
+    let orange = pixels(&image, |r, g, b| r > 200 && g > 60 && g < 130 && b < 60);
+    assert!(blue > 100 && orange > 30, "points {blue}, reliability curve {orange}");
+    let out = nnc_in(&dir, &["plot", "model.run", "--scatter"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let drawn = texts(&std::fs::read_to_string(dir.join("model.run/scatter.svg")).expect("svg"));
+    assert!(drawn.iter().any(|t| t.starts_with("RMSE ")), "{drawn:?}");
+    assert!(drawn.iter().any(|t| t.starts_with("bias ")), "{drawn:?}");
+    for want in ["1:1", "validation values", "n = 51"] {
+        assert!(drawn.iter().any(|t| t == want), "no text {want:?} in {drawn:?}");
+    }
+}
+
+/// A plot that cannot be drawn: the case, the directory, the arguments
+/// after `plot model.run`, the exit code and words of the error.
+type BadPlot<'a> = (&'a str, &'a Path, &'a [&'a str], i32, &'a [&'a str]);
+
+#[test]
+fn prediction_plots_explain_what_they_cannot_draw() {
+    let sine = trained("errors-sine", SINE_MODEL, &[]);
+    let (x, y) = moving_fields();
+    let grid = trained("errors-grid", GRID_MODEL, &[("x.npy", &x), ("y.npy", &y)]);
+    let lonely = run_dir("errors-untrained");
+    std::fs::write(lonely.join("model.nn"), GRID_MODEL).expect("model");
+    std::fs::create_dir_all(lonely.join("model.run")).expect("run dir");
+    let cases: [BadPlot; 6] = [
+        (
+            "not gridded",
+            &sine,
+            &["--maps"],
+            2,
+            &["--maps draws gridded predictions", "f32[B, 1]", "--scatter"],
+        ),
+        ("no checkpoint", &lonely, &["--maps"], 2, &["no checkpoint", "model.safetensors", "nnc train"]),
+        (
+            "example out of range",
+            &grid,
+            &["--maps", "--example", "99"],
+            2,
+            &["no example 99", "6 examples, 0 to 5"],
+        ),
+        (
+            "unknown variable",
+            &grid,
+            &["--maps", "--variable", "t"],
+            2,
+            &["--variable t", "variables are `y`"],
+        ),
+        ("unknown scatter variable", &sine, &["--scatter", "--variable", "z"], 2, &["variables are `y`"]),
+        ("example without maps", &grid, &["--example", "1"], 2, &["--maps"]),
+    ];
+    for (case, dir, args, code, words) in cases {
+        let mut all = vec!["plot", "model.run"];
+        all.extend(args);
+        let out = nnc_in(dir, &all);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(code), "{case}: {err}");
+        assert!(!err.contains("panicked"), "{case}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{case}: {err:?} lacks {w:?}");
+        }
+    }
+    let out = nnc_in(&grid, &["plot", "model.run", "model.run", "--scatter"]);
+    assert!(stderr_of(&out).contains("one run directory"), "{}", stderr_of(&out));
+}

@@ -134,7 +134,7 @@ fn slot(here: &Path, name: String, role: Role, ty: Type, array: Array) -> Result
 
 /// Binds the arrays of `raw` to `slots` (see [`slots`]).
 pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Examples, LoadError> {
-    let Raw { x, y, order, origin, variable_axis } = raw;
+    let Raw { x, y, order, origin, variable_axis, grid } = raw;
     let (nx, ny) = (examples_in(&x)?, examples_in(&y)?);
     let has_y = slots.iter().any(|s| s.array == Array::Y);
     for (part, n) in [(&x, nx), (&y, ny)].into_iter().take(if has_y { 2 } else { 1 }) {
@@ -234,7 +234,14 @@ pub(crate) fn bind(raw: Raw, slots: &[Slot], missing: Missing) -> Result<Example
             mask: slot.array == Array::Valid,
         });
     }
-    Ok(Examples { fields, n, order, origin, dropped })
+    let grid = match (grid, keep.as_deref()) {
+        (Some(g), Some(keep)) => {
+            let kept: Vec<usize> = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i).collect();
+            Some(g.select(&kept))
+        }
+        (grid, _) => grid,
+    };
+    Ok(Examples { fields, n, order, origin, dropped, grid })
 }
 
 /// The `valid` part: 1.0 where `part` is finite, 0.0 elsewhere.

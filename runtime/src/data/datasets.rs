@@ -23,11 +23,14 @@ use ndarray::{s, ArrayD, Axis, IxDyn};
 use nnc_compiler::config::datasets::{self, ArrayInfo, Dataset, Task};
 
 use super::files::{npz_arrays, Table};
-use super::{ArrayValue, Part, Raw};
+use super::{ArrayValue, Grid, Part, Raw};
 use crate::Error;
 
 /// The code that builds a task's `x` and `y` from the embedded files.
 type Build = fn() -> Result<(ArrayValue, ArrayValue), String>;
+
+/// The code that gives the grid of a task's `n` examples.
+type Locate = fn(usize) -> Result<Grid, String>;
 
 /// The examples of `dataset("name", task: "task")` (before binding); `None`
 /// is the default task.
@@ -52,6 +55,11 @@ pub(crate) fn load_dataset(name: &str, task: Option<&str>) -> Result<Raw, Error>
     let build = builder(entry, task)
         .ok_or_else(|| Error::new(&here, "internal error: the task has no loader".to_string()))?;
     let (x, y) = build().map_err(|m| Error::new(&here, m))?;
+    let n = x.shape().first().copied().unwrap_or(0);
+    let grid = match locator(entry, task) {
+        Some(locate) => Some(locate(n).map_err(|m| Error::new(&here, m))?),
+        None => None,
+    };
     let part = |info: &ArrayInfo, value, variables: &[&str]| Part {
         array: info.name.to_string(),
         source: here.clone(),
@@ -66,7 +74,27 @@ pub(crate) fn load_dataset(name: &str, task: Option<&str>) -> Result<Raw, Error>
         order: task.order,
         origin,
         variable_axis: 1,
+        grid,
     })
+}
+
+/// Where the cells of a task's fields lie, for the tasks whose files say.
+fn locator(set: &Dataset, task: &Task) -> Option<Locate> {
+    let locate: Locate = match (set.name, task.name) {
+        ("fmi_radar", "default") => |n| {
+            let mut a = npz(FMI_RADAR, &["lat", "lon"])?.into_iter();
+            let mut grid = || -> Result<ndarray::Array2<f32>, String> {
+                let a = floats(a.next().ok_or("no lat or lon")?);
+                a.into_dimensionality().map_err(|_| "lat and lon must be [128, 128]".to_string())
+            };
+            let (lat, lon) = (grid()?, grid()?);
+            Ok(Grid::whole(lat, lon, n))
+        },
+        // 61 latitudes from 90°N to 90°S, 120 longitudes from 0°E, every 3°.
+        ("era5_members", "maps") => |n| Ok(Grid::regular(61, 120, (90.0, -3.0), (0.0, 3.0), n)),
+        _ => return None,
+    };
+    Some(locate)
 }
 
 /// The loader of every task of the catalogue.

@@ -237,6 +237,7 @@ pub(crate) fn load_npy(x: &Path, y: &Path) -> Result<Raw, Error> {
         order: Order::Iid,
         origin: format!("{} and {}", x.display(), y.display()),
         variable_axis: 1,
+        grid: None,
     })
 }
 
@@ -254,6 +255,7 @@ pub(crate) fn load_npz(path: &Path, x: &str, y: &str) -> Result<Raw, Error> {
         order: Order::Iid,
         origin: path.display().to_string(),
         variable_axis: 1,
+        grid: None,
     })
 }
 
@@ -431,6 +433,7 @@ pub(crate) fn load_csv(path: &Path, x: &[String], y: &[String]) -> Result<Raw, E
         order: Order::Iid,
         origin: path.display().to_string(),
         variable_axis: 1,
+        grid: None,
     })
 }
 

@@ -110,6 +110,67 @@ pub struct Examples {
     pub origin: String,
     /// Examples left out by `missing = drop` (0 otherwise).
     pub dropped: usize,
+    /// Where the cells of gridded examples lie, when the source says.
+    pub grid: Option<Grid>,
+}
+
+/// The latitude and longitude of the cells of a source's fields: one grid,
+/// and where on it each example lies (a tile of `window(..., tile: N)` is
+/// a part of the grid).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Degrees north of every cell centre, `[rows, columns]`, row 0 first.
+    pub lat: ndarray::Array2<f32>,
+    /// Degrees east of every cell centre, `[rows, columns]`.
+    pub lon: ndarray::Array2<f32>,
+    /// Per example, the row and column of the grid at which its fields
+    /// (the last two axes of its arrays) start.
+    pub origins: Vec<(usize, usize)>,
+}
+
+impl Grid {
+    /// The grid of `n` examples that each cover the whole of it.
+    pub fn whole(lat: ndarray::Array2<f32>, lon: ndarray::Array2<f32>, n: usize) -> Grid {
+        Grid { lat, lon, origins: vec![(0, 0); n] }
+    }
+
+    /// A regular latitude–longitude grid: row `r` at `lat0 + r·dlat`,
+    /// column `c` at `lon0 + c·dlon` (degrees).
+    pub fn regular(
+        rows: usize,
+        columns: usize,
+        (lat0, dlat): (f64, f64),
+        (lon0, dlon): (f64, f64),
+        n: usize,
+    ) -> Grid {
+        let lat = ndarray::Array2::from_shape_fn((rows, columns), |(r, _)| (lat0 + r as f64 * dlat) as f32);
+        let lon = ndarray::Array2::from_shape_fn((rows, columns), |(_, c)| (lon0 + c as f64 * dlon) as f32);
+        Grid::whole(lat, lon, n)
+    }
+
+    /// The latitudes and longitudes of the `rows × columns` field of
+    /// example `example`, or `None` when the field does not fit the grid.
+    pub fn field(
+        &self,
+        example: usize,
+        rows: usize,
+        columns: usize,
+    ) -> Option<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
+        let &(r0, c0) = self.origins.get(example)?;
+        let (gr, gc) = self.lat.dim();
+        if r0 + rows > gr || c0 + columns > gc {
+            return None;
+        }
+        let part =
+            |a: &ndarray::Array2<f32>| a.slice(ndarray::s![r0..r0 + rows, c0..c0 + columns]).to_owned();
+        Some((part(&self.lat), part(&self.lon)))
+    }
+
+    /// The grid of the examples `rows` of this one.
+    pub fn select(&self, rows: &[usize]) -> Grid {
+        let origins = rows.iter().filter_map(|&r| self.origins.get(r).copied()).collect();
+        Grid { lat: self.lat.clone(), lon: self.lon.clone(), origins }
+    }
 }
 
 impl Examples {
@@ -213,6 +274,8 @@ pub(crate) struct Raw {
     pub origin: String,
     /// The axis of the variables: 1, or 2 for sequences (time on axis 1).
     pub variable_axis: usize,
+    /// Where the cells of the fields lie, when the source says.
+    pub grid: Option<Grid>,
 }
 
 /// Why a source could not be loaded for a model: the file (or source) and

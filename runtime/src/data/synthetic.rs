@@ -123,7 +123,7 @@ pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
         cells: None,
     };
     let variable_axis = if matches!(g, Generator::AdvectionSequence { .. }) { 2 } else { 1 };
-    Ok(Raw { x: part("x", x, units.0), y: part("y", y, units.1), order, origin, variable_axis })
+    Ok(Raw { x: part("x", x, units.0), y: part("y", y, units.1), order, origin, variable_axis, grid: None })
 }
 
 fn array(shape: &[usize], values: Vec<f32>) -> ArrayD<f32> {

@@ -47,7 +47,8 @@ fn split_rules() {
 #[test]
 fn split_rules_of_the_train_section() {
     use nnc_compiler::config::{Split, SplitRule};
-    let examples = |order| Examples { fields: vec![], n: 10, order, origin: "t".into(), dropped: 0 };
+    let examples =
+        |order| Examples { fields: vec![], n: 10, order, origin: "t".into(), dropped: 0, grid: None };
     let chronological = |fraction| Split { fraction, rule: SplitRule::Chronological };
     let iid = examples(Order::Iid);
     // `split = 0.8`: the source's own order.
@@ -290,6 +291,7 @@ fn steps(n: usize) -> Raw {
         order: Order::Chronological,
         origin: "s".into(),
         variable_axis: 1,
+        grid: None,
     }
 }
 
@@ -339,6 +341,7 @@ fn windows_of_fields_cut_into_tiles() {
         order: Order::Chronological,
         origin: "f".into(),
         variable_axis: 1,
+        grid: None,
     };
     let w = Window { input: 2, output: 2, stride: 1, tile: Some(2) };
     let out = super::window::window(raw.clone(), &w, "w").expect("tiles");
@@ -352,6 +355,14 @@ fn windows_of_fields_cut_into_tiles() {
     assert_eq!(x[[k, 1, 0, 1, 1]], 200.0 + 35.0);
     assert_eq!(y[[k, 0, 0, 0, 1]], 300.0 + 25.0);
     assert_eq!(y[[k, 1, 0, 1, 0]], 400.0 + 34.0);
+    // A grid follows the tiles: tile (1, 2) of every window starts at row 2, column 4.
+    let gridded = Raw { grid: Some(super::Grid::regular(5, 7, (60.0, -1.0), (20.0, 2.0), 5)), ..raw.clone() };
+    let grid = super::window::window(gridded, &w, "w").expect("tiles").grid.expect("a grid");
+    assert_eq!(grid.origins.len(), 18);
+    assert_eq!(grid.origins[k], (2, 4));
+    let (lat, lon) = grid.field(k, 2, 2).expect("inside the grid");
+    assert_eq!((lat[[0, 0]], lat[[1, 0]], lon[[0, 0]], lon[[0, 1]]), (58.0, 57.0, 28.0, 30.0));
+    assert!(grid.field(k, 4, 4).is_none(), "a field beyond the grid");
     let big = Window { input: 2, output: 1, stride: 1, tile: Some(6) };
     let e = super::window::window(raw, &big, "w").expect_err("tile larger than the field");
     assert!(e.to_string().contains("smaller than one 6×6 tile"), "{e}");

@@ -52,6 +52,8 @@ pub(crate) fn window(raw: Raw, w: &Window, origin: &str) -> Result<Raw, Error> {
     }
     let starts: Vec<usize> = (0..count).map(|k| k * w.stride).collect();
     let internal = |e: ShapeError| Error::new(&here, format!("internal error cutting windows: {e}"));
+    // Every window lies where its first step does.
+    let mut located = raw.grid.as_ref().map(|g| g.select(&starts));
     let mut x = cut(&raw.x.value, &starts, 0, w.input).map_err(internal)?;
     let mut y = cut(&raw.y.value, &starts, w.input - 1, w.output).map_err(internal)?;
     if let Some(size) = w.tile {
@@ -61,6 +63,19 @@ pub(crate) fn window(raw: Raw, w: &Window, origin: &str) -> Result<Raw, Error> {
             (Some(gx), Some(gy)) if gx == gy && gx.0 >= size && gx.1 >= size => {
                 x = tiles(&x, size).map_err(internal)?;
                 y = tiles(&y, size).map_err(internal)?;
+                // Tile (i, j) of a window starts i·N rows and j·N columns
+                // further, in the row-major order of `tiles`.
+                let (rows, cols) = (gx.0 / size, gx.1 / size);
+                located = located.map(|g| {
+                    let origins = g
+                        .origins
+                        .iter()
+                        .flat_map(|&(r, c)| {
+                            (0..rows).flat_map(move |i| (0..cols).map(move |j| (r + i * size, c + j * size)))
+                        })
+                        .collect();
+                    super::Grid { origins, ..g }
+                });
             }
             (Some(gx), Some(gy)) if gx == gy => {
                 return Err(Error::new(
@@ -91,6 +106,7 @@ pub(crate) fn window(raw: Raw, w: &Window, origin: &str) -> Result<Raw, Error> {
         order: Order::Chronological,
         origin: origin.to_string(),
         variable_axis: raw.variable_axis + 1,
+        grid: located,
     })
 }
 

@@ -474,3 +474,47 @@ pub(super) fn evaluate(
     let losses = sums.iter().map(|s| s / count.max(1) as f64).collect();
     Ok(Scores { losses, metrics: metrics.finish() })
 }
+
+/// The prediction of the inference graph for the examples `rows`, in
+/// physical units (the normalisation of the target, or of the input for a
+/// model without one, inverted when the prediction has its shape), and
+/// its per-example shape. Batch k of the rows draws from the random key
+/// (seed, k), as in [`evaluate`].
+pub(super) fn predict_rows(
+    engine: &mut Engine,
+    data: &Prepared,
+    rows: &[usize],
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<usize>), String> {
+    let Some(pred_name) = engine.prediction.clone() else {
+        return Err("the model needs exactly one prediction output (mark it with `output NAME`)".into());
+    };
+    let keys = names_of(&engine.infer_graph, |k| matches!(k, InputKind::Key));
+    let reference = data.target.as_ref().unwrap_or(&data.input);
+    let (mut out, mut shape) = (vec![], vec![]);
+    for (k, chunk) in rows.chunks(batch.max(1)).enumerate() {
+        engine.infer_exe(chunk.len())?;
+        engine.sync_infer()?;
+        let seed = engine.seed;
+        let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
+        for slot in data.slots() {
+            feed(exe, slot, chunk)?;
+        }
+        set_key(exe, &keys, seed, k as u64)?;
+        exe.run()?;
+        let Tensor::Float(mut pred) = exe.output(&pred_name)? else {
+            return Err(format!("prediction `{pred_name}` is not f32"));
+        };
+        if let Some(stats) = &reference.stats {
+            if pred.shape()[1..] == reference.shape[..] {
+                let full = pred.shape().to_vec();
+                if let Some(s) = pred.as_slice_mut() {
+                    stats.invert(s, &full);
+                }
+            }
+        }
+        shape = pred.shape()[1..].to_vec();
+        out.extend(pred.iter().copied());
+    }
+    Ok((out, shape))
+}

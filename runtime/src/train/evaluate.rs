@@ -12,8 +12,8 @@ use nnc_compiler::ir::{DType, Dim, InputKind, Op, OutputKind};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_constants, check_model_name, Checkpoint};
-use super::engine::{compiled, constant_inputs, evaluate, names_of, set_key, write, Engine};
-use super::examples::{prepare, Prepared, Slot, Values};
+use super::engine::{compiled, constant_inputs, evaluate, names_of, predict_rows, set_key, write, Engine};
+use super::examples::{prepare, Prepared, Slot};
 use super::metrics::{Metrics, TargetView};
 use super::RunError;
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
@@ -155,7 +155,7 @@ pub fn eval(
         base_dir = PathBuf::from(".");
         subset = Subset::All;
     }
-    let data = prepare(module, &config, &base_dir, Some(&ckpt))?;
+    let data = prepare(module, &config, &base_dir, Some(&ckpt), false)?;
     let rows: Vec<usize> = match subset {
         Subset::Validation => data.val.clone(),
         Subset::Training => data.train.clone(),
@@ -207,23 +207,8 @@ fn persistence(data: &Prepared, rows: &[usize], wanted: &[Metric]) -> Result<Vec
              frames; the input is f32{xs:?} and the target f32{ys:?} per example"
         ));
     };
-    let physical = |slot: &Slot| -> Result<Vec<f32>, String> {
-        match (&slot.physical, &slot.fed) {
-            (Some(p), _) => Ok(p.clone()),
-            (None, Values::F32(fed)) => {
-                let mut v = fed.clone();
-                if let Some(stats) = &slot.stats {
-                    let mut shape = vec![v.len() / slot.per().max(1)];
-                    shape.extend(&slot.shape);
-                    stats.invert(&mut v, &shape);
-                }
-                Ok(v)
-            }
-            (None, Values::I32(_)) => {
-                Err(format!("persistence needs float values; `{}` holds labels", slot.name))
-            }
-        }
-    };
+    let physical =
+        |slot: &Slot| slot.physical_values().map_err(|e| format!("persistence needs float values; {e}"));
     let (x, y) = (physical(input)?, physical(target)?);
     let (px, py) = (input.per(), target.per());
     let mut metrics = Metrics::new(wanted);
@@ -364,4 +349,146 @@ pub fn predict_with(
         stats.invert(&mut out, &full);
     }
     Ok((ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())?, warnings))
+}
+
+/// Which examples [`predictions`] runs the model on.
+#[derive(Clone, Debug)]
+pub struct PredictionOptions {
+    pub subset: Subset,
+    /// One example, counted from 0 within the subset; `None`: all of them.
+    pub example: Option<usize>,
+    pub threads: usize,
+    /// Go on when the model's constants differ from the checkpoint's.
+    pub allow_changes: bool,
+}
+
+/// The values of one input, target or prediction for several examples, in
+/// physical units (missing values NaN).
+#[derive(Clone, Debug)]
+pub struct Values {
+    /// The name of the input, target or prediction in the model.
+    pub name: String,
+    /// `[examples, ...]`: the leading axis counts the examples.
+    pub values: ArrayD<f32>,
+    /// The physical unit (`mm/h`, or one per variable: `Pa, K, m/s`).
+    pub unit: Option<String>,
+    /// The names of the variables, if the source names them.
+    pub variables: Vec<String>,
+    /// Time on axis 1 of an example and the variables on axis 2 (else the
+    /// variables on axis 1).
+    pub sequence: bool,
+}
+
+/// A checkpoint's predictions for examples of the model's data, with the
+/// inputs and targets they came from, all in physical units: what `nnc
+/// predict` would write for those inputs.
+#[derive(Clone, Debug)]
+pub struct Predictions {
+    /// The data source, as messages name it.
+    pub origin: String,
+    /// The number of examples in the subset.
+    pub subset_size: usize,
+    /// The positions of the examples within the subset (from 0).
+    pub positions: Vec<usize>,
+    pub input: Values,
+    /// `None` for a model without a target (it is compared with its input).
+    pub target: Option<Values>,
+    pub prediction: Values,
+    /// Where the cells of the examples' fields lie, when the data say.
+    pub grid: Option<crate::data::Grid>,
+    /// Constants that changed since the checkpoint (with `allow_changes`).
+    pub warnings: Vec<String>,
+}
+
+/// The checkpoint's predictions for the examples of a subset of the
+/// model's data (loaded, split and normalised as `nnc eval` does), with
+/// their inputs and targets, in physical units. A target of class labels
+/// is an error: there is no value to compare a prediction with.
+pub fn predictions(
+    module: &Module,
+    model_path: &Path,
+    checkpoint_path: &Path,
+    options: &PredictionOptions,
+) -> Result<Predictions, RunError> {
+    let config = module
+        .train
+        .clone()
+        .ok_or_else(|| format!("{}: the model has no `train` section", model_path.display()))?;
+    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
+    let warnings = check_constants(&ckpt, module, checkpoint_path, options.allow_changes)?;
+    let base_dir = model_path.parent().unwrap_or(Path::new("."));
+    let data = prepare(module, &config, base_dir, Some(&ckpt), true)?;
+    let subset: Vec<usize> = match options.subset {
+        Subset::Validation => data.val.clone(),
+        Subset::Training => data.train.clone(),
+        Subset::All => (0..data.train.len() + data.val.len()).collect(),
+    };
+    let name = format!("{:?}", options.subset).to_lowercase();
+    if subset.is_empty() {
+        return Err(format!("{}: the {name} subset is empty", data.origin).into());
+    }
+    let positions: Vec<usize> = match options.example {
+        Some(i) if i >= subset.len() => {
+            return Err(format!(
+                "there is no example {i}: the {name} subset of {} has {} examples, 0 to {}",
+                data.origin,
+                subset.len(),
+                subset.len() - 1
+            )
+            .into())
+        }
+        Some(i) => vec![i],
+        None => (0..subset.len()).collect(),
+    };
+    let rows: Vec<usize> = positions.iter().map(|&p| subset[p]).collect();
+    let values = |slot: &Slot, per: Vec<f32>| -> Result<Values, String> {
+        let mut shape = vec![rows.len()];
+        shape.extend(&slot.shape);
+        let n = slot.per();
+        let picked: Vec<f32> = rows.iter().flat_map(|&r| per[r * n..(r + 1) * n].iter().copied()).collect();
+        Ok(Values {
+            name: slot.name.clone(),
+            values: ArrayD::from_shape_vec(IxDyn(&shape), picked).map_err(|e| e.to_string())?,
+            unit: slot.unit.clone(),
+            variables: slot.variables.clone(),
+            sequence: slot.sequence,
+        })
+    };
+    let input = values(&data.input, data.input.physical_values()?)?;
+    let target = match &data.target {
+        Some(t) => {
+            let physical = t.physical_values().map_err(|_| {
+                format!(
+                    "the target `{}` holds class labels, not values a prediction can be compared with",
+                    t.name
+                )
+            })?;
+            Some(values(t, physical)?)
+        }
+        None => None,
+    };
+    let batch = config.batch.min(rows.len()).max(1);
+    let mut engine = load_model(module, &ckpt, checkpoint_path, options.threads, batch)?;
+    let (pred, per_shape) = predict_rows(&mut engine, &data, &rows, batch)?;
+    let mut shape = vec![rows.len()];
+    shape.extend(&per_shape);
+    let reference = target.as_ref().unwrap_or(&input);
+    let prediction = Values {
+        name: engine.prediction.clone().unwrap_or_default(),
+        values: ArrayD::from_shape_vec(IxDyn(&shape), pred).map_err(|e| e.to_string())?,
+        unit: reference.unit.clone(),
+        variables: reference.variables.clone(),
+        sequence: reference.sequence,
+    };
+    Ok(Predictions {
+        origin: data.origin.clone(),
+        subset_size: subset.len(),
+        positions,
+        input,
+        target,
+        prediction,
+        grid: data.grid.as_ref().map(|g| g.select(&rows)),
+        warnings,
+    })
 }

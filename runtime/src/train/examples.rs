@@ -29,6 +29,9 @@ pub(super) struct Slot {
     pub(super) variables: Vec<String>,
     /// A sequence: time on axis 1 of the example, the variables on axis 2.
     pub(super) sequence: bool,
+    /// The physical unit of the values (`mm/h`, or one per variable:
+    /// `Pa, K, m/s`), if the source says.
+    pub(super) unit: Option<String>,
 }
 
 pub(super) enum Values {
@@ -39,6 +42,25 @@ pub(super) enum Values {
 impl Slot {
     pub(super) fn per(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// Every example's values in physical units, missing values NaN where
+    /// they were kept (`physical`), else the fed values with the
+    /// normalisation inverted.
+    pub(super) fn physical_values(&self) -> Result<Vec<f32>, String> {
+        match (&self.physical, &self.fed) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Values::F32(fed)) => {
+                let mut v = fed.clone();
+                if let Some(stats) = &self.stats {
+                    let mut shape = vec![v.len() / self.per().max(1)];
+                    shape.extend(&self.shape);
+                    stats.invert(&mut v, &shape);
+                }
+                Ok(v)
+            }
+            (None, Values::I32(_)) => Err(format!("`{}` holds labels, not values", self.name)),
+        }
     }
 }
 
@@ -54,6 +76,8 @@ pub(super) struct Prepared {
     pub(super) train: Vec<usize>,
     pub(super) val: Vec<usize>,
     pub(super) dropped: usize,
+    /// Where the cells of the examples' fields lie, when the source says.
+    pub(super) grid: Option<data::Grid>,
 }
 
 impl Prepared {
@@ -93,7 +117,7 @@ fn slot_of(
     keep_physical: bool,
 ) -> Slot {
     let shape = field.value.shape()[1..].to_vec();
-    let (name, variables) = (field.name.clone(), field.variables.clone());
+    let (name, variables, unit) = (field.name.clone(), field.variables.clone(), field.unit.clone());
     let sequence = field.variable_axis == 2;
     match &field.value {
         ArrayValue::I32(a) => Slot {
@@ -104,6 +128,7 @@ fn slot_of(
             stats: None,
             variables,
             sequence,
+            unit,
         },
         ArrayValue::F32(a) => {
             let mut fed: Vec<f32> = a.iter().copied().collect();
@@ -121,16 +146,21 @@ fn slot_of(
             if missing {
                 fed.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
             }
-            Slot { name, shape, fed: Values::F32(fed), physical, stats, variables, sequence }
+            Slot { name, shape, fed: Values::F32(fed), physical, stats, variables, sequence, unit }
         }
     }
 }
 
+/// The examples of `config`'s data for `module`, normalised with the
+/// statistics of `saved` (else of the training rows). The input's physical
+/// values are kept, missing values NaN, when `keep_input` (or when the model
+/// has no target, whose metrics compare with the input).
 pub(super) fn prepare(
     module: &Module,
     config: &TrainConfig,
     base_dir: &Path,
     saved: Option<&Checkpoint>,
+    keep_input: bool,
 ) -> Result<Prepared, RunError> {
     let opts = LoadOptions { seed: config.seed, missing: config.missing, base_dir };
     let examples = data::load(&config.data, &module.train_graph, &opts)?;
@@ -144,7 +174,7 @@ pub(super) fn prepare(
     let data_field = |role: Role| examples.fields.iter().find(|f| f.role == role && !f.mask);
     let has_target = data_field(Role::Target).is_some();
     let x = data_field(Role::Input).ok_or_else(|| format!("{}: no input array", examples.origin))?;
-    let input = slot_of(x, per_variable, &train, stats_of(x), !has_target);
+    let input = slot_of(x, per_variable, &train, stats_of(x), keep_input || !has_target);
     let target_norm = per_variable && regression_targets(module);
     let target = data_field(Role::Target).map(|y| slot_of(y, target_norm, &train, stats_of(y), true));
     let masks =
@@ -168,5 +198,6 @@ pub(super) fn prepare(
         train,
         val,
         dropped: examples.dropped,
+        grid: examples.grid.clone(),
     })
 }

@@ -26,7 +26,8 @@
 //!
 //! - `run`: [`train`], its [`Options`], the [`RunInfo`] and [`EpochRecord`]s
 //!   an [`Observer`] receives, and the [`Outcome`];
-//! - `evaluate`: [`eval`] and [`predict`] with a checkpoint's model;
+//! - `evaluate`: [`eval`], [`predict`] and [`predictions`] (for `nnc plot
+//!   --maps` and `--scatter`) with a checkpoint's model;
 //! - `engine`: the executables per batch size, the copies of the state
 //!   between them, feeding batches and scoring rows with the inference graph;
 //! - `examples`: the examples of a run bound to the graph's inputs, split
@@ -54,10 +55,13 @@ use nnc_compiler::config::TrainConfig;
 
 use crate::data;
 
-pub use evaluate::{eval, predict, predict_with, Baseline, EvalOptions, Evaluation, PredictOptions, Subset};
+pub use evaluate::{
+    eval, predict, predict_with, predictions, Baseline, EvalOptions, Evaluation, PredictOptions,
+    PredictionOptions, Predictions, Subset, Values,
+};
 pub use run::{
     default_checkpoint, default_run_dir, plural, train, EpochRecord, LossRecord, Observer, Options, Outcome,
-    RunInfo, Silent,
+    RunInfo, RunRecord, Silent,
 };
 
 /// Why `train` or `eval` failed: the message, and when the data could not

@@ -162,6 +162,55 @@ pub struct Outcome {
     pub nothing_to_do: Option<String>,
 }
 
+/// What produced a run directory: the model file and the checkpoint, as
+/// `run.json` in the directory records them (absolute paths), so that `nnc
+/// plot --maps` and `--scatter` find them from the directory alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub model: PathBuf,
+    pub checkpoint: PathBuf,
+}
+
+impl RunRecord {
+    /// The file name of the record in a run directory.
+    pub const FILE: &'static str = "run.json";
+
+    /// Writes `run.json` into `run_dir` (atomically).
+    pub fn save(&self, run_dir: &Path) -> Result<(), String> {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let json = serde_json::json!({
+            "model": absolute(&self.model).display().to_string(),
+            "checkpoint": absolute(&self.checkpoint).display().to_string(),
+        });
+        super::write_file(&run_dir.join(Self::FILE), format!("{json:#}\n").as_bytes())
+    }
+
+    /// The model and checkpoint of `run_dir`: its `run.json`, else (a run
+    /// directory of an older nnc) the defaults of `nnc train`, `DIR/STEM.nn`
+    /// and `DIR/STEM.safetensors` for the directory `DIR/STEM.run`. An
+    /// unreadable record is an error naming it.
+    pub fn of(run_dir: &Path) -> Result<RunRecord, String> {
+        let path = run_dir.join(Self::FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+                let field =
+                    |key: &str| {
+                        value.get(key).and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
+                            format!("{}: no `{key}` (the path of the {key} file)", path.display())
+                        })
+                    };
+                Ok(RunRecord { model: field("model")?, checkpoint: field("checkpoint")? })
+            }
+            Err(_) => {
+                let model = run_dir.with_extension("nn");
+                Ok(RunRecord { checkpoint: default_checkpoint(&model), model })
+            }
+        }
+    }
+}
+
 /// The default checkpoint path of a model file: `DIR/STEM.safetensors`.
 pub fn default_checkpoint(model_path: &Path) -> PathBuf {
     model_path.with_extension("safetensors")
@@ -260,9 +309,10 @@ pub fn train(
     }
     fs::create_dir_all(&opts.run_dir)
         .map_err(|e| format!("{}: cannot create: {e}", opts.run_dir.display()))?;
+    RunRecord { model: model_path.to_path_buf(), checkpoint: opts.checkpoint.clone() }.save(&opts.run_dir)?;
     let base_dir = model_path.parent().unwrap_or(Path::new("."));
     let compile_start = Instant::now();
-    let data = prepare(module, &config, base_dir, resumed.as_ref())?;
+    let data = prepare(module, &config, base_dir, resumed.as_ref(), false)?;
     let mut engine = Engine::new(module, opts.threads, opts.checking, config.seed)?;
     let batch = config.batch.min(data.train.len()).max(1);
     engine.train_exe(batch)?;
