@@ -25,7 +25,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::colour::{Scale, MISSING};
 use super::figure::{image, Figure, Layer};
-use super::run::{trained_model, variable_names, variable_units};
+use super::run::{chosen_variables, trained_model, variable_names, variable_units};
 use super::{drawing, linear_ticks_about, tick_label, Format};
 
 /// What `nnc plot --maps` draws and where.
@@ -102,20 +102,7 @@ pub fn plot_maps(run_dir: &Path, opts: &MapOptions) -> Result<PathBuf, String> {
     let (h, w) = (per[per.len() - 2], per[per.len() - 1]);
     let names = variable_names(&target.variables, &target.name, channels);
     let units = variable_units(target.unit.as_deref(), channels);
-    let chosen: Vec<usize> = match &opts.variable {
-        None => (0..channels).collect(),
-        Some(v) => match names.iter().position(|n| n == v) {
-            Some(i) => vec![i],
-            None => {
-                let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                return Err(format!(
-                    "--variable {v}: model {} predicts no variable of that name; its variables are {}",
-                    model.module.name,
-                    list.join(", ")
-                ));
-            }
-        },
-    };
+    let chosen = chosen_variables(&names, opts.variable.as_deref(), &model.module.name)?;
     // The field of `a` (one example) at lead `l` and variable `c`.
     let field = |a: &ArrayD<f32>, l: usize, c: usize| -> Vec<f32> {
         let e = a.index_axis(Axis(0), 0);

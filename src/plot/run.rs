@@ -80,6 +80,26 @@ impl TrainedModel {
     }
 }
 
+/// The indices of the variables to draw: all, or the one named `wanted`
+/// (an error listing the names when `model` has none of that name).
+pub(super) fn chosen_variables(
+    names: &[String],
+    wanted: Option<&str>,
+    model: &str,
+) -> Result<Vec<usize>, String> {
+    let Some(v) = wanted else { return Ok((0..names.len()).collect()) };
+    match names.iter().position(|n| n == v) {
+        Some(i) => Ok(vec![i]),
+        None => {
+            let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            Err(format!(
+                "--variable {v}: model {model} predicts no variable of that name; its variables are {}",
+                list.join(", ")
+            ))
+        }
+    }
+}
+
 /// The names of the variables of a field with `count` variables: the
 /// source's names, else the field's name alone (one variable) or
 /// `NAME[i]`.

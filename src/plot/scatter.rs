@@ -17,7 +17,7 @@ use ndarray::Axis;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::run::{trained_model, variable_names, variable_units, with_unit};
+use super::run::{chosen_variables, trained_model, variable_names, variable_units, with_unit};
 use super::{drawing, linear_range, linear_ticks, write_atomically, Format, Scale as AxisScale, YAxis};
 
 /// What `nnc plot --scatter` draws and where.
@@ -80,20 +80,7 @@ pub fn plot_scatter(run_dir: &Path, opts: &ScatterOptions) -> Result<PathBuf, St
     let count = axis.map_or(1, |a| obs.shape()[a]);
     let names = variable_names(&observed.variables, &observed.name, count);
     let units = variable_units(observed.unit.as_deref(), count);
-    let chosen: Vec<usize> = match &opts.variable {
-        None => (0..count).collect(),
-        Some(v) => match names.iter().position(|n| n == v) {
-            Some(i) => vec![i],
-            None => {
-                let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                return Err(format!(
-                    "--variable {v}: model {} predicts no variable of that name; its variables are {}",
-                    model.module.name,
-                    list.join(", ")
-                ));
-            }
-        },
-    };
+    let chosen = chosen_variables(&names, opts.variable.as_deref(), &model.module.name)?;
     let mut panels = vec![];
     for c in chosen {
         let (o, q) = match axis {
