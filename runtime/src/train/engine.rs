@@ -398,6 +398,27 @@ pub(super) struct Scores {
     pub(super) metrics: Vec<(String, f64)>,
 }
 
+/// Runs the inference graph on the examples `chunk` (batch `k`, which draws
+/// from the random key (seed, k)) and returns its executable, outputs set.
+fn infer_batch<'e>(
+    engine: &'e mut Engine,
+    data: &Prepared,
+    keys: &[String],
+    k: usize,
+    chunk: &[usize],
+) -> Result<&'e mut Executable, String> {
+    engine.infer_exe(chunk.len())?;
+    engine.sync_infer()?;
+    let seed = engine.seed;
+    let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
+    for slot in data.slots() {
+        feed(exe, slot, chunk)?;
+    }
+    set_key(exe, keys, seed, k as u64)?;
+    exe.run()?;
+    Ok(exe)
+}
+
 /// The mean of every loss and the metrics of `rows` with the inference
 /// graph. Batch k of the rows draws from the random key (seed, k).
 pub(super) fn evaluate(
@@ -420,17 +441,10 @@ pub(super) fn evaluate(
         }
     }
     let keys = names_of(&engine.infer_graph, |k| matches!(k, InputKind::Key));
+    let prediction = engine.prediction.clone();
     let (mut sums, mut count) = (vec![0f64; losses.len()], 0usize);
     for (k, chunk) in rows.chunks(batch).enumerate() {
-        engine.infer_exe(chunk.len())?;
-        engine.sync_infer()?;
-        let seed = engine.seed;
-        let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
-        for slot in data.slots() {
-            feed(exe, slot, chunk)?;
-        }
-        set_key(exe, &keys, seed, k as u64)?;
-        exe.run()?;
+        let exe = infer_batch(engine, data, &keys, k, chunk)?;
         for (sum, loss) in sums.iter_mut().zip(&losses) {
             *sum += scalar(&exe.output(loss)?) * chunk.len() as f64;
         }
@@ -438,7 +452,7 @@ pub(super) fn evaluate(
         if wanted.is_empty() {
             continue;
         }
-        let Some(pred_name) = &engine.prediction else { continue };
+        let Some(pred_name) = &prediction else { continue };
         let Tensor::Float(mut pred) = exe.output(pred_name)? else {
             return Err(format!("prediction `{pred_name}` is not f32"));
         };
@@ -493,15 +507,7 @@ pub(super) fn predict_rows(
     let reference = data.target.as_ref().unwrap_or(&data.input);
     let (mut out, mut shape) = (vec![], vec![]);
     for (k, chunk) in rows.chunks(batch.max(1)).enumerate() {
-        engine.infer_exe(chunk.len())?;
-        engine.sync_infer()?;
-        let seed = engine.seed;
-        let exe = engine.infer.get_mut(&chunk.len()).ok_or("no inference executable")?;
-        for slot in data.slots() {
-            feed(exe, slot, chunk)?;
-        }
-        set_key(exe, &keys, seed, k as u64)?;
-        exe.run()?;
+        let exe = infer_batch(engine, data, &keys, k, chunk)?;
         let Tensor::Float(mut pred) = exe.output(&pred_name)? else {
             return Err(format!("prediction `{pred_name}` is not f32"));
         };
