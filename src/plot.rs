@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -92,6 +92,8 @@ const COLUMNS: usize = 3;
 /// Tick label size in pixels, and the width of one character of it.
 const LABEL_SIZE: u32 = 14;
 const CHAR_WIDTH: u32 = 9;
+/// Curves with more points than this are drawn without a marker per point.
+const MAX_MARKERS: usize = 60;
 
 /// Colours of the runs, in order (the first two are the single-run colours
 /// of validation and training curves).
@@ -683,20 +685,78 @@ fn draw_chart<DB: DrawingBackend>(
             .map_err(drawing)?
             .label(series.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        // A marker per epoch while they stay apart; a long run is a line.
+        let markers = series.points.len() <= MAX_MARKERS;
         for segment in segments(&series.points) {
             chart.draw_series(LineSeries::new(segment.iter().copied(), style)).map_err(drawing)?;
-            chart.draw_series(segment.iter().map(|p| Circle::new(*p, 2, color.filled()))).map_err(drawing)?;
+            if markers || segment.len() == 1 {
+                chart
+                    .draw_series(segment.iter().map(|p| Circle::new(*p, 2, color.filled())))
+                    .map_err(drawing)?;
+            }
         }
     }
+    let position = legend_position(&chart, panel);
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .label_font(("sans-serif", 13))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
         .map_err(drawing)?;
     Ok(())
+}
+
+/// The corner of the plotting area where the legend hides the fewest
+/// points of the curves (the upper right when several tie): the curves and
+/// their markers are sampled in pixels and counted inside the legend box
+/// each position would give, estimated as `plotters` lays it out.
+fn legend_position<DB: DrawingBackend>(
+    chart: &ChartContext<DB, Cartesian2d<RangedCoordi64, YAxis>>,
+    panel: &Panel,
+) -> SeriesLabelPosition {
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let (area_w, area_h) = (xs.end - xs.start, ys.end - ys.start);
+    let widest = panel.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as i32;
+    // Label font 13 px: about 7.5 px a character and 16 px a line, plus
+    // the 30 px legend mark and 10 px margins.
+    let (w, h) = (widest * 15 / 2 + 30 + 20, panel.series.len() as i32 * 16 + 20);
+    let mut samples = Vec::new();
+    for series in &panel.series {
+        for segment in segments(&series.points) {
+            let pixels: Vec<(i32, i32)> = segment
+                .iter()
+                .map(|p| chart.backend_coord(p))
+                .map(|(x, y)| (x - xs.start, y - ys.start))
+                .collect();
+            samples.extend(pixels.iter().copied());
+            for pair in pixels.windows(2) {
+                let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+                let steps = ((x1 - x0).abs().max((y1 - y0).abs()) / 4).max(1);
+                samples.extend((1..steps).map(|k| (x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps)));
+            }
+        }
+    }
+    let candidates = [
+        (SeriesLabelPosition::UpperRight, area_w - w - 5, 5),
+        (SeriesLabelPosition::LowerRight, area_w - w - 5, area_h - h - 5),
+        (SeriesLabelPosition::UpperLeft, 5, 5),
+        (SeriesLabelPosition::LowerLeft, 5, area_h - h - 5),
+        (SeriesLabelPosition::UpperMiddle, (area_w - w) / 2, 5),
+        (SeriesLabelPosition::LowerMiddle, (area_w - w) / 2, area_h - h - 5),
+    ];
+    let hidden = |x0: i32, y0: i32| {
+        samples
+            .iter()
+            .filter(|(x, y)| (x0 - 3..=x0 + w + 3).contains(x) && (y0 - 3..=y0 + h + 3).contains(y))
+            .count()
+    };
+    candidates
+        .into_iter()
+        .map(|(position, x0, y0)| (hidden(x0, y0), position))
+        .min_by_key(|(count, _)| *count)
+        .map_or(SeriesLabelPosition::UpperRight, |(_, position)| position)
 }
 
 /// Runs of consecutive finite points; a NaN or an infinite value ends a run.
