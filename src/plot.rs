@@ -827,4 +827,37 @@ mod tests {
         let labels: Vec<String> = t.values.iter().zip(&t.digits).map(|(v, d)| tick_label(*v, *d)).collect();
         assert_eq!(labels, ["-2", "0", "2", "4", "6", "8", "10", "12"]);
     }
+
+    /// The position chosen for one rising curve on a 600 × 300 SVG panel.
+    fn legend_for(points: Vec<(i64, f64)>) -> String {
+        let panel = Panel {
+            title: "accuracy".into(),
+            y_desc: "accuracy".into(),
+            series: vec![Series { name: "val_accuracy".into(), points, color: RED, validation: true }],
+            log_y: false,
+        };
+        let mut svg = String::new();
+        let area = SVGBackend::with_string(&mut svg, (600, 300)).into_drawing_area();
+        let range = linear_range(0.0, 1.0);
+        let y = YAxis { ticks: linear_ticks(range.start, range.end), scale: Scale::Linear(range.into()) };
+        let mut builder = ChartBuilder::on(&area);
+        let chart = builder
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1..40i64, y)
+            .unwrap();
+        format!("{:?}", std::mem::discriminant(&legend_position(&chart, &panel)))
+    }
+
+    #[test]
+    fn the_legend_goes_where_it_hides_no_curve() {
+        let name = |p: SeriesLabelPosition| format!("{:?}", std::mem::discriminant(&p));
+        // A curve that rises to a plateau along the top: the legend goes low.
+        let rising: Vec<(i64, f64)> = (1..=40).map(|e| (e, 1.0 - 0.9 * (-(e as f64) / 3.0).exp())).collect();
+        assert_eq!(legend_for(rising), name(SeriesLabelPosition::LowerRight));
+        // A falling loss keeps the upper right free.
+        let falling: Vec<(i64, f64)> = (1..=40).map(|e| (e, 0.9 * (-(e as f64) / 3.0).exp())).collect();
+        assert_eq!(legend_for(falling), name(SeriesLabelPosition::UpperRight));
+    }
 }
