@@ -308,13 +308,17 @@ fn mutate(rng: &mut TestRng, format: Format, bytes: &[u8]) -> (Vec<u8>, String) 
     }
 }
 
+/// Where `what` first occurs in `bytes`.
+fn find(bytes: &[u8], what: &[u8]) -> Option<usize> {
+    bytes.windows(what.len()).position(|w| w == what)
+}
+
 /// A header edit that claims far more data than the file holds.
 fn oversized(rng: &mut TestRng, format: Format, mut b: Vec<u8>) -> (Vec<u8>, String) {
     let huge = ["1000000000000", "4294967296", "18446744073709551615", "99999999999999999999", "65536"]
         [rng.random_range(0..5)];
     let replace = |b: &[u8], from: &str, to: &str| -> Option<Vec<u8>> {
-        let text = String::from_utf8_lossy(b);
-        let at = text.find(from)?;
+        let at = find(b, from.as_bytes())?;
         let mut out = b[..at].to_vec();
         out.extend_from_slice(to.as_bytes());
         out.extend_from_slice(&b[at + from.len()..]);
@@ -324,14 +328,19 @@ fn oversized(rng: &mut TestRng, format: Format, mut b: Vec<u8>) -> (Vec<u8>, Str
         Format::Npy | Format::Npz => {
             // The shape tuple of an .npy header (inside a stored .npz entry
             // too), or the zip sizes of an archive.
-            let text = String::from_utf8_lossy(&b).into_owned();
-            if let Some(at) = text.find("'shape': (") {
+            if let Some(at) = find(&b, b"'shape': (") {
                 let start = at + "'shape': (".len();
-                let end = start + text[start..].find(')').unwrap_or(0);
+                let end = start + find(&b[start..], b")").unwrap_or(0);
                 let shape = if rng.random_bool(0.5) { format!("{huge}, {huge}") } else { format!("{huge},") };
                 let mut out = b[..start].to_vec();
                 out.extend_from_slice(shape.as_bytes());
                 out.extend_from_slice(&b[end..]);
+                // The header's length follows the edit (version 1: a u16 at
+                // byte 8), so that the header still parses.
+                if out.starts_with(b"\x93NUMPY\x01") {
+                    let len = u16::from_le_bytes([out[8], out[9]]) as usize + shape.len() - (end - start);
+                    out[8..10].copy_from_slice(&(len as u16).to_le_bytes());
+                }
                 return (out, format!("shape set to ({shape})"));
             }
             // Sizes of the first zip local header (offsets 18 and 22).
