@@ -499,7 +499,7 @@ fn an_npy_header_claiming_a_huge_shape_is_refused() {
     let dir = temp_dir().join("huge");
     std::fs::create_dir_all(&dir).unwrap();
     let mut header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');

@@ -186,7 +186,7 @@ impl Gen {
             }
         }
         let n = self.range(lo, hi);
-        if n % 2 == 0 && self.chance(0.15) {
+        if n.is_multiple_of(2) && self.chance(0.15) {
             self.feature("constant folding");
             return (format!("2 * {}", n / 2), n);
         }
@@ -491,7 +491,7 @@ impl Gen {
             }
             16 if r >= 2 => {
                 let c = d[0];
-                let divisors: Vec<usize> = (1..=c).filter(|g| c % g == 0).collect();
+                let divisors: Vec<usize> = (1..=c).filter(|g| c.is_multiple_of(*g)).collect();
                 let g = *self.pick(&divisors);
                 self.feature("groupnorm");
                 Some((format!("groupnorm({x}, {g})"), d))
@@ -767,7 +767,7 @@ impl Gen {
         self.feature("split");
         let mut out = d.clone();
         let parts = self.fresh("parts");
-        let divisors: Vec<usize> = (2..=n).filter(|k| n % k == 0).collect();
+        let divisors: Vec<usize> = (2..=n).filter(|k| n.is_multiple_of(*k)).collect();
         if self.chance(0.5) && !divisors.is_empty() {
             let k = *self.pick(&divisors);
             self.lines.push(format!("{parts} = split({}, {k}, axis: {axis})", v.name));
@@ -838,7 +838,7 @@ impl Gen {
                 let mut out = vec![];
                 let mut rest = n;
                 for _ in 0..self.range(0, 2) {
-                    let divisors: Vec<usize> = (1..=rest).filter(|k| rest % k == 0).collect();
+                    let divisors: Vec<usize> = (1..=rest).filter(|k| rest.is_multiple_of(*k)).collect();
                     let k = *self.pick(&divisors);
                     out.push(k);
                     rest /= k;
@@ -1060,7 +1060,7 @@ impl Gen {
             }
             1 => {
                 self.feature("multihead_attention");
-                let divisors: Vec<usize> = (1..=e).filter(|h| e % h == 0).collect();
+                let divisors: Vec<usize> = (1..=e).filter(|h| e.is_multiple_of(*h)).collect();
                 let heads = *self.pick(&divisors);
                 let mut args = format!("multihead_attention({}, {heads}, mask: {mask}", v.name);
                 if self.chance(0.3) {
@@ -1082,7 +1082,7 @@ impl Gen {
             }
             _ => {
                 self.feature("transformer_layer");
-                let divisors: Vec<usize> = (1..=e).filter(|h| e % h == 0).collect();
+                let divisors: Vec<usize> = (1..=e).filter(|h| e.is_multiple_of(*h)).collect();
                 let heads = *self.pick(&divisors);
                 let ff = self.range(2, 8);
                 let norm = *self.pick(&["pre", "post"]);
@@ -1105,7 +1105,7 @@ impl Gen {
         let r = d.len();
         let axis = self.range(1, r);
         let n = d[axis - 1];
-        let rows: Vec<usize> = (1..=n).filter(|k| n % k == 0).collect();
+        let rows: Vec<usize> = (1..=n).filter(|k| n.is_multiple_of(*k)).collect();
         let rows = *self.pick(&rows);
         let cols = n / rows;
         if rows * cols < 2 {
@@ -1282,6 +1282,10 @@ impl Gen {
             let b = self.block_for(&slice, false)?;
             (format!("{}({})", b.name, b.width), b.output)
         };
+        // The results are stacked on `axis`, which they must have room for.
+        if out.len() < axis - 1 {
+            return None;
+        }
         out.insert(axis - 1, size);
         if self.chance(0.5) {
             Some((format!("{} |> map({layer}, axis: {axis})", v.name), out))

@@ -313,7 +313,13 @@ fn run(seeds: impl Iterator<Item = u64>, deadline: Option<Instant>, configs: &[(
         if deadline.is_some_and(|d| Instant::now() > d) {
             break;
         }
-        let program = generate::generate(seed);
+        let program = match catch_unwind(|| generate::generate(seed)) {
+            Ok(p) => p,
+            Err(_) => {
+                report.failed.push(format!("seed {seed} (NNC_FUZZ_SEED={seed}): the generator panicked"));
+                continue;
+            }
+        };
         for f in &program.features {
             *report.features.entry(f).or_default() += 1;
         }
