@@ -219,8 +219,8 @@ pub fn check_npy_size(bytes: &[u8]) -> Result<(), String> {
     match needed {
         Some(n) if n <= data => Ok(()),
         _ => Err(format!(
-            "the array's data is truncated: its header declares shape {shape:?} of {item}-byte elements, but the \
-             file holds {data} bytes of data"
+            "its header declares shape {shape:?} of {item}-byte elements, but the file holds {data} bytes of data: \
+             the array's data is truncated"
         )),
     }
 }
