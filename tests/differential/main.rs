@@ -35,7 +35,9 @@
 //! ```
 //!
 //! (`NNC_FUZZ_START` sets its first seed, default 1000000; `NNC_FUZZ_SECONDS`
-//! stops it after that many seconds.)
+//! stops it after that many seconds.) `NNC_FUZZ_FILE=prog.nn` checks a
+//! program from a file instead (with the inputs of `NNC_FUZZ_SEED`), as
+//! when a failing program is cut down.
 
 mod generate;
 
@@ -420,6 +422,14 @@ const EXPECTED: &[&str] = &[
 #[test]
 fn generated_programs_compile_and_match_the_interpreter() {
     let start = Instant::now();
+    if let Ok(path) = std::env::var("NNC_FUZZ_FILE") {
+        // A program written out (a failure being minimised), checked alone.
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // The inputs (and batch size) of the program's seed, if given.
+        let failures = check(env("NNC_FUZZ_SEED").unwrap_or(0), &source, CONFIGS);
+        assert!(failures.is_empty(), "{path}:\n  {}", failures.join("\n  "));
+        return;
+    }
     let report = match env("NNC_FUZZ_SEED") {
         Some(seed) => {
             eprintln!("{}", generate::generate(seed).source);
@@ -452,6 +462,21 @@ fn many_generated_programs_match_the_interpreter() {
     let deadline = env("NNC_FUZZ_SECONDS").map(|s| start + Duration::from_secs(s));
     let report = run(first..first + n, deadline, CONFIGS);
     finish(&report, start.elapsed());
+}
+
+/// Programs the fuzzer found that still differ, kept in
+/// `tests/differential/open/` with the seed of their inputs until they are
+/// fixed (then they move to the default suite).
+#[test]
+#[ignore]
+fn open_findings_match_the_interpreter() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/open");
+    let mut failures = vec![];
+    for (file, seed) in [("causal_attention_upsample_batchnorm.nn", 1_001_043)] {
+        let source = std::fs::read_to_string(dir.join(file)).expect("open finding");
+        failures.extend(check(seed, &source, CONFIGS).into_iter().map(|f| format!("{file}: {f}")));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The generator is a function of the seed.
