@@ -472,7 +472,9 @@ fn many_generated_programs_match_the_interpreter() {
 fn open_findings_match_the_interpreter() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/open");
     let mut failures = vec![];
-    for (file, seed) in [("causal_attention_upsample_batchnorm.nn", 1_001_043)] {
+    for (file, seed) in
+        [("causal_attention_upsample_batchnorm.nn", 1_001_043), ("upsample_batchnorm.nn", 1_001_885)]
+    {
         let source = std::fs::read_to_string(dir.join(file)).expect("open finding");
         failures.extend(check(seed, &source, CONFIGS).into_iter().map(|f| format!("{file}: {f}")));
     }
