@@ -33,6 +33,11 @@ use super::{ArrayValue, Order, Part, Raw};
 use crate::io::error::names_text;
 use crate::Error;
 
+/// NetCDF's default fill value of `float` variables (9.96921e36).
+pub(crate) const NC_FILL_FLOAT: f32 = f32::from_bits(0x7cf0_0000);
+/// NetCDF's default fill value of `double` variables (9.96921e36).
+pub(crate) const NC_FILL_DOUBLE: f64 = f64::from_bits(0x479e_0000_0000_0000);
+
 /// One variable as stored: its dimensions, raw values and the attributes
 /// that decode them.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,8 +231,8 @@ fn read_netcdf4(file: &netcdf::File, name: &str) -> Result<Variable, String> {
         NcVariableType::Int(IntType::U16) => Some(65535.0),
         NcVariableType::Int(IntType::I32) => Some(-2147483647.0),
         NcVariableType::Int(IntType::U32) => Some(4294967295.0),
-        NcVariableType::Float(FloatType::F32) => Some(f64::from(9.969_209_968_386_869e36_f32)),
-        NcVariableType::Float(FloatType::F64) => Some(9.969_209_968_386_869e36),
+        NcVariableType::Float(FloatType::F32) => Some(f64::from(NC_FILL_FLOAT)),
+        NcVariableType::Float(FloatType::F64) => Some(NC_FILL_DOUBLE),
         NcVariableType::Int(_) => None,
         other => return Err(format!("variable `{name}` holds {other:?} values, not numbers")),
     };

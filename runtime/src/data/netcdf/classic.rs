@@ -16,7 +16,7 @@
 //! is checked against the file's size before use, so a corrupt or
 //! truncated file is an error, never a panic or a huge allocation.
 
-use super::Variable;
+use super::{Variable, NC_FILL_DOUBLE, NC_FILL_FLOAT};
 
 const NC_DIMENSION: u32 = 0x0A;
 const NC_VARIABLE: u32 = 0x0B;
@@ -292,8 +292,8 @@ impl Classic {
         let default_fill = match v.nc_type {
             3 => Some(-32767.0),
             4 => Some(-2147483647.0),
-            5 => Some(f64::from(9.969_209_968_386_869e36_f32)),
-            6 => Some(9.969_209_968_386_869e36),
+            5 => Some(f64::from(NC_FILL_FLOAT)),
+            6 => Some(NC_FILL_DOUBLE),
             _ => None,
         };
         Ok(Variable {
