@@ -310,3 +310,19 @@ fn netcdf4_files_decode_like_netcdf3_ones() {
     assert!(e.contains("short4.nc"), "{e}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A file written by Unidata's `ncgen` (`tests/fixtures/one_record_variable.cdl`):
+/// its only record variable's records are 6 bytes apart, without padding.
+#[test]
+fn a_single_record_variable_has_unpadded_records() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let src = source("one_record_variable.nc", &["sst"], &["sst"], &["time", "x"]);
+    let examples = try_load(&src, "f32[B, 3]", "f32[B, 3]", Missing::Mask, &dir).unwrap();
+    assert_eq!(examples.n, 3);
+    let x = floats(&examples, 0);
+    let want = [21.0, f32::NAN, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 18.0];
+    for (got, want) in x.iter().zip(want) {
+        assert!((got - want).abs() < 1e-5 || (got.is_nan() && want.is_nan()), "{x:?}");
+    }
+    assert_eq!(examples.fields[0].unit.as_deref(), Some("degC"));
+}
