@@ -549,12 +549,12 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
                         mt.add(f64::from(*t));
                     }
                 }
-                let (d, m) = ((mp.total() - mt.total()).abs(), mt.total().abs());
-                diff.add(d);
-                total.add(m);
-                if let Some((s, c)) = leads.get_mut(field % k) {
-                    s.add(d);
-                    c.add(m);
+                let (error, mass) = ((mp.total() - mt.total()).abs(), mt.total().abs());
+                diff.add(error);
+                total.add(mass);
+                if let Some((d, t)) = leads.get_mut(field % k) {
+                    d.add(error);
+                    t.add(mass);
                 }
             }
             Ok(Acc::Mass { diff, total, leads })
