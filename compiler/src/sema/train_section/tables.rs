@@ -347,6 +347,13 @@ pub const METRICS: Table<Vec<Metric>> = Table {
             doc: "Dice coefficient of hard masks (argmax over channels, or ≥ 0.5 for one channel), mean over the classes present",
             build: |_| Ok(vec![Metric::Dice]),
         },
+        Callable {
+            name: "mass_error",
+            params: &[PER_LEAD],
+            doc: "relative error of the total over the axes after the first two (the mass of each field): \
+                  Σ|ΣP − ΣT| / Σ|ΣT| over examples and axis 1; with `per_lead: true` one per lead time",
+            build: |a| Ok(vec![Metric::MassError { per_lead: a.bool("per_lead")? }]),
+        },
     ],
 };
 

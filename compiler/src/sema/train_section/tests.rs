@@ -321,6 +321,14 @@ fn schedules_metrics_and_early_stop() {
     );
     assert_eq!(config("metrics = []").metrics, vec![]);
     assert_eq!(
+        config("metrics = [mass_error, mae(per_lead: true)]").metrics,
+        vec![Metric::MassError { per_lead: false }, Metric::Mae { per_variable: false, per_lead: true }]
+    );
+    assert_eq!(
+        config("metrics = [mass_error(per_lead: true)]").metrics,
+        vec![Metric::MassError { per_lead: true }]
+    );
+    assert_eq!(
         config("metrics = [rmse(per_variable: true), mae(per_variable: false)]").metrics,
         vec![
             Metric::Rmse { per_variable: true, per_lead: false },
@@ -409,6 +417,12 @@ fn threshold_list_errors() {
         "per_lead",
     );
     noted(&d, "valid arguments: none");
+    let d = single(
+        "metrics = [mass_error(per_variable: true)]",
+        "unknown argument `per_variable` for `mass_error`",
+        "per_variable",
+    );
+    noted(&d, "per_lead");
     // The same threshold twice across entries, or with and without `per_lead`.
     let (src, diags) = errors("metrics = [csi([0.5, 2]), pod(2), csi(2, per_lead: true)]");
     assert_eq!(diags.len(), 1, "{}", render_plain("t.nn", &src, &diags));
