@@ -677,10 +677,22 @@ static CATALOGUE: &[Builtin] = &[
     Builtin {
         name: "dense",
         kind: Kind::Layer,
-        params: &[X, p("units", Ty::Int, Range::Positive, Default::Required), BIAS],
+        params: &[
+            X,
+            p("units", Ty::Int, Range::Positive, Default::Required),
+            BIAS,
+            p("init", Ty::Enum(&["uniform", "zeros"]), Range::Any, Default::Enum("uniform")),
+        ],
         tensors: DENSE_TENSORS,
-        doc: "fully connected layer on the last axis: x · Wᵀ + b",
-        build: |cx, a| forward::dense(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?),
+        doc: "fully connected layer on the last axis: x · Wᵀ + b; `init: zeros` starts weight and bias at 0",
+        build: |cx, a| {
+            let init = if a.enum_value("init")? == "zeros" {
+                forward::DenseInit::Zeros
+            } else {
+                forward::DenseInit::Uniform
+            };
+            forward::dense_init(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?, init)
+        },
     },
     Builtin {
         name: "conv1d",
@@ -1377,6 +1389,24 @@ static CATALOGUE: &[Builtin] = &[
                 Some(stop) => forward::arange(cx, first, stop, step),
                 None => forward::arange(cx, 0.0, first, step),
             }
+        },
+    },
+    Builtin {
+        name: "eye",
+        kind: Kind::Constant,
+        params: &[
+            p("rows", Ty::Int, Range::Positive, Default::Required),
+            p("cols", Ty::Int, Range::Positive, Default::None),
+        ],
+        tensors: &[],
+        doc: "the f32 [rows, cols] matrix with ones on the diagonal (NumPy `eye`; `cols` defaults to `rows`)",
+        build: |cx, a| {
+            let rows = a.size("rows")?;
+            let cols = match a.ints("cols")?.as_deref() {
+                Some([c]) => usize::try_from(*c).unwrap_or(0),
+                _ => rows,
+            };
+            forward::eye(cx, rows, cols)
         },
     },
     Builtin {

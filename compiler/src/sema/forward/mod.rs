@@ -261,9 +261,9 @@ pub use attention::{
     attention, embedding, multihead_attention, positional_encoding, sinusoidal, transformer_layer, Encoder,
     Heads, Mask, Norm, Positions,
 };
-pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
+pub use create::{arange, eye, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
 pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
-pub use layers::{conv, conv_transpose, dense};
+pub use layers::{conv, conv_transpose, dense, dense_init, DenseInit};
 pub use loss::{
     balanced, bce, cross_entropy, dice, huber, mae, mse, penalty, Balanced, BALANCED_THRESHOLDS,
     BALANCED_WEIGHTS, DICE_EPS,

@@ -1006,3 +1006,57 @@ fn params_must_name_layers() {
     let d = expect(&src, &diags, "unknown argument `param` for `adam`", "param");
     noted(d, "help: did you mean `params`?");
 }
+
+// ---- distort(SOURCE, ...) ---------------------------------------------
+
+#[test]
+fn distort_wraps_a_source_of_images() {
+    let src = section("data = distort(dataset(\"mnist_5k\"), rotate: 45, shift: 0.25)");
+    let (config, diags) = run(&src);
+    assert!(diags.is_empty(), "{}", render_plain("t.nn", &src, &diags));
+    let data = config.expect("a config").data;
+    let want = DataSource::Distort {
+        source: Box::new(DataSource::Dataset { name: "mnist_5k".into(), task: None }),
+        distortion: crate::config::Distortion { rotate: 45.0, shift: 0.25 },
+    };
+    assert_eq!(data, want);
+    // Both ranges default to no motion.
+    let src = section("data = distort(dataset(\"digits\"))");
+    let (config, _) = run(&src);
+    let Some(DataSource::Distort { distortion, .. }) = config.map(|c| c.data) else { panic!("distort") };
+    assert_eq!((distortion.rotate, distortion.shift), (0.0, 0.0));
+}
+
+#[test]
+fn distort_errors_point_at_the_argument() {
+    let d = single(
+        "data = distort(dataset(\"mnist_5k\"), rotate: 200)",
+        "`rotate` is the largest angle in degrees, at most 180; got 200",
+        "200",
+    );
+    assert!(d.labels[0].message.contains("half a turn"));
+    let d = single(
+        "data = distort(dataset(\"mnist_5k\"), shift: 1.5)",
+        "`shift` is a fraction of the image's size, at most 1; got 1.5",
+        "1.5",
+    );
+    noted(&d, "`shift: 0.25`");
+    single(
+        "data = distort(dataset(\"mnist_5k\"), shift: -0.1)",
+        "`shift` must be non-negative, found -0.1",
+        "-0.1",
+    );
+    let d = single(
+        "data = distort(rotate: 10)",
+        "`distort` needs the source of the images to distort as its first argument",
+        "distort",
+    );
+    noted(&d, "distort(dataset(\"mnist_5k\"), rotate: 45, shift: 0.25)");
+    single(
+        "data = distort(dataset(\"mnist_5k\"), angle: 10)",
+        "unknown argument `angle` for `distort`",
+        "angle",
+    );
+    // The source inside is checked as a source of its own.
+    single("data = distort(dataset(\"mnist\"), rotate: 10)", "unknown dataset `mnist`", "\"mnist\"");
+}
