@@ -73,7 +73,8 @@ fn graph_conv_creates_the_tensors_its_catalogue_row_lists() {
     // message: fan-in 2·3 + 2 = 8; update: fan-in 3 + 6 = 9.
     let want = [(vec![6, 8], 8.0), (vec![6], 8.0), (vec![6, 9], 9.0), (vec![6], 9.0)];
     assert_eq!(created.len(), b.tensors.len(), "{created:?}");
-    for (((name, role, init, shape), spec), (want_shape, fan_in)) in created.iter().zip(b.tensors).zip(&want) {
+    for (((name, role, init, shape), spec), (want_shape, fan_in)) in created.iter().zip(b.tensors).zip(&want)
+    {
         assert_eq!(name, &format!("r.graph_conv_1.{}", spec.name));
         assert_eq!(*role, spec.role, "{name}");
         assert!(spec.init.matches(*init), "{name}: {init:?} is not {:?}", spec.init);
@@ -164,7 +165,8 @@ fn graph_conv_equals_its_composition_in_nn() {
         if let Some(Tensor::Float(w)) = moved.get_mut("a.graph_conv_1.message.weight") {
             w.mapv_inplace(|v| 0.5 * v);
         }
-        let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &moved).expect("runs").into_iter().collect();
+        let out: HashMap<String, Tensor<f64>> =
+            run(&m.infer_graph, &moved).expect("runs").into_iter().collect();
         let r = out["r"].as_float().expect("values");
         let moved_a = r.index_axis(ndarray::Axis(0), 0);
         let diff = moved_a.iter().zip(o.iter()).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));

@@ -32,7 +32,9 @@
 //! gather is a scatter-add either way.
 
 use super::activation::activation;
-use super::emit::{bin, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, ty, want_f32};
+use super::emit::{
+    bin, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, ty, want_f32,
+};
 use super::graph::{gather, scatter, Combine};
 use super::{Activation, BuildError, Built, Cx};
 use crate::ir::{BinaryOp, DType, Dim, Init, Op, ParamRole, Shape, ValueId};
@@ -59,7 +61,8 @@ fn linear_params(cx: &mut dyn Cx, name: &str, units: usize, inputs: usize) -> (V
 /// `[end - start, units]`.
 fn block_t(cx: &mut dyn Cx, w: ValueId, start: usize, end: usize) -> Built {
     let inputs = known_dim(&ty(cx, w), 1, "graph_conv", 0)?;
-    let block = if start == 0 && end == inputs { w } else { emit(cx, Op::Slice { axis: 1, start, end }, &[w])? };
+    let block =
+        if start == 0 && end == inputs { w } else { emit(cx, Op::Slice { axis: 1, start, end }, &[w])? };
     emit(cx, Op::Permute { axes: vec![1, 0] }, &[block])
 }
 
@@ -98,9 +101,12 @@ fn check_edges(cx: &mut dyn Cx, edges: ValueId, nodes: usize, x: &str) -> Result
         if t.dtype != DType::I32 {
             err = err.help("node indices are i32: declare the edges as `const edges: i32[E, 2] = ...`");
         } else if dims.len() == 1 {
-            err = err.help("a single index vector is for `gather` and `scatter`; `graph_conv` takes both columns");
+            err = err
+                .help("a single index vector is for `gather` and `scatter`; `graph_conv` takes both columns");
         } else if dims.len() == 2 && dims[0] == Dim::Known(2) {
-            err = err.help("the edge list has one row per edge: transpose a [2, E] list with `permute(edges, [1, 0])`");
+            err = err.help(
+                "the edge list has one row per edge: transpose a [2, E] list with `permute(edges, [1, 0])`",
+            );
         }
         return Err(err);
     }
