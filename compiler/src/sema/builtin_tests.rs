@@ -302,6 +302,7 @@ fn the_catalogue_covers_the_language_contract() {
         "scatter",
         "grid_graph",
         "knn_graph",
+        "graph_conv",
         "convgru",
         "trajgru",
     ];

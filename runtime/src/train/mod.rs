@@ -40,6 +40,7 @@
 
 pub mod checkpoint;
 mod engine;
+pub use engine::constant_inputs;
 mod evaluate;
 mod examples;
 pub mod init;
