@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray_npy::WriteNpyExt;
 use nnc_compiler::codegen::Checking;
 use nnc_runtime::train::{
     self, plural, Baseline, EpochRecord, EvalOptions, LossRecord, Observer, PredictOptions, RunInfo, Subset,
@@ -440,27 +440,12 @@ pub fn run_eval(args: &EvalArgs, color: bool, out: &mut dyn Write, err: &mut dyn
     }
 }
 
-/// An .npy array of any float or integer dtype, as f32.
+/// An .npy array of any float, integer or boolean dtype, as f32.
 fn read_npy(path: &Path) -> Result<ArrayD<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let cursor = || std::io::Cursor::new(bytes.as_slice());
-    let first = match ArrayD::<f32>::read_npy(cursor()) {
-        Ok(a) => return Ok(a),
-        Err(e) => e,
-    };
-    if let Ok(a) = ArrayD::<f64>::read_npy(cursor()) {
-        return Ok(a.mapv(|v| v as f32));
+    match nnc_runtime::io::npz::load_npy(path).map_err(|e| e.to_string())? {
+        nnc_runtime::io::npz::ArrayValue::F32(a) => Ok(a),
+        nnc_runtime::io::npz::ArrayValue::I32(a) => Ok(a.mapv(|v| v as f32)),
     }
-    if let Ok(a) = ArrayD::<i64>::read_npy(cursor()) {
-        return Ok(a.mapv(|v| v as f32));
-    }
-    if let Ok(a) = ArrayD::<i32>::read_npy(cursor()) {
-        return Ok(a.mapv(|v| v as f32));
-    }
-    if let Ok(a) = ArrayD::<u8>::read_npy(cursor()) {
-        return Ok(a.mapv(f32::from));
-    }
-    Err(format!("{}: not a readable .npy array of floats or integers: {first}", path.display()))
 }
 
 /// The extension of `path`, lower case (empty when it has none).

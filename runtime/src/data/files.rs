@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
-use ndarray::{ArrayD, Dimension, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError, ReadableElement};
+use ndarray::{ArrayD, Dimension, IxDyn};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
 use nnc_compiler::suggest::closest;
 
 use super::{ArrayValue, Order, Part, Raw};
@@ -58,21 +58,6 @@ struct NpyBytes<'a>(&'a [u8]);
 impl ArraySource for NpyBytes<'_> {
     fn read<T: ReadableElement>(&mut self) -> Result<ArrayD<T>, Attempt> {
         ArrayD::<T>::read_npy(self.0).map_err(npy_attempt)
-    }
-}
-
-/// One array of an `.npz` archive.
-struct NpzEntry<'a, R: Read + Seek> {
-    reader: &'a mut NpzReader<R>,
-    name: &'a str,
-}
-
-impl<R: Read + Seek> ArraySource for NpzEntry<'_, R> {
-    fn read<T: ReadableElement>(&mut self) -> Result<ArrayD<T>, Attempt> {
-        self.reader.by_name::<OwnedRepr<T>, IxDyn>(self.name).map_err(|e| match e {
-            ReadNpzError::Npy(err) => npy_attempt(err),
-            ReadNpzError::Zip(err) => Attempt::Failed(format!("corrupt archive entry: {err}")),
-        })
     }
 }
 
@@ -172,19 +157,17 @@ fn int_array<T: Copy + TryInto<i32> + std::fmt::Display>(
 /// Reads array `name` of an open `.npz` archive, whatever its dtype:
 /// floats as f32 (NaN and infinities kept; finite values beyond the f32
 /// range are errors), integers and booleans as i32.
-pub(crate) fn read_npz_array<R: Read + Seek>(
-    reader: &mut NpzReader<R>,
-    name: &str,
-) -> Result<ArrayValue, String> {
+pub(crate) fn read_npz_array<R: Read + Seek>(reader: &mut Npz<R>, name: &str) -> Result<ArrayValue, String> {
     read_npz_entry(reader, name).map_err(|e| e.to_string())
 }
 
 /// [`read_npz_array`], telling an unsupported dtype from other failures.
 pub(crate) fn read_npz_entry<R: Read + Seek>(
-    reader: &mut NpzReader<R>,
+    reader: &mut Npz<R>,
     name: &str,
 ) -> Result<ArrayValue, ArrayError> {
-    read_array(&mut NpzEntry { reader, name })
+    let bytes = reader.entry(name).map_err(ArrayError::Invalid)?;
+    read_npy(&bytes)
 }
 
 /// Parses a `.npy` file's bytes.
@@ -192,20 +175,134 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> Result<ArrayValue, String> {
     read_npy(bytes).map_err(|e| e.to_string())
 }
 
-/// [`parse_npy`], telling an unsupported dtype from other failures.
+/// [`parse_npy`], telling an unsupported dtype from other failures. The
+/// header is checked against the bytes first ([`check_npy_size`]), so that
+/// no array larger than the file is allocated.
 pub(crate) fn read_npy(bytes: &[u8]) -> Result<ArrayValue, ArrayError> {
+    check_npy_size(bytes).map_err(ArrayError::Invalid)?;
     read_array(&mut NpyBytes(bytes))
+}
+
+/// Checks that a `.npy` byte string holds the header and the data that its
+/// header declares, before anything of those sizes is allocated: the
+/// reader allocates the header's length and then the declared shape's
+/// elements before it reads them, so a corrupt length or shape in a small
+/// file (10¹² elements in 1 kB) must be refused here. Byte strings that do
+/// not start like a `.npy` file are left to the reader, which refuses
+/// them with its own message without allocating more than a few bytes.
+pub fn check_npy_size(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
+        return Ok(());
+    }
+    let (prefix, header_len) = match bytes[6] {
+        1 => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
+        2 | 3 if bytes.len() >= 12 => {
+            (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize)
+        }
+        _ => return Ok(()),
+    };
+    let available = bytes.len() - prefix;
+    if header_len > available {
+        return Err(format!(
+            "not a valid .npy array: truncated: its header is {header_len} bytes long, but the file ends {available} \
+             bytes after the header's length"
+        ));
+    }
+    let header = String::from_utf8_lossy(&bytes[prefix..prefix + header_len]);
+    let shape = npy_shape(&header).ok_or_else(|| {
+        format!("not a valid .npy array: no readable shape in its header {:?}", header.trim_end())
+    })?;
+    let item = npy_item_size(&header);
+    let data = available - header_len;
+    let needed = shape.iter().try_fold(item, |n, &d| n.checked_mul(d));
+    match needed {
+        Some(n) if n <= data => Ok(()),
+        _ => Err(format!(
+            "its header declares shape {shape:?} of {item}-byte elements, but the file holds {data} bytes of data: \
+             the array's data is truncated"
+        )),
+    }
+}
+
+/// The `'shape': (…)` tuple of a `.npy` header.
+fn npy_shape(header: &str) -> Option<Vec<usize>> {
+    let after = &header[header.find("'shape'")? + "'shape'".len()..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start().strip_prefix('(')?;
+    let inner = &after[..after.find(')')?];
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.trim_end_matches('L').parse::<usize>().ok())
+        .collect()
+}
+
+/// The size in bytes of one element of the `'descr'` of a `.npy` header,
+/// at least 1: the digits after the type code (`'<f4'`: 4), four bytes per
+/// character of a Unicode string (`'<U8'`: 32).
+fn npy_item_size(header: &str) -> usize {
+    let Some(at) = header.find("'descr'") else { return 1 };
+    let rest = header[at + "'descr'".len()..].trim_start().trim_start_matches(':').trim_start();
+    let Some(rest) = rest.strip_prefix('\'') else { return 1 };
+    let descr = &rest[..rest.find('\'').unwrap_or(rest.len())];
+    let code: String = descr.chars().skip_while(|c| "<>|=".contains(*c)).collect();
+    let kind = code.chars().next().unwrap_or('?');
+    let digits: String = code.chars().skip(1).take_while(char::is_ascii_digit).collect();
+    let size = digits.parse::<usize>().unwrap_or(1).max(1);
+    if kind == 'U' {
+        size.saturating_mul(4)
+    } else {
+        size
+    }
+}
+
+/// An `.npz` archive: a zip archive of `.npy` entries. Each entry is read
+/// into memory as far as its stored or compressed stream goes (never by a
+/// size the archive claims) and parsed by [`read_npy`].
+pub(crate) struct Npz<R: Read + Seek> {
+    zip: zip::ZipArchive<R>,
+}
+
+impl<R: Read + Seek> Npz<R> {
+    /// Opens an archive; "not a valid .npz archive: …" when it is not one.
+    pub(crate) fn new(reader: R) -> Result<Npz<R>, String> {
+        zip::ZipArchive::new(reader)
+            .map(|zip| Npz { zip })
+            .map_err(|e| format!("not a valid .npz archive: {e}"))
+    }
+
+    /// The names of the arrays (the entries' names without `.npy`).
+    pub(crate) fn names(&mut self) -> Result<Vec<String>, String> {
+        (0..self.zip.len())
+            .map(|i| {
+                let file = self.zip.by_index(i).map_err(|e| format!("not a valid .npz archive: {e}"))?;
+                let name = file.name();
+                Ok(name.strip_suffix(".npy").unwrap_or(name).to_string())
+            })
+            .collect()
+    }
+
+    /// The bytes of array `name` (entry `name`, else `name.npy`).
+    fn entry(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        let corrupt = |e: &dyn std::fmt::Display| format!("corrupt archive entry: {e}");
+        let index = self
+            .zip
+            .index_for_name(name)
+            .or_else(|| self.zip.index_for_name(&format!("{name}.npy")))
+            .ok_or_else(|| corrupt(&"no such entry"))?;
+        let mut file = self.zip.by_index(index).map_err(|e| corrupt(&e))?;
+        let mut bytes = vec![];
+        file.read_to_end(&mut bytes).map_err(|e| corrupt(&e))?;
+        Ok(bytes)
+    }
 }
 
 /// The arrays `keys` of an `.npz` archive held in `reader`; an unknown key
 /// is an error listing the archive's arrays.
 pub(crate) fn npz_arrays<R: Read + Seek>(reader: R, keys: &[&str]) -> Result<Vec<ArrayValue>, String> {
-    let cause = |e: ReadNpzError| match e {
-        ReadNpzError::Zip(err) => format!("not a valid .npz archive: {err}"),
-        ReadNpzError::Npy(err) => format!("not a valid .npz archive: {err}"),
-    };
-    let mut reader = NpzReader::new(reader).map_err(cause)?;
-    let names = reader.names().map_err(cause)?;
+    let mut reader = Npz::new(reader)?;
+    let names = reader.names()?;
     let mut out = vec![];
     for key in keys {
         if !names.iter().any(|n| n == key) {
@@ -217,8 +314,7 @@ pub(crate) fn npz_arrays<R: Read + Seek>(reader: R, keys: &[&str]) -> Result<Vec
             };
             return Err(format!("no array `{key}`; {list}"));
         }
-        let value = read_array(&mut NpzEntry { reader: &mut reader, name: key })
-            .map_err(|e| format!("array `{key}`: {e}"))?;
+        let value = read_npz_entry(&mut reader, key).map_err(|e| format!("array `{key}`: {e}"))?;
         out.push(value);
     }
     Ok(out)

@@ -33,14 +33,13 @@ use std::fmt;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use ndarray_npy::{NpzReader, ReadNpzError};
 use nnc_compiler::config::datasets;
 use nnc_compiler::sema::{ConstData, ConstSource, Loaded, Loader};
 use nnc_compiler::suggest::closest;
 
 use super::error::{index_text, io_message, names_text};
 use super::npz::ArrayValue;
-use crate::data::files::{read_npy, read_npz_entry, ArrayError, Table};
+use crate::data::files::{read_npy, read_npz_entry, ArrayError, Npz, Table};
 
 /// Reads `const` declarations' files relative to a base directory: the
 /// model file's.
@@ -172,14 +171,8 @@ fn numpy_dtype(descr: &str) -> String {
 
 /// Array `key` of the `.npz` archive `bytes` (read from `origin`).
 fn npz_array(origin: &str, bytes: impl AsRef<[u8]>, key: &str) -> Result<ArrayValue, String> {
-    let invalid = |e: ReadNpzError| {
-        let cause = match e {
-            ReadNpzError::Zip(err) => err.to_string(),
-            ReadNpzError::Npy(err) => err.to_string(),
-        };
-        format!("cannot load {origin}: not a valid .npz archive: {cause}")
-    };
-    let mut reader = NpzReader::new(Cursor::new(bytes)).map_err(invalid)?;
+    let invalid = |cause: String| format!("cannot load {origin}: {cause}");
+    let mut reader = Npz::new(Cursor::new(bytes)).map_err(invalid)?;
     let names = reader.names().map_err(invalid)?;
     if !names.iter().any(|n| n == key) {
         return Err(format!("{origin} has no array `{key}`{}", choices(key, &names, "arrays")));

@@ -14,7 +14,6 @@ use std::io::BufReader;
 use std::path::Path;
 
 use ndarray::{ArrayD, Dimension};
-use ndarray_npy::{NpzReader, ReadNpzError};
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Node, Op};
 
@@ -54,11 +53,8 @@ impl ArrayValue {
 /// first bad index; so are unsupported dtypes (complex, strings, objects).
 pub fn load_npz(path: &Path) -> Result<BTreeMap<String, ArrayValue>, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, "cannot read", &e))?;
-    let mut reader = NpzReader::new(BufReader::new(file))
-        .map_err(|e| Error::new(path, format!("not a valid .npz archive: {}", npz_cause(&e))))?;
-    let names = reader
-        .names()
-        .map_err(|e| Error::new(path, format!("not a valid .npz archive: {}", npz_cause(&e))))?;
+    let mut reader = crate::data::files::Npz::new(BufReader::new(file)).map_err(|e| Error::new(path, e))?;
+    let names = reader.names().map_err(|e| Error::new(path, e))?;
     let mut out = BTreeMap::new();
     for name in names {
         let value = crate::data::files::read_npz_array(&mut reader, &name)
@@ -69,11 +65,11 @@ pub fn load_npz(path: &Path) -> Result<BTreeMap<String, ArrayValue>, Error> {
     Ok(out)
 }
 
-fn npz_cause(e: &ReadNpzError) -> String {
-    match e {
-        ReadNpzError::Zip(err) => err.to_string(),
-        ReadNpzError::Npy(err) => err.to_string(),
-    }
+/// Reads an `.npy` file, whatever its dtype, as [`load_npz`] reads an
+/// archive's arrays (NaN and infinite values are errors naming the first).
+pub fn load_npy(path: &Path) -> Result<ArrayValue, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", &e))?;
+    crate::data::files::parse_npy(&bytes).and_then(finite).map_err(|cause| Error::new(path, cause))
 }
 
 /// Rejects NaN and infinite values, naming the first one's index.

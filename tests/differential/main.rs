@@ -1,0 +1,491 @@
+//! Differential testing of the compiler on generated programs.
+//!
+//! Each program of [`generate`] (random layer stacks, blocks, shared layers,
+//! residuals, concats, slices, reductions, several losses, …, written as
+//! `.nn` source) goes through the whole pipeline: parse, sema, IR,
+//! autodiff, the optimiser's update, the optimisation passes, fusion, the
+//! memory plan and Cranelift code generation. For each of its graphs — the
+//! gradient graph of every loss (forward and backward), the training step
+//! of every optimiser (forward, backward and update) and the inference
+//! graph — two properties must hold:
+//!
+//! 1. **the optimised graph equals the unoptimised one**: both run in the
+//!    f64 reference interpreter on the same inputs and agree within
+//!    `1e-9 · scale` (rounding of rewritten arithmetic only);
+//! 2. **the compiled graph equals the interpreter**: the executable, with
+//!    one thread, with two, and with two in the checked mode (every
+//!    generated access bounds-checked), matches the f64 interpreter with the
+//!    tolerances of `tests/jit.rs`: `1e-5 · scale`, or four times the error
+//!    of the interpreter run in f32 where f32 arithmetic cannot do better;
+//!    updated parameters get a slack of `2·lr` (Adam's first step divides
+//!    rounding noise by itself).
+//!
+//! Every failure names the program's seed and shows its source; a program
+//! is regenerated from its seed alone:
+//!
+//! ```text
+//! NNC_FUZZ_SEED=123 cargo test --test differential
+//! ```
+//!
+//! The default run checks [`SHORT_PROGRAMS`] programs from seed 0. The long
+//! run is `#[ignore]`d:
+//!
+//! ```text
+//! NNC_FUZZ_PROGRAMS=20000 cargo test --release --test differential -- --ignored --nocapture
+//! ```
+//!
+//! (`NNC_FUZZ_START` sets its first seed, default 1000000; `NNC_FUZZ_SECONDS`
+//! stops it after that many seconds.) `NNC_FUZZ_FILE=prog.nn` checks a
+//! program from a file instead (with the inputs of `NNC_FUZZ_SEED`), as
+//! when a failing program is cut down.
+
+mod generate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use nnc_compiler::codegen::Checking;
+use nnc_compiler::ir::interp::{self, Tensor};
+use nnc_compiler::ir::{Graph, OutputKind};
+use nnc_runtime::exec::{Executable, Gemm, Options};
+
+/// Programs of the default run.
+const SHORT_PROGRAMS: u64 = 200;
+/// First seed of the long run (the default run covers 0 …).
+const LONG_START: u64 = 1_000_000;
+const LONG_PROGRAMS: u64 = 20_000;
+
+/// Executable against the f64 interpreter (as `tests/jit.rs`).
+const JIT_TOLERANCE: f64 = 1e-5;
+/// How many times the f32 interpreter's own error an output may have.
+const F32_FACTOR: f64 = 4.0;
+/// Optimised against unoptimised graph, both in f64.
+const OPT_TOLERANCE: f64 = 1e-9;
+
+/// Executable configurations (threads, checking) of the long run.
+const CONFIGS: &[(usize, Checking)] =
+    &[(1, Checking::Unchecked), (2, Checking::Unchecked), (2, Checking::Checked)];
+/// Those of the default run: two threads only in the checked mode, which
+/// splits the work as the unchecked mode does and checks every access.
+const SHORT_CONFIGS: &[(usize, Checking)] = &[(1, Checking::Unchecked), (2, Checking::Checked)];
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{name}={v} is not a number")))
+}
+
+/// The largest difference of `got` from `want` beyond `slack`, relative to
+/// `want`'s scale (its largest magnitude, floored at `floor` and 1e-6).
+fn error<T: interp::Real>(want: &Tensor<T>, got: &Tensor<T>, slack: f64, floor: f64) -> Result<f64, String> {
+    match (want, got) {
+        (Tensor::Float(w), Tensor::Float(g)) => {
+            if w.shape() != g.shape() {
+                return Err(format!("shape {:?}, expected {:?}", g.shape(), w.shape()));
+            }
+            let scale = w.iter().fold(floor.max(1e-6), |m, &x| {
+                let x = x.as_f64().abs();
+                if x.is_finite() {
+                    m.max(x)
+                } else {
+                    m
+                }
+            });
+            let mut worst = 0.0f64;
+            for (&a, &b) in w.iter().zip(g.iter()) {
+                let (a, b) = (a.as_f64(), b.as_f64());
+                if a.is_nan() != b.is_nan() {
+                    return Err(format!("NaN mismatch ({a} vs {b})"));
+                }
+                if a.is_infinite() || b.is_infinite() {
+                    if a != b {
+                        return Err(format!("infinity mismatch ({a} vs {b})"));
+                    }
+                    continue;
+                }
+                if !a.is_nan() {
+                    let diff = ((a - b).abs() - slack).max(0.0);
+                    worst = worst.max(diff / scale);
+                }
+            }
+            Ok(worst)
+        }
+        (Tensor::Int(w), Tensor::Int(g)) if w == g => Ok(0.0),
+        (Tensor::Bool(w), Tensor::Bool(g)) if w == g => Ok(0.0),
+        _ => Err(format!("{} differs from the expected {}", got.ty(), want.ty())),
+    }
+}
+
+/// The largest finite magnitude among float outputs.
+fn largest<T: interp::Real>(outputs: &[(String, Tensor<T>)]) -> f64 {
+    outputs
+        .iter()
+        .filter_map(|(_, t)| t.as_float())
+        .flat_map(|a| a.iter())
+        .map(|x| x.as_f64().abs())
+        .filter(|x| x.is_finite())
+        .fold(0.0, f64::max)
+}
+
+fn learning_rate(inputs: &HashMap<String, Tensor<f32>>) -> f64 {
+    match inputs.get("lr") {
+        Some(Tensor::Float(a)) => a.iter().next().map_or(0.0, |&x| f64::from(x)),
+        _ => 0.0,
+    }
+}
+
+/// The inputs of `graph` among `all`.
+fn inputs_of(graph: &Graph, all: &HashMap<String, Tensor<f32>>) -> HashMap<String, Tensor<f32>> {
+    graph
+        .inputs()
+        .filter_map(|(_, n)| match &n.op {
+            nnc_compiler::ir::Op::Input { name, .. } => all.get(name).map(|t| (name.clone(), t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn widen(inputs: &HashMap<String, Tensor<f32>>) -> HashMap<String, Tensor<f64>> {
+    inputs.iter().map(|(n, t)| (n.clone(), t.convert())).collect()
+}
+
+type Outputs<T> = Vec<(String, Tensor<T>)>;
+
+/// Property 1: the optimised graph's outputs (`got`, from the f64
+/// interpreter) against the unoptimised graph's.
+fn compare_optimised(
+    what: &str,
+    plain: &Graph,
+    got: &Outputs<f64>,
+    inputs: &HashMap<String, Tensor<f32>>,
+) -> Vec<String> {
+    let want = match interp::run::<f64>(plain, &widen(&inputs_of(plain, inputs))) {
+        Ok(w) => w,
+        Err(e) => return vec![format!("{what}: interpreter (unoptimised): {e}")],
+    };
+    let got: HashMap<&str, &Tensor<f64>> = got.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let floor = 1e-2 * largest(&want);
+    let mut failures = vec![];
+    for (name, w) in &want {
+        match got.get(name.as_str()).map(|g| error(w, g, 0.0, floor)) {
+            None => failures.push(format!("{what}: optimised graph lacks output `{name}`")),
+            Some(Err(e)) => failures.push(format!("{what}: optimised output `{name}`: {e}")),
+            Some(Ok(e)) if e > OPT_TOLERANCE => failures.push(format!(
+                "{what}: optimised output `{name}` differs: error {e:.2e} > {OPT_TOLERANCE:.0e}"
+            )),
+            Some(Ok(_)) => {}
+        }
+    }
+    failures
+}
+
+/// Property 2: the executable against the interpreter (`want`, its f64
+/// outputs), in every configuration of [`CONFIGS`].
+fn compare_compiled(
+    what: &str,
+    graph: &Graph,
+    want: &Outputs<f64>,
+    batch: usize,
+    inputs: &HashMap<String, Tensor<f32>>,
+    configs: &[(usize, Checking)],
+) -> Vec<String> {
+    let narrow: HashMap<String, Tensor<f32>> = match interp::run::<f32>(graph, inputs) {
+        Ok(n) => n.into_iter().collect(),
+        Err(e) => return vec![format!("{what}: interpreter (f32): {e}")],
+    };
+    let want: Outputs<f32> = want.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
+    let floor = 1e-2 * largest(&want);
+    let lr = learning_rate(inputs);
+    let mut failures = vec![];
+    for &(threads, checking) in configs {
+        let label = format!("{what} ({threads} thread{}, {checking:?})", if threads > 1 { "s" } else { "" });
+        let options = Options { threads, checking, gemm: Gemm::Tuned };
+        let mut exe = match Executable::compile(graph, batch, &options) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(format!("{label}: compile: {e}"));
+                continue;
+            }
+        };
+        if let Some(e) =
+            inputs.iter().find_map(|(n, t)| exe.set_input(n, t).err().map(|e| format!("{n}: {e}")))
+        {
+            failures.push(format!("{label}: input {e}"));
+            continue;
+        }
+        if let Err(e) = exe.run() {
+            failures.push(format!("{label}: run: {e}"));
+            continue;
+        }
+        let got: HashMap<String, (OutputKind, Tensor<f32>)> =
+            exe.outputs().into_iter().map(|(n, k, t)| (n, (k, t))).collect();
+        for (name, w) in &want {
+            let Some((kind, g)) = got.get(name) else {
+                failures.push(format!("{label}: output `{name}` missing"));
+                continue;
+            };
+            let slack = if *kind == OutputKind::Param { 2.0 * lr } else { 0.0 };
+            let inherent = narrow.get(name).and_then(|n| error(w, n, slack, floor).ok()).unwrap_or(0.0);
+            let allowed = JIT_TOLERANCE.max(F32_FACTOR * inherent);
+            match error(w, g, slack, floor) {
+                Err(e) => failures.push(format!("{label}: output `{name}`: {e}")),
+                Ok(e) if e > allowed => failures.push(format!(
+                    "{label}: output `{name}`: error {e:.2e} > {allowed:.2e} (the f32 interpreter's is {inherent:.2e})"
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    failures
+}
+
+/// Every graph of a compiled program, unoptimised and optimised.
+fn graphs(module: &nnc_compiler::Module) -> Result<Vec<(String, Graph, Graph)>, String> {
+    let optimise = |g: &Graph| nnc_compiler::opt::optimize(g).map_err(|e| format!("optimise: {e}"));
+    let mut out = vec![];
+    let grads = nnc_compiler::pipeline::gradients(module).map_err(|e| format!("gradients: {e}"))?;
+    let steps = nnc_compiler::pipeline::train_steps(module).map_err(|e| format!("train steps: {e}"))?;
+    for g in grads {
+        let o = optimise(&g.graph)?;
+        out.push((format!("gradient of `{}`", g.loss), g.graph, o));
+    }
+    for s in steps {
+        let o = optimise(&s.graph)?;
+        out.push((format!("training step of `{}`", s.loss), s.graph, o));
+    }
+    let infer = optimise(&module.infer_graph)?;
+    out.push(("inference".to_string(), module.infer_graph.clone(), infer));
+    Ok(out)
+}
+
+/// Checks the program of `seed`: every mismatch, or the error that stopped
+/// the pipeline.
+fn check(seed: u64, source: &str, configs: &[(usize, Checking)]) -> Vec<String> {
+    let module = match nnc_compiler::compile(source) {
+        Ok(c) => c.module,
+        Err(diags) => {
+            return vec![format!(
+                "the generated program does not compile:\n{}",
+                nnc_compiler::diag::render_plain("fuzz.nn", source, &diags)
+            )]
+        }
+    };
+    let graphs = match graphs(&module) {
+        Ok(g) => g,
+        Err(e) => return vec![e],
+    };
+    let batch = 2 + (seed % 2) as usize;
+    let mut failures = vec![];
+    for (what, plain, optimised) in &graphs {
+        let dims = nnc_compiler::pipeline::batch_dims(plain, batch);
+        let all = match interp::example_inputs::<f32>(plain, &dims, seed) {
+            Ok(i) => i,
+            Err(e) => {
+                failures.push(format!("{what}: example inputs: {e}"));
+                continue;
+            }
+        };
+        let inputs = inputs_of(optimised, &all);
+        let want = match interp::run::<f64>(optimised, &widen(&inputs)) {
+            Ok(w) => w,
+            Err(e) => {
+                failures.push(format!("{what}: interpreter (optimised): {e}"));
+                continue;
+            }
+        };
+        failures.extend(compare_optimised(what, plain, &want, &all));
+        failures.extend(compare_compiled(what, optimised, &want, batch, &inputs, configs));
+    }
+    failures
+}
+
+/// The outcome of a run over many seeds.
+#[derive(Default)]
+struct Report {
+    programs: u64,
+    failed: Vec<String>,
+    features: BTreeMap<&'static str, u64>,
+    slowest: (Duration, u64),
+}
+
+fn run(seeds: impl Iterator<Item = u64>, deadline: Option<Instant>, configs: &[(usize, Checking)]) -> Report {
+    let mut report = Report::default();
+    for seed in seeds {
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            break;
+        }
+        let program = match catch_unwind(|| generate::generate(seed)) {
+            Ok(p) => p,
+            Err(_) => {
+                report.failed.push(format!("seed {seed} (NNC_FUZZ_SEED={seed}): the generator panicked"));
+                continue;
+            }
+        };
+        for f in &program.features {
+            *report.features.entry(f).or_default() += 1;
+        }
+        let start = Instant::now();
+        let failures = catch_unwind(AssertUnwindSafe(|| check(seed, &program.source, configs)))
+            .unwrap_or_else(|p| {
+                let message = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                vec![format!("panic: {message}")]
+            });
+        let took = start.elapsed();
+        if took > report.slowest.0 {
+            report.slowest = (took, seed);
+        }
+        report.programs += 1;
+        if !failures.is_empty() {
+            let text = format!(
+                "seed {seed} (NNC_FUZZ_SEED={seed}):\n  {}\n--- program ---\n{}",
+                failures.join("\n  "),
+                program.source
+            );
+            eprintln!("{text}");
+            report.failed.push(text);
+        }
+    }
+    report
+}
+
+fn finish(report: &Report, took: Duration) {
+    eprintln!(
+        "{} programs in {:.1} s, {} failed; slowest: seed {} ({:.2} s)",
+        report.programs,
+        took.as_secs_f64(),
+        report.failed.len(),
+        report.slowest.1,
+        report.slowest.0.as_secs_f64()
+    );
+    let covered: Vec<String> = report.features.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    eprintln!("constructs (programs using each): {}", covered.join(", "));
+    assert!(
+        report.failed.is_empty(),
+        "{} of {} programs failed:\n\n{}",
+        report.failed.len(),
+        report.programs,
+        report.failed.join("\n\n")
+    );
+}
+
+/// Constructs the default run must exercise: a generator that stopped
+/// producing one of them would otherwise narrow the test unnoticed.
+const EXPECTED: &[&str] = &[
+    "activations",
+    "dense",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose2d",
+    "batchnorm",
+    "layernorm",
+    "groupnorm",
+    "residual connections",
+    "broadcasting",
+    "concat",
+    "slicing",
+    "indexing",
+    "reductions",
+    "split",
+    "stack",
+    "pad",
+    "roll",
+    "reshape",
+    "permute",
+    "flatten",
+    "matmul",
+    "maxpool2d",
+    "avgpool2d",
+    "upsample",
+    "warp",
+    "dropout",
+    "blocks",
+    "nested blocks",
+    "shared layer values",
+    "repeat",
+    "map",
+    "scan",
+    "attention",
+    "multihead_attention",
+    "transformer_layer",
+    "gather, scatter, grid_graph",
+    "several losses",
+    "cross_entropy",
+    "mse",
+];
+
+#[test]
+fn generated_programs_compile_and_match_the_interpreter() {
+    let start = Instant::now();
+    if let Ok(path) = std::env::var("NNC_FUZZ_FILE") {
+        // A program written out (a failure being minimised), checked alone.
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // The inputs (and batch size) of the program's seed, if given.
+        let failures = check(env("NNC_FUZZ_SEED").unwrap_or(0), &source, CONFIGS);
+        assert!(failures.is_empty(), "{path}:\n  {}", failures.join("\n  "));
+        return;
+    }
+    let report = match env("NNC_FUZZ_SEED") {
+        Some(seed) => {
+            eprintln!("{}", generate::generate(seed).source);
+            run(std::iter::once(seed), None, CONFIGS)
+        }
+        None => {
+            let first = env("NNC_FUZZ_START").unwrap_or(0);
+            let n = env("NNC_FUZZ_PROGRAMS").unwrap_or(SHORT_PROGRAMS);
+            let report = run(first..first + n, None, SHORT_CONFIGS);
+            if n >= SHORT_PROGRAMS {
+                let missing: Vec<&&str> =
+                    EXPECTED.iter().filter(|f| !report.features.contains_key(**f)).collect();
+                assert!(missing.is_empty(), "the generated programs used none of: {missing:?}");
+            }
+            report
+        }
+    };
+    finish(&report, start.elapsed());
+}
+
+/// The long run: `NNC_FUZZ_PROGRAMS` programs (default 20000) from
+/// `NNC_FUZZ_START` (default 1000000), stopped after `NNC_FUZZ_SECONDS` if
+/// given.
+#[test]
+#[ignore]
+fn many_generated_programs_match_the_interpreter() {
+    let start = Instant::now();
+    let first = env("NNC_FUZZ_START").unwrap_or(LONG_START);
+    let n = env("NNC_FUZZ_PROGRAMS").unwrap_or(LONG_PROGRAMS);
+    let deadline = env("NNC_FUZZ_SECONDS").map(|s| start + Duration::from_secs(s));
+    let report = run(first..first + n, deadline, CONFIGS);
+    finish(&report, start.elapsed());
+}
+
+/// Programs the fuzzer found that still differ, kept in
+/// `tests/differential/open/` with the seed of their inputs until they are
+/// fixed (then they move to the default suite).
+#[test]
+#[ignore]
+fn open_findings_match_the_interpreter() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/open");
+    let mut failures = vec![];
+    for (file, seed) in
+        [("causal_attention_upsample_batchnorm.nn", 1_001_043), ("upsample_batchnorm.nn", 1_001_885)]
+    {
+        let source = std::fs::read_to_string(dir.join(file)).expect("open finding");
+        failures.extend(check(seed, &source, CONFIGS).into_iter().map(|f| format!("{file}: {f}")));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The generator is a function of the seed.
+#[test]
+fn a_seed_gives_one_program() {
+    for seed in [0, 1, 77, 123_456] {
+        assert_eq!(generate::generate(seed).source, generate::generate(seed).source);
+    }
+    assert_ne!(generate::generate(1).source, generate::generate(2).source);
+}
