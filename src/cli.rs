@@ -154,6 +154,18 @@ archive with an array named like each. -o FILE.npz writes an archive with
 the prediction, named like the model's output, and the inputs it read, so
 that `nnc eval --source 'npz(...)'` can score it with another model.";
 
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  nnc export models/sine.nn --checkpoint models/sine.safetensors -o sine.onnx
+
+Writes the inference graph that `nnc predict` runs (dropout off, batchnorm
+on running statistics) as an ONNX model (opset 18) with the checkpoint's
+parameters as initializers. The checkpoint's normalisation is part of the
+model: it takes its inputs and returns its prediction in physical units,
+and its batch dimension is free. A model with an op that ONNX cannot
+express (a random draw at inference, a periodic warp) is refused with an
+error pointing at the op's source.";
+
 const PLOT_EXAMPLES: &str = "\
 Examples:
   nnc plot models/sine.run
@@ -265,6 +277,10 @@ pub enum Command {
     /// Run a trained model on the inputs of an .npy file.
     #[command(after_help = PREDICT_EXAMPLES)]
     Predict(PredictArgs),
+    /// Write a trained model as an ONNX file (inputs and prediction in
+    /// physical units, like `predict`).
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
     /// Draw the loss and metric curves of training runs, or a run's
     /// prediction maps or scatter plot.
     #[command(after_help = PLOT_EXAMPLES)]
@@ -376,6 +392,26 @@ pub enum SubsetArg {
     Training,
     /// Every example.
     All,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The `.nn` file the checkpoint was trained from.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The checkpoint written by `nnc train` (or `nnc init`).
+    #[arg(long, value_name = "CKPT.safetensors")]
+    pub checkpoint: PathBuf,
+
+    /// Where to write the ONNX model.
+    #[arg(short, long, value_name = "MODEL.onnx")]
+    pub output: PathBuf,
+
+    /// Go on although a constant of the model changed since the checkpoint
+    /// was trained.
+    #[arg(long)]
+    pub allow_changes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Train(args) => crate::train::run_train(args, color, out, err),
         Command::Eval(args) => crate::train::run_eval(args, color, out, err),
         Command::Predict(args) => crate::train::run_predict(args, color, out, err),
+        Command::Export(args) => crate::export::run_export(args, color, out, err),
         Command::Plot(args) => crate::train::run_plot(args, out, err),
         Command::Datasets => {
             // Write errors (a closed pipe) are ignored, as everywhere.

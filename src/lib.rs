@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod datasets;
+pub mod export;
 pub mod plot;
 pub mod source;
 pub mod summary;

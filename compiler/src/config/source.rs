@@ -17,6 +17,10 @@ pub enum DataSource {
     Npy { x: String, y: String },
     /// `npz(PATH, x: KEY, y: KEY)`.
     Npz { path: String, x: String, y: String },
+    /// `netcdf(PATH, x: VAR or [VARS], y: VAR or [VARS], dims: [NAMES])`:
+    /// variables of a NetCDF file, stacked on a new axis 1; `dims` (empty:
+    /// not given) names the dimensions every variable must have, in order.
+    Netcdf { path: String, x: Vec<String>, y: Vec<String>, dims: Vec<String> },
     /// `window(SOURCE, in: T_in, out: T_out, stride: S, tile: N)`:
     /// sequences cut out of a time-ordered source whose examples are time
     /// steps (see [`Window`]).

@@ -24,7 +24,7 @@ use crate::io::error::{index_text, io_message, names_text};
 use crate::Error;
 
 /// Reads a whole file, naming it on failure.
-fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::new(path, format!("cannot read: {}", io_message(&e))))
 }
 

@@ -19,6 +19,8 @@
 //!   ([`nnc_compiler::config::datasets`]) lives with the configuration;
 //! - `csv(...)`, `npy(...)`, `npz(...)` ([`files`]): user files, paths
 //!   relative to the model file's directory;
+//! - `netcdf(...)` ([`netcdf`]): variables of a NetCDF file, missing and
+//!   packed values decoded, dimension order checked by name;
 //! - `window(SOURCE, in, out, stride, tile)` ([`window`]): sequences cut
 //!   out of a time-ordered source;
 //! - `distort(SOURCE, rotate, shift)` ([`distort`]): a source's images
@@ -53,6 +55,7 @@ mod bind;
 pub mod datasets;
 mod distort;
 pub mod files;
+pub mod netcdf;
 mod rng;
 pub mod synthetic;
 mod window;
@@ -340,6 +343,7 @@ fn raw(source: &DataSource, opts: &LoadOptions, origin: &str) -> Result<Raw, Err
         DataSource::Window { source: inner, window: w } => {
             let file =
                 matches!(**inner, DataSource::Csv { .. } | DataSource::Npy { .. } | DataSource::Npz { .. });
+            let file = file || matches!(**inner, DataSource::Netcdf { .. });
             let mut inner = raw(inner, opts, &origin_text(inner, opts.base_dir))?;
             if file {
                 // A file's rows are its time steps, in file order.
@@ -356,6 +360,9 @@ fn raw(source: &DataSource, opts: &LoadOptions, origin: &str) -> Result<Raw, Err
         DataSource::Csv { path, x, y } => files::load_csv(&resolve(opts.base_dir, path), x, y)?,
         DataSource::Npy { x, y } => files::load_npy(&resolve(opts.base_dir, x), &resolve(opts.base_dir, y))?,
         DataSource::Npz { path, x, y } => files::load_npz(&resolve(opts.base_dir, path), x, y)?,
+        DataSource::Netcdf { path, x, y, dims } => {
+            netcdf::load_netcdf(&resolve(opts.base_dir, path), x, y, dims)?
+        }
     })
 }
 
@@ -375,7 +382,7 @@ fn origin_text(source: &DataSource, base: &Path) -> String {
         DataSource::Synthetic { generator } => synthetic::describe(generator),
         DataSource::Dataset { name, task: None } => format!("dataset(\"{name}\")"),
         DataSource::Dataset { name, task: Some(t) } => format!("dataset(\"{name}\", task: \"{t}\")"),
-        DataSource::Csv { path, .. } | DataSource::Npz { path, .. } => {
+        DataSource::Csv { path, .. } | DataSource::Npz { path, .. } | DataSource::Netcdf { path, .. } => {
             resolve(base, path).display().to_string()
         }
         DataSource::Npy { x, y } => {

@@ -8,13 +8,14 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::config::{DataSource, Metric};
 use nnc_compiler::ir::interp::Tensor;
-use nnc_compiler::ir::{DType, Dim, InputKind, Op, OutputKind};
+use nnc_compiler::ir::{DType, Dim, Graph, InputKind, Op, OutputKind};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_constants, check_model_name, Checkpoint};
 use super::engine::{compiled, constant_inputs, evaluate, names_of, predict_rows, set_key, write, Engine};
 use super::examples::{prepare, Prepared, Slot};
 use super::metrics::{Metrics, TargetView};
+use super::normalize::Stats;
 use super::RunError;
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
 
@@ -482,30 +483,121 @@ pub fn predict_inputs(
     }
     let mut full = vec![n];
     full.extend(&out_shape);
-    let target_name = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).into_iter().next();
     // Back to physical units: the target's statistics, or the (first)
     // input's for a model without a target whose prediction has the
     // input's shape.
-    let first_input = module.infer_graph.inputs().find_map(|(_, node)| match &node.op {
-        Op::Input { name, kind: InputKind::Data } => {
-            let shape: Vec<Dim> = node.ty.shape.dims().iter().skip(1).cloned().collect();
-            Some((name.clone(), shape))
-        }
-        _ => None,
-    });
-    let stats = match (target_name.as_deref(), &first_input) {
-        (Some(t), _) => ckpt.stats(t),
-        (None, Some((name, shape))) => {
-            let same = shape.len() == out_shape.len()
-                && shape.iter().zip(&out_shape).all(|(d, &k)| *d == Dim::Known(k));
-            ckpt.stats(name).filter(|_| same)
-        }
-        (None, None) => None,
-    };
+    let (first_input, same) = module
+        .infer_graph
+        .inputs()
+        .find_map(|(_, node)| match &node.op {
+            Op::Input { name, kind: InputKind::Data } => {
+                let shape = &node.ty.shape.dims()[1..];
+                let same = shape.len() == out_shape.len()
+                    && shape.iter().zip(&out_shape).all(|(d, &k)| *d == Dim::Known(k));
+                Some((name.clone(), same))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let stats = output_stats(module, &ckpt, &first_input, same);
     if let Some(stats) = stats {
         stats.invert(&mut out, &full);
     }
     Ok((ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())?, warnings))
+}
+
+/// The statistics that map a prediction back to physical units: the
+/// target's, or for a model without a target the input's (`input`) when
+/// the prediction has the input's shape (`same_shape`).
+fn output_stats<'c>(
+    module: &Module,
+    ckpt: &'c Checkpoint,
+    input: &str,
+    same_shape: bool,
+) -> Option<&'c Stats> {
+    let target_name = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).into_iter().next();
+    match target_name.as_deref() {
+        Some(t) => ckpt.stats(t),
+        None => ckpt.stats(input).filter(|_| same_shape),
+    }
+}
+
+/// Everything needed to run a checkpoint's model outside nnc, as `nnc
+/// predict` runs it (what `nnc export` writes).
+#[derive(Clone, Debug)]
+pub struct InferenceModel {
+    /// The graph of [`predict`]: the optimised inference graph with one
+    /// prediction output.
+    pub graph: Graph,
+    /// The value of every parameter, model state and constant the graph
+    /// reads.
+    pub tensors: Vec<(String, Tensor<f32>)>,
+    /// The statistics `predict` normalises each data input with.
+    pub inputs: Vec<(String, Stats)>,
+    /// The statistics `predict` maps the prediction back with.
+    pub output: Option<Stats>,
+    /// Constants that changed since the checkpoint (with `allow_changes`).
+    pub warnings: Vec<String>,
+}
+
+/// The inference model of `module` with the parameters, state and
+/// normalisation of the checkpoint at `checkpoint_path`. A checkpoint
+/// trained with other constants is refused unless `allow_changes`.
+pub fn inference_model(
+    module: &Module,
+    checkpoint_path: &Path,
+    allow_changes: bool,
+) -> Result<InferenceModel, String> {
+    let (graph, pred) = prediction_graph(module)?;
+    let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
+    check_model_name(&ckpt, module, checkpoint_path)?;
+    let warnings = check_constants(&ckpt, module, checkpoint_path, allow_changes)?;
+    let constants = constant_inputs(module)?;
+    let mut tensors = vec![];
+    let mut data_inputs = vec![];
+    for (_, node) in graph.inputs() {
+        let Op::Input { name, kind } = &node.op else { continue };
+        match kind {
+            InputKind::Param { .. } | InputKind::State { .. } => {
+                let saved = ckpt.tensor(name).ok_or_else(|| {
+                    format!("{}: the checkpoint has no tensor `{name}`", checkpoint_path.display())
+                })?;
+                let want = node.ty.shape.as_known().unwrap_or_default();
+                if saved.shape() != want.as_slice() {
+                    return Err(format!(
+                        "{}: tensor `{name}` has shape {:?}, the model needs {want:?}",
+                        checkpoint_path.display(),
+                        saved.shape()
+                    ));
+                }
+                tensors.push((name.clone(), Tensor::Float(saved.as_standard_layout().into_owned())));
+            }
+            InputKind::Const => {
+                let value = constants
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| format!("no constant `{name}`"))?;
+                tensors.push(value.clone());
+            }
+            InputKind::Data => data_inputs.push((name.clone(), node.ty.shape.clone())),
+            _ => {}
+        }
+    }
+    let inputs: Vec<(String, Stats)> = data_inputs
+        .iter()
+        .filter_map(|(name, _)| ckpt.stats(name).map(|s| (name.clone(), s.clone())))
+        .collect();
+    let output = match data_inputs.as_slice() {
+        [(in_name, in_shape)] => {
+            let out = graph.find_output(&pred).map(|o| &graph.ty(o.value).shape);
+            let same = out.is_some_and(|o| o.dims().get(1..) == in_shape.dims().get(1..));
+            output_stats(module, &ckpt, in_name, same).cloned()
+        }
+        _ => names_of(&module.infer_graph, |k| matches!(k, InputKind::Target))
+            .first()
+            .and_then(|t| ckpt.stats(t).cloned()),
+    };
+    Ok(InferenceModel { graph, tensors, inputs, output, warnings })
 }
 
 /// Which examples [`predictions`] runs the model on.

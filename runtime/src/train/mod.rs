@@ -57,8 +57,9 @@ use nnc_compiler::config::TrainConfig;
 use crate::data;
 
 pub use evaluate::{
-    eval, predict, predict_inputs, predict_with, prediction_inputs, predictions, Baseline, EvalOptions,
-    Evaluation, NamedInput, PredictInput, PredictOptions, PredictionOptions, Predictions, Subset, Values,
+    eval, inference_model, predict, predict_inputs, predict_with, prediction_inputs, predictions, Baseline,
+    EvalOptions, Evaluation, InferenceModel, NamedInput, PredictInput, PredictOptions, PredictionOptions,
+    Predictions, Subset, Values,
 };
 pub use run::{
     default_checkpoint, default_run_dir, plural, train, EpochRecord, LossRecord, Observer, Options, Outcome,

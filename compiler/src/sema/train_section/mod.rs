@@ -77,7 +77,7 @@ pub const NAMED_KEY: &str = "optimizer";
 pub const KEYS: &[Key] = &[
     Key {
         name: "data",
-        value: "`synthetic.NAME(...)`, `dataset(\"NAME\")`, `csv(...)`, `npy(...)` or `npz(...)`",
+        value: "`synthetic.NAME(...)`, `dataset(\"NAME\")`, `csv(...)`, `npy(...)`, `npz(...)` or `netcdf(...)`",
         default: "required",
         apply: |cx, entry, d| d.data = cx.data(&entry.value).or(d.data.take()),
     },

@@ -500,6 +500,26 @@ pub const SOURCES: Table<DataSource> = Table {
             doc: "one NumPy `.npz` archive; `x` and `y` name its arrays",
             build: |a| Ok(DataSource::Npz { path: a.str("path")?, x: a.str("x")?, y: a.str("y")? }),
         },
+        Callable {
+            name: "netcdf",
+            params: &[
+                pos("path", STR, Default::Required),
+                kw("x", STRS, Default::Required),
+                kw("y", STRS, Default::Required),
+                kw("dims", STRS, Default::None),
+            ],
+            doc: "a NetCDF file (NetCDF-3; NetCDF-4 with the `netcdf` feature); `x` and `y` name its \
+                  variables (several are stacked on axis 1), the first dimension counts the examples; \
+                  `dims` names each variable's dimensions in the order the model expects them",
+            build: |a| {
+                Ok(DataSource::Netcdf {
+                    path: a.str("path")?,
+                    x: a.strs("x")?,
+                    y: a.strs("y")?,
+                    dims: a.strs("dims").unwrap_or_default(),
+                })
+            },
+        },
     ],
 };
 
