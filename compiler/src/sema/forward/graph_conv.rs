@@ -92,7 +92,12 @@ fn check_edges(cx: &mut dyn Cx, edges: ValueId, nodes: usize, x: &str) -> Result
     let t = ty(cx, edges);
     let dims = t.shape.dims();
     if t.dtype != DType::I32 || dims.len() != 2 || dims[1] != Dim::Known(2) {
-        let e = dims.first().filter(|_| dims.len() == 2).map_or("E".to_string(), |d| d.to_string());
+        // A transposed list [2, E] names E on its other axis.
+        let e = match dims {
+            [Dim::Known(2), e] if *e != Dim::Known(2) => e.to_string(),
+            [e, _] => e.to_string(),
+            _ => "E".to_string(),
+        };
         let mut err = BuildError::new(format!(
             "`graph_conv` needs an edge list i32[E, 2] of (source, destination) rows, got {t}"
         ))
