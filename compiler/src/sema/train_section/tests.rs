@@ -1029,7 +1029,7 @@ fn distort_errors_point_at_the_argument() {
     noted(&d, "`shift: 0.25`");
     single(
         "data = distort(dataset(\"mnist_5k\"), shift: -0.1)",
-        "`shift` must be non-negative, found -0.1",
+        "`shift` must be a non-negative number, found -0.1",
         "-0.1",
     );
     let d = single(
