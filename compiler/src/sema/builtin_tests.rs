@@ -531,13 +531,28 @@ fn eye_plus_a_zero_dense_layer_is_the_identity_transform() {
     let src = model_with("reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3)");
     let theta = analyse_ok(&src);
     let dims = HashMap::from([("B".to_string(), 3)]);
-    // Zero-initialised parameters, as `nnc init` writes them.
-    let inputs = example_inputs::<f64>(&theta.infer_graph, &dims, 5).expect("inputs");
+    // Zero-initialised parameters, as `nnc init` writes them (example
+    // inputs give zero-initialised parameters small random values).
+    let mut inputs = example_inputs::<f64>(&theta.infer_graph, &dims, 5).expect("inputs");
+    for (_, n) in theta.infer_graph.inputs() {
+        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.fill(0.0);
+            }
+        }
+    }
     let out: HashMap<String, Tensor<f64>> =
         run(&theta.infer_graph, &inputs).expect("runs").into_iter().collect();
     let values = floats(&out["r"]);
     assert_eq!(values, [1., 0., 0., 0., 1., 0.].repeat(3));
-    let inputs = example_inputs::<f64>(&m.infer_graph, &dims, 5).expect("inputs");
+    let mut inputs = example_inputs::<f64>(&m.infer_graph, &dims, 5).expect("inputs");
+    for (_, n) in m.infer_graph.inputs() {
+        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.fill(0.0);
+            }
+        }
+    }
     let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &inputs).expect("runs").into_iter().collect();
     assert!(floats(&out["r"]).iter().all(|v| v.abs() < 1e-12));
     let eye = analyse_ok(&model_with("eye(3, 2) + zeros([B, 3, 2])"));

@@ -1032,18 +1032,18 @@ fn distort_errors_point_at_the_argument() {
     let d = single(
         "data = distort(dataset(\"mnist_5k\"), rotate: 200)",
         "`rotate` is the largest angle in degrees, at most 180; got 200",
-        "200",
+        "rotate: 200",
     );
     assert!(d.labels[0].message.contains("half a turn"));
     let d = single(
         "data = distort(dataset(\"mnist_5k\"), shift: 1.5)",
         "`shift` is a fraction of the image's size, at most 1; got 1.5",
-        "1.5",
+        "shift: 1.5",
     );
     noted(&d, "`shift: 0.25`");
     single(
         "data = distort(dataset(\"mnist_5k\"), shift: -0.1)",
-        "`shift` must be non-negative, found -0.1",
+        "`shift` must be a non-negative number, found -0.1",
         "-0.1",
     );
     let d = single(
