@@ -78,7 +78,8 @@ fn normal(key: [i32; 2], stream: u64, index: u64) -> f32 {
 
 /// Gives every input of the executable its starting value: parameters and
 /// state from their initialisers, the key `[seed, 0]`, the learning rate,
-/// and synthetic data (for constants too).
+/// and synthetic data (for constants too: `nnc bench` then binds the
+/// module's constants to their values).
 pub fn feed_synthetic(exe: &mut Executable, graph: &Graph, seed: u64, lr: f64) -> Result<(), String> {
     for (name, value) in init::initial_values(graph, seed)? {
         exe.set_input(&name, &Tensor::Float(value))?;
@@ -174,6 +175,16 @@ fn measure(
     let lr =
         pipeline::optimizers(&module).first().map_or(pipeline::DEFAULT_OPTIMIZER.lr(), |o| o.optimizer.lr());
     feed_synthetic(&mut exe, &graph, seed, lr).map_err(|m| fail(err, m))?;
+    // The constants the model computes or reads (an edge list, a mask) are
+    // bound to their values: an index constant decides which memory a
+    // gather or scatter touches, so synthetic values would time another
+    // program.
+    let constants = nnc_runtime::train::constant_inputs(&module).map_err(|m| fail(err, m))?;
+    for (name, value) in &constants {
+        if exe.inputs().any(|(n, _, _)| n == name) {
+            exe.set_input(name, value).map_err(|m| fail(err, m))?;
+        }
+    }
     let loss_name = graph
         .outputs
         .iter()

@@ -135,12 +135,24 @@ archive whose arrays are named like the model's input and target
 const PREDICT_EXAMPLES: &str = "\
 Examples:
   nnc predict models/sine.nn --checkpoint models/sine.safetensors --input x.npy -o y.npy
+  nnc predict models/cgan_mnist.nn --checkpoint models/cgan_mnist.safetensors --input digits.npy \\
+      --seed 7 -o generated.npz
+  nnc eval models/mnist_cnn.nn --checkpoint models/mnist_cnn.safetensors \\
+      --source 'npz(\"generated.npz\", x: \"image\", y: \"y\")' --subset all
 
 Reads an .npy array whose first axis counts examples and whose other axes
 hold the model's input (any float or integer dtype; the values must hold
 the input's per-example size), applies the checkpoint's normalisation, runs
 the inference graph (dropout off, batchnorm on running statistics) and
-writes the prediction, mapped back to physical units, as f32 .npy.";
+writes the prediction, mapped back to physical units, as f32 .npy.
+
+Only the inputs the prediction reads are needed: a GAN's generated output
+reads its noise, drawn from --seed, and (for a conditional GAN) the
+requested classes, not the real images. An i32 input (class labels) takes
+whole numbers. When the prediction reads several inputs, --input is an .npz
+archive with an array named like each. -o FILE.npz writes an archive with
+the prediction, named like the model's output, and the inputs it read, so
+that `nnc eval --source 'npz(...)'` can score it with another model.";
 
 const EXPORT_EXAMPLES: &str = "\
 Examples:
@@ -413,13 +425,15 @@ pub struct PredictArgs {
     pub checkpoint: PathBuf,
 
     /// The inputs in physical units, first axis = examples: an .npy array,
-    /// or an .npz archive with an array named like the model's input.
+    /// or an .npz archive with an array named like each input the
+    /// prediction reads (class labels of an i32 input as whole numbers).
     #[arg(long, value_name = "X.npy|X.npz")]
     pub input: PathBuf,
 
-    /// Where to write the predictions: .npy (f32, any shape) or .csv (a
-    /// header row, then one row per example).
-    #[arg(short, long, value_name = "Y.npy|Y.csv")]
+    /// Where to write the predictions: .npy (f32, any shape), .npz (the
+    /// prediction named like the model's output, with the inputs it read)
+    /// or .csv (a header row, then one row per example).
+    #[arg(short, long, value_name = "Y.npy|Y.npz|Y.csv")]
     pub output: PathBuf,
 
     /// Threads (default: all cores).

@@ -461,51 +461,88 @@ fn kind_of(path: &Path) -> String {
     }
 }
 
-/// The name of the model's (first) data input, as arrays are named for it.
-fn input_name(module: &nnc_compiler::Module) -> String {
-    module
-        .infer_graph
-        .inputs()
-        .find_map(|(_, n)| match &n.op {
-            nnc_compiler::ir::Op::Input { name, kind: nnc_compiler::ir::InputKind::Data } => {
-                Some(name.clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| "x".to_string())
-}
-
-/// The inputs of `nnc predict`: an .npy array, or the array of an .npz
-/// archive named like the model's input (or its only array).
-fn read_input(path: &Path, name: &str) -> Result<ArrayD<f32>, String> {
+/// The arrays of `nnc predict --input`, one for each input the prediction
+/// reads (`needed`): an .npy array when it reads one, else an .npz archive
+/// with an array named like each (an archive with a single array serves a
+/// prediction that reads one input, whatever its name).
+fn read_inputs(path: &Path, needed: &[train::PredictInput]) -> Result<Vec<train::NamedInput>, String> {
+    let label = path.display().to_string();
+    let names = || needed.iter().map(|i| format!("`{}`", i.name)).collect::<Vec<_>>().join(", ");
     match extension(path).as_str() {
-        "npy" => read_npy(path),
+        "npy" => match needed {
+            [only] => Ok(vec![train::NamedInput { name: only.name.clone(), values: read_npy(path)?, label }]),
+            _ => Err(format!(
+                "{}: the prediction reads {} inputs ({}); give an .npz archive with an array named like each",
+                path.display(),
+                needed.len(),
+                names()
+            )),
+        },
         "npz" => {
             let mut arrays = nnc_runtime::io::npz::load_npz(path).map_err(|e| e.to_string())?;
-            let key = if arrays.contains_key(name) {
-                name.to_string()
-            } else if arrays.len() == 1 {
-                arrays.keys().next().cloned().unwrap_or_default()
-            } else {
-                let names: Vec<String> = arrays.keys().map(|k| format!("`{k}`")).collect();
-                return Err(format!(
-                    "{}: no array `{name}` (the model's input) among {}",
-                    path.display(),
-                    names.join(", ")
-                ));
-            };
-            match arrays.remove(&key) {
-                Some(nnc_runtime::io::npz::ArrayValue::F32(a)) => Ok(a),
-                Some(nnc_runtime::io::npz::ArrayValue::I32(a)) => Ok(a.mapv(|v| v as f32)),
-                None => Err(format!("{}: no array `{key}`", path.display())),
+            let single = arrays.len() == 1 && needed.len() == 1;
+            let mut out = vec![];
+            for want in needed {
+                let key = if arrays.contains_key(&want.name) {
+                    want.name.clone()
+                } else if single {
+                    arrays.keys().next().cloned().unwrap_or_default()
+                } else {
+                    let have: Vec<String> = arrays.keys().map(|k| format!("`{k}`")).collect();
+                    return Err(format!(
+                        "{}: no array `{}` (an input the prediction reads: {}) among {}",
+                        path.display(),
+                        want.name,
+                        names(),
+                        have.join(", ")
+                    ));
+                };
+                let values = match arrays.remove(&key) {
+                    Some(nnc_runtime::io::npz::ArrayValue::F32(a)) => a,
+                    Some(nnc_runtime::io::npz::ArrayValue::I32(a)) => a.mapv(|v| v as f32),
+                    None => return Err(format!("{}: no array `{key}`", path.display())),
+                };
+                out.push(train::NamedInput { name: want.name.clone(), values, label: label.clone() });
             }
+            Ok(out)
         }
         _ => Err(format!(
-            "{}: --input takes an .npy array or an .npz archive (with an array named `{name}`), not {}",
+            "{}: --input takes an .npy array or an .npz archive (with {} named {}), not {}",
             path.display(),
+            if needed.len() == 1 { "an array" } else { "arrays" },
+            names(),
             kind_of(path)
         )),
     }
+}
+
+/// An .npz archive of the prediction, named like the model's output, and
+/// the inputs it was computed from, named like the model's inputs (i32
+/// inputs as i32): `nnc eval --source 'npz(...)'` scores it directly.
+fn predictions_npz(
+    y: &ArrayD<f32>,
+    name: &str,
+    inputs: &[train::NamedInput],
+    needed: &[train::PredictInput],
+) -> Result<Vec<u8>, String> {
+    let mut bytes = std::io::Cursor::new(vec![]);
+    {
+        let mut npz = ndarray_npy::NpzWriter::new(&mut bytes);
+        let fail = |e: ndarray_npy::WriteNpzError| format!("cannot encode the archive: {e}");
+        npz.add_array(name, y).map_err(fail)?;
+        for (given, want) in inputs.iter().zip(needed) {
+            if given.name == name {
+                continue;
+            }
+            if want.dtype == nnc_compiler::ir::DType::I32 {
+                npz.add_array(given.name.as_str(), &given.values.mapv(|v| v as i32)).map_err(fail)?;
+            } else {
+                npz.add_array(given.name.as_str(), &given.values).map_err(fail)?;
+            }
+        }
+        npz.finish().map_err(fail)?;
+    }
+    Ok(bytes.into_inner())
 }
 
 /// Predictions as CSV: a header row, then one row per example. Only for
@@ -539,12 +576,7 @@ fn prediction_columns(module: &nnc_compiler::Module, k: usize) -> Vec<String> {
             return y.clone();
         }
     }
-    let name = module
-        .infer_graph
-        .outputs
-        .iter()
-        .find(|o| o.kind == nnc_compiler::ir::OutputKind::Prediction)
-        .map_or("prediction".to_string(), |o| o.name.clone());
+    let name = prediction_name(module);
     if k == 1 {
         vec![name]
     } else {
@@ -552,37 +584,47 @@ fn prediction_columns(module: &nnc_compiler::Module, k: usize) -> Vec<String> {
     }
 }
 
+/// The name of the model's (first) prediction output.
+fn prediction_name(module: &nnc_compiler::Module) -> String {
+    module
+        .infer_graph
+        .outputs
+        .iter()
+        .find(|o| o.kind == nnc_compiler::ir::OutputKind::Prediction)
+        .map_or("prediction".to_string(), |o| o.name.clone())
+}
+
 /// `nnc predict FILE --checkpoint C --input X.npy -o Y.npy`.
 pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &mut dyn Write) -> Status {
-    let csv = match extension(&args.output).as_str() {
-        "npy" => false,
-        "csv" => true,
-        _ => {
-            return fail(
-                err,
-                &format!(
-                    "{}: -o writes an .npy array or a .csv table, not {}",
-                    args.output.display(),
-                    kind_of(&args.output)
-                ),
-            )
-        }
-    };
+    let format = extension(&args.output);
+    if !matches!(format.as_str(), "npy" | "csv" | "npz") {
+        return fail(
+            err,
+            &format!(
+                "{}: -o writes an .npy array, an .npz archive or a .csv table, not {}",
+                args.output.display(),
+                kind_of(&args.output)
+            ),
+        );
+    }
     let module = match load(&args.file, color, err) {
         Ok(m) => m,
         Err(status) => return status,
     };
-    let x = match read_input(&args.input, &input_name(&module)) {
+    let needed = match train::prediction_inputs(&module) {
+        Ok(n) => n,
+        Err(m) => return fail(err, &m),
+    };
+    let inputs = match read_inputs(&args.input, &needed) {
         Ok(x) => x,
         Err(m) => return fail(err, &m),
     };
-    let label = args.input.display().to_string();
     let options = PredictOptions {
         threads: threads_of(args.threads),
         seed: args.seed,
         allow_changes: args.allow_changes,
     };
-    let y = match train::predict_with(&module, &args.checkpoint, &x, &label, &options) {
+    let y = match train::predict_inputs(&module, &args.checkpoint, &inputs, &options) {
         Ok((y, warnings)) => {
             for warning in warnings {
                 let _ = writeln!(err, "warning: {warning}");
@@ -591,18 +633,22 @@ pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &m
         }
         Err(m) => return fail(err, &m),
     };
-    let bytes = if csv {
-        let k = y.shape().get(1).copied().unwrap_or(1);
-        match predictions_csv(&y, &prediction_columns(&module, k), &args.output) {
-            Ok(b) => b,
-            Err(m) => return fail(err, &m),
+    let encoded = match format.as_str() {
+        "csv" => {
+            let k = y.shape().get(1).copied().unwrap_or(1);
+            predictions_csv(&y, &prediction_columns(&module, k), &args.output)
         }
-    } else {
-        let mut bytes = vec![];
-        if let Err(e) = y.write_npy(&mut bytes) {
-            return fail(err, &format!("{}: cannot encode: {e}", args.output.display()));
+        "npz" => predictions_npz(&y, &prediction_name(&module), &inputs, &needed),
+        _ => {
+            let mut bytes = vec![];
+            y.write_npy(&mut bytes)
+                .map(|()| bytes)
+                .map_err(|e| format!("{}: cannot encode: {e}", args.output.display()))
         }
-        bytes
+    };
+    let bytes = match encoded {
+        Ok(b) => b,
+        Err(m) => return fail(err, &m),
     };
     if let Err(m) = train::write_file(&args.output, &bytes) {
         return fail(err, &m);

@@ -896,3 +896,114 @@ train {
     assert!(!err.contains("panicked"), "{err}");
     fs::remove_dir_all(&dir).ok();
 }
+
+/// A conditional generator of 8×8 digits: two inputs bound by name (the
+/// images `x` and the labels `y`), noise drawn from the seed.
+const CONDITIONAL: &str = "\
+block generator(z, y) {
+  h = concat(z, y |> embedding(10, 8), axis: 1) |> dense(32) |> relu
+  return h |> dense(64) |> sigmoid
+}
+
+block critic(x, y) {
+  h = concat(x, y |> embedding(10, 8), axis: 1) |> dense(32) |> relu
+  return h |> dense(1)
+}
+
+model cond {
+  input x: f32[B, 64]
+  input y: i32[B]
+  z = normal([B, 8])
+  G = generator()
+  D = critic()
+  fake = G(z, y)
+  loss disc = bce(D(x / 16.0, y), 1.0) + bce(D(stop_gradient(fake), y), 0.0)
+  loss gen = bce(D(fake, y), 1.0)
+  image = fake * 16.0
+  output image
+}
+
+train {
+  data = dataset(\"digits\")
+  batch = 64
+  epochs = 1
+  optimizer disc = adam(lr: 1e-3, params: D)
+  optimizer gen = adam(lr: 1e-3, params: G)
+}
+";
+
+/// The command sequence that checks a conditional generator with a
+/// classifier: `nnc predict` feeds the requested classes (an i32 input
+/// read from whole numbers), draws the noise from `--seed`, and writes the
+/// images with their labels to an .npz archive that `nnc eval --source
+/// 'npz(...)'` scores with the classifier.
+#[test]
+fn generated_images_of_requested_classes_are_scored_by_a_classifier() {
+    let dir = temp_dir("conditional");
+    fs::write(dir.join("cond.nn"), CONDITIONAL).expect("write model");
+    let digits = common::root().join("models/digits.nn");
+    let digits = digits.to_str().expect("utf-8 path");
+    nnc_ok(&dir, &["train", "cond.nn", "--quiet", "--threads", "2", "--checkpoint", "g.safetensors"]);
+    nnc_ok(
+        &dir,
+        &["train", digits, "--quiet", "--epochs", "2", "--checkpoint", "c.safetensors", "--run-dir", "c.run"],
+    );
+    let labels = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[30]), |i| (i[0] % 10) as f32);
+    write_npy(&dir.join("labels.npy"), &labels);
+    let predict = |seed: &str, out: &str| {
+        let args = ["predict", "cond.nn", "--checkpoint", "g.safetensors", "--input", "labels.npy"];
+        nnc_ok(&dir, &[&args[..], &["--seed", seed, "-o", out]].concat())
+    };
+    let out = predict("3", "a.npz");
+    assert!(stdout(&out).contains("wrote predictions [30, 64] to a.npz"), "{}", stdout(&out));
+    predict("3", "b.npz");
+    predict("4", "c.npz");
+    let read = |name: &str| nnc_runtime::io::npz::load_npz(&dir.join(name)).expect("archive");
+    let (a, b, c) = (read("a.npz"), read("b.npz"), read("c.npz"));
+    let names: Vec<&str> = a.keys().map(String::as_str).collect();
+    assert_eq!(names, ["image", "y"]);
+    let Some(data::ArrayValue::I32(y)) = a.get("y") else { panic!("i32 labels") };
+    assert_eq!(y.iter().copied().collect::<Vec<_>>(), (0..30).map(|i| i % 10).collect::<Vec<i32>>());
+    let Some(data::ArrayValue::F32(image)) = a.get("image") else { panic!("f32 images") };
+    assert_eq!(image.shape(), &[30, 64]);
+    assert!(image.iter().all(|v| (0.0..=16.0).contains(v)), "pixels in the data's units");
+    assert!(a == b, "one seed, the same images");
+    assert!(a["image"] != c["image"], "another seed, other noise");
+    // The class matters: the same noise with other labels draws other images.
+    write_npy(&dir.join("sevens.npy"), &labels.mapv(|_| 7.0));
+    let args =
+        ["predict", "cond.nn", "--checkpoint", "g.safetensors", "--input", "sevens.npy", "--seed", "3"];
+    nnc_ok(&dir, &[&args[..], &["-o", "d.npz"]].concat());
+    assert!(read("d.npz")["image"] != a["image"]);
+    // The classifier scores the archive against the requested classes.
+    let out = nnc_ok(
+        &dir,
+        &[
+            "eval",
+            digits,
+            "--checkpoint",
+            "c.safetensors",
+            "--source",
+            "npz(\"a.npz\", x: \"image\", y: \"y\")",
+            "--subset",
+            "all",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("30 examples (all subset of ") && text.contains("a.npz"), "{text}");
+    let accuracy: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in:\n{text}"));
+    assert!((0.0..=1.0).contains(&accuracy));
+    // Labels must be whole numbers, and a prediction that reads one input
+    // takes no other.
+    write_npy(&dir.join("halves.npy"), &labels.mapv(|v| v + 0.5));
+    let out = nnc(
+        &dir,
+        &["predict", "cond.nn", "--checkpoint", "g.safetensors", "--input", "halves.npy", "-o", "e.npy"],
+    );
+    assert_clean_failure(&out, &["halves.npy: input `y` is i32 (class labels)", "0.5", "whole numbers"]);
+    fs::remove_dir_all(&dir).ok();
+}

@@ -13,9 +13,12 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use ndarray::{ArrayD, IxDyn};
 use nnc_compiler::codegen::Checking;
+use nnc_compiler::config::Metric;
 use nnc_compiler::Module;
 use nnc_runtime::data::{self, ArrayValue, Examples, LoadOptions};
+use nnc_runtime::train::metrics::{Metrics, TargetView};
 use nnc_runtime::train::{self, EpochRecord, Options, Silent};
 
 /// Threads of every run: results are bit-identical for a given count.
@@ -138,6 +141,16 @@ fn mnist_cnn_beats_the_mlp_reference_in_three_epochs() {
     let run = train_model("mnist_cnn.nn", Some(3));
     let accuracy = metric(last(&run.records), "accuracy");
     assert!(accuracy >= 0.95, "held-out accuracy {accuracy} < 0.95 (sklearn MLP reference 0.941)");
+}
+
+#[test]
+fn stn_mnist_beats_the_plain_cnn_on_distorted_digits() {
+    // Full runs (12 epochs): STN 0.908, CNN 0.804 (models/README.md).
+    let epochs = Some(3);
+    let stn = metric(last(&train_model("stn_mnist.nn", epochs).records), "accuracy");
+    let cnn = metric(last(&train_model("cnn_distorted_mnist.nn", epochs).records), "accuracy");
+    assert!(stn > cnn + 0.03, "spatial transformer {stn} against the plain CNN {cnn}");
+    assert!(stn > 0.6, "spatial transformer {stn} after 3 epochs");
 }
 
 #[test]
@@ -303,6 +316,18 @@ fn era5_global_beats_linear_regression() {
     assert!(rmse < baseline, "t850 RMSE {rmse} K is not below linear regression's {baseline:.3} K");
 }
 
+#[test]
+fn era5_graph_learns_t850_in_three_epochs() {
+    // Message passing on the 8-neighbour grid graph of the globe, periodic
+    // in longitude; members 8–9 validate, as for era5_global.nn. Three of
+    // the 30 epochs (an epoch takes seconds: 3 rounds over 57,840 edges)
+    // reach 2.79 K, far below the training mean's 13.97 K; the full run
+    // reaches 2.42 K, below linear regression (2.70 K) and the CNN (2.49 K).
+    let run = train_model("era5_graph.nn", Some(3));
+    let rmse = metric(last(&run.records), "rmse");
+    assert!(rmse < 2.9, "t850 RMSE {rmse} K after 3 epochs is not below 2.9 K");
+}
+
 /// The GAN of LANGUAGE-2.md on `mnist_5k`: both losses are logged every
 /// epoch and change, and a run resumed after its first epoch ends in the
 /// same bytes as an uninterrupted one.
@@ -432,6 +457,50 @@ fn cnn_nowcast_beats_persistence() {
 }
 
 #[test]
+fn advection_warp_beats_persistence() {
+    // One epoch: RMSE 1.714 mm/h; the full run (12 epochs) 0.896, against
+    // persistence's 1.889 (the same-size CNN without the warp: 0.717).
+    assert_nowcast_beats_persistence("advection_warp.nn", 1.8888, 1);
+}
+
+/// `mass_error` of persistence (the last input frame at every lead) on the
+/// validation sequences of `file`: zero up to the f32 rounding of the data
+/// where the source conserves the total.
+fn sequence_persistence_mass_error(file: &str) -> f64 {
+    let (_, _, module) = compile(file);
+    let ex = examples(&module);
+    let (_, val) = ex.split(module.train.as_ref().expect("train").split);
+    let field = |name: &str| ex.fields.iter().find(|f| f.name == name).expect("field");
+    let (x, y) = (field("x"), field("y"));
+    let (xs, ys) = (x.value.shape().to_vec(), y.value.shape().to_vec());
+    let frame: usize = xs[2..].iter().product();
+    let (px, py) = (xs[1] * frame, ys[1] * frame);
+    let (xv, yv) = (floats(&x.value), floats(&y.value));
+    let mut metrics = Metrics::new(&[Metric::MassError { per_lead: false }]);
+    for &i in &val {
+        let last = &xv[i * px + (xs[1] - 1) * frame..(i + 1) * px];
+        let pred: Vec<f32> = (0..ys[1]).flat_map(|_| last.iter().copied()).collect();
+        let mut shape = vec![1];
+        shape.extend(&ys[1..]);
+        let pred = ArrayD::from_shape_vec(IxDyn(&shape), pred).expect("shape");
+        let truth = ArrayD::from_shape_vec(IxDyn(&shape), yv[i * py..(i + 1) * py].to_vec()).expect("shape");
+        metrics.update(pred.view(), TargetView::F32(truth.view())).expect("metric");
+    }
+    metrics.finish()[0].1
+}
+
+#[test]
+fn cnn_nowcast_mass_beats_persistence_on_a_mass_conserving_source() {
+    // Every frame of synthetic.advection holds the mass of the first, so
+    // the penalty's premise holds: persistence violates nothing.
+    let conserved = sequence_persistence_mass_error("cnn_nowcast_mass.nn");
+    assert!(conserved < 1e-6, "persistence's mass error {conserved} on synthetic.advection");
+    // One epoch: RMSE 1.357 mm/h; the full run (12 epochs) 0.729 with mass
+    // error 0.026, against 0.717 and 0.050 without the penalty.
+    assert_nowcast_beats_persistence("cnn_nowcast_mass.nn", 1.8888, 1);
+}
+
+#[test]
 fn fmi_convlstm_beats_persistence_on_real_radar() {
     // Two epochs: RMSE 0.859 mm/h (one epoch: 0.902); the full run (20
     // epochs) 0.688, against persistence's 0.880.
@@ -442,4 +511,82 @@ fn fmi_convlstm_beats_persistence_on_real_radar() {
 fn fmi_trajgru_beats_persistence_on_real_radar() {
     // One epoch: 0.867; the full run 0.690.
     assert_nowcast_beats_persistence("fmi_trajgru.nn", 0.8801, 1);
+}
+
+#[test]
+fn fmi_advection_beats_persistence_on_real_radar() {
+    // One epoch: 0.731; the full run 0.659 (the same-size CNN, fmi_cnn.nn:
+    // 0.660).
+    assert_nowcast_beats_persistence("fmi_advection.nn", 0.8801, 1);
+}
+
+#[test]
+fn fmi_cnn_beats_persistence_on_real_radar() {
+    // One epoch: 0.764; the full run 0.660.
+    assert_nowcast_beats_persistence("fmi_cnn.nn", 0.8801, 1);
+}
+
+/// Runs the `nnc` binary in `dir` and returns its standard output; fails
+/// the test with its standard error unless it succeeds.
+fn nnc_in(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "nnc {}:\n{stderr}", args.join(" "));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The check of the conditional GAN, as a user runs it: train
+/// `cgan_mnist.nn` and the zoo's classifier `mnist_cnn.nn` as written, ask
+/// the generator for 100 images of every digit (noise from seed 1), and
+/// score them with the classifier against the requested digits:
+///
+/// ```sh
+/// nnc train models/cgan_mnist.nn
+/// nnc train models/mnist_cnn.nn
+/// nnc predict models/cgan_mnist.nn --checkpoint models/cgan_mnist.safetensors \
+///     --input digits.npy --seed 1 -o generated.npz        # digits.npy: 0–9, 100 each
+/// nnc eval models/mnist_cnn.nn --checkpoint models/mnist_cnn.safetensors \
+///     --source 'npz("generated.npz", x: "image", y: "y")' --subset all
+/// ```
+///
+/// The full runs take minutes; `cargo test --release --test zoo_train
+/// cgan -- --ignored` runs this test (models/README.md has the result).
+#[test]
+#[ignore = "trains cgan_mnist.nn and mnist_cnn.nn as written (minutes in release)"]
+fn cgan_mnist_draws_digits_the_classifier_recognises() {
+    let dir = temp_dir("cgan-check");
+    let models = common::root().join("models");
+    let model = |name: &str| models.join(name).to_str().expect("utf-8 path").to_string();
+    let (cgan, cnn) = (model("cgan_mnist.nn"), model("mnist_cnn.nn"));
+    let threads = THREADS.to_string();
+    for (file, name) in [(&cgan, "cgan"), (&cnn, "cnn")] {
+        let (ckpt, run) = (format!("{name}.safetensors"), format!("{name}.run"));
+        nnc_in(
+            &dir,
+            &["train", file, "--quiet", "--threads", &threads, "--checkpoint", &ckpt, "--run-dir", &run],
+        );
+    }
+    let digits = ndarray::Array1::from_shape_fn(1000, |i| (i / 100) as i32);
+    let mut npy = vec![];
+    ndarray_npy::WriteNpyExt::write_npy(&digits, &mut npy).expect("encode");
+    fs::write(dir.join("digits.npy"), npy).expect("write digits.npy");
+    let predict = ["predict", &cgan, "--checkpoint", "cgan.safetensors", "--input", "digits.npy"];
+    nnc_in(&dir, &[&predict[..], &["--seed", "1", "-o", "generated.npz"]].concat());
+    let source = "npz(\"generated.npz\", x: \"image\", y: \"y\")";
+    let text = nnc_in(
+        &dir,
+        &["eval", &cnn, "--checkpoint", "cnn.safetensors", "--source", source, "--subset", "all"],
+    );
+    let accuracy: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in:\n{text}"));
+    println!("{text}");
+    assert!(accuracy >= 0.9, "the classifier recognises {accuracy} of the generated digits, not 0.9");
+    let _ = fs::remove_dir_all(&dir);
 }

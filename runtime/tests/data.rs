@@ -226,6 +226,79 @@ fn wrong_shapes_and_bindings_are_named() {
 }
 
 #[test]
+fn two_inputs_bind_by_name() {
+    // A conditional generator reads the images and the labels as inputs.
+    let base = Path::new(".");
+    let src = "model m {\n  input x: f32[B, 64]\n  input y: i32[B]\n  \
+               z = concat(x, y |> embedding(10, 4), axis: 1) |> dense(1)\n  loss = mean(z)\n}\n";
+    let g = nnc_compiler::compile(src).expect("compiles").module.train_graph;
+    let ex = load(&dataset("digits"), &g, &opts(Missing::Error, base)).expect("binds by name");
+    let fields: Vec<(&str, Role)> = ex.fields.iter().map(|f| (f.name.as_str(), f.role)).collect();
+    assert_eq!(fields, [("x", Role::Input), ("y", Role::Input)]);
+    assert_eq!(ex.fields[0].value.shape(), &[1797, 64]);
+    let ArrayValue::I32(labels) = &ex.fields[1].value else { panic!("i32 labels") };
+    assert_eq!(labels.shape(), &[1797]);
+    assert!(labels.iter().all(|d| (0..10).contains(d)));
+    // The input declared first need not be `x`.
+    let swapped =
+        src.replace("input x: f32[B, 64]\n  input y: i32[B]", "input y: i32[B]\n  input x: f32[B, 64]");
+    let g = nnc_compiler::compile(&swapped).expect("compiles").module.train_graph;
+    let ex = load(&dataset("digits"), &g, &opts(Missing::Error, base)).expect("binds by name");
+    assert_eq!((ex.fields[0].name.as_str(), ex.fields[1].name.as_str()), ("x", "y"));
+    // A target besides the two inputs has no array left.
+    let src = "model m {\n  input x: f32[B, 64]\n  input y: i32[B]\n  target t: i32[B]\n  \
+               z = concat(x, y |> embedding(10, 4), axis: 1) |> dense(10)\n  loss = cross_entropy(z, t)\n}\n";
+    let g = nnc_compiler::compile(src).expect("compiles").module.train_graph;
+    let e = load(&dataset("digits"), &g, &opts(Missing::Error, base)).expect_err("no array for t");
+    assert_eq!(e.binding.as_deref(), Some("t"));
+    contains_all(&e.to_string(), &["`x`, `y`", "no array is left for target `t`"]);
+}
+
+#[test]
+fn distorted_images_move_reproducibly_and_keep_their_labels() {
+    use nnc_compiler::config::Distortion;
+    let base = Path::new(".");
+    let distort = |rotate, shift| DataSource::Distort {
+        source: Box::new(dataset("digits")),
+        distortion: Distortion { rotate, shift },
+    };
+    let plain = ok(&dataset("digits"), "f32[B, 1, 8, 8]", "i32[B]", Missing::Error, base);
+    // No motion: the images as they were.
+    let still = ok(&distort(0.0, 0.0), "f32[B, 1, 8, 8]", "i32[B]", Missing::Error, base);
+    assert_eq!(still.fields, plain.fields);
+    assert_eq!(still.origin, "distort(dataset(\"digits\"), rotate: 0, shift: 0)");
+    assert_eq!(still.order, Order::Iid);
+    let moved = ok(&distort(45.0, 0.25), "f32[B, 1, 8, 8]", "i32[B]", Missing::Error, base);
+    let again = ok(&distort(45.0, 0.25), "f32[B, 1, 8, 8]", "i32[B]", Missing::Error, base);
+    assert_eq!(moved, again, "the same seed draws the same motions");
+    assert_eq!(moved.fields[1], plain.fields[1], "the labels stay");
+    let (ArrayValue::F32(a), ArrayValue::F32(b)) = (&moved.fields[0].value, &plain.fields[0].value) else {
+        panic!("f32 images")
+    };
+    assert_eq!(a.shape(), b.shape());
+    let per = 64;
+    let (a, b): (Vec<f32>, Vec<f32>) = (a.iter().copied().collect(), b.iter().copied().collect());
+    let changed = a.chunks(per).zip(b.chunks(per)).filter(|(x, y)| x != y).count();
+    assert!(changed > 1700, "{changed} of 1797 images moved");
+    // Bilinear interpolation stays within the pixels' range.
+    assert!(a.iter().all(|v| (0.0..=16.0).contains(v)));
+    let other_seed = load(
+        &distort(45.0, 0.25),
+        &graph("f32[B, 1, 8, 8]", "i32[B]"),
+        &LoadOptions { seed: 1, missing: Missing::Error, base_dir: base },
+    )
+    .expect("loads");
+    assert_ne!(other_seed.fields[0], moved.fields[0], "another seed draws other motions");
+    // A source without rows and columns is refused.
+    let iris = DataSource::Distort {
+        source: Box::new(dataset("iris")),
+        distortion: Distortion { rotate: 10.0, shift: 0.0 },
+    };
+    let e = err(&iris, "f32[B, 4]", "i32[B]", Missing::Error, base);
+    contains_all(&e, &["distort(dataset(\"iris\")", "[150, 4]", "last two axes are rows and columns"]);
+}
+
+#[test]
 fn synthetic_sources_bind_to_the_zoo_models() {
     let src =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resunet.nn")).expect("zoo");

@@ -39,6 +39,13 @@ pub enum Metric {
         per_lead: bool,
     },
     Dice,
+    /// Relative error of the totals over the axes after the first two (the
+    /// mass of each example's field at each lead or variable): Σ|ΣP − ΣT| /
+    /// Σ|ΣT|. On a source that conserves the total, the violation of
+    /// conservation by the prediction.
+    MassError {
+        per_lead: bool,
+    },
 }
 
 impl Metric {
@@ -53,6 +60,7 @@ impl Metric {
             Metric::Far { .. } => "far",
             Metric::Hss { .. } => "hss",
             Metric::Dice => "dice",
+            Metric::MassError { .. } => "mass_error",
         }
     }
 
@@ -80,7 +88,8 @@ impl Metric {
             | Metric::Csi { per_lead, .. }
             | Metric::Pod { per_lead, .. }
             | Metric::Far { per_lead, .. }
-            | Metric::Hss { per_lead, .. } => *per_lead,
+            | Metric::Hss { per_lead, .. }
+            | Metric::MassError { per_lead } => *per_lead,
             Metric::Accuracy | Metric::Dice => false,
         }
     }

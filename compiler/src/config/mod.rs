@@ -27,7 +27,7 @@ mod source;
 
 pub use metric::Metric;
 pub use optimizer::{LayerRef, LossOptimizer, Optimizer, ParamSet, Schedule, DEFAULT_LOSS};
-pub use source::{DataSource, Generator, Missing, Normalize, Split, SplitRule, Window};
+pub use source::{DataSource, Distortion, Generator, Missing, Normalize, Split, SplitRule, Window};
 
 use crate::diag::Span;
 

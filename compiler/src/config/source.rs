@@ -25,6 +25,27 @@ pub enum DataSource {
     /// sequences cut out of a time-ordered source whose examples are time
     /// steps (see [`Window`]).
     Window { source: Box<DataSource>, window: Window },
+    /// `distort(SOURCE, rotate: DEG, shift: F)`: the images of a source
+    /// turned and moved at random (see [`Distortion`]).
+    Distort { source: Box<DataSource>, distortion: Distortion },
+}
+
+/// How [`DataSource::Distort`] moves the images `x` of a source (the last
+/// two axes of an example are its rows and columns; `y` is unchanged).
+///
+/// Example `i` is rotated about the image centre by an angle uniform in
+/// `[−rotate, rotate]` degrees and translated by offsets uniform in
+/// `[−shift, shift]` of the height (rows) and of the width (columns), drawn
+/// once from the train section's seed and `i`: the distortion of an example
+/// is the same in every epoch and every run with that seed. The distorted
+/// image is resampled bilinearly, points that come from outside the image
+/// read 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Distortion {
+    /// The largest rotation, in degrees (0 to 180).
+    pub rotate: f64,
+    /// The largest translation, as a fraction of the image's size (0 to 1).
+    pub shift: f64,
 }
 
 /// How [`DataSource::Window`] cuts sequences out of a time-ordered source

@@ -159,6 +159,9 @@ fn every_builtin_has_the_documented_result_type() {
         ("arange(1, 2, 0.25)", "f32[4]"),
         ("arange(10, 0, step: -3)", "f32[4]"),
         ("linspace(0, 1, 11)", "f32[11]"),
+        ("eye(3)", "f32[3, 3]"),
+        ("eye(2, 3)", "f32[2, 3]"),
+        ("reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3)", "f32[B, 2, 3]"),
         ("normal([B, 8])", "f32[B, 8]"),
         ("uniform([B, 2], low: -1)", "f32[B, 2]"),
         ("x + normal([B, 4], std: 0.1)", "f32[B, 4]"),
@@ -285,6 +288,7 @@ fn the_catalogue_covers_the_language_contract() {
         "full",
         "arange",
         "linspace",
+        "eye",
         "zeros_like",
         "normal",
         "uniform",
@@ -298,6 +302,7 @@ fn the_catalogue_covers_the_language_contract() {
         "scatter",
         "grid_graph",
         "knn_graph",
+        "graph_conv",
         "convgru",
         "trajgru",
     ];
@@ -388,6 +393,17 @@ fn layers_create_the_tensors_their_catalogue_row_lists() {
             assert!(matches!(created[0].2, Init::Uniform { bound: b } if (b - bound).abs() < 1e-12));
         }
     }
+    // `init: zeros` starts a dense layer's weight and bias at zero.
+    let m = analyse_ok(&model_with("dense(x, 6, init: zeros)"));
+    let inits: Vec<Init> = m
+        .train_graph
+        .inputs()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { kind: InputKind::Param { init, .. }, .. } => Some(*init),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inits, [Init::Zeros, Init::Zeros]);
     // Optional tensors are absent when switched off.
     let m = analyse_ok(&model_with("dense(x, 8, bias: false)"));
     let names: Vec<String> = m.train_graph.inputs().map(|(_, n)| n.op.mnemonic().to_string()).collect();
@@ -502,6 +518,48 @@ fn run_graph(m: &Module, g: &Graph, b: usize) -> HashMap<String, Tensor<f64>> {
 
 fn floats(t: &Tensor<f64>) -> Vec<f64> {
     t.as_float().expect("f32 values").iter().copied().collect()
+}
+
+/// A spatial transformer's localisation head starts at the identity: a
+/// zero-initialised `dense` added to `eye(2, 3)` gives theta = [[1, 0, 0],
+/// [0, 1, 0]] for every example, and `affine_flow` of it is zero.
+#[test]
+fn eye_plus_a_zero_dense_layer_is_the_identity_transform() {
+    let m = analyse_ok(&model_with(
+        "affine_flow(reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3), [8, 8])",
+    ));
+    let src = model_with("reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3)");
+    let theta = analyse_ok(&src);
+    let dims = HashMap::from([("B".to_string(), 3)]);
+    // Zero-initialised parameters, as `nnc init` writes them (example
+    // inputs give zero-initialised parameters small random values).
+    let mut inputs = example_inputs::<f64>(&theta.infer_graph, &dims, 5).expect("inputs");
+    for (_, n) in theta.infer_graph.inputs() {
+        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.fill(0.0);
+            }
+        }
+    }
+    let out: HashMap<String, Tensor<f64>> =
+        run(&theta.infer_graph, &inputs).expect("runs").into_iter().collect();
+    let values = floats(&out["r"]);
+    assert_eq!(values, [1., 0., 0., 0., 1., 0.].repeat(3));
+    let mut inputs = example_inputs::<f64>(&m.infer_graph, &dims, 5).expect("inputs");
+    for (_, n) in m.infer_graph.inputs() {
+        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
+            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                a.fill(0.0);
+            }
+        }
+    }
+    let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &inputs).expect("runs").into_iter().collect();
+    assert!(floats(&out["r"]).iter().all(|v| v.abs() < 1e-12));
+    let eye = analyse_ok(&model_with("eye(3, 2) + zeros([B, 3, 2])"));
+    let inputs = example_inputs::<f64>(&eye.infer_graph, &dims, 5).expect("inputs");
+    let out: HashMap<String, Tensor<f64>> =
+        run(&eye.infer_graph, &inputs).expect("runs").into_iter().collect();
+    assert_eq!(floats(&out["r"]), [1., 0., 0., 1., 0., 0.].repeat(3));
 }
 
 /// The resunet acceptance program, run end to end by the interpreter: the
@@ -949,6 +1007,8 @@ fn part_2_builtins_report_misuse() {
         ("ones([B, -1])", &["the `ones` shape cannot contain -1"]),
         ("arange(3, 1)", &["arange(3, 1, 1) is empty"]),
         ("linspace(0, 1, 0)", &["`n` must be at least 1, found 0"]),
+        ("eye(0, 3)", &["`rows` must be at least 1, found 0"]),
+        ("dense(x, 6, init: ones)", &["invalid value `ones` for `init`: expected one of `uniform`, `zeros`"]),
         ("normal([B, 2], std: -1)", &["`std` must be non-negative, found -1"]),
         ("uniform([B, 2], low: 1, high: 0)", &["`uniform` needs finite low <= high, got low 1 and high 0"]),
         (

@@ -185,6 +185,23 @@
 //!   receiving from exactly `k` (PyTorch Geometric's `knn_graph`). Both are
 //!   computed when the program is compiled (constant inputs
 //!   `scope.kind_k.edges`).
+//!   `graph_conv(x, edges, units, aggr: sum, edge_features: none,
+//!   activation: relu, residual: true)` is one round of message passing
+//!   (an interaction network) on nodes `x: [B, N, F]`: every edge `e` makes
+//!   the message `m_e = act(message·[x_src, x_dst, f_e] + b)` from its
+//!   source's and destination's features and its own features `f_e`
+//!   (`edge_features: [E, Fe]` or `[B, E, Fe]`, none by default); each node
+//!   combines the messages of its incoming edges by `aggr` (`sum`, `mean`
+//!   or `max`, as `scatter`; 0 without incoming edges) into `a_n`; the
+//!   update is `u = act(update·[x, a] + b)`, and the result `[B, N, units]`
+//!   is `x + u` when `F = units` and `residual` is true, else `u`. Each MLP
+//!   is one dense layer with the activation; no normalisation. Tensors
+//!   `message.weight [units, 2F + Fe]`, `message.bias`, `update.weight
+//!   [units, F + units]`, `update.bias`, uniform on `±1/sqrt(fan_in)`
+//!   (PyTorch `nn.Linear` of the concatenations). A constant edge list is
+//!   checked when the program is compiled: every index must be a node of
+//!   `x`. The same edge list serves every sample of the batch (a batch is
+//!   the disjoint union of `B` copies of the graph).
 //! - **Axes** may be negative, counting from the end. `sum`/`mean` reduce
 //!   every axis by default. Means over a symbolic size (the batch) divide by
 //!   the run-time element count.
@@ -658,9 +675,40 @@ const POSITIONAL_TENSORS: &[TensorSpec] = &[tensor_spec(
     "",
     Some("kind: learned"),
 )];
+const GRAPH_CONV_TENSORS: &[TensorSpec] = &[
+    tensor_spec(
+        "message.weight",
+        WEIGHT_ROLE,
+        "[units, 2F + Fe] (input columns: source features, destination features, edge features)",
+        InitRule::FanInUniform,
+        "2F + Fe",
+        None,
+    ),
+    tensor_spec("message.bias", BIAS_ROLE, "[units]", InitRule::FanInUniform, "2F + Fe", None),
+    tensor_spec(
+        "update.weight",
+        WEIGHT_ROLE,
+        "[units, F + units] (input columns: node features, aggregated messages)",
+        InitRule::FanInUniform,
+        "F + units",
+        None,
+    ),
+    tensor_spec("update.bias", BIAS_ROLE, "[units]", InitRule::FanInUniform, "F + units", None),
+];
+/// The activations `graph_conv` offers for its two layers.
+const GRAPH_ACTIVATIONS: &[&str] = &["relu", "tanh", "gelu", "sigmoid", "softplus", "elu", "selu"];
 const MASK: Param = p("mask", Ty::Mask, Range::Any, Default::None);
 const HEADS: Param = p("heads", Ty::Int, Range::Positive, Default::Required);
 const DROPOUT: Param = p("dropout", Ty::Float, Range::Probability, Default::Float(0.0));
+
+/// The combination named `name` (one of [`COMBINE`]).
+fn combine(name: &str) -> Combine {
+    match name {
+        "mean" => Combine::Mean,
+        "max" => Combine::Max,
+        _ => Combine::Sum,
+    }
+}
 
 /// The catalogue of built-ins.
 pub fn builtins() -> &'static [Builtin] {
@@ -677,10 +725,22 @@ static CATALOGUE: &[Builtin] = &[
     Builtin {
         name: "dense",
         kind: Kind::Layer,
-        params: &[X, p("units", Ty::Int, Range::Positive, Default::Required), BIAS],
+        params: &[
+            X,
+            p("units", Ty::Int, Range::Positive, Default::Required),
+            BIAS,
+            p("init", Ty::Enum(&["uniform", "zeros"]), Range::Any, Default::Enum("uniform")),
+        ],
         tensors: DENSE_TENSORS,
-        doc: "fully connected layer on the last axis: x · Wᵀ + b",
-        build: |cx, a| forward::dense(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?),
+        doc: "fully connected layer on the last axis: x · Wᵀ + b; `init: zeros` starts weight and bias at 0",
+        build: |cx, a| {
+            let init = if a.enum_value("init")? == "zeros" {
+                forward::DenseInit::Zeros
+            } else {
+                forward::DenseInit::Uniform
+            };
+            forward::dense_init(cx, a.tensor("x")?, a.size("units")?, a.bool("bias")?, init)
+        },
     },
     Builtin {
         name: "conv1d",
@@ -1319,13 +1379,45 @@ static CATALOGUE: &[Builtin] = &[
         doc: "sends position e of `axis` to position index[e] of n, combined by sum, mean or max: \
               [B, E, F], i32[E] → [B, n, F]",
         build: |cx, a| {
-            let combine = match a.enum_value("reduce")? {
-                "mean" => Combine::Mean,
-                "max" => Combine::Max,
-                _ => Combine::Sum,
-            };
             let (x, index) = (a.tensor("x")?, a.tensor("index")?);
-            forward::scatter(cx, x, index, a.size("n")?, a.int("axis")?, combine)
+            forward::scatter(cx, x, index, a.size("n")?, a.int("axis")?, combine(a.enum_value("reduce")?))
+        },
+    },
+    Builtin {
+        name: "graph_conv",
+        kind: Kind::Layer,
+        params: &[
+            X,
+            tensor("edges"),
+            p("units", Ty::Int, Range::Positive, Default::Required),
+            p("aggr", Ty::Enum(COMBINE), Range::Any, Default::Enum("sum")),
+            p("edge_features", Ty::OptTensor, Range::Any, Default::None),
+            p("activation", Ty::Enum(GRAPH_ACTIVATIONS), Range::Any, Default::Enum("relu")),
+            p("residual", Ty::Bool, Range::Any, Default::Bool(true)),
+        ],
+        tensors: GRAPH_CONV_TENSORS,
+        doc: "an interaction-network layer on nodes x [B, N, F] and edges i32[E, 2] (source, destination): \
+              messages m_e = act(message·[x_src, x_dst, edge_features] + b), combined at each destination by \
+              `aggr` (sum, mean or max; 0 without incoming edges), y = act(update·[x, aggregate] + b), plus x \
+              when F = units and `residual` → [B, N, units]; edge features [E, Fe] or [B, E, Fe]",
+        build: |cx, a| {
+            let activation = match a.enum_value("activation")? {
+                "tanh" => Activation::Tanh,
+                "gelu" => Activation::Gelu,
+                "sigmoid" => Activation::Sigmoid,
+                "softplus" => Activation::Softplus,
+                "elu" => Activation::Elu { alpha: 1.0 },
+                "selu" => Activation::Selu,
+                _ => Activation::Relu,
+            };
+            let g = forward::GraphConv {
+                units: a.size("units")?,
+                aggregate: combine(a.enum_value("aggr")?),
+                activation,
+                residual: a.bool("residual")?,
+            };
+            let features = a.opt_tensor("edge_features")?;
+            forward::graph_conv(cx, a.tensor("x")?, a.tensor("edges")?, features, g)
         },
     },
     // Constants, sequences, random tensors and graphs.
@@ -1377,6 +1469,24 @@ static CATALOGUE: &[Builtin] = &[
                 Some(stop) => forward::arange(cx, first, stop, step),
                 None => forward::arange(cx, 0.0, first, step),
             }
+        },
+    },
+    Builtin {
+        name: "eye",
+        kind: Kind::Constant,
+        params: &[
+            p("rows", Ty::Int, Range::Positive, Default::Required),
+            p("cols", Ty::Int, Range::Positive, Default::None),
+        ],
+        tensors: &[],
+        doc: "the f32 [rows, cols] matrix with ones on the diagonal (NumPy `eye`; `cols` defaults to `rows`)",
+        build: |cx, a| {
+            let rows = a.size("rows")?;
+            let cols = match a.ints("cols")?.as_deref() {
+                Some([c]) => usize::try_from(*c).unwrap_or(0),
+                _ => rows,
+            };
+            forward::eye(cx, rows, cols)
         },
     },
     Builtin {

@@ -60,6 +60,8 @@ mod attention_tests;
 #[cfg(test)]
 mod builtin_tests;
 #[cfg(test)]
+mod graph_conv_tests;
+#[cfg(test)]
 mod language_tests;
 #[cfg(test)]
 pub(crate) mod test_files;

@@ -38,8 +38,9 @@ pub(crate) struct Slot {
 /// slot called `valid` (with `missing = mask`) to the mask, then the one
 /// remaining data input to `x` and the remaining target, if any, to `y`
 /// (none for a model such as an autoencoder whose loss compares the
-/// output with the input: the source's `y` is then unused). An error names
-/// what the model has instead.
+/// output with the input: the source's `y` is then unused). A model with
+/// two inputs binds them by name ([`by_name`]). An error names what the
+/// model has instead.
 pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec<Slot>, LoadError> {
     let here = PathBuf::from(origin);
     let mut inputs = vec![];
@@ -94,11 +95,55 @@ pub(crate) fn slots(graph: &Graph, origin: &str, missing: Missing) -> Result<Vec
         let (name, ty) = list.into_iter().next().ok_or_else(|| Error::new(&here, "no input"))?;
         slot(&here, name, role, ty, which)
     };
+    if inputs.len() > 1 {
+        let mut slots = by_name(&here, inputs, targets)?;
+        slots.extend(masks);
+        return Ok(slots);
+    }
     let mut slots = vec![one(inputs, Role::Input)?];
     if !targets.is_empty() {
         slots.push(one(targets, Role::Target)?);
     }
     slots.extend(masks);
+    Ok(slots)
+}
+
+/// The slots of a model with several inputs: each input binds to the
+/// source array of its own name (`input x` to `x`, `input y` to `y`: the
+/// images and the class labels of a conditional generator), the input
+/// bound to `x` first. A source has two arrays, so two inputs at most, and
+/// no target is left to bind.
+fn by_name(
+    here: &Path,
+    inputs: Vec<(String, Type)>,
+    targets: Vec<(String, Type)>,
+) -> Result<Vec<Slot>, LoadError> {
+    let names = || names_text(inputs.iter().map(|(n, _)| n.as_str()), 10);
+    if let Some((name, _)) = inputs.iter().find(|(n, _)| n != "x" && n != "y") {
+        let cause = format!(
+            "the model has {} inputs ({}); with several inputs each binds to the source array of its \
+             name, `x` or `y`, and there is no array `{name}`",
+            inputs.len(),
+            names()
+        );
+        return Err(LoadError::about(name, Error::new(here, cause))
+            .with_help("name the inputs `x` and `y` after the arrays they take".to_string()));
+    }
+    if let Some((name, _)) = targets.first() {
+        let cause = format!(
+            "the model has the inputs {} bound to the source's arrays `x` and `y`, so no array is left \
+             for target `{name}`",
+            names()
+        );
+        return Err(LoadError::about(name, Error::new(here, cause)));
+    }
+    let mut slots = vec![];
+    for wanted in ["x", "y"] {
+        if let Some((name, ty)) = inputs.iter().find(|(n, _)| n == wanted) {
+            let array = if wanted == "x" { Array::X } else { Array::Y };
+            slots.push(slot(here, name.clone(), Role::Input, ty.clone(), array)?);
+        }
+    }
     Ok(slots)
 }
 

@@ -22,7 +22,9 @@
 //! - `netcdf(...)` ([`netcdf`]): variables of a NetCDF file, missing and
 //!   packed values decoded, dimension order checked by name;
 //! - `window(SOURCE, in, out, stride, tile)` ([`window`]): sequences cut
-//!   out of a time-ordered source.
+//!   out of a time-ordered source;
+//! - `distort(SOURCE, rotate, shift)` ([`distort`]): a source's images
+//!   rotated and translated at random, once per example.
 //!
 //! Binding rule: an example's array may be reshaped to the declared
 //! per-example shape (all axes after the first) when it holds the same
@@ -51,6 +53,7 @@
 
 mod bind;
 pub mod datasets;
+mod distort;
 pub mod files;
 pub mod netcdf;
 mod rng;
@@ -348,6 +351,10 @@ fn raw(source: &DataSource, opts: &LoadOptions, origin: &str) -> Result<Raw, Err
             }
             window::window(inner, w, origin)?
         }
+        DataSource::Distort { source: inner, distortion } => {
+            let inner = raw(inner, opts, &origin_text(inner, opts.base_dir))?;
+            distort::distort(inner, distortion, opts.seed, origin)?
+        }
         DataSource::Synthetic { generator } => synthetic::generate(generator, opts.seed)?,
         DataSource::Dataset { name, task } => datasets::load_dataset(name, task.as_deref())?,
         DataSource::Csv { path, x, y } => files::load_csv(&resolve(opts.base_dir, path), x, y)?,
@@ -380,6 +387,9 @@ fn origin_text(source: &DataSource, base: &Path) -> String {
         }
         DataSource::Npy { x, y } => {
             format!("{} and {}", resolve(base, x).display(), resolve(base, y).display())
+        }
+        DataSource::Distort { source, distortion: d } => {
+            format!("distort({}, rotate: {}, shift: {})", origin_text(source, base), d.rotate, d.shift)
         }
         DataSource::Window { source, window: w } => {
             let tile = w.tile.map_or(String::new(), |t| format!(", tile: {t}"));

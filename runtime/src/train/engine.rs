@@ -66,7 +66,7 @@ pub(super) struct Engine {
 }
 
 /// The value of every constant of `module`, as graph inputs.
-pub(super) fn constant_inputs(module: &Module) -> Result<Vec<(String, Tensor<f32>)>, String> {
+pub fn constant_inputs(module: &Module) -> Result<Vec<(String, Tensor<f32>)>, String> {
     module.constants.iter().map(|c| Ok((c.name.clone(), constant_tensor(c)?))).collect()
 }
 

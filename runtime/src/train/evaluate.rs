@@ -244,8 +244,85 @@ pub fn predict(
     Ok(predict_with(module, checkpoint_path, input, input_label, &options)?.0)
 }
 
+/// A data input that a model's prediction reads: its name, element type
+/// and per-example shape (every axis after the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PredictInput {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// The values given for one input of [`predict_inputs`]: every example on
+/// the first axis, in physical units (class labels as whole numbers), and
+/// what to call them in errors (the file they came from).
+#[derive(Clone, Debug)]
+pub struct NamedInput {
+    pub name: String,
+    pub values: ArrayD<f32>,
+    pub label: String,
+}
+
+/// The inference graph reduced to the model's (first) prediction output,
+/// optimised, and that output's name.
+fn prediction_graph(module: &Module) -> Result<(nnc_compiler::ir::Graph, String), String> {
+    let mut graph = module.infer_graph.clone();
+    graph.outputs.retain(|o| o.kind == OutputKind::Prediction);
+    let Some(pred) = graph.outputs.first().map(|o| o.name.clone()) else {
+        return Err("the model has no prediction output".into());
+    };
+    graph.outputs.truncate(1);
+    Ok((nnc_compiler::opt::optimize(&graph)?, pred))
+}
+
+/// The data inputs the model's prediction reads, in declaration order. An
+/// input that no path leads from to the prediction is not needed: the real
+/// images of a GAN, whose generated `output` reads only the noise and the
+/// requested class.
+pub fn prediction_inputs(module: &Module) -> Result<Vec<PredictInput>, String> {
+    let (graph, _) = prediction_graph(module)?;
+    Ok(read_inputs(&graph))
+}
+
+/// The data inputs of `graph` that its outputs depend on.
+fn read_inputs(graph: &nnc_compiler::ir::Graph) -> Vec<PredictInput> {
+    // Nodes are in topological order: one backward sweep marks every value
+    // an output depends on.
+    let mut needed = vec![false; graph.nodes.len()];
+    for o in &graph.outputs {
+        needed[o.value.index()] = true;
+    }
+    for i in (0..graph.nodes.len()).rev() {
+        if needed[i] {
+            for a in &graph.nodes[i].args {
+                needed[a.index()] = true;
+            }
+        }
+    }
+    graph
+        .inputs()
+        .filter(|(id, _)| needed[id.index()])
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { name, kind: InputKind::Data } => Some(PredictInput {
+                name: name.clone(),
+                dtype: n.ty.dtype,
+                shape: n
+                    .ty
+                    .shape
+                    .dims()
+                    .iter()
+                    .skip(1)
+                    .map(|d| if let Dim::Known(k) = d { *k } else { 0 })
+                    .collect(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// [`predict`] with `options`; returns the prediction and warnings (the
 /// constants that changed since the checkpoint, with `allow_changes`).
+/// For a prediction that reads one input; [`predict_inputs`] feeds several.
 pub fn predict_with(
     module: &Module,
     checkpoint_path: &Path,
@@ -253,50 +330,112 @@ pub fn predict_with(
     input_label: &str,
     options: &PredictOptions,
 ) -> Result<(ArrayD<f32>, Vec<String>), String> {
+    let needed = prediction_inputs(module)?;
+    let [only] = needed.as_slice() else {
+        let names: Vec<String> = needed.iter().map(|i| format!("`{}`", i.name)).collect();
+        return Err(format!(
+            "predict needs one array for each input the prediction reads; this model's prediction reads {} ({})",
+            needed.len(),
+            names.join(", ")
+        ));
+    };
+    let given = NamedInput { name: only.name.clone(), values: input.clone(), label: input_label.to_string() };
+    predict_inputs(module, checkpoint_path, &[given], options)
+}
+
+/// One input's values checked against `want` and ready to feed: f32
+/// values normalised with the checkpoint's statistics, or class labels as
+/// i32 (whole numbers only).
+enum Fed {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+fn fed_input(given: &NamedInput, want: &PredictInput, n: usize, ckpt: &Checkpoint) -> Result<Fed, String> {
+    let (label, name) = (&given.label, &want.name);
+    let per: usize = want.shape.iter().product();
+    let input = &given.values;
+    let count = input.shape().first().copied().unwrap_or(0);
+    if count == 0 || input.len() != count * per {
+        return Err(format!(
+            "{label}: the array has shape {:?}; the model's input `{name}` needs [N, {}]",
+            input.shape(),
+            want.shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if count != n {
+        return Err(format!("{label}: the array for `{name}` has {count} examples, the other inputs {n}"));
+    }
+    if let Some(i) = input.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "{label}: the array holds a non-finite value at flat index {i} (example {})",
+            i / per
+        ));
+    }
+    match want.dtype {
+        DType::F32 => {
+            let mut x: Vec<f32> = input.iter().copied().collect();
+            let mut shape = vec![n];
+            shape.extend(&want.shape);
+            if let Some(stats) = ckpt.stats(name) {
+                stats.apply(&mut x, &shape);
+            }
+            Ok(Fed::F32(x))
+        }
+        DType::I32 => {
+            let mut x = Vec::with_capacity(input.len());
+            for (i, &v) in input.iter().enumerate() {
+                if v.fract() != 0.0 || v.abs() > 16_777_216.0 {
+                    return Err(format!(
+                        "{label}: input `{name}` is i32 (class labels) and the array holds {v} at flat index \
+                         {i} (example {}); give whole numbers",
+                        i / per
+                    ));
+                }
+                x.push(v as i32);
+            }
+            Ok(Fed::I32(x))
+        }
+        other => Err(format!("input `{name}` is {}, predict reads f32 and i32 inputs", other.name())),
+    }
+}
+
+/// The model's prediction for every example of `inputs`, one array for
+/// each input the prediction reads ([`prediction_inputs`]; others are
+/// ignored), all with the same number of examples on the first axis, in
+/// physical units: f32 inputs get the checkpoint's normalisation, i32
+/// inputs (class labels) must hold whole numbers. The prediction is mapped
+/// back to physical units. Batch k draws its random numbers from the key
+/// (seed, k), so a seed gives the same prediction whatever the threads.
+/// Returns the prediction and warnings (constants changed since the
+/// checkpoint, with `allow_changes`).
+pub fn predict_inputs(
+    module: &Module,
+    checkpoint_path: &Path,
+    inputs: &[NamedInput],
+    options: &PredictOptions,
+) -> Result<(ArrayD<f32>, Vec<String>), String> {
     let threads = options.threads;
     let (graph, pred) = prediction_graph(module)?;
+    let needed = read_inputs(&graph);
     let ckpt = Checkpoint::load(checkpoint_path).map_err(|e| e.to_string())?;
     check_model_name(&ckpt, module, checkpoint_path)?;
     let warnings = check_constants(&ckpt, module, checkpoint_path, options.allow_changes)?;
     let constants = constant_inputs(module)?;
-    let data_inputs: Vec<(String, Vec<Dim>, DType)> = graph
-        .inputs()
-        .filter_map(|(_, n)| match &n.op {
-            Op::Input { name, kind: InputKind::Data } => {
-                Some((name.clone(), n.ty.shape.dims().to_vec(), n.ty.dtype))
-            }
-            _ => None,
-        })
-        .collect();
-    let [(in_name, dims, dtype)] = data_inputs.as_slice() else {
-        return Err(format!("predict needs a model with one input; this one has {}", data_inputs.len()));
-    };
-    if *dtype != DType::F32 {
-        return Err(format!("input `{in_name}` is {}, predict reads f32 arrays", dtype.name()));
+    if needed.is_empty() {
+        return Err("the prediction reads no input, so nothing says how many examples to predict".into());
     }
-    let per_shape: Vec<usize> =
-        dims.iter().skip(1).map(|d| if let Dim::Known(k) = d { *k } else { 0 }).collect();
-    let n = input.shape().first().copied().unwrap_or(0);
-    let per: usize = per_shape.iter().product();
-    if n == 0 || input.len() != n * per {
-        return Err(format!(
-            "{input_label}: the array has shape {:?}; the model's input `{in_name}` needs [N, {}]",
-            input.shape(),
-            per_shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
-        ));
+    let mut fed = vec![];
+    let mut n = None;
+    for want in &needed {
+        let given = inputs
+            .iter()
+            .find(|g| g.name == want.name)
+            .ok_or_else(|| format!("no array for input `{}`, which the prediction reads", want.name))?;
+        let count = *n.get_or_insert_with(|| given.values.shape().first().copied().unwrap_or(0));
+        fed.push(fed_input(given, want, count, &ckpt)?);
     }
-    if let Some(i) = input.iter().position(|v| !v.is_finite()) {
-        return Err(format!(
-            "{input_label}: the array holds a non-finite value at flat index {i} (example {})",
-            i / per
-        ));
-    }
-    let mut x: Vec<f32> = input.iter().copied().collect();
-    let mut shape = vec![n];
-    shape.extend(&per_shape);
-    if let Some(stats) = ckpt.stats(in_name) {
-        stats.apply(&mut x, &shape);
-    }
+    let n = n.unwrap_or(0);
     let batch = module.train.as_ref().map_or(32, |t| t.batch).clamp(1, n);
     let seed = options.seed.unwrap_or_else(|| module.train.as_ref().map_or(0, |t| t.seed));
     let keys = names_of(&graph, |k| matches!(k, InputKind::Key));
@@ -320,7 +459,20 @@ pub fn predict_with(
             slot.insert(exe);
         }
         let exe = exes.get_mut(&b).ok_or("no executable")?;
-        write(exe, in_name, &x[start * per..(start + b) * per])?;
+        for (want, values) in needed.iter().zip(&fed) {
+            let per: usize = want.shape.iter().product();
+            let rows = start * per..(start + b) * per;
+            match values {
+                Fed::F32(x) => write(exe, &want.name, &x[rows])?,
+                Fed::I32(x) => {
+                    let mut shape = vec![b];
+                    shape.extend(&want.shape);
+                    let a =
+                        ArrayD::from_shape_vec(IxDyn(&shape), x[rows].to_vec()).map_err(|e| e.to_string())?;
+                    exe.set_input(&want.name, &Tensor::Int(a))?;
+                }
+            }
+        }
         set_key(exe, &keys, seed, (start / batch) as u64)?;
         exe.run()?;
         let Tensor::Float(y) = exe.output(&pred)? else {
@@ -331,22 +483,27 @@ pub fn predict_with(
     }
     let mut full = vec![n];
     full.extend(&out_shape);
-    if let Some(stats) = output_stats(module, &ckpt, in_name, out_shape == per_shape) {
+    // Back to physical units: the target's statistics, or the (first)
+    // input's for a model without a target whose prediction has the
+    // input's shape.
+    let (first_input, same) = module
+        .infer_graph
+        .inputs()
+        .find_map(|(_, node)| match &node.op {
+            Op::Input { name, kind: InputKind::Data } => {
+                let shape = &node.ty.shape.dims()[1..];
+                let same = shape.len() == out_shape.len()
+                    && shape.iter().zip(&out_shape).all(|(d, &k)| *d == Dim::Known(k));
+                Some((name.clone(), same))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let stats = output_stats(module, &ckpt, &first_input, same);
+    if let Some(stats) = stats {
         stats.invert(&mut out, &full);
     }
     Ok((ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())?, warnings))
-}
-
-/// The graph `nnc predict` runs: the optimised inference graph with its
-/// first prediction output only, and that output's name.
-fn prediction_graph(module: &Module) -> Result<(Graph, String), String> {
-    let mut graph = module.infer_graph.clone();
-    graph.outputs.retain(|o| o.kind == OutputKind::Prediction);
-    let Some(pred) = graph.outputs.first().map(|o| o.name.clone()) else {
-        return Err("the model has no prediction output".into());
-    };
-    graph.outputs.truncate(1);
-    Ok((nnc_compiler::opt::optimize(&graph)?, pred))
 }
 
 /// The statistics that map a prediction back to physical units: the

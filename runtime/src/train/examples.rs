@@ -73,6 +73,9 @@ pub(super) struct Prepared {
     pub(super) target: Option<Slot>,
     /// The `valid` masks of `missing = mask`, fed unchanged.
     pub(super) masks: Vec<Slot>,
+    /// A second input bound by name to the source's `y` (the class labels
+    /// that condition a generator), fed as loaded: never normalised.
+    pub(super) conditions: Vec<Slot>,
     pub(super) train: Vec<usize>,
     pub(super) val: Vec<usize>,
     pub(super) dropped: usize,
@@ -81,9 +84,9 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    /// Every slot fed to the graph: input, target, masks.
+    /// Every slot fed to the graph: input, target, masks, conditions.
     pub(super) fn slots(&self) -> impl Iterator<Item = &Slot> {
-        std::iter::once(&self.input).chain(&self.target).chain(&self.masks)
+        std::iter::once(&self.input).chain(&self.target).chain(&self.masks).chain(&self.conditions)
     }
 }
 
@@ -179,6 +182,12 @@ pub(super) fn prepare(
     let target = data_field(Role::Target).map(|y| slot_of(y, target_norm, &train, stats_of(y), true));
     let masks =
         examples.fields.iter().filter(|f| f.mask).map(|f| slot_of(f, false, &train, None, false)).collect();
+    let conditions = examples
+        .fields
+        .iter()
+        .filter(|f| f.role == Role::Input && !f.mask && f.name != x.name)
+        .map(|f| slot_of(f, false, &train, None, false))
+        .collect();
     if let Some(ckpt) = saved {
         for slot in std::iter::once(&input).chain(&target) {
             if slot.stats.is_some() && ckpt.stats(&slot.name).is_none() {
@@ -195,6 +204,7 @@ pub(super) fn prepare(
         input,
         target,
         masks,
+        conditions,
         train,
         val,
         dropped: examples.dropped,

@@ -40,6 +40,7 @@
 
 pub mod checkpoint;
 mod engine;
+pub use engine::constant_inputs;
 mod evaluate;
 mod examples;
 pub mod init;
@@ -56,8 +57,9 @@ use nnc_compiler::config::TrainConfig;
 use crate::data;
 
 pub use evaluate::{
-    eval, inference_model, predict, predict_with, predictions, Baseline, EvalOptions, Evaluation,
-    InferenceModel, PredictOptions, PredictionOptions, Predictions, Subset, Values,
+    eval, inference_model, predict, predict_inputs, predict_with, prediction_inputs, predictions, Baseline,
+    EvalOptions, Evaluation, InferenceModel, NamedInput, PredictInput, PredictOptions, PredictionOptions,
+    Predictions, Subset, Values,
 };
 pub use run::{
     default_checkpoint, default_run_dir, plural, train, EpochRecord, LossRecord, Observer, Options, Outcome,

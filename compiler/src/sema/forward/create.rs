@@ -121,6 +121,21 @@ pub fn linspace(cx: &mut dyn Cx, start: f64, stop: f64, n: usize) -> Built {
     sequence(cx, values, format!("linspace({start}, {stop}, {n})"))
 }
 
+/// `eye(rows, cols)` (NumPy's `eye(N, M)`): the f32 `[rows, cols]` matrix
+/// with ones on the main diagonal and zeros elsewhere, a compile-time
+/// constant. `eye(2, 3)` is the identity affine transform of a spatial
+/// transformer.
+pub fn eye(cx: &mut dyn Cx, rows: usize, cols: usize) -> Built {
+    check_size(rows, "the `eye` row count")?;
+    check_size(cols, "the `eye` column count")?;
+    if rows.saturating_mul(cols) > MAX_SEQUENCE {
+        return Err(BuildError::new(format!("`eye({rows}, {cols})` is too large (at most 2^24 values)")));
+    }
+    let values: Vec<f32> = (0..rows * cols).map(|k| if k / cols == k % cols { 1.0 } else { 0.0 }).collect();
+    let ty = Type::new(DType::F32, Shape::known(&[rows, cols]));
+    Ok(cx.constant("values", ty, ConstData::F32(values), format!("eye({rows}, {cols})")))
+}
+
 fn sequence(cx: &mut dyn Cx, values: Vec<f32>, origin: String) -> Built {
     let ty = Type::new(DType::F32, Shape::known(&[values.len()]));
     Ok(cx.constant("values", ty, ConstData::F32(values), origin))

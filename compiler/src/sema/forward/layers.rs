@@ -18,6 +18,22 @@ use crate::ir::{BinaryOp, ConvAttrs, Dim, Init, Op, ParamRole, Shape, Type, Valu
 /// `y = x · Wᵀ + b` over the last axis (PyTorch `nn.Linear`); leading axes
 /// are batch axes.
 pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Built {
+    dense_init(cx, x, units, bias, DenseInit::Uniform)
+}
+
+/// How `dense` initialises its weight and bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseInit {
+    /// PyTorch's default: uniform on ±1/√fan_in.
+    Uniform,
+    /// Zeros: the layer starts as the constant 0, e.g. the last layer of a
+    /// spatial transformer's localisation network, whose output is added
+    /// to the identity transform (`eye(2, 3)`).
+    Zeros,
+}
+
+/// `dense` with the initialisation `init` of its weight and bias.
+pub fn dense_init(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool, init: DenseInit) -> Built {
     let t = want_f32(cx, x, "dense", 0)?;
     let r = t.shape.rank();
     if r == 0 {
@@ -30,7 +46,10 @@ pub fn dense(cx: &mut dyn Cx, x: ValueId, units: usize, bias: bool) -> Built {
     check_size(n_in, "the input feature count of `dense`").map_err(|e| e.at(0))?;
     check_size(units, "`dense` units")?;
     check_param_size(&[units, n_in], "the `dense` weight")?;
-    let init = Init::Uniform { bound: 1.0 / (n_in as f64).sqrt() };
+    let init = match init {
+        DenseInit::Uniform => Init::Uniform { bound: 1.0 / (n_in as f64).sqrt() },
+        DenseInit::Zeros => Init::Zeros,
+    };
     let w = cx.param("weight", ParamRole::Weight, Shape::known(&[units, n_in]), init);
     let b = bias.then(|| cx.param("bias", ParamRole::Bias, Shape::known(&[units]), init));
     let wt = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w])?;

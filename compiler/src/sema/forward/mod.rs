@@ -70,6 +70,7 @@
 //! - `pub fn affine_flow(cx: &mut dyn Cx, theta: ValueId, size: &[usize]) -> Built`  (theta [B, 2, 3] → flow [B, 2, H, W], PyTorch `affine_grid` with `align_corners=False`)
 //! - `pub fn gather(cx: &mut dyn Cx, x: ValueId, index: ValueId, axis: i64) -> Built`  (index i32[E], error `.at(1)`)
 //! - `pub fn scatter(cx: &mut dyn Cx, x: ValueId, index: ValueId, n: usize, axis: i64, combine: Combine) -> Built`  (sum, mean = sum / max(count, 1), max)
+//! - `pub fn graph_conv(cx: &mut dyn Cx, x: ValueId, edges: ValueId, features: Option<ValueId>, g: GraphConv) -> Built`  (`graph_conv.rs`: an interaction-network layer on `[B, N, F]` and an edge list `i32[E, 2]` → `[B, N, units]`; message.weight [units, 2F + Fe], update.weight [units, F + units]; operands x 0, edges 1, edge features 2)
 //!
 //! Tensors from arguments alone (`cx.constant` for compile-time values; random draws in both modes):
 //! - `pub fn full(cx: &mut dyn Cx, what: &str, shape: &[ReshapeDim], value: f64) -> Built`  (`zeros`, `ones`, `full`: a broadcast `Const`; symbolic dims must be an input's)
@@ -241,6 +242,7 @@ mod attention;
 mod create;
 mod emit;
 mod graph;
+mod graph_conv;
 pub mod index;
 mod layers;
 mod loss;
@@ -261,9 +263,10 @@ pub use attention::{
     attention, embedding, multihead_attention, positional_encoding, sinusoidal, transformer_layer, Encoder,
     Heads, Mask, Norm, Positions,
 };
-pub use create::{arange, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
+pub use create::{arange, eye, full, full_like, linspace, normal, uniform, zeros_like, MAX_SEQUENCE};
 pub use graph::{gather, grid_graph, knn_graph, scatter, Combine, MAX_EDGES, MAX_KNN_POINTS};
-pub use layers::{conv, conv_transpose, dense};
+pub use graph_conv::{graph_conv, GraphConv};
+pub use layers::{conv, conv_transpose, dense, dense_init, DenseInit};
 pub use loss::{
     balanced, bce, cross_entropy, dice, huber, mae, mse, penalty, Balanced, BALANCED_THRESHOLDS,
     BALANCED_WEIGHTS, DICE_EPS,

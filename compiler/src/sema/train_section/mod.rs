@@ -50,8 +50,8 @@ use super::args::{self, Arg, Args, Binder, FloatOutside, Given, IntOutside, Mism
 use super::fold::{self, Num, Unfolded};
 use crate::suggest::{did_you_mean, names_list};
 pub use tables::{
-    Callable, Table, EARLY_STOPS, GENERATORS, METRICS, MISSINGS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES,
-    SOURCES, SPLITS, WINDOWS,
+    Callable, Table, DISTORTIONS, EARLY_STOPS, GENERATORS, METRICS, MISSINGS, NORMALIZATIONS, OPTIMIZERS,
+    SCHEDULES, SOURCES, SPLITS, WINDOWS,
 };
 use tables::{FRACTION, POSITIVE, SIZE};
 
@@ -713,15 +713,16 @@ impl Checker {
                 self.call("data", &GENERATORS, expr)
             }
             [w] if w.name == "window" => self.window(expr),
+            [d] if d.name == "distort" => self.distort(expr),
             [_] if SOURCES.rows.iter().any(|r| r.name == callee.text()) => self.call("data", &SOURCES, expr),
             _ => {
                 let mut names = SOURCES.names();
-                names.extend(["window", "synthetic"]);
+                names.extend(["window", "distort", "synthetic"]);
                 let mut d = Diagnostic::error(format!("unknown data source `{}`", callee.text()))
                     .primary(callee.span, "unknown data source")
                     .note(format!(
                         "valid data sources: {}, `synthetic.NAME(...)`",
-                        names_list(&[SOURCES.names(), vec!["window"]].concat())
+                        names_list(&[SOURCES.names(), vec!["window", "distort"]].concat())
                     ));
                 let first = callee.segments.first().map_or("", |s| s.name.as_str());
                 if let Some(help) = did_you_mean(first, names.iter().copied()) {
@@ -765,6 +766,33 @@ impl Checker {
         let source = self.data(&first.value);
         let window = self.bind(&WINDOWS.rows[0], "window", callee, &args[1..], expr.span);
         Some(DataSource::Window { source: Box::new(source?), window: window? })
+    }
+
+    /// Checks `distort(SOURCE, rotate: D, shift: F)`: its first argument as a
+    /// data source of its own, the others as the row of [`DISTORTIONS`].
+    fn distort(&mut self, expr: &Expr) -> Option<DataSource> {
+        const HELP: &str = "help: write `distort(dataset(\"mnist_5k\"), rotate: 45, shift: 0.25)`";
+        let ExprKind::Call { callee, args } = &expr.kind else {
+            self.diags.push(
+                Diagnostic::error("`distort` needs a data source of images")
+                    .primary(expr.span, "no arguments")
+                    .note(HELP),
+            );
+            return None;
+        };
+        let Some(first) = args.first().filter(|a| a.name.is_none()) else {
+            self.diags.push(
+                Diagnostic::error(
+                    "`distort` needs the source of the images to distort as its first argument",
+                )
+                .primary(callee.span, "no source")
+                .note(HELP),
+            );
+            return None;
+        };
+        let source = self.data(&first.value);
+        let distortion = self.bind(&DISTORTIONS.rows[0], "distort", callee, &args[1..], expr.span);
+        Some(DataSource::Distort { source: Box::new(source?), distortion: distortion? })
     }
 
     /// Checks the `split` key: a fraction (the source's own rule) or a row

@@ -8,8 +8,8 @@
 
 use crate::config::datasets;
 use crate::config::{
-    DataSource, EarlyStop, Generator, Metric, Missing, Normalize, Optimizer, Schedule, Split, SplitRule,
-    Window,
+    DataSource, Distortion, EarlyStop, Generator, Metric, Missing, Normalize, Optimizer, Schedule, Split,
+    SplitRule, Window,
 };
 
 use crate::sema::args::{Args, Default, MissingArgument, Param, Range, Ty};
@@ -347,6 +347,13 @@ pub const METRICS: Table<Vec<Metric>> = Table {
             doc: "Dice coefficient of hard masks (argmax over channels, or ≥ 0.5 for one channel), mean over the classes present",
             build: |_| Ok(vec![Metric::Dice]),
         },
+        Callable {
+            name: "mass_error",
+            params: &[PER_LEAD],
+            doc: "relative error of the total over the axes after the first two (the mass of each field): \
+                  Σ|ΣP − ΣT| / Σ|ΣT| over examples and axis 1; with `per_lead: true` one per lead time",
+            build: |a| Ok(vec![Metric::MassError { per_lead: a.bool("per_lead")? }]),
+        },
     ],
 };
 
@@ -541,6 +548,44 @@ pub const WINDOWS: Table<Window> = Table {
                 stride: a.size("stride")?,
                 tile: (tile > 0).then_some(tile),
             })
+        },
+    }],
+};
+
+/// The arguments of `distort(SOURCE, ...)` after its source, which
+/// [`super::TrainChecker`] checks as a data source of its own.
+pub const DISTORTIONS: Table<Distortion> = Table {
+    what: "distortion",
+    expected: "`distort(SOURCE, rotate: DEGREES, shift: FRACTION)`",
+    prefix: "",
+    rows: &[Callable {
+        name: "distort",
+        params: &[
+            kw("rotate", NON_NEGATIVE, Default::Float(0.0)),
+            kw("shift", NON_NEGATIVE, Default::Float(0.0)),
+        ],
+        doc: "the images x of a source (last two axes rows, columns) rotated about their centre by up to \
+              ±`rotate` degrees and moved by up to ±`shift` of their height and width, drawn once per \
+              example from the seed; bilinear, zeros from outside",
+        build: |a| {
+            let (rotate, shift) = (a.float("rotate")?, a.float("shift")?);
+            if rotate > 180.0 {
+                return Err(Invalid {
+                    param: "rotate",
+                    message: format!("`rotate` is the largest angle in degrees, at most 180; got {rotate}"),
+                    label: "more than half a turn".into(),
+                    notes: vec![],
+                });
+            }
+            if shift > 1.0 {
+                return Err(Invalid {
+                    param: "shift",
+                    message: format!("`shift` is a fraction of the image's size, at most 1; got {shift}"),
+                    label: "moves the image out of its frame".into(),
+                    notes: vec!["help: `shift: 0.25` moves an image by up to a quarter of its width".into()],
+                });
+            }
+            Ok(Distortion { rotate, shift })
         },
     }],
 };

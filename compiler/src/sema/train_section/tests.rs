@@ -321,6 +321,14 @@ fn schedules_metrics_and_early_stop() {
     );
     assert_eq!(config("metrics = []").metrics, vec![]);
     assert_eq!(
+        config("metrics = [mass_error, mae(per_lead: true)]").metrics,
+        vec![Metric::MassError { per_lead: false }, Metric::Mae { per_variable: false, per_lead: true }]
+    );
+    assert_eq!(
+        config("metrics = [mass_error(per_lead: true)]").metrics,
+        vec![Metric::MassError { per_lead: true }]
+    );
+    assert_eq!(
         config("metrics = [rmse(per_variable: true), mae(per_variable: false)]").metrics,
         vec![
             Metric::Rmse { per_variable: true, per_lead: false },
@@ -409,6 +417,12 @@ fn threshold_list_errors() {
         "per_lead",
     );
     noted(&d, "valid arguments: none");
+    let d = single(
+        "metrics = [mass_error(per_variable: true)]",
+        "unknown argument `per_variable` for `mass_error`",
+        "per_variable",
+    );
+    noted(&d, "per_lead");
     // The same threshold twice across entries, or with and without `per_lead`.
     let (src, diags) = errors("metrics = [csi([0.5, 2]), pod(2), csi(2, per_lead: true)]");
     assert_eq!(diags.len(), 1, "{}", render_plain("t.nn", &src, &diags));
@@ -991,4 +1005,58 @@ fn params_must_name_layers() {
     let (src, diags) = errors("optimizer = adam(1e-3, param: D)");
     let d = expect(&src, &diags, "unknown argument `param` for `adam`", "param");
     noted(d, "help: did you mean `params`?");
+}
+
+// ---- distort(SOURCE, ...) ---------------------------------------------
+
+#[test]
+fn distort_wraps_a_source_of_images() {
+    let src = section("data = distort(dataset(\"mnist_5k\"), rotate: 45, shift: 0.25)");
+    let (config, diags) = run(&src);
+    assert!(diags.is_empty(), "{}", render_plain("t.nn", &src, &diags));
+    let data = config.expect("a config").data;
+    let want = DataSource::Distort {
+        source: Box::new(DataSource::Dataset { name: "mnist_5k".into(), task: None }),
+        distortion: crate::config::Distortion { rotate: 45.0, shift: 0.25 },
+    };
+    assert_eq!(data, want);
+    // Both ranges default to no motion.
+    let src = section("data = distort(dataset(\"digits\"))");
+    let (config, _) = run(&src);
+    let Some(DataSource::Distort { distortion, .. }) = config.map(|c| c.data) else { panic!("distort") };
+    assert_eq!((distortion.rotate, distortion.shift), (0.0, 0.0));
+}
+
+#[test]
+fn distort_errors_point_at_the_argument() {
+    let d = single(
+        "data = distort(dataset(\"mnist_5k\"), rotate: 200)",
+        "`rotate` is the largest angle in degrees, at most 180; got 200",
+        "rotate: 200",
+    );
+    assert!(d.labels[0].message.contains("half a turn"));
+    let d = single(
+        "data = distort(dataset(\"mnist_5k\"), shift: 1.5)",
+        "`shift` is a fraction of the image's size, at most 1; got 1.5",
+        "shift: 1.5",
+    );
+    noted(&d, "`shift: 0.25`");
+    single(
+        "data = distort(dataset(\"mnist_5k\"), shift: -0.1)",
+        "`shift` must be a non-negative number, found -0.1",
+        "-0.1",
+    );
+    let d = single(
+        "data = distort(rotate: 10)",
+        "`distort` needs the source of the images to distort as its first argument",
+        "distort",
+    );
+    noted(&d, "distort(dataset(\"mnist_5k\"), rotate: 45, shift: 0.25)");
+    single(
+        "data = distort(dataset(\"mnist_5k\"), angle: 10)",
+        "unknown argument `angle` for `distort`",
+        "angle",
+    );
+    // The source inside is checked as a source of its own.
+    single("data = distort(dataset(\"mnist\"), rotate: 10)", "unknown dataset `mnist`", "\"mnist\"");
 }

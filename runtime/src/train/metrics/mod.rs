@@ -57,6 +57,16 @@
 //!   class (background included); a single-channel prediction has the one
 //!   class "value ≥ 0.5" (the foreground), as the `dice` loss averages over
 //!   the prediction's channels.
+//! - **mass_error**: the relative error of the field totals. For every
+//!   example n and index k of axis 1 (a lead time of `[N, T, C, H, W]`, a
+//!   variable of `[N, C, H, W]`) the totals `P_nk` and `T_nk` of prediction
+//!   and target over the remaining axes (missing target elements left out
+//!   of both); the value is `Σ|P_nk − T_nk| / Σ|T_nk|` over all n and k, and
+//!   with `per_lead: true` also over each k alone (`mass_error.lead1`, …).
+//!   Prediction and target have the same shape, at least 3 axes. On a
+//!   source whose total is conserved from the input to the target (the
+//!   periodic `synthetic.advection`), it is the prediction's violation of
+//!   conservation relative to the mass present.
 //!
 //! A metric with nothing to measure (no elements, or a zero denominator such
 //! as CSI without any event) is NaN. Everything is deterministic: the same
@@ -168,6 +178,11 @@ impl Metrics {
                         out.push((format!("{label}.lead{}", i + 1), score(m, *counts)));
                     }
                 }
+                Acc::Mass { leads, .. } => {
+                    for (i, (diff, total)) in leads.iter().enumerate() {
+                        out.push((format!("{label}.lead{}", i + 1), relative(diff, total)));
+                    }
+                }
                 Acc::Correct { .. } | Acc::Dice { .. } => {}
             }
         }
@@ -225,6 +240,12 @@ enum Acc {
     Dice {
         classes: Vec<[u64; 3]>,
     },
+    /// mass_error: Σ|P − T| and Σ|T| of the totals, overall and per lead.
+    Mass {
+        diff: Sum,
+        total: Sum,
+        leads: Vec<(Sum, Sum)>,
+    },
 }
 
 impl Acc {
@@ -238,6 +259,9 @@ impl Acc {
                 Acc::Table { counts: [0; 4], leads: vec![] }
             }
             Metric::Dice => Acc::Dice { classes: vec![] },
+            Metric::MassError { .. } => {
+                Acc::Mass { diff: Sum::default(), total: Sum::default(), leads: vec![] }
+            }
         }
     }
 
@@ -284,6 +308,18 @@ impl Acc {
                     }
                 }
             }
+            (Acc::Mass { diff, total, leads }, Acc::Mass { diff: d, total: t, leads: l }) => {
+                add_sum(diff, &d);
+                add_sum(total, &t);
+                if leads.is_empty() {
+                    *leads = l;
+                } else {
+                    for ((diff, total), (d, t)) in leads.iter_mut().zip(l) {
+                        add_sum(diff, &d);
+                        add_sum(total, &t);
+                    }
+                }
+            }
             // `batch` returns the variant of the accumulator it is given.
             _ => unreachable!("metric accumulator and batch contribution differ in kind"),
         }
@@ -294,6 +330,7 @@ impl Acc {
             Acc::Error { sum, n, .. } => error_value(m, sum, *n),
             Acc::Correct { correct, total } => ratio(*correct as u128, *total as u128),
             Acc::Table { counts, .. } => score(m, *counts),
+            Acc::Mass { diff, total, .. } => relative(diff, total),
             Acc::Dice { classes } => {
                 let mut sum = 0.0;
                 let mut present = 0usize;
@@ -310,6 +347,21 @@ impl Acc {
                 }
             }
         }
+    }
+}
+
+fn add_sum(acc: &mut Sum, delta: &Sum) {
+    acc.add(delta.sum);
+    acc.add(delta.comp);
+}
+
+/// `diff / total`, NaN when the total is zero.
+fn relative(diff: &Sum, total: &Sum) -> f64 {
+    let total = total.total();
+    if total == 0.0 {
+        f64::NAN
+    } else {
+        diff.total() / total
     }
 }
 
@@ -465,6 +517,47 @@ fn batch(m: &Metric, acc: &Acc, pred: &ArrayViewD<'_, f32>, target: &TargetView<
                 }
             }
             Ok(Acc::Table { counts, leads })
+        }
+        Metric::MassError { .. } => {
+            let TargetView::F32(t) = target else {
+                return Err("needs an f32 target, not class labels".into());
+            };
+            same_shape(pred.shape(), t.shape())?;
+            let (n, k, rest) = match t.shape() {
+                [n, k, rest @ ..] if !rest.is_empty() => (*n, *k, rest),
+                _ => {
+                    return Err("needs fields of at least 3 axes [N, T, ...]: the totals are over the axes \
+                                after the first two"
+                        .into())
+                }
+            };
+            let Acc::Mass { leads: seen_leads, .. } = acc else {
+                unreachable!("mass_error accumulates totals")
+            };
+            let lead = lead_axis(m, seen_leads.len(), t.shape())?;
+            let inner: usize = rest.iter().product();
+            let (p, t) = (pred.as_standard_layout(), t.as_standard_layout());
+            let (p, t) = (p.as_slice().unwrap_or(&[]), t.as_slice().unwrap_or(&[]));
+            let (mut diff, mut total) = (Sum::default(), Sum::default());
+            let mut leads = vec![(Sum::default(), Sum::default()); if lead.is_some() { k } else { 0 }];
+            for field in 0..n * k {
+                let range = field * inner..(field + 1) * inner;
+                let (mut mp, mut mt) = (Sum::default(), Sum::default());
+                for (p, t) in p[range.clone()].iter().zip(&t[range]) {
+                    if !t.is_nan() {
+                        mp.add(f64::from(*p));
+                        mt.add(f64::from(*t));
+                    }
+                }
+                let (error, mass) = ((mp.total() - mt.total()).abs(), mt.total().abs());
+                diff.add(error);
+                total.add(mass);
+                if let Some((d, t)) = leads.get_mut(field % k) {
+                    d.add(error);
+                    t.add(mass);
+                }
+            }
+            Ok(Acc::Mass { diff, total, leads })
         }
         Metric::Accuracy => {
             let classes = Classes::of(pred, target)?;

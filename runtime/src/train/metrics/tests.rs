@@ -7,6 +7,7 @@ use nnc_compiler::config::Metric::{self, *};
 
 const RMSE: Metric = Metric::Rmse { per_variable: false, per_lead: false };
 const MAE: Metric = Metric::Mae { per_variable: false, per_lead: false };
+const MASS: Metric = Metric::MassError { per_lead: false };
 
 fn csi(threshold: f64) -> Metric {
     Csi { threshold, per_lead: false }
@@ -67,6 +68,8 @@ fn labels() {
         (MAE, "mae"),
         (Accuracy, "accuracy"),
         (Dice, "dice"),
+        (MASS, "mass_error"),
+        (MassError { per_lead: true }, "mass_error"),
         (csi(0.5), "csi@0.5"),
         (pod(2.0), "pod@2"),
         (far(1e-4), "far@0.0001"),
@@ -211,6 +214,27 @@ fn hand_computed_values() {
             vec![nan],
         ),
         (
+            "mass_error: totals 3, 6, 0, 2 against 4, 7, 1, 2",
+            vec![MASS],
+            f(&[2, 2, 2], &[1., 2., 3., 3., 0., 0., 1., 1.]),
+            Target::F(f(&[2, 2, 2], &[2., 2., 3., 4., 1., 0., 1., 1.])),
+            vec![3.0 / 14.0],
+        ),
+        (
+            "mass_error leaves a missing target out of both totals",
+            vec![MASS],
+            f(&[1, 1, 2], &[5., 1.]),
+            Target::F(f(&[1, 1, 2], &[f32::NAN, 2.])),
+            vec![0.5],
+        ),
+        (
+            "mass_error of a field of zero mass",
+            vec![MASS],
+            f(&[1, 1, 2], &[1., -1.]),
+            Target::F(f(&[1, 1, 2], &[0., 0.])),
+            vec![nan],
+        ),
+        (
             "an empty batch",
             vec![RMSE, Accuracy, csi(1.0), Dice],
             f(&[0], &[]),
@@ -230,7 +254,7 @@ fn hand_computed_values() {
 
 #[test]
 fn nothing_seen_is_nan() {
-    let all = [RMSE, MAE, Accuracy, csi(1.0), pod(1.0), far(1.0), hss(1.0), Dice];
+    let all = [RMSE, MAE, Accuracy, csi(1.0), pod(1.0), far(1.0), hss(1.0), Dice, MASS];
     for (name, v) in Metrics::new(&all).finish() {
         assert!(v.is_nan(), "{name} = {v}");
     }
@@ -249,7 +273,7 @@ fn sequence(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn batching_does_not_change_results() {
-    let all = [RMSE, MAE, Accuracy, csi(0.3), pod(0.5), far(0.7), hss(0.4), Dice];
+    let all = [RMSE, MAE, Accuracy, csi(0.3), pod(0.5), far(0.7), hss(0.4), Dice, MASS];
     let n = 37;
     let pred = f(&[n, 3, 2], &sequence(n * 6, 1));
     let target = f(&[n, 3, 2], &sequence(n * 6, 2));
@@ -274,7 +298,7 @@ fn batching_does_not_change_results() {
         for size in [1, 4, 5, 36] {
             for ((name, a), (_, b)) in by(size, i32_labels).iter().zip(&whole) {
                 assert!(!b.is_nan(), "{name} is defined on this data");
-                if name == "rmse" || name == "mae" {
+                if name == "rmse" || name == "mae" || name == "mass_error" {
                     assert!((a - b).abs() <= 1e-12 * b.abs(), "{name}: {a} vs {b} in batches of {size}");
                 } else {
                     assert_eq!(a.to_bits(), b.to_bits(), "{name}: {a} vs {b} in batches of {size}");
@@ -420,10 +444,19 @@ fn per_lead_values() {
         Hss { threshold, .. } => Hss { threshold, per_lead: true },
         Rmse { per_variable, .. } => Rmse { per_variable, per_lead: true },
         Mae { per_variable, .. } => Mae { per_variable, per_lead: true },
+        MassError { .. } => MassError { per_lead: true },
         other => other,
     };
-    let metrics =
-        [lead(csi(1.0)), lead(pod(1.0)), lead(far(1.0)), lead(hss(1.0)), csi(3.0), lead(RMSE), lead(MAE)];
+    let metrics = [
+        lead(csi(1.0)),
+        lead(pod(1.0)),
+        lead(far(1.0)),
+        lead(hss(1.0)),
+        csi(3.0),
+        lead(RMSE),
+        lead(MAE),
+        lead(MASS),
+    ];
     // Row-major order: example, lead, then the two pixels.
     let shape = [2, 2, 1, 1, 2];
     let pred = f(&shape, &[2., 0., 2., 2., 0., 2., 0., 0.]);
@@ -452,6 +485,10 @@ fn per_lead_values() {
         ("mae", 1.0),
         ("mae.lead1", 0.5),
         ("mae.lead2", 1.5),
+        // Totals: pred 2, 4 (example 0), 2, 0 (example 1); target 4, 2, 2, 4.
+        ("mass_error", 8.0 / 12.0),
+        ("mass_error.lead1", 2.0 / 6.0),
+        ("mass_error.lead2", 6.0 / 6.0),
     ];
     let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, expected.iter().map(|(l, _)| *l).collect::<Vec<_>>());
@@ -536,4 +573,8 @@ fn per_lead_rejections() {
     let mut m = Metrics::new(&[Mae { per_variable: false, per_lead: true }]);
     let err = m.update(flat.view(), TargetView::F32(flat.view())).expect_err("no lead axis");
     assert!(err.contains("mae") && err.contains("lead-time axis"), "{err}");
+    let mut m = Metrics::new(&[MASS]);
+    let rows = f(&[2, 3], &[0.; 6]);
+    let err = m.update(rows.view(), TargetView::F32(rows.view())).expect_err("no field axes");
+    assert!(err.contains("mass_error") && err.contains("at least 3 axes"), "{err}");
 }
