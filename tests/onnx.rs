@@ -26,8 +26,9 @@ use nnc_runtime::train::{self, init};
 /// The models compared with ONNX Runtime: between them every IR op the zoo's
 /// inference graphs use (dense, convolutions and transposed convolutions,
 /// pooling, resizing, batch and layer normalisation, unrolled recurrences,
-/// attention with its softmax, warping, constants, slicing and padding).
-const COMPARED: [&str; 8] = [
+/// attention with its softmax, warping, affine flows,
+/// graph gathers and scatter sums, constants, slicing and padding).
+const COMPARED: [&str; 10] = [
     "sine.nn",
     "storm_resnet.nn",
     "conv_autoencoder.nn",
@@ -36,6 +37,8 @@ const COMPARED: [&str; 8] = [
     "sunspots_transformer.nn",
     "trajgru_nowcast.nn",
     "sst_ocean_mask.nn",
+    "stn_mnist.nn",
+    "era5_graph.nn",
 ];
 
 /// Examples in each compared batch.
@@ -183,6 +186,19 @@ fn nnc(args: &[&str]) -> (u8, String, String) {
     (status.code(), String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
 
+/// `nnc export MODEL --checkpoint CKPT -o ONNX`: the exit status and stderr.
+fn export(model: &Path, ckpt: &Path, onnx: &Path) -> (u8, String) {
+    let (status, _, err) = nnc(&[
+        "export",
+        model.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "-o",
+        onnx.to_str().unwrap(),
+    ]);
+    (status, err)
+}
+
 /// Exports `models/FILE` with a made-up checkpoint, runs it in ONNX
 /// Runtime and `nnc predict` on the same inputs; returns the largest
 /// difference relative to `1 + |y|`.
@@ -192,14 +208,7 @@ fn compare(python: &str, file: &str) -> f64 {
     let ckpt = dir.join("model.safetensors");
     checkpoint(&module, &source, &ckpt);
     let onnx = dir.join("model.onnx");
-    let (status, _, err) = nnc(&[
-        "export",
-        path.to_str().unwrap(),
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "-o",
-        onnx.to_str().unwrap(),
-    ]);
+    let (status, err) = export(&path, &ckpt, &onnx);
     assert_eq!(status, 0, "nnc export {file}: {err}");
     let (name, shape) = example_shape(&module, |k| matches!(k, InputKind::Data)).expect("an f32 input");
     let stats = stats(&shape, 50);
@@ -275,14 +284,7 @@ fn every_zoo_model_exports() {
         let ckpt = dir.join("model.safetensors");
         checkpoint(&module, &source, &ckpt);
         let onnx = dir.join("model.onnx");
-        let (status, _, err) = nnc(&[
-            "export",
-            path.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-            "-o",
-            onnx.to_str().unwrap(),
-        ]);
+        let (status, err) = export(path, &ckpt, &onnx);
         let draws = module.infer_graph.nodes.iter().any(|n| matches!(n.op, Op::RngUniform { .. }));
         if draws {
             if status == 0 || !err.contains("`rng_uniform` has no ONNX equivalent") {

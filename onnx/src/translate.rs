@@ -747,7 +747,8 @@ impl<'g> Translator<'g> {
 
     /// `warp` as `GridSample` with corner-aligned coordinates: the sampling
     /// position `(i + dy, j + dx)` in grid cells becomes the normalised
-    /// `(2 (j + dx) / (W − 1) − 1, 2 (i + dy) / (H − 1) − 1)`.
+    /// `(2 (j + dx) / (W − 1) − 1, 2 (i + dy) / (H − 1) − 1)` (for a
+    /// circular boundary, see below).
     fn warp(&mut self, v: ValueId, args: &[String], mode: WarpMode, boundary: Boundary) -> Option<String> {
         let node = self.graph.node(v);
         let loc = node.loc;
@@ -765,13 +766,25 @@ impl<'g> Translator<'g> {
             self.unsupported(v, "ONNX's GridSample needs a grid of at least 2 × 2 points");
             return None;
         }
+        // GridSample has no periodic boundary: a circular warp wraps the
+        // sampling position into [0, n) and samples an image grown by its
+        // own first row and column, so that bilinear weights (and nearest
+        // rounding) across the seam read the opposite edge.
+        let circular = boundary == Boundary::Circular;
         let padding_mode = match boundary {
             Boundary::Zeros => "zeros",
-            Boundary::Edge => "border",
-            Boundary::Circular => {
-                self.unsupported(v, "ONNX's GridSample has no periodic (circular) boundary");
-                return None;
-            }
+            Boundary::Edge | Boundary::Circular => "border",
+        };
+        let image = if circular {
+            let grow = |t: &mut Self, x: &str, axis: i64| {
+                let (s, e, a) = (t.ints(&[0]), t.ints(&[1]), t.ints(&[axis]));
+                let first = t.node("Slice", &[x, &s, &e, &a], vec![], loc, None);
+                t.node("Concat", &[x, &first], vec![attr_int("axis", axis)], loc, None)
+            };
+            let grown = grow(self, &args[0], 2);
+            grow(self, &grown, 3)
+        } else {
+            args[0].clone()
         };
         let (rows, cols): (Vec<f32>, Vec<f32>) = (0..h * w).map(|k| ((k / w) as f32, (k % w) as f32)).unzip();
         let rows = self.float_tensor("rows", &[h, w], rows);
@@ -783,8 +796,18 @@ impl<'g> Translator<'g> {
         let dy = channel(self, 0);
         let dx = channel(self, 1);
         let normalised = |t: &mut Self, d: &str, base: &str, n: usize| {
-            let p = t.node("Add", &[d, base], vec![], loc, None);
-            let scale = t.scalar_f32(2.0 / (n - 1) as f32);
+            let mut p = t.node("Add", &[d, base], vec![], loc, None);
+            let mut last = n - 1;
+            if circular {
+                // p − n·floor(p / n), on the grown grid of n + 1 points.
+                let size = t.scalar_f32(n as f32);
+                let q = t.node("Div", &[&p, &size], vec![], loc, None);
+                let q = t.node("Floor", &[&q], vec![], loc, None);
+                let q = t.node("Mul", &[&q, &size], vec![], loc, None);
+                p = t.node("Sub", &[&p, &q], vec![], loc, None);
+                last = n;
+            }
+            let scale = t.scalar_f32(2.0 / last as f32);
             let p = t.node("Mul", &[&p, &scale], vec![], loc, None);
             let one = t.scalar_f32(1.0);
             t.node("Sub", &[&p, &one], vec![], loc, None)
@@ -798,6 +821,6 @@ impl<'g> Translator<'g> {
             attr_string("padding_mode", padding_mode),
             attr_int("align_corners", 1),
         ];
-        Some(self.node("GridSample", &[&args[0], &grid], attrs, loc, Some(format!("v{}", v.0))))
+        Some(self.node("GridSample", &[&image, &grid], attrs, loc, Some(format!("v{}", v.0))))
     }
 }

@@ -9,35 +9,14 @@ use ndarray::{Array, ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, WriteNpyExt};
 use nnc_compiler::config::datasets::{ArrayInfo, DATASETS};
 use nnc_compiler::config::{DataSource, Generator};
-use nnc_compiler::ir::Graph;
 use nnc_runtime::data::{load, ArrayValue, Examples, LoadOptions, Missing, Order, Role};
 
-/// The training graph of a model with input `x: X` and target `y: Y`.
-fn graph(x: &str, y: &str) -> Graph {
-    let body = if y.starts_with("i32") {
-        "z = x |> flatten |> dense(5)\n  loss = cross_entropy(z, y)"
-    } else {
-        "z = x |> flatten |> dense(1)\n  loss = mean(z) + mean(y)"
-    };
-    let src = format!("model m {{\n  input x: {x}\n  target y: {y}\n  {body}\n}}\n");
-    match nnc_compiler::compile(&src) {
-        Ok(c) => c.module.train_graph,
-        Err(d) => panic!("{src}\n{d:#?}"),
-    }
-}
+mod common;
+use common::{graph, opts, try_load};
 
-fn opts(missing: Missing, base: &Path) -> LoadOptions<'_> {
-    LoadOptions { seed: 0, missing, base_dir: base }
-}
-
-fn try_load(
-    source: &DataSource,
-    x: &str,
-    y: &str,
-    missing: Missing,
-    base: &Path,
-) -> Result<Examples, String> {
-    load(source, &graph(x, y), &opts(missing, base)).map_err(|e| e.to_string())
+/// A fresh temporary directory for one test.
+fn temp(name: &str) -> PathBuf {
+    common::temp("data", name)
 }
 
 fn ok(source: &DataSource, x: &str, y: &str, missing: Missing, base: &Path) -> Examples {
@@ -55,14 +34,6 @@ fn contains_all(text: &str, parts: &[&str]) {
     for p in parts {
         assert!(text.contains(p), "{p:?} not in: {text}");
     }
-}
-
-/// A fresh temporary directory for one test.
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnc-data-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn dataset(name: &str) -> DataSource {

@@ -11,41 +11,19 @@ use std::path::{Path, PathBuf};
 
 use netcdf3::{DataSet, FileWriter, Version};
 use nnc_compiler::config::DataSource;
-use nnc_compiler::ir::Graph;
-use nnc_runtime::data::{load, ArrayValue, Examples, LoadOptions, Missing, Order};
+use nnc_runtime::data::{ArrayValue, Examples, Missing, Order};
 
-/// The training graph of a model with input `x: X` and target `y: Y`.
-fn graph(x: &str, y: &str) -> Graph {
-    let src = format!(
-        "model m {{\n  input x: {x}\n  target y: {y}\n  z = x |> flatten |> dense(1)\n  loss = mean(z) + mean(y)\n}}\n"
-    );
-    match nnc_compiler::compile(&src) {
-        Ok(c) => c.module.train_graph,
-        Err(d) => panic!("{src}\n{d:#?}"),
-    }
-}
+mod common;
+use common::try_load;
 
+/// A fresh temporary directory for one test.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnc-netcdf-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    common::temp("netcdf", name)
 }
 
 fn source(path: &str, x: &[&str], y: &[&str], dims: &[&str]) -> DataSource {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
     DataSource::Netcdf { path: path.into(), x: strings(x), y: strings(y), dims: strings(dims) }
-}
-
-fn try_load(
-    source: &DataSource,
-    x: &str,
-    y: &str,
-    missing: Missing,
-    base: &Path,
-) -> Result<Examples, String> {
-    let opts = LoadOptions { seed: 0, missing, base_dir: base };
-    load(source, &graph(x, y), &opts).map_err(|e| e.to_string())
 }
 
 fn floats(examples: &Examples, field: usize) -> Vec<f32> {

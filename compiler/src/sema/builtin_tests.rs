@@ -525,41 +525,30 @@ fn floats(t: &Tensor<f64>) -> Vec<f64> {
 /// [0, 1, 0]] for every example, and `affine_flow` of it is zero.
 #[test]
 fn eye_plus_a_zero_dense_layer_is_the_identity_transform() {
-    let m = analyse_ok(&model_with(
+    // Example inputs with the module's constants, and zero-initialised
+    // parameters at zero as `nnc init` writes them (example inputs give
+    // them small random values).
+    let run_at_init = |m: &Module| -> Vec<f64> {
+        let mut inputs = module_inputs(m, &m.infer_graph, 3, 5);
+        for (_, n) in m.infer_graph.inputs() {
+            if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
+                if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
+                    a.fill(0.0);
+                }
+            }
+        }
+        let out: HashMap<String, Tensor<f64>> =
+            run(&m.infer_graph, &inputs).expect("runs").into_iter().collect();
+        floats(&out["r"])
+    };
+    let theta = analyse_ok(&model_with("reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3)"));
+    assert_eq!(run_at_init(&theta), [1., 0., 0., 0., 1., 0.].repeat(3));
+    let flow = analyse_ok(&model_with(
         "affine_flow(reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3), [8, 8])",
     ));
-    let src = model_with("reshape(dense(x, 6, init: zeros), shape: [B, 2, 3]) + eye(2, 3)");
-    let theta = analyse_ok(&src);
-    let dims = HashMap::from([("B".to_string(), 3)]);
-    // Zero-initialised parameters, as `nnc init` writes them (example
-    // inputs give zero-initialised parameters small random values).
-    let mut inputs = example_inputs::<f64>(&theta.infer_graph, &dims, 5).expect("inputs");
-    for (_, n) in theta.infer_graph.inputs() {
-        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
-            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
-                a.fill(0.0);
-            }
-        }
-    }
-    let out: HashMap<String, Tensor<f64>> =
-        run(&theta.infer_graph, &inputs).expect("runs").into_iter().collect();
-    let values = floats(&out["r"]);
-    assert_eq!(values, [1., 0., 0., 0., 1., 0.].repeat(3));
-    let mut inputs = example_inputs::<f64>(&m.infer_graph, &dims, 5).expect("inputs");
-    for (_, n) in m.infer_graph.inputs() {
-        if let Op::Input { name, kind: InputKind::Param { init: Init::Zeros, .. } } = &n.op {
-            if let Some(Tensor::Float(a)) = inputs.get_mut(name) {
-                a.fill(0.0);
-            }
-        }
-    }
-    let out: HashMap<String, Tensor<f64>> = run(&m.infer_graph, &inputs).expect("runs").into_iter().collect();
-    assert!(floats(&out["r"]).iter().all(|v| v.abs() < 1e-12));
+    assert!(run_at_init(&flow).iter().all(|v| v.abs() < 1e-12));
     let eye = analyse_ok(&model_with("eye(3, 2) + zeros([B, 3, 2])"));
-    let inputs = example_inputs::<f64>(&eye.infer_graph, &dims, 5).expect("inputs");
-    let out: HashMap<String, Tensor<f64>> =
-        run(&eye.infer_graph, &inputs).expect("runs").into_iter().collect();
-    assert_eq!(floats(&out["r"]), [1., 0., 0., 1., 0., 0.].repeat(3));
+    assert_eq!(run_at_init(&eye), [1., 0., 0., 1., 0., 0.].repeat(3));
 }
 
 /// The resunet acceptance program, run end to end by the interpreter: the

@@ -366,15 +366,15 @@ fn missing_argument() {
     let d = errors(&src);
     noted(
         expect(&src, &d, "missing argument `units` in call to `dense`", Some("dense")),
-        "dense(x, units, bias: true)",
+        "dense(x, units, bias: true, init: uniform)",
     );
 }
 
 #[test]
 fn too_many_positional_arguments() {
-    let src = model("  h = x |> dense(4, true, 5)");
+    let src = model("  h = x |> dense(4, true, zeros, 5)");
     let d = errors(&src);
-    expect(&src, &d, "`dense` takes at most 3 positional arguments but 4 were given", Some("5"));
+    expect(&src, &d, "`dense` takes at most 4 positional arguments but 5 were given", Some("5"));
 }
 
 #[test]

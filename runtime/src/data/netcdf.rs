@@ -59,6 +59,32 @@ pub struct Variable {
 }
 
 impl Variable {
+    /// A variable from its stored values and the attributes that decode
+    /// them, as either reader finds them: `numbers(attr)` gives a numeric
+    /// attribute's values (empty when absent), `default_fill` the format's
+    /// fill value for the variable's type.
+    pub(crate) fn from_attributes(
+        name: &str,
+        dims: Vec<String>,
+        shape: Vec<usize>,
+        values: Vec<f64>,
+        numbers: impl Fn(&str) -> Vec<f64>,
+        default_fill: Option<f64>,
+        units: Option<String>,
+    ) -> Variable {
+        Variable {
+            name: name.to_string(),
+            dims,
+            shape,
+            values,
+            fill: numbers("_FillValue").first().copied().or(default_fill),
+            missing: numbers("missing_value"),
+            scale: numbers("scale_factor").first().copied().unwrap_or(1.0),
+            offset: numbers("add_offset").first().copied().unwrap_or(0.0),
+            units,
+        }
+    }
+
     /// The physical values: missing ones NaN, the others unpacked.
     pub fn decoded(&self) -> Vec<f32> {
         self.values
@@ -268,17 +294,7 @@ fn read_netcdf4(file: &netcdf::File, name: &str) -> Result<Variable, String> {
     };
     let values: Vec<f64> =
         var.get_values::<f64, _>(..).map_err(|e| format!("cannot read variable `{name}`: {e}"))?;
-    Ok(Variable {
-        name: name.to_string(),
-        dims,
-        shape,
-        values,
-        fill: numbers("_FillValue").first().copied().or(default_fill),
-        missing: numbers("missing_value"),
-        scale: numbers("scale_factor").first().copied().unwrap_or(1.0),
-        offset: numbers("add_offset").first().copied().unwrap_or(0.0),
-        units,
-    })
+    Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units))
 }
 
 /// Reads the variables `names` of the NetCDF file at `path` (each checked

@@ -296,20 +296,11 @@ impl Classic {
             6 => Some(NC_FILL_DOUBLE),
             _ => None,
         };
-        Ok(Variable {
-            name: name.to_string(),
-            dims,
-            shape,
-            values,
-            fill: numbers("_FillValue").first().copied().or(default_fill),
-            missing: numbers("missing_value"),
-            scale: numbers("scale_factor").first().copied().unwrap_or(1.0),
-            offset: numbers("add_offset").first().copied().unwrap_or(0.0),
-            units: match v.attrs.iter().find(|(n, _)| n == "units") {
-                Some((_, Values::Text(t))) => Some(t.clone()),
-                _ => None,
-            },
-        })
+        let units = match v.attrs.iter().find(|(n, _)| n == "units") {
+            Some((_, Values::Text(t))) => Some(t.clone()),
+            _ => None,
+        };
+        Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units))
     }
 }
 
