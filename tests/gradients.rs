@@ -223,7 +223,8 @@ fn pool_argmax(
 }
 
 /// Estimated multiply-adds of a node: output elements times the reduction
-/// length of conv, matmul and pooling, one per element otherwise.
+/// length of conv, matmul and pooling, ten per element of a gather or
+/// scatter, one per element otherwise.
 fn node_cost(graph: &Graph, node: &Node, dims: &HashMap<String, usize>) -> f64 {
     let count = |ty: &Type| -> f64 {
         ty.shape.resolve(&|s| dims.get(s).copied()).map_or(1.0, |d| d.iter().product::<usize>() as f64)
@@ -237,6 +238,9 @@ fn node_cost(graph: &Graph, node: &Node, dims: &HashMap<String, usize>) -> f64 {
         }
         Op::MatMul => graph.ty(node.args[0]).shape.dims().last().and_then(|d| d.known()).unwrap_or(1) as f64,
         Op::Pool(w) => w.window.iter().product::<usize>() as f64,
+        // Indexed reads and writes: the interpreter resolves an index per
+        // element, measured at about ten multiply-adds' time.
+        Op::Gather { .. } | Op::ScatterSum { .. } | Op::ScatterMax { .. } | Op::ScatterMaxGrad { .. } => 10.0,
         _ => 1.0,
     };
     out * per
