@@ -41,10 +41,17 @@ fn t2m(t: usize, lat: usize, lon: usize) -> f32 {
 const TIMES: usize = 4;
 const LATS: usize = 2;
 const LONS: usize = 3;
+/// Only (0, 0, 0) of the values `t2m` holds (fill and missing ones aside)
+/// lies below it.
+const VALID_MIN_T2M: f32 = 280.015;
+/// Stored `precip` values above 32 (at time 3: 33, 34, 35) are missing.
+const VALID_RANGE_PRECIP: [i16; 2] = [0, 32];
 
 /// A file of `TIMES` steps over a `LATS × LONS` grid: `t2m` (f32 with a
-/// `_FillValue` at one point and a `missing_value` at another), `precip`
-/// (shorts packed with `scale_factor` and `add_offset`, and a fill value),
+/// `_FillValue` at one point, a `missing_value` at another and a
+/// `valid_min` above a third), `precip` (shorts packed with `scale_factor`
+/// and `add_offset`, a fill value, and a `valid_range` whose upper end
+/// three stored values exceed),
 /// both record variables of the unlimited dimension `time`, and `t2m_lonlat`
 /// stored as (time, lon, lat).
 fn write_file(path: &Path, version: Version) {
@@ -55,11 +62,13 @@ fn write_file(path: &Path, version: Version) {
     ds.add_var_f32("t2m", &["time", "latitude", "longitude"]).unwrap();
     ds.add_var_attr_f32("t2m", "_FillValue", vec![-999.0]).unwrap();
     ds.add_var_attr_f32("t2m", "missing_value", vec![-1.0]).unwrap();
+    ds.add_var_attr_f32("t2m", "valid_min", vec![VALID_MIN_T2M]).unwrap();
     ds.add_var_attr_string("t2m", "units", "K").unwrap();
     ds.add_var_i16("precip", &["time", "latitude", "longitude"]).unwrap();
     ds.add_var_attr_f32("precip", "scale_factor", vec![0.5]).unwrap();
     ds.add_var_attr_f32("precip", "add_offset", vec![10.0]).unwrap();
     ds.add_var_attr_i16("precip", "_FillValue", vec![-32767]).unwrap();
+    ds.add_var_attr_i16("precip", "valid_range", VALID_RANGE_PRECIP.to_vec()).unwrap();
     ds.add_var_attr_string("precip", "units", "mm").unwrap();
     ds.add_var_f32("t2m_lonlat", &["time", "longitude", "latitude"]).unwrap();
     ds.add_var_f64("latitude", &["latitude"]).unwrap();
@@ -101,11 +110,11 @@ fn check_values(examples: &Examples) {
             for lon in 0..LONS {
                 let i = (time * LATS + lat) * LONS + lon;
                 let want_t = match (time, lat, lon) {
-                    (0, 0, 1) | (1, 0, 2) => f32::NAN,
+                    (0, 0, 1) | (1, 0, 2) | (0, 0, 0) => f32::NAN,
                     _ => t2m(time, lat, lon),
                 };
                 let want_p = match (time, lat, lon) {
-                    (0, 1, 2) => f32::NAN,
+                    (0, 1, 2) | (3, 1, _) => f32::NAN,
                     _ => (time * 10 + lat * 3 + lon) as f32 * 0.5 + 10.0,
                 };
                 assert!(
@@ -127,7 +136,7 @@ fn check_values(examples: &Examples) {
 }
 
 #[test]
-fn classic_and_64_bit_offset_files_decode_fill_missing_and_packed_values() {
+fn classic_and_64_bit_offset_files_decode_fill_missing_valid_range_and_packed_values() {
     let dir = temp("versions");
     for (name, version) in [("classic.nc", Version::Classic), ("offset64.nc", Version::Offset64Bit)] {
         write_file(&dir.join(name), version);
@@ -138,9 +147,10 @@ fn classic_and_64_bit_offset_files_decode_fill_missing_and_packed_values() {
         // With the default rule, the filled values are an error naming them.
         let e = try_load(&src, "f32[B, 2, 3]", "f32[B, 1, 2, 3]", Missing::Error, &dir).unwrap_err();
         assert!(e.contains(name) && e.contains("NaN") && e.contains("missing = drop"), "{e}");
-        // `missing = drop` leaves out the two time steps with missing values.
+        // `missing = drop` leaves out the three time steps with missing
+        // values: 0 and 1 (fill and missing values), 3 (the valid range).
         let dropped = try_load(&src, "f32[B, 2, 3]", "f32[B, 1, 2, 3]", Missing::Drop, &dir).unwrap();
-        assert_eq!((dropped.n, dropped.dropped), (2, 2));
+        assert_eq!((dropped.n, dropped.dropped), (1, 3));
     }
     let _ = fs::remove_dir_all(&dir);
 }
@@ -250,10 +260,12 @@ fn write_netcdf4(path: &Path) {
     let mut var = file.add_variable::<f32>("t2m", &dims).unwrap();
     var.set_fill_value(-999.0f32).unwrap();
     var.put_attribute("missing_value", -1.0f32).unwrap();
+    var.put_attribute("valid_min", VALID_MIN_T2M).unwrap();
     var.put_attribute("units", "K").unwrap();
     var.put_values(&t, (0..TIMES, .., ..)).unwrap();
     let mut var = file.add_variable::<i16>("precip", &dims).unwrap();
     var.set_fill_value(-32767i16).unwrap();
+    var.put_attribute("valid_range", VALID_RANGE_PRECIP.to_vec()).unwrap();
     var.put_attribute("scale_factor", 0.5f32).unwrap();
     var.put_attribute("add_offset", 10.0f32).unwrap();
     var.put_attribute("units", "mm").unwrap();

@@ -54,6 +54,11 @@ pub struct Variable {
     pub missing: Vec<f64>,
     pub scale: f64,
     pub offset: f64,
+    /// The smallest and largest valid stored values (`valid_range`, or
+    /// `valid_min` / `valid_max`, in the packed units as the CF conventions
+    /// define them): stored values outside are missing.
+    pub valid_min: Option<f64>,
+    pub valid_max: Option<f64>,
     /// The `units` attribute.
     pub units: Option<String>,
 }
@@ -72,6 +77,10 @@ impl Variable {
         default_fill: Option<f64>,
         units: Option<String>,
     ) -> Variable {
+        let (valid_min, valid_max) = match numbers("valid_range")[..] {
+            [lo, hi, ..] => (Some(lo), Some(hi)),
+            _ => (numbers("valid_min").first().copied(), numbers("valid_max").first().copied()),
+        };
         Variable {
             name: name.to_string(),
             dims,
@@ -81,21 +90,27 @@ impl Variable {
             missing: numbers("missing_value"),
             scale: numbers("scale_factor").first().copied().unwrap_or(1.0),
             offset: numbers("add_offset").first().copied().unwrap_or(0.0),
+            valid_min,
+            valid_max,
             units,
         }
+    }
+
+    /// Whether the stored value `v` is missing: NaN, the fill value, a
+    /// missing value, or outside the valid range.
+    fn is_missing(&self, v: f64) -> bool {
+        v.is_nan()
+            || self.fill == Some(v)
+            || self.missing.contains(&v)
+            || self.valid_min.is_some_and(|lo| v < lo)
+            || self.valid_max.is_some_and(|hi| v > hi)
     }
 
     /// The physical values: missing ones NaN, the others unpacked.
     pub fn decoded(&self) -> Vec<f32> {
         self.values
             .iter()
-            .map(|&v| {
-                if v.is_nan() || self.fill == Some(v) || self.missing.contains(&v) {
-                    f32::NAN
-                } else {
-                    (v * self.scale + self.offset) as f32
-                }
-            })
+            .map(|&v| if self.is_missing(v) { f32::NAN } else { (v * self.scale + self.offset) as f32 })
             .collect()
     }
 }
