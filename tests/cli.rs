@@ -214,3 +214,16 @@ fn check_reads_a_const_file_next_to_the_model() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), format!("ok: {model} (model masked: 0 parameters)\n"));
 }
+
+#[test]
+fn a_step_larger_than_the_memory_is_refused_with_the_figures() {
+    // A batch of 4·10⁹ examples: terabytes, more than any machine has,
+    // refused after planning and before anything is allocated.
+    let out =
+        nnc(&["bench", "models/bench/mlp.nn", "--batch", "4000000000", "--steps", "1", "--warmup", "0"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("the compiled step (its arena and inputs) needs "), "{err}");
+    assert!(err.contains("TiB") && err.contains("of memory are available; a smaller `batch`"), "{err}");
+}

@@ -41,6 +41,7 @@ use nnc_compiler::pipeline;
 use super::conv;
 use super::conv_call::{ConvContext, TaskScratch};
 use super::gemm::{GemmProvider, MatMut, MatRef, Reference, Tuned};
+use super::memory;
 use super::pool::ThreadPool;
 
 /// Which GEMM implementation contractions use.
@@ -163,6 +164,12 @@ impl Executable {
     /// inputs and a pool of the threads it was planned for.
     pub fn new(program: Program, gemm: Gemm) -> Result<Executable, String> {
         let threads = program.threads.max(1);
+        // Refused before anything is allocated: a failed allocation would
+        // abort, an overcommitted one be killed by the kernel.
+        let floats = program.inputs.iter().fold(program.arena_len as u64, |n, i| {
+            n.saturating_add(i.shape.iter().fold(1u64, |m, &d| m.saturating_mul(d as u64)))
+        });
+        memory::check_fits(floats.saturating_mul(4), "the compiled step (its arena and inputs)")?;
         let pool = ThreadPool::new(threads).map_err(|e| format!("starting {threads} threads: {e}"))?;
         let provider: Box<dyn GemmProvider> = match gemm {
             Gemm::Tuned => Box::new(Tuned),

@@ -18,6 +18,7 @@ mod conv_call;
 mod executable;
 pub mod feed;
 pub mod gemm;
+pub mod memory;
 pub mod pool;
 
 pub use executable::{Executable, Gemm, Options, StepTime};
