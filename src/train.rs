@@ -287,7 +287,12 @@ impl Observer for Reporter<'_> {
         } else {
             each(|l| Some(l.lr)).trim_start().to_string()
         };
-        line += &format!("  lr {lr}  {time}  {} samples/s", format_count(r.samples_per_s.round() as u64));
+        line += &format!(
+            "  lr {lr}  {time}  {} samples/s (step {} samples/s, loader {:.0} %)",
+            format_count(r.samples_per_s.round() as u64),
+            format_count(r.step_samples_per_s.round() as u64),
+            100.0 * r.loader_share
+        );
         if r.best {
             line += "  *";
         }

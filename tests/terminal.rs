@@ -127,15 +127,16 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// `line` with every measured quantity (a number followed by `ms`, `s` or
-/// `samples/s`) replaced by `#`: what differs between two identical runs.
+/// `line` with every measured quantity (a number followed by `ms`, `s`,
+/// `samples/s` or `%`, the unit perhaps followed by `,` or `)`) replaced by
+/// `#`: what differs between two identical runs.
 fn without_timings(line: &str) -> String {
     let tokens: Vec<&str> = line.split(' ').collect();
     let mut kept = Vec::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
-        let unit = tokens.get(i + 1).copied().unwrap_or("");
+        let unit = tokens.get(i + 1).copied().unwrap_or("").trim_end_matches([',', ')']);
         let number = !t.is_empty() && t.replace(',', "").parse::<f64>().is_ok();
-        kept.push(if number && matches!(unit, "ms" | "s" | "samples/s") { "#" } else { t });
+        kept.push(if number && matches!(unit, "ms" | "s" | "samples/s" | "%") { "#" } else { t });
     }
     kept.join(" ")
 }

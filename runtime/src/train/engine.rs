@@ -10,6 +10,7 @@
 //! and moments of an optimiser live only in its own step's executable).
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::codegen::Checking;
@@ -63,6 +64,19 @@ pub(super) struct Engine {
     pub(super) seed: u64,
     /// The values of the module's constants, fed to every executable.
     constants: Vec<(String, Tensor<f32>)>,
+    /// Time spent feeding batches (gathering the examples' rows into the
+    /// executables' inputs) and running the compiled training steps, since
+    /// the last [`Engine::take_timing`].
+    timing: StepTiming,
+}
+
+/// Where a training iteration's time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepTiming {
+    /// Feeding the batch: gathering rows, the learning rate and the key.
+    pub load: Duration,
+    /// The compiled steps and the state they carry to the next.
+    pub compute: Duration,
 }
 
 /// The value of every constant of `module`, as graph inputs.
@@ -209,7 +223,13 @@ impl Engine {
             infer_stale: true,
             seed,
             constants: constant_inputs(module)?,
+            timing: StepTiming::default(),
         })
+    }
+
+    /// The time spent feeding and computing since the last call.
+    pub(super) fn take_timing(&mut self) -> StepTiming {
+        std::mem::take(&mut self.timing)
     }
 
     /// The names of the losses, in step order.
@@ -315,6 +335,7 @@ impl Engine {
         for k in 0..self.steps.len() {
             let step = &self.steps[k];
             let exe = &mut exes[k];
+            let start = Instant::now();
             for slot in data.slots() {
                 feed(exe, slot, rows)?;
             }
@@ -324,6 +345,8 @@ impl Engine {
                 &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
             )?;
             set_key(exe, &step.keys, self.seed, counter)?;
+            let fed = Instant::now();
+            self.timing.load += fed - start;
             exe.run()?;
             let loss = scalar(&exe.output(&step.loss)?);
             losses.push(loss);
@@ -331,6 +354,7 @@ impl Engine {
                 break;
             }
             exe.carry_state()?;
+            self.timing.compute += fed.elapsed();
             for name in &step.shared {
                 let value = read(&mut exes[k], name)?;
                 for (j, (other, exe)) in self.steps.iter().zip(exes.iter_mut()).enumerate() {

@@ -72,7 +72,16 @@ pub struct EpochRecord {
     /// holds every optimiser's).
     pub lr: f64,
     pub seconds: f64,
+    /// Training examples per second of the epoch's training part (feeding
+    /// the batches included, validation not).
     pub samples_per_s: f64,
+    /// Training examples per second of the compiled steps alone: what the
+    /// step could sustain if feeding the batches took no time.
+    pub step_samples_per_s: f64,
+    /// The share of the epoch's time (validation included) spent feeding
+    /// batches to the training steps: near 1, data feeding and not compute
+    /// limits training.
+    pub loader_share: f64,
     /// The mean training loss over the epoch's batches; with several
     /// losses, the sum of their means.
     pub train_loss: f64,
@@ -112,6 +121,8 @@ impl EpochRecord {
         m.insert("lr".into(), num(self.lr));
         m.insert("seconds".into(), num(self.seconds));
         m.insert("samples_per_s".into(), num(self.samples_per_s));
+        m.insert("step_samples_per_s".into(), num(self.step_samples_per_s));
+        m.insert("loader_share".into(), num(self.loader_share));
         m.insert("train_loss".into(), num(self.train_loss));
         if let Some(v) = self.val_loss {
             m.insert("val_loss".into(), num(v));
@@ -401,6 +412,7 @@ pub fn train(
     let mut epoch = first_epoch;
     while epoch < epochs {
         let start = Instant::now();
+        engine.take_timing();
         let lrs: Vec<f64> =
             base_lrs.iter().map(|&lr| schedule::lr_at(&config.schedule, lr, epoch, epochs)).collect();
         let order = split::epoch_order(&data.train, config.seed, epoch);
@@ -433,6 +445,7 @@ pub fn train(
             observer.step(i + 1, &means);
         }
         let train_seconds = start.elapsed().as_secs_f64();
+        let timing = engine.take_timing();
         let (val_losses, metrics) = if data.val.is_empty() {
             (None, vec![])
         } else {
@@ -469,6 +482,8 @@ pub fn train(
             lr: lrs[0],
             seconds: start.elapsed().as_secs_f64(),
             samples_per_s: seen as f64 / train_seconds.max(1e-9),
+            step_samples_per_s: seen as f64 / timing.compute.as_secs_f64().max(1e-9),
+            loader_share: timing.load.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9),
             train_loss: train_means.iter().sum(),
             val_loss,
             losses: losses
