@@ -48,9 +48,18 @@ pub fn check_source(file_name: &str, source: &str, color: bool) -> Result<Module
 
 /// [`check_source`] for the model file `path`.
 fn check_file_source(path: &Path, source: &str, color: bool) -> Result<Module, String> {
-    compile_with(source, &FileLoader::for_model(path))
-        .map(|c| c.module)
-        .map_err(|diags| diag::render(&path.display().to_string(), source, &diags, color))
+    compile_file_source(path, source, color).map(|(module, _)| module)
+}
+
+/// Compiles the model file `path`: the module and its warnings rendered as
+/// they are printed (empty without any), or the rendered errors.
+fn compile_file_source(path: &Path, source: &str, color: bool) -> Result<(Module, String), String> {
+    let name = path.display().to_string();
+    match compile_with(source, &FileLoader::for_model(path)) {
+        Ok(c) if c.warnings.is_empty() => Ok((c.module, String::new())),
+        Ok(c) => Ok((c.module, diag::render(&name, source, &c.warnings, color))),
+        Err(diags) => Err(diag::render(&name, source, &diags, color)),
+    }
 }
 
 /// Runs a parsed command line.
@@ -116,8 +125,9 @@ fn check_file(path: &Path, color: bool, out: &mut dyn Write, err: &mut dyn Write
             return Status::Usage;
         }
     };
-    match check_file_source(path, &source, color) {
-        Ok(module) => {
+    match compile_file_source(path, &source, color) {
+        Ok((module, warnings)) => {
+            let _ = write!(err, "{warnings}");
             let params = total_params(&module);
             let noun = if params == 1 { "parameter" } else { "parameters" };
             let _ = writeln!(out, "ok: {name} (model {}: {} {noun})", module.name, format_count(params));
@@ -142,10 +152,11 @@ pub(crate) fn load_source(path: &Path, color: bool, err: &mut dyn Write) -> Resu
         let _ = writeln!(err, "error: {message}");
         Status::Usage
     })?;
-    let module = check_file_source(path, &source, color).map_err(|rendered| {
+    let (module, warnings) = compile_file_source(path, &source, color).map_err(|rendered| {
         let _ = write!(err, "{rendered}");
         Status::CompileErrors
     })?;
+    let _ = write!(err, "{warnings}");
     Ok((module, source))
 }
 

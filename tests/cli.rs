@@ -227,3 +227,25 @@ fn a_step_larger_than_the_memory_is_refused_with_the_figures() {
     assert!(err.contains("the compiled step (its arena and inputs) needs "), "{err}");
     assert!(err.contains("TiB") && err.contains("of memory are available; a smaller `batch`"), "{err}");
 }
+
+#[test]
+fn a_warm_up_as_long_as_the_run_is_a_warning_naming_both() {
+    let dir = std::env::temp_dir().join(format!("nnc-cli-warmup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = dir.join("m.nn");
+    let source = std::fs::read_to_string(common::root().join("models/sine.nn"))
+        .expect("sine.nn")
+        .replace("epochs = 200", "epochs = 20\n  schedule = cosine(warmup: 20)");
+    assert!(source.contains("cosine(warmup: 20)"), "sine.nn has `epochs = 200`");
+    std::fs::write(&model, source).expect("write model");
+    let out = nnc(&["check", "--color", "never", model.to_str().unwrap()]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: the warm-up of 20 epochs is not shorter than the run of 20 epochs"),
+        "{err}"
+    );
+    assert!(err.contains("the run's length") && err.contains("never decays"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -143,6 +143,9 @@ pub struct Compiled {
     pub source: String,
     pub ast: syntax::ast::File,
     pub module: sema::Module,
+    /// The warnings of parsing and analysis (unused values, a warm-up as
+    /// long as the run, ...).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The optimiser used when a model has no `train` section: `adam(lr: 1e-3)`.
@@ -276,9 +279,11 @@ pub fn compile_timed(
     loader: &dyn sema::Loader,
     timings: &mut Timings,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let (ast, _) = timings.time("parse", || parse(source))?;
-    let module = timings.time("sema", || sema::analyze_with(&ast, source, loader))?;
-    Ok(Compiled { source: source.to_string(), ast, module })
+    let (ast, mut warnings) = timings.time("parse", || parse(source))?;
+    let (module, diags) = timings.time("sema", || sema::analyze_all_with(&ast, source, loader));
+    let Some(module) = module else { return Err(diags) };
+    warnings.extend(diags);
+    Ok(Compiled { source: source.to_string(), ast, module, warnings })
 }
 
 /// One optimiser's step of a training iteration. A model with one loss has

@@ -143,9 +143,12 @@ pub enum Schedule {
         every: usize,
         gamma: f64,
     },
-    /// Linear warm-up over `warmup` epochs, then cosine decay to 0 at the last epoch.
+    /// Linear warm-up over `warmup` epochs or `warmup_steps` steps (at
+    /// most one of them non-zero), then cosine decay to 0 at the end of the
+    /// run; with a warm-up in steps the rate changes at every step.
     Cosine {
         warmup: usize,
+        warmup_steps: usize,
     },
     /// Multiply the rate by `gamma` after every epoch.
     Exponential {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use ndarray::ArrayD;
 use nnc_compiler::codegen::Checking;
-use nnc_compiler::config::EarlyStop;
+use nnc_compiler::config::{EarlyStop, Schedule};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint};
@@ -68,8 +68,8 @@ pub struct EpochRecord {
     /// Training iterations (batches) so far; every optimiser takes one step
     /// per batch.
     pub step: u64,
-    /// The learning rate of the first optimiser in this epoch (`losses`
-    /// holds every optimiser's).
+    /// The learning rate of the first optimiser at the epoch's last step
+    /// (`losses` holds every optimiser's).
     pub lr: f64,
     pub seconds: f64,
     /// Training examples per second of the epoch's training part (feeding
@@ -375,6 +375,12 @@ pub fn train(
     }
     let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
     let steps_per_epoch = data.train.len().div_ceil(batch);
+    // A warm-up in epochs against the `train` section's `epochs` is the
+    // compiler's warning already; here against `--epochs` or in steps.
+    let in_steps = matches!(config.schedule, Schedule::Cosine { warmup_steps, .. } if warmup_steps > 0);
+    if in_steps || epochs != config.epochs {
+        warnings.extend(schedule::warmup_warning(&config.schedule, epochs, steps_per_epoch));
+    }
     observer.start(&RunInfo {
         model: module.name.clone(),
         origin: data.origin.clone(),
@@ -413,12 +419,16 @@ pub fn train(
     while epoch < epochs {
         let start = Instant::now();
         engine.take_timing();
-        let lrs: Vec<f64> =
-            base_lrs.iter().map(|&lr| schedule::lr_at(&config.schedule, lr, epoch, epochs)).collect();
+        let lrs_at = |step: u64| -> Vec<f64> {
+            let at = schedule::Progress { epoch, epochs, step, steps_per_epoch };
+            base_lrs.iter().map(|&lr| schedule::lr_at(&config.schedule, lr, at)).collect()
+        };
+        let mut lrs = lrs_at(step);
         let order = split::epoch_order(&data.train, config.seed, epoch);
         observer.epoch_start(epoch + 1, epochs, steps_per_epoch);
         let (mut sums, mut seen) = (vec![0f64; losses.len()], 0usize);
         for (i, chunk) in order.chunks(batch).enumerate() {
+            lrs = lrs_at(step);
             let values = engine.iterate(&data, chunk, &lrs, step + 1)?;
             if let Some((k, loss)) = values.iter().enumerate().find(|(_, l)| !l.is_finite()) {
                 let kept = if first_epoch < epoch || resumed.is_some() {

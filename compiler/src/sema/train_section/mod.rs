@@ -340,6 +340,26 @@ pub fn check_train(def: &ast::TrainDef, source: &str) -> (Option<TrainConfig>, V
                 .note("help: add e.g. `data = dataset(\"digits\")` or `data = synthetic.sine(n: 1024)`"),
         );
     }
+    if let Schedule::Cosine { warmup, .. } = draft.schedule {
+        if warmup > 0 && warmup >= draft.epochs {
+            let entry = def.entries.iter().find(|e| e.key.name == "schedule");
+            let epochs = def.entries.iter().find(|e| e.key.name == "epochs");
+            let mut d = Diagnostic::warning(format!(
+                "the warm-up of {warmup} epochs is not shorter than the run of {} epochs",
+                draft.epochs
+            ));
+            if let Some(e) = entry {
+                d = d.primary(e.value.span, "the learning rate rises for the whole run and never decays");
+            }
+            if let Some(e) = epochs {
+                d = d.secondary(e.value.span, "the run's length");
+            }
+            cx.diags.push(d.note(format!(
+                "help: a warm-up of a few epochs (`cosine(warmup: {})`), or one in steps (`warmup_steps: ...`)",
+                (draft.epochs / 10).max(1)
+            )));
+        }
+    }
     let config = if cx.diags.iter().any(Diagnostic::is_error) { None } else { draft.finish() };
     (config, cx.diags)
 }

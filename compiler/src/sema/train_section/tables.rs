@@ -223,9 +223,22 @@ pub const SCHEDULES: Table<Schedule> = Table {
         },
         Callable {
             name: "cosine",
-            params: &[pos("warmup", COUNT, Default::Int(0))],
-            doc: "linear warm-up over `warmup` epochs, then cosine decay to 0 at the last epoch",
-            build: |a| Ok(Schedule::Cosine { warmup: a.size("warmup")? }),
+            params: &[pos("warmup", COUNT, Default::Int(0)), kw("warmup_steps", COUNT, Default::Int(0))],
+            doc: "linear warm-up over `warmup` epochs (or `warmup_steps` steps), then cosine decay to 0 at the end",
+            build: |a| {
+                let (warmup, warmup_steps) = (a.size("warmup")?, a.size("warmup_steps")?);
+                if warmup > 0 && warmup_steps > 0 {
+                    return Err(Invalid {
+                        param: "warmup_steps",
+                        message: "a warm-up in epochs and one in steps".into(),
+                        label: "a second warm-up".into(),
+                        notes: vec![format!(
+                            "help: give `warmup: {warmup}` (epochs) or `warmup_steps: {warmup_steps}` (steps), not both"
+                        )],
+                    });
+                }
+                Ok(Schedule::Cosine { warmup, warmup_steps })
+            },
         },
         Callable {
             name: "exponential",

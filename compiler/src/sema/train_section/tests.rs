@@ -304,8 +304,15 @@ fn constant_arithmetic_and_ints_as_floats() {
 fn schedules_metrics_and_early_stop() {
     assert_eq!(config("schedule = step(10)").schedule, Schedule::Step { every: 10, gamma: 0.1 });
     assert_eq!(config("schedule = step(5, 0.5)").schedule, Schedule::Step { every: 5, gamma: 0.5 });
-    assert_eq!(config("schedule = cosine(warmup: 2)").schedule, Schedule::Cosine { warmup: 2 });
-    assert_eq!(config("schedule = cosine").schedule, Schedule::Cosine { warmup: 0 });
+    assert_eq!(
+        config("schedule = cosine(warmup: 2)").schedule,
+        Schedule::Cosine { warmup: 2, warmup_steps: 0 }
+    );
+    assert_eq!(config("schedule = cosine").schedule, Schedule::Cosine { warmup: 0, warmup_steps: 0 });
+    assert_eq!(
+        config("schedule = cosine(warmup_steps: 500)").schedule,
+        Schedule::Cosine { warmup: 0, warmup_steps: 500 }
+    );
     assert_eq!(config("schedule = exponential(0.95)").schedule, Schedule::Exponential { gamma: 0.95 });
     assert_eq!(
         config("metrics = [rmse, mae, csi(1.0), pod(threshold: 0.5), far(2), hss(0.1), dice]").metrics,
