@@ -30,7 +30,8 @@
 //!   and group, no packing; or
 //! - [`ConvAlgorithm::Im2col`]: per image, tiles of whole output rows
 //!   (along the first spatial axis) of at most [`TILE_COLUMNS`] positions
-//!   and a column block of at most [`TILE_BYTES`]; per tile, im2col into the
+//!   and a column block of at most [`TILE_BYTES`] (but not below
+//!   [`MIN_TILE_COLUMNS`] positions when rows allow); per tile, im2col into the
 //!   block and one GEMM per group writing the result tile in place (NCHW,
 //!   no copy), or for the input gradient one GEMM into the block and col2im
 //!   out of it; weight gradients accumulate tile after tile in the GEMM.
@@ -43,8 +44,14 @@ use crate::ir::{ConvAttrs, Graph, Op, ValueId};
 /// Most output positions (columns) in one tile.
 pub const TILE_COLUMNS: usize = 256;
 
-/// Most bytes of one tile's column block.
+/// Most bytes of one tile's column block, unless that would leave fewer
+/// than [`MIN_TILE_COLUMNS`] columns.
 pub const TILE_BYTES: usize = 512 * 1024;
+
+/// Fewest output positions (columns) a tile is cut down to for
+/// [`TILE_BYTES`]: narrower products leave the GEMM's tiles half empty
+/// (64 columns at 64 × 1728: 88 GFLOP/s).
+pub const MIN_TILE_COLUMNS: usize = 64;
 
 /// Elements added to the rows of a column block (beyond rounding the row
 /// up to 16 elements), so that consecutive rows fall on different cache
@@ -118,7 +125,10 @@ impl ConvShape<'_> {
         let row: usize = self.out[1..].iter().product::<usize>().max(1);
         let stride_of = |columns: usize| columns.next_multiple_of(16) + COL_PAD;
         let mut rows = (TILE_COLUMNS / row).clamp(1, self.out[0]);
-        while rows > 1 && col_rows.saturating_mul(stride_of(rows * row)).saturating_mul(4) > TILE_BYTES {
+        while rows > 1
+            && (rows - 1) * row >= MIN_TILE_COLUMNS
+            && col_rows.saturating_mul(stride_of(rows * row)).saturating_mul(4) > TILE_BYTES
+        {
             rows -= 1;
         }
         let columns = rows * row;

@@ -126,6 +126,8 @@ fn convolution_algorithms_follow_the_tile_budget() {
         (vec![32, 7, 7], vec![7, 7], vec![3, 3], 1, tiles(7, 49, 288, 80)),
         // Very many channels: still one output row per tile.
         (vec![1024, 64, 64], vec![64, 64], vec![3, 3], 1, tiles(1, 64, 9216, 80)),
+        // 192 channels of 32×32: two rows, beyond 512 KiB but 64 columns wide.
+        (vec![192, 32, 32], vec![32, 32], vec![3, 3], 1, tiles(2, 64, 1728, 80)),
         // One spatial axis: positions are the rows.
         (vec![2, 1000], vec![998], vec![3], 0, tiles(256, 256, 6, 272)),
         // 1×1 without padding: the image is the column matrix.
