@@ -114,7 +114,7 @@ impl Lowering<'_> {
                     y,
                     y_shape: y_shape.clone(),
                     chunks: step.split.chunks,
-                    packing,
+                    packing: Box::new(packing),
                 });
             }
             other => return Err(format!("{main} ({}) is not a contraction", other.mnemonic())),

@@ -89,7 +89,7 @@ pub enum Call {
         chunks: usize,
         /// The generated kernels that pack one image into the column matrix
         /// and back.
-        packing: ConvPacking,
+        packing: Box<ConvPacking>,
     },
 }
 
