@@ -1,7 +1,11 @@
 //! Contraction throughput: the tuned GEMM provider at 1024³ next to the same
 //! library called directly (the cost of the provider's checks), on 1 and 2
-//! threads. (Convolutions, whose packing kernels are generated per model,
-//! are timed end to end by `nnc bench --profile`.) Throughput is reported in elements
+//! threads; and the convolution products of the benchmark U-Net's 3×3
+//! layers (`conv_tiles`) with the column matrix of a whole image, of a
+//! batch of 8 images, and cut into the tiles the plan chooses
+//! (`nnc_compiler::plan::conv`). (Convolutions, whose packing kernels are
+//! generated per model, are timed end to end by `nnc bench --profile`.)
+//! Throughput is reported in elements
 //! per second where one element is one floating-point operation, so
 //! `Gelem/s` reads as GFLOP/s.
 
@@ -72,5 +76,64 @@ fn gemm_1024(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm_1024);
+/// `y[O × n] = w[O × CK] · col[CK × n]` over `n` columns of a column
+/// matrix with rows `ld` apart, written into rows `y_ld` apart, in
+/// products of `tile` columns.
+#[allow(clippy::too_many_arguments)]
+fn conv_product(
+    w: &[f32],
+    col: &[f32],
+    y: &mut [f32],
+    o: usize,
+    ck: usize,
+    n: usize,
+    ld: usize,
+    tile: usize,
+) {
+    let y_ld = n;
+    for first in (0..n).step_by(tile) {
+        let columns = tile.min(n - first);
+        let (w, col) = (MatRef::row_major(w, ck), MatRef::row_major(col, ld));
+        let y = MatMut::row_major(&mut y[..], y_ld).at(first);
+        Tuned.gemm(o, columns, ck, 1.0, w, col.at(first), 0.0, y, 1).unwrap();
+    }
+}
+
+fn conv_tiles(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv_tiles");
+    group.sample_size(10);
+    // (output channels, input channels × 9 taps, output positions)
+    for (o, ck, positions) in [(32, 288, 4096), (32, 864, 4096), (64, 1728, 1024), (128, 1152, 256)] {
+        let w = values(o * ck);
+        // Whole image, whole batch of 8 (per image), tiles of 128 columns.
+        for (name, images, ld, tile) in [
+            ("image", 1, positions, positions),
+            ("batch8", 8, 8 * positions, 8 * positions),
+            ("tile128", 1, 144, 128),
+        ] {
+            let n = images * positions;
+            group.throughput(Throughput::Elements(2 * (o * ck * n) as u64));
+            let col = values(ck * ld.max(n));
+            let mut y = vec![0.0f32; o * n];
+            group.bench_function(format!("{o}x{ck}x{positions}/{name}"), |bench| {
+                bench.iter(|| {
+                    if name == "tile128" {
+                        // Each tile re-packed into the same block, as the runtime does.
+                        for first in (0..n).step_by(tile) {
+                            let (wm, cm) = (MatRef::row_major(&w, ck), MatRef::row_major(&col, ld));
+                            let ym = MatMut::row_major(&mut y[..], n).at(first);
+                            Tuned.gemm(o, tile.min(n - first), ck, 1.0, wm, cm, 0.0, ym, 1).unwrap();
+                        }
+                    } else {
+                        conv_product(&w, &col, &mut y, o, ck, n, ld, tile);
+                    }
+                    black_box(&y);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm_1024, conv_tiles);
 criterion_main!(benches);

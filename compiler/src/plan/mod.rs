@@ -25,7 +25,10 @@
 //!   every chunk reduces whole rows, in a fixed order), with at most
 //!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
 //!   (elements, or multiply-adds for contractions).
+//! - **Convolution algorithms** ([`conv`]): per convolution kernel, a
+//!   pointwise GEMM or im2col by tiles of output rows, and the tile size.
 
+pub mod conv;
 mod layout;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -102,6 +105,9 @@ pub struct Plan {
     /// Matrix products whose GEMM writes the transposed layout, because
     /// every reader reads them through a transpose.
     pub transposed: BTreeSet<ValueId>,
+    /// The algorithm of every convolution (by its `conv`,
+    /// `conv_transpose` or `conv_weight_grad` node).
+    pub convs: BTreeMap<ValueId, conv::ConvAlgorithm>,
 }
 
 impl Plan {
@@ -226,6 +232,17 @@ pub fn plan_partition(
     let readers = layout::readers(graph);
     let in_place = layout::in_place_updates(graph, partition, &readers);
     let transposed = layout::transposed_results(graph, partition, &readers);
+    let mut convs = BTreeMap::new();
+    let shape_of = |v: ValueId| resolve(&graph.ty(v).shape, dims);
+    for kernel in &partition.kernels {
+        let chosen = conv::algorithm(graph, kernel, &shape_of).map_err(|m| match kernel.outputs.first() {
+            Some(&v) => StageError::at(STAGE, v, m),
+            None => StageError::new(STAGE, m),
+        })?;
+        if let Some((v, algorithm)) = chosen {
+            convs.insert(v, algorithm);
+        }
+    }
     let plan = Plan {
         graph: graph.clone(),
         partition: partition_owned,
@@ -236,6 +253,7 @@ pub fn plan_partition(
         peak_bytes,
         in_place,
         transposed,
+        convs,
     };
     check(&plan).map_err(|m| StageError::new(STAGE, m))?;
     Ok(plan)
@@ -376,9 +394,11 @@ pub fn print(plan: &Plan) -> String {
             None => "1 chunk".to_string(),
         };
         let outs: Vec<String> = kernel.outputs.iter().map(|v| v.to_string()).collect();
+        let algorithm =
+            kernel.nodes.iter().find_map(|v| plan.convs.get(v)).map_or(String::new(), |a| format!("; {a}"));
         let _ = writeln!(
             s,
-            "  {i:>3} {} {} {}: {split} -> {}",
+            "  {i:>3} {} {} {}: {split} -> {}{algorithm}",
             kernel.name,
             kernel.kind.name(),
             kernel.domain,

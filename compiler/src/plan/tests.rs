@@ -85,6 +85,7 @@ fn checker_rejects_overlapping_live_buffers() {
         graph: empty.clone(),
         in_place: Default::default(),
         transposed: Default::default(),
+        convs: Default::default(),
         dims: Default::default(),
         threads: 1,
         steps: vec![],
@@ -100,5 +101,45 @@ fn checker_rejects_overlapping_live_buffers() {
     ];
     for (name, buffers, ok) in cases {
         assert_eq!(check(&plan(buffers)).is_ok(), ok, "{name}");
+    }
+}
+
+#[test]
+fn convolution_algorithms_follow_the_tile_budget() {
+    use super::conv::{ConvAlgorithm, ConvShape};
+    use crate::ir::ConvAttrs;
+    let attrs = |pad: usize, spatial: usize| ConvAttrs {
+        stride: vec![1; spatial],
+        padding: vec![(pad, pad); spatial],
+        dilation: vec![1; spatial],
+        groups: 1,
+    };
+    let tiles =
+        |rows, columns, col_rows, col_stride| ConvAlgorithm::Im2col { rows, columns, col_rows, col_stride };
+    // (image [C, *S], output S', kernel K, padding, algorithm)
+    let cases = [
+        // 4 channels, 64×64, 3×3: four rows of 64 fill the 256 columns.
+        (vec![4, 64, 64], vec![64, 64], vec![3, 3], 1, tiles(4, 256, 36, 272)),
+        // 96 channels: 864 rows of the column block fit 128 columns in 512 KiB.
+        (vec![96, 64, 64], vec![64, 64], vec![3, 3], 1, tiles(2, 128, 864, 144)),
+        // A 7×7 image fits one tile.
+        (vec![32, 7, 7], vec![7, 7], vec![3, 3], 1, tiles(7, 49, 288, 80)),
+        // Very many channels: still one output row per tile.
+        (vec![1024, 64, 64], vec![64, 64], vec![3, 3], 1, tiles(1, 64, 9216, 80)),
+        // 192 channels of 32×32: two rows, beyond 512 KiB but 64 columns wide.
+        (vec![192, 32, 32], vec![32, 32], vec![3, 3], 1, tiles(2, 64, 1728, 80)),
+        // One spatial axis: positions are the rows.
+        (vec![2, 1000], vec![998], vec![3], 0, tiles(256, 256, 6, 272)),
+        // 1×1 without padding: the image is the column matrix.
+        (vec![32, 64, 64], vec![64, 64], vec![1, 1], 0, ConvAlgorithm::Pointwise),
+    ];
+    for (image, out, taps, pad, want) in cases {
+        let a = attrs(pad, taps.len());
+        let shape = ConvShape { image: &image, out: &out, taps: &taps, attrs: &a };
+        assert_eq!(shape.algorithm(), want, "{image:?} * {taps:?}");
+        // Only tiles narrowed to the fewest columns exceed the budget.
+        let narrow = matches!(want, ConvAlgorithm::Im2col { columns, .. }
+            if columns < 2 * super::conv::MIN_TILE_COLUMNS);
+        assert!(want.col_len() * 4 <= super::conv::TILE_BYTES || narrow, "{image:?}");
     }
 }

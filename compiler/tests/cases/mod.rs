@@ -502,6 +502,18 @@ fn table() -> Vec<(&'static str, Build)> {
             let w = b.param("w_conv", &[2, 1, 2, 2, 2], Uniform);
             b.op(conv(&[1, 2, 1], &[(0, 1), (1, 0), (0, 0)], &[1, 1, 2], 1), &[x, w])
         }),
+        // Rows of 100 output positions: the compiled convolution runs in
+        // tiles of two output rows, the last one short.
+        ("conv_2d_tiles", |b| {
+            let x = b.param("x", &[1, 2, 6, 100], Uniform);
+            let w = b.param("w_conv", &[2, 2, 3, 3], Uniform);
+            b.op(conv(&[2, 1], &[(1, 1), (1, 1)], &[1, 1], 1), &[x, w])
+        }),
+        ("conv_transpose_2d_tiles", |b| {
+            let x = b.param("x", &[1, 2, 3, 100], Uniform);
+            let w = b.param("w_conv", &[2, 1, 3, 3], Uniform);
+            b.op(conv_t(&[2, 1], &[(1, 1), (1, 1)], &[1, 0], &[1, 1], 1), &[x, w])
+        }),
         ("conv_transpose_1d", |b| {
             let x = b.param("x", &[1, 2, 4], Uniform);
             let w = b.param("w_conv", &[2, 3, 3], Uniform);

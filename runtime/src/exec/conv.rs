@@ -2,13 +2,19 @@
 //!
 //! A convolution is a GEMM once each output position's receptive field is
 //! laid out as a column (im2col), so all three convolution ops of the IR run
-//! through a [`GemmProvider`], one image at a time:
+//! through a [`GemmProvider`], image by image and, within an image, tile by
+//! tile: a [`Tiling`] cuts the output positions into tiles of whole output
+//! rows (along the first spatial axis) whose column block stays in cache
+//! (the plan's choice, `nnc_compiler::plan::conv`):
 //!
-//! - [`conv`] (forward): `y_g = W_g · im2col(x_g)` per image and group;
-//! - [`conv_input_grad`] (`conv_transpose`): `col = W_gᵀ · dy_g`, then col2im
-//!   adds the columns back onto the input positions they were read from;
-//! - [`conv_weight_grad`]: `dW_g += dy_g · im2col(x_g)ᵀ` over the batch, the
-//!   product accumulating image after image in batch order.
+//! - [`conv`] (forward): per tile, im2col into the column block, then
+//!   `y_g[:, tile] = W_g · col_g` per group, written in place into the
+//!   `[N, O, *S']` result;
+//! - [`conv_input_grad`] (`conv_transpose`): per tile `col_g = W_gᵀ ·
+//!   dy_g[:, tile]`, then col2im adds the columns back onto the input
+//!   positions they were read from;
+//! - [`conv_weight_grad`]: `dW_g += dy_g[:, tile] · col_gᵀ`, the product
+//!   accumulating tile after tile and image after image in batch order.
 //!
 //! The packing itself (im2col, col2im, and the copies into and out of a
 //! zero-padded image) is not done here: it is a [`Packing`], which the
@@ -241,17 +247,6 @@ impl ConvGeometry {
             * self.input.iter().zip(&self.padding).map(|(&s, &(lo, hi))| s + lo + hi).product::<usize>()
     }
 
-    /// Elements of one image's column matrix, `C · |K| × |S'|` (row
-    /// `c·|K| + tap`; group `g` owns rows `g·C/groups·|K|..`), or 0 for a
-    /// pointwise convolution.
-    pub fn col_len(&self) -> usize {
-        if self.is_pointwise() {
-            return 0;
-        }
-        // Cannot overflow: `build` checked this product.
-        self.in_channels * self.kernel.iter().product::<usize>() * self.output.iter().product::<usize>()
-    }
-
     /// The row and column counts of the per-group products:
     /// (C/groups, O/groups, |K|, |S|, |S'|).
     fn dims(&self) -> (usize, usize, usize, usize, usize) {
@@ -298,37 +293,90 @@ fn window_out(
     }
 }
 
-/// The column matrix of image `x_b`: the image itself for a pointwise
-/// convolution, else its im2col packing, written into `col`.
-fn columns<'a>(
-    pointwise: bool,
-    packing: &dyn Packing,
-    x_b: &'a [f32],
-    padded: &mut [f32],
-    col: &'a mut [f32],
-) -> Result<&'a [f32], String> {
-    if pointwise {
-        return Ok(x_b);
-    }
-    packing.im2col(x_b, padded, col)?;
-    Ok(col)
+/// How the output positions of each image are cut into tiles: `rows`
+/// output rows along the first spatial axis per tile (the last tile may
+/// have fewer), a column block whose rows are `col_stride` elements apart,
+/// and `step` elements of the packing source (the padded image, or the
+/// image when unpadded) between the starts of two tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    pub rows: usize,
+    pub col_stride: usize,
+    pub step: usize,
 }
 
-/// Packs one image of a convolution's input into its column matrix and
-/// back; implemented by the executable with generated kernels.
-pub trait Packing {
-    /// Writes the column matrix of image `x` (`[C, *S]`, one batch element
-    /// of [`ConvGeometry::input_shape`]) into `col`
-    /// ([`ConvGeometry::col_len`] elements). `padded`
-    /// ([`ConvGeometry::padded_len`] elements) is scratch for the padded
-    /// image whose border the caller keeps zero.
-    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String>;
+/// One tile of an image's output positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tile {
+    /// The first output position (flat over `S'`).
+    first: usize,
+    /// Output positions in the tile.
+    columns: usize,
+    /// Where the tile's packing source starts.
+    source: usize,
+    /// True for a last tile shorter than the others.
+    short: bool,
+}
 
-    /// The adjoint of [`Packing::im2col`]: adds every entry of `col` onto
-    /// the image position it was read from. With padding the sums go into
-    /// `padded` (zeroed by the caller) and its interior is then copied into
-    /// `dx`; without, they go into `dx` itself (zeroed by the caller).
-    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String>;
+impl Tiling {
+    /// The tiling of a pointwise convolution, which packs nothing.
+    pub fn pointwise() -> Tiling {
+        Tiling { rows: 0, col_stride: 0, step: 0 }
+    }
+
+    /// The tiles of one image of `geometry`, checking that they fit it.
+    fn tiles(&self, geometry: &ConvGeometry) -> Result<Vec<Tile>, String> {
+        let rows_total = geometry.output[0];
+        let row: usize = geometry.output[1..].iter().product();
+        if self.rows == 0 || self.rows > rows_total || self.col_stride < self.rows * row {
+            return Err(format!("tiles of {} rows do not fit output {:?}", self.rows, geometry.output));
+        }
+        let count = rows_total.div_ceil(self.rows);
+        Ok((0..count)
+            .map(|t| {
+                let rows = self.rows.min(rows_total - t * self.rows);
+                Tile {
+                    first: t * self.rows * row,
+                    columns: rows * row,
+                    source: t * self.step,
+                    short: rows < self.rows,
+                }
+            })
+            .collect())
+    }
+
+    /// Elements of the column block of `geometry` (0 when pointwise).
+    fn col_len(&self, geometry: &ConvGeometry) -> usize {
+        if geometry.is_pointwise() {
+            return 0;
+        }
+        geometry.in_channels * geometry.kernel.iter().product::<usize>() * self.col_stride
+    }
+}
+
+/// Packs one tile of an image of a convolution's input into its column
+/// block and back; implemented by the executable with generated kernels.
+/// Every kernel runs over its whole iteration space.
+pub trait Packing {
+    /// Copies image `x` (`[C, *S]`, one batch element of
+    /// [`ConvGeometry::input_shape`]) into the interior of `padded`
+    /// ([`ConvGeometry::padded_len`] elements), whose border the caller
+    /// keeps zero.
+    fn pad(&self, x: &[f32], padded: &mut [f32]) -> Result<(), String>;
+
+    /// Writes the column block of one tile into `col` (the tiling's
+    /// `col_stride` elements per row); `source` is the padded image (or
+    /// the image when unpadded) from the tile's start on; `short` selects
+    /// the kernel of the shorter last tile.
+    fn im2col(&self, short: bool, source: &[f32], col: &mut [f32]) -> Result<(), String>;
+
+    /// The adjoint of [`Packing::im2col`]: adds every entry of the tile's
+    /// column block onto the position of `target` (the padded image, or
+    /// the image when unpadded, from the tile's start on) it was read from.
+    fn col2im(&self, short: bool, col: &[f32], target: &mut [f32]) -> Result<(), String>;
+
+    /// Copies the interior of `padded` into the image `dx`.
+    fn unpad(&self, padded: &[f32], dx: &mut [f32]) -> Result<(), String>;
 }
 
 /// Scratch space of the convolution functions, reusable across calls.
@@ -339,14 +387,38 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// The (padded image, column matrix) buffers of `geometry`, the padded
+    /// The (padded image, column block) buffers of `geometry`, the padded
     /// image all zeros.
-    fn prepare(&mut self, geometry: &ConvGeometry) -> (&mut [f32], &mut [f32]) {
+    fn prepare(&mut self, geometry: &ConvGeometry, tiling: &Tiling) -> (&mut [f32], &mut [f32]) {
+        let col_len = tiling.col_len(geometry);
         self.padded.clear();
         self.padded.resize(geometry.padded_len(), 0.0);
-        self.col.resize(geometry.col_len(), 0.0);
-        (&mut self.padded[..], &mut self.col[..geometry.col_len()])
+        if self.col.len() < col_len {
+            self.col.resize(col_len, 0.0);
+        }
+        (&mut self.padded[..], &mut self.col[..col_len])
     }
+}
+
+/// The packing source of image `x_b`: its padded copy when the convolution
+/// pads, else the image itself.
+fn source<'a>(
+    geometry: &ConvGeometry,
+    packing: &dyn Packing,
+    x_b: &'a [f32],
+    padded: &'a mut [f32],
+) -> Result<&'a [f32], String> {
+    if geometry.is_padded() {
+        packing.pad(x_b, padded)?;
+        Ok(padded)
+    } else {
+        Ok(x_b)
+    }
+}
+
+/// The tail of `data` from `offset` on (an error when it lies beyond).
+fn tail(data: &[f32], offset: usize) -> Result<&[f32], String> {
+    data.get(offset..).ok_or_else(|| format!("tile start {offset} lies beyond {} elements", data.len()))
 }
 
 /// The forward convolution `y = conv(x, w)` of `geometry` (shapes
@@ -357,27 +429,38 @@ pub fn conv(
     provider: &dyn GemmProvider,
     packing: &dyn Packing,
     geometry: &ConvGeometry,
+    tiling: &Tiling,
     x: &[f32],
     w: &[f32],
     y: &mut [f32],
     scratch: &mut Scratch,
-    threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("input", &geometry.input_shape(), x.len())?;
     geometry.check_len("weight", &geometry.weight_shape(), w.len())?;
     geometry.check_len("output", &geometry.output_shape(), y.len())?;
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
-    let pointwise = geometry.is_pointwise();
-    let (padded, col) = scratch.prepare(geometry);
+    let (padded, col) = scratch.prepare(geometry, tiling);
     for b in 0..geometry.batch {
         let x_b = &x[b * c * inputs..][..c * inputs];
-        let cols = columns(pointwise, packing, x_b, padded, col)?;
-        for g in 0..groups {
-            let w_g = MatRef::row_major(w, cg * taps).at(g * og * cg * taps);
-            let col_g = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs);
-            let y_g = MatMut::row_major(&mut y[..], outputs).at((b * o + g * og) * outputs);
-            provider.gemm(og, outputs, cg * taps, 1.0, w_g, col_g, 0.0, y_g, threads)?;
+        if geometry.is_pointwise() {
+            for g in 0..groups {
+                let w_g = MatRef::row_major(w, cg).at(g * og * cg);
+                let x_g = MatRef::row_major(x_b, outputs).at(g * cg * outputs);
+                let y_g = MatMut::row_major(&mut y[..], outputs).at((b * o + g * og) * outputs);
+                provider.gemm(og, outputs, cg, 1.0, w_g, x_g, 0.0, y_g, 1)?;
+            }
+            continue;
+        }
+        let source = source(geometry, packing, x_b, padded)?;
+        for tile in tiling.tiles(geometry)? {
+            packing.im2col(tile.short, tail(source, tile.source)?, col)?;
+            for g in 0..groups {
+                let w_g = MatRef::row_major(w, cg * taps).at(g * og * cg * taps);
+                let col_g = MatRef::row_major(col, tiling.col_stride).at(g * cg * taps * tiling.col_stride);
+                let y_g = MatMut::row_major(&mut y[..], outputs).at((b * o + g * og) * outputs + tile.first);
+                provider.gemm(og, tile.columns, cg * taps, 1.0, w_g, col_g, 0.0, y_g, 1)?;
+            }
         }
     }
     Ok(())
@@ -393,36 +476,47 @@ pub fn conv_input_grad(
     provider: &dyn GemmProvider,
     packing: &dyn Packing,
     geometry: &ConvGeometry,
+    tiling: &Tiling,
     dy: &[f32],
     w: &[f32],
     dx: &mut [f32],
     scratch: &mut Scratch,
-    threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("output gradient", &geometry.output_shape(), dy.len())?;
     geometry.check_len("weight", &geometry.weight_shape(), w.len())?;
     geometry.check_len("input gradient", &geometry.input_shape(), dx.len())?;
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
-    let pointwise = geometry.is_pointwise();
-    let (padded, col) = scratch.prepare(geometry);
+    let (padded, col) = scratch.prepare(geometry, tiling);
     for b in 0..geometry.batch {
         let dx_b = &mut dx[b * c * inputs..][..c * inputs];
-        for g in 0..groups {
-            // W_gᵀ: [C/groups·|K|, O/groups], read through exchanged strides.
-            let w_t = MatRef::row_major(w, cg * taps).at(g * og * cg * taps).t();
-            let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
-            let target = if pointwise { &mut dx_b[..] } else { &mut col[..] };
-            let col_g = MatMut::row_major(target, outputs).at(g * cg * taps * outputs);
-            provider.gemm(cg * taps, outputs, og, 1.0, w_t, dy_g, 0.0, col_g, threads)?;
-        }
-        if !pointwise {
-            if geometry.is_padded() {
-                padded.fill(0.0);
-            } else {
-                dx_b.fill(0.0);
+        if geometry.is_pointwise() {
+            for g in 0..groups {
+                // W_gᵀ: [C/groups, O/groups], read through exchanged strides.
+                let w_t = MatRef::row_major(w, cg).at(g * og * cg).t();
+                let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
+                let dx_g = MatMut::row_major(&mut dx_b[..], outputs).at(g * cg * outputs);
+                provider.gemm(cg, outputs, og, 1.0, w_t, dy_g, 0.0, dx_g, 1)?;
             }
-            packing.col2im(col, padded, dx_b)?;
+            continue;
+        }
+        let target: &mut [f32] = if geometry.is_padded() { &mut padded[..] } else { &mut dx_b[..] };
+        target.fill(0.0);
+        for tile in tiling.tiles(geometry)? {
+            for g in 0..groups {
+                // W_gᵀ: [C/groups·|K|, O/groups], read through exchanged strides.
+                let w_t = MatRef::row_major(w, cg * taps).at(g * og * cg * taps).t();
+                let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs + tile.first);
+                let col_g =
+                    MatMut::row_major(&mut col[..], tiling.col_stride).at(g * cg * taps * tiling.col_stride);
+                provider.gemm(cg * taps, tile.columns, og, 1.0, w_t, dy_g, 0.0, col_g, 1)?;
+            }
+            let len = target.len();
+            let at = target.get_mut(tile.source..).ok_or_else(|| format!("tile start beyond {len}"))?;
+            packing.col2im(tile.short, col, at)?;
+        }
+        if geometry.is_padded() {
+            packing.unpad(padded, dx_b)?;
         }
     }
     Ok(())
@@ -432,37 +526,47 @@ pub fn conv_input_grad(
 /// `dw[o, c, k] = Σ_{n, p} dy[n, o, p] · x[n, g·C/groups + c, p*stride + k*dilation - lo]`
 /// with `x` of [`ConvGeometry::input_shape`], `dy` of
 /// [`ConvGeometry::output_shape`] and `dw` of [`ConvGeometry::weight_shape`]
-/// (overwritten; the images are added in batch order).
+/// (overwritten; the images are added in batch order, the tiles of an
+/// image in order).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_weight_grad(
     provider: &dyn GemmProvider,
     packing: &dyn Packing,
     geometry: &ConvGeometry,
+    tiling: &Tiling,
     x: &[f32],
     dy: &[f32],
     dw: &mut [f32],
     scratch: &mut Scratch,
-    threads: usize,
 ) -> Result<(), String> {
     geometry.check_len("input", &geometry.input_shape(), x.len())?;
     geometry.check_len("output gradient", &geometry.output_shape(), dy.len())?;
     geometry.check_len("weight gradient", &geometry.weight_shape(), dw.len())?;
     let (cg, og, taps, inputs, outputs) = geometry.dims();
     let (groups, c, o) = (geometry.groups, geometry.in_channels, geometry.out_channels);
-    let pointwise = geometry.is_pointwise();
-    let (padded, col) = scratch.prepare(geometry);
-    if geometry.batch == 0 {
-        dw.fill(0.0);
-    }
+    let (padded, col) = scratch.prepare(geometry, tiling);
+    dw.fill(0.0);
     for b in 0..geometry.batch {
-        let beta = if b == 0 { 0.0 } else { 1.0 };
         let x_b = &x[b * c * inputs..][..c * inputs];
-        let cols = columns(pointwise, packing, x_b, padded, col)?;
-        for g in 0..groups {
-            let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
-            let col_t = MatRef::row_major(cols, outputs).at(g * cg * taps * outputs).t();
-            let dw_g = MatMut::row_major(&mut dw[..], cg * taps).at(g * og * cg * taps);
-            provider.gemm(og, cg * taps, outputs, 1.0, dy_g, col_t, beta, dw_g, threads)?;
+        if geometry.is_pointwise() {
+            for g in 0..groups {
+                let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs);
+                let x_t = MatRef::row_major(x_b, outputs).at(g * cg * outputs).t();
+                let dw_g = MatMut::row_major(&mut dw[..], cg).at(g * og * cg);
+                provider.gemm(og, cg, outputs, 1.0, dy_g, x_t, 1.0, dw_g, 1)?;
+            }
+            continue;
+        }
+        let source = source(geometry, packing, x_b, padded)?;
+        for tile in tiling.tiles(geometry)? {
+            packing.im2col(tile.short, tail(source, tile.source)?, col)?;
+            for g in 0..groups {
+                let dy_g = MatRef::row_major(dy, outputs).at((b * o + g * og) * outputs + tile.first);
+                let col_t =
+                    MatRef::row_major(col, tiling.col_stride).at(g * cg * taps * tiling.col_stride).t();
+                let dw_g = MatMut::row_major(&mut dw[..], cg * taps).at(g * og * cg * taps);
+                provider.gemm(og, cg * taps, tile.columns, 1.0, dy_g, col_t, 1.0, dw_g, 1)?;
+            }
         }
     }
     Ok(())
@@ -526,26 +630,61 @@ mod tests {
     struct NoPacking;
 
     impl Packing for NoPacking {
-        fn im2col(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> Result<(), String> {
+        fn pad(&self, _: &[f32], _: &mut [f32]) -> Result<(), String> {
             Err("a pointwise convolution packs nothing".into())
         }
 
-        fn col2im(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> Result<(), String> {
+        fn im2col(&self, _: bool, _: &[f32], _: &mut [f32]) -> Result<(), String> {
+            Err("a pointwise convolution packs nothing".into())
+        }
+
+        fn col2im(&self, _: bool, _: &[f32], _: &mut [f32]) -> Result<(), String> {
+            Err("a pointwise convolution packs nothing".into())
+        }
+
+        fn unpad(&self, _: &[f32], _: &mut [f32]) -> Result<(), String> {
             Err("a pointwise convolution packs nothing".into())
         }
     }
 
     #[test]
     fn scratch_lengths() {
-        // (x, w, attrs, padded_len, col_len)
+        // (x, w, attrs, tiling, padded_len, col_len)
+        let tiling = |rows, col_stride| Tiling { rows, col_stride, step: 0 };
         let cases = [
-            (vec![1, 2, 5], vec![2, 2, 3], attrs(&[1], &[(1, 1)], &[1], 1), 14, 30),
-            (vec![1, 4, 9], vec![6, 2, 3], attrs(&[2], &[(0, 0)], &[1], 2), 0, 48),
-            (vec![2, 3, 4, 4], vec![5, 3, 1, 1], attrs(&[1, 1], &[(0, 0); 2], &[1, 1], 1), 0, 0),
+            (vec![1, 2, 5], vec![2, 2, 3], attrs(&[1], &[(1, 1)], &[1], 1), tiling(5, 16), 14, 6 * 16),
+            (vec![1, 4, 9], vec![6, 2, 3], attrs(&[2], &[(0, 0)], &[1], 2), tiling(2, 8), 0, 12 * 8),
+            (
+                vec![2, 3, 4, 4],
+                vec![5, 3, 1, 1],
+                attrs(&[1, 1], &[(0, 0); 2], &[1, 1], 1),
+                Tiling::pointwise(),
+                0,
+                0,
+            ),
         ];
-        for (x, w, a, padded, col) in cases {
+        for (x, w, a, t, padded, col) in cases {
             let geometry = ConvGeometry::conv(&x, &w, &a).unwrap();
-            assert_eq!((geometry.padded_len(), geometry.col_len()), (padded, col), "{x:?} * {w:?}");
+            assert_eq!((geometry.padded_len(), t.col_len(&geometry)), (padded, col), "{x:?} * {w:?}");
+        }
+    }
+
+    #[test]
+    fn tiles_cover_the_output_rows() {
+        // Output [5, 3] in tiles of 2 rows: 3 tiles, the last one short.
+        let a = attrs(&[1, 1], &[(1, 1), (0, 0)], &[1, 1], 1);
+        let geometry = ConvGeometry::conv(&[1, 2, 5, 5], &[3, 2, 3, 3], &a).unwrap();
+        assert_eq!(geometry.output_shape(), vec![1, 3, 5, 3]);
+        let tiling = Tiling { rows: 2, col_stride: 16, step: 10 };
+        let tiles = tiling.tiles(&geometry).unwrap();
+        let summary: Vec<(usize, usize, usize, bool)> =
+            tiles.iter().map(|t| (t.first, t.columns, t.source, t.short)).collect();
+        assert_eq!(summary, vec![(0, 6, 0, false), (6, 6, 10, false), (12, 3, 20, true)]);
+        // Tiles that do not fit the output are errors.
+        for bad in
+            [Tiling { rows: 0, ..tiling }, Tiling { rows: 6, ..tiling }, Tiling { col_stride: 5, ..tiling }]
+        {
+            assert!(bad.tiles(&geometry).is_err(), "{bad:?}");
         }
     }
 
@@ -556,10 +695,10 @@ mod tests {
         let provider = crate::exec::gemm::Reference;
         let mut scratch = Scratch::default();
         let (x, w, mut y) = (vec![0.0; 10], vec![0.0; 4], vec![0.0; 10]);
-        let p = &NoPacking;
-        assert!(conv(&provider, p, &geometry, &x[..9], &w, &mut y, &mut scratch, 1).is_err());
-        assert!(conv(&provider, p, &geometry, &x, &w[..3], &mut y, &mut scratch, 1).is_err());
-        assert!(conv(&provider, p, &geometry, &x, &w, &mut y[..9], &mut scratch, 1).is_err());
-        assert!(conv(&provider, p, &geometry, &x, &w, &mut y, &mut scratch, 1).is_ok());
+        let (p, t) = (&NoPacking, &Tiling::pointwise());
+        assert!(conv(&provider, p, &geometry, t, &x[..9], &w, &mut y, &mut scratch).is_err());
+        assert!(conv(&provider, p, &geometry, t, &x, &w[..3], &mut y, &mut scratch).is_err());
+        assert!(conv(&provider, p, &geometry, t, &x, &w, &mut y[..9], &mut scratch).is_err());
+        assert!(conv(&provider, p, &geometry, t, &x, &w, &mut y, &mut scratch).is_ok());
     }
 }

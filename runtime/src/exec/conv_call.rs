@@ -57,8 +57,21 @@ impl ConvContext<'_> {
             }
         };
         let generated = GeneratedPacking::new(self.jit, packing)?;
-        let result =
-            self.run_with(&generated, kind, &geometry, (x, x_shape), (w, w_shape), (y, y_shape), *chunks);
+        let tiling = if packing.tile_rows == 0 {
+            conv::Tiling::pointwise()
+        } else {
+            conv::Tiling { rows: packing.tile_rows, col_stride: packing.col_stride, step: packing.tile_step }
+        };
+        let result = self.run_with(
+            &generated,
+            kind,
+            &geometry,
+            &tiling,
+            (x, x_shape),
+            (w, w_shape),
+            (y, y_shape),
+            *chunks,
+        );
         let trap = generated.trap.into_inner().map_err(|_| "a convolution task panicked".to_string())?;
         match trap {
             Some(t) => Err(self.jit.describe_trap(&t)),
@@ -74,6 +87,7 @@ impl ConvContext<'_> {
         packing: &GeneratedPacking,
         kind: &ConvKind,
         geometry: &(dyn Fn(usize) -> Result<ConvGeometry, String> + Sync),
+        tiling: &conv::Tiling,
         (x_data, x_shape): (&[f32], &[usize]),
         (w_data, w_shape): (&[f32], &[usize]),
         (y_data, y_shape): (&mut [f32], &[usize]),
@@ -88,14 +102,16 @@ impl ConvContext<'_> {
             let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
             let scratch = &mut guard.0;
             return match kind {
-                ConvKind::Forward => conv::conv(provider, packing, &g, x_data, w_data, y_data, scratch, 1),
+                ConvKind::Forward => {
+                    conv::conv(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
+                }
                 ConvKind::Transpose { .. } => {
                     // A transposed convolution is the input gradient of the
                     // convolution whose input is its output.
-                    conv::conv_input_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
+                    conv::conv_input_grad(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
                 }
                 ConvKind::WeightGrad { .. } => {
-                    conv::conv_weight_grad(provider, packing, &g, x_data, w_data, y_data, scratch, 1)
+                    conv::conv_weight_grad(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
                 }
             };
         }
@@ -121,15 +137,15 @@ impl ConvContext<'_> {
                         std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
                     };
                     if matches!(kind, ConvKind::Forward) {
-                        conv::conv(provider, packing, &g, xs, w_data, ys, scratch, 1)
+                        conv::conv(provider, packing, &g, tiling, xs, w_data, ys, scratch)
                     } else {
-                        conv::conv_input_grad(provider, packing, &g, xs, w_data, ys, scratch, 1)
+                        conv::conv_input_grad(provider, packing, &g, tiling, xs, w_data, ys, scratch)
                     }
                 }
                 ConvKind::WeightGrad { .. } => {
                     let dys = &w_data[n0 * w_per..n1 * w_per];
                     partial.resize(ylen, 0.0);
-                    conv::conv_weight_grad(provider, packing, &g, xs, dys, partial, scratch, 1)
+                    conv::conv_weight_grad(provider, packing, &g, tiling, xs, dys, partial, scratch)
                 }
             }
         })?;
@@ -166,7 +182,9 @@ struct PackKernel {
 struct GeneratedPacking {
     pad: Option<PackKernel>,
     im2col: Option<PackKernel>,
+    im2col_last: Option<PackKernel>,
     col2im: Option<PackKernel>,
+    col2im_last: Option<PackKernel>,
     unpad: Option<PackKernel>,
     /// The first out-of-bounds access a checked kernel reported.
     trap: Mutex<Option<KernelTrap>>,
@@ -192,7 +210,9 @@ impl GeneratedPacking {
         Ok(GeneratedPacking {
             pad: resolve(packing.pad)?,
             im2col: resolve(packing.im2col)?,
+            im2col_last: resolve(packing.im2col_last)?,
             col2im: resolve(packing.col2im)?,
+            col2im_last: resolve(packing.col2im_last)?,
             unpad: resolve(packing.unpad)?,
             trap: Mutex::new(None),
         })
@@ -231,21 +251,19 @@ impl GeneratedPacking {
 }
 
 impl conv::Packing for GeneratedPacking {
-    fn im2col(&self, x: &[f32], padded: &mut [f32], col: &mut [f32]) -> Result<(), String> {
-        if self.pad.is_some() {
-            self.run(&self.pad, x, padded)?;
-            self.run(&self.im2col, padded, col)
-        } else {
-            self.run(&self.im2col, x, col)
-        }
+    fn pad(&self, x: &[f32], padded: &mut [f32]) -> Result<(), String> {
+        self.run(&self.pad, x, padded)
     }
 
-    fn col2im(&self, col: &[f32], padded: &mut [f32], dx: &mut [f32]) -> Result<(), String> {
-        if self.unpad.is_some() {
-            self.run(&self.col2im, col, padded)?;
-            self.run(&self.unpad, padded, dx)
-        } else {
-            self.run(&self.col2im, col, dx)
-        }
+    fn im2col(&self, short: bool, source: &[f32], col: &mut [f32]) -> Result<(), String> {
+        self.run(if short { &self.im2col_last } else { &self.im2col }, source, col)
+    }
+
+    fn col2im(&self, short: bool, col: &[f32], target: &mut [f32]) -> Result<(), String> {
+        self.run(if short { &self.col2im_last } else { &self.col2im }, col, target)
+    }
+
+    fn unpad(&self, padded: &[f32], dx: &mut [f32]) -> Result<(), String> {
+        self.run(&self.unpad, padded, dx)
     }
 }

@@ -7,8 +7,8 @@ use super::access::{row_major, Access};
 use super::{Call, ConvKind, ConvPacking, Lowering, MatOperand};
 use crate::codegen::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
 use crate::fusion::Kernel;
-use crate::ir::{ConvAttrs, Op, ValueId};
-use crate::plan;
+use crate::ir::{Op, ValueId};
+use crate::plan::{self, conv::ConvAlgorithm, conv::ConvShape};
 
 /// The multiply-adds below which a GEMM runs on one thread: handing a
 /// smaller product to several threads costs more in synchronisation than
@@ -98,14 +98,12 @@ impl Lowering<'_> {
                 let w = self.contiguous(node.args[1], format!("{}_w", kernel.name), &mut calls)?;
                 let attrs = conv.clone();
                 let (x_shape, w_shape) = (self.shape(node.args[0])?, self.shape(node.args[1])?);
-                // The underlying convolution's input image, output positions
-                // and kernel.
-                let (image, out, taps) = match &kind {
-                    ConvKind::Forward => (&x_shape[1..], &y_shape[2..], &w_shape[2..]),
-                    ConvKind::Transpose { .. } => (&y_shape[1..], &x_shape[2..], &w_shape[2..]),
-                    ConvKind::WeightGrad { kernel } => (&x_shape[1..], &w_shape[2..], &kernel[..]),
-                };
-                let packing = self.conv_packing(&kernel.name, &kind, &attrs, image, out, taps)?;
+                let algorithm = self.plan.convs.get(&main).cloned().ok_or_else(|| {
+                    format!("{}: the plan chose no algorithm for convolution {main}", kernel.name)
+                })?;
+                let shape = plan::conv::conv_shape(&node.op, &x_shape, &w_shape, &y_shape)
+                    .ok_or_else(|| format!("{}: convolution shapes do not fit", kernel.name))?;
+                let packing = self.conv_packing(&kernel.name, &kind, &shape, &algorithm)?;
                 calls.push(Call::Conv {
                     kind,
                     attrs,
@@ -116,7 +114,7 @@ impl Lowering<'_> {
                     y,
                     y_shape: y_shape.clone(),
                     chunks: step.split.chunks,
-                    packing,
+                    packing: Box::new(packing),
                 });
             }
             other => return Err(format!("{main} ({}) is not a contraction", other.mnemonic())),
@@ -137,17 +135,15 @@ impl Lowering<'_> {
     }
 
     /// Compiles the packing kernels of a convolution (see [`ConvPacking`])
-    /// whose input image is `image` (`[C, *S]`), with `out` output positions
-    /// per spatial axis and kernel `taps`.
+    /// of `shape` for the plan's `algorithm`.
     fn conv_packing(
         &mut self,
         name: &str,
         kind: &ConvKind,
-        attrs: &ConvAttrs,
-        image: &[usize],
-        out: &[usize],
-        taps: &[usize],
+        shape: &ConvShape,
+        algorithm: &ConvAlgorithm,
     ) -> Result<ConvPacking, String> {
+        let ConvShape { image, out, taps, attrs } = *shape;
         let spatial = image.len().saturating_sub(1);
         if spatial == 0
             || out.len() != spatial
@@ -170,18 +166,32 @@ impl Lowering<'_> {
             .collect::<Option<_>>()
             .ok_or_else(|| format!("{name}: the padded image size overflows"))?;
         let padded = attrs.padding.iter().any(|&p| p != (0, 0));
-        let pointwise = !padded
-            && taps.iter().all(|&k| k == 1)
-            && attrs.stride.iter().all(|&s| s == 1)
-            && out == &image[1..];
-        let col_shape: Vec<usize> = [&image[..1], taps, out].concat();
-        let col_len = if pointwise { 0 } else { size(&col_shape)? };
         let padded_len = if padded { size(&padded_dims)? } else { 0 };
-        let mut packing =
-            ConvPacking { padded_len, col_len, pad: None, im2col: None, col2im: None, unpad: None };
-        if pointwise {
-            return Ok(packing);
+        let mut packing = ConvPacking {
+            padded_len,
+            col_len: 0,
+            tile_rows: 0,
+            col_stride: 0,
+            tile_step: 0,
+            pad: None,
+            im2col: None,
+            im2col_last: None,
+            col2im: None,
+            col2im_last: None,
+            unpad: None,
+        };
+        let &ConvAlgorithm::Im2col { rows: tile_rows, col_rows, col_stride, .. } = algorithm else {
+            if shape.is_pointwise() {
+                return Ok(packing);
+            }
+            return Err(format!("{name}: a convolution with a window needs im2col"));
+        };
+        if tile_rows == 0 || tile_rows > out[0] || col_rows != size(&[&image[..1], taps].concat())? {
+            return Err(format!("{name}: the plan's tiles do not fit the convolution"));
         }
+        packing.col_len = size(&[col_rows, col_stride])?;
+        packing.tile_rows = tile_rows;
+        packing.col_stride = col_stride;
         // Where a column entry (c, tap, p) reads in the padded image:
         // c·|Sp| + Σ (tap_d·dilation_d + p_d·stride_d)·row_d.
         let rows = row_major(&padded_dims);
@@ -193,6 +203,13 @@ impl Lowering<'_> {
         for d in 0..spatial {
             window.push(at(attrs.stride[d])?.checked_mul(rows[d + 1]).ok_or("stride overflow")?);
         }
+        // Tile `t` starts at output row `t·tile_rows`, which reads from
+        // source row `t·tile_rows·stride_0` on (the source is the padded
+        // image, or the image itself, whose rows are then the same).
+        packing.tile_step = attrs.stride[0]
+            .checked_mul(tile_rows)
+            .and_then(|r| r.checked_mul(rows[1].unsigned_abs()))
+            .ok_or_else(|| format!("{name}: the tile step overflows"))?;
         let interior: isize = (0..spatial).map(|d| attrs.padding[d].0 as isize * rows[d + 1]).sum();
         let copy =
             |from: (isize, Vec<isize>), to: (isize, Vec<isize>), shape: &[usize], suffix: &str| LoopKernel {
@@ -202,6 +219,20 @@ impl Lowering<'_> {
                 body: vec![Expr::Input(0)],
                 outputs: vec![Store { value: 0, offset: to.0, strides: to.1, elem: Elem::F32, reduce: None }],
             };
+        // A tile of `r` output rows: [C, *K, r, *S'[1..]]; in the column
+        // block, rows (c, tap) `col_stride` apart, positions row-major.
+        let tile = |r: usize| -> Result<(Vec<usize>, Vec<isize>), String> {
+            let positions: Vec<usize> = [&[r][..], &out[1..]].concat();
+            let shape: Vec<usize> = [&image[..1], taps, &positions[..]].concat();
+            let mut strides = row_major(&[&image[..1], taps].concat());
+            for s in &mut strides {
+                *s = s.checked_mul(at(col_stride)?).ok_or("stride overflow")?;
+            }
+            strides.extend(row_major(&positions));
+            Ok((shape, strides))
+        };
+        let full = tile_rows;
+        let last = out[0] % tile_rows;
         let dense = row_major(image);
         let checking = self.checking;
         let add =
@@ -212,13 +243,26 @@ impl Lowering<'_> {
                     let k = copy((0, dense), (interior, rows.clone()), image, "pad");
                     packing.pad = Some(add(self, k)?);
                 }
-                let k = copy((0, window), (0, row_major(&col_shape)), &col_shape, "im2col");
+                let (shape, strides) = tile(full)?;
+                let k = copy((0, window.clone()), (0, strides), &shape, "im2col");
                 packing.im2col = Some(add(self, k)?);
+                if last > 0 {
+                    let (shape, strides) = tile(last)?;
+                    let k = copy((0, window), (0, strides), &shape, "im2col_last");
+                    packing.im2col_last = Some(add(self, k)?);
+                }
             }
             ConvKind::Transpose { .. } => {
-                let mut k = copy((0, row_major(&col_shape)), (0, window), &col_shape, "col2im");
+                let (shape, strides) = tile(full)?;
+                let mut k = copy((0, strides), (0, window.clone()), &shape, "col2im");
                 k.outputs[0].reduce = Some(Reduce::Sum);
                 packing.col2im = Some(add(self, k)?);
+                if last > 0 {
+                    let (shape, strides) = tile(last)?;
+                    let mut k = copy((0, strides), (0, window), &shape, "col2im_last");
+                    k.outputs[0].reduce = Some(Reduce::Sum);
+                    packing.col2im_last = Some(add(self, k)?);
+                }
                 if padded {
                     let k = copy((interior, rows), (0, dense), image, "unpad");
                     packing.unpad = Some(add(self, k)?);

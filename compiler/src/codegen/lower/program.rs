@@ -89,37 +89,55 @@ pub enum Call {
         chunks: usize,
         /// The generated kernels that pack one image into the column matrix
         /// and back.
-        packing: ConvPacking,
+        packing: Box<ConvPacking>,
     },
 }
 
-/// The generated packing kernels of a convolution call, each over one image
-/// of the underlying convolution's input `[C, *S]` (a forward convolution's
-/// and weight gradient's `x`, a transposed convolution's output), `|S'|`
-/// output positions and `|K|` taps.
+/// The generated packing kernels of a convolution call and the tiling
+/// they serve ([`crate::plan::conv::ConvAlgorithm`]), each over one image
+/// of the underlying convolution's input `[C, *S]` (a forward
+/// convolution's and weight gradient's `x`, a transposed convolution's
+/// output), `|S'|` output positions and `|K|` taps.
 ///
 /// Buffers: the image (`C·|S|` elements, row-major), the padded image
 /// scratch (`C·Π(S + lo + hi)` elements, present only when some padding is
-/// not zero; its border holds zeros) and the column scratch
-/// (`C·|K| × |S'|`, row `c·|K| + tap`, absent for pointwise convolutions,
-/// whose column matrix is the image itself). The runtime calls each kernel
-/// over its whole iteration space, one image at a time.
+/// not zero; its border holds zeros) and the column block of one tile
+/// (`C·|K|` rows of `col_stride` elements, row `c·|K| + tap`, the tile's
+/// output positions row-major in the first columns; absent for pointwise
+/// convolutions, whose column matrix is the image itself). A tile is
+/// `tile_rows` output rows along the first spatial axis (the last tile of
+/// an image may have fewer: `*_last` kernels); tile `t` reads the source
+/// (the padded scratch, or the image when unpadded) from element
+/// `t·tile_step` on. The runtime calls each kernel over its whole
+/// iteration space.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvPacking {
     /// Elements of the padded image scratch (0 without padding).
     pub padded_len: usize,
-    /// Elements of the column scratch (0 for a pointwise convolution).
+    /// Elements of the column block (0 for a pointwise convolution).
     pub col_len: usize,
+    /// Output rows (first spatial axis) of a full tile (0 for a pointwise
+    /// convolution).
+    pub tile_rows: usize,
+    /// Elements between two rows of the column block.
+    pub col_stride: usize,
+    /// Elements of the source between the starts of two tiles.
+    pub tile_step: usize,
     /// Copies the image into the interior of the padded scratch (inputs:
     /// image; outputs: padded).
     pub pad: Option<KernelId>,
-    /// im2col: copies every tap's receptive field from the padded scratch
-    /// (or the image when unpadded) into the column scratch.
+    /// im2col of a full tile: copies every tap's receptive field from the
+    /// source (at the tile's start) into the column block.
     pub im2col: Option<KernelId>,
-    /// col2im (transposed convolutions): adds every column entry onto the
-    /// position of the padded scratch (or the image when unpadded) it was
-    /// read from, tap by tap in a fixed order; the target starts zeroed.
+    /// im2col of the last, shorter tile (when the tile rows do not divide
+    /// the output rows).
+    pub im2col_last: Option<KernelId>,
+    /// col2im of a full tile (transposed convolutions): adds every entry of
+    /// the column block onto the source position it was read from, tap by
+    /// tap in a fixed order; the target starts zeroed.
     pub col2im: Option<KernelId>,
+    /// col2im of the last, shorter tile.
+    pub col2im_last: Option<KernelId>,
     /// Copies the interior of the padded scratch into the image.
     pub unpad: Option<KernelId>,
 }
