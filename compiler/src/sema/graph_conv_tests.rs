@@ -213,7 +213,7 @@ fn graph_conv_misuse_is_reported_at_the_operand() {
         (
             "graph_conv(seq, grid_graph(2, 2), 4)",
             &[
-                "edge 3 of the edge list has the source 3, outside the 3 nodes of x [B, 3, 10]",
+                "edge 3 of the edge list grid_graph(2, 2, neighbours: 4, periodic: [false, false]) has the source 3, outside the 3 nodes of x [B, 3, 10]",
                 "node indices must lie in 0..3",
             ],
         ),

@@ -727,6 +727,11 @@ impl Cx for Run<'_> {
         let i = self.constant_ids.iter().position(|&c| c == id)?;
         Some(&self.constants[i].data)
     }
+
+    fn constant_origin(&self, id: ValueId) -> Option<&str> {
+        let i = self.constant_ids.iter().position(|&c| c == id)?;
+        Some(&self.constants[i].origin)
+    }
 }
 
 impl Run<'_> {

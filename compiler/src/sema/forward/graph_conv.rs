@@ -118,8 +118,9 @@ fn check_edges(cx: &mut dyn Cx, edges: ValueId, nodes: usize, x: &str) -> Result
     if let Some(super::ConstData::I32(values)) = cx.constant_value(edges) {
         if let Some(at) = values.iter().position(|&v| v < 0 || v as usize >= nodes) {
             let (edge, end) = (at / 2, ["source", "destination"][at % 2]);
+            let list = cx.constant_origin(edges).map_or(String::new(), |o| format!(" {o}"));
             return Err(BuildError::new(format!(
-                "edge {edge} of the edge list has the {end} {}, outside the {nodes} nodes of x {x}",
+                "edge {edge} of the edge list{list} has the {end} {}, outside the {nodes} nodes of x {x}",
                 values[at]
             ))
             .at(1)

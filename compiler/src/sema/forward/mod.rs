@@ -122,6 +122,11 @@ pub trait Cx {
     /// The value of `id` if it is a constant input (for built-ins that need
     /// their operand at compile time, such as `knn_graph`).
     fn constant_value(&self, id: ValueId) -> Option<&super::ConstData>;
+    /// Where the constant `id` came from, as written (`npz("mesh.npz",
+    /// "edges")`, `grid_graph(4, 4)`), for messages about its values.
+    fn constant_origin(&self, _id: ValueId) -> Option<&str> {
+        None
+    }
 }
 
 /// A problem found while building the graph, e.g. a rank or size mismatch.
