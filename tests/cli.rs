@@ -2,19 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::{nnc, text};
 
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Output;
 
 fn assert_no_panic(out: &Output) {
     let stderr = text(&out.stderr);

@@ -7,21 +7,11 @@
 
 mod common;
 
+use common::{nnc, text};
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Command;
 
 /// A tmpfs mounted on a fresh directory, unmounted when dropped.
 struct Tmpfs {

@@ -7,10 +7,12 @@
 
 mod common;
 
+use common::{nnc, text};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
@@ -54,18 +56,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Asserts the exit code and that nothing panicked; returns stdout.

@@ -81,3 +81,17 @@ pub fn compile_file(path: &str) -> Module {
     let path = root().join(path);
     compile_ok(&path, &read(&path))
 }
+
+/// Runs the `nnc` binary in the repository root with `args`.
+pub fn nnc(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nnc: {e}"))
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
