@@ -142,6 +142,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    remove_stale_temps(&dir, &file_name.to_string_lossy());
     let temp_name = format!(
         ".{}.tmp-{}-{}",
         file_name.to_string_lossy(),
@@ -161,6 +162,30 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     fs::rename(&temp.path, path).map_err(|e| Error::io(path, "cannot write", &e))?;
     temp.armed = false;
     sync_dir(&dir).map_err(|e| Error::io(path, "written, but cannot flush its directory", &e))
+}
+
+/// Removes the temporary files `.{file_name}.tmp-PID-N` in `dir` left by
+/// writes of `file_name` whose process no longer runs (killed in the middle
+/// of a write: its temporary file is never renamed nor removed). Files of
+/// running processes, this one included, are left alone; where it cannot
+/// be told whether a process runs (no `/proc`), nothing is removed.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && process_ended(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` has ended, as `/proc` tells; false where it cannot
+/// be told.
+fn process_ended(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Flushes a directory's entries (the rename) to disk.
@@ -281,6 +306,31 @@ fn f16_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_removes_the_temporary_files_of_ended_processes_only() {
+        let dir = std::env::temp_dir().join(format!("nnc-stale-temps-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // A process that has ended (pid_max is at most 2^22 on Linux), this
+        // one (a concurrent save), another file's, and an unrelated name.
+        let ended = dir.join(".m.safetensors.tmp-4294967295-3");
+        let ours = dir.join(format!(".m.safetensors.tmp-{}-9", std::process::id()));
+        let other = dir.join(".n.safetensors.tmp-4294967295-0");
+        let unrelated = dir.join(".m.safetensors.tmp-x");
+        for p in [&ended, &ours, &other, &unrelated] {
+            fs::write(p, b"partial").unwrap();
+        }
+        write_atomically(&dir.join("m.safetensors"), b"whole").unwrap();
+        assert_eq!(fs::read(dir.join("m.safetensors")).unwrap(), b"whole");
+        assert_eq!(
+            !ended.exists(),
+            cfg!(target_os = "linux"),
+            "the ended process's file is removed on Linux"
+        );
+        assert!(ours.exists() && other.exists() && unrelated.exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn half_precision_values() {
