@@ -219,6 +219,45 @@ fn a_step_larger_than_the_memory_is_refused_with_the_figures() {
 }
 
 #[test]
+fn a_data_set_larger_than_the_memory_is_refused_before_it_is_read() {
+    // An .npy file of 2⁴⁰ bytes (1 TiB: its header declares [2³⁶, 4]
+    // f32), sparse on disk: refused from its size and header, before the
+    // loader reads or allocates any of it.
+    let dir = std::env::temp_dir().join(format!("nnc-cli-huge-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rows: u64 = 1 << 36;
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 4), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut head = b"\x93NUMPY\x01\x00".to_vec();
+    head.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    head.extend_from_slice(header.as_bytes());
+    std::fs::write(dir.join("x.npy"), &head).expect("write x.npy");
+    let x = std::fs::OpenOptions::new().write(true).open(dir.join("x.npy")).expect("open x.npy");
+    x.set_len(head.len() as u64 + rows * 16).expect("a sparse 1 TiB file");
+    drop(x);
+    ndarray_npy::write_npy(dir.join("y.npy"), &ndarray::Array2::<f32>::zeros((4, 1))).expect("write y.npy");
+    let model = dir.join("huge.nn");
+    let source = std::fs::read_to_string(common::root().join("models/sine.nn"))
+        .expect("sine.nn")
+        .replace("f32[B, 1]\n  target", "f32[B, 4]\n  target")
+        .replace("synthetic.sine(n: 2048, noise: 0.0)", "npy(x: \"x.npy\", y: \"y.npy\")");
+    assert!(source.contains("npy(x: \"x.npy\"") && source.contains("f32[B, 4]"), "{source}");
+    std::fs::write(&model, source).expect("write model");
+
+    let out = nnc(&["train", "--color", "never", model.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("loading the data needs 2.000 TiB"), "{err}");
+    assert!(err.contains("of memory are available; the data is read whole into memory, so fewer"), "{err}");
+    assert!(err.contains("x.npy"), "the message names the files: {err}");
+}
+
+#[test]
 fn a_warm_up_as_long_as_the_run_is_a_warning_naming_both() {
     let dir = std::env::temp_dir().join(format!("nnc-cli-warmup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

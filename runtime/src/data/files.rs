@@ -191,17 +191,7 @@ pub(crate) fn read_npy(bytes: &[u8]) -> Result<ArrayValue, ArrayError> {
 /// not start like a `.npy` file are left to the reader, which refuses
 /// them with its own message without allocating more than a few bytes.
 pub fn check_npy_size(bytes: &[u8]) -> Result<(), String> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
-        return Ok(());
-    }
-    let (prefix, header_len) = match bytes[6] {
-        1 => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
-        2 | 3 if bytes.len() >= 12 => {
-            (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize)
-        }
-        _ => return Ok(()),
-    };
+    let Some((prefix, header_len)) = npy_prefix(bytes) else { return Ok(()) };
     let available = bytes.len() - prefix;
     if header_len > available {
         return Err(format!(
@@ -223,6 +213,31 @@ pub fn check_npy_size(bytes: &[u8]) -> Result<(), String> {
              the array's data is truncated"
         )),
     }
+}
+
+/// The length of a `.npy` file's fixed prefix and of its header, `None`
+/// for bytes that do not start like a `.npy` file.
+fn npy_prefix(bytes: &[u8]) -> Option<(usize, usize)> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || !bytes.starts_with(MAGIC) {
+        return None;
+    }
+    match bytes[6] {
+        1 => Some((10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]])))),
+        2 | 3 if bytes.len() >= 12 => {
+            Some((12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize))
+        }
+        _ => None,
+    }
+}
+
+/// The shape and element size a `.npy` file's header declares, from the
+/// file's first bytes (at least its header); `None` where they cannot be
+/// read from them.
+pub(crate) fn npy_header(head: &[u8]) -> Option<(Vec<usize>, usize)> {
+    let (prefix, header_len) = npy_prefix(head)?;
+    let header = String::from_utf8_lossy(head.get(prefix..prefix.checked_add(header_len)?)?);
+    Some((npy_shape(&header)?, npy_item_size(&header)))
 }
 
 /// The `'shape': (…)` tuple of a `.npy` header.

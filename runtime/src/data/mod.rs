@@ -55,6 +55,7 @@ mod bind;
 pub mod datasets;
 mod distort;
 pub mod files;
+mod footprint;
 pub mod netcdf;
 mod rng;
 pub mod synthetic;
@@ -333,6 +334,8 @@ pub fn load(source: &DataSource, graph: &Graph, opts: &LoadOptions) -> Result<Ex
     let origin = origin_text(source, opts.base_dir);
     // Check the model first: no file is read for a model that cannot bind.
     let slots = bind::slots(graph, &origin, opts.missing)?;
+    // Nor one that the machine cannot hold.
+    footprint::check(source, opts.base_dir, &origin)?;
     let raw = raw(source, opts, &origin)?;
     bind::bind(raw, &slots, opts.missing)
 }

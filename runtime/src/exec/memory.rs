@@ -50,13 +50,18 @@ fn cgroup_room(limit: &str, usage: &str) -> Option<u64> {
 /// Refuses `needed` bytes for `what` when the machine cannot give them;
 /// the message names both figures and what to change.
 pub fn check_fits(needed: u64, what: &str) -> Result<(), String> {
-    check_fits_in(needed, available_bytes(), what)
+    check_fits_in(needed, available_bytes(), what, "a smaller `batch` (or a smaller model) needs less")
 }
 
-fn check_fits_in(needed: u64, available: Option<u64>, what: &str) -> Result<(), String> {
+/// As [`check_fits`], with `hint` (what to change) after the figures.
+pub fn check_fits_or(needed: u64, what: &str, hint: &str) -> Result<(), String> {
+    check_fits_in(needed, available_bytes(), what, hint)
+}
+
+fn check_fits_in(needed: u64, available: Option<u64>, what: &str, hint: &str) -> Result<(), String> {
     match available {
         Some(available) if needed > available => Err(format!(
-            "{what} needs {} but only {} of memory are available; a smaller `batch` (or a smaller model) needs less",
+            "{what} needs {} but only {} of memory are available; {hint}",
             human(needed),
             human(available)
         )),
@@ -84,6 +89,8 @@ pub fn human(bytes: u64) -> String {
 mod tests {
     use super::*;
 
+    const HINT: &str = "a smaller `batch` (or a smaller model) needs less";
+
     #[test]
     fn mem_available_is_read_in_bytes() {
         let text = "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:   22233176 kB\n";
@@ -93,14 +100,14 @@ mod tests {
 
     #[test]
     fn a_step_larger_than_the_memory_is_refused_with_both_figures() {
-        let e = check_fits_in(3 << 30, Some(1 << 30), "the training step").unwrap_err();
+        let e = check_fits_in(3 << 30, Some(1 << 30), "the training step", HINT).unwrap_err();
         assert_eq!(
             e,
             "the training step needs 3.000 GiB (3221225472 bytes) but only 1.000 GiB (1073741824 bytes) \
              of memory are available; a smaller `batch` (or a smaller model) needs less"
         );
-        assert!(check_fits_in(1 << 30, Some(3 << 30), "x").is_ok());
-        assert!(check_fits_in(u64::MAX, None, "x").is_ok(), "unknown: not refused");
+        assert!(check_fits_in(1 << 30, Some(3 << 30), "x", HINT).is_ok());
+        assert!(check_fits_in(u64::MAX, None, "x", HINT).is_ok(), "unknown: not refused");
     }
 
     #[test]
