@@ -150,18 +150,68 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let mut temp = TempFile { path: dir.join(temp_name), armed: false };
+    let failure = InjectedFailure::from_env(path);
+    if failure == Some(InjectedFailure::ReadOnly) {
+        return Err(Error::io(path, "cannot write", &InjectedFailure::ReadOnly.error()));
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&temp.path)
         .map_err(|e| Error::io(path, "cannot write", &e))?;
     temp.armed = true;
+    if failure == Some(InjectedFailure::Full) {
+        // The device fills up half-way through the temporary file.
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        return Err(Error::io(path, "cannot write", &InjectedFailure::Full.error()));
+    }
     file.write_all(bytes).map_err(|e| Error::io(path, "cannot write", &e))?;
     file.sync_all().map_err(|e| Error::io(path, "cannot write", &e))?;
     drop(file);
     fs::rename(&temp.path, path).map_err(|e| Error::io(path, "cannot write", &e))?;
     temp.armed = false;
     sync_dir(&dir).map_err(|e| Error::io(path, "written, but cannot flush its directory", &e))
+}
+
+/// A write failure injected by the environment variable
+/// `NNC_TEST_WRITE_FAILURE`, so that the error paths of a full or read-only
+/// file system can be tested where no such file system can be mounted:
+/// `full` fails every atomic write half-way through its temporary file as
+/// a full device does, `read-only` fails it before the temporary file is
+/// created as a read-only file system does; `full:PATH` and
+/// `read-only:PATH` fail the writes of that file only. Unset (as in normal
+/// use), writes are not touched.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum InjectedFailure {
+    Full,
+    ReadOnly,
+}
+
+impl InjectedFailure {
+    fn from_env(path: &Path) -> Option<InjectedFailure> {
+        let value = std::env::var("NNC_TEST_WRITE_FAILURE").ok()?;
+        let (kind, only) = match value.split_once(':') {
+            Some((kind, file)) => (kind, Some(Path::new(file))),
+            None => (value.as_str(), None),
+        };
+        if only.is_some_and(|file| file != path) {
+            return None;
+        }
+        match kind {
+            "full" => Some(InjectedFailure::Full),
+            "read-only" => Some(InjectedFailure::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// The error the operating system gives for this failure.
+    fn error(self) -> std::io::Error {
+        use std::io::{Error, ErrorKind};
+        match self {
+            InjectedFailure::Full => Error::new(ErrorKind::StorageFull, "No space left on device"),
+            InjectedFailure::ReadOnly => Error::new(ErrorKind::ReadOnlyFilesystem, "Read-only file system"),
+        }
+    }
 }
 
 /// Removes the temporary files `.{file_name}.tmp-PID-N` in `dir` left by
