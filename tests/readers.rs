@@ -1,14 +1,16 @@
-//! The file readers on damaged input: `.npy`, `.npz`, CSV, safetensors and
-//! checkpoints, each read by the functions `nnc` uses (constants of a model,
-//! batches and prediction inputs, tensor files, training checkpoints).
+//! The file readers on damaged input: `.npy`, `.npz`, CSV, safetensors,
+//! checkpoints and NetCDF-3, each read by the functions `nnc` uses
+//! (constants of a model, batches and prediction inputs, tensor files,
+//! training checkpoints, the variables of a `netcdf(...)` source).
 //!
 //! Seeds are small real files of each format, written by the same writers
-//! as real ones (`ndarray-npy`, `Checkpoint::save`) or shipped with nnc (the
-//! iris and Nile CSV files). Each is mutated by a seeded generator:
+//! as real ones (`ndarray-npy`, `Checkpoint::save`, the `netcdf3` crate's
+//! writer, `ncgen`) or shipped with nnc (the iris and Nile CSV files). Each is mutated by a seeded generator:
 //! truncation, bit flips, bytes overwritten with extreme values, inserted
 //! and deleted runs, and header edits that claim far more data than the
 //! file holds (an `.npy` shape of 10¹² elements, a safetensors header
-//! length of 2⁶³, zip entry sizes of 4 GiB). Every read must return (an
+//! length of 2⁶³, zip entry sizes of 4 GiB, NetCDF dimension lengths and
+//! counts of 2³² − 1). Every read must return (an
 //! error or a value), never panic, and never allocate a block larger than
 //! the file justifies: [`limit`] bytes for a file of `len` bytes. A
 //! counting allocator records the largest single allocation of the reading
@@ -198,6 +200,7 @@ enum Format {
     Csv,
     Safetensors,
     Checkpoint,
+    Netcdf,
 }
 
 /// The seed files: (format, name, bytes).
@@ -235,7 +238,38 @@ fn seeds(dir: &Path) -> Vec<(Format, &'static str, Vec<u8>)> {
         (Format::Csv, "iris.csv", read("runtime/data/iris/iris.csv")),
         (Format::Safetensors, "two tensors", std::fs::read(&safetensors).unwrap()),
         (Format::Checkpoint, "checkpoint", std::fs::read(&ckpt).unwrap()),
+        (Format::Netcdf, "classic", netcdf_bytes(dir, netcdf3::Version::Classic)),
+        (Format::Netcdf, "64-bit offset", netcdf_bytes(dir, netcdf3::Version::Offset64Bit)),
+        (Format::Netcdf, "one_record_variable.nc", read("runtime/tests/fixtures/one_record_variable.nc")),
     ]
+}
+
+/// A NetCDF-3 file with what decoding reads: an unlimited dimension (record
+/// variables), a packed short variable with `scale_factor`, `add_offset`,
+/// `_FillValue` and `valid_range`, a float variable with `missing_value`,
+/// and a fixed coordinate variable.
+fn netcdf_bytes(dir: &Path, version: netcdf3::Version) -> Vec<u8> {
+    use netcdf3::{DataSet, FileWriter};
+    let path = dir.join(format!("seed-{version:?}.nc"));
+    let mut ds = DataSet::new();
+    ds.set_unlimited_dim("time", 3).unwrap();
+    ds.add_fixed_dim("lat", 2).unwrap();
+    ds.add_var_f32("t2m", &["time", "lat"]).unwrap();
+    ds.add_var_attr_f32("t2m", "missing_value", vec![-1.0]).unwrap();
+    ds.add_var_attr_string("t2m", "units", "K").unwrap();
+    ds.add_var_i16("precip", &["time", "lat"]).unwrap();
+    ds.add_var_attr_f32("precip", "scale_factor", vec![0.5]).unwrap();
+    ds.add_var_attr_f32("precip", "add_offset", vec![10.0]).unwrap();
+    ds.add_var_attr_i16("precip", "_FillValue", vec![-32767]).unwrap();
+    ds.add_var_attr_i16("precip", "valid_range", vec![0, 100]).unwrap();
+    ds.add_var_f64("lat", &["lat"]).unwrap();
+    let mut writer = FileWriter::open(&path).unwrap();
+    writer.set_def(&ds, version, 0).unwrap();
+    writer.write_var_f32("t2m", &[280.0, -1.0, 281.5, 282.0, 279.0, 283.25]).unwrap();
+    writer.write_var_i16("precip", &[1, 2, -32767, 4, 5, 200]).unwrap();
+    writer.write_var_f64("lat", &[50.0, 51.0]).unwrap();
+    writer.close().unwrap();
+    std::fs::read(&path).expect("the NetCDF seed")
 }
 
 // ------------------------------------------------------------ mutations
@@ -368,6 +402,17 @@ fn oversized(rng: &mut TestRng, format: Format, mut b: Vec<u8>) -> (Vec<u8>, Str
                 None => (b, "unchanged".into()),
             }
         }
+        Format::Netcdf => {
+            // A big-endian count or length of the header (dimension
+            // lengths, list counts, name lengths, sizes and offsets).
+            let header = b.len().min(512);
+            let i = rng.random_range(0..header.saturating_sub(4).max(1)) & !3;
+            let v = (EXTREMES[rng.random_range(0..EXTREMES.len())] as u32).to_be_bytes();
+            if b.len() >= i + 4 {
+                b[i..i + 4].copy_from_slice(&v);
+            }
+            (b, format!("header word at {i} set to {v:?}"))
+        }
         Format::Csv => {
             // A cell with a huge number and a very long row.
             let row = format!("{huge},{}\n", "1,".repeat(rng.random_range(1..200)));
@@ -403,6 +448,13 @@ fn read_all(format: Format, path: &Path) -> Vec<(&'static str, Result<(), String
         Format::Checkpoint => {
             vec![("checkpoint", Checkpoint::load(path).map(|_| ()).map_err(|e| e.to_string()))]
         }
+        Format::Netcdf => {
+            let read = nnc_runtime::data::netcdf::variables(path).map(|vars| {
+                // Decoding too: fill values, packing and valid ranges.
+                vars.iter().map(|v| v.decoded().len()).sum::<usize>()
+            });
+            vec![("netcdf", read.map(|_| ()).map_err(|e| e.to_string()))]
+        }
     }
 }
 
@@ -413,6 +465,7 @@ fn check(case: u64, format: Format, what: &str, bytes: &[u8], dir: &Path) -> Vec
         Format::Npz => "npz",
         Format::Csv => "csv",
         Format::Safetensors | Format::Checkpoint => "safetensors",
+        Format::Netcdf => "nc",
     };
     let path = dir.join(format!("case{case}.{ext}"));
     std::fs::write(&path, bytes).expect("write case");

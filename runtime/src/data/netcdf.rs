@@ -312,6 +312,19 @@ fn read_netcdf4(file: &netcdf::File, name: &str) -> Result<Variable, String> {
     Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units))
 }
 
+/// Every variable of the NetCDF file at `path`, in the file's order, read
+/// and decoded as a data source reads them (for tools that list a file and
+/// for testing the reader on damaged files).
+pub fn variables(path: &Path) -> Result<Vec<Variable>, Error> {
+    let fail = |m: String| Error::new(path, m);
+    let mut file = File::open(path).map_err(fail)?;
+    let mut vars = vec![];
+    for name in file.names() {
+        vars.push(file.variable(&name).map_err(fail)?);
+    }
+    Ok(vars)
+}
+
 /// Reads the variables `names` of the NetCDF file at `path` (each checked
 /// against `dims`) and stacks them on a new axis 1; also returns the name
 /// of their first dimension.
