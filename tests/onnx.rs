@@ -159,6 +159,7 @@ fn checkpoint(module: &Module, source: &str, path: &Path) {
     let ckpt = Checkpoint {
         model: module.name.clone(),
         model_sha256: source_hash(source),
+        written_by: None,
         fingerprint: Some(Fingerprint::of(module)),
         tensors,
         normalize,

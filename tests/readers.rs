@@ -165,6 +165,7 @@ fn checkpoint() -> Checkpoint {
     Checkpoint {
         model: "m".into(),
         model_sha256: "ab".repeat(32),
+        written_by: None,
         fingerprint: Some(Fingerprint {
             graph: "cd".repeat(32),
             keys: vec![("batch".into(), "8".into())],

@@ -563,6 +563,37 @@ fn edits_that_do_not_change_the_step_do_not_block_resume() {
 }
 
 #[test]
+fn a_checkpoint_of_another_nnc_version_is_named_when_resuming() {
+    let dir = temp_dir("other-version");
+    let model = write_sine_model(&dir, &[("epochs", "2")]);
+    nnc_ok(&dir, &["train", "model.nn", "--quiet", "--epochs", "1", "--checkpoint", "a.safetensors"]);
+    // The same checkpoint as written by nnc 0.0.1.
+    let path = dir.join("a.safetensors");
+    let mut file = tensor_file::load(&path).expect("checkpoint");
+    assert_eq!(file.metadata.get("nnc.version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")));
+    file.metadata.insert("nnc.version".into(), "0.0.1".into());
+    tensor_file::save(&path, &file.tensors, &file.metadata).expect("rewrite");
+
+    // The model compiles to the same graph: a warning naming both versions.
+    let out = nnc(&dir, &["train", "model.nn", "--resume", "a.safetensors", "--checkpoint", "b.safetensors"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want = format!(
+        "warning: a.safetensors was written by nnc 0.0.1, this is nnc {}; the model compiles to the same graph",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+
+    // Another graph: refused, naming the change and both versions.
+    let text = fs::read_to_string(&model).expect("model");
+    fs::write(&model, text.replace("dense(8)", "dense(9)")).expect("edit");
+    let out = nnc(&dir, &["train", "model.nn", "--resume", "a.safetensors", "--checkpoint", "c.safetensors"]);
+    let version =
+        format!("nnc: the checkpoint was written by nnc 0.0.1, this is nnc {}", env!("CARGO_PKG_VERSION"));
+    assert_clean_failure(&out, &["the model: its layers, shapes or initialisation differ", &version]);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_checkpoint_of_another_model_is_refused_by_name() {
     let dir = temp_dir("other-model");
     let model = write_sine_model(&dir, &[("epochs", "1")]);

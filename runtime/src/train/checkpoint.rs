@@ -14,7 +14,7 @@
 //! - with early stopping, the best parameters so far as `best.NAME`.
 //!
 //! Metadata (strings): `format = pt`, `nnc.checkpoint` (the format version),
-//! `model`, `model_sha256` (of the whole `.nn` source), the run's
+//! `nnc.version` (the version of nnc that wrote it), `model`, `model_sha256` (of the whole `.nn` source), the run's
 //! [`Fingerprint`] (`graph_sha256`, one `train.KEY` per `train` key the
 //! step depends on and one `const.NAME` per constant of the model: its
 //! SHA-256 and origin), `epoch` (completed epochs), `step` (training
@@ -44,6 +44,9 @@ use crate::io::tensor_file::{self, TensorFile};
 /// The checkpoint format version written to `nnc.checkpoint`.
 pub const VERSION: &str = "1";
 
+/// The version of this nnc, recorded in the checkpoints it writes.
+pub const NNC_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// How the random draws of a run derive from the seed, recorded in `rng`.
 pub const RNG: &str = "philox4x32-10; shuffle stream `train.shuffle` + epoch; dropout key (seed, step + 1)";
 
@@ -52,6 +55,10 @@ pub const RNG: &str = "philox4x32-10; shuffle stream `train.shuffle` + epoch; dr
 pub struct Checkpoint {
     pub model: String,
     pub model_sha256: String,
+    /// The version of nnc that wrote the file, as read from it (`None`
+    /// before it was first written, and in files of versions that did not
+    /// record it); [`Checkpoint::save`] always records this nnc's version.
+    pub written_by: Option<String>,
     /// `None` in checkpoints of format 1 written before fingerprints were
     /// recorded; such a run resumes only from an identical source file.
     pub fingerprint: Option<Fingerprint>,
@@ -262,6 +269,7 @@ impl Checkpoint {
         };
         put("format", "pt".into());
         put("nnc.checkpoint", VERSION.into());
+        put("nnc.version", NNC_VERSION.into());
         put("model", self.model.clone());
         put("model_sha256", self.model_sha256.clone());
         if let Some(f) = &self.fingerprint {
@@ -370,6 +378,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             model: get("model")?.to_string(),
             model_sha256: get("model_sha256")?.to_string(),
+            written_by: meta.get("nnc.version").cloned(),
             fingerprint,
             tensors,
             normalize,
@@ -448,6 +457,7 @@ mod tests {
         Checkpoint {
             model: "m".into(),
             model_sha256: source_hash("model m {}"),
+            written_by: None,
             fingerprint: Some(Fingerprint {
                 graph: source_hash("graph m"),
                 keys: vec![("batch".into(), "32".into()), ("optimizer".into(), "Adam { lr: 0.001 }".into())],
@@ -490,6 +500,7 @@ mod tests {
         back.tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let mut want = c.clone();
         want.tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        want.written_by = Some(NNC_VERSION.to_string());
         assert_eq!(back, want);
         std::fs::remove_dir_all(&dir).unwrap();
     }

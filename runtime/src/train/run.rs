@@ -11,7 +11,7 @@ use nnc_compiler::codegen::Checking;
 use nnc_compiler::config::{EarlyStop, Schedule};
 use nnc_compiler::Module;
 
-use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint};
+use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint, NNC_VERSION};
 use super::engine::{evaluate, Engine};
 use super::examples::prepare;
 use super::{schedule, split, RunError};
@@ -267,6 +267,18 @@ pub fn train(
                 }
                 None => vec![],
             };
+            let mut changes = changes;
+            match ckpt.written_by.as_deref() {
+                Some(v) if v != NNC_VERSION && !changes.is_empty() => changes.push(format!(
+                    "nnc: the checkpoint was written by nnc {v}, this is nnc {NNC_VERSION} (another version \
+                     may compile the same file to another graph)"
+                )),
+                Some(v) if v != NNC_VERSION => warnings.push(format!(
+                    "{} was written by nnc {v}, this is nnc {NNC_VERSION}; the model compiles to the same graph",
+                    path.display()
+                )),
+                _ => {}
+            }
             if !changes.is_empty() {
                 let list: String = changes.iter().map(|c| format!("\n  - {c}")).collect();
                 if !opts.allow_changes {
@@ -519,6 +531,7 @@ pub fn train(
         let ckpt = Checkpoint {
             model: module.name.clone(),
             model_sha256: hash.clone(),
+            written_by: None,
             fingerprint: Some(fingerprint.clone()),
             tensors: engine.state(&state_names)?,
             normalize: std::iter::once(&data.input)
