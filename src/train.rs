@@ -287,8 +287,9 @@ impl Observer for Reporter<'_> {
         } else {
             each(|l| Some(l.lr)).trim_start().to_string()
         };
+        let reduce = r.reduce_share.map_or(String::new(), |s| format!(", allreduce {:.0} %", 100.0 * s));
         line += &format!(
-            "  lr {lr}  {time}  {} samples/s (step {} samples/s, loader {:.0} %)",
+            "  lr {lr}  {time}  {} samples/s (step {} samples/s, loader {:.0} %{reduce})",
             format_count(r.samples_per_s.round() as u64),
             format_count(r.step_samples_per_s.round() as u64),
             100.0 * r.loader_share
@@ -302,6 +303,70 @@ impl Observer for Reporter<'_> {
 
 fn digits(n: usize) -> usize {
     n.to_string().len()
+}
+
+/// The ranks of a data-parallel run launched by `mpirun`.
+mod ranks {
+    use nnc_runtime::train::collective::Ranks;
+
+    /// Environment variables by which MPI launchers tell a process how many
+    /// processes they started (Open MPI, PMIx, MPICH/Hydra and Slurm).
+    const SIZE_VARIABLES: [&str; 4] = ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"];
+
+    /// How many processes a launcher started, if one did.
+    fn launched() -> Option<usize> {
+        SIZE_VARIABLES.iter().find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+    }
+
+    /// The MPI processes of this run.
+    pub struct Launched {
+        #[cfg(feature = "mpi")]
+        mpi: std::sync::Arc<nnc_runtime::train::collective::mpi::Mpi>,
+    }
+
+    impl Launched {
+        pub fn ranks(&self) -> Ranks {
+            #[cfg(feature = "mpi")]
+            return Ranks(self.mpi.clone());
+            #[cfg(not(feature = "mpi"))]
+            unreachable!("without the `mpi` feature no run is launched on several ranks")
+        }
+
+        /// Ends every rank with `code`.
+        pub fn abort(&self, code: i32) -> ! {
+            #[cfg(feature = "mpi")]
+            self.mpi.abort(code);
+            #[cfg(not(feature = "mpi"))]
+            std::process::exit(code)
+        }
+    }
+
+    /// The ranks when `mpirun` (or another MPI launcher) started this
+    /// process among several, `None` for a single process; an error when
+    /// it did and this nnc cannot take part.
+    pub fn of_launcher() -> Result<Option<Launched>, String> {
+        let size = launched().unwrap_or(1);
+        #[cfg(feature = "mpi")]
+        {
+            if size <= 1 {
+                return Ok(None);
+            }
+            let mpi = nnc_runtime::train::collective::mpi::Mpi::init()
+                .ok_or("MPI was initialised before training started")?;
+            Ok(Some(Launched { mpi: std::sync::Arc::new(mpi) }))
+        }
+        #[cfg(not(feature = "mpi"))]
+        {
+            if size > 1 {
+                return Err(format!(
+                    "started as one of {size} MPI processes, but this nnc was built without the cargo feature `mpi`: \
+                     each process would train the whole model alone; build it with `cargo build --release \
+                     --features mpi` (needs an MPI library such as Open MPI, and libclang)"
+                ));
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// `nnc train FILE`.
@@ -320,6 +385,10 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
         Some(p) => args.file.parent().unwrap_or(Path::new(".")).join(p),
         None => train::default_checkpoint(&args.file),
     });
+    let ranks = match ranks::of_launcher() {
+        Ok(r) => r,
+        Err(message) => return fail(err, &message),
+    };
     let options = train::Options {
         threads: threads_of(args.threads),
         epochs: args.epochs.map(|e| e as usize),
@@ -328,12 +397,31 @@ pub fn run_train(args: &TrainArgs, color: bool, out: &mut dyn Write, err: &mut d
         resume: args.resume.clone(),
         allow_changes: args.allow_changes,
         checking: if args.checked { Checking::Checked } else { Checking::Unchecked },
+        ranks: ranks.as_ref().map(|r| r.ranks()),
     };
-    let show_bar = !args.quiet && std::io::stderr().is_terminal();
-    let mut reporter =
-        Reporter { out, err, quiet: args.quiet, show_bar, batch: 1, losses: vec![], bar: None };
+    // Rank 0 alone reports; the others say nothing unless they fail.
+    let rank = ranks.as_ref().map_or(0, |r| r.ranks().0.rank());
+    let mut sink = std::io::sink();
+    let out: &mut dyn Write = if rank == 0 { out } else { &mut sink };
+    let quiet = args.quiet || rank != 0;
+    if let (Some(r), false) = (&ranks, quiet) {
+        let size = r.ranks().0.size();
+        let _ =
+            writeln!(out, "data-parallel over {size} MPI ranks; rank 0 writes the checkpoint and the log");
+    }
+    let show_bar = !quiet && std::io::stderr().is_terminal();
+    let mut reporter = Reporter { out, err, quiet, show_bar, batch: 1, losses: vec![], bar: None };
     let result = train::train(&module, &source, &args.file, &options, &mut reporter);
     reporter.finish();
+    let (out, err) = (reporter.out, reporter.err);
+    if let (Err(e), Some(r)) = (&result, &ranks) {
+        // The other ranks wait for this one in the next collective
+        // operation: end them all.
+        let prefix = if rank == 0 { String::new() } else { format!("rank {rank}: ") };
+        let _ = writeln!(err, "{prefix}error: {}", e.message);
+        let _ = err.flush();
+        r.abort(2);
+    }
     match result {
         Ok(outcome) => {
             if let Some(reason) = &outcome.nothing_to_do {

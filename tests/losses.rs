@@ -87,6 +87,7 @@ fn options(dir: &Path, epochs: Option<usize>) -> Options {
         resume: None,
         allow_changes: false,
         checking: Checking::Unchecked,
+        ranks: None,
     }
 }
 

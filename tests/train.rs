@@ -31,6 +31,7 @@ fn options(dir: &Path, epochs: Option<usize>, threads: usize) -> Options {
         resume: None,
         allow_changes: false,
         checking: Checking::Unchecked,
+        ranks: None,
     }
 }
 

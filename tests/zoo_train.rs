@@ -65,6 +65,7 @@ fn train_model(file: &str, epochs: Option<usize>) -> Run {
         resume: None,
         allow_changes: false,
         checking: Checking::Unchecked,
+        ranks: None,
     };
     let outcome = train::train(&module, &source, &path, &opts, &mut Silent)
         .unwrap_or_else(|e| panic!("training {file}: {e}"));
@@ -344,6 +345,7 @@ fn gan_mnist_trains_both_losses_and_resumes_bit_identically() {
         resume,
         allow_changes: false,
         checking: Checking::Unchecked,
+        ranks: None,
     };
     let whole =
         train::train(&module, &source, &path, &options("whole", 2, None), &mut Silent).expect("trains");

@@ -412,6 +412,71 @@ fn train_steps_timed(module: &sema::Module, timings: &mut Timings) -> Result<Vec
     Ok(steps)
 }
 
+/// One training step split at its gradients, for data-parallel training:
+/// every process runs [`SplitStep::gradient`] on its share of the batch,
+/// the processes sum the gradients, and each runs [`SplitStep::update`] on
+/// the sum, so the parameters stay identical everywhere.
+#[derive(Clone, Debug)]
+pub struct SplitStep {
+    /// The loss the step minimises.
+    pub loss: String,
+    /// The forward and backward pass of the loss: the inputs of the
+    /// training step but the optimiser's state and `lr`; outputs the loss,
+    /// the predictions, the new model state (batchnorm statistics) and
+    /// `grad.NAME` for every parameter the optimiser updates.
+    pub gradient: Graph,
+    /// Gradient clipping and the optimiser's update: inputs every updated
+    /// parameter, its gradient as the data input `grad.NAME`, the
+    /// optimiser's state and `lr`; outputs the new parameters and state.
+    pub update: Graph,
+    /// The updated parameters, in the order of their gradients.
+    pub params: Vec<String>,
+}
+
+/// The training steps of `module` split at their gradients (see
+/// [`SplitStep`]), both graphs optimised. The optimiser state is named as
+/// in [`train_steps`], so checkpoints of split and whole steps agree.
+pub fn split_steps(module: &sema::Module) -> Result<Vec<SplitStep>, Error> {
+    let optimizers = optimizers(module);
+    let several = optimizers.len() > 1;
+    let clip = module.train.as_ref().and_then(|t| t.clip_grad_norm);
+    let mut steps = vec![];
+    for o in &optimizers {
+        let backward = step_gradient(module, o)?;
+        let mut gradient = backward.graph;
+        let params: Vec<String> = backward.grads.iter().map(|g| g.name.clone()).collect();
+        let grad_names: Vec<String> = params.iter().map(|p| format!("grad.{p}")).collect();
+        gradient.outputs.retain(|out| match out.kind {
+            OutputKind::Other if out.name.starts_with("grad.") => grad_names.contains(&out.name),
+            OutputKind::Loss => out.name == o.loss,
+            _ => true,
+        });
+        let mut update = Graph::new(format!("{}.update", gradient.name), gradient.mode);
+        let mut grads = vec![];
+        for pg in &backward.grads {
+            let node = gradient.node(pg.param);
+            let (ir::Op::Input { kind, .. }, ty, loc) = (&node.op, node.ty.clone(), node.loc) else {
+                return Err(Error::plain(format!("parameter `{}` is not an input", pg.name)));
+            };
+            let param = update.input(&pg.name, kind.clone(), ty.clone(), loc);
+            let grad = update.input(format!("grad.{}", pg.name), ir::InputKind::Data, ty, loc);
+            grads.push(autodiff::ParamGrad { name: pg.name.clone(), param, grad });
+        }
+        let prefix = if several { update::Prefix::of_loss(&o.loss) } else { update::Prefix::ONLY };
+        update::append_update(&mut update, &grads, &o.optimizer, clip, &prefix).map_err(|e| {
+            Error::plain(if several { format!("the optimizer of the loss `{}`: {e}", o.loss) } else { e })
+        })?;
+        for graph in [&mut gradient, &mut update] {
+            *graph =
+                opt::optimize(&sema::inputs_first(std::mem::replace(graph, Graph::new("", Mode::Train))))?;
+            ir::verify::violations(graph)
+                .map_err(|e| Error::from_stage(graph, Some("the split training step does not verify"), &e))?;
+        }
+        steps.push(SplitStep { loss: o.loss.clone(), gradient, update, params });
+    }
+    Ok(steps)
+}
+
 /// The complete training step as one graph, for a model with one loss (see
 /// [`train_steps`]).
 pub fn train_step(module: &sema::Module) -> Result<Graph, Error> {

@@ -8,8 +8,15 @@
 //! step runs, the parameters and state it updated are copied into the
 //! other steps' executables, so the next step sees them (the step counts
 //! and moments of an optimiser live only in its own step's executable).
+//!
+//! In a data-parallel run (a [`Collective`] of more than one rank) each
+//! step is split at its gradients ([`nnc_compiler::pipeline::SplitStep`]):
+//! the step's executables run the gradient pass on this rank's share of the
+//! batch, the ranks sum the weighted gradients, and the step's update
+//! executable applies the optimiser to the sum (see [`super::collective`]).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -20,6 +27,7 @@ use nnc_compiler::ir::{Graph, InputKind, Op, OutputKind};
 use nnc_compiler::sema::{ConstData, Constant};
 use nnc_compiler::Module;
 
+use super::collective::{share, Collective};
 use super::examples::{Prepared, Slot, Values};
 use super::metrics::{Metrics, TargetView};
 use crate::exec::{Executable, Gemm, Options as ExecOptions};
@@ -39,6 +47,21 @@ pub(super) struct Step {
     /// The parameters and state it updates that another step reads: copied
     /// into the others after it runs.
     shared: Vec<String>,
+    /// In a data-parallel run, the update half of the step (`graph` is then
+    /// its gradient pass).
+    update: Option<Update>,
+    /// The model state its graph updates (batchnorm statistics), broadcast
+    /// from rank 0 after it runs in a data-parallel run.
+    model_state: Vec<String>,
+}
+
+/// The optimiser's half of a split step: one executable whatever the batch.
+struct Update {
+    graph: Graph,
+    exe: Executable,
+    inputs: HashSet<String>,
+    /// The parameters it updates, in the order of their gradients.
+    params: Vec<String>,
 }
 
 /// The compiled graphs of a run, one executable per step and batch size,
@@ -68,6 +91,8 @@ pub(super) struct Engine {
     /// executables' inputs) and running the compiled training steps, since
     /// the last [`Engine::take_timing`].
     timing: StepTiming,
+    /// The ranks of a data-parallel run.
+    collective: Option<Arc<dyn Collective>>,
 }
 
 /// Where a training iteration's time went.
@@ -75,8 +100,13 @@ pub(super) struct Engine {
 pub struct StepTiming {
     /// Feeding the batch: gathering rows, the learning rate and the key.
     pub load: Duration,
-    /// The compiled steps and the state they carry to the next.
+    /// The compiled steps and the state they carry to the next (in a
+    /// data-parallel run, the time in [`StepTiming::reduce`] included).
     pub compute: Duration,
+    /// In a data-parallel run, summing the ranks' gradients and
+    /// broadcasting rank 0's model state (waiting for the slowest rank
+    /// included).
+    pub reduce: Duration,
 }
 
 /// The value of every constant of `module`, as graph inputs.
@@ -156,27 +186,53 @@ impl Engine {
         threads: usize,
         checking: Checking,
         seed: u64,
+        collective: Option<Arc<dyn Collective>>,
     ) -> Result<Engine, String> {
+        let collective = collective.filter(|c| c.size() > 1);
+        let exec = ExecOptions { threads, checking, gemm: Gemm::Tuned };
+        let constants = constant_inputs(module)?;
         let optimizers = nnc_compiler::pipeline::optimizers(module);
-        let graphs = nnc_compiler::pipeline::optimized_steps(module)?;
+        // Each step's graph, and when split, its update and the parameters
+        // that update changes.
+        type Split = Option<(Graph, Vec<String>)>;
+        let graphs: Vec<(Graph, Split)> = match &collective {
+            None => nnc_compiler::pipeline::optimized_steps(module)?
+                .into_iter()
+                .map(|s| (s.graph, None))
+                .collect(),
+            Some(_) => nnc_compiler::pipeline::split_steps(module)?
+                .into_iter()
+                .map(|s| (s.gradient, Some((s.update, s.params))))
+                .collect(),
+        };
         let infer_graph = nnc_compiler::pipeline::optimized(module, nnc_compiler::ir::Mode::Infer)?;
         let is_state = |k: &InputKind| matches!(k, InputKind::Param { .. } | InputKind::State { .. });
         let mut steps: Vec<Step> = vec![];
-        for (step, o) in graphs.into_iter().zip(&optimizers) {
-            let inputs: HashSet<String> = names_of(&step.graph, |_| true).into_iter().collect();
-            let has_loss =
-                step.graph.outputs.iter().any(|out| out.kind == OutputKind::Loss && out.name == o.loss);
+        for ((graph, split), o) in graphs.into_iter().zip(&optimizers) {
+            let inputs: HashSet<String> = names_of(&graph, |_| true).into_iter().collect();
+            let has_loss = graph.outputs.iter().any(|out| out.kind == OutputKind::Loss && out.name == o.loss);
             if !has_loss {
                 return Err(format!("the training step of `{}` has no loss output", o.loss));
             }
-            let keys = names_of(&step.graph, |k| matches!(k, InputKind::Key));
+            let keys = names_of(&graph, |k| matches!(k, InputKind::Key));
+            let model_state = names_of(&graph, |k| matches!(k, InputKind::State { .. }));
+            let update = match split {
+                None => None,
+                Some((graph, params)) => {
+                    let exe = compiled(&graph, 1, &exec, seed, &constants)?;
+                    let inputs = names_of(&graph, |_| true).into_iter().collect();
+                    Some(Update { graph, exe, inputs, params })
+                }
+            };
             steps.push(Step {
                 loss: o.loss.clone(),
-                graph: step.graph,
+                graph,
                 base_lr: o.optimizer.lr(),
                 inputs,
                 keys,
                 shared: vec![],
+                update,
+                model_state,
             });
         }
         if steps.is_empty() {
@@ -196,7 +252,8 @@ impl Engine {
         }
         let mut state_names: Vec<String> = vec![];
         for step in &steps {
-            for name in names_of(&step.graph, is_state) {
+            let graphs = std::iter::once(&step.graph).chain(step.update.as_ref().map(|u| &u.graph));
+            for name in graphs.flat_map(|g| names_of(g, is_state)) {
                 if !state_names.contains(&name) {
                     state_names.push(name);
                 }
@@ -213,7 +270,7 @@ impl Engine {
         Ok(Engine {
             steps,
             infer_graph,
-            exec: ExecOptions { threads, checking, gemm: Gemm::Tuned },
+            exec,
             train: BTreeMap::new(),
             infer: BTreeMap::new(),
             owner: 0,
@@ -222,9 +279,16 @@ impl Engine {
             prediction,
             infer_stale: true,
             seed,
-            constants: constant_inputs(module)?,
+            constants,
             timing: StepTiming::default(),
+            collective,
         })
+    }
+
+    /// Every graph whose inputs hold the state of the run: the steps' (and,
+    /// split, their updates').
+    pub(super) fn state_graphs(&self) -> impl Iterator<Item = &Graph> {
+        self.steps.iter().flat_map(|s| std::iter::once(&s.graph).chain(s.update.as_ref().map(|u| &u.graph)))
     }
 
     /// The time spent feeding and computing since the last call.
@@ -267,9 +331,13 @@ impl Engine {
         for (name, value) in values {
             let value = value.as_slice().ok_or("non-contiguous tensor")?;
             let mut found = false;
-            for (step, exe) in self.steps.iter().zip(exes.iter_mut()) {
+            for (step, exe) in self.steps.iter_mut().zip(exes.iter_mut()) {
                 if step.inputs.contains(name) {
                     write(exe, name, value)?;
+                    found = true;
+                }
+                if let Some(u) = step.update.as_mut().filter(|u| u.inputs.contains(name)) {
+                    write(&mut u.exe, name, value)?;
                     found = true;
                 }
             }
@@ -287,18 +355,23 @@ impl Engine {
         names
             .iter()
             .map(|name| {
-                // Every step that reads a value holds the same copy of it.
-                let k = self
-                    .steps
-                    .iter()
-                    .position(|s| s.inputs.contains(name))
-                    .ok_or_else(|| format!("no state `{name}`"))?;
-                let shape = exes[k]
+                // Every step that reads a value holds the same copy of it;
+                // the optimiser's state of a split step is in its update.
+                let exe = match self.steps.iter().position(|s| s.inputs.contains(name)) {
+                    Some(k) => &mut exes[k],
+                    None => self
+                        .steps
+                        .iter_mut()
+                        .find_map(|s| s.update.as_mut().filter(|u| u.inputs.contains(name)))
+                        .map(|u| &mut u.exe)
+                        .ok_or_else(|| format!("no state `{name}`"))?,
+                };
+                let shape = exe
                     .inputs()
                     .find(|(n, _, _)| n == name)
                     .map(|(_, _, s)| s.to_vec())
                     .ok_or_else(|| format!("no state `{name}`"))?;
-                let v = read(&mut exes[k], name)?;
+                let v = read(exe, name)?;
                 let a = ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(|e| e.to_string())?;
                 Ok((name.clone(), a))
             })
@@ -328,6 +401,9 @@ impl Engine {
         lrs: &[f64],
         counter: u64,
     ) -> Result<Vec<f64>, String> {
+        if let Some(collective) = self.collective.clone() {
+            return self.iterate_shared(&*collective, data, rows, lrs, counter);
+        }
         self.train_exe(rows.len())?;
         self.take_state(rows.len())?;
         let exes = self.train.get_mut(&rows.len()).ok_or("no training executable")?;
@@ -363,6 +439,131 @@ impl Engine {
                     }
                 }
             }
+        }
+        self.infer_stale = true;
+        Ok(losses)
+    }
+
+    /// [`Engine::iterate`] in a data-parallel run: this rank's share of the
+    /// global batch `rows` through each step's gradient pass, the ranks'
+    /// gradients (and losses) summed weighted by their shares, the update
+    /// applied to the sum, the model state broadcast from rank 0. Every
+    /// rank returns the same losses: those of the whole batch.
+    fn iterate_shared(
+        &mut self,
+        collective: &dyn Collective,
+        data: &Prepared,
+        rows: &[usize],
+        lrs: &[f64],
+        counter: u64,
+    ) -> Result<Vec<f64>, String> {
+        let mine = share(rows, collective.rank(), collective.size());
+        let weight = mine.len() as f64 / rows.len().max(1) as f64;
+        if !mine.is_empty() {
+            self.train_exe(mine.len())?;
+            self.take_state(mine.len())?;
+        }
+        let mut losses = vec![];
+        for k in 0..self.steps.len() {
+            let start = Instant::now();
+            // This rank's gradients and loss, weighted, in one vector.
+            let mut local = vec![];
+            let params =
+                self.steps[k].update.as_ref().map(|u| u.params.clone()).ok_or("a step is not split")?;
+            if mine.is_empty() {
+                for name in &params {
+                    let len = self.steps[k]
+                        .update
+                        .as_mut()
+                        .map_or(Ok(0), |u| u.exe.input_mut(name).map(|v| v.len()))?;
+                    local.extend(std::iter::repeat_n(0.0, len));
+                }
+                local.push(0.0);
+            } else {
+                let exes = self.train.get_mut(&mine.len()).ok_or("no training executable")?;
+                let (step, exe) = (&self.steps[k], &mut exes[k]);
+                for slot in data.slots() {
+                    feed(exe, slot, mine)?;
+                }
+                set_key(exe, &step.keys, self.seed, counter)?;
+                self.timing.load += start.elapsed();
+                exe.run()?;
+                for name in &params {
+                    match exe.output(&format!("grad.{name}"))? {
+                        Tensor::Float(g) => local.extend(g.iter().map(|&x| f64::from(x) * weight)),
+                        _ => return Err(format!("the gradient of `{name}` is not a float tensor")),
+                    }
+                }
+                local.push(scalar(&exe.output(&step.loss)?) * weight);
+                exe.carry_state()?;
+            }
+            let reducing = Instant::now();
+            let total = collective.sum(&local)?;
+            self.timing.reduce += reducing.elapsed();
+            let loss = total.last().copied().unwrap_or(f64::NAN);
+            losses.push(loss);
+            if !loss.is_finite() {
+                break;
+            }
+            // The model state of rank 0 (a rank without examples has none
+            // of its own this step).
+            let model_state = self.steps[k].model_state.clone();
+            if !model_state.is_empty() {
+                let owner = if mine.is_empty() { self.owner } else { mine.len() };
+                let exes = self.train.get_mut(&owner).ok_or("no training executable")?;
+                let reducing = Instant::now();
+                for name in &model_state {
+                    let mut value = read(&mut exes[k], name)?;
+                    collective.broadcast(&mut value)?;
+                    write(&mut exes[k], name, &value)?;
+                }
+                self.timing.reduce += reducing.elapsed();
+            }
+            // The update of the summed gradients.
+            let update = self.steps[k].update.as_mut().ok_or("a step is not split")?;
+            let mut at = 0;
+            for name in &params {
+                let dst = update.exe.input_mut(&format!("grad.{name}"))?;
+                let n = dst.len();
+                for (d, &g) in dst.iter_mut().zip(&total[at..at + n]) {
+                    *d = g as f32;
+                }
+                at += n;
+            }
+            let lr = lrs.get(k).copied().ok_or("no learning rate for a step")?;
+            update.exe.set_input(
+                nnc_compiler::update::LR,
+                &Tensor::Float(ArrayD::from_elem(IxDyn(&[]), lr as f32)),
+            )?;
+            update.exe.run()?;
+            update.exe.carry_state()?;
+            // The new parameters into every executable that reads them.
+            let owner = self.owner;
+            let exes = self.train.get_mut(&owner).ok_or("no training executable")?;
+            for name in &params {
+                let value = match &mut self.steps[k].update {
+                    Some(u) => read(&mut u.exe, name)?,
+                    None => continue,
+                };
+                for (j, (step, exe)) in self.steps.iter_mut().zip(exes.iter_mut()).enumerate() {
+                    if step.inputs.contains(name) {
+                        write(exe, name, &value)?;
+                    }
+                    if let Some(u) = step.update.as_mut().filter(|u| j != k && u.inputs.contains(name)) {
+                        write(&mut u.exe, name, &value)?;
+                    }
+                }
+            }
+            // Model state another step reads.
+            for name in &model_state {
+                let value = read(&mut exes[k], name)?;
+                for (j, (step, exe)) in self.steps.iter().zip(exes.iter_mut()).enumerate() {
+                    if j != k && step.inputs.contains(name) {
+                        write(exe, name, &value)?;
+                    }
+                }
+            }
+            self.timing.compute += start.elapsed();
         }
         self.infer_stale = true;
         Ok(losses)

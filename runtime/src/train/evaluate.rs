@@ -68,7 +68,7 @@ fn load_model(
     batch: usize,
 ) -> Result<Engine, String> {
     let seed = module.train.as_ref().map_or(0, |t| t.seed);
-    let mut engine = Engine::new(module, threads, Checking::Unchecked, seed)?;
+    let mut engine = Engine::new(module, threads, Checking::Unchecked, seed, None)?;
     engine.train_exe(batch)?;
     engine.owner = batch;
     let mut values = vec![];

@@ -39,6 +39,7 @@
 //! - [`init`]: the initial values of parameters and state.
 
 pub mod checkpoint;
+pub mod collective;
 mod engine;
 pub use engine::constant_inputs;
 mod evaluate;

@@ -12,6 +12,7 @@ use nnc_compiler::config::{EarlyStop, Schedule};
 use nnc_compiler::Module;
 
 use super::checkpoint::{check_model_name, source_hash, Checkpoint, Fingerprint, NNC_VERSION};
+use super::collective::Ranks;
 use super::engine::{evaluate, Engine};
 use super::examples::prepare;
 use super::{schedule, split, RunError};
@@ -34,6 +35,10 @@ pub struct Options {
     pub allow_changes: bool,
     /// Bounds-checked kernels.
     pub checking: Checking,
+    /// The ranks of a data-parallel run (see [`super::collective`]): each
+    /// trains on its share of every batch and rank 0 alone writes the
+    /// checkpoint, the log and the run record. `None`: one process.
+    pub ranks: Option<Ranks>,
 }
 
 /// What a run is about to do, reported once before the first epoch.
@@ -82,6 +87,10 @@ pub struct EpochRecord {
     /// batches to the training steps: near 1, data feeding and not compute
     /// limits training.
     pub loader_share: f64,
+    /// In a data-parallel run, the share of the epoch's time spent summing
+    /// the ranks' gradients (and broadcasting model state), waiting for
+    /// the slowest rank included; `None` on one process.
+    pub reduce_share: Option<f64>,
     /// The mean training loss over the epoch's batches; with several
     /// losses, the sum of their means.
     pub train_loss: f64,
@@ -123,6 +132,9 @@ impl EpochRecord {
         m.insert("samples_per_s".into(), num(self.samples_per_s));
         m.insert("step_samples_per_s".into(), num(self.step_samples_per_s));
         m.insert("loader_share".into(), num(self.loader_share));
+        if let Some(share) = self.reduce_share {
+            m.insert("reduce_share".into(), num(share));
+        }
         m.insert("train_loss".into(), num(self.train_loss));
         if let Some(v) = self.val_loss {
             m.insert("val_loss".into(), num(v));
@@ -332,17 +344,23 @@ pub fn train(
     }
     fs::create_dir_all(&opts.run_dir)
         .map_err(|e| format!("{}: cannot create: {e}", opts.run_dir.display()))?;
-    RunRecord { model: model_path.to_path_buf(), checkpoint: opts.checkpoint.clone() }.save(&opts.run_dir)?;
+    // Rank 0 writes for the run.
+    let writer = opts.ranks.as_ref().is_none_or(|r| r.0.rank() == 0);
+    if writer {
+        RunRecord { model: model_path.to_path_buf(), checkpoint: opts.checkpoint.clone() }
+            .save(&opts.run_dir)?;
+    }
     let base_dir = model_path.parent().unwrap_or(Path::new("."));
     let compile_start = Instant::now();
     let data = prepare(module, &config, base_dir, resumed.as_ref(), false)?;
-    let mut engine = Engine::new(module, opts.threads, opts.checking, config.seed)?;
+    let collective = opts.ranks.as_ref().map(|r| r.0.clone());
+    let mut engine = Engine::new(module, opts.threads, opts.checking, config.seed, collective)?;
     let batch = config.batch.min(data.train.len()).max(1);
     engine.train_exe(batch)?;
     engine.owner = batch;
     let mut initial = vec![];
-    for step in &engine.steps {
-        for (name, value) in super::init::initial_values(&step.graph, config.seed)? {
+    for graph in engine.state_graphs() {
+        for (name, value) in super::init::initial_values(graph, config.seed)? {
             if !initial.iter().any(|(n, _): &(String, _)| *n == name) {
                 initial.push((name, value));
             }
@@ -414,13 +432,18 @@ pub fn train(
         warnings,
     });
     let log_path = opts.run_dir.join("log.jsonl");
-    let mut log = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(resumed.is_some())
-        .truncate(resumed.is_none())
-        .open(&log_path)
-        .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
+    let mut log = match writer {
+        true => Some(
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(resumed.is_some())
+                .truncate(resumed.is_none())
+                .open(&log_path)
+                .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?,
+        ),
+        false => None,
+    };
     let model_names = engine.model_names.clone();
     let state_names = engine.state_names.clone();
     let losses = engine.losses();
@@ -506,6 +529,10 @@ pub fn train(
             samples_per_s: seen as f64 / train_seconds.max(1e-9),
             step_samples_per_s: seen as f64 / timing.compute.as_secs_f64().max(1e-9),
             loader_share: timing.load.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9),
+            reduce_share: opts
+                .ranks
+                .as_ref()
+                .map(|_| timing.reduce.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9)),
             train_loss: train_means.iter().sum(),
             val_loss,
             losses: losses
@@ -550,9 +577,11 @@ pub fn train(
             finished,
             stopped_early,
         };
-        ckpt.save(&opts.checkpoint).map_err(|e| e.to_string())?;
-        writeln!(log, "{}", record.to_json())
-            .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
+        if let Some(log) = log.as_mut() {
+            ckpt.save(&opts.checkpoint).map_err(|e| e.to_string())?;
+            writeln!(log, "{}", record.to_json())
+                .map_err(|e| format!("{}: cannot write: {e}", log_path.display()))?;
+        }
         observer.epoch_end(&record);
         records.push(record);
         if stopped_early {
