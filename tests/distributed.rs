@@ -219,12 +219,11 @@ mod mpi {
         let path = write_model(&dir, "adam(lr: 1e-2)", 64);
         let text = fs::read_to_string(&path).unwrap().replace("epochs = 1", "epochs = 1000");
         fs::write(&path, text).unwrap();
-        let mut child =
-            mpirun(&dir, 2, &["train", "sine.nn", "--threads", "1", "--checkpoint", "c.safetensors"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("run mpirun");
+        let child = mpirun(&dir, 2, &["train", "sine.nn", "--threads", "1", "--checkpoint", "c.safetensors"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mpirun");
         let ckpt = dir.join("c.safetensors");
         let start = Instant::now();
         while !ckpt.exists() {
