@@ -146,6 +146,47 @@ fn two_ranks_end_with_the_parameters_of_one_process() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// Two losses with their own optimisers, run in order on every batch; the
+/// second reads the first's network, so each update must reach the other
+/// step's executables.
+#[test]
+fn two_ranks_of_a_model_with_two_optimisers_end_with_the_parameters_of_one_process() {
+    let dir = temp("two-losses");
+    let source = "block head(x) {
+  return x |> dense(16) |> tanh |> dense(1)
+}
+
+model two {
+  input  x: f32[B, 1]
+  target y: f32[B, 1]
+  F = head()
+  H = head()
+  a = x |> F
+  b = concat([x, a], axis: 1) |> H
+  loss first = mse(a, y)
+  loss second = mse(b, y)
+}
+
+train {
+  data = synthetic.sine(n: 1600, noise: 0.1)
+  batch = 64
+  epochs = 1
+  optimizer first = adam(lr: 1e-2, params: F)
+  optimizer second = sgd(lr: 0.05, params: H)
+  seed = 5
+}
+";
+    let path = dir.join("two.nn");
+    fs::write(&path, source).expect("write model");
+    let alone = train_alone(&path, &dir, "alone");
+    let two = train_on_threads(&path, &dir, "two", 2);
+    assert_eq!(alone.step, two.step);
+    let (diff, name) = difference(&alone, &two);
+    eprintln!("two optimisers: largest relative difference {diff:.2e} (`{name}`)");
+    assert!(diff <= 1e-6, "`{name}` differs by {diff:e} relative");
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[cfg(not(feature = "mpi"))]
 #[test]
 fn under_mpirun_without_the_feature_the_run_is_refused() {
