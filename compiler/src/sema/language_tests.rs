@@ -228,7 +228,10 @@ struct Arrays(Vec<(&'static str, Loaded)>);
 impl Loader for Arrays {
     fn load(&self, source: &ConstSource) -> Result<Loaded, String> {
         let path = match source {
-            ConstSource::Npy { path } | ConstSource::Npz { path, .. } | ConstSource::Csv { path, .. } => path,
+            ConstSource::Npy { path }
+            | ConstSource::Npz { path, .. }
+            | ConstSource::Csv { path, .. }
+            | ConstSource::Netcdf { path, .. } => path,
             ConstSource::Dataset { name, .. } => name,
         };
         self.0
