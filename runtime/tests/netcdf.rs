@@ -5,6 +5,12 @@
 //! file or variable, a wrong dimension order, a truncated or corrupt file,
 //! a NetCDF-4 file without the `netcdf` feature). With the feature, the
 //! same checks run on NetCDF-4 files written through libnetcdf.
+//!
+//! Real files from packages of registries (`tests/fixtures/README.md`) are
+//! read variable by variable and compared, value by value, with what
+//! Unidata's `ncdump` printed for them (`tests/fixtures/NAME.cdl`). And
+//! `const NAME: TYPE = netcdf(PATH, var: NAME)` reads a variable as a
+//! model's constant.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -315,4 +321,557 @@ fn a_single_record_variable_has_unpadded_records() {
         assert!((got - want).abs() < 1e-5 || (got.is_nan() && want.is_nan()), "{x:?}");
     }
     assert_eq!(examples.fields[0].unit.as_deref(), Some("degC"));
+}
+
+// Real files: NetCDF files taken from packages of registries
+// (`tests/fixtures/README.md` gives their provenance), each beside the
+// values ncdump printed for it (`NAME.cdl`).
+
+/// The directory of the real files.
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// One variable as ncdump prints it: its type, dimensions, the attributes
+/// that decode it, and its values (`None` for ncdump's `_`, a value equal
+/// to the fill value).
+#[derive(Debug)]
+struct Dumped {
+    name: String,
+    ty: String,
+    dims: Vec<String>,
+    attrs: Vec<(String, Vec<f64>)>,
+    values: Vec<Option<f64>>,
+}
+
+impl Dumped {
+    fn attr(&self, name: &str) -> &[f64] {
+        self.attrs.iter().find(|(n, _)| n == name).map_or(&[], |(_, v)| v)
+    }
+
+    /// The fill value ncdump compares with: `_FillValue`, or NetCDF's
+    /// default fill value of the type (none for bytes).
+    fn fill(&self) -> Option<f64> {
+        self.attr("_FillValue").first().copied().or(match self.ty.as_str() {
+            "short" => Some(-32767.0),
+            "ushort" => Some(65535.0),
+            "int" => Some(-2147483647.0),
+            "uint" => Some(4294967295.0),
+            "float" => Some(f64::from(f32::from_bits(0x7cf0_0000))),
+            "double" => Some(f64::from_bits(0x479e_0000_0000_0000)),
+            _ => None,
+        })
+    }
+
+    /// The physical value of the stored value `v` by the CF conventions:
+    /// NaN when it is a `missing_value` or outside the valid range, else
+    /// unpacked with `scale_factor` and `add_offset`.
+    fn decode(&self, v: f64) -> f32 {
+        let (lo, hi) = match self.attr("valid_range") {
+            [lo, hi] => (Some(*lo), Some(*hi)),
+            _ => (self.attr("valid_min").first().copied(), self.attr("valid_max").first().copied()),
+        };
+        let missing = self.attr("missing_value").contains(&v)
+            || lo.is_some_and(|lo| v < lo)
+            || hi.is_some_and(|hi| v > hi);
+        let scale = self.attr("scale_factor").first().copied().unwrap_or(1.0);
+        let offset = self.attr("add_offset").first().copied().unwrap_or(0.0);
+        if missing {
+            f32::NAN
+        } else {
+            (v * scale + offset) as f32
+        }
+    }
+}
+
+const NUMERIC: [&str; 10] =
+    ["byte", "ubyte", "short", "ushort", "int", "uint", "int64", "uint64", "float", "double"];
+
+/// A number of CDL text as stored: a value of a variable of type `ty`, or
+/// (`None`) an attribute's value, whose type its suffix gives (`0.5f` is a
+/// float, `-999s` a short, `32767US` an unsigned short, `0.5` a double).
+/// Floats go through f32, so that `0.00999999978f` is the f32 it prints.
+fn cdl_number(text: &str, ty: Option<&str>) -> f64 {
+    let text = text.trim();
+    for suffix in ["", "f", "d", "s", "b", "UB", "US", "U", "LL", "ULL", "L"] {
+        let Some(body) = text.strip_suffix(suffix) else { continue };
+        let Ok(value) = body.parse::<f64>() else { continue };
+        let float = ty.map_or(suffix == "f", |ty| ty == "float");
+        return if float { f64::from(body.parse::<f32>().expect("an f32")) } else { value };
+    }
+    panic!("not a CDL number: {text:?}")
+}
+
+/// Splits `text` on `sep` outside double-quoted strings (with `\` escapes).
+fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (vec![], 0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// The numeric variables of ncdump's output, in the file's order.
+fn parse_cdl(cdl: &str) -> Vec<Dumped> {
+    let body: String = cdl.lines().filter(|l| !l.starts_with("//")).collect::<Vec<_>>().join("\n");
+    let (header, data) = body.split_once("\ndata:\n").unwrap_or((&body, ""));
+    let mut vars: Vec<Dumped> = vec![];
+    let mut in_variables = false;
+    for line in header.lines() {
+        if line == "variables:" {
+            in_variables = true;
+            continue;
+        }
+        if !in_variables || line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        let decl = line.strip_prefix('\t').filter(|l| !l.starts_with('\t'));
+        if let Some(decl) = decl {
+            // `float temp(time, level, lat, lon) ;` or `short time ;`
+            let decl = decl.trim_end_matches(" ;");
+            let (ty, rest) = decl.split_once(' ').expect("a type and a name");
+            let (name, dims) = match rest.split_once('(') {
+                Some((name, dims)) => {
+                    (name, dims.trim_end_matches(')').split(", ").map(str::to_string).collect())
+                }
+                None => (rest, vec![]),
+            };
+            vars.push(Dumped { name: name.into(), ty: ty.into(), dims, attrs: vec![], values: vec![] });
+        } else if let Some((target, value)) = line.trim().split_once(" = ") {
+            // `rh:valid_range = 0., 1. ;`
+            let Some((var, attr)) = target.split_once(':') else { continue };
+            let decoding = [
+                "_FillValue",
+                "missing_value",
+                "valid_range",
+                "valid_min",
+                "valid_max",
+                "scale_factor",
+                "add_offset",
+            ];
+            let Some(v) = vars.iter_mut().find(|v| v.name == var) else { continue };
+            if decoding.contains(&attr) && !value.starts_with('"') {
+                let numbers = value.trim_end_matches(" ;").split(", ").map(|x| cdl_number(x, None)).collect();
+                v.attrs.push((attr.into(), numbers));
+            }
+        }
+    }
+    // `name = v, v, ... ;` statements; text values are quoted strings.
+    for statement in split_outside_quotes(data.trim_end().trim_end_matches('}'), ';') {
+        let Some((name, values)) = statement.split_once('=') else { continue };
+        let Some(v) = vars.iter_mut().find(|v| v.name == name.trim()) else {
+            panic!("no declaration of {name}")
+        };
+        if !NUMERIC.contains(&v.ty.as_str()) {
+            continue;
+        }
+        let ty = v.ty.clone();
+        v.values = split_outside_quotes(values, ',')
+            .into_iter()
+            .map(str::trim)
+            .map(|x| if x == "_" { None } else { Some(cdl_number(x, Some(&ty))) })
+            .collect();
+    }
+    vars.retain(|v| NUMERIC.contains(&v.ty.as_str()));
+    vars
+}
+
+/// Both NaN, or equal.
+fn same(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+/// Every numeric variable nnc reads from `nc` has ncdump's name,
+/// dimensions and stored values; ncdump's `_` is the fill value, NaN once
+/// decoded, and every other value decodes as the CF conventions say.
+fn check_against_ncdump(nc: &Path, cdl: &str) -> Vec<nnc_runtime::data::netcdf::Variable> {
+    let file = nc.file_name().unwrap().to_string_lossy().to_string();
+    let dumped = parse_cdl(cdl);
+    let vars = nnc_runtime::data::netcdf::variables(nc).unwrap_or_else(|e| panic!("{e}"));
+    let names = |v: Vec<&String>| v.into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(vars.iter().map(|v| &v.name).collect()),
+        names(dumped.iter().map(|d| &d.name).collect()),
+        "{file}: the numeric variables"
+    );
+    for (var, d) in vars.iter().zip(&dumped) {
+        let at = format!("{file}: `{}`", d.name);
+        assert_eq!(var.dims, d.dims, "{at}: dimensions");
+        assert_eq!(var.shape.iter().product::<usize>(), d.values.len(), "{at}: {:?}", var.shape);
+        assert_eq!(var.values.len(), d.values.len(), "{at}: number of values");
+        let fill = d.fill();
+        assert!(
+            var.fill == fill || (var.fill.is_some_and(f64::is_nan) && fill.is_some_and(f64::is_nan)),
+            "{at}: fill value {:?} vs ncdump's {fill:?}",
+            var.fill
+        );
+        let decoded = var.decoded();
+        for (i, want) in d.values.iter().enumerate() {
+            let (stored, physical) = (var.values[i], decoded[i]);
+            match *want {
+                None => {
+                    let fill = fill.unwrap_or_else(|| panic!("{at}[{i}]: `_` without a fill value"));
+                    assert!(same(stored, fill), "{at}[{i}]: {stored} is not the fill value {fill}");
+                    assert!(physical.is_nan(), "{at}[{i}]: the fill value decodes to {physical}");
+                }
+                Some(want) => {
+                    assert!(same(stored, want), "{at}[{i}]: stored {stored}, ncdump {want}");
+                    let cf = d.decode(want);
+                    assert!(
+                        same(f64::from(physical), f64::from(cf)),
+                        "{at}[{i}]: decoded {physical}, CF {cf}"
+                    );
+                }
+            }
+        }
+    }
+    vars
+}
+
+fn cdl(name: &str) -> String {
+    fs::read_to_string(fixtures().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn find<'a>(
+    vars: &'a [nnc_runtime::data::netcdf::Variable],
+    name: &str,
+) -> &'a nnc_runtime::data::netcdf::Variable {
+    vars.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no `{name}`"))
+}
+
+#[test]
+fn real_netcdf3_files_read_as_ncdump_reads_them() {
+    let files = [
+        "temp_3D_classic",
+        "temp_3D_64bit_offset",
+        "containing_default_fill_values",
+        "nc_fill_values",
+        "scalar_vars",
+        "zero_sized_unlimited_dim",
+        "example_1",
+        "example_2",
+        "example_3_maskedvals",
+    ];
+    for name in files {
+        let vars = check_against_ncdump(&fixtures().join(format!("{name}.nc")), &cdl(&format!("{name}.cdl")));
+        match name {
+            "temp_3D_classic" | "temp_3D_64bit_offset" => {
+                // Six record variables of two records; the `char` one is text.
+                let t = find(&vars, "temperature_f32");
+                assert_eq!((t.shape.as_slice(), t.units.as_deref()), (&[2, 3, 5][..], Some("Celsius")));
+                assert_eq!(t.decoded(), (0..30).map(|v| v as f32).collect::<Vec<_>>());
+                assert!(vars.iter().all(|v| v.name != "temperature_u8"));
+                assert!(find(&vars, "temperature_i16").integer && !t.integer);
+            }
+            "containing_default_fill_values" => {
+                // The second record was never written: the default fill
+                // values, missing, except for bytes, which have none.
+                for var in ["var_i16", "var_i32", "var_f32", "var_f64"] {
+                    let d = find(&vars, var).decoded();
+                    assert!(d[0] == 1.0 && d[1].is_nan() && d[2] == 3.0, "{var}: {d:?}");
+                }
+                assert_eq!(find(&vars, "var_i8").decoded(), [1.0, -127.0, 3.0]);
+            }
+            "scalar_vars" => {
+                for v in &vars {
+                    assert_eq!(
+                        (v.shape.as_slice(), v.decoded().as_slice()),
+                        (&[][..], &[42.0][..]),
+                        "{}",
+                        v.name
+                    );
+                }
+            }
+            "zero_sized_unlimited_dim" => assert!(vars.is_empty()),
+            "example_1" => {
+                assert!(find(&vars, "temp").decoded().iter().all(|v| v.is_nan()), "never written");
+                assert_eq!(find(&vars, "temp").shape, [1, 4, 5, 10]);
+                assert_eq!(find(&vars, "rh").valid_max, Some(1.0));
+            }
+            "example_2" => {
+                // Packed ints: value · 0.01 + 20, one fill value.
+                let t = find(&vars, "Temperature").decoded();
+                assert!(t[3].is_nan());
+                assert!((t[1] - 20.71).abs() < 1e-5 && (t[14] - 30.0).abs() < 1e-5, "{t:?}");
+            }
+            "example_3_maskedvals" => {
+                // 1e-10 is not the fill value 0; a `missing_value` is
+                // missing though ncdump prints it; a NaN fill value.
+                let d = |v: &str| find(&vars, v).decoded();
+                assert!(d("var1_fillval0")[0] == 1e-10 && d("var1_fillval0")[1].is_nan());
+                assert_eq!(d("var2_noFillval"), [1.0, 2.0, 3.0]);
+                let v3 = d("var3_fillvalAndMissingValue");
+                assert!(v3[0].is_nan() && v3[1].is_nan() && v3[2] == 3.0, "{v3:?}");
+                let v4 = d("var4_missingValue");
+                assert!(v4[0] == 1.0 && v4[1].is_nan() && v4[2] == 3.0, "{v4:?}");
+                assert!(d("var5_fillvalNaN")[1].is_nan() && d("var5_fillvalNaN")[2] == 3.0);
+                assert_eq!(find(&vars, "var7_2d").shape, [3, 2]);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// ncdump's text for `lcc_km.nc` (1 MB of values, most of them `0`), kept
+/// zipped.
+fn lcc_km_cdl() -> String {
+    use std::io::Read;
+    let zipped = fs::File::open(fixtures().join("lcc_km.cdl.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(zipped).unwrap();
+    let mut text = String::new();
+    archive.by_name("lcc_km.cdl").unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+#[cfg(feature = "netcdf")]
+#[test]
+fn a_real_netcdf4_file_reads_as_ncdump_reads_it() {
+    let vars = check_against_ncdump(&fixtures().join("lcc_km.nc"), &lcc_km_cdl());
+    let prcp = find(&vars, "prcp");
+    assert_eq!(
+        (prcp.dims.as_slice(), prcp.shape.as_slice()),
+        (&["time", "y", "x"].map(String::from)[..], &[1, 569, 619][..])
+    );
+    assert_eq!(prcp.units.as_deref(), Some("mm"));
+    assert!(find(&vars, "lambert_conformal_conic").decoded()[0].is_nan(), "a scalar never written");
+}
+
+#[cfg(not(feature = "netcdf"))]
+#[test]
+fn a_real_netcdf4_file_names_the_feature_that_reads_it() {
+    // The expectations parse; the file is refused with the way to read it.
+    let dumped = parse_cdl(&lcc_km_cdl());
+    assert_eq!(dumped.iter().map(|d| d.values.len()).sum::<usize>(), 1 + 569 * 619 + 1 + 619 + 569);
+    let e = nnc_runtime::data::netcdf::variables(&fixtures().join("lcc_km.nc")).unwrap_err().to_string();
+    assert!(e.contains("lcc_km.nc") && e.contains("NetCDF-4") && e.contains("feature `netcdf`"), "{e}");
+}
+
+#[test]
+fn real_files_load_as_data_and_their_mistakes_are_clear_errors() {
+    let dir = fixtures();
+    let load = |src: &DataSource, x: &str, y: &str| try_load(src, x, y, Missing::Mask, &dir);
+    // Two variables stacked, time first: 2 examples of 3 × 5.
+    let src = source(
+        "temp_3D_classic.nc",
+        &["temperature_f32", "temperature_i16"],
+        &["temperature_f64"],
+        &["time", "lat", "lon"],
+    );
+    let examples = load(&src, "f32[B, 2, 3, 5]", "f32[B, 3, 5]").unwrap();
+    assert_eq!((examples.n, examples.order), (2, Order::Chronological));
+    let x = floats(&examples, 0);
+    assert_eq!((x[0], x[14], x[15], x[30], x[59]), (0.0, 14.0, 0.0, 15.0, 29.0));
+    assert_eq!(examples.fields[0].unit.as_deref(), Some("Celsius"));
+    // A missing variable names the file, the closest variable and the others.
+    let src = source("temp_3D_64bit_offset.nc", &["temperature"], &["temperature_f64"], &[]);
+    let e = load(&src, "f32[B, 15]", "f32[B, 15]").unwrap_err();
+    for part in [
+        "temp_3D_64bit_offset.nc",
+        "no variable `temperature`",
+        "did you mean",
+        "`temperature_f32`",
+        "`latitude`",
+    ] {
+        assert!(e.contains(part), "{part:?} not in: {e}");
+    }
+    // The file's order is (time, latitude, longitude), not the declared one.
+    let src =
+        source("temp_3D_classic.nc", &["temperature_f32"], &["temperature_f64"], &["time", "lon", "lat"]);
+    let e = load(&src, "f32[B, 15]", "f32[B, 15]").unwrap_err();
+    for part in ["temp_3D_classic.nc", "`temperature_f32`", "(time, latitude, longitude)", "(time, lon, lat)"]
+    {
+        assert!(e.contains(part), "{part:?} not in: {e}");
+    }
+    // Variables of different shapes, text, a scalar, a file of no variables.
+    let src = source("temp_3D_classic.nc", &["temperature_f32", "latitude"], &["temperature_f64"], &[]);
+    let e = load(&src, "f32[B, 15]", "f32[B, 15]").unwrap_err();
+    assert!(
+        e.contains("`temperature_f32`") && e.contains("`latitude`") && e.contains("cannot be stacked"),
+        "{e}"
+    );
+    let src = source("temp_3D_classic.nc", &["temperature_u8"], &["temperature_f64"], &[]);
+    let e = load(&src, "f32[B, 15]", "f32[B, 15]").unwrap_err();
+    assert!(
+        e.contains("temp_3D_classic.nc") && e.contains("`temperature_u8` holds char values, not numbers"),
+        "{e}"
+    );
+    let src = source("scalar_vars.nc", &["scalar_value_f32"], &["scalar_value_f64"], &[]);
+    let e = load(&src, "f32[B, 1]", "f32[B, 1]").unwrap_err();
+    assert!(e.contains("scalar_vars.nc") && e.contains("`scalar_value_f32` is a scalar"), "{e}");
+    let src = source("zero_sized_unlimited_dim.nc", &["x"], &["x"], &[]);
+    let e = load(&src, "f32[B, 1]", "f32[B, 1]").unwrap_err();
+    assert!(e.contains("no variable `x`; the file has no variables"), "{e}");
+    // Never-written values are missing: an error under `missing = error`.
+    let src = source("example_1.nc", &["temp"], &["rh"], &[]);
+    let e = try_load(&src, "f32[B, 4, 5, 10]", "f32[B, 5, 10]", Missing::Error, &dir).unwrap_err();
+    assert!(e.contains("example_1.nc") && e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn a_truncated_real_file_names_the_file_and_the_variable() {
+    let dir = temp("truncated-real");
+    for name in ["temp_3D_classic.nc", "temp_3D_64bit_offset.nc", "example_1.nc"] {
+        let bytes = fs::read(fixtures().join(name)).unwrap();
+        let short = format!("short_{name}");
+        fs::write(dir.join(&short), &bytes[..bytes.len() - 50]).unwrap();
+        let e = nnc_runtime::data::netcdf::variables(&dir.join(&short)).unwrap_err().to_string();
+        assert!(e.contains(&short) && e.contains("the file is truncated: the values of variable `"), "{e}");
+        fs::write(dir.join(&short), &bytes[..100]).unwrap();
+        let e = nnc_runtime::data::netcdf::variables(&dir.join(&short)).unwrap_err().to_string();
+        assert!(e.contains(&short) && e.contains("corrupt or truncated NetCDF-3 header"), "{e}");
+    }
+    let bytes = fs::read(fixtures().join("lcc_km.nc")).unwrap();
+    fs::write(dir.join("short_lcc_km.nc"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = nnc_runtime::data::netcdf::variables(&dir.join("short_lcc_km.nc")).unwrap_err().to_string();
+    assert!(e.contains("short_lcc_km.nc"), "{e}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// `const NAME: TYPE = netcdf(PATH, var: NAME)`: a variable of a NetCDF file
+// as a constant, read by the runtime's loader.
+
+fn netcdf_const(path: &str, var: &str) -> nnc_compiler::sema::ConstSource {
+    nnc_compiler::sema::ConstSource::Netcdf { path: path.into(), var: var.into() }
+}
+
+#[test]
+fn netcdf_constants_read_real_files_unpacked_and_refuse_missing_values() {
+    use nnc_compiler::sema::{ConstData, Loader};
+    let loader = nnc_runtime::FileLoader::new(fixtures());
+    let load = |path: &str, var: &str| loader.load(&netcdf_const(path, var));
+    let t = load("temp_3D_classic.nc", "temperature_f32").unwrap();
+    assert_eq!(t.shape, [2, 3, 5]);
+    assert_eq!(t.data, ConstData::F32((0..30).map(|v| v as f32).collect()));
+    // Integers that are not packed are i32 (a mask can feed an i32 constant).
+    let t = load("temp_3D_64bit_offset.nc", "temperature_i16").unwrap();
+    assert_eq!(t.data, ConstData::I32((0..30).collect()));
+    let lat = load("example_1.nc", "lat").unwrap();
+    assert_eq!((lat.shape, lat.data), (vec![5], ConstData::I32(vec![20, 30, 40, 50, 60])));
+    let rh = load("example_1.nc", "rh").unwrap();
+    assert_eq!(rh.shape, [1, 5, 10]);
+    let scalar = load("scalar_vars.nc", "scalar_value_f64").unwrap();
+    assert_eq!((scalar.shape, scalar.data), (vec![], ConstData::F32(vec![42.0])));
+    // A fill value, a missing value, a value never written: errors at
+    // their index, naming the file, the variable and why.
+    let resolved = |f: &str| fixtures().join(f).display().to_string();
+    let e = load("example_2.nc", "Temperature").unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "variable `Temperature` of `example_2.nc` ({}) has a missing value at index [3] (the fill value \
+             9999); a constant's values must be finite: fill the gaps in the file (e.g. with `cdo \
+             setmisstoc,0`)",
+            resolved("example_2.nc")
+        )
+    );
+    let e = load("example_3_maskedvals.nc", "var4_missingValue").unwrap_err();
+    assert!(e.contains("`var4_missingValue`") && e.contains("index [1] (the missing value 2)"), "{e}");
+    let e = load("example_3_maskedvals.nc", "var7_2d").unwrap_err();
+    assert!(e.contains("index [0, 0] (the fill value 1)"), "{e}");
+    let e = load("example_1.nc", "temp").unwrap_err();
+    assert!(e.contains("index [0, 0, 0, 0] (the fill value 9.969209968386869e36)"), "{e}");
+    // A variable that is not there, text, a missing file, not NetCDF.
+    let e = load("temp_3D_classic.nc", "temperature").unwrap_err();
+    assert!(
+        e.starts_with(&format!("cannot load `temp_3D_classic.nc` ({}): no variable `temperature` (did you mean `temperature_i8`?); the variables are `latitude`", resolved("temp_3D_classic.nc"))),
+        "{e}"
+    );
+    let e = load("temp_3D_classic.nc", "temperature_u8").unwrap_err();
+    assert!(e.ends_with("variable `temperature_u8` holds char values, not numbers"), "{e}");
+    let e = load("none.nc", "lsm").unwrap_err();
+    assert_eq!(e, format!("cannot read `none.nc` ({}): No such file or directory", resolved("none.nc")));
+    let e = load("README.md", "lsm").unwrap_err();
+    assert!(e.contains("`README.md`") && e.contains("not a NetCDF file"), "{e}");
+    #[cfg(not(feature = "netcdf"))]
+    {
+        let e = load("lcc_km.nc", "prcp").unwrap_err();
+        assert!(e.contains("`lcc_km.nc`") && e.contains("feature `netcdf`"), "{e}");
+    }
+    #[cfg(feature = "netcdf")]
+    {
+        let prcp = load("lcc_km.nc", "prcp").unwrap();
+        assert_eq!((prcp.shape, prcp.data), (vec![1, 569, 619], ConstData::F32(vec![0.0; 569 * 619])));
+    }
+}
+
+/// A land-sea mask `lsm` (f32 [2, 3]) and orography `orog` (shorts packed
+/// as metres), written as a NetCDF-3 file.
+fn write_mask(path: &Path) {
+    let mut ds = DataSet::new();
+    ds.add_fixed_dim("lat", 2).unwrap();
+    ds.add_fixed_dim("lon", 3).unwrap();
+    ds.add_var_f32("lsm", &["lat", "lon"]).unwrap();
+    ds.add_var_i16("orog", &["lat", "lon"]).unwrap();
+    ds.add_var_attr_f32("orog", "scale_factor", vec![2.0]).unwrap();
+    ds.add_var_attr_f32("orog", "add_offset", vec![100.0]).unwrap();
+    let mut writer = FileWriter::open(path).unwrap();
+    writer.set_def(&ds, Version::Classic, 0).unwrap();
+    writer.write_var_f32("lsm", &[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
+    writer.write_var_i16("orog", &[0, 5, 10, 15, 20, 25]).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_model_with_netcdf_constants_compiles_and_runs() {
+    use std::collections::HashMap;
+
+    use nnc_compiler::ir::interp::{self, Tensor};
+    let dir = temp("const-model");
+    write_mask(&dir.join("mask.nc"));
+    let loader = nnc_runtime::FileLoader::for_model(&dir.join("m.nn"));
+    let src = "model m {\n  const lsm: f32[2, 3] = netcdf(\"mask.nc\", var: \"lsm\")\n  \
+               const orog: f32[2, 3] = netcdf(\"mask.nc\", var: \"orog\")\n  input x: f32[B, 2, 3]\n  \
+               y = x * lsm + orog\n  output y\n}\n";
+    let compiled = nnc_compiler::compile_with(src, &loader).unwrap_or_else(|d| panic!("{d:#?}"));
+    let consts = &compiled.module.constants;
+    assert_eq!(consts[0].origin, "netcdf(\"mask.nc\", var: \"lsm\")");
+    assert_eq!(consts[1].ty.to_string(), "f32[2, 3]");
+    assert_eq!(consts[0].sha256.len(), 64);
+    let mut inputs: HashMap<String, Tensor<f32>> = HashMap::new();
+    for c in consts {
+        inputs.insert(c.name.clone(), Tensor::from_f64(&[2, 3], &c.data.to_f64()).unwrap());
+    }
+    let x: Vec<f64> = (0..12).map(|v| v as f64).collect();
+    inputs.insert("x".into(), Tensor::from_f64(&[2, 2, 3], &x).unwrap());
+    let out = interp::run::<f32>(&compiled.module.infer_graph, &inputs).unwrap();
+    let Tensor::Float(y) = &out[0].1 else { panic!("a float output") };
+    let lsm = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+    let orog = [100.0, 110.0, 120.0, 130.0, 140.0, 150.0];
+    let want: Vec<f32> = (0..12).map(|i| i as f32 * lsm[i % 6] + orog[i % 6]).collect();
+    assert_eq!(y.iter().copied().collect::<Vec<_>>(), want);
+
+    // A variable that is not in the file, and a shape other than declared:
+    // errors at the constant naming the file and the variables, or both shapes.
+    let errors = |src: &str| match nnc_compiler::compile_with(src, &loader) {
+        Ok(_) => panic!("compiled: {src}"),
+        Err(d) => d,
+    };
+    let wrong = src.replace("var: \"lsm\"", "var: \"lsn\"");
+    let d = errors(&wrong);
+    assert!(
+        d[0].message.contains("no variable `lsn` (did you mean `lsm`?); the variables are `lsm`, `orog`"),
+        "{d:#?}"
+    );
+    assert!(d[0].message.contains("`mask.nc`"), "{d:#?}");
+    let at = wrong.find("netcdf(\"mask.nc\", var: \"lsn\")").unwrap();
+    assert_eq!(d[0].labels[0].span.lo as usize, at, "{d:#?}");
+    let d = errors(&src.replace("const lsm: f32[2, 3]", "const lsm: f32[3, 2]"));
+    assert!(
+        d[0].message.contains("netcdf(\"mask.nc\", var: \"lsm\") does not match the type of `lsm`"),
+        "{d:#?}"
+    );
+    assert!(d[0].labels.iter().any(|l| l.message == "the file holds f32[2, 3]"), "{d:#?}");
+    let d = errors(&src.replace("netcdf(\"mask.nc\", var: \"lsm\")", "netcdf(\"mask.nc\")"));
+    assert!(d[0].message.contains("`netcdf(PATH, var: NAME)`"), "{d:#?}");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,8 @@
 //!
 //! A constant is a graph input of kind [`InputKind::Const`](crate::ir::InputKind)
 //! whose value travels with the [`Module`](super::Module): `const NAME: TYPE
-//! = npy(PATH)` declarations (read through a [`Loader`]), and tensors the
+//! = npy(PATH)` declarations (also `npz`, `csv`, `netcdf` and `dataset`
+//! sources, read through a [`Loader`]), and tensors the
 //! built-ins compute at compile time (`arange`, `linspace`, `grid_graph`,
 //! `knn_graph`, ...). Executables are fed these values by name, like data;
 //! they are never trained. Each constant's SHA-256 goes into checkpoints, so
@@ -104,6 +105,9 @@ pub enum ConstSource {
     Csv { path: String, column: Option<String> },
     /// `dataset(NAME, field: FIELD)`: an array of a shipped data set.
     Dataset { name: String, field: String },
+    /// `netcdf(PATH, var: NAME)`: a variable of a NetCDF file, decoded
+    /// (unpacked, its missing values NaN).
+    Netcdf { path: String, var: String },
 }
 
 impl fmt::Display for ConstSource {
@@ -114,6 +118,7 @@ impl fmt::Display for ConstSource {
             ConstSource::Csv { path, column: None } => write!(f, "csv({path:?})"),
             ConstSource::Csv { path, column: Some(c) } => write!(f, "csv({path:?}, column: {c:?})"),
             ConstSource::Dataset { name, field } => write!(f, "dataset({name:?}, field: {field:?})"),
+            ConstSource::Netcdf { path, var } => write!(f, "netcdf({path:?}, var: {var:?})"),
         }
     }
 }
@@ -127,7 +132,8 @@ pub struct Loaded {
 
 /// Reads the value of a `const` declaration. The compiler reads no files
 /// itself: the command-line tool and the tests pass a loader (the runtime's
-/// reads npy, npz, csv and data sets relative to the model file).
+/// reads npy, npz, csv and NetCDF files relative to the model file, and data
+/// sets).
 pub trait Loader {
     /// The array `source` names; an error message names the file and says
     /// what is wrong with it.

@@ -228,7 +228,10 @@ struct Arrays(Vec<(&'static str, Loaded)>);
 impl Loader for Arrays {
     fn load(&self, source: &ConstSource) -> Result<Loaded, String> {
         let path = match source {
-            ConstSource::Npy { path } | ConstSource::Npz { path, .. } | ConstSource::Csv { path, .. } => path,
+            ConstSource::Npy { path }
+            | ConstSource::Npz { path, .. }
+            | ConstSource::Csv { path, .. }
+            | ConstSource::Netcdf { path, .. } => path,
             ConstSource::Dataset { name, .. } => name,
         };
         self.0
@@ -276,6 +279,31 @@ fn constants_are_inputs_with_their_values() {
     expect(&src, &d, "npy(\"mask.npy\") does not match the type of `mask`", Some("f32[5]"));
     let d = with_arrays(&src, vec![]).expect_err("no file");
     expect(&src, &d, "cannot read `mask.npy`", Some("npy(\"mask.npy\")"));
+}
+
+/// `netcdf(PATH, var: NAME)` (or `netcdf(PATH, NAME)`) names a variable of
+/// a NetCDF file; without the variable, or with another argument, it is an
+/// error at the source.
+#[test]
+fn netcdf_constants_name_a_variable() {
+    let lsm = Loaded { shape: vec![4], data: ConstData::F32(vec![1.0, 0.0, 1.0, 1.0]) };
+    for source in ["netcdf(\"lsm.nc\", var: \"lsm\")", "netcdf(\"lsm.nc\", \"lsm\")"] {
+        let src = model(&format!(
+            "  const lsm: f32[4] = {source}\n  out = (x * lsm) |> dense(1)\n  loss = mse(out, y)"
+        ));
+        let module = with_arrays(&src, vec![("lsm.nc", lsm.clone())]).expect("analyses");
+        assert_eq!(module.constants[0].origin, "netcdf(\"lsm.nc\", var: \"lsm\")");
+    }
+    let src = model(
+        "  const lsm: f32[4] = netcdf(\"lsm.nc\")\n  out = (x * lsm) |> dense(1)\n  loss = mse(out, y)",
+    );
+    let d = with_arrays(&src, vec![("lsm.nc", lsm.clone())]).expect_err("no variable named");
+    expect(&src, &d, "`netcdf(PATH, var: NAME)`", Some("netcdf(\"lsm.nc\")"));
+    let src = model(
+        "  const lsm: f32[4] = netcdf(\"lsm.nc\", field: \"lsm\")\n  out = (x * lsm) |> dense(1)\n  loss = mse(out, y)",
+    );
+    let d = with_arrays(&src, vec![("lsm.nc", lsm)]).expect_err("another argument");
+    expect(&src, &d, "`netcdf` has no argument `field`", Some("field"));
 }
 
 /// The language reference documents every built-in and layer form: its

@@ -61,13 +61,18 @@ pub struct Variable {
     pub valid_max: Option<f64>,
     /// The `units` attribute.
     pub units: Option<String>,
+    /// Whether the stored values are integers (`byte`, `short`, `int`, ...),
+    /// not `float` or `double`.
+    pub integer: bool,
 }
 
 impl Variable {
     /// A variable from its stored values and the attributes that decode
     /// them, as either reader finds them: `numbers(attr)` gives a numeric
     /// attribute's values (empty when absent), `default_fill` the format's
-    /// fill value for the variable's type.
+    /// fill value for the variable's type, `integer` whether that type is an
+    /// integer one.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_attributes(
         name: &str,
         dims: Vec<String>,
@@ -76,6 +81,7 @@ impl Variable {
         numbers: impl Fn(&str) -> Vec<f64>,
         default_fill: Option<f64>,
         units: Option<String>,
+        integer: bool,
     ) -> Variable {
         let (valid_min, valid_max) = match numbers("valid_range")[..] {
             [lo, hi, ..] => (Some(lo), Some(hi)),
@@ -93,6 +99,7 @@ impl Variable {
             valid_min,
             valid_max,
             units,
+            integer,
         }
     }
 
@@ -106,12 +113,42 @@ impl Variable {
             || self.valid_max.is_some_and(|hi| v > hi)
     }
 
+    /// Why the stored value `v` is missing ("the fill value -999"), or
+    /// `None` when it is a value.
+    pub fn why_missing(&self, v: f64) -> Option<String> {
+        let n = number(v);
+        if v.is_nan() {
+            Some("NaN".into())
+        } else if self.fill == Some(v) {
+            Some(format!("the fill value {n}"))
+        } else if self.missing.contains(&v) {
+            Some(format!("the missing value {n}"))
+        } else if let Some(lo) = self.valid_min.filter(|&lo| v < lo) {
+            Some(format!("{n}, below the valid minimum {}", number(lo)))
+        } else {
+            self.valid_max
+                .filter(|&hi| v > hi)
+                .map(|hi| format!("{n}, above the valid maximum {}", number(hi)))
+        }
+    }
+
     /// The physical values: missing ones NaN, the others unpacked.
     pub fn decoded(&self) -> Vec<f32> {
         self.values
             .iter()
             .map(|&v| if self.is_missing(v) { f32::NAN } else { (v * self.scale + self.offset) as f32 })
             .collect()
+    }
+}
+
+/// A stored value as text: plain for ordinary magnitudes, else in
+/// scientific notation (`9.969209968386869e36`, NetCDF's default fill value
+/// of doubles).
+fn number(v: f64) -> String {
+    if v == 0.0 || (1e-4..1e7).contains(&v.abs()) {
+        v.to_string()
+    } else {
+        format!("{v:e}")
     }
 }
 
@@ -210,7 +247,11 @@ enum File {
 
 impl File {
     fn open(path: &Path) -> Result<File, String> {
-        let bytes = read_file(path).map_err(|e| e.cause)?;
+        File::parse(path, read_file(path).map_err(|e| e.cause)?)
+    }
+
+    /// The file at `path`, whose contents are `bytes`.
+    fn parse(path: &Path, bytes: Vec<u8>) -> Result<File, String> {
         match format(&bytes)? {
             Format::Netcdf3 => Ok(File::Netcdf3(Classic::parse(bytes)?)),
             Format::Cdf5 | Format::Hdf5 => open_with_library(path, &bytes),
@@ -222,6 +263,21 @@ impl File {
             File::Netcdf3(c) => c.names(),
             #[cfg(feature = "netcdf")]
             File::Netcdf4(f) => f.variables().map(|v| v.name()).collect(),
+        }
+    }
+
+    /// The names of the variables that hold numbers (not text).
+    fn numeric_names(&self) -> Vec<String> {
+        match self {
+            File::Netcdf3(c) => c.numeric_names(),
+            #[cfg(feature = "netcdf")]
+            File::Netcdf4(f) => {
+                use netcdf::types::NcVariableType;
+                f.variables()
+                    .filter(|v| matches!(v.vartype(), NcVariableType::Int(_) | NcVariableType::Float(_)))
+                    .map(|v| v.name())
+                    .collect()
+            }
         }
     }
 
@@ -309,20 +365,29 @@ fn read_netcdf4(file: &netcdf::File, name: &str) -> Result<Variable, String> {
     };
     let values: Vec<f64> =
         var.get_values::<f64, _>(..).map_err(|e| format!("cannot read variable `{name}`: {e}"))?;
-    Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units))
+    let integer = matches!(var.vartype(), NcVariableType::Int(_));
+    Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units, integer))
 }
 
-/// Every variable of the NetCDF file at `path`, in the file's order, read
-/// and decoded as a data source reads them (for tools that list a file and
-/// for testing the reader on damaged files).
+/// Every numeric variable of the NetCDF file at `path` (text variables,
+/// `char` or `string`, are left out), in the file's order, read and
+/// decoded as a data source reads them (for tools that list a file and for
+/// testing the reader on real and damaged files).
 pub fn variables(path: &Path) -> Result<Vec<Variable>, Error> {
     let fail = |m: String| Error::new(path, m);
     let mut file = File::open(path).map_err(fail)?;
     let mut vars = vec![];
-    for name in file.names() {
+    for name in file.numeric_names() {
         vars.push(file.variable(&name).map_err(fail)?);
     }
     Ok(vars)
+}
+
+/// The variable `name` of the NetCDF file at `path`, whose contents are
+/// `bytes` (a `const` declaration's source). The error is the cause alone,
+/// without the path.
+pub(crate) fn read_variable(path: &Path, bytes: Vec<u8>, name: &str) -> Result<Variable, String> {
+    File::parse(path, bytes)?.variable(name)
 }
 
 /// Reads the variables `names` of the NetCDF file at `path` (each checked

@@ -16,6 +16,15 @@
 //!   read is an integer literal (an edge list), else f32. A first line whose
 //!   cells are all numbers is data (a file written by `np.savetxt`); any
 //!   other first line is the header naming the columns;
+//! - `netcdf(PATH, var: NAME)` reads a variable of a NetCDF file as the
+//!   data source `netcdf(...)` does ([`crate::data::netcdf`]): NetCDF-3
+//!   always, NetCDF-4 with the cargo feature `netcdf`; packed values are
+//!   unpacked (`value · scale_factor + add_offset`) and the array is f32,
+//!   except that an integer variable (`byte`, `short`, `int`) without
+//!   `scale_factor` or `add_offset` is read as i32 (a land-sea mask can
+//!   feed an `i32` constant). A fill value, a `missing_value` or a value
+//!   outside `valid_range` is an error naming its index and why it is
+//!   missing: a constant has no missing values;
 //! - `dataset(NAME, field: FIELD)` reads a stored array of a shipped data
 //!   set (the arrays the catalogue [`nnc_compiler::config::datasets`]
 //!   lists, such as `dataset("landsea_etopo60", field: "landsea")`) or, for
@@ -40,6 +49,7 @@ use nnc_compiler::suggest::closest;
 use super::error::{index_text, io_message, names_text};
 use super::npz::ArrayValue;
 use crate::data::files::{read_npy, read_npz_entry, ArrayError, Npz, Table};
+use crate::data::netcdf::read_variable;
 
 /// Reads `const` declarations' files relative to a base directory: the
 /// model file's.
@@ -98,6 +108,33 @@ impl FileLoader {
             Some(name) => table.column(&origin, name),
         }
     }
+
+    fn netcdf(&self, path: &str, name: &str) -> Result<Loaded, String> {
+        let file = self.file(path);
+        let bytes = file.read()?;
+        let var = read_variable(&file.resolved, bytes, name)
+            .map_err(|cause| format!("cannot load {file}: {cause}"))?;
+        let origin = format!("variable `{name}` of {file}");
+        let decoded = var.decoded();
+        if let Some(flat) = decoded.iter().position(|v| !v.is_finite()) {
+            let at = index_text(&unflatten(flat, &var.shape));
+            return Err(match var.why_missing(var.values[flat]) {
+                Some(why) => format!(
+                    "{origin} has a missing value at index {at} ({why}); a constant's values must be \
+                     finite: fill the gaps in the file (e.g. with `cdo setmisstoc,0`)"
+                ),
+                None => not_finite(&origin, decoded[flat], &format!("index {at}")),
+            });
+        }
+        let unpacked = var.scale == 1.0 && var.offset == 0.0;
+        let fits = |v: &f64| (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(v);
+        let data = if var.integer && unpacked && var.values.iter().all(fits) {
+            ConstData::I32(var.values.iter().map(|&v| v as i32).collect())
+        } else {
+            ConstData::F32(decoded)
+        };
+        Ok(Loaded { shape: var.shape, data })
+    }
 }
 
 impl Loader for FileLoader {
@@ -107,6 +144,7 @@ impl Loader for FileLoader {
             ConstSource::Npz { path, key } => self.npz(path, key),
             ConstSource::Csv { path, column } => self.csv(path, column.as_deref()),
             ConstSource::Dataset { name, field } => dataset_field(name, field),
+            ConstSource::Netcdf { path, var } => self.netcdf(path, var),
         }
     }
 }

@@ -6,9 +6,10 @@
 //! `const mask: f32[H, W] = npy("mask.npy")` declares a tensor read when
 //! the program is compiled, never trained. Sources: `npy(PATH)`,
 //! `npz(PATH, KEY)`, `csv(PATH)` (every value, `[rows, columns]`) or
-//! `csv(PATH, column: NAME)` (`[rows]`), and `dataset(NAME, field: FIELD)`
-//! (a field of a built-in data set). Paths are relative to the model
-//! file. The element type is `f32` or `i32`; integers read into an `f32`
+//! `csv(PATH, column: NAME)` (`[rows]`), `netcdf(PATH, var: NAME)` (a
+//! variable of a NetCDF file, unpacked; a missing value is an error), and
+//! `dataset(NAME, field: FIELD)` (a field of a built-in data set). Paths
+//! are relative to the model file. The element type is `f32` or `i32`; integers read into an `f32`
 //! constant are converted, floats are not accepted for an `i32` one. Every
 //! dimension of TYPE is either a number the file must match or a name the
 //! file binds (`i32[E, 2]`); one name binds one size across all constants,
@@ -96,7 +97,10 @@ pub fn load_constants(
 fn source_of(value: &Expr, diags: &mut Vec<Diagnostic>) -> Option<ConstSource> {
     let bad = |diags: &mut Vec<Diagnostic>, label: &str| {
         diags.push(
-            Diagnostic::error("a constant is read from `npy(PATH)`, `npz(PATH, KEY)`, `csv(PATH)` or `dataset(NAME, field: FIELD)`")
+            Diagnostic::error(
+                "a constant is read from `npy(PATH)`, `npz(PATH, KEY)`, `csv(PATH)`, `netcdf(PATH, var: NAME)` \
+                 or `dataset(NAME, field: FIELD)`",
+            )
                 .primary(value.span, label.to_string())
                 .note("help: a tensor computed in the model is an ordinary binding: `m = ones([4, 4])`"),
         );
@@ -124,6 +128,7 @@ fn source_of(value: &Expr, diags: &mut Vec<Diagnostic>) -> Option<ConstSource> {
     let allowed: &[&str] = match fn_name.as_str() {
         "csv" => &["column"],
         "dataset" => &["field"],
+        "netcdf" => &["var"],
         _ => &[],
     };
     if let Some((k, (_, s))) = keywords.iter().find(|(k, _)| !allowed.contains(k)) {
@@ -142,7 +147,12 @@ fn source_of(value: &Expr, diags: &mut Vec<Diagnostic>) -> Option<ConstSource> {
             None => return bad(diags, "`dataset(NAME, field: FIELD)` names the field"),
         },
         ("dataset", [name, field]) => ConstSource::Dataset { name: name.clone(), field: field.clone() },
-        ("npy" | "npz" | "csv" | "dataset", _) => return bad(diags, "wrong number of arguments"),
+        ("netcdf", [path]) => match take("var", &keywords) {
+            Some(var) => ConstSource::Netcdf { path: path.clone(), var },
+            None => return bad(diags, "`netcdf(PATH, var: NAME)` names the variable"),
+        },
+        ("netcdf", [path, var]) => ConstSource::Netcdf { path: path.clone(), var: var.clone() },
+        ("npy" | "npz" | "csv" | "dataset" | "netcdf", _) => return bad(diags, "wrong number of arguments"),
         _ => return bad(diags, "not a file or data set"),
     };
     Some(source)

@@ -240,6 +240,12 @@ impl Classic {
         self.all.iter().map(|v| v.name.clone()).collect()
     }
 
+    /// The names of the variables that hold numbers (not `char` text).
+    pub fn numeric_names(&self) -> Vec<String> {
+        let numeric = |v: &&Var| v.nc_type != 2 && type_size(v.nc_type).is_some();
+        self.all.iter().filter(numeric).map(|v| v.name.clone()).collect()
+    }
+
     fn is_record(&self, v: &Var) -> bool {
         v.dims.first().is_some_and(|&d| Some(d) == self.unlimited)
     }
@@ -300,7 +306,8 @@ impl Classic {
             Some((_, Values::Text(t))) => Some(t.clone()),
             _ => None,
         };
-        Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units))
+        let integer = matches!(v.nc_type, 1 | 3 | 4);
+        Ok(Variable::from_attributes(name, dims, shape, values, numbers, default_fill, units, integer))
     }
 }
 
