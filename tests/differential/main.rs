@@ -17,8 +17,12 @@
 //!    generated access bounds-checked), matches the f64 interpreter with the
 //!    tolerances of `tests/jit.rs`: `1e-5 · scale`, or four times the error
 //!    of the interpreter run in f32 where f32 arithmetic cannot do better;
-//!    updated parameters get a slack of `2·lr` (Adam's first step divides
-//!    rounding noise by itself).
+//!    where that run happens to round well and the output is sensitive to
+//!    rounding (a normalisation of a constant channel, a sum whose terms
+//!    cancel), four times the error of f64 runs with every value and every
+//!    sum's terms rounded at random by as much as f32 may
+//!    ([`rounding_runs`]); updated parameters get a slack of `2·lr` (Adam's
+//!    first step divides rounding noise by itself).
 //!
 //! Every failure names the program's seed and shows its source; a program
 //! is regenerated from its seed alone:
@@ -197,6 +201,7 @@ fn compare_compiled(
     let want: Outputs<f32> = want.iter().map(|(n, t)| (n.clone(), t.convert())).collect();
     let floor = 1e-2 * largest(&want);
     let lr = learning_rate(inputs);
+    let mut rounded = None;
     let mut failures = vec![];
     for &(threads, checking) in configs {
         let label = format!("{what} ({threads} thread{}, {checking:?})", if threads > 1 { "s" } else { "" });
@@ -230,14 +235,122 @@ fn compare_compiled(
             let allowed = JIT_TOLERANCE.max(F32_FACTOR * inherent);
             match error(w, g, slack, floor) {
                 Err(e) => failures.push(format!("{label}: output `{name}`: {e}")),
-                Ok(e) if e > allowed => failures.push(format!(
-                    "{label}: output `{name}`: error {e:.2e} > {allowed:.2e} (the f32 interpreter's is {inherent:.2e})"
-                )),
+                Ok(e) if e > allowed => {
+                    // One f32 evaluation's rounding may cancel where another's
+                    // does not: the output's sensitivity to rounding decides.
+                    let sensitivity = rounded.get_or_insert_with(|| rounding_runs(graph, inputs));
+                    let sensitive = match sensitivity {
+                        Ok(runs) => runs
+                            .iter()
+                            .filter_map(|run| run.get(name).and_then(|r| error(w, r, slack, floor).ok()))
+                            .fold(0.0, f64::max),
+                        Err(_) => 0.0,
+                    };
+                    let allowed = allowed.max(F32_FACTOR * sensitive);
+                    if e > allowed {
+                        failures.push(format!(
+                            "{label}: output `{name}`: error {e:.2e} > {allowed:.2e} (the f32 interpreter's is \
+                             {inherent:.2e}, under rounding of every value {sensitive:.2e})"
+                        ));
+                    }
+                }
                 Ok(_) => {}
             }
         }
     }
     failures
+}
+
+/// Relative size of the rounding of one f32 operation (its unit roundoff).
+const F32_ROUNDING: f64 = 1.0 / (1u64 << 24) as f64;
+/// Runs of [`rounding_runs`], each with its own rounding.
+const ROUNDING_RUNS: u64 = 2;
+
+/// How many terms an op adds up into each element of its result (through
+/// its first operand), for the contractions whose sums may be long: `shapes`
+/// are its operands' shapes, `out` its result's.
+fn summands(op: &nnc_compiler::ir::Op, shapes: &[&[usize]], out: &[usize]) -> usize {
+    use nnc_compiler::ir::Op;
+    let count = |s: &[usize]| s.iter().product::<usize>();
+    match op {
+        Op::ReduceSum { .. } => count(shapes[0]) / count(out).max(1),
+        Op::ScatterSum { axis, .. } => shapes[0][*axis],
+        Op::MatMul => shapes[0].last().copied().unwrap_or(1),
+        Op::Conv(_) => count(&shapes[1][1..]),
+        Op::ConvTranspose { .. } => shapes[1][0] * count(&shapes[1][2..]),
+        Op::ConvWeightGrad { .. } => count(shapes[1]) / shapes[1][1].max(1),
+        _ => 1,
+    }
+}
+
+/// The outputs of `graph` in the f64 interpreter with rounding of f32
+/// size made at random, once per [`ROUNDING_RUNS`] (as f32, by name):
+/// every value the graph computes is scaled by `1 + δ`, and each term of a
+/// sum of `n` terms by `1 + (n − 1)·δ`, `δ` uniform in ±[`F32_ROUNDING`] per
+/// element — the rounding of one f32 operation, and the bound on the
+/// rounding of an f32 sum in any order expressed as a perturbation of its
+/// terms (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2).
+/// These runs show how much an output may legitimately differ from the
+/// exact result where one f32 evaluation (the interpreter's) happens to
+/// round well: a normalisation of a channel that is constant over the batch
+/// turns one rounding of its mean into `1/√eps` times as much in every
+/// output, and a sum whose terms cancel keeps their rounding while its
+/// value shrinks.
+fn rounding_runs(
+    graph: &Graph,
+    inputs: &HashMap<String, Tensor<f32>>,
+) -> Result<Vec<HashMap<String, Tensor<f32>>>, String> {
+    use nnc_compiler::ir::{rng, BinaryOp, DType, InputKind, Op, ValueId};
+    let wide = widen(inputs);
+    // The shape of every value, for its rounding factors.
+    let values = interp::run_all::<f64>(graph, &wide).map_err(|e| e.to_string())?;
+    // Every computed f32 value v becomes v · rounding.N, rounding.N an input
+    // of v's shape; the first operand a of a sum of n > 1 terms a · sum.N.
+    // Each factor: (input name, shape, relative size of its δ).
+    let mut rebuild = graph.rebuild(&[]);
+    let mut factors: Vec<(String, Vec<usize>, f64)> = vec![];
+    let f32_value = |id: ValueId| graph.node(id).ty.dtype == DType::F32;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let id = ValueId(i as u32);
+        let shapes: Vec<&[usize]> = node.args.iter().map(|a| values[a.index()].shape()).collect();
+        let n = summands(&node.op, &shapes, values[i].shape());
+        let v = match node.args.first() {
+            Some(&a) if n > 1 && f32_value(a) => {
+                // A copy of the operand for this use alone, then the node of it.
+                let name = format!("sum.{i}");
+                let operand = rebuild.value(a).expect("operands precede their uses");
+                let r = rebuild.push(a, Op::Input { name: name.clone(), kind: InputKind::Data }, vec![]);
+                let term = rebuild.push(a, Op::Binary(BinaryOp::Mul), vec![operand, r]);
+                rebuild.alias(a, operand);
+                factors.push((name, shapes[0].to_vec(), (n - 1) as f64));
+                let mut args = rebuild.args(id);
+                args[0] = term;
+                rebuild.push(id, node.op.clone(), args)
+            }
+            _ => rebuild.copy(id),
+        };
+        if f32_value(id) && !matches!(node.op, Op::Input { .. } | Op::Const { .. }) {
+            let name = format!("rounding.{i}");
+            let r = rebuild.push(id, Op::Input { name: name.clone(), kind: InputKind::Data }, vec![]);
+            rebuild.push(id, Op::Binary(BinaryOp::Mul), vec![v, r]);
+            factors.push((name, values[i].shape().to_vec(), 1.0));
+        }
+    }
+    let (rounded, _) = rebuild.finish();
+    let mut runs = vec![];
+    for run in 0..ROUNDING_RUNS {
+        let mut all = wide.clone();
+        for (name, shape, size) in &factors {
+            let (key, stream) = (rng::seed_key(run), rng::name_stream(name));
+            let delta = |k: u64| size * F32_ROUNDING * (2.0 * f64::from(rng::uniform(key, stream, k)) - 1.0);
+            let n: usize = shape.iter().product();
+            let scale: Vec<f64> = (0..n as u64).map(|k| 1.0 + delta(k)).collect();
+            all.insert(name.clone(), Tensor::from_f64(shape, &scale)?);
+        }
+        let outputs = interp::run::<f64>(&rounded, &all).map_err(|e| e.to_string())?;
+        runs.push(outputs.into_iter().map(|(n, t)| (n, t.convert())).collect());
+    }
+    Ok(runs)
 }
 
 /// Every graph of a compiled program, unoptimised and optimised.
@@ -464,21 +577,42 @@ fn many_generated_programs_match_the_interpreter() {
     finish(&report, start.elapsed());
 }
 
-/// Programs the fuzzer found that still differ, kept in
-/// `tests/differential/open/` with the seed of their inputs until they are
-/// fixed (then they move to the default suite).
+/// Programs the long run found differing, cut down, each with the seed
+/// whose inputs show the difference (`tests/differential/found/`, each
+/// file saying what it found).
+const FOUND: &[(&str, u64)] =
+    &[("constant_channel_batchnorm.nn", 1_001_043), ("cancelling_bias_gradient.nn", 1_001_885)];
+
 #[test]
-#[ignore]
-fn open_findings_match_the_interpreter() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/open");
+fn found_programs_match_the_interpreter() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/found");
     let mut failures = vec![];
-    for (file, seed) in
-        [("causal_attention_upsample_batchnorm.nn", 1_001_043), ("upsample_batchnorm.nn", 1_001_885)]
-    {
-        let source = std::fs::read_to_string(dir.join(file)).expect("open finding");
-        failures.extend(check(seed, &source, CONFIGS).into_iter().map(|f| format!("{file}: {f}")));
+    for &(file, seed) in FOUND {
+        let source = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        failures.extend(check(seed, &source, SHORT_CONFIGS).into_iter().map(|f| format!("{file}: {f}")));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Random rounding at f32 size leaves the outputs of a well-conditioned
+/// program within a small part of the tolerance, so the allowance it gives
+/// is no wider than the f32 interpreter's where that rounds as usual.
+#[test]
+fn rounding_of_a_well_conditioned_program_stays_small() {
+    let source = "model m {\n  input x: f32[B, 4]\n  target y: f32[B, 3]\n  h = x |> dense(5) |> tanh |> dense(3)\n  loss = mse(h, y)\n}\n";
+    let module = nnc_compiler::compile(source).expect("compiles").module;
+    for (what, plain, _) in graphs(&module).expect("graphs") {
+        let dims = nnc_compiler::pipeline::batch_dims(&plain, 3);
+        let inputs = interp::example_inputs::<f32>(&plain, &dims, 7).expect("inputs");
+        let want = interp::run::<f64>(&plain, &widen(&inputs)).expect("runs");
+        let floor = 1e-2 * largest(&want);
+        for run in rounding_runs(&plain, &inputs).expect("rounding runs") {
+            for (name, w) in &want {
+                let e = error(&w.convert::<f32>(), &run[name], 0.0, floor).expect("comparable");
+                assert!(e < JIT_TOLERANCE / F32_FACTOR, "{what}: `{name}` moves by {e:.2e} under rounding");
+            }
+        }
+    }
 }
 
 /// The generator is a function of the seed.
