@@ -44,6 +44,7 @@
 //! when a failing program is cut down.
 
 mod generate;
+mod mutate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -58,7 +59,8 @@ use nnc_runtime::exec::{Executable, Gemm, Options};
 const SHORT_PROGRAMS: u64 = 200;
 /// First seed of the long run (the default run covers 0 …).
 const LONG_START: u64 = 1_000_000;
-const LONG_PROGRAMS: u64 = 20_000;
+/// Programs and mutants of the long run.
+const LONG_TOTAL: u64 = 1_000_000;
 
 /// Executable against the f64 interpreter (as `tests/jit.rs`).
 const JIT_TOLERANCE: f64 = 1e-5;
@@ -354,11 +356,14 @@ fn rounding_runs(
 }
 
 /// Every graph of a compiled program, unoptimised and optimised.
-fn graphs(module: &nnc_compiler::Module) -> Result<Vec<(String, Graph, Graph)>, String> {
-    let optimise = |g: &Graph| nnc_compiler::opt::optimize(g).map_err(|e| format!("optimise: {e}"));
+/// An error names the stage that stopped (`autodiff` or `opt`).
+fn graphs(module: &nnc_compiler::Module) -> Result<Vec<(String, Graph, Graph)>, (&'static str, String)> {
+    let optimise = |g: &Graph| nnc_compiler::opt::optimize(g).map_err(|e| ("opt", format!("optimise: {e}")));
     let mut out = vec![];
-    let grads = nnc_compiler::pipeline::gradients(module).map_err(|e| format!("gradients: {e}"))?;
-    let steps = nnc_compiler::pipeline::train_steps(module).map_err(|e| format!("train steps: {e}"))?;
+    let grads =
+        nnc_compiler::pipeline::gradients(module).map_err(|e| ("autodiff", format!("gradients: {e}")))?;
+    let steps =
+        nnc_compiler::pipeline::train_steps(module).map_err(|e| ("autodiff", format!("train steps: {e}")))?;
     for g in grads {
         let o = optimise(&g.graph)?;
         out.push((format!("gradient of `{}`", g.loss), g.graph, o));
@@ -386,7 +391,7 @@ fn check(seed: u64, source: &str, configs: &[(usize, Checking)]) -> Vec<String> 
     };
     let graphs = match graphs(&module) {
         Ok(g) => g,
-        Err(e) => return vec![e],
+        Err((_, e)) => return vec![e],
     };
     let batch = 2 + (seed % 2) as usize;
     let mut failures = vec![];
@@ -543,6 +548,25 @@ fn generated_programs_compile_and_match_the_interpreter() {
         assert!(failures.is_empty(), "{path}:\n  {}", failures.join("\n  "));
         return;
     }
+    if let (Some(seed), Some(index)) = (env("NNC_FUZZ_SEED"), env("NNC_FUZZ_MUTANT")) {
+        // A mutant of the long run, taken as far as it goes and executed if
+        // it compiles.
+        let (source, kind) = mutant(seed, index);
+        eprintln!("{source}--- {kind}");
+        let failures = match compile_through(&source, 2 + (seed % 2) as usize, &mut vec![]) {
+            Outcome::Rejected(stage, text) => {
+                eprintln!("rejected by {stage}:\n{text}");
+                vec![]
+            }
+            Outcome::TooLarge => {
+                eprintln!("too large for the back end");
+                vec![]
+            }
+            Outcome::Compiled(_) => check(seed, &source, CONFIGS),
+        };
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        return;
+    }
     let report = match env("NNC_FUZZ_SEED") {
         Some(seed) => {
             eprintln!("{}", generate::generate(seed).source);
@@ -563,18 +587,357 @@ fn generated_programs_compile_and_match_the_interpreter() {
     finish(&report, start.elapsed());
 }
 
-/// The long run: `NNC_FUZZ_PROGRAMS` programs (default 20000) from
-/// `NNC_FUZZ_START` (default 1000000), stopped after `NNC_FUZZ_SECONDS` if
-/// given.
+/// Mutants of each generated program in the long run.
+const MUTANTS: u64 = 16;
+/// In the long run every this many-th generated program is executed and
+/// compared with the interpreter; the others go through code generation.
+const EXECUTE_PROGRAM_EVERY: u64 = 16;
+/// Every this many-th mutant that compiles is executed and compared.
+const EXECUTE_MUTANT_EVERY: u64 = 64;
+/// Largest value (elements at the run's batch size) a mutant may have to go
+/// through the back end, and all its values together to be executed: a
+/// mutated width or kernel may ask for more than a test should allocate.
+const BACK_END_ELEMENTS: usize = 1 << 20;
+const EXECUTE_ELEMENTS: usize = 1 << 16;
+
+/// How far a program went.
+enum Outcome {
+    /// Stopped at a stage (`syntax`, `sema`, `autodiff`, `opt`, `back end`)
+    /// with a rendered diagnostic.
+    Rejected(&'static str, String),
+    /// Through the front end and the passes, too large for the back end.
+    TooLarge,
+    /// Through code generation: every graph's plan and kernels, holding this
+    /// many values (elements) in all.
+    Compiled(usize),
+}
+
+/// The largest value of `graph` and all its values together, in elements.
+fn elements(graph: &Graph, batch: usize) -> (usize, usize) {
+    let dims = nnc_compiler::pipeline::batch_dims(graph, batch);
+    graph.nodes.iter().fold((0, 0), |(largest, total), n| {
+        let size =
+            n.ty.shape
+                .resolve(&|s| dims.get(s).copied())
+                .map_or(usize::MAX, |d| d.iter().fold(1usize, |a, &b| a.saturating_mul(b)));
+        (largest.max(size), total.saturating_add(size))
+    })
+}
+
+/// Takes `source` through parse, sema, IR, autodiff and the optimiser's
+/// update, the passes, fusion, the plan and Cranelift code generation of
+/// each of its graphs, rendering the diagnostic of the stage that rejects it.
+/// A graph equal to one of `seen` (but for source locations) was compiled
+/// already and is not compiled again; the others are added to `seen`.
+fn compile_through(source: &str, batch: usize, seen: &mut Vec<Graph>) -> Outcome {
+    let render =
+        |diags: &[nnc_compiler::diag::Diagnostic]| nnc_compiler::diag::render_plain("fuzz.nn", source, diags);
+    if let Err(diags) = nnc_compiler::pipeline::parse(source) {
+        return Outcome::Rejected("syntax", render(&diags));
+    }
+    let module = match nnc_compiler::compile(source) {
+        Ok(c) => c.module,
+        Err(diags) => return Outcome::Rejected("sema", render(&diags)),
+    };
+    let graphs = match graphs(&module) {
+        Ok(g) => g,
+        Err((stage, e)) => return Outcome::Rejected(stage, e),
+    };
+    let (mut largest, mut total) = (0, 0usize);
+    for (_, _, optimised) in &graphs {
+        let (l, t) = elements(optimised, batch);
+        largest = largest.max(l);
+        total = total.saturating_add(t);
+    }
+    if largest > BACK_END_ELEMENTS {
+        return Outcome::TooLarge;
+    }
+    // A gradient graph is its training step without the update: the steps
+    // and the inference graph hold every op the program compiles to.
+    for (what, _, optimised) in graphs.iter().filter(|(what, _, _)| !what.starts_with("gradient")) {
+        if seen.iter().any(|g| same_ops(g, optimised)) {
+            continue;
+        }
+        if let Err(e) = nnc_compiler::pipeline::program(optimised, batch, 2, Checking::Unchecked) {
+            return Outcome::Rejected("back end", format!("{what}:\n{}", render(&e.diagnostics)));
+        }
+        seen.push(optimised.clone());
+    }
+    Outcome::Compiled(total)
+}
+
+/// Whether two graphs are the same but for source locations (then their
+/// code is the same: the back end reads locations only for messages).
+fn same_ops(a: &Graph, b: &Graph) -> bool {
+    a.mode == b.mode
+        && a.outputs == b.outputs
+        && a.nodes.len() == b.nodes.len()
+        && a.nodes.iter().zip(&b.nodes).all(|(x, y)| x.op == y.op && x.args == y.args && x.ty == y.ty)
+}
+
+/// The message of a panic's payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// The counts of a long run (of one worker, then of all).
+#[derive(Default)]
+struct Tally {
+    programs: u64,
+    mutants: u64,
+    /// Mutants by the kind of their last edit.
+    kinds: BTreeMap<&'static str, u64>,
+    /// Mutants by the stage that rejected them.
+    rejected: BTreeMap<&'static str, u64>,
+    too_large: u64,
+    /// Programs and mutants through code generation.
+    compiled: u64,
+    /// Programs and mutants executed and compared with the interpreter.
+    executed: u64,
+    mismatches: u64,
+    panics: u64,
+    failed: Vec<String>,
+    /// A few mutants that passed sema and were rejected by a later stage.
+    late_rejections: Vec<String>,
+    slowest: (Duration, String),
+    /// Time spent on programs rejected, compiled and executed.
+    time: BTreeMap<&'static str, Duration>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.programs += other.programs;
+        self.mutants += other.mutants;
+        for (k, n) in other.kinds {
+            *self.kinds.entry(k).or_default() += n;
+        }
+        for (k, n) in other.rejected {
+            *self.rejected.entry(k).or_default() += n;
+        }
+        self.too_large += other.too_large;
+        self.compiled += other.compiled;
+        self.executed += other.executed;
+        self.mismatches += other.mismatches;
+        self.panics += other.panics;
+        self.failed.extend(other.failed);
+        self.late_rejections.extend(other.late_rejections.into_iter().take(3));
+        for (k, t) in other.time {
+            *self.time.entry(k).or_default() += t;
+        }
+        if other.slowest.0 > self.slowest.0 {
+            self.slowest = other.slowest;
+        }
+    }
+
+    fn fail(&mut self, what: String, failures: Vec<String>, source: &str) {
+        if failures.iter().any(|f| f.starts_with("panic")) {
+            self.panics += 1;
+        } else {
+            self.mismatches += 1;
+        }
+        let text = format!("{what}:\n  {}\n--- program ---\n{source}", failures.join("\n  "));
+        eprintln!("{text}");
+        self.failed.push(text);
+    }
+}
+
+/// The mutant `index` of the program of `seed`.
+fn mutant(seed: u64, index: u64) -> (String, &'static str) {
+    let program = generate::generate(seed).source;
+    mutate::mutants(&program, seed, index as usize + 1).pop().expect("a mutant")
+}
+
+/// The long run's work for one seed: its program, executed or compiled,
+/// and its mutants, taken as far through the pipeline as they go, every
+/// [`EXECUTE_MUTANT_EVERY`]-th one that compiles executed.
+fn fuzz_seed(seed: u64, mutants: u64, tally: &mut Tally) {
+    let start = Instant::now();
+    let name = format!("seed {seed} (NNC_FUZZ_SEED={seed})");
+    let program = match catch_unwind(|| generate::generate(seed)) {
+        Ok(p) => p,
+        Err(p) => {
+            tally.fail(name, vec![format!("panic in the generator: {}", panic_message(&*p))], "");
+            return;
+        }
+    };
+    tally.programs += 1;
+    let batch = 2 + (seed % 2) as usize;
+    let source = &program.source;
+    // The graphs compiled for this seed, program and mutants.
+    let mut seen = vec![];
+    let clock = Instant::now();
+    let execute = seed.is_multiple_of(EXECUTE_PROGRAM_EVERY);
+    let failures = if execute {
+        tally.executed += 1;
+        tally.compiled += 1;
+        catch_unwind(AssertUnwindSafe(|| check(seed, source, CONFIGS)))
+            .unwrap_or_else(|p| vec![format!("panic: {}", panic_message(&*p))])
+    } else {
+        match catch_unwind(AssertUnwindSafe(|| compile_through(source, batch, &mut seen))) {
+            Ok(Outcome::Compiled(_)) => {
+                tally.compiled += 1;
+                vec![]
+            }
+            Ok(Outcome::TooLarge) => vec!["the generated program is too large".into()],
+            Ok(Outcome::Rejected(stage, e)) => vec![format!("the generated program stops at {stage}:\n{e}")],
+            Err(p) => vec![format!("panic: {}", panic_message(&*p))],
+        }
+    };
+    *tally.time.entry(if execute { "executed" } else { "compiled" }).or_default() += clock.elapsed();
+    if !failures.is_empty() {
+        tally.fail(name, failures, source);
+    }
+    let all = match catch_unwind(|| mutate::mutants(source, seed, mutants as usize)) {
+        Ok(m) => m,
+        Err(p) => {
+            tally.fail(
+                format!("seed {seed}: mutating"),
+                vec![format!("panic in the mutator: {}", panic_message(&*p))],
+                source,
+            );
+            return;
+        }
+    };
+    for (index, (mutant, kind)) in all.iter().enumerate() {
+        let index = index as u64;
+        let name = format!("seed {seed}, mutant {index} (NNC_FUZZ_SEED={seed} NNC_FUZZ_MUTANT={index})");
+        tally.mutants += 1;
+        *tally.kinds.entry(kind).or_default() += 1;
+        let clock = Instant::now();
+        let mut spent = "rejected";
+        let failures = match catch_unwind(AssertUnwindSafe(|| compile_through(mutant, batch, &mut seen))) {
+            Err(p) => vec![format!("panic: {}", panic_message(&*p))],
+            Ok(Outcome::Rejected(stage, text)) => {
+                *tally.rejected.entry(stage).or_default() += 1;
+                if !matches!(stage, "syntax" | "sema") && tally.late_rejections.len() < 3 {
+                    tally
+                        .late_rejections
+                        .push(format!("{name}, {stage}:\n{text}\n--- program ---\n{mutant}"));
+                }
+                vec![]
+            }
+            Ok(Outcome::TooLarge) => {
+                tally.too_large += 1;
+                vec![]
+            }
+            Ok(Outcome::Compiled(size)) => {
+                tally.compiled += 1;
+                spent = "compiled";
+                if (seed * mutants + index).is_multiple_of(EXECUTE_MUTANT_EVERY) && size <= EXECUTE_ELEMENTS {
+                    tally.executed += 1;
+                    spent = "executed";
+                    catch_unwind(AssertUnwindSafe(|| check(seed, mutant, SHORT_CONFIGS)))
+                        .unwrap_or_else(|p| vec![format!("panic: {}", panic_message(&*p))])
+                } else {
+                    vec![]
+                }
+            }
+        };
+        *tally.time.entry(spent).or_default() += clock.elapsed();
+        if !failures.is_empty() {
+            tally.fail(name, failures, mutant);
+        }
+    }
+    let took = start.elapsed();
+    if took > tally.slowest.0 {
+        tally.slowest = (took, format!("seed {seed}"));
+    }
+}
+
+/// The long run: `NNC_FUZZ_PROGRAMS` generated programs (default enough for
+/// 10⁶ programs and mutants) from `NNC_FUZZ_START` (default 1000000), each
+/// with `NNC_FUZZ_MUTANTS` mutants (default [`MUTANTS`]), on
+/// `NNC_FUZZ_THREADS` workers (default: every core), stopped after
+/// `NNC_FUZZ_SECONDS` if given.
 #[test]
 #[ignore]
-fn many_generated_programs_match_the_interpreter() {
+fn many_generated_and_mutated_programs() {
     let start = Instant::now();
     let first = env("NNC_FUZZ_START").unwrap_or(LONG_START);
-    let n = env("NNC_FUZZ_PROGRAMS").unwrap_or(LONG_PROGRAMS);
+    let mutants = env("NNC_FUZZ_MUTANTS").unwrap_or(MUTANTS);
+    let n = env("NNC_FUZZ_PROGRAMS").unwrap_or(LONG_TOTAL.div_ceil(1 + mutants));
     let deadline = env("NNC_FUZZ_SECONDS").map(|s| start + Duration::from_secs(s));
-    let report = run(first..first + n, deadline, CONFIGS);
-    finish(&report, start.elapsed());
+    let workers = env("NNC_FUZZ_THREADS")
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize)
+        .max(1) as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    let mut report = Instant::now();
+                    for seed in (first + w..first + n).step_by(workers as usize) {
+                        if deadline.is_some_and(|d| Instant::now() > d) {
+                            break;
+                        }
+                        fuzz_seed(seed, mutants, &mut tally);
+                        let all = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if w == 0 && report.elapsed() > Duration::from_secs(60) {
+                            report = Instant::now();
+                            let secs = start.elapsed().as_secs_f64();
+                            eprintln!(
+                                "{all} of {n} programs with their mutants in {secs:.0} s ({:.0} programs and mutants/s)",
+                                all as f64 * (1 + mutants) as f64 / secs
+                            );
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a worker catches its panics")).collect()
+    });
+    let mut tally = Tally::default();
+    for t in tallies {
+        tally.add(t);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let total = tally.programs + tally.mutants;
+    let count =
+        |m: &BTreeMap<&str, u64>| m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
+    eprintln!(
+        "{total} programs ({} generated, {} mutants) in {secs:.1} s on {workers} threads ({:.0}/s)\n\
+         mutations (by last edit): {}\n\
+         mutants rejected: {} ({})\n\
+         too large for the back end: {}\n\
+         through code generation: {}; executed and compared: {}\n\
+         mismatches: {}; panics: {}\n\
+         time (all threads) by outcome: {}\n\
+         slowest: {} ({:.2} s)",
+        tally.programs,
+        tally.mutants,
+        total as f64 / secs,
+        count(&tally.kinds),
+        tally.rejected.values().sum::<u64>(),
+        count(&tally.rejected),
+        tally.too_large,
+        tally.compiled,
+        tally.executed,
+        tally.mismatches,
+        tally.panics,
+        tally
+            .time
+            .iter()
+            .map(|(k, t)| format!("{k} {:.1} s", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        tally.slowest.1,
+        tally.slowest.0.as_secs_f64(),
+    );
+    for r in &tally.late_rejections {
+        eprintln!("rejected after sema: {r}");
+    }
+    assert!(
+        tally.failed.is_empty(),
+        "{} of {total} programs failed:\n\n{}",
+        tally.failed.len(),
+        tally.failed.join("\n\n")
+    );
 }
 
 /// Programs the long run found differing, cut down, each with the seed
