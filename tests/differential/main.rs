@@ -24,22 +24,35 @@
 //!    ([`rounding_runs`]); updated parameters get a slack of `2·lr` (Adam's
 //!    first step divides rounding noise by itself).
 //!
-//! Every failure names the program's seed and shows its source; a program
-//! is regenerated from its seed alone:
+//! Mutants of the programs ([`mutate`]) take the paths of invalid and
+//! unusual programs: each is rejected with a rendered diagnostic or
+//! compiles through code generation, and nothing panics.
+//!
+//! Every failure names the program's seed (and mutant) and shows its
+//! source; a program is regenerated from its seed alone, a mutant from its
+//! seed and index:
 //!
 //! ```text
 //! NNC_FUZZ_SEED=123 cargo test --test differential
+//! NNC_FUZZ_SEED=123 NNC_FUZZ_MUTANT=5 cargo test --test differential generated
 //! ```
 //!
-//! The default run checks [`SHORT_PROGRAMS`] programs from seed 0. The long
-//! run is `#[ignore]`d:
+//! The default run checks [`SHORT_PROGRAMS`] programs from seed 0 and
+//! [`SHORT_MUTANTS`] mutants of each of the first [`SHORT_MUTANT_PROGRAMS`].
+//! The long run is `#[ignore]`d:
 //!
 //! ```text
-//! NNC_FUZZ_PROGRAMS=20000 cargo test --release --test differential -- --ignored --nocapture
+//! cargo test --release --test differential -- --ignored --nocapture
 //! ```
 //!
-//! (`NNC_FUZZ_START` sets its first seed, default 1000000; `NNC_FUZZ_SECONDS`
-//! stops it after that many seconds.) `NNC_FUZZ_FILE=prog.nn` checks a
+//! It takes 10⁶ programs and mutants ([`MUTANTS`] of each generated
+//! program) through the whole pipeline on every core, executes every
+//! [`EXECUTE_PROGRAM_EVERY`]-th program and every [`EXECUTE_MUTANT_EVERY`]-th
+//! mutant that compiles, and reports the counts by outcome.
+//! `NNC_FUZZ_PROGRAMS` sets the number of generated programs,
+//! `NNC_FUZZ_MUTANTS` the mutants of each, `NNC_FUZZ_START` the first seed
+//! (default 1000000), `NNC_FUZZ_THREADS` the workers and
+//! `NNC_FUZZ_SECONDS` a time limit. `NNC_FUZZ_FILE=prog.nn` checks a
 //! program from a file instead (with the inputs of `NNC_FUZZ_SEED`), as
 //! when a failing program is cut down.
 
@@ -377,6 +390,16 @@ fn graphs(module: &nnc_compiler::Module) -> Result<Vec<(String, Graph, Graph)>, 
     Ok(out)
 }
 
+/// The batch size the program of `seed` runs with: 1 for one seed in six
+/// (a normalisation's statistics then come from one example), else 2 or 3.
+fn batch_of(seed: u64) -> usize {
+    if seed.is_multiple_of(6) {
+        1
+    } else {
+        2 + (seed % 2) as usize
+    }
+}
+
 /// Checks the program of `seed`: every mismatch, or the error that stopped
 /// the pipeline.
 fn check(seed: u64, source: &str, configs: &[(usize, Checking)]) -> Vec<String> {
@@ -393,7 +416,7 @@ fn check(seed: u64, source: &str, configs: &[(usize, Checking)]) -> Vec<String> 
         Ok(g) => g,
         Err((_, e)) => return vec![e],
     };
-    let batch = 2 + (seed % 2) as usize;
+    let batch = batch_of(seed);
     let mut failures = vec![];
     for (what, plain, optimised) in &graphs {
         let dims = nnc_compiler::pipeline::batch_dims(plain, batch);
@@ -553,7 +576,7 @@ fn generated_programs_compile_and_match_the_interpreter() {
         // it compiles.
         let (source, kind) = mutant(seed, index);
         eprintln!("{source}--- {kind}");
-        let failures = match compile_through(&source, 2 + (seed % 2) as usize, &mut vec![]) {
+        let failures = match compile_through(&source, batch_of(seed), &mut vec![]) {
             Outcome::Rejected(stage, text) => {
                 eprintln!("rejected by {stage}:\n{text}");
                 vec![]
@@ -764,7 +787,7 @@ fn fuzz_seed(seed: u64, mutants: u64, tally: &mut Tally) {
         }
     };
     tally.programs += 1;
-    let batch = 2 + (seed % 2) as usize;
+    let batch = batch_of(seed);
     let source = &program.source;
     // The graphs compiled for this seed, program and mutants.
     let mut seen = vec![];
@@ -938,6 +961,46 @@ fn many_generated_and_mutated_programs() {
         tally.failed.len(),
         tally.failed.join("\n\n")
     );
+}
+
+/// Generated programs of the default run whose mutants are checked, and
+/// mutants of each.
+const SHORT_MUTANT_PROGRAMS: u64 = 60;
+const SHORT_MUTANTS: u64 = 2;
+
+/// Mutants of the default run's programs: each is rejected with a rendered
+/// diagnostic or compiles through code generation, and none panics.
+#[test]
+fn mutants_are_rejected_or_compile() {
+    let mut tally = Tally::default();
+    for seed in 0..SHORT_MUTANT_PROGRAMS {
+        let source = generate::generate(seed).source;
+        let mut seen = vec![];
+        for (index, (mutant, kind)) in
+            mutate::mutants(&source, seed, SHORT_MUTANTS as usize).iter().enumerate()
+        {
+            *tally.kinds.entry(kind).or_default() += 1;
+            match catch_unwind(AssertUnwindSafe(|| compile_through(mutant, 2, &mut seen))) {
+                Ok(Outcome::Rejected(stage, text)) => {
+                    assert!(!text.trim().is_empty(), "seed {seed}, mutant {index}: {stage} gave no message");
+                    *tally.rejected.entry(stage).or_default() += 1;
+                }
+                Ok(Outcome::TooLarge) => tally.too_large += 1,
+                Ok(Outcome::Compiled(_)) => tally.compiled += 1,
+                Err(p) => tally.fail(
+                    format!("seed {seed}, mutant {index} (NNC_FUZZ_SEED={seed} NNC_FUZZ_MUTANT={index})"),
+                    vec![format!("panic: {}", panic_message(&*p))],
+                    mutant,
+                ),
+            }
+        }
+    }
+    assert!(tally.failed.is_empty(), "{}", tally.failed.join("\n\n"));
+    // The mutants reach both ends of the pipeline.
+    for stage in ["syntax", "sema"] {
+        assert!(tally.rejected.contains_key(stage), "no mutant was rejected by {stage}");
+    }
+    assert!(tally.compiled > 0, "no mutant compiled");
 }
 
 /// Programs the long run found differing, cut down, each with the seed
