@@ -368,9 +368,12 @@ fn rounding_runs(
     Ok(runs)
 }
 
-/// Every graph of a compiled program, unoptimised and optimised.
-/// An error names the stage that stopped (`autodiff` or `opt`).
-fn graphs(module: &nnc_compiler::Module) -> Result<Vec<(String, Graph, Graph)>, (&'static str, String)> {
+/// A graph of a program: what it is, unoptimised and optimised.
+type Graphs = Vec<(String, Graph, Graph)>;
+
+/// Every graph of a compiled program. An error names the stage that
+/// stopped (`autodiff` or `opt`).
+fn graphs(module: &nnc_compiler::Module) -> Result<Graphs, (&'static str, String)> {
     let optimise = |g: &Graph| nnc_compiler::opt::optimize(g).map_err(|e| ("opt", format!("optimise: {e}")));
     let mut out = vec![];
     let grads =
@@ -614,7 +617,7 @@ fn generated_programs_compile_and_match_the_interpreter() {
 const MUTANTS: u64 = 16;
 /// In the long run every this many-th generated program is executed and
 /// compared with the interpreter; the others go through code generation.
-const EXECUTE_PROGRAM_EVERY: u64 = 16;
+const EXECUTE_PROGRAM_EVERY: u64 = 32;
 /// Every this many-th mutant that compiles is executed and compared.
 const EXECUTE_MUTANT_EVERY: u64 = 64;
 /// Largest value (elements at the run's batch size) a mutant may have to go
