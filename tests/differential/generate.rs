@@ -15,11 +15,13 @@
 //! padding and padding mode, transposed convolution, the normalisations,
 //! pooling, upsampling, the recurrent layers, attention and transformers,
 //! positional encodings, embeddings, the ConvLSTM family), activations,
-//! arithmetic with broadcasting, comparisons and `where`, reductions,
+//! arithmetic with broadcasting, comparisons (`==` and `!=` where they
+//! hold exactly in any precision) and `where`, `zeros_like`, reductions,
 //! slices and indexing, concat, stack, split, pad, roll, reshape, flatten,
 //! permute, matmul, gather and scatter over grid graphs, warps, random
 //! tensors and dropout, `stop_gradient`, blocks (called afresh at every
-//! site, applied as shared layer values, nested, repeated, mapped over an
+//! site, with integer arithmetic on their `width` parameter, applied as
+//! shared layer values, nested, repeated, mapped over an
 //! axis, scanned as recurrent cells) and several losses, each with its own
 //! optimiser.
 
@@ -192,6 +194,14 @@ impl Gen {
     fn units(&mut self, lo: usize, hi: usize) -> (String, usize) {
         if let Scope::Block { width, .. } = self.scope {
             if self.chance(0.5) {
+                if self.chance(0.3) {
+                    self.feature("integer arithmetic on parameters");
+                    return match self.below(3) {
+                        0 => ("width + 1".into(), width + 1),
+                        1 => ("2 * width".into(), 2 * width),
+                        _ => ("width * 2 - 1".into(), 2 * width - 1),
+                    };
+                }
                 return ("width".into(), width);
             }
         }
@@ -628,7 +638,7 @@ impl Gen {
                 }
             }
         };
-        let e = match self.below(10) {
+        let e = match self.below(13) {
             0 => format!("{x} + {u}"),
             1 => format!("{x} - {u}"),
             2 => format!("{x} * {u}"),
@@ -652,6 +662,20 @@ impl Gen {
             8 => {
                 self.feature("comparisons, where");
                 format!("where({x} < 0, 0.1 * {x}, {u})")
+            }
+            // Equalities that hold exactly in any precision: a maximum is
+            // one of its operands, relu(x) is x or 0.
+            10 => {
+                self.feature("==, !=");
+                format!("where({x} == maximum({x}, {u}), {x}, {u})")
+            }
+            11 => {
+                self.feature("==, !=");
+                format!("({x} != relu({x})) * {u}")
+            }
+            12 => {
+                self.feature("zeros_like");
+                format!("where({x} > {u}, {x}, zeros_like({u}))")
             }
             _ => format!("({x} + {u}) * 0.5"),
         };
@@ -1009,7 +1033,13 @@ impl Gen {
                 self.bind(format!("reshape(dense(flatten({}), 6), shape: [B, 2, 3])", v.name), vec![2, 3]);
             self.bind(format!("affine_flow({}, [{h}, {w}])", theta.name), vec![2, h, w])
         };
-        Some((format!("warp({}, {}, boundary: {boundary})", v.name, flow.name), d.clone()))
+        let mode = if self.chance(0.3) {
+            self.feature("warp, nearest");
+            ", mode: nearest"
+        } else {
+            ""
+        };
+        Some((format!("warp({}, {}{mode}, boundary: {boundary})", v.name, flow.name), d.clone()))
     }
 
     fn recurrent(&mut self, v: &Value) -> Option<(String, Vec<usize>)> {
