@@ -30,6 +30,53 @@ pub(super) fn row_major(shape: &[usize]) -> Vec<isize> {
     strides
 }
 
+/// The strides that read a value laid out as `from` with `strides` in the
+/// shape `to` (of as many elements) without moving it, as a reshape view
+/// needs; `None` when the layout cannot be (axes merged across a gap, as
+/// a permuted value's). Row-major layouts always can; so can broadcast
+/// ones whose merged axes all have stride 0, and any layout when only
+/// size-1 axes come or go. Size-1 axes of `to` get stride 0.
+fn reshape_strides(from: &[usize], strides: &[isize], to: &[usize]) -> Option<Vec<isize>> {
+    if from.contains(&0) || to.contains(&0) {
+        return Some(row_major(to));
+    }
+    let old: Vec<(usize, isize)> =
+        from.iter().zip(strides).filter(|(&n, _)| n != 1).map(|(&n, &s)| (n, s)).collect();
+    let new: Vec<(usize, usize)> =
+        to.iter().enumerate().filter(|(_, &n)| n != 1).map(|(a, &n)| (a, n)).collect();
+    let mut out = vec![0isize; to.len()];
+    let (mut oi, mut ni) = (0, 0);
+    while oi < old.len() && ni < new.len() {
+        // The smallest runs of old and new axes of equal size.
+        let (mut oj, mut nj) = (oi + 1, ni + 1);
+        let (mut op, mut np) = (old[oi].0, new[ni].1);
+        while op != np {
+            if op < np {
+                op = op.checked_mul(old.get(oj)?.0)?;
+                oj += 1;
+            } else {
+                np = np.checked_mul(new.get(nj)?.1)?;
+                nj += 1;
+            }
+        }
+        // The old run must be one block: each axis's stride its inner
+        // neighbour's stride times its size.
+        for k in oi..oj - 1 {
+            if old[k].1 != old[k + 1].1 * old[k + 1].0 as isize {
+                return None;
+            }
+        }
+        // The new run takes the block's innermost stride, row-major above it.
+        let mut stride = old[oj - 1].1;
+        for k in (ni..nj).rev() {
+            out[new[k].0] = stride;
+            stride *= new[k].1 as isize;
+        }
+        (oi, ni) = (oj, nj);
+    }
+    (oi == old.len() && ni == new.len()).then_some(out)
+}
+
 /// True when `strides` lay `shape` out row-major (size-1 axes ignored).
 fn is_row_major(shape: &[usize], strides: &[isize]) -> bool {
     let want = row_major(shape);
@@ -115,12 +162,10 @@ impl Lowering<'_> {
                             .collect()
                     }
                     Op::Permute { axes } => axes.iter().map(|&a| strides[a]).collect(),
-                    Op::Reshape { .. } => {
-                        if !is_row_major(&from, &strides) {
-                            return Err(format!("{v} reshapes a value that is not contiguous"));
-                        }
-                        row_major(&to)
-                    }
+                    Op::Reshape { .. } if is_row_major(&from, &strides) => row_major(&to),
+                    Op::Reshape { .. } => reshape_strides(&from, &strides, &to).ok_or_else(|| {
+                        format!("{v} reshapes a value whose layout cannot be read in the new shape")
+                    })?,
                     other => return Err(format!("{v} ({}) is placed as a view", other.mnemonic())),
                 };
                 Ok(Access::Mem { base, offset, strides })
@@ -152,5 +197,27 @@ impl Lowering<'_> {
         let elem = if self.graph.ty(v).dtype == DType::I32 { Elem::I32 } else { Elem::F32 };
         calls.push(self.copy_into(name, access, &shape, dst, (0, row_major(&shape), elem))?);
         Ok(dst)
+    }
+}
+
+#[cfg(test)]
+mod reshape_tests {
+    use super::*;
+
+    #[test]
+    fn reshapes_of_strided_layouts_are_read_in_place_where_they_can_be() {
+        // Row-major: the row-major strides of the new shape.
+        assert_eq!(reshape_strides(&[2, 3, 4], &[12, 4, 1], &[6, 4]), Some(vec![4, 1]));
+        // A broadcast scalar: stride 0 everywhere.
+        assert_eq!(reshape_strides(&[5, 2, 4], &[0, 0, 0], &[5, 1, 2, 4]), Some(vec![0, 0, 0, 0]));
+        // A broadcast row: merging the broadcast axes keeps stride 0.
+        assert_eq!(reshape_strides(&[5, 2, 4], &[0, 0, 1], &[10, 4]), Some(vec![0, 1]));
+        // Size-1 axes in and out of a permuted layout.
+        assert_eq!(reshape_strides(&[3, 1, 4], &[1, 99, 3], &[3, 4, 1]), Some(vec![1, 3, 0]));
+        // Splitting a transposed axis keeps its stride inside.
+        assert_eq!(reshape_strides(&[6, 4], &[1, 6], &[2, 3, 4]), Some(vec![3, 1, 6]));
+        // Merging axes across a gap (a transpose) cannot be read in place.
+        assert_eq!(reshape_strides(&[3, 4], &[1, 3], &[12]), None);
+        assert_eq!(reshape_strides(&[2, 2, 4], &[8, 1, 2], &[2, 8]), None);
     }
 }
