@@ -122,15 +122,21 @@ const MAX_SUBTITLE: usize = 36;
 pub fn of_graph(graph: &Graph, module: &Module, source: &str) -> Picture {
     let groups = Groups::of(graph, module, source);
     let mut builder = Builder::new(graph);
-    let mut item_of_group = vec![usize::MAX; groups.groups.len()];
-    for (g, group) in groups.groups.iter().enumerate() {
-        item_of_group[g] = builder.push(group.item.clone());
-    }
+    // Boxes in the order of their first node.
+    let mut item_of_group: Vec<Option<usize>> = vec![None; groups.groups.len()];
     for (v, node) in graph.nodes.iter().enumerate() {
         match node_role(node) {
             Role::Box => builder.owner[v] = Some(builder.push(input_item(node))),
             Role::Collapsed | Role::Inline => {}
-            Role::Computed => builder.owner[v] = groups.group_of[v].map(|g| item_of_group[g]),
+            Role::Computed => {
+                if let Some(g) = groups.group_of[v] {
+                    let item = match item_of_group[g] {
+                        Some(item) => item,
+                        None => *item_of_group[g].insert(builder.push(groups.groups[g].item.clone())),
+                    };
+                    builder.owner[v] = Some(item);
+                }
+            }
         }
     }
     for (v, node) in graph.nodes.iter().enumerate() {
@@ -148,6 +154,11 @@ pub fn of_graph(graph: &Graph, module: &Module, source: &str) -> Picture {
 pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, source: &str) -> Picture {
     let groups = Groups::of(graph, module, source);
     let mut builder = Builder::new(graph);
+    for (v, node) in graph.nodes.iter().enumerate() {
+        if partition.placement[v] == Placement::Leaf && node_role(node) == Role::Box {
+            builder.owner[v] = Some(builder.push(input_item(node)));
+        }
+    }
     let mut kernel_items = vec![];
     for kernel in &partition.kernels {
         // The layers the kernel's nodes come from, most nodes first.
@@ -187,7 +198,7 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
             .collect();
         notes.push(format!("ops: {}", ops.join(", ")));
         let backward = kernel.nodes.iter().any(|&v| {
-            groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.kind == ItemKind::Backward)
+            groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.backward)
         });
         let item = builder.push(Item {
             kind: ItemKind::Kernel,
@@ -200,13 +211,9 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
         });
         kernel_items.push(item);
     }
-    for (v, node) in graph.nodes.iter().enumerate() {
-        match partition.placement[v] {
-            Placement::Kernel(k) => builder.owner[v] = Some(kernel_items[k]),
-            Placement::Leaf if node_role(node) == Role::Box => {
-                builder.owner[v] = Some(builder.push(input_item(node)))
-            }
-            _ => {}
+    for v in 0..graph.nodes.len() {
+        if let Placement::Kernel(k) = partition.placement[v] {
+            builder.owner[v] = Some(kernel_items[k]);
         }
     }
     for (k, kernel) in partition.kernels.iter().enumerate() {
@@ -252,11 +259,20 @@ fn input_item(node: &nnc_compiler::ir::Node) -> Item {
     Item {
         kind: ItemKind::Input,
         title: format!("{word} {name}"),
-        subtitle: node.ty.to_string(),
+        subtitle: type_text(&node.ty),
         lines: lines_of(node.loc),
         notes: vec![],
         class: None,
         backward: false,
+    }
+}
+
+/// A value's type: `f32[B, 1]`, `f32 scalar`.
+fn type_text(ty: &Type) -> String {
+    if ty.shape.rank() == 0 {
+        format!("{} scalar", ty.dtype.name())
+    } else {
+        ty.to_string()
     }
 }
 
@@ -337,18 +353,18 @@ impl<'g> Builder<'g> {
             match output.kind {
                 OutputKind::Loss | OutputKind::Prediction => {
                     let word = if output.kind == OutputKind::Loss { "loss" } else { "output" };
-                    let ty = self.graph.ty(output.value);
+                    let node = self.graph.node(output.value);
                     let item = self.push(Item {
                         kind: ItemKind::Output,
                         title: if output.name == word { word.to_string() } else { format!("{word} {}", output.name) },
-                        subtitle: ty.to_string(),
-                        lines: vec![],
+                        subtitle: type_text(&node.ty),
+                        lines: lines_of(node.loc),
                         notes: vec![],
                         class: None,
                         backward: false,
                     });
                     if let Some(from) = producer {
-                        self.edges.push(Edge { from, to: item, value: ty.to_string() });
+                        self.edges.push(Edge { from, to: item, value: node.ty.to_string() });
                     }
                 }
                 kind => {
@@ -534,6 +550,9 @@ fn forward_groups(graph: &Graph, module: &Module, source: &str, members: &[Vec<u
             let last = *nodes.last().unwrap_or(&nodes[0]);
             let lines: BTreeSet<u32> = nodes.iter().flat_map(|&v| lines_of(graph.nodes[v].loc)).collect();
             let lines: Vec<u32> = lines.into_iter().collect();
+            if is_update(graph, nodes) {
+                return update_group(graph, site.map(|i| &module.layers[i]), nodes, lines);
+            }
             match site {
                 Some(i) => layer_group(graph, &module.layers[i], nodes, lines),
                 None => {
@@ -555,6 +574,47 @@ fn forward_groups(graph: &Graph, module: &Module, source: &str, members: &[Vec<u
             }
         })
         .collect()
+}
+
+/// The nodes belong to the optimiser update: they read its state
+/// (`optim.*`) or the learning rate.
+fn is_update(graph: &Graph, nodes: &[usize]) -> bool {
+    nodes.iter().any(|&v| {
+        graph.nodes[v].args.iter().any(|a| match graph.nodes.get(a.index()).map(|n| &n.op) {
+            Some(Op::Input { kind: InputKind::Hyper, .. }) => true,
+            Some(Op::Input { name, kind: InputKind::State { .. } }) => name.starts_with("optim."),
+            _ => false,
+        })
+    })
+}
+
+/// The box of (part of) the optimiser update: the parameters it writes, or
+/// the layer whose parameters they are.
+fn update_group(graph: &Graph, layer: Option<&LayerInfo>, nodes: &[usize], lines: Vec<u32>) -> Group {
+    let last = *nodes.last().unwrap_or(&nodes[0]);
+    let written: Vec<&str> = graph
+        .outputs
+        .iter()
+        .filter(|o| o.kind == OutputKind::Param && nodes.binary_search(&o.value.index()).is_ok())
+        .map(|o| o.name.as_str())
+        .collect();
+    let subtitle = match (written.as_slice(), layer) {
+        ([], Some(layer)) => layer.name.clone(),
+        ([], None) => "optimizer".to_string(),
+        (names, _) => names.join(", "),
+    };
+    Group {
+        item: Item {
+            kind: ItemKind::Backward,
+            title: format!("update → {}", shape_text(graph.ty(ValueId(last as u32)))),
+            subtitle: subtitle.clone(),
+            lines,
+            notes: vec![],
+            class: None,
+            backward: true,
+        },
+        short: format!("update {subtitle}"),
+    }
 }
 
 /// The box of a layer call site.

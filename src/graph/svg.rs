@@ -9,9 +9,9 @@
 //! one `<rect>` and its text; every arrow a `<path class="edge STYLE"
 //! data-from="nI" data-to="nJ">`, starting on the border of one box and
 //! ending on the border of the other. Styles: `skip` for an arrow of the
-//! forward pass that passes at least one row (residual adds, U-Net
-//! concatenations), `saved` for a forward value read by the backward pass,
-//! `data` otherwise.
+//! forward pass from a computed value that passes at least one row
+//! (residual adds, U-Net concatenations), `saved` for a forward value read
+//! by the backward pass or the update, `data` otherwise.
 
 use std::fmt::Write as _;
 
@@ -87,7 +87,11 @@ pub fn edge_styles(picture: &Picture, ranks: &[usize]) -> Vec<&'static str> {
             let (from, to) = (&picture.items[e.from], &picture.items[e.to]);
             if !from.backward && to.backward {
                 "saved"
-            } else if !from.backward && !to.backward && ranks[e.to].abs_diff(ranks[e.from]) > 1 {
+            } else if from.kind != ItemKind::Input
+                && !from.backward
+                && !to.backward
+                && ranks[e.to].abs_diff(ranks[e.from]) > 1
+            {
                 "skip"
             } else {
                 "data"
