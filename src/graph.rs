@@ -189,7 +189,9 @@ fn render(
     let dot_text = || dot::render(picture, &styles, heading, file, source);
     Ok(match (output, layout) {
         (Output::Stdout | Output::Dot, _) => dot_text().into_bytes(),
-        (Output::Svg, GraphLayout::Builtin) => svg::render(picture, &laid_out, &sizes, heading, file, source).into_bytes(),
+        (Output::Svg, GraphLayout::Builtin) => {
+            svg::render(picture, &laid_out, &sizes, heading, file, source).into_bytes()
+        }
         (Output::Png, GraphLayout::Builtin) => {
             crate::plot::svg_to_png(&svg::render(picture, &laid_out, &sizes, heading, file, source))?
         }

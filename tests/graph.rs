@@ -129,8 +129,18 @@ fn check_svg(model: &str, stage: GraphStage, dir: &Path) -> (Vec<SvgBox>, Vec<Sv
     }
     let by_id = |id: &str| boxes.iter().find(|b| b.id == id).unwrap_or_else(|| panic!("no box {id}"));
     for e in &edges {
-        assert!(on_border(e.start, by_id(&e.from)), "{model} {stage_name}: arrow {}→{} starts off its box", e.from, e.to);
-        assert!(on_border(e.end, by_id(&e.to)), "{model} {stage_name}: arrow {}→{} ends off its box", e.from, e.to);
+        assert!(
+            on_border(e.start, by_id(&e.from)),
+            "{model} {stage_name}: arrow {}→{} starts off its box",
+            e.from,
+            e.to
+        );
+        assert!(
+            on_border(e.end, by_id(&e.to)),
+            "{model} {stage_name}: arrow {}→{} ends off its box",
+            e.from,
+            e.to
+        );
     }
 
     // Tooltips: every layer box names its source lines with their text.
@@ -138,7 +148,12 @@ fn check_svg(model: &str, stage: GraphStage, dir: &Path) -> (Vec<SvgBox>, Vec<Sv
     for b in boxes.iter().filter(|b| b.class.contains("layer") || b.class.contains("kernel")) {
         let quoted: Vec<&str> = b.title.lines().filter(|l| l.starts_with(&format!("{model}:"))).collect();
         if b.class.contains("layer") {
-            assert!(!quoted.is_empty(), "{model} {stage_name}: box {} names no source line:\n{}", b.id, b.title);
+            assert!(
+                !quoted.is_empty(),
+                "{model} {stage_name}: box {} names no source line:\n{}",
+                b.id,
+                b.title
+            );
         }
         for q in quoted {
             let rest = &q[model.len() + 1..];
@@ -160,10 +175,15 @@ fn mlp_at_every_stage() {
     }
     let (boxes, _) = check_svg("models/sine.nn", GraphStage::Forward, &dir);
     let classes: Vec<&str> = boxes.iter().map(|b| b.class.as_str()).collect();
-    assert_eq!(classes.iter().filter(|c| **c == "node layer").count(), 6, "3 dense, 2 tanh, mse: {classes:?}");
+    assert_eq!(
+        classes.iter().filter(|c| **c == "node layer").count(),
+        6,
+        "3 dense, 2 tanh, mse: {classes:?}"
+    );
     assert_eq!(classes.iter().filter(|c| **c == "node input").count(), 2, "x and y: {classes:?}");
     assert_eq!(classes.iter().filter(|c| **c == "node output").count(), 2, "loss and out: {classes:?}");
-    let dense = boxes.iter().find(|b| b.title.starts_with("dense → [B, 64]\nh.dense_2")).expect("the second dense");
+    let dense =
+        boxes.iter().find(|b| b.title.starts_with("dense → [B, 64]\nh.dense_2")).expect("the second dense");
     assert!(dense.title.contains("models/sine.nn:7: h = h |> dense(64) |> tanh"), "{}", dense.title);
     assert!(dense.title.contains("reads param h.dense_2.weight: f32[64, 64]"), "{}", dense.title);
     let _ = std::fs::remove_dir_all(&dir);
@@ -199,7 +219,8 @@ fn resnet_and_lstm_at_every_stage() {
     }
     // The LSTM's 24 unrolled steps are one box, and its backward pass one.
     let (boxes, _) = check_svg("models/nino12_lstm.nn", GraphStage::Grad, &dir);
-    let lstm: Vec<&str> = boxes.iter().filter(|b| b.title.contains("h.lstm_1")).map(|b| b.class.as_str()).collect();
+    let lstm: Vec<&str> =
+        boxes.iter().filter(|b| b.title.contains("h.lstm_1")).map(|b| b.class.as_str()).collect();
     assert_eq!(lstm, ["node layer", "node backward"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -244,12 +265,17 @@ fn fails(args: &[&str], code: i32, expected: &str) {
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = scratch("bad");
-    fails(&["graph", "models/no_such_model.nn"], 2, "error: cannot read models/no_such_model.nn: No such file");
+    fails(
+        &["graph", "models/no_such_model.nn"],
+        2,
+        "error: cannot read models/no_such_model.nn: No such file",
+    );
     let bad = dir.join("bad.nn");
     std::fs::write(&bad, "model m {\n  input x: f32[B, 2]\n  h = x |> dense(4\n}\n").expect("write");
     fails(&["graph", bad.to_str().expect("utf-8")], 1, "error");
     let unknown = dir.join("unknown.nn");
-    std::fs::write(&unknown, "model m {\n  input x: f32[B, 2]\n  h = x |> denze(4)\n  output h\n}\n").expect("write");
+    std::fs::write(&unknown, "model m {\n  input x: f32[B, 2]\n  h = x |> denze(4)\n  output h\n}\n")
+        .expect("write");
     fails(&["graph", unknown.to_str().expect("utf-8")], 1, "denze");
     fails(&["graph", "models/sine.nn", "--stage", "plan"], 2, "invalid value 'plan' for '--stage <STAGE>'");
     fails(

@@ -34,7 +34,9 @@ pub fn render(picture: &Picture, styles: &[&str], heading: &str, file: &str, sou
         "  graph [rankdir=TB, label={}, labelloc=t, fontname=\"DejaVu Sans\", fontsize=15, nodesep=0.3, ranksep=0.45];",
         quote(heading)
     );
-    s.push_str("  node [fontname=\"DejaVu Sans\", fontsize=11, shape=box, style=\"filled\", penwidth=1.2];\n");
+    s.push_str(
+        "  node [fontname=\"DejaVu Sans\", fontsize=11, shape=box, style=\"filled\", penwidth=1.2];\n",
+    );
     s.push_str("  edge [color=\"#555555\", arrowsize=0.7];\n");
     for (i, item) in picture.items.iter().enumerate() {
         let (fill, stroke) = svg::colours(item.kind, item.class);
@@ -43,8 +45,11 @@ pub fn render(picture: &Picture, styles: &[&str], heading: &str, file: &str, sou
             ItemKind::Op => "dashed,filled",
             _ => "filled",
         };
-        let label =
-            if item.subtitle.is_empty() { item.title.clone() } else { format!("{}\n{}", item.title, item.subtitle) };
+        let label = if item.subtitle.is_empty() {
+            item.title.clone()
+        } else {
+            format!("{}\n{}", item.title, item.subtitle)
+        };
         let _ = writeln!(
             s,
             "  n{i} [label={}, style={}, fillcolor={}, color={}, tooltip={}];",

@@ -106,7 +106,8 @@ pub fn layout(sizes: &[(f64, f64)], edges: &[(usize, usize)]) -> Layout {
             .filter(|(_, (a, _))| local.contains_key(a))
             .map(|(i, &(a, b))| (local[&a], local[&b], i))
             .collect();
-        let part = component(&sub_sizes, &sub_edges.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>(), height);
+        let part =
+            component(&sub_sizes, &sub_edges.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>(), height);
         for (i, &v) in nodes.iter().enumerate() {
             result.boxes[v] = Point { x: part.boxes[i].x + x0, y: part.boxes[i].y };
             result.ranks[v] = part.ranks[i];
@@ -261,15 +262,18 @@ fn component(sizes: &[(f64, f64)], edges: &[(usize, usize)], height: f64) -> Lay
             break;
         }
         let downward = sweep % 2 == 0;
-        let order: Vec<usize> = if downward { (1..ranks).collect() } else { (0..ranks.saturating_sub(1)).rev().collect() };
+        let order: Vec<usize> =
+            if downward { (1..ranks).collect() } else { (0..ranks.saturating_sub(1)).rev().collect() };
         for r in order {
             let (fixed, neighbours) = if downward { (r - 1, &up) } else { (r + 1, &down) };
-            let position: HashMap<usize, usize> = rows[fixed].iter().enumerate().map(|(i, &v)| (v, i)).collect();
+            let position: HashMap<usize, usize> =
+                rows[fixed].iter().enumerate().map(|(i, &v)| (v, i)).collect();
             let mut keyed: Vec<(f64, usize, usize)> = rows[r]
                 .iter()
                 .enumerate()
                 .map(|(i, &v)| {
-                    let ps: Vec<f64> = neighbours[v].iter().filter_map(|w| position.get(w)).map(|&p| p as f64).collect();
+                    let ps: Vec<f64> =
+                        neighbours[v].iter().filter_map(|w| position.get(w)).map(|&p| p as f64).collect();
                     let key = if ps.is_empty() { i as f64 } else { ps.iter().sum::<f64>() / ps.len() as f64 };
                     (key, i, v)
                 })
@@ -303,7 +307,11 @@ fn component(sizes: &[(f64, f64)], edges: &[(usize, usize)], height: f64) -> Lay
                 .iter()
                 .map(|&v| {
                     let others = if neighbours[v].is_empty() {
-                        if downward { &down[v] } else { &up[v] }
+                        if downward {
+                            &down[v]
+                        } else {
+                            &up[v]
+                        }
                     } else {
                         &neighbours[v]
                     };
@@ -389,7 +397,9 @@ fn component(sizes: &[(f64, f64)], edges: &[(usize, usize)], height: f64) -> Lay
         edge_points.push(points);
     }
     Layout {
-        boxes: (0..n).map(|v| Point { x: slots[v].x - slots[v].width / 2.0, y: row_top(slots[v].rank) }).collect(),
+        boxes: (0..n)
+            .map(|v| Point { x: slots[v].x - slots[v].width / 2.0, y: row_top(slots[v].rank) })
+            .collect(),
         edges: edge_points,
         ranks: rank,
         width: right - left,

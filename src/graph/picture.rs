@@ -101,8 +101,11 @@ impl Picture {
     pub fn append(&mut self, other: Picture, prefix: &str) {
         let offset = self.items.len();
         for mut item in other.items {
-            item.subtitle =
-                if item.subtitle.is_empty() { prefix.to_string() } else { format!("{prefix} · {}", item.subtitle) };
+            item.subtitle = if item.subtitle.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix} · {}", item.subtitle)
+            };
             self.items.push(item);
         }
         for edge in other.edges {
@@ -197,9 +200,10 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
             })
             .collect();
         notes.push(format!("ops: {}", ops.join(", ")));
-        let backward = kernel.nodes.iter().any(|&v| {
-            groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.backward)
-        });
+        let backward = kernel
+            .nodes
+            .iter()
+            .any(|&v| groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.backward));
         let item = builder.push(Item {
             kind: ItemKind::Kernel,
             title: format!("{} → {shape}", kernel.kind.name()),
@@ -356,7 +360,11 @@ impl<'g> Builder<'g> {
                     let node = self.graph.node(output.value);
                     let item = self.push(Item {
                         kind: ItemKind::Output,
-                        title: if output.name == word { word.to_string() } else { format!("{word} {}", output.name) },
+                        title: if output.name == word {
+                            word.to_string()
+                        } else {
+                            format!("{word} {}", output.name)
+                        },
                         subtitle: type_text(&node.ty),
                         lines: lines_of(node.loc),
                         notes: vec![],
@@ -680,7 +688,8 @@ fn param_names(graph: &Graph, nodes: &[usize]) -> Vec<String> {
 /// characters.
 fn snippet(source: &str, loc: Loc) -> String {
     let Some((lo, hi)) = loc.to_span(source) else { return String::new() };
-    let text: String = source.get(lo..hi).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String =
+        source.get(lo..hi).unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
     if text.chars().count() > MAX_SUBTITLE {
         let cut: String = text.chars().take(MAX_SUBTITLE - 1).collect();
         format!("{cut}…")

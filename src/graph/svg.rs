@@ -40,7 +40,8 @@ pub struct Measure<'a> {
 
 impl Measure<'static> {
     pub fn new() -> Result<Measure<'static>, String> {
-        let font = FontRef::new(crate::plot::FONT).map_err(|e| format!("cannot read the built-in font: {e}"))?;
+        let font =
+            FontRef::new(crate::plot::FONT).map_err(|e| format!("cannot read the built-in font: {e}"))?;
         Ok(Measure { font })
     }
 }
@@ -64,8 +65,10 @@ pub fn box_sizes(picture: &Picture, measure: &Measure) -> Vec<(f64, f64)> {
         .items
         .iter()
         .map(|item| {
-            let text = measure.width(&item.title, TITLE_SIZE).max(measure.width(&item.subtitle, SUBTITLE_SIZE));
-            let round = if matches!(item.kind, ItemKind::Input | ItemKind::Output) { BOX_HEIGHT / 2.0 } else { 0.0 };
+            let text =
+                measure.width(&item.title, TITLE_SIZE).max(measure.width(&item.subtitle, SUBTITLE_SIZE));
+            let round =
+                if matches!(item.kind, ItemKind::Input | ItemKind::Output) { BOX_HEIGHT / 2.0 } else { 0.0 };
             ((text + 2.0 * PAD_X + round).ceil().max(MIN_WIDTH), BOX_HEIGHT)
         })
         .collect()
@@ -164,7 +167,11 @@ pub fn tooltip(picture: &Picture, i: usize, file: &str, source: &str) -> String 
 fn num(v: f64) -> String {
     let s = format!("{v:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// The SVG path of an arrow through `points`: vertical curves between rows,
@@ -313,7 +320,8 @@ fn legend(s: &mut String, picture: &Picture, styles: &[&str]) -> f64 {
     let mut x = MARGIN;
     let y = MARGIN + HEADING_SIZE + 14.0;
     let measure = Measure::new().ok();
-    let advance = |text: &str| measure.as_ref().map_or(text.len() as f64 * 6.5, |m| m.width(text, SUBTITLE_SIZE));
+    let advance =
+        |text: &str| measure.as_ref().map_or(text.len() as f64 * 6.5, |m| m.width(text, SUBTITLE_SIZE));
     let kinds = [
         (ItemKind::Input, "input, target, constant"),
         (ItemKind::Layer, "layer"),
