@@ -17,7 +17,7 @@
 //! box. In the fused stage the boxes are the kernels of the optimised
 //! training step, each labelled with the layers its nodes come from.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use nnc_compiler::fusion::{Partition, Placement};
 use nnc_compiler::ir::{Graph, InputKind, Loc, Op, OutputKind, Type, ValueId};
@@ -298,7 +298,7 @@ struct Builder<'g> {
     /// The index in `edges` of each (from, to) pair.
     edge_index: HashMap<(usize, usize), usize>,
     /// Collapsed inputs already noted per item.
-    noted: HashMap<(usize, ValueId), ()>,
+    noted: HashSet<(usize, ValueId)>,
 }
 
 impl<'g> Builder<'g> {
@@ -309,7 +309,7 @@ impl<'g> Builder<'g> {
             owner: vec![None; graph.nodes.len()],
             edges: vec![],
             edge_index: HashMap::new(),
-            noted: HashMap::new(),
+            noted: HashSet::new(),
         }
     }
 
@@ -323,23 +323,19 @@ impl<'g> Builder<'g> {
     fn read(&mut self, item: usize, v: ValueId) {
         let node = self.graph.node(v);
         match (self.owner[v.index()], node_role(node)) {
-            (Some(from), _) if from != item => {
-                if !self.edge_index.contains_key(&(from, item)) {
-                    self.edge_index.insert((from, item), self.edges.len());
-                    self.edges.push(Edge { from, to: item, value: node.ty.to_string() });
-                }
+            (Some(from), _) if from != item && !self.edge_index.contains_key(&(from, item)) => {
+                self.edge_index.insert((from, item), self.edges.len());
+                self.edges.push(Edge { from, to: item, value: node.ty.to_string() });
             }
-            (None, Role::Collapsed) => {
-                if self.noted.insert((item, v), ()).is_none() {
-                    if let Op::Input { name, kind } = &node.op {
-                        let word = match kind {
-                            InputKind::Param { .. } => "param",
-                            InputKind::State { .. } => "state",
-                            InputKind::Key => "key",
-                            _ => "hyper",
-                        };
-                        self.items[item].notes.push(format!("reads {word} {name}: {}", node.ty));
-                    }
+            (None, Role::Collapsed) if self.noted.insert((item, v)) => {
+                if let Op::Input { name, kind } = &node.op {
+                    let word = match kind {
+                        InputKind::Param { .. } => "param",
+                        InputKind::State { .. } => "state",
+                        InputKind::Key => "key",
+                        _ => "hyper",
+                    };
+                    self.items[item].notes.push(format!("reads {word} {name}: {}", node.ty));
                 }
             }
             _ => {}
@@ -439,7 +435,7 @@ impl Groups {
         let mut root_group: HashMap<usize, usize> = HashMap::new();
         let mut members: Vec<Vec<usize>> = vec![];
         let mut group_of = vec![None; n];
-        for v in 0..n {
+        for (v, slot) in group_of.iter_mut().enumerate() {
             if !forward(v) {
                 continue;
             }
@@ -449,14 +445,13 @@ impl Groups {
                 members.len() - 1
             });
             members[g].push(v);
-            group_of[v] = Some(g);
+            *slot = Some(g);
         }
         let mut groups: Vec<Group> = forward_groups(graph, module, source, &members);
         // Backward nodes: with the backward box of their forward node's
         // group, or, for the backward nodes of an input, by location.
         let mut backward_of: HashMap<BackwardKey, usize> = HashMap::new();
-        for v in 0..n {
-            let node = &graph.nodes[v];
+        for (v, node) in graph.nodes.iter().enumerate() {
             let Some(of) = node.grad_of else { continue };
             if node_role(node) != Role::Computed {
                 continue;
