@@ -299,3 +299,60 @@ fn bad_input_is_a_clear_error() {
     assert!(stderr.contains("`--layout dot` runs Graphviz's `dot`, which is not on PATH"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nnc graph --help` has examples, and the command is in the top-level help.
+#[test]
+fn help_has_examples() {
+    let out = nnc(&["graph", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(help.contains("Examples:\n  nnc graph models/resunet.nn -o resunet.svg"), "{help}");
+    assert!(help.contains("--stage <STAGE>"), "{help}");
+    let top = text(&nnc(&["--help"]).stdout);
+    assert!(top.contains("nnc graph models/resunet.nn -o resunet.svg"), "{top}");
+}
+
+/// With Graphviz on PATH, `--layout dot` draws the DOT text with it.
+#[test]
+fn graphviz_layout_when_dot_is_installed() {
+    let installed = std::process::Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !installed {
+        return;
+    }
+    let dir = scratch("graphviz");
+    let svg = dir.join("resunet.svg");
+    let out = nnc(&["graph", "models/resunet.nn", "--layout", "dot", "-o", svg.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    let svg = read(&svg);
+    let doc = roxmltree::Document::parse_with_options(&svg, options).expect("well-formed SVG");
+    let titles = doc.descendants().filter(|n| n.has_tag_name("title")).count();
+    assert!(titles > 30, "{titles} titles");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--mode infer` draws the inference graph: batchnorm reads its running
+/// statistics instead of updating them.
+#[test]
+fn inference_mode() {
+    let module = compile_file("models/resunet.nn");
+    let source = read(&root().join("models/resunet.nn"));
+    let notes = |mode: Mode| -> Vec<String> {
+        let picture =
+            nnc::graph::picture_of(&module, &source, GraphStage::Forward, mode).expect("the picture");
+        let batchnorm = picture
+            .items
+            .iter()
+            .find(|i| i.subtitle.starts_with("e1.batchnorm_1"))
+            .unwrap_or_else(|| panic!("{mode:?}: no batchnorm box"));
+        batchnorm.notes.clone()
+    };
+    let train = notes(Mode::Train);
+    assert!(train.contains(&"writes new state e1.batchnorm_1.running_mean".to_string()), "{train:?}");
+    let infer = notes(Mode::Infer);
+    assert!(infer.contains(&"reads state e1.batchnorm_1.running_mean: f32[16]".to_string()), "{infer:?}");
+    assert!(!infer.iter().any(|n| n.starts_with("writes")), "{infer:?}");
+    let fused =
+        nnc::graph::picture_of(&module, &source, GraphStage::Fused, Mode::Infer).expect("the picture");
+    assert!(fused.items.iter().all(|i| !i.backward), "no backward pass or update in inference");
+}
