@@ -205,6 +205,7 @@ Examples:
   nnc graph models/resunet.nn -o resunet.svg
   nnc graph models/resunet.nn --stage grad -o resunet-grad.svg
   nnc graph models/nino12_lstm.nn --stage fused -o lstm-kernels.png
+  nnc graph models/nino12_lstm.nn --stage fused --by-layer -o lstm-kernels-by-layer.svg
   nnc graph models/sine.nn > sine.dot
   nnc graph models/sine.nn --layout dot -o sine.svg
 
@@ -212,7 +213,8 @@ Draws the model's graph at one stage: `forward` (default) has one box per
 layer call (`conv2d 3×3 → [B, 16, 32, 32]`, its name and parameter count)
 and per expression (`h + x`), `grad` adds one `∇` box per forward box with
 the backward pass of its ops, and `fused` has one box per kernel of the
-optimised training step, named after the layers its ops come from.
+optimised training step, named after the layers its ops come from
+(`--by-layer`: one box per layer, its kernels listed in its tooltip).
 Parameters and optimiser state are not boxes: hovering over a box lists
 what it reads and writes, with the `.nn` source lines it came from
 (`file:line: text`). Inputs and targets are green, the loss and outputs red;
@@ -602,6 +604,12 @@ pub struct GraphArgs {
     /// active, batchnorm on batch statistics; the default) or inference.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+
+    /// With `--stage fused`: one box per layer, expression, backward pass
+    /// or update, holding the kernels that mostly compute it (listed in its
+    /// tooltip), instead of one box per kernel.
+    #[arg(long)]
+    pub by_layer: bool,
 
     /// Who lays out .svg and .png output.
     #[arg(long, value_enum, default_value_t = GraphLayout::Builtin)]

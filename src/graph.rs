@@ -72,6 +72,9 @@ pub fn run_graph(args: &GraphArgs, color: bool, out: &mut dyn Write, err: &mut d
     if args.mode.is_some() && args.stage == GraphStage::Grad {
         return fail(err, Status::Usage, "`--mode` applies to `--stage forward` and `fused` only");
     }
+    if args.by_layer && args.stage != GraphStage::Fused {
+        return fail(err, Status::Usage, "`--by-layer` applies to `--stage fused` only");
+    }
     let source = match read_source(&args.file) {
         Ok(s) => s,
         Err(message) => return fail(err, Status::Usage, &message),
@@ -88,11 +91,11 @@ pub fn run_graph(args: &GraphArgs, color: bool, out: &mut dyn Write, err: &mut d
         Mode::Train => ir::Mode::Train,
         Mode::Infer => ir::Mode::Infer,
     };
-    let picture = match picture_of(&compiled.module, &source, args.stage, mode) {
+    let picture = match picture_of(&compiled.module, &source, args.stage, mode, args.by_layer) {
         Ok(p) => p,
         Err(error) => return report(err, &name, &source, &error, color),
     };
-    let heading = heading(&compiled.module, args.stage, mode, &name);
+    let heading = heading(&compiled.module, args.stage, mode, args.by_layer, &name);
     let text = match render(&picture, output, args.layout, &heading, &name, &source) {
         Ok(bytes) => bytes,
         Err(message) => return fail(err, Status::Usage, &message),
@@ -117,12 +120,14 @@ pub fn run_graph(args: &GraphArgs, color: bool, out: &mut dyn Write, err: &mut d
     Status::Ok
 }
 
-/// The picture of `stage` of `module` (several training steps side by side).
+/// The picture of `stage` of `module` (several training steps side by
+/// side); `by_layer` groups the kernels of the fused stage by layer.
 pub fn picture_of(
     module: &Module,
     source: &str,
     stage: GraphStage,
     mode: ir::Mode,
+    by_layer: bool,
 ) -> Result<Picture, pipeline::Error> {
     Ok(match stage {
         GraphStage::Forward => {
@@ -139,11 +144,13 @@ pub fn picture_of(
         GraphStage::Fused => match mode {
             ir::Mode::Train => {
                 let steps = pipeline::optimized_steps(module)?;
-                steps_picture(&steps, |g| picture::of_partition(g, &fusion::partition(g), module, source))
+                steps_picture(&steps, |g| {
+                    picture::of_partition(g, &fusion::partition(g), module, source, by_layer)
+                })
             }
             ir::Mode::Infer => {
                 let graph = pipeline::optimized(module, ir::Mode::Infer)?;
-                picture::of_partition(&graph, &fusion::partition(&graph), module, source)
+                picture::of_partition(&graph, &fusion::partition(&graph), module, source, by_layer)
             }
         },
     })
@@ -163,11 +170,12 @@ fn steps_picture(steps: &[pipeline::Step], picture: impl Fn(&ir::Graph) -> Pictu
 }
 
 /// The picture's heading: `model eddies · forward graph (training) · models/resunet.nn`.
-fn heading(module: &Module, stage: GraphStage, mode: ir::Mode, file: &str) -> String {
+fn heading(module: &Module, stage: GraphStage, mode: ir::Mode, by_layer: bool, file: &str) -> String {
     let mode = if mode == ir::Mode::Train { "training" } else { "inference" };
     let what = match stage {
         GraphStage::Forward => format!("forward graph ({mode})"),
         GraphStage::Grad => "forward and backward pass".to_string(),
+        GraphStage::Fused if by_layer => format!("fused kernels by layer ({mode})"),
         GraphStage::Fused => format!("fused kernels ({mode})"),
     };
     format!("model {} · {what} · {file}", module.name)

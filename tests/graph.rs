@@ -106,10 +106,19 @@ fn overlap(a: &SvgBox, b: &SvgBox) -> bool {
 /// Draws `model` at `stage` and checks the SVG against the picture the
 /// library builds for it. Returns the boxes and arrows.
 fn check_svg(model: &str, stage: GraphStage, dir: &Path) -> (Vec<SvgBox>, Vec<SvgEdge>) {
-    let name = format!("{}-{stage:?}.svg", model.replace('/', "_"));
+    check_svg_with(model, stage, false, dir)
+}
+
+/// [`check_svg`], with `--by-layer` when `by_layer`.
+fn check_svg_with(model: &str, stage: GraphStage, by_layer: bool, dir: &Path) -> (Vec<SvgBox>, Vec<SvgEdge>) {
+    let name = format!("{}-{stage:?}-{by_layer}.svg", model.replace('/', "_"));
     let path = dir.join(&name);
     let stage_name = format!("{stage:?}").to_lowercase();
-    let out = nnc(&["graph", model, "--stage", &stage_name, "-o", path.to_str().expect("utf-8 path")]);
+    let mut args = vec!["graph", model, "--stage", &stage_name, "-o", path.to_str().expect("utf-8 path")];
+    if by_layer {
+        args.push("--by-layer");
+    }
+    let out = nnc(&args);
     assert!(out.status.success(), "{model} {stage_name}: {}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with(&format!("wrote {}", path.display())), "{}", text(&out.stdout));
     let svg = read(&path);
@@ -118,7 +127,8 @@ fn check_svg(model: &str, stage: GraphStage, dir: &Path) -> (Vec<SvgBox>, Vec<Sv
     // One box per box of the picture, one arrow per arrow.
     let module = compile_file(model);
     let source = read(&root().join(model));
-    let picture = nnc::graph::picture_of(&module, &source, stage, Mode::Train).expect("the picture");
+    let picture =
+        nnc::graph::picture_of(&module, &source, stage, Mode::Train, by_layer).expect("the picture");
     assert_eq!(boxes.len(), picture.items.len(), "{model} {stage_name}: boxes");
     assert_eq!(edges.len(), picture.edges.len(), "{model} {stage_name}: arrows");
 
@@ -222,6 +232,26 @@ fn resnet_and_lstm_at_every_stage() {
     let lstm: Vec<&str> =
         boxes.iter().filter(|b| b.title.contains("h.lstm_1")).map(|b| b.class.as_str()).collect();
     assert_eq!(lstm, ["node layer", "node backward"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--by-layer` gathers the LSTM's hundreds of kernels into a box per
+/// layer, backward pass and update, each listing its kernels.
+#[test]
+fn fused_kernels_by_layer() {
+    let dir = scratch("by-layer");
+    let (kernels, _) = check_svg("models/nino12_lstm.nn", GraphStage::Fused, &dir);
+    let (boxes, _) = check_svg_with("models/nino12_lstm.nn", GraphStage::Fused, true, &dir);
+    assert!(boxes.len() * 10 < kernels.len(), "{} boxes for {} kernels", boxes.len(), kernels.len());
+    let lstm =
+        boxes.iter().find(|b| b.title.starts_with("lstm → [B, 16]\nh.lstm_1 · ")).expect("the LSTM's box");
+    assert!(lstm.title.contains(" kernels\n"), "{}", lstm.title);
+    assert!(
+        lstm.title.contains("models/nino12_lstm.nn:9: h = x |> lstm(16, return: last)"),
+        "{}",
+        lstm.title
+    );
+    fails(&["graph", "models/sine.nn", "--by-layer"], 2, "`--by-layer` applies to `--stage fused` only");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -339,7 +369,7 @@ fn inference_mode() {
     let source = read(&root().join("models/resunet.nn"));
     let notes = |mode: Mode| -> Vec<String> {
         let picture =
-            nnc::graph::picture_of(&module, &source, GraphStage::Forward, mode).expect("the picture");
+            nnc::graph::picture_of(&module, &source, GraphStage::Forward, mode, false).expect("the picture");
         let batchnorm = picture
             .items
             .iter()
@@ -353,6 +383,6 @@ fn inference_mode() {
     assert!(infer.contains(&"reads state e1.batchnorm_1.running_mean: f32[16]".to_string()), "{infer:?}");
     assert!(!infer.iter().any(|n| n.starts_with("writes")), "{infer:?}");
     let fused =
-        nnc::graph::picture_of(&module, &source, GraphStage::Fused, Mode::Infer).expect("the picture");
+        nnc::graph::picture_of(&module, &source, GraphStage::Fused, Mode::Infer, false).expect("the picture");
     assert!(fused.items.iter().all(|i| !i.backward), "no backward pass or update in inference");
 }

@@ -153,8 +153,16 @@ pub fn of_graph(graph: &Graph, module: &Module, source: &str) -> Picture {
 }
 
 /// The picture of the fused stage: one box per kernel of `partition` (of
-/// the optimised `graph`), inputs and outputs.
-pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, source: &str) -> Picture {
+/// the optimised `graph`), inputs and outputs; with `by_layer`, one box per
+/// layer, expression, backward pass or update instead, holding the kernels
+/// whose nodes mostly come from it (listed in its tooltip).
+pub fn of_partition(
+    graph: &Graph,
+    partition: &Partition,
+    module: &Module,
+    source: &str,
+    by_layer: bool,
+) -> Picture {
     let groups = Groups::of(graph, module, source);
     let mut builder = Builder::new(graph);
     for (v, node) in graph.nodes.iter().enumerate() {
@@ -163,6 +171,9 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
         }
     }
     let mut kernel_items = vec![];
+    // With `by_layer`: the box of each group, and its number of kernels.
+    let mut merged: HashMap<usize, usize> = HashMap::new();
+    let mut kernels_of: HashMap<usize, usize> = HashMap::new();
     for kernel in &partition.kernels {
         // The layers the kernel's nodes come from, most nodes first.
         let mut counts: Vec<(usize, usize)> = vec![];
@@ -204,6 +215,20 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
             .nodes
             .iter()
             .any(|&v| groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.backward));
+        if let (true, Some(&(g, _))) = (by_layer, counts.first()) {
+            let item = *merged.entry(g).or_insert_with(|| {
+                let mut item = groups.groups[g].item.clone();
+                item.lines.clear();
+                builder.push(item)
+            });
+            let entry = &mut builder.items[item];
+            entry.notes.push(format!("{} {} → {shape}: {}", kernel.name, kernel.kind.name(), ops.join(", ")));
+            let all: BTreeSet<u32> = entry.lines.iter().copied().chain(lines).collect();
+            entry.lines = all.into_iter().collect();
+            *kernels_of.entry(item).or_insert(0) += 1;
+            kernel_items.push(item);
+            continue;
+        }
         let item = builder.push(Item {
             kind: ItemKind::Kernel,
             title: format!("{} → {shape}", kernel.kind.name()),
@@ -214,6 +239,12 @@ pub fn of_partition(graph: &Graph, partition: &Partition, module: &Module, sourc
             backward,
         });
         kernel_items.push(item);
+    }
+    for (item, count) in kernels_of {
+        let noun = if count == 1 { "kernel" } else { "kernels" };
+        let entry = &mut builder.items[item];
+        entry.subtitle =
+            format!("{} · {count} {noun}", entry.subtitle.split(" · ").next().unwrap_or_default());
     }
     for v in 0..graph.nodes.len() {
         if let Placement::Kernel(k) = partition.placement[v] {
