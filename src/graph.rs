@@ -72,6 +72,13 @@ pub fn run_graph(args: &GraphArgs, color: bool, out: &mut dyn Write, err: &mut d
     if args.mode.is_some() && args.stage == GraphStage::Grad {
         return fail(err, Status::Usage, "`--mode` applies to `--stage forward` and `fused` only");
     }
+    if let Some(path) = args.output.as_deref().filter(|_| output != Output::Stdout) {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            let message = format!("cannot write {}: there is no directory {}", path.display(), dir.display());
+            return fail(err, Status::Usage, &message);
+        }
+    }
     if args.by_layer && args.stage != GraphStage::Fused {
         return fail(err, Status::Usage, "`--by-layer` applies to `--stage fused` only");
     }

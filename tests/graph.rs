@@ -315,6 +315,11 @@ fn bad_input_is_a_clear_error() {
     );
     fails(&["graph", "models/sine.nn", "--stage", "grad", "--mode", "infer"], 2, "`--mode` applies to");
     assert!(!root().join("sine.pdf").exists());
+    fails(
+        &["graph", "models/sine.nn", "-o", "no/such/dir/sine.svg"],
+        2,
+        "error: cannot write no/such/dir/sine.svg: there is no directory no/such/dir",
+    );
 
     // `--layout dot` without Graphviz on PATH.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nnc"))
