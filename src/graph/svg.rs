@@ -156,7 +156,7 @@ pub fn tooltip(picture: &Picture, i: usize, file: &str, source: &str) -> String 
     }
     let text: Vec<&str> = source.lines().collect();
     for &line in &item.lines {
-        let code = text.get(line as usize - 1).map_or("", |l| l.trim());
+        let code = (line as usize).checked_sub(1).and_then(|i| text.get(i)).map_or("", |l| l.trim());
         lines.push(format!("{file}:{line}: {code}"));
     }
     lines.extend(item.notes.iter().cloned());
