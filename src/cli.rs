@@ -26,6 +26,8 @@ Examples:
   nnc plot models/sine.run            loss and metric curves of runs (SVG or PNG)
   nnc plot models/fmi_convlstm.run --maps
                                       prediction maps of a validation example
+  nnc graph models/resunet.nn -o resunet.svg
+                                      a picture of the model's layers (SVG, PNG or DOT)
   nnc datasets                        the real data sets shipped with nnc
   nnc bench models/bench/mlp.nn --threads 2
                                       compile time and training-step speed
@@ -198,6 +200,33 @@ per output variable, with the 1:1 line, the reliability curve (mean
 observed in ten bins of predicted value) and the RMSE and bias. Default
 output RUN_DIR/scatter.svg.";
 
+const GRAPH_EXAMPLES: &str = "\
+Examples:
+  nnc graph models/resunet.nn -o resunet.svg
+  nnc graph models/resunet.nn --stage grad -o resunet-grad.svg
+  nnc graph models/nino12_lstm.nn --stage fused -o lstm-kernels.png
+  nnc graph models/nino12_lstm.nn --stage fused --by-layer -o lstm-kernels-by-layer.svg
+  nnc graph models/sine.nn > sine.dot
+  nnc graph models/sine.nn --layout dot -o sine.svg
+
+Draws the model's graph at one stage: `forward` (default) has one box per
+layer call (`conv2d 3×3 → [B, 16, 32, 32]`, its name and parameter count)
+and per expression (`h + x`), `grad` adds one `∇` box per forward box with
+the backward pass of its ops, and `fused` has one box per kernel of the
+optimised training step, named after the layers its ops come from
+(`--by-layer`: one box per layer, its kernels listed in its tooltip).
+Parameters and optimiser state are not boxes: hovering over a box lists
+what it reads and writes, with the `.nn` source lines it came from
+(`file:line: text`). Inputs and targets are green, the loss and outputs red;
+arrows that skip rows of the forward pass (residual adds, U-Net
+concatenations) are orange, values saved for the backward pass dashed.
+
+The extension of -o chooses the format: .svg, .png (drawn with the built-in
+font) or .dot (Graphviz DOT text, with the same labels and tooltips);
+without -o, or with `-o -`, the DOT text goes to stdout. The layout is
+nnc's own layered layout and needs no other program; `--layout dot` has
+Graphviz's `dot` (on PATH) lay out and draw .svg and .png instead.";
+
 const INIT_EXAMPLES: &str = "\
 Examples:
   nnc init models/sine.nn -o params.safetensors
@@ -285,6 +314,10 @@ pub enum Command {
     /// prediction maps or scatter plot.
     #[command(after_help = PLOT_EXAMPLES)]
     Plot(PlotArgs),
+    /// Draw the model's graph (forward, gradient or fused kernels) as SVG,
+    /// PNG or DOT.
+    #[command(after_help = GRAPH_EXAMPLES)]
+    Graph(GraphArgs),
     /// List the real data sets shipped with nnc: shapes, units, tasks and
     /// provenance.
     Datasets,
@@ -550,6 +583,57 @@ pub struct IrArgs {
     /// `clif`; default 1).
     #[arg(long, value_name = "T", value_parser = thread_count)]
     pub threads: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The `.nn` file to draw.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Which graph to draw.
+    #[arg(long, value_enum, default_value_t = GraphStage::Forward)]
+    pub stage: GraphStage,
+
+    /// Where to write the picture: .svg, .png or .dot (default, and `-`:
+    /// DOT text on stdout).
+    #[arg(short, long, value_name = "FILE.svg|FILE.png|FILE.dot")]
+    pub output: Option<PathBuf>,
+
+    /// The graph of `--stage forward` and `fused`: training (dropout
+    /// active, batchnorm on batch statistics; the default) or inference.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+
+    /// With `--stage fused`: one box per layer, expression, backward pass
+    /// or update, holding the kernels that mostly compute it (listed in its
+    /// tooltip), instead of one box per kernel.
+    #[arg(long)]
+    pub by_layer: bool,
+
+    /// Who lays out .svg and .png output.
+    #[arg(long, value_enum, default_value_t = GraphLayout::Builtin)]
+    pub layout: GraphLayout,
+}
+
+/// The stages `nnc graph` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphStage {
+    /// The forward graph: one box per layer call and expression.
+    Forward,
+    /// The forward graph and its backward pass (one `∇` box per forward box).
+    Grad,
+    /// The kernels of the optimised training step (or inference graph).
+    Fused,
+}
+
+/// Who lays out the picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphLayout {
+    /// nnc's own layered layout (no other program needed).
+    Builtin,
+    /// Graphviz's `dot`, which must be on PATH.
+    Dot,
 }
 
 #[derive(Debug, Args)]

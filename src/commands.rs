@@ -81,6 +81,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Predict(args) => crate::train::run_predict(args, color, out, err),
         Command::Export(args) => crate::export::run_export(args, color, out, err),
         Command::Plot(args) => crate::train::run_plot(args, out, err),
+        Command::Graph(args) => crate::graph::run_graph(args, color, out, err),
         Command::Datasets => {
             // Write errors (a closed pipe) are ignored, as everywhere.
             let mut sink = &mut *out;

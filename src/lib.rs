@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod datasets;
 pub mod export;
+pub mod graph;
 pub mod plot;
 pub mod source;
 pub mod summary;

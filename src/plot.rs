@@ -49,7 +49,7 @@ use serde_json::Value;
 
 /// The font PNG output draws text with (DejaVu Sans; licence in
 /// `src/fonts/DejaVuSans.LICENSE`).
-const FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+pub(crate) const FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
 /// The file format of the plot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -769,7 +769,7 @@ fn drawing<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> St
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);

@@ -101,7 +101,7 @@ fn table_line(cells: &[String; 5], widths: &[usize; 5]) -> String {
 
 /// The shape of a layer's output: `[B, 16, 32, 32]`, `scalar` for rank 0, with
 /// the element type prefixed when it is not f32 (`i32[B]`).
-fn shape_text(ty: &Type) -> String {
+pub(crate) fn shape_text(ty: &Type) -> String {
     let shape = if ty.shape.rank() == 0 { "scalar".to_string() } else { ty.shape.to_string() };
     match ty.dtype {
         nnc_compiler::ir::DType::F32 => shape,
