@@ -262,10 +262,13 @@ whitespace and the header do not count.
              (as insta decides: not empty, 0 or false): nothing is created,
              the text is written to NAME@STAGE.snap.new
 
+  updated    with --accept, the text differed: the snapshot is rewritten
+
 --accept writes every differing or missing snapshot and removes the
 .snap.new files; `cargo insta review` (add `--workspace-root .` outside a
-Cargo project) accepts or rejects them one by one. Snapshot files are replaced atomically. The last line
-counts the models and stages by outcome.
+Cargo project) accepts or rejects them one by one. Snapshot files are
+replaced atomically. Diffs are coloured on a terminal (see --color). The
+last line counts the models and stages by outcome.
 
 Exit status: 0 every stage unchanged, created or accepted; 1 a stage
 changed or is missing, or a model has errors; 2 usage or I/O error.";

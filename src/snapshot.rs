@@ -429,7 +429,10 @@ fn nn_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// An I/O error without the `(os error N)` that `std` appends.
 fn io_text(e: &std::io::Error) -> String {
     let text = e.to_string();
-    text.find(" (os error ").map_or(text.clone(), |i| text[..i].to_string())
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// The model files of the command line: files as given, directories as the
@@ -494,10 +497,14 @@ pub fn run_snapshot(
     let mut broken = 0usize;
     for file in &files {
         match run.model(file, &stages, out, err) {
-            Ok(outcomes) => {
+            Ok((outcomes, stage_errors)) => {
                 for outcome in outcomes {
                     counts[outcome as usize] += 1;
                     worst = worst.max(outcome.status());
+                }
+                if stage_errors != Status::Ok {
+                    broken += 1;
+                    worst = worst.max(stage_errors);
                 }
             }
             Err(status) => {
@@ -551,14 +558,16 @@ struct Run {
 
 impl Run {
     /// Checks (or accepts) every stage of the model file `file`: the outcome
-    /// of each, or the status of a model that cannot be read or compiled.
+    /// of each stage that compiles and [`Status::CompileErrors`] if one does
+    /// not (its diagnostics are printed), or the status of a model that
+    /// cannot be read or analysed.
     fn model(
         &self,
         file: &Path,
         stages: &[SnapshotStage],
         out: &mut dyn Write,
         err: &mut dyn Write,
-    ) -> Result<Vec<Outcome>, Status> {
+    ) -> Result<(Vec<Outcome>, Status), Status> {
         let name = file.display().to_string();
         let source = read_source(file).map_err(|message| {
             let _ = writeln!(err, "error: {message}");
@@ -572,11 +581,14 @@ impl Run {
             let _ = write!(err, "{}", diag::render(&name, &source, &compiled.warnings, self.color));
         }
         let mut outcomes = vec![];
+        let mut stage_errors = Status::Ok;
         for &stage in stages {
-            let text = stage.render(&compiled).map_err(|e| report(err, &name, &source, &e, self.color))?;
-            outcomes.push(self.stage(file, stage, &text, out, err));
+            match stage.render(&compiled) {
+                Ok(text) => outcomes.push(self.stage(file, stage, &text, out, err)),
+                Err(e) => stage_errors = report(err, &name, &source, &e, self.color),
+            }
         }
-        Ok(outcomes)
+        Ok((outcomes, stage_errors))
     }
 
     /// Compares (or accepts) the text of one stage, printing what became of

@@ -250,6 +250,33 @@ fn usage_errors() {
     );
 }
 
+#[test]
+fn a_stored_file_that_is_not_a_snapshot_is_an_error_until_accepted() {
+    let dir = scratch("corrupt");
+    let model = dir.join("sine.nn");
+    let snap = dir.join("snapshots/sine@summary.snap");
+    std::fs::create_dir_all(snap.parent().expect("a directory")).expect("snapshots dir");
+    std::fs::write(&snap, "model sine\n").expect("write");
+    let out = nnc(&["snapshot", &show(&model), "--stage", "summary"]);
+    assert_eq!(code(&out), 2, "{}", outputs(&out));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {}, stage summary: {}: not a snapshot file: it does not begin with a `---` line \
+             (`--accept` replaces it)\n",
+            show(&model),
+            show(&snap)
+        )
+    );
+    assert_eq!(last_line(&out), "1 model, 1 stage: 1 failed");
+    assert_eq!(read(&snap), "model sine\n", "the file is left as it was");
+
+    let out = nnc(&["snapshot", &show(&model), "--stage", "summary", "--accept"]);
+    assert_eq!(code(&out), 0, "{}", outputs(&out));
+    assert_eq!(insta_read(&snap).1, stage_text(&model, "summary").trim_end());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The snapshots insta writes through `nnc::assert_stage!` (in
 /// `tests/user_snapshot.rs`) are the ones `nnc snapshot` checks: same
 /// place, same text, the same header but for `source` and `input_file`
