@@ -1,4 +1,4 @@
-//! Snapshot tests of users' own models: `nnc snapshot` and [`assert_stage!`].
+//! Snapshot tests of users' own models: `nnc snapshot` and [`assert_stage!`](crate::assert_stage).
 //!
 //! A snapshot is the text of one stage of one model — the `nnc summary`
 //! table or an `nnc ir --stage NAME` listing, rendered by the same code —
@@ -7,7 +7,7 @@
 //! lines, then the text). The command compares every requested stage with
 //! its snapshot: a changed stage fails with a line diff and its new text in
 //! `MODEL@STAGE.snap.new`, which `cargo insta review` (or `--accept`)
-//! accepts. [`assert_stage!`] does the same from a Rust test through insta
+//! accepts. [`assert_stage!`](crate::assert_stage) does the same from a Rust test through insta
 //! itself, on the same files: a snapshot written by one is checked by the
 //! other.
 //!
@@ -29,7 +29,7 @@ use crate::commands::{report, Status};
 use crate::source::read_source;
 use crate::summary::render_summary;
 
-/// insta, for [`assert_stage!`]: the macro expands to insta's own
+/// insta, for [`assert_stage!`](crate::assert_stage): the macro expands to insta's own
 /// assertion in the caller's crate, which need not depend on insta.
 #[cfg(feature = "snapshot")]
 #[doc(hidden)]
@@ -733,7 +733,7 @@ fn remove_if_present(path: &Path) -> Result<(), String> {
 // The library API: snapshot tests in Rust.
 
 /// The text of one stage of one model file, with where its snapshot lives:
-/// what [`assert_stage!`] asserts.
+/// what [`assert_stage!`](crate::assert_stage) asserts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StageSnapshot {
     /// The model file.
@@ -760,7 +760,7 @@ impl StageSnapshot {
 
     /// [`StageSnapshot::new`] for a test: `model` relative to the crate
     /// directory `crate_dir` unless absolute; panics with the message on an
-    /// error. Used by [`assert_stage!`].
+    /// error. Used by [`assert_stage!`](crate::assert_stage).
     #[track_caller]
     pub fn for_test(crate_dir: &str, model: impl AsRef<Path>, stage: &str) -> StageSnapshot {
         let path = Path::new(crate_dir).join(model.as_ref());
