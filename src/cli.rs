@@ -8,12 +8,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nnc_compiler::Stage;
 
+use crate::snapshot::SnapshotStage;
+
 const TOP_EXAMPLES: &str = "\
 Examples:
   nnc check models/*.nn               check programs for errors
   nnc summary models/resunet.nn       layers, shapes, parameters, FLOPs
   nnc ir models/sine.nn --stage forward --mode infer
                                       print the inference graph
+  nnc snapshot models/                compare each model's stages with its snapshots
   nnc init models/sine.nn -o params.safetensors
                                       initial parameters (PyTorch defaults)
   nnc grad models/sine.nn --params params.safetensors --data batch.npz -o grads.safetensors
@@ -264,6 +267,41 @@ One row per layer call site: its stable name, the built-in, the output shape
 (`B` is the batch size), trainable parameters and forward FLOPs per sample.
 Then the totals and the parameter memory in f32.";
 
+const SNAPSHOT_EXAMPLES: &str = "\
+Examples:
+  nnc snapshot models/storm_unet.nn
+  nnc snapshot models/ --stage summary,fused
+  nnc snapshot --accept
+  CI=true nnc snapshot models/
+
+For each model file (a directory stands for the .nn files directly in it;
+default: the current directory), renders each stage — the table of `nnc
+summary`, or the text of `nnc ir --stage NAME` with its defaults — and
+compares it with its snapshot beside the model, DIR/snapshots/NAME@STAGE.snap
+(insta's .snap format, so `cargo insta review` works on them). Trailing
+whitespace and the header do not count.
+
+  unchanged  the text equals the snapshot (a stale NAME@STAGE.snap.new is
+             removed)
+  created    there was no snapshot: it is written
+  changed    the text differs: a unified diff is printed (line numbers of
+             the .snap and .snap.new files) and the new text is written to
+             NAME@STAGE.snap.new
+  missing    there was no snapshot and the environment variable CI is set
+             (as insta decides: not empty, 0 or false): nothing is created,
+             the text is written to NAME@STAGE.snap.new
+
+  updated    with --accept, the text differed: the snapshot is rewritten
+
+--accept writes every differing or missing snapshot and removes the
+.snap.new files; `cargo insta review` (add `--workspace-root .` outside a
+Cargo project) accepts or rejects them one by one. Snapshot files are
+replaced atomically. Diffs are coloured on a terminal (see --color). The
+last line counts the models and stages by outcome.
+
+Exit status: 0 every stage unchanged, created or accepted; 1 a stage
+changed or is missing, or a model has errors; 2 usage or I/O error.";
+
 /// nnc: compile and train neural networks described in `.nn` files.
 #[derive(Debug, Parser)]
 #[command(name = "nnc", version, arg_required_else_help = true, after_help = TOP_EXAMPLES)]
@@ -288,6 +326,10 @@ pub enum Command {
     /// Print a table of the model's layers, shapes, parameters and FLOPs.
     #[command(after_help = SUMMARY_EXAMPLES)]
     Summary(SummaryArgs),
+    /// Compare stages of models (summary, IR, fusion) with their stored
+    /// snapshots.
+    #[command(after_help = SNAPSHOT_EXAMPLES)]
+    Snapshot(SnapshotArgs),
     /// Write initial parameters (PyTorch's defaults) to a safetensors file.
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
@@ -681,6 +723,39 @@ pub struct SummaryArgs {
     /// The `.nn` file to summarise.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The `.nn` files, or directories of them (default: the current
+    /// directory).
+    #[arg(value_name = "FILE|DIR")]
+    pub files: Vec<PathBuf>,
+
+    /// The stages to compare, separated by commas.
+    #[arg(
+        long = "stage",
+        value_name = "STAGE,...",
+        value_delimiter = ',',
+        value_parser = snapshot_stage_parser(),
+        default_value = "summary,forward,opt,fused"
+    )]
+    pub stages: Vec<SnapshotStage>,
+
+    /// Write every differing or missing snapshot and remove `.snap.new`
+    /// files.
+    #[arg(long)]
+    pub accept: bool,
+}
+
+/// `nnc snapshot --stage`: `summary` and the names of the compiler's
+/// stages, with their help.
+fn snapshot_stage_parser() -> impl clap::builder::TypedValueParser<Value = SnapshotStage> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        SnapshotStage::all().into_iter().map(|s| PossibleValue::new(s.name()).help(s.about())),
+    )
+    .map(|name| SnapshotStage::from_name(&name).unwrap_or(SnapshotStage::Summary))
 }
 
 /// `--stage`: the names of the compiler's stages, with their help.

@@ -73,6 +73,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Status {
         Command::Check(args) => run_check(args, color, out, err),
         Command::Ir(args) => run_ir(args, color, out, err),
         Command::Summary(args) => run_summary(args, color, out, err),
+        Command::Snapshot(args) => crate::snapshot::run_snapshot(args, cli.color, color, out, err),
         Command::Init(args) => run_init(args, color, out, err),
         Command::Grad(args) => run_grad(args, color, out, err),
         Command::Bench(args) => crate::bench::run_bench(args, color, out, err),

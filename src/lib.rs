@@ -4,7 +4,8 @@
 //! everything it does lives here so that integration tests can call exactly
 //! the code users run: [`cli`] declares the commands, [`commands`] runs them,
 //! [`source`] is the one place that reads `.nn` files (the compiler crate does
-//! no I/O), and [`summary`] renders the `nnc summary` table.
+//! no I/O), [`summary`] renders the `nnc summary` table, and [`snapshot`]
+//! runs snapshot tests of models (`nnc snapshot`, [`assert_stage!`]).
 
 pub mod bench;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod datasets;
 pub mod export;
 pub mod graph;
 pub mod plot;
+pub mod snapshot;
 pub mod source;
 pub mod summary;
 pub mod train;
