@@ -674,8 +674,9 @@ impl Gen {
                 format!("({x} != relu({x})) * {u}")
             }
             12 => {
+                // Of `x`: `u` may be a number, which `zeros_like` refuses.
                 self.feature("zeros_like");
-                format!("where({x} > {u}, {x}, zeros_like({u}))")
+                format!("where({x} > {u}, {x}, zeros_like({x}))")
             }
             _ => format!("({x} + {u}) * 0.5"),
         };
