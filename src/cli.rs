@@ -502,8 +502,14 @@ pub struct PredictArgs {
     /// The inputs in physical units, first axis = examples: an .npy array,
     /// or an .npz archive with an array named like each input the
     /// prediction reads (class labels of an i32 input as whole numbers).
+    /// Needed unless the prediction reads no input (then: --count).
     #[arg(long, value_name = "X.npy|X.npz")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+
+    /// How many examples to draw, for a model whose prediction reads no
+    /// input (the generator of a GAN, which reads only its noise).
+    #[arg(long, value_name = "N", conflicts_with = "input")]
+    pub count: Option<usize>,
 
     /// Where to write the predictions: .npy (f32, any shape), .npz (the
     /// prediction named like the model's output, with the inputs it read)

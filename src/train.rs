@@ -708,14 +708,32 @@ pub fn run_predict(args: &PredictArgs, color: bool, out: &mut dyn Write, err: &m
         Ok(n) => n,
         Err(m) => return fail(err, &m),
     };
-    let inputs = match read_inputs(&args.input, &needed) {
-        Ok(x) => x,
-        Err(m) => return fail(err, &m),
+    let inputs = match (&args.input, needed.first()) {
+        (Some(_), None) => return fail(
+            err,
+            "the prediction reads no input (it is drawn from the model's random numbers): give the number \
+                 of examples to draw with --count N instead of --input",
+        ),
+        (Some(path), Some(_)) => match read_inputs(path, &needed) {
+            Ok(x) => x,
+            Err(m) => return fail(err, &m),
+        },
+        (None, Some(first)) => {
+            return fail(
+                err,
+                &format!(
+                    "the prediction reads input `{}`: give the examples with --input X.npy|X.npz",
+                    first.name
+                ),
+            )
+        }
+        (None, None) => vec![],
     };
     let options = PredictOptions {
         threads: threads_of(args.threads),
         seed: args.seed,
         allow_changes: args.allow_changes,
+        count: args.count,
     };
     let y = match train::predict_inputs(&module, &args.checkpoint, &inputs, &options) {
         Ok((y, warnings)) => {

@@ -1039,3 +1039,74 @@ fn generated_images_of_requested_classes_are_scored_by_a_classifier() {
     assert_clean_failure(&out, &["halves.npy: input `y` is i32 (class labels)", "0.5", "whole numbers"]);
     fs::remove_dir_all(&dir).ok();
 }
+
+/// An unconditional generator of 8×8 digits: its prediction reads only
+/// the noise it draws, so `nnc predict` is told how many to draw.
+const UNCONDITIONAL: &str = "\
+block generator(z) {
+  h = z |> dense(32) |> relu
+  return h |> dense(64) |> sigmoid
+}
+
+block critic(x) {
+  h = x |> dense(32) |> relu
+  return h |> dense(1)
+}
+
+model gan {
+  input x: f32[B, 64]
+  z = normal([B, 8])
+  G = generator()
+  D = critic()
+  fake = z |> G
+  loss disc = bce(x / 16.0 |> D, 1.0) + bce(stop_gradient(fake) |> D, 0.0)
+  loss gen = bce(fake |> D, 1.0)
+  image = fake * 16.0
+  output image
+}
+
+train {
+  data = dataset(\"digits\")
+  batch = 64
+  epochs = 1
+  optimizer disc = adam(lr: 1e-3, params: D)
+  optimizer gen = adam(lr: 1e-3, params: G)
+}
+";
+
+/// `nnc predict --count N` draws N examples from a model whose prediction
+/// reads no input; without a count, with an input, or with a count for a
+/// model that reads inputs, it says what to give instead.
+#[test]
+fn a_generator_without_inputs_draws_the_number_of_examples_asked_for() {
+    let dir = temp_dir("unconditional");
+    fs::write(dir.join("gan.nn"), UNCONDITIONAL).expect("write model");
+    nnc_ok(&dir, &["train", "gan.nn", "--quiet", "--threads", "2", "--checkpoint", "g.safetensors"]);
+    let predict = |extra: &[&str]| {
+        nnc(&dir, &[&["predict", "gan.nn", "--checkpoint", "g.safetensors"], extra].concat())
+    };
+    let out = predict(&["--count", "70", "--seed", "3", "-o", "a.npy"]);
+    assert!(stdout(&out).contains("wrote predictions [70, 64] to a.npy"), "{}", stderr(&out));
+    predict(&["--count", "70", "--seed", "3", "-o", "b.npy"]);
+    predict(&["--count", "70", "--seed", "4", "-o", "c.npy"]);
+    let read =
+        |name: &str| -> ndarray::ArrayD<f32> { ndarray_npy::read_npy(dir.join(name)).expect("read npy") };
+    let (a, b, c) = (read("a.npy"), read("b.npy"), read("c.npy"));
+    assert!(a.iter().all(|v| (0.0..=16.0).contains(v)), "pixels in the data's units");
+    assert_eq!(a, b, "one seed, the same images");
+    assert_ne!(a, c, "another seed, other noise");
+    // Batch 1 (examples 64..70) draws other noise than batch 0.
+    assert_ne!(a.slice(ndarray::s![64..70, ..]), a.slice(ndarray::s![0..6, ..]));
+    let out = predict(&["-o", "d.npy"]);
+    assert_clean_failure(&out, &["--count"]);
+    write_npy(&dir.join("x.npy"), &ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 64])));
+    let out = predict(&["--input", "x.npy", "-o", "d.npy"]);
+    assert_clean_failure(&out, &["--count"]);
+    let out = predict(&["--count", "0", "-o", "d.npy"]);
+    assert_clean_failure(&out, &["no examples to predict"]);
+    assert!(!dir.join("d.npy").exists());
+    fs::write(dir.join("cond.nn"), CONDITIONAL).expect("write model");
+    let out = nnc(&dir, &["predict", "cond.nn", "--checkpoint", "g.safetensors", "-o", "d.npy"]);
+    assert_clean_failure(&out, &["input `y`", "--input"]);
+    fs::remove_dir_all(&dir).ok();
+}

@@ -68,14 +68,16 @@ pub fn export(model: &Model) -> Result<Vec<u8>, Vec<StageError>> {
     };
     let mut t = Translator::new(graph);
     let mut inputs = vec![];
-    // Inputs no node reads (a target after dead-code elimination) stay out.
+    // Inputs no node reads stay out: a target after dead-code elimination,
+    // the real images of a GAN whose prediction is generated from noise
+    // (`nnc predict` does not ask for them either).
     let mut used = vec![false; graph.nodes.len()];
     for a in graph.nodes.iter().flat_map(|n| &n.args).chain(graph.outputs.iter().map(|o| &o.value)) {
         used[a.index()] = true;
     }
     for (id, node) in graph.inputs() {
         let Op::Input { name, kind } = &node.op else { continue };
-        if !used[id.index()] && *kind != InputKind::Data {
+        if !used[id.index()] {
             continue;
         }
         match kind {
@@ -99,8 +101,8 @@ pub fn export(model: &Model) -> Result<Vec<u8>, Vec<StageError>> {
                     }
                 }
             }
-            // The random key is read only by `rng_uniform`, which reports
-            // itself.
+            // The random key is read only by `rng_uniform`, whose draws
+            // become inputs (below).
             InputKind::Key => {}
             InputKind::Target | InputKind::Hyper => t.errors.push(StageError::at(
                 "export",
@@ -109,8 +111,26 @@ pub fn export(model: &Model) -> Result<Vec<u8>, Vec<StageError>> {
             )),
         }
     }
+    // Random draws are inputs: nnc's generator (Philox, keyed by seed and
+    // batch) has no ONNX equivalent, so whoever runs the model supplies the
+    // uniform numbers, and the transforms nnc applies to them (Box–Muller
+    // for `normal`) stay in the graph.
     for (i, node) in graph.nodes.iter().enumerate() {
-        if !matches!(node.op, Op::Input { .. }) {
+        if let Op::RngUniform { stream, .. } = node.op {
+            let name = draw_input(stream);
+            let mut info = value_info(&name, DType::F32, &node.ty.shape);
+            info.doc_string = Some(format!(
+                "uniform numbers on [0, 1) in place of nnc's random draw (stream {stream}){}; \
+                 nnc predict draws them from the key (seed, batch)",
+                if node.loc.is_none() { String::new() } else { format!(" at line {}", node.loc.line) }
+            ));
+            inputs.push(info);
+            t.symbols(&name, &node.ty.shape);
+            t.names[i] = name;
+        }
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !matches!(node.op, Op::Input { .. } | Op::RngUniform { .. }) {
             t.op(ValueId(i as u32));
         }
     }
@@ -148,6 +168,12 @@ pub fn export(model: &Model) -> Result<Vec<u8>, Vec<StageError>> {
         ..Default::default()
     };
     Ok(proto.encode_to_vec())
+}
+
+/// The name of the model input that holds the uniform numbers of the
+/// random draw of stream `stream`.
+pub fn draw_input(stream: u64) -> String {
+    format!("draw.{stream}")
 }
 
 fn elem_type(dtype: DType) -> i32 {
@@ -648,13 +674,8 @@ impl<'g> Translator<'g> {
                 name
             }
             Op::StopGradient => self.node("Identity", &a, vec![], loc, out),
-            Op::RngUniform { .. } => {
-                return self.unsupported(
-                    v,
-                    "nnc's random numbers (Philox, keyed by seed and batch) cannot be reproduced by ONNX's \
-                     random operators; a model that draws random numbers at inference cannot be exported",
-                )
-            }
+            // An input of the model (see `export`).
+            Op::RngUniform { .. } => return,
             Op::ConvWeightGrad { .. }
             | Op::PoolGrad(_)
             | Op::ResizeGrad { .. }

@@ -57,6 +57,10 @@ pub struct PredictOptions {
     pub seed: Option<u64>,
     /// Go on when the model's constants differ from the checkpoint's.
     pub allow_changes: bool,
+    /// How many examples to draw when the prediction reads no input (a
+    /// GAN's generator, whose only input is its noise); `None` for a
+    /// prediction that reads inputs, whose first axis counts the examples.
+    pub count: Option<usize>,
 }
 
 /// Puts a checkpoint's parameters and model state into a fresh engine.
@@ -240,7 +244,7 @@ pub fn predict(
     input_label: &str,
     threads: usize,
 ) -> Result<ArrayD<f32>, String> {
-    let options = PredictOptions { threads, seed: None, allow_changes: false };
+    let options = PredictOptions { threads, seed: None, allow_changes: false, count: None };
     Ok(predict_with(module, checkpoint_path, input, input_label, &options)?.0)
 }
 
@@ -422,8 +426,19 @@ pub fn predict_inputs(
     check_model_name(&ckpt, module, checkpoint_path)?;
     let warnings = check_constants(&ckpt, module, checkpoint_path, options.allow_changes)?;
     let constants = constant_inputs(module)?;
-    if needed.is_empty() {
-        return Err("the prediction reads no input, so nothing says how many examples to predict".into());
+    match (needed.as_slice(), options.count) {
+        ([], None) => {
+            return Err("the prediction reads no input (it is drawn from the model's random numbers), so \
+                        nothing says how many examples to predict: give their number (`--count N`)"
+                .into())
+        }
+        ([first, ..], Some(_)) => {
+            return Err(format!(
+                "the prediction reads input `{}`: the examples are those of the input, not a count",
+                first.name
+            ))
+        }
+        _ => {}
     }
     let mut fed = vec![];
     let mut n = None;
@@ -435,7 +450,10 @@ pub fn predict_inputs(
         let count = *n.get_or_insert_with(|| given.values.shape().first().copied().unwrap_or(0));
         fed.push(fed_input(given, want, count, &ckpt)?);
     }
-    let n = n.unwrap_or(0);
+    let n = n.or(options.count).unwrap_or(0);
+    if n == 0 {
+        return Err("no examples to predict: the first axis of the input, or the count, is 0".into());
+    }
     let batch = module.train.as_ref().map_or(32, |t| t.batch).clamp(1, n);
     let seed = options.seed.unwrap_or_else(|| module.train.as_ref().map_or(0, |t| t.seed));
     let keys = names_of(&graph, |k| matches!(k, InputKind::Key));
@@ -483,43 +501,25 @@ pub fn predict_inputs(
     }
     let mut full = vec![n];
     full.extend(&out_shape);
-    // Back to physical units: the target's statistics, or the (first)
-    // input's for a model without a target whose prediction has the
-    // input's shape.
-    let (first_input, same) = module
-        .infer_graph
-        .inputs()
-        .find_map(|(_, node)| match &node.op {
-            Op::Input { name, kind: InputKind::Data } => {
-                let shape = &node.ty.shape.dims()[1..];
-                let same = shape.len() == out_shape.len()
-                    && shape.iter().zip(&out_shape).all(|(d, &k)| *d == Dim::Known(k));
-                Some((name.clone(), same))
-            }
-            _ => None,
-        })
-        .unwrap_or_default();
-    let stats = output_stats(module, &ckpt, &first_input, same);
-    if let Some(stats) = stats {
+    let out_dims: Vec<Dim> = out_shape.iter().map(|&k| Dim::Known(k)).collect();
+    if let Some(stats) = output_stats(module, &ckpt, &out_dims) {
         stats.invert(&mut out, &full);
     }
     Ok((ArrayD::from_shape_vec(IxDyn(&full), out).map_err(|e| e.to_string())?, warnings))
 }
 
-/// The statistics that map a prediction back to physical units: the
-/// target's, or for a model without a target the input's (`input`) when
-/// the prediction has the input's shape (`same_shape`).
-fn output_stats<'c>(
-    module: &Module,
-    ckpt: &'c Checkpoint,
-    input: &str,
-    same_shape: bool,
-) -> Option<&'c Stats> {
-    let target_name = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).into_iter().next();
-    match target_name.as_deref() {
-        Some(t) => ckpt.stats(t),
-        None => ckpt.stats(input).filter(|_| same_shape),
+/// The statistics that map a prediction whose examples have the shape
+/// `example` back to physical units: the target's, or for a model without
+/// a target the (first) data input's when the prediction has that input's
+/// shape (an autoencoder's reconstruction, a GAN's generated images).
+fn output_stats<'c>(module: &Module, ckpt: &'c Checkpoint, example: &[Dim]) -> Option<&'c Stats> {
+    if let Some(target) = names_of(&module.infer_graph, |k| matches!(k, InputKind::Target)).first() {
+        return ckpt.stats(target);
     }
+    let (_, first) =
+        module.infer_graph.inputs().find(|(_, n)| matches!(n.op, Op::Input { kind: InputKind::Data, .. }))?;
+    let Op::Input { name, .. } = &first.op else { return None };
+    ckpt.stats(name).filter(|_| first.ty.shape.dims().get(1..) == Some(example))
 }
 
 /// Everything needed to run a checkpoint's model outside nnc, as `nnc
@@ -587,16 +587,11 @@ pub fn inference_model(
         .iter()
         .filter_map(|(name, _)| ckpt.stats(name).map(|s| (name.clone(), s.clone())))
         .collect();
-    let output = match data_inputs.as_slice() {
-        [(in_name, in_shape)] => {
-            let out = graph.find_output(&pred).map(|o| &graph.ty(o.value).shape);
-            let same = out.is_some_and(|o| o.dims().get(1..) == in_shape.dims().get(1..));
-            output_stats(module, &ckpt, in_name, same).cloned()
-        }
-        _ => names_of(&module.infer_graph, |k| matches!(k, InputKind::Target))
-            .first()
-            .and_then(|t| ckpt.stats(t).cloned()),
-    };
+    // The same statistics as `predict_inputs` maps its prediction with.
+    let output = graph.find_output(&pred).and_then(|o| {
+        let example = graph.ty(o.value).shape.dims().get(1..).unwrap_or_default().to_vec();
+        output_stats(module, &ckpt, &example).cloned()
+    });
     Ok(InferenceModel { graph, tensors, inputs, output, warnings })
 }
 
