@@ -14,8 +14,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use nnc_compiler::config::{DataSource, Generator};
+use nnc_compiler::config::DataSource;
 
+use super::synthetic::generated_values;
 use super::{files, resolve};
 use crate::exec::memory;
 use crate::io::error::io_message;
@@ -50,18 +51,6 @@ pub(crate) fn bytes(source: &DataSource, base: &Path) -> Result<u64, Error> {
             inner.saturating_add(inner.saturating_mul(span) / window.stride.max(1) as u64)
         }
     })
-}
-
-/// The values a generator makes (x and y), saturating.
-pub(crate) fn generated_values(g: &Generator) -> u64 {
-    let m = |factors: &[usize]| factors.iter().fold(1u64, |n, &f| n.saturating_mul(f as u64));
-    match *g {
-        Generator::Sine { n, .. } => m(&[n, 2]),
-        Generator::Lorenz96 { n, k, .. } => m(&[n, k, 2]),
-        Generator::Advection { n, size, .. } => m(&[n, size, size, 2]),
-        Generator::AdvectionSequence { n, size, input, output, .. } => m(&[n, size, size, input + output]),
-        Generator::Eddies { n, size } => m(&[n, size, size, 4]),
-    }
 }
 
 fn file_size(path: &Path) -> Result<u64, Error> {
@@ -100,7 +89,7 @@ fn npz(path: &Path) -> Result<u64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nnc_compiler::config::Window;
+    use nnc_compiler::config::{Generator, Window};
 
     #[test]
     fn generated_data_counts_its_values() {

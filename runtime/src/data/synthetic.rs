@@ -74,22 +74,27 @@ pub fn describe(g: &Generator) -> String {
 }
 
 /// Larger generated data sets than this many values are refused (4 GiB of f32).
-const MAX_VALUES: usize = 1 << 30;
+const MAX_VALUES: u64 = 1 << 30;
+
+/// The values a generator makes (x and y), saturating.
+pub(crate) fn generated_values(g: &Generator) -> u64 {
+    let m = |factors: &[usize]| factors.iter().fold(1u64, |n, &f| n.saturating_mul(f as u64));
+    match *g {
+        Generator::Sine { n, .. } => m(&[n, 2]),
+        Generator::Lorenz96 { n, k, .. } => m(&[n, k, 2]),
+        Generator::Advection { n, size, .. } => m(&[n, size, size, 2]),
+        Generator::AdvectionSequence { n, size, input, output, .. } => {
+            m(&[n, size, size, input.saturating_add(output)])
+        }
+        Generator::Eddies { n, size } => m(&[n, size, size, 4]),
+    }
+}
 
 /// Generates the examples of `g` under `seed`.
 pub(crate) fn generate(g: &Generator, seed: u64) -> Result<Raw, Error> {
     let origin = describe(g);
     let here = PathBuf::from(&origin);
-    let values = match *g {
-        Generator::Sine { n, .. } => n.checked_mul(2),
-        Generator::Lorenz96 { n, k, .. } => n.checked_mul(k).and_then(|v| v.checked_mul(2)),
-        Generator::Advection { n, size, .. } => size.checked_mul(size).and_then(|s| s.checked_mul(n * 2)),
-        Generator::AdvectionSequence { n, size, input, output, .. } => {
-            size.checked_mul(size).and_then(|s| s.checked_mul(input + output)).and_then(|s| s.checked_mul(n))
-        }
-        Generator::Eddies { n, size } => size.checked_mul(size).and_then(|s| s.checked_mul(n * 4)),
-    };
-    if values.is_none_or(|v| v > MAX_VALUES) {
+    if generated_values(g) > MAX_VALUES {
         return Err(Error::new(&here, "too large to generate in memory (more than 2^30 values)"));
     }
     let (x, y, order, units) = match *g {
