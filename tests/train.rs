@@ -955,6 +955,11 @@ model cond {
   output image
 }
 
+";
+
+/// The `train` section of the generators above: one epoch of 8×8 digits,
+/// each network with its own optimiser.
+const GAN_TRAIN: &str = "\
 train {
   data = dataset(\"digits\")
   batch = 64
@@ -972,7 +977,7 @@ train {
 #[test]
 fn generated_images_of_requested_classes_are_scored_by_a_classifier() {
     let dir = temp_dir("conditional");
-    fs::write(dir.join("cond.nn"), CONDITIONAL).expect("write model");
+    fs::write(dir.join("cond.nn"), format!("{CONDITIONAL}{GAN_TRAIN}")).expect("write model");
     let digits = common::root().join("models/digits.nn");
     let digits = digits.to_str().expect("utf-8 path");
     nnc_ok(&dir, &["train", "cond.nn", "--quiet", "--threads", "2", "--checkpoint", "g.safetensors"]);
@@ -1065,13 +1070,6 @@ model gan {
   output image
 }
 
-train {
-  data = dataset(\"digits\")
-  batch = 64
-  epochs = 1
-  optimizer disc = adam(lr: 1e-3, params: D)
-  optimizer gen = adam(lr: 1e-3, params: G)
-}
 ";
 
 /// `nnc predict --count N` draws N examples from a model whose prediction
@@ -1080,7 +1078,7 @@ train {
 #[test]
 fn a_generator_without_inputs_draws_the_number_of_examples_asked_for() {
     let dir = temp_dir("unconditional");
-    fs::write(dir.join("gan.nn"), UNCONDITIONAL).expect("write model");
+    fs::write(dir.join("gan.nn"), format!("{UNCONDITIONAL}{GAN_TRAIN}")).expect("write model");
     nnc_ok(&dir, &["train", "gan.nn", "--quiet", "--threads", "2", "--checkpoint", "g.safetensors"]);
     let predict = |extra: &[&str]| {
         nnc(&dir, &[&["predict", "gan.nn", "--checkpoint", "g.safetensors"], extra].concat())
@@ -1105,7 +1103,7 @@ fn a_generator_without_inputs_draws_the_number_of_examples_asked_for() {
     let out = predict(&["--count", "0", "-o", "d.npy"]);
     assert_clean_failure(&out, &["no examples to predict"]);
     assert!(!dir.join("d.npy").exists());
-    fs::write(dir.join("cond.nn"), CONDITIONAL).expect("write model");
+    fs::write(dir.join("cond.nn"), format!("{CONDITIONAL}{GAN_TRAIN}")).expect("write model");
     let out = nnc(&dir, &["predict", "cond.nn", "--checkpoint", "g.safetensors", "-o", "d.npy"]);
     assert_clean_failure(&out, &["input `y`", "--input"]);
     fs::remove_dir_all(&dir).ok();
