@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use crate::diag::render_plain;
 use crate::ir::interp::{run, Tensor};
-use crate::ir::{Init, InputKind, Op, OutputKind};
+use crate::ir::{Init, InputKind, Op};
 
 use super::analyze;
-use super::builtin_tests::{analyse_ok, gradients_match_finite_differences, module_inputs};
+use super::builtin_tests::{analyse_ok, gradients_match_finite_differences, module_inputs, prediction_type};
 use super::catalogue::{self, Kind, Role};
 use super::forward::sinusoidal;
 
@@ -30,13 +30,7 @@ fn model_with(expr: &str) -> String {
 }
 
 fn type_of(expr: &str) -> String {
-    let m = analyse_ok(&model_with(expr));
-    for graph in [&m.train_graph, &m.infer_graph] {
-        crate::ir::verify::verify(graph).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
-    }
-    let g = &m.train_graph;
-    let out = g.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("prediction");
-    g.ty(out.value).to_string()
+    prediction_type(&model_with(expr))
 }
 
 #[test]

@@ -37,16 +37,22 @@ pub(super) fn analyse_ok(src: &str) -> Module {
     }
 }
 
-/// The type of `r` in [`model_with`].
-fn type_of(expr: &str) -> String {
-    let m = analyse_ok(&model_with(expr));
+/// The type of the prediction `r` of the model `src`, whose training and
+/// inference graphs must verify.
+pub(super) fn prediction_type(src: &str) -> String {
+    let m = analyse_ok(src);
     let g = &m.train_graph;
     let out = g.outputs.iter().find(|o| o.kind == OutputKind::Prediction).expect("prediction");
     assert_eq!(out.name, "r");
     for graph in [&m.train_graph, &m.infer_graph] {
-        crate::ir::verify::verify(graph).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+        crate::ir::verify::verify(graph).unwrap_or_else(|e| panic!("{src}: {e:?}"));
     }
     g.ty(out.value).to_string()
+}
+
+/// The type of `r` in [`model_with`].
+fn type_of(expr: &str) -> String {
+    prediction_type(&model_with(expr))
 }
 
 #[test]
