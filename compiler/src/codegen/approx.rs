@@ -34,6 +34,22 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, ConstantData, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
+use crate::ir::UnaryOp;
+
+/// The relative error bound of the compiled `op` (the table above) where an
+/// approximation of this module computes it; `None` for the ops Cranelift
+/// computes exactly rounded (`sqrt`) or exactly (`neg`, `abs`, `sign`).
+pub fn relative_error_bound(op: UnaryOp) -> Option<f64> {
+    match op {
+        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => Some(2.5e-7),
+        UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Erf => Some(4e-7),
+        UnaryOp::Neg | UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Sign => None,
+    }
+}
+
+/// The relative error bound of [`softplus`] (the table above).
+pub const SOFTPLUS_ERROR_BOUND: f64 = 5e-7;
+
 /// The lane shape of the values being computed: one f32 or four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lanes {
