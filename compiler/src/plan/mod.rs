@@ -24,7 +24,9 @@
 //!   domain: the outermost axis no reduction of the kernel reduces (so
 //!   every chunk reduces whole rows, in a fixed order), with at most
 //!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
-//!   (elements, or multiply-adds for contractions).
+//!   (multiply-adds for contractions; for loops, elements times the
+//!   per-element cost of the kernel's ops, a transcendental function
+//!   counting as many cheap ops).
 //! - **Convolution algorithms** ([`conv`]): per convolution kernel, a
 //!   pointwise GEMM or im2col by tiles of output rows, and the tile size.
 
@@ -35,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::fusion::{self, KernelKind, Partition, Placement};
-use crate::ir::{Graph, Op, Shape, StageError, ValueId};
+use crate::ir::{BinaryOp, Graph, Op, Shape, StageError, UnaryOp, ValueId};
 
 /// The stage named in this module's errors.
 const STAGE: &str = "plan";
@@ -179,7 +181,10 @@ pub fn plan_partition(
         }
         for &n in &kernel.nodes {
             let is_main = !kernel.epilogue.contains(&n);
-            if is_main && kernel.kind.is_contraction() && !kernel.outputs.contains(&n) {
+            // An accumulating product is added onto the sum's buffer; the
+            // product itself is never stored.
+            let accumulated = kernel.accumulate.is_some_and(|(sum, _)| sum != n);
+            if is_main && !accumulated && kernel.kind.is_contraction() && !kernel.outputs.contains(&n) {
                 live.insert(n, (k, k));
             }
         }
@@ -302,6 +307,35 @@ fn reduced_axes(graph: &Graph, nodes: &[ValueId]) -> HashSet<usize> {
     out
 }
 
+/// The work of one element of a loop kernel, in units of one cheap
+/// elementwise op: a loop that evaluates several transcendental functions
+/// per element (a recurrent cell's gates) is worth splitting at far fewer
+/// elements than a single add. A kernel of one cheap op costs 1.
+fn loop_cost(graph: &Graph, nodes: &[ValueId]) -> usize {
+    nodes
+        .iter()
+        .map(|&n| match &graph.node(n).op {
+            Op::Unary(
+                UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Tanh
+                | UnaryOp::Sigmoid
+                | UnaryOp::Erf
+                | UnaryOp::Sin
+                | UnaryOp::Cos,
+            ) => TRANSCENDENTAL_COST,
+            Op::Binary(BinaryOp::Div) | Op::Unary(UnaryOp::Sqrt) => 4,
+            _ => 1,
+        })
+        .sum::<usize>()
+        .max(1)
+}
+
+/// The cost of one transcendental function (exp, log, tanh, sigmoid, …) in
+/// [`loop_cost`]'s units: its inline polynomial with range reduction is
+/// some 15 vector instructions per element where an add is one.
+const TRANSCENDENTAL_COST: usize = 16;
+
 fn split(
     graph: &Graph,
     kernel: &crate::fusion::Kernel,
@@ -329,6 +363,7 @@ fn split(
                     let dy = arg_dims(1)?;
                     dy.first().copied().unwrap_or(1) * dy.iter().skip(2).product::<usize>()
                 }
+                _ if kernel.kind == KernelKind::Loop => loop_cost(graph, &kernel.nodes),
                 _ => 1,
             }
         }
