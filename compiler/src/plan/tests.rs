@@ -84,6 +84,7 @@ fn checker_rejects_overlapping_live_buffers() {
         partition: partition(&empty),
         graph: empty.clone(),
         in_place: Default::default(),
+        accumulated: Default::default(),
         transposed: Default::default(),
         convs: Default::default(),
         dims: Default::default(),

@@ -60,9 +60,22 @@ impl Lowering<'_> {
                     return Err(format!("{result}: a matmul result is a constant"));
                 };
                 if let Some((_, addend)) = kernel.accumulate {
+                    // The addend is copied into the result unless the plan
+                    // keeps the sum in the addend's own buffer, in the same
+                    // layout.
                     let src = self.access(addend)?;
-                    let name = format!("{}_addend", kernel.name);
-                    calls.push(self.copy_into(name, src, &y_shape, y, (c_offset, cst.clone(), Elem::F32))?);
+                    let in_place = matches!(&src, Access::Mem { base, offset, strides }
+                        if self.buf(*base)? == y && *offset == c_offset && *strides == cst);
+                    if !in_place {
+                        let name = format!("{}_addend", kernel.name);
+                        calls.push(self.copy_into(
+                            name,
+                            src,
+                            &y_shape,
+                            y,
+                            (c_offset, cst.clone(), Elem::F32),
+                        )?);
+                    }
                 }
                 let batch_shape = &y_shape[..r - 2];
                 let batches: usize = batch_shape.iter().product();
