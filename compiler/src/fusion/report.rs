@@ -59,7 +59,7 @@ pub(super) fn boundary_reason(
         };
     }
     if ck.accumulate.is_some_and(|(sum, addend)| sum == consumer && addend == producer) {
-        return format!("{cm} adds the product of {} onto a copy of it (C = A·B + C)", ck.name);
+        return format!("{cm} accumulates the product of {} onto it (C = A·B + C)", ck.name);
     }
     if pk.kind != KernelKind::Loop && !pk.kind.takes_epilogue() {
         return format!("{pm} is its own kernel");

@@ -92,8 +92,8 @@ fn fusion_decisions() {
              views:
              inline: -
              boundaries:
-             %4 matmul (k0) -> %6 add (k1): add adds the product of k1 onto a copy of it (C = A·B + C)
-             %6 add (k1) -> %8 add (k2): add adds the product of k2 onto a copy of it (C = A·B + C)",
+             %4 matmul (k0) -> %6 add (k1): add accumulates the product of k1 onto it (C = A·B + C)
+             %6 add (k1) -> %8 add (k2): add accumulates the product of k2 onto it (C = A·B + C)",
         ),
         (
             "softmax: the max reduction ends a kernel; exp and the sum fuse; the division reads a broadcast",
