@@ -61,11 +61,22 @@ impl Lowering<'_> {
                 };
                 if let Some((_, addend)) = kernel.accumulate {
                     // The addend is copied into the result unless the plan
-                    // keeps the sum in the addend's own buffer, in the same
-                    // layout.
+                    // keeps the sum in the addend's own buffer (both then
+                    // have the same row-major layout: the addend is a
+                    // product or sum read directly, never transposed).
                     let src = self.access(addend)?;
-                    let in_place = matches!(&src, Access::Mem { base, offset, strides }
-                        if self.buf(*base)? == y && *offset == c_offset && *strides == cst);
+                    let (in_place, same_layout) = match &src {
+                        Access::Mem { base, offset, strides } => {
+                            (self.buf(*base)? == y, *offset == c_offset && *strides == cst)
+                        }
+                        Access::Const(_) => (false, false),
+                    };
+                    if in_place && !same_layout {
+                        return Err(format!(
+                            "{}: the sum {result} shares its addend's buffer in another layout",
+                            kernel.name
+                        ));
+                    }
                     if !in_place {
                         let name = format!("{}_addend", kernel.name);
                         calls.push(self.copy_into(
