@@ -5,7 +5,7 @@
 
 use super::views::Layout;
 use super::{data_args, is_reduction, KernelKind};
-use crate::ir::{Graph, Op, Shape, ValueId};
+use crate::ir::{BinaryOp, Graph, Op, Shape, ValueId};
 
 /// A kernel under construction.
 pub(super) struct Group {
@@ -15,6 +15,9 @@ pub(super) struct Group {
     pub epilogue: Vec<ValueId>,
     /// For epilogue-capable kernels: the last value of the chain.
     tail: Option<ValueId>,
+    /// For a matmul kernel that adds its product to a sum of products:
+    /// (the sum, the addend) (see [`super::Kernel::accumulate`]).
+    pub accumulate: Option<(ValueId, ValueId)>,
 }
 
 /// The groups of a graph's nodes under construction, merged with
@@ -38,11 +41,23 @@ pub(super) struct Builder<'g> {
     /// last visited.
     visited: Vec<u32>,
     search: u32,
+    /// How many times each node is read (as an operand, or as a graph
+    /// output).
+    uses: Vec<usize>,
 }
 
 impl<'g> Builder<'g> {
     /// No groups yet over `graph`, whose nodes have the given layouts.
     pub fn new(graph: &'g Graph, layout: Vec<Layout>) -> Builder<'g> {
+        let mut uses = vec![0; graph.nodes.len()];
+        for node in &graph.nodes {
+            for a in &node.args {
+                uses[a.index()] += 1;
+            }
+        }
+        for o in &graph.outputs {
+            uses[o.value.index()] += 1;
+        }
         Builder {
             graph,
             layout,
@@ -52,6 +67,7 @@ impl<'g> Builder<'g> {
             reads: vec![],
             visited: vec![],
             search: 0,
+            uses,
         }
     }
     fn find(&mut self, mut g: usize) -> usize {
@@ -70,7 +86,7 @@ impl<'g> Builder<'g> {
         let id = self.groups.len();
         let tail = kind.takes_epilogue().then_some(v);
         let reads = self.arg_groups(v);
-        self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail });
+        self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail, accumulate: None });
         self.parent.push(id);
         self.reads.push(reads);
         self.visited.push(0);
@@ -185,7 +201,66 @@ impl<'g> Builder<'g> {
             .all(|h| !self.reaches(h, target))
     }
 
+    /// For `v = add(p, m)` (either order): the matmul kernel computing `m`
+    /// that can compute `v` instead, by accumulating its product onto a copy
+    /// of `p`, with `p`. It can when `m` is a matmul kernel's result that
+    /// nothing but `v` reads (no epilogue yet), `p` is itself a sum of
+    /// products (a matmul result, or such an accumulated sum) of `v`'s
+    /// shape read directly, and the kernel reading `p` makes no cycle. Of
+    /// two matmul operands the later one accumulates onto the earlier: a
+    /// chain `((m₀ + m₁) + m₂) + …` becomes one GEMM per product, each
+    /// adding onto the running sum, instead of every product kept in its own
+    /// buffer until one kernel adds them all.
+    fn accumulation(&mut self, v: ValueId) -> Option<(usize, ValueId)> {
+        let node = self.graph.node(v);
+        if node.op != Op::Binary(BinaryOp::Add) || node.args.len() != 2 {
+            return None;
+        }
+        let ty = self.graph.ty(v);
+        let mut best: Option<(usize, ValueId, ValueId)> = None;
+        for (m, p) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
+            if m == p || self.graph.ty(m) != ty || self.graph.ty(p) != ty {
+                continue;
+            }
+            if self.layout[m.index()].base != m || self.layout[p.index()].base != p {
+                continue;
+            }
+            if self.graph.node(m).op != Op::MatMul || self.uses[m.index()] != 1 {
+                continue;
+            }
+            let Some(g) = self.group(m) else { continue };
+            let grp = &self.groups[g];
+            if grp.kind != KernelKind::MatMul || grp.tail != Some(m) || grp.accumulate.is_some() {
+                continue;
+            }
+            let p_is_sum = match self.group(p) {
+                Some(h) => {
+                    let pg = &self.groups[h];
+                    pg.kind == KernelKind::MatMul
+                        && ((pg.members.first() == Some(&p)
+                            && pg.epilogue.is_empty()
+                            && pg.accumulate.is_none())
+                            || pg.accumulate.is_some_and(|(sum, _)| sum == p))
+                }
+                None => false,
+            };
+            if p_is_sum && best.is_none_or(|(_, bm, _)| m > bm) {
+                best = Some((g, m, p));
+            }
+        }
+        let (g, _, p) = best?;
+        let (_, _, all) = self.operand_groups(v);
+        self.no_cycle(&all, &[g], g).then_some((g, p))
+    }
+
     pub fn elementwise(&mut self, v: ValueId) {
+        if let Some((g, p)) = self.accumulation(v) {
+            self.add(g, v);
+            let grp = &mut self.groups[g];
+            grp.accumulate = Some((v, p));
+            grp.tail = None;
+            return;
+        }
         let shape = self.graph.ty(v).shape.clone();
         let (direct, blocked, all) = self.operand_groups(v);
         // Epilogue of a contraction whose chain ends at one of the operands.

@@ -33,6 +33,10 @@
 //!   link (the contraction's result first) with the same shape is attached as
 //!   the kernel's [`Kernel::epilogue`] (bias add, activation, masks): the
 //!   GEMM writes its result to a buffer, then the epilogue runs over it.
+//!   A product that nothing else reads, added to a sum of products of its
+//!   shape, is instead accumulated onto that sum ([`Kernel::accumulate`]):
+//!   the gradient of a weight shared by many products (a recurrence
+//!   unrolled over its steps) becomes one accumulating GEMM per product.
 //! - `ConvWeightGrad`, `Pool`, `PoolGrad`, `Resize`, `ResizeGrad`, `ArgMax`,
 //!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
@@ -169,6 +173,12 @@ pub struct Kernel {
     /// For contraction kernels: the elementwise chain run over the
     /// contraction's result, in order (a suffix of `nodes`).
     pub epilogue: Vec<ValueId>,
+    /// For a matmul kernel whose product is added to a sum of products
+    /// (`sum = add(addend, product)`): `(sum, addend)`. The kernel copies the
+    /// addend into the sum's buffer and its GEMM adds the product onto it
+    /// (`C = A·B + C`); the product itself is never stored. `sum` is the
+    /// last of `nodes`; such a kernel has no epilogue.
+    pub accumulate: Option<(ValueId, ValueId)>,
     /// The iteration domain: for `Loop` the common shape of its elementwise
     /// ops (the operand shape of its reductions); otherwise the shape of the
     /// kernel's main node.
@@ -377,6 +387,7 @@ pub fn partition(graph: &Graph) -> Partition {
                 kind: grp.kind,
                 nodes: grp.members.clone(),
                 epilogue: grp.epilogue.clone(),
+                accumulate: grp.accumulate,
                 domain: grp.domain.clone(),
                 inputs: vec![],
                 outputs: vec![],

@@ -58,6 +58,9 @@ pub(super) fn boundary_reason(
             _ => format!("{cm} is its own kernel"),
         };
     }
+    if ck.accumulate.is_some_and(|(sum, addend)| sum == consumer && addend == producer) {
+        return format!("{cm} accumulates the product of {} onto it (C = A·B + C)", ck.name);
+    }
     if pk.kind != KernelKind::Loop && !pk.kind.takes_epilogue() {
         return format!("{pm} is its own kernel");
     }
@@ -121,7 +124,13 @@ pub fn report(graph: &Graph, partition: &Partition) -> String {
         let _ = writeln!(s, "{} {} {}", k.name, k.kind.name(), k.domain);
         for &v in &k.nodes {
             let node = graph.node(v);
-            let tag = if k.epilogue.contains(&v) { " (epilogue)" } else { "" };
+            let tag = if k.epilogue.contains(&v) {
+                " (epilogue)"
+            } else if k.accumulate.is_some_and(|(sum, _)| sum == v) {
+                " (accumulate)"
+            } else {
+                ""
+            };
             let _ = writeln!(s, "  {v} {}: {}{tag}", node.op.mnemonic(), node.ty);
         }
         let _ = writeln!(s, "  inputs: {}", list(&k.inputs));

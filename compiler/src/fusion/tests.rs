@@ -53,6 +53,49 @@ fn fusion_decisions() {
              boundaries:",
         ),
         (
+            "a sum of products accumulates: each product is added onto the running sum by its GEMM; \
+             a product added to anything else keeps the add as its epilogue",
+            r#"graph t mode=infer {
+              %0: f32[4, 3] = input "a"
+              %1: f32[3, 5] = input "b"
+              %2: f32[4, 3] = input "c"
+              %3: f32[4, 5] = input "r"
+              %4: f32[4, 5] = matmul %0, %1
+              %5: f32[4, 5] = matmul %2, %1
+              %6: f32[4, 5] = add %4, %5
+              %7: f32[4, 5] = matmul %0, %1
+              %8: f32[4, 5] = add %7, %6
+              %9: f32[4, 5] = matmul %2, %1
+              %10: f32[4, 5] = add %9, %3
+              prediction "s" = %8
+              prediction "t" = %10
+            }"#,
+            "k0 matmul [4, 5]
+             %4 matmul: f32[4, 5]
+             inputs: %0, %1
+             outputs: %4
+             k1 matmul [4, 5]
+             %5 matmul: f32[4, 5]
+             %6 add: f32[4, 5] (accumulate)
+             inputs: %1, %2, %4
+             outputs: %6
+             k2 matmul [4, 5]
+             %7 matmul: f32[4, 5]
+             %8 add: f32[4, 5] (accumulate)
+             inputs: %0, %1, %6
+             outputs: %8
+             k3 matmul [4, 5]
+             %9 matmul: f32[4, 5]
+             %10 add: f32[4, 5] (epilogue)
+             inputs: %1, %2, %3
+             outputs: %10
+             views:
+             inline: -
+             boundaries:
+             %4 matmul (k0) -> %6 add (k1): add accumulates the product of k1 onto it (C = A·B + C)
+             %6 add (k1) -> %8 add (k2): add accumulates the product of k2 onto it (C = A·B + C)",
+        ),
+        (
             "softmax: the max reduction ends a kernel; exp and the sum fuse; the division reads a broadcast",
             r#"graph t mode=infer {
               %0: f32[B, 10] = input "x"

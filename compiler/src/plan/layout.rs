@@ -89,7 +89,7 @@ pub(super) fn transposed_results(
     let outputs: BTreeSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
     let mut out = BTreeSet::new();
     for k in &partition.kernels {
-        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() {
+        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() || k.accumulate.is_some() {
             continue;
         }
         let Some(&v) = k.nodes.first() else { continue };

@@ -20,6 +20,9 @@
 //!   placed whose live ranges overlap its own, or above them all.
 //! - **Layouts** ([`layout`]): parameter and state updates written over
 //!   their inputs, matrix products written transposed for their readers.
+//! - **Accumulation in place** ([`accumulate_in_place`]): a GEMM that adds
+//!   its product onto a sum whose addend is read last by that GEMM keeps
+//!   the sum in the addend's buffer.
 //! - **Split**: each kernel runs as `chunks` index ranges of one axis of its
 //!   domain: the outermost axis no reduction of the kernel reduces (so
 //!   every chunk reduces whole rows, in a fixed order), with at most
@@ -78,7 +81,8 @@ pub struct Buffer {
     pub offset: usize,
     /// First and last step (inclusive) at which the buffer holds live data.
     pub live: (usize, usize),
-    /// Views of the value that read this buffer.
+    /// Views of the value that read this buffer, and the sums accumulated
+    /// in it ([`Plan::accumulated`]) with their views.
     pub views: Vec<ValueId>,
 }
 
@@ -102,6 +106,9 @@ pub struct Plan {
     /// New values of parameters and state written over the input of the
     /// same name (new value → input), so that no copy follows the step.
     pub in_place: BTreeMap<ValueId, ValueId>,
+    /// Sums of products accumulated in the buffer of their addend (sum →
+    /// the value whose buffer holds it; see [`accumulate_in_place`]).
+    pub accumulated: BTreeMap<ValueId, ValueId>,
     /// Matrix products whose GEMM writes the transposed layout, because
     /// every reader reads them through a transpose.
     pub transposed: BTreeSet<ValueId>,
@@ -179,7 +186,10 @@ pub fn plan_partition(
         }
         for &n in &kernel.nodes {
             let is_main = !kernel.epilogue.contains(&n);
-            if is_main && kernel.kind.is_contraction() && !kernel.outputs.contains(&n) {
+            // An accumulating product is added onto the sum's buffer; the
+            // product itself is never stored.
+            let accumulated = kernel.accumulate.is_some_and(|(sum, _)| sum != n);
+            if is_main && !accumulated && kernel.kind.is_contraction() && !kernel.outputs.contains(&n) {
                 live.insert(n, (k, k));
             }
         }
@@ -203,6 +213,7 @@ pub fn plan_partition(
             views.entry(*base).or_default().push(ValueId(i as u32));
         }
     }
+    let accumulated = accumulate_in_place(graph, partition, &mut live, &mut views);
     let mut buffers = vec![];
     for (&value, &range) in &live {
         let dims_of = resolve(&graph.ty(value).shape, dims).map_err(|m| StageError::at(STAGE, value, m))?;
@@ -252,6 +263,7 @@ pub fn plan_partition(
         buffers,
         peak_bytes,
         in_place,
+        accumulated,
         transposed,
         convs,
     };
@@ -300,6 +312,55 @@ fn reduced_axes(graph: &Graph, nodes: &[ValueId]) -> HashSet<usize> {
         }
     }
     out
+}
+
+/// Sums accumulated where their addend lies: a matmul kernel that adds its
+/// product onto an addend ([`fusion::Kernel::accumulate`]) at the last step
+/// that reads the addend, which is no graph output, keeps the sum in the
+/// addend's buffer (the buffer then lives until the sum's last reader) and
+/// need not copy the addend first. A chain of such sums (a weight gradient
+/// summed over the steps of a recurrence) lives in one buffer. Returns sum
+/// → the value owning the buffer; the sums (and their views) leave `live`
+/// and join the owner's views.
+fn accumulate_in_place(
+    graph: &Graph,
+    partition: &Partition,
+    live: &mut BTreeMap<ValueId, (usize, usize)>,
+    views: &mut HashMap<ValueId, Vec<ValueId>>,
+) -> BTreeMap<ValueId, ValueId> {
+    let outputs: HashSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
+    let mut owner_of: BTreeMap<ValueId, ValueId> = BTreeMap::new();
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        let Some((sum, addend)) = kernel.accumulate else { continue };
+        if outputs.contains(&addend) || graph.ty(sum) != graph.ty(addend) {
+            continue;
+        }
+        // The addend's own last reader: itself, or (for an earlier sum of
+        // the chain) the range recorded before it joined its owner.
+        let addend_end = match owner_of.get(&addend) {
+            Some(_) => partition
+                .kernels
+                .iter()
+                .enumerate()
+                .filter(|(_, kr)| kr.inputs.contains(&addend))
+                .map(|(j, _)| j)
+                .max(),
+            None => live.get(&addend).map(|r| r.1),
+        };
+        let Some(sum_range) = live.get(&sum).copied() else { continue };
+        if addend_end != Some(k) || partition.kernel_of(addend).is_none() {
+            continue;
+        }
+        let owner = owner_of.get(&addend).copied().unwrap_or(addend);
+        let Some(owner_range) = live.get_mut(&owner) else { continue };
+        owner_range.1 = owner_range.1.max(sum_range.1);
+        live.remove(&sum);
+        let mut moved = views.remove(&sum).unwrap_or_default();
+        moved.push(sum);
+        views.entry(owner).or_default().extend(moved);
+        owner_of.insert(sum, owner);
+    }
+    owner_of
 }
 
 fn split(
@@ -407,11 +468,13 @@ pub fn print(plan: &Plan) -> String {
     }
     let _ = writeln!(s, "buffers:");
     for b in &plan.buffers {
-        let views = if b.views.is_empty() {
-            String::new()
-        } else {
-            format!(" views {}", b.views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
-        };
+        let (sums, views): (Vec<ValueId>, Vec<ValueId>) =
+            b.views.iter().partition(|v| plan.accumulated.contains_key(v));
+        let list = |vs: &[ValueId]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+        let mut views = if views.is_empty() { String::new() } else { format!(" views {}", list(&views)) };
+        if !sums.is_empty() {
+            views.push_str(&format!(" sums {}", list(&sums)));
+        }
         let _ = writeln!(
             s,
             "  {:<6} {} offset {} bytes {} live {}-{}{views}",

@@ -84,6 +84,7 @@ fn checker_rejects_overlapping_live_buffers() {
         partition: partition(&empty),
         graph: empty.clone(),
         in_place: Default::default(),
+        accumulated: Default::default(),
         transposed: Default::default(),
         convs: Default::default(),
         dims: Default::default(),
@@ -142,4 +143,34 @@ fn convolution_algorithms_follow_the_tile_budget() {
             if columns < 2 * super::conv::MIN_TILE_COLUMNS);
         assert!(want.col_len() * 4 <= super::conv::TILE_BYTES || narrow, "{image:?}");
     }
+}
+
+/// Sums of products accumulate in the buffer of their addend when the
+/// accumulating GEMM is the addend's last reader: `%7` in `%5`'s buffer
+/// and `%10` in `%3`'s. `%5` adds onto `%3`, which `%10` reads later, so it
+/// gets a buffer of its own (and a copy of `%3`).
+#[test]
+fn sums_of_products_accumulate_in_the_buffer_of_an_addend_read_last() {
+    let text = r#"graph t mode=infer {
+      %0: f32[4, B] = input "a"
+      %1: f32[B, 5] = input "b"
+      %2: f32[4, B] = input "c"
+      %3: f32[4, 5] = matmul %0, %1
+      %4: f32[4, 5] = matmul %2, %1
+      %5: f32[4, 5] = add %3, %4
+      %6: f32[4, 5] = matmul %0, %1
+      %7: f32[4, 5] = add %5, %6
+      %8: f32[4, 5] = exp %7
+      %9: f32[4, 5] = matmul %2, %1
+      %10: f32[4, 5] = add %9, %3
+      prediction "y" = %8
+      prediction "z" = %10
+    }"#;
+    let p = plan_of(text, 3, 1);
+    let v = |i: u32| ValueId(i);
+    assert_eq!(p.accumulated, [(v(7), v(5)), (v(10), v(3))].into_iter().collect());
+    assert!(p.buffer_of(v(7)).is_some_and(|b| b.value == v(5)));
+    assert!(p.buffer_of(v(10)).is_some_and(|b| b.value == v(3)));
+    assert!(p.buffers.iter().all(|b| b.value != v(7) && b.value != v(10)));
+    assert!(check(&p).is_ok());
 }

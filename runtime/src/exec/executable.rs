@@ -397,7 +397,7 @@ impl Executable {
                 let f = self.program.jit.window_fn(*kernel).map_err(|e| e.to_string())?.raw();
                 self.launch(f, kernel, inputs, std::slice::from_ref(output), ranges)
             }
-            Call::MatMul { m, n, k, a, b, c, offsets, threads } => {
+            Call::MatMul { m, n, k, a, b, c, offsets, threads, accumulate } => {
                 let a_data = self.slice(a.buf);
                 let b_data = self.slice(b.buf);
                 let (cp, clen) = (self.ptr(c.buf), c.buf.len());
@@ -457,7 +457,10 @@ impl Executable {
                             row_stride: c.row_stride,
                             col_stride: c.col_stride,
                         };
-                        provider.gemm(rows, cols, *k, 1.0, am, bm, 0.0, cm, 1)?;
+                        // An accumulating product adds onto the addend the
+                        // kernel copied into its result buffer.
+                        let beta = if *accumulate { 1.0 } else { 0.0 };
+                        provider.gemm(rows, cols, *k, 1.0, am, bm, beta, cm, 1)?;
                     }
                     Ok(())
                 };

@@ -1,7 +1,9 @@
 //! Contractions: a `matmul` becomes a [`Call::MatMul`] over strided
 //! operands, a convolution a [`Call::Conv`] with its packing kernels
 //! ([`ConvPacking`]); either is followed by its epilogue as a loop kernel
-//! that reads the contraction's result.
+//! that reads the contraction's result. A matmul that accumulates onto a
+//! sum ([`Kernel::accumulate`]) first copies the addend into the sum's
+//! buffer, then adds its product there.
 
 use super::access::{row_major, Access};
 use super::{Call, ConvKind, ConvPacking, Lowering, MatOperand};
@@ -31,7 +33,10 @@ impl Lowering<'_> {
             .ok_or_else(|| format!("{} has no contraction", kernel.name))?;
         let node = self.graph.node(main);
         let y_shape = self.shape(main)?;
-        let y = self.buf(main)?;
+        // The buffer the contraction writes: its own result, or the sum it
+        // accumulates onto.
+        let result = kernel.accumulate.map_or(main, |(sum, _)| sum);
+        let y = self.buf(result)?;
         let mut calls = vec![];
         match &node.op {
             Op::MatMul => {
@@ -51,15 +56,44 @@ impl Lowering<'_> {
                     };
                 let (abuf, aoff, ast) = mat(self, a, &mut calls, "a")?;
                 let (bbuf, boff, bst) = mat(self, b, &mut calls, "b")?;
-                let Access::Mem { strides: cst, .. } = self.access(main)? else {
-                    return Err(format!("{main}: a matmul result is a constant"));
+                let Access::Mem { offset: c_offset, strides: cst, .. } = self.access(result)? else {
+                    return Err(format!("{result}: a matmul result is a constant"));
                 };
+                if let Some((_, addend)) = kernel.accumulate {
+                    // The addend is copied into the result unless the plan
+                    // keeps the sum in the addend's own buffer (both then
+                    // have the same row-major layout: the addend is a
+                    // product or sum read directly, never transposed).
+                    let src = self.access(addend)?;
+                    let (in_place, same_layout) = match &src {
+                        Access::Mem { base, offset, strides } => {
+                            (self.buf(*base)? == y, *offset == c_offset && *strides == cst)
+                        }
+                        Access::Const(_) => (false, false),
+                    };
+                    if in_place && !same_layout {
+                        return Err(format!(
+                            "{}: the sum {result} shares its addend's buffer in another layout",
+                            kernel.name
+                        ));
+                    }
+                    if !in_place {
+                        let name = format!("{}_addend", kernel.name);
+                        calls.push(self.copy_into(
+                            name,
+                            src,
+                            &y_shape,
+                            y,
+                            (c_offset, cst.clone(), Elem::F32),
+                        )?);
+                    }
+                }
                 let batch_shape = &y_shape[..r - 2];
                 let batches: usize = batch_shape.iter().product();
                 let mut offsets = Vec::with_capacity(batches);
                 for bi in 0..batches {
                     let mut rem = bi;
-                    let (mut ao, mut bo, mut co) = (aoff, boff, 0isize);
+                    let (mut ao, mut bo, mut co) = (aoff, boff, c_offset);
                     for d in (0..r - 2).rev() {
                         let i = (rem % batch_shape[d]) as isize;
                         rem /= batch_shape[d];
@@ -84,6 +118,7 @@ impl Lowering<'_> {
                         1
                     },
                     offsets,
+                    accumulate: kernel.accumulate.is_some(),
                 });
             }
             Op::Conv(conv) | Op::ConvWeightGrad { conv, .. } | Op::ConvTranspose { conv, .. } => {

@@ -115,6 +115,12 @@ pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
         let len = lw.len_of(b.value).map_err(err)?;
         lw.arena.insert(b.value, Buf::Arena { offset: b.offset / 4, len });
     }
+    // Sums accumulated in their addend's buffer (same type, so same length).
+    for (&sum, owner) in &plan.accumulated {
+        let buf =
+            *lw.arena.get(owner).ok_or_else(|| err(format!("{owner} holds {sum} but has no buffer")))?;
+        lw.arena.insert(sum, buf);
+    }
     // New values written over their inputs: value → the input's number.
     lw.in_place = plan.in_place.iter().filter_map(|(v, p)| Some((*v, *lw.input_index.get(p)?))).collect();
     let mut steps = vec![];

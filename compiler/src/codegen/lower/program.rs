@@ -60,8 +60,9 @@ pub enum Call {
     Loop { kernel: KernelId, inputs: Vec<Buf>, outputs: Vec<Buf>, ranges: Vec<(usize, usize)> },
     /// Runs a window kernel over each range of output rows.
     Window { kernel: KernelId, inputs: Vec<Buf>, output: Buf, ranges: Vec<(usize, usize)> },
-    /// `c[b] = a[b] · b[b]` for every batch `b`: `a` is `m×k`, `b` `k×n`,
-    /// `c` `m×n`; `offsets[b]` = (a, b, c) element offsets.
+    /// `c[b] = a[b] · b[b]` (or `c[b] += a[b] · b[b]` when `accumulate`)
+    /// for every batch `b`: `a` is `m×k`, `b` `k×n`, `c` `m×n`;
+    /// `offsets[b]` = (a, b, c) element offsets.
     MatMul {
         m: usize,
         n: usize,
@@ -72,6 +73,9 @@ pub enum Call {
         offsets: Vec<(usize, usize, usize)>,
         /// Threads the GEMM may use.
         threads: usize,
+        /// `C = A·B + C` (the result buffer holds the addend) instead of
+        /// `C = A·B`.
+        accumulate: bool,
     },
     /// A convolution over contiguous row-major buffers.
     Conv {

@@ -13,6 +13,10 @@
 //! would add `T` full-size tensors in the backward pass (measured on the
 //! `lstm` benchmark: 545 MB of arena and 4.5× the step time). Slicing the
 //! input instead costs nothing when it is data (no gradient flows to it).
+//! The weight gradients are then sums of one product per step; fusion
+//! computes each such sum with one GEMM per step accumulating onto the
+//! running sum, which the plan keeps in a single buffer
+//! (`fusion::Kernel::accumulate`).
 
 use super::activation::activation;
 use super::emit::{bin, broadcast, check_param_size, check_size, emit, known_dim, unary, want_f32};
