@@ -27,7 +27,8 @@
 //!   domain: the outermost axis no reduction of the kernel reduces (so
 //!   every chunk reduces whole rows, in a fixed order), with at most
 //!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
-//!   (elements, or multiply-adds for contractions).
+//!   (multiply-adds for contractions; for loops, elements times 1 plus 16
+//!   per transcendental function the kernel evaluates per element).
 //! - **Convolution algorithms** ([`conv`]): per convolution kernel, a
 //!   pointwise GEMM or im2col by tiles of output rows, and the tile size.
 
@@ -38,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::fusion::{self, KernelKind, Partition, Placement};
-use crate::ir::{Graph, Op, Shape, StageError, ValueId};
+use crate::ir::{Graph, Op, Shape, StageError, UnaryOp, ValueId};
 
 /// The stage named in this module's errors.
 const STAGE: &str = "plan";
@@ -314,6 +315,38 @@ fn reduced_axes(graph: &Graph, nodes: &[ValueId]) -> HashSet<usize> {
     out
 }
 
+/// The work of one element of a loop kernel, in units of one element of a
+/// loop of cheap ops (whose work is its element count): 1, plus
+/// [`TRANSCENDENTAL_COST`] for each transcendental function evaluated per
+/// element. A loop that evaluates several sigmoids and tanhs per element (a
+/// recurrent cell's gates) is then worth splitting at far fewer elements;
+/// loops without such functions split as before.
+fn loop_cost(graph: &Graph, nodes: &[ValueId]) -> usize {
+    let transcendental = nodes
+        .iter()
+        .filter(|&&n| {
+            matches!(
+                &graph.node(n).op,
+                Op::Unary(
+                    UnaryOp::Exp
+                        | UnaryOp::Log
+                        | UnaryOp::Tanh
+                        | UnaryOp::Sigmoid
+                        | UnaryOp::Erf
+                        | UnaryOp::Sin
+                        | UnaryOp::Cos
+                )
+            )
+        })
+        .count();
+    1 + TRANSCENDENTAL_COST * transcendental
+}
+
+/// The cost of one transcendental function (exp, log, tanh, sigmoid, …) in
+/// [`loop_cost`]'s units: its inline polynomial with range reduction is
+/// some 15 vector instructions per element where a cheap op is one.
+const TRANSCENDENTAL_COST: usize = 16;
+
 /// Sums accumulated where their addend lies: a matmul kernel that adds its
 /// product onto an addend ([`fusion::Kernel::accumulate`]) at the last step
 /// that reads the addend, which is no graph output, keeps the sum in the
@@ -390,6 +423,7 @@ fn split(
                     let dy = arg_dims(1)?;
                     dy.first().copied().unwrap_or(1) * dy.iter().skip(2).product::<usize>()
                 }
+                _ if kernel.kind == KernelKind::Loop => loop_cost(graph, &kernel.nodes),
                 _ => 1,
             }
         }
