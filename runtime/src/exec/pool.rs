@@ -33,14 +33,18 @@
 //!
 //! 1. under the lock, resets the shared task counter, publishes the job,
 //!    bumps the generation, sets `active` to the number of workers, and wakes
-//!    them all (`work` condition variable);
+//!    the workers asleep on the `work` condition variable, if any (the
+//!    others are spinning, see [`SPIN`], and check the generation under the
+//!    lock before they would sleep);
 //! 2. takes tasks itself from the counter until it is exhausted;
-//! 3. waits (`done` condition variable) until `active` is zero, then clears the
-//!    job under the lock.
+//! 3. waits until `active` is zero (spinning first, then on the `done`
+//!    condition variable, recording that it sleeps so that the last worker
+//!    knows to signal it), then clears the job under the lock.
 //!
 //! Each worker waits for a generation it has not seen, copies the job under
 //! the lock, takes tasks from the counter until it is exhausted, then under
-//! the lock decrements `active` and signals `done` when it reaches zero.
+//! the lock decrements `active` and signals `done` when it reaches zero and
+//! the caller sleeps.
 //!
 //! Memory ordering: the mutex gives every edge that matters. The job and the
 //! counter reset are written before the caller releases the lock in step 1; a
@@ -105,6 +109,12 @@ struct State {
     busy: bool,
     /// The lowest-index panic of the current job: (task, message).
     panic: Option<(usize, String)>,
+    /// Workers asleep on the `work` condition variable (the others are
+    /// spinning or running tasks and see a new job without a wake-up).
+    sleeping: usize,
+    /// True while the caller of `run` sleeps on the `done` condition
+    /// variable.
+    caller_waiting: bool,
     /// Set by `Drop`: workers exit.
     shutdown: bool,
 }
@@ -174,6 +184,8 @@ impl ThreadPool {
                 active: 0,
                 busy: false,
                 panic: None,
+                sleeping: 0,
+                caller_waiting: false,
                 shutdown: false,
             }),
             work: Condvar::new(),
@@ -243,16 +255,24 @@ impl ThreadPool {
             state.generation = state.generation.wrapping_add(1);
             self.shared.running.store(self.workers.len(), Ordering::Release);
             self.shared.published.store(state.generation, Ordering::Release);
+            // A worker counted as sleeping is waiting on `work`; one that is
+            // not checks the generation under this lock before it would
+            // wait, so it sees this job. The wake-up (a system call) is paid
+            // only when some worker sleeps.
+            if state.sleeping > 0 {
+                self.shared.work.notify_all();
+            }
         }
-        self.shared.work.notify_all();
 
         let own_panic = run_tasks(&self.shared.next, tasks, f);
 
         spin_until(|| self.shared.running.load(Ordering::Acquire) == 0);
         let mut state = self.shared.lock();
         while state.active > 0 {
+            state.caller_waiting = true;
             state = self.shared.done.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
+        state.caller_waiting = false;
         state.job = None;
         state.busy = false;
         let worker_panic = state.panic.take();
@@ -316,7 +336,9 @@ fn worker_loop(shared: &Shared) {
                 if state.generation != seen {
                     break;
                 }
+                state.sleeping += 1;
                 state = shared.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state.sleeping -= 1;
             }
             seen = state.generation;
             state.job
@@ -333,7 +355,7 @@ fn worker_loop(shared: &Shared) {
         state.panic = lowest(state.panic.take(), panic);
         state.active -= 1;
         shared.running.fetch_sub(1, Ordering::Release);
-        if state.active == 0 {
+        if state.active == 0 && state.caller_waiting {
             shared.done.notify_one();
         }
     }

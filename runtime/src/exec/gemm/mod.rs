@@ -54,6 +54,24 @@ pub struct MatMut<'a> {
     pub col_stride: isize,
 }
 
+/// A writable strided matrix in storage that other threads may write at
+/// the same time, in elements of their own (one block of a product cut
+/// among threads): element `(i, j)` is `ptr[offset + i*row_stride +
+/// j*col_stride]`, and `ptr[..len]` is the storage it lies in.
+#[derive(Clone, Copy, Debug)]
+pub struct MatPtr {
+    /// The first element of the storage.
+    pub ptr: *mut f32,
+    /// Elements of the storage.
+    pub len: usize,
+    /// Index of element `(0, 0)` in the storage.
+    pub offset: usize,
+    /// Distance in elements between `(i, j)` and `(i + 1, j)`; may be negative.
+    pub row_stride: isize,
+    /// Distance in elements between `(i, j)` and `(i, j + 1)`; may be negative.
+    pub col_stride: isize,
+}
+
 impl<'a> MatRef<'a> {
     /// A row-major matrix with `cols` columns starting at `data[0]`.
     pub fn row_major(data: &'a [f32], cols: usize) -> MatRef<'a> {
@@ -121,6 +139,42 @@ pub trait GemmProvider: Send + Sync {
         b: MatRef,
         beta: f32,
         c: MatMut,
+        threads: usize,
+    ) -> Result<(), String> {
+        let c = MatPtr {
+            ptr: c.data.as_mut_ptr(),
+            len: c.data.len(),
+            offset: c.offset,
+            row_stride: c.row_stride,
+            col_stride: c.col_stride,
+        };
+        // SAFETY: the pointer and length come from a slice borrowed mutably
+        // for this call, so the storage is live and valid for reads and
+        // writes, and nothing else accesses any of its elements meanwhile.
+        unsafe { self.gemm_shared(m, n, k, alpha, a, b, beta, c, threads) }
+    }
+
+    /// [`gemm`](GemmProvider::gemm) into one block of a destination that
+    /// other threads write at the same time: the same checks (every element
+    /// the product addresses lies in `c.ptr[..c.len]`, and no two coincide),
+    /// then the same product.
+    ///
+    /// # Safety
+    /// `c.ptr` points to `c.len` elements of one live allocation, valid for
+    /// reads and writes for the duration of the call, and no element that
+    /// this product addresses in it is read or written by anything else
+    /// during the call (other elements of the storage may be).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_shared(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: MatRef,
+        b: MatRef,
+        beta: f32,
+        c: MatPtr,
         threads: usize,
     ) -> Result<(), String>;
 }
@@ -190,19 +244,21 @@ fn is_injective(rows: usize, cols: usize, row_stride: isize, col_stride: isize) 
 
 /// Checks the operands of `C[m×n] = A[m×k]·B[k×n]`: every element that is
 /// addressed lies inside its slice, and the elements of `C` are distinct
-/// (so no two threads ever write one location). Slices of `A` and `B`
-/// cannot overlap `C`'s: the borrow rules forbid it.
+/// (so no two threads ever write one location). `A` and `B` do not
+/// overlap `C`: they are shared borrows, and `C`'s addressed elements are
+/// accessed by nothing else during a product (the contract of
+/// [`GemmProvider::gemm_shared`]).
 pub fn check_operands(
     m: usize,
     n: usize,
     k: usize,
     a: &MatRef,
     b: &MatRef,
-    c: &MatMut,
+    c: &MatPtr,
 ) -> Result<(), String> {
     check_in_bounds("A", (m, k), a.data.len(), a.offset, a.row_stride, a.col_stride)?;
     check_in_bounds("B", (k, n), b.data.len(), b.offset, b.row_stride, b.col_stride)?;
-    check_in_bounds("C", (m, n), c.data.len(), c.offset, c.row_stride, c.col_stride)?;
+    check_in_bounds("C", (m, n), c.len, c.offset, c.row_stride, c.col_stride)?;
     if !is_injective(m, n, c.row_stride, c.col_stride) {
         return Err(format!(
             "C ({m}×{n}) with strides ({}, {}) addresses some element twice",
@@ -214,13 +270,23 @@ pub fn check_operands(
 
 /// `C = beta·C` over the addressed elements (the whole product when
 /// `alpha == 0` or `k == 0`); `beta == 0` writes zeros without reading.
-/// The operands must have passed [`check_operands`].
-fn scale_only(m: usize, n: usize, beta: f32, c: MatMut) -> Result<(), String> {
+///
+/// # Safety
+/// The operands passed [`check_operands`], and `c` meets the contract of
+/// [`GemmProvider::gemm_shared`].
+unsafe fn scale_only(m: usize, n: usize, beta: f32, c: MatPtr) -> Result<(), String> {
     for i in 0..m {
         for j in 0..n {
             let at = element(c.offset, c.row_stride, c.col_stride, i, j)?;
-            let v = c.data.get_mut(at).ok_or("C index out of range")?;
-            *v = if beta == 0.0 { 0.0 } else { beta * *v };
+            if at >= c.len {
+                return Err("C index out of range".into());
+            }
+            // SAFETY: `at < c.len`, inside the storage, and the element is
+            // this product's alone (the caller's contract).
+            unsafe {
+                let v = c.ptr.add(at);
+                *v = if beta == 0.0 { 0.0 } else { beta * *v };
+            }
         }
     }
     Ok(())

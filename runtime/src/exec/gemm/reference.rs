@@ -1,7 +1,7 @@
 //! The reference GEMM: a triple loop that accumulates in f64. Slow and
 //! obviously correct, so tests compare the tuned provider against it.
 
-use super::{check_operands, element, scale_only, GemmProvider, MatMut, MatRef};
+use super::{check_operands, element, scale_only, GemmProvider, MatPtr, MatRef};
 
 /// `C = alpha·A·B + beta·C` by a plain triple loop, each dot product
 /// accumulated in f64. Ignores `threads`.
@@ -13,7 +13,7 @@ impl GemmProvider for Reference {
         "reference"
     }
 
-    fn gemm(
+    unsafe fn gemm_shared(
         &self,
         m: usize,
         n: usize,
@@ -22,12 +22,13 @@ impl GemmProvider for Reference {
         a: MatRef,
         b: MatRef,
         beta: f32,
-        c: MatMut,
+        c: MatPtr,
         _threads: usize,
     ) -> Result<(), String> {
         check_operands(m, n, k, &a, &b, &c)?;
         if alpha == 0.0 || k == 0 {
-            return scale_only(m, n, beta, c);
+            // SAFETY: checked operands; `c` under this function's contract.
+            return unsafe { scale_only(m, n, beta, c) };
         }
         let read = |mat: &MatRef, i: usize, j: usize| -> Result<f64, String> {
             let at = element(mat.offset, mat.row_stride, mat.col_stride, i, j)?;
@@ -40,9 +41,17 @@ impl GemmProvider for Reference {
                     acc += read(&a, i, p)? * read(&b, p, j)?;
                 }
                 let at = element(c.offset, c.row_stride, c.col_stride, i, j)?;
-                let v = c.data.get_mut(at).ok_or("C index out of range")?;
-                let prior = if beta == 0.0 { 0.0 } else { f64::from(beta) * f64::from(*v) };
-                *v = (f64::from(alpha) * acc + prior) as f32;
+                if at >= c.len {
+                    return Err("C index out of range".into());
+                }
+                // SAFETY: `at < c.len` lies in the storage, which is valid
+                // for reads and writes, and the element is this product's
+                // alone (the contract of `gemm_shared`).
+                unsafe {
+                    let v = c.ptr.add(at);
+                    let prior = if beta == 0.0 { 0.0 } else { f64::from(beta) * f64::from(*v) };
+                    *v = (f64::from(alpha) * acc + prior) as f32;
+                }
             }
         }
         Ok(())

@@ -9,7 +9,7 @@
 
 use gemm_common::Parallelism;
 
-use super::{check_operands, scale_only, GemmProvider, MatMut, MatRef};
+use super::{check_operands, scale_only, GemmProvider, MatPtr, MatRef};
 
 /// Products with fewer rows than this (and more columns) are computed
 /// transposed.
@@ -26,7 +26,7 @@ impl GemmProvider for Tuned {
         "gemm-0.19"
     }
 
-    fn gemm(
+    unsafe fn gemm_shared(
         &self,
         m: usize,
         n: usize,
@@ -35,7 +35,7 @@ impl GemmProvider for Tuned {
         a: MatRef,
         b: MatRef,
         beta: f32,
-        c: MatMut,
+        c: MatPtr,
         threads: usize,
     ) -> Result<(), String> {
         check_operands(m, n, k, &a, &b, &c)?;
@@ -43,16 +43,18 @@ impl GemmProvider for Tuned {
             return Ok(());
         }
         if alpha == 0.0 || k == 0 {
-            return scale_only(m, n, beta, c);
+            // SAFETY: checked operands; `c` under this function's contract.
+            return unsafe { scale_only(m, n, beta, c) };
         }
         if m < NARROW && n > m {
             // The library's microkernels are tall (several SIMD vectors of
             // rows): a product with few rows (a convolution with 16 output
             // channels, a weight gradient) fills a fraction of each tile.
             // `Cᵀ = Bᵀ·Aᵀ` is the same product with the long side as rows.
-            let ct =
-                MatMut { data: c.data, offset: c.offset, row_stride: c.col_stride, col_stride: c.row_stride };
-            return self.gemm(n, m, k, alpha, b.t(), a.t(), beta, ct, threads);
+            let ct = MatPtr { row_stride: c.col_stride, col_stride: c.row_stride, ..c };
+            // SAFETY: the same elements of the same storage, addressed
+            // transposed; this function's contract carries over.
+            return unsafe { self.gemm_shared(n, m, k, alpha, b.t(), a.t(), beta, ct, threads) };
         }
         let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
         // The library computes `dst := alpha·dst + beta·lhs·rhs` (its alpha
@@ -62,18 +64,19 @@ impl GemmProvider for Tuned {
         // SAFETY: `check_operands` proved that every element the library
         // addresses — `offset + i*row_stride + j*col_stride` for i < rows and
         // j < cols of each operand, with m, n, k > 0 here — lies inside its
-        // slice, so each pointer plus those offsets stays within one
-        // allocation. The destination's addressed elements are pairwise
-        // distinct (no two writers share a location) and `c.data` is borrowed
-        // mutably, so nothing else reads or writes it during the call; `a`
-        // and `b` are shared borrows that cannot overlap `c.data`. Element
-        // offsets fit `isize` because they index existing slices.
+        // slice or storage, so each pointer plus those offsets stays within
+        // one allocation. The destination's addressed elements are pairwise
+        // distinct (no two writers share a location), and by this function's
+        // contract nothing else reads or writes them during the call; `a`
+        // and `b` are shared borrows, which nothing writes meanwhile, so
+        // they do not overlap them. Element offsets fit `isize` because they
+        // index existing allocations.
         unsafe {
             gemm_f32(
                 m,
                 n,
                 k,
-                c.data.as_mut_ptr().add(c.offset),
+                c.ptr.add(c.offset),
                 c.col_stride,
                 c.row_stride,
                 read_dst,
