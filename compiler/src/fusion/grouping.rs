@@ -306,6 +306,150 @@ impl<'g> Builder<'g> {
         }
     }
 
+    /// Moves elementwise values that a loop computes only for one later
+    /// loop of the same domain into that loop, where they are read. Greedy
+    /// grouping puts a value in the group of its operands, so the
+    /// derivatives an unrolled recurrence's backward step needs (`σ·(1 − σ)`,
+    /// `1 − tanh²`) are computed and stored by the forward step's loop, and
+    /// loaded back by the backward step's. A value moves when:
+    /// - it is a unary, binary, compare, select or cast value of a loop `K`
+    ///   with `K`'s domain, and no graph output;
+    /// - every node that reads it is in one other loop `L` of the same
+    ///   domain, or is itself moving to `L` (no view reads it);
+    /// - each operand it reads from `K` is moving too, or stored by `K`
+    ///   anyway (read by another kernel, through a view, or a graph output);
+    /// - the values moving from `K` to `L` add no more inputs to `L` than
+    ///   they remove, and leave `K` some node.
+    ///
+    /// `K` then stores fewer values and `L` loads no more; nothing is
+    /// computed twice. `L` runs after `K` and already read from every group
+    /// the moved values read (through `K`), so no cycle can form.
+    pub fn sink(&mut self) {
+        let graph = self.graph;
+        let n = graph.nodes.len();
+        let mut readers: Vec<Vec<ValueId>> = vec![vec![]; n];
+        for (i, _) in graph.nodes.iter().enumerate() {
+            let v = ValueId(i as u32);
+            for &a in data_args(graph, v) {
+                if !readers[a.index()].contains(&v) {
+                    readers[a.index()].push(v);
+                }
+            }
+        }
+        let mut is_output = vec![false; n];
+        for o in &graph.outputs {
+            is_output[o.value.index()] = true;
+        }
+        let group: Vec<Option<usize>> = (0..n).map(|i| self.group(ValueId(i as u32))).collect();
+        let movable = |v: ValueId, groups: &[Group]| {
+            let node = graph.node(v);
+            let Some(k) = group[v.index()] else { return false };
+            matches!(
+                node.op,
+                Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. }
+            ) && !is_output[v.index()]
+                && groups[k].kind == KernelKind::Loop
+                && groups[k].domain == node.ty.shape
+        };
+        // Where each value would move (a loop group), deciding readers
+        // first: a value moves to `L` when all its readers are in `L` or
+        // move to `L` themselves.
+        let mut target: Vec<Option<usize>> = vec![None; n];
+        for i in (0..n).rev() {
+            let v = ValueId(i as u32);
+            if !movable(v, &self.groups) || readers[i].is_empty() {
+                continue;
+            }
+            let k = group[i];
+            let mut dest: Option<usize> = None;
+            let ok = readers[i].iter().all(|&r| {
+                let t = match (target[r.index()], group[r.index()]) {
+                    (Some(t), _) if group[r.index()] == k => t,
+                    (_, Some(g)) if Some(g) != k => g,
+                    _ => return false,
+                };
+                dest.get_or_insert(t);
+                dest == Some(t)
+            });
+            if let (true, Some(l)) = (ok, dest) {
+                let grp = &self.groups[l];
+                if grp.kind == KernelKind::Loop && grp.domain == graph.ty(v).shape {
+                    target[i] = Some(l);
+                }
+            }
+        }
+        // An operand read from `K` that neither moves nor is stored anyway
+        // keeps its readers in `K` (and theirs, down the chain).
+        loop {
+            let mut changed = false;
+            for i in 0..n {
+                let Some(l) = target[i] else { continue };
+                let k = group[i];
+                let stays = data_args(graph, ValueId(i as u32)).iter().any(|&a| {
+                    let a_in_k = group[a.index()] == k;
+                    let moves = target[a.index()] == Some(l);
+                    // Read by another kernel (or through a view, which
+                    // only another kernel does) or returned: stored anyway.
+                    let stored = is_output[a.index()] || readers[a.index()].iter().any(|&r| group[r.index()] != k);
+                    a_in_k && !moves && !stored
+                });
+                let reader_stays = readers[i].iter().any(|&r| group[r.index()] == k && target[r.index()] != Some(l));
+                if stays || reader_stays {
+                    target[i] = None;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Per (K, L): move only when L's inputs do not grow and K keeps a node.
+        let mut pairs: std::collections::BTreeMap<(usize, usize), Vec<ValueId>> = Default::default();
+        for i in 0..n {
+            if let (Some(l), Some(k)) = (target[i], group[i]) {
+                pairs.entry((k, l)).or_default().push(ValueId(i as u32));
+            }
+        }
+        for ((k, l), moving) in pairs {
+            if moving.len() >= self.groups[k].members.len() {
+                continue;
+            }
+            let read_by_l = |v: ValueId| -> bool {
+                self.groups[l].members.iter().any(|&m| data_args(graph, m).iter().any(|&a| self.layout[a.index()].base == v))
+            };
+            let removed = moving.iter().filter(|&&v| read_by_l(v)).count();
+            let mut added: Vec<ValueId> = vec![];
+            for &v in &moving {
+                for &a in data_args(graph, v) {
+                    let base = self.layout[a.index()].base;
+                    let inline = group[base.index()].is_none() && !matches!(graph.node(base).op, Op::Input { .. });
+                    if moving.contains(&base) || inline || added.contains(&base) || read_by_l(base) {
+                        continue;
+                    }
+                    added.push(base);
+                }
+            }
+            if added.len() > removed {
+                continue;
+            }
+            self.groups[k].members.retain(|m| !moving.contains(m));
+            for &v in &moving {
+                self.group_of[v.index()] = Some(l);
+            }
+            self.groups[l].members.extend(moving.iter().copied());
+            self.groups[l].members.sort();
+            let mut reads_k = vec![];
+            for m in self.groups[k].members.clone() {
+                reads_k.extend(self.arg_groups(m));
+            }
+            self.reads[k] = reads_k;
+            for &v in &moving {
+                let r = self.arg_groups(v);
+                self.reads[l].extend(r);
+            }
+        }
+    }
+
     pub fn reduction(&mut self, v: ValueId) {
         let Some(&a) = self.graph.node(v).args.first() else {
             self.new_group(KernelKind::Loop, Shape::scalar(), v);

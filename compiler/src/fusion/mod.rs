@@ -328,6 +328,8 @@ pub fn partition(graph: &Graph) -> Partition {
         }
     }
 
+    b.sink();
+
     // Resolve groups and order them topologically.
     let roots: Vec<usize> = (0..b.groups.len()).filter(|&g| b.parent[g] == g).collect();
     let mut preds: Vec<Vec<usize>> = vec![vec![]; b.groups.len()];

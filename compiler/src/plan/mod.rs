@@ -347,6 +347,13 @@ fn loop_cost(graph: &Graph, nodes: &[ValueId]) -> usize {
 /// some 15 vector instructions per element where a cheap op is one.
 const TRANSCENDENTAL_COST: usize = 16;
 
+/// Elements a copy kernel (slice, pad, concat) moves per unit of work: a
+/// copy streams memory at several elements per cycle, so splitting one of a
+/// few ten thousand elements costs more in the pool's hand-over than the
+/// second thread saves (an LSTM's backward pass has four `[64, 512]` pads
+/// per step).
+const COPY_ELEMENTS_PER_UNIT: usize = 4;
+
 /// Sums accumulated where their addend lies: a matmul kernel that adds its
 /// product onto an addend ([`fusion::Kernel::accumulate`]) at the last step
 /// that reads the addend, which is no graph output, keeps the sum in the
@@ -429,7 +436,11 @@ fn split(
         }
         None => 1,
     };
-    let work = elems.saturating_mul(inner.max(1));
+    let work = if kernel.kind == KernelKind::Copy {
+        elems / COPY_ELEMENTS_PER_UNIT
+    } else {
+        elems.saturating_mul(inner.max(1))
+    };
     let axis = (0..domain.len()).find(|a| !reduced.contains(a));
     let extent = axis.map_or(1, |a| domain[a]);
     let chunks = threads.min(extent).min(work / MIN_CHUNK_WORK).max(1);
