@@ -10,7 +10,7 @@ use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{ConvAttrs, Graph, InputKind, Loc, Mode, Op, OutputKind, Shape, Type};
 use nnc_runtime::exec::conv::ConvGeometry;
-use nnc_runtime::exec::gemm::{self, GemmProvider, MatMut, MatRef, Reference, Tuned};
+use nnc_runtime::exec::gemm::{self, GemmProvider, MatMut, MatPtr, MatRef, Reference, Tuned};
 use nnc_runtime::exec::{Executable, Gemm, Options};
 
 /// Deterministic values in [-1, 1).
@@ -215,6 +215,97 @@ fn out_of_range_operands_are_errors() {
     let mut c: Vec<f32> = vec![];
     let empty = MatMut { data: &mut c, offset: 0, row_stride: 0, col_stride: 0 };
     Tuned.gemm(0, 3, 4, 1.0, ok_a, ok_b, 0.0, empty, 1).unwrap();
+}
+
+/// A raw destination pointer that scoped threads may share (each writes
+/// its own elements).
+#[derive(Clone, Copy)]
+struct SharedDst(*mut f32);
+// SAFETY: the threads of the test below write disjoint elements through it
+// while the buffer it points into outlives them (a scoped borrow).
+unsafe impl Send for SharedDst {}
+unsafe impl Sync for SharedDst {}
+
+impl SharedDst {
+    /// The pointer (a method, so closures capture the whole wrapper).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// The runtime's split of a product among threads: blocks of columns of a
+/// row-major result (not contiguous in memory), each computed by its own
+/// thread through `gemm_shared` at the same time, give the product of one
+/// call; a block reaching outside the storage is an error that writes
+/// nothing.
+#[test]
+fn concurrent_blocks_of_one_result_equal_one_product() {
+    let (m, n, k) = (19, 70, 23);
+    let (a, b) = (values(m * k, 1), values(k * n, 2));
+    let am = MatRef::row_major(&a, k);
+    let bm = MatRef::row_major(&b, n);
+    let mut want = vec![0.0f32; m * n];
+    Reference.gemm(m, n, k, 1.0, am, bm, 0.0, MatMut::row_major(&mut want, n), 1).unwrap();
+    let providers: [&dyn GemmProvider; 2] = [&Tuned, &Reference];
+    for provider in providers {
+        for parts in [2, 3, 5] {
+            // Cut the columns (rows for the transposed, column-major result).
+            for column_major in [false, true] {
+                let (rs, cs) = if column_major { (1, m as isize) } else { (n as isize, 1) };
+                let mut c = vec![f32::NAN; m * n];
+                let len = c.len();
+                let dst = SharedDst(c.as_mut_ptr());
+                std::thread::scope(|scope| {
+                    for part in 0..parts {
+                        let (j0, j1) = (part * n / parts, (part + 1) * n / parts);
+                        scope.spawn(move || {
+                            let block = MatPtr {
+                                ptr: dst.ptr(),
+                                len,
+                                offset: j0 * cs as usize,
+                                row_stride: rs,
+                                col_stride: cs,
+                            };
+                            let b_block = MatRef { offset: j0, ..bm };
+                            // SAFETY: `c` outlives the scope and holds `len`
+                            // elements; the blocks are disjoint column ranges
+                            // of a result whose elements are distinct, so no
+                            // element is accessed by two threads.
+                            unsafe { provider.gemm_shared(m, j1 - j0, k, 1.0, am, b_block, 0.0, block, 1) }
+                                .unwrap();
+                        });
+                    }
+                });
+                for i in 0..m {
+                    for j in 0..n {
+                        let got = c[i * rs as usize + j * cs as usize];
+                        let w = want[i * n + j];
+                        assert!(
+                            (got - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                            "{} in {parts} parts (column-major {column_major}): ({i}, {j}) = {got}, want {w}",
+                            provider.name()
+                        );
+                    }
+                }
+            }
+        }
+        // The last block placed one column too far reaches past the storage.
+        let mut c = vec![7.0f32; m * n];
+        let block = MatPtr {
+            ptr: c.as_mut_ptr(),
+            len: c.len(),
+            offset: n / 2 + 1,
+            row_stride: n as isize,
+            col_stride: 1,
+        };
+        // SAFETY: `c` is exclusively borrowed for the call; the provider
+        // checks the block against `len` before writing.
+        let result = unsafe {
+            provider.gemm_shared(m, n - n / 2, k, 1.0, am, MatRef { offset: n / 2, ..bm }, 0.0, block, 1)
+        };
+        assert!(result.is_err(), "{}: a block past the storage was accepted", provider.name());
+        assert!(c.iter().all(|&v| v == 7.0), "{}: a refused block wrote", provider.name());
+    }
 }
 
 /// (A shape, B shape, A, B and C lengths) of a batched product that must be refused.

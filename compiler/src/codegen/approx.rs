@@ -339,15 +339,15 @@ pub fn tanh(e: &mut Emit, x: Value) -> Value {
         z,
         &[
             -2.760_768_5e-16,
-            2.000_187_9e-13,
-            -8.604_671_5e-11,
+            2.000_188e-13,
+            -8.604_672e-11,
             5.122_297e-8,
             1.485_722_4e-5,
             6.372_619_3e-4,
             4.893_524_6e-3,
         ],
     );
-    let q = e.horner(z, &[1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525_2e-3]);
+    let q = e.horner(z, &[1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3]);
     // a·(p/q), not (a·p)/q: a·p underflows for tiny a, where tanh(a) ≈ a.
     let ratio = e.b.ins().fdiv(p, q);
     let r = e.b.ins().fmul(ratio, a);

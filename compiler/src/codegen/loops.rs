@@ -277,24 +277,7 @@ impl LoopKernel {
 
     /// How many approximated transcendental functions the body evaluates.
     fn transcendentals(&self) -> usize {
-        self.body
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    Expr::Unary(
-                        UnaryOp::Exp
-                            | UnaryOp::Log
-                            | UnaryOp::Tanh
-                            | UnaryOp::Sigmoid
-                            | UnaryOp::Erf
-                            | UnaryOp::Sin
-                            | UnaryOp::Cos,
-                        _
-                    )
-                )
-            })
-            .count()
+        self.body.iter().filter(|e| matches!(e, Expr::Unary(op, _) if op.is_transcendental())).count()
     }
 
     /// Whether the body reads the position of the current element.

@@ -18,7 +18,18 @@ pub(super) struct Group {
     /// For a matmul kernel that adds its product to a sum of products:
     /// (the sum, the addend) (see [`super::Kernel::accumulate`]).
     pub accumulate: Option<(ValueId, ValueId)>,
+    /// The values the members read from outside the group (graph inputs
+    /// and other groups' values, views resolved to their base), sorted.
+    inputs: Vec<ValueId>,
 }
+
+/// The most values a loop kernel reads from outside: each is a pointer the
+/// generated loop advances (x86-64 has 16 general registers), so a loop
+/// past this many spills them on every iteration; beyond it an elementwise
+/// op starts a new loop. A long sum of separately computed values (a bias
+/// gradient summed over the 64 steps of an unrolled recurrence) becomes a
+/// chain of loops instead of one loop reading 64 buffers.
+const MAX_LOOP_INPUTS: usize = 16;
 
 /// The groups of a graph's nodes under construction, merged with
 /// union-find.
@@ -86,7 +97,16 @@ impl<'g> Builder<'g> {
         let id = self.groups.len();
         let tail = kind.takes_epilogue().then_some(v);
         let reads = self.arg_groups(v);
-        self.groups.push(Group { kind, domain, members: vec![v], epilogue: vec![], tail, accumulate: None });
+        let inputs = self.external_reads(v, id);
+        self.groups.push(Group {
+            kind,
+            domain,
+            members: vec![v],
+            epilogue: vec![],
+            tail,
+            accumulate: None,
+            inputs,
+        });
         self.parent.push(id);
         self.reads.push(reads);
         self.visited.push(0);
@@ -97,8 +117,48 @@ impl<'g> Builder<'g> {
     fn add(&mut self, g: usize, v: ValueId) {
         let reads = self.arg_groups(v);
         self.reads[g].extend(reads);
-        self.groups[g].members.push(v);
+        let inputs = self.external_reads(v, g);
+        let grp = &mut self.groups[g];
+        grp.inputs.extend(inputs);
+        grp.inputs.sort();
+        grp.inputs.dedup();
+        grp.members.push(v);
         self.group_of[v.index()] = Some(g);
+    }
+
+    /// The values `v` reads from outside group `g`: graph inputs and values
+    /// of other groups (views resolved to their base; inline values are
+    /// immediates, not reads).
+    fn external_reads(&mut self, v: ValueId, g: usize) -> Vec<ValueId> {
+        let mut out = vec![];
+        for a in data_args(self.graph, v).to_vec() {
+            let base = self.layout[a.index()].base;
+            let outside = match self.group(base) {
+                Some(h) => h != g,
+                None => matches!(self.graph.node(base).op, Op::Input { .. }),
+            };
+            if outside && !out.contains(&base) {
+                out.push(base);
+            }
+        }
+        out
+    }
+
+    /// How many values group `g` would read from outside after taking `v`
+    /// and merging the groups `with`.
+    fn inputs_with(&mut self, g: usize, with: &[usize], v: ValueId) -> usize {
+        let mut all: Vec<ValueId> = self.groups[g].inputs.clone();
+        for &h in with {
+            all.extend(self.groups[h].inputs.iter().copied());
+        }
+        all.extend(self.external_reads(v, g));
+        all.sort();
+        all.dedup();
+        all.retain(|&x| match self.group(x) {
+            Some(h) => h != g && !with.contains(&h),
+            None => true,
+        });
+        all.len()
     }
 
     /// The groups `v` reads from. Operands come before `v` in the graph, so
@@ -163,6 +223,12 @@ impl<'g> Builder<'g> {
         let reads = std::mem::take(&mut self.reads[from]);
         self.reads[into].extend(reads);
         self.parent[from] = into;
+        let mut inputs = std::mem::take(&mut self.groups[from].inputs);
+        inputs.extend(std::mem::take(&mut self.groups[into].inputs));
+        inputs.sort();
+        inputs.dedup();
+        inputs.retain(|&x| self.group(x) != Some(into));
+        self.groups[into].inputs = inputs;
     }
 
     /// Operand groups of `v`: (direct reads of elementwise values, all).
@@ -286,12 +352,16 @@ impl<'g> Builder<'g> {
             }
             match target {
                 None => {
-                    if self.no_cycle(&all, &[e], e) {
+                    if self.no_cycle(&all, &[e], e) && self.inputs_with(e, &[], v) <= MAX_LOOP_INPUTS {
                         target = Some(e);
                     }
                 }
                 Some(t) if t != e => {
-                    if !self.reaches(t, e) && !self.reaches(e, t) && self.no_cycle(&all, &[t, e], e) {
+                    if !self.reaches(t, e)
+                        && !self.reaches(e, t)
+                        && self.no_cycle(&all, &[t, e], e)
+                        && self.inputs_with(t, &[e], v) <= MAX_LOOP_INPUTS
+                    {
                         self.merge(t, e);
                     }
                 }
@@ -344,10 +414,8 @@ impl<'g> Builder<'g> {
         let movable = |v: ValueId, groups: &[Group]| {
             let node = graph.node(v);
             let Some(k) = group[v.index()] else { return false };
-            matches!(
-                node.op,
-                Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. }
-            ) && !is_output[v.index()]
+            matches!(node.op, Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. })
+                && !is_output[v.index()]
                 && groups[k].kind == KernelKind::Loop
                 && groups[k].domain == node.ty.shape
         };
@@ -390,10 +458,12 @@ impl<'g> Builder<'g> {
                     let moves = target[a.index()] == Some(l);
                     // Read by another kernel (or through a view, which
                     // only another kernel does) or returned: stored anyway.
-                    let stored = is_output[a.index()] || readers[a.index()].iter().any(|&r| group[r.index()] != k);
+                    let stored =
+                        is_output[a.index()] || readers[a.index()].iter().any(|&r| group[r.index()] != k);
                     a_in_k && !moves && !stored
                 });
-                let reader_stays = readers[i].iter().any(|&r| group[r.index()] == k && target[r.index()] != Some(l));
+                let reader_stays =
+                    readers[i].iter().any(|&r| group[r.index()] == k && target[r.index()] != Some(l));
                 if stays || reader_stays {
                     target[i] = None;
                     changed = true;
@@ -415,14 +485,18 @@ impl<'g> Builder<'g> {
                 continue;
             }
             let read_by_l = |v: ValueId| -> bool {
-                self.groups[l].members.iter().any(|&m| data_args(graph, m).iter().any(|&a| self.layout[a.index()].base == v))
+                self.groups[l]
+                    .members
+                    .iter()
+                    .any(|&m| data_args(graph, m).iter().any(|&a| self.layout[a.index()].base == v))
             };
             let removed = moving.iter().filter(|&&v| read_by_l(v)).count();
             let mut added: Vec<ValueId> = vec![];
             for &v in &moving {
                 for &a in data_args(graph, v) {
                     let base = self.layout[a.index()].base;
-                    let inline = group[base.index()].is_none() && !matches!(graph.node(base).op, Op::Input { .. });
+                    let inline =
+                        group[base.index()].is_none() && !matches!(graph.node(base).op, Op::Input { .. });
                     if moving.contains(&base) || inline || added.contains(&base) || read_by_l(base) {
                         continue;
                     }

@@ -25,6 +25,83 @@ fn expect(text: &str, expected: &str) {
 fn fusion_decisions() {
     let cases = [
         (
+            "a derivative computed for a later loop only moves into it: σ·(1 − σ) is read by the loop \
+             after the product, and σ is stored anyway (the product reads it)",
+            r#"graph t mode=train {
+              %0: f32[8, 8] = input "x"
+              %1: f32[8, 8] = input "w"
+              %2: f32[8, 8] = sigmoid %0
+              %3: f32[8, 8] = matmul %2, %1
+              %4: f32[] = const 1.0
+              %5: f32[8, 8] = broadcast %4 shape=[8, 8]
+              %6: f32[8, 8] = sub %5, %2
+              %7: f32[8, 8] = mul %2, %6
+              %8: f32[8, 8] = permute %3 axes=[1, 0]
+              %9: f32[8, 8] = mul %8, %7
+              prediction "y" = %9
+            }"#,
+            "k0 loop [8, 8]
+             %2 sigmoid: f32[8, 8]
+             inputs: %0
+             outputs: %2
+             k1 matmul [8, 8]
+             %3 matmul: f32[8, 8]
+             inputs: %1, %2
+             outputs: %3
+             k2 loop [8, 8]
+             %6 sub: f32[8, 8]
+             %7 mul: f32[8, 8]
+             %9 mul: f32[8, 8]
+             inputs: %2, %3
+             outputs: %9
+             views:
+             %5 broadcast of %4
+             %8 permute of %3
+             inline: %4 const
+             boundaries:
+             %2 sigmoid (k0) -> %3 matmul (k1): matmul is a contraction (GEMM)
+             %2 sigmoid (k0) -> %6 sub (k2): fusing would create a cycle through another kernel; value has 2 consumers in different kernels
+             %2 sigmoid (k0) -> %7 mul (k2): fusing would create a cycle through another kernel; value has 2 consumers in different kernels
+             %3 matmul (k1) -> %9 mul (k2): matmul is a contraction (GEMM); the reader is not on its epilogue chain",
+        ),
+        (
+            "the derivative stays where its operand would otherwise become a new store",
+            r#"graph t mode=train {
+              %0: f32[8, 8] = input "x"
+              %1: f32[8, 8] = input "w"
+              %2: f32[8, 8] = exp %0
+              %3: f32[8, 8] = sigmoid %2
+              %4: f32[8, 8] = matmul %3, %1
+              %5: f32[8, 8] = mul %2, %2
+              %6: f32[8, 8] = neg %5
+              %7: f32[8, 8] = permute %4 axes=[1, 0]
+              %8: f32[8, 8] = mul %7, %6
+              prediction "y" = %8
+            }"#,
+            "k0 loop [8, 8]
+             %2 exp: f32[8, 8]
+             %3 sigmoid: f32[8, 8]
+             %5 mul: f32[8, 8]
+             %6 neg: f32[8, 8]
+             inputs: %0
+             outputs: %3, %6
+             k1 matmul [8, 8]
+             %4 matmul: f32[8, 8]
+             inputs: %1, %3
+             outputs: %4
+             k2 loop [8, 8]
+             %8 mul: f32[8, 8]
+             inputs: %4, %6
+             outputs: %8
+             views:
+             %7 permute of %4
+             inline: -
+             boundaries:
+             %3 sigmoid (k0) -> %4 matmul (k1): matmul is a contraction (GEMM)
+             %4 matmul (k1) -> %8 mul (k2): matmul is a contraction (GEMM); the reader is not on its epilogue chain
+             %6 neg (k0) -> %8 mul (k2): fusing would create a cycle through another kernel",
+        ),
+        (
             "dense layer: bias and relu are the matmul's epilogue; the transposed weight is a view",
             r#"graph t mode=train {
               %0: f32[B, 4] = input "x"

@@ -328,6 +328,22 @@ impl UnaryOp {
     pub fn name(self) -> &'static str {
         Op::Unary(self).mnemonic()
     }
+
+    /// Whether generated code evaluates the op as a polynomial with range
+    /// reduction (some 15 to 40 vector instructions per element where
+    /// `neg`, `abs`, `sign` and `sqrt` take one).
+    pub fn is_transcendental(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Tanh
+                | UnaryOp::Sigmoid
+                | UnaryOp::Erf
+                | UnaryOp::Sin
+                | UnaryOp::Cos
+        )
+    }
 }
 
 impl BinaryOp {

@@ -2,7 +2,8 @@
 //!
 //! Each pass is a pure function from a verified graph to a verified graph
 //! that computes the same outputs (bit for bit in the reference interpreter;
-//! see [`fold`] for its one precision caveat), never removes an input, and
+//! see [`fold`] for its one precision caveat and [`tiling`] for the sign of
+//! zeros), never removes an input, and
 //! keeps the source location and `from` origin of every node it keeps. They
 //! run in the visible order of [`PASSES`]; since one pass exposes work for
 //! another (a simplified `x * 1` leaves a dead constant, a folded constant
@@ -12,11 +13,14 @@
 //!
 //! - [`simplify`]: algebraic identities (`x * 1`, `neg(neg x)`, permute of
 //!   permute, broadcast to the own shape, ...), each exact in IEEE arithmetic;
+//! - [`tiling`]: a sum of pads that tiles an axis (the gradient of the
+//!   slices cut out of one value) becomes one `concat` (exact but for the
+//!   sign of zero elements, see the module);
 //! - [`fold`]: scalar constant expressions and `size` of known dimensions;
 //! - [`cse`]: merges nodes computing the same value;
 //! - [`dce`]: removes what no output depends on.
 //!
-//! All four rebuild the graph with [`rewrite::Rewriter`], which renumbers
+//! All five rebuild the graph with [`rewrite::Rewriter`], which renumbers
 //! values (a value is a node index) and remaps operands, outputs and origins.
 
 pub mod cse;
@@ -24,6 +28,7 @@ pub mod dce;
 pub mod fold;
 pub mod rewrite;
 pub mod simplify;
+pub mod tiling;
 
 #[cfg(test)]
 mod testing;
@@ -47,6 +52,7 @@ pub struct Pass {
 /// because every other pass leaves dead nodes behind.
 pub const PASSES: &[Pass] = &[
     Pass { name: "simplify", run: simplify::run },
+    Pass { name: "tiling", run: tiling::run },
     Pass { name: "fold", run: fold::run },
     Pass { name: "cse", run: cse::run },
     Pass { name: "dce", run: dce::run },

@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::fusion::{self, KernelKind, Partition, Placement};
-use crate::ir::{Graph, Op, Shape, StageError, UnaryOp, ValueId};
+use crate::ir::{Graph, Op, Shape, StageError, ValueId};
 
 /// The stage named in this module's errors.
 const STAGE: &str = "plan";
@@ -324,20 +324,7 @@ fn reduced_axes(graph: &Graph, nodes: &[ValueId]) -> HashSet<usize> {
 fn loop_cost(graph: &Graph, nodes: &[ValueId]) -> usize {
     let transcendental = nodes
         .iter()
-        .filter(|&&n| {
-            matches!(
-                &graph.node(n).op,
-                Op::Unary(
-                    UnaryOp::Exp
-                        | UnaryOp::Log
-                        | UnaryOp::Tanh
-                        | UnaryOp::Sigmoid
-                        | UnaryOp::Erf
-                        | UnaryOp::Sin
-                        | UnaryOp::Cos
-                )
-            )
-        })
+        .filter(|&&n| matches!(&graph.node(n).op, Op::Unary(op) if op.is_transcendental()))
         .count();
     1 + TRANSCENDENTAL_COST * transcendental
 }

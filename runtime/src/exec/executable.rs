@@ -410,12 +410,12 @@ impl Executable {
                 // where halves of rows take 77).
                 let cut_rows = *m >= *n;
                 let extent = if cut_rows { *m } else { *n };
-                let parts = if *threads > 1 && extent >= 2 * MIN_GEMM_BLOCK && c.row_stride > 0 && c.col_stride > 0
-                {
-                    (*threads).min(extent / MIN_GEMM_BLOCK)
-                } else {
-                    1
-                };
+                let parts =
+                    if *threads > 1 && extent >= 2 * MIN_GEMM_BLOCK && c.row_stride > 0 && c.col_stride > 0 {
+                        (*threads).min(extent / MIN_GEMM_BLOCK)
+                    } else {
+                        1
+                    };
                 let out = Shared(cp);
                 let provider = self.provider.as_ref();
                 let task = |part: usize| -> Result<(), String> {
