@@ -67,7 +67,10 @@ fn assert_partition_invariants(graph: &Graph, p: &Partition) {
             }
             Placement::View { base } => {
                 assert!(
-                    matches!(node.op, Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. }),
+                    matches!(
+                        node.op,
+                        Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } | Op::Slice { .. }
+                    ),
                     "{name}: {v} is a view but {}",
                     node.op.mnemonic()
                 );

@@ -3,6 +3,8 @@
 //! are merged with union-find, and a node joins or merges groups only when
 //! the kernel graph stays acyclic.
 
+use std::collections::HashSet;
+
 use super::views::Layout;
 use super::{data_args, is_reduction, KernelKind};
 use crate::ir::{BinaryOp, Graph, Op, Shape, ValueId};
@@ -60,15 +62,7 @@ pub(super) struct Builder<'g> {
 impl<'g> Builder<'g> {
     /// No groups yet over `graph`, whose nodes have the given layouts.
     pub fn new(graph: &'g Graph, layout: Vec<Layout>) -> Builder<'g> {
-        let mut uses = vec![0; graph.nodes.len()];
-        for node in &graph.nodes {
-            for a in &node.args {
-                uses[a.index()] += 1;
-            }
-        }
-        for o in &graph.outputs {
-            uses[o.value.index()] += 1;
-        }
+        let uses = graph.use_counts();
         Builder {
             graph,
             layout,
@@ -484,12 +478,13 @@ impl<'g> Builder<'g> {
             if moving.len() >= self.groups[k].members.len() {
                 continue;
             }
-            let read_by_l = |v: ValueId| -> bool {
-                self.groups[l]
-                    .members
-                    .iter()
-                    .any(|&m| data_args(graph, m).iter().any(|&a| self.layout[a.index()].base == v))
-            };
+            // What L reads, by base value.
+            let l_reads: HashSet<ValueId> = self.groups[l]
+                .members
+                .iter()
+                .flat_map(|&m| data_args(graph, m).iter().map(|a| self.layout[a.index()].base))
+                .collect();
+            let read_by_l = |v: ValueId| l_reads.contains(&v);
             let removed = moving.iter().filter(|&&v| read_by_l(v)).count();
             let mut added: Vec<ValueId> = vec![];
             for &v in &moving {

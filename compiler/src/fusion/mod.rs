@@ -7,13 +7,14 @@
 //! - **inline**: `const` and `size` are scalars known when the kernel is
 //!   generated (sizes of symbolic dimensions are bound at plan time), read as
 //!   immediates, never stored;
-//! - **view**: `broadcast`, `permute`, `reshape` and `stop_gradient` are
-//!   not computed: a reader reads the view's *base* (the leaf, inline value
-//!   or kernel result underneath the chain of views) with strides — stride 0
-//!   along broadcast axes, permuted strides for a permute, a reshape of a
-//!   contiguous layout is the same memory, and `stop_gradient` is its
-//!   operand. Codegen resolves a view by walking the node's operands down to
-//!   its base;
+//! - **view**: `broadcast`, `permute`, `reshape`, `slice` and
+//!   `stop_gradient` are not computed: a reader reads the view's *base* (the
+//!   leaf, inline value or kernel result underneath the chain of views) at an
+//!   offset with strides — stride 0 along broadcast axes, permuted strides
+//!   for a permute, a reshape of a contiguous layout (or one that only adds
+//!   or drops axes of size 1) is the same memory, a slice starts further in
+//!   with its operand's strides, and `stop_gradient` is its operand. Codegen
+//!   resolves a view by walking the node's operands down to its base;
 //! - **kernel**: computed by one kernel.
 //!
 //! Kernel kinds ([`KernelKind`]) and the rules that form them:
@@ -41,7 +42,7 @@
 //!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
 //!   no epilogue; their operands (the index included) are contiguous memory.
-//! - `Copy`: one data-movement node (`slice`, `pad`, `concat`), or a view or
+//! - `Copy`: one data-movement node (`pad`, `concat`), or a view or
 //!   inline value that must exist in memory: a graph output, an operand of a
 //!   window op or convolution that is not contiguous memory, a matmul
 //!   operand over an inline value, or a reshape of a non-contiguous view.
@@ -119,8 +120,8 @@ pub enum KernelKind {
     ScatterMax,
     /// `scatter_max_grad`.
     ScatterMaxGrad,
-    /// Data movement: `slice`, `pad`, `concat`, or materialising a view or
-    /// inline value.
+    /// Data movement: `pad`, `concat`, or materialising a view or inline
+    /// value.
     Copy,
 }
 
@@ -261,7 +262,10 @@ fn is_reduction(op: &Op) -> bool {
 }
 
 fn is_view(op: &Op) -> bool {
-    matches!(op, Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } | Op::StopGradient)
+    matches!(
+        op,
+        Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } | Op::Slice { .. } | Op::StopGradient
+    )
 }
 
 fn is_inline(op: &Op) -> bool {
@@ -287,7 +291,7 @@ fn own_kind(op: &Op) -> Option<KernelKind> {
         Op::ScatterSum { .. } => KernelKind::ScatterSum,
         Op::ScatterMax { .. } => KernelKind::ScatterMax,
         Op::ScatterMaxGrad { .. } => KernelKind::ScatterMaxGrad,
-        Op::Slice { .. } | Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,
+        Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,
         _ => return None,
     })
 }

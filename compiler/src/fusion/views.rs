@@ -1,6 +1,6 @@
-//! Views and their layouts: a `broadcast`, `permute`, `reshape` or
-//! `stop_gradient` is read through its base with strides unless some reader
-//! needs it in memory.
+//! Views and their layouts: a `broadcast`, `permute`, `reshape`, `slice` or
+//! `stop_gradient` is read through its base at an offset with strides unless
+//! some reader needs it in memory.
 //! [`materialise`] decides which views and inline values are stored, by
 //! iterating the operand requirements of the readers to a fixed point.
 
@@ -40,6 +40,13 @@ fn broadcast_is_trivial(from: &Shape, to: &Shape) -> bool {
             .all(|(f, t)| f == t || (is_size_one(f) && is_size_one(t)))
 }
 
+/// True when reshaping `from` to `to` only adds or drops axes of size 1:
+/// any layout reads the same in the new shape.
+fn reshape_only_unit_axes(from: &Shape, to: &Shape) -> bool {
+    let kept = |s: &Shape| s.dims().iter().filter(|d| !is_size_one(d)).cloned().collect::<Vec<Dim>>();
+    kept(from) == kept(to)
+}
+
 /// Layouts of all nodes given the set of materialised views and inline
 /// values; `None` for a reshape that cannot be a view of its operand.
 fn layouts(graph: &Graph, materialised: &[bool]) -> Vec<Option<Layout>> {
@@ -65,7 +72,15 @@ fn layouts(graph: &Graph, materialised: &[bool]) -> Vec<Option<Layout>> {
                         uniform: a.uniform,
                     }),
                     Op::StopGradient => Some(a),
+                    // At an offset: contiguous only when it is the whole
+                    // operand.
+                    Op::Slice { .. } => Some(Layout {
+                        base: a.base,
+                        contiguous: a.contiguous && arg_shape == &node.ty.shape,
+                        uniform: a.uniform,
+                    }),
                     _ if a.contiguous || a.uniform => Some(a),
+                    Op::Reshape { shape } if reshape_only_unit_axes(arg_shape, shape) => Some(a),
                     _ => None,
                 },
                 _ => None,

@@ -210,6 +210,25 @@ impl Graph {
         ValueId((self.nodes.len() - 1) as u32)
     }
 
+    /// How many times each node is read: once per operand that names it
+    /// and once per graph output that is it.
+    pub fn use_counts(&self) -> Vec<usize> {
+        let mut uses = vec![0usize; self.nodes.len()];
+        for node in &self.nodes {
+            for a in &node.args {
+                if let Some(u) = uses.get_mut(a.index()) {
+                    *u += 1;
+                }
+            }
+        }
+        for o in &self.outputs {
+            if let Some(u) = uses.get_mut(o.value.index()) {
+                *u += 1;
+            }
+        }
+        uses
+    }
+
     pub fn output(&mut self, kind: OutputKind, name: impl Into<String>, value: ValueId) {
         self.outputs.push(Output { kind, name: name.into(), value });
     }
@@ -308,6 +327,16 @@ impl<'a> Rebuild<'a> {
             self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, span: node.span, grad_of });
         self.map[id.index()] = Some(new);
         new
+    }
+
+    /// Appends `op` of the new values `args`, of type `ty`, as a node no old
+    /// node stands for, with the location, span and (renumbered) origin of
+    /// old node `like`. The caller guarantees that `op` of `args` has type
+    /// `ty`.
+    pub fn insert(&mut self, like: ValueId, op: Op, args: Vec<ValueId>, ty: Type) -> ValueId {
+        let node = self.old.node(like);
+        let grad_of = node.grad_of.and_then(|f| self.value(f));
+        self.new.push(Node { op, args, ty, loc: node.loc, span: node.span, grad_of })
     }
 
     /// Makes the new value `v` stand for old node `id` (whose uses it takes).

@@ -16,13 +16,17 @@
 //! - [`tiling`]: a sum of pads that tiles an axis (the gradient of the
 //!   slices cut out of one value) becomes one `concat` (exact but for the
 //!   sign of zero elements, see the module);
+//! - [`batching`]: the products of the steps of a sequence with one
+//!   matrix (an unrolled recurrence's input projections) become one
+//!   product of the whole sequence, each step a slice of it;
 //! - [`fold`]: scalar constant expressions and `size` of known dimensions;
 //! - [`cse`]: merges nodes computing the same value;
 //! - [`dce`]: removes what no output depends on.
 //!
-//! All five rebuild the graph with [`rewrite::Rewriter`], which renumbers
+//! All six rebuild the graph with [`rewrite::Rewriter`], which renumbers
 //! values (a value is a node index) and remaps operands, outputs and origins.
 
+pub mod batching;
 pub mod cse;
 pub mod dce;
 pub mod fold;
@@ -53,6 +57,7 @@ pub struct Pass {
 pub const PASSES: &[Pass] = &[
     Pass { name: "simplify", run: simplify::run },
     Pass { name: "tiling", run: tiling::run },
+    Pass { name: "batching", run: batching::run },
     Pass { name: "fold", run: fold::run },
     Pass { name: "cse", run: cse::run },
     Pass { name: "dce", run: dce::run },

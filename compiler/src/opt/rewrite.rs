@@ -71,6 +71,13 @@ impl<'a> Rewriter<'a> {
         self.rebuild.push(id, op, args)
     }
 
+    /// Appends a new node before the next old node: `op` of the new values
+    /// `args`, of type `ty`, located where old node `like` is. The caller
+    /// guarantees that `op` of `args` has type `ty`.
+    pub fn insert(&mut self, like: ValueId, op: Op, args: Vec<ValueId>, ty: Type) -> ValueId {
+        self.rebuild.insert(like, op, args, ty)
+    }
+
     /// Substitutes the new value `v` for every use of the next old node `id`.
     pub fn replace(&mut self, id: ValueId, v: ValueId) {
         self.visit(id);

@@ -30,15 +30,7 @@ use super::rewrite::Rewriter;
 /// Rewrites every sum of pads that tiles an axis (see the module
 /// documentation) into a concatenation.
 pub fn run(graph: &Graph) -> Graph {
-    let mut uses = vec![0usize; graph.nodes.len()];
-    for node in &graph.nodes {
-        for a in &node.args {
-            uses[a.index()] += 1;
-        }
-    }
-    for o in &graph.outputs {
-        uses[o.value.index()] += 1;
-    }
+    let uses = graph.use_counts();
     let mut rw = Rewriter::new(graph);
     for i in 0..graph.nodes.len() {
         let id = ValueId(i as u32);

@@ -1,7 +1,7 @@
 //! How lowering reads a value: from a buffer at an offset with strides
 //! (views walked down to their base: stride 0 along broadcast axes,
 //! permuted strides, the row-major strides of a contiguous reshape, a
-//! `stop_gradient` as its operand) or as
+//! slice further in, a `stop_gradient` as its operand) or as
 //! a constant (`const`, `size`); and where a base value lives (a graph
 //! input, the plan's arena buffer, or a scratch region above the plan's
 //! peak).
@@ -141,6 +141,16 @@ impl Lowering<'_> {
             // The identity: read as its operand is.
             Op::StopGradient => {
                 self.access(*node.args.first().ok_or_else(|| format!("view {v} has no operand"))?)
+            }
+            Op::Slice { axis, start, .. } => {
+                let arg = *node.args.first().ok_or_else(|| format!("view {v} has no operand"))?;
+                match self.access(arg)? {
+                    Access::Mem { base, offset, strides } => {
+                        let offset = offset + *start as isize * strides[*axis];
+                        Ok(Access::Mem { base, offset, strides })
+                    }
+                    c => Ok(c),
+                }
             }
             Op::Broadcast { .. } | Op::Permute { .. } | Op::Reshape { .. } => {
                 let arg = *node.args.first().ok_or_else(|| format!("view {v} has no operand"))?;

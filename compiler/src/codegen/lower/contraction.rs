@@ -105,6 +105,16 @@ impl Lowering<'_> {
                         |x: isize| usize::try_from(x).map_err(|_| format!("{main}: negative operand offset"));
                     offsets.push((conv(ao)?, conv(bo)?, conv(co)?));
                 }
+                // A product of every batch's rows with one shared matrix
+                // (a dense layer over [B, T, F]) is one product of all the
+                // rows when the batches' rows follow each other in A and C.
+                let m = match fold_batches_into_rows(&offsets, m, ast[r - 2], cst[r - 2]) {
+                    Some(rows) => {
+                        offsets.truncate(1);
+                        rows
+                    }
+                    None => m,
+                };
                 calls.push(Call::MatMul {
                     m,
                     n,
@@ -305,5 +315,49 @@ impl Lowering<'_> {
             }
         }
         Ok(packing)
+    }
+}
+
+/// The rows of one product equal to the batched product at `offsets`
+/// (`(a, b, c)` element offsets per batch) of `m` rows each: `Some` when
+/// every batch reads the same B and batch `i`'s rows of A and C start `i·m`
+/// rows after the first batch's (`a_row`, `c_row`: the row strides).
+fn fold_batches_into_rows(
+    offsets: &[(usize, usize, usize)],
+    m: usize,
+    a_row: isize,
+    c_row: isize,
+) -> Option<usize> {
+    let &(a0, b0, c0) = offsets.first()?;
+    if offsets.len() < 2 || a_row <= 0 || c_row <= 0 {
+        return None;
+    }
+    let follows = offsets.iter().enumerate().all(|(i, &(a, b, c))| {
+        let rows = (i * m) as isize;
+        b == b0 && a as isize == a0 as isize + rows * a_row && c as isize == c0 as isize + rows * c_row
+    });
+    follows.then(|| m * offsets.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_batches_into_rows;
+
+    #[test]
+    fn batches_fold_into_rows_only_when_their_rows_follow_each_other() {
+        // [3, 4, 5] · [5, 6] broadcast: A rows of 5, C rows of 6, B shared.
+        let follow: Vec<_> = (0..3).map(|i| (i * 20, 7, i * 24)).collect();
+        assert_eq!(fold_batches_into_rows(&follow, 4, 5, 6), Some(12));
+        // B differs per batch (a batched product of distinct matrices).
+        let own_b: Vec<_> = (0..3).map(|i| (i * 20, i * 30, i * 24)).collect();
+        assert_eq!(fold_batches_into_rows(&own_b, 4, 5, 6), None);
+        // A gap between batches (a slice of a longer axis).
+        let gap: Vec<_> = (0..3).map(|i| (i * 25, 0, i * 24)).collect();
+        assert_eq!(fold_batches_into_rows(&gap, 4, 5, 6), None);
+        // C written transposed (row stride 1): its batches do not follow.
+        let transposed: Vec<_> = (0..3).map(|i| (i * 20, 0, i * 24)).collect();
+        assert_eq!(fold_batches_into_rows(&transposed, 4, 5, 1), None);
+        // One batch: nothing to fold.
+        assert_eq!(fold_batches_into_rows(&[(0, 0, 0)], 4, 5, 6), None);
     }
 }
