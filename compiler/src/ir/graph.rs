@@ -321,10 +321,7 @@ impl<'a> Rebuild<'a> {
     /// that node's type, location, span and (renumbered) origin. The caller
     /// guarantees that `op` of `args` has that type.
     pub fn push(&mut self, id: ValueId, op: Op, args: Vec<ValueId>) -> ValueId {
-        let node = self.old.node(id);
-        let grad_of = node.grad_of.and_then(|f| self.value(f));
-        let new =
-            self.new.push(Node { op, args, ty: node.ty.clone(), loc: node.loc, span: node.span, grad_of });
+        let new = self.insert(id, op, args, self.old.node(id).ty.clone());
         self.map[id.index()] = Some(new);
         new
     }

@@ -232,15 +232,6 @@ impl Lowering<'_> {
         let out = row_major(&shape);
         let name = |i: usize| format!("{}_{i}", kernel.name);
         match &node.op {
-            Op::Slice { axis, start, .. } => {
-                let src = match self.access(node.args[0])? {
-                    Access::Mem { base, offset, strides } => {
-                        Access::Mem { base, offset: offset + *start as isize * strides[*axis], strides }
-                    }
-                    c => c,
-                };
-                Ok(vec![self.copy_into(name(0), src, &shape, dst, (0, out, elem))?])
-            }
             Op::Pad { axis, lo, .. } => {
                 let from = self.shape(node.args[0])?;
                 let src = self.access(node.args[0])?;
@@ -275,7 +266,8 @@ impl Lowering<'_> {
                 Ok(vec![self.copy_into(name(0), src, &from, dst, (0, row_major(&from), elem))?])
             }
             _ => {
-                // A view or inline value that must exist in memory.
+                // A view (a slice among them) or inline value that must
+                // exist in memory.
                 let src = self.derive(v)?;
                 Ok(vec![self.copy_into(name(0), src, &shape, dst, (0, out, elem))?])
             }
