@@ -207,6 +207,11 @@ impl Emit<'_, '_> {
 /// and +Inf); NaN propagates.
 pub fn exp(e: &mut Emit, x: Value) -> Value {
     let x = e.clamp(x, -104.0, 88.8);
+    exp_clamped(e, x)
+}
+
+/// [`exp`] of an `x` already within [-104, 88.8] (or NaN).
+fn exp_clamped(e: &mut Emit, x: Value) -> Value {
     let log2e = e.f(std::f32::consts::LOG2_E);
     let t = e.b.ins().fmul(x, log2e);
     // n = t rounded to the nearest integer (ties to even), as a float and
@@ -330,7 +335,13 @@ pub fn log(e: &mut Emit, x: Value) -> Value {
 /// matters in recurrent cells (two tanh per LSTM unit and step). The
 /// quotient is capped at 1 so that `1 - tanh²` is never negative.
 pub fn tanh(e: &mut Emit, x: Value) -> Value {
-    let a = e.b.ins().fabs(x);
+    // |x| and x's sign bit by masks of x's bits (`fabs` builds its mask
+    // anew on x86-64); the result's sign is or-ed onto the non-negative
+    // quotient.
+    let bits = e.bits_of(x);
+    let abs_mask = e.i(0x7fff_ffff);
+    let a_bits = e.b.ins().band(bits, abs_mask);
+    let a = e.float_of(a_bits);
     let nine = e.f(9.0);
     let big = e.cmp(FloatCC::GreaterThan, a, nine);
     let a = e.select(big, nine, a);
@@ -354,23 +365,46 @@ pub fn tanh(e: &mut Emit, x: Value) -> Value {
     let one = e.f(1.0);
     let over = e.cmp(FloatCC::GreaterThan, r, one);
     let r = e.select(over, one, r);
-    e.copysign(r, x)
+    let sign_mask = e.i(i32::MIN);
+    let sign = e.b.ins().band(bits, sign_mask);
+    let r_bits = e.bits_of(r);
+    let r_bits = e.b.ins().bor(r_bits, sign);
+    e.float_of(r_bits)
 }
 
 /// The logistic function: with t = e^{-|x|} and s = 1/(1+t), s for x ≥ 0 and
 /// t·s for x < 0, so no intermediate overflows and tiny results stay
 /// relatively accurate.
+///
+/// Three of these run per unit and step of an LSTM, so the instructions
+/// count: `-|x|` is `x` with its sign bit set (one `or`, where `fabs` and
+/// `fneg` each build a mask), it needs no upper clamp (it is never
+/// positive), and vector lanes choose `t·s` by the sign bit of `x` (an
+/// arithmetic shift of its bits) rather than by a comparison with zero.
+/// The results are the same bits: `-0` takes `t·s = 1·½ = ½`, as `+0`
+/// takes `s`, and a NaN stays NaN either way.
 pub fn sigmoid(e: &mut Emit, x: Value) -> Value {
-    let a = e.b.ins().fabs(x);
-    let na = e.b.ins().fneg(a);
-    let t = exp(e, na);
+    let bits = e.bits_of(x);
+    let sign_bit = e.i(i32::MIN);
+    let na_bits = e.b.ins().bor(bits, sign_bit);
+    let na = e.float_of(na_bits);
+    // Lower clamp only (see `Emit::clamp`): -|x| ≤ 0 < 88.8, or NaN.
+    let lo = e.f(-104.0);
+    let below = e.cmp(FloatCC::LessThan, na, lo);
+    let na = e.select(below, lo, na);
+    let t = exp_clamped(e, na);
     let one = e.f(1.0);
     let den = e.b.ins().fadd(one, t);
     let s = e.b.ins().fdiv(one, den);
     let ts = e.b.ins().fmul(t, s);
-    let zero = e.f(0.0);
-    let neg = e.cmp(FloatCC::LessThan, x, zero);
-    e.select(neg, ts, s)
+    if e.lanes.is_vector() {
+        let neg = e.b.ins().sshr_imm_u(bits, 31);
+        e.select(Mask(neg), ts, s)
+    } else {
+        let zero = e.f(0.0);
+        let neg = e.cmp(FloatCC::LessThan, x, zero);
+        e.select(neg, ts, s)
+    }
 }
 
 /// The error function on |x|, given x's sign: for |x| < 1, x·P(x²) with P a

@@ -809,8 +809,11 @@ fn throughput_of_fused_kernels() {
         ),
         ("exp", vec![Expr::Input(0), Expr::Unary(UnaryOp::Exp, 0)], 1),
         ("tanh", vec![Expr::Input(0), Expr::Unary(UnaryOp::Tanh, 0)], 1),
+        ("sigmoid", vec![Expr::Input(0), Expr::Unary(UnaryOp::Sigmoid, 0)], 1),
         ("erf", vec![Expr::Input(0), Expr::Unary(UnaryOp::Erf, 0)], 1),
     ];
+    let table: Vec<(&str, Vec<Expr>, Vec<usize>)> =
+        table.into_iter().map(|(name, body, out)| (name, body, vec![out])).chain([lstm_step()]).collect();
     let mut jit = Jit::new().expect("host JIT");
     let kernels: Vec<LoopKernel> = table
         .iter()
@@ -819,7 +822,7 @@ fn throughput_of_fused_kernels() {
             shape: vec![n],
             inputs: vec![f32_in(vec![1]); 3],
             body: body.clone(),
-            outputs: plain(&[n], &[*out]),
+            outputs: plain(&[n], out),
         })
         .collect();
     let ids: Vec<_> =
@@ -827,17 +830,45 @@ fn throughput_of_fused_kernels() {
     jit.finalize().expect("finalizes");
     let bufs: Vec<Vec<f32>> = (0..3).map(|s| data(n, s)).collect();
     let ins: Vec<&[f32]> = bufs.iter().map(|b| b.as_slice()).collect();
-    let mut out = vec![0.0f32; n];
+    let mut outs = vec![vec![0.0f32; n]; 8];
     for (k, id) in kernels.iter().zip(ids) {
         let f = jit.loop_fn(id).expect("finalized");
         let reps = 2000;
         let t = std::time::Instant::now();
         for _ in 0..reps {
-            f.run(&ins, &mut [&mut out], 0, n).expect("runs");
+            let mut out: Vec<&mut [f32]> =
+                outs.iter_mut().take(k.outputs.len()).map(|o| o.as_mut_slice()).collect();
+            f.run(&ins, &mut out, 0, n).expect("runs");
         }
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{}: {:.2} Gelem/s", k.name, (n * reps) as f64 / secs / 1e9);
     }
+}
+
+/// The forward loop of an unrolled LSTM step as fusion forms it: the gate
+/// pre-activations `i, f, g, o` and the previous cell state in, and
+/// `σi, tanh g, σf, σo, c, tanh c, h, σo·(1 − tanh² c)` out.
+fn lstm_step() -> (&'static str, Vec<Expr>, Vec<usize>) {
+    use UnaryOp::{Sigmoid, Tanh};
+    let body = vec![
+        Expr::Input(0),                      // 0: i (reused for f, g, o with offsets below)
+        Expr::Input(1),                      // 1: f
+        Expr::Input(2),                      // 2: c_prev
+        Expr::Unary(Sigmoid, 0),             // 3: σi
+        Expr::Unary(Tanh, 1),                // 4: tanh g
+        Expr::Unary(Sigmoid, 1),             // 5: σf
+        Expr::Binary(BinaryOp::Mul, 5, 2),   // 6: σf·c
+        Expr::Unary(Sigmoid, 2),             // 7: σo
+        Expr::Binary(BinaryOp::Mul, 3, 4),   // 8: σi·tanh g
+        Expr::Binary(BinaryOp::Add, 6, 8),   // 9: c
+        Expr::Unary(Tanh, 9),                // 10: tanh c
+        Expr::Binary(BinaryOp::Mul, 7, 10),  // 11: h
+        Expr::Binary(BinaryOp::Mul, 10, 10), // 12: tanh² c
+        Expr::Const(1.0),                    // 13
+        Expr::Binary(BinaryOp::Sub, 13, 12), // 14: 1 − tanh² c
+        Expr::Binary(BinaryOp::Mul, 7, 14),  // 15
+    ];
+    ("lstm_step", body, vec![3, 4, 5, 7, 9, 10, 11, 15])
 }
 
 // ------------------------------------------------- strided stores, reductions

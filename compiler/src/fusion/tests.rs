@@ -268,6 +268,45 @@ fn a_conv_reading_a_transposed_view_gets_a_copy() {
     assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
 }
 
+/// A transposed matrix that four or more products multiply by (an unrolled
+/// recurrence's `W_hhᵀ`) is stored once by a copy kernel and every product
+/// reads the copy; with three products it stays a view each GEMM reads
+/// through strides.
+#[test]
+fn a_transpose_many_products_multiply_by_is_stored_once() {
+    for (products, stored) in [(4, true), (3, false)] {
+        let mut text = String::from(
+            "graph t mode=infer {\n  %0: f32[2, 3] = input \"x\"\n  %1: f32[5, 3] = input \"w\"\n  \
+             %2: f32[3, 5] = permute %1 axes=[1, 0]\n",
+        );
+        let mut last = 0;
+        for p in 0..products {
+            let v = if p == 0 { 3 } else { 2 * p + 2 };
+            text.push_str(&format!("  %{v}: f32[2, 5] = matmul %0, %2\n"));
+            let sum = if p == 0 { v } else { v + 1 };
+            if p > 0 {
+                text.push_str(&format!("  %{sum}: f32[2, 5] = add %{last}, %{v}\n"));
+            }
+            last = sum;
+        }
+        text.push_str(&format!("  prediction \"y\" = %{last}\n}}"));
+        let graph = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let p = partition(&graph);
+        let copies = p.kernels.iter().filter(|k| k.kind == super::KernelKind::Copy).count();
+        match stored {
+            true => {
+                assert!(matches!(p.placement[2], Placement::Kernel(0)), "{:?}", p.placement);
+                assert_eq!(copies, 1);
+                assert!(p.kernels[1..].iter().all(|k| k.inputs.contains(&ValueId(2))));
+            }
+            false => {
+                assert!(matches!(p.placement[2], Placement::View { .. }), "{:?}", p.placement);
+                assert_eq!(copies, 0);
+            }
+        }
+    }
+}
+
 /// `stop_gradient` is a view of its operand, even of a view; a scatter
 /// reads its operands as contiguous memory, so a transposed one is copied.
 #[test]
