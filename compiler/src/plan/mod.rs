@@ -19,7 +19,9 @@
 //!   first step), each placed in the smallest gap between buffers already
 //!   placed whose live ranges overlap its own, or above them all.
 //! - **Layouts** ([`layout`]): parameter and state updates written over
-//!   their inputs, matrix products written transposed for their readers.
+//!   their inputs, matrix products written transposed for their readers,
+//!   the parts of a concatenation written where the concatenation holds
+//!   them.
 //! - **Accumulation in place** ([`accumulate_in_place`]): a GEMM that adds
 //!   its product onto a sum whose addend is read last by that GEMM keeps
 //!   the sum in the addend's buffer.
@@ -110,6 +112,11 @@ pub struct Plan {
     /// Sums of products accumulated in the buffer of their addend (sum →
     /// the value whose buffer holds it; see [`accumulate_in_place`]).
     pub accumulated: BTreeMap<ValueId, ValueId>,
+    /// Parts of a concatenation written in place, where the concatenation
+    /// holds them (part → the concatenation and the part's first index
+    /// along its axis; see [`layout::concat_in_place`]); the copy kernel
+    /// copies only the other parts.
+    pub in_concat: BTreeMap<ValueId, (ValueId, usize)>,
     /// Matrix products whose GEMM writes the transposed layout, because
     /// every reader reads them through a transpose.
     pub transposed: BTreeSet<ValueId>,
@@ -215,6 +222,19 @@ pub fn plan_partition(
         }
     }
     let accumulated = accumulate_in_place(graph, partition, &mut live, &mut views);
+    let readers = layout::readers(graph);
+    let in_place = layout::in_place_updates(graph, partition, &readers);
+    let transposed = layout::transposed_results(graph, partition, &readers);
+    let in_concat = layout::concat_in_place(graph, partition, &readers, &accumulated, &in_place, &transposed);
+    for (&piece, &(concat, _)) in &in_concat {
+        let (Some(piece_range), Some(_)) = (live.remove(&piece), live.get(&concat)) else { continue };
+        let concat_range = live.get_mut(&concat).expect("checked above");
+        concat_range.0 = concat_range.0.min(piece_range.0);
+        concat_range.1 = concat_range.1.max(piece_range.1);
+        let mut moved = views.remove(&piece).unwrap_or_default();
+        moved.push(piece);
+        views.entry(concat).or_default().extend(moved);
+    }
     let mut buffers = vec![];
     for (&value, &range) in &live {
         let dims_of = resolve(&graph.ty(value).shape, dims).map_err(|m| StageError::at(STAGE, value, m))?;
@@ -241,9 +261,6 @@ pub fn plan_partition(
         })?;
         steps.push(Step { kernel: k, split });
     }
-    let readers = layout::readers(graph);
-    let in_place = layout::in_place_updates(graph, partition, &readers);
-    let transposed = layout::transposed_results(graph, partition, &readers);
     let mut convs = BTreeMap::new();
     let shape_of = |v: ValueId| resolve(&graph.ty(v).shape, dims);
     for kernel in &partition.kernels {
@@ -265,6 +282,7 @@ pub fn plan_partition(
         peak_bytes,
         in_place,
         accumulated,
+        in_concat,
         transposed,
         convs,
     };
@@ -489,6 +507,17 @@ pub fn print(plan: &Plan) -> String {
         let outs: Vec<String> = kernel.outputs.iter().map(|v| v.to_string()).collect();
         let algorithm =
             kernel.nodes.iter().find_map(|v| plan.convs.get(v)).map_or(String::new(), |a| format!("; {a}"));
+        // A concatenation whose parts were written in place.
+        let parts: Vec<String> = kernel
+            .nodes
+            .iter()
+            .flat_map(|&c| {
+                graph.node(c).args.iter().filter(move |a| plan.in_concat.get(a).is_some_and(|p| p.0 == c))
+            })
+            .map(|v| v.to_string())
+            .collect();
+        let algorithm =
+            if parts.is_empty() { algorithm } else { format!("{algorithm}; in place: {}", parts.join(", ")) };
         let _ = writeln!(
             s,
             "  {i:>3} {} {} {}: {split} -> {}{algorithm}",
@@ -502,10 +531,15 @@ pub fn print(plan: &Plan) -> String {
     for b in &plan.buffers {
         let (sums, views): (Vec<ValueId>, Vec<ValueId>) =
             b.views.iter().partition(|v| plan.accumulated.contains_key(v));
+        let (parts, views): (Vec<ValueId>, Vec<ValueId>) =
+            views.iter().partition(|v| plan.in_concat.contains_key(v));
         let list = |vs: &[ValueId]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
         let mut views = if views.is_empty() { String::new() } else { format!(" views {}", list(&views)) };
         if !sums.is_empty() {
             views.push_str(&format!(" sums {}", list(&sums)));
+        }
+        if !parts.is_empty() {
+            views.push_str(&format!(" parts {}", list(&parts)));
         }
         let _ = writeln!(
             s,

@@ -85,6 +85,7 @@ fn checker_rejects_overlapping_live_buffers() {
         graph: empty.clone(),
         in_place: Default::default(),
         accumulated: Default::default(),
+        in_concat: Default::default(),
         transposed: Default::default(),
         convs: Default::default(),
         dims: Default::default(),
@@ -172,5 +173,32 @@ fn sums_of_products_accumulate_in_the_buffer_of_an_addend_read_last() {
     assert!(p.buffer_of(v(7)).is_some_and(|b| b.value == v(5)));
     assert!(p.buffer_of(v(10)).is_some_and(|b| b.value == v(3)));
     assert!(p.buffers.iter().all(|b| b.value != v(7) && b.value != v(10)));
+    assert!(check(&p).is_ok());
+}
+
+/// A part of a concatenation that only the concatenation reads is written
+/// in place by the loop computing it (its buffer is gone; the concatenation
+/// is live from that loop on); a part read elsewhere too is copied.
+#[test]
+fn parts_read_only_by_a_concat_are_written_in_place() {
+    let text = r#"graph t mode=infer {
+      %0: f32[B, 4] = input "x"
+      %1: f32[B, 4] = exp %0
+      %2: f32[B, 4] = neg %0
+      %3: f32[B, 8] = concat %1, %2 axis=1
+      %4: f32[B, 4] = mul %2, %2
+      prediction "y" = %3
+      prediction "z" = %4
+    }"#;
+    let p = plan_of(text, 3, 1);
+    assert_eq!(p.in_concat.len(), 1, "{:?}\n{}", p.in_concat, super::print(&p));
+    assert_eq!(p.in_concat.get(&ValueId(1)), Some(&(ValueId(3), 0)));
+    assert!(!p.buffers.iter().any(|b| b.value == ValueId(1)));
+    let concat = p.buffers.iter().find(|b| b.value == ValueId(3)).expect("the concatenation has a buffer");
+    let writer = p.partition.kernel_of(ValueId(1)).expect("a kernel computes %1");
+    assert_eq!(concat.live.0, writer);
+    assert!(concat.views.contains(&ValueId(1)));
+    assert!(p.buffers.iter().any(|b| b.value == ValueId(2)));
+    assert!(super::print(&p).contains("in place: %1"), "{}", super::print(&p));
     assert!(check(&p).is_ok());
 }

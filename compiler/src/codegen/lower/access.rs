@@ -2,7 +2,8 @@
 //! (views walked down to their base: stride 0 along broadcast axes,
 //! permuted strides, the row-major strides of a contiguous reshape, a
 //! slice further in, a `stop_gradient` as its operand) or as
-//! a constant (`const`, `size`); and where a base value lives (a graph
+//! a constant (`const`, `size`), a part of a concatenation stored in place
+//! as its block of the concatenation; and where a base value lives (a graph
 //! input, the plan's arena buffer, or a scratch region above the plan's
 //! peak).
 
@@ -111,6 +112,16 @@ impl Lowering<'_> {
     /// How `v` is read, walking views down to their base.
     pub(super) fn access(&self, v: ValueId) -> Result<Access, String> {
         match self.partition.placement.get(v.index()) {
+            // A part of a concatenation stored in place: its block of the
+            // concatenation's row-major memory.
+            Some(Placement::Kernel(_)) if self.plan.in_concat.contains_key(&v) => {
+                let (concat, start) = self.plan.in_concat[&v];
+                let Op::Concat { axis } = self.graph.node(concat).op else {
+                    return Err(format!("{v} is stored in {concat}, which is no concatenation"));
+                };
+                let strides = row_major(&self.shape(concat)?);
+                Ok(Access::Mem { base: concat, offset: start as isize * strides[axis], strides })
+            }
             Some(Placement::Leaf) | Some(Placement::Kernel(_)) => {
                 let shape = self.shape(v)?;
                 let mut strides = row_major(&shape);

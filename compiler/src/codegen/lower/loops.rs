@@ -159,10 +159,15 @@ impl Lowering<'_> {
                 return Err(format!("output {o} has shape {shape:?}, the kernel's domain is {domain:?}"));
             }
             let elem = if self.graph.ty(o).dtype == DType::I32 { Elem::I32 } else { Elem::F32 };
-            stores.push((
-                self.buf(o)?,
-                Store { value: e, offset: 0, strides: row_major(domain), elem, reduce: None },
-            ));
+            // A part of a concatenation goes straight to its block of it.
+            let (offset, strides) = match self.plan.in_concat.contains_key(&o) {
+                true => match self.access(o)? {
+                    Access::Mem { offset, strides, .. } => (offset, strides),
+                    Access::Const(_) => return Err(format!("{o} is stored in place as a constant")),
+                },
+                false => (0, row_major(domain)),
+            };
+            stores.push((self.buf(o)?, Store { value: e, offset, strides, elem, reduce: None }));
         }
         let kernel = LoopKernel {
             name: name.to_string(),
@@ -245,6 +250,11 @@ impl Lowering<'_> {
                 let mut at = 0usize;
                 for (i, &a) in node.args.iter().enumerate() {
                     let from = self.shape(a)?;
+                    if self.plan.in_concat.contains_key(&a) {
+                        // Written in place by its own kernel.
+                        at += from[*axis];
+                        continue;
+                    }
                     let src = self.access(a)?;
                     calls.push(self.copy_into(
                         name(i),

@@ -121,6 +121,12 @@ pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
             *lw.arena.get(owner).ok_or_else(|| err(format!("{owner} holds {sum} but has no buffer")))?;
         lw.arena.insert(sum, buf);
     }
+    // Parts of a concatenation stored where it holds them.
+    for (&part, (concat, _)) in &plan.in_concat {
+        let buf =
+            *lw.arena.get(concat).ok_or_else(|| err(format!("{concat} holds {part} but has no buffer")))?;
+        lw.arena.insert(part, buf);
+    }
     // New values written over their inputs: value → the input's number.
     lw.in_place = plan.in_place.iter().filter_map(|(v, p)| Some((*v, *lw.input_index.get(p)?))).collect();
     let mut steps = vec![];
