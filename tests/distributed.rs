@@ -241,16 +241,34 @@ mod mpi {
         let _ = fs::remove_dir_all(&dir);
     }
 
-    /// The pid of the process of rank `rank` among the children of `parent`.
+    /// The parent of process `pid`.
+    fn parent_of(pid: u32) -> Option<u32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The pid of the process of rank `rank` started by `mpirun` process
+    /// `parent` (its child, or a child of the launcher daemon it started):
+    /// only a descendant of `parent` counts, so another run's ranks (a test
+    /// running alongside) are never taken.
     fn rank_pid(parent: u32, rank: usize) -> Option<u32> {
         let want = format!("OMPI_COMM_WORLD_RANK={rank}");
+        let descends = |pid: u32| {
+            let mut p = pid;
+            for _ in 0..8 {
+                match parent_of(p) {
+                    Some(pp) if pp == parent => return true,
+                    Some(pp) if pp > 1 => p = pp,
+                    _ => return false,
+                }
+            }
+            false
+        };
         fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
             let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
             let is_rank = environ.split(|&b| b == 0).any(|v| v == want.as_bytes());
-            (is_rank && (ppid == parent || ppid != 1)).then_some(pid)
+            (is_rank && descends(pid)).then_some(pid)
         })
     }
 
