@@ -225,16 +225,9 @@ pub fn plan_partition(
     let readers = layout::readers(graph);
     let in_place = layout::in_place_updates(graph, partition, &readers);
     let transposed = layout::transposed_results(graph, partition, &readers);
-    let in_concat = layout::concat_in_place(graph, partition, &readers, &accumulated, &in_place, &transposed);
-    for (&piece, &(concat, _)) in &in_concat {
-        let (Some(piece_range), Some(_)) = (live.remove(&piece), live.get(&concat)) else { continue };
-        let concat_range = live.get_mut(&concat).expect("checked above");
-        concat_range.0 = concat_range.0.min(piece_range.0);
-        concat_range.1 = concat_range.1.max(piece_range.1);
-        let mut moved = views.remove(&piece).unwrap_or_default();
-        moved.push(piece);
-        views.entry(concat).or_default().extend(moved);
-    }
+    let mut in_concat =
+        layout::concat_in_place(graph, partition, &readers, &accumulated, &in_place, &transposed);
+    in_concat.retain(|&part, &mut (concat, _)| share_buffer(&mut live, &mut views, part, concat));
     let mut buffers = vec![];
     for (&value, &range) in &live {
         let dims_of = resolve(&graph.ty(value).shape, dims).map_err(|m| StageError::at(STAGE, value, m))?;
@@ -359,6 +352,25 @@ const TRANSCENDENTAL_COST: usize = 16;
 /// per step).
 const COPY_ELEMENTS_PER_UNIT: usize = 4;
 
+/// Makes `value` live in `owner`'s buffer: the owner's live range grows to
+/// cover the value's, the value leaves `live` and it and its views join the
+/// owner's views. False (nothing changed) when either has no live range.
+fn share_buffer(
+    live: &mut BTreeMap<ValueId, (usize, usize)>,
+    views: &mut HashMap<ValueId, Vec<ValueId>>,
+    value: ValueId,
+    owner: ValueId,
+) -> bool {
+    let (Some(&range), true) = (live.get(&value), live.contains_key(&owner)) else { return false };
+    live.remove(&value);
+    let owner_range = live.get_mut(&owner).expect("checked above");
+    *owner_range = (owner_range.0.min(range.0), owner_range.1.max(range.1));
+    let mut moved = views.remove(&value).unwrap_or_default();
+    moved.push(value);
+    views.entry(owner).or_default().extend(moved);
+    true
+}
+
 /// Sums accumulated where their addend lies: a matmul kernel that adds its
 /// product onto an addend ([`fusion::Kernel::accumulate`]) at the last step
 /// that reads the addend, which is no graph output, keeps the sum in the
@@ -392,17 +404,13 @@ fn accumulate_in_place(
                 .max(),
             None => live.get(&addend).map(|r| r.1),
         };
-        let Some(sum_range) = live.get(&sum).copied() else { continue };
         if addend_end != Some(k) || partition.kernel_of(addend).is_none() {
             continue;
         }
         let owner = owner_of.get(&addend).copied().unwrap_or(addend);
-        let Some(owner_range) = live.get_mut(&owner) else { continue };
-        owner_range.1 = owner_range.1.max(sum_range.1);
-        live.remove(&sum);
-        let mut moved = views.remove(&sum).unwrap_or_default();
-        moved.push(sum);
-        views.entry(owner).or_default().extend(moved);
+        if !share_buffer(live, views, sum, owner) {
+            continue;
+        }
         owner_of.insert(sum, owner);
     }
     owner_of

@@ -160,12 +160,13 @@ impl Lowering<'_> {
             }
             let elem = if self.graph.ty(o).dtype == DType::I32 { Elem::I32 } else { Elem::F32 };
             // A part of a concatenation goes straight to its block of it.
-            let (offset, strides) = match self.plan.in_concat.contains_key(&o) {
-                true => match self.access(o)? {
+            let (offset, strides) = if self.plan.in_concat.contains_key(&o) {
+                match self.access(o)? {
                     Access::Mem { offset, strides, .. } => (offset, strides),
                     Access::Const(_) => return Err(format!("{o} is stored in place as a constant")),
-                },
-                false => (0, row_major(domain)),
+                }
+            } else {
+                (0, row_major(domain))
             };
             stores.push((self.buf(o)?, Store { value: e, offset, strides, elem, reduce: None }));
         }
