@@ -206,7 +206,7 @@ impl Emit<'_, '_> {
 /// Inputs are clamped to [-104, 88.8] first (both ends already round to 0
 /// and +Inf); NaN propagates.
 pub fn exp(e: &mut Emit, x: Value) -> Value {
-    let x = e.clamp(x, -104.0, 88.8);
+    let x = e.clamp(x, EXP_MIN, EXP_MAX);
     exp_clamped(e, x)
 }
 
@@ -222,11 +222,11 @@ fn exp_clamped(e: &mut Emit, x: Value) -> Value {
     let shifter = e.f(ROUND_SHIFTER);
     let shifted = e.b.ins().fadd(t, shifter);
     let n = e.b.ins().fsub(shifted, shifter);
-    let neg_hi = e.f(-0.693_359_4);
+    let neg_hi = e.f(EXP_NEG_LN2_HI);
     let r = e.fma(n, neg_hi, x);
-    let neg_lo = e.f(2.121_944_4e-4);
+    let neg_lo = e.f(EXP_NEG_LN2_LO);
     let r = e.fma(n, neg_lo, r);
-    let p = e.horner(r, &[1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5]);
+    let p = e.horner(r, &EXP_POLY);
     let r2 = e.b.ins().fmul(r, r);
     let y = e.fma(p, r2, r);
     let one = e.f(1.0);
@@ -242,9 +242,35 @@ fn exp_clamped(e: &mut Emit, x: Value) -> Value {
     e.b.ins().fmul(y, s2)
 }
 
+/// The range [`exp`] clamps its argument to: both ends already round to 0
+/// and +Inf.
+pub(super) const EXP_MIN: f32 = -104.0;
+pub(super) const EXP_MAX: f32 = 88.8;
+/// [`tanh`] evaluates its rational function on |x| clamped to this; beyond
+/// it tanh rounds to 1.
+pub(super) const TANH_CLAMP: f32 = 9.0;
+/// -ln 2 in two parts for [`exp`]'s reduction (the high part has trailing
+/// zero bits, so n·hi is exact).
+pub(super) const EXP_NEG_LN2_HI: f32 = -0.693_359_4;
+pub(super) const EXP_NEG_LN2_LO: f32 = 2.121_944_4e-4;
+/// [`exp`]'s polynomial: e^r ≈ 1 + r + r²·P(r).
+pub(super) const EXP_POLY: [f32; 6] =
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
+/// [`tanh`]'s numerator and denominator polynomials in x².
+pub(super) const TANH_P: [f32; 7] = [
+    -2.760_768_5e-16,
+    2.000_188e-13,
+    -8.604_672e-11,
+    5.122_297e-8,
+    1.485_722_4e-5,
+    6.372_619_3e-4,
+    4.893_524_6e-3,
+];
+pub(super) const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+
 /// 1.5·2^23: adding it to a float of magnitude below 2^22 rounds the float
 /// to an integer held in the low mantissa bits (see [`exp`]).
-const ROUND_SHIFTER: f32 = 12_582_912.0;
+pub(super) const ROUND_SHIFTER: f32 = 12_582_912.0;
 
 /// 2^n for integer lanes n in [-126, 127].
 fn pow2(e: &mut Emit, n: Value) -> Value {
@@ -342,23 +368,12 @@ pub fn tanh(e: &mut Emit, x: Value) -> Value {
     let abs_mask = e.i(0x7fff_ffff);
     let a_bits = e.b.ins().band(bits, abs_mask);
     let a = e.float_of(a_bits);
-    let nine = e.f(9.0);
+    let nine = e.f(TANH_CLAMP);
     let big = e.cmp(FloatCC::GreaterThan, a, nine);
     let a = e.select(big, nine, a);
     let z = e.b.ins().fmul(a, a);
-    let p = e.horner(
-        z,
-        &[
-            -2.760_768_5e-16,
-            2.000_188e-13,
-            -8.604_672e-11,
-            5.122_297e-8,
-            1.485_722_4e-5,
-            6.372_619_3e-4,
-            4.893_524_6e-3,
-        ],
-    );
-    let q = e.horner(z, &[1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3]);
+    let p = e.horner(z, &TANH_P);
+    let q = e.horner(z, &TANH_Q);
     // a·(p/q), not (a·p)/q: a·p underflows for tiny a, where tanh(a) ≈ a.
     let ratio = e.b.ins().fdiv(p, q);
     let r = e.b.ins().fmul(ratio, a);
@@ -389,7 +404,7 @@ pub fn sigmoid(e: &mut Emit, x: Value) -> Value {
     let na_bits = e.b.ins().bor(bits, sign_bit);
     let na = e.float_of(na_bits);
     // Lower clamp only (see `Emit::clamp`): -|x| ≤ 0 < 88.8, or NaN.
-    let lo = e.f(-104.0);
+    let lo = e.f(EXP_MIN);
     let below = e.cmp(FloatCC::LessThan, na, lo);
     let na = e.select(below, lo, na);
     let t = exp_clamped(e, na);

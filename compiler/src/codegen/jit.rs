@@ -28,9 +28,11 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
-use super::loops::{self, LoopKernel};
+use super::loops::{self, Expr, LoopKernel};
+use super::wide;
 use super::window::{self, WindowKernel};
 use super::CodegenError;
+use crate::ir::UnaryOp;
 
 /// Whether a kernel checks its memory accesses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +93,9 @@ pub fn take_trap() -> Option<KernelTrap> {
 
 /// The symbol checked kernels call on an out-of-bounds access.
 const TRAP_SYMBOL: &str = "nnc_kernel_trap";
+
+/// The ops [`super::wide`] has array functions for.
+const WIDE_OPS: [UnaryOp; 3] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh];
 
 /// What a defined kernel computes.
 enum Desc {
@@ -162,6 +167,10 @@ pub struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     trap: FuncId,
+    /// The array functions of [`super::wide`] the host has, by the op they
+    /// compute; loop kernels call them from their strips when `use_wide`.
+    wide: Vec<(UnaryOp, FuncId)>,
+    use_wide: bool,
     kernels: Vec<Defined>,
     /// The functions of the kernels defined so far.
     declared: HashSet<FuncId>,
@@ -194,6 +203,14 @@ impl Jit {
             .map_err(|e| err(format!("building the target ISA: {e}")))?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         builder.symbol(TRAP_SYMBOL, nnc_kernel_trap as *const u8);
+        let host = wide::host();
+        if let Some(fns) = host {
+            for op in WIDE_OPS {
+                if let (Some(name), Some(f)) = (wide::Functions::symbol(op), fns.of(op)) {
+                    builder.symbol(name, f as *const u8);
+                }
+            }
+        }
         let mut module = JITModule::new(builder);
         let mut sig = module.make_signature();
         for _ in 0..4 {
@@ -202,7 +219,23 @@ impl Jit {
         let trap = module
             .declare_function(TRAP_SYMBOL, Linkage::Import, &sig)
             .map_err(|e| err(format!("declaring the trap function: {e}")))?;
+        let mut wide = Vec::new();
+        if host.is_some() {
+            let mut sig = module.make_signature();
+            for _ in 0..3 {
+                sig.params.push(AbiParam::new(types::I64));
+            }
+            for op in WIDE_OPS {
+                let Some(name) = wide::Functions::symbol(op) else { continue };
+                let id = module
+                    .declare_function(name, Linkage::Import, &sig)
+                    .map_err(|e| err(format!("declaring {name}: {e}")))?;
+                wide.push((op, id));
+            }
+        }
         Ok(Jit {
+            wide,
+            use_wide: true,
             ctx: module.make_context(),
             module: std::mem::ManuallyDrop::new(module),
             fctx: FunctionBuilderContext::new(),
@@ -223,8 +256,8 @@ impl Jit {
         kernel: &LoopKernel,
         checking: Checking,
     ) -> Result<KernelId, CodegenError> {
-        self.define(Desc::Loop(kernel.clone()), checking, |k, b, ptr, trap| match k {
-            Desc::Loop(k) => loops::emit(k, b, ptr, trap),
+        self.define(Desc::Loop(kernel.clone()), checking, |k, b, ptr, trap, wide| match k {
+            Desc::Loop(k) => loops::emit(k, b, ptr, trap, wide),
             Desc::Window(_) => Err("not a loop kernel".into()),
         })
     }
@@ -237,7 +270,7 @@ impl Jit {
         kernel: &WindowKernel,
         checking: Checking,
     ) -> Result<KernelId, CodegenError> {
-        self.define(Desc::Window(kernel.clone()), checking, |k, b, ptr, trap| match k {
+        self.define(Desc::Window(kernel.clone()), checking, |k, b, ptr, trap, _| match k {
             Desc::Window(k) => window::emit(k, b, ptr, trap),
             Desc::Loop(_) => Err("not a window kernel".into()),
         })
@@ -249,7 +282,13 @@ impl Jit {
         &mut self,
         desc: Desc,
         checking: Checking,
-        emit: impl FnOnce(&Desc, &mut FunctionBuilder, types::Type, Option<(FuncRef, u32)>) -> Result<(), String>,
+        emit: impl FnOnce(
+            &Desc,
+            &mut FunctionBuilder,
+            types::Type,
+            Option<(FuncRef, u32)>,
+            &[(UnaryOp, FuncRef)],
+        ) -> Result<(), String>,
     ) -> Result<KernelId, CodegenError> {
         let err = |m: String| CodegenError { kernel: desc.name().to_string(), message: m };
         if self.finalized {
@@ -296,8 +335,17 @@ impl Jit {
                 }
                 Checking::Unchecked => None,
             };
+            // Only the array functions the kernel may call are imported.
+            let mut wide = Vec::new();
+            if let (true, Desc::Loop(k)) = (self.use_wide, &desc) {
+                for &(op, id) in &self.wide {
+                    if k.body.iter().any(|e| matches!(e, Expr::Unary(o, _) if *o == op)) {
+                        wide.push((op, self.module.declare_func_in_func(id, &mut self.ctx.func)));
+                    }
+                }
+            }
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            emit(&desc, &mut b, ptr, trap).map_err(err)?;
+            emit(&desc, &mut b, ptr, trap, &wide).map_err(err)?;
             b.finalize(self.module.target_config());
         }
         let clif = Clif::Own(Box::new(self.ctx.func.clone()));
@@ -310,6 +358,24 @@ impl Jit {
         }
         self.kernels.push(Defined { desc, checking, code: func, clif });
         Ok(KernelId(index))
+    }
+
+    /// Whether loop kernels compiled from now on may evaluate `exp`,
+    /// `sigmoid` and `tanh` in strips by [`super::wide`]'s array functions
+    /// (on by default where the host has them; the results are the same
+    /// bits either way). Set it before adding kernels: kernels with the same
+    /// description share their code.
+    pub fn set_wide(&mut self, on: bool) {
+        self.use_wide = on;
+    }
+
+    /// The instruction set of the array functions kernels call, if any.
+    pub fn wide_isa(&self) -> Option<&'static str> {
+        if self.use_wide && !self.wide.is_empty() {
+            wide::host().map(|f| f.isa)
+        } else {
+            None
+        }
     }
 
     /// Links every defined kernel and makes it executable. Call once, after

@@ -40,7 +40,15 @@
 //! the end of the vector loops and then into a scalar accumulator that started
 //! from the output element's value; the scalar tail continues that
 //! accumulator and the row ends with one store. Reductions across rows
-//! (innermost stride 1) load, combine and store each vector. Other strides,
+//! (innermost stride 1) load, combine and store each vector. A kernel that
+//! computes `exp`, `sigmoid` or `tanh` and stores plainly runs its rows in
+//! strips of [`STRIP`] elements first when the host has
+//! [`super::wide`]'s array functions: the body is cut into segments at
+//! each such call, every segment is an f32x4 loop over the strip, each
+//! call processes the whole strip, and values crossing segments live in
+//! stack arrays of one strip (see [`StripPlan`]); the array functions give
+//! the inline approximations' bits, so where a strip ends does not change
+//! a result. Other strides,
 //! `AxisIndex`, `Random`, and row reductions whose row contains the first
 //! axis use the scalar loop, which accumulates sequentially. So results do
 //! not depend on how `start..end` is split on boundaries of the first axis,
@@ -63,7 +71,9 @@
 
 use super::checks::{enter, Checks, Frame, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, Block, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    types, Block, FuncRef, InstBuilder, MemFlagsData, StackSlot, StackSlotData, StackSlotKind, Type, Value,
+};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::approx::{self, Emit, Lanes, Mask};
@@ -371,6 +381,8 @@ struct Gen<'k> {
     checks: Option<Checks>,
     /// The block a failed bounds check jumps to (returns at once).
     exit: Block,
+    /// The array functions ([`super::wide`]) this kernel may call, by op.
+    wide: &'k [(UnaryOp, FuncRef)],
 }
 
 impl Gen<'_> {
@@ -412,64 +424,82 @@ impl Gen<'_> {
         for expr in &k.body {
             let (v, m) = match *expr {
                 Expr::Input(n) => (input(e, n), None),
-                Expr::Const(c) => (e.f(c), None),
-                Expr::Unary(op, a) => (unary(e, op, vals[a]), None),
-                Expr::Binary(op, a, b) => (binary(e, op, vals[a], vals[b]), None),
-                Expr::Compare(op, a, b) => {
-                    let m = e.cmp(float_cc(op), vals[a], vals[b]);
-                    (e.mask_to_float(m), Some(m))
-                }
-                Expr::Select(c, a, b) => {
-                    let m = match masks[c] {
-                        Some(m) => m,
-                        None => {
-                            let zero = e.f(0.0);
-                            e.cmp(FloatCC::NotEqual, vals[c], zero)
-                        }
-                    };
-                    (e.select(m, vals[a], vals[b]), None)
-                }
-                Expr::Cast { from, to, arg } => match (from, to) {
-                    (DType::F32 | DType::I32, DType::Bool) => {
-                        // Non-zero, with NaN counting as non-zero (unordered or not equal).
-                        let zero = e.f(0.0);
-                        let m = e.cmp(FloatCC::NotEqual, vals[arg], zero);
-                        (e.mask_to_float(m), Some(m))
-                    }
-                    (DType::F32, DType::I32) => {
-                        let i = e.b.ins().fcvt_to_sint_sat(e.lanes.int, vals[arg]);
-                        (e.b.ins().fcvt_from_sint(e.lanes.float, i), None)
-                    }
-                    _ => (vals[arg], masks[arg]),
-                },
-                Expr::AxisIndex(axis) => {
-                    let flat = flat.expect("kernels reading positions use the scalar loop");
-                    let inner: usize = k.shape[axis + 1..].iter().product();
-                    let mut c = flat;
-                    if inner != 1 {
-                        let d = e.b.ins().iconst(self.ptr, inner as i64);
-                        c = e.b.ins().udiv(c, d);
-                    }
-                    let c = if k.shape[axis] == 1 {
-                        e.b.ins().iconst(self.ptr, 0)
-                    } else if k.shape[..axis].iter().all(|&n| n == 1) {
-                        c
-                    } else {
-                        let n = e.b.ins().iconst(self.ptr, k.shape[axis] as i64);
-                        e.b.ins().urem(c, n)
-                    };
-                    (e.b.ins().fcvt_from_uint(types::F32, c), None)
-                }
-                Expr::Random { key, stream } => {
-                    let flat = flat.expect("kernels reading positions use the scalar loop");
-                    let (k0, k1) = keys[key].expect("every random key is loaded");
-                    (philox_uniform(e.b, flat, k0, k1, stream), None)
-                }
+                _ => self.eval_op(e, expr, &vals, &masks, flat, keys),
             };
             vals.push(v);
             masks.push(m);
         }
         vals
+    }
+
+    /// The value of one expr other than `Input`, from the values (and the
+    /// comparison masks, where known) of the exprs before it.
+    fn eval_op(
+        &self,
+        e: &mut Emit,
+        expr: &Expr,
+        vals: &[Value],
+        masks: &[Option<Mask>],
+        flat: Option<Value>,
+        keys: &[Option<(Value, Value)>],
+    ) -> (Value, Option<Mask>) {
+        let k = self.kernel;
+        match *expr {
+            Expr::Input(_) => unreachable!("inputs are loaded by the caller"),
+            Expr::Const(c) => (e.f(c), None),
+            Expr::Unary(op, a) => (unary(e, op, vals[a]), None),
+            Expr::Binary(op, a, b) => (binary(e, op, vals[a], vals[b]), None),
+            Expr::Compare(op, a, b) => {
+                let m = e.cmp(float_cc(op), vals[a], vals[b]);
+                (e.mask_to_float(m), Some(m))
+            }
+            Expr::Select(c, a, b) => {
+                let m = match masks[c] {
+                    Some(m) => m,
+                    None => {
+                        let zero = e.f(0.0);
+                        e.cmp(FloatCC::NotEqual, vals[c], zero)
+                    }
+                };
+                (e.select(m, vals[a], vals[b]), None)
+            }
+            Expr::Cast { from, to, arg } => match (from, to) {
+                (DType::F32 | DType::I32, DType::Bool) => {
+                    // Non-zero, with NaN counting as non-zero (unordered or not equal).
+                    let zero = e.f(0.0);
+                    let m = e.cmp(FloatCC::NotEqual, vals[arg], zero);
+                    (e.mask_to_float(m), Some(m))
+                }
+                (DType::F32, DType::I32) => {
+                    let i = e.b.ins().fcvt_to_sint_sat(e.lanes.int, vals[arg]);
+                    (e.b.ins().fcvt_from_sint(e.lanes.float, i), None)
+                }
+                _ => (vals[arg], masks[arg]),
+            },
+            Expr::AxisIndex(axis) => {
+                let flat = flat.expect("kernels reading positions use the scalar loop");
+                let inner: usize = k.shape[axis + 1..].iter().product();
+                let mut c = flat;
+                if inner != 1 {
+                    let d = e.b.ins().iconst(self.ptr, inner as i64);
+                    c = e.b.ins().udiv(c, d);
+                }
+                let c = if k.shape[axis] == 1 {
+                    e.b.ins().iconst(self.ptr, 0)
+                } else if k.shape[..axis].iter().all(|&n| n == 1) {
+                    c
+                } else {
+                    let n = e.b.ins().iconst(self.ptr, k.shape[axis] as i64);
+                    e.b.ins().urem(c, n)
+                };
+                (e.b.ins().fcvt_from_uint(types::F32, c), None)
+            }
+            Expr::Random { key, stream } => {
+                let flat = flat.expect("kernels reading positions use the scalar loop");
+                let (k0, k1) = keys[key].expect("every random key is loaded");
+                (philox_uniform(e.b, flat, k0, k1, stream), None)
+            }
+        }
     }
 
     /// Loads one element group of buffer `buf` with element type `elem`,
@@ -647,6 +677,7 @@ pub(crate) fn emit(
     b: &mut FunctionBuilder,
     ptr: Type,
     trap: Option<(FuncRef, u32)>,
+    wide: &[(UnaryOp, FuncRef)],
 ) -> Result<(), String> {
     kernel.validate()?;
     let n_in = kernel.inputs.len();
@@ -655,7 +686,7 @@ pub(crate) fn emit(
     let key = (0..n_in)
         .map(|n| kernel.body.iter().any(|e| matches!(e, Expr::Random { key, .. } if *key == n)))
         .collect();
-    let g = Gen { kernel, ptr, bases, read, key, checks, exit };
+    let g = Gen { kernel, ptr, bases, read, key, checks, exit, wide };
 
     if kernel.elements() > 0 {
         if g.checks.is_some() {
@@ -708,6 +739,8 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
         (true, 0 | 1) => 2,
         (true, _) => 1,
     };
+    let strips =
+        if vectorize && inner.size >= STRIP { plan_strips(g, b, &kinds, &inner.strides) } else { None };
     let ptr = g.ptr;
 
     let i_var = b.declare_var(ptr);
@@ -830,8 +863,10 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
     let strides = &inner.strides;
 
     if vectorize {
-        if unroll > 1 {
-            emit_inner(g, b, &row, strides, Lanes::X4, unroll, dry);
+        match strips {
+            Some(plan) => emit_strips(g, b, &row, strides, &plan),
+            None if unroll > 1 => emit_inner(g, b, &row, strides, Lanes::X4, unroll, dry),
+            None => {}
         }
         emit_inner(g, b, &row, strides, Lanes::X4, 1, dry);
         // Vector accumulators → the scalar accumulator, in a fixed order.
@@ -983,5 +1018,301 @@ fn emit_inner(
     b.def_var(row.remaining, rem);
     b.ins().jump(head, &[]);
 
+    b.switch_to_block(after);
+}
+
+/// Elements per strip (see [`plan_strips`]).
+const STRIP: usize = 64;
+
+/// How a row is evaluated in strips of [`STRIP`] elements when the body
+/// computes functions that [`super::wide`] has array functions for. The
+/// body's exprs are cut into segments: a call to an array function ends a
+/// segment, and an expr belongs to the segment after the last call its
+/// operands depend on. Per strip, segment 0 runs as an f32x4 loop over the
+/// strip, then the calls of level 1 each process the whole strip, then
+/// segment 1, and so on. Values that cross segments (the calls' operands
+/// and results, and values later segments read) live in stack arrays of one
+/// strip; inputs and constants are read again wherever they are used.
+struct StripPlan {
+    /// Per expr: its segment (the calls: the segment their result is first
+    /// available in; inputs and constants: 0).
+    level: Vec<usize>,
+    /// Per expr: the array function computing it, for the calls.
+    call: Vec<Option<FuncRef>>,
+    /// Per expr: its stack array, for values kept across segments.
+    slot: Vec<Option<StackSlot>>,
+    /// Per output: the segment that stores it.
+    store_at: Vec<usize>,
+    /// The last segment.
+    last: usize,
+}
+
+/// Plans the strips of a kernel whose rows take the f32x4 loops, or `None`
+/// when no array function applies or a store reduces (strips store plainly).
+fn plan_strips(g: &Gen, b: &mut FunctionBuilder, kinds: &[Kind], strides: &[isize]) -> Option<StripPlan> {
+    let k = g.kernel;
+    if g.wide.is_empty() || kinds.iter().any(|kind| *kind != Kind::Plain) {
+        return None;
+    }
+    let n = k.body.len();
+    let call: Vec<Option<FuncRef>> = k
+        .body
+        .iter()
+        .map(|e| match e {
+            Expr::Unary(op, _) => g.wide.iter().find(|(o, _)| o == op).map(|&(_, f)| f),
+            _ => None,
+        })
+        .collect();
+    if call.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut level = vec![0usize; n];
+    for (i, e) in k.body.iter().enumerate() {
+        let args = operands(e);
+        let top = args.iter().map(|&a| level[a]).max().unwrap_or(0);
+        level[i] = if call[i].is_some() { top + 1 } else { top };
+    }
+    // An output may be the memory of an input read with the same offset
+    // and strides (an in-place update): it is stored in the last segment,
+    // after every read of the strip's inputs, so no segment reads an
+    // element this kernel has already overwritten. (Within a segment each
+    // group of lanes loads before it stores, and an aliased output maps
+    // every element to the one its input read.)
+    let top = level.iter().copied().max().unwrap_or(0);
+    let store_at: Vec<usize> = k
+        .outputs
+        .iter()
+        .map(|st| {
+            let aliases = k.inputs.iter().any(|op| op.offset == st.offset && op.strides == st.strides);
+            if aliases {
+                top
+            } else {
+                level[st.value]
+            }
+        })
+        .collect();
+    // Values needed after their own segment: operands of calls (unless an
+    // input the call can read in place), values read by a later segment,
+    // and stored values whose store comes later.
+    let mut keep = vec![false; n];
+    for (i, e) in k.body.iter().enumerate() {
+        for &a in &operands(e) {
+            let later = level[i] > level[a];
+            let direct = call[i].is_some() && direct_input(g, strides, a).is_some();
+            let remat = matches!(k.body[a], Expr::Input(_) | Expr::Const(_));
+            // A call reads a kept copy of an input or constant it cannot
+            // take in place; computed values read later are kept.
+            if (call[i].is_some() && !direct && remat) || (later && !remat) {
+                keep[a] = true;
+            }
+        }
+        if call[i].is_some() {
+            keep[i] = true;
+        }
+    }
+    for (o, st) in k.outputs.iter().enumerate() {
+        if store_at[o] > level[st.value] && !matches!(k.body[st.value], Expr::Input(_) | Expr::Const(_)) {
+            keep[st.value] = true;
+        }
+    }
+    let slot = keep
+        .iter()
+        .map(|&kept| {
+            kept.then(|| {
+                b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    (STRIP * 4) as u32,
+                    6,
+                ))
+            })
+        })
+        .collect();
+    Some(StripPlan { level, call, slot, store_at, last: top })
+}
+
+/// The exprs `e` reads.
+fn operands(e: &Expr) -> Vec<usize> {
+    match *e {
+        Expr::Unary(_, a) | Expr::Cast { arg: a, .. } => vec![a],
+        Expr::Binary(_, a, b) | Expr::Compare(_, a, b) => vec![a, b],
+        Expr::Select(c, a, b) => vec![c, a, b],
+        Expr::Input(_) | Expr::Const(_) | Expr::AxisIndex(_) | Expr::Random { .. } => vec![],
+    }
+}
+
+/// The input expr `a` reads when an array function can take its row
+/// directly: f32 elements moving along the row (innermost stride 1 in
+/// `strides`, the merged axes' strides of every buffer).
+fn direct_input(g: &Gen, strides: &[isize], a: usize) -> Option<usize> {
+    match g.kernel.body[a] {
+        Expr::Input(m) if g.kernel.inputs[m].elem == Elem::F32 && strides[m] == 1 => Some(m),
+        _ => None,
+    }
+}
+
+/// The strip loop: while at least [`STRIP`] elements of the row remain,
+/// evaluates them segment by segment (see [`StripPlan`]) and advances the
+/// pointers. Leaves the builder in the block after the loop.
+///
+/// Checked kernels do not check addresses here: the dry pass before has
+/// tested every element the strips read and write.
+fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], plan: &StripPlan) {
+    let k = g.kernel;
+    let n_in = k.inputs.len();
+    let ptr = g.ptr;
+    let head = b.create_block();
+    let body = b.create_block();
+    let after = b.create_block();
+    b.ins().jump(head, &[]);
+
+    b.switch_to_block(head);
+    let rem = b.use_var(row.remaining);
+    let enough = b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, rem, STRIP as i64);
+    b.ins().brif(enough, body, &[], after, &[]);
+
+    b.switch_to_block(body);
+    let in_ptrs: Vec<Option<Value>> = row.in_ptrs.iter().map(|v| v.map(|v| b.use_var(v))).collect();
+    let out_ptrs: Vec<Value> = row.out_ptrs.iter().map(|&v| b.use_var(v)).collect();
+    let slots: Vec<Option<Value>> =
+        plan.slot.iter().map(|s| s.map(|s| b.ins().stack_addr(ptr, s, 0))).collect();
+    let strip = b.ins().iconst(ptr, STRIP as i64);
+    for seg in 0..=plan.last {
+        if seg > 0 {
+            for (i, e) in k.body.iter().enumerate() {
+                let (Some(f), Expr::Unary(_, a)) = (plan.call[i], e) else { continue };
+                if plan.level[i] != seg {
+                    continue;
+                }
+                let src = match (slots[*a], direct_input(g, strides, *a)) {
+                    (Some(p), _) => p,
+                    (None, Some(m)) => in_ptrs[m].expect("a direct operand moves along the row"),
+                    (None, None) => unreachable!("a call's operand is kept or read in place"),
+                };
+                let dst = slots[i].expect("a call's result is kept");
+                b.ins().call(f, &[src, dst, strip]);
+            }
+        }
+        emit_segment(g, b, row, plan, seg, &in_ptrs, &out_ptrs, &slots);
+    }
+    for (m, p) in in_ptrs.iter().enumerate() {
+        if let (Some(p), Some(var)) = (p, row.in_ptrs[m]) {
+            let np = b.ins().iadd_imm_s(*p, strides[m] as i64 * STRIP as i64 * 4);
+            b.def_var(var, np);
+        }
+    }
+    for (o, p) in out_ptrs.iter().enumerate() {
+        let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * STRIP as i64 * 4);
+        b.def_var(row.out_ptrs[o], np);
+    }
+    let rem = b.use_var(row.remaining);
+    let rem = b.ins().iadd_imm_s(rem, -(STRIP as i64));
+    b.def_var(row.remaining, rem);
+    b.ins().jump(head, &[]);
+
+    b.switch_to_block(after);
+}
+
+/// One segment of a strip: an f32x4 loop over the strip computing the
+/// segment's exprs, storing its outputs and the values kept for later.
+#[allow(clippy::too_many_arguments)]
+fn emit_segment(
+    g: &Gen,
+    b: &mut FunctionBuilder,
+    row: &Row,
+    plan: &StripPlan,
+    seg: usize,
+    in_ptrs: &[Option<Value>],
+    out_ptrs: &[Value],
+    slots: &[Option<Value>],
+) {
+    let k = g.kernel;
+    let n = k.body.len();
+    let computed_here = |i: usize| {
+        plan.level[i] == seg
+            && plan.call[i].is_none()
+            && !matches!(k.body[i], Expr::Input(_) | Expr::Const(_))
+    };
+    // What this segment writes: its stores, and the kept values it computes
+    // (at segment 0 also the kept inputs and constants calls read).
+    let stores: Vec<usize> = (0..k.outputs.len()).filter(|&o| plan.store_at[o] == seg).collect();
+    let kept: Vec<usize> = (0..n)
+        .filter(|&i| {
+            plan.slot[i].is_some()
+                && plan.call[i].is_none()
+                && (computed_here(i) || (seg == 0 && matches!(k.body[i], Expr::Input(_) | Expr::Const(_))))
+        })
+        .collect();
+    if stores.is_empty() && kept.is_empty() {
+        return;
+    }
+    let mut need = vec![false; n];
+    for &o in &stores {
+        need[k.outputs[o].value] = true;
+    }
+    for &i in &kept {
+        need[i] = true;
+    }
+    for i in (0..n).rev() {
+        if need[i] && computed_here(i) {
+            for a in operands(&k.body[i]) {
+                need[a] = true;
+            }
+        }
+    }
+
+    let ptr = g.ptr;
+    let head = b.create_block();
+    let after = b.create_block();
+    let off_var = b.declare_var(ptr);
+    let zero = b.ins().iconst(ptr, 0);
+    b.def_var(off_var, zero);
+    b.ins().jump(head, &[]);
+    b.switch_to_block(head);
+    let off = b.use_var(off_var);
+    let flags = MemFlagsData::new().with_notrap();
+    let mut vals: Vec<Option<Value>> = vec![None; n];
+    let mut masks: Vec<Option<Mask>> = vec![None; n];
+    for i in 0..n {
+        if !need[i] {
+            continue;
+        }
+        let mut e = Emit { b: &mut *b, lanes: Lanes::X4 };
+        let (v, m) = match (k.body[i], slots[i]) {
+            (Expr::Input(m), _) => match (in_ptrs[m], row.hoisted[m]) {
+                (_, Some((_, v))) => (v, None),
+                (Some(p), None) => {
+                    let at = e.b.ins().iadd(p, off);
+                    (g.load(e.b, Lanes::X4, k.inputs[m].elem, g.load_flags(), at, 0), None)
+                }
+                (None, None) => unreachable!("a read input without a pointer is hoisted"),
+            },
+            (Expr::Const(c), _) => (e.f(c), None),
+            (_, Some(p)) if !computed_here(i) => {
+                let at = e.b.ins().iadd(p, off);
+                (e.b.ins().load(types::F32X4, flags, at, 0), None)
+            }
+            (expr, _) => {
+                let args: Vec<Value> = vals.iter().map(|v| v.unwrap_or(off)).collect();
+                g.eval_op(&mut e, &expr, &args, &masks, None, &row.keys)
+            }
+        };
+        vals[i] = Some(v);
+        masks[i] = m;
+    }
+    for &o in &stores {
+        let st = &k.outputs[o];
+        let v = vals[st.value].expect("a stored value is computed or loaded");
+        let at = b.ins().iadd(out_ptrs[o], off);
+        g.store(b, Lanes::X4, st.elem, v, at, 0);
+    }
+    for &i in &kept {
+        let v = vals[i].expect("a kept value is computed");
+        let at = b.ins().iadd(slots[i].expect("kept"), off);
+        b.ins().store(flags, v, at, 0);
+    }
+    let next = b.ins().iadd_imm_s(off, 16);
+    b.def_var(off_var, next);
+    let more = b.ins().icmp_imm_u(IntCC::UnsignedLessThan, next, (STRIP * 4) as i64);
+    b.ins().brif(more, head, &[], after, &[]);
     b.switch_to_block(after);
 }

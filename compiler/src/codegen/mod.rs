@@ -4,6 +4,9 @@
 //!   buffers) and their generator.
 //! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
 //!   sigmoid, erf, softplus, sin and cos, with documented error bounds.
+//! - [`wide`]: exp, sigmoid and tanh over arrays, compiled by rustc for
+//!   the host's widest vectors, the same bits as [`approx`]; the strips of
+//!   loop kernels heavy in them call these.
 //! - [`window`]: pooling, resizing, their gradients, argmax, and gather and
 //!   scatter by an index list.
 //! - [`lower`]: a planned partition turned into the calls a runtime makes.
@@ -15,6 +18,7 @@ mod checks;
 pub mod jit;
 pub mod loops;
 pub mod lower;
+pub mod wide;
 pub mod window;
 
 #[cfg(test)]

@@ -843,6 +843,19 @@ fn throughput_of_fused_kernels() {
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{}: {:.2} Gelem/s", k.name, (n * reps) as f64 / secs / 1e9);
     }
+    for fns in super::wide::all() {
+        for (name, f) in [("exp", fns.exp), ("sigmoid", fns.sigmoid), ("tanh", fns.tanh)] {
+            let mut y = vec![0.0f32; n];
+            let reps = 2000;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                // SAFETY: `bufs[0]` and `y` hold `n` elements each and are distinct.
+                unsafe { f(bufs[0].as_ptr(), y.as_mut_ptr(), n) };
+            }
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!("{name} over arrays ({}): {:.2} Gelem/s", fns.isa, (n * reps) as f64 / secs / 1e9);
+        }
+    }
 }
 
 /// The forward loop of an unrolled LSTM step as fusion forms it: the gate
@@ -895,8 +908,10 @@ fn max_nan(a: f32, b: f32) -> f32 {
 }
 
 /// Evaluates `k` element by element in row-major order with exact f32
-/// semantics (no transcendental functions), updating `outs` in place: the
-/// specification the generated code is held to.
+/// semantics (of the transcendental functions only `exp`, `sigmoid` and
+/// `tanh`, by [`super::wide`]'s scalar transcriptions of the inline
+/// approximations), updating `outs` in place: the specification the
+/// generated code is held to.
 fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) {
     let n = k.elements();
     let rank = k.shape.len();
@@ -926,7 +941,10 @@ fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) 
                     UnaryOp::Neg => -v[a],
                     UnaryOp::Abs => v[a].abs(),
                     UnaryOp::Sqrt => v[a].sqrt(),
-                    _ => unreachable!("the reference evaluates exact ops only"),
+                    UnaryOp::Exp => super::wide::exp(v[a]),
+                    UnaryOp::Sigmoid => super::wide::sigmoid(v[a]),
+                    UnaryOp::Tanh => super::wide::tanh(v[a]),
+                    _ => unreachable!("the reference evaluates exact ops and exp, sigmoid, tanh only"),
                 },
                 Expr::Binary(op, a, b) => match op {
                     BinaryOp::Add => v[a] + v[b],
@@ -1818,5 +1836,228 @@ fn dropped_jits_free_their_code_and_leave_others_intact() {
         drop(jit);
         let want: Vec<f32> = xs.iter().map(|x| x + 0.5).collect();
         assert_eq!(run(&keeper, kept), want, "the long-lived kernel after round {round}");
+    }
+}
+
+// ---------------------------------------------------------------- strips
+
+/// The array functions of every instruction set the host has, and the
+/// scalar transcriptions, give the bits of the inline approximations on
+/// every binade, dense grids and the special values.
+#[test]
+fn wide_array_functions_equal_the_inline_approximations() {
+    let mut xs = sweep_all_binades();
+    xs.extend(grid(-110.0, 90.0, 1.0 / 256.0));
+    xs.extend([-104.0, -103.99, 88.72, 88.8, 88.81, 9.0, -9.0, 8.999, 1e-30, -1e-30, -0.0, 0.0]);
+    type Function = (&'static str, EmitFn, fn(f32) -> f32, UnaryOp);
+    let table: [Function; 3] = [
+        ("exp", approx::exp, super::wide::exp, UnaryOp::Exp),
+        ("sigmoid", approx::sigmoid, super::wide::sigmoid, UnaryOp::Sigmoid),
+        ("tanh", approx::tanh, super::wide::tanh, UnaryOp::Tanh),
+    ];
+    let mut jit = Jit::new().expect("host JIT");
+    let ids: Vec<_> = table.iter().map(|(name, f, _, _)| jit.add_map(name, *f).expect("compiles")).collect();
+    jit.finalize().expect("finalizes");
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for ((name, _, scalar, op), id) in table.iter().zip(ids) {
+        let inline = run_map(jit.map_fn(id), &xs);
+        for (i, &x) in xs.iter().enumerate() {
+            assert!(
+                same(scalar(x), inline[i]),
+                "{name}({x:e}): scalar {:e}, inline {:e}",
+                scalar(x),
+                inline[i]
+            );
+        }
+        for fns in super::wide::all() {
+            let f = fns.of(*op).expect("an array function");
+            let mut y = vec![0.0f32; xs.len()];
+            // SAFETY: `xs` and `y` hold `xs.len()` elements each and are distinct.
+            unsafe { f(xs.as_ptr(), y.as_mut_ptr(), xs.len()) };
+            for (i, &x) in xs.iter().enumerate() {
+                assert!(
+                    same(y[i], inline[i]),
+                    "{name}({x:e}) over arrays ({}): {:e}, inline {:e}",
+                    fns.isa,
+                    y[i],
+                    inline[i]
+                );
+            }
+        }
+    }
+}
+
+/// A kernel in the shape of an LSTM step's forward loop over `[rows, n]`,
+/// its gates read as four column blocks of one `[rows, 4n]` input.
+fn lstm_case(rows: usize, n: usize, seed: u64) -> Case {
+    use UnaryOp::{Sigmoid, Tanh};
+    let gates = Operand { offset: 0, strides: vec![4 * n as isize, 1], elem: Elem::F32 };
+    let at = |block: usize| Operand { offset: (block * n) as isize, ..gates.clone() };
+    let body = vec![
+        Expr::Input(0),                      // 0: i
+        Expr::Input(1),                      // 1: f
+        Expr::Input(2),                      // 2: g
+        Expr::Input(3),                      // 3: o
+        Expr::Input(4),                      // 4: c_prev
+        Expr::Unary(Sigmoid, 0),             // 5: σi
+        Expr::Unary(Sigmoid, 1),             // 6: σf
+        Expr::Unary(Tanh, 2),                // 7: tanh g
+        Expr::Unary(Sigmoid, 3),             // 8: σo
+        Expr::Binary(BinaryOp::Mul, 6, 4),   // 9: σf·c
+        Expr::Binary(BinaryOp::Mul, 5, 7),   // 10: σi·tanh g
+        Expr::Binary(BinaryOp::Add, 9, 10),  // 11: c
+        Expr::Unary(Tanh, 11),               // 12: tanh c
+        Expr::Binary(BinaryOp::Mul, 8, 12),  // 13: h
+        Expr::Binary(BinaryOp::Mul, 12, 12), // 14: tanh² c
+        Expr::Const(1.0),                    // 15
+        Expr::Binary(BinaryOp::Sub, 15, 14), // 16: 1 − tanh² c
+        Expr::Binary(BinaryOp::Mul, 8, 16),  // 17
+    ];
+    let out = [5, 6, 7, 8, 11, 12, 13, 17];
+    let kernel = LoopKernel {
+        name: format!("lstm_{rows}x{n}"),
+        shape: vec![rows, n],
+        inputs: vec![at(0), at(1), at(2), at(3), f32_in(vec![n as isize, 1])],
+        body,
+        outputs: plain(&[rows, n], &out),
+    };
+    let gates = data(rows * 4 * n, seed);
+    let inputs = vec![gates.clone(), gates.clone(), gates.clone(), gates, data(rows * n, seed + 1)];
+    let outputs = vec![vec![0.0; rows * n]; out.len()];
+    Case { kernel, inputs, outputs }
+}
+
+/// Kernels that run in strips equal the scalar reference bit for bit:
+/// whole strips and the vector and scalar tails after them, any split of
+/// the range, broadcast and i32 operands of the array functions, values
+/// crossing several segments, comparisons read in a later segment, and
+/// calls whose operand is computed or constant.
+#[test]
+fn strip_kernels_match_the_scalar_reference() {
+    use UnaryOp::{Exp, Sigmoid, Tanh};
+    let mut cases = vec![lstm_case(3, 200, 1), lstm_case(5, 64, 2), lstm_case(2, 67, 3), lstm_case(4, 63, 4)];
+    // exp(σ(a)·b) − tanh(a) with b broadcast per row, an i32 input, a
+    // comparison made in segment 0 and selected on in segment 2, and a
+    // call on a constant.
+    let shape = [3, 150];
+    let body = vec![
+        Expr::Input(0),                     // 0: a
+        Expr::Input(1),                     // 1: b (stride 0 along the row)
+        Expr::Input(2),                     // 2: i32
+        Expr::Compare(CmpOp::Gt, 0, 2),     // 3: a > i
+        Expr::Unary(Sigmoid, 0),            // 4: level 1
+        Expr::Binary(BinaryOp::Mul, 4, 1),  // 5
+        Expr::Unary(Exp, 5),                // 6: level 2
+        Expr::Unary(Tanh, 1),               // 7: call on a broadcast input
+        Expr::Binary(BinaryOp::Sub, 6, 7),  // 8
+        Expr::Select(3, 8, 2),              // 9: mask from segment 0
+        Expr::Const(0.25),                  // 10
+        Expr::Unary(Exp, 10),               // 11: call on a constant
+        Expr::Binary(BinaryOp::Add, 9, 11), // 12
+        Expr::Unary(Tanh, 2),               // 13: call on an i32 input
+        Expr::Unary(Sigmoid, 13),           // 14
+    ];
+    let kernel = LoopKernel {
+        name: "mixed_strips".into(),
+        shape: shape.to_vec(),
+        inputs: vec![
+            f32_in(contiguous(&shape)),
+            f32_in(vec![1, 0]),
+            Operand { offset: 0, strides: contiguous(&shape), elem: Elem::I32 },
+        ],
+        body,
+        outputs: vec![
+            Store { value: 12, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
+            Store { value: 3, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
+            Store { value: 14, offset: 0, strides: contiguous(&shape), elem: Elem::I32, reduce: None },
+            Store { value: 6, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
+        ],
+    };
+    let ints: Vec<f32> = (0..450).map(|i| i32_bits(i % 7 - 3)).collect();
+    cases.push(Case {
+        kernel,
+        inputs: vec![data(450, 5), data(3, 6), ints],
+        outputs: vec![vec![0.0; 450]; 4],
+    });
+    check_cases(&cases);
+
+    // The same kernels compiled without the array functions: the same bits.
+    let mut wide = Jit::new().expect("host JIT");
+    let mut inline = Jit::new().expect("host JIT");
+    inline.set_wide(false);
+    assert_eq!(inline.wide_isa(), None);
+    let pairs: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            let w = wide.add_loop_kernel(&c.kernel, Checking::Unchecked).expect("compiles");
+            let i = inline.add_loop_kernel(&c.kernel, Checking::Unchecked).expect("compiles");
+            (w, i)
+        })
+        .collect();
+    wide.finalize().expect("finalizes");
+    inline.finalize().expect("finalizes");
+    if !super::wide::all().is_empty() {
+        let text = wide.clif_text();
+        assert!(
+            text.iter().any(|(_, t)| t.contains(" call fn")),
+            "the LSTM kernels call array functions:\n{}",
+            text[0].1
+        );
+    }
+    for (c, (w, i)) in cases.iter().zip(pairs) {
+        let ins: Vec<&[f32]> = c.inputs.iter().map(|b| b.as_slice()).collect();
+        let run = |f: super::LoopFn| {
+            let mut outs = c.outputs.clone();
+            let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+            f.run(&ins, &mut refs, 0, c.kernel.elements()).expect("runs");
+            outs
+        };
+        let a = run(wide.loop_fn(w).expect("finalized"));
+        let b = run(inline.loop_fn(i).expect("finalized"));
+        assert!(same_bits(&a, &b), "{}: strips and inline code differ", c.kernel.name);
+    }
+}
+
+/// An output that is its input's memory (an in-place update) is written
+/// only after every segment of the strip has read that input: here
+/// `x ← x + 1` and `y = σ(x)`, whose call reads `x` after segment 0, where
+/// `x + 1` is computed.
+#[test]
+fn in_place_outputs_of_strip_kernels_are_stored_after_every_read() {
+    let n = 300;
+    let kernel = LoopKernel {
+        name: "in_place_strips".into(),
+        shape: vec![n],
+        inputs: vec![f32_in(vec![1])],
+        body: vec![
+            Expr::Input(0),
+            Expr::Const(1.0),
+            Expr::Binary(BinaryOp::Add, 0, 1),
+            Expr::Unary(UnaryOp::Sigmoid, 0),
+        ],
+        outputs: plain(&[n], &[2, 3]),
+    };
+    let mut jit = Jit::new().expect("host JIT");
+    let id = jit.add_loop_kernel(&kernel, Checking::Unchecked).expect("compiles");
+    jit.finalize().expect("finalizes");
+    let f = jit.loop_fn(id).expect("finalized").raw();
+    let x0 = data(n, 9);
+    let mut x = x0.clone();
+    let mut y = vec![0.0f32; n];
+    let ins = [x.as_ptr()];
+    let outs = [x.as_mut_ptr(), y.as_mut_ptr()];
+    // SAFETY: input 0 and output 0 are the same `n` elements, read and
+    // written with the same offset and strides (the in-place update the
+    // kernel contract allows); output 1 is `n` distinct elements; the
+    // range is the kernel's whole space and `lens` is unused unchecked.
+    unsafe { f(ins.as_ptr(), outs.as_ptr(), 0, n, std::ptr::null()) };
+    for i in 0..n {
+        let (want_x, want_y) = (x0[i] + 1.0, super::wide::sigmoid(x0[i]));
+        assert!(
+            same_bits(&[vec![x[i], y[i]]], &[vec![want_x, want_y]]),
+            "element {i}: x {} y {}",
+            x[i],
+            y[i]
+        );
     }
 }

@@ -1,0 +1,215 @@
+//! `exp`, `sigmoid` and `tanh` over arrays, compiled by rustc for the host's
+//! widest vector unit (AVX-512 or AVX2 with FMA, chosen at run time), the
+//! same bits as [`super::approx`]'s inline versions.
+//!
+//! Cranelift's x86-64 backend has 128-bit vectors only, so an inline
+//! approximation evaluates four lanes per instruction where the CPU has
+//! eight or sixteen. A loop kernel heavy in these functions (an LSTM cell
+//! evaluates three sigmoids and two tanh per unit and step) therefore runs
+//! in strips ([`super::loops`]): its cheap operations inline, each of these
+//! functions once per strip by a call to the array function here.
+//!
+//! Every function below is the operation-for-operation scalar transcription
+//! of its Cranelift emitter in [`super::approx`] (the same constants, the
+//! same fused multiply-adds, comparisons and bit manipulations in the same
+//! order), so a kernel gives the same bits whether an element falls in a
+//! strip, in the inline vector loop, or in the scalar tail; the tests check
+//! this on sweeps and on every special value. rustc vectorises the loops
+//! (no branches: the comparisons become selects).
+
+use super::approx::{
+    EXP_MAX, EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
+};
+use crate::ir::UnaryOp;
+
+/// The C signature of an array function: `dst[i] = f(src[i])` for
+/// `i < n`. `src` and `dst` must not overlap.
+pub type ArrayFn = unsafe extern "C" fn(src: *const f32, dst: *mut f32, n: usize);
+
+/// The array functions for the host, or `None` when it has neither
+/// AVX-512F nor AVX2 with FMA (then kernels keep to their inline code).
+pub fn host() -> Option<&'static Functions> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Some(&x86::AVX512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return Some(&x86::AVX2);
+        }
+    }
+    None
+}
+
+/// One implementation of every array function, for one instruction set.
+pub struct Functions {
+    /// The instruction set, for diagnostics (`"avx512f"`, `"avx2+fma"`).
+    pub isa: &'static str,
+    pub exp: ArrayFn,
+    pub sigmoid: ArrayFn,
+    pub tanh: ArrayFn,
+}
+
+impl Functions {
+    /// The array function computing `op`, if there is one.
+    pub fn of(&self, op: UnaryOp) -> Option<ArrayFn> {
+        match op {
+            UnaryOp::Exp => Some(self.exp),
+            UnaryOp::Sigmoid => Some(self.sigmoid),
+            UnaryOp::Tanh => Some(self.tanh),
+            _ => None,
+        }
+    }
+
+    /// The symbol a kernel imports `op`'s array function by.
+    pub fn symbol(op: UnaryOp) -> Option<&'static str> {
+        match op {
+            UnaryOp::Exp => Some("nnc_wide_exp"),
+            UnaryOp::Sigmoid => Some("nnc_wide_sigmoid"),
+            UnaryOp::Tanh => Some("nnc_wide_tanh"),
+            _ => None,
+        }
+    }
+}
+
+/// Horner evaluation with fused multiply-adds, as `Emit::horner`.
+#[inline(always)]
+fn horner(x: f32, coeffs: &[f32]) -> f32 {
+    let mut r = coeffs[0];
+    for &c in &coeffs[1..] {
+        r = r.mul_add(x, c);
+    }
+    r
+}
+
+/// `approx::pow2`: 2^n for n in [-126, 127], by the exponent bits.
+#[inline(always)]
+fn pow2(n: i32) -> f32 {
+    f32::from_bits((n.wrapping_add(127) as u32) << 23)
+}
+
+/// `approx::exp_clamped`.
+#[inline(always)]
+fn exp_clamped(x: f32) -> f32 {
+    let t = x * std::f32::consts::LOG2_E;
+    let shifted = t + ROUND_SHIFTER;
+    let n = shifted - ROUND_SHIFTER;
+    let r = n.mul_add(EXP_NEG_LN2_HI, x);
+    let r = n.mul_add(EXP_NEG_LN2_LO, r);
+    let p = horner(r, &EXP_POLY);
+    let r2 = r * r;
+    let y = p.mul_add(r2, r);
+    let y = y + 1.0;
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND_SHIFTER.to_bits() as i32);
+    let n1 = ni >> 1;
+    let n2 = ni.wrapping_sub(n1);
+    y * pow2(n1) * pow2(n2)
+}
+
+/// `approx::exp`: the clamp is `Emit::clamp` (a NaN passes through both
+/// comparisons).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let x = if x < EXP_MIN { EXP_MIN } else { x };
+    let x = if x > EXP_MAX { EXP_MAX } else { x };
+    exp_clamped(x)
+}
+
+/// `approx::sigmoid` (its vector form, which picks `t·s` by the sign bit).
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let na = f32::from_bits(bits | 0x8000_0000);
+    let na = if na < EXP_MIN { EXP_MIN } else { na };
+    let t = exp_clamped(na);
+    let s = 1.0 / (1.0 + t);
+    let ts = t * s;
+    if (bits as i32) < 0 {
+        ts
+    } else {
+        s
+    }
+}
+
+/// `approx::tanh`.
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let a = f32::from_bits(bits & 0x7fff_ffff);
+    let a = if a > TANH_CLAMP { TANH_CLAMP } else { a };
+    let z = a * a;
+    let p = horner(z, &TANH_P);
+    let q = horner(z, &TANH_Q);
+    let r = (p / q) * a;
+    let r = if r > 1.0 { 1.0 } else { r };
+    f32::from_bits(r.to_bits() | (bits & 0x8000_0000))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Functions;
+
+    /// Defines `$name`, an [`super::ArrayFn`] applying `$f` under the target
+    /// features `$features`.
+    macro_rules! array_fn {
+        ($name:ident, $inner:ident, $f:path, $features:literal) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $inner(src: &[f32], dst: &mut [f32]) {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = $f(s);
+                }
+            }
+
+            unsafe extern "C" fn $name(src: *const f32, dst: *mut f32, n: usize) {
+                // SAFETY: the caller (a kernel's strip, or a test) passes `n`
+                // readable f32 at `src` and `n` writable f32 at `dst` that do
+                // not overlap, so the two slices are valid and `dst` is
+                // borrowed exclusively. `Functions` holding this function
+                // only exists when `host` detected the target features.
+                unsafe {
+                    let src = std::slice::from_raw_parts(src, n);
+                    let dst = std::slice::from_raw_parts_mut(dst, n);
+                    $inner(src, dst)
+                }
+            }
+        };
+    }
+
+    array_fn!(exp_avx512, exp_avx512_slices, super::exp, "avx512f,avx2,fma");
+    array_fn!(sigmoid_avx512, sigmoid_avx512_slices, super::sigmoid, "avx512f,avx2,fma");
+    array_fn!(tanh_avx512, tanh_avx512_slices, super::tanh, "avx512f,avx2,fma");
+    array_fn!(exp_avx2, exp_avx2_slices, super::exp, "avx2,fma");
+    array_fn!(sigmoid_avx2, sigmoid_avx2_slices, super::sigmoid, "avx2,fma");
+    array_fn!(tanh_avx2, tanh_avx2_slices, super::tanh, "avx2,fma");
+
+    pub(super) static AVX512: Functions =
+        Functions { isa: "avx512f", exp: exp_avx512, sigmoid: sigmoid_avx512, tanh: tanh_avx512 };
+    pub(super) static AVX2: Functions =
+        Functions { isa: "avx2+fma", exp: exp_avx2, sigmoid: sigmoid_avx2, tanh: tanh_avx2 };
+
+    /// Every implementation, for tests on whatever the host supports.
+    #[cfg(test)]
+    pub(super) fn all() -> Vec<&'static Functions> {
+        let mut v = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            v.push(&AVX512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            v.push(&AVX2);
+        }
+        v
+    }
+}
+
+/// Every implementation the host can run (tests).
+#[cfg(test)]
+pub(crate) fn all() -> Vec<&'static Functions> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::all()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Vec::new()
+    }
+}
