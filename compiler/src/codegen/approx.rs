@@ -422,6 +422,30 @@ pub fn sigmoid(e: &mut Emit, x: Value) -> Value {
     }
 }
 
+/// [`erf`] for |x| < 1: x·P(x²), P's coefficients.
+pub(super) const ERF_SMALL: [f32; 7] = [
+    7.854_026_6e-5,
+    -0.0008010248,
+    5.188_334_7e-3,
+    -2.685_381_7e-2,
+    1.128_358_5e-1,
+    -3.761_262_6e-1,
+    std::f32::consts::FRAC_2_SQRT_PI,
+];
+/// [`erf`] for 1 ≤ |x| < 4: erfc = e^{Q(|x| - 2.5)}, Q's coefficients.
+pub(super) const ERF_LOG_ERFC: [f32; 10] = [
+    -5.555_587_6e-8,
+    1.614_954_4e-6,
+    -1.302_811_6e-5,
+    7.739_041e-5,
+    -4.206_192_7e-4,
+    2.165_166e-3,
+    -1.085_822e-2,
+    -9.438_937e-1,
+    -5.352_681,
+    -7.806_815,
+];
+
 /// The error function on |x|, given x's sign: for |x| < 1, x·P(x²) with P a
 /// degree-6 minimax fit of erf(x)/x; for 1 ≤ |x| < 4, 1 - e^{Q(|x|-2.5)} with
 /// Q a degree-9 minimax fit of log(erfc t) on [1, 4]; 1 from 4 on (erfc 4 is
@@ -429,37 +453,12 @@ pub fn sigmoid(e: &mut Emit, x: Value) -> Value {
 pub fn erf(e: &mut Emit, x: Value) -> Value {
     let a = e.b.ins().fabs(x);
     let s = e.b.ins().fmul(a, a);
-    let p = e.horner(
-        s,
-        &[
-            7.854_026_6e-5,
-            -0.0008010248,
-            5.188_334_7e-3,
-            -2.685_381_7e-2,
-            1.128_358_5e-1,
-            -3.761_262_6e-1,
-            std::f32::consts::FRAC_2_SQRT_PI,
-        ],
-    );
+    let p = e.horner(s, &ERF_SMALL);
     let small = e.b.ins().fmul(a, p);
     let a4 = e.clamp(a, 1.0, 4.0);
     let centre = e.f(2.5);
     let u = e.b.ins().fsub(a4, centre);
-    let q = e.horner(
-        u,
-        &[
-            -5.555_587_6e-8,
-            1.614_954_4e-6,
-            -1.302_811_6e-5,
-            7.739_041e-5,
-            -4.206_192_7e-4,
-            2.165_166e-3,
-            -1.085_822e-2,
-            -9.438_937e-1,
-            -5.352_681,
-            -7.806_815,
-        ],
-    );
+    let q = e.horner(u, &ERF_LOG_ERFC);
     let erfc = exp(e, q);
     let one = e.f(1.0);
     let mid = e.b.ins().fsub(one, erfc);

@@ -95,7 +95,7 @@ pub fn take_trap() -> Option<KernelTrap> {
 const TRAP_SYMBOL: &str = "nnc_kernel_trap";
 
 /// The ops [`super::wide`] has array functions for.
-const WIDE_OPS: [UnaryOp; 3] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh];
+const WIDE_OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf];
 
 /// What a defined kernel computes.
 enum Desc {
@@ -361,7 +361,7 @@ impl Jit {
     }
 
     /// Whether loop kernels compiled from now on may evaluate `exp`,
-    /// `sigmoid` and `tanh` in strips by [`super::wide`]'s array functions
+    /// `sigmoid`, `tanh` and `erf` in strips by [`super::wide`]'s array functions
     /// (on by default where the host has them; the results are the same
     /// bits either way). Set it before adding kernels: kernels with the same
     /// description share their code.

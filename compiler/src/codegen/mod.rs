@@ -4,7 +4,7 @@
 //!   buffers) and their generator.
 //! - [`approx`]: inline f32/f32x4 approximations of exp, log, tanh,
 //!   sigmoid, erf, softplus, sin and cos, with documented error bounds.
-//! - [`wide`]: exp, sigmoid and tanh over arrays, compiled by rustc for
+//! - [`wide`]: exp, sigmoid, tanh and erf over arrays, compiled by rustc for
 //!   the host's widest vectors, the same bits as [`approx`]; the strips of
 //!   loop kernels heavy in them call these.
 //! - [`window`]: pooling, resizing, their gradients, argmax, and gather and

@@ -844,7 +844,7 @@ fn throughput_of_fused_kernels() {
         eprintln!("{}: {:.2} Gelem/s", k.name, (n * reps) as f64 / secs / 1e9);
     }
     for fns in super::wide::all() {
-        for (name, f) in [("exp", fns.exp), ("sigmoid", fns.sigmoid), ("tanh", fns.tanh)] {
+        for (name, f) in [("exp", fns.exp), ("sigmoid", fns.sigmoid), ("tanh", fns.tanh), ("erf", fns.erf)] {
             let mut y = vec![0.0f32; n];
             let reps = 2000;
             let t = std::time::Instant::now();
@@ -944,6 +944,7 @@ fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) 
                     UnaryOp::Exp => super::wide::exp(v[a]),
                     UnaryOp::Sigmoid => super::wide::sigmoid(v[a]),
                     UnaryOp::Tanh => super::wide::tanh(v[a]),
+                    UnaryOp::Erf => super::wide::erf(v[a]),
                     _ => unreachable!("the reference evaluates exact ops and exp, sigmoid, tanh only"),
                 },
                 Expr::Binary(op, a, b) => match op {
@@ -1848,10 +1849,13 @@ fn dropped_jits_free_their_code_and_leave_others_intact() {
 fn wide_array_functions_equal_the_inline_approximations() {
     let mut xs = sweep_all_binades();
     xs.extend(grid(-110.0, 90.0, 1.0 / 256.0));
-    xs.extend([-104.0, -103.99, 88.72, 88.8, 88.81, 9.0, -9.0, 8.999, 1e-30, -1e-30, -0.0, 0.0]);
+    xs.extend([
+        -104.0, -103.99, 88.72, 88.8, 88.81, 9.0, -9.0, 8.999, 1e-30, -1e-30, -0.0, 0.0, 1.0, -1.0, 4.0, -4.0,
+    ]);
     type Function = (&'static str, EmitFn, fn(f32) -> f32, UnaryOp);
-    let table: [Function; 3] = [
+    let table: [Function; 4] = [
         ("exp", approx::exp, super::wide::exp, UnaryOp::Exp),
+        ("erf", approx::erf, super::wide::erf, UnaryOp::Erf),
         ("sigmoid", approx::sigmoid, super::wide::sigmoid, UnaryOp::Sigmoid),
         ("tanh", approx::tanh, super::wide::tanh, UnaryOp::Tanh),
     ];
@@ -1927,19 +1931,21 @@ fn lstm_case(rows: usize, n: usize, seed: u64) -> Case {
     Case { kernel, inputs, outputs }
 }
 
-/// Kernels that run in strips equal the scalar reference bit for bit:
-/// whole strips and the vector and scalar tails after them, any split of
-/// the range, broadcast and i32 operands of the array functions, values
-/// crossing several segments, comparisons read in a later segment, and
-/// calls whose operand is computed or constant.
+/// Kernels that run in strips equal the scalar reference bit for bit
+/// (sums within rounding) and the inline code bit for bit: whole strips and the vector and scalar tails
+/// after them, any split of the range, broadcast and i32 operands of the
+/// array functions, values crossing several segments, comparisons read in
+/// a later segment, calls whose operand is computed or constant, and
+/// reductions across rows.
 #[test]
 fn strip_kernels_match_the_scalar_reference() {
     use UnaryOp::{Exp, Sigmoid, Tanh};
-    let mut cases = vec![lstm_case(3, 200, 1), lstm_case(5, 64, 2), lstm_case(2, 67, 3), lstm_case(4, 63, 4)];
+    let mut cases =
+        vec![lstm_case(3, 300, 1), lstm_case(5, 128, 2), lstm_case(2, 131, 3), lstm_case(4, 127, 4)];
     // exp(σ(a)·b) − tanh(a) with b broadcast per row, an i32 input, a
     // comparison made in segment 0 and selected on in segment 2, and a
     // call on a constant.
-    let shape = [3, 150];
+    let shape = [3, 300];
     let body = vec![
         Expr::Input(0),                     // 0: a
         Expr::Input(1),                     // 1: b (stride 0 along the row)
@@ -1971,13 +1977,25 @@ fn strip_kernels_match_the_scalar_reference() {
             Store { value: 3, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
             Store { value: 14, offset: 0, strides: contiguous(&shape), elem: Elem::I32, reduce: None },
             Store { value: 6, offset: 0, strides: contiguous(&shape), elem: Elem::F32, reduce: None },
+            // Maxima and sums across rows.
+            Store { value: 6, offset: 0, strides: vec![0, 1], elem: Elem::F32, reduce: Some(Reduce::Max) },
+            Store { value: 8, offset: 0, strides: vec![0, 1], elem: Elem::F32, reduce: Some(Reduce::Sum) },
+            Store { value: 14, offset: 0, strides: vec![0, 1], elem: Elem::F32, reduce: Some(Reduce::Sum) },
         ],
     };
-    let ints: Vec<f32> = (0..450).map(|i| i32_bits(i % 7 - 3)).collect();
+    let ints: Vec<f32> = (0..900).map(|i| i32_bits(i % 7 - 3)).collect();
     cases.push(Case {
         kernel,
-        inputs: vec![data(450, 5), data(3, 6), ints],
-        outputs: vec![vec![0.0; 450]; 4],
+        inputs: vec![data(900, 5), data(3, 6), ints],
+        outputs: vec![
+            vec![0.0; 900],
+            vec![0.0; 900],
+            vec![0.0; 900],
+            vec![0.0; 900],
+            vec![f32::NEG_INFINITY; 300],
+            vec![0.0; 300],
+            vec![0.0; 300],
+        ],
     });
     check_cases(&cases);
 

@@ -1,4 +1,4 @@
-//! `exp`, `sigmoid` and `tanh` over arrays, compiled by rustc for the host's
+//! `exp`, `sigmoid`, `tanh` and `erf` over arrays, compiled by rustc for the host's
 //! widest vector unit (AVX-512 or AVX2 with FMA, chosen at run time), the
 //! same bits as [`super::approx`]'s inline versions.
 //!
@@ -18,7 +18,8 @@
 //! (no branches: the comparisons become selects).
 
 use super::approx::{
-    EXP_MAX, EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
+    ERF_LOG_ERFC, ERF_SMALL, EXP_MAX, EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER,
+    TANH_CLAMP, TANH_P, TANH_Q,
 };
 use crate::ir::UnaryOp;
 
@@ -48,6 +49,7 @@ pub struct Functions {
     pub exp: ArrayFn,
     pub sigmoid: ArrayFn,
     pub tanh: ArrayFn,
+    pub erf: ArrayFn,
 }
 
 impl Functions {
@@ -57,6 +59,7 @@ impl Functions {
             UnaryOp::Exp => Some(self.exp),
             UnaryOp::Sigmoid => Some(self.sigmoid),
             UnaryOp::Tanh => Some(self.tanh),
+            UnaryOp::Erf => Some(self.erf),
             _ => None,
         }
     }
@@ -67,6 +70,7 @@ impl Functions {
             UnaryOp::Exp => Some("nnc_wide_exp"),
             UnaryOp::Sigmoid => Some("nnc_wide_sigmoid"),
             UnaryOp::Tanh => Some("nnc_wide_tanh"),
+            UnaryOp::Erf => Some("nnc_wide_erf"),
             _ => None,
         }
     }
@@ -145,6 +149,24 @@ pub(crate) fn tanh(x: f32) -> f32 {
     f32::from_bits(r.to_bits() | (bits & 0x8000_0000))
 }
 
+/// `approx::erf`: `fabs` clears the sign bit, the clamp is `Emit::clamp`,
+/// a NaN is returned as it came, and the sign is `Emit::copysign`'s.
+#[inline(always)]
+pub(crate) fn erf(x: f32) -> f32 {
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let s = a * a;
+    let small = a * horner(s, &ERF_SMALL);
+    let a4 = if a < 1.0 { 1.0 } else { a };
+    let a4 = if a4 > 4.0 { 4.0 } else { a4 };
+    let q = horner(a4 - 2.5, &ERF_LOG_ERFC);
+    let mid = 1.0 - exp(q);
+    let mid = if a >= 4.0 { 1.0 } else { mid };
+    let r = if a < 1.0 { small } else { mid };
+    #[allow(clippy::eq_op)] // the unordered comparison of x with itself, as the inline code
+    let r = if x != x { x } else { r };
+    f32::from_bits((r.to_bits() & 0x7fff_ffff) | (x.to_bits() & 0x8000_0000))
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Functions;
@@ -178,14 +200,21 @@ mod x86 {
     array_fn!(exp_avx512, exp_avx512_slices, super::exp, "avx512f,avx2,fma");
     array_fn!(sigmoid_avx512, sigmoid_avx512_slices, super::sigmoid, "avx512f,avx2,fma");
     array_fn!(tanh_avx512, tanh_avx512_slices, super::tanh, "avx512f,avx2,fma");
+    array_fn!(erf_avx512, erf_avx512_slices, super::erf, "avx512f,avx2,fma");
     array_fn!(exp_avx2, exp_avx2_slices, super::exp, "avx2,fma");
     array_fn!(sigmoid_avx2, sigmoid_avx2_slices, super::sigmoid, "avx2,fma");
     array_fn!(tanh_avx2, tanh_avx2_slices, super::tanh, "avx2,fma");
+    array_fn!(erf_avx2, erf_avx2_slices, super::erf, "avx2,fma");
 
-    pub(super) static AVX512: Functions =
-        Functions { isa: "avx512f", exp: exp_avx512, sigmoid: sigmoid_avx512, tanh: tanh_avx512 };
+    pub(super) static AVX512: Functions = Functions {
+        isa: "avx512f",
+        exp: exp_avx512,
+        sigmoid: sigmoid_avx512,
+        tanh: tanh_avx512,
+        erf: erf_avx512,
+    };
     pub(super) static AVX2: Functions =
-        Functions { isa: "avx2+fma", exp: exp_avx2, sigmoid: sigmoid_avx2, tanh: tanh_avx2 };
+        Functions { isa: "avx2+fma", exp: exp_avx2, sigmoid: sigmoid_avx2, tanh: tanh_avx2, erf: erf_avx2 };
 
     /// Every implementation, for tests on whatever the host supports.
     #[cfg(test)]
