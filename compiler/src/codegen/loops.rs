@@ -906,6 +906,23 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
     b.ins().jump(head, &[]);
 }
 
+/// Opens a loop over the row that runs while at least `step` elements
+/// remain: returns its head (the body jumps back there after taking `step`
+/// off `row.remaining`) and the block after it, leaving the builder in the
+/// body.
+fn counted_loop(b: &mut FunctionBuilder, row: &Row, step: i64) -> (Block, Block) {
+    let head = b.create_block();
+    let body = b.create_block();
+    let after = b.create_block();
+    b.ins().jump(head, &[]);
+    b.switch_to_block(head);
+    let rem = b.use_var(row.remaining);
+    let enough = b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, rem, step);
+    b.ins().brif(enough, body, &[], after, &[]);
+    b.switch_to_block(body);
+    (head, after)
+}
+
 /// One inner loop: while at least `lanes·unroll` elements remain, processes
 /// that many and advances the pointers. Leaves the builder in the block
 /// after the loop. `strides` are the innermost strides of every buffer.
@@ -922,17 +939,7 @@ fn emit_inner(
     let n_in = k.inputs.len();
     let width = if lanes.is_vector() { 4 } else { 1 };
     let step = (width * unroll) as i64;
-    let head = b.create_block();
-    let body = b.create_block();
-    let after = b.create_block();
-    b.ins().jump(head, &[]);
-
-    b.switch_to_block(head);
-    let rem = b.use_var(row.remaining);
-    let enough = b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, rem, step);
-    b.ins().brif(enough, body, &[], after, &[]);
-
-    b.switch_to_block(body);
+    let (head, after) = counted_loop(b, row, step);
     let in_ptrs: Vec<Option<Value>> = row.in_ptrs.iter().map(|v| v.map(|v| b.use_var(v))).collect();
     let out_ptrs: Vec<Value> = row.out_ptrs.iter().map(|&v| b.use_var(v)).collect();
     let flat = row.flat.map(|v| b.use_var(v));
@@ -1164,17 +1171,7 @@ fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], p
     let k = g.kernel;
     let n_in = k.inputs.len();
     let ptr = g.ptr;
-    let head = b.create_block();
-    let body = b.create_block();
-    let after = b.create_block();
-    b.ins().jump(head, &[]);
-
-    b.switch_to_block(head);
-    let rem = b.use_var(row.remaining);
-    let enough = b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, rem, STRIP as i64);
-    b.ins().brif(enough, body, &[], after, &[]);
-
-    b.switch_to_block(body);
+    let (head, after) = counted_loop(b, row, STRIP as i64);
     let in_ptrs: Vec<Option<Value>> = row.in_ptrs.iter().map(|v| v.map(|v| b.use_var(v))).collect();
     let out_ptrs: Vec<Value> = row.out_ptrs.iter().map(|&v| b.use_var(v)).collect();
     let slots: Vec<Option<Value>> =

@@ -820,7 +820,7 @@ fn throughput_of_fused_kernels() {
         .map(|(name, body, out)| LoopKernel {
             name: name.to_string(),
             shape: vec![n],
-            inputs: vec![f32_in(vec![1]); 3],
+            inputs: vec![f32_in(vec![1]); 5],
             body: body.clone(),
             outputs: plain(&[n], out),
         })
@@ -828,7 +828,7 @@ fn throughput_of_fused_kernels() {
     let ids: Vec<_> =
         kernels.iter().map(|k| jit.add_loop_kernel(k, Checking::Unchecked).expect("compiles")).collect();
     jit.finalize().expect("finalizes");
-    let bufs: Vec<Vec<f32>> = (0..3).map(|s| data(n, s)).collect();
+    let bufs: Vec<Vec<f32>> = (0..5).map(|s| data(n, s)).collect();
     let ins: Vec<&[f32]> = bufs.iter().map(|b| b.as_slice()).collect();
     let mut outs = vec![vec![0.0f32; n]; 8];
     for (k, id) in kernels.iter().zip(ids) {
@@ -859,29 +859,36 @@ fn throughput_of_fused_kernels() {
 }
 
 /// The forward loop of an unrolled LSTM step as fusion forms it: the gate
-/// pre-activations `i, f, g, o` and the previous cell state in, and
-/// `σi, tanh g, σf, σo, c, tanh c, h, σo·(1 − tanh² c)` out.
-fn lstm_step() -> (&'static str, Vec<Expr>, Vec<usize>) {
+/// pre-activations `i, f, g, o` and the previous cell state in (inputs 0
+/// to 4), and `σi, σf, tanh g, σo, c, tanh c, h, σo·(1 − tanh² c)` out.
+fn lstm_body() -> (Vec<Expr>, Vec<usize>) {
     use UnaryOp::{Sigmoid, Tanh};
     let body = vec![
-        Expr::Input(0),                      // 0: i (reused for f, g, o with offsets below)
+        Expr::Input(0),                      // 0: i
         Expr::Input(1),                      // 1: f
-        Expr::Input(2),                      // 2: c_prev
-        Expr::Unary(Sigmoid, 0),             // 3: σi
-        Expr::Unary(Tanh, 1),                // 4: tanh g
-        Expr::Unary(Sigmoid, 1),             // 5: σf
-        Expr::Binary(BinaryOp::Mul, 5, 2),   // 6: σf·c
-        Expr::Unary(Sigmoid, 2),             // 7: σo
-        Expr::Binary(BinaryOp::Mul, 3, 4),   // 8: σi·tanh g
-        Expr::Binary(BinaryOp::Add, 6, 8),   // 9: c
-        Expr::Unary(Tanh, 9),                // 10: tanh c
-        Expr::Binary(BinaryOp::Mul, 7, 10),  // 11: h
-        Expr::Binary(BinaryOp::Mul, 10, 10), // 12: tanh² c
-        Expr::Const(1.0),                    // 13
-        Expr::Binary(BinaryOp::Sub, 13, 12), // 14: 1 − tanh² c
-        Expr::Binary(BinaryOp::Mul, 7, 14),  // 15
+        Expr::Input(2),                      // 2: g
+        Expr::Input(3),                      // 3: o
+        Expr::Input(4),                      // 4: c_prev
+        Expr::Unary(Sigmoid, 0),             // 5: σi
+        Expr::Unary(Sigmoid, 1),             // 6: σf
+        Expr::Unary(Tanh, 2),                // 7: tanh g
+        Expr::Unary(Sigmoid, 3),             // 8: σo
+        Expr::Binary(BinaryOp::Mul, 6, 4),   // 9: σf·c
+        Expr::Binary(BinaryOp::Mul, 5, 7),   // 10: σi·tanh g
+        Expr::Binary(BinaryOp::Add, 9, 10),  // 11: c
+        Expr::Unary(Tanh, 11),               // 12: tanh c
+        Expr::Binary(BinaryOp::Mul, 8, 12),  // 13: h
+        Expr::Binary(BinaryOp::Mul, 12, 12), // 14: tanh² c
+        Expr::Const(1.0),                    // 15
+        Expr::Binary(BinaryOp::Sub, 15, 14), // 16: 1 − tanh² c
+        Expr::Binary(BinaryOp::Mul, 8, 16),  // 17
     ];
-    ("lstm_step", body, vec![3, 4, 5, 7, 9, 10, 11, 15])
+    (body, vec![5, 6, 7, 8, 11, 12, 13, 17])
+}
+
+fn lstm_step() -> (&'static str, Vec<Expr>, Vec<usize>) {
+    let (body, out) = lstm_body();
+    ("lstm_step", body, out)
 }
 
 // ------------------------------------------------- strided stores, reductions
@@ -1894,30 +1901,9 @@ fn wide_array_functions_equal_the_inline_approximations() {
 /// A kernel in the shape of an LSTM step's forward loop over `[rows, n]`,
 /// its gates read as four column blocks of one `[rows, 4n]` input.
 fn lstm_case(rows: usize, n: usize, seed: u64) -> Case {
-    use UnaryOp::{Sigmoid, Tanh};
     let gates = Operand { offset: 0, strides: vec![4 * n as isize, 1], elem: Elem::F32 };
     let at = |block: usize| Operand { offset: (block * n) as isize, ..gates.clone() };
-    let body = vec![
-        Expr::Input(0),                      // 0: i
-        Expr::Input(1),                      // 1: f
-        Expr::Input(2),                      // 2: g
-        Expr::Input(3),                      // 3: o
-        Expr::Input(4),                      // 4: c_prev
-        Expr::Unary(Sigmoid, 0),             // 5: σi
-        Expr::Unary(Sigmoid, 1),             // 6: σf
-        Expr::Unary(Tanh, 2),                // 7: tanh g
-        Expr::Unary(Sigmoid, 3),             // 8: σo
-        Expr::Binary(BinaryOp::Mul, 6, 4),   // 9: σf·c
-        Expr::Binary(BinaryOp::Mul, 5, 7),   // 10: σi·tanh g
-        Expr::Binary(BinaryOp::Add, 9, 10),  // 11: c
-        Expr::Unary(Tanh, 11),               // 12: tanh c
-        Expr::Binary(BinaryOp::Mul, 8, 12),  // 13: h
-        Expr::Binary(BinaryOp::Mul, 12, 12), // 14: tanh² c
-        Expr::Const(1.0),                    // 15
-        Expr::Binary(BinaryOp::Sub, 15, 14), // 16: 1 − tanh² c
-        Expr::Binary(BinaryOp::Mul, 8, 16),  // 17
-    ];
-    let out = [5, 6, 7, 8, 11, 12, 13, 17];
+    let (body, out) = lstm_body();
     let kernel = LoopKernel {
         name: format!("lstm_{rows}x{n}"),
         shape: vec![rows, n],
