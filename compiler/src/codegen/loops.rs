@@ -42,14 +42,16 @@
 //! accumulator and the row ends with one store. Reductions across rows
 //! (innermost stride 1) load, combine and store each vector. A kernel that
 //! computes `exp`, `sigmoid`, `tanh` or `erf` runs its rows in strips of
-//! [`STRIP`] elements first when the host has
-//! [`super::wide`]'s array functions: the body is cut into segments at
-//! each such call, every segment is an f32x4 loop over the strip, each
-//! call processes the whole strip, and values crossing segments live in
-//! stack arrays of one strip (see [`StripPlan`]); the array functions give
-//! the inline approximations' bits, so where a strip ends does not change
-//! a plain result (sums across rows are combined element by element, as
-//! inline; kernels reducing along the row stay inline). Other strides,
+//! [`STRIP`] elements ([`SHORT_STRIP`] for shorter rows) first when the
+//! host has [`super::wide`]'s array functions: the body is cut into
+//! segments at each such call, every segment is an f32x4 loop over the
+//! strip, each call processes the whole strip, and values crossing segments
+//! live in stack arrays of one strip (see [`StripPlan`]); the array
+//! functions give the inline approximations' bits, so where a strip ends
+//! does not change a plain result. A reduction along the row sums each
+//! strip into a vector of its own and adds that to the row's accumulator,
+//! so its rounding differs from the inline loop's (and is again fixed per
+//! row). Other strides,
 //! `AxisIndex`, `Random`, and row reductions whose row contains the first
 //! axis use the scalar loop, which accumulates sequentially. So results do
 //! not depend on how `start..end` is split on boundaries of the first axis,
@@ -740,8 +742,7 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
         (true, 0 | 1) => 2,
         (true, _) => 1,
     };
-    let strips =
-        if vectorize && inner.size >= STRIP { plan_strips(g, b, &kinds, &inner.strides) } else { None };
+    let strips = if vectorize { plan_strips(g, b, inner.size, &inner.strides) } else { None };
     let ptr = g.ptr;
 
     let i_var = b.declare_var(ptr);
@@ -1032,7 +1033,12 @@ fn emit_inner(
 /// Elements per strip (see [`plan_strips`]).
 const STRIP: usize = 128;
 
-/// How a row is evaluated in strips of [`STRIP`] elements when the body
+/// Elements per strip for rows shorter than [`STRIP`] (attention's softmax
+/// rows); shorter rows stay inline.
+const SHORT_STRIP: usize = 64;
+
+/// How a row is evaluated in strips of [`STRIP`] elements (or
+/// [`SHORT_STRIP`] for shorter rows) when the body
 /// computes functions that [`super::wide`] has array functions for. The
 /// body's exprs are cut into segments: a call to an array function ends a
 /// segment, and an expr belongs to the segment after the last call its
@@ -1053,16 +1059,17 @@ struct StripPlan {
     store_at: Vec<usize>,
     /// The last segment.
     last: usize,
+    /// Elements per strip.
+    len: usize,
 }
 
-/// Plans the strips of a kernel whose rows take the f32x4 loops, or `None`
-/// when no array function applies.
-fn plan_strips(g: &Gen, b: &mut FunctionBuilder, kinds: &[Kind], strides: &[isize]) -> Option<StripPlan> {
+/// Plans the strips of a kernel whose rows (of `row` elements, innermost
+/// `strides`) take the f32x4 loops, or `None` when no array function
+/// applies or the rows are shorter than a strip.
+fn plan_strips(g: &Gen, b: &mut FunctionBuilder, row: usize, strides: &[isize]) -> Option<StripPlan> {
     let k = g.kernel;
-    // A row reduction's single vector accumulator carried through the
-    // strips measured slower than the inline loop's (softmax's sum of
-    // exponentials: 0.9 vs 1.2 Gelem/s): such kernels stay inline.
-    if g.wide.is_empty() || kinds.iter().any(|kind| matches!(kind, Kind::Row(_))) {
+    let len = if row >= STRIP { STRIP } else { SHORT_STRIP };
+    if g.wide.is_empty() || row < len {
         return None;
     }
     let n = k.body.len();
@@ -1132,13 +1139,13 @@ fn plan_strips(g: &Gen, b: &mut FunctionBuilder, kinds: &[Kind], strides: &[isiz
             kept.then(|| {
                 b.create_sized_stack_slot(StackSlotData::new(
                     StackSlotKind::ExplicitSlot,
-                    (STRIP * 4) as u32,
+                    (len * 4) as u32,
                     6,
                 ))
             })
         })
         .collect();
-    Some(StripPlan { level, call, slot, store_at, last: top })
+    Some(StripPlan { level, call, slot, store_at, last: top, len })
 }
 
 /// The exprs `e` reads.
@@ -1161,7 +1168,7 @@ fn direct_input(g: &Gen, strides: &[isize], a: usize) -> Option<usize> {
     }
 }
 
-/// The strip loop: while at least [`STRIP`] elements of the row remain,
+/// The strip loop: while at least a strip's elements of the row remain,
 /// evaluates them segment by segment (see [`StripPlan`]) and advances the
 /// pointers. Leaves the builder in the block after the loop.
 ///
@@ -1171,12 +1178,13 @@ fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], p
     let k = g.kernel;
     let n_in = k.inputs.len();
     let ptr = g.ptr;
-    let (head, after) = counted_loop(b, row, STRIP as i64);
+    let len = plan.len as i64;
+    let (head, after) = counted_loop(b, row, len);
     let in_ptrs: Vec<Option<Value>> = row.in_ptrs.iter().map(|v| v.map(|v| b.use_var(v))).collect();
     let out_ptrs: Vec<Value> = row.out_ptrs.iter().map(|&v| b.use_var(v)).collect();
     let slots: Vec<Option<Value>> =
         plan.slot.iter().map(|s| s.map(|s| b.ins().stack_addr(ptr, s, 0))).collect();
-    let strip = b.ins().iconst(ptr, STRIP as i64);
+    let strip = b.ins().iconst(ptr, len);
     for seg in 0..=plan.last {
         if seg > 0 {
             for (i, e) in k.body.iter().enumerate() {
@@ -1197,18 +1205,18 @@ fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], p
     }
     for (m, p) in in_ptrs.iter().enumerate() {
         if let (Some(p), Some(var)) = (p, row.in_ptrs[m]) {
-            let np = b.ins().iadd_imm_s(*p, strides[m] as i64 * STRIP as i64 * 4);
+            let np = b.ins().iadd_imm_s(*p, strides[m] as i64 * len * 4);
             b.def_var(var, np);
         }
     }
     for (o, p) in out_ptrs.iter().enumerate() {
         if !matches!(row.kinds[o], Kind::Row(_)) {
-            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * STRIP as i64 * 4);
+            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * len * 4);
             b.def_var(row.out_ptrs[o], np);
         }
     }
     let rem = b.use_var(row.remaining);
-    let rem = b.ins().iadd_imm_s(rem, -(STRIP as i64));
+    let rem = b.ins().iadd_imm_s(rem, -len);
     b.def_var(row.remaining, rem);
     b.ins().jump(head, &[]);
 
@@ -1264,6 +1272,20 @@ fn emit_segment(
     }
 
     let ptr = g.ptr;
+    // A row reduction accumulates the strip into a vector of its own, live
+    // only in this loop, and adds it to the row's accumulator after it: an
+    // accumulator live across the strip's calls is kept on the stack, and
+    // its loads and stores chained every step (softmax's row sum ran at
+    // 0.9 Gelem/s so, against 1.2 inline).
+    let mut partial: Vec<Option<Variable>> = vec![None; k.outputs.len()];
+    for &o in &stores {
+        if let Kind::Row(r) = row.kinds[o] {
+            let acc = b.declare_var(types::F32X4);
+            let id = Emit { b: &mut *b, lanes: Lanes::X4 }.f(identity(r));
+            b.def_var(acc, id);
+            partial[o] = Some(acc);
+        }
+    }
     let head = b.create_block();
     let after = b.create_block();
     let off_var = b.declare_var(ptr);
@@ -1316,7 +1338,13 @@ fn emit_segment(
                 let c = combine(&mut Emit { b: &mut *b, lanes: Lanes::X4 }, r, m, v);
                 g.store(b, Lanes::X4, st.elem, c, at, 0);
             }
-            Kind::Row(_) => unreachable!("kernels reducing along the row do not run in strips"),
+            // Into the segment's own accumulator (see above).
+            Kind::Row(r) => {
+                let acc = partial[o].expect("a row reduction stored here has a partial sum");
+                let a = b.use_var(acc);
+                let c = combine(&mut Emit { b: &mut *b, lanes: Lanes::X4 }, r, a, v);
+                b.def_var(acc, c);
+            }
         }
     }
     for &i in &kept {
@@ -1326,7 +1354,15 @@ fn emit_segment(
     }
     let next = b.ins().iadd_imm_s(off, 16);
     b.def_var(off_var, next);
-    let more = b.ins().icmp_imm_u(IntCC::UnsignedLessThan, next, (STRIP * 4) as i64);
+    let more = b.ins().icmp_imm_u(IntCC::UnsignedLessThan, next, (plan.len * 4) as i64);
     b.ins().brif(more, head, &[], after, &[]);
     b.switch_to_block(after);
+    for (o, acc) in partial.iter().enumerate() {
+        if let (Some(acc), Kind::Row(r)) = (acc, row.kinds[o]) {
+            let p = b.use_var(*acc);
+            let total = b.use_var(row.vaccs[o][0]);
+            let c = combine(&mut Emit { b: &mut *b, lanes: Lanes::X4 }, r, total, p);
+            b.def_var(row.vaccs[o][0], c);
+        }
+    }
 }
