@@ -924,6 +924,35 @@ fn counted_loop(b: &mut FunctionBuilder, row: &Row, step: i64) -> (Block, Block)
     (head, after)
 }
 
+/// Moves the row's running pointers (`in_ptrs`, `out_ptrs`: their values
+/// at the loop body's start) on by `step` elements and takes `step` off
+/// the remaining count; a row reduction's pointer stays.
+fn advance(
+    b: &mut FunctionBuilder,
+    row: &Row,
+    strides: &[isize],
+    in_ptrs: &[Option<Value>],
+    out_ptrs: &[Value],
+    step: i64,
+) {
+    let n_in = in_ptrs.len();
+    for (n, p) in in_ptrs.iter().enumerate() {
+        if let (Some(p), Some(var)) = (p, row.in_ptrs[n]) {
+            let np = b.ins().iadd_imm_s(*p, strides[n] as i64 * step * 4);
+            b.def_var(var, np);
+        }
+    }
+    for (o, p) in out_ptrs.iter().enumerate() {
+        if !matches!(row.kinds[o], Kind::Row(_)) {
+            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * step * 4);
+            b.def_var(row.out_ptrs[o], np);
+        }
+    }
+    let rem = b.use_var(row.remaining);
+    let rem = b.ins().iadd_imm_s(rem, -step);
+    b.def_var(row.remaining, rem);
+}
+
 /// One inner loop: while at least `lanes·unroll` elements remain, processes
 /// that many and advances the pointers. Leaves the builder in the block
 /// after the loop. `strides` are the innermost strides of every buffer.
@@ -1006,25 +1035,11 @@ fn emit_inner(
             }
         }
     }
-    for (n, p) in in_ptrs.iter().enumerate() {
-        if let (Some(p), Some(var)) = (p, row.in_ptrs[n]) {
-            let np = b.ins().iadd_imm_s(*p, strides[n] as i64 * step * 4);
-            b.def_var(var, np);
-        }
-    }
-    for (o, p) in out_ptrs.iter().enumerate() {
-        if !matches!(row.kinds[o], Kind::Row(_)) {
-            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * step * 4);
-            b.def_var(row.out_ptrs[o], np);
-        }
-    }
     if let (Some(var), Some(f)) = (row.flat, flat) {
         let nf = b.ins().iadd_imm_s(f, step);
         b.def_var(var, nf);
     }
-    let rem = b.use_var(row.remaining);
-    let rem = b.ins().iadd_imm_s(rem, -step);
-    b.def_var(row.remaining, rem);
+    advance(b, row, strides, &in_ptrs, &out_ptrs, step);
     b.ins().jump(head, &[]);
 
     b.switch_to_block(after);
@@ -1176,7 +1191,6 @@ fn direct_input(g: &Gen, strides: &[isize], a: usize) -> Option<usize> {
 /// tested every element the strips read and write.
 fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], plan: &StripPlan) {
     let k = g.kernel;
-    let n_in = k.inputs.len();
     let ptr = g.ptr;
     let len = plan.len as i64;
     let (head, after) = counted_loop(b, row, len);
@@ -1203,21 +1217,7 @@ fn emit_strips(g: &Gen, b: &mut FunctionBuilder, row: &Row, strides: &[isize], p
         }
         emit_segment(g, b, row, plan, seg, &in_ptrs, &out_ptrs, &slots);
     }
-    for (m, p) in in_ptrs.iter().enumerate() {
-        if let (Some(p), Some(var)) = (p, row.in_ptrs[m]) {
-            let np = b.ins().iadd_imm_s(*p, strides[m] as i64 * len * 4);
-            b.def_var(var, np);
-        }
-    }
-    for (o, p) in out_ptrs.iter().enumerate() {
-        if !matches!(row.kinds[o], Kind::Row(_)) {
-            let np = b.ins().iadd_imm_s(*p, strides[n_in + o] as i64 * len * 4);
-            b.def_var(row.out_ptrs[o], np);
-        }
-    }
-    let rem = b.use_var(row.remaining);
-    let rem = b.ins().iadd_imm_s(rem, -len);
-    b.def_var(row.remaining, rem);
+    advance(b, row, strides, &in_ptrs, &out_ptrs, len);
     b.ins().jump(head, &[]);
 
     b.switch_to_block(after);
@@ -1295,7 +1295,8 @@ fn emit_segment(
     b.switch_to_block(head);
     let off = b.use_var(off_var);
     let flags = MemFlagsData::new().with_notrap();
-    let mut vals: Vec<Option<Value>> = vec![None; n];
+    // Exprs this segment does not need keep a placeholder (never read).
+    let mut vals: Vec<Value> = vec![off; n];
     let mut masks: Vec<Option<Mask>> = vec![None; n];
     for i in 0..n {
         if !need[i] {
@@ -1316,17 +1317,14 @@ fn emit_segment(
                 let at = e.b.ins().iadd(p, off);
                 (e.b.ins().load(types::F32X4, flags, at, 0), None)
             }
-            (expr, _) => {
-                let args: Vec<Value> = vals.iter().map(|v| v.unwrap_or(off)).collect();
-                g.eval_op(&mut e, &expr, &args, &masks, None, &row.keys)
-            }
+            (expr, _) => g.eval_op(&mut e, &expr, &vals, &masks, None, &row.keys),
         };
-        vals[i] = Some(v);
+        vals[i] = v;
         masks[i] = m;
     }
     for &o in &stores {
         let st = &k.outputs[o];
-        let v = vals[st.value].expect("a stored value is computed or loaded");
+        let v = vals[st.value];
         match row.kinds[o] {
             Kind::Plain => {
                 let at = b.ins().iadd(out_ptrs[o], off);
@@ -1348,7 +1346,7 @@ fn emit_segment(
         }
     }
     for &i in &kept {
-        let v = vals[i].expect("a kept value is computed");
+        let v = vals[i];
         let at = b.ins().iadd(slots[i].expect("kept"), off);
         b.ins().store(flags, v, at, 0);
     }
