@@ -94,9 +94,6 @@ pub fn take_trap() -> Option<KernelTrap> {
 /// The symbol checked kernels call on an out-of-bounds access.
 const TRAP_SYMBOL: &str = "nnc_kernel_trap";
 
-/// The ops [`super::wide`] has array functions for.
-const WIDE_OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf];
-
 /// What a defined kernel computes.
 enum Desc {
     Loop(LoopKernel),
@@ -205,7 +202,7 @@ impl Jit {
         builder.symbol(TRAP_SYMBOL, nnc_kernel_trap as *const u8);
         let host = wide::host();
         if let Some(fns) = host {
-            for op in WIDE_OPS {
+            for op in wide::OPS {
                 if let (Some(name), Some(f)) = (wide::Functions::symbol(op), fns.of(op)) {
                     builder.symbol(name, f as *const u8);
                 }
@@ -225,7 +222,7 @@ impl Jit {
             for _ in 0..3 {
                 sig.params.push(AbiParam::new(types::I64));
             }
-            for op in WIDE_OPS {
+            for op in wide::OPS {
                 let Some(name) = wide::Functions::symbol(op) else { continue };
                 let id = module
                     .declare_function(name, Linkage::Import, &sig)
@@ -362,9 +359,9 @@ impl Jit {
 
     /// Whether loop kernels compiled from now on may evaluate `exp`,
     /// `sigmoid`, `tanh` and `erf` in strips by [`super::wide`]'s array functions
-    /// (on by default where the host has them; the results are the same
-    /// bits either way). Set it before adding kernels: kernels with the same
-    /// description share their code.
+    /// (on by default where the host has them; the same bits either way,
+    /// except sums along a row, which strips add per strip). Set it before
+    /// adding kernels: kernels with the same description share their code.
     pub fn set_wide(&mut self, on: bool) {
         self.use_wide = on;
     }

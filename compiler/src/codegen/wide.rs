@@ -23,6 +23,9 @@ use super::approx::{
 };
 use crate::ir::UnaryOp;
 
+/// The ops with array functions.
+pub const OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf];
+
 /// The C signature of an array function: `dst[i] = f(src[i])` for
 /// `i < n`. `src` and `dst` must not overlap.
 pub type ArrayFn = unsafe extern "C" fn(src: *const f32, dst: *mut f32, n: usize);
