@@ -135,5 +135,41 @@ fn conv_tiles(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm_1024, conv_tiles);
+/// Winograd F(2×2, 3×3) convolutions (`nnc_runtime::exec::winograd`) at
+/// the shapes of the benchmark ResNet and U-Net, forward, input gradient
+/// and weight gradient, per blocks of tile rows; throughput in the direct
+/// convolution's floating-point operations (2·K·C·9 per output), so
+/// `Gelem/s` compares with the im2col products' GFLOP/s.
+fn winograd(c: &mut Criterion) {
+    use nnc_runtime::exec::winograd::{self, Scratch, Shape};
+    let mut group = c.benchmark_group("winograd");
+    group.sample_size(10);
+    // (batch, channels in, channels out, image side)
+    for (batch, c_in, c_out, side) in
+        [(32, 16, 16, 32), (8, 32, 32, 64), (8, 96, 32, 64), (8, 192, 64, 32), (8, 128, 128, 16)]
+    {
+        let s =
+            Shape { batch, c_in, c_out, in_h: side, in_w: side, out_h: side, out_w: side, lo_h: 1, lo_w: 1 };
+        let (x, w) = (values(batch * c_in * side * side), values(c_out * c_in * 9));
+        let dy = values(batch * c_out * side * side);
+        let (mut y, mut dx, mut dw) = (vec![0.0f32; dy.len()], vec![0.0f32; x.len()], vec![0.0f32; w.len()]);
+        let mut scratch = Scratch::default();
+        group.throughput(Throughput::Elements((2 * c_out * c_in * 9 * batch * side * side) as u64));
+        for rows in [4, 8, 16, 32] {
+            let name = format!("{batch}x{c_in}x{side}x{side}->{c_out}/{rows}rows");
+            group.bench_function(format!("{name}/forward"), |bench| {
+                bench.iter(|| winograd::conv(&s, rows, &x, &w, &mut y, &mut scratch).unwrap())
+            });
+            group.bench_function(format!("{name}/input_grad"), |bench| {
+                bench.iter(|| winograd::conv_input_grad(&s, rows, &dy, &w, &mut dx, &mut scratch).unwrap())
+            });
+            group.bench_function(format!("{name}/weight_grad"), |bench| {
+                bench.iter(|| winograd::conv_weight_grad(&s, rows, &x, &dy, &mut dw, &mut scratch).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm_1024, conv_tiles, winograd);
 criterion_main!(benches);

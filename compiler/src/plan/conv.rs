@@ -24,7 +24,32 @@
 //! rows of a tile onto the same cache sets (measured 32 → 78 GFLOP/s at
 //! 32 × 36 × 4096).
 //!
+//! 3×3 convolutions with unit stride and dilation avoid most of those
+//! products: Winograd F(2×2, 3×3) computes a 2×2 output tile with 16
+//! products per channel pair where the direct form needs 36. Measured on
+//! the target machine (one thread, `runtime/benches/gemm.rs`, group
+//! `winograd`; GFLOP/s counted as the direct convolution's 2·O·C·9 per
+//! output, so they compare with the im2col column above; forward / input
+//! gradient / weight gradient; the im2col figures of the ResNet layer
+//! from `nnc bench --profile`):
+//!
+//! | N × C × side → O | im2col | Winograd, 512-tile blocks |
+//! |---|---|---|
+//! | 32 × 16 × 32 → 16 | 119 / 84 / 73 | 186 / 187 / 153 |
+//! | 8 × 32 × 64 → 32 | 84–92 | 267 / 263 / 205 |
+//! | 8 × 96 × 64 → 32 | 84–92 | 286 / 318 / 218 |
+//! | 8 × 192 × 32 → 64 | 83–88 | 310 / 365 / 284 |
+//! | 8 × 128 × 16 → 128 | 89–93 | 266 / 225 / 236 |
+//!
+//! Blocks of 2–4 tile rows ran 10–50% slower, mostly in the weight
+//! gradient (each block ends with a horizontal sum per channel pair).
+//!
 //! So each convolution is either
+//! - [`ConvAlgorithm::Winograd`]: a 2-D 3×3 kernel with unit stride and
+//!   dilation, one group, padding of at most 2 and at least
+//!   [`WINOGRAD_MIN_CHANNELS`] channels in and out, in blocks of about
+//!   [`WINOGRAD_TILES`] tiles (whole tile rows, at most [`WINOGRAD_BYTES`]
+//!   of transformed input and products);
 //! - [`ConvAlgorithm::Pointwise`]: a 1×…×1 kernel with unit stride and no
 //!   padding, whose column matrix is the image itself: one GEMM per image
 //!   and group, no packing; or
@@ -58,6 +83,16 @@ pub const MIN_TILE_COLUMNS: usize = 64;
 /// sets.
 pub const COL_PAD: usize = 16;
 
+/// Fewest input and output channels of a convolution run by Winograd.
+pub const WINOGRAD_MIN_CHANNELS: usize = 8;
+
+/// Tiles of a Winograd block (rounded up to whole tile rows), unless its
+/// buffers would exceed [`WINOGRAD_BYTES`].
+pub const WINOGRAD_TILES: usize = 512;
+
+/// Most bytes of a Winograd block's transformed input and products.
+pub const WINOGRAD_BYTES: usize = 8 << 20;
+
 /// The algorithm of one convolution kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConvAlgorithm {
@@ -68,13 +103,18 @@ pub enum ConvAlgorithm {
     /// full tile, a column block of `col_rows` rows of `col_stride`
     /// elements.
     Im2col { rows: usize, columns: usize, col_rows: usize, col_stride: usize },
+    /// Winograd F(2×2, 3×3) (`nnc_runtime::exec::winograd`): a 2-D 3×3
+    /// kernel with unit stride and dilation, one group and padding of at
+    /// most 2 on each side, processed in blocks of `rows` rows of 2×2
+    /// output tiles (`tiles` tiles per block).
+    Winograd { rows: usize, tiles: usize },
 }
 
 impl ConvAlgorithm {
     /// Elements of the column block (0 for a pointwise convolution).
     pub fn col_len(&self) -> usize {
         match *self {
-            ConvAlgorithm::Pointwise => 0,
+            ConvAlgorithm::Pointwise | ConvAlgorithm::Winograd { .. } => 0,
             ConvAlgorithm::Im2col { col_rows, col_stride, .. } => col_rows * col_stride,
         }
     }
@@ -84,6 +124,10 @@ impl fmt::Display for ConvAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ConvAlgorithm::Pointwise => write!(f, "pointwise gemm (no im2col)"),
+            ConvAlgorithm::Winograd { rows, tiles } => {
+                let noun = if rows == 1 { "row" } else { "rows" };
+                write!(f, "winograd F(2x2,3x3), blocks of {rows} tile {noun} ({tiles} tiles)")
+            }
             ConvAlgorithm::Im2col { rows, columns, col_rows, col_stride } => {
                 let noun = if rows == 1 { "row" } else { "rows" };
                 write!(
@@ -101,6 +145,8 @@ impl fmt::Display for ConvAlgorithm {
 /// convolution is the input gradient of the convolution whose input is its
 /// output; a weight gradient reads the convolution's input and output).
 pub struct ConvShape<'a> {
+    /// Output channels of the underlying convolution.
+    pub channels: usize,
     pub image: &'a [usize],
     pub out: &'a [usize],
     pub taps: &'a [usize],
@@ -116,10 +162,40 @@ impl ConvShape<'_> {
             && self.out == &self.image[1..]
     }
 
+    /// True when Winograd F(2×2, 3×3) computes this convolution: two
+    /// spatial axes, a 3×3 kernel, unit stride and dilation, one group,
+    /// padding of at most 2 on each side (the input gradient is then a
+    /// convolution padded by `2 - lo`), and at least
+    /// [`WINOGRAD_MIN_CHANNELS`] input and output channels.
+    pub fn is_winograd(&self) -> bool {
+        let a = self.attrs;
+        self.taps == [3, 3]
+            && self.image.len() == 3
+            && self.out.len() == 2
+            && a.stride.iter().all(|&s| s == 1)
+            && a.dilation.iter().all(|&d| d == 1)
+            && a.groups == 1
+            && a.padding.iter().all(|&(lo, hi)| lo <= 2 && hi <= 2)
+            && (0..2).all(|d| self.image[d + 1] + a.padding[d].0 + a.padding[d].1 == self.out[d] + 2)
+            && self.image[0] >= WINOGRAD_MIN_CHANNELS
+            && self.channels >= WINOGRAD_MIN_CHANNELS
+    }
+
     /// The algorithm for this shape (see the module documentation).
     pub fn algorithm(&self) -> ConvAlgorithm {
         if self.is_pointwise() || self.out.is_empty() {
             return ConvAlgorithm::Pointwise;
+        }
+        if self.is_winograd() {
+            let tw = self.out[1].div_ceil(2);
+            let channels = self.image[0] + self.channels;
+            // Bytes of a block's transformed input and products per tile.
+            let per_tile = 16 * 4 * channels;
+            let tiles = WINOGRAD_TILES.min(WINOGRAD_BYTES / per_tile).max(1);
+            // Blocks run across image boundaries, so they may hold more
+            // rows than one image has.
+            let rows = tiles.div_ceil(tw).max(1);
+            return ConvAlgorithm::Winograd { rows, tiles: rows * tw };
         }
         let col_rows = self.image[0].saturating_mul(self.taps.iter().product());
         let row: usize = self.out[1..].iter().product::<usize>().max(1);
@@ -140,13 +216,15 @@ impl ConvShape<'_> {
 /// `conv_transpose` or `conv_weight_grad`), from its operand and result
 /// shapes; `None` for any other op.
 pub fn conv_shape<'a>(op: &'a Op, x: &'a [usize], w: &'a [usize], y: &'a [usize]) -> Option<ConvShape<'a>> {
-    let (image, out, taps, attrs) = match op {
-        Op::Conv(attrs) => (x.get(1..)?, y.get(2..)?, w.get(2..)?, attrs),
-        Op::ConvTranspose { conv, .. } => (y.get(1..)?, x.get(2..)?, w.get(2..)?, conv),
-        Op::ConvWeightGrad { conv, kernel } => (x.get(1..)?, w.get(2..)?, &kernel[..], conv),
+    // The underlying convolution's weight is `[O, C/groups, *K]` (a
+    // transposed convolution's too); a weight gradient reads `dy: [N, O, *S']`.
+    let (image, out, taps, attrs, channels) = match op {
+        Op::Conv(attrs) => (x.get(1..)?, y.get(2..)?, w.get(2..)?, attrs, *w.first()?),
+        Op::ConvTranspose { conv, .. } => (y.get(1..)?, x.get(2..)?, w.get(2..)?, conv, *w.first()?),
+        Op::ConvWeightGrad { conv, kernel } => (x.get(1..)?, w.get(2..)?, &kernel[..], conv, *w.get(1)?),
         _ => return None,
     };
-    Some(ConvShape { image, out, taps, attrs })
+    Some(ConvShape { channels, image, out, taps, attrs })
 }
 
 /// The algorithm of a contraction kernel's convolution, or `None` when the

@@ -24,7 +24,9 @@
 //! Semantics (layouts, padding, dilation, groups, output sizes) are those of
 //! the reference interpreter's `conv`, `conv_transpose` and
 //! `conv_weight_grad`. A [`ConvGeometry`] is validated once from shapes and
-//! attributes; the functions then only check slice lengths. Pointwise
+//! attributes; the functions then only check slice lengths. 3×3
+//! convolutions the plan gives to Winograd run in `winograd.rs` instead
+//! ([`ConvGeometry::winograd`]). Pointwise
 //! convolutions (1×…×1 kernel, stride 1, no padding) skip im2col: the input
 //! planes already are the column matrix.
 
@@ -230,6 +232,28 @@ impl ConvGeometry {
             && self.input == self.output
     }
 
+    /// The convolution as the Winograd kernels see it, when they compute it
+    /// (2-D, 3×3, unit stride and dilation, one group, padding ≤ 2).
+    pub fn winograd(&self) -> Option<super::winograd::Shape> {
+        let two_d = self.input.len() == 2 && self.kernel == [3, 3];
+        let unit = self.stride.iter().chain(&self.dilation).all(|&v| v == 1);
+        let padded = self.padding.iter().all(|&(lo, hi)| lo <= 2 && hi <= 2);
+        if !(two_d && unit && padded && self.groups == 1) {
+            return None;
+        }
+        Some(super::winograd::Shape {
+            batch: self.batch,
+            c_in: self.in_channels,
+            c_out: self.out_channels,
+            in_h: self.input[0],
+            in_w: self.input[1],
+            out_h: self.output[0],
+            out_w: self.output[1],
+            lo_h: self.padding[0].0,
+            lo_w: self.padding[1].0,
+        })
+    }
+
     /// True when some padding is not zero: packing then goes through a
     /// zero-padded copy of the image.
     pub fn is_padded(&self) -> bool {
@@ -384,6 +408,8 @@ pub trait Packing {
 pub struct Scratch {
     padded: Vec<f32>,
     col: Vec<f32>,
+    /// The Winograd kernels' buffers.
+    pub winograd: super::winograd::Scratch,
 }
 
 impl Scratch {

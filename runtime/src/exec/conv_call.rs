@@ -19,6 +19,7 @@ use super::conv::{self, ConvGeometry};
 use super::executable::Shared;
 use super::gemm::GemmProvider;
 use super::pool::ThreadPool;
+use super::winograd;
 
 /// The scratch of one pool task: convolution scratch and the task's partial
 /// weight gradient.
@@ -57,16 +58,22 @@ impl ConvContext<'_> {
             }
         };
         let generated = GeneratedPacking::new(self.jit, packing)?;
-        let tiling = if packing.tile_rows == 0 {
-            conv::Tiling::pointwise()
+        let method = if packing.winograd_rows > 0 {
+            Method::Winograd(packing.winograd_rows)
+        } else if packing.tile_rows == 0 {
+            Method::Im2col(conv::Tiling::pointwise())
         } else {
-            conv::Tiling { rows: packing.tile_rows, col_stride: packing.col_stride, step: packing.tile_step }
+            Method::Im2col(conv::Tiling {
+                rows: packing.tile_rows,
+                col_stride: packing.col_stride,
+                step: packing.tile_step,
+            })
         };
         let result = self.run_with(
             &generated,
             kind,
             &geometry,
-            &tiling,
+            &method,
             (x, x_shape),
             (w, w_shape),
             (y, y_shape),
@@ -87,7 +94,7 @@ impl ConvContext<'_> {
         packing: &GeneratedPacking,
         kind: &ConvKind,
         geometry: &(dyn Fn(usize) -> Result<ConvGeometry, String> + Sync),
-        tiling: &conv::Tiling,
+        method: &Method,
         (x_data, x_shape): (&[f32], &[usize]),
         (w_data, w_shape): (&[f32], &[usize]),
         (y_data, y_shape): (&mut [f32], &[usize]),
@@ -100,20 +107,7 @@ impl ConvContext<'_> {
         if parts == 1 {
             let g = geometry(batch)?;
             let mut guard = self.scratch[0].lock().map_err(|_| "scratch poisoned")?;
-            let scratch = &mut guard.0;
-            return match kind {
-                ConvKind::Forward => {
-                    conv::conv(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
-                }
-                ConvKind::Transpose { .. } => {
-                    // A transposed convolution is the input gradient of the
-                    // convolution whose input is its output.
-                    conv::conv_input_grad(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
-                }
-                ConvKind::WeightGrad { .. } => {
-                    conv::conv_weight_grad(provider, packing, &g, tiling, x_data, w_data, y_data, scratch)
-                }
-            };
+            return run_one(provider, packing, kind, &g, method, x_data, w_data, y_data, &mut guard.0);
         }
         let x_per: usize = x_shape[1..].iter().product();
         let w_per: usize = w_shape[1..].iter().product();
@@ -136,16 +130,12 @@ impl ConvContext<'_> {
                     let ys = unsafe {
                         std::slice::from_raw_parts_mut(yp.wrapping_add(n0 * y_per), (n1 - n0) * y_per)
                     };
-                    if matches!(kind, ConvKind::Forward) {
-                        conv::conv(provider, packing, &g, tiling, xs, w_data, ys, scratch)
-                    } else {
-                        conv::conv_input_grad(provider, packing, &g, tiling, xs, w_data, ys, scratch)
-                    }
+                    run_one(provider, packing, kind, &g, method, xs, w_data, ys, scratch)
                 }
                 ConvKind::WeightGrad { .. } => {
                     let dys = &w_data[n0 * w_per..n1 * w_per];
                     partial.resize(ylen, 0.0);
-                    conv::conv_weight_grad(provider, packing, &g, tiling, xs, dys, partial, scratch)
+                    run_one(provider, packing, kind, &g, method, xs, dys, partial, scratch)
                 }
             }
         })?;
@@ -164,6 +154,53 @@ impl ConvContext<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// How a convolution call computes its products.
+enum Method {
+    /// im2col (or the image itself) and the GEMM provider, in these tiles.
+    Im2col(conv::Tiling),
+    /// Winograd F(2×2, 3×3) in blocks of this many tile rows.
+    Winograd(usize),
+}
+
+/// Runs convolution `kind` of geometry `g` by `method`: `x` is the call's
+/// first operand, `w` its second (a weight gradient's `dy`), `y` its
+/// result.
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    provider: &dyn GemmProvider,
+    packing: &GeneratedPacking,
+    kind: &ConvKind,
+    g: &ConvGeometry,
+    method: &Method,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    scratch: &mut conv::Scratch,
+) -> Result<(), String> {
+    match *method {
+        Method::Winograd(rows) => {
+            let shape = g.winograd().ok_or("the plan's Winograd convolution does not fit its shapes")?;
+            let scratch = &mut scratch.winograd;
+            match kind {
+                ConvKind::Forward => winograd::conv(&shape, rows, x, w, y, scratch),
+                ConvKind::Transpose { .. } => winograd::conv_input_grad(&shape, rows, x, w, y, scratch),
+                ConvKind::WeightGrad { .. } => winograd::conv_weight_grad(&shape, rows, x, w, y, scratch),
+            }
+        }
+        Method::Im2col(ref tiling) => match kind {
+            ConvKind::Forward => conv::conv(provider, packing, g, tiling, x, w, y, scratch),
+            // A transposed convolution is the input gradient of the
+            // convolution whose input is its output.
+            ConvKind::Transpose { .. } => {
+                conv::conv_input_grad(provider, packing, g, tiling, x, w, y, scratch)
+            }
+            ConvKind::WeightGrad { .. } => {
+                conv::conv_weight_grad(provider, packing, g, tiling, x, w, y, scratch)
+            }
+        },
     }
 }
 

@@ -188,7 +188,7 @@ impl Lowering<'_> {
         shape: &ConvShape,
         algorithm: &ConvAlgorithm,
     ) -> Result<ConvPacking, String> {
-        let ConvShape { image, out, taps, attrs } = *shape;
+        let ConvShape { image, out, taps, attrs, .. } = *shape;
         let spatial = image.len().saturating_sub(1);
         if spatial == 0
             || out.len() != spatial
@@ -212,7 +212,14 @@ impl Lowering<'_> {
             .ok_or_else(|| format!("{name}: the padded image size overflows"))?;
         let padded = attrs.padding.iter().any(|&p| p != (0, 0));
         let padded_len = if padded { size(&padded_dims)? } else { 0 };
+        if let &ConvAlgorithm::Winograd { rows, .. } = algorithm {
+            if !shape.is_winograd() || rows == 0 {
+                return Err(format!("{name}: the plan's Winograd blocks do not fit the convolution"));
+            }
+            return Ok(ConvPacking { winograd_rows: rows, ..ConvPacking::default() });
+        }
         let mut packing = ConvPacking {
+            winograd_rows: 0,
             padded_len,
             col_len: 0,
             tile_rows: 0,

@@ -114,8 +114,11 @@ pub enum Call {
 /// (the padded scratch, or the image when unpadded) from element
 /// `t·tile_step` on. The runtime calls each kernel over its whole
 /// iteration space.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConvPacking {
+    /// Tile rows per block of a Winograd convolution (0: im2col or
+    /// pointwise); such a convolution has no packing kernels.
+    pub winograd_rows: usize,
     /// Elements of the padded image scratch (0 without padding).
     pub padded_len: usize,
     /// Elements of the column block (0 for a pointwise convolution).
