@@ -179,17 +179,31 @@ fn chunked(tw: usize) -> usize {
 /// Splits the row `src`, shifted right by `lo` (0, 1 or 2) columns, into
 /// its even and odd columns: column `x + lo` of the shifted row is
 /// `src[x]`; the other elements of `even` and `odd` are left as they are.
+///
+/// # Safety
+/// The CPU has `S`'s instruction set.
 #[inline(always)]
-fn split_row(src: &[f32], lo: usize, even: &mut [f32], odd: &mut [f32]) {
+unsafe fn split_row<S: Simd>(src: &[f32], lo: usize, even: &mut [f32], odd: &mut [f32]) {
     // With `lo` odd, src's even elements land in odd columns.
     let (first, second, at0, at1) =
         if lo.is_multiple_of(2) { (even, odd, lo / 2, lo / 2) } else { (odd, even, 0, 1) };
     let pairs = src.len() / 2;
     let (a, b) = (&mut first[at0..at0 + pairs + src.len() % 2], &mut second[at1..at1 + pairs]);
-    let body = &src[..2 * pairs];
-    for t in 0..pairs {
-        a[t] = body[2 * t];
-        b[t] = body[2 * t + 1];
+    let lanes = S::LANES;
+    let mut t = 0;
+    while t + lanes <= pairs {
+        // SAFETY: the CPU has S's instructions (this function's contract).
+        unsafe {
+            let (x, y) = (load::<S>(src, 2 * t), load::<S>(src, 2 * t + lanes));
+            let (e, o) = x.unzip(y);
+            store(e, a, t);
+            store(o, b, t);
+        }
+        t += lanes;
+    }
+    for t in t..pairs {
+        a[t] = src[2 * t];
+        b[t] = src[2 * t + 1];
     }
     if src.len() % 2 == 1 {
         a[pairs] = src[2 * pairs];
@@ -411,7 +425,8 @@ unsafe fn input_block<S: Simd>(
                 let y = (2 * ti + i) as isize - s.lo_h as isize;
                 if y >= 0 && (y as usize) < s.in_h {
                     let (even, odd) = halves[2 * i * n..][..2 * n].split_at_mut(n);
-                    split_row(&image[y as usize * s.in_w..][..s.in_w], s.lo_w, even, odd);
+                    // SAFETY: the CPU has S's instructions (this function's contract).
+                    unsafe { split_row::<S>(&image[y as usize * s.in_w..][..s.in_w], s.lo_w, even, odd) };
                     present[i] = true;
                 }
             }
@@ -536,7 +551,8 @@ unsafe fn weight_grad_blocks<S: Simd>(
                     let (even, odd) = halves[2 * i * twp..][..2 * twp].split_at_mut(twp);
                     if row < s.out_h {
                         // The elements past the output stay zero.
-                        split_row(&image[row * s.out_w..][..s.out_w], 0, even, odd);
+                        // SAFETY: the CPU has S's instructions (this function's contract).
+                        unsafe { split_row::<S>(&image[row * s.out_w..][..s.out_w], 0, even, odd) };
                     } else {
                         even.fill(0.0);
                         odd.fill(0.0);
@@ -818,6 +834,11 @@ mod micro {
         /// # Safety
         /// As [`Simd::zero`].
         unsafe fn zip(self, b: Self) -> (Self, Self);
+        /// The even and the odd lanes of `self` followed by `b`:
+        /// `(a0 a2 … b0 b2 …, a1 a3 … b1 b3 …)` (the inverse of [`Simd::zip`]).
+        /// # Safety
+        /// As [`Simd::zero`].
+        unsafe fn unzip(self, b: Self) -> (Self, Self);
     }
 
     /// Four lanes in plain Rust (no fused multiply-add).
@@ -864,6 +885,11 @@ mod micro {
         unsafe fn zip(self, b: Self) -> (Self, Self) {
             let (a, b) = (self.0, b.0);
             (Portable([a[0], b[0], a[1], b[1]]), Portable([a[2], b[2], a[3], b[3]]))
+        }
+        #[inline(always)]
+        unsafe fn unzip(self, b: Self) -> (Self, Self) {
+            let (a, b) = (self.0, b.0);
+            (Portable([a[0], a[2], b[0], b[2]]), Portable([a[1], a[3], b[1], b[3]]))
         }
     }
 
@@ -923,6 +949,21 @@ mod micro {
                 (_mm256_permute2f128_ps::<0x20>(lo, hi), _mm256_permute2f128_ps::<0x31>(lo, hi))
             }
         }
+        #[inline(always)]
+        unsafe fn unzip(self, b: Self) -> (Self, Self) {
+            // SAFETY: AVX2 present (the caller's contract).
+            unsafe {
+                // (a0 a2 b0 b2 | a4 a6 b4 b6), then the 64-bit lanes 0 2 1 3.
+                let even = _mm256_shuffle_ps::<0b10_00_10_00>(self, b);
+                let odd = _mm256_shuffle_ps::<0b11_01_11_01>(self, b);
+                #[inline(always)]
+                unsafe fn order(v: __m256) -> __m256 {
+                    // SAFETY: AVX2 present (the caller's contract).
+                    unsafe { _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v))) }
+                }
+                (order(even), order(odd))
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -979,6 +1020,18 @@ mod micro {
                 let lo = _mm512_loadu_si512(LO.as_ptr().cast());
                 let hi = _mm512_loadu_si512(HI.as_ptr().cast());
                 (_mm512_permutex2var_ps(self, lo, b), _mm512_permutex2var_ps(self, hi, b))
+            }
+        }
+        #[inline(always)]
+        unsafe fn unzip(self, b: Self) -> (Self, Self) {
+            const EVEN: [i32; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+            const ODD: [i32; 16] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+            // SAFETY: AVX-512F present (the caller's contract); the index
+            // arrays hold 16 i32.
+            unsafe {
+                let even = _mm512_loadu_si512(EVEN.as_ptr().cast());
+                let odd = _mm512_loadu_si512(ODD.as_ptr().cast());
+                (_mm512_permutex2var_ps(self, even, b), _mm512_permutex2var_ps(self, odd, b))
             }
         }
     }
