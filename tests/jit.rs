@@ -46,6 +46,7 @@ use nnc::bench::feed_synthetic;
 use nnc_compiler::codegen::Checking;
 use nnc_compiler::ir::interp::{self, Tensor};
 use nnc_compiler::ir::{Dim, Graph, InputKind, Op, OutputKind};
+use nnc_compiler::plan::conv::ConvAlgorithm;
 use nnc_runtime::exec::{Executable, Gemm, Options};
 
 const TOLERANCE: f64 = 1e-5;
@@ -372,4 +373,30 @@ fn compiled_attention_gives_masked_positions_exactly_zero_weight() {
             }
         }
     }
+}
+
+/// 3×3 convolutions run by Winograd F(2×2, 3×3) (padding 0, 1 and 2, odd
+/// image sizes, a transposed convolution, several channel counts: the
+/// plan gives every one of them to Winograd) match the interpreter in
+/// every graph, on one and two threads, checked and unchecked, at batch
+/// sizes that split unevenly.
+#[test]
+fn winograd_convolutions_match_the_interpreter() {
+    let path = Path::new("tests/fixtures/winograd_paddings.nn");
+    let module = compile_ok(path, &read(path));
+    for step in nnc_compiler::pipeline::optimized_steps(&module).expect("train steps") {
+        let plan = nnc_compiler::pipeline::plan(&step.graph, 4, 2).expect("plan");
+        let winograd = plan.convs.values().filter(|a| matches!(a, ConvAlgorithm::Winograd { .. })).count();
+        assert!(plan.convs.len() >= 14 && winograd == plan.convs.len(), "{:?}", plan.convs);
+    }
+    let mut failures = vec![];
+    for (what, graph) in graphs(path) {
+        for (batch, threads, checking) in
+            [(3, 1, Checking::Unchecked), (3, 2, Checking::Unchecked), (5, 2, Checking::Checked)]
+        {
+            let label = format!("{what} batch {batch} threads {threads} {checking:?}");
+            failures.extend(compare(&what, &label, &graph, batch, threads, checking));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
