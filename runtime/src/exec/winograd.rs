@@ -287,18 +287,27 @@ unsafe fn transform_input_row<S: Simd>(
 }
 
 /// `Aᵀ m A` of the tiles of one tile row of one output channel,
-/// `m[ξ·xi_stride + t]` for `t < chunked(tw)`, into two output rows of
-/// `2·chunked(tw)` elements.
+/// `m[ξ·xi_stride + t]` for `t < chunked(tw)`, into its two output rows
+/// (`None`: a row below the output), each `≤ 2·tw` elements: whole chunks
+/// are stored in place, the last partial one through a small buffer.
 ///
 /// # Safety
 /// As [`load`].
 #[inline(always)]
-unsafe fn transform_output_row<S: Simd>(m: &[f32], xi_stride: usize, tw: usize, out: &mut [f32]) {
-    let twp = chunked(tw);
-    let (y0, y1) = out.split_at_mut(2 * twp);
+unsafe fn transform_output_row<S: Simd>(
+    m: &[f32],
+    xi_stride: usize,
+    tw: usize,
+    mut rows: [Option<&mut [f32]>; 2],
+) {
+    let lanes = S::LANES;
+    let mut spill = [0.0f32; 2 * CHUNK];
     // SAFETY: the CPU has S's instructions (this function's contract).
     unsafe {
-        for t0 in (0..twp).step_by(S::LANES) {
+        for t0 in (0..chunked(tw)).step_by(lanes) {
+            if rows.iter().all(|r| r.as_ref().is_none_or(|y| 2 * t0 >= y.len())) {
+                break;
+            }
             // Aᵀ along the rows: p_b = m_0b + m_1b + m_2b, q_b = m_1b - m_2b - m_3b.
             let mut p = [S::zero(); 4];
             let mut q = [S::zero(); 4];
@@ -311,12 +320,21 @@ unsafe fn transform_output_row<S: Simd>(m: &[f32], xi_stride: usize, tw: usize, 
                 q[b] = m1.sub(m2).sub(m3);
             }
             // Then along the columns, interleaving even and odd output columns.
-            for (r, y) in [(p, &mut *y0), (q, &mut *y1)] {
+            for (r, row) in [p, q].iter().zip(rows.iter_mut()) {
+                let Some(y) = row else { continue };
                 let even = r[0].add(r[1]).add(r[2]);
                 let odd = r[1].sub(r[2]).sub(r[3]);
                 let (lo, hi) = even.zip(odd);
-                store(lo, y, 2 * t0);
-                store(hi, y, 2 * t0 + S::LANES);
+                let at = 2 * t0;
+                if at + 2 * lanes <= y.len() {
+                    store(lo, y, at);
+                    store(hi, y, at + lanes);
+                } else if at < y.len() {
+                    store(lo, &mut spill, 0);
+                    store(hi, &mut spill, lanes);
+                    let rest = y.len() - at;
+                    y[at..].copy_from_slice(&spill[..rest]);
+                }
             }
         }
     }
@@ -417,20 +435,34 @@ unsafe fn input_block<S: Simd>(
     let used = count * tw;
     let columns = used.next_multiple_of(TILE_ALIGN);
     for c in 0..s.c_in {
+        // The buffer (slot) holding each of the four rows under the tile
+        // row; the next tile row of the same image reuses the last two.
+        let mut slot = [0usize, 1, 2, 3];
+        let mut present = [false; 4];
+        let mut previous = None;
         for r in 0..count {
             let (img, ti) = ((first + r) / th, (first + r) % th);
             let image = &x[(img * s.c_in + c) * plane..][..plane];
-            let mut present = [false; 4];
-            for i in 0..4 {
+            let fresh = if ti > 0 && previous == Some((img, ti - 1)) {
+                slot = [slot[2], slot[3], slot[0], slot[1]];
+                present = [present[2], present[3], false, false];
+                2
+            } else {
+                present = [false; 4];
+                0
+            };
+            previous = Some((img, ti));
+            for i in fresh..4 {
                 let y = (2 * ti + i) as isize - s.lo_h as isize;
                 if y >= 0 && (y as usize) < s.in_h {
-                    let (even, odd) = halves[2 * i * n..][..2 * n].split_at_mut(n);
+                    let (even, odd) = halves[2 * slot[i] * n..][..2 * n].split_at_mut(n);
                     // SAFETY: the CPU has S's instructions (this function's contract).
                     unsafe { split_row::<S>(&image[y as usize * s.in_w..][..s.in_w], s.lo_w, even, odd) };
                     present[i] = true;
                 }
             }
-            let half = |i: usize, h: usize| if present[i] { &halves[(2 * i + h) * n..][..n] } else { zero };
+            let half =
+                |i: usize, h: usize| if present[i] { &halves[(2 * slot[i] + h) * n..][..n] } else { zero };
             let even: [&[f32]; 4] = [half(0, 0), half(1, 0), half(2, 0), half(3, 0)];
             let odd: [&[f32]; 4] = [half(0, 1), half(1, 1), half(2, 1), half(3, 1)];
             // SAFETY: the CPU has S's instructions (this function's contract).
@@ -450,31 +482,19 @@ unsafe fn input_block<S: Simd>(
 /// # Safety
 /// As [`load`].
 #[inline(always)]
-unsafe fn output_block<S: Simd>(
-    s: &Shape,
-    m: &[f32],
-    ld: usize,
-    first: usize,
-    count: usize,
-    y: &mut [f32],
-    rows: &mut [f32],
-) {
+unsafe fn output_block<S: Simd>(s: &Shape, m: &[f32], ld: usize, first: usize, count: usize, y: &mut [f32]) {
     let (th, tw) = s.tiles();
-    let twp = chunked(tw);
-    let out = &mut rows[..4 * twp];
     let plane = s.out_h * s.out_w;
     for k in 0..s.c_out {
         for r in 0..count {
             let (n, ti) = ((first + r) / th, (first + r) % th);
-            // SAFETY: the CPU has S's instructions (this function's contract).
-            unsafe { transform_output_row::<S>(&m[k * ld + r * tw..], s.c_out * ld, tw, out) };
             let image = &mut y[(n * s.c_out + k) * plane..][..plane];
-            for i in 0..2 {
-                let row = 2 * ti + i;
-                if row < s.out_h {
-                    image[row * s.out_w..][..s.out_w].copy_from_slice(&out[i * 2 * twp..][..s.out_w]);
-                }
-            }
+            let (above, below) = image[2 * ti * s.out_w..].split_at_mut(s.out_w);
+            let second = (2 * ti + 1 < s.out_h).then(|| &mut below[..s.out_w]);
+            // SAFETY: the CPU has S's instructions (this function's contract).
+            unsafe {
+                transform_output_row::<S>(&m[k * ld + r * tw..], s.c_out * ld, tw, [Some(above), second])
+            };
         }
     }
 }
@@ -511,7 +531,7 @@ unsafe fn forward_blocks<S: Simd>(
             micro::product(isa, s.c_out, s.c_in, columns, a, b, ld, c);
         }
         // SAFETY: as above.
-        unsafe { output_block::<S>(s, m, ld, first, count, y, rows) };
+        unsafe { output_block::<S>(s, m, ld, first, count, y) };
     }
 }
 
