@@ -5,9 +5,10 @@
 //! batch of 8 images, and cut into the tiles the plan chooses
 //! (`nnc_compiler::plan::conv`). (Convolutions, whose packing kernels are
 //! generated per model, are timed end to end by `nnc bench --profile`.)
-//! Throughput is reported in elements
-//! per second where one element is one floating-point operation, so
-//! `Gelem/s` reads as GFLOP/s.
+//! Also the Winograd convolutions of the benchmark ResNet and U-Net layers
+//! (`winograd`) and the products of an LSTM step at their own shapes
+//! (`recurrent`). Throughput is reported in elements per second where one
+//! element is one floating-point operation, so `Gelem/s` reads as GFLOP/s.
 
 use std::hint::black_box;
 
@@ -171,5 +172,34 @@ fn winograd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm_1024, conv_tiles, winograd);
+/// The products of one step of the benchmark LSTM (batch 64, 32 inputs,
+/// 128 hidden, gates 512) through the provider, one thread: the recurrent
+/// product `h·W_hhᵀ`, its input gradient `dg·W_hh`, the weight gradient
+/// `dgᵀ·h` of one step, and the input product of all 64 steps at once.
+fn recurrent(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recurrent");
+    group.sample_size(20);
+    // (name, m, n, k, A transposed, B transposed)
+    for (name, m, n, k, at, bt) in [
+        ("h_whh_t/64x512x128", 64, 512, 128, false, true),
+        ("dg_whh/64x128x512", 64, 128, 512, false, false),
+        ("dg_t_h/512x128x64", 512, 128, 64, true, false),
+        ("x_wih_t/4096x512x32", 4096, 512, 32, false, true),
+    ] {
+        let (a, b) = (values(m * k), values(k * n));
+        let mut out = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let a = if at { MatRef::row_major(&a, m).t() } else { MatRef::row_major(&a, k) };
+                let b = if bt { MatRef::row_major(&b, k).t() } else { MatRef::row_major(&b, n) };
+                Tuned.gemm(m, n, k, 1.0, a, b, 0.0, MatMut::row_major(&mut out, n), 1).unwrap();
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm_1024, conv_tiles, winograd, recurrent);
 criterion_main!(benches);
