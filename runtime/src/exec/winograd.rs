@@ -13,11 +13,14 @@
 //! 16 small products between an input and an output transform.
 //!
 //! The tiles of a call (image, tile row, tile column) are processed in
-//! blocks of whole tile rows, across image boundaries, so that a block's
-//! transformed input and products stay in the L2 cache: per block, the
+//! blocks of whole tile rows, across image boundaries (the plan chooses
+//! about 512 tiles per block, `nnc_compiler::plan::conv`): per block, the
 //! input transform writes `V` (`[16, C, T]`, `T` tiles padded to a
 //! multiple of [`TILE_ALIGN`]), the products write `M` (`[16, K, T]`) and
-//! the output transform writes the result's rows.
+//! the output transform writes the result's rows in place. The input rows
+//! under a tile row are first split into their even and odd columns (the
+//! columns a tile starts at and the ones between); consecutive tile rows
+//! of an image share two input rows and split them once.
 //!
 //! - [`conv`]: the forward convolution;
 //! - [`conv_input_grad`]: the input gradient, itself a convolution of the
@@ -27,12 +30,13 @@
 //!   the blocks in order as `[K, tiles] · [tiles, C]` products, then
 //!   `dg = Gᵀ dU G`.
 //!
-//! The products run on microkernels compiled for AVX-512F or AVX2 with FMA
-//! when the CPU has them (detected once), otherwise on portable code; the
-//! transforms are plain loops. Each output tile's arithmetic does not
-//! depend on the block it falls in, so results do not depend on how a
-//! batch is split across threads; weight gradients sum per-block partial
-//! products in block order.
+//! Products and transforms are written over a vector type (`micro::Simd`)
+//! and compiled for AVX-512F and for AVX2 with FMA, run when the CPU has
+//! them (detected once), otherwise as portable code. Each output tile's
+//! arithmetic does not depend on the block it falls in, so forward results
+//! and input gradients do not depend on how a batch is split across
+//! threads; weight gradients sum per-block partial products in block
+//! order.
 //!
 //! Rounding differs from the direct convolution: the transforms add and
 //! subtract inputs before the products (F(2, 3)'s coefficients are 0, ±½
@@ -165,10 +169,10 @@ fn transform_weights(w: &[f32], k_count: usize, c_count: usize, flip: bool, u: &
     }
 }
 
-/// Tiles transformed together: the transforms run over chunks of this
-/// many tiles of a tile row (rows of tiles are padded to a multiple of it
-/// in the line buffers, and the block buffers have this much slack past
-/// their last tile).
+/// The transforms run over a tile row in vectors of the instruction set's
+/// lanes (at most this many tiles): rows of tiles are padded to a multiple
+/// of it in the row buffers, and the block buffers have this many columns
+/// of slack past their last tile, so that every vector is whole.
 const CHUNK: usize = 16;
 
 /// Tile columns rounded up to whole chunks.
