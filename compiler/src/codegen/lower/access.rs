@@ -216,7 +216,7 @@ impl Lowering<'_> {
         let len = shape.iter().product();
         let dst = self.scratch(len);
         let elem = if self.graph.ty(v).dtype == DType::I32 { Elem::I32 } else { Elem::F32 };
-        calls.push(self.copy_into(name, access, &shape, dst, (0, row_major(&shape), elem))?);
+        calls.push(self.copy_into(name, access, &shape, dst, (0, row_major(&shape), elem), 1)?);
         Ok(dst)
     }
 }

@@ -85,6 +85,7 @@ impl Lowering<'_> {
                             &y_shape,
                             y,
                             (c_offset, cst.clone(), Elem::F32),
+                            1,
                         )?);
                     }
                 }

@@ -188,7 +188,8 @@ impl Lowering<'_> {
     }
 
     /// A loop kernel copying `src` (any access) into `dst` at `offset` with
-    /// `dst_strides`, over `shape`.
+    /// `dst_strides`, over `shape`, in `chunks` ranges of its outermost axis
+    /// (each element is written once, so the ranges may run concurrently).
     pub(super) fn copy_into(
         &mut self,
         name: String,
@@ -196,7 +197,10 @@ impl Lowering<'_> {
         shape: &[usize],
         dst: Buf,
         (offset, dst_strides, elem): (isize, Vec<isize>, Elem),
+        chunks: usize,
     ) -> Result<Call, String> {
+        let (src, shape, dst_strides) = long_inner_axis(src, shape, dst_strides);
+        let shape = &shape[..];
         let mut inputs = vec![];
         let mut body = vec![];
         match src {
@@ -215,15 +219,20 @@ impl Lowering<'_> {
         };
         let id = self.jit.add_loop_kernel(&kernel, self.checking).map_err(|e| e.message)?;
         let total: usize = shape.iter().product();
+        let outer = shape.first().copied().unwrap_or(1);
+        let parts = chunks.clamp(1, outer.max(1));
+        let inner = total.checked_div(outer).unwrap_or(0);
         Ok(Call::Loop {
             kernel: id,
             inputs: inputs.into_iter().map(|(b, _)| b).collect(),
             outputs: vec![dst],
-            ranges: vec![(0, total)],
+            ranges: (0..parts)
+                .map(|i| (i * outer / parts * inner, (i + 1) * outer / parts * inner))
+                .collect(),
         })
     }
 
-    pub(super) fn copy_calls(&mut self, kernel: &Kernel) -> Result<Vec<Call>, String> {
+    pub(super) fn copy_calls(&mut self, kernel: &Kernel, chunks: usize) -> Result<Vec<Call>, String> {
         let &[v] = kernel.nodes.as_slice() else {
             return Err(format!(
                 "a copy kernel computes one value, {} has {}",
@@ -243,7 +252,7 @@ impl Lowering<'_> {
                 let src = self.access(node.args[0])?;
                 let fill = Call::Fill { buf: dst, value: 0.0 };
                 let copy =
-                    self.copy_into(name(0), src, &from, dst, (*lo as isize * out[*axis], out, elem))?;
+                    self.copy_into(name(0), src, &from, dst, (*lo as isize * out[*axis], out, elem), chunks)?;
                 Ok(vec![fill, copy])
             }
             Op::Concat { axis } => {
@@ -263,6 +272,7 @@ impl Lowering<'_> {
                         &from,
                         dst,
                         (at as isize * out[*axis], out.clone(), elem),
+                        chunks,
                     )?);
                     at += from[*axis];
                 }
@@ -274,14 +284,81 @@ impl Lowering<'_> {
                 let arg = node.args[0];
                 let from = self.shape(arg)?;
                 let src = self.access(arg)?;
-                Ok(vec![self.copy_into(name(0), src, &from, dst, (0, row_major(&from), elem))?])
+                Ok(vec![self.copy_into(name(0), src, &from, dst, (0, row_major(&from), elem), chunks)?])
             }
             _ => {
                 // A view (a slice among them) or inline value that must
                 // exist in memory.
                 let src = self.derive(v)?;
-                Ok(vec![self.copy_into(name(0), src, &shape, dst, (0, out, elem))?])
+                Ok(vec![self.copy_into(name(0), src, &shape, dst, (0, out, elem), chunks)?])
             }
         }
+    }
+}
+
+/// Shortest innermost axis a copy keeps: a copy whose innermost axis is
+/// shorter (the repeats of a nearest upsampling: `[.., W, 2]` with a zero
+/// input stride) runs a loop of a few elements per row.
+const SHORT_INNER_AXIS: usize = 8;
+
+/// A copy's iteration reordered so that its innermost axis is long: when
+/// the innermost axis is shorter than [`SHORT_INNER_AXIS`], the axis (not
+/// the outermost, which the plan's split divides) of at least that many
+/// elements with the smallest destination stride moves innermost. Every
+/// element is still written once from the same source element; only the
+/// order changes (the upsampling by 2 of a 32×32 image: rows of 32
+/// elements with stores 2 apart instead of rows of 2).
+fn long_inner_axis(
+    src: Access,
+    shape: &[usize],
+    dst_strides: Vec<isize>,
+) -> (Access, Vec<usize>, Vec<isize>) {
+    let n = shape.len();
+    let unchanged = |src| (src, shape.to_vec(), dst_strides.clone());
+    if n < 3 || shape[n - 1] >= SHORT_INNER_AXIS {
+        return unchanged(src);
+    }
+    let best = (1..n - 1)
+        .filter(|&a| shape[a] >= SHORT_INNER_AXIS)
+        .min_by_key(|&a| (dst_strides[a].unsigned_abs(), std::cmp::Reverse(shape[a])));
+    let Some(axis) = best else { return unchanged(src) };
+    let order: Vec<usize> = (0..n).filter(|&a| a != axis).chain([axis]).collect();
+    let permute = |v: &[isize]| order.iter().map(|&a| v[a]).collect::<Vec<_>>();
+    let src = match src {
+        Access::Mem { base, offset, strides } => Access::Mem { base, offset, strides: permute(&strides) },
+        other => other,
+    };
+    (src, order.iter().map(|&a| shape[a]).collect(), permute(&dst_strides))
+}
+
+#[cfg(test)]
+mod copy_order_tests {
+    use super::*;
+
+    fn mem(strides: Vec<isize>) -> Access {
+        Access::Mem { base: ValueId(0), offset: 3, strides }
+    }
+
+    #[test]
+    fn copies_with_a_short_inner_axis_run_along_a_long_one() {
+        // Nearest upsampling by 2 of [8, 16, 32, 32] into [8, 16, 64, 64]:
+        // [8, 16, 32, 2, 32, 2], the inner repeat read with stride 0.
+        let shape = [8, 16, 32, 2, 32, 2];
+        let src = vec![16384, 1024, 32, 0, 1, 0];
+        let dst = vec![65536, 4096, 128, 64, 2, 1];
+        let (a, s, d) = long_inner_axis(mem(src), &shape, dst);
+        // The image columns (destination stride 2) move innermost; the
+        // outermost axis stays first.
+        assert_eq!(s, vec![8, 16, 32, 2, 2, 32]);
+        assert_eq!(d, vec![65536, 4096, 128, 64, 1, 2]);
+        let Access::Mem { offset, strides, .. } = a else { panic!("a memory access") };
+        assert_eq!((offset, strides), (3, vec![16384, 1024, 32, 0, 0, 1]));
+        // A long inner axis, or no long axis to move, leaves the copy as it is.
+        let (_, s, _) = long_inner_axis(mem(vec![64, 1]), &[4, 64], vec![64, 1]);
+        assert_eq!(s, vec![4, 64]);
+        let (_, s, d) = long_inner_axis(Access::Const(0.0), &[9, 2, 3, 2], vec![12, 6, 2, 1]);
+        assert_eq!((s, d), (vec![9, 2, 3, 2], vec![12, 6, 2, 1]));
+        let (_, s, _) = long_inner_axis(mem(vec![1, 0]), &[100, 2], vec![2, 1]);
+        assert_eq!(s, vec![100, 2]);
     }
 }

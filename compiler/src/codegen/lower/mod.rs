@@ -181,7 +181,7 @@ impl Lowering<'_> {
                 let ranges = self.flat_ranges(&domain, &step.split);
                 self.loop_calls(&kernel.name, &kernel.nodes, &kernel.outputs, &domain, ranges)
             }
-            KernelKind::Copy => self.copy_calls(kernel),
+            KernelKind::Copy => self.copy_calls(kernel, step.split.chunks),
             KernelKind::MatMul
             | KernelKind::Conv
             | KernelKind::ConvTranspose
