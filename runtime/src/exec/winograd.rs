@@ -660,14 +660,34 @@ fn conv_with(
     y: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<(), String> {
-    shape.check()?;
     let s = shape;
     check_len("input", x.len(), s.batch * s.c_in * s.in_h * s.in_w)?;
-    check_len("weight", w.len(), s.c_out * s.c_in * 9)?;
     check_len("output", y.len(), s.batch * s.c_out * s.out_h * s.out_w)?;
+    transformed_forward(isa, s, false, rows_per_block, x, w, y, scratch)
+}
+
+/// The forward convolution run by [`conv`] and [`conv_input_grad`]: of
+/// `input` with `w` (of `shape`) transformed, or with `w` flipped and its
+/// channel axes exchanged over `shape.transposed()` when `transposed`.
+#[allow(clippy::too_many_arguments)]
+fn transformed_forward(
+    isa: micro::Isa,
+    shape: &Shape,
+    transposed: bool,
+    rows_per_block: usize,
+    input: &[f32],
+    w: &[f32],
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    shape.check()?;
+    let s = shape;
+    check_len("weight", w.len(), s.c_out * s.c_in * 9)?;
+    let len = XI * s.c_out * s.c_in;
     let mut u = std::mem::take(&mut scratch.u);
-    transform_weights(w, s.c_out, s.c_in, false, grow(&mut u, XI * s.c_out * s.c_in));
-    run_forward(isa, s, rows_per_block, x, &u[..XI * s.c_out * s.c_in], y, scratch);
+    transform_weights(w, s.c_out, s.c_in, transposed, grow(&mut u, len));
+    let run = if transposed { s.transposed() } else { *s };
+    run_forward(isa, &run, rows_per_block, input, &u[..len], out, scratch);
     scratch.u = u;
     Ok(())
 }
@@ -694,17 +714,10 @@ fn conv_input_grad_with(
     dx: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<(), String> {
-    shape.check()?;
     let s = shape;
     check_len("output gradient", dy.len(), s.batch * s.c_out * s.out_h * s.out_w)?;
-    check_len("weight", w.len(), s.c_out * s.c_in * 9)?;
     check_len("input gradient", dx.len(), s.batch * s.c_in * s.in_h * s.in_w)?;
-    let t = s.transposed();
-    let mut u = std::mem::take(&mut scratch.u);
-    transform_weights(w, s.c_out, s.c_in, true, grow(&mut u, XI * s.c_out * s.c_in));
-    run_forward(isa, &t, rows_per_block, dy, &u[..XI * s.c_out * s.c_in], dx, scratch);
-    scratch.u = u;
-    Ok(())
+    transformed_forward(isa, s, true, rows_per_block, dy, w, dx, scratch)
 }
 
 /// The weight gradient of the convolution `shape`: `dw` (`[K, C, 3, 3]`,
@@ -756,16 +769,7 @@ mod micro {
     /// An instruction set the microkernels are compiled for that this CPU
     /// has: only [`host`] and [`available`] make one, after detecting it.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct Isa(Kind);
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    enum Kind {
-        Portable,
-        #[cfg(target_arch = "x86_64")]
-        Avx2,
-        #[cfg(target_arch = "x86_64")]
-        Avx512,
-    }
+    pub struct Isa(Level);
 
     /// What an [`Isa`] is, for code compiled per instruction set.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -779,13 +783,7 @@ mod micro {
 
     impl Isa {
         pub fn level(self) -> Level {
-            match self.0 {
-                Kind::Portable => Level::Portable,
-                #[cfg(target_arch = "x86_64")]
-                Kind::Avx2 => Level::Avx2,
-                #[cfg(target_arch = "x86_64")]
-                Kind::Avx512 => Level::Avx512,
-            }
+            self.0
         }
     }
 
@@ -796,27 +794,27 @@ mod micro {
             #[cfg(target_arch = "x86_64")]
             {
                 if std::arch::is_x86_feature_detected!("avx512f") {
-                    return Isa(Kind::Avx512);
+                    return Isa(Level::Avx512);
                 }
                 if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    return Isa(Kind::Avx2);
+                    return Isa(Level::Avx2);
                 }
             }
-            Isa(Kind::Portable)
+            Isa(Level::Portable)
         })
     }
 
     /// The instruction sets this CPU can run (for tests).
     #[cfg(test)]
     pub fn available() -> Vec<Isa> {
-        let mut all = vec![Isa(Kind::Portable)];
+        let mut all = vec![Isa(Level::Portable)];
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                all.push(Isa(Kind::Avx2));
+                all.push(Isa(Level::Avx2));
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa(Kind::Avx512));
+                all.push(Isa(Level::Avx512));
             }
         }
         all
@@ -1258,12 +1256,12 @@ mod micro {
             // SAFETY: extents checked above; an `Isa` exists only for an
             // instruction set the CPU has (made by `host` or `available`).
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { nn_avx512(m, n, cols, a, b, ld, c) },
+            Level::Avx512 => unsafe { nn_avx512(m, n, cols, a, b, ld, c) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2 => unsafe { nn_avx2(m, n, cols, a, b, ld, c) },
+            Level::Avx2 => unsafe { nn_avx2(m, n, cols, a, b, ld, c) },
             // SAFETY: extents checked above; portable code runs anywhere.
-            Kind::Portable => unsafe { nn::<Portable, 4, 2>(m, n, cols, a, b, ld, c) },
+            Level::Portable => unsafe { nn::<Portable, 4, 2>(m, n, cols, a, b, ld, c) },
         }
     }
 
@@ -1291,12 +1289,12 @@ mod micro {
             // SAFETY: extents checked above; an `Isa` exists only for an
             // instruction set the CPU has.
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { nt_avx512(m, p, cols, a, b, ld, c) },
+            Level::Avx512 => unsafe { nt_avx512(m, p, cols, a, b, ld, c) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx2 => unsafe { nt_avx2(m, p, cols, a, b, ld, c) },
+            Level::Avx2 => unsafe { nt_avx2(m, p, cols, a, b, ld, c) },
             // SAFETY: extents checked above; portable code runs anywhere.
-            Kind::Portable => unsafe { nt::<Portable, 4, 4>(m, p, cols, a, b, ld, c) },
+            Level::Portable => unsafe { nt::<Portable, 4, 4>(m, p, cols, a, b, ld, c) },
         }
     }
 }
