@@ -7,13 +7,14 @@
 //! generated per model, are timed end to end by `nnc bench --profile`.)
 //! Also the Winograd convolutions of the benchmark ResNet and U-Net layers
 //! (`winograd`) and the products of an LSTM step at their own shapes
-//! (`recurrent`). Throughput is reported in elements per second where one
+//! (`recurrent`), and the forward product of the benchmark `mlp_wide`'s
+//! middle layer with its weight in either layout (`wide`). Throughput is reported in elements per second where one
 //! element is one floating-point operation, so `Gelem/s` reads as GFLOP/s.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nnc_runtime::exec::gemm::{GemmProvider, MatMut, MatRef, Tuned};
+use nnc_runtime::exec::gemm::{GemmProvider, MatMut, MatPtr, MatRef, Tuned};
 
 fn values(len: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect()
@@ -201,5 +202,84 @@ fn recurrent(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm_1024, conv_tiles, winograd, recurrent);
+/// The forward product of the benchmark `mlp_wide`'s middle layer,
+/// `x[256 × 2048] · Wᵀ` with `W[2048 × 2048]` stored `[out, in]`, through
+/// the provider: the weight read transposed (its storage) or row-major (a
+/// transposed copy), on one thread, the library's own two-thread split, and
+/// two threads each computing half of the result's columns or rows.
+fn wide(c: &mut Criterion) {
+    const M: usize = 256;
+    const N: usize = 2048;
+    const K: usize = 2048;
+    let (x, w) = (values(M * K), values(N * K));
+    let mut out = vec![0.0f32; M * N];
+    let mut group = c.benchmark_group("wide");
+    group.throughput(Throughput::Elements(2 * (M * N * K) as u64));
+    group.sample_size(10);
+    for (layout, transposed) in [("w_t", true), ("w_rowmajor", false)] {
+        let b = || if transposed { MatRef::row_major(&w, K).t() } else { MatRef::row_major(&w, N) };
+        for threads in [1, 2] {
+            group.bench_function(format!("{layout}/library/{threads}t"), |bench| {
+                bench.iter(|| {
+                    Tuned
+                        .gemm(
+                            M,
+                            N,
+                            K,
+                            1.0,
+                            MatRef::row_major(&x, K),
+                            b(),
+                            0.0,
+                            MatMut::row_major(&mut out, N),
+                            threads,
+                        )
+                        .unwrap();
+                    black_box(&out);
+                })
+            });
+        }
+        for (split, cut_rows) in [("rows", true), ("columns", false)] {
+            group.bench_function(format!("{layout}/{split}/2t"), |bench| {
+                bench.iter(|| {
+                    let (ptr, len) = (out.as_mut_ptr() as usize, out.len());
+                    let block = |part: usize| {
+                        let ptr = ptr as *mut f32;
+                        let (rows, cols, ar, bc) =
+                            if cut_rows { (M / 2, N, part * M / 2, 0) } else { (M, N / 2, 0, part * N / 2) };
+                        let bm = b();
+                        let bm = MatRef { offset: (bc as isize * bm.col_stride) as usize, ..bm };
+                        let c =
+                            MatPtr { ptr, len, offset: ar * N + bc, row_stride: N as isize, col_stride: 1 };
+                        // SAFETY: `out` is live for the whole scope and the
+                        // two parts write disjoint halves of its rows or
+                        // columns.
+                        unsafe {
+                            Tuned.gemm_shared(
+                                rows,
+                                cols,
+                                K,
+                                1.0,
+                                MatRef::row_major(&x, K).at(ar * K),
+                                bm,
+                                0.0,
+                                c,
+                                1,
+                            )
+                        }
+                        .unwrap();
+                    };
+                    let block = &block;
+                    std::thread::scope(|s| {
+                        s.spawn(move || block(1));
+                        block(0);
+                    });
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm_1024, conv_tiles, winograd, recurrent, wide);
 criterion_main!(benches);

@@ -141,6 +141,34 @@ fn tuned_gemm_handles_strides_alpha_and_beta() {
 }
 
 #[test]
+fn tuned_gemm_matches_reference_with_a_left_operand_copied_column_major() {
+    use Layout::*;
+    // Products the provider computes with its left operand (after it puts
+    // the destination column-major) transposed into scratch: B not
+    // row-major for a row-major C, A not column-major for a column-major
+    // C. m·k ≥ 4096; (300, 70, 1000) is copied in two blocks of columns
+    // (872 and 128), the others in one; odd sizes leave edges outside the
+    // 8 × 8 blocks.
+    let shapes = [(300, 70, 1000), (37, 129, 200), (1031, 9, 11), (64, 512, 128)];
+    let layouts = [
+        (RowMajor, ColMajor, RowMajor),
+        (RowMajor, Padded, ColMajor),
+        (Reversed, ColMajor, RowMajor),
+        (Padded, Reversed, ColMajor),
+    ];
+    for shape in shapes {
+        for layout in layouts {
+            for (alpha, beta) in [(1.0, 0.0), (-0.5, 2.0)] {
+                for threads in [1, 2] {
+                    check_gemm(shape, layout, alpha, beta, None, threads);
+                }
+            }
+        }
+        check_gemm(shape, (RowMajor, ColMajor, RowMajor), 1.0, 0.0, Some(f32::NAN), 1);
+    }
+}
+
+#[test]
 fn beta_zero_ignores_nan_in_c() {
     use Layout::*;
     for (shape, layout) in

@@ -5,7 +5,10 @@
 //! Only the f32 crate is built (not the `gemm` façade, which also compiles
 //! the f64, f16 and complex kernels nnc never calls); [`gemm_f32`] applies
 //! the façade's normalisation of layouts before calling the f32 kernel, so
-//! every product is computed exactly as through the façade.
+//! every product is computed exactly as through the façade — except that
+//! a left operand whose rows are not contiguous, which the library packs
+//! one element at a time, is first transposed into column-major scratch
+//! by blocks of columns, each block's product adding onto the last.
 
 use gemm_common::Parallelism;
 
@@ -151,6 +154,69 @@ unsafe fn gemm_f32(
         rhs = rhs.wrapping_offset((k - 1) as isize * rhs_rs);
         rhs_rs = -rhs_rs;
     }
+    if lhs_rs != 1 && m > 1 && n > 1 && k > 2 && m * n > 256 && m * k >= TRANSPOSE_LHS_MIN {
+        // The library packs a left operand whose rows are not contiguous
+        // element by element; a blocked transpose into column-major
+        // scratch is several times faster and leaves the library an
+        // operand it reads as is.
+        // In blocks of `depth` columns, so the copy stays in cache while
+        // the library reads it and the scratch stays small; each block
+        // adds onto the previous ones.
+        let depth = (TRANSPOSE_BLOCK_ELEMENTS / m).clamp(8, k.max(8)) / 8 * 8;
+        return COLUMN_MAJOR.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let ld = leading_dimension(m);
+            if scratch.len() < ld * depth {
+                scratch.resize(ld * depth, 0.0);
+            }
+            for k0 in (0..k).step_by(depth) {
+                let kb = depth.min(k - k0);
+                let block = &mut scratch[..ld * kb];
+                // SAFETY: `lhs` addresses `m × k` elements inside one live
+                // allocation (the caller's contract), columns k0..k0+kb of
+                // which are `m × kb` elements from `lhs + k0·lhs_cs`.
+                unsafe {
+                    transpose_into(
+                        m,
+                        kb,
+                        lhs.wrapping_offset(k0 as isize * lhs_cs),
+                        lhs_rs,
+                        lhs_cs,
+                        block,
+                        ld,
+                    )
+                };
+                let (read, scale) = if k0 == 0 { (read_dst, alpha) } else { (true, 1.0) };
+                // SAFETY: the caller's contract for `dst` and for `rhs`,
+                // whose rows k0..k0+kb are read; the left operand is the
+                // block, `m × kb` column-major in this thread's scratch,
+                // which nothing else uses during the call.
+                unsafe {
+                    gemm_f32::gemm::f32::get_gemm_fn()(
+                        m,
+                        n,
+                        kb,
+                        dst,
+                        dst_cs,
+                        dst_rs,
+                        read,
+                        block.as_ptr(),
+                        ld as isize,
+                        1,
+                        rhs.wrapping_offset(k0 as isize * rhs_rs),
+                        rhs_cs,
+                        rhs_rs,
+                        scale,
+                        beta,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    )
+                }
+            }
+        });
+    }
     // SAFETY: the caller's contract; the normalisation above only swaps the
     // roles of the operands or walks the same elements from the other end.
     unsafe {
@@ -175,5 +241,177 @@ unsafe fn gemm_f32(
             false,
             parallelism,
         )
+    }
+}
+
+/// Left operands with at least this many elements are transposed into
+/// column-major scratch when their rows are not contiguous.
+const TRANSPOSE_LHS_MIN: usize = 1 << 12;
+
+/// Elements of a left operand transposed at a time.
+const TRANSPOSE_BLOCK_ELEMENTS: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's column-major copy of a left operand.
+    static COLUMN_MAJOR: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The column stride of an `m`-row column-major copy: `m` rounded up to
+/// whole cache lines plus one, so consecutive columns fall in different
+/// cache sets (with a stride of a multiple of 4 KiB, the columns written
+/// by one block of the transpose would all compete for one set).
+fn leading_dimension(m: usize) -> usize {
+    m.div_ceil(16) * 16 + 16
+}
+
+/// Writes the `m × k` matrix `src` (element `(i, j)` at
+/// `src[i·rs + j·cs]`) column-major into `dst` (`(i, j)` at
+/// `dst[i + j·ld]`). Rows with unit column stride go through 8 × 8 vector
+/// transposes when the CPU has AVX; the rest element by element, in
+/// blocks that stay in the first-level cache.
+///
+/// # Safety
+/// Every element `i·rs + j·cs` (`i < m`, `j < k`) of `src` lies inside one
+/// live allocation.
+unsafe fn transpose_into(
+    m: usize,
+    k: usize,
+    src: *const f32,
+    rs: isize,
+    cs: isize,
+    dst: &mut [f32],
+    ld: usize,
+) {
+    assert!(ld >= m && dst.len() >= ld * k, "transposed copy of a wrong size");
+    #[cfg(target_arch = "x86_64")]
+    if cs == 1 && std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (just detected); the rest is this
+        // function's contract and the assertion.
+        return unsafe { avx::transpose_into(m, k, src, rs, dst, ld) };
+    }
+    // SAFETY: this function's contract and the assertion.
+    unsafe { transpose_scalar(0..m, 0..k, src, rs, cs, dst, ld) }
+}
+
+/// Elements `(i, j)`, `i ∈ rows`, `j ∈ cols`, of [`transpose_into`] one at
+/// a time, in square blocks.
+///
+/// # Safety
+/// As [`transpose_into`], for the elements in `rows × cols`;
+/// `rows.end <= ld` and `cols.end · ld <= dst.len()`.
+unsafe fn transpose_scalar(
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    src: *const f32,
+    rs: isize,
+    cs: isize,
+    dst: &mut [f32],
+    ld: usize,
+) {
+    const BLOCK: usize = 32;
+    for j0 in cols.clone().step_by(BLOCK) {
+        let j1 = (j0 + BLOCK).min(cols.end);
+        for i0 in rows.clone().step_by(BLOCK) {
+            let i1 = (i0 + BLOCK).min(rows.end);
+            for j in j0..j1 {
+                for (i, out) in (i0..i1).zip(&mut dst[j * ld + i0..j * ld + i1]) {
+                    // SAFETY: `(i, j)` is an element of `src` (the contract).
+                    *out = unsafe { *src.offset(i as isize * rs + j as isize * cs) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// [`super::transpose_into`] for rows with unit column stride: 8 × 8
+    /// blocks through vector registers. Per strip of 8 rows, blocks of
+    /// `COLUMNS` columns: the strip's cache lines are read whole before
+    /// they are evicted, and the next strip completes the lines of the
+    /// columns this one began. The edges go element by element.
+    ///
+    /// # Safety
+    /// The CPU has AVX; every element `i·rs + j` (`i < m`, `j < k`) of
+    /// `src` lies inside one live allocation; `ld >= m` and
+    /// `dst.len() >= ld·k`.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn transpose_into(
+        m: usize,
+        k: usize,
+        src: *const f32,
+        rs: isize,
+        dst: &mut [f32],
+        ld: usize,
+    ) {
+        const COLUMNS: usize = 64;
+        let (m8, k8) = (m / 8 * 8, k / 8 * 8);
+        let out = dst.as_mut_ptr();
+        for j0 in (0..k8).step_by(COLUMNS) {
+            let j1 = (j0 + COLUMNS).min(k8);
+            for i in (0..m8).step_by(8) {
+                for j in (j0..j1).step_by(8) {
+                    // SAFETY: rows i..i+8 and columns j..j+8 lie inside
+                    // `src` (i + 8 <= m, j + 8 <= k) and their transposes
+                    // `dst[(j + c)·ld + i ..][..8]` inside `dst`
+                    // (i + 8 <= ld, (j + 8)·ld <= dst.len()).
+                    unsafe { block(src.offset(i as isize * rs + j as isize), rs, out.add(j * ld + i), ld) };
+                }
+            }
+        }
+        // SAFETY: the edge rows and columns, under the same contract.
+        unsafe {
+            super::transpose_scalar(m8..m, 0..k, src, rs, 1, dst, ld);
+            super::transpose_scalar(0..m8, k8..k, src, rs, 1, dst, ld);
+        }
+    }
+
+    /// Transposes the 8 × 8 block at `src` (rows `rs` apart) into the
+    /// block at `dst` (columns `ld` apart).
+    ///
+    /// # Safety
+    /// The CPU has AVX; `src + r·rs + [0, 8)` is readable and
+    /// `dst + c·ld + [0, 8)` writable for `r, c < 8`.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    unsafe fn block(src: *const f32, rs: isize, dst: *mut f32, ld: usize) {
+        // SAFETY: the reads and writes this function's contract allows.
+        unsafe {
+            // (Closures would not inherit the target feature.)
+            let r0 = _mm256_loadu_ps(src);
+            let r1 = _mm256_loadu_ps(src.offset(rs));
+            let r2 = _mm256_loadu_ps(src.offset(2 * rs));
+            let r3 = _mm256_loadu_ps(src.offset(3 * rs));
+            let r4 = _mm256_loadu_ps(src.offset(4 * rs));
+            let r5 = _mm256_loadu_ps(src.offset(5 * rs));
+            let r6 = _mm256_loadu_ps(src.offset(6 * rs));
+            let r7 = _mm256_loadu_ps(src.offset(7 * rs));
+            let t0 = _mm256_unpacklo_ps(r0, r1);
+            let t1 = _mm256_unpackhi_ps(r0, r1);
+            let t2 = _mm256_unpacklo_ps(r2, r3);
+            let t3 = _mm256_unpackhi_ps(r2, r3);
+            let t4 = _mm256_unpacklo_ps(r4, r5);
+            let t5 = _mm256_unpackhi_ps(r4, r5);
+            let t6 = _mm256_unpacklo_ps(r6, r7);
+            let t7 = _mm256_unpackhi_ps(r6, r7);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps::<0x20>(s0, s4));
+            _mm256_storeu_ps(dst.add(ld), _mm256_permute2f128_ps::<0x20>(s1, s5));
+            _mm256_storeu_ps(dst.add(2 * ld), _mm256_permute2f128_ps::<0x20>(s2, s6));
+            _mm256_storeu_ps(dst.add(3 * ld), _mm256_permute2f128_ps::<0x20>(s3, s7));
+            _mm256_storeu_ps(dst.add(4 * ld), _mm256_permute2f128_ps::<0x31>(s0, s4));
+            _mm256_storeu_ps(dst.add(5 * ld), _mm256_permute2f128_ps::<0x31>(s1, s5));
+            _mm256_storeu_ps(dst.add(6 * ld), _mm256_permute2f128_ps::<0x31>(s2, s6));
+            _mm256_storeu_ps(dst.add(7 * ld), _mm256_permute2f128_ps::<0x31>(s3, s7));
+        }
     }
 }
