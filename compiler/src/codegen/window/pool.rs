@@ -5,10 +5,13 @@
 //! each combination of runs gets its own loop nest ([`spatial`]) with the
 //! taps unrolled at constant offsets from running pointers ([`for_taps`]).
 //! Max follows the interpreter's `max_nan` fold ([`window_max`]); the
-//! gradients zero their rows and then scatter-add.
+//! gradients zero their rows and then scatter-add. The max-pooling
+//! gradient of windows of two taps two apart along the innermost axis
+//! (2×2 stride 2 and the like) takes four windows at a time
+//! ([`max_grad_pairs`]); other windows one at a time.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::emitter::{for_planes, zero_rows, Counted, Gen};
@@ -46,6 +49,8 @@ pub(super) struct PoolGeo {
     /// Channels per row (planes per batch element).
     channels: usize,
     window_size: usize,
+    /// The window's extent along the innermost spatial axis.
+    inner_window: usize,
 }
 
 /// Output positions along one axis grouped into runs of equal in-bounds
@@ -97,6 +102,7 @@ impl PoolGeo {
             out_plane: os.iter().product(),
             channels: x[1],
             window_size: window.iter().product(),
+            inner_window: window.last().copied().unwrap_or(1),
             os,
             stride: stride.to_vec(),
             segs,
@@ -391,10 +397,7 @@ pub(super) fn emit_pool_grad(
         PoolKind::Max => {
             // x and dx have one layout: dx's element is at the same offset.
             let delta = b.ins().isub(g.bases[out], g.bases[0]);
-            let mut leaf = |b: &mut FunctionBuilder, p: &[Value], ranges: &[(usize, usize)], _: Lanes| {
-                if tap_count(ranges) == 0 {
-                    return;
-                }
+            let scalar = |b: &mut FunctionBuilder, p: &[Value], ranges: &[(usize, usize)]| {
                 // The first tap holding the window's maximum, or its first
                 // NaN: the maximum first (branch-free maxss), then the first
                 // tap equal to it (or NaN, when it is NaN).
@@ -428,9 +431,32 @@ pub(super) fn emit_pool_grad(
                 let new = b.ins().fadd(old, gv);
                 g.store(b, new, dx_at, 0);
             };
+            // Windows of two taps two apart along the innermost axis: four
+            // neighbouring windows at once, whose taps cover eight
+            // consecutive elements and no element twice.
+            let pairs = geo.stride.last() == Some(&2) && geo.inner_window == 2;
+            let last = geo.os.len().saturating_sub(1);
+            let lane_steps = [streams[0].mul.get(last).copied().unwrap_or(0), 4];
+            let mut leaf = |b: &mut FunctionBuilder, p: &[Value], ranges: &[(usize, usize)], lanes: Lanes| {
+                if tap_count(ranges) == 0 {
+                    return;
+                }
+                if !lanes.is_vector() {
+                    return scalar(b, p, ranges);
+                }
+                if ranges.last() != Some(&(0, 2)) {
+                    for lane in 0..4 {
+                        let q: Vec<Value> =
+                            p.iter().zip(lane_steps).map(|(&v, s)| b.ins().iadd_imm_s(v, lane * s)).collect();
+                        scalar(b, &q, ranges);
+                    }
+                    return;
+                }
+                max_grad_pairs(g, b, p, (ranges, &xstr), delta);
+            };
             let bufs = [(0, geo.in_plane as i64 * 4), (1, geo.out_plane as i64 * 4)];
             for_planes(g, b, se.0, se.1, geo.channels, &bufs, &mut |b, planes| {
-                spatial(g, b, &geo.segs, &streams, 0, planes, &mut Vec::new(), false, &mut leaf);
+                spatial(g, b, &geo.segs, &streams, 0, planes, &mut Vec::new(), pairs, &mut leaf);
             });
         }
         PoolKind::Avg => {
@@ -454,4 +480,63 @@ pub(super) fn emit_pool_grad(
             });
         }
     }
+}
+
+/// The max-pooling gradient of four neighbouring windows whose innermost
+/// taps are the pair `(0, 1)` and whose origins are two elements apart
+/// (`p[0]`: the first window's origin in `x`, `p[1]`: its `dy`): per lane
+/// the first tap holding the window's maximum (or its first NaN) takes
+/// `dy`, as in the scalar leaf; per row of taps the two innermost taps'
+/// shares are interleaved into the eight consecutive elements of `dx`
+/// they fall on and added there. `delta` is the distance from `x` to `dx`.
+fn max_grad_pairs(
+    g: &Gen,
+    b: &mut FunctionBuilder,
+    p: &[Value],
+    (ranges, xstr): (&[(usize, usize)], &[i64]),
+    delta: Value,
+) {
+    let lanes = Lanes::X4;
+    let m = window_max(g, b, p[0], (ranges, xstr), lanes, 2);
+    let m_nan = b.ins().fcmp(FloatCC::Unordered, m, m);
+    let found = b.declare_var(types::I32X4);
+    let none = Emit { b: &mut *b, lanes }.i(0);
+    b.def_var(found, none);
+    let dy = g.load(b, types::F32X4, 1, p[1], 0);
+    let zero = Emit { b: &mut *b, lanes }.f(0.0);
+    let n = ranges.len() - 1;
+    let little = MemFlagsData::new().with_endianness(Endianness::Little);
+    let interleave = |b: &mut FunctionBuilder, a: Value, c: Value, first: u8| -> Value {
+        // Lanes `first` and `first + 1` of `a` and of `c`, alternately.
+        let bytes: Vec<u8> = [first, first + 4, first + 1, first + 5]
+            .iter()
+            .flat_map(|&l| (0..4).map(move |i| l * 4 + i))
+            .collect();
+        let mask = b.func.dfg.immediates.push(bytes.as_slice().into());
+        let (a, c) = (b.ins().bitcast(types::I8X16, little, a), b.ins().bitcast(types::I8X16, little, c));
+        let v = b.ins().shuffle(a, c, mask);
+        b.ins().bitcast(types::F32X4, little, v)
+    };
+    for_taps(g, b, p[0], &ranges[..n], &xstr[..n], &mut |b, ptr, off| {
+        let mut share = [zero; 2];
+        for (k, share) in share.iter_mut().enumerate() {
+            let x = g.load_taps(b, lanes, 2, ptr, off + 4 * k as i32);
+            let eq = b.ins().fcmp(FloatCC::Equal, x, m);
+            let un = b.ins().fcmp(FloatCC::Unordered, x, x);
+            let hit = b.ins().bitselect(m_nan, un, eq);
+            let before = b.use_var(found);
+            let take = b.ins().band_not(hit, before);
+            let now = b.ins().bor(before, hit);
+            b.def_var(found, now);
+            *share = Emit { b: &mut *b, lanes }.select(Mask(take), dy, zero);
+        }
+        let dx = b.ins().iadd(ptr, delta);
+        for (half, first) in [(0, 0u8), (1, 2u8)] {
+            let v = interleave(b, share[0], share[1], first);
+            let at = off + 16 * half;
+            let old = g.load(b, types::F32X4, g.out(), dx, at);
+            let new = b.ins().fadd(old, v);
+            g.store(b, new, dx, at);
+        }
+    });
 }
