@@ -512,7 +512,7 @@ fn fmi_convlstm_beats_persistence_on_real_radar() {
 
 #[test]
 fn fmi_trajgru_beats_persistence_on_real_radar() {
-    // One epoch: 0.867; the full run 0.690.
+    // One epoch: 0.867; the full run 0.682.
     assert_nowcast_beats_persistence("fmi_trajgru.nn", 0.8801, 1);
 }
 
