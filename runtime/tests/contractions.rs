@@ -143,13 +143,15 @@ fn tuned_gemm_handles_strides_alpha_and_beta() {
 #[test]
 fn tuned_gemm_matches_reference_with_a_left_operand_copied_column_major() {
     use Layout::*;
-    // Products the provider computes with its left operand (after it puts
-    // the destination column-major) transposed into scratch: B not
-    // row-major for a row-major C, A not column-major for a column-major
-    // C. m·k ≥ 4096; (300, 70, 1000) is copied in two blocks of columns
-    // (872 and 128), the others in one; odd sizes leave edges outside the
+    // Products whose left operand, once the provider has put the
+    // destination column-major (and a product with fewer than 64 rows on
+    // its side), has non-contiguous rows and m·k ≥ 4096, so it is copied
+    // column-major in blocks of 2^20 / m columns (rounded down to 8):
+    // (1100, 12, 1000) with A padded and C column-major in two blocks
+    // (952, 48), (9, 1031, 11) with B column-major and C row-major
+    // in two (8, 3), the rest in one; odd sizes leave edges outside the
     // 8 × 8 blocks.
-    let shapes = [(300, 70, 1000), (37, 129, 200), (1031, 9, 11), (64, 512, 128)];
+    let shapes = [(1100, 12, 1000), (37, 129, 200), (9, 1031, 11), (64, 512, 128)];
     let layouts = [
         (RowMajor, ColMajor, RowMajor),
         (RowMajor, Padded, ColMajor),

@@ -248,7 +248,8 @@ unsafe fn gemm_f32(
 /// column-major scratch when their rows are not contiguous.
 const TRANSPOSE_LHS_MIN: usize = 1 << 12;
 
-/// Elements of a left operand transposed at a time.
+/// Elements of a left operand transposed at a time (blocks of 2^20 / m
+/// columns, rounded down to 8).
 const TRANSPOSE_BLOCK_ELEMENTS: usize = 1 << 20;
 
 thread_local! {
