@@ -434,23 +434,20 @@ pub(super) fn emit_pool_grad(
             // Windows of two taps two apart along the innermost axis: four
             // neighbouring windows at once, whose taps cover eight
             // consecutive elements and no element twice.
-            let pairs = geo.stride.last() == Some(&2) && geo.inner_window == 2;
-            let last = geo.os.len().saturating_sub(1);
-            let lane_steps = [streams[0].mul.get(last).copied().unwrap_or(0), 4];
+            // Every run that `spatial` hands out four at a time then
+            // covers both taps or none (only a window at an edge is
+            // clipped, and it is a run of its own).
+            let pairs = geo.stride.last() == Some(&2)
+                && geo.inner_window == 2
+                && geo.segs.last().is_some_and(|segs| {
+                    segs.iter().all(|s| s.count < 4 || s.lo == s.hi || (s.lo, s.hi) == (0, 2))
+                });
             let mut leaf = |b: &mut FunctionBuilder, p: &[Value], ranges: &[(usize, usize)], lanes: Lanes| {
                 if tap_count(ranges) == 0 {
                     return;
                 }
                 if !lanes.is_vector() {
                     return scalar(b, p, ranges);
-                }
-                if ranges.last() != Some(&(0, 2)) {
-                    for lane in 0..4 {
-                        let q: Vec<Value> =
-                            p.iter().zip(lane_steps).map(|(&v, s)| b.ins().iadd_imm_s(v, lane * s)).collect();
-                        scalar(b, &q, ranges);
-                    }
-                    return;
                 }
                 max_grad_pairs(g, b, p, (ranges, &xstr), delta);
             };

@@ -154,72 +154,13 @@ unsafe fn gemm_f32(
         rhs = rhs.wrapping_offset((k - 1) as isize * rhs_rs);
         rhs_rs = -rhs_rs;
     }
-    if lhs_rs != 1 && m > 1 && n > 1 && k > 2 && m * n > 256 && m * k >= TRANSPOSE_LHS_MIN {
-        // The library packs a left operand whose rows are not contiguous
-        // element by element; a blocked transpose into column-major
-        // scratch is several times faster and leaves the library an
-        // operand it reads as is.
-        // In blocks of `depth` columns, so the copy stays in cache while
-        // the library reads it and the scratch stays small; each block
-        // adds onto the previous ones.
-        let depth = (TRANSPOSE_BLOCK_ELEMENTS / m).clamp(8, k.max(8)) / 8 * 8;
-        return COLUMN_MAJOR.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let ld = leading_dimension(m);
-            if scratch.len() < ld * depth {
-                scratch.resize(ld * depth, 0.0);
-            }
-            for k0 in (0..k).step_by(depth) {
-                let kb = depth.min(k - k0);
-                let block = &mut scratch[..ld * kb];
-                // SAFETY: `lhs` addresses `m × k` elements inside one live
-                // allocation (the caller's contract), columns k0..k0+kb of
-                // which are `m × kb` elements from `lhs + k0·lhs_cs`.
-                unsafe {
-                    transpose_into(
-                        m,
-                        kb,
-                        lhs.wrapping_offset(k0 as isize * lhs_cs),
-                        lhs_rs,
-                        lhs_cs,
-                        block,
-                        ld,
-                    )
-                };
-                let (read, scale) = if k0 == 0 { (read_dst, alpha) } else { (true, 1.0) };
-                // SAFETY: the caller's contract for `dst` and for `rhs`,
-                // whose rows k0..k0+kb are read; the left operand is the
-                // block, `m × kb` column-major in this thread's scratch,
-                // which nothing else uses during the call.
-                unsafe {
-                    gemm_f32::gemm::f32::get_gemm_fn()(
-                        m,
-                        n,
-                        kb,
-                        dst,
-                        dst_cs,
-                        dst_rs,
-                        read,
-                        block.as_ptr(),
-                        ld as isize,
-                        1,
-                        rhs.wrapping_offset(k0 as isize * rhs_rs),
-                        rhs_cs,
-                        rhs_rs,
-                        scale,
-                        beta,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    )
-                }
-            }
-        });
-    }
-    // SAFETY: the caller's contract; the normalisation above only swaps the
-    // roles of the operands or walks the same elements from the other end.
-    unsafe {
+    // `dst := scale·dst + beta·lhs·rhs` over `k` columns of `lhs` (column
+    // stride `lhs_cs`, row stride `lhs_rs`) and rows of `rhs` from `rhs`.
+    // SAFETY (of every use): the operands address elements the caller's
+    // contract covers (the normalisation above only swaps the roles of the
+    // operands or walks the same elements from the other end), or this
+    // thread's scratch, which nothing else uses during the call.
+    let product = |k: usize, lhs: *const f32, lhs_cs: isize, lhs_rs: isize, rhs: *const f32, read, scale| unsafe {
         gemm_f32::gemm::f32::get_gemm_fn()(
             m,
             n,
@@ -227,21 +168,60 @@ unsafe fn gemm_f32(
             dst,
             dst_cs,
             dst_rs,
-            read_dst,
+            read,
             lhs,
             lhs_cs,
             lhs_rs,
             rhs,
             rhs_cs,
             rhs_rs,
-            alpha,
+            scale,
             beta,
             false,
             false,
             false,
             parallelism,
         )
+    };
+    if lhs_rs == 1 || m <= 1 || n <= 1 || k <= 2 || m * n <= 256 || m * k < TRANSPOSE_LHS_MIN {
+        return product(k, lhs, lhs_cs, lhs_rs, rhs, read_dst, alpha);
     }
+    // The library packs a left operand whose rows are not contiguous
+    // element by element; a blocked transpose into column-major scratch is
+    // several times faster and leaves the library an operand it reads as
+    // is. In blocks of `depth` columns, so the copy stays in cache while
+    // the library reads it and the scratch stays small; each block adds
+    // onto the previous ones.
+    let depth = (TRANSPOSE_BLOCK_ELEMENTS / m).clamp(8, k.max(8)) / 8 * 8;
+    COLUMN_MAJOR.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let ld = leading_dimension(m);
+        if scratch.len() < ld * depth {
+            scratch.resize(ld * depth, 0.0);
+        }
+        for k0 in (0..k).step_by(depth) {
+            let kb = depth.min(k - k0);
+            let block = &mut scratch[..ld * kb];
+            // SAFETY: `lhs` addresses `m × k` elements inside one live
+            // allocation (the caller's contract), columns k0..k0+kb of
+            // which are `m × kb` elements from `lhs + k0·lhs_cs`.
+            unsafe {
+                transpose_into(m, kb, lhs.wrapping_offset(k0 as isize * lhs_cs), lhs_rs, lhs_cs, block, ld)
+            };
+            let (read, scale) = if k0 == 0 { (read_dst, alpha) } else { (true, 1.0) };
+            // Rows k0..k0+kb of `rhs` against the block, `m × kb`
+            // column-major.
+            product(
+                kb,
+                block.as_ptr(),
+                ld as isize,
+                1,
+                rhs.wrapping_offset(k0 as isize * rhs_rs),
+                read,
+                scale,
+            );
+        }
+    })
 }
 
 /// Left operands with at least this many elements are transposed into
