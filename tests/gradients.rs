@@ -237,6 +237,11 @@ fn node_cost(graph: &Graph, node: &Node, dims: &HashMap<String, usize>) -> f64 {
             count(graph.ty(node.args[1])) / node.ty.shape.dims()[1].known().unwrap_or(1) as f64
         }
         Op::MatMul => graph.ty(node.args[0]).shape.dims().last().and_then(|d| d.known()).unwrap_or(1) as f64,
+        Op::MatMulSum => {
+            let a = count(graph.ty(node.args[0]));
+            a / graph.ty(node.args[0]).shape.dims().iter().rev().nth(1).and_then(|d| d.known()).unwrap_or(1)
+                as f64
+        }
         Op::Pool(w) => w.window.iter().product::<usize>() as f64,
         // Indexed reads and writes: the interpreter resolves an index per
         // element, measured at about ten multiply-adds' time.

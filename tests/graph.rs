@@ -227,7 +227,8 @@ fn resnet_and_lstm_at_every_stage() {
             check_svg(model, stage, &dir);
         }
     }
-    // The LSTM's 24 unrolled steps are one box, and its backward pass one.
+    // The LSTM (one fused node over its 24 steps) is one box, and its
+    // backward pass one.
     let (boxes, _) = check_svg("models/nino12_lstm.nn", GraphStage::Grad, &dir);
     let lstm: Vec<&str> =
         boxes.iter().filter(|b| b.title.contains("h.lstm_1")).map(|b| b.class.as_str()).collect();
@@ -235,22 +236,18 @@ fn resnet_and_lstm_at_every_stage() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `--by-layer` gathers the LSTM's hundreds of kernels into a box per
-/// layer, backward pass and update, each listing its kernels.
+/// `--by-layer` gathers the hundreds of kernels of a GRU unrolled over its
+/// steps into a box per layer, backward pass and update, each listing its
+/// kernels.
 #[test]
 fn fused_kernels_by_layer() {
     let dir = scratch("by-layer");
-    let (kernels, _) = check_svg("models/nino12_lstm.nn", GraphStage::Fused, &dir);
-    let (boxes, _) = check_svg_with("models/nino12_lstm.nn", GraphStage::Fused, true, &dir);
+    let (kernels, _) = check_svg("models/nino12_gru.nn", GraphStage::Fused, &dir);
+    let (boxes, _) = check_svg_with("models/nino12_gru.nn", GraphStage::Fused, true, &dir);
     assert!(boxes.len() * 5 < kernels.len(), "{} boxes for {} kernels", boxes.len(), kernels.len());
-    let lstm =
-        boxes.iter().find(|b| b.title.starts_with("lstm → [B, 16]\nh.lstm_1 · ")).expect("the LSTM's box");
-    assert!(lstm.title.contains(" kernels\n"), "{}", lstm.title);
-    assert!(
-        lstm.title.contains("models/nino12_lstm.nn:9: h = x |> lstm(16, return: last)"),
-        "{}",
-        lstm.title
-    );
+    let gru = boxes.iter().find(|b| b.title.starts_with("gru → [B, 16]\nh.gru_1 · ")).expect("the GRU's box");
+    assert!(gru.title.contains(" kernels\n"), "{}", gru.title);
+    assert!(gru.title.contains("models/nino12_gru.nn:9: h = x |> gru(16, return: last)"), "{}", gru.title);
     fails(&["graph", "models/sine.nn", "--by-layer"], 2, "`--by-layer` applies to `--stage fused` only");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -594,6 +594,12 @@ impl<'g> Translator<'g> {
                 }
             }
             Op::MatMul => self.node("MatMul", &a, vec![], loc, out),
+            Op::MatMulSum => {
+                let batched = self.node("MatMul", &a, vec![], loc, None);
+                let rank = arg_ty(0).shape.rank() as i64;
+                let axes = self.ints(&(0..rank - 2).collect::<Vec<_>>());
+                self.node("ReduceSum", &[&batched, &axes], vec![attr_int("keepdims", 0)], loc, out)
+            }
             Op::Conv(c) => {
                 let attrs = vec![
                     attr_ints("strides", c.stride.clone()),
@@ -674,6 +680,15 @@ impl<'g> Translator<'g> {
                 name
             }
             Op::StopGradient => self.node("Identity", &a, vec![], loc, out),
+            Op::Lstm { reverse } => {
+                let Some(hidden) = graph.ty(node.args[1]).shape.dims()[1].known() else {
+                    return self.unsupported(v, "its hidden size is not known");
+                };
+                let Some(steps) = node.ty.shape.dims()[0].known() else {
+                    return self.unsupported(v, "its number of steps is not known");
+                };
+                self.lstm(&a, hidden, steps, *reverse, loc, out)
+            }
             // An input of the model (see `export`).
             Op::RngUniform { .. } => return,
             Op::ConvWeightGrad { .. }
@@ -681,12 +696,58 @@ impl<'g> Translator<'g> {
             | Op::ResizeGrad { .. }
             | Op::WarpGradInput(_)
             | Op::WarpGradFlow(_)
-            | Op::ScatterMaxGrad { .. } => {
+            | Op::ScatterMaxGrad { .. }
+            | Op::LstmGrad { .. } => {
                 return self
                     .unsupported(v, "it belongs to a backward pass, which an inference graph does not have")
             }
         };
         self.names[v.index()] = name;
+    }
+
+    /// `lstm(gx, w, h0, c0)` unrolled over its steps (ONNX's `LSTM` gives
+    /// no per-step cell states or gates, which the op's result holds): per
+    /// step `pre = gx[t] + h·wᵀ`, split into the four gates, activated, and
+    /// the step's lanes `[h, c, i, f, g, o]` concatenated; the steps stacked
+    /// on axis 0 (time-major, as the op's operand and result) in position
+    /// order.
+    fn lstm(
+        &mut self,
+        a: &[&str],
+        hidden: usize,
+        steps: usize,
+        reverse: bool,
+        loc: Loc,
+        out: Option<String>,
+    ) -> String {
+        let (gx, w, mut h, mut c) = (a[0].to_string(), a[1], a[2].to_string(), a[3].to_string());
+        let wt = self.node("Transpose", &[w], vec![attr_ints("perm", vec![1, 0])], loc, None);
+        let (axis0, axis1) = (self.ints(&[0]), self.ints(&[1]));
+        let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
+        let mut lanes = vec![String::new(); steps];
+        for t in order {
+            let (s, e) = (self.ints(&[t as i64]), self.ints(&[t as i64 + 1]));
+            let gx_t = self.node("Slice", &[&gx, &s, &e, &axis0], vec![], loc, None);
+            let gx_t = self.node("Squeeze", &[&gx_t, &axis0], vec![], loc, None);
+            let product = self.node("MatMul", &[&h, &wt], vec![], loc, None);
+            let pre = self.node("Add", &[&gx_t, &product], vec![], loc, None);
+            let mut gates = vec![];
+            for (k, act) in ["Sigmoid", "Sigmoid", "Tanh", "Sigmoid"].into_iter().enumerate() {
+                let (s, e) = (self.ints(&[(k * hidden) as i64]), self.ints(&[((k + 1) * hidden) as i64]));
+                let block = self.node("Slice", &[&pre, &s, &e, &axis1], vec![], loc, None);
+                gates.push(self.node(act, &[&block], vec![], loc, None));
+            }
+            let kept = self.node("Mul", &[&gates[1], &c], vec![], loc, None);
+            let added = self.node("Mul", &[&gates[0], &gates[2]], vec![], loc, None);
+            c = self.node("Add", &[&kept, &added], vec![], loc, None);
+            let squashed = self.node("Tanh", &[&c], vec![], loc, None);
+            h = self.node("Mul", &[&gates[3], &squashed], vec![], loc, None);
+            let parts: Vec<&str> = [&h, &c].into_iter().chain(&gates).map(String::as_str).collect();
+            let joined = self.node("Concat", &parts, vec![attr_int("axis", 1)], loc, None);
+            lanes[t] = self.node("Unsqueeze", &[&joined, &axis0], vec![], loc, None);
+        }
+        let parts: Vec<&str> = lanes.iter().map(String::as_str).collect();
+        self.node("Concat", &parts, vec![attr_int("axis", 0)], loc, out)
     }
 
     /// `(index clamped to 0..n, whether it lies in 0..n)` of an `i32` index.

@@ -186,6 +186,9 @@ fn recurrent(c: &mut Criterion) {
         ("dg_whh/64x128x512", 64, 128, 512, false, false),
         ("dg_t_h/512x128x64", 512, 128, 64, true, false),
         ("x_wih_t/4096x512x32", 4096, 512, 32, false, true),
+        ("xt_dg/32x512x4096", 32, 512, 4096, true, false),
+        ("ht_dg/128x512x4032", 128, 512, 4032, true, false),
+        ("dg_t_x/512x32x4096", 512, 32, 4096, true, false),
     ] {
         let (a, b) = (values(m * k), values(k * n));
         let mut out = vec![0.0f32; m * n];
@@ -281,5 +284,39 @@ fn wide(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm_1024, conv_tiles, winograd, recurrent, wide);
+/// The weight gradients of the fused LSTM (`nnc_compiler`'s `matmul_sum`
+/// over the steps): `x_tᵀ · dpre_t` and `h_tᵀ · dpre_t` summed over 64
+/// steps as one product of inner dimension 4096, `dpre` read in place as
+/// 512 of the 768 lanes of the gradient's rows, the result row-major or
+/// column-major.
+fn sums(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sums");
+    group.sample_size(20);
+    for (name, m) in [("xt_dpre/32x512x4096", 32), ("ht_dpre/128x512x4096", 128)] {
+        let (n, k, lanes) = (512, 4096, 768);
+        let a = values(k * m);
+        let r = values(k * lanes);
+        let mut out = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        for column_major in [false, true] {
+            let layout = if column_major { "c_columns" } else { "c_rows" };
+            group.bench_function(format!("{name}/{layout}"), |bench| {
+                bench.iter(|| {
+                    let a = MatRef::row_major(&a, m).t();
+                    let b = MatRef { data: &r, offset: 0, row_stride: lanes as isize, col_stride: 1 };
+                    let c = if column_major {
+                        MatMut { data: &mut out, offset: 0, row_stride: 1, col_stride: m as isize }
+                    } else {
+                        MatMut::row_major(&mut out, n)
+                    };
+                    Tuned.gemm(m, n, k, 1.0, a, b, 0.0, c, 1).unwrap();
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm_1024, conv_tiles, winograd, recurrent, wide, sums);
 criterion_main!(benches);

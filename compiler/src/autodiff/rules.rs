@@ -251,6 +251,18 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let at = e.op(Op::Permute { axes: swap }, &[x(0)])?;
             vec![Some(e.op(Op::MatMul, &[gy, bt])?), Some(e.op(Op::MatMul, &[at, gy])?)]
         }
+        Op::MatMulSum => {
+            // Every batch's product received the whole cotangent.
+            let r = e.shape(x(0)).rank();
+            let mut swap: Vec<usize> = (0..r).collect();
+            swap.swap(r - 2, r - 1);
+            let mut wide = e.shape(x(0)).dims()[..r - 2].to_vec();
+            wide.extend(node.ty.shape.dims().iter().cloned());
+            let gb = e.op(Op::Broadcast { shape: Shape(wide) }, &[gy])?;
+            let bt = e.op(Op::Permute { axes: swap.clone() }, &[x(1)])?;
+            let at = e.op(Op::Permute { axes: swap }, &[x(0)])?;
+            vec![Some(e.op(Op::MatMul, &[gb, bt])?), Some(e.op(Op::MatMul, &[at, gb])?)]
+        }
         Op::Conv(conv) => {
             let ConvAttrs { stride, padding, dilation, .. } = conv;
             let (xs, ws) = (e.shape(x(0)), e.shape(x(1)));
@@ -319,13 +331,16 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             vec![Some(e.op(Op::ScatterMaxGrad { axis: *axis }, &[x(0), x(1), gy])?), None]
         }
         Op::StopGradient => vec![None],
+        // ---------------------------------------------------- recurrences
+        Op::Lstm { reverse } => lstm(e, node, y, gy, *reverse)?,
 
         Op::ConvWeightGrad { .. }
         | Op::ScatterMaxGrad { .. }
         | Op::PoolGrad { .. }
         | Op::ResizeGrad { .. }
         | Op::WarpGradInput(_)
-        | Op::WarpGradFlow(_) => {
+        | Op::WarpGradFlow(_)
+        | Op::LstmGrad { .. } => {
             return Err(format!(
                 "{y}: `{}` is a gradient op; second derivatives are not supported",
                 node.op.mnemonic()
@@ -334,15 +349,97 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
     })
 }
 
+/// The gradient of `y = lstm(gx, w, h0, c0)`: `r = lstm_grad(y, dh, dc,
+/// dgates, w, c0)`, the cotangent `gy` cut into its lanes (slices of the
+/// pads that the gradients of `y`'s readers are, which the optimisation
+/// passes turn into the parts that are not zero), holds per step the gate
+/// pre-activations' gradient (which is `gx`'s) and what reaches the
+/// previous states, so `h0`'s and `c0`'s gradients are the first processed
+/// step's lanes. The weight's is
+/// `Σ_t dpre_tᵀ · h_prev_t`, computed transposed as one `matmul_sum` over
+/// the steps after the first, `Σ_t h_prev_tᵀ · dpre_t` (`[H, B] · [B, 4H]`
+/// per step; in the time-major layouts of `y` and `r` one product with
+/// inner dimension `(T − 1)·B`), plus the first step's product with `h0`
+/// unless `h0` is zero (the default state).
+fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) -> Result<Grads, String> {
+    let (w, h0, c0) = (node.args[1], node.args[2], node.args[3]);
+    let shape = e.shape(y);
+    let steps = known_dim(&shape, 0, "lstm")?;
+    let hidden = known_dim(&e.shape(w), 1, "lstm")?;
+    let batch = shape.dims()[1].clone();
+    let mut cotangents = vec![y];
+    for (lo, hi) in [(0, 1), (1, 2), (2, 6)] {
+        cotangents.push(e.op(Op::Slice { axis: 2, start: lo * hidden, end: hi * hidden }, &[gy])?);
+    }
+    cotangents.extend([w, c0]);
+    let r = e.op(Op::LstmGrad { reverse }, &cotangents)?;
+    let dpre = e.op(Op::Slice { axis: 2, start: 0, end: 4 * hidden }, &[r])?;
+    let rows = |cols: usize| Shape(vec![batch.clone(), Dim::Known(cols)]);
+    // Lanes `lo..hi` of step `t` of `v`, as a [B, hi − lo] matrix.
+    let lanes = |e: &mut Emitter, v: ValueId, t: usize, lo: usize, hi: usize| -> Result<ValueId, String> {
+        let step = e.op(Op::Slice { axis: 0, start: t, end: t + 1 }, &[v])?;
+        let part = e.op(Op::Slice { axis: 2, start: lo, end: hi }, &[step])?;
+        e.reshape(part, &rows(hi - lo))
+    };
+    let first = if reverse { steps - 1 } else { 0 };
+    let dh0 = lanes(e, r, first, 4 * hidden, 5 * hidden)?;
+    let dc0 = lanes(e, r, first, 5 * hidden, 6 * hidden)?;
+    // Steps 1.. of the processing order read the previous step's `h`:
+    // positions `1..T` reading `0..T−1` (reverse: `0..T−1` reading `1..T`).
+    let (read, from) = if reverse { ((0, steps - 1), (1, steps)) } else { ((1, steps), (0, steps - 1)) };
+    let mut dwt = None;
+    if steps > 1 {
+        let h_prev = e.op(Op::Slice { axis: 0, start: from.0, end: from.1 }, &[y])?;
+        let h_prev = e.op(Op::Slice { axis: 2, start: 0, end: hidden }, &[h_prev])?;
+        let h_prev = e.op(Op::Permute { axes: vec![0, 2, 1] }, &[h_prev])?;
+        let dpre_later = e.op(Op::Slice { axis: 0, start: read.0, end: read.1 }, &[dpre])?;
+        dwt = Some(e.op(Op::MatMulSum, &[h_prev, dpre_later])?);
+    }
+    if !is_zero(e.graph, h0) {
+        let ht = e.op(Op::Permute { axes: vec![1, 0] }, &[h0])?;
+        let dpre_first = lanes(e, r, first, 0, 4 * hidden)?;
+        let product = e.op(Op::MatMul, &[ht, dpre_first])?;
+        dwt = Some(match dwt {
+            Some(sum) => e.add(sum, product)?,
+            None => product,
+        });
+    }
+    let dw = match dwt {
+        Some(dwt) => e.op(Op::Permute { axes: vec![1, 0] }, &[dwt])?,
+        None => e.filled(0.0, &e.shape(w))?,
+    };
+    Ok(vec![Some(dpre), Some(dw), Some(dh0), Some(dc0)])
+}
+
+/// Whether `v` is the constant 0 (or a broadcast of it).
+fn is_zero(graph: &Graph, v: ValueId) -> bool {
+    match &graph.node(v).op {
+        Op::Const { value } => *value == 0.0,
+        Op::Broadcast { .. } => is_zero(graph, graph.node(v).args[0]),
+        _ => false,
+    }
+}
+
 /// The gradient of `broadcast` to `gy`'s shape from `shape`: the sum over
 /// the added leading axes and over the axes where `shape` has size 1 and the
 /// result does not, reshaped back to `shape`.
+///
+/// A matrix broadcast over the batch of a product (a weight applied to
+/// every step of a sequence) gets the batched product of its gradient
+/// summed over the batch, `matmul_sum`, rather than a `matmul` of every
+/// batch's gradient and their sum.
 fn unbroadcast(e: &mut Emitter, gy: ValueId, shape: &Shape) -> Result<ValueId, String> {
     let out = e.shape(gy);
     let lead = out.rank() - shape.rank();
     let axes: Vec<usize> = (0..out.rank())
         .filter(|&i| i < lead || (shape.dims()[i - lead] == Dim::Known(1) && out.dims()[i] != Dim::Known(1)))
         .collect();
+    let product = e.graph.node(gy);
+    let batch_only = lead > 0 && shape.rank() == 2 && axes.len() == lead;
+    if batch_only && product.op == Op::MatMul && product.grad_of.is_some() {
+        let (a, b) = (product.args[0], product.args[1]);
+        return e.op(Op::MatMulSum, &[a, b]);
+    }
     let summed = e.sum(gy, axes)?;
     e.reshape(summed, shape)
 }

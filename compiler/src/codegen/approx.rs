@@ -244,20 +244,20 @@ fn exp_clamped(e: &mut Emit, x: Value) -> Value {
 
 /// The range [`exp`] clamps its argument to: both ends already round to 0
 /// and +Inf.
-pub(super) const EXP_MIN: f32 = -104.0;
-pub(super) const EXP_MAX: f32 = 88.8;
+pub const EXP_MIN: f32 = -104.0;
+pub const EXP_MAX: f32 = 88.8;
 /// [`tanh`] evaluates its rational function on |x| clamped to this; beyond
 /// it tanh rounds to 1.
-pub(super) const TANH_CLAMP: f32 = 9.0;
+pub const TANH_CLAMP: f32 = 9.0;
 /// -ln 2 in two parts for [`exp`]'s reduction (the high part has trailing
 /// zero bits, so n·hi is exact).
-pub(super) const EXP_NEG_LN2_HI: f32 = -0.693_359_4;
-pub(super) const EXP_NEG_LN2_LO: f32 = 2.121_944_4e-4;
+pub const EXP_NEG_LN2_HI: f32 = -0.693_359_4;
+pub const EXP_NEG_LN2_LO: f32 = 2.121_944_4e-4;
 /// [`exp`]'s polynomial: e^r ≈ 1 + r + r²·P(r).
-pub(super) const EXP_POLY: [f32; 6] =
+pub const EXP_POLY: [f32; 6] =
     [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
 /// [`tanh`]'s numerator and denominator polynomials in x².
-pub(super) const TANH_P: [f32; 7] = [
+pub const TANH_P: [f32; 7] = [
     -2.760_768_5e-16,
     2.000_188e-13,
     -8.604_672e-11,
@@ -266,11 +266,11 @@ pub(super) const TANH_P: [f32; 7] = [
     6.372_619_3e-4,
     4.893_524_6e-3,
 ];
-pub(super) const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+pub const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// 1.5·2^23: adding it to a float of magnitude below 2^22 rounds the float
 /// to an integer held in the low mantissa bits (see [`exp`]).
-pub(super) const ROUND_SHIFTER: f32 = 12_582_912.0;
+pub const ROUND_SHIFTER: f32 = 12_582_912.0;
 
 /// 2^n for integer lanes n in [-126, 127].
 fn pow2(e: &mut Emit, n: Value) -> Value {

@@ -42,6 +42,8 @@
 //!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
 //!   no epilogue; their operands (the index included) are contiguous memory.
+//! - `Lstm`, `LstmGrad`: one node each, no epilogue, contiguous operands;
+//!   the runtime's recurrence kernels.
 //! - `Copy`: one data-movement node (`pad`, `concat`), or a view or
 //!   inline value that must exist in memory: a graph output, an operand of a
 //!   window op or convolution that is not contiguous memory, a matmul
@@ -49,8 +51,8 @@
 //!
 //! Operand requirements: loops, copies and argmax read any view or inline
 //! value; matmul reads any strided view of memory; convolutions, pooling,
-//! resizing and warping (and their gradients), gather and the scatters
-//! read contiguous memory only.
+//! resizing and warping (and their gradients), gather, the scatters and
+//! the recurrences read contiguous memory only.
 //!
 //! Kernels are numbered in a topological order of the kernel graph (among
 //! ready kernels, the one whose first node comes first), so running them in
@@ -120,6 +122,10 @@ pub enum KernelKind {
     ScatterMax,
     /// `scatter_max_grad`.
     ScatterMaxGrad,
+    /// `lstm` or `lstm_reverse`.
+    Lstm,
+    /// `lstm_grad` or `lstm_reverse_grad`.
+    LstmGrad,
     /// Data movement: `pad`, `concat`, or materialising a view or inline
     /// value.
     Copy,
@@ -146,6 +152,8 @@ impl KernelKind {
             KernelKind::ScatterSum => "scatter_sum",
             KernelKind::ScatterMax => "scatter_max",
             KernelKind::ScatterMaxGrad => "scatter_max_grad",
+            KernelKind::Lstm => "lstm",
+            KernelKind::LstmGrad => "lstm_grad",
             KernelKind::Copy => "copy",
         }
     }
@@ -275,7 +283,7 @@ fn is_inline(op: &Op) -> bool {
 /// The kind of the kernel a non-elementwise, non-view node forms.
 fn own_kind(op: &Op) -> Option<KernelKind> {
     Some(match op {
-        Op::MatMul => KernelKind::MatMul,
+        Op::MatMul | Op::MatMulSum => KernelKind::MatMul,
         Op::Conv { .. } => KernelKind::Conv,
         Op::ConvTranspose { .. } => KernelKind::ConvTranspose,
         Op::ConvWeightGrad { .. } => KernelKind::ConvWeightGrad,
@@ -291,6 +299,8 @@ fn own_kind(op: &Op) -> Option<KernelKind> {
         Op::ScatterSum { .. } => KernelKind::ScatterSum,
         Op::ScatterMax { .. } => KernelKind::ScatterMax,
         Op::ScatterMaxGrad { .. } => KernelKind::ScatterMaxGrad,
+        Op::Lstm { .. } => KernelKind::Lstm,
+        Op::LstmGrad { .. } => KernelKind::LstmGrad,
         Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,
         _ => return None,
     })

@@ -155,11 +155,19 @@ pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
             if is_view(&node.op) && !mat[i] {
                 continue;
             }
-            for a in data_args(graph, ValueId(i as u32)) {
+            for (k, a) in data_args(graph, ValueId(i as u32)).iter().enumerate() {
                 let Some(l) = lay[a.index()] else { continue };
                 let base_in_memory = !is_inline(&graph.node(l.base).op);
+                // A zero cotangent of an LSTM gradient is no operand at all
+                // (lowering passes it as absent).
+                let absent_zero = matches!(node.op, Op::LstmGrad { .. })
+                    && (1..=3).contains(&k)
+                    && matches!(graph.node(l.base).op, Op::Const { value } if value.to_bits() == 0);
+                if absent_zero {
+                    continue;
+                }
                 let ok = match &node.op {
-                    Op::MatMul => base_in_memory,
+                    Op::MatMul | Op::MatMulSum => base_in_memory,
                     Op::Conv { .. }
                     | Op::ConvTranspose { .. }
                     | Op::ConvWeightGrad { .. }
@@ -173,7 +181,9 @@ pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
                     Op::Gather { .. }
                     | Op::ScatterSum { .. }
                     | Op::ScatterMax { .. }
-                    | Op::ScatterMaxGrad { .. } => base_in_memory && l.contiguous,
+                    | Op::ScatterMaxGrad { .. }
+                    | Op::Lstm { .. }
+                    | Op::LstmGrad { .. } => base_in_memory && l.contiguous,
                     _ => true,
                 };
                 if !ok && !mat[a.index()] {

@@ -316,6 +316,14 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             dims[r - 1] = b.dims()[r - 1].clone();
             Ok(Type::f32(Shape(dims)))
         }
+        Op::MatMulSum => {
+            let batched = infer(&Op::MatMul, args).map_err(|e| e.replace("`matmul`", "`matmul_sum`"))?;
+            let dims = batched.shape.dims();
+            if dims.len() < 3 {
+                return Err(format!("`matmul_sum` needs a batch dimension, got {} and {}", args[0], args[1]));
+            }
+            Ok(Type::f32(Shape(dims[dims.len() - 2..].to_vec())))
+        }
         Op::Conv(ConvAttrs { stride, padding, dilation, groups }) => {
             arity(op, args, 2)?;
             want_dtype(op, args[0], DType::F32)?;
@@ -544,11 +552,69 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             }
             Ok(args[0].clone())
         }
+        Op::Lstm { .. } => {
+            arity(op, args, 4)?;
+            let hidden = lstm_operands(op, args[1], args[2], args[3])?;
+            let dims = args[0].shape.dims();
+            if args[0].shape.rank() != 3
+                || dims[1] != args[2].shape.dims()[0]
+                || dims[2] != Dim::Known(4 * hidden)
+            {
+                return Err(format!(
+                    "`{}` needs gate inputs [T, B, {}] for hidden size {hidden}, got {}",
+                    op.mnemonic(),
+                    4 * hidden,
+                    args[0]
+                ));
+            }
+            Ok(Type::f32(Shape(vec![dims[0].clone(), dims[1].clone(), Dim::Known(6 * hidden)])))
+        }
+        Op::LstmGrad { .. } => {
+            arity(op, args, 6)?;
+            let hidden = lstm_operands(op, args[4], args[5], args[5])?;
+            let y = args[0].shape.dims();
+            let lanes = |n: usize| Type::f32(Shape(vec![y[0].clone(), y[1].clone(), Dim::Known(n * hidden)]));
+            let want = [lanes(6), lanes(1), lanes(1), lanes(4)];
+            let batch_fits = y.len() == 3 && y[1] == args[5].shape.dims()[0];
+            if let Some(i) = (0..4).find(|&i| !batch_fits || *args[i] != want[i]) {
+                return Err(format!(
+                    "`{}`: operand {i} must be {} for hidden size {hidden} and states {}, got {}",
+                    op.mnemonic(),
+                    want[i],
+                    args[5],
+                    args[i]
+                ));
+            }
+            Ok(args[0].clone())
+        }
         Op::StopGradient => {
             arity(op, args, 1)?;
             Ok(args[0].clone())
         }
     }
+}
+
+/// Checks the recurrent weight `w: f32[4H, H]` and the states `f32[B, H]`
+/// of `lstm` or `lstm_grad`; returns `H`.
+fn lstm_operands(op: &Op, w: &Type, h0: &Type, c0: &Type) -> Result<usize, String> {
+    for t in [w, h0, c0] {
+        want_dtype(op, t, DType::F32)?;
+    }
+    let name = op.mnemonic();
+    if w.shape.rank() != 2 {
+        return Err(format!("`{name}` needs a recurrent weight [4H, H], got {w}"));
+    }
+    let hidden = known(op, &w.shape.dims()[1], "hidden size")?;
+    let gates = known(op, &w.shape.dims()[0], "gate rows")?;
+    if hidden == 0 || Some(gates) != hidden.checked_mul(6).map(|_| 4 * hidden) {
+        return Err(format!("`{name}` needs a recurrent weight [4H, H], got {w}"));
+    }
+    for t in [h0, c0] {
+        if t.shape.rank() != 2 || t.shape.dims()[1] != Dim::Known(hidden) || *t != *h0 {
+            return Err(format!("`{name}` needs states f32[B, {hidden}], got {t}"));
+        }
+    }
+    Ok(hidden)
 }
 
 /// The length `E` of an index operand, which must be `i32[E]`.

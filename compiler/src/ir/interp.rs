@@ -15,6 +15,7 @@
 
 mod elementwise;
 mod index;
+mod recurrent;
 mod reduce;
 mod structural;
 mod warp;
@@ -386,6 +387,7 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
         Op::ArgMax { axis } => Tensor::Int(reduce::argmax(float_arg(args, 0)?, *axis)?),
         Op::Size { axes } => Tensor::scalar(reduce::size(arg(args, 0)?.shape(), axes)?),
         Op::MatMul => Tensor::Float(reduce::matmul(float_arg(args, 0)?, float_arg(args, 1)?)?),
+        Op::MatMulSum => Tensor::Float(reduce::matmul_sum(float_arg(args, 0)?, float_arg(args, 1)?)?),
         Op::Conv(conv) => Tensor::Float(window::conv(float_arg(args, 0)?, float_arg(args, 1)?, conv)?),
         Op::ConvTranspose { conv, output_padding } => Tensor::Float(window::conv_transpose(
             float_arg(args, 0)?,
@@ -448,6 +450,24 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
             int_arg(args, 1)?,
             float_arg(args, 2)?,
             *axis,
+        )?),
+        Op::Lstm { reverse } => Tensor::Float(recurrent::lstm(
+            float_arg(args, 0)?,
+            float_arg(args, 1)?,
+            float_arg(args, 2)?,
+            float_arg(args, 3)?,
+            *reverse,
+        )?),
+        Op::LstmGrad { reverse } => Tensor::Float(recurrent::lstm_grad(
+            [
+                float_arg(args, 0)?,
+                float_arg(args, 1)?,
+                float_arg(args, 2)?,
+                float_arg(args, 3)?,
+                float_arg(args, 4)?,
+                float_arg(args, 5)?,
+            ],
+            *reverse,
         )?),
         Op::StopGradient => arg(args, 0)?.clone(),
     })

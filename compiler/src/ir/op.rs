@@ -214,6 +214,15 @@ pub enum Op {
 
     /// `[..., M, K] x [..., K, N] -> [..., M, N]`; leading (batch) dimensions equal.
     MatMul,
+    /// The sum over the batch of a batched product:
+    /// `[..., M, K] x [..., K, N] -> [M, N]` (at least one leading
+    /// dimension, all equal), `Σ_batch a[batch] · b[batch]`, each element
+    /// summed over the batches in order and within a batch over `K` in
+    /// order. The gradient of a matrix shared by every batch (a weight
+    /// applied to every step of a sequence): one product whose inner
+    /// dimension is `batch·K` where the operands' layouts allow, instead of
+    /// a product per batch and a sum of their results.
+    MatMulSum,
     /// Cross-correlation, `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`.
     Conv(ConvAttrs),
     /// The adjoint of `Conv` with respect to its input (a "deconvolution"):
@@ -303,6 +312,43 @@ pub enum Op {
     /// NaN), like max pooling's first maximum; every other element is 0,
     /// as is every element whose index lies outside `0..size`.
     ScatterMaxGrad { axis: usize },
+    /// A whole LSTM layer's recurrence (PyTorch's cell, gate blocks in the
+    /// order i, f, g, o):
+    /// `(gx: f32[T, B, 4H], w: f32[4H, H], h0: f32[B, H], c0: f32[B, H]) -> f32[T, B, 6H]`.
+    /// `gx` is the input's contribution to the gate pre-activations (biases
+    /// included), `w` the recurrent weight (`weight_hh`). Steps run in the
+    /// order t = 0, 1, …, T−1 (`reverse`: T−1, …, 0); the previous state of
+    /// the first step processed is `(h0, c0)`, of any other the state of the
+    /// step processed before it. With `pre = gx[t] + h_prev · wᵀ`:
+    /// `i, f, o = σ(pre blocks 0, 1, 3)`, `g = tanh(pre block 2)`,
+    /// `c_t = f·c_prev + i·g`, `h_t = o·tanh(c_t)`. Operand and result are
+    /// time-major (a step's rows are contiguous, so the products of the
+    /// gradient over all steps are single GEMMs) and the result holds, per
+    /// step and row, the lanes
+    /// `[h_t, c_t, i, f, g, o]` (the gates activated), which its gradient
+    /// reads. One op rather than the unrolled cell because each batch row's
+    /// recurrence is independent of the others: the runtime runs all steps
+    /// for a block of rows per thread with no synchronisation between
+    /// steps, and applies the gate functions on each step's product in wide
+    /// vectors.
+    Lstm { reverse: bool },
+    /// The gradient of `Lstm`:
+    /// `(y: f32[T, B, 6H], dh: f32[T, B, H], dc: f32[T, B, H], dgates: f32[T, B, 4H], w: f32[4H, H], c0: f32[B, H]) -> f32[T, B, 6H]`,
+    /// `y` the forward result and `dh, dc, dgates` the cotangents of its
+    /// lanes (`h`, `c`, and the four activated gates). Per step and row the
+    /// lanes `[dpre (4H), dhp (H), dcp (H)]`: the gradient of the step's
+    /// gate pre-activations, `dhp = dpre · w` (what reaches `h_prev` through
+    /// the step's recurrent product) and `dcp = dc ⊙ f` (what reaches
+    /// `c_prev`); at the first step processed these are the gradients of
+    /// `h0` and `c0`. In reverse processing order, with `next` the step
+    /// processed after `t`: `dh_t = dh + dhp_next`,
+    /// `dc_t = dc + dcp_next + dh_t·o·(1 − tanh²c_t)`,
+    /// `dpre_i = (dc_t·g + dgates_i)·i(1−i)`, `dpre_f = (dc_t·c_prev + dgates_f)·f(1−f)`,
+    /// `dpre_g = (dc_t·i + dgates_g)(1−g²)`, `dpre_o = (dh_t·tanh c_t + dgates_o)·o(1−o)`.
+    /// The cotangents are separate operands so that the zeros of lanes
+    /// nothing reads (the gates, usually the cell states) are constants,
+    /// never stored.
+    LstmGrad { reverse: bool },
     /// The identity on values of any type, through which autodiff sends no
     /// gradient (the operand is treated as a constant). The optimisation
     /// passes replace it by its operand.
@@ -416,6 +462,7 @@ impl Op {
                 | Op::ResizeGrad { .. }
                 | Op::WarpGradInput(_)
                 | Op::WarpGradFlow(_)
+                | Op::LstmGrad { .. }
                 | Op::Input { .. }
                 | Op::Const { .. }
         )
@@ -746,6 +793,7 @@ op_table! {
     "size" => (Size { axes }) [axes: List];
     // contractions and windows
     "matmul" => (MatMul) [];
+    "matmul_sum" => (MatMulSum) [];
     "conv" => (Conv(ConvAttrs { stride, padding, dilation, groups }))
         [stride: List, padding: Pairs, dilation: List, groups: usize];
     "conv_transpose" => (ConvTranspose { conv: ConvAttrs { stride, padding, dilation, groups }, output_padding })
@@ -776,6 +824,11 @@ op_table! {
     "scatter_sum" => (ScatterSum { axis, size: segments }) [axis: usize, segments: usize];
     "scatter_max" => (ScatterMax { axis, size: segments }) [axis: usize, segments: usize];
     "scatter_max_grad" => (ScatterMaxGrad { axis }) [axis: usize];
+    // recurrences
+    "lstm" => (Lstm { reverse: false }) [];
+    "lstm_reverse" => (Lstm { reverse: true }) [];
+    "lstm_grad" => (LstmGrad { reverse: false }) [];
+    "lstm_reverse_grad" => (LstmGrad { reverse: true }) [];
     // autodiff
     "stop_gradient" => (StopGradient) [];
 }

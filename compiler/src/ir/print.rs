@@ -419,6 +419,21 @@ pub(crate) mod tests {
         };
         let _ = add(&mut g, avg_grad, &[m, a], Loc::NONE);
         let _ = add(&mut g, Op::ResizeGrad { size: vec![8, 7] }, &[r], Loc::NONE);
+        let steps_first = Shape(vec![Dim::Known(3), Dim::Sym("B".into()), Dim::Known(8)]);
+        let gx = g.input("gx", InputKind::Data, Type::f32(steps_first), Loc::NONE);
+        let w_hh = g.input("w_hh", InputKind::Data, Type::f32(Shape::known(&[8, 2])), Loc::NONE);
+        let h0 = g.input("h0", InputKind::Data, Type::f32(batch(&[2])), Loc::NONE);
+        let steps_w = add(&mut g, Op::Broadcast { shape: Shape::known(&[3, 8, 2]) }, &[w_hh], Loc::NONE);
+        let _ = add(&mut g, Op::MatMulSum, &[gx, steps_w], Loc::NONE);
+        for reverse in [false, true] {
+            let seq = add(&mut g, Op::Lstm { reverse }, &[gx, w_hh, h0, h0], Loc::NONE);
+            let mut operands = vec![seq];
+            for (start, end) in [(0, 2), (2, 4), (4, 12)] {
+                operands.push(add(&mut g, Op::Slice { axis: 2, start, end }, &[seq], Loc::NONE));
+            }
+            operands.extend([w_hh, h0]);
+            let _ = add(&mut g, Op::LstmGrad { reverse }, &operands, Loc::NONE);
+        }
         let onehot = add(&mut g, Op::OneHot { classes: 10 }, &[y], Loc::NONE);
         let noise = add(&mut g, Op::RngUniform { shape: batch(&[10]), stream: 7 }, &[key], Loc::NONE);
         let prod = add(&mut g, Op::Binary(BinaryOp::Mul), &[onehot, noise], Loc::NONE);

@@ -27,13 +27,16 @@
 //! | `broadcast(broadcast(x, s), t) → broadcast(x, t)` | if x broadcasts to s and s to t, x broadcasts to t with the same elements |
 //! | `broadcast(x) → x` to x's own shape | |
 //! | `slice` of a whole axis, `pad` with `lo = hi = 0`, `concat` of one operand, `reduce_sum`/`reduce_max` over no axes, `cast` to the operand's dtype `→ x` | each copies its operand |
+//! | `concat(slice(x, a, 0, n₁), slice(x, a, n₁, n₂), …, slice(x, a, nₖ, N), axis a) → x` | the parts are x's elements in x's order (an unrolled recurrence's inputs rejoined after `batching`) |
+//! | `slice(pad(x))` along the padded axis → the slice of `x` it covers, zeros (`+0` broadcast) where it covers only padding, or a smaller pad of a slice of `x`; along another axis → `pad(slice(x))` | the same elements: each is an element of `x` or a `+0` of the padding (an autodiff cotangent of a value read through slices, cut into parts again) |
+//! | `slice` of a constant (or its broadcast) → the constant broadcast to the slice's shape; `pad` of `+0` → `+0` broadcast | every element is the constant |
 //! | `stop_gradient(x) → x` | the identity on values; it only matters to autodiff, which runs before |
 //!
 //! `x + 0 → x` (with `+0`) is **not** applied: for `x = -0` it gives `+0`.
 //! Neither is `x * 0 → 0` (wrong for NaN, infinities and negative x).
 
 use crate::ir::infer::infer;
-use crate::ir::{BinaryOp, Graph, Op, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Dim, Graph, Op, Shape, Type, UnaryOp, ValueId};
 
 use super::rewrite::Rewriter;
 
@@ -43,6 +46,9 @@ enum Rewrite {
     Value(ValueId),
     /// A different op on new values (type-checked before use).
     Node(Op, Vec<ValueId>),
+    /// A new node `first` (op, operands, type) inserted before, and the
+    /// node becoming `then` applied to it (both type-checked before use).
+    Two((Op, Vec<ValueId>, Type), Op),
 }
 
 /// Applies the simplification rules to every node, in order (so a rule
@@ -60,6 +66,13 @@ pub fn run(graph: &Graph) -> Graph {
             }
             Some(Rewrite::Node(op, args)) if rewrite_type_ok(rw.graph(), &op, &args, node) => {
                 rw.keep_as(id, op, args);
+                true
+            }
+            Some(Rewrite::Two((op, args, ty), then))
+                if two_types_ok(rw.graph(), (&op, &args, &ty), &then, node) =>
+            {
+                let first = rw.insert(id, op, args, ty);
+                rw.keep_as(id, then, vec![first]);
                 true
             }
             _ => false,
@@ -83,12 +96,84 @@ fn rewrite_type_ok(g: &Graph, op: &Op, args: &[ValueId], node: &crate::ir::Node)
     infer(op, &types).is_ok_and(|ty| ty == node.ty)
 }
 
+/// Whether `first` (op, new operands, type) has its stated type (a
+/// `const` is a scalar of its dtype) and `then` of it the type of the node
+/// it replaces.
+fn two_types_ok(
+    g: &Graph,
+    (op, args, ty): (&Op, &[ValueId], &Type),
+    then: &Op,
+    node: &crate::ir::Node,
+) -> bool {
+    let first_ok = match op {
+        Op::Const { .. } => args.is_empty() && ty.shape.rank() == 0,
+        _ => {
+            let types: Option<Vec<&Type>> =
+                args.iter().map(|a| g.nodes.get(a.index()).map(|n| &n.ty)).collect();
+            types.is_some_and(|t| infer(op, &t).is_ok_and(|t| t == *ty))
+        }
+    };
+    first_ok && infer(then, &[ty]).is_ok_and(|t| t == node.ty)
+}
+
+/// The zeros of type `ty`: a `+0` constant broadcast to its shape.
+fn zeros(ty: &Type) -> Rewrite {
+    let scalar = Type::new(ty.dtype, Shape::scalar());
+    Rewrite::Two((Op::Const { value: 0.0 }, vec![], scalar), Op::Broadcast { shape: ty.shape.clone() })
+}
+
+/// A slice of a padded value (`pad` along `axis`, `lo` and `hi` zeros,
+/// around `x`), cut `start..end` along `cut` (of type `ty`): the slice of
+/// `x` it covers, zeros, or a smaller pad of a slice of `x`.
+fn slice_of_pad(
+    g: &Graph,
+    x: ValueId,
+    (axis, lo, hi): (usize, usize, usize),
+    (cut, start, end): (usize, usize, usize),
+    ty: &Type,
+) -> Option<Rewrite> {
+    let x_ty = &g.nodes.get(x.index())?.ty;
+    let slice_ty = |axis: usize, start: usize, end: usize| {
+        let mut dims = x_ty.shape.dims().to_vec();
+        dims[axis] = Dim::Known(end - start);
+        Type::new(x_ty.dtype, Shape(dims))
+    };
+    if cut != axis {
+        // The pad and the slice act on different axes: they commute.
+        let first = (Op::Slice { axis: cut, start, end }, vec![x], slice_ty(cut, start, end));
+        return Some(Rewrite::Two(first, Op::Pad { axis, lo, hi }));
+    }
+    let n = x_ty.shape.dims().get(axis)?.known()?;
+    let (inner_start, inner_end) = (start.max(lo), end.min(lo + n));
+    if inner_start >= inner_end {
+        return Some(zeros(ty));
+    }
+    let inner = Op::Slice { axis, start: inner_start - lo, end: inner_end - lo };
+    if start >= lo && end <= lo + n {
+        return Some(Rewrite::Node(inner, vec![x]));
+    }
+    let pad = Op::Pad { axis, lo: inner_start - start, hi: end - inner_end };
+    Some(Rewrite::Two((inner, vec![x], slice_ty(axis, inner_start - lo, inner_end - lo)), pad))
+}
+
 /// The value of a constant operand: a `const`, or broadcasts of one.
 fn constant(g: &Graph, mut v: ValueId) -> Option<f64> {
     loop {
         let node = g.nodes.get(v.index())?;
         match node.op {
             Op::Const { value } => return Some(value),
+            Op::Broadcast { .. } => v = *node.args.first()?,
+            _ => return None,
+        }
+    }
+}
+
+/// The `const` node a constant operand is (or broadcasts).
+fn constant_node(g: &Graph, mut v: ValueId) -> Option<ValueId> {
+    loop {
+        let node = g.nodes.get(v.index())?;
+        match node.op {
+            Op::Const { .. } => return Some(v),
             Op::Broadcast { .. } => v = *node.args.first()?,
             _ => return None,
         }
@@ -174,15 +259,57 @@ fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
             }
         }
         Op::Slice { axis, start, end } => {
-            let n = operand(0)?.ty.shape.dims().get(*axis)?.known()?;
+            let inner = operand(0)?;
+            let n = inner.ty.shape.dims().get(*axis)?.known()?;
             if *start == 0 && *end == n {
-                same(x)
+                return same(x);
+            }
+            let ty = Type::new(inner.ty.dtype, {
+                let mut dims = inner.ty.shape.dims().to_vec();
+                dims[*axis] = Dim::Known(end - start);
+                Shape(dims)
+            });
+            match &inner.op {
+                Op::Pad { axis: a, lo, hi } => {
+                    slice_of_pad(g, *inner.args.first()?, (*a, *lo, *hi), (*axis, *start, *end), &ty)
+                }
+                Op::Broadcast { .. } | Op::Const { .. } if constant(g, x).is_some() => {
+                    Some(Rewrite::Node(Op::Broadcast { shape: ty.shape }, vec![constant_node(g, x)?]))
+                }
+                _ => None,
+            }
+        }
+        Op::Pad { lo: 0, hi: 0, .. } => same(x),
+        // Zeros padded with zeros are zeros (`+0` only: a pad adds `+0`).
+        Op::Pad { axis, lo, hi } if is_constant(g, x, 0.0) => {
+            let mut dims = operand(0)?.ty.shape.dims().to_vec();
+            let n = dims.get(*axis)?.known()?;
+            dims[*axis] = Dim::Known(n + lo + hi);
+            Some(Rewrite::Node(Op::Broadcast { shape: Shape(dims) }, vec![constant_node(g, x)?]))
+        }
+        Op::Concat { .. } if args.len() == 1 => same(x),
+        Op::Concat { axis } => {
+            // Consecutive slices of one value along the concatenated axis,
+            // from its start to its end, are that value.
+            let source = *operand(0)?.args.first()?;
+            let mut next = 0;
+            for a in args {
+                let part = g.nodes.get(a.index())?;
+                match part.op {
+                    Op::Slice { axis: s, start, end } if s == *axis && start == next => next = end,
+                    _ => return None,
+                }
+                if *part.args.first()? != source {
+                    return None;
+                }
+            }
+            let whole = g.nodes.get(source.index())?.ty.shape.dims().get(*axis)?.known()?;
+            if next == whole {
+                same(source)
             } else {
                 None
             }
         }
-        Op::Pad { lo: 0, hi: 0, .. } => same(x),
-        Op::Concat { .. } if args.len() == 1 => same(x),
         Op::ReduceSum { axes } | Op::ReduceMax { axes } if axes.is_empty() => same(x),
         // The identity on values: only autodiff, which comes before the
         // passes in the pipeline, tells it apart from its operand.

@@ -446,11 +446,20 @@ fn split(
             };
             match &node.op {
                 Op::MatMul => arg_dims(0)?.last().copied().unwrap_or(1),
+                // Each result element sums over the batches and `K`.
+                Op::MatMulSum => {
+                    let a = arg_dims(0)?;
+                    a.iter().take(a.len().saturating_sub(2)).product::<usize>()
+                        * a.last().copied().unwrap_or(1)
+                }
                 Op::Conv { .. } | Op::ConvTranspose { .. } => arg_dims(1)?.iter().skip(1).product(),
                 Op::ConvWeightGrad { .. } => {
                     let dy = arg_dims(1)?;
                     dy.first().copied().unwrap_or(1) * dy.iter().skip(2).product::<usize>()
                 }
+                // Per result element, about one row of the recurrent
+                // product (`hidden` multiply-adds).
+                Op::Lstm { .. } | Op::LstmGrad { .. } => domain.last().map_or(1, |lanes| lanes / 6),
                 _ if kernel.kind == KernelKind::Loop => loop_cost(graph, &kernel.nodes),
                 _ => 1,
             }
@@ -462,9 +471,12 @@ fn split(
     } else {
         elems.saturating_mul(inner.max(1))
     };
-    let axis = (0..domain.len()).find(|a| !reduced.contains(a));
+    // A recurrence runs its steps in order; its batch rows (axis 1 of its
+    // `[T, B, 6H]` result) are independent.
+    let recurrence = matches!(kernel.kind, KernelKind::Lstm | KernelKind::LstmGrad);
+    let axis = if recurrence { Some(1) } else { (0..domain.len()).find(|a| !reduced.contains(a)) };
     let extent = axis.map_or(1, |a| domain[a]);
-    let product = main.is_some_and(|v| matches!(graph.node(v).op, Op::MatMul));
+    let product = main.is_some_and(|v| matches!(graph.node(v).op, Op::MatMul | Op::MatMulSum));
     let least = if product { MIN_PRODUCT_CHUNK_WORK } else { MIN_CHUNK_WORK };
     let chunks = threads.min(extent).min(work / least).max(1);
     Ok(Split { axis, extent, chunks })

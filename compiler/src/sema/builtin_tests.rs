@@ -1755,13 +1755,12 @@ fn conv_gru_errors_name_the_problem() {
 #[test]
 fn recurrent_flops_follow_the_convention() {
     // lstm(4) on [B, 3, 10]: per step x_t·W_ihᵀ, 2·10 per element of [16]
-    // (960 in all); b_ih + b_hh once (16), added at each step (48); step 0
-    // from zero states: the i, g, o activations (12; no forget gate), i·g,
-    // tanh(c), o·tanh(c) (12); steps 1 and 2 each: h·W_hhᵀ 2·4 per element
-    // of [16] (128), its add (16), the activations (16), f·c, i·g, their
-    // sum, tanh(c), o·tanh(c) (20).
+    // (960 in all); b_ih + b_hh once (16), added at each step (48); the
+    // recurrence (one `lstm` node) per step: h·W_hhᵀ 2·4 per element of
+    // [16] (128), its add (16), the activations (16), f·c, i·g, their sum,
+    // tanh(c), o·tanh(c) (20).
     let cases: &[(&str, u64, u64)] = &[
-        ("lstm(seq, 4)", 960 + 16 + 48 + 24 + 2 * (128 + 16 + 16 + 20), 16 * 10 + 16 * 4 + 2 * 16),
+        ("lstm(seq, 4)", 960 + 16 + 48 + 3 * (128 + 16 + 16 + 20), 16 * 10 + 16 * 4 + 2 * 16),
         // rnn(4): projections 3·2·10·4 (240), biases 4 + 3·4; tanh at step 0 (4);
         // steps 1, 2: 2·4·4 + 4 + 4.
         ("rnn(seq, 4, return: last)", 240 + 4 + 12 + 4 + 2 * (32 + 4 + 4), 4 * 10 + 4 * 4 + 2 * 4),

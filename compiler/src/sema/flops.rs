@@ -75,6 +75,14 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
                 .unwrap_or(1);
             out.saturating_mul(2).saturating_mul(k as u64)
         }
+        Op::MatMulSum => {
+            // Every element sums over the batches and K: the operand's
+            // elements per row of the result.
+            let a = operand_shape(graph, index, 0);
+            let m = a.and_then(|s| s.dims().iter().rev().nth(1)).and_then(Dim::known).unwrap_or(1);
+            let per = a.map_or(1, elements) / (m as u64).max(1);
+            out.saturating_mul(2).saturating_mul(per)
+        }
         Op::Conv { .. } => {
             let per = operand_shape(graph, index, 1).map_or(1, |w| elements_from(w, 1));
             out.saturating_mul(2).saturating_mul(per)
@@ -83,6 +91,17 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
             let input = operand_shape(graph, index, 0).map_or(0, elements);
             let per = operand_shape(graph, index, 1).map_or(1, |w| elements_from(w, 1));
             input.saturating_mul(2).saturating_mul(per)
+        }
+        // Per batch row and step: the recurrent product `h·wᵀ` (2·4H·H),
+        // its sum with `gx` and the four activations (4H each), then
+        // `f·c`, `i·g`, their sum, `tanh(c)` and `o·tanh(c)` (H each); the
+        // gradient: `dpre·w` (2·4H·H) and about 20 per hidden unit.
+        Op::Lstm { .. } | Op::LstmGrad { .. } => {
+            let lanes = node.ty.shape.dims().last().and_then(Dim::known).unwrap_or(6).max(6) as u64;
+            let hidden = lanes / 6;
+            let rows = out / lanes;
+            let per = if matches!(node.op, Op::Lstm { .. }) { 13 * hidden } else { 20 * hidden };
+            rows.saturating_mul(hidden.saturating_mul(hidden).saturating_mul(8).saturating_add(per))
         }
         _ => out,
     }

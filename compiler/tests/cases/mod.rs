@@ -314,6 +314,15 @@ fn pool(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, u
 
 type Build = fn(&mut Builder) -> ValueId;
 
+/// `lstm(gx, w, h0, c0)` of batch 2, 4 steps, hidden size 3.
+fn lstm_case(b: &mut Builder, reverse: bool) -> ValueId {
+    let gx = b.param("gx", &[4, 2, 12], Values::Uniform);
+    let w = b.param("w_hh", &[12, 3], Values::Uniform);
+    let h0 = b.param("h0", &[2, 3], Values::Uniform);
+    let c0 = b.param("c0", &[2, 3], Values::Uniform);
+    b.op(Op::Lstm { reverse }, &[gx, w, h0, c0])
+}
+
 /// `warp` of an image `x: [2, 3, 5, 7]` along a flow `[2, 2, 5, 7]` of up to
 /// `reach` whole cells plus a fraction away from the mode's kinks.
 fn warp_case(b: &mut Builder, mode: WarpMode, boundary: Boundary, reach: u32) -> ValueId {
@@ -476,6 +485,26 @@ fn table() -> Vec<(&'static str, Build)> {
             let y = b.param("y", &[2, 4, 2], Uniform);
             b.op(Op::MatMul, &[x, y])
         }),
+        // Products summed over the batch: contiguous operands (A's batches
+        // do not continue each other along K, so the runtime copies A), A
+        // read transposed (its batches continue: one product of depth
+        // 3·5), and two batch axes.
+        ("matmul_sum", |b| {
+            let x = b.param("x", &[3, 4, 5], Uniform);
+            let y = b.param("y", &[3, 5, 6], Uniform);
+            b.op(Op::MatMulSum, &[x, y])
+        }),
+        ("matmul_sum_transposed", |b| {
+            let x = b.param("x", &[3, 5, 4], Uniform);
+            let xt = b.op(Op::Permute { axes: vec![0, 2, 1] }, &[x]);
+            let y = b.param("y", &[3, 5, 6], Uniform);
+            b.op(Op::MatMulSum, &[xt, y])
+        }),
+        ("matmul_sum_two_batch_axes", |b| {
+            let x = b.param("x", &[2, 3, 2, 4], Uniform);
+            let y = b.param("y", &[2, 3, 4, 3], Uniform);
+            b.op(Op::MatMulSum, &[x, y])
+        }),
         // Convolutions.
         ("conv_1d", |b| {
             let x = b.param("x", &[2, 3, 7], Uniform);
@@ -591,6 +620,11 @@ fn table() -> Vec<(&'static str, Build)> {
             let half_flow = b.binary(B::Mul, flow, half);
             b.op(Op::Warp(bilinear), &[once, half_flow])
         }),
+        // The fused LSTM recurrence, both directions, hidden size 3 over 4
+        // steps from non-zero states; the loss weighs every lane of the
+        // result (gates and cell states too).
+        ("lstm", |b| lstm_case(b, false)),
+        ("lstm_reverse", |b| lstm_case(b, true)),
         // Gather and scatter: axis 0, a middle axis and the last one, odd
         // sizes, repeated indices, indices out of range (negative and too
         // large), positions that receive nothing.

@@ -43,6 +43,7 @@ use super::conv_call::{ConvContext, TaskScratch};
 use super::gemm::{GemmProvider, MatPtr, MatRef, Reference, Tuned};
 use super::memory;
 use super::pool::ThreadPool;
+use super::recurrent::{self, LstmShape};
 
 /// Which GEMM implementation contractions use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,6 +251,7 @@ impl Executable {
                     Call::Window { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::MatMul { a, b, c, .. } => vec![&a.buf, &b.buf, &c.buf],
                     Call::Conv { x, w, y, .. } => vec![x, w, y],
+                    Call::Lstm { inputs, output, .. } => inputs.iter().flatten().chain([output]).collect(),
                 };
                 if let Some(b) = bufs.iter().find(|b| !self.buf_len_ok(b)) {
                     return Err(err(format!("buffer {b:?} lies outside its storage")));
@@ -293,6 +295,25 @@ impl Executable {
                         }
                         if ranges.iter().any(|&(s, e)| s > e || e > k.rows()) {
                             return Err(err("a range lies outside the kernel's rows".into()));
+                        }
+                    }
+                    Call::Lstm { grad, batch, steps, hidden, inputs, output, .. } => {
+                        let got: Vec<Option<usize>> =
+                            inputs.iter().map(|i| i.map(|b| b.len())).chain([Some(output.len())]).collect();
+                        let fits = lstm_lens(*grad, *batch, *steps, *hidden).is_some_and(|want| {
+                            // Only the cotangents (operands 1 to 3 of the
+                            // gradient) may be absent.
+                            want.len() == got.len()
+                                && got.iter().zip(&want).enumerate().all(|(i, (g, w))| match g {
+                                    Some(g) => g == w,
+                                    None => *grad && (1..=3).contains(&i),
+                                })
+                        });
+                        if !fits {
+                            return Err(err(format!(
+                                "buffers of {got:?} elements do not fit an LSTM of batch {batch}, \
+                                 {steps} steps, hidden size {hidden}"
+                            )));
                         }
                     }
                     _ => {}
@@ -484,6 +505,45 @@ impl Executable {
                 };
                 cx.run(call, self.slice(*x), self.slice(*w), y_data)
             }
+            Call::Lstm { grad, reverse, batch, steps, hidden, inputs, output, parts } => {
+                let shape = LstmShape { batch: *batch, steps: *steps, hidden: *hidden, reverse: *reverse };
+                let (op, olen) = (self.ptr(*output), output.len());
+                // SAFETY: as for a convolution's result: `validate`
+                // established that the buffer lies inside its storage, and
+                // the plan never places a kernel's output over a buffer live
+                // at its step, so it shares no bytes with the operands and no
+                // other reference to it is live here.
+                let out = unsafe { std::slice::from_raw_parts_mut(op, olen) };
+                let operand = |i: usize| inputs.get(i).copied().flatten().map(|b| self.slice(b));
+                let need = |i: usize| operand(i).ok_or_else(|| format!("LSTM operand {i} is missing"));
+                let provider = self.provider.as_ref();
+                if *grad {
+                    let cotangents = [operand(1), operand(2), operand(3)];
+                    recurrent::lstm_backward(
+                        &self.pool,
+                        provider,
+                        shape,
+                        *parts,
+                        need(0)?,
+                        cotangents,
+                        need(4)?,
+                        need(5)?,
+                        out,
+                    )
+                } else {
+                    recurrent::lstm_forward(
+                        &self.pool,
+                        provider,
+                        shape,
+                        *parts,
+                        need(0)?,
+                        need(1)?,
+                        need(2)?,
+                        need(3)?,
+                        out,
+                    )
+                }
+            }
         }
     }
 
@@ -640,6 +700,18 @@ impl Executable {
     pub fn checking(&self) -> Checking {
         self.checking
     }
+}
+
+/// The element counts of an LSTM call's operands and its result
+/// (`Call::Lstm`), or `None` when they overflow.
+fn lstm_lens(grad: bool, batch: usize, steps: usize, hidden: usize) -> Option<Vec<usize>> {
+    let seq = |lanes: usize| batch.checked_mul(steps)?.checked_mul(hidden.checked_mul(lanes)?);
+    let (state, w, y) = (batch.checked_mul(hidden)?, hidden.checked_mul(hidden)?.checked_mul(4)?, seq(6)?);
+    Some(if grad {
+        vec![y, seq(1)?, seq(1)?, seq(4)?, w, state, y]
+    } else {
+        vec![seq(4)?, w, state, state, y]
+    })
 }
 
 /// The element range of a row-major layout of `shape` at `offset` with

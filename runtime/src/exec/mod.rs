@@ -9,6 +9,8 @@
 //!   tuned library and a reference loop);
 //! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM, and
 //!   `conv_call`, which runs a program's convolution call on the pool;
+//! - [`recurrent`]: the whole recurrence of an LSTM layer, forward and
+//!   backward, with the batch rows split among pool tasks;
 //! - [`winograd`]: 3×3 convolutions and their gradients by Winograd
 //!   F(2×2, 3×3);
 //! - [`feed`]: the model-state inputs (parameters, state, RNG key) from a
@@ -22,6 +24,7 @@ pub mod feed;
 pub mod gemm;
 pub mod memory;
 pub mod pool;
+pub mod recurrent;
 pub mod winograd;
 
 pub use executable::{Executable, Gemm, Options, StepTime};

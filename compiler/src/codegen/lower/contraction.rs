@@ -1,5 +1,5 @@
-//! Contractions: a `matmul` becomes a [`Call::MatMul`] over strided
-//! operands, a convolution a [`Call::Conv`] with its packing kernels
+//! Contractions: a `matmul` (or `matmul_sum`) becomes a [`Call::MatMul`]
+//! over strided operands, a convolution a [`Call::Conv`] with its packing kernels
 //! ([`ConvPacking`]); either is followed by its epilogue as a loop kernel
 //! that reads the contraction's result. A matmul that accumulates onto a
 //! sum ([`Kernel::accumulate`]) first copies the addend into the sum's
@@ -39,11 +39,12 @@ impl Lowering<'_> {
         let y = self.buf(result)?;
         let mut calls = vec![];
         match &node.op {
-            Op::MatMul => {
+            Op::MatMul | Op::MatMulSum => {
+                let summed = node.op == Op::MatMulSum;
                 let (a, b) = (node.args[0], node.args[1]);
                 let a_shape = self.shape(a)?;
                 let r = a_shape.len();
-                let (m, k, n) = (a_shape[r - 2], a_shape[r - 1], y_shape[r - 1]);
+                let (m, k, n) = (a_shape[r - 2], a_shape[r - 1], *y_shape.last().ok_or("a scalar product")?);
                 let mat =
                     |this: &mut Self, v: ValueId, calls: &mut Vec<Call>, tag: &str| -> Result<_, String> {
                         match this.access(v)? {
@@ -54,8 +55,8 @@ impl Lowering<'_> {
                             }
                         }
                     };
-                let (abuf, aoff, ast) = mat(self, a, &mut calls, "a")?;
-                let (bbuf, boff, bst) = mat(self, b, &mut calls, "b")?;
+                let (mut abuf, mut aoff, mut ast) = mat(self, a, &mut calls, "a")?;
+                let (mut bbuf, mut boff, mut bst) = mat(self, b, &mut calls, "b")?;
                 let Access::Mem { offset: c_offset, strides: cst, .. } = self.access(result)? else {
                     return Err(format!("{result}: a matmul result is a constant"));
                 };
@@ -89,47 +90,141 @@ impl Lowering<'_> {
                         )?);
                     }
                 }
-                let batch_shape = &y_shape[..r - 2];
-                let batches: usize = batch_shape.iter().product();
-                let mut offsets = Vec::with_capacity(batches);
-                for bi in 0..batches {
-                    let mut rem = bi;
-                    let (mut ao, mut bo, mut co) = (aoff, boff, c_offset);
-                    for d in (0..r - 2).rev() {
-                        let i = (rem % batch_shape[d]) as isize;
-                        rem /= batch_shape[d];
-                        ao += i * ast[d];
-                        bo += i * bst[d];
-                        co += i * cst[d];
+                let batch_shape = &a_shape[..r - 2];
+                let offsets_of = |aoff: isize, ast: &[isize], boff: isize, bst: &[isize]| {
+                    let batches: usize = batch_shape.iter().product();
+                    let mut offsets = Vec::with_capacity(batches);
+                    for bi in 0..batches {
+                        let mut rem = bi;
+                        let (mut ao, mut bo, mut co) = (aoff, boff, c_offset);
+                        for d in (0..r - 2).rev() {
+                            let i = (rem % batch_shape[d]) as isize;
+                            rem /= batch_shape[d];
+                            ao += i * ast[d];
+                            bo += i * bst[d];
+                            // A summed product writes one result for every batch.
+                            if !summed {
+                                co += i * cst[d];
+                            }
+                        }
+                        let conv = |x: isize| {
+                            usize::try_from(x).map_err(|_| format!("{main}: negative operand offset"))
+                        };
+                        offsets.push((conv(ao)?, conv(bo)?, conv(co)?));
                     }
-                    let conv =
-                        |x: isize| usize::try_from(x).map_err(|_| format!("{main}: negative operand offset"));
-                    offsets.push((conv(ao)?, conv(bo)?, conv(co)?));
+                    Ok::<_, String>(offsets)
+                };
+                let mut offsets = offsets_of(aoff, &ast, boff, &bst)?;
+                let (c_row, c_col) = (cst[cst.len() - 2], cst[cst.len() - 1]);
+                let first = offsets.first().copied().unwrap_or_default();
+                if !summed
+                    && offsets.len() > 1
+                    && fold_batches_into_rows(&offsets, m, ast[r - 2], c_row).is_none()
+                {
+                    // Batches of rows of a strided view (a time-major view
+                    // of a batch-major sequence) times one shared matrix: a
+                    // row-major copy of A makes them one product.
+                    let shared_b = offsets.iter().all(|o| o.1 == first.1);
+                    let c_follows = c_row > 0
+                        && offsets
+                            .iter()
+                            .enumerate()
+                            .all(|(i, o)| o.2 as isize == first.2 as isize + (i * m) as isize * c_row);
+                    if shared_b && c_follows {
+                        abuf = self.contiguous(a, format!("{}_a_rows", kernel.name), &mut calls)?;
+                        (aoff, ast) = (0, row_major(&a_shape));
+                        offsets = offsets_of(aoff, &ast, boff, &bst)?;
+                    }
+                }
+                if summed
+                    && offsets.len() > 1
+                    && fold_batches_into_depth(&offsets, k, ast[r - 1], bst[r - 2]).is_none()
+                {
+                    // Copies of the operands whose batches do not continue
+                    // each other along K make the sum one product: A with
+                    // its columns outermost within a batch, B row-major.
+                    let depth = |i: usize| (i * k) as isize;
+                    let a_follows = offsets
+                        .iter()
+                        .enumerate()
+                        .all(|(i, o)| o.0 as isize == first.0 as isize + depth(i) * ast[r - 1]);
+                    let b_follows = offsets
+                        .iter()
+                        .enumerate()
+                        .all(|(i, o)| o.1 as isize == first.1 as isize + depth(i) * bst[r - 2]);
+                    if !a_follows {
+                        // Copied as its transpose `[..., K, M]`, row-major,
+                        // so that the copy writes in order.
+                        let mut swapped = a_shape.clone();
+                        swapped.swap(r - 2, r - 1);
+                        let src = match self.access(a)? {
+                            Access::Mem { base, offset, mut strides } => {
+                                strides.swap(r - 2, r - 1);
+                                Access::Mem { base, offset, strides }
+                            }
+                            constant => constant,
+                        };
+                        abuf = self.scratch(a_shape.iter().product());
+                        let name = format!("{}_a_columns", kernel.name);
+                        let written = row_major(&swapped);
+                        calls.push(self.copy_into(
+                            name,
+                            src,
+                            &swapped,
+                            abuf,
+                            (0, written.clone(), Elem::F32),
+                            1,
+                        )?);
+                        ast = written;
+                        ast.swap(r - 2, r - 1);
+                        aoff = 0;
+                    }
+                    if !b_follows {
+                        bbuf = self.contiguous(b, format!("{}_b_rows", kernel.name), &mut calls)?;
+                        (boff, bst) = (0, row_major(&self.shape(b)?));
+                    }
+                    offsets = offsets_of(aoff, &ast, boff, &bst)?;
                 }
                 // A product of every batch's rows with one shared matrix
                 // (a dense layer over [B, T, F]) is one product of all the
                 // rows when the batches' rows follow each other in A and C.
-                let m = match fold_batches_into_rows(&offsets, m, ast[r - 2], cst[r - 2]) {
-                    Some(rows) => {
+                let folded_rows =
+                    if summed { None } else { fold_batches_into_rows(&offsets, m, ast[r - 2], c_row) };
+                // A sum over batches is one product over `batches·K` when
+                // each batch's columns of A and rows of B continue the
+                // previous batch's; otherwise every batch's product adds
+                // onto a zeroed result.
+                let folded_depth =
+                    if summed { fold_batches_into_depth(&offsets, k, ast[r - 1], bst[r - 2]) } else { None };
+                let (m, k) = match (folded_rows, folded_depth) {
+                    (Some(rows), _) => {
                         offsets.truncate(1);
-                        rows
+                        (rows, k)
                     }
-                    None => m,
+                    (_, Some(depth)) => {
+                        offsets.truncate(1);
+                        (m, depth)
+                    }
+                    _ => (m, k),
                 };
+                let zeroed_sum = summed && offsets.len() > 1;
+                if zeroed_sum {
+                    calls.push(Call::Fill { buf: y, value: 0.0 });
+                }
                 calls.push(Call::MatMul {
                     m,
                     n,
                     k,
                     a: MatOperand { buf: abuf, row_stride: ast[r - 2], col_stride: ast[r - 1] },
                     b: MatOperand { buf: bbuf, row_stride: bst[r - 2], col_stride: bst[r - 1] },
-                    c: MatOperand { buf: y, row_stride: cst[r - 2], col_stride: cst[r - 1] },
+                    c: MatOperand { buf: y, row_stride: c_row, col_stride: c_col },
                     threads: if m * n * k * offsets.len() >= PARALLEL_GEMM_WORK {
                         self.plan.threads
                     } else {
                         1
                     },
                     offsets,
-                    accumulate: kernel.accumulate.is_some(),
+                    accumulate: kernel.accumulate.is_some() || zeroed_sum,
                 });
             }
             Op::Conv(conv) | Op::ConvWeightGrad { conv, .. } | Op::ConvTranspose { conv, .. } => {
@@ -347,9 +442,43 @@ fn fold_batches_into_rows(
     follows.then(|| m * offsets.len())
 }
 
+/// The inner dimension of a summed product (`matmul_sum`) of `batches`
+/// products of inner dimension `k` as one product, when batch `i`'s
+/// columns of A and rows of B follow batch `i − 1`'s (A's column stride
+/// `a_col`, B's row stride `b_row`) and every batch writes the same result.
+fn fold_batches_into_depth(
+    offsets: &[(usize, usize, usize)],
+    k: usize,
+    a_col: isize,
+    b_row: isize,
+) -> Option<usize> {
+    let &(a0, b0, c0) = offsets.first()?;
+    if offsets.len() < 2 {
+        return None;
+    }
+    let follows = offsets.iter().enumerate().all(|(i, &(a, b, c))| {
+        let depth = (i * k) as isize;
+        c == c0 && a as isize == a0 as isize + depth * a_col && b as isize == b0 as isize + depth * b_row
+    });
+    follows.then(|| k * offsets.len())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fold_batches_into_rows;
+    use super::{fold_batches_into_depth, fold_batches_into_rows};
+
+    #[test]
+    fn summed_batches_fold_into_depth_only_when_their_columns_and_rows_follow() {
+        // Time-major [T, B, 6H] rows: A = [H, B] columns of 6H elements,
+        // B = [B, 4H] rows of 6H, each batch B·6H further.
+        let follow: Vec<_> = (0..3).map(|t| (t * 64 * 768, 100 + t * 64 * 768, 5)).collect();
+        assert_eq!(fold_batches_into_depth(&follow, 64, 768, 768), Some(192));
+        // Batch-major: the next batch is not where the last column ends.
+        let apart: Vec<_> = (0..3).map(|t| (t * 768, 100 + t * 768, 5)).collect();
+        assert_eq!(fold_batches_into_depth(&apart, 64, 64 * 768, 64 * 768), None);
+        // One batch: nothing to fold.
+        assert_eq!(fold_batches_into_depth(&follow[..1], 64, 768, 768), None);
+    }
 
     #[test]
     fn batches_fold_into_rows_only_when_their_rows_follow_each_other() {

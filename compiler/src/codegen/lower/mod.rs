@@ -20,6 +20,8 @@
 //! - Contractions become [`Call::MatMul`] / [`Call::Conv`] descriptions for
 //!   the runtime's GEMM provider, followed by their epilogue as a loop
 //!   kernel that reads the contraction's result.
+//! - `lstm` and `lstm_grad` become a [`Call::Lstm`] for the runtime's
+//!   recurrence kernels.
 //!
 //! Buffers: the plan places every stored value in the arena; values the
 //! runtime needs that the plan does not hold (operands of window and
@@ -198,7 +200,44 @@ impl Lowering<'_> {
             | KernelKind::ScatterSum
             | KernelKind::ScatterMax
             | KernelKind::ScatterMaxGrad => self.index_calls(kernel, step),
+            KernelKind::Lstm | KernelKind::LstmGrad => self.recurrence_calls(kernel, step),
         }
+    }
+
+    /// A fused recurrence: its operands made contiguous (a cotangent that
+    /// is the constant zero is absent instead), then one [`Call::Lstm`]
+    /// whose batch rows follow the plan's split.
+    fn recurrence_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
+        let v = kernel.nodes[0];
+        let node = self.graph.node(v);
+        let (grad, reverse) = match node.op {
+            Op::Lstm { reverse } => (false, reverse),
+            Op::LstmGrad { reverse } => (true, reverse),
+            ref other => return Err(format!("{v} ({}) is not a recurrence", other.mnemonic())),
+        };
+        let mut calls = vec![];
+        let mut inputs = vec![];
+        for (i, &a) in node.args.iter().enumerate() {
+            let cotangent = grad && (1..=3).contains(&i);
+            let zero = matches!(self.access(a)?, Access::Const(c) if c.to_bits() == 0);
+            inputs.push(if cotangent && zero {
+                None
+            } else {
+                Some(self.contiguous(a, format!("{}_in{i}", kernel.name), &mut calls)?)
+            });
+        }
+        let shape = self.shape(v)?;
+        let (steps, batch, hidden) = match shape.as_slice() {
+            &[t, b, lanes] if lanes % 6 == 0 => (t, b, lanes / 6),
+            _ => return Err(format!("{v}: {shape:?} is not a recurrence result")),
+        };
+        let parts = match step.split.axis {
+            Some(1) if step.split.extent == batch => step.split.chunks.max(1),
+            _ => 1,
+        };
+        let output = self.buf(v)?;
+        calls.push(Call::Lstm { grad, reverse, batch, steps, hidden, inputs, output, parts });
+        Ok(calls)
     }
 
     /// Ranges of flat indices over `domain` for the plan's split of a step.

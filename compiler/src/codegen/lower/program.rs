@@ -95,6 +95,24 @@ pub enum Call {
         /// and back.
         packing: Box<ConvPacking>,
     },
+    /// A fused LSTM recurrence (`grad`: its gradient) over contiguous
+    /// row-major buffers, one per operand of the op: `lstm`: `gx [batch,
+    /// steps, 4·hidden]`, `w [4·hidden, hidden]`, `h0`, `c0 [batch,
+    /// hidden]`; `lstm_grad`: `y [steps, batch, 6·hidden]`, the cotangents
+    /// `dh`, `dc [steps, batch, hidden]` and `dgates [steps, batch,
+    /// 4·hidden]` (each `None` when it is zero), `w`, `c0`. The result
+    /// `output` is `[steps, batch, 6·hidden]`. The batch rows are cut into
+    /// `parts` blocks (at most one per thread), each running every step.
+    Lstm {
+        grad: bool,
+        reverse: bool,
+        batch: usize,
+        steps: usize,
+        hidden: usize,
+        inputs: Vec<Option<Buf>>,
+        output: Buf,
+        parts: usize,
+    },
 }
 
 /// The generated packing kernels of a convolution call and the tiling

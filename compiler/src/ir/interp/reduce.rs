@@ -72,6 +72,33 @@ pub(super) fn size<T: Real>(shape: &[usize], axes: &[usize]) -> Result<T, String
 
 /// `[..., M, K] x [..., K, N] -> [..., M, N]`, each output element a
 /// sequential sum over k.
+/// `matmul_sum`: each element summed over the batches in order, and within
+/// a batch over `K` in order.
+pub(super) fn matmul_sum<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let r = sa.len();
+    if r < 3 || sb.len() != r || sa[..r - 2] != sb[..r - 2] || sa[r - 1] != sb[r - 2] {
+        return Err(format!("cannot sum the products of {sa:?} and {sb:?}"));
+    }
+    let (m, k, n) = (sa[r - 2], sa[r - 1], sb[r - 1]);
+    let batch: usize = sa[..r - 2].iter().product();
+    let av: Vec<T> = a.iter().copied().collect();
+    let bv: Vec<T> = b.iter().copied().collect();
+    let mut out = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = T::zero();
+            for p in 0..batch {
+                for q in 0..k {
+                    acc = acc + av[(p * m + i) * k + q] * bv[(p * k + q) * n + j];
+                }
+            }
+            out.push(acc);
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&[m, n]), out).map_err(|e| e.to_string())
+}
+
 pub(super) fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<ArrayD<T>, String> {
     let (sa, sb) = (a.shape(), b.shape());
     let r = sa.len();

@@ -1,11 +1,21 @@
 //! Recurrent layers over sequences `[B, T, F]`: `rnn`, `lstm` and `gru`,
 //! with PyTorch's gate order, parameter layouts and initialisation.
 //!
-//! The recurrence is unrolled like `convlstm`'s (one copy of the cell per
+//! `rnn` and `gru` are unrolled like `convlstm` (one copy of the cell per
 //! step, every copy reading the same parameters). Each step projects its
 //! input `x_t · W_ihᵀ` and its state `h_{t-1} · W_hhᵀ` with two small GEMMs;
-//! from the default `h_0 = c_0 = 0` the first step skips the second (an
-//! `init:` state given by the program is multiplied like any other).
+//! from the default zero state the first step skips the second (an `init:`
+//! state given by the program is multiplied like any other).
+//!
+//! `lstm` keeps the per-step input projections but hands the recurrence to
+//! one `lstm` node (`Op::Lstm`), whose gradient is one `lstm_grad` node:
+//! an LSTM is the layer of this family that sequence models spend most of
+//! their time in, and the fused op lets the runtime run each block of batch
+//! rows through every step on its own thread, with the gate functions
+//! applied in wide vectors on each step's product (see
+//! `runtime/src/exec/recurrent.rs`). Its result `[T, B, 6H]` holds per step
+//! and row the lanes `[h, c, i, f, g, o]`; the layer's results are slices
+//! of it (the sequence transposed back to `[B, T, H]`).
 //!
 //! The input projection is per step, not one product `[B, T, F] × [F, G·H]`
 //! sliced afterwards: the gradient of a slice is the slice's cotangent
@@ -19,7 +29,9 @@
 //! (`fusion::Kernel::accumulate`).
 
 use super::activation::activation;
-use super::emit::{bin, broadcast, check_param_size, check_size, emit, known_dim, unary, want_f32};
+use super::emit::{
+    bin, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, splat, unary, want_f32,
+};
 use super::index::{slice, stack_at, take};
 use super::recurrent::MAX_STEPS;
 use super::{Activation, BuildError, Built, Cx};
@@ -195,6 +207,11 @@ pub fn recurrent_results(
         (Cell::Gru, Some((b_ih, b_hh))) => (Some(b_ih), Some(b_hh)),
         (_, Some((b_ih, b_hh))) => (Some(bin(cx, BinaryOp::Add, b_ih, b_hh)?), None),
     };
+    if cell == Cell::Lstm {
+        let states = initial_states(cx, initial, cell, hidden, &t.shape.dims()[0])?;
+        let w_iht = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w_ih])?;
+        return lstm(cx, x, w_iht, input_bias, w_hh, states, steps, r);
+    }
     let rows = Shape(vec![t.shape.dims()[0].clone(), Dim::Known(gates)]);
     let input_bias = match input_bias {
         Some(b) => Some(broadcast(cx, b, &rows)?),
@@ -299,6 +316,68 @@ pub fn recurrent_results(
             all.extend(finals);
             all
         }
+    })
+}
+
+/// An `lstm` layer as one `lstm` node (`Op::Lstm`): the input projections
+/// of all steps as one product, time-major (`xᵀ [T, B, F]` times `W_ihᵀ`
+/// broadcast over the steps, whose gradient is one `matmul_sum`), plus
+/// `bias` (`b_ih + b_hh`, `[4H]`), are the op's `gx [T, B, 4H]`; the recurrence, its gates and states in the op;
+/// the results slices of the op's `[B, T, 6H]` (lanes `h, c, …` per step).
+#[allow(clippy::too_many_arguments)]
+fn lstm(
+    cx: &mut dyn Cx,
+    x: ValueId,
+    w_iht: ValueId,
+    input_bias: Option<ValueId>,
+    w_hh: ValueId,
+    (h0, c0): (Option<ValueId>, Option<ValueId>),
+    steps: usize,
+    r: Recurrence,
+) -> Result<Vec<ValueId>, BuildError> {
+    let hidden = r.hidden;
+    let batch = cx.graph().ty(x).shape.dims()[0].clone();
+    let xt = emit(cx, Op::Permute { axes: vec![1, 0, 2] }, &[x])?;
+    let features = cx.graph().ty(w_iht).shape.dims()[0].clone();
+    let per_step = Shape(vec![Dim::Known(steps), features, Dim::Known(4 * hidden)]);
+    let w_steps = broadcast(cx, w_iht, &per_step)?;
+    let gx = emit(cx, Op::MatMul, &[xt, w_steps])?;
+    let gx = match input_bias {
+        Some(b) => {
+            let whole = cx.graph().ty(gx).shape.clone();
+            let b = broadcast(cx, b, &whole)?;
+            bin(cx, BinaryOp::Add, gx, b)?
+        }
+        None => gx,
+    };
+    let state = Shape(vec![batch.clone(), Dim::Known(hidden)]);
+    let h0 = match h0 {
+        Some(h0) => h0,
+        None => splat(cx, 0.0, &state)?,
+    };
+    let c0 = match c0 {
+        Some(c0) => c0,
+        None => splat(cx, 0.0, &state)?,
+    };
+    let y = emit(cx, Op::Lstm { reverse: r.reverse }, &[gx, w_hh, h0, c0])?;
+    let last = if r.reverse { 0 } else { steps - 1 };
+    // Lanes before the step is taken, so that the gradient of the other
+    // lanes is a slice of a pad that the optimisation passes make a zero.
+    let final_lanes = |cx: &mut dyn Cx, lane: usize| -> Built {
+        let step = slice(cx, y, 0, last, last + 1)?;
+        let part = slice(cx, step, 2, lane * hidden, (lane + 1) * hidden)?;
+        reshape_to(cx, part, state.clone())
+    };
+    let h = final_lanes(cx, 0)?;
+    let sequence = |cx: &mut dyn Cx| -> Built {
+        let lanes = slice(cx, y, 2, 0, hidden)?;
+        emit(cx, Op::Permute { axes: vec![1, 0, 2] }, &[lanes])
+    };
+    Ok(match r.result {
+        SeqResult::Last => vec![h],
+        SeqResult::States => vec![h, final_lanes(cx, 1)?],
+        SeqResult::Sequence => vec![sequence(cx)?],
+        SeqResult::All => vec![sequence(cx)?, h, final_lanes(cx, 1)?],
     })
 }
 

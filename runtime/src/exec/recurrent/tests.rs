@@ -1,0 +1,659 @@
+//! The fused LSTM recurrence against plain f64 loops, its backward against
+//! finite differences of the forward, absent cotangents against explicit
+//! zeros, and the gate arithmetic at every instruction set against the
+//! portable code and against f64.
+
+use super::*;
+use crate::exec::gemm::Tuned;
+use crate::exec::pool::split;
+
+/// A deterministic stream of pseudo-random floats in `[-scale, scale)`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        // xorshift64*: enough for test data.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn values(&mut self, len: usize, scale: f64) -> Vec<f32> {
+        (0..len).map(|_| ((2.0 * self.next() - 1.0) * scale) as f32).collect()
+    }
+}
+
+/// Which cotangents of `y`'s lanes a case passes to the backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CotangentSet {
+    /// `dh`, `dc` and `dgates`, dense.
+    All,
+    /// `dh` alone, zero but at the last processed step (a layer whose
+    /// output is its last state); `dc` and `dgates` absent.
+    LastState,
+    /// Those of the mask `[dh, dc, dgates]`, dense; the others absent.
+    Only([bool; 3]),
+}
+
+/// `dh`, `dc` and `dgates` as [`lstm_backward`] takes them (`None`: zero).
+type Cotangents<'a> = [Option<&'a [f32]>; 3];
+
+/// The inputs of one forward call and the cotangents of its result.
+struct Case {
+    shape: LstmShape,
+    /// `[T, B, 4H]`.
+    gx: Vec<f32>,
+    w: Vec<f32>,
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+    /// `dh`, `dc` (`[T, B, H]`) and `dgates` (`[T, B, 4H]`); `None` is
+    /// absent (zero).
+    d: [Option<Vec<f32>>; 3],
+}
+
+impl Case {
+    fn new(batch: usize, steps: usize, hidden: usize, reverse: bool, seed: u64) -> Case {
+        Case::with(batch, steps, hidden, reverse, seed, CotangentSet::All)
+    }
+
+    fn with(
+        batch: usize,
+        steps: usize,
+        hidden: usize,
+        reverse: bool,
+        seed: u64,
+        which: CotangentSet,
+    ) -> Case {
+        let shape = LstmShape { batch, steps, hidden, reverse };
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let (b, t, h) = (batch, steps, hidden);
+        let gx = rng.values(t * b * 4 * h, 2.0);
+        let w = rng.values(4 * h * h, 2.0 / (h as f64).sqrt());
+        let h0 = rng.values(b * h, 1.0);
+        let c0 = rng.values(b * h, 1.0);
+        let dense = [rng.values(t * b * h, 1.0), rng.values(t * b * h, 1.0), rng.values(t * b * 4 * h, 1.0)];
+        let d = match which {
+            CotangentSet::All => dense.map(Some),
+            CotangentSet::LastState => {
+                let last = shape.position(steps.saturating_sub(1));
+                let [mut dh, _, _] = dense;
+                for (e, v) in dh.iter_mut().enumerate() {
+                    if e / (b * h) != last {
+                        *v = 0.0;
+                    }
+                }
+                [Some(dh), None, None]
+            }
+            CotangentSet::Only([with_dh, with_dc, with_dgates]) => {
+                let [dh, dc, dgates] = dense;
+                [with_dh.then_some(dh), with_dc.then_some(dc), with_dgates.then_some(dgates)]
+            }
+        };
+        Case { shape, gx, w, h0, c0, d }
+    }
+
+    /// The cotangents as [`lstm_backward`] takes them.
+    fn cotangents(&self) -> Cotangents<'_> {
+        [0, 1, 2].map(|k| self.d[k].as_deref())
+    }
+
+    /// The cotangents with explicit zeros for the absent ones, in f64.
+    fn dense_cotangents(&self) -> [Vec<f64>; 3] {
+        let sizes = self.shape.sizes().unwrap();
+        let lens = [sizes.states, sizes.states, sizes.gates];
+        [0, 1, 2].map(|k| self.d[k].as_deref().map_or_else(|| vec![0.0; lens[k]], widen))
+    }
+
+    fn forward(&self, pool: &ThreadPool, parts: usize) -> Vec<f32> {
+        let mut y = vec![f32::NAN; self.shape.sizes().unwrap().lanes];
+        lstm_forward(pool, &Tuned, self.shape, parts, &self.gx, &self.w, &self.h0, &self.c0, &mut y).unwrap();
+        y
+    }
+
+    fn backward(&self, pool: &ThreadPool, parts: usize, y: &[f32]) -> Vec<f32> {
+        self.backward_with(pool, parts, y, self.cotangents())
+    }
+
+    fn backward_with(&self, pool: &ThreadPool, parts: usize, y: &[f32], d: Cotangents) -> Vec<f32> {
+        let mut r = vec![f32::NAN; y.len()];
+        lstm_backward(pool, &Tuned, self.shape, parts, y, d, &self.w, &self.c0, &mut r).unwrap();
+        r
+    }
+}
+
+fn sigmoid64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The forward recurrence in f64, straight from its definition:
+/// `y [T, B, 6H]` with lanes `[h, c, i, f, g, o]`, from `gx [T, B, 4H]`.
+fn reference_forward(shape: LstmShape, gx: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> Vec<f64> {
+    let LstmShape { batch, steps, hidden: h, .. } = shape;
+    let mut y = vec![0.0; steps * batch * 6 * h];
+    for b in 0..batch {
+        let mut hs = h0[b * h..][..h].to_vec();
+        let mut cs = c0[b * h..][..h].to_vec();
+        for s in 0..steps {
+            let t = shape.position(s);
+            let row = t * batch + b;
+            let pre: Vec<f64> = (0..4 * h)
+                .map(|j| gx[row * 4 * h + j] + (0..h).map(|k| hs[k] * w[j * h + k]).sum::<f64>())
+                .collect();
+            let out = &mut y[row * 6 * h..][..6 * h];
+            for k in 0..h {
+                let i = sigmoid64(pre[k]);
+                let f = sigmoid64(pre[h + k]);
+                let g = pre[2 * h + k].tanh();
+                let o = sigmoid64(pre[3 * h + k]);
+                cs[k] = f * cs[k] + i * g;
+                hs[k] = o * cs[k].tanh();
+                for (lane, v) in [hs[k], cs[k], i, f, g, o].into_iter().enumerate() {
+                    out[lane * h + k] = v;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The backward recurrence in f64 from its definition, with every
+/// cotangent explicit (`dh`, `dc [T, B, H]`, `dgates [T, B, 4H]`), and per
+/// element the magnitude of the terms it sums (for the tolerance):
+/// `r [T, B, 6H]`.
+fn reference_backward(
+    shape: LstmShape,
+    y: &[f64],
+    [dh_in, dc_in, dgates]: [&[f64]; 3],
+    w: &[f64],
+    c0: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let LstmShape { batch, steps, hidden: h, .. } = shape;
+    let l = 6 * h;
+    let mut r = vec![0.0; y.len()];
+    let mut mag = vec![0.0; y.len()];
+    for b in 0..batch {
+        let (mut dhp, mut dcp) = (vec![0.0; h], vec![0.0; h]);
+        let (mut dhp_mag, mut dcp_mag) = (vec![0.0; h], vec![0.0; h]);
+        for s in (0..steps).rev() {
+            let t = shape.position(s);
+            let row = |t: usize| t * batch + b;
+            let at = |t: usize, lane: usize, k: usize| row(t) * l + lane * h + k;
+            let mut dpre = vec![0.0; 4 * h];
+            let mut dpre_mag = vec![0.0; 4 * h];
+            let mut dc_all = vec![0.0; h];
+            for k in 0..h {
+                let [c, i, f, g, o] = [1, 2, 3, 4, 5].map(|lane| y[at(t, lane, k)]);
+                let c_prev = if s == 0 { c0[b * h + k] } else { y[at(shape.position(s - 1), 1, k)] };
+                let (dy_h, dy_c) = (dh_in[row(t) * h + k], dc_in[row(t) * h + k]);
+                let dg = |gate: usize| dgates[row(t) * 4 * h + gate * h + k];
+                let dh = dy_h + dhp[k];
+                let tc = c.tanh();
+                let dc = dy_c + dcp[k] + dh * o * (1.0 - tc * tc);
+                let dh_mag = dy_h.abs() + dhp_mag[k];
+                let dc_mag = dy_c.abs() + dcp_mag[k] + dh_mag;
+                dpre[k] = (dc * g + dg(0)) * i * (1.0 - i);
+                dpre[h + k] = (dc * c_prev + dg(1)) * f * (1.0 - f);
+                dpre[2 * h + k] = (dc * i + dg(2)) * (1.0 - g * g);
+                dpre[3 * h + k] = (dh * tc + dg(3)) * o * (1.0 - o);
+                dpre_mag[k] = dc_mag + dg(0).abs();
+                dpre_mag[h + k] = dc_mag * c_prev.abs() + dg(1).abs();
+                dpre_mag[2 * h + k] = dc_mag + dg(2).abs();
+                dpre_mag[3 * h + k] = dh_mag + dg(3).abs();
+                dc_all[k] = dc;
+                dcp_mag[k] = dc_mag;
+            }
+            for k in 0..h {
+                dhp[k] = (0..4 * h).map(|j| dpre[j] * w[j * h + k]).sum();
+                dhp_mag[k] = (0..4 * h).map(|j| (dpre_mag[j] * w[j * h + k]).abs()).sum();
+                dcp[k] = dc_all[k] * y[at(t, 3, k)];
+            }
+            for j in 0..4 * h {
+                r[at(t, 0, j)] = dpre[j];
+                mag[at(t, 0, j)] = dpre_mag[j];
+            }
+            for k in 0..h {
+                r[at(t, 4, k)] = dhp[k];
+                mag[at(t, 4, k)] = dhp_mag[k];
+                r[at(t, 5, k)] = dcp[k];
+                mag[at(t, 5, k)] = dcp_mag[k];
+            }
+        }
+    }
+    (r, mag)
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// The largest `|got - want| / (1 + mag)`.
+fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .zip(mag)
+        .map(|((&g, &w), &m)| {
+            assert!(g.is_finite(), "non-finite result {g}");
+            (f64::from(g) - w).abs() / (1.0 + m)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The forward of `case` with `parts` blocks against [`reference_forward`],
+/// and its backward against [`reference_backward`] (the absent cotangents
+/// as explicit zeros).
+fn check_against_f64(pool: &ThreadPool, case: &Case, parts: usize, what: &str) {
+    let want_y =
+        reference_forward(case.shape, &widen(&case.gx), &widen(&case.w), &widen(&case.h0), &widen(&case.c0));
+    let y_mag: Vec<f64> = want_y.iter().map(|v| v.abs()).collect();
+    let y = case.forward(pool, parts);
+    let err = worst(&y, &want_y, &y_mag);
+    assert!(err < 5e-6, "forward {:?}, {parts} parts: error {err:e}", case.shape);
+    let [dh, dc, dgates] = case.dense_cotangents();
+    let (want_r, r_mag) =
+        reference_backward(case.shape, &widen(&y), [&dh, &dc, &dgates], &widen(&case.w), &widen(&case.c0));
+    let r = case.backward(pool, parts, &y);
+    let err = worst(&r, &want_r, &r_mag);
+    assert!(err < 5e-6, "backward {:?} ({what}), {parts} parts: error {err:e}", case.shape);
+}
+
+/// (batch, steps, hidden): batches that 2 and 3 parts do not divide, a
+/// hidden size below one vector, and the shape of the benchmark's batch.
+const SHAPES: [(usize, usize, usize); 3] = [(5, 3, 7), (16, 9, 32), (64, 4, 128)];
+
+#[test]
+fn forward_and_backward_match_f64_loops() {
+    let pool = ThreadPool::new(2).unwrap();
+    for (n, &(b, t, h)) in SHAPES.iter().enumerate() {
+        for reverse in [false, true] {
+            for which in [CotangentSet::All, CotangentSet::LastState] {
+                let seed = n as u64 * 2 + u64::from(reverse);
+                let case = Case::with(b, t, h, reverse, seed, which);
+                for parts in [1, 2, 3] {
+                    check_against_f64(&pool, &case, parts, &format!("{which:?}"));
+                }
+            }
+        }
+    }
+}
+
+/// Every subset of the three cotangents: against f64, and bit for bit as
+/// the same call with explicit zeros in place of the absent ones.
+#[test]
+fn absent_cotangents_are_zeros() {
+    let pool = ThreadPool::new(2).unwrap();
+    let (b, t, h) = SHAPES[0];
+    let sizes = LstmShape { batch: b, steps: t, hidden: h, reverse: false }.sizes().unwrap();
+    let zeros = [vec![0.0f32; sizes.states], vec![0.0; sizes.states], vec![0.0; sizes.gates]];
+    for reverse in [false, true] {
+        for bits in 0..8 {
+            let mask = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
+            let case = Case::with(b, t, h, reverse, 20 + u64::from(reverse), CotangentSet::Only(mask));
+            check_against_f64(&pool, &case, 2, &format!("{mask:?}"));
+            let y = case.forward(&pool, 2);
+            let explicit = [0, 1, 2].map(|k| Some(case.d[k].as_deref().unwrap_or(&zeros[k])));
+            assert!(
+                same(&case.backward(&pool, 2, &y), &case.backward_with(&pool, 2, &y, explicit)),
+                "reverse {reverse}, cotangents {mask:?}: absent and zero differ"
+            );
+        }
+    }
+}
+
+/// `Σ dh⊙y_h + Σ dc⊙y_c + Σ dgates⊙y_gates` of the f64 forward.
+fn loss(case: &Case, gx: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
+    let LstmShape { batch, steps, hidden: h, .. } = case.shape;
+    let y = reference_forward(case.shape, gx, w, h0, c0);
+    let [dh, dc, dgates] = case.dense_cotangents();
+    let mut sum = 0.0;
+    for row in 0..steps * batch {
+        let y = &y[row * 6 * h..][..6 * h];
+        for k in 0..h {
+            sum += dh[row * h + k] * y[k] + dc[row * h + k] * y[h + k];
+        }
+        for j in 0..4 * h {
+            sum += dgates[row * 4 * h + j] * y[2 * h + j];
+        }
+    }
+    sum
+}
+
+#[test]
+fn backward_matches_finite_differences() {
+    let pool = ThreadPool::new(2).unwrap();
+    for reverse in [false, true] {
+        for which in [CotangentSet::All, CotangentSet::LastState] {
+            let case = Case::with(3, 4, 3, reverse, 40 + u64::from(reverse), which);
+            let LstmShape { batch, steps, hidden: h, .. } = case.shape;
+            let l = 6 * h;
+            let y = case.forward(&pool, 2);
+            let r = case.backward(&pool, 2, &y);
+            let at = |t: usize, b: usize, lane: usize| (t * batch + b) * l + lane;
+            // The gradients the backward gives: gx from dpre, h0 and c0
+            // from the first processed step, w as Σ dpreᵀ·h_prev.
+            let first = case.shape.position(0);
+            let mut dgx = vec![0.0; case.gx.len()];
+            let (mut dh0, mut dc0) = (vec![0.0; batch * h], vec![0.0; batch * h]);
+            let mut dw = vec![0.0; 4 * h * h];
+            for b in 0..batch {
+                for s in 0..steps {
+                    let t = case.shape.position(s);
+                    for j in 0..4 * h {
+                        let dpre = f64::from(r[at(t, b, j)]);
+                        dgx[(t * batch + b) * 4 * h + j] = dpre;
+                        for k in 0..h {
+                            let h_prev = match s {
+                                0 => case.h0[b * h + k],
+                                _ => y[at(case.shape.position(s - 1), b, k)],
+                            };
+                            dw[j * h + k] += dpre * f64::from(h_prev);
+                        }
+                    }
+                }
+                for k in 0..h {
+                    dh0[b * h + k] = f64::from(r[at(first, b, 4 * h + k)]);
+                    dc0[b * h + k] = f64::from(r[at(first, b, 5 * h + k)]);
+                }
+            }
+            let inputs = [widen(&case.gx), widen(&case.w), widen(&case.h0), widen(&case.c0)];
+            for (input, (name, grad)) in
+                [("gx", &dgx), ("w", &dw), ("h0", &dh0), ("c0", &dc0)].into_iter().enumerate()
+            {
+                for (e, &g) in grad.iter().enumerate() {
+                    const EPS: f64 = 1e-5;
+                    let at_offset = |delta: f64| {
+                        let mut x = inputs.clone();
+                        x[input][e] += delta;
+                        loss(&case, &x[0], &x[1], &x[2], &x[3])
+                    };
+                    let numeric = (at_offset(EPS) - at_offset(-EPS)) / (2.0 * EPS);
+                    assert!(
+                        (g - numeric).abs() <= 1e-4 * (1.0 + numeric.abs()),
+                        "reverse {reverse}, {which:?}: d{name}[{e}] = {g} from the backward, \
+                         {numeric} by finite differences"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn results_repeat_bit_for_bit() {
+    let pool = ThreadPool::new(2).unwrap();
+    for which in [CotangentSet::All, CotangentSet::LastState] {
+        let case = Case::with(16, 9, 32, false, 7, which);
+        let y = case.forward(&pool, 2);
+        assert!(same(&y, &case.forward(&pool, 2)), "forward, {which:?}");
+        assert!(same(&case.backward(&pool, 2, &y), &case.backward(&pool, 2, &y)), "backward, {which:?}");
+    }
+}
+
+#[test]
+fn blocks_are_those_of_split() {
+    for len in 0..20 {
+        for parts in 1..8 {
+            let blocks: Vec<_> = (0..parts).map(|p| block(len, parts, p)).collect();
+            assert_eq!(blocks, split(len, parts), "{len} rows in {parts} parts");
+        }
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors() {
+    let pool = ThreadPool::new(1).unwrap();
+    let case = Case::new(2, 3, 4, false, 9);
+    let mut y = case.forward(&pool, 1);
+    let mut r = case.backward(&pool, 1, &y);
+    let (gx, w, h0, c0) = (&case.gx, &case.w, &case.h0, &case.c0);
+    let [dh, dc, dgates] = case.cotangents().map(Option::unwrap);
+    let s = case.shape;
+    let short = |v: &[f32]| v[..v.len() - 1].to_vec();
+    let forward_cases: [(&str, [&[f32]; 4]); 4] = [
+        ("gx", [&short(gx), w, h0, c0]),
+        ("w", [gx, &short(w), h0, c0]),
+        ("h0", [gx, w, &short(h0), c0]),
+        ("c0", [gx, w, h0, &short(c0)]),
+    ];
+    for (name, [gx, w, h0, c0]) in forward_cases {
+        let err = lstm_forward(&pool, &Tuned, s, 1, gx, w, h0, c0, &mut y).unwrap_err();
+        assert!(err.contains(&format!("`{name}`")), "{err}");
+    }
+    let err = lstm_forward(&pool, &Tuned, s, 1, gx, w, h0, c0, &mut y[1..]).unwrap_err();
+    assert!(err.contains("`y`"), "{err}");
+    // A present cotangent is checked whatever the others are, and one of
+    // another cotangent's length is an error too.
+    let (short_dh, short_dc, short_dgates) = (short(dh), short(dc), short(dgates));
+    let all = [Some(dh), Some(dc), Some(dgates)];
+    let backward_cases: [(&str, [&[f32]; 3], Cotangents); 10] = [
+        ("y", [&short(&y), w, c0], all),
+        ("w", [&y, &short(w), c0], [Some(dh), None, None]),
+        ("c0", [&y, w, &short(c0)], [None; 3]),
+        ("dh", [&y, w, c0], [Some(&short_dh), Some(dc), Some(dgates)]),
+        ("dh", [&y, w, c0], [Some(&short_dh), None, None]),
+        ("dh", [&y, w, c0], [Some(dgates), None, None]),
+        ("dc", [&y, w, c0], [None, Some(&short_dc), None]),
+        ("dc", [&y, w, c0], [Some(dh), Some(dgates), Some(dgates)]),
+        ("dgates", [&y, w, c0], [None, None, Some(&short_dgates)]),
+        ("dgates", [&y, w, c0], [Some(dh), Some(dc), Some(dh)]),
+    ];
+    for (name, [yv, wv, c0v], d) in backward_cases {
+        let err = lstm_backward(&pool, &Tuned, s, 1, yv, d, wv, c0v, &mut r).unwrap_err();
+        assert!(err.contains(&format!("`{name}`")), "{name}: {err}");
+    }
+    let err = lstm_backward(&pool, &Tuned, s, 1, &y, all, w, c0, &mut r[1..]).unwrap_err();
+    assert!(err.contains("`r`"), "{err}");
+    // A rejected call writes nothing.
+    let (y_before, r_before) = (y.clone(), r.clone());
+    lstm_forward(&pool, &Tuned, s, 1, gx, w, &short(h0), c0, &mut y).unwrap_err();
+    lstm_backward(&pool, &Tuned, s, 1, &y, [None, None, Some(&short_dgates)], w, c0, &mut r).unwrap_err();
+    assert!(same(&y, &y_before) && same(&r, &r_before), "a rejected call wrote its result");
+    let huge = LstmShape { batch: usize::MAX / 2, steps: 3, hidden: 4, reverse: false };
+    assert!(lstm_forward(&pool, &Tuned, huge, 1, gx, w, h0, c0, &mut y).unwrap_err().contains("overflow"));
+    assert!(lstm_backward(&pool, &Tuned, huge, 1, &y, [None; 3], w, c0, &mut r)
+        .unwrap_err()
+        .contains("overflow"));
+    // Empty shapes need no work.
+    let empty = LstmShape { batch: 0, steps: 3, hidden: 4, reverse: false };
+    lstm_forward(&pool, &Tuned, empty, 2, &[], w, &[], &[], &mut []).unwrap();
+    lstm_backward(&pool, &Tuned, empty, 2, &[], [None; 3], w, &[], &mut []).unwrap();
+    lstm_backward(&pool, &Tuned, empty, 2, &[], [Some(&[]), Some(&[]), Some(&[])], w, &[], &mut []).unwrap();
+}
+
+/// One forward step's gate arithmetic with `isa` over `rows` rows of
+/// contiguous operands: `[rows, 6H]`.
+fn forward_step(isa: Isa, h: usize, gx: &[f32], pre: &[f32], c_prev: &[f32]) -> Vec<f32> {
+    let rows = c_prev.len() / h;
+    assert!(gx.len() == rows * 4 * h && pre.len() == rows * 4 * h);
+    let mut out = vec![0.0; rows * 6 * h];
+    let step = ForwardGates {
+        rows,
+        hidden: h,
+        gx: gx.as_ptr(),
+        pre: pre.as_ptr(),
+        c_prev: c_prev.as_ptr(),
+        c_stride: h,
+        out: out.as_mut_ptr(),
+    };
+    // SAFETY: every operand holds `rows` rows of its width (asserted), the
+    // output is a buffer of its own, and `isa` comes from `Isa::available`.
+    unsafe { forward_gates(isa, &step) };
+    out
+}
+
+/// The operands of one backward step over contiguous rows: `y` and `next`
+/// `[rows, 6H]`, `c_prev [rows, H]`, and the cotangents present, `dh`,
+/// `dc` (`[rows, H]`) and `dgates` (`[rows, 4H]`).
+struct BackwardOperands<'a> {
+    y: &'a [f32],
+    c_prev: &'a [f32],
+    d: Cotangents<'a>,
+    next: Option<&'a [f32]>,
+}
+
+/// One backward step's gate arithmetic with `isa`: `r [rows, 6H]` (its
+/// `dhp` lanes zero) and `dpre [rows, 4H]`.
+fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f32>) {
+    let rows = ops.c_prev.len() / h;
+    let [dh, dc, dgates] = ops.d;
+    assert!(ops.y.len() == rows * 6 * h && ops.next.is_none_or(|n| n.len() == rows * 6 * h));
+    for (d, width) in [(dh, h), (dc, h), (dgates, 4 * h)] {
+        assert!(d.is_none_or(|d| d.len() == rows * width));
+    }
+    let (mut out, mut dpre) = (vec![0.0; rows * 6 * h], vec![0.0; rows * 4 * h]);
+    let step = BackwardGates {
+        rows,
+        hidden: h,
+        y: ops.y.as_ptr(),
+        c_prev: ops.c_prev.as_ptr(),
+        c_stride: h,
+        dh: dh.map(<[f32]>::as_ptr),
+        dc: dc.map(<[f32]>::as_ptr),
+        dgates: dgates.map(<[f32]>::as_ptr),
+        next: ops.next.map(<[f32]>::as_ptr),
+        out: out.as_mut_ptr(),
+        dpre: dpre.as_mut_ptr(),
+    };
+    // SAFETY: as in `forward_step`.
+    unsafe { backward_gates(isa, &step) };
+    (out, dpre)
+}
+
+/// Values that exercise every branch: NaN, ±Inf, ±0, huge, tiny,
+/// subnormal, around the clamps of exp and tanh, and ordinary values.
+fn awkward_values(len: usize, seed: u64) -> Vec<f32> {
+    const SPECIAL: [f32; 18] = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f32::MAX,
+        f32::MIN,
+        1e-30,
+        -1e-30,
+        1e-40,
+        -1e-40,
+        9.0,
+        -9.000001,
+        88.8,
+        -104.0,
+        -120.0,
+        1e20,
+        -3e9,
+    ];
+    let mut rng = Rng(seed | 1);
+    (0..len)
+        .map(|_| {
+            let u = rng.next();
+            if u < 0.3 {
+                SPECIAL[(rng.next() * SPECIAL.len() as f64) as usize]
+            } else if u < 0.5 {
+                // Any magnitude from 2^-140 to 2^100, either sign.
+                let e = rng.next() * 240.0 - 140.0;
+                let s = if rng.next() < 0.5 { -1.0 } else { 1.0 };
+                (s * e.exp2()) as f32
+            } else {
+                ((rng.next() * 2.0 - 1.0) * 12.0) as f32
+            }
+        })
+        .collect()
+}
+
+/// Equal bits, or both NaN (a NaN's payload may differ).
+fn same(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+#[test]
+fn every_instruction_set_computes_the_same_bits() {
+    // 37 columns: two 16-lane vectors, and columns left for 8 lanes and
+    // for scalars.
+    let (h, rows) = (37, 5);
+    let gx = awkward_values(rows * 4 * h, 1);
+    let pre = awkward_values(rows * 4 * h, 2);
+    let c_prev = awkward_values(rows * h, 3);
+    let mut y = awkward_values(rows * 6 * h, 4);
+    // Gates as a forward step leaves them, and some awkward ones.
+    let valid = forward_step(Isa::Portable, h, &Rng(5).values(rows * 4 * h, 3.0), &pre, &c_prev);
+    for (k, v) in y.iter_mut().enumerate() {
+        if k % 3 != 0 {
+            *v = valid[k];
+        }
+    }
+    let (dh, dc, dgates) =
+        (awkward_values(rows * h, 6), awkward_values(rows * h, 8), awkward_values(rows * 4 * h, 9));
+    let next = awkward_values(rows * 6 * h, 7);
+    let want_forward = forward_step(Isa::Portable, h, &gx, &pre, &c_prev);
+    // Every cotangent and the next step's gradients present, some absent,
+    // none present (the last processed step of a layer with no gradient).
+    let operands = [
+        ([Some(&dh[..]), Some(&dc[..]), Some(&dgates[..])], Some(&next[..])),
+        ([Some(&dh[..]), None, None], Some(&next[..])),
+        ([None, Some(&dc[..]), Some(&dgates[..])], None),
+        ([Some(&dh[..]), None, None], None),
+        ([None, None, None], Some(&next[..])),
+        ([None, None, None], None),
+    ]
+    .map(|(d, next)| BackwardOperands { y: &y, c_prev: &c_prev, d, next });
+    for isa in Isa::available() {
+        assert!(same(&forward_step(isa, h, &gx, &pre, &c_prev), &want_forward), "forward with {isa:?}");
+        for ops in &operands {
+            let want = backward_step(Isa::Portable, h, ops);
+            let (r, dpre) = backward_step(isa, h, ops);
+            let present = ops.d.map(|d| d.is_some());
+            assert!(
+                same(&r, &want.0) && same(&dpre, &want.1),
+                "backward with {isa:?}, cotangents {present:?}, next {}",
+                ops.next.is_some()
+            );
+        }
+    }
+}
+
+/// `sigmoid` and `tanh` of `x` with `isa` (the `i` and `g` lanes of a
+/// forward step whose input is `x`).
+fn activations(isa: Isa, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let h = x.len();
+    let gx: Vec<f32> = [x, x, x, x].concat();
+    // A product of -0 keeps every input as it is (x + -0 = x, -0 included).
+    let y = forward_step(isa, h, &gx, &vec![-0.0; 4 * h], &vec![0.0; h]);
+    (y[2 * h..3 * h].to_vec(), y[4 * h..5 * h].to_vec())
+}
+
+#[test]
+fn activations_are_accurate_with_their_special_values() {
+    // A grid over the interesting range, a few values in every binade of
+    // both signs (subnormals included), and the boundaries.
+    let mut x: Vec<f32> = (-40 * 256..=40 * 256).map(|i| i as f32 / 256.0).collect();
+    for e in -149..128 {
+        for m in [1.0f32, 1.3, 1.7, 1.999] {
+            let v = m * (e as f32).exp2();
+            x.extend([v, -v]);
+        }
+    }
+    x.extend([9.0, -9.0, 8.999999, 88.8, -104.0, -103.98, -87.3, 1e-45]);
+    for isa in Isa::available() {
+        let (sig, th) = activations(isa, &x);
+        for ((&x, &s), &t) in x.iter().zip(&sig).zip(&th) {
+            let xd = f64::from(x);
+            for (name, got, want) in [("sigmoid", s, sigmoid64(xd)), ("tanh", t, xd.tanh())] {
+                let err = (f64::from(got) - want).abs();
+                let ok = if want.abs() < f64::from(f32::MIN_POSITIVE) {
+                    err <= (-149f64).exp2()
+                } else {
+                    err <= 4e-7 * want.abs()
+                };
+                assert!(ok, "{isa:?}: {name}({x:e}) = {got:e}, exact {want:e}");
+            }
+        }
+        let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, f32::MAX, f32::MIN];
+        let (sig, th) = activations(isa, &special);
+        assert!(sig[0].is_nan() && th[0].is_nan(), "{isa:?}: NaN propagates");
+        let bits = |v: &[f32]| v[1..].iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&sig), bits(&[f32::NAN, 1.0, 0.0, 0.5, 0.5, 1.0, 0.0]), "{isa:?}: sigmoid {sig:?}");
+        assert_eq!(bits(&th), bits(&[f32::NAN, 1.0, -1.0, 0.0, -0.0, 1.0, -1.0]), "{isa:?}: tanh {th:?}");
+    }
+}
