@@ -150,6 +150,9 @@ fn slice_of_pad(
     }
     let inner = Op::Slice { axis, start: inner_start - lo, end: inner_end - lo };
     if start >= lo && end <= lo + n {
+        if end - start == n {
+            return Some(Rewrite::Value(x));
+        }
         return Some(Rewrite::Node(inner, vec![x]));
     }
     let pad = Op::Pad { axis, lo: inner_start - start, hi: end - inner_end };
@@ -483,6 +486,92 @@ mod tests {
             ),
         ];
         check_all(run, &cases);
+    }
+
+    /// The data movement around the slices of a value: concatenated
+    /// back, or cut out of a pad (the cotangent of a value read through
+    /// slices, cut into parts again).
+    #[test]
+    fn slices_of_concats_and_pads() {
+        let g = |body: &str| format!("graph t mode=infer {{\n %0: f32[3, 4] = input \"x\"\n{body}\n}}");
+        check_all(
+            run,
+            &[
+                (
+                    "consecutive slices covering the axis, concatenated, are the value",
+                    &g(" %1: f32[3, 1] = slice %0 axis=1 start=0 end=1\n \
+                        %2: f32[3, 3] = slice %0 axis=1 start=1 end=4\n \
+                        %3: f32[3, 4] = concat %1, %2 axis=1\n value \"y\" = %3"),
+                    &g(" %1: f32[3, 1] = slice %0 axis=1 start=0 end=1\n \
+                        %2: f32[3, 3] = slice %0 axis=1 start=1 end=4\n value \"y\" = %0"),
+                ),
+                (
+                    "slices out of order, with a gap, or along another axis stay",
+                    &g(" %1: f32[3, 2] = slice %0 axis=1 start=2 end=4\n \
+                        %2: f32[3, 2] = slice %0 axis=1 start=0 end=2\n \
+                        %3: f32[3, 4] = concat %1, %2 axis=1\n \
+                        %4: f32[3, 1] = slice %0 axis=1 start=0 end=1\n \
+                        %5: f32[3, 4] = concat %4, %1, %4 axis=1\n \
+                        %6: f32[1, 4] = slice %0 axis=0 start=0 end=1\n \
+                        %7: f32[2, 4] = slice %0 axis=0 start=1 end=3\n \
+                        %8: f32[3, 8] = concat %0, %0 axis=1\n \
+                        value \"a\" = %3\n value \"b\" = %5\n value \"c\" = %8"),
+                    &g(" %1: f32[3, 2] = slice %0 axis=1 start=2 end=4\n \
+                        %2: f32[3, 2] = slice %0 axis=1 start=0 end=2\n \
+                        %3: f32[3, 4] = concat %1, %2 axis=1\n \
+                        %4: f32[3, 1] = slice %0 axis=1 start=0 end=1\n \
+                        %5: f32[3, 4] = concat %4, %1, %4 axis=1\n \
+                        %6: f32[1, 4] = slice %0 axis=0 start=0 end=1\n \
+                        %7: f32[2, 4] = slice %0 axis=0 start=1 end=3\n \
+                        %8: f32[3, 8] = concat %0, %0 axis=1\n \
+                        value \"a\" = %3\n value \"b\" = %5\n value \"c\" = %8"),
+                ),
+                (
+                    "a slice of a pad: the value, part of it, zeros, a smaller pad; across axes they commute",
+                    &g(" %1: f32[3, 9] = pad %0 axis=1 lo=2 hi=3\n \
+                        %2: f32[3, 4] = slice %1 axis=1 start=2 end=6\n \
+                        %3: f32[3, 2] = slice %1 axis=1 start=3 end=5\n \
+                        %4: f32[3, 2] = slice %1 axis=1 start=0 end=2\n \
+                        %5: f32[3, 3] = slice %1 axis=1 start=5 end=8\n \
+                        %6: f32[2, 9] = slice %1 axis=0 start=1 end=3\n \
+                        value \"a\" = %2\n value \"b\" = %3\n value \"c\" = %4\n \
+                        value \"d\" = %5\n value \"e\" = %6"),
+                    &g(" %1: f32[3, 9] = pad %0 axis=1 lo=2 hi=3\n \
+                        %2: f32[3, 2] = slice %0 axis=1 start=1 end=3\n \
+                        %3: f32[] = const 0.0\n \
+                        %4: f32[3, 2] = broadcast %3 shape=[3, 2]\n \
+                        %5: f32[3, 1] = slice %0 axis=1 start=3 end=4\n \
+                        %6: f32[3, 3] = pad %5 axis=1 lo=0 hi=2\n \
+                        %7: f32[2, 4] = slice %0 axis=0 start=1 end=3\n \
+                        %8: f32[2, 9] = pad %7 axis=1 lo=2 hi=3\n \
+                        value \"a\" = %0\n value \"b\" = %2\n value \"c\" = %4\n \
+                        value \"d\" = %6\n value \"e\" = %8"),
+                ),
+                (
+                    "slices and pads of constants are constants; not of -0",
+                    &g(" %1: f32[] = const 0.0\n \
+                        %2: f32[3, 4] = broadcast %1 shape=[3, 4]\n \
+                        %3: f32[3, 6] = pad %2 axis=1 lo=1 hi=1\n \
+                        %4: f32[] = const 2.5\n \
+                        %5: f32[3, 4] = broadcast %4 shape=[3, 4]\n \
+                        %6: f32[2, 4] = slice %5 axis=0 start=1 end=3\n \
+                        %7: f32[] = const -0.0\n \
+                        %8: f32[3, 4] = broadcast %7 shape=[3, 4]\n \
+                        %9: f32[3, 6] = pad %8 axis=1 lo=1 hi=1\n \
+                        value \"a\" = %3\n value \"b\" = %6\n value \"c\" = %9"),
+                    &g(" %1: f32[] = const 0.0\n \
+                        %2: f32[3, 4] = broadcast %1 shape=[3, 4]\n \
+                        %3: f32[3, 6] = broadcast %1 shape=[3, 6]\n \
+                        %4: f32[] = const 2.5\n \
+                        %5: f32[3, 4] = broadcast %4 shape=[3, 4]\n \
+                        %6: f32[2, 4] = broadcast %4 shape=[2, 4]\n \
+                        %7: f32[] = const -0.0\n \
+                        %8: f32[3, 4] = broadcast %7 shape=[3, 4]\n \
+                        %9: f32[3, 6] = pad %8 axis=1 lo=1 hi=1\n \
+                        value \"a\" = %3\n value \"b\" = %6\n value \"c\" = %9"),
+                ),
+            ],
+        );
     }
 
     #[test]
