@@ -190,12 +190,16 @@ impl Lowering<'_> {
                 // rows when the batches' rows follow each other in A and C.
                 let folded_rows =
                     if summed { None } else { fold_batches_into_rows(&offsets, m, ast[r - 2], c_row) };
-                // A sum over batches is one product over `batches·K` when
-                // each batch's columns of A and rows of B continue the
-                // previous batch's; otherwise every batch's product adds
-                // onto a zeroed result.
+                // A sum over batches is one product over `batches·K`: each
+                // batch's columns of A and rows of B continue the previous
+                // batch's (the copies above made them so).
                 let folded_depth =
                     if summed { fold_batches_into_depth(&offsets, k, ast[r - 1], bst[r - 2]) } else { None };
+                if summed && offsets.len() > 1 && folded_depth.is_none() {
+                    return Err(format!(
+                        "{main}: the batches of a summed product do not continue each other"
+                    ));
+                }
                 let (m, k) = match (folded_rows, folded_depth) {
                     (Some(rows), _) => {
                         offsets.truncate(1);
@@ -207,10 +211,6 @@ impl Lowering<'_> {
                     }
                     _ => (m, k),
                 };
-                let zeroed_sum = summed && offsets.len() > 1;
-                if zeroed_sum {
-                    calls.push(Call::Fill { buf: y, value: 0.0 });
-                }
                 calls.push(Call::MatMul {
                     m,
                     n,
@@ -224,7 +224,7 @@ impl Lowering<'_> {
                         1
                     },
                     offsets,
-                    accumulate: kernel.accumulate.is_some() || zeroed_sum,
+                    accumulate: kernel.accumulate.is_some(),
                 });
             }
             Op::Conv(conv) | Op::ConvWeightGrad { conv, .. } | Op::ConvTranspose { conv, .. } => {
