@@ -395,7 +395,7 @@ fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) ->
         let dpre_later = e.op(Op::Slice { axis: 0, start: read.0, end: read.1 }, &[dpre])?;
         dwt = Some(e.op(Op::MatMulSum, &[h_prev, dpre_later])?);
     }
-    if !is_zero(e.graph, h0) {
+    if !e.graph.splat(h0).is_some_and(|(_, c)| c == 0.0) {
         let ht = e.op(Op::Permute { axes: vec![1, 0] }, &[h0])?;
         let dpre_first = lanes(e, r, first, 0, 4 * hidden)?;
         let product = e.op(Op::MatMul, &[ht, dpre_first])?;
@@ -409,15 +409,6 @@ fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) ->
         None => e.filled(0.0, &e.shape(w))?,
     };
     Ok(vec![Some(dpre), Some(dw), Some(dh0), Some(dc0)])
-}
-
-/// Whether `v` is the constant 0 (or a broadcast of it).
-fn is_zero(graph: &Graph, v: ValueId) -> bool {
-    match &graph.node(v).op {
-        Op::Const { value } => *value == 0.0,
-        Op::Broadcast { .. } => is_zero(graph, graph.node(v).args[0]),
-        _ => false,
-    }
 }
 
 /// The gradient of `broadcast` to `gy`'s shape from `shape`: the sum over

@@ -160,8 +160,7 @@ pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
                 let base_in_memory = !is_inline(&graph.node(l.base).op);
                 // A zero cotangent of an LSTM gradient is no operand at all
                 // (lowering passes it as absent).
-                let absent_zero = matches!(node.op, Op::LstmGrad { .. })
-                    && (1..=3).contains(&k)
+                let absent_zero = node.op.zero_operand_is_absent(k)
                     && matches!(graph.node(l.base).op, Op::Const { value } if value.to_bits() == 0);
                 if absent_zero {
                     continue;

@@ -34,6 +34,19 @@ impl Graph {
         })
     }
 
+    /// The `const` node that `v` is, or broadcasts through a chain of
+    /// `broadcast`s, and its value; `None` for any other value.
+    pub fn splat(&self, mut v: ValueId) -> Option<(ValueId, f64)> {
+        loop {
+            let node = self.nodes.get(v.index())?;
+            match node.op {
+                Op::Const { value } => return Some((v, value)),
+                Op::Broadcast { .. } => v = *node.args.first()?,
+                _ => return None,
+            }
+        }
+    }
+
     /// Appends a scalar constant.
     pub fn constant(&mut self, value: f64, dtype: DType, loc: Loc) -> ValueId {
         self.push(Node {

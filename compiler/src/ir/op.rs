@@ -442,6 +442,13 @@ impl CmpOp {
 }
 
 impl Op {
+    /// Whether operand `i` may be absent when it is the constant `+0`: the
+    /// cotangents of `lstm_grad` (fusion stores no such operand, lowering
+    /// passes it as missing, the runtime reads zeros).
+    pub fn zero_operand_is_absent(&self, i: usize) -> bool {
+        matches!(self, Op::LstmGrad { .. }) && (1..=3).contains(&i)
+    }
+
     /// True for ops whose result is differentiable in their f32 operands.
     /// Comparisons, argmax, one-hot, size, casts and RNG are not, nor are
     /// the gradient ops of the backward pass (no second derivatives), nor

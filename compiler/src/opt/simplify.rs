@@ -159,32 +159,8 @@ fn slice_of_pad(
     Some(Rewrite::Two((inner, vec![x], slice_ty(axis, inner_start - lo, inner_end - lo)), pad))
 }
 
-/// The value of a constant operand: a `const`, or broadcasts of one.
-fn constant(g: &Graph, mut v: ValueId) -> Option<f64> {
-    loop {
-        let node = g.nodes.get(v.index())?;
-        match node.op {
-            Op::Const { value } => return Some(value),
-            Op::Broadcast { .. } => v = *node.args.first()?,
-            _ => return None,
-        }
-    }
-}
-
-/// The `const` node a constant operand is (or broadcasts).
-fn constant_node(g: &Graph, mut v: ValueId) -> Option<ValueId> {
-    loop {
-        let node = g.nodes.get(v.index())?;
-        match node.op {
-            Op::Const { .. } => return Some(v),
-            Op::Broadcast { .. } => v = *node.args.first()?,
-            _ => return None,
-        }
-    }
-}
-
 fn is_constant(g: &Graph, v: ValueId, bits: f64) -> bool {
-    constant(g, v).is_some_and(|c| c.to_bits() == bits.to_bits())
+    g.splat(v).is_some_and(|(_, c)| c.to_bits() == bits.to_bits())
 }
 
 /// The rewrite of `op` applied to new values `args`, if a rule applies.
@@ -276,8 +252,8 @@ fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
                 Op::Pad { axis: a, lo, hi } => {
                     slice_of_pad(g, *inner.args.first()?, (*a, *lo, *hi), (*axis, *start, *end), &ty)
                 }
-                Op::Broadcast { .. } | Op::Const { .. } if constant(g, x).is_some() => {
-                    Some(Rewrite::Node(Op::Broadcast { shape: ty.shape }, vec![constant_node(g, x)?]))
+                Op::Broadcast { .. } | Op::Const { .. } => {
+                    Some(Rewrite::Node(Op::Broadcast { shape: ty.shape }, vec![g.splat(x)?.0]))
                 }
                 _ => None,
             }
@@ -288,7 +264,7 @@ fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
             let mut dims = operand(0)?.ty.shape.dims().to_vec();
             let n = dims.get(*axis)?.known()?;
             dims[*axis] = Dim::Known(n + lo + hi);
-            Some(Rewrite::Node(Op::Broadcast { shape: Shape(dims) }, vec![constant_node(g, x)?]))
+            Some(Rewrite::Node(Op::Broadcast { shape: Shape(dims) }, vec![g.splat(x)?.0]))
         }
         Op::Concat { .. } if args.len() == 1 => same(x),
         Op::Concat { axis } => {

@@ -300,7 +300,9 @@ impl Executable {
                     Call::Lstm { grad, batch, steps, hidden, inputs, output, .. } => {
                         let got: Vec<Option<usize>> =
                             inputs.iter().map(|i| i.map(|b| b.len())).chain([Some(output.len())]).collect();
-                        let fits = lstm_lens(*grad, *batch, *steps, *hidden).is_some_and(|want| {
+                        let shape =
+                            LstmShape { batch: *batch, steps: *steps, hidden: *hidden, reverse: false };
+                        let fits = shape.lengths(*grad).is_ok_and(|want| {
                             // Only the cotangents (operands 1 to 3 of the
                             // gradient) may be absent.
                             want.len() == got.len()
@@ -700,18 +702,6 @@ impl Executable {
     pub fn checking(&self) -> Checking {
         self.checking
     }
-}
-
-/// The element counts of an LSTM call's operands and its result
-/// (`Call::Lstm`), or `None` when they overflow.
-fn lstm_lens(grad: bool, batch: usize, steps: usize, hidden: usize) -> Option<Vec<usize>> {
-    let seq = |lanes: usize| batch.checked_mul(steps)?.checked_mul(hidden.checked_mul(lanes)?);
-    let (state, w, y) = (batch.checked_mul(hidden)?, hidden.checked_mul(hidden)?.checked_mul(4)?, seq(6)?);
-    Some(if grad {
-        vec![y, seq(1)?, seq(1)?, seq(4)?, w, state, y]
-    } else {
-        vec![seq(4)?, w, state, state, y]
-    })
 }
 
 /// The element range of a row-major layout of `shape` at `offset` with

@@ -112,6 +112,18 @@ impl LstmShape {
         sizes.ok_or_else(|| format!("LSTM of {self:?}: buffer sizes overflow"))
     }
 
+    /// The element counts of a call's operands and result, in argument
+    /// order: forward `[gx, w, h0, c0, y]`, backward `[y, dh, dc, dgates,
+    /// w, c0, r]`; `Err` when they overflow.
+    pub fn lengths(self, backward: bool) -> Result<Vec<usize>, String> {
+        let s = self.sizes()?;
+        Ok(if backward {
+            vec![s.lanes, s.states, s.states, s.gates, s.weight, s.state, s.lanes]
+        } else {
+            vec![s.gates, s.weight, s.state, s.state, s.lanes]
+        })
+    }
+
     /// The position of the `s`-th processed step (`s < steps`).
     fn position(self, s: usize) -> usize {
         if self.reverse {

@@ -116,73 +116,58 @@ impl Lowering<'_> {
                 };
                 let mut offsets = offsets_of(aoff, &ast, boff, &bst)?;
                 let (c_row, c_col) = (cst[cst.len() - 2], cst[cst.len() - 1]);
-                let first = offsets.first().copied().unwrap_or_default();
+                let batched = offsets.len() > 1;
+                let (a_part, b_part, c_part): (Part, Part, Part) = (|o| o.0, |o| o.1, |o| o.2);
                 if !summed
-                    && offsets.len() > 1
+                    && batched
                     && fold_batches_into_rows(&offsets, m, ast[r - 2], c_row).is_none()
+                    && advances(&offsets, b_part, 0)
+                    && c_row > 0
+                    && advances(&offsets, c_part, (m as isize) * c_row)
                 {
                     // Batches of rows of a strided view (a time-major view
                     // of a batch-major sequence) times one shared matrix: a
                     // row-major copy of A makes them one product.
-                    let shared_b = offsets.iter().all(|o| o.1 == first.1);
-                    let c_follows = c_row > 0
-                        && offsets
-                            .iter()
-                            .enumerate()
-                            .all(|(i, o)| o.2 as isize == first.2 as isize + (i * m) as isize * c_row);
-                    if shared_b && c_follows {
-                        abuf = self.contiguous(a, format!("{}_a_rows", kernel.name), &mut calls)?;
-                        (aoff, ast) = (0, row_major(&a_shape));
-                        offsets = offsets_of(aoff, &ast, boff, &bst)?;
-                    }
+                    abuf = self.contiguous(a, format!("{}_a_rows", kernel.name), &mut calls)?;
+                    (aoff, ast) = (0, row_major(&a_shape));
+                    offsets = offsets_of(aoff, &ast, boff, &bst)?;
                 }
-                if summed
-                    && offsets.len() > 1
-                    && fold_batches_into_depth(&offsets, k, ast[r - 1], bst[r - 2]).is_none()
-                {
-                    // Copies of the operands whose batches do not continue
-                    // each other along K make the sum one product: A with
-                    // its columns outermost within a batch, B row-major.
-                    let depth = |i: usize| (i * k) as isize;
-                    let a_follows = offsets
-                        .iter()
-                        .enumerate()
-                        .all(|(i, o)| o.0 as isize == first.0 as isize + depth(i) * ast[r - 1]);
-                    let b_follows = offsets
-                        .iter()
-                        .enumerate()
-                        .all(|(i, o)| o.1 as isize == first.1 as isize + depth(i) * bst[r - 2]);
-                    if !a_follows {
-                        // Copied as its transpose `[..., K, M]`, row-major,
-                        // so that the copy writes in order.
-                        let mut swapped = a_shape.clone();
-                        swapped.swap(r - 2, r - 1);
-                        let src = match self.access(a)? {
-                            Access::Mem { base, offset, mut strides } => {
-                                strides.swap(r - 2, r - 1);
-                                Access::Mem { base, offset, strides }
-                            }
-                            constant => constant,
-                        };
-                        abuf = self.scratch(a_shape.iter().product());
-                        let name = format!("{}_a_columns", kernel.name);
-                        let written = row_major(&swapped);
-                        calls.push(self.copy_into(
-                            name,
-                            src,
-                            &swapped,
-                            abuf,
-                            (0, written.clone(), Elem::F32),
-                            1,
-                        )?);
-                        ast = written;
-                        ast.swap(r - 2, r - 1);
-                        aoff = 0;
-                    }
-                    if !b_follows {
-                        bbuf = self.contiguous(b, format!("{}_b_rows", kernel.name), &mut calls)?;
-                        (boff, bst) = (0, row_major(&self.shape(b)?));
-                    }
+                // A sum over batches is one product over `batches·K` when
+                // each batch's columns of A and rows of B continue the
+                // previous batch's; an operand whose batches do not is
+                // copied so that they do: A with its columns outermost
+                // within a batch, B row-major.
+                if summed && batched && !advances(&offsets, a_part, (k as isize) * ast[r - 1]) {
+                    // Copied as its transpose `[..., K, M]`, row-major, so
+                    // that the copy writes in order.
+                    let mut swapped = a_shape.clone();
+                    swapped.swap(r - 2, r - 1);
+                    let src = match self.access(a)? {
+                        Access::Mem { base, offset, mut strides } => {
+                            strides.swap(r - 2, r - 1);
+                            Access::Mem { base, offset, strides }
+                        }
+                        constant => constant,
+                    };
+                    abuf = self.scratch(a_shape.iter().product());
+                    let name = format!("{}_a_columns", kernel.name);
+                    let written = row_major(&swapped);
+                    calls.push(self.copy_into(
+                        name,
+                        src,
+                        &swapped,
+                        abuf,
+                        (0, written.clone(), Elem::F32),
+                        1,
+                    )?);
+                    ast = written;
+                    ast.swap(r - 2, r - 1);
+                    aoff = 0;
+                    offsets = offsets_of(aoff, &ast, boff, &bst)?;
+                }
+                if summed && batched && !advances(&offsets, b_part, (k as isize) * bst[r - 2]) {
+                    bbuf = self.contiguous(b, format!("{}_b_rows", kernel.name), &mut calls)?;
+                    (boff, bst) = (0, row_major(&self.shape(b)?));
                     offsets = offsets_of(aoff, &ast, boff, &bst)?;
                 }
                 // A product of every batch's rows with one shared matrix
@@ -190,12 +175,9 @@ impl Lowering<'_> {
                 // rows when the batches' rows follow each other in A and C.
                 let folded_rows =
                     if summed { None } else { fold_batches_into_rows(&offsets, m, ast[r - 2], c_row) };
-                // A sum over batches is one product over `batches·K`: each
-                // batch's columns of A and rows of B continue the previous
-                // batch's (the copies above made them so).
                 let folded_depth =
                     if summed { fold_batches_into_depth(&offsets, k, ast[r - 1], bst[r - 2]) } else { None };
-                if summed && offsets.len() > 1 && folded_depth.is_none() {
+                if summed && batched && folded_depth.is_none() {
                     return Err(format!(
                         "{main}: the batches of a summed product do not continue each other"
                     ));
@@ -421,6 +403,16 @@ impl Lowering<'_> {
     }
 }
 
+/// One component (A, B or C) of a batch's element offsets.
+type Part = fn(&(usize, usize, usize)) -> usize;
+
+/// Whether component `part` of the batches' `offsets` advances by `step`
+/// elements from each batch to the next.
+fn advances(offsets: &[(usize, usize, usize)], part: Part, step: isize) -> bool {
+    let Some(first) = offsets.first() else { return true };
+    offsets.iter().enumerate().all(|(i, o)| part(o) as isize == part(first) as isize + i as isize * step)
+}
+
 /// The rows of one product equal to the batched product at `offsets`
 /// (`(a, b, c)` element offsets per batch) of `m` rows each: `Some` when
 /// every batch reads the same B and batch `i`'s rows of A and C start `i·m`
@@ -431,14 +423,13 @@ fn fold_batches_into_rows(
     a_row: isize,
     c_row: isize,
 ) -> Option<usize> {
-    let &(a0, b0, c0) = offsets.first()?;
-    if offsets.len() < 2 || a_row <= 0 || c_row <= 0 {
-        return None;
-    }
-    let follows = offsets.iter().enumerate().all(|(i, &(a, b, c))| {
-        let rows = (i * m) as isize;
-        b == b0 && a as isize == a0 as isize + rows * a_row && c as isize == c0 as isize + rows * c_row
-    });
+    let rows = m as isize;
+    let follows = offsets.len() >= 2
+        && a_row > 0
+        && c_row > 0
+        && advances(offsets, |o| o.1, 0)
+        && advances(offsets, |o| o.0, rows * a_row)
+        && advances(offsets, |o| o.2, rows * c_row);
     follows.then(|| m * offsets.len())
 }
 
@@ -452,14 +443,11 @@ fn fold_batches_into_depth(
     a_col: isize,
     b_row: isize,
 ) -> Option<usize> {
-    let &(a0, b0, c0) = offsets.first()?;
-    if offsets.len() < 2 {
-        return None;
-    }
-    let follows = offsets.iter().enumerate().all(|(i, &(a, b, c))| {
-        let depth = (i * k) as isize;
-        c == c0 && a as isize == a0 as isize + depth * a_col && b as isize == b0 as isize + depth * b_row
-    });
+    let depth = k as isize;
+    let follows = offsets.len() >= 2
+        && advances(offsets, |o| o.2, 0)
+        && advances(offsets, |o| o.0, depth * a_col)
+        && advances(offsets, |o| o.1, depth * b_row);
     follows.then(|| k * offsets.len())
 }
 

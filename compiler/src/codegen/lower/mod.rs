@@ -218,9 +218,8 @@ impl Lowering<'_> {
         let mut calls = vec![];
         let mut inputs = vec![];
         for (i, &a) in node.args.iter().enumerate() {
-            let cotangent = grad && (1..=3).contains(&i);
             let zero = matches!(self.access(a)?, Access::Const(c) if c.to_bits() == 0);
-            inputs.push(if cotangent && zero {
+            inputs.push(if node.op.zero_operand_is_absent(i) && zero {
                 None
             } else {
                 Some(self.contiguous(a, format!("{}_in{i}", kernel.name), &mut calls)?)
