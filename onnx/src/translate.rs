@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use ndarray::ArrayD;
 use nnc_compiler::ir::interp::Tensor;
 use nnc_compiler::ir::{
-    BinaryOp, Boundary, CmpOp, DType, Dim, Graph, InputKind, Loc, Op, OutputKind, PoolKind, Shape,
+    BinaryOp, Boundary, CmpOp, DType, Dim, Graph, InputKind, Loc, LstmSizes, Op, OutputKind, PoolKind, Shape,
     StageError, UnaryOp, ValueId, WarpMode,
 };
 use prost::Message;
@@ -681,8 +681,9 @@ impl<'g> Translator<'g> {
             }
             Op::StopGradient => self.node("Identity", &a, vec![], loc, out),
             Op::Lstm { reverse } => {
-                let Some(hidden) = graph.ty(node.args[1]).shape.dims()[1].known() else {
-                    return self.unsupported(v, "its hidden size is not known");
+                let Some(LstmSizes { hidden, .. }) = LstmSizes::of_weight(&graph.ty(node.args[1]).shape)
+                else {
+                    return self.unsupported(v, "its weight's shape is not known");
                 };
                 let Some(steps) = node.ty.shape.dims()[0].known() else {
                     return self.unsupported(v, "its number of steps is not known");
@@ -705,12 +706,12 @@ impl<'g> Translator<'g> {
         self.names[v.index()] = name;
     }
 
-    /// `lstm(gx, w, h0, c0)` unrolled over its steps (ONNX's `LSTM` gives
+    /// `lstm(x, w, h0, c0)` unrolled over its steps (ONNX's `LSTM` gives
     /// no per-step cell states or gates, which the op's result holds): per
-    /// step `pre = gx[t] + h·wᵀ`, split into the four gates, activated, and
-    /// the step's lanes `[h, c, i, f, g, o]` concatenated; the steps stacked
-    /// on axis 0 (time-major, as the op's operand and result) in position
-    /// order.
+    /// step the operand `z = [x_t, h_prev, 1]`, `pre = z·wᵀ`, split into
+    /// the four gates, activated, and the step's lanes
+    /// `[h, c, i, f, g, o, z]` concatenated; the steps stacked on axis 0
+    /// (time-major, as the op's operands and result) in position order.
     fn lstm(
         &mut self,
         a: &[&str],
@@ -720,17 +721,23 @@ impl<'g> Translator<'g> {
         loc: Loc,
         out: Option<String>,
     ) -> String {
-        let (gx, w, mut h, mut c) = (a[0].to_string(), a[1], a[2].to_string(), a[3].to_string());
+        let (x, w, mut h, mut c) = (a[0].to_string(), a[1], a[2].to_string(), a[3].to_string());
         let wt = self.node("Transpose", &[w], vec![attr_ints("perm", vec![1, 0])], loc, None);
         let (axis0, axis1) = (self.ints(&[0]), self.ints(&[1]));
+        // The column of ones, `[B, 1]`, shaped after a column of `h0`.
+        let (s, e) = (self.ints(&[0]), self.ints(&[1]));
+        let column = self.node("Slice", &[&h, &s, &e, &axis1], vec![], loc, None);
+        let column = self.node("Shape", &[&column], vec![], loc, None);
+        let one = self.scalar_f32(1.0);
+        let ones = self.node("Expand", &[&one, &column], vec![], loc, None);
         let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
         let mut lanes = vec![String::new(); steps];
         for t in order {
             let (s, e) = (self.ints(&[t as i64]), self.ints(&[t as i64 + 1]));
-            let gx_t = self.node("Slice", &[&gx, &s, &e, &axis0], vec![], loc, None);
-            let gx_t = self.node("Squeeze", &[&gx_t, &axis0], vec![], loc, None);
-            let product = self.node("MatMul", &[&h, &wt], vec![], loc, None);
-            let pre = self.node("Add", &[&gx_t, &product], vec![], loc, None);
+            let x_t = self.node("Slice", &[&x, &s, &e, &axis0], vec![], loc, None);
+            let x_t = self.node("Squeeze", &[&x_t, &axis0], vec![], loc, None);
+            let z = self.node("Concat", &[&x_t, &h, &ones], vec![attr_int("axis", 1)], loc, None);
+            let pre = self.node("MatMul", &[&z, &wt], vec![], loc, None);
             let mut gates = vec![];
             for (k, act) in ["Sigmoid", "Sigmoid", "Tanh", "Sigmoid"].into_iter().enumerate() {
                 let (s, e) = (self.ints(&[(k * hidden) as i64]), self.ints(&[((k + 1) * hidden) as i64]));
@@ -742,7 +749,8 @@ impl<'g> Translator<'g> {
             c = self.node("Add", &[&kept, &added], vec![], loc, None);
             let squashed = self.node("Tanh", &[&c], vec![], loc, None);
             h = self.node("Mul", &[&gates[3], &squashed], vec![], loc, None);
-            let parts: Vec<&str> = [&h, &c].into_iter().chain(&gates).map(String::as_str).collect();
+            let parts: Vec<&str> =
+                [&h, &c].into_iter().chain(&gates).chain([&z]).map(String::as_str).collect();
             let joined = self.node("Concat", &parts, vec![attr_int("axis", 1)], loc, None);
             lanes[t] = self.node("Unsqueeze", &[&joined, &axis0], vec![], loc, None);
         }

@@ -7,9 +7,11 @@
 //! generated per model, are timed end to end by `nnc bench --profile`.)
 //! Also the Winograd convolutions of the benchmark ResNet and U-Net layers
 //! (`winograd`) and the products of an LSTM step at their own shapes
-//! (`recurrent`), and the forward product of the benchmark `mlp_wide`'s
-//! middle layer with its weight in either layout (`wide`). Throughput is reported in elements per second where one
-//! element is one floating-point operation, so `Gelem/s` reads as GFLOP/s.
+//! (`recurrent`), the forward product of the benchmark `mlp_wide`'s
+//! middle layer with its weight in either layout (`wide`), and the fused
+//! LSTM's weight gradient, one product over all steps (`sums`). Throughput
+//! is reported in elements per second where one element is one
+//! floating-point operation, so `Gelem/s` reads as GFLOP/s.
 
 use std::hint::black_box;
 
@@ -292,28 +294,29 @@ fn wide(c: &mut Criterion) {
 fn sums(c: &mut Criterion) {
     let mut group = c.benchmark_group("sums");
     group.sample_size(20);
-    for (name, m) in [("xt_dpre/32x512x4096", 32), ("ht_dpre/128x512x4096", 128)] {
-        let (n, k, lanes) = (512, 4096, 768);
-        let a = values(k * m);
-        let r = values(k * lanes);
-        let mut out = vec![0.0f32; m * n];
-        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
-        for column_major in [false, true] {
-            let layout = if column_major { "c_columns" } else { "c_rows" };
-            group.bench_function(format!("{name}/{layout}"), |bench| {
-                bench.iter(|| {
-                    let a = MatRef::row_major(&a, m).t();
-                    let b = MatRef { data: &r, offset: 0, row_stride: lanes as isize, col_stride: 1 };
-                    let c = if column_major {
-                        MatMut { data: &mut out, offset: 0, row_stride: 1, col_stride: m as isize }
-                    } else {
-                        MatMut::row_major(&mut out, n)
-                    };
-                    Tuned.gemm(m, n, k, 1.0, a, b, 0.0, c, 1).unwrap();
-                    black_box(&out);
-                })
-            });
-        }
+    // The LSTM's weight gradient `Σ zᵀ·dpre` over 4096 rows (batch 64,
+    // 64 steps, hidden size 128, 32 features): `z` the last 161 lanes of
+    // `y`'s rows of 929, `dpre` the first 512 of `r`'s 768.
+    let (m, n, k, y_lanes, r_lanes) = (161, 512, 4096, 929, 768);
+    let y = values(k * y_lanes);
+    let r = values(k * r_lanes);
+    let mut out = vec![0.0f32; m * n];
+    group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+    for column_major in [false, true] {
+        let layout = if column_major { "c_columns" } else { "c_rows" };
+        group.bench_function(format!("zt_dpre/{m}x{n}x{k}/{layout}"), |bench| {
+            bench.iter(|| {
+                let a = MatRef { data: &y, offset: 768, row_stride: 1, col_stride: y_lanes as isize };
+                let b = MatRef { data: &r, offset: 0, row_stride: r_lanes as isize, col_stride: 1 };
+                let c = if column_major {
+                    MatMut { data: &mut out, offset: 0, row_stride: 1, col_stride: m as isize }
+                } else {
+                    MatMut::row_major(&mut out, n)
+                };
+                Tuned.gemm(m, n, k, 1.0, a, b, 0.0, c, 1).unwrap();
+                black_box(&out);
+            })
+        });
     }
     group.finish();
 }

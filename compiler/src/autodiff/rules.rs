@@ -349,66 +349,76 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
     })
 }
 
-/// The gradient of `y = lstm(gx, w, h0, c0)`: `r = lstm_grad(y, dh, dc,
-/// dgates, w, c0)`, the cotangent `gy` cut into its lanes (slices of the
-/// pads that the gradients of `y`'s readers are, which the optimisation
-/// passes turn into the parts that are not zero), holds per step the gate
-/// pre-activations' gradient (which is `gx`'s) and what reaches the
-/// previous states, so `h0`'s and `c0`'s gradients are the first processed
-/// step's lanes. The weight's is
-/// `Σ_t dpre_tᵀ · h_prev_t`, computed transposed as one `matmul_sum` over
-/// the steps after the first, `Σ_t h_prev_tᵀ · dpre_t` (`[H, B] · [B, 4H]`
-/// per step; in the time-major layouts of `y` and `r` one product with
-/// inner dimension `(T − 1)·B`), plus the first step's product with `h0`
-/// unless `h0` is zero (the default state).
+/// The gradient of `y = lstm(x, w, h0, c0)`: `r = lstm_grad(y, dh, dc,
+/// dgates, w, c0)`, with `gy` cut into its lanes (slices of the pads that
+/// the gradients of `y`'s readers are, which the optimisation passes turn
+/// into the parts that are not zero), holds per step the gate
+/// pre-activations' gradient `dpre` and what reaches the previous states,
+/// so `h0`'s and `c0`'s gradients are the first processed step's lanes.
+/// With `z = [x_t, h_prev, 1]` (lanes `6H..` of `y`) and `pre = z · wᵀ`:
+/// the weight's gradient is `Σ dpreᵀ · z` over all rows and steps, computed
+/// transposed as one `matmul_sum` (`[K, B] · [B, 4H]` per step; in the
+/// time-major layouts of `y` and `r` one product of depth `T·B`), and
+/// `x`'s is `dpre · w_ih` (`w`'s first `F` columns). The lanes of `z` are
+/// themselves results: the cotangent of `x_t` adds to `x`'s gradient, that
+/// of `h_prev` to the `h` lane of the step processed before (or to `h0`).
 fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) -> Result<Grads, String> {
-    let (w, h0, c0) = (node.args[1], node.args[2], node.args[3]);
+    let (x, w, c0) = (node.args[0], node.args[1], node.args[3]);
     let shape = e.shape(y);
     let steps = known_dim(&shape, 0, "lstm")?;
-    let hidden = known_dim(&e.shape(w), 1, "lstm")?;
+    let hidden = known_dim(&e.shape(w), 0, "lstm")? / 4;
+    let features = known_dim(&e.shape(x), 2, "lstm")?;
+    let lanes_of = known_dim(&shape, 2, "lstm")?;
     let batch = shape.dims()[1].clone();
-    let mut cotangents = vec![y];
-    for (lo, hi) in [(0, 1), (1, 2), (2, 6)] {
-        cotangents.push(e.op(Op::Slice { axis: 2, start: lo * hidden, end: hi * hidden }, &[gy])?);
+    let lane = |e: &mut Emitter, v: ValueId, lo: usize, hi: usize| {
+        e.op(Op::Slice { axis: 2, start: lo, end: hi }, &[v])
+    };
+    let (z, z_h) = (6 * hidden, 6 * hidden + features);
+    let dz_h = lane(e, gy, z_h, z_h + hidden)?;
+    // Positions 1..T read the `h` of positions 0..T−1 (reverse: 0..T−1 read
+    // 1..T), and the first processed step reads `h0`.
+    let first = if reverse { steps - 1 } else { 0 };
+    let mut dh = lane(e, gy, 0, hidden)?;
+    if steps > 1 {
+        let (read, pad) = if reverse { ((0, steps - 1), (1, 0)) } else { ((1, steps), (0, 1)) };
+        let later = e.op(Op::Slice { axis: 0, start: read.0, end: read.1 }, &[dz_h])?;
+        let shifted = e.op(Op::Pad { axis: 0, lo: pad.0, hi: pad.1 }, &[later])?;
+        dh = e.add(dh, shifted)?;
+    }
+    let mut cotangents = vec![y, dh];
+    for (lo, hi) in [(1, 2), (2, 6)] {
+        cotangents.push(lane(e, gy, lo * hidden, hi * hidden)?);
     }
     cotangents.extend([w, c0]);
     let r = e.op(Op::LstmGrad { reverse }, &cotangents)?;
-    let dpre = e.op(Op::Slice { axis: 2, start: 0, end: 4 * hidden }, &[r])?;
+    let dpre = lane(e, r, 0, 4 * hidden)?;
     let rows = |cols: usize| Shape(vec![batch.clone(), Dim::Known(cols)]);
     // Lanes `lo..hi` of step `t` of `v`, as a [B, hi − lo] matrix.
-    let lanes = |e: &mut Emitter, v: ValueId, t: usize, lo: usize, hi: usize| -> Result<ValueId, String> {
-        let step = e.op(Op::Slice { axis: 0, start: t, end: t + 1 }, &[v])?;
-        let part = e.op(Op::Slice { axis: 2, start: lo, end: hi }, &[step])?;
-        e.reshape(part, &rows(hi - lo))
+    let step_lanes =
+        |e: &mut Emitter, v: ValueId, t: usize, lo: usize, hi: usize| -> Result<ValueId, String> {
+            let step = e.op(Op::Slice { axis: 0, start: t, end: t + 1 }, &[v])?;
+            let part = e.op(Op::Slice { axis: 2, start: lo, end: hi }, &[step])?;
+            e.reshape(part, &rows(hi - lo))
+        };
+    let dh0 = step_lanes(e, r, first, 4 * hidden, 5 * hidden)?;
+    let dh0_read = step_lanes(e, gy, first, z_h, z_h + hidden)?;
+    let dh0 = e.add(dh0, dh0_read)?;
+    let dc0 = step_lanes(e, r, first, 5 * hidden, 6 * hidden)?;
+    let zt = lane(e, y, z, lanes_of)?;
+    let zt = e.op(Op::Permute { axes: vec![0, 2, 1] }, &[zt])?;
+    let dwt = e.op(Op::MatMulSum, &[zt, dpre])?;
+    let dw = e.op(Op::Permute { axes: vec![1, 0] }, &[dwt])?;
+    let dz_x = lane(e, gy, z, z_h)?;
+    let dx = if features > 0 {
+        let w_ih = e.op(Op::Slice { axis: 1, start: 0, end: features }, &[w])?;
+        let per_step = Shape(vec![Dim::Known(steps), Dim::Known(4 * hidden), Dim::Known(features)]);
+        let w_ih = e.op(Op::Broadcast { shape: per_step }, &[w_ih])?;
+        let dx = e.op(Op::MatMul, &[dpre, w_ih])?;
+        e.add(dx, dz_x)?
+    } else {
+        dz_x
     };
-    let first = if reverse { steps - 1 } else { 0 };
-    let dh0 = lanes(e, r, first, 4 * hidden, 5 * hidden)?;
-    let dc0 = lanes(e, r, first, 5 * hidden, 6 * hidden)?;
-    // Steps 1.. of the processing order read the previous step's `h`:
-    // positions `1..T` reading `0..T−1` (reverse: `0..T−1` reading `1..T`).
-    let (read, from) = if reverse { ((0, steps - 1), (1, steps)) } else { ((1, steps), (0, steps - 1)) };
-    let mut dwt = None;
-    if steps > 1 {
-        let h_prev = e.op(Op::Slice { axis: 0, start: from.0, end: from.1 }, &[y])?;
-        let h_prev = e.op(Op::Slice { axis: 2, start: 0, end: hidden }, &[h_prev])?;
-        let h_prev = e.op(Op::Permute { axes: vec![0, 2, 1] }, &[h_prev])?;
-        let dpre_later = e.op(Op::Slice { axis: 0, start: read.0, end: read.1 }, &[dpre])?;
-        dwt = Some(e.op(Op::MatMulSum, &[h_prev, dpre_later])?);
-    }
-    if !e.graph.splat(h0).is_some_and(|(_, c)| c == 0.0) {
-        let ht = e.op(Op::Permute { axes: vec![1, 0] }, &[h0])?;
-        let dpre_first = lanes(e, r, first, 0, 4 * hidden)?;
-        let product = e.op(Op::MatMul, &[ht, dpre_first])?;
-        dwt = Some(match dwt {
-            Some(sum) => e.add(sum, product)?,
-            None => product,
-        });
-    }
-    let dw = match dwt {
-        Some(dwt) => e.op(Op::Permute { axes: vec![1, 0] }, &[dwt])?,
-        None => e.filled(0.0, &e.shape(w))?,
-    };
-    Ok(vec![Some(dpre), Some(dw), Some(dh0), Some(dc0)])
+    Ok(vec![Some(dx), Some(dw), Some(dh0), Some(dc0)])
 }
 
 /// The gradient of `broadcast` to `gy`'s shape from `shape`: the sum over

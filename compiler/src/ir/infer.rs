@@ -4,7 +4,7 @@
 //! ([`super::Graph::add`]) and the verifier both call [`infer`], so a graph
 //! that verifies is one the builder could have built.
 
-use super::op::{ConvAttrs, InputKind, Op, WindowAttrs};
+use super::op::{ConvAttrs, InputKind, LstmSizes, Op, WindowAttrs};
 use super::types::{DType, Dim, Shape, Type};
 
 type R = Result<Type, String>;
@@ -554,38 +554,51 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
         }
         Op::Lstm { .. } => {
             arity(op, args, 4)?;
-            let hidden = lstm_operands(op, args[1], args[2], args[3])?;
+            let LstmSizes { hidden, features } = lstm_operands(op, args[1], args[2], args[3])?;
             let dims = args[0].shape.dims();
-            if args[0].shape.rank() != 3
+            if args[0].dtype != DType::F32
+                || args[0].shape.rank() != 3
                 || dims[1] != args[2].shape.dims()[0]
-                || dims[2] != Dim::Known(4 * hidden)
+                || dims[2] != Dim::Known(features)
             {
                 return Err(format!(
-                    "`{}` needs gate inputs [T, B, {}] for hidden size {hidden}, got {}",
+                    "`{}` needs inputs f32[T, B, {features}] for the weight {} and states {}, got {}",
                     op.mnemonic(),
-                    4 * hidden,
+                    args[1],
+                    args[2],
                     args[0]
                 ));
             }
-            Ok(Type::f32(Shape(vec![dims[0].clone(), dims[1].clone(), Dim::Known(6 * hidden)])))
+            let lanes = Dim::Known(7 * hidden + features + 1);
+            Ok(Type::f32(Shape(vec![dims[0].clone(), dims[1].clone(), lanes])))
         }
         Op::LstmGrad { .. } => {
             arity(op, args, 6)?;
-            let hidden = lstm_operands(op, args[4], args[5], args[5])?;
+            let LstmSizes { hidden, features } = lstm_operands(op, args[4], args[5], args[5])?;
             let y = args[0].shape.dims();
-            let lanes = |n: usize| Type::f32(Shape(vec![y[0].clone(), y[1].clone(), Dim::Known(n * hidden)]));
-            let want = [lanes(6), lanes(1), lanes(1), lanes(4)];
-            let batch_fits = y.len() == 3 && y[1] == args[5].shape.dims()[0];
-            if let Some(i) = (0..4).find(|&i| !batch_fits || *args[i] != want[i]) {
+            let l = 7 * hidden + features + 1;
+            if y.len() != 3 || y[1] != args[5].shape.dims()[0] {
                 return Err(format!(
-                    "`{}`: operand {i} must be {} for hidden size {hidden} and states {}, got {}",
+                    "`{}`: operand 0 must be f32[T, B, {l}] for the weight {} and states {}, got {}",
+                    op.mnemonic(),
+                    args[4],
+                    args[5],
+                    args[0]
+                ));
+            }
+            let lanes = |n: usize| Type::f32(Shape(vec![y[0].clone(), y[1].clone(), Dim::Known(n)]));
+            let want = [lanes(l), lanes(hidden), lanes(hidden), lanes(4 * hidden)];
+            if let Some(i) = (0..4).find(|&i| *args[i] != want[i]) {
+                return Err(format!(
+                    "`{}`: operand {i} must be {} for the weight {} and states {}, got {}",
                     op.mnemonic(),
                     want[i],
+                    args[4],
                     args[5],
                     args[i]
                 ));
             }
-            Ok(args[0].clone())
+            Ok(lanes(6 * hidden))
         }
         Op::StopGradient => {
             arity(op, args, 1)?;
@@ -594,27 +607,31 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
     }
 }
 
-/// Checks the recurrent weight `w: f32[4H, H]` and the states `f32[B, H]`
-/// of `lstm` or `lstm_grad`; returns `H`.
-fn lstm_operands(op: &Op, w: &Type, h0: &Type, c0: &Type) -> Result<usize, String> {
+/// Checks the weight `w: f32[4H, F + H + 1]` and the states `f32[B, H]` of
+/// `lstm` or `lstm_grad`; returns `H` and `F`.
+fn lstm_operands(op: &Op, w: &Type, h0: &Type, c0: &Type) -> Result<LstmSizes, String> {
     for t in [w, h0, c0] {
         want_dtype(op, t, DType::F32)?;
     }
     let name = op.mnemonic();
+    let bad_weight =
+        || format!("`{name}` needs a weight [4H, F + H + 1] (input, recurrent and bias columns), got {w}");
     if w.shape.rank() != 2 {
-        return Err(format!("`{name}` needs a recurrent weight [4H, H], got {w}"));
+        return Err(bad_weight());
     }
-    let hidden = known(op, &w.shape.dims()[1], "hidden size")?;
-    let gates = known(op, &w.shape.dims()[0], "gate rows")?;
-    if hidden == 0 || Some(gates) != hidden.checked_mul(6).map(|_| 4 * hidden) {
-        return Err(format!("`{name}` needs a recurrent weight [4H, H], got {w}"));
+    known(op, &w.shape.dims()[0], "gate rows")?;
+    known(op, &w.shape.dims()[1], "weight columns")?;
+    let sizes = LstmSizes::of_weight(&w.shape).ok_or_else(bad_weight)?;
+    let LstmSizes { hidden, features } = sizes;
+    if hidden.checked_mul(8).and_then(|h| h.checked_add(features)).is_none() {
+        return Err(bad_weight());
     }
     for t in [h0, c0] {
         if t.shape.rank() != 2 || t.shape.dims()[1] != Dim::Known(hidden) || *t != *h0 {
-            return Err(format!("`{name}` needs states f32[B, {hidden}], got {t}"));
+            return Err(format!("`{name}` needs states f32[B, {hidden}] for the weight {w}, got {t}"));
         }
     }
-    Ok(hidden)
+    Ok(sizes)
 }
 
 /// The length `E` of an index operand, which must be `i32[E]`.

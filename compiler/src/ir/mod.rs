@@ -16,8 +16,8 @@ pub mod types;
 pub use error::{GraphError, StageError};
 pub use graph::{Graph, Loc, Mode, Node, Output, OutputKind, ValueId};
 pub use op::{
-    BinaryOp, Boundary, CmpOp, ConvAttrs, Init, InputKind, Op, ParamRole, PoolKind, UnaryOp, WarpAttrs,
-    WarpMode, WindowAttrs,
+    BinaryOp, Boundary, CmpOp, ConvAttrs, Init, InputKind, LstmSizes, Op, ParamRole, PoolKind, UnaryOp,
+    WarpAttrs, WarpMode, WindowAttrs,
 };
 pub use types::{DType, Dim, Shape, Type};
 

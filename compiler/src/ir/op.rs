@@ -314,34 +314,36 @@ pub enum Op {
     ScatterMaxGrad { axis: usize },
     /// A whole LSTM layer's recurrence (PyTorch's cell, gate blocks in the
     /// order i, f, g, o):
-    /// `(gx: f32[T, B, 4H], w: f32[4H, H], h0: f32[B, H], c0: f32[B, H]) -> f32[T, B, 6H]`.
-    /// `gx` is the input's contribution to the gate pre-activations (biases
-    /// included), `w` the recurrent weight (`weight_hh`). Steps run in the
-    /// order t = 0, 1, …, T−1 (`reverse`: T−1, …, 0); the previous state of
-    /// the first step processed is `(h0, c0)`, of any other the state of the
-    /// step processed before it. With `pre = gx[t] + h_prev · wᵀ`:
+    /// `(x: f32[T, B, F], w: f32[4H, F + H + 1], h0: f32[B, H], c0: f32[B, H]) -> f32[T, B, 7H + F + 1]`.
+    /// `w`'s columns are the input weight (`weight_ih`), the recurrent
+    /// weight (`weight_hh`) and the bias: with `z = [x_t, h_prev, 1]` a
+    /// row's step operand, the gate pre-activations are `pre = z · wᵀ`.
+    /// Steps run in the order t = 0, 1, …, T−1 (`reverse`: T−1, …, 0); the
+    /// previous state of the first step processed is `(h0, c0)`, of any
+    /// other the state of the step processed before it.
     /// `i, f, o = σ(pre blocks 0, 1, 3)`, `g = tanh(pre block 2)`,
-    /// `c_t = f·c_prev + i·g`, `h_t = o·tanh(c_t)`. Operand and result are
+    /// `c_t = f·c_prev + i·g`, `h_t = o·tanh(c_t)`. Operands and result are
     /// time-major (a step's rows are contiguous, so the products of the
     /// gradient over all steps are single GEMMs) and the result holds, per
-    /// step and row, the lanes
-    /// `[h_t, c_t, i, f, g, o]` (the gates activated), which its gradient
-    /// reads. One op rather than the unrolled cell because each batch row's
-    /// recurrence is independent of the others: the runtime runs all steps
-    /// for a block of rows per thread with no synchronisation between
-    /// steps, and applies the gate functions on each step's product in wide
-    /// vectors.
+    /// step and row, the lanes `[h_t, c_t, i, f, g, o, z]` (the gates
+    /// activated, then the step's operand `x_t, h_prev, 1`): its gradient
+    /// reads the first six, and the weight's gradient is one product
+    /// `Σ dpreᵀ · z` over all rows and steps. One op rather than the
+    /// unrolled cell because each batch row's recurrence is independent of
+    /// the others: the runtime runs all steps for a block of rows per
+    /// thread with no synchronisation between steps, one product of `z`
+    /// per step, and applies the gate functions on it in wide vectors.
     Lstm { reverse: bool },
     /// The gradient of `Lstm`:
-    /// `(y: f32[T, B, 6H], dh: f32[T, B, H], dc: f32[T, B, H], dgates: f32[T, B, 4H], w: f32[4H, H], c0: f32[B, H]) -> f32[T, B, 6H]`,
+    /// `(y: f32[T, B, 7H + F + 1], dh: f32[T, B, H], dc: f32[T, B, H], dgates: f32[T, B, 4H], w: f32[4H, F + H + 1], c0: f32[B, H]) -> f32[T, B, 6H]`,
     /// `y` the forward result and `dh, dc, dgates` the cotangents of its
-    /// lanes (`h`, `c`, and the four activated gates). Per step and row the
+    /// lanes `h`, `c` and the four activated gates. Per step and row the
     /// lanes `[dpre (4H), dhp (H), dcp (H)]`: the gradient of the step's
-    /// gate pre-activations, `dhp = dpre · w` (what reaches `h_prev` through
-    /// the step's recurrent product) and `dcp = dc ⊙ f` (what reaches
-    /// `c_prev`); at the first step processed these are the gradients of
-    /// `h0` and `c0`. In reverse processing order, with `next` the step
-    /// processed after `t`: `dh_t = dh + dhp_next`,
+    /// gate pre-activations, `dhp = dpre · w_hh` (`w`'s recurrent columns:
+    /// what reaches `h_prev` through the step's product) and `dcp = dc ⊙ f`
+    /// (what reaches `c_prev`); at the first step processed these are the
+    /// gradients of `h0` and `c0`. In reverse processing order, with `next`
+    /// the step processed after `t`: `dh_t = dh + dhp_next`,
     /// `dc_t = dc + dcp_next + dh_t·o·(1 − tanh²c_t)`,
     /// `dpre_i = (dc_t·g + dgates_i)·i(1−i)`, `dpre_f = (dc_t·c_prev + dgates_f)·f(1−f)`,
     /// `dpre_g = (dc_t·i + dgates_g)(1−g²)`, `dpre_o = (dh_t·tanh c_t + dgates_o)·o(1−o)`.
@@ -441,7 +443,46 @@ impl CmpOp {
     }
 }
 
+/// The sizes of an `lstm` or `lstm_grad`, read off its weight
+/// `[4H, F + H + 1]` ([`Op::lstm_weight`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmSizes {
+    /// `H`.
+    pub hidden: usize,
+    /// `F`, the input features.
+    pub features: usize,
+}
+
+impl LstmSizes {
+    /// The sizes a weight of shape `[4H, F + H + 1]` gives; `None` for any
+    /// other shape (unknown dimensions, `H = 0`, fewer than `H + 1`
+    /// columns).
+    pub fn of_weight(w: &super::Shape) -> Option<LstmSizes> {
+        let [gates, columns] = w.dims() else { return None };
+        let (gates, columns) = (gates.known()?, columns.known()?);
+        let hidden = gates / 4;
+        (hidden > 0 && gates % 4 == 0 && columns > hidden)
+            .then(|| LstmSizes { hidden, features: columns - hidden - 1 })
+    }
+
+    /// The lanes of `lstm`'s result, `7H + F + 1`: `[h, c, i, f, g, o, x,
+    /// h_prev, 1]`.
+    pub fn result_lanes(self) -> usize {
+        7 * self.hidden + self.features + 1
+    }
+}
+
 impl Op {
+    /// The operand of an `lstm` (1) or `lstm_grad` (4) that is the weight
+    /// `[4H, F + H + 1]`.
+    pub fn lstm_weight(&self) -> Option<usize> {
+        match self {
+            Op::Lstm { .. } => Some(1),
+            Op::LstmGrad { .. } => Some(4),
+            _ => None,
+        }
+    }
+
     /// Whether operand `i` may be absent when it is the constant `+0`: the
     /// cotangents of `lstm_grad` (fusion stores no such operand, lowering
     /// passes it as missing, the runtime reads zeros).

@@ -425,13 +425,17 @@ pub(crate) mod tests {
         let h0 = g.input("h0", InputKind::Data, Type::f32(batch(&[2])), Loc::NONE);
         let steps_w = add(&mut g, Op::Broadcast { shape: Shape::known(&[3, 8, 2]) }, &[w_hh], Loc::NONE);
         let _ = add(&mut g, Op::MatMulSum, &[gx, steps_w], Loc::NONE);
+        // An LSTM of hidden size 2 over 3 input features: the weight
+        // [8, 3 + 2 + 1].
+        let x_seq = add(&mut g, Op::Slice { axis: 2, start: 0, end: 3 }, &[gx], Loc::NONE);
+        let w = g.input("w", InputKind::Data, Type::f32(Shape::known(&[8, 6])), Loc::NONE);
         for reverse in [false, true] {
-            let seq = add(&mut g, Op::Lstm { reverse }, &[gx, w_hh, h0, h0], Loc::NONE);
+            let seq = add(&mut g, Op::Lstm { reverse }, &[x_seq, w, h0, h0], Loc::NONE);
             let mut operands = vec![seq];
             for (start, end) in [(0, 2), (2, 4), (4, 12)] {
                 operands.push(add(&mut g, Op::Slice { axis: 2, start, end }, &[seq], Loc::NONE));
             }
-            operands.extend([w_hh, h0]);
+            operands.extend([w, h0]);
             let _ = add(&mut g, Op::LstmGrad { reverse }, &operands, Loc::NONE);
         }
         let onehot = add(&mut g, Op::OneHot { classes: 10 }, &[y], Loc::NONE);

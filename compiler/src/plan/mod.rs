@@ -457,9 +457,12 @@ fn split(
                     let dy = arg_dims(1)?;
                     dy.first().copied().unwrap_or(1) * dy.iter().skip(2).product::<usize>()
                 }
-                // Per result element, about one row of the recurrent
-                // product (`hidden` multiply-adds).
-                Op::Lstm { .. } | Op::LstmGrad { .. } => domain.last().map_or(1, |lanes| lanes / 6),
+                // Per result element, its share of the row's step product
+                // (the weight's elements over the row's lanes).
+                Op::Lstm { .. } | Op::LstmGrad { .. } => {
+                    let w = arg_dims(node.op.lstm_weight().unwrap_or(1))?;
+                    w.iter().product::<usize>() / domain.last().copied().unwrap_or(1).max(1)
+                }
                 _ if kernel.kind == KernelKind::Loop => loop_cost(graph, &kernel.nodes),
                 _ => 1,
             }
@@ -472,7 +475,7 @@ fn split(
         elems.saturating_mul(inner.max(1))
     };
     // A recurrence runs its steps in order; its batch rows (axis 1 of its
-    // `[T, B, 6H]` result) are independent.
+    // `[T, B, lanes]` result) are independent.
     let recurrence = matches!(kernel.kind, KernelKind::Lstm | KernelKind::LstmGrad);
     let axis = if recurrence { Some(1) } else { (0..domain.len()).find(|a| !reduced.contains(a)) };
     let extent = axis.map_or(1, |a| domain[a]);

@@ -19,7 +19,7 @@
 //! between them (`h + x`) are not attributed to any row. Counts saturate
 //! instead of overflowing.
 
-use crate::ir::{Dim, Graph, Op, Shape, WarpAttrs, WarpMode};
+use crate::ir::{Dim, Graph, LstmSizes, Op, Shape, WarpAttrs, WarpMode};
 
 /// Elements of a shape with symbolic dimensions set to 1.
 pub fn elements(shape: &Shape) -> u64 {
@@ -92,16 +92,24 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
             let per = operand_shape(graph, index, 1).map_or(1, |w| elements_from(w, 1));
             input.saturating_mul(2).saturating_mul(per)
         }
-        // Per batch row and step: the recurrent product `h·wᵀ` (2·4H·H),
-        // its sum with `gx` and the four activations (4H each), then
-        // `f·c`, `i·g`, their sum, `tanh(c)` and `o·tanh(c)` (H each); the
-        // gradient: `dpre·w` (2·4H·H) and about 20 per hidden unit.
+        // Per batch row and step: the step's product `[x_t, h_prev, 1]·wᵀ`
+        // (2·4H·(F + H + 1)), the four activations (4H), then `f·c`, `i·g`,
+        // their sum, `tanh(c)` and `o·tanh(c)` (H each); the gradient:
+        // `dpre·w_hh` (2·4H·H) and about 20 per hidden unit.
         Op::Lstm { .. } | Op::LstmGrad { .. } => {
-            let lanes = node.ty.shape.dims().last().and_then(Dim::known).unwrap_or(6).max(6) as u64;
-            let hidden = lanes / 6;
+            let weight = node.op.lstm_weight().and_then(|i| operand_shape(graph, index, i));
+            let Some(LstmSizes { hidden, features }) = weight.and_then(LstmSizes::of_weight) else {
+                return out;
+            };
+            let lanes = node.ty.shape.dims().last().and_then(Dim::known).unwrap_or(1).max(1) as u64;
             let rows = out / lanes;
-            let per = if matches!(node.op, Op::Lstm { .. }) { 13 * hidden } else { 20 * hidden };
-            rows.saturating_mul(hidden.saturating_mul(hidden).saturating_mul(8).saturating_add(per))
+            let (h, f) = (hidden as u64, features as u64);
+            let per = if matches!(node.op, Op::Lstm { .. }) {
+                8 * h * (f + h + 1) + 9 * h
+            } else {
+                8 * h * h + 20 * h
+            };
+            rows.saturating_mul(per)
         }
         _ => out,
     }

@@ -314,13 +314,15 @@ fn pool(kind: PoolKind, window: &[usize], stride: &[usize], padding: &[(usize, u
 
 type Build = fn(&mut Builder) -> ValueId;
 
-/// `lstm(gx, w, h0, c0)` of batch 2, 4 steps, hidden size 3.
+/// `lstm(x, w, h0, c0)` of batch 2, 4 steps, 5 input features, hidden
+/// size 3 (the weight `[12, 5 + 3 + 1]`). The loss weighs every lane of the
+/// result, the step operands `[x_t, h_prev, 1]` included.
 fn lstm_case(b: &mut Builder, reverse: bool) -> ValueId {
-    let gx = b.param("gx", &[4, 2, 12], Values::Uniform);
-    let w = b.param("w_hh", &[12, 3], Values::Uniform);
+    let x = b.param("x", &[4, 2, 5], Values::Uniform);
+    let w = b.param("w_lstm", &[12, 9], Values::Uniform);
     let h0 = b.param("h0", &[2, 3], Values::Uniform);
     let c0 = b.param("c0", &[2, 3], Values::Uniform);
-    b.op(Op::Lstm { reverse }, &[gx, w, h0, c0])
+    b.op(Op::Lstm { reverse }, &[x, w, h0, c0])
 }
 
 /// `warp` of an image `x: [2, 3, 5, 7]` along a flow `[2, 2, 5, 7]` of up to

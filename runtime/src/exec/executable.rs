@@ -297,11 +297,16 @@ impl Executable {
                             return Err(err("a range lies outside the kernel's rows".into()));
                         }
                     }
-                    Call::Lstm { grad, batch, steps, hidden, inputs, output, .. } => {
+                    Call::Lstm { grad, batch, steps, hidden, features, inputs, output, .. } => {
                         let got: Vec<Option<usize>> =
                             inputs.iter().map(|i| i.map(|b| b.len())).chain([Some(output.len())]).collect();
-                        let shape =
-                            LstmShape { batch: *batch, steps: *steps, hidden: *hidden, reverse: false };
+                        let shape = LstmShape {
+                            batch: *batch,
+                            steps: *steps,
+                            hidden: *hidden,
+                            features: *features,
+                            reverse: false,
+                        };
                         let fits = shape.lengths(*grad).is_ok_and(|want| {
                             // Only the cotangents (operands 1 to 3 of the
                             // gradient) may be absent.
@@ -314,7 +319,7 @@ impl Executable {
                         if !fits {
                             return Err(err(format!(
                                 "buffers of {got:?} elements do not fit an LSTM of batch {batch}, \
-                                 {steps} steps, hidden size {hidden}"
+                                 {steps} steps, hidden size {hidden}, {features} input features"
                             )));
                         }
                     }
@@ -507,8 +512,14 @@ impl Executable {
                 };
                 cx.run(call, self.slice(*x), self.slice(*w), y_data)
             }
-            Call::Lstm { grad, reverse, batch, steps, hidden, inputs, output, parts } => {
-                let shape = LstmShape { batch: *batch, steps: *steps, hidden: *hidden, reverse: *reverse };
+            Call::Lstm { grad, reverse, batch, steps, hidden, features, inputs, output, parts } => {
+                let shape = LstmShape {
+                    batch: *batch,
+                    steps: *steps,
+                    hidden: *hidden,
+                    features: *features,
+                    reverse: *reverse,
+                };
                 let (op, olen) = (self.ptr(*output), output.len());
                 // SAFETY: as for a convolution's result: `validate`
                 // established that the buffer lies inside its storage, and
@@ -518,12 +529,10 @@ impl Executable {
                 let out = unsafe { std::slice::from_raw_parts_mut(op, olen) };
                 let operand = |i: usize| inputs.get(i).copied().flatten().map(|b| self.slice(b));
                 let need = |i: usize| operand(i).ok_or_else(|| format!("LSTM operand {i} is missing"));
-                let provider = self.provider.as_ref();
                 if *grad {
                     let cotangents = [operand(1), operand(2), operand(3)];
                     recurrent::lstm_backward(
                         &self.pool,
-                        provider,
                         shape,
                         *parts,
                         need(0)?,
@@ -535,7 +544,6 @@ impl Executable {
                 } else {
                     recurrent::lstm_forward(
                         &self.pool,
-                        provider,
                         shape,
                         *parts,
                         need(0)?,

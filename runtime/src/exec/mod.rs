@@ -9,6 +9,8 @@
 //!   tuned library and a reference loop);
 //! - [`conv`]: N-d convolutions and their gradients as im2col + GEMM, and
 //!   `conv_call`, which runs a program's convolution call on the pool;
+//! - [`packed`]: single-threaded products against a right operand packed
+//!   once and reused (the weights of a recurrence's steps);
 //! - [`recurrent`]: the whole recurrence of an LSTM layer, forward and
 //!   backward, with the batch rows split among pool tasks;
 //! - [`winograd`]: 3×3 convolutions and their gradients by Winograd
@@ -23,6 +25,7 @@ mod executable;
 pub mod feed;
 pub mod gemm;
 pub mod memory;
+pub mod packed;
 pub mod pool;
 pub mod recurrent;
 pub mod winograd;

@@ -1,61 +1,76 @@
 //! The recurrence of a whole LSTM layer in one call: every time step's
-//! recurrent product and gate arithmetic, forward ([`lstm_forward`]) and
-//! backward ([`lstm_backward`]).
+//! product and gate arithmetic, forward ([`lstm_forward`]) and backward
+//! ([`lstm_backward`]).
 //!
 //! Run as separate kernels, each step costs a pool hand-over per product
 //! and per gate loop, and the gate loops re-read what the product just
 //! wrote. The rows of a batch are independent in an LSTM, so here the batch
 //! rows are cut into blocks by [`split`](super::pool::split) and each pool
 //! task runs all the steps of its block, with no synchronisation between
-//! steps: per step one single-threaded GEMM through the
-//! [`GemmProvider`] into the task's scratch, then the gate arithmetic over
-//! the block's rows in vector registers.
+//! steps: per step one single-threaded product with the weight packed once
+//! per call ([`packed`](super::packed): the weight is the same at every
+//! step, so it is laid out for the microkernel once, not at each of the
+//! `T` products) into the task's scratch, then the gate arithmetic over the
+//! block's rows in vector registers.
+//!
+//! The forward's product takes the input, the previous state and the bias
+//! at once: each step's row `z = [x_t, h_prev, 1]` is kept in the result,
+//! so that the caller computes the weight gradient as one GEMM over all
+//! steps (`Σ zᵀ·dpre`) instead of one per step, and no separate input
+//! projection runs before the recurrence.
 //!
 //! The gate arithmetic uses the approximations of the compiler's JIT
 //! kernels (`nnc_compiler::codegen::approx`: the same algorithms and
 //! constants for `exp`, `sigmoid` and `tanh`, so the same bounds — relative
 //! error 4e-7 for sigmoid and tanh — and the same special values), written
-//! once over a lane trait (`Lane`) and compiled for AVX-512F, for AVX2 with FMA, and as
-//! portable scalar code (every CPU). All three compute the same bits for
+//! once over a lane trait (`Lane`) and compiled for AVX-512F, for AVX2
+//! with FMA, and as portable scalar code (every CPU). All three compute the same bits for
 //! every input (NaN results may differ in their payload only).
 //!
 //! # Layout
 //!
-//! Batch `B`, steps `T`, hidden size `H`; all buffers are row-major f32.
-//! The gate blocks of a pre-activation or a weight row are in the order
-//! i, f, g, o (PyTorch's).
+//! Batch `B`, steps `T`, hidden size `H`, input features `F` (may be 0);
+//! `K = F + H + 1` and `L = 6H + K = 7H + F + 1`. All buffers are
+//! row-major f32. The gate blocks of a pre-activation or a weight row are
+//! in the order i, f, g, o (PyTorch's).
 //!
-//! - forward: `gx [T, B, 4H]` (the input's contribution to the gate
-//!   pre-activations, biases included), `w [4H, H]` (the recurrent weight,
-//!   PyTorch's `weight_hh`), `h0, c0 [B, H]` → `y [T, B, 6H]`; both
-//!   time-major (a step's rows are contiguous), per step and row the lanes
-//!   `[h, c, i, f, g, o]` (the gates activated);
-//! - backward: `y` and the cotangents of its lanes, `dh`, `dc [T, B, H]`
-//!   and `dgates [T, B, 4H]` (each may be absent: zero), `w`, `c0` →
-//!   `r [T, B, 6H]`, per step and row `[dpre (4H), dhp (H), dcp (H)]`: the
-//!   gradient of the step's gate pre-activations, and the gradients
-//!   reaching the previous step's `h` (through the recurrent product,
-//!   `dpre · w`) and `c` (`dc ⊙ f`). At the first processed step these are
-//!   the gradients of `h0` and `c0`; the gradient of `gx` is `dpre`, and
-//!   that of `w` is `Σ dpreᵀ · h_prev` over rows and steps (left to the
-//!   caller).
+//! - forward: `x [T, B, F]`, `w [4H, K]` (per gate row the columns
+//!   `[W_ih (F) | W_hh (H) | bias (1)]`: PyTorch's `weight_ih`,
+//!   `weight_hh` and the sum of its two biases), `h0, c0 [B, H]` →
+//!   `y [T, B, L]`; all time-major (a step's rows are contiguous), per
+//!   step and row the lanes `[h, c, i, f, g, o, x_t, h_prev, 1]`: the
+//!   state, the gates (activated), and in the last `K` lanes the row
+//!   `z = [x_t, h_prev, 1]` of the step's product `pre = z · wᵀ`, where
+//!   `h_prev` is the previous processed step's `h` (`h0` at the first
+//!   processed step);
+//! - backward: `y` and the cotangents of its first `6H` lanes, `dh`,
+//!   `dc [T, B, H]` and `dgates [T, B, 4H]` (each may be absent: zero),
+//!   `w`, `c0` → `r [T, B, 6H]`, per step and row
+//!   `[dpre (4H), dhp (H), dcp (H)]`: the gradient of the step's gate
+//!   pre-activations, and the gradients reaching the previous step's `h`
+//!   (through the product, `dpre · W_hh`) and `c` (`dc ⊙ f`). At the first
+//!   processed step these are the gradients of `h0` and `c0`. The `z`
+//!   lanes of `y` are not read, and their cotangents are the caller's:
+//!   the gradient of `x_t` is `dpre · W_ih`, and that of `w` is
+//!   `Σ dpreᵀ · z` over rows and steps (one GEMM over `y`'s `z` lanes).
 //!
 //! With `reverse`, steps are processed from position `T - 1` down to 0.
 //!
 //! # Determinism
 //!
-//! Each row's arithmetic depends only on the block it falls in (through the
-//! GEMM's blocking), and the blocks only on `B` and `parts`, which the
-//! caller fixes; results are therefore bit-identical from run to run
-//! whichever thread runs which block.
+//! Each element of a product is one chain of fused multiply-adds in a fixed
+//! order, whatever block of rows it falls in (see [`packed`](super::packed)),
+//! and the gate arithmetic is per element: results are bit-identical from
+//! run to run, whichever thread runs which block and however many blocks
+//! there are, and the same on every instruction set.
 //!
 //! # Scratch
 //!
 //! Each thread that runs a block keeps a `[rows, 4H]` buffer in a
-//! thread-local (the step's recurrent product, or `dpre`), and the thread
-//! calling [`lstm_forward`] a `[H, 4H]` copy of `wᵀ`; both grow to the
-//! largest call seen and are reused, so calls allocate nothing once the
-//! pool's threads have seen the shape.
+//! thread-local (the step's product, or `dpre`), and the calling thread the
+//! packed weight (`wᵀ`, `[K, 4H]`, forward; `W_hh`, `[4H, H]`, backward);
+//! both grow to the largest call seen and are reused, so calls allocate
+//! nothing once the pool's threads have seen the shape.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -65,7 +80,8 @@ use nnc_compiler::codegen::approx::{
     EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
 };
 
-use super::gemm::{GemmProvider, MatMut, MatRef};
+use super::gemm::{MatMut, MatRef};
+use super::packed::{self, PackedB};
 use super::pool::ThreadPool;
 
 /// The extents of one LSTM layer's recurrence.
@@ -77,6 +93,8 @@ pub struct LstmShape {
     pub steps: usize,
     /// The hidden size, `H` (the gates have `4H` pre-activations).
     pub hidden: usize,
+    /// Input features per step and row, `F` (may be 0).
+    pub features: usize,
     /// Steps are processed from position `T - 1` down to 0.
     pub reverse: bool,
 }
@@ -84,43 +102,56 @@ pub struct LstmShape {
 /// Element counts of a shape's buffers, checked for overflow.
 #[derive(Clone, Copy, Debug)]
 struct Sizes {
-    /// `B·T·4H`: `gx`.
-    gates: usize,
-    /// `B·T·6H`: `y`, `r`.
-    lanes: usize,
-    /// `4H·H`: `w`.
+    /// `K = F + H + 1`: columns of `w`, lanes of a step's product row `z`.
+    columns: usize,
+    /// `T·B·F`: `x`.
+    inputs: usize,
+    /// `4H·K`: `w`.
     weight: usize,
-    /// `B·H`: `h0`, `c0`; `T` times this: `dh`, `dc`.
+    /// `B·H`: `h0`, `c0`.
     state: usize,
     /// `T·B·H`: `dh`, `dc`.
     states: usize,
+    /// `T·B·4H`: `dgates`.
+    gates: usize,
+    /// `T·B·L`: `y`.
+    lanes: usize,
+    /// `T·B·6H`: `r`.
+    grads: usize,
 }
 
 impl LstmShape {
     fn sizes(self) -> Result<Sizes, String> {
-        let (b, t, h) = (self.batch, self.steps, self.hidden);
+        let (b, t, h, f) = (self.batch, self.steps, self.hidden, self.features);
         let sizes = (|| {
             let bt = b.checked_mul(t)?;
+            let columns = f.checked_add(h)?.checked_add(1)?;
+            let width = h.checked_mul(6)?.checked_add(columns)?;
             Some(Sizes {
-                gates: bt.checked_mul(h.checked_mul(4)?)?,
-                lanes: bt.checked_mul(h.checked_mul(6)?)?,
-                weight: h.checked_mul(4)?.checked_mul(h)?,
+                columns,
+                inputs: bt.checked_mul(f)?,
+                weight: h.checked_mul(4)?.checked_mul(columns)?,
                 state: b.checked_mul(h)?,
                 states: bt.checked_mul(h)?,
+                gates: bt.checked_mul(h.checked_mul(4)?)?,
+                lanes: bt.checked_mul(width)?,
+                grads: bt.checked_mul(h.checked_mul(6)?)?,
             })
         })();
         sizes.ok_or_else(|| format!("LSTM of {self:?}: buffer sizes overflow"))
     }
 
     /// The element counts of a call's operands and result, in argument
-    /// order: forward `[gx, w, h0, c0, y]`, backward `[y, dh, dc, dgates,
-    /// w, c0, r]`; `Err` when they overflow.
+    /// order: forward `[x, w, h0, c0, y]` = `[T·B·F, 4H·K, B·H, B·H,
+    /// T·B·L]`, backward `[y, dh, dc, dgates, w, c0, r]` = `[T·B·L, T·B·H,
+    /// T·B·H, T·B·4H, 4H·K, B·H, T·B·6H]` (`K = F + H + 1`,
+    /// `L = 7H + F + 1`); `Err` when they overflow.
     pub fn lengths(self, backward: bool) -> Result<Vec<usize>, String> {
         let s = self.sizes()?;
         Ok(if backward {
-            vec![s.lanes, s.states, s.states, s.gates, s.weight, s.state, s.lanes]
+            vec![s.lanes, s.states, s.states, s.gates, s.weight, s.state, s.grads]
         } else {
-            vec![s.gates, s.weight, s.state, s.state, s.lanes]
+            vec![s.inputs, s.weight, s.state, s.state, s.lanes]
         })
     }
 
@@ -146,13 +177,33 @@ fn check_lengths(shape: LstmShape, buffers: &[(&str, usize, usize)]) -> Result<(
 
 thread_local! {
     /// Each thread's `[rows, 4H]` scratch for the tasks it runs: the
-    /// recurrent product (forward) or `dpre` (backward) of the task's rows
-    /// at the current step. It grows to the largest block seen and is
-    /// reused, so a thread allocates only when the block grows.
+    /// step's product (forward) or `dpre` (backward) of the task's rows at
+    /// the current step. It grows to the largest block seen and is reused,
+    /// so a thread allocates only when the block grows.
     static GATES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// The calling thread's copy of `wᵀ` (`[H, 4H]`) for a forward call,
-    /// read by the call's tasks.
-    static WEIGHT_T: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The calling thread's packed weight of a call, read by the call's
+    /// tasks: `wᵀ` (`[K, 4H]`) for a forward call, `W_hh` (`[4H, H]`) for
+    /// a backward one.
+    static WEIGHT: RefCell<PackedB> = RefCell::new(PackedB::new());
+}
+
+/// Runs `f` with the calling thread's [`PackedB`] holding the `k × n`
+/// matrix `b` (a fresh one if the cell is already borrowed, which the
+/// callers of this module never cause); `Err` if `b` does not fit its
+/// slice.
+fn with_packed<R>(
+    k: usize,
+    n: usize,
+    b: MatRef,
+    f: impl FnOnce(&PackedB) -> Result<R, String>,
+) -> Result<R, String> {
+    WEIGHT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut packed) => {
+            packed.pack_into(k, n, b)?;
+            f(&packed)
+        }
+        Err(_) => f(&PackedB::pack(k, n, b)?),
+    })
 }
 
 /// Runs `f` with `cell`'s buffer grown to at least `len` floats (a fresh one
@@ -247,33 +298,34 @@ impl SharedRows {
     }
 }
 
-/// The forward recurrence: `y [T, B, 6H]` (lanes `[h, c, i, f, g, o]` per
-/// step and row) from `gx [T, B, 4H]`, `w [4H, H]`, `h0` and `c0` (`[B,
-/// H]`), following the module's layout. Per processed step, with `(h_prev,
-/// c_prev)` the previous processed step's state or `(h0, c0)`:
+/// The forward recurrence: `y [T, B, L]` (lanes `[h, c, i, f, g, o, x_t,
+/// h_prev, 1]` per step and row) from `x [T, B, F]`, `w [4H, K]` (columns
+/// `[W_ih | W_hh | bias]`), `h0` and `c0` (`[B, H]`), following the
+/// module's layout. Per processed step, with `(h_prev, c_prev)` the
+/// previous processed step's state or `(h0, c0)`:
 ///
 /// ```text
-/// pre = gx[t, b] + h_prev · wᵀ
+/// z = [x[t, b], h_prev, 1];  pre = z · wᵀ
 /// i, f, g, o = σ(pre_i), σ(pre_f), tanh(pre_g), σ(pre_o)
 /// c = f·c_prev + i·g;  h = o·tanh(c)
 /// ```
 ///
 /// The rows are cut into `parts` blocks by
 /// [`split`](super::pool::split)`(B, parts)`, run as tasks of `pool`; each
-/// step's product of a block is one GEMM of `provider` on one thread. The
-/// result depends only on the inputs and `parts`. `w` is first copied
-/// transposed into the calling thread's scratch (the library reads `wᵀ`
-/// with contiguous rows as it is, where it would copy a transposed view at
-/// every product). Slices whose lengths do not match `shape` are an `Err`
-/// (nothing is written); an error of the provider is returned after every
-/// task has finished (`y` then holds partial results).
+/// step's product of a block is one single-threaded product with `wᵀ`,
+/// packed once per call, reading `z` where it lies in `y` (a task writes
+/// the `x_t` and `1` lanes of its rows before the step's product, and the
+/// gate arithmetic writes `h` into the `h_prev` lanes of the next processed
+/// step as well as into the `h` lanes). The result depends only on the
+/// inputs. Slices whose lengths do not match `shape` are an `Err` (nothing
+/// is written); an error of a product is returned after every task has
+/// finished (`y` then holds partial results).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward(
     pool: &ThreadPool,
-    provider: &dyn GemmProvider,
     shape: LstmShape,
     parts: usize,
-    gx: &[f32],
+    x: &[f32],
     w: &[f32],
     h0: &[f32],
     c0: &[f32],
@@ -283,7 +335,7 @@ pub fn lstm_forward(
     check_lengths(
         shape,
         &[
-            ("gx", gx.len(), sizes.gates),
+            ("x", x.len(), sizes.inputs),
             ("w", w.len(), sizes.weight),
             ("h0", h0.len(), sizes.state),
             ("c0", c0.len(), sizes.state),
@@ -295,15 +347,12 @@ pub fn lstm_forward(
     }
     let isa = Isa::host();
     let out = SharedRows::new(y);
-    // 64 products of [64, 128] · [128, 512]: 2.4 ms from the copy, 2.6 ms
-    // from the transposed view.
-    with_buffer(&WEIGHT_T, sizes.weight, |wt| {
-        transpose(4 * shape.hidden, shape.hidden, w, wt);
-        let wt = &*wt;
-        let task = |rows: Range<usize>, pre: &mut [f32]| {
-            forward_block(isa, provider, shape, wt, gx, h0, c0, &out, rows, pre)
-        };
-        run_blocks(pool, shape.batch, parts, 4 * shape.hidden, &task)
+    let g = 4 * shape.hidden;
+    let wt = MatRef::row_major(w, sizes.columns).t();
+    with_packed(sizes.columns, g, wt, |wt| {
+        let task =
+            |rows: Range<usize>, pre: &mut [f32]| forward_block(isa, shape, wt, x, h0, c0, &out, rows, pre);
+        run_blocks(pool, shape.batch, parts, g, &task)
     })
 }
 
@@ -312,18 +361,20 @@ pub fn lstm_forward(
 #[allow(clippy::too_many_arguments)]
 fn forward_block(
     isa: Isa,
-    provider: &dyn GemmProvider,
     shape: LstmShape,
-    wt: &[f32],
-    gx: &[f32],
+    wt: &PackedB,
+    x: &[f32],
     h0: &[f32],
     c0: &[f32],
     out: &SharedRows,
     rows: Range<usize>,
     pre: &mut [f32],
 ) -> Result<(), String> {
-    let LstmShape { batch, steps, hidden: h, .. } = shape;
-    let (g, l) = (4 * h, 6 * h);
+    let LstmShape { batch, steps, hidden: h, features: f, .. } = shape;
+    // `z` starts at lane `6H` of a row of `y`: `x_t` at `z`, `h_prev` at
+    // `z + F`, the 1 at `z + F + H`.
+    let (g, z, k) = (4 * h, 6 * h, f + h + 1);
+    let l = z + k;
     let n = rows.len();
     let pre = &mut pre[..n * g];
     let states = rows.start * h..rows.end * h;
@@ -333,16 +384,31 @@ fn forward_block(
     for s in 0..steps {
         let t = shape.position(s);
         let prev = s.checked_sub(1).map(|s| shape.position(s));
+        let next = (s + 1 < steps).then(|| shape.position(s + 1));
         // SAFETY: `y` is borrowed for the call; this task alone touches
         // rows `rows` of any step (blocks are disjoint), and the rows of
-        // step `t` and of the previous step `tp ≠ t` are disjoint ranges.
-        let (y_t, y_prev) =
-            unsafe { (out.range(step_rows(t, l)), prev.map(|tp| &*out.range(step_rows(tp, l)))) };
-        let a = match y_prev {
-            None => MatRef::row_major(h0, h),
-            Some(y_prev) => MatRef { data: y_prev, offset: 0, row_stride: l as isize, col_stride: 1 },
+        // step `t`, of the previous processed step and of the next one are
+        // disjoint ranges (three different positions).
+        let (y_t, y_prev, y_next) = unsafe {
+            (
+                out.range(step_rows(t, l)),
+                prev.map(|tp| &*out.range(step_rows(tp, l))),
+                next.map(|tn| out.range(step_rows(tn, l))),
+            )
         };
-        provider.gemm(n, g, h, 1.0, a, MatRef::row_major(wt, g), 0.0, MatMut::row_major(pre, g), 1)?;
+        // The step's `z` rows: `x_t` and the 1 (and `h0` at the first
+        // processed step; later the previous step's gate loop wrote `h`).
+        let x_t = &x[step_rows(t, f)];
+        for (q, row) in y_t.chunks_exact_mut(l).enumerate() {
+            let zq = &mut row[z..];
+            zq[..f].copy_from_slice(&x_t[q * f..][..f]);
+            if s == 0 {
+                zq[f..f + h].copy_from_slice(&h0[q * h..][..h]);
+            }
+            zq[f + h] = 1.0;
+        }
+        let a = MatRef { data: y_t, offset: z, row_stride: l as isize, col_stride: 1 };
+        packed::matmul(n, a, wt, MatMut::row_major(pre, g))?;
         let (c_prev, c_stride) = match y_prev {
             None => (c0.as_ptr(), h),
             Some(y_prev) => (y_prev.as_ptr().wrapping_add(h), l),
@@ -350,45 +416,49 @@ fn forward_block(
         let step = ForwardGates {
             rows: n,
             hidden: h,
-            gx: gx[step_rows(t, g)].as_ptr(),
             pre: pre.as_ptr(),
             c_prev,
             c_stride,
             out: y_t.as_mut_ptr(),
+            out_stride: l,
+            h_next: y_next.map(|y_next| y_next.as_mut_ptr().wrapping_add(z + f)),
         };
-        // SAFETY: row `r < n` of each operand lies in its slice: `gx` is
-        // read at the block's `n` rows of `4H` of step `t`;
-        // `pre` holds `n·4H`; `c0` holds `n·H`, or `c_prev` reads `H` of
-        // each `6H` row of the previous step's rows; `out` writes the `n`
-        // rows of `6H` of `y_t`, which no read range overlaps. Nothing else
-        // accesses these rows of `y` during the call.
+        // SAFETY: row `r < n` of each operand lies in its slice: `pre`
+        // holds `n·4H`; `c0` holds `n·H`, or `c_prev` reads `H` of each
+        // `L`-lane row of the previous step's rows; `out` writes the first
+        // `6H` lanes of the `n` rows of `L` of `y_t`, and `h_next` the `H`
+        // lanes `[6H + F, 7H + F)` of the `n` rows of `L` of the next
+        // step's rows: neither overlaps the other or a read range (other
+        // steps, other lanes or other buffers). Nothing else accesses these
+        // rows of `y` during the call.
         unsafe { forward_gates(isa, &step) };
     }
     Ok(())
 }
 
 /// The backward recurrence: `r [T, B, 6H]` (lanes `[dpre, dhp, dcp]` per
-/// step and row) from the forward result `y [T, B, 6H]`, the cotangents of
-/// its lanes (`dh`, `dc`: `[T, B, H]`, `dgates`: `[T, B, 4H]`; `None` is
-/// zero), `w [4H, H]` and `c0 [B, H]`, following the module's layout.
-/// Steps run in the reverse of the processing order; with `(dhp, dcp)`
-/// those of the step processed after `t` in the forward recurrence (zero
-/// for the last one) and `c_prev` the previous processed step's `c` (or
-/// `c0`):
+/// step and row) from the forward result `y [T, B, L]`, the cotangents of
+/// its first `6H` lanes (`dh`, `dc`: `[T, B, H]`, `dgates`: `[T, B, 4H]`;
+/// `None` is zero), `w [4H, K]` and `c0 [B, H]`, following the module's
+/// layout (the `z` lanes of `y` are not read). Steps run in the reverse of
+/// the processing order; with `(dhp, dcp)` those of the step processed
+/// after `t` in the forward recurrence (zero for the last one) and
+/// `c_prev` the previous processed step's `c` (or `c0`):
 ///
 /// ```text
 /// dh_t = dh + dhp_next;  dc_t = dc + dcp_next + dh_t·o·(1 − tanh²(c))
 /// dpre_i = (dc_t·g + dgates_i)·i·(1 − i)    dpre_f = (dc_t·c_prev + dgates_f)·f·(1 − f)
 /// dpre_g = (dc_t·i + dgates_g)·(1 − g²)     dpre_o = (dh_t·tanh(c) + dgates_o)·o·(1 − o)
-/// dhp = dpre · w;  dcp = dc_t·f
+/// dhp = dpre · W_hh;  dcp = dc_t·f
 /// ```
 ///
-/// Rows, tasks, errors and determinism as [`lstm_forward`]; per step one
-/// GEMM computes `dhp` into `r` from a copy of `dpre` in the task's scratch.
+/// with `W_hh` the columns `F..F + H` of `w`. Rows, tasks, errors and
+/// determinism as [`lstm_forward`]; per step one product with `W_hh`,
+/// packed once per call, computes `dhp` into `r` from a copy of `dpre` in
+/// the task's scratch.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward(
     pool: &ThreadPool,
-    provider: &dyn GemmProvider,
     shape: LstmShape,
     parts: usize,
     y: &[f32],
@@ -402,7 +472,7 @@ pub fn lstm_backward(
         ("y", y.len(), sizes.lanes),
         ("w", w.len(), sizes.weight),
         ("c0", c0.len(), sizes.state),
-        ("r", r.len(), sizes.lanes),
+        ("r", r.len(), sizes.grads),
     ];
     for (name, d, len) in
         [("dh", dh, sizes.states), ("dc", dc, sizes.states), ("dgates", dgates, sizes.gates)]
@@ -412,16 +482,19 @@ pub fn lstm_backward(
         }
     }
     check_lengths(shape, &lengths)?;
-    if sizes.lanes == 0 {
+    if sizes.grads == 0 {
         return Ok(());
     }
     let isa = Isa::host();
     let out = SharedRows::new(r);
     let cotangents = Cotangents { dh, dc, dgates };
-    let task = |rows: Range<usize>, dpre: &mut [f32]| {
-        backward_block(isa, provider, shape, w, y, &cotangents, c0, &out, rows, dpre)
-    };
-    run_blocks(pool, shape.batch, parts, 4 * shape.hidden, &task)
+    let w_hh = MatRef { data: w, offset: shape.features, row_stride: sizes.columns as isize, col_stride: 1 };
+    with_packed(4 * shape.hidden, shape.hidden, w_hh, |w_hh| {
+        let task = |rows: Range<usize>, dpre: &mut [f32]| {
+            backward_block(isa, shape, w_hh, y, &cotangents, c0, &out, rows, dpre)
+        };
+        run_blocks(pool, shape.batch, parts, 4 * shape.hidden, &task)
+    })
 }
 
 /// The cotangents of the lanes of `y` ([`lstm_backward`]); `None` is zero.
@@ -432,13 +505,13 @@ struct Cotangents<'a> {
 }
 
 /// [`lstm_backward`] for the batch rows `rows`: it writes only these rows
-/// of `r` (through `out`), at every step.
+/// of `r` (through `out`), at every step. `w_hh` is the `[4H, H]` recurrent
+/// weight.
 #[allow(clippy::too_many_arguments)]
 fn backward_block(
     isa: Isa,
-    provider: &dyn GemmProvider,
     shape: LstmShape,
-    w: &[f32],
+    w_hh: &PackedB,
     y: &[f32],
     cotangents: &Cotangents,
     c0: &[f32],
@@ -446,95 +519,86 @@ fn backward_block(
     rows: Range<usize>,
     dpre: &mut [f32],
 ) -> Result<(), String> {
-    let LstmShape { batch, steps, hidden: h, .. } = shape;
-    let (g, l) = (4 * h, 6 * h);
+    let LstmShape { batch, steps, hidden: h, features: f, .. } = shape;
+    let (g, l, lr) = (4 * h, 7 * h + f + 1, 6 * h);
     let n = rows.len();
     let dpre = &mut dpre[..n * g];
     let c0 = &c0[rows.start * h..rows.end * h];
-    // Rows `rows` of step `t` of a `[T, B, lanes·H]` buffer.
-    let step_rows =
-        |t: usize, lanes: usize| (t * batch + rows.start) * lanes * h..(t * batch + rows.end) * lanes * h;
+    // Rows `rows` of step `t` of a `[T, B, lanes]` buffer.
+    let step_rows = |t: usize, lanes: usize| (t * batch + rows.start) * lanes..(t * batch + rows.end) * lanes;
     for s in (0..steps).rev() {
         let t = shape.position(s);
         let (c_prev, c_stride) = match s.checked_sub(1).map(|s| shape.position(s)) {
             None => (c0.as_ptr(), h),
-            Some(tp) => (y[step_rows(tp, 6)].as_ptr().wrapping_add(h), l),
+            Some(tp) => (y[step_rows(tp, l)].as_ptr().wrapping_add(h), l),
         };
         // SAFETY: `r` is borrowed for the call; this task alone touches
         // rows `rows` of any step (blocks are disjoint), and the rows of
         // step `t` and of the next processed step `≠ t` are disjoint.
         let (r_t, next) = unsafe {
-            let next = (s + 1 < steps).then(|| &*out.range(step_rows(shape.position(s + 1), 6)));
-            (out.range(step_rows(t, 6)), next)
+            let next = (s + 1 < steps).then(|| &*out.range(step_rows(shape.position(s + 1), lr)));
+            (out.range(step_rows(t, lr)), next)
         };
         let read = |d: Option<&[f32]>, lanes: usize| d.map(|d| d[step_rows(t, lanes)].as_ptr());
         let step = BackwardGates {
             rows: n,
             hidden: h,
-            y: y[step_rows(t, 6)].as_ptr(),
+            y: y[step_rows(t, l)].as_ptr(),
+            y_stride: l,
             c_prev,
             c_stride,
-            dh: read(cotangents.dh, 1),
-            dc: read(cotangents.dc, 1),
-            dgates: read(cotangents.dgates, 4),
+            dh: read(cotangents.dh, h),
+            dc: read(cotangents.dc, h),
+            dgates: read(cotangents.dgates, g),
             next: next.map(<[f32]>::as_ptr),
             out: r_t.as_mut_ptr(),
             dpre: dpre.as_mut_ptr(),
         };
-        // SAFETY: row `q < n` of each operand lies in its slice: `y`, `r_t`
-        // and `next` hold the block's rows of step `t` (or the next step),
-        // `6H` each; `dh`, `dc` (`H`) and `dgates` (`4H`) the block's rows
-        // of step `t`; `c_prev` reads `H` of each `6H` row of the previous
-        // step of `y`, or of `c0`'s `n·H`; `dpre` holds `n·4H`. `out` and
-        // `dpre` overlap no read range (other steps or other buffers).
-        // Nothing else accesses these rows of `r` during the call.
+        // SAFETY: row `q < n` of each operand lies in its slice: `y` holds
+        // the block's rows of step `t`, `L` each (of which the first `6H`
+        // are read); `r_t` and `next` the block's rows of step `t` (or the
+        // next step) of `r`, `6H` each; `dh`, `dc` (`H`) and `dgates`
+        // (`4H`) the block's rows of step `t`; `c_prev` reads `H` of each
+        // `L`-lane row of the previous step of `y`, or of `c0`'s `n·H`;
+        // `dpre` holds `n·4H`. `out` and `dpre` overlap no read range
+        // (other steps or other buffers). Nothing else accesses these rows
+        // of `r` during the call.
         unsafe { backward_gates(isa, &step) };
-        let c = MatMut { data: r_t, offset: g, row_stride: l as isize, col_stride: 1 };
-        provider.gemm(n, h, g, 1.0, MatRef::row_major(dpre, g), MatRef::row_major(w, h), 0.0, c, 1)?;
+        let c = MatMut { data: r_t, offset: g, row_stride: lr as isize, col_stride: 1 };
+        packed::matmul(n, MatRef::row_major(dpre, g), w_hh, c)?;
     }
     Ok(())
 }
 
-/// `dst[j·rows + i] = src[i·cols + j]`: the transpose of the row-major
-/// `rows × cols` matrix `src`, row-major, in square blocks.
-fn transpose(rows: usize, cols: usize, src: &[f32], dst: &mut [f32]) {
-    const BLOCK: usize = 32;
-    for i0 in (0..rows).step_by(BLOCK) {
-        for j0 in (0..cols).step_by(BLOCK) {
-            for i in i0..(i0 + BLOCK).min(rows) {
-                for j in j0..(j0 + BLOCK).min(cols) {
-                    dst[j * rows + i] = src[i * cols + j];
-                }
-            }
-        }
-    }
-}
-
 /// The operands of one forward step's gate arithmetic over a block of
-/// rows. Row `r` reads `gx + r·4H` (`4H`: the gate blocks),
-/// `pre + r·4H` (`4H`: the recurrent product) and `c_prev + r·c_stride`
-/// (`H`), and writes `out + r·6H` (`6H`: `[h, c, i, f, g, o]`).
+/// rows. Row `r` reads `pre + r·4H` (`4H`: the step's product) and
+/// `c_prev + r·c_stride` (`H`), and writes `out + r·out_stride` (`6H`:
+/// `[h, c, i, f, g, o]`) and, when present, `h_next + r·out_stride` (`H`:
+/// `h` again, the next processed step's `h_prev`).
 struct ForwardGates {
     rows: usize,
     hidden: usize,
-    gx: *const f32,
     pre: *const f32,
     c_prev: *const f32,
     c_stride: usize,
     out: *mut f32,
+    out_stride: usize,
+    h_next: Option<*mut f32>,
 }
 
 /// The operands of one backward step's gate arithmetic over a block of
-/// rows. Row `q` reads `y + q·6H` (`6H`: the step's lanes),
-/// `c_prev + q·c_stride` (`H`), the cotangents present, `dh + q·H`,
-/// `dc + q·H` (`H`) and `dgates + q·4H` (`4H`), and, unless this is the
-/// last processed step, `next + q·6H` (of which `[4H, 6H)` are read: the
-/// next step's `dhp` and `dcp`); it writes `dpre` and `dcp` to `out + q·6H`
-/// (`[0, 4H)` and `[5H, 6H)`) and `dpre` again to `dpre + q·4H`.
+/// rows. Row `q` reads `y + q·y_stride` (`6H`: the step's lanes
+/// `[h, c, i, f, g, o]`), `c_prev + q·c_stride` (`H`), the cotangents
+/// present, `dh + q·H`, `dc + q·H` (`H`) and `dgates + q·4H` (`4H`), and,
+/// unless this is the last processed step, `next + q·6H` (of which
+/// `[4H, 6H)` are read: the next step's `dhp` and `dcp`); it writes `dpre`
+/// and `dcp` to `out + q·6H` (`[0, 4H)` and `[5H, 6H)`) and `dpre` again to
+/// `dpre + q·4H`.
 struct BackwardGates {
     rows: usize,
     hidden: usize,
     y: *const f32,
+    y_stride: usize,
     c_prev: *const f32,
     c_stride: usize,
     dh: Option<*const f32>,
@@ -596,21 +660,33 @@ unsafe fn forward_gates_with<S: Lane>(step: &ForwardGates) {
         // SAFETY: row `r`'s ranges lie in their allocations (the contract),
         // and every column `j < h` addressed below is within them.
         unsafe {
-            let gx = step.gx.add(r * 4 * h);
-            let pre = step.pre.add(r * 4 * h);
-            let c_prev = step.c_prev.add(r * step.c_stride);
-            let out = step.out.add(r * 6 * h);
+            let row = ForwardRow {
+                h,
+                pre: step.pre.add(r * 4 * h),
+                c_prev: step.c_prev.add(r * step.c_stride),
+                out: step.out.add(r * step.out_stride),
+                h_next: step.h_next.map(|p| p.add(r * step.out_stride)),
+            };
             let mut j = 0;
             while j + S::WIDTH <= h {
-                forward_lanes::<S>(h, j, gx, pre, c_prev, out);
+                forward_lanes::<S>(&row, j);
                 j += S::WIDTH;
             }
             while j < h {
-                forward_lanes::<f32>(h, j, gx, pre, c_prev, out);
+                forward_lanes::<f32>(&row, j);
                 j += 1;
             }
         }
     }
+}
+
+/// One row of [`ForwardGates`], its pointers offset to the row.
+struct ForwardRow {
+    h: usize,
+    pre: *const f32,
+    c_prev: *const f32,
+    out: *mut f32,
+    h_next: Option<*mut f32>,
 }
 
 /// Columns `j..j + S::WIDTH` of one row of a forward step.
@@ -619,25 +695,22 @@ unsafe fn forward_gates_with<S: Lane>(step: &ForwardGates) {
 /// The columns lie in the row's ranges of [`ForwardGates`] (`j + WIDTH ≤
 /// H`); the CPU has `S`'s instruction set.
 #[inline(always)]
-unsafe fn forward_lanes<S: Lane>(
-    h: usize,
-    j: usize,
-    gx: *const f32,
-    pre: *const f32,
-    c_prev: *const f32,
-    out: *mut f32,
-) {
-    // SAFETY: the contract: every offset below is a column `< H` of a
-    // `4H`, `H` or `6H` range of the row.
+unsafe fn forward_lanes<S: Lane>(row: &ForwardRow, j: usize) {
+    let h = row.h;
+    // SAFETY: the contract: every offset below is a column `< H` of an
+    // `H`-lane block of a `4H`, `H` or `6H` range of the row.
     unsafe {
-        let i = sigmoid(lane::<S>(gx, h, 0, j).add(lane(pre, h, 0, j)));
-        let f = sigmoid(lane::<S>(gx, h, 1, j).add(lane(pre, h, 1, j)));
-        let g = tanh(lane::<S>(gx, h, 2, j).add(lane(pre, h, 2, j)));
-        let o = sigmoid(lane::<S>(gx, h, 3, j).add(lane(pre, h, 3, j)));
-        let c = f.mul_add(lane(c_prev, h, 0, j), i.mul(g));
+        let i = sigmoid(lane::<S>(row.pre, h, 0, j));
+        let f = sigmoid(lane::<S>(row.pre, h, 1, j));
+        let g = tanh(lane::<S>(row.pre, h, 2, j));
+        let o = sigmoid(lane::<S>(row.pre, h, 3, j));
+        let c = f.mul_add(lane(row.c_prev, h, 0, j), i.mul(g));
         let hv = o.mul(tanh(c));
         for (k, v) in [hv, c, i, f, g, o].into_iter().enumerate() {
-            v.store(out.add(k * h + j));
+            v.store(row.out.add(k * h + j));
+        }
+        if let Some(h_next) = row.h_next {
+            hv.store(h_next.add(j));
         }
     }
 }
@@ -656,7 +729,7 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
         unsafe {
             let row = BackwardRow {
                 h,
-                y: step.y.add(q * 6 * h),
+                y: step.y.add(q * step.y_stride),
                 c_prev: step.c_prev.add(q * step.c_stride),
                 dh: step.dh.map(|p| p.add(q * h)),
                 dc: step.dc.map(|p| p.add(q * h)),

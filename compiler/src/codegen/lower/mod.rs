@@ -65,7 +65,7 @@ use super::jit::{Checking, Jit};
 use super::window::{WindowKernel, WindowOp};
 use super::CodegenError;
 use crate::fusion::{Kernel, KernelKind, Partition};
-use crate::ir::{Graph, Op, ValueId};
+use crate::ir::{Graph, LstmSizes, Op, ValueId};
 use crate::plan::{self, Plan};
 use access::Access;
 
@@ -226,8 +226,10 @@ impl Lowering<'_> {
             });
         }
         let shape = self.shape(v)?;
-        let (steps, batch, hidden) = match shape.as_slice() {
-            &[t, b, lanes] if lanes % 6 == 0 => (t, b, lanes / 6),
+        let weight = node.op.lstm_weight().and_then(|i| node.args.get(i));
+        let sizes = weight.and_then(|&w| LstmSizes::of_weight(&self.graph.ty(w).shape));
+        let (steps, batch, LstmSizes { hidden, features }) = match (shape.as_slice(), sizes) {
+            (&[t, b, _], Some(sizes)) => (t, b, sizes),
             _ => return Err(format!("{v}: {shape:?} is not a recurrence result")),
         };
         let parts = match step.split.axis {
@@ -235,7 +237,7 @@ impl Lowering<'_> {
             _ => 1,
         };
         let output = self.buf(v)?;
-        calls.push(Call::Lstm { grad, reverse, batch, steps, hidden, inputs, output, parts });
+        calls.push(Call::Lstm { grad, reverse, batch, steps, hidden, features, inputs, output, parts });
         Ok(calls)
     }
 

@@ -96,19 +96,22 @@ pub enum Call {
         packing: Box<ConvPacking>,
     },
     /// A fused LSTM recurrence (`grad`: its gradient) over contiguous
-    /// row-major buffers, one per operand of the op: `lstm`: `gx [batch,
-    /// steps, 4·hidden]`, `w [4·hidden, hidden]`, `h0`, `c0 [batch,
-    /// hidden]`; `lstm_grad`: `y [steps, batch, 6·hidden]`, the cotangents
-    /// `dh`, `dc [steps, batch, hidden]` and `dgates [steps, batch,
-    /// 4·hidden]` (each `None` when it is zero), `w`, `c0`. The result
-    /// `output` is `[steps, batch, 6·hidden]`. The batch rows are cut into
-    /// `parts` blocks (at most one per thread), each running every step.
+    /// row-major buffers, one per operand of the op (`K = features +
+    /// hidden + 1`): `lstm`: `x [steps, batch, features]`, `w [4·hidden,
+    /// K]`, `h0`, `c0 [batch, hidden]`, the result `output [steps, batch,
+    /// 7·hidden + features + 1]`; `lstm_grad`: `y` (that result), the
+    /// cotangents `dh`, `dc [steps, batch, hidden]` and `dgates [steps,
+    /// batch, 4·hidden]` (each `None` when it is zero), `w`, `c0`, the
+    /// result `output [steps, batch, 6·hidden]`. The batch rows are cut
+    /// into `parts` blocks (at most one per thread), each running every
+    /// step.
     Lstm {
         grad: bool,
         reverse: bool,
         batch: usize,
         steps: usize,
         hidden: usize,
+        features: usize,
         inputs: Vec<Option<Buf>>,
         output: Buf,
         parts: usize,

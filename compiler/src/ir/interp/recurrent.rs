@@ -5,40 +5,39 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::elementwise::sigmoid;
 use super::Real;
+use crate::ir::{LstmSizes, Shape};
 
-/// The sizes of an LSTM's operands: batch, steps, hidden.
+/// The sizes of an LSTM's operands: batch, steps, hidden, features.
 struct Sizes {
     batch: usize,
     steps: usize,
     hidden: usize,
+    features: usize,
 }
 
-/// Checks `w: [4H, H]`, the states `[B, H]` and each `(operand, lanes)`:
-/// `[T, B, lanes·H]`.
-fn sizes<T: Real>(
-    w: &ArrayD<T>,
-    states: &[&ArrayD<T>],
-    steps: usize,
-    seqs: &[(&ArrayD<T>, usize)],
-) -> Result<Sizes, String> {
+/// Checks `w: [4H, F + H + 1]` and the states `[B, H]`.
+fn sizes<T: Real>(w: &ArrayD<T>, states: &[&ArrayD<T>], steps: usize) -> Result<Sizes, String> {
     let ws = w.shape();
-    if ws.len() != 2 || ws[1] == 0 || ws[0] != 4 * ws[1] {
-        return Err(format!("`lstm`: the recurrent weight {ws:?} is not [4H, H]"));
-    }
-    let hidden = ws[1];
+    let LstmSizes { hidden, features } = LstmSizes::of_weight(&Shape::known(ws))
+        .ok_or_else(|| format!("`lstm`: the weight {ws:?} is not [4H, F + H + 1]"))?;
     let batch = states.first().and_then(|s| s.shape().first().copied()).unwrap_or(0);
     for st in states {
         if st.shape() != [batch, hidden] {
             return Err(format!("`lstm`: a state {:?} is not [{batch}, {hidden}]", st.shape()));
         }
     }
+    Ok(Sizes { batch, steps, hidden, features })
+}
+
+/// Checks that each `(operand, lanes)` is `[T, B, lanes]`.
+fn check_sequences<T: Real>(sizes: &Sizes, seqs: &[(&ArrayD<T>, usize)]) -> Result<(), String> {
     for &(seq, lanes) in seqs {
-        let want = [steps, batch, lanes * hidden];
+        let want = [sizes.steps, sizes.batch, lanes];
         if seq.shape() != want {
             return Err(format!("`lstm`: an operand {:?} is not {want:?}", seq.shape()));
         }
     }
-    Ok(Sizes { batch, steps, hidden })
+    Ok(())
 }
 
 /// The steps in processing order.
@@ -54,56 +53,65 @@ fn row_major<T: Real>(a: &ArrayD<T>) -> Vec<T> {
     a.iter().copied().collect()
 }
 
-/// `lstm(gx, w, h0, c0)` (see `Op::Lstm`).
+/// `lstm(x, w, h0, c0)` (see `Op::Lstm`).
 pub(super) fn lstm<T: Real>(
-    gx: &ArrayD<T>,
+    x: &ArrayD<T>,
     w: &ArrayD<T>,
     h0: &ArrayD<T>,
     c0: &ArrayD<T>,
     reverse: bool,
 ) -> Result<ArrayD<T>, String> {
-    let steps = gx.shape().first().copied().unwrap_or(0);
-    let Sizes { batch, steps, hidden: h } = sizes(w, &[h0, c0], steps, &[(gx, 4)])?;
-    let (gx, w, h0, c0) = (row_major(gx), row_major(w), row_major(h0), row_major(c0));
-    let mut y = vec![T::zero(); batch * steps * 6 * h];
-    let at = |b: usize, t: usize| (t * batch + b) * 6 * h;
+    let steps = x.shape().first().copied().unwrap_or(0);
+    let sizes = sizes(w, &[h0, c0], steps)?;
+    check_sequences(&sizes, &[(x, sizes.features)])?;
+    let Sizes { batch, steps, hidden: h, features: nf } = sizes;
+    let (x, w, h0, c0) = (row_major(x), row_major(w), row_major(h0), row_major(c0));
+    let (l, k) = (LstmSizes { hidden: h, features: nf }.result_lanes(), nf + h + 1);
+    let mut y = vec![T::zero(); batch * steps * l];
+    let at = |b: usize, t: usize| (t * batch + b) * l;
     let mut pre = vec![T::zero(); 4 * h];
     for b in 0..batch {
         let mut prev: Option<usize> = None;
         for t in order(steps, reverse) {
+            let o = at(b, t);
+            // The step's operand z = [x_t, h_prev, 1] in lanes 6H.. of y.
+            let z = o + 6 * h;
+            y[z..z + nf].copy_from_slice(&x[(t * batch + b) * nf..(t * batch + b + 1) * nf]);
+            for j in 0..h {
+                y[z + nf + j] = match prev {
+                    Some(s) => y[at(b, s) + j],
+                    None => h0[b * h + j],
+                };
+            }
+            y[z + nf + h] = T::one();
             for (j, p) in pre.iter_mut().enumerate() {
                 let mut acc = T::zero();
-                for k in 0..h {
-                    let hk = match prev {
-                        Some(s) => y[at(b, s) + k],
-                        None => h0[b * h + k],
-                    };
-                    acc = acc + hk * w[j * h + k];
+                for q in 0..k {
+                    acc = acc + y[z + q] * w[j * k + q];
                 }
-                *p = gx[(t * batch + b) * 4 * h + j] + acc;
+                *p = acc;
             }
-            let o = at(b, t);
-            for k in 0..h {
+            for j in 0..h {
                 let c_prev = match prev {
-                    Some(s) => y[at(b, s) + h + k],
-                    None => c0[b * h + k],
+                    Some(s) => y[at(b, s) + h + j],
+                    None => c0[b * h + j],
                 };
-                let i = sigmoid(pre[k]);
-                let f = sigmoid(pre[h + k]);
-                let g = pre[2 * h + k].tanh();
-                let og = sigmoid(pre[3 * h + k]);
+                let i = sigmoid(pre[j]);
+                let f = sigmoid(pre[h + j]);
+                let g = pre[2 * h + j].tanh();
+                let og = sigmoid(pre[3 * h + j]);
                 let c = f * c_prev + i * g;
-                y[o + k] = og * c.tanh();
-                y[o + h + k] = c;
-                y[o + 2 * h + k] = i;
-                y[o + 3 * h + k] = f;
-                y[o + 4 * h + k] = g;
-                y[o + 5 * h + k] = og;
+                y[o + j] = og * c.tanh();
+                y[o + h + j] = c;
+                y[o + 2 * h + j] = i;
+                y[o + 3 * h + j] = f;
+                y[o + 4 * h + j] = g;
+                y[o + 5 * h + j] = og;
             }
             prev = Some(t);
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&[steps, batch, 6 * h]), y).map_err(|e| e.to_string())
+    ArrayD::from_shape_vec(IxDyn(&[steps, batch, l]), y).map_err(|e| e.to_string())
 }
 
 /// `lstm_grad(y, dh, dc, dgates, w, c0)` (see `Op::LstmGrad`).
@@ -112,29 +120,36 @@ pub(super) fn lstm_grad<T: Real>(
     reverse: bool,
 ) -> Result<ArrayD<T>, String> {
     let steps = y.shape().first().copied().unwrap_or(0);
-    let seqs = [(y, 6), (dh, 1), (dc, 1), (dgates, 4)];
-    let Sizes { batch, steps, hidden: h } = sizes(w, &[c0], steps, &seqs)?;
+    let sizes = sizes(w, &[c0], steps)?;
+    let (h, nf) = (sizes.hidden, sizes.features);
+    check_sequences(
+        &sizes,
+        &[(y, LstmSizes { hidden: h, features: nf }.result_lanes()), (dh, h), (dc, h), (dgates, 4 * h)],
+    )?;
+    let Sizes { batch, steps, .. } = sizes;
     let (y, dh, dc, dg) = (row_major(y), row_major(dh), row_major(dc), row_major(dgates));
     let (w, c0) = (row_major(w), row_major(c0));
     let mut r = vec![T::zero(); batch * steps * 6 * h];
-    let at = |b: usize, t: usize, lanes: usize| (t * batch + b) * lanes * h;
+    let (l, k_cols) = (LstmSizes { hidden: h, features: nf }.result_lanes(), nf + h + 1);
+    let at = |b: usize, t: usize, lanes: usize| (t * batch + b) * lanes;
     let one = T::one();
     let order = order(steps, reverse);
     for b in 0..batch {
         let mut next: Option<usize> = None;
         for (n, &t) in order.iter().enumerate().rev() {
             let prev = n.checked_sub(1).map(|p| order[p]);
-            let (o, s1, s4) = (at(b, t, 6), at(b, t, 1), at(b, t, 4));
+            let (o, s1, s4, yo) = (at(b, t, 6 * h), at(b, t, h), at(b, t, 4 * h), at(b, t, l));
             for k in 0..h {
                 let (dh_rec, dc_rec) = match next {
-                    Some(s) => (r[at(b, s, 6) + 4 * h + k], r[at(b, s, 6) + 5 * h + k]),
+                    Some(s) => (r[at(b, s, 6 * h) + 4 * h + k], r[at(b, s, 6 * h) + 5 * h + k]),
                     None => (T::zero(), T::zero()),
                 };
                 let dh_t = dh[s1 + k] + dh_rec;
-                let c = y[o + h + k];
-                let (i, f, g, og) = (y[o + 2 * h + k], y[o + 3 * h + k], y[o + 4 * h + k], y[o + 5 * h + k]);
+                let c = y[yo + h + k];
+                let (i, f, g, og) =
+                    (y[yo + 2 * h + k], y[yo + 3 * h + k], y[yo + 4 * h + k], y[yo + 5 * h + k]);
                 let c_prev = match prev {
-                    Some(s) => y[at(b, s, 6) + h + k],
+                    Some(s) => y[at(b, s, l) + h + k],
                     None => c0[b * h + k],
                 };
                 let tc = c.tanh();
@@ -148,7 +163,7 @@ pub(super) fn lstm_grad<T: Real>(
             for k in 0..h {
                 let mut acc = T::zero();
                 for j in 0..4 * h {
-                    acc = acc + r[o + j] * w[j * h + k];
+                    acc = acc + r[o + j] * w[j * k_cols + nf + k];
                 }
                 r[o + 4 * h + k] = acc;
             }

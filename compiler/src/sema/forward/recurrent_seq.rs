@@ -7,18 +7,21 @@
 //! from the default zero state the first step skips the second (an `init:`
 //! state given by the program is multiplied like any other).
 //!
-//! `lstm` keeps the per-step input projections but hands the recurrence to
-//! one `lstm` node (`Op::Lstm`), whose gradient is one `lstm_grad` node:
-//! an LSTM is the layer of this family that sequence models spend most of
-//! their time in, and the fused op lets the runtime run each block of batch
-//! rows through every step on its own thread, with the gate functions
-//! applied in wide vectors on each step's product (see
-//! `runtime/src/exec/recurrent.rs`). Its result `[T, B, 6H]` holds per step
-//! and row the lanes `[h, c, i, f, g, o]`; the layer's results are slices
-//! of it (the sequence transposed back to `[B, T, H]`).
+//! `lstm` is one `lstm` node (`Op::Lstm`), whose gradient is one
+//! `lstm_grad` node: an LSTM is the layer of this family that sequence
+//! models spend most of their time in, and the fused op lets the runtime
+//! run each block of batch rows through every step on its own thread, one
+//! product per step of `[x_t, h_prev, 1]` with the joined weight
+//! `[W_ih, W_hh, b_ih + b_hh]` and the gate functions applied in wide
+//! vectors on it (see `runtime/src/exec/recurrent.rs`). Its result
+//! `[T, B, 7H + F + 1]` holds per step and row the lanes
+//! `[h, c, i, f, g, o, x_t, h_prev, 1]`; the layer's results are slices of
+//! it (the sequence transposed back to `[B, T, H]`), and the weight's
+//! gradient is one product over all steps of the last lanes with the gate
+//! gradients.
 //!
-//! The input projection is per step, not one product `[B, T, F] × [F, G·H]`
-//! sliced afterwards: the gradient of a slice is the slice's cotangent
+//! For `rnn` and `gru`, the input projection is per step, not one product
+//! `[B, T, F] × [F, G·H]` sliced afterwards: the gradient of a slice is the slice's cotangent
 //! padded to the whole tensor, so `T` slices of a `[B, T, G·H]` projection
 //! would add `T` full-size tensors in the backward pass (measured on the
 //! `lstm` benchmark: 545 MB of arena and 4.5× the step time). Slicing the
@@ -209,8 +212,7 @@ pub fn recurrent_results(
     };
     if cell == Cell::Lstm {
         let states = initial_states(cx, initial, cell, hidden, &t.shape.dims()[0])?;
-        let w_iht = emit(cx, Op::Permute { axes: vec![1, 0] }, &[w_ih])?;
-        return lstm(cx, x, w_iht, input_bias, w_hh, states, steps, r);
+        return lstm(cx, x, [w_ih, w_hh], input_bias, states, steps, r);
     }
     let rows = Shape(vec![t.shape.dims()[0].clone(), Dim::Known(gates)]);
     let input_bias = match input_bias {
@@ -319,18 +321,17 @@ pub fn recurrent_results(
     })
 }
 
-/// An `lstm` layer as one `lstm` node (`Op::Lstm`): the input projections
-/// of all steps as one product, time-major (`xᵀ [T, B, F]` times `W_ihᵀ`
-/// broadcast over the steps, whose gradient is one `matmul_sum`), plus
-/// `bias` (`b_ih + b_hh`, `[4H]`), are the op's `gx [T, B, 4H]`; the recurrence, its gates and states in the op;
-/// the results slices of the op's `[B, T, 6H]` (lanes `h, c, …` per step).
-#[allow(clippy::too_many_arguments)]
+/// An `lstm` layer as one `lstm` node (`Op::Lstm`): the input transposed
+/// to time-major (`[T, B, F]`) and the weights joined column-wise into the
+/// op's `[W_ih, W_hh, bias]` (`bias = b_ih + b_hh`, or zeros), so that each
+/// step's input projection, recurrent product and bias are one product in
+/// the op; the results are slices of the op's `[T, B, 7H + F + 1]` (lanes
+/// `h, c, …` per step).
 fn lstm(
     cx: &mut dyn Cx,
     x: ValueId,
-    w_iht: ValueId,
-    input_bias: Option<ValueId>,
-    w_hh: ValueId,
+    [w_ih, w_hh]: [ValueId; 2],
+    bias: Option<ValueId>,
     (h0, c0): (Option<ValueId>, Option<ValueId>),
     steps: usize,
     r: Recurrence,
@@ -338,18 +339,13 @@ fn lstm(
     let hidden = r.hidden;
     let batch = cx.graph().ty(x).shape.dims()[0].clone();
     let xt = emit(cx, Op::Permute { axes: vec![1, 0, 2] }, &[x])?;
-    let features = cx.graph().ty(w_iht).shape.dims()[0].clone();
-    let per_step = Shape(vec![Dim::Known(steps), features, Dim::Known(4 * hidden)]);
-    let w_steps = broadcast(cx, w_iht, &per_step)?;
-    let gx = emit(cx, Op::MatMul, &[xt, w_steps])?;
-    let gx = match input_bias {
-        Some(b) => {
-            let whole = cx.graph().ty(gx).shape.clone();
-            let b = broadcast(cx, b, &whole)?;
-            bin(cx, BinaryOp::Add, gx, b)?
-        }
-        None => gx,
+    let gates = Shape::known(&[4 * hidden]);
+    let bias = match bias {
+        Some(b) => b,
+        None => splat(cx, 0.0, &gates)?,
     };
+    let bias = reshape_to(cx, bias, Shape::known(&[4 * hidden, 1]))?;
+    let w = emit(cx, Op::Concat { axis: 1 }, &[w_ih, w_hh, bias])?;
     let state = Shape(vec![batch.clone(), Dim::Known(hidden)]);
     let h0 = match h0 {
         Some(h0) => h0,
@@ -359,7 +355,7 @@ fn lstm(
         Some(c0) => c0,
         None => splat(cx, 0.0, &state)?,
     };
-    let y = emit(cx, Op::Lstm { reverse: r.reverse }, &[gx, w_hh, h0, c0])?;
+    let y = emit(cx, Op::Lstm { reverse: r.reverse }, &[xt, w, h0, c0])?;
     let last = if r.reverse { 0 } else { steps - 1 };
     // Lanes before the step is taken, so that the gradient of the other
     // lanes is a slice of a pad that the optimisation passes make a zero.

@@ -4,7 +4,6 @@
 //! portable code and against f64.
 
 use super::*;
-use crate::exec::gemm::Tuned;
 use crate::exec::pool::split;
 
 /// A deterministic stream of pseudo-random floats in `[-scale, scale)`.
@@ -39,11 +38,21 @@ enum CotangentSet {
 /// `dh`, `dc` and `dgates` as [`lstm_backward`] takes them (`None`: zero).
 type Cotangents<'a> = [Option<&'a [f32]>; 3];
 
+/// (batch, steps, hidden, features).
+type Dims = (usize, usize, usize, usize);
+
+/// `K = F + H + 1` (columns of `w`) and `L = 7H + F + 1` (lanes of `y`).
+fn columns_and_width(shape: LstmShape) -> (usize, usize) {
+    let k = shape.features + shape.hidden + 1;
+    (k, 6 * shape.hidden + k)
+}
+
 /// The inputs of one forward call and the cotangents of its result.
 struct Case {
     shape: LstmShape,
-    /// `[T, B, 4H]`.
-    gx: Vec<f32>,
+    /// `[T, B, F]`.
+    x: Vec<f32>,
+    /// `[4H, K]`: `[W_ih | W_hh | bias]`.
     w: Vec<f32>,
     h0: Vec<f32>,
     c0: Vec<f32>,
@@ -53,23 +62,17 @@ struct Case {
 }
 
 impl Case {
-    fn new(batch: usize, steps: usize, hidden: usize, reverse: bool, seed: u64) -> Case {
-        Case::with(batch, steps, hidden, reverse, seed, CotangentSet::All)
+    fn new(dims: Dims, reverse: bool, seed: u64) -> Case {
+        Case::with(dims, reverse, seed, CotangentSet::All)
     }
 
-    fn with(
-        batch: usize,
-        steps: usize,
-        hidden: usize,
-        reverse: bool,
-        seed: u64,
-        which: CotangentSet,
-    ) -> Case {
-        let shape = LstmShape { batch, steps, hidden, reverse };
+    fn with((batch, steps, hidden, features): Dims, reverse: bool, seed: u64, which: CotangentSet) -> Case {
+        let shape = LstmShape { batch, steps, hidden, features, reverse };
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let (b, t, h) = (batch, steps, hidden);
-        let gx = rng.values(t * b * 4 * h, 2.0);
-        let w = rng.values(4 * h * h, 2.0 / (h as f64).sqrt());
+        let (k, _) = columns_and_width(shape);
+        let x = rng.values(t * b * features, 2.0);
+        let w = rng.values(4 * h * k, 2.0 / (k as f64).sqrt());
         let h0 = rng.values(b * h, 1.0);
         let c0 = rng.values(b * h, 1.0);
         let dense = [rng.values(t * b * h, 1.0), rng.values(t * b * h, 1.0), rng.values(t * b * 4 * h, 1.0)];
@@ -90,7 +93,7 @@ impl Case {
                 [with_dh.then_some(dh), with_dc.then_some(dc), with_dgates.then_some(dgates)]
             }
         };
-        Case { shape, gx, w, h0, c0, d }
+        Case { shape, x, w, h0, c0, d }
     }
 
     /// The cotangents as [`lstm_backward`] takes them.
@@ -107,7 +110,7 @@ impl Case {
 
     fn forward(&self, pool: &ThreadPool, parts: usize) -> Vec<f32> {
         let mut y = vec![f32::NAN; self.shape.sizes().unwrap().lanes];
-        lstm_forward(pool, &Tuned, self.shape, parts, &self.gx, &self.w, &self.h0, &self.c0, &mut y).unwrap();
+        lstm_forward(pool, self.shape, parts, &self.x, &self.w, &self.h0, &self.c0, &mut y).unwrap();
         y
     }
 
@@ -116,8 +119,8 @@ impl Case {
     }
 
     fn backward_with(&self, pool: &ThreadPool, parts: usize, y: &[f32], d: Cotangents) -> Vec<f32> {
-        let mut r = vec![f32::NAN; y.len()];
-        lstm_backward(pool, &Tuned, self.shape, parts, y, d, &self.w, &self.c0, &mut r).unwrap();
+        let mut r = vec![f32::NAN; self.shape.sizes().unwrap().grads];
+        lstm_backward(pool, self.shape, parts, y, d, &self.w, &self.c0, &mut r).unwrap();
         r
     }
 }
@@ -127,29 +130,32 @@ fn sigmoid64(x: f64) -> f64 {
 }
 
 /// The forward recurrence in f64, straight from its definition:
-/// `y [T, B, 6H]` with lanes `[h, c, i, f, g, o]`, from `gx [T, B, 4H]`.
-fn reference_forward(shape: LstmShape, gx: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> Vec<f64> {
-    let LstmShape { batch, steps, hidden: h, .. } = shape;
-    let mut y = vec![0.0; steps * batch * 6 * h];
+/// `y [T, B, L]` with lanes `[h, c, i, f, g, o, x_t, h_prev, 1]`, from
+/// `x [T, B, F]` and `w [4H, K]`.
+fn reference_forward(shape: LstmShape, x: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> Vec<f64> {
+    let LstmShape { batch, steps, hidden: h, features: f, .. } = shape;
+    let (k, l) = columns_and_width(shape);
+    let mut y = vec![0.0; steps * batch * l];
     for b in 0..batch {
         let mut hs = h0[b * h..][..h].to_vec();
         let mut cs = c0[b * h..][..h].to_vec();
         for s in 0..steps {
             let t = shape.position(s);
             let row = t * batch + b;
-            let pre: Vec<f64> = (0..4 * h)
-                .map(|j| gx[row * 4 * h + j] + (0..h).map(|k| hs[k] * w[j * h + k]).sum::<f64>())
-                .collect();
-            let out = &mut y[row * 6 * h..][..6 * h];
-            for k in 0..h {
-                let i = sigmoid64(pre[k]);
-                let f = sigmoid64(pre[h + k]);
-                let g = pre[2 * h + k].tanh();
-                let o = sigmoid64(pre[3 * h + k]);
-                cs[k] = f * cs[k] + i * g;
-                hs[k] = o * cs[k].tanh();
-                for (lane, v) in [hs[k], cs[k], i, f, g, o].into_iter().enumerate() {
-                    out[lane * h + k] = v;
+            let z: Vec<f64> = x[row * f..][..f].iter().chain(&hs).copied().chain([1.0]).collect();
+            let pre: Vec<f64> =
+                (0..4 * h).map(|j| (0..k).map(|c| z[c] * w[j * k + c]).sum::<f64>()).collect();
+            let out = &mut y[row * l..][..l];
+            out[6 * h..].copy_from_slice(&z);
+            for q in 0..h {
+                let i = sigmoid64(pre[q]);
+                let f = sigmoid64(pre[h + q]);
+                let g = pre[2 * h + q].tanh();
+                let o = sigmoid64(pre[3 * h + q]);
+                cs[q] = f * cs[q] + i * g;
+                hs[q] = o * cs[q].tanh();
+                for (lane, v) in [hs[q], cs[q], i, f, g, o].into_iter().enumerate() {
+                    out[lane * h + q] = v;
                 }
             }
         }
@@ -160,7 +166,7 @@ fn reference_forward(shape: LstmShape, gx: &[f64], w: &[f64], h0: &[f64], c0: &[
 /// The backward recurrence in f64 from its definition, with every
 /// cotangent explicit (`dh`, `dc [T, B, H]`, `dgates [T, B, 4H]`), and per
 /// element the magnitude of the terms it sums (for the tolerance):
-/// `r [T, B, 6H]`.
+/// `r [T, B, 6H]`, from `y [T, B, L]` and `w [4H, K]`.
 fn reference_backward(
     shape: LstmShape,
     y: &[f64],
@@ -168,55 +174,57 @@ fn reference_backward(
     w: &[f64],
     c0: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
-    let LstmShape { batch, steps, hidden: h, .. } = shape;
-    let l = 6 * h;
-    let mut r = vec![0.0; y.len()];
-    let mut mag = vec![0.0; y.len()];
+    let LstmShape { batch, steps, hidden: h, features, .. } = shape;
+    let (k, l) = columns_and_width(shape);
+    let w_hh = |j: usize, q: usize| w[j * k + features + q];
+    let mut r = vec![0.0; steps * batch * 6 * h];
+    let mut mag = vec![0.0; r.len()];
     for b in 0..batch {
         let (mut dhp, mut dcp) = (vec![0.0; h], vec![0.0; h]);
         let (mut dhp_mag, mut dcp_mag) = (vec![0.0; h], vec![0.0; h]);
         for s in (0..steps).rev() {
             let t = shape.position(s);
             let row = |t: usize| t * batch + b;
-            let at = |t: usize, lane: usize, k: usize| row(t) * l + lane * h + k;
+            let at = |t: usize, lane: usize, q: usize| row(t) * l + lane * h + q;
+            let at_r = |t: usize, lane: usize, q: usize| row(t) * 6 * h + lane * h + q;
             let mut dpre = vec![0.0; 4 * h];
             let mut dpre_mag = vec![0.0; 4 * h];
             let mut dc_all = vec![0.0; h];
-            for k in 0..h {
-                let [c, i, f, g, o] = [1, 2, 3, 4, 5].map(|lane| y[at(t, lane, k)]);
-                let c_prev = if s == 0 { c0[b * h + k] } else { y[at(shape.position(s - 1), 1, k)] };
-                let (dy_h, dy_c) = (dh_in[row(t) * h + k], dc_in[row(t) * h + k]);
-                let dg = |gate: usize| dgates[row(t) * 4 * h + gate * h + k];
-                let dh = dy_h + dhp[k];
+            for q in 0..h {
+                let [c, i, f, g, o] = [1, 2, 3, 4, 5].map(|lane| y[at(t, lane, q)]);
+                let c_prev = if s == 0 { c0[b * h + q] } else { y[at(shape.position(s - 1), 1, q)] };
+                let (dy_h, dy_c) = (dh_in[row(t) * h + q], dc_in[row(t) * h + q]);
+                let dg = |gate: usize| dgates[row(t) * 4 * h + gate * h + q];
+                let dh = dy_h + dhp[q];
                 let tc = c.tanh();
-                let dc = dy_c + dcp[k] + dh * o * (1.0 - tc * tc);
-                let dh_mag = dy_h.abs() + dhp_mag[k];
-                let dc_mag = dy_c.abs() + dcp_mag[k] + dh_mag;
-                dpre[k] = (dc * g + dg(0)) * i * (1.0 - i);
-                dpre[h + k] = (dc * c_prev + dg(1)) * f * (1.0 - f);
-                dpre[2 * h + k] = (dc * i + dg(2)) * (1.0 - g * g);
-                dpre[3 * h + k] = (dh * tc + dg(3)) * o * (1.0 - o);
-                dpre_mag[k] = dc_mag + dg(0).abs();
-                dpre_mag[h + k] = dc_mag * c_prev.abs() + dg(1).abs();
-                dpre_mag[2 * h + k] = dc_mag + dg(2).abs();
-                dpre_mag[3 * h + k] = dh_mag + dg(3).abs();
-                dc_all[k] = dc;
-                dcp_mag[k] = dc_mag;
+                let dc = dy_c + dcp[q] + dh * o * (1.0 - tc * tc);
+                let dh_mag = dy_h.abs() + dhp_mag[q];
+                let dc_mag = dy_c.abs() + dcp_mag[q] + dh_mag;
+                dpre[q] = (dc * g + dg(0)) * i * (1.0 - i);
+                dpre[h + q] = (dc * c_prev + dg(1)) * f * (1.0 - f);
+                dpre[2 * h + q] = (dc * i + dg(2)) * (1.0 - g * g);
+                dpre[3 * h + q] = (dh * tc + dg(3)) * o * (1.0 - o);
+                dpre_mag[q] = dc_mag + dg(0).abs();
+                dpre_mag[h + q] = dc_mag * c_prev.abs() + dg(1).abs();
+                dpre_mag[2 * h + q] = dc_mag + dg(2).abs();
+                dpre_mag[3 * h + q] = dh_mag + dg(3).abs();
+                dc_all[q] = dc;
+                dcp_mag[q] = dc_mag;
             }
-            for k in 0..h {
-                dhp[k] = (0..4 * h).map(|j| dpre[j] * w[j * h + k]).sum();
-                dhp_mag[k] = (0..4 * h).map(|j| (dpre_mag[j] * w[j * h + k]).abs()).sum();
-                dcp[k] = dc_all[k] * y[at(t, 3, k)];
+            for q in 0..h {
+                dhp[q] = (0..4 * h).map(|j| dpre[j] * w_hh(j, q)).sum();
+                dhp_mag[q] = (0..4 * h).map(|j| (dpre_mag[j] * w_hh(j, q)).abs()).sum();
+                dcp[q] = dc_all[q] * y[at(t, 3, q)];
             }
             for j in 0..4 * h {
-                r[at(t, 0, j)] = dpre[j];
-                mag[at(t, 0, j)] = dpre_mag[j];
+                r[at_r(t, 0, j)] = dpre[j];
+                mag[at_r(t, 0, j)] = dpre_mag[j];
             }
-            for k in 0..h {
-                r[at(t, 4, k)] = dhp[k];
-                mag[at(t, 4, k)] = dhp_mag[k];
-                r[at(t, 5, k)] = dcp[k];
-                mag[at(t, 5, k)] = dcp_mag[k];
+            for q in 0..h {
+                r[at_r(t, 4, q)] = dhp[q];
+                mag[at_r(t, 4, q)] = dhp_mag[q];
+                r[at_r(t, 5, q)] = dcp[q];
+                mag[at_r(t, 5, q)] = dcp_mag[q];
             }
         }
     }
@@ -240,16 +248,37 @@ fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The forward of `case` with `parts` blocks against [`reference_forward`],
-/// and its backward against [`reference_backward`] (the absent cotangents
-/// as explicit zeros).
+/// The `z` lanes of the forward result `y` of `case`, bit for bit: `x_t`,
+/// the previous processed step's `h` lanes (`h0` at the first), and 1.
+fn check_z_lanes(case: &Case, y: &[f32]) {
+    let LstmShape { batch, steps, hidden: h, features: f, .. } = case.shape;
+    let (_, l) = columns_and_width(case.shape);
+    for b in 0..batch {
+        for s in 0..steps {
+            let row = |t: usize| &y[(t * batch + b) * l..][..l];
+            let t = case.shape.position(s);
+            let h_prev = match s {
+                0 => &case.h0[b * h..][..h],
+                _ => &row(case.shape.position(s - 1))[..h],
+            };
+            let x_t = &case.x[(t * batch + b) * f..][..f];
+            let want = [x_t, h_prev, &[1.0]].concat();
+            assert!(same(&row(t)[6 * h..], &want), "{:?}: z lanes of step {t}, row {b}", case.shape);
+        }
+    }
+}
+
+/// The forward of `case` with `parts` blocks against [`reference_forward`]
+/// (its `z` lanes bit for bit), and its backward against
+/// [`reference_backward`] (the absent cotangents as explicit zeros).
 fn check_against_f64(pool: &ThreadPool, case: &Case, parts: usize, what: &str) {
     let want_y =
-        reference_forward(case.shape, &widen(&case.gx), &widen(&case.w), &widen(&case.h0), &widen(&case.c0));
+        reference_forward(case.shape, &widen(&case.x), &widen(&case.w), &widen(&case.h0), &widen(&case.c0));
     let y_mag: Vec<f64> = want_y.iter().map(|v| v.abs()).collect();
     let y = case.forward(pool, parts);
     let err = worst(&y, &want_y, &y_mag);
     assert!(err < 5e-6, "forward {:?}, {parts} parts: error {err:e}", case.shape);
+    check_z_lanes(case, &y);
     let [dh, dc, dgates] = case.dense_cotangents();
     let (want_r, r_mag) =
         reference_backward(case.shape, &widen(&y), [&dh, &dc, &dgates], &widen(&case.w), &widen(&case.c0));
@@ -258,18 +287,19 @@ fn check_against_f64(pool: &ThreadPool, case: &Case, parts: usize, what: &str) {
     assert!(err < 5e-6, "backward {:?} ({what}), {parts} parts: error {err:e}", case.shape);
 }
 
-/// (batch, steps, hidden): batches that 2 and 3 parts do not divide, a
-/// hidden size below one vector, and the shape of the benchmark's batch.
-const SHAPES: [(usize, usize, usize); 3] = [(5, 3, 7), (16, 9, 32), (64, 4, 128)];
+/// (batch, steps, hidden, features): batches that 2 and 3 parts do not
+/// divide, a hidden size below one vector, no input features, and the
+/// shape of the benchmark's batch.
+const SHAPES: [Dims; 5] = [(5, 3, 7, 3), (5, 3, 7, 0), (16, 9, 32, 5), (7, 4, 17, 0), (64, 4, 128, 32)];
 
 #[test]
 fn forward_and_backward_match_f64_loops() {
     let pool = ThreadPool::new(2).unwrap();
-    for (n, &(b, t, h)) in SHAPES.iter().enumerate() {
+    for (n, &dims) in SHAPES.iter().enumerate() {
         for reverse in [false, true] {
             for which in [CotangentSet::All, CotangentSet::LastState] {
                 let seed = n as u64 * 2 + u64::from(reverse);
-                let case = Case::with(b, t, h, reverse, seed, which);
+                let case = Case::with(dims, reverse, seed, which);
                 for parts in [1, 2, 3] {
                     check_against_f64(&pool, &case, parts, &format!("{which:?}"));
                 }
@@ -278,18 +308,30 @@ fn forward_and_backward_match_f64_loops() {
     }
 }
 
+/// With no hidden state the result is the `z` lanes alone, `[x_t, 1]`.
+#[test]
+fn no_hidden_state_leaves_the_inputs() {
+    let pool = ThreadPool::new(2).unwrap();
+    for reverse in [false, true] {
+        let case = Case::new((3, 2, 0, 2), reverse, 30);
+        let y = case.forward(&pool, 2);
+        check_z_lanes(&case, &y);
+        assert!(case.backward(&pool, 2, &y).is_empty());
+    }
+}
+
 /// Every subset of the three cotangents: against f64, and bit for bit as
 /// the same call with explicit zeros in place of the absent ones.
 #[test]
 fn absent_cotangents_are_zeros() {
     let pool = ThreadPool::new(2).unwrap();
-    let (b, t, h) = SHAPES[0];
-    let sizes = LstmShape { batch: b, steps: t, hidden: h, reverse: false }.sizes().unwrap();
+    let (b, t, h, f) = SHAPES[0];
+    let sizes = LstmShape { batch: b, steps: t, hidden: h, features: f, reverse: false }.sizes().unwrap();
     let zeros = [vec![0.0f32; sizes.states], vec![0.0; sizes.states], vec![0.0; sizes.gates]];
     for reverse in [false, true] {
         for bits in 0..8 {
             let mask = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
-            let case = Case::with(b, t, h, reverse, 20 + u64::from(reverse), CotangentSet::Only(mask));
+            let case = Case::with(SHAPES[0], reverse, 20 + u64::from(reverse), CotangentSet::Only(mask));
             check_against_f64(&pool, &case, 2, &format!("{mask:?}"));
             let y = case.forward(&pool, 2);
             let explicit = [0, 1, 2].map(|k| Some(case.d[k].as_deref().unwrap_or(&zeros[k])));
@@ -301,14 +343,16 @@ fn absent_cotangents_are_zeros() {
     }
 }
 
-/// `Σ dh⊙y_h + Σ dc⊙y_c + Σ dgates⊙y_gates` of the f64 forward.
-fn loss(case: &Case, gx: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
+/// `Σ dh⊙y_h + Σ dc⊙y_c + Σ dgates⊙y_gates` of the f64 forward (the `z`
+/// lanes carry no cotangent here: their gradients are the caller's).
+fn loss(case: &Case, x: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
     let LstmShape { batch, steps, hidden: h, .. } = case.shape;
-    let y = reference_forward(case.shape, gx, w, h0, c0);
+    let (_, l) = columns_and_width(case.shape);
+    let y = reference_forward(case.shape, x, w, h0, c0);
     let [dh, dc, dgates] = case.dense_cotangents();
     let mut sum = 0.0;
     for row in 0..steps * batch {
-        let y = &y[row * 6 * h..][..6 * h];
+        let y = &y[row * l..][..6 * h];
         for k in 0..h {
             sum += dh[row * h + k] * y[k] + dc[row * h + k] * y[h + k];
         }
@@ -322,57 +366,58 @@ fn loss(case: &Case, gx: &[f64], w: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
 #[test]
 fn backward_matches_finite_differences() {
     let pool = ThreadPool::new(2).unwrap();
-    for reverse in [false, true] {
-        for which in [CotangentSet::All, CotangentSet::LastState] {
-            let case = Case::with(3, 4, 3, reverse, 40 + u64::from(reverse), which);
-            let LstmShape { batch, steps, hidden: h, .. } = case.shape;
-            let l = 6 * h;
-            let y = case.forward(&pool, 2);
-            let r = case.backward(&pool, 2, &y);
-            let at = |t: usize, b: usize, lane: usize| (t * batch + b) * l + lane;
-            // The gradients the backward gives: gx from dpre, h0 and c0
-            // from the first processed step, w as Σ dpreᵀ·h_prev.
-            let first = case.shape.position(0);
-            let mut dgx = vec![0.0; case.gx.len()];
-            let (mut dh0, mut dc0) = (vec![0.0; batch * h], vec![0.0; batch * h]);
-            let mut dw = vec![0.0; 4 * h * h];
-            for b in 0..batch {
-                for s in 0..steps {
-                    let t = case.shape.position(s);
+    for features in [0, 2] {
+        for reverse in [false, true] {
+            for which in [CotangentSet::All, CotangentSet::LastState] {
+                let seed = 40 + 2 * features as u64 + u64::from(reverse);
+                let case = Case::with((3, 4, 3, features), reverse, seed, which);
+                let LstmShape { batch, steps, hidden: h, features: f, .. } = case.shape;
+                let (k, l) = columns_and_width(case.shape);
+                let y = case.forward(&pool, 2);
+                let r = case.backward(&pool, 2, &y);
+                // The gradients the caller makes of the backward's: x as
+                // dpre·W_ih, w as Σ dpreᵀ·z (z from the forward's lanes),
+                // h0 and c0 from the first processed step's dhp and dcp.
+                let first = case.shape.position(0);
+                let mut dx = vec![0.0; case.x.len()];
+                let (mut dh0, mut dc0) = (vec![0.0; batch * h], vec![0.0; batch * h]);
+                let mut dw = vec![0.0; 4 * h * k];
+                for row in 0..steps * batch {
                     for j in 0..4 * h {
-                        let dpre = f64::from(r[at(t, b, j)]);
-                        dgx[(t * batch + b) * 4 * h + j] = dpre;
-                        for k in 0..h {
-                            let h_prev = match s {
-                                0 => case.h0[b * h + k],
-                                _ => y[at(case.shape.position(s - 1), b, k)],
-                            };
-                            dw[j * h + k] += dpre * f64::from(h_prev);
+                        let dpre = f64::from(r[row * 6 * h + j]);
+                        for c in 0..f {
+                            dx[row * f + c] += dpre * f64::from(case.w[j * k + c]);
+                        }
+                        for c in 0..k {
+                            dw[j * k + c] += dpre * f64::from(y[row * l + 6 * h + c]);
                         }
                     }
                 }
-                for k in 0..h {
-                    dh0[b * h + k] = f64::from(r[at(first, b, 4 * h + k)]);
-                    dc0[b * h + k] = f64::from(r[at(first, b, 5 * h + k)]);
+                for b in 0..batch {
+                    let r = &r[(first * batch + b) * 6 * h..][..6 * h];
+                    for q in 0..h {
+                        dh0[b * h + q] = f64::from(r[4 * h + q]);
+                        dc0[b * h + q] = f64::from(r[5 * h + q]);
+                    }
                 }
-            }
-            let inputs = [widen(&case.gx), widen(&case.w), widen(&case.h0), widen(&case.c0)];
-            for (input, (name, grad)) in
-                [("gx", &dgx), ("w", &dw), ("h0", &dh0), ("c0", &dc0)].into_iter().enumerate()
-            {
-                for (e, &g) in grad.iter().enumerate() {
-                    const EPS: f64 = 1e-5;
-                    let at_offset = |delta: f64| {
-                        let mut x = inputs.clone();
-                        x[input][e] += delta;
-                        loss(&case, &x[0], &x[1], &x[2], &x[3])
-                    };
-                    let numeric = (at_offset(EPS) - at_offset(-EPS)) / (2.0 * EPS);
-                    assert!(
-                        (g - numeric).abs() <= 1e-4 * (1.0 + numeric.abs()),
-                        "reverse {reverse}, {which:?}: d{name}[{e}] = {g} from the backward, \
-                         {numeric} by finite differences"
-                    );
+                let inputs = [widen(&case.x), widen(&case.w), widen(&case.h0), widen(&case.c0)];
+                for (input, (name, grad)) in
+                    [("x", &dx), ("w", &dw), ("h0", &dh0), ("c0", &dc0)].into_iter().enumerate()
+                {
+                    for (e, &g) in grad.iter().enumerate() {
+                        const EPS: f64 = 1e-5;
+                        let at_offset = |delta: f64| {
+                            let mut x = inputs.clone();
+                            x[input][e] += delta;
+                            loss(&case, &x[0], &x[1], &x[2], &x[3])
+                        };
+                        let numeric = (at_offset(EPS) - at_offset(-EPS)) / (2.0 * EPS);
+                        assert!(
+                            (g - numeric).abs() <= 1e-4 * (1.0 + numeric.abs()),
+                            "F {f}, reverse {reverse}, {which:?}: d{name}[{e}] = {g} from the backward, \
+                             {numeric} by finite differences"
+                        );
+                    }
                 }
             }
         }
@@ -380,13 +425,20 @@ fn backward_matches_finite_differences() {
 }
 
 #[test]
-fn results_repeat_bit_for_bit() {
+fn results_repeat_bit_for_bit_with_any_blocks() {
     let pool = ThreadPool::new(2).unwrap();
     for which in [CotangentSet::All, CotangentSet::LastState] {
-        let case = Case::with(16, 9, 32, false, 7, which);
+        let case = Case::with((16, 9, 32, 5), false, 7, which);
         let y = case.forward(&pool, 2);
         assert!(same(&y, &case.forward(&pool, 2)), "forward, {which:?}");
-        assert!(same(&case.backward(&pool, 2, &y), &case.backward(&pool, 2, &y)), "backward, {which:?}");
+        let r = case.backward(&pool, 2, &y);
+        assert!(same(&r, &case.backward(&pool, 2, &y)), "backward, {which:?}");
+        // The products' sums do not depend on the rows' blocks, so neither
+        // does any bit of the results.
+        for parts in [1, 3, 5] {
+            assert!(same(&y, &case.forward(&pool, parts)), "forward, {which:?}, {parts} parts");
+            assert!(same(&r, &case.backward(&pool, parts, &y)), "backward, {which:?}, {parts} parts");
+        }
     }
 }
 
@@ -403,31 +455,37 @@ fn blocks_are_those_of_split() {
 #[test]
 fn wrong_lengths_are_errors() {
     let pool = ThreadPool::new(1).unwrap();
-    let case = Case::new(2, 3, 4, false, 9);
+    let case = Case::new((2, 3, 4, 3), false, 9);
+    let s = case.shape;
+    // B = 2, T = 3, H = 4, F = 3: K = 8, L = 32.
+    assert_eq!(s.lengths(false).unwrap(), [18, 128, 8, 8, 192]);
+    assert_eq!(s.lengths(true).unwrap(), [192, 24, 24, 96, 128, 8, 144]);
     let mut y = case.forward(&pool, 1);
     let mut r = case.backward(&pool, 1, &y);
-    let (gx, w, h0, c0) = (&case.gx, &case.w, &case.h0, &case.c0);
+    let (x, w, h0, c0) = (&case.x, &case.w, &case.h0, &case.c0);
     let [dh, dc, dgates] = case.cotangents().map(Option::unwrap);
-    let s = case.shape;
     let short = |v: &[f32]| v[..v.len() - 1].to_vec();
     let forward_cases: [(&str, [&[f32]; 4]); 4] = [
-        ("gx", [&short(gx), w, h0, c0]),
-        ("w", [gx, &short(w), h0, c0]),
-        ("h0", [gx, w, &short(h0), c0]),
-        ("c0", [gx, w, h0, &short(c0)]),
+        ("x", [&short(x), w, h0, c0]),
+        ("w", [x, &short(w), h0, c0]),
+        ("h0", [x, w, &short(h0), c0]),
+        ("c0", [x, w, h0, &short(c0)]),
     ];
-    for (name, [gx, w, h0, c0]) in forward_cases {
-        let err = lstm_forward(&pool, &Tuned, s, 1, gx, w, h0, c0, &mut y).unwrap_err();
+    for (name, [x, w, h0, c0]) in forward_cases {
+        let err = lstm_forward(&pool, s, 1, x, w, h0, c0, &mut y).unwrap_err();
         assert!(err.contains(&format!("`{name}`")), "{err}");
     }
-    let err = lstm_forward(&pool, &Tuned, s, 1, gx, w, h0, c0, &mut y[1..]).unwrap_err();
+    let err = lstm_forward(&pool, s, 1, x, w, h0, c0, &mut y[1..]).unwrap_err();
     assert!(err.contains("`y`"), "{err}");
     // A present cotangent is checked whatever the others are, and one of
     // another cotangent's length is an error too.
     let (short_dh, short_dc, short_dgates) = (short(dh), short(dc), short(dgates));
+    let y_of_r_rows = r.clone();
     let all = [Some(dh), Some(dc), Some(dgates)];
-    let backward_cases: [(&str, [&[f32]; 3], Cotangents); 10] = [
+    let backward_cases: [(&str, [&[f32]; 3], Cotangents); 11] = [
         ("y", [&short(&y), w, c0], all),
+        // A `y` of the rows `r` has (`6H`) is not the forward's.
+        ("y", [&y_of_r_rows, w, c0], all),
         ("w", [&y, &short(w), c0], [Some(dh), None, None]),
         ("c0", [&y, w, &short(c0)], [None; 3]),
         ("dh", [&y, w, c0], [Some(&short_dh), Some(dc), Some(dgates)]),
@@ -439,54 +497,80 @@ fn wrong_lengths_are_errors() {
         ("dgates", [&y, w, c0], [Some(dh), Some(dc), Some(dh)]),
     ];
     for (name, [yv, wv, c0v], d) in backward_cases {
-        let err = lstm_backward(&pool, &Tuned, s, 1, yv, d, wv, c0v, &mut r).unwrap_err();
+        let err = lstm_backward(&pool, s, 1, yv, d, wv, c0v, &mut r).unwrap_err();
         assert!(err.contains(&format!("`{name}`")), "{name}: {err}");
     }
-    let err = lstm_backward(&pool, &Tuned, s, 1, &y, all, w, c0, &mut r[1..]).unwrap_err();
+    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, &mut r[1..]).unwrap_err();
+    assert!(err.contains("`r`"), "{err}");
+    let mut r_as_y = y.clone();
+    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, &mut r_as_y).unwrap_err();
     assert!(err.contains("`r`"), "{err}");
     // A rejected call writes nothing.
     let (y_before, r_before) = (y.clone(), r.clone());
-    lstm_forward(&pool, &Tuned, s, 1, gx, w, &short(h0), c0, &mut y).unwrap_err();
-    lstm_backward(&pool, &Tuned, s, 1, &y, [None, None, Some(&short_dgates)], w, c0, &mut r).unwrap_err();
+    lstm_forward(&pool, s, 1, x, w, &short(h0), c0, &mut y).unwrap_err();
+    lstm_backward(&pool, s, 1, &y, [None, None, Some(&short_dgates)], w, c0, &mut r).unwrap_err();
     assert!(same(&y, &y_before) && same(&r, &r_before), "a rejected call wrote its result");
-    let huge = LstmShape { batch: usize::MAX / 2, steps: 3, hidden: 4, reverse: false };
-    assert!(lstm_forward(&pool, &Tuned, huge, 1, gx, w, h0, c0, &mut y).unwrap_err().contains("overflow"));
-    assert!(lstm_backward(&pool, &Tuned, huge, 1, &y, [None; 3], w, c0, &mut r)
-        .unwrap_err()
-        .contains("overflow"));
+    let huge_batch = LstmShape { batch: usize::MAX / 2, ..s };
+    let huge_features = LstmShape { features: usize::MAX - 4, ..s };
+    for huge in [huge_batch, huge_features] {
+        assert!(huge.lengths(false).unwrap_err().contains("overflow"));
+        assert!(lstm_forward(&pool, huge, 1, x, w, h0, c0, &mut y).unwrap_err().contains("overflow"));
+        assert!(lstm_backward(&pool, huge, 1, &y, [None; 3], w, c0, &mut r)
+            .unwrap_err()
+            .contains("overflow"));
+    }
     // Empty shapes need no work.
-    let empty = LstmShape { batch: 0, steps: 3, hidden: 4, reverse: false };
-    lstm_forward(&pool, &Tuned, empty, 2, &[], w, &[], &[], &mut []).unwrap();
-    lstm_backward(&pool, &Tuned, empty, 2, &[], [None; 3], w, &[], &mut []).unwrap();
-    lstm_backward(&pool, &Tuned, empty, 2, &[], [Some(&[]), Some(&[]), Some(&[])], w, &[], &mut []).unwrap();
+    let empty = LstmShape { batch: 0, ..s };
+    lstm_forward(&pool, empty, 2, &[], w, &[], &[], &mut []).unwrap();
+    lstm_backward(&pool, empty, 2, &[], [None; 3], w, &[], &mut []).unwrap();
+    lstm_backward(&pool, empty, 2, &[], [Some(&[]), Some(&[]), Some(&[])], w, &[], &mut []).unwrap();
 }
 
+/// The bits of the lanes a gate loop must leave alone.
+const UNTOUCHED: u32 = 0x7fc0_1234;
+
 /// One forward step's gate arithmetic with `isa` over `rows` rows of
-/// contiguous operands: `[rows, 6H]`.
-fn forward_step(isa: Isa, h: usize, gx: &[f32], pre: &[f32], c_prev: &[f32]) -> Vec<f32> {
+/// `pre [rows, 4H]` and `c_prev [rows, H]`: `[rows, 6H]`. The loop writes
+/// rows of `7H + 3` lanes, and with `next` also `h` to lanes `[6H, 7H)` of
+/// each (as to the next step's `h_prev` lanes); the lanes it must not
+/// write are checked to hold their bits.
+fn forward_step(isa: Isa, h: usize, pre: &[f32], c_prev: &[f32], next: bool) -> Vec<f32> {
     let rows = c_prev.len() / h;
-    assert!(gx.len() == rows * 4 * h && pre.len() == rows * 4 * h);
-    let mut out = vec![0.0; rows * 6 * h];
+    assert!(pre.len() == rows * 4 * h);
+    let stride = 7 * h + 3;
+    let mut out = vec![f32::from_bits(UNTOUCHED); rows * stride];
+    let base = out.as_mut_ptr();
     let step = ForwardGates {
         rows,
         hidden: h,
-        gx: gx.as_ptr(),
         pre: pre.as_ptr(),
         c_prev: c_prev.as_ptr(),
         c_stride: h,
-        out: out.as_mut_ptr(),
+        out: base,
+        out_stride: stride,
+        h_next: next.then(|| base.wrapping_add(6 * h)),
     };
-    // SAFETY: every operand holds `rows` rows of its width (asserted), the
-    // output is a buffer of its own, and `isa` comes from `Isa::available`.
+    // SAFETY: `pre` and `c_prev` hold `rows` rows of their widths
+    // (asserted); `out` holds `rows` rows of `7H + 3`, whose lanes
+    // `[0, 6H)` and `[6H, 7H)` are the two written ranges; `isa` comes from
+    // `Isa::available`.
     unsafe { forward_gates(isa, &step) };
-    out
+    let untouched = |v: &[f32]| v.iter().all(|x| x.to_bits() == UNTOUCHED);
+    for row in out.chunks_exact(stride) {
+        let h_next = &row[6 * h..7 * h];
+        assert!(if next { same(h_next, &row[..h]) } else { untouched(h_next) }, "{isa:?}: h_next lanes");
+        assert!(untouched(&row[7 * h..]), "{isa:?}: lanes past h_next written");
+    }
+    out.chunks_exact(stride).flat_map(|row| &row[..6 * h]).copied().collect()
 }
 
-/// The operands of one backward step over contiguous rows: `y` and `next`
-/// `[rows, 6H]`, `c_prev [rows, H]`, and the cotangents present, `dh`,
-/// `dc` (`[rows, H]`) and `dgates` (`[rows, 4H]`).
+/// The operands of one backward step over `rows` rows: `y` (rows of
+/// `y_stride` lanes, of which the first `6H` are read), `next [rows, 6H]`,
+/// `c_prev [rows, H]`, and the cotangents present, `dh`, `dc` (`[rows,
+/// H]`) and `dgates` (`[rows, 4H]`).
 struct BackwardOperands<'a> {
     y: &'a [f32],
+    y_stride: usize,
     c_prev: &'a [f32],
     d: Cotangents<'a>,
     next: Option<&'a [f32]>,
@@ -497,7 +581,8 @@ struct BackwardOperands<'a> {
 fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f32>) {
     let rows = ops.c_prev.len() / h;
     let [dh, dc, dgates] = ops.d;
-    assert!(ops.y.len() == rows * 6 * h && ops.next.is_none_or(|n| n.len() == rows * 6 * h));
+    assert!(ops.y_stride >= 6 * h && ops.y.len() == rows * ops.y_stride);
+    assert!(ops.next.is_none_or(|n| n.len() == rows * 6 * h));
     for (d, width) in [(dh, h), (dc, h), (dgates, 4 * h)] {
         assert!(d.is_none_or(|d| d.len() == rows * width));
     }
@@ -506,6 +591,7 @@ fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f
         rows,
         hidden: h,
         y: ops.y.as_ptr(),
+        y_stride: ops.y_stride,
         c_prev: ops.c_prev.as_ptr(),
         c_stride: h,
         dh: dh.map(<[f32]>::as_ptr),
@@ -515,7 +601,9 @@ fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f
         out: out.as_mut_ptr(),
         dpre: dpre.as_mut_ptr(),
     };
-    // SAFETY: as in `forward_step`.
+    // SAFETY: every operand holds `rows` rows of its width (asserted), the
+    // outputs are buffers of their own, and `isa` comes from
+    // `Isa::available`.
     unsafe { backward_gates(isa, &step) };
     (out, dpre)
 }
@@ -572,21 +660,23 @@ fn every_instruction_set_computes_the_same_bits() {
     // 37 columns: two 16-lane vectors, and columns left for 8 lanes and
     // for scalars.
     let (h, rows) = (37, 5);
-    let gx = awkward_values(rows * 4 * h, 1);
     let pre = awkward_values(rows * 4 * h, 2);
     let c_prev = awkward_values(rows * h, 3);
-    let mut y = awkward_values(rows * 6 * h, 4);
+    // Rows of `y` wider than the `6H` lanes read, as in the forward's
+    // result (whose `z` lanes follow).
+    let y_stride = 6 * h + 5;
+    let mut y = awkward_values(rows * y_stride, 4);
     // Gates as a forward step leaves them, and some awkward ones.
-    let valid = forward_step(Isa::Portable, h, &Rng(5).values(rows * 4 * h, 3.0), &pre, &c_prev);
-    for (k, v) in y.iter_mut().enumerate() {
-        if k % 3 != 0 {
-            *v = valid[k];
+    let valid = forward_step(Isa::Portable, h, &Rng(5).values(rows * 4 * h, 3.0), &c_prev, false);
+    for q in 0..rows {
+        for k in (0..6 * h).filter(|k| k % 3 != 0) {
+            y[q * y_stride + k] = valid[q * 6 * h + k];
         }
     }
     let (dh, dc, dgates) =
         (awkward_values(rows * h, 6), awkward_values(rows * h, 8), awkward_values(rows * 4 * h, 9));
     let next = awkward_values(rows * 6 * h, 7);
-    let want_forward = forward_step(Isa::Portable, h, &gx, &pre, &c_prev);
+    let want_forward = forward_step(Isa::Portable, h, &pre, &c_prev, false);
     // Every cotangent and the next step's gradients present, some absent,
     // none present (the last processed step of a layer with no gradient).
     let operands = [
@@ -597,9 +687,12 @@ fn every_instruction_set_computes_the_same_bits() {
         ([None, None, None], Some(&next[..])),
         ([None, None, None], None),
     ]
-    .map(|(d, next)| BackwardOperands { y: &y, c_prev: &c_prev, d, next });
+    .map(|(d, next)| BackwardOperands { y: &y, y_stride, c_prev: &c_prev, d, next });
     for isa in Isa::available() {
-        assert!(same(&forward_step(isa, h, &gx, &pre, &c_prev), &want_forward), "forward with {isa:?}");
+        for h_next in [false, true] {
+            let got = forward_step(isa, h, &pre, &c_prev, h_next);
+            assert!(same(&got, &want_forward), "forward with {isa:?}, h_next {h_next}");
+        }
         for ops in &operands {
             let want = backward_step(Isa::Portable, h, ops);
             let (r, dpre) = backward_step(isa, h, ops);
@@ -614,12 +707,11 @@ fn every_instruction_set_computes_the_same_bits() {
 }
 
 /// `sigmoid` and `tanh` of `x` with `isa` (the `i` and `g` lanes of a
-/// forward step whose input is `x`).
+/// forward step whose product is `x` in every gate block).
 fn activations(isa: Isa, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let h = x.len();
-    let gx: Vec<f32> = [x, x, x, x].concat();
-    // A product of -0 keeps every input as it is (x + -0 = x, -0 included).
-    let y = forward_step(isa, h, &gx, &vec![-0.0; 4 * h], &vec![0.0; h]);
+    let pre: Vec<f32> = [x, x, x, x].concat();
+    let y = forward_step(isa, h, &pre, &vec![0.0; h], false);
     (y[2 * h..3 * h].to_vec(), y[4 * h..5 * h].to_vec())
 }
 
