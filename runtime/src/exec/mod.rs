@@ -24,6 +24,7 @@ mod conv_call;
 mod executable;
 pub mod feed;
 pub mod gemm;
+mod isa;
 pub mod memory;
 pub mod packed;
 pub mod pool;

@@ -61,6 +61,7 @@
 //! to the same rows and columns of one whole product.
 
 use super::gemm::{MatMut, MatRef};
+use super::isa::Isa;
 
 /// Columns of a panel of a [`PackedB`].
 pub const NR: usize = 32;
@@ -313,43 +314,6 @@ fn product(isa: Isa, m: usize, a: MatRef, b: &PackedB, c: MatMut, accumulate: bo
         }
     }
     Ok(())
-}
-
-/// The instruction set the microkernels run with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    /// Scalar code, on any CPU.
-    Portable,
-    /// 8 lanes with AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// 16 lanes with AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    /// The widest instruction set of this CPU (detected once).
-    fn host() -> Isa {
-        static HOST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *HOST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Portable))
-    }
-
-    /// Every instruction set this CPU can run, narrowest first.
-    fn available() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut all = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
 }
 
 /// A vector of f32 lanes (a scalar for the portable code).

@@ -81,6 +81,7 @@ use nnc_compiler::codegen::approx::{
 };
 
 use super::gemm::{MatMut, MatRef};
+use super::isa::Isa;
 use super::packed::{self, PackedB};
 use super::pool::ThreadPool;
 
@@ -1019,43 +1020,6 @@ impl Lane for f32 {
 #[inline(always)]
 fn pow2(n: i32) -> f32 {
     f32::from_bits((n.wrapping_add(127) as u32).wrapping_shl(23))
-}
-
-/// The instruction set the gate arithmetic runs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    /// Scalar code, on any CPU.
-    Portable,
-    /// 8 lanes with AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// 16 lanes with AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    /// The widest instruction set of this CPU (detected once).
-    fn host() -> Isa {
-        static HOST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *HOST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Portable))
-    }
-
-    /// Every instruction set this CPU can run, narrowest first.
-    fn available() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut all = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
 }
 
 #[cfg(target_arch = "x86_64")]

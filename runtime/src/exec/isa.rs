@@ -1,0 +1,43 @@
+//! The instruction sets the runtime's hand-written vector kernels (the
+//! LSTM recurrence's gate arithmetic, the packed products) are compiled
+//! for, and which of them this CPU has. A kernel matches on an [`Isa`] to
+//! call the code compiled for it; tests run every one the CPU has and
+//! compare their bits.
+
+/// An instruction set a kernel runs with: only those this CPU has are
+/// returned by [`Isa::host`] and [`Isa::available`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// Scalar code, on any CPU.
+    Portable,
+    /// 8 lanes with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// 16 lanes with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    /// The widest instruction set of this CPU (detected once).
+    pub(crate) fn host() -> Isa {
+        static HOST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *HOST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Portable))
+    }
+
+    /// Every instruction set this CPU can run, narrowest first.
+    pub(crate) fn available() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut all = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                all.push(Isa::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+}
