@@ -25,7 +25,8 @@
 use std::f64::consts::PI;
 
 use crate::ir::{
-    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Loc, Node, Op, Shape, Type, UnaryOp, ValueId, WarpMode,
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Loc, LstmSizes, Node, Op, Shape, Type, UnaryOp, ValueId,
+    WarpMode,
 };
 
 /// Appends backward nodes for one forward node; every node it adds carries
@@ -363,12 +364,12 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
 /// themselves results: the cotangent of `x_t` adds to `x`'s gradient, that
 /// of `h_prev` to the `h` lane of the step processed before (or to `h0`).
 fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) -> Result<Grads, String> {
-    let (x, w, c0) = (node.args[0], node.args[1], node.args[3]);
+    let (w, c0) = (node.args[1], node.args[3]);
     let shape = e.shape(y);
     let steps = known_dim(&shape, 0, "lstm")?;
-    let hidden = known_dim(&e.shape(w), 0, "lstm")? / 4;
-    let features = known_dim(&e.shape(x), 2, "lstm")?;
-    let lanes_of = known_dim(&shape, 2, "lstm")?;
+    let sizes =
+        LstmSizes::of_weight(&e.shape(w)).ok_or_else(|| format!("{y}: `lstm` of an unknown weight shape"))?;
+    let LstmSizes { hidden, features } = sizes;
     let batch = shape.dims()[1].clone();
     let lane = |e: &mut Emitter, v: ValueId, lo: usize, hi: usize| {
         e.op(Op::Slice { axis: 2, start: lo, end: hi }, &[v])
@@ -404,7 +405,7 @@ fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) ->
     let dh0_read = step_lanes(e, gy, first, z_h, z_h + hidden)?;
     let dh0 = e.add(dh0, dh0_read)?;
     let dc0 = step_lanes(e, r, first, 5 * hidden, 6 * hidden)?;
-    let zt = lane(e, y, z, lanes_of)?;
+    let zt = lane(e, y, z, sizes.result_lanes())?;
     let zt = e.op(Op::Permute { axes: vec![0, 2, 1] }, &[zt])?;
     let dwt = e.op(Op::MatMulSum, &[zt, dpre])?;
     let dw = e.op(Op::Permute { axes: vec![1, 0] }, &[dwt])?;

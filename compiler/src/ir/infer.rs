@@ -569,14 +569,15 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                     args[0]
                 ));
             }
-            let lanes = Dim::Known(7 * hidden + features + 1);
+            let lanes = Dim::Known(LstmSizes { hidden, features }.result_lanes());
             Ok(Type::f32(Shape(vec![dims[0].clone(), dims[1].clone(), lanes])))
         }
         Op::LstmGrad { .. } => {
             arity(op, args, 6)?;
-            let LstmSizes { hidden, features } = lstm_operands(op, args[4], args[5], args[5])?;
+            let sizes = lstm_operands(op, args[4], args[5], args[5])?;
+            let hidden = sizes.hidden;
             let y = args[0].shape.dims();
-            let l = 7 * hidden + features + 1;
+            let l = sizes.result_lanes();
             if y.len() != 3 || y[1] != args[5].shape.dims()[0] {
                 return Err(format!(
                     "`{}`: operand 0 must be f32[T, B, {l}] for the weight {} and states {}, got {}",

@@ -35,7 +35,7 @@ use nnc_compiler::codegen::lower::{self, Buf, Call, Program, Source};
 use nnc_compiler::codegen::{take_trap, Checking, KernelId, LoopFnPtr};
 use nnc_compiler::fusion::KernelKind;
 use nnc_compiler::ir::interp::Tensor;
-use nnc_compiler::ir::{DType, Graph, OutputKind};
+use nnc_compiler::ir::{DType, Graph, Op, OutputKind};
 use nnc_compiler::pipeline;
 
 use super::conv;
@@ -308,12 +308,14 @@ impl Executable {
                             reverse: false,
                         };
                         let fits = shape.lengths(*grad).is_ok_and(|want| {
-                            // Only the cotangents (operands 1 to 3 of the
-                            // gradient) may be absent.
+                            // Only the operands the op lets be absent (the
+                            // gradient's zero cotangents) may be.
                             want.len() == got.len()
                                 && got.iter().zip(&want).enumerate().all(|(i, (g, w))| match g {
                                     Some(g) => g == w,
-                                    None => *grad && (1..=3).contains(&i),
+                                    None => {
+                                        *grad && Op::LstmGrad { reverse: false }.zero_operand_is_absent(i)
+                                    }
                                 })
                         });
                         if !fits {

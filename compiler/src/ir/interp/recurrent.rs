@@ -7,26 +7,28 @@ use super::elementwise::sigmoid;
 use super::Real;
 use crate::ir::{LstmSizes, Shape};
 
-/// The sizes of an LSTM's operands: batch, steps, hidden, features.
+/// The sizes of an LSTM's operands: batch, steps, and those its weight
+/// gives.
+#[derive(Clone, Copy)]
 struct Sizes {
     batch: usize,
     steps: usize,
-    hidden: usize,
-    features: usize,
+    lstm: LstmSizes,
 }
 
 /// Checks `w: [4H, F + H + 1]` and the states `[B, H]`.
 fn sizes<T: Real>(w: &ArrayD<T>, states: &[&ArrayD<T>], steps: usize) -> Result<Sizes, String> {
     let ws = w.shape();
-    let LstmSizes { hidden, features } = LstmSizes::of_weight(&Shape::known(ws))
+    let lstm = LstmSizes::of_weight(&Shape::known(ws))
         .ok_or_else(|| format!("`lstm`: the weight {ws:?} is not [4H, F + H + 1]"))?;
+    let hidden = lstm.hidden;
     let batch = states.first().and_then(|s| s.shape().first().copied()).unwrap_or(0);
     for st in states {
         if st.shape() != [batch, hidden] {
             return Err(format!("`lstm`: a state {:?} is not [{batch}, {hidden}]", st.shape()));
         }
     }
-    Ok(Sizes { batch, steps, hidden, features })
+    Ok(Sizes { batch, steps, lstm })
 }
 
 /// Checks that each `(operand, lanes)` is `[T, B, lanes]`.
@@ -63,10 +65,11 @@ pub(super) fn lstm<T: Real>(
 ) -> Result<ArrayD<T>, String> {
     let steps = x.shape().first().copied().unwrap_or(0);
     let sizes = sizes(w, &[h0, c0], steps)?;
-    check_sequences(&sizes, &[(x, sizes.features)])?;
-    let Sizes { batch, steps, hidden: h, features: nf } = sizes;
+    check_sequences(&sizes, &[(x, sizes.lstm.features)])?;
+    let Sizes { batch, steps, lstm } = sizes;
+    let (h, nf, l) = (lstm.hidden, lstm.features, lstm.result_lanes());
+    let k = nf + h + 1;
     let (x, w, h0, c0) = (row_major(x), row_major(w), row_major(h0), row_major(c0));
-    let (l, k) = (LstmSizes { hidden: h, features: nf }.result_lanes(), nf + h + 1);
     let mut y = vec![T::zero(); batch * steps * l];
     let at = |b: usize, t: usize| (t * batch + b) * l;
     let mut pre = vec![T::zero(); 4 * h];
@@ -121,16 +124,13 @@ pub(super) fn lstm_grad<T: Real>(
 ) -> Result<ArrayD<T>, String> {
     let steps = y.shape().first().copied().unwrap_or(0);
     let sizes = sizes(w, &[c0], steps)?;
-    let (h, nf) = (sizes.hidden, sizes.features);
-    check_sequences(
-        &sizes,
-        &[(y, LstmSizes { hidden: h, features: nf }.result_lanes()), (dh, h), (dc, h), (dgates, 4 * h)],
-    )?;
-    let Sizes { batch, steps, .. } = sizes;
+    let Sizes { batch, steps, lstm } = sizes;
+    let (h, nf, l) = (lstm.hidden, lstm.features, lstm.result_lanes());
+    check_sequences(&sizes, &[(y, l), (dh, h), (dc, h), (dgates, 4 * h)])?;
     let (y, dh, dc, dg) = (row_major(y), row_major(dh), row_major(dc), row_major(dgates));
     let (w, c0) = (row_major(w), row_major(c0));
     let mut r = vec![T::zero(); batch * steps * 6 * h];
-    let (l, k_cols) = (LstmSizes { hidden: h, features: nf }.result_lanes(), nf + h + 1);
+    let k_cols = nf + h + 1;
     let at = |b: usize, t: usize, lanes: usize| (t * batch + b) * lanes;
     let one = T::one();
     let order = order(steps, reverse);
