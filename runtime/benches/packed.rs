@@ -11,12 +11,18 @@
 //! weights are packed once, outside the timed products; `pack` times the
 //! packing of each. Throughput is in elements per second where one element
 //! is one floating-point operation, so `Gelem/s` reads as GFLOP/s.
+//!
+//! `weight_grad` times the backward's weight gradient, accumulated step by
+//! step: 64 products `C[161, 512] += z[m, 161]ᵀ · dpre[m, 512]` (the `z`
+//! lanes of a step of `y`, `dpre` in a scratch of rows padded to
+//! `512 + 16`), next to the same sum by the tuned GEMM provider as one
+//! product of depth `T·m` over `y`'s `z` lanes and a `[T·m, 512]` `dpre`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nnc_runtime::exec::gemm::{GemmProvider, MatMut, MatRef, Tuned};
-use nnc_runtime::exec::packed::{matmul, PackedB};
+use nnc_runtime::exec::packed::{matmul, matmul_tn, PackedB, NR};
 
 const B: usize = 64;
 const T: usize = 64;
@@ -99,6 +105,41 @@ fn packed_products(c: &mut Criterion) {
             })
         });
     }
+    let ld = G.next_multiple_of(NR) + 16;
+    let dpre_padded = values(B * ld, 1.0);
+    let dpre_all = values(T * B * G, 1.0);
+    let mut dw = vec![0.0f32; K * G];
+    for m in [64, 32] {
+        group.throughput(Throughput::Elements(2 * (T * m * K * G) as u64));
+        group.bench_function(format!("weight_grad/packed/m{m}"), |bench| {
+            bench.iter(|| {
+                for t in 0..T {
+                    let b = MatRef { data: &dpre_padded, offset: 0, row_stride: ld as isize, col_stride: 1 };
+                    matmul_tn(K, G, m, z(t), b, MatMut::row_major(&mut dw, G), t > 0).unwrap();
+                }
+                black_box(&dw);
+            })
+        });
+    }
+    group.throughput(Throughput::Elements(2 * (T * 64 * K * G) as u64));
+    group.bench_function("weight_grad/packed/m64hot", |bench| {
+        bench.iter(|| {
+            for t in 0..T {
+                let b = MatRef { data: &dpre_padded, offset: 0, row_stride: ld as isize, col_stride: 1 };
+                matmul_tn(K, G, 64, z(0), b, MatMut::row_major(&mut dw, G), t > 0).unwrap();
+            }
+            black_box(&dw);
+        })
+    });
+    group.throughput(Throughput::Elements(2 * (T * B * K * G) as u64));
+    group.bench_function("weight_grad/tuned/m64", |bench| {
+        bench.iter(|| {
+            let zt = MatRef { data: &y, offset: 6 * H, row_stride: 1, col_stride: L as isize };
+            let b = MatRef::row_major(&dpre_all, G);
+            Tuned.gemm(K, G, T * B, 1.0, zt, b, 0.0, MatMut::row_major(&mut dw, G), 1).unwrap();
+            black_box(&dw);
+        })
+    });
     group.finish();
     let mut group = c.benchmark_group("pack");
     group.sample_size(20);

@@ -2,13 +2,15 @@
 //! 64 steps, hidden size 128 and 32 input features: the forward and the
 //! backward over 1 and 2 row blocks (a pool of 2 threads), the backward
 //! with all three cotangents of `y`'s lanes (`all`) and with `dh` alone
-//! (`dh`). The per-step products alone are in the `packed` benchmark.
+//! (`dh`), and with `dh` alone and the weight's gradient (`weight+r`; and
+//! `weight`, without storing `r`). The per-step products alone are in the
+//! `packed` benchmark.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::exec::pool::ThreadPool;
-use nnc_runtime::exec::recurrent::{lstm_backward, lstm_forward, LstmShape};
+use nnc_runtime::exec::recurrent::{lstm_backward, lstm_forward, LstmGrads, LstmShape};
 
 const B: usize = 64;
 const T: usize = 64;
@@ -32,6 +34,7 @@ fn lstm(c: &mut Criterion) {
     let (dh, dc, dgates) = (values(T * B * H, 1.0), values(T * B * H, 1.0), values(T * B * 4 * H, 1.0));
     let mut y = vec![0.0f32; T * B * L];
     let mut r = vec![0.0f32; T * B * 6 * H];
+    let mut dw = vec![0.0f32; K * 4 * H];
     let mut group = c.benchmark_group("lstm");
     group.sample_size(20);
     for parts in [1, 2] {
@@ -49,8 +52,25 @@ fn lstm(c: &mut Criterion) {
         for parts in [1, 2] {
             group.bench_function(format!("backward/{name}/{parts}parts"), |bench| {
                 bench.iter(|| {
-                    lstm_backward(&pool, shape, parts, &y, d, &w, &c0, &mut r).unwrap();
+                    let grads = LstmGrads { lanes: Some(&mut r), weight: None, weight_transposed: false };
+                    lstm_backward(&pool, shape, parts, &y, d, &w, &c0, grads).unwrap();
                     black_box(&r);
+                })
+            });
+        }
+    }
+    // With the weight's gradient, `r` stored or not.
+    for (name, lanes) in [("weight+r", true), ("weight", false)] {
+        for parts in [1, 2] {
+            group.bench_function(format!("backward/dh/{name}/{parts}parts"), |bench| {
+                bench.iter(|| {
+                    let grads = LstmGrads {
+                        lanes: lanes.then_some(&mut r[..]),
+                        weight: Some(&mut dw),
+                        weight_transposed: false,
+                    };
+                    lstm_backward(&pool, shape, parts, &y, dh_only, &w, &c0, grads).unwrap();
+                    black_box(&dw);
                 })
             });
         }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::views::Layout;
 use super::{data_args, is_reduction, KernelKind};
-use crate::ir::{BinaryOp, Graph, Op, Shape, ValueId};
+use crate::ir::{BinaryOp, Graph, LstmSizes, Op, Shape, ValueId};
 
 /// A kernel under construction.
 pub(super) struct Group {
@@ -311,6 +311,50 @@ impl<'g> Builder<'g> {
         let (g, _, p) = best?;
         let (_, _, all) = self.operand_groups(v);
         self.no_cycle(&all, &[g], g).then_some((g, p))
+    }
+
+    /// For `v = matmul_sum(permute(slice(y, z lanes), [0, 2, 1]),
+    /// slice(r, dpre lanes))` with `r = lstm_grad(y, …)` — the weight
+    /// gradient `Σ zᵀ·dpre` that autodiff writes for an `lstm` — the group
+    /// computing `r`, which can compute `v` too (see
+    /// [`super::Kernel::nodes`]): `v` reads nothing but `y`, which `r`
+    /// reads, and `r` itself, so no cycle can form. The views must be views
+    /// (not stored copies) of exactly those lanes, and `r`'s group must hold
+    /// `r` alone.
+    pub fn recurrence_weight_grad(&mut self, v: ValueId) -> Option<usize> {
+        let graph = self.graph;
+        let node = graph.node(v);
+        let (&[zt, dpre], Op::MatMulSum) = (node.args.as_slice(), &node.op) else { return None };
+        let is_view = |x: ValueId| self.group_of[x.index()].is_none();
+        let lanes = |x: ValueId| match graph.node(x).op {
+            Op::Slice { axis: 2, start, end } if is_view(x) => Some((graph.node(x).args[0], start, end)),
+            _ => None,
+        };
+        let z_lanes = match &graph.node(zt).op {
+            Op::Permute { axes } if *axes == [0, 2, 1] && is_view(zt) => graph.node(zt).args[0],
+            _ => return None,
+        };
+        let (y, z_start, z_end) = lanes(z_lanes)?;
+        let (r, dpre_start, dpre_end) = lanes(dpre)?;
+        let grad = graph.node(r);
+        let (Op::LstmGrad { .. }, Some(&w)) =
+            (&grad.op, grad.op.lstm_weight().and_then(|i| grad.args.get(i)))
+        else {
+            return None;
+        };
+        let sizes = LstmSizes::of_weight(&graph.ty(w).shape)?;
+        let h = sizes.hidden;
+        let fits = grad.args.first() == Some(&y)
+            && (z_start, z_end) == (6 * h, sizes.result_lanes())
+            && (dpre_start, dpre_end) == (0, 4 * h);
+        let g = self.group(r)?;
+        (fits && self.groups[g].kind == KernelKind::LstmGrad && self.groups[g].members == [r]).then_some(g)
+    }
+
+    /// Makes the weight gradient `v` a member of the recurrence gradient's
+    /// group `g` ([`Builder::recurrence_weight_grad`]).
+    pub fn join_recurrence(&mut self, g: usize, v: ValueId) {
+        self.add(g, v);
     }
 
     pub fn elementwise(&mut self, v: ValueId) {

@@ -43,7 +43,13 @@
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
 //!   no epilogue; their operands (the index included) are contiguous memory.
 //! - `Lstm`, `LstmGrad`: one node each, no epilogue, contiguous operands;
-//!   the runtime's recurrence kernels.
+//!   the runtime's recurrence kernels. The weight gradient autodiff writes
+//!   for an `lstm`, `matmul_sum` of the `z` lanes of its result (permuted)
+//!   and the `dpre` lanes of the `lstm_grad`, joins the `lstm_grad`'s
+//!   kernel: the recurrence accumulates it step by step while each step's
+//!   rows are in cache, instead of a GEMM reading both operands back from
+//!   memory. When nothing else reads the `lstm_grad`'s result, it is not
+//!   stored at all.
 //! - `Copy`: one data-movement node (`pad`, `concat`), or a view or
 //!   inline value that must exist in memory: a graph output, an operand of a
 //!   window op or convolution that is not contiguous memory, a matmul
@@ -178,6 +184,8 @@ pub struct Kernel {
     pub name: String,
     pub kind: KernelKind,
     /// The nodes computed, in definition order (the epilogue included).
+    /// An `LstmGrad` kernel holds the `lstm_grad` and, when it computes the
+    /// weight gradient as well, that `matmul_sum` second.
     pub nodes: Vec<ValueId>,
     /// For contraction kernels: the elementwise chain run over the
     /// contraction's result, in order (a suffix of `nodes`).
@@ -331,6 +339,8 @@ pub fn partition(graph: &Graph) -> Partition {
             b.new_group(KernelKind::Copy, shape, v);
         } else if is_view(&node.op) || is_inline(&node.op) {
             continue;
+        } else if let Some(g) = b.recurrence_weight_grad(v) {
+            b.join_recurrence(g, v);
         } else if let Some(kind) = own_kind(&node.op) {
             b.new_group(kind, shape, v);
         } else if is_reduction(&node.op) {

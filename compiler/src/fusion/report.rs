@@ -46,6 +46,15 @@ pub(super) fn boundary_reason(
     let cm = cop.mnemonic();
     let pm = pop.mnemonic();
     let main_of = |k: &Kernel| k.nodes.iter().copied().find(|v| !k.epilogue.contains(v));
+    // The weight gradient an `lstm_grad` kernel sums with its recurrence.
+    let summed_by_recurrence =
+        |k: &Kernel, v: ValueId| k.kind == KernelKind::LstmGrad && k.nodes.get(1) == Some(&v);
+    if summed_by_recurrence(ck, consumer) {
+        return format!("{cm} is summed by the lstm_grad recurrence of {}", ck.name);
+    }
+    if summed_by_recurrence(pk, producer) {
+        return format!("{pm} is summed by the lstm_grad recurrence of {}, its own kernel", pk.name);
+    }
     if ck.kind != KernelKind::Loop && main_of(ck) == Some(consumer) {
         return match ck.kind {
             KernelKind::Copy if is_view(cop) || is_inline(cop) => {

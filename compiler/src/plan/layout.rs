@@ -84,7 +84,9 @@ pub(super) fn in_place_updates(
 /// Matmul results that every reader reads through a permute swapping the
 /// last two axes (a weight gradient `xᵀ·dy` read as `[out, in]`): their
 /// GEMM writes the transposed layout directly, so the readers see
-/// row-major memory instead of a strided transpose.
+/// row-major memory instead of a strided transpose. The weight gradient an
+/// `lstm_grad` kernel computes ([`crate::fusion::Kernel::nodes`]) qualifies
+/// alike: the recurrence writes its sum transposed.
 pub(super) fn transposed_results(
     graph: &Graph,
     partition: &Partition,
@@ -93,10 +95,12 @@ pub(super) fn transposed_results(
     let outputs: BTreeSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
     let mut out = BTreeSet::new();
     for k in &partition.kernels {
-        if k.kind != KernelKind::MatMul || !k.epilogue.is_empty() || k.accumulate.is_some() {
-            continue;
-        }
-        let Some(&v) = k.nodes.first() else { continue };
+        let v = match k.kind {
+            KernelKind::MatMul if k.epilogue.is_empty() && k.accumulate.is_none() => k.nodes.first(),
+            KernelKind::LstmGrad => k.nodes.get(1),
+            _ => None,
+        };
+        let Some(&v) = v else { continue };
         let rank = graph.ty(v).shape.rank();
         let swap: Vec<usize> = (0..rank)
             .map(|a| {

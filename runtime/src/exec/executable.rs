@@ -251,7 +251,12 @@ impl Executable {
                     Call::Window { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::MatMul { a, b, c, .. } => vec![&a.buf, &b.buf, &c.buf],
                     Call::Conv { x, w, y, .. } => vec![x, w, y],
-                    Call::Lstm { inputs, output, .. } => inputs.iter().flatten().chain([output]).collect(),
+                    Call::Lstm { inputs, output, weight_grad, .. } => inputs
+                        .iter()
+                        .flatten()
+                        .chain(output)
+                        .chain(weight_grad.as_ref().map(|w| &w.buf))
+                        .collect(),
                 };
                 if let Some(b) = bufs.iter().find(|b| !self.buf_len_ok(b)) {
                     return Err(err(format!("buffer {b:?} lies outside its storage")));
@@ -297,9 +302,25 @@ impl Executable {
                             return Err(err("a range lies outside the kernel's rows".into()));
                         }
                     }
-                    Call::Lstm { grad, batch, steps, hidden, features, inputs, output, .. } => {
-                        let got: Vec<Option<usize>> =
-                            inputs.iter().map(|i| i.map(|b| b.len())).chain([Some(output.len())]).collect();
+                    Call::Lstm {
+                        grad, batch, steps, hidden, features, inputs, output, weight_grad, ..
+                    } => {
+                        let results = [output.map(|b| b.len()), weight_grad.map(|w| w.buf.len())];
+                        // The forward writes its result alone, the gradient
+                        // its result, the weight gradient or both.
+                        let results = match (*grad, results) {
+                            (false, [Some(_), None]) => &results[..1],
+                            (true, [None, None]) | (false, _) => {
+                                return Err(err("an LSTM call that writes the wrong results".into()))
+                            }
+                            (true, _) => &results[..],
+                        };
+                        let got: Vec<Option<usize>> = inputs
+                            .iter()
+                            .map(|i| i.map(|b| b.len()))
+                            .chain(results.iter().copied())
+                            .collect();
+                        let operands = inputs.len();
                         let shape = LstmShape {
                             batch: *batch,
                             steps: *steps,
@@ -314,7 +335,9 @@ impl Executable {
                                 && got.iter().zip(&want).enumerate().all(|(i, (g, w))| match g {
                                     Some(g) => g == w,
                                     None => {
-                                        *grad && Op::LstmGrad { reverse: false }.zero_operand_is_absent(i)
+                                        i >= operands
+                                            || *grad
+                                                && Op::LstmGrad { reverse: false }.zero_operand_is_absent(i)
                                     }
                                 })
                         });
@@ -514,7 +537,18 @@ impl Executable {
                 };
                 cx.run(call, self.slice(*x), self.slice(*w), y_data)
             }
-            Call::Lstm { grad, reverse, batch, steps, hidden, features, inputs, output, parts } => {
+            Call::Lstm {
+                grad,
+                reverse,
+                batch,
+                steps,
+                hidden,
+                features,
+                inputs,
+                output,
+                weight_grad,
+                parts,
+            } => {
                 let shape = LstmShape {
                     batch: *batch,
                     steps: *steps,
@@ -522,13 +556,14 @@ impl Executable {
                     features: *features,
                     reverse: *reverse,
                 };
-                let (op, olen) = (self.ptr(*output), output.len());
-                // SAFETY: as for a convolution's result: `validate`
-                // established that the buffer lies inside its storage, and
-                // the plan never places a kernel's output over a buffer live
-                // at its step, so it shares no bytes with the operands and no
-                // other reference to it is live here.
-                let out = unsafe { std::slice::from_raw_parts_mut(op, olen) };
+                // SAFETY (of both results): as for a convolution's result:
+                // `validate` established that the buffer lies inside its
+                // storage, and the plan never places a kernel's output over a
+                // buffer live at its step (the other result included), so it
+                // shares no bytes with the operands or the other result, and
+                // no other reference to it is live here.
+                let result = |b: &Buf| unsafe { std::slice::from_raw_parts_mut(self.ptr(*b), b.len()) };
+                let out = output.as_ref().map(result);
                 let operand = |i: usize| inputs.get(i).copied().flatten().map(|b| self.slice(b));
                 let need = |i: usize| operand(i).ok_or_else(|| format!("LSTM operand {i} is missing"));
                 if *grad {
@@ -541,7 +576,11 @@ impl Executable {
                         cotangents,
                         need(4)?,
                         need(5)?,
-                        out,
+                        recurrent::LstmGrads {
+                            lanes: out,
+                            weight: weight_grad.as_ref().map(|w| result(&w.buf)),
+                            weight_transposed: weight_grad.is_some_and(|w| w.transposed),
+                        },
                     )
                 } else {
                     recurrent::lstm_forward(
@@ -552,7 +591,7 @@ impl Executable {
                         need(1)?,
                         need(2)?,
                         need(3)?,
-                        out,
+                        out.ok_or("the LSTM's result is missing")?,
                     )
                 }
             }

@@ -14,6 +14,14 @@
 //! where it lies), and [`matmul`] / [`matmul_add`] read it as it is, every
 //! step, one call per thread on the thread's own rows.
 //!
+//! [`matmul_tn`] is the backward's other per-step product, `C (+)= Aᵀ·B`
+//! over a step's rows: the weight gradient `Σ zᵀ·dpre` accumulated step by
+//! step into the same `C` while the step's `z` rows (`A`) and `dpre` (`B`)
+//! are in cache. Both operands change at every step and are read once
+//! each, so neither is packed: the same microkernels broadcast `A` down its
+//! columns and load `B`'s rows where they lie, each row readable to a whole
+//! number of panels.
+//!
 //! # Layout
 //!
 //! A [`PackedB`] holds a `K × N` matrix in panels of [`NR`] columns, the
@@ -245,8 +253,12 @@ fn check_in_bounds(
 }
 
 /// A checked product, as raw pointers: `C[m×n] (+)= A[m×k]·B[k×n]` with
-/// `m, n, k > 0`, `a` at `A[0, 0]` with rows `lda` apart, `b` at the first
-/// panel, `c` at `C[0, 0]` with rows `ldc` apart.
+/// `m, n, k > 0`; `a` at `A[0, 0]`, its rows `lda` apart (column stride 1)
+/// or, for a transposed `A`, its columns `lda` apart (row stride 1); `b` at
+/// `B[0, 0]`, its rows `ldb` apart and its groups of [`NR`] columns
+/// `panel` apart (packed panels: `ldb = NR`, `panel = K·NR`; a plain
+/// row-major matrix: `panel = NR`), every row readable to a whole number of
+/// panels; `c` at `C[0, 0]` with rows `ldc` apart.
 #[derive(Clone, Copy)]
 struct Operands {
     m: usize,
@@ -255,9 +267,30 @@ struct Operands {
     a: *const f32,
     lda: isize,
     b: *const f32,
+    ldb: usize,
+    panel: usize,
     c: *mut f32,
     ldc: isize,
     accumulate: bool,
+}
+
+impl Operands {
+    /// `A[i, p]`.
+    ///
+    /// # Safety
+    /// `i < m`, `p < k`, and `a` as the struct describes it (`TA`: `A` is
+    /// transposed).
+    #[inline(always)]
+    unsafe fn a_at<const TA: bool>(&self, i: usize, p: usize) -> *const f32 {
+        // SAFETY: the contract: the element lies in `A`.
+        unsafe {
+            if TA {
+                self.a.offset(p as isize * self.lda).add(i)
+            } else {
+                self.a.offset(i as isize * self.lda).add(p)
+            }
+        }
+    }
 }
 
 fn product(isa: Isa, m: usize, a: MatRef, b: &PackedB, c: MatMut, accumulate: bool) -> Result<(), String> {
@@ -294,6 +327,8 @@ fn product(isa: Isa, m: usize, a: MatRef, b: &PackedB, c: MatMut, accumulate: bo
         a: unsafe { a.data.as_ptr().add(a.offset) },
         lda: a.row_stride,
         b: b.panels().as_ptr(),
+        ldb: NR,
+        panel: k * NR,
         c: unsafe { c.data.as_mut_ptr().add(c.offset) },
         ldc: c.row_stride,
         accumulate,
@@ -302,18 +337,121 @@ fn product(isa: Isa, m: usize, a: MatRef, b: &PackedB, c: MatMut, accumulate: bo
     // `j < n`) lies in its slice (checked above), and `b` points at the
     // `⌈n / NR⌉·k·NR` floats of `B`'s panels; `C` is borrowed mutably and
     // its rows do not overlap, `A` and `B` are shared borrows (so none of
-    // them overlaps `C`). An `Isa` names only an instruction set this CPU
-    // has (`Isa::host`, `Isa::available`).
+    // them overlaps `C`).
+    unsafe { dispatch::<false>(isa, &operands) };
+    Ok(())
+}
+
+/// `C = Aᵀ·B` (`accumulate`: `C += Aᵀ·B`): `A` is `k × m` and `B` `k × n`,
+/// both with unit column stride (any row stride) and neither packed, `C`
+/// is `m × n` as in [`matmul`] — the sum over `k` rows of outer products
+/// `A[p, :]ᵀ·B[p, :]`, such as a weight's gradient accumulated over the
+/// rows of a batch. Every row of `B` must be readable to a whole number of
+/// [`NR`]-column panels (`n.next_multiple_of(NR)` columns; what the columns
+/// past `n` hold does not matter): the microkernels read `B` where it lies,
+/// whole panels at a time. Each element of `C` is one chain of fused
+/// multiply-adds over `p` in ascending order, from 0 or from `C`, as in
+/// [`matmul`], so the same bits at every instruction set. Operands out of
+/// bounds, other column strides and overlapping rows of `C` are an `Err`,
+/// and nothing is written.
+pub fn matmul_tn(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+    accumulate: bool,
+) -> Result<(), String> {
+    product_tn(Isa::host(), m, n, k, a, b, c, accumulate)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_tn(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+    accumulate: bool,
+) -> Result<(), String> {
+    for (what, rows, cols, stride) in
+        [("A", k, m, a.col_stride), ("B", k, n, b.col_stride), ("C", m, n, c.col_stride)]
+    {
+        if stride != 1 && rows > 0 && cols > 1 {
+            return Err(format!("{what} ({rows}×{cols}) has column stride {stride}, not 1"));
+        }
+    }
+    if k > 1 && n > 0 && b.row_stride < n.next_multiple_of(NR) as isize {
+        return Err(format!(
+            "B ({k}×{n}) has row stride {}, less than its {} columns of whole panels",
+            b.row_stride,
+            n.next_multiple_of(NR)
+        ));
+    }
+    check_in_bounds("A", k, m, a.data.len(), a.offset, a.row_stride, 1)?;
+    check_in_bounds("B", k, n.next_multiple_of(NR), b.data.len(), b.offset, b.row_stride, 1)?;
+    check_in_bounds("C", m, n, c.data.len(), c.offset, c.row_stride, 1)?;
+    if m > 1 && n > 0 && c.row_stride.unsigned_abs() < n {
+        return Err(format!("C ({m}×{n}) with row stride {} has overlapping rows", c.row_stride));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                let at = (c.offset as isize + i as isize * c.row_stride) as usize;
+                c.data[at..at + n].fill(0.0);
+            }
+        }
+        return Ok(());
+    }
+    let operands = Operands {
+        m,
+        n,
+        k,
+        // SAFETY (of the three `add`s): element (0, 0) of `A`, `B` and `C`
+        // lies in its slice (checked above, with m, n, k > 0).
+        a: unsafe { a.data.as_ptr().add(a.offset) },
+        lda: a.row_stride,
+        b: unsafe { b.data.as_ptr().add(b.offset) },
+        ldb: b.row_stride as usize,
+        panel: NR,
+        c: unsafe { c.data.as_mut_ptr().add(c.offset) },
+        ldc: c.row_stride,
+        accumulate,
+    };
+    // SAFETY: every element `A[p, i]`, `C[i, j]` (`i < m`, `p < k`,
+    // `j < n`) and `B[p, j]` for `j < ⌈n / NR⌉·NR` lies in its slice
+    // (checked above; `B`'s rows are at least that long, so `ldb` is
+    // positive when `k > 1`); `C` is borrowed mutably and its rows do not
+    // overlap, `A` and `B` are shared borrows (so neither overlaps `C`).
+    unsafe { dispatch::<true>(isa, &operands) };
+    Ok(())
+}
+
+/// The product `o` with `isa`'s microkernels (`TA`: `A` transposed).
+///
+/// # Safety
+/// `o` describes operands as [`Operands`] says, every addressed element
+/// inside its allocation, and nothing else accesses `C`'s elements during
+/// the call. An `Isa` names only an instruction set this CPU has
+/// (`Isa::host`, `Isa::available`), so the microkernels' instructions
+/// exist.
+unsafe fn dispatch<const TA: bool>(isa: Isa, o: &Operands) {
+    // SAFETY: the contract.
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::product_avx512(&operands),
+            Isa::Avx512 => x86::product_avx512::<TA>(o),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::product_avx2(&operands),
-            Isa::Portable => product_with::<f32, 4, 8>(&operands),
+            Isa::Avx2 => x86::product_avx2::<TA>(o),
+            Isa::Portable => product_with::<f32, 4, 8, TA>(o),
         }
     }
-    Ok(())
 }
 
 /// A vector of f32 lanes (a scalar for the portable code).
@@ -374,18 +512,18 @@ impl Vector for f32 {
 /// nothing else accesses `C`'s elements during the call. `NV·LANES`
 /// divides [`NR`]; `MR ≤ MAX_MR`.
 #[inline(always)]
-unsafe fn product_with<V: Vector, const MR: usize, const NV: usize>(o: &Operands) {
+unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bool>(o: &Operands) {
     let width = NV * V::LANES;
     for first in (0..o.n).step_by(NR) {
-        // SAFETY: panel `first / NR` lies within the panels (`first < n`).
-        let panel = unsafe { o.b.add(first * o.k) };
+        // SAFETY: panel `first / NR` lies within `B` (`first < n`).
+        let panel = unsafe { o.b.add(first / NR * o.panel) };
         for group in (first..o.n.min(first + NR)).step_by(width) {
             let cols = width.min(o.n - group);
             for k0 in (0..o.k).step_by(KC) {
                 let block = Block {
                     // SAFETY: `group - first < NR` columns and `k0 < k` rows
                     // into the panel.
-                    b: unsafe { panel.add(k0 * NR + group - first) },
+                    b: unsafe { panel.add(k0 * o.ldb + group - first) },
                     col: group,
                     cols,
                     k0,
@@ -397,23 +535,23 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize>(o: &Operands
                 // and C (the contract).
                 unsafe {
                     while i + MR <= o.m {
-                        rows::<V, MR, NV>(o, &block, i);
+                        rows::<V, MR, NV, TA>(o, &block, i);
                         i += MR;
                     }
                     if MR > 8 && o.m - i >= 8 {
-                        rows::<V, 8, NV>(o, &block, i);
+                        rows::<V, 8, NV, TA>(o, &block, i);
                         i += 8;
                     }
                     if MR > 4 && o.m - i >= 4 {
-                        rows::<V, 4, NV>(o, &block, i);
+                        rows::<V, 4, NV, TA>(o, &block, i);
                         i += 4;
                     }
                     if MR > 2 && o.m - i >= 2 {
-                        rows::<V, 2, NV>(o, &block, i);
+                        rows::<V, 2, NV, TA>(o, &block, i);
                         i += 2;
                     }
                     if i < o.m {
-                        rows::<V, 1, NV>(o, &block, i);
+                        rows::<V, 1, NV, TA>(o, &block, i);
                     }
                 }
             }
@@ -439,15 +577,17 @@ struct Block {
 /// # Safety
 /// As [`product_with`]; `i + R ≤ m`, `block` one of `product_with`'s.
 #[inline(always)]
-unsafe fn rows<V: Vector, const R: usize, const NV: usize>(o: &Operands, block: &Block, i: usize) {
+unsafe fn rows<V: Vector, const R: usize, const NV: usize, const TA: bool>(
+    o: &Operands,
+    block: &Block,
+    i: usize,
+) {
     // SAFETY: row `i < m` of A at column `k0 < k`, of C at column `col < n`.
-    let (a, c) = unsafe {
-        (o.a.offset(i as isize * o.lda).add(block.k0), o.c.offset(i as isize * o.ldc).add(block.col))
-    };
+    let (a, c) = unsafe { (o.a_at::<TA>(i, block.k0), o.c.offset(i as isize * o.ldc).add(block.col)) };
     if block.cols == NV * V::LANES {
         // SAFETY: the tile's `R` rows and `NV·LANES` columns lie in C, its
         // rows of A hold `kc` elements from `k0`, and the panel `kc` rows.
-        unsafe { tile::<V, R, NV>(block.kc, a, o.lda, block.b, c, o.ldc, block.accumulate) };
+        unsafe { tile::<V, R, NV, TA>(block.kc, a, o.lda, block.b, o.ldb, c, o.ldc, block.accumulate) };
         return;
     }
     let mut scratch = [[0.0f32; NR]; MAX_MR];
@@ -460,7 +600,7 @@ unsafe fn rows<V: Vector, const R: usize, const NV: usize>(o: &Operands, block: 
                 std::ptr::copy_nonoverlapping(c.offset(r as isize * o.ldc), tmp.add(r * NR), block.cols);
             }
         }
-        tile::<V, R, NV>(block.kc, a, o.lda, block.b, tmp, NR as isize, block.accumulate);
+        tile::<V, R, NV, TA>(block.kc, a, o.lda, block.b, o.ldb, tmp, NR as isize, block.accumulate);
         for r in 0..R {
             std::ptr::copy_nonoverlapping(tmp.add(r * NR), c.offset(r as isize * o.ldc), block.cols);
         }
@@ -468,20 +608,23 @@ unsafe fn rows<V: Vector, const R: usize, const NV: usize>(o: &Operands, block: 
 }
 
 /// The microkernel: `C[R × NV·LANES] (+)= A[R × kc] · B[kc × NV·LANES]`,
-/// `A`'s rows `lda` apart, `B`'s rows [`NR`] apart, `C`'s rows `ldc`
-/// apart; each element one chain of fused multiply-adds in `k` order from
-/// 0, or from `C` with `accumulate`.
+/// `A`'s rows `lda` apart (`TA`: its columns `lda` apart, its rows
+/// adjacent), `B`'s rows `ldb` apart, `C`'s rows `ldc` apart; each element
+/// one chain of fused multiply-adds in `k` order from 0, or from `C` with
+/// `accumulate`.
 ///
 /// # Safety
 /// The CPU has `V`'s instruction set; `a` reads `R` rows of `kc` elements,
 /// `b` `kc` rows of `NV·LANES`, and `c` reads and writes `R` rows of
 /// `NV·LANES` elements, which nothing else accesses during the call.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn tile<V: Vector, const R: usize, const NV: usize>(
+unsafe fn tile<V: Vector, const R: usize, const NV: usize, const TA: bool>(
     kc: usize,
     a: *const f32,
     lda: isize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: isize,
     accumulate: bool,
@@ -497,13 +640,26 @@ unsafe fn tile<V: Vector, const R: usize, const NV: usize>(
                 }
             }
         }
-        let rows: [*const f32; R] = std::array::from_fn(|r| a.offset(r as isize * lda));
-        for p in 0..kc {
-            let bv: [V; NV] = std::array::from_fn(|j| V::load(b.add(p * NR + j * V::LANES)));
-            for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
-                let s = V::splat(row.add(p));
-                for (v, bj) in acc_r.iter_mut().zip(bv) {
-                    *v = v.fma(s, bj);
+        if TA {
+            for p in 0..kc {
+                let bv: [V; NV] = std::array::from_fn(|j| V::load(b.add(p * ldb + j * V::LANES)));
+                let column = a.offset(p as isize * lda);
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let s = V::splat(column.add(r));
+                    for (v, bj) in acc_r.iter_mut().zip(bv) {
+                        *v = v.fma(s, bj);
+                    }
+                }
+            }
+        } else {
+            let rows: [*const f32; R] = std::array::from_fn(|r| a.offset(r as isize * lda));
+            for p in 0..kc {
+                let bv: [V; NV] = std::array::from_fn(|j| V::load(b.add(p * ldb + j * V::LANES)));
+                for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
+                    let s = V::splat(row.add(p));
+                    for (v, bj) in acc_r.iter_mut().zip(bv) {
+                        *v = v.fma(s, bj);
+                    }
                 }
             }
         }
@@ -529,9 +685,9 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX-512F; the contract of [`product_with`].
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn product_avx512(o: &Operands) {
+    pub(super) unsafe fn product_avx512<const TA: bool>(o: &Operands) {
         // SAFETY: the contract.
-        unsafe { product_with::<__m512, 8, 2>(o) }
+        unsafe { product_with::<__m512, 8, 2, TA>(o) }
     }
 
     /// The product with AVX2 microkernels of 6 × 16.
@@ -539,9 +695,9 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX2 and FMA; the contract of [`product_with`].
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn product_avx2(o: &Operands) {
+    pub(super) unsafe fn product_avx2<const TA: bool>(o: &Operands) {
         // SAFETY: the contract.
-        unsafe { product_with::<__m256, 6, 2>(o) }
+        unsafe { product_with::<__m256, 6, 2, TA>(o) }
     }
 
     impl Vector for __m256 {

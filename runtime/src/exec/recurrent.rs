@@ -15,9 +15,13 @@
 //!
 //! The forward's product takes the input, the previous state and the bias
 //! at once: each step's row `z = [x_t, h_prev, 1]` is kept in the result,
-//! so that the caller computes the weight gradient as one GEMM over all
-//! steps (`Σ zᵀ·dpre`) instead of one per step, and no separate input
-//! projection runs before the recurrence.
+//! so no separate input projection runs before the recurrence, and the
+//! weight gradient is `Σ zᵀ·dpre` over all rows and steps. The backward
+//! can accumulate that sum itself, one product per step of the step's `z`
+//! rows and `dpre` while both are in cache ([`packed::matmul_tn`]), rather
+//! than leave the caller a GEMM that reads both back from memory; and when
+//! the caller wants nothing else of it, the `[T, B, 6H]` result is not
+//! stored at all ([`LstmGrads`]).
 //!
 //! The gate arithmetic uses the approximations of the compiler's JIT
 //! kernels (`nnc_compiler::codegen::approx`: the same algorithms and
@@ -49,10 +53,11 @@
 //!   `[dpre (4H), dhp (H), dcp (H)]`: the gradient of the step's gate
 //!   pre-activations, and the gradients reaching the previous step's `h`
 //!   (through the product, `dpre · W_hh`) and `c` (`dc ⊙ f`). At the first
-//!   processed step these are the gradients of `h0` and `c0`. The `z`
-//!   lanes of `y` are not read, and their cotangents are the caller's:
-//!   the gradient of `x_t` is `dpre · W_ih`, and that of `w` is
-//!   `Σ dpreᵀ · z` over rows and steps (one GEMM over `y`'s `z` lanes).
+//!   processed step these are the gradients of `h0` and `c0`; and, when
+//!   asked, the weight's gradient transposed, `Σ zᵀ · dpre` over rows and
+//!   steps (`[K, 4H]`, or `[4H, K]` written transposed). The cotangents
+//!   of the `z` lanes of `y` are the caller's: the gradient of `x_t` is
+//!   `dpre · W_ih`.
 //!
 //! With `reverse`, steps are processed from position `T - 1` down to 0.
 //!
@@ -62,15 +67,22 @@
 //! order, whatever block of rows it falls in (see [`packed`](super::packed)),
 //! and the gate arithmetic is per element: results are bit-identical from
 //! run to run, whichever thread runs which block and however many blocks
-//! there are, and the same on every instruction set.
+//! there are, and the same on every instruction set. The weight's gradient
+//! is a sum over rows, so its bits depend on the number of blocks (each
+//! block sums its own rows, and the blocks' sums are added in block order):
+//! the same for the same number of threads, as every other sum the
+//! runtime splits among threads.
 //!
 //! # Scratch
 //!
-//! Each thread that runs a block keeps a `[rows, 4H]` buffer in a
-//! thread-local (the step's product, or `dpre`), and the calling thread the
-//! packed weight (`wᵀ`, `[K, 4H]`, forward; `W_hh`, `[4H, H]`, backward);
-//! both grow to the largest call seen and are reused, so calls allocate
-//! nothing once the pool's threads have seen the shape.
+//! Each thread that runs a block keeps a buffer in a thread-local (the
+//! step's product `[rows, 4H]`; or `dpre`, rows padded to whole panels,
+//! and without `r` two `[rows, 2H]` slots for the `dhp, dcp` one step
+//! passes to the next), and the calling thread the packed weight (`wᵀ`,
+//! `[K, 4H]`, forward; `W_hh`, `[4H, H]`, backward) and the weight
+//! gradient's sums of the blocks it does not write in place; all grow to
+//! the largest call seen and are reused, so calls allocate nothing once the
+//! pool's threads have seen the shape.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -142,15 +154,16 @@ impl LstmShape {
         sizes.ok_or_else(|| format!("LSTM of {self:?}: buffer sizes overflow"))
     }
 
-    /// The element counts of a call's operands and result, in argument
+    /// The element counts of a call's operands and results, in argument
     /// order: forward `[x, w, h0, c0, y]` = `[T·B·F, 4H·K, B·H, B·H,
-    /// T·B·L]`, backward `[y, dh, dc, dgates, w, c0, r]` = `[T·B·L, T·B·H,
-    /// T·B·H, T·B·4H, 4H·K, B·H, T·B·6H]` (`K = F + H + 1`,
-    /// `L = 7H + F + 1`); `Err` when they overflow.
+    /// T·B·L]`, backward `[y, dh, dc, dgates, w, c0, r, dw]` = `[T·B·L,
+    /// T·B·H, T·B·H, T·B·4H, 4H·K, B·H, T·B·6H, K·4H]` (`K = F + H + 1`,
+    /// `L = 7H + F + 1`; `dw` the weight's gradient of [`LstmGrads`]);
+    /// `Err` when they overflow.
     pub fn lengths(self, backward: bool) -> Result<Vec<usize>, String> {
         let s = self.sizes()?;
         Ok(if backward {
-            vec![s.lanes, s.states, s.states, s.gates, s.weight, s.state, s.grads]
+            vec![s.lanes, s.states, s.states, s.gates, s.weight, s.state, s.grads, s.weight]
         } else {
             vec![s.inputs, s.weight, s.state, s.state, s.lanes]
         })
@@ -226,12 +239,13 @@ fn with_buffer<R>(
     })
 }
 
-/// The work of one row block: `(rows, scratch)`.
-type BlockTask<'a> = dyn Fn(Range<usize>, &mut [f32]) -> Result<(), String> + Sync + 'a;
+/// The work of one row block: `(block, rows, scratch)`.
+type BlockTask<'a> = dyn Fn(usize, Range<usize>, &mut [f32]) -> Result<(), String> + Sync + 'a;
 
-/// Runs `task(rows, scratch)` for every row block of `split(batch, parts)`
-/// on the pool, each with its thread's scratch of `gates` floats per row,
-/// and returns the error of the lowest failing block.
+/// Runs `task(part, rows, scratch)` for every row block of
+/// `split(batch, parts)` on the pool, each with its thread's scratch of
+/// `gates` floats per row, and returns the error of the lowest failing
+/// block.
 fn run_blocks(
     pool: &ThreadPool,
     batch: usize,
@@ -245,7 +259,7 @@ fn run_blocks(
     let first_error: Mutex<Option<(usize, String)>> = Mutex::new(None);
     pool.run(parts, &|part| {
         let rows = block(batch, parts, part);
-        let result = with_buffer(&GATES, rows.len() * gates, |scratch| task(rows, scratch));
+        let result = with_buffer(&GATES, rows.len() * gates, |scratch| task(part, rows, scratch));
         if let Err(message) = result {
             let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
             if first.as_ref().is_none_or(|&(p, _)| part < p) {
@@ -273,6 +287,10 @@ struct SharedRows {
     ptr: *mut f32,
     len: usize,
 }
+
+// SAFETY: as for `Sync`: the pointer is only dereferenced through
+// `SharedRows::range`.
+unsafe impl Send for SharedRows {}
 
 // SAFETY: tasks only obtain disjoint ranges of the buffer through
 // `SharedRows::range` (its contract), so sharing the address between
@@ -351,8 +369,9 @@ pub fn lstm_forward(
     let g = 4 * shape.hidden;
     let wt = MatRef::row_major(w, sizes.columns).t();
     with_packed(sizes.columns, g, wt, |wt| {
-        let task =
-            |rows: Range<usize>, pre: &mut [f32]| forward_block(isa, shape, wt, x, h0, c0, &out, rows, pre);
+        let task = |_: usize, rows: Range<usize>, pre: &mut [f32]| {
+            forward_block(isa, shape, wt, x, h0, c0, &out, rows, pre)
+        };
         run_blocks(pool, shape.batch, parts, g, &task)
     })
 }
@@ -455,8 +474,21 @@ fn forward_block(
 ///
 /// with `W_hh` the columns `F..F + H` of `w`. Rows, tasks, errors and
 /// determinism as [`lstm_forward`]; per step one product with `W_hh`,
-/// packed once per call, computes `dhp` into `r` from a copy of `dpre` in
-/// the task's scratch.
+/// packed once per call, computes `dhp` from a copy of `dpre` in the
+/// task's scratch.
+///
+/// What is written is the caller's choice ([`LstmGrads`]): `r`, and the
+/// weight's gradient `Σ zᵀ·dpre` over all rows and steps, accumulated step
+/// by step while the step's `dpre` and `z` rows are in cache (one product
+/// per step and block, `[K, rows]·[rows, 4H]`, into a `[K, 4H]` sum per
+/// block; the blocks' sums are added in block order after the last step).
+/// Without `r`, the `dhp` and `dcp` that a step passes to the next stay in
+/// the task's scratch and the `[T, B, 6H]` result is never stored. Each
+/// element of the weight's gradient is one chain of fused multiply-adds
+/// per block, over the block's rows and the steps in processing order, so
+/// its bits depend on the number of blocks (the same for the same `parts`
+/// and batch), not on the thread that runs a block nor on the instruction
+/// set.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward(
     pool: &ThreadPool,
@@ -466,36 +498,152 @@ pub fn lstm_backward(
     [dh, dc, dgates]: [Option<&[f32]>; 3],
     w: &[f32],
     c0: &[f32],
-    r: &mut [f32],
+    grads: LstmGrads,
 ) -> Result<(), String> {
     let sizes = shape.sizes()?;
-    let mut lengths = vec![
-        ("y", y.len(), sizes.lanes),
-        ("w", w.len(), sizes.weight),
-        ("c0", c0.len(), sizes.state),
-        ("r", r.len(), sizes.grads),
-    ];
-    for (name, d, len) in
-        [("dh", dh, sizes.states), ("dc", dc, sizes.states), ("dgates", dgates, sizes.gates)]
-    {
+    let mut lengths =
+        vec![("y", y.len(), sizes.lanes), ("w", w.len(), sizes.weight), ("c0", c0.len(), sizes.state)];
+    for (name, d, len) in [
+        ("dh", dh, sizes.states),
+        ("dc", dc, sizes.states),
+        ("dgates", dgates, sizes.gates),
+        ("r", grads.lanes.as_deref(), sizes.grads),
+        ("the weight's gradient", grads.weight.as_deref(), sizes.weight),
+    ] {
         if let Some(d) = d {
             lengths.push((name, d.len(), len));
         }
     }
     check_lengths(shape, &lengths)?;
+    let LstmGrads { lanes: r, weight: dw, weight_transposed } = grads;
     if sizes.grads == 0 {
+        // No rows or no steps: nothing reaches the weight.
+        if let Some(dw) = dw {
+            dw.fill(0.0);
+        }
         return Ok(());
     }
     let isa = Isa::host();
-    let out = SharedRows::new(r);
+    let blocks = parts.clamp(1, shape.batch);
+    let keep_lanes = r.is_some();
+    let out = r.map(SharedRows::new);
     let cotangents = Cotangents { dh, dc, dgates };
     let w_hh = MatRef { data: w, offset: shape.features, row_stride: sizes.columns as isize, col_stride: 1 };
-    with_packed(4 * shape.hidden, shape.hidden, w_hh, |w_hh| {
-        let task = |rows: Range<usize>, dpre: &mut [f32]| {
-            backward_block(isa, shape, w_hh, y, &cotangents, c0, &out, rows, dpre)
-        };
-        run_blocks(pool, shape.batch, parts, 4 * shape.hidden, &task)
+    // Per row of a block: `dpre` (its rows padded for the weight
+    // gradient's product), and without `r` two `[dhp, dcp]` slots.
+    let per_row = dpre_stride(shape.hidden) + if keep_lanes { 0 } else { 4 * shape.hidden };
+    // The blocks' sums: block 0's in the result (unless the result is
+    // written transposed), the others in the calling thread's partial sums.
+    let in_result = !weight_transposed;
+    let partial_len = if dw.is_some() { (blocks - usize::from(in_result)) * sizes.weight } else { 0 };
+    let mut dw = dw;
+    with_partial_sums(partial_len, |partials| {
+        let (head, rest) = partials.split_at_mut(if in_result { 0 } else { sizes.weight });
+        let sums = dw.as_deref_mut().map(|dw| WeightSums {
+            first: SharedRows::new(if in_result { dw } else { head }),
+            rest: SharedRows::new(rest),
+        });
+        with_packed(4 * shape.hidden, shape.hidden, w_hh, |w_hh| {
+            let task = |part: usize, rows: Range<usize>, scratch: &mut [f32]| {
+                // SAFETY: block `part` alone takes its sum (the first, or
+                // `part - 1` of the rest): disjoint ranges of live buffers.
+                let sum = sums.as_ref().map(|sums| unsafe { sums.of_block(part, sizes.weight) });
+                let block =
+                    BackwardBlock { isa, shape, w_hh, y, cotangents: &cotangents, c0, out: out.as_ref() };
+                block.run(rows, scratch, sum)
+            };
+            run_blocks(pool, shape.batch, blocks, per_row, &task)
+        })?;
+        if let Some(sums) = &sums {
+            // SAFETY: the tasks have finished; these are the only views of
+            // the two buffers now (`first` is `dw` itself, or lies in the
+            // partial sums when `dw` is written transposed).
+            let (first, rest) =
+                unsafe { (sums.first.range(0..sums.first.len), sums.rest.range(0..sums.rest.len)) };
+            for partial in rest.chunks_exact(sizes.weight) {
+                for (d, p) in first.iter_mut().zip(partial) {
+                    *d += p;
+                }
+            }
+            if let (false, Some(dw)) = (in_result, dw) {
+                transpose(first, sizes.columns, 4 * shape.hidden, dw);
+            }
+        }
+        Ok(())
     })
+}
+
+/// `to[j·rows + i] = from[i·cols + j]`: the `rows × cols` row-major `from`
+/// transposed, in square tiles (both sides stay in cache).
+fn transpose(from: &[f32], rows: usize, cols: usize, to: &mut [f32]) {
+    const TILE: usize = 16;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..rows.min(i0 + TILE) {
+                for j in j0..cols.min(j0 + TILE) {
+                    to[j * rows + i] = from[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+/// The results of [`lstm_backward`] the caller wants.
+#[derive(Debug, Default)]
+pub struct LstmGrads<'a> {
+    /// `r [T, B, 6H]`: per step and row `[dpre, dhp, dcp]`.
+    pub lanes: Option<&'a mut [f32]>,
+    /// The weight's gradient, transposed: `Σ zᵀ·dpre` over all rows and
+    /// steps, `[K, 4H]` (`K = F + H + 1`; the gradient of `w [4H, K]` is
+    /// its transpose).
+    pub weight: Option<&'a mut [f32]>,
+    /// `weight` is written as `[4H, K]`, the layout of `w` itself.
+    pub weight_transposed: bool,
+}
+
+/// The row stride of a block's `dpre` scratch for hidden size `h`: `4H`
+/// rounded up to whole [`packed::NR`]-column panels, which the weight
+/// gradient's product reads, and 16 floats more, so that the rows of a
+/// panel do not all fall in the same few sets of L1 (at `4H = 512`, rows
+/// 2 KB apart would share 4 of its 64 sets; padded, the `recurrent`
+/// bench's backward with the weight gradient takes 5.8 ms instead of 6.3).
+fn dpre_stride(h: usize) -> usize {
+    (4 * h).next_multiple_of(packed::NR) + 16
+}
+
+/// The weight gradient's sums of a backward call: block 0's in the result,
+/// block `p > 0`'s in `rest[(p − 1)·len..p·len]`.
+struct WeightSums {
+    first: SharedRows,
+    rest: SharedRows,
+}
+
+impl WeightSums {
+    /// Block `part`'s sum, `len` floats.
+    ///
+    /// # Safety
+    /// As [`SharedRows::range`]: no other live view of the same sum.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn of_block(&self, part: usize, len: usize) -> &mut [f32] {
+        // SAFETY: the contract.
+        unsafe {
+            match part.checked_sub(1) {
+                None => self.first.range(0..len),
+                Some(p) => self.rest.range(p * len..(p + 1) * len),
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The calling thread's sums of the weight gradient of the blocks
+    /// after the first, grown to the largest call seen and reused.
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the calling thread's partial sums grown to `len` floats.
+fn with_partial_sums<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_buffer(&PARTIALS, len, f)
 }
 
 /// The cotangents of the lanes of `y` ([`lstm_backward`]); `None` is zero.
@@ -505,70 +653,112 @@ struct Cotangents<'a> {
     dgates: Option<&'a [f32]>,
 }
 
-/// [`lstm_backward`] for the batch rows `rows`: it writes only these rows
-/// of `r` (through `out`), at every step. `w_hh` is the `[4H, H]` recurrent
-/// weight.
-#[allow(clippy::too_many_arguments)]
-fn backward_block(
+/// What the blocks of one [`lstm_backward`] call share.
+struct BackwardBlock<'a> {
     isa: Isa,
     shape: LstmShape,
-    w_hh: &PackedB,
-    y: &[f32],
-    cotangents: &Cotangents,
-    c0: &[f32],
-    out: &SharedRows,
-    rows: Range<usize>,
-    dpre: &mut [f32],
-) -> Result<(), String> {
-    let LstmShape { batch, steps, hidden: h, features: f, .. } = shape;
-    let (g, l, lr) = (4 * h, 7 * h + f + 1, 6 * h);
-    let n = rows.len();
-    let dpre = &mut dpre[..n * g];
-    let c0 = &c0[rows.start * h..rows.end * h];
-    // Rows `rows` of step `t` of a `[T, B, lanes]` buffer.
-    let step_rows = |t: usize, lanes: usize| (t * batch + rows.start) * lanes..(t * batch + rows.end) * lanes;
-    for s in (0..steps).rev() {
-        let t = shape.position(s);
-        let (c_prev, c_stride) = match s.checked_sub(1).map(|s| shape.position(s)) {
-            None => (c0.as_ptr(), h),
-            Some(tp) => (y[step_rows(tp, l)].as_ptr().wrapping_add(h), l),
-        };
-        // SAFETY: `r` is borrowed for the call; this task alone touches
-        // rows `rows` of any step (blocks are disjoint), and the rows of
-        // step `t` and of the next processed step `≠ t` are disjoint.
-        let (r_t, next) = unsafe {
-            let next = (s + 1 < steps).then(|| &*out.range(step_rows(shape.position(s + 1), lr)));
-            (out.range(step_rows(t, lr)), next)
-        };
-        let read = |d: Option<&[f32]>, lanes: usize| d.map(|d| d[step_rows(t, lanes)].as_ptr());
-        let step = BackwardGates {
-            rows: n,
-            hidden: h,
-            y: y[step_rows(t, l)].as_ptr(),
-            y_stride: l,
-            c_prev,
-            c_stride,
-            dh: read(cotangents.dh, h),
-            dc: read(cotangents.dc, h),
-            dgates: read(cotangents.dgates, g),
-            next: next.map(<[f32]>::as_ptr),
-            out: r_t.as_mut_ptr(),
-            dpre: dpre.as_mut_ptr(),
-        };
-        // SAFETY: row `q < n` of each operand lies in its slice: `y` holds
-        // the block's rows of step `t`, `L` each (of which the first `6H`
-        // are read); `r_t` and `next` the block's rows of step `t` (or the
-        // next step) of `r`, `6H` each; `dh`, `dc` (`H`) and `dgates`
-        // (`4H`) the block's rows of step `t`; `c_prev` reads `H` of each
-        // `L`-lane row of the previous step of `y`, or of `c0`'s `n·H`;
-        // `dpre` holds `n·4H`. `out` and `dpre` overlap no read range
-        // (other steps or other buffers). Nothing else accesses these rows
-        // of `r` during the call.
-        unsafe { backward_gates(isa, &step) };
-        let c = MatMut { data: r_t, offset: g, row_stride: lr as isize, col_stride: 1 };
-        packed::matmul(n, MatRef::row_major(dpre, g), w_hh, c)?;
+    /// The `[4H, H]` recurrent weight.
+    w_hh: &'a PackedB,
+    y: &'a [f32],
+    cotangents: &'a Cotangents<'a>,
+    c0: &'a [f32],
+    /// `r`, when it is stored.
+    out: Option<&'a SharedRows>,
+}
+
+impl BackwardBlock<'_> {
+    /// [`lstm_backward`] for the batch rows `rows`: it writes only these
+    /// rows of `r` (when stored), at every step, and adds their share of
+    /// the weight's gradient into `sum` (`[K, 4H]`, overwritten at the
+    /// first step) when present. `scratch` holds `rows.len()` rows of
+    /// [`dpre_stride`] floats, and without `r` `4H` more per row.
+    fn run(
+        &self,
+        rows: Range<usize>,
+        scratch: &mut [f32],
+        mut sum: Option<&mut [f32]>,
+    ) -> Result<(), String> {
+        let LstmShape { batch, steps, hidden: h, features: f, .. } = self.shape;
+        let (g, l, lr, k) = (4 * h, 7 * h + f + 1, 6 * h, f + h + 1);
+        let n = rows.len();
+        let ld = dpre_stride(h);
+        let (dpre, slots) = scratch.split_at_mut(n * ld);
+        let c0 = &self.c0[rows.start * h..rows.end * h];
+        // Rows `rows` of step `t` of a `[T, B, lanes]` buffer.
+        let step_rows =
+            |t: usize, lanes: usize| (t * batch + rows.start) * lanes..(t * batch + rows.end) * lanes;
+        for s in (0..steps).rev() {
+            let t = self.shape.position(s);
+            let (c_prev, c_stride) = match s.checked_sub(1).map(|s| self.shape.position(s)) {
+                None => (c0.as_ptr(), h),
+                Some(tp) => (self.y[step_rows(tp, l)].as_ptr().wrapping_add(h), l),
+            };
+            // Where the step writes `dpre` (besides the scratch), and its
+            // `[dhp, dcp]`, and where the next processed step wrote them.
+            let (out, state, next, state_stride) = match self.out {
+                // SAFETY: `r` is borrowed for the call; this task alone
+                // touches rows `rows` of any step (blocks are disjoint),
+                // and the rows of step `t` and of the next processed step
+                // `≠ t` are disjoint.
+                Some(r) => unsafe {
+                    let next = (s + 1 < steps)
+                        .then(|| r.range(step_rows(self.shape.position(s + 1), lr)).as_ptr().wrapping_add(g));
+                    let r_t = r.range(step_rows(t, lr)).as_mut_ptr();
+                    (Some(r_t), r_t.wrapping_add(g), next, lr)
+                },
+                None => {
+                    // Two `[n, 2H]` slots, used in turn.
+                    let (a, b) = slots.split_at_mut(n * 2 * h);
+                    let (this, other) = if s % 2 == 0 { (a, b) } else { (b, a) };
+                    (None, this.as_mut_ptr(), (s + 1 < steps).then_some(other.as_ptr()), 2 * h)
+                }
+            };
+            let read = |d: Option<&[f32]>, lanes: usize| d.map(|d| d[step_rows(t, lanes)].as_ptr());
+            let y_t = &self.y[step_rows(t, l)];
+            let step = BackwardGates {
+                rows: n,
+                hidden: h,
+                y: y_t.as_ptr(),
+                y_stride: l,
+                c_prev,
+                c_stride,
+                dh: read(self.cotangents.dh, h),
+                dc: read(self.cotangents.dc, h),
+                dgates: read(self.cotangents.dgates, g),
+                next,
+                out,
+                state,
+                state_stride,
+                dpre: dpre.as_mut_ptr(),
+                dpre_stride: ld,
+            };
+            // SAFETY: row `q < n` of each operand lies in its slice: `y`
+            // holds the block's rows of step `t`, `L` each (of which the
+            // first `6H` are read); `out` the block's rows of step `t` of
+            // `r` (`6H` each), and `state` and `next` rows of `2H` at
+            // `state_stride`: lanes `[4H, 6H)` of the block's rows of step
+            // `t` and of the next step of `r`, or the two scratch slots;
+            // `dh`, `dc` (`H`) and `dgates` (`4H`) the block's rows of step
+            // `t`; `c_prev` reads `H` of each `L`-lane row of the previous
+            // step of `y`, or of `c0`'s `n·H`; `dpre` holds `n` rows of
+            // `ld ≥ 4H`. The written ranges overlap no read range (other
+            // steps, other slots or other buffers). Nothing else accesses
+            // these rows of `r` or the scratch during the call.
+            unsafe { backward_gates(self.isa, &step) };
+            let dpre_rows = MatRef { data: dpre, offset: 0, row_stride: ld as isize, col_stride: 1 };
+            // SAFETY: `state` is `n` rows of `2H` at `state_stride` (above);
+            // the product writes the first `H` of each.
+            let state_rows = unsafe { std::slice::from_raw_parts_mut(state, (n - 1) * state_stride + 2 * h) };
+            let c = MatMut { data: state_rows, offset: 0, row_stride: state_stride as isize, col_stride: 1 };
+            packed::matmul(n, dpre_rows, self.w_hh, c)?;
+            if let Some(sum) = sum.as_deref_mut() {
+                let z = MatRef { data: y_t, offset: 6 * h, row_stride: l as isize, col_stride: 1 };
+                let c = MatMut { data: sum, offset: 0, row_stride: g as isize, col_stride: 1 };
+                packed::matmul_tn(k, g, n, z, dpre_rows, c, s + 1 < steps)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The operands of one forward step's gate arithmetic over a block of
@@ -591,10 +781,10 @@ struct ForwardGates {
 /// rows. Row `q` reads `y + q·y_stride` (`6H`: the step's lanes
 /// `[h, c, i, f, g, o]`), `c_prev + q·c_stride` (`H`), the cotangents
 /// present, `dh + q·H`, `dc + q·H` (`H`) and `dgates + q·4H` (`4H`), and,
-/// unless this is the last processed step, `next + q·6H` (of which
-/// `[4H, 6H)` are read: the next step's `dhp` and `dcp`); it writes `dpre`
-/// and `dcp` to `out + q·6H` (`[0, 4H)` and `[5H, 6H)`) and `dpre` again to
-/// `dpre + q·4H`.
+/// unless this is the last processed step, `next + q·state_stride` (`2H`:
+/// the next step's `dhp` and `dcp`); it writes `dpre` to `dpre +
+/// q·dpre_stride` (`4H`) and, when present, to `out + q·6H` (`4H`), and
+/// `dcp` to `state + q·state_stride + H` (`H`).
 struct BackwardGates {
     rows: usize,
     hidden: usize,
@@ -606,8 +796,11 @@ struct BackwardGates {
     dc: Option<*const f32>,
     dgates: Option<*const f32>,
     next: Option<*const f32>,
-    out: *mut f32,
+    out: Option<*mut f32>,
+    state: *mut f32,
+    state_stride: usize,
     dpre: *mut f32,
+    dpre_stride: usize,
 }
 
 /// The gate arithmetic of one forward step with `isa`.
@@ -735,9 +928,10 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
                 dh: step.dh.map(|p| p.add(q * h)),
                 dc: step.dc.map(|p| p.add(q * h)),
                 dgates: step.dgates.map(|p| p.add(q * 4 * h)),
-                next: step.next.map(|p| p.add(q * 6 * h)),
-                out: step.out.add(q * 6 * h),
-                dpre: step.dpre.add(q * 4 * h),
+                next: step.next.map(|p| p.add(q * step.state_stride)),
+                out: step.out.map(|p| p.add(q * 6 * h)),
+                state: step.state.add(q * step.state_stride),
+                dpre: step.dpre.add(q * step.dpre_stride),
             };
             let mut j = 0;
             while j + S::WIDTH <= h {
@@ -761,7 +955,8 @@ struct BackwardRow {
     dc: Option<*const f32>,
     dgates: Option<*const f32>,
     next: Option<*const f32>,
-    out: *mut f32,
+    out: Option<*mut f32>,
+    state: *mut f32,
     dpre: *mut f32,
 }
 
@@ -785,8 +980,8 @@ unsafe fn backward_lanes<S: Lane>(row: &BackwardRow, j: usize) {
         let read = |p: Option<*const f32>, k: usize| p.map_or(zero, |p| lane::<S>(p, h, k, j));
         let (mut dh, mut dc_in) = (read(row.dh, 0), read(row.dc, 0));
         if let Some(next) = row.next {
-            dh = dh.add(lane(next, h, 4, j));
-            dc_in = dc_in.add(lane(next, h, 5, j));
+            dh = dh.add(lane(next, h, 0, j));
+            dc_in = dc_in.add(lane(next, h, 1, j));
         }
         let one = S::splat(1.0);
         let tc = tanh(c);
@@ -796,10 +991,12 @@ unsafe fn backward_lanes<S: Lane>(row: &BackwardRow, j: usize) {
         let dg = dc.mul_add(i, read(row.dgates, 2)).mul(one.sub(g.mul(g)));
         let d_o = dh.mul_add(tc, read(row.dgates, 3)).mul(o.mul(one.sub(o)));
         for (k, v) in [di, df, dg, d_o].into_iter().enumerate() {
-            v.store(row.out.add(k * h + j));
+            if let Some(out) = row.out {
+                v.store(out.add(k * h + j));
+            }
             v.store(row.dpre.add(k * h + j));
         }
-        dc.mul(f).store(row.out.add(5 * h + j));
+        dc.mul(f).store(row.state.add(h + j));
     }
 }
 

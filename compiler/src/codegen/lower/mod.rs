@@ -59,6 +59,7 @@ use std::fmt::Write;
 pub use contraction::PARALLEL_GEMM_WORK;
 pub use program::{
     Buf, Call, ConvKind, ConvPacking, MatOperand, Program, ProgramInput, ProgramOutput, Source, StepCode,
+    WeightGrad,
 };
 
 use super::jit::{Checking, Jit};
@@ -206,7 +207,8 @@ impl Lowering<'_> {
 
     /// A fused recurrence: its operands made contiguous (a cotangent that
     /// is the constant zero is absent instead), then one [`Call::Lstm`]
-    /// whose batch rows follow the plan's split.
+    /// whose batch rows follow the plan's split; a gradient's call also
+    /// writes the weight gradient when the kernel holds it.
     fn recurrence_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
         let v = kernel.nodes[0];
         let node = self.graph.node(v);
@@ -236,8 +238,31 @@ impl Lowering<'_> {
             Some(1) if step.split.extent == batch => step.split.chunks.max(1),
             _ => 1,
         };
-        let output = self.buf(v)?;
-        calls.push(Call::Lstm { grad, reverse, batch, steps, hidden, features, inputs, output, parts });
+        // The result is stored when another kernel or the graph reads it;
+        // a gradient kernel may compute only the weight gradient.
+        let output = if grad && !kernel.outputs.contains(&v) { None } else { Some(self.buf(v)?) };
+        let weight_grad = match kernel.nodes.get(1) {
+            Some(&dw) if grad => {
+                Some(WeightGrad { buf: self.buf(dw)?, transposed: self.plan.transposed.contains(&dw) })
+            }
+            Some(&dw) => return Err(format!("{dw} is computed by the forward recurrence {v}")),
+            None => None,
+        };
+        if output.is_none() && weight_grad.is_none() {
+            return Err(format!("{v}: a recurrence whose result nothing reads"));
+        }
+        calls.push(Call::Lstm {
+            grad,
+            reverse,
+            batch,
+            steps,
+            hidden,
+            features,
+            inputs,
+            output,
+            weight_grad,
+            parts,
+        });
         Ok(calls)
     }
 

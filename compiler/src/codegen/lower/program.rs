@@ -102,7 +102,9 @@ pub enum Call {
     /// 7·hidden + features + 1]`; `lstm_grad`: `y` (that result), the
     /// cotangents `dh`, `dc [steps, batch, hidden]` and `dgates [steps,
     /// batch, 4·hidden]` (each `None` when it is zero), `w`, `c0`, the
-    /// result `output [steps, batch, 6·hidden]`. The batch rows are cut
+    /// result `output [steps, batch, 6·hidden]` (`None` when only the
+    /// weight gradient is read), and the weight gradient `Σ zᵀ·dpre`
+    /// (`[K, 4·hidden]`) when the call computes it. The batch rows are cut
     /// into `parts` blocks (at most one per thread), each running every
     /// step.
     Lstm {
@@ -113,9 +115,19 @@ pub enum Call {
         hidden: usize,
         features: usize,
         inputs: Vec<Option<Buf>>,
-        output: Buf,
+        output: Option<Buf>,
+        weight_grad: Option<WeightGrad>,
         parts: usize,
     },
+}
+
+/// Where an LSTM gradient call writes the weight gradient: a `[K, 4H]`
+/// row-major buffer, or its transpose `[4H, K]` (the layout of the weight
+/// itself, when every reader reads the sum transposed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightGrad {
+    pub buf: Buf,
+    pub transposed: bool,
 }
 
 /// The generated packing kernels of a convolution call and the tiling

@@ -390,3 +390,164 @@ fn out_of_bounds_operands_are_errors_and_write_nothing() {
     assert_eq!((packed.k(), packed.n()), (k, n));
     assert_eq!(bits(&case.run(Isa::host(), &packed, false)), bits(&case.run(Isa::host(), &b, false)));
 }
+
+/// One product `C (+)= Aᵀ·B` with `A` (`k × m`) and `B` (`k × n`) plain
+/// row-major matrices with padded rows, `B`'s rows readable to whole
+/// panels.
+struct Transposed {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<f32>,
+    lda: usize,
+    b: Vec<f32>,
+    ldb: usize,
+    c: Vec<f32>,
+    ldc: usize,
+}
+
+impl Transposed {
+    const A_OFFSET: usize = 3;
+    const B_OFFSET: usize = 1;
+    const C_OFFSET: usize = 2;
+
+    fn new((m, k, n): (usize, usize, usize), seed: u64) -> Transposed {
+        let mut rng = Rng::new(seed);
+        let (lda, ldb, ldc) = (m + 5, n.next_multiple_of(NR) + 3, n + 1);
+        let a = rng.values(Self::A_OFFSET + k * lda);
+        let b = rng.values(Self::B_OFFSET + k * ldb);
+        let c = rng.values(Self::C_OFFSET + m * ldc + 2);
+        Transposed { m, k, n, a, lda, b, ldb, c, ldc }
+    }
+
+    /// Rows `rows` of `A` (a `rows.len() × m` matrix).
+    fn a(&self, rows: std::ops::Range<usize>) -> MatRef<'_> {
+        let offset = Self::A_OFFSET + rows.start * self.lda;
+        MatRef { data: &self.a, offset, row_stride: self.lda as isize, col_stride: 1 }
+    }
+
+    /// Rows `rows` of `B`.
+    fn b(&self, rows: std::ops::Range<usize>) -> MatRef<'_> {
+        let offset = Self::B_OFFSET + rows.start * self.ldb;
+        MatRef { data: &self.b, offset, row_stride: self.ldb as isize, col_stride: 1 }
+    }
+
+    /// `C` after the products over the row ranges `chunks` of `A` and `B`
+    /// in order, the first overwriting `C` unless `accumulate`.
+    fn run(&self, isa: Isa, chunks: &[std::ops::Range<usize>], accumulate: bool) -> Vec<f32> {
+        let mut c = self.c.clone();
+        for (i, rows) in chunks.iter().enumerate() {
+            let view =
+                MatMut { data: &mut c, offset: Self::C_OFFSET, row_stride: self.ldc as isize, col_stride: 1 };
+            let (a, b) = (self.a(rows.clone()), self.b(rows.clone()));
+            product_tn(isa, self.m, self.n, rows.len(), a, b, view, accumulate || i > 0).unwrap();
+        }
+        c
+    }
+
+    /// `C` after one product over all `k` rows.
+    fn run_whole(&self, isa: Isa, accumulate: bool) -> Vec<f32> {
+        self.run(isa, std::slice::from_ref(&(0..self.k)), accumulate)
+    }
+
+    /// The same product as a [`Case`]: `Aᵀ` copied into a row-major matrix
+    /// and `B` packed.
+    fn as_case(&self) -> Case {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let mut at = vec![0.0; m * k];
+        for p in 0..k {
+            for i in 0..m {
+                at[i * k + p] = self.a[Self::A_OFFSET + p * self.lda + i];
+            }
+        }
+        let b = Right {
+            data: self.b.clone(),
+            offset: Self::B_OFFSET,
+            row_stride: self.ldb as isize,
+            col_stride: 1,
+        };
+        let c = self.c.clone();
+        Case { m, k, n, a: at, a_offset: 0, lda: k, b, c, c_offset: Self::C_OFFSET, ldc: self.ldc }
+    }
+}
+
+#[test]
+fn transposed_products_equal_the_f64_reference_and_the_packed_product() {
+    let mut seed = 100;
+    for m in [1, 7, 8, 9, 161] {
+        for k in [1, 5, 32, 64, 600] {
+            for n in [1, 16, 40, 512] {
+                seed += 1;
+                let t = Transposed::new((m, k, n), seed);
+                let case = t.as_case();
+                let packed = case.packed();
+                for accumulate in [false, true] {
+                    let what = format!("{m}×{k}×{n}, accumulate {accumulate}");
+                    let host = t.run_whole(Isa::host(), accumulate);
+                    case.check(&what, &host, accumulate);
+                    assert_eq!(bits(&host), bits(&case.run(Isa::host(), &packed, accumulate)), "{what}");
+                    for isa in Isa::available() {
+                        let got = t.run_whole(isa, accumulate);
+                        assert_eq!(bits(&got), bits(&host), "{what}: {isa:?} differs from {:?}", Isa::host());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn transposed_products_over_consecutive_rows_continue_one_chain() {
+    // The sum over rows in pieces, each adding onto `C`, is the sum in one
+    // call: the pieces of a gradient accumulated step after step.
+    let t = Transposed::new((21, 64, 70), 5);
+    let whole = t.run_whole(Isa::host(), false);
+    for chunks in [vec![0..1, 1..64], vec![0..32, 32..64], vec![0..10, 10..10, 10..40, 40..64]] {
+        for isa in Isa::available() {
+            assert_eq!(bits(&t.run(isa, &chunks, false)), bits(&whole), "{chunks:?} at {isa:?}");
+        }
+    }
+}
+
+#[test]
+fn transposed_operands_out_of_bounds_are_errors_and_write_nothing() {
+    let (m, k, n) = (9, 6, 40);
+    let t = Transposed::new((m, k, n), 41);
+    let (a, b) = (t.a(0..k), t.b(0..k));
+    // `B` ends one element before the last row's whole panels.
+    let last = Transposed::B_OFFSET + (k - 1) * t.ldb + n.next_multiple_of(NR);
+    let short_b = MatRef { data: &t.b[..last - 1], ..b };
+    let short_a = MatRef { data: &t.a[..Transposed::A_OFFSET + (k - 1) * t.lda + m - 1], ..a };
+    let cases = [
+        ("A past its end", short_a, b, t.ldc as isize),
+        ("A with column stride 2", MatRef { col_stride: 2, ..a }, b, t.ldc as isize),
+        ("B short of its last panel", a, short_b, t.ldc as isize),
+        (
+            "B rows shorter than whole panels",
+            a,
+            MatRef { row_stride: (NR + 1) as isize, ..b },
+            t.ldc as isize,
+        ),
+        ("B with column stride 2", a, MatRef { col_stride: 2, ..b }, t.ldc as isize),
+        ("C rows overlapping", a, b, n as isize - 1),
+    ];
+    for (what, a, b, ldc) in cases {
+        let mut out = t.c.clone();
+        let c = MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: ldc, col_stride: 1 };
+        assert!(product_tn(Isa::host(), m, n, k, a, b, c, true).is_err(), "{what}: accepted");
+        assert_eq!(bits(&out), bits(&t.c), "{what}: C was written");
+    }
+    // Nothing to sum: `C = 0`, or unchanged when accumulating.
+    let mut out = t.c.clone();
+    let c =
+        MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: t.ldc as isize, col_stride: 1 };
+    product_tn(Isa::host(), m, n, 0, a, b, c, true).unwrap();
+    assert_eq!(bits(&out), bits(&t.c));
+    let c =
+        MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: t.ldc as isize, col_stride: 1 };
+    product_tn(Isa::host(), m, n, 0, a, b, c, false).unwrap();
+    for i in 0..m {
+        let row = Transposed::C_OFFSET + i * t.ldc;
+        assert!(out[row..row + n].iter().all(|&v| v == 0.0), "row {i}");
+    }
+}

@@ -120,9 +120,46 @@ impl Case {
 
     fn backward_with(&self, pool: &ThreadPool, parts: usize, y: &[f32], d: Cotangents) -> Vec<f32> {
         let mut r = vec![f32::NAN; self.shape.sizes().unwrap().grads];
-        lstm_backward(pool, self.shape, parts, y, d, &self.w, &self.c0, &mut r).unwrap();
+        let grads = LstmGrads { lanes: Some(&mut r), weight: None, weight_transposed: false };
+        lstm_backward(pool, self.shape, parts, y, d, &self.w, &self.c0, grads).unwrap();
         r
     }
+
+    /// The backward with the weight's gradient (`[K, 4H]`), with `r` or
+    /// without it (`None`); both buffers start as NaN.
+    fn backward_and_weight(
+        &self,
+        pool: &ThreadPool,
+        parts: usize,
+        y: &[f32],
+        lanes: bool,
+    ) -> (Option<Vec<f32>>, Vec<f32>) {
+        let sizes = self.shape.sizes().unwrap();
+        let mut r = lanes.then(|| vec![f32::NAN; sizes.grads]);
+        let mut dw = vec![f32::NAN; sizes.weight];
+        let grads = LstmGrads { lanes: r.as_deref_mut(), weight: Some(&mut dw), weight_transposed: false };
+        lstm_backward(pool, self.shape, parts, y, self.cotangents(), &self.w, &self.c0, grads).unwrap();
+        (r, dw)
+    }
+}
+
+/// `Σ dpreᵀ·z` over all rows and steps in f64, `[K, 4H]`, from `r`'s
+/// `dpre` lanes and `y`'s `z` lanes, and per element the magnitude of its
+/// terms.
+fn reference_weight_grad(shape: LstmShape, y: &[f64], r: &[f64], r_mag: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let h = shape.hidden;
+    let (k, l) = columns_and_width(shape);
+    let (mut dw, mut mag) = (vec![0.0; k * 4 * h], vec![0.0; k * 4 * h]);
+    for row in 0..shape.steps * shape.batch {
+        for c in 0..k {
+            let z = y[row * l + 6 * h + c];
+            for j in 0..4 * h {
+                dw[c * 4 * h + j] += z * r[row * 6 * h + j];
+                mag[c * 4 * h + j] += (z * r_mag[row * 6 * h + j]).abs();
+            }
+        }
+    }
+    (dw, mag)
 }
 
 fn sigmoid64(x: f64) -> f64 {
@@ -285,6 +322,15 @@ fn check_against_f64(pool: &ThreadPool, case: &Case, parts: usize, what: &str) {
     let r = case.backward(pool, parts, &y);
     let err = worst(&r, &want_r, &r_mag);
     assert!(err < 5e-6, "backward {:?} ({what}), {parts} parts: error {err:e}", case.shape);
+    // The weight's gradient, with `r` stored or not: the same bits, and
+    // `r` the same bits as without the weight's gradient.
+    let (want_dw, dw_mag) = reference_weight_grad(case.shape, &widen(&y), &want_r, &r_mag);
+    let (with_r, dw) = case.backward_and_weight(pool, parts, &y, true);
+    assert!(same(&with_r.unwrap(), &r), "{:?} ({what}), {parts} parts: r differs", case.shape);
+    let err = worst(&dw, &want_dw, &dw_mag);
+    assert!(err < 5e-6, "weight gradient {:?} ({what}), {parts} parts: error {err:e}", case.shape);
+    let (_, alone) = case.backward_and_weight(pool, parts, &y, false);
+    assert!(same(&alone, &dw), "{:?} ({what}), {parts} parts: the weight gradient without r", case.shape);
 }
 
 /// (batch, steps, hidden, features): batches that 2 and 3 parts do not
@@ -372,24 +418,27 @@ fn backward_matches_finite_differences() {
                 let seed = 40 + 2 * features as u64 + u64::from(reverse);
                 let case = Case::with((3, 4, 3, features), reverse, seed, which);
                 let LstmShape { batch, steps, hidden: h, features: f, .. } = case.shape;
-                let (k, l) = columns_and_width(case.shape);
+                let (k, _) = columns_and_width(case.shape);
                 let y = case.forward(&pool, 2);
-                let r = case.backward(&pool, 2, &y);
+                let (r, dwt) = case.backward_and_weight(&pool, 2, &y, true);
+                let r = r.unwrap();
                 // The gradients the caller makes of the backward's: x as
-                // dpre·W_ih, w as Σ dpreᵀ·z (z from the forward's lanes),
+                // dpre·W_ih, w as the transpose of the call's Σ zᵀ·dpre,
                 // h0 and c0 from the first processed step's dhp and dcp.
                 let first = case.shape.position(0);
                 let mut dx = vec![0.0; case.x.len()];
                 let (mut dh0, mut dc0) = (vec![0.0; batch * h], vec![0.0; batch * h]);
                 let mut dw = vec![0.0; 4 * h * k];
+                for j in 0..4 * h {
+                    for c in 0..k {
+                        dw[j * k + c] = f64::from(dwt[c * 4 * h + j]);
+                    }
+                }
                 for row in 0..steps * batch {
                     for j in 0..4 * h {
                         let dpre = f64::from(r[row * 6 * h + j]);
                         for c in 0..f {
                             dx[row * f + c] += dpre * f64::from(case.w[j * k + c]);
-                        }
-                        for c in 0..k {
-                            dw[j * k + c] += dpre * f64::from(y[row * l + 6 * h + c]);
                         }
                     }
                 }
@@ -439,6 +488,26 @@ fn results_repeat_bit_for_bit_with_any_blocks() {
             assert!(same(&y, &case.forward(&pool, parts)), "forward, {which:?}, {parts} parts");
             assert!(same(&r, &case.backward(&pool, parts, &y)), "backward, {which:?}, {parts} parts");
         }
+        // The weight's gradient sums each block's rows, then the blocks in
+        // order: the same bits for the same blocks, whichever thread runs
+        // them, with `r` stored or not.
+        for parts in [1, 2, 3, 5] {
+            let (_, dw) = case.backward_and_weight(&pool, parts, &y, false);
+            for lanes in [false, true] {
+                let (_, again) = case.backward_and_weight(&pool, parts, &y, lanes);
+                assert!(same(&dw, &again), "weight gradient, {which:?}, {parts} parts, r stored: {lanes}");
+            }
+            let one_thread = ThreadPool::new(1).unwrap();
+            let (_, serial) = case.backward_and_weight(&one_thread, parts, &y, false);
+            assert!(same(&dw, &serial), "weight gradient, {which:?}, {parts} parts on one thread");
+            // Written transposed: the same sums, bit for bit.
+            let (k, g) = (case.shape.features + case.shape.hidden + 1, 4 * case.shape.hidden);
+            let mut transposed = vec![f32::NAN; dw.len()];
+            let grads = LstmGrads { lanes: None, weight: Some(&mut transposed), weight_transposed: true };
+            lstm_backward(&pool, case.shape, parts, &y, case.cotangents(), &case.w, &case.c0, grads).unwrap();
+            let want: Vec<f32> = (0..g * k).map(|e| dw[(e % k) * g + e / k]).collect();
+            assert!(same(&transposed, &want), "weight gradient transposed, {which:?}, {parts} parts");
+        }
     }
 }
 
@@ -459,9 +528,12 @@ fn wrong_lengths_are_errors() {
     let s = case.shape;
     // B = 2, T = 3, H = 4, F = 3: K = 8, L = 32.
     assert_eq!(s.lengths(false).unwrap(), [18, 128, 8, 8, 192]);
-    assert_eq!(s.lengths(true).unwrap(), [192, 24, 24, 96, 128, 8, 144]);
+    assert_eq!(s.lengths(true).unwrap(), [192, 24, 24, 96, 128, 8, 144, 128]);
     let mut y = case.forward(&pool, 1);
     let mut r = case.backward(&pool, 1, &y);
+    fn lanes(r: &mut [f32]) -> LstmGrads<'_> {
+        LstmGrads { lanes: Some(r), weight: None, weight_transposed: false }
+    }
     let (x, w, h0, c0) = (&case.x, &case.w, &case.h0, &case.c0);
     let [dh, dc, dgates] = case.cotangents().map(Option::unwrap);
     let short = |v: &[f32]| v[..v.len() - 1].to_vec();
@@ -497,33 +569,50 @@ fn wrong_lengths_are_errors() {
         ("dgates", [&y, w, c0], [Some(dh), Some(dc), Some(dh)]),
     ];
     for (name, [yv, wv, c0v], d) in backward_cases {
-        let err = lstm_backward(&pool, s, 1, yv, d, wv, c0v, &mut r).unwrap_err();
+        let err = lstm_backward(&pool, s, 1, yv, d, wv, c0v, lanes(&mut r)).unwrap_err();
         assert!(err.contains(&format!("`{name}`")), "{name}: {err}");
     }
-    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, &mut r[1..]).unwrap_err();
+    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, lanes(&mut r[1..])).unwrap_err();
     assert!(err.contains("`r`"), "{err}");
     let mut r_as_y = y.clone();
-    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, &mut r_as_y).unwrap_err();
+    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, lanes(&mut r_as_y)).unwrap_err();
     assert!(err.contains("`r`"), "{err}");
+    let mut dw = vec![0.0; w.len() + 1];
+    let grads = LstmGrads { lanes: Some(&mut r), weight: Some(&mut dw), weight_transposed: false };
+    let err = lstm_backward(&pool, s, 1, &y, all, w, c0, grads).unwrap_err();
+    assert!(err.contains("`the weight's gradient`"), "{err}");
     // A rejected call writes nothing.
     let (y_before, r_before) = (y.clone(), r.clone());
     lstm_forward(&pool, s, 1, x, w, &short(h0), c0, &mut y).unwrap_err();
-    lstm_backward(&pool, s, 1, &y, [None, None, Some(&short_dgates)], w, c0, &mut r).unwrap_err();
+    lstm_backward(&pool, s, 1, &y, [None, None, Some(&short_dgates)], w, c0, lanes(&mut r)).unwrap_err();
     assert!(same(&y, &y_before) && same(&r, &r_before), "a rejected call wrote its result");
     let huge_batch = LstmShape { batch: usize::MAX / 2, ..s };
     let huge_features = LstmShape { features: usize::MAX - 4, ..s };
     for huge in [huge_batch, huge_features] {
         assert!(huge.lengths(false).unwrap_err().contains("overflow"));
         assert!(lstm_forward(&pool, huge, 1, x, w, h0, c0, &mut y).unwrap_err().contains("overflow"));
-        assert!(lstm_backward(&pool, huge, 1, &y, [None; 3], w, c0, &mut r)
+        assert!(lstm_backward(&pool, huge, 1, &y, [None; 3], w, c0, lanes(&mut r))
             .unwrap_err()
             .contains("overflow"));
     }
     // Empty shapes need no work.
     let empty = LstmShape { batch: 0, ..s };
     lstm_forward(&pool, empty, 2, &[], w, &[], &[], &mut []).unwrap();
-    lstm_backward(&pool, empty, 2, &[], [None; 3], w, &[], &mut []).unwrap();
-    lstm_backward(&pool, empty, 2, &[], [Some(&[]), Some(&[]), Some(&[])], w, &[], &mut []).unwrap();
+    lstm_backward(&pool, empty, 2, &[], [None; 3], w, &[], lanes(&mut [])).unwrap();
+    lstm_backward(&pool, empty, 2, &[], [Some(&[]), Some(&[]), Some(&[])], w, &[], lanes(&mut [])).unwrap();
+    // …but the weight's gradient, a sum over no rows, is zero.
+    let mut dw = vec![f32::NAN; w.len()];
+    for with_lanes in [false, true] {
+        let mut none: [f32; 0] = [];
+        let grads = LstmGrads {
+            lanes: with_lanes.then_some(&mut none[..]),
+            weight: Some(&mut dw),
+            weight_transposed: false,
+        };
+        lstm_backward(&pool, empty, 2, &[], [None; 3], w, &[], grads).unwrap();
+        assert!(dw.iter().all(|&v| v.to_bits() == 0), "the weight's gradient over no rows");
+        dw.fill(f32::NAN);
+    }
 }
 
 /// The bits of the lanes a gate loop must leave alone.
@@ -597,9 +686,12 @@ fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f
         dh: dh.map(<[f32]>::as_ptr),
         dc: dc.map(<[f32]>::as_ptr),
         dgates: dgates.map(<[f32]>::as_ptr),
-        next: ops.next.map(<[f32]>::as_ptr),
-        out: out.as_mut_ptr(),
+        next: ops.next.map(|next| next[4 * h..].as_ptr()),
+        out: Some(out.as_mut_ptr()),
+        state: out[4 * h..].as_mut_ptr(),
+        state_stride: 6 * h,
         dpre: dpre.as_mut_ptr(),
+        dpre_stride: 4 * h,
     };
     // SAFETY: every operand holds `rows` rows of its width (asserted), the
     // outputs are buffers of their own, and `isa` comes from
