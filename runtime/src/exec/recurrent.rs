@@ -720,6 +720,7 @@ impl BackwardBlock<'_> {
                 hidden: h,
                 y: y_t.as_ptr(),
                 y_stride: l,
+                y_after: s.checked_sub(1).map(|sp| self.y[step_rows(self.shape.position(sp), l)].as_ptr()),
                 c_prev,
                 c_stride,
                 dh: read(self.cotangents.dh, h),
@@ -790,6 +791,9 @@ struct BackwardGates {
     hidden: usize,
     y: *const f32,
     y_stride: usize,
+    /// The next processed step's rows of `y` (as `y`), which the last rows
+    /// prefetch; only an address, never read here.
+    y_after: Option<*const f32>,
     c_prev: *const f32,
     c_stride: usize,
     dh: Option<*const f32>,
@@ -918,6 +922,23 @@ unsafe fn forward_lanes<S: Lane>(row: &ForwardRow, j: usize) {
 unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
     let h = step.hidden;
     for q in 0..step.rows {
+        // The rows of `y` come from memory (the forward wrote all steps
+        // long before): ask for a later row's lanes `[H, L)` (the gates,
+        // and the `z` lanes the weight gradient's product reads next),
+        // across the page boundaries the hardware's prefetchers stop at.
+        // The row is one of this step's or of the next processed step's
+        // rows (the prefetch would be harmless anywhere, but stays in `y`).
+        let ahead = q + PREFETCH_ROWS;
+        let later = if ahead < step.rows {
+            Some(step.y.wrapping_add(ahead * step.y_stride))
+        } else {
+            step.y_after
+                .filter(|_| ahead - step.rows < step.rows)
+                .map(|p| p.wrapping_add((ahead - step.rows) * step.y_stride))
+        };
+        if let Some(later) = later {
+            prefetch(later.wrapping_add(h), step.y_stride - h);
+        }
         // SAFETY: row `q`'s ranges lie in their allocations (the contract),
         // and every column `j < h` addressed below is within them.
         unsafe {
@@ -944,6 +965,24 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
             }
         }
     }
+}
+
+/// How many rows ahead [`backward_gates_with`] asks for `y`'s rows.
+const PREFETCH_ROWS: usize = 2;
+
+/// Asks the CPU to bring the `len` floats from `p` into cache: a hint,
+/// which reads nothing and never faults, whatever the address.
+#[inline(always)]
+fn prefetch(p: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in (0..len).step_by(16) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch accesses no memory (any address is allowed);
+        // SSE is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 /// One row of [`BackwardGates`], its pointers offset to the row.

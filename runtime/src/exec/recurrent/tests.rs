@@ -681,6 +681,7 @@ fn backward_step(isa: Isa, h: usize, ops: &BackwardOperands) -> (Vec<f32>, Vec<f
         hidden: h,
         y: ops.y.as_ptr(),
         y_stride: ops.y_stride,
+        y_after: None,
         c_prev: ops.c_prev.as_ptr(),
         c_stride: h,
         dh: dh.map(<[f32]>::as_ptr),
