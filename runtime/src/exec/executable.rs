@@ -315,6 +315,13 @@ impl Executable {
                             }
                             (true, _) => &results[..],
                         };
+                        // Both results are written through one exclusive
+                        // slice each.
+                        if let (Some(out), Some(dw)) = (output, weight_grad) {
+                            if out.overlaps(&dw.buf) {
+                                return Err(err("the LSTM's two results overlap".into()));
+                            }
+                        }
                         let got: Vec<Option<usize>> = inputs
                             .iter()
                             .map(|i| i.map(|b| b.len()))
@@ -558,10 +565,10 @@ impl Executable {
                 };
                 // SAFETY (of both results): as for a convolution's result:
                 // `validate` established that the buffer lies inside its
-                // storage, and the plan never places a kernel's output over a
-                // buffer live at its step (the other result included), so it
-                // shares no bytes with the operands or the other result, and
-                // no other reference to it is live here.
+                // storage and that the two results do not overlap, and the
+                // plan never places a kernel's output over a buffer live at
+                // its step, so it shares no bytes with the operands or the
+                // other result, and no other reference to it is live here.
                 let result = |b: &Buf| unsafe { std::slice::from_raw_parts_mut(self.ptr(*b), b.len()) };
                 let out = output.as_ref().map(result);
                 let operand = |i: usize| inputs.get(i).copied().flatten().map(|b| self.slice(b));

@@ -288,10 +288,6 @@ struct SharedRows {
     len: usize,
 }
 
-// SAFETY: as for `Sync`: the pointer is only dereferenced through
-// `SharedRows::range`.
-unsafe impl Send for SharedRows {}
-
 // SAFETY: tasks only obtain disjoint ranges of the buffer through
 // `SharedRows::range` (its contract), so sharing the address between
 // threads lets no two of them access one element.
@@ -611,8 +607,10 @@ fn dpre_stride(h: usize) -> usize {
     (4 * h).next_multiple_of(packed::NR) + 16
 }
 
-/// The weight gradient's sums of a backward call: block 0's in the result,
-/// block `p > 0`'s in `rest[(p − 1)·len..p·len]`.
+/// The weight gradient's sums of a backward call: block 0's in `first`
+/// (the result itself, or the first of the calling thread's partial sums
+/// when the result is written transposed), block `p > 0`'s in
+/// `rest[(p − 1)·len..p·len]`.
 struct WeightSums {
     first: SharedRows,
     rest: SharedRows,
@@ -636,8 +634,9 @@ impl WeightSums {
 }
 
 thread_local! {
-    /// The calling thread's sums of the weight gradient of the blocks
-    /// after the first, grown to the largest call seen and reused.
+    /// The calling thread's sums of the weight gradient of the blocks that
+    /// do not sum into the result, grown to the largest call seen and
+    /// reused.
     static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 

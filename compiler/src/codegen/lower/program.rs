@@ -27,6 +27,46 @@ impl Buf {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// True when the two buffers share an element (the arena's ranges
+    /// intersect, or both are the same input).
+    pub fn overlaps(&self, other: &Buf) -> bool {
+        if self.is_empty() || other.is_empty() {
+            return false;
+        }
+        match (*self, *other) {
+            (Buf::Arena { offset: a, len: la }, Buf::Arena { offset: b, len: lb }) => {
+                a < b.saturating_add(lb) && b < a.saturating_add(la)
+            }
+            (Buf::Input { index: a, .. }, Buf::Input { index: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Buf;
+
+    #[test]
+    fn buffers_overlap_when_they_share_an_element() {
+        let arena = |offset, len| Buf::Arena { offset, len };
+        let input = |index, len| Buf::Input { index, len };
+        for (a, b, want) in [
+            (arena(0, 4), arena(4, 4), false),
+            (arena(0, 5), arena(4, 4), true),
+            (arena(4, 4), arena(0, 5), true),
+            (arena(2, 1), arena(0, 8), true),
+            (arena(3, 0), arena(0, 8), false),
+            (input(1, 4), input(1, 4), true),
+            (input(1, 4), input(2, 4), false),
+            (input(0, 4), arena(0, 4), false),
+            (arena(usize::MAX - 1, 2), arena(usize::MAX - 1, 1), true),
+        ] {
+            assert_eq!(a.overlaps(&b), want, "{a:?} and {b:?}");
+            assert_eq!(b.overlaps(&a), want, "{b:?} and {a:?}");
+        }
+    }
 }
 
 /// A strided matrix operand of a GEMM: element `(i, j)` of batch `b` is at
