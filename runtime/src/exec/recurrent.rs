@@ -938,6 +938,11 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
         if let Some(later) = later {
             prefetch(later.wrapping_add(h), step.y_stride - h);
         }
+        // …and its `c_prev` (the previous step's `c` lanes, also from
+        // memory; `c0` is small and in cache).
+        if ahead < step.rows {
+            prefetch(step.c_prev.wrapping_add(ahead * step.c_stride), h);
+        }
         // SAFETY: row `q`'s ranges lie in their allocations (the contract),
         // and every column `j < h` addressed below is within them.
         unsafe {
