@@ -333,3 +333,69 @@ fn stop_gradient_is_a_view_and_scatters_read_contiguous_memory() {
     let Placement::Kernel(scatter) = p.placement[5] else { panic!("{:?}", p.placement) };
     assert_eq!(p.kernels[scatter].inputs, vec![ValueId(1), ValueId(3)]);
 }
+
+/// An LSTM's gradient: `%6 lstm_grad` and the weight gradient autodiff
+/// writes for it, `%10 matmul_sum` of `%3`'s `z` lanes (permuted) and
+/// `%6`'s `dpre` lanes, with `extra` lines appended (other readers).
+fn lstm_gradient(extra: &str, outputs: &str) -> String {
+    format!(
+        r#"graph t mode=train {{
+          %0: f32[3, 2, 2] = input "x"
+          %1: f32[8, 5] = input "w"
+          %2: f32[2, 2] = input "h0"
+          %3: f32[3, 2, 17] = lstm %0, %1, %2, %2
+          %4: f32[3, 2, 2] = input "dh"
+          %5: f32[3, 2, 8] = input "dgates"
+          %6: f32[3, 2, 12] = lstm_grad %3, %4, %4, %5, %1, %2
+          %7: f32[3, 2, 5] = slice %3 axis=2 start=12 end=17
+          %8: f32[3, 5, 2] = permute %7 axes=[0, 2, 1]
+          %9: f32[3, 2, 8] = slice %6 axis=2 start=0 end=8
+          %10: f32[5, 8] = matmul_sum %8, %9
+          {extra}
+          value "dw" = %10
+          {outputs}
+        }}"#
+    )
+}
+
+/// The weight gradient joins the `lstm_grad`'s kernel; the recurrence's
+/// own result is stored only when something else reads it.
+#[test]
+fn an_lstm_weight_gradient_is_summed_by_its_recurrence() {
+    for (extra, outputs, stored) in [
+        ("", "", false),
+        ("%11: f32[3, 2, 8] = exp %9", "value \"e\" = %11", true),
+        ("", "value \"r\" = %6", true),
+    ] {
+        let text = lstm_gradient(extra, outputs);
+        let graph = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let p = partition(&graph);
+        let (Placement::Kernel(k), Placement::Kernel(dw)) = (p.placement[6], p.placement[10]) else {
+            panic!("{:?}", p.placement)
+        };
+        assert_eq!(k, dw, "{extra} {outputs}: {p:?}");
+        let kernel = &p.kernels[k];
+        assert_eq!(kernel.kind, super::KernelKind::LstmGrad);
+        assert_eq!(kernel.nodes, [ValueId(6), ValueId(10)]);
+        assert_eq!(kernel.outputs.contains(&ValueId(6)), stored, "{extra} {outputs}: {:?}", kernel.outputs);
+        assert!(kernel.outputs.contains(&ValueId(10)));
+    }
+    // Other lanes of either operand are no such weight gradient: a GEMM of
+    // their own.
+    for (from, to) in [
+        (
+            "%7: f32[3, 2, 5] = slice %3 axis=2 start=12 end=17",
+            "%7: f32[3, 2, 5] = slice %3 axis=2 start=11 end=16",
+        ),
+        (
+            "%9: f32[3, 2, 8] = slice %6 axis=2 start=0 end=8",
+            "%9: f32[3, 2, 8] = slice %6 axis=2 start=4 end=12",
+        ),
+    ] {
+        let text = lstm_gradient("", "").replace(from, to);
+        let graph = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let p = partition(&graph);
+        let Placement::Kernel(dw) = p.placement[10] else { panic!("{:?}", p.placement) };
+        assert_eq!(p.kernels[dw].kind, super::KernelKind::MatMul, "{to}: {p:?}");
+    }
+}
