@@ -252,6 +252,40 @@ fn check_in_bounds(
     Ok(())
 }
 
+/// Checks `C` (`m × n`, unit column stride, rows that do not overlap, in
+/// its slice) once the other operands are checked, and completes the
+/// products that need no microkernel: `Ok(true)` when nothing is left to
+/// do (`C` empty, or a sum over `k = 0` terms: `C` zeroed unless
+/// accumulating).
+fn finished_without_microkernel(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut MatMut,
+    accumulate: bool,
+) -> Result<bool, String> {
+    if c.col_stride != 1 && m > 0 && n > 1 {
+        return Err(format!("C ({m}×{n}) has column stride {}, not 1", c.col_stride));
+    }
+    check_in_bounds("C", m, n, c.data.len(), c.offset, c.row_stride, 1)?;
+    if m > 1 && n > 0 && c.row_stride.unsigned_abs() < n {
+        return Err(format!("C ({m}×{n}) with row stride {} has overlapping rows", c.row_stride));
+    }
+    if m == 0 || n == 0 {
+        return Ok(true);
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                let at = (c.offset as isize + i as isize * c.row_stride) as usize;
+                c.data[at..at + n].fill(0.0);
+            }
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// A checked product, as raw pointers: `C[m×n] (+)= A[m×k]·B[k×n]` with
 /// `m, n, k > 0`; `a` at `A[0, 0]`, its rows `lda` apart (column stride 1)
 /// or, for a transposed `A`, its columns `lda` apart (row stride 1); `b` at
@@ -293,29 +327,20 @@ impl Operands {
     }
 }
 
-fn product(isa: Isa, m: usize, a: MatRef, b: &PackedB, c: MatMut, accumulate: bool) -> Result<(), String> {
+fn product(
+    isa: Isa,
+    m: usize,
+    a: MatRef,
+    b: &PackedB,
+    mut c: MatMut,
+    accumulate: bool,
+) -> Result<(), String> {
     let (k, n) = (b.k, b.n);
     if a.col_stride != 1 && m > 0 && k > 1 {
         return Err(format!("A ({m}×{k}) has column stride {}, not 1", a.col_stride));
     }
-    if c.col_stride != 1 && m > 0 && n > 1 {
-        return Err(format!("C ({m}×{n}) has column stride {}, not 1", c.col_stride));
-    }
     check_in_bounds("A", m, k, a.data.len(), a.offset, a.row_stride, 1)?;
-    check_in_bounds("C", m, n, c.data.len(), c.offset, c.row_stride, 1)?;
-    if m > 1 && n > 0 && c.row_stride.unsigned_abs() < n {
-        return Err(format!("C ({m}×{n}) with row stride {} has overlapping rows", c.row_stride));
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                let at = (c.offset as isize + i as isize * c.row_stride) as usize;
-                c.data[at..at + n].fill(0.0);
-            }
-        }
+    if finished_without_microkernel(m, n, k, &mut c, accumulate)? {
         return Ok(());
     }
     let operands = Operands {
@@ -374,7 +399,7 @@ fn product_tn(
     k: usize,
     a: MatRef,
     b: MatRef,
-    c: MatMut,
+    mut c: MatMut,
     accumulate: bool,
 ) -> Result<(), String> {
     for (what, rows, cols, stride) in
@@ -393,20 +418,7 @@ fn product_tn(
     }
     check_in_bounds("A", k, m, a.data.len(), a.offset, a.row_stride, 1)?;
     check_in_bounds("B", k, n.next_multiple_of(NR), b.data.len(), b.offset, b.row_stride, 1)?;
-    check_in_bounds("C", m, n, c.data.len(), c.offset, c.row_stride, 1)?;
-    if m > 1 && n > 0 && c.row_stride.unsigned_abs() < n {
-        return Err(format!("C ({m}×{n}) with row stride {} has overlapping rows", c.row_stride));
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                let at = (c.offset as isize + i as isize * c.row_stride) as usize;
-                c.data[at..at + n].fill(0.0);
-            }
-        }
+    if finished_without_microkernel(m, n, k, &mut c, accumulate)? {
         return Ok(());
     }
     let operands = Operands {
