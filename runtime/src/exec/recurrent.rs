@@ -750,7 +750,11 @@ impl BackwardBlock<'_> {
             // the product writes the first `H` of each.
             let state_rows = unsafe { std::slice::from_raw_parts_mut(state, (n - 1) * state_stride + 2 * h) };
             let c = MatMut { data: state_rows, offset: 0, row_stride: state_stride as isize, col_stride: 1 };
-            packed::matmul(n, dpre_rows, self.w_hh, c)?;
+            // What reaches `h_prev` of the first processed step is the
+            // gradient of `h0`, part of `r`: without `r`, nobody reads it.
+            if self.out.is_some() || s > 0 {
+                packed::matmul(n, dpre_rows, self.w_hh, c)?;
+            }
             if let Some(sum) = sum.as_deref_mut() {
                 let z = MatRef { data: y_t, offset: 6 * h, row_stride: l as isize, col_stride: 1 };
                 let c = MatMut { data: sum, offset: 0, row_stride: g as isize, col_stride: 1 };
