@@ -22,7 +22,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nnc_runtime::exec::gemm::{GemmProvider, MatMut, MatRef, Tuned};
-use nnc_runtime::exec::packed::{matmul, matmul_tn, PackedB, NR};
+use nnc_runtime::exec::packed::{matmul, matmul_tn, PackedB, Prefetch, NR};
 
 const B: usize = 64;
 const T: usize = 64;
@@ -115,7 +115,8 @@ fn packed_products(c: &mut Criterion) {
             bench.iter(|| {
                 for t in 0..T {
                     let b = MatRef { data: &dpre_padded, offset: 0, row_stride: ld as isize, col_stride: 1 };
-                    matmul_tn(K, G, m, z(t), b, MatMut::row_major(&mut dw, G), t > 0).unwrap();
+                    matmul_tn(K, G, m, z(t), b, MatMut::row_major(&mut dw, G), t > 0, &mut Prefetch::none())
+                        .unwrap();
                 }
                 black_box(&dw);
             })
@@ -126,7 +127,8 @@ fn packed_products(c: &mut Criterion) {
         bench.iter(|| {
             for t in 0..T {
                 let b = MatRef { data: &dpre_padded, offset: 0, row_stride: ld as isize, col_stride: 1 };
-                matmul_tn(K, G, 64, z(0), b, MatMut::row_major(&mut dw, G), t > 0).unwrap();
+                matmul_tn(K, G, 64, z(0), b, MatMut::row_major(&mut dw, G), t > 0, &mut Prefetch::none())
+                    .unwrap();
             }
             black_box(&dw);
         })

@@ -41,3 +41,19 @@ impl Isa {
         all
     }
 }
+
+/// Asks the CPU to bring the cache line holding `p` into L2 (not L1, whose
+/// lines the caller's own loop needs). A hint: it reads and writes
+/// nothing, never faults, and any address is allowed.
+#[inline(always)]
+pub(crate) fn prefetch_line_l2(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        // SAFETY: a prefetch accesses no memory, so any address is
+        // allowed; SSE is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(p.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

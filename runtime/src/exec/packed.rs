@@ -21,6 +21,9 @@
 //! each, so neither is packed: the same microkernels broadcast `A` down its
 //! columns and load `B`'s rows where they lie, each row readable to a whole
 //! number of panels.
+//! While it computes, it can bring memory the caller reads next into L2
+//! ([`Prefetch`]: a share of the lines after each tile), since the
+//! microkernels themselves leave the memory bus idle.
 //!
 //! # Layout
 //!
@@ -69,7 +72,7 @@
 //! to the same rows and columns of one whole product.
 
 use super::gemm::{MatMut, MatRef};
-use super::isa::Isa;
+use super::isa::{prefetch_line_l2, Isa};
 
 /// Columns of a panel of a [`PackedB`].
 pub const NR: usize = 32;
@@ -202,6 +205,58 @@ impl PackedB {
             }
         }
         Ok(())
+    }
+}
+
+/// Memory the caller reads after a product, brought into L2 while the
+/// product computes ([`matmul_tn`]): `rows` rows of `len` floats,
+/// `stride` floats apart, from `start`. After each microkernel tile the
+/// product requests its share of the lines still to come (the lines left
+/// over the tiles left), so that they arrive spread over the product —
+/// which reads from L1 and registers, leaving the memory bus idle — rather
+/// than all at once or when the caller waits for them. Only addresses:
+/// nothing is read or written, and any address is allowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Prefetch {
+    start: *const f32,
+    stride: usize,
+    /// Lines per row: one more than `len` covers, for a start inside a
+    /// line.
+    lines: usize,
+    /// The row and line to request next.
+    at: (usize, usize),
+    left: usize,
+}
+
+/// Floats per cache line.
+const LINE: usize = 16;
+
+impl Prefetch {
+    /// Nothing to request.
+    pub fn none() -> Prefetch {
+        Prefetch { start: std::ptr::null(), stride: 0, lines: 0, at: (0, 0), left: 0 }
+    }
+
+    /// The `rows` rows of `len` floats from `start`, `stride` floats apart.
+    pub fn rows(start: *const f32, rows: usize, stride: usize, len: usize) -> Prefetch {
+        let lines = if len == 0 { 0 } else { len.div_ceil(LINE) + 1 };
+        Prefetch { start, stride, lines, at: (0, 0), left: rows * lines }
+    }
+
+    /// The lines not yet requested.
+    pub fn left(&self) -> usize {
+        self.left
+    }
+
+    /// Requests the share of the lines left for one of `tiles` tiles left.
+    #[inline(always)]
+    fn share(&mut self, tiles: usize) {
+        for _ in 0..self.left.div_ceil(tiles.max(1)) {
+            let (row, line) = self.at;
+            prefetch_line_l2(self.start.wrapping_add(row * self.stride + line * LINE));
+            self.at = if line + 1 < self.lines { (row, line + 1) } else { (row + 1, 0) };
+            self.left -= 1;
+        }
     }
 }
 
@@ -363,7 +418,7 @@ fn product(
     // `⌈n / NR⌉·k·NR` floats of `B`'s panels; `C` is borrowed mutably and
     // its rows do not overlap, `A` and `B` are shared borrows (so none of
     // them overlaps `C`).
-    unsafe { dispatch::<false>(isa, &operands) };
+    unsafe { dispatch::<false>(isa, &operands, &mut Prefetch::none()) };
     Ok(())
 }
 
@@ -378,7 +433,9 @@ fn product(
 /// multiply-adds over `p` in ascending order, from 0 or from `C`, as in
 /// [`matmul`], so the same bits at every instruction set. Operands out of
 /// bounds, other column strides and overlapping rows of `C` are an `Err`,
-/// and nothing is written.
+/// and nothing is written. `prefetch`'s lines are requested while it
+/// computes.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_tn(
     m: usize,
     n: usize,
@@ -387,8 +444,9 @@ pub fn matmul_tn(
     b: MatRef,
     c: MatMut,
     accumulate: bool,
+    prefetch: &mut Prefetch,
 ) -> Result<(), String> {
-    product_tn(Isa::host(), m, n, k, a, b, c, accumulate)
+    product_tn(Isa::host(), m, n, k, a, b, c, accumulate, prefetch)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -401,6 +459,7 @@ fn product_tn(
     b: MatRef,
     mut c: MatMut,
     accumulate: bool,
+    prefetch: &mut Prefetch,
 ) -> Result<(), String> {
     for (what, rows, cols, stride) in
         [("A", k, m, a.col_stride), ("B", k, n, b.col_stride), ("C", m, n, c.col_stride)]
@@ -441,7 +500,7 @@ fn product_tn(
     // (checked above; `B`'s rows are at least that long, so `ldb` is
     // positive when `k > 1`); `C` is borrowed mutably and its rows do not
     // overlap, `A` and `B` are shared borrows (so neither overlaps `C`).
-    unsafe { dispatch::<true>(isa, &operands) };
+    unsafe { dispatch::<true>(isa, &operands, prefetch) };
     Ok(())
 }
 
@@ -453,15 +512,15 @@ fn product_tn(
 /// the call. An `Isa` names only an instruction set this CPU has
 /// (`Isa::host`, `Isa::available`), so the microkernels' instructions
 /// exist.
-unsafe fn dispatch<const TA: bool>(isa: Isa, o: &Operands) {
+unsafe fn dispatch<const TA: bool>(isa: Isa, o: &Operands, prefetch: &mut Prefetch) {
     // SAFETY: the contract.
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::product_avx512::<TA>(o),
+            Isa::Avx512 => x86::product_avx512::<TA>(o, prefetch),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::product_avx2::<TA>(o),
-            Isa::Portable => product_with::<f32, 4, 8, TA>(o),
+            Isa::Avx2 => x86::product_avx2::<TA>(o, prefetch),
+            Isa::Portable => product_with::<f32, 4, 8, TA>(o, prefetch),
         }
     }
 }
@@ -516,7 +575,7 @@ impl Vector for f32 {
 }
 
 /// The whole product, panel after panel, in microkernels of `MR` rows and
-/// `NV` vectors.
+/// `NV` vectors, requesting `prefetch`'s lines a share after each tile.
 ///
 /// # Safety
 /// The CPU has `V`'s instruction set; `o` describes operands as
@@ -524,8 +583,12 @@ impl Vector for f32 {
 /// nothing else accesses `C`'s elements during the call. `NV·LANES`
 /// divides [`NR`]; `MR ≤ MAX_MR`.
 #[inline(always)]
-unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bool>(o: &Operands) {
+unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bool>(
+    o: &Operands,
+    prefetch: &mut Prefetch,
+) {
     let width = NV * V::LANES;
+    let mut tiles = o.n.div_ceil(width) * o.k.div_ceil(KC) * o.m.div_ceil(MR);
     for first in (0..o.n).step_by(NR) {
         // SAFETY: panel `first / NR` lies within `B` (`first < n`).
         let panel = unsafe { o.b.add(first / NR * o.panel) };
@@ -548,6 +611,8 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bo
                 unsafe {
                     while i + MR <= o.m {
                         rows::<V, MR, NV, TA>(o, &block, i);
+                        prefetch.share(tiles);
+                        tiles = tiles.saturating_sub(1);
                         i += MR;
                     }
                     if MR > 8 && o.m - i >= 8 {
@@ -564,6 +629,10 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bo
                     }
                     if i < o.m {
                         rows::<V, 1, NV, TA>(o, &block, i);
+                    }
+                    if !o.m.is_multiple_of(MR) {
+                        prefetch.share(tiles);
+                        tiles = tiles.saturating_sub(1);
                     }
                 }
             }
@@ -690,16 +759,16 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{product_with, Operands, Vector};
+    use super::{product_with, Operands, Prefetch, Vector};
 
     /// The product with AVX-512F microkernels of 8 × 32.
     ///
     /// # Safety
     /// The CPU has AVX-512F; the contract of [`product_with`].
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn product_avx512<const TA: bool>(o: &Operands) {
+    pub(super) unsafe fn product_avx512<const TA: bool>(o: &Operands, prefetch: &mut Prefetch) {
         // SAFETY: the contract.
-        unsafe { product_with::<__m512, 8, 2, TA>(o) }
+        unsafe { product_with::<__m512, 8, 2, TA>(o, prefetch) }
     }
 
     /// The product with AVX2 microkernels of 6 × 16.
@@ -707,9 +776,9 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX2 and FMA; the contract of [`product_with`].
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn product_avx2<const TA: bool>(o: &Operands) {
+    pub(super) unsafe fn product_avx2<const TA: bool>(o: &Operands, prefetch: &mut Prefetch) {
         // SAFETY: the contract.
-        unsafe { product_with::<__m256, 6, 2, TA>(o) }
+        unsafe { product_with::<__m256, 6, 2, TA>(o, prefetch) }
     }
 
     impl Vector for __m256 {

@@ -94,7 +94,7 @@ use nnc_compiler::codegen::approx::{
 
 use super::gemm::{MatMut, MatRef};
 use super::isa::Isa;
-use super::packed::{self, PackedB};
+use super::packed::{self, PackedB, Prefetch};
 use super::pool::ThreadPool;
 
 /// The extents of one LSTM layer's recurrence.
@@ -758,7 +758,17 @@ impl BackwardBlock<'_> {
             if let Some(sum) = sum.as_deref_mut() {
                 let z = MatRef { data: y_t, offset: 6 * h, row_stride: l as isize, col_stride: 1 };
                 let c = MatMut { data: sum, offset: 0, row_stride: g as isize, col_stride: 1 };
-                packed::matmul_tn(k, g, n, z, dpre_rows, c, s + 1 < steps)?;
+                // The next step's rows come from memory into L2 while this
+                // product computes: lanes `[2H, L)` (its gates and `z`;
+                // its `c` lanes are this step's `c_prev`, already read).
+                let mut next = match s.checked_sub(1) {
+                    Some(sp) => {
+                        let rows = self.y[step_rows(self.shape.position(sp), l)].as_ptr();
+                        Prefetch::rows(rows.wrapping_add(2 * h), n, l, l - 2 * h)
+                    }
+                    _ => Prefetch::none(),
+                };
+                packed::matmul_tn(k, g, n, z, dpre_rows, c, s + 1 < steps, &mut next)?;
             }
         }
         Ok(())

@@ -440,7 +440,18 @@ impl Transposed {
             let view =
                 MatMut { data: &mut c, offset: Self::C_OFFSET, row_stride: self.ldc as isize, col_stride: 1 };
             let (a, b) = (self.a(rows.clone()), self.b(rows.clone()));
-            product_tn(isa, self.m, self.n, rows.len(), a, b, view, accumulate || i > 0).unwrap();
+            product_tn(
+                isa,
+                self.m,
+                self.n,
+                rows.len(),
+                a,
+                b,
+                view,
+                accumulate || i > 0,
+                &mut Prefetch::none(),
+            )
+            .unwrap();
         }
         c
     }
@@ -534,20 +545,53 @@ fn transposed_operands_out_of_bounds_are_errors_and_write_nothing() {
     for (what, a, b, ldc) in cases {
         let mut out = t.c.clone();
         let c = MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: ldc, col_stride: 1 };
-        assert!(product_tn(Isa::host(), m, n, k, a, b, c, true).is_err(), "{what}: accepted");
+        assert!(
+            product_tn(Isa::host(), m, n, k, a, b, c, true, &mut Prefetch::none()).is_err(),
+            "{what}: accepted"
+        );
         assert_eq!(bits(&out), bits(&t.c), "{what}: C was written");
     }
     // Nothing to sum: `C = 0`, or unchanged when accumulating.
     let mut out = t.c.clone();
     let c =
         MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: t.ldc as isize, col_stride: 1 };
-    product_tn(Isa::host(), m, n, 0, a, b, c, true).unwrap();
+    product_tn(Isa::host(), m, n, 0, a, b, c, true, &mut Prefetch::none()).unwrap();
     assert_eq!(bits(&out), bits(&t.c));
     let c =
         MatMut { data: &mut out, offset: Transposed::C_OFFSET, row_stride: t.ldc as isize, col_stride: 1 };
-    product_tn(Isa::host(), m, n, 0, a, b, c, false).unwrap();
+    product_tn(Isa::host(), m, n, 0, a, b, c, false, &mut Prefetch::none()).unwrap();
     for i in 0..m {
         let row = Transposed::C_OFFSET + i * t.ldc;
         assert!(out[row..row + n].iter().all(|&v| v == 0.0), "row {i}");
+    }
+}
+
+#[test]
+fn prefetching_requests_every_line_and_changes_no_bit() {
+    for (m, k, n) in [(161, 64, 512), (9, 5, 40), (1, 1, 1)] {
+        let t = Transposed::new((m, k, n), 53);
+        let plain = t.run_whole(Isa::host(), true);
+        // Some rows of another buffer, and addresses outside any (a hint
+        // may name any address).
+        let other = vec![0.0f32; 3000];
+        for (start, rows, stride, len) in
+            [(other.as_ptr(), 7, 300, 250), (std::ptr::null(), 3, 1 << 40, 17), (other.as_ptr(), 0, 1, 5)]
+        {
+            for isa in Isa::available() {
+                let mut prefetch = Prefetch::rows(start, rows, stride, len);
+                let want = rows * if len == 0 { 0 } else { len.div_ceil(LINE) + 1 };
+                assert_eq!(prefetch.left(), want);
+                let mut c = t.c.clone();
+                let view = MatMut {
+                    data: &mut c,
+                    offset: Transposed::C_OFFSET,
+                    row_stride: t.ldc as isize,
+                    col_stride: 1,
+                };
+                product_tn(isa, m, n, k, t.a(0..k), t.b(0..k), view, true, &mut prefetch).unwrap();
+                assert_eq!(prefetch.left(), 0, "{m}×{k}×{n} at {isa:?}: lines left");
+                assert_eq!(bits(&c), bits(&plain), "{m}×{k}×{n} at {isa:?}");
+            }
+        }
     }
 }
