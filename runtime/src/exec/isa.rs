@@ -42,18 +42,32 @@ impl Isa {
     }
 }
 
-/// Asks the CPU to bring the cache line holding `p` into L2 (not L1, whose
-/// lines the caller's own loop needs). A hint: it reads and writes
-/// nothing, never faults, and any address is allowed.
+/// The cache level a prefetch brings a line into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cache {
+    /// L1, for data the caller's next loop reads.
+    L1,
+    /// L2 only, for data wanted later, while the caller's own loop keeps
+    /// its lines in L1.
+    L2,
+}
+
+/// Asks the CPU to bring the cache line holding `p` into `cache`. A hint:
+/// it reads and writes nothing, never faults, and any address is allowed.
 #[inline(always)]
-pub(crate) fn prefetch_line_l2(p: *const f32) {
+pub(crate) fn prefetch_line(p: *const f32, cache: Cache) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0, _MM_HINT_T1};
         // SAFETY: a prefetch accesses no memory, so any address is
         // allowed; SSE is part of x86-64.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(p.cast()) };
+        unsafe {
+            match cache {
+                Cache::L1 => _mm_prefetch::<_MM_HINT_T0>(p.cast()),
+                Cache::L2 => _mm_prefetch::<_MM_HINT_T1>(p.cast()),
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    let _ = (p, cache);
 }

@@ -72,7 +72,7 @@
 //! to the same rows and columns of one whole product.
 
 use super::gemm::{MatMut, MatRef};
-use super::isa::{prefetch_line_l2, Isa};
+use super::isa::{prefetch_line, Cache, Isa};
 
 /// Columns of a panel of a [`PackedB`].
 pub const NR: usize = 32;
@@ -253,7 +253,7 @@ impl Prefetch {
     fn share(&mut self, tiles: usize) {
         for _ in 0..self.left.div_ceil(tiles.max(1)) {
             let (row, line) = self.at;
-            prefetch_line_l2(self.start.wrapping_add(row * self.stride + line * LINE));
+            prefetch_line(self.start.wrapping_add(row * self.stride + line * LINE), Cache::L2);
             self.at = if line + 1 < self.lines { (row, line + 1) } else { (row + 1, 0) };
             self.left -= 1;
         }
@@ -461,9 +461,7 @@ fn product_tn(
     accumulate: bool,
     prefetch: &mut Prefetch,
 ) -> Result<(), String> {
-    for (what, rows, cols, stride) in
-        [("A", k, m, a.col_stride), ("B", k, n, b.col_stride), ("C", m, n, c.col_stride)]
-    {
+    for (what, rows, cols, stride) in [("A", k, m, a.col_stride), ("B", k, n, b.col_stride)] {
         if stride != 1 && rows > 0 && cols > 1 {
             return Err(format!("{what} ({rows}×{cols}) has column stride {stride}, not 1"));
         }

@@ -93,7 +93,7 @@ use nnc_compiler::codegen::approx::{
 };
 
 use super::gemm::{MatMut, MatRef};
-use super::isa::Isa;
+use super::isa::{prefetch_line, Cache, Isa};
 use super::packed::{self, PackedB, Prefetch};
 use super::pool::ThreadPool;
 
@@ -988,19 +988,13 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
 /// How many rows ahead [`backward_gates_with`] asks for `y`'s rows.
 const PREFETCH_ROWS: usize = 2;
 
-/// Asks the CPU to bring the `len` floats from `p` into cache: a hint,
-/// which reads nothing and never faults, whatever the address.
+/// Asks the CPU to bring the `len` floats from `p` into L1: a hint, which
+/// reads nothing and never faults, whatever the address.
 #[inline(always)]
 fn prefetch(p: *const f32, len: usize) {
-    #[cfg(target_arch = "x86_64")]
     for i in (0..len).step_by(16) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch accesses no memory (any address is allowed);
-        // SSE is part of x86-64.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i).cast()) };
+        prefetch_line(p.wrapping_add(i), Cache::L1);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
 
 /// One row of [`BackwardGates`], its pointers offset to the row.
