@@ -46,7 +46,12 @@
 //! columns of `C` through a scratch tile. Panels longer than `KC = 512`
 //! rows are taken in blocks of `KC` rows, each block's product added to
 //! the last through `C` (an f32 round trip of the accumulators, which
-//! changes no bit).
+//! changes no bit). [`matmul_tn`]'s microkernels read a tile of `A` as one
+//! line per row of depth, `lda` apart: with one block of depth (`k ≤ KC`,
+//! as a step's rows) its whole row blocks go outermost, each over all the
+//! panels while its lines stay in L1, and `B`'s rows come from L2 (at the
+//! recurrence's shapes, the weight gradient's product is 3–4% faster than
+//! panel by panel).
 //!
 //! Microkernels, chosen at run time for the CPU (detected once):
 //!
@@ -587,6 +592,38 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bo
 ) {
     let width = NV * V::LANES;
     let mut tiles = o.n.div_ceil(width) * o.k.div_ceil(KC) * o.m.div_ceil(MR);
+    // A transposed `A`'s tile is one line per row of depth (`kc` lines
+    // `lda` apart), which L1 keeps only while the tile stays: with one
+    // block of depth, its whole tiles go row block by row block, each over
+    // all the columns (`B`'s rows are read `MR` times as often, from L2, as
+    // lines in a row).
+    let mut first_row = 0;
+    if TA && o.k <= KC {
+        first_row = o.m / MR * MR;
+        for i in (0..first_row).step_by(MR) {
+            for first in (0..o.n).step_by(NR) {
+                // SAFETY: panel `first / NR` lies within `B` (`first < n`).
+                let panel = unsafe { o.b.add(first / NR * o.panel) };
+                for group in (first..o.n.min(first + NR)).step_by(width) {
+                    let block = Block {
+                        // SAFETY: `group - first < NR` columns into the
+                        // panel.
+                        b: unsafe { panel.add(group - first) },
+                        col: group,
+                        cols: width.min(o.n - group),
+                        k0: 0,
+                        kc: o.k,
+                        accumulate: o.accumulate,
+                    };
+                    // SAFETY: rows `i..i + MR ≤ m` of A and C, `block`
+                    // within B and C (the contract).
+                    unsafe { rows::<V, MR, NV, TA>(o, &block, i) };
+                    prefetch.share(tiles);
+                    tiles = tiles.saturating_sub(1);
+                }
+            }
+        }
+    }
     for first in (0..o.n).step_by(NR) {
         // SAFETY: panel `first / NR` lies within `B` (`first < n`).
         let panel = unsafe { o.b.add(first / NR * o.panel) };
@@ -603,7 +640,7 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bo
                     kc: KC.min(o.k - k0),
                     accumulate: o.accumulate || k0 > 0,
                 };
-                let mut i = 0;
+                let mut i = first_row;
                 // SAFETY: rows `i..i + R ≤ m` of A and C, `block` within B
                 // and C (the contract).
                 unsafe {

@@ -29,7 +29,11 @@
 //! error 4e-7 for sigmoid and tanh — and the same special values), written
 //! once over a lane trait (`Lane`) and compiled for AVX-512F, for AVX2
 //! with FMA, and as portable scalar code (every CPU). All three compute the same bits for
-//! every input (NaN results may differ in their payload only).
+//! every input (NaN results may differ in their payload only). The vector
+//! loops take two registers of columns at a time (`Pair`: the same
+//! operations on each, so the long dependency chains of `exp` and of the
+//! divisions interleave; the forward's gate loop is bound by their latency,
+//! not by its instructions' throughput), then one, then scalars.
 //!
 //! # Layout
 //!
@@ -879,6 +883,10 @@ unsafe fn forward_gates_with<S: Lane>(step: &ForwardGates) {
                 h_next: step.h_next.map(|p| p.add(r * step.out_stride)),
             };
             let mut j = 0;
+            while j + 2 * S::WIDTH <= h {
+                forward_lanes::<Pair<S>>(&row, j);
+                j += 2 * S::WIDTH;
+            }
             while j + S::WIDTH <= h {
                 forward_lanes::<S>(&row, j);
                 j += S::WIDTH;
@@ -953,9 +961,14 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
             prefetch(later.wrapping_add(h), step.y_stride - h);
         }
         // …and its `c_prev` (the previous step's `c` lanes, also from
-        // memory; `c0` is small and in cache).
+        // memory; `c0` is small and in cache) and cotangents.
         if ahead < step.rows {
             prefetch(step.c_prev.wrapping_add(ahead * step.c_stride), h);
+            for (d, lanes) in [(step.dh, h), (step.dc, h), (step.dgates, 4 * h)] {
+                if let Some(d) = d {
+                    prefetch(d.wrapping_add(ahead * lanes), lanes);
+                }
+            }
         }
         // SAFETY: row `q`'s ranges lie in their allocations (the contract),
         // and every column `j < h` addressed below is within them.
@@ -973,6 +986,10 @@ unsafe fn backward_gates_with<S: Lane>(step: &BackwardGates) {
                 dpre: step.dpre.add(q * step.dpre_stride),
             };
             let mut j = 0;
+            while j + 2 * S::WIDTH <= h {
+                backward_lanes::<Pair<S>>(&row, j);
+                j += 2 * S::WIDTH;
+            }
             while j + S::WIDTH <= h {
                 backward_lanes::<S>(&row, j);
                 j += S::WIDTH;
@@ -1260,6 +1277,96 @@ impl Lane for f32 {
         let n1 = n >> 1;
         let n2 = n.wrapping_sub(n1);
         (pow2(n1), pow2(n2))
+    }
+}
+
+/// Two values of `S` computed side by side: the same operations on each,
+/// so independent dependency chains interleave in the instruction stream.
+#[derive(Clone, Copy)]
+struct Pair<S>(S, S);
+
+impl<S: Lane> Lane for Pair<S> {
+    const WIDTH: usize = 2 * S::WIDTH;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(S::splat(x), S::splat(x)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: `2·S::WIDTH` readable floats at `p` (the contract).
+        unsafe { Pair(S::load(p), S::load(p.add(S::WIDTH))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: `2·S::WIDTH` writable floats at `p` (the contract).
+        unsafe {
+            self.0.store(p);
+            self.1.store(p.add(S::WIDTH));
+        }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.add(b.0), self.1.add(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.sub(b.0), self.1.sub(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.mul(b.0), self.1.mul(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.div(b.0), self.1.div(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.mul_add(b.0, c.0), self.1.mul_add(b.1, c.1)) }
+    }
+    #[inline(always)]
+    unsafe fn and_bits(self, mask: u32) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.and_bits(mask), self.1.and_bits(mask)) }
+    }
+    #[inline(always)]
+    unsafe fn or_bits(self, mask: u32) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.or_bits(mask), self.1.or_bits(mask)) }
+    }
+    #[inline(always)]
+    unsafe fn or(self, b: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.or(b.0), self.1.or(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn at_most(self, bound: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.at_most(bound.0), self.1.at_most(bound.1)) }
+    }
+    #[inline(always)]
+    unsafe fn at_least(self, bound: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.at_least(bound.0), self.1.at_least(bound.1)) }
+    }
+    #[inline(always)]
+    unsafe fn select_sign(self, neg: Self, pos: Self) -> Self {
+        // SAFETY: the contract.
+        unsafe { Pair(self.0.select_sign(neg.0, pos.0), self.1.select_sign(neg.1, pos.1)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2_halves(self) -> (Self, Self) {
+        // SAFETY: the contract.
+        unsafe {
+            let ((a1, a2), (b1, b2)) = (self.0.pow2_halves(), self.1.pow2_halves());
+            (Pair(a1, b1), Pair(a2, b2))
+        }
     }
 }
 

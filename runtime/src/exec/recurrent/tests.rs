@@ -750,9 +750,9 @@ fn same(a: &[f32], b: &[f32]) -> bool {
 
 #[test]
 fn every_instruction_set_computes_the_same_bits() {
-    // 37 columns: two 16-lane vectors, and columns left for 8 lanes and
-    // for scalars.
-    let (h, rows) = (37, 5);
+    // 61 columns: a pair of 16-lane vectors, one more and scalars; or
+    // three pairs of 8-lane vectors, one more and scalars.
+    let (h, rows) = (61, 5);
     let pre = awkward_values(rows * 4 * h, 2);
     let c_prev = awkward_values(rows * h, 3);
     // Rows of `y` wider than the `6H` lanes read, as in the forward's
