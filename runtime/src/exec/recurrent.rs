@@ -1285,6 +1285,25 @@ impl Lane for f32 {
 #[derive(Clone, Copy)]
 struct Pair<S>(S, S);
 
+/// [`Lane`] methods of [`Pair`] that apply `S`'s method to each half:
+/// `f(b, …)` takes further pairs, `f(mask: u32)` a scalar for both.
+macro_rules! pair_lanes {
+    ($($f:ident($($b:ident),*);)*) => {$(
+        #[inline(always)]
+        unsafe fn $f(self, $($b: Self),*) -> Self {
+            // SAFETY: the contract.
+            unsafe { Pair(self.0.$f($($b.0),*), self.1.$f($($b.1),*)) }
+        }
+    )*};
+    ($($f:ident(mask: u32);)*) => {$(
+        #[inline(always)]
+        unsafe fn $f(self, mask: u32) -> Self {
+            // SAFETY: the contract.
+            unsafe { Pair(self.0.$f(mask), self.1.$f(mask)) }
+        }
+    )*};
+}
+
 impl<S: Lane> Lane for Pair<S> {
     const WIDTH: usize = 2 * S::WIDTH;
     #[inline(always)]
@@ -1305,60 +1324,20 @@ impl<S: Lane> Lane for Pair<S> {
             self.1.store(p.add(S::WIDTH));
         }
     }
-    #[inline(always)]
-    unsafe fn add(self, b: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.add(b.0), self.1.add(b.1)) }
+    pair_lanes! {
+        add(b);
+        sub(b);
+        mul(b);
+        div(b);
+        mul_add(b, c);
+        or(b);
+        at_most(bound);
+        at_least(bound);
+        select_sign(neg, pos);
     }
-    #[inline(always)]
-    unsafe fn sub(self, b: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.sub(b.0), self.1.sub(b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn mul(self, b: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.mul(b.0), self.1.mul(b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn div(self, b: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.div(b.0), self.1.div(b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.mul_add(b.0, c.0), self.1.mul_add(b.1, c.1)) }
-    }
-    #[inline(always)]
-    unsafe fn and_bits(self, mask: u32) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.and_bits(mask), self.1.and_bits(mask)) }
-    }
-    #[inline(always)]
-    unsafe fn or_bits(self, mask: u32) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.or_bits(mask), self.1.or_bits(mask)) }
-    }
-    #[inline(always)]
-    unsafe fn or(self, b: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.or(b.0), self.1.or(b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn at_most(self, bound: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.at_most(bound.0), self.1.at_most(bound.1)) }
-    }
-    #[inline(always)]
-    unsafe fn at_least(self, bound: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.at_least(bound.0), self.1.at_least(bound.1)) }
-    }
-    #[inline(always)]
-    unsafe fn select_sign(self, neg: Self, pos: Self) -> Self {
-        // SAFETY: the contract.
-        unsafe { Pair(self.0.select_sign(neg.0, pos.0), self.1.select_sign(neg.1, pos.1)) }
+    pair_lanes! {
+        and_bits(mask: u32);
+        or_bits(mask: u32);
     }
     #[inline(always)]
     unsafe fn pow2_halves(self) -> (Self, Self) {
