@@ -391,7 +391,7 @@ fn lstm(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId, reverse: bool) ->
         cotangents.push(lane(e, gy, lo * hidden, hi * hidden)?);
     }
     cotangents.extend([w, c0]);
-    let r = e.op(Op::LstmGrad { reverse }, &cotangents)?;
+    let r = e.op(Op::LstmGrad { reverse, from: vec![0; 3] }, &cotangents)?;
     let dpre = lane(e, r, 0, 4 * hidden)?;
     let rows = |cols: usize| Shape(vec![batch.clone(), Dim::Known(cols)]);
     // Lanes `lo..hi` of step `t` of `v`, as a [B, hi − lo] matrix.

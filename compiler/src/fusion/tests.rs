@@ -346,7 +346,7 @@ fn lstm_gradient(extra: &str, outputs: &str) -> String {
           %3: f32[3, 2, 17] = lstm %0, %1, %2, %2
           %4: f32[3, 2, 2] = input "dh"
           %5: f32[3, 2, 8] = input "dgates"
-          %6: f32[3, 2, 12] = lstm_grad %3, %4, %4, %5, %1, %2
+          %6: f32[3, 2, 12] = lstm_grad %3, %4, %4, %5, %1, %2 from=[0, 0, 0]
           %7: f32[3, 2, 5] = slice %3 axis=2 start=12 end=17
           %8: f32[3, 5, 2] = permute %7 axes=[0, 2, 1]
           %9: f32[3, 2, 8] = slice %6 axis=2 start=0 end=8

@@ -572,7 +572,7 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             let lanes = Dim::Known(LstmSizes { hidden, features }.result_lanes());
             Ok(Type::f32(Shape(vec![dims[0].clone(), dims[1].clone(), lanes])))
         }
-        Op::LstmGrad { .. } => {
+        Op::LstmGrad { from, .. } => {
             arity(op, args, 6)?;
             let sizes = lstm_operands(op, args[4], args[5], args[5])?;
             let hidden = sizes.hidden;
@@ -587,8 +587,41 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                     args[0]
                 ));
             }
-            let lanes = |n: usize| Type::f32(Shape(vec![y[0].clone(), y[1].clone(), Dim::Known(n)]));
-            let want = [lanes(l), lanes(hidden), lanes(hidden), lanes(4 * hidden)];
+            if from.len() != 3 {
+                return Err(format!(
+                    "`{}`: `from` needs 3 steps, one per cotangent, got {from:?}",
+                    op.mnemonic()
+                ));
+            }
+            // Cotangent `1 + i` holds the steps `from[i]..from[i] + n`: all
+            // of them (`from[i] = 0`, `n = T`, `T` known or not), or some
+            // of a known `T`.
+            let held = |i: usize| -> Result<Dim, String> {
+                let n = args[i].shape.dims().first().cloned().unwrap_or(Dim::Known(0));
+                match (&y[0], &n) {
+                    _ if from[i - 1] == 0 && n == y[0] => Ok(n),
+                    (Dim::Known(t), Dim::Known(k))
+                        if from[i - 1].checked_add(*k).is_some_and(|e| e <= *t) =>
+                    {
+                        Ok(n)
+                    }
+                    _ => Err(format!(
+                        "`{}`: operand {i} holds steps from {} of {}, got {}",
+                        op.mnemonic(),
+                        from[i - 1],
+                        y[0],
+                        args[i]
+                    )),
+                }
+            };
+            let lanes = |t: Dim, n: usize| Type::f32(Shape(vec![t, y[1].clone(), Dim::Known(n)]));
+            let want = [
+                lanes(y[0].clone(), l),
+                lanes(held(1)?, hidden),
+                lanes(held(2)?, hidden),
+                lanes(held(3)?, 4 * hidden),
+            ];
+            let lanes = |n: usize| lanes(y[0].clone(), n);
             if let Some(i) = (0..4).find(|&i| *args[i] != want[i]) {
                 return Err(format!(
                     "`{}`: operand {i} must be {} for the weight {} and states {}, got {}",

@@ -458,7 +458,7 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
             float_arg(args, 3)?,
             *reverse,
         )?),
-        Op::LstmGrad { reverse } => Tensor::Float(recurrent::lstm_grad(
+        Op::LstmGrad { reverse, from } => Tensor::Float(recurrent::lstm_grad(
             [
                 float_arg(args, 0)?,
                 float_arg(args, 1)?,
@@ -468,6 +468,7 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
                 float_arg(args, 5)?,
             ],
             *reverse,
+            from,
         )?),
         Op::StopGradient => arg(args, 0)?.clone(),
     })

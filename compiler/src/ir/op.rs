@@ -349,8 +349,12 @@ pub enum Op {
     /// `dpre_g = (dc_t·i + dgates_g)(1−g²)`, `dpre_o = (dh_t·tanh c_t + dgates_o)·o(1−o)`.
     /// The cotangents are separate operands so that the zeros of lanes
     /// nothing reads (the gates, usually the cell states) are constants,
-    /// never stored.
-    LstmGrad { reverse: bool },
+    /// never stored. Cotangent `1 + i` holds the steps `from[i]..from[i] + n`
+    /// of the time axis (`[n, B, lanes]`; `+0` at the other steps): autodiff
+    /// writes whole ones (`from = [0, 0, 0]`), and the simplifier cuts the
+    /// zero steps off a cotangent padded with them (`dh` of a layer whose
+    /// last step alone is read), so that they are never stored either.
+    LstmGrad { reverse: bool, from: Vec<usize> },
     /// The identity on values of any type, through which autodiff sends no
     /// gradient (the operand is treated as a constant). The optimisation
     /// passes replace it by its operand.
@@ -875,8 +879,8 @@ op_table! {
     // recurrences
     "lstm" => (Lstm { reverse: false }) [];
     "lstm_reverse" => (Lstm { reverse: true }) [];
-    "lstm_grad" => (LstmGrad { reverse: false }) [];
-    "lstm_reverse_grad" => (LstmGrad { reverse: true }) [];
+    "lstm_grad" => (LstmGrad { reverse: false, from }) [from: List];
+    "lstm_reverse_grad" => (LstmGrad { reverse: true, from }) [from: List];
     // autodiff
     "stop_gradient" => (StopGradient) [];
 }

@@ -436,7 +436,7 @@ pub(crate) mod tests {
                 operands.push(add(&mut g, Op::Slice { axis: 2, start, end }, &[seq], Loc::NONE));
             }
             operands.extend([w, h0]);
-            let _ = add(&mut g, Op::LstmGrad { reverse }, &operands, Loc::NONE);
+            let _ = add(&mut g, Op::LstmGrad { reverse, from: vec![0; 3] }, &operands, Loc::NONE);
         }
         let onehot = add(&mut g, Op::OneHot { classes: 10 }, &[y], Loc::NONE);
         let noise = add(&mut g, Op::RngUniform { shape: batch(&[10]), stream: 7 }, &[key], Loc::NONE);

@@ -31,6 +31,7 @@
 //! | `slice(pad(x))` along the padded axis → the slice of `x` it covers, zeros (`+0` broadcast) where it covers only padding, or a smaller pad of a slice of `x`; along another axis → `pad(slice(x))` | the same elements: each is an element of `x` or a `+0` of the padding (an autodiff cotangent of a value read through slices, cut into parts again) |
 //! | `slice` of a constant (or its broadcast) → the constant broadcast to the slice's shape; `pad` of `+0` → `+0` broadcast | every element is the constant |
 //! | `stop_gradient(x) → x` | the identity on values; it only matters to autodiff, which runs before |
+//! | `lstm_grad` of a cotangent that is a `pad` along the time axis, or a `concat` along it of one part and `+0` constants `→` the `lstm_grad` of that part (`from` its first step) | the op reads `+0` at the steps a cotangent does not hold (the cotangent of a layer whose last step alone is read) |
 //!
 //! `x + 0 → x` (with `+0`) is **not** applied: for `x = -0` it gives `+0`.
 //! Neither is `x * 0 → 0` (wrong for NaN, infinities and negative x).
@@ -163,6 +164,26 @@ fn is_constant(g: &Graph, v: ValueId, bits: f64) -> bool {
     g.splat(v).is_some_and(|(_, c)| c.to_bits() == bits.to_bits())
 }
 
+/// For `v`, `+0` along axis 0 but for the steps of one part: the first
+/// step and the part (a `pad` along axis 0, or a `concat` along it of that
+/// part and `+0` constants).
+fn held_steps(g: &Graph, v: ValueId) -> Option<(usize, ValueId)> {
+    let node = g.nodes.get(v.index())?;
+    match node.op {
+        Op::Pad { axis: 0, lo, .. } => Some((lo, *node.args.first()?)),
+        Op::Concat { axis: 0 } => {
+            let mut parts = node.args.iter().filter(|&&a| !is_constant(g, a, 0.0));
+            let (held, None) = (*parts.next()?, parts.next()) else { return None };
+            let mut first = 0;
+            for &a in node.args.iter().take_while(|&&a| a != held) {
+                first += g.nodes.get(a.index())?.ty.shape.dims().first()?.known()?;
+            }
+            Some((first, held))
+        }
+        _ => None,
+    }
+}
+
 /// The rewrite of `op` applied to new values `args`, if a rule applies.
 fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
     let operand = |i: usize| args.get(i).and_then(|a| g.nodes.get(a.index()));
@@ -290,6 +311,17 @@ fn simplify(g: &Graph, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
             }
         }
         Op::ReduceSum { axes } | Op::ReduceMax { axes } if axes.is_empty() => same(x),
+        Op::LstmGrad { reverse, from } => {
+            // A cotangent that is `+0` but for some steps holds those steps.
+            let (mut from, mut cut) = (from.clone(), args.to_vec());
+            for i in 0..3 {
+                if let Some((first, held)) = held_steps(g, args.get(1 + i).copied()?) {
+                    *from.get_mut(i)? += first;
+                    cut[1 + i] = held;
+                }
+            }
+            (cut != args).then_some(Rewrite::Node(Op::LstmGrad { reverse: *reverse, from }, cut))
+        }
         // The identity on values: only autodiff, which comes before the
         // passes in the pipeline, tells it apart from its operand.
         Op::StopGradient => same(x),
@@ -537,6 +569,60 @@ mod tests {
                 ),
             ],
         );
+    }
+
+    /// The cotangents of an LSTM whose last steps alone are read: `+0`
+    /// steps padded around the steps read.
+    #[test]
+    fn lstm_gradients_read_the_steps_a_cotangent_holds() {
+        // An LSTM of hidden size 1 over 1 feature and 3 steps; `d` one
+        // step of a cotangent.
+        let g = |body: &str| {
+            format!(
+                "graph t mode=infer {{\n %0: f32[3, B, 1] = input \"x\"\n %1: f32[4, 3] = input \"w\"\n \
+                 %2: f32[B, 1] = input \"s\"\n %3: f32[3, B, 9] = lstm %0, %1, %2, %2\n \
+                 %4: f32[1, B, 1] = input \"d\"\n %5: f32[] = const 0.0\n{body}\n}}"
+            )
+        };
+        let unchanged = g(" %6: f32[2, B, 1] = slice %0 axis=0 start=0 end=2\n \
+                            %7: f32[3, B, 1] = concat %6, %4 axis=0\n \
+                            %8: f32[] = const -0.0\n \
+                            %9: f32[2, B, 1] = broadcast %8 shape=[2, B, 1]\n \
+                            %10: f32[3, B, 1] = concat %9, %4 axis=0\n \
+                            %11: f32[3, B, 4] = broadcast %5 shape=[3, B, 4]\n \
+                            %12: f32[3, B, 6] = lstm_grad %3, %7, %10, %11, %1, %2 from=[0, 0, 0]\n \
+                            value \"y\" = %12");
+        check_all(
+            run,
+            &[
+                (
+                    "a pad along the time axis, a concat with +0 steps: the steps held; whole +0 stays",
+                    &g(" %6: f32[2, B, 1] = broadcast %5 shape=[2, B, 1]\n \
+                        %7: f32[3, B, 1] = concat %6, %4 axis=0\n \
+                        %8: f32[3, B, 1] = pad %4 axis=0 lo=1 hi=1\n \
+                        %9: f32[3, B, 4] = broadcast %5 shape=[3, B, 4]\n \
+                        %10: f32[3, B, 6] = lstm_grad %3, %7, %8, %9, %1, %2 from=[0, 0, 0]\n \
+                        value \"y\" = %10"),
+                    &g(" %6: f32[2, B, 1] = broadcast %5 shape=[2, B, 1]\n \
+                        %7: f32[3, B, 1] = concat %6, %4 axis=0\n \
+                        %8: f32[3, B, 1] = pad %4 axis=0 lo=1 hi=1\n \
+                        %9: f32[3, B, 4] = broadcast %5 shape=[3, B, 4]\n \
+                        %10: f32[3, B, 6] = lstm_grad %3, %4, %4, %9, %1, %2 from=[2, 1, 0]\n \
+                        value \"y\" = %10"),
+                ),
+                ("other values and -0 steps stay", &unchanged, &unchanged),
+            ],
+        );
+        // Steps past the last, or a whole cotangent said to start later.
+        for (operand, from) in [("%4", "[3, 0, 0]"), ("%4", "[2, 1, 0]"), ("%0", "[1, 0, 0]")] {
+            let text = g(&format!(
+                " %6: f32[3, B, 4] = broadcast %5 shape=[3, B, 4]\n \
+                 %7: f32[3, B, 6] = lstm_grad %3, {operand}, %0, %6, %1, %2 from={from}\n value \"y\" = %7"
+            ));
+            let graph = crate::ir::parse::parse(&text).unwrap();
+            let err = crate::ir::verify::verify(&graph).expect_err(&text).join("\n");
+            assert!(err.contains("holds steps from"), "{from}: {err}");
+        }
     }
 
     #[test]

@@ -303,7 +303,16 @@ impl Executable {
                         }
                     }
                     Call::Lstm {
-                        grad, batch, steps, hidden, features, inputs, output, weight_grad, ..
+                        grad,
+                        batch,
+                        steps,
+                        hidden,
+                        features,
+                        inputs,
+                        cotangent_steps,
+                        output,
+                        weight_grad,
+                        ..
                     } => {
                         let results = [output.map(|b| b.len()), weight_grad.map(|w| w.buf.len())];
                         // The forward writes its result alone, the gradient
@@ -335,23 +344,33 @@ impl Executable {
                             features: *features,
                             reverse: false,
                         };
-                        let fits = shape.lengths(*grad).is_ok_and(|want| {
-                            // Only the operands the op lets be absent (the
-                            // gradient's zero cotangents) may be.
-                            want.len() == got.len()
-                                && got.iter().zip(&want).enumerate().all(|(i, (g, w))| match g {
-                                    Some(g) => g == w,
-                                    None => {
-                                        i >= operands
-                                            || *grad
-                                                && Op::LstmGrad { reverse: false }.zero_operand_is_absent(i)
+                        // A gradient's cotangents hold some of the steps.
+                        let held = cotangent_steps.iter().all(|&(a, b)| a <= b && b <= *steps);
+                        let fits = held
+                            && shape.lengths(*grad).is_ok_and(|mut want| {
+                                if *grad && *steps > 0 {
+                                    for (i, &(a, b)) in cotangent_steps.iter().enumerate() {
+                                        want[1 + i] = want[1 + i] / steps * (b - a);
                                     }
-                                })
-                        });
+                                }
+                                // Only the operands the op lets be absent (the
+                                // gradient's zero cotangents) may be.
+                                want.len() == got.len()
+                                    && got.iter().zip(&want).enumerate().all(|(i, (g, w))| match g {
+                                        Some(g) => g == w,
+                                        None => {
+                                            i >= operands
+                                                || *grad
+                                                    && Op::LstmGrad { reverse: false, from: vec![0; 3] }
+                                                        .zero_operand_is_absent(i)
+                                        }
+                                    })
+                            });
                         if !fits {
                             return Err(err(format!(
                                 "buffers of {got:?} elements do not fit an LSTM of batch {batch}, \
-                                 {steps} steps, hidden size {hidden}, {features} input features"
+                                 {steps} steps, hidden size {hidden}, {features} input features \
+                                 (cotangents of steps {cotangent_steps:?})"
                             )));
                         }
                     }
@@ -552,6 +571,7 @@ impl Executable {
                 hidden,
                 features,
                 inputs,
+                cotangent_steps,
                 output,
                 weight_grad,
                 parts,
@@ -575,12 +595,13 @@ impl Executable {
                 let need = |i: usize| operand(i).ok_or_else(|| format!("LSTM operand {i} is missing"));
                 if *grad {
                     let cotangents = [operand(1), operand(2), operand(3)];
-                    recurrent::lstm_backward(
+                    recurrent::lstm_backward_steps(
                         &self.pool,
                         shape,
                         *parts,
                         need(0)?,
                         cotangents,
+                        cotangent_steps.map(|(a, b)| a..b),
                         need(4)?,
                         need(5)?,
                         recurrent::LstmGrads {

@@ -52,7 +52,8 @@
 //!   `h_prev` is the previous processed step's `h` (`h0` at the first
 //!   processed step);
 //! - backward: `y` and the cotangents of its first `6H` lanes, `dh`,
-//!   `dc [T, B, H]` and `dgates [T, B, 4H]` (each may be absent: zero),
+//!   `dc [T, B, H]` and `dgates [T, B, 4H]` (each may be absent: zero; or
+//!   hold some steps only, zero at the others: [`lstm_backward_steps`]),
 //!   `w`, `c0` → `r [T, B, 6H]`, per step and row
 //!   `[dpre (4H), dhp (H), dcp (H)]`: the gradient of the step's gate
 //!   pre-activations, and the gradients reaching the previous step's `h`
@@ -495,18 +496,47 @@ pub fn lstm_backward(
     shape: LstmShape,
     parts: usize,
     y: &[f32],
+    cotangents: [Option<&[f32]>; 3],
+    w: &[f32],
+    c0: &[f32],
+    grads: LstmGrads,
+) -> Result<(), String> {
+    let all = 0..shape.steps;
+    let steps = [all.clone(), all.clone(), all];
+    lstm_backward_steps(pool, shape, parts, y, cotangents, steps, w, c0, grads)
+}
+
+/// [`lstm_backward`] with cotangents that hold some steps only: `dh`,
+/// `dc` and `dgates` hold the steps (positions on the time axis)
+/// `steps[0]`, `steps[1]` and `steps[2]` (`[n, B, H]` or `[n, B, 4H]` for
+/// `n` steps), and are zero at the others — as a layer whose only result
+/// read is its last step's `h` has `dh` at that step alone. The result is
+/// the same bits as [`lstm_backward`]'s with the cotangents filled with
+/// `+0` to all steps; a range past the last step is an `Err`.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_backward_steps(
+    pool: &ThreadPool,
+    shape: LstmShape,
+    parts: usize,
+    y: &[f32],
     [dh, dc, dgates]: [Option<&[f32]>; 3],
+    steps: [Range<usize>; 3],
     w: &[f32],
     c0: &[f32],
     grads: LstmGrads,
 ) -> Result<(), String> {
     let sizes = shape.sizes()?;
+    if let Some(r) = steps.iter().find(|r| r.start > r.end || r.end > shape.steps) {
+        return Err(format!("cotangent steps {r:?} lie outside the {} steps", shape.steps));
+    }
+    // The elements of `n` of a cotangent's steps (`sizes` has all of them).
+    let part = |all: usize, r: &Range<usize>| all.checked_div(shape.steps).unwrap_or(0) * r.len();
     let mut lengths =
         vec![("y", y.len(), sizes.lanes), ("w", w.len(), sizes.weight), ("c0", c0.len(), sizes.state)];
     for (name, d, len) in [
-        ("dh", dh, sizes.states),
-        ("dc", dc, sizes.states),
-        ("dgates", dgates, sizes.gates),
+        ("dh", dh, part(sizes.states, &steps[0])),
+        ("dc", dc, part(sizes.states, &steps[1])),
+        ("dgates", dgates, part(sizes.gates, &steps[2])),
         ("r", grads.lanes.as_deref(), sizes.grads),
         ("the weight's gradient", grads.weight.as_deref(), sizes.weight),
     ] {
@@ -527,7 +557,12 @@ pub fn lstm_backward(
     let blocks = parts.clamp(1, shape.batch);
     let keep_lanes = r.is_some();
     let out = r.map(SharedRows::new);
-    let cotangents = Cotangents { dh, dc, dgates };
+    let [dh_steps, dc_steps, dgates_steps] = steps;
+    let cotangents = Cotangents {
+        dh: dh.map(|d| (d, dh_steps)),
+        dc: dc.map(|d| (d, dc_steps)),
+        dgates: dgates.map(|d| (d, dgates_steps)),
+    };
     let w_hh = MatRef { data: w, offset: shape.features, row_stride: sizes.columns as isize, col_stride: 1 };
     // Per row of a block: `dpre` (its rows padded for the weight
     // gradient's product), and without `r` two `[dhp, dcp]` slots.
@@ -649,11 +684,12 @@ fn with_partial_sums<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_buffer(&PARTIALS, len, f)
 }
 
-/// The cotangents of the lanes of `y` ([`lstm_backward`]); `None` is zero.
+/// The cotangents of the lanes of `y` ([`lstm_backward_steps`]), each
+/// with the steps it holds; `None`, and any other step, is zero.
 struct Cotangents<'a> {
-    dh: Option<&'a [f32]>,
-    dc: Option<&'a [f32]>,
-    dgates: Option<&'a [f32]>,
+    dh: Option<(&'a [f32], Range<usize>)>,
+    dc: Option<(&'a [f32], Range<usize>)>,
+    dgates: Option<(&'a [f32], Range<usize>)>,
 }
 
 /// What the blocks of one [`lstm_backward`] call share.
@@ -716,7 +752,11 @@ impl BackwardBlock<'_> {
                     (None, this.as_mut_ptr(), (s + 1 < steps).then_some(other.as_ptr()), 2 * h)
                 }
             };
-            let read = |d: Option<&[f32]>, lanes: usize| d.map(|d| d[step_rows(t, lanes)].as_ptr());
+            // Rows `rows` of step `t` of a cotangent holding steps `held`.
+            let read = |d: &Option<(&[f32], Range<usize>)>, lanes: usize| match d {
+                Some((d, held)) if held.contains(&t) => Some(d[step_rows(t - held.start, lanes)].as_ptr()),
+                _ => None,
+            };
             let y_t = &self.y[step_rows(t, l)];
             let step = BackwardGates {
                 rows: n,
@@ -726,9 +766,9 @@ impl BackwardBlock<'_> {
                 y_after: s.checked_sub(1).map(|sp| self.y[step_rows(self.shape.position(sp), l)].as_ptr()),
                 c_prev,
                 c_stride,
-                dh: read(self.cotangents.dh, h),
-                dc: read(self.cotangents.dc, h),
-                dgates: read(self.cotangents.dgates, g),
+                dh: read(&self.cotangents.dh, h),
+                dc: read(&self.cotangents.dc, h),
+                dgates: read(&self.cotangents.dgates, g),
                 next,
                 out,
                 state,

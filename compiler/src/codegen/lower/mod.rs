@@ -66,7 +66,7 @@ use super::jit::{Checking, Jit};
 use super::window::{WindowKernel, WindowOp};
 use super::CodegenError;
 use crate::fusion::{Kernel, KernelKind, Partition};
-use crate::ir::{Graph, LstmSizes, Op, ValueId};
+use crate::ir::{Dim, Graph, LstmSizes, Op, ValueId};
 use crate::plan::{self, Plan};
 use access::Access;
 
@@ -212,10 +212,10 @@ impl Lowering<'_> {
     fn recurrence_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
         let v = kernel.nodes[0];
         let node = self.graph.node(v);
-        let (grad, reverse) = match node.op {
-            Op::Lstm { reverse } => (false, reverse),
-            Op::LstmGrad { reverse } => (true, reverse),
-            ref other => return Err(format!("{v} ({}) is not a recurrence", other.mnemonic())),
+        let (grad, reverse, from) = match &node.op {
+            Op::Lstm { reverse } => (false, *reverse, &[][..]),
+            Op::LstmGrad { reverse, from } => (true, *reverse, &from[..]),
+            other => return Err(format!("{v} ({}) is not a recurrence", other.mnemonic())),
         };
         let mut calls = vec![];
         let mut inputs = vec![];
@@ -251,6 +251,15 @@ impl Lowering<'_> {
         if output.is_none() && weight_grad.is_none() {
             return Err(format!("{v}: a recurrence whose result nothing reads"));
         }
+        // Cotangent `1 + i` of a gradient holds `n` steps from `from[i]`.
+        let cotangent_steps = std::array::from_fn(|i| {
+            let first = from.get(i).copied().unwrap_or(0);
+            let held = node.args.get(i + 1).and_then(|&d| self.graph.ty(d).shape.dims().first().cloned());
+            match held {
+                Some(Dim::Known(n)) if grad => (first, first + n),
+                _ => (0, steps),
+            }
+        });
         calls.push(Call::Lstm {
             grad,
             reverse,
@@ -259,6 +268,7 @@ impl Lowering<'_> {
             hidden,
             features,
             inputs,
+            cotangent_steps,
             output,
             weight_grad,
             parts,

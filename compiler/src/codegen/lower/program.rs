@@ -140,8 +140,9 @@ pub enum Call {
     /// hidden + 1`): `lstm`: `x [steps, batch, features]`, `w [4·hidden,
     /// K]`, `h0`, `c0 [batch, hidden]`, the result `output [steps, batch,
     /// 7·hidden + features + 1]`; `lstm_grad`: `y` (that result), the
-    /// cotangents `dh`, `dc [steps, batch, hidden]` and `dgates [steps,
-    /// batch, 4·hidden]` (each `None` when it is zero), `w`, `c0`, the
+    /// cotangents `dh`, `dc [n, batch, hidden]` and `dgates [n, batch,
+    /// 4·hidden]` of the `n` steps each holds (`cotangent_steps`; each
+    /// `None` when it is zero), `w`, `c0`, the
     /// result `output [steps, batch, 6·hidden]` (`None` when only the
     /// weight gradient is read), and the weight gradient `Σ zᵀ·dpre`
     /// (`[K, 4·hidden]`) when the call computes it. The batch rows are cut
@@ -155,6 +156,9 @@ pub enum Call {
         hidden: usize,
         features: usize,
         inputs: Vec<Option<Buf>>,
+        /// The steps each cotangent input holds (`lstm_grad`'s `from` and
+        /// the input's steps); all the steps for the forward.
+        cotangent_steps: [(usize, usize); 3],
         output: Option<Buf>,
         weight_grad: Option<WeightGrad>,
         parts: usize,

@@ -1,7 +1,7 @@
 //! The fused recurrences: `lstm` and `lstm_grad`, step by step in the
 //! order the op documents, each product a plain dot product in index order.
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 use super::elementwise::sigmoid;
 use super::Real;
@@ -117,12 +117,31 @@ pub(super) fn lstm<T: Real>(
     ArrayD::from_shape_vec(IxDyn(&[steps, batch, l]), y).map_err(|e| e.to_string())
 }
 
-/// `lstm_grad(y, dh, dc, dgates, w, c0)` (see `Op::LstmGrad`).
+/// `lstm_grad(y, dh, dc, dgates, w, c0)` (see `Op::LstmGrad`), cotangent
+/// `1 + i` holding the steps from `from[i]` (`+0` at the others).
 pub(super) fn lstm_grad<T: Real>(
     [y, dh, dc, dgates, w, c0]: [&ArrayD<T>; 6],
     reverse: bool,
+    from: &[usize],
 ) -> Result<ArrayD<T>, String> {
     let steps = y.shape().first().copied().unwrap_or(0);
+    // Each cotangent over all the steps: its steps, `+0` at the others.
+    let whole = |d: &ArrayD<T>, i: usize| -> Result<ArrayD<T>, String> {
+        let first = from.get(i).copied().unwrap_or(0);
+        let held = d.shape().first().copied().unwrap_or(0);
+        if first == 0 && held == steps {
+            return Ok(d.clone());
+        }
+        if first.checked_add(held).is_none_or(|end| end > steps) {
+            return Err(format!("cotangent {i} holds steps {first}..{} of {steps}", first + held));
+        }
+        let mut shape = d.shape().to_vec();
+        shape[0] = steps;
+        let mut all = ArrayD::from_elem(IxDyn(&shape), T::zero());
+        all.slice_axis_mut(Axis(0), Slice::from(first..first + held)).assign(d);
+        Ok(all)
+    };
+    let (dh, dc, dgates) = (&whole(dh, 0)?, &whole(dc, 1)?, &whole(dgates, 2)?);
     let sizes = sizes(w, &[c0], steps)?;
     let Sizes { batch, steps, lstm } = sizes;
     let (h, nf, l) = (lstm.hidden, lstm.features, lstm.result_lanes());

@@ -842,3 +842,71 @@ fn activations_are_accurate_with_their_special_values() {
         assert_eq!(bits(&th), bits(&[f32::NAN, 1.0, -1.0, 0.0, -0.0, 1.0, -1.0]), "{isa:?}: tanh {th:?}");
     }
 }
+
+#[test]
+fn cotangents_of_some_steps_are_zero_at_the_others() {
+    let pool = ThreadPool::new(2).unwrap();
+    for reverse in [false, true] {
+        let case = Case::new((3, 5, 4, 2), reverse, 71);
+        let y = case.forward(&pool, 1);
+        let sizes = case.shape.sizes().unwrap();
+        let per_step = [sizes.states / 5, sizes.states / 5, sizes.gates / 5];
+        // Each cotangent's own steps: the last, the first two, none, all.
+        for held in [[4..5, 0..2, 2..2], [0..5, 4..5, 1..4], [2..3, 2..2, 0..5]] {
+            let dense = [0, 1, 2].map(|k| case.d[k].clone().unwrap());
+            let part =
+                [0, 1, 2].map(|k| dense[k][held[k].start * per_step[k]..held[k].end * per_step[k]].to_vec());
+            // The same cotangents over all the steps, `+0` outside.
+            let filled = [0, 1, 2].map(|k| {
+                let mut v = vec![0.0f32; dense[k].len()];
+                let range = held[k].start * per_step[k]..held[k].end * per_step[k];
+                v[range.clone()].copy_from_slice(&dense[k][range]);
+                v
+            });
+            for parts in [1, 2] {
+                for lanes in [false, true] {
+                    let run = |d: [&[f32]; 3], steps: [Range<usize>; 3]| {
+                        let mut r = lanes.then(|| vec![f32::NAN; sizes.grads]);
+                        let mut dw = vec![f32::NAN; sizes.weight];
+                        let grads = LstmGrads {
+                            lanes: r.as_deref_mut(),
+                            weight: Some(&mut dw),
+                            weight_transposed: false,
+                        };
+                        let d = d.map(Some);
+                        lstm_backward_steps(&pool, case.shape, parts, &y, d, steps, &case.w, &case.c0, grads)
+                            .unwrap();
+                        (r, dw)
+                    };
+                    let got = run([&part[0], &part[1], &part[2]], held.clone());
+                    let want = run([&filled[0], &filled[1], &filled[2]], [0..5, 0..5, 0..5]);
+                    assert!(
+                        got.0.as_deref().map(bits) == want.0.as_deref().map(bits)
+                            && bits(&got.1) == bits(&want.1),
+                        "steps {held:?}, reverse {reverse}, {parts} parts, r {lanes}"
+                    );
+                }
+            }
+        }
+        // Steps past the last, and lengths that are not the steps' own.
+        let d = case.d[0].as_deref().unwrap();
+        for (slice, steps) in
+            [(&d[..0], 5..6), (&d[..0], Range { start: 3, end: 2 }), (d, 0..4), (&d[..per_step[0]], 0..2)]
+        {
+            let mut r = vec![0.0f32; sizes.grads];
+            let grads = LstmGrads { lanes: Some(&mut r), weight: None, weight_transposed: false };
+            let held = [steps, 0..0, 0..0];
+            let d = [Some(slice), None, None];
+            assert!(
+                lstm_backward_steps(&pool, case.shape, 1, &y, d, held.clone(), &case.w, &case.c0, grads)
+                    .is_err(),
+                "{held:?} of {} elements",
+                slice.len()
+            );
+        }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
