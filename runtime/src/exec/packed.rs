@@ -369,6 +369,22 @@ struct Operands {
 }
 
 impl Operands {
+    /// The block of columns `group..group + width` (fewer at the last) of
+    /// panel `first / NR`, rows `k0..k0 + KC` (fewer at the last).
+    #[inline(always)]
+    fn block(&self, first: usize, group: usize, k0: usize, width: usize) -> Block {
+        Block {
+            // `group - first < NR` columns and `k0 < k` rows into panel
+            // `first / NR`, which lies within `B`.
+            b: self.b.wrapping_add(first / NR * self.panel + k0 * self.ldb + group - first),
+            col: group,
+            cols: width.min(self.n - group),
+            k0,
+            kc: KC.min(self.k - k0),
+            accumulate: self.accumulate || k0 > 0,
+        }
+    }
+
     /// `A[i, p]`.
     ///
     /// # Safety
@@ -597,79 +613,53 @@ unsafe fn product_with<V: Vector, const MR: usize, const NV: usize, const TA: bo
     // block of depth, its whole tiles go row block by row block, each over
     // all the columns (`B`'s rows are read `MR` times as often, from L2, as
     // lines in a row).
-    let mut first_row = 0;
-    if TA && o.k <= KC {
-        first_row = o.m / MR * MR;
-        for i in (0..first_row).step_by(MR) {
-            for first in (0..o.n).step_by(NR) {
-                // SAFETY: panel `first / NR` lies within `B` (`first < n`).
-                let panel = unsafe { o.b.add(first / NR * o.panel) };
-                for group in (first..o.n.min(first + NR)).step_by(width) {
-                    let block = Block {
-                        // SAFETY: `group - first < NR` columns into the
-                        // panel.
-                        b: unsafe { panel.add(group - first) },
-                        col: group,
-                        cols: width.min(o.n - group),
-                        k0: 0,
-                        kc: o.k,
-                        accumulate: o.accumulate,
-                    };
-                    // SAFETY: rows `i..i + MR ≤ m` of A and C, `block`
-                    // within B and C (the contract).
-                    unsafe { rows::<V, MR, NV, TA>(o, &block, i) };
-                    prefetch.share(tiles);
-                    tiles = tiles.saturating_sub(1);
-                }
+    let first_row = if TA && o.k <= KC { o.m / MR * MR } else { 0 };
+    for i in (0..first_row).step_by(MR) {
+        for first in (0..o.n).step_by(NR) {
+            for group in (first..o.n.min(first + NR)).step_by(width) {
+                let block = o.block(first, group, 0, width);
+                // SAFETY: rows `i..i + MR ≤ m` of A and C, `block` within B
+                // and C (the contract).
+                unsafe { rows::<V, MR, NV, TA>(o, &block, i) };
+                prefetch.share(tiles);
+                tiles = tiles.saturating_sub(1);
             }
         }
     }
-    for first in (0..o.n).step_by(NR) {
-        // SAFETY: panel `first / NR` lies within `B` (`first < n`).
-        let panel = unsafe { o.b.add(first / NR * o.panel) };
-        for group in (first..o.n.min(first + NR)).step_by(width) {
-            let cols = width.min(o.n - group);
-            for k0 in (0..o.k).step_by(KC) {
-                let block = Block {
-                    // SAFETY: `group - first < NR` columns and `k0 < k` rows
-                    // into the panel.
-                    b: unsafe { panel.add(k0 * o.ldb + group - first) },
-                    col: group,
-                    cols,
-                    k0,
-                    kc: KC.min(o.k - k0),
-                    accumulate: o.accumulate || k0 > 0,
-                };
-                let mut i = first_row;
-                // SAFETY: rows `i..i + R ≤ m` of A and C, `block` within B
-                // and C (the contract).
-                unsafe {
-                    while i + MR <= o.m {
-                        rows::<V, MR, NV, TA>(o, &block, i);
-                        prefetch.share(tiles);
-                        tiles = tiles.saturating_sub(1);
-                        i += MR;
-                    }
-                    if MR > 8 && o.m - i >= 8 {
-                        rows::<V, 8, NV, TA>(o, &block, i);
-                        i += 8;
-                    }
-                    if MR > 4 && o.m - i >= 4 {
-                        rows::<V, 4, NV, TA>(o, &block, i);
-                        i += 4;
-                    }
-                    if MR > 2 && o.m - i >= 2 {
-                        rows::<V, 2, NV, TA>(o, &block, i);
-                        i += 2;
-                    }
-                    if i < o.m {
-                        rows::<V, 1, NV, TA>(o, &block, i);
-                    }
-                    if !o.m.is_multiple_of(MR) {
-                        prefetch.share(tiles);
-                        tiles = tiles.saturating_sub(1);
-                    }
-                }
+    for (first, group, k0) in (0..o.n).step_by(NR).flat_map(|first| {
+        (first..o.n.min(first + NR))
+            .step_by(width)
+            .flat_map(move |group| (0..o.k).step_by(KC).map(move |k0| (first, group, k0)))
+    }) {
+        let block = o.block(first, group, k0, width);
+        let mut i = first_row;
+        // SAFETY: rows `i..i + R ≤ m` of A and C, `block` within B
+        // and C (the contract).
+        unsafe {
+            while i + MR <= o.m {
+                rows::<V, MR, NV, TA>(o, &block, i);
+                prefetch.share(tiles);
+                tiles = tiles.saturating_sub(1);
+                i += MR;
+            }
+            if MR > 8 && o.m - i >= 8 {
+                rows::<V, 8, NV, TA>(o, &block, i);
+                i += 8;
+            }
+            if MR > 4 && o.m - i >= 4 {
+                rows::<V, 4, NV, TA>(o, &block, i);
+                i += 4;
+            }
+            if MR > 2 && o.m - i >= 2 {
+                rows::<V, 2, NV, TA>(o, &block, i);
+                i += 2;
+            }
+            if i < o.m {
+                rows::<V, 1, NV, TA>(o, &block, i);
+            }
+            if !o.m.is_multiple_of(MR) {
+                prefetch.share(tiles);
+                tiles = tiles.saturating_sub(1);
             }
         }
     }
