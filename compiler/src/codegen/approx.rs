@@ -203,15 +203,36 @@ impl Emit<'_, '_> {
 /// e^x. Cody–Waite reduction x = n·ln2 + r with |r| ≤ ln2/2, the Cephes
 /// degree-5 polynomial for e^r, and 2^n applied as two factors 2^⌊n/2⌋·2^⌈n/2⌉
 /// so that both the overflow boundary and gradual underflow are exact.
-/// Inputs are clamped to [-104, 88.8] first (both ends already round to 0
-/// and +Inf); NaN propagates.
+/// Inputs are clamped to 88.8 first (where the result already rounds to
+/// +Inf), and below [`EXP_ZERO`] (where it already rounds to +0) the result
+/// is +0 by a select; NaN propagates.
 pub fn exp(e: &mut Emit, x: Value) -> Value {
-    let x = e.clamp(x, EXP_MIN, EXP_MAX);
+    let hi = e.f(EXP_MAX);
+    let above = e.cmp(FloatCC::GreaterThan, x, hi);
+    let x = e.select(above, hi, x);
     exp_clamped(e, x)
 }
 
-/// [`exp`] of an `x` already within [-104, 88.8] (or NaN).
+/// [`exp`] of an `x` at most 88.8 (or NaN).
+///
+/// Where `x < EXP_ZERO` the result rounds to +0, but computing it takes
+/// products whose exact values lie below the smallest normal float, which
+/// Intel's cores execute by a microcode assist of some hundred cycles per
+/// instruction (a masked attention score is such a lane in every row of a
+/// softmax): those lanes compute from 0 instead, and the result is set to
+/// +0 at the end. The bits are those of the plain computation (a test
+/// checks every float between -104 and `EXP_ZERO`).
 fn exp_clamped(e: &mut Emit, x: Value) -> Value {
+    let zero_below = e.f(EXP_ZERO);
+    let dead = e.cmp(FloatCC::LessThan, x, zero_below);
+    let zero = e.f(0.0);
+    let x = e.select(dead, zero, x);
+    let y = exp_scaled(e, x);
+    e.select(dead, zero, y)
+}
+
+/// [`exp`]'s arithmetic, for `x` in [-104, 88.8] (or NaN).
+fn exp_scaled(e: &mut Emit, x: Value) -> Value {
     let log2e = e.f(std::f32::consts::LOG2_E);
     let t = e.b.ins().fmul(x, log2e);
     // n = t rounded to the nearest integer (ties to even), as a float and
@@ -242,9 +263,11 @@ fn exp_clamped(e: &mut Emit, x: Value) -> Value {
     e.b.ins().fmul(y, s2)
 }
 
-/// The range [`exp`] clamps its argument to: both ends already round to 0
-/// and +Inf.
-pub const EXP_MIN: f32 = -104.0;
+/// [`exp`] is +0 below this: e^x is below half the smallest subnormal float
+/// from about -103.972 down, and the approximation's arithmetic gives +0
+/// for every float from -104 (and any below, clamped to -104) up to it.
+pub const EXP_ZERO: f32 = -103.98;
+/// [`exp`] clamps its argument to this: it already rounds to +Inf.
 pub const EXP_MAX: f32 = 88.8;
 /// [`tanh`] evaluates its rational function on |x| clamped to this; beyond
 /// it tanh rounds to 1.
@@ -397,29 +420,31 @@ pub fn tanh(e: &mut Emit, x: Value) -> Value {
 /// positive), and vector lanes choose `t·s` by the sign bit of `x` (an
 /// arithmetic shift of its bits) rather than by a comparison with zero.
 /// The results are the same bits: `-0` takes `t·s = 1·½ = ½`, as `+0`
-/// takes `s`, and a NaN stays NaN either way.
+/// takes `s`; a NaN is returned as it came.
 pub fn sigmoid(e: &mut Emit, x: Value) -> Value {
     let bits = e.bits_of(x);
     let sign_bit = e.i(i32::MIN);
     let na_bits = e.b.ins().bor(bits, sign_bit);
     let na = e.float_of(na_bits);
-    // Lower clamp only (see `Emit::clamp`): -|x| ≤ 0 < 88.8, or NaN.
-    let lo = e.f(EXP_MIN);
-    let below = e.cmp(FloatCC::LessThan, na, lo);
-    let na = e.select(below, lo, na);
+    // No clamp: -|x| ≤ 0 < 88.8, or NaN.
     let t = exp_clamped(e, na);
     let one = e.f(1.0);
     let den = e.b.ins().fadd(one, t);
     let s = e.b.ins().fdiv(one, den);
     let ts = e.b.ins().fmul(t, s);
-    if e.lanes.is_vector() {
+    let r = if e.lanes.is_vector() {
         let neg = e.b.ins().sshr_imm_u(bits, 31);
         e.select(Mask(neg), ts, s)
     } else {
         let zero = e.f(0.0);
         let neg = e.cmp(FloatCC::LessThan, x, zero);
         e.select(neg, ts, s)
-    }
+    };
+    // A NaN is returned as it came: the array function's arithmetic on it
+    // is LLVM's, which may fold `-|x|`'s sign into a constant and so give
+    // another NaN than this code's.
+    let nan = e.cmp(FloatCC::Unordered, x, x);
+    e.select(nan, x, r)
 }
 
 /// [`erf`] for |x| < 1: x·P(x²), P's coefficients.

@@ -1857,7 +1857,25 @@ fn wide_array_functions_equal_the_inline_approximations() {
     let mut xs = sweep_all_binades();
     xs.extend(grid(-110.0, 90.0, 1.0 / 256.0));
     xs.extend([
-        -104.0, -103.99, 88.72, 88.8, 88.81, 9.0, -9.0, 8.999, 1e-30, -1e-30, -0.0, 0.0, 1.0, -1.0, 4.0, -4.0,
+        -104.0,
+        -103.99,
+        -103.98,
+        -103.979_996,
+        -103.97,
+        88.72,
+        88.8,
+        88.81,
+        9.0,
+        -9.0,
+        8.999,
+        1e-30,
+        -1e-30,
+        -0.0,
+        0.0,
+        1.0,
+        -1.0,
+        4.0,
+        -4.0,
     ]);
     type Function = (&'static str, EmitFn, fn(f32) -> f32, UnaryOp);
     let table: [Function; 4] = [
@@ -1895,6 +1913,29 @@ fn wide_array_functions_equal_the_inline_approximations() {
                 );
             }
         }
+    }
+}
+
+/// Below `EXP_ZERO`, `exp` is +0 by a select (its arithmetic would take
+/// subnormal products there, a microcode assist each on Intel's cores):
+/// the arithmetic gives +0 itself at every float from -104 (the old lower
+/// clamp, which every input below took) up to `EXP_ZERO`, so the results
+/// are the bits of the plain arithmetic; and just above, it does not.
+#[test]
+fn exp_is_zero_below_exp_zero_as_its_arithmetic_is() {
+    let mut x = approx::EXP_ZERO;
+    let mut floats = 0;
+    while x.next_down() >= -104.0 {
+        x = x.next_down();
+        assert_eq!(super::wide::exp_scaled(x).to_bits(), 0, "exp's arithmetic at {x:e}");
+        floats += 1;
+    }
+    assert!(floats > 1000, "{floats} floats checked");
+    assert!(super::wide::exp_scaled(-103.96) > 0.0, "exp's arithmetic is 0 well above EXP_ZERO");
+    for x in [approx::EXP_ZERO.next_down(), -104.0, -1e30, f32::NEG_INFINITY] {
+        assert_eq!(super::wide::exp(x).to_bits(), 0, "exp({x:e})");
+        assert_eq!(super::wide::sigmoid(x).to_bits(), 0, "sigmoid({x:e})");
+        assert_eq!(super::wide::sigmoid(-x).to_bits(), 1.0f32.to_bits(), "sigmoid({:e})", -x);
     }
 }
 

@@ -18,7 +18,7 @@
 //! (no branches: the comparisons become selects).
 
 use super::approx::{
-    ERF_LOG_ERFC, ERF_SMALL, EXP_MAX, EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER,
+    ERF_LOG_ERFC, ERF_SMALL, EXP_MAX, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, ROUND_SHIFTER,
     TANH_CLAMP, TANH_P, TANH_Q,
 };
 use crate::ir::UnaryOp;
@@ -95,9 +95,22 @@ fn pow2(n: i32) -> f32 {
     f32::from_bits((n.wrapping_add(127) as u32) << 23)
 }
 
-/// `approx::exp_clamped`.
+/// `approx::exp_clamped`: the lanes below `EXP_ZERO` compute from 0 and
+/// give +0.
 #[inline(always)]
 fn exp_clamped(x: f32) -> f32 {
+    let dead = x < EXP_ZERO;
+    let y = exp_scaled(if dead { 0.0 } else { x });
+    if dead {
+        0.0
+    } else {
+        y
+    }
+}
+
+/// `approx::exp_scaled`.
+#[inline(always)]
+pub(crate) fn exp_scaled(x: f32) -> f32 {
     let t = x * std::f32::consts::LOG2_E;
     let shifted = t + ROUND_SHIFTER;
     let n = shifted - ROUND_SHIFTER;
@@ -113,28 +126,28 @@ fn exp_clamped(x: f32) -> f32 {
     y * pow2(n1) * pow2(n2)
 }
 
-/// `approx::exp`: the clamp is `Emit::clamp` (a NaN passes through both
-/// comparisons).
+/// `approx::exp` (a NaN passes through the comparisons).
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
-    let x = if x < EXP_MIN { EXP_MIN } else { x };
     let x = if x > EXP_MAX { EXP_MAX } else { x };
     exp_clamped(x)
 }
 
-/// `approx::sigmoid` (its vector form, which picks `t·s` by the sign bit).
+/// `approx::sigmoid` (its vector form, which picks `t·s` by the sign bit;
+/// a NaN is returned as it came).
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
     let bits = x.to_bits();
     let na = f32::from_bits(bits | 0x8000_0000);
-    let na = if na < EXP_MIN { EXP_MIN } else { na };
     let t = exp_clamped(na);
     let s = 1.0 / (1.0 + t);
     let ts = t * s;
-    if (bits as i32) < 0 {
-        ts
+    let r = if (bits as i32) < 0 { ts } else { s };
+    #[allow(clippy::eq_op)] // the unordered comparison of x with itself, as the inline code
+    if x != x {
+        x
     } else {
-        s
+        r
     }
 }
 

@@ -94,7 +94,7 @@ use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use nnc_compiler::codegen::approx::{
-    EXP_MIN, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
+    EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
 };
 
 use super::gemm::{MatMut, MatRef};
@@ -1119,9 +1119,11 @@ unsafe fn lane<S: Lane>(p: *const f32, h: usize, k: usize, j: usize) -> S {
     unsafe { S::load(p.add(k * h + j)) }
 }
 
-/// e^x for `x` in [-104, 88.8] or NaN: the compiler's `approx::exp` after
+/// e^x for `x` at most 88.8 or NaN: the compiler's `approx::exp` after
 /// its clamp (Cody–Waite reduction, the degree-5 polynomial, 2^n applied in
-/// two halves).
+/// two halves), with its lanes below `EXP_ZERO` computed from 0 and set to
+/// +0 (the same bits, without the subnormal products that Intel's cores
+/// take a microcode assist for).
 ///
 /// # Safety
 /// The CPU has `S`'s instruction set.
@@ -1129,6 +1131,9 @@ unsafe fn lane<S: Lane>(p: *const f32, h: usize, k: usize, j: usize) -> S {
 unsafe fn exp_clamped<S: Lane>(x: S) -> S {
     // SAFETY: the contract.
     unsafe {
+        let bound = S::splat(EXP_ZERO);
+        let x_in = x;
+        let x = x_in.zero_where_below(bound, x_in);
         let t = x.mul(S::splat(std::f32::consts::LOG2_E));
         let shifter = S::splat(ROUND_SHIFTER);
         let shifted = t.add(shifter);
@@ -1139,7 +1144,7 @@ unsafe fn exp_clamped<S: Lane>(x: S) -> S {
         let r2 = r.mul(r);
         let y = p.mul_add(r2, r).add(S::splat(1.0));
         let (s1, s2) = shifted.pow2_halves();
-        y.mul(s1).mul(s2)
+        x_in.zero_where_below(bound, y.mul(s1).mul(s2))
     }
 }
 
@@ -1170,7 +1175,7 @@ unsafe fn horner<S: Lane>(x: S, coeffs: &[f32]) -> S {
 unsafe fn sigmoid<S: Lane>(x: S) -> S {
     // SAFETY: the contract.
     unsafe {
-        let na = x.or_bits(SIGN).at_least(S::splat(EXP_MIN));
+        let na = x.or_bits(SIGN);
         let t = exp_clamped(na);
         let one = S::splat(1.0);
         let s = one.div(one.add(t));
@@ -1226,9 +1231,8 @@ trait Lane: Copy {
     /// `bound` in the lanes where `self > bound`, else `self` (so NaN
     /// stays).
     unsafe fn at_most(self, bound: Self) -> Self;
-    /// `bound` in the lanes where `self < bound`, else `self` (so NaN
-    /// stays).
-    unsafe fn at_least(self, bound: Self) -> Self;
+    /// `+0` in the lanes where `self < bound`, else `v` (so NaN keeps `v`).
+    unsafe fn zero_where_below(self, bound: Self, v: Self) -> Self;
     /// `neg` in the lanes where `self`'s sign bit is set, else `pos`.
     unsafe fn select_sign(self, neg: Self, pos: Self) -> Self;
     /// `(2^⌊n/2⌋, 2^(n − ⌊n/2⌋))` for the integer `n` held in the low
@@ -1294,11 +1298,11 @@ impl Lane for f32 {
         }
     }
     #[inline(always)]
-    unsafe fn at_least(self, bound: Self) -> Self {
+    unsafe fn zero_where_below(self, bound: Self, v: Self) -> Self {
         if self < bound {
-            bound
+            0.0
         } else {
-            self
+            v
         }
     }
     #[inline(always)]
@@ -1372,7 +1376,7 @@ impl<S: Lane> Lane for Pair<S> {
         mul_add(b, c);
         or(b);
         at_most(bound);
-        at_least(bound);
+        zero_where_below(bound, v);
         select_sign(neg, pos);
     }
     pair_lanes! {
@@ -1510,10 +1514,9 @@ mod x86 {
             unsafe { _mm256_min_ps(bound, self) }
         }
         #[inline(always)]
-        unsafe fn at_least(self, bound: Self) -> Self {
-            // `max(a, b)` is `a > b ? a : b` (see `at_most`).
+        unsafe fn zero_where_below(self, bound: Self, v: Self) -> Self {
             // SAFETY: AVX present (the contract).
-            unsafe { _mm256_max_ps(bound, self) }
+            unsafe { _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(self, bound), v) }
         }
         #[inline(always)]
         unsafe fn select_sign(self, neg: Self, pos: Self) -> Self {
@@ -1614,9 +1617,9 @@ mod x86 {
             unsafe { _mm512_min_ps(bound, self) }
         }
         #[inline(always)]
-        unsafe fn at_least(self, bound: Self) -> Self {
+        unsafe fn zero_where_below(self, bound: Self, v: Self) -> Self {
             // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_max_ps(bound, self) }
+            unsafe { _mm512_maskz_mov_ps(!_mm512_cmp_ps_mask::<_CMP_LT_OQ>(self, bound), v) }
         }
         #[inline(always)]
         unsafe fn select_sign(self, neg: Self, pos: Self) -> Self {
