@@ -910,3 +910,25 @@ fn cotangents_of_some_steps_are_zero_at_the_others() {
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
+
+/// Every block's scratch starts on a cache line and holds its rows, and
+/// so do the partial sums, whatever the sizes asked before.
+#[test]
+fn scratch_starts_on_a_cache_line() {
+    let pool = ThreadPool::new(2).unwrap();
+    for (batch, gates) in [(64, 528), (5, 7), (7, 1), (33, 100), (64, 1040), (1, 3)] {
+        for parts in [1, 2, 3] {
+            let task = |_: usize, rows: Range<usize>, scratch: &mut [f32]| {
+                assert_eq!(scratch.as_ptr() as usize % 64, 0, "{batch} rows of {gates}, {parts} parts");
+                assert!(scratch.len() >= rows.len() * gates);
+                scratch.fill(1.0);
+                Ok(())
+            };
+            run_blocks(&pool, batch, parts, gates, &task).unwrap();
+        }
+        with_partial_sums(batch * gates, |sums| {
+            assert_eq!(sums.as_ptr() as usize % 64, 0, "partial sums of {batch}·{gates}");
+            assert_eq!(sums.len(), batch * gates);
+        });
+    }
+}
