@@ -415,14 +415,20 @@ pub struct Scratch {
 impl Scratch {
     /// The (padded image, column block) buffers of `geometry`, the padded
     /// image all zeros.
+    ///
+    /// Both start on a cache line (as the Winograd kernels' buffers), so
+    /// that rows of whole lines are read without loads spanning two.
     fn prepare(&mut self, geometry: &ConvGeometry, tiling: &Tiling) -> (&mut [f32], &mut [f32]) {
-        let col_len = tiling.col_len(geometry);
+        const LINE: usize = 16;
+        let line_offset = |buf: &[f32]| buf.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE);
+        let (padded_len, col_len) = (geometry.padded_len(), tiling.col_len(geometry));
         self.padded.clear();
-        self.padded.resize(geometry.padded_len(), 0.0);
-        if self.col.len() < col_len {
-            self.col.resize(col_len, 0.0);
+        self.padded.resize(padded_len + LINE, 0.0);
+        if self.col.len() < col_len + LINE {
+            self.col.resize(col_len + LINE, 0.0);
         }
-        (&mut self.padded[..], &mut self.col[..col_len])
+        let (p, c) = (line_offset(&self.padded), line_offset(&self.col));
+        (&mut self.padded[p..p + padded_len], &mut self.col[c..c + col_len])
     }
 }
 

@@ -115,11 +115,31 @@ pub struct Scratch {
     rows: Vec<f32>,
 }
 
+/// Floats per cache line.
+const LINE: usize = 16;
+
+/// `len` floats of `buf`, grown as needed, from its first cache-line
+/// boundary: the block buffers' rows are whole lines (`block_stride`), so
+/// no vector load or store of a row spans two lines (which Intel's cores
+/// take at twice the cost). The same `len` elements as long as `buf` does
+/// not grow ([`aligned`] finds them again).
 fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
+    if buf.len() < len + LINE {
+        buf.resize(len + LINE, 0.0);
     }
-    &mut buf[..len]
+    let skip = line_offset(buf);
+    &mut buf[skip..skip + len]
+}
+
+/// The `len` floats [`grow`] last gave of `buf`.
+fn aligned(buf: &[f32], len: usize) -> &[f32] {
+    let skip = line_offset(buf);
+    &buf[skip..skip + len]
+}
+
+/// Elements of `buf` before its first cache-line boundary.
+fn line_offset(buf: &[f32]) -> usize {
+    buf.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE)
 }
 
 fn check_len(what: &str, len: usize, want: usize) -> Result<(), String> {
@@ -685,9 +705,10 @@ fn transformed_forward(
     check_len("weight", w.len(), s.c_out * s.c_in * 9)?;
     let len = XI * s.c_out * s.c_in;
     let mut u = std::mem::take(&mut scratch.u);
-    transform_weights(w, s.c_out, s.c_in, transposed, grow(&mut u, len));
+    let transformed = grow(&mut u, len);
+    transform_weights(w, s.c_out, s.c_in, transposed, transformed);
     let run = if transposed { s.transposed() } else { *s };
-    run_forward(isa, &run, rows_per_block, input, &u[..len], out, scratch);
+    run_forward(isa, &run, rows_per_block, input, transformed, out, scratch);
     scratch.u = u;
     Ok(())
 }
@@ -750,7 +771,7 @@ fn conv_weight_grad_with(
     grow(&mut scratch.du, XI * s.c_out * s.c_in).fill(0.0);
     run_weight_grad(isa, s, rows_per_block, x, dy, scratch);
     let plane = s.c_out * s.c_in;
-    let du = &scratch.du[..XI * plane];
+    let du = aligned(&scratch.du, XI * plane);
     for k in 0..s.c_out {
         for c in 0..s.c_in {
             let g = untransform_kernel(&du[k * s.c_in + c..], plane);

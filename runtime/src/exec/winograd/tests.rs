@@ -195,3 +195,21 @@ fn winograd_rejects_shapes_it_cannot_map() {
     let err = conv(&s, 2, &[0.0; 49], &[0.0; 36], &mut [0.0; 50], &mut scratch).unwrap_err();
     assert!(err.contains("input holds 49 elements"), "{err}");
 }
+
+/// The block buffers start on a cache line; growing to a length not
+/// larger gives the same elements again, and `aligned` finds them.
+#[test]
+fn scratch_buffers_start_on_a_cache_line() {
+    let mut buf = Vec::new();
+    for len in [1, 7, 16, 100, 4096, 33, 70_000, 5] {
+        let slice = grow(&mut buf, len);
+        assert_eq!(slice.as_ptr() as usize % 64, 0, "{len} floats");
+        assert_eq!(slice.len(), len);
+        slice.fill(len as f32);
+        let again = grow(&mut buf, len);
+        assert!(again.iter().all(|&v| v == len as f32), "{len} floats grown again");
+        let seen = aligned(&buf, len);
+        assert_eq!(seen.as_ptr() as usize % 64, 0);
+        assert!(seen.iter().all(|&v| v == len as f32), "{len} floats found again");
+    }
+}
