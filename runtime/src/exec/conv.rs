@@ -33,6 +33,7 @@
 use nnc_compiler::ir::ConvAttrs;
 
 use super::gemm::{GemmProvider, MatMut, MatRef};
+use super::isa::{line_offset, LINE_FLOATS};
 
 /// A validated convolution `[N, C, *S] x [O, C/groups, *K] -> [N, O, *S']`:
 /// output position `p` reads input position `p*stride + k*dilation - lo`
@@ -419,13 +420,11 @@ impl Scratch {
     /// Both start on a cache line (as the Winograd kernels' buffers), so
     /// that rows of whole lines are read without loads spanning two.
     fn prepare(&mut self, geometry: &ConvGeometry, tiling: &Tiling) -> (&mut [f32], &mut [f32]) {
-        const LINE: usize = 16;
-        let line_offset = |buf: &[f32]| buf.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE);
         let (padded_len, col_len) = (geometry.padded_len(), tiling.col_len(geometry));
         self.padded.clear();
-        self.padded.resize(padded_len + LINE, 0.0);
-        if self.col.len() < col_len + LINE {
-            self.col.resize(col_len + LINE, 0.0);
+        self.padded.resize(padded_len + LINE_FLOATS, 0.0);
+        if self.col.len() < col_len + LINE_FLOATS {
+            self.col.resize(col_len + LINE_FLOATS, 0.0);
         }
         let (p, c) = (line_offset(&self.padded), line_offset(&self.col));
         (&mut self.padded[p..p + padded_len], &mut self.col[c..c + col_len])

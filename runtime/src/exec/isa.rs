@@ -52,6 +52,18 @@ pub(crate) enum Cache {
     L2,
 }
 
+/// Floats per cache line (64 bytes).
+pub(crate) const LINE_FLOATS: usize = 16;
+
+/// Elements of `buf` before its first cache-line boundary (at most
+/// [`LINE_FLOATS`]): a scratch buffer given that many floats of slack holds
+/// its data from there on, so that rows of whole lines are read and
+/// written without a vector access spanning two lines (which Intel's cores
+/// take at twice the cost).
+pub(crate) fn line_offset(buf: &[f32]) -> usize {
+    buf.as_ptr().align_offset(LINE_FLOATS * size_of::<f32>()).min(LINE_FLOATS)
+}
+
 /// Asks the CPU to bring the cache line holding `p` into `cache`. A hint:
 /// it reads and writes nothing, never faults, and any address is allowed.
 #[inline(always)]

@@ -98,7 +98,7 @@ use nnc_compiler::codegen::approx::{
 };
 
 use super::gemm::{MatMut, MatRef};
-use super::isa::{prefetch_line, Cache, Isa};
+use super::isa::{line_offset, prefetch_line, Cache, Isa, LINE_FLOATS};
 use super::packed::{self, PackedB, Prefetch};
 use super::pool::ThreadPool;
 
@@ -244,9 +244,6 @@ fn with_buffer<R>(
     })
 }
 
-/// Floats per cache line.
-const LINE: usize = 16;
-
 /// The work of one row block: `(block, rows, scratch)`.
 type BlockTask<'a> = dyn Fn(usize, Range<usize>, &mut [f32]) -> Result<(), String> + Sync + 'a;
 
@@ -267,13 +264,13 @@ fn run_blocks(
     let first_error: Mutex<Option<(usize, String)>> = Mutex::new(None);
     pool.run(parts, &|part| {
         let rows = block(batch, parts, part);
-        let result = with_buffer(&GATES, rows.len() * gates + LINE, |scratch| {
+        let result = with_buffer(&GATES, rows.len() * gates + LINE_FLOATS, |scratch| {
             // The scratch from a cache line's start: its rows are whole lines
             // (`4H` floats, or `dpre_stride`), so that no vector load or
             // store of a row spans two lines — on Intel's cores such a split
             // access costs twice, which took the weight gradient's product
             // (reading `dpre`) from 202 to 176 GFLOP/s in the `packed` bench.
-            let skip = scratch.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE);
+            let skip = line_offset(scratch);
             task(part, rows, &mut scratch[skip..])
         });
         if let Err(message) = result {
@@ -694,8 +691,8 @@ thread_local! {
 /// starting on a cache line (as the blocks' scratch: rows of `4H` floats
 /// are then whole lines).
 fn with_partial_sums<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    with_buffer(&PARTIALS, len + LINE, |sums| {
-        let skip = sums.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE);
+    with_buffer(&PARTIALS, len + LINE_FLOATS, |sums| {
+        let skip = line_offset(sums);
         f(&mut sums[skip..skip + len])
     })
 }

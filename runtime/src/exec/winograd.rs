@@ -45,6 +45,8 @@
 
 use micro::Simd;
 
+use super::isa::{line_offset, LINE_FLOATS};
+
 /// Transformed positions of a 4×4 tile.
 const XI: usize = 16;
 
@@ -115,17 +117,14 @@ pub struct Scratch {
     rows: Vec<f32>,
 }
 
-/// Floats per cache line.
-const LINE: usize = 16;
-
 /// `len` floats of `buf`, grown as needed, from its first cache-line
 /// boundary: the block buffers' rows are whole lines (`block_stride`), so
 /// no vector load or store of a row spans two lines (which Intel's cores
 /// take at twice the cost). The same `len` elements as long as `buf` does
 /// not grow ([`aligned`] finds them again).
 fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len + LINE {
-        buf.resize(len + LINE, 0.0);
+    if buf.len() < len + LINE_FLOATS {
+        buf.resize(len + LINE_FLOATS, 0.0);
     }
     let skip = line_offset(buf);
     &mut buf[skip..skip + len]
@@ -135,11 +134,6 @@ fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 fn aligned(buf: &[f32], len: usize) -> &[f32] {
     let skip = line_offset(buf);
     &buf[skip..skip + len]
-}
-
-/// Elements of `buf` before its first cache-line boundary.
-fn line_offset(buf: &[f32]) -> usize {
-    buf.as_ptr().align_offset(LINE * size_of::<f32>()).min(LINE)
 }
 
 fn check_len(what: &str, len: usize, want: usize) -> Result<(), String> {
