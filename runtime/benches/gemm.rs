@@ -140,7 +140,7 @@ fn conv_tiles(c: &mut Criterion) {
 }
 
 /// Winograd F(2×2, 3×3) convolutions (`nnc_runtime::exec::winograd`) at
-/// the shapes of the benchmark ResNet and U-Net, forward, input gradient
+/// the shapes of the benchmark CNN, ResNet and U-Net, forward, input gradient
 /// and weight gradient, per blocks of tile rows; throughput in the direct
 /// convolution's floating-point operations (2·K·C·9 per output), so
 /// `Gelem/s` compares with the im2col products' GFLOP/s.
@@ -149,9 +149,14 @@ fn winograd(c: &mut Criterion) {
     let mut group = c.benchmark_group("winograd");
     group.sample_size(10);
     // (batch, channels in, channels out, image side)
-    for (batch, c_in, c_out, side) in
-        [(32, 16, 16, 32), (8, 32, 32, 64), (8, 96, 32, 64), (8, 192, 64, 32), (8, 128, 128, 16)]
-    {
+    for (batch, c_in, c_out, side) in [
+        (64, 32, 64, 14),
+        (32, 16, 16, 32),
+        (8, 32, 32, 64),
+        (8, 96, 32, 64),
+        (8, 192, 64, 32),
+        (8, 128, 128, 16),
+    ] {
         let s =
             Shape { batch, c_in, c_out, in_h: side, in_w: side, out_h: side, out_w: side, lo_h: 1, lo_w: 1 };
         let (x, w) = (values(batch * c_in * side * side), values(c_out * c_in * 9));

@@ -219,12 +219,25 @@ unsafe fn split_row<S: Simd>(src: &[f32], lo: usize, even: &mut [f32], odd: &mut
         }
         t += lanes;
     }
-    for t in t..pairs {
-        a[t] = src[2 * t];
-        b[t] = src[2 * t + 1];
-    }
-    if src.len() % 2 == 1 {
-        a[pairs] = src[2 * pairs];
+    // The rest (fewer than LANES pairs, and the last even column of an
+    // odd row) by masked loads and stores.
+    let rest = src.len() - 2 * t;
+    if rest > 0 {
+        // SAFETY: the CPU has S's instructions (this function's contract);
+        // the loads read the `rest` elements of `src` from `2t` on, the
+        // stores the `a.len() - t` and `b.len() - t` elements of `a` and
+        // `b` from `t` on.
+        unsafe {
+            let x = S::load_first(src[2 * t..].as_ptr(), rest.min(lanes));
+            let y = if rest > lanes {
+                S::load_first(src[2 * t + lanes..].as_ptr(), rest - lanes)
+            } else {
+                S::zero()
+            };
+            let (e, o) = x.unzip(y);
+            e.store_first(a[t..].as_mut_ptr(), a.len() - t);
+            o.store_first(b[t..].as_mut_ptr(), b.len() - t);
+        }
     }
 }
 
@@ -307,7 +320,7 @@ unsafe fn transform_input_row<S: Simd>(
 /// `Aᵀ m A` of the tiles of one tile row of one output channel,
 /// `m[ξ·xi_stride + t]` for `t < chunked(tw)`, into its two output rows
 /// (`None`: a row below the output), each `≤ 2·tw` elements: whole chunks
-/// are stored in place, the last partial one through a small buffer.
+/// by plain stores, the last partial one by masked stores.
 ///
 /// # Safety
 /// As [`load`].
@@ -319,7 +332,6 @@ unsafe fn transform_output_row<S: Simd>(
     mut rows: [Option<&mut [f32]>; 2],
 ) {
     let lanes = S::LANES;
-    let mut spill = [0.0f32; 2 * CHUNK];
     // SAFETY: the CPU has S's instructions (this function's contract).
     unsafe {
         for t0 in (0..chunked(tw)).step_by(lanes) {
@@ -348,10 +360,13 @@ unsafe fn transform_output_row<S: Simd>(
                     store(lo, y, at);
                     store(hi, y, at + lanes);
                 } else if at < y.len() {
-                    store(lo, &mut spill, 0);
-                    store(hi, &mut spill, lanes);
+                    // The masked stores write the `rest` elements of `y`
+                    // from `at` on.
                     let rest = y.len() - at;
-                    y[at..].copy_from_slice(&spill[..rest]);
+                    lo.store_first(y[at..].as_mut_ptr(), rest.min(lanes));
+                    if rest > lanes {
+                        hi.store_first(y[at + lanes..].as_mut_ptr(), rest - lanes);
+                    }
                 }
             }
         }
@@ -850,6 +865,16 @@ mod micro {
         /// # Safety
         /// `p` points at `LANES` writable f32.
         unsafe fn store(self, p: *mut f32);
+        /// The first `n` lanes (`n ≤ LANES`) from `p`, the others zero;
+        /// nothing past them is read.
+        /// # Safety
+        /// `p` points at `n` readable f32.
+        unsafe fn load_first(p: *const f32, n: usize) -> Self;
+        /// Stores the first `n` lanes (`n ≤ LANES`) at `p`; nothing past
+        /// them is written.
+        /// # Safety
+        /// `p` points at `n` writable f32.
+        unsafe fn store_first(self, p: *mut f32, n: usize);
         /// `self + a·b`.
         /// # Safety
         /// As [`Simd::zero`].
@@ -903,6 +928,19 @@ mod micro {
             unsafe { p.cast::<[f32; 4]>().write_unaligned(self.0) }
         }
         #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            // SAFETY: the caller guarantees `n` readable f32 at `p`, and
+            // only the first `n ≤ 4` are read.
+            Portable(std::array::from_fn(|i| if i < n { unsafe { *p.add(i) } } else { 0.0 }))
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            for (i, &x) in self.0.iter().enumerate().take(n) {
+                // SAFETY: the caller guarantees `n` writable f32 at `p`.
+                unsafe { *p.add(i) = x };
+            }
+        }
+        #[inline(always)]
         unsafe fn fma(self, a: Self, b: Self) -> Self {
             Portable(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
         }
@@ -930,6 +968,17 @@ mod micro {
         }
     }
 
+    /// The mask of the first `n` of eight lanes (all bits set in each).
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn first_lanes(n: usize) -> __m256i {
+        // SAFETY: AVX2 present (this function's contract).
+        unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+    }
+
     #[cfg(target_arch = "x86_64")]
     impl Simd for __m256 {
         const LANES: usize = 8;
@@ -952,6 +1001,18 @@ mod micro {
         unsafe fn store(self, p: *mut f32) {
             // SAFETY: 8 writable f32 at `p` (the caller's contract).
             unsafe { _mm256_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            // SAFETY: AVX2 present (the caller's contract); the masked load
+            // reads only the first `n` lanes, which the caller guarantees
+            // readable, and faults on no other.
+            unsafe { _mm256_maskload_ps(p, first_lanes(n)) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            // SAFETY: as `load_first`, for writing.
+            unsafe { _mm256_maskstore_ps(p, first_lanes(n), self) }
         }
         #[inline(always)]
         unsafe fn fma(self, a: Self, b: Self) -> Self {
@@ -1025,6 +1086,18 @@ mod micro {
         unsafe fn store(self, p: *mut f32) {
             // SAFETY: 16 writable f32 at `p` (the caller's contract).
             unsafe { _mm512_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            // SAFETY: AVX-512F present (the caller's contract); the masked
+            // load reads only the first `n` lanes, which the caller
+            // guarantees readable, and faults on no other.
+            unsafe { _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p) }
+        }
+        #[inline(always)]
+        unsafe fn store_first(self, p: *mut f32, n: usize) {
+            // SAFETY: as `load_first`, for writing.
+            unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, self) }
         }
         #[inline(always)]
         unsafe fn fma(self, a: Self, b: Self) -> Self {

@@ -123,6 +123,8 @@ fn cases() -> Vec<Shape> {
         shape(2, 1, 1, (3, 3), (1, 0), (0, 1)),
         shape(2, 8, 33, (1, 1), (1, 1), (1, 1)),
         shape(1, 33, 8, (10, 3), (2, 1), (1, 2)),
+        // More tile rows per image than `GROUP`, and tile rows of two chunks.
+        shape(2, 3, 4, (37, 40), (1, 1), (0, 2)),
     ]
 }
 
@@ -211,5 +213,58 @@ fn scratch_buffers_start_on_a_cache_line() {
         let seen = aligned(&buf, len);
         assert_eq!(seen.as_ptr() as usize % 64, 0);
         assert!(seen.iter().all(|&v| v == len as f32), "{len} floats found again");
+    }
+}
+
+/// `load_first` reads the first `n` lanes and gives zero in the others,
+/// reading nothing past them (the loads here end at the end of a buffer of
+/// `n` elements); `store_first` writes the first `n` lanes and nothing past
+/// them — the invariants of their `unsafe` blocks, on every instruction set
+/// the CPU has.
+#[test]
+fn masked_loads_and_stores_touch_only_their_lanes() {
+    use micro::Simd;
+
+    /// # Safety
+    /// The CPU has `S`'s instruction set.
+    unsafe fn check<S: Simd>(isa: micro::Isa) {
+        for n in 0..=S::LANES {
+            let src: Vec<f32> = (1..=n).map(|i| i as f32).collect();
+            let mut lanes = vec![f32::NAN; S::LANES];
+            // SAFETY: `src` holds `n` elements and `lanes` LANES; the CPU
+            // has S's instructions (this function's contract).
+            unsafe { S::load_first(src.as_ptr(), n).store(lanes.as_mut_ptr()) };
+            let want: Vec<f32> = (0..S::LANES).map(|i| if i < n { (i + 1) as f32 } else { 0.0 }).collect();
+            assert_eq!(lanes, want, "load_first of {n} lanes, {isa:?}");
+            let mut dst = vec![-1.0f32; S::LANES + 1];
+            // SAFETY: `lanes` holds LANES elements and `dst` more than `n`.
+            unsafe { S::load(lanes.as_ptr()).store_first(dst.as_mut_ptr(), n) };
+            let want: Vec<f32> = (0..=S::LANES).map(|i| if i < n { (i + 1) as f32 } else { -1.0 }).collect();
+            assert_eq!(dst, want, "store_first of {n} lanes, {isa:?}");
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512(isa: micro::Isa) {
+        // SAFETY: the caller checked AVX-512F.
+        unsafe { check::<std::arch::x86_64::__m512>(isa) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2(isa: micro::Isa) {
+        // SAFETY: the caller checked AVX2 and FMA.
+        unsafe { check::<std::arch::x86_64::__m256>(isa) }
+    }
+    for isa in micro::available() {
+        match isa.level() {
+            // SAFETY: `available` lists only instruction sets the CPU has.
+            #[cfg(target_arch = "x86_64")]
+            micro::Level::Avx512 => unsafe { avx512(isa) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            micro::Level::Avx2 => unsafe { avx2(isa) },
+            // SAFETY: portable code runs on any CPU.
+            micro::Level::Portable => unsafe { check::<micro::Portable>(isa) },
+        }
     }
 }
