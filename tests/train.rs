@@ -468,6 +468,7 @@ fn resuming_a_finished_run_says_there_is_nothing_to_do() {
     );
     insta::assert_snapshot!("resume_past_the_last_epoch", stdout(&out));
     assert!(!dir.join("other/t2.safetensors").exists(), "a no-op run wrote a checkpoint");
+    fs::remove_dir_all(&dir).ok();
 
     // An early-stopped run: nothing to do however many epochs are asked for,
     // and the epoch named is the checkpoint's.

@@ -3,7 +3,7 @@
 //! the errors a user meets), with fixtures written to a temporary directory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{Array, ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, WriteNpyExt};
@@ -15,7 +15,7 @@ mod common;
 use common::{graph, opts, try_load};
 
 /// A fresh temporary directory for one test.
-fn temp(name: &str) -> PathBuf {
+fn temp(name: &str) -> common::TempDir {
     common::temp("data", name)
 }
 

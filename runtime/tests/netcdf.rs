@@ -23,7 +23,7 @@ mod common;
 use common::try_load;
 
 /// A fresh temporary directory for one test.
-fn temp(name: &str) -> PathBuf {
+fn temp(name: &str) -> common::TempDir {
     common::temp("netcdf", name)
 }
 

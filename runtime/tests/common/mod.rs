@@ -39,10 +39,33 @@ pub fn try_load(
     load(source, &graph(x, y), &opts(missing, base)).map_err(|e| e.to_string())
 }
 
-/// A fresh temporary directory for one test of `suite`.
-pub fn temp(suite: &str, name: &str) -> PathBuf {
+/// A fresh temporary directory for one test of `suite`, removed with
+/// everything in it when the test ends (also when it fails).
+pub fn temp(suite: &str, name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("nnc-{suite}-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
