@@ -367,12 +367,26 @@ impl<'g> Builder<'g> {
         }
         let shape = self.graph.ty(v).shape.clone();
         let (direct, blocked, all) = self.operand_groups(v);
-        // Epilogue of a contraction whose chain ends at one of the operands.
+        // Epilogue of a contraction whose chain ends at one of the operands,
+        // or that computes one of them in its epilogue (a value combining
+        // two values of the epilogue, as `0.5·x·(1 + erf(x/√2))` does).
         let node = self.graph.node(v);
         if !matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. }) {
             for &g in &direct {
                 let grp = &self.groups[g];
-                let on_chain = grp.tail.is_some_and(|t| node.args.contains(&t));
+                let after_tail = grp.tail.is_some_and(|t| node.args.contains(&t));
+                // A value of the backward pass stays out of a forward
+                // epilogue (and the other way round): computed early, it
+                // would be held through the rest of the forward pass.
+                let same_pass = grp
+                    .members
+                    .first()
+                    .is_some_and(|&m| self.graph.node(m).grad_of.is_some() == node.grad_of.is_some());
+                let in_epilogue = grp.tail.is_some()
+                    && same_pass
+                    && node.args.iter().any(|a| grp.members.first() == Some(a) || grp.epilogue.contains(a));
+                let on_chain = after_tail || (in_epilogue && self.inputs_with(g, &[], v) <= MAX_LOOP_INPUTS);
+                let grp = &self.groups[g];
                 if on_chain && grp.domain == shape && !blocked.contains(&g) && self.no_cycle(&all, &[g], g) {
                     self.add(g, v);
                     self.groups[g].epilogue.push(v);

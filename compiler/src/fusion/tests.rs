@@ -245,6 +245,57 @@ fn fusion_decisions() {
              %4 mul (k0) -> %5 permute (k1): permute is materialised (graph output, or read by a kernel that needs contiguous memory)
              %5 permute (k1) -> %6 reduce_sum (k2): permute is its own kernel",
         ),
+        (
+            "exact gelu after a product: the epilogue holds values that combine two of its values \
+             (0.5·x and 1 + erf(x/√2)), and a ReLU-style mask of the product and what reads it",
+            r#"graph t mode=train {
+              %0: f32[4, 8] = input "x"
+              %1: f32[8, 8] = input "w"
+              %2: f32[4, 8] = matmul %0, %1
+              %3: f32[] = const 0.70710677
+              %4: f32[4, 8] = broadcast %3 shape=[4, 8]
+              %5: f32[4, 8] = mul %2, %4
+              %6: f32[4, 8] = erf %5
+              %7: f32[] = const 1.0
+              %8: f32[4, 8] = broadcast %7 shape=[4, 8]
+              %9: f32[4, 8] = add %6, %8
+              %10: f32[] = const 0.5
+              %11: f32[4, 8] = broadcast %10 shape=[4, 8]
+              %12: f32[4, 8] = mul %2, %11
+              %13: f32[4, 8] = mul %12, %9
+              %14: f32[] = const 0.0
+              %15: f32[4, 8] = broadcast %14 shape=[4, 8]
+              %16: bool[4, 8] = gt %2, %15
+              %17: f32[4, 8] = input "d"
+              %18: f32[4, 8] = select %16, %17, %15
+              %19: f32[8] = reduce_sum %18 axes=[0]
+              prediction "y" = %13
+              prediction "g" = %19
+            }"#,
+            "k0 matmul [4, 8]
+             %2 matmul: f32[4, 8]
+             %5 mul: f32[4, 8] (epilogue)
+             %6 erf: f32[4, 8] (epilogue)
+             %9 add: f32[4, 8] (epilogue)
+             %12 mul: f32[4, 8] (epilogue)
+             %13 mul: f32[4, 8] (epilogue)
+             %16 gt: bool[4, 8] (epilogue)
+             %18 select: f32[4, 8] (epilogue)
+             inputs: %0, %1, %17
+             outputs: %13, %18
+             k1 loop [4, 8]
+             %19 reduce_sum: f32[8]
+             inputs: %18
+             outputs: %19
+             views:
+             %4 broadcast of %3
+             %8 broadcast of %7
+             %11 broadcast of %10
+             %15 broadcast of %14
+             inline: %3 const, %7 const, %10 const, %14 const
+             boundaries:
+             %18 select (k0) -> %19 reduce_sum (k1): matmul is a contraction (GEMM); the reader is not on its epilogue chain",
+        ),
     ];
     for (name, text, expected) in cases {
         eprintln!("case: {name}");
