@@ -158,7 +158,6 @@ fn classic_and_64_bit_offset_files_decode_fill_missing_valid_range_and_packed_va
         let dropped = try_load(&src, "f32[B, 2, 3]", "f32[B, 1, 2, 3]", Missing::Drop, &dir).unwrap();
         assert_eq!((dropped.n, dropped.dropped), (1, 3));
     }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -174,7 +173,6 @@ fn several_variables_stack_on_axis_1() {
     assert_eq!(x[2 * 2 * per + per + 4], (20 + 3 + 1) as f32 * 0.5 + 10.0);
     assert_eq!(examples.fields[0].variables, vec!["t2m".to_string(), "precip".to_string()]);
     assert_eq!(examples.fields[0].unit, None, "K and mm: no common unit");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -195,7 +193,6 @@ fn a_wrong_dimension_order_is_an_error_naming_both_orders() {
     let src = source("f.nc", &["t2m"], &["t2m"], &["time", "lat"]);
     let e = try_load(&src, "f32[B, 6]", "f32[B, 6]", Missing::Mask, &dir).unwrap_err();
     assert!(e.contains("has 3 dimensions"), "{e}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -225,7 +222,6 @@ fn missing_files_variables_and_corrupt_files_are_clear_errors() {
     fs::write(dir.join("garbage.nc"), &garbage).unwrap();
     let e = load(&source("garbage.nc", &["t2m"], &["t2m"], &[])).unwrap_err();
     assert!(e.contains("garbage.nc"), "{e}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[cfg(not(feature = "netcdf"))]
@@ -239,7 +235,6 @@ fn netcdf4_files_name_the_feature_that_reads_them() {
         try_load(&source("f4.nc", &["t2m"], &["t2m"], &[]), "f32[B, 6]", "f32[B, 6]", Missing::Mask, &dir)
             .unwrap_err();
     assert!(e.contains("NetCDF-4") && e.contains("feature `netcdf`"), "{e}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// The same file as [`write_file`], as NetCDF-4 through libnetcdf.
@@ -304,7 +299,6 @@ fn netcdf4_files_decode_like_netcdf3_ones() {
     )
     .unwrap_err();
     assert!(e.contains("short4.nc"), "{e}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// A file written by Unidata's `ncgen` (`tests/fixtures/one_record_variable.cdl`):
@@ -734,7 +728,6 @@ fn a_truncated_real_file_names_the_file_and_the_variable() {
     fs::write(dir.join("short_lcc_km.nc"), &bytes[..bytes.len() / 2]).unwrap();
     let e = nnc_runtime::data::netcdf::variables(&dir.join("short_lcc_km.nc")).unwrap_err().to_string();
     assert!(e.contains("short_lcc_km.nc"), "{e}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 // `const NAME: TYPE = netcdf(PATH, var: NAME)`: a variable of a NetCDF file
@@ -873,5 +866,4 @@ fn a_model_with_netcdf_constants_compiles_and_runs() {
     assert!(d[0].labels.iter().any(|l| l.message == "the file holds f32[2, 3]"), "{d:#?}");
     let d = errors(&src.replace("netcdf(\"mask.nc\", var: \"lsm\")", "netcdf(\"mask.nc\")"));
     assert!(d[0].message.contains("`netcdf(PATH, var: NAME)`"), "{d:#?}");
-    let _ = fs::remove_dir_all(&dir);
 }

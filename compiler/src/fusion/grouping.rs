@@ -378,13 +378,12 @@ impl<'g> Builder<'g> {
                 // A value of the backward pass stays out of a forward
                 // epilogue (and the other way round): computed early, it
                 // would be held through the rest of the forward pass.
-                let same_pass = grp
-                    .members
-                    .first()
-                    .is_some_and(|&m| self.graph.node(m).grad_of.is_some() == node.grad_of.is_some());
+                let main = grp.members.first().copied();
+                let same_pass =
+                    main.is_some_and(|m| self.graph.node(m).grad_of.is_some() == node.grad_of.is_some());
                 let in_epilogue = grp.tail.is_some()
                     && same_pass
-                    && node.args.iter().any(|a| grp.members.first() == Some(a) || grp.epilogue.contains(a));
+                    && node.args.iter().any(|&a| main == Some(a) || grp.epilogue.contains(&a));
                 let on_chain = after_tail || (in_epilogue && self.inputs_with(g, &[], v) <= MAX_LOOP_INPUTS);
                 let grp = &self.groups[g];
                 if on_chain && grp.domain == shape && !blocked.contains(&g) && self.no_cycle(&all, &[g], g) {

@@ -30,12 +30,13 @@
 //!   (a broadcast or permute needs the whole value first). Groups never merge
 //!   when the kernel graph would get a cycle.
 //! - `MatMul`, `Conv`, `ConvTranspose`: contractions, computed with a tuned
-//!   GEMM. Elementwise ops of the result's shape that read the contraction's
-//!   result, the last op attached, or any op of the epilogue so far (a value
-//!   combining two of them, as `0.5·x·(1 + erf(x/√2))` does, or a ReLU's
-//!   mask `x > 0` for the backward pass) are attached as the kernel's
-//!   [`Kernel::epilogue`] (bias add, activation, masks): the GEMM writes its
-//!   result to a buffer, then the epilogue runs over it.
+//!   GEMM. Elementwise ops of the result's shape that read the last op
+//!   attached (the contraction's result first) are attached as the kernel's
+//!   [`Kernel::epilogue`] (bias add, activation, masks), and so are those of
+//!   the contraction's pass (forward or backward) that read the result or
+//!   any op of the epilogue (a value combining two of them, as
+//!   `0.5·x·(1 + erf(x/√2))` does): the GEMM writes its result to a buffer,
+//!   then the epilogue runs over it.
 //!   A product that nothing else reads, added to a sum of products of its
 //!   shape, is instead accumulated onto that sum ([`Kernel::accumulate`]):
 //!   the gradient of a weight shared by many products (a recurrence

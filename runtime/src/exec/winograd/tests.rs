@@ -123,7 +123,8 @@ fn cases() -> Vec<Shape> {
         shape(2, 1, 1, (3, 3), (1, 0), (0, 1)),
         shape(2, 8, 33, (1, 1), (1, 1), (1, 1)),
         shape(1, 33, 8, (10, 3), (2, 1), (1, 2)),
-        // More tile rows per image than `GROUP`, and tile rows of two chunks.
+        // More tile rows per image than a small block holds, and tile rows
+        // of two chunks.
         shape(2, 3, 4, (37, 40), (1, 1), (0, 2)),
     ]
 }
