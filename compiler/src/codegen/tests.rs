@@ -1014,6 +1014,7 @@ fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) 
 }
 
 /// One kernel of a table: its inputs and the initial output buffers.
+#[derive(Clone)]
 struct Case {
     kernel: LoopKernel,
     inputs: Vec<Vec<f32>>,
@@ -1336,6 +1337,72 @@ fn max_reduction_propagates_nan_and_handles_infinities() {
     case.kernel.name = "max_columns_nan".into();
     case.inputs = vec![rows.iter().flat_map(|r| r.iter().copied()).collect(), vec![1.0; 9]];
     check_cases(&[case]);
+}
+
+/// Rows long enough for the unrolled vector loop, with a NaN at every
+/// position of one row each (so in every accumulator and lane, and in the
+/// scalar tail), ties of -0 and +0, and infinities.
+#[test]
+fn row_maxima_find_a_nan_in_every_lane_and_accumulator() {
+    let (rows, len) = (72, 67);
+    let mut x = data(rows * len, 9);
+    for v in &mut x {
+        if v.is_nan() {
+            *v = 0.5;
+        }
+    }
+    for r in 0..len {
+        x[r * len + r] = f32::NAN;
+    }
+    x[len * len..len * len + 4].copy_from_slice(&[-0.0, 0.0, 7.0, f32::INFINITY]);
+    let last = (rows - 1) * len;
+    x[last..].fill(f32::NEG_INFINITY);
+    let mut case = reduce_case(&[rows, len], &[1], Reduce::Max, 0);
+    case.inputs = vec![x, vec![1.0; len]];
+    // The same rows through `exp` (strips where the host has the array
+    // functions: each strip's partial maximum is added to the row's).
+    let mut strips = case.clone();
+    strips.kernel.name = "max_exp_rows".into();
+    strips.kernel.body.push(Expr::Unary(UnaryOp::Exp, 2));
+    strips.kernel.outputs[0].value = 3;
+    strips.kernel.outputs[1].value = 3;
+    check_cases(&[case, strips]);
+}
+
+/// `max(x, c)` and `min(x, c)` with a constant `c` (a ReLU, a clamp) keep
+/// the interpreter's rule bit for bit: `x` on ties (so `max(-0, 0)` is
+/// -0) and a NaN `x` as it came, in the vector loop and the scalar tail.
+#[test]
+fn max_and_min_with_a_constant_keep_ties_and_nans() {
+    let specials =
+        [0.0, -0.0, 1.0, -1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::from_bits(0x7fc0_1234), 2.5];
+    let xs: Vec<f32> = (0..41).map(|i| specials[i % specials.len()]).collect();
+    let mut jit = Jit::new().expect("host JIT");
+    let mut kernels = vec![];
+    for (i, c) in [0.0f32, -0.0, 1.0, f32::NEG_INFINITY, f32::INFINITY].into_iter().enumerate() {
+        for op in [BinaryOp::Max, BinaryOp::Min] {
+            let k = LoopKernel {
+                name: format!("{}_const_{i}", op.name()),
+                shape: vec![xs.len()],
+                inputs: vec![f32_in(vec![1])],
+                body: vec![Expr::Input(0), Expr::Const(c), Expr::Binary(op, 0, 1)],
+                outputs: plain(&[xs.len()], &[2]),
+            };
+            let id = jit.add_loop_kernel(&k, Checking::Unchecked).expect("compiles");
+            kernels.push((op, c, id));
+        }
+    }
+    jit.finalize().expect("finalizes");
+    for (op, c, id) in kernels {
+        let f = jit.loop_fn(id).expect("finalized");
+        let mut out = vec![0.0f32; xs.len()];
+        f.run(&[&xs], &mut [&mut out], 0, xs.len()).expect("runs");
+        for (&x, &y) in xs.iter().zip(&out) {
+            let keep_x = x.is_nan() || if op == BinaryOp::Max { x >= c } else { x <= c };
+            let want = if keep_x { x } else { c };
+            assert_eq!(y.to_bits(), want.to_bits(), "{}({x:e}, {c:e}) = {y:e}, want {want:e}", op.name());
+        }
+    }
 }
 
 #[test]
@@ -1773,16 +1840,23 @@ fn row_reductions_use_vector_code() {
 }
 
 /// Throughput of reductions on one thread (run with `--ignored
-/// --nocapture`; not a correctness test): rows, columns, everything, and a
-/// one-axis total (sequential scalar loop).
+/// --nocapture`; not a correctness test): rows, columns, everything, a
+/// one-axis total (sequential scalar loop), and sums and maxima of rows of
+/// 64 (an attention's softmax; 2 MB of them do not fit in L2).
 #[test]
 #[ignore]
 fn throughput_of_reductions() {
-    let table: &[(&[usize], &[usize])] =
-        &[(&[256, 256], &[1]), (&[256, 256], &[0]), (&[256, 256], &[0, 1]), (&[65536], &[0])];
+    let table: &[(&[usize], &[usize], Reduce)] = &[
+        (&[256, 256], &[1], Reduce::Sum),
+        (&[256, 256], &[0], Reduce::Sum),
+        (&[256, 256], &[0, 1], Reduce::Sum),
+        (&[65536], &[0], Reduce::Sum),
+        (&[256, 64], &[1], Reduce::Sum),
+        (&[256, 64], &[1], Reduce::Max),
+        (&[8192, 64], &[1], Reduce::Max),
+    ];
     let mut jit = Jit::new().expect("host JIT");
-    let cases: Vec<Case> =
-        table.iter().map(|(shape, axes)| reduce_case(shape, axes, Reduce::Sum, 1)).collect();
+    let cases: Vec<Case> = table.iter().map(|&(shape, axes, r)| reduce_case(shape, axes, r, 1)).collect();
     let ids: Vec<_> = cases
         .iter()
         .map(|c| {
