@@ -30,9 +30,13 @@
 //! for every input and every output are merged (a `[N, M]` elementwise op
 //! becomes one loop of `N·M`); when the kernel reduces, the first axis is
 //! never merged into the following ones, so a split of `start..end` on its
-//! boundaries is a split on row boundaries. The loop nest is then "rows" of
-//! the innermost merged axis. When every input's innermost stride is 0 or 1,
-//! every plain store's is 1 and every reducing store's is 0 or 1, the row is
+//! boundaries is a split on row boundaries. A reduction whose innermost axis
+//! is reduced and shorter than a vector first moves a longer axis innermost
+//! when one suits vectors ([`row_axis_innermost`]: the gradient of a
+//! nearest upsampling). The loop nest is then "rows" of the innermost
+//! merged axis. When every input's innermost stride is 0, 1 or 2 (every
+//! other element: two loads and a shuffle), every plain store's is 1 and
+//! every reducing store's is 0 or 1, the row is
 //! processed with f32x4 vectors, unrolled (×4 for cheap bodies), then single
 //! vectors, then a scalar tail; inputs broadcast along the row (stride 0) are
 //! loaded once per row. Reductions along the row accumulate in vector
@@ -662,12 +666,69 @@ fn combine(e: &mut Emit, r: Reduce, acc: Value, v: Value) -> Value {
 
 /// The f32x4 whose lane `i` is lane `lanes[i]` of `v`.
 fn lane_shuffle(b: &mut FunctionBuilder, v: Value, lanes: [u8; 4]) -> Value {
+    lane_pick(b, v, v, lanes)
+}
+
+/// The f32x4 whose lane `i` is lane `lanes[i]` of the eight lanes of `lo`
+/// followed by `hi`.
+fn lane_pick(b: &mut FunctionBuilder, lo: Value, hi: Value, lanes: [u8; 4]) -> Value {
     let little = MemFlagsData::new().with_endianness(Endianness::Little);
     let bytes: Vec<u8> = lanes.iter().flat_map(|&l| (0..4).map(move |i| l * 4 + i)).collect();
     let mask = b.func.dfg.immediates.push(bytes.as_slice().into());
-    let x = b.ins().bitcast(types::I8X16, little, v);
-    let x = b.ins().shuffle(x, x, mask);
+    let lo = b.ins().bitcast(types::I8X16, little, lo);
+    let hi = b.ins().bitcast(types::I8X16, little, hi);
+    let x = b.ins().shuffle(lo, hi, mask);
     b.ins().bitcast(types::F32X4, little, x)
+}
+
+/// For a reduction kernel whose innermost axis is too short for vectors
+/// (< 4) and reduced, the same kernel with another axis moved innermost,
+/// when one suits vectors: of size ≥ 4, read by every input with stride 0,
+/// 1 or 2 (2 only for f32), and moved along by every store with stride 1 —
+/// the gradient of a nearest upsampling, `[N, C, H, 2, W, 2]` summed over
+/// the 2s, then runs along `W` with the sums accumulated in place, instead
+/// of one scalar row of 2 per output element. Only axes after the first
+/// one larger than 1 move, so a call's range, which a reduction's caller
+/// splits on that axis's boundaries, covers the same elements in either
+/// order; the order of each element's additions is unchanged. `None` when
+/// nothing moves (no reduction, positions read, or no such axis).
+fn row_axis_innermost(k: &LoopKernel) -> Option<LoopKernel> {
+    if !k.outputs.iter().any(|s| s.reduce.is_some()) || k.uses_position() {
+        return None;
+    }
+    let n_in = k.inputs.len();
+    let strides = |a: usize| -> Vec<isize> {
+        k.inputs.iter().map(|o| o.strides[a]).chain(k.outputs.iter().map(|s| s.strides[a])).collect()
+    };
+    let axes = merge_axes(k);
+    let inner = axes.last()?;
+    let reduced =
+        k.outputs.iter().enumerate().any(|(o, s)| s.reduce.is_some() && inner.strides[n_in + o] == 0);
+    if inner.size >= 4 || !reduced {
+        return None;
+    }
+    let first = k.shape.iter().position(|&n| n > 1)?;
+    let suits = |a: usize| {
+        let st = strides(a);
+        k.shape[a] >= 4
+            && st[..n_in]
+                .iter()
+                .zip(&k.inputs)
+                .all(|(&s, op)| s == 0 || s == 1 || (s == 2 && op.elem == Elem::F32))
+            && st[n_in..].iter().all(|&s| s == 1)
+    };
+    let last = k.shape.len() - 1;
+    let axis = (first + 1..last).rev().find(|&a| suits(a))?;
+    let order: Vec<usize> = (0..k.shape.len()).filter(|&a| a != axis).chain([axis]).collect();
+    let mut p = k.clone();
+    p.shape = order.iter().map(|&a| k.shape[a]).collect();
+    for op in &mut p.inputs {
+        op.strides = order.iter().map(|&a| op.strides[a]).collect();
+    }
+    for st in &mut p.outputs {
+        st.strides = order.iter().map(|&a| st.strides[a]).collect();
+    }
+    Some(p)
 }
 
 /// `acc ← acc ⊕ v`.
@@ -744,6 +805,8 @@ pub(crate) fn emit(
     wide: &[(UnaryOp, FuncRef)],
 ) -> Result<(), String> {
     kernel.validate()?;
+    let permuted = row_axis_innermost(kernel);
+    let kernel = permuted.as_ref().unwrap_or(kernel);
     let n_in = kernel.inputs.len();
     let Frame { start, end, exit, bases, checks } = enter(b, ptr, n_in, kernel.outputs.len(), trap);
     let read = (0..n_in).map(|n| kernel.body.contains(&Expr::Input(n))).collect();
@@ -790,7 +853,10 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
     let vectorize = !dry
         && inner.size >= 4
         && !k.uses_position()
-        && inner.strides[..n_in].iter().all(|&s| s == 0 || s == 1)
+        && inner.strides[..n_in]
+            .iter()
+            .zip(&k.inputs)
+            .all(|(&s, op)| s == 0 || s == 1 || (s == 2 && op.elem == Elem::F32))
         && kinds.iter().zip(&inner.strides[n_in..]).all(|(kind, &s)| match kind {
             Kind::Plain | Kind::Rmw(_) => s == 1,
             // A row containing the first axis may be split anywhere by a
@@ -1104,6 +1170,15 @@ fn emit_inner(
                         s
                     }
                 }
+                // Every other element (stride 2): two loads that end at
+                // the last element read, and their even lanes.
+                (Some(p), None) if e.lanes.is_vector() && strides[n] == 2 => {
+                    let off = 2 * lane_off;
+                    g.check(e.b, n, p, i64::from(off), 2 * width as i64 - 1);
+                    let lo = e.b.ins().load(types::F32X4, g.load_flags(), p, off);
+                    let hi = e.b.ins().load(types::F32X4, g.load_flags(), p, off + 12);
+                    lane_pick(e.b, lo, hi, [0, 2, 5, 7])
+                }
                 (Some(p), None) => {
                     g.check(e.b, n, p, i64::from(lane_off), width as i64);
                     g.load(e.b, lanes, k.inputs[n].elem, g.load_flags(), p, lane_off)
@@ -1188,7 +1263,7 @@ struct StripPlan {
 fn plan_strips(g: &Gen, b: &mut FunctionBuilder, row: usize, strides: &[isize]) -> Option<StripPlan> {
     let k = g.kernel;
     let len = if row >= STRIP { STRIP } else { SHORT_STRIP };
-    if g.wide.is_empty() || row < len {
+    if g.wide.is_empty() || row < len || strides.contains(&2) {
         return None;
     }
     let n = k.body.len();

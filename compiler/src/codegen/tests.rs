@@ -1339,6 +1339,42 @@ fn max_reduction_propagates_nan_and_handles_infinities() {
     check_cases(&[case]);
 }
 
+/// The gradient of a nearest upsampling, `[N, C, H, s, W, s]` summed over
+/// the `s` axes (and the same with an elementwise factor broadcast over
+/// the rows, and a sum over one pair axis only): with an innermost axis
+/// of 2 or 3 the kernel runs along `W` instead, reading every other
+/// element where `s = 2`; odd widths leave scalar tails. Compared with the
+/// scalar reference, split on the first axis, checked and unchecked.
+#[test]
+fn sums_over_short_inner_axes_run_along_a_longer_axis() {
+    let mut cases = vec![];
+    for (i, &(shape, axes)) in [
+        (&[2usize, 3, 5, 2, 9, 2][..], &[3usize, 5][..]),
+        (&[3, 2, 4, 2, 16, 2], &[3, 5]),
+        (&[2, 3, 3, 3, 7, 3], &[3, 5]),
+        (&[4, 6, 2, 13, 2], &[2, 4]),
+        (&[2, 5, 2, 8, 2], &[4]),
+        (&[1, 3, 4, 2, 6, 2], &[3, 5]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (r, seed) in [(Reduce::Sum, i as u64), (Reduce::Max, 10 + i as u64)] {
+            // The reduction alone (a store of the elementwise value along
+            // the pair axes keeps the kernel's order).
+            let mut case = reduce_case(shape, axes, r, seed);
+            case.kernel.outputs.truncate(1);
+            case.outputs.truncate(1);
+            cases.push(case);
+        }
+    }
+    check_cases(&cases);
+    let mut jit = Jit::new().expect("host JIT");
+    jit.add_loop_kernel(&cases[0].kernel, Checking::Unchecked).expect("compiles");
+    let text = &jit.clif_text()[0].1;
+    assert!(text.contains("shuffle") && text.contains("f32x4"), "no vector loop along W:\n{text}");
+}
+
 /// Rows long enough for the unrolled vector loop, with a NaN at every
 /// position of one row each (so in every accumulator and lane, and in the
 /// scalar tail), ties of -0 and +0, and infinities.
