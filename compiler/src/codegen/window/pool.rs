@@ -5,7 +5,9 @@
 //! each combination of runs gets its own loop nest ([`spatial`]) with the
 //! taps unrolled at constant offsets from running pointers ([`for_taps`]).
 //! Max follows the interpreter's `max_nan` fold ([`window_max`]); the
-//! gradients zero their rows and then scatter-add. The max-pooling
+//! gradients zero their rows and then scatter-add, except a max-pooling
+//! gradient whose windows tile the input, which writes each window whole
+//! ([`emit_pool_grad`]). The max-pooling
 //! gradient of windows of two taps two apart along the innermost axis
 //! (2×2 stride 2 and the like) takes four windows at a time
 //! ([`max_grad_pairs`]); other windows one at a time.
@@ -389,7 +391,7 @@ pub(super) fn emit_pool(
 /// max-pooling gradient whose windows tile the input writes every window
 /// whole instead (`dy` at its first maximum, 0 elsewhere, each as `0 + v`,
 /// the bits the additions give), without the zeroing pass and without
-/// reading `dx` back: a third of the memory traffic.
+/// reading `dx` back: one pass over `dx` instead of three.
 pub(super) fn emit_pool_grad(
     g: &Gen,
     b: &mut FunctionBuilder,
