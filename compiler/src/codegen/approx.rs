@@ -31,7 +31,7 @@
 //! arguments too.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, ConstantData, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use crate::ir::UnaryOp;
@@ -106,6 +106,18 @@ impl Emit<'_, '_> {
         } else {
             self.b.ins().iconst(types::I32, i64::from(v))
         }
+    }
+
+    /// The f32x4 whose lane `i` is lane `lanes[i]` of the eight lanes of
+    /// `lo` followed by `hi` (one shuffle; `lo == hi` permutes one vector).
+    pub fn pick_lanes(&mut self, lo: Value, hi: Value, lanes: [u8; 4]) -> Value {
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let bytes: Vec<u8> = lanes.iter().flat_map(|&l| (0..4).map(move |i| l * 4 + i)).collect();
+        let mask = self.b.func.dfg.immediates.push(bytes.as_slice().into());
+        let lo = self.b.ins().bitcast(types::I8X16, little, lo);
+        let hi = self.b.ins().bitcast(types::I8X16, little, hi);
+        let x = self.b.ins().shuffle(lo, hi, mask);
+        self.b.ins().bitcast(types::F32X4, little, x)
     }
 
     /// `a * b + c` with one rounding.

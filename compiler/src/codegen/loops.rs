@@ -81,8 +81,7 @@
 use super::checks::{enter, Checks, Frame, Site};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, Block, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlot, StackSlotData, StackSlotKind,
-    Type, Value,
+    types, Block, FuncRef, InstBuilder, MemFlagsData, StackSlot, StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
@@ -664,21 +663,24 @@ fn combine(e: &mut Emit, r: Reduce, acc: Value, v: Value) -> Value {
     }
 }
 
-/// The f32x4 whose lane `i` is lane `lanes[i]` of `v`.
-fn lane_shuffle(b: &mut FunctionBuilder, v: Value, lanes: [u8; 4]) -> Value {
-    lane_pick(b, v, v, lanes)
+/// Whether an input read with stride `s` along a row can be loaded in
+/// vectors: broadcast, contiguous, or every other f32 (two loads and a
+/// shuffle).
+fn vector_stride(s: isize, elem: Elem) -> bool {
+    s == 0 || s == 1 || (s == 2 && elem == Elem::F32)
 }
 
-/// The f32x4 whose lane `i` is lane `lanes[i]` of the eight lanes of `lo`
-/// followed by `hi`.
-fn lane_pick(b: &mut FunctionBuilder, lo: Value, hi: Value, lanes: [u8; 4]) -> Value {
-    let little = MemFlagsData::new().with_endianness(Endianness::Little);
-    let bytes: Vec<u8> = lanes.iter().flat_map(|&l| (0..4).map(move |i| l * 4 + i)).collect();
-    let mask = b.func.dfg.immediates.push(bytes.as_slice().into());
-    let lo = b.ins().bitcast(types::I8X16, little, lo);
-    let hi = b.ins().bitcast(types::I8X16, little, hi);
-    let x = b.ins().shuffle(lo, hi, mask);
-    b.ins().bitcast(types::F32X4, little, x)
+/// `v` where `a < v`, else `a` (ties and a NaN `v` keep `a`; on x86 one
+/// `maxps`, for which this operand order is Cranelift's pattern).
+fn larger(e: &mut Emit, a: Value, v: Value) -> Value {
+    let wins = e.cmp(FloatCC::LessThan, a, v);
+    e.select(wins, v, a)
+}
+
+/// `x` where it is NaN, else `nan`.
+fn nan_or(e: &mut Emit, x: Value, nan: Value) -> Value {
+    let is_nan = e.cmp(FloatCC::Unordered, x, x);
+    e.select(is_nan, x, nan)
 }
 
 /// For a reduction kernel whose innermost axis is too short for vectors
@@ -711,10 +713,7 @@ fn row_axis_innermost(k: &LoopKernel) -> Option<LoopKernel> {
     let suits = |a: usize| {
         let st = strides(a);
         k.shape[a] >= 4
-            && st[..n_in]
-                .iter()
-                .zip(&k.inputs)
-                .all(|(&s, op)| s == 0 || s == 1 || (s == 2 && op.elem == Elem::F32))
+            && st[..n_in].iter().zip(&k.inputs).all(|(&s, op)| vector_stride(s, op.elem))
             && st[n_in..].iter().all(|&s| s == 1)
     };
     let last = k.shape.len() - 1;
@@ -751,12 +750,10 @@ fn accumulate(e: &mut Emit, r: Reduce, acc: Variable, v: Value) {
 /// 2 MB).
 fn accumulate_max(e: &mut Emit, acc: Variable, nan: Variable, v: Value) {
     let a = e.b.use_var(acc);
-    let larger = e.cmp(FloatCC::LessThan, a, v);
-    let m = e.select(larger, v, a);
+    let m = larger(e, a, v);
     e.b.def_var(acc, m);
     let n = e.b.use_var(nan);
-    let is_nan = e.cmp(FloatCC::Unordered, v, v);
-    let n = e.select(is_nan, v, n);
+    let n = nan_or(e, v, n);
     e.b.def_var(nan, n);
 }
 
@@ -853,10 +850,7 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
     let vectorize = !dry
         && inner.size >= 4
         && !k.uses_position()
-        && inner.strides[..n_in]
-            .iter()
-            .zip(&k.inputs)
-            .all(|(&s, op)| s == 0 || s == 1 || (s == 2 && op.elem == Elem::F32))
+        && inner.strides[..n_in].iter().zip(&k.inputs).all(|(&s, op)| vector_stride(s, op.elem))
         && kinds.iter().zip(&inner.strides[n_in..]).all(|(kind, &s)| match kind {
             Kind::Plain | Kind::Rmw(_) => s == 1,
             // A row containing the first axis may be split anywhere by a
@@ -1018,10 +1012,7 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
                     // Ties keep the first; NaN lanes are folded in below
                     // (an accumulator holding one keeps it here: `NaN < x`
                     // is false).
-                    Reduce::Max => {
-                        let larger = e.cmp(FloatCC::LessThan, v, x);
-                        e.select(larger, x, v)
-                    }
+                    Reduce::Max => larger(&mut e, v, x),
                     Reduce::Sum => combine(&mut e, r, v, x),
                 };
             }
@@ -1030,31 +1021,33 @@ fn emit_rows(g: &Gen, b: &mut FunctionBuilder, start: Value, end: Value, dry: bo
                 let mut nan = e.b.use_var(first);
                 for &u in rest {
                     let x = e.b.use_var(u);
-                    let is_nan = e.cmp(FloatCC::Unordered, x, x);
-                    nan = e.select(is_nan, x, nan);
+                    nan = nan_or(&mut e, x, nan);
                 }
                 v = combine(&mut e, r, v, nan);
             }
-            let mut s = match r {
+            let s = match r {
                 // Lanes 0 and 1 against 2 and 3, then lane 0 against 1, in
                 // vectors: a scalar select is a branch, which the random
                 // order of a row's lanes mispredicts.
                 Reduce::Max => {
                     for lanes in [[2, 3, 2, 3], [1, 1, 1, 1]] {
-                        let x = lane_shuffle(e.b, v, lanes);
+                        let x = e.pick_lanes(v, v, lanes);
                         v = combine(&mut e, r, v, x);
                     }
                     e.b.ins().extractlane(v, 0)
                 }
-                Reduce::Sum => e.b.ins().extractlane(v, 0),
+                // Lane by lane, in order.
+                Reduce::Sum => {
+                    let mut e = Emit { b: &mut *e.b, lanes: Lanes::SCALAR };
+                    let mut s = e.b.ins().extractlane(v, 0);
+                    for l in 1..4u8 {
+                        let x = e.b.ins().extractlane(v, l);
+                        s = combine(&mut e, r, s, x);
+                    }
+                    s
+                }
             };
             let mut e = Emit { b: &mut *b, lanes: Lanes::SCALAR };
-            if r == Reduce::Sum {
-                for l in 1..4u8 {
-                    let x = e.b.ins().extractlane(v, l);
-                    s = combine(&mut e, r, s, x);
-                }
-            }
             let a = e.b.use_var(acc);
             let a = combine(&mut e, r, a, s);
             b.def_var(acc, a);
@@ -1177,7 +1170,7 @@ fn emit_inner(
                     g.check(e.b, n, p, i64::from(off), 2 * width as i64 - 1);
                     let lo = e.b.ins().load(types::F32X4, g.load_flags(), p, off);
                     let hi = e.b.ins().load(types::F32X4, g.load_flags(), p, off + 12);
-                    lane_pick(e.b, lo, hi, [0, 2, 5, 7])
+                    e.pick_lanes(lo, hi, [0, 2, 5, 7])
                 }
                 (Some(p), None) => {
                     g.check(e.b, n, p, i64::from(lane_off), width as i64);

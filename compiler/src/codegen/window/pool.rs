@@ -13,7 +13,7 @@
 //! ([`max_grad_pairs`]); other windows one at a time.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::emitter::{for_planes, zero_rows, Counted, Gen};
@@ -529,17 +529,9 @@ fn max_grad_pairs(
     let dy = g.load(b, types::F32X4, 1, p[1], 0);
     let zero = Emit { b: &mut *b, lanes }.f(0.0);
     let n = ranges.len() - 1;
-    let little = MemFlagsData::new().with_endianness(Endianness::Little);
     let interleave = |b: &mut FunctionBuilder, a: Value, c: Value, first: u8| -> Value {
         // Lanes `first` and `first + 1` of `a` and of `c`, alternately.
-        let bytes: Vec<u8> = [first, first + 4, first + 1, first + 5]
-            .iter()
-            .flat_map(|&l| (0..4).map(move |i| l * 4 + i))
-            .collect();
-        let mask = b.func.dfg.immediates.push(bytes.as_slice().into());
-        let (a, c) = (b.ins().bitcast(types::I8X16, little, a), b.ins().bitcast(types::I8X16, little, c));
-        let v = b.ins().shuffle(a, c, mask);
-        b.ins().bitcast(types::F32X4, little, v)
+        Emit { b, lanes }.pick_lanes(a, c, [first, first + 4, first + 1, first + 5])
     };
     for_taps(g, b, p[0], &ranges[..n], &xstr[..n], &mut |b, ptr, off| {
         let mut share = [zero; 2];
