@@ -319,6 +319,33 @@ fn a_conv_reading_a_transposed_view_gets_a_copy() {
     assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
 }
 
+/// The heads of an attention joined (`reshape` of a `permute` of their
+/// product: no layout of its own, so stored) and then transposed for the
+/// weight's gradient: the transpose is a view of the stored join, read by
+/// the product through strides, not a second copy.
+#[test]
+fn a_view_of_a_stored_view_is_not_stored_again() {
+    let text = r#"graph t mode=train {
+      %0: f32[2, 3, 4, 5] = input "x"
+      %1: f32[2, 3, 5, 6] = input "v"
+      %2: f32[2, 3, 4, 6] = matmul %0, %1
+      %3: f32[2, 4, 3, 6] = permute %2 axes=[0, 2, 1, 3]
+      %4: f32[2, 4, 18] = reshape %3 shape=[2, 4, 18]
+      %5: f32[2, 18, 4] = permute %4 axes=[0, 2, 1]
+      %6: f32[2, 4, 7] = input "dy"
+      %7: f32[18, 7] = matmul_sum %5, %6
+      prediction "y" = %7
+    }"#;
+    let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    let copies: Vec<_> = p.kernels.iter().filter(|k| k.kind == super::KernelKind::Copy).collect();
+    assert_eq!(copies.len(), 1, "{}", report(&graph, &p));
+    assert_eq!(copies[0].nodes, vec![ValueId(4)]);
+    assert!(matches!(p.placement[5], Placement::View { .. }), "{:?}", p.placement);
+    let product = p.kernels.iter().find(|k| k.nodes.contains(&ValueId(7))).expect("the summed product");
+    assert!(product.inputs.contains(&ValueId(4)), "{:?}", product.inputs);
+}
+
 /// A transposed matrix that four or more products multiply by (an unrolled
 /// recurrence's `W_hhᵀ`) is stored once by a copy kernel and every product
 /// reads the copy; with three products it stays a view each GEMM reads

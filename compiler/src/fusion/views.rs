@@ -142,8 +142,12 @@ pub(super) fn materialise(graph: &Graph) -> (Vec<bool>, Vec<Layout>) {
     loop {
         let lay = layouts(graph, &mat);
         let mut changed = false;
-        for i in 0..n {
-            if lay[i].is_none() && !mat[i] {
+        // A view without a layout is stored only when its operands have
+        // layouts: one built on another view without a layout (a permute
+        // of a reshape of a permuted value) gets its layout once that one
+        // is stored, and needs no copy of its own.
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if lay[i].is_none() && !mat[i] && node.args.iter().all(|a| lay[a.index()].is_some()) {
                 mat[i] = true;
                 changed = true;
             }
