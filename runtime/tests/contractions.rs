@@ -619,3 +619,95 @@ fn inconsistent_convolution_shapes_are_errors() {
     assert!(ConvGeometry::weight_grad(&[1, 4, 4, 4], &[1, 2, 3, 2], &attrs, &[3, 3]).is_err());
     assert!(ConvGeometry::weight_grad(&[1, 4, 4, 4], &[2, 2, 2, 2], &attrs, &[3, 3]).is_err());
 }
+
+/// A graph `y = matmul_sum(permute(x1), w1) + matmul_sum(permute(x2), w2)`
+/// with `x·: [batch, depth, m]` and `w·: [batch, depth, n]`: two weight
+/// gradients of the shape a dense layer's has, the second accumulated onto
+/// the first.
+fn summed_products(batch: usize, depth: usize, m: usize, n: usize) -> (Graph, HashMap<String, Tensor<f32>>) {
+    let mut g = Graph::new("summed", Mode::Infer);
+    let mut inputs = HashMap::new();
+    let mut terms = vec![];
+    for i in 0..2 {
+        let (xs, ws) = ([batch, depth, m], [batch, depth, n]);
+        let x = g.input(format!("x{i}"), InputKind::Data, Type::f32(Shape::known(&xs)), Loc::NONE);
+        let w = g.input(format!("w{i}"), InputKind::Data, Type::f32(Shape::known(&ws)), Loc::NONE);
+        let xt = g.add(Op::Permute { axes: vec![0, 2, 1] }, &[x], Loc::NONE).unwrap();
+        terms.push(g.add(Op::MatMulSum, &[xt, w], Loc::NONE).unwrap());
+        for (name, shape, seed) in
+            [(format!("x{i}"), xs, 10 + i as u64), (format!("w{i}"), ws, 20 + i as u64)]
+        {
+            let data = values(shape.iter().product(), seed);
+            inputs.insert(name, Tensor::Float(ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap()));
+        }
+    }
+    let y = g.add(Op::Binary(nnc_compiler::ir::BinaryOp::Add), &terms, Loc::NONE).unwrap();
+    g.output(OutputKind::Other, "y", y);
+    (g, inputs)
+}
+
+/// Runs `g` on `inputs` in `config`, `runs` times in one executable: the
+/// result of each run.
+fn run_graph(
+    g: &Graph,
+    inputs: &HashMap<String, Tensor<f32>>,
+    (gemm, threads, checking): (Gemm, usize, Checking),
+    runs: usize,
+) -> Vec<Vec<f32>> {
+    let mut exe = Executable::compile(g, 1, &Options { threads, checking, gemm }).unwrap();
+    for (name, t) in inputs {
+        exe.set_input(name, t).unwrap();
+    }
+    (0..runs)
+        .map(|_| {
+            exe.run().unwrap();
+            let Tensor::Float(y) = exe.output("y").unwrap() else { panic!("non-float result") };
+            y.iter().copied().collect()
+        })
+        .collect()
+}
+
+/// Products divided among threads: a batch of attention-head products
+/// (each computed whole by one thread, so the same bits as on one thread)
+/// and weight gradients over a long depth (divided by depth, each thread's
+/// partial sum added in order: the same bits at every run), against the
+/// interpreter.
+#[test]
+fn products_divided_among_threads_match_the_interpreter() {
+    // Scores and weighted values of 16 × 8 heads of 64 positions and 16
+    // features: 8 Mi multiply-adds, enough for two threads.
+    for (x_shape, w_shape) in [([16, 8, 64, 16], [16, 8, 16, 64]), ([16, 8, 64, 64], [16, 8, 64, 16])] {
+        let (x, w) = (values(x_shape.iter().product(), 6), values(w_shape.iter().product(), 7));
+        let (_, want, got) = run_op(Op::MatMul, &x_shape, &x, &w_shape, &w);
+        for (name, g) in &got {
+            assert_close(&format!("{x_shape:?} x {w_shape:?}, {name}"), g, &want);
+        }
+        let one_thread = &got[0].1;
+        for (name, g) in &got[1..3] {
+            assert!(
+                g.iter().zip(one_thread).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{x_shape:?} x {w_shape:?}: {name} differs from one thread"
+            );
+        }
+    }
+    // Two [64, 48] gradients over 32 × 64 rows, the second accumulated onto
+    // the first.
+    let (g, inputs) = summed_products(32, 64, 64, 48);
+    let outputs = interp::run::<f32>(&g, &inputs).unwrap();
+    let Tensor::Float(want) = &outputs[0].1 else { panic!("non-float result") };
+    let want: Vec<f32> = want.iter().copied().collect();
+    for &config in CONFIGS {
+        let runs = run_graph(&g, &inputs, config, 3);
+        // Sums of 4096 products of values in [-1, 1): the tolerance of
+        // `assert_close` scaled by the terms' count.
+        for (i, (r, w)) in runs[0].iter().zip(&want).enumerate() {
+            assert!((r - w).abs() <= 1e-4 * w.abs().max(1.0), "{config:?}: element {i} is {r}, want {w}");
+        }
+        for r in &runs[1..] {
+            assert!(
+                r.iter().zip(&runs[0]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{config:?}: runs differ"
+            );
+        }
+    }
+}

@@ -480,25 +480,44 @@ impl Executable {
                 let a_data = self.slice(a.buf);
                 let b_data = self.slice(b.buf);
                 let (cp, clen) = (self.ptr(c.buf), c.buf.len());
-                // The result is cut into one block per thread along rows or
-                // columns. A block of rows reads all of B and a block of
-                // columns all of A, and the library packs what it reads, so
-                // the cut goes along the longer side and the smaller operand
-                // is the one each thread reads whole (for a [64, 128] ·
-                // [128, 512] step of an LSTM, halves of columns take 58 µs
-                // where halves of rows take 77).
+                // A batch of products whose results lie in disjoint ranges
+                // of memory is divided among threads by products, each
+                // computed whole, as on one thread: a product of the
+                // attention heads' shapes (64 × 64 × 16) is too small to
+                // share, and halves of it cost the library's per-call work
+                // twice. Otherwise the result is cut into one block per
+                // thread along rows or columns. A block of rows reads all of
+                // B and a block of columns all of A, and the library packs
+                // what it reads, so the cut goes along the longer side and
+                // the smaller operand is the one each thread reads whole
+                // (for a [64, 128] · [128, 512] step of an LSTM, halves of
+                // columns take 58 µs where halves of rows take 77).
+                let positive = c.row_stride > 0 && c.col_stride > 0;
+                let by_products = *threads > 1
+                    && offsets.len() >= *threads
+                    && positive
+                    && disjoint_blocks(*m, *n, c.row_stride, c.col_stride, offsets);
                 let cut_rows = *m >= *n;
                 let extent = if cut_rows { *m } else { *n };
-                let parts =
-                    if *threads > 1 && extent >= 2 * MIN_GEMM_BLOCK && c.row_stride > 0 && c.col_stride > 0 {
-                        (*threads).min(extent / MIN_GEMM_BLOCK)
-                    } else {
-                        1
-                    };
+                if !by_products && offsets.len() == 1 && depth_split(*m, *n, *k, *threads) {
+                    return self.matmul_by_depth(call);
+                }
+                let parts = if by_products {
+                    *threads
+                } else if *threads > 1 && extent >= 2 * MIN_GEMM_BLOCK && positive {
+                    (*threads).min(extent / MIN_GEMM_BLOCK)
+                } else {
+                    1
+                };
                 let out = Shared(cp);
                 let provider = self.provider.as_ref();
                 let task = |part: usize| -> Result<(), String> {
-                    let (i0, i1) = (part * extent / parts, (part + 1) * extent / parts);
+                    let ((i0, i1), products) = if by_products {
+                        let (p0, p1) = (part * offsets.len() / parts, (part + 1) * offsets.len() / parts);
+                        ((0, extent), &offsets[p0..p1])
+                    } else {
+                        ((part * extent / parts, (part + 1) * extent / parts), &offsets[..])
+                    };
                     let (rows, cols) = if cut_rows { (i1 - i0, *n) } else { (*m, i1 - i0) };
                     if rows == 0 || cols == 0 {
                         return Ok(());
@@ -508,7 +527,7 @@ impl Executable {
                     // An accumulating product adds onto the addend the
                     // kernel copied into its result buffer.
                     let beta = if *accumulate { 1.0 } else { 0.0 };
-                    for &(ao, bo, co) in offsets {
+                    for &(ao, bo, co) in products {
                         let am = MatRef {
                             data: a_data,
                             offset: (ao as isize + ar as isize * a.row_stride) as usize,
@@ -531,14 +550,16 @@ impl Executable {
                         // SAFETY: `out` is the result buffer, which lies
                         // inside the arena (`validate`) and holds `clen`
                         // elements; the provider checks that the block's
-                        // elements lie among them. Blocks of different parts
-                        // are disjoint ranges of rows (or columns) of a
-                        // result whose elements are distinct (checked by the
-                        // provider), so no element is written by two tasks;
-                        // the result shares no bytes with the operands (the
-                        // plan never places a kernel's output over a buffer
-                        // live at its step), and nothing else runs during
-                        // the call.
+                        // elements lie among them. No element is written by
+                        // two tasks: parts that divide the products write
+                        // blocks in disjoint ranges of memory
+                        // (`disjoint_blocks`), and parts that cut every
+                        // product write disjoint ranges of rows (or columns)
+                        // of a result whose elements are distinct (checked
+                        // by the provider); the result shares no bytes with
+                        // the operands (the plan never places a kernel's
+                        // output over a buffer live at its step), and
+                        // nothing else runs during the call.
                         unsafe { provider.gemm_shared(rows, cols, *k, 1.0, am, bm, beta, cm, 1)? };
                     }
                     Ok(())
@@ -624,6 +645,98 @@ impl Executable {
                 }
             }
         }
+    }
+
+    /// A single product of small result and long depth (a weight's
+    /// gradient, a sum over the rows of a batch) divided among threads
+    /// along its depth: task `p` computes the product over its range of
+    /// depth, the first into the result (onto it, when accumulating), the
+    /// others into their own scratch, and the partial results are then
+    /// added to the result in task order. Each task packs only its share
+    /// of both operands, where a cut of a 64 × 64 result along its rows
+    /// packs all of the larger operand on every thread. The rounding
+    /// differs from one thread's (a sum split in `threads` parts) and is
+    /// fixed for a given thread count.
+    fn matmul_by_depth(&self, call: &Call) -> Result<(), String> {
+        let Call::MatMul { m, n, k, a, b, c, offsets, threads, accumulate } = call else {
+            return Err("not a matrix product".into());
+        };
+        let (m, n, k, parts) = (*m, *n, *k, (*threads).min(self.scratch.len()));
+        let &[(ao, bo, co)] = offsets.as_slice() else {
+            return Err("a product divided by depth is one product".into());
+        };
+        let a_data = self.slice(a.buf);
+        let b_data = self.slice(b.buf);
+        let (cp, clen) = (self.ptr(c.buf), c.buf.len());
+        let out = Shared(cp);
+        let provider = self.provider.as_ref();
+        let scratch = &self.scratch;
+        let task = |part: usize| -> Result<(), String> {
+            let (k0, k1) = (part * k / parts, (part + 1) * k / parts);
+            let am = MatRef {
+                data: a_data,
+                offset: (ao as isize + k0 as isize * a.col_stride) as usize,
+                row_stride: a.row_stride,
+                col_stride: a.col_stride,
+            };
+            let bm = MatRef {
+                data: b_data,
+                offset: (bo as isize + k0 as isize * b.row_stride) as usize,
+                row_stride: b.row_stride,
+                col_stride: b.col_stride,
+            };
+            if part == 0 {
+                let beta = if *accumulate { 1.0 } else { 0.0 };
+                let cm = MatPtr {
+                    ptr: *out.get(),
+                    len: clen,
+                    offset: co,
+                    row_stride: c.row_stride,
+                    col_stride: c.col_stride,
+                };
+                // SAFETY: `out` is the result buffer, which lies inside the
+                // arena (`validate`) and holds `clen` elements; the provider
+                // checks that the block's elements lie among them and are
+                // distinct. Only this task writes the result (the others
+                // write their own scratch); it shares no bytes with the
+                // operands (the plan never places a kernel's output over a
+                // buffer live at its step).
+                return unsafe { provider.gemm_shared(m, n, k1 - k0, 1.0, am, bm, beta, cm, 1) };
+            }
+            let mut guard = scratch[part].lock().map_err(|_| "scratch poisoned")?;
+            let partial = &mut guard.1;
+            partial.clear();
+            partial.resize(m * n, 0.0);
+            let cm = MatPtr {
+                ptr: partial.as_mut_ptr(),
+                len: m * n,
+                offset: 0,
+                row_stride: n as isize,
+                col_stride: 1,
+            };
+            // SAFETY: `partial` holds the `m × n` row-major block written,
+            // borrowed exclusively through the task's lock for the call.
+            unsafe { provider.gemm_shared(m, n, k1 - k0, 1.0, am, bm, 0.0, cm, 1) }
+        };
+        self.pool.map(parts, &task)?.into_iter().collect::<Result<Vec<()>, String>>()?;
+        // SAFETY: `validate` established that the result buffer lies inside
+        // its storage; the tasks above have finished, so no other reference
+        // to it is live.
+        let result = unsafe { std::slice::from_raw_parts_mut(cp, clen) };
+        for part in 1..parts {
+            let guard = self.scratch[part].lock().map_err(|_| "scratch poisoned")?;
+            for i in 0..m {
+                let row = co as isize + i as isize * c.row_stride;
+                for (j, &v) in guard.1[i * n..(i + 1) * n].iter().enumerate() {
+                    let at = usize::try_from(row + j as isize * c.col_stride)
+                        .ok()
+                        .filter(|&at| at < clen)
+                        .ok_or("a partial product's element lies outside the result")?;
+                    result[at] += v;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs a generated kernel over its ranges on the pool.
@@ -783,6 +896,37 @@ impl Executable {
 
 /// The element range of a row-major layout of `shape` at `offset` with
 /// `strides`, when it is one contiguous run inside `0..len`.
+/// Whether a product `[m, k] · [k, n]` on `threads` threads is divided along
+/// its depth ([`Executable::matmul_by_depth`]): a depth of at least four
+/// times the longer side of the result and 256 per thread, and a result too
+/// small to give each thread a block of 128 rows or columns.
+fn depth_split(m: usize, n: usize, k: usize, threads: usize) -> bool {
+    threads > 1 && k >= 4 * m.max(n) && k >= 256 * threads && m.max(n) < 128 * threads
+}
+
+/// Whether the `m × n` blocks at `offsets` (their result offsets, the third
+/// of each triple) of a result with positive strides `row_stride` and
+/// `col_stride` lie in pairwise disjoint ranges of memory: each block
+/// spans `[co, co + (m - 1)·row_stride + (n - 1)·col_stride]`, and no two
+/// spans meet. Interleaved blocks (heads of an attention written into
+/// their joined rows) do not pass, though their elements differ.
+fn disjoint_blocks(
+    m: usize,
+    n: usize,
+    row_stride: isize,
+    col_stride: isize,
+    offsets: &[(usize, usize, usize)],
+) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    let reach = (m - 1) as u128 * row_stride.unsigned_abs() as u128
+        + (n - 1) as u128 * col_stride.unsigned_abs() as u128;
+    let mut starts: Vec<u128> = offsets.iter().map(|&(_, _, co)| co as u128).collect();
+    starts.sort_unstable();
+    starts.windows(2).all(|w| w[0] + reach < w[1])
+}
+
 fn contiguous_run(
     shape: &[usize],
     offset: isize,
@@ -800,4 +944,44 @@ fn contiguous_run(
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(count)?;
     (end <= len).then_some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{depth_split, disjoint_blocks};
+
+    #[test]
+    fn blocks_of_a_batch_of_products_are_disjoint_when_their_spans_do_not_meet() {
+        // Attention heads [B, 4, 64, 16], one after another: disjoint, in any
+        // order of the offsets.
+        let heads: Vec<_> = (0..8).map(|i| (0, 0, i * 1024)).collect();
+        assert!(disjoint_blocks(64, 16, 16, 1, &heads));
+        let shuffled: Vec<_> = [5, 0, 7, 2, 1, 6, 3, 4].iter().map(|&i| (0, 0, i * 1024)).collect();
+        assert!(disjoint_blocks(64, 16, 16, 1, &shuffled));
+        // The same heads written into their joined rows [B, 64, 4·16]: the
+        // spans interleave, so the blocks do not pass.
+        let joined: Vec<_> = (0..4).map(|h| (0, 0, h * 16)).collect();
+        assert!(!disjoint_blocks(64, 16, 64, 1, &joined));
+        // One element of overlap, and a repeated block.
+        assert!(!disjoint_blocks(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 5)]));
+        assert!(disjoint_blocks(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 6)]));
+        assert!(!disjoint_blocks(2, 3, 3, 1, &[(0, 0, 6), (0, 0, 6)]));
+        // A transposed result (column stride > row stride).
+        assert!(disjoint_blocks(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 6)]));
+        assert!(!disjoint_blocks(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 5)]));
+    }
+
+    #[test]
+    fn long_products_into_small_results_are_divided_by_depth() {
+        // A weight's gradient summed over 32 × 64 rows: [64, 64] by depth; a
+        // [64, 256] one is cut into halves of 128 columns instead (as fast).
+        assert!(depth_split(64, 64, 2048, 2));
+        assert!(!depth_split(64, 256, 2048, 2));
+        // One thread; a depth too short for its result or for the threads; a
+        // result large enough to cut into blocks of rows.
+        assert!(!depth_split(64, 64, 2048, 1));
+        assert!(!depth_split(256, 256, 512, 2));
+        assert!(!depth_split(16, 16, 384, 2));
+        assert!(!depth_split(512, 64, 4096, 2));
+    }
 }
