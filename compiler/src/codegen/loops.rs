@@ -300,7 +300,7 @@ impl LoopKernel {
     }
 
     /// Whether the body reads the position of the current element.
-    fn uses_position(&self) -> bool {
+    pub(crate) fn uses_position(&self) -> bool {
         self.body.iter().any(|e| matches!(e, Expr::AxisIndex(_) | Expr::Random { .. }))
     }
 }

@@ -245,13 +245,12 @@ impl Lowering<'_> {
         if !kernel.epilogue.is_empty() {
             let outputs: Vec<ValueId> =
                 kernel.outputs.iter().copied().filter(|o| kernel.epilogue.contains(o)).collect();
-            let ranges = self.flat_ranges(&y_shape, &step.split);
             calls.extend(self.loop_calls(
                 &format!("{}_epilogue", kernel.name),
                 &kernel.epilogue,
                 &outputs,
                 &y_shape,
-                ranges,
+                &step.split,
             )?);
         }
         Ok(calls)

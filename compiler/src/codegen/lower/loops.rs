@@ -12,6 +12,7 @@ use super::{Buf, Call, Lowering};
 use crate::codegen::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
 use crate::fusion::Kernel;
 use crate::ir::{DType, Op, ValueId};
+use crate::plan;
 
 impl Lowering<'_> {
     /// An input of a loop kernel being built: its buffer and operand.
@@ -50,14 +51,15 @@ impl Lowering<'_> {
         Ok(body.len() - 1)
     }
 
-    /// A loop kernel computing `nodes` over `domain` and storing `outputs`.
+    /// A loop kernel computing `nodes` over `domain` and storing `outputs`,
+    /// run in the ranges of the plan's `split` ([`chunked`]).
     pub(super) fn loop_calls(
         &mut self,
         name: &str,
         nodes: &[ValueId],
         outputs: &[ValueId],
         domain: &[usize],
-        ranges: Vec<(usize, usize)>,
+        split: &plan::Split,
     ) -> Result<Vec<Call>, String> {
         let mut inputs: Vec<(Buf, Operand)> = vec![];
         let mut body: Vec<Expr> = vec![];
@@ -177,6 +179,7 @@ impl Lowering<'_> {
             body,
             outputs: stores.iter().map(|(_, s)| s.clone()).collect(),
         };
+        let (kernel, ranges) = chunked(kernel, split);
         let id = self.jit.add_loop_kernel(&kernel, self.checking).map_err(|e| e.message)?;
         fills.push(Call::Loop {
             kernel: id,
@@ -360,5 +363,222 @@ mod copy_order_tests {
         assert_eq!((s, d), (vec![9, 2, 3, 2], vec![12, 6, 2, 1]));
         let (_, s, _) = long_inner_axis(mem(vec![1, 0]), &[100, 2], vec![2, 1]);
         assert_eq!(s, vec![100, 2]);
+    }
+}
+
+/// `kernel` and the ranges of flat indices it runs in for the plan's
+/// `split` of axis `a` into `chunks` index ranges.
+///
+/// A kernel's calls divide the flat (row-major) index range of its
+/// iteration space, so a split of the outermost axis larger than 1 is a
+/// split of that range. A split of an axis with larger axes before it (a
+/// reduction over the batch into per-channel or per-feature sums, which
+/// the plan divides along the channels) is made one by rearranging the
+/// space: when `chunks` divides the axis, it becomes `[chunks, extent /
+/// chunks]` and the chunk axis moves first, every other axis in place (the
+/// innermost axis, which the code vectorises, stays innermost); otherwise
+/// the whole axis moves first. Every operand and store keeps its
+/// addresses, only the order of the axes changes, and the elements that
+/// reduce into one output element (all at the same index of the split
+/// axis, which no reduction reduces) are visited in the same order as
+/// before, so the results have the same bits as one range's. A kernel that
+/// reads the positions of its elements (`AxisIndex`, `Random`: positions
+/// are flat indices of its space) keeps its space and runs as one range.
+pub(super) fn chunked(kernel: LoopKernel, split: &plan::Split) -> (LoopKernel, Vec<(usize, usize)>) {
+    let total = kernel.elements();
+    let (Some(a), chunks) = (split.axis, split.chunks) else {
+        return (kernel, vec![(0, total)]);
+    };
+    let extent = kernel.shape.get(a).copied().unwrap_or(1);
+    if chunks <= 1 || extent != split.extent || chunks > extent {
+        return (kernel, vec![(0, total)]);
+    }
+    let ranges_of = |outer: usize, inner: usize| -> Vec<(usize, usize)> {
+        (0..chunks).map(|i| (i * outer / chunks * inner, (i + 1) * outer / chunks * inner)).collect()
+    };
+    if kernel.shape[..a].iter().all(|&n| n == 1) {
+        let inner = kernel.shape[a + 1..].iter().product();
+        return (kernel, ranges_of(extent, inner));
+    }
+    if kernel.uses_position() {
+        return (kernel, vec![(0, total)]);
+    }
+    let divides = extent % chunks == 0;
+    let rearrange = |strides: &[isize]| -> Vec<isize> {
+        let s = strides[a];
+        let mut out = Vec::with_capacity(strides.len() + 1);
+        if divides {
+            out.push(s * (extent / chunks) as isize);
+            out.extend_from_slice(&strides[..a]);
+            out.push(s);
+        } else {
+            out.push(s);
+            out.extend_from_slice(&strides[..a]);
+        }
+        out.extend_from_slice(&strides[a + 1..]);
+        out
+    };
+    let shape = rearrange(&kernel.shape.iter().map(|&n| n as isize).collect::<Vec<_>>());
+    let mut shape: Vec<usize> = shape.into_iter().map(|n| n as usize).collect();
+    if divides {
+        shape[0] = chunks;
+        shape[a + 1] = extent / chunks;
+    }
+    let out = LoopKernel {
+        shape,
+        inputs: kernel
+            .inputs
+            .iter()
+            .map(|o| Operand { strides: rearrange(&o.strides), ..o.clone() })
+            .collect(),
+        outputs: kernel
+            .outputs
+            .iter()
+            .map(|o| Store { strides: rearrange(&o.strides), ..o.clone() })
+            .collect(),
+        ..kernel
+    };
+    let ranges = if divides { ranges_of(chunks, total / chunks) } else { ranges_of(extent, total / extent) };
+    (out, ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunked;
+    use crate::codegen::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
+    use crate::codegen::{Checking, Jit};
+    use crate::ir::BinaryOp;
+    use crate::plan::Split;
+
+    fn row_major(shape: &[usize]) -> Vec<isize> {
+        let mut strides = vec![0isize; shape.len()];
+        let mut acc = 1isize;
+        for a in (0..shape.len()).rev() {
+            strides[a] = acc;
+            acc *= shape[a] as isize;
+        }
+        strides
+    }
+
+    /// Strides of a store reducing `axes` of `shape` into a row-major
+    /// result of the other axes, and that result's length.
+    fn reduced(shape: &[usize], axes: &[usize]) -> (Vec<isize>, usize) {
+        let mut strides = vec![0isize; shape.len()];
+        let mut acc = 1usize;
+        for a in (0..shape.len()).rev() {
+            if !axes.contains(&a) {
+                strides[a] = acc as isize;
+                acc *= shape[a];
+            }
+        }
+        (strides, acc)
+    }
+
+    /// `x · w` (w broadcast along the first axis) summed and maximised over
+    /// `axes` and stored plainly: a bias's or a normalisation's gradient.
+    fn kernel(shape: &[usize], axes: &[usize]) -> (LoopKernel, Vec<usize>) {
+        let (strides, len) = reduced(shape, axes);
+        let mut w = row_major(shape);
+        w[0] = 0;
+        let n = shape.iter().product();
+        let kernel = LoopKernel {
+            name: format!("k_{}_{}", shape.len(), n),
+            shape: shape.to_vec(),
+            inputs: vec![
+                Operand { offset: 0, strides: row_major(shape), elem: Elem::F32 },
+                Operand { offset: 0, strides: w, elem: Elem::F32 },
+            ],
+            body: vec![Expr::Input(0), Expr::Input(1), Expr::Binary(BinaryOp::Mul, 0, 1)],
+            outputs: vec![
+                Store {
+                    value: 2,
+                    offset: 0,
+                    strides: strides.clone(),
+                    elem: Elem::F32,
+                    reduce: Some(Reduce::Sum),
+                },
+                Store { value: 2, offset: 0, strides, elem: Elem::F32, reduce: Some(Reduce::Max) },
+                Store { value: 2, offset: 0, strides: row_major(shape), elem: Elem::F32, reduce: None },
+            ],
+        };
+        (kernel, vec![len, len, n])
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0).collect()
+    }
+
+    /// A split of an axis with larger axes before it runs as the plan's
+    /// chunks: whether the chunks divide the axis or not, the rearranged
+    /// kernel's ranges cover the space, and running them (in either order)
+    /// gives the bits of the original kernel run as one range.
+    #[test]
+    fn a_split_behind_larger_axes_runs_in_chunks_with_the_same_bits() {
+        let cases: [(&[usize], &[usize], usize, usize); 5] = [
+            // A bias's gradient over [batch, positions, features].
+            (&[6, 10, 12], &[0, 1], 2, 2),
+            (&[6, 10, 12], &[0, 1], 2, 5),
+            // A normalisation's per-channel sums over [N, C, H, W].
+            (&[4, 6, 5, 7], &[0, 2, 3], 1, 2),
+            (&[4, 6, 5, 7], &[0, 2, 3], 1, 4),
+            (&[3, 8, 16], &[0], 1, 2),
+        ];
+        let mut jit = Jit::new().expect("host JIT");
+        let mut compiled = vec![];
+        for (i, &(shape, axes, axis, chunks)) in cases.iter().enumerate() {
+            let (k, lens) = kernel(shape, axes);
+            let split = Split { axis: Some(axis), extent: shape[axis], chunks };
+            let (c, ranges) = chunked(k.clone(), &split);
+            c.validate().expect("the rearranged kernel is valid");
+            assert_eq!(c.elements(), k.elements());
+            assert_eq!(c.shape[0], if shape[axis] % chunks == 0 { chunks } else { shape[axis] });
+            assert_eq!(ranges.len(), chunks);
+            assert_eq!(ranges.first().map(|r| r.0), Some(0));
+            assert_eq!(ranges.last().map(|r| r.1), Some(k.elements()));
+            assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
+            let (mut one, mut parts) = (k, c);
+            one.name = format!("one_{i}");
+            parts.name = format!("parts_{i}");
+            let ids = [one, parts].map(|k| jit.add_loop_kernel(&k, Checking::Checked).expect("compiles"));
+            compiled.push((ids, ranges, lens, shape.iter().product::<usize>()));
+        }
+        jit.finalize().expect("finalizes");
+        for (i, (ids, ranges, lens, n)) in compiled.iter().enumerate() {
+            let (x, w) = (values(*n, i as u32), values(*n, 7 + i as u32));
+            let run = |id, ranges: &[(usize, usize)]| {
+                let f = jit.loop_fn(id).expect("finalized");
+                let mut outs =
+                    vec![vec![0.0f32; lens[0]], vec![f32::NEG_INFINITY; lens[1]], vec![0.0; lens[2]]];
+                let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+                for &(s, e) in ranges {
+                    f.run(&[&x, &w], &mut refs, s, e).expect("runs");
+                }
+                outs
+            };
+            let want = run(ids[0], &[(0, *n)]);
+            let bits = |o: &[Vec<f32>]| o.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let mut reversed = ranges.clone();
+            reversed.reverse();
+            for order in [ranges, &reversed] {
+                assert_eq!(bits(&run(ids[1], order)), bits(&want), "case {i}: ranges {order:?}");
+            }
+        }
+    }
+
+    /// A kernel reading its elements' positions keeps its space: its
+    /// positions are flat indices of it.
+    #[test]
+    fn a_kernel_reading_positions_runs_as_one_range() {
+        let (mut k, _) = kernel(&[4, 6, 8], &[0, 2]);
+        k.body.push(Expr::AxisIndex(1));
+        let split = Split { axis: Some(1), extent: 6, chunks: 2 };
+        let (c, ranges) = chunked(k.clone(), &split);
+        assert_eq!(c, k);
+        assert_eq!(ranges, vec![(0, k.elements())]);
+        // An outermost split needs no rearranging.
+        let (k, _) = kernel(&[4, 6, 8], &[1, 2]);
+        let (c, ranges) = chunked(k.clone(), &Split { axis: Some(0), extent: 4, chunks: 2 });
+        assert_eq!(c, k);
+        assert_eq!(ranges, vec![(0, 96), (96, 192)]);
     }
 }

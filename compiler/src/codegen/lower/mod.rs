@@ -181,8 +181,7 @@ impl Lowering<'_> {
         match kernel.kind {
             KernelKind::Loop => {
                 let domain = plan::resolve(&kernel.domain, &self.dims)?;
-                let ranges = self.flat_ranges(&domain, &step.split);
-                self.loop_calls(&kernel.name, &kernel.nodes, &kernel.outputs, &domain, ranges)
+                self.loop_calls(&kernel.name, &kernel.nodes, &kernel.outputs, &domain, &step.split)
             }
             KernelKind::Copy => self.copy_calls(kernel, step.split.chunks),
             KernelKind::MatMul
@@ -274,25 +273,6 @@ impl Lowering<'_> {
             parts,
         });
         Ok(calls)
-    }
-
-    /// Ranges of flat indices over `domain` for the plan's split of a step.
-    fn flat_ranges(&self, domain: &[usize], split: &plan::Split) -> Vec<(usize, usize)> {
-        let total: usize = domain.iter().product();
-        match split.axis {
-            Some(a) if split.chunks > 1 && domain[..a].iter().all(|&n| n == 1) => {
-                let inner: usize = domain[a + 1..].iter().product();
-                (0..split.chunks)
-                    .map(|i| {
-                        (
-                            i * split.extent / split.chunks * inner,
-                            (i + 1) * split.extent / split.chunks * inner,
-                        )
-                    })
-                    .collect()
-            }
-            _ => vec![(0, total)],
-        }
     }
 
     fn row_ranges(&self, rows: usize, split: &plan::Split) -> Vec<(usize, usize)> {
