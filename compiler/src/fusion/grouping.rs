@@ -33,6 +33,10 @@ pub(super) struct Group {
 /// chain of loops instead of one loop reading 64 buffers.
 const MAX_LOOP_INPUTS: usize = 16;
 
+/// The smallest extent of the first axis a reduction keeps for it to join
+/// a contraction's epilogue ([`Builder::reduction`]).
+const MIN_EPILOGUE_REDUCTION: usize = 16;
+
 /// The groups of a graph's nodes under construction, merged with
 /// union-find.
 pub(super) struct Builder<'g> {
@@ -583,6 +587,34 @@ impl<'g> Builder<'g> {
         };
         let shape = self.graph.ty(a).shape.clone();
         let base = self.layout[a.index()].base;
+        // A sum or maximum of a value a contraction's epilogue computes (a
+        // bias's gradient, a normalisation's statistics) is reduced by that
+        // epilogue while the value is in registers, and the value is stored
+        // only if something else reads it. The first axis the reduction
+        // keeps has at least 16 elements: the plan splits the kernel along
+        // it, so the kernel still divides among threads.
+        if let (Some(g), Op::ReduceSum { axes } | Op::ReduceMax { axes }) =
+            (self.group(a), &self.graph.node(v).op)
+        {
+            let grp = &self.groups[g];
+            let main = grp.members.first().copied();
+            let same_pass = main.is_some_and(|m| {
+                self.graph.node(m).grad_of.is_some() == self.graph.node(v).grad_of.is_some()
+            });
+            let kept =
+                (0..shape.rank()).find(|ax| !axes.contains(ax)).and_then(|ax| shape.dims()[ax].known());
+            if base == a
+                && grp.kind.takes_epilogue()
+                && grp.epilogue.contains(&a)
+                && grp.domain == shape
+                && same_pass
+                && kept.is_some_and(|n| n >= MIN_EPILOGUE_REDUCTION)
+            {
+                self.add(g, v);
+                self.groups[g].epilogue.push(v);
+                return;
+            }
+        }
         let target = match self.group(base) {
             Some(g)
                 if base == a

@@ -73,6 +73,9 @@ pub(super) fn boundary_reason(
     if pk.kind != KernelKind::Loop && !pk.kind.takes_epilogue() {
         return format!("{pm} is its own kernel");
     }
+    if is_reduction(pop) && pk.epilogue.contains(&producer) {
+        return format!("reduction output of the epilogue of {}, read by a later kernel", pk.name);
+    }
     if pk.kind.takes_epilogue() && ck.kind == KernelKind::Loop {
         let main = main_of(pk).map_or("contraction", |v| graph.node(v).op.mnemonic());
         return format!("{main} is a contraction (GEMM); the reader is not on its epilogue chain");

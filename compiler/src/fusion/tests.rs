@@ -319,6 +319,43 @@ fn a_conv_reading_a_transposed_view_gets_a_copy() {
     assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
 }
 
+/// A sum over the rows of a value a product's epilogue computes (a bias's
+/// gradient) is reduced by the epilogue, and the value it sums is not
+/// stored when nothing else reads it; a sum keeping fewer than 16
+/// elements along its first kept axis stays a loop of its own. The plan
+/// splits the product's kernel along an axis the epilogue does not reduce.
+#[test]
+fn a_sum_of_an_epilogue_value_joins_the_epilogue() {
+    for (features, joins) in [(32, true), (8, false)] {
+        let text = format!(
+            r#"graph t mode=infer {{
+              %0: f32[2048, 64] = input "x"
+              %1: f32[64, {features}] = input "w"
+              %2: f32[2048, {features}] = input "mask"
+              %3: f32[2048, {features}] = matmul %0, %1
+              %4: f32[2048, {features}] = mul %3, %2
+              %5: f32[{features}] = reduce_sum %4 axes=[0]
+              %6: f32[2048, {features}] = add %4, %2
+              prediction "y" = %6
+              prediction "s" = %5
+            }}"#
+        );
+        let graph = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let p = partition(&graph);
+        let listing = report(&graph, &p);
+        let product = &p.kernels[0];
+        assert_eq!(product.kind, super::KernelKind::MatMul, "{listing}");
+        assert_eq!(product.epilogue.contains(&ValueId(5)), joins, "{listing}");
+        assert_eq!(p.kernels.len(), if joins { 1 } else { 2 }, "{listing}");
+        if joins {
+            assert_eq!(product.outputs, vec![ValueId(5), ValueId(6)], "{listing}");
+            let plan = crate::plan::plan(&graph, &std::collections::HashMap::new(), 2).expect("plans");
+            let split = &plan.steps[0].split;
+            assert_eq!((split.axis, split.chunks), (Some(1), 2), "{split:?}");
+        }
+    }
+}
+
 /// The heads of an attention joined (`reshape` of a `permute` of their
 /// product: no layout of its own, so stored) and then transposed for the
 /// weight's gradient: the transpose is a view of the stored join, read by

@@ -26,8 +26,9 @@
 //!   its product onto a sum whose addend is read last by that GEMM keeps
 //!   the sum in the addend's buffer.
 //! - **Split**: each kernel runs as `chunks` index ranges of one axis of its
-//!   domain: the outermost axis no reduction of the kernel reduces (so
-//!   every chunk reduces whole rows, in a fixed order), with at most
+//!   domain: the outermost axis no reduction of the kernel (its epilogue's,
+//!   for a contraction) reduces (so every chunk reduces whole rows, in a
+//!   fixed order), with at most
 //!   `threads` chunks, none smaller than [`MIN_CHUNK_WORK`] units of work
 //!   (multiply-adds for contractions; for loops, elements times 1 plus 16
 //!   per transcendental function the kernel evaluates per element), and
@@ -432,8 +433,13 @@ fn split(
 ) -> Result<Split, String> {
     let domain = resolve(&kernel.domain, dims)?;
     let elems: usize = domain.iter().product();
-    let reduced =
-        if kernel.kind == KernelKind::Loop { reduced_axes(graph, &kernel.nodes) } else { HashSet::new() };
+    // A contraction's epilogue may reduce too (a bias's gradient): its
+    // split must not divide a reduced axis either.
+    let reduced = if kernel.kind == KernelKind::Loop {
+        reduced_axes(graph, &kernel.nodes)
+    } else {
+        reduced_axes(graph, &kernel.epilogue)
+    };
     let main = kernel.nodes.iter().copied().find(|v| !kernel.epilogue.contains(v));
     let inner = match main.map(|v| graph.node(v)) {
         Some(node) => {
