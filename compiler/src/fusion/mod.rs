@@ -37,11 +37,11 @@
 //!   any op of the epilogue (a value combining two of them, as
 //!   `0.5·x·(1 + erf(x/√2))` does): the GEMM writes its result to a buffer,
 //!   then the epilogue runs over it. A `reduce_sum` or `reduce_max` of an
-//!   epilogue op (a bias's gradient, a normalisation's statistics) joins
-//!   the epilogue too when the first axis it keeps has at least 16
-//!   elements: the value is reduced while in registers and stored only if
-//!   something else reads it, and the plan splits the kernel along an axis
-//!   no reduction reduces.
+//!   epilogue op (a normalisation's per-channel statistics) joins the
+//!   epilogue too when the first axis it keeps has at least 16 elements and
+//!   is not the innermost: the value is reduced while in registers and
+//!   stored only if something else reads it, and the plan splits the
+//!   kernel along an axis no reduction reduces.
 //!   A product that nothing else reads, added to a sum of products of its
 //!   shape, is instead accumulated onto that sum ([`Kernel::accumulate`]):
 //!   the gradient of a weight shared by many products (a recurrence

@@ -319,23 +319,29 @@ fn a_conv_reading_a_transposed_view_gets_a_copy() {
     assert_eq!(p.kernels[1].inputs, vec![ValueId(1), ValueId(2)]);
 }
 
-/// A sum over the rows of a value a product's epilogue computes (a bias's
-/// gradient) is reduced by the epilogue, and the value it sums is not
-/// stored when nothing else reads it; a sum keeping fewer than 16
-/// elements along its first kept axis stays a loop of its own. The plan
-/// splits the product's kernel along an axis the epilogue does not reduce.
+/// A sum of a value a product's epilogue computes (a normalisation's
+/// per-channel statistics) is reduced by the epilogue, and the value it
+/// sums is not stored when nothing else reads it. A sum whose first kept
+/// axis has fewer than 16 elements, or is the innermost axis (a bias's
+/// gradient over rows: a kernel split along it would cut every row),
+/// stays a loop of its own. The plan splits the product's kernel along an
+/// axis the epilogue does not reduce.
 #[test]
 fn a_sum_of_an_epilogue_value_joins_the_epilogue() {
-    for (features, joins) in [(32, true), (8, false)] {
+    // (product [16, rows, cols], axes reduced, joins)
+    for (rows, cols, axes, joins) in
+        [(32, 64, "[0, 2]", true), (8, 64, "[0, 2]", false), (64, 32, "[0, 1]", false)]
+    {
+        let kept = if joins || axes == "[0, 2]" { rows } else { cols };
         let text = format!(
             r#"graph t mode=infer {{
-              %0: f32[2048, 64] = input "x"
-              %1: f32[64, {features}] = input "w"
-              %2: f32[2048, {features}] = input "mask"
-              %3: f32[2048, {features}] = matmul %0, %1
-              %4: f32[2048, {features}] = mul %3, %2
-              %5: f32[{features}] = reduce_sum %4 axes=[0]
-              %6: f32[2048, {features}] = add %4, %2
+              %0: f32[16, {rows}, 64] = input "x"
+              %1: f32[16, 64, {cols}] = input "w"
+              %2: f32[16, {rows}, {cols}] = input "mask"
+              %3: f32[16, {rows}, {cols}] = matmul %0, %1
+              %4: f32[16, {rows}, {cols}] = mul %3, %2
+              %5: f32[{kept}] = reduce_sum %4 axes={axes}
+              %6: f32[16, {rows}, {cols}] = add %4, %2
               prediction "y" = %6
               prediction "s" = %5
             }}"#
