@@ -419,7 +419,7 @@ fn check_kernel(jit_kernels: &[LoopKernel]) {
     }
 }
 
-fn contiguous(shape: &[usize]) -> Vec<isize> {
+pub(super) fn contiguous(shape: &[usize]) -> Vec<isize> {
     let mut s = vec![0isize; shape.len()];
     let mut acc = 1isize;
     for a in (0..shape.len()).rev() {
@@ -1243,7 +1243,7 @@ fn copies_with_offsets_and_permutations_are_exact() {
 
 /// Strides of a reduction output over `shape`: contiguous over the kept
 /// axes, 0 along `axes`.
-fn reduced_strides(shape: &[usize], axes: &[usize]) -> (Vec<isize>, usize) {
+pub(super) fn reduced_strides(shape: &[usize], axes: &[usize]) -> (Vec<isize>, usize) {
     let mut strides = vec![0isize; shape.len()];
     let mut acc = 1usize;
     for a in (0..shape.len()).rev() {

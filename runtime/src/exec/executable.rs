@@ -528,18 +528,8 @@ impl Executable {
                     // kernel copied into its result buffer.
                     let beta = if *accumulate { 1.0 } else { 0.0 };
                     for &(ao, bo, co) in products {
-                        let am = MatRef {
-                            data: a_data,
-                            offset: (ao as isize + ar as isize * a.row_stride) as usize,
-                            row_stride: a.row_stride,
-                            col_stride: a.col_stride,
-                        };
-                        let bm = MatRef {
-                            data: b_data,
-                            offset: (bo as isize + bc as isize * b.col_stride) as usize,
-                            row_stride: b.row_stride,
-                            col_stride: b.col_stride,
-                        };
+                        let am = block(a_data, a, ao, (ar, 0));
+                        let bm = block(b_data, b, bo, (0, bc));
                         let cm = MatPtr {
                             ptr: *out.get(),
                             len: clen,
@@ -673,18 +663,8 @@ impl Executable {
         let scratch = &self.scratch;
         let task = |part: usize| -> Result<(), String> {
             let (k0, k1) = (part * k / parts, (part + 1) * k / parts);
-            let am = MatRef {
-                data: a_data,
-                offset: (ao as isize + k0 as isize * a.col_stride) as usize,
-                row_stride: a.row_stride,
-                col_stride: a.col_stride,
-            };
-            let bm = MatRef {
-                data: b_data,
-                offset: (bo as isize + k0 as isize * b.row_stride) as usize,
-                row_stride: b.row_stride,
-                col_stride: b.col_stride,
-            };
+            let am = block(a_data, a, ao, (0, k0));
+            let bm = block(b_data, b, bo, (k0, 0));
             if part == 0 {
                 let beta = if *accumulate { 1.0 } else { 0.0 };
                 let cm = MatPtr {
@@ -896,6 +876,23 @@ impl Executable {
 
 /// The element range of a row-major layout of `shape` at `offset` with
 /// `strides`, when it is one contiguous run inside `0..len`.
+/// The block of the operand `op` (its strides) in `data` whose element
+/// (0, 0) is element `(row, col)` of the matrix at `offset`. The provider
+/// checks the block's elements against `data` before it reads them.
+fn block<'a>(
+    data: &'a [f32],
+    op: &lower::MatOperand,
+    offset: usize,
+    (row, col): (usize, usize),
+) -> MatRef<'a> {
+    MatRef {
+        data,
+        offset: (offset as isize + row as isize * op.row_stride + col as isize * op.col_stride) as usize,
+        row_stride: op.row_stride,
+        col_stride: op.col_stride,
+    }
+}
+
 /// Whether a product `[m, k] · [k, n]` on `threads` threads is divided along
 /// its depth ([`Executable::matmul_by_depth`]): a depth of at least four
 /// times the longer side of the result and 256 per thread, and a result too

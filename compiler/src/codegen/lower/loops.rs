@@ -446,33 +446,10 @@ pub(super) fn chunked(kernel: LoopKernel, split: &plan::Split) -> (LoopKernel, V
 mod tests {
     use super::chunked;
     use crate::codegen::loops::{Elem, Expr, LoopKernel, Operand, Reduce, Store};
+    use crate::codegen::tests::{contiguous as row_major, reduced_strides as reduced};
     use crate::codegen::{Checking, Jit};
     use crate::ir::BinaryOp;
     use crate::plan::Split;
-
-    fn row_major(shape: &[usize]) -> Vec<isize> {
-        let mut strides = vec![0isize; shape.len()];
-        let mut acc = 1isize;
-        for a in (0..shape.len()).rev() {
-            strides[a] = acc;
-            acc *= shape[a] as isize;
-        }
-        strides
-    }
-
-    /// Strides of a store reducing `axes` of `shape` into a row-major
-    /// result of the other axes, and that result's length.
-    fn reduced(shape: &[usize], axes: &[usize]) -> (Vec<isize>, usize) {
-        let mut strides = vec![0isize; shape.len()];
-        let mut acc = 1usize;
-        for a in (0..shape.len()).rev() {
-            if !axes.contains(&a) {
-                strides[a] = acc as isize;
-                acc *= shape[a];
-            }
-        }
-        (strides, acc)
-    }
 
     /// `x · w` (w broadcast along the first axis) summed and maximised over
     /// `axes` and stored plainly: a bias's or a normalisation's gradient.
