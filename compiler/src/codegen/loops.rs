@@ -303,6 +303,41 @@ impl LoopKernel {
     pub(crate) fn uses_position(&self) -> bool {
         self.body.iter().any(|e| matches!(e, Expr::AxisIndex(_) | Expr::Random { .. }))
     }
+
+    /// The same kernel with its axes in `order` (axis `i` of the result is
+    /// axis `order[i]` of this one): every operand and store keeps its
+    /// addresses, only the order in which the space is walked changes.
+    /// Positions (`AxisIndex`, `Random`) are not remapped; callers keep
+    /// kernels that read them.
+    pub(crate) fn permuted(&self, order: &[usize]) -> LoopKernel {
+        let pick = |v: &[isize]| order.iter().map(|&a| v[a]).collect();
+        LoopKernel {
+            shape: order.iter().map(|&a| self.shape[a]).collect(),
+            inputs: self.inputs.iter().map(|o| Operand { strides: pick(&o.strides), ..o.clone() }).collect(),
+            outputs: self.outputs.iter().map(|s| Store { strides: pick(&s.strides), ..s.clone() }).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// The same kernel with axis `a` (whose size `outer` divides) as two
+    /// axes `[outer, size / outer]`, the same addresses.
+    pub(crate) fn split_axis(&self, a: usize, outer: usize) -> LoopKernel {
+        let inner = self.shape[a] / outer;
+        let split = |v: &[isize]| -> Vec<isize> {
+            let mut out = v.to_vec();
+            out.insert(a, v[a] * inner as isize);
+            out
+        };
+        let mut shape = self.shape.clone();
+        shape[a] = inner;
+        shape.insert(a, outer);
+        LoopKernel {
+            shape,
+            inputs: self.inputs.iter().map(|o| Operand { strides: split(&o.strides), ..o.clone() }).collect(),
+            outputs: self.outputs.iter().map(|s| Store { strides: split(&s.strides), ..s.clone() }).collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// The (lowest, highest) of `offset + Σ iₐ·strides[a]` over `shape`
@@ -719,15 +754,7 @@ fn row_axis_innermost(k: &LoopKernel) -> Option<LoopKernel> {
     let last = k.shape.len() - 1;
     let axis = (first + 1..last).rev().find(|&a| suits(a))?;
     let order: Vec<usize> = (0..k.shape.len()).filter(|&a| a != axis).chain([axis]).collect();
-    let mut p = k.clone();
-    p.shape = order.iter().map(|&a| k.shape[a]).collect();
-    for op in &mut p.inputs {
-        op.strides = order.iter().map(|&a| op.strides[a]).collect();
-    }
-    for st in &mut p.outputs {
-        st.strides = order.iter().map(|&a| st.strides[a]).collect();
-    }
-    Some(p)
+    Some(k.permuted(&order))
 }
 
 /// `acc ← acc ⊕ v`.

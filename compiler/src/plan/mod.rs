@@ -433,7 +433,8 @@ fn split(
 ) -> Result<Split, String> {
     let domain = resolve(&kernel.domain, dims)?;
     let elems: usize = domain.iter().product();
-    // A contraction's epilogue may reduce too (a bias's gradient): its
+    // A contraction's epilogue may reduce too (a normalisation's
+    // per-channel statistics): its
     // split must not divide a reduced axis either.
     let reduced = if kernel.kind == KernelKind::Loop {
         reduced_axes(graph, &kernel.nodes)

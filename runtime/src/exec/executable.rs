@@ -499,7 +499,7 @@ impl Executable {
                     && disjoint_blocks(*m, *n, c.row_stride, c.col_stride, offsets);
                 let cut_rows = *m >= *n;
                 let extent = if cut_rows { *m } else { *n };
-                if !by_products && offsets.len() == 1 && depth_split(*m, *n, *k, *threads) {
+                if offsets.len() == 1 && depth_split(*m, *n, *k, *threads) {
                     return self.matmul_by_depth(call);
                 }
                 let parts = if by_products {
@@ -874,8 +874,6 @@ impl Executable {
     }
 }
 
-/// The element range of a row-major layout of `shape` at `offset` with
-/// `strides`, when it is one contiguous run inside `0..len`.
 /// The block of the operand `op` (its strides) in `data` whose element
 /// (0, 0) is element `(row, col)` of the matrix at `offset`. The provider
 /// checks the block's elements against `data` before it reads them.
@@ -924,6 +922,8 @@ fn disjoint_blocks(
     starts.windows(2).all(|w| w[0] + reach < w[1])
 }
 
+/// The element range of a row-major layout of `shape` at `offset` with
+/// `strides`, when it is one contiguous run inside `0..len`.
 fn contiguous_run(
     shape: &[usize],
     offset: isize,

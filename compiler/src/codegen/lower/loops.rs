@@ -403,43 +403,16 @@ pub(super) fn chunked(kernel: LoopKernel, split: &plan::Split) -> (LoopKernel, V
     if kernel.uses_position() {
         return (kernel, vec![(0, total)]);
     }
-    let divides = extent % chunks == 0;
-    let rearrange = |strides: &[isize]| -> Vec<isize> {
-        let s = strides[a];
-        let mut out = Vec::with_capacity(strides.len() + 1);
-        if divides {
-            out.push(s * (extent / chunks) as isize);
-            out.extend_from_slice(&strides[..a]);
-            out.push(s);
-        } else {
-            out.push(s);
-            out.extend_from_slice(&strides[..a]);
-        }
-        out.extend_from_slice(&strides[a + 1..]);
-        out
+    // The split axis (or its chunk axis) first, every other axis in place.
+    let first = |k: &LoopKernel| {
+        let order: Vec<usize> = [a].into_iter().chain((0..k.shape.len()).filter(|&x| x != a)).collect();
+        k.permuted(&order)
     };
-    let shape = rearrange(&kernel.shape.iter().map(|&n| n as isize).collect::<Vec<_>>());
-    let mut shape: Vec<usize> = shape.into_iter().map(|n| n as usize).collect();
-    if divides {
-        shape[0] = chunks;
-        shape[a + 1] = extent / chunks;
+    if extent % chunks == 0 {
+        (first(&kernel.split_axis(a, chunks)), ranges_of(chunks, total / chunks))
+    } else {
+        (first(&kernel), ranges_of(extent, total / extent))
     }
-    let out = LoopKernel {
-        shape,
-        inputs: kernel
-            .inputs
-            .iter()
-            .map(|o| Operand { strides: rearrange(&o.strides), ..o.clone() })
-            .collect(),
-        outputs: kernel
-            .outputs
-            .iter()
-            .map(|o| Store { strides: rearrange(&o.strides), ..o.clone() })
-            .collect(),
-        ..kernel
-    };
-    let ranges = if divides { ranges_of(chunks, total / chunks) } else { ranges_of(extent, total / extent) };
-    (out, ranges)
 }
 
 #[cfg(test)]
