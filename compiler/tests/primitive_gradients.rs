@@ -295,3 +295,36 @@ fn bad_graphs_are_errors() {
         assert!(differentiate(&b.graph).is_err(), "{}: expected an error", b.graph.name);
     }
 }
+
+/// `max(x, c)` and `min(x, c)` against a constant send the gradient to `x`
+/// exactly where `x > c` (`x < c`): not at ties, not at NaN, not at `-0`
+/// against 0. The rule takes the mask of the result (`max(x, c) > c`),
+/// which must agree with the operand's at every such point.
+#[test]
+fn masks_against_constants_hold_at_ties_and_nan() {
+    let special =
+        [f64::NAN, -0.0, 0.0, 0.25, -1.0, 1.0, f64::INFINITY, f64::NEG_INFINITY, 0.2500001, 0.2499999];
+    for (op, c) in [(BinaryOp::Max, 0.0), (BinaryOp::Min, 0.25), (BinaryOp::Max, 0.25), (BinaryOp::Min, 0.0)]
+    {
+        let mut b = cases::Builder::new("mask");
+        let x = b.param("x", &[special.len()], cases::Values::Uniform);
+        let c_node = b.splat(c, &[special.len()]);
+        let out = b.binary(op, x, c_node);
+        let case = b.finish(out);
+        let backward = differentiate(&case.graph).expect("differentiates");
+        let mut inputs = case.inputs.clone();
+        inputs.insert(
+            "x".into(),
+            Tensor::Float(ndarray::ArrayD::from_shape_vec(vec![special.len()], special.to_vec()).unwrap()),
+        );
+        let w: Vec<f64> = inputs["w"].as_float().expect("float weights").iter().copied().collect();
+        let outputs = interp::run::<f64>(&backward.graph, &inputs).expect("runs");
+        let (_, grad) = outputs.iter().find(|(n, _)| n == "grad.x").expect("the gradient of x");
+        let grad: Vec<f64> = grad.as_float().expect("a float gradient").iter().copied().collect();
+        for (i, &v) in special.iter().enumerate() {
+            let through = if op == BinaryOp::Max { v > c } else { v < c };
+            let want = if through { w[i] } else { 0.0 };
+            assert_eq!(grad[i], want, "{op:?}(x, {c}) at x = {v}");
+        }
+    }
+}

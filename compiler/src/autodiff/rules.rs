@@ -121,6 +121,15 @@ impl Emitter<'_> {
 
 type Grads = Vec<Option<ValueId>>;
 
+/// Whether `v` is a non-NaN constant, or a broadcast of one.
+fn is_constant(graph: &Graph, v: ValueId) -> bool {
+    match &graph.node(v).op {
+        Op::Const { value } => !value.is_nan(),
+        Op::Broadcast { .. } => is_constant(graph, graph.node(v).args[0]),
+        _ => false,
+    }
+}
+
 /// The vector-Jacobian product of forward node `y` (= `node`) with cotangent
 /// `gy`: one contribution per operand of `node`.
 pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Result<Grads, String> {
@@ -191,7 +200,12 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
         }
         Op::Binary(b @ (BinaryOp::Max | BinaryOp::Min)) => {
             let cmp = if *b == BinaryOp::Max { CmpOp::Gt } else { CmpOp::Lt };
-            let first = e.op(Op::Compare(cmp), &[x(0), x(1)])?;
+            // Against a constant `c` (relu's 0), `x > c` is `max(x, c) > c`
+            // (a NaN `x` gives a NaN maximum, and both are false): the mask
+            // is taken of the result, which the next layer reads anyway,
+            // so the pre-activation need not be kept for the backward pass.
+            let lhs = if is_constant(e.graph, x(1)) { y } else { x(0) };
+            let first = e.op(Op::Compare(cmp), &[lhs, x(1)])?;
             vec![Some(e.masked(first, gy, true)?), Some(e.masked(first, gy, false)?)]
         }
         Op::Select => vec![None, Some(e.masked(x(0), gy, true)?), Some(e.masked(x(0), gy, false)?)],

@@ -177,7 +177,8 @@ impl<'g> Builder<'g> {
         let mut out: Vec<usize> = vec![];
         for i in 0..self.reads[g].len() {
             let h = self.find(self.reads[g][i]);
-            if h != g && !out.contains(&h) {
+            // A group emptied by `sink` is no kernel.
+            if h != g && !out.contains(&h) && !self.groups[h].members.is_empty() {
                 out.push(h);
             }
         }
@@ -378,13 +379,17 @@ impl<'g> Builder<'g> {
         if !matches!(node.op, Op::OneHot { .. } | Op::RngUniform { .. }) {
             for &g in &direct {
                 let grp = &self.groups[g];
-                let after_tail = grp.tail.is_some_and(|t| node.args.contains(&t));
                 // A value of the backward pass stays out of a forward
                 // epilogue (and the other way round): computed early, it
                 // would be held through the rest of the forward pass.
+                // Where the backward pass reads a derivative of the
+                // forward's (relu's mask, tanh's `1 - y²`), it computes it
+                // there ([`Builder::sink`]) from what the forward stores
+                // anyway.
                 let main = grp.members.first().copied();
                 let same_pass =
                     main.is_some_and(|m| self.graph.node(m).grad_of.is_some() == node.grad_of.is_some());
+                let after_tail = same_pass && grp.tail.is_some_and(|t| node.args.contains(&t));
                 let in_epilogue = grp.tail.is_some()
                     && same_pass
                     && node.args.iter().any(|&a| main == Some(a) || grp.epilogue.contains(&a));
@@ -432,19 +437,25 @@ impl<'g> Builder<'g> {
     }
 
     /// Moves elementwise values that a loop computes only for one later
-    /// loop of the same domain into that loop, where they are read. Greedy
-    /// grouping puts a value in the group of its operands, so the
-    /// derivatives an unrolled recurrence's backward step needs (`σ·(1 − σ)`,
-    /// `1 − tanh²`) are computed and stored by the forward step's loop, and
-    /// loaded back by the backward step's. A value moves when:
+    /// loop of the same domain, or for the epilogue of a later contraction
+    /// of that domain, into it, where they are read. Greedy grouping puts a
+    /// value in the group of its operands, so the derivatives an unrolled
+    /// recurrence's backward step needs (`σ·(1 − σ)`, `1 − tanh²`) are
+    /// computed and stored by the forward step's loop, and loaded back by
+    /// the backward step's; relu's mask `y > 0` by the loop of a
+    /// normalisation's forward pass, for the epilogue of the convolution
+    /// that computes its input gradient. A value moves when:
     /// - it is a unary, binary, compare, select or cast value of a loop `K`
     ///   with `K`'s domain, and no graph output;
     /// - every node that reads it is in one other loop `L` of the same
-    ///   domain, or is itself moving to `L` (no view reads it);
+    ///   domain, or in the epilogue of one contraction `L` of that domain,
+    ///   or is itself moving to `L` (no view reads it);
     /// - each operand it reads from `K` is moving too, or stored by `K`
     ///   anyway (read by another kernel, through a view, or a graph output);
     /// - the values moving from `K` to `L` add no more inputs to `L` than
-    ///   they remove, and leave `K` some node.
+    ///   they remove. A loop whose every value moves (GELU's `e^{-x²/2}`,
+    ///   computed apart from the product whose epilogue reads it) is left
+    ///   empty and is no kernel.
     ///
     /// `K` then stores fewer values and `L` loads no more; nothing is
     /// computed twice. `L` runs after `K` and already read from every group
@@ -496,7 +507,10 @@ impl<'g> Builder<'g> {
             });
             if let (true, Some(l)) = (ok, dest) {
                 let grp = &self.groups[l];
-                if grp.kind == KernelKind::Loop && grp.domain == graph.ty(v).shape {
+                // In a contraction, only its epilogue can compute the value.
+                let into_epilogue = grp.kind.takes_epilogue()
+                    && readers[i].iter().all(|r| target[r.index()] == Some(l) || grp.epilogue.contains(r));
+                if (grp.kind == KernelKind::Loop || into_epilogue) && grp.domain == graph.ty(v).shape {
                     target[i] = Some(l);
                 }
             }
@@ -536,7 +550,8 @@ impl<'g> Builder<'g> {
             }
         }
         for ((k, l), moving) in pairs {
-            if moving.len() >= self.groups[k].members.len() {
+            // A loop whose every value moves is left empty and dropped.
+            if moving.len() > self.groups[k].members.len() {
                 continue;
             }
             // What L reads, by base value.
@@ -566,8 +581,18 @@ impl<'g> Builder<'g> {
             for &v in &moving {
                 self.group_of[v.index()] = Some(l);
             }
-            self.groups[l].members.extend(moving.iter().copied());
-            self.groups[l].members.sort();
+            let grp = &mut self.groups[l];
+            if grp.kind.takes_epilogue() {
+                // The contraction stays first; the epilogue is in
+                // definition order, as lowering computes it.
+                grp.members.extend(moving.iter().copied());
+                grp.members[1..].sort();
+                grp.epilogue.extend(moving.iter().copied());
+                grp.epilogue.sort();
+            } else {
+                grp.members.extend(moving.iter().copied());
+                grp.members.sort();
+            }
             let mut reads_k = vec![];
             for m in self.groups[k].members.clone() {
                 reads_k.extend(self.arg_groups(m));

@@ -30,18 +30,18 @@
 //!   (a broadcast or permute needs the whole value first). Groups never merge
 //!   when the kernel graph would get a cycle.
 //! - `MatMul`, `Conv`, `ConvTranspose`: contractions, computed with a tuned
-//!   GEMM. Elementwise ops of the result's shape that read the last op
-//!   attached (the contraction's result first) are attached as the kernel's
-//!   [`Kernel::epilogue`] (bias add, activation, masks), and so are those of
-//!   the contraction's pass (forward or backward) that read the result or
-//!   any op of the epilogue (a value combining two of them, as
-//!   `0.5·x·(1 + erf(x/√2))` does): the GEMM writes its result to a buffer,
-//!   then the epilogue runs over it. A `reduce_sum` or `reduce_max` of an
-//!   epilogue op (a normalisation's per-channel statistics) joins the
-//!   epilogue too when the first axis it keeps has at least 16 elements and
-//!   is not the innermost: the value is reduced while in registers and
-//!   stored only if something else reads it, and the plan splits the
-//!   kernel along an axis no reduction reduces.
+//!   GEMM. Elementwise ops of the contraction's pass (forward or backward)
+//!   and of the result's shape that read the last op attached (the
+//!   contraction's result first) are attached as the kernel's
+//!   [`Kernel::epilogue`] (bias add, activation, masks), and so are those
+//!   that read the result or any op of the epilogue (a value combining two
+//!   of them, as `0.5·x·(1 + erf(x/√2))` does): the GEMM writes its result
+//!   to a buffer, then the epilogue runs over it. A `reduce_sum` or
+//!   `reduce_max` of an epilogue op (a normalisation's per-channel
+//!   statistics) joins the epilogue too when the first axis it keeps has at
+//!   least 16 elements and is not the innermost: the value is reduced while
+//!   in registers and stored only if something else reads it, and the plan
+//!   splits the kernel along an axis no reduction reduces.
 //!   A product that nothing else reads, added to a sum of products of its
 //!   shape, is instead accumulated onto that sum ([`Kernel::accumulate`]):
 //!   the gradient of a weight shared by many products (a recurrence
@@ -58,6 +58,13 @@
 //!   rows are in cache, instead of a GEMM reading both operands back from
 //!   memory. When nothing else reads the `lstm_grad`'s result, it is not
 //!   stored at all.
+//! - Afterwards, elementwise values a loop computes only for one later
+//!   kernel of the same domain move into it (into the epilogue of a
+//!   contraction) when they read only what is stored anyway: an
+//!   activation's derivative (relu's mask `y > 0`, tanh's `1 - y²`, the
+//!   `e^{-x²/2}` of GELU's) is computed where the backward pass reads it,
+//!   from the forward result the next layer reads, instead of being stored
+//!   by the forward pass. A loop left empty is no kernel.
 //! - `Copy`: one data-movement node (`pad`, `concat`), or a view or
 //!   inline value that must exist in memory: a graph output, an operand of a
 //!   window op or convolution that is not contiguous memory, a matmul
@@ -363,7 +370,8 @@ pub fn partition(graph: &Graph) -> Partition {
     b.sink();
 
     // Resolve groups and order them topologically.
-    let roots: Vec<usize> = (0..b.groups.len()).filter(|&g| b.parent[g] == g).collect();
+    let roots: Vec<usize> =
+        (0..b.groups.len()).filter(|&g| b.parent[g] == g && !b.groups[g].members.is_empty()).collect();
     let mut preds: Vec<Vec<usize>> = vec![vec![]; b.groups.len()];
     let mut succs: Vec<Vec<usize>> = vec![vec![]; b.groups.len()];
     for &g in &roots {

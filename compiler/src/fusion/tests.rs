@@ -520,3 +520,85 @@ fn an_lstm_weight_gradient_is_summed_by_its_recurrence() {
         assert_eq!(p.kernels[dw].kind, super::KernelKind::MatMul, "{to}: {p:?}");
     }
 }
+
+/// The fused training step of `layers` (a `|>` chain from `x: f32[B, 32]`
+/// to a 32-wide result), trained on a mean squared error.
+fn fused_step(layers: &str) -> (crate::ir::Graph, super::Partition) {
+    let source = format!(
+        "model m {{
+           input x: f32[B, 32]
+           target y: f32[B, 32]
+           out = x |> {layers}
+           output out
+           loss = mse(out, y)
+         }}
+         train {{
+           data = synthetic.sine(n: 64)
+           batch = 16
+           optimizer = sgd(lr: 0.1)
+         }}"
+    );
+    let compiled = crate::pipeline::compile(&source).unwrap_or_else(|e| panic!("{e:?}"));
+    let graph = crate::pipeline::optimized(&compiled.module, crate::ir::Mode::Train).expect("optimises");
+    let p = partition(&graph);
+    (graph, p)
+}
+
+/// The kernels computing an op with this mnemonic, with whether it is in
+/// their epilogue.
+fn kernels_with(graph: &crate::ir::Graph, p: &super::Partition, mnemonic: &str) -> Vec<(usize, bool)> {
+    let mut found = vec![];
+    for (k, kernel) in p.kernels.iter().enumerate() {
+        for &n in &kernel.nodes {
+            if graph.node(n).op.mnemonic() == mnemonic {
+                found.push((k, kernel.epilogue.contains(&n)));
+            }
+        }
+    }
+    found
+}
+
+/// A derivative of an activation (relu's mask, tanh's `1 - y²`, GELU's
+/// `e^{-x²/2}`) is computed by the backward product's epilogue that reads
+/// it, from what the forward pass stores anyway: the forward product of
+/// relu or tanh stores its activation's result and nothing else, and no
+/// loop of its own computes the derivative.
+#[test]
+fn derivatives_of_activations_are_computed_where_the_backward_pass_reads_them() {
+    for (activation, derivative_op) in [("relu", "gt"), ("tanh", "sub"), ("gelu", "exp")] {
+        let (graph, p) = fused_step(&format!("dense(64) |> {activation} |> dense(32)"));
+        let listing = report(&graph, &p);
+        let forward = &p.kernels[0];
+        assert_eq!(forward.kind, super::KernelKind::MatMul, "{listing}");
+        assert!(graph.node(forward.nodes[0]).grad_of.is_none(), "{listing}");
+        // GELU's forward epilogue stores the pieces its gradient reads
+        // (`x/√2`, `1 + erf`, `x/2`) besides its result.
+        let stores = if activation == "gelu" { 4 } else { 1 };
+        assert_eq!(forward.outputs.len(), stores, "{activation}: what the first product stores\n{listing}");
+        let stored = *forward.outputs.last().expect("an output");
+        assert!(
+            p.kernels[1].nodes.iter().any(|&n| graph.node(n).args.contains(&stored)),
+            "{activation}: the second product reads what the first stores\n{listing}"
+        );
+        let derivative: Vec<_> = kernels_with(&graph, &p, derivative_op)
+            .into_iter()
+            .filter(|&(k, _)| p.kernels[k].nodes.iter().any(|&n| graph.node(n).grad_of.is_some()))
+            .collect();
+        assert_eq!(derivative.len(), 1, "{activation}\n{listing}");
+        let (k, in_epilogue) = derivative[0];
+        assert!(in_epilogue && p.kernels[k].kind == super::KernelKind::MatMul, "{activation}\n{listing}");
+        assert!(
+            p.kernels[k].inputs.iter().any(|i| forward.outputs.contains(i)),
+            "{activation}: the derivative is computed from what the forward product stores\n{listing}"
+        );
+        // The kernels are in an order that runs: each reads only what
+        // kernels before it compute.
+        for (k, kernel) in p.kernels.iter().enumerate() {
+            for &i in &kernel.inputs {
+                if let Placement::Kernel(from) = p.placement[i.index()] {
+                    assert!(from < k, "k{k} reads {i} of k{from}\n{listing}");
+                }
+            }
+        }
+    }
+}

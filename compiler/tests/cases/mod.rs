@@ -694,6 +694,17 @@ fn table() -> Vec<(&'static str, Build)> {
             let mask = b.op(Op::Cast { to: DType::F32 }, &[positive]);
             b.binary(B::Mul, x, mask)
         }),
+        // Against a constant, `max` and `min` take their mask of the result.
+        ("relu", |b| {
+            let x = b.param("x", &[3, 4], AwayFromZero);
+            let zero = b.splat(0.0, &[3, 4]);
+            b.binary(B::Max, x, zero)
+        }),
+        ("min_with_constant", |b| {
+            let x = b.param("x", &[3, 4], AwayFromZero);
+            let cap = b.splat(0.25, &[3, 4]);
+            b.binary(B::Min, x, cap)
+        }),
         // Non-differentiable ops inside differentiable graphs.
         ("relu_by_compare_and_cast", |b| {
             let x = b.param("x", &[3, 4], AwayFromZero);
