@@ -39,8 +39,10 @@ fn all_graphs(path: &Path, source: &str) -> Vec<Graph> {
     train.into_iter().map(|(_, g)| g).chain([infer]).collect()
 }
 
-/// Every node is a leaf, inline, a view, or in exactly one kernel (the one
-/// its placement names); kernels read only leaves and earlier kernels.
+/// Every node is a leaf, inline, a view, or in the kernel its placement
+/// names; a node in more kernels (recomputed where it is read) is stored by
+/// none, and each of them reads its operands or computes them. Kernels read
+/// only leaves and earlier kernels.
 fn assert_partition_invariants(graph: &Graph, p: &Partition) {
     let name = &graph.name;
     let mut count = vec![0usize; graph.nodes.len()];
@@ -54,8 +56,25 @@ fn assert_partition_invariants(graph: &Graph, p: &Partition) {
         let v = ValueId(i as u32);
         match p.placement[i] {
             Placement::Kernel(k) => {
-                assert_eq!(count[i], 1, "{name}: {v} is in {} kernels", count[i]);
                 assert!(p.kernels[k].nodes.contains(&v), "{name}: {v} not in its kernel");
+                if count[i] > 1 {
+                    assert!(
+                        p.kernels.iter().all(|kr| !kr.outputs.contains(&v)),
+                        "{name}: {v} recomputed and stored"
+                    );
+                    for kr in p.kernels.iter().filter(|kr| kr.nodes.contains(&v)) {
+                        for &a in &node.args {
+                            let b = p.base(a);
+                            assert!(
+                                kr.nodes.contains(&b)
+                                    || kr.inputs.contains(&b)
+                                    || matches!(p.placement[b.index()], Placement::Inline),
+                                "{name}: {} recomputes {v} without its operand {a}",
+                                kr.name
+                            );
+                        }
+                    }
+                }
             }
             Placement::Leaf => {
                 assert!(matches!(node.op, Op::Input { .. }), "{name}: {v} is a leaf but not an input");

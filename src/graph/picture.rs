@@ -174,10 +174,12 @@ pub fn of_partition(
     // With `by_layer`: the box of each group, and its number of kernels.
     let mut merged: HashMap<usize, usize> = HashMap::new();
     let mut kernels_of: HashMap<usize, usize> = HashMap::new();
-    for kernel in &partition.kernels {
+    for (k, kernel) in partition.kernels.iter().enumerate() {
+        // Values the kernel recomputes belong to the kernel that owns them.
+        let own = |v: &ValueId| partition.kernel_of(*v) == Some(k);
         // The layers the kernel's nodes come from, most nodes first.
         let mut counts: Vec<(usize, usize)> = vec![];
-        for &v in &kernel.nodes {
+        for &v in kernel.nodes.iter().filter(|v| own(v)) {
             if let Some(g) = groups.group_of[v.index()] {
                 match counts.iter_mut().find(|(group, _)| *group == g) {
                     Some((_, n)) => *n += 1,
@@ -197,7 +199,8 @@ pub fn of_partition(
             [one] => format!("{} · {one}", kernel.name),
             [one, rest @ ..] => format!("{} · {one} +{}", kernel.name, rest.len()),
         };
-        let lines: BTreeSet<u32> = kernel.nodes.iter().flat_map(|&v| lines_of(graph.node(v).loc)).collect();
+        let lines: BTreeSet<u32> =
+            kernel.nodes.iter().filter(|v| own(v)).flat_map(|&v| lines_of(graph.node(v).loc)).collect();
         let mut notes: Vec<String> = vec![];
         if names.len() > 1 {
             notes.push(format!("from {}", names.join(", ")));
@@ -207,13 +210,15 @@ pub fn of_partition(
             .iter()
             .map(|&v| {
                 let epilogue = if kernel.epilogue.contains(&v) { " (epilogue)" } else { "" };
-                format!("{v} {}{epilogue}", graph.node(v).op.mnemonic())
+                let again = if own(&v) { "" } else { " (recomputed)" };
+                format!("{v} {}{epilogue}{again}", graph.node(v).op.mnemonic())
             })
             .collect();
         notes.push(format!("ops: {}", ops.join(", ")));
         let backward = kernel
             .nodes
             .iter()
+            .filter(|v| own(v))
             .any(|&v| groups.group_of[v.index()].is_none_or(|g| groups.groups[g].item.backward));
         if let (true, Some(&(g, _))) = (by_layer, counts.first()) {
             let item = *merged.entry(g).or_insert_with(|| {

@@ -31,7 +31,7 @@ pub(super) struct Group {
 /// op starts a new loop. A long sum of separately computed values (a bias
 /// gradient summed over the 64 steps of an unrolled recurrence) becomes a
 /// chain of loops instead of one loop reading 64 buffers.
-const MAX_LOOP_INPUTS: usize = 16;
+pub(super) const MAX_LOOP_INPUTS: usize = 16;
 
 /// The smallest extent of the first axis a reduction keeps for it to join
 /// a contraction's epilogue ([`Builder::reduction`]).

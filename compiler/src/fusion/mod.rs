@@ -79,11 +79,17 @@
 //! ready kernels, the one whose first node comes first), so running them in
 //! index order is valid.
 //!
-//! The partition is built in three parts:
+//! Last, a cheap elementwise value (a normalisation's `x - mean`) that
+//! later loops or epilogues read is computed again by each of them instead
+//! of being stored, when what it is computed from is stored anyway
+//! (`recompute`); the listing tags it `(recomputed)` there.
+//!
+//! The partition is built in four parts:
 //! - `views`: which views and inline values must be stored, and the
 //!   layout of every value relative to its base;
 //! - `grouping`: nodes gathered into kernels by the rules above, without
 //!   cycles in the kernel graph;
+//! - `recompute`: values computed again where they are read;
 //! - [`report`]: why fusion stopped at each boundary, and the listing of
 //!   `nnc ir --stage fused`.
 //!
@@ -91,6 +97,7 @@
 //! [`partition`], which runs the parts and orders the kernels.
 
 mod grouping;
+mod recompute;
 mod report;
 mod views;
 
@@ -200,10 +207,14 @@ pub struct Kernel {
     pub kind: KernelKind,
     /// The nodes computed, in definition order (the epilogue included).
     /// An `LstmGrad` kernel holds the `lstm_grad` and, when it computes the
-    /// weight gradient as well, that `matmul_sum` second.
+    /// weight gradient as well, that `matmul_sum` second. A recomputed
+    /// value (see `recompute`) is a node of every kernel that reads it and
+    /// of the kernel of its placement, which does not store it.
     pub nodes: Vec<ValueId>,
     /// For contraction kernels: the elementwise chain run over the
-    /// contraction's result, in order (a suffix of `nodes`).
+    /// contraction's result, in definition order: the nodes after the
+    /// contraction, and values recomputed there (see `recompute`), which
+    /// may come before it.
     pub epilogue: Vec<ValueId>,
     /// For a matmul kernel whose product is added to a sum of products
     /// (`sum = add(addend, product)`): `(sum, addend)`. The kernel copies the
@@ -469,6 +480,8 @@ pub fn partition(graph: &Graph) -> Partition {
         kernel.inputs = inputs[k].iter().copied().collect();
         kernel.outputs = outputs[k].iter().copied().collect();
     }
+    let recomputed = recompute::recompute(graph, &mut kernels, &placement, &b.layout);
+    boundaries.retain(|bd| !recomputed.contains(&bd.producer));
     boundaries.sort_by_key(|bd| (bd.consumer, bd.producer));
     Partition { kernels, boundaries, placement }
 }

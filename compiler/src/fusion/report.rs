@@ -132,11 +132,17 @@ pub fn report(graph: &Graph, partition: &Partition) -> String {
             vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
         }
     };
-    for k in &partition.kernels {
+    for (i, k) in partition.kernels.iter().enumerate() {
         let _ = writeln!(s, "{} {} {}", k.name, k.kind.name(), k.domain);
         for &v in &k.nodes {
             let node = graph.node(v);
-            let tag = if k.epilogue.contains(&v) {
+            let tag = if partition.kernel_of(v) != Some(i) {
+                if k.epilogue.contains(&v) {
+                    " (epilogue, recomputed)"
+                } else {
+                    " (recomputed)"
+                }
+            } else if k.epilogue.contains(&v) {
                 " (epilogue)"
             } else if k.accumulate.is_some_and(|(sum, _)| sum == v) {
                 " (accumulate)"

@@ -602,3 +602,82 @@ fn derivatives_of_activations_are_computed_where_the_backward_pass_reads_them() 
         }
     }
 }
+
+/// A normalisation's `x - mean`, computed by the loop that sums its squares
+/// and read by the loop that divides it, is computed again there instead of
+/// stored; `(x - mean) / sd` read by a later loop is too, from the stored
+/// `x`. Never from a graph input: a parameter may be updated in place
+/// before a later reader runs.
+#[test]
+fn a_centred_value_is_recomputed_where_it_is_read() {
+    let graph_text = |x: &str| {
+        format!(
+            r#"graph t mode=infer {{
+              %0: f32[8, 16] = input "x"
+              %1: f32[8, 16] = {x}
+              %2: f32[8] = reduce_sum %1 axes=[1]
+              %3: f32[8, 1] = reshape %2 shape=[8, 1]
+              %4: f32[8, 16] = broadcast %3 shape=[8, 16]
+              %5: f32[8, 16] = sub %1, %4
+              %6: f32[8, 16] = mul %5, %5
+              %7: f32[8] = reduce_sum %6 axes=[1]
+              %8: f32[8, 1] = reshape %7 shape=[8, 1]
+              %9: f32[8, 16] = broadcast %8 shape=[8, 16]
+              %10: f32[8, 16] = div %5, %9
+              %11: f32[8] = reduce_max %10 axes=[1]
+              %12: f32[8, 1] = reshape %11 shape=[8, 1]
+              %13: f32[8, 16] = broadcast %12 shape=[8, 16]
+              %14: f32[8, 16] = mul %10, %13
+              prediction "y" = %14
+            }}"#
+        )
+    };
+    expect(
+        &graph_text("exp %0"),
+        "k0 loop [8, 16]
+         %1 exp: f32[8, 16]
+         %2 reduce_sum: f32[8]
+         inputs: %0
+         outputs: %1, %2
+         k1 loop [8, 16]
+         %5 sub: f32[8, 16]
+         %6 mul: f32[8, 16]
+         %7 reduce_sum: f32[8]
+         inputs: %1, %2
+         outputs: %7
+         k2 loop [8, 16]
+         %5 sub: f32[8, 16] (recomputed)
+         %10 div: f32[8, 16]
+         %11 reduce_max: f32[8]
+         inputs: %1, %2, %7
+         outputs: %11
+         k3 loop [8, 16]
+         %5 sub: f32[8, 16] (recomputed)
+         %10 div: f32[8, 16] (recomputed)
+         %14 mul: f32[8, 16]
+         inputs: %1, %2, %7, %11
+         outputs: %14
+         views:
+         %3 reshape of %2
+         %4 broadcast of %2
+         %8 reshape of %7
+         %9 broadcast of %7
+         %12 reshape of %11
+         %13 broadcast of %11
+         inline: -
+         boundaries:
+         %1 exp (k0) -> %5 sub (k1): fusing would create a cycle through another kernel
+         %2 reduce_sum (k0) -> %5 sub (k1): reduction output read by a later loop
+         %7 reduce_sum (k1) -> %10 div (k2): reduction output read by a later loop
+         %11 reduce_max (k2) -> %14 mul (k3): reduction output read by a later loop",
+    );
+    // From a graph input, the centred value is stored (what is computed
+    // from it may still be recomputed).
+    let graph =
+        parse(&graph_text("neg %0").replace("%1: f32[8, 16] = neg %0", "%1: f32[8, 16] = input \"p\""))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    let listing = report(&graph, &p);
+    assert!(p.kernels[1].outputs.contains(&ValueId(5)), "{listing}");
+    assert!(!listing.contains("%5 sub: f32[8, 16] (recomputed)"), "{listing}");
+}
