@@ -32,12 +32,18 @@
 //! kernel still runs after what it reads. Values are visited in definition
 //! order, so an operand's own decision is made, and final, before its
 //! reader's: a value stored stays stored.
+//!
+//! Before all this, a value a kernel computes but does not store, from
+//! which two or more of its stored values are computed cheaply and could
+//! be recomputed (GELU's `x/√2` and `x/2` of its pre-activation `x`, both
+//! read by the epilogue of its gradient's product), becomes one of its
+//! outputs: one store in place of two.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::grouping::MAX_LOOP_INPUTS;
 use super::views::Layout;
-use super::{data_args, Kernel, KernelKind, Placement};
+use super::{data_args, is_elementwise, Kernel, KernelKind, Placement};
 use crate::ir::{BinaryOp, Graph, Op, UnaryOp, ValueId};
 
 /// Whether `op` is cheap enough to compute again wherever it is read.
@@ -62,6 +68,36 @@ type Recipe = (Vec<ValueId>, Vec<(ValueId, bool)>);
 fn keeps_a_store(kernel: &Kernel, v: ValueId) -> bool {
     let in_epilogue = kernel.epilogue.contains(&v);
     kernel.outputs.iter().any(|&o| o != v && (!in_epilogue || kernel.epilogue.contains(&o)))
+}
+
+/// The kernels other than `k` that read `v` (`readers` are its readers),
+/// if each can recompute it: a loop of its shape, or the epilogue of a
+/// contraction of its shape; `None` otherwise or when no other kernel
+/// reads it.
+fn reading_kernels(
+    graph: &Graph,
+    kernels: &[Kernel],
+    placement: &[Placement],
+    readers: &[ValueId],
+    v: ValueId,
+    k: usize,
+) -> Option<BTreeSet<usize>> {
+    let mut targets: BTreeSet<usize> = BTreeSet::new();
+    for &r in readers {
+        let Placement::Kernel(l) = placement[r.index()] else { return None };
+        if l == k {
+            continue;
+        }
+        let kernel = &kernels[l];
+        let fits = kernel.domain == graph.ty(v).shape
+            && (kernel.kind == KernelKind::Loop
+                || (kernel.kind.takes_epilogue() && kernel.epilogue.contains(&r)));
+        if !fits {
+            return None;
+        }
+        targets.insert(l);
+    }
+    (!targets.is_empty()).then_some(targets)
 }
 
 /// Recomputes values where they are read (see the module documentation);
@@ -91,6 +127,45 @@ pub(super) fn recompute(
     }
     let outputs: HashSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
     let size = |v: ValueId| graph.ty(v).shape.clone();
+    // A value its kernel computes but does not store, from which two or
+    // more stored values are computed cheaply (GELU's `x/√2` and `x/2` of
+    // its pre-activation `x`), is stored instead of them: the loop below
+    // then recomputes them from it.
+    let mut shared: BTreeMap<(usize, ValueId), usize> = BTreeMap::new();
+    for (i, p) in placement.iter().enumerate() {
+        let v = ValueId(i as u32);
+        let Placement::Kernel(k) = *p else { continue };
+        let kernel = &kernels[k];
+        if !cheap(&graph.node(v).op) || outputs.contains(&v) || viewed[i] || !kernel.outputs.contains(&v) {
+            continue;
+        }
+        if reading_kernels(graph, kernels, placement, &readers[i], v, k).is_none() {
+            continue;
+        }
+        let computed: Vec<ValueId> = data_args(graph, v)
+            .iter()
+            .map(|&a| layout[a.index()].base)
+            .filter(|b| placement[b.index()] != Placement::Inline)
+            .collect();
+        let &[u] = computed.as_slice() else { continue };
+        let storable = placement[u.index()] == Placement::Kernel(k)
+            && data_args(graph, v).contains(&u)
+            && !kernel.outputs.contains(&u)
+            && size(u) == size(v)
+            && is_elementwise(&graph.node(u).op)
+            && (kernel.kind == KernelKind::Loop || kernel.epilogue.contains(&u));
+        if storable {
+            *shared.entry((k, u)).or_insert(0) += 1;
+        }
+    }
+    let mut added = vec![];
+    for ((k, u), count) in shared {
+        if count >= 2 {
+            let outputs: BTreeSet<ValueId> = kernels[k].outputs.iter().copied().chain([u]).collect();
+            kernels[k].outputs = outputs.into_iter().collect();
+            added.push((k, u));
+        }
+    }
     let mut removed: Vec<ValueId> = vec![];
     let mut recipes: HashMap<ValueId, Recipe> = HashMap::new();
     for i in 0..n {
@@ -135,23 +210,7 @@ pub(super) fn recompute(
         nodes.dedup();
         bases.sort();
         bases.dedup();
-        // The kernels reading `v`, other than `k`.
-        let mut targets: BTreeSet<usize> = BTreeSet::new();
-        let readers_ok = readers[i].iter().all(|&r| {
-            let Placement::Kernel(l) = placement[r.index()] else { return false };
-            if l == k {
-                return true;
-            }
-            let kernel = &kernels[l];
-            let fits = kernel.domain == node.ty.shape
-                && (kernel.kind == KernelKind::Loop
-                    || (kernel.kind.takes_epilogue() && kernel.epilogue.contains(&r)));
-            targets.insert(l);
-            fits
-        });
-        if !readers_ok || targets.is_empty() {
-            continue;
-        }
+        let Some(targets) = reading_kernels(graph, kernels, placement, &readers[i], v, k) else { continue };
         let affordable = targets.iter().all(|&l| {
             let inputs = &kernels[l].inputs;
             let full_new = bases.iter().filter(|&&(b, full)| full && !inputs.contains(&b)).count();
@@ -178,6 +237,13 @@ pub(super) fn recompute(
         kernels[k].outputs.retain(|&o| o != v);
         recipes.insert(v, (nodes, bases));
         removed.push(v);
+    }
+    // A value stored for recomputations that did not happen (a reader
+    // past its inputs) is stored no more: nothing else reads it.
+    for (k, u) in added {
+        if !recipes.values().any(|(_, sources)| sources.iter().any(|&(b, _)| b == u)) {
+            kernels[k].outputs.retain(|&o| o != u);
+        }
     }
     removed
 }
