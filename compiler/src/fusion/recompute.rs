@@ -127,6 +127,10 @@ pub(super) fn recompute(
     }
     let outputs: HashSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
     let size = |v: ValueId| graph.ty(v).shape.clone();
+    // A cheap stored value no view and no graph output reads.
+    let candidate = |v: ValueId, kernel: &Kernel| {
+        cheap(&graph.node(v).op) && !outputs.contains(&v) && !viewed[v.index()] && kernel.outputs.contains(&v)
+    };
     // A value its kernel computes but does not store, from which two or
     // more stored values are computed cheaply (GELU's `x/√2` and `x/2` of
     // its pre-activation `x`), is stored instead of them: the loop below
@@ -136,10 +140,7 @@ pub(super) fn recompute(
         let v = ValueId(i as u32);
         let Placement::Kernel(k) = *p else { continue };
         let kernel = &kernels[k];
-        if !cheap(&graph.node(v).op) || outputs.contains(&v) || viewed[i] || !kernel.outputs.contains(&v) {
-            continue;
-        }
-        if reading_kernels(graph, kernels, placement, &readers[i], v, k).is_none() {
+        if !candidate(v, kernel) || reading_kernels(graph, kernels, placement, &readers[i], v, k).is_none() {
             continue;
         }
         let computed: Vec<ValueId> = data_args(graph, v)
@@ -171,13 +172,7 @@ pub(super) fn recompute(
     for i in 0..n {
         let v = ValueId(i as u32);
         let Placement::Kernel(k) = placement[i] else { continue };
-        let node = graph.node(v);
-        if !cheap(&node.op)
-            || outputs.contains(&v)
-            || viewed[i]
-            || !kernels[k].outputs.contains(&v)
-            || !keeps_a_store(&kernels[k], v)
-        {
+        if !candidate(v, &kernels[k]) || !keeps_a_store(&kernels[k], v) {
             continue;
         }
         // The operands' bases: constants, values stored anyway, or values
