@@ -217,6 +217,28 @@ fn scratch_buffers_start_on_a_cache_line() {
     }
 }
 
+/// The 16 planes of a block buffer hold its rows, start on cache lines,
+/// and fall on 16 different sets of a 64-set L1 cache (an odd number of
+/// lines apart), whatever the channels and block width — in particular
+/// where `rows · ld` is a multiple of 4 KiB (64 channels of 560 columns).
+#[test]
+fn block_planes_fall_on_different_cache_sets() {
+    for rows in [1, 8, 16, 32, 64, 96, 128, 192, 256] {
+        for block_rows in [1, 2, 7, 74, 128] {
+            for tw in [1, 7, 8, 16, 32, 33] {
+                let ld = block_stride(block_rows, tw);
+                let stride = plane_stride(rows, ld);
+                assert!(stride >= rows * ld, "{rows} rows of {ld}");
+                assert!(stride < rows * ld + 2 * LINE_FLOATS, "{rows} rows of {ld}: {stride}");
+                assert_eq!(stride % LINE_FLOATS, 0);
+                let sets: std::collections::HashSet<usize> =
+                    (0..XI).map(|xi| (xi * stride / LINE_FLOATS) % 64).collect();
+                assert_eq!(sets.len(), XI, "{rows} rows of {ld}: planes {stride} apart");
+            }
+        }
+    }
+}
+
 /// `load_first` reads the first `n` lanes and gives zero in the others,
 /// reading nothing past them (the loads here end at the end of a buffer of
 /// `n` elements); `store_first` writes the first `n` lanes and nothing past
