@@ -141,7 +141,7 @@ fn conv_tiles(c: &mut Criterion) {
 
 /// Winograd F(2×2, 3×3) convolutions (`nnc_runtime::exec::winograd`) at
 /// the shapes of the benchmark CNN, ResNet and U-Net, forward, input gradient
-/// and weight gradient, per blocks of tile rows; throughput in the direct
+/// and weight gradient, per blocks of about 64–512 tiles (whole tile rows); throughput in the direct
 /// convolution's floating-point operations (2·K·C·9 per output), so
 /// `Gelem/s` compares with the im2col products' GFLOP/s.
 fn winograd(c: &mut Criterion) {
@@ -164,8 +164,9 @@ fn winograd(c: &mut Criterion) {
         let (mut y, mut dx, mut dw) = (vec![0.0f32; dy.len()], vec![0.0f32; x.len()], vec![0.0f32; w.len()]);
         let mut scratch = Scratch::default();
         group.throughput(Throughput::Elements((2 * c_out * c_in * 9 * batch * side * side) as u64));
-        for rows in [4, 8, 16, 32] {
-            let name = format!("{batch}x{c_in}x{side}x{side}->{c_out}/{rows}rows");
+        for tiles in [64usize, 128, 256, 512] {
+            let rows = tiles.div_ceil(side.div_ceil(2));
+            let name = format!("{batch}x{c_in}x{side}x{side}->{c_out}/{tiles}tiles");
             group.bench_function(format!("{name}/forward"), |bench| {
                 bench.iter(|| winograd::conv(&s, rows, &x, &w, &mut y, &mut scratch).unwrap())
             });

@@ -41,15 +41,27 @@
 //! | 8 × 192 × 32 → 64 | 83–88 | 310 / 365 / 284 |
 //! | 8 × 128 × 16 → 128 | 89–93 | 266 / 225 / 236 |
 //!
-//! Blocks of 2–4 tile rows ran 10–50% slower, mostly in the weight
-//! gradient (each block ends with a horizontal sum per channel pair).
+//! A block's transformed input and products (`16·4·(C + O)` bytes per
+//! tile) are written by the input transform, read and written by the 16
+//! products, and read by the output transform; the forward convolution
+//! and the input gradient run fastest when they stay in half the L2 cache
+//! (`runtime/benches/gemm.rs`, group `winograd`, forward at 8 × 96 × 64 →
+//! 32: 5.8 ms in 128-tile blocks of 1 MiB, 7.6 ms in 512-tile blocks of
+//! 4 MiB; at 64 × 32 × 14 → 64, 2.25 ms in 128–256-tile blocks, 2.4 in
+//! 512). Weight gradients run fastest in large blocks, whatever their
+//! bytes: their products sum over the tiles and each block ends with a
+//! horizontal sum per channel pair (8 × 192 × 32 → 64: 9.4 ms in
+//! 128-tile blocks, 6.6 ms in 512).
 //!
 //! So each convolution is either
 //! - [`ConvAlgorithm::Winograd`]: a 2-D 3×3 kernel with unit stride and
 //!   dilation, one group, padding of at most 2 and at least
-//!   [`WINOGRAD_MIN_CHANNELS`] channels in and out, in blocks of about
-//!   [`WINOGRAD_TILES`] tiles (whole tile rows, at most [`WINOGRAD_BYTES`]
-//!   of transformed input and products);
+//!   [`WINOGRAD_MIN_CHANNELS`] channels in and out, in blocks of whole
+//!   tile rows: for the forward convolution and the input gradient, of at
+//!   most [`WINOGRAD_BLOCK_BYTES`] of transformed input and products
+//!   (between [`WINOGRAD_MIN_TILES`] and [`WINOGRAD_TILES`] tiles); for
+//!   the weight gradient, of about [`WINOGRAD_TILES`] tiles (at most
+//!   [`WINOGRAD_BYTES`]);
 //! - [`ConvAlgorithm::Pointwise`]: a 1×…×1 kernel with unit stride and no
 //!   padding, whose column matrix is the image itself: one GEMM per image
 //!   and group, no packing; or
@@ -86,12 +98,21 @@ pub const COL_PAD: usize = 16;
 /// Fewest input and output channels of a convolution run by Winograd.
 pub const WINOGRAD_MIN_CHANNELS: usize = 8;
 
-/// Tiles of a Winograd block (rounded up to whole tile rows), unless its
-/// buffers would exceed [`WINOGRAD_BYTES`].
+/// Most tiles of a Winograd block (rounded up to whole tile rows).
 pub const WINOGRAD_TILES: usize = 512;
 
-/// Most bytes of a Winograd block's transformed input and products.
+/// Most bytes of a weight gradient's Winograd block: its transformed input
+/// and output gradient.
 pub const WINOGRAD_BYTES: usize = 8 << 20;
+
+/// Most bytes of a forward or input-gradient Winograd block's transformed
+/// input and products (half the L2 cache of the target machine), unless
+/// that would leave fewer than [`WINOGRAD_MIN_TILES`] tiles.
+pub const WINOGRAD_BLOCK_BYTES: usize = 1 << 20;
+
+/// Fewest tiles a forward or input-gradient block is cut down to for
+/// [`WINOGRAD_BLOCK_BYTES`].
+pub const WINOGRAD_MIN_TILES: usize = 64;
 
 /// The algorithm of one convolution kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +172,9 @@ pub struct ConvShape<'a> {
     pub out: &'a [usize],
     pub taps: &'a [usize],
     pub attrs: &'a ConvAttrs,
+    /// The op computes the weight gradient (its products sum over the
+    /// tiles, so larger blocks need fewer partial sums).
+    pub weight_grad: bool,
 }
 
 impl ConvShape<'_> {
@@ -191,7 +215,11 @@ impl ConvShape<'_> {
             let channels = self.image[0] + self.channels;
             // Bytes of a block's transformed input and products per tile.
             let per_tile = 16 * 4 * channels;
-            let tiles = WINOGRAD_TILES.min(WINOGRAD_BYTES / per_tile).max(1);
+            let tiles = if self.weight_grad {
+                WINOGRAD_TILES.min(WINOGRAD_BYTES / per_tile).max(1)
+            } else {
+                (WINOGRAD_BLOCK_BYTES / per_tile).clamp(WINOGRAD_MIN_TILES, WINOGRAD_TILES)
+            };
             // Blocks run across image boundaries, so they may hold more
             // rows than one image has.
             let rows = tiles.div_ceil(tw).max(1);
@@ -224,7 +252,8 @@ pub fn conv_shape<'a>(op: &'a Op, x: &'a [usize], w: &'a [usize], y: &'a [usize]
         Op::ConvWeightGrad { conv, kernel } => (x.get(1..)?, w.get(2..)?, &kernel[..], conv, *w.get(1)?),
         _ => return None,
     };
-    Some(ConvShape { channels, image, out, taps, attrs })
+    let weight_grad = matches!(op, Op::ConvWeightGrad { .. });
+    Some(ConvShape { channels, image, out, taps, attrs, weight_grad })
 }
 
 /// The algorithm of a contraction kernel's convolution, or `None` when the

@@ -119,35 +119,44 @@ fn convolution_algorithms_follow_the_tile_budget() {
     let tiles =
         |rows, columns, col_rows, col_stride| ConvAlgorithm::Im2col { rows, columns, col_rows, col_stride };
     let winograd = |rows, tiles| ConvAlgorithm::Winograd { rows, tiles };
-    // (image [C, *S], output channels, output S', kernel K, padding, algorithm)
+    // (image [C, *S], output channels, output S', kernel K, padding, weight
+    // gradient, algorithm)
     let cases = [
         // 4 channels, 64×64, 3×3: four rows of 64 fill the 256 columns.
-        (vec![4, 64, 64], 32, vec![64, 64], vec![3, 3], 1, tiles(4, 256, 36, 272)),
+        (vec![4, 64, 64], 32, vec![64, 64], vec![3, 3], 1, false, tiles(4, 256, 36, 272)),
         // 96 channels into 4: 864 rows of the column block fit 128 columns in 512 KiB.
-        (vec![96, 64, 64], 4, vec![64, 64], vec![3, 3], 1, tiles(2, 128, 864, 144)),
+        (vec![96, 64, 64], 4, vec![64, 64], vec![3, 3], 1, false, tiles(2, 128, 864, 144)),
         // A 7×7 image fits one tile.
-        (vec![32, 7, 7], 1, vec![7, 7], vec![3, 3], 1, tiles(7, 49, 288, 80)),
+        (vec![32, 7, 7], 1, vec![7, 7], vec![3, 3], 1, false, tiles(7, 49, 288, 80)),
         // Very many channels: still one output row per tile.
-        (vec![1024, 64, 64], 2, vec![64, 64], vec![3, 3], 1, tiles(1, 64, 9216, 80)),
+        (vec![1024, 64, 64], 2, vec![64, 64], vec![3, 3], 1, false, tiles(1, 64, 9216, 80)),
         // 192 channels of 32×32: two rows, beyond 512 KiB but 64 columns wide.
-        (vec![192, 32, 32], 4, vec![32, 32], vec![3, 3], 1, tiles(2, 64, 1728, 80)),
+        (vec![192, 32, 32], 4, vec![32, 32], vec![3, 3], 1, false, tiles(2, 64, 1728, 80)),
         // One spatial axis: positions are the rows.
-        (vec![2, 1000], 8, vec![998], vec![3], 0, tiles(256, 256, 6, 272)),
+        (vec![2, 1000], 8, vec![998], vec![3], 0, false, tiles(256, 256, 6, 272)),
         // 1×1 without padding: the image is the column matrix.
-        (vec![32, 64, 64], 32, vec![64, 64], vec![1, 1], 0, ConvAlgorithm::Pointwise),
-        // 3×3 with 8 or more channels each way: Winograd, 512 tiles per
-        // block (16 tiles per row of a 32×32 image, 32 of a 64×64 one).
-        (vec![16, 32, 32], 16, vec![32, 32], vec![3, 3], 1, winograd(32, 512)),
-        (vec![96, 64, 64], 32, vec![64, 64], vec![3, 3], 1, winograd(16, 512)),
-        (vec![8, 5, 5], 8, vec![5, 5], vec![3, 3], 1, winograd(171, 513)),
-        // Without padding: 62×62 outputs, 31 tiles per row.
-        (vec![32, 64, 64], 32, vec![62, 62], vec![3, 3], 0, winograd(17, 527)),
-        // 1024 + 64 channels: blocks held to 8 MiB (120 tiles, 4 rows of 32).
-        (vec![1024, 64, 64], 64, vec![64, 64], vec![3, 3], 1, winograd(4, 128)),
+        (vec![32, 64, 64], 32, vec![64, 64], vec![1, 1], 0, false, ConvAlgorithm::Pointwise),
+        // 3×3 with 8 or more channels each way: Winograd. Forward blocks
+        // hold 1 MiB of transformed tiles (2 KiB per tile for 16 + 16
+        // channels: 512 tiles, 32 rows of a 32×32 image's 16 tiles)...
+        (vec![16, 32, 32], 16, vec![32, 32], vec![3, 3], 1, false, winograd(32, 512)),
+        // ... 8 KiB per tile for 96 + 32: 128 tiles, 4 rows of 32 ...
+        (vec![96, 64, 64], 32, vec![64, 64], vec![3, 3], 1, false, winograd(4, 128)),
+        // ... at most 512 tiles (171 rows of 3) ...
+        (vec![8, 5, 5], 8, vec![5, 5], vec![3, 3], 1, false, winograd(171, 513)),
+        // ... and at least 64 (1024 + 64 channels, 68 KiB per tile).
+        (vec![1024, 64, 64], 64, vec![64, 64], vec![3, 3], 1, false, winograd(2, 64)),
+        // Without padding: 62×62 outputs, 31 tiles per row (256 tiles of 4 KiB).
+        (vec![32, 64, 64], 32, vec![62, 62], vec![3, 3], 0, false, winograd(9, 279)),
+        // Weight gradients: 512 tiles per block ...
+        (vec![96, 64, 64], 32, vec![64, 64], vec![3, 3], 1, true, winograd(16, 512)),
+        (vec![32, 64, 64], 32, vec![62, 62], vec![3, 3], 0, true, winograd(17, 527)),
+        // ... held to 8 MiB (120 tiles, 4 rows of 32).
+        (vec![1024, 64, 64], 64, vec![64, 64], vec![3, 3], 1, true, winograd(4, 128)),
     ];
-    for (image, channels, out, taps, pad, want) in cases {
+    for (image, channels, out, taps, pad, weight_grad, want) in cases {
         let a = attrs(pad, taps.len());
-        let shape = ConvShape { channels, image: &image, out: &out, taps: &taps, attrs: &a };
+        let shape = ConvShape { channels, image: &image, out: &out, taps: &taps, attrs: &a, weight_grad };
         assert_eq!(shape.algorithm(), want, "{image:?} * {taps:?}");
         // Only tiles narrowed to the fewest columns exceed the budget.
         let narrow = matches!(want, ConvAlgorithm::Im2col { columns, .. }
