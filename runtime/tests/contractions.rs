@@ -171,6 +171,35 @@ fn tuned_gemm_matches_reference_with_a_left_operand_copied_column_major() {
 }
 
 #[test]
+fn tuned_gemm_matches_reference_computed_transposed_into_scratch() {
+    use Layout::*;
+    // Products whose left operand (once the destination is column-major)
+    // has non-contiguous rows and is much larger than the result and the
+    // right operand, so the provider computes the transposed product into
+    // scratch and adds it to the result transposed: a dense layer's
+    // `x · Wᵀ` with W stored `[out, in]` (B column-major), C row-major,
+    // padded, reversed or column-major; sizes off the 8 × 8 blocks.
+    let shapes = [(40, 300, 520), (17, 1031, 600), (64, 512, 2048), (3, 700, 900)];
+    let layouts = [
+        (RowMajor, ColMajor, RowMajor),
+        (Padded, ColMajor, Padded),
+        (RowMajor, ColMajor, Reversed),
+        (Reversed, ColMajor, RowMajor),
+        (ColMajor, RowMajor, ColMajor),
+    ];
+    for shape in shapes {
+        for layout in layouts {
+            for (alpha, beta) in [(1.0, 0.0), (-0.5, 2.0), (1.0, 1.0)] {
+                for threads in [1, 2] {
+                    check_gemm(shape, layout, alpha, beta, None, threads);
+                }
+            }
+        }
+        check_gemm(shape, (RowMajor, ColMajor, RowMajor), 1.0, 0.0, Some(f32::NAN), 1);
+    }
+}
+
+#[test]
 fn beta_zero_ignores_nan_in_c() {
     use Layout::*;
     for (shape, layout) in

@@ -8,7 +8,10 @@
 //! every product is computed exactly as through the façade — except that
 //! a left operand whose rows are not contiguous, which the library packs
 //! one element at a time, is first transposed into column-major scratch
-//! by blocks of columns, each block's product adding onto the last.
+//! by blocks of columns, each block's product adding onto the last; or,
+//! when that operand is much larger than the result, the transposed
+//! product is computed into column-major scratch and added to the result
+//! transposed.
 
 use gemm_common::Parallelism;
 
@@ -115,6 +118,54 @@ unsafe fn gemm_f32(
     m: usize,
     n: usize,
     k: usize,
+    dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    read_dst: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    alpha: f32,
+    beta: f32,
+    parallelism: Parallelism,
+) {
+    // SAFETY: this function's contract.
+    unsafe {
+        gemm_oriented(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs,
+            dst_rs,
+            read_dst,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            alpha,
+            beta,
+            parallelism,
+            true,
+        )
+    }
+}
+
+/// [`gemm_f32`]; `may_flip` allows computing the transposed product into
+/// scratch (see [`flip_pays`]).
+///
+/// # Safety
+/// As [`gemm_f32`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_oriented(
+    m: usize,
+    n: usize,
+    k: usize,
     mut dst: *mut f32,
     dst_cs: isize,
     dst_rs: isize,
@@ -128,6 +179,7 @@ unsafe fn gemm_f32(
     alpha: f32,
     beta: f32,
     parallelism: Parallelism,
+    may_flip: bool,
 ) {
     let transpose = dst_cs.abs() < dst_rs.abs();
     let (m, n, mut dst_cs, mut dst_rs, mut lhs, mut lhs_cs, mut lhs_rs, mut rhs, mut rhs_cs, mut rhs_rs) =
@@ -186,6 +238,44 @@ unsafe fn gemm_f32(
     if lhs_rs == 1 || m <= 1 || n <= 1 || k <= 2 || m * n <= 256 || m * k < TRANSPOSE_LHS_MIN {
         return product(k, lhs, lhs_cs, lhs_rs, rhs, read_dst, alpha);
     }
+    if may_flip && flip_pays(m, n, k, rhs_cs == 1) {
+        // `dstᵀ = rhsᵀ·lhsᵀ` into column-major scratch (`n × m`), then
+        // added to `dst` transposed: `lhs` is never copied.
+        let ld = leading_dimension(n);
+        let mut scratch = TRANSPOSED_RESULT.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        if scratch.len() < ld * m {
+            scratch.resize(ld * m, 0.0);
+        }
+        // SAFETY: the operands address the elements the caller's contract
+        // covers, read transposed; the destination is this thread's
+        // scratch (`ld ≥ n` rows of `m` columns), which nothing else uses.
+        unsafe {
+            gemm_oriented(
+                n,
+                m,
+                k,
+                scratch.as_mut_ptr(),
+                ld as isize,
+                1,
+                false,
+                rhs,
+                rhs_rs,
+                rhs_cs,
+                lhs,
+                lhs_rs,
+                lhs_cs,
+                0.0,
+                beta,
+                parallelism,
+                false,
+            )
+        };
+        // SAFETY: `dst` addresses `m × n` distinct elements only this call
+        // accesses (the contract); the scratch holds `ld·m` elements.
+        unsafe { add_transposed(m, n, &scratch, ld, dst, dst_rs, dst_cs, read_dst.then_some(alpha)) };
+        TRANSPOSED_RESULT.with(|s| *s.borrow_mut() = scratch);
+        return;
+    }
     // The library packs a left operand whose rows are not contiguous
     // element by element; a blocked transpose into column-major scratch is
     // several times faster and leaves the library an operand it reads as
@@ -235,6 +325,87 @@ const TRANSPOSE_BLOCK_ELEMENTS: usize = 1 << 20;
 thread_local! {
     /// Each thread's column-major copy of a left operand.
     static COLUMN_MAJOR: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each thread's transposed result of a flipped product.
+    static TRANSPOSED_RESULT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether a product whose left operand (`m × k`, rows not contiguous)
+/// would be copied column-major is computed transposed instead, into an
+/// `n × m` scratch then added to the result: when the elements that way
+/// copies — the result, and the right operand unless its rows are
+/// contiguous (`rhs_rows`) — are fewer than two thirds of the left
+/// operand's. Measured on the target machine, one thread, for `x · Wᵀ`
+/// with `W` stored `[out, in]` (a dense layer's forward product; group
+/// `wide` of `runtime/benches/gemm.rs` for the first): `mlp_wide`'s middle
+/// layer, `[256 × 2048] · [2048 × 2048]`, copies 4M elements of `W` one
+/// way and 0.5M + 0.5M the other: 165 → 217 GFLOP/s; `[256 × 2048] ·
+/// [2048 × 512]` (1M against 0.64M) 168 → 198; `[32 × 1024] ·
+/// [1024 × 1024]` 55 → 185; `[128 × 256] · [256 × 256]` (64K against
+/// 64K) would run 184 → 168 and is not flipped.
+fn flip_pays(m: usize, n: usize, k: usize, rhs_rows: bool) -> bool {
+    let copied = m * n + if rhs_rows { 0 } else { n * k };
+    3 * copied < 2 * m * k
+}
+
+/// `dst(i, j) := t(j, i)` (or `alpha·dst(i, j) + t(j, i)` with
+/// `Some(alpha)`) for `i < m`, `j < n`, `t` column-major with columns `ld`
+/// apart (`t(j, i)` at `t[j + i·ld]`), in 8 × 8 blocks through vector
+/// registers where the CPU has AVX and `dst`'s rows are contiguous.
+///
+/// # Safety
+/// Every element `i·rs + j·cs` of `dst` lies inside one live allocation,
+/// the elements are pairwise distinct and nothing else accesses them
+/// during the call; `t.len() >= ld·m`, `ld >= n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn add_transposed(
+    m: usize,
+    n: usize,
+    t: &[f32],
+    ld: usize,
+    dst: *mut f32,
+    rs: isize,
+    cs: isize,
+    alpha: Option<f32>,
+) {
+    assert!(ld >= n && t.len() >= ld * m, "transposed result of a wrong size");
+    let (mut m8, mut n8) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if alpha.is_none() && rs == 1 && cs > 0 && std::arch::is_x86_feature_detected!("avx") {
+        (m8, n8) = (m / 8 * 8, n / 8 * 8);
+        for i in (0..m8).step_by(8) {
+            for j in (0..n8).step_by(8) {
+                // SAFETY: the CPU has AVX (just detected); rows i..i+8 of
+                // `t`'s columns j..j+8 lie inside `t` (the assertion), and
+                // `dst + (j + c)·cs + i + [0, 8)` are elements (i + r, j + c)
+                // of `dst` (this function's contract).
+                unsafe {
+                    avx::block(
+                        t.as_ptr().add(i * ld + j),
+                        ld as isize,
+                        dst.offset(i as isize + j as isize * cs),
+                        cs as usize,
+                    )
+                };
+            }
+        }
+    }
+    let element = |i: usize, j: usize| {
+        let v = t[j + i * ld];
+        // SAFETY: `(i, j)` is an element of `dst` (this function's contract).
+        unsafe {
+            let d = dst.offset(i as isize * rs + j as isize * cs);
+            *d = match alpha {
+                Some(a) => a * *d + v,
+                None => v,
+            };
+        }
+    };
+    for i in 0..m {
+        let from = if i < m8 { n8 } else { 0 };
+        for j in from..n {
+            element(i, j);
+        }
+    }
 }
 
 /// The column stride of an `m`-row column-major copy: `m` rounded up to
@@ -357,7 +528,7 @@ mod avx {
     /// `dst + c·ld + [0, 8)` writable for `r, c < 8`.
     #[target_feature(enable = "avx")]
     #[inline]
-    unsafe fn block(src: *const f32, rs: isize, dst: *mut f32, ld: usize) {
+    pub(super) unsafe fn block(src: *const f32, rs: isize, dst: *mut f32, ld: usize) {
         // SAFETY: the reads and writes this function's contract allows.
         unsafe {
             // (Closures would not inherit the target feature.)
