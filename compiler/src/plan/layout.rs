@@ -30,10 +30,12 @@ pub(super) fn readers(graph: &Graph) -> HashMap<ValueId, Vec<ValueId>> {
 
 /// `param` and `state` outputs whose new value can be written over the
 /// input of the same name, as new value → input: the value is stored by a
-/// loop kernel whose domain is the input's shape, nothing else reads the
-/// value, the kernel reads the input only directly (same element, same
-/// layout, so each element is read before it is overwritten), and no later
-/// kernel reads the input. After a run such inputs hold the new values.
+/// loop kernel whose domain is the input's shape, only that kernel reads
+/// the value (in the same iteration that computes it: Adam's new moments,
+/// read by the parameter's update), the kernel reads the input only
+/// directly (same element, same layout, so each element is read before it
+/// is overwritten), and no later kernel reads the input. After a run such
+/// inputs hold the new values, and the values take no buffer of their own.
 pub(super) fn in_place_updates(
     graph: &Graph,
     partition: &Partition,
@@ -57,7 +59,9 @@ pub(super) fn in_place_updates(
         };
         let kernel = &partition.kernels[k];
         let same_type = graph.ty(p) == graph.ty(v) && kernel.domain == graph.ty(v).shape;
-        let value_unread = readers.get(&v).is_none_or(|r| r.is_empty());
+        let read_by_its_kernel = readers.get(&v).into_iter().flatten().all(|r| {
+            partition.placement.get(r.index()) == Some(&Placement::Kernel(k)) && !kernel.epilogue.contains(r)
+        });
         let once = graph.outputs.iter().filter(|x| x.value == v).count() == 1;
         // Every kernel reading `p` (through views too) runs before `k`;
         // `k` itself reads it only directly.
@@ -74,7 +78,7 @@ pub(super) fn in_place_updates(
                 }
             }
         }
-        if kernel.kind == KernelKind::Loop && same_type && value_unread && once && read_directly {
+        if kernel.kind == KernelKind::Loop && same_type && read_by_its_kernel && once && read_directly {
             out.insert(v, p);
         }
     }

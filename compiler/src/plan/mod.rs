@@ -233,6 +233,11 @@ pub fn plan_partition(
     let accumulated = accumulate_in_place(graph, partition, &mut live, &mut views);
     let readers = layout::readers(graph);
     let in_place = layout::in_place_updates(graph, partition, &readers);
+    for v in in_place.keys() {
+        // Stored over its input: no buffer of its own.
+        live.remove(v);
+        views.remove(v);
+    }
     let transposed = layout::transposed_results(graph, partition, &readers);
     let mut in_concat =
         layout::concat_in_place(graph, partition, &readers, &accumulated, &in_place, &transposed);
