@@ -631,7 +631,11 @@ impl<'g> Builder<'g> {
                 self.graph.node(m).grad_of.is_some() == self.graph.node(v).grad_of.is_some()
             });
             let first_kept = (0..shape.rank()).find(|ax| !axes.contains(ax));
-            let kept = first_kept.filter(|&ax| ax + 1 < shape.rank()).and_then(|ax| shape.dims()[ax].known());
+            // A symbolic axis (the batch) counts as large enough: it is
+            // bound at plan time, which splits by it as far as it goes.
+            let kept = first_kept
+                .filter(|&ax| ax + 1 < shape.rank())
+                .map(|ax| shape.dims()[ax].known().unwrap_or(MIN_EPILOGUE_REDUCTION));
             if base == a
                 && grp.kind.takes_epilogue()
                 && grp.epilogue.contains(&a)

@@ -362,6 +362,34 @@ fn a_sum_of_an_epilogue_value_joins_the_epilogue() {
     }
 }
 
+/// A row maximum of masked attention scores (`[B, heads, rows, rows]`,
+/// reduced along the innermost axis) joins the epilogue of the product
+/// computing the scores: the first axis it keeps is the symbolic batch,
+/// which the plan binds and splits by. The softmax's first pass over the
+/// scores goes (the benchmark transformer: 0.11 ms per layer).
+#[test]
+fn a_row_maximum_over_a_symbolic_batch_joins_the_epilogue() {
+    let text = r#"graph t mode=infer {
+      %0: f32[B, 4, 64, 16] = input "q"
+      %1: f32[B, 4, 16, 64] = input "k"
+      %2: f32[B, 4, 64, 64] = input "mask"
+      %3: f32[B, 4, 64, 64] = matmul %0, %1
+      %4: f32[B, 4, 64, 64] = add %3, %2
+      %5: f32[B, 4, 64] = reduce_max %4 axes=[3]
+      prediction "s" = %4
+      prediction "m" = %5
+    }"#;
+    let graph = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let p = partition(&graph);
+    let listing = report(&graph, &p);
+    assert_eq!(p.kernels.len(), 1, "{listing}");
+    assert!(p.kernels[0].epilogue.contains(&ValueId(5)), "{listing}");
+    let dims = std::collections::HashMap::from([("B".to_string(), 8usize)]);
+    let plan = crate::plan::plan(&graph, &dims, 2).expect("plans");
+    let split = &plan.steps[0].split;
+    assert_eq!((split.axis, split.chunks), (Some(0), 2), "{split:?}");
+}
+
 /// The heads of an attention joined (`reshape` of a `permute` of their
 /// product: no layout of its own, so stored) and then transposed for the
 /// weight's gradient: the transpose is a view of the stored join, read by
