@@ -18,7 +18,7 @@
 //! (no branches: the comparisons become selects).
 
 use super::approx::{
-    ERF_LOG_ERFC, ERF_SMALL, EXP_MAX, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, ROUND_SHIFTER,
+    ERF_CLAMP, ERF_P, ERF_Q, EXP_MAX, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, ROUND_SHIFTER,
     TANH_CLAMP, TANH_P, TANH_Q,
 };
 use crate::ir::UnaryOp;
@@ -165,22 +165,24 @@ pub(crate) fn tanh(x: f32) -> f32 {
     f32::from_bits(r.to_bits() | (bits & 0x8000_0000))
 }
 
-/// `approx::erf`: `fabs` clears the sign bit, the clamp is `Emit::clamp`,
-/// a NaN is returned as it came, and the sign is `Emit::copysign`'s.
+/// `approx::erf`, as `tanh`; a NaN is returned as it came.
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
-    let s = a * a;
-    let small = a * horner(s, &ERF_SMALL);
-    let a4 = if a < 1.0 { 1.0 } else { a };
-    let a4 = if a4 > 4.0 { 4.0 } else { a4 };
-    let q = horner(a4 - 2.5, &ERF_LOG_ERFC);
-    let mid = 1.0 - exp(q);
-    let mid = if a >= 4.0 { 1.0 } else { mid };
-    let r = if a < 1.0 { small } else { mid };
+    let bits = x.to_bits();
+    let a = f32::from_bits(bits & 0x7fff_ffff);
+    let a = if a > ERF_CLAMP { ERF_CLAMP } else { a };
+    let z = a * a;
+    let p = horner(z, &ERF_P);
+    let q = horner(z, &ERF_Q);
+    let r = (p / q) * a;
+    let r = if r > 1.0 { 1.0 } else { r };
+    let r = f32::from_bits(r.to_bits() | (bits & 0x8000_0000));
     #[allow(clippy::eq_op)] // the unordered comparison of x with itself, as the inline code
-    let r = if x != x { x } else { r };
-    f32::from_bits((r.to_bits() & 0x7fff_ffff) | (x.to_bits() & 0x8000_0000))
+    if x != x {
+        x
+    } else {
+        r
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
