@@ -385,20 +385,25 @@ pub fn log(e: &mut Emit, x: Value) -> Value {
 /// matters in recurrent cells (two tanh per LSTM unit and step). The
 /// quotient is capped at 1 so that `1 - tanh²` is never negative.
 pub fn tanh(e: &mut Emit, x: Value) -> Value {
-    // |x| and x's sign bit by masks of x's bits (`fabs` builds its mask
-    // anew on x86-64); the result's sign is or-ed onto the non-negative
-    // quotient.
+    odd_rational(e, x, TANH_CLAMP, &TANH_P, &TANH_Q)
+}
+
+/// `sign(x) · min(a·(P(a²)/Q(a²)), 1)` with `a = min(|x|, clamp)`: [`tanh`]
+/// and [`erf`]. |x| and x's sign bit by masks of x's bits (`fabs` builds
+/// its mask anew on x86-64); the result's sign is or-ed onto the
+/// non-negative quotient; a·(p/q), not (a·p)/q, since a·p underflows for
+/// tiny a, where both functions are ≈ a times a constant.
+fn odd_rational(e: &mut Emit, x: Value, clamp: f32, p: &[f32], q: &[f32]) -> Value {
     let bits = e.bits_of(x);
     let abs_mask = e.i(0x7fff_ffff);
     let a_bits = e.b.ins().band(bits, abs_mask);
     let a = e.float_of(a_bits);
-    let nine = e.f(TANH_CLAMP);
-    let big = e.cmp(FloatCC::GreaterThan, a, nine);
-    let a = e.select(big, nine, a);
+    let limit = e.f(clamp);
+    let big = e.cmp(FloatCC::GreaterThan, a, limit);
+    let a = e.select(big, limit, a);
     let z = e.b.ins().fmul(a, a);
-    let p = e.horner(z, &TANH_P);
-    let q = e.horner(z, &TANH_Q);
-    // a·(p/q), not (a·p)/q: a·p underflows for tiny a, where tanh(a) ≈ a.
+    let p = e.horner(z, p);
+    let q = e.horner(z, q);
     let ratio = e.b.ins().fdiv(p, q);
     let r = e.b.ins().fmul(ratio, a);
     let one = e.f(1.0);
@@ -468,27 +473,7 @@ pub const ERF_CLAMP: f32 = 4.0;
 /// were both evaluated for every lane: 1.6 → 4.1 Gelem/s inline, 1.7 →
 /// 4.6 as an AVX-512 array function (`throughput_of_fused_kernels`).
 pub fn erf(e: &mut Emit, x: Value) -> Value {
-    let bits = e.bits_of(x);
-    let abs_mask = e.i(0x7fff_ffff);
-    let a_bits = e.b.ins().band(bits, abs_mask);
-    let a = e.float_of(a_bits);
-    let four = e.f(ERF_CLAMP);
-    let big = e.cmp(FloatCC::GreaterThan, a, four);
-    let a = e.select(big, four, a);
-    let z = e.b.ins().fmul(a, a);
-    let p = e.horner(z, &ERF_P);
-    let q = e.horner(z, &ERF_Q);
-    // a·(p/q), not (a·p)/q, as tanh: a·p underflows for tiny a.
-    let ratio = e.b.ins().fdiv(p, q);
-    let r = e.b.ins().fmul(ratio, a);
-    let one = e.f(1.0);
-    let over = e.cmp(FloatCC::GreaterThan, r, one);
-    let r = e.select(over, one, r);
-    let sign_mask = e.i(i32::MIN);
-    let sign = e.b.ins().band(bits, sign_mask);
-    let r_bits = e.bits_of(r);
-    let r_bits = e.b.ins().bor(r_bits, sign);
-    let r = e.float_of(r_bits);
+    let r = odd_rational(e, x, ERF_CLAMP, &ERF_P, &ERF_Q);
     // A NaN is returned as it came (the array function's arithmetic on it
     // is LLVM's, which may give another NaN).
     let nan = e.cmp(FloatCC::Unordered, x, x);

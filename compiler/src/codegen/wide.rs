@@ -154,35 +154,31 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 /// `approx::tanh`.
 #[inline(always)]
 pub(crate) fn tanh(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let a = f32::from_bits(bits & 0x7fff_ffff);
-    let a = if a > TANH_CLAMP { TANH_CLAMP } else { a };
-    let z = a * a;
-    let p = horner(z, &TANH_P);
-    let q = horner(z, &TANH_Q);
-    let r = (p / q) * a;
-    let r = if r > 1.0 { 1.0 } else { r };
-    f32::from_bits(r.to_bits() | (bits & 0x8000_0000))
+    odd_rational(x, TANH_CLAMP, &TANH_P, &TANH_Q)
 }
 
-/// `approx::erf`, as `tanh`; a NaN is returned as it came.
+/// `approx::erf`; a NaN is returned as it came.
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let a = f32::from_bits(bits & 0x7fff_ffff);
-    let a = if a > ERF_CLAMP { ERF_CLAMP } else { a };
-    let z = a * a;
-    let p = horner(z, &ERF_P);
-    let q = horner(z, &ERF_Q);
-    let r = (p / q) * a;
-    let r = if r > 1.0 { 1.0 } else { r };
-    let r = f32::from_bits(r.to_bits() | (bits & 0x8000_0000));
+    let r = odd_rational(x, ERF_CLAMP, &ERF_P, &ERF_Q);
     #[allow(clippy::eq_op)] // the unordered comparison of x with itself, as the inline code
     if x != x {
         x
     } else {
         r
     }
+}
+
+/// `approx::odd_rational`.
+#[inline(always)]
+fn odd_rational(x: f32, clamp: f32, p: &[f32], q: &[f32]) -> f32 {
+    let bits = x.to_bits();
+    let a = f32::from_bits(bits & 0x7fff_ffff);
+    let a = if a > clamp { clamp } else { a };
+    let z = a * a;
+    let r = (horner(z, p) / horner(z, q)) * a;
+    let r = if r > 1.0 { 1.0 } else { r };
+    f32::from_bits(r.to_bits() | (bits & 0x8000_0000))
 }
 
 #[cfg(target_arch = "x86_64")]

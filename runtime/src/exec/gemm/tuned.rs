@@ -95,6 +95,7 @@ impl GemmProvider for Tuned {
                 beta,
                 alpha,
                 parallelism,
+                true,
             );
         }
         Ok(())
@@ -106,7 +107,8 @@ impl GemmProvider for Tuned {
 /// the layout normalisation of the `gemm` façade: a destination with rows
 /// closer in memory than columns is computed as its transpose (the kernels
 /// prefer column-major destinations), and negative strides are turned
-/// positive from the other end.
+/// positive from the other end. `may_flip` allows computing the
+/// transposed product into scratch (see [`flip_pays`]).
 ///
 /// # Safety
 /// Every element `offset + i·rs + j·cs` the product addresses (`i < m`,
@@ -115,54 +117,6 @@ impl GemmProvider for Tuned {
 /// distinct and nothing else accesses them during the call.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_f32(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_cs: isize,
-    dst_rs: isize,
-    read_dst: bool,
-    lhs: *const f32,
-    lhs_cs: isize,
-    lhs_rs: isize,
-    rhs: *const f32,
-    rhs_cs: isize,
-    rhs_rs: isize,
-    alpha: f32,
-    beta: f32,
-    parallelism: Parallelism,
-) {
-    // SAFETY: this function's contract.
-    unsafe {
-        gemm_oriented(
-            m,
-            n,
-            k,
-            dst,
-            dst_cs,
-            dst_rs,
-            read_dst,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            alpha,
-            beta,
-            parallelism,
-            true,
-        )
-    }
-}
-
-/// [`gemm_f32`]; `may_flip` allows computing the transposed product into
-/// scratch (see [`flip_pays`]).
-///
-/// # Safety
-/// As [`gemm_f32`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_oriented(
     m: usize,
     n: usize,
     k: usize,
@@ -250,7 +204,7 @@ unsafe fn gemm_oriented(
         // covers, read transposed; the destination is this thread's
         // scratch (`ld ≥ n` rows of `m` columns), which nothing else uses.
         unsafe {
-            gemm_oriented(
+            gemm_f32(
                 n,
                 m,
                 k,
