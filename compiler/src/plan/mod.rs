@@ -234,9 +234,9 @@ pub fn plan_partition(
     let readers = layout::readers(graph);
     let in_place = layout::in_place_updates(graph, partition, &readers);
     for v in in_place.keys() {
-        // Stored over its input: no buffer of its own.
+        // Stored over its input: no buffer of its own (and no views: a
+        // view reading it would have kept it out of place).
         live.remove(v);
-        views.remove(v);
     }
     let transposed = layout::transposed_results(graph, partition, &readers);
     let mut in_concat =
