@@ -21,6 +21,7 @@
 //! row-major tensors, the semantics of the IR's `matmul`.
 
 mod reference;
+mod small;
 mod tuned;
 
 pub use reference::Reference;

@@ -15,7 +15,9 @@
 
 use gemm_common::Parallelism;
 
+use super::small::{self, Strided};
 use super::{check_operands, scale_only, GemmProvider, MatPtr, MatRef};
+use crate::exec::isa::Isa;
 
 /// Products with fewer rows than this (and more columns) are computed
 /// transposed.
@@ -51,6 +53,35 @@ impl GemmProvider for Tuned {
         if alpha == 0.0 || k == 0 {
             // SAFETY: checked operands; `c` under this function's contract.
             return unsafe { scale_only(m, n, beta, c) };
+        }
+        if threads <= 1 && small::suits(m, n, k) {
+            let a = Strided {
+                // SAFETY: `a.offset` indexes element (0, 0) of `A`, inside
+                // its slice (`check_operands`).
+                ptr: unsafe { a.data.as_ptr().add(a.offset) },
+                row_stride: a.row_stride,
+                col_stride: a.col_stride,
+            };
+            // SAFETY: as for `A`.
+            let b = Strided {
+                ptr: unsafe { b.data.as_ptr().add(b.offset) },
+                row_stride: b.row_stride,
+                col_stride: b.col_stride,
+            };
+            // SAFETY: as for `A`, in the storage of this function's contract.
+            let c = Strided {
+                ptr: unsafe { c.ptr.add(c.offset) },
+                row_stride: c.row_stride,
+                col_stride: c.col_stride,
+            };
+            // SAFETY: m, n, k > 0; `check_operands` proved every addressed
+            // element inside its slice or storage and `C`'s elements
+            // distinct; by this function's contract nothing else accesses
+            // them, and `A` and `B` are shared borrows, so they do not
+            // overlap them; `Isa::host` is an instruction set of this CPU.
+            if unsafe { small::gemm(Isa::host(), m, n, k, alpha, a, b, beta, c) } {
+                return Ok(());
+            }
         }
         if m < NARROW && n > m {
             // The library's microkernels are tall (several SIMD vectors of

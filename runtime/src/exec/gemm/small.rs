@@ -1,0 +1,538 @@
+//! Small products computed whole in registers, without the library's
+//! packing: `C = alpha·A·B + beta·C` for products of at most
+//! [`MAX_WORK`] multiply-adds (an attention head's `64 × 64 × 16` and
+//! `64 × 16 × 64`, a batch of which a kernel computes one after another).
+//!
+//! At these shapes the library's fixed work per call (choosing blocks,
+//! packing both operands into its panel layouts, dispatching) costs as much
+//! as the arithmetic: its products of one attention head run at 40–120
+//! GFLOP/s. Here `A` is read where it lies (any strides: each element is
+//! broadcast from memory), `B` where it lies when its rows are contiguous
+//! and a whole number of vectors long, and otherwise after one copy into
+//! row-major scratch padded to whole vectors (a transposed `B`, as `Kᵀ`
+//! in `Q·Kᵀ`). A microkernel keeps a tile of `R` rows × `NV` vectors of
+//! `C` in registers over the whole depth and writes it once: directly when
+//! `C`'s rows are contiguous, else through a scratch tile.
+//!
+//! Every element of `C` is one chain of fused multiply-adds over the depth
+//! in ascending order from zero, then scaled by `alpha` and added to
+//! `beta·C` (`C` unread when `beta == 0`); the chain does not depend on
+//! the tile the element falls in, so the result does not depend on the
+//! product's shape around it.
+
+use crate::exec::isa::Isa;
+
+/// The most multiply-adds of a product computed here.
+pub(super) const MAX_WORK: usize = 64 * 64 * 64;
+
+/// The longest side of a product computed here (a longer one is a thin
+/// product the library handles as well).
+const MAX_SIDE: usize = 256;
+
+/// Whether an `m × n × k` product is computed here on this CPU.
+pub(super) fn suits(m: usize, n: usize, k: usize) -> bool {
+    m.max(n).max(k) <= MAX_SIDE && m * n * k <= MAX_WORK && Isa::host() != Isa::Portable
+}
+
+/// A strided matrix by its first element.
+#[derive(Clone, Copy)]
+pub(super) struct Strided<P> {
+    pub ptr: P,
+    pub row_stride: isize,
+    pub col_stride: isize,
+}
+
+/// `C[m×n] = alpha·A[m×k]·B[k×n] + beta·C` with `isa`'s microkernels;
+/// `C` is not read when `beta == 0`. Returns false (nothing done) for an
+/// instruction set without microkernels here.
+///
+/// # Safety
+/// `m, n, k > 0`; every element `ptr + i·row_stride + j·col_stride` the
+/// product addresses lies inside one live allocation; `C`'s addressed
+/// elements are pairwise distinct, overlap neither operand, and nothing
+/// else accesses them during the call; `isa` is one this CPU has.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Strided<*const f32>,
+    b: Strided<*const f32>,
+    beta: f32,
+    c: Strided<*mut f32>,
+) -> bool {
+    let lanes = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => 16,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => 8,
+        Isa::Portable => return false,
+    };
+    if b.col_stride != 1 || !n.is_multiple_of(lanes) {
+        return false;
+    }
+    let o = Operands { m, n, k, alpha, a, b, beta, c };
+    // SAFETY: the caller's contract; `B`'s rows are contiguous and a whole
+    // number of vectors long.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::product_avx512(&o),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::product_avx2(&o),
+            Isa::Portable => {}
+        }
+    }
+    true
+}
+
+/// A product's operands; `B`'s rows have unit column stride and are
+/// readable to a whole number of vectors.
+struct Operands {
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Strided<*const f32>,
+    b: Strided<*const f32>,
+    beta: f32,
+    c: Strided<*mut f32>,
+}
+
+/// A vector of f32 lanes.
+trait Vector: Copy {
+    const LANES: usize;
+    /// The vector registers of the instruction set.
+    const REGISTERS: usize;
+    /// # Safety
+    /// The CPU has the vector's instruction set (every method).
+    unsafe fn zero() -> Self;
+    /// # Safety
+    /// `p` points at a readable f32.
+    unsafe fn splat(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` points at `LANES` readable f32.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` points at `LANES` writable f32.
+    unsafe fn store(self, p: *mut f32);
+    /// `self + a·b`, rounded once.
+    /// # Safety
+    /// As [`Vector::zero`].
+    unsafe fn fma(self, a: Self, b: Self) -> Self;
+    /// `self·b`.
+    /// # Safety
+    /// As [`Vector::zero`].
+    unsafe fn mul(self, b: Self) -> Self;
+    /// `self + b`.
+    /// # Safety
+    /// As [`Vector::zero`].
+    unsafe fn add(self, b: Self) -> Self;
+}
+
+/// The whole product in tiles of up to 8 rows × `MAX_NV` vectors
+/// (narrower tiles for the last columns, shorter ones for the last rows).
+///
+/// # Safety
+/// The CPU has `V`'s instruction set; the contract of [`gemm`] for `o`,
+/// whose `B` rows are readable to whole vectors. `MAX_NV ≤ 4`.
+#[inline(always)]
+unsafe fn product_with<V: Vector, const MAX_NV: usize>(o: &Operands) {
+    let lanes = V::LANES;
+    let mut j = 0;
+    while j < o.n {
+        let nv = (o.n - j).div_ceil(lanes).min(MAX_NV);
+        // SAFETY: the contract; columns j.. of the product.
+        unsafe {
+            match nv {
+                4 => columns::<V, 4>(o, j),
+                3 => columns::<V, 3>(o, j),
+                2 => columns::<V, 2>(o, j),
+                _ => columns::<V, 1>(o, j),
+            }
+        }
+        j += nv * lanes;
+    }
+}
+
+/// Columns `j .. j + NV·LANES` (fewer at the end of `C`) of every row, by
+/// tiles of as many rows (8 or 6) as the vector registers hold
+/// accumulators for next to a row of `B` and a broadcast, then of 4 and 1.
+///
+/// # Safety
+/// As [`product_with`].
+#[inline(always)]
+unsafe fn columns<V: Vector, const NV: usize>(o: &Operands, j: usize) {
+    let rows = ((V::REGISTERS - NV - 1) / NV).min(8);
+    let mut i = 0;
+    // SAFETY (of each tile): rows i.., columns j.. of the product.
+    unsafe {
+        macro_rules! tiles {
+            ($($r:literal),*) => {
+                $(if rows >= $r {
+                    while i + $r <= o.m {
+                        tile::<V, $r, NV>(o, i, j);
+                        i += $r;
+                    }
+                } else)* {}
+            };
+        }
+        tiles!(16, 12, 8, 6);
+        while i + 4 <= o.m {
+            tile::<V, 4, NV>(o, i, j);
+            i += 4;
+        }
+        while i < o.m {
+            tile::<V, 1, NV>(o, i, j);
+            i += 1;
+        }
+    }
+}
+
+/// Rows `i .. i + R`, columns `j .. j + NV·LANES` of `C` (the columns past
+/// `n` computed from `B`'s padding and not written).
+///
+/// # Safety
+/// As [`product_with`]; `i + R ≤ m`, `j < n`.
+#[inline(always)]
+unsafe fn tile<V: Vector, const R: usize, const NV: usize>(o: &Operands, i: usize, j: usize) {
+    let lanes = V::LANES;
+    // SAFETY: rows i..i+R of `A` (all `k` columns), rows 0..k of `B` at
+    // columns j..j+NV·LANES (readable: whole vectors), and the elements of
+    // `C` in rows i..i+R, columns j..min(j+NV·LANES, n): all addressed by
+    // the product.
+    unsafe {
+        let rows: [*const f32; R] =
+            std::array::from_fn(|r| o.a.ptr.offset((i + r) as isize * o.a.row_stride));
+        let mut acc = [[V::zero(); NV]; R];
+        let mut bp = o.b.ptr.add(j);
+        for p in 0..o.k {
+            let bv: [V; NV] = std::array::from_fn(|v| V::load(bp.add(v * lanes)));
+            let at = p as isize * o.a.col_stride;
+            for r in 0..R {
+                let x = V::splat(rows[r].offset(at));
+                for v in 0..NV {
+                    acc[r][v] = acc[r][v].fma(x, bv[v]);
+                }
+            }
+            bp = bp.offset(o.b.row_stride);
+        }
+        let width = (o.n - j).min(NV * lanes);
+        if o.c.col_stride == 1 && width == NV * lanes {
+            let (alpha, beta) = (V::splat(&o.alpha), V::splat(&o.beta));
+            for (r, row) in acc.iter().enumerate() {
+                let c = o.c.ptr.offset((i + r) as isize * o.c.row_stride).add(j);
+                for (v, x) in row.iter().enumerate() {
+                    let at = c.add(v * lanes);
+                    let y =
+                        if o.beta == 0.0 { x.mul(alpha) } else { x.mul(alpha).add(V::load(at).mul(beta)) };
+                    y.store(at);
+                }
+            }
+            return;
+        }
+        let mut out = [0.0f32; 64];
+        for (r, row) in acc.iter().enumerate() {
+            for (v, x) in row.iter().enumerate() {
+                x.store(out.as_mut_ptr().add(v * lanes));
+            }
+            let c = o.c.ptr.offset((i + r) as isize * o.c.row_stride + j as isize * o.c.col_stride);
+            for (jj, &x) in out[..width].iter().enumerate() {
+                let at = c.offset(jj as isize * o.c.col_stride);
+                *at = if o.beta == 0.0 { o.alpha * x } else { o.alpha * x + o.beta * *at };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! [`Vector`] for AVX2 and AVX-512 registers, and the product compiled
+    //! for each.
+
+    use std::arch::x86_64::*;
+
+    use super::{product_with, Operands, Vector};
+
+    /// # Safety
+    /// The CPU has AVX-512F; the contract of [`product_with`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn product_avx512(o: &Operands) {
+        // SAFETY: the contract.
+        unsafe { product_with::<__m512, 4>(o) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the contract of [`product_with`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn product_avx2(o: &Operands) {
+        // SAFETY: the contract.
+        unsafe { product_with::<__m256, 2>(o) }
+    }
+
+    impl Vector for __m256 {
+        const LANES: usize = 8;
+        const REGISTERS: usize = 16;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: AVX present (the contract).
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> Self {
+            // SAFETY: AVX present, a readable f32 at `p` (the contract).
+            unsafe { _mm256_set1_ps(p.read()) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: AVX present, 8 readable f32 at `p` (the contract).
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: AVX present, 8 writable f32 at `p` (the contract).
+            unsafe { _mm256_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn fma(self, a: Self, b: Self) -> Self {
+            // SAFETY: FMA present (the contract).
+            unsafe { _mm256_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        unsafe fn mul(self, b: Self) -> Self {
+            // SAFETY: AVX present (the contract).
+            unsafe { _mm256_mul_ps(self, b) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            // SAFETY: AVX present (the contract).
+            unsafe { _mm256_add_ps(self, b) }
+        }
+    }
+
+    impl Vector for __m512 {
+        const LANES: usize = 16;
+        const REGISTERS: usize = 32;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: AVX-512F present (the contract).
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> Self {
+            // SAFETY: AVX-512F present, a readable f32 at `p` (the
+            // contract).
+            unsafe { _mm512_set1_ps(p.read()) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: AVX-512F present, 16 readable f32 at `p` (the
+            // contract).
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: AVX-512F present, 16 writable f32 at `p` (the
+            // contract).
+            unsafe { _mm512_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        unsafe fn fma(self, a: Self, b: Self) -> Self {
+            // SAFETY: AVX-512F present (the contract).
+            unsafe { _mm512_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        unsafe fn mul(self, b: Self) -> Self {
+            // SAFETY: AVX-512F present (the contract).
+            unsafe { _mm512_mul_ps(self, b) }
+        }
+        #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            // SAFETY: AVX-512F present (the contract).
+            unsafe { _mm512_add_ps(self, b) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A strided operand over `data`: rows of `rows × cols` elements at
+    /// `(i, j) → base + i·rs + j·cs`.
+    struct Layout {
+        rs: isize,
+        cs: isize,
+        base: usize,
+        len: usize,
+    }
+
+    /// Row-major with rows `pad` longer than `cols`, column-major, and both
+    /// reversed (negative strides).
+    fn layouts(rows: usize, cols: usize, pad: usize) -> Vec<Layout> {
+        let (r, c) = (rows as isize, cols as isize);
+        let ld = c + pad as isize;
+        let len = rows * (cols + pad);
+        vec![
+            Layout { rs: ld, cs: 1, base: 0, len },
+            Layout { rs: 1, cs: r, base: 0, len: rows * cols },
+            Layout { rs: -ld, cs: 1, base: ((r - 1) * ld) as usize, len },
+            Layout { rs: ld, cs: -1, base: (c - 1) as usize, len },
+        ]
+    }
+
+    fn at(l: &Layout, i: usize, j: usize) -> usize {
+        (l.base as isize + i as isize * l.rs + j as isize * l.cs) as usize
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_products_equal_one_chain_of_fused_multiply_adds_per_element() {
+        let isas: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Portable).collect();
+        let mut checked = 0;
+        for &isa in &isas {
+            let lanes = match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => 16,
+                _ => 8,
+            };
+            for (m, n, k) in [
+                (1usize, 16usize, 1usize),
+                (3, 16, 2),
+                (7, 32, 5),
+                (13, 48, 16),
+                (64, 16, 64),
+                (64, 64, 16),
+                (9, 80, 7),
+                (6, 128, 3),
+                (17, 64, 33),
+                (64, 256, 16),
+            ] {
+                if !n.is_multiple_of(lanes) {
+                    continue;
+                }
+                for (ai, la) in layouts(m, k, 3).iter().enumerate() {
+                    for lc in layouts(m, n, 2).iter() {
+                        // B with contiguous rows (the only kind computed here), padded.
+                        let lb = &layouts(k, n, 5)[ai % 2 * 2];
+                        for (alpha, beta) in [(1.0f32, 0.0f32), (-1.5, 0.0), (0.5, 1.0), (-1.5, -0.25)] {
+                            let a = values(la.len, 1);
+                            let b = values(lb.len, 2);
+                            let mut c = values(lc.len, 3);
+                            if beta == 0.0 {
+                                c.fill(f32::NAN);
+                            }
+                            let before = c.clone();
+                            // SAFETY: the layouts address elements inside
+                            // their vectors; `c` is distinct from `a` and `b`.
+                            let done = unsafe {
+                                gemm(
+                                    isa,
+                                    m,
+                                    n,
+                                    k,
+                                    alpha,
+                                    Strided {
+                                        ptr: a.as_ptr().add(la.base),
+                                        row_stride: la.rs,
+                                        col_stride: la.cs,
+                                    },
+                                    Strided {
+                                        ptr: b.as_ptr().add(lb.base),
+                                        row_stride: lb.rs,
+                                        col_stride: lb.cs,
+                                    },
+                                    beta,
+                                    Strided {
+                                        ptr: c.as_mut_ptr().add(lc.base),
+                                        row_stride: lc.rs,
+                                        col_stride: lc.cs,
+                                    },
+                                )
+                            };
+                            assert!(done, "{isa:?} {m}x{n}x{k}");
+                            let mut written = vec![false; c.len()];
+                            for i in 0..m {
+                                for j in 0..n {
+                                    let mut acc = 0.0f32;
+                                    for p in 0..k {
+                                        acc = a[at(la, i, p)].mul_add(b[at(lb, p, j)], acc);
+                                    }
+                                    let x = at(lc, i, j);
+                                    let want = if beta == 0.0 {
+                                        alpha * acc
+                                    } else {
+                                        alpha * acc + beta * before[x]
+                                    };
+                                    assert_eq!(
+                                        c[x].to_bits(),
+                                        want.to_bits(),
+                                        "{isa:?} {m}x{n}x{k} ({i}, {j}) strides A {:?} C {:?}: {} vs {want}",
+                                        (la.rs, la.cs),
+                                        (lc.rs, lc.cs),
+                                        c[x]
+                                    );
+                                    written[x] = true;
+                                }
+                            }
+                            for (x, w) in written.iter().enumerate() {
+                                if !w {
+                                    assert_eq!(
+                                        c[x].to_bits(),
+                                        before[x].to_bits(),
+                                        "element {x} outside C written"
+                                    );
+                                }
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(isas.is_empty() || checked > 300, "{checked} products checked");
+    }
+
+    #[test]
+    fn products_this_module_does_not_compute_are_declined() {
+        let a = vec![1.0f32; 64];
+        let b = vec![1.0f32; 64];
+        let mut c = vec![7.0f32; 64];
+        let mat = |p: *const f32, rs, cs| Strided { ptr: p, row_stride: rs, col_stride: cs };
+        for isa in Isa::available() {
+            // A transposed B (column stride 4), and rows of 4 (not whole vectors).
+            for (rs, cs) in [(1, 4), (4, 1)] {
+                // SAFETY: 4 × 4 operands inside 64-element vectors.
+                let done = unsafe {
+                    gemm(
+                        isa,
+                        4,
+                        4,
+                        4,
+                        1.0,
+                        mat(a.as_ptr(), 4, 1),
+                        mat(b.as_ptr(), rs, cs),
+                        0.0,
+                        Strided { ptr: c.as_mut_ptr(), row_stride: 4, col_stride: 1 },
+                    )
+                };
+                assert!(!done, "{isa:?}");
+            }
+        }
+        assert!(c.iter().all(|&x| x == 7.0), "a declined product wrote C");
+        assert!(suits(64, 64, 64) && !suits(65, 64, 64) && !suits(300, 1, 1) || Isa::host() == Isa::Portable);
+    }
+}
