@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::{compile_ok, display_path, for_each_file, nn_files, read, stem};
+use common::{compile_ok, display_path, for_each_file, nn_files, read, root, stem};
 use nnc_compiler::fusion::{self, Partition, Placement};
 use nnc_compiler::ir::{Graph, Mode, Op, ValueId};
 use nnc_compiler::{pipeline, plan};
@@ -197,6 +197,36 @@ fn adam_state_and_parameters_are_updated_in_place() {
         }
     });
     assert!(checked.get() > 100, "only {} Adam moments in the zoo", checked.get());
+}
+
+/// Attention heads joined into the model's channels (`[B, heads, T, d]`
+/// permuted to `[B, T, heads, d]` and reshaped to `[B, T, heads·d]`) are
+/// written joined by the products computing them, forward and backward:
+/// the reshape's copy has nothing left to do and the product no buffer of
+/// its own. (tests/jit.rs checks the results against the interpreter.)
+#[test]
+fn attention_heads_are_written_joined_by_their_products() {
+    let path = root().join("models/bench/transformer.nn");
+    let (steps, _) = graphs(&path, &read(&path));
+    let (_, train) = &steps[0];
+    for threads in [1, 2] {
+        let planned = pipeline::plan(train, 32, threads).expect("plan");
+        // Per layer: the forward's P·V, and the gradients of V, K and Q.
+        assert_eq!(planned.in_reshape.len(), 8, "{:?}\n{}", planned.in_reshape, plan::print(&planned));
+        for (&product, &reshape) in &planned.in_reshape {
+            assert_eq!(train.node(product).op, Op::MatMul, "{product}");
+            assert!(matches!(train.node(reshape).op, Op::Reshape { .. }), "{reshape}");
+            let holding: Vec<ValueId> = planned
+                .buffers
+                .iter()
+                .filter(|b| b.value == product || b.views.contains(&product))
+                .map(|b| b.value)
+                .collect();
+            assert_eq!(holding, [reshape], "the buffer holding {product}");
+        }
+        let printed = plan::print(&planned);
+        assert_eq!(printed.matches("written in place by its product").count(), 8, "{printed}");
+    }
 }
 
 /// Every zoo graph (training step and inference).

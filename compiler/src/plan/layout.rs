@@ -9,6 +9,10 @@
 //! - **Concatenations in place**: a part of a concatenation that a loop
 //!   kernel stores and nothing else reads is stored where the
 //!   concatenation holds it, and the concatenation's copy kernel skips it.
+//! - **Products written permuted**: a matrix product read only through a
+//!   permutation that a copy reshapes (attention heads joined into the
+//!   model's channels) is written by its GEMM where the reshape holds each
+//!   element, and the copy disappears.
 //!
 //! All read one map of each value's readers, built once per plan.
 
@@ -191,4 +195,68 @@ pub(super) fn concat_in_place(
         }
     }
     out
+}
+
+/// Matrix products written where the reshape of their permutation holds
+/// them, as product → reshape: the product (`V`, no epilogue, not summed
+/// or accumulated) is read only by a permutation view (`P`), which is read
+/// only by a reshape stored by a copy kernel of its own (`R`). `R`'s
+/// row-major memory holds `P`'s elements in `P`'s row-major order, so `V`
+/// is stored in `R`'s buffer with the strides of that order taken back
+/// through the permutation ([`permuted_strides`]), and the copy has nothing
+/// left to do. This joins attention heads (`[B, heads, T, d]`, permuted to
+/// `[B, T, heads, d]` and reshaped to `[B, T, heads·d]`) as their products
+/// are written, forward and backward.
+pub(super) fn products_in_reshape(
+    graph: &Graph,
+    partition: &Partition,
+    readers: &HashMap<ValueId, Vec<ValueId>>,
+    decided: &dyn Fn(ValueId) -> bool,
+) -> BTreeMap<ValueId, ValueId> {
+    let outputs: BTreeSet<ValueId> = graph.outputs.iter().map(|o| o.value).collect();
+    let only_reader = |v: ValueId, r: ValueId| readers.get(&v).is_some_and(|rs| rs.iter().all(|&x| x == r));
+    let mut out = BTreeMap::new();
+    for kernel in &partition.kernels {
+        if kernel.kind != KernelKind::Copy {
+            continue;
+        }
+        let &[r] = kernel.nodes.as_slice() else { continue };
+        let Op::Reshape { .. } = graph.node(r).op else { continue };
+        let &[p] = graph.node(r).args.as_slice() else { continue };
+        let Op::Permute { .. } = graph.node(p).op else { continue };
+        let Some(Placement::View { base: v }) = partition.placement.get(p.index()) else { continue };
+        let &[v_arg] = graph.node(p).args.as_slice() else { continue };
+        if v_arg != *v || !only_reader(p, r) || !only_reader(*v, p) {
+            continue;
+        }
+        let Some(Placement::Kernel(k)) = partition.placement.get(v.index()) else { continue };
+        let producer = &partition.kernels[*k];
+        let plain_product = producer.kind == KernelKind::MatMul
+            && graph.node(*v).op == Op::MatMul
+            && producer.epilogue.is_empty()
+            && producer.accumulate.is_none()
+            && producer.outputs == [*v];
+        let same_type = graph.ty(*v).dtype == graph.ty(r).dtype;
+        if plain_product
+            && same_type
+            && !outputs.contains(v)
+            && !outputs.contains(&r)
+            && !decided(*v)
+            && !decided(r)
+        {
+            out.insert(*v, r);
+        }
+    }
+    out
+}
+
+/// The strides of a value `v` of rank `axes.len()` stored so that its
+/// permutation by `axes` (axis `i` of the permutation is axis `axes[i]` of
+/// `v`) is row-major with `permuted` row-major strides.
+pub(crate) fn permuted_strides(axes: &[usize], permuted: &[isize]) -> Vec<isize> {
+    let mut strides = vec![0; axes.len()];
+    for (i, &a) in axes.iter().enumerate() {
+        strides[a] = permuted[i];
+    }
+    strides
 }

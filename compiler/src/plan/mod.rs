@@ -39,6 +39,8 @@
 pub mod conv;
 mod layout;
 
+pub(crate) use layout::permuted_strides;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
@@ -126,6 +128,11 @@ pub struct Plan {
     /// along its axis; see [`layout::concat_in_place`]); the copy kernel
     /// copies only the other parts.
     pub in_concat: BTreeMap<ValueId, (ValueId, usize)>,
+    /// Matrix products written where the reshape of their permutation
+    /// holds their elements (product → the reshape; see
+    /// [`layout::products_in_reshape`]); the reshape's copy kernel does
+    /// nothing.
+    pub in_reshape: BTreeMap<ValueId, ValueId>,
     /// Matrix products whose GEMM writes the transposed layout, because
     /// every reader reads them through a transpose.
     pub transposed: BTreeSet<ValueId>,
@@ -242,6 +249,17 @@ pub fn plan_partition(
     let mut in_concat =
         layout::concat_in_place(graph, partition, &readers, &accumulated, &in_place, &transposed);
     in_concat.retain(|&part, &mut (concat, _)| share_buffer(&mut live, &mut views, part, concat));
+    let owners: BTreeSet<ValueId> = accumulated.values().copied().collect();
+    let decided = |v: ValueId| {
+        accumulated.contains_key(&v)
+            || owners.contains(&v)
+            || in_place.contains_key(&v)
+            || transposed.contains(&v)
+            || in_concat.contains_key(&v)
+            || in_concat.values().any(|&(c, _)| c == v)
+    };
+    let mut in_reshape = layout::products_in_reshape(graph, partition, &readers, &decided);
+    in_reshape.retain(|&product, &mut reshape| share_buffer(&mut live, &mut views, product, reshape));
     let mut buffers = vec![];
     for (&value, &range) in &live {
         let dims_of = resolve(&graph.ty(value).shape, dims).map_err(|m| StageError::at(STAGE, value, m))?;
@@ -290,6 +308,7 @@ pub fn plan_partition(
         in_place,
         accumulated,
         in_concat,
+        in_reshape,
         transposed,
         convs,
     };
@@ -563,6 +582,18 @@ pub fn print(plan: &Plan) -> String {
             .collect();
         let algorithm =
             if parts.is_empty() { algorithm } else { format!("{algorithm}; in place: {}", parts.join(", ")) };
+        // A reshape whose operand's product was written where it holds it.
+        let written: Vec<String> = plan
+            .in_reshape
+            .iter()
+            .filter(|(_, r)| kernel.nodes.contains(r))
+            .map(|(v, _)| v.to_string())
+            .collect();
+        let algorithm = if written.is_empty() {
+            algorithm
+        } else {
+            format!("{algorithm}; written in place by its product {}", written.join(", "))
+        };
         let _ = writeln!(
             s,
             "  {i:>3} {} {} {}: {split} -> {}{algorithm}",
@@ -577,7 +608,7 @@ pub fn print(plan: &Plan) -> String {
         let (sums, views): (Vec<ValueId>, Vec<ValueId>) =
             b.views.iter().partition(|v| plan.accumulated.contains_key(v));
         let (parts, views): (Vec<ValueId>, Vec<ValueId>) =
-            views.iter().partition(|v| plan.in_concat.contains_key(v));
+            views.iter().partition(|v| plan.in_concat.contains_key(v) || plan.in_reshape.contains_key(v));
         let list = |vs: &[ValueId]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
         let mut views = if views.is_empty() { String::new() } else { format!(" views {}", list(&views)) };
         if !sums.is_empty() {

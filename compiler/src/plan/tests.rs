@@ -86,6 +86,7 @@ fn checker_rejects_overlapping_live_buffers() {
         in_place: Default::default(),
         accumulated: Default::default(),
         in_concat: Default::default(),
+        in_reshape: Default::default(),
         transposed: Default::default(),
         convs: Default::default(),
         dims: Default::default(),

@@ -496,7 +496,7 @@ impl Executable {
                 let by_products = *threads > 1
                     && offsets.len() >= *threads
                     && positive
-                    && disjoint_blocks(*m, *n, c.row_stride, c.col_stride, offsets);
+                    && disjoint_parts(*m, *n, c.row_stride, c.col_stride, offsets, *threads);
                 let cut_rows = *m >= *n;
                 let extent = if cut_rows { *m } else { *n };
                 if offsets.len() == 1 && depth_split(*m, *n, *k, *threads) {
@@ -543,7 +543,7 @@ impl Executable {
                         // elements lie among them. No element is written by
                         // two tasks: parts that divide the products write
                         // blocks in disjoint ranges of memory
-                        // (`disjoint_blocks`), and parts that cut every
+                        // (`disjoint_parts`), and parts that cut every
                         // product write disjoint ranges of rows (or columns)
                         // of a result whose elements are distinct (checked
                         // by the provider); the result shares no bytes with
@@ -899,27 +899,39 @@ fn depth_split(m: usize, n: usize, k: usize, threads: usize) -> bool {
     threads > 1 && k >= 4 * m.max(n) && k >= 256 * threads && m.max(n) < 128 * threads
 }
 
-/// Whether the `m × n` blocks at `offsets` (their result offsets, the third
-/// of each triple) of a result with positive strides `row_stride` and
-/// `col_stride` lie in pairwise disjoint ranges of memory: each block
-/// spans `[co, co + (m - 1)·row_stride + (n - 1)·col_stride]`, and no two
-/// spans meet. Interleaved blocks (heads of an attention written into
-/// their joined rows) do not pass, though their elements differ.
-fn disjoint_blocks(
+/// Whether `parts` tasks, task `p` computing the products
+/// `offsets[p·len/parts .. (p+1)·len/parts]` (`m × n` blocks at the
+/// result offsets, the third of each triple, of a result with positive
+/// strides `row_stride` and `col_stride`), write in pairwise disjoint
+/// ranges of memory: a block spans `[co, co + (m - 1)·row_stride +
+/// (n - 1)·col_stride]`, a task the hull of its blocks' spans, and no two
+/// tasks' spans meet. Attention heads written into their joined rows
+/// (`[B, T, heads·d]`) interleave within one batch row and pass when each
+/// task takes whole batch rows.
+fn disjoint_parts(
     m: usize,
     n: usize,
     row_stride: isize,
     col_stride: isize,
     offsets: &[(usize, usize, usize)],
+    parts: usize,
 ) -> bool {
-    if m == 0 || n == 0 {
+    if m == 0 || n == 0 || offsets.is_empty() {
         return true;
     }
     let reach = (m - 1) as u128 * row_stride.unsigned_abs() as u128
         + (n - 1) as u128 * col_stride.unsigned_abs() as u128;
-    let mut starts: Vec<u128> = offsets.iter().map(|&(_, _, co)| co as u128).collect();
-    starts.sort_unstable();
-    starts.windows(2).all(|w| w[0] + reach < w[1])
+    let parts = parts.clamp(1, offsets.len());
+    let mut spans: Vec<(u128, u128)> = (0..parts)
+        .map(|p| {
+            let blocks = &offsets[p * offsets.len() / parts..(p + 1) * offsets.len() / parts];
+            let lo = blocks.iter().map(|&(_, _, co)| co as u128).min().unwrap_or(0);
+            let hi = blocks.iter().map(|&(_, _, co)| co as u128).max().unwrap_or(0) + reach;
+            (lo, hi)
+        })
+        .collect();
+    spans.sort_unstable();
+    spans.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
 /// The element range of a row-major layout of `shape` at `offset` with
@@ -945,27 +957,32 @@ fn contiguous_run(
 
 #[cfg(test)]
 mod tests {
-    use super::{depth_split, disjoint_blocks};
+    use super::{depth_split, disjoint_parts};
 
     #[test]
-    fn blocks_of_a_batch_of_products_are_disjoint_when_their_spans_do_not_meet() {
+    fn tasks_of_a_batch_of_products_are_disjoint_when_their_spans_do_not_meet() {
         // Attention heads [B, 4, 64, 16], one after another: disjoint, in any
-        // order of the offsets.
+        // order of the offsets, one product per task or several.
         let heads: Vec<_> = (0..8).map(|i| (0, 0, i * 1024)).collect();
-        assert!(disjoint_blocks(64, 16, 16, 1, &heads));
+        assert!(disjoint_parts(64, 16, 16, 1, &heads, 8));
+        assert!(disjoint_parts(64, 16, 16, 1, &heads, 2));
         let shuffled: Vec<_> = [5, 0, 7, 2, 1, 6, 3, 4].iter().map(|&i| (0, 0, i * 1024)).collect();
-        assert!(disjoint_blocks(64, 16, 16, 1, &shuffled));
+        assert!(disjoint_parts(64, 16, 16, 1, &shuffled, 8));
         // The same heads written into their joined rows [B, 64, 4·16]: the
-        // spans interleave, so the blocks do not pass.
-        let joined: Vec<_> = (0..4).map(|h| (0, 0, h * 16)).collect();
-        assert!(!disjoint_blocks(64, 16, 64, 1, &joined));
+        // heads of one batch row interleave, so tasks must take whole rows.
+        let joined: Vec<_> = (0..2).flat_map(|b| (0..4).map(move |h| (0, 0, b * 4096 + h * 16))).collect();
+        assert!(disjoint_parts(64, 16, 64, 1, &joined, 2));
+        assert!(!disjoint_parts(64, 16, 64, 1, &joined, 4));
+        assert!(!disjoint_parts(64, 16, 64, 1, &joined[..4], 2));
         // One element of overlap, and a repeated block.
-        assert!(!disjoint_blocks(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 5)]));
-        assert!(disjoint_blocks(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 6)]));
-        assert!(!disjoint_blocks(2, 3, 3, 1, &[(0, 0, 6), (0, 0, 6)]));
+        assert!(!disjoint_parts(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 5)], 2));
+        assert!(disjoint_parts(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 6)], 2));
+        assert!(!disjoint_parts(2, 3, 3, 1, &[(0, 0, 6), (0, 0, 6)], 2));
         // A transposed result (column stride > row stride).
-        assert!(disjoint_blocks(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 6)]));
-        assert!(!disjoint_blocks(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 5)]));
+        assert!(disjoint_parts(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 6)], 2));
+        assert!(!disjoint_parts(3, 2, 1, 3, &[(0, 0, 0), (0, 0, 5)], 2));
+        // One task: nothing to overlap with.
+        assert!(disjoint_parts(2, 3, 3, 1, &[(0, 0, 0), (0, 0, 5)], 1));
     }
 
     #[test]

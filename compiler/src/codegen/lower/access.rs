@@ -12,6 +12,7 @@ use crate::codegen::loops::Elem;
 use crate::fusion::Placement;
 use crate::ir::{DType, Op, ValueId};
 use crate::plan;
+use crate::plan::permuted_strides;
 
 /// How a value is read: from a buffer with an offset and strides (per axis
 /// of the value), or as a constant.
@@ -121,6 +122,18 @@ impl Lowering<'_> {
                 };
                 let strides = row_major(&self.shape(concat)?);
                 Ok(Access::Mem { base: concat, offset: start as isize * strides[axis], strides })
+            }
+            // A product stored where the reshape of its permutation holds
+            // each element: the reshape's row-major strides, taken back
+            // through the permutation.
+            Some(Placement::Kernel(_)) if self.plan.in_reshape.contains_key(&v) => {
+                let reshape = self.plan.in_reshape[&v];
+                let permutation = self.graph.node(reshape).args[0];
+                let Op::Permute { axes } = &self.graph.node(permutation).op else {
+                    return Err(format!("{v} is stored in {reshape}, which reshapes no permutation"));
+                };
+                let strides = permuted_strides(axes, &row_major(&self.shape(permutation)?));
+                Ok(Access::Mem { base: reshape, offset: 0, strides })
             }
             Some(Placement::Leaf) | Some(Placement::Kernel(_)) => {
                 let shape = self.shape(v)?;

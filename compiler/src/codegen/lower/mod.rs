@@ -130,6 +130,14 @@ pub fn lower(plan: &Plan, checking: Checking) -> Result<Program, CodegenError> {
             *lw.arena.get(concat).ok_or_else(|| err(format!("{concat} holds {part} but has no buffer")))?;
         lw.arena.insert(part, buf);
     }
+    // Products written where the reshape of their permutation holds them.
+    for (&product, reshape) in &plan.in_reshape {
+        let buf = *lw
+            .arena
+            .get(reshape)
+            .ok_or_else(|| err(format!("{reshape} holds {product} but has no buffer")))?;
+        lw.arena.insert(product, buf);
+    }
     // New values written over their inputs: value → the input's number.
     lw.in_place = plan.in_place.iter().filter_map(|(v, p)| Some((*v, *lw.input_index.get(p)?))).collect();
     let mut steps = vec![];
