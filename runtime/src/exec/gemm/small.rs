@@ -42,6 +42,13 @@ pub(super) struct Strided<P> {
     pub col_stride: isize,
 }
 
+impl<P> Strided<P> {
+    /// The same elements read as the transposed matrix.
+    fn t(self) -> Strided<P> {
+        Strided { ptr: self.ptr, row_stride: self.col_stride, col_stride: self.row_stride }
+    }
+}
+
 /// `C[m×n] = alpha·A[m×k]·B[k×n] + beta·C` with `isa`'s microkernels;
 /// `C` is not read when `beta == 0`. Returns false (nothing done) for an
 /// instruction set without microkernels here.
@@ -70,7 +77,17 @@ pub(super) unsafe fn gemm(
         Isa::Avx2 => 8,
         Isa::Portable => return false,
     };
-    if b.col_stride != 1 || !n.is_multiple_of(lanes) {
+    let direct = |b: &Strided<*const f32>, n: usize| b.col_stride == 1 && n.is_multiple_of(lanes);
+    // A column-major `C` (a head's gradient written into joined rows) is
+    // computed as `Cᵀ = Bᵀ·Aᵀ` when `Aᵀ` can be read directly: its rows
+    // are then written as vectors. Each element's chain is the same (the
+    // products of a fused multiply-add commute exactly).
+    let (m, n, a, b, c) = if c.col_stride != 1 && c.row_stride == 1 && direct(&a.t(), m) {
+        (n, m, b.t(), a.t(), c.t())
+    } else {
+        (m, n, a, b, c)
+    };
+    if !direct(&b, n) {
         return false;
     }
     let o = Operands { m, n, k, alpha, a, b, beta, c };
