@@ -25,6 +25,15 @@ use crate::exec::isa::Isa;
 /// The most multiply-adds of a product computed here.
 pub(super) const MAX_WORK: usize = 64 * 64 * 64;
 
+/// Rows of a gathered `B` are padded to a multiple of this (the widest
+/// vector).
+const PAD: usize = 16;
+
+thread_local! {
+    /// A gathered `B`, row-major.
+    static PACKED_B: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The longest side of a product computed here (a longer one is a thin
 /// product the library handles as well).
 const MAX_SIDE: usize = 256;
@@ -87,21 +96,52 @@ pub(super) unsafe fn gemm(
     } else {
         (m, n, a, b, c)
     };
-    if !direct(&b, n) {
+    let run = |b: Strided<*const f32>| {
+        let o = Operands { m, n, k, alpha, a, b, beta, c };
+        // SAFETY: the caller's contract; `B`'s rows are contiguous and
+        // readable to a whole number of vectors.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => x86::product_avx512(&o),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => x86::product_avx2(&o),
+                Isa::Portable => {}
+            }
+        }
+    };
+    if direct(&b, n) {
+        run(b);
+        return true;
+    }
+    // Any other `B` (the transposed `K` of attention scores `Q·Kᵀ`) is
+    // gathered once into row-major scratch, its rows padded with zeros to
+    // whole vectors, when its element offsets fit the gathers' 32-bit
+    // indices.
+    let reach = |count: usize, stride: isize| (count as i128 - 1) * stride as i128;
+    if reach(n, b.col_stride).abs() > i32::MAX as i128 || reach(k, b.row_stride).abs() > isize::MAX as i128 {
         return false;
     }
-    let o = Operands { m, n, k, alpha, a, b, beta, c };
-    // SAFETY: the caller's contract; `B`'s rows are contiguous and a whole
-    // number of vectors long.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::product_avx512(&o),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::product_avx2(&o),
-            Isa::Portable => {}
+    let ld = n.next_multiple_of(PAD);
+    PACKED_B.with(|packed| {
+        let mut packed = packed.borrow_mut();
+        if packed.len() < k * ld {
+            packed.resize(k * ld, 0.0);
         }
-    }
+        // SAFETY: `B`'s k × n elements lie inside one allocation (the
+        // caller's contract), its column offsets fit i32 (checked above);
+        // the scratch holds k rows of `ld ≥ n` floats; `isa` is this CPU's.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => x86::gather_avx512(k, n, b, packed.as_mut_ptr(), ld),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => x86::gather_avx2(k, n, b, packed.as_mut_ptr(), ld),
+                Isa::Portable => {}
+            }
+        }
+        run(Strided { ptr: packed.as_ptr(), row_stride: ld as isize, col_stride: 1 });
+    });
     true
 }
 
@@ -271,7 +311,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{product_with, Operands, Vector};
+    use super::{product_with, Operands, Strided, Vector};
 
     /// # Safety
     /// The CPU has AVX-512F; the contract of [`product_with`].
@@ -287,6 +327,58 @@ mod x86 {
     pub(super) unsafe fn product_avx2(o: &Operands) {
         // SAFETY: the contract.
         unsafe { product_with::<__m256, 2>(o) }
+    }
+
+    /// Rows `0..k` of the strided `k × n` matrix `b` into row-major `dst`
+    /// (rows `ld` apart, columns `n..ld` zero), 16 columns per gather.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `b`'s elements lie inside one allocation and
+    /// `(n - 1)·col_stride` fits i32; `dst` holds `k·ld` floats, `ld` a
+    /// multiple of 16 and at least `n`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_avx512(k: usize, n: usize, b: Strided<*const f32>, dst: *mut f32, ld: usize) {
+        for j0 in (0..ld).step_by(16) {
+            let live = n.saturating_sub(j0).min(16);
+            let mask = ((1u32 << live) - 1) as u16;
+            let idx: [i32; 16] =
+                std::array::from_fn(|l| if l < live { ((j0 + l) as isize * b.col_stride) as i32 } else { 0 });
+            // SAFETY: the contract: lanes under the mask address elements
+            // (p, j0 + l) of `b`; the others are not read and give zero;
+            // the store writes row p's columns j0..j0+16 < ld.
+            unsafe {
+                let idx = _mm512_loadu_si512(idx.as_ptr().cast());
+                for p in 0..k {
+                    let row = b.ptr.offset(p as isize * b.row_stride);
+                    let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, idx, row.cast());
+                    _mm512_storeu_ps(dst.add(p * ld + j0), v);
+                }
+            }
+        }
+    }
+
+    /// As [`gather_avx512`], 8 columns per gather.
+    ///
+    /// # Safety
+    /// As [`gather_avx512`], with AVX2 for AVX-512F (`ld` a multiple of 8).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gather_avx2(k: usize, n: usize, b: Strided<*const f32>, dst: *mut f32, ld: usize) {
+        for j0 in (0..ld).step_by(8) {
+            let live = n.saturating_sub(j0).min(8);
+            let idx: [i32; 8] =
+                std::array::from_fn(|l| if l < live { ((j0 + l) as isize * b.col_stride) as i32 } else { 0 });
+            let mask: [i32; 8] = std::array::from_fn(|l| if l < live { -1 } else { 0 });
+            // SAFETY: as in `gather_avx512`, lanes under the mask only.
+            unsafe {
+                let idx = _mm256_loadu_si256(idx.as_ptr().cast());
+                let mask = _mm256_castsi256_ps(_mm256_loadu_si256(mask.as_ptr().cast()));
+                for p in 0..k {
+                    let row = b.ptr.offset(p as isize * b.row_stride);
+                    let v = _mm256_mask_i32gather_ps::<4>(_mm256_setzero_ps(), row, idx, mask);
+                    _mm256_storeu_ps(dst.add(p * ld + j0), v);
+                }
+            }
+        }
     }
 
     impl Vector for __m256 {
@@ -421,11 +513,6 @@ mod tests {
         let isas: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Portable).collect();
         let mut checked = 0;
         for &isa in &isas {
-            let lanes = match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => 16,
-                _ => 8,
-            };
             for (m, n, k) in [
                 (1usize, 16usize, 1usize),
                 (3, 16, 2),
@@ -437,14 +524,16 @@ mod tests {
                 (6, 128, 3),
                 (17, 64, 33),
                 (64, 256, 16),
+                (5, 9, 3),
+                (12, 20, 17),
             ] {
-                if !n.is_multiple_of(lanes) {
-                    continue;
-                }
                 for (ai, la) in layouts(m, k, 3).iter().enumerate() {
-                    for lc in layouts(m, n, 2).iter() {
-                        // B with contiguous rows (the only kind computed here), padded.
-                        let lb = &layouts(k, n, 5)[ai % 2 * 2];
+                    // B read in place (contiguous rows a whole number of
+                    // vectors long) or gathered (columns contiguous,
+                    // reversed, or rows of another length), with C in
+                    // every layout over the combinations.
+                    for (bi, lb) in layouts(k, n, 5).iter().enumerate() {
+                        let lc = &layouts(m, n, 2)[(ai + bi) % 4];
                         for (alpha, beta) in [(1.0f32, 0.0f32), (-1.5, 0.0), (0.5, 1.0), (-1.5, -0.25)] {
                             let a = values(la.len, 1);
                             let b = values(lb.len, 2);
@@ -524,14 +613,14 @@ mod tests {
     }
 
     #[test]
-    fn products_this_module_does_not_compute_are_declined() {
+    fn only_the_portable_instruction_set_declines_products() {
         let a = vec![1.0f32; 64];
         let b = vec![1.0f32; 64];
-        let mut c = vec![7.0f32; 64];
         let mat = |p: *const f32, rs, cs| Strided { ptr: p, row_stride: rs, col_stride: cs };
         for isa in Isa::available() {
-            // A transposed B (column stride 4), and rows of 4 (not whole vectors).
-            for (rs, cs) in [(1, 4), (4, 1)] {
+            // B read in place, transposed (gathered), and rows of 4 (gathered).
+            for (rs, cs) in [(16, 1), (1, 4), (4, 1)] {
+                let mut c = vec![7.0f32; 64];
                 // SAFETY: 4 × 4 operands inside 64-element vectors.
                 let done = unsafe {
                     gemm(
@@ -546,10 +635,12 @@ mod tests {
                         Strided { ptr: c.as_mut_ptr(), row_stride: 4, col_stride: 1 },
                     )
                 };
-                assert!(!done, "{isa:?}");
+                assert_eq!(done, isa != Isa::Portable, "{isa:?}");
+                let want = if done { 4.0 } else { 7.0 };
+                assert!(c[..16].iter().all(|&x| x == want), "{isa:?}: {:?}", &c[..16]);
+                assert!(c[16..].iter().all(|&x| x == 7.0), "{isa:?}: wrote past C");
             }
         }
-        assert!(c.iter().all(|&x| x == 7.0), "a declined product wrote C");
         assert!(suits(64, 64, 64) && !suits(65, 64, 64) && !suits(300, 1, 1) || Isa::host() == Isa::Portable);
     }
 }
