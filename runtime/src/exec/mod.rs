@@ -29,6 +29,7 @@ pub mod memory;
 pub mod packed;
 pub mod pool;
 pub mod recurrent;
+mod simd;
 pub mod winograd;
 
 pub use executable::{Executable, Gemm, Options, StepTime};

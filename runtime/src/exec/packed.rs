@@ -78,6 +78,7 @@
 
 use super::gemm::{MatMut, MatRef};
 use super::isa::{prefetch_line, Cache, Isa};
+use super::simd::Vector;
 
 /// Columns of a panel of a [`PackedB`].
 pub const NR: usize = 32;
@@ -544,55 +545,6 @@ unsafe fn dispatch<const TA: bool>(isa: Isa, o: &Operands, prefetch: &mut Prefet
     }
 }
 
-/// A vector of f32 lanes (a scalar for the portable code).
-trait Vector: Copy {
-    const LANES: usize;
-    /// # Safety
-    /// The CPU has the vector's instruction set.
-    unsafe fn zero() -> Self;
-    /// `*p` in every lane.
-    /// # Safety
-    /// As [`Vector::zero`]; `p` points at a readable f32.
-    unsafe fn splat(p: *const f32) -> Self;
-    /// # Safety
-    /// As [`Vector::zero`]; `p` points at `LANES` readable f32.
-    unsafe fn load(p: *const f32) -> Self;
-    /// # Safety
-    /// As [`Vector::zero`]; `p` points at `LANES` writable f32.
-    unsafe fn store(self, p: *mut f32);
-    /// `self + a·b`, rounded once.
-    /// # Safety
-    /// As [`Vector::zero`].
-    unsafe fn fma(self, a: Self, b: Self) -> Self;
-}
-
-impl Vector for f32 {
-    const LANES: usize = 1;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        0.0
-    }
-    #[inline(always)]
-    unsafe fn splat(p: *const f32) -> Self {
-        // SAFETY: a readable f32 at `p` (the contract).
-        unsafe { p.read() }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: a readable f32 at `p` (the contract).
-        unsafe { p.read() }
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: a writable f32 at `p` (the contract).
-        unsafe { p.write(self) }
-    }
-    #[inline(always)]
-    unsafe fn fma(self, a: Self, b: Self) -> Self {
-        a.mul_add(b, self)
-    }
-}
-
 /// The whole product, panel after panel, in microkernels of `MR` rows and
 /// `NV` vectors, requesting `prefetch`'s lines a share after each tile.
 ///
@@ -779,12 +731,11 @@ unsafe fn tile<V: Vector, const R: usize, const NV: usize, const TA: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! [`Vector`] for AVX2 and AVX-512 registers, and the product compiled
-    //! for each.
+    //! The product compiled for AVX2 and for AVX-512.
 
     use std::arch::x86_64::*;
 
-    use super::{product_with, Operands, Prefetch, Vector};
+    use super::{product_with, Operands, Prefetch};
 
     /// The product with AVX-512F microkernels of 8 × 32.
     ///
@@ -804,67 +755,6 @@ mod x86 {
     pub(super) unsafe fn product_avx2<const TA: bool>(o: &Operands, prefetch: &mut Prefetch) {
         // SAFETY: the contract.
         unsafe { product_with::<__m256, 6, 2, TA>(o, prefetch) }
-    }
-
-    impl Vector for __m256 {
-        const LANES: usize = 8;
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: AVX present (the contract).
-            unsafe { _mm256_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            // SAFETY: AVX present, a readable f32 at `p` (the contract).
-            unsafe { _mm256_set1_ps(p.read()) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: AVX present, 8 readable f32 at `p` (the contract).
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: AVX present, 8 writable f32 at `p` (the contract).
-            unsafe { _mm256_storeu_ps(p, self) }
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, b: Self) -> Self {
-            // SAFETY: FMA present (the contract).
-            unsafe { _mm256_fmadd_ps(a, b, self) }
-        }
-    }
-
-    impl Vector for __m512 {
-        const LANES: usize = 16;
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            // SAFETY: AVX-512F present, a readable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_set1_ps(p.read()) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: AVX-512F present, 16 readable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: AVX-512F present, 16 writable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_storeu_ps(p, self) }
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, b: Self) -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_fmadd_ps(a, b, self) }
-        }
     }
 }
 

@@ -21,6 +21,7 @@
 //! product's shape around it.
 
 use crate::exec::isa::Isa;
+use crate::exec::simd::Vector;
 
 /// The most multiply-adds of a product computed here.
 pub(super) const MAX_WORK: usize = 64 * 64 * 64;
@@ -67,18 +68,7 @@ impl<P> Strided<P> {
 /// product addresses lies inside one live allocation; `C`'s addressed
 /// elements are pairwise distinct, overlap neither operand, and nothing
 /// else accesses them during the call; `isa` is one this CPU has.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: Strided<*const f32>,
-    b: Strided<*const f32>,
-    beta: f32,
-    c: Strided<*mut f32>,
-) -> bool {
+pub(super) unsafe fn gemm(isa: Isa, p: Product) -> bool {
     let lanes = match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => 16,
@@ -91,13 +81,14 @@ pub(super) unsafe fn gemm(
     // computed as `Cᵀ = Bᵀ·Aᵀ` when `Aᵀ` can be read directly: its rows
     // are then written as vectors. Each element's chain is the same (the
     // products of a fused multiply-add commute exactly).
-    let (m, n, a, b, c) = if c.col_stride != 1 && c.row_stride == 1 && direct(&a.t(), m) {
-        (n, m, b.t(), a.t(), c.t())
+    let p = if p.c.col_stride != 1 && p.c.row_stride == 1 && direct(&p.a.t(), p.m) {
+        Product { m: p.n, n: p.m, a: p.b.t(), b: p.a.t(), c: p.c.t(), ..p }
     } else {
-        (m, n, a, b, c)
+        p
     };
+    let (n, k, b) = (p.n, p.k, p.b);
     let run = |b: Strided<*const f32>| {
-        let o = Operands { m, n, k, alpha, a, b, beta, c };
+        let o = Product { b, ..p };
         // SAFETY: the caller's contract; `B`'s rows are contiguous and
         // readable to a whole number of vectors.
         unsafe {
@@ -145,48 +136,17 @@ pub(super) unsafe fn gemm(
     true
 }
 
-/// A product's operands; `B`'s rows have unit column stride and are
-/// readable to a whole number of vectors.
-struct Operands {
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: Strided<*const f32>,
-    b: Strided<*const f32>,
-    beta: f32,
-    c: Strided<*mut f32>,
-}
-
-/// A vector of f32 lanes.
-trait Vector: Copy {
-    const LANES: usize;
-    /// The vector registers of the instruction set.
-    const REGISTERS: usize;
-    /// # Safety
-    /// The CPU has the vector's instruction set (every method).
-    unsafe fn zero() -> Self;
-    /// # Safety
-    /// `p` points at a readable f32.
-    unsafe fn splat(p: *const f32) -> Self;
-    /// # Safety
-    /// `p` points at `LANES` readable f32.
-    unsafe fn load(p: *const f32) -> Self;
-    /// # Safety
-    /// `p` points at `LANES` writable f32.
-    unsafe fn store(self, p: *mut f32);
-    /// `self + a·b`, rounded once.
-    /// # Safety
-    /// As [`Vector::zero`].
-    unsafe fn fma(self, a: Self, b: Self) -> Self;
-    /// `self·b`.
-    /// # Safety
-    /// As [`Vector::zero`].
-    unsafe fn mul(self, b: Self) -> Self;
-    /// `self + b`.
-    /// # Safety
-    /// As [`Vector::zero`].
-    unsafe fn add(self, b: Self) -> Self;
+/// `C[m×n] = alpha·A[m×k]·B[k×n] + beta·C` on strided operands.
+#[derive(Clone, Copy)]
+pub(super) struct Product {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub a: Strided<*const f32>,
+    pub b: Strided<*const f32>,
+    pub beta: f32,
+    pub c: Strided<*mut f32>,
 }
 
 /// The whole product in tiles of up to 8 rows × `MAX_NV` vectors
@@ -196,7 +156,7 @@ trait Vector: Copy {
 /// The CPU has `V`'s instruction set; the contract of [`gemm`] for `o`,
 /// whose `B` rows are readable to whole vectors. `MAX_NV ≤ 4`.
 #[inline(always)]
-unsafe fn product_with<V: Vector, const MAX_NV: usize>(o: &Operands) {
+unsafe fn product_with<V: Vector, const MAX_NV: usize>(o: &Product) {
     let lanes = V::LANES;
     let mut j = 0;
     while j < o.n {
@@ -221,7 +181,7 @@ unsafe fn product_with<V: Vector, const MAX_NV: usize>(o: &Operands) {
 /// # Safety
 /// As [`product_with`].
 #[inline(always)]
-unsafe fn columns<V: Vector, const NV: usize>(o: &Operands, j: usize) {
+unsafe fn columns<V: Vector, const NV: usize>(o: &Product, j: usize) {
     let rows = ((V::REGISTERS - NV - 1) / NV).min(8);
     let mut i = 0;
     // SAFETY (of each tile): rows i.., columns j.. of the product.
@@ -254,7 +214,7 @@ unsafe fn columns<V: Vector, const NV: usize>(o: &Operands, j: usize) {
 /// # Safety
 /// As [`product_with`]; `i + R ≤ m`, `j < n`.
 #[inline(always)]
-unsafe fn tile<V: Vector, const R: usize, const NV: usize>(o: &Operands, i: usize, j: usize) {
+unsafe fn tile<V: Vector, const R: usize, const NV: usize>(o: &Product, i: usize, j: usize) {
     let lanes = V::LANES;
     // SAFETY: rows i..i+R of `A` (all `k` columns), rows 0..k of `B` at
     // columns j..j+NV·LANES (readable: whole vectors), and the elements of
@@ -306,17 +266,17 @@ unsafe fn tile<V: Vector, const R: usize, const NV: usize>(o: &Operands, i: usiz
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! [`Vector`] for AVX2 and AVX-512 registers, and the product compiled
-    //! for each.
+    //! The product compiled for AVX2 and for AVX-512, and the gathers of
+    //! a right operand.
 
     use std::arch::x86_64::*;
 
-    use super::{product_with, Operands, Strided, Vector};
+    use super::{product_with, Product, Strided};
 
     /// # Safety
     /// The CPU has AVX-512F; the contract of [`product_with`].
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn product_avx512(o: &Operands) {
+    pub(super) unsafe fn product_avx512(o: &Product) {
         // SAFETY: the contract.
         unsafe { product_with::<__m512, 4>(o) }
     }
@@ -324,7 +284,7 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX2 and FMA; the contract of [`product_with`].
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn product_avx2(o: &Operands) {
+    pub(super) unsafe fn product_avx2(o: &Product) {
         // SAFETY: the contract.
         unsafe { product_with::<__m256, 2>(o) }
     }
@@ -378,89 +338,6 @@ mod x86 {
                     _mm256_storeu_ps(dst.add(p * ld + j0), v);
                 }
             }
-        }
-    }
-
-    impl Vector for __m256 {
-        const LANES: usize = 8;
-        const REGISTERS: usize = 16;
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: AVX present (the contract).
-            unsafe { _mm256_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            // SAFETY: AVX present, a readable f32 at `p` (the contract).
-            unsafe { _mm256_set1_ps(p.read()) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: AVX present, 8 readable f32 at `p` (the contract).
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: AVX present, 8 writable f32 at `p` (the contract).
-            unsafe { _mm256_storeu_ps(p, self) }
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, b: Self) -> Self {
-            // SAFETY: FMA present (the contract).
-            unsafe { _mm256_fmadd_ps(a, b, self) }
-        }
-        #[inline(always)]
-        unsafe fn mul(self, b: Self) -> Self {
-            // SAFETY: AVX present (the contract).
-            unsafe { _mm256_mul_ps(self, b) }
-        }
-        #[inline(always)]
-        unsafe fn add(self, b: Self) -> Self {
-            // SAFETY: AVX present (the contract).
-            unsafe { _mm256_add_ps(self, b) }
-        }
-    }
-
-    impl Vector for __m512 {
-        const LANES: usize = 16;
-        const REGISTERS: usize = 32;
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            // SAFETY: AVX-512F present, a readable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_set1_ps(p.read()) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: AVX-512F present, 16 readable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: AVX-512F present, 16 writable f32 at `p` (the
-            // contract).
-            unsafe { _mm512_storeu_ps(p, self) }
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, b: Self) -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_fmadd_ps(a, b, self) }
-        }
-        #[inline(always)]
-        unsafe fn mul(self, b: Self) -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_mul_ps(self, b) }
-        }
-        #[inline(always)]
-        unsafe fn add(self, b: Self) -> Self {
-            // SAFETY: AVX-512F present (the contract).
-            unsafe { _mm512_add_ps(self, b) }
         }
     }
 }
@@ -547,25 +424,27 @@ mod tests {
                             let done = unsafe {
                                 gemm(
                                     isa,
-                                    m,
-                                    n,
-                                    k,
-                                    alpha,
-                                    Strided {
-                                        ptr: a.as_ptr().add(la.base),
-                                        row_stride: la.rs,
-                                        col_stride: la.cs,
-                                    },
-                                    Strided {
-                                        ptr: b.as_ptr().add(lb.base),
-                                        row_stride: lb.rs,
-                                        col_stride: lb.cs,
-                                    },
-                                    beta,
-                                    Strided {
-                                        ptr: c.as_mut_ptr().add(lc.base),
-                                        row_stride: lc.rs,
-                                        col_stride: lc.cs,
+                                    Product {
+                                        m,
+                                        n,
+                                        k,
+                                        alpha,
+                                        a: Strided {
+                                            ptr: a.as_ptr().add(la.base),
+                                            row_stride: la.rs,
+                                            col_stride: la.cs,
+                                        },
+                                        b: Strided {
+                                            ptr: b.as_ptr().add(lb.base),
+                                            row_stride: lb.rs,
+                                            col_stride: lb.cs,
+                                        },
+                                        beta,
+                                        c: Strided {
+                                            ptr: c.as_mut_ptr().add(lc.base),
+                                            row_stride: lc.rs,
+                                            col_stride: lc.cs,
+                                        },
                                     },
                                 )
                             };
@@ -625,14 +504,16 @@ mod tests {
                 let done = unsafe {
                     gemm(
                         isa,
-                        4,
-                        4,
-                        4,
-                        1.0,
-                        mat(a.as_ptr(), 4, 1),
-                        mat(b.as_ptr(), rs, cs),
-                        0.0,
-                        Strided { ptr: c.as_mut_ptr(), row_stride: 4, col_stride: 1 },
+                        Product {
+                            m: 4,
+                            n: 4,
+                            k: 4,
+                            alpha: 1.0,
+                            a: mat(a.as_ptr(), 4, 1),
+                            b: mat(b.as_ptr(), rs, cs),
+                            beta: 0.0,
+                            c: Strided { ptr: c.as_mut_ptr(), row_stride: 4, col_stride: 1 },
+                        },
                     )
                 };
                 assert_eq!(done, isa != Isa::Portable, "{isa:?}");

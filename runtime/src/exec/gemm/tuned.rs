@@ -15,7 +15,7 @@
 
 use gemm_common::Parallelism;
 
-use super::small::{self, Strided};
+use super::small::{self, Product, Strided};
 use super::{check_operands, scale_only, GemmProvider, MatPtr, MatRef};
 use crate::exec::isa::Isa;
 
@@ -79,7 +79,7 @@ impl GemmProvider for Tuned {
             // distinct; by this function's contract nothing else accesses
             // them, and `A` and `B` are shared borrows, so they do not
             // overlap them; `Isa::host` is an instruction set of this CPU.
-            if unsafe { small::gemm(Isa::host(), m, n, k, alpha, a, b, beta, c) } {
+            if unsafe { small::gemm(Isa::host(), Product { m, n, k, alpha, a, b, beta, c }) } {
                 return Ok(());
             }
         }
