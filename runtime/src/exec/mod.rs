@@ -15,6 +15,8 @@
 //!   backward, with the batch rows split among pool tasks;
 //! - [`winograd`]: 3×3 convolutions and their gradients by Winograd
 //!   F(2×2, 3×3);
+//! - `simd`: the vector type the packed and small products are written
+//!   over, for scalars, AVX2 and AVX-512;
 //! - [`feed`]: the model-state inputs (parameters, state, RNG key) from a
 //!   parameter file and a seed.
 

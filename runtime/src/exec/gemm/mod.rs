@@ -13,7 +13,9 @@
 //! never undefined behaviour. Two providers exist:
 //!
 //! - [`Tuned`]: the `gemm` crate (runtime-dispatched SIMD microkernels,
-//!   AVX-512 included), threads from its rayon pool;
+//!   AVX-512 included), threads from its rayon pool, and for small
+//!   products on one thread (an attention head's) `small`'s microkernels,
+//!   which skip the library's packing;
 //! - [`Reference`]: a plain triple loop accumulating in f64, the oracle for
 //!   tests.
 //!

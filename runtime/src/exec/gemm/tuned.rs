@@ -11,7 +11,8 @@
 //! by blocks of columns, each block's product adding onto the last; or,
 //! when that operand is much larger than the result, the transposed
 //! product is computed into column-major scratch and added to the result
-//! transposed.
+//! transposed. Products of at most `small::MAX_WORK` multiply-adds on one
+//! thread do not reach the library: `small` computes them in registers.
 
 use gemm_common::Parallelism;
 
