@@ -513,10 +513,10 @@ impl Executable {
                 let provider = self.provider.as_ref();
                 let task = |part: usize| -> Result<(), String> {
                     let ((i0, i1), products) = if by_products {
-                        let (p0, p1) = (part * offsets.len() / parts, (part + 1) * offsets.len() / parts);
-                        ((0, extent), &offsets[p0..p1])
+                        ((0, extent), &offsets[share(part, parts, offsets.len())])
                     } else {
-                        ((part * extent / parts, (part + 1) * extent / parts), &offsets[..])
+                        let rows = share(part, parts, extent);
+                        ((rows.start, rows.end), &offsets[..])
                     };
                     let (rows, cols) = if cut_rows { (i1 - i0, *n) } else { (*m, i1 - i0) };
                     if rows == 0 || cols == 0 {
@@ -899,8 +899,13 @@ fn depth_split(m: usize, n: usize, k: usize, threads: usize) -> bool {
     threads > 1 && k >= 4 * m.max(n) && k >= 256 * threads && m.max(n) < 128 * threads
 }
 
+/// Task `part`'s share of `len` items split among `parts` tasks in order.
+fn share(part: usize, parts: usize, len: usize) -> std::ops::Range<usize> {
+    part * len / parts..(part + 1) * len / parts
+}
+
 /// Whether `parts` tasks, task `p` computing the products
-/// `offsets[p·len/parts .. (p+1)·len/parts]` (`m × n` blocks at the
+/// `offsets[share(p, parts, len)]` (`m × n` blocks at the
 /// result offsets, the third of each triple, of a result with positive
 /// strides `row_stride` and `col_stride`), write in pairwise disjoint
 /// ranges of memory: a block spans `[co, co + (m - 1)·row_stride +
@@ -924,7 +929,7 @@ fn disjoint_parts(
     let parts = parts.clamp(1, offsets.len());
     let mut spans: Vec<(u128, u128)> = (0..parts)
         .map(|p| {
-            let blocks = &offsets[p * offsets.len() / parts..(p + 1) * offsets.len() / parts];
+            let blocks = &offsets[share(p, parts, offsets.len())];
             let lo = blocks.iter().map(|&(_, _, co)| co as u128).min().unwrap_or(0);
             let hi = blocks.iter().map(|&(_, _, co)| co as u128).max().unwrap_or(0) + reach;
             (lo, hi)

@@ -39,9 +39,10 @@ thread_local! {
 /// product the library handles as well).
 const MAX_SIDE: usize = 256;
 
-/// Whether an `m × n × k` product is computed here on this CPU.
+/// Whether an `m × n × k` product is small enough for this module ([`gemm`]
+/// still declines it where the CPU has no vector microkernels here).
 pub(super) fn suits(m: usize, n: usize, k: usize) -> bool {
-    m.max(n).max(k) <= MAX_SIDE && m * n * k <= MAX_WORK && Isa::host() != Isa::Portable
+    m.max(n).max(k) <= MAX_SIDE && m * n * k <= MAX_WORK
 }
 
 /// A strided matrix by its first element.
@@ -107,10 +108,9 @@ pub(super) unsafe fn gemm(isa: Isa, p: Product) -> bool {
     }
     // Any other `B` (the transposed `K` of attention scores `Q·Kᵀ`) is
     // gathered once into row-major scratch, its rows padded with zeros to
-    // whole vectors, when its element offsets fit the gathers' 32-bit
+    // whole vectors, when its column offsets fit the gathers' 32-bit
     // indices.
-    let reach = |count: usize, stride: isize| (count as i128 - 1) * stride as i128;
-    if reach(n, b.col_stride).abs() > i32::MAX as i128 || reach(k, b.row_stride).abs() > isize::MAX as i128 {
+    if ((n as i128 - 1) * b.col_stride as i128).abs() > i32::MAX as i128 {
         return false;
     }
     let ld = n.next_multiple_of(PAD);
