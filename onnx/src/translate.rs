@@ -480,6 +480,33 @@ impl<'g> Translator<'g> {
                 self.initializers.push(tensor_proto(&name, &value));
                 name
             }
+            Op::Unary(UnaryOp::Gelu) => {
+                // Opset 18 has no Gelu: 0.5·x·(1 + erf(x/√2)), as PyTorch exports it.
+                let c = self.scalar_f32(std::f32::consts::FRAC_1_SQRT_2);
+                let s = self.node("Mul", &[a[0], &c], vec![], loc, None);
+                let e = self.node("Erf", &[&s], vec![], loc, None);
+                let one = self.scalar_f32(1.0);
+                let one_plus = self.node("Add", &[&e, &one], vec![], loc, None);
+                let half = self.scalar_f32(0.5);
+                let h = self.node("Mul", &[a[0], &half], vec![], loc, None);
+                self.node("Mul", &[&h, &one_plus], vec![], loc, out)
+            }
+            Op::Unary(UnaryOp::GeluGrad) => {
+                // Φ(x) + x·φ(x) = 0.5 + 0.5·erf(s) + s·e^{-s²}/√π, s = x/√2.
+                let c = self.scalar_f32(std::f32::consts::FRAC_1_SQRT_2);
+                let s = self.node("Mul", &[a[0], &c], vec![], loc, None);
+                let e = self.node("Erf", &[&s], vec![], loc, None);
+                let half = self.scalar_f32(0.5);
+                let he = self.node("Mul", &[&e, &half], vec![], loc, None);
+                let cdf = self.node("Add", &[&he, &half], vec![], loc, None);
+                let sq = self.node("Mul", &[&s, &s], vec![], loc, None);
+                let nsq = self.node("Neg", &[&sq], vec![], loc, None);
+                let ex = self.node("Exp", &[&nsq], vec![], loc, None);
+                let se = self.node("Mul", &[&s, &ex], vec![], loc, None);
+                let k = self.scalar_f32((1.0 / std::f64::consts::PI.sqrt()) as f32);
+                let density = self.node("Mul", &[&se, &k], vec![], loc, None);
+                self.node("Add", &[&cdf, &density], vec![], loc, out)
+            }
             Op::Unary(u) => {
                 let op_type = match u {
                     UnaryOp::Neg => "Neg",
@@ -493,6 +520,7 @@ impl<'g> Translator<'g> {
                     UnaryOp::Erf => "Erf",
                     UnaryOp::Sin => "Sin",
                     UnaryOp::Cos => "Cos",
+                    UnaryOp::Gelu | UnaryOp::GeluGrad => unreachable!("decomposed above"),
                 };
                 self.node(op_type, &a, vec![], loc, out)
             }

@@ -372,7 +372,10 @@ fn exact(op: &nnc_compiler::ir::Op) -> bool {
 /// terms (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2);
 /// the result of a function the compiled code approximates (`exp`,
 /// `sigmoid`, …) by as much as the approximation's documented bound
-/// ([`approx::relative_error_bound`]), 4–7 times one rounding.
+/// ([`approx::error_bound`]), 4–7 times one rounding, relative to the
+/// result, or added to it: up to the bound times the input for `gelu`
+/// (whose `1 + erf` cancels for negative inputs), up to the bound for
+/// `gelu_grad`.
 /// These runs show how much an output may legitimately differ from the
 /// exact result where one f32 evaluation (the interpreter's) happens to
 /// round well: a normalisation of a channel that is constant over the batch
@@ -383,6 +386,7 @@ fn rounding_runs(
     graph: &Graph,
     inputs: &HashMap<String, Tensor<f32>>,
 ) -> Result<Vec<HashMap<String, Tensor<f32>>>, String> {
+    use nnc_compiler::codegen::approx::ErrorBound;
     use nnc_compiler::ir::{rng, BinaryOp, DType, InputKind, Op, ValueId};
     let wide = widen(inputs);
     // The shape of every value, for its rounding factors.
@@ -391,7 +395,7 @@ fn rounding_runs(
     // of v's shape; the first operand a of a sum of n > 1 terms a · sum.N.
     // Each factor: (input name, shape, relative size of its δ).
     let mut rebuild = graph.rebuild(&[]);
-    let mut factors: Vec<(String, Vec<usize>, f64)> = vec![];
+    let mut factors: Vec<Factor> = vec![];
     let f32_value = |id: ValueId| graph.node(id).ty.dtype == DType::F32;
     for (i, node) in graph.nodes.iter().enumerate() {
         let id = ValueId(i as u32);
@@ -405,7 +409,7 @@ fn rounding_runs(
                 let r = rebuild.push(a, Op::Input { name: name.clone(), kind: InputKind::Data }, vec![]);
                 let term = rebuild.push(a, Op::Binary(BinaryOp::Mul), vec![operand, r]);
                 rebuild.alias(a, operand);
-                factors.push((name, shapes[0].to_vec(), (n - 1) as f64));
+                factors.push(Factor { name, shape: shapes[0].to_vec(), size: (n - 1) as f64, added: false });
                 let mut args = rebuild.args(id);
                 args[0] = term;
                 rebuild.push(id, node.op.clone(), args)
@@ -415,31 +419,62 @@ fn rounding_runs(
         if f32_value(id) && !exact(&node.op) {
             let name = format!("rounding.{i}");
             let r = rebuild.push(id, Op::Input { name: name.clone(), kind: InputKind::Data }, vec![]);
-            rebuild.push(id, Op::Binary(BinaryOp::Mul), vec![v, r]);
+            let shape = values[i].shape().to_vec();
             // A function the compiled code approximates may be off by its
-            // documented bound rather than by one rounding.
-            let size = match node.op {
-                Op::Unary(u) => approx::relative_error_bound(u).map_or(1.0, |b| (b / F32_ROUNDING).max(1.0)),
-                _ => 1.0,
+            // documented bound rather than by one rounding: relative to
+            // the result, to the input (gelu) or absolute (its derivative).
+            let bound = match node.op {
+                Op::Unary(u) => approx::error_bound(u),
+                _ => None,
             };
-            factors.push((name, values[i].shape().to_vec(), size));
+            match bound {
+                Some(ErrorBound::TimesInput(b)) => {
+                    let x = rebuild.value(node.args[0]).expect("operands precede their uses");
+                    let term = rebuild.push(id, Op::Binary(BinaryOp::Mul), vec![x, r]);
+                    rebuild.push(id, Op::Binary(BinaryOp::Add), vec![v, term]);
+                    factors.push(Factor { name, shape, size: b / F32_ROUNDING, added: true });
+                }
+                Some(ErrorBound::Absolute(b)) => {
+                    rebuild.push(id, Op::Binary(BinaryOp::Add), vec![v, r]);
+                    factors.push(Factor { name, shape, size: b / F32_ROUNDING, added: true });
+                }
+                Some(ErrorBound::Relative(b)) => {
+                    rebuild.push(id, Op::Binary(BinaryOp::Mul), vec![v, r]);
+                    factors.push(Factor { name, shape, size: (b / F32_ROUNDING).max(1.0), added: false });
+                }
+                None => {
+                    rebuild.push(id, Op::Binary(BinaryOp::Mul), vec![v, r]);
+                    factors.push(Factor { name, shape, size: 1.0, added: false });
+                }
+            }
         }
     }
     let (rounded, _) = rebuild.finish();
     let mut runs = vec![];
     for run in 0..ROUNDING_RUNS {
         let mut all = wide.clone();
-        for (name, shape, size) in &factors {
+        for Factor { name, shape, size, added } in &factors {
             let (key, stream) = (rng::seed_key(run), rng::name_stream(name));
             let delta = |k: u64| size * F32_ROUNDING * (2.0 * f64::from(rng::uniform(key, stream, k)) - 1.0);
             let n: usize = shape.iter().product();
-            let scale: Vec<f64> = (0..n as u64).map(|k| 1.0 + delta(k)).collect();
+            let base = if *added { 0.0 } else { 1.0 };
+            let scale: Vec<f64> = (0..n as u64).map(|k| base + delta(k)).collect();
             all.insert(name.clone(), Tensor::from_f64(shape, &scale)?);
         }
         let outputs = interp::run::<f64>(&rounded, &all).map_err(|e| e.to_string())?;
         runs.push(outputs.into_iter().map(|(n, t)| (n, t.convert())).collect());
     }
     Ok(runs)
+}
+
+/// A perturbation of one value in [`rounding_runs`]: the input `name` of
+/// `shape` holds `δ` (`added`: added to the value, times its operand for
+/// gelu) or `1 + δ` (the value's factor), `δ` uniform in ±`size` roundings.
+struct Factor {
+    name: String,
+    shape: Vec<usize>,
+    size: f64,
+    added: bool,
 }
 
 /// A graph of a program: what it is, unoptimised and optimised.

@@ -176,6 +176,23 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let d = e.mul(k, ex)?;
             vec![Some(e.mul(gy, d)?)]
         }
+        Op::Unary(UnaryOp::Gelu) => {
+            let d = e.unary(UnaryOp::GeluGrad, x(0))?;
+            vec![Some(e.mul(gy, d)?)]
+        }
+        Op::Unary(UnaryOp::GeluGrad) => {
+            // d/dx (Φ + x·φ) = 2φ + x·φ' = φ·(2 − x²), φ = e^{-x²/2}/√(2π)
+            let sq = e.mul(x(0), x(0))?;
+            let minus_half = e.filled(-0.5, &node.ty.shape)?;
+            let t = e.mul(sq, minus_half)?;
+            let ex = e.unary(UnaryOp::Exp, t)?;
+            let k = e.filled(1.0 / (2.0 * PI).sqrt(), &node.ty.shape)?;
+            let density = e.mul(k, ex)?;
+            let two = e.filled(2.0, &node.ty.shape)?;
+            let rest = e.binary(BinaryOp::Sub, two, sq)?;
+            let d = e.mul(density, rest)?;
+            vec![Some(e.mul(gy, d)?)]
+        }
         Op::Unary(UnaryOp::Sin) => {
             let d = e.unary(UnaryOp::Cos, x(0))?;
             vec![Some(e.mul(gy, d)?)]

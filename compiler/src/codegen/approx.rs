@@ -21,6 +21,8 @@
 //! | [`tanh`] | rel. 4e-7 [2.7e-7] | odd (tanh(-0)=-0), ±1 for |x|≥9 and ±Inf, never above 1 in magnitude, NaN→NaN |
 //! | [`sigmoid`] | rel. 4e-7 [1.7e-7] | sigmoid(-Inf)=0, sigmoid(+Inf)=1, sigmoid(±0)=0.5, tiny results keep relative accuracy (down to subnormals), NaN→NaN |
 //! | [`erf`] | rel. 4e-7 [2.9e-7] | odd (erf(-0)=-0), ±1 for |x|≥4 and ±Inf, NaN→NaN |
+//! | [`gelu`] | 2.5e-7·\|x\| [1.9e-7]; rel. 2.5e-7 [1.9e-7] for x ≥ 0 | gelu(±0)=±0, gelu(+Inf)=+Inf, -0 for x ≤ -5.66 and -Inf, NaN→NaN |
+//! | [`gelu_grad`] | abs. 2.5e-7 [2.0e-7] | 0.5 at ±0, 1 at +Inf, 0 at -Inf, NaN→NaN |
 //! | [`softplus`] | rel. 5e-7 [2.1e-7] | softplus(-Inf)=0, softplus(+Inf)=+Inf, x for large x, ≈e^x with relative accuracy for very negative x, NaN→NaN |
 //! | [`sin`] | rel. 2.5e-7 [1.7e-7] | over every finite f32 (checked exhaustively once, swept in the tests); odd (sin(-0)=-0), sin(x)=x for tiny x, ±Inf→NaN, NaN→NaN |
 //! | [`cos`] | rel. 2.5e-7 [1.7e-7] | over every finite f32, as sin; cos(±0)=1, ±Inf→NaN, NaN→NaN |
@@ -36,16 +38,36 @@ use cranelift_frontend::FunctionBuilder;
 
 use crate::ir::UnaryOp;
 
-/// The relative error bound of the compiled `op` (the table above) where an
-/// approximation of this module computes it; `None` for the ops Cranelift
-/// computes exactly rounded (`sqrt`) or exactly (`neg`, `abs`, `sign`).
-pub fn relative_error_bound(op: UnaryOp) -> Option<f64> {
+/// How far the compiled `op` may be from the exact value (the table above).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ErrorBound {
+    /// At most this times the exact value's magnitude.
+    Relative(f64),
+    /// At most this times the input's magnitude: `gelu`, whose `1 + erf`
+    /// cancels for negative inputs, so that the small results there carry
+    /// the absolute error of `erf` near −1, scaled by `x/2`.
+    TimesInput(f64),
+    /// At most this: `gelu_grad`, which crosses zero near x = −0.75.
+    Absolute(f64),
+}
+
+/// The error bound of the compiled `op` where an approximation of this
+/// module computes it; `None` for the ops Cranelift computes exactly
+/// rounded (`sqrt`) or exactly (`neg`, `abs`, `sign`).
+pub fn error_bound(op: UnaryOp) -> Option<ErrorBound> {
     match op {
-        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => Some(2.5e-7),
-        UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Erf => Some(4e-7),
+        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => Some(ErrorBound::Relative(2.5e-7)),
+        UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Erf => Some(ErrorBound::Relative(4e-7)),
+        UnaryOp::Gelu => Some(ErrorBound::TimesInput(GELU_ERROR_BOUND)),
+        UnaryOp::GeluGrad => Some(ErrorBound::Absolute(GELU_GRAD_ERROR_BOUND)),
         UnaryOp::Neg | UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Sign => None,
     }
 }
+
+/// [`gelu`]'s bound: `|error| ≤ this·|x|` (the table above).
+pub const GELU_ERROR_BOUND: f64 = 2.5e-7;
+/// [`gelu_grad`]'s absolute bound (the table above).
+pub const GELU_GRAD_ERROR_BOUND: f64 = 2.5e-7;
 
 /// The relative error bound of [`softplus`] (the table above).
 pub const SOFTPLUS_ERROR_BOUND: f64 = 5e-7;
@@ -479,6 +501,57 @@ pub fn erf(e: &mut Emit, x: Value) -> Value {
     let nan = e.cmp(FloatCC::Unordered, x, x);
     e.select(nan, x, r)
 }
+
+/// [`gelu`] and [`gelu_grad`] clamp `x/√2` to ±this where only the limit
+/// matters: beyond it `1 + erf` is exactly 0 or 2 and `e^{-x²/2}` is 0.
+pub const GELU_CLAMP: f32 = 12.0;
+
+/// `x·Φ(x) = (0.5·x)·(1 + erf(x/√2))` with [`erf`], the operations in
+/// this order (those of the five primitives it replaced, so the same bits).
+/// `1 + erf` cancels for negative `x`: the error there is [`erf`]'s
+/// absolute error near −1 times `x/2` ([`ErrorBound::TimesInput`]), and
+/// the result is −0 from x ≈ −5.66 down. `x/2` is taken of `x` clamped
+/// below at −√2·[`GELU_CLAMP`] (where `1 + erf` is already 0), so −∞ gives
+/// −0, the limit, not `−∞·0`.
+pub fn gelu(e: &mut Emit, x: Value) -> Value {
+    let c = e.f(std::f32::consts::FRAC_1_SQRT_2);
+    let s = e.b.ins().fmul(x, c);
+    let er = erf(e, s);
+    let one = e.f(1.0);
+    let one_plus = e.b.ins().fadd(er, one);
+    let lo = e.f(-std::f32::consts::SQRT_2 * GELU_CLAMP);
+    let below = e.cmp(FloatCC::LessThan, x, lo);
+    let xc = e.select(below, lo, x);
+    let half = e.f(0.5);
+    let h = e.b.ins().fmul(xc, half);
+    e.b.ins().fmul(h, one_plus)
+}
+
+/// `Φ(x) + x·φ(x)`, gelu's derivative: `Φ = 0.5 + 0.5·erf(s)` and
+/// `x·φ(x) = s·e^{-s²}/√π` with `s = x/√2` clamped to ±[`GELU_CLAMP`] in
+/// the second term (so ±∞ give 1 and 0, the limits, not `∞·0`).
+pub fn gelu_grad(e: &mut Emit, x: Value) -> Value {
+    let c = e.f(std::f32::consts::FRAC_1_SQRT_2);
+    let s = e.b.ins().fmul(x, c);
+    let er = erf(e, s);
+    let half = e.f(0.5);
+    let cdf = e.fma(er, half, half);
+    let hi = e.f(GELU_CLAMP);
+    let lo = e.f(-GELU_CLAMP);
+    let above = e.cmp(FloatCC::GreaterThan, s, hi);
+    let sc = e.select(above, hi, s);
+    let below = e.cmp(FloatCC::LessThan, sc, lo);
+    let sc = e.select(below, lo, sc);
+    let sq = e.b.ins().fmul(sc, sc);
+    let nsq = e.b.ins().fneg(sq);
+    let ex = exp_clamped(e, nsq);
+    let r = e.b.ins().fmul(sc, ex);
+    let k = e.f(FRAC_1_SQRT_PI);
+    e.fma(r, k, cdf)
+}
+
+/// 1/√π as f32.
+pub const FRAC_1_SQRT_PI: f32 = 0.564_189_6;
 
 /// log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), with log1p(u) computed as
 /// log(w)·u/(w-1) for w = 1+u (exact cancellation of w's rounding), and u

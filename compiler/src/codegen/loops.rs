@@ -667,6 +667,8 @@ fn unary(e: &mut Emit, op: UnaryOp, x: Value) -> Value {
         UnaryOp::Erf => approx::erf(e, x),
         UnaryOp::Sin => approx::sin(e, x),
         UnaryOp::Cos => approx::cos(e, x),
+        UnaryOp::Gelu => approx::gelu(e, x),
+        UnaryOp::GeluGrad => approx::gelu_grad(e, x),
     }
 }
 

@@ -112,7 +112,10 @@ type BoundCase = (&'static str, EmitFn, fn(f64) -> f64, (f64, f64, f64), f64, f6
 #[test]
 fn approximations_meet_their_documented_bounds() {
     const SUBNORMAL_ABS: f64 = 1.0 / (1u64 << 63) as f64 / (1u64 << 63) as f64 / (1u64 << 23) as f64; // 2^-149
-    let bound = |op| approx::relative_error_bound(op).expect("an approximated op");
+    let bound = |op| match approx::error_bound(op) {
+        Some(approx::ErrorBound::Relative(b)) => b,
+        other => panic!("{op:?} has no relative bound: {other:?}"),
+    };
     let table: &[BoundCase] = &[
         ("exp", approx::exp, f64::exp, (-104.5, 89.0, 1.0 / 512.0), bound(UnaryOp::Exp), SUBNORMAL_ABS),
         ("log", approx::log, f64::ln, (-1.0, 16.0, 1.0 / 4096.0), bound(UnaryOp::Log), 0.0),
@@ -198,6 +201,78 @@ fn approximations_meet_their_documented_bounds() {
     }
 }
 
+/// `gelu` within [`approx::GELU_ERROR_BOUND`]·|x| and `gelu_grad` within
+/// [`approx::GELU_GRAD_ERROR_BOUND`] of the f64 references on a dense grid
+/// over [-12, 12] (where both vary), every binade and the boundaries; and
+/// `gelu` relatively within the same bound for x ≥ 0, where nothing
+/// cancels.
+#[test]
+fn gelu_and_its_derivative_meet_their_documented_bounds() {
+    let mut jit = Jit::new().expect("host JIT");
+    let gelu = jit.add_map("gelu", approx::gelu).expect("compiles");
+    let grad = jit.add_map("gelu_grad", approx::gelu_grad).expect("compiles");
+    jit.finalize().expect("finalizes");
+    let mut xs = grid(-12.0, 12.0, 1.0 / 4096.0);
+    xs.extend(sweep_all_binades());
+    xs.extend([
+        -5.656_854,
+        -5.656_855,
+        -16.970_562,
+        -16.970_564,
+        16.970_562,
+        3.999_999,
+        std::f32::consts::SQRT_2,
+    ]);
+    let ys = run_map(jit.map_fn(gelu), &xs);
+    let gs = run_map(jit.map_fn(grad), &xs);
+    let (mut worst_gelu, mut worst_rel, mut worst_grad) =
+        ((0.0f64, 0.0f32), (0.0f64, 0.0f32), (0.0f64, 0.0f32));
+    for ((&x, &y), &g) in xs.iter().zip(&ys).zip(&gs) {
+        let x64 = f64::from(x);
+        let (want, want_grad) = (interp::gelu(x64), interp::gelu_grad(x64));
+        if x.is_nan() {
+            assert!(y.is_nan() && g.is_nan(), "gelu({x}) = {y}, gelu_grad({x}) = {g}");
+            continue;
+        }
+        if (want as f32).is_infinite() {
+            assert_eq!(y, want as f32, "gelu({x:e})");
+        } else {
+            let e = (f64::from(y) - want).abs();
+            // Relative to |x|, where x is normal; tiny x give tiny results
+            // (x/2 and below) held to one subnormal step.
+            let scaled =
+                if x.abs() >= f32::MIN_POSITIVE { e / x64.abs() } else { e / 2f64.powi(-149) * 1e-9 };
+            if scaled > worst_gelu.0 {
+                worst_gelu = (scaled, x);
+            }
+            if x >= 0.0 && (want as f32).abs() >= f32::MIN_POSITIVE && e / want > worst_rel.0 {
+                worst_rel = (e / want, x);
+            }
+        }
+        let e = (f64::from(g) - want_grad).abs();
+        if e > worst_grad.0 {
+            worst_grad = (e, x);
+        }
+    }
+    eprintln!(
+        "gelu: max error {:.3e}·|x| at {:e}, max rel error {:.3e} at {:e} for x ≥ 0; gelu_grad: max abs error {:.3e} at {:e}",
+        worst_gelu.0, worst_gelu.1, worst_rel.0, worst_rel.1, worst_grad.0, worst_grad.1
+    );
+    assert!(worst_gelu.0 <= approx::GELU_ERROR_BOUND, "gelu: {:e}·|x| at {:e}", worst_gelu.0, worst_gelu.1);
+    assert!(
+        worst_rel.0 <= approx::GELU_ERROR_BOUND,
+        "gelu: relative error {:e} at {:e}",
+        worst_rel.0,
+        worst_rel.1
+    );
+    assert!(
+        worst_grad.0 <= approx::GELU_GRAD_ERROR_BOUND,
+        "gelu_grad: {:e} at {:e}",
+        worst_grad.0,
+        worst_grad.1
+    );
+}
+
 #[test]
 fn approximations_special_values() {
     let inf = f32::INFINITY;
@@ -233,6 +308,20 @@ fn approximations_special_values() {
         ("erf", approx::erf, inf, 1.0),
         ("erf", approx::erf, -inf, -1.0),
         ("erf", approx::erf, f32::NAN, f32::NAN),
+        ("gelu", approx::gelu, 0.0, 0.0),
+        ("gelu", approx::gelu, -0.0, -0.0),
+        ("gelu", approx::gelu, inf, inf),
+        ("gelu", approx::gelu, -inf, -0.0),
+        ("gelu", approx::gelu, -6.0, -0.0),
+        ("gelu", approx::gelu, 20.0, 20.0),
+        ("gelu", approx::gelu, f32::NAN, f32::NAN),
+        ("gelu_grad", approx::gelu_grad, 0.0, 0.5),
+        ("gelu_grad", approx::gelu_grad, -0.0, 0.5),
+        ("gelu_grad", approx::gelu_grad, inf, 1.0),
+        ("gelu_grad", approx::gelu_grad, -inf, 0.0),
+        ("gelu_grad", approx::gelu_grad, 20.0, 1.0),
+        ("gelu_grad", approx::gelu_grad, -20.0, 0.0),
+        ("gelu_grad", approx::gelu_grad, f32::NAN, f32::NAN),
         ("softplus", approx::softplus, inf, inf),
         ("softplus", approx::softplus, -inf, 0.0),
         ("softplus", approx::softplus, 100.0, 100.0),
@@ -844,7 +933,14 @@ fn throughput_of_fused_kernels() {
         eprintln!("{}: {:.2} Gelem/s", k.name, (n * reps) as f64 / secs / 1e9);
     }
     for fns in super::wide::all() {
-        for (name, f) in [("exp", fns.exp), ("sigmoid", fns.sigmoid), ("tanh", fns.tanh), ("erf", fns.erf)] {
+        for (name, f) in [
+            ("exp", fns.exp),
+            ("sigmoid", fns.sigmoid),
+            ("tanh", fns.tanh),
+            ("erf", fns.erf),
+            ("gelu", fns.gelu),
+            ("gelu_grad", fns.gelu_grad),
+        ] {
             let mut y = vec![0.0f32; n];
             let reps = 2000;
             let t = std::time::Instant::now();
@@ -952,7 +1048,11 @@ fn scalar_reference(k: &LoopKernel, inputs: &[Vec<f32>], outs: &mut [Vec<f32>]) 
                     UnaryOp::Sigmoid => super::wide::sigmoid(v[a]),
                     UnaryOp::Tanh => super::wide::tanh(v[a]),
                     UnaryOp::Erf => super::wide::erf(v[a]),
-                    _ => unreachable!("the reference evaluates exact ops and exp, sigmoid, tanh only"),
+                    UnaryOp::Gelu => super::wide::gelu(v[a]),
+                    UnaryOp::GeluGrad => super::wide::gelu_grad(v[a]),
+                    _ => {
+                        unreachable!("the reference evaluates exact ops and those with array functions only")
+                    }
                 },
                 Expr::Binary(op, a, b) => match op {
                     BinaryOp::Add => v[a] + v[b],
@@ -1988,9 +2088,11 @@ fn wide_array_functions_equal_the_inline_approximations() {
         -4.0,
     ]);
     type Function = (&'static str, EmitFn, fn(f32) -> f32, UnaryOp);
-    let table: [Function; 4] = [
+    let table: [Function; 6] = [
         ("exp", approx::exp, super::wide::exp, UnaryOp::Exp),
         ("erf", approx::erf, super::wide::erf, UnaryOp::Erf),
+        ("gelu", approx::gelu, super::wide::gelu, UnaryOp::Gelu),
+        ("gelu_grad", approx::gelu_grad, super::wide::gelu_grad, UnaryOp::GeluGrad),
         ("sigmoid", approx::sigmoid, super::wide::sigmoid, UnaryOp::Sigmoid),
         ("tanh", approx::tanh, super::wide::tanh, UnaryOp::Tanh),
     ];

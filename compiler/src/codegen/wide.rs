@@ -1,4 +1,4 @@
-//! `exp`, `sigmoid`, `tanh` and `erf` over arrays, compiled by rustc for the host's
+//! `exp`, `sigmoid`, `tanh`, `erf`, `gelu` and `gelu_grad` over arrays, compiled by rustc for the host's
 //! widest vector unit (AVX-512 or AVX2 with FMA, chosen at run time), the
 //! same bits as [`super::approx`]'s inline versions.
 //!
@@ -18,13 +18,14 @@
 //! (no branches: the comparisons become selects).
 
 use super::approx::{
-    ERF_CLAMP, ERF_P, ERF_Q, EXP_MAX, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, ROUND_SHIFTER,
-    TANH_CLAMP, TANH_P, TANH_Q,
+    ERF_CLAMP, ERF_P, ERF_Q, EXP_MAX, EXP_NEG_LN2_HI, EXP_NEG_LN2_LO, EXP_POLY, EXP_ZERO, FRAC_1_SQRT_PI,
+    GELU_CLAMP, ROUND_SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
 };
 use crate::ir::UnaryOp;
 
 /// The ops with array functions.
-pub const OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf];
+pub const OPS: [UnaryOp; 6] =
+    [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf, UnaryOp::Gelu, UnaryOp::GeluGrad];
 
 /// The C signature of an array function: `dst[i] = f(src[i])` for
 /// `i < n`. `src` and `dst` must not overlap.
@@ -53,6 +54,8 @@ pub struct Functions {
     pub sigmoid: ArrayFn,
     pub tanh: ArrayFn,
     pub erf: ArrayFn,
+    pub gelu: ArrayFn,
+    pub gelu_grad: ArrayFn,
 }
 
 impl Functions {
@@ -63,6 +66,8 @@ impl Functions {
             UnaryOp::Sigmoid => Some(self.sigmoid),
             UnaryOp::Tanh => Some(self.tanh),
             UnaryOp::Erf => Some(self.erf),
+            UnaryOp::Gelu => Some(self.gelu),
+            UnaryOp::GeluGrad => Some(self.gelu_grad),
             _ => None,
         }
     }
@@ -74,6 +79,8 @@ impl Functions {
             UnaryOp::Sigmoid => Some("nnc_wide_sigmoid"),
             UnaryOp::Tanh => Some("nnc_wide_tanh"),
             UnaryOp::Erf => Some("nnc_wide_erf"),
+            UnaryOp::Gelu => Some("nnc_wide_gelu"),
+            UnaryOp::GeluGrad => Some("nnc_wide_gelu_grad"),
             _ => None,
         }
     }
@@ -169,6 +176,27 @@ pub(crate) fn erf(x: f32) -> f32 {
     }
 }
 
+/// `approx::gelu`.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    let er = erf(x * std::f32::consts::FRAC_1_SQRT_2);
+    let one_plus = er + 1.0;
+    let lo = -std::f32::consts::SQRT_2 * GELU_CLAMP;
+    let xc = if x < lo { lo } else { x };
+    (xc * 0.5) * one_plus
+}
+
+/// `approx::gelu_grad`.
+#[inline(always)]
+pub(crate) fn gelu_grad(x: f32) -> f32 {
+    let s = x * std::f32::consts::FRAC_1_SQRT_2;
+    let cdf = erf(s).mul_add(0.5, 0.5);
+    let sc = if s > GELU_CLAMP { GELU_CLAMP } else { s };
+    let sc = if sc < -GELU_CLAMP { -GELU_CLAMP } else { sc };
+    let ex = exp_clamped(-(sc * sc));
+    (sc * ex).mul_add(FRAC_1_SQRT_PI, cdf)
+}
+
 /// `approx::odd_rational`.
 #[inline(always)]
 fn odd_rational(x: f32, clamp: f32, p: &[f32], q: &[f32]) -> f32 {
@@ -215,10 +243,14 @@ mod x86 {
     array_fn!(sigmoid_avx512, sigmoid_avx512_slices, super::sigmoid, "avx512f,avx2,fma");
     array_fn!(tanh_avx512, tanh_avx512_slices, super::tanh, "avx512f,avx2,fma");
     array_fn!(erf_avx512, erf_avx512_slices, super::erf, "avx512f,avx2,fma");
+    array_fn!(gelu_avx512, gelu_avx512_slices, super::gelu, "avx512f,avx2,fma");
+    array_fn!(gelu_grad_avx512, gelu_grad_avx512_slices, super::gelu_grad, "avx512f,avx2,fma");
     array_fn!(exp_avx2, exp_avx2_slices, super::exp, "avx2,fma");
     array_fn!(sigmoid_avx2, sigmoid_avx2_slices, super::sigmoid, "avx2,fma");
     array_fn!(tanh_avx2, tanh_avx2_slices, super::tanh, "avx2,fma");
     array_fn!(erf_avx2, erf_avx2_slices, super::erf, "avx2,fma");
+    array_fn!(gelu_avx2, gelu_avx2_slices, super::gelu, "avx2,fma");
+    array_fn!(gelu_grad_avx2, gelu_grad_avx2_slices, super::gelu_grad, "avx2,fma");
 
     pub(super) static AVX512: Functions = Functions {
         isa: "avx512f",
@@ -226,9 +258,18 @@ mod x86 {
         sigmoid: sigmoid_avx512,
         tanh: tanh_avx512,
         erf: erf_avx512,
+        gelu: gelu_avx512,
+        gelu_grad: gelu_grad_avx512,
     };
-    pub(super) static AVX2: Functions =
-        Functions { isa: "avx2+fma", exp: exp_avx2, sigmoid: sigmoid_avx2, tanh: tanh_avx2, erf: erf_avx2 };
+    pub(super) static AVX2: Functions = Functions {
+        isa: "avx2+fma",
+        exp: exp_avx2,
+        sigmoid: sigmoid_avx2,
+        tanh: tanh_avx2,
+        erf: erf_avx2,
+        gelu: gelu_avx2,
+        gelu_grad: gelu_grad_avx2,
+    };
 
     /// Every implementation, for tests on whatever the host supports.
     #[cfg(test)]

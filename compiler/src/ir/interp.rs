@@ -36,7 +36,7 @@ use super::op::{Init, InputKind, Op};
 use super::rng;
 use super::types::{DType, Dim, Shape, Type};
 
-pub use elementwise::{erf, sigmoid};
+pub use elementwise::{erf, gelu, gelu_grad, sigmoid};
 
 /// The float types the interpreter evaluates `f32` IR values in.
 pub trait Real: Float + Default + fmt::Debug + fmt::Display + Send + Sync + 'static {

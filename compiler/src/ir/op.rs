@@ -36,6 +36,14 @@ pub enum UnaryOp {
     Sin,
     /// The cosine of an angle in radians.
     Cos,
+    /// The Gaussian error linear unit `x·Φ(x)`, `Φ` the standard normal
+    /// distribution function: `0.5·x·(1 + erf(x/√2))` (PyTorch's exact
+    /// `gelu`). One op rather than five so that generated code evaluates it
+    /// in one pass at the vector unit's full width.
+    Gelu,
+    /// The derivative of [`UnaryOp::Gelu`]: `Φ(x) + x·φ(x)`, `φ` the
+    /// standard normal density (`gelu`'s backward pass).
+    GeluGrad,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -362,7 +370,7 @@ pub enum Op {
 }
 
 impl UnaryOp {
-    pub const ALL: [UnaryOp; 11] = [
+    pub const ALL: [UnaryOp; 13] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Log,
@@ -374,6 +382,8 @@ impl UnaryOp {
         UnaryOp::Erf,
         UnaryOp::Sin,
         UnaryOp::Cos,
+        UnaryOp::Gelu,
+        UnaryOp::GeluGrad,
     ];
 
     /// The op's mnemonic (its row in [`OPS`]).
@@ -394,6 +404,8 @@ impl UnaryOp {
                 | UnaryOp::Erf
                 | UnaryOp::Sin
                 | UnaryOp::Cos
+                | UnaryOp::Gelu
+                | UnaryOp::GeluGrad
         )
     }
 }
@@ -817,6 +829,8 @@ op_table! {
     "erf" => (Unary(UnaryOp::Erf)) [];
     "sin" => (Unary(UnaryOp::Sin)) [];
     "cos" => (Unary(UnaryOp::Cos)) [];
+    "gelu" => (Unary(UnaryOp::Gelu)) [];
+    "gelu_grad" => (Unary(UnaryOp::GeluGrad)) [];
     "add" => (Binary(BinaryOp::Add)) [];
     "sub" => (Binary(BinaryOp::Sub)) [];
     "mul" => (Binary(BinaryOp::Mul)) [];

@@ -370,6 +370,9 @@ fn table() -> Vec<(&'static str, Build)> {
         // Several periods, both signs.
         ("sin", |b| unary_case(b, U::Sin, Between(-7.0, 7.0))),
         ("cos", |b| unary_case(b, U::Cos, Between(-7.0, 7.0))),
+        // Both tails and the minimum of gelu (near x = -0.75).
+        ("gelu", |b| unary_case(b, U::Gelu, Between(-4.0, 4.0))),
+        ("gelu_grad", |b| unary_case(b, U::GeluGrad, Between(-4.0, 4.0))),
         // Elementwise binary.
         ("add", |b| binary_case(b, B::Add, Uniform, Uniform)),
         ("sub", |b| binary_case(b, B::Sub, Uniform, Uniform)),

@@ -1,5 +1,5 @@
 //! Elementwise ops: unary and binary arithmetic, comparisons, `select`, casts,
-//! and the scalar functions (`erf`, `sigmoid`) they need.
+//! and the scalar functions (`erf`, `sigmoid`, `gelu`) they need.
 
 use ndarray::{ArrayD, Zip};
 
@@ -26,6 +26,53 @@ fn unary_scalar<T: Real>(op: UnaryOp, x: T) -> T {
         UnaryOp::Erf => T::from_f64(erf(x.as_f64())),
         UnaryOp::Sin => x.sin(),
         UnaryOp::Cos => x.cos(),
+        UnaryOp::Gelu => T::from_f64(gelu(x.as_f64())),
+        UnaryOp::GeluGrad => T::from_f64(gelu_grad(x.as_f64())),
+    }
+}
+
+/// `x·Φ(x)` in f64, `Φ(x) = ½·erfc(−x/√2)` taken as `½·erfc(|x|/√2)` for
+/// negative `x` (no cancellation in `1 + erf`, so tiny results keep their
+/// relative accuracy); −0 at −∞, the limit.
+pub fn gelu(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        return -0.0;
+    }
+    x * normal_cdf(x)
+}
+
+/// `Φ(x) + x·φ(x)` in f64; `Φ(x)` (0 or 1) at ±∞, the limits.
+pub fn gelu_grad(x: f64) -> f64 {
+    if x.is_infinite() {
+        return normal_cdf(x);
+    }
+    let density = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    normal_cdf(x) + x * density
+}
+
+/// The standard normal distribution function.
+fn normal_cdf(x: f64) -> f64 {
+    let a = x.abs() * std::f64::consts::FRAC_1_SQRT_2;
+    if x < 0.0 {
+        0.5 * erfc_nonneg(a)
+    } else {
+        1.0 - 0.5 * erfc_nonneg(a)
+    }
+}
+
+/// `erfc a = 1 − erf a` for `a ≥ 0` (or NaN): `1 − erf a` below 1.5
+/// (where `erf a < 0.97`, so the subtraction loses at most five bits of
+/// f64's 53), the continued fraction of [`erf`] from there on, which is
+/// `erfc` itself and keeps its relative accuracy down to the underflow.
+fn erfc_nonneg(a: f64) -> f64 {
+    if a < 1.5 {
+        1.0 - erf(a)
+    } else {
+        let mut f = a;
+        for k in (1..=100).rev() {
+            f = a + f64::from(k) / 2.0 / f;
+        }
+        (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
     }
 }
 
@@ -103,11 +150,7 @@ pub fn erf(x: f64) -> f64 {
         }
         2.0 / std::f64::consts::PI.sqrt() * (-a * a).exp() * sum
     } else if a < 6.0 {
-        let mut f = a;
-        for k in (1..=100).rev() {
-            f = a + f64::from(k) / 2.0 / f;
-        }
-        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
+        1.0 - erfc_nonneg(a)
     } else {
         1.0
     };

@@ -172,6 +172,14 @@ fn unary_ops<T: Real>() {
         UnaryOp::Erf,
         &[-0.9953222650189527, -0.5204998778130465, 0.0, 0.5204998778130465, 0.9953222650189527],
     );
+    check(
+        UnaryOp::Gelu,
+        &[-0.04550026389635844, -0.15426876936299344, 0.0, 0.34573123063700656, 1.9544997361036416],
+    );
+    check(
+        UnaryOp::GeluGrad,
+        &[-0.0852318010781969, 0.13250487534383712, 0.5, 0.8674951246561629, 1.085231801078197],
+    );
     let p = ft::<T>(&[5], &[0.0, 0.25, 1.0, 4.0, -1.0]);
     let check_p = |op: UnaryOp, want: &[f64]| assert_floats(&eval(Op::Unary(op), one(&p)), &[5], want);
     check_p(UnaryOp::Log, &[f64::NEG_INFINITY, -1.3862943611198906, 0.0, 1.3862943611198906, f64::NAN]);
@@ -192,6 +200,29 @@ fn unary_ops_saturate<T: Real>() {
     assert_eq!(s[[2]], T::one());
     assert_eq!(s[[3]], T::one());
     assert_floats(&eval(Op::Unary(UnaryOp::Erf), &[x]), &[4], &[-1.0, -1.0, 1.0, 1.0]);
+}
+
+/// gelu keeps relative accuracy where `1 + erf` would cancel (Python's
+/// `x·erfc(−x/√2)/2` and its derivative), and has the limits at ±∞.
+#[test]
+fn gelu_is_accurate_far_into_the_negative_tail() {
+    use crate::ir::interp::{gelu, gelu_grad};
+    for (x, want, want_grad) in [
+        (-10.0, -7.619853024160593e-23, -7.618400096464813e-22),
+        (-30.0, -1.4720141781446293e-196, -4.416031690708494e-195),
+    ] {
+        assert!(((gelu(x) - want) / want).abs() < 1e-12, "gelu({x}) = {:e}", gelu(x));
+        assert!(
+            ((gelu_grad(x) - want_grad) / want_grad).abs() < 1e-12,
+            "gelu_grad({x}) = {:e}",
+            gelu_grad(x)
+        );
+    }
+    assert_eq!(gelu(f64::NEG_INFINITY).to_bits(), (-0.0f64).to_bits());
+    assert_eq!(gelu(f64::INFINITY), f64::INFINITY);
+    assert_eq!(gelu_grad(f64::NEG_INFINITY), 0.0);
+    assert_eq!(gelu_grad(f64::INFINITY), 1.0);
+    assert!(gelu(f64::NAN).is_nan() && gelu_grad(f64::NAN).is_nan());
 }
 
 #[test]

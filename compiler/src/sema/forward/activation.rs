@@ -18,7 +18,7 @@ pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 /// - `elu` = `x` where `x > 0`, else `alpha·(exp(x) - 1)`; the exponential is
 ///   taken of `min(x, 0)` so the unselected branch never overflows;
 /// - `selu` = `scale · elu(x, alpha)` with PyTorch's constants [`SELU_ALPHA`], [`SELU_SCALE`];
-/// - `gelu` = the exact form `0.5·x·(1 + erf(x/√2))` (PyTorch's default);
+/// - `gelu` = the exact form `0.5·x·(1 + erf(x/√2))` (PyTorch's default), a primitive;
 /// - `softplus` = the stable `max(x, 0) + log(1 + exp(-|x|))`, equal to
 ///   PyTorch's `log(1 + exp(x))` (beta 1) without its linear cut-off;
 /// - `sigmoid`, `tanh`, `exp`, `log`, `sqrt`, `abs` are primitives; `square` = `x·x`.
@@ -82,11 +82,7 @@ fn elu(cx: &mut dyn Cx, x: ValueId, alpha: f64) -> Built {
 }
 
 fn gelu(cx: &mut dyn Cx, x: ValueId) -> Built {
-    let scaled = bin_const(cx, BinaryOp::Mul, x, std::f64::consts::FRAC_1_SQRT_2)?;
-    let e = unary(cx, UnaryOp::Erf, scaled)?;
-    let one_plus = bin_const(cx, BinaryOp::Add, e, 1.0)?;
-    let half_x = bin_const(cx, BinaryOp::Mul, x, 0.5)?;
-    bin(cx, BinaryOp::Mul, half_x, one_plus)
+    unary(cx, UnaryOp::Gelu, x)
 }
 
 /// `max(x, 0) + log(1 + exp(-|x|))`; also the stable core of `bce`.
