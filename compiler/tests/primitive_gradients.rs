@@ -264,6 +264,7 @@ fn cases_cover_every_primitive() {
         "gather",
         "scatter_sum",
         "scatter_max",
+        "softmax",
         // Not differentiable, used inside differentiable graphs.
         "gt",
         "ge",

@@ -595,6 +595,24 @@ impl<'g> Translator<'g> {
                 let axes = self.ints(&axes.iter().map(|&x| x as i64).collect::<Vec<_>>());
                 self.node(op_type, &[a[0], &axes], vec![attr_int("keepdims", 0)], loc, out)
             }
+            Op::Softmax => {
+                // The op's definition, operator by operator (ONNX's Softmax
+                // has no floor and gives NaN or 1/n for a row masked
+                // everywhere, where the op gives zeros).
+                let axes = self.ints(&[-1]);
+                let keep = vec![attr_int("keepdims", 1)];
+                let max = self.node("ReduceMax", &[a[0], &axes], keep.clone(), loc, None);
+                let floor = self.scalar_f32(nnc_compiler::ir::op::SOFTMAX_FLOOR as f32);
+                let m = self.node("Max", &[&max, &floor], vec![], loc, None);
+                let shifted = self.node("Sub", &[a[0], &m], vec![], loc, None);
+                let e = self.node("Exp", &[&shifted], vec![], loc, None);
+                let sum = self.node("ReduceSum", &[&e, &axes], keep, loc, None);
+                let zero = self.scalar_f32(0.0);
+                let one = self.scalar_f32(1.0);
+                let positive = self.node("Greater", &[&sum, &zero], vec![], loc, None);
+                let divisor = self.node("Where", &[&positive, &sum, &one], vec![], loc, None);
+                self.node("Div", &[&e, &divisor], vec![], loc, out)
+            }
             Op::ArgMax { axis } => {
                 let attrs = vec![attr_int("axis", *axis as i64), attr_int("keepdims", 0)];
                 let index = self.node("ArgMax", &a, attrs, loc, None);
@@ -726,6 +744,7 @@ impl<'g> Translator<'g> {
             | Op::WarpGradInput(_)
             | Op::WarpGradFlow(_)
             | Op::ScatterMaxGrad { .. }
+            | Op::SoftmaxGrad
             | Op::LstmGrad { .. } => {
                 return self
                     .unsupported(v, "it belongs to a backward pass, which an inference graph does not have")

@@ -388,6 +388,7 @@ fn rounding_runs(
 ) -> Result<Vec<HashMap<String, Tensor<f32>>>, String> {
     use nnc_compiler::codegen::approx::ErrorBound;
     use nnc_compiler::ir::{rng, BinaryOp, DType, InputKind, Op, ValueId};
+    let graph = &without_softmax(graph);
     let wide = widen(inputs);
     // The shape of every value, for its rounding factors.
     let values = interp::run_all::<f64>(graph, &wide).map_err(|e| e.to_string())?;
@@ -465,6 +466,64 @@ fn rounding_runs(
         runs.push(outputs.into_iter().map(|(n, t)| (n, t.convert())).collect());
     }
     Ok(runs)
+}
+
+/// `graph` with every `softmax` and `softmax_grad` written as the
+/// primitives that define it (`Op::Softmax`), so that [`rounding_runs`]
+/// perturbs each of their operations: the subtraction of the row maximum,
+/// the exponentials by `exp`'s bound, the row sum as a sum of its terms,
+/// the division.
+fn without_softmax(graph: &Graph) -> Graph {
+    use nnc_compiler::ir::op::SOFTMAX_FLOOR;
+    use nnc_compiler::ir::{BinaryOp, CmpOp, DType, Dim, Op, Shape, Type, UnaryOp, ValueId};
+    let mut r = graph.rebuild(&[]);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let id = ValueId(i as u32);
+        if !matches!(node.op, Op::Softmax | Op::SoftmaxGrad) {
+            r.copy(id);
+            continue;
+        }
+        let full = node.ty.shape.clone();
+        let last = full.rank() - 1;
+        let rows = Shape(full.dims()[..last].to_vec());
+        let kept = Shape(full.dims()[..last].iter().cloned().chain([Dim::Known(1)]).collect());
+        let (f32_of, bool_of) =
+            (|s: &Shape| Type::f32(s.clone()), |s: &Shape| Type::new(DType::Bool, s.clone()));
+        let args = r.args(id);
+        // A value of `rows` broadcast back along the last axis.
+        let back = |r: &mut nnc_compiler::ir::graph::Rebuild, v: ValueId| {
+            let k = r.insert(id, Op::Reshape { shape: kept.clone() }, vec![v], f32_of(&kept));
+            r.insert(id, Op::Broadcast { shape: full.clone() }, vec![k], f32_of(&full))
+        };
+        let filled = |r: &mut nnc_compiler::ir::graph::Rebuild, value: f64| {
+            let c = r.insert(id, Op::Const { value }, vec![], Type::f32(Shape::scalar()));
+            r.insert(id, Op::Broadcast { shape: rows.clone() }, vec![c], f32_of(&rows))
+        };
+        if node.op == Op::Softmax {
+            let x = args[0];
+            let max = r.insert(id, Op::ReduceMax { axes: vec![last] }, vec![x], f32_of(&rows));
+            let floor = filled(&mut r, SOFTMAX_FLOOR);
+            let m = r.insert(id, Op::Binary(BinaryOp::Max), vec![max, floor], f32_of(&rows));
+            let m = back(&mut r, m);
+            let z = r.insert(id, Op::Binary(BinaryOp::Sub), vec![x, m], f32_of(&full));
+            let e = r.insert(id, Op::Unary(UnaryOp::Exp), vec![z], f32_of(&full));
+            let sum = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![e], f32_of(&rows));
+            let zero = filled(&mut r, 0.0);
+            let one = filled(&mut r, 1.0);
+            let positive = r.insert(id, Op::Compare(CmpOp::Gt), vec![sum, zero], bool_of(&rows));
+            let sum = r.insert(id, Op::Select, vec![positive, sum, one], f32_of(&rows));
+            let sum = back(&mut r, sum);
+            r.push(id, Op::Binary(BinaryOp::Div), vec![e, sum]);
+        } else {
+            let (y, dy) = (args[0], args[1]);
+            let p = r.insert(id, Op::Binary(BinaryOp::Mul), vec![y, dy], f32_of(&full));
+            let t = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![p], f32_of(&rows));
+            let t = back(&mut r, t);
+            let d = r.insert(id, Op::Binary(BinaryOp::Sub), vec![dy, t], f32_of(&full));
+            r.push(id, Op::Binary(BinaryOp::Mul), vec![y, d]);
+        }
+    }
+    r.finish().0
 }
 
 /// A perturbation of one value in [`rounding_runs`]: the input `name` of

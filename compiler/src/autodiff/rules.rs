@@ -193,6 +193,7 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             let d = e.mul(density, rest)?;
             vec![Some(e.mul(gy, d)?)]
         }
+        Op::Softmax => vec![Some(e.op(Op::SoftmaxGrad, &[y, gy])?)],
         Op::Unary(UnaryOp::Sin) => {
             let d = e.unary(UnaryOp::Cos, x(0))?;
             vec![Some(e.mul(gy, d)?)]
@@ -368,6 +369,7 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
 
         Op::ConvWeightGrad { .. }
         | Op::ScatterMaxGrad { .. }
+        | Op::SoftmaxGrad
         | Op::PoolGrad { .. }
         | Op::ResizeGrad { .. }
         | Op::WarpGradInput(_)

@@ -135,7 +135,7 @@ pub(crate) fn exp_scaled(x: f32) -> f32 {
 
 /// `approx::exp` (a NaN passes through the comparisons).
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     let x = if x > EXP_MAX { EXP_MAX } else { x };
     exp_clamped(x)
 }

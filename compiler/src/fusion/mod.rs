@@ -48,6 +48,8 @@
 //!   unrolled over its steps) becomes one accumulating GEMM per product.
 //! - `ConvWeightGrad`, `Pool`, `PoolGrad`, `Resize`, `ResizeGrad`, `ArgMax`,
 //!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
+//! - `Softmax`, `SoftmaxGrad`: one node each (rows of the last axis, read
+//!   and written once by the runtime).
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
 //!   no epilogue; their operands (the index included) are contiguous memory.
 //! - `Lstm`, `LstmGrad`: one node each, no epilogue, contiguous operands;
@@ -150,6 +152,9 @@ pub enum KernelKind {
     ScatterMax,
     /// `scatter_max_grad`.
     ScatterMaxGrad,
+    /// `softmax` or `softmax_grad`: rows of the last axis, each read and
+    /// written once.
+    Softmax,
     /// `lstm` or `lstm_reverse`.
     Lstm,
     /// `lstm_grad` or `lstm_reverse_grad`.
@@ -180,6 +185,7 @@ impl KernelKind {
             KernelKind::ScatterSum => "scatter_sum",
             KernelKind::ScatterMax => "scatter_max",
             KernelKind::ScatterMaxGrad => "scatter_max_grad",
+            KernelKind::Softmax => "softmax",
             KernelKind::Lstm => "lstm",
             KernelKind::LstmGrad => "lstm_grad",
             KernelKind::Copy => "copy",
@@ -333,6 +339,7 @@ fn own_kind(op: &Op) -> Option<KernelKind> {
         Op::ScatterSum { .. } => KernelKind::ScatterSum,
         Op::ScatterMax { .. } => KernelKind::ScatterMax,
         Op::ScatterMaxGrad { .. } => KernelKind::ScatterMaxGrad,
+        Op::Softmax | Op::SoftmaxGrad => KernelKind::Softmax,
         Op::Lstm { .. } => KernelKind::Lstm,
         Op::LstmGrad { .. } => KernelKind::LstmGrad,
         Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,

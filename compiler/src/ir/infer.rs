@@ -536,6 +536,28 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
             dims[*axis] = Dim::Known(*size);
             Ok(Type::f32(Shape(dims)))
         }
+        Op::Softmax => {
+            arity(op, args, 1)?;
+            want_dtype(op, args[0], DType::F32)?;
+            if args[0].shape.rank() == 0 {
+                return Err(format!("`softmax` needs a tensor with a last axis, got {}", args[0]));
+            }
+            known(op, &args[0].shape.dims()[args[0].shape.rank() - 1], "last axis")?;
+            Ok(args[0].clone())
+        }
+        Op::SoftmaxGrad => {
+            arity(op, args, 2)?;
+            want_dtype(op, args[0], DType::F32)?;
+            if args[0] != args[1] || args[0].shape.rank() == 0 {
+                return Err(format!(
+                    "`softmax_grad` needs the weights and their cotangent, two f32 tensors of one shape \
+                     with a last axis, got {} and {}",
+                    args[0], args[1]
+                ));
+            }
+            known(op, &args[0].shape.dims()[args[0].shape.rank() - 1], "last axis")?;
+            Ok(args[0].clone())
+        }
         Op::ScatterMaxGrad { axis } => {
             arity(op, args, 3)?;
             want_dtype(op, args[0], DType::F32)?;

@@ -445,6 +445,8 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
         Op::ScatterMax { axis, size } => {
             Tensor::Float(index::scatter_max(float_arg(args, 0)?, int_arg(args, 1)?, *axis, *size)?)
         }
+        Op::Softmax => Tensor::Float(reduce::softmax(float_arg(args, 0)?)?),
+        Op::SoftmaxGrad => Tensor::Float(reduce::softmax_grad(float_arg(args, 0)?, float_arg(args, 1)?)?),
         Op::ScatterMaxGrad { axis } => Tensor::Float(index::scatter_max_grad(
             float_arg(args, 0)?,
             int_arg(args, 1)?,

@@ -320,6 +320,19 @@ pub enum Op {
     /// NaN), like max pooling's first maximum; every other element is 0,
     /// as is every element whose index lies outside `0..size`.
     ScatterMaxGrad { axis: usize },
+    /// Softmax over the last axis of an f32 tensor, as attention weighs its
+    /// values: per row, `m = max(max_j x_j, −5e29)` ([`SOFTMAX_FLOOR`]; NaN if an
+    /// entry is), `e_j = exp(x_j − m)`, `s = Σ_j e_j` and `y_j = e_j / s`,
+    /// or `y_j = e_j` where `s` is not positive. A masked score is set far
+    /// below the floor (attention uses −1e30), so its weight is exactly 0
+    /// and a row with every entry masked is all zeros, not NaN or uniform.
+    /// One op rather than its seven primitives so that generated code
+    /// reads the row once and writes the weights once.
+    Softmax,
+    /// The gradient of `Softmax`: `(y, dy) -> dx` with `y` its result and
+    /// `dy` the cotangent, `dx_j = y_j·(dy_j − Σ_k y_k·dy_k)` per row of the
+    /// last axis (the floor's and the guard's selects pass no gradient).
+    SoftmaxGrad,
     /// A whole LSTM layer's recurrence (PyTorch's cell, gate blocks in the
     /// order i, f, g, o):
     /// `(x: f32[T, B, F], w: f32[4H, F + H + 1], h0: f32[B, H], c0: f32[B, H]) -> f32[T, B, 7H + F + 1]`.
@@ -368,6 +381,10 @@ pub enum Op {
     /// passes replace it by its operand.
     StopGradient,
 }
+
+/// The least row maximum of [`Op::Softmax`]: half attention's −1e30 for a
+/// masked score, so that `exp(masked − m)` is exactly 0 in f32 and f64.
+pub const SOFTMAX_FLOOR: f64 = -5e29;
 
 impl UnaryOp {
     pub const ALL: [UnaryOp; 13] = [
@@ -520,6 +537,7 @@ impl Op {
                 | Op::Cast { .. }
                 | Op::RngUniform { .. }
                 | Op::ScatterMaxGrad { .. }
+                | Op::SoftmaxGrad
                 | Op::StopGradient
                 | Op::ConvWeightGrad { .. }
                 | Op::PoolGrad { .. }
@@ -890,6 +908,8 @@ op_table! {
     "scatter_sum" => (ScatterSum { axis, size: segments }) [axis: usize, segments: usize];
     "scatter_max" => (ScatterMax { axis, size: segments }) [axis: usize, segments: usize];
     "scatter_max_grad" => (ScatterMaxGrad { axis }) [axis: usize];
+    "softmax" => (Softmax) [];
+    "softmax_grad" => (SoftmaxGrad) [];
     // recurrences
     "lstm" => (Lstm { reverse: false }) [];
     "lstm_reverse" => (Lstm { reverse: true }) [];

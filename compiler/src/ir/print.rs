@@ -403,6 +403,8 @@ pub(crate) mod tests {
         let _ = add(&mut g, Op::ScatterSum { axis: 1, size: 3 }, &[picked, edges], Loc::NONE);
         let most = add(&mut g, Op::ScatterMax { axis: 1, size: 3 }, &[picked, edges], Loc::NONE);
         let _ = add(&mut g, Op::ScatterMaxGrad { axis: 1 }, &[picked, edges, most], Loc::NONE);
+        let weights = add(&mut g, Op::Softmax, &[picked], Loc::NONE);
+        let _ = add(&mut g, Op::SoftmaxGrad, &[weights, picked], Loc::NONE);
         let _ = add(&mut g, Op::StopGradient, &[picked], Loc::NONE);
         let _ = add(&mut g, Op::StopGradient, &[y], Loc::NONE);
         let same =

@@ -373,6 +373,11 @@ fn table() -> Vec<(&'static str, Build)> {
         // Both tails and the minimum of gelu (near x = -0.75).
         ("gelu", |b| unary_case(b, U::Gelu, Between(-4.0, 4.0))),
         ("gelu_grad", |b| unary_case(b, U::GeluGrad, Between(-4.0, 4.0))),
+        // Rows of the last axis, in a rank-3 tensor.
+        ("softmax", |b| {
+            let x = b.param("x", &[2, 3, 5], Between(-3.0, 3.0));
+            b.op(Op::Softmax, &[x])
+        }),
         // Elementwise binary.
         ("add", |b| binary_case(b, B::Add, Uniform, Uniform)),
         ("sub", |b| binary_case(b, B::Sub, Uniform, Uniform)),

@@ -44,6 +44,7 @@ use super::gemm::{GemmProvider, MatPtr, MatRef, Reference, Tuned};
 use super::memory;
 use super::pool::ThreadPool;
 use super::recurrent::{self, LstmShape};
+use super::softmax;
 
 /// Which GEMM implementation contractions use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +252,7 @@ impl Executable {
                     Call::Window { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::MatMul { a, b, c, .. } => vec![&a.buf, &b.buf, &c.buf],
                     Call::Conv { x, w, y, .. } => vec![x, w, y],
+                    Call::Softmax { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::Lstm { inputs, output, weight_grad, .. } => inputs
                         .iter()
                         .flatten()
@@ -300,6 +302,21 @@ impl Executable {
                         }
                         if ranges.iter().any(|&(s, e)| s > e || e > k.rows()) {
                             return Err(err("a range lies outside the kernel's rows".into()));
+                        }
+                    }
+                    Call::Softmax { grad, inputs, output, rows, len, parts } => {
+                        let n = rows.checked_mul(*len);
+                        let operands = if *grad { 2 } else { 1 };
+                        let fits = n.is_some_and(|n| {
+                            inputs.len() == operands && inputs.iter().chain([output]).all(|b| b.len() == n)
+                        });
+                        if !fits || *parts == 0 {
+                            return Err(err(format!(
+                                "buffers {inputs:?} -> {output:?} do not fit a softmax of {rows} rows of {len}"
+                            )));
+                        }
+                        if inputs.iter().any(|b| b.overlaps(output)) {
+                            return Err(err("a softmax's result overlaps its operands".into()));
                         }
                     }
                     Call::Lstm {
@@ -573,6 +590,34 @@ impl Executable {
                     scratch: &self.scratch,
                 };
                 cx.run(call, self.slice(*x), self.slice(*w), y_data)
+            }
+            Call::Softmax { grad, inputs, output, rows, len, parts } => {
+                let (yp, ylen) = (self.ptr(*output), output.len());
+                let out = Shared(yp);
+                let operands: Vec<&[f32]> = inputs.iter().map(|b| self.slice(*b)).collect();
+                let parts = (*parts).min(*rows).max(1);
+                let task = |part: usize| {
+                    let range = share(part, parts, *rows);
+                    let (lo, hi) = (range.start * len, range.end * len);
+                    // SAFETY: `validate` established that the result buffer
+                    // lies inside its storage, holds `rows·len` elements
+                    // (`ylen`) and overlaps no operand; the tasks take
+                    // disjoint ranges of rows (`share`), so each element is
+                    // borrowed by one task, and nothing else runs during
+                    // the call.
+                    let y = unsafe { std::slice::from_raw_parts_mut(out.get().add(lo), hi - lo) };
+                    debug_assert!(hi <= ylen);
+                    if *grad {
+                        softmax::softmax_grad_rows(&operands[0][lo..hi], &operands[1][lo..hi], y, *len);
+                    } else {
+                        softmax::softmax_rows(&operands[0][lo..hi], y, *len);
+                    }
+                };
+                if parts == 1 {
+                    task(0);
+                    return Ok(());
+                }
+                self.pool.map(parts, &task).map(|_| ())
             }
             Call::Lstm {
                 grad,
@@ -962,7 +1007,64 @@ fn contiguous_run(
 
 #[cfg(test)]
 mod tests {
-    use super::{depth_split, disjoint_parts};
+    use super::{depth_split, disjoint_parts, Executable, Gemm};
+    use nnc_compiler::codegen::lower::Call;
+    use nnc_compiler::codegen::Checking;
+    use nnc_compiler::ir::interp::{self, Tensor};
+
+    /// The softmax call of a program.
+    fn softmax(p: &mut nnc_compiler::codegen::lower::Program) -> &mut Call {
+        p.steps
+            .iter_mut()
+            .flat_map(|s| s.calls.iter_mut())
+            .find(|c| matches!(c, Call::Softmax { .. }))
+            .expect("a softmax call")
+    }
+
+    /// A softmax of `[6, 8]` (in two parts, on two threads) compiled to a
+    /// program with one softmax call, run against the interpreter; the
+    /// loader refuses the call when its result would overlap its operand
+    /// or its buffers do not hold `rows·len` elements (the invariants of
+    /// the call's unsafe result slices).
+    #[test]
+    fn softmax_calls_run_and_calls_whose_buffers_do_not_fit_are_refused() {
+        let text = "graph g mode=infer {\n  %0: f32[6, 8] = input \"x\"\n  %1: f32[6, 8] = softmax %0\n  \
+                    prediction \"y\" = %1\n}\n";
+        let graph = nnc_compiler::ir::parse::parse(text).expect("parses");
+        let program = || nnc_compiler::pipeline::program(&graph, 6, 2, Checking::Checked).expect("compiles");
+        let mut good = program();
+        // The plan keeps so small a kernel on one thread; two parts run
+        // the rows on both of the pool's threads.
+        match softmax(&mut good) {
+            Call::Softmax { parts, rows: 6, len: 8, .. } => *parts = 2,
+            other => panic!("{other:?}"),
+        }
+        let mut exe = Executable::new(good, Gemm::Tuned).expect("loads");
+        let x: Vec<f64> = (0..48).map(|i| (f64::from(i) * 0.37).sin() * 4.0).collect();
+        let x = Tensor::<f32>::from_f64(&[6, 8], &x).expect("a tensor");
+        exe.set_input("x", &x).expect("sets x");
+        exe.run().expect("runs");
+        let got = exe.output("y").expect("y");
+        let want =
+            interp::run::<f32>(&graph, &[("x".to_string(), x)].into_iter().collect()).expect("interprets");
+        let want = &want.iter().find(|(n, _)| n == "y").expect("y").1;
+        let (got, want) = (got.as_float().expect("f32"), want.as_float().expect("f32"));
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((g - w).abs() <= 1e-6 * w.abs() + 1e-12, "{g} vs {w}");
+        }
+        let mut overlapping = program();
+        if let Call::Softmax { inputs, output, .. } = softmax(&mut overlapping) {
+            *output = inputs[0];
+        }
+        let err = Executable::new(overlapping, Gemm::Tuned).expect_err("refused");
+        assert!(err.contains("overlaps"), "{err}");
+        let mut short = program();
+        if let Call::Softmax { rows, .. } = softmax(&mut short) {
+            *rows += 1;
+        }
+        let err = Executable::new(short, Gemm::Tuned).expect_err("refused");
+        assert!(err.contains("do not fit a softmax"), "{err}");
+    }
 
     #[test]
     fn tasks_of_a_batch_of_products_are_disjoint_when_their_spans_do_not_meet() {

@@ -32,6 +32,7 @@ pub mod packed;
 pub mod pool;
 pub mod recurrent;
 mod simd;
+pub mod softmax;
 pub mod winograd;
 
 pub use executable::{Executable, Gemm, Options, StepTime};

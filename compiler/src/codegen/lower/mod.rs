@@ -209,7 +209,32 @@ impl Lowering<'_> {
             | KernelKind::ScatterMax
             | KernelKind::ScatterMaxGrad => self.index_calls(kernel, step),
             KernelKind::Lstm | KernelKind::LstmGrad => self.recurrence_calls(kernel, step),
+            KernelKind::Softmax => self.softmax_calls(kernel, step),
         }
+    }
+
+    /// `softmax` or `softmax_grad`: its operands made contiguous, then one
+    /// [`Call::Softmax`] over the rows of the last axis, divided among as
+    /// many threads as the plan's split has chunks.
+    fn softmax_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
+        let v = kernel.nodes[0];
+        let node = self.graph.node(v);
+        let grad = match node.op {
+            Op::Softmax => false,
+            Op::SoftmaxGrad => true,
+            ref other => return Err(format!("{v} ({}) is not a softmax", other.mnemonic())),
+        };
+        let mut calls = vec![];
+        let mut inputs = vec![];
+        for (i, &a) in node.args.iter().enumerate() {
+            inputs.push(self.contiguous(a, format!("{}_in{i}", kernel.name), &mut calls)?);
+        }
+        let shape = self.shape(v)?;
+        let len = *shape.last().ok_or_else(|| format!("{v}: a softmax of a scalar"))?;
+        let rows = shape[..shape.len() - 1].iter().product::<usize>();
+        let parts = step.split.chunks.clamp(1, rows.max(1));
+        calls.push(Call::Softmax { grad, inputs, output: self.buf(v)?, rows, len, parts });
+        Ok(calls)
     }
 
     /// A fused recurrence: its operands made contiguous (a cotangent that

@@ -135,6 +135,11 @@ pub enum Call {
         /// and back.
         packing: Box<ConvPacking>,
     },
+    /// `softmax` (`grad`: `softmax_grad`) over rows of `len` contiguous
+    /// elements: `inputs` are `x` (the gradient's: `y` and `dy`) and
+    /// `output` the result, each `rows·len` elements, row-major. The rows
+    /// are cut into `parts` blocks, at most one per thread.
+    Softmax { grad: bool, inputs: Vec<Buf>, output: Buf, rows: usize, len: usize, parts: usize },
     /// A fused LSTM recurrence (`grad`: its gradient) over contiguous
     /// row-major buffers, one per operand of the op (`K = features +
     /// hidden + 1`): `lstm`: `x [steps, batch, features]`, `w [4·hidden,

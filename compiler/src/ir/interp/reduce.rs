@@ -1,4 +1,5 @@
-//! Reductions and contractions: reduce_sum, reduce_max, argmax, size, matmul.
+//! Reductions and contractions: reduce_sum, reduce_max, argmax, size,
+//! matmul, and softmax over the last axis with its gradient.
 
 use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
 
@@ -34,6 +35,39 @@ pub(super) fn reduce_max<T: Real>(a: &ArrayD<T>, axes: &[usize]) -> Result<Array
         r = r.fold_axis(Axis(ax), T::neg_infinity(), |&m, &x| max_nan(m, x));
     }
     Ok(r)
+}
+
+/// `softmax` (see [`crate::ir::Op::Softmax`]) over the last axis.
+pub(super) fn softmax<T: Real>(x: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+    let last = x.ndim().checked_sub(1).ok_or("`softmax` of a scalar")?;
+    let floor = T::from_f64(crate::ir::op::SOFTMAX_FLOOR);
+    let mut y = x.clone();
+    for mut row in y.lanes_mut(Axis(last)) {
+        let m = row.iter().fold(floor, |m, &v| max_nan(m, v));
+        let mut s = T::zero();
+        for v in row.iter_mut() {
+            *v = (*v - m).exp();
+            s = s + *v;
+        }
+        if s > T::zero() {
+            row.mapv_inplace(|v| v / s);
+        }
+    }
+    Ok(y)
+}
+
+/// `softmax_grad(y, dy)`: `y_j·(dy_j − Σ_k y_k·dy_k)` per row of the last axis.
+pub(super) fn softmax_grad<T: Real>(y: &ArrayD<T>, dy: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+    if y.shape() != dy.shape() || y.ndim() == 0 {
+        return Err(format!("`softmax_grad` of shapes {:?} and {:?}", y.shape(), dy.shape()));
+    }
+    let last = Axis(y.ndim() - 1);
+    let mut dx = dy.clone();
+    for (mut out, w) in dx.lanes_mut(last).into_iter().zip(y.lanes(last)) {
+        let t = out.iter().zip(w.iter()).fold(T::zero(), |t, (&g, &p)| t + p * g);
+        out.zip_mut_with(&w, |g, &p| *g = p * (*g - t));
+    }
+    Ok(dx)
 }
 
 /// The index of the first maximum of a lane. NaN counts as larger than every

@@ -25,13 +25,12 @@
 
 use super::activation::{activation, dropout};
 use super::emit::{
-    bin, broadcast, check_param_size, check_size, emit, expand_back, known_dim, reduce_sum, reshape_to,
-    shape, splat, ty, unary, want_f32,
+    bin, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, splat, ty, want_f32,
 };
 use super::norm::standardize;
 use super::{Activation, BuildError, Built, Cx};
 use crate::ir::infer::broadcasts_to;
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, Init, Op, ParamRole, Shape, Type, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
 
 /// The value a disallowed score is replaced by before the row maximum:
 /// `exp(MASKED - max)` is exactly 0 in f32 and f64 for any finite row.
@@ -173,18 +172,13 @@ fn allowed(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>,
 }
 
 /// Softmax over the last axis of `scores`, with disallowed positions at
-/// exactly zero weight: `z = where(allowed, s, MASKED)`, the row maximum
-/// `m = max(max_j z, MASKED / 2)`, `e = exp(z - m)` — exactly 0 where
-/// masked, since `z - m <= MASKED / 2` there, even in a row with nothing
-/// allowed — and `e / Σ e`, dividing by 1 where the sum is 0 (without a
-/// mask, `z = s` and `m = max_j s`). The shift `m` is a constant to the
-/// gradient: the weights do not depend on it, so its exact derivative is
-/// zero, and the backward pass neither recomputes the arg-max nor keeps
-/// `z` for it. The forward pass stores `z` (the product's output), `e` and
-/// the weights.
+/// exactly zero weight: `softmax(where(allowed, s, MASKED))` ([`Op::Softmax`],
+/// whose row maximum is at least `MASKED / 2`, so `exp(MASKED − m)` is
+/// exactly 0 and a row with nothing allowed is all zeros). The forward
+/// pass stores the masked scores and the weights; the backward pass reads
+/// the weights only.
 fn masked_softmax(cx: &mut dyn Cx, scores: ValueId, allowed: Option<ValueId>) -> Built {
     let full = shape(cx, scores);
-    let last = full.rank() - 1;
     let z = match allowed {
         Some(keep) => {
             let floor = splat(cx, MASKED, &full)?;
@@ -192,31 +186,7 @@ fn masked_softmax(cx: &mut dyn Cx, scores: ValueId, allowed: Option<ValueId>) ->
         }
         None => scores,
     };
-    let m = emit(cx, Op::ReduceMax { axes: vec![last] }, &[z])?;
-    let rows = shape(cx, m);
-    let m = match allowed {
-        Some(_) => {
-            let half = splat(cx, MASKED / 2.0, &rows)?;
-            bin(cx, BinaryOp::Max, m, half)?
-        }
-        None => m,
-    };
-    let m = emit(cx, Op::StopGradient, &[m])?;
-    let m = expand_back(cx, m, &full, &[last])?;
-    let shifted = bin(cx, BinaryOp::Sub, z, m)?;
-    let e = unary(cx, UnaryOp::Exp, shifted)?;
-    let sum = reduce_sum(cx, e, &[last])?;
-    let sum = match allowed {
-        Some(_) => {
-            let zero = splat(cx, 0.0, &rows)?;
-            let any = emit(cx, Op::Compare(CmpOp::Gt), &[sum, zero])?;
-            let one = splat(cx, 1.0, &rows)?;
-            emit(cx, Op::Select, &[any, sum, one])?
-        }
-        None => sum,
-    };
-    let sum = expand_back(cx, sum, &full, &[last])?;
-    bin(cx, BinaryOp::Div, e, sum)
+    emit(cx, Op::Softmax, &[z])
 }
 
 /// The weight `[units, inputs]` and bias `[units]` of a projection named
