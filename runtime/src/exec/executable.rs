@@ -1012,6 +1012,54 @@ mod tests {
     use nnc_compiler::codegen::Checking;
     use nnc_compiler::ir::interp::{self, Tensor};
 
+    /// A sum over the batch rows (a bias's gradient, with the rows' own
+    /// elementwise result beside it) on two threads runs as two halves of
+    /// the rows into partial sums added by one more kernel; the results
+    /// equal the interpreter's, and on one thread the kernel is one call.
+    #[test]
+    fn sums_over_the_batch_run_by_halves_of_the_rows_on_two_threads() {
+        let text = "graph g mode=infer {\n  %0: f32[64, 2048] = input \"x\"\n  %1: f32[64, 2048] = exp %0\n  \
+                    %2: f32[2048] = reduce_sum %1 axes=[0]\n  prediction \"e\" = %1\n  prediction \"s\" = %2\n}\n";
+        let graph = nnc_compiler::ir::parse::parse(text).expect("parses");
+        // Values that are f32 numbers, so both interpreters read the same.
+        let values: Vec<f64> =
+            (0..64 * 2048).map(|i| f64::from((f64::from(i) * 0.013).sin() as f32)).collect();
+        let x = Tensor::<f32>::from_f64(&[64, 2048], &values).expect("a tensor");
+        let x64 = Tensor::<f64>::from_f64(&[64, 2048], &values).expect("a tensor");
+        let want =
+            interp::run::<f64>(&graph, &[("x".to_string(), x64)].into_iter().collect()).expect("interprets");
+        for threads in [1, 2] {
+            let program =
+                nnc_compiler::pipeline::program(&graph, 64, threads, Checking::Checked).expect("compiles");
+            let loops: Vec<String> = program
+                .steps
+                .iter()
+                .flat_map(|s| &s.calls)
+                .filter_map(|c| match c {
+                    Call::Loop { kernel, .. } => {
+                        Some(program.jit.loop_fn(*kernel).expect("a kernel").kernel().name.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let partials = loops.iter().filter(|n| n.ends_with("_parts0")).count();
+            assert_eq!(partials, usize::from(threads == 2), "{threads} threads: {loops:?}");
+            let mut exe = Executable::new(program, Gemm::Tuned).expect("loads");
+            exe.set_input("x", &x).expect("sets x");
+            exe.run().expect("runs");
+            for name in ["e", "s"] {
+                let got = exe.output(name).expect("an output");
+                let w = &want.iter().find(|(n, _)| n == name).expect("the output").1;
+                for (g, w) in got.as_float().expect("f32").iter().zip(w.as_float().expect("f64").iter()) {
+                    assert!(
+                        (f64::from(*g) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "{threads} threads, {name}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+
     /// The softmax call of a program.
     fn softmax(p: &mut nnc_compiler::codegen::lower::Program) -> &mut Call {
         p.steps

@@ -179,6 +179,9 @@ impl Lowering<'_> {
             body,
             outputs: stores.iter().map(|(_, s)| s.clone()).collect(),
         };
+        if let Some(calls) = self.batch_partials(&kernel, &inputs, &stores, split)? {
+            return Ok(calls);
+        }
         let (kernel, ranges) = chunked(kernel, split);
         let id = self.jit.add_loop_kernel(&kernel, self.checking).map_err(|e| e.message)?;
         fills.push(Call::Loop {
@@ -188,6 +191,98 @@ impl Lowering<'_> {
             ranges,
         });
         Ok(fills)
+    }
+
+    /// A kernel that sums over its outermost axis (a bias's or a
+    /// normalisation's gradient: a sum over the batch rows) run on the
+    /// plan's threads by halves of that axis instead of by the plan's
+    /// split of the kept axis: each part sums its rows into partial sums of
+    /// its own (scratch), then one small kernel adds the parts' sums in
+    /// part order. Divided along the kept axis, every thread reads part of
+    /// every row, including the rows the previous kernel (split by rows)
+    /// left in the other core's cache; by rows, each reads the rows it
+    /// wrote. The sums are split as a GEMM's by depth is: the bits depend
+    /// on the thread count, fixed for a given one. `None` where this does
+    /// not apply: one thread, a split of the outermost axis, a reduction
+    /// that is not a sum over the outermost axis, a kernel reading
+    /// positions, or too little work.
+    fn batch_partials(
+        &mut self,
+        kernel: &LoopKernel,
+        inputs: &[(Buf, Operand)],
+        stores: &[(Buf, Store)],
+        split: &plan::Split,
+    ) -> Result<Option<Vec<Call>>, String> {
+        let parts = self.plan.threads;
+        let Some(&outer) = kernel.shape.first() else { return Ok(None) };
+        let sums: Vec<usize> = (0..stores.len()).filter(|&o| stores[o].1.reduce.is_some()).collect();
+        let applies = parts > 1
+            && split.axis.is_some_and(|a| a > 0)
+            && split.chunks > 1
+            && outer >= parts
+            && outer % parts == 0
+            && kernel.elements() >= BATCH_PARTIALS_ELEMENTS
+            && !kernel.uses_position()
+            && !sums.is_empty()
+            && sums.iter().all(|&o| stores[o].1.reduce == Some(Reduce::Sum) && stores[o].1.strides[0] == 0);
+        if !applies {
+            return Ok(None);
+        }
+        let mut split_kernel = kernel.split_axis(0, parts);
+        let mut calls = vec![];
+        let mut outputs: Vec<Buf> = stores.iter().map(|(b, _)| *b).collect();
+        let mut combines = vec![];
+        for &o in &sums {
+            let Some((lo, hi)) = kernel.output_extent(o) else { return Ok(None) };
+            if lo != 0 {
+                return Ok(None);
+            }
+            let len = hi as usize + 1;
+            let partial = self.scratch(parts * len);
+            calls.push(Call::Fill { buf: partial, value: 0.0 });
+            split_kernel.outputs[o].strides[0] = len as isize;
+            outputs[o] = partial;
+            combines.push((partial, len, stores[o].0));
+        }
+        let id = self.jit.add_loop_kernel(&split_kernel, self.checking).map_err(|e| e.message)?;
+        let total = split_kernel.elements();
+        calls.push(Call::Loop {
+            kernel: id,
+            inputs: inputs.iter().map(|(b, _)| *b).collect(),
+            outputs,
+            ranges: (0..parts).map(|i| (i * total / parts, (i + 1) * total / parts)).collect(),
+        });
+        for (i, (partial, len, out)) in combines.into_iter().enumerate() {
+            // out = ((p0 + p1) + p2) + …
+            let mut body = vec![Expr::Input(0)];
+            for p in 1..parts {
+                body.push(Expr::Input(p));
+                body.push(Expr::Binary(crate::ir::BinaryOp::Add, body.len() - 2, body.len() - 1));
+            }
+            let sum = LoopKernel {
+                name: format!("{}_parts{i}", kernel.name),
+                shape: vec![len],
+                inputs: (0..parts)
+                    .map(|p| Operand { offset: (p * len) as isize, strides: vec![1], elem: Elem::F32 })
+                    .collect(),
+                body: body.clone(),
+                outputs: vec![Store {
+                    value: body.len() - 1,
+                    offset: 0,
+                    strides: vec![1],
+                    elem: Elem::F32,
+                    reduce: None,
+                }],
+            };
+            let id = self.jit.add_loop_kernel(&sum, self.checking).map_err(|e| e.message)?;
+            calls.push(Call::Loop {
+                kernel: id,
+                inputs: vec![partial; parts],
+                outputs: vec![out],
+                ranges: vec![(0, len)],
+            });
+        }
+        Ok(Some(calls))
     }
 
     /// A loop kernel copying `src` (any access) into `dst` at `offset` with
@@ -302,6 +397,11 @@ impl Lowering<'_> {
         }
     }
 }
+
+/// Elements below which a sum over the batch stays on the plan's split
+/// ([`Lowering::batch_partials`]): the partial sums' extra kernel and
+/// scratch cost more than a split of a small kernel saves.
+const BATCH_PARTIALS_ELEMENTS: usize = 1 << 16;
 
 /// Shortest innermost axis a copy keeps: a copy whose innermost axis is
 /// shorter (the repeats of a nearest upsampling: `[.., W, 2]` with a zero
