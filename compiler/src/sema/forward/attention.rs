@@ -25,7 +25,8 @@
 
 use super::activation::{activation, dropout};
 use super::emit::{
-    bin, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, splat, ty, want_f32,
+    bin, bin_const, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, splat, ty,
+    want_f32,
 };
 use super::norm::standardize;
 use super::{Activation, BuildError, Built, Cx};
@@ -54,12 +55,18 @@ pub enum Mask {
 /// `v: [.., S, Dv]` (rank 3 `[B, T, D]` or 4 `[B, H, T, D]`, equal leading
 /// axes) → `[.., T, Dv]`. Operands 0, 1, 2 are `q`, `k`, `v`.
 pub fn attention(cx: &mut dyn Cx, q: ValueId, k: ValueId, v: ValueId, mask: Mask) -> Built {
-    attend(cx, q, k, v, mask, 0.0)
+    attend(cx, q, k, v, mask, 0.0, false)
 }
 
 /// [`attention`] with inverted dropout of probability `p` on the weights
-/// (training only), as `nn.MultiheadAttention` applies it.
-fn attend(cx: &mut dyn Cx, q: ValueId, k: ValueId, v: ValueId, mask: Mask, p: f64) -> Built {
+/// (training only), as `nn.MultiheadAttention` applies it. The queries are
+/// scaled by `1/√D` before the product (`q_scaled`: the caller did, in
+/// the projection that made them), so the scores' gradient reaches the
+/// products of the backward pass as the softmax's gradient leaves it,
+/// with no pass of its own over the `[.., T, S]` scores; a mask is added
+/// to the scores (0 where allowed, −1e30 elsewhere, as PyTorch adds a
+/// float mask), which passes the gradient through unchanged.
+fn attend(cx: &mut dyn Cx, q: ValueId, k: ValueId, v: ValueId, mask: Mask, p: f64, q_scaled: bool) -> Built {
     let what = "attention";
     let tq = want_f32(cx, q, what, 0)?;
     let tk = want_f32(cx, k, what, 1)?;
@@ -115,19 +122,25 @@ fn attend(cx: &mut dyn Cx, q: ValueId, k: ValueId, v: ValueId, mask: Mask, p: f6
     let mut swap: Vec<usize> = (0..r).collect();
     swap.swap(r - 1, r - 2);
     let kt = emit(cx, Op::Permute { axes: swap }, &[k])?;
+    let q = if q_scaled { q } else { bin_const(cx, BinaryOp::Mul, q, 1.0 / (d as f64).sqrt())? };
     let scores = emit(cx, Op::MatMul, &[q, kt])?;
     let full = shape(cx, scores);
-    let scale = splat(cx, 1.0 / (d as f64).sqrt(), &full)?;
-    let scores = bin(cx, BinaryOp::Mul, scores, scale)?;
-    let allowed = allowed(cx, mask, &full)?;
-    let weights = masked_softmax(cx, scores, allowed)?;
+    let scores = match mask_bias(cx, mask, &full)? {
+        Some(bias) => bin(cx, BinaryOp::Add, scores, bias)?,
+        None => scores,
+    };
+    // Masked scores weigh exactly 0: the row maximum of `softmax` is at
+    // least MASKED / 2, so exp(MASKED - max) is 0, and a row with nothing
+    // allowed is all zeros.
+    let weights = emit(cx, Op::Softmax, &[scores])?;
     let weights = if p > 0.0 { dropout(cx, weights, p)? } else { weights };
     emit(cx, Op::MatMul, &[weights, v])
 }
 
-/// The bool tensor of allowed positions, broadcast to the scores' shape
-/// `full` (`[.., T, S]`), or `None` when every position is allowed.
-fn allowed(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>, BuildError> {
+/// What `mask` adds to the scores: 0 where a position is allowed and
+/// `MASKED` elsewhere, broadcast to the scores' shape `full` (`[.., T, S]`),
+/// or `None` when every position is allowed.
+fn mask_bias(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>, BuildError> {
     let r = full.rank();
     match mask {
         Mask::None => Ok(None),
@@ -135,14 +148,13 @@ fn allowed(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>,
             let t = Type::f32(full.clone());
             let rows = known_dim(&t, r - 2, "causal attention", 0)?;
             let cols = known_dim(&t, r - 1, "causal attention", 1)?;
+            let masked = MASKED as f32;
             let values: Vec<f32> =
-                (0..rows).flat_map(|i| (0..cols).map(move |j| if j <= i { 1.0 } else { 0.0 })).collect();
+                (0..rows).flat_map(|i| (0..cols).map(move |j| if j <= i { 0.0 } else { masked })).collect();
             let ty = Type::new(DType::F32, Shape::known(&[rows, cols]));
-            let origin = format!("causal mask {rows}×{cols}: 1 where key ≤ query");
-            let m = cx.constant("causal_mask", ty, super::ConstData::F32(values), origin);
-            let half = splat(cx, 0.5, &Shape::known(&[rows, cols]))?;
-            let keep = emit(cx, Op::Compare(CmpOp::Gt), &[m, half])?;
-            Ok(Some(broadcast(cx, keep, full)?))
+            let origin = format!("causal mask {rows}×{cols}: 0 where key ≤ query, else -1e30");
+            let bias = cx.constant("causal_mask", ty, super::ConstData::F32(values), origin);
+            Ok(Some(broadcast(cx, bias, full)?))
         }
         Mask::Tensor { mask, operand } => {
             let t = ty(cx, mask);
@@ -166,27 +178,12 @@ fn allowed(cx: &mut dyn Cx, mask: Mask, full: &Shape) -> Result<Option<ValueId>,
                     emit(cx, Op::Compare(CmpOp::Ne), &[m, zero])?
                 }
             };
-            Ok(Some(broadcast(cx, keep, full)?))
+            let zero = splat(cx, 0.0, &t.shape)?;
+            let masked = splat(cx, MASKED, &t.shape)?;
+            let bias = emit(cx, Op::Select, &[keep, zero, masked])?;
+            Ok(Some(broadcast(cx, bias, full)?))
         }
     }
-}
-
-/// Softmax over the last axis of `scores`, with disallowed positions at
-/// exactly zero weight: `softmax(where(allowed, s, MASKED))` ([`Op::Softmax`],
-/// whose row maximum is at least `MASKED / 2`, so `exp(MASKED − m)` is
-/// exactly 0 and a row with nothing allowed is all zeros). The forward
-/// pass stores the masked scores and the weights; the backward pass reads
-/// the weights only.
-fn masked_softmax(cx: &mut dyn Cx, scores: ValueId, allowed: Option<ValueId>) -> Built {
-    let full = shape(cx, scores);
-    let z = match allowed {
-        Some(keep) => {
-            let floor = splat(cx, MASKED, &full)?;
-            emit(cx, Op::Select, &[keep, scores, floor])?
-        }
-        None => scores,
-    };
-    emit(cx, Op::Softmax, &[z])
 }
 
 /// The weight `[units, inputs]` and bias `[units]` of a projection named
@@ -329,7 +326,10 @@ pub fn multihead_attention(cx: &mut dyn Cx, x: ValueId, context: Option<ValueId>
 
 /// The body of multi-head attention with its projections made.
 fn self_or_cross(cx: &mut dyn Cx, x: ValueId, ctx: ValueId, p: Projections, h: Heads, head: usize) -> Built {
+    // Queries scaled by 1/√head as the projection makes them (in its
+    // product's epilogue), before the heads are split.
     let q = linear(cx, x, p.q)?;
+    let q = bin_const(cx, BinaryOp::Mul, q, 1.0 / (head as f64).sqrt())?;
     let k = linear(cx, ctx, p.k)?;
     let v = linear(cx, ctx, p.v)?;
     let (q, k, v) = (
@@ -337,7 +337,7 @@ fn self_or_cross(cx: &mut dyn Cx, x: ValueId, ctx: ValueId, p: Projections, h: H
         split_heads(cx, k, h.heads, head)?,
         split_heads(cx, v, h.heads, head)?,
     );
-    let a = attend(cx, q, k, v, h.mask, h.dropout).map_err(|e| mask_operand(e, h.mask))?;
+    let a = attend(cx, q, k, v, h.mask, h.dropout, true).map_err(|e| mask_operand(e, h.mask))?;
     let a = emit(cx, Op::Permute { axes: vec![0, 2, 1, 3] }, &[a])?;
     let s = shape(cx, a);
     let joined = Shape(vec![s.dims()[0].clone(), s.dims()[1].clone(), Dim::Known(h.heads * head)]);
