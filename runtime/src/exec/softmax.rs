@@ -41,7 +41,7 @@ pub fn softmax_rows(x: &[f32], y: &mut [f32], len: usize) {
             return unsafe { x86::softmax_avx2(x, y, len) };
         }
     }
-    softmax_portable(x, y, len)
+    softmax_all(x, y, len)
 }
 
 /// `dx = softmax_grad(y, dy)` per row of `len` elements: `y_j·(dy_j −
@@ -62,7 +62,7 @@ pub fn softmax_grad_rows(y: &[f32], dy: &[f32], dx: &mut [f32], len: usize) {
             return unsafe { x86::grad_avx2(y, dy, dx, len) };
         }
     }
-    grad_portable(y, dy, dx, len)
+    grad_all(y, dy, dx, len)
 }
 
 /// The row maximum, at least [`SOFTMAX_FLOOR`], of the entries that are
@@ -227,14 +227,6 @@ fn grad_all(y: &[f32], dy: &[f32], dx: &mut [f32], len: usize) {
     }
 }
 
-fn softmax_portable(x: &[f32], y: &mut [f32], len: usize) {
-    softmax_all(x, y, len)
-}
-
-fn grad_portable(y: &[f32], dy: &[f32], dx: &mut [f32], len: usize) {
-    grad_all(y, dy, dx, len)
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     /// # Safety
@@ -266,21 +258,9 @@ mod x86 {
     }
 }
 
-/// The portable code, for tests comparing it with the vector code.
-#[cfg(test)]
-pub(crate) fn portable(x: &[f32], y: &mut [f32], len: usize) {
-    softmax_portable(x, y, len)
-}
-
-/// The portable gradient, for tests.
-#[cfg(test)]
-pub(crate) fn portable_grad(y: &[f32], dy: &[f32], dx: &mut [f32], len: usize) {
-    grad_portable(y, dy, dx, len)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{portable, portable_grad, softmax_grad_rows, softmax_rows};
+    use super::{grad_all as portable_grad, softmax_all as portable, softmax_grad_rows, softmax_rows};
 
     /// Rows of `len` values in [-8, 8] from a small generator, with a few
     /// masked entries (-1e30) and, in one row in five, every entry masked.

@@ -228,16 +228,20 @@ impl Lowering<'_> {
         if !applies {
             return Ok(None);
         }
+        // Each sum's length: its elements from offset 0.
+        let lens: Option<Vec<usize>> = sums
+            .iter()
+            .map(|&o| match kernel.output_extent(o) {
+                Some((0, hi)) => Some(hi as usize + 1),
+                _ => None,
+            })
+            .collect();
+        let Some(lens) = lens else { return Ok(None) };
         let mut split_kernel = kernel.split_axis(0, parts);
         let mut calls = vec![];
         let mut outputs: Vec<Buf> = stores.iter().map(|(b, _)| *b).collect();
         let mut combines = vec![];
-        for &o in &sums {
-            let Some((lo, hi)) = kernel.output_extent(o) else { return Ok(None) };
-            if lo != 0 {
-                return Ok(None);
-            }
-            let len = hi as usize + 1;
+        for (&o, &len) in sums.iter().zip(&lens) {
             let partial = self.scratch(parts * len);
             calls.push(Call::Fill { buf: partial, value: 0.0 });
             split_kernel.outputs[o].strides[0] = len as isize;
