@@ -265,6 +265,7 @@ fn cases_cover_every_primitive() {
         "scatter_sum",
         "scatter_max",
         "softmax",
+        "standardize",
         // Not differentiable, used inside differentiable graphs.
         "gt",
         "ge",

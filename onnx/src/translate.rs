@@ -613,6 +613,20 @@ impl<'g> Translator<'g> {
                 let divisor = self.node("Where", &[&positive, &sum, &one], vec![], loc, None);
                 self.node("Div", &[&e, &divisor], vec![], loc, out)
             }
+            Op::Standardize { eps } => {
+                // The op's definition, operator by operator.
+                let axes = self.ints(&[-1]);
+                let keep = vec![attr_int("keepdims", 1)];
+                let mean = self.node("ReduceMean", &[a[0], &axes], keep.clone(), loc, None);
+                let centered = self.node("Sub", &[a[0], &mean], vec![], loc, None);
+                let square = self.node("Mul", &[&centered, &centered], vec![], loc, None);
+                let var = self.node("ReduceMean", &[&square, &axes], keep, loc, None);
+                let eps = self.scalar_f32(*eps as f32);
+                let shifted = self.node("Add", &[&var, &eps], vec![], loc, None);
+                let sd = self.node("Sqrt", &[&shifted], vec![], loc, None);
+                let rstd = self.node("Reciprocal", &[&sd], vec![], loc, None);
+                self.node("Mul", &[&centered, &rstd], vec![], loc, out)
+            }
             Op::ArgMax { axis } => {
                 let attrs = vec![attr_int("axis", *axis as i64), attr_int("keepdims", 0)];
                 let index = self.node("ArgMax", &a, attrs, loc, None);
@@ -745,6 +759,7 @@ impl<'g> Translator<'g> {
             | Op::WarpGradFlow(_)
             | Op::ScatterMaxGrad { .. }
             | Op::SoftmaxGrad
+            | Op::StandardizeGrad { .. }
             | Op::LstmGrad { .. } => {
                 return self
                     .unsupported(v, "it belongs to a backward pass, which an inference graph does not have")

@@ -388,7 +388,7 @@ fn rounding_runs(
 ) -> Result<Vec<HashMap<String, Tensor<f32>>>, String> {
     use nnc_compiler::codegen::approx::ErrorBound;
     use nnc_compiler::ir::{rng, BinaryOp, DType, InputKind, Op, ValueId};
-    let graph = &without_softmax(graph);
+    let graph = &without_row_ops(graph);
     let wide = widen(inputs);
     // The shape of every value, for its rounding factors.
     let values = interp::run_all::<f64>(graph, &wide).map_err(|e| e.to_string())?;
@@ -468,18 +468,22 @@ fn rounding_runs(
     Ok(runs)
 }
 
-/// `graph` with every `softmax` and `softmax_grad` written as the
-/// primitives that define it (`Op::Softmax`), so that [`rounding_runs`]
-/// perturbs each of their operations: the subtraction of the row maximum,
-/// the exponentials by `exp`'s bound, the row sum as a sum of its terms,
-/// the division.
-fn without_softmax(graph: &Graph) -> Graph {
+/// `graph` with every `softmax`, `softmax_grad`, `standardize` and
+/// `standardize_grad` written as the primitives that define it
+/// (`Op::Softmax`, `Op::Standardize`), so that [`rounding_runs`] perturbs
+/// each of their operations: the subtraction of the row maximum, the
+/// exponentials by `exp`'s bound, the row sums as sums of their terms, the
+/// divisions, the square root.
+fn without_row_ops(graph: &Graph) -> Graph {
     use nnc_compiler::ir::op::SOFTMAX_FLOOR;
     use nnc_compiler::ir::{BinaryOp, CmpOp, DType, Dim, Op, Shape, Type, UnaryOp, ValueId};
     let mut r = graph.rebuild(&[]);
     for (i, node) in graph.nodes.iter().enumerate() {
         let id = ValueId(i as u32);
-        if !matches!(node.op, Op::Softmax | Op::SoftmaxGrad) {
+        if !matches!(
+            node.op,
+            Op::Softmax | Op::SoftmaxGrad | Op::Standardize { .. } | Op::StandardizeGrad { .. }
+        ) {
             r.copy(id);
             continue;
         }
@@ -499,7 +503,40 @@ fn without_softmax(graph: &Graph) -> Graph {
             let c = r.insert(id, Op::Const { value }, vec![], Type::f32(Shape::scalar()));
             r.insert(id, Op::Broadcast { shape: rows.clone() }, vec![c], f32_of(&rows))
         };
-        if node.op == Op::Softmax {
+        if let Op::Standardize { eps } | Op::StandardizeGrad { eps } = node.op {
+            let x = args[0];
+            let d = filled(&mut r, full.dims()[last].known().expect("a known last axis") as f64);
+            let s = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![x], f32_of(&rows));
+            let mean = r.insert(id, Op::Binary(BinaryOp::Div), vec![s, d], f32_of(&rows));
+            let mean = back(&mut r, mean);
+            let c = r.insert(id, Op::Binary(BinaryOp::Sub), vec![x, mean], f32_of(&full));
+            let sq = r.insert(id, Op::Binary(BinaryOp::Mul), vec![c, c], f32_of(&full));
+            let q = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![sq], f32_of(&rows));
+            let var = r.insert(id, Op::Binary(BinaryOp::Div), vec![q, d], f32_of(&rows));
+            let eps = filled(&mut r, eps);
+            let shifted = r.insert(id, Op::Binary(BinaryOp::Add), vec![var, eps], f32_of(&rows));
+            let sd = r.insert(id, Op::Unary(UnaryOp::Sqrt), vec![shifted], f32_of(&rows));
+            let one = filled(&mut r, 1.0);
+            let rstd = r.insert(id, Op::Binary(BinaryOp::Div), vec![one, sd], f32_of(&rows));
+            let rstd = back(&mut r, rstd);
+            if matches!(node.op, Op::Standardize { .. }) {
+                r.push(id, Op::Binary(BinaryOp::Mul), vec![c, rstd]);
+                continue;
+            }
+            let dy = args[1];
+            let xhat = r.insert(id, Op::Binary(BinaryOp::Mul), vec![c, rstd], f32_of(&full));
+            let sa = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![dy], f32_of(&rows));
+            let a = r.insert(id, Op::Binary(BinaryOp::Div), vec![sa, d], f32_of(&rows));
+            let a = back(&mut r, a);
+            let p = r.insert(id, Op::Binary(BinaryOp::Mul), vec![dy, xhat], f32_of(&full));
+            let sb = r.insert(id, Op::ReduceSum { axes: vec![last] }, vec![p], f32_of(&rows));
+            let b = r.insert(id, Op::Binary(BinaryOp::Div), vec![sb, d], f32_of(&rows));
+            let b = back(&mut r, b);
+            let t = r.insert(id, Op::Binary(BinaryOp::Sub), vec![dy, a], f32_of(&full));
+            let u = r.insert(id, Op::Binary(BinaryOp::Mul), vec![xhat, b], f32_of(&full));
+            let t = r.insert(id, Op::Binary(BinaryOp::Sub), vec![t, u], f32_of(&full));
+            r.push(id, Op::Binary(BinaryOp::Mul), vec![t, rstd]);
+        } else if node.op == Op::Softmax {
             let x = args[0];
             let max = r.insert(id, Op::ReduceMax { axes: vec![last] }, vec![x], f32_of(&rows));
             let floor = filled(&mut r, SOFTMAX_FLOOR);

@@ -194,6 +194,7 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
             vec![Some(e.mul(gy, d)?)]
         }
         Op::Softmax => vec![Some(e.op(Op::SoftmaxGrad, &[y, gy])?)],
+        Op::Standardize { eps } => vec![Some(e.op(Op::StandardizeGrad { eps: *eps }, &[x(0), gy])?)],
         Op::Unary(UnaryOp::Sin) => {
             let d = e.unary(UnaryOp::Cos, x(0))?;
             vec![Some(e.mul(gy, d)?)]
@@ -370,6 +371,7 @@ pub(super) fn vjp(e: &mut Emitter, node: &Node, y: ValueId, gy: ValueId) -> Resu
         Op::ConvWeightGrad { .. }
         | Op::ScatterMaxGrad { .. }
         | Op::SoftmaxGrad
+        | Op::StandardizeGrad { .. }
         | Op::PoolGrad { .. }
         | Op::ResizeGrad { .. }
         | Op::WarpGradInput(_)

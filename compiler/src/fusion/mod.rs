@@ -48,8 +48,9 @@
 //!   unrolled over its steps) becomes one accumulating GEMM per product.
 //! - `ConvWeightGrad`, `Pool`, `PoolGrad`, `Resize`, `ResizeGrad`, `ArgMax`,
 //!   `Warp`, `WarpGradInput`, `WarpGradFlow`: one node each, no epilogue.
-//! - `Softmax`, `SoftmaxGrad`: one node each (rows of the last axis, read
-//!   and written once by the runtime).
+//! - `Softmax`, `SoftmaxGrad`, `Standardize`, `StandardizeGrad`: one node
+//!   each (rows of the last axis, each read and written once by the
+//!   runtime).
 //! - `Gather`, `ScatterSum`, `ScatterMax`, `ScatterMaxGrad`: one node each,
 //!   no epilogue; their operands (the index included) are contiguous memory.
 //! - `Lstm`, `LstmGrad`: one node each, no epilogue, contiguous operands;
@@ -155,6 +156,9 @@ pub enum KernelKind {
     /// `softmax` or `softmax_grad`: rows of the last axis, each read and
     /// written once.
     Softmax,
+    /// `standardize` or `standardize_grad`: rows of the last axis, each
+    /// read twice while in cache and written once.
+    Standardize,
     /// `lstm` or `lstm_reverse`.
     Lstm,
     /// `lstm_grad` or `lstm_reverse_grad`.
@@ -186,6 +190,7 @@ impl KernelKind {
             KernelKind::ScatterMax => "scatter_max",
             KernelKind::ScatterMaxGrad => "scatter_max_grad",
             KernelKind::Softmax => "softmax",
+            KernelKind::Standardize => "standardize",
             KernelKind::Lstm => "lstm",
             KernelKind::LstmGrad => "lstm_grad",
             KernelKind::Copy => "copy",
@@ -340,6 +345,7 @@ fn own_kind(op: &Op) -> Option<KernelKind> {
         Op::ScatterMax { .. } => KernelKind::ScatterMax,
         Op::ScatterMaxGrad { .. } => KernelKind::ScatterMaxGrad,
         Op::Softmax | Op::SoftmaxGrad => KernelKind::Softmax,
+        Op::Standardize { .. } | Op::StandardizeGrad { .. } => KernelKind::Standardize,
         Op::Lstm { .. } => KernelKind::Lstm,
         Op::LstmGrad { .. } => KernelKind::LstmGrad,
         Op::Pad { .. } | Op::Concat { .. } => KernelKind::Copy,

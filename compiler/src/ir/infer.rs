@@ -142,6 +142,15 @@ fn warp_operands(op: &Op, x: &Type, flow: &Type) -> Result<(), String> {
 }
 
 /// The result type of `op` applied to operands of types `args`.
+/// A normalisation's `eps`: finite and not negative.
+fn want_eps(op: &Op, eps: f64) -> Result<(), String> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("`{}` needs eps >= 0, got {eps}", op.mnemonic()))
+    }
+}
+
 pub fn infer(op: &Op, args: &[&Type]) -> R {
     match op {
         Op::Input { .. } | Op::Const { .. } => {
@@ -552,6 +561,30 @@ pub fn infer(op: &Op, args: &[&Type]) -> R {
                 return Err(format!(
                     "`softmax_grad` needs the weights and their cotangent, two f32 tensors of one shape \
                      with a last axis, got {} and {}",
+                    args[0], args[1]
+                ));
+            }
+            known(op, &args[0].shape.dims()[args[0].shape.rank() - 1], "last axis")?;
+            Ok(args[0].clone())
+        }
+        Op::Standardize { eps } => {
+            arity(op, args, 1)?;
+            want_dtype(op, args[0], DType::F32)?;
+            want_eps(op, *eps)?;
+            if args[0].shape.rank() == 0 {
+                return Err(format!("`standardize` needs a tensor with a last axis, got {}", args[0]));
+            }
+            known(op, &args[0].shape.dims()[args[0].shape.rank() - 1], "last axis")?;
+            Ok(args[0].clone())
+        }
+        Op::StandardizeGrad { eps } => {
+            arity(op, args, 2)?;
+            want_dtype(op, args[0], DType::F32)?;
+            want_eps(op, *eps)?;
+            if args[0] != args[1] || args[0].shape.rank() == 0 {
+                return Err(format!(
+                    "`standardize_grad` needs the operand and the result's cotangent, two f32 tensors of \
+                     one shape with a last axis, got {} and {}",
                     args[0], args[1]
                 ));
             }

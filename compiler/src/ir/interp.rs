@@ -447,6 +447,10 @@ fn eval_op<T: Real>(op: &Op, args: &[&Tensor<T>]) -> Result<Tensor<T>, String> {
         }
         Op::Softmax => Tensor::Float(reduce::softmax(float_arg(args, 0)?)?),
         Op::SoftmaxGrad => Tensor::Float(reduce::softmax_grad(float_arg(args, 0)?, float_arg(args, 1)?)?),
+        Op::Standardize { eps } => Tensor::Float(reduce::standardize(float_arg(args, 0)?, *eps)?),
+        Op::StandardizeGrad { eps } => {
+            Tensor::Float(reduce::standardize_grad(float_arg(args, 0)?, float_arg(args, 1)?, *eps)?)
+        }
         Op::ScatterMaxGrad { axis } => Tensor::Float(index::scatter_max_grad(
             float_arg(args, 0)?,
             int_arg(args, 1)?,

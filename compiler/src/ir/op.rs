@@ -333,6 +333,19 @@ pub enum Op {
     /// `dy` the cotangent, `dx_j = y_j·(dy_j − Σ_k y_k·dy_k)` per row of the
     /// last axis (the floor's and the guard's selects pass no gradient).
     SoftmaxGrad,
+    /// Standardisation over the last axis of an f32 tensor, layer
+    /// normalisation without its scale and shift: per row of `D` entries,
+    /// `mean = Σ_j x_j / D`, `var = Σ_j (x_j − mean)² / D` (biased),
+    /// `rstd = 1 / sqrt(var + eps)` and `y_j = (x_j − mean)·rstd`. One op
+    /// rather than its primitives so that generated code reads a row once
+    /// for its moments and once more to write the result, and its gradient
+    /// likewise (the primitives' gradient runs five passes over the rows).
+    Standardize { eps: f64 },
+    /// The gradient of `Standardize`: `(x, dy) -> dx` with `x` its operand
+    /// and `dy` the cotangent of its result; per row, with `mean`, `rstd`
+    /// and `xhat_j = (x_j − mean)·rstd` as the forward computes them,
+    /// `dx_j = ((dy_j − Σ_k dy_k / D) − xhat_j·(Σ_k dy_k·xhat_k / D))·rstd`.
+    StandardizeGrad { eps: f64 },
     /// A whole LSTM layer's recurrence (PyTorch's cell, gate blocks in the
     /// order i, f, g, o):
     /// `(x: f32[T, B, F], w: f32[4H, F + H + 1], h0: f32[B, H], c0: f32[B, H]) -> f32[T, B, 7H + F + 1]`.
@@ -538,6 +551,7 @@ impl Op {
                 | Op::RngUniform { .. }
                 | Op::ScatterMaxGrad { .. }
                 | Op::SoftmaxGrad
+                | Op::StandardizeGrad { .. }
                 | Op::StopGradient
                 | Op::ConvWeightGrad { .. }
                 | Op::PoolGrad { .. }
@@ -589,6 +603,8 @@ pub enum AttrKind {
     WarpMode,
     /// A [`Boundary`] by name: `zeros`.
     Boundary,
+    /// A number, printed as the text format prints a constant: `1e-5`.
+    F64,
 }
 
 /// An attribute's value.
@@ -604,6 +620,7 @@ pub enum AttrValue {
     Init(Init),
     WarpMode(WarpMode),
     Boundary(Boundary),
+    F64(f64),
 }
 
 /// The Rust type of an op's leaf.
@@ -675,7 +692,7 @@ macro_rules! attr_type {
 }
 
 attr_type!(usize => Usize, u64 => U64, List => List, Pairs => Pairs, Shape => Shape, DType => DType,
-    ParamRole => Role, Init => Init, WarpMode => WarpMode, Boundary => Boundary);
+    ParamRole => Role, Init => Init, WarpMode => WarpMode, Boundary => Boundary, f64 => F64);
 
 /// An attribute whose values are words, printed and parsed by name.
 pub trait Word: Copy + 'static {
@@ -910,6 +927,8 @@ op_table! {
     "scatter_max_grad" => (ScatterMaxGrad { axis }) [axis: usize];
     "softmax" => (Softmax) [];
     "softmax_grad" => (SoftmaxGrad) [];
+    "standardize" => (Standardize { eps }) [eps: f64];
+    "standardize_grad" => (StandardizeGrad { eps }) [eps: f64];
     // recurrences
     "lstm" => (Lstm { reverse: false }) [];
     "lstm_reverse" => (Lstm { reverse: true }) [];
@@ -954,6 +973,7 @@ mod tests {
                 AttrKind::Init => AttrValue::Init(Init::Ones),
                 AttrKind::WarpMode => AttrValue::WarpMode(WarpMode::Nearest),
                 AttrKind::Boundary => AttrValue::Boundary(Boundary::Circular),
+                AttrKind::F64 => AttrValue::F64(1e-5),
             };
             T::from_value(value).ok_or_else(|| format!("`{name}` has no {:?} value", T::KIND))
         }

@@ -488,6 +488,7 @@ impl Parser {
             AttrKind::Init => AttrValue::Init(self.init()?),
             AttrKind::WarpMode => AttrValue::WarpMode(self.word()?),
             AttrKind::Boundary => AttrValue::Boundary(self.word()?),
+            AttrKind::F64 => AttrValue::F64(self.float()?),
         })
     }
 

@@ -130,6 +130,7 @@ fn attr_text(value: &AttrValue) -> String {
         AttrValue::Init(init) => init_text(*init),
         AttrValue::WarpMode(mode) => mode.name().to_string(),
         AttrValue::Boundary(boundary) => boundary.name().to_string(),
+        AttrValue::F64(value) => float_text(*value),
     }
 }
 
@@ -405,6 +406,8 @@ pub(crate) mod tests {
         let _ = add(&mut g, Op::ScatterMaxGrad { axis: 1 }, &[picked, edges, most], Loc::NONE);
         let weights = add(&mut g, Op::Softmax, &[picked], Loc::NONE);
         let _ = add(&mut g, Op::SoftmaxGrad, &[weights, picked], Loc::NONE);
+        let _ = add(&mut g, Op::Standardize { eps: 1e-5 }, &[picked], Loc::NONE);
+        let _ = add(&mut g, Op::StandardizeGrad { eps: 1e-5 }, &[picked, weights], Loc::NONE);
         let _ = add(&mut g, Op::StopGradient, &[picked], Loc::NONE);
         let _ = add(&mut g, Op::StopGradient, &[y], Loc::NONE);
         let same =

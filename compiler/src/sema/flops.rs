@@ -64,6 +64,8 @@ fn node_flops(graph: &Graph, index: usize) -> u64 {
         | Op::ScatterSum { .. }
         | Op::ScatterMax { .. } => operand_shape(graph, index, 0).map_or(out, elements),
         Op::Warp(WarpAttrs { mode: WarpMode::Bilinear, .. }) => out.saturating_mul(8),
+        // The sum, the centring, the squares and their sum, the scaling.
+        Op::Standardize { .. } => out.saturating_mul(5),
         Op::Pool(pool) => {
             let per = pool.window.iter().fold(1u64, |acc, &w| acc.saturating_mul(w as u64));
             out.saturating_mul(per)

@@ -378,6 +378,11 @@ fn table() -> Vec<(&'static str, Build)> {
             let x = b.param("x", &[2, 3, 5], Between(-3.0, 3.0));
             b.op(Op::Softmax, &[x])
         }),
+        // Rows of the last axis; eps large enough to matter.
+        ("standardize", |b| {
+            let x = b.param("x", &[2, 3, 5], Between(-3.0, 3.0));
+            b.op(Op::Standardize { eps: 0.1 }, &[x])
+        }),
         // Elementwise binary.
         ("add", |b| binary_case(b, B::Add, Uniform, Uniform)),
         ("sub", |b| binary_case(b, B::Sub, Uniform, Uniform)),

@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, IxDyn};
-use nnc_compiler::codegen::lower::{self, Buf, Call, Program, Source};
+use nnc_compiler::codegen::lower::{self, Buf, Call, Program, RowOp, Source};
 use nnc_compiler::codegen::{take_trap, Checking, KernelId, LoopFnPtr};
 use nnc_compiler::fusion::KernelKind;
 use nnc_compiler::ir::interp::Tensor;
@@ -45,6 +45,7 @@ use super::memory;
 use super::pool::ThreadPool;
 use super::recurrent::{self, LstmShape};
 use super::softmax;
+use super::standardize;
 
 /// Which GEMM implementation contractions use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,7 +253,7 @@ impl Executable {
                     Call::Window { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::MatMul { a, b, c, .. } => vec![&a.buf, &b.buf, &c.buf],
                     Call::Conv { x, w, y, .. } => vec![x, w, y],
-                    Call::Softmax { inputs, output, .. } => inputs.iter().chain([output]).collect(),
+                    Call::Rows { inputs, output, .. } => inputs.iter().chain([output]).collect(),
                     Call::Lstm { inputs, output, weight_grad, .. } => inputs
                         .iter()
                         .flatten()
@@ -304,19 +305,19 @@ impl Executable {
                             return Err(err("a range lies outside the kernel's rows".into()));
                         }
                     }
-                    Call::Softmax { grad, inputs, output, rows, len, parts } => {
+                    Call::Rows { op, inputs, output, rows, len, parts } => {
                         let n = rows.checked_mul(*len);
-                        let operands = if *grad { 2 } else { 1 };
                         let fits = n.is_some_and(|n| {
-                            inputs.len() == operands && inputs.iter().chain([output]).all(|b| b.len() == n)
+                            inputs.len() == op.operands()
+                                && inputs.iter().chain([output]).all(|b| b.len() == n)
                         });
                         if !fits || *parts == 0 {
                             return Err(err(format!(
-                                "buffers {inputs:?} -> {output:?} do not fit a softmax of {rows} rows of {len}"
+                                "buffers {inputs:?} -> {output:?} do not fit {op:?} over {rows} rows of {len}"
                             )));
                         }
                         if inputs.iter().any(|b| b.overlaps(output)) {
-                            return Err(err("a softmax's result overlaps its operands".into()));
+                            return Err(err(format!("the result of {op:?} overlaps its operands")));
                         }
                     }
                     Call::Lstm {
@@ -591,7 +592,7 @@ impl Executable {
                 };
                 cx.run(call, self.slice(*x), self.slice(*w), y_data)
             }
-            Call::Softmax { grad, inputs, output, rows, len, parts } => {
+            Call::Rows { op, inputs, output, rows, len, parts } => {
                 let (yp, ylen) = (self.ptr(*output), output.len());
                 let out = Shared(yp);
                 let operands: Vec<&[f32]> = inputs.iter().map(|b| self.slice(*b)).collect();
@@ -607,10 +608,21 @@ impl Executable {
                     // the call.
                     let y = unsafe { std::slice::from_raw_parts_mut(out.get().add(lo), hi - lo) };
                     debug_assert!(hi <= ylen);
-                    if *grad {
-                        softmax::softmax_grad_rows(&operands[0][lo..hi], &operands[1][lo..hi], y, *len);
-                    } else {
-                        softmax::softmax_rows(&operands[0][lo..hi], y, *len);
+                    match *op {
+                        RowOp::Softmax => softmax::softmax_rows(&operands[0][lo..hi], y, *len),
+                        RowOp::SoftmaxGrad => {
+                            softmax::softmax_grad_rows(&operands[0][lo..hi], &operands[1][lo..hi], y, *len)
+                        }
+                        RowOp::Standardize { eps } => {
+                            standardize::standardize_rows(&operands[0][lo..hi], y, *len, eps)
+                        }
+                        RowOp::StandardizeGrad { eps } => standardize::standardize_grad_rows(
+                            &operands[0][lo..hi],
+                            &operands[1][lo..hi],
+                            y,
+                            *len,
+                            eps,
+                        ),
                     }
                 };
                 if parts == 1 {
@@ -1007,6 +1019,8 @@ fn contiguous_run(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::{depth_split, disjoint_parts, Executable, Gemm};
     use nnc_compiler::codegen::lower::Call;
     use nnc_compiler::codegen::Checking;
@@ -1060,58 +1074,66 @@ mod tests {
         }
     }
 
-    /// The softmax call of a program.
-    fn softmax(p: &mut nnc_compiler::codegen::lower::Program) -> &mut Call {
+    /// The call over rows of a program.
+    fn row_call(p: &mut nnc_compiler::codegen::lower::Program) -> &mut Call {
         p.steps
             .iter_mut()
             .flat_map(|s| s.calls.iter_mut())
-            .find(|c| matches!(c, Call::Softmax { .. }))
-            .expect("a softmax call")
+            .find(|c| matches!(c, Call::Rows { .. }))
+            .expect("a call over rows")
     }
 
-    /// A softmax of `[6, 8]` (in two parts, on two threads) compiled to a
-    /// program with one softmax call, run against the interpreter; the
-    /// loader refuses the call when its result would overlap its operand
-    /// or its buffers do not hold `rows·len` elements (the invariants of
-    /// the call's unsafe result slices).
+    /// `softmax` and `standardize_grad` of `[6, 8]` (in two parts, on two
+    /// threads), each compiled to a program with one call over rows, run
+    /// against the interpreter; the loader refuses the call when its result
+    /// would overlap an operand or its buffers do not hold `rows·len`
+    /// elements (the invariants of the call's unsafe result slices).
     #[test]
-    fn softmax_calls_run_and_calls_whose_buffers_do_not_fit_are_refused() {
-        let text = "graph g mode=infer {\n  %0: f32[6, 8] = input \"x\"\n  %1: f32[6, 8] = softmax %0\n  \
-                    prediction \"y\" = %1\n}\n";
-        let graph = nnc_compiler::ir::parse::parse(text).expect("parses");
-        let program = || nnc_compiler::pipeline::program(&graph, 6, 2, Checking::Checked).expect("compiles");
-        let mut good = program();
-        // The plan keeps so small a kernel on one thread; two parts run
-        // the rows on both of the pool's threads.
-        match softmax(&mut good) {
-            Call::Softmax { parts, rows: 6, len: 8, .. } => *parts = 2,
-            other => panic!("{other:?}"),
+    fn row_calls_run_and_calls_whose_buffers_do_not_fit_are_refused() {
+        for op in ["softmax %0", "standardize_grad %0, %1 eps=1e-5"] {
+            let text = format!(
+                "graph g mode=infer {{\n  %0: f32[6, 8] = input \"x\"\n  %1: f32[6, 8] = input \"d\"\n  \
+                 %2: f32[6, 8] = {op}\n  prediction \"y\" = %2\n}}\n"
+            );
+            let graph = nnc_compiler::ir::parse::parse(&text).expect("parses");
+            let program =
+                || nnc_compiler::pipeline::program(&graph, 6, 2, Checking::Checked).expect("compiles");
+            let mut good = program();
+            // The plan keeps so small a kernel on one thread; two parts run
+            // the rows on both of the pool's threads.
+            match row_call(&mut good) {
+                Call::Rows { parts, rows: 6, len: 8, .. } => *parts = 2,
+                other => panic!("{other:?}"),
+            }
+            let mut exe = Executable::new(good, Gemm::Tuned).expect("loads");
+            let mut inputs = HashMap::new();
+            for (name, k) in [("x", 0.37), ("d", 0.91)] {
+                let v: Vec<f64> = (0..48).map(|i| (f64::from(i) * k).sin() * 4.0).collect();
+                let t = Tensor::<f32>::from_f64(&[6, 8], &v).expect("a tensor");
+                exe.set_input(name, &t).expect("sets an input");
+                inputs.insert(name.to_string(), t);
+            }
+            exe.run().expect("runs");
+            let got = exe.output("y").expect("y");
+            let want = interp::run::<f32>(&graph, &inputs).expect("interprets");
+            let want = &want.iter().find(|(n, _)| n == "y").expect("y").1;
+            let (got, want) = (got.as_float().expect("f32"), want.as_float().expect("f32"));
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!((g - w).abs() <= 2e-6 * w.abs() + 1e-6, "{op}: {g} vs {w}");
+            }
+            let mut overlapping = program();
+            if let Call::Rows { inputs, output, .. } = row_call(&mut overlapping) {
+                *output = inputs[0];
+            }
+            let err = Executable::new(overlapping, Gemm::Tuned).expect_err("refused");
+            assert!(err.contains("overlaps"), "{err}");
+            let mut short = program();
+            if let Call::Rows { rows, .. } = row_call(&mut short) {
+                *rows += 1;
+            }
+            let err = Executable::new(short, Gemm::Tuned).expect_err("refused");
+            assert!(err.contains("do not fit"), "{err}");
         }
-        let mut exe = Executable::new(good, Gemm::Tuned).expect("loads");
-        let x: Vec<f64> = (0..48).map(|i| (f64::from(i) * 0.37).sin() * 4.0).collect();
-        let x = Tensor::<f32>::from_f64(&[6, 8], &x).expect("a tensor");
-        exe.set_input("x", &x).expect("sets x");
-        exe.run().expect("runs");
-        let got = exe.output("y").expect("y");
-        let want =
-            interp::run::<f32>(&graph, &[("x".to_string(), x)].into_iter().collect()).expect("interprets");
-        let want = &want.iter().find(|(n, _)| n == "y").expect("y").1;
-        let (got, want) = (got.as_float().expect("f32"), want.as_float().expect("f32"));
-        for (g, w) in got.iter().zip(want.iter()) {
-            assert!((g - w).abs() <= 1e-6 * w.abs() + 1e-12, "{g} vs {w}");
-        }
-        let mut overlapping = program();
-        if let Call::Softmax { inputs, output, .. } = softmax(&mut overlapping) {
-            *output = inputs[0];
-        }
-        let err = Executable::new(overlapping, Gemm::Tuned).expect_err("refused");
-        assert!(err.contains("overlaps"), "{err}");
-        let mut short = program();
-        if let Call::Softmax { rows, .. } = softmax(&mut short) {
-            *rows += 1;
-        }
-        let err = Executable::new(short, Gemm::Tuned).expect_err("refused");
-        assert!(err.contains("do not fit a softmax"), "{err}");
     }
 
     #[test]

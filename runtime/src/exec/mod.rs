@@ -33,6 +33,7 @@ pub mod pool;
 pub mod recurrent;
 mod simd;
 pub mod softmax;
+pub mod standardize;
 pub mod winograd;
 
 pub use executable::{Executable, Gemm, Options, StepTime};

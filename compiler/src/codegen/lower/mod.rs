@@ -58,8 +58,8 @@ use std::fmt::Write;
 
 pub use contraction::PARALLEL_GEMM_WORK;
 pub use program::{
-    Buf, Call, ConvKind, ConvPacking, MatOperand, Program, ProgramInput, ProgramOutput, Source, StepCode,
-    WeightGrad,
+    Buf, Call, ConvKind, ConvPacking, MatOperand, Program, ProgramInput, ProgramOutput, RowOp, Source,
+    StepCode, WeightGrad,
 };
 
 use super::jit::{Checking, Jit};
@@ -209,20 +209,22 @@ impl Lowering<'_> {
             | KernelKind::ScatterMax
             | KernelKind::ScatterMaxGrad => self.index_calls(kernel, step),
             KernelKind::Lstm | KernelKind::LstmGrad => self.recurrence_calls(kernel, step),
-            KernelKind::Softmax => self.softmax_calls(kernel, step),
+            KernelKind::Softmax | KernelKind::Standardize => self.row_calls(kernel, step),
         }
     }
 
-    /// `softmax` or `softmax_grad`: its operands made contiguous, then one
-    /// [`Call::Softmax`] over the rows of the last axis, divided among as
-    /// many threads as the plan's split has chunks.
-    fn softmax_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
+    /// `softmax`, `standardize` or their gradients: the operands made
+    /// contiguous, then one [`Call::Rows`] over the rows of the last axis,
+    /// divided among as many threads as the plan's split has chunks.
+    fn row_calls(&mut self, kernel: &Kernel, step: &plan::Step) -> Result<Vec<Call>, String> {
         let v = kernel.nodes[0];
         let node = self.graph.node(v);
-        let grad = match node.op {
-            Op::Softmax => false,
-            Op::SoftmaxGrad => true,
-            ref other => return Err(format!("{v} ({}) is not a softmax", other.mnemonic())),
+        let op = match node.op {
+            Op::Softmax => RowOp::Softmax,
+            Op::SoftmaxGrad => RowOp::SoftmaxGrad,
+            Op::Standardize { eps } => RowOp::Standardize { eps: eps as f32 },
+            Op::StandardizeGrad { eps } => RowOp::StandardizeGrad { eps: eps as f32 },
+            ref other => return Err(format!("{v} ({}) is not an op over rows", other.mnemonic())),
         };
         let mut calls = vec![];
         let mut inputs = vec![];
@@ -230,10 +232,10 @@ impl Lowering<'_> {
             inputs.push(self.contiguous(a, format!("{}_in{i}", kernel.name), &mut calls)?);
         }
         let shape = self.shape(v)?;
-        let len = *shape.last().ok_or_else(|| format!("{v}: a softmax of a scalar"))?;
+        let len = *shape.last().ok_or_else(|| format!("{v}: an op over the rows of a scalar"))?;
         let rows = shape[..shape.len() - 1].iter().product::<usize>();
         let parts = step.split.chunks.clamp(1, rows.max(1));
-        calls.push(Call::Softmax { grad, inputs, output: self.buf(v)?, rows, len, parts });
+        calls.push(Call::Rows { op, inputs, output: self.buf(v)?, rows, len, parts });
         Ok(calls)
     }
 

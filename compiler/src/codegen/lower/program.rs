@@ -90,6 +90,29 @@ pub enum ConvKind {
     WeightGrad { kernel: Vec<usize> },
 }
 
+/// The ops [`Call::Rows`] runs, each per row of the last axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowOp {
+    /// `softmax(x)`: one operand.
+    Softmax,
+    /// `softmax_grad(y, dy)`: two operands.
+    SoftmaxGrad,
+    /// `standardize(x)` with this `eps`: one operand.
+    Standardize { eps: f32 },
+    /// `standardize_grad(x, dy)` with this `eps`: two operands.
+    StandardizeGrad { eps: f32 },
+}
+
+impl RowOp {
+    /// How many operands the op takes.
+    pub fn operands(self) -> usize {
+        match self {
+            RowOp::Softmax | RowOp::Standardize { .. } => 1,
+            RowOp::SoftmaxGrad | RowOp::StandardizeGrad { .. } => 2,
+        }
+    }
+}
+
 /// One thing a runtime does, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
@@ -135,11 +158,11 @@ pub enum Call {
         /// and back.
         packing: Box<ConvPacking>,
     },
-    /// `softmax` (`grad`: `softmax_grad`) over rows of `len` contiguous
-    /// elements: `inputs` are `x` (the gradient's: `y` and `dy`) and
-    /// `output` the result, each `rows·len` elements, row-major. The rows
-    /// are cut into `parts` blocks, at most one per thread.
-    Softmax { grad: bool, inputs: Vec<Buf>, output: Buf, rows: usize, len: usize, parts: usize },
+    /// An op over rows of `len` contiguous elements ([`RowOp`]): `inputs`
+    /// are its operands and `output` the result, each `rows·len`
+    /// elements, row-major. The rows are cut into `parts` blocks, at most
+    /// one per thread.
+    Rows { op: RowOp, inputs: Vec<Buf>, output: Buf, rows: usize, len: usize, parts: usize },
     /// A fused LSTM recurrence (`grad`: its gradient) over contiguous
     /// row-major buffers, one per operand of the op (`K = features +
     /// hidden + 1`): `lstm`: `x [steps, batch, features]`, `w [4·hidden,

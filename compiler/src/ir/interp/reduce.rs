@@ -1,5 +1,6 @@
 //! Reductions and contractions: reduce_sum, reduce_max, argmax, size,
-//! matmul, and softmax over the last axis with its gradient.
+//! matmul, and softmax and standardisation over the last axis with their
+//! gradients.
 
 use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
 
@@ -66,6 +67,49 @@ pub(super) fn softmax_grad<T: Real>(y: &ArrayD<T>, dy: &ArrayD<T>) -> Result<Arr
     for (mut out, w) in dx.lanes_mut(last).into_iter().zip(y.lanes(last)) {
         let t = out.iter().zip(w.iter()).fold(T::zero(), |t, (&g, &p)| t + p * g);
         out.zip_mut_with(&w, |g, &p| *g = p * (*g - t));
+    }
+    Ok(dx)
+}
+
+/// A row's mean and `1 / sqrt(var + eps)` (biased variance), as
+/// [`crate::ir::Op::Standardize`] defines them.
+fn moments<T: Real>(row: ArrayView1<T>, eps: f64) -> (T, T) {
+    let d = T::from_f64(row.len() as f64);
+    let mean = row.iter().fold(T::zero(), |s, &v| s + v) / d;
+    let var = row.iter().fold(T::zero(), |s, &v| s + (v - mean) * (v - mean)) / d;
+    (mean, T::one() / (var + T::from_f64(eps)).sqrt())
+}
+
+/// `standardize` (see [`crate::ir::Op::Standardize`]) over the last axis.
+pub(super) fn standardize<T: Real>(x: &ArrayD<T>, eps: f64) -> Result<ArrayD<T>, String> {
+    let last = x.ndim().checked_sub(1).ok_or("`standardize` of a scalar")?;
+    let mut y = x.clone();
+    for mut row in y.lanes_mut(Axis(last)) {
+        let (mean, rstd) = moments(row.view(), eps);
+        row.mapv_inplace(|v| (v - mean) * rstd);
+    }
+    Ok(y)
+}
+
+/// `standardize_grad(x, dy)` (see [`crate::ir::Op::StandardizeGrad`]) over
+/// the last axis.
+pub(super) fn standardize_grad<T: Real>(
+    x: &ArrayD<T>,
+    dy: &ArrayD<T>,
+    eps: f64,
+) -> Result<ArrayD<T>, String> {
+    if x.shape() != dy.shape() || x.ndim() == 0 {
+        return Err(format!("`standardize_grad` of shapes {:?} and {:?}", x.shape(), dy.shape()));
+    }
+    let last = Axis(x.ndim() - 1);
+    let mut dx = dy.clone();
+    for (mut out, row) in dx.lanes_mut(last).into_iter().zip(x.lanes(last)) {
+        let (mean, rstd) = moments(row, eps);
+        let d = T::from_f64(row.len() as f64);
+        let xhat = |v: T| (v - mean) * rstd;
+        let a = out.iter().fold(T::zero(), |s, &g| s + g) / d;
+        let b = out.iter().zip(row.iter()).fold(T::zero(), |s, (&g, &v)| s + g * xhat(v)) / d;
+        out.zip_mut_with(&row, |g, &v| *g = ((*g - a) - xhat(v) * b) * rstd);
     }
     Ok(dx)
 }

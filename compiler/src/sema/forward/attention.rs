@@ -28,7 +28,7 @@ use super::emit::{
     bin, bin_const, broadcast, check_param_size, check_size, emit, known_dim, reshape_to, shape, splat, ty,
     want_f32,
 };
-use super::norm::standardize;
+use super::norm::standardize_last;
 use super::{Activation, BuildError, Built, Cx};
 use crate::ir::infer::broadcasts_to;
 use crate::ir::{BinaryOp, CmpOp, DType, Dim, Init, Op, ParamRole, Shape, Type, ValueId};
@@ -531,7 +531,7 @@ fn norm_params(cx: &mut dyn Cx, name: &str, width: usize) -> (ValueId, ValueId) 
 /// `layernorm` over the last axis with the given scale and shift.
 fn layer_norm(cx: &mut dyn Cx, x: ValueId, (w, b): (ValueId, ValueId), eps: f64) -> Built {
     let s = shape(cx, x);
-    let xhat = standardize(cx, x, &[s.rank() - 1], eps)?;
+    let xhat = standardize_last(cx, x, eps)?;
     let w = broadcast(cx, w, &s)?;
     let b = broadcast(cx, b, &s)?;
     let y = bin(cx, BinaryOp::Mul, xhat, w)?;

@@ -1,7 +1,9 @@
 //! Normalisation layers: `batchnorm`, `layernorm`, `groupnorm`.
 //!
 //! All three compute `(x - mean) / sqrt(var + eps) · weight + bias` with the
-//! biased variance, over different axes, as PyTorch does. The scale (`weight`,
+//! biased variance, over different axes, as PyTorch does; layernorm, over
+//! the last axis, through the `standardize` primitive, which multiplies by
+//! `1 / sqrt(var + eps)` as PyTorch's kernel does. The scale (`weight`,
 //! initialised to ones) and shift (`bias`, zeros) are created in that order;
 //! batchnorm then creates its `running_mean` (zeros) and `running_var` (ones)
 //! state.
@@ -38,12 +40,18 @@ fn std_dev(cx: &mut dyn Cx, var: ValueId, eps: f64) -> Built {
 }
 
 /// Normalises `x` over `axes`: `(x - mean) / sqrt(var + eps)`.
-pub(crate) fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Built {
+fn standardize(cx: &mut dyn Cx, x: ValueId, axes: &[usize], eps: f64) -> Built {
     let full = shape(cx, x);
     let (centered, _, var) = moments(cx, x, axes)?;
     let sd = std_dev(cx, var, eps)?;
     let sd = expand_back(cx, sd, &full, axes)?;
     bin(cx, BinaryOp::Div, centered, sd)
+}
+
+/// Normalises `x` over its last axis: the `standardize` primitive, which
+/// the runtime computes a row at a time (see [`Op::Standardize`]).
+pub(crate) fn standardize_last(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Built {
+    emit(cx, Op::Standardize { eps }, &[x])
 }
 
 /// `xhat · weight + bias` with `[C]` parameters laid along axis 1.
@@ -157,7 +165,7 @@ pub fn layernorm(cx: &mut dyn Cx, x: ValueId, eps: f64) -> Built {
     let d = known_dim(&t, r - 1, "layernorm", 0)?;
     check_size(d, "the normalised size of `layernorm`").map_err(|e| e.at(0))?;
     let (w, b) = scale_shift(cx, d);
-    let xhat = standardize(cx, x, &[r - 1], eps)?;
+    let xhat = standardize_last(cx, x, eps)?;
     let w = broadcast(cx, w, &t.shape)?;
     let b = broadcast(cx, b, &t.shape)?;
     let y = bin(cx, BinaryOp::Mul, xhat, w)?;
