@@ -157,7 +157,7 @@ pub enum KernelKind {
     /// written once.
     Softmax,
     /// `standardize` or `standardize_grad`: rows of the last axis, each
-    /// read twice while in cache and written once.
+    /// read from memory once (three times while in L1) and written once.
     Standardize,
     /// `lstm` or `lstm_reverse`.
     Lstm,

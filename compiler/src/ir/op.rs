@@ -337,9 +337,10 @@ pub enum Op {
     /// normalisation without its scale and shift: per row of `D` entries,
     /// `mean = Σ_j x_j / D`, `var = Σ_j (x_j − mean)² / D` (biased),
     /// `rstd = 1 / sqrt(var + eps)` and `y_j = (x_j − mean)·rstd`. One op
-    /// rather than its primitives so that generated code reads a row once
-    /// for its moments and once more to write the result, and its gradient
-    /// likewise (the primitives' gradient runs five passes over the rows).
+    /// rather than its primitives so that the runtime reads each row from
+    /// memory once (its moments and its result while it is in L1), and its
+    /// gradient likewise (the primitives' gradient runs five passes over
+    /// the rows).
     Standardize { eps: f64 },
     /// The gradient of `Standardize`: `(x, dy) -> dx` with `x` its operand
     /// and `dy` the cotangent of its result; per row, with `mean`, `rstd`
