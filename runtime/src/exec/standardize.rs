@@ -20,33 +20,43 @@
 //! correctly rounded IEEE operation, so the results do not depend on the
 //! instruction set or on how rows are divided among threads.
 
+use super::isa::Isa;
+
 /// Accumulators per row: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
 
 /// `y = standardize(x)` per row of `len` elements (`x` and `y` of the same
 /// length, a multiple of `len`).
 pub fn standardize_rows(x: &[f32], y: &mut [f32], len: usize, eps: f32) {
-    assert_eq!(x.len(), y.len(), "standardize: operand and result lengths differ");
-    if len == 0 {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (detected above), the only
-            // requirement of the target-feature function.
-            return unsafe { x86::forward_avx512(x, y, len, eps) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (detected above).
-            return unsafe { x86::forward_avx2(x, y, len, eps) };
-        }
-    }
-    forward_all(x, y, len, eps)
+    forward_with(Isa::host(), x, y, len, eps)
 }
 
 /// `dx = standardize_grad(x, dy)` per row of `len` elements.
 pub fn standardize_grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], len: usize, eps: f32) {
+    grad_with(Isa::host(), x, dy, dx, len, eps)
+}
+
+/// [`standardize_rows`] with the code compiled for `isa`, one this CPU has
+/// ([`Isa::host`], [`Isa::available`]).
+fn forward_with(isa: Isa, x: &[f32], y: &mut [f32], len: usize, eps: f32) {
+    assert_eq!(x.len(), y.len(), "standardize: operand and result lengths differ");
+    if len == 0 {
+        return;
+    }
+    match isa {
+        // SAFETY: an `Isa` names only instruction sets the CPU has.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::forward_avx512(x, y, len, eps) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::forward_avx2(x, y, len, eps) },
+        Isa::Portable => forward_all(x, y, len, eps),
+    }
+}
+
+/// [`standardize_grad_rows`] with the code compiled for `isa`, one this CPU
+/// has.
+fn grad_with(isa: Isa, x: &[f32], dy: &[f32], dx: &mut [f32], len: usize, eps: f32) {
     assert!(
         x.len() == dy.len() && x.len() == dx.len(),
         "standardize_grad: operand and result lengths differ"
@@ -54,18 +64,15 @@ pub fn standardize_grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], len: usize, 
     if len == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (detected above).
-            return unsafe { x86::grad_avx512(x, dy, dx, len, eps) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (detected above).
-            return unsafe { x86::grad_avx2(x, dy, dx, len, eps) };
-        }
+    match isa {
+        // SAFETY: an `Isa` names only instruction sets the CPU has.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::grad_avx512(x, dy, dx, len, eps) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::grad_avx2(x, dy, dx, len, eps) },
+        Isa::Portable => grad_all(x, dy, dx, len, eps),
     }
-    grad_all(x, dy, dx, len, eps)
 }
 
 /// The accumulators added as a tree, the upper half onto the lower half
@@ -318,7 +325,8 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::{
-        forward_all as portable, grad_all as portable_grad, standardize_grad_rows, standardize_rows,
+        forward_all as portable, forward_with, grad_all as portable_grad, grad_with, standardize_grad_rows,
+        standardize_rows, Isa,
     };
 
     /// Rows of `len` values from a small generator: an offset per row (up
@@ -354,7 +362,8 @@ mod tests {
         (mean, 1.0 / (var + eps).sqrt())
     }
 
-    /// The vector code gives the portable code's bits, whatever the row
+    /// The vector code (of every instruction set this CPU has) gives the
+    /// portable code's bits, whatever the row
     /// length (whole vectors, tails, shorter than a vector) and the number
     /// of rows (groups of four and the rest); rows split among callers
     /// (threads) give the same bits as all at once; results lie within a
@@ -372,6 +381,11 @@ mod tests {
                 let mut p = vec![0.0f32; x.len()];
                 portable(&x, &mut p, len, eps);
                 assert!(same(&y, &p), "len {len}, {n} rows: vector and portable code differ");
+                for isa in Isa::available() {
+                    let mut v = vec![0.0f32; x.len()];
+                    forward_with(isa, &x, &mut v, len, eps);
+                    assert!(same(&v, &p), "len {len}, {n} rows: {isa:?} and portable code differ");
+                }
                 let cut = (n / 3) * len;
                 let mut parts = vec![0.0f32; x.len()];
                 standardize_rows(&x[..cut], &mut parts[..cut], len, eps);
@@ -416,7 +430,8 @@ mod tests {
         }
     }
 
-    /// The gradient: vector and portable bits equal, split rows equal, and
+    /// The gradient: vector (every instruction set) and portable bits equal,
+    /// split rows equal, and
     /// within a few roundings of the definition in f64.
     #[test]
     fn standardize_gradients_match_the_definition_on_every_instruction_set() {
@@ -430,6 +445,11 @@ mod tests {
             let mut p = vec![0.0f32; n * len];
             portable_grad(&x, &dy, &mut p, len, eps);
             assert!(same(&dx, &p), "len {len}: vector and portable code differ");
+            for isa in Isa::available() {
+                let mut v = vec![0.0f32; n * len];
+                grad_with(isa, &x, &dy, &mut v, len, eps);
+                assert!(same(&v, &p), "len {len}: {isa:?} and portable code differ");
+            }
             let mut parts = vec![0.0f32; n * len];
             standardize_grad_rows(&x[..len], &dy[..len], &mut parts[..len], len, eps);
             standardize_grad_rows(&x[len..], &dy[len..], &mut parts[len..], len, eps);
